@@ -1,0 +1,96 @@
+//! Peer-comparison benchmark harness for playhouse.
+//!
+//! One module per framework, each exposing a `Bench` with the same seven workloads (see
+//! `shared/BENCHMARKS.md` and [`Framework`]). The criterion target `benches/compare.rs` and the
+//! `cell` binary both enumerate frameworks through [`visit_all`]: adding a framework is one line
+//! there.
+//!
+//! Conventions shared by every module:
+//! - the runtime is built once in `new()` and is outside every measurement;
+//! - the actors a workload talks to (the counter for tell/ask, the 1,000 fan-out actors, the two
+//!   ping-pong actors) are spawned *before* the clock starts and stopped (and awaited) after it
+//!   stops; only `spawn` times spawning and stopping;
+//! - every workload asserts that every message was handled before it returns.
+
+use std::time::Duration;
+
+pub mod actix_impl;
+pub mod kameo_impl;
+pub mod ractor_impl;
+pub mod raw_async_channel;
+pub mod raw_tokio;
+pub mod workload;
+pub mod xtra_impl;
+
+/// One framework's implementation of the seven workloads; every method returns the timed part only.
+pub trait Framework: Sized {
+    /// Short name used as the criterion bench id and by the `cell` binary.
+    const NAME: &'static str;
+    /// Builds the framework's runtime (outside any measurement).
+    fn new() -> Self;
+    /// One sender, `TELL_N` fire-and-forget sends, then one ask that returns the count.
+    fn tell(&self) -> Duration;
+    /// `CONTENDED_SENDERS` concurrent sender tasks, `TELL_N` sends in total.
+    fn tell_contended(&self) -> Duration;
+    /// `ASK_N` sequential request-response round trips.
+    fn ask(&self) -> Duration;
+    /// `PIPELINED_N` asks with `PIPELINE_DEPTH` in flight at a time.
+    fn ask_pipelined(&self) -> Duration;
+    /// Spawns `SPAWN_N` actors, waits until each started, stops them all and waits until each
+    /// stopped; returns the time and the resident bytes per live actor.
+    fn spawn(&self) -> (Duration, f64);
+    /// `FANOUT_ACTORS` actors, `FANOUT_PER_ACTOR` messages each, sent round-robin by one sender.
+    fn fanout(&self) -> Duration;
+    /// Two actors bounce a counter `PINGPONG_HOPS` times by tell.
+    fn ping_pong(&self) -> Duration;
+}
+
+/// Something run once per framework type (a generic closure, which Rust lacks).
+pub trait FrameworkVisitor {
+    /// Called once for each framework, in [`visit_all`]'s order.
+    fn visit<F: Framework>(&mut self);
+}
+
+/// Calls `visitor` for every framework in the comparison; add a framework here.
+pub fn visit_all<V: FrameworkVisitor>(visitor: &mut V) {
+    visitor.visit::<raw_tokio::Bench>();
+    visitor.visit::<raw_async_channel::Bench>();
+    visitor.visit::<actix_impl::Bench>();
+    visitor.visit::<kameo_impl::Bench>();
+    visitor.visit::<ractor_impl::Bench>();
+    visitor.visit::<xtra_impl::Bench>();
+}
+
+/// Implements [`Framework`] for a type by delegating to its inherent methods of the same names.
+#[macro_export]
+macro_rules! impl_framework {
+    ($ty:ty, $name:expr) => {
+        impl $crate::Framework for $ty {
+            const NAME: &'static str = $name;
+            fn new() -> Self {
+                <$ty>::new()
+            }
+            fn tell(&self) -> ::std::time::Duration {
+                <$ty>::tell(self)
+            }
+            fn tell_contended(&self) -> ::std::time::Duration {
+                <$ty>::tell_contended(self)
+            }
+            fn ask(&self) -> ::std::time::Duration {
+                <$ty>::ask(self)
+            }
+            fn ask_pipelined(&self) -> ::std::time::Duration {
+                <$ty>::ask_pipelined(self)
+            }
+            fn spawn(&self) -> (::std::time::Duration, f64) {
+                <$ty>::spawn(self)
+            }
+            fn fanout(&self) -> ::std::time::Duration {
+                <$ty>::fanout(self)
+            }
+            fn ping_pong(&self) -> ::std::time::Duration {
+                <$ty>::ping_pong(self)
+            }
+        }
+    };
+}

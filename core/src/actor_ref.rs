@@ -1,0 +1,336 @@
+//! References to a running actor: strong ([`ActorRef`]) and weak ([`WeakActorRef`]).
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use crate::actor::Actor;
+use crate::cell::{ActorCell, ActorId};
+use crate::error::{AskError, SendError};
+use crate::exit::ExitReason;
+use crate::mailbox::{Block, Bounded, Mailbox};
+use crate::reply::{Reply, reply_port};
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
+
+pub(crate) type CellOf<A, MB> = ActorCell<<A as Actor>::Message, <MB as Mailbox>::Strategy>;
+
+/// A cloneable, `Send + Sync` reference to an actor of type `A` with mailbox `MB`.
+///
+/// Sends go straight into the actor's mailbox queue: no boxing, no allocation, no `dyn`. The
+/// actor stays alive while a strong reference exists; when the last one drops, the mailbox
+/// closes, the actor handles what is queued and ends with [`ExitReason::Normal`].
+///
+/// ```
+/// # use playhouse_core::{Actor, Context, Env, Reply, spawn};
+/// # use std::convert::Infallible;
+/// # struct Counter(u64);
+/// # enum Msg { Add(u64), Get(Reply<u64>) }
+/// # impl Actor for Counter {
+/// #     type Message = Msg; type Error = Infallible;
+/// #     async fn handle<V: Env>(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+/// #         match msg { Msg::Add(n) => self.0 += n, Msg::Get(r) => { let _ = r.send(self.0); } }
+/// #         Ok(())
+/// #     }
+/// # }
+/// # let executor = playhouse_core::testing::ThreadExecutor;
+/// # futures::executor::block_on(async {
+/// let counter = spawn(&executor, Counter(0));
+/// counter.tell(Msg::Add(2)).await.unwrap();
+/// counter.try_tell(Msg::Add(3)).unwrap();
+/// assert_eq!(counter.ask(Msg::Get).await.unwrap(), 5);
+///
+/// counter.stop();
+/// assert!(counter.wait().await.is_normal());
+/// assert!(counter.tell(Msg::Add(1)).await.unwrap_err().is_closed());
+/// # });
+/// ```
+pub struct ActorRef<A: Actor, MB: Mailbox = Bounded<Block>> {
+    pub(crate) cell: Arc<CellOf<A, MB>>,
+    _types: PhantomData<fn() -> (A, MB)>,
+}
+
+impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
+    /// Wraps a cell whose strong count already accounts for this reference.
+    pub(crate) fn from_counted(cell: Arc<CellOf<A, MB>>) -> Self {
+        ActorRef {
+            cell,
+            _types: PhantomData,
+        }
+    }
+
+    /// Makes a new strong reference to `cell`.
+    pub(crate) fn new_strong(cell: &Arc<CellOf<A, MB>>) -> Self {
+        cell.strong.fetch_add(1, Ordering::Relaxed);
+        Self::from_counted(cell.clone())
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.cell.id
+    }
+
+    /// Sends `msg`, obeying the mailbox's backpressure: under `Block` it waits for room; under
+    /// `DropNewest`/`DropOldest` a full mailbox drops (and counts) a message and this returns
+    /// `Ok`; under `Reject` a full mailbox fails with `Full`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] with the message if the actor has stopped or is stopping (a send
+    /// waiting for room fails this way when the actor stops); [`SendError::Full`] under `Reject`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it resolves drops the message unsent.
+    pub fn tell(&self, msg: A::Message) -> crate::mailbox::SendFuture<'_, A::Message, MB::Strategy> {
+        self.cell.queue.send(msg)
+    }
+
+    /// Sends `msg` without waiting; usable from sync code.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] if the actor has stopped; [`SendError::Full`] if the mailbox is full
+    /// under `Block` or `Reject`. Both hand the message back.
+    pub fn try_tell(&self, msg: A::Message) -> Result<(), SendError<A::Message>> {
+        self.cell.queue.try_send(msg)
+    }
+
+    /// Sends a request built around a fresh reply port and waits for the answer.
+    ///
+    /// `make` puts the port in the message, typically an enum variant: `actor.ask(Msg::Get)`.
+    /// The ask never hangs: it resolves with the value, or with [`AskError::NoReply`] when the
+    /// actor stops, fails or panics before answering or drops the port.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`/`Full` hand the request back if it was not accepted; `NoReply` says why no answer
+    /// will come.
+    pub async fn ask<T, F>(&self, make: F) -> Result<T, AskError<A::Message>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> A::Message,
+    {
+        let (reply, rx) = reply_port();
+        self.cell.queue.send(make(reply)).await?;
+        rx.await.map_err(AskError::NoReply)
+    }
+
+    /// Like [`ask`](ActorRef::ask), but gives up after `timeout` with [`AskError::Timeout`]
+    /// (holding the request if it was still waiting for room in a full `Block` mailbox).
+    ///
+    /// The timer comes from the actor's executor; this is the one send path that allocates (the
+    /// type-erased sleep).
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](ActorRef::ask), plus `Timeout`.
+    pub async fn ask_timeout<T, F>(&self, make: F, timeout: Duration) -> Result<T, AskError<A::Message>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> A::Message,
+    {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut sleep = deadline.map(|d| self.cell.sleeper.sleep_until_boxed(d));
+        let mut timed_out = |cx: &mut std::task::Context<'_>| match sleep.as_mut() {
+            Some(s) => s.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        let (reply, mut rx) = reply_port();
+        let mut send = self.cell.queue.send(make(reply));
+        let sent = poll_fn(|cx| {
+            if let Poll::Ready(r) = Pin::new(&mut send).poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            if timed_out(cx) {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        match sent {
+            None => return Err(AskError::Timeout(send.take_message())),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(())) => {}
+        }
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = Pin::new(&mut rx).poll(cx) {
+                return Poll::Ready(r.map_err(AskError::NoReply));
+            }
+            if timed_out(cx) {
+                return Poll::Ready(Err(AskError::Timeout(None)));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Stops the actor gracefully: its mailbox stops accepting messages (waiting senders fail
+    /// with `Closed`), it handles what was already queued, and ends with
+    /// [`ExitReason::Shutdown`]. Returns at once; [`wait`](ActorRef::wait) for the end.
+    pub fn stop(&self) {
+        self.cell.request_stop(ExitReason::Shutdown(None));
+    }
+
+    /// Like [`stop`](ActorRef::stop), with a reason that the exit carries.
+    pub fn stop_with(&self, info: impl Into<std::sync::Arc<str>>) {
+        self.cell.request_stop(ExitReason::Shutdown(Some(info.into())));
+    }
+
+    /// Kills the actor: it stops after the message it is handling (at once if idle), and what
+    /// was queued is discarded (reply ports in it resolve with `NoReply::Stopped`). Ends with
+    /// [`ExitReason::Killed`].
+    pub fn kill(&self) {
+        self.cell.request_kill();
+    }
+
+    /// Waits until the actor has ended and returns why. Resolves at once if it already has.
+    pub async fn wait(&self) -> ExitReason {
+        poll_fn(|cx| self.cell.poll_exit(cx)).await
+    }
+
+    /// `true` until the actor's last incarnation has ended.
+    pub fn is_alive(&self) -> bool {
+        self.cell.is_alive()
+    }
+
+    /// The exit reason, once the actor has ended.
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        self.cell.exit_reason()
+    }
+
+    /// Calls `watcher` once when the actor ends (at once if it already has). Cold path: the
+    /// watcher is boxed.
+    pub fn on_exit(&self, watcher: impl FnOnce(ActorId, &ExitReason) + Send + 'static) {
+        self.cell.add_watcher(Box::new(watcher));
+    }
+
+    /// A reference that does not keep the actor alive.
+    pub fn downgrade(&self) -> WeakActorRef<A, MB> {
+        WeakActorRef {
+            cell: self.cell.clone(),
+            _types: PhantomData,
+        }
+    }
+
+    /// Messages dropped by the mailbox's overflow strategy (`DropNewest`, `DropOldest`).
+    pub fn dropped_count(&self) -> u64 {
+        self.cell.queue.dropped_count()
+    }
+
+    /// Messages accepted but discarded unhandled when the actor ended (kill, self-stop, or a
+    /// final exit with a backlog).
+    pub fn discarded_count(&self) -> u64 {
+        self.cell.queue.discarded_count()
+    }
+
+    /// Messages waiting in the mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.cell.queue.len()
+    }
+
+    /// The mailbox's capacity (`usize::MAX` when unbounded).
+    pub fn mailbox_capacity(&self) -> usize {
+        self.cell.queue.capacity()
+    }
+}
+
+impl<A: Actor, MB: Mailbox> Clone for ActorRef<A, MB> {
+    fn clone(&self) -> Self {
+        Self::new_strong(&self.cell)
+    }
+}
+
+impl<A: Actor, MB: Mailbox> Drop for ActorRef<A, MB> {
+    fn drop(&mut self) {
+        if self.cell.strong.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.cell.queue.close();
+        }
+    }
+}
+
+impl<A: Actor, MB: Mailbox> PartialEq for ActorRef<A, MB> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cell.id == other.cell.id
+    }
+}
+
+impl<A: Actor, MB: Mailbox> Eq for ActorRef<A, MB> {}
+
+impl<A: Actor, MB: Mailbox> std::hash::Hash for ActorRef<A, MB> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.cell.id.hash(state);
+    }
+}
+
+impl<A: Actor, MB: Mailbox> fmt::Debug for ActorRef<A, MB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("id", &self.cell.id)
+            .field("actor", &std::any::type_name::<A>())
+            .field("alive", &self.cell.is_alive())
+            .finish()
+    }
+}
+
+/// A reference that does not keep the actor alive; [`upgrade`](WeakActorRef::upgrade) it to send.
+pub struct WeakActorRef<A: Actor, MB: Mailbox = Bounded<Block>> {
+    cell: Arc<CellOf<A, MB>>,
+    _types: PhantomData<fn() -> (A, MB)>,
+}
+
+impl<A: Actor, MB: Mailbox> WeakActorRef<A, MB> {
+    /// A strong reference, if the actor is still alive and some strong reference still exists.
+    pub fn upgrade(&self) -> Option<ActorRef<A, MB>> {
+        let mut n = self.cell.strong.load(Ordering::Acquire);
+        loop {
+            if n == 0 || self.cell.queue.is_closed() {
+                return None;
+            }
+            match self
+                .cell
+                .strong
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(ActorRef::from_counted(self.cell.clone())),
+                Err(actual) => n = actual,
+            }
+        }
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.cell.id
+    }
+
+    /// `true` until the actor's last incarnation has ended.
+    pub fn is_alive(&self) -> bool {
+        self.cell.is_alive()
+    }
+
+    /// Waits until the actor has ended, without keeping it alive.
+    pub async fn wait(&self) -> ExitReason {
+        poll_fn(|cx| self.cell.poll_exit(cx)).await
+    }
+}
+
+impl<A: Actor, MB: Mailbox> Clone for WeakActorRef<A, MB> {
+    fn clone(&self) -> Self {
+        WeakActorRef {
+            cell: self.cell.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<A: Actor, MB: Mailbox> fmt::Debug for WeakActorRef<A, MB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakActorRef")
+            .field("id", &self.cell.id)
+            .field("alive", &self.cell.is_alive())
+            .finish()
+    }
+}

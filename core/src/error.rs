@@ -1,0 +1,178 @@
+//! The errors of sending, asking and configuring. Each hands back what the caller lost.
+
+use std::fmt;
+
+/// A message that was not accepted by the mailbox, handed back to the sender.
+///
+/// Its `Debug` does not require `M: Debug`.
+pub enum SendError<M> {
+    /// The actor has stopped (or is stopping) and its mailbox no longer accepts messages.
+    Closed(M),
+    /// The mailbox is full: returned by `try_tell` on a `Block` mailbox, and by any send on a
+    /// `Reject` mailbox.
+    Full(M),
+}
+
+impl<M> SendError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendError::Closed(m) | SendError::Full(m) => m,
+        }
+    }
+
+    /// `true` if the actor's mailbox was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, SendError::Closed(_))
+    }
+
+    /// `true` if the mailbox was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendError::Full(_))
+    }
+}
+
+impl<M> PartialEq for SendError<M>
+where
+    M: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (SendError::Closed(a), SendError::Closed(b)) | (SendError::Full(a), SendError::Full(b)) => {
+                a == b
+            }
+            _ => false,
+        }
+    }
+}
+
+impl<M> Eq for SendError<M> where M: Eq {}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(_) => f.write_str("Closed(..)"),
+            SendError::Full(_) => f.write_str("Full(..)"),
+        }
+    }
+}
+
+impl<M> fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(_) => f.write_str("the actor's mailbox is closed"),
+            SendError::Full(_) => f.write_str("the actor's mailbox is full"),
+        }
+    }
+}
+
+impl<M> std::error::Error for SendError<M> {}
+
+/// Why a reply port was dropped without a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NoReply {
+    /// The handler dropped the reply port without answering (or returned `Err` before it did).
+    Dropped,
+    /// The handler panicked while it held the reply port.
+    Panicked,
+    /// The actor ended before it handled the message (it was killed, stopped itself, or its
+    /// mailbox was discarded), or it ended while holding the port.
+    Stopped,
+    /// The mailbox dropped the message that carried the port (`DropNewest` or `DropOldest`).
+    Overflow,
+}
+
+impl fmt::Display for NoReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoReply::Dropped => "the handler dropped the reply port without answering",
+            NoReply::Panicked => "the actor panicked before answering",
+            NoReply::Stopped => "the actor stopped before answering",
+            NoReply::Overflow => "the mailbox dropped the request because it was full",
+        })
+    }
+}
+
+impl std::error::Error for NoReply {}
+
+/// Why an [`ask`](crate::ActorRef::ask) returned no value.
+///
+/// An ask always resolves: with the reply, or with one of these. Where the request never entered
+/// the mailbox, the message (with the reply port inside) is handed back.
+pub enum AskError<M> {
+    /// The actor's mailbox is closed; the request is handed back.
+    Closed(M),
+    /// The mailbox is full and its strategy is `Reject`; the request is handed back.
+    Full(M),
+    /// The request was accepted but no reply will come.
+    NoReply(NoReply),
+    /// The timeout passed. Holds the request if it was still waiting for room in a full
+    /// `Block` mailbox (so it was never delivered); `None` if the actor had it.
+    Timeout(Option<M>),
+}
+
+impl<M> AskError<M> {
+    /// `true` for `Timeout`.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, AskError::Timeout(_))
+    }
+
+    /// The request, if it never reached the actor.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            AskError::Closed(m) | AskError::Full(m) | AskError::Timeout(Some(m)) => Some(m),
+            AskError::NoReply(_) | AskError::Timeout(None) => None,
+        }
+    }
+}
+
+impl<M> From<SendError<M>> for AskError<M> {
+    fn from(e: SendError<M>) -> Self {
+        match e {
+            SendError::Closed(m) => AskError::Closed(m),
+            SendError::Full(m) => AskError::Full(m),
+        }
+    }
+}
+
+impl<M> fmt::Debug for AskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::Closed(_) => f.write_str("Closed(..)"),
+            AskError::Full(_) => f.write_str("Full(..)"),
+            AskError::NoReply(r) => f.debug_tuple("NoReply").field(r).finish(),
+            AskError::Timeout(Some(_)) => f.write_str("Timeout(Some(..))"),
+            AskError::Timeout(None) => f.write_str("Timeout(None)"),
+        }
+    }
+}
+
+impl<M> fmt::Display for AskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::Closed(_) => f.write_str("the actor's mailbox is closed"),
+            AskError::Full(_) => f.write_str("the actor's mailbox is full"),
+            AskError::NoReply(r) => write!(f, "no reply: {r}"),
+            AskError::Timeout(_) => f.write_str("the ask timed out"),
+        }
+    }
+}
+
+impl<M> std::error::Error for AskError<M> {}
+
+/// A mailbox configuration that cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailboxConfigError {
+    /// A bounded mailbox needs room for at least one message.
+    ZeroCapacity,
+}
+
+impl fmt::Display for MailboxConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailboxConfigError::ZeroCapacity => f.write_str("a bounded mailbox needs a capacity of at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for MailboxConfigError {}

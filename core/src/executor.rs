@@ -1,0 +1,62 @@
+//! What the core needs from an async runtime.
+
+use std::future::Future;
+use std::time::Instant;
+
+/// An async runtime that can run actors: spawn a `Send` future, and sleep until a deadline.
+///
+/// The core names no runtime; adapters live in `playhouse-executors` (`TokioExecutor`,
+/// `SmolExecutor`, `StdExecutor`). An executor is a cheap handle: cloning it must not create a new
+/// runtime.
+///
+/// # Example
+///
+/// A minimal adapter that runs every future on its own thread:
+///
+/// ```
+/// use playhouse_core::Executor;
+/// use std::future::Future;
+/// use std::time::Instant;
+///
+/// #[derive(Clone)]
+/// struct ThreadPerTask;
+///
+/// impl Executor for ThreadPerTask {
+///     type Sleep = std::future::Ready<()>;
+///     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+///         std::thread::spawn(move || futures::executor::block_on(future));
+///     }
+///     fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+///         // A real adapter returns a timer future; this one blocks, which is fine for a doc.
+///         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+///         std::future::ready(())
+///     }
+/// }
+/// ```
+pub trait Executor: Clone + Send + Sync + 'static {
+    /// The future returned by [`sleep_until`](Executor::sleep_until).
+    type Sleep: Future<Output = ()> + Send + 'static;
+
+    /// Runs `future` to completion in the background.
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// Returns a future that completes at `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+}
+
+/// A boxed sleep, for the one cold path that erases the executor (timed asks).
+pub(crate) type BoxSleep = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The executor's timer, type-erased so that an [`ActorRef`](crate::ActorRef) (which names no
+/// executor) can time out an ask.
+pub(crate) trait Sleeper: Send + Sync + 'static {
+    fn sleep_until_boxed(&self, deadline: Instant) -> BoxSleep;
+}
+
+impl<E: Executor> Sleeper for E {
+    fn sleep_until_boxed(&self, deadline: Instant) -> BoxSleep {
+        Box::pin(self.sleep_until(deadline))
+    }
+}

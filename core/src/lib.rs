@@ -1,0 +1,101 @@
+//! The runtime-agnostic, zero-dyn core of playhouse: actors, their references and mailboxes,
+//! reply ports, and the executor trait they run on.
+//!
+//! An actor's whole message path is generic code the compiler sees through:
+//!
+//! ```text
+//! ActorRef<A, MB> --tell--> Queue<A::Message, MB::Strategy> ==> Receiver --> A::handle(&mut self, msg, ctx)
+//!        ^                                                                          |
+//!        +---------------------------- Reply<T> (one-shot port) <-------------------+
+//! ```
+//!
+//! # No `dyn`, no boxing, no allocation per message
+//!
+//! - `tell` pushes the message by value into the actor's queue, which lives inline in the one
+//!   allocation an actor shares with its references ([`ActorRef`] is an `Arc` to it). The queue's
+//!   buffer grows with the backlog and is reused; the receiver swaps whole batches out of it.
+//! - `handle` is a native `async fn` in the trait ([`Actor`]); its future is a concrete type,
+//!   polled in place inside the actor's task, never boxed.
+//! - The mailbox strategy is a type ([`mailbox::Strategy`]); what a full mailbox does is decided
+//!   at compile time.
+//! - `ask` allocates exactly one thing: the reply port's shared slot ([`reply_port`]).
+//!
+//! Cold paths erase types where that keeps the API simple, and only there: the executor's timer
+//! inside an actor's cell (used by [`ActorRef::ask_timeout`], which boxes its sleep), exit
+//! watchers ([`ActorRef::on_exit`]), error values in [`ExitReason::Failed`], and the registry
+//! entries of [`InMemoryBroker`].
+//!
+//! # Example
+//!
+//! ```
+//! use playhouse_core::{spawn, Actor, Context, Env, Reply};
+//! use std::convert::Infallible;
+//!
+//! struct Counter(u64);
+//!
+//! enum Msg {
+//!     Add(u64),
+//!     Get(Reply<u64>),
+//! }
+//!
+//! impl Actor for Counter {
+//!     type Message = Msg;
+//!     type Error = Infallible;
+//!
+//!     async fn handle<V: Env>(&mut self, msg: Msg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+//!         match msg {
+//!             Msg::Add(n) => self.0 += n,
+//!             Msg::Get(reply) => { let _ = reply.send(self.0); }
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # let executor = playhouse_core::testing::ThreadExecutor;
+//! playhouse_core::testing::block_on(async {
+//!     let counter = spawn(&executor, Counter(0));
+//!     counter.tell(Msg::Add(40)).await.unwrap();
+//!     counter.tell(Msg::Add(2)).await.unwrap();
+//!     assert_eq!(counter.ask(Msg::Get).await.unwrap(), 42);
+//! });
+//! ```
+//!
+//! # Loom
+//!
+//! Every atomic, `Arc` and mutex the crate synchronizes with comes from one internal `sync`
+//! module, which switches to loom's modelled types under `RUSTFLAGS="--cfg playhouse_loom"`.
+//! The models live in the `playhouse-loom-tests` crate.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod actor;
+mod actor_ref;
+mod broker;
+mod cell;
+mod context;
+mod env;
+mod error;
+mod executor;
+mod exit;
+pub mod mailbox;
+mod reply;
+mod runner;
+mod spawn;
+mod sync;
+#[cfg(not(playhouse_loom))]
+pub mod testing;
+mod timer;
+
+pub use actor::Actor;
+pub use actor_ref::{ActorRef, WeakActorRef};
+pub use broker::{InMemoryBroker, MessageBroker, RegistryError};
+pub use cell::ActorId;
+pub use context::Context;
+pub use env::{Env, Wiring};
+pub use error::{AskError, MailboxConfigError, NoReply, SendError};
+pub use executor::Executor;
+pub use exit::ExitReason;
+pub use reply::{Reply, ReplyReceiver, reply_port};
+pub use spawn::{NoRestart, Restart, Spawner, spawn};
+pub use timer::TimerHandle;

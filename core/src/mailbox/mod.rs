@@ -1,0 +1,161 @@
+//! Mailboxes: one trait, a strategy per actor chosen at spawn, as a type.
+//!
+//! | strategy | when full, `tell` | when full, `try_tell` |
+//! | --- | --- | --- |
+//! | [`Bounded<Block>`] (default, capacity 256) | waits for room | `Err(Full(msg))` |
+//! | [`Bounded<DropNewest>`] | drops the new message, counts it, `Ok` | same |
+//! | [`Bounded<DropOldest>`] | drops the oldest queued message, counts it, queues the new one, `Ok` | same |
+//! | [`Bounded<Reject>`] | `Err(Full(msg))` | same |
+//! | [`Unbounded`] | never full | never full |
+//!
+//! Every send to a stopped actor fails with `Closed(msg)`. Messages are FIFO per sender. A bounded
+//! mailbox allocates nothing up front: its buffer grows with the backlog, up to the capacity.
+//!
+//! ```
+//! use playhouse_core::mailbox::{Bounded, DropOldest, Mailbox};
+//! use playhouse_core::SendError;
+//!
+//! let mb = Bounded::<DropOldest>::with_capacity(2).unwrap();
+//! let queue = mb.queue::<u32>();
+//! queue.try_send(1).unwrap();
+//! queue.try_send(2).unwrap();
+//! queue.try_send(3).unwrap(); // full: 1 is dropped
+//! assert_eq!(queue.dropped_count(), 1);
+//! queue.close();
+//! assert_eq!(queue.try_send(4), Err(SendError::Closed(4)));
+//! ```
+
+mod queue;
+mod receiver;
+mod send_future;
+mod strategy;
+
+pub use queue::Queue;
+pub use receiver::Receiver;
+pub use send_future::SendFuture;
+pub use strategy::{Block, DropNewest, DropOldest, OnFull, Reject, Strategy, UnboundedStrategy};
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::error::MailboxConfigError;
+
+/// The default capacity of a bounded mailbox.
+pub const DEFAULT_CAPACITY: usize = 256;
+
+/// A mailbox strategy: how an actor's messages are queued, chosen per actor at spawn.
+///
+/// The associated [`Strategy`] names both halves as concrete types: the sending half
+/// [`Queue<M, Self::Strategy>`](Queue) lives inline in the actor's cell and is what every
+/// reference pushes into; the receiving half [`Receiver<M, Self::Strategy>`](Receiver) is owned by
+/// the actor's task. So the whole send → receive path is monomorphized for the strategy.
+pub trait Mailbox: Clone + Send + Sync + 'static {
+    /// The overflow strategy, which fixes the sender and receiver types.
+    type Strategy: Strategy;
+
+    /// Makes a fresh, empty shared half.
+    fn queue<M: Send + 'static>(&self) -> Queue<M, Self::Strategy>;
+
+    /// Makes the receiving half.
+    fn receiver<M: Send + 'static>(&self) -> Receiver<M, Self::Strategy> {
+        Receiver::default()
+    }
+
+    /// The capacity (`usize::MAX` when unbounded).
+    fn capacity(&self) -> usize;
+}
+
+/// A bounded mailbox with overflow strategy `S` (default [`Block`]).
+pub struct Bounded<S = Block> {
+    capacity: usize,
+    _strategy: PhantomData<fn() -> S>,
+}
+
+impl<S: Strategy> Bounded<S> {
+    /// A bounded mailbox holding at most `capacity` messages.
+    ///
+    /// # Errors
+    ///
+    /// [`MailboxConfigError::ZeroCapacity`] for a capacity of 0.
+    ///
+    /// ```
+    /// use playhouse_core::mailbox::{Bounded, Reject};
+    /// use playhouse_core::MailboxConfigError;
+    ///
+    /// assert!(Bounded::<Reject>::with_capacity(8).is_ok());
+    /// assert_eq!(Bounded::<Reject>::with_capacity(0).err(), Some(MailboxConfigError::ZeroCapacity));
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Result<Self, MailboxConfigError> {
+        if capacity == 0 {
+            return Err(MailboxConfigError::ZeroCapacity);
+        }
+        Ok(Bounded {
+            capacity,
+            _strategy: PhantomData,
+        })
+    }
+}
+
+impl<S: Strategy> Default for Bounded<S> {
+    /// Capacity [`DEFAULT_CAPACITY`] (256).
+    fn default() -> Self {
+        Bounded {
+            capacity: DEFAULT_CAPACITY,
+            _strategy: PhantomData,
+        }
+    }
+}
+
+impl<S> Clone for Bounded<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Bounded<S> {}
+
+impl<S: Strategy> fmt::Debug for Bounded<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Bounded<{}>({})", S::NAME, self.capacity)
+    }
+}
+
+impl<S: Strategy> Mailbox for Bounded<S> {
+    type Strategy = S;
+
+    fn queue<M: Send + 'static>(&self) -> Queue<M, S> {
+        Queue::new(self.capacity)
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// An unbounded mailbox: sends never wait and never fail while the actor is alive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unbounded;
+
+impl Mailbox for Unbounded {
+    type Strategy = UnboundedStrategy;
+
+    fn queue<M: Send + 'static>(&self) -> Queue<M, UnboundedStrategy> {
+        Queue::new(usize::MAX)
+    }
+
+    fn capacity(&self) -> usize {
+        usize::MAX
+    }
+}
+
+impl<M, S: Strategy> Queue<M, S> {
+    /// Sends `msg`, waiting for room if the mailbox is full under [`Block`].
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Queue::try_send), except that under `Block` a full mailbox waits instead
+    /// of failing; a waiting send fails with `Closed(msg)` when the mailbox closes.
+    pub fn send(&self, msg: M) -> SendFuture<'_, M, S> {
+        SendFuture::new(self, msg)
+    }
+}

@@ -1,0 +1,112 @@
+//! The receiving half of a mailbox: the actor task's private batch.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use super::queue::Queue;
+use super::strategy::Strategy;
+use crate::error::NoReply;
+use crate::reply::with_drop_cause;
+
+/// The receiving half of a mailbox, owned by the actor's task (and handed from one incarnation
+/// to the next on restart, so queued messages survive it).
+///
+/// Under batching strategies it takes every queued message in one lock and releases their room
+/// when it comes back for more, so a bounded mailbox never holds more than its capacity, counting
+/// the batch in hand.
+pub struct Receiver<M, S> {
+    batch: VecDeque<M>,
+    /// Messages of the current batch still counted against the capacity.
+    held: usize,
+    _strategy: PhantomData<fn() -> S>,
+}
+
+impl<M, S: Strategy> Default for Receiver<M, S> {
+    fn default() -> Self {
+        Receiver {
+            batch: VecDeque::new(),
+            held: 0,
+            _strategy: PhantomData,
+        }
+    }
+}
+
+impl<M, S: Strategy> Receiver<M, S> {
+    /// Takes the next message: `Ready(Some)` with one, `Ready(None)` once the mailbox is closed
+    /// and drained, `Pending` (with the waker registered) while it is empty.
+    pub fn poll_recv(&mut self, queue: &Queue<M, S>, cx: &mut Context<'_>) -> Poll<Option<M>> {
+        if let Some(m) = self.batch.pop_front() {
+            return Poll::Ready(Some(m));
+        }
+        let mut st = queue.state.lock();
+        let mut freed = std::mem::take(&mut self.held);
+        if S::BATCH {
+            if !st.queue.is_empty() {
+                std::mem::swap(&mut st.queue, &mut self.batch);
+                st.len -= freed;
+                self.held = self.batch.len();
+                wake_waiters(&mut st, freed);
+                drop(st);
+                return Poll::Ready(self.batch.pop_front());
+            }
+        } else if let Some(m) = st.queue.pop_front() {
+            st.len -= freed + 1;
+            freed += 1;
+            wake_waiters(&mut st, freed);
+            drop(st);
+            return Poll::Ready(Some(m));
+        }
+        st.len -= freed;
+        wake_waiters(&mut st, freed);
+        if st.closed {
+            return Poll::Ready(None);
+        }
+        match &st.rx_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.rx_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Closes the mailbox and drops every message still in it (queued or in the batch), each
+    /// exactly once, outside the lock. Reply ports inside them resolve with
+    /// [`NoReply::Stopped`]. Returns how many were discarded; they are also added to the queue's
+    /// discarded count.
+    pub fn close_and_discard(&mut self, queue: &Queue<M, S>) -> usize {
+        queue.close();
+        let rest = {
+            let mut st = queue.state.lock();
+            st.len = 0;
+            self.held = 0;
+            std::mem::take(&mut st.queue)
+        };
+        let batch = std::mem::take(&mut self.batch);
+        let n = rest.len() + batch.len();
+        queue.add_discarded(n);
+        with_drop_cause(NoReply::Stopped, || {
+            drop(batch);
+            drop(rest);
+        });
+        n
+    }
+}
+
+fn wake_waiters<M>(st: &mut super::queue::State<M>, freed: usize) {
+    for _ in 0..freed {
+        match st.waiters.pop_front() {
+            Some((_, w)) => w.wake(),
+            None => break,
+        }
+    }
+}
+
+impl<M, S: Strategy> fmt::Debug for Receiver<M, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("strategy", &S::NAME)
+            .field("batch", &self.batch.len())
+            .finish()
+    }
+}

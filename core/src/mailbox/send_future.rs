@@ -1,0 +1,83 @@
+//! The future of a send that may wait for room.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::queue::Queue;
+use super::strategy::Strategy;
+use crate::error::SendError;
+
+/// A send into a mailbox: resolves at once unless the mailbox is full under [`Block`](super::Block),
+/// where it waits for room (or for the actor to stop, which fails it with the message handed back).
+///
+/// # Cancel safety
+///
+/// Dropping it before it resolves drops the message unsent (it never entered the mailbox), and
+/// passes on any wake-up it had been given to the next waiting sender.
+#[must_use = "a send does nothing until awaited"]
+pub struct SendFuture<'a, M, S: Strategy> {
+    queue: &'a Queue<M, S>,
+    msg: Option<M>,
+    key: Option<u64>,
+}
+
+impl<'a, M, S: Strategy> SendFuture<'a, M, S> {
+    pub(crate) fn new(queue: &'a Queue<M, S>, msg: M) -> Self {
+        SendFuture {
+            queue,
+            msg: Some(msg),
+            key: None,
+        }
+    }
+
+    /// Gives up waiting and hands the message back, if it was not sent yet.
+    pub(crate) fn take_message(&mut self) -> Option<M> {
+        if let Some(k) = self.key.take() {
+            self.queue.cancel_wait(k);
+        }
+        self.msg.take()
+    }
+}
+
+// The message is never pinned: it is moved in and out by value.
+impl<M, S: Strategy> Unpin for SendFuture<'_, M, S> {}
+
+impl<M, S: Strategy> Future for SendFuture<'_, M, S> {
+    type Output = Result<(), SendError<M>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(msg) = this.msg.take() else {
+            // Polled again after it resolved: nothing left to send.
+            return Poll::Ready(Ok(()));
+        };
+        match this.queue.poll_send(msg, &mut this.key, cx) {
+            Poll::Ready(Err((SendError::Full(m), true))) => {
+                this.msg = Some(m);
+                Poll::Pending
+            }
+            Poll::Ready(Err((e, _))) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<M, S: Strategy> Drop for SendFuture<'_, M, S> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            self.queue.cancel_wait(k);
+        }
+    }
+}
+
+impl<M, S: Strategy> fmt::Debug for SendFuture<'_, M, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendFuture")
+            .field("strategy", &S::NAME)
+            .field("pending", &self.msg.is_some())
+            .finish()
+    }
+}

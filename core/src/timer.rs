@@ -1,0 +1,151 @@
+//! Timers: `run_later` and `run_interval`, cancellable, never delivering once cancelled.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::cell::ActorCell;
+use crate::executor::Executor;
+use crate::mailbox::Strategy;
+use crate::sync::{Arc, Mutex};
+
+struct TimerState {
+    cancelled: bool,
+    finished: bool,
+    waker: Option<Waker>,
+}
+
+struct TimerShared {
+    state: Mutex<TimerState>,
+}
+
+/// Cancels a timer started by [`Context::run_later`](crate::Context::run_later) or
+/// [`Context::run_interval`](crate::Context::run_interval).
+///
+/// Once [`cancel`](TimerHandle::cancel) returns, the timer delivers nothing more: a tick is
+/// enqueued and the cancel flag checked under one lock. Dropping the handle does not cancel.
+#[derive(Clone)]
+pub struct TimerHandle {
+    shared: Arc<TimerShared>,
+}
+
+impl TimerHandle {
+    /// Cancels the timer. Returns `true` if it was still active.
+    pub fn cancel(&self) -> bool {
+        let (was_active, waker) = {
+            let mut st = self.shared.state.lock();
+            let was_active = !st.cancelled && !st.finished;
+            st.cancelled = true;
+            (was_active, st.waker.take())
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        was_active
+    }
+
+    /// `true` while the timer may still deliver.
+    pub fn is_active(&self) -> bool {
+        let st = self.shared.state.lock();
+        !st.cancelled && !st.finished
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHandle").field("active", &self.is_active()).finish()
+    }
+}
+
+/// Starts a timer task on `executor` that sends `make()` to the actor at `first`, then every
+/// `period` if one is given. `make` returning `None` ends the timer.
+pub(crate) fn start_timer<M, S, E, F>(
+    cell: Arc<ActorCell<M, S>>,
+    executor: E,
+    first: Instant,
+    period: Option<Duration>,
+    make: F,
+) -> TimerHandle
+where
+    M: Send + 'static,
+    S: Strategy,
+    E: Executor,
+    F: FnMut() -> Option<M> + Send + 'static,
+{
+    let shared = Arc::new(TimerShared {
+        state: Mutex::new(TimerState {
+            cancelled: false,
+            finished: false,
+            waker: None,
+        }),
+    });
+    let handle = TimerHandle {
+        shared: shared.clone(),
+    };
+    let sleeper = executor.clone();
+    executor.spawn(run_timer(cell, sleeper, shared, first, period, make));
+    handle
+}
+
+async fn run_timer<M, S, E, F>(
+    cell: Arc<ActorCell<M, S>>,
+    executor: E,
+    shared: Arc<TimerShared>,
+    first: Instant,
+    period: Option<Duration>,
+    mut make: F,
+) where
+    S: Strategy,
+    E: Executor,
+    F: FnMut() -> Option<M>,
+{
+    let mut deadline = first;
+    loop {
+        // Sleep until the deadline, or until cancelled.
+        let mut sleep = pin!(executor.sleep_until(deadline));
+        let due = poll_fn(|cx| {
+            {
+                let mut st = shared.state.lock();
+                if st.cancelled {
+                    return Poll::Ready(false);
+                }
+                st.waker = Some(cx.waker().clone());
+            }
+            sleep.as_mut().poll(cx).map(|()| true)
+        })
+        .await;
+        if !due {
+            break;
+        }
+        let Some(msg) = make() else { break };
+        // Deliver, checking the cancel flag under the timer's lock in the same poll that enqueues,
+        // so that no tick lands after `cancel` has returned.
+        let mut send = cell.queue.send(msg);
+        let sent = poll_fn(|cx| {
+            let mut st = shared.state.lock();
+            if st.cancelled {
+                return Poll::Ready(None);
+            }
+            st.waker = Some(cx.waker().clone());
+            std::pin::Pin::new(&mut send).poll(cx).map(Some)
+        })
+        .await;
+        match sent {
+            Some(Ok(())) => {}
+            // Cancelled while waiting for room, or the actor has stopped.
+            None | Some(Err(_)) => break,
+        }
+        match period {
+            Some(p) => {
+                let now = Instant::now();
+                deadline = if deadline + p <= now { now + p } else { deadline + p };
+            }
+            None => break,
+        }
+    }
+    let mut st = shared.state.lock();
+    st.finished = true;
+    st.waker = None;
+}

@@ -17,7 +17,7 @@ use std::thread_local;
 thread_local! {
     /// Why reply ports dropped on this thread right now are being dropped, when the runtime knows
     /// better than "the handler dropped it" (a discarded mailbox, an overflow).
-    static DROP_CAUSE: Cell<Option<NoReply>> = const { Cell::new(None) };
+    static DROP_CAUSE: Cell<Option<NoReply>> = Cell::new(None);
 }
 
 /// Runs `f` (which drops messages) with reply ports dropped inside it reporting `cause`.

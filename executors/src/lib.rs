@@ -1,1 +1,30 @@
-//! adapters
+//! Executor adapters for playhouse, each behind a feature:
+//!
+//! | feature | adapter | runs on | timers |
+//! | --- | --- | --- | --- |
+//! | `tokio` | [`TokioExecutor`] | a Tokio runtime you already have (multi-thread or current-thread) | `tokio::time` (the runtime needs `enable_time`) |
+//! | `smol` | [`SmolExecutor`] | an `async-executor` you run, or a global one | `async-io` |
+//! | `std` | [`StdExecutor`] | a `futures` thread pool, std threads only | one timer thread of its own |
+//!
+//! Each is a cheap, cloneable handle implementing [`playhouse_core::Executor`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+#[cfg(feature = "smol")]
+mod smol;
+#[cfg(feature = "std")]
+mod std_pool;
+#[cfg(feature = "std")]
+mod std_timer;
+#[cfg(feature = "tokio")]
+mod tokio;
+
+#[cfg(feature = "smol")]
+pub use crate::smol::{SmolExecutor, SmolSleep};
+#[cfg(feature = "std")]
+pub use crate::std_pool::StdExecutor;
+#[cfg(feature = "std")]
+pub use crate::std_timer::StdSleep;
+#[cfg(feature = "tokio")]
+pub use crate::tokio::{NoTokioRuntime, TokioExecutor};

@@ -85,7 +85,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// # Cancel safety
     ///
     /// Dropping the future before it resolves drops the message unsent.
-    pub fn tell(&self, msg: A::Message) -> crate::mailbox::SendFuture<'_, A::Message, MB::Strategy> {
+    pub fn tell(
+        &self,
+        msg: A::Message,
+    ) -> crate::mailbox::SendFuture<'_, A::Message, MB::Strategy> {
         self.cell.queue.send(msg)
     }
 
@@ -128,7 +131,11 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// # Errors
     ///
     /// As [`ask`](ActorRef::ask), plus `Timeout`.
-    pub async fn ask_timeout<T, F>(&self, make: F, timeout: Duration) -> Result<T, AskError<A::Message>>
+    pub async fn ask_timeout<T, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, AskError<A::Message>>
     where
         T: Send,
         F: FnOnce(Reply<T>) -> A::Message,
@@ -177,7 +184,8 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
 
     /// Like [`stop`](ActorRef::stop), with a reason that the exit carries.
     pub fn stop_with(&self, info: impl Into<std::sync::Arc<str>>) {
-        self.cell.request_stop(ExitReason::Shutdown(Some(info.into())));
+        self.cell
+            .request_stop(ExitReason::Shutdown(Some(info.into())));
     }
 
     /// Kills the actor: it stops after the message it is handling (at once if idle), and what
@@ -290,11 +298,12 @@ impl<A: Actor, MB: Mailbox> WeakActorRef<A, MB> {
             if n == 0 || self.cell.queue.is_closed() {
                 return None;
             }
-            match self
-                .cell
-                .strong
-                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.cell.strong.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return Some(ActorRef::from_counted(self.cell.clone())),
                 Err(actual) => n = actual,
             }

@@ -26,7 +26,9 @@ pub enum RegistryError {
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegistryError::NameTaken(n) => write!(f, "the name {n:?} is registered to a live actor"),
+            RegistryError::NameTaken(n) => {
+                write!(f, "the name {n:?} is registered to a live actor")
+            }
         }
     }
 }
@@ -69,7 +71,11 @@ impl InMemoryBroker {
     /// # Errors
     ///
     /// [`RegistryError::NameTaken`] if a live actor holds the name.
-    pub fn register<A: Actor, MB: Mailbox>(&self, name: &str, actor: &ActorRef<A, MB>) -> Result<(), RegistryError> {
+    pub fn register<A: Actor, MB: Mailbox>(
+        &self,
+        name: &str,
+        actor: &ActorRef<A, MB>,
+    ) -> Result<(), RegistryError> {
         let mut names = self.names.lock();
         if let Some((_, entry)) = names.get(name) {
             let alive = entry
@@ -107,7 +113,9 @@ impl InMemoryBroker {
 impl fmt::Debug for InMemoryBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = self.names.lock();
-        f.debug_struct("InMemoryBroker").field("registered", &names.len()).finish()
+        f.debug_struct("InMemoryBroker")
+            .field("registered", &names.len())
+            .finish()
     }
 }
 

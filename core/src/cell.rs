@@ -85,7 +85,12 @@ impl<M, S: Strategy> ActorCell<M, S> {
                 life.requested = Some(reason);
             }
         }
-        let _ = self.signal.compare_exchange(SIGNAL_NONE, SIGNAL_STOP, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.signal.compare_exchange(
+            SIGNAL_NONE,
+            SIGNAL_STOP,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         self.queue.close();
     }
 
@@ -128,7 +133,10 @@ impl<M, S: Strategy> ActorCell<M, S> {
             }
             life.exit = Some(reason.clone());
             self.ended.store(true, Ordering::Release);
-            (std::mem::take(&mut life.waiters), std::mem::take(&mut life.watchers))
+            (
+                std::mem::take(&mut life.waiters),
+                std::mem::take(&mut life.watchers),
+            )
         };
         for w in waiters {
             w.wake();

@@ -38,9 +38,8 @@ where
 {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (SendError::Closed(a), SendError::Closed(b)) | (SendError::Full(a), SendError::Full(b)) => {
-                a == b
-            }
+            (SendError::Closed(a), SendError::Closed(b))
+            | (SendError::Full(a), SendError::Full(b)) => a == b,
             _ => false,
         }
     }
@@ -170,7 +169,9 @@ pub enum MailboxConfigError {
 impl fmt::Display for MailboxConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MailboxConfigError::ZeroCapacity => f.write_str("a bounded mailbox needs a capacity of at least 1"),
+            MailboxConfigError::ZeroCapacity => {
+                f.write_str("a bounded mailbox needs a capacity of at least 1")
+            }
         }
     }
 }

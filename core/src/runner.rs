@@ -21,7 +21,8 @@ use crate::sync::Arc;
 /// Messages handled back to back before the task yields to its executor.
 const BUDGET: u32 = 128;
 
-type ReceiverOf<A, V> = Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as crate::mailbox::Mailbox>::Strategy>;
+type ReceiverOf<A, V> =
+    Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as crate::mailbox::Mailbox>::Strategy>;
 
 /// Runs the actor until its final exit, then discards what is left in its mailbox and reports
 /// the exit exactly once.
@@ -126,7 +127,9 @@ async fn catch<F: Future>(fut: F) -> Result<F::Output, Box<dyn Any + Send>> {
     let mut slot = pin!(Some(fut));
     let out = poll_fn(|cx| {
         let Some(fut) = slot.as_mut().as_pin_mut() else {
-            return Poll::Ready(Err(Box::new("future polled after it panicked") as Box<dyn Any + Send>));
+            return Poll::Ready(Err(
+                Box::new("future polled after it panicked") as Box<dyn Any + Send>
+            ));
         };
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
@@ -177,6 +180,8 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
 impl<A: Actor, V: Env> Drop for Finalizer<A, V> {
     fn drop(&mut self) {
         // Only reached without `finish` when the executor dropped the task (runtime shutdown).
-        self.finish(ExitReason::Shutdown(Some(StdArc::from("the executor dropped the actor's task"))));
+        self.finish(ExitReason::Shutdown(Some(StdArc::from(
+            "the executor dropped the actor's task",
+        ))));
     }
 }

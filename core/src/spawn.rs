@@ -119,7 +119,11 @@ impl<E: Executor, MB: Mailbox, B: MessageBroker> Spawner<E, MB, B> {
 
     /// Spawns `actor` with a [`Restart`] policy deciding, after each incarnation that ends on
     /// its own, whether a fresh instance takes over behind the same reference and mailbox.
-    pub fn spawn_restartable<A: Actor, R: Restart<A>>(&self, actor: A, restart: R) -> ActorRef<A, MB> {
+    pub fn spawn_restartable<A: Actor, R: Restart<A>>(
+        &self,
+        actor: A,
+        restart: R,
+    ) -> ActorRef<A, MB> {
         spawn_in::<A, Wiring<MB, E, B>, R>(
             actor,
             &self.mailbox,
@@ -144,7 +148,9 @@ impl<E: Clone, MB: Clone, B: Clone> Clone for Spawner<E, MB, B> {
 
 impl<E, MB: fmt::Debug, B> fmt::Debug for Spawner<E, MB, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Spawner").field("mailbox", &self.mailbox).finish_non_exhaustive()
+        f.debug_struct("Spawner")
+            .field("mailbox", &self.mailbox)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +173,10 @@ where
     V: Env,
     R: Restart<A>,
 {
-    let cell = Arc::new(ActorCell::new(mailbox.queue::<A::Message>(), sleeper.clone()));
+    let cell = Arc::new(ActorCell::new(
+        mailbox.queue::<A::Message>(),
+        sleeper.clone(),
+    ));
     let actor_ref = ActorRef::from_counted(cell.clone());
     let ctx = Context::<A, V>::new(cell, executor.clone(), broker, sleeper);
     executor.spawn(run_actor(actor, ctx, restart));

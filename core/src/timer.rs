@@ -55,7 +55,9 @@ impl TimerHandle {
 
 impl fmt::Debug for TimerHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimerHandle").field("active", &self.is_active()).finish()
+        f.debug_struct("TimerHandle")
+            .field("active", &self.is_active())
+            .finish()
     }
 }
 
@@ -140,7 +142,11 @@ async fn run_timer<M, S, E, F>(
         match period {
             Some(p) => {
                 let now = Instant::now();
-                deadline = if deadline + p <= now { now + p } else { deadline + p };
+                deadline = if deadline + p <= now {
+                    now + p
+                } else {
+                    deadline + p
+                };
             }
             None => break,
         }

@@ -15,13 +15,14 @@ use super::strategy::{OnFull, Strategy};
 use crate::error::{NoReply, SendError};
 use crate::reply::with_drop_cause;
 use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub(crate) struct State<M> {
     /// Messages accepted and not yet taken by the receiver.
     pub(crate) queue: VecDeque<M>,
-    /// Messages counted against the capacity: those in `queue` plus those the receiver has taken
-    /// in its current batch and not yet released.
+    /// Messages accepted and not yet handed to the handler, plus hand-outs the receiver has
+    /// published in `Queue::released` but not yet acknowledged here. The true number waiting is
+    /// `len - released`.
     pub(crate) len: usize,
     pub(crate) closed: bool,
     pub(crate) rx_waker: Option<Waker>,
@@ -38,6 +39,9 @@ pub(crate) struct State<M> {
 pub struct Queue<M, S> {
     pub(crate) state: Mutex<State<M>>,
     capacity: usize,
+    /// Messages the receiver has handed out of its current batch since it last took the lock.
+    /// Written only by the receiver, read by senders only when the mailbox looks full.
+    pub(crate) released: AtomicUsize,
     dropped: AtomicU64,
     discarded: AtomicU64,
     _strategy: PhantomData<fn() -> S>,
@@ -55,6 +59,7 @@ impl<M, S: Strategy> Queue<M, S> {
                 next_key: 0,
             }),
             capacity,
+            released: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             _strategy: PhantomData,
@@ -66,9 +71,16 @@ impl<M, S: Strategy> Queue<M, S> {
         self.capacity
     }
 
-    /// Messages accepted and not yet released by the receiver.
+    /// Messages waiting: accepted and not yet handed to the actor's handler.
     pub fn len(&self) -> usize {
-        self.state.lock().len
+        let st = self.state.lock();
+        st.len - self.released.load(Ordering::Acquire)
+    }
+
+    /// `true` if a message fits: fewer than `capacity` are waiting.
+    #[inline]
+    fn has_room(&self, st: &State<M>) -> bool {
+        st.len < self.capacity || st.len - self.released.load(Ordering::Acquire) < self.capacity
     }
 
     /// `true` if no message is waiting.
@@ -103,7 +115,7 @@ impl<M, S: Strategy> Queue<M, S> {
         if st.closed {
             return Err(SendError::Closed(msg));
         }
-        if st.len < self.capacity {
+        if self.has_room(&st) {
             return self.push(st, msg);
         }
         match S::ON_FULL {
@@ -127,7 +139,11 @@ impl<M, S: Strategy> Queue<M, S> {
 
     /// Pushes into a mailbox known to have room, waking the receiver if it parked.
     #[inline]
-    fn push(&self, mut st: crate::sync::MutexGuard<'_, State<M>>, msg: M) -> Result<(), SendError<M>> {
+    fn push(
+        &self,
+        mut st: crate::sync::MutexGuard<'_, State<M>>,
+        msg: M,
+    ) -> Result<(), SendError<M>> {
         st.queue.push_back(msg);
         st.len += 1;
         let waker = st.rx_waker.take();
@@ -157,7 +173,7 @@ impl<M, S: Strategy> Queue<M, S> {
             }
             return Poll::Ready(Err((SendError::Closed(msg), false)));
         }
-        if st.len < self.capacity {
+        if self.has_room(&st) {
             if let Some(k) = key.take() {
                 remove_waiter(&mut st.waiters, k);
             }
@@ -192,7 +208,7 @@ impl<M, S: Strategy> Queue<M, S> {
     /// A waiting send was dropped: unregister it, or pass on the wake-up it had been given.
     pub(crate) fn cancel_wait(&self, key: u64) {
         let mut st = self.state.lock();
-        if !remove_waiter(&mut st.waiters, key) && st.len < self.capacity {
+        if !remove_waiter(&mut st.waiters, key) && self.has_room(&st) {
             // We had been woken for room we will not use: wake the next waiter instead.
             if let Some((_, w)) = st.waiters.pop_front() {
                 drop(st);

@@ -5,21 +5,20 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
-use super::queue::Queue;
+use super::queue::{Queue, State};
 use super::strategy::Strategy;
 use crate::error::NoReply;
 use crate::reply::with_drop_cause;
+use crate::sync::atomic::Ordering;
 
 /// The receiving half of a mailbox, owned by the actor's task (and handed from one incarnation
 /// to the next on restart, so queued messages survive it).
 ///
-/// Under batching strategies it takes every queued message in one lock and releases their room
-/// when it comes back for more, so a bounded mailbox never holds more than its capacity, counting
-/// the batch in hand.
+/// Under batching strategies it takes every queued message in one lock; the messages of its
+/// batch still count as waiting until each is handed to the handler, so a bounded mailbox never
+/// holds more than its capacity of waiting messages.
 pub struct Receiver<M, S> {
     batch: VecDeque<M>,
-    /// Messages of the current batch still counted against the capacity.
-    held: usize,
     _strategy: PhantomData<fn() -> S>,
 }
 
@@ -27,7 +26,6 @@ impl<M, S: Strategy> Default for Receiver<M, S> {
     fn default() -> Self {
         Receiver {
             batch: VecDeque::new(),
-            held: 0,
             _strategy: PhantomData,
         }
     }
@@ -36,29 +34,33 @@ impl<M, S: Strategy> Default for Receiver<M, S> {
 impl<M, S: Strategy> Receiver<M, S> {
     /// Takes the next message: `Ready(Some)` with one, `Ready(None)` once the mailbox is closed
     /// and drained, `Pending` (with the waker registered) while it is empty.
+    ///
+    /// The message handed out no longer counts against the capacity.
     pub fn poll_recv(&mut self, queue: &Queue<M, S>, cx: &mut Context<'_>) -> Poll<Option<M>> {
         if let Some(m) = self.batch.pop_front() {
+            // Publish the hand-out; senders read it only when the mailbox looks full.
+            queue.released.fetch_add(1, Ordering::Release);
             return Poll::Ready(Some(m));
         }
         let mut st = queue.state.lock();
-        let mut freed = std::mem::take(&mut self.held);
-        if S::BATCH {
-            if !st.queue.is_empty() {
+        // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
+        let freed = queue.released.swap(0, Ordering::AcqRel);
+        st.len -= freed;
+        let next = if S::BATCH {
+            if st.queue.is_empty() {
+                None
+            } else {
                 std::mem::swap(&mut st.queue, &mut self.batch);
-                st.len -= freed;
-                self.held = self.batch.len();
-                wake_waiters(&mut st, freed);
-                drop(st);
-                return Poll::Ready(self.batch.pop_front());
+                self.batch.pop_front()
             }
-        } else if let Some(m) = st.queue.pop_front() {
-            st.len -= freed + 1;
-            freed += 1;
-            wake_waiters(&mut st, freed);
-            drop(st);
+        } else {
+            st.queue.pop_front()
+        };
+        if let Some(m) = next {
+            st.len -= 1;
+            wake_waiters(&mut st, freed + 1);
             return Poll::Ready(Some(m));
         }
-        st.len -= freed;
         wake_waiters(&mut st, freed);
         if st.closed {
             return Poll::Ready(None);
@@ -79,7 +81,7 @@ impl<M, S: Strategy> Receiver<M, S> {
         let rest = {
             let mut st = queue.state.lock();
             st.len = 0;
-            self.held = 0;
+            queue.released.store(0, Ordering::Release);
             std::mem::take(&mut st.queue)
         };
         let batch = std::mem::take(&mut self.batch);
@@ -93,7 +95,7 @@ impl<M, S: Strategy> Receiver<M, S> {
     }
 }
 
-fn wake_waiters<M>(st: &mut super::queue::State<M>, freed: usize) {
+fn wake_waiters<M>(st: &mut State<M>, freed: usize) {
     for _ in 0..freed {
         match st.waiters.pop_front() {
             Some((_, w)) => w.wake(),

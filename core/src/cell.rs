@@ -7,7 +7,7 @@ use crate::executor::Sleeper;
 use crate::exit::ExitReason;
 use crate::mailbox::{Queue, Strategy};
 use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// A process-unique actor identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,13 +37,24 @@ const SIGNAL_NONE: u8 = 0;
 const SIGNAL_STOP: u8 = 1;
 const SIGNAL_KILL: u8 = 2;
 
+/// Where an actor is in its life, as far as the outside world is concerned.
+enum Phase {
+    Running,
+    /// A stop or kill was asked for, with this exit reason.
+    Stopping(ExitReason),
+    /// The last incarnation has ended and the mailbox was discarded.
+    Ended(ExitReason),
+}
+
+/// Who is told of the end.
+enum Watch {
+    Waker(Waker),
+    Callback(ExitWatcher),
+}
+
 struct LifeState {
-    /// The exit reason asked for from outside (stop or kill).
-    requested: Option<ExitReason>,
-    /// Set once, when the actor's last incarnation has ended and its mailbox is discarded.
-    exit: Option<ExitReason>,
-    waiters: Vec<Waker>,
-    watchers: Vec<ExitWatcher>,
+    phase: Phase,
+    watches: Vec<Watch>,
 }
 
 pub(crate) struct ActorCell<M, S> {
@@ -52,7 +63,6 @@ pub(crate) struct ActorCell<M, S> {
     /// Strong references alive; the mailbox closes when it drops to zero.
     pub(crate) strong: AtomicUsize,
     signal: AtomicU8,
-    ended: AtomicBool,
     life: Mutex<LifeState>,
     /// The executor's timer, type-erased (a cold path: only timed asks use it). A plain std
     /// `Arc` because it is immutable shared data, not a synchronization point.
@@ -66,12 +76,9 @@ impl<M, S: Strategy> ActorCell<M, S> {
             id: ActorId::next(),
             strong: AtomicUsize::new(1),
             signal: AtomicU8::new(SIGNAL_NONE),
-            ended: AtomicBool::new(false),
             life: Mutex::new(LifeState {
-                requested: None,
-                exit: None,
-                waiters: Vec::new(),
-                watchers: Vec::new(),
+                phase: Phase::Running,
+                watches: Vec::new(),
             }),
             sleeper,
         }
@@ -81,8 +88,8 @@ impl<M, S: Strategy> ActorCell<M, S> {
     pub(crate) fn request_stop(&self, reason: ExitReason) {
         {
             let mut life = self.life.lock();
-            if life.requested.is_none() {
-                life.requested = Some(reason);
+            if matches!(life.phase, Phase::Running) {
+                life.phase = Phase::Stopping(reason);
             }
         }
         let _ = self.signal.compare_exchange(
@@ -96,7 +103,12 @@ impl<M, S: Strategy> ActorCell<M, S> {
 
     /// Kill: stop after the current message, discard the rest.
     pub(crate) fn request_kill(&self) {
-        self.life.lock().requested = Some(ExitReason::Killed);
+        {
+            let mut life = self.life.lock();
+            if !matches!(life.phase, Phase::Ended(_)) {
+                life.phase = Phase::Stopping(ExitReason::Killed);
+            }
+        }
         self.signal.store(SIGNAL_KILL, Ordering::Release);
         self.queue.close();
         self.queue.wake_receiver();
@@ -113,46 +125,52 @@ impl<M, S: Strategy> ActorCell<M, S> {
     }
 
     pub(crate) fn requested_reason(&self) -> Option<ExitReason> {
-        self.life.lock().requested.clone()
+        match &self.life.lock().phase {
+            Phase::Stopping(r) => Some(r.clone()),
+            Phase::Running | Phase::Ended(_) => None,
+        }
     }
 
     pub(crate) fn is_alive(&self) -> bool {
-        !self.ended.load(Ordering::Acquire)
+        !matches!(self.life.lock().phase, Phase::Ended(_))
     }
 
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        self.life.lock().exit.clone()
+        match &self.life.lock().phase {
+            Phase::Ended(r) => Some(r.clone()),
+            Phase::Running | Phase::Stopping(_) => None,
+        }
     }
 
     /// Records the final exit and tells every waiter and watcher, exactly once.
     pub(crate) fn record_exit(&self, reason: ExitReason) {
-        let (waiters, watchers) = {
+        let watches = {
             let mut life = self.life.lock();
-            if life.exit.is_some() {
+            if matches!(life.phase, Phase::Ended(_)) {
                 return;
             }
-            life.exit = Some(reason.clone());
-            self.ended.store(true, Ordering::Release);
-            (
-                std::mem::take(&mut life.waiters),
-                std::mem::take(&mut life.watchers),
-            )
+            life.phase = Phase::Ended(reason.clone());
+            std::mem::take(&mut life.watches)
         };
-        for w in waiters {
-            w.wake();
-        }
-        for watcher in watchers {
-            watcher(self.id, &reason);
+        for watch in watches {
+            match watch {
+                Watch::Waker(w) => w.wake(),
+                Watch::Callback(f) => f(self.id, &reason),
+            }
         }
     }
 
     pub(crate) fn poll_exit(&self, cx: &mut Context<'_>) -> Poll<ExitReason> {
         let mut life = self.life.lock();
-        if let Some(r) = &life.exit {
+        if let Phase::Ended(r) = &life.phase {
             return Poll::Ready(r.clone());
         }
-        if !life.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            life.waiters.push(cx.waker().clone());
+        let known = life
+            .watches
+            .iter()
+            .any(|w| matches!(w, Watch::Waker(w) if w.will_wake(cx.waker())));
+        if !known {
+            life.watches.push(Watch::Waker(cx.waker().clone()));
         }
         Poll::Pending
     }
@@ -161,10 +179,10 @@ impl<M, S: Strategy> ActorCell<M, S> {
     pub(crate) fn add_watcher(&self, watcher: ExitWatcher) {
         let reason = {
             let mut life = self.life.lock();
-            match &life.exit {
-                Some(r) => r.clone(),
-                None => {
-                    life.watchers.push(watcher);
+            match &life.phase {
+                Phase::Ended(r) => r.clone(),
+                Phase::Running | Phase::Stopping(_) => {
+                    life.watches.push(Watch::Callback(watcher));
                     return;
                 }
             }

@@ -8,7 +8,6 @@ use crate::actor::Actor;
 use crate::actor_ref::{ActorRef, CellOf};
 use crate::cell::ActorId;
 use crate::env::{Env, Wiring};
-use crate::executor::Sleeper;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::spawn::spawn_in;
 use crate::sync::Arc;
@@ -25,10 +24,11 @@ pub struct Context<A: Actor, V: Env> {
     pub(crate) cell: Arc<CellOf<A, MailboxOf<V>>>,
     executor: V::Executor,
     broker: V::Broker,
-    sleeper: std::sync::Arc<dyn Sleeper>,
+    /// Timers of this incarnation; boxed because most actors have none, and every byte here is
+    /// in every actor's task.
+    timers: Option<Box<Vec<TimerHandle>>>,
+    incarnation: u32,
     pub(crate) stop_requested: bool,
-    timers: Vec<TimerHandle>,
-    incarnation: u64,
     _env: PhantomData<fn() -> V>,
 }
 
@@ -37,16 +37,14 @@ impl<A: Actor, V: Env> Context<A, V> {
         cell: Arc<CellOf<A, MailboxOf<V>>>,
         executor: V::Executor,
         broker: V::Broker,
-        sleeper: std::sync::Arc<dyn Sleeper>,
     ) -> Self {
         Context {
             cell,
             executor,
             broker,
-            sleeper,
-            stop_requested: false,
-            timers: Vec::new(),
+            timers: None,
             incarnation: 1,
+            stop_requested: false,
             _env: PhantomData,
         }
     }
@@ -65,7 +63,7 @@ impl<A: Actor, V: Env> Context<A, V> {
 
     /// Which incarnation this is: 1 for the first, +1 for each restart behind the same
     /// reference.
-    pub fn incarnation(&self) -> u64 {
+    pub fn incarnation(&self) -> u32 {
         self.incarnation
     }
 
@@ -99,7 +97,7 @@ impl<A: Actor, V: Env> Context<A, V> {
             &mailbox,
             self.executor.clone(),
             self.broker.clone(),
-            self.sleeper.clone(),
+            self.cell.sleeper.clone(),
             crate::spawn::NoRestart,
         )
     }
@@ -138,16 +136,23 @@ impl<A: Actor, V: Env> Context<A, V> {
     }
 
     fn track(&mut self, handle: TimerHandle) -> TimerHandle {
-        self.timers.retain(TimerHandle::is_active);
-        self.timers.push(handle.clone());
+        let timers = self.timers.get_or_insert_with(Box::default);
+        timers.retain(TimerHandle::is_active);
+        timers.push(handle.clone());
         handle
+    }
+
+    fn cancel_timers(&mut self) {
+        if let Some(timers) = self.timers.take() {
+            for t in timers.iter() {
+                t.cancel();
+            }
+        }
     }
 
     /// Ends this incarnation's timers and readies the context for the next one.
     pub(crate) fn end_incarnation(&mut self) {
-        for t in self.timers.drain(..) {
-            t.cancel();
-        }
+        self.cancel_timers();
         self.stop_requested = false;
     }
 
@@ -158,9 +163,7 @@ impl<A: Actor, V: Env> Context<A, V> {
 
 impl<A: Actor, V: Env> Drop for Context<A, V> {
     fn drop(&mut self) {
-        for t in self.timers.drain(..) {
-            t.cancel();
-        }
+        self.cancel_timers();
     }
 }
 

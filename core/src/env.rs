@@ -22,6 +22,7 @@ pub trait Env: Send + Sync + 'static {
 }
 
 /// The one implementation of [`Env`]: a mailbox, an executor and a broker type, bundled.
+#[allow(clippy::type_complexity)] // a marker: never built, only named
 pub struct Wiring<MB, E, B>(PhantomData<fn() -> (MB, E, B)>);
 
 impl<MB: Mailbox, E: Executor, B: MessageBroker> Env for Wiring<MB, E, B> {

@@ -78,6 +78,10 @@ mod env;
 mod error;
 mod executor;
 mod exit;
+#[cfg(all(playhouse_loom, feature = "loom-faults"))]
+pub mod faults;
+#[cfg(not(all(playhouse_loom, feature = "loom-faults")))]
+mod faults;
 pub mod mailbox;
 mod reply;
 mod runner;

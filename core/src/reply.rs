@@ -9,14 +9,15 @@ use std::task::{Context, Poll, Waker};
 use crate::error::NoReply;
 use crate::sync::{Arc, Mutex};
 
-#[cfg(playhouse_loom)]
-use loom::thread_local;
+// Why reply ports dropped on this thread right now are being dropped, when the runtime knows
+// better than "the handler dropped it" (a discarded mailbox, an overflow). Under loom, each
+// modelled thread gets its own copy.
 #[cfg(not(playhouse_loom))]
-use std::thread_local;
-
-thread_local! {
-    /// Why reply ports dropped on this thread right now are being dropped, when the runtime knows
-    /// better than "the handler dropped it" (a discarded mailbox, an overflow).
+std::thread_local! {
+    static DROP_CAUSE: Cell<Option<NoReply>> = const { Cell::new(None) };
+}
+#[cfg(playhouse_loom)]
+loom::thread_local! {
     static DROP_CAUSE: Cell<Option<NoReply>> = Cell::new(None);
 }
 

@@ -173,12 +173,9 @@ where
     V: Env,
     R: Restart<A>,
 {
-    let cell = Arc::new(ActorCell::new(
-        mailbox.queue::<A::Message>(),
-        sleeper.clone(),
-    ));
+    let cell = Arc::new(ActorCell::new(mailbox.queue::<A::Message>(), sleeper));
     let actor_ref = ActorRef::from_counted(cell.clone());
-    let ctx = Context::<A, V>::new(cell, executor.clone(), broker, sleeper);
+    let ctx = Context::<A, V>::new(cell, executor.clone(), broker);
     executor.spawn(run_actor(actor, ctx, restart));
     actor_ref
 }

@@ -27,7 +27,7 @@ pub(crate) struct State<M> {
     pub(crate) closed: bool,
     pub(crate) rx_waker: Option<Waker>,
     /// Senders waiting for room, oldest first, by key.
-    pub(crate) waiters: VecDeque<(u64, Waker)>,
+    pub(crate) waiters: Vec<(u64, Waker)>,
     pub(crate) next_key: u64,
 }
 
@@ -55,7 +55,7 @@ impl<M, S: Strategy> Queue<M, S> {
                 len: 0,
                 closed: false,
                 rx_waker: None,
-                waiters: VecDeque::new(),
+                waiters: Vec::new(),
                 next_key: 0,
             }),
             capacity,
@@ -126,6 +126,9 @@ impl<M, S: Strategy> Queue<M, S> {
                 Ok(())
             }
             OnFull::DropOldest => {
+                if crate::faults::enabled(crate::faults::Fault::DropOldestDropsNewest) {
+                    st.queue.rotate_right(1);
+                }
                 let oldest = st.queue.pop_front();
                 st.queue.push_back(msg);
                 drop(st);
@@ -146,6 +149,9 @@ impl<M, S: Strategy> Queue<M, S> {
     ) -> Result<(), SendError<M>> {
         st.queue.push_back(msg);
         st.len += 1;
+        if crate::faults::enabled(crate::faults::Fault::SkipReceiverWake) {
+            st.rx_waker = None;
+        }
         let waker = st.rx_waker.take();
         drop(st);
         if let Some(w) = waker {
@@ -191,13 +197,13 @@ impl<M, S: Strategy> Queue<M, S> {
                         entry.1 = cx.waker().clone();
                     }
                 } else {
-                    st.waiters.push_back((*k, cx.waker().clone()));
+                    st.waiters.push((*k, cx.waker().clone()));
                 }
             }
             None => {
                 let k = st.next_key;
                 st.next_key += 1;
-                st.waiters.push_back((k, cx.waker().clone()));
+                st.waiters.push((k, cx.waker().clone()));
                 *key = Some(k);
             }
         }
@@ -210,7 +216,8 @@ impl<M, S: Strategy> Queue<M, S> {
         let mut st = self.state.lock();
         if !remove_waiter(&mut st.waiters, key) && self.has_room(&st) {
             // We had been woken for room we will not use: wake the next waiter instead.
-            if let Some((_, w)) = st.waiters.pop_front() {
+            if !st.waiters.is_empty() {
+                let (_, w) = st.waiters.remove(0);
                 drop(st);
                 w.wake();
             }
@@ -226,6 +233,9 @@ impl<M, S: Strategy> Queue<M, S> {
                 return;
             }
             st.closed = true;
+            if crate::faults::enabled(crate::faults::Fault::CloseSkipsSenders) {
+                st.waiters.clear();
+            }
             (st.rx_waker.take(), std::mem::take(&mut st.waiters))
         };
         if let Some(w) = rx {
@@ -251,7 +261,7 @@ impl<M, S: Strategy> Queue<M, S> {
     }
 }
 
-fn remove_waiter(waiters: &mut VecDeque<(u64, Waker)>, key: u64) -> bool {
+fn remove_waiter(waiters: &mut Vec<(u64, Waker)>, key: u64) -> bool {
     if let Some(pos) = waiters.iter().position(|(k, _)| *k == key) {
         waiters.remove(pos);
         true

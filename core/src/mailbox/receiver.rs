@@ -96,10 +96,10 @@ impl<M, S: Strategy> Receiver<M, S> {
 }
 
 fn wake_waiters<M>(st: &mut State<M>, freed: usize) {
-    for _ in 0..freed {
-        match st.waiters.pop_front() {
-            Some((_, w)) => w.wake(),
-            None => break,
+    let n = freed.min(st.waiters.len());
+    if n > 0 {
+        for (_, w) in st.waiters.drain(..n) {
+            w.wake();
         }
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub mod actix_impl;
 pub mod kameo_impl;
+pub mod playhouse_impl;
 pub mod ractor_impl;
 pub mod raw_async_channel;
 pub mod raw_tokio;
@@ -53,6 +54,8 @@ pub trait FrameworkVisitor {
 
 /// Calls `visitor` for every framework in the comparison; add a framework here.
 pub fn visit_all<V: FrameworkVisitor>(visitor: &mut V) {
+    visitor.visit::<playhouse_impl::Bench>();
+    visitor.visit::<playhouse_impl::CurrentThread>();
     visitor.visit::<raw_tokio::Bench>();
     visitor.visit::<raw_async_channel::Bench>();
     visitor.visit::<actix_impl::Bench>();

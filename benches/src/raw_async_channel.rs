@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_channel::{Receiver, Sender};
 use futures::StreamExt;
 use tokio::runtime::Runtime;
-use async_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -35,7 +35,7 @@ pub const MAILBOX_CAPACITY: usize = 1024;
 /// Worker threads of the Tokio multi-thread runtime used by the multi-threaded peers.
 pub const WORKER_THREADS: usize = 2;
 
-const _: () = assert!(TELL_N % CONTENDED_SENDERS == 0);
+const _: () = assert!(CONTENDED_PER_SENDER * CONTENDED_SENDERS == TELL_N);
 
 /// Sum of the replies in `ask_pipelined`: every ask of `i` is answered with `i + 1`.
 pub const PIPELINED_REPLY_SUM: u64 = PIPELINED_N * (PIPELINED_N + 1) / 2;

@@ -1,0 +1,94 @@
+//! `cell <framework> <workload>`: runs one workload of one framework once as warm-up, then 3
+//! times, and prints one JSON line with the median figure (M msgs/s for throughput workloads,
+//! ns per round trip / actor / hop otherwise). For `spawn` the line also carries
+//! `bytes_per_actor`, the median resident bytes per live actor of the 3 runs.
+
+use std::process::ExitCode;
+
+use playhouse_benches::workload::Workload;
+use playhouse_benches::{Framework, FrameworkVisitor, visit_all};
+
+/// Measured runs after the warm-up.
+const RUNS: usize = 3;
+
+/// Collects every framework's name.
+#[derive(Default)]
+struct Names(Vec<&'static str>);
+
+impl FrameworkVisitor for Names {
+    fn visit<F: Framework>(&mut self) {
+        self.0.push(F::NAME);
+    }
+}
+
+/// Runs the cell on the framework whose name matches.
+struct Cell {
+    framework: String,
+    workload: Workload,
+    line: Option<String>,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+impl FrameworkVisitor for Cell {
+    fn visit<F: Framework>(&mut self) {
+        if F::NAME != self.framework {
+            return;
+        }
+        let bench = F::new();
+        let w = self.workload;
+        w.run(&bench);
+        let runs: Vec<_> = (0..RUNS).map(|_| w.run(&bench)).collect();
+        let unit = w.figure(runs[0].elapsed).1;
+        let value = median(runs.iter().map(|m| w.figure(m.elapsed).0).collect());
+        let bytes: Vec<f64> = runs.iter().filter_map(|m| m.bytes_per_actor).collect();
+        let extra = if bytes.is_empty() {
+            String::new()
+        } else {
+            format!(r#","bytes_per_actor":{:.0}"#, median(bytes))
+        };
+        self.line = Some(format!(
+            r#"{{"framework":"{}","workload":"{}","value":{value:.3},"unit":"{unit}"{extra}}}"#,
+            F::NAME,
+            w.name(),
+        ));
+    }
+}
+
+fn usage() -> ExitCode {
+    let mut names = Names::default();
+    visit_all(&mut names);
+    let workloads: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+    eprintln!(
+        "usage: cell <framework> <workload>\n  frameworks: {}\n  workloads: {}",
+        names.0.join(", "),
+        workloads.join(", ")
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [framework, workload] = args.as_slice() else {
+        return usage();
+    };
+    let Some(workload) = Workload::parse(workload) else {
+        return usage();
+    };
+    let mut cell = Cell {
+        framework: framework.clone(),
+        workload,
+        line: None,
+    };
+    visit_all(&mut cell);
+    match cell.line {
+        Some(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        None => usage(),
+    }
+}

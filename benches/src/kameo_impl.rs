@@ -1,0 +1,344 @@
+//! kameo 0.22 on the 2-worker Tokio runtime, bounded mailboxes of 1024
+//! (`mailbox::bounded`); `tell(..).await` waits for mailbox capacity.
+//!
+//! Actors a workload talks to are spawned before the clock starts; `spawn` times spawning and
+//! stopping (`stop_gracefully`, then `on_stop` counts down). kameo boxes every message.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kameo::Actor;
+use kameo::actor::{ActorRef, Spawn, WeakActorRef};
+use kameo::error::ActorStopReason;
+use kameo::mailbox;
+use kameo::message::{Context, Message};
+use tokio::runtime::Runtime;
+
+use crate::workload::{
+    self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
+    MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N,
+    TELL_N,
+};
+
+/// Counts tells (`u64`) and asks; answers `Ask(v)` with `v + 1`.
+struct Counter {
+    count: u64,
+}
+
+impl Actor for Counter {
+    type Args = Self;
+    type Error = Infallible;
+
+    async fn on_start(args: Self, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        Ok(args)
+    }
+}
+
+#[derive(Debug)]
+struct Ask(u64);
+
+#[derive(Debug)]
+struct Count;
+
+impl Message<u64> for Counter {
+    type Reply = ();
+
+    async fn handle(&mut self, v: u64, _: &mut Context<Self, ()>) {
+        std::hint::black_box(v);
+        self.count += 1;
+    }
+}
+
+impl Message<Ask> for Counter {
+    type Reply = u64;
+
+    async fn handle(&mut self, Ask(v): Ask, _: &mut Context<Self, u64>) -> u64 {
+        self.count += 1;
+        v + 1
+    }
+}
+
+impl Message<Count> for Counter {
+    type Reply = u64;
+
+    async fn handle(&mut self, _: Count, _: &mut Context<Self, u64>) -> u64 {
+        self.count
+    }
+}
+
+fn spawn_counter() -> ActorRef<Counter> {
+    Counter::spawn_with_mailbox(Counter { count: 0 }, mailbox::bounded(MAILBOX_CAPACITY))
+}
+
+async fn count(actor: &ActorRef<Counter>) -> u64 {
+    actor.ask(Count).await.expect("counter alive")
+}
+
+async fn stop<A: Actor>(actor: ActorRef<A>) {
+    actor.stop_gracefully().await.expect("actor alive");
+    actor.wait_for_shutdown().await;
+}
+
+/// A ping-pong player.
+struct Player {
+    peer: Option<ActorRef<Player>>,
+    count: u64,
+    done: Arc<Latch>,
+}
+
+impl Actor for Player {
+    type Args = Self;
+    type Error = Infallible;
+
+    async fn on_start(args: Self, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        Ok(args)
+    }
+}
+
+#[derive(Debug)]
+struct Ball(u64);
+
+struct SetPeer(ActorRef<Player>);
+
+impl Message<Ball> for Player {
+    type Reply = ();
+
+    async fn handle(&mut self, Ball(n): Ball, _: &mut Context<Self, ()>) {
+        self.count += 1;
+        if n == 1 {
+            self.done.count_down();
+        } else {
+            let peer = self.peer.as_ref().expect("peer set");
+            peer.tell(Ball(n - 1)).await.expect("peer alive");
+        }
+    }
+}
+
+impl Message<SetPeer> for Player {
+    type Reply = ();
+
+    async fn handle(&mut self, SetPeer(peer): SetPeer, _: &mut Context<Self, ()>) {
+        self.peer = Some(peer);
+    }
+}
+
+impl Message<Count> for Player {
+    type Reply = u64;
+
+    async fn handle(&mut self, _: Count, _: &mut Context<Self, u64>) -> u64 {
+        self.count
+    }
+}
+
+/// The trivial actor of `spawn`: counts down on start and on stop.
+struct Trivial {
+    stopped: Arc<Latch>,
+}
+
+impl Actor for Trivial {
+    type Args = (Arc<Latch>, Arc<Latch>);
+    type Error = Infallible;
+
+    async fn on_start(
+        (started, stopped): Self::Args,
+        _: ActorRef<Self>,
+    ) -> Result<Self, Infallible> {
+        started.count_down();
+        Ok(Self { stopped })
+    }
+
+    async fn on_stop(
+        &mut self,
+        _: WeakActorRef<Self>,
+        _: ActorStopReason,
+    ) -> Result<(), Infallible> {
+        self.stopped.count_down();
+        Ok(())
+    }
+}
+
+/// kameo on a 2-worker Tokio runtime.
+pub struct Bench {
+    rt: Runtime,
+}
+
+impl Default for Bench {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bench {
+    /// Builds the runtime.
+    pub fn new() -> Self {
+        Self {
+            rt: workload::multi_thread_runtime(),
+        }
+    }
+
+    /// See [`crate::Framework::tell`]; the counter is spawned outside the timed part.
+    pub fn tell(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let actor = spawn_counter();
+            let start = Instant::now();
+            for i in 0..TELL_N {
+                actor.tell(i).await.expect("counter alive");
+            }
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(n, TELL_N);
+            stop(actor).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::tell_contended`]; the counter is spawned outside the timed part.
+    pub fn tell_contended(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let actor = spawn_counter();
+            let start = Instant::now();
+            let senders: Vec<_> = (0..CONTENDED_SENDERS)
+                .map(|_| {
+                    let actor = actor.clone();
+                    tokio::spawn(async move {
+                        for i in 0..CONTENDED_PER_SENDER {
+                            actor.tell(i).await.expect("counter alive");
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.expect("sender task");
+            }
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(n, TELL_N);
+            stop(actor).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::ask`]; the counter is spawned outside the timed part.
+    pub fn ask(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let actor = spawn_counter();
+            let start = Instant::now();
+            for i in 0..ASK_N {
+                let r = actor.ask(Ask(i)).await.expect("counter alive");
+                assert_eq!(r, i + 1);
+            }
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(n, ASK_N);
+            stop(actor).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::ask_pipelined`]; the counter is spawned outside the timed part.
+    pub fn ask_pipelined(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let actor = spawn_counter();
+            let start = Instant::now();
+            let sum = futures::stream::iter(0..PIPELINED_N)
+                .map(|i| {
+                    let actor = &actor;
+                    async move { actor.ask(Ask(i)).await.expect("counter alive") }
+                })
+                .buffer_unordered(PIPELINE_DEPTH)
+                .fold(0u64, |acc, r| async move { acc + r })
+                .await;
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(sum, PIPELINED_REPLY_SUM);
+            assert_eq!(n, PIPELINED_N);
+            stop(actor).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::spawn`]: "started" is `on_start`, stop is `stop_gracefully` and
+    /// `on_stop`. Bytes per actor include the `ActorRef` the harness keeps.
+    pub fn spawn(&self) -> (Duration, f64) {
+        workload::run_on(&self.rt, async {
+            let started = Latch::new(SPAWN_N);
+            let stopped = Latch::new(SPAWN_N);
+            workload::trim_heap();
+            let rss_before = workload::rss_bytes();
+            let start = Instant::now();
+            let mut actors = Vec::with_capacity(SPAWN_N as usize);
+            for _ in 0..SPAWN_N {
+                actors.push(Trivial::spawn_with_mailbox(
+                    (started.clone(), stopped.clone()),
+                    mailbox::bounded(MAILBOX_CAPACITY),
+                ));
+            }
+            started.wait().await;
+            let spawn_time = start.elapsed();
+            let bytes = workload::bytes_per(rss_before, workload::rss_bytes(), SPAWN_N);
+            let start = Instant::now();
+            for actor in &actors {
+                actor.stop_gracefully().await.expect("actor alive");
+            }
+            stopped.wait().await;
+            let elapsed = spawn_time + start.elapsed();
+            drop(actors);
+            (elapsed, bytes)
+        })
+    }
+
+    /// See [`crate::Framework::fanout`]; the actors are spawned outside the timed part.
+    pub fn fanout(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let actors: Vec<_> = (0..FANOUT_ACTORS).map(|_| spawn_counter()).collect();
+            let start = Instant::now();
+            for round in 0..FANOUT_PER_ACTOR {
+                for actor in &actors {
+                    actor.tell(round).await.expect("counter alive");
+                }
+            }
+            for actor in &actors {
+                assert_eq!(count(actor).await, FANOUT_PER_ACTOR);
+            }
+            let elapsed = start.elapsed();
+            for actor in actors {
+                stop(actor).await;
+            }
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::ping_pong`]; both players are spawned outside the timed part.
+    pub fn ping_pong(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let done = Latch::new(1);
+            let player = |done: &Arc<Latch>| {
+                Player::spawn_with_mailbox(
+                    Player {
+                        peer: None,
+                        count: 0,
+                        done: done.clone(),
+                    },
+                    mailbox::bounded(MAILBOX_CAPACITY),
+                )
+            };
+            let (a, b) = (player(&done), player(&done));
+            a.ask(SetPeer(b.clone())).await.expect("player alive");
+            b.ask(SetPeer(a.clone())).await.expect("player alive");
+            let start = Instant::now();
+            a.tell(Ball(PINGPONG_HOPS)).await.expect("player alive");
+            done.wait().await;
+            let elapsed = start.elapsed();
+            let hops = a.ask(Count).await.expect("player alive")
+                + b.ask(Count).await.expect("player alive");
+            assert_eq!(hops, PINGPONG_HOPS);
+            stop(a).await;
+            stop(b).await;
+            elapsed
+        })
+    }
+}
+
+crate::impl_framework!(Bench, "kameo");

@@ -1,0 +1,385 @@
+//! playhouse, on the 2-worker Tokio multi-thread runtime ([`Bench`]) and on a Tokio
+//! current-thread runtime ([`CurrentThread`], the one-thread class that actix competes in).
+//!
+//! Mailboxes are `Bounded<Block>` with capacity 1024. Actors a workload talks to are spawned
+//! before the clock starts; `spawn` times spawning (until every `started` hook ran) and stopping
+//! (dropping the last reference, until every `stopped` hook ran).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use playhouse::prelude::*;
+use tokio::runtime::Runtime;
+
+use crate::workload::{
+    self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
+    MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N,
+    TELL_N,
+};
+
+/// The mailbox every workload uses.
+fn mailbox() -> Bounded<Block> {
+    Bounded::with_capacity(MAILBOX_CAPACITY).expect("non-zero capacity")
+}
+
+fn spawner() -> Spawner<TokioExecutor> {
+    Spawner::new(TokioExecutor::current()).mailbox(mailbox())
+}
+
+/// The counter: counts tells and asks, answers `Ask(v)` with `v + 1`.
+struct Counter {
+    count: u64,
+}
+
+enum Msg {
+    Tell(u64),
+    Ask(u64, Reply<u64>),
+    Count(Reply<u64>),
+}
+
+impl Actor for Counter {
+    type Message = Msg;
+    type Error = Infallible;
+
+    async fn handle<V: Env>(
+        &mut self,
+        msg: Msg,
+        _ctx: &mut Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        match msg {
+            Msg::Tell(v) => {
+                std::hint::black_box(v);
+                self.count += 1;
+            }
+            Msg::Ask(v, reply) => {
+                self.count += 1;
+                let _ = reply.send(v + 1);
+            }
+            Msg::Count(reply) => {
+                let _ = reply.send(self.count);
+            }
+        }
+        Ok(())
+    }
+}
+
+type Addr = ActorRef<Counter>;
+
+async fn count(addr: &Addr) -> u64 {
+    addr.ask(Msg::Count).await.expect("counter replies")
+}
+
+async fn ask(addr: &Addr, v: u64) -> u64 {
+    addr.ask(|r| Msg::Ask(v, r)).await.expect("counter replies")
+}
+
+async fn stop(addr: Addr) {
+    addr.stop();
+    addr.wait().await;
+}
+
+/// An actor that only marks when it started and stopped.
+struct Trivial {
+    started: Arc<Latch>,
+    stopped: Arc<Latch>,
+}
+
+impl Actor for Trivial {
+    type Message = u64;
+    type Error = Infallible;
+
+    async fn started<V: Env>(&mut self, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+        self.started.count_down();
+        Ok(())
+    }
+
+    async fn handle<V: Env>(
+        &mut self,
+        _msg: u64,
+        _ctx: &mut Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    async fn stopped<V: Env>(&mut self, _ctx: &mut Context<Self, V>, _reason: &ExitReason) {
+        self.stopped.count_down();
+    }
+}
+
+/// One ping-pong player: forwards `n - 1` to its peer until `n == 1`.
+struct Player {
+    peer: Option<ActorRef<Player>>,
+    done: Arc<Latch>,
+    count: u64,
+}
+
+enum PlayerMsg {
+    Peer(ActorRef<Player>),
+    Ball(u64),
+    Count(Reply<u64>),
+}
+
+impl Actor for Player {
+    type Message = PlayerMsg;
+    type Error = Infallible;
+
+    async fn handle<V: Env>(
+        &mut self,
+        msg: PlayerMsg,
+        _ctx: &mut Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        match msg {
+            PlayerMsg::Peer(peer) => self.peer = Some(peer),
+            PlayerMsg::Ball(n) => {
+                self.count += 1;
+                if n == 1 {
+                    self.done.count_down();
+                } else if let Some(peer) = &self.peer {
+                    peer.tell(PlayerMsg::Ball(n - 1)).await.expect("peer alive");
+                }
+            }
+            PlayerMsg::Count(reply) => {
+                let _ = reply.send(self.count);
+                // Break the reference cycle so both players can end.
+                self.peer = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn tell_workload() -> Duration {
+    let addr = spawner().spawn(Counter { count: 0 });
+    let start = Instant::now();
+    for i in 0..TELL_N {
+        addr.tell(Msg::Tell(i)).await.expect("counter alive");
+    }
+    let n = count(&addr).await;
+    let elapsed = start.elapsed();
+    assert_eq!(n, TELL_N);
+    stop(addr).await;
+    elapsed
+}
+
+async fn tell_contended_workload() -> Duration {
+    let addr = spawner().spawn(Counter { count: 0 });
+    let start = Instant::now();
+    let senders: Vec<_> = (0..CONTENDED_SENDERS)
+        .map(|_| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                for i in 0..CONTENDED_PER_SENDER {
+                    addr.tell(Msg::Tell(i)).await.expect("counter alive");
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.expect("sender task");
+    }
+    let n = count(&addr).await;
+    let elapsed = start.elapsed();
+    assert_eq!(n, TELL_N);
+    stop(addr).await;
+    elapsed
+}
+
+async fn ask_workload() -> Duration {
+    let addr = spawner().spawn(Counter { count: 0 });
+    let start = Instant::now();
+    for i in 0..ASK_N {
+        assert_eq!(ask(&addr, i).await, i + 1);
+    }
+    let n = count(&addr).await;
+    let elapsed = start.elapsed();
+    assert_eq!(n, ASK_N);
+    stop(addr).await;
+    elapsed
+}
+
+async fn ask_pipelined_workload() -> Duration {
+    let addr = spawner().spawn(Counter { count: 0 });
+    let start = Instant::now();
+    let sum = futures::stream::iter(0..PIPELINED_N)
+        .map(|i| ask(&addr, i))
+        .buffer_unordered(PIPELINE_DEPTH)
+        .fold(0u64, |acc, r| async move { acc + r })
+        .await;
+    let n = count(&addr).await;
+    let elapsed = start.elapsed();
+    assert_eq!(sum, PIPELINED_REPLY_SUM);
+    assert_eq!(n, PIPELINED_N);
+    stop(addr).await;
+    elapsed
+}
+
+async fn spawn_workload() -> (Duration, f64) {
+    let spawner = spawner();
+    let started = Latch::new(SPAWN_N);
+    let stopped = Latch::new(SPAWN_N);
+    workload::trim_heap();
+    let rss_before = workload::rss_bytes();
+    let start = Instant::now();
+    let mut addrs = Vec::with_capacity(SPAWN_N as usize);
+    for _ in 0..SPAWN_N {
+        addrs.push(spawner.spawn(Trivial {
+            started: started.clone(),
+            stopped: stopped.clone(),
+        }));
+    }
+    started.wait().await;
+    let spawn_time = start.elapsed();
+    let bytes = workload::bytes_per(rss_before, workload::rss_bytes(), SPAWN_N);
+    let start = Instant::now();
+    drop(addrs);
+    stopped.wait().await;
+    (spawn_time + start.elapsed(), bytes)
+}
+
+async fn fanout_workload() -> Duration {
+    let spawner = spawner();
+    let actors: Vec<_> = (0..FANOUT_ACTORS)
+        .map(|_| spawner.spawn(Counter { count: 0 }))
+        .collect();
+    let start = Instant::now();
+    for round in 0..FANOUT_PER_ACTOR {
+        for addr in &actors {
+            addr.tell(Msg::Tell(round)).await.expect("counter alive");
+        }
+    }
+    for addr in &actors {
+        assert_eq!(count(addr).await, FANOUT_PER_ACTOR);
+    }
+    let elapsed = start.elapsed();
+    for addr in actors {
+        stop(addr).await;
+    }
+    elapsed
+}
+
+async fn ping_pong_workload() -> Duration {
+    let spawner = spawner();
+    let done = Latch::new(1);
+    let player = || Player {
+        peer: None,
+        done: done.clone(),
+        count: 0,
+    };
+    let a = spawner.spawn(player());
+    let b = spawner.spawn(player());
+    a.tell(PlayerMsg::Peer(b.clone()))
+        .await
+        .expect("player alive");
+    b.tell(PlayerMsg::Peer(a.clone()))
+        .await
+        .expect("player alive");
+    let start = Instant::now();
+    a.tell(PlayerMsg::Ball(PINGPONG_HOPS))
+        .await
+        .expect("player alive");
+    done.wait().await;
+    let elapsed = start.elapsed();
+    let hops = a.ask(PlayerMsg::Count).await.expect("answered")
+        + b.ask(PlayerMsg::Count).await.expect("answered");
+    assert_eq!(hops, PINGPONG_HOPS);
+    elapsed
+}
+
+/// Runs every workload through `run`, which puts the future on the runtime under test.
+macro_rules! workloads {
+    ($run:expr) => {
+        /// See [`crate::Framework::tell`].
+        pub fn tell(&self) -> Duration {
+            $run(self, tell_workload())
+        }
+        /// See [`crate::Framework::tell_contended`].
+        pub fn tell_contended(&self) -> Duration {
+            $run(self, tell_contended_workload())
+        }
+        /// See [`crate::Framework::ask`].
+        pub fn ask(&self) -> Duration {
+            $run(self, ask_workload())
+        }
+        /// See [`crate::Framework::ask_pipelined`].
+        pub fn ask_pipelined(&self) -> Duration {
+            $run(self, ask_pipelined_workload())
+        }
+        /// See [`crate::Framework::spawn`].
+        pub fn spawn(&self) -> (Duration, f64) {
+            $run(self, spawn_workload())
+        }
+        /// See [`crate::Framework::fanout`].
+        pub fn fanout(&self) -> Duration {
+            $run(self, fanout_workload())
+        }
+        /// See [`crate::Framework::ping_pong`].
+        pub fn ping_pong(&self) -> Duration {
+            $run(self, ping_pong_workload())
+        }
+    };
+}
+
+/// playhouse on the 2-worker Tokio multi-thread runtime (the class of kameo, ractor and xtra).
+pub struct Bench {
+    rt: Runtime,
+}
+
+impl Default for Bench {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn on_multi<F>(bench: &Bench, fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    workload::run_on(&bench.rt, fut)
+}
+
+impl Bench {
+    /// Builds the runtime.
+    pub fn new() -> Self {
+        Self {
+            rt: workload::multi_thread_runtime(),
+        }
+    }
+
+    workloads!(on_multi);
+}
+
+crate::impl_framework!(Bench, "playhouse");
+
+/// playhouse on a Tokio current-thread runtime (the one-thread class of actix).
+pub struct CurrentThread {
+    rt: Runtime,
+}
+
+impl Default for CurrentThread {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn on_current<F: Future>(bench: &CurrentThread, fut: F) -> F::Output {
+    bench.rt.block_on(fut)
+}
+
+impl CurrentThread {
+    /// Builds the runtime.
+    pub fn new() -> Self {
+        Self {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("build tokio runtime"),
+        }
+    }
+
+    workloads!(on_current);
+}
+
+crate::impl_framework!(CurrentThread, "playhouse_1thread");

@@ -1,0 +1,360 @@
+//! ractor 0.16 on the 2-worker Tokio runtime (default features off except `tokio_runtime`,
+//! so no per-message span propagation).
+//!
+//! ractor's mailbox is always unbounded and `cast` never waits: there is no capacity of 1024 to
+//! set, and a fast sender simply queues. Actors a workload talks to are spawned before the clock
+//! starts; `spawn` times spawning (`Actor::spawn` returns once `pre_start` ran) and stopping
+//! (`stop`, then `post_stop` counts down).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ractor::concurrency::JoinHandle;
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
+use tokio::runtime::Runtime;
+
+use crate::workload::{
+    self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
+    PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N, TELL_N,
+};
+
+/// The counter's protocol.
+enum CounterMsg {
+    Tell(u64),
+    Ask(u64, RpcReplyPort<u64>),
+    Count(RpcReplyPort<u64>),
+}
+
+/// Counts tells and asks; answers `Ask(v)` with `v + 1`.
+struct Counter;
+
+impl Actor for Counter {
+    type Msg = CounterMsg;
+    type State = u64;
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<CounterMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<CounterMsg>,
+        msg: CounterMsg,
+        count: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CounterMsg::Tell(v) => {
+                std::hint::black_box(v);
+                *count += 1;
+            }
+            CounterMsg::Ask(v, reply) => {
+                *count += 1;
+                let _ = reply.send(v + 1);
+            }
+            CounterMsg::Count(reply) => {
+                let _ = reply.send(*count);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Unwraps a successful call.
+fn success<T, M>(res: Result<CallResult<T>, MessagingErr<M>>) -> T {
+    match res {
+        Ok(CallResult::Success(v)) => v,
+        Ok(_) => panic!("call got no reply"),
+        Err(e) => panic!("call failed: {e:?}"),
+    }
+}
+
+async fn spawn_counter() -> (ActorRef<CounterMsg>, JoinHandle<()>) {
+    Actor::spawn(None, Counter, ())
+        .await
+        .expect("spawn counter")
+}
+
+async fn ask(actor: &ActorRef<CounterMsg>, v: u64) -> u64 {
+    success(actor.call(|port| CounterMsg::Ask(v, port), None).await)
+}
+
+async fn count(actor: &ActorRef<CounterMsg>) -> u64 {
+    success(actor.call(CounterMsg::Count, None).await)
+}
+
+async fn stop<M: ractor::Message>(actor: ActorRef<M>, handle: JoinHandle<()>) {
+    actor.stop(None);
+    handle.await.expect("actor task");
+}
+
+/// The ping-pong players' protocol.
+enum PlayerMsg {
+    Ball(u64),
+    SetPeer(ActorRef<PlayerMsg>, RpcReplyPort<()>),
+    Count(RpcReplyPort<u64>),
+}
+
+/// A ping-pong player.
+struct Player;
+
+/// A player's state.
+struct PlayerState {
+    peer: Option<ActorRef<PlayerMsg>>,
+    count: u64,
+    done: Arc<Latch>,
+}
+
+impl Actor for Player {
+    type Msg = PlayerMsg;
+    type State = PlayerState;
+    type Arguments = Arc<Latch>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<PlayerMsg>,
+        done: Arc<Latch>,
+    ) -> Result<PlayerState, ActorProcessingErr> {
+        Ok(PlayerState {
+            peer: None,
+            count: 0,
+            done,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<PlayerMsg>,
+        msg: PlayerMsg,
+        state: &mut PlayerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PlayerMsg::Ball(n) => {
+                state.count += 1;
+                if n == 1 {
+                    state.done.count_down();
+                } else {
+                    let peer = state.peer.as_ref().expect("peer set");
+                    peer.cast(PlayerMsg::Ball(n - 1)).expect("peer alive");
+                }
+            }
+            PlayerMsg::SetPeer(peer, reply) => {
+                state.peer = Some(peer);
+                let _ = reply.send(());
+            }
+            PlayerMsg::Count(reply) => {
+                let _ = reply.send(state.count);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The trivial actor of `spawn`: counts down on start and on stop.
+struct Trivial;
+
+impl Actor for Trivial {
+    type Msg = ();
+    type State = Arc<Latch>;
+    type Arguments = (Arc<Latch>, Arc<Latch>);
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        (started, stopped): (Arc<Latch>, Arc<Latch>),
+    ) -> Result<Arc<Latch>, ActorProcessingErr> {
+        started.count_down();
+        Ok(stopped)
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<()>,
+        stopped: &mut Arc<Latch>,
+    ) -> Result<(), ActorProcessingErr> {
+        stopped.count_down();
+        Ok(())
+    }
+}
+
+/// ractor on a 2-worker Tokio runtime.
+pub struct Bench {
+    rt: Runtime,
+}
+
+impl Default for Bench {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bench {
+    /// Builds the runtime.
+    pub fn new() -> Self {
+        Self {
+            rt: workload::multi_thread_runtime(),
+        }
+    }
+
+    /// See [`crate::Framework::tell`]; the counter is spawned outside the timed part.
+    pub fn tell(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let (actor, handle) = spawn_counter().await;
+            let start = Instant::now();
+            for i in 0..TELL_N {
+                actor.cast(CounterMsg::Tell(i)).expect("counter alive");
+            }
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(n, TELL_N);
+            stop(actor, handle).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::tell_contended`]; the counter is spawned outside the timed part.
+    pub fn tell_contended(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let (actor, handle) = spawn_counter().await;
+            let start = Instant::now();
+            let senders: Vec<_> = (0..CONTENDED_SENDERS)
+                .map(|_| {
+                    let actor = actor.clone();
+                    tokio::spawn(async move {
+                        for i in 0..CONTENDED_PER_SENDER {
+                            actor.cast(CounterMsg::Tell(i)).expect("counter alive");
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.expect("sender task");
+            }
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(n, TELL_N);
+            stop(actor, handle).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::ask`]; the counter is spawned outside the timed part.
+    pub fn ask(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let (actor, handle) = spawn_counter().await;
+            let start = Instant::now();
+            for i in 0..ASK_N {
+                assert_eq!(ask(&actor, i).await, i + 1);
+            }
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(n, ASK_N);
+            stop(actor, handle).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::ask_pipelined`]; the counter is spawned outside the timed part.
+    pub fn ask_pipelined(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let (actor, handle) = spawn_counter().await;
+            let start = Instant::now();
+            let sum = futures::stream::iter(0..PIPELINED_N)
+                .map(|i| ask(&actor, i))
+                .buffer_unordered(PIPELINE_DEPTH)
+                .fold(0u64, |acc, r| async move { acc + r })
+                .await;
+            let n = count(&actor).await;
+            let elapsed = start.elapsed();
+            assert_eq!(sum, PIPELINED_REPLY_SUM);
+            assert_eq!(n, PIPELINED_N);
+            stop(actor, handle).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::spawn`]: "started" is `pre_start` (which `Actor::spawn` awaits),
+    /// stop is `stop` and `post_stop`. Bytes per actor include the `ActorRef` the harness keeps.
+    pub fn spawn(&self) -> (Duration, f64) {
+        workload::run_on(&self.rt, async {
+            let started = Latch::new(SPAWN_N);
+            let stopped = Latch::new(SPAWN_N);
+            workload::trim_heap();
+            let rss_before = workload::rss_bytes();
+            let start = Instant::now();
+            let mut actors = Vec::with_capacity(SPAWN_N as usize);
+            for _ in 0..SPAWN_N {
+                let (actor, _handle) =
+                    Actor::spawn(None, Trivial, (started.clone(), stopped.clone()))
+                        .await
+                        .expect("spawn trivial actor");
+                actors.push(actor);
+            }
+            started.wait().await;
+            let spawn_time = start.elapsed();
+            let bytes = workload::bytes_per(rss_before, workload::rss_bytes(), SPAWN_N);
+            let start = Instant::now();
+            for actor in &actors {
+                actor.stop(None);
+            }
+            stopped.wait().await;
+            let elapsed = spawn_time + start.elapsed();
+            drop(actors);
+            (elapsed, bytes)
+        })
+    }
+
+    /// See [`crate::Framework::fanout`]; the actors are spawned outside the timed part.
+    pub fn fanout(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let mut actors = Vec::with_capacity(FANOUT_ACTORS as usize);
+            for _ in 0..FANOUT_ACTORS {
+                actors.push(spawn_counter().await);
+            }
+            let start = Instant::now();
+            for round in 0..FANOUT_PER_ACTOR {
+                for (actor, _) in &actors {
+                    actor.cast(CounterMsg::Tell(round)).expect("counter alive");
+                }
+            }
+            for (actor, _) in &actors {
+                assert_eq!(count(actor).await, FANOUT_PER_ACTOR);
+            }
+            let elapsed = start.elapsed();
+            for (actor, handle) in actors {
+                stop(actor, handle).await;
+            }
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::ping_pong`]; both players are spawned outside the timed part.
+    pub fn ping_pong(&self) -> Duration {
+        workload::run_on(&self.rt, async {
+            let done = Latch::new(1);
+            let (a, ha) = Actor::spawn(None, Player, done.clone())
+                .await
+                .expect("spawn player");
+            let (b, hb) = Actor::spawn(None, Player, done.clone())
+                .await
+                .expect("spawn player");
+            success(a.call(|p| PlayerMsg::SetPeer(b.clone(), p), None).await);
+            success(b.call(|p| PlayerMsg::SetPeer(a.clone(), p), None).await);
+            let start = Instant::now();
+            a.cast(PlayerMsg::Ball(PINGPONG_HOPS))
+                .expect("player alive");
+            done.wait().await;
+            let elapsed = start.elapsed();
+            let hops = success(a.call(PlayerMsg::Count, None).await)
+                + success(b.call(PlayerMsg::Count, None).await);
+            assert_eq!(hops, PINGPONG_HOPS);
+            stop(a, ha).await;
+            stop(b, hb).await;
+            elapsed
+        })
+    }
+}
+
+crate::impl_framework!(Bench, "ractor");

@@ -55,10 +55,12 @@ pub use playhouse_executors::TokioExecutor;
 
 /// The names most programs need: `use playhouse::prelude::*;`.
 pub mod prelude {
-    pub use playhouse_core::mailbox::{Block, Bounded, DropNewest, DropOldest, Mailbox, Reject, Unbounded};
+    pub use playhouse_core::mailbox::{
+        Block, Bounded, DropNewest, DropOldest, Mailbox, Reject, Unbounded,
+    };
     pub use playhouse_core::{
-        Actor, ActorRef, AskError, Context, Env, ExitReason, Executor, NoReply, Reply, SendError, Spawner,
-        WeakActorRef, spawn,
+        Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, NoReply, Reply, SendError,
+        Spawner, WeakActorRef, spawn,
     };
     #[cfg(feature = "smol")]
     pub use playhouse_executors::SmolExecutor;

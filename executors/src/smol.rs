@@ -75,7 +75,10 @@ pub struct SmolSleep(async_io::Timer);
 impl Future for SmolSleep {
     type Output = ();
 
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
         std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
     }
 }

@@ -1,7 +1,7 @@
 //! One thread that wakes sleeping futures at their deadlines.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -93,7 +93,9 @@ fn run(weak: std::sync::Weak<Shared>) {
             .0
             .peek()
             .map_or(std::time::Duration::from_millis(200), |Reverse(e)| {
-                e.deadline.saturating_duration_since(now).min(std::time::Duration::from_millis(200))
+                e.deadline
+                    .saturating_duration_since(now)
+                    .min(std::time::Duration::from_millis(200))
             });
         let waited = shared.changed.wait_timeout(guard, wait);
         drop(waited);
@@ -145,6 +147,8 @@ impl Future for StdSleep {
 
 impl fmt::Debug for StdSleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StdSleep").field("deadline", &self.deadline).finish()
+        f.debug_struct("StdSleep")
+            .field("deadline", &self.deadline)
+            .finish()
     }
 }

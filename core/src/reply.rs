@@ -86,7 +86,10 @@ pub fn reply_port<T: Send>() -> (Reply<T>, ReplyReceiver<T>) {
         Reply {
             cell: Some(cell.clone()),
         },
-        ReplyReceiver { cell },
+        ReplyReceiver {
+            cell,
+            resolved: false,
+        },
     )
 }
 
@@ -140,6 +143,9 @@ impl<T> Reply<T> {
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
         if let Some(cell) = self.cell.take() {
+            if crate::faults::enabled(crate::faults::Fault::ReplyDropSilent) {
+                return;
+            }
             let cause = current_drop_cause();
             let waker = {
                 let mut st = cell.state.lock();
@@ -171,16 +177,25 @@ impl<T> fmt::Debug for Reply<T> {
 /// from [`Reply::send`].
 pub struct ReplyReceiver<T> {
     cell: Arc<ReplyCell<T>>,
+    /// Set once it resolved: the replier is done with the cell, so drop need not lock it.
+    resolved: bool,
 }
 
 impl<T> Future for ReplyReceiver<T> {
     type Output = Result<T, NoReply>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut st = self.cell.state.lock();
+        let this = self.get_mut();
+        let mut st = this.cell.state.lock();
         match std::mem::replace(&mut st.slot, Slot::Taken) {
-            Slot::Value(v) => Poll::Ready(Ok(v)),
-            Slot::NoReply(cause) => Poll::Ready(Err(cause)),
+            Slot::Value(v) => {
+                this.resolved = true;
+                Poll::Ready(Ok(v))
+            }
+            Slot::NoReply(cause) => {
+                this.resolved = true;
+                Poll::Ready(Err(cause))
+            }
             Slot::Empty => {
                 st.slot = Slot::Empty;
                 match &st.waker {
@@ -198,6 +213,9 @@ impl<T> Future for ReplyReceiver<T> {
 
 impl<T> Drop for ReplyReceiver<T> {
     fn drop(&mut self) {
+        if self.resolved {
+            return;
+        }
         let leftover = {
             let mut st = self.cell.state.lock();
             st.receiver_gone = true;

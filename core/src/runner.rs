@@ -48,6 +48,10 @@ where
             Ok(Ok(())) => {
                 let mut budget = BUDGET;
                 loop {
+                    // `ctx.stop()` from `started` or from the last handler: handle nothing more.
+                    if ctx.stop_requested {
+                        break ExitReason::Normal;
+                    }
                     let Some(msg) = poll_fn(|cx| rx.poll_recv(&ctx.cell.queue, cx)).await else {
                         break ctx.cell.requested_reason().unwrap_or(ExitReason::Normal);
                     };
@@ -60,9 +64,6 @@ where
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break ExitReason::Failed(StdArc::new(e)),
                         Err(p) => break ExitReason::from_panic(p),
-                    }
-                    if ctx.stop_requested {
-                        break ExitReason::Normal;
                     }
                     budget -= 1;
                     if budget == 0 {

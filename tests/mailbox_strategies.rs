@@ -1,0 +1,275 @@
+//! What each mailbox strategy does when full, on every executor.
+//!
+//! The actor is held busy in its handler on a gate (see `common::hold`), so messages stay queued.
+//! Capacity accounting: the capacity counts the messages *waiting* (accepted, not yet handed to
+//! the handler), for every strategy; the `Hold` message being handled does not count. So with
+//! capacity 2 and the actor held, exactly two more messages fit.
+
+#![cfg(all(feature = "tokio", feature = "smol", feature = "std"))]
+
+#[macro_use]
+mod common;
+
+use ::std::pin::pin;
+
+use common::*;
+use futures::channel::oneshot;
+use futures::{FutureExt, poll};
+use playhouse::mailbox::{Block, Bounded, DropNewest, DropOldest, Reject, Unbounded};
+use playhouse::prelude::*;
+
+/// Waits until every queued message has been handed to the handler, so that the next request
+/// finds room (a full `DropNewest`/`DropOldest`/`Reject` mailbox would drop or refuse it).
+async fn drained<E: Executor, MB: Mailbox>(exec: &E, actor: &ActorRef<Recorder, MB>) {
+    eventually(exec, "the mailbox to drain", || actor.mailbox_len() == 0).await;
+}
+
+async fn block_when_full<E: Executor>(exec: E) {
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<Block>::with_capacity(2).unwrap())
+        .spawn(rec);
+    assert_eq!(actor.mailbox_capacity(), 2);
+    let gate = hold(&exec, &actor).await;
+    assert_eq!(
+        actor.mailbox_len(),
+        0,
+        "the message being handled does not count"
+    );
+    actor.try_tell(Msg::Item(1)).expect("room");
+    actor.tell(Msg::Item(2)).await.expect("room");
+    assert_eq!(actor.mailbox_len(), 2);
+
+    match actor.try_tell(Msg::Item(3)) {
+        Err(SendError::Full(Msg::Item(3))) => {}
+        other => panic!("expected Full(Item(3)), got {other:?}"),
+    }
+    let mut third = pin!(actor.tell(Msg::Item(3)));
+    assert!(
+        poll!(third.as_mut()).is_pending(),
+        "a tell into a full Block mailbox waits"
+    );
+    let mut fourth = pin!(actor.tell(Msg::Item(4)));
+    assert!(poll!(fourth.as_mut()).is_pending());
+    // A sender in a task of its own, woken only by the mailbox.
+    let fifth = waiting_tell(&exec, &actor, Msg::Item(5)).await;
+    // A waiting tell that is dropped sends nothing.
+    assert!(actor.tell(Msg::Item(99)).now_or_never().is_none());
+    assert_eq!(actor.mailbox_len(), 2);
+
+    gate.open();
+    within(&exec, LONG, third).await.expect("room was made");
+    within(&exec, LONG, fourth).await.expect("room was made");
+    within(&exec, LONG, fifth)
+        .await
+        .expect("the sender finished")
+        .expect("room was made");
+    let mut got = within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask");
+    // 3, 4 and 5 were all waiting at once, each in a send of its own: FIFO holds per sender,
+    // and the order among concurrent senders is not specified.
+    got[2..].sort_unstable();
+    assert_eq!(got, vec![1, 2, 3, 4, 5]);
+    assert_eq!(actor.dropped_count(), 0);
+}
+
+async fn drop_newest_when_full<E: Executor>(exec: E) {
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<DropNewest>::with_capacity(2).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    actor.tell(Msg::Item(1)).await.expect("queued");
+    actor.tell(Msg::Item(2)).await.expect("queued");
+    assert_eq!(actor.mailbox_len(), 2);
+    actor
+        .tell(Msg::Item(3))
+        .await
+        .expect("a full DropNewest mailbox reports Ok");
+    actor
+        .tell(Msg::Item(4))
+        .await
+        .expect("a full DropNewest mailbox reports Ok");
+    actor
+        .try_tell(Msg::Item(5))
+        .expect("a full DropNewest mailbox reports Ok");
+    assert_eq!(actor.dropped_count(), 3);
+    assert_eq!(actor.mailbox_len(), 2);
+    // A dropped request tells its asker why.
+    match within(&exec, LONG, actor.ask(Msg::Get)).await {
+        Err(AskError::NoReply(NoReply::Overflow)) => {}
+        other => panic!("expected NoReply(Overflow), got {other:?}"),
+    }
+    assert_eq!(actor.dropped_count(), 4);
+    gate.open();
+    drained(&exec, &actor).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask"),
+        vec![1, 2]
+    );
+    assert_eq!(actor.dropped_count(), 4);
+}
+
+async fn drop_oldest_when_full<E: Executor>(exec: E) {
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<DropOldest>::with_capacity(2).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    assert_eq!(
+        actor.mailbox_len(),
+        0,
+        "the message being handled does not count"
+    );
+    // The oldest queued message is a request: dropping it tells its asker why.
+    let mut oldest = pin!(actor.ask(Msg::Get));
+    assert!(poll!(oldest.as_mut()).is_pending());
+    actor.tell(Msg::Item(1)).await.expect("queued");
+    assert_eq!(actor.mailbox_len(), 2);
+    actor
+        .tell(Msg::Item(2))
+        .await
+        .expect("a full DropOldest mailbox reports Ok");
+    match within(&exec, LONG, oldest).await {
+        Err(AskError::NoReply(NoReply::Overflow)) => {}
+        other => panic!("expected NoReply(Overflow), got {other:?}"),
+    }
+    actor
+        .try_tell(Msg::Item(3))
+        .expect("a full DropOldest mailbox reports Ok");
+    actor
+        .tell(Msg::Item(4))
+        .await
+        .expect("a full DropOldest mailbox reports Ok");
+    assert_eq!(actor.dropped_count(), 3);
+    assert_eq!(actor.mailbox_len(), 2);
+    gate.open();
+    drained(&exec, &actor).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask"),
+        vec![3, 4]
+    );
+    assert_eq!(actor.dropped_count(), 3);
+}
+
+async fn reject_when_full<E: Executor>(exec: E) {
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<Reject>::with_capacity(2).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    actor.tell(Msg::Item(1)).await.expect("room");
+    actor.try_tell(Msg::Item(2)).expect("room");
+    match within(&exec, LONG, actor.tell(Msg::Item(3))).await {
+        Err(SendError::Full(Msg::Item(3))) => {}
+        other => panic!("expected Full(Item(3)), got {other:?}"),
+    }
+    match actor.try_tell(Msg::Item(4)) {
+        Err(SendError::Full(Msg::Item(4))) => {}
+        other => panic!("expected Full(Item(4)), got {other:?}"),
+    }
+    match within(&exec, LONG, actor.ask(Msg::Get)).await {
+        Err(AskError::Full(Msg::Get(_))) => {}
+        other => panic!("expected AskError::Full(Get), got {other:?}"),
+    }
+    assert_eq!(actor.dropped_count(), 0);
+    assert_eq!(actor.mailbox_len(), 2);
+    gate.open();
+    drained(&exec, &actor).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask"),
+        vec![1, 2]
+    );
+}
+
+async fn unbounded_is_never_full<E: Executor>(exec: E) {
+    const N: u32 = 10_000;
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone()).mailbox(Unbounded).spawn(rec);
+    assert_eq!(actor.mailbox_capacity(), usize::MAX);
+    let gate = hold(&exec, &actor).await;
+    for n in 0..N {
+        match actor.tell(Msg::Item(n)).now_or_never() {
+            Some(Ok(())) => {}
+            Some(Err(e)) => panic!("send {n} failed: {e:?}"),
+            None => panic!("send {n} waited"),
+        }
+    }
+    actor.try_tell(Msg::Item(N)).expect("never full");
+    assert_eq!(actor.mailbox_len(), N as usize + 1);
+    gate.open();
+    let got = within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask");
+    assert_eq!(got, (0..=N).collect::<Vec<_>>());
+    assert_eq!(actor.dropped_count(), 0);
+}
+
+async fn capacity_is_released_as_messages_are_handed_out<E: Executor>(exec: E) {
+    // Once the held actor lets go, a Block mailbox of capacity 1 keeps taking messages one
+    // at a time: every send eventually gets room, none is lost or reordered.
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    actor.tell(Msg::Item(0)).await.expect("room for one");
+    let mut next_send = pin!(actor.tell(Msg::Item(1)));
+    assert!(poll!(next_send.as_mut()).is_pending());
+    gate.open();
+    within(&exec, LONG, next_send).await.expect("room was made");
+    for n in 2..200 {
+        within(&exec, LONG, actor.tell(Msg::Item(n)))
+            .await
+            .expect("room was made");
+    }
+    let got = within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask");
+    assert_eq!(got, (0..200).collect::<Vec<_>>());
+}
+async fn dropped_waiting_send_passes_its_wake_up_on<E: Executor>(exec: E) {
+    // Two senders wait for room in a full capacity-1 mailbox: A (polled here) and B (its own
+    // task). Room for one is made and A is woken, but A is dropped instead of sending: its
+    // wake-up must go to B, or B waits forever.
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    actor.tell(Msg::Item(0)).await.expect("room for one");
+    let mut a = Box::pin(actor.tell(Msg::Item(1)));
+    assert!(poll!(a.as_mut()).is_pending());
+    let (registered_tx, registered_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    let b_ref = actor.clone();
+    exec.spawn(async move {
+        let mut b = pin!(b_ref.tell(Msg::Item(2)));
+        assert!(poll!(b.as_mut()).is_pending());
+        let _ = registered_tx.send(());
+        let _ = done_tx.send(b.await.is_ok());
+    });
+    within(&exec, LONG, registered_rx)
+        .await
+        .expect("B is waiting");
+    gate.open();
+    // The actor takes Item(0): room for one, and A (the first waiter) is woken.
+    eventually(&exec, "the actor to take Item(0)", || {
+        actor.mailbox_len() == 0
+    })
+    .await;
+    drop(a);
+    assert!(
+        within(&exec, LONG, done_rx).await.expect("B finished"),
+        "B's send failed"
+    );
+    assert_eq!(
+        within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask"),
+        vec![0, 2]
+    );
+}
+
+executor_tests!(
+    block_when_full,
+    drop_newest_when_full,
+    drop_oldest_when_full,
+    reject_when_full,
+    unbounded_is_never_full,
+    capacity_is_released_as_messages_are_handed_out,
+    dropped_waiting_send_passes_its_wake_up_on,
+);

@@ -1,0 +1,237 @@
+//! `run_later` and `run_interval`, on every executor.
+//!
+//! Durations are short (10–50 ms) and waits generous; the assertions are on counts and order,
+//! never on exact timing.
+
+#![cfg(all(feature = "tokio", feature = "smol", feature = "std"))]
+
+#[macro_use]
+mod common;
+
+use ::std::sync::Arc;
+use ::std::time::{Duration, Instant};
+
+use common::*;
+use futures::channel::mpsc::TryRecvError;
+use futures::channel::oneshot;
+use playhouse::mailbox::{Block, Bounded};
+use playhouse::prelude::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+async fn run_later_delivers_once<E: Executor>(exec: E) {
+    let (ticker, mut ticks) = Ticker::new();
+    let actor = spawn(&exec, ticker);
+    let timer = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(20), 7, r)))
+        .await
+        .expect("ask");
+    assert_eq!(next(&exec, &mut ticks).await, 7);
+    eventually(&exec, "the one-shot timer to finish", || !timer.is_active()).await;
+    assert!(!timer.cancel(), "a finished timer is not active");
+    // Well past the deadline: still exactly one delivery.
+    sleep(&exec, ms(100)).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("ask"),
+        vec![7]
+    );
+}
+
+async fn cancelled_run_later_never_delivers<E: Executor>(exec: E) {
+    let (ticker, mut ticks) = Ticker::new();
+    let actor = spawn(&exec, ticker);
+    let start = Instant::now();
+    let cancelled = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(100), 1, r)))
+        .await
+        .expect("ask");
+    assert!(cancelled.is_active());
+    assert!(cancelled.cancel(), "it was active");
+    assert!(!cancelled.is_active());
+    assert!(!cancelled.cancel(), "cancelling twice reports inactive");
+    // A control timer proves timers run meanwhile.
+    let _control = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(10), 2, r)))
+        .await
+        .expect("ask");
+    assert_eq!(next(&exec, &mut ticks).await, 2);
+    // Wait well past the cancelled one's deadline.
+    exec.sleep_until(start + ms(250)).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("ask"),
+        vec![2]
+    );
+}
+
+async fn run_interval_ticks_until_cancelled<E: Executor>(exec: E) {
+    let (ticker, mut ticks) = Ticker::new();
+    let actor = spawn(&exec, ticker);
+    let token = Arc::new(());
+    let timer = within(
+        &exec,
+        LONG,
+        actor.ask(|r| TickMsg::Every(ms(10), token.clone(), r)),
+    )
+    .await
+    .expect("ask");
+    for expected in 1..=3 {
+        assert_eq!(next(&exec, &mut ticks).await, expected);
+    }
+    assert!(timer.is_active());
+    assert!(timer.cancel());
+    // Every tick enqueued before `cancel` returned is ahead of this ask in the mailbox.
+    let at_cancel = within(&exec, LONG, actor.ask(TickMsg::Ticks))
+        .await
+        .expect("ask");
+    assert!(at_cancel.len() >= 3);
+    assert_eq!(at_cancel, (1..=at_cancel.len() as u32).collect::<Vec<_>>());
+    sleep(&exec, ms(100)).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("ask"),
+        at_cancel,
+        "ticked after cancel"
+    );
+    eventually(&exec, "the interval's task to end", || {
+        Arc::strong_count(&token) == 1
+    })
+    .await;
+}
+
+async fn interval_stops_when_actor_stops<E: Executor>(exec: E) {
+    let (ticker, mut ticks) = Ticker::new();
+    let actor = spawn(&exec, ticker);
+    let token = Arc::new(());
+    let timer = within(
+        &exec,
+        LONG,
+        actor.ask(|r| TickMsg::Every(ms(10), token.clone(), r)),
+    )
+    .await
+    .expect("ask");
+    assert_eq!(next(&exec, &mut ticks).await, 1);
+    assert_eq!(next(&exec, &mut ticks).await, 2);
+    actor.stop();
+    assert!(matches!(
+        within(&exec, LONG, actor.wait()).await,
+        ExitReason::Shutdown(None)
+    ));
+    assert!(!timer.is_active(), "the incarnation's timers end with it");
+    eventually(&exec, "the interval's task to end", || {
+        Arc::strong_count(&token) == 1
+    })
+    .await;
+    // Past a few more periods: the ticks handled are consecutive, and the channel is closed
+    // (the actor's state is gone), so nothing more can arrive.
+    sleep(&exec, ms(50)).await;
+    let mut last = 2;
+    loop {
+        match ticks.try_recv() {
+            Ok(n) => {
+                assert_eq!(n, last + 1);
+                last = n;
+            }
+            Err(TryRecvError::Closed) => break,
+            Err(TryRecvError::Empty) => {
+                panic!("the ticker's channel is open after the actor ended")
+            }
+        }
+    }
+}
+
+async fn interval_is_cancelled_on_restart<E: Executor>(exec: E) {
+    let (first, mut ticks) = Ticker::new();
+    let actor = Spawner::new(exec.clone()).spawn_restartable(first, |_: &ExitReason| {
+        let (fresh, _) = Ticker::new();
+        Some(fresh)
+    });
+    let token = Arc::new(());
+    let timer = within(
+        &exec,
+        LONG,
+        actor.ask(|r| TickMsg::Every(ms(10), token.clone(), r)),
+    )
+    .await
+    .expect("ask");
+    assert_eq!(next(&exec, &mut ticks).await, 1);
+    actor.tell(TickMsg::Panic).await.expect("tell");
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Incarnation))
+            .await
+            .expect("ask"),
+        2
+    );
+    assert!(
+        !timer.is_active(),
+        "the first incarnation's interval ended with it"
+    );
+    // Ticks enqueued before the cancel may reach incarnation 2; none after.
+    let snapshot = within(&exec, LONG, actor.ask(TickMsg::Ticks))
+        .await
+        .expect("ask");
+    sleep(&exec, ms(100)).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("ask"),
+        snapshot
+    );
+    eventually(&exec, "the interval's task to end", || {
+        Arc::strong_count(&token) == 1
+    })
+    .await;
+    actor.stop();
+    assert!(matches!(
+        within(&exec, LONG, actor.wait()).await,
+        ExitReason::Shutdown(None)
+    ));
+}
+async fn timer_waiting_for_room_is_cancelled<E: Executor>(exec: E) {
+    // A one-shot timer falls due while the mailbox is full (Block, capacity 1): it waits for
+    // room. Cancelling it then must stop it for good: the tick never arrives.
+    let (ticker, _ticks) = Ticker::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+        .spawn(ticker);
+    let start = Instant::now();
+    let timer = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(200), 5, r)))
+        .await
+        .expect("ask");
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, actor.ask(|r| TickMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    actor.tell(TickMsg::Tick(100)).await.expect("room for one");
+    assert!(
+        start.elapsed() < ms(200),
+        "too slow to set up before the timer fell due"
+    );
+    // Well past the deadline: the timer is due and waiting for room.
+    sleep(&exec, ms(400)).await;
+    assert!(
+        timer.is_active(),
+        "a timer waiting for room is still active"
+    );
+    assert!(timer.cancel());
+    let _ = open.send(());
+    sleep(&exec, ms(50)).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("ask"),
+        vec![100]
+    );
+}
+
+executor_tests!(
+    run_later_delivers_once,
+    cancelled_run_later_never_delivers,
+    run_interval_ticks_until_cancelled,
+    interval_stops_when_actor_stops,
+    interval_is_cancelled_on_restart,
+    timer_waiting_for_room_is_cancelled,
+);

@@ -15,7 +15,7 @@ pub enum Fault {
     CloseSkipsSenders = 1 << 1,
     /// A full `DropOldest` mailbox drops the newest queued message instead of the oldest.
     DropOldestDropsNewest = 1 << 2,
-    /// The receiver never releases the room its taken messages held.
+    /// The receiver keeps counting a message it took through the lock against the capacity.
     ReceiverKeepsCapacity = 1 << 3,
     /// Dropping an unused `Reply` leaves its receiver pending forever.
     ReplyDropSilent = 1 << 4,

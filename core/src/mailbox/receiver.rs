@@ -58,6 +58,9 @@ impl<M, S: Strategy> Receiver<M, S> {
         };
         if let Some(m) = next {
             st.len -= 1;
+            if crate::faults::enabled(crate::faults::Fault::ReceiverKeepsCapacity) {
+                st.len += 1;
+            }
             wake_waiters(&mut st, freed + 1);
             return Poll::Ready(Some(m));
         }

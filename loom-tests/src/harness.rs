@@ -1,0 +1,199 @@
+//! What every model shares: the loom builder, a loom executor for real actors, receive helpers
+//! and a message type that reports how it was dropped.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use playhouse_core::Executor;
+use playhouse_core::mailbox::{Queue, Receiver, Strategy};
+
+/// The preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set.
+pub const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// A loom builder whose preemption bound is `default` unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise (nexosim's `loom_builder`). Branches default to 10 000 (tokio's CI value) unless
+/// `LOOM_MAX_BRANCHES` is set: an actor's task takes more steps than loom's default 1 000 allows.
+pub fn loom_builder(default: usize) -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(default);
+    }
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        builder.max_branches = 10_000;
+    }
+    builder
+}
+
+/// Runs `f` under every interleaving loom explores at the default bound, and prints (to
+/// stderr, shown with `--nocapture`) how many executions that took.
+pub fn check<F>(f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = runs.clone();
+    loom_builder(DEFAULT_PREEMPTIONS).check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    let name = std::thread::current().name().unwrap_or("model").to_owned();
+    eprintln!(
+        "{name}: {} executions",
+        runs.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+/// An executor that runs every future on its own loom thread and whose sleeps are over at once.
+///
+/// Each spawned actor and each timer costs one loom thread (loom allows five, main included).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoomExecutor;
+
+impl Executor for LoomExecutor {
+    type Sleep = std::future::Ready<()>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // Detached: loom still waits for the thread before it ends an execution, and reports a
+        // deadlock if the thread can never finish.
+        drop(loom::thread::spawn(move || loom::future::block_on(future)));
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+/// Waits for the next message (`None` once the mailbox is closed and drained).
+pub fn recv<M, S: Strategy>(rx: &mut Receiver<M, S>, queue: &Queue<M, S>) -> Option<M> {
+    loom::future::block_on(poll_fn(|cx| rx.poll_recv(queue, cx)))
+}
+
+/// Polls `f` exactly once, with a waker of the calling loom thread, and returns what it gave.
+pub fn poll_once<F: Future>(f: F) -> Poll<F::Output> {
+    let mut f = pin!(f);
+    loom::future::block_on(poll_fn(|cx: &mut Context<'_>| {
+        Poll::Ready(f.as_mut().poll(cx))
+    }))
+}
+
+/// Polls `f` once with the calling thread's waker and returns what it gave, keeping `f` (so
+/// that it can be finished elsewhere, with another waker).
+pub fn poll_pinned<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    loom::future::block_on(poll_fn(|cx: &mut Context<'_>| {
+        Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))
+    }))
+}
+
+/// A check run on every unhandled drop, with the message's id.
+pub type DropHook = Box<dyn Fn(u32) + Send + Sync>;
+
+/// Who dropped which [`Tracked`] message, as bitmasks over message ids (ids below 32).
+#[derive(Default)]
+pub struct DropLog {
+    /// Messages dropped after their receiver marked them handled.
+    handled: AtomicU32,
+    /// Messages dropped without being handled: by an overflow strategy, a discard, or a sender
+    /// that got them back.
+    unhandled: AtomicU32,
+    hook: Option<DropHook>,
+}
+
+impl std::fmt::Debug for DropLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DropLog")
+            .field("handled", &self.handled)
+            .field("unhandled", &self.unhandled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DropLog {
+    /// A fresh, shared log.
+    pub fn new() -> Arc<Self> {
+        Arc::new(DropLog::default())
+    }
+
+    /// A fresh, shared log that runs `hook` (on the dropping thread) after each unhandled drop.
+    pub fn with_hook(hook: impl Fn(u32) + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(DropLog {
+            hook: Some(Box::new(hook)),
+            ..DropLog::default()
+        })
+    }
+
+    /// Ids dropped after being handled.
+    pub fn handled(&self) -> u32 {
+        self.handled.load(SeqCst)
+    }
+
+    /// Ids dropped without being handled.
+    pub fn unhandled(&self) -> u32 {
+        self.unhandled.load(SeqCst)
+    }
+
+    /// Asserts that exactly the ids in `all` were dropped, each exactly once.
+    pub fn assert_all_dropped_once(&self, all: u32) {
+        let (h, u) = (self.handled(), self.unhandled());
+        assert_eq!(
+            h & u,
+            0,
+            "a message was dropped twice (handled {h:#b}, unhandled {u:#b})"
+        );
+        assert_eq!(
+            h | u,
+            all,
+            "messages were lost (handled {h:#b}, unhandled {u:#b})"
+        );
+    }
+}
+
+/// A message that records in a [`DropLog`] whether it was handled before it was dropped, and
+/// asserts that it is dropped at most once.
+#[derive(Debug)]
+pub struct Tracked {
+    /// The message's id (below 32).
+    pub id: u32,
+    handled: bool,
+    log: Arc<DropLog>,
+}
+
+impl Tracked {
+    /// A message with `id`, reporting to `log`.
+    pub fn new(id: u32, log: &Arc<DropLog>) -> Self {
+        assert!(id < 32);
+        Tracked {
+            id,
+            handled: false,
+            log: log.clone(),
+        }
+    }
+
+    /// Marks the message handled (its drop then counts as "handled") and returns its id.
+    pub fn handle(mut self) -> u32 {
+        self.handled = true;
+        self.id
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let bit = 1 << self.id;
+        let mask = if self.handled {
+            &self.log.handled
+        } else {
+            &self.log.unhandled
+        };
+        let before = mask.fetch_or(bit, SeqCst);
+        assert_eq!(before & bit, 0, "message {} dropped twice", self.id);
+        if let (false, Some(hook)) = (self.handled, &self.log.hook) {
+            hook(self.id);
+        }
+    }
+}

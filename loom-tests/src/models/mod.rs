@@ -1,0 +1,7 @@
+//! The model bodies. Each `pub fn` runs one loom model to completion (panicking on a violation);
+//! the `#[test]`s in `tests/` name them after their invariants, and the fault tests rerun some
+//! of them with a primitive deliberately broken.
+
+pub mod actor;
+pub mod mailbox;
+pub mod reply;

@@ -1,0 +1,140 @@
+//! Proof that the models can fail: each test switches on one fault in core (a deliberately
+//! broken primitive), reruns the model that guards it in a child process, and asserts that loom
+//! reported a violation.
+//!
+//! A child process, because loom 0.7 aborts the process (a panic while panicking) when it
+//! detects a deadlock while loom objects are still alive on the unwinding stack, which is how
+//! most lost wake-ups show up; `catch_unwind` cannot survive that. The children are the
+//! `#[ignore]`d `child_*` tests below, run only by their parent.
+//!
+//! Build with `--features faults` (see the README).
+#![cfg(all(playhouse_loom, feature = "faults"))]
+
+use std::process::Command;
+
+use playhouse_core::faults::{Fault, enable};
+use playhouse_loom_tests::models::{actor, mailbox, reply};
+
+/// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
+/// failed with a panic whose message contains `expected`; prints that message.
+fn assert_caught(child: &str, expected: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            child,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run the child test");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "{child}: the model passed with the fault switched on:\n{text}"
+    );
+    let mut lines = text.lines().skip_while(|l| !l.contains("panicked at"));
+    let first = lines.nth(1).unwrap_or("<no panic message>");
+    eprintln!("{child}: loom reported: {first}");
+    assert!(
+        first.contains(expected),
+        "{child}: expected {expected:?}, got:\n{text}"
+    );
+}
+
+/// Fault: a push forgets the parked receiver's waker; the lost wake-up model catches it.
+#[test]
+fn skip_receiver_wake_is_caught() {
+    assert_caught("child_skip_receiver_wake", "deadlock");
+}
+
+/// Fault: close forgets the waiting senders; the close model catches it.
+#[test]
+fn close_skips_senders_is_caught() {
+    assert_caught("child_close_skips_senders", "deadlock");
+}
+
+/// Fault: DropOldest evicts the newest queued message; the overflow model catches it.
+#[test]
+fn drop_oldest_drops_newest_is_caught() {
+    assert_caught("child_drop_oldest_drops_newest", "DropOldest dropped");
+}
+
+/// Fault: the receiver keeps counting a taken message against the capacity; the model of a
+/// sender woken by a receive catches it.
+#[test]
+fn receiver_keeps_capacity_is_caught() {
+    assert_caught("child_receiver_keeps_capacity", "deadlock");
+}
+
+/// Fault: a dropped reply port leaves its asker pending; the reply model catches it.
+#[test]
+fn reply_drop_silent_is_caught() {
+    assert_caught("child_reply_drop_silent", "deadlock");
+}
+
+/// Fault: a push forgets the parked receiver's waker; the actor-level stop model catches it.
+#[test]
+fn skip_receiver_wake_is_caught_by_an_actor_model() {
+    assert_caught("child_skip_receiver_wake_actor", "deadlock");
+}
+
+/// Fault: a dropped reply port leaves its asker pending; the ask-versus-kill model catches it.
+#[test]
+fn reply_drop_silent_is_caught_by_an_actor_model() {
+    assert_caught("child_reply_drop_silent_actor", "deadlock");
+}
+
+#[test]
+#[ignore = "child process of skip_receiver_wake_is_caught"]
+fn child_skip_receiver_wake() {
+    enable(Fault::SkipReceiverWake);
+    mailbox::receiver_woken_after_waker_change();
+}
+
+#[test]
+#[ignore = "child process of close_skips_senders_is_caught"]
+fn child_close_skips_senders() {
+    enable(Fault::CloseSkipsSenders);
+    mailbox::close_wakes_waiters_and_linearizes_with_send();
+}
+
+#[test]
+#[ignore = "child process of drop_oldest_drops_newest_is_caught"]
+fn child_drop_oldest_drops_newest() {
+    enable(Fault::DropOldestDropsNewest);
+    mailbox::drop_oldest_evicts_the_oldest_and_counts_it();
+}
+
+#[test]
+#[ignore = "child process of receiver_keeps_capacity_is_caught"]
+fn child_receiver_keeps_capacity() {
+    enable(Fault::ReceiverKeepsCapacity);
+    mailbox::sender_woken_by_receive();
+}
+
+#[test]
+#[ignore = "child process of reply_drop_silent_is_caught"]
+fn child_reply_drop_silent() {
+    enable(Fault::ReplyDropSilent);
+    reply::reply_dropped_resolves_the_asker();
+}
+
+#[test]
+#[ignore = "child process of skip_receiver_wake_is_caught_by_an_actor_model"]
+fn child_skip_receiver_wake_actor() {
+    enable(Fault::SkipReceiverWake);
+    actor::stop_racing_tells_handles_every_accepted_message();
+}
+
+#[test]
+#[ignore = "child process of reply_drop_silent_is_caught_by_an_actor_model"]
+fn child_reply_drop_silent_actor() {
+    enable(Fault::ReplyDropSilent);
+    actor::ask_resolves_once_when_actor_is_killed();
+}

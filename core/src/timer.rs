@@ -131,7 +131,12 @@ async fn run_timer<M, S, E, F>(
                 return Poll::Ready(None);
             }
             st.waker = Some(cx.waker().clone());
-            std::pin::Pin::new(&mut send).poll(cx).map(Some)
+            let polled = std::pin::Pin::new(&mut send).poll(cx);
+            if period.is_none() && matches!(polled, Poll::Ready(Ok(()))) {
+                // A one-shot timer that delivered is over: from here `cancel` reports `false`.
+                st.finished = true;
+            }
+            polled.map(Some)
         })
         .await;
         match sent {

@@ -29,9 +29,6 @@ fn cancelled_timer_never_delivers() {
 
 /// A timer's `cancel` returns `true` only if the timer had not delivered.
 #[test]
-#[ignore = "BUG: run_timer marks the timer finished only after its send completed, in a later \
-            lock; in between, cancel() (and is_active()) still report the one-shot timer active \
-            although its tick is already queued or even handled"]
 fn cancel_true_means_the_timer_never_delivered() {
     m::cancel_true_means_the_timer_never_delivered();
 }

@@ -78,9 +78,6 @@ fn capacity_never_exceeded_drop_oldest_2() {
 
 /// Room that appears while a sender waits reaches it, without waiting for more receives.
 #[test]
-#[ignore = "BUG: a message handed out of the receiver's batch frees room (Queue::released) \
-            but wakes no waiting sender; a sender that re-registered after another sender \
-            took the room it was woken for stays parked while the mailbox has room (loom: deadlock)"]
 fn waiting_sender_woken_when_room_appears() {
     m::waiting_sender_woken_when_room_appears();
 }

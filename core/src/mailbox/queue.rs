@@ -17,6 +17,9 @@ use crate::reply::with_drop_cause;
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+/// The flag bit of [`Queue::released`]: senders are waiting for room.
+const WAITING: usize = 1 << (usize::BITS - 1);
+
 pub(crate) struct State<M> {
     /// Messages accepted and not yet taken by the receiver.
     pub(crate) queue: VecDeque<M>,
@@ -39,8 +42,13 @@ pub(crate) struct State<M> {
 pub struct Queue<M, S> {
     pub(crate) state: Mutex<State<M>>,
     capacity: usize,
-    /// Messages the receiver has handed out of its current batch since it last took the lock.
-    /// Written only by the receiver, read by senders only when the mailbox looks full.
+    /// Messages the receiver has handed out of its current batch since it last took the lock
+    /// (the low bits), and the [`WAITING`] flag: set while senders wait for room.
+    ///
+    /// Count and flag share one atomic so that a hand-out and a sender's registration are
+    /// read-modify-writes of one location, totally ordered: either the receiver's hand-out sees
+    /// the flag (and wakes the waiter), or the registering sender sees the hand-out (and uses the
+    /// room). Written by the receiver, and by senders under the lock.
     pub(crate) released: AtomicUsize,
     dropped: AtomicU64,
     discarded: AtomicU64,
@@ -74,13 +82,42 @@ impl<M, S: Strategy> Queue<M, S> {
     /// Messages waiting: accepted and not yet handed to the actor's handler.
     pub fn len(&self) -> usize {
         let st = self.state.lock();
-        st.len - self.released.load(Ordering::Acquire)
+        st.len - self.released()
+    }
+
+    /// Hand-outs published by the receiver and not yet acknowledged under the lock.
+    #[inline]
+    fn released(&self) -> usize {
+        self.released.load(Ordering::Acquire) & !WAITING
+    }
+
+    /// Receiver: publishes one hand-out from its batch. Returns `true` if senders wait for room,
+    /// in which case the caller takes the lock and wakes them.
+    #[inline]
+    pub(crate) fn release_one(&self) -> bool {
+        self.released.fetch_add(1, Ordering::AcqRel) & WAITING != 0
+    }
+
+    /// Receiver, under the lock: acknowledges the published hand-outs, keeping the flag.
+    #[inline]
+    pub(crate) fn take_released(&self) -> usize {
+        self.released.fetch_and(WAITING, Ordering::AcqRel) & !WAITING
     }
 
     /// `true` if a message fits: fewer than `capacity` are waiting.
     #[inline]
     fn has_room(&self, st: &State<M>) -> bool {
-        st.len < self.capacity || st.len - self.released.load(Ordering::Acquire) < self.capacity
+        st.len < self.capacity || st.len - self.released() < self.capacity
+    }
+
+    /// Publishes whether senders wait for room. Called under the lock after `waiters` changed.
+    #[inline]
+    pub(crate) fn sync_has_waiters(&self, st: &State<M>) {
+        if st.waiters.is_empty() {
+            self.released.fetch_and(!WAITING, Ordering::AcqRel);
+        } else {
+            self.released.fetch_or(WAITING, Ordering::AcqRel);
+        }
     }
 
     /// `true` if no message is waiting.
@@ -176,12 +213,14 @@ impl<M, S: Strategy> Queue<M, S> {
         if st.closed {
             if let Some(k) = key.take() {
                 remove_waiter(&mut st.waiters, k);
+                self.sync_has_waiters(&st);
             }
             return Poll::Ready(Err((SendError::Closed(msg), false)));
         }
         if self.has_room(&st) {
             if let Some(k) = key.take() {
                 remove_waiter(&mut st.waiters, k);
+                self.sync_has_waiters(&st);
             }
             return Poll::Ready(self.push(st, msg).map_err(|e| (e, false)));
         }
@@ -207,6 +246,17 @@ impl<M, S: Strategy> Queue<M, S> {
                 *key = Some(k);
             }
         }
+        // Publish the wait and look again in the same read-modify-write: a hand-out from the
+        // receiver's batch either came before it (the room is seen here) or after it (the
+        // receiver sees the flag and wakes this sender).
+        let released = self.released.fetch_or(WAITING, Ordering::AcqRel) & !WAITING;
+        if st.len - released < self.capacity {
+            if let Some(k) = key.take() {
+                remove_waiter(&mut st.waiters, k);
+                self.sync_has_waiters(&st);
+            }
+            return Poll::Ready(self.push(st, msg).map_err(|e| (e, false)));
+        }
         // Hand the message back to the caller's future (the `true` means "still waiting").
         Poll::Ready(Err((SendError::Full(msg), true)))
     }
@@ -218,10 +268,13 @@ impl<M, S: Strategy> Queue<M, S> {
             // We had been woken for room we will not use: wake the next waiter instead.
             if !st.waiters.is_empty() {
                 let (_, w) = st.waiters.remove(0);
+                self.sync_has_waiters(&st);
                 drop(st);
                 w.wake();
+                return;
             }
         }
+        self.sync_has_waiters(&st);
     }
 
     /// Closes the mailbox: later sends fail with `Closed`; every waiting sender and the receiver
@@ -236,7 +289,9 @@ impl<M, S: Strategy> Queue<M, S> {
             if crate::faults::enabled(crate::faults::Fault::CloseSkipsSenders) {
                 st.waiters.clear();
             }
-            (st.rx_waker.take(), std::mem::take(&mut st.waiters))
+            let waiters = std::mem::take(&mut st.waiters);
+            self.sync_has_waiters(&st);
+            (st.rx_waker.take(), waiters)
         };
         if let Some(w) = rx {
             w.wake();

@@ -9,7 +9,6 @@ use super::queue::{Queue, State};
 use super::strategy::Strategy;
 use crate::error::NoReply;
 use crate::reply::with_drop_cause;
-use crate::sync::atomic::Ordering;
 
 /// The receiving half of a mailbox, owned by the actor's task (and handed from one incarnation
 /// to the next on restart, so queued messages survive it).
@@ -39,12 +38,19 @@ impl<M, S: Strategy> Receiver<M, S> {
     pub fn poll_recv(&mut self, queue: &Queue<M, S>, cx: &mut Context<'_>) -> Poll<Option<M>> {
         if let Some(m) = self.batch.pop_front() {
             // Publish the hand-out; senders read it only when the mailbox looks full.
-            queue.released.fetch_add(1, Ordering::Release);
+            if queue.release_one() {
+                // A sender waits for the room just freed: hand it over now (this is the
+                // backpressure path, where a lock per message is the price of not stalling).
+                let mut st = queue.state.lock();
+                let freed = queue.take_released();
+                st.len -= freed;
+                wake_waiters(queue, &mut st, freed);
+            }
             return Poll::Ready(Some(m));
         }
         let mut st = queue.state.lock();
         // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
-        let freed = queue.released.swap(0, Ordering::AcqRel);
+        let freed = queue.take_released();
         st.len -= freed;
         let next = if S::BATCH {
             if st.queue.is_empty() {
@@ -61,10 +67,10 @@ impl<M, S: Strategy> Receiver<M, S> {
             if crate::faults::enabled(crate::faults::Fault::ReceiverKeepsCapacity) {
                 st.len += 1;
             }
-            wake_waiters(&mut st, freed + 1);
+            wake_waiters(queue, &mut st, freed + 1);
             return Poll::Ready(Some(m));
         }
-        wake_waiters(&mut st, freed);
+        wake_waiters(queue, &mut st, freed);
         if st.closed {
             return Poll::Ready(None);
         }
@@ -84,7 +90,7 @@ impl<M, S: Strategy> Receiver<M, S> {
         let rest = {
             let mut st = queue.state.lock();
             st.len = 0;
-            queue.released.store(0, Ordering::Release);
+            queue.take_released();
             std::mem::take(&mut st.queue)
         };
         let batch = std::mem::take(&mut self.batch);
@@ -98,12 +104,13 @@ impl<M, S: Strategy> Receiver<M, S> {
     }
 }
 
-fn wake_waiters<M>(st: &mut State<M>, freed: usize) {
+fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, st: &mut State<M>, freed: usize) {
     let n = freed.min(st.waiters.len());
     if n > 0 {
         for (_, w) in st.waiters.drain(..n) {
             w.wake();
         }
+        queue.sync_has_waiters(st);
     }
 }
 

@@ -8,6 +8,7 @@ use crate::exit::ExitReason;
 use crate::mailbox::{Queue, Strategy};
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::timer::TimerHandle;
 
 /// A process-unique actor identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,6 +56,10 @@ enum Watch {
 struct LifeState {
     phase: Phase,
     watches: Vec<Watch>,
+    /// The timers of the running incarnation, cancelled when it ends. Kept in the cell, not in
+    /// the task, and boxed: timers are rare, and every byte of an idle actor's task counts.
+    #[allow(clippy::box_collection)]
+    timers: Option<Box<Vec<TimerHandle>>>,
 }
 
 pub(crate) struct ActorCell<M, S> {
@@ -79,8 +84,27 @@ impl<M, S: Strategy> ActorCell<M, S> {
             life: Mutex::new(LifeState {
                 phase: Phase::Running,
                 watches: Vec::new(),
+                timers: None,
             }),
             sleeper,
+        }
+    }
+
+    /// Tracks a timer of the running incarnation (forgetting those that have finished).
+    pub(crate) fn track_timer(&self, handle: TimerHandle) {
+        let mut life = self.life.lock();
+        let timers = life.timers.get_or_insert_with(Box::default);
+        timers.retain(TimerHandle::is_active);
+        timers.push(handle);
+    }
+
+    /// Cancels every timer of the incarnation that is ending; none delivers afterwards.
+    pub(crate) fn cancel_timers(&self) {
+        let timers = self.life.lock().timers.take();
+        if let Some(timers) = timers {
+            for t in timers.iter() {
+                t.cancel();
+            }
         }
     }
 

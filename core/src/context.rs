@@ -26,10 +26,11 @@ pub struct Context<A: Actor, V: Env> {
     broker: V::Broker,
     /// Timers of this incarnation; boxed because most actors have none, and every byte here is
     /// in every actor's task.
-    #[allow(clippy::box_collection)] // 8 bytes in every task instead of 24; timers are rare
-    timers: Option<Box<Vec<TimerHandle>>>,
     incarnation: u32,
     pub(crate) stop_requested: bool,
+    /// Set once the actor's task has reported its final exit (kept here, in the context's
+    /// padding, rather than in a field of its own in every task).
+    pub(crate) finished: bool,
     _env: PhantomData<fn() -> V>,
 }
 
@@ -43,9 +44,9 @@ impl<A: Actor, V: Env> Context<A, V> {
             cell,
             executor,
             broker,
-            timers: None,
             incarnation: 1,
             stop_requested: false,
+            finished: false,
             _env: PhantomData,
         }
     }
@@ -137,18 +138,12 @@ impl<A: Actor, V: Env> Context<A, V> {
     }
 
     fn track(&mut self, handle: TimerHandle) -> TimerHandle {
-        let timers = self.timers.get_or_insert_with(Box::default);
-        timers.retain(TimerHandle::is_active);
-        timers.push(handle.clone());
+        self.cell.track_timer(handle.clone());
         handle
     }
 
     fn cancel_timers(&mut self) {
-        if let Some(timers) = self.timers.take() {
-            for t in timers.iter() {
-                t.cancel();
-            }
-        }
+        self.cell.cancel_timers();
     }
 
     /// Ends this incarnation's timers and readies the context for the next one.

@@ -29,7 +29,15 @@ type ReceiverOf<A, V> = Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as 
 
 /// Runs the actor until its final exit, then discards what is left in its mailbox and reports
 /// the exit exactly once.
-pub(crate) async fn run_actor<A, V, R>(mut actor: A, ctx: Context<A, V>, mut restart: R)
+///
+/// A plain function returning an `async move` block rather than an `async fn`: the block's
+/// captures are its only copy of the context and the actor (an `async fn` keeps its arguments
+/// and the locals they are moved into side by side), so an idle actor's task stays small.
+pub(crate) fn run_actor<A, V, R>(
+    mut actor: A,
+    ctx: Context<A, V>,
+    mut restart: R,
+) -> impl Future<Output = ()> + Send + 'static
 where
     A: Actor,
     V: Env,
@@ -38,32 +46,38 @@ where
     let mut task = Finalizer::<A, V> {
         ctx,
         rx: Receiver::default(),
-        done: false,
     };
-    let ctx = &mut task.ctx;
-    let rx = &mut task.rx;
-    let reason = loop {
-        // One incarnation: `started`, the message loop, `stopped`.
-        let mut reason = match CatchUnwind::new(actor.started(ctx)).await {
-            Ok(Ok(())) => {
+    async move {
+        let reason = loop {
+            // One incarnation: `started`, the message loop, `stopped`.
+            let mut reason = 'incarnation: {
+                if let Some(early) =
+                    started_outcome(CatchUnwind::new(actor.started(&mut task.ctx)).await)
+                {
+                    break 'incarnation early;
+                }
                 let mut budget = BUDGET;
                 loop {
                     // `ctx.stop()` from `started` or from the last handler: handle nothing more.
-                    if ctx.stop_requested {
-                        break ExitReason::Normal;
+                    if task.ctx.stop_requested {
+                        break 'incarnation ExitReason::Normal;
                     }
-                    let Some(msg) = poll_fn(|cx| rx.poll_recv(&ctx.cell.queue, cx)).await else {
-                        break ctx.cell.requested_reason().unwrap_or(ExitReason::Normal);
+                    let Some(msg) = poll_fn(|cx| task.poll_recv(cx)).await else {
+                        break 'incarnation task
+                            .ctx
+                            .cell
+                            .requested_reason()
+                            .unwrap_or(ExitReason::Normal);
                     };
-                    if ctx.cell.is_killed() {
-                        ctx.cell.queue.add_discarded(1);
+                    if task.ctx.cell.is_killed() {
+                        task.ctx.cell.queue.add_discarded(1);
                         with_drop_cause(NoReply::Stopped, || drop(msg));
-                        break ExitReason::Killed;
+                        break 'incarnation ExitReason::Killed;
                     }
-                    match CatchUnwind::new(actor.handle(msg, ctx)).await {
+                    match CatchUnwind::new(actor.handle(msg, &mut task.ctx)).await {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => break ExitReason::Failed(StdArc::new(e)),
-                        Err(p) => break ExitReason::from_panic(p),
+                        Ok(Err(e)) => break 'incarnation ExitReason::Failed(StdArc::new(e)),
+                        Err(p) => break 'incarnation ExitReason::from_panic(p),
                     }
                     budget -= 1;
                     if budget == 0 {
@@ -71,32 +85,44 @@ where
                         YieldNow(false).await;
                     }
                 }
+            };
+            if let Err(p) = CatchUnwind::new(actor.stopped(&mut task.ctx, &reason)).await {
+                reason = ExitReason::from_panic(p);
             }
-            Ok(Err(e)) => ExitReason::Failed(StdArc::new(e)),
-            Err(p) => ExitReason::from_panic(p),
-        };
-        if let Err(p) = CatchUnwind::new(actor.stopped(ctx, &reason)).await {
-            reason = ExitReason::from_panic(p);
-        }
-        ctx.end_incarnation();
+            task.ctx.end_incarnation();
 
-        // Stop and kill are final, and so is a closed mailbox (nothing could reach a new one).
-        if ctx.cell.stop_was_requested() || ctx.cell.queue.is_closed() {
-            break reason;
-        }
-        match catch_unwind(AssertUnwindSafe(|| restart.on_exit(&reason))) {
-            Ok(Some(fresh)) => {
-                let old = std::mem::replace(&mut actor, fresh);
-                with_drop_cause(NoReply::Stopped, || drop(old));
-                ctx.begin_next_incarnation();
+            // Stop and kill are final, and so is a closed mailbox (nothing could reach a new one).
+            if task.ctx.cell.stop_was_requested() || task.ctx.cell.queue.is_closed() {
+                break reason;
             }
-            Ok(None) => break reason,
-            Err(_) => break ExitReason::Panicked(StdArc::from("the restart policy panicked")),
-        }
-    };
-    // The last incarnation has ended: release the actor, then discard the backlog, then report.
-    with_drop_cause(NoReply::Stopped, || drop(actor));
-    task.finish(reason);
+            match catch_unwind(AssertUnwindSafe(|| restart.on_exit(&reason))) {
+                Ok(Some(fresh)) => {
+                    let old = std::mem::replace(&mut actor, fresh);
+                    with_drop_cause(NoReply::Stopped, || drop(old));
+                    task.ctx.begin_next_incarnation();
+                }
+                Ok(None) => break reason,
+                Err(_) => break ExitReason::Panicked(StdArc::from("the restart policy panicked")),
+            }
+        };
+        // The last incarnation has ended: release the actor, then discard the backlog, then
+        // report.
+        with_drop_cause(NoReply::Stopped, || drop(actor));
+        task.finish(reason);
+    }
+}
+
+/// What `started` returned: `None` to go on to the message loop, or the reason it ended the
+/// incarnation. A separate function so that the awaited result is not kept in the task's
+/// state across the message loop.
+fn started_outcome<E: std::error::Error + Send + Sync + 'static>(
+    outcome: Result<Result<(), E>, Box<dyn Any + Send>>,
+) -> Option<ExitReason> {
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(ExitReason::Failed(StdArc::new(e))),
+        Err(p) => Some(ExitReason::from_panic(p)),
+    }
 }
 
 pin_project! {
@@ -154,15 +180,19 @@ impl Future for YieldNow {
 struct Finalizer<A: Actor, V: Env> {
     ctx: Context<A, V>,
     rx: ReceiverOf<A, V>,
-    done: bool,
 }
 
 impl<A: Actor, V: Env> Finalizer<A, V> {
+    #[inline]
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<A::Message>> {
+        self.rx.poll_recv(&self.ctx.cell.queue, cx)
+    }
+
     fn finish(&mut self, reason: ExitReason) {
-        if self.done {
+        if self.ctx.finished {
             return;
         }
-        self.done = true;
+        self.ctx.finished = true;
         self.rx.close_and_discard(&self.ctx.cell.queue);
         self.ctx.cell.record_exit(reason);
     }
@@ -174,5 +204,64 @@ impl<A: Actor, V: Env> Drop for Finalizer<A, V> {
         self.finish(ExitReason::Shutdown(Some(StdArc::from(
             "the executor dropped the actor's task",
         ))));
+    }
+}
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod size_tests {
+    use super::*;
+    use crate::broker::InMemoryBroker;
+    use crate::env::Wiring;
+    use crate::mailbox::{Block, Bounded};
+    use crate::spawn::NoRestart;
+    use crate::testing::ThreadExecutor;
+    use std::convert::Infallible;
+
+    /// An actor like the spawn benchmark's: two shared counters, `started` and `stopped` hooks.
+    struct Trivial(std::sync::Arc<u8>, std::sync::Arc<u8>);
+
+    impl Actor for Trivial {
+        type Message = u64;
+        type Error = Infallible;
+
+        async fn started<V: Env>(&mut self, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+            std::hint::black_box(&self.0);
+            Ok(())
+        }
+
+        async fn handle<V: Env>(
+            &mut self,
+            _: u64,
+            _: &mut Context<Self, V>,
+        ) -> Result<(), Infallible> {
+            Ok(())
+        }
+
+        async fn stopped<V: Env>(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
+            std::hint::black_box(&self.1);
+        }
+    }
+
+    fn size_of_val<F>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle actor costs its task: the runner must not keep copies of its arguments or
+    /// dead results across the message loop (it was 192 bytes as an `async fn`).
+    #[test]
+    fn an_idle_actors_task_stays_small() {
+        type V = Wiring<Bounded<Block>, ThreadExecutor, InMemoryBroker>;
+        let cell = crate::sync::Arc::new(crate::cell::ActorCell::new(
+            Bounded::<Block>::default().queue::<u64>(),
+            std::sync::Arc::new(ThreadExecutor),
+        ));
+        let ctx = Context::<Trivial, V>::new(cell, ThreadExecutor, InMemoryBroker::default());
+        let actor = Trivial(Default::default(), Default::default());
+        let fut = run_actor(actor, ctx, NoRestart);
+        assert!(
+            size_of_val(&fut) <= 160,
+            "the actor task is {} bytes",
+            size_of_val(&fut)
+        );
     }
 }

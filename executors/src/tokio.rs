@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use playhouse_core::Executor;
@@ -22,7 +23,8 @@ use tokio::runtime::Handle;
 /// ```
 #[derive(Clone)]
 pub struct TokioExecutor {
-    handle: Handle,
+    // Shared, so that each actor's task holds 8 bytes of executor rather than 16.
+    handle: Arc<Handle>,
 }
 
 /// [`TokioExecutor::try_current`] was called outside a Tokio runtime.
@@ -46,7 +48,7 @@ impl TokioExecutor {
     /// instead.
     pub fn current() -> Self {
         TokioExecutor {
-            handle: Handle::current(),
+            handle: Arc::new(Handle::current()),
         }
     }
 
@@ -57,13 +59,17 @@ impl TokioExecutor {
     /// [`NoTokioRuntime`] outside a Tokio runtime.
     pub fn try_current() -> Result<Self, NoTokioRuntime> {
         Handle::try_current()
-            .map(|handle| TokioExecutor { handle })
+            .map(|handle| TokioExecutor {
+                handle: Arc::new(handle),
+            })
             .map_err(|_| NoTokioRuntime)
     }
 
     /// The runtime behind `handle`, usable from any thread.
     pub fn from_handle(handle: Handle) -> Self {
-        TokioExecutor { handle }
+        TokioExecutor {
+            handle: Arc::new(handle),
+        }
     }
 
     /// The runtime's handle.

@@ -22,7 +22,8 @@ use crate::mailbox::{Mailbox, Receiver};
 use crate::reply::with_drop_cause;
 use crate::spawn::Restart;
 
-/// Messages handled back to back before the task yields to its executor.
+/// Messages handled back to back (without the mailbox running empty) before the task yields to
+/// its executor.
 const BUDGET: u32 = 128;
 
 type ReceiverOf<A, V> = Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as Mailbox>::Strategy>;
@@ -62,7 +63,18 @@ where
                     if task.ctx.stop_requested {
                         break 'incarnation ExitReason::Normal;
                     }
-                    let Some(msg) = poll_fn(|cx| task.poll_recv(cx)).await else {
+                    let Some(msg) = poll_fn(|cx| {
+                        let polled = task.poll_recv(cx);
+                        if polled.is_pending() {
+                            // The task goes back to its executor anyway: a fresh budget. (Yielding
+                            // after 128 messages spread over many wake-ups would only invite
+                            // another worker to steal the actor away from its senders.)
+                            budget = BUDGET;
+                        }
+                        polled
+                    })
+                    .await
+                    else {
                         break 'incarnation task
                             .ctx
                             .cell

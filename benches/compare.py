@@ -4,6 +4,8 @@
 Builds the `cell` binary in release, then for each round runs every cell in a fresh process
 (`cell <framework> <workload>`, order shuffled per round, 300 s timeout per cell; a failing cell
 is recorded as failed, never fatal), takes the median of each cell across rounds and writes:
+(`scaling` runs one sender/actor pair per core; `cell` reports that core count, which the
+table header and notes show)
 
 - <out>/benchmarks.md   header (date, machine, rustc, crate versions, command), table, targets
 - <out>/benchmarks.json raw per-round values and medians
@@ -39,7 +41,8 @@ DEFAULT_FRAMEWORKS = [
     "playhouse", "playhouse_1thread", "raw_tokio", "raw_async_channel",
     "actix", "kameo", "ractor", "xtra",
 ]
-WORKLOADS = ["tell", "tell_contended", "ask", "ask_pipelined", "spawn", "fanout", "ping_pong"]
+WORKLOADS = ["tell", "tell_contended", "ask", "ask_pipelined", "spawn", "fanout", "ping_pong",
+             "scaling"]
 
 # Metrics reported in the table: (key, column header, format, higher_is_better).
 # Keys are workload names, plus "bytes_per_actor" (from the spawn cell).
@@ -52,14 +55,30 @@ COLUMNS = [
     ("bytes_per_actor", "bytes/actor", "{:.0f}", False),
     ("fanout", "fanout M/s", "{:.2f}", True),
     ("ping_pong", "ping-pong ns/hop", "{:.0f}", False),
+    ("scaling", "scaling M/s", "{:.2f}", True),
 ]
 HIGHER_IS_BETTER = {key: hib for key, _, _, hib in COLUMNS}
 UNITS = {
     "tell": "M msgs/s", "tell_contended": "M msgs/s", "ask": "ns/round trip",
     "ask_pipelined": "M msgs/s", "spawn": "ns/actor", "bytes_per_actor": "bytes/actor",
-    "fanout": "M msgs/s", "ping_pong": "ns/hop",
+    "fanout": "M msgs/s", "ping_pong": "ns/hop", "scaling": "M msgs/s",
 }
 LABELS = {key: header for key, header, _, _ in COLUMNS}
+
+
+def headers(cores: int | None) -> list[str]:
+    """Column headers; the scaling column names its pair count (one pair per core) when known."""
+    return [f"{h} ({cores} pairs)" if key == "scaling" and cores else h
+            for key, h, _, _ in COLUMNS]
+
+
+def scaling_cores(raw: dict) -> int | None:
+    """The core count (= sender/actor pairs) the scaling cells reported, if any did."""
+    seen = sorted({r["cores"] for wls in raw.values() for r in wls.get("scaling", [])
+                   if "cores" in r})
+    if len(seen) > 1:
+        log(f"compare.py: scaling cells reported different core counts: {seen}")
+    return seen[-1] if seen else None
 
 # Row labels: framework -> (crate in Cargo.lock, runtime description).
 DESCRIPTIONS = {
@@ -191,7 +210,8 @@ def crate_versions() -> dict[str, str]:
 
 
 def run_cell(exe: Path, framework: str, workload: str) -> dict:
-    """Runs one cell in a fresh process: {"value", "unit", ["bytes_per_actor"]} or {"error"}."""
+    """Runs one cell in a fresh process: {"value", "unit", ["bytes_per_actor"], ["cores"]} or
+    {"error"}."""
     start = time.monotonic()
     try:
         proc = subprocess.run([str(exe), framework, workload], capture_output=True, text=True,
@@ -214,6 +234,8 @@ def run_cell(exe: Path, framework: str, workload: str) -> dict:
             out = {"value": float(data["value"]), "unit": data.get("unit"), "wall_s": wall}
             if "bytes_per_actor" in data:
                 out["bytes_per_actor"] = float(data["bytes_per_actor"])
+            if "cores" in data:
+                out["cores"] = int(data["cores"])
             return out
     return {"error": "no JSON result line in output", "wall_s": wall}
 
@@ -246,8 +268,8 @@ def cell_text(medians: dict, failed: dict, fw: str, key: str, pattern: str) -> s
     return fmt(value, pattern) + ("*" if failed.get(fw, {}).get(wl) else "")
 
 
-def build_table(frameworks, medians, failed, versions) -> list[str]:
-    header = "| framework | " + " | ".join(h for _, h, _, _ in COLUMNS) + " |"
+def build_table(frameworks, medians, failed, versions, cores=None) -> list[str]:
+    header = "| framework | " + " | ".join(headers(cores)) + " |"
     sep = "|---|" + "|".join("---:" for _ in COLUMNS) + "|"
     lines = [header, sep]
     for fw in frameworks:
@@ -296,7 +318,7 @@ def compute_targets(medians: dict) -> list[dict]:
     for key in WORKLOADS:
         ratio_target("playhouse ÷ best of kameo/ractor/xtra", "playhouse", MT_PEERS, key, 1.5,
                      "kameo/ractor/xtra")
-    for key in ["tell", "tell_contended", "ask", "fanout"]:
+    for key in ["tell", "tell_contended", "ask", "fanout", "scaling"]:
         ratio_target("playhouse ÷ faster raw loop", "playhouse", RAW_LOOPS, key, 0.9, "raw loop")
     for key in ["tell", "ask", "ping_pong", "spawn"]:
         ratio_target("playhouse_1thread ÷ actix", "playhouse_1thread", ["actix"], key, 1.0,
@@ -332,7 +354,8 @@ def targets_md(targets: list[dict]) -> list[str]:
 
 def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
                    spreads, versions) -> list[str]:
-    table = build_table(frameworks, medians, failed, versions)
+    cores = meta.get("scaling_cores")
+    table = build_table(frameworks, medians, failed, versions, cores)
     m = meta["machine"]
     lines = [
         "# Benchmark comparison",
@@ -358,12 +381,20 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
         "bytes/actor: lower is better. `–`: not run; `FAILED`: every round failed; "
         "`*`: some rounds failed, median of the others.",
     ]
+    if cores:
+        lines += [
+            "",
+            f"`scaling`: {cores} independent sender/actor pairs, one per core seen by `cell`, "
+            "messages per second in total; multi-threaded frameworks run it on a Tokio runtime "
+            f"with {cores} workers (the other workloads use 2), actix and playhouse_1thread on "
+            "their one thread.",
+        ]
     if spreads:
         lines += [
             "",
             "Spread between rounds, (max − min) ÷ median:",
             "",
-            "| framework | " + " | ".join(h for _, h, _, _ in COLUMNS) + " |",
+            "| framework | " + " | ".join(headers(cores)) + " |",
             "|---|" + "|".join("---:" for _ in COLUMNS) + "|",
         ]
         for fw in frameworks:
@@ -374,7 +405,8 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
         "## Targets",
         "",
         "Computed from this run (ratios: higher is better; for ns metrics the ratio is "
-        "peer ÷ playhouse). The restart target (≤ 5 µs) is not measured by this harness.",
+        "peer ÷ playhouse). The restart target (≤ 5 µs) is not measured by this harness: "
+        "the restart workload waits for supervision.",
         "",
         *targets_md(targets),
     ]
@@ -454,6 +486,8 @@ def write_chart(path: Path, meta: dict, frameworks, medians) -> bool:
         ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
         better = "higher is better" if HIGHER_IS_BETTER[key] else "lower is better"
         title = "spawn: resident bytes" if key == "bytes_per_actor" else key.replace("_", "-")
+        if key == "scaling" and meta.get("scaling_cores"):
+            title += f", {meta['scaling_cores']} pairs"
         ax.set_title(f"{title} ({better})", fontsize=10)
         ax.set_ylabel(UNITS[key])
         ax.grid(axis="y", alpha=0.3)
@@ -541,6 +575,8 @@ def main() -> None:
                 shown = f"{res['value']:.3f} {res.get('unit', '')}"
                 if "bytes_per_actor" in res:
                     shown += f", {res['bytes_per_actor']:.0f} bytes/actor"
+                if "cores" in res:
+                    shown += f", {res['cores']} pairs"
             log(f"[round {rnd}/{args.rounds} {i}/{len(order)}] {fw} {wl}: {shown}")
 
     medians: dict[str, dict[str, float | None]] = {}
@@ -561,6 +597,7 @@ def main() -> None:
                 spreads[fw][key] = ((max(vals) - min(vals)) / med
                                     if len(vals) > 1 and med else None)
 
+    meta["scaling_cores"] = scaling_cores(meta["raw"])
     targets = compute_targets(medians)
     md_path, json_path, png_path = (out / "benchmarks.md", out / "benchmarks.json",
                                     out / "benchmarks.png")

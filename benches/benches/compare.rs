@@ -1,14 +1,16 @@
 //! Criterion comparison of playhouse's peers: one group per workload, one bench id per framework.
 //!
 //! Only the timed part of each workload counts (`iter_custom`); throughput is in elements
-//! (messages, actors or hops) per second. `spawn` also prints resident bytes per live actor.
+//! (messages, actors or hops) per second. `spawn` also prints resident bytes per live actor;
+//! `scaling` prints its number of sender/actor pairs (one per core), which its throughput counts:
+//! pairs × `SCALING_PER_PAIR` messages per run.
 //! Run with `cargo bench -p playhouse-benches --bench compare`.
 
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
-use playhouse_benches::workload::Workload;
+use playhouse_benches::workload::{self, Workload};
 use playhouse_benches::{Framework, FrameworkVisitor, visit_all};
 
 /// Adds one bench id per framework to a workload's group.
@@ -48,6 +50,13 @@ impl FrameworkVisitor for Group<'_, '_> {
 
 fn compare(c: &mut Criterion) {
     for workload in Workload::ALL {
+        if workload == Workload::Scaling {
+            println!(
+                "scaling: {} sender/actor pairs (one per core), {} messages each",
+                workload::scaling_pairs(),
+                workload::SCALING_PER_PAIR
+            );
+        }
         let mut group = c.benchmark_group(workload.name());
         group
             .sample_size(10)

@@ -14,8 +14,8 @@ use futures::StreamExt;
 
 use crate::workload::{
     self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N,
-    TELL_N,
+    MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM,
+    SCALING_PER_PAIR, SPAWN_N, TELL_N,
 };
 
 /// Counts tells and asks; answers `Ask(v)` with `v + 1`; counts down `stopped` when it stops.
@@ -366,6 +366,39 @@ impl Bench {
             assert_eq!(hops, PINGPONG_HOPS);
             a.do_send(Stop);
             b.do_send(Stop);
+            stopped.wait().await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::scaling`]; the counters are spawned outside the timed part. All
+    /// pairs share the `System`'s one thread: the senders are local tasks, as in
+    /// `tell_contended`.
+    pub fn scaling(&self) -> Duration {
+        self.sys.block_on(async {
+            let pairs = workload::scaling_pairs();
+            let stopped = Latch::new(pairs);
+            let addrs: Vec<_> = (0..pairs).map(|_| spawn_counter(&stopped)).collect();
+            let start = Instant::now();
+            let senders: Vec<_> = addrs
+                .iter()
+                .map(|addr| {
+                    let addr = addr.clone();
+                    actix::spawn(async move {
+                        for i in 0..SCALING_PER_PAIR {
+                            addr.do_send(Tell(i));
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.expect("sender task");
+            }
+            for addr in &addrs {
+                assert_eq!(count(addr).await, SCALING_PER_PAIR);
+            }
+            let elapsed = start.elapsed();
+            drop(addrs);
             stopped.wait().await;
             elapsed
         })

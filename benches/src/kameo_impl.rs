@@ -18,8 +18,8 @@ use tokio::runtime::Runtime;
 
 use crate::workload::{
     self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N,
-    TELL_N,
+    LazyScalingRuntime, MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N,
+    PIPELINED_REPLY_SUM, SCALING_PER_PAIR, SPAWN_N, TELL_N,
 };
 
 /// Counts tells (`u64`) and asks; answers `Ask(v)` with `v + 1`.
@@ -159,9 +159,10 @@ impl Actor for Trivial {
     }
 }
 
-/// kameo on a 2-worker Tokio runtime.
+/// kameo on a 2-worker Tokio runtime (`scaling`: one worker per core).
 pub struct Bench {
     rt: Runtime,
+    scaling_rt: LazyScalingRuntime,
 }
 
 impl Default for Bench {
@@ -175,6 +176,7 @@ impl Bench {
     pub fn new() -> Self {
         Self {
             rt: workload::multi_thread_runtime(),
+            scaling_rt: LazyScalingRuntime::default(),
         }
     }
 
@@ -336,6 +338,39 @@ impl Bench {
             assert_eq!(hops, PINGPONG_HOPS);
             stop(a).await;
             stop(b).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::scaling`]; on the runtime with one worker per core, the counters
+    /// are spawned outside the timed part.
+    pub fn scaling(&self) -> Duration {
+        workload::run_on(self.scaling_rt.get(), async {
+            let actors: Vec<_> = (0..workload::scaling_pairs())
+                .map(|_| spawn_counter())
+                .collect();
+            let start = Instant::now();
+            let senders: Vec<_> = actors
+                .iter()
+                .map(|actor| {
+                    let actor = actor.clone();
+                    tokio::spawn(async move {
+                        for i in 0..SCALING_PER_PAIR {
+                            actor.tell(i).await.expect("counter alive");
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.expect("sender task");
+            }
+            for actor in &actors {
+                assert_eq!(count(actor).await, SCALING_PER_PAIR);
+            }
+            let elapsed = start.elapsed();
+            for actor in actors {
+                stop(actor).await;
+            }
             elapsed
         })
     }

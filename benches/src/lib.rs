@@ -1,15 +1,17 @@
 //! Peer-comparison benchmark harness for playhouse.
 //!
-//! One module per framework, each exposing a `Bench` with the same seven workloads (see
+//! One module per framework, each exposing a `Bench` with the same eight workloads (see
 //! `shared/BENCHMARKS.md` and [`Framework`]). The criterion target `benches/compare.rs` and the
 //! `cell` binary both enumerate frameworks through [`visit_all`]: adding a framework is one line
 //! there.
 //!
 //! Conventions shared by every module:
-//! - the runtime is built once in `new()` and is outside every measurement;
+//! - the runtime is built once in `new()` and is outside every measurement; the multi-threaded
+//!   ones run `scaling` on a second runtime with one worker per core
+//!   ([`workload::LazyScalingRuntime`], built on first use, also outside the clock);
 //! - the actors a workload talks to (the counter for tell/ask, the 1,000 fan-out actors, the two
-//!   ping-pong actors) are spawned *before* the clock starts and stopped (and awaited) after it
-//!   stops; only `spawn` times spawning and stopping;
+//!   ping-pong actors, the counters of the scaling pairs) are spawned *before* the clock starts
+//!   and stopped (and awaited) after it stops; only `spawn` times spawning and stopping;
 //! - every workload asserts that every message was handled before it returns.
 
 use std::time::Duration;
@@ -23,7 +25,7 @@ pub mod raw_tokio;
 pub mod workload;
 pub mod xtra_impl;
 
-/// One framework's implementation of the seven workloads; every method returns the timed part only.
+/// One framework's implementation of the eight workloads; every method returns the timed part only.
 pub trait Framework: Sized {
     /// Short name used as the criterion bench id and by the `cell` binary.
     const NAME: &'static str;
@@ -44,6 +46,12 @@ pub trait Framework: Sized {
     fn fanout(&self) -> Duration;
     /// Two actors bounce a counter `PINGPONG_HOPS` times by tell.
     fn ping_pong(&self) -> Duration;
+    /// Independent sender/actor pairs, one per core (`scaling_pairs()`): the actors are spawned
+    /// before the clock starts; `scaling_pairs()` concurrent sender tasks each tell
+    /// `SCALING_PER_PAIR` messages to their own actor; then each actor is asked its count.
+    /// Multi-threaded frameworks run it on a runtime with one worker per core, one-thread
+    /// frameworks on their one thread.
+    fn scaling(&self) -> Duration;
 }
 
 /// Something run once per framework type (a generic closure, which Rust lacks).
@@ -93,6 +101,9 @@ macro_rules! impl_framework {
             }
             fn ping_pong(&self) -> ::std::time::Duration {
                 <$ty>::ping_pong(self)
+            }
+            fn scaling(&self) -> ::std::time::Duration {
+                <$ty>::scaling(self)
             }
         }
     };

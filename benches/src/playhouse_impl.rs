@@ -1,5 +1,6 @@
-//! playhouse, on the 2-worker Tokio multi-thread runtime ([`Bench`]) and on a Tokio
-//! current-thread runtime ([`CurrentThread`], the one-thread class that actix competes in).
+//! playhouse, on the 2-worker Tokio multi-thread runtime ([`Bench`]; `scaling` on one with a
+//! worker per core) and on a Tokio current-thread runtime ([`CurrentThread`], the one-thread class
+//! that actix competes in; `scaling` runs all its pairs on that one thread).
 //!
 //! Mailboxes are `Bounded<Block>` with capacity 1024. Actors a workload talks to are spawned
 //! before the clock starts; `spawn` times spawning (until every `started` hook ran) and stopping
@@ -16,8 +17,8 @@ use tokio::runtime::Runtime;
 
 use crate::workload::{
     self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N,
-    TELL_N,
+    LazyScalingRuntime, MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N,
+    PIPELINED_REPLY_SUM, SCALING_PER_PAIR, SPAWN_N, TELL_N,
 };
 
 /// The mailbox every workload uses.
@@ -288,9 +289,40 @@ async fn ping_pong_workload() -> Duration {
     elapsed
 }
 
-/// Runs every workload through `run`, which puts the future on the runtime under test.
+async fn scaling_workload() -> Duration {
+    let spawner = spawner();
+    let actors: Vec<_> = (0..workload::scaling_pairs())
+        .map(|_| spawner.spawn(Counter { count: 0 }))
+        .collect();
+    let start = Instant::now();
+    let senders: Vec<_> = actors
+        .iter()
+        .map(|addr| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                for i in 0..SCALING_PER_PAIR {
+                    addr.tell(Msg::Tell(i)).await.expect("counter alive");
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.expect("sender task");
+    }
+    for addr in &actors {
+        assert_eq!(count(addr).await, SCALING_PER_PAIR);
+    }
+    let elapsed = start.elapsed();
+    for addr in actors {
+        stop(addr).await;
+    }
+    elapsed
+}
+
+/// Runs every workload through `run`, which puts the future on the runtime under test, and
+/// `scaling` through `run_scaling`.
 macro_rules! workloads {
-    ($run:expr) => {
+    ($run:expr, $run_scaling:expr) => {
         /// See [`crate::Framework::tell`].
         pub fn tell(&self) -> Duration {
             $run(self, tell_workload())
@@ -319,12 +351,18 @@ macro_rules! workloads {
         pub fn ping_pong(&self) -> Duration {
             $run(self, ping_pong_workload())
         }
+        /// See [`crate::Framework::scaling`].
+        pub fn scaling(&self) -> Duration {
+            $run_scaling(self, scaling_workload())
+        }
     };
 }
 
-/// playhouse on the 2-worker Tokio multi-thread runtime (the class of kameo, ractor and xtra).
+/// playhouse on the 2-worker Tokio multi-thread runtime (the class of kameo, ractor and xtra);
+/// `scaling` on a runtime with one worker per core.
 pub struct Bench {
     rt: Runtime,
+    scaling_rt: LazyScalingRuntime,
 }
 
 impl Default for Bench {
@@ -341,15 +379,24 @@ where
     workload::run_on(&bench.rt, fut)
 }
 
+fn on_scaling<F>(bench: &Bench, fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    workload::run_on(bench.scaling_rt.get(), fut)
+}
+
 impl Bench {
     /// Builds the runtime.
     pub fn new() -> Self {
         Self {
             rt: workload::multi_thread_runtime(),
+            scaling_rt: LazyScalingRuntime::default(),
         }
     }
 
-    workloads!(on_multi);
+    workloads!(on_multi, on_scaling);
 }
 
 crate::impl_framework!(Bench, "playhouse");
@@ -379,7 +426,7 @@ impl CurrentThread {
         }
     }
 
-    workloads!(on_current);
+    workloads!(on_current, on_current);
 }
 
 crate::impl_framework!(CurrentThread, "playhouse_1thread");

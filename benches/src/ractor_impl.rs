@@ -17,7 +17,8 @@ use tokio::runtime::Runtime;
 
 use crate::workload::{
     self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N, TELL_N,
+    LazyScalingRuntime, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM,
+    SCALING_PER_PAIR, SPAWN_N, TELL_N,
 };
 
 /// The counter's protocol.
@@ -179,9 +180,10 @@ impl Actor for Trivial {
     }
 }
 
-/// ractor on a 2-worker Tokio runtime.
+/// ractor on a 2-worker Tokio runtime (`scaling`: one worker per core).
 pub struct Bench {
     rt: Runtime,
+    scaling_rt: LazyScalingRuntime,
 }
 
 impl Default for Bench {
@@ -195,6 +197,7 @@ impl Bench {
     pub fn new() -> Self {
         Self {
             rt: workload::multi_thread_runtime(),
+            scaling_rt: LazyScalingRuntime::default(),
         }
     }
 
@@ -352,6 +355,40 @@ impl Bench {
             assert_eq!(hops, PINGPONG_HOPS);
             stop(a, ha).await;
             stop(b, hb).await;
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::scaling`]; on the runtime with one worker per core, the counters
+    /// are spawned outside the timed part.
+    pub fn scaling(&self) -> Duration {
+        workload::run_on(self.scaling_rt.get(), async {
+            let mut actors = Vec::new();
+            for _ in 0..workload::scaling_pairs() {
+                actors.push(spawn_counter().await);
+            }
+            let start = Instant::now();
+            let senders: Vec<_> = actors
+                .iter()
+                .map(|(actor, _)| {
+                    let actor = actor.clone();
+                    tokio::spawn(async move {
+                        for i in 0..SCALING_PER_PAIR {
+                            actor.cast(CounterMsg::Tell(i)).expect("counter alive");
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.expect("sender task");
+            }
+            for (actor, _) in &actors {
+                assert_eq!(count(actor).await, SCALING_PER_PAIR);
+            }
+            let elapsed = start.elapsed();
+            for (actor, handle) in actors {
+                stop(actor, handle).await;
+            }
             elapsed
         })
     }

@@ -1,8 +1,8 @@
 //! Workload sizes (from `shared/BENCHMARKS.md`) and helpers shared by every framework module.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -30,6 +30,9 @@ pub const FANOUT_ACTORS: u64 = 1_000;
 pub const FANOUT_PER_ACTOR: u64 = 1_000;
 /// Deliveries (hops) in `ping_pong`.
 pub const PINGPONG_HOPS: u64 = 100_000;
+/// Messages each sender tells its own actor in `scaling` (there are [`scaling_pairs`] pairs):
+/// each pair sends as many as `tell`'s one sender.
+pub const SCALING_PER_PAIR: u64 = TELL_N;
 /// Mailbox capacity wherever a framework lets us choose it.
 pub const MAILBOX_CAPACITY: usize = 1024;
 /// Worker threads of the Tokio multi-thread runtime used by the multi-threaded peers.
@@ -110,8 +113,36 @@ pub fn multi_thread_runtime() -> Runtime {
         .expect("build tokio runtime")
 }
 
+/// Sender/actor pairs in `scaling`: the cores this process may use
+/// (`std::thread::available_parallelism`, at least 1), read once per process.
+pub fn scaling_pairs() -> u64 {
+    static PAIRS: OnceLock<u64> = OnceLock::new();
+    *PAIRS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64))
+}
+
+/// The Tokio multi-thread runtime of `scaling`: one worker per pair ([`scaling_pairs`]), where
+/// the other workloads use [`WORKER_THREADS`].
+pub fn scaling_runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(scaling_pairs() as usize)
+        .build()
+        .expect("build tokio runtime")
+}
+
+/// The [`scaling_runtime`] of one `Bench`, built on first use (outside the clock: before the
+/// workload's task starts), so that the other workloads do not keep its idle workers around.
+#[derive(Debug, Default)]
+pub struct LazyScalingRuntime(OnceLock<Runtime>);
+
+impl LazyScalingRuntime {
+    /// The runtime, built on the first call.
+    pub fn get(&self) -> &Runtime {
+        self.0.get_or_init(scaling_runtime)
+    }
+}
+
 /// Runs `fut` as a task on one of `rt`'s workers (not on the calling thread) and waits for it,
-/// so the sender side competes for the same 2 workers as the actors.
+/// so the sender side competes for the same workers as the actors.
 pub fn run_on<F>(rt: &Runtime, fut: F) -> F::Output
 where
     F: Future + Send + 'static,
@@ -120,7 +151,7 @@ where
     rt.block_on(rt.spawn(fut)).expect("workload task panicked")
 }
 
-/// The seven workloads, for code that iterates over them.
+/// The eight workloads, for code that iterates over them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
     /// See [`Framework::tell`].
@@ -137,6 +168,8 @@ pub enum Workload {
     Fanout,
     /// See [`Framework::ping_pong`].
     PingPong,
+    /// See [`Framework::scaling`].
+    Scaling,
 }
 
 /// One run of a workload: the timed part and, for `spawn`, resident bytes per live actor.
@@ -150,7 +183,7 @@ pub struct Measurement {
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Tell,
         Workload::TellContended,
         Workload::Ask,
@@ -158,6 +191,7 @@ impl Workload {
         Workload::Spawn,
         Workload::Fanout,
         Workload::PingPong,
+        Workload::Scaling,
     ];
 
     /// Name used as criterion group and by the `cell` binary.
@@ -170,6 +204,7 @@ impl Workload {
             Workload::Spawn => "spawn",
             Workload::Fanout => "fanout",
             Workload::PingPong => "ping_pong",
+            Workload::Scaling => "scaling",
         }
     }
 
@@ -179,7 +214,8 @@ impl Workload {
         Self::ALL.into_iter().find(|w| w.name() == name)
     }
 
-    /// Messages (or actors, or hops) one run handles: criterion's throughput elements.
+    /// Messages (or actors, or hops) one run handles: criterion's throughput elements. For
+    /// `scaling` this depends on the core count ([`scaling_pairs`] × [`SCALING_PER_PAIR`]).
     pub fn elements(self) -> u64 {
         match self {
             Workload::Tell | Workload::TellContended => TELL_N,
@@ -188,6 +224,7 @@ impl Workload {
             Workload::Spawn => SPAWN_N,
             Workload::Fanout => FANOUT_ACTORS * FANOUT_PER_ACTOR,
             Workload::PingPong => PINGPONG_HOPS,
+            Workload::Scaling => scaling_pairs() * SCALING_PER_PAIR,
         }
     }
 
@@ -204,6 +241,7 @@ impl Workload {
             }
             Workload::Fanout => (bench.fanout(), None),
             Workload::PingPong => (bench.ping_pong(), None),
+            Workload::Scaling => (bench.scaling(), None),
         };
         Measurement {
             elapsed,
@@ -220,7 +258,8 @@ impl Workload {
             Workload::Tell
             | Workload::TellContended
             | Workload::AskPipelined
-            | Workload::Fanout => (n / secs / 1e6, "M msgs/s"),
+            | Workload::Fanout
+            | Workload::Scaling => (n / secs / 1e6, "M msgs/s"),
             Workload::Ask => (secs * 1e9 / n, "ns/round trip"),
             Workload::Spawn => (secs * 1e9 / n, "ns/actor"),
             Workload::PingPong => (secs * 1e9 / n, "ns/hop"),

@@ -21,8 +21,8 @@ use xtra::{Actor, Address, Context, Handler, Mailbox, WeakAddress};
 
 use crate::workload::{
     self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM, SPAWN_N,
-    TELL_N,
+    LazyScalingRuntime, MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N,
+    PIPELINED_REPLY_SUM, SCALING_PER_PAIR, SPAWN_N, TELL_N,
 };
 
 /// Counts tells (`u64`) and asks; answers `Ask(v)` with `v + 1`; returns its count on stop.
@@ -156,9 +156,10 @@ impl Actor for Trivial {
     }
 }
 
-/// xtra on a 2-worker Tokio runtime.
+/// xtra on a 2-worker Tokio runtime (`scaling`: one worker per core).
 pub struct Bench {
     rt: Runtime,
+    scaling_rt: LazyScalingRuntime,
 }
 
 impl Default for Bench {
@@ -172,6 +173,7 @@ impl Bench {
     pub fn new() -> Self {
         Self {
             rt: workload::multi_thread_runtime(),
+            scaling_rt: LazyScalingRuntime::default(),
         }
     }
 
@@ -332,6 +334,39 @@ impl Bench {
             drop((a, b));
             let hops = ha.await.expect("player task") + hb.await.expect("player task");
             assert_eq!(hops, PINGPONG_HOPS);
+            elapsed
+        })
+    }
+
+    /// See [`crate::Framework::scaling`]; on the runtime with one worker per core, the counters
+    /// are spawned outside the timed part.
+    pub fn scaling(&self) -> Duration {
+        workload::run_on(self.scaling_rt.get(), async {
+            let actors: Vec<_> = (0..workload::scaling_pairs())
+                .map(|_| spawn_counter())
+                .collect();
+            let start = Instant::now();
+            let senders: Vec<_> = actors
+                .iter()
+                .map(|(addr, _)| {
+                    let addr = addr.clone();
+                    tokio::spawn(async move {
+                        for i in 0..SCALING_PER_PAIR {
+                            tell(&addr, i).await;
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.expect("sender task");
+            }
+            for (addr, _) in &actors {
+                assert_eq!(count(addr).await, SCALING_PER_PAIR);
+            }
+            let elapsed = start.elapsed();
+            for (addr, handle) in actors {
+                assert_eq!(stop(addr, handle).await, SCALING_PER_PAIR);
+            }
             elapsed
         })
     }

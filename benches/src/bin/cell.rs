@@ -1,11 +1,12 @@
 //! `cell <framework> <workload>`: runs one workload of one framework once as warm-up, then 3
 //! times, and prints one JSON line with the median figure (M msgs/s for throughput workloads,
 //! ns per round trip / actor / hop otherwise). For `spawn` the line also carries
-//! `bytes_per_actor`, the median resident bytes per live actor of the 3 runs.
+//! `bytes_per_actor`, the median resident bytes per live actor of the 3 runs; for `scaling`,
+//! `cores`, the number of sender/actor pairs (the cores this process may use).
 
 use std::process::ExitCode;
 
-use playhouse_benches::workload::Workload;
+use playhouse_benches::workload::{self, Workload};
 use playhouse_benches::{Framework, FrameworkVisitor, visit_all};
 
 /// Measured runs after the warm-up.
@@ -45,11 +46,13 @@ impl FrameworkVisitor for Cell {
         let unit = w.figure(runs[0].elapsed).1;
         let value = median(runs.iter().map(|m| w.figure(m.elapsed).0).collect());
         let bytes: Vec<f64> = runs.iter().filter_map(|m| m.bytes_per_actor).collect();
-        let extra = if bytes.is_empty() {
-            String::new()
-        } else {
-            format!(r#","bytes_per_actor":{:.0}"#, median(bytes))
-        };
+        let mut extra = String::new();
+        if !bytes.is_empty() {
+            extra += &format!(r#","bytes_per_actor":{:.0}"#, median(bytes));
+        }
+        if w == Workload::Scaling {
+            extra += &format!(r#","cores":{}"#, workload::scaling_pairs());
+        }
         self.line = Some(format!(
             r#"{{"framework":"{}","workload":"{}","value":{value:.3},"unit":"{unit}"{extra}}}"#,
             F::NAME,

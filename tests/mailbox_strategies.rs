@@ -264,6 +264,50 @@ async fn dropped_waiting_send_passes_its_wake_up_on<E: Executor>(exec: E) {
     );
 }
 
+/// Regression (found by the loom model `waiting_sender_woken_when_room_appears`): room freed by a
+/// message handed out of the actor's batch reaches a waiting sender at once, not only when the
+/// batch runs out, even while that message's handler is still running.
+async fn room_freed_from_a_batch_reaches_a_waiting_sender<E: Executor>(exec: E) {
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<Block>::with_capacity(2).unwrap())
+        .spawn(rec);
+    let first = hold(&exec, &actor).await;
+    let (busy2, busy2_rx) = playhouse::reply_port::<()>();
+    let (open2, gate2) = oneshot::channel();
+    let (busy3, busy3_rx) = playhouse::reply_port::<()>();
+    let (open3, gate3) = oneshot::channel();
+    actor.tell(Msg::Hold(busy2, gate2)).await.expect("room");
+    actor.tell(Msg::Hold(busy3, gate3)).await.expect("room");
+    let third = waiting_tell(&exec, &actor, Msg::Item(3)).await;
+    // The actor takes both holds in one batch; handing out the first makes room for 3.
+    first.open();
+    within(&exec, LONG, busy2_rx)
+        .await
+        .expect("hold 2 is handled");
+    within(&exec, LONG, third)
+        .await
+        .expect("the sender finished")
+        .expect("room was made");
+    // Full again (hold 3 in the actor's batch, 3 in the queue): another sender waits.
+    assert_eq!(actor.mailbox_len(), 2);
+    let fourth = waiting_tell(&exec, &actor, Msg::Item(4)).await;
+    let _ = open2.send(());
+    within(&exec, LONG, busy3_rx)
+        .await
+        .expect("hold 3 is handled");
+    // Hold 3's handler still waits on its gate, and the room it left must reach the sender now.
+    within(&exec, LONG, fourth)
+        .await
+        .expect("the sender finished")
+        .expect("room was made while the handler still runs");
+    let _ = open3.send(());
+    assert_eq!(
+        within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask"),
+        vec![3, 4]
+    );
+}
+
 executor_tests!(
     block_when_full,
     drop_newest_when_full,
@@ -272,4 +316,5 @@ executor_tests!(
     unbounded_is_never_full,
     capacity_is_released_as_messages_are_handed_out,
     dropped_waiting_send_passes_its_wake_up_on,
+    room_freed_from_a_batch_reaches_a_waiting_sender,
 );

@@ -4,4 +4,5 @@
 
 pub mod actor;
 pub mod mailbox;
+pub mod registry;
 pub mod reply;

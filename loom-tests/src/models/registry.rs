@@ -1,0 +1,100 @@
+//! Models of the in-memory registry (`InMemoryBroker`): names bound to live actors.
+//!
+//! Each actor costs one loom thread; loom allows five, main included.
+
+use std::convert::Infallible;
+
+use loom::future::block_on;
+use loom::thread;
+use playhouse_core::mailbox::{Block, Bounded};
+use playhouse_core::{Actor, ActorRef, Context, Env, InMemoryBroker, RegistryError, Spawner};
+
+use crate::harness::{LoomExecutor, check};
+
+/// An actor that handles nothing of interest: the models are about its registration.
+struct Named;
+
+impl Actor for Named {
+    type Message = ();
+    type Error = Infallible;
+
+    async fn handle<V: Env>(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+type Ref = ActorRef<Named, Bounded<Block>>;
+
+fn spawn_named() -> Ref {
+    Spawner::new(LoomExecutor)
+        .mailbox(Bounded::<Block>::with_capacity(1).expect("capacity"))
+        .spawn(Named)
+}
+
+/// A dead actor never unregisters a newer one: the old owner of a name ends and its (stale)
+/// `unregister` races the registration of a new actor under the same name; the name ends up
+/// bound to the new actor, whichever came first.
+pub fn dead_actor_never_unregisters_a_newer_one() {
+    check(|| {
+        let broker = InMemoryBroker::default();
+        let old = spawn_named();
+        broker.register("x", &old).expect("a free name");
+        let stale = {
+            let (broker, old) = (broker.clone(), old.clone());
+            thread::spawn(move || {
+                old.kill();
+                block_on(old.wait());
+                broker.unregister("x", &old)
+            })
+        };
+        block_on(old.wait());
+        let new = spawn_named();
+        assert_eq!(
+            broker.register("x", &new),
+            Ok(()),
+            "a name whose actor has ended is free"
+        );
+        let _removed_old_entry = stale.join().unwrap();
+        let found: Ref = broker.lookup("x").expect("the new actor is registered");
+        assert_eq!(
+            found.id(),
+            new.id(),
+            "the stale unregister removed the new owner"
+        );
+        assert!(
+            !broker.unregister("x", &old),
+            "the old actor no longer owns the name"
+        );
+        assert!(broker.unregister("x", &new));
+        assert!(broker.lookup::<Named, Bounded<Block>>("x").is_none());
+        new.stop();
+        block_on(new.wait());
+    });
+}
+
+/// A name has at most one live owner: two live actors race to register it; exactly one
+/// succeeds, the other is told `NameTaken`, and the lookup finds the winner.
+pub fn one_live_owner_per_name() {
+    check(|| {
+        let broker = InMemoryBroker::default();
+        let a = spawn_named();
+        let b = spawn_named();
+        let other = {
+            let (broker, b) = (broker.clone(), b.clone());
+            thread::spawn(move || broker.register("x", &b))
+        };
+        let mine = broker.register("x", &a);
+        let theirs = other.join().unwrap();
+        let winner = match (mine, theirs) {
+            (Ok(()), Err(RegistryError::NameTaken(n))) if n == "x" => a.id(),
+            (Err(RegistryError::NameTaken(n)), Ok(())) if n == "x" => b.id(),
+            other => panic!("exactly one registration must win, got {other:?}"),
+        };
+        let found: Ref = broker.lookup("x").expect("the winner is registered");
+        assert_eq!(found.id(), winner);
+        for actor in [a, b] {
+            actor.stop();
+            block_on(actor.wait());
+        }
+    });
+}

@@ -69,3 +69,8 @@ pub mod prelude {
     #[cfg(feature = "tokio")]
     pub use playhouse_executors::TokioExecutor;
 }
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

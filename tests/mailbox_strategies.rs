@@ -308,6 +308,41 @@ async fn room_freed_from_a_batch_reaches_a_waiting_sender<E: Executor>(exec: E) 
     );
 }
 
+/// An ask whose request first waits for room, polled the first time with another waker (a
+/// no-op one), still gets its answer: the reply port follows the waker of the latest poll. The
+/// ask runs in a task of its own, which only the reply port can wake.
+async fn ask_that_waited_for_room_follows_the_latest_waker<E: Executor>(exec: E) {
+    let (rec, _) = Recorder::new();
+    let actor = Spawner::new(exec.clone())
+        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    actor.tell(Msg::Item(1)).await.expect("room");
+    let (waiting_tx, waiting_rx) = oneshot::channel();
+    let (answer_tx, answer_rx) = oneshot::channel();
+    let asker = actor.clone();
+    exec.spawn(async move {
+        let mut asked = pin!(asker.ask(Msg::Get));
+        let noop = futures::task::noop_waker();
+        let first = asked
+            .as_mut()
+            .poll(&mut ::std::task::Context::from_waker(&noop));
+        let _ = waiting_tx.send(first.is_pending());
+        let _ = answer_tx.send(asked.await);
+    });
+    assert!(
+        within(&exec, LONG, waiting_rx)
+            .await
+            .expect("the asker ran"),
+        "the request waits for room"
+    );
+    gate.open();
+    let answer = within(&exec, LONG, answer_rx)
+        .await
+        .expect("the asker finished");
+    assert_eq!(answer.expect("answered"), vec![1]);
+}
+
 executor_tests!(
     block_when_full,
     drop_newest_when_full,
@@ -317,4 +352,5 @@ executor_tests!(
     capacity_is_released_as_messages_are_handed_out,
     dropped_waiting_send_passes_its_wake_up_on,
     room_freed_from_a_batch_reaches_a_waiting_sender,
+    ask_that_waited_for_room_follows_the_latest_waker,
 );

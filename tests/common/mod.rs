@@ -104,9 +104,11 @@ where
 /// Runs `fut` to completion, panicking if it takes longer than `limit` (timed by `exec`).
 pub async fn within<E: Executor, F: Future>(exec: &E, limit: Duration, fut: F) -> F::Output {
     let sleep = exec.sleep_until(Instant::now() + limit);
-    match select(pin!(fut), pin!(sleep)).await {
-        Either::Left((out, _)) => out,
-        Either::Right(((), _)) => panic!("timed out after {limit:?}"),
+    // The deadline is polled first: a future that would only complete because the timer's wake
+    // happened to poll it (a lost wake-up) fails instead of passing late.
+    match select(pin!(sleep), pin!(fut)).await {
+        Either::Left(((), _)) => panic!("timed out after {limit:?}"),
+        Either::Right((out, _)) => out,
     }
 }
 

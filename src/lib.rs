@@ -1,5 +1,6 @@
 //! Playhouse: a runtime-agnostic actor framework whose whole message path is generic code the
-//! compiler inlines — no `dyn`, no boxed future, no allocation per message.
+//! compiler inlines — no `dyn`, no boxed future, no allocation per `tell` (an `ask` allocates its
+//! reply port's slot).
 //!
 //! This facade re-exports [`playhouse_core`] and the executor adapters of
 //! [`playhouse_executors`] enabled by features (`tokio`, the default; `smol`; `std`).

@@ -9,7 +9,7 @@
 //!        +---------------------------- Reply<T> (one-shot port) <-------------------+
 //! ```
 //!
-//! # No `dyn`, no boxing, no allocation per message
+//! # No `dyn`, no boxing, no allocation per `tell`
 //!
 //! - `tell` pushes the message by value into the actor's queue, which lives inline in the one
 //!   allocation an actor shares with its references ([`ActorRef`] is an `Arc` to it). The queue's

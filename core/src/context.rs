@@ -31,6 +31,9 @@ pub struct Context<A: Actor, V: Env> {
     /// Set once the actor's task has reported its final exit (kept here, in the context's
     /// padding, rather than in a field of its own in every task).
     pub(crate) finished: bool,
+    /// Set once this incarnation started a timer, so that ending an incarnation without any
+    /// does not lock the cell to cancel none.
+    has_timers: bool,
     _env: PhantomData<fn() -> V>,
 }
 
@@ -47,6 +50,7 @@ impl<A: Actor, V: Env> Context<A, V> {
             incarnation: 1,
             stop_requested: false,
             finished: false,
+            has_timers: false,
             _env: PhantomData,
         }
     }
@@ -138,12 +142,15 @@ impl<A: Actor, V: Env> Context<A, V> {
     }
 
     fn track(&mut self, handle: TimerHandle) -> TimerHandle {
+        self.has_timers = true;
         self.cell.track_timer(handle.clone());
         handle
     }
 
     fn cancel_timers(&mut self) {
-        self.cell.cancel_timers();
+        if std::mem::take(&mut self.has_timers) {
+            self.cell.cancel_timers();
+        }
     }
 
     /// Ends this incarnation's timers and readies the context for the next one.

@@ -212,10 +212,13 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
 
 impl<A: Actor, V: Env> Drop for Finalizer<A, V> {
     fn drop(&mut self) {
-        // Only reached without `finish` when the executor dropped the task (runtime shutdown).
-        self.finish(ExitReason::Shutdown(Some(StdArc::from(
-            "the executor dropped the actor's task",
-        ))));
+        // Without `finish` only when the executor dropped the task (runtime shutdown). Checked
+        // first, so that a task that finished does not build (allocate) a reason to discard.
+        if !self.ctx.finished {
+            self.finish(ExitReason::Shutdown(Some(StdArc::from(
+                "the executor dropped the actor's task",
+            ))));
+        }
     }
 }
 

@@ -287,25 +287,26 @@ impl<M, S: Strategy> Queue<M, S> {
     /// Closes the mailbox: later sends fail with `Closed`; every waiting sender and the receiver
     /// are woken. Messages already queued stay for the receiver to drain. Idempotent.
     pub fn close(&self) {
-        let (rx, waiters) = {
+        let woken = {
             let mut st = self.state.lock();
-            if st.closed {
-                return;
-            }
-            st.closed = true;
-            if crate::faults::enabled(crate::faults::Fault::CloseSkipsSenders) {
-                st.waiters.clear();
-            }
-            let waiters = std::mem::take(&mut st.waiters);
-            self.sync_has_waiters(&st);
-            (st.rx_waker.take(), waiters)
+            self.close_locked(&mut st)
         };
-        if let Some(w) = rx {
-            w.wake();
+        wake_all(woken);
+    }
+
+    /// Closes under the caller's lock; returns the wakers to wake once it is released (none if
+    /// the mailbox was already closed).
+    pub(crate) fn close_locked(&self, st: &mut State<M>) -> Woken {
+        if st.closed {
+            return (None, Vec::new());
         }
-        for (_, w) in waiters {
-            w.wake();
+        st.closed = true;
+        if crate::faults::enabled(crate::faults::Fault::CloseSkipsSenders) {
+            st.waiters.clear();
         }
+        let waiters = std::mem::take(&mut st.waiters);
+        self.sync_has_waiters(st);
+        (st.rx_waker.take(), waiters)
     }
 
     /// Wakes the receiver without sending (used by kill).
@@ -319,6 +320,22 @@ impl<M, S: Strategy> Queue<M, S> {
     pub(crate) fn add_discarded(&self, n: usize) {
         if n > 0 {
             self.discarded.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The receiver's waker and the waiting senders a close must wake, outside the lock.
+pub(crate) type Woken = (Option<Waker>, Vec<(u64, Waker)>);
+
+/// Wakes what [`Queue::close_locked`] returned.
+#[inline]
+pub(crate) fn wake_all((rx, waiters): Woken) {
+    if let Some(w) = rx {
+        w.wake();
+    }
+    if !waiters.is_empty() {
+        for (_, w) in waiters {
+            w.wake();
         }
     }
 }

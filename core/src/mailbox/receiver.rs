@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
-use super::queue::{Queue, State};
+use super::queue::{Queue, State, wake_all};
 use super::strategy::Strategy;
 use crate::error::NoReply;
 use crate::reply::with_drop_cause;
@@ -86,13 +86,14 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// [`NoReply::Stopped`]. Returns how many were discarded; they are also added to the queue's
     /// discarded count.
     pub fn close_and_discard(&mut self, queue: &Queue<M, S>) -> usize {
-        queue.close();
-        let rest = {
+        let (rest, woken) = {
             let mut st = queue.state.lock();
+            let woken = queue.close_locked(&mut st);
             st.len = 0;
             queue.take_released();
-            std::mem::take(&mut st.queue)
+            (std::mem::take(&mut st.queue), woken)
         };
+        wake_all(woken);
         let batch = std::mem::take(&mut self.batch);
         let n = rest.len() + batch.len();
         queue.add_discarded(n);

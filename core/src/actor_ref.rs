@@ -12,7 +12,7 @@ use crate::cell::{ActorCell, ActorId};
 use crate::error::{AskError, SendError};
 use crate::exit::ExitReason;
 use crate::mailbox::{Block, Bounded, Mailbox};
-use crate::reply::{Reply, reply_port, reply_port_waking};
+use crate::reply::{Reply, reply_port};
 use crate::sync::Arc;
 use crate::sync::atomic::Ordering;
 
@@ -117,22 +117,8 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         T: Send,
         F: FnOnce(Reply<T>) -> A::Message,
     {
-        // Register this task's waker in the reply port before the request goes out, so that
-        // the first wait for the answer, in the same poll, need not lock the port.
-        let waker = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-        let (reply, mut rx) = reply_port_waking(waker);
-        let mut send = self.cell.queue.send(make(reply));
-        let mut waited = false;
-        poll_fn(|cx| {
-            let sent = Pin::new(&mut send).poll(cx);
-            waited |= sent.is_pending();
-            sent
-        })
-        .await?;
-        if !waited {
-            // Sent in the poll that registered the waker: it is the current one.
-            rx.registered_in_this_poll();
-        }
+        let (reply, rx) = reply_port();
+        self.cell.queue.send(make(reply)).await?;
         rx.await.map_err(AskError::NoReply)
     }
 

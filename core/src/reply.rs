@@ -75,20 +75,10 @@ struct ReplyCell<T> {
 /// assert_eq!(futures::executor::block_on(rx), Err(NoReply::Dropped));
 /// ```
 pub fn reply_port<T: Send>() -> (Reply<T>, ReplyReceiver<T>) {
-    new_port(None)
-}
-
-/// A reply port whose receiver is already registered to wake `waker`: the asker's first wait
-/// need not lock the cell (see [`ReplyReceiver::registered_in_this_poll`]).
-pub(crate) fn reply_port_waking<T: Send>(waker: Waker) -> (Reply<T>, ReplyReceiver<T>) {
-    new_port(Some(waker))
-}
-
-fn new_port<T: Send>(waker: Option<Waker>) -> (Reply<T>, ReplyReceiver<T>) {
     let cell = Arc::new(ReplyCell {
         state: Mutex::new(State {
             slot: Slot::Empty,
-            waker,
+            waker: None,
             receiver_gone: false,
         }),
     });
@@ -99,7 +89,6 @@ fn new_port<T: Send>(waker: Option<Waker>) -> (Reply<T>, ReplyReceiver<T>) {
         ReplyReceiver {
             cell,
             resolved: false,
-            skip_poll: false,
         },
     )
 }
@@ -190,18 +179,6 @@ pub struct ReplyReceiver<T> {
     cell: Arc<ReplyCell<T>>,
     /// Set once it resolved: the replier is done with the cell, so drop need not lock it.
     resolved: bool,
-    /// Set for the first poll when the waker of the poll in progress was registered at
-    /// creation, before the request was sent: that poll returns `Pending` without locking.
-    skip_poll: bool,
-}
-
-impl<T> ReplyReceiver<T> {
-    /// The waker registered by [`reply_port_waking`] is the one of the poll in progress, and the
-    /// request went out in this same poll: the next poll (in this same poll of the caller) may
-    /// return `Pending` at once, since any reply will wake that waker.
-    pub(crate) fn registered_in_this_poll(&mut self) {
-        self.skip_poll = true;
-    }
 }
 
 impl<T> Future for ReplyReceiver<T> {
@@ -209,10 +186,6 @@ impl<T> Future for ReplyReceiver<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.skip_poll {
-            this.skip_poll = false;
-            return Poll::Pending;
-        }
         let mut st = this.cell.state.lock();
         match std::mem::replace(&mut st.slot, Slot::Taken) {
             Slot::Value(v) => {

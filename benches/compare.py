@@ -38,7 +38,7 @@ CELL_TIMEOUT_S = 300
 
 # Fallbacks if `cell` cannot list its frameworks (it prints them in its usage message).
 DEFAULT_FRAMEWORKS = [
-    "playhouse", "playhouse_1thread", "raw_tokio", "raw_async_channel",
+    "playhouse", "playhouse_1thread", "playhouse_smol", "raw_tokio", "raw_async_channel",
     "actix", "kameo", "ractor", "xtra",
 ]
 WORKLOADS = ["tell", "tell_contended", "ask", "ask_pipelined", "spawn", "fanout", "ping_pong",
@@ -84,6 +84,7 @@ def scaling_cores(raw: dict) -> int | None:
 DESCRIPTIONS = {
     "playhouse": ("playhouse", "Tokio multi-thread, 2 workers"),
     "playhouse_1thread": ("playhouse", "Tokio current-thread"),
+    "playhouse_smol": ("playhouse", "smol, async-executor 2 threads"),
     "raw_tokio": ("tokio", "raw tokio mpsc loop"),
     "raw_async_channel": ("async-channel", "raw async-channel loop"),
     "actix": ("actix", "one thread"),
@@ -91,7 +92,8 @@ DESCRIPTIONS = {
     "ractor": ("ractor", "Tokio multi-thread"),
     "xtra": ("xtra", "Tokio multi-thread"),
 }
-CRATES = ["playhouse", "actix", "kameo", "ractor", "xtra", "tokio", "async-channel"]
+CRATES = ["playhouse", "actix", "kameo", "ractor", "xtra", "tokio", "async-channel",
+          "async-executor"]
 
 MT_PEERS = ["kameo", "ractor", "xtra"]
 RAW_LOOPS = ["raw_tokio", "raw_async_channel"]
@@ -386,8 +388,8 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
             "",
             f"`scaling`: {cores} independent sender/actor pairs, one per core seen by `cell`, "
             "messages per second in total; multi-threaded frameworks run it on a Tokio runtime "
-            f"with {cores} workers (the other workloads use 2), actix and playhouse_1thread on "
-            "their one thread.",
+            f"with {cores} workers (playhouse_smol on an async-executor run by {cores} threads; "
+            "the other workloads use 2), actix and playhouse_1thread on their one thread.",
         ]
     if spreads:
         lines += [
@@ -468,7 +470,7 @@ def write_chart(path: Path, meta: dict, frameworks, medians) -> bool:
 
     def color(fw):
         if fw.startswith("playhouse"):
-            return "#d62728" if fw == "playhouse" else "#ff9896"
+            return {"playhouse": "#d62728", "playhouse_smol": "#e377c2"}.get(fw, "#ff9896")
         if fw.startswith("raw_"):
             return "#9e9e9e"
         return "#1f77b4"
@@ -500,9 +502,10 @@ def write_chart(path: Path, meta: dict, frameworks, medians) -> bool:
     from matplotlib.patches import Patch
     legend = [Patch(facecolor="#d62728", edgecolor="black", label="playhouse (multi-thread)"),
               Patch(facecolor="#ff9896", edgecolor="black", label="playhouse (one thread)"),
+              Patch(facecolor="#e377c2", edgecolor="black", label="playhouse (smol)"),
               Patch(facecolor="#1f77b4", label="peers"),
               Patch(facecolor="#9e9e9e", label="raw channel loops")]
-    fig.legend(handles=legend, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    fig.legend(handles=legend, loc="lower center", ncol=5, fontsize=9, frameon=False)
     m = meta["machine"]
     fig.suptitle(f"playhouse vs peers — {meta['date']}, {m['cores']} cores, "
                  f"median of {meta['rounds']} round(s)", fontsize=12)

@@ -64,6 +64,7 @@ pub trait FrameworkVisitor {
 pub fn visit_all<V: FrameworkVisitor>(visitor: &mut V) {
     visitor.visit::<playhouse_impl::Bench>();
     visitor.visit::<playhouse_impl::CurrentThread>();
+    visitor.visit::<playhouse_impl::Smol>();
     visitor.visit::<raw_tokio::Bench>();
     visitor.visit::<raw_async_channel::Bench>();
     visitor.visit::<actix_impl::Bench>();

@@ -1,6 +1,12 @@
 //! playhouse, on the 2-worker Tokio multi-thread runtime ([`Bench`]; `scaling` on one with a
-//! worker per core) and on a Tokio current-thread runtime ([`CurrentThread`], the one-thread class
-//! that actix competes in; `scaling` runs all its pairs on that one thread).
+//! worker per core), on a Tokio current-thread runtime ([`CurrentThread`], the one-thread class
+//! that actix competes in; `scaling` runs all its pairs on that one thread), and on smol
+//! ([`Smol`]: an `async-executor` run by 2 threads; `scaling` on one run by a thread per core).
+//!
+//! The workload bodies are generic over the playhouse [`Executor`] they get, so all three run
+//! the same code: actors are spawned through a [`Spawner`] on that executor, and the sender tasks
+//! of `tell_contended` and `scaling` through [`Executor::spawn`], their completion signalled
+//! through a [`Latch`].
 //!
 //! Mailboxes are `Bounded<Block>` with capacity 1024. Actors a workload talks to are spawned
 //! before the clock starts; `spawn` times spawning (until every `started` hook ran) and stopping
@@ -8,7 +14,8 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -26,8 +33,9 @@ fn mailbox() -> Bounded<Block> {
     Bounded::with_capacity(MAILBOX_CAPACITY).expect("non-zero capacity")
 }
 
-fn spawner() -> Spawner<TokioExecutor> {
-    Spawner::new(TokioExecutor::current()).mailbox(mailbox())
+/// A spawner on `executor` with the workloads' mailbox.
+fn spawner<E: Executor>(executor: E) -> Spawner<E> {
+    Spawner::new(executor).mailbox(mailbox())
 }
 
 /// The counter: counts tells and asks, answers `Ask(v)` with `v + 1`.
@@ -80,6 +88,32 @@ async fn ask(addr: &Addr, v: u64) -> u64 {
 async fn stop(addr: Addr) {
     addr.stop();
     addr.wait().await;
+}
+
+/// Counts its latch down when dropped, so that a sender task that panics still opens the latch
+/// (and the workload's count check then fails instead of waiting forever).
+struct CountDownOnDrop(Arc<Latch>);
+
+impl Drop for CountDownOnDrop {
+    fn drop(&mut self) {
+        self.0.count_down();
+    }
+}
+
+/// Spawns one sender task per address on `executor`, each telling `per_sender` messages to its
+/// actor, and waits until every task finished.
+async fn send_from_tasks<E: Executor>(executor: &E, targets: Vec<Addr>, per_sender: u64) {
+    let done = Latch::new(targets.len() as u64);
+    for addr in targets {
+        let guard = CountDownOnDrop(done.clone());
+        executor.spawn(async move {
+            let _guard = guard;
+            for i in 0..per_sender {
+                addr.tell(Msg::Tell(i)).await.expect("counter alive");
+            }
+        });
+    }
+    done.wait().await;
 }
 
 /// An actor that only marks when it started and stopped.
@@ -152,8 +186,8 @@ impl Actor for Player {
     }
 }
 
-async fn tell_workload() -> Duration {
-    let addr = spawner().spawn(Counter { count: 0 });
+async fn tell_workload<E: Executor>(executor: E) -> Duration {
+    let addr = spawner(executor).spawn(Counter { count: 0 });
     let start = Instant::now();
     for i in 0..TELL_N {
         addr.tell(Msg::Tell(i)).await.expect("counter alive");
@@ -165,22 +199,11 @@ async fn tell_workload() -> Duration {
     elapsed
 }
 
-async fn tell_contended_workload() -> Duration {
-    let addr = spawner().spawn(Counter { count: 0 });
+async fn tell_contended_workload<E: Executor>(executor: E) -> Duration {
+    let addr = spawner(executor.clone()).spawn(Counter { count: 0 });
     let start = Instant::now();
-    let senders: Vec<_> = (0..CONTENDED_SENDERS)
-        .map(|_| {
-            let addr = addr.clone();
-            tokio::spawn(async move {
-                for i in 0..CONTENDED_PER_SENDER {
-                    addr.tell(Msg::Tell(i)).await.expect("counter alive");
-                }
-            })
-        })
-        .collect();
-    for s in senders {
-        s.await.expect("sender task");
-    }
+    let targets = vec![addr.clone(); CONTENDED_SENDERS as usize];
+    send_from_tasks(&executor, targets, CONTENDED_PER_SENDER).await;
     let n = count(&addr).await;
     let elapsed = start.elapsed();
     assert_eq!(n, TELL_N);
@@ -188,8 +211,8 @@ async fn tell_contended_workload() -> Duration {
     elapsed
 }
 
-async fn ask_workload() -> Duration {
-    let addr = spawner().spawn(Counter { count: 0 });
+async fn ask_workload<E: Executor>(executor: E) -> Duration {
+    let addr = spawner(executor).spawn(Counter { count: 0 });
     let start = Instant::now();
     for i in 0..ASK_N {
         assert_eq!(ask(&addr, i).await, i + 1);
@@ -201,8 +224,8 @@ async fn ask_workload() -> Duration {
     elapsed
 }
 
-async fn ask_pipelined_workload() -> Duration {
-    let addr = spawner().spawn(Counter { count: 0 });
+async fn ask_pipelined_workload<E: Executor>(executor: E) -> Duration {
+    let addr = spawner(executor).spawn(Counter { count: 0 });
     let start = Instant::now();
     let sum = futures::stream::iter(0..PIPELINED_N)
         .map(|i| ask(&addr, i))
@@ -217,8 +240,8 @@ async fn ask_pipelined_workload() -> Duration {
     elapsed
 }
 
-async fn spawn_workload() -> (Duration, f64) {
-    let spawner = spawner();
+async fn spawn_workload<E: Executor>(executor: E) -> (Duration, f64) {
+    let spawner = spawner(executor);
     let started = Latch::new(SPAWN_N);
     let stopped = Latch::new(SPAWN_N);
     workload::trim_heap();
@@ -240,8 +263,8 @@ async fn spawn_workload() -> (Duration, f64) {
     (spawn_time + start.elapsed(), bytes)
 }
 
-async fn fanout_workload() -> Duration {
-    let spawner = spawner();
+async fn fanout_workload<E: Executor>(executor: E) -> Duration {
+    let spawner = spawner(executor);
     let actors: Vec<_> = (0..FANOUT_ACTORS)
         .map(|_| spawner.spawn(Counter { count: 0 }))
         .collect();
@@ -261,8 +284,8 @@ async fn fanout_workload() -> Duration {
     elapsed
 }
 
-async fn ping_pong_workload() -> Duration {
-    let spawner = spawner();
+async fn ping_pong_workload<E: Executor>(executor: E) -> Duration {
+    let spawner = spawner(executor);
     let done = Latch::new(1);
     let player = || Player {
         peer: None,
@@ -289,26 +312,13 @@ async fn ping_pong_workload() -> Duration {
     elapsed
 }
 
-async fn scaling_workload() -> Duration {
-    let spawner = spawner();
+async fn scaling_workload<E: Executor>(executor: E) -> Duration {
+    let spawner = spawner(executor.clone());
     let actors: Vec<_> = (0..workload::scaling_pairs())
         .map(|_| spawner.spawn(Counter { count: 0 }))
         .collect();
     let start = Instant::now();
-    let senders: Vec<_> = actors
-        .iter()
-        .map(|addr| {
-            let addr = addr.clone();
-            tokio::spawn(async move {
-                for i in 0..SCALING_PER_PAIR {
-                    addr.tell(Msg::Tell(i)).await.expect("counter alive");
-                }
-            })
-        })
-        .collect();
-    for s in senders {
-        s.await.expect("sender task");
-    }
+    send_from_tasks(&executor, actors.clone(), SCALING_PER_PAIR).await;
     for addr in &actors {
         assert_eq!(count(addr).await, SCALING_PER_PAIR);
     }
@@ -319,43 +329,56 @@ async fn scaling_workload() -> Duration {
     elapsed
 }
 
-/// Runs every workload through `run`, which puts the future on the runtime under test, and
-/// `scaling` through `run_scaling`.
+/// Runs every workload through `run`, which builds the executor under test, calls the workload
+/// with it and runs the future on that executor, and `scaling` through `run_scaling`.
 macro_rules! workloads {
     ($run:expr, $run_scaling:expr) => {
         /// See [`crate::Framework::tell`].
         pub fn tell(&self) -> Duration {
-            $run(self, tell_workload())
+            $run(self, tell_workload)
         }
         /// See [`crate::Framework::tell_contended`].
         pub fn tell_contended(&self) -> Duration {
-            $run(self, tell_contended_workload())
+            $run(self, tell_contended_workload)
         }
         /// See [`crate::Framework::ask`].
         pub fn ask(&self) -> Duration {
-            $run(self, ask_workload())
+            $run(self, ask_workload)
         }
         /// See [`crate::Framework::ask_pipelined`].
         pub fn ask_pipelined(&self) -> Duration {
-            $run(self, ask_pipelined_workload())
+            $run(self, ask_pipelined_workload)
         }
         /// See [`crate::Framework::spawn`].
         pub fn spawn(&self) -> (Duration, f64) {
-            $run(self, spawn_workload())
+            $run(self, spawn_workload)
         }
         /// See [`crate::Framework::fanout`].
         pub fn fanout(&self) -> Duration {
-            $run(self, fanout_workload())
+            $run(self, fanout_workload)
         }
         /// See [`crate::Framework::ping_pong`].
         pub fn ping_pong(&self) -> Duration {
-            $run(self, ping_pong_workload())
+            $run(self, ping_pong_workload)
         }
         /// See [`crate::Framework::scaling`].
         pub fn scaling(&self) -> Duration {
-            $run_scaling(self, scaling_workload())
+            $run_scaling(self, scaling_workload)
         }
     };
+}
+
+/// Runs `workload` as a task on one of `rt`'s workers with a [`TokioExecutor`] on `rt`.
+fn on_tokio<W, F>(rt: &Runtime, workload: W) -> F::Output
+where
+    W: FnOnce(TokioExecutor) -> F,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    workload::run_on(
+        rt,
+        workload(TokioExecutor::from_handle(rt.handle().clone())),
+    )
 }
 
 /// playhouse on the 2-worker Tokio multi-thread runtime (the class of kameo, ractor and xtra);
@@ -371,20 +394,22 @@ impl Default for Bench {
     }
 }
 
-fn on_multi<F>(bench: &Bench, fut: F) -> F::Output
+fn on_multi<W, F>(bench: &Bench, workload: W) -> F::Output
 where
+    W: FnOnce(TokioExecutor) -> F,
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    workload::run_on(&bench.rt, fut)
+    on_tokio(&bench.rt, workload)
 }
 
-fn on_scaling<F>(bench: &Bench, fut: F) -> F::Output
+fn on_scaling<W, F>(bench: &Bench, workload: W) -> F::Output
 where
+    W: FnOnce(TokioExecutor) -> F,
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    workload::run_on(bench.scaling_rt.get(), fut)
+    on_tokio(bench.scaling_rt.get(), workload)
 }
 
 impl Bench {
@@ -412,8 +437,12 @@ impl Default for CurrentThread {
     }
 }
 
-fn on_current<F: Future>(bench: &CurrentThread, fut: F) -> F::Output {
-    bench.rt.block_on(fut)
+fn on_current<W: FnOnce(TokioExecutor) -> F, F: Future>(
+    bench: &CurrentThread,
+    workload: W,
+) -> F::Output {
+    let executor = TokioExecutor::from_handle(bench.rt.handle().clone());
+    bench.rt.block_on(workload(executor))
 }
 
 impl CurrentThread {
@@ -430,3 +459,110 @@ impl CurrentThread {
 }
 
 crate::impl_framework!(CurrentThread, "playhouse_1thread");
+
+/// An `async-executor` run by a fixed number of threads, each in
+/// `async_io::block_on(ex.run(..))` until the pool is dropped.
+struct SmolPool {
+    ex: Arc<async_executor::Executor<'static>>,
+    shutdown: async_channel::Sender<()>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl SmolPool {
+    /// Starts `threads` threads running a fresh executor.
+    fn new(threads: usize) -> Self {
+        let ex = Arc::new(async_executor::Executor::new());
+        let (shutdown, signal) = async_channel::bounded::<()>(1);
+        let threads = (0..threads)
+            .map(|i| {
+                let ex = ex.clone();
+                let signal = signal.clone();
+                std::thread::Builder::new()
+                    .name(format!("playhouse-bench-smol-{i}"))
+                    .spawn(move || {
+                        // Runs until `shutdown` is closed (the channel never carries a value).
+                        async_io::block_on(ex.run(async move {
+                            let _ = signal.recv().await;
+                        }));
+                    })
+                    .expect("start smol executor thread")
+            })
+            .collect();
+        Self {
+            ex,
+            shutdown,
+            threads,
+        }
+    }
+
+    /// Runs `workload` as a task on the pool's threads (not on the calling thread) with a
+    /// [`SmolExecutor`] on the pool, and waits for its result (a panic in it is re-raised here).
+    fn run<W, F>(&self, workload: W) -> F::Output
+    where
+        W: FnOnce(SmolExecutor) -> F,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = self.ex.spawn(workload(SmolExecutor::new(self.ex.clone())));
+        async_io::block_on(task)
+    }
+}
+
+impl Drop for SmolPool {
+    fn drop(&mut self) {
+        self.shutdown.close();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// playhouse on smol: an `async-executor` run by [`workload::WORKER_THREADS`] threads (each in
+/// `async_io::block_on(ex.run(..))`), with `async-io` timers, and no Tokio runtime; `scaling` on
+/// another one run by one thread per core ([`workload::scaling_pairs`], started on first use,
+/// outside the clock).
+pub struct Smol {
+    pool: SmolPool,
+    scaling_pool: OnceLock<SmolPool>,
+}
+
+impl Default for Smol {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn on_smol<W, F>(bench: &Smol, workload: W) -> F::Output
+where
+    W: FnOnce(SmolExecutor) -> F,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    bench.pool.run(workload)
+}
+
+fn on_smol_scaling<W, F>(bench: &Smol, workload: W) -> F::Output
+where
+    W: FnOnce(SmolExecutor) -> F,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    bench
+        .scaling_pool
+        .get_or_init(|| SmolPool::new(workload::scaling_pairs() as usize))
+        .run(workload)
+}
+
+impl Smol {
+    /// Starts the executor's threads.
+    pub fn new() -> Self {
+        Self {
+            pool: SmolPool::new(workload::WORKER_THREADS),
+            scaling_pool: OnceLock::new(),
+        }
+    }
+
+    workloads!(on_smol, on_smol_scaling);
+}
+
+crate::impl_framework!(Smol, "playhouse_smol");

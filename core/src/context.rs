@@ -101,7 +101,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         spawn_in::<B, Wiring<MB, V::Executor, V::Broker>, _>(
             actor,
             &mailbox,
-            self.executor.clone(),
+            &self.executor,
             self.broker.clone(),
             self.cell.sleeper.clone(),
             crate::spawn::NoRestart,

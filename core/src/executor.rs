@@ -60,3 +60,19 @@ impl<E: Executor> Sleeper for E {
         Box::pin(self.sleep_until(deadline))
     }
 }
+
+/// The executor's timer as every actor cell holds it: a thin pointer (8 bytes, where an
+/// `Arc<dyn Sleeper>` is 16) to one box per [`Spawner`](crate::Spawner). The extra hop is paid
+/// only by timed asks.
+#[derive(Clone)]
+pub(crate) struct SharedSleeper(std::sync::Arc<Box<dyn Sleeper>>);
+
+impl SharedSleeper {
+    pub(crate) fn new<E: Executor>(executor: E) -> Self {
+        SharedSleeper(std::sync::Arc::new(Box::new(executor)))
+    }
+
+    pub(crate) fn sleep_until_boxed(&self, deadline: Instant) -> BoxSleep {
+        self.0.sleep_until_boxed(deadline)
+    }
+}

@@ -268,7 +268,7 @@ mod size_tests {
         type V = Wiring<Bounded<Block>, ThreadExecutor, InMemoryBroker>;
         let cell = crate::sync::Arc::new(crate::cell::ActorCell::new(
             Bounded::<Block>::default().queue::<u64>(),
-            std::sync::Arc::new(ThreadExecutor),
+            crate::executor::SharedSleeper::new(ThreadExecutor),
         ));
         let ctx = Context::<Trivial, V>::new(cell, ThreadExecutor, InMemoryBroker::default());
         let actor = Trivial(Default::default(), Default::default());

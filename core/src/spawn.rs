@@ -8,7 +8,7 @@ use crate::broker::{InMemoryBroker, MessageBroker};
 use crate::cell::ActorCell;
 use crate::context::Context;
 use crate::env::{Env, Wiring};
-use crate::executor::{Executor, Sleeper};
+use crate::executor::{Executor, SharedSleeper};
 use crate::exit::ExitReason;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::runner::run_actor;
@@ -65,7 +65,7 @@ pub struct Spawner<E, MB = Bounded<Block>, B = InMemoryBroker> {
     executor: E,
     mailbox: MB,
     broker: B,
-    sleeper: std::sync::Arc<dyn Sleeper>,
+    sleeper: SharedSleeper,
 }
 
 impl<E: Executor> Spawner<E> {
@@ -73,7 +73,7 @@ impl<E: Executor> Spawner<E> {
     /// a fresh [`InMemoryBroker`].
     pub fn new(executor: E) -> Self {
         Spawner {
-            sleeper: std::sync::Arc::new(executor.clone()),
+            sleeper: SharedSleeper::new(executor.clone()),
             executor,
             mailbox: Bounded::default(),
             broker: InMemoryBroker::default(),
@@ -127,7 +127,7 @@ impl<E: Executor, MB: Mailbox, B: MessageBroker> Spawner<E, MB, B> {
         spawn_in::<A, Wiring<MB, E, B>, R>(
             actor,
             &self.mailbox,
-            self.executor.clone(),
+            &self.executor,
             self.broker.clone(),
             self.sleeper.clone(),
             restart,
@@ -163,9 +163,9 @@ pub fn spawn<A: Actor, E: Executor>(executor: &E, actor: A) -> ActorRef<A> {
 pub(crate) fn spawn_in<A, V, R>(
     actor: A,
     mailbox: &V::Mailbox,
-    executor: V::Executor,
+    executor: &V::Executor,
     broker: V::Broker,
-    sleeper: std::sync::Arc<dyn Sleeper>,
+    sleeper: SharedSleeper,
     restart: R,
 ) -> ActorRef<A, V::Mailbox>
 where

@@ -96,11 +96,13 @@ impl<M, S: Strategy> Receiver<M, S> {
         wake_all(woken);
         let batch = std::mem::take(&mut self.batch);
         let n = rest.len() + batch.len();
-        queue.add_discarded(n);
-        with_drop_cause(NoReply::Stopped, || {
-            drop(batch);
-            drop(rest);
-        });
+        if n > 0 {
+            queue.add_discarded(n);
+            with_drop_cause(NoReply::Stopped, || {
+                drop(batch);
+                drop(rest);
+            });
+        }
         n
     }
 }

@@ -240,6 +240,38 @@ async fn ask_pipelined_workload<E: Executor>(executor: E) -> Duration {
     elapsed
 }
 
+/// The executor's floor under `spawn`: the same steps with no actor at all. Each of
+/// `SPAWN_N` bare tasks counts `started` down, waits on a one-shot stop signal (the least
+/// shared state anything stoppable needs) and counts `stopped` down; the harness keeps the
+/// senders in a `Vec` as `spawn` keeps the `ActorRef`s. What `spawn` costs above this is
+/// playhouse's own; the rest is the executor's task and the allocator.
+async fn spawn_floor_workload<E: Executor>(executor: E) -> (Duration, f64) {
+    let started = Latch::new(SPAWN_N);
+    let stopped = Latch::new(SPAWN_N);
+    workload::trim_heap();
+    let rss_before = workload::rss_bytes();
+    let start = Instant::now();
+    let mut stops = Vec::with_capacity(SPAWN_N as usize);
+    for _ in 0..SPAWN_N {
+        let (stop, on_stop) = futures::channel::oneshot::channel::<()>();
+        let (started, stopped) = (started.clone(), stopped.clone());
+        executor.spawn(async move {
+            started.count_down();
+            // Cancelled (the sender dropped) is the stop signal.
+            let _ = on_stop.await;
+            stopped.count_down();
+        });
+        stops.push(stop);
+    }
+    started.wait().await;
+    let spawn_time = start.elapsed();
+    let bytes = workload::bytes_per(rss_before, workload::rss_bytes(), SPAWN_N);
+    let start = Instant::now();
+    drop(stops);
+    stopped.wait().await;
+    (spawn_time + start.elapsed(), bytes)
+}
+
 async fn spawn_workload<E: Executor>(executor: E) -> (Duration, f64) {
     let spawner = spawner(executor);
     let started = Latch::new(SPAWN_N);
@@ -364,6 +396,11 @@ macro_rules! workloads {
         /// See [`crate::Framework::scaling`].
         pub fn scaling(&self) -> Duration {
             $run_scaling(self, scaling_workload)
+        }
+        /// The executor's floor under [`spawn`](Self::spawn): bare tasks with a one-shot
+        /// stop signal instead of actors, on the same executor (see `spawn_floor_workload`).
+        pub fn spawn_floor(&self) -> (Duration, f64) {
+            $run(self, spawn_floor_workload)
         }
     };
 }

@@ -3,11 +3,15 @@
 //! ns per round trip / actor / hop otherwise). For `spawn` the line also carries
 //! `bytes_per_actor`, the median resident bytes per live actor of the 3 runs; for `scaling`,
 //! `cores`, the number of sender/actor pairs (the cores this process may use).
+//!
+//! `cell floor_<playhouse framework> spawn` (`floor_playhouse`, `floor_playhouse_1thread`,
+//! `floor_playhouse_smol`) runs the executor's floor under `spawn` instead: the same steps on
+//! the same executor with bare tasks and a one-shot stop signal in place of actors.
 
 use std::process::ExitCode;
 
 use playhouse_benches::workload::{self, Workload};
-use playhouse_benches::{Framework, FrameworkVisitor, visit_all};
+use playhouse_benches::{Framework, FrameworkVisitor, playhouse_impl, visit_all};
 
 /// Measured runs after the warm-up.
 const RUNS: usize = 3;
@@ -61,14 +65,55 @@ impl FrameworkVisitor for Cell {
     }
 }
 
+/// The executor floors under `spawn`, one per playhouse configuration.
+const FLOORS: [&str; 3] = [
+    "floor_playhouse",
+    "floor_playhouse_1thread",
+    "floor_playhouse_smol",
+];
+
+/// Runs the floor `name` once as warm-up, then [`RUNS`] times; `None` for an unknown name.
+fn floor_line(name: &str) -> Option<String> {
+    fn measure(run: impl Fn() -> (std::time::Duration, f64)) -> (f64, f64) {
+        run();
+        let runs: Vec<_> = (0..RUNS).map(|_| run()).collect();
+        let ns = median(
+            runs.iter()
+                .map(|(d, _)| d.as_nanos() as f64 / workload::SPAWN_N as f64)
+                .collect(),
+        );
+        (ns, median(runs.iter().map(|&(_, b)| b).collect()))
+    }
+    let (ns, bytes) = match name {
+        "floor_playhouse" => {
+            let bench = playhouse_impl::Bench::new();
+            measure(|| bench.spawn_floor())
+        }
+        "floor_playhouse_1thread" => {
+            let bench = playhouse_impl::CurrentThread::new();
+            measure(|| bench.spawn_floor())
+        }
+        "floor_playhouse_smol" => {
+            let bench = playhouse_impl::Smol::new();
+            measure(|| bench.spawn_floor())
+        }
+        _ => return None,
+    };
+    Some(format!(
+        r#"{{"framework":"{name}","workload":"spawn","value":{ns:.3},"unit":"ns/actor","bytes_per_actor":{bytes:.0}}}"#
+    ))
+}
+
 fn usage() -> ExitCode {
     let mut names = Names::default();
     visit_all(&mut names);
     let workloads: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
     eprintln!(
-        "usage: cell <framework> <workload>\n  frameworks: {}\n  workloads: {}",
+        "usage: cell <framework> <workload>\n  frameworks: {}\n  workloads: {}\n  \
+         executor floors (spawn only): {}",
         names.0.join(", "),
-        workloads.join(", ")
+        workloads.join(", "),
+        FLOORS.join(", ")
     );
     ExitCode::from(2)
 }
@@ -81,6 +126,15 @@ fn main() -> ExitCode {
     let Some(workload) = Workload::parse(workload) else {
         return usage();
     };
+    if FLOORS.contains(&framework.as_str()) {
+        if workload != Workload::Spawn {
+            eprintln!("cell: {framework} measures spawn only");
+            return ExitCode::from(2);
+        }
+        let line = floor_line(framework).expect("a listed floor");
+        println!("{line}");
+        return ExitCode::SUCCESS;
+    }
     let mut cell = Cell {
         framework: framework.clone(),
         workload,

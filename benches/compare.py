@@ -326,7 +326,7 @@ def compute_targets(medians: dict) -> list[dict]:
         ratio_target("playhouse_1thread ÷ actix", "playhouse_1thread", ["actix"], key, 1.0,
                      "actix")
 
-    for fw in ["playhouse", "playhouse_1thread"]:
+    for fw in ["playhouse", "playhouse_1thread", "playhouse_smol"]:
         for key, limit, unit in [("bytes_per_actor", 512, "bytes"), ("spawn", 1000, "ns")]:
             value = medians.get(fw, {}).get(key)
             label = "bytes/actor" if key == "bytes_per_actor" else "spawn"

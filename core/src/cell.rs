@@ -229,13 +229,13 @@ impl<M, S: Strategy> ActorCell<M, S> {
     }
 }
 
-#[cfg(all(test, not(playhouse_loom)))]
+#[cfg(all(test, not(playhouse_loom), target_pointer_width = "64"))]
 mod tests {
     use super::ActorCell;
     use crate::mailbox::{Block, DropOldest, Reject, UnboundedStrategy};
 
-    /// The malloc chunk (glibc: payload plus an 8-byte header, rounded up to 16) of an actor's
-    /// cell behind its `Arc` (two 8-byte counts in front).
+    /// The malloc chunk (glibc, 64-bit: payload plus an 8-byte header, rounded up to 16) of an
+    /// actor's cell behind its `Arc` (two 8-byte counts in front).
     fn cell_chunk<M, S>() -> usize {
         (size_of::<ActorCell<M, S>>() + 16 + 8).next_multiple_of(16)
     }

@@ -244,9 +244,10 @@ mod tests {
     /// Tokio allocates each task 128-byte aligned, a glibc chunk of 128·k + 16 bytes; a cell
     /// chunk of 240 (≡ 112 mod 128) makes each cell-and-task pair a multiple of 128, so when
     /// actors are spawned one after another every task lands aligned and `memalign` cuts off
-    /// no slack. A 256- or 224-byte cell chunk measured ~700 resident bytes per idle actor in
-    /// the `spawn` benchmark, the 240-byte one 520 (`docs/performance.md`). The cell is the
-    /// same for every message type and mailbox strategy.
+    /// no slack. In the `spawn` benchmark a 256-byte cell chunk measured 711 resident bytes per
+    /// idle actor and the 240-byte one 520; `benches/src/bin/task_alignment.rs` measured 688 for
+    /// a 224-byte chunk (`docs/performance.md`). The cell is the same for every message type and
+    /// mailbox strategy.
     #[test]
     fn an_idle_actors_cell_is_a_240_byte_chunk() {
         assert_eq!(cell_chunk::<u64, Block>(), 240);

@@ -2,9 +2,30 @@
 //!
 //! | feature | adapter | runs on | timers |
 //! | --- | --- | --- | --- |
-//! | `tokio` | [`TokioExecutor`] | a Tokio runtime you already have (multi-thread or current-thread) | `tokio::time` (the runtime needs `enable_time`) |
-//! | `smol` | [`SmolExecutor`] | an `async-executor` you run, or a global one | `async-io` |
-//! | `std` | [`StdExecutor`] | a `futures` thread pool, std threads only | one timer thread of its own |
+#![cfg_attr(
+    feature = "tokio",
+    doc = "| `tokio` | [`TokioExecutor`] | a Tokio runtime you already have (multi-thread or current-thread) | `tokio::time` (the runtime needs `enable_time`) |"
+)]
+#![cfg_attr(
+    not(feature = "tokio"),
+    doc = "| `tokio` | `TokioExecutor` (feature off in this build) | a Tokio runtime you already have (multi-thread or current-thread) | `tokio::time` (the runtime needs `enable_time`) |"
+)]
+#![cfg_attr(
+    feature = "smol",
+    doc = "| `smol` | [`SmolExecutor`] | an `async-executor` you run, or a global one | `async-io` |"
+)]
+#![cfg_attr(
+    not(feature = "smol"),
+    doc = "| `smol` | `SmolExecutor` (feature off in this build) | an `async-executor` you run, or a global one | `async-io` |"
+)]
+#![cfg_attr(
+    feature = "std",
+    doc = "| `std` | [`StdExecutor`] | a `futures` thread pool, std threads only | one timer thread of its own |"
+)]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "| `std` | `StdExecutor` (feature off in this build) | a `futures` thread pool, std threads only | one timer thread of its own |"
+)]
 //!
 //! Each is a cheap, cloneable handle implementing [`playhouse_core::Executor`].
 

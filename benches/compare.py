@@ -14,7 +14,7 @@ table header and notes show)
 The table is printed to stdout as well. Workloads and targets: shared/BENCHMARKS.md.
 
 Usage: python3 benches/compare.py [--rounds N] [--frameworks a,b] [--workloads x,y] [--out DIR]
-ROUNDS (env) sets the default number of rounds (5).
+ROUNDS (env) sets the default number of rounds (7, as in shared/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -530,10 +530,10 @@ def parse_list(text: str | None, known: list[str], what: str) -> list[str]:
 
 
 def main() -> None:
-    default_rounds = int(os.environ.get("ROUNDS", "5"))
+    default_rounds = int(os.environ.get("ROUNDS", "7"))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=default_rounds,
-                    help="rounds (default: $ROUNDS or 5)")
+                    help="rounds (default: $ROUNDS or 7)")
     ap.add_argument("--frameworks", help="comma-separated subset of frameworks")
     ap.add_argument("--workloads", help="comma-separated subset of workloads")
     ap.add_argument("--out", default=str(REPO / "docs"), help="output folder (default: docs/)")

@@ -7,6 +7,8 @@
 //! `cell floor_<playhouse framework> spawn` (`floor_playhouse`, `floor_playhouse_1thread`,
 //! `floor_playhouse_smol`) runs the executor's floor under `spawn` instead: the same steps on
 //! the same executor with bare tasks and a one-shot stop signal in place of actors.
+//!
+//! With `CELL_VERBOSE` set, every run's figure (the warm-up first) also goes to stderr.
 
 use std::process::ExitCode;
 
@@ -45,8 +47,21 @@ impl FrameworkVisitor for Cell {
         }
         let bench = F::new();
         let w = self.workload;
-        w.run(&bench);
-        let runs: Vec<_> = (0..RUNS).map(|_| w.run(&bench)).collect();
+        // `CELL_VERBOSE=1`: every run's figure on stderr, the warm-up first, to tell a spread
+        // within one process from a spread between processes.
+        let verbose = std::env::var_os("CELL_VERBOSE").is_some();
+        let run = |label: &str| {
+            let m = w.run(&bench);
+            if verbose {
+                eprint!("{label}{:.3} ", w.figure(m.elapsed).0);
+            }
+            m
+        };
+        run("warm-up ");
+        let runs: Vec<_> = (0..RUNS).map(|_| run("")).collect();
+        if verbose {
+            eprintln!();
+        }
         let unit = w.figure(runs[0].elapsed).1;
         let value = median(runs.iter().map(|m| w.figure(m.elapsed).0).collect());
         let bytes: Vec<f64> = runs.iter().filter_map(|m| m.bytes_per_actor).collect();

@@ -31,6 +31,9 @@ pub struct Context<A: Actor, V: Env> {
     /// Set once the actor's task has reported its final exit (kept here, in the context's
     /// padding, rather than in a field of its own in every task).
     pub(crate) finished: bool,
+    /// Set once the receiver saw the mailbox closed and empty, so that the final discard need
+    /// not lock it again to find nothing.
+    pub(crate) drained: bool,
     /// Set once this incarnation started a timer, so that ending an incarnation without any
     /// does not lock the cell to cancel none.
     has_timers: bool,
@@ -50,6 +53,7 @@ impl<A: Actor, V: Env> Context<A, V> {
             incarnation: 1,
             stop_requested: false,
             finished: false,
+            drained: false,
             has_timers: false,
             _env: PhantomData,
         }

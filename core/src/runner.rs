@@ -104,7 +104,10 @@ where
             task.ctx.end_incarnation();
 
             // Stop and kill are final, and so is a closed mailbox (nothing could reach a new one).
-            if task.ctx.cell.stop_was_requested() || task.ctx.cell.queue.is_closed() {
+            if task.ctx.drained
+                || task.ctx.cell.stop_was_requested()
+                || task.ctx.cell.queue.is_closed()
+            {
                 break reason;
             }
             match catch_unwind(AssertUnwindSafe(|| restart.on_exit(&reason))) {
@@ -197,7 +200,12 @@ struct Finalizer<A: Actor, V: Env> {
 impl<A: Actor, V: Env> Finalizer<A, V> {
     #[inline]
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<A::Message>> {
-        self.rx.poll_recv(&self.ctx.cell.queue, cx)
+        let polled = self.rx.poll_recv(&self.ctx.cell.queue, cx);
+        if let Poll::Ready(None) = polled {
+            // Closed and empty: nothing can enter it any more.
+            self.ctx.drained = true;
+        }
+        polled
     }
 
     fn finish(&mut self, reason: ExitReason) {
@@ -205,7 +213,9 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
             return;
         }
         self.ctx.finished = true;
-        self.rx.close_and_discard(&self.ctx.cell.queue);
+        if !self.ctx.drained {
+            self.rx.close_and_discard(&self.ctx.cell.queue);
+        }
         self.ctx.cell.record_exit(reason);
     }
 }

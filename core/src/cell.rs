@@ -160,6 +160,14 @@ impl<M, S: Strategy> ActorCell<M, S> {
     }
 
     pub(crate) fn requested_reason(&self) -> Option<ExitReason> {
+        // `request_stop` and `request_kill` set the phase, then the signal, then close the
+        // mailbox. An exit caused by a request therefore sees its signal (the mailbox's lock
+        // orders the close before the receiver's view of it). With no signal seen, a request
+        // still in flight is taken as coming after this read, as the lock might also have
+        // found it: no lock needed.
+        if !self.stop_was_requested() {
+            return None;
+        }
         match &self.life.lock().phase {
             Phase::Stopping(r) => Some(r.clone()),
             Phase::Running | Phase::Ended(_) => None,

@@ -305,7 +305,10 @@ impl<M, S: Strategy> Queue<M, S> {
             st.waiters.clear();
         }
         let waiters = std::mem::take(&mut st.waiters);
-        self.sync_has_waiters(st);
+        if !waiters.is_empty() {
+            // With no waiters the flag is already clear: it follows `waiters` under this lock.
+            self.sync_has_waiters(st);
+        }
         (st.rx_waker.take(), waiters)
     }
 

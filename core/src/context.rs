@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use crate::actor::Actor;
 use crate::actor_ref::{ActorRef, CellOf};
 use crate::cell::ActorId;
-use crate::env::{Env, Wiring};
+use crate::env::{Env, SpawnEnv, Wiring};
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::spawn::spawn_in;
 use crate::sync::Arc;
 use crate::timer::{TimerHandle, start_timer};
+use std::sync::Arc as StdArc;
 
 type MailboxOf<V> = <V as Env>::Mailbox;
 
@@ -22,10 +23,8 @@ type MailboxOf<V> = <V as Env>::Mailbox;
 /// broker.
 pub struct Context<A: Actor, V: Env> {
     pub(crate) cell: Arc<CellOf<A, MailboxOf<V>>>,
-    executor: V::Executor,
-    broker: V::Broker,
-    /// Timers of this incarnation; boxed because most actors have none, and every byte here is
-    /// in every actor's task.
+    /// The executor and broker, shared with every actor of the same spawner.
+    env: StdArc<SpawnEnv<V::Executor, V::Broker>>,
     incarnation: u32,
     pub(crate) stop_requested: bool,
     /// Set once the actor's task has reported its final exit (kept here, in the context's
@@ -43,13 +42,11 @@ pub struct Context<A: Actor, V: Env> {
 impl<A: Actor, V: Env> Context<A, V> {
     pub(crate) fn new(
         cell: Arc<CellOf<A, MailboxOf<V>>>,
-        executor: V::Executor,
-        broker: V::Broker,
+        env: StdArc<SpawnEnv<V::Executor, V::Broker>>,
     ) -> Self {
         Context {
             cell,
-            executor,
-            broker,
+            env,
             incarnation: 1,
             stop_requested: false,
             finished: false,
@@ -86,12 +83,12 @@ impl<A: Actor, V: Env> Context<A, V> {
 
     /// The executor running this actor.
     pub fn executor(&self) -> &V::Executor {
-        &self.executor
+        &self.env.executor
     }
 
     /// The broker this actor talks to.
     pub fn broker(&self) -> &V::Broker {
-        &self.broker
+        &self.env.broker
     }
 
     /// Spawns another actor on the same executor, with the same broker and the default mailbox
@@ -105,9 +102,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         spawn_in::<B, Wiring<MB, V::Executor, V::Broker>, _>(
             actor,
             &mailbox,
-            &self.executor,
-            self.broker.clone(),
-            self.cell.sleeper.clone(),
+            &self.env,
             crate::spawn::NoRestart,
         )
     }
@@ -119,7 +114,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         let mut msg = Some(msg);
         let handle = start_timer::<A::Message, _, V::Executor, _>(
             self.cell.clone(),
-            self.executor.clone(),
+            self.env.executor.clone(),
             Instant::now() + delay,
             None,
             move || msg.take(),
@@ -137,7 +132,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         let period = period.max(Duration::from_nanos(1));
         let handle = start_timer::<A::Message, _, V::Executor, _>(
             self.cell.clone(),
-            self.executor.clone(),
+            self.env.executor.clone(),
             Instant::now() + period,
             Some(period),
             move || Some(make()),

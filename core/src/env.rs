@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::broker::MessageBroker;
-use crate::executor::Executor;
+use crate::executor::{Executor, SharedSleeper};
 use crate::mailbox::Mailbox;
 
 /// The types an actor was spawned with: mailbox strategy, executor and broker.
@@ -34,5 +34,29 @@ impl<MB: Mailbox, E: Executor, B: MessageBroker> Env for Wiring<MB, E, B> {
 impl<MB, E, B> fmt::Debug for Wiring<MB, E, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Wiring")
+    }
+}
+
+/// The values behind an [`Env`]: the executor and broker that every actor spawned by one
+/// [`Spawner`](crate::Spawner) (and by those actors' contexts) shares, and the executor's timer
+/// in type-erased form for the actors' cells.
+///
+/// Each actor's context holds one `Arc` of it rather than a clone of the executor and one of the
+/// broker (and its cell a clone of the timer): every clone of a shared `Arc` is a write to one
+/// cache line that all workers spawning and ending actors contend for, and the two parts took 8
+/// more bytes in every actor's task.
+pub(crate) struct SpawnEnv<E, B> {
+    pub(crate) executor: E,
+    pub(crate) broker: B,
+    pub(crate) sleeper: SharedSleeper,
+}
+
+impl<E: Executor, B: MessageBroker> SpawnEnv<E, B> {
+    pub(crate) fn new(executor: E, broker: B) -> Self {
+        SpawnEnv {
+            sleeper: SharedSleeper::new(executor.clone()),
+            executor,
+            broker,
+        }
     }
 }

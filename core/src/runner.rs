@@ -280,11 +280,15 @@ mod size_tests {
             Bounded::<Block>::default().queue::<u64>(),
             crate::executor::SharedSleeper::new(ThreadExecutor),
         ));
-        let ctx = Context::<Trivial, V>::new(cell, ThreadExecutor, InMemoryBroker::default());
+        let env = std::sync::Arc::new(crate::env::SpawnEnv::new(
+            ThreadExecutor,
+            InMemoryBroker::default(),
+        ));
+        let ctx = Context::<Trivial, V>::new(cell, env);
         let actor = Trivial(Default::default(), Default::default());
         let fut = run_actor(actor, ctx, NoRestart);
         assert!(
-            size_of_val(&fut) <= 160,
+            size_of_val(&fut) <= 144,
             "the actor task is {} bytes",
             size_of_val(&fut)
         );

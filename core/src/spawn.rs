@@ -7,12 +7,13 @@ use crate::actor_ref::ActorRef;
 use crate::broker::{InMemoryBroker, MessageBroker};
 use crate::cell::ActorCell;
 use crate::context::Context;
-use crate::env::{Env, Wiring};
-use crate::executor::{Executor, SharedSleeper};
+use crate::env::{Env, SpawnEnv, Wiring};
+use crate::executor::Executor;
 use crate::exit::ExitReason;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::runner::run_actor;
 use crate::sync::Arc;
+use std::sync::Arc as StdArc;
 
 /// What happens when an incarnation ends on its own (not by `stop` or `kill`): return a fresh
 /// actor to run a new incarnation behind the same reference and mailbox (queued messages survive),
@@ -62,10 +63,8 @@ where
 /// assert_eq!(sink.mailbox_capacity(), 16);
 /// ```
 pub struct Spawner<E, MB = Bounded<Block>, B = InMemoryBroker> {
-    executor: E,
+    env: StdArc<SpawnEnv<E, B>>,
     mailbox: MB,
-    broker: B,
-    sleeper: SharedSleeper,
 }
 
 impl<E: Executor> Spawner<E> {
@@ -73,10 +72,8 @@ impl<E: Executor> Spawner<E> {
     /// a fresh [`InMemoryBroker`].
     pub fn new(executor: E) -> Self {
         Spawner {
-            sleeper: SharedSleeper::new(executor.clone()),
-            executor,
+            env: StdArc::new(SpawnEnv::new(executor, InMemoryBroker::default())),
             mailbox: Bounded::default(),
-            broker: InMemoryBroker::default(),
         }
     }
 }
@@ -85,31 +82,31 @@ impl<E: Executor, MB: Mailbox, B: MessageBroker> Spawner<E, MB, B> {
     /// Uses `mailbox` for the actors spawned from now on.
     pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> Spawner<E, MB2, B> {
         Spawner {
-            executor: self.executor,
+            env: self.env,
             mailbox,
-            broker: self.broker,
-            sleeper: self.sleeper,
         }
     }
 
     /// Uses `broker` for the actors spawned from now on.
     pub fn broker<B2: MessageBroker>(self, broker: B2) -> Spawner<E, MB, B2> {
         Spawner {
-            executor: self.executor,
+            env: StdArc::new(SpawnEnv {
+                executor: self.env.executor.clone(),
+                broker,
+                sleeper: self.env.sleeper.clone(),
+            }),
             mailbox: self.mailbox,
-            broker,
-            sleeper: self.sleeper,
         }
     }
 
     /// The executor.
     pub fn executor(&self) -> &E {
-        &self.executor
+        &self.env.executor
     }
 
     /// The broker.
     pub fn broker_ref(&self) -> &B {
-        &self.broker
+        &self.env.broker
     }
 
     /// Spawns `actor` and returns its reference at once; `started` runs on the actor's task.
@@ -124,24 +121,15 @@ impl<E: Executor, MB: Mailbox, B: MessageBroker> Spawner<E, MB, B> {
         actor: A,
         restart: R,
     ) -> ActorRef<A, MB> {
-        spawn_in::<A, Wiring<MB, E, B>, R>(
-            actor,
-            &self.mailbox,
-            &self.executor,
-            self.broker.clone(),
-            self.sleeper.clone(),
-            restart,
-        )
+        spawn_in::<A, Wiring<MB, E, B>, R>(actor, &self.mailbox, &self.env, restart)
     }
 }
 
-impl<E: Clone, MB: Clone, B: Clone> Clone for Spawner<E, MB, B> {
+impl<E, MB: Clone, B> Clone for Spawner<E, MB, B> {
     fn clone(&self) -> Self {
         Spawner {
-            executor: self.executor.clone(),
+            env: self.env.clone(),
             mailbox: self.mailbox.clone(),
-            broker: self.broker.clone(),
-            sleeper: self.sleeper.clone(),
         }
     }
 }
@@ -163,9 +151,7 @@ pub fn spawn<A: Actor, E: Executor>(executor: &E, actor: A) -> ActorRef<A> {
 pub(crate) fn spawn_in<A, V, R>(
     actor: A,
     mailbox: &V::Mailbox,
-    executor: &V::Executor,
-    broker: V::Broker,
-    sleeper: SharedSleeper,
+    env: &StdArc<SpawnEnv<V::Executor, V::Broker>>,
     restart: R,
 ) -> ActorRef<A, V::Mailbox>
 where
@@ -173,9 +159,12 @@ where
     V: Env,
     R: Restart<A>,
 {
-    let cell = Arc::new(ActorCell::new(mailbox.queue::<A::Message>(), sleeper));
+    let cell = Arc::new(ActorCell::new(
+        mailbox.queue::<A::Message>(),
+        env.sleeper.clone(),
+    ));
     let actor_ref = ActorRef::from_counted(cell.clone());
-    let ctx = Context::<A, V>::new(cell, executor.clone(), broker);
-    executor.spawn(run_actor(actor, ctx, restart));
+    let ctx = Context::<A, V>::new(cell, env.clone());
+    env.executor.spawn(run_actor(actor, ctx, restart));
     actor_ref
 }

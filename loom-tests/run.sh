@@ -15,7 +15,8 @@ cd "$root"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/loom}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
-export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg playhouse_loom -C debug-assertions"
+# `oneshot_loom` switches the reply port's one-shot channel (the `oneshot` crate) to loom's types too.
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg playhouse_loom --cfg oneshot_loom -C debug-assertions"
 
 start=$SECONDS
 echo "== loom models (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS, target dir $CARGO_TARGET_DIR)"

@@ -4,10 +4,11 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
+
+use sync_wrapper::SyncWrapper;
 
 use crate::error::NoReply;
-use crate::sync::{Arc, Mutex};
 
 // Why reply ports dropped on this thread right now are being dropped, when the runtime knows
 // better than "the handler dropped it" (a discarded mailbox, an overflow). Under loom, each
@@ -41,22 +42,8 @@ fn current_drop_cause() -> NoReply {
     DROP_CAUSE.with(|c| c.get()).unwrap_or(NoReply::Dropped)
 }
 
-enum Slot<T> {
-    Empty,
-    Value(T),
-    NoReply(NoReply),
-    Taken,
-}
-
-struct State<T> {
-    slot: Slot<T>,
-    waker: Option<Waker>,
-    receiver_gone: bool,
-}
-
-struct ReplyCell<T> {
-    state: Mutex<State<T>>,
-}
+/// What travels on the one-shot channel: the reply, or why none will come.
+type Outcome<T> = Result<T, NoReply>;
 
 /// Creates a reply port and the receiver that resolves with what is sent on it.
 ///
@@ -75,20 +62,11 @@ struct ReplyCell<T> {
 /// assert_eq!(futures::executor::block_on(rx), Err(NoReply::Dropped));
 /// ```
 pub fn reply_port<T: Send>() -> (Reply<T>, ReplyReceiver<T>) {
-    let cell = Arc::new(ReplyCell {
-        state: Mutex::new(State {
-            slot: Slot::Empty,
-            waker: None,
-            receiver_gone: false,
-        }),
-    });
+    let (tx, rx) = oneshot::async_channel();
     (
-        Reply {
-            cell: Some(cell.clone()),
-        },
+        Reply { tx: Some(tx) },
         ReplyReceiver {
-            cell,
-            resolved: false,
+            rx: SyncWrapper::new(rx),
         },
     )
 }
@@ -99,7 +77,7 @@ pub fn reply_port<T: Send>() -> (Reply<T>, ReplyReceiver<T>) {
 /// unused, with a [`NoReply`] that says why (the handler dropped it, the actor panicked, the
 /// actor stopped before handling the request, or the mailbox dropped it on overflow).
 pub struct Reply<T> {
-    cell: Option<Arc<ReplyCell<T>>>,
+    tx: Option<oneshot::Sender<Outcome<T>>>,
 }
 
 impl<T> Reply<T> {
@@ -114,50 +92,35 @@ impl<T> Reply<T> {
     /// assert_eq!(reply.send("late"), Err("late"));
     /// ```
     pub fn send(mut self, value: T) -> Result<(), T> {
-        let Some(cell) = self.cell.take() else {
+        let Some(tx) = self.tx.take() else {
             return Err(value);
         };
-        let waker = {
-            let mut st = cell.state.lock();
-            if st.receiver_gone {
-                return Err(value);
-            }
-            st.slot = Slot::Value(value);
-            st.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
+        match tx.send(Ok(value)) {
+            Ok(()) => Ok(()),
+            Err(returned) => match returned.into_inner() {
+                Ok(value) => Err(value),
+                // `send` above put an `Ok` on the channel, and that is what comes back.
+                Err(_) => unreachable!("a refused reply comes back as it was sent"),
+            },
         }
-        Ok(())
     }
 
     /// `true` if the asker is no longer waiting for the reply.
     pub fn is_closed(&self) -> bool {
-        match &self.cell {
-            Some(cell) => cell.state.lock().receiver_gone,
-            None => true,
-        }
+        self.tx.as_ref().is_none_or(oneshot::Sender::is_closed)
     }
 }
 
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
-        if let Some(cell) = self.cell.take() {
+        if let Some(tx) = self.tx.take() {
             if crate::faults::enabled(crate::faults::Fault::ReplyDropSilent) {
+                // The fault: the asker is never told (the channel is leaked, not disconnected).
+                std::mem::forget(tx);
                 return;
             }
-            let cause = current_drop_cause();
-            let waker = {
-                let mut st = cell.state.lock();
-                if st.receiver_gone {
-                    return;
-                }
-                st.slot = Slot::NoReply(cause);
-                st.waker.take()
-            };
-            if let Some(w) = waker {
-                w.wake();
-            }
+            // A gone asker wants nothing; the returned cause is dropped.
+            let _ = tx.send(Err(current_drop_cause()));
         }
     }
 }
@@ -176,54 +139,22 @@ impl<T> fmt::Debug for Reply<T> {
 /// Dropping the receiver before it resolves loses the reply, which the replier sees as an `Err`
 /// from [`Reply::send`].
 pub struct ReplyReceiver<T> {
-    cell: Arc<ReplyCell<T>>,
-    /// Set once it resolved: the replier is done with the cell, so drop need not lock it.
-    resolved: bool,
+    /// `SyncWrapper` keeps the receiver `Sync`: it is only ever used through `&mut`.
+    rx: SyncWrapper<oneshot::AsyncReceiver<Outcome<T>>>,
 }
 
 impl<T> Future for ReplyReceiver<T> {
     type Output = Result<T, NoReply>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let mut st = this.cell.state.lock();
-        match std::mem::replace(&mut st.slot, Slot::Taken) {
-            Slot::Value(v) => {
-                this.resolved = true;
-                Poll::Ready(Ok(v))
-            }
-            Slot::NoReply(cause) => {
-                this.resolved = true;
-                Poll::Ready(Err(cause))
-            }
-            Slot::Empty => {
-                st.slot = Slot::Empty;
-                match &st.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => st.waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            // Polled after it resolved: a misuse of the future; say so in the result rather
-            // than panic inside the library.
-            Slot::Taken => Poll::Ready(Err(NoReply::Dropped)),
+        match Pin::new(self.get_mut().rx.get_mut()).poll(cx) {
+            Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
+            // The replier always sends before it goes (an outcome or a cause), so a bare
+            // disconnect means this future was polled again after it resolved: a misuse; say so
+            // in the result rather than panic inside the library.
+            Poll::Ready(Err(oneshot::RecvError)) => Poll::Ready(Err(NoReply::Dropped)),
+            Poll::Pending => Poll::Pending,
         }
-    }
-}
-
-impl<T> Drop for ReplyReceiver<T> {
-    fn drop(&mut self) {
-        if self.resolved {
-            return;
-        }
-        let leftover = {
-            let mut st = self.cell.state.lock();
-            st.receiver_gone = true;
-            st.waker = None;
-            std::mem::replace(&mut st.slot, Slot::Taken)
-        };
-        // A value that arrived but was never read is dropped here, outside the lock.
-        drop(leftover);
     }
 }
 

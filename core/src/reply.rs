@@ -163,3 +163,64 @@ impl<T> fmt::Debug for ReplyReceiver<T> {
         f.debug_struct("ReplyReceiver").finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use futures::task::noop_waker_ref;
+
+    #[test]
+    fn a_port_is_closed_once_its_receiver_is_dropped() {
+        let (reply, rx) = reply_port::<u8>();
+        assert!(!reply.is_closed());
+        drop(rx);
+        assert!(reply.is_closed());
+        assert_eq!(reply.send(3), Err(3));
+    }
+
+    #[test]
+    fn a_waiting_receiver_gets_the_value_sent_later() {
+        let (reply, mut rx) = reply_port::<String>();
+        let mut cx = Context::from_waker(noop_waker_ref());
+        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
+        reply.send("late".to_owned()).unwrap();
+        assert_eq!(
+            Pin::new(&mut rx).poll(&mut cx),
+            Poll::Ready(Ok("late".to_owned()))
+        );
+    }
+
+    #[test]
+    fn polling_again_after_it_resolved_is_an_error_not_a_panic() {
+        let (reply, mut rx) = reply_port::<u8>();
+        reply.send(1).unwrap();
+        let mut cx = Context::from_waker(noop_waker_ref());
+        assert_eq!(Pin::new(&mut rx).poll(&mut cx), Poll::Ready(Ok(1)));
+        assert_eq!(
+            Pin::new(&mut rx).poll(&mut cx),
+            Poll::Ready(Err(NoReply::Dropped))
+        );
+    }
+
+    #[test]
+    fn a_port_dropped_under_a_cause_reports_that_cause() {
+        let (reply, rx) = reply_port::<u8>();
+        with_drop_cause(NoReply::Overflow, || drop(reply));
+        assert_eq!(block_on(rx), Err(NoReply::Overflow));
+        // The cause does not outlive the call.
+        let (reply, rx) = reply_port::<u8>();
+        drop(reply);
+        assert_eq!(block_on(rx), Err(NoReply::Dropped));
+    }
+
+    #[test]
+    fn a_value_sent_to_a_receiver_that_never_reads_it_is_dropped_once() {
+        let value = std::sync::Arc::new(());
+        let (reply, rx) = reply_port::<std::sync::Arc<()>>();
+        reply.send(value.clone()).unwrap();
+        assert_eq!(std::sync::Arc::strong_count(&value), 2);
+        drop(rx);
+        assert_eq!(std::sync::Arc::strong_count(&value), 1);
+    }
+}

@@ -223,4 +223,19 @@ mod tests {
         drop(rx);
         assert_eq!(std::sync::Arc::strong_count(&value), 1);
     }
+
+    #[test]
+    fn a_reply_from_another_thread_wakes_the_waiting_asker() {
+        for _ in 0..20 {
+            let (reply, rx) = reply_port::<Box<u32>>();
+            let replier = std::thread::spawn(move || reply.send(Box::new(5)));
+            assert_eq!(block_on(rx), Ok(Box::new(5)));
+            assert_eq!(replier.join().unwrap(), Ok(()));
+            // And a port dropped on another thread, racing the asker's wait.
+            let (reply, rx) = reply_port::<Box<u32>>();
+            let replier = std::thread::spawn(move || drop(reply));
+            assert_eq!(block_on(rx), Err(NoReply::Dropped));
+            replier.join().unwrap();
+        }
+    }
 }

@@ -1,4 +1,10 @@
 //! Reply ports: the one-shot channel an `ask` carries inside its request.
+//!
+//! The channel is the [`oneshot`] crate's: one allocation holding a one-byte atomic state, the
+//! value and the asker's waker, freed by whichever end goes last, with no lock. One consequence
+//! of its design: an asker polled (or dropped) in the few instructions between the replier
+//! claiming its waker and publishing the value spins until the replier is done, rather than
+//! register again.
 
 use std::cell::Cell;
 use std::fmt;

@@ -4,6 +4,8 @@
 //! with glibc, a cell chunk of 240 bytes makes each cell-and-task pair a multiple of 128 bytes, so
 //! Tokio's 128-byte-aligned tasks need no alignment slack when spawned back to back. (A 208-byte
 //! chunk packs into the same bytes, with a 32-byte piece cut off and freed beside every task.)
+//! Chunks of 80 to 112 bytes cost less (~463 bytes per pair) but fall in glibc's fastbins; see
+//! "Tried and reverted: a 112-byte cell" in `docs/performance.md`.
 //!
 //! Each line: `arc chunk <c> B, <p> B of padding in the task's future -> <n> resident B per pair`; the figure
 //! includes an 8-byte `Vec` slot per pair, as the `spawn` workload's does.
@@ -60,7 +62,7 @@ macro_rules! measure {
 
 fn main() {
     measure!(
-        136, 8; 152, 8; 168, 8; 184, 8; 200, 8; 216, 8; 232, 8; 248, 8;
+        56, 8; 72, 8; 88, 8; 104, 8; 120, 8; 136, 8; 152, 8; 168, 8; 184, 8; 200, 8; 216, 8; 232, 8; 248, 8;
         184, 200; 216, 200; 232, 200;
         184, 400; 216, 400; 232, 400;
     );

@@ -45,7 +45,8 @@ WORKLOADS = ["tell", "tell_contended", "ask", "ask_pipelined", "spawn", "fanout"
              "scaling"]
 
 # Metrics reported in the table: (key, column header, format, higher_is_better).
-# Keys are workload names, plus "bytes_per_actor" (from the spawn cell).
+# Keys are workload names, plus "bytes_per_actor" and "spawn_warm" (from the spawn cell: see
+# SPAWN_KEYS).
 COLUMNS = [
     ("tell", "tell M/s", "{:.2f}", True),
     ("tell_contended", "tell-contended M/s", "{:.2f}", True),
@@ -53,6 +54,7 @@ COLUMNS = [
     ("ask_pipelined", "ask-pipelined M/s", "{:.2f}", True),
     ("spawn", "spawn ns/actor", "{:.0f}", False),
     ("bytes_per_actor", "bytes/actor", "{:.0f}", False),
+    ("spawn_warm", "spawn ns/actor, warm heap", "{:.0f}", False),
     ("fanout", "fanout M/s", "{:.2f}", True),
     ("ping_pong", "ping-pong ns/hop", "{:.0f}", False),
     ("scaling", "scaling M/s", "{:.2f}", True),
@@ -61,9 +63,12 @@ HIGHER_IS_BETTER = {key: hib for key, _, _, hib in COLUMNS}
 UNITS = {
     "tell": "M msgs/s", "tell_contended": "M msgs/s", "ask": "ns/round trip",
     "ask_pipelined": "M msgs/s", "spawn": "ns/actor", "bytes_per_actor": "bytes/actor",
+    "spawn_warm": "ns/actor",
     "fanout": "M msgs/s", "ping_pong": "ns/hop", "scaling": "M msgs/s",
 }
 LABELS = {key: header for key, header, _, _ in COLUMNS}
+# Keys the spawn cell reports besides its value, by the name of the field in `cell`'s JSON line.
+SPAWN_KEYS = {"bytes_per_actor": "bytes_per_actor", "spawn_warm": "warm_value"}
 
 
 def headers(cores: int | None) -> list[str]:
@@ -212,8 +217,8 @@ def crate_versions() -> dict[str, str]:
 
 
 def run_cell(exe: Path, framework: str, workload: str) -> dict:
-    """Runs one cell in a fresh process: {"value", "unit", ["bytes_per_actor"], ["cores"]} or
-    {"error"}."""
+    """Runs one cell in a fresh process: {"value", "unit", ["bytes_per_actor"], ["spawn_warm"],
+    ["cores"]} or {"error"}."""
     start = time.monotonic()
     try:
         proc = subprocess.run([str(exe), framework, workload], capture_output=True, text=True,
@@ -234,8 +239,9 @@ def run_cell(exe: Path, framework: str, workload: str) -> dict:
             continue
         if isinstance(data, dict) and "value" in data:
             out = {"value": float(data["value"]), "unit": data.get("unit"), "wall_s": wall}
-            if "bytes_per_actor" in data:
-                out["bytes_per_actor"] = float(data["bytes_per_actor"])
+            for key, field in SPAWN_KEYS.items():
+                if field in data:
+                    out[key] = float(data[field])
             if "cores" in data:
                 out["cores"] = int(data["cores"])
             return out
@@ -262,7 +268,7 @@ def row_label(fw: str, versions: dict[str, str]) -> str:
 
 
 def cell_text(medians: dict, failed: dict, fw: str, key: str, pattern: str) -> str:
-    wl = "spawn" if key == "bytes_per_actor" else key
+    wl = "spawn" if key in SPAWN_KEYS else key
     value = medians.get(fw, {}).get(key)
     if value is None:
         return "FAILED" if failed.get(fw, {}).get(wl) else "–"
@@ -339,6 +345,18 @@ def compute_targets(medians: dict) -> list[dict]:
     return targets
 
 
+def warm_spawn_note(medians: dict) -> str | None:
+    """The spawn ratio against the best of kameo/ractor/xtra on a warm heap (not a target)."""
+    ours = medians.get("playhouse", {}).get("spawn_warm")
+    peer_fw, theirs = best_of(medians, MT_PEERS, "spawn_warm")
+    r = ratio(ours, theirs, "spawn_warm")
+    if r is None:
+        return None
+    return (f"spawn on a warm heap (for information; the spawn target above is on the "
+            f"spawn ns/actor column): playhouse {ours:.0f} vs {peer_fw} {theirs:.0f} ns/actor, "
+            f"{r:.2f}×")
+
+
 def targets_md(targets: list[dict]) -> list[str]:
     lines = ["| target | workload | from this run | ratio | result |", "|---|---|---|---:|---|"]
     for t in targets:
@@ -382,6 +400,12 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
         "Throughput in millions of messages per second (higher is better); `ns` columns and "
         "bytes/actor: lower is better. `–`: not run; `FAILED`: every round failed; "
         "`*`: some rounds failed, median of the others.",
+        "",
+        "`spawn ns/actor` is timed right after the heap was trimmed (so that `bytes/actor`, the "
+        "growth of the resident set, counts the live actors): the memory the actors take is "
+        "faulted in afresh, and the time grows with the bytes per actor. `spawn ns/actor, warm "
+        "heap` is the same workload in the same process with the trimming off, reusing the "
+        "memory the last run freed, as a long-running program does.",
     ]
     if cores:
         lines += [
@@ -412,6 +436,9 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
         "",
         *targets_md(targets),
     ]
+    warm = warm_spawn_note(medians)
+    if warm:
+        lines += ["", warm[0].upper() + warm[1:] + "."]
     failures = [(fw, wl, r["round"], r["error"])
                 for fw, wls in meta["raw"].items() for wl, rounds in wls.items()
                 for r in rounds if "error" in r]
@@ -487,7 +514,8 @@ def write_chart(path: Path, meta: dict, frameworks, medians) -> bool:
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
         better = "higher is better" if HIGHER_IS_BETTER[key] else "lower is better"
-        title = "spawn: resident bytes" if key == "bytes_per_actor" else key.replace("_", "-")
+        title = {"bytes_per_actor": "spawn: resident bytes",
+                 "spawn_warm": "spawn, warm heap"}.get(key, key.replace("_", "-"))
         if key == "scaling" and meta.get("scaling_cores"):
             title += f", {meta['scaling_cores']} pairs"
         ax.set_title(f"{title} ({better})", fontsize=10)
@@ -578,6 +606,8 @@ def main() -> None:
                 shown = f"{res['value']:.3f} {res.get('unit', '')}"
                 if "bytes_per_actor" in res:
                     shown += f", {res['bytes_per_actor']:.0f} bytes/actor"
+                if "spawn_warm" in res:
+                    shown += f", {res['spawn_warm']:.0f} ns/actor on a warm heap"
                 if "cores" in res:
                     shown += f", {res['cores']} pairs"
             log(f"[round {rnd}/{args.rounds} {i}/{len(order)}] {fw} {wl}: {shown}")
@@ -592,8 +622,8 @@ def main() -> None:
             failed[fw][wl] = sum(1 for r in rounds if "error" in r)
             series = {wl: [r["value"] for r in rounds if "value" in r]}
             if wl == "spawn":
-                series["bytes_per_actor"] = [r["bytes_per_actor"] for r in rounds
-                                             if "bytes_per_actor" in r]
+                for key in SPAWN_KEYS:
+                    series[key] = [r[key] for r in rounds if key in r]
             for key, vals in series.items():
                 med = median_or_none(vals)
                 medians[fw][key] = med
@@ -627,6 +657,9 @@ def main() -> None:
                  else fmt(t.get("value"), "{:.0f}"))
         result = {True: "MET", False: "NOT MET", None: "not measured"}[t["met"]]
         print(f"{t['group']} {t['target']} [{t['workload']}]: {value} {result}")
+    warm = warm_spawn_note(medians)
+    if warm:
+        print(warm)
     log(f"wrote {md_path}, {json_path}" + (f", {png_path}" if chart else " (no chart)"))
 
 

@@ -1,7 +1,7 @@
 //! Workload sizes (from `shared/BENCHMARKS.md`) and helpers shared by every framework module.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -57,9 +57,25 @@ unsafe extern "C" {
     fn malloc_trim(pad: usize) -> i32;
 }
 
+/// Whether [`trim_heap`] returns freed pages to the OS (the default).
+static TRIM_HEAP: AtomicBool = AtomicBool::new(true);
+
+/// Turns [`trim_heap`] on (the default) or off for the rest of the process.
+///
+/// Off, a workload that calls it starts on a warm heap: the memory the last run freed is still
+/// resident and is reused without page faults, so its time is the work of spawning alone, but
+/// its RSS delta no longer measures anything. The `cell` binary times `spawn` both ways.
+pub fn set_heap_trimming(on: bool) {
+    TRIM_HEAP.store(on, Ordering::Relaxed);
+}
+
 /// Returns freed heap pages to the OS (glibc only) so an RSS delta counts what is live now,
-/// not what earlier iterations freed and the allocator kept resident.
+/// not what earlier iterations freed and the allocator kept resident. Does nothing after
+/// `set_heap_trimming(false)`.
 pub fn trim_heap() {
+    if !TRIM_HEAP.load(Ordering::Relaxed) {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: glibc's malloc_trim has no preconditions; it only releases free memory.
     unsafe {

@@ -8,6 +8,13 @@
 //! `floor_playhouse_smol`) runs the executor's floor under `spawn` instead: the same steps on
 //! the same executor with bare tasks and a one-shot stop signal in place of actors.
 //!
+//! `spawn` (and a floor) then runs once more as warm-up and 3 more times with
+//! [`workload::set_heap_trimming`] off, and adds `warm_value`: the median ns per actor on a warm
+//! heap. The runs above trim the heap before they start, so that their RSS delta counts the live
+//! actors; the memory they then allocate is faulted in afresh, which makes their time depend
+//! on the bytes per actor as well as on the work. On a warm heap the memory the last run freed
+//! is reused, so `warm_value` is the work alone, as a long-running program sees it.
+//!
 //! With `CELL_VERBOSE` set, every run's figure (the warm-up first) also goes to stderr.
 
 use std::process::ExitCode;
@@ -69,6 +76,16 @@ impl FrameworkVisitor for Cell {
         if !bytes.is_empty() {
             extra += &format!(r#","bytes_per_actor":{:.0}"#, median(bytes));
         }
+        if w == Workload::Spawn {
+            workload::set_heap_trimming(false);
+            run("warm heap: warm-up ");
+            let warm: Vec<_> = (0..RUNS).map(|_| run("")).collect();
+            if verbose {
+                eprintln!();
+            }
+            let warm = median(warm.iter().map(|m| w.figure(m.elapsed).0).collect());
+            extra += &format!(r#","warm_value":{warm:.3}"#);
+        }
         if w == Workload::Scaling {
             extra += &format!(r#","cores":{}"#, workload::scaling_pairs());
         }
@@ -87,19 +104,21 @@ const FLOORS: [&str; 3] = [
     "floor_playhouse_smol",
 ];
 
-/// Runs the floor `name` once as warm-up, then [`RUNS`] times; `None` for an unknown name.
+/// Runs the floor `name` once as warm-up, then [`RUNS`] times, then the same again on a warm
+/// heap (as `spawn` does); `None` for an unknown name.
 fn floor_line(name: &str) -> Option<String> {
-    fn measure(run: impl Fn() -> (std::time::Duration, f64)) -> (f64, f64) {
+    fn measure(run: impl Fn() -> (std::time::Duration, f64)) -> (f64, f64, f64) {
+        let ns_per_actor = |d: std::time::Duration| d.as_nanos() as f64 / workload::SPAWN_N as f64;
         run();
         let runs: Vec<_> = (0..RUNS).map(|_| run()).collect();
-        let ns = median(
-            runs.iter()
-                .map(|(d, _)| d.as_nanos() as f64 / workload::SPAWN_N as f64)
-                .collect(),
-        );
-        (ns, median(runs.iter().map(|&(_, b)| b).collect()))
+        let ns = median(runs.iter().map(|&(d, _)| ns_per_actor(d)).collect());
+        let bytes = median(runs.iter().map(|&(_, b)| b).collect());
+        workload::set_heap_trimming(false);
+        run();
+        let warm = median((0..RUNS).map(|_| ns_per_actor(run().0)).collect());
+        (ns, bytes, warm)
     }
-    let (ns, bytes) = match name {
+    let (ns, bytes, warm) = match name {
         "floor_playhouse" => {
             let bench = playhouse_impl::Bench::new();
             measure(|| bench.spawn_floor())
@@ -115,7 +134,7 @@ fn floor_line(name: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!(
-        r#"{{"framework":"{name}","workload":"spawn","value":{ns:.3},"unit":"ns/actor","bytes_per_actor":{bytes:.0}}}"#
+        r#"{{"framework":"{name}","workload":"spawn","value":{ns:.3},"unit":"ns/actor","bytes_per_actor":{bytes:.0},"warm_value":{warm:.3}}}"#
     ))
 }
 

@@ -405,7 +405,8 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
         "growth of the resident set, counts the live actors): the memory the actors take is "
         "faulted in afresh, and the time grows with the bytes per actor. `spawn ns/actor, warm "
         "heap` is the same workload in the same process with the trimming off, reusing the "
-        "memory the last run freed, as a long-running program does.",
+        "memory the last run freed (where glibc does not trim the heap by itself: on one "
+        "thread it does, and the two columns agree).",
     ]
     if cores:
         lines += [

@@ -63,8 +63,8 @@ static TRIM_HEAP: AtomicBool = AtomicBool::new(true);
 /// Turns [`trim_heap`] on (the default) or off for the rest of the process.
 ///
 /// Off, a workload that calls it starts on a warm heap: the memory the last run freed is still
-/// resident and is reused without page faults, so its time is the work of spawning alone, but
-/// its RSS delta no longer measures anything. The `cell` binary times `spawn` both ways.
+/// resident (unless glibc trimmed it by itself) and is reused without page faults, but its RSS
+/// delta no longer measures anything. The `cell` binary times `spawn` both ways.
 pub fn set_heap_trimming(on: bool) {
     TRIM_HEAP.store(on, Ordering::Relaxed);
 }

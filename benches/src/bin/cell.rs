@@ -12,8 +12,9 @@
 //! [`workload::set_heap_trimming`] off, and adds `warm_value`: the median ns per actor on a warm
 //! heap. The runs above trim the heap before they start, so that their RSS delta counts the live
 //! actors; the memory they then allocate is faulted in afresh, which makes their time depend
-//! on the bytes per actor as well as on the work. On a warm heap the memory the last run freed
-//! is reused, so `warm_value` is the work alone, as a long-running program sees it.
+//! on the bytes per actor as well as on the work. Without the trim the memory the last run freed
+//! is reused, so `warm_value` leaves those page faults out. (Where glibc trims the heap's top by
+//! itself, as it does on one thread once everything is freed, the two figures agree.)
 //!
 //! With `CELL_VERBOSE` set, every run's figure (the warm-up first) also goes to stderr.
 

@@ -14,7 +14,6 @@ use crate::exit::ExitReason;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::reply::{Reply, reply_port};
 use crate::sync::Arc;
-use crate::sync::atomic::Ordering;
 
 pub(crate) type CellOf<A, MB> = ActorCell<<A as Actor>::Message, <MB as Mailbox>::Strategy>;
 
@@ -64,7 +63,7 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
 
     /// Makes a new strong reference to `cell`.
     pub(crate) fn new_strong(cell: &Arc<CellOf<A, MB>>) -> Self {
-        cell.strong.fetch_add(1, Ordering::Relaxed);
+        cell.add_ref();
         Self::from_counted(cell.clone())
     }
 
@@ -254,7 +253,7 @@ impl<A: Actor, MB: Mailbox> Clone for ActorRef<A, MB> {
 
 impl<A: Actor, MB: Mailbox> Drop for ActorRef<A, MB> {
     fn drop(&mut self) {
-        if self.cell.strong.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.cell.release_ref() {
             self.cell.queue.close();
         }
     }
@@ -293,20 +292,10 @@ pub struct WeakActorRef<A: Actor, MB: Mailbox = Bounded<Block>> {
 impl<A: Actor, MB: Mailbox> WeakActorRef<A, MB> {
     /// A strong reference, if the actor is still alive and some strong reference still exists.
     pub fn upgrade(&self) -> Option<ActorRef<A, MB>> {
-        let mut n = self.cell.strong.load(Ordering::Acquire);
-        loop {
-            if n == 0 || self.cell.queue.is_closed() {
-                return None;
-            }
-            match self.cell.strong.compare_exchange_weak(
-                n,
-                n + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(ActorRef::from_counted(self.cell.clone())),
-                Err(actual) => n = actual,
-            }
+        if self.cell.try_add_ref() {
+            Some(ActorRef::from_counted(self.cell.clone()))
+        } else {
+            None
         }
     }
 

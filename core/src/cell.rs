@@ -5,9 +5,8 @@ use std::task::{Context, Poll, Waker};
 
 use crate::executor::SharedSleeper;
 use crate::exit::ExitReason;
-use crate::mailbox::{Queue, Strategy};
-use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::mailbox::{Queue, State, Strategy, wake_all};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::timer::TimerHandle;
 
 /// A process-unique actor identifier.
@@ -34,17 +33,33 @@ impl fmt::Display for ActorId {
 /// A callback told of an actor's end, exactly once.
 pub(crate) type ExitWatcher = Box<dyn FnOnce(ActorId, &ExitReason) + Send + 'static>;
 
-const SIGNAL_NONE: u8 = 0;
-const SIGNAL_STOP: u8 = 1;
-const SIGNAL_KILL: u8 = 2;
+/// The bit of [`ActorCell::refs`] set once a stop was asked for.
+const STOP_BIT: usize = 1 << (usize::BITS - 2);
+/// The bit of [`ActorCell::refs`] set once a kill was asked for.
+const KILL_BIT: usize = 1 << (usize::BITS - 1);
+/// The strong-reference count in [`ActorCell::refs`].
+const COUNT_MASK: usize = !(STOP_BIT | KILL_BIT);
 
-/// Where an actor is in its life, as far as the outside world is concerned.
-enum Phase {
+/// An exit reason in a byte. The reasons that carry data are kept in [`LifeExtras::reason`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReasonCode {
+    Normal,
+    /// `Shutdown(None)`.
+    Shutdown,
+    Killed,
+    /// The reason is in [`LifeExtras::reason`].
+    Kept,
+}
+
+/// Where an actor is in its life, as far as the outside world is concerned. It lives under the
+/// mailbox's lock (see [`Queue`]), in two bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
     Running,
     /// A stop or kill was asked for, with this exit reason.
-    Stopping(ExitReason),
+    Stopping(ReasonCode),
     /// The last incarnation has ended and the mailbox was discarded.
-    Ended(ExitReason),
+    Ended(ReasonCode),
 }
 
 /// Who is told of the end.
@@ -53,64 +68,117 @@ enum Watch {
     Callback(ExitWatcher),
 }
 
-struct LifeState {
-    phase: Phase,
-    /// Who is told of the end, and the running incarnation's timers: boxed and made on first
-    /// use, since most actors have neither, and every byte of an idle actor counts.
-    extras: Option<Box<LifeExtras>>,
-}
-
+/// What most actors never need, boxed and made on first use: every byte of an idle actor
+/// counts.
 #[derive(Default)]
-struct LifeExtras {
+pub(crate) struct LifeExtras {
     watches: Vec<Watch>,
     /// The timers of the running incarnation, cancelled when it ends.
     timers: Vec<TimerHandle>,
+    /// The exit reason of [`Phase`], when it carries data.
+    reason: Option<ExitReason>,
 }
 
-impl LifeState {
-    fn extras(&mut self) -> &mut LifeExtras {
-        self.extras.get_or_insert_with(Box::default)
+fn extras<M>(st: &mut State<M>) -> &mut LifeExtras {
+    st.extras.get_or_insert_with(Box::default)
+}
+
+/// Stores `reason` in a byte, or in the extras when it carries data.
+fn encode<M>(st: &mut State<M>, reason: ExitReason) -> ReasonCode {
+    match reason {
+        ExitReason::Normal => ReasonCode::Normal,
+        ExitReason::Shutdown(None) => ReasonCode::Shutdown,
+        ExitReason::Killed => ReasonCode::Killed,
+        kept => {
+            extras(st).reason = Some(kept);
+            ReasonCode::Kept
+        }
     }
 }
 
+/// The reason `code` stands for.
+fn decode<M>(st: &State<M>, code: ReasonCode) -> ExitReason {
+    match code {
+        ReasonCode::Normal => ExitReason::Normal,
+        ReasonCode::Shutdown => ExitReason::Shutdown(None),
+        ReasonCode::Killed => ExitReason::Killed,
+        ReasonCode::Kept => match st.extras.as_ref().and_then(|e| e.reason.clone()) {
+            Some(reason) => reason,
+            // `encode` stores the reason before it hands out `Kept`, and nothing removes it.
+            None => {
+                debug_assert!(false, "a kept exit reason is missing");
+                ExitReason::Normal
+            }
+        },
+    }
+}
+
+/// An actor's one allocation, shared by its task and every reference to it: the mailbox (with
+/// the lifecycle under the mailbox's lock), the id, the reference count and the stop signal,
+/// and the executor's timer. 88 bytes, the same for every message type and strategy; see the
+/// unit test below for why the size matters.
 pub(crate) struct ActorCell<M, S> {
     pub(crate) queue: Queue<M, S>,
     pub(crate) id: ActorId,
-    /// Strong references alive; the mailbox closes when it drops to zero.
-    pub(crate) strong: AtomicUsize,
-    signal: AtomicU8,
-    life: Mutex<LifeState>,
+    /// Strong references alive (the low bits; the mailbox closes when they drop to zero) and
+    /// the signals [`STOP_BIT`] and [`KILL_BIT`], read without the lock on every message.
+    refs: AtomicUsize,
     /// The executor's timer, type-erased (a cold path: only timed asks use it). A plain std
     /// `Arc` because it is immutable shared data, not a synchronization point.
     pub(crate) sleeper: SharedSleeper,
 }
 
 impl<M, S: Strategy> ActorCell<M, S> {
+    /// A cell with one strong reference counted.
     pub(crate) fn new(queue: Queue<M, S>, sleeper: SharedSleeper) -> Self {
         ActorCell {
             queue,
             id: ActorId::next(),
-            strong: AtomicUsize::new(1),
-            signal: AtomicU8::new(SIGNAL_NONE),
-            life: Mutex::new(LifeState {
-                phase: Phase::Running,
-                extras: None,
-            }),
+            refs: AtomicUsize::new(1),
             sleeper,
+        }
+    }
+
+    /// Counts one more strong reference.
+    #[inline]
+    pub(crate) fn add_ref(&self) {
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one strong reference less; `true` if it was the last.
+    #[inline]
+    pub(crate) fn release_ref(&self) -> bool {
+        self.refs.fetch_sub(1, Ordering::AcqRel) & COUNT_MASK == 1
+    }
+
+    /// Counts one more strong reference if any is still alive and the mailbox is open.
+    pub(crate) fn try_add_ref(&self) -> bool {
+        let mut n = self.refs.load(Ordering::Acquire);
+        loop {
+            if n & COUNT_MASK == 0 || self.queue.is_closed() {
+                return false;
+            }
+            match self
+                .refs
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => n = actual,
+            }
         }
     }
 
     /// Tracks a timer of the running incarnation (forgetting those that have finished).
     pub(crate) fn track_timer(&self, handle: TimerHandle) {
-        let mut life = self.life.lock();
-        let timers = &mut life.extras().timers;
+        let mut st = self.queue.state.lock();
+        let timers = &mut extras(&mut *st).timers;
         timers.retain(TimerHandle::is_active);
         timers.push(handle);
     }
 
     /// Cancels every timer of the incarnation that is ending; none delivers afterwards.
     pub(crate) fn cancel_timers(&self) {
-        let timers = match &mut self.life.lock().extras {
+        let timers = match &mut self.queue.state.lock().extras {
             Some(extras) => std::mem::take(&mut extras.timers),
             None => return,
         };
@@ -121,66 +189,67 @@ impl<M, S: Strategy> ActorCell<M, S> {
 
     /// Graceful stop: no new messages; the queued ones are handled; then `reason`.
     pub(crate) fn request_stop(&self, reason: ExitReason) {
-        {
-            let mut life = self.life.lock();
-            if matches!(life.phase, Phase::Running) {
-                life.phase = Phase::Stopping(reason);
+        let woken = {
+            let mut st = self.queue.state.lock();
+            if st.phase == Phase::Running {
+                let code = encode(&mut *st, reason);
+                st.phase = Phase::Stopping(code);
             }
-        }
-        let _ = self.signal.compare_exchange(
-            SIGNAL_NONE,
-            SIGNAL_STOP,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        self.queue.close();
+            self.refs.fetch_or(STOP_BIT, Ordering::AcqRel);
+            self.queue.close_locked(&mut st)
+        };
+        wake_all(woken);
     }
 
     /// Kill: stop after the current message, discard the rest.
     pub(crate) fn request_kill(&self) {
-        {
-            let mut life = self.life.lock();
-            if !matches!(life.phase, Phase::Ended(_)) {
-                life.phase = Phase::Stopping(ExitReason::Killed);
+        let woken = {
+            let mut st = self.queue.state.lock();
+            if !matches!(st.phase, Phase::Ended(_)) {
+                st.phase = Phase::Stopping(ReasonCode::Killed);
             }
-        }
-        self.signal.store(SIGNAL_KILL, Ordering::Release);
-        self.queue.close();
-        self.queue.wake_receiver();
+            self.refs.fetch_or(KILL_BIT, Ordering::AcqRel);
+            let (rx, waiters) = self.queue.close_locked(&mut st);
+            // Already closed (a stop came first): the receiver still has to see the kill.
+            (rx.or_else(|| st.rx_waker.take()), waiters)
+        };
+        wake_all(woken);
     }
 
     #[inline]
     pub(crate) fn is_killed(&self) -> bool {
-        self.signal.load(Ordering::Acquire) == SIGNAL_KILL
+        self.refs.load(Ordering::Acquire) & KILL_BIT != 0
     }
 
     /// `true` once a stop or kill was asked for from outside: no restart follows.
     pub(crate) fn stop_was_requested(&self) -> bool {
-        self.signal.load(Ordering::Acquire) != SIGNAL_NONE
+        self.refs.load(Ordering::Acquire) & (STOP_BIT | KILL_BIT) != 0
     }
 
     pub(crate) fn requested_reason(&self) -> Option<ExitReason> {
-        // `request_stop` and `request_kill` set the phase, then the signal, then close the
-        // mailbox. An exit caused by a request therefore sees its signal (the mailbox's lock
+        // `request_stop` and `request_kill` set the phase, the signal and close the mailbox
+        // under its lock. An exit caused by a request therefore sees its signal (the lock
         // orders the close before the receiver's view of it). With no signal seen, a request
         // still in flight is taken as coming after this read, as the lock might also have
         // found it: no lock needed.
         if !self.stop_was_requested() {
             return None;
         }
-        match &self.life.lock().phase {
-            Phase::Stopping(r) => Some(r.clone()),
+        let st = self.queue.state.lock();
+        match st.phase {
+            Phase::Stopping(code) => Some(decode(&*st, code)),
             Phase::Running | Phase::Ended(_) => None,
         }
     }
 
     pub(crate) fn is_alive(&self) -> bool {
-        !matches!(self.life.lock().phase, Phase::Ended(_))
+        !matches!(self.queue.state.lock().phase, Phase::Ended(_))
     }
 
     pub(crate) fn exit_reason(&self) -> Option<ExitReason> {
-        match &self.life.lock().phase {
-            Phase::Ended(r) => Some(r.clone()),
+        let st = self.queue.state.lock();
+        match st.phase {
+            Phase::Ended(code) => Some(decode(&*st, code)),
             Phase::Running | Phase::Stopping(_) => None,
         }
     }
@@ -188,12 +257,13 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Records the final exit and tells every waiter and watcher, exactly once.
     pub(crate) fn record_exit(&self, reason: ExitReason) {
         let watches = {
-            let mut life = self.life.lock();
-            if matches!(life.phase, Phase::Ended(_)) {
+            let mut st = self.queue.state.lock();
+            if matches!(st.phase, Phase::Ended(_)) {
                 return;
             }
-            life.phase = Phase::Ended(reason.clone());
-            match &mut life.extras {
+            let code = encode(&mut *st, reason.clone());
+            st.phase = Phase::Ended(code);
+            match &mut st.extras {
                 Some(extras) => std::mem::take(&mut extras.watches),
                 None => return,
             }
@@ -207,11 +277,11 @@ impl<M, S: Strategy> ActorCell<M, S> {
     }
 
     pub(crate) fn poll_exit(&self, cx: &mut Context<'_>) -> Poll<ExitReason> {
-        let mut life = self.life.lock();
-        if let Phase::Ended(r) = &life.phase {
-            return Poll::Ready(r.clone());
+        let mut st = self.queue.state.lock();
+        if let Phase::Ended(code) = st.phase {
+            return Poll::Ready(decode(&*st, code));
         }
-        let watches = &mut life.extras().watches;
+        let watches = &mut extras(&mut *st).watches;
         let known = watches
             .iter()
             .any(|w| matches!(w, Watch::Waker(w) if w.will_wake(cx.waker())));
@@ -224,11 +294,11 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Registers `watcher`; if the actor has already ended it runs at once.
     pub(crate) fn add_watcher(&self, watcher: ExitWatcher) {
         let reason = {
-            let mut life = self.life.lock();
-            match &life.phase {
-                Phase::Ended(r) => r.clone(),
+            let mut st = self.queue.state.lock();
+            match st.phase {
+                Phase::Ended(code) => decode(&*st, code),
                 Phase::Running | Phase::Stopping(_) => {
-                    life.extras().watches.push(Watch::Callback(watcher));
+                    extras(&mut *st).watches.push(Watch::Callback(watcher));
                     return;
                 }
             }
@@ -257,11 +327,11 @@ mod tests {
     /// a 224-byte chunk (`docs/performance.md`). The cell is the same for every message type and
     /// mailbox strategy.
     #[test]
-    fn an_idle_actors_cell_is_a_240_byte_chunk() {
-        assert_eq!(cell_chunk::<u64, Block>(), 240);
-        assert_eq!(cell_chunk::<[u8; 512], Block>(), 240);
-        assert_eq!(cell_chunk::<String, DropOldest>(), 240);
-        assert_eq!(cell_chunk::<u8, Reject>(), 240);
-        assert_eq!(cell_chunk::<u64, UnboundedStrategy>(), 240);
+    fn an_idle_actors_cell_is_a_112_byte_chunk() {
+        assert_eq!(cell_chunk::<u64, Block>(), 112);
+        assert_eq!(cell_chunk::<[u8; 512], Block>(), 112);
+        assert_eq!(cell_chunk::<String, DropOldest>(), 112);
+        assert_eq!(cell_chunk::<u8, Reject>(), 112);
+        assert_eq!(cell_chunk::<u64, UnboundedStrategy>(), 112);
     }
 }

@@ -33,6 +33,7 @@ mod send_future;
 mod strategy;
 
 pub use queue::Queue;
+pub(crate) use queue::{State, wake_all};
 pub use receiver::Receiver;
 pub use send_future::SendFuture;
 pub use strategy::{Block, DropNewest, DropOldest, OnFull, Reject, Strategy, UnboundedStrategy};

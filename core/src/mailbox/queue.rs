@@ -1,10 +1,14 @@
 //! The shared half of a mailbox: a many-producer, one-consumer queue with wake-ups.
 //!
-//! One mutex guards the buffer, the receiver's waker and the list of senders waiting for room.
-//! The receiver takes the whole buffer at once (one lock per batch, not per message) unless the
-//! strategy needs the oldest message to stay droppable; senders wake the receiver only when it
-//! has parked. Nothing is allocated up front: the buffer grows as messages arrive, up to the
-//! capacity.
+//! One mutex guards the buffer, the receiver's waker, the list of senders waiting for room and
+//! the lifecycle of the actor whose mailbox it is (one lock per actor). The receiver takes the
+//! whole buffer at once (one lock per batch, not per message) unless the strategy needs the
+//! oldest message to stay droppable; senders wake the receiver only when it has parked.
+//!
+//! Nothing is allocated up front. The buffer, its count, the waiting senders and the counters
+//! live in a box that the first message makes ([`Buffer`]); an actor that was never sent
+//! anything holds only the 64 bytes of this queue, inside its cell. The buffer then grows as
+//! messages arrive, up to the capacity.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,26 +16,71 @@ use std::marker::PhantomData;
 use std::task::{Context, Poll, Waker};
 
 use super::strategy::{OnFull, Strategy};
+use crate::cell::{LifeExtras, Phase};
 use crate::error::{NoReply, SendError};
 use crate::reply::with_drop_cause;
-use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 
 /// The flag bit of [`Queue::released`]: senders are waiting for room.
 const WAITING: usize = 1 << (usize::BITS - 1);
 
-pub(crate) struct State<M> {
+/// What a mailbox holds once it has been sent a message: made by the first send, kept until the
+/// actor's cell is freed.
+pub(crate) struct Buffer<M> {
     /// Messages accepted and not yet taken by the receiver.
     pub(crate) queue: VecDeque<M>,
     /// Messages accepted and not yet handed to the handler, plus hand-outs the receiver has
     /// published in `Queue::released` but not yet acknowledged here. The true number waiting is
     /// `len - released`.
     pub(crate) len: usize,
-    pub(crate) closed: bool,
-    pub(crate) rx_waker: Option<Waker>,
     /// Senders waiting for room, oldest first, by key.
     pub(crate) waiters: Vec<(u64, Waker)>,
     pub(crate) next_key: u64,
+    /// Messages dropped by the overflow strategy.
+    pub(crate) dropped: u64,
+    /// Messages accepted but discarded unhandled when the actor ended.
+    pub(crate) discarded: u64,
+}
+
+/// Makes the buffer on a mailbox's first message (out of line: once per actor).
+#[cold]
+#[inline(never)]
+fn new_buffer<M>() -> Box<Buffer<M>> {
+    Box::new(Buffer {
+        queue: VecDeque::new(),
+        len: 0,
+        waiters: Vec::new(),
+        next_key: 0,
+        dropped: 0,
+        discarded: 0,
+    })
+}
+
+pub(crate) struct State<M> {
+    /// `None` until the first message.
+    pub(crate) buf: Option<Box<Buffer<M>>>,
+    pub(crate) rx_waker: Option<Waker>,
+    /// The owning actor's watchers, timers and exit reason ([`ActorCell`](crate::cell::ActorCell)),
+    /// boxed and made on first use.
+    pub(crate) extras: Option<Box<LifeExtras>>,
+    pub(crate) closed: bool,
+    /// Where the owning actor is in its life.
+    pub(crate) phase: Phase,
+}
+
+impl<M> State<M> {
+    /// The buffer, made if this is the first message.
+    #[inline]
+    pub(crate) fn buffer(&mut self) -> &mut Buffer<M> {
+        self.buf.get_or_insert_with(new_buffer)
+    }
+
+    /// Messages accepted and not yet handed out, plus unacknowledged hand-outs.
+    #[inline]
+    fn len(&self) -> usize {
+        self.buf.as_ref().map_or(0, |b| b.len)
+    }
 }
 
 /// The shared half of a mailbox of strategy `S`: every sender pushes into it, the actor's
@@ -50,26 +99,23 @@ pub struct Queue<M, S> {
     /// the flag (and wakes the waiter), or the registering sender sees the hand-out (and uses the
     /// room). Written by the receiver, and by senders under the lock.
     pub(crate) released: AtomicUsize,
-    dropped: AtomicU64,
-    discarded: AtomicU64,
     _strategy: PhantomData<fn() -> S>,
 }
 
 impl<M, S: Strategy> Queue<M, S> {
+    /// `capacity` is at least 1 ([`Bounded::with_capacity`](super::Bounded::with_capacity)
+    /// refuses 0), so a mailbox without a buffer always has room.
     pub(crate) fn new(capacity: usize) -> Self {
         Queue {
             state: Mutex::new(State {
-                queue: VecDeque::new(),
-                len: 0,
-                closed: false,
+                buf: None,
                 rx_waker: None,
-                waiters: Vec::new(),
-                next_key: 0,
+                extras: None,
+                closed: false,
+                phase: Phase::Running,
             }),
             capacity,
             released: AtomicUsize::new(0),
-            dropped: AtomicU64::new(0),
-            discarded: AtomicU64::new(0),
             _strategy: PhantomData,
         }
     }
@@ -82,7 +128,7 @@ impl<M, S: Strategy> Queue<M, S> {
     /// Messages waiting: accepted and not yet handed to the actor's handler.
     pub fn len(&self) -> usize {
         let st = self.state.lock();
-        st.len - self.released()
+        st.len() - self.released()
     }
 
     /// Hand-outs published by the receiver and not yet acknowledged under the lock.
@@ -113,14 +159,14 @@ impl<M, S: Strategy> Queue<M, S> {
 
     /// `true` if a message fits: fewer than `capacity` are waiting.
     #[inline]
-    fn has_room(&self, st: &State<M>) -> bool {
-        st.len < self.capacity || st.len - self.released() < self.capacity
+    fn has_room(&self, buf: &Buffer<M>) -> bool {
+        buf.len < self.capacity || buf.len - self.released() < self.capacity
     }
 
     /// Publishes whether senders wait for room. Called under the lock after `waiters` changed.
     #[inline]
-    pub(crate) fn sync_has_waiters(&self, st: &State<M>) {
-        if st.waiters.is_empty() {
+    pub(crate) fn sync_has_waiters(&self, buf: &Buffer<M>) {
+        if buf.waiters.is_empty() {
             self.released.fetch_and(!WAITING, Ordering::AcqRel);
         } else {
             self.released.fetch_or(WAITING, Ordering::AcqRel);
@@ -139,12 +185,12 @@ impl<M, S: Strategy> Queue<M, S> {
 
     /// Messages dropped by the overflow strategy (`DropNewest`, `DropOldest`).
     pub fn dropped_count(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.state.lock().buf.as_ref().map_or(0, |b| b.dropped)
     }
 
     /// Messages that were accepted but discarded unhandled when the actor ended.
     pub fn discarded_count(&self) -> u64 {
-        self.discarded.load(Ordering::Relaxed)
+        self.state.lock().buf.as_ref().map_or(0, |b| b.discarded)
     }
 
     /// Pushes `msg` without waiting.
@@ -159,40 +205,40 @@ impl<M, S: Strategy> Queue<M, S> {
         if st.closed {
             return Err(SendError::Closed(msg));
         }
-        if self.has_room(&st) {
-            return self.push(st, msg);
+        let buf = st.buffer();
+        if self.has_room(buf) {
+            buf.queue.push_back(msg);
+            buf.len += 1;
+            Self::wake_rx(st);
+            return Ok(());
         }
         match S::ON_FULL {
             OnFull::Wait | OnFull::Reject | OnFull::Never => Err(SendError::Full(msg)),
             OnFull::DropNewest => {
+                buf.dropped += 1;
                 drop(st);
-                self.count_dropped(msg);
+                with_drop_cause(NoReply::Overflow, || drop(msg));
                 Ok(())
             }
             OnFull::DropOldest => {
                 if crate::faults::enabled(crate::faults::Fault::DropOldestDropsNewest) {
-                    st.queue.rotate_right(1);
+                    buf.queue.rotate_right(1);
                 }
-                let oldest = st.queue.pop_front();
-                st.queue.push_back(msg);
+                let oldest = buf.queue.pop_front();
+                buf.queue.push_back(msg);
+                if oldest.is_some() {
+                    buf.dropped += 1;
+                }
                 drop(st);
-                if let Some(old) = oldest {
-                    self.count_dropped(old);
-                }
+                with_drop_cause(NoReply::Overflow, || drop(oldest));
                 Ok(())
             }
         }
     }
 
-    /// Pushes into a mailbox known to have room, waking the receiver if it parked.
+    /// After a push: takes the receiver's waker if it parked, releases the lock, wakes it.
     #[inline]
-    fn push(
-        &self,
-        mut st: crate::sync::MutexGuard<'_, State<M>>,
-        msg: M,
-    ) -> Result<(), SendError<M>> {
-        st.queue.push_back(msg);
-        st.len += 1;
+    fn wake_rx(mut st: MutexGuard<'_, State<M>>) {
         if crate::faults::enabled(crate::faults::Fault::SkipReceiverWake) {
             st.rx_waker = None;
         }
@@ -201,12 +247,19 @@ impl<M, S: Strategy> Queue<M, S> {
         if let Some(w) = waker {
             w.wake();
         }
-        Ok(())
     }
 
-    fn count_dropped(&self, msg: M) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
-        with_drop_cause(NoReply::Overflow, || drop(msg));
+    /// Pushes into a buffer known to have room, forgetting the caller's waiting key.
+    #[inline]
+    fn push_as(&self, mut st: MutexGuard<'_, State<M>>, msg: M, key: &mut Option<u64>) {
+        let buf = st.buffer();
+        if let Some(k) = key.take() {
+            remove_waiter(&mut buf.waiters, k);
+            self.sync_has_waiters(buf);
+        }
+        buf.queue.push_back(msg);
+        buf.len += 1;
+        Self::wake_rx(st);
     }
 
     /// One attempt of a waiting send: push if there is room, else register `waker` under `key`.
@@ -219,37 +272,37 @@ impl<M, S: Strategy> Queue<M, S> {
         let mut st = self.state.lock();
         if st.closed {
             if let Some(k) = key.take() {
-                remove_waiter(&mut st.waiters, k);
-                self.sync_has_waiters(&st);
+                if let Some(buf) = st.buf.as_deref_mut() {
+                    remove_waiter(&mut buf.waiters, k);
+                    self.sync_has_waiters(buf);
+                }
             }
             return Poll::Ready(Err((SendError::Closed(msg), false)));
         }
-        if self.has_room(&st) {
-            if let Some(k) = key.take() {
-                remove_waiter(&mut st.waiters, k);
-                self.sync_has_waiters(&st);
-            }
-            return Poll::Ready(self.push(st, msg).map_err(|e| (e, false)));
+        if self.has_room(st.buffer()) {
+            self.push_as(st, msg, key);
+            return Poll::Ready(Ok(()));
         }
         if S::ON_FULL != OnFull::Wait {
             drop(st);
             return Poll::Ready(self.try_send(msg).map_err(|e| (e, false)));
         }
         // Full: wait for the receiver to release room.
+        let buf = st.buffer();
         match key {
             Some(k) => {
-                if let Some(entry) = st.waiters.iter_mut().find(|(wk, _)| wk == k) {
+                if let Some(entry) = buf.waiters.iter_mut().find(|(wk, _)| wk == k) {
                     if !entry.1.will_wake(cx.waker()) {
                         entry.1 = cx.waker().clone();
                     }
                 } else {
-                    st.waiters.push((*k, cx.waker().clone()));
+                    buf.waiters.push((*k, cx.waker().clone()));
                 }
             }
             None => {
-                let k = st.next_key;
-                st.next_key += 1;
-                st.waiters.push((k, cx.waker().clone()));
+                let k = buf.next_key;
+                buf.next_key += 1;
+                buf.waiters.push((k, cx.waker().clone()));
                 *key = Some(k);
             }
         }
@@ -257,12 +310,9 @@ impl<M, S: Strategy> Queue<M, S> {
         // receiver's batch either came before it (the room is seen here) or after it (the
         // receiver sees the flag and wakes this sender).
         let released = self.released.fetch_or(WAITING, Ordering::AcqRel) & !WAITING;
-        if st.len - released < self.capacity {
-            if let Some(k) = key.take() {
-                remove_waiter(&mut st.waiters, k);
-                self.sync_has_waiters(&st);
-            }
-            return Poll::Ready(self.push(st, msg).map_err(|e| (e, false)));
+        if buf.len - released < self.capacity {
+            self.push_as(st, msg, key);
+            return Poll::Ready(Ok(()));
         }
         // Hand the message back to the caller's future (the `true` means "still waiting").
         Poll::Ready(Err((SendError::Full(msg), true)))
@@ -271,17 +321,21 @@ impl<M, S: Strategy> Queue<M, S> {
     /// A waiting send was dropped: unregister it, or pass on the wake-up it had been given.
     pub(crate) fn cancel_wait(&self, key: u64) {
         let mut st = self.state.lock();
-        if !remove_waiter(&mut st.waiters, key) && self.has_room(&st) {
+        // A send only waits once the mailbox is full, so it has a buffer.
+        let Some(buf) = st.buf.as_deref_mut() else {
+            return;
+        };
+        if !remove_waiter(&mut buf.waiters, key) && self.has_room(buf) {
             // We had been woken for room we will not use: wake the next waiter instead.
-            if !st.waiters.is_empty() {
-                let (_, w) = st.waiters.remove(0);
-                self.sync_has_waiters(&st);
+            if !buf.waiters.is_empty() {
+                let (_, w) = buf.waiters.remove(0);
+                self.sync_has_waiters(buf);
                 drop(st);
                 w.wake();
                 return;
             }
         }
-        self.sync_has_waiters(&st);
+        self.sync_has_waiters(buf);
     }
 
     /// Closes the mailbox: later sends fail with `Closed`; every waiting sender and the receiver
@@ -301,28 +355,28 @@ impl<M, S: Strategy> Queue<M, S> {
             return (None, Vec::new());
         }
         st.closed = true;
-        if crate::faults::enabled(crate::faults::Fault::CloseSkipsSenders) {
-            st.waiters.clear();
-        }
-        let waiters = std::mem::take(&mut st.waiters);
-        if !waiters.is_empty() {
-            // With no waiters the flag is already clear: it follows `waiters` under this lock.
-            self.sync_has_waiters(st);
-        }
+        let waiters = match st.buf.as_deref_mut() {
+            Some(buf) => {
+                if crate::faults::enabled(crate::faults::Fault::CloseSkipsSenders) {
+                    buf.waiters.clear();
+                }
+                let waiters = std::mem::take(&mut buf.waiters);
+                if !waiters.is_empty() {
+                    // With no waiters the flag is already clear: it follows `waiters` under
+                    // this lock.
+                    self.sync_has_waiters(buf);
+                }
+                waiters
+            }
+            None => Vec::new(),
+        };
         (st.rx_waker.take(), waiters)
     }
 
-    /// Wakes the receiver without sending (used by kill).
-    pub(crate) fn wake_receiver(&self) {
-        let w = self.state.lock().rx_waker.take();
-        if let Some(w) = w {
-            w.wake();
-        }
-    }
-
+    /// Counts `n` messages discarded unhandled (they were queued, so the buffer exists).
     pub(crate) fn add_discarded(&self, n: usize) {
         if n > 0 {
-            self.discarded.fetch_add(n as u64, Ordering::Relaxed);
+            self.state.lock().buffer().discarded += n as u64;
         }
     }
 }
@@ -358,7 +412,7 @@ impl<M, S: Strategy> fmt::Debug for Queue<M, S> {
         f.debug_struct("Queue")
             .field("strategy", &S::NAME)
             .field("capacity", &self.capacity)
-            .field("len", &st.len)
+            .field("len", &(st.len() - self.released()))
             .field("closed", &st.closed)
             .finish()
     }

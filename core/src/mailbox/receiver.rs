@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
-use super::queue::{Queue, State, wake_all};
+use super::queue::{Buffer, Queue, wake_all};
 use super::strategy::Strategy;
 use crate::error::NoReply;
 use crate::reply::with_drop_cause;
@@ -43,34 +43,40 @@ impl<M, S: Strategy> Receiver<M, S> {
                 // backpressure path, where a lock per message is the price of not stalling).
                 let mut st = queue.state.lock();
                 let freed = queue.take_released();
-                st.len -= freed;
-                wake_waiters(queue, &mut st, freed);
+                // Senders wait only on a full mailbox, which has a buffer.
+                if let Some(buf) = st.buf.as_deref_mut() {
+                    buf.len -= freed;
+                    wake_waiters(queue, buf, freed);
+                }
             }
             return Poll::Ready(Some(m));
         }
         let mut st = queue.state.lock();
-        // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
-        let freed = queue.take_released();
-        st.len -= freed;
-        let next = if S::BATCH {
-            if st.queue.is_empty() {
-                None
+        if let Some(buf) = st.buf.as_deref_mut() {
+            // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
+            let freed = queue.take_released();
+            buf.len -= freed;
+            let next = if S::BATCH {
+                if buf.queue.is_empty() {
+                    None
+                } else {
+                    std::mem::swap(&mut buf.queue, &mut self.batch);
+                    self.batch.pop_front()
+                }
             } else {
-                std::mem::swap(&mut st.queue, &mut self.batch);
-                self.batch.pop_front()
+                buf.queue.pop_front()
+            };
+            if let Some(m) = next {
+                buf.len -= 1;
+                if crate::faults::enabled(crate::faults::Fault::ReceiverKeepsCapacity) {
+                    buf.len += 1;
+                }
+                wake_waiters(queue, buf, freed + 1);
+                return Poll::Ready(Some(m));
             }
-        } else {
-            st.queue.pop_front()
-        };
-        if let Some(m) = next {
-            st.len -= 1;
-            if crate::faults::enabled(crate::faults::Fault::ReceiverKeepsCapacity) {
-                st.len += 1;
-            }
-            wake_waiters(queue, &mut st, freed + 1);
-            return Poll::Ready(Some(m));
+            wake_waiters(queue, buf, freed);
         }
-        wake_waiters(queue, &mut st, freed);
+        // (Without a buffer nothing was ever sent, so there is no batch to acknowledge.)
         if st.closed {
             return Poll::Ready(None);
         }
@@ -86,18 +92,25 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// [`NoReply::Stopped`]. Returns how many were discarded; they are also added to the queue's
     /// discarded count.
     pub fn close_and_discard(&mut self, queue: &Queue<M, S>) -> usize {
+        let batch = std::mem::take(&mut self.batch);
         let (rest, woken) = {
             let mut st = queue.state.lock();
             let woken = queue.close_locked(&mut st);
-            st.len = 0;
-            queue.take_released();
-            (std::mem::take(&mut st.queue), woken)
+            let rest = match st.buf.as_deref_mut() {
+                Some(buf) => {
+                    buf.len = 0;
+                    queue.take_released();
+                    let rest = std::mem::take(&mut buf.queue);
+                    buf.discarded += (rest.len() + batch.len()) as u64;
+                    rest
+                }
+                None => VecDeque::new(),
+            };
+            (rest, woken)
         };
         wake_all(woken);
-        let batch = std::mem::take(&mut self.batch);
         let n = rest.len() + batch.len();
         if n > 0 {
-            queue.add_discarded(n);
             with_drop_cause(NoReply::Stopped, || {
                 drop(batch);
                 drop(rest);
@@ -107,13 +120,13 @@ impl<M, S: Strategy> Receiver<M, S> {
     }
 }
 
-fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, st: &mut State<M>, freed: usize) {
-    let n = freed.min(st.waiters.len());
+fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, buf: &mut Buffer<M>, freed: usize) {
+    let n = freed.min(buf.waiters.len());
     if n > 0 {
-        for (_, w) in st.waiters.drain(..n) {
+        for (_, w) in buf.waiters.drain(..n) {
             w.wake();
         }
-        queue.sync_has_waiters(st);
+        queue.sync_has_waiters(buf);
     }
 }
 

@@ -319,13 +319,14 @@ mod tests {
     }
 
     /// Every idle actor holds its cell, and on Tokio its size decides more than its own bytes.
-    /// Tokio allocates each task 128-byte aligned, a glibc chunk of 128·k + 16 bytes; a cell
-    /// chunk of 240 (≡ 112 mod 128) makes each cell-and-task pair a multiple of 128, so when
-    /// actors are spawned one after another every task lands aligned and `memalign` cuts off
-    /// no slack. In the `spawn` benchmark a 256-byte cell chunk measured 711 resident bytes per
-    /// idle actor and the 240-byte one 520; `benches/src/bin/task_alignment.rs` measured 688 for
-    /// a 224-byte chunk (`docs/performance.md`). The cell is the same for every message type and
-    /// mailbox strategy.
+    /// Tokio allocates each task 128-byte aligned, a glibc chunk of 128·k + 16 bytes (272 for
+    /// an actor whose future is at most 152 bytes), so when actors are spawned one after another
+    /// each cell-and-task pair takes a multiple of 128 bytes. A cell chunk of at most 112 bytes
+    /// fits in the room below the next aligned task (3 × 128 = 384 bytes per pair); anything
+    /// from 128 to 240 bytes needs 512, and more than 240 leaves alignment slack as well. In the
+    /// `spawn` benchmark this 112-byte chunk measured 453 resident bytes per idle actor, the
+    /// 240-byte one it replaced 520 and a 256-byte one 711 (`docs/performance.md`, "Why 112
+    /// bytes"). The cell is the same for every message type and mailbox strategy.
     #[test]
     fn an_idle_actors_cell_is_a_112_byte_chunk() {
         assert_eq!(cell_chunk::<u64, Block>(), 112);

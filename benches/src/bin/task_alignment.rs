@@ -1,11 +1,10 @@
 //! `task_alignment`: resident bytes per pair of one `Arc` (standing in for an actor's cell) and one
 //! idle Tokio task, for several `Arc` chunk sizes and task sizes, on a current-thread runtime.
-//! It shows the effect behind the 240-byte actor cell (`docs/performance.md`, "Why 240 bytes"):
-//! with glibc, a cell chunk of 240 bytes makes each cell-and-task pair a multiple of 128 bytes, so
-//! Tokio's 128-byte-aligned tasks need no alignment slack when spawned back to back. (A 208-byte
-//! chunk packs into the same bytes, with a 32-byte piece cut off and freed beside every task.)
-//! Chunks of 80 to 112 bytes cost less (~463 bytes per pair) but fall in glibc's fastbins; see
-//! "Tried and reverted: a 112-byte cell" in `docs/performance.md`.
+//! It shows the effect behind the size of the actor cell (`docs/performance.md`, "Why 112 bytes"):
+//! with glibc, Tokio's 128-byte-aligned tasks spawned back to back make each cell-and-task pair
+//! take a multiple of 128 bytes. A cell chunk of up to 112 bytes fits below the next task (~463
+//! bytes per pair here); 128 to 240 bytes take 512 (the 240-byte chunk with no slack at all, a
+//! 208-byte one with a 32-byte piece cut off and freed beside every task).
 //!
 //! Each line: `arc chunk <c> B, <p> B of padding in the task's future -> <n> resident B per pair`; the figure
 //! includes an 8-byte `Vec` slot per pair, as the `spawn` workload's does.

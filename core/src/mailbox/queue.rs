@@ -249,8 +249,9 @@ impl<M, S: Strategy> Queue<M, S> {
         }
     }
 
-    /// Pushes into a buffer known to have room, forgetting the caller's waiting key.
-    #[inline]
+    /// Pushes into a buffer known to have room, forgetting the caller's waiting key (the
+    /// path of a sender that registered to wait and then found room).
+    #[cold]
     fn push_as(&self, mut st: MutexGuard<'_, State<M>>, msg: M, key: &mut Option<u64>) {
         let buf = st.buffer();
         if let Some(k) = key.take() {
@@ -279,8 +280,15 @@ impl<M, S: Strategy> Queue<M, S> {
             }
             return Poll::Ready(Err((SendError::Closed(msg), false)));
         }
-        if self.has_room(st.buffer()) {
-            self.push_as(st, msg, key);
+        let buf = st.buffer();
+        if self.has_room(buf) {
+            if let Some(k) = key.take() {
+                remove_waiter(&mut buf.waiters, k);
+                self.sync_has_waiters(buf);
+            }
+            buf.queue.push_back(msg);
+            buf.len += 1;
+            Self::wake_rx(st);
             return Poll::Ready(Ok(()));
         }
         if S::ON_FULL != OnFull::Wait {

@@ -10,8 +10,8 @@
 //!
 //! The capacity counts the messages *waiting*: accepted and not yet handed to the handler (the
 //! one being handled does not count). Every send to a stopped actor fails with `Closed(msg)`.
-//! Messages are FIFO per sender. A bounded mailbox allocates nothing up front: its buffer grows
-//! with the backlog, up to the capacity.
+//! Messages are FIFO per sender. A mailbox allocates nothing up front: the first message makes
+//! its buffer, which then grows with the backlog, up to the capacity.
 //!
 //! ```
 //! use playhouse_core::mailbox::{Bounded, DropOldest, Mailbox};

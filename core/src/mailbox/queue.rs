@@ -425,3 +425,45 @@ impl<M, S: Strategy> fmt::Debug for Queue<M, S> {
             .finish()
     }
 }
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+
+    use super::super::{Block, Receiver};
+    use super::Queue;
+    use crate::error::SendError;
+
+    /// An idle actor's mailbox holds no buffer: the first message makes it, and closing,
+    /// counting or polling an empty mailbox does not.
+    #[test]
+    fn the_buffer_is_made_by_the_first_message_only() {
+        let queue = Queue::<u32, Block>::new(2);
+        let mut rx = Receiver::<u32, Block>::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(rx.poll_recv(&queue, &mut cx).is_pending());
+        assert_eq!(
+            (queue.len(), queue.dropped_count(), queue.discarded_count()),
+            (0, 0, 0)
+        );
+        assert!(queue.state.lock().buf.is_none());
+
+        queue.try_send(7).unwrap();
+        assert!(queue.state.lock().buf.is_some());
+        assert_eq!(rx.poll_recv(&queue, &mut cx), Poll::Ready(Some(7)));
+        assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn closing_a_mailbox_that_was_never_sent_to_ends_its_receiver_without_a_buffer() {
+        let queue = Queue::<u32, Block>::new(2);
+        let mut rx = Receiver::<u32, Block>::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(rx.poll_recv(&queue, &mut cx).is_pending());
+        queue.close();
+        assert_eq!(rx.poll_recv(&queue, &mut cx), Poll::Ready(None));
+        assert_eq!(queue.try_send(1), Err(SendError::Closed(1)));
+        assert_eq!(rx.close_and_discard(&queue), 0);
+        assert!(queue.state.lock().buf.is_none());
+    }
+}

@@ -251,6 +251,10 @@ impl<M, S: Strategy> Queue<M, S> {
 
     /// Pushes into a buffer known to have room, forgetting the caller's waiting key (the
     /// path of a sender that registered to wait and then found room).
+    ///
+    /// `poll_send` repeats these lines inline for a send that finds room at once: built on one
+    /// shared helper, that path took 2 more instructions per send (`callgrind`, one-thread
+    /// `tell`: 1.042 → 1.058 G).
     #[cold]
     fn push_as(&self, mut st: MutexGuard<'_, State<M>>, msg: M, key: &mut Option<u64>) {
         let buf = st.buffer();

@@ -28,6 +28,38 @@ loom::thread_local! {
     static DROP_CAUSE: Cell<Option<NoReply>> = Cell::new(None);
 }
 
+// The cause [`begin_panicked_drop`] replaced, kept for [`end_panicked_drop`]; `None` when no
+// panicked drop is under way.
+#[cfg(not(playhouse_loom))]
+std::thread_local! {
+    static BEFORE_PANIC: Cell<Option<Option<NoReply>>> = const { Cell::new(None) };
+}
+#[cfg(playhouse_loom)]
+loom::thread_local! {
+    static BEFORE_PANIC: Cell<Option<Option<NoReply>>> = Cell::new(None);
+}
+
+/// After a caught panic: reply ports dropped on this thread report [`NoReply::Panicked`] until
+/// [`end_panicked_drop`], so that what the panicked future still holds, dropped in between,
+/// says why.
+pub(crate) fn begin_panicked_drop() {
+    let before = DROP_CAUSE.with(|c| c.replace(Some(NoReply::Panicked)));
+    BEFORE_PANIC.with(|b| {
+        if b.get().is_none() {
+            b.set(Some(before));
+        }
+    });
+}
+
+/// Ends what [`begin_panicked_drop`] began, restoring the cause it replaced; does nothing if
+/// none is under way.
+#[inline]
+pub(crate) fn end_panicked_drop() {
+    if let Some(before) = BEFORE_PANIC.with(|b| b.take()) {
+        DROP_CAUSE.with(|c| c.set(before));
+    }
+}
+
 /// Runs `f` (which drops messages) with reply ports dropped inside it reporting `cause`.
 pub(crate) fn with_drop_cause<R>(cause: NoReply, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<NoReply>);

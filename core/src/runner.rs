@@ -19,7 +19,7 @@ use crate::env::Env;
 use crate::error::NoReply;
 use crate::exit::ExitReason;
 use crate::mailbox::{Mailbox, Receiver};
-use crate::reply::with_drop_cause;
+use crate::reply::{begin_panicked_drop, end_panicked_drop, with_drop_cause};
 use crate::spawn::Restart;
 
 /// Messages handled back to back (without the mailbox running empty) before the task yields to
@@ -46,12 +46,12 @@ where
 {
     let mut task = Finalizer::<A, V> {
         ctx,
-        rx: Receiver::default(),
+        rx: RxOrReason::Receiving(Receiver::default()),
     };
     async move {
         let reason = loop {
             // One incarnation: `started`, the message loop, `stopped`.
-            let mut reason = 'incarnation: {
+            let reason = 'incarnation: {
                 if let Some(early) =
                     started_outcome(CatchUnwind::new(actor.started(&mut task.ctx)).await)
                 {
@@ -98,10 +98,14 @@ where
                     }
                 }
             };
-            if let Err(p) = CatchUnwind::new(actor.stopped(&mut task.ctx, &reason)).await {
-                reason = ExitReason::from_panic(p);
+            // The batch of messages taken and not handled goes back to the mailbox (for the
+            // next incarnation, or the final discard), and the reason takes the receiver's room.
+            task.rx.end_receiving(&task.ctx.cell.queue, reason);
+            if let Err(p) = CatchUnwind::new(actor.stopped(&mut task.ctx, task.rx.reason())).await {
+                task.rx = RxOrReason::Ended(ExitReason::from_panic(p));
             }
             task.ctx.end_incarnation();
+            let reason = task.rx.take_reason();
 
             // Stop and kill are final, and so is a closed mailbox (nothing could reach a new one).
             if task.ctx.drained
@@ -141,17 +145,27 @@ fn started_outcome<E: std::error::Error + Send + Sync + 'static>(
 }
 
 pin_project! {
-    /// Polls a future, catching a panic in any poll. After a panic the future is dropped at
-    /// once, with reply ports it held reporting [`NoReply::Panicked`].
+    /// Polls a future, catching a panic in any poll. After a panic, reply ports the future
+    /// still holds report [`NoReply::Panicked`] when it is dropped, which the awaiting runner
+    /// does at once.
+    ///
+    /// No `Option` around the future to drop it in place: that took 8 more bytes in every
+    /// actor's task. Instead a panic begins a "panicked drop" on this thread
+    /// ([`begin_panicked_drop`]) and the wrapper's last field, dropped right after the future,
+    /// ends it.
     struct CatchUnwind<F> {
         #[pin]
-        fut: Option<F>,
+        fut: F,
+        end: EndPanickedDrop,
     }
 }
 
 impl<F> CatchUnwind<F> {
     fn new(fut: F) -> Self {
-        CatchUnwind { fut: Some(fut) }
+        CatchUnwind {
+            fut,
+            end: EndPanickedDrop,
+        }
     }
 }
 
@@ -159,18 +173,26 @@ impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, Box<dyn Any + Send>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
-            return Poll::Ready(Err(Box::new("future polled after it panicked")));
-        };
+        let fut = self.project().fut;
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
-                with_drop_cause(NoReply::Panicked, || this.fut.set(None));
+                begin_panicked_drop();
                 Poll::Ready(Err(payload))
             }
         }
+    }
+}
+
+/// The last field of [`CatchUnwind`]: dropped after the future, it ends the panicked drop a
+/// caught panic began (and does nothing otherwise).
+struct EndPanickedDrop;
+
+impl Drop for EndPanickedDrop {
+    #[inline]
+    fn drop(&mut self) {
+        end_panicked_drop();
     }
 }
 
@@ -190,17 +212,63 @@ impl Future for YieldNow {
     }
 }
 
-/// Owns the receiving half; whether the task ends normally or is dropped by its executor, the
-/// mailbox is closed, its backlog discarded and the exit reported, once.
+/// The receiving half while an incarnation handles messages, its exit reason while `stopped`
+/// runs. The two never live at once, so they share the room: each is one of the largest
+/// things an actor's task holds, and an async block keeps a local that lives across more than
+/// one `.await` (the receiver) apart from all others.
+enum RxOrReason<M, S> {
+    Receiving(Receiver<M, S>),
+    Ended(ExitReason),
+}
+
+impl<M, S: crate::mailbox::Strategy> RxOrReason<M, S> {
+    /// Ends the message loop: the batch goes back to the front of `queue`, `reason` takes its
+    /// place.
+    fn end_receiving(&mut self, queue: &crate::mailbox::Queue<M, S>, reason: ExitReason) {
+        if let RxOrReason::Receiving(rx) = self {
+            rx.give_back(queue);
+        }
+        *self = RxOrReason::Ended(reason);
+    }
+
+    /// The reason stored by [`end_receiving`](Self::end_receiving).
+    fn reason(&self) -> &ExitReason {
+        // Only `stopped` asks, after `end_receiving`; a receiver has no reason to give.
+        static NONE: ExitReason = ExitReason::Normal;
+        match self {
+            RxOrReason::Ended(reason) => reason,
+            RxOrReason::Receiving(_) => &NONE,
+        }
+    }
+
+    /// Takes the reason out, leaving a fresh receiver for the next incarnation.
+    fn take_reason(&mut self) -> ExitReason {
+        match std::mem::replace(self, RxOrReason::Receiving(Receiver::default())) {
+            RxOrReason::Ended(reason) => reason,
+            RxOrReason::Receiving(rx) => {
+                // Not reached (see `reason`); the batch must not be lost all the same.
+                *self = RxOrReason::Receiving(rx);
+                ExitReason::Normal
+            }
+        }
+    }
+}
+
+/// Owns the context and the receiving half; whether the task ends normally or is dropped by
+/// its executor, the mailbox is closed, its backlog discarded and the exit reported, once.
 struct Finalizer<A: Actor, V: Env> {
     ctx: Context<A, V>,
-    rx: ReceiverOf<A, V>,
+    rx: RxOrReason<A::Message, <<V as Env>::Mailbox as Mailbox>::Strategy>,
 }
 
 impl<A: Actor, V: Env> Finalizer<A, V> {
     #[inline]
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<A::Message>> {
-        let polled = self.rx.poll_recv(&self.ctx.cell.queue, cx);
+        let RxOrReason::Receiving(rx) = &mut self.rx else {
+            // Not reached: the message loop runs between `take_reason` and `end_receiving`.
+            return Poll::Ready(None);
+        };
+        let polled = rx.poll_recv(&self.ctx.cell.queue, cx);
         if let Poll::Ready(None) = polled {
             // Closed and empty: nothing can enter it any more.
             self.ctx.drained = true;
@@ -214,7 +282,12 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
         }
         self.ctx.finished = true;
         if !self.ctx.drained {
-            self.rx.close_and_discard(&self.ctx.cell.queue);
+            match &mut self.rx {
+                RxOrReason::Receiving(rx) => rx.close_and_discard(&self.ctx.cell.queue),
+                RxOrReason::Ended(_) => {
+                    ReceiverOf::<A, V>::default().close_and_discard(&self.ctx.cell.queue)
+                }
+            };
         }
         self.ctx.cell.record_exit(reason);
     }
@@ -242,10 +315,11 @@ mod size_tests {
     use crate::testing::ThreadExecutor;
     use std::convert::Infallible;
 
-    /// An actor like the spawn benchmark's: two shared counters, `started` and `stopped` hooks.
-    struct Trivial(std::sync::Arc<u8>, std::sync::Arc<u8>);
+    /// An actor like the spawn benchmark's (two shared counters, `started` and `stopped`
+    /// hooks), with `N` bytes more state.
+    struct Trivial<const N: usize>(std::sync::Arc<u8>, std::sync::Arc<u8>, [u8; N]);
 
-    impl Actor for Trivial {
+    impl<const N: usize> Actor for Trivial<N> {
         type Message = u64;
         type Error = Infallible;
 
@@ -267,14 +341,8 @@ mod size_tests {
         }
     }
 
-    fn size_of_val<F>(_: &F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    /// Every idle actor costs its task: the runner must not keep copies of its arguments or
-    /// dead results across the message loop (it was 192 bytes as an `async fn`).
-    #[test]
-    fn an_idle_actors_task_stays_small() {
+    /// The size of the task future of a `Trivial<N>`.
+    fn task_size<const N: usize>() -> usize {
         type V = Wiring<Bounded<Block>, ThreadExecutor, InMemoryBroker>;
         let cell = crate::sync::Arc::new(crate::cell::ActorCell::new(
             Bounded::<Block>::default().queue::<u64>(),
@@ -284,13 +352,95 @@ mod size_tests {
             ThreadExecutor,
             InMemoryBroker::default(),
         ));
-        let ctx = Context::<Trivial, V>::new(cell, env);
-        let actor = Trivial(Default::default(), Default::default());
-        let fut = run_actor(actor, ctx, NoRestart);
+        let ctx = Context::<Trivial<N>, V>::new(cell, env);
+        let actor = Trivial(Default::default(), Default::default(), [0; N]);
+        size_of_val(&run_actor(actor, ctx, NoRestart))
+    }
+
+    fn size_of_val<F>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle actor costs its task: the runner must not keep copies of its arguments or
+    /// dead results across the message loop (it was 192 bytes as an `async fn`, 144 with the
+    /// receiver and the exit reason in rooms of their own and the panic catcher's `Option`).
+    ///
+    /// On Tokio a future of at most 152 bytes makes a 256-byte task, a larger one a 384-byte
+    /// task (docs/performance.md, "Why 112 bytes"): a 112-byte runner leaves an actor 56 bytes
+    /// of state below that step (it was 24).
+    #[test]
+    fn an_idle_actors_task_stays_small() {
+        assert_eq!(size_of::<Trivial<0>>(), 16);
         assert!(
-            size_of_val(&fut) <= 144,
-            "the actor task is {} bytes",
-            size_of_val(&fut)
+            task_size::<0>() <= 112,
+            "the task is {} bytes",
+            task_size::<0>()
         );
+        assert_eq!(size_of::<Trivial<40>>(), 56);
+        assert!(
+            task_size::<40>() <= 152,
+            "the task is {} bytes",
+            task_size::<40>()
+        );
+    }
+}
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod catch_unwind_tests {
+    use super::*;
+    use crate::reply::{Reply, reply_port};
+    use futures::executor::block_on;
+
+    /// A hand-written future that panics in its poll and still holds a reply port afterwards
+    /// (an `async fn` drops what it holds while unwinding).
+    struct PanicsHoldingPort(#[allow(dead_code)] Reply<u8>);
+
+    impl Future for PanicsHoldingPort {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+            panic!("boom")
+        }
+    }
+
+    #[test]
+    fn a_port_the_panicked_future_still_holds_reports_the_panic() {
+        let (reply, rx) = reply_port::<u8>();
+        let outcome = block_on(CatchUnwind::new(PanicsHoldingPort(reply)));
+        assert!(outcome.is_err());
+        assert_eq!(block_on(rx), Err(NoReply::Panicked));
+        // The panicked drop ended with the wrapper: a port dropped later says it was dropped.
+        let (reply, rx) = reply_port::<u8>();
+        drop(reply);
+        assert_eq!(block_on(rx), Err(NoReply::Dropped));
+    }
+
+    #[test]
+    fn a_future_that_did_not_panic_drops_its_ports_as_dropped() {
+        let (reply, rx) = reply_port::<u8>();
+        let mut fut = Box::pin(CatchUnwind::new(async move {
+            let _held = reply;
+            std::future::pending::<()>().await;
+        }));
+        let waker = std::task::Waker::noop();
+        assert!(
+            fut.as_mut()
+                .poll(&mut TaskContext::from_waker(waker))
+                .is_pending()
+        );
+        drop(fut);
+        assert_eq!(block_on(rx), Err(NoReply::Dropped));
+    }
+
+    #[test]
+    fn a_panicked_drop_inside_a_drop_cause_restores_that_cause() {
+        let (reply, rx) = reply_port::<u8>();
+        with_drop_cause(NoReply::Stopped, || {
+            let outcome = block_on(CatchUnwind::new(PanicsHoldingPort(reply)));
+            assert!(outcome.is_err());
+            let (inner, inner_rx) = reply_port::<u8>();
+            drop(inner);
+            assert_eq!(block_on(inner_rx), Err(NoReply::Stopped));
+        });
+        assert_eq!(block_on(rx), Err(NoReply::Panicked));
     }
 }

@@ -111,3 +111,10 @@ fn drop_newest_drops_the_new_message_and_counts_it() {
 fn reject_hands_the_message_back() {
     m::reject_hands_the_message_back();
 }
+
+/// A batch given back goes to the front of the mailbox and frees the room of what was handed
+/// out, racing a waiting sender.
+#[test]
+fn given_back_batch_goes_first_and_frees_room() {
+    m::given_back_batch_goes_first_and_frees_room();
+}

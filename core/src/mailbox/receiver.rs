@@ -87,6 +87,38 @@ impl<M, S: Strategy> Receiver<M, S> {
         Poll::Pending
     }
 
+    /// Puts the messages of the batch back at the front of the mailbox, in order, for the next
+    /// receiver (an actor's next incarnation) to take, or for a final discard. They still count
+    /// as waiting; the hand-outs already made are acknowledged, waking senders waiting for that
+    /// room. Returns how many went back.
+    ///
+    /// With an empty batch it does nothing (no lock).
+    #[inline]
+    pub fn give_back(&mut self, queue: &Queue<M, S>) -> usize {
+        if self.batch.is_empty() {
+            return 0;
+        }
+        self.give_back_batch(queue)
+    }
+
+    fn give_back_batch(&mut self, queue: &Queue<M, S>) -> usize {
+        let mut batch = std::mem::take(&mut self.batch);
+        let n = batch.len();
+        {
+            let mut st = queue.state.lock();
+            let freed = queue.take_released();
+            // A batch comes out of the buffer, so the buffer exists.
+            let buf = st.buffer();
+            buf.len -= freed;
+            batch.append(&mut buf.queue);
+            std::mem::swap(&mut batch, &mut buf.queue);
+            wake_waiters(queue, buf, freed);
+        }
+        // `batch` is now the buffer's old, empty queue: freed outside the lock.
+        drop(batch);
+        n
+    }
+
     /// Closes the mailbox and drops every message still in it (queued or in the batch), each
     /// exactly once, outside the lock. Reply ports inside them resolve with
     /// [`NoReply::Stopped`]. Returns how many were discarded; they are also added to the queue's

@@ -252,6 +252,32 @@ pub fn sender_woken_by_receive() {
     });
 }
 
+/// A receiver gives its batch back (an actor's incarnation ending with messages taken and not
+/// handled) while a sender waits for room in a full `Block` mailbox (capacity 2): the next
+/// receiver gets the given-back message first and then the sender's, each once, and the sender
+/// is not left waiting.
+pub fn given_back_batch_goes_first_and_frees_room() {
+    check(|| {
+        let (q, mut rx) = bounded::<Block, u32>(2);
+        q.try_send(0).unwrap();
+        q.try_send(1).unwrap();
+        let sender = {
+            let q = q.clone();
+            thread::spawn(move || block_on(q.send(2)).unwrap())
+        };
+        // Takes the batch [0, 1] and hands out 0.
+        assert_eq!(recv(&mut rx, &q), Some(0));
+        let back = rx.give_back(&q);
+        assert_eq!(back, 1);
+        assert!(q.len() <= 2, "len {} over capacity 2", q.len());
+        let mut next = playhouse_core::mailbox::Receiver::<u32, Block>::default();
+        assert_eq!(recv(&mut next, &q), Some(1));
+        assert_eq!(recv(&mut next, &q), Some(2));
+        sender.join().unwrap();
+        assert_eq!(q.len(), 0);
+    });
+}
+
 /// Two senders wait on a full `Block` mailbox (capacity 1); one gives up (drops its send
 /// future after one poll) while the receiver takes a message: the wake-up the cancelled send
 /// may have been given passes on, so the other sender completes.

@@ -55,6 +55,14 @@ pub(crate) fn begin_panicked_drop() {
 /// none is under way.
 #[inline]
 pub(crate) fn end_panicked_drop() {
+    // Read first: on every handled message this is one load, not a load and a store.
+    if BEFORE_PANIC.with(|b| b.get()).is_some() {
+        restore_before_panic();
+    }
+}
+
+#[cold]
+fn restore_before_panic() {
     if let Some(before) = BEFORE_PANIC.with(|b| b.take()) {
         DROP_CAUSE.with(|c| c.set(before));
     }

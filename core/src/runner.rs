@@ -89,7 +89,7 @@ where
                     match CatchUnwind::new(actor.handle(msg, &mut task.ctx)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => break 'incarnation ExitReason::Failed(StdArc::new(e)),
-                        Err(p) => break 'incarnation ExitReason::from_panic(p),
+                        Err(p) => break 'incarnation panicked(p),
                     }
                     budget -= 1;
                     if budget == 0 {
@@ -102,7 +102,7 @@ where
             // next incarnation, or the final discard), and the reason takes the receiver's room.
             task.rx.end_receiving(&task.ctx.cell.queue, reason);
             if let Err(p) = CatchUnwind::new(actor.stopped(&mut task.ctx, task.rx.reason())).await {
-                task.rx = RxOrReason::Ended(ExitReason::from_panic(p));
+                task.rx = RxOrReason::Ended(panicked(p));
             }
             task.ctx.end_incarnation();
             let reason = task.rx.take_reason();
@@ -140,32 +140,36 @@ fn started_outcome<E: std::error::Error + Send + Sync + 'static>(
     match outcome {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(ExitReason::Failed(StdArc::new(e))),
-        Err(p) => Some(ExitReason::from_panic(p)),
+        Err(p) => Some(panicked(p)),
     }
+}
+
+/// The reason for a panic that [`CatchUnwind`] caught, once the panicked future is dropped
+/// (the `.await` that returned the panic dropped it): ends the panicked drop the catch began.
+fn panicked(payload: Box<dyn Any + Send>) -> ExitReason {
+    end_panicked_drop();
+    ExitReason::from_panic(payload)
 }
 
 pin_project! {
     /// Polls a future, catching a panic in any poll. After a panic, reply ports the future
-    /// still holds report [`NoReply::Panicked`] when it is dropped, which the awaiting runner
-    /// does at once.
+    /// still holds report [`NoReply::Panicked`] when it is dropped: the runner drops it at once
+    /// (the `.await` that returns the panic does) and then calls [`panicked`].
     ///
-    /// No `Option` around the future to drop it in place: that took 8 more bytes in every
-    /// actor's task. Instead a panic begins a "panicked drop" on this thread
-    /// ([`begin_panicked_drop`]) and the wrapper's last field, dropped right after the future,
-    /// ends it.
+    /// No `Option` around the future, to drop it in place: that took 8 more bytes in every
+    /// actor's task. Instead a caught panic begins a "panicked drop" on this thread
+    /// ([`begin_panicked_drop`]), which [`panicked`] ends (as does, should a drop panic in
+    /// between, the task's [`Finalizer`]). Ending it from a field of this wrapper instead put
+    /// a thread-local read and an out-of-line drop on every handled message.
     struct CatchUnwind<F> {
         #[pin]
         fut: F,
-        end: EndPanickedDrop,
     }
 }
 
 impl<F> CatchUnwind<F> {
     fn new(fut: F) -> Self {
-        CatchUnwind {
-            fut,
-            end: EndPanickedDrop,
-        }
+        CatchUnwind { fut }
     }
 }
 
@@ -182,17 +186,6 @@ impl<F: Future> Future for CatchUnwind<F> {
                 Poll::Ready(Err(payload))
             }
         }
-    }
-}
-
-/// The last field of [`CatchUnwind`]: dropped after the future, it ends the panicked drop a
-/// caught panic began (and does nothing otherwise).
-struct EndPanickedDrop;
-
-impl Drop for EndPanickedDrop {
-    #[inline]
-    fn drop(&mut self) {
-        end_panicked_drop();
     }
 }
 
@@ -295,6 +288,9 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
 
 impl<A: Actor, V: Env> Drop for Finalizer<A, V> {
     fn drop(&mut self) {
+        // A drop that panicked after a caught panic skipped `panicked`: do not leave the
+        // thread reporting panics for ports dropped later.
+        end_panicked_drop();
         // Without `finish` only when the executor dropped the task (runtime shutdown). Checked
         // first, so that a task that finished does not build (allocate) a reason to discard.
         if !self.ctx.finished {
@@ -405,10 +401,11 @@ mod catch_unwind_tests {
     #[test]
     fn a_port_the_panicked_future_still_holds_reports_the_panic() {
         let (reply, rx) = reply_port::<u8>();
+        // `block_on` drops the future when it returns, as the runner's `.await` does.
         let outcome = block_on(CatchUnwind::new(PanicsHoldingPort(reply)));
-        assert!(outcome.is_err());
         assert_eq!(block_on(rx), Err(NoReply::Panicked));
-        // The panicked drop ended with the wrapper: a port dropped later says it was dropped.
+        assert!(matches!(panicked(outcome.unwrap_err()), ExitReason::Panicked(m) if &*m == "boom"));
+        // `panicked` ended the panicked drop: a port dropped later says it was dropped.
         let (reply, rx) = reply_port::<u8>();
         drop(reply);
         assert_eq!(block_on(rx), Err(NoReply::Dropped));
@@ -436,11 +433,51 @@ mod catch_unwind_tests {
         let (reply, rx) = reply_port::<u8>();
         with_drop_cause(NoReply::Stopped, || {
             let outcome = block_on(CatchUnwind::new(PanicsHoldingPort(reply)));
-            assert!(outcome.is_err());
+            panicked(outcome.unwrap_err());
             let (inner, inner_rx) = reply_port::<u8>();
             drop(inner);
             assert_eq!(block_on(inner_rx), Err(NoReply::Stopped));
         });
         assert_eq!(block_on(rx), Err(NoReply::Panicked));
+    }
+
+    /// An actor whose handler is a hand-written future that panics while it still holds the
+    /// request's reply port.
+    struct PanicsInHandWrittenHandler;
+
+    impl Actor for PanicsInHandWrittenHandler {
+        type Message = Reply<u8>;
+        type Error = std::convert::Infallible;
+
+        fn handle<V: Env>(
+            &mut self,
+            msg: Reply<u8>,
+            _: &mut Context<Self, V>,
+        ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+            HandlerHoldingPort(msg)
+        }
+    }
+
+    /// [`PanicsHoldingPort`] with a handler's output.
+    struct HandlerHoldingPort(#[allow(dead_code)] Reply<u8>);
+
+    impl Future for HandlerHoldingPort {
+        type Output = Result<(), std::convert::Infallible>;
+        fn poll(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Self::Output> {
+            panic!("boom")
+        }
+    }
+
+    #[test]
+    fn the_asker_hears_of_a_panic_that_left_its_port_in_the_handlers_future() {
+        use crate::error::AskError;
+        let actor = crate::spawn(&crate::testing::ThreadExecutor, PanicsInHandWrittenHandler);
+        let answer = crate::testing::block_on(actor.ask(|reply| reply));
+        assert!(
+            matches!(answer, Err(AskError::NoReply(NoReply::Panicked))),
+            "{answer:?}"
+        );
+        let reason = crate::testing::block_on(actor.wait());
+        assert!(matches!(reason, ExitReason::Panicked(_)), "{reason:?}");
     }
 }

@@ -66,6 +66,7 @@ impl<M, S: Strategy> Future for SendFuture<'_, M, S> {
 }
 
 impl<M, S: Strategy> Drop for SendFuture<'_, M, S> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(k) = self.key.take() {
             self.queue.cancel_wait(k);

@@ -55,7 +55,7 @@ pub(crate) fn begin_panicked_drop() {
 /// none is under way.
 #[inline]
 pub(crate) fn end_panicked_drop() {
-    // Read first: on every handled message this is one load, not a load and a store.
+    // Read first: at the end of every actor's task this is one load, not a load and a store.
     if BEFORE_PANIC.with(|b| b.get()).is_some() {
         restore_before_panic();
     }

@@ -406,7 +406,9 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
         "faulted in afresh, and the time grows with the bytes per actor. `spawn ns/actor, warm "
         "heap` is the same workload in the same process with the trimming off, reusing the "
         "memory the last run freed (where glibc does not trim the heap by itself: on one "
-        "thread it does, and the two columns agree).",
+        "thread it does, and the two columns agree). Each process reports for `bytes/actor` the "
+        "most that any of its runs measured (one whose actors reuse pages an earlier run freed "
+        "can only under-count); the table shows the median over the rounds.",
     ]
     if cores:
         lines += [

@@ -192,6 +192,7 @@ pub struct ReplyReceiver<T> {
 impl<T> Future for ReplyReceiver<T> {
     type Output = Result<T, NoReply>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match Pin::new(self.get_mut().rx.get_mut()).poll(cx) {
             Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),

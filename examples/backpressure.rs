@@ -25,12 +25,10 @@ enum RecMsg {
 impl Actor for Recorder {
     type Message = RecMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
-        &mut self,
-        msg: RecMsg,
-        _ctx: &mut Context<Self, V>,
-    ) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Recorder {
+    async fn handle(&mut self, msg: RecMsg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         match msg {
             RecMsg::Hold(busy, gate) => {
                 let _ = busy.send(());
@@ -48,7 +46,7 @@ impl Actor for Recorder {
 const CAPACITY: usize = 3;
 
 async fn demo<MB: Mailbox>(name: &str, mailbox: MB) {
-    let spawner = Spawner::new(TokioExecutor::current()).mailbox(mailbox);
+    let spawner = System::new(TokioExecutor::current()).spawner(mailbox);
     let actor = spawner.spawn(Recorder::default());
     let (open, gate) = oneshot::channel();
     actor

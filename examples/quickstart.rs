@@ -22,13 +22,15 @@ enum AccountMsg {
 impl Actor for Account {
     type Message = AccountMsg;
     type Error = Infallible;
+}
 
-    async fn started<V: Env>(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Account {
+    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         println!("[{}] account opened with {}", ctx.id(), self.balance);
         Ok(())
     }
 
-    async fn handle<V: Env>(
+    async fn handle(
         &mut self,
         msg: AccountMsg,
         _ctx: &mut Context<Self, V>,
@@ -54,7 +56,7 @@ impl Actor for Account {
         Ok(())
     }
 
-    async fn stopped<V: Env>(&mut self, ctx: &mut Context<Self, V>, reason: &ExitReason) {
+    async fn stopped(&mut self, ctx: &mut Context<Self, V>, reason: &ExitReason) {
         println!(
             "[{}] account closed ({reason}) with {}",
             ctx.id(),
@@ -65,7 +67,8 @@ impl Actor for Account {
 
 #[tokio::main]
 async fn main() {
-    let account = spawn(&TokioExecutor::current(), Account { balance: 100 });
+    let system = System::new(TokioExecutor::current());
+    let account = system.spawn(Account { balance: 100 });
 
     // tell: fire-and-forget (waits only if the mailbox is full).
     account

@@ -21,13 +21,15 @@ enum TickerMsg {
 impl Actor for Ticker {
     type Message = TickerMsg;
     type Error = Infallible;
+}
 
-    async fn started<V: Env>(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Ticker {
+    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         ctx.run_interval(Duration::from_millis(10), || TickerMsg::Tick);
         Ok(())
     }
 
-    async fn handle<V: Env>(
+    async fn handle(
         &mut self,
         msg: TickerMsg,
         _ctx: &mut Context<Self, V>,
@@ -47,7 +49,7 @@ fn main() {
     let executor = SmolExecutor::new(ex.clone());
 
     async_io::block_on(ex.run(async {
-        let ticker = spawn(&executor, Ticker { ticks: 0 });
+        let ticker = System::new(executor.clone()).spawn(Ticker { ticks: 0 });
         async_io::Timer::after(Duration::from_millis(100)).await;
         let ticks = ticker.ask(TickerMsg::Count).await.expect("answered");
         println!("ticks after ~100 ms on smol: {ticks}");

@@ -17,12 +17,10 @@ enum SumMsg {
 impl Actor for Summer {
     type Message = SumMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
-        &mut self,
-        msg: SumMsg,
-        _ctx: &mut Context<Self, V>,
-    ) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Summer {
+    async fn handle(&mut self, msg: SumMsg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         match msg {
             SumMsg::Add(n) => self.0 += n,
             SumMsg::Sum(reply) => {
@@ -35,7 +33,7 @@ impl Actor for Summer {
 
 fn main() {
     let executor = StdExecutor::new().expect("start the thread pool");
-    let summer = spawn(&executor, Summer(0));
+    let summer = System::new(executor.clone()).spawn(Summer(0));
 
     // try_tell is sync: usable from any thread, no runtime needed.
     let mut sent = 0;

@@ -60,8 +60,8 @@ pub mod prelude {
         Block, Bounded, DropNewest, DropOldest, Mailbox, Reject, Unbounded,
     };
     pub use playhouse_core::{
-        Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, NoReply, Reply, SendError,
-        Spawner, WeakActorRef, spawn,
+        Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, MessageBroker,
+        NoReply, Recipient, Reply, SendError, Spawner, System, WeakActorRef, Wiring,
     };
     #[cfg(feature = "smol")]
     pub use playhouse_executors::SmolExecutor;

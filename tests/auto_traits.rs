@@ -26,8 +26,10 @@ enum DummyMsg {
 impl Actor for Dummy {
     type Message = DummyMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
+impl<V: Env> Handler<V> for Dummy {
+    async fn handle(
         &mut self,
         msg: DummyMsg,
         _ctx: &mut Context<Self, V>,

@@ -17,7 +17,7 @@ use playhouse::prelude::*;
 
 async fn stop_drains_the_queue<E: Executor>(exec: E) {
     let (rec, seen_by_actor) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     let gate = hold(&exec, &actor).await;
     for n in 1..=10 {
         actor.tell(Msg::Item(n)).await.expect("tell");
@@ -49,7 +49,7 @@ async fn stop_drains_the_queue<E: Executor>(exec: E) {
 
 async fn stop_with_reason<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     actor.stop_with("maintenance");
     match within(&exec, LONG, actor.wait()).await {
         ExitReason::Shutdown(Some(info)) => assert_eq!(&*info, "maintenance"),
@@ -59,7 +59,7 @@ async fn stop_with_reason<E: Executor>(exec: E) {
 
 async fn kill_discards_the_queue<E: Executor>(exec: E) {
     let (rec, seen_by_actor) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     let gate = hold(&exec, &actor).await;
     for n in 1..=10 {
         actor.tell(Msg::Item(n)).await.expect("tell");
@@ -89,7 +89,7 @@ async fn kill_discards_the_queue<E: Executor>(exec: E) {
 
 async fn kill_idle_actor<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     within(&exec, LONG, actor.ask(Msg::Get))
         .await
         .expect("running");
@@ -103,8 +103,8 @@ async fn kill_idle_actor<E: Executor>(exec: E) {
 
 async fn waiting_sender_is_woken_with_closed_on_stop<E: Executor>(exec: E) {
     let (rec, seen_by_actor) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     actor.tell(Msg::Item(1)).await.expect("room for one");
@@ -131,8 +131,8 @@ async fn waiting_sender_is_woken_with_closed_on_stop<E: Executor>(exec: E) {
 
 async fn waiting_sender_is_woken_with_closed_when_actor_panics<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(2).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(2).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     let mut panicking = pin!(actor.ask(Msg::Panic));
@@ -160,7 +160,7 @@ async fn waiting_sender_is_woken_with_closed_when_actor_panics<E: Executor>(exec
 
 async fn weak_ref_does_not_keep_actor_alive<E: Executor>(exec: E) {
     let (rec, seen_by_actor) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     let gate = hold(&exec, &actor).await;
     for n in 1..=5 {
         actor.tell(Msg::Item(n)).await.expect("tell");
@@ -190,14 +190,11 @@ async fn weak_ref_does_not_keep_actor_alive<E: Executor>(exec: E) {
 async fn started_runs_before_first_message_and_stopped_gets_reason<E: Executor>(exec: E) {
     let log_ = Log::default();
     let (open, start_gate) = oneshot::channel();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: log_.clone(),
-            start_gate: Some(start_gate),
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: log_.clone(),
+        start_gate: Some(start_gate),
+        ..Hooks::default()
+    });
     // Queued while `started` is still running.
     actor.tell(HookMsg::Item(1)).await.expect("tell");
     actor.tell(HookMsg::Item(2)).await.expect("tell");
@@ -219,13 +216,10 @@ async fn started_runs_before_first_message_and_stopped_gets_reason<E: Executor>(
 
 async fn stopped_is_told_failed_and_panicked<E: Executor>(exec: E) {
     let failing = Log::default();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: failing.clone(),
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: failing.clone(),
+        ..Hooks::default()
+    });
     actor.tell(HookMsg::Item(1)).await.expect("tell");
     actor.tell(HookMsg::Fail).await.expect("tell");
     assert_failed_with(&within(&exec, LONG, actor.wait()).await, &FAIL);
@@ -239,13 +233,10 @@ async fn stopped_is_told_failed_and_panicked<E: Executor>(exec: E) {
     );
 
     let panicking = Log::default();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: panicking.clone(),
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: panicking.clone(),
+        ..Hooks::default()
+    });
     actor.tell(HookMsg::Panic).await.expect("tell");
     assert_panicked_with(&within(&exec, LONG, actor.wait()).await, "hook boom");
     assert_eq!(
@@ -257,14 +248,11 @@ async fn stopped_is_told_failed_and_panicked<E: Executor>(exec: E) {
 async fn ctx_stop_ends_normal_and_discards_the_rest<E: Executor>(exec: E) {
     let log_ = Log::default();
     let (open, start_gate) = oneshot::channel();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: log_.clone(),
-            start_gate: Some(start_gate),
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: log_.clone(),
+        start_gate: Some(start_gate),
+        ..Hooks::default()
+    });
     actor.tell(HookMsg::Item(1)).await.expect("tell");
     actor.tell(HookMsg::StopSelf).await.expect("tell");
     actor.tell(HookMsg::Item(2)).await.expect("tell");
@@ -286,15 +274,12 @@ async fn ctx_stop_ends_normal_and_discards_the_rest<E: Executor>(exec: E) {
 async fn failing_started_handles_no_message<E: Executor>(exec: E) {
     let log_ = Log::default();
     let (open, start_gate) = oneshot::channel();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: log_.clone(),
-            start_gate: Some(start_gate),
-            fail_start: true,
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: log_.clone(),
+        start_gate: Some(start_gate),
+        fail_start: true,
+        ..Hooks::default()
+    });
     actor.tell(HookMsg::Item(1)).await.expect("tell");
     let mut queued_ask = pin!(actor.ask(HookMsg::Ping));
     assert!(poll!(queued_ask.as_mut()).is_pending());
@@ -319,7 +304,7 @@ async fn restart_keeps_reference_and_queued_messages<E: Executor>(exec: E) {
     let reasons: Log = Log::default();
     let (policy_log, policy_reasons) = (inc_log.clone(), reasons.clone());
     let mut restarts = 0;
-    let actor = Spawner::new(exec.clone()).spawn_restartable(
+    let actor = System::new(exec.clone()).spawn_restartable(
         Phoenix {
             log: inc_log.clone(),
         },
@@ -421,7 +406,7 @@ async fn no_restart_after_stop<E: Executor>(exec: E) {
     let policy_calls = counter();
     let calls = policy_calls.clone();
     let policy_log = inc_log.clone();
-    let actor = Spawner::new(exec.clone()).spawn_restartable(
+    let actor = System::new(exec.clone()).spawn_restartable(
         Phoenix {
             log: inc_log.clone(),
         },
@@ -443,7 +428,7 @@ async fn no_restart_after_stop<E: Executor>(exec: E) {
 }
 async fn kill_after_stop_discards_the_rest<E: Executor>(exec: E) {
     let (rec, seen_by_actor) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     let gate = hold(&exec, &actor).await;
     for n in 1..=5 {
         actor.tell(Msg::Item(n)).await.expect("tell");
@@ -461,8 +446,8 @@ async fn kill_after_stop_discards_the_rest<E: Executor>(exec: E) {
 
 async fn waiting_sender_is_woken_with_closed_on_kill<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     actor.tell(Msg::Item(1)).await.expect("room for one");
@@ -485,7 +470,7 @@ async fn waiting_sender_is_woken_with_closed_on_kill<E: Executor>(exec: E) {
 
 async fn every_waiter_is_told_the_exit<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     let mut told = Vec::new();
     for _ in 0..3 {
         let weak = actor.downgrade();
@@ -526,15 +511,12 @@ async fn every_waiter_is_told_the_exit<E: Executor>(exec: E) {
 async fn panic_in_started_handles_no_message<E: Executor>(exec: E) {
     let log_ = Log::default();
     let (open, start_gate) = oneshot::channel();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: log_.clone(),
-            start_gate: Some(start_gate),
-            panic_in_started: true,
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: log_.clone(),
+        start_gate: Some(start_gate),
+        panic_in_started: true,
+        ..Hooks::default()
+    });
     actor.tell(HookMsg::Item(1)).await.expect("tell");
     let mut queued_ask = pin!(actor.ask(HookMsg::Ping));
     assert!(poll!(queued_ask.as_mut()).is_pending());
@@ -550,14 +532,11 @@ async fn panic_in_started_handles_no_message<E: Executor>(exec: E) {
 
 async fn panic_in_stopped_is_reported<E: Executor>(exec: E) {
     let log_ = Log::default();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: log_.clone(),
-            panic_in_stopped: true,
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: log_.clone(),
+        panic_in_stopped: true,
+        ..Hooks::default()
+    });
     within(&exec, LONG, actor.ask(HookMsg::Ping))
         .await
         .expect("ping");
@@ -569,15 +548,12 @@ async fn panic_in_stopped_is_reported<E: Executor>(exec: E) {
 async fn ctx_stop_in_started_handles_no_message<E: Executor>(exec: E) {
     let log_ = Log::default();
     let (open, start_gate) = oneshot::channel();
-    let actor = spawn(
-        &exec,
-        Hooks {
-            log: log_.clone(),
-            start_gate: Some(start_gate),
-            stop_in_started: true,
-            ..Hooks::default()
-        },
-    );
+    let actor = System::new(exec.clone()).spawn(Hooks {
+        log: log_.clone(),
+        start_gate: Some(start_gate),
+        stop_in_started: true,
+        ..Hooks::default()
+    });
     actor.tell(HookMsg::Item(1)).await.expect("tell");
     let _ = open.send(());
     assert!(matches!(
@@ -589,7 +565,7 @@ async fn ctx_stop_in_started_handles_no_message<E: Executor>(exec: E) {
 }
 
 async fn restart_policy_panic_ends_the_actor<E: Executor>(exec: E) {
-    let actor = Spawner::new(exec.clone()).spawn_restartable(
+    let actor = System::new(exec.clone()).spawn_restartable(
         Phoenix {
             log: IncLog::default(),
         },
@@ -607,7 +583,7 @@ async fn ctx_stop_with_restart_policy_starts_a_new_incarnation<E: Executor>(exec
     let reasons = Log::default();
     let (policy_log, policy_reasons) = (inc_log.clone(), reasons.clone());
     let mut restarts = 0;
-    let actor = Spawner::new(exec.clone()).spawn_restartable(
+    let actor = System::new(exec.clone()).spawn_restartable(
         Phoenix {
             log: inc_log.clone(),
         },

@@ -26,8 +26,8 @@ async fn drained<E: Executor, MB: Mailbox>(exec: &E, actor: &ActorRef<Recorder, 
 
 async fn block_when_full<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(2).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(2).unwrap())
         .spawn(rec);
     assert_eq!(actor.mailbox_capacity(), 2);
     let gate = hold(&exec, &actor).await;
@@ -74,8 +74,8 @@ async fn block_when_full<E: Executor>(exec: E) {
 
 async fn drop_newest_when_full<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<DropNewest>::with_capacity(2).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<DropNewest>::with_capacity(2).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     actor.tell(Msg::Item(1)).await.expect("queued");
@@ -111,8 +111,8 @@ async fn drop_newest_when_full<E: Executor>(exec: E) {
 
 async fn drop_oldest_when_full<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<DropOldest>::with_capacity(2).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<DropOldest>::with_capacity(2).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     assert_eq!(
@@ -153,8 +153,8 @@ async fn drop_oldest_when_full<E: Executor>(exec: E) {
 
 async fn reject_when_full<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Reject>::with_capacity(2).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Reject>::with_capacity(2).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     actor.tell(Msg::Item(1)).await.expect("room");
@@ -184,7 +184,7 @@ async fn reject_when_full<E: Executor>(exec: E) {
 async fn unbounded_is_never_full<E: Executor>(exec: E) {
     const N: u32 = 10_000;
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone()).mailbox(Unbounded).spawn(rec);
+    let actor = System::new(exec.clone()).spawner(Unbounded).spawn(rec);
     assert_eq!(actor.mailbox_capacity(), usize::MAX);
     let gate = hold(&exec, &actor).await;
     for n in 0..N {
@@ -206,8 +206,8 @@ async fn capacity_is_released_as_messages_are_handed_out<E: Executor>(exec: E) {
     // Once the held actor lets go, a Block mailbox of capacity 1 keeps taking messages one
     // at a time: every send eventually gets room, none is lost or reordered.
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     actor.tell(Msg::Item(0)).await.expect("room for one");
@@ -228,8 +228,8 @@ async fn dropped_waiting_send_passes_its_wake_up_on<E: Executor>(exec: E) {
     // task). Room for one is made and A is woken, but A is dropped instead of sending: its
     // wake-up must go to B, or B waits forever.
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     actor.tell(Msg::Item(0)).await.expect("room for one");
@@ -269,8 +269,8 @@ async fn dropped_waiting_send_passes_its_wake_up_on<E: Executor>(exec: E) {
 /// batch runs out, even while that message's handler is still running.
 async fn room_freed_from_a_batch_reaches_a_waiting_sender<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(2).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(2).unwrap())
         .spawn(rec);
     let first = hold(&exec, &actor).await;
     let (busy2, busy2_rx) = playhouse::reply_port::<()>();
@@ -313,8 +313,8 @@ async fn room_freed_from_a_batch_reaches_a_waiting_sender<E: Executor>(exec: E) 
 /// ask runs in a task of its own, which only the reply port can wake.
 async fn ask_that_waited_for_room_follows_the_latest_waker<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     actor.tell(Msg::Item(1)).await.expect("room");

@@ -32,7 +32,7 @@ fn thread_family(name: Option<String>) -> String {
 }
 
 async fn tell_then_ask_round_trip<E: Executor>(exec: E) {
-    let counter = spawn(&exec, Counter::default());
+    let counter = System::new(exec.clone()).spawn(Counter::default());
     // More than the default capacity (256): `tell` must wait for room, not fail.
     for _ in 0..1000 {
         counter.tell(CounterMsg::Add(1)).await.expect("tell");
@@ -53,7 +53,7 @@ async fn tell_then_ask_round_trip<E: Executor>(exec: E) {
 }
 
 async fn try_tell_from_sync_code<E: Executor>(exec: E) {
-    let counter = spawn(&exec, Counter::default());
+    let counter = System::new(exec.clone()).spawn(Counter::default());
     sync_add(&counter, 50);
     // And from another OS thread, outside any runtime.
     let remote = counter.clone();
@@ -73,8 +73,8 @@ async fn fifo_per_sender<E: Executor>(exec: E) {
     const EACH: u32 = 300;
     // A small Block mailbox so that the senders keep waiting for room and interleave.
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(4).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(4).unwrap())
         .spawn(rec);
     let mut done = Vec::new();
     for sender in 0..SENDERS {
@@ -111,7 +111,7 @@ async fn fifo_per_sender<E: Executor>(exec: E) {
 
 async fn ask_after_stop_is_closed<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     actor.stop();
     // Closed at once, before the actor has even ended: the request is handed back.
     match actor.ask(Msg::Get).await {
@@ -126,7 +126,7 @@ async fn ask_after_stop_is_closed<E: Executor>(exec: E) {
 
 async fn ask_to_failing_actor<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     match within(&exec, LONG, actor.ask(Msg::Fail)).await {
         Err(AskError::NoReply(NoReply::Dropped)) => {}
         other => panic!("expected NoReply(Dropped), got {other:?}"),
@@ -140,7 +140,7 @@ async fn ask_to_failing_actor<E: Executor>(exec: E) {
 
 async fn ask_to_panicking_actor<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     match within(&exec, LONG, actor.ask(Msg::Panic)).await {
         Err(AskError::NoReply(NoReply::Panicked)) => {}
         other => panic!("expected NoReply(Panicked), got {other:?}"),
@@ -150,7 +150,7 @@ async fn ask_to_panicking_actor<E: Executor>(exec: E) {
 
 async fn asks_queued_behind_a_panic_get_stopped<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     let gate = hold(&exec, &actor).await;
     // Queue a panicking request and two asks behind it (one poll each enqueues them).
     let mut panicking = pin!(actor.ask(Msg::Panic));
@@ -177,7 +177,7 @@ async fn asks_queued_behind_a_panic_get_stopped<E: Executor>(exec: E) {
 
 async fn ask_timeout_when_actor_never_answers<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = spawn(&exec, rec);
+    let actor = System::new(exec.clone()).spawn(rec);
     match within(
         &exec,
         LONG,
@@ -207,8 +207,8 @@ async fn ask_timeout_when_actor_never_answers<E: Executor>(exec: E) {
 
 async fn ask_timeout_on_full_block_mailbox_hands_request_back<E: Executor>(exec: E) {
     let (rec, _) = Recorder::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
         .spawn(rec);
     let gate = hold(&exec, &actor).await;
     assert_eq!(actor.mailbox_len(), 0, "the message in hand does not count");
@@ -234,8 +234,8 @@ async fn ask_timeout_on_full_block_mailbox_hands_request_back<E: Executor>(exec:
 }
 
 async fn panic_does_not_disturb_a_sibling<E: Executor>(exec: E) {
-    let victim = spawn(&exec, Counter::default());
-    let sibling = spawn(&exec, Counter::default());
+    let victim = System::new(exec.clone()).spawn(Counter::default());
+    let sibling = System::new(exec.clone()).spawn(Counter::default());
     sibling.tell(CounterMsg::Add(3)).await.expect("tell");
     victim.tell(CounterMsg::Panic).await.expect("tell");
     assert_panicked_with(&within(&exec, LONG, victim.wait()).await, "counter boom");
@@ -250,7 +250,7 @@ async fn panic_does_not_disturb_a_sibling<E: Executor>(exec: E) {
         );
     }
     // The runtime still runs new actors.
-    let fresh = spawn(&exec, Counter(7));
+    let fresh = System::new(exec.clone()).spawn(Counter(7));
     assert_eq!(
         within(&exec, LONG, fresh.ask(CounterMsg::Get))
             .await
@@ -267,7 +267,7 @@ async fn panic_does_not_disturb_a_sibling<E: Executor>(exec: E) {
 }
 
 async fn ctx_spawn_runs_child_on_same_executor<E: Executor>(exec: E) {
-    let parent = spawn(&exec, Parent::default());
+    let parent = System::new(exec.clone()).spawn(Parent::default());
     let child = within(&exec, LONG, parent.ask(ParentMsg::SpawnProbe))
         .await
         .expect("spawned");
@@ -288,7 +288,7 @@ async fn ctx_spawn_runs_child_on_same_executor<E: Executor>(exec: E) {
 }
 
 async fn ctx_myself_sends_to_itself<E: Executor>(exec: E) {
-    let parent = spawn(&exec, Parent::default());
+    let parent = System::new(exec.clone()).spawn(Parent::default());
     let steps = within(&exec, LONG, parent.ask(|r| ParentMsg::CountDown(500, r)))
         .await
         .expect("counted down");

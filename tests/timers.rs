@@ -23,7 +23,7 @@ fn ms(n: u64) -> Duration {
 
 async fn run_later_delivers_once<E: Executor>(exec: E) {
     let (ticker, mut ticks) = Ticker::new();
-    let actor = spawn(&exec, ticker);
+    let actor = System::new(exec.clone()).spawn(ticker);
     let timer = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(20), 7, r)))
         .await
         .expect("ask");
@@ -44,7 +44,7 @@ async fn run_later_delivers_once<E: Executor>(exec: E) {
 
 async fn cancelled_run_later_never_delivers<E: Executor>(exec: E) {
     let (ticker, mut ticks) = Ticker::new();
-    let actor = spawn(&exec, ticker);
+    let actor = System::new(exec.clone()).spawn(ticker);
     let start = Instant::now();
     let cancelled = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(100), 1, r)))
         .await
@@ -70,7 +70,7 @@ async fn cancelled_run_later_never_delivers<E: Executor>(exec: E) {
 
 async fn run_interval_ticks_until_cancelled<E: Executor>(exec: E) {
     let (ticker, mut ticks) = Ticker::new();
-    let actor = spawn(&exec, ticker);
+    let actor = System::new(exec.clone()).spawn(ticker);
     let token = Arc::new(());
     let timer = within(
         &exec,
@@ -106,7 +106,7 @@ async fn run_interval_ticks_until_cancelled<E: Executor>(exec: E) {
 
 async fn interval_stops_when_actor_stops<E: Executor>(exec: E) {
     let (ticker, mut ticks) = Ticker::new();
-    let actor = spawn(&exec, ticker);
+    let actor = System::new(exec.clone()).spawn(ticker);
     let token = Arc::new(());
     let timer = within(
         &exec,
@@ -147,7 +147,7 @@ async fn interval_stops_when_actor_stops<E: Executor>(exec: E) {
 
 async fn interval_is_cancelled_on_restart<E: Executor>(exec: E) {
     let (first, mut ticks) = Ticker::new();
-    let actor = Spawner::new(exec.clone()).spawn_restartable(first, |_: &ExitReason| {
+    let actor = System::new(exec.clone()).spawn_restartable(first, |_: &ExitReason| {
         let (fresh, _) = Ticker::new();
         Some(fresh)
     });
@@ -196,8 +196,8 @@ async fn timer_waiting_for_room_is_cancelled<E: Executor>(exec: E) {
     // A one-shot timer falls due while the mailbox is full (Block, capacity 1): it waits for
     // room. Cancelling it then must stop it for good: the tick never arrives.
     let (ticker, _ticks) = Ticker::new();
-    let actor = Spawner::new(exec.clone())
-        .mailbox(Bounded::<Block>::with_capacity(1).unwrap())
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
         .spawn(ticker);
     let start = Instant::now();
     let timer = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(200), 5, r)))

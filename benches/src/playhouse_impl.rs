@@ -35,7 +35,7 @@ fn mailbox() -> Bounded<Block> {
 
 /// A spawner on `executor` with the workloads' mailbox.
 fn spawner<E: Executor>(executor: E) -> Spawner<E> {
-    Spawner::new(executor).mailbox(mailbox())
+    System::new(executor).spawner(mailbox())
 }
 
 /// The counter: counts tells and asks, answers `Ask(v)` with `v + 1`.
@@ -52,12 +52,10 @@ enum Msg {
 impl Actor for Counter {
     type Message = Msg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
-        &mut self,
-        msg: Msg,
-        _ctx: &mut Context<Self, V>,
-    ) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Counter {
+    async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         match msg {
             Msg::Tell(v) => {
                 std::hint::black_box(v);
@@ -125,21 +123,19 @@ struct Trivial {
 impl Actor for Trivial {
     type Message = u64;
     type Error = Infallible;
+}
 
-    async fn started<V: Env>(&mut self, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Trivial {
+    async fn started(&mut self, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         self.started.count_down();
         Ok(())
     }
 
-    async fn handle<V: Env>(
-        &mut self,
-        _msg: u64,
-        _ctx: &mut Context<Self, V>,
-    ) -> Result<(), Infallible> {
+    async fn handle(&mut self, _msg: u64, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         Ok(())
     }
 
-    async fn stopped<V: Env>(&mut self, _ctx: &mut Context<Self, V>, _reason: &ExitReason) {
+    async fn stopped(&mut self, _ctx: &mut Context<Self, V>, _reason: &ExitReason) {
         self.stopped.count_down();
     }
 }
@@ -160,8 +156,10 @@ enum PlayerMsg {
 impl Actor for Player {
     type Message = PlayerMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
+impl<V: Env> Handler<V> for Player {
+    async fn handle(
         &mut self,
         msg: PlayerMsg,
         _ctx: &mut Context<Self, V>,

@@ -4,14 +4,19 @@ use std::future::Future;
 
 use crate::context::Context;
 use crate::env::Env;
+#[allow(unused_imports)] // named in docs
+use crate::env::Wiring;
 use crate::exit::ExitReason;
 
-/// An actor: state that handles one message at a time from its mailbox.
+/// An actor's protocol: the messages it handles and the error it may fail with. Its behaviour
+/// is the [`Handler`] trait.
 ///
 /// `Message` is the actor's whole protocol, usually an enum; requests that want an answer carry
-/// a [`Reply`](crate::Reply) port (see [`ActorRef::ask`](crate::ActorRef::ask)). `handle` is a
-/// native `async fn`: no `async_trait`, no boxed future. It may hold `&mut self` across `.await`;
-/// handlers of one actor never overlap.
+/// a [`Reply`](crate::Reply) port (see [`ActorRef::ask`](crate::ActorRef::ask)).
+/// [`Handler::handle`] is a native `async fn`: no `async_trait`, no boxed future. It may hold
+/// `&mut self` across `.await`; handlers of one actor never overlap. The
+/// [`#[actor]`](https://docs.rs/playhouse-macros) attribute of the `playhouse` facade writes
+/// both impls, the message enum and typed ask helpers from plain methods.
 ///
 /// # Lifecycle
 ///
@@ -24,8 +29,9 @@ use crate::exit::ExitReason;
 /// - the actor calls [`Context::stop`] → [`ExitReason::Normal`] after the current message;
 /// - someone calls [`ActorRef::stop`](crate::ActorRef::stop) → the queued messages are handled,
 ///   then [`ExitReason::Shutdown`];
-/// - someone calls [`ActorRef::kill`](crate::ActorRef::kill) → [`ExitReason::Killed`] after the
-///   current message; the queued ones are discarded;
+/// - someone calls [`ActorRef::kill`](crate::ActorRef::kill) → [`ExitReason::Killed`] at once:
+///   a handler still running is dropped at its next suspension point, and the queued messages
+///   are discarded;
 /// - the last strong [`ActorRef`](crate::ActorRef) is dropped → the queued messages are handled,
 ///   then [`ExitReason::Normal`].
 ///
@@ -35,7 +41,7 @@ use crate::exit::ExitReason;
 /// # Example
 ///
 /// ```
-/// use playhouse_core::{Actor, Context, Env, Reply};
+/// use playhouse_core::{Actor, Context, Env, Handler, Reply};
 /// use std::convert::Infallible;
 ///
 /// struct Counter(u64);
@@ -48,8 +54,10 @@ use crate::exit::ExitReason;
 /// impl Actor for Counter {
 ///     type Message = CounterMsg;
 ///     type Error = Infallible;
+/// }
 ///
-///     async fn handle<V: Env>(&mut self, msg: CounterMsg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+/// impl<V: Env> Handler<V> for Counter {
+///     async fn handle(&mut self, msg: CounterMsg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
 ///         match msg {
 ///             CounterMsg::Add(n) => self.0 += n,
 ///             CounterMsg::Get(reply) => { let _ = reply.send(self.0); }
@@ -61,11 +69,43 @@ use crate::exit::ExitReason;
 pub trait Actor: Sized + Send + 'static {
     /// The messages this actor handles.
     type Message: Send + 'static;
-    /// What a handler or hook fails with; ends the actor with [`ExitReason::Failed`].
-    type Error: std::error::Error + Send + Sync + 'static;
+    /// What a handler or hook fails with; ends the actor with [`ExitReason::Failed`], which
+    /// keeps the error's message and `source()` chain.
+    ///
+    /// Any error type that converts into `Box<dyn Error + Send + Sync>` works: your own enum
+    /// (anything that implements [`std::error::Error`]), `Box<dyn Error + Send + Sync>`,
+    /// `anyhow::Error`, or [`Infallible`](std::convert::Infallible) for an actor that never
+    /// fails.
+    type Error: Into<BoxError> + Send + 'static;
+}
 
+/// A boxed error, what [`Actor::Error`] converts into when an actor fails.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How an [`Actor`] behaves in the environment `V` it was spawned into: its handler and its
+/// lifecycle hooks.
+///
+/// `V` is an [`Env`]: the actor's mailbox strategy, executor and broker, as types. Most actors
+/// implement it for every environment (`impl<V: Env> Handler<V> for MyActor`) and so run with
+/// any mailbox, on any executor, with any broker. An actor that needs a concrete one names it,
+/// and gets its concrete types from its context: with
+/// `impl<E: Executor> Handler<Wiring<Unbounded, E, InMemoryBroker>> for MyActor`,
+/// [`Context::myself`] is an `ActorRef<MyActor, Unbounded>` it can keep in a field and
+/// [`Context::broker`] is the [`InMemoryBroker`](crate::InMemoryBroker) itself.
+///
+/// # Why two traits
+///
+/// The protocol ([`Actor`]: message and error types) is what references need, and it must not
+/// depend on where the actor runs: an `ActorRef<A, MB>` names the actor and its mailbox, not
+/// its executor. The behaviour depends on the environment, and only a trait parameter lets an
+/// implementation choose between "any environment" and "this one": a method-level generic
+/// (`fn handle<V: Env>`) cannot be narrowed by an implementation, so an actor could never store
+/// its own reference or call its broker's own methods. Every instantiation is still
+/// monomorphized: the runner, the mailbox and the handler compile to one concrete loop per
+/// actor type and environment.
+pub trait Handler<V: Env>: Actor {
     /// Handles one message.
-    fn handle<V: Env>(
+    fn handle(
         &mut self,
         msg: Self::Message,
         ctx: &mut Context<Self, V>,
@@ -73,7 +113,7 @@ pub trait Actor: Sized + Send + 'static {
 
     /// Runs once per incarnation before the first message. An `Err` ends the incarnation with
     /// [`ExitReason::Failed`]. The default does nothing.
-    fn started<V: Env>(
+    fn started(
         &mut self,
         _ctx: &mut Context<Self, V>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send {
@@ -82,7 +122,7 @@ pub trait Actor: Sized + Send + 'static {
 
     /// Runs once per incarnation after the last message, told why it ended. The default does
     /// nothing.
-    fn stopped<V: Env>(
+    fn stopped(
         &mut self,
         _ctx: &mut Context<Self, V>,
         _reason: &ExitReason,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::actor::Actor;
 use crate::cell::{ActorCell, ActorId};
+use crate::current_actor;
 use crate::error::{AskError, SendError};
 use crate::exit::ExitReason;
 use crate::mailbox::{Block, Bounded, Mailbox};
@@ -110,15 +111,61 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// # Errors
     ///
     /// `Closed`/`Full` hand the request back if it was not accepted; `NoReply` says why no answer
-    /// will come.
+    /// will come; `Deadlock` hands it back when an actor asks itself from its own handler (the
+    /// answer could only come after the handler returns).
     pub async fn ask<T, F>(&self, make: F) -> Result<T, AskError<A::Message>>
     where
         T: Send,
         F: FnOnce(Reply<T>) -> A::Message,
     {
         let (reply, rx) = reply_port();
-        self.cell.queue.send(make(reply)).await?;
+        let request = make(reply);
+        if current_actor::is_running(self.cell.id) {
+            return Err(AskError::Deadlock(request));
+        }
+        self.cell.queue.send(request).await?;
         rx.await.map_err(AskError::NoReply)
+    }
+
+    /// Like [`ask`](ActorRef::ask), for a request whose answer is a `Result`: the handler's
+    /// `Err(e)` arrives as [`AskError::HandlerError`]`(e)`, so that the caller has one error to
+    /// handle, not a `Result` inside a `Result`.
+    ///
+    /// ```
+    /// # use playhouse_core::{Actor, AskError, Context, Env, Handler, Reply, System};
+    /// # use std::convert::Infallible;
+    /// struct Account(u64);
+    /// enum Msg { Withdraw(u64, Reply<Result<u64, String>>) }
+    /// impl Actor for Account { type Message = Msg; type Error = Infallible; }
+    /// impl<V: Env> Handler<V> for Account {
+    ///     async fn handle(&mut self, Msg::Withdraw(n, reply): Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         let _ = reply.send(if n <= self.0 { self.0 -= n; Ok(self.0) } else { Err("insufficient funds".into()) });
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+    /// # playhouse_core::testing::block_on(async {
+    /// let account = system.spawn(Account(10));
+    /// assert_eq!(account.ask_flat(|r| Msg::Withdraw(4, r)).await.unwrap(), 6);
+    /// let err = account.ask_flat(|r| Msg::Withdraw(7, r)).await.unwrap_err();
+    /// assert!(matches!(err, AskError::HandlerError(e) if e == "insufficient funds"));
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](ActorRef::ask), plus `HandlerError(e)` when the handler answered `Err(e)`.
+    pub async fn ask_flat<T, E, F>(&self, make: F) -> Result<T, AskError<A::Message, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> A::Message,
+    {
+        match self.ask(make).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(AskError::HandlerError(e)),
+            Err(e) => Err(e.map_handler_error(|never| match never {})),
+        }
     }
 
     /// Like [`ask`](ActorRef::ask), but gives up after `timeout` with [`AskError::Timeout`]
@@ -146,7 +193,11 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
             None => false,
         };
         let (reply, mut rx) = reply_port();
-        let mut send = self.cell.queue.send(make(reply));
+        let request = make(reply);
+        if current_actor::is_running(self.cell.id) {
+            return Err(AskError::Deadlock(request));
+        }
+        let mut send = self.cell.queue.send(request);
         let sent = poll_fn(|cx| {
             if let Poll::Ready(r) = Pin::new(&mut send).poll(cx) {
                 return Poll::Ready(Some(r));
@@ -187,9 +238,16 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
             .request_stop(ExitReason::Shutdown(Some(info.into())));
     }
 
-    /// Kills the actor: it stops after the message it is handling (at once if idle), and what
-    /// was queued is discarded (reply ports in it resolve with `NoReply::Stopped`). Ends with
-    /// [`ExitReason::Killed`].
+    /// Kills the actor at once, as Erlang's `exit(Pid, kill)`: nothing it does can delay or
+    /// refuse it.
+    ///
+    /// If it is idle it ends now. If a handler (or `started`) is suspended, its future is dropped
+    /// at that suspension point, even if what it waits for never completes; reply ports it held
+    /// resolve with `NoReply::Stopped`. A handler that is running on a thread right now ends at its
+    /// next suspension point or when it returns. `stopped` then runs with
+    /// [`ExitReason::Killed`] (and is itself cut at its first suspension point), and what was
+    /// queued is discarded (reply ports in it resolve with `NoReply::Stopped`, counted in
+    /// [`discarded_count`](ActorRef::discarded_count)). No restart follows.
     pub fn kill(&self) {
         self.cell.request_kill();
     }

@@ -216,6 +216,33 @@ impl<M, S: Strategy> ActorCell<M, S> {
         wake_all(woken);
     }
 
+    /// While a handler is suspended: `true` if the actor was killed; otherwise leaves `waker`
+    /// where [`request_kill`](Self::request_kill) wakes it (the receiver's slot, which a kill
+    /// empties) and checks again.
+    ///
+    /// The slot is the receiver's because the receiver is not waiting while a handler runs, and
+    /// a second waker would make every idle actor's cell larger. The price: a sender that
+    /// finds the waker there wakes the task once, and the suspended handler is polled again for
+    /// nothing. Only handlers that suspend pay the lock.
+    pub(crate) fn watch_kill(&self, waker: &Waker) -> bool {
+        if self.is_killed() {
+            return true;
+        }
+        {
+            let mut st = self.queue.state.lock();
+            if crate::faults::enabled(crate::faults::Fault::KillWatchSkipsWaker) {
+                drop(st);
+                return false;
+            }
+            match &st.rx_waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => st.rx_waker = Some(waker.clone()),
+            }
+        }
+        // A kill that took the lock before us has set its bit under it.
+        self.is_killed()
+    }
+
     #[inline]
     pub(crate) fn is_killed(&self) -> bool {
         self.refs.load(Ordering::Acquire) & KILL_BIT != 0

@@ -4,13 +4,16 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use crate::actor::Actor;
+use crate::actor::{Actor, Handler};
 use crate::actor_ref::{ActorRef, CellOf};
 use crate::cell::ActorId;
 use crate::env::{Env, SpawnEnv, Wiring};
+use crate::error::SendError;
+use crate::executor::Executor;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::spawn::spawn_in;
 use crate::sync::Arc;
+use crate::system::System;
 use crate::timer::{TimerHandle, start_timer};
 use std::sync::Arc as StdArc;
 
@@ -20,7 +23,14 @@ type MailboxOf<V> = <V as Env>::Mailbox;
 ///
 /// Generic over the [`Env`] the actor was spawned into, so that [`myself`](Context::myself) is a
 /// fully typed reference and [`spawn`](Context::spawn) runs on the same executor with the same
-/// broker.
+/// broker. An actor whose [`Handler`] names a concrete environment gets concrete types here: it
+/// can keep [`myself`](Context::myself) in a field, and call its broker's and executor's own
+/// methods.
+///
+/// What ties an actor to one runtime: nothing here does. [`sleep`](Context::sleep),
+/// [`run_later`](Context::run_later) and [`run_interval`](Context::run_interval) use the
+/// actor's executor, whatever it is. A handler that calls a runtime's own API
+/// (`tokio::time::sleep`, `tokio::spawn`, `smol::Timer`) runs only on that runtime.
 pub struct Context<A: Actor, V: Env> {
     pub(crate) cell: Arc<CellOf<A, MailboxOf<V>>>,
     /// The executor and broker, shared with every actor of the same spawner.
@@ -82,29 +92,76 @@ impl<A: Actor, V: Env> Context<A, V> {
     }
 
     /// The executor running this actor.
+    ///
+    /// Concrete when the actor's [`Handler`] names its executor; generic otherwise.
     pub fn executor(&self) -> &V::Executor {
         &self.env.executor
     }
 
-    /// The broker this actor talks to.
+    /// The broker this actor talks to: the one of the [`System`] it was spawned from, shared
+    /// with every other actor of that system.
+    ///
+    /// Its registry works from any handler through [`MessageBroker`](crate::MessageBroker)'s
+    /// methods; an actor whose [`Handler`] names its broker gets that broker's own type here.
     pub fn broker(&self) -> &V::Broker {
         &self.env.broker
     }
 
-    /// Spawns another actor on the same executor, with the same broker and the default mailbox
-    /// (`Bounded<Block>`, capacity 256).
-    pub fn spawn<B: Actor>(&self, actor: B) -> ActorRef<B> {
+    /// The system this actor was spawned from: the same executor and broker, to spawn actors
+    /// with any mailbox or to hand to other code.
+    pub fn system(&self) -> System<V::Executor, V::Broker> {
+        System::from_env(self.env.clone())
+    }
+
+    /// Spawns another actor in the same system (same executor, same broker) with the default
+    /// mailbox (`Bounded<Block>`, capacity 256).
+    pub fn spawn<B>(&self, actor: B) -> ActorRef<B>
+    where
+        B: Handler<Wiring<Bounded<Block>, V::Executor, V::Broker>>,
+    {
         self.spawn_with(actor, Bounded::<Block>::default())
     }
 
-    /// Spawns another actor on the same executor, with the same broker and the given mailbox.
-    pub fn spawn_with<B: Actor, MB: Mailbox>(&self, actor: B, mailbox: MB) -> ActorRef<B, MB> {
+    /// Spawns another actor in the same system with the given mailbox.
+    pub fn spawn_with<B, MB>(&self, actor: B, mailbox: MB) -> ActorRef<B, MB>
+    where
+        B: Handler<Wiring<MB, V::Executor, V::Broker>>,
+        MB: Mailbox,
+    {
         spawn_in::<B, Wiring<MB, V::Executor, V::Broker>, _>(
             actor,
             &mailbox,
             &self.env,
             crate::spawn::NoRestart,
         )
+    }
+
+    /// Sends `msg` to this actor without waiting: it is handled after the messages already
+    /// queued. A handler cannot wait for room in its own mailbox (only it could make room), so
+    /// this never waits.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`] with the message when the mailbox is full (any bounded strategy but
+    /// the drop ones, which drop and count as usual); [`SendError::Closed`] once the actor is
+    /// stopping.
+    pub fn notify(&self, msg: A::Message) -> Result<(), SendError<A::Message>> {
+        self.cell.queue.try_send(msg)
+    }
+
+    /// A future that completes after `duration`, on this actor's executor.
+    ///
+    /// Use it rather than a runtime's own sleep (`tokio::time::sleep` panics outside a Tokio
+    /// runtime): it works on every executor. While a handler sleeps the actor handles nothing
+    /// else; to be told later instead, use [`run_later`](Context::run_later).
+    pub fn sleep(&self, duration: Duration) -> <V::Executor as Executor>::Sleep {
+        self.sleep_until(deadline_after(duration))
+    }
+
+    /// A future that completes at `deadline` (at once if it has passed), on this actor's
+    /// executor.
+    pub fn sleep_until(&self, deadline: Instant) -> <V::Executor as Executor>::Sleep {
+        self.env.executor.sleep_until(deadline)
     }
 
     /// Sends `msg` to this actor after `delay`, unless cancelled first. The timer does not keep
@@ -115,7 +172,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         let handle = start_timer::<A::Message, _, V::Executor, _>(
             self.cell.clone(),
             self.env.executor.clone(),
-            Instant::now() + delay,
+            deadline_after(delay),
             None,
             move || msg.take(),
         );
@@ -133,7 +190,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         let handle = start_timer::<A::Message, _, V::Executor, _>(
             self.cell.clone(),
             self.env.executor.clone(),
-            Instant::now() + period,
+            deadline_after(period),
             Some(period),
             move || Some(make()),
         );
@@ -177,4 +234,16 @@ impl<A: Actor, V: Env> fmt::Debug for Context<A, V> {
             .field("stop_requested", &self.stop_requested)
             .finish()
     }
+}
+
+/// `now + delay`, saturating: a deadline too far to represent is taken as ~30 years away,
+/// which means never for a running program (as `ask_timeout` treats an overflowing timeout).
+fn deadline_after(delay: Duration) -> Instant {
+    Instant::now().checked_add(delay).unwrap_or_else(far_future)
+}
+
+fn far_future() -> Instant {
+    const THIRTY_YEARS: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(THIRTY_YEARS).unwrap_or(now)
 }

@@ -1,5 +1,6 @@
 //! The errors of sending, asking and configuring. Each hands back what the caller lost.
 
+use std::convert::Infallible;
 use std::fmt;
 
 /// A message that was not accepted by the mailbox, handed back to the sender.
@@ -98,7 +99,12 @@ impl std::error::Error for NoReply {}
 ///
 /// An ask always resolves: with the reply, or with one of these. Where the request never entered
 /// the mailbox, the message (with the reply port inside) is handed back.
-pub enum AskError<M> {
+///
+/// `E` is the error a handler answers with, for asks whose reply is a `Result`
+/// ([`ask_flat`](crate::ActorRef::ask_flat)): the handler's `Err(e)` arrives as
+/// [`HandlerError(e)`](AskError::HandlerError), so a caller has one error to handle with `?`.
+/// For other asks it is [`Infallible`] and the variant cannot occur (a `match` may leave it out).
+pub enum AskError<M, E = Infallible> {
     /// The actor's mailbox is closed; the request is handed back.
     Closed(M),
     /// The mailbox is full and its strategy is `Reject`; the request is handed back.
@@ -108,9 +114,17 @@ pub enum AskError<M> {
     /// The timeout passed. Holds the request if it was still waiting for room in a full
     /// `Block` mailbox (so it was never delivered); `None` if the actor had it.
     Timeout(Option<M>),
+    /// An actor asked itself from its own handler or hook. The request could only be handled
+    /// after that handler returns, which it would never do while it waits for the answer, so the
+    /// ask fails at once; the request is handed back (it was not sent). Use
+    /// [`Context::notify`](crate::Context::notify) to send to oneself, or handle the request
+    /// inline.
+    Deadlock(M),
+    /// The handler answered with an error (asks whose reply is a `Result`).
+    HandlerError(E),
 }
 
-impl<M> AskError<M> {
+impl<M, E> AskError<M, E> {
     /// `true` for `Timeout`.
     pub fn is_timeout(&self) -> bool {
         matches!(self, AskError::Timeout(_))
@@ -119,13 +133,37 @@ impl<M> AskError<M> {
     /// The request, if it never reached the actor.
     pub fn into_message(self) -> Option<M> {
         match self {
-            AskError::Closed(m) | AskError::Full(m) | AskError::Timeout(Some(m)) => Some(m),
-            AskError::NoReply(_) | AskError::Timeout(None) => None,
+            AskError::Closed(m)
+            | AskError::Full(m)
+            | AskError::Deadlock(m)
+            | AskError::Timeout(Some(m)) => Some(m),
+            AskError::NoReply(_) | AskError::Timeout(None) | AskError::HandlerError(_) => None,
+        }
+    }
+
+    /// The handler's error, for `HandlerError`.
+    pub fn handler_error(self) -> Option<E> {
+        match self {
+            AskError::HandlerError(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The same failure with another handler error type: an ask that cannot fail
+    /// (`E = Infallible`) fits where a fallible one's error is expected.
+    pub fn map_handler_error<E2>(self, f: impl FnOnce(E) -> E2) -> AskError<M, E2> {
+        match self {
+            AskError::Closed(m) => AskError::Closed(m),
+            AskError::Full(m) => AskError::Full(m),
+            AskError::NoReply(r) => AskError::NoReply(r),
+            AskError::Timeout(m) => AskError::Timeout(m),
+            AskError::Deadlock(m) => AskError::Deadlock(m),
+            AskError::HandlerError(e) => AskError::HandlerError(f(e)),
         }
     }
 }
 
-impl<M> From<SendError<M>> for AskError<M> {
+impl<M, E> From<SendError<M>> for AskError<M, E> {
     fn from(e: SendError<M>) -> Self {
         match e {
             SendError::Closed(m) => AskError::Closed(m),
@@ -134,7 +172,24 @@ impl<M> From<SendError<M>> for AskError<M> {
     }
 }
 
-impl<M> fmt::Debug for AskError<M> {
+impl<M, E: PartialEq> PartialEq for AskError<M, E>
+where
+    M: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (AskError::Closed(a), AskError::Closed(b))
+            | (AskError::Full(a), AskError::Full(b))
+            | (AskError::Deadlock(a), AskError::Deadlock(b)) => a == b,
+            (AskError::NoReply(a), AskError::NoReply(b)) => a == b,
+            (AskError::Timeout(a), AskError::Timeout(b)) => a == b,
+            (AskError::HandlerError(a), AskError::HandlerError(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl<M, E: fmt::Debug> fmt::Debug for AskError<M, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AskError::Closed(_) => f.write_str("Closed(..)"),
@@ -142,22 +197,38 @@ impl<M> fmt::Debug for AskError<M> {
             AskError::NoReply(r) => f.debug_tuple("NoReply").field(r).finish(),
             AskError::Timeout(Some(_)) => f.write_str("Timeout(Some(..))"),
             AskError::Timeout(None) => f.write_str("Timeout(None)"),
+            AskError::Deadlock(_) => f.write_str("Deadlock(..)"),
+            AskError::HandlerError(e) => f.debug_tuple("HandlerError").field(e).finish(),
         }
     }
 }
 
-impl<M> fmt::Display for AskError<M> {
+impl<M, E: fmt::Display> fmt::Display for AskError<M, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AskError::Closed(_) => f.write_str("the actor's mailbox is closed"),
             AskError::Full(_) => f.write_str("the actor's mailbox is full"),
             AskError::NoReply(r) => write!(f, "no reply: {r}"),
             AskError::Timeout(_) => f.write_str("the ask timed out"),
+            AskError::Deadlock(_) => f.write_str(
+                "an actor asked itself from its own handler; the ask could never be answered",
+            ),
+            AskError::HandlerError(e) => write!(f, "the actor answered with an error: {e}"),
         }
     }
 }
 
-impl<M> std::error::Error for AskError<M> {}
+impl<M, E: fmt::Debug + fmt::Display + std::error::Error + 'static> std::error::Error
+    for AskError<M, E>
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AskError::NoReply(r) => Some(r),
+            AskError::HandlerError(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A mailbox configuration that cannot work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -53,6 +53,19 @@ impl ExitReason {
         }
     }
 
+    /// A `Failed` reason from any error an actor may fail with (see
+    /// [`Actor::Error`](crate::Actor::Error)). The error's `Display` and `source()` chain are kept.
+    ///
+    /// ```
+    /// use playhouse_core::ExitReason;
+    ///
+    /// let reason = ExitReason::failed(Box::<dyn std::error::Error + Send + Sync>::from("no disk"));
+    /// assert_eq!(reason.to_string(), "failed: no disk");
+    /// ```
+    pub fn failed(error: impl Into<crate::actor::BoxError>) -> Self {
+        ExitReason::Failed(Arc::from(error.into()))
+    }
+
     pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Self {
         let msg: Arc<str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
             Arc::from(*s)
@@ -85,7 +98,15 @@ impl fmt::Display for ExitReason {
             ExitReason::Shutdown(None) => f.write_str("shut down"),
             ExitReason::Shutdown(Some(info)) => write!(f, "shut down: {info}"),
             ExitReason::Killed => f.write_str("killed"),
-            ExitReason::Failed(e) => write!(f, "failed: {e}"),
+            ExitReason::Failed(e) => {
+                write!(f, "failed: {e}")?;
+                let mut source = e.source();
+                while let Some(cause) = source {
+                    write!(f, ": {cause}")?;
+                    source = cause.source();
+                }
+                Ok(())
+            }
             ExitReason::Panicked(m) => write!(f, "panicked: {m}"),
         }
     }

@@ -19,6 +19,10 @@ pub enum Fault {
     ReceiverKeepsCapacity = 1 << 3,
     /// Dropping an unused `Reply` leaves its receiver pending forever.
     ReplyDropSilent = 1 << 4,
+    /// A suspended handler does not leave its waker for a kill to wake.
+    KillWatchSkipsWaker = 1 << 5,
+    /// The self-ask check compares against the wrong actor (any actor counts as "itself").
+    SelfAskMatchesAnyActor = 1 << 6,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -74,6 +74,7 @@ mod actor_ref;
 mod broker;
 mod cell;
 mod context;
+mod current_actor;
 mod env;
 mod error;
 mod executor;
@@ -83,23 +84,27 @@ pub mod faults;
 #[cfg(not(all(playhouse_loom, feature = "loom-faults")))]
 mod faults;
 pub mod mailbox;
+mod recipient;
 mod reply;
 mod runner;
 mod spawn;
 mod sync;
+mod system;
 #[cfg(not(playhouse_loom))]
 pub mod testing;
 mod timer;
 
-pub use actor::Actor;
+pub use actor::{Actor, BoxError, Handler};
 pub use actor_ref::{ActorRef, WeakActorRef};
-pub use broker::{InMemoryBroker, MessageBroker, RegistryError};
+pub use broker::{InMemoryBroker, LookupError, MessageBroker, RegistryError};
 pub use cell::ActorId;
 pub use context::Context;
 pub use env::{Env, Wiring};
 pub use error::{AskError, MailboxConfigError, NoReply, SendError};
 pub use executor::Executor;
 pub use exit::ExitReason;
+pub use recipient::Recipient;
 pub use reply::{Reply, ReplyReceiver, reply_port};
-pub use spawn::{NoRestart, Restart, Spawner, spawn};
+pub use spawn::{NoRestart, Restart, Spawner, restart_on_failure, restart_with};
+pub use system::System;
 pub use timer::TimerHandle;

@@ -43,7 +43,14 @@ loom::thread_local! {
 /// [`end_panicked_drop`], so that what the panicked future still holds, dropped in between,
 /// says why.
 pub(crate) fn begin_panicked_drop() {
-    let before = DROP_CAUSE.with(|c| c.replace(Some(NoReply::Panicked)));
+    begin_cut_drop(NoReply::Panicked);
+}
+
+/// After a handler was cut short (a panic, or a kill while it was suspended): reply ports
+/// dropped on this thread report `cause` until [`end_panicked_drop`], so that what the cut
+/// future still holds, dropped in between, says why.
+pub(crate) fn begin_cut_drop(cause: NoReply) {
+    let before = DROP_CAUSE.with(|c| c.replace(Some(cause)));
     BEFORE_PANIC.with(|b| {
         if b.get().is_none() {
             b.set(Some(before));

@@ -13,13 +13,15 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::actor::Actor;
+use crate::actor::{Actor, BoxError, Handler};
+use crate::cell::ActorCell;
 use crate::context::Context;
+use crate::current_actor;
 use crate::env::Env;
 use crate::error::NoReply;
 use crate::exit::ExitReason;
-use crate::mailbox::{Mailbox, Receiver};
-use crate::reply::{begin_panicked_drop, end_panicked_drop, with_drop_cause};
+use crate::mailbox::{Mailbox, Receiver, Strategy};
+use crate::reply::{begin_cut_drop, begin_panicked_drop, end_panicked_drop, with_drop_cause};
 use crate::spawn::Restart;
 
 /// Messages handled back to back (without the mailbox running empty) before the task yields to
@@ -40,11 +42,12 @@ pub(crate) fn run_actor<A, V, R>(
     mut restart: R,
 ) -> impl Future<Output = ()> + Send + 'static
 where
-    A: Actor,
+    A: Handler<V>,
     V: Env,
     R: Restart<A>,
 {
     let mut task = Finalizer::<A, V> {
+        cell: ctx.cell.clone(),
         ctx,
         rx: RxOrReason::Receiving(Receiver::default()),
     };
@@ -53,7 +56,7 @@ where
             // One incarnation: `started`, the message loop, `stopped`.
             let reason = 'incarnation: {
                 if let Some(early) =
-                    started_outcome(CatchUnwind::new(actor.started(&mut task.ctx)).await)
+                    started_outcome(Guarded::new(&task.cell, actor.started(&mut task.ctx)).await)
                 {
                     break 'incarnation early;
                 }
@@ -86,10 +89,11 @@ where
                         with_drop_cause(NoReply::Stopped, || drop(msg));
                         break 'incarnation ExitReason::Killed;
                     }
-                    match CatchUnwind::new(actor.handle(msg, &mut task.ctx)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => break 'incarnation ExitReason::Failed(StdArc::new(e)),
-                        Err(p) => break 'incarnation panicked(p),
+                    match Guarded::new(&task.cell, actor.handle(msg, &mut task.ctx)).await {
+                        Outcome::Done(Ok(())) => {}
+                        Outcome::Done(Err(e)) => break 'incarnation ExitReason::failed(e),
+                        Outcome::Panicked(p) => break 'incarnation panicked(p),
+                        Outcome::Killed => break 'incarnation killed(),
                     }
                     budget -= 1;
                     if budget == 0 {
@@ -101,8 +105,11 @@ where
             // The batch of messages taken and not handled goes back to the mailbox (for the
             // next incarnation, or the final discard), and the reason takes the receiver's room.
             task.rx.end_receiving(&task.ctx.cell.queue, reason);
-            if let Err(p) = CatchUnwind::new(actor.stopped(&mut task.ctx, task.rx.reason())).await {
-                task.rx = RxOrReason::Ended(panicked(p));
+            match Guarded::new(&task.cell, actor.stopped(&mut task.ctx, task.rx.reason())).await {
+                Outcome::Done(()) => {}
+                Outcome::Panicked(p) => task.rx = RxOrReason::Ended(panicked(p)),
+                // Killed while `stopped` was suspended: it ends there, with the reason it had.
+                Outcome::Killed => end_panicked_drop(),
             }
             task.ctx.end_incarnation();
             let reason = task.rx.take_reason();
@@ -134,56 +141,91 @@ where
 /// What `started` returned: `None` to go on to the message loop, or the reason it ended the
 /// incarnation. A separate function so that the awaited result is not kept in the task's
 /// state across the message loop.
-fn started_outcome<E: std::error::Error + Send + Sync + 'static>(
-    outcome: Result<Result<(), E>, Box<dyn Any + Send>>,
-) -> Option<ExitReason> {
+fn started_outcome<E: Into<BoxError>>(outcome: Outcome<Result<(), E>>) -> Option<ExitReason> {
     match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(ExitReason::Failed(StdArc::new(e))),
-        Err(p) => Some(panicked(p)),
+        Outcome::Done(Ok(())) => None,
+        Outcome::Done(Err(e)) => Some(ExitReason::failed(e)),
+        Outcome::Panicked(p) => Some(panicked(p)),
+        Outcome::Killed => Some(killed()),
     }
 }
 
-/// The reason for a panic that [`CatchUnwind`] caught, once the panicked future is dropped
+/// The reason for a panic that [`Guarded`] caught, once the panicked future is dropped
 /// (the `.await` that returned the panic dropped it): ends the panicked drop the catch began.
 fn panicked(payload: Box<dyn Any + Send>) -> ExitReason {
     end_panicked_drop();
     ExitReason::from_panic(payload)
 }
 
+/// The reason for a kill that [`Guarded`] saw while the handler was suspended, once the cut
+/// future is dropped: ends the cut drop it began.
+fn killed() -> ExitReason {
+    end_panicked_drop();
+    ExitReason::Killed
+}
+
+/// How a guarded handler or hook ended.
+enum Outcome<T> {
+    /// It returned.
+    Done(T),
+    /// It panicked; the payload.
+    Panicked(Box<dyn Any + Send>),
+    /// The actor was killed while it was suspended.
+    Killed,
+}
+
 pin_project! {
-    /// Polls a future, catching a panic in any poll. After a panic, reply ports the future
-    /// still holds report [`NoReply::Panicked`] when it is dropped: the runner drops it at once
-    /// (the `.await` that returns the panic does) and then calls [`panicked`].
+    /// Polls a handler or hook on the actor's behalf:
+    ///
+    /// - marks the thread as running this actor ([`current_actor`]), so that an ask to itself
+    ///   fails at once instead of waiting forever;
+    /// - catches a panic in any poll. After a panic, reply ports the future still holds
+    ///   report [`NoReply::Panicked`] when it is dropped: the runner drops it at once (the
+    ///   `.await` that returns the panic does) and then calls [`panicked`];
+    /// - when the future is suspended, watches for a kill: the task's waker is left where
+    ///   [`ActorRef::kill`](crate::ActorRef::kill) wakes it, and a kill ends the future at this
+    ///   suspension point (its reply ports report [`NoReply::Stopped`], then [`killed`]).
     ///
     /// No `Option` around the future, to drop it in place: that took 8 more bytes in every
-    /// actor's task. Instead a caught panic begins a "panicked drop" on this thread
-    /// ([`begin_panicked_drop`]), which [`panicked`] ends (as does, should a drop panic in
-    /// between, the task's [`Finalizer`]). Ending it from a field of this wrapper instead put
-    /// a thread-local read and an out-of-line drop on every handled message.
-    struct CatchUnwind<F> {
+    /// actor's task. Instead a caught panic or kill begins a "cut drop" on this thread
+    /// ([`begin_cut_drop`]), which [`panicked`] or [`killed`] ends (as does, should a drop
+    /// panic in between, the task's [`Finalizer`]).
+    struct Guarded<'c, F, M, S> {
         #[pin]
         fut: F,
+        cell: &'c ActorCell<M, S>,
     }
 }
 
-impl<F> CatchUnwind<F> {
-    fn new(fut: F) -> Self {
-        CatchUnwind { fut }
+impl<'c, F, M, S> Guarded<'c, F, M, S> {
+    fn new(cell: &'c ActorCell<M, S>, fut: F) -> Self {
+        Guarded { fut, cell }
     }
 }
 
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
+impl<F: Future, M, S: Strategy> Future for Guarded<'_, F, M, S> {
+    type Output = Outcome<F::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let fut = self.project().fut;
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
+        let this = self.project();
+        let polled = {
+            let _running = current_actor::enter(this.cell.id);
+            catch_unwind(AssertUnwindSafe(|| this.fut.poll(cx)))
+        };
+        match polled {
+            Ok(Poll::Ready(v)) => Poll::Ready(Outcome::Done(v)),
+            Ok(Poll::Pending) => {
+                if this.cell.watch_kill(cx.waker()) {
+                    begin_cut_drop(NoReply::Stopped);
+                    Poll::Ready(Outcome::Killed)
+                } else {
+                    Poll::Pending
+                }
+            }
             Err(payload) => {
                 begin_panicked_drop();
-                Poll::Ready(Err(payload))
+                Poll::Ready(Outcome::Panicked(payload))
             }
         }
     }
@@ -250,6 +292,9 @@ impl<M, S: crate::mailbox::Strategy> RxOrReason<M, S> {
 /// Owns the context and the receiving half; whether the task ends normally or is dropped by
 /// its executor, the mailbox is closed, its backlog discarded and the exit reported, once.
 struct Finalizer<A: Actor, V: Env> {
+    /// The actor's cell, beside the context that the handler borrows, so that the runner can
+    /// watch for a kill while a handler is suspended.
+    cell: crate::sync::Arc<crate::actor_ref::CellOf<A, V::Mailbox>>,
     ctx: Context<A, V>,
     rx: RxOrReason<A::Message, <<V as Env>::Mailbox as Mailbox>::Strategy>,
 }
@@ -318,21 +363,19 @@ mod size_tests {
     impl<const N: usize> Actor for Trivial<N> {
         type Message = u64;
         type Error = Infallible;
+    }
 
-        async fn started<V: Env>(&mut self, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+    impl<const N: usize, V: Env> Handler<V> for Trivial<N> {
+        async fn started(&mut self, _: &mut Context<Self, V>) -> Result<(), Infallible> {
             std::hint::black_box(&self.0);
             Ok(())
         }
 
-        async fn handle<V: Env>(
-            &mut self,
-            _: u64,
-            _: &mut Context<Self, V>,
-        ) -> Result<(), Infallible> {
+        async fn handle(&mut self, _: u64, _: &mut Context<Self, V>) -> Result<(), Infallible> {
             Ok(())
         }
 
-        async fn stopped<V: Env>(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
+        async fn stopped(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
             std::hint::black_box(&self.1);
         }
     }
@@ -367,25 +410,46 @@ mod size_tests {
     #[test]
     fn an_idle_actors_task_stays_small() {
         assert_eq!(size_of::<Trivial<0>>(), 16);
+        eprintln!(
+            "sizes: {} {} {}",
+            task_size::<0>(),
+            task_size::<24>(),
+            task_size::<40>()
+        );
         assert!(
-            task_size::<0>() <= 112,
+            task_size::<0>() <= 128,
             "the task is {} bytes",
             task_size::<0>()
         );
-        assert_eq!(size_of::<Trivial<40>>(), 56);
+        assert_eq!(size_of::<Trivial<24>>(), 40);
         assert!(
-            task_size::<40>() <= 152,
+            task_size::<24>() <= 152,
             "the task is {} bytes",
-            task_size::<40>()
+            task_size::<24>()
         );
     }
 }
 
 #[cfg(all(test, not(playhouse_loom)))]
-mod catch_unwind_tests {
+mod guarded_tests {
     use super::*;
+    use crate::mailbox::{Block, Bounded};
     use crate::reply::{Reply, reply_port};
     use futures::executor::block_on;
+
+    fn test_cell() -> ActorCell<u8, Block> {
+        ActorCell::new(
+            Bounded::<Block>::default().queue::<u8>(),
+            crate::executor::SharedSleeper::new(crate::testing::ThreadExecutor),
+        )
+    }
+
+    fn unwrap_panic<T>(outcome: Outcome<T>) -> Box<dyn Any + Send> {
+        match outcome {
+            Outcome::Panicked(p) => p,
+            _ => panic!("expected a caught panic"),
+        }
+    }
 
     /// A hand-written future that panics in its poll and still holds a reply port afterwards
     /// (an `async fn` drops what it holds while unwinding).
@@ -402,9 +466,12 @@ mod catch_unwind_tests {
     fn a_port_the_panicked_future_still_holds_reports_the_panic() {
         let (reply, rx) = reply_port::<u8>();
         // `block_on` drops the future when it returns, as the runner's `.await` does.
-        let outcome = block_on(CatchUnwind::new(PanicsHoldingPort(reply)));
+        let cell = test_cell();
+        let outcome = block_on(Guarded::new(&cell, PanicsHoldingPort(reply)));
         assert_eq!(block_on(rx), Err(NoReply::Panicked));
-        assert!(matches!(panicked(outcome.unwrap_err()), ExitReason::Panicked(m) if &*m == "boom"));
+        assert!(
+            matches!(panicked(unwrap_panic(outcome)), ExitReason::Panicked(m) if &*m == "boom")
+        );
         // `panicked` ended the panicked drop: a port dropped later says it was dropped.
         let (reply, rx) = reply_port::<u8>();
         drop(reply);
@@ -414,7 +481,8 @@ mod catch_unwind_tests {
     #[test]
     fn a_future_that_did_not_panic_drops_its_ports_as_dropped() {
         let (reply, rx) = reply_port::<u8>();
-        let mut fut = Box::pin(CatchUnwind::new(async move {
+        let cell = test_cell();
+        let mut fut = Box::pin(Guarded::new(&cell, async move {
             let _held = reply;
             std::future::pending::<()>().await;
         }));
@@ -432,8 +500,9 @@ mod catch_unwind_tests {
     fn a_panicked_drop_inside_a_drop_cause_restores_that_cause() {
         let (reply, rx) = reply_port::<u8>();
         with_drop_cause(NoReply::Stopped, || {
-            let outcome = block_on(CatchUnwind::new(PanicsHoldingPort(reply)));
-            panicked(outcome.unwrap_err());
+            let cell = test_cell();
+            let outcome = block_on(Guarded::new(&cell, PanicsHoldingPort(reply)));
+            panicked(unwrap_panic(outcome));
             let (inner, inner_rx) = reply_port::<u8>();
             drop(inner);
             assert_eq!(block_on(inner_rx), Err(NoReply::Stopped));
@@ -448,8 +517,10 @@ mod catch_unwind_tests {
     impl Actor for PanicsInHandWrittenHandler {
         type Message = Reply<u8>;
         type Error = std::convert::Infallible;
+    }
 
-        fn handle<V: Env>(
+    impl<V: Env> Handler<V> for PanicsInHandWrittenHandler {
+        fn handle(
             &mut self,
             msg: Reply<u8>,
             _: &mut Context<Self, V>,
@@ -471,7 +542,8 @@ mod catch_unwind_tests {
     #[test]
     fn the_asker_hears_of_a_panic_that_left_its_port_in_the_handlers_future() {
         use crate::error::AskError;
-        let actor = crate::spawn(&crate::testing::ThreadExecutor, PanicsInHandWrittenHandler);
+        let actor =
+            crate::System::new(crate::testing::ThreadExecutor).spawn(PanicsInHandWrittenHandler);
         let answer = crate::testing::block_on(actor.ask(|reply| reply));
         assert!(
             matches!(answer, Err(AskError::NoReply(NoReply::Panicked))),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::actor::Actor;
+use crate::actor::Handler;
 use crate::actor_ref::ActorRef;
 use crate::broker::{InMemoryBroker, MessageBroker};
 use crate::cell::ActorCell;
@@ -13,16 +13,54 @@ use crate::exit::ExitReason;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::runner::run_actor;
 use crate::sync::Arc;
+use crate::system::System;
 use std::sync::Arc as StdArc;
 
 /// What happens when an incarnation ends on its own (not by `stop` or `kill`): return a fresh
 /// actor to run a new incarnation behind the same reference and mailbox (queued messages survive),
 /// or `None` to end the actor.
 ///
-/// Supervisors build on this. Closures `FnMut(&ExitReason) -> Option<A>` implement it.
+/// Supervisors build on this. Closures `FnMut(&ExitReason) -> Option<A>` implement it; pass
+/// one through [`restart_with`] so that the compiler infers its argument type, or use
+/// [`restart_on_failure`] for the common policy.
+///
+/// ```
+/// use playhouse_core::{restart_with, ExitReason, System};
+/// # use playhouse_core::{Actor, Context, Env, Handler};
+/// # struct Worker;
+/// # impl Actor for Worker { type Message = (); type Error = std::convert::Infallible; }
+/// # impl<V: Env> Handler<V> for Worker {
+/// #     async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// let mut restarts = 0;
+/// let worker = system.spawn_restartable(Worker, restart_with(move |reason| {
+///     restarts += 1;
+///     (!reason.is_normal() && restarts <= 3).then_some(Worker)
+/// }));
+/// # drop(worker);
+/// ```
 pub trait Restart<A>: Send + 'static {
     /// Decides, after an incarnation ended with `reason`, whether a new one starts.
     fn on_exit(&mut self, reason: &ExitReason) -> Option<A>;
+}
+
+/// A restart policy from a closure, with its argument type inferred (a closure passed straight
+/// where a [`Restart`] is expected needs `|reason: &ExitReason|` spelled out).
+pub fn restart_with<A, F>(policy: F) -> F
+where
+    F: FnMut(&ExitReason) -> Option<A> + Send + 'static,
+{
+    policy
+}
+
+/// Restarts with `make()` after every abnormal exit (an error, a panic); a normal exit
+/// ([`ExitReason::is_normal`]) is final. OTP's `transient` restart type, without a limit.
+pub fn restart_on_failure<A, F>(mut make: F) -> impl Restart<A>
+where
+    F: FnMut() -> A + Send + 'static,
+{
+    restart_with(move |reason: &ExitReason| (!reason.is_normal()).then(&mut make))
 }
 
 /// Never restart: the first exit is final. The default.
@@ -44,91 +82,78 @@ where
     }
 }
 
-/// Spawns actors on an executor with a chosen mailbox and broker.
+/// A [`System`] with a mailbox chosen for the actors it spawns: what
+/// [`System::spawner`] returns. It shares the system's executor and broker.
 ///
 /// ```
-/// use playhouse_core::mailbox::{Bounded, DropOldest};
-/// use playhouse_core::Spawner;
-/// # use playhouse_core::{Actor, Context, Env};
+/// use playhouse_core::mailbox::{Bounded, DropOldest, Unbounded};
+/// use playhouse_core::System;
+/// # use playhouse_core::{Actor, Context, Env, Handler};
 /// # struct Sink;
-/// # impl Actor for Sink {
-/// #     type Message = u32; type Error = std::convert::Infallible;
-/// #     async fn handle<V: Env>(&mut self, _: u32, _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+/// # impl Actor for Sink { type Message = u32; type Error = std::convert::Infallible; }
+/// # impl<V: Env> Handler<V> for Sink {
+/// #     async fn handle(&mut self, _: u32, _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
 /// # }
 /// # let executor = playhouse_core::testing::ThreadExecutor;
 ///
-/// let spawner = Spawner::new(executor)
-///     .mailbox(Bounded::<DropOldest>::with_capacity(16).unwrap());
-/// let sink = spawner.spawn(Sink);
+/// let system = System::new(executor);
+/// let lossy = system.spawner(Bounded::<DropOldest>::with_capacity(16).unwrap());
+/// let sink = lossy.spawn(Sink);
 /// assert_eq!(sink.mailbox_capacity(), 16);
+/// // Another mailbox from the same spawner, without consuming it:
+/// let firehose = lossy.mailbox(Unbounded).spawn(Sink);
+/// assert_eq!(firehose.mailbox_capacity(), usize::MAX);
 /// ```
 pub struct Spawner<E, MB = Bounded<Block>, B = InMemoryBroker> {
-    env: StdArc<SpawnEnv<E, B>>,
+    system: System<E, B>,
     mailbox: MB,
 }
 
-impl<E: Executor> Spawner<E> {
-    /// A spawner for `executor`, with the default mailbox (`Bounded<Block>`, capacity 256) and
-    /// a fresh [`InMemoryBroker`].
-    pub fn new(executor: E) -> Self {
-        Spawner {
-            env: StdArc::new(SpawnEnv::new(executor, InMemoryBroker::default())),
-            mailbox: Bounded::default(),
-        }
-    }
-}
-
 impl<E: Executor, MB: Mailbox, B: MessageBroker> Spawner<E, MB, B> {
-    /// Uses `mailbox` for the actors spawned from now on.
-    pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> Spawner<E, MB2, B> {
-        Spawner {
-            env: self.env,
-            mailbox,
-        }
+    pub(crate) fn new(system: System<E, B>, mailbox: MB) -> Self {
+        Spawner { system, mailbox }
     }
 
-    /// Uses `broker` for the actors spawned from now on.
-    pub fn broker<B2: MessageBroker>(self, broker: B2) -> Spawner<E, MB, B2> {
-        Spawner {
-            env: StdArc::new(SpawnEnv {
-                executor: self.env.executor.clone(),
-                broker,
-                sleeper: self.env.sleeper.clone(),
-            }),
-            mailbox: self.mailbox,
-        }
+    /// A spawner of the same system with another mailbox. This one stays usable.
+    pub fn mailbox<MB2: Mailbox>(&self, mailbox: MB2) -> Spawner<E, MB2, B> {
+        Spawner::new(self.system.clone(), mailbox)
+    }
+
+    /// The system this spawner spawns into.
+    pub fn system(&self) -> &System<E, B> {
+        &self.system
     }
 
     /// The executor.
     pub fn executor(&self) -> &E {
-        &self.env.executor
+        self.system.executor()
     }
 
     /// The broker.
-    pub fn broker_ref(&self) -> &B {
-        &self.env.broker
+    pub fn broker(&self) -> &B {
+        self.system.broker()
     }
 
     /// Spawns `actor` and returns its reference at once; `started` runs on the actor's task.
-    pub fn spawn<A: Actor>(&self, actor: A) -> ActorRef<A, MB> {
+    pub fn spawn<A: Handler<Wiring<MB, E, B>>>(&self, actor: A) -> ActorRef<A, MB> {
         self.spawn_restartable(actor, NoRestart)
     }
 
     /// Spawns `actor` with a [`Restart`] policy deciding, after each incarnation that ends on
     /// its own, whether a fresh instance takes over behind the same reference and mailbox.
-    pub fn spawn_restartable<A: Actor, R: Restart<A>>(
+    pub fn spawn_restartable<A: Handler<Wiring<MB, E, B>>, R: Restart<A>>(
         &self,
         actor: A,
         restart: R,
     ) -> ActorRef<A, MB> {
-        spawn_in::<A, Wiring<MB, E, B>, R>(actor, &self.mailbox, &self.env, restart)
+        spawn_in::<A, Wiring<MB, E, B>, R>(actor, &self.mailbox, &self.system.env, restart)
     }
 }
 
 impl<E, MB: Clone, B> Clone for Spawner<E, MB, B> {
     fn clone(&self) -> Self {
         Spawner {
-            env: self.env.clone(),
+            system: self.system.clone(),
             mailbox: self.mailbox.clone(),
         }
     }
@@ -142,12 +167,6 @@ impl<E, MB: fmt::Debug, B> fmt::Debug for Spawner<E, MB, B> {
     }
 }
 
-/// Spawns `actor` on `executor` with the default mailbox (`Bounded<Block>`, capacity 256) and a
-/// fresh broker. For many spawns, or another mailbox, use a [`Spawner`].
-pub fn spawn<A: Actor, E: Executor>(executor: &E, actor: A) -> ActorRef<A> {
-    Spawner::new(executor.clone()).spawn(actor)
-}
-
 pub(crate) fn spawn_in<A, V, R>(
     actor: A,
     mailbox: &V::Mailbox,
@@ -155,7 +174,7 @@ pub(crate) fn spawn_in<A, V, R>(
     restart: R,
 ) -> ActorRef<A, V::Mailbox>
 where
-    A: Actor,
+    A: Handler<V>,
     V: Env,
     R: Restart<A>,
 {

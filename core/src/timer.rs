@@ -147,10 +147,17 @@ async fn run_timer<M, S, E, F>(
         match period {
             Some(p) => {
                 let now = Instant::now();
-                deadline = if deadline + p <= now {
-                    now + p
+                // A period too long to add to a deadline means no further tick.
+                let Some(next) = deadline.checked_add(p) else {
+                    break;
+                };
+                deadline = if next <= now {
+                    match now.checked_add(p) {
+                        Some(d) => d,
+                        None => break,
+                    }
                 } else {
-                    deadline + p
+                    next
                 };
             }
             None => break,

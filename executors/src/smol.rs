@@ -62,6 +62,24 @@ impl SmolExecutor {
         SmolExecutor { ex: ex.clone() }
     }
 
+    /// Runs `future` to completion on this thread, running this executor's tasks (its actors)
+    /// on this thread too while it waits: the way to run a `main` (or a test) on smol.
+    ///
+    /// With [`new`](SmolExecutor::new) the calling thread is what runs the actors (add
+    /// threads that call `ex.run` for more); with [`global`](SmolExecutor::global) the
+    /// background threads run them as well.
+    ///
+    /// ```
+    /// use playhouse_executors::SmolExecutor;
+    ///
+    /// let executor = SmolExecutor::new(Default::default());
+    /// let answer = executor.block_on(async { 6 * 7 });
+    /// assert_eq!(answer, 42);
+    /// ```
+    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        async_io::block_on(self.ex.run(future))
+    }
+
     /// The underlying executor.
     pub fn inner(&self) -> &Arc<AsyncExecutor<'static>> {
         &self.ex

@@ -35,6 +35,21 @@ impl StdExecutor {
         Self::with_threads(threads)
     }
 
+    /// Runs `future` to completion on this thread, parking it between polls, while the pool
+    /// runs the actors: the way to run a `main` (or a test) with the std executor.
+    ///
+    /// ```
+    /// use playhouse_executors::StdExecutor;
+    ///
+    /// let executor = StdExecutor::with_threads(2).expect("threads");
+    /// assert_eq!(executor.block_on(async { 6 * 7 }), 42);
+    /// ```
+    ///
+    /// Do not call it from inside an actor's handler: that would block a pool thread.
+    pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        futures_executor::block_on(future)
+    }
+
     /// A pool of `threads` threads (at least one).
     ///
     /// # Errors

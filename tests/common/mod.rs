@@ -214,8 +214,10 @@ pub enum CounterMsg {
 impl Actor for Counter {
     type Message = CounterMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
+impl<V: Env> Handler<V> for Counter {
+    async fn handle(
         &mut self,
         msg: CounterMsg,
         _ctx: &mut Context<Self, V>,
@@ -284,12 +286,10 @@ impl Recorder {
 impl Actor for Recorder {
     type Message = Msg;
     type Error = TestError;
+}
 
-    async fn handle<V: Env>(
-        &mut self,
-        msg: Msg,
-        _ctx: &mut Context<Self, V>,
-    ) -> Result<(), TestError> {
+impl<V: Env> Handler<V> for Recorder {
+    async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self, V>) -> Result<(), TestError> {
         match msg {
             Msg::Hold(busy, gate) => {
                 let _ = busy.send(());
@@ -375,8 +375,10 @@ pub const START_FAIL: TestError = TestError("start failed");
 impl Actor for Hooks {
     type Message = HookMsg;
     type Error = TestError;
+}
 
-    async fn started<V: Env>(&mut self, ctx: &mut Context<Self, V>) -> Result<(), TestError> {
+impl<V: Env> Handler<V> for Hooks {
+    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), TestError> {
         if let Some(gate) = self.start_gate.take() {
             let _ = gate.await;
         }
@@ -394,11 +396,7 @@ impl Actor for Hooks {
         Ok(())
     }
 
-    async fn handle<V: Env>(
-        &mut self,
-        msg: HookMsg,
-        ctx: &mut Context<Self, V>,
-    ) -> Result<(), TestError> {
+    async fn handle(&mut self, msg: HookMsg, ctx: &mut Context<Self, V>) -> Result<(), TestError> {
         match msg {
             HookMsg::Item(n) => self.log.lock().unwrap().push(format!("msg {n}")),
             HookMsg::Fail => return Err(FAIL),
@@ -411,7 +409,7 @@ impl Actor for Hooks {
         Ok(())
     }
 
-    async fn stopped<V: Env>(&mut self, _ctx: &mut Context<Self, V>, reason: &ExitReason) {
+    async fn stopped(&mut self, _ctx: &mut Context<Self, V>, reason: &ExitReason) {
         self.log.lock().unwrap().push(format!("stopped {reason:?}"));
         if self.panic_in_stopped {
             panic!("stopped boom");
@@ -439,8 +437,10 @@ pub enum PhoenixMsg {
 impl Actor for Phoenix {
     type Message = PhoenixMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
+impl<V: Env> Handler<V> for Phoenix {
+    async fn handle(
         &mut self,
         msg: PhoenixMsg,
         ctx: &mut Context<Self, V>,
@@ -499,12 +499,10 @@ impl Ticker {
 impl Actor for Ticker {
     type Message = TickMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
-        &mut self,
-        msg: TickMsg,
-        ctx: &mut Context<Self, V>,
-    ) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Ticker {
+    async fn handle(&mut self, msg: TickMsg, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
         match msg {
             TickMsg::Hold(busy, gate) => {
                 let _ = busy.send(());
@@ -551,8 +549,10 @@ pub enum ProbeMsg {
 impl Actor for Probe {
     type Message = ProbeMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
+impl<V: Env> Handler<V> for Probe {
+    async fn handle(
         &mut self,
         msg: ProbeMsg,
         _ctx: &mut Context<Self, V>,
@@ -581,8 +581,10 @@ pub enum ParentMsg {
 impl Actor for Parent {
     type Message = ParentMsg;
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
+impl<V: Env> Handler<V> for Parent {
+    async fn handle(
         &mut self,
         msg: ParentMsg,
         ctx: &mut Context<Self, V>,

@@ -49,8 +49,10 @@ struct Echo;
 impl Actor for Echo {
     type Message = (u64, Reply<u64>);
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(
+impl<V: Env> Handler<V> for Echo {
+    async fn handle(
         &mut self,
         (v, reply): (u64, Reply<u64>),
         _ctx: &mut Context<Self, V>,
@@ -83,8 +85,8 @@ fn main() {
         }
         let elapsed = workload::run_on(&rt, async {
             let mailbox = Bounded::<Block>::with_capacity(MAILBOX_CAPACITY).expect("capacity");
-            let addr = Spawner::new(TokioExecutor::current())
-                .mailbox(mailbox)
+            let addr = System::new(TokioExecutor::current())
+                .spawner(mailbox)
                 .spawn(Echo);
             let start = Instant::now();
             let sum = futures::stream::iter(0..PIPELINED_N)

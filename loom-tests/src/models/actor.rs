@@ -131,8 +131,10 @@ impl Probe {
 impl Actor for Probe {
     type Message = Msg;
     type Error = Failed;
+}
 
-    async fn started<V: Env>(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Failed> {
+impl<V: Env> Handler<V> for Probe {
+    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Failed> {
         self.shared.enter();
         match self.start {
             Start::Nothing => {}
@@ -145,7 +147,7 @@ impl Actor for Probe {
         Ok(())
     }
 
-    async fn handle<V: Env>(&mut self, msg: Msg, ctx: &mut Context<Self, V>) -> Result<(), Failed> {
+    async fn handle(&mut self, msg: Msg, ctx: &mut Context<Self, V>) -> Result<(), Failed> {
         self.shared.enter();
         let result = match msg {
             Msg::Track(m) => {
@@ -193,7 +195,7 @@ impl Actor for Probe {
         result
     }
 
-    async fn stopped<V: Env>(&mut self, _ctx: &mut Context<Self, V>, _reason: &ExitReason) {
+    async fn stopped(&mut self, _ctx: &mut Context<Self, V>, _reason: &ExitReason) {
         self.shared.enter();
         self.shared.stopped_hooks.fetch_add(1, SeqCst);
         self.shared.leave();
@@ -209,8 +211,8 @@ fn block_mailbox(capacity: usize) -> Bounded<Block> {
 pub fn ask_resolves_once_when_actor_is_killed() {
     check(|| {
         let shared = Shared::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(1))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
             .spawn(Probe::new(&shared, Start::Nothing));
         let killer = {
             let actor = actor.clone();
@@ -235,8 +237,8 @@ pub fn stop_racing_tells_handles_every_accepted_message() {
     check(|| {
         let shared = Shared::new();
         let log = DropLog::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(1))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
             .spawn(Probe::new(&shared, Start::Nothing));
         let senders: Vec<_> = [0, 1]
             .into_iter()
@@ -281,8 +283,8 @@ pub fn kill_racing_tells_discards_the_backlog_once() {
     check(|| {
         let shared = Shared::new();
         let log = DropLog::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(1))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
             .spawn(Probe::new(&shared, Start::Nothing));
         let sender = {
             let (actor, log) = (actor.clone(), log.clone());
@@ -326,8 +328,8 @@ pub fn handlers_never_overlap() {
         let restarts = Arc::new(AtomicU32::new(0));
         let actor = {
             let (shared, restarts) = (shared.clone(), restarts.clone());
-            Spawner::new(LoomExecutor)
-                .mailbox(block_mailbox(2))
+            System::new(LoomExecutor)
+                .spawner(block_mailbox(2))
                 .spawn_restartable(
                     Probe::new(&shared, Start::Nothing),
                     move |_: &ExitReason| {
@@ -366,8 +368,8 @@ pub fn handlers_never_overlap() {
 pub fn cancelled_timer_never_delivers() {
     check(|| {
         let shared = Shared::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(Unbounded)
+        let actor = System::new(LoomExecutor)
+            .spawner(Unbounded)
             .spawn(Probe::new(&shared, Start::Later));
         block_on(actor.tell(Msg::Cancel)).unwrap();
         assert!(block_on(actor.wait()).is_normal());
@@ -381,8 +383,8 @@ pub fn cancelled_timer_never_delivers() {
 pub fn cancel_true_means_the_timer_never_delivered() {
     check(|| {
         let shared = Shared::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(Unbounded)
+        let actor = System::new(LoomExecutor)
+            .spawner(Unbounded)
             .spawn(Probe::new(&shared, Start::Later));
         block_on(actor.tell(Msg::Cancel)).unwrap();
         assert!(block_on(actor.wait()).is_normal());
@@ -399,8 +401,8 @@ pub fn cancel_true_means_the_timer_never_delivered() {
 pub fn interval_stops_when_actor_stops() {
     check(|| {
         let shared = Shared::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(1))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
             .spawn(Probe::new(&shared, Start::Interval));
         assert!(block_on(actor.wait()).is_normal());
         assert_eq!(shared.ticks.load(SeqCst), 1);
@@ -418,8 +420,8 @@ pub fn mailbox_closes_when_last_strong_ref_drops() {
     check(|| {
         let shared = Shared::new();
         let log = DropLog::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(1))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
             .spawn(Probe::new(&shared, Start::Nothing));
         let weak = actor.downgrade();
         let other = {
@@ -453,8 +455,8 @@ pub fn mailbox_closes_when_actor_ends_and_leftovers_drop_once() {
     check(|| {
         let shared = Shared::new();
         let log = DropLog::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(2))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(2))
             .spawn(Probe::new(&shared, Start::Nothing));
         let sender = {
             let (actor, log) = (actor.clone(), log.clone());
@@ -502,8 +504,8 @@ pub fn mailbox_closes_when_actor_ends_and_leftovers_drop_once() {
 pub fn ask_timeout_resolves_once() {
     check(|| {
         let shared = Shared::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(1))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
             .spawn(Probe::new(&shared, Start::Nothing));
         let busy = {
             let actor = actor.clone();
@@ -530,8 +532,8 @@ pub fn weak_upgrade_racing_last_drop_never_yields_a_closed_ref() {
     check(|| {
         let shared = Shared::new();
         let log = DropLog::new();
-        let actor = Spawner::new(LoomExecutor)
-            .mailbox(block_mailbox(1))
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
             .spawn(Probe::new(&shared, Start::Nothing));
         let weak = actor.downgrade();
         let upgrader = {

@@ -17,8 +17,10 @@ struct Named;
 impl Actor for Named {
     type Message = ();
     type Error = Infallible;
+}
 
-    async fn handle<V: Env>(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Infallible> {
+impl<V: Env> Handler<V> for Named {
+    async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Infallible> {
         Ok(())
     }
 }
@@ -26,8 +28,8 @@ impl Actor for Named {
 type Ref = ActorRef<Named, Bounded<Block>>;
 
 fn spawn_named() -> Ref {
-    Spawner::new(LoomExecutor)
-        .mailbox(Bounded::<Block>::with_capacity(1).expect("capacity"))
+    System::new(LoomExecutor)
+        .spawner(Bounded::<Block>::with_capacity(1).expect("capacity"))
         .spawn(Named)
 }
 

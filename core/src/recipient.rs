@@ -1,0 +1,304 @@
+//! [`Recipient<M>`]: a reference that names only the message it sends, not the actor.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc as StdArc;
+
+use crate::actor::Actor;
+use crate::actor_ref::ActorRef;
+use crate::cell::ActorId;
+use crate::current_actor;
+use crate::error::{AskError, SendError};
+use crate::exit::ExitReason;
+use crate::mailbox::{Mailbox, OnFull, Strategy};
+use crate::reply::{Reply, reply_port};
+
+type WaitingSend<'a, M> = Pin<Box<dyn Future<Output = Result<(), SendError<M>>> + Send + 'a>>;
+
+/// What a [`Recipient`] needs of the reference it wraps, with the actor and mailbox types
+/// erased.
+trait ErasedRef<M>: Send + Sync {
+    fn try_tell(&self, msg: M) -> Result<(), SendError<M>>;
+    fn waits_when_full(&self) -> bool;
+    fn tell_waiting(&self, msg: M) -> WaitingSend<'_, M>;
+    fn id(&self) -> ActorId;
+    fn is_alive(&self) -> bool;
+    fn stop(&self);
+    fn wait(&self) -> Pin<Box<dyn Future<Output = ExitReason> + Send + '_>>;
+}
+
+/// The message handed back by a failed send, converted back from the actor's message type.
+fn hand_back<A: Actor, M>(e: SendError<A::Message>) -> SendError<M>
+where
+    A::Message: TryInto<M>,
+{
+    let back = |m: A::Message| match m.try_into() {
+        Ok(m) => m,
+        Err(_) => panic!(
+            "{}: its TryFrom did not give back the message its From built",
+            std::any::type_name::<A::Message>()
+        ),
+    };
+    match e {
+        SendError::Closed(m) => SendError::Closed(back(m)),
+        SendError::Full(m) => SendError::Full(back(m)),
+    }
+}
+
+impl<A, MB, M> ErasedRef<M> for ActorRef<A, MB>
+where
+    A: Actor,
+    MB: Mailbox,
+    M: Send + 'static,
+    A::Message: From<M> + TryInto<M>,
+{
+    fn try_tell(&self, msg: M) -> Result<(), SendError<M>> {
+        ActorRef::try_tell(self, A::Message::from(msg)).map_err(hand_back::<A, M>)
+    }
+
+    fn waits_when_full(&self) -> bool {
+        matches!(<MB::Strategy as Strategy>::ON_FULL, OnFull::Wait)
+    }
+
+    fn tell_waiting(&self, msg: M) -> WaitingSend<'_, M> {
+        let send = self.tell(A::Message::from(msg));
+        Box::pin(async move { send.await.map_err(hand_back::<A, M>) })
+    }
+
+    fn id(&self) -> ActorId {
+        ActorRef::id(self)
+    }
+
+    fn is_alive(&self) -> bool {
+        ActorRef::is_alive(self)
+    }
+
+    fn stop(&self) {
+        ActorRef::stop(self)
+    }
+
+    fn wait(&self) -> Pin<Box<dyn Future<Output = ExitReason> + Send + '_>> {
+        Box::pin(ActorRef::wait(self))
+    }
+}
+
+/// A strong reference to some actor that takes messages built from `M`, whatever its type and
+/// mailbox: a list of subscribers of different types, or a field that does not change when the
+/// target's mailbox does.
+///
+/// Made from any [`ActorRef<A, MB>`](ActorRef) whose message type converts from `M` and back
+/// (`A::Message: From<M> + TryInto<M>`; `M` itself qualifies), with
+/// [`ActorRef::recipient`] or `Recipient::from`. Sends behave exactly as through the
+/// `ActorRef` (same strategy, same errors, the message handed back as an `M`); like an
+/// `ActorRef` it keeps the actor alive.
+///
+/// # Cost
+///
+/// One allocation to make it (cold). Each send is one indirect call to code monomorphized for
+/// the actor, plus the conversion; `try_tell`, and `tell` to a mailbox with room, allocate
+/// nothing. A `tell` that must wait for room in a full `Block` mailbox boxes its waiting future.
+/// An `ask` allocates its reply port, as through an `ActorRef`. The benchmark `recipient` in
+/// `benches/` compares both paths.
+///
+/// ```
+/// use playhouse_core::mailbox::Unbounded;
+/// use playhouse_core::{Actor, Context, Env, Handler, Recipient, Reply, System};
+/// use std::convert::Infallible;
+///
+/// #[derive(Clone)]
+/// struct Tick(u64);
+///
+/// struct Logger(Vec<u64>);
+/// enum LoggerMsg { Tick(Tick), Dump(Reply<Vec<u64>>) }
+/// impl From<Tick> for LoggerMsg { fn from(t: Tick) -> Self { LoggerMsg::Tick(t) } }
+/// impl TryFrom<LoggerMsg> for Tick {
+///     type Error = LoggerMsg;
+///     fn try_from(m: LoggerMsg) -> Result<Tick, LoggerMsg> {
+///         match m { LoggerMsg::Tick(t) => Ok(t), other => Err(other) }
+///     }
+/// }
+/// impl Actor for Logger { type Message = LoggerMsg; type Error = Infallible; }
+/// impl<V: Env> Handler<V> for Logger {
+///     async fn handle(&mut self, msg: LoggerMsg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+///         match msg {
+///             LoggerMsg::Tick(Tick(n)) => self.0.push(n),
+///             LoggerMsg::Dump(r) => { let _ = r.send(self.0.clone()); }
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// struct Counter(u64);
+/// impl Actor for Counter { type Message = Tick; type Error = Infallible; }
+/// impl<V: Env> Handler<V> for Counter {
+///     async fn handle(&mut self, Tick(n): Tick, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+///         self.0 += n;
+///         Ok(())
+///     }
+/// }
+///
+/// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// let logger = system.spawn_with(Logger(Vec::new()), Unbounded);
+/// let counter = system.spawn(Counter(0));
+/// // Two actor types, two mailbox types, one list.
+/// let subscribers: Vec<Recipient<Tick>> = vec![logger.recipient(), counter.recipient()];
+/// # playhouse_core::testing::block_on(async {
+/// for s in &subscribers {
+///     s.tell(Tick(7)).await.unwrap();
+/// }
+/// assert_eq!(logger.ask(LoggerMsg::Dump).await.unwrap(), vec![7]);
+/// # });
+/// ```
+pub struct Recipient<M> {
+    inner: StdArc<dyn ErasedRef<M>>,
+}
+
+impl<M: Send + 'static> Recipient<M> {
+    /// Sends `msg` as [`ActorRef::tell`] does: under `Block` it waits for room, drop strategies
+    /// drop and count, `Reject` fails with `Full`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] or [`SendError::Full`], with the message.
+    ///
+    /// # Panics
+    ///
+    /// If the actor's message type's `TryFrom` does not give back a message its `From<M>`
+    /// built (two impls that disagree): the failed send could not hand the message back.
+    pub async fn tell(&self, msg: M) -> Result<(), SendError<M>> {
+        match self.inner.try_tell(msg) {
+            Err(SendError::Full(msg)) if self.inner.waits_when_full() => {
+                self.inner.tell_waiting(msg).await
+            }
+            done => done,
+        }
+    }
+
+    /// Sends `msg` without waiting, as [`ActorRef::try_tell`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] or [`SendError::Full`], with the message.
+    pub fn try_tell(&self, msg: M) -> Result<(), SendError<M>> {
+        self.inner.try_tell(msg)
+    }
+
+    /// Sends a request built around a fresh reply port and waits for the answer, as
+    /// [`ActorRef::ask`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ActorRef::ask`]: `Closed`/`Full`/`Deadlock` hand the request back, `NoReply` says
+    /// why no answer will come.
+    pub async fn ask<T, F>(&self, make: F) -> Result<T, AskError<M>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> M,
+    {
+        let (reply, rx) = reply_port();
+        let request = make(reply);
+        if current_actor::is_running(self.inner.id()) {
+            return Err(AskError::Deadlock(request));
+        }
+        self.tell(request).await?;
+        rx.await.map_err(AskError::NoReply)
+    }
+
+    /// As [`ActorRef::ask_flat`]: the handler's `Err(e)` arrives as
+    /// [`AskError::HandlerError`]`(e)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](Recipient::ask), plus `HandlerError`.
+    pub async fn ask_flat<T, E, F>(&self, make: F) -> Result<T, AskError<M, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> M,
+    {
+        match self.ask(make).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(AskError::HandlerError(e)),
+            Err(e) => Err(e.map_handler_error(|never| match never {})),
+        }
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.inner.id()
+    }
+
+    /// `true` until the actor's last incarnation has ended.
+    pub fn is_alive(&self) -> bool {
+        self.inner.is_alive()
+    }
+
+    /// Stops the actor gracefully, as [`ActorRef::stop`].
+    pub fn stop(&self) {
+        self.inner.stop()
+    }
+
+    /// Waits until the actor has ended and returns why, as [`ActorRef::wait`].
+    pub async fn wait(&self) -> ExitReason {
+        self.inner.wait().await
+    }
+}
+
+impl<A, MB, M> From<ActorRef<A, MB>> for Recipient<M>
+where
+    A: Actor,
+    MB: Mailbox,
+    M: Send + 'static,
+    A::Message: From<M> + TryInto<M>,
+{
+    fn from(actor: ActorRef<A, MB>) -> Self {
+        Recipient {
+            inner: StdArc::new(actor),
+        }
+    }
+}
+
+impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
+    /// A [`Recipient`] of this actor for messages of type `M` (often `A::Message` itself, or
+    /// one variant's payload when the message type converts from it and back).
+    pub fn recipient<M>(&self) -> Recipient<M>
+    where
+        M: Send + 'static,
+        A::Message: From<M> + TryInto<M>,
+    {
+        Recipient::from(self.clone())
+    }
+}
+
+impl<M> Clone for Recipient<M> {
+    fn clone(&self) -> Self {
+        Recipient {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<M> PartialEq for Recipient<M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.id() == other.inner.id()
+    }
+}
+
+impl<M> Eq for Recipient<M> {}
+
+impl<M> std::hash::Hash for Recipient<M> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.id().hash(state);
+    }
+}
+
+impl<M> fmt::Debug for Recipient<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recipient")
+            .field("id", &self.inner.id())
+            .field("message", &std::any::type_name::<M>())
+            .field("alive", &self.inner.is_alive())
+            .finish()
+    }
+}

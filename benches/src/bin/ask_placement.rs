@@ -1,7 +1,9 @@
 //! `ask_placement`: the `ask_pipelined` workload of playhouse on the 2-worker Tokio runtime,
 //! recording on which worker thread each ask is made and each request is handled. It tells
 //! whether a slow run comes from the asker and the actor running on different workers (every
-//! message crossing cores) or from something else (`docs/performance.md`).
+//! message crossing cores) or from something else, and shows whether the runner's yield budget
+//! still keeps an actor beside its sender (`docs/performance.md`, "Levers" and "What stands in
+//! the way"; how to read it: `benches/README.md`).
 //!
 //! Each line: `<M/s> M/s, <same> of <n> requests handled on the asker's worker, asker moved
 //! <a> times, actor moved <b> times`. The recording (a thread-local read and two relaxed atomics

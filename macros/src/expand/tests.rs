@@ -1,0 +1,405 @@
+//! The expansion, read as text: a snapshot of a whole actor, and every error with its span.
+
+use std::str::FromStr;
+
+use proc_macro2::TokenStream;
+use syn::ItemImpl;
+
+use crate::args::default_crate;
+use crate::model;
+
+const ACCOUNT: &str = r#"
+impl Account {
+    /// Adds `amount`; answers the new balance.
+    ///
+    /// ```
+    /// this example stays on the method
+    /// ```
+    #[message]
+    pub fn deposit(&mut self, amount: u64) -> u64 { self.balance += amount; self.balance }
+    #[message]
+    pub fn withdraw(&mut self, amount: u64) -> Result<u64, Insufficient> { todo!() }
+    #[message]
+    pub async fn balance(&self) -> u64 { self.balance }
+    #[message]
+    pub fn credit(&mut self, amount: u64) { self.balance += amount }
+    #[message]
+    pub fn touch<V: Env>(&mut self, ctx: &mut Context<Self, V>) { ctx.stop() }
+    #[message(ask)]
+    #[cfg(feature = "audit")]
+    pub async fn audit(&self, ctx: &Context<Self, impl Env>, r#type: String) {}
+    pub fn helper(&self) {}
+    #[started]
+    async fn on_start<V: Env>(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+    #[stopped]
+    async fn on_stop(&mut self, reason: &ExitReason) {}
+}
+"#;
+
+fn expand(args: &str, src: &str) -> TokenStream {
+    crate::expand::actor(
+        TokenStream::from_str(args).unwrap(),
+        TokenStream::from_str(src).unwrap(),
+    )
+}
+
+fn pretty(tokens: TokenStream) -> String {
+    prettyplease::unparse(&syn::parse2::<syn::File>(tokens).expect("the expansion parses"))
+}
+
+/// The whole expansion of `ACCOUNT`, pretty-printed, against the checked-in
+/// `src/expand/account.expanded.rs`. `PLAYHOUSE_BLESS=1 cargo test -p playhouse-macros` rewrites
+/// that file after an intended change (review its diff).
+#[test]
+fn the_expansion_of_an_actor_is_the_checked_in_one() {
+    let actual = pretty(expand("", ACCOUNT));
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/expand/account.expanded.rs"
+    );
+    if std::env::var_os("PLAYHOUSE_BLESS").is_some() {
+        std::fs::write(path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "the expansion changed; rerun with PLAYHOUSE_BLESS=1 if intended. Now:\n{actual}"
+    );
+}
+
+#[test]
+fn the_expansion_is_a_plain_enum_and_a_match() {
+    let out = pretty(expand("", ACCOUNT));
+    for needle in [
+        "pub enum AccountMsg {",
+        "Deposit { /// The `amount` argument of `Account::deposit`. amount: u64,",
+        "reply: ::playhouse::Reply<Result<u64, Insufficient>>,",
+        "Credit {",
+        "Touch {}",
+        "impl ::playhouse::Actor for Account {",
+        "type Message = AccountMsg;",
+        "type Error = ::core::convert::Infallible;",
+        "impl<V: ::playhouse::Env> ::playhouse::Handler<V> for Account {",
+        "AccountMsg::Deposit { amount: arg_amount, reply: reply } => {",
+        "let _ = reply.send(Self::deposit(self, arg_amount));",
+        "let _ = reply.send(Self::balance(self).await);",
+        "Self::credit(self, arg_amount);",
+        "Self::touch(self, &mut *ctx);",
+        "Self::audit(self, &*ctx, arg_type).await;",
+        "Self::on_start(self, &mut *ctx).await",
+        "Self::on_stop(self, reason).await;",
+        "pub trait AccountApi {",
+        "impl<MB: ::playhouse::mailbox::Mailbox> AccountApi for ::playhouse::ActorRef<Account, MB>",
+        ">::ask_flat( self, move |reply| { AccountMsg::Withdraw { amount, reply: reply, } }, )",
+        "::playhouse::ActorRef::<Account, MB>::tell(self, AccountMsg::Credit { amount })",
+        "::playhouse::AskError<AccountMsg, Insufficient>",
+        "::playhouse::SendError<AccountMsg>",
+        // The `Self::Error` of the hook is qualified, which the compiler needs in an inherent impl.
+        "Result<(), <Self as ::playhouse::Actor>::Error>",
+    ] {
+        // prettyplease puts attributes of fields on their own lines; compare without newlines.
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        let needle = needle.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&needle), "missing `{needle}` in:\n{out}");
+    }
+    // The markers are gone; the doc example stays on the method only.
+    let markers = ["#[message", "#[started]", "#[stopped]"];
+    assert!(
+        !out.lines()
+            .any(|l| markers.iter().any(|m| l.trim_start().starts_with(m))),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("this example stays on the method").count(),
+        1,
+        "{out}"
+    );
+    // The cfg of a method is on everything generated for it: variant, arm, declaration, impl.
+    assert_eq!(
+        out.matches("#[cfg(feature = \"audit\")]").count(),
+        5,
+        "{out}"
+    );
+}
+
+#[test]
+fn the_arguments_rename_and_retarget_what_is_generated() {
+    let out = pretty(expand(
+        "error = MyError, msg = Request, api = Helpers, crate = playhouse_core, vis = pub(crate), derive(Debug)",
+        "impl Svc { #[message] fn get(&self) -> u8 { 1 } }",
+    ));
+    for needle in [
+        "#[derive(Debug)]",
+        "pub(crate) enum Request {",
+        "type Error = MyError;",
+        "impl playhouse_core::Actor for Svc",
+        "pub(crate) trait Helpers {",
+        "impl<MB: playhouse_core::mailbox::Mailbox> Helpers for playhouse_core::ActorRef<Svc, MB>",
+    ] {
+        let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+}
+
+#[test]
+fn generic_names_do_not_shadow_the_users_types() {
+    let out = pretty(expand(
+        "",
+        "impl V { #[message] fn put(&mut self, mb: MB) -> MB_ { todo!() } }",
+    ));
+    assert!(
+        out.contains("impl<V_: ::playhouse::Env> ::playhouse::Handler<V_> for V"),
+        "{out}"
+    );
+    assert!(
+        out.contains("impl<MB__: ::playhouse::mailbox::Mailbox> VApi"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_actor_without_messages_matches_on_the_empty_enum() {
+    let out = pretty(expand("", "impl Silent {}"));
+    assert!(out.contains("pub enum SilentMsg {}"), "{out}");
+    assert!(out.contains("match msg {}"), "{out}");
+    assert!(!out.contains("Ok(())"), "{out}");
+}
+
+/// The errors of `model::take` on `src`: each message with the source text it points at.
+fn errors(src: &str) -> Vec<(String, String)> {
+    let mut item: ItemImpl = syn::parse_str(src).unwrap();
+    let e = model::take(&mut item, &default_crate())
+        .err()
+        .expect("an error");
+    e.into_iter()
+        .map(|e| (e.to_string(), e.span().source_text().unwrap_or_default()))
+        .collect()
+}
+
+#[track_caller]
+fn assert_error(src: &str, message: &str, at: &str) {
+    let errors = errors(src);
+    assert!(
+        errors
+            .iter()
+            .any(|(m, text)| m.contains(message) && text == at),
+        "expected `{message}` at `{at}`, got {errors:?}"
+    );
+}
+
+#[test]
+fn a_parameter_must_be_a_plain_name() {
+    assert_error(
+        "impl A { #[message] fn f(&mut self, (x, y): (u8, u8)) {} }",
+        "a #[message] parameter must be a plain `name: Type`",
+        "(x, y)",
+    );
+    assert_error(
+        "impl A { #[message] fn f(&mut self, ref x: u8) {} }",
+        "a #[message] parameter must be a plain `name: Type`",
+        "ref x",
+    );
+}
+
+#[test]
+fn the_receiver_must_be_a_reference() {
+    assert_error(
+        "impl A { #[message] fn f(self) {} }",
+        "takes `&self` or `&mut self`, not `self` by value",
+        "self",
+    );
+    assert_error(
+        "impl A { #[message] fn f(self: Box<Self>) {} }",
+        "takes `&self` or `&mut self`, not `self` by value",
+        "self: Box<Self>",
+    );
+    assert_error(
+        "impl A { #[message] fn new(x: u8) {} }",
+        "a #[message] method takes `&self` or `&mut self`",
+        "new",
+    );
+    assert_error(
+        "impl A { #[started] fn go(self) {} }",
+        "a #[started] method takes `&self` or `&mut self`",
+        "self",
+    );
+}
+
+#[test]
+fn generic_actors_and_trait_impls_are_not_supported() {
+    assert_error(
+        "impl<T> A<T> { #[message] fn f(&self) {} }",
+        "generic actor types are not supported",
+        "<T>",
+    );
+    assert_error(
+        "impl A<u8> { #[message] fn f(&self) {} }",
+        "generic actor types are not supported",
+        "<u8>",
+    );
+    assert_error(
+        "impl Clone for A { fn clone(&self) -> Self { A } }",
+        "not on a trait impl",
+        "Clone",
+    );
+    assert_error("impl (A, B) {}", "needs the actor's type by name", "(A, B)");
+}
+
+#[test]
+fn generic_methods_are_not_supported_except_for_the_contexts_environment() {
+    assert_error(
+        "impl A { #[message] fn f<T: Send>(&self, t: T) {} }",
+        "generic #[message] methods are not supported",
+        "T: Send",
+    );
+    assert_error(
+        "impl A { #[message] fn f<'a>(&'a self) {} }",
+        "lifetime parameters are not supported",
+        "'a",
+    );
+    assert_error(
+        "impl A { #[message] fn f(&self, ctx: &mut Context<Self, Wiring<Unbounded, E, B>>) {} }",
+        "a context parameter must be generic over it",
+        "Wiring<Unbounded, E, B>",
+    );
+    assert_error(
+        "impl A { #[message] fn f<V: Env>(&self, a: &mut Context<Self, V>, b: &Context<Self, V>) {} }",
+        "takes the context once",
+        "b: &Context<Self, V>",
+    );
+}
+
+#[test]
+fn messages_carry_owned_types() {
+    assert_error(
+        "impl A { #[message] fn f(&self, name: &str) {} }",
+        "a message parameter is moved to the actor's task, so it cannot borrow",
+        "&str",
+    );
+    assert_error(
+        "impl A { #[message] fn f(&self) -> &str { \"\" } }",
+        "a reply is moved to the actor's task, so it cannot borrow",
+        "&str",
+    );
+    assert_error(
+        "impl A { #[message] fn f(&self, n: impl Into<u64>) {} }",
+        "`impl Trait` is not supported in a message parameter",
+        "impl Into<u64>",
+    );
+    assert_error(
+        "impl A { #[message] fn f(&self, n: Self::Item) {} }",
+        "`Self` means something else: write the type out",
+        "Self::Item",
+    );
+}
+
+#[test]
+fn names_must_not_clash() {
+    assert_error(
+        "impl A { #[message] fn f(&self, reply: u8) -> u8 { reply } }",
+        "clashes with the message's reply port field",
+        "reply",
+    );
+    // Without a reply, `reply` is a free name.
+    let mut item: ItemImpl =
+        syn::parse_str("impl A { #[message] fn f(&self, reply: u8) {} }").unwrap();
+    assert!(model::take(&mut item, &default_crate()).is_ok());
+    assert_error(
+        "impl A { #[message] fn get_x(&self) {} #[message] fn getX(&self) {} }",
+        "`get_x` and `getX` both make the message variant `GetX`",
+        "getX",
+    );
+}
+
+#[test]
+fn markers_are_used_once_and_on_methods() {
+    assert_error(
+        "impl A { #[started] fn a(&mut self) {} #[started] fn b(&mut self) {} }",
+        "an actor has one #[started] hook",
+        "#[started]",
+    );
+    assert_error(
+        "impl A { #[message] #[started] fn a(&mut self) {} }",
+        "this one is already #[message]",
+        "#[started]",
+    );
+    assert_error(
+        "impl A { #[message] const X: u8 = 1; }",
+        "this attribute goes on a method",
+        "#[message]",
+    );
+    assert_error(
+        "impl A { #[message(tell)] fn a(&mut self) {} }",
+        "unknown #[message] argument `tell`",
+        "tell",
+    );
+    assert_error(
+        "impl A { #[stopped(now)] fn a(&mut self) {} }",
+        "`#[stopped]` takes no arguments",
+        "#[stopped(now)]",
+    );
+}
+
+#[test]
+fn hooks_take_the_context_and_the_reason_only() {
+    assert_error(
+        "impl A { #[stopped] fn a(&mut self) -> u8 { 1 } }",
+        "a #[stopped] hook returns nothing",
+        "u8",
+    );
+    assert_error(
+        "impl A { #[started] fn a(&mut self, n: u8) {} }",
+        "a #[started] hook takes the context",
+        "n: u8",
+    );
+    assert_error(
+        "impl A { #[started] fn a(&mut self, r: &ExitReason) {} }",
+        "a #[started] hook takes the context",
+        "r: &ExitReason",
+    );
+    assert_error(
+        "impl A { #[stopped] fn a(&mut self, r: &ExitReason, s: &ExitReason) {} }",
+        "a #[stopped] hook takes each parameter at most once",
+        "s: &ExitReason",
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let errors = errors(
+        "impl A {
+            #[message] fn a(self) {}
+            #[message] fn b(&self, (x, y): (u8, u8)) {}
+            #[message] fn c<T>(&self, t: T) {}
+        }",
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+}
+
+#[test]
+fn on_error_the_impl_block_is_still_emitted_without_the_markers() {
+    let out = expand("", "impl A { #[message] fn a(self) {} fn b(&self) {} }").to_string();
+    assert!(out.contains("compile_error"), "{out}");
+    assert!(
+        out.contains("fn a (self)") && out.contains("fn b (& self)"),
+        "{out}"
+    );
+    assert!(!out.contains("# [message]"), "{out}");
+    let out = expand("msg = ", "impl A {}").to_string();
+    assert!(out.contains("compile_error"), "{out}");
+    let out = expand("", "struct A;").to_string();
+    assert!(
+        out.contains("goes on an inherent impl block") && out.contains("struct A"),
+        "{out}"
+    );
+}
+
+#[test]
+fn variant_names_are_upper_camel_case() {
+    let name = |s: &str| model::upper_camel(&syn::parse_str(s).unwrap()).map(|i| i.to_string());
+    assert_eq!(name("deposit").as_deref(), Some("Deposit"));
+    assert_eq!(name("get_balance").as_deref(), Some("GetBalance"));
+    assert_eq!(name("r#type").as_deref(), Some("Type"));
+    assert_eq!(name("_private__x2").as_deref(), Some("PrivateX2"));
+    assert_eq!(name("add_2").as_deref(), Some("Add2"));
+}

@@ -1,0 +1,362 @@
+//! `#[actor]` through the facade, as a user writes it: every kind of method, the hooks, the
+//! arguments.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use playhouse::prelude::*;
+use playhouse_macros::actor;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Insufficient {
+    pub balance: u64,
+}
+
+impl fmt::Display for Insufficient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "insufficient funds: the balance is {}", self.balance)
+    }
+}
+
+impl std::error::Error for Insufficient {}
+
+/// What the account's hooks and context-taking methods saw, shared with the test.
+#[derive(Default)]
+struct Log(Mutex<Vec<String>>);
+
+impl Log {
+    fn push(&self, line: impl Into<String>) {
+        self.0.lock().unwrap().push(line.into());
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+pub struct Account {
+    balance: u64,
+    history: Vec<u64>,
+    log: Arc<Log>,
+}
+
+#[actor]
+impl Account {
+    /// Adds `amount` and answers the new balance.
+    #[message]
+    pub fn deposit(&mut self, amount: u64) -> u64 {
+        self.balance += amount;
+        self.history.push(amount);
+        self.balance
+    }
+
+    #[message]
+    pub fn withdraw(&mut self, amount: u64) -> Result<u64, Insufficient> {
+        if amount > self.balance {
+            return Err(Insufficient {
+                balance: self.balance,
+            });
+        }
+        self.balance -= amount;
+        Ok(self.balance)
+    }
+
+    #[message]
+    pub async fn balance(&self) -> u64 {
+        tokio::task::yield_now().await;
+        self.balance
+    }
+
+    /// A tell: no return value.
+    #[message]
+    pub fn credit(&mut self, amount: u64) {
+        self.balance += amount;
+        self.history.push(amount);
+    }
+
+    #[message]
+    pub fn history(&self) -> Vec<u64> {
+        self.history.clone()
+    }
+
+    #[message]
+    pub fn rename(&mut self, first: String, mut last: String) -> String {
+        last.make_ascii_uppercase();
+        format!("{first} {last}")
+    }
+
+    /// Asks itself, through its own reference, whether it is alive, and stops.
+    #[message]
+    pub fn close<V: Env>(&mut self, ctx: &mut Context<Self, V>) {
+        self.log
+            .push(format!("close: alive {}", ctx.myself().is_alive()));
+        ctx.stop();
+    }
+
+    #[message(ask)]
+    pub async fn flush(&mut self, ctx: &Context<Self, impl Env>) {
+        self.log
+            .push(format!("flush: alive {}", ctx.myself().is_alive()));
+    }
+
+    #[message]
+    pub fn self_typed(&self, other: Option<Box<Self>>) -> Option<Self> {
+        other.map(|b| *b)
+    }
+
+    pub fn helper(&self) -> u64 {
+        self.balance * 2
+    }
+
+    #[started]
+    async fn on_start<V: Env>(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        self.log.push(format!(
+            "started: balance {} alive {}",
+            self.balance,
+            ctx.myself().is_alive()
+        ));
+        Ok(())
+    }
+
+    #[stopped]
+    async fn on_stop(&mut self, reason: &ExitReason) {
+        self.log.push(format!(
+            "stopped: balance {} normal {}",
+            self.balance,
+            reason.is_normal()
+        ));
+    }
+}
+
+fn account(balance: u64) -> (ActorRef<Account>, Arc<Log>) {
+    let log = Arc::new(Log::default());
+    let system = System::new(TokioExecutor::current());
+    let actor = system.spawn(Account {
+        balance,
+        history: Vec::new(),
+        log: log.clone(),
+    });
+    (actor, log)
+}
+
+#[tokio::test]
+async fn asks_answer_the_methods_return_values() {
+    let (account, _) = account(10);
+    assert_eq!(account.deposit(5).await.unwrap(), 15);
+    assert_eq!(account.deposit(7).await.unwrap(), 22);
+    assert_eq!(account.balance().await.unwrap(), 22);
+    assert_eq!(account.history().await.unwrap(), vec![5, 7]);
+    assert_eq!(
+        account
+            .rename("ada".into(), "lovelace".into())
+            .await
+            .unwrap(),
+        "ada LOVELACE"
+    );
+    assert!(account.self_typed(None).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_fallible_methods_err_is_a_handler_error_and_its_ok_the_value() {
+    let (account, _) = account(10);
+    assert_eq!(account.withdraw(4).await.unwrap(), 6);
+    match account.withdraw(7).await {
+        Err(AskError::HandlerError(e)) => assert_eq!(e, Insufficient { balance: 6 }),
+        other => panic!("expected HandlerError, got {other:?}"),
+    }
+    // A handler error does not stop the actor.
+    assert_eq!(account.balance().await.unwrap(), 6);
+}
+
+#[tokio::test]
+async fn tells_are_handled_in_order() {
+    let (account, _) = account(0);
+    for amount in 1..=50 {
+        account.credit(amount).await.unwrap();
+    }
+    assert_eq!(
+        account.history().await.unwrap(),
+        (1..=50).collect::<Vec<_>>()
+    );
+    assert_eq!(account.balance().await.unwrap(), 50 * 51 / 2);
+}
+
+#[tokio::test]
+async fn the_message_enum_is_a_plain_enum_usable_by_hand() {
+    let (account, _) = account(1);
+    account
+        .tell(AccountMsg::Credit { amount: 2 })
+        .await
+        .unwrap();
+    let balance = account
+        .ask(|reply| AccountMsg::Deposit { amount: 3, reply })
+        .await
+        .unwrap();
+    assert_eq!(balance, 6);
+    let err = account
+        .ask_flat(|reply| AccountMsg::Withdraw { amount: 7, reply })
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        AskError::HandlerError(Insufficient { balance: 6 })
+    ));
+    // The helpers are a trait: callable by path too.
+    assert_eq!(AccountApi::balance(&account).await.unwrap(), 6);
+}
+
+#[tokio::test]
+async fn hooks_run_around_the_messages_and_a_method_can_take_the_context() {
+    let (account, log) = account(3);
+    account.flush().await.unwrap();
+    account.close().await.unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(5), account.wait())
+        .await
+        .expect("the actor stops itself");
+    assert!(reason.is_normal(), "{reason:?}");
+    assert_eq!(
+        log.lines(),
+        [
+            "started: balance 3 alive true",
+            "flush: alive true",
+            "close: alive true",
+            "stopped: balance 3 normal true",
+        ]
+    );
+    // Stopped: the helpers report it as the core does.
+    assert!(matches!(account.deposit(1).await, Err(AskError::Closed(_))));
+    assert!(matches!(account.credit(1).await, Err(SendError::Closed(_))));
+}
+
+#[tokio::test]
+async fn the_stopped_hook_is_told_the_reason() {
+    let (account, log) = account(0);
+    account.deposit(1).await.unwrap();
+    account.kill();
+    let reason = account.wait().await;
+    assert!(matches!(reason, ExitReason::Killed), "{reason:?}");
+    assert_eq!(
+        log.lines().last().unwrap(),
+        "stopped: balance 1 normal false"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The arguments: `error`, `msg`, `api`, `crate`, `vis`, `derive`; hooks without the context; a
+// started hook that fails.
+
+#[derive(Debug)]
+pub struct StartFailed(&'static str);
+
+impl fmt::Display for StartFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "start failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for StartFailed {}
+
+struct Picky {
+    fail: bool,
+    stopped: Arc<Mutex<Option<String>>>,
+}
+
+#[actor(error = StartFailed, msg = PickyRequest, api = PickyHelpers, crate = ::playhouse, vis = pub(crate), derive(Debug))]
+impl Picky {
+    #[message]
+    fn ping(&self) -> &'static str {
+        "pong"
+    }
+
+    #[started]
+    fn check(&mut self) -> Result<(), StartFailed> {
+        if self.fail {
+            Err(StartFailed("told to"))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[stopped]
+    fn record<V: Env>(&mut self, reason: &ExitReason, ctx: &mut Context<Self, V>) {
+        let _ = ctx.id();
+        *self.stopped.lock().unwrap() = Some(reason.to_string());
+    }
+}
+
+fn picky(fail: bool) -> (ActorRef<Picky>, Arc<Mutex<Option<String>>>) {
+    let stopped = Arc::new(Mutex::new(None));
+    let system = System::new(TokioExecutor::current());
+    let actor = system.spawn(Picky {
+        fail,
+        stopped: stopped.clone(),
+    });
+    (actor, stopped)
+}
+
+#[tokio::test]
+async fn the_arguments_name_and_type_what_is_generated() {
+    let (actor, _) = picky(false);
+    assert_eq!(PickyHelpers::ping(&actor).await.unwrap(), "pong");
+    let request = PickyRequest::Ping {
+        reply: playhouse::reply_port().0,
+    };
+    assert!(format!("{request:?}").starts_with("Ping"));
+    fn error_type<A: Actor<Error = StartFailed>>() {}
+    error_type::<Picky>();
+}
+
+#[tokio::test]
+async fn a_failing_started_hook_fails_the_actor_with_the_error_type() {
+    let (actor, stopped) = picky(true);
+    let reason = actor.wait().await;
+    assert!(matches!(reason, ExitReason::Failed(_)), "{reason:?}");
+    assert!(
+        reason.to_string().contains("start failed: told to"),
+        "{reason}"
+    );
+    assert!(matches!(actor.ping().await, Err(AskError::Closed(_))));
+    let stopped = stopped.lock().unwrap().clone().expect("stopped ran");
+    assert!(stopped.contains("told to"), "{stopped}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// An actor without messages, and one in a module with private types.
+
+pub struct Silent;
+
+#[actor]
+impl Silent {}
+
+mod bank {
+    use playhouse_macros::actor;
+
+    pub(crate) struct Vault(pub(crate) u32);
+
+    #[derive(Debug)]
+    struct Private;
+
+    #[actor(vis = pub(crate))]
+    impl Vault {
+        #[message]
+        pub(crate) fn open(&mut self) -> u32 {
+            let _ = Private;
+            self.0 += 1;
+            self.0
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_actor_without_messages_runs_and_modules_keep_their_privacy() {
+    let system = System::new(TokioExecutor::current());
+    let silent = system.spawn(Silent);
+    silent.stop();
+    assert!(matches!(silent.wait().await, ExitReason::Shutdown(_)));
+
+    use bank::VaultApi;
+    let vault = system.spawn(bank::Vault(0));
+    assert_eq!(vault.open().await.unwrap(), 1);
+    assert_eq!(vault.open().await.unwrap(), 2);
+}

@@ -42,6 +42,11 @@
 
 pub use playhouse_core::*;
 
+/// Writes an actor's message enum, its [`Actor`] and [`Handler`] impls and typed ask helpers
+/// from plain methods (feature `macros`, on by default). See [`playhouse_macros`].
+#[cfg(feature = "macros")]
+pub use playhouse_macros::actor;
+
 /// Executor adapters, each behind its feature.
 pub mod executors {
     pub use playhouse_executors::*;
@@ -69,6 +74,8 @@ pub mod prelude {
     pub use playhouse_executors::StdExecutor;
     #[cfg(feature = "tokio")]
     pub use playhouse_executors::TokioExecutor;
+    #[cfg(feature = "macros")]
+    pub use playhouse_macros::actor;
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

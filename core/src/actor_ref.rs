@@ -25,20 +25,20 @@ pub(crate) type CellOf<A, MB> = ActorCell<<A as Actor>::Message, <MB as Mailbox>
 /// closes, the actor handles what is queued and ends with [`ExitReason::Normal`].
 ///
 /// ```
-/// # use playhouse_core::{Actor, Context, Env, Reply, spawn};
+/// # use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
 /// # use std::convert::Infallible;
 /// # struct Counter(u64);
 /// # enum Msg { Add(u64), Get(Reply<u64>) }
-/// # impl Actor for Counter {
-/// #     type Message = Msg; type Error = Infallible;
-/// #     async fn handle<V: Env>(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+/// # impl Actor for Counter { type Message = Msg; type Error = Infallible; }
+/// # impl<V: Env> Handler<V> for Counter {
+/// #     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
 /// #         match msg { Msg::Add(n) => self.0 += n, Msg::Get(r) => { let _ = r.send(self.0); } }
 /// #         Ok(())
 /// #     }
 /// # }
 /// # let executor = playhouse_core::testing::ThreadExecutor;
 /// # futures::executor::block_on(async {
-/// let counter = spawn(&executor, Counter(0));
+/// let counter = System::new(executor).spawn(Counter(0));
 /// counter.tell(Msg::Add(2)).await.unwrap();
 /// counter.try_tell(Msg::Add(3)).unwrap();
 /// assert_eq!(counter.ask(Msg::Get).await.unwrap(), 5);

@@ -21,7 +21,8 @@ use crate::sync::{Arc, Mutex};
 /// broker crate adds pub/sub, request-response and keyed actors.
 ///
 /// ```
-/// use playhouse_core::{Actor, Context, Env, Handler, LookupError, MessageBroker, System};
+/// use playhouse_core::{Actor, ActorRef, Context, Env, Handler, LookupError, MessageBroker, System};
+/// use playhouse_core::mailbox::Bounded;
 /// use std::convert::Infallible;
 ///
 /// struct Greeter;
@@ -37,10 +38,11 @@ use crate::sync::{Arc, Mutex};
 ///
 /// let system = System::new(playhouse_core::testing::ThreadExecutor);
 /// let greeter = system.spawn(Greeter);
-/// # while system.broker().lookup::<Greeter, _>("greeter").is_err() { std::thread::yield_now(); }
-/// assert_eq!(system.broker().lookup::<Greeter, _>("greeter").unwrap(), greeter);
+/// # while system.broker().lookup::<Greeter, Bounded>("greeter").is_err() { std::thread::yield_now(); }
+/// let found: ActorRef<Greeter> = system.broker().lookup("greeter").unwrap();
+/// assert_eq!(found, greeter);
 /// assert!(matches!(
-///     system.broker().lookup::<Greeter, _>("nobody"),
+///     system.broker().lookup::<Greeter, Bounded>("nobody"),
 ///     Err(LookupError::NotFound { .. })
 /// ));
 /// ```

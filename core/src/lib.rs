@@ -22,13 +22,29 @@
 //!
 //! Cold paths erase types where that keeps the API simple, and only there: the executor's timer
 //! inside an actor's cell (used by [`ActorRef::ask_timeout`], which boxes its sleep), exit
-//! watchers ([`ActorRef::on_exit`]), error values in [`ExitReason::Failed`], and the registry
-//! entries of [`InMemoryBroker`].
+//! watchers ([`ActorRef::on_exit`]), error values in [`ExitReason::Failed`], the registry
+//! entries of [`InMemoryBroker`], and [`Recipient`], which names only the message it sends
+//! (one indirect call per send; see its docs for what it costs).
+//!
+//! # Protocol and behaviour
+//!
+//! An actor is two impls: [`Actor`] (its message and error types, what references need) and
+//! [`Handler<V>`](Handler) (its handler and hooks in the environment `V`: mailbox, executor,
+//! broker). Most actors implement `Handler<V>` for every `V`; one that needs a concrete mailbox,
+//! executor or broker names it, and its [`Context`] then hands out concrete types (a reference
+//! to itself it can keep in a field, its broker's own methods). [`Handler`]'s docs say why the
+//! environment is a trait parameter. The `#[actor]` macro of the `playhouse` facade writes both
+//! impls from plain methods.
+//!
+//! # One system
+//!
+//! A [`System`] is an executor and a broker; every actor spawned from it, and from its actors'
+//! contexts, shares both, so any actor can find any other by name.
 //!
 //! # Example
 //!
 //! ```
-//! use playhouse_core::{spawn, Actor, Context, Env, Reply};
+//! use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
 //! use std::convert::Infallible;
 //!
 //! struct Counter(u64);
@@ -41,8 +57,10 @@
 //! impl Actor for Counter {
 //!     type Message = Msg;
 //!     type Error = Infallible;
+//! }
 //!
-//!     async fn handle<V: Env>(&mut self, msg: Msg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+//! impl<V: Env> Handler<V> for Counter {
+//!     async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
 //!         match msg {
 //!             Msg::Add(n) => self.0 += n,
 //!             Msg::Get(reply) => { let _ = reply.send(self.0); }
@@ -52,8 +70,9 @@
 //! }
 //!
 //! # let executor = playhouse_core::testing::ThreadExecutor;
+//! let system = System::new(executor);
 //! playhouse_core::testing::block_on(async {
-//!     let counter = spawn(&executor, Counter(0));
+//!     let counter = system.spawn(Counter(0));
 //!     counter.tell(Msg::Add(40)).await.unwrap();
 //!     counter.tell(Msg::Add(2)).await.unwrap();
 //!     assert_eq!(counter.ask(Msg::Get).await.unwrap(), 42);

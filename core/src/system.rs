@@ -22,7 +22,7 @@ use crate::spawn::{NoRestart, Restart, Spawner, spawn_in};
 ///
 /// ```
 /// use playhouse_core::mailbox::Unbounded;
-/// use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+/// use playhouse_core::{Actor, ActorRef, Context, Env, Handler, MessageBroker, Reply, System};
 /// use std::convert::Infallible;
 ///
 /// struct Counter(u64);
@@ -50,7 +50,7 @@ use crate::spawn::{NoRestart, Restart, Spawner, spawn_in};
 /// system.broker().register("a", &a).unwrap();
 /// # playhouse_core::testing::block_on(async {
 /// a.tell(Msg::Add(2)).await.unwrap();
-/// let found = system.broker().lookup::<Counter, _>("a").unwrap();
+/// let found: ActorRef<Counter> = system.broker().lookup("a").unwrap();
 /// assert_eq!(found.ask(Msg::Get).await.unwrap(), 2);
 /// # drop(b);
 /// # });

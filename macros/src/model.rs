@@ -1,7 +1,8 @@
 //! Reads an `#[actor]` impl block: which methods are messages and hooks, and what each takes
 //! and returns. Every rule of the macro is checked here, with an error spanned on what broke it.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{
     Attribute, Expr, ExprLit, FnArg, GenericParam, Ident, ImplItem, ImplItemFn, ItemImpl, Lit,
@@ -93,8 +94,9 @@ impl Errors {
         }
     }
 
-    pub(crate) fn at(&mut self, span: Span, msg: impl std::fmt::Display) {
-        self.push(syn::Error::new(span, msg));
+    /// An error spanned on `tokens` (first to last token, as the compiler underlines it).
+    pub(crate) fn at(&mut self, tokens: impl quote::ToTokens, msg: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, msg));
     }
 
     pub(crate) fn finish<T>(self, value: T) -> syn::Result<T> {
@@ -128,7 +130,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
     let mut errors = Errors::default();
 
     // 1. Strip the markers, remembering them.
-    let mut marked: Vec<(usize, Marker, Span)> = Vec::new();
+    let mut marked: Vec<(usize, Marker, TokenStream)> = Vec::new();
     for (index, impl_item) in item.items.iter_mut().enumerate() {
         let attrs = match impl_item {
             ImplItem::Fn(f) => &mut f.attrs,
@@ -141,7 +143,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
         attrs.retain(|attr| match marker(attr) {
             None => true,
             Some(m) => {
-                markers.push((m, attr.span()));
+                markers.push((m, attr.to_token_stream()));
                 false
             }
         });
@@ -150,7 +152,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
         for (m, span) in markers {
             match m {
                 Err(e) => errors.push(e),
-                Ok(_) if !is_fn => errors.at(span, "this attribute goes on a method"),
+                Ok(_) if !is_fn => errors.at(&span, "this attribute goes on a method"),
                 Ok(m) => {
                     if let Some(previous) = first {
                         errors.at(
@@ -171,13 +173,14 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
     // 2. The impl block itself.
     if let Some((_, path, _)) = &item.trait_ {
         errors.at(
-            path.span(),
+            path,
             "#[actor] goes on an inherent impl block (`#[actor] impl MyActor { ... }`), not on a trait impl",
         );
     }
-    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+    let generic_impl = !item.generics.params.is_empty() || item.generics.where_clause.is_some();
+    if generic_impl {
         errors.at(
-            item.generics.span(),
+            &item.generics,
             "generic actor types are not supported by #[actor]: the message enum and the helper \
              trait would need the same generics; implement `Actor` and `Handler` by hand",
         );
@@ -185,9 +188,9 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
     let name = match &*item.self_ty {
         Type::Path(TypePath { qself: None, path }) => {
             let last = path.segments.last().expect("a path has a segment");
-            if !matches!(last.arguments, PathArguments::None) {
+            if !generic_impl && !matches!(last.arguments, PathArguments::None) {
                 errors.at(
-                    last.arguments.span(),
+                    &last.arguments,
                     "generic actor types are not supported by #[actor]: the message enum and \
                      the helper trait would need the same generics; implement `Actor` and \
                      `Handler` by hand",
@@ -197,7 +200,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
         }
         other => {
             errors.at(
-                other.span(),
+                other,
                 "#[actor] needs the actor's type by name (`impl Account`), to name the message \
                  enum and the helper trait after it",
             );
@@ -222,7 +225,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
                 Ok(m) => {
                     if let Some(other) = messages.iter().find(|o| o.variant == m.variant) {
                         errors.at(
-                            f.sig.ident.span(),
+                            &f.sig.ident,
                             format!(
                                 "`{}` and `{}` both make the message variant `{}`; rename one",
                                 other.method, m.method, m.variant
@@ -246,7 +249,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
                     } else {
                         "#[stopped]"
                     };
-                    errors.at(span, format!("an actor has one {which} hook"));
+                    errors.at(&span, format!("an actor has one {which} hook"));
                     continue;
                 }
                 match hook(f, is_started) {
@@ -294,16 +297,16 @@ fn marker(attr: &Attribute) -> Option<syn::Result<Marker>> {
         (Meta::List(_), 0) => attr.parse_args::<MessageArgs>().map(Marker::Message),
         (Meta::Path(_), 1) => Ok(Marker::Started),
         (Meta::Path(_), _) => Ok(Marker::Stopped),
-        (Meta::NameValue(_), 0) => Err(syn::Error::new(
-            attr.span(),
+        (Meta::NameValue(_), 0) => Err(syn::Error::new_spanned(
+            attr,
             "write `#[message]` or `#[message(ask)]`",
         )),
-        (_, 1) => Err(syn::Error::new(
-            attr.span(),
+        (_, 1) => Err(syn::Error::new_spanned(
+            attr,
             "`#[started]` takes no arguments",
         )),
-        _ => Err(syn::Error::new(
-            attr.span(),
+        _ => Err(syn::Error::new_spanned(
+            attr,
             "`#[stopped]` takes no arguments",
         )),
     })
@@ -313,13 +316,13 @@ fn marker(attr: &Attribute) -> Option<syn::Result<Marker>> {
 fn check_receiver(sig: &Signature, what: &str, errors: &mut Errors) {
     match sig.receiver() {
         None => errors.at(
-            sig.ident.span(),
+            &sig.ident,
             format!("a {what} method takes `&self` or `&mut self`"),
         ),
         Some(r) => match &*r.ty {
             Type::Reference(reference) if is_self(&reference.elem) => {}
             _ => errors.at(
-                r.span(),
+                r,
                 format!(
                     "a {what} method takes `&self` or `&mut self`, not `self` by value (or \
                      boxed): the actor lives on after it"
@@ -345,7 +348,7 @@ fn context_param(env: &Type, sig: &Signature, errors: &mut Errors) -> Option<Ide
         }
         _ => {
             errors.at(
-                env.span(),
+                env,
                 "#[actor] implements `Handler<V>` for every environment `V`, so a context \
                  parameter must be generic over it: `fn name<V: Env>(&mut self, ctx: &mut \
                  Context<Self, V>)`, or `ctx: &mut Context<Self, impl Env>`",
@@ -361,14 +364,14 @@ fn check_generics(sig: &Signature, env: Option<&Ident>, what: &str, errors: &mut
         match param {
             GenericParam::Type(t) if Some(&t.ident) == env => {}
             GenericParam::Lifetime(l) => errors.at(
-                l.span(),
+                l,
                 format!(
                     "lifetime parameters are not supported on a {what} method: its arguments and \
                      its reply are moved between tasks, so they are owned"
                 ),
             ),
             other => errors.at(
-                other.span(),
+                other,
                 format!(
                     "generic {what} methods are not supported: the message enum needs concrete \
                      types. The one generic a method may have is the environment `V: Env` of its \
@@ -384,7 +387,7 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
     let mut errors = Errors::default();
     if let Some(u) = &sig.unsafety {
         errors.at(
-            u.span(),
+            u,
             "a #[message] method cannot be `unsafe`: nothing would check its contract",
         );
     }
@@ -426,7 +429,7 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
         let FnArg::Typed(arg) = input else { continue };
         if let Some(env_ty) = context_env(&arg.ty) {
             if seen_context {
-                errors.at(arg.span(), "a #[message] method takes the context once");
+                errors.at(arg, "a #[message] method takes the context once");
                 continue;
             }
             seen_context = true;
@@ -439,7 +442,7 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
             Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
             other => {
                 errors.at(
-                    other.span(),
+                    other,
                     "a #[message] parameter must be a plain `name: Type`: it becomes a field of \
                      the message (destructure it in the method's body)",
                 );
@@ -448,7 +451,7 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
         };
         if has_reply && name == "reply" {
             errors.at(
-                name.span(),
+                &name,
                 "a parameter named `reply` clashes with the message's reply port field: rename it",
             );
         }
@@ -470,7 +473,7 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
         Some(v) => v,
         None => {
             errors.at(
-                sig.ident.span(),
+                &sig.ident,
                 "cannot make a variant name out of this method's name",
             );
             sig.ident.clone()
@@ -496,7 +499,7 @@ fn hook(f: &ImplItemFn, is_started: bool) -> syn::Result<Hook> {
     };
     let mut errors = Errors::default();
     if let Some(u) = &sig.unsafety {
-        errors.at(u.span(), format!("a {what} method cannot be `unsafe`"));
+        errors.at(u, format!("a {what} method cannot be `unsafe`"));
     }
     check_receiver(sig, what, &mut errors);
     let mut params = Vec::new();
@@ -518,7 +521,7 @@ fn hook(f: &ImplItemFn, is_started: bool) -> syn::Result<Hook> {
                 "the context (`ctx: &mut Context<Self, V>`) and the reason (`reason: &ExitReason`)"
             };
             errors.at(
-                arg.span(),
+                arg,
                 format!("a {what} hook takes {takes}, each at most once"),
             );
             continue;
@@ -532,7 +535,7 @@ fn hook(f: &ImplItemFn, is_started: bool) -> syn::Result<Hook> {
         });
         if duplicate {
             errors.at(
-                arg.span(),
+                arg,
                 format!("a {what} hook takes each parameter at most once"),
             );
         }
@@ -542,7 +545,7 @@ fn hook(f: &ImplItemFn, is_started: bool) -> syn::Result<Hook> {
     let returns = match &sig.output {
         ReturnType::Type(_, ty) if !is_unit(ty) => {
             if !is_started {
-                errors.at(ty.span(), "a #[stopped] hook returns nothing");
+                errors.at(ty, "a #[stopped] hook returns nothing");
             }
             Some(ty.span())
         }

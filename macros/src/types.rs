@@ -104,8 +104,8 @@ pub(crate) fn replace_self(ty: &Type, actor: &Type, krate: &Path) -> syn::Result
                         *ty = syn::parse_quote!(<#actor as #krate::Actor>::#assoc);
                     }
                     _ => {
-                        let e = syn::Error::new(
-                            path.span(),
+                        let e = syn::Error::new_spanned(
+                            &*path,
                             "#[actor] copies this type out of the impl block, where `Self` \
                              means something else: write the type out",
                         );
@@ -175,8 +175,8 @@ pub(crate) fn check_owned(ty: &Type, what: &str) -> syn::Result<()> {
         error: Option<syn::Error>,
     }
     impl Check<'_> {
-        fn fail(&mut self, span: proc_macro2::Span, msg: String) {
-            let e = syn::Error::new(span, msg);
+        fn fail(&mut self, tokens: impl quote::ToTokens, msg: String) {
+            let e = syn::Error::new_spanned(tokens, msg);
             match &mut self.error {
                 Some(first) => first.combine(e),
                 None => self.error = Some(e),
@@ -188,7 +188,7 @@ pub(crate) fn check_owned(ty: &Type, what: &str) -> syn::Result<()> {
             if r.lifetime.is_none() {
                 let what = self.what;
                 self.fail(
-                    r.span(),
+                    r,
                     format!(
                         "{what} is moved to the actor's task, so it cannot borrow: \
                          use an owned type (`String` for `&str`, `Vec<T>` for `&[T]`, ...)"
@@ -201,7 +201,7 @@ pub(crate) fn check_owned(ty: &Type, what: &str) -> syn::Result<()> {
             if l.ident != "static" {
                 let what = self.what;
                 self.fail(
-                    l.span(),
+                    l,
                     format!(
                         "{what} is moved to the actor's task, so it must be `'static`: \
                          use an owned type"
@@ -212,7 +212,7 @@ pub(crate) fn check_owned(ty: &Type, what: &str) -> syn::Result<()> {
         fn visit_type_impl_trait(&mut self, t: &'ast syn::TypeImplTrait) {
             let what = self.what;
             self.fail(
-                t.span(),
+                t,
                 format!(
                     "`impl Trait` is not supported in {what}: the message enum needs a type it \
                      can name (use a concrete type, or `Box<dyn Trait + Send>`)"
@@ -222,7 +222,7 @@ pub(crate) fn check_owned(ty: &Type, what: &str) -> syn::Result<()> {
         fn visit_type_infer(&mut self, t: &'ast syn::TypeInfer) {
             let what = self.what;
             self.fail(
-                t.span(),
+                t,
                 format!("`_` is not allowed in {what}: write the type out"),
             );
         }

@@ -5,7 +5,6 @@
 //!
 //! ```
 //! use playhouse::prelude::*;
-//! # use playhouse_macros::actor;
 //!
 //! #[derive(Debug, PartialEq)]
 //! pub struct Insufficient {
@@ -244,7 +243,6 @@
 //!
 //! ```compile_fail
 //! # use playhouse::prelude::*;
-//! # use playhouse_macros::actor;
 //! pub struct Pair;
 //! #[actor]
 //! impl Pair {
@@ -255,7 +253,6 @@
 //!
 //! ```compile_fail
 //! # use playhouse::prelude::*;
-//! # use playhouse_macros::actor;
 //! pub struct Once;
 //! #[actor]
 //! impl Once {
@@ -266,7 +263,6 @@
 //!
 //! ```compile_fail
 //! # use playhouse::prelude::*;
-//! # use playhouse_macros::actor;
 //! pub struct Cache<T>(Vec<T>);
 //! #[actor]
 //! impl<T: Send + 'static> Cache<T> { // error: generic actor types are not supported

@@ -593,11 +593,15 @@ fn cfgs(attrs: &[Attribute]) -> Vec<Attribute> {
 fn summary(attrs: &[Attribute]) -> Vec<String> {
     let mut text = String::new();
     for attr in attrs {
-        if let Meta::NameValue(nv) = &attr.meta
-            && nv.path.is_ident("doc")
-            && let Expr::Lit(ExprLit {
-                lit: Lit::Str(s), ..
-            }) = &nv.value
+        let Meta::NameValue(nv) = &attr.meta else {
+            continue;
+        };
+        if !nv.path.is_ident("doc") {
+            continue;
+        }
+        if let Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) = &nv.value
         {
             text.push_str(&s.value());
             text.push('\n');

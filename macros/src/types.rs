@@ -89,10 +89,14 @@ pub(crate) fn replace_self(ty: &Type, actor: &Type, krate: &Path) -> syn::Result
     }
     impl VisitMut for Replace<'_> {
         fn visit_type_mut(&mut self, ty: &mut Type) {
-            if let Type::Path(TypePath { qself: None, path }) = ty
-                && path.leading_colon.is_none()
-                && path.segments.first().is_some_and(|s| s.ident == "Self")
-            {
+            // (No let chains: the workspace's minimum Rust is 1.85.)
+            let starts_with_self = matches!(
+                &*ty,
+                Type::Path(TypePath { qself: None, path })
+                    if path.leading_colon.is_none()
+                        && path.segments.first().is_some_and(|s| s.ident == "Self")
+            );
+            if let (true, Type::Path(TypePath { path, .. })) = (starts_with_self, &*ty) {
                 let mut rest = path.segments.iter().skip(1);
                 match (rest.next(), rest.next()) {
                     (None, _) => *ty = self.actor.clone(),
@@ -142,14 +146,17 @@ pub(crate) fn qualify_self_assoc(item: &mut syn::ItemImpl, krate: &Path) {
     }
     impl VisitMut for Qualify<'_> {
         fn visit_type_mut(&mut self, ty: &mut Type) {
-            if let Type::Path(TypePath { qself: None, path }) = ty
-                && path.leading_colon.is_none()
-                && path.segments.len() == 2
-                && path.segments[0].ident == "Self"
-                && path.segments[0].arguments.is_none()
-                && (path.segments[1].ident == "Error" || path.segments[1].ident == "Message")
-                && path.segments[1].arguments.is_none()
-            {
+            let self_assoc = matches!(
+                &*ty,
+                Type::Path(TypePath { qself: None, path })
+                    if path.leading_colon.is_none()
+                        && path.segments.len() == 2
+                        && path.segments[0].ident == "Self"
+                        && path.segments[0].arguments.is_none()
+                        && (path.segments[1].ident == "Error" || path.segments[1].ident == "Message")
+                        && path.segments[1].arguments.is_none()
+            );
+            if let (true, Type::Path(TypePath { path, .. })) = (self_assoc, &*ty) {
                 let krate = self.krate;
                 let self_token = &path.segments[0].ident;
                 let assoc = &path.segments[1].ident;

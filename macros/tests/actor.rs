@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use playhouse::prelude::*;
-use playhouse_macros::actor;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Insufficient {
@@ -330,7 +329,7 @@ pub struct Silent;
 impl Silent {}
 
 mod bank {
-    use playhouse_macros::actor;
+    use playhouse::actor;
 
     pub(crate) struct Vault(pub(crate) u32);
 

@@ -109,7 +109,7 @@ pub(crate) fn replace_self(ty: &Type, actor: &Type, krate: &Path) -> syn::Result
                     }
                     _ => {
                         let e = syn::Error::new_spanned(
-                            &*path,
+                            path,
                             "#[actor] copies this type out of the impl block, where `Self` \
                              means something else: write the type out",
                         );

@@ -2,40 +2,37 @@
 //! compiler inlines — no `dyn`, no boxed future, no allocation per `tell` (an `ask` allocates its
 //! reply port's slot).
 //!
-//! This facade re-exports [`playhouse_core`] and the executor adapters of
-//! [`playhouse_executors`] enabled by features (`tokio`, the default; `smol`; `std`).
+//! This facade re-exports [`playhouse_core`], the executor adapters of [`playhouse_executors`]
+//! enabled by features (`tokio`, the default; `smol`; `std`), and the `#[actor]` macro
+//! (feature `macros`, on by default).
 //!
 //! ```
 //! use playhouse::prelude::*;
-//! use std::convert::Infallible;
 //!
 //! struct Greeter;
 //!
-//! enum Msg {
-//!     Greet(String, Reply<String>),
-//! }
-//!
-//! impl Actor for Greeter {
-//!     type Message = Msg;
-//!     type Error = Infallible;
-//!
-//!     async fn handle<V: Env>(&mut self, msg: Msg, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
-//!         let Msg::Greet(name, reply) = msg;
-//!         let _ = reply.send(format!("hello, {name}"));
-//!         Ok(())
+//! #[actor]
+//! impl Greeter {
+//!     #[message]
+//!     fn greet(&mut self, name: String) -> String {
+//!         format!("hello, {name}")
 //!     }
 //! }
 //!
 //! # #[cfg(feature = "tokio")]
 //! #[tokio::main]
 //! async fn main() {
-//!     let greeter = spawn(&TokioExecutor::current(), Greeter);
-//!     let answer = greeter.ask(|r| Msg::Greet("world".into(), r)).await.unwrap();
-//!     assert_eq!(answer, "hello, world");
+//!     // One system: every actor spawned from it shares its executor and broker.
+//!     let system = System::new(TokioExecutor::current());
+//!     let greeter = system.spawn(Greeter);
+//!     assert_eq!(greeter.greet("world".into()).await.unwrap(), "hello, world");
 //! }
 //! # #[cfg(not(feature = "tokio"))]
 //! # fn main() {}
 //! ```
+//!
+//! Without the macro an actor is two impls, [`Actor`] (its message and error types) and
+//! [`Handler`] (its handler and hooks); see [`playhouse_core`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

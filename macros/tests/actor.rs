@@ -359,3 +359,21 @@ async fn an_actor_without_messages_runs_and_modules_keep_their_privacy() {
     assert_eq!(vault.open().await.unwrap(), 1);
     assert_eq!(vault.open().await.unwrap(), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// No wrapper: a helper's future is the core's own `ask`/`tell` future, the same size as the one
+// a hand-written call makes.
+
+#[tokio::test]
+async fn a_helper_is_the_cores_call_and_nothing_more() {
+    let (account, _) = account(0);
+    let amount: u64 = 1;
+    let helper = account.deposit(amount);
+    // (The closure captures the argument, as the helper's does.)
+    let by_hand = account.ask(move |reply| AccountMsg::Deposit { amount, reply });
+    assert_eq!(size_of_val(&helper), size_of_val(&by_hand));
+    let helper = account.credit(amount);
+    let by_hand = account.tell(AccountMsg::Credit { amount });
+    assert_eq!(size_of_val(&helper), size_of_val(&by_hand));
+    drop((helper, by_hand));
+}

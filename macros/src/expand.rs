@@ -256,7 +256,7 @@ fn handler(model: &Model, msg: &Ident, krate: &Path) -> TokenStream {
     };
 
     let started = model.started.as_ref().map(|hook| {
-        let (call, ctx) = hook_call(hook, krate);
+        let (call, ctx) = hook_call(hook);
         let cfgs = &hook.cfgs;
         let body = if hook.returns.is_some() {
             call
@@ -274,7 +274,7 @@ fn handler(model: &Model, msg: &Ident, krate: &Path) -> TokenStream {
         }
     });
     let stopped = model.stopped.as_ref().map(|hook| {
-        let (call, ctx) = hook_call(hook, krate);
+        let (call, ctx) = hook_call(hook);
         let reason = if hook.params.iter().any(|p| matches!(p, HookParam::Reason)) {
             local("reason")
         } else {
@@ -310,7 +310,7 @@ fn handler(model: &Model, msg: &Ident, krate: &Path) -> TokenStream {
 }
 
 /// The call of a hook method, and the name of the generated hook's context parameter.
-fn hook_call(hook: &Hook, _krate: &Path) -> (TokenStream, Ident) {
+fn hook_call(hook: &Hook) -> (TokenStream, Ident) {
     let uses_ctx = hook
         .params
         .iter()

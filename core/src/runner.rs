@@ -405,8 +405,9 @@ mod size_tests {
     /// receiver and the exit reason in rooms of their own and the panic catcher's `Option`).
     ///
     /// On Tokio a future of at most 152 bytes makes a 256-byte task, a larger one a 384-byte
-    /// task (docs/performance.md, "Why 112 bytes"): a 112-byte runner leaves an actor 56 bytes
-    /// of state below that step (it was 24).
+    /// task (docs/performance.md, "Why 112 bytes"). The runner is 128 bytes (112 before the kill
+    /// watch's cell pointer, "What the API's guarantees cost"), which leaves an actor 40 bytes
+    /// of state below that step.
     #[test]
     fn an_idle_actors_task_stays_small() {
         assert_eq!(size_of::<Trivial<0>>(), 16);

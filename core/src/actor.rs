@@ -4,8 +4,6 @@ use std::future::Future;
 
 use crate::context::Context;
 use crate::env::Env;
-#[allow(unused_imports)] // named in docs
-use crate::env::Wiring;
 use crate::exit::ExitReason;
 
 /// An actor's protocol: the messages it handles and the error it may fail with. Its behaviour
@@ -89,9 +87,64 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// implement it for every environment (`impl<V: Env> Handler<V> for MyActor`) and so run with
 /// any mailbox, on any executor, with any broker. An actor that needs a concrete one names it,
 /// and gets its concrete types from its context: with
-/// `impl<E: Executor> Handler<Wiring<Unbounded, E, InMemoryBroker>> for MyActor`,
+/// `impl<E: Executor> Handler<Wiring<Unbounded, E, InMemoryBroker>> for MyActor`
+/// ([`Wiring`](crate::Wiring)),
 /// [`Context::myself`] is an `ActorRef<MyActor, Unbounded>` it can keep in a field and
-/// [`Context::broker`] is the [`InMemoryBroker`](crate::InMemoryBroker) itself.
+/// [`Context::broker`] is the [`InMemoryBroker`](crate::InMemoryBroker) itself, as below.
+///
+/// ```
+/// use playhouse_core::mailbox::Unbounded;
+/// use playhouse_core::{
+///     Actor, ActorRef, Context, Executor, Handler, InMemoryBroker, MessageBroker, System, Wiring,
+/// };
+/// use std::convert::Infallible;
+/// use std::time::Duration;
+///
+/// /// Counts down, one tick at a time, through a reference to itself that it keeps.
+/// struct Countdown {
+///     me: Option<ActorRef<Countdown, Unbounded>>,
+///     left: u32,
+/// }
+///
+/// impl Actor for Countdown {
+///     type Message = ();
+///     type Error = Infallible;
+/// }
+///
+/// // Any executor, but this mailbox and this broker.
+/// impl<E: Executor> Handler<Wiring<Unbounded, E, InMemoryBroker>> for Countdown {
+///     async fn started(
+///         &mut self,
+///         ctx: &mut Context<Self, Wiring<Unbounded, E, InMemoryBroker>>,
+///     ) -> Result<(), Infallible> {
+///         let broker: &InMemoryBroker = ctx.broker(); // the concrete type
+///         broker.register("countdown", &ctx.myself()).expect("a free name");
+///         self.me = Some(ctx.myself()); // ActorRef<Countdown, Unbounded>
+///         Ok(())
+///     }
+///
+///     async fn handle(
+///         &mut self,
+///         _tick: (),
+///         ctx: &mut Context<Self, Wiring<Unbounded, E, InMemoryBroker>>,
+///     ) -> Result<(), Infallible> {
+///         self.left -= 1;
+///         if self.left == 0 {
+///             ctx.stop();
+///         } else if let Some(me) = &self.me {
+///             ctx.sleep(Duration::from_millis(1)).await; // the actor's own executor's timer
+///             me.try_tell(()).expect("room in an unbounded mailbox");
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// let countdown = system.spawn_with(Countdown { me: None, left: 3 }, Unbounded);
+/// countdown.try_tell(()).unwrap();
+/// let reason = playhouse_core::testing::block_on(countdown.wait());
+/// assert!(reason.is_normal());
+/// ```
 ///
 /// # Why two traits
 ///

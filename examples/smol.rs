@@ -48,7 +48,8 @@ fn main() {
     let ex = Arc::new(async_executor::Executor::new());
     let executor = SmolExecutor::new(ex.clone());
 
-    async_io::block_on(ex.run(async {
+    // Runs the executor on this thread until the future completes: actors and main together.
+    executor.block_on(async {
         let ticker = System::new(executor.clone()).spawn(Ticker { ticks: 0 });
         async_io::Timer::after(Duration::from_millis(100)).await;
         let ticks = ticker.ask(TickerMsg::Count).await.expect("answered");
@@ -56,5 +57,5 @@ fn main() {
         assert!(ticks > 0, "the interval timer fired");
         ticker.stop();
         println!("exit reason: {:?}", ticker.wait().await);
-    }));
+    });
 }

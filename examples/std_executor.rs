@@ -33,7 +33,8 @@ impl<V: Env> Handler<V> for Summer {
 
 fn main() {
     let executor = StdExecutor::new().expect("start the thread pool");
-    let summer = System::new(executor.clone()).spawn(Summer(0));
+    let system = System::new(executor.clone());
+    let summer = system.spawn(Summer(0));
 
     // try_tell is sync: usable from any thread, no runtime needed.
     let mut sent = 0;
@@ -47,12 +48,12 @@ fn main() {
         sent += 1;
     }
 
-    // Block the main thread on an ask with the tiny executor from the core.
-    let sum = playhouse::testing::block_on(summer.ask(SumMsg::Sum)).expect("answered");
+    // Block the main thread on an ask: the pool runs the actor meanwhile.
+    let sum = executor.block_on(summer.ask(SumMsg::Sum)).expect("answered");
     println!("sent {sent} numbers from a plain thread; the actor summed them to {sum}");
     assert_eq!(sum, 5050);
 
     summer.stop();
-    let reason = playhouse::testing::block_on(summer.wait());
+    let reason = executor.block_on(summer.wait());
     println!("exit reason: {reason:?}");
 }

@@ -13,7 +13,7 @@
 use std::process::Command;
 
 use playhouse_core::faults::{Fault, enable};
-use playhouse_loom_tests::models::{actor, mailbox, reply};
+use playhouse_loom_tests::models::{actor, handler, mailbox, reply};
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
 /// failed with a panic whose message contains `expected`; prints that message.
@@ -90,6 +90,26 @@ fn reply_drop_silent_is_caught_by_an_actor_model() {
     assert_caught("child_reply_drop_silent_actor", "deadlock");
 }
 
+/// Fault: a suspended handler leaves no waker for a kill; the kill-while-suspended model
+/// catches the lost wake-up.
+#[test]
+fn kill_watch_skips_waker_is_caught() {
+    assert_caught("child_kill_watch_skips_waker", "deadlock");
+}
+
+/// Fault: the self-ask check takes any running actor for the one asked; the model of a handler
+/// asking another actor catches it.
+#[test]
+fn self_ask_matches_any_actor_is_caught() {
+    assert_caught("child_self_ask_matches_any_actor", "misfired");
+}
+
+/// Fault: as above; the model of two actors sharing one worker thread catches it too.
+#[test]
+fn self_ask_matches_any_actor_is_caught_on_a_shared_worker() {
+    assert_caught("child_self_ask_matches_any_actor_one_worker", "misfired");
+}
+
 #[test]
 #[ignore = "child process of skip_receiver_wake_is_caught"]
 fn child_skip_receiver_wake() {
@@ -137,4 +157,25 @@ fn child_skip_receiver_wake_actor() {
 fn child_reply_drop_silent_actor() {
     enable(Fault::ReplyDropSilent);
     actor::ask_resolves_once_when_actor_is_killed();
+}
+
+#[test]
+#[ignore = "child process of kill_watch_skips_waker_is_caught"]
+fn child_kill_watch_skips_waker() {
+    enable(Fault::KillWatchSkipsWaker);
+    handler::kill_cuts_a_suspended_handler();
+}
+
+#[test]
+#[ignore = "child process of self_ask_matches_any_actor_is_caught"]
+fn child_self_ask_matches_any_actor() {
+    enable(Fault::SelfAskMatchesAnyActor);
+    handler::ask_from_a_handler_reaches_another_actor();
+}
+
+#[test]
+#[ignore = "child process of self_ask_matches_any_actor_is_caught_on_a_shared_worker"]
+fn child_self_ask_matches_any_actor_one_worker() {
+    enable(Fault::SelfAskMatchesAnyActor);
+    handler::ask_between_actors_sharing_one_worker();
 }

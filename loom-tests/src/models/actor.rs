@@ -10,7 +10,8 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded, Unbounded};
 use playhouse_core::{
-    Actor, AskError, Context, Env, ExitReason, NoReply, Reply, SendError, Spawner, TimerHandle,
+    Actor, AskError, Context, Env, ExitReason, Handler, NoReply, Reply, SendError, System,
+    TimerHandle,
 };
 
 use crate::harness::{DropLog, LoomExecutor, Tracked, check};

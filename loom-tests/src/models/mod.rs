@@ -3,6 +3,7 @@
 //! of them with a primitive deliberately broken.
 
 pub mod actor;
+pub mod handler;
 pub mod mailbox;
 pub mod registry;
 pub mod reply;

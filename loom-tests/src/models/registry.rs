@@ -7,7 +7,9 @@ use std::convert::Infallible;
 use loom::future::block_on;
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded};
-use playhouse_core::{Actor, ActorRef, Context, Env, InMemoryBroker, RegistryError, Spawner};
+use playhouse_core::{
+    Actor, ActorRef, Context, Env, Handler, InMemoryBroker, MessageBroker, RegistryError, System,
+};
 
 use crate::harness::{LoomExecutor, check};
 
@@ -68,7 +70,7 @@ pub fn dead_actor_never_unregisters_a_newer_one() {
             "the old actor no longer owns the name"
         );
         assert!(broker.unregister("x", &new));
-        assert!(broker.lookup::<Named, Bounded<Block>>("x").is_none());
+        assert!(broker.lookup::<Named, Bounded<Block>>("x").is_err());
         new.stop();
         block_on(new.wait());
     });

@@ -1260,6 +1260,38 @@ async fn boxed_error_fails_with_its_error<E: Executor>(exec: E) {
     assert_eq!(reason.to_string(), "failed: invalid digit found in string");
 }
 
+/// An actor whose error type is `anyhow::Error`.
+struct Journal;
+
+impl Actor for Journal {
+    type Message = Reply<()>;
+    type Error = anyhow::Error;
+}
+
+impl<V: Env> Handler<V> for Journal {
+    async fn handle(&mut self, _: Reply<()>, _: &mut Context<Self, V>) -> anyhow::Result<()> {
+        Err(anyhow::anyhow!("disk full").context("cannot write k"))
+    }
+}
+
+async fn anyhow_error_fails_with_its_chain<E: Executor>(exec: E) {
+    let journal = System::new(exec.clone()).spawn(Journal);
+    match within(&exec, LONG, journal.ask(|r| r)).await {
+        Err(AskError::NoReply(NoReply::Dropped)) => {}
+        other => panic!("expected NoReply(Dropped), got {other:?}"),
+    }
+    let reason = within(&exec, LONG, journal.wait()).await;
+    assert!(matches!(reason, ExitReason::Failed(_)), "{reason:?}");
+    let err = reason.error().expect("a Failed exit has an error");
+    assert_eq!(err.to_string(), "cannot write k");
+    assert_eq!(
+        err.source().map(|s| s.to_string()).as_deref(),
+        Some("disk full"),
+        "the context's cause is the source"
+    );
+    assert_eq!(reason.to_string(), "failed: cannot write k: disk full");
+}
+
 async fn user_error_enum_keeps_its_source_chain<E: Executor>(exec: E) {
     let system = System::new(exec.clone());
     let events = Log::default();
@@ -1646,6 +1678,7 @@ async fn dead_actors_name_goes_to_another_type<E: Executor>(exec: E) {
 }
 
 executor_tests!(
+    anyhow_error_fails_with_its_chain,
     generic_handler_uses_broker_trait_methods,
     committed_actor_gets_concrete_broker_and_executor,
     stored_myself_and_stored_child_are_used_later,

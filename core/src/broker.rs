@@ -155,18 +155,51 @@ impl<A: Actor, MB: Mailbox> Registered for WeakActorRef<A, MB> {
     }
 }
 
-/// `ActorRef<Actor, Mailbox>` with the type names shortened to their last path segment.
+/// `ActorRef<Actor, Mailbox>` with every path shortened to its last segment, e.g.
+/// `ActorRef<Counter, Bounded<Reject>>`.
 fn ref_type_name<A, MB>() -> String {
-    fn short(full: &str) -> &str {
-        let base = full.split('<').next().unwrap_or(full);
-        let cut = base.rfind("::").map_or(0, |i| i + 2);
-        &full[cut..]
-    }
     format!(
         "ActorRef<{}, {}>",
-        short(std::any::type_name::<A>()),
-        short(std::any::type_name::<MB>())
+        short_type_name(std::any::type_name::<A>()),
+        short_type_name(std::any::type_name::<MB>())
     )
+}
+
+/// `type_name` output with each path (`a::b::C`) cut to its last segment (`C`).
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut path = String::new();
+    let flush = |path: &mut String, out: &mut String| {
+        out.push_str(path.rsplit("::").next().unwrap_or(path));
+        path.clear();
+    };
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            flush(&mut path, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut path, &mut out);
+    out
+}
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod tests {
+    #[test]
+    fn type_names_keep_only_the_last_segment_of_each_path() {
+        assert_eq!(
+            super::short_type_name(
+                "playhouse_core::mailbox::Bounded<playhouse_core::mailbox::strategy::Reject>"
+            ),
+            "Bounded<Reject>"
+        );
+        assert_eq!(
+            super::short_type_name("app::Pair<u8, (a::B, [c::D; 2])>"),
+            "Pair<u8, (B, [D; 2])>"
+        );
+    }
 }
 
 /// The default broker: an in-memory registry of actors by name.

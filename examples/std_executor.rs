@@ -49,7 +49,9 @@ fn main() {
     }
 
     // Block the main thread on an ask: the pool runs the actor meanwhile.
-    let sum = executor.block_on(summer.ask(SumMsg::Sum)).expect("answered");
+    let sum = executor
+        .block_on(summer.ask(SumMsg::Sum))
+        .expect("answered");
     println!("sent {sent} numbers from a plain thread; the actor summed them to {sum}");
     assert_eq!(sum, 5050);
 

@@ -229,7 +229,43 @@ async fn timer_waiting_for_room_is_cancelled<E: Executor>(exec: E) {
     );
 }
 
+/// Issue #16, item 5: a deadline too far to represent means never, not a panic in the handler.
+async fn far_future_timers_never_fire_and_never_panic<E: Executor>(exec: E) {
+    let (ticker, _ticks) = Ticker::new();
+    let actor = System::new(exec.clone()).spawn(ticker);
+    let later = within(
+        &exec,
+        LONG,
+        actor.ask(|r| TickMsg::Later(Duration::MAX, 1, r)),
+    )
+    .await
+    .expect("the handler that started the timer answered");
+    let token = Arc::new(());
+    let every = within(
+        &exec,
+        LONG,
+        actor.ask(|r| TickMsg::Every(Duration::MAX, token.clone(), r)),
+    )
+    .await
+    .expect("the handler that started the interval answered");
+    assert!(later.is_active() && every.is_active());
+    assert!(actor.is_alive(), "neither timer ended the actor");
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("ask"),
+        Vec::<u32>::new()
+    );
+    assert!(later.cancel() && every.cancel());
+    actor.stop();
+    assert_eq!(
+        within(&exec, LONG, actor.wait()).await.to_string(),
+        "shut down"
+    );
+}
+
 executor_tests!(
+    far_future_timers_never_fire_and_never_panic,
     run_later_delivers_once,
     cancelled_run_later_never_delivers,
     run_interval_ticks_until_cancelled,

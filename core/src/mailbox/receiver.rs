@@ -51,6 +51,9 @@ impl<M, S: Strategy> Receiver<M, S> {
             }
             return Poll::Ready(Some(m));
         }
+        // An emptied batch far larger than the backlog it is about to take: freed after the
+        // lock is released (declared first, so dropped last).
+        let mut surplus = VecDeque::new();
         let mut st = queue.state.lock();
         if let Some(buf) = st.buf.as_deref_mut() {
             // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
@@ -60,6 +63,9 @@ impl<M, S: Strategy> Receiver<M, S> {
                 if buf.queue.is_empty() {
                     None
                 } else {
+                    if is_surplus(self.batch.capacity(), buf.queue.len()) {
+                        surplus = std::mem::take(&mut self.batch);
+                    }
                     std::mem::swap(&mut buf.queue, &mut self.batch);
                     self.batch.pop_front()
                 }
@@ -152,6 +158,24 @@ impl<M, S: Strategy> Receiver<M, S> {
     }
 }
 
+/// Below this many messages of room, a batch is never given back to the allocator.
+const KEEP_ROOM: usize = 1024;
+
+/// `true` if an emptied batch with room for `capacity` messages should be freed rather than
+/// become the buffer again, when `taking` messages are waiting.
+///
+/// The buffer and the batch swap at every batch, so after a burst both keep the burst's size
+/// (an `Unbounded` mailbox that took a million 72-byte messages would hold ~90 MB while idle).
+/// Freeing the emptied one when it has over 8 times the room the current backlog needs gives
+/// that memory back within two batches of the burst; the new buffer grows again by doubling as
+/// messages arrive. The factor keeps a steady load (batches of similar size, within 8×) from
+/// freeing and regrowing at every batch, and nothing under [`KEEP_ROOM`] is ever freed. Cost: one
+/// comparison per batch, under the lock; the free happens after it.
+#[inline]
+fn is_surplus(capacity: usize, taking: usize) -> bool {
+    capacity > KEEP_ROOM && capacity / 8 > taking
+}
+
 fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, buf: &mut Buffer<M>, freed: usize) {
     let n = freed.min(buf.waiters.len());
     if n > 0 {
@@ -168,5 +192,61 @@ impl<M, S: Strategy> fmt::Debug for Receiver<M, S> {
             .field("strategy", &S::NAME)
             .field("batch", &self.batch.len())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod tests {
+    use super::*;
+    use crate::mailbox::{Mailbox, Unbounded};
+    use std::task::Waker;
+
+    fn drain<M, S: Strategy>(rx: &mut Receiver<M, S>, queue: &Queue<M, S>) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut n = 0;
+        while let Poll::Ready(Some(_)) = rx.poll_recv(queue, &mut cx) {
+            n += 1;
+        }
+        n
+    }
+
+    fn room<M, S: Strategy>(rx: &Receiver<M, S>, queue: &Queue<M, S>) -> usize {
+        let st = queue.state.lock();
+        rx.batch.capacity() + st.buf.as_ref().map_or(0, |b| b.queue.capacity())
+    }
+
+    /// Issue #16: an `Unbounded` mailbox gave nothing back after a burst.
+    #[test]
+    fn a_drained_burst_gives_its_room_back_within_two_batches() {
+        let queue = Unbounded.queue::<[u8; 72]>();
+        let mut rx = Receiver::default();
+        for _ in 0..100_000 {
+            queue.try_send([0; 72]).unwrap();
+        }
+        assert_eq!(drain(&mut rx, &queue), 100_000);
+        assert!(
+            room(&rx, &queue) >= 100_000,
+            "the burst's room is still held"
+        );
+        // Steady load: small batches.
+        for _ in 0..2 {
+            for _ in 0..10 {
+                queue.try_send([0; 72]).unwrap();
+            }
+            assert_eq!(drain(&mut rx, &queue), 10);
+        }
+        assert!(
+            room(&rx, &queue) <= 2 * KEEP_ROOM,
+            "room left after the burst: {}",
+            room(&rx, &queue)
+        );
+    }
+
+    #[test]
+    fn a_steady_load_keeps_its_room() {
+        assert!(!is_surplus(KEEP_ROOM, 0), "small batches are never freed");
+        assert!(!is_surplus(4096, 4096 / 8), "within 8x of the backlog");
+        assert!(is_surplus(4096, 4096 / 8 - 1));
+        assert!(is_surplus(1 << 20, 10));
     }
 }

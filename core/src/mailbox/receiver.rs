@@ -64,7 +64,7 @@ impl<M, S: Strategy> Receiver<M, S> {
                     None
                 } else {
                     if is_surplus(self.batch.capacity(), buf.queue.len()) {
-                        surplus = std::mem::take(&mut self.batch);
+                        std::mem::swap(&mut surplus, &mut self.batch);
                     }
                     std::mem::swap(&mut buf.queue, &mut self.batch);
                     self.batch.pop_front()

@@ -12,6 +12,7 @@ use crate::cell::{ActorCell, ActorId};
 use crate::current_actor;
 use crate::error::{AskError, SendError};
 use crate::exit::ExitReason;
+use crate::exit_wait::ExitWait;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::reply::{Reply, reply_port};
 use crate::sync::Arc;
@@ -253,8 +254,24 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     }
 
     /// Waits until the actor has ended and returns why. Resolves at once if it already has.
-    pub async fn wait(&self) -> ExitReason {
-        poll_fn(|cx| self.cell.poll_exit(cx)).await
+    ///
+    /// Any number of tasks may wait; a poll or a drop costs the same however many wait. When
+    /// the actor ends, its [`on_exit`](ActorRef::on_exit) watchers run first, then the waiting
+    /// tasks are woken.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it resolves unregisters it at once (see
+    /// [`ExitWait`]), and a later `wait()` still resolves with the reason.
+    pub fn wait(&self) -> ExitWait<'_> {
+        ExitWait::new(&*self.cell)
+    }
+
+    /// Tasks waiting for this actor's end: [`wait`](ActorRef::wait) futures that have been
+    /// polled and are neither resolved nor dropped. For tests.
+    #[doc(hidden)]
+    pub fn exit_waiter_count(&self) -> usize {
+        self.cell.exit_waiter_count()
     }
 
     /// `true` until the actor's last incarnation has ended.
@@ -267,8 +284,15 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         self.cell.exit_reason()
     }
 
-    /// Calls `watcher` once when the actor ends (at once if it already has). Cold path: the
-    /// watcher is boxed.
+    /// Calls `watcher` once when the actor ends (at once, on this thread, if it already has).
+    /// Cold path: the watcher is boxed.
+    ///
+    /// Watchers run in the order they were registered, on the thread that records the end (the
+    /// actor's task), before the tasks waiting in [`wait`](ActorRef::wait) are woken; a watcher
+    /// should therefore be quick and must not block. A watcher that panics is contained: the
+    /// panic hook reports it, and every other watcher and waiter is still told (and the
+    /// executor loses no thread). The panic does not reach the caller of `on_exit` either, even
+    /// when the watcher runs at once.
     pub fn on_exit(&self, watcher: impl FnOnce(ActorId, &ExitReason) + Send + 'static) {
         self.cell.add_watcher(Box::new(watcher));
     }
@@ -367,9 +391,10 @@ impl<A: Actor, MB: Mailbox> WeakActorRef<A, MB> {
         self.cell.is_alive()
     }
 
-    /// Waits until the actor has ended, without keeping it alive.
-    pub async fn wait(&self) -> ExitReason {
-        poll_fn(|cx| self.cell.poll_exit(cx)).await
+    /// Waits until the actor has ended, without keeping it alive. As
+    /// [`ActorRef::wait`], cancel safe: dropping the future unregisters it.
+    pub fn wait(&self) -> ExitWait<'_> {
+        ExitWait::new(&*self.cell)
     }
 }
 

@@ -1,10 +1,12 @@
 //! The one allocation every actor shares with its references: its mailbox queue and lifecycle.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll, Waker};
 
 use crate::executor::SharedSleeper;
 use crate::exit::ExitReason;
+use crate::exit_wait::{ExitCell, Waiters};
 use crate::mailbox::{Queue, State, Strategy, wake_all};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::timer::TimerHandle;
@@ -62,21 +64,46 @@ pub(crate) enum Phase {
     Ended(ReasonCode),
 }
 
-/// Who is told of the end.
-enum Watch {
-    Waker(Waker),
-    Callback(ExitWatcher),
-}
+/// The fewest timers [`LifeExtras::timers`] holds before [`ActorCell::track_timer`] first
+/// forgets those that have finished.
+const PRUNE_FLOOR: usize = 16;
 
 /// What most actors never need, boxed and made on first use: every byte of an idle actor
 /// counts.
-#[derive(Default)]
 pub(crate) struct LifeExtras {
-    watches: Vec<Watch>,
-    /// The timers of the running incarnation, cancelled when it ends.
+    /// The `on_exit` watchers, in the order they were registered.
+    watchers: Vec<ExitWatcher>,
+    /// The tasks waiting in `wait()`, one slot per [`ExitWait`](crate::exit_wait::ExitWait).
+    waiters: Waiters,
+    /// The timers of the running incarnation, cancelled when it ends. Finished ones are
+    /// forgotten once the list has doubled since they were last looked for.
     timers: Vec<TimerHandle>,
+    /// The length of `timers` at which [`ActorCell::track_timer`] next forgets finished ones.
+    prune_at: usize,
     /// The exit reason of [`Phase`], when it carries data.
     reason: Option<ExitReason>,
+}
+
+impl Default for LifeExtras {
+    fn default() -> Self {
+        LifeExtras {
+            watchers: Vec::new(),
+            waiters: Waiters::default(),
+            timers: Vec::new(),
+            prune_at: PRUNE_FLOOR,
+            reason: None,
+        }
+    }
+}
+
+/// Calls `watcher`, containing its panic: a watcher runs on whichever thread records the end (an
+/// actor's task) or registers it, and its panic must cost no other watcher or waiter its notice
+/// and no executor its thread. The panic hook has reported the panic by the time it is caught.
+fn run_watcher(watcher: ExitWatcher, id: ActorId, reason: &ExitReason) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || watcher(id, reason))) {
+        // A payload whose own drop panics must not escape either.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
 }
 
 fn extras<M>(st: &mut State<M>) -> &mut LifeExtras {
@@ -168,18 +195,43 @@ impl<M, S: Strategy> ActorCell<M, S> {
         }
     }
 
-    /// Tracks a timer of the running incarnation (forgetting those that have finished).
+    /// Tracks a timer of the running incarnation, in O(1) amortized: the finished timers are
+    /// forgotten only when the list has doubled since they were last looked for (at least
+    /// [`PRUNE_FLOOR`] timers), so that each look costs no more than the starts since the last.
+    ///
+    /// Only the actor's own task tracks and cancels its timers (both through its `&mut
+    /// Context`), so the list can be pruned outside the mailbox's lock (each timer examined takes
+    /// its own lock): senders are not held up meanwhile.
     pub(crate) fn track_timer(&self, handle: TimerHandle) {
+        let mut timers = {
+            let mut st = self.queue.state.lock();
+            let extras = extras(&mut *st);
+            extras.timers.push(handle);
+            if extras.timers.len() < extras.prune_at {
+                return;
+            }
+            std::mem::take(&mut extras.timers)
+        };
+        timers.retain(|t| {
+            #[cfg(all(test, not(playhouse_loom)))]
+            timer_tests::PROBES.with(|p| p.set(p.get() + 1));
+            t.is_active()
+        });
         let mut st = self.queue.state.lock();
-        let timers = &mut extras(&mut *st).timers;
-        timers.retain(TimerHandle::is_active);
-        timers.push(handle);
+        let extras = extras(&mut *st);
+        extras.prune_at = timers.len().saturating_mul(2).max(PRUNE_FLOOR);
+        // Nothing else adds to the list (see above); keep anything all the same.
+        timers.append(&mut extras.timers);
+        extras.timers = timers;
     }
 
     /// Cancels every timer of the incarnation that is ending; none delivers afterwards.
     pub(crate) fn cancel_timers(&self) {
         let timers = match &mut self.queue.state.lock().extras {
-            Some(extras) => std::mem::take(&mut extras.timers),
+            Some(extras) => {
+                extras.prune_at = PRUNE_FLOOR;
+                std::mem::take(&mut extras.timers)
+            }
             None => return,
         };
         for t in &timers {
@@ -281,9 +333,11 @@ impl<M, S: Strategy> ActorCell<M, S> {
         }
     }
 
-    /// Records the final exit and tells every waiter and watcher, exactly once.
+    /// Records the final exit and tells every watcher and waiter, exactly once: first the
+    /// `on_exit` watchers, in the order they were registered, on this thread (a watcher that
+    /// panics is contained, see [`run_watcher`]), then every task waiting in `wait()`.
     pub(crate) fn record_exit(&self, reason: ExitReason) {
-        let watches = {
+        let (watchers, waiters) = {
             let mut st = self.queue.state.lock();
             if matches!(st.phase, Phase::Ended(_)) {
                 return;
@@ -291,46 +345,69 @@ impl<M, S: Strategy> ActorCell<M, S> {
             let code = encode(&mut *st, reason.clone());
             st.phase = Phase::Ended(code);
             match &mut st.extras {
-                Some(extras) => std::mem::take(&mut extras.watches),
+                Some(extras) => (std::mem::take(&mut extras.watchers), extras.waiters.take()),
                 None => return,
             }
         };
-        for watch in watches {
-            match watch {
-                Watch::Waker(w) => w.wake(),
-                Watch::Callback(f) => f(self.id, &reason),
-            }
+        for watcher in watchers {
+            run_watcher(watcher, self.id, &reason);
+        }
+        for waker in waiters {
+            waker.wake();
         }
     }
 
-    pub(crate) fn poll_exit(&self, cx: &mut Context<'_>) -> Poll<ExitReason> {
-        let mut st = self.queue.state.lock();
-        if let Phase::Ended(code) = st.phase {
-            return Poll::Ready(decode(&*st, code));
-        }
-        let watches = &mut extras(&mut *st).watches;
-        let known = watches
-            .iter()
-            .any(|w| matches!(w, Watch::Waker(w) if w.will_wake(cx.waker())));
-        if !known {
-            watches.push(Watch::Waker(cx.waker().clone()));
-        }
-        Poll::Pending
+    /// Tasks waiting in `wait()` (slots held by [`ExitWait`](crate::exit_wait::ExitWait)s).
+    pub(crate) fn exit_waiter_count(&self) -> usize {
+        let st = self.queue.state.lock();
+        st.extras.as_ref().map_or(0, |e| e.waiters.len())
     }
 
-    /// Registers `watcher`; if the actor has already ended it runs at once.
+    /// Registers `watcher`; if the actor has already ended it runs at once, on this thread, its
+    /// panic contained as when the end is recorded.
     pub(crate) fn add_watcher(&self, watcher: ExitWatcher) {
         let reason = {
             let mut st = self.queue.state.lock();
             match st.phase {
                 Phase::Ended(code) => decode(&*st, code),
                 Phase::Running | Phase::Stopping(_) => {
-                    extras(&mut *st).watches.push(Watch::Callback(watcher));
+                    extras(&mut *st).watchers.push(watcher);
                     return;
                 }
             }
         };
-        watcher(self.id, &reason);
+        run_watcher(watcher, self.id, &reason);
+    }
+}
+
+impl<M: Send, S: Strategy> ExitCell for ActorCell<M, S> {
+    /// O(1) whatever the number of waiters: the wait's own slot is updated, or one taken.
+    fn poll_exit(&self, cx: &mut Context<'_>, key: &mut Option<usize>) -> Poll<ExitReason> {
+        let mut st = self.queue.state.lock();
+        if let Phase::Ended(code) = st.phase {
+            // The end emptied every slot.
+            *key = None;
+            return Poll::Ready(decode(&*st, code));
+        }
+        let waiters = &mut extras(&mut *st).waiters;
+        match *key {
+            Some(k) if waiters.update(k, cx.waker()) => {}
+            _ => *key = Some(waiters.insert(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+
+    fn forget_wait(&self, key: usize) {
+        let waker = {
+            let mut st = self.queue.state.lock();
+            if matches!(st.phase, Phase::Ended(_)) {
+                // The end emptied every slot (and no slot is taken after it).
+                return;
+            }
+            st.extras.as_mut().and_then(|e| e.waiters.remove(key))
+        };
+        // Dropped after the lock: a waker's drop is the executor's code.
+        drop(waker);
     }
 }
 
@@ -361,5 +438,63 @@ mod tests {
         assert_eq!(cell_chunk::<String, DropOldest>(), 112);
         assert_eq!(cell_chunk::<u8, Reject>(), 112);
         assert_eq!(cell_chunk::<u64, UnboundedStrategy>(), 112);
+    }
+}
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod timer_tests {
+    use super::ActorCell;
+    use crate::executor::{Executor, SharedSleeper};
+    use crate::mailbox::{Block, Queue};
+    use crate::sync::Arc;
+    use crate::timer::start_timer;
+    use std::future::Future;
+    use std::time::Instant;
+
+    thread_local! {
+        /// Timers `track_timer` has examined (taking each one's lock) on this thread.
+        pub(super) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// An executor whose tasks never run: its timers stay active until cancelled.
+    #[derive(Clone)]
+    struct Idle;
+
+    impl Executor for Idle {
+        type Sleep = std::future::Pending<()>;
+        fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _future: F) {}
+        fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+            std::future::pending()
+        }
+    }
+
+    /// Tracking a timer costs O(1) amortized: starting n timers examines O(n) of them in all,
+    /// however many stay active (issue #16, item 6: it was O(n) per start, O(n²) in all). Every
+    /// timer still active is still tracked: ending the incarnation cancels each.
+    #[test]
+    fn tracking_many_timers_is_linear() {
+        const N: usize = 20_000;
+        let cell = Arc::new(ActorCell::<u8, Block>::new(
+            Queue::new(1),
+            SharedSleeper::new(Idle),
+        ));
+        PROBES.with(|p| p.set(0));
+        let mut handles = Vec::with_capacity(N);
+        for i in 0..N {
+            let handle = start_timer(cell.clone(), Idle, Instant::now(), None, || None::<u8>);
+            if i % 3 == 0 {
+                assert!(handle.cancel());
+            }
+            cell.track_timer(handle.clone());
+            handles.push(handle);
+        }
+        let probes = PROBES.with(|p| p.get());
+        assert!(probes <= 4 * N, "{probes} timers examined to start {N}");
+        assert_eq!(
+            handles.iter().filter(|h| h.is_active()).count(),
+            N - N.div_ceil(3)
+        );
+        cell.cancel_timers();
+        assert_eq!(handles.iter().filter(|h| h.is_active()).count(), 0);
     }
 }

@@ -98,6 +98,7 @@ mod env;
 mod error;
 mod executor;
 mod exit;
+pub mod exit_wait;
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]
 pub mod faults;
 #[cfg(not(all(playhouse_loom, feature = "loom-faults")))]

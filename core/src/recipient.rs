@@ -10,7 +10,7 @@ use crate::actor_ref::ActorRef;
 use crate::cell::ActorId;
 use crate::current_actor;
 use crate::error::{AskError, SendError};
-use crate::exit::ExitReason;
+use crate::exit_wait::ExitWait;
 use crate::mailbox::{Mailbox, OnFull, Strategy};
 use crate::reply::{Reply, reply_port};
 
@@ -25,7 +25,7 @@ trait ErasedRef<M>: Send + Sync {
     fn id(&self) -> ActorId;
     fn is_alive(&self) -> bool;
     fn stop(&self);
-    fn wait(&self) -> Pin<Box<dyn Future<Output = ExitReason> + Send + '_>>;
+    fn wait(&self) -> ExitWait<'_>;
 }
 
 /// The message handed back by a failed send, converted back from the actor's message type.
@@ -78,8 +78,8 @@ where
         ActorRef::stop(self)
     }
 
-    fn wait(&self) -> Pin<Box<dyn Future<Output = ExitReason> + Send + '_>> {
-        Box::pin(ActorRef::wait(self))
+    fn wait(&self) -> ExitWait<'_> {
+        ActorRef::wait(self)
     }
 }
 
@@ -239,9 +239,10 @@ impl<M: Send + 'static> Recipient<M> {
         self.inner.stop()
     }
 
-    /// Waits until the actor has ended and returns why, as [`ActorRef::wait`].
-    pub async fn wait(&self) -> ExitReason {
-        self.inner.wait().await
+    /// Waits until the actor has ended and returns why, as [`ActorRef::wait`] (cancel safe:
+    /// dropping the future unregisters it).
+    pub fn wait(&self) -> ExitWait<'_> {
+        self.inner.wait()
     }
 }
 

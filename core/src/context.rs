@@ -167,6 +167,12 @@ impl<A: Actor, V: Env> Context<A, V> {
     /// Sends `msg` to this actor after `delay`, unless cancelled first. The timer does not keep
     /// the actor alive and is cancelled when this incarnation ends. Dropping the handle does not
     /// cancel it.
+    ///
+    /// # Panics
+    ///
+    /// If the executor cannot time, as a Tokio runtime built without `enable_time`: the timer's
+    /// first sleep is made here, so the panic ends the handler (and the actor, with
+    /// `ExitReason::Panicked`) rather than leave a timer that never fires.
     pub fn run_later(&mut self, delay: Duration, msg: A::Message) -> TimerHandle {
         let mut msg = Some(msg);
         let handle = start_timer::<A::Message, _, V::Executor, _>(
@@ -182,6 +188,15 @@ impl<A: Actor, V: Env> Context<A, V> {
     /// Sends `make()` to this actor every `period` (first after one period), until cancelled or
     /// until this incarnation ends. Ticks that fall due while the actor is behind are not
     /// queued up: the next tick is one period after the late one.
+    ///
+    /// `make` is the actor's code run on the timer's task. If it panics, the timer ends
+    /// ([`TimerHandle::is_active`] turns `false`) and the actor is stopped with
+    /// `ExitReason::Panicked("the run_interval closure panicked: <message>")`: like
+    /// [`ActorRef::stop`], what is already queued is handled first, and no restart follows.
+    ///
+    /// # Panics
+    ///
+    /// As [`run_later`](Context::run_later), if the executor cannot time.
     pub fn run_interval<F>(&mut self, period: Duration, mut make: F) -> TimerHandle
     where
         F: FnMut() -> A::Message + Send + 'static,

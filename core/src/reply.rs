@@ -39,6 +39,40 @@ loom::thread_local! {
     static BEFORE_PANIC: Cell<Option<Option<NoReply>>> = Cell::new(None);
 }
 
+// How many actors' tasks the executor is dropping on this thread right now (nested when one
+// task's drop drops another's). Reply ports dropped meanwhile, with no cause of their own, went
+// down with their actor: they report [`NoReply::Stopped`].
+#[cfg(not(playhouse_loom))]
+std::thread_local! {
+    static TASK_DROPS: Cell<u32> = const { Cell::new(0) };
+}
+#[cfg(playhouse_loom)]
+loom::thread_local! {
+    static TASK_DROPS: Cell<u32> = Cell::new(0);
+}
+
+/// A zero-sized field whose drop begins the drop of an actor's task; the field after the task
+/// future must be a [`TaskDropEnds`]. Struct fields drop in declaration order, so the future
+/// between them is dropped with its reply ports reporting [`NoReply::Stopped`], at no cost in
+/// size.
+pub(crate) struct TaskDropBegins;
+
+impl Drop for TaskDropBegins {
+    fn drop(&mut self) {
+        TASK_DROPS.with(|d| d.set(d.get() + 1));
+    }
+}
+
+/// Ends what [`TaskDropBegins`] began. Dropped even when the drop of the future between them
+/// panicked (drop glue drops the remaining fields while unwinding).
+pub(crate) struct TaskDropEnds;
+
+impl Drop for TaskDropEnds {
+    fn drop(&mut self) {
+        TASK_DROPS.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// After a caught panic: reply ports dropped on this thread report [`NoReply::Panicked`] until
 /// [`end_panicked_drop`], so that what the panicked future still holds, dropped in between,
 /// says why.
@@ -88,11 +122,25 @@ pub(crate) fn with_drop_cause<R>(cause: NoReply, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// `true` while the executor drops an actor's task on this thread ([`TaskDropBegins`]).
+pub(crate) fn dropping_a_task() -> bool {
+    TASK_DROPS.with(|d| d.get()) > 0
+}
+
+/// Why a reply port dropped now goes unanswered: the cause the runtime set, if any (it knows
+/// best: a port discarded with a mailbox was not handled, even while a panic unwinds); else a
+/// panic unwinding; else the drop of an actor's task; else the holder simply dropped it.
 fn current_drop_cause() -> NoReply {
-    if std::thread::panicking() {
-        return NoReply::Panicked;
+    if let Some(cause) = DROP_CAUSE.with(|c| c.get()) {
+        return cause;
     }
-    DROP_CAUSE.with(|c| c.get()).unwrap_or(NoReply::Dropped)
+    if std::thread::panicking() {
+        NoReply::Panicked
+    } else if dropping_a_task() {
+        NoReply::Stopped
+    } else {
+        NoReply::Dropped
+    }
 }
 
 /// What travels on the one-shot channel: the reply, or why none will come.

@@ -21,7 +21,10 @@ use crate::env::Env;
 use crate::error::NoReply;
 use crate::exit::ExitReason;
 use crate::mailbox::{Mailbox, Receiver, Strategy};
-use crate::reply::{begin_cut_drop, begin_panicked_drop, end_panicked_drop, with_drop_cause};
+use crate::reply::{
+    TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, dropping_a_task,
+    end_panicked_drop, with_drop_cause,
+};
 use crate::spawn::Restart;
 
 /// Messages handled back to back (without the mailbox running empty) before the task yields to
@@ -32,6 +35,10 @@ type ReceiverOf<A, V> = Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as 
 
 /// Runs the actor until its final exit, then discards what is left in its mailbox and reports
 /// the exit exactly once.
+///
+/// If the executor drops the task before that (runtime shutdown), every reply port the task
+/// holds (in a suspended handler, in the actor's state, in the mailbox) reports
+/// [`NoReply::Stopped`]: the actor ended while holding it ([`ActorTask`]).
 ///
 /// A plain function returning an `async move` block rather than an `async fn`: the block's
 /// captures are its only copy of the context and the actor (an `async fn` keeps its arguments
@@ -51,7 +58,7 @@ where
         ctx,
         rx: RxOrReason::Receiving(Receiver::default()),
     };
-    async move {
+    ActorTask::new(async move {
         let reason = loop {
             // One incarnation: `started`, the message loop, `stopped`.
             let reason = 'incarnation: {
@@ -112,29 +119,94 @@ where
                 Outcome::Killed => end_panicked_drop(),
             }
             task.ctx.end_incarnation();
-            let reason = task.rx.take_reason();
-
-            // Stop and kill are final, and so is a closed mailbox (nothing could reach a new one).
-            if task.ctx.drained
-                || task.ctx.cell.stop_was_requested()
-                || task.ctx.cell.queue.is_closed()
+            // In a block of its own, so that the reason (borrowed by the policy) is not kept
+            // across the yield below.
             {
-                break reason;
-            }
-            match catch_unwind(AssertUnwindSafe(|| restart.on_exit(&reason))) {
-                Ok(Some(fresh)) => {
-                    let old = std::mem::replace(&mut actor, fresh);
-                    with_drop_cause(NoReply::Stopped, || drop(old));
-                    task.ctx.begin_next_incarnation();
+                let reason = task.rx.take_reason();
+
+                // Stop and kill are final, and so is a closed mailbox (nothing could reach a new
+                // one).
+                if task.ctx.drained
+                    || task.ctx.cell.stop_was_requested()
+                    || task.ctx.cell.queue.is_closed()
+                {
+                    break reason;
                 }
-                Ok(None) => break reason,
-                Err(_) => break ExitReason::Panicked(StdArc::from("the restart policy panicked")),
+                match catch_unwind(AssertUnwindSafe(|| restart.on_exit(&reason))) {
+                    Ok(Some(fresh)) => drop_actor(std::mem::replace(&mut actor, fresh)),
+                    Ok(None) => break reason,
+                    Err(_) => {
+                        break ExitReason::Panicked(StdArc::from("the restart policy panicked"));
+                    }
+                }
             }
+            task.ctx.begin_next_incarnation();
+            // A restart is work like a message: an actor whose incarnations end at once (a
+            // `started` that fails, every time) must not keep its thread.
+            YieldNow(false).await;
         };
         // The last incarnation has ended: release the actor, then discard the backlog, then
         // report.
-        with_drop_cause(NoReply::Stopped, || drop(actor));
+        drop_actor(actor);
         task.finish(reason);
+    })
+}
+
+/// Drops an actor value whose incarnation has ended, its reply ports reporting
+/// [`NoReply::Stopped`]. A panic in its `Drop` is caught (the panic hook has reported it) and
+/// changes nothing else: the reason was decided when the incarnation ended (`stopped` and the
+/// restart policy have seen it), a restart goes on, and the backlog is discarded and the end
+/// reported as usual. Ports in the actor's fields that the panicking drop leaves to unwinding
+/// report [`NoReply::Stopped`] too.
+fn drop_actor<A>(actor: A) {
+    let dropped = catch_unwind(AssertUnwindSafe(|| {
+        with_drop_cause(NoReply::Stopped, || drop(actor))
+    }));
+    drop(dropped);
+}
+
+pin_project! {
+    /// The actor's task as the executor holds it: the runner's future between two zero-sized
+    /// guards. Fields drop in declaration order, so when the executor drops the task before it
+    /// has finished, the future is dropped with reply ports reporting [`NoReply::Stopped`]
+    /// (unless something more precise is under way, such as a kill's cut drop). Zero-sized, so
+    /// an idle actor's task is no larger.
+    pub(crate) struct ActorTask<F> {
+        begins: TaskDropBegins,
+        #[pin]
+        fut: F,
+        ends: TaskDropEnds,
+    }
+}
+
+impl<F> ActorTask<F> {
+    fn new(fut: F) -> Self {
+        ActorTask {
+            begins: TaskDropBegins,
+            fut,
+            ends: TaskDropEnds,
+        }
+    }
+}
+
+impl<F: Future<Output = ()>> Future for ActorTask<F> {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let fut = self.project().fut;
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(polled) => polled,
+            // Something the runner dropped panicked (a handler's future cut by a kill, a
+            // discarded message; `Guarded` catches the handlers' own panics, `drop_actor` the
+            // actor's). Unwinding has dropped the runner's state, and its `Finalizer` has
+            // reported the end. The task ends here, as on every executor alike: no panic
+            // leaves an actor's task.
+            Err(payload) => {
+                drop(payload);
+                Poll::Ready(())
+            }
+        }
     }
 }
 
@@ -331,17 +403,39 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
     }
 }
 
+impl<A: Actor, V: Env> Finalizer<A, V> {
+    /// The reason to report when a panic unwinds through the runner (see
+    /// [`ActorTask`]'s `poll`): the reason the incarnation had ended with, if it had;
+    /// else the stop or kill asked for, if any; else the panic.
+    #[cold]
+    fn escaped_panic_reason(&self) -> ExitReason {
+        if let RxOrReason::Ended(reason) = &self.rx {
+            return reason.clone();
+        }
+        self.ctx.cell.requested_reason().unwrap_or_else(|| {
+            ExitReason::Panicked(StdArc::from("a value dropped by the actor's task panicked"))
+        })
+    }
+}
+
 impl<A: Actor, V: Env> Drop for Finalizer<A, V> {
     fn drop(&mut self) {
         // A drop that panicked after a caught panic skipped `panicked`: do not leave the
         // thread reporting panics for ports dropped later.
         end_panicked_drop();
-        // Without `finish` only when the executor dropped the task (runtime shutdown). Checked
-        // first, so that a task that finished does not build (allocate) a reason to discard.
+        // Without `finish` only when the executor dropped the task (runtime shutdown), or when
+        // a panic unwinds through the runner. Checked first, so that a task that finished does
+        // not build (allocate) a reason to discard.
         if !self.ctx.finished {
-            self.finish(ExitReason::Shutdown(Some(StdArc::from(
-                "the executor dropped the actor's task",
-            ))));
+            let reason = if std::thread::panicking() && !dropping_a_task() {
+                self.escaped_panic_reason()
+            } else {
+                ExitReason::Shutdown(Some(StdArc::from("the executor dropped the actor's task")))
+            };
+            // The task's drop makes reply ports report `Stopped` ([`ActorTask`]); the exit
+            // watchers called from here are not the actor's, and a port one of them drops was
+            // just dropped. (The backlog's discard sets `Stopped` itself.)
+            with_drop_cause(NoReply::Dropped, || self.finish(reason));
         }
     }
 }
@@ -509,6 +603,78 @@ mod guarded_tests {
             assert_eq!(block_on(inner_rx), Err(NoReply::Stopped));
         });
         assert_eq!(block_on(rx), Err(NoReply::Panicked));
+    }
+
+    /// Panics in its `Drop`, after which its field is dropped by unwinding.
+    struct PanicsInDrop(#[allow(dead_code)] Reply<u8>);
+
+    impl Drop for PanicsInDrop {
+        fn drop(&mut self) {
+            panic!("drop boom")
+        }
+    }
+
+    #[test]
+    fn a_panicking_actor_drop_is_caught_and_leaves_no_drop_cause_behind() {
+        let (in_field, in_field_rx) = reply_port::<u8>();
+        drop_actor(PanicsInDrop(in_field));
+        // Left to unwinding by the panicking drop: the actor ended holding it.
+        assert_eq!(block_on(in_field_rx), Err(NoReply::Stopped));
+        // Nothing lingers on the thread: a port dropped later says it was dropped.
+        let (reply, rx) = reply_port::<u8>();
+        drop(reply);
+        assert_eq!(block_on(rx), Err(NoReply::Dropped));
+        // Nor inside a cause of its own.
+        let (reply, rx) = reply_port::<u8>();
+        with_drop_cause(NoReply::Overflow, || {
+            drop_actor(PanicsInDrop(reply_port::<u8>().0));
+            drop(reply);
+        });
+        assert_eq!(block_on(rx), Err(NoReply::Overflow));
+    }
+
+    #[test]
+    fn a_dropped_actor_task_drops_its_ports_as_stopped() {
+        let (reply, rx) = reply_port::<u8>();
+        let mut task = Box::pin(ActorTask::new(async move {
+            let _held = reply;
+            std::future::pending::<()>().await;
+        }));
+        let waker = std::task::Waker::noop();
+        assert!(
+            task.as_mut()
+                .poll(&mut TaskContext::from_waker(waker))
+                .is_pending()
+        );
+        drop(task);
+        assert_eq!(block_on(rx), Err(NoReply::Stopped));
+        // The task's drop is over: a port dropped later says it was dropped.
+        let (reply, rx) = reply_port::<u8>();
+        drop(reply);
+        assert_eq!(block_on(rx), Err(NoReply::Dropped));
+    }
+
+    #[test]
+    fn a_task_whose_drop_panics_still_ends_its_drop() {
+        let (reply, rx) = reply_port::<u8>();
+        let task = ActorTask::new(async move {
+            // Locals drop in reverse order: `_bad` panics first, `_held` goes while unwinding.
+            let _held = reply;
+            let _bad = PanicsInDrop(reply_port::<u8>().0);
+            std::future::pending::<()>().await;
+        });
+        let mut task = Box::pin(task);
+        let waker = std::task::Waker::noop();
+        assert!(
+            task.as_mut()
+                .poll(&mut TaskContext::from_waker(waker))
+                .is_pending()
+        );
+        assert!(catch_unwind(AssertUnwindSafe(|| drop(task))).is_err());
+        assert_eq!(block_on(rx), Err(NoReply::Panicked));
+        let (reply, rx) = reply_port::<u8>();
+        drop(reply);
+        assert_eq!(block_on(rx), Err(NoReply::Dropped));
     }
 
     /// An actor whose handler is a hand-written future that panics while it still holds the

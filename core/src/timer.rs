@@ -2,12 +2,14 @@
 
 use std::fmt;
 use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::cell::ActorCell;
 use crate::executor::Executor;
+use crate::exit::ExitReason;
 use crate::mailbox::Strategy;
 use crate::sync::{Arc, Mutex};
 
@@ -62,7 +64,12 @@ impl fmt::Debug for TimerHandle {
 }
 
 /// Starts a timer task on `executor` that sends `make()` to the actor at `first`, then every
-/// `period` if one is given. `make` returning `None` ends the timer.
+/// `period` if one is given. `make` returning `None` ends the timer; `make` panicking ends it
+/// and stops the actor with [`ExitReason::Panicked`].
+///
+/// The first sleep is made here, on the caller's thread, before the task is spawned: an
+/// executor that cannot time (a Tokio runtime without `enable_time`) panics in the handler
+/// that starts the timer, rather than in a detached task where nobody would notice.
 pub(crate) fn start_timer<M, S, E, F>(
     cell: Arc<ActorCell<M, S>>,
     executor: E,
@@ -83,12 +90,33 @@ where
             waker: None,
         }),
     });
+    let first_sleep = executor.sleep_until(first);
     let handle = TimerHandle {
         shared: shared.clone(),
     };
     let sleeper = executor.clone();
-    executor.spawn(run_timer(cell, sleeper, shared, first, period, make));
+    executor.spawn(run_timer(
+        cell,
+        sleeper,
+        shared,
+        first,
+        first_sleep,
+        period,
+        make,
+    ));
     handle
+}
+
+/// Marks the timer finished however its task ends: it returned, the executor dropped it, or
+/// it panicked. `is_active()` never reports a timer that can no longer deliver.
+struct FinishOnDrop(Arc<TimerShared>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock();
+        st.finished = true;
+        st.waker = None;
+    }
 }
 
 async fn run_timer<M, S, E, F>(
@@ -96,6 +124,7 @@ async fn run_timer<M, S, E, F>(
     executor: E,
     shared: Arc<TimerShared>,
     first: Instant,
+    first_sleep: E::Sleep,
     period: Option<Duration>,
     mut make: F,
 ) where
@@ -103,10 +132,16 @@ async fn run_timer<M, S, E, F>(
     E: Executor,
     F: FnMut() -> Option<M>,
 {
+    let _finish = FinishOnDrop(shared.clone());
     let mut deadline = first;
+    let mut first_sleep = Some(first_sleep);
     loop {
         // Sleep until the deadline, or until cancelled.
-        let mut sleep = pin!(executor.sleep_until(deadline));
+        let sleep = match first_sleep.take() {
+            Some(sleep) => sleep,
+            None => executor.sleep_until(deadline),
+        };
+        let mut sleep = pin!(sleep);
         let due = poll_fn(|cx| {
             {
                 let mut st = shared.state.lock();
@@ -121,7 +156,14 @@ async fn run_timer<M, S, E, F>(
         if !due {
             break;
         }
-        let Some(msg) = make() else { break };
+        let msg = match catch_unwind(AssertUnwindSafe(&mut make)) {
+            Ok(Some(msg)) => msg,
+            Ok(None) => break,
+            Err(payload) => {
+                closure_panicked(&cell, &shared, payload);
+                break;
+            }
+        };
         // Deliver, checking the cancel flag under the timer's lock in the same poll that enqueues,
         // so that no tick lands after `cancel` has returned.
         let mut send = cell.queue.send(msg);
@@ -163,7 +205,31 @@ async fn run_timer<M, S, E, F>(
             None => break,
         }
     }
-    let mut st = shared.state.lock();
-    st.finished = true;
-    st.waker = None;
+    // `_finish` marks the timer finished.
+}
+
+/// The `run_interval` closure panicked: the closure is the actor's own code, so the actor ends
+/// with the panic, as it would had a handler panicked (unless the timer was cancelled
+/// meanwhile: then its incarnation has ended and the panic belongs to none). The actor is
+/// stopped, not killed: what is queued is handled first, and the stop is final.
+#[cold]
+fn closure_panicked<M, S: Strategy>(
+    cell: &ActorCell<M, S>,
+    shared: &TimerShared,
+    payload: Box<dyn std::any::Any + Send>,
+) {
+    {
+        let mut st = shared.state.lock();
+        st.finished = true;
+        if st.cancelled {
+            return;
+        }
+    }
+    let reason = match ExitReason::from_panic(payload) {
+        ExitReason::Panicked(message) => {
+            ExitReason::Panicked(format!("the run_interval closure panicked: {message}").into())
+        }
+        other => other,
+    };
+    cell.request_stop(reason);
 }

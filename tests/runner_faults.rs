@@ -86,7 +86,6 @@ macro_rules! watched_executor_tests {
         mod watched_std_one_thread {
             $(
                 #[test]
-                #[ignore = "StdExecutor re-polls a task that wakes itself during its poll in place (futures' ThreadPool), so the runner's yield reaches no other task: a fix for executors/"]
                 fn $name() { super::with_watchdog(super::WATCHDOG, || super::run_std_one_thread(super::$name)) }
             )*
         }

@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{self, Poll, Wake, Waker};
@@ -293,4 +294,68 @@ fn answered_timed_asks_free_their_timer_entries() {
         exec.block_on(actor.ask_timeout(|r| EchoMsg::Echo(1, r), Duration::from_secs(3600)))
     });
     assert_eq!(answer.ok(), Some(1));
+}
+
+/// A task that never waits for anything: each poll counts itself, wakes its own waker and returns
+/// `Pending` (a yield), until `stop` is set. It reports its first poll on `started`.
+struct YieldsForever {
+    polls: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    started: Option<mpsc::Sender<()>>,
+    ended: mpsc::Sender<()>,
+}
+
+impl Future for YieldsForever {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<()> {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        if let Some(started) = self.started.take() {
+            let _ = started.send(());
+        }
+        if self.stop.load(Ordering::Relaxed) {
+            let _ = self.ended.send(());
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_task_that_yields_forever_does_not_starve_another_on_a_one_thread_pool() {
+    let executor = StdExecutor::with_threads(1).expect("threads");
+    let polls = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (started_tx, started) = mpsc::channel();
+    let (ended_tx, ended) = mpsc::channel();
+    executor.spawn(YieldsForever {
+        polls: polls.clone(),
+        stop: stop.clone(),
+        started: Some(started_tx),
+        ended: ended_tx,
+    });
+    // The yielding task holds the pool's only thread before the other one is spawned.
+    started
+        .recv_timeout(LONG)
+        .expect("the yielding task was polled");
+
+    let (tx, rx) = mpsc::channel();
+    executor.spawn(async move {
+        let _ = tx.send(42);
+    });
+    let answer = rx.recv_timeout(LONG);
+    // Let the yielding task end whatever happened (before the fix it spins on, and the thread
+    // with it, until the test binary exits).
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(
+        answer,
+        Ok(42),
+        "the second task never ran: the yielding one kept the pool's only thread \
+         ({} polls)",
+        polls.load(Ordering::Relaxed)
+    );
+    ended
+        .recv_timeout(LONG)
+        .expect("the yielding task was polled again after the other one ran, and ended");
+    assert!(polls.load(Ordering::Relaxed) >= 2);
 }

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use futures_executor::ThreadPool;
@@ -25,11 +27,26 @@ use crate::std_timer::{StdSleep, TimerThread, drop_payload};
 ///
 /// # Costs
 ///
-/// - A spawn boxes the future once (the pool's task) and sends it on the pool's channel; a wake
-///   sends the task again. The pool has one queue that all its threads take from.
+/// - A spawn boxes the future once (the pool's task), clones the pool's handle (two atomic
+///   increments) and sends the task on the pool's channel; a wake sends the task again. The pool has one queue that all its threads take from.
 /// - Every poll of a task runs inside `catch_unwind`, which costs nothing unless it panics.
+/// - Fair yields: each task is polled with a waker of its own, made at its first poll (one
+///   allocation per task, about 40 bytes, kept until the task and its wakers are gone). A poll
+///   costs two uncontended atomic operations and a pointer comparison on top of the pool's; a
+///   wake, one atomic operation before the pool's own wake. A wake that comes while the task is
+///   being polled (a yield: the task wakes itself and returns `Pending`; or, rarely, another
+///   thread's wake racing the poll) is delivered once the poll has returned, by a small task
+///   spawned on the pool (two allocations and a pass through the queue), so the task runs again
+///   after the tasks already queued, not at once in place.
 /// - Sleeps: see [`StdSleep`]. One lock and no allocation of their own to register and to drop;
 ///   the timer thread holds at most twice as many entries as there are waiting sleeps, plus 64.
+///
+/// # Yields
+///
+/// A task that wakes itself during its poll and returns `Pending` (as the actor runner does
+/// after a long run of messages and after each restart) goes behind the tasks already waiting
+/// for a thread: on a pool of one thread, a busy actor or one in a restart loop does not starve
+/// the others. (The `futures` pool alone would poll such a task again at once, in place.)
 ///
 /// # Panics in tasks
 ///
@@ -113,6 +130,8 @@ impl Executor for StdExecutor {
     {
         self.pool.spawn_ok(Contained {
             future: Some(future),
+            pool: self.pool.clone(),
+            waker: None,
         });
     }
 
@@ -123,11 +142,20 @@ impl Executor for StdExecutor {
 
 pin_project! {
     /// A spawned future as the pool runs it: a panic in a poll or in the future's drop ends the
-    /// task instead of unwinding through (and ending) the pool's thread.
+    /// task instead of unwinding through (and ending) the pool's thread, and a wake during the
+    /// future's own poll sends the task behind the others instead of polling it again in place
+    /// (see [`FairWake`]).
     struct Contained<F> {
         // `None` once the future has ended (returned, or panicked) and been dropped.
         #[pin]
         future: Option<F>,
+        // Where a deferred wake is delivered. (The pool's task holds a clone of its own, so this
+        // one keeps nothing alive longer.)
+        pool: ThreadPool,
+        // The waker the future is polled with, and its state; made at the first poll, and made
+        // again only if the pool's waker for this task changes (it does not, with `futures`'
+        // pool).
+        waker: Option<(Arc<FairWake>, Waker)>,
     }
 
     impl<F> PinnedDrop for Contained<F> {
@@ -147,16 +175,112 @@ fn drop_contained<F>(mut future: Pin<&mut Option<F>>) {
     }
 }
 
+/// The task is being polled (set by the polling thread for the length of the poll).
+const POLLING: u8 = 1;
+/// A wake came while [`POLLING`] was set: the polling thread delivers it after the poll.
+const WOKEN: u8 = 2;
+
+/// The waker a spawned future is polled with: it wraps the pool's waker for the task.
+///
+/// The `futures` pool polls a task again at once, on the same thread, when it is woken during
+/// its poll; a task that yields (wakes itself and returns `Pending`) would then never let another
+/// task have the thread. So a wake while the task is being polled only sets [`WOKEN`], and
+/// [`Contained::poll`], once the future has returned `Pending`, hands the wake to a small task
+/// spawned on the pool: that one runs after the tasks already queued, and wakes this task then,
+/// which queues it behind whatever they queued. A wake while the task is not being polled goes
+/// straight to the pool's waker.
+///
+/// # No wake is lost
+///
+/// Only the polling thread sets and clears [`POLLING`] (the pool polls a task on one thread at a
+/// time), with a `swap` at the start and at the end of each poll; a wake is one `fetch_or` of
+/// [`WOKEN`]. All of them are read-modify-writes or stores of the one atomic, so they fall in
+/// one total order (its modification order), and a wake's `fetch_or` comes either:
+///
+/// - before the poll's starting `swap`, or after its ending one: the wake read `POLLING` clear
+///   and woke the pool's waker itself. If the poll was still returning, the pool records the wake
+///   and polls the task again; otherwise it queues the task. (The `WOKEN` bit it left is
+///   overwritten by the next poll's starting `swap`, harmlessly: that wake was delivered.)
+/// - between the two: it read `POLLING` set and only added `WOKEN`; the ending `swap` reads that
+///   `WOKEN` (a later value in the same modification order) and the poller delivers the wake.
+///
+/// Visibility: what the waking thread wrote before waking must be seen by the poll the wake
+/// causes. In the first case the pool's own wake orders it. In the second, the wake's `fetch_or`
+/// is `Release` and the ending `swap` is `Acquire` and reads from it, so the waker's writes
+/// happen before the poller spawns the delivering task (a send on the pool's channel, which
+/// orders everything after it), hence before the poll it causes. The starting `swap` needs no
+/// ordering of its own: it publishes nothing, and a wake it hides delivers through the ending
+/// `swap`; it is `Relaxed` (a swap rather than a store only so that every write of the flag is
+/// an RMW, which keeps the argument to one modification order).
+#[derive(Debug)]
+struct FairWake {
+    /// The pool's waker for the task.
+    pool_waker: Waker,
+    /// [`POLLING`] and [`WOKEN`].
+    state: AtomicU8,
+}
+
+impl FairWake {
+    /// Makes the waker for a task whose pool waker is `pool_waker`.
+    fn new(pool_waker: &Waker) -> (Arc<Self>, Waker) {
+        let fair = Arc::new(FairWake {
+            pool_waker: pool_waker.clone(),
+            state: AtomicU8::new(0),
+        });
+        let waker = Waker::from(fair.clone());
+        (fair, waker)
+    }
+}
+
+impl Wake for FairWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // `Release`: pairs with the `Acquire` of the poll's ending swap (see the type's docs).
+        if self.state.fetch_or(WOKEN, Ordering::Release) & POLLING == 0 {
+            self.pool_waker.wake_by_ref();
+        }
+    }
+}
+
 impl<F: Future<Output = ()>> Future for Contained<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut future = self.project().future;
+        let this = self.project();
+        let mut future = this.future;
         let Some(running) = future.as_mut().as_pin_mut() else {
             return Poll::Ready(());
         };
-        match catch_unwind(AssertUnwindSafe(|| running.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+        // The first poll, or (never with `futures`' pool) a new pool waker: a new `FairWake`.
+        // The old one, if any, goes on waking the old pool waker, which is all a waker given
+        // before the latest poll may expect.
+        let (fair, waker) = match this.waker {
+            Some((fair, waker)) if fair.pool_waker.will_wake(cx.waker()) => (&*fair, &*waker),
+            stale => {
+                let (fair, waker) = stale.insert(FairWake::new(cx.waker()));
+                (&*fair, &*waker)
+            }
+        };
+        // `Relaxed`: see `FairWake`'s docs.
+        fair.state.swap(POLLING, Ordering::Relaxed);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            running.poll(&mut Context::from_waker(waker))
+        }));
+        // `Acquire`: pairs with the `Release` of a wake that came during the poll.
+        let woken = fair.state.swap(0, Ordering::Acquire) & WOKEN != 0;
+        match polled {
+            Ok(Poll::Pending) => {
+                if woken {
+                    // Behind the tasks already queued: the pool polls this one again once the
+                    // small task has run, not in place.
+                    let pool_waker = fair.pool_waker.clone();
+                    this.pool.spawn_ok(async move { pool_waker.wake() });
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(())) => {}
             // The panic hook has reported it; the task ends here, as on Tokio and smol.
             Err(payload) => drop_payload(payload),

@@ -247,6 +247,11 @@ impl<M, S: Strategy> ActorCell<M, S> {
                 let code = encode(&mut *st, reason);
                 st.phase = Phase::Stopping(code);
             }
+            if crate::faults::enabled(crate::faults::Fault::StopOverridesKill)
+                && st.phase == Phase::Stopping(ReasonCode::Killed)
+            {
+                st.phase = Phase::Stopping(ReasonCode::Shutdown);
+            }
             self.refs.fetch_or(STOP_BIT, Ordering::AcqRel);
             self.queue.close_locked(&mut st)
         };
@@ -371,6 +376,10 @@ impl<M, S: Strategy> ActorCell<M, S> {
             match st.phase {
                 Phase::Ended(code) => decode(&*st, code),
                 Phase::Running | Phase::Stopping(_) => {
+                    if crate::faults::enabled(crate::faults::Fault::WatcherAddedApart) {
+                        drop(st);
+                        st = self.queue.state.lock();
+                    }
                     extras(&mut *st).watchers.push(watcher);
                     return;
                 }

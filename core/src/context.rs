@@ -70,6 +70,9 @@ impl<A: Actor, V: Env> Context<A, V> {
     ///
     /// Holding it in the actor itself keeps the actor alive until it stops itself or is stopped.
     pub fn myself(&self) -> ActorRef<A, MailboxOf<V>> {
+        if crate::faults::enabled(crate::faults::Fault::MyselfUncounted) {
+            return ActorRef::from_counted(self.cell.clone());
+        }
         ActorRef::new_strong(&self.cell)
     }
 

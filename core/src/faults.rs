@@ -23,6 +23,30 @@ pub enum Fault {
     KillWatchSkipsWaker = 1 << 5,
     /// The self-ask check compares against the wrong actor (any actor counts as "itself").
     SelfAskMatchesAnyActor = 1 << 6,
+    /// `try_send` checks that the mailbox is open, then pushes in a second critical section: a
+    /// close in between lets the message in after the close (and after the final drain).
+    TrySendChecksCloseApart = 1 << 7,
+    /// Giving a batch back forgets the hand-outs made from it since the receiver last took the
+    /// lock: they keep counting against the capacity (only a batch of three or more has any).
+    GiveBackForgetsHandOuts = 1 << 8,
+    /// A timed-out send drops the request it was still holding instead of handing it back
+    /// (`ask_timeout` then reports `Timeout(None)`, as if the request had entered the mailbox).
+    TimedOutSendDropsRequest = 1 << 9,
+    /// The runner hands a message it took after a kill to the handler instead of discarding it.
+    HandleAfterKill = 1 << 10,
+    /// When the executor drops an actor's task, the finalizer reports the end but leaves the
+    /// mailbox open and its backlog undiscarded.
+    TaskDropSkipsDiscard = 1 << 11,
+    /// A timer checks its cancel flag, then enqueues its tick in a second critical section: a
+    /// `cancel` in between returns before the tick lands.
+    TimerChecksCancelApart = 1 << 12,
+    /// `Context::myself` hands out a reference it does not count.
+    MyselfUncounted = 1 << 13,
+    /// A stop after a kill (before the end) replaces the kill's reason with its own.
+    StopOverridesKill = 1 << 14,
+    /// `on_exit` checks that the actor has not ended, then registers the watcher in a second
+    /// critical section: an end in between never calls it.
+    WatcherAddedApart = 1 << 15,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

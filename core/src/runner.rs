@@ -91,7 +91,9 @@ where
                             .requested_reason()
                             .unwrap_or(ExitReason::Normal);
                     };
-                    if task.ctx.cell.is_killed() {
+                    if task.ctx.cell.is_killed()
+                        && !crate::faults::enabled(crate::faults::Fault::HandleAfterKill)
+                    {
                         task.ctx.cell.queue.add_discarded(1);
                         with_drop_cause(NoReply::Stopped, || drop(msg));
                         break 'incarnation ExitReason::Killed;
@@ -423,6 +425,9 @@ impl<A: Actor, V: Env> Drop for Finalizer<A, V> {
         // A drop that panicked after a caught panic skipped `panicked`: do not leave the
         // thread reporting panics for ports dropped later.
         end_panicked_drop();
+        if crate::faults::enabled(crate::faults::Fault::TaskDropSkipsDiscard) {
+            self.ctx.drained = true;
+        }
         // Without `finish` only when the executor dropped the task (runtime shutdown), or when
         // a panic unwinds through the runner. Checked first, so that a task that finished does
         // not build (allocate) a reason to discard.

@@ -172,6 +172,10 @@ async fn run_timer<M, S, E, F>(
             if st.cancelled {
                 return Poll::Ready(None);
             }
+            if crate::faults::enabled(crate::faults::Fault::TimerChecksCancelApart) {
+                drop(st);
+                st = shared.state.lock();
+            }
             st.waker = Some(cx.waker().clone());
             let polled = std::pin::Pin::new(&mut send).poll(cx);
             if period.is_none() && matches!(polled, Poll::Ready(Ok(()))) {

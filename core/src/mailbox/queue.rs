@@ -205,6 +205,10 @@ impl<M, S: Strategy> Queue<M, S> {
         if st.closed {
             return Err(SendError::Closed(msg));
         }
+        if crate::faults::enabled(crate::faults::Fault::TrySendChecksCloseApart) {
+            drop(st);
+            st = self.state.lock();
+        }
         let buf = st.buffer();
         if self.has_room(buf) {
             buf.queue.push_back(msg);

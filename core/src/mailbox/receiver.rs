@@ -116,6 +116,9 @@ impl<M, S: Strategy> Receiver<M, S> {
             // A batch comes out of the buffer, so the buffer exists.
             let buf = st.buffer();
             buf.len -= freed;
+            if crate::faults::enabled(crate::faults::Fault::GiveBackForgetsHandOuts) {
+                buf.len += freed;
+            }
             batch.append(&mut buf.queue);
             std::mem::swap(&mut batch, &mut buf.queue);
             wake_waiters(queue, buf, freed);

@@ -37,6 +37,9 @@ impl<'a, M, S: Strategy> SendFuture<'a, M, S> {
         if let Some(k) = self.key.take() {
             self.queue.cancel_wait(k);
         }
+        if crate::faults::enabled(crate::faults::Fault::TimedOutSendDropsRequest) {
+            drop(self.msg.take());
+        }
         self.msg.take()
     }
 }

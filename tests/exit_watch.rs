@@ -362,7 +362,7 @@ async fn many_timers_are_all_cancelled_with_their_incarnation<E: Executor>(exec:
 #[test]
 fn an_exit_wait_is_send_sync_and_unpin() {
     fn assert_traits<T: Send + Sync + Unpin>() {}
-    assert_traits::<playhouse::exit_wait::ExitWait<'static>>();
+    assert_traits::<playhouse::ExitWait<'static>>();
 }
 
 executor_tests!(

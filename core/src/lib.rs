@@ -98,7 +98,7 @@ mod env;
 mod error;
 mod executor;
 mod exit;
-pub mod exit_wait;
+mod exit_wait;
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]
 pub mod faults;
 #[cfg(not(all(playhouse_loom, feature = "loom-faults")))]
@@ -123,6 +123,7 @@ pub use env::{Env, Wiring};
 pub use error::{AskError, MailboxConfigError, NoReply, SendError};
 pub use executor::Executor;
 pub use exit::ExitReason;
+pub use exit_wait::ExitWait;
 pub use recipient::Recipient;
 pub use reply::{Reply, ReplyReceiver, reply_port};
 pub use spawn::{NoRestart, Restart, Spawner, restart_on_failure, restart_with};

@@ -197,3 +197,184 @@ impl Drop for Tracked {
         }
     }
 }
+
+/// A counter one thread waits on until another has advanced it far enough: a step-by-step
+/// hand-off between a model and an actor's hook or handler (which may block its loom thread).
+///
+/// One thread waits on a `Stage` at a time (loom's `Notify` allows one waiter).
+#[derive(Debug, Default)]
+pub struct Stage {
+    reached: AtomicU32,
+    notify: loom::sync::Notify,
+}
+
+impl Stage {
+    /// A fresh stage at 0.
+    pub fn new() -> Self {
+        Stage::default()
+    }
+
+    /// Advances to `n` (never backwards) and wakes the waiter.
+    pub fn reach(&self, n: u32) {
+        self.reached.fetch_max(n, SeqCst);
+        self.notify.notify();
+    }
+
+    /// Blocks the calling loom thread until the stage has reached `n` (loom's `Notify` may
+    /// wake spuriously: the count decides).
+    pub fn wait_for(&self, n: u32) {
+        while self.reached.load(SeqCst) < n {
+            self.notify.wait();
+        }
+    }
+
+    /// How far the stage has got.
+    pub fn reached(&self) -> u32 {
+        self.reached.load(SeqCst)
+    }
+}
+
+/// [`LoomExecutor`] whose threads the model can join: the `i`-th future spawned (the actor's
+/// task first, then its timers in the order they started) runs on thread `i`.
+///
+/// Joining a timer's thread tells the model that the timer has finished, so that everything it
+/// ever enqueued is in the mailbox: the timer models need that to observe a late delivery.
+#[derive(Clone)]
+pub struct JoinExecutor(Arc<loom::sync::Mutex<Vec<Option<loom::thread::JoinHandle<()>>>>>);
+
+impl std::fmt::Debug for JoinExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JoinExecutor")
+    }
+}
+
+impl JoinExecutor {
+    /// An executor that has spawned nothing yet.
+    pub fn new() -> Self {
+        JoinExecutor(Arc::new(loom::sync::Mutex::new(Vec::new())))
+    }
+
+    /// Waits for the `i`-th spawned future to finish.
+    ///
+    /// # Panics
+    ///
+    /// If fewer than `i + 1` futures were spawned, or the `i`-th was joined already.
+    pub fn join(&self, i: usize) {
+        let handle = self.0.lock().unwrap()[i].take().expect("joined twice");
+        handle.join().unwrap();
+    }
+}
+
+impl Default for JoinExecutor {
+    fn default() -> Self {
+        JoinExecutor::new()
+    }
+}
+
+impl Executor for JoinExecutor {
+    type Sleep = std::future::Ready<()>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // Under the lock, so that a future the new thread spawns comes after this one.
+        let mut handles = self.0.lock().unwrap();
+        handles.push(Some(loom::thread::spawn(move || {
+            loom::future::block_on(future)
+        })));
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+/// A future that is ready once [`Gate::open`] has been called, woken by it.
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// Open, and the waker of the future waiting for it.
+    state: loom::sync::Mutex<(bool, Option<std::task::Waker>)>,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Gate::default()
+    }
+
+    /// Opens the gate and wakes the future waiting for it.
+    pub fn open(&self) {
+        let waker = {
+            let mut st = self.state.lock().unwrap();
+            st.0 = true;
+            st.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// `Ready` once open; otherwise leaves `cx`'s waker for [`open`](Gate::open).
+    pub fn poll_open(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.state.lock().unwrap();
+        if st.0 {
+            Poll::Ready(())
+        } else {
+            st.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    /// Waits until the gate is open.
+    pub async fn opened(&self) {
+        poll_fn(|cx| self.poll_open(cx)).await;
+    }
+}
+
+/// An executor that runs every future on its own loom thread until [`shutdown`], then drops
+/// the ones that have not finished, as a runtime does when it shuts down. Sleeps are over at
+/// once. For one future at a time: the shutdown gate keeps one waker.
+///
+/// [`shutdown`]: ShutdownExecutor::shutdown
+#[derive(Clone, Debug, Default)]
+pub struct ShutdownExecutor(Arc<Gate>);
+
+impl ShutdownExecutor {
+    /// An executor that has not shut down.
+    pub fn new() -> Self {
+        ShutdownExecutor::default()
+    }
+
+    /// Shuts down: every future still running is dropped at its next poll (at once if it is
+    /// waiting).
+    pub fn shutdown(&self) {
+        self.0.open();
+    }
+}
+
+impl Executor for ShutdownExecutor {
+    type Sleep = std::future::Ready<()>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let gate = self.0.clone();
+        drop(loom::thread::spawn(move || {
+            let mut future = Box::pin(future);
+            loom::future::block_on(poll_fn(|cx| {
+                if gate.poll_open(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                future.as_mut().poll(cx)
+            }));
+            // Dropped here, finished or not.
+            drop(future);
+        }));
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+        std::future::ready(())
+    }
+}

@@ -13,7 +13,9 @@
 use std::process::Command;
 
 use playhouse_core::faults::{Fault, enable};
-use playhouse_loom_tests::models::{actor, handler, mailbox, reply};
+use playhouse_loom_tests::models::{
+    actor, close, ending, handler, mailbox, reply, restart, timers,
+};
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
 /// failed with a panic whose message contains `expected`; prints that message.
@@ -110,6 +112,101 @@ fn self_ask_matches_any_actor_is_caught_on_a_shared_worker() {
     assert_caught("child_self_ask_matches_any_actor_one_worker", "misfired");
 }
 
+/// Fault: `try_send` checks for a close and pushes in two critical sections; the model of
+/// `try_send` racing a close catches the message let in behind the final drain (`DropOldest`).
+#[test]
+fn try_send_checks_close_apart_is_caught() {
+    assert_caught(
+        "child_try_send_checks_close_apart",
+        "neither received nor counted",
+    );
+}
+
+/// Fault: as above; the `Reject` variant of the model catches it too.
+#[test]
+fn try_send_checks_close_apart_is_caught_under_reject() {
+    assert_caught(
+        "child_try_send_checks_close_apart_reject",
+        "neither received nor counted",
+    );
+}
+
+/// Fault: giving a batch back forgets the hand-outs made from it; the restart model (a batch of
+/// three, the second one handed out without the lock) catches the room it keeps.
+#[test]
+fn give_back_forgets_hand_outs_is_caught() {
+    assert_caught(
+        "child_give_back_forgets_hand_outs",
+        "messages waiting after the restart",
+    );
+}
+
+/// Fault: a timed-out send drops the request it still held; the timed-ask model catches the
+/// request that was neither handled nor handed back.
+#[test]
+fn timed_out_send_drops_request_is_caught() {
+    assert_caught(
+        "child_timed_out_send_drops_request",
+        "neither handled nor handed back",
+    );
+}
+
+/// Fault: the runner handles a message it took after a kill; the model of messages queued
+/// before a kill catches it.
+#[test]
+fn handle_after_kill_is_caught() {
+    assert_caught("child_handle_after_kill", "after the kill");
+}
+
+/// Fault: when the executor drops the task, the finalizer leaves the mailbox open; the
+/// executor-drop model catches it.
+#[test]
+fn task_drop_skips_discard_is_caught() {
+    assert_caught(
+        "child_task_drop_skips_discard",
+        "a send after the end was accepted",
+    );
+}
+
+/// Fault: a timer checks its cancel flag and enqueues in two critical sections; the one-shot
+/// timer model, which now sees a late tick, catches it.
+#[test]
+fn timer_checks_cancel_apart_is_caught() {
+    assert_caught(
+        "child_timer_checks_cancel_apart",
+        "queued after its timer's cancel returned",
+    );
+}
+
+/// Fault: as above; the model of an interval cancelled by its actor catches it too.
+#[test]
+fn timer_checks_cancel_apart_is_caught_on_an_interval() {
+    assert_caught(
+        "child_timer_checks_cancel_apart_interval",
+        "queued after its interval's cancel returned",
+    );
+}
+
+/// Fault: `myself()` hands out an uncounted reference; the model of references taken inside
+/// the actor catches the mailbox closing under a live reference.
+#[test]
+fn myself_uncounted_is_caught() {
+    assert_caught("child_myself_uncounted", "refused");
+}
+
+/// Fault: a stop after a kill replaces the kill's reason; the kill-then-stop model catches it.
+#[test]
+fn stop_overrides_kill_is_caught() {
+    assert_caught("child_stop_overrides_kill", "ended the actor with Shutdown");
+}
+
+/// Fault: `on_exit` registers the watcher in a second critical section; the model of a watcher
+/// racing the end catches the watcher that is never called.
+#[test]
+fn watcher_added_apart_is_caught() {
+    assert_caught("child_watcher_added_apart", "deadlock");
+}
+
 #[test]
 #[ignore = "child process of skip_receiver_wake_is_caught"]
 fn child_skip_receiver_wake() {
@@ -178,4 +275,81 @@ fn child_self_ask_matches_any_actor() {
 fn child_self_ask_matches_any_actor_one_worker() {
     enable(Fault::SelfAskMatchesAnyActor);
     handler::ask_between_actors_sharing_one_worker();
+}
+
+#[test]
+#[ignore = "child process of try_send_checks_close_apart_is_caught"]
+fn child_try_send_checks_close_apart() {
+    enable(Fault::TrySendChecksCloseApart);
+    close::try_send_racing_close_drop_oldest();
+}
+
+#[test]
+#[ignore = "child process of try_send_checks_close_apart_is_caught_under_reject"]
+fn child_try_send_checks_close_apart_reject() {
+    enable(Fault::TrySendChecksCloseApart);
+    close::try_send_racing_close_reject();
+}
+
+#[test]
+#[ignore = "child process of give_back_forgets_hand_outs_is_caught"]
+fn child_give_back_forgets_hand_outs() {
+    enable(Fault::GiveBackForgetsHandOuts);
+    restart::restart_gives_back_the_batch_then_last_ref_dropped();
+}
+
+#[test]
+#[ignore = "child process of timed_out_send_drops_request_is_caught"]
+fn child_timed_out_send_drops_request() {
+    enable(Fault::TimedOutSendDropsRequest);
+    timers::timed_out_ask_hands_back_a_request_that_never_entered();
+}
+
+#[test]
+#[ignore = "child process of handle_after_kill_is_caught"]
+fn child_handle_after_kill() {
+    enable(Fault::HandleAfterKill);
+    ending::kill_discards_what_was_queued_before_it();
+}
+
+#[test]
+#[ignore = "child process of task_drop_skips_discard_is_caught"]
+fn child_task_drop_skips_discard() {
+    enable(Fault::TaskDropSkipsDiscard);
+    ending::executor_dropping_the_task_ends_the_actor_once();
+}
+
+#[test]
+#[ignore = "child process of timer_checks_cancel_apart_is_caught"]
+fn child_timer_checks_cancel_apart() {
+    enable(Fault::TimerChecksCancelApart);
+    actor::cancelled_timer_never_delivers();
+}
+
+#[test]
+#[ignore = "child process of timer_checks_cancel_apart_is_caught_on_an_interval"]
+fn child_timer_checks_cancel_apart_interval() {
+    enable(Fault::TimerChecksCancelApart);
+    timers::cancelled_interval_delivers_nothing_more();
+}
+
+#[test]
+#[ignore = "child process of myself_uncounted_is_caught"]
+fn child_myself_uncounted() {
+    enable(Fault::MyselfUncounted);
+    ending::references_from_inside_the_actor_count();
+}
+
+#[test]
+#[ignore = "child process of stop_overrides_kill_is_caught"]
+fn child_stop_overrides_kill() {
+    enable(Fault::StopOverridesKill);
+    ending::kill_then_stop_ends_killed();
+}
+
+#[test]
+#[ignore = "child process of watcher_added_apart_is_caught"]
+fn child_watcher_added_apart() {
+    enable(Fault::WatcherAddedApart);
+    ending::on_exit_racing_the_end_is_called_once();
 }

@@ -14,7 +14,7 @@ use playhouse_core::{
     TimerHandle,
 };
 
-use crate::harness::{DropLog, LoomExecutor, Tracked, check};
+use crate::harness::{DropLog, JoinExecutor, LoomExecutor, Stage, Tracked, check};
 
 /// State an actor's handlers share with the model, checked after the actor has ended.
 struct Shared {
@@ -28,6 +28,8 @@ struct Shared {
     marker_seen: AtomicBool,
     /// `cancel` returned `true`: the timer had not delivered and never will.
     cancel_won: AtomicBool,
+    /// Reached 1 once `Marker` was handled.
+    marker: Stage,
     stopped_hooks: AtomicUsize,
 }
 
@@ -47,6 +49,7 @@ impl Shared {
             ticks: AtomicUsize::new(0),
             marker_seen: AtomicBool::new(false),
             cancel_won: AtomicBool::new(false),
+            marker: Stage::new(),
             stopped_hooks: AtomicUsize::new(0),
         })
     }
@@ -117,6 +120,8 @@ struct Probe {
     shared: Arc<Shared>,
     start: Start,
     timer: Option<TimerHandle>,
+    /// The actor stops when it handles `Marker` (else it keeps running).
+    marker_stops: bool,
 }
 
 impl Probe {
@@ -125,7 +130,14 @@ impl Probe {
             shared: shared.clone(),
             start,
             timer: None,
+            marker_stops: true,
         }
+    }
+
+    /// Keeps running after `Marker`, so that a tick queued behind it is handled (and seen).
+    fn marker_keeps_running(mut self) -> Self {
+        self.marker_stops = false;
+        self
     }
 }
 
@@ -177,7 +189,10 @@ impl<V: Env> Handler<V> for Probe {
             }
             Msg::Marker => {
                 self.shared.marker_seen.store(true, SeqCst);
-                ctx.stop();
+                self.shared.marker.reach(1);
+                if self.marker_stops {
+                    ctx.stop();
+                }
                 Ok(())
             }
             Msg::Tick => {
@@ -366,14 +381,25 @@ pub fn handlers_never_overlap() {
 /// The timer started in `started` (`run_later` with no delay) races a `Cancel`: once `cancel`
 /// has returned, the timer enqueues nothing (no tick is handled after the marker the handler
 /// sends itself right after cancelling).
+///
+/// The actor keeps running after the marker, and the model joins the timer's thread before it
+/// drops the last reference: every tick the timer ever enqueued is then in the mailbox ahead of
+/// the close and is handled, so a late one is seen. (An actor that stopped at the marker would
+/// discard a late tick unseen, and a late tick after the close would just be refused.)
 pub fn cancelled_timer_never_delivers() {
     check(|| {
         let shared = Shared::new();
-        let actor = System::new(LoomExecutor)
+        let executor = JoinExecutor::new();
+        let actor = System::new(executor.clone())
             .spawner(Unbounded)
-            .spawn(Probe::new(&shared, Start::Later));
+            .spawn(Probe::new(&shared, Start::Later).marker_keeps_running());
         block_on(actor.tell(Msg::Cancel)).unwrap();
-        assert!(block_on(actor.wait()).is_normal());
+        shared.marker.wait_for(1);
+        // Thread 0 runs the actor, thread 1 the timer it started.
+        executor.join(1);
+        let weak = actor.downgrade();
+        drop(actor);
+        assert!(block_on(weak.wait()).is_normal());
         assert!(shared.marker_seen.load(SeqCst));
         assert!(shared.ticks.load(SeqCst) <= 1);
     });

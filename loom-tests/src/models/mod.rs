@@ -3,7 +3,11 @@
 //! of them with a primitive deliberately broken.
 
 pub mod actor;
+pub mod close;
+pub mod ending;
 pub mod handler;
 pub mod mailbox;
 pub mod registry;
 pub mod reply;
+pub mod restart;
+pub mod timers;

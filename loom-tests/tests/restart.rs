@@ -1,0 +1,17 @@
+//! Loom models of restarts behind one reference. Run with `loom-tests/run.sh`.
+#![cfg(playhouse_loom)]
+
+use playhouse_loom_tests::models::restart as m;
+
+/// A batch of three given back with two hand-outs: nothing lost, exact `mailbox_len`, and no
+/// restart after a stop.
+#[test]
+fn restart_gives_back_the_batch_then_stop() {
+    m::restart_gives_back_the_batch_then_stop();
+}
+
+/// As above; no restart on a mailbox closed by the last reference's drop.
+#[test]
+fn restart_gives_back_the_batch_then_last_ref_dropped() {
+    m::restart_gives_back_the_batch_then_last_ref_dropped();
+}

@@ -267,6 +267,9 @@ impl<M, S: Strategy> ActorCell<M, S> {
             }
             self.refs.fetch_or(KILL_BIT, Ordering::AcqRel);
             let (rx, waiters) = self.queue.close_locked(&mut st);
+            if crate::faults::enabled(crate::faults::Fault::KillAfterStopSkipsWake) {
+                st.rx_waker = None;
+            }
             // Already closed (a stop came first): the receiver still has to see the kill.
             (rx.or_else(|| st.rx_waker.take()), waiters)
         };

@@ -229,6 +229,9 @@ impl<A: Actor, V: Env> Context<A, V> {
 
     /// Ends this incarnation's timers and readies the context for the next one.
     pub(crate) fn end_incarnation(&mut self) {
+        if crate::faults::enabled(crate::faults::Fault::TimersOutliveIncarnation) {
+            self.has_timers = false;
+        }
         self.cancel_timers();
         self.stop_requested = false;
     }

@@ -47,6 +47,11 @@ pub enum Fault {
     /// `on_exit` checks that the actor has not ended, then registers the watcher in a second
     /// critical section: an end in between never calls it.
     WatcherAddedApart = 1 << 15,
+    /// A kill that finds the mailbox already closed by a stop forgets the task's waker instead of
+    /// waking it: a handler suspended at that moment is never cut.
+    KillAfterStopSkipsWake = 1 << 16,
+    /// An incarnation that ends (and is restarted) leaves its timers running.
+    TimersOutliveIncarnation = 1 << 17,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -9,6 +9,12 @@ fn kill_discards_what_was_queued_before_it() {
     m::kill_discards_what_was_queued_before_it();
 }
 
+/// A kill after a stop still cuts a suspended handler.
+#[test]
+fn kill_after_stop_cuts_a_suspended_handler() {
+    m::kill_after_stop_cuts_a_suspended_handler();
+}
+
 /// A stop after a kill changes nothing: the actor ends `Killed`; the end is final.
 #[test]
 fn kill_then_stop_ends_killed() {

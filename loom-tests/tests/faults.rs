@@ -207,6 +207,23 @@ fn watcher_added_apart_is_caught() {
     assert_caught("child_watcher_added_apart", "deadlock");
 }
 
+/// Fault: a kill that finds the mailbox closed by a stop forgets the suspended handler's waker;
+/// the kill-after-stop model catches the actor that never ends.
+#[test]
+fn kill_after_stop_skips_wake_is_caught() {
+    assert_caught("child_kill_after_stop_skips_wake", "deadlock");
+}
+
+/// Fault: a restart leaves the old incarnation's timers running; the model of a timer across a
+/// restart catches the tick after the restart.
+#[test]
+fn timers_outlive_incarnation_is_caught() {
+    assert_caught(
+        "child_timers_outlive_incarnation",
+        "delivered after the restart",
+    );
+}
+
 #[test]
 #[ignore = "child process of skip_receiver_wake_is_caught"]
 fn child_skip_receiver_wake() {
@@ -352,4 +369,18 @@ fn child_stop_overrides_kill() {
 fn child_watcher_added_apart() {
     enable(Fault::WatcherAddedApart);
     ending::on_exit_racing_the_end_is_called_once();
+}
+
+#[test]
+#[ignore = "child process of kill_after_stop_skips_wake_is_caught"]
+fn child_kill_after_stop_skips_wake() {
+    enable(Fault::KillAfterStopSkipsWake);
+    ending::kill_after_stop_cuts_a_suspended_handler();
+}
+
+#[test]
+#[ignore = "child process of timers_outlive_incarnation_is_caught"]
+fn child_timers_outlive_incarnation() {
+    enable(Fault::TimersOutliveIncarnation);
+    restart::timers_do_not_survive_a_restart();
 }

@@ -15,3 +15,9 @@ fn restart_gives_back_the_batch_then_stop() {
 fn restart_gives_back_the_batch_then_last_ref_dropped() {
     m::restart_gives_back_the_batch_then_last_ref_dropped();
 }
+
+/// A timer of an incarnation that is restarted delivers nothing after the restart.
+#[test]
+fn timers_do_not_survive_a_restart() {
+    m::timers_do_not_survive_a_restart();
+}

@@ -184,6 +184,37 @@ pub fn kill_discards_what_was_queued_before_it() {
     });
 }
 
+/// A kill after a stop still cuts a suspended handler. The `Hold(0)` handler waits for a gate
+/// that never opens; the model queues `Track(1)`, stops the actor (which closes the mailbox and
+/// wakes the task: the handler is polled again and suspends again), then kills it. The kill
+/// finds the mailbox closed already and must still wake the task from the slot the suspended
+/// handler left its waker in, or the actor never ends (a deadlock). It ends `Killed`, 1 is
+/// discarded and counted, and `stopped` runs once, told `Killed`.
+pub fn kill_after_stop_cuts_a_suspended_handler() {
+    check(|| {
+        let shared = Shared::new();
+        let log = DropLog::new();
+        let actor = System::new(LoomExecutor)
+            .spawner(block_mailbox(1))
+            .spawn(Victim(shared.clone()));
+        assert!(actor.try_tell(Msg::Hold(Tracked::new(0, &log))).is_ok());
+        shared.entered.wait_for(1);
+        assert!(actor.try_tell(Msg::Track(Tracked::new(1, &log))).is_ok());
+        actor.stop();
+        actor.kill();
+        shared.kill_returned.store(true, SeqCst);
+        let reason = block_on(actor.wait());
+        assert!(matches!(reason, ExitReason::Killed), "{reason:?}");
+        shared.assert_stopped_once_with(&reason);
+        assert_eq!(shared.handled(), [0], "handled after the kill");
+        assert_eq!(actor.discarded_count(), 1, "discarded count");
+        assert_the_end_is_final(&actor, &reason);
+        drop(actor);
+        log.assert_all_dropped_once(0b11);
+        assert_eq!(log.handled(), 1);
+    });
+}
+
 /// Which of stop and kill comes first (the second waits for the first to return).
 #[derive(Clone, Copy, Debug)]
 pub enum Order {

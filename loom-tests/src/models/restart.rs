@@ -1,15 +1,17 @@
 //! Models of restarts behind one reference: the batch an incarnation took and did not handle
-//! goes back to the mailbox with its hand-outs acknowledged, and a stop or a closed mailbox is
-//! final whatever the policy says.
+//! goes back to the mailbox with its hand-outs acknowledged, a stop or a closed mailbox is final
+//! whatever the policy says, and an incarnation's timers end with it.
 
 use loom::future::block_on;
-use loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::time::Duration;
+
+use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use playhouse_core::mailbox::{Block, Bounded};
+use playhouse_core::mailbox::{Block, Bounded, Unbounded};
 use playhouse_core::{Actor, Context, Env, ExitReason, Handler, System};
 
-use crate::harness::{DropLog, LoomExecutor, Stage, Tracked, check};
+use crate::harness::{DropLog, JoinExecutor, LoomExecutor, Stage, Tracked, check};
 
 struct Shared {
     /// Reached `n` when incarnation `n`'s `started` has begun.
@@ -170,4 +172,94 @@ pub fn restart_gives_back_the_batch_then_stop() {
 /// [`restart_gives_back_the_batch`], the second incarnation ended by dropping the last reference.
 pub fn restart_gives_back_the_batch_then_last_ref_dropped() {
     restart_gives_back_the_batch(End::LastRefDropped);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers across a restart
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct TimedShared {
+    /// Reached 1 once the second incarnation's marker was handled.
+    marker: Stage,
+    marker_seen: AtomicBool,
+    ticks: AtomicUsize,
+    policy_calls: AtomicU32,
+}
+
+enum TimedMsg {
+    Tick,
+    Fail,
+    /// Sent by the second incarnation's `started`, after the first one's timers were cancelled.
+    Marker,
+}
+
+/// The first incarnation starts a one-shot timer (due at once) and fails on `Fail`; the second
+/// sends itself a marker from `started`.
+struct Timed(Arc<TimedShared>);
+
+impl Actor for Timed {
+    type Message = TimedMsg;
+    type Error = &'static str;
+}
+
+impl<V: Env> Handler<V> for Timed {
+    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), &'static str> {
+        if ctx.incarnation() == 1 {
+            ctx.run_later(Duration::ZERO, TimedMsg::Tick);
+        } else {
+            assert!(
+                ctx.notify(TimedMsg::Marker).is_ok(),
+                "an open, unbounded mailbox"
+            );
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: TimedMsg, _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        match msg {
+            TimedMsg::Tick => {
+                assert!(
+                    !self.0.marker_seen.load(SeqCst),
+                    "the first incarnation's timer delivered after the restart"
+                );
+                self.0.ticks.fetch_add(1, SeqCst);
+            }
+            TimedMsg::Fail => return Err("failed on purpose"),
+            TimedMsg::Marker => {
+                self.0.marker_seen.store(true, SeqCst);
+                self.0.marker.reach(1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A timer started by an incarnation that fails and is restarted races the restart: its tick is
+/// handled before the restart or after it (a tick queued before the end stays in the mailbox
+/// for the next incarnation), but nothing is queued once the incarnation has ended, so no tick
+/// follows the marker the second incarnation sends itself as it starts. The timer's thread is
+/// joined before the model drops the last reference, so a late tick would be handled and seen.
+pub fn timers_do_not_survive_a_restart() {
+    check(|| {
+        let shared = Arc::new(TimedShared::default());
+        let executor = JoinExecutor::new();
+        let actor = {
+            let shared = shared.clone();
+            System::new(executor.clone())
+                .spawner(Unbounded)
+                .spawn_restartable(Timed(shared.clone()), move |_: &ExitReason| {
+                    (shared.policy_calls.fetch_add(1, SeqCst) == 0).then(|| Timed(shared.clone()))
+                })
+        };
+        assert!(block_on(actor.tell(TimedMsg::Fail)).is_ok());
+        shared.marker.wait_for(1);
+        // Thread 0 runs the actor, thread 1 the first incarnation's timer.
+        executor.join(1);
+        let weak = actor.downgrade();
+        drop(actor);
+        assert!(matches!(block_on(weak.wait()), ExitReason::Normal));
+        assert_eq!(shared.policy_calls.load(SeqCst), 1);
+        assert!(shared.ticks.load(SeqCst) <= 1);
+    });
 }

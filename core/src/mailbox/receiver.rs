@@ -51,9 +51,10 @@ impl<M, S: Strategy> Receiver<M, S> {
             }
             return Poll::Ready(Some(m));
         }
-        // An emptied batch far larger than the backlog it is about to take: freed after the
-        // lock is released (declared first, so dropped last).
-        let mut surplus = VecDeque::new();
+        if self.batch.capacity() > KEEP_ROOM {
+            // Rare: only after a burst, or under loads of over 1,024 messages a batch.
+            self.free_surplus(queue);
+        }
         let mut st = queue.state.lock();
         if let Some(buf) = st.buf.as_deref_mut() {
             // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
@@ -63,9 +64,6 @@ impl<M, S: Strategy> Receiver<M, S> {
                 if buf.queue.is_empty() {
                     None
                 } else {
-                    if is_surplus(self.batch.capacity(), buf.queue.len()) {
-                        std::mem::swap(&mut surplus, &mut self.batch);
-                    }
                     std::mem::swap(&mut buf.queue, &mut self.batch);
                     self.batch.pop_front()
                 }
@@ -105,6 +103,23 @@ impl<M, S: Strategy> Receiver<M, S> {
             return 0;
         }
         self.give_back_batch(queue)
+    }
+
+    /// Frees the emptied batch if it has far more room than the backlog it would take next
+    /// ([`is_surplus`]), outside the lock. Out of line: the message path only tests the
+    /// batch's capacity.
+    #[cold]
+    #[inline(never)]
+    fn free_surplus(&mut self, queue: &Queue<M, S>) {
+        let surplus = {
+            let st = queue.state.lock();
+            let waiting = st.buf.as_ref().map_or(0, |b| b.queue.len());
+            if !is_surplus(self.batch.capacity(), waiting) {
+                return;
+            }
+            std::mem::take(&mut self.batch)
+        };
+        drop(surplus);
     }
 
     fn give_back_batch(&mut self, queue: &Queue<M, S>) -> usize {
@@ -173,7 +188,8 @@ const KEEP_ROOM: usize = 1024;
 /// that memory back within two batches of the burst; the new buffer grows again by doubling as
 /// messages arrive. The factor keeps a steady load (batches of similar size, within 8×) from
 /// freeing and regrowing at every batch, and nothing under [`KEEP_ROOM`] is ever freed. Cost: one
-/// comparison per batch, under the lock; the free happens after it.
+/// comparison of the batch's capacity each time the receiver goes to the lock; a batch with more
+/// room than [`KEEP_ROOM`] takes the lock once more to decide.
 #[inline]
 fn is_surplus(capacity: usize, taking: usize) -> bool {
     capacity > KEEP_ROOM && capacity / 8 > taking
@@ -220,29 +236,30 @@ mod tests {
 
     /// Issue #16: an `Unbounded` mailbox gave nothing back after a burst.
     #[test]
-    fn a_drained_burst_gives_its_room_back_within_two_batches() {
+    fn a_drained_burst_gives_its_room_back() {
         let queue = Unbounded.queue::<[u8; 72]>();
         let mut rx = Receiver::default();
-        for _ in 0..100_000 {
+        // Smaller under Miri, which runs it some thousand times slower; still far over the
+        // room always kept.
+        const BURST: usize = if cfg!(miri) { 5_000 } else { 100_000 };
+        for _ in 0..BURST {
             queue.try_send([0; 72]).unwrap();
         }
-        assert_eq!(drain(&mut rx, &queue), 100_000);
-        assert!(
-            room(&rx, &queue) >= 100_000,
-            "the burst's room is still held"
-        );
-        // Steady load: small batches.
-        for _ in 0..2 {
-            for _ in 0..10 {
-                queue.try_send([0; 72]).unwrap();
-            }
-            assert_eq!(drain(&mut rx, &queue), 10);
-        }
+        assert_eq!(drain(&mut rx, &queue), BURST);
+        // The drained batch went back to the allocator when the receiver found nothing waiting.
         assert!(
             room(&rx, &queue) <= 2 * KEEP_ROOM,
             "room left after the burst: {}",
             room(&rx, &queue)
         );
+        // A steady load of small batches keeps it small.
+        for _ in 0..3 {
+            for _ in 0..10 {
+                queue.try_send([0; 72]).unwrap();
+            }
+            assert_eq!(drain(&mut rx, &queue), 10);
+            assert!(room(&rx, &queue) <= 2 * KEEP_ROOM);
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! one being handled does not count). Every send to a stopped actor fails with `Closed(msg)`.
 //! Messages are FIFO per sender. A mailbox allocates nothing up front: the first message makes
 //! its buffer, which then grows with the backlog, up to the capacity. After a burst it gives the
-//! room back: within two batches of the backlog falling to under an eighth of the room held, the
-//! surplus is freed (room for up to 1,024 messages is always kept).
+//! room back: once the actor has caught up, a batch with room for over 8 times what is waiting is
+//! freed (room for up to 1,024 messages is always kept).
 //!
 //! ```
 //! use playhouse_core::mailbox::{Bounded, DropOldest, Mailbox};

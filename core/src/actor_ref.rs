@@ -13,6 +13,7 @@ use crate::current_actor;
 use crate::error::{AskError, SendError};
 use crate::exit::ExitReason;
 use crate::exit_wait::ExitWait;
+use crate::link::{Down, Monitor};
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::reply::{Reply, reply_port};
 use crate::sync::Arc;
@@ -253,6 +254,51 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         self.cell.request_kill();
     }
 
+    /// Ends the actor's running incarnation, not the actor: `when` says whether after the
+    /// message it is handling ([`IncarnationEnd::AfterCurrentMessage`]) or at once, cutting a
+    /// suspended handler as [`kill`](ActorRef::kill) does ([`IncarnationEnd::Now`]). The
+    /// incarnation ends with `reason` (its `stopped` hook sees it); the mailbox stays open and
+    /// what is queued stays for the next incarnation. Whether one starts is up to the actor's
+    /// restart policy or supervisor; an actor without one ends.
+    ///
+    /// This is what a supervisor's group restart does to a sibling. The request is withdrawn
+    /// when the incarnation ends, and by [`withdraw_end_incarnation`](ActorRef::withdraw_end_incarnation).
+    pub fn end_incarnation(&self, when: IncarnationEnd, reason: ExitReason) {
+        self.cell
+            .request_restart(matches!(when, IncarnationEnd::Now), reason);
+    }
+
+    /// Withdraws a request of [`end_incarnation`](ActorRef::end_incarnation) that the running
+    /// incarnation has not acted on. A supervisor calls it before it starts a child's next
+    /// incarnation, so that a request that raced the last one's own end does not end the next.
+    pub fn withdraw_end_incarnation(&self) {
+        self.cell.clear_restart_request();
+    }
+
+    /// Links this actor with `other` both ways, as
+    /// [`Context::link`](crate::Context::link) does from inside an actor.
+    pub fn link<B: Actor, MB2: Mailbox>(&self, other: &ActorRef<B, MB2>) {
+        crate::link::link(&self.cell, &other.cell);
+    }
+
+    /// Removes the link between this actor and `other`: `true` if there was one.
+    pub fn unlink<B: Actor, MB2: Mailbox>(&self, other: &ActorRef<B, MB2>) -> bool {
+        crate::link::unlink(&self.cell, &other.cell)
+    }
+
+    /// Monitors this actor on behalf of `watcher`, which receives one [`Down`] when this actor
+    /// ends, as [`Context::monitor`](crate::Context::monitor) does from inside the watcher.
+    pub fn monitor_by<W: Actor, MB2: Mailbox>(&self, watcher: &ActorRef<W, MB2>) -> Monitor
+    where
+        W::Message: From<Down>,
+    {
+        crate::link::monitor(&self.cell, &watcher.cell)
+    }
+
+    pub(crate) fn cell(&self) -> &Arc<CellOf<A, MB>> {
+        &self.cell
+    }
+
     /// Waits until the actor has ended and returns why. Resolves at once if it already has.
     ///
     /// Any number of tasks may wait; a poll or a drop costs the same however many wait. When
@@ -414,4 +460,15 @@ impl<A: Actor, MB: Mailbox> fmt::Debug for WeakActorRef<A, MB> {
             .field("alive", &self.cell.is_alive())
             .finish()
     }
+}
+
+/// When [`ActorRef::end_incarnation`] ends the running incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncarnationEnd {
+    /// After the message being handled (at once if idle); its reply ports are answered as usual.
+    AfterCurrentMessage,
+    /// At once: a suspended handler or hook is cut at its suspension point, as by a kill (its
+    /// reply ports resolve with `NoReply::Stopped`); one running on a thread right now ends at
+    /// its next suspension point or when it returns.
+    Now,
 }

@@ -35,12 +35,29 @@ impl fmt::Display for ActorId {
 /// A callback told of an actor's end, exactly once.
 pub(crate) type ExitWatcher = Box<dyn FnOnce(ActorId, &ExitReason) + Send + 'static>;
 
+/// What a watcher is for, so that it can be found again and removed: a link to another actor
+/// (one per pair), a monitor (by its own number), or neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WatchTag {
+    Plain,
+    Link(ActorId),
+    Monitor(u64),
+}
+
 /// The bit of [`ActorCell::refs`] set once a stop was asked for.
 const STOP_BIT: usize = 1 << (usize::BITS - 2);
 /// The bit of [`ActorCell::refs`] set once a kill was asked for.
 const KILL_BIT: usize = 1 << (usize::BITS - 1);
+/// The bit of [`ActorCell::refs`] set while an end of the running incarnation (not of the
+/// actor) is asked for, after the message being handled.
+const RESTART_BIT: usize = 1 << (usize::BITS - 3);
+/// The bit of [`ActorCell::refs`] set while an end of the running incarnation is asked for at
+/// once: a suspended handler is cut as by a kill, but the mailbox stays open.
+const CUT_BIT: usize = 1 << (usize::BITS - 4);
+/// Any of the requests the message loop must look at before handling a message.
+const INTERRUPT_MASK: usize = KILL_BIT | RESTART_BIT | CUT_BIT;
 /// The strong-reference count in [`ActorCell::refs`].
-const COUNT_MASK: usize = !(STOP_BIT | KILL_BIT);
+const COUNT_MASK: usize = !(STOP_BIT | KILL_BIT | RESTART_BIT | CUT_BIT);
 
 /// An exit reason in a byte. The reasons that carry data are kept in [`LifeExtras::reason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,8 +88,8 @@ const PRUNE_FLOOR: usize = 16;
 /// What most actors never need, boxed and made on first use: every byte of an idle actor
 /// counts.
 pub(crate) struct LifeExtras {
-    /// The `on_exit` watchers, in the order they were registered.
-    watchers: Vec<ExitWatcher>,
+    /// The `on_exit` watchers (and links and monitors), in the order they were registered.
+    watchers: Vec<(WatchTag, ExitWatcher)>,
     /// The tasks waiting in `wait()`, one slot per [`ExitWait`](crate::exit_wait::ExitWait).
     waiters: Waiters,
     /// The timers of the running incarnation, cancelled when it ends. Finished ones are
@@ -82,6 +99,11 @@ pub(crate) struct LifeExtras {
     prune_at: usize,
     /// The exit reason of [`Phase`], when it carries data.
     reason: Option<ExitReason>,
+    /// The reason the running incarnation is asked to end with ([`RESTART_BIT`], [`CUT_BIT`]).
+    incarnation_reason: Option<ExitReason>,
+    /// While the actor traps exits: how to turn an exit signal into one of its messages (a
+    /// `fn(Exit) -> M`, erased because these extras are the same for every message type).
+    trap: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl Default for LifeExtras {
@@ -92,6 +114,8 @@ impl Default for LifeExtras {
             timers: Vec::new(),
             prune_at: PRUNE_FLOOR,
             reason: None,
+            incarnation_reason: None,
+            trap: None,
         }
     }
 }
@@ -276,6 +300,90 @@ impl<M, S: Strategy> ActorCell<M, S> {
         wake_all(woken);
     }
 
+    /// Asks the running incarnation to end, not the actor: after the message being handled
+    /// (`cut == false`), or at once, cutting a suspended handler as a kill does (`cut == true`).
+    /// The mailbox stays open and what is queued stays for the next incarnation; the actor's
+    /// restart policy decides whether one starts. The first reason asked for is kept until
+    /// [`clear_restart_request`](Self::clear_restart_request); a cut overrides a pending
+    /// graceful end. Nothing happens once the actor has ended.
+    pub(crate) fn request_restart(&self, cut: bool, reason: ExitReason) {
+        let waker = {
+            let mut st = self.queue.state.lock();
+            if matches!(st.phase, Phase::Ended(_)) {
+                return;
+            }
+            let bits = self.refs.load(Ordering::Acquire);
+            let pending = bits & (RESTART_BIT | CUT_BIT) != 0;
+            let extras = extras(&mut *st);
+            if !pending || (cut && bits & CUT_BIT == 0) {
+                extras.incarnation_reason = Some(reason);
+            }
+            self.refs
+                .fetch_or(if cut { CUT_BIT } else { RESTART_BIT }, Ordering::AcqRel);
+            st.rx_waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Withdraws a request to end the incarnation ([`request_restart`](Self::request_restart)).
+    /// The runner calls it when an incarnation ends; a supervisor calls it again before it
+    /// starts the next, so that a request that raced an incarnation's own end does not end the
+    /// next one.
+    pub(crate) fn clear_restart_request(&self) {
+        if self.refs.load(Ordering::Acquire) & (RESTART_BIT | CUT_BIT) == 0 {
+            return;
+        }
+        let mut st = self.queue.state.lock();
+        self.refs
+            .fetch_and(!(RESTART_BIT | CUT_BIT), Ordering::AcqRel);
+        if let Some(extras) = st.extras.as_mut() {
+            extras.incarnation_reason = None;
+        }
+    }
+
+    /// `true` if a kill or an end of the incarnation is asked for: the one load the message
+    /// loop pays per message for all of them.
+    #[inline]
+    pub(crate) fn interrupted(&self) -> bool {
+        self.refs.load(Ordering::Acquire) & INTERRUPT_MASK != 0
+    }
+
+    /// `true` while an end of the running incarnation (graceful or cut) is asked for.
+    pub(crate) fn restart_requested(&self) -> bool {
+        self.refs.load(Ordering::Acquire) & (RESTART_BIT | CUT_BIT) != 0
+    }
+
+    /// The reason the running incarnation was asked to end with.
+    pub(crate) fn restart_reason(&self) -> ExitReason {
+        let st = self.queue.state.lock();
+        st.extras
+            .as_ref()
+            .and_then(|e| e.incarnation_reason.clone())
+            .unwrap_or(ExitReason::Shutdown(None))
+    }
+
+    /// Sets (or, with `None`, clears) how exit signals become messages of this actor.
+    pub(crate) fn set_trap(&self, trap: Option<Box<dyn std::any::Any + Send>>) {
+        let mut st = self.queue.state.lock();
+        extras(&mut *st).trap = trap;
+    }
+
+    /// `true` while the actor traps exits.
+    pub(crate) fn traps_exits(&self) -> bool {
+        self.with_trap(|t| t.is_some())
+    }
+
+    /// Runs `f` on the trap setting, under the lock.
+    pub(crate) fn with_trap<T>(
+        &self,
+        f: impl FnOnce(Option<&(dyn std::any::Any + Send)>) -> T,
+    ) -> T {
+        let st = self.queue.state.lock();
+        f(st.extras.as_ref().and_then(|e| e.trap.as_deref()))
+    }
+
     /// While a handler is suspended: `true` if the actor was killed; otherwise leaves `waker`
     /// where [`request_kill`](Self::request_kill) wakes it (the receiver's slot, which a kill
     /// empties) and checks again.
@@ -285,7 +393,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// finds the waker there wakes the task once, and the suspended handler is polled again for
     /// nothing. Only handlers that suspend pay the lock.
     pub(crate) fn watch_kill(&self, waker: &Waker) -> bool {
-        if self.is_killed() {
+        if self.is_cut() {
             return true;
         }
         {
@@ -300,12 +408,19 @@ impl<M, S: Strategy> ActorCell<M, S> {
             }
         }
         // A kill that took the lock before us has set its bit under it.
-        self.is_killed()
+        self.is_cut()
     }
 
     #[inline]
     pub(crate) fn is_killed(&self) -> bool {
         self.refs.load(Ordering::Acquire) & KILL_BIT != 0
+    }
+
+    /// `true` if a suspended handler is to be cut: a kill, or an end of the incarnation asked
+    /// for at once.
+    #[inline]
+    pub(crate) fn is_cut(&self) -> bool {
+        self.refs.load(Ordering::Acquire) & (KILL_BIT | CUT_BIT) != 0
     }
 
     /// `true` once a stop or kill was asked for from outside: no restart follows.
@@ -357,7 +472,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
                 None => return,
             }
         };
-        for watcher in watchers {
+        for (_, watcher) in watchers {
             run_watcher(watcher, self.id, &reason);
         }
         for waker in waiters {
@@ -374,6 +489,37 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Registers `watcher`; if the actor has already ended it runs at once, on this thread, its
     /// panic contained as when the end is recorded.
     pub(crate) fn add_watcher(&self, watcher: ExitWatcher) {
+        self.add_tagged_watcher(WatchTag::Plain, watcher);
+    }
+
+    /// Removes the first watcher tagged `tag` that has not run; `true` if there was one. Once
+    /// this returns, that watcher never runs.
+    pub(crate) fn remove_watcher(&self, tag: WatchTag) -> bool {
+        let removed = {
+            let mut st = self.queue.state.lock();
+            let Some(extras) = st.extras.as_mut() else {
+                return false;
+            };
+            match extras.watchers.iter().position(|(t, _)| *t == tag) {
+                Some(i) => Some(extras.watchers.remove(i)),
+                None => None,
+            }
+        };
+        // Dropped outside the lock: a watcher's captures may be another actor's reference.
+        removed.is_some()
+    }
+
+    /// `true` if a watcher tagged `tag` is registered and has not run.
+    pub(crate) fn has_watcher(&self, tag: WatchTag) -> bool {
+        let st = self.queue.state.lock();
+        st.extras
+            .as_ref()
+            .is_some_and(|e| e.watchers.iter().any(|(t, _)| *t == tag))
+    }
+
+    /// [`add_watcher`](Self::add_watcher) with a tag to find it again by. Returns `false` if
+    /// the actor had already ended (the watcher has then run, here).
+    pub(crate) fn add_tagged_watcher(&self, tag: WatchTag, watcher: ExitWatcher) -> bool {
         let reason = {
             let mut st = self.queue.state.lock();
             match st.phase {
@@ -383,12 +529,13 @@ impl<M, S: Strategy> ActorCell<M, S> {
                         drop(st);
                         st = self.queue.state.lock();
                     }
-                    extras(&mut *st).watchers.push(watcher);
-                    return;
+                    extras(&mut *st).watchers.push((tag, watcher));
+                    return true;
                 }
             }
         };
         run_watcher(watcher, self.id, &reason);
+        false
     }
 }
 

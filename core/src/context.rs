@@ -10,6 +10,7 @@ use crate::cell::ActorId;
 use crate::env::{Env, SpawnEnv, Wiring};
 use crate::error::SendError;
 use crate::executor::Executor;
+use crate::link::{Down, Exit, Monitor};
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::spawn::spawn_in;
 use crate::sync::Arc;
@@ -139,6 +140,93 @@ impl<A: Actor, V: Env> Context<A, V> {
         )
     }
 
+    /// Monitors `target`: when it ends, this actor receives one [`Down`] message with its id,
+    /// the monitor's number and the exit reason (at once if it has already ended). Exactly
+    /// once per monitor, unless [`Monitor::demonitor`] takes it back first. Monitoring does not
+    /// keep `target` alive and does not tie the two actors' fates: see [`link`](Context::link)
+    /// for that. Several monitors of one target are independent.
+    ///
+    /// ```
+    /// use playhouse_core::{Actor, ActorRef, Context, Down, Env, Handler, System};
+    /// use std::convert::Infallible;
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker { type Message = (); type Error = Infallible; }
+    /// impl<V: Env> Handler<V> for Worker {
+    ///     async fn handle(&mut self, _: (), ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         ctx.stop();
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// enum WatchMsg { Watch(ActorRef<Worker>), Down(Down), Seen(playhouse_core::Reply<usize>) }
+    /// impl From<Down> for WatchMsg { fn from(d: Down) -> Self { WatchMsg::Down(d) } }
+    ///
+    /// struct Watcher(usize);
+    /// impl Actor for Watcher { type Message = WatchMsg; type Error = Infallible; }
+    /// impl<V: Env> Handler<V> for Watcher {
+    ///     async fn handle(&mut self, msg: WatchMsg, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         match msg {
+    ///             WatchMsg::Watch(worker) => { ctx.monitor(&worker); }
+    ///             WatchMsg::Down(down) => { assert!(down.reason.is_normal()); self.0 += 1; }
+    ///             WatchMsg::Seen(reply) => { let _ = reply.send(self.0); }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+    /// playhouse_core::testing::block_on(async {
+    ///     let watcher = system.spawn(Watcher(0));
+    ///     let worker = system.spawn(Worker);
+    ///     watcher.tell(WatchMsg::Watch(worker.clone())).await.unwrap();
+    ///     worker.tell(()).await.unwrap();
+    ///     worker.wait().await;
+    ///     // The Down is queued before the watcher's next message is handled:
+    ///     while watcher.ask(WatchMsg::Seen).await.unwrap() == 0 {}
+    /// });
+    /// ```
+    pub fn monitor<B: Actor, MB: Mailbox>(&self, target: &ActorRef<B, MB>) -> Monitor
+    where
+        A::Message: From<Down>,
+    {
+        crate::link::monitor(target.cell(), &self.cell)
+    }
+
+    /// Links this actor with `other`, both ways: when either ends abnormally (an error, a
+    /// panic, a kill), the other's running incarnation ends with the same reason (its
+    /// supervisor or restart policy decides what follows; without one it ends), unless it
+    /// [traps exits](Context::trap_exit), in which case it receives an [`Exit`] message
+    /// instead. A normal end reaches only an actor that traps exits. If `other` has already
+    /// ended, its signal arrives at once. Linking twice is one link; linking to itself does
+    /// nothing.
+    pub fn link<B: Actor, MB: Mailbox>(&self, other: &ActorRef<B, MB>) {
+        crate::link::link(&self.cell, other.cell());
+    }
+
+    /// Removes the link with `other`: `true` if there was one. Once this returns, no exit
+    /// signal of `other` acts on this actor through it (an [`Exit`] already queued stays).
+    pub fn unlink<B: Actor, MB: Mailbox>(&self, other: &ActorRef<B, MB>) -> bool {
+        crate::link::unlink(&self.cell, other.cell())
+    }
+
+    /// Traps exits (`true`) or stops trapping them (`false`): while trapping, a linked actor's
+    /// end arrives as an [`Exit`] message, whatever its reason, and never ends this actor's
+    /// incarnation. The setting belongs to the actor and outlives restarts.
+    pub fn trap_exit(&self, trap: bool)
+    where
+        A::Message: From<Exit>,
+    {
+        let make: fn(Exit) -> A::Message = A::Message::from;
+        self.cell
+            .set_trap(trap.then(|| Box::new(make) as Box<dyn std::any::Any + Send>));
+    }
+
+    /// `true` while this actor traps exits.
+    pub fn traps_exits(&self) -> bool {
+        self.cell.traps_exits()
+    }
+
     /// Sends `msg` to this actor without waiting: it is handled after the messages already
     /// queued. A handler cannot wait for room in its own mailbox (only it could make room), so
     /// this never waits.
@@ -158,7 +246,13 @@ impl<A: Actor, V: Env> Context<A, V> {
     /// runtime): it works on every executor. While a handler sleeps the actor handles nothing
     /// else; to be told later instead, use [`run_later`](Context::run_later).
     pub fn sleep(&self, duration: Duration) -> <V::Executor as Executor>::Sleep {
-        self.sleep_until(deadline_after(duration))
+        self.sleep_until(deadline_after(self.now(), duration))
+    }
+
+    /// The current time on this actor's executor's clock ([`Executor::now`]): what
+    /// [`sleep_until`](Context::sleep_until) deadlines are measured against.
+    pub fn now(&self) -> Instant {
+        self.env.executor.now()
     }
 
     /// A future that completes at `deadline` (at once if it has passed), on this actor's
@@ -181,7 +275,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         let handle = start_timer::<A::Message, _, V::Executor, _>(
             self.cell.clone(),
             self.env.executor.clone(),
-            deadline_after(delay),
+            deadline_after(self.now(), delay),
             None,
             move || msg.take(),
         );
@@ -208,7 +302,7 @@ impl<A: Actor, V: Env> Context<A, V> {
         let handle = start_timer::<A::Message, _, V::Executor, _>(
             self.cell.clone(),
             self.env.executor.clone(),
-            deadline_after(period),
+            deadline_after(self.now(), period),
             Some(period),
             move || Some(make()),
         );
@@ -259,12 +353,11 @@ impl<A: Actor, V: Env> fmt::Debug for Context<A, V> {
 
 /// `now + delay`, saturating: a deadline too far to represent is taken as ~30 years away,
 /// which means never for a running program (as `ask_timeout` treats an overflowing timeout).
-fn deadline_after(delay: Duration) -> Instant {
-    Instant::now().checked_add(delay).unwrap_or_else(far_future)
+pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay).unwrap_or_else(|| far_future(now))
 }
 
-fn far_future() -> Instant {
+fn far_future(now: Instant) -> Instant {
     const THIRTY_YEARS: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
-    let now = Instant::now();
     now.checked_add(THIRTY_YEARS).unwrap_or(now)
 }

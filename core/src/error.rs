@@ -80,6 +80,9 @@ pub enum NoReply {
     Stopped,
     /// The mailbox dropped the message that carried the port (`DropNewest` or `DropOldest`).
     Overflow,
+    /// The actor restarted and its supervisor discarded what was queued for the failed
+    /// incarnation (a child spec that drains its mailbox on restart).
+    Drained,
 }
 
 impl fmt::Display for NoReply {
@@ -89,6 +92,7 @@ impl fmt::Display for NoReply {
             NoReply::Panicked => "the actor panicked before answering",
             NoReply::Stopped => "the actor stopped before answering",
             NoReply::Overflow => "the mailbox dropped the request because it was full",
+            NoReply::Drained => "the actor restarted and its queued requests were discarded",
         })
     }
 }

@@ -44,6 +44,14 @@ pub trait Executor: Clone + Send + Sync + 'static {
 
     /// Returns a future that completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+
+    /// The executor's clock: what [`sleep_until`](Executor::sleep_until) deadlines are measured
+    /// against. `Instant::now()` unless the executor keeps time of its own (a virtual clock in
+    /// tests, so that supervisors' restart windows and shutdown timeouts do not depend on how
+    /// loaded the machine is).
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// A boxed sleep, for the one cold path that erases the executor (timed asks).

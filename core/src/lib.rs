@@ -103,6 +103,7 @@ mod exit_wait;
 pub mod faults;
 #[cfg(not(all(playhouse_loom, feature = "loom-faults")))]
 mod faults;
+mod link;
 pub mod mailbox;
 mod recipient;
 mod reply;
@@ -115,7 +116,7 @@ pub mod testing;
 mod timer;
 
 pub use actor::{Actor, BoxError, Handler};
-pub use actor_ref::{ActorRef, WeakActorRef};
+pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
 pub use broker::{InMemoryBroker, LookupError, MessageBroker, RegistryError};
 pub use cell::ActorId;
 pub use context::Context;
@@ -124,8 +125,9 @@ pub use error::{AskError, MailboxConfigError, NoReply, SendError};
 pub use executor::Executor;
 pub use exit::ExitReason;
 pub use exit_wait::ExitWait;
+pub use link::{Down, Exit, Monitor};
 pub use recipient::Recipient;
 pub use reply::{Reply, ReplyReceiver, reply_port};
-pub use spawn::{NoRestart, Restart, Spawner, restart_on_failure, restart_with};
+pub use spawn::{Next, NoRestart, Restart, Spawner, Supervision, restart_on_failure, restart_with};
 pub use system::System;
 pub use timer::TimerHandle;

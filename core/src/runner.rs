@@ -25,7 +25,7 @@ use crate::reply::{
     TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, dropping_a_task,
     end_panicked_drop, with_drop_cause,
 };
-use crate::spawn::Restart;
+use crate::spawn::{Next, Supervision};
 
 /// Messages handled back to back (without the mailbox running empty) before the task yields to
 /// its executor.
@@ -51,9 +51,10 @@ pub(crate) fn run_actor<A, V, R>(
 where
     A: Handler<V>,
     V: Env,
-    R: Restart<A>,
+    R: Supervision<A>,
 {
-    let mut task = Finalizer::<A, V> {
+    let mut task = Finalizer::<A, V, R> {
+        policy: restart,
         cell: ctx.cell.clone(),
         ctx,
         rx: RxOrReason::Receiving(Receiver::default()),
@@ -62,47 +63,52 @@ where
         let reason = loop {
             // One incarnation: `started`, the message loop, `stopped`.
             let reason = 'incarnation: {
-                if let Some(early) =
-                    started_outcome(Guarded::new(&task.cell, actor.started(&mut task.ctx)).await)
-                {
+                // The awaited outcome is the first argument: one evaluated before the `.await`
+                // would be kept across it, in every actor's task.
+                if let Some(early) = started_outcome(
+                    Guarded::new(&task.cell, actor.started(&mut task.ctx)).await,
+                    &task.cell,
+                ) {
                     break 'incarnation early;
                 }
+                tell_started(&mut task.policy);
                 let mut budget = BUDGET;
                 loop {
                     // `ctx.stop()` from `started` or from the last handler: handle nothing more.
                     if task.ctx.stop_requested {
                         break 'incarnation ExitReason::Normal;
                     }
-                    let Some(msg) = poll_fn(|cx| {
-                        let polled = task.poll_recv(cx);
-                        if polled.is_pending() {
+                    let Some(msg) = poll_fn(|cx| match task.poll_recv(cx) {
+                        // One load for a kill and for an end of the incarnation alike. Checked
+                        // in here, so that the message is not kept in the task's state twice.
+                        Poll::Ready(Some(msg)) if task.ctx.cell.interrupted() => {
+                            Poll::Ready(task.interrupt(msg))
+                        }
+                        Poll::Pending => {
                             // The task goes back to its executor anyway: a fresh budget. (Yielding
                             // after 128 messages spread over many wake-ups would only invite
                             // another worker to steal the actor away from its senders.)
                             budget = BUDGET;
+                            // Idle, and the incarnation is asked to end: it does now. (The
+                            // request takes the waker that `poll_recv` left, under the lock, so
+                            // one made after this look wakes the task.)
+                            if task.ctx.cell.restart_requested() {
+                                Poll::Ready(None)
+                            } else {
+                                Poll::Pending
+                            }
                         }
-                        polled
+                        polled => polled,
                     })
                     .await
                     else {
-                        break 'incarnation task
-                            .ctx
-                            .cell
-                            .requested_reason()
-                            .unwrap_or(ExitReason::Normal);
+                        break 'incarnation task.no_message_reason();
                     };
-                    if task.ctx.cell.is_killed()
-                        && !crate::faults::enabled(crate::faults::Fault::HandleAfterKill)
-                    {
-                        task.ctx.cell.queue.add_discarded(1);
-                        with_drop_cause(NoReply::Stopped, || drop(msg));
-                        break 'incarnation ExitReason::Killed;
-                    }
                     match Guarded::new(&task.cell, actor.handle(msg, &mut task.ctx)).await {
                         Outcome::Done(Ok(())) => {}
                         Outcome::Done(Err(e)) => break 'incarnation ExitReason::failed(e),
                         Outcome::Panicked(p) => break 'incarnation panicked(p),
-                        Outcome::Killed => break 'incarnation killed(),
+                        Outcome::Killed => break 'incarnation killed(&task.cell),
                     }
                     budget -= 1;
                     if budget == 0 {
@@ -121,27 +127,34 @@ where
                 Outcome::Killed => end_panicked_drop(),
             }
             task.ctx.end_incarnation();
-            // In a block of its own, so that the reason (borrowed by the policy) is not kept
-            // across the yield below.
+            // A request to end this incarnation has been served (one that comes later is for
+            // the next).
+            task.ctx.cell.clear_restart_request();
+            // Stop and kill are final, and so is a closed mailbox (nothing could reach a new
+            // one).
+            if task.ctx.drained
+                || task.ctx.cell.stop_was_requested()
+                || task.ctx.cell.queue.is_closed()
             {
-                let reason = task.rx.take_reason();
-
-                // Stop and kill are final, and so is a closed mailbox (nothing could reach a new
-                // one).
-                if task.ctx.drained
-                    || task.ctx.cell.stop_was_requested()
-                    || task.ctx.cell.queue.is_closed()
-                {
-                    break reason;
+                break task.rx.take_reason();
+            }
+            // The reason stays in the receiver's room while the supervision decides (a local
+            // would add its size to every actor's task), and the decision is matched in place
+            // (a binding would live on across the yield below).
+            match poll_fn(|cx| task.poll_decision(cx)).await {
+                Ok(Next::Restart(fresh)) => drop_actor(std::mem::replace(&mut actor, fresh)),
+                Ok(Next::RestartDrained(fresh)) => {
+                    drop_actor(std::mem::replace(&mut actor, fresh));
+                    task.discard_backlog();
                 }
-                match catch_unwind(AssertUnwindSafe(|| restart.on_exit(&reason))) {
-                    Ok(Some(fresh)) => drop_actor(std::mem::replace(&mut actor, fresh)),
-                    Ok(None) => break reason,
-                    Err(_) => {
-                        break ExitReason::Panicked(StdArc::from("the restart policy panicked"));
-                    }
+                Ok(Next::End) => break task.rx.take_reason(),
+                Err(payload) => {
+                    drop_panic(payload);
+                    break ExitReason::Panicked(StdArc::from("the restart policy panicked"));
                 }
             }
+            // The next incarnation receives.
+            task.rx.take_reason();
             task.ctx.begin_next_incarnation();
             // A restart is work like a message: an actor whose incarnations end at once (a
             // `started` that fails, every time) must not keep its thread.
@@ -215,13 +228,28 @@ impl<F: Future<Output = ()>> Future for ActorTask<F> {
 /// What `started` returned: `None` to go on to the message loop, or the reason it ended the
 /// incarnation. A separate function so that the awaited result is not kept in the task's
 /// state across the message loop.
-fn started_outcome<E: Into<BoxError>>(outcome: Outcome<Result<(), E>>) -> Option<ExitReason> {
+fn started_outcome<E: Into<BoxError>, M, S: Strategy>(
+    outcome: Outcome<Result<(), E>>,
+    cell: &ActorCell<M, S>,
+) -> Option<ExitReason> {
     match outcome {
         Outcome::Done(Ok(())) => None,
         Outcome::Done(Err(e)) => Some(ExitReason::failed(e)),
         Outcome::Panicked(p) => Some(panicked(p)),
-        Outcome::Killed => Some(killed()),
+        Outcome::Killed => Some(killed(cell)),
     }
+}
+
+/// Tells the supervision that an incarnation started, containing a panic.
+fn tell_started<A, R: Supervision<A>>(restart: &mut R) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| restart.started())) {
+        drop_panic(payload);
+    }
+}
+
+/// Drops a caught panic's payload, containing a panic of its own drop.
+fn drop_panic(payload: Box<dyn Any + Send>) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
 
 /// The reason for a panic that [`Guarded`] caught, once the panicked future is dropped
@@ -231,11 +259,15 @@ fn panicked(payload: Box<dyn Any + Send>) -> ExitReason {
     ExitReason::from_panic(payload)
 }
 
-/// The reason for a kill that [`Guarded`] saw while the handler was suspended, once the cut
-/// future is dropped: ends the cut drop it began.
-fn killed() -> ExitReason {
+/// The reason for a kill (or a cut of the incarnation) that [`Guarded`] saw while the handler
+/// was suspended, once the cut future is dropped: ends the cut drop it began.
+fn killed<M, S: Strategy>(cell: &ActorCell<M, S>) -> ExitReason {
     end_panicked_drop();
-    ExitReason::Killed
+    if cell.is_killed() {
+        ExitReason::Killed
+    } else {
+        cell.restart_reason()
+    }
 }
 
 /// How a guarded handler or hook ended.
@@ -365,7 +397,9 @@ impl<M, S: crate::mailbox::Strategy> RxOrReason<M, S> {
 
 /// Owns the context and the receiving half; whether the task ends normally or is dropped by
 /// its executor, the mailbox is closed, its backlog discarded and the exit reported, once.
-struct Finalizer<A: Actor, V: Env> {
+struct Finalizer<A: Actor, V: Env, R> {
+    /// What follows each incarnation ([`Supervision`]).
+    policy: R,
     /// The actor's cell, beside the context that the handler borrows, so that the runner can
     /// watch for a kill while a handler is suspended.
     cell: crate::sync::Arc<crate::actor_ref::CellOf<A, V::Mailbox>>,
@@ -373,7 +407,76 @@ struct Finalizer<A: Actor, V: Env> {
     rx: RxOrReason<A::Message, <<V as Env>::Mailbox as Mailbox>::Strategy>,
 }
 
-impl<A: Actor, V: Env> Finalizer<A, V> {
+impl<A: Actor, V: Env, R> Finalizer<A, V, R> {
+    /// Why the message loop got no message: a kill, an end of the incarnation asked for, or
+    /// the mailbox closed and drained (the stop asked for, or a normal end).
+    #[cold]
+    fn no_message_reason(&self) -> ExitReason {
+        if self.ctx.cell.is_killed() {
+            return ExitReason::Killed;
+        }
+        if !self.ctx.drained && self.ctx.cell.restart_requested() {
+            return self.ctx.cell.restart_reason();
+        }
+        self.ctx
+            .cell
+            .requested_reason()
+            .unwrap_or(ExitReason::Normal)
+    }
+
+    /// A message came in while a kill or an end of the incarnation was asked for: `None` (the
+    /// incarnation ends, see [`no_message_reason`](Self::no_message_reason)) with the message
+    /// discarded (a kill) or put back for the next incarnation; `Some` to handle it after all.
+    #[cold]
+    #[inline(never)]
+    fn interrupt(&mut self, msg: A::Message) -> Option<A::Message> {
+        if self.ctx.cell.is_killed() {
+            if crate::faults::enabled(crate::faults::Fault::HandleAfterKill) {
+                return Some(msg);
+            }
+            self.ctx.cell.queue.add_discarded(1);
+            with_drop_cause(NoReply::Stopped, || drop(msg));
+            return None;
+        }
+        if !self.ctx.cell.restart_requested() {
+            // Withdrawn meanwhile.
+            return Some(msg);
+        }
+        if let RxOrReason::Receiving(rx) = &mut self.rx {
+            rx.put_back(&self.ctx.cell.queue, msg);
+        }
+        None
+    }
+
+    /// Polls the supervision for what follows the incarnation that ended (its reason is in
+    /// the receiver's room), containing a panic.
+    fn poll_decision(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<Next<A>, Box<dyn Any + Send>>>
+    where
+        R: Supervision<A>,
+    {
+        let reason = self.rx.reason();
+        let policy = &mut self.policy;
+        match catch_unwind(AssertUnwindSafe(|| policy.poll_exited(reason, cx))) {
+            Ok(polled) => polled.map(Ok),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+
+    /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]).
+    fn discard_backlog(&mut self) {
+        let queue = &self.ctx.cell.queue;
+        match &mut self.rx {
+            RxOrReason::Receiving(rx) => rx.discard_backlog(queue, NoReply::Drained),
+            // The ended incarnation's batch went back to the queue.
+            RxOrReason::Ended(_) => {
+                ReceiverOf::<A, V>::default().discard_backlog(queue, NoReply::Drained)
+            }
+        };
+    }
+
     #[inline]
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<A::Message>> {
         let RxOrReason::Receiving(rx) = &mut self.rx else {
@@ -405,7 +508,7 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
     }
 }
 
-impl<A: Actor, V: Env> Finalizer<A, V> {
+impl<A: Actor, V: Env, R> Finalizer<A, V, R> {
     /// The reason to report when a panic unwinds through the runner (see
     /// [`ActorTask`]'s `poll`): the reason the incarnation had ended with, if it had;
     /// else the stop or kill asked for, if any; else the panic.
@@ -420,7 +523,7 @@ impl<A: Actor, V: Env> Finalizer<A, V> {
     }
 }
 
-impl<A: Actor, V: Env> Drop for Finalizer<A, V> {
+impl<A: Actor, V: Env, R> Drop for Finalizer<A, V, R> {
     fn drop(&mut self) {
         // A drop that panicked after a caught panic skipped `panicked`: do not leave the
         // thread reporting panics for ports dropped later.

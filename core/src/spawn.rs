@@ -63,9 +63,73 @@ where
     restart_with(move |reason: &ExitReason| (!reason.is_normal()).then(&mut make))
 }
 
+/// What follows an incarnation that ended on its own, as a [`Supervision`] decides it.
+#[derive(Debug)]
+pub enum Next<A> {
+    /// A fresh incarnation of this actor value starts behind the same reference and mailbox,
+    /// and handles what is queued.
+    Restart(A),
+    /// As `Restart`, after discarding what is queued: reply ports in the discarded messages
+    /// resolve with [`NoReply::Drained`](crate::NoReply::Drained), and the messages are counted
+    /// in the actor's [`discarded_count`](crate::ActorRef::discarded_count).
+    RestartDrained(A),
+    /// The actor ends with the incarnation's exit reason.
+    End,
+}
+
+/// How an actor's incarnations are governed: the runner tells it when an incarnation has
+/// started, and asks it, after each one that ended on its own (not by `stop` or `kill`), what
+/// follows. The answer may take time: the actor's task waits for it without holding a thread,
+/// its mailbox open (messages sent meanwhile queue up for the next incarnation).
+///
+/// This is the hook supervisors (`playhouse-supervisor`) are built on; a plain [`Restart`]
+/// policy is the synchronous case ([`Spawner::spawn_restartable`]). Implementations are
+/// called on the actor's task; a panic in either method is caught (a panicking
+/// `poll_exited` ends the actor with `Panicked`).
+pub trait Supervision<A>: Send + 'static {
+    /// The incarnation's `started` hook returned `Ok`. An incarnation whose `started` failed
+    /// (or was cut) goes straight to [`poll_exited`](Supervision::poll_exited) without this.
+    fn started(&mut self) {}
+
+    /// The incarnation ended with `reason`: `Ready` with what follows, or `Pending` (with
+    /// `cx`'s waker kept, and woken when the answer is ready) to make the actor wait for it.
+    /// Polled again, with the same reason, after every wake-up.
+    fn poll_exited(
+        &mut self,
+        reason: &ExitReason,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Next<A>>;
+}
+
+/// A [`Restart`] policy as a [`Supervision`]: decided at once.
+pub(crate) struct ByPolicy<R>(pub(crate) R);
+
+impl<A, R: Restart<A>> Supervision<A> for ByPolicy<R> {
+    fn poll_exited(
+        &mut self,
+        reason: &ExitReason,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Next<A>> {
+        std::task::Poll::Ready(match self.0.on_exit(reason) {
+            Some(fresh) => Next::Restart(fresh),
+            None => Next::End,
+        })
+    }
+}
+
 /// Never restart: the first exit is final. The default.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoRestart;
+
+impl<A> Supervision<A> for NoRestart {
+    fn poll_exited(
+        &mut self,
+        _reason: &ExitReason,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Next<A>> {
+        std::task::Poll::Ready(Next::End)
+    }
+}
 
 impl<A> Restart<A> for NoRestart {
     fn on_exit(&mut self, _reason: &ExitReason) -> Option<A> {
@@ -146,7 +210,23 @@ impl<E: Executor, MB: Mailbox, B: MessageBroker> Spawner<E, MB, B> {
         actor: A,
         restart: R,
     ) -> ActorRef<A, MB> {
-        spawn_in::<A, Wiring<MB, E, B>, R>(actor, &self.mailbox, &self.system.env, restart)
+        spawn_in::<A, Wiring<MB, E, B>, _>(
+            actor,
+            &self.mailbox,
+            &self.system.env,
+            ByPolicy(restart),
+        )
+    }
+
+    /// Spawns `actor` governed by `supervision`, which is told of each incarnation's start and
+    /// decides, possibly after a wait, what follows each one that ends on its own. For
+    /// supervisors; most code wants [`spawn_restartable`](Spawner::spawn_restartable).
+    pub fn spawn_supervised<A: Handler<Wiring<MB, E, B>>, S: Supervision<A>>(
+        &self,
+        actor: A,
+        supervision: S,
+    ) -> ActorRef<A, MB> {
+        spawn_in::<A, Wiring<MB, E, B>, S>(actor, &self.mailbox, &self.system.env, supervision)
     }
 }
 
@@ -176,7 +256,7 @@ pub(crate) fn spawn_in<A, V, R>(
 where
     A: Handler<V>,
     V: Env,
-    R: Restart<A>,
+    R: Supervision<A>,
 {
     let cell = Arc::new(ActorCell::new(
         mailbox.queue::<A::Message>(),

@@ -114,11 +114,11 @@ impl<E: Executor, B: MessageBroker> System<E, B> {
         A: Handler<Wiring<Bounded<Block>, E, B>>,
         R: Restart<A>,
     {
-        spawn_in::<A, Wiring<Bounded<Block>, E, B>, R>(
+        spawn_in::<A, Wiring<Bounded<Block>, E, B>, _>(
             actor,
             &Bounded::<Block>::default(),
             &self.env,
-            restart,
+            crate::spawn::ByPolicy(restart),
         )
     }
 

@@ -192,7 +192,7 @@ async fn run_timer<M, S, E, F>(
         }
         match period {
             Some(p) => {
-                let now = Instant::now();
+                let now = executor.now();
                 // A period too long to add to a deadline means no further tick.
                 let Some(next) = deadline.checked_add(p) else {
                     break;

@@ -240,6 +240,23 @@ impl<M, S: Strategy> Queue<M, S> {
         }
     }
 
+    /// Pushes a control message (a monitor's `Down`, a trapped `Exit`) whatever the strategy
+    /// and the room: the runtime's own notices are never refused, dropped or waited on for
+    /// room. It counts as waiting, so a full mailbox may hold one more than its capacity for a
+    /// while (senders wait or are refused until it is back under). `Err(msg)` once the mailbox
+    /// is closed.
+    pub(crate) fn push_control(&self, msg: M) -> Result<(), M> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(msg);
+        }
+        let buf = st.buffer();
+        buf.queue.push_back(msg);
+        buf.len += 1;
+        Self::wake_rx(st);
+        Ok(())
+    }
+
     /// After a push: takes the receiver's waker if it parked, releases the lock, wakes it.
     #[inline]
     fn wake_rx(mut st: MutexGuard<'_, State<M>>) {

@@ -122,7 +122,53 @@ impl<M, S: Strategy> Receiver<M, S> {
         drop(surplus);
     }
 
+    /// Puts `msg`, just handed out, back at the front of the mailbox with the rest of the
+    /// batch: it counts as waiting again (a full mailbox may hold one more than its capacity
+    /// until the next hand-out, when a sender took the room meanwhile). For a message that an
+    /// incarnation ending before its handler ran leaves to the next.
+    pub(crate) fn put_back(&mut self, queue: &Queue<M, S>, msg: M) {
+        self.batch.push_front(msg);
+        self.give_back_readmitting(queue, 1);
+    }
+
+    /// Drops every message waiting (queued or in the batch), each exactly once and outside the
+    /// lock, without closing the mailbox: reply ports inside them resolve with `cause`. They
+    /// are added to the discarded count. Returns how many.
+    pub(crate) fn discard_backlog(&mut self, queue: &Queue<M, S>, cause: NoReply) -> usize {
+        let batch = std::mem::take(&mut self.batch);
+        let rest = {
+            let mut st = queue.state.lock();
+            match st.buf.as_deref_mut() {
+                Some(buf) => {
+                    let freed = queue.take_released();
+                    let rest = std::mem::take(&mut buf.queue);
+                    buf.len -= freed;
+                    buf.len -= rest.len() + batch.len();
+                    buf.discarded += (rest.len() + batch.len()) as u64;
+                    let room = freed + rest.len() + batch.len();
+                    wake_waiters(queue, buf, room);
+                    rest
+                }
+                None => VecDeque::new(),
+            }
+        };
+        let n = rest.len() + batch.len();
+        if n > 0 {
+            with_drop_cause(cause, || {
+                drop(batch);
+                drop(rest);
+            });
+        }
+        n
+    }
+
     fn give_back_batch(&mut self, queue: &Queue<M, S>) -> usize {
+        self.give_back_readmitting(queue, 0)
+    }
+
+    /// Gives the batch back; `readmit` of its messages had been handed out and count as
+    /// waiting again.
+    fn give_back_readmitting(&mut self, queue: &Queue<M, S>, readmit: usize) -> usize {
         let mut batch = std::mem::take(&mut self.batch);
         let n = batch.len();
         {
@@ -131,12 +177,13 @@ impl<M, S: Strategy> Receiver<M, S> {
             // A batch comes out of the buffer, so the buffer exists.
             let buf = st.buffer();
             buf.len -= freed;
+            buf.len += readmit;
             if crate::faults::enabled(crate::faults::Fault::GiveBackForgetsHandOuts) {
                 buf.len += freed;
             }
             batch.append(&mut buf.queue);
             std::mem::swap(&mut batch, &mut buf.queue);
-            wake_waiters(queue, buf, freed);
+            wake_waiters(queue, buf, freed.saturating_sub(readmit));
         }
         // `batch` is now the buffer's old, empty queue: freed outside the lock.
         drop(batch);

@@ -46,7 +46,7 @@ type ReceiverOf<A, V> = Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as 
 pub(crate) fn run_actor<A, V, R>(
     mut actor: A,
     ctx: Context<A, V>,
-    mut restart: R,
+    restart: R,
 ) -> impl Future<Output = ()> + Send + 'static
 where
     A: Handler<V>,

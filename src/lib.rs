@@ -44,6 +44,12 @@ pub use playhouse_core::*;
 #[cfg(feature = "macros")]
 pub use playhouse_macros::actor;
 
+/// OTP supervisors: strategies, restart intensity, ordered start and shutdown, worker pools
+/// and lifecycle events. See [`playhouse_supervisor`].
+pub mod supervisor {
+    pub use playhouse_supervisor::*;
+}
+
 /// Executor adapters, each behind its feature.
 pub mod executors {
     pub use playhouse_executors::*;
@@ -65,6 +71,7 @@ pub mod prelude {
         Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, MessageBroker,
         NoReply, Recipient, Reply, SendError, Spawner, System, WeakActorRef, Wiring,
     };
+    pub use playhouse_core::{Down, Exit, IncarnationEnd, Monitor};
     #[cfg(feature = "smol")]
     pub use playhouse_executors::SmolExecutor;
     #[cfg(feature = "std")]
@@ -73,6 +80,10 @@ pub mod prelude {
     pub use playhouse_executors::TokioExecutor;
     #[cfg(feature = "macros")]
     pub use playhouse_macros::actor;
+    pub use playhouse_supervisor::{
+        AutoShutdown, ChildSpec, OnRestart, Pool, PoolSpec, RestartType, Shutdown, Strategy,
+        SupervisorRef, SupervisorSpec,
+    };
 }
 
 /// The README's Rust examples, compiled and run as doc tests.

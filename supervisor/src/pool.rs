@@ -1,0 +1,319 @@
+//! Worker pools: many instances of one spec under one supervisor, started on demand, and a
+//! way to send to them (OTP's `simple_one_for_one`, acteur's services).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use playhouse_core::mailbox::{Block, Bounded, Mailbox};
+use playhouse_core::{
+    Actor, ActorRef, BoxError, Executor, Handler, MessageBroker, SendError, System, Wiring,
+};
+
+use crate::error::{StartError, SupervisorError};
+use crate::handle::SupervisorRef;
+use crate::spec::{ChildId, ChildSpec, OnRestart, RestartType, Shutdown, Strategy, SupervisorSpec};
+
+/// How [`Pool::tell`] picks a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Each member in turn.
+    #[default]
+    RoundRobin,
+    /// The member with the fewest messages waiting (ties: the first).
+    LeastLoaded,
+}
+
+type Factory<A> = Arc<dyn Fn() -> Result<A, BoxError> + Send + Sync>;
+
+/// A pool's spec: one factory for every member, the members' mailbox, restart type and
+/// shutdown, and the pool supervisor's intensity.
+pub struct PoolSpec<A, MB = Bounded<Block>> {
+    name: Arc<str>,
+    size: usize,
+    factory: Factory<A>,
+    mailbox: MB,
+    restart: RestartType,
+    shutdown: Option<Shutdown>,
+    on_restart: OnRestart,
+    routing: Routing,
+    max_restarts: u32,
+    period: Duration,
+}
+
+impl<A: Send + 'static> PoolSpec<A> {
+    /// `size` members made by `factory`, `Permanent`, default mailbox, round-robin routing, and
+    /// an intensity of `size` restarts in 5 s.
+    pub fn new<F>(name: impl Into<Arc<str>>, size: usize, factory: F) -> Self
+    where
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        PoolSpec {
+            name: name.into(),
+            size,
+            factory: Arc::new(move || Ok(factory())),
+            mailbox: Bounded::<Block>::default(),
+            restart: RestartType::Permanent,
+            shutdown: None,
+            on_restart: OnRestart::KeepQueue,
+            routing: Routing::RoundRobin,
+            max_restarts: size.max(1) as u32,
+            period: Duration::from_secs(5),
+        }
+    }
+}
+
+impl<A, MB> PoolSpec<A, MB> {
+    /// The members' mailbox.
+    pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> PoolSpec<A, MB2> {
+        PoolSpec {
+            name: self.name,
+            size: self.size,
+            factory: self.factory,
+            mailbox,
+            restart: self.restart,
+            shutdown: self.shutdown,
+            on_restart: self.on_restart,
+            routing: self.routing,
+            max_restarts: self.max_restarts,
+            period: self.period,
+        }
+    }
+
+    /// The members' restart type.
+    pub fn restart(mut self, restart: RestartType) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// The members' shutdown policy.
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// What a restarted member finds in its mailbox.
+    pub fn on_restart(mut self, on_restart: OnRestart) -> Self {
+        self.on_restart = on_restart;
+        self
+    }
+
+    /// How [`Pool::tell`] picks a member.
+    pub fn routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// The pool supervisor's restart intensity.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.max_restarts = max_restarts;
+        self.period = period;
+        self
+    }
+}
+
+impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolSpec")
+            .field("name", &self.name)
+            .field("size", &self.size)
+            .field("mailbox", &self.mailbox)
+            .field("restart", &self.restart)
+            .field("routing", &self.routing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running pool: a `OneForOne` supervisor of identical members, and a typed way to send to
+/// them. Members keep their references across restarts, so routing needs no lookup; the list
+/// changes only when the pool [`grow`](Pool::grow)s or [`shrink`](Pool::shrink)s.
+///
+/// ```
+/// use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+/// use playhouse_supervisor::{Pool, PoolSpec};
+///
+/// struct Square;
+/// impl Actor for Square { type Message = (u64, Reply<u64>); type Error = std::convert::Infallible; }
+/// impl<V: Env> Handler<V> for Square {
+///     async fn handle(&mut self, (n, reply): (u64, Reply<u64>), _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+///         let _ = reply.send(n * n);
+///         Ok(())
+///     }
+/// }
+///
+/// let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// playhouse_core::testing::block_on(async {
+///     let pool = Pool::start(PoolSpec::new("squares", 4, || Square), &system).await.unwrap();
+///     assert_eq!(pool.members().len(), 4);
+///     let worker = pool.pick().unwrap();
+///     assert_eq!(worker.ask(|reply| (7, reply)).await.unwrap(), 49);
+///     pool.supervisor().stop();
+///     pool.supervisor().wait().await;
+/// });
+/// ```
+pub struct Pool<A: Actor, MB: Mailbox, E: Executor, B: MessageBroker> {
+    supervisor: SupervisorRef<E, B>,
+    members: Mutex<Arc<[(ChildId, ActorRef<A, MB>)]>>,
+    next: AtomicUsize,
+    next_id: AtomicU64,
+    template: Template<A, MB>,
+}
+
+struct Template<A, MB> {
+    name: Arc<str>,
+    factory: Factory<A>,
+    mailbox: MB,
+    restart: RestartType,
+    shutdown: Option<Shutdown>,
+    on_restart: OnRestart,
+    routing: Routing,
+}
+
+impl<A: Send + 'static, MB: Mailbox> Template<A, MB> {
+    fn spec(&self, id: ChildId) -> ChildSpec<A, MB> {
+        let factory = self.factory.clone();
+        let mut spec = ChildSpec::try_new(id, move || factory())
+            .mailbox(self.mailbox.clone())
+            .restart(self.restart)
+            .on_restart(self.on_restart);
+        if let Some(shutdown) = self.shutdown {
+            spec = spec.shutdown(shutdown);
+        }
+        spec
+    }
+}
+
+impl<A, MB, E, B> Pool<A, MB, E, B>
+where
+    A: Handler<Wiring<MB, E, B>>,
+    MB: Mailbox,
+    E: Executor,
+    B: MessageBroker,
+{
+    /// Starts the pool's supervisor with `size` members.
+    pub async fn start(spec: PoolSpec<A, MB>, system: &System<E, B>) -> Result<Self, StartError> {
+        let template = Template {
+            name: spec.name.clone(),
+            factory: spec.factory,
+            mailbox: spec.mailbox,
+            restart: spec.restart,
+            shutdown: spec.shutdown,
+            on_restart: spec.on_restart,
+            routing: spec.routing,
+        };
+        let mut sup = SupervisorSpec::<E, B>::new(Strategy::OneForOne)
+            .name(spec.name.clone())
+            .intensity(spec.max_restarts, spec.period);
+        let ids: Vec<ChildId> = (0..spec.size)
+            .map(|i| ChildId::from(format!("{}#{i}", spec.name)))
+            .collect();
+        for id in &ids {
+            sup = sup.child(template.spec(id.clone()));
+        }
+        let supervisor = sup.start(system).await?;
+        let mut members = Vec::with_capacity(ids.len());
+        for id in ids {
+            let member = supervisor
+                .child::<A, MB>(id.clone())
+                .await
+                .map_err(|_| StartError::Aborted(supervisor.exit_reason()))?;
+            members.push((id, member));
+        }
+        Ok(Pool {
+            supervisor,
+            members: Mutex::new(members.into()),
+            next: AtomicUsize::new(0),
+            next_id: AtomicU64::new(spec.size as u64),
+            template,
+        })
+    }
+
+    fn snapshot(&self) -> Arc<[(ChildId, ActorRef<A, MB>)]> {
+        self.members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The members, in the order they were started.
+    pub fn members(&self) -> Vec<ActorRef<A, MB>> {
+        self.snapshot().iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// The member the pool's routing picks next; `None` for an empty pool.
+    pub fn pick(&self) -> Option<ActorRef<A, MB>> {
+        let members = self.snapshot();
+        if members.is_empty() {
+            return None;
+        }
+        let i = match self.template.routing {
+            Routing::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % members.len(),
+            Routing::LeastLoaded => members
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, r))| r.mailbox_len())
+                .map_or(0, |(i, _)| i),
+        };
+        Some(members[i].1.clone())
+    }
+
+    /// Sends `msg` to the member the routing picks, waiting for room as that member's mailbox
+    /// strategy says. `Closed(msg)` for an empty pool or a member that has ended.
+    pub async fn tell(&self, msg: A::Message) -> Result<(), SendError<A::Message>> {
+        match self.pick() {
+            Some(member) => member.tell(msg).await,
+            None => Err(SendError::Closed(msg)),
+        }
+    }
+
+    /// Starts one more member.
+    pub async fn grow(&self) -> Result<ActorRef<A, MB>, SupervisorError> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = ChildId::from(format!("{}#{n}", self.template.name));
+        self.supervisor
+            .start_child(self.template.spec(id.clone()))
+            .await?;
+        let member = self.supervisor.child::<A, MB>(id.clone()).await?;
+        let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = members.to_vec();
+        list.push((id, member.clone()));
+        *members = list.into();
+        Ok(member)
+    }
+
+    /// Stops and removes the newest member (by its shutdown policy); `false` if the pool was
+    /// empty.
+    pub async fn shrink(&self) -> Result<bool, SupervisorError> {
+        let last = {
+            let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            let mut list = members.to_vec();
+            let last = list.pop();
+            *members = list.into();
+            last
+        };
+        let Some((id, _)) = last else {
+            return Ok(false);
+        };
+        self.supervisor.terminate_child(id.clone()).await?;
+        match self.supervisor.delete_child(id).await {
+            // A temporary member's spec went with it.
+            Ok(()) | Err(SupervisorError::NotFound(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The pool's supervisor: to stop the pool, watch it, or nest it.
+    pub fn supervisor(&self) -> &SupervisorRef<E, B> {
+        &self.supervisor
+    }
+}
+
+impl<A: Actor, MB: Mailbox, E: Executor, B: MessageBroker> fmt::Debug for Pool<A, MB, E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.template.name)
+            .field("routing", &self.template.routing)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,469 @@
+//! What a supervisor is told: its flags and its children's specs.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use playhouse_core::mailbox::{Block, Bounded, Mailbox, Unbounded};
+use playhouse_core::{BoxError, Executor, Handler, InMemoryBroker, MessageBroker, Wiring};
+
+use crate::child::{ChildSlot, TypedChild};
+use crate::supervisor::Supervisor;
+
+/// A child's id: unique within its supervisor.
+pub type ChildId = Arc<str>;
+
+/// Which children a restart covers (OTP's strategies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Restart only the child that exited.
+    #[default]
+    OneForOne,
+    /// Stop every other child in reverse start order, then start all in start order.
+    OneForAll,
+    /// Stop the children started after the one that exited (in reverse order), then start it
+    /// and them in start order. Children before it are untouched.
+    RestForOne,
+}
+
+/// When a child is restarted (OTP's restart types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RestartType {
+    /// Restarted whatever the exit reason, normal included.
+    #[default]
+    Permanent,
+    /// Restarted only after an abnormal exit (an error, a panic, a kill). After a normal exit
+    /// (`Normal`, `Shutdown`) its spec stays, stopped.
+    Transient,
+    /// Never restarted; its spec is removed when it exits, for whatever reason.
+    Temporary,
+}
+
+/// How a child is stopped (OTP's shutdown values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Killed at once ([`ActorRef::kill`](playhouse_core::ActorRef::kill)).
+    Brutal,
+    /// Asked to stop, given this long, then killed.
+    Timeout(Duration),
+    /// Asked to stop, and waited for however long it takes (the default for supervisors).
+    Infinity,
+}
+
+/// The shutdown timeout of a worker unless its spec says otherwise (OTP's 5 seconds).
+pub const DEFAULT_WORKER_SHUTDOWN: Shutdown = Shutdown::Timeout(Duration::from_secs(5));
+
+/// Whether a child is a worker or a supervisor (reported by `which_children` and
+/// `count_children`; it also picks the default shutdown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildKind {
+    /// Any actor.
+    Worker,
+    /// A supervisor.
+    Supervisor,
+}
+
+/// When a supervisor shuts itself down because significant children exited by themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AutoShutdown {
+    /// Never (significant children are then rejected).
+    #[default]
+    Never,
+    /// When any significant child exits by itself without being restarted.
+    AnySignificant,
+    /// When the last running significant child exits by itself without being restarted.
+    AllSignificant,
+}
+
+/// What a restarted child's next incarnation finds in its mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnRestart {
+    /// What was queued for the failed incarnation is handled by the next (the default): no
+    /// accepted message is lost to a crash but the one being handled.
+    #[default]
+    KeepQueue,
+    /// What was queued is discarded: reply ports inside resolve with
+    /// [`NoReply::Drained`](playhouse_core::NoReply::Drained), and the messages are counted in
+    /// the child's `discarded_count`.
+    DrainQueue,
+}
+
+/// An optional wait before each restart, beyond OTP (which restarts at once): exponential in
+/// the number of restarts within the supervisor's intensity period, capped, with jitter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    /// The wait before the first restart in a period.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+    /// How much of each wait is random, from 0.0 (none) to 1.0 (anywhere between 0 and the
+    /// wait). Spreads restarts of many supervisors that failed together.
+    pub jitter: f64,
+}
+
+impl Backoff {
+    /// The wait before the `n`th restart within the period (n ≥ 1), `random` in [0, 1).
+    pub(crate) fn delay(&self, n: u32, random: f64) -> Duration {
+        let exp = n.saturating_sub(1).min(32);
+        let base = self
+            .initial
+            .checked_mul(1u32 << exp.min(31))
+            .unwrap_or(self.max)
+            .min(self.max);
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        base.mul_f64(1.0 - jitter * random)
+    }
+}
+
+/// One child of a supervisor: an id, a factory that makes a fresh actor for each incarnation,
+/// and how it is restarted and stopped. Built with [`ChildSpec::new`] (or
+/// [`try_new`](ChildSpec::try_new), [`supervisor`](ChildSpec::supervisor)) and the setters;
+/// the actor and mailbox types are part of the spec's type until it is added to a
+/// [`SupervisorSpec`].
+///
+/// ```
+/// use playhouse_core::mailbox::{Bounded, Reject};
+/// use playhouse_supervisor::{ChildSpec, RestartType, Shutdown};
+/// # use playhouse_core::{Actor, Context, Env, Handler};
+/// # struct Cache;
+/// # impl Actor for Cache { type Message = (); type Error = std::convert::Infallible; }
+/// # impl<V: Env> Handler<V> for Cache {
+/// #     async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+///
+/// let spec = ChildSpec::new("cache", || Cache)
+///     .restart(RestartType::Transient)
+///     .shutdown(Shutdown::Brutal)
+///     .mailbox(Bounded::<Reject>::with_capacity(64).unwrap());
+/// assert_eq!(&*spec.id(), "cache");
+/// ```
+pub struct ChildSpec<A, MB = Bounded<Block>> {
+    pub(crate) id: ChildId,
+    pub(crate) factory: Box<dyn FnMut() -> Result<A, BoxError> + Send>,
+    pub(crate) mailbox: MB,
+    pub(crate) restart: RestartType,
+    pub(crate) shutdown: Option<Shutdown>,
+    pub(crate) kind: ChildKind,
+    pub(crate) significant: bool,
+    pub(crate) on_restart: OnRestart,
+    pub(crate) prepare: Option<fn(&mut A, &crate::supervisor::Inherited)>,
+}
+
+impl<A: Send + 'static> ChildSpec<A> {
+    /// A worker made by `factory` for each incarnation, with the default mailbox
+    /// (`Bounded<Block>`, capacity 256), `Permanent`, shut down with a 5 s timeout.
+    pub fn new<F>(id: impl Into<ChildId>, mut factory: F) -> Self
+    where
+        F: FnMut() -> A + Send + 'static,
+    {
+        Self::try_new(id, move || Ok::<A, std::convert::Infallible>(factory()))
+    }
+
+    /// As [`new`](ChildSpec::new), with a factory that may fail: its error fails the child's
+    /// start ([`StartCause::Factory`](crate::StartCause::Factory)), and a failed restart is
+    /// retried as OTP's are.
+    pub fn try_new<F, Err>(id: impl Into<ChildId>, mut factory: F) -> Self
+    where
+        F: FnMut() -> Result<A, Err> + Send + 'static,
+        Err: Into<BoxError>,
+    {
+        ChildSpec {
+            id: id.into(),
+            factory: Box::new(move || factory().map_err(Into::into)),
+            mailbox: Bounded::<Block>::default(),
+            restart: RestartType::Permanent,
+            shutdown: None,
+            kind: ChildKind::Worker,
+            significant: false,
+            on_restart: OnRestart::KeepQueue,
+            prepare: None,
+        }
+    }
+}
+
+impl<E: Executor, B: MessageBroker> ChildSpec<Supervisor<E, B>, Unbounded> {
+    /// A child supervisor, built from the spec `make` returns for each incarnation (a
+    /// restarted supervisor starts its children afresh). Kind `Supervisor`, shutdown
+    /// `Infinity`, `Permanent` unless set otherwise. Its lifecycle events reach whoever
+    /// subscribed to an ancestor's.
+    pub fn supervisor<F>(id: impl Into<ChildId>, mut make: F) -> Self
+    where
+        F: FnMut() -> SupervisorSpec<E, B> + Send + 'static,
+    {
+        let id = id.into();
+        let name = id.clone();
+        ChildSpec {
+            id,
+            factory: Box::new(move || Ok(Supervisor::new(make().named_if_unnamed(&name)))),
+            mailbox: Unbounded,
+            restart: RestartType::Permanent,
+            shutdown: None,
+            kind: ChildKind::Supervisor,
+            significant: false,
+            on_restart: OnRestart::KeepQueue,
+            prepare: Some(Supervisor::inherit),
+        }
+    }
+}
+
+impl<A, MB> ChildSpec<A, MB> {
+    /// The child's id.
+    pub fn id(&self) -> ChildId {
+        self.id.clone()
+    }
+
+    /// When the child is restarted.
+    pub fn restart(mut self, restart: RestartType) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// How the child is stopped. Default: a 5 s timeout for workers, `Infinity` for
+    /// supervisors.
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Marks the child significant for the supervisor's [`AutoShutdown`]. A significant child
+    /// must be `Transient` or `Temporary`, and the supervisor's auto-shutdown not `Never`
+    /// (checked when the supervisor starts, or by `start_child`).
+    pub fn significant(mut self, significant: bool) -> Self {
+        self.significant = significant;
+        self
+    }
+
+    /// What the next incarnation finds in the mailbox after a restart.
+    pub fn on_restart(mut self, on_restart: OnRestart) -> Self {
+        self.on_restart = on_restart;
+        self
+    }
+
+    /// The child's mailbox (any of the five strategies), for all its incarnations.
+    pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> ChildSpec<A, MB2> {
+        ChildSpec {
+            id: self.id,
+            factory: self.factory,
+            mailbox,
+            restart: self.restart,
+            shutdown: self.shutdown,
+            kind: self.kind,
+            significant: self.significant,
+            on_restart: self.on_restart,
+            prepare: self.prepare,
+        }
+    }
+
+    /// The shutdown policy in effect.
+    pub(crate) fn effective_shutdown(&self) -> Shutdown {
+        self.shutdown.unwrap_or(match self.kind {
+            ChildKind::Worker => DEFAULT_WORKER_SHUTDOWN,
+            ChildKind::Supervisor => Shutdown::Infinity,
+        })
+    }
+}
+
+impl<A, MB: fmt::Debug> fmt::Debug for ChildSpec<A, MB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("actor", &std::any::type_name::<A>())
+            .field("mailbox", &self.mailbox)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown)
+            .field("kind", &self.kind)
+            .field("significant", &self.significant)
+            .field("on_restart", &self.on_restart)
+            .finish()
+    }
+}
+
+/// What a supervisor knows of a child besides its factory.
+#[derive(Clone, Debug)]
+pub(crate) struct ChildFlags {
+    pub(crate) id: ChildId,
+    pub(crate) restart: RestartType,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) kind: ChildKind,
+    pub(crate) significant: bool,
+    pub(crate) on_restart: OnRestart,
+}
+
+/// A child spec with its actor and mailbox types erased: what a supervisor holds. The message
+/// path of the child is not affected (it is typed in the child's own `ActorRef`).
+pub struct ErasedChildSpec<E, B> {
+    pub(crate) flags: ChildFlags,
+    pub(crate) slot: Box<dyn ChildSlot<E, B>>,
+}
+
+impl<E, B> fmt::Debug for ErasedChildSpec<E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErasedChildSpec")
+            .field("flags", &self.flags)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A, MB, E, B> From<ChildSpec<A, MB>> for ErasedChildSpec<E, B>
+where
+    A: Handler<Wiring<MB, E, B>>,
+    MB: Mailbox,
+    E: Executor,
+    B: MessageBroker,
+{
+    fn from(spec: ChildSpec<A, MB>) -> Self {
+        let flags = ChildFlags {
+            id: spec.id.clone(),
+            restart: spec.restart,
+            shutdown: spec.effective_shutdown(),
+            kind: spec.kind,
+            significant: spec.significant,
+            on_restart: spec.on_restart,
+        };
+        ErasedChildSpec {
+            flags,
+            slot: Box::new(TypedChild::new(spec.factory, spec.mailbox, spec.prepare)),
+        }
+    }
+}
+
+/// A supervisor's flags and its children, in start order. Start it with
+/// [`start`](SupervisorSpec::start), or nest it with [`ChildSpec::supervisor`].
+///
+/// ```
+/// use playhouse_supervisor::{ChildSpec, Strategy, SupervisorSpec};
+/// use std::time::Duration;
+/// # use playhouse_core::{Actor, Context, Env, Handler};
+/// # struct Worker;
+/// # impl Actor for Worker { type Message = (); type Error = std::convert::Infallible; }
+/// # impl<V: Env> Handler<V> for Worker {
+/// #     async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// # type E = playhouse_core::testing::ThreadExecutor;
+///
+/// let spec = SupervisorSpec::<E>::new(Strategy::OneForAll)
+///     .intensity(3, Duration::from_secs(5))
+///     .child(ChildSpec::new("a", || Worker))
+///     .child(ChildSpec::new("b", || Worker));
+/// assert_eq!(spec.child_ids(), ["a", "b"].map(std::sync::Arc::<str>::from));
+/// ```
+pub struct SupervisorSpec<E, B = InMemoryBroker> {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) strategy: Strategy,
+    pub(crate) max_restarts: u32,
+    pub(crate) period: Duration,
+    pub(crate) auto_shutdown: AutoShutdown,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) children: Vec<ErasedChildSpec<E, B>>,
+    pub(crate) bus: crate::events::EventBus,
+}
+
+impl<E: Executor, B: MessageBroker> SupervisorSpec<E, B> {
+    /// Subscribes to the lifecycle events of the supervisor this spec starts (and of every
+    /// supervisor nested in it), from its first child's start on.
+    pub fn subscribe(&self) -> crate::Events {
+        self.bus.subscribe()
+    }
+
+    /// A supervisor with `strategy`, OTP's default intensity (1 restart in 5 s), no
+    /// auto-shutdown, no backoff, and no children yet.
+    pub fn new(strategy: Strategy) -> Self {
+        SupervisorSpec {
+            name: None,
+            strategy,
+            max_restarts: 1,
+            period: Duration::from_secs(5),
+            auto_shutdown: AutoShutdown::Never,
+            backoff: None,
+            children: Vec::new(),
+            bus: crate::events::EventBus::default(),
+        }
+    }
+
+    /// A name for lifecycle events and errors (a nested supervisor is named after its child
+    /// id unless named here).
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    pub(crate) fn named_if_unnamed(mut self, name: &Arc<str>) -> Self {
+        if self.name.is_none() {
+            self.name = Some(name.clone());
+        }
+        self
+    }
+
+    /// At most `max_restarts` restarts within any `period` (a sliding window); one more and
+    /// the supervisor stops its children and exits with `Shutdown` (escalation). `period` must
+    /// be positive; `max_restarts = 0` ends the supervisor at the first restart.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.max_restarts = max_restarts;
+        self.period = period;
+        self
+    }
+
+    /// When significant children shut the supervisor down.
+    pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
+        self.auto_shutdown = auto_shutdown;
+        self
+    }
+
+    /// A wait before each restart (off by default, as in OTP).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// Adds a child, started after those added before it.
+    pub fn child(mut self, spec: impl Into<ErasedChildSpec<E, B>>) -> Self {
+        self.children.push(spec.into());
+        self
+    }
+
+    /// The children's ids, in start order.
+    pub fn child_ids(&self) -> Vec<ChildId> {
+        self.children.iter().map(|c| c.flags.id.clone()).collect()
+    }
+}
+
+impl<E, B> fmt::Debug for SupervisorSpec<E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisorSpec")
+            .field("name", &self.name)
+            .field("strategy", &self.strategy)
+            .field("max_restarts", &self.max_restarts)
+            .field("period", &self.period)
+            .field("auto_shutdown", &self.auto_shutdown)
+            .field("backoff", &self.backoff)
+            .field("children", &self.children)
+            .finish()
+    }
+}
+
+/// Checks a child's flags against the supervisor's: a typed error before anything starts.
+pub(crate) fn check_child(flags: &ChildFlags, auto: AutoShutdown) -> Result<(), String> {
+    if flags.significant {
+        if flags.restart == RestartType::Permanent {
+            return Err(format!(
+                "child {:?} is significant and permanent (a significant child must be transient or temporary)",
+                flags.id
+            ));
+        }
+        if auto == AutoShutdown::Never {
+            return Err(format!(
+                "child {:?} is significant but the supervisor's auto_shutdown is Never",
+                flags.id
+            ));
+        }
+    }
+    if let Shutdown::Timeout(d) = flags.shutdown {
+        if d.is_zero() {
+            return Err(format!(
+                "child {:?} has a zero shutdown timeout (use Shutdown::Brutal)",
+                flags.id
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,894 @@
+//! The supervisor actor: OTP's `supervisor` behaviour over playhouse actors.
+//!
+//! It is an ordinary actor (unbounded mailbox, so that no child's report is ever refused) whose
+//! messages are its children's doorbells, its own retries and the manual operations. What it
+//! does when a child exits follows `shared/SUPERVISION.md`, which follows OTP: the restart type
+//! decides whether anything happens, the restart intensity whether it may, the strategy which
+//! children it covers. Everything is done one child at a time, in start order for starts and in
+//! reverse for stops, inside the handler that decided it: like OTP's supervisor, it serves no
+//! other request meanwhile, except between the attempts of a failed restart, which are queued
+//! through its own mailbox.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use playhouse_core::mailbox::Unbounded;
+use playhouse_core::{
+    Actor, ActorId, Context, Executor, ExitReason, Handler, IncarnationEnd, MessageBroker, Reply,
+    Wiring,
+};
+
+use crate::child::{ChildEvent, Doorbell};
+use crate::error::{StartCause, StartError, SupervisorError};
+use crate::events::{EventBus, EventKind, Events, SupervisorEvent};
+use crate::spec::{
+    AutoShutdown, Backoff, ChildFlags, ChildId, ChildKind, ErasedChildSpec, RestartType, Shutdown,
+    Strategy, SupervisorSpec, check_child,
+};
+
+type Ctx<E, B> = Context<Supervisor<E, B>, Wiring<Unbounded, E, B>>;
+
+/// What a nested supervisor takes from its parent: the event subscribers and its place in the
+/// tree.
+#[derive(Clone, Default)]
+pub struct Inherited {
+    pub(crate) bus: EventBus,
+    pub(crate) path: Option<Arc<str>>,
+}
+
+impl fmt::Debug for Inherited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inherited")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a child is, as [`which_children`](crate::SupervisorRef::which_children) reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildState {
+    /// Its actor runs.
+    Running,
+    /// A restart failed (or waits for its backoff); it is retried through the supervisor's
+    /// mailbox.
+    Restarting,
+    /// Stopped and kept: a transient child that exited normally, or one stopped by hand.
+    Stopped,
+}
+
+/// One child, as [`which_children`](crate::SupervisorRef::which_children) lists it.
+#[derive(Clone, Debug)]
+pub struct ChildInfo {
+    /// Its id.
+    pub id: ChildId,
+    /// Running, restarting or stopped.
+    pub state: ChildState,
+    /// Worker or supervisor.
+    pub kind: ChildKind,
+    /// Its actor, while it has one.
+    pub actor: Option<ActorId>,
+}
+
+/// A supervisor's children, counted as OTP's `count_children` does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildCounts {
+    /// Child specs, running or not.
+    pub specs: usize,
+    /// Children whose actor runs.
+    pub active: usize,
+    /// Children that are supervisors.
+    pub supervisors: usize,
+    /// Children that are workers.
+    pub workers: usize,
+}
+
+/// Where a child's actor is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Alive {
+    /// No actor (never started, or ended for good).
+    None,
+    /// Running an incarnation.
+    Running,
+    /// Its incarnation ended; it waits for the supervisor's decision, reference and mailbox kept.
+    Parked,
+}
+
+struct Child<E, B> {
+    key: u64,
+    /// The generation of the current actor's doorbell: older doorbells are ignored.
+    generation: u64,
+    flags: ChildFlags,
+    slot: Box<dyn crate::child::ChildSlot<E, B>>,
+    alive: Alive,
+    restarting: bool,
+}
+
+impl<E, B> Child<E, B> {
+    fn state(&self) -> ChildState {
+        if self.restarting {
+            ChildState::Restarting
+        } else if self.alive == Alive::Running {
+            ChildState::Running
+        } else {
+            ChildState::Stopped
+        }
+    }
+}
+
+/// The supervisor actor. Start one with [`SupervisorSpec::start`], nest one with
+/// [`ChildSpec::supervisor`](crate::ChildSpec::supervisor), and drive it through
+/// [`SupervisorRef`](crate::SupervisorRef).
+pub struct Supervisor<E, B> {
+    name: Arc<str>,
+    strategy: Strategy,
+    max_restarts: u32,
+    period: std::time::Duration,
+    auto_shutdown: AutoShutdown,
+    backoff: Option<Backoff>,
+    /// The specs to start, until `started` moves them into `children`.
+    initial: Vec<ErasedChildSpec<E, B>>,
+    /// In start order.
+    children: Vec<Child<E, B>>,
+    /// When the restarts within the last period happened (one list for all children).
+    restarts: VecDeque<Instant>,
+    inherited: Inherited,
+    start_report: Option<Reply<Result<(), StartError>>>,
+    next_key: u64,
+    /// Set once the supervisor shuts itself down (escalation, auto-shutdown): it handles no
+    /// more child exits.
+    done: bool,
+    rng: u64,
+}
+
+impl<E, B> fmt::Debug for Supervisor<E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("name", &self.name)
+            .field("strategy", &self.strategy)
+            .field("children", &self.children.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A supervisor's message: a child's report, a queued retry, or a manual operation. Opaque:
+/// send them through [`SupervisorRef`](crate::SupervisorRef).
+pub struct SupervisorMsg<E, B>(pub(crate) Msg<E, B>);
+
+impl<E, B> fmt::Debug for SupervisorMsg<E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match &self.0 {
+            Msg::Child { .. } => "SupervisorMsg::Child",
+            Msg::Retry { .. } => "SupervisorMsg::Retry",
+            Msg::Api(_) => "SupervisorMsg::Api",
+        })
+    }
+}
+
+pub(crate) enum Msg<E, B> {
+    /// A child's actor has something to report.
+    Child {
+        key: u64,
+        generation: u64,
+    },
+    /// A restart to try (again): `counted` if the intensity was already charged for it.
+    Retry {
+        key: u64,
+        counted: bool,
+    },
+    Api(Api<E, B>),
+}
+
+pub(crate) type Answer<T> = Reply<Result<T, SupervisorError>>;
+
+pub(crate) enum Api<E, B> {
+    StartChild(ErasedChildSpec<E, B>, Answer<Option<ActorId>>),
+    TerminateChild(ChildId, Answer<()>),
+    RestartChild(ChildId, Answer<Option<ActorId>>),
+    DeleteChild(ChildId, Answer<()>),
+    WhichChildren(Reply<Vec<ChildInfo>>),
+    CountChildren(Reply<ChildCounts>),
+    ChildRef(ChildId, Answer<Box<dyn Any + Send>>),
+    Subscribe(Reply<Events>),
+}
+
+impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
+    pub(crate) fn new(spec: SupervisorSpec<E, B>) -> Self {
+        let name = spec.name.clone().unwrap_or_else(|| Arc::from("supervisor"));
+        Supervisor {
+            name,
+            strategy: spec.strategy,
+            max_restarts: spec.max_restarts,
+            period: spec.period,
+            auto_shutdown: spec.auto_shutdown,
+            backoff: spec.backoff,
+            initial: spec.children,
+            children: Vec::new(),
+            restarts: VecDeque::new(),
+            inherited: Inherited {
+                bus: spec.bus,
+                path: None,
+            },
+            start_report: None,
+            next_key: 0,
+            done: false,
+            rng: 0x9e37_79b9_7f4a_7c15 ^ playhouse_core_seed(),
+        }
+    }
+
+    pub(crate) fn with_start_report(mut self, report: Reply<Result<(), StartError>>) -> Self {
+        self.start_report = Some(report);
+        self
+    }
+
+    /// Takes the parent's subscribers and place in the tree (a nested supervisor).
+    pub(crate) fn inherit(&mut self, parent: &Inherited) {
+        parent.bus.absorb(&self.inherited.bus);
+        self.inherited.bus = parent.bus.clone();
+        if let Some(path) = &parent.path {
+            self.name = Arc::from(format!("{path}/{}", self.name));
+        }
+    }
+
+    fn emit(&self, child: Option<usize>, kind: impl FnOnce() -> EventKind) {
+        self.inherited.bus.emit(|| SupervisorEvent {
+            supervisor: self.name.clone(),
+            child: child.map(|i| self.children[i].flags.id.clone()),
+            actor: child.and_then(|i| self.children[i].slot.actor_id()),
+            kind: kind(),
+        });
+    }
+
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.children.iter().position(|c| &*c.flags.id == id)
+    }
+
+    fn index_of_key(&self, key: u64) -> Option<usize> {
+        self.children.iter().position(|c| c.key == key)
+    }
+
+    fn add_child(&mut self, spec: ErasedChildSpec<E, B>) -> usize {
+        self.next_key += 1;
+        self.children.push(Child {
+            key: self.next_key,
+            generation: 0,
+            flags: spec.flags,
+            slot: spec.slot,
+            alive: Alive::None,
+            restarting: false,
+        });
+        self.children.len() - 1
+    }
+
+    fn doorbell(&self, ctx: &Ctx<E, B>, key: u64, generation: u64) -> Doorbell {
+        let me = ctx.myself().downgrade();
+        Arc::new(move || {
+            if let Some(me) = me.upgrade() {
+                // Unbounded: refused only once the supervisor is stopping, and then its
+                // shutdown reads the child's report directly.
+                let _ = me.try_tell(SupervisorMsg(Msg::Child { key, generation }));
+            }
+        })
+    }
+
+    /// Records a restart now; `false` if it exceeds the intensity (OTP's `add_restart`: the
+    /// restarts within the last period, this one included, must be at most `max_restarts`).
+    fn add_restart(&mut self, now: Instant) -> bool {
+        self.restarts.push_back(now);
+        let threshold = now.checked_sub(self.period);
+        while let (Some(&oldest), Some(threshold)) = (self.restarts.front(), threshold) {
+            if oldest >= threshold {
+                break;
+            }
+            self.restarts.pop_front();
+        }
+        self.restarts.len() <= self.max_restarts as usize
+    }
+
+    fn random(&mut self) -> f64 {
+        // xorshift64*: jitter needs spread, not quality.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The next report of child `idx`, or `None` at `deadline`.
+    async fn next_event(
+        child: &mut Child<E, B>,
+        ctx: &Ctx<E, B>,
+        deadline: Option<Instant>,
+    ) -> Option<ChildEvent> {
+        let slot = &mut child.slot;
+        match deadline {
+            None => Some(poll_fn(move |cx| slot.poll_event(cx)).await),
+            Some(deadline) => {
+                let mut sleep = pin!(ctx.sleep_until(deadline));
+                poll_fn(move |cx| {
+                    if let Poll::Ready(event) = slot.poll_event(cx) {
+                        return Poll::Ready(Some(event));
+                    }
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    Poll::Pending
+                })
+                .await
+            }
+        }
+    }
+
+    /// Waits until child `idx` reports its start: `Ok` once `started` returned, or the reason
+    /// its first incarnation ended.
+    async fn await_start(&mut self, idx: usize, ctx: &Ctx<E, B>) -> Result<(), StartCause> {
+        loop {
+            match Self::next_event(&mut self.children[idx], ctx, None).await {
+                Some(ChildEvent::Started) => {
+                    self.children[idx].alive = Alive::Running;
+                    return Ok(());
+                }
+                Some(ChildEvent::Exited { reason, parked, .. }) => {
+                    self.set_ended(idx, parked);
+                    return Err(StartCause::Exited(reason));
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn set_ended(&mut self, idx: usize, parked: bool) {
+        let child = &mut self.children[idx];
+        if parked {
+            child.alive = Alive::Parked;
+        } else {
+            child.alive = Alive::None;
+            child.slot.release();
+        }
+    }
+
+    /// Starts child `idx`: a fresh incarnation behind its reference if its actor is parked,
+    /// else a new actor. Waits for `started`.
+    async fn start_child_at(&mut self, idx: usize, ctx: &Ctx<E, B>) -> Result<(), StartCause> {
+        let restarted = self.children[idx].alive == Alive::Parked;
+        if restarted {
+            let drain = self.children[idx].flags.on_restart == crate::spec::OnRestart::DrainQueue;
+            let inherited = self.child_inheritance(idx);
+            self.children[idx]
+                .slot
+                .restart_in_place(drain, &inherited)
+                .map_err(|e| StartCause::Factory(Arc::from(e)))?;
+        } else if self.children[idx].alive == Alive::None {
+            let key = self.children[idx].key;
+            let generation = self.children[idx].generation + 1;
+            self.children[idx].generation = generation;
+            let bell = self.doorbell(ctx, key, generation);
+            let inherited = self.child_inheritance(idx);
+            let system = ctx.system();
+            self.children[idx]
+                .slot
+                .spawn(&system, bell, &inherited)
+                .map_err(|e| StartCause::Factory(Arc::from(e)))?;
+        } else {
+            return Ok(());
+        }
+        self.await_start(idx, ctx).await?;
+        self.children[idx].restarting = false;
+        if restarted {
+            let incarnation = self.children[idx].slot.incarnation();
+            self.emit(Some(idx), || EventKind::Restarted { incarnation });
+        } else {
+            self.emit(Some(idx), || EventKind::Started);
+        }
+        Ok(())
+    }
+
+    fn child_inheritance(&self, _idx: usize) -> Inherited {
+        Inherited {
+            bus: self.inherited.bus.clone(),
+            path: Some(self.name.clone()),
+        }
+    }
+
+    /// Ends child `idx`'s running incarnation by its shutdown policy, keeping its actor for a
+    /// restart (a group restart). Returns once it has parked (or ended for good).
+    async fn end_incarnation_of(&mut self, idx: usize, ctx: &Ctx<E, B>) {
+        if self.children[idx].alive != Alive::Running {
+            return;
+        }
+        let shutdown = self.children[idx].flags.shutdown;
+        let first_deadline = match shutdown {
+            Shutdown::Brutal => {
+                self.children[idx]
+                    .slot
+                    .end_incarnation(IncarnationEnd::Now, ExitReason::Killed);
+                None
+            }
+            Shutdown::Timeout(d) => {
+                self.children[idx].slot.end_incarnation(
+                    IncarnationEnd::AfterCurrentMessage,
+                    ExitReason::Shutdown(None),
+                );
+                Some(ctx.now() + d)
+            }
+            Shutdown::Infinity => {
+                self.children[idx].slot.end_incarnation(
+                    IncarnationEnd::AfterCurrentMessage,
+                    ExitReason::Shutdown(None),
+                );
+                None
+            }
+        };
+        let mut deadline = first_deadline;
+        loop {
+            match Self::next_event(&mut self.children[idx], ctx, deadline).await {
+                Some(ChildEvent::Exited { reason, parked, .. }) => {
+                    self.set_ended(idx, parked);
+                    self.emit(Some(idx), || EventKind::Stopped { reason });
+                    return;
+                }
+                Some(ChildEvent::Started) => {}
+                None => {
+                    // The timeout passed: cut it.
+                    self.children[idx]
+                        .slot
+                        .end_incarnation(IncarnationEnd::Now, ExitReason::Killed);
+                    deadline = None;
+                }
+            }
+        }
+    }
+
+    /// Stops child `idx` for good by its shutdown policy and waits for its end. A child that
+    /// exits by itself meanwhile is reported with its own reason and not restarted.
+    async fn stop_child(&mut self, idx: usize, ctx: &Ctx<E, B>) {
+        let mut deadline = None;
+        match self.children[idx].alive {
+            Alive::None => {
+                self.children[idx].restarting = false;
+                return;
+            }
+            Alive::Parked => self.children[idx].slot.end_parked(),
+            Alive::Running => match self.children[idx].flags.shutdown {
+                Shutdown::Brutal => self.children[idx].slot.kill(),
+                Shutdown::Timeout(d) => {
+                    self.children[idx].slot.stop();
+                    deadline = Some(ctx.now() + d);
+                }
+                Shutdown::Infinity => self.children[idx].slot.stop(),
+            },
+        }
+        loop {
+            match Self::next_event(&mut self.children[idx], ctx, deadline).await {
+                Some(ChildEvent::Exited {
+                    reason,
+                    parked: false,
+                    ..
+                }) => {
+                    self.set_ended(idx, false);
+                    self.children[idx].restarting = false;
+                    self.emit(Some(idx), || EventKind::Stopped { reason });
+                    return;
+                }
+                // It exited by itself before the stop reached it: it ends with that reason.
+                Some(ChildEvent::Exited { parked: true, .. }) => {
+                    self.children[idx].slot.end_parked();
+                }
+                Some(ChildEvent::Started) => {}
+                None => {
+                    self.children[idx].slot.kill();
+                    deadline = None;
+                }
+            }
+        }
+    }
+
+    /// Stops every child, one at a time in reverse start order; temporary children are removed.
+    async fn shutdown_all(&mut self, ctx: &Ctx<E, B>) {
+        for idx in (0..self.children.len()).rev() {
+            self.stop_child(idx, ctx).await;
+        }
+        self.children
+            .retain(|c| c.flags.restart != RestartType::Temporary);
+    }
+
+    /// The supervisor shuts itself down (escalation or auto-shutdown): its children stop, then
+    /// its incarnation ends with `Shutdown(info)`, which its parent sees as a normal exit.
+    async fn shut_down_self(&mut self, ctx: &Ctx<E, B>, info: &str) {
+        self.done = true;
+        self.shutdown_all(ctx).await;
+        ctx.myself().end_incarnation(
+            IncarnationEnd::AfterCurrentMessage,
+            ExitReason::Shutdown(Some(Arc::from(info))),
+        );
+    }
+
+    async fn escalate(&mut self, ctx: &Ctx<E, B>) {
+        let max_restarts = self.max_restarts;
+        self.emit(None, || EventKind::Escalated { max_restarts });
+        self.shut_down_self(ctx, "reached max restart intensity")
+            .await;
+    }
+
+    /// Reads child `key`'s reports (its doorbell rang) and acts on an exit.
+    async fn on_child_report(&mut self, key: u64, generation: u64, ctx: &mut Ctx<E, B>) {
+        let Some(idx) = self.index_of_key(key) else {
+            return;
+        };
+        if self.children[idx].generation != generation {
+            return;
+        }
+        while let Some(event) = self.children[idx].slot.try_event() {
+            match event {
+                ChildEvent::Started => self.children[idx].alive = Alive::Running,
+                ChildEvent::Exited { reason, parked, .. } => {
+                    self.set_ended(idx, parked);
+                    self.emit(Some(idx), || EventKind::Stopped {
+                        reason: reason.clone(),
+                    });
+                    self.child_exited(idx, reason, ctx).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// OTP's `restart_child/3` logic for a child that exited by itself.
+    async fn child_exited(&mut self, idx: usize, reason: ExitReason, ctx: &mut Ctx<E, B>) {
+        if self.done {
+            if self.children[idx].alive == Alive::Parked {
+                self.stop_child(idx, ctx).await;
+            }
+            return;
+        }
+        let flags = self.children[idx].flags.clone();
+        let restart = match flags.restart {
+            RestartType::Permanent => true,
+            RestartType::Transient => !reason.is_normal(),
+            RestartType::Temporary => false,
+        };
+        if !restart {
+            self.stop_child(idx, ctx).await;
+            if flags.restart == RestartType::Temporary {
+                self.children.remove(idx);
+            }
+            if flags.significant {
+                self.significant_exit(ctx).await;
+            }
+            return;
+        }
+        if !self.add_restart(ctx.now()) {
+            self.escalate(ctx).await;
+            return;
+        }
+        if let Some(backoff) = self.backoff {
+            let n = self.restarts.len() as u32;
+            let delay = backoff.delay(n, self.random());
+            let key = self.children[idx].key;
+            self.children[idx].restarting = true;
+            ctx.run_later(delay, SupervisorMsg(Msg::Retry { key, counted: true }));
+            return;
+        }
+        self.restart_from(idx, ctx).await;
+    }
+
+    async fn significant_exit(&mut self, ctx: &Ctx<E, B>) {
+        let shut = match self.auto_shutdown {
+            AutoShutdown::Never => false,
+            AutoShutdown::AnySignificant => true,
+            AutoShutdown::AllSignificant => !self
+                .children
+                .iter()
+                .any(|c| c.flags.significant && (c.alive != Alive::None || c.restarting)),
+        };
+        if shut {
+            self.emit(None, || EventKind::AutoShutdown);
+            self.shut_down_self(ctx, "auto shutdown").await;
+        }
+    }
+
+    /// Applies the strategy to a restart of child `idx` (already counted): stops the siblings
+    /// it covers in reverse start order, then starts them in start order. A failed start marks
+    /// that child (and, in a group, those after it) restarting and queues a retry.
+    async fn restart_from(&mut self, idx: usize, ctx: &mut Ctx<E, B>) {
+        let key = self.children[idx].key;
+        let range: Vec<u64> = match self.strategy {
+            Strategy::OneForOne => vec![key],
+            Strategy::OneForAll => self.children.iter().map(|c| c.key).collect(),
+            Strategy::RestForOne => self.children[idx..].iter().map(|c| c.key).collect(),
+        };
+        // Stop the others, last started first.
+        for &k in range.iter().rev() {
+            if k == key {
+                continue;
+            }
+            let Some(i) = self.index_of_key(k) else {
+                continue;
+            };
+            if self.children[i].flags.restart == RestartType::Temporary {
+                // A temporary sibling is removed, not restarted.
+                self.stop_child(i, ctx).await;
+                self.children.remove(i);
+            } else {
+                self.end_incarnation_of(i, ctx).await;
+            }
+        }
+        // Start all, first started first.
+        let keys: Vec<u64> = range
+            .into_iter()
+            .filter(|k| self.index_of_key(*k).is_some())
+            .collect();
+        for (n, &k) in keys.iter().enumerate() {
+            let Some(i) = self.index_of_key(k) else {
+                continue;
+            };
+            if let Err(cause) = self.start_child_at(i, ctx).await {
+                self.emit(Some(i), || EventKind::StartFailed { cause });
+                for &later in &keys[n..] {
+                    if let Some(j) = self.index_of_key(later) {
+                        self.children[j].restarting = true;
+                    }
+                }
+                // Retried through the mailbox: a stop or an API call is served first.
+                let _ = ctx.notify(SupervisorMsg(Msg::Retry {
+                    key: k,
+                    counted: false,
+                }));
+                return;
+            }
+        }
+    }
+
+    async fn on_retry(&mut self, key: u64, counted: bool, ctx: &mut Ctx<E, B>) {
+        if self.done {
+            return;
+        }
+        let Some(idx) = self.index_of_key(key) else {
+            return;
+        };
+        if !self.children[idx].restarting {
+            return;
+        }
+        if !counted && !self.add_restart(ctx.now()) {
+            self.escalate(ctx).await;
+            return;
+        }
+        self.restart_from(idx, ctx).await;
+    }
+
+    async fn on_api(&mut self, api: Api<E, B>, ctx: &mut Ctx<E, B>) {
+        match api {
+            Api::StartChild(spec, reply) => {
+                let _ = reply.send(self.api_start_child(spec, ctx).await);
+            }
+            Api::TerminateChild(id, reply) => {
+                let _ = reply.send(self.api_terminate_child(&id, ctx).await);
+            }
+            Api::RestartChild(id, reply) => {
+                let _ = reply.send(self.api_restart_child(&id, ctx).await);
+            }
+            Api::DeleteChild(id, reply) => {
+                let _ = reply.send(self.api_delete_child(&id));
+            }
+            Api::WhichChildren(reply) => {
+                let list = self
+                    .children
+                    .iter()
+                    .rev()
+                    .map(|c| ChildInfo {
+                        id: c.flags.id.clone(),
+                        state: c.state(),
+                        kind: c.flags.kind,
+                        actor: c.slot.actor_id(),
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Api::CountChildren(reply) => {
+                let mut counts = ChildCounts {
+                    specs: self.children.len(),
+                    ..ChildCounts::default()
+                };
+                for c in &self.children {
+                    if c.alive == Alive::Running {
+                        counts.active += 1;
+                    }
+                    match c.flags.kind {
+                        ChildKind::Supervisor => counts.supervisors += 1,
+                        ChildKind::Worker => counts.workers += 1,
+                    }
+                }
+                let _ = reply.send(counts);
+            }
+            Api::ChildRef(id, reply) => {
+                let found = match self.index_of(&id) {
+                    None => Err(SupervisorError::NotFound(id)),
+                    Some(i) => match self.children[i].slot.actor_ref() {
+                        Some(r) if self.children[i].alive == Alive::Running => Ok(r),
+                        _ if self.children[i].restarting => Err(SupervisorError::Restarting(id)),
+                        Some(r) => Ok(r),
+                        None => Err(SupervisorError::NotFound(id)),
+                    },
+                };
+                let _ = reply.send(found);
+            }
+            Api::Subscribe(reply) => {
+                let _ = reply.send(self.inherited.bus.subscribe());
+            }
+        }
+    }
+
+    async fn api_start_child(
+        &mut self,
+        spec: ErasedChildSpec<E, B>,
+        ctx: &mut Ctx<E, B>,
+    ) -> Result<Option<ActorId>, SupervisorError> {
+        if let Some(i) = self.index_of(&spec.flags.id) {
+            let id = spec.flags.id.clone();
+            return Err(match self.children[i].state() {
+                ChildState::Stopped => SupervisorError::AlreadyPresent(id),
+                _ => SupervisorError::AlreadyStarted(id),
+            });
+        }
+        check_child(&spec.flags, self.auto_shutdown).map_err(SupervisorError::InvalidSpec)?;
+        let id = spec.flags.id.clone();
+        let idx = self.add_child(spec);
+        match self.start_child_at(idx, ctx).await {
+            Ok(()) => Ok(self.children[idx].slot.actor_id()),
+            Err(cause) => {
+                self.emit(Some(idx), || EventKind::StartFailed {
+                    cause: cause.clone(),
+                });
+                self.stop_child(idx, ctx).await;
+                self.children.remove(idx);
+                Err(SupervisorError::StartFailed { id, cause })
+            }
+        }
+    }
+
+    async fn api_terminate_child(
+        &mut self,
+        id: &ChildId,
+        ctx: &mut Ctx<E, B>,
+    ) -> Result<(), SupervisorError> {
+        let Some(idx) = self.index_of(id) else {
+            return Err(SupervisorError::NotFound(id.clone()));
+        };
+        self.stop_child(idx, ctx).await;
+        self.children[idx].restarting = false;
+        if self.children[idx].flags.restart == RestartType::Temporary {
+            self.children.remove(idx);
+        }
+        Ok(())
+    }
+
+    async fn api_restart_child(
+        &mut self,
+        id: &ChildId,
+        ctx: &mut Ctx<E, B>,
+    ) -> Result<Option<ActorId>, SupervisorError> {
+        let Some(idx) = self.index_of(id) else {
+            return Err(SupervisorError::NotFound(id.clone()));
+        };
+        match self.children[idx].state() {
+            ChildState::Running => return Err(SupervisorError::Running(id.clone())),
+            ChildState::Restarting => return Err(SupervisorError::Restarting(id.clone())),
+            ChildState::Stopped => {}
+        }
+        match self.start_child_at(idx, ctx).await {
+            Ok(()) => Ok(self.children[idx].slot.actor_id()),
+            Err(cause) => {
+                self.emit(Some(idx), || EventKind::StartFailed {
+                    cause: cause.clone(),
+                });
+                // Not retried, not counted: it stays stopped.
+                self.stop_child(idx, ctx).await;
+                Err(SupervisorError::StartFailed {
+                    id: id.clone(),
+                    cause,
+                })
+            }
+        }
+    }
+
+    fn api_delete_child(&mut self, id: &ChildId) -> Result<(), SupervisorError> {
+        let Some(idx) = self.index_of(id) else {
+            return Err(SupervisorError::NotFound(id.clone()));
+        };
+        match self.children[idx].state() {
+            ChildState::Running => Err(SupervisorError::Running(id.clone())),
+            ChildState::Restarting => Err(SupervisorError::Restarting(id.clone())),
+            ChildState::Stopped => {
+                self.children.remove(idx);
+                Ok(())
+            }
+        }
+    }
+
+    /// Validates the flags and the specs before any child starts.
+    fn validate(&self) -> Result<(), StartError> {
+        if self.period.is_zero() {
+            return Err(StartError::InvalidSpec(
+                "the intensity period must be positive".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for spec in &self.initial {
+            if !seen.insert(spec.flags.id.clone()) {
+                return Err(StartError::DuplicateId(spec.flags.id.clone()));
+            }
+            check_child(&spec.flags, self.auto_shutdown).map_err(StartError::InvalidSpec)?;
+        }
+        Ok(())
+    }
+
+    async fn start_all(&mut self, ctx: &mut Ctx<E, B>) -> Result<(), StartError> {
+        self.validate()?;
+        for spec in std::mem::take(&mut self.initial) {
+            self.add_child(spec);
+        }
+        for idx in 0..self.children.len() {
+            if let Err(cause) = self.start_child_at(idx, ctx).await {
+                self.emit(Some(idx), || EventKind::StartFailed {
+                    cause: cause.clone(),
+                });
+                // Roll back: this one (if it is parked), then those started, last first.
+                for j in (0..=idx).rev() {
+                    self.stop_child(j, ctx).await;
+                }
+                return Err(StartError::Child {
+                    id: self.children[idx].flags.id.clone(),
+                    cause,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A seed for backoff jitter: differs between supervisors and runs.
+fn playhouse_core_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish()
+}
+
+impl<E: Executor, B: MessageBroker> Actor for Supervisor<E, B> {
+    type Message = SupervisorMsg<E, B>;
+    type Error = StartError;
+}
+
+impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervisor<E, B> {
+    /// Starts the children in order; a failure stops those started and fails the start.
+    async fn started(&mut self, ctx: &mut Ctx<E, B>) -> Result<(), StartError> {
+        let result = self.start_all(ctx).await;
+        if let Some(report) = self.start_report.take() {
+            let _ = report.send(result.clone());
+        }
+        result
+    }
+
+    async fn handle(
+        &mut self,
+        msg: SupervisorMsg<E, B>,
+        ctx: &mut Ctx<E, B>,
+    ) -> Result<(), StartError> {
+        match msg.0 {
+            Msg::Child { key, generation } => self.on_child_report(key, generation, ctx).await,
+            Msg::Retry { key, counted } => self.on_retry(key, counted, ctx).await,
+            Msg::Api(api) => self.on_api(api, ctx).await,
+        }
+        Ok(())
+    }
+
+    /// Stops every child in reverse start order, each by its shutdown policy.
+    async fn stopped(&mut self, ctx: &mut Ctx<E, B>, _reason: &ExitReason) {
+        self.done = true;
+        self.shutdown_all(ctx).await;
+    }
+}

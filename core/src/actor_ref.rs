@@ -5,7 +5,7 @@ use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::cell::{ActorCell, ActorId};
@@ -188,7 +188,7 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         T: Send,
         F: FnOnce(Reply<T>) -> A::Message,
     {
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = self.cell.sleeper.now().checked_add(timeout);
         let mut sleep = deadline.map(|d| self.cell.sleeper.sleep_until_boxed(d));
         let mut timed_out = |cx: &mut std::task::Context<'_>| match sleep.as_mut() {
             Some(s) => s.as_mut().poll(cx).is_ready(),

@@ -61,11 +61,16 @@ pub(crate) type BoxSleep = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 's
 /// executor) can time out an ask.
 pub(crate) trait Sleeper: Send + Sync + 'static {
     fn sleep_until_boxed(&self, deadline: Instant) -> BoxSleep;
+    fn now(&self) -> Instant;
 }
 
 impl<E: Executor> Sleeper for E {
     fn sleep_until_boxed(&self, deadline: Instant) -> BoxSleep {
         Box::pin(self.sleep_until(deadline))
+    }
+
+    fn now(&self) -> Instant {
+        Executor::now(self)
     }
 }
 
@@ -82,5 +87,10 @@ impl SharedSleeper {
 
     pub(crate) fn sleep_until_boxed(&self, deadline: Instant) -> BoxSleep {
         self.0.sleep_until_boxed(deadline)
+    }
+
+    /// The executor's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.0.now()
     }
 }

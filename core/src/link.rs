@@ -133,6 +133,8 @@ pub(crate) trait LinkEnd: Send + Sync + 'static {
     fn add_link_watcher(&self, peer: ActorId, watcher: crate::cell::ExitWatcher) -> bool;
     fn has_link(&self, peer: ActorId) -> bool;
     fn remove_link(&self, peer: ActorId) -> bool;
+    /// The reason this end ended with, once it has.
+    fn ended_reason(&self) -> Option<ExitReason>;
 }
 
 impl<M: Send + 'static, S: Strategy> LinkEnd for ActorCell<M, S> {
@@ -160,6 +162,10 @@ impl<M: Send + 'static, S: Strategy> LinkEnd for ActorCell<M, S> {
 
     fn remove_link(&self, peer: ActorId) -> bool {
         self.remove_watcher(WatchTag::Link(peer))
+    }
+
+    fn ended_reason(&self) -> Option<ExitReason> {
+        self.exit_reason()
     }
 }
 
@@ -210,6 +216,15 @@ pub(crate) fn link<X: LinkEnd, Y: LinkEnd>(a: &Arc<X>, b: &Arc<Y>) {
         }),
     );
     let _ = (a_alive, b_alive);
+    // An end that ran its watcher before the other side's record of the link was in place (`a`
+    // ended before this call, or between the two registrations) found nothing to claim: its
+    // signal is delivered now. The claim keeps it to once if the watcher did find the record.
+    if let Some(reason) = a.ended_reason() {
+        b.take_link_signal(a_id, &reason);
+    }
+    if let Some(reason) = b.ended_reason() {
+        a.take_link_signal(b_id, &reason);
+    }
 }
 
 /// Removes the link between `a` and `b`: `true` if there was one. Once this returns, neither

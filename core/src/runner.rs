@@ -457,12 +457,38 @@ impl<A: Actor, V: Env, R> Finalizer<A, V, R> {
     where
         R: Supervision<A>,
     {
+        // A stop, a kill or a closed mailbox while the supervision decides is as final as one
+        // before it: the actor ends with the incarnation's reason, without waiting for an
+        // answer that may never come (nothing delays a kill).
+        if self.ends_for_good() {
+            return Poll::Ready(Ok(Next::End));
+        }
         let reason = self.rx.reason();
         let policy = &mut self.policy;
-        match catch_unwind(AssertUnwindSafe(|| policy.poll_exited(reason, cx))) {
+        let polled = match catch_unwind(AssertUnwindSafe(|| policy.poll_exited(reason, cx))) {
             Ok(polled) => polled.map(Ok),
             Err(payload) => Poll::Ready(Err(payload)),
+        };
+        if polled.is_pending() {
+            // The waker goes where a stop, a kill and the close wake the task (under the lock
+            // they take), then a look for one that came first.
+            {
+                let mut st = self.ctx.cell.queue.state.lock();
+                match &st.rx_waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => st.rx_waker = Some(cx.waker().clone()),
+                }
+            }
+            if self.ends_for_good() {
+                return Poll::Ready(Ok(Next::End));
+            }
         }
+        polled
+    }
+
+    /// `true` once a stop or kill was asked for or the mailbox closed: no restart follows.
+    fn ends_for_good(&self) -> bool {
+        self.ctx.cell.stop_was_requested() || self.ctx.cell.queue.is_closed()
     }
 
     /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]).

@@ -181,12 +181,15 @@ pub(crate) trait ChildSlot<E, B>: Send {
     fn incarnation(&self) -> u32;
 }
 
+/// A spawned actor and its channel to the supervisor.
+type Current<A, MB> = (ActorRef<A, MB>, Arc<Shared<A>>);
+
 /// The typed half of a child.
 pub(crate) struct TypedChild<A: Actor, MB: Mailbox> {
     factory: Box<dyn FnMut() -> Result<A, BoxError> + Send>,
     mailbox: MB,
     prepare: Option<fn(&mut A, &Inherited)>,
-    current: Option<(ActorRef<A, MB>, Arc<Shared<A>>)>,
+    current: Option<Current<A, MB>>,
     incarnation: u32,
 }
 

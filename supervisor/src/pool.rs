@@ -25,6 +25,9 @@ pub enum Routing {
     LeastLoaded,
 }
 
+/// The members, by id, in start order: replaced whole when the pool grows or shrinks.
+type Members<A, MB> = Arc<[(ChildId, ActorRef<A, MB>)]>;
+
 type Factory<A> = Arc<dyn Fn() -> Result<A, BoxError> + Send + Sync>;
 
 /// A pool's spec: one factory for every member, the members' mailbox, restart type and
@@ -154,7 +157,7 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 /// ```
 pub struct Pool<A: Actor, MB: Mailbox, E: Executor, B: MessageBroker> {
     supervisor: SupervisorRef<E, B>,
-    members: Mutex<Arc<[(ChildId, ActorRef<A, MB>)]>>,
+    members: Mutex<Members<A, MB>>,
     next: AtomicUsize,
     next_id: AtomicU64,
     template: Template<A, MB>,
@@ -229,7 +232,7 @@ where
         })
     }
 
-    fn snapshot(&self) -> Arc<[(ChildId, ActorRef<A, MB>)]> {
+    fn snapshot(&self) -> Members<A, MB> {
         self.members
             .lock()
             .unwrap_or_else(|p| p.into_inner())

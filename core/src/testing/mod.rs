@@ -81,3 +81,6 @@ impl crate::Executor for ThreadExecutor {
         }
     }
 }
+
+mod virtual_time;
+pub use virtual_time::{VirtualSleep, VirtualTime};

@@ -447,6 +447,8 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// exits by itself meanwhile is reported with its own reason and not restarted.
     async fn stop_child(&mut self, idx: usize, ctx: &Ctx<E, B>) {
         let mut deadline = None;
+        // A parked child's exit has been reported already: its final end is not news.
+        let mut reported = self.children[idx].alive == Alive::Parked;
         match self.children[idx].alive {
             Alive::None => {
                 self.children[idx].restarting = false;
@@ -471,11 +473,19 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 }) => {
                     self.set_ended(idx, false);
                     self.children[idx].restarting = false;
-                    self.emit(Some(idx), || EventKind::Stopped { reason });
+                    if !reported {
+                        self.emit(Some(idx), || EventKind::Stopped { reason });
+                    }
                     return;
                 }
-                // It exited by itself before the stop reached it: it ends with that reason.
-                Some(ChildEvent::Exited { parked: true, .. }) => {
+                // It exited by itself before the stop reached it: it ends with that reason,
+                // reported now.
+                Some(ChildEvent::Exited {
+                    parked: true,
+                    reason,
+                }) => {
+                    self.emit(Some(idx), || EventKind::Stopped { reason });
+                    reported = true;
                     self.children[idx].slot.end_parked();
                 }
                 Some(ChildEvent::Started) => {}

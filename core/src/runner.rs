@@ -397,7 +397,7 @@ impl<M, S: crate::mailbox::Strategy> RxOrReason<M, S> {
 
 /// Owns the context and the receiving half; whether the task ends normally or is dropped by
 /// its executor, the mailbox is closed, its backlog discarded and the exit reported, once.
-struct Finalizer<A: Actor, V: Env, R> {
+struct Finalizer<A: Actor, V: Env, R: Supervision<A>> {
     /// What follows each incarnation ([`Supervision`]).
     policy: R,
     /// The actor's cell, beside the context that the handler borrows, so that the runner can
@@ -407,7 +407,7 @@ struct Finalizer<A: Actor, V: Env, R> {
     rx: RxOrReason<A::Message, <<V as Env>::Mailbox as Mailbox>::Strategy>,
 }
 
-impl<A: Actor, V: Env, R> Finalizer<A, V, R> {
+impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     /// Why the message loop got no message: a kill, an end of the incarnation asked for, or
     /// the mailbox closed and drained (the stop asked for, or a normal end).
     #[cold]
@@ -530,11 +530,20 @@ impl<A: Actor, V: Env, R> Finalizer<A, V, R> {
                 }
             };
         }
-        self.ctx.cell.record_exit(reason);
+        if R::WANTS_FINISHED {
+            let told = reason.clone();
+            self.ctx.cell.record_exit(reason);
+            let policy = &mut self.policy;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| policy.finished(&told))) {
+                drop_panic(payload);
+            }
+        } else {
+            self.ctx.cell.record_exit(reason);
+        }
     }
 }
 
-impl<A: Actor, V: Env, R> Finalizer<A, V, R> {
+impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     /// The reason to report when a panic unwinds through the runner (see
     /// [`ActorTask`]'s `poll`): the reason the incarnation had ended with, if it had;
     /// else the stop or kill asked for, if any; else the panic.
@@ -549,7 +558,7 @@ impl<A: Actor, V: Env, R> Finalizer<A, V, R> {
     }
 }
 
-impl<A: Actor, V: Env, R> Drop for Finalizer<A, V, R> {
+impl<A: Actor, V: Env, R: Supervision<A>> Drop for Finalizer<A, V, R> {
     fn drop(&mut self) {
         // A drop that panicked after a caught panic skipped `panicked`: do not leave the
         // thread reporting panics for ports dropped later.

@@ -99,6 +99,18 @@ pub trait Supervision<A>: Send + 'static {
         reason: &ExitReason,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Next<A>>;
+
+    /// Whether [`finished`](Supervision::finished) is to be called: `false` (the default)
+    /// spares actors without a supervisor the cost of a call and a copy of the reason.
+    const WANTS_FINISHED: bool = false;
+
+    /// The actor has ended for good, with `reason` (its mailbox discarded, its exit recorded:
+    /// [`ActorRef::wait`](crate::ActorRef::wait) has resolved and its exit watchers have run).
+    /// Called once, also when the executor drops the task, if
+    /// [`WANTS_FINISHED`](Supervision::WANTS_FINISHED).
+    fn finished(&mut self, reason: &ExitReason) {
+        let _ = reason;
+    }
 }
 
 /// A [`Restart`] policy as a [`Supervision`]: decided at once.

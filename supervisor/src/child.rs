@@ -9,7 +9,6 @@
 //! exit watcher the same way.
 
 use std::any::Any;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 
@@ -31,38 +30,78 @@ pub(crate) enum ChildEvent {
     Exited { reason: ExitReason, parked: bool },
 }
 
-/// How a child rings its supervisor: a message into the supervisor's mailbox.
-pub(crate) type Doorbell = Arc<dyn Fn() + Send + Sync>;
+/// How children ring their supervisor: a message into its mailbox naming the child (its key)
+/// and the actor (its generation). One per supervisor, shared by its children.
+pub(crate) type Doorbell = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// A child's way to ring its supervisor.
+pub(crate) struct Ring {
+    pub(crate) bell: Doorbell,
+    pub(crate) key: u64,
+    pub(crate) generation: u64,
+}
+
+/// The supervisor's decision for a parked task. The fresh actor is boxed so that the channel
+/// of an idle child does not grow with the actor's size.
+enum Decision<A> {
+    Restart(Box<A>, bool),
+    End,
+}
 
 struct SharedState<A> {
-    events: VecDeque<ChildEvent>,
+    /// Reports not yet read, in the order they are read: a start, a parked exit, a final
+    /// exit. (No more can be pending at once: the supervisor reads the parked exit before it
+    /// decides, and only a stop or kill while parked adds the final one behind it.)
+    started: bool,
+    parked_exit: Option<ExitReason>,
+    final_exit: Option<ExitReason>,
     /// The supervisor, when it waits for this child inside a handler.
     supervisor_waker: Option<Waker>,
     /// The supervisor's decision for the parked task.
-    decision: Option<Next<A>>,
+    decision: Option<Decision<A>>,
     /// The parked task.
     child_waker: Option<Waker>,
     /// The supervisor has let go of this child: a parked task ends.
     orphaned: bool,
 }
 
-/// The channel between one spawned actor and its supervisor.
+impl<A> SharedState<A> {
+    fn next_event(&mut self) -> Option<ChildEvent> {
+        if std::mem::take(&mut self.started) {
+            return Some(ChildEvent::Started);
+        }
+        if let Some(reason) = self.parked_exit.take() {
+            return Some(ChildEvent::Exited {
+                reason,
+                parked: true,
+            });
+        }
+        self.final_exit.take().map(|reason| ChildEvent::Exited {
+            reason,
+            parked: false,
+        })
+    }
+}
+
+/// The channel between one spawned actor and its supervisor: one allocation per child.
 pub(crate) struct Shared<A> {
     state: Mutex<SharedState<A>>,
-    doorbell: Doorbell,
+    ring: Ring,
 }
 
 impl<A> Shared<A> {
-    fn new(doorbell: Doorbell) -> Self {
+    fn new(ring: Ring) -> Self {
         Shared {
             state: Mutex::new(SharedState {
-                events: VecDeque::new(),
+                started: false,
+                parked_exit: None,
+                final_exit: None,
                 supervisor_waker: None,
                 decision: None,
                 child_waker: None,
                 orphaned: false,
             }),
-            doorbell,
+            ring,
         }
     }
 
@@ -71,24 +110,23 @@ impl<A> Shared<A> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `event` for the supervisor and rings it.
-    fn report(&self, event: impl FnOnce(&mut SharedState<A>) -> ChildEvent) {
+    /// Records a report for the supervisor and rings it.
+    fn report(&self, record: impl FnOnce(&mut SharedState<A>)) {
         let waker = {
             let mut st = self.lock();
-            let event = event(&mut st);
-            st.events.push_back(event);
+            record(&mut st);
             st.supervisor_waker.take()
         };
         if let Some(w) = waker {
             w.wake();
         }
-        (self.doorbell)();
+        (self.ring.bell)(self.ring.key, self.ring.generation);
     }
 
-    fn decide(&self, next: Next<A>) {
+    fn decide(&self, decision: Decision<A>) {
         let waker = {
             let mut st = self.lock();
-            st.decision = Some(next);
+            st.decision = Some(decision);
             st.child_waker.take()
         };
         if let Some(w) = waker {
@@ -116,22 +154,26 @@ pub(crate) struct ChildControl<A> {
 }
 
 impl<A: Send + 'static> Supervision<A> for ChildControl<A> {
+    const WANTS_FINISHED: bool = true;
+
     fn started(&mut self) {
-        self.shared.report(|_| ChildEvent::Started);
+        self.shared.report(|st| st.started = true);
     }
 
     fn poll_exited(&mut self, reason: &ExitReason, cx: &mut TaskContext<'_>) -> Poll<Next<A>> {
         if !self.reported {
             self.reported = true;
-            self.shared.report(|_| ChildEvent::Exited {
-                reason: reason.clone(),
-                parked: true,
-            });
+            self.shared
+                .report(|st| st.parked_exit = Some(reason.clone()));
         }
         let mut st = self.shared.lock();
-        if let Some(next) = st.decision.take() {
+        if let Some(decision) = st.decision.take() {
             self.reported = false;
-            return Poll::Ready(next);
+            return Poll::Ready(match decision {
+                Decision::Restart(actor, false) => Next::Restart(*actor),
+                Decision::Restart(actor, true) => Next::RestartDrained(*actor),
+                Decision::End => Next::End,
+            });
         }
         if st.orphaned {
             return Poll::Ready(Next::End);
@@ -141,6 +183,11 @@ impl<A: Send + 'static> Supervision<A> for ChildControl<A> {
             _ => st.child_waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    fn finished(&mut self, reason: &ExitReason) {
+        self.shared
+            .report(|st| st.final_exit = Some(reason.clone()));
     }
 }
 
@@ -152,7 +199,7 @@ pub(crate) trait ChildSlot<E, B>: Send {
     fn spawn(
         &mut self,
         system: &System<E, B>,
-        doorbell: Doorbell,
+        ring: Ring,
         inherited: &Inherited,
     ) -> Result<ActorId, BoxError>;
     /// The parked actor starts a fresh incarnation made by the factory, behind the same
@@ -248,11 +295,11 @@ where
     fn spawn(
         &mut self,
         system: &System<E, B>,
-        doorbell: Doorbell,
+        ring: Ring,
         inherited: &Inherited,
     ) -> Result<ActorId, BoxError> {
         let actor = self.make(inherited)?;
-        let shared = Arc::new(Shared::new(doorbell));
+        let shared = Arc::new(Shared::new(ring));
         let control = ChildControl {
             shared: shared.clone(),
             reported: false,
@@ -260,14 +307,6 @@ where
         let actor_ref = system
             .spawner(self.mailbox.clone())
             .spawn_supervised(actor, control);
-        let watch = shared.clone();
-        actor_ref.on_exit(move |_, reason| {
-            let reason = reason.clone();
-            watch.report(move |_| ChildEvent::Exited {
-                reason,
-                parked: false,
-            });
-        });
         let id = actor_ref.id();
         if let Some((old, old_shared)) = self.current.replace((actor_ref, shared)) {
             old_shared.orphan();
@@ -285,17 +324,13 @@ where
         // A request to end the last incarnation that raced its own end must not end the next.
         actor_ref.withdraw_end_incarnation();
         self.incarnation += 1;
-        shared.decide(if drain {
-            Next::RestartDrained(actor)
-        } else {
-            Next::Restart(actor)
-        });
+        shared.decide(Decision::Restart(Box::new(actor), drain));
         Ok(())
     }
 
     fn end_parked(&mut self) {
         if let Some((_, shared)) = &self.current {
-            shared.decide(Next::End);
+            shared.decide(Decision::End);
         }
     }
 
@@ -311,7 +346,7 @@ where
             return Poll::Pending;
         };
         let mut st = shared.lock();
-        if let Some(event) = st.events.pop_front() {
+        if let Some(event) = st.next_event() {
             return Poll::Ready(event);
         }
         st.supervisor_waker = Some(cx.waker().clone());
@@ -320,7 +355,7 @@ where
 
     fn try_event(&self) -> Option<ChildEvent> {
         let (_, shared) = self.current.as_ref()?;
-        shared.lock().events.pop_front()
+        shared.lock().next_event()
     }
 
     fn end_incarnation(&self, when: IncarnationEnd, reason: ExitReason) {

@@ -24,7 +24,7 @@ use playhouse_core::{
     Wiring,
 };
 
-use crate::child::{ChildEvent, Doorbell};
+use crate::child::{ChildEvent, Doorbell, Ring};
 use crate::error::{StartCause, StartError, SupervisorError};
 use crate::events::{EventBus, EventKind, Events, SupervisorEvent};
 use crate::spec::{
@@ -144,6 +144,8 @@ pub struct Supervisor<E, B> {
     /// more child exits.
     done: bool,
     rng: u64,
+    /// The children's doorbell, made on first use.
+    bell: Option<Doorbell>,
 }
 
 impl<E, B> fmt::Debug for Supervisor<E, B> {
@@ -218,6 +220,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             next_key: 0,
             done: false,
             rng: 0x9e37_79b9_7f4a_7c15 ^ playhouse_core_seed(),
+            bell: None,
         }
     }
 
@@ -265,15 +268,27 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         self.children.len() - 1
     }
 
-    fn doorbell(&self, ctx: &Ctx<E, B>, key: u64, generation: u64) -> Doorbell {
-        let me = ctx.myself().downgrade();
-        Arc::new(move || {
-            if let Some(me) = me.upgrade() {
-                // Unbounded: refused only once the supervisor is stopping, and then its
-                // shutdown reads the child's report directly.
-                let _ = me.try_tell(SupervisorMsg(Msg::Child { key, generation }));
-            }
-        })
+    /// How child `key`'s actor of `generation` rings this supervisor (one doorbell, made on
+    /// first use, shared by all children).
+    fn ring(&mut self, ctx: &Ctx<E, B>, key: u64, generation: u64) -> Ring {
+        let bell = self
+            .bell
+            .get_or_insert_with(|| {
+                let me = ctx.myself().downgrade();
+                Arc::new(move |key, generation| {
+                    if let Some(me) = me.upgrade() {
+                        // Unbounded: refused only once the supervisor is stopping, and then
+                        // its shutdown reads the child's report directly.
+                        let _ = me.try_tell(SupervisorMsg(Msg::Child { key, generation }));
+                    }
+                }) as Doorbell
+            })
+            .clone();
+        Ring {
+            bell,
+            key,
+            generation,
+        }
     }
 
     /// Records a restart now; `false` if it exceeds the intensity (OTP's `add_restart`: the
@@ -366,12 +381,12 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             let key = self.children[idx].key;
             let generation = self.children[idx].generation + 1;
             self.children[idx].generation = generation;
-            let bell = self.doorbell(ctx, key, generation);
+            let ring = self.ring(ctx, key, generation);
             let inherited = self.child_inheritance(idx);
             let system = ctx.system();
             self.children[idx]
                 .slot
-                .spawn(&system, bell, &inherited)
+                .spawn(&system, ring, &inherited)
                 .map_err(|e| StartCause::Factory(Arc::from(e)))?;
         } else {
             return Ok(());

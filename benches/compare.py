@@ -5,7 +5,9 @@ Builds the `cell` binary in release, then for each round runs every cell in a fr
 (`cell <framework> <workload>`, order shuffled per round, 300 s timeout per cell; a failing cell
 is recorded as failed, never fatal), takes the median of each cell across rounds and writes:
 (`scaling` runs one sender/actor pair per core; `cell` reports that core count, which the
-table header and notes show)
+table header and notes show; the restart workloads run only on the frameworks whose supervision
+`cell` drives, which it lists, and each round also runs `cell floor_panic restart`, the cost of
+one caught panic, shown in the notes)
 
 - <out>/benchmarks.md   header (date, machine, rustc, crate versions, command), table, targets
 - <out>/benchmarks.json raw per-round values and medians
@@ -42,7 +44,12 @@ DEFAULT_FRAMEWORKS = [
     "actix", "kameo", "ractor", "xtra",
 ]
 WORKLOADS = ["tell", "tell_contended", "ask", "ask_pipelined", "spawn", "fanout", "ping_pong",
-             "scaling"]
+             "scaling", "restart", "restart_serial"]
+# Workloads only the supervising frameworks run, and the fallback list of those frameworks (if
+# `cell` cannot list them: it prints them in its usage message).
+RESTART_WORKLOADS = ["restart", "restart_serial"]
+DEFAULT_SUPERVISING = ["playhouse", "playhouse_1thread", "playhouse_smol", "kameo", "ractor"]
+PANIC_FLOOR = "floor_panic"
 
 # Metrics reported in the table: (key, column header, format, higher_is_better).
 # Keys are workload names, plus "bytes_per_actor" and "spawn_warm" (from the spawn cell: see
@@ -58,6 +65,8 @@ COLUMNS = [
     ("fanout", "fanout M/s", "{:.2f}", True),
     ("ping_pong", "ping-pong ns/hop", "{:.0f}", False),
     ("scaling", "scaling M/s", "{:.2f}", True),
+    ("restart", "restart ns", "{:.0f}", False),
+    ("restart_serial", "restart one at a time ns", "{:.0f}", False),
 ]
 HIGHER_IS_BETTER = {key: hib for key, _, _, hib in COLUMNS}
 UNITS = {
@@ -65,6 +74,7 @@ UNITS = {
     "ask_pipelined": "M msgs/s", "spawn": "ns/actor", "bytes_per_actor": "bytes/actor",
     "spawn_warm": "ns/actor",
     "fanout": "M msgs/s", "ping_pong": "ns/hop", "scaling": "M msgs/s",
+    "restart": "ns/restart", "restart_serial": "ns/restart",
 }
 LABELS = {key: header for key, header, _, _ in COLUMNS}
 # Keys the spawn cell reports besides its value, by the name of the field in `cell`'s JSON line.
@@ -132,19 +142,30 @@ def build_cell() -> Path:
     return exe
 
 
-def cell_frameworks(exe: Path) -> list[str]:
-    """The frameworks `cell` knows, in `visit_all` order (parsed from its usage message)."""
+def cell_usage_list(exe: Path, prefix: str) -> list[str] | None:
+    """The names on the line of `cell`'s usage message that starts with `prefix` (after the
+    last colon), or None."""
     try:
         proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
         for line in proc.stderr.splitlines():
             line = line.strip()
-            if line.startswith("frameworks:"):
-                names = [n.strip() for n in line.split(":", 1)[1].split(",") if n.strip()]
+            if line.startswith(prefix):
+                names = [n.strip() for n in line.rsplit(":", 1)[1].split(",") if n.strip()]
                 if names:
                     return names
     except (OSError, subprocess.SubprocessError):
         pass
-    return list(DEFAULT_FRAMEWORKS)
+    return None
+
+
+def cell_frameworks(exe: Path) -> list[str]:
+    """The frameworks `cell` knows, in `visit_all` order (parsed from its usage message)."""
+    return cell_usage_list(exe, "frameworks:") or list(DEFAULT_FRAMEWORKS)
+
+
+def cell_supervising(exe: Path) -> list[str]:
+    """The frameworks that run the restart workloads (parsed from `cell`'s usage message)."""
+    return cell_usage_list(exe, "supervising") or list(DEFAULT_SUPERVISING)
 
 
 def run_text(cmd: list[str]) -> str:
@@ -229,7 +250,12 @@ def run_cell(exe: Path, framework: str, workload: str) -> dict:
         return {"error": f"could not start: {e}"}
     wall = round(time.monotonic() - start, 2)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        # The first panic's message (the line after "panicked at"), else the last lines, which
+        # under RUST_BACKTRACE are only frames of the backtrace.
+        first_panic = next((lines[i + 1].strip() for i, line in enumerate(lines[:-1])
+                            if "panicked at" in line), None)
+        tail = [first_panic] if first_panic else lines[-3:]
         error = f"exit status {proc.returncode}" + (": " + " | ".join(tail) if tail else "")
         return {"error": error, "wall_s": wall}
     for line in reversed(proc.stdout.strip().splitlines()):
@@ -323,7 +349,8 @@ def compute_targets(medians: dict) -> list[dict]:
             "met": None if r is None else r >= threshold,
         })
 
-    for key in WORKLOADS:
+    # restart_serial is ours, not a workload of BENCHMARKS.md: for information only.
+    for key in [w for w in WORKLOADS if w != "restart_serial"]:
         ratio_target("playhouse ÷ best of kameo/ractor/xtra", "playhouse", MT_PEERS, key, 1.5,
                      "kameo/ractor/xtra")
     for key in ["tell", "tell_contended", "ask", "fanout", "scaling"]:
@@ -333,9 +360,10 @@ def compute_targets(medians: dict) -> list[dict]:
                      "actix")
 
     for fw in ["playhouse", "playhouse_1thread", "playhouse_smol"]:
-        for key, limit, unit in [("bytes_per_actor", 512, "bytes"), ("spawn", 1000, "ns")]:
+        for key, limit, unit in [("bytes_per_actor", 512, "bytes"), ("spawn", 1000, "ns"),
+                                 ("restart", 5000, "ns")]:
             value = medians.get(fw, {}).get(key)
-            label = "bytes/actor" if key == "bytes_per_actor" else "spawn"
+            label = "bytes/actor" if key == "bytes_per_actor" else key
             targets.append({
                 "group": "absolute limits", "workload": f"{label} ({fw})",
                 "target": f"≤ {limit} {unit}", "ratio": None, "value": value, "threshold": limit,
@@ -418,6 +446,27 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
             f"with {cores} workers (playhouse_smol on an async-executor run by {cores} threads; "
             "the other workloads use 2), actix and playhouse_1thread on their one thread.",
         ]
+    if any(medians.get(fw, {}).get(wl) is not None or failed.get(fw, {}).get(wl)
+           for fw in frameworks for wl in RESTART_WORKLOADS):
+        floor = median_or_none(meta.get("panic_floor", []))
+        lines += [
+            "",
+            "`restart`: one actor that panics on every message, restarted by its framework's "
+            "supervision after each; 10,000 messages sent back to back, total time ÷ 10,000. "
+            "`restart one at a time`: send one, wait until the next incarnation started, "
+            "repeat. Only the frameworks whose supervision the harness drives run them: "
+            "playhouse through the core's restart policy (`spawn_restartable`), kameo through "
+            "`supervise` (restart in place, same mailbox), ractor through a supervisor that "
+            "respawns the child on `ActorFailed` and forwards every message to the current "
+            "child, one per incarnation (its restarts get a new reference and mailbox).",
+        ]
+        if floor is not None:
+            lines += [
+                "",
+                f"The floor under both: one panic caught at once on the same thread "
+                f"(`cell {PANIC_FLOOR} restart`) took {floor:.0f} ns on this machine (median of "
+                "the rounds).",
+            ]
     if spreads:
         lines += [
             "",
@@ -434,8 +483,7 @@ def write_markdown(path: Path, meta: dict, frameworks, medians, failed, targets,
         "## Targets",
         "",
         "Computed from this run (ratios: higher is better; for ns metrics the ratio is "
-        "peer ÷ playhouse). The restart target (≤ 5 µs) is not measured by this harness: "
-        "the restart workload waits for supervision.",
+        "peer ÷ playhouse). The restart target (≤ 5 µs) is on the `restart ns` column.",
         "",
         *targets_md(targets),
     ]
@@ -576,6 +624,7 @@ def main() -> None:
     exe = build_cell()
     frameworks = parse_list(args.frameworks, cell_frameworks(exe), "framework")
     workloads = parse_list(args.workloads, WORKLOADS, "workload")
+    supervising = cell_supervising(exe)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -593,11 +642,22 @@ def main() -> None:
         "seed": seed,
         "cell_timeout_s": CELL_TIMEOUT_S,
         "raw": {fw: {wl: [] for wl in workloads} for fw in frameworks},
+        "panic_floor": [],
     }
     versions = crate_versions()
 
-    cells = [(fw, wl) for fw in frameworks for wl in workloads]
+    # The restart workloads only where the framework supervises (the others show "–").
+    cells = [(fw, wl) for fw in frameworks for wl in workloads
+             if wl not in RESTART_WORKLOADS or fw in supervising]
+    run_floor = any(wl in RESTART_WORKLOADS for _, wl in cells)
     for rnd in range(1, args.rounds + 1):
+        if run_floor:
+            res = run_cell(exe, PANIC_FLOOR, "restart")
+            if "value" in res:
+                meta["panic_floor"].append(res["value"])
+                log(f"[round {rnd}/{args.rounds}] {PANIC_FLOOR}: {res['value']:.0f} ns/panic")
+            else:
+                log(f"[round {rnd}/{args.rounds}] {PANIC_FLOOR}: FAILED: {res['error']}")
         order = cells[:]
         rng.shuffle(order)
         for i, (fw, wl) in enumerate(order, 1):

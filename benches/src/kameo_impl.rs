@@ -3,6 +3,21 @@
 //!
 //! Actors a workload talks to are spawned before the clock starts; `spawn` times spawning and
 //! stopping (`stop_gracefully`, then `on_stop` counts down). kameo boxes every message.
+//!
+//! The restart workloads use kameo's own supervision (`kameo::supervision`):
+//! `Fragile::supervise(&supervisor, ..)` with `RestartPolicy::Permanent` and a restart limit of
+//! `u32::MAX` per hour, under a one-for-one supervisor actor. A supervised child keeps its
+//! `ActorRef` and its mailbox across restarts (the dead incarnation hands its receiver to the
+//! supervisor, whose factory spawns the next one on it), so the sender tells the same reference
+//! throughout. Each restart goes through the supervisor: the dying child spawns a task that
+//! signals `LinkDied` into the supervisor's mailbox, and the supervisor, when it handles that
+//! signal, spawns the new incarnation as a new task.
+//!
+//! Back to back (`restart`) kameo loses messages, and the workload fails its check: a new
+//! incarnation's `StartupFinished` signal is queued behind the waiting messages, those are moved
+//! into a startup buffer, and when the first of them panics the rest of the buffer is dropped
+//! (`ActorBehaviour::handle_startup_finished` in kameo 0.22). One at a time (`restart_serial`)
+//! nothing waits, and nothing is lost. `benches/README.md` has the details.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,12 +29,14 @@ use kameo::actor::{ActorRef, Spawn, WeakActorRef};
 use kameo::error::ActorStopReason;
 use kameo::mailbox;
 use kameo::message::{Context, Message};
+use kameo::supervision::RestartPolicy;
 use tokio::runtime::Runtime;
 
 use crate::workload::{
-    self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    LazyScalingRuntime, MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N,
-    PIPELINED_REPLY_SUM, SCALING_PER_PAIR, SPAWN_N, TELL_N,
+    self, ASK_N, Boom, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR,
+    Incarnations, Latch, LazyScalingRuntime, MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH,
+    PIPELINED_N, PIPELINED_REPLY_SUM, RESTART_PANIC, RestartMode, SCALING_PER_PAIR, SPAWN_N,
+    TELL_N,
 };
 
 /// Counts tells (`u64`) and asks; answers `Ask(v)` with `v + 1`.
@@ -156,6 +173,46 @@ impl Actor for Trivial {
     ) -> Result<(), Infallible> {
         self.stopped.count_down();
         Ok(())
+    }
+}
+
+/// The supervisor of the restart workloads: one-for-one (kameo's default strategy), nothing
+/// else.
+struct Supervisor;
+
+impl Actor for Supervisor {
+    type Args = Self;
+    type Error = Infallible;
+
+    async fn on_start(args: Self, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        Ok(args)
+    }
+}
+
+/// The restart workloads' actor: `on_start` reports each incarnation, and every message makes
+/// the handler panic (with [`RESTART_PANIC`]) after taking it ([`Boom::handle`]). `Args = Self`
+/// is cloned by the supervisor's factory for each incarnation.
+#[derive(Clone)]
+struct Fragile {
+    incarnations: Arc<Incarnations>,
+}
+
+impl Actor for Fragile {
+    type Args = Self;
+    type Error = Infallible;
+
+    async fn on_start(args: Self, _: ActorRef<Self>) -> Result<Self, Infallible> {
+        args.incarnations.started();
+        Ok(args)
+    }
+}
+
+impl Message<Boom> for Fragile {
+    type Reply = ();
+
+    async fn handle(&mut self, boom: Boom, _: &mut Context<Self, ()>) {
+        boom.handle();
+        std::panic::panic_any(RESTART_PANIC)
     }
 }
 
@@ -374,6 +431,40 @@ impl Bench {
             elapsed
         })
     }
+
+    /// See [`crate::Framework::restart`]: `Fragile` supervised by `Supervisor`
+    /// (`Permanent`, at most `u32::MAX` restarts per hour, mailbox bounded at 1024), both
+    /// spawned before the clock starts; the supervisor is stopped (and with it the child) after
+    /// it stops.
+    pub fn restart(&self, mode: RestartMode) -> Duration {
+        workload::run_on(&self.rt, async move {
+            let incarnations = Incarnations::new();
+            let supervisor = Supervisor::spawn(Supervisor);
+            let child = Fragile::supervise(
+                &supervisor,
+                Fragile {
+                    incarnations: incarnations.clone(),
+                },
+            )
+            .restart_policy(RestartPolicy::Permanent)
+            .restart_limit(u32::MAX, Duration::from_secs(3600))
+            .spawn_with_mailbox(mailbox::bounded(MAILBOX_CAPACITY))
+            .await;
+            incarnations.wait_started(1).await;
+            let elapsed = {
+                let child = &child;
+                mode.run(&incarnations, move |boom| async move {
+                    child
+                        .tell(boom)
+                        .await
+                        .expect("fragile actor's mailbox open");
+                })
+                .await
+            };
+            stop(supervisor).await;
+            elapsed
+        })
+    }
 }
 
-crate::impl_framework!(Bench, "kameo");
+crate::impl_framework!(Bench, "kameo", supervises);

@@ -1,9 +1,10 @@
 //! Peer-comparison benchmark harness for playhouse.
 //!
 //! One module per framework, each exposing a `Bench` with the same eight workloads (see
-//! `shared/BENCHMARKS.md` and [`Framework`]). The criterion target `benches/compare.rs` and the
-//! `cell` binary both enumerate frameworks through [`visit_all`]: adding a framework is one line
-//! there.
+//! `shared/BENCHMARKS.md` and [`Framework`]), plus the two restart workloads where the harness
+//! drives the framework's supervision (playhouse, kameo, ractor: [`Framework::SUPERVISES`]).
+//! The criterion target `benches/compare.rs` and the `cell` binary both enumerate frameworks
+//! through [`visit_all`]: adding a framework is one line there.
 //!
 //! Conventions shared by every module:
 //! - the runtime is built once in `new()` and is outside every measurement; the multi-threaded
@@ -16,6 +17,8 @@
 
 use std::time::Duration;
 
+use workload::RestartMode;
+
 pub mod actix_impl;
 pub mod kameo_impl;
 pub mod playhouse_impl;
@@ -25,7 +28,7 @@ pub mod raw_tokio;
 pub mod workload;
 pub mod xtra_impl;
 
-/// One framework's implementation of the eight workloads; every method returns the timed part only.
+/// One framework's implementation of the workloads; every method returns the timed part only.
 pub trait Framework: Sized {
     /// Short name used as the criterion bench id and by the `cell` binary.
     const NAME: &'static str;
@@ -52,6 +55,19 @@ pub trait Framework: Sized {
     /// Multi-threaded frameworks run it on a runtime with one worker per core, one-thread
     /// frameworks on their one thread.
     fn scaling(&self) -> Duration;
+    /// Whether this framework runs the restart workloads ([`restart`](Self::restart)): `true`
+    /// where the harness drives its supervision.
+    const SUPERVISES: bool = false;
+    /// One actor, restarted by the framework's supervision after every message: `RESTART_N`
+    /// messages each make its handler panic, and each new incarnation handles the next one;
+    /// `mode` says whether they are sent back to back or one at a time
+    /// ([`RestartMode::run`], which also checks the counts). The actor is spawned under its
+    /// supervisor before the clock starts and stopped after it stops. Called only where
+    /// [`SUPERVISES`](Self::SUPERVISES) is `true`.
+    fn restart(&self, mode: RestartMode) -> Duration {
+        let _ = mode;
+        unimplemented!("{} does not run the restart workloads", Self::NAME)
+    }
 }
 
 /// Something run once per framework type (a generic closure, which Rust lacks).
@@ -74,9 +90,25 @@ pub fn visit_all<V: FrameworkVisitor>(visitor: &mut V) {
 }
 
 /// Implements [`Framework`] for a type by delegating to its inherent methods of the same names.
+/// `impl_framework!(Bench, "name")` for the eight workloads; `impl_framework!(Bench, "name",
+/// supervises)` also delegates `restart` and sets `SUPERVISES`.
 #[macro_export]
 macro_rules! impl_framework {
     ($ty:ty, $name:expr) => {
+        $crate::impl_framework!(@impl $ty, $name, {});
+    };
+    ($ty:ty, $name:expr, supervises) => {
+        $crate::impl_framework!(@impl $ty, $name, {
+            const SUPERVISES: bool = true;
+            fn restart(
+                &self,
+                mode: $crate::workload::RestartMode,
+            ) -> ::std::time::Duration {
+                <$ty>::restart(self, mode)
+            }
+        });
+    };
+    (@impl $ty:ty, $name:expr, { $($extra:tt)* }) => {
         impl $crate::Framework for $ty {
             const NAME: &'static str = $name;
             fn new() -> Self {
@@ -106,6 +138,7 @@ macro_rules! impl_framework {
             fn scaling(&self) -> ::std::time::Duration {
                 <$ty>::scaling(self)
             }
+            $($extra)*
         }
     };
 }

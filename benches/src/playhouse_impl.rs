@@ -11,6 +11,14 @@
 //! Mailboxes are `Bounded<Block>` with capacity 1024. Actors a workload talks to are spawned
 //! before the clock starts; `spawn` times spawning (until every `started` hook ran) and stopping
 //! (dropping the last reference, until every `stopped` hook ran).
+//!
+//! The restart workloads run [`Fragile`] (it panics on every message) under one supervision
+//! mechanism, a function that spawns it and returns the reference that reaches every
+//! incarnation: for now [`by_restart_policy`], the core's `spawn_restartable` with a
+//! `restart_with` policy. A restart there keeps the reference and the mailbox, so the sender
+//! tells the same `ActorRef` throughout and queued messages go to the next incarnation. Another
+//! mechanism (the OTP-style supervisor crate, as `playhouse_supervised`) is one more function of
+//! the same shape, passed to [`restart_workload`] by one more method.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -23,9 +31,10 @@ use playhouse::prelude::*;
 use tokio::runtime::Runtime;
 
 use crate::workload::{
-    self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    LazyScalingRuntime, MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N,
-    PIPELINED_REPLY_SUM, SCALING_PER_PAIR, SPAWN_N, TELL_N,
+    self, ASK_N, Boom, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR,
+    Incarnations, Latch, LazyScalingRuntime, MAILBOX_CAPACITY, PINGPONG_HOPS, PIPELINE_DEPTH,
+    PIPELINED_N, PIPELINED_REPLY_SUM, RESTART_PANIC, RestartMode, SCALING_PER_PAIR, SPAWN_N,
+    TELL_N,
 };
 
 /// The mailbox every workload uses.
@@ -359,6 +368,73 @@ async fn scaling_workload<E: Executor>(executor: E) -> Duration {
     elapsed
 }
 
+/// The restart workloads' actor: reports each incarnation's start, and panics on every message
+/// (with [`RESTART_PANIC`]) after taking it ([`Boom::handle`]).
+pub struct Fragile {
+    incarnations: Arc<Incarnations>,
+}
+
+impl Actor for Fragile {
+    type Message = Boom;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Fragile {
+    async fn started(&mut self, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+        self.incarnations.started();
+        Ok(())
+    }
+
+    async fn handle(&mut self, boom: Boom, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+        boom.handle();
+        std::panic::panic_any(RESTART_PANIC)
+    }
+}
+
+/// The core's restart policy as the supervision mechanism: `spawn_restartable` with a
+/// `restart_with` policy that starts a fresh [`Fragile`] after every abnormal exit, without
+/// limit (the intensity is as high as it gets). The restart happens on the actor's own task,
+/// behind the same reference and mailbox.
+pub async fn by_restart_policy<E: Executor>(
+    spawner: Spawner<E>,
+    incarnations: Arc<Incarnations>,
+) -> ActorRef<Fragile> {
+    let fresh = incarnations.clone();
+    spawner.spawn_restartable(
+        Fragile { incarnations },
+        playhouse::restart_with(move |reason: &ExitReason| {
+            (!reason.is_normal()).then(|| Fragile {
+                incarnations: fresh.clone(),
+            })
+        }),
+    )
+}
+
+/// `restart` / `restart_serial` under the supervision mechanism `supervise`, which spawns
+/// [`Fragile`] with the workloads' spawner and returns the reference that reaches every
+/// incarnation (see [`by_restart_policy`]). The first incarnation has started before the clock
+/// starts; the actor is stopped after it stops.
+pub async fn restart_workload<E, S, F>(executor: E, supervise: S, mode: RestartMode) -> Duration
+where
+    E: Executor,
+    S: FnOnce(Spawner<E>, Arc<Incarnations>) -> F,
+    F: Future<Output = ActorRef<Fragile>>,
+{
+    let incarnations = Incarnations::new();
+    let addr = supervise(spawner(executor), incarnations.clone()).await;
+    incarnations.wait_started(1).await;
+    let elapsed = {
+        let addr = &addr;
+        mode.run(&incarnations, move |boom| async move {
+            addr.tell(boom).await.expect("fragile actor alive");
+        })
+        .await
+    };
+    addr.stop();
+    addr.wait().await;
+    elapsed
+}
+
 /// Runs every workload through `run`, which builds the executor under test, calls the workload
 /// with it and runs the future on that executor, and `scaling` through `run_scaling`.
 macro_rules! workloads {
@@ -394,6 +470,13 @@ macro_rules! workloads {
         /// See [`crate::Framework::scaling`].
         pub fn scaling(&self) -> Duration {
             $run_scaling(self, scaling_workload)
+        }
+        /// See [`crate::Framework::restart`]: under the core's restart policy
+        /// ([`by_restart_policy`]).
+        pub fn restart(&self, mode: RestartMode) -> Duration {
+            $run(self, move |executor| {
+                restart_workload(executor, by_restart_policy, mode)
+            })
         }
         /// The executor's floor under [`spawn`](Self::spawn): bare tasks with a one-shot
         /// stop signal instead of actors, on the same executor (see `spawn_floor_workload`).
@@ -459,7 +542,7 @@ impl Bench {
     workloads!(on_multi, on_scaling);
 }
 
-crate::impl_framework!(Bench, "playhouse");
+crate::impl_framework!(Bench, "playhouse", supervises);
 
 /// playhouse on a Tokio current-thread runtime (the one-thread class of actix).
 pub struct CurrentThread {
@@ -493,7 +576,7 @@ impl CurrentThread {
     workloads!(on_current, on_current);
 }
 
-crate::impl_framework!(CurrentThread, "playhouse_1thread");
+crate::impl_framework!(CurrentThread, "playhouse_1thread", supervises);
 
 /// An `async-executor` run by a fixed number of threads, each in
 /// `async_io::block_on(ex.run(..))` until the pool is dropped.
@@ -600,4 +683,4 @@ impl Smol {
     workloads!(on_smol, on_smol_scaling);
 }
 
-crate::impl_framework!(Smol, "playhouse_smol");
+crate::impl_framework!(Smol, "playhouse_smol", supervises);

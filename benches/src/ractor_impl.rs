@@ -5,20 +5,32 @@
 //! set, and a fast sender simply queues. Actors a workload talks to are spawned before the clock
 //! starts; `spawn` times spawning (`Actor::spawn` returns once `pre_start` ran) and stopping
 //! (`stop`, then `post_stop` counts down).
+//!
+//! The restart workloads follow ractor's documented supervision pattern: a supervisor actor
+//! spawns the child with `Actor::spawn_linked`, receives `SupervisionEvent::ActorFailed` when it
+//! panics, and spawns a new one with `spawn_linked`. ractor has no restart in place: each
+//! incarnation is a new actor with a new `ActorRef` and a new mailbox, and whatever was queued
+//! in the dead one's mailbox is lost. So the sender cannot keep the child's reference; it sends
+//! to the supervisor (`Forward`), which holds the current child and forwards one message to each
+//! incarnation, queueing the rest until the next one is spawned (forwarding more would send them
+//! to a child about to die). Every message thus crosses two mailboxes, and every restart is
+//! handled in the supervisor's task (a supervision event, then a spawn that waits for the
+//! child's `pre_start`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ractor::concurrency::JoinHandle;
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort, SupervisionEvent};
 use tokio::runtime::Runtime;
 
 use crate::workload::{
-    self, ASK_N, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR, Latch,
-    LazyScalingRuntime, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N, PIPELINED_REPLY_SUM,
-    SCALING_PER_PAIR, SPAWN_N, TELL_N,
+    self, ASK_N, Boom, CONTENDED_PER_SENDER, CONTENDED_SENDERS, FANOUT_ACTORS, FANOUT_PER_ACTOR,
+    Incarnations, Latch, LazyScalingRuntime, PINGPONG_HOPS, PIPELINE_DEPTH, PIPELINED_N,
+    PIPELINED_REPLY_SUM, RESTART_PANIC, RestartMode, SCALING_PER_PAIR, SPAWN_N, TELL_N,
 };
 
 /// The counter's protocol.
@@ -176,6 +188,143 @@ impl Actor for Trivial {
         stopped: &mut Arc<Latch>,
     ) -> Result<(), ActorProcessingErr> {
         stopped.count_down();
+        Ok(())
+    }
+}
+
+/// The restart workloads' child: `pre_start` reports each incarnation, and every message makes
+/// the handler panic (with [`RESTART_PANIC`]) after taking it ([`Boom::handle`]).
+struct Fragile;
+
+impl Actor for Fragile {
+    type Msg = Boom;
+    type State = Arc<Incarnations>;
+    type Arguments = Arc<Incarnations>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Boom>,
+        incarnations: Arc<Incarnations>,
+    ) -> Result<Arc<Incarnations>, ActorProcessingErr> {
+        incarnations.started();
+        Ok(incarnations)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Boom>,
+        boom: Boom,
+        _: &mut Arc<Incarnations>,
+    ) -> Result<(), ActorProcessingErr> {
+        boom.handle();
+        std::panic::panic_any(RESTART_PANIC)
+    }
+}
+
+/// The supervisor's protocol: a message for the current child.
+enum SupervisorMsg {
+    Forward(Boom),
+}
+
+/// Spawns [`Fragile`] linked to `supervisor` and waits until its `pre_start` ran.
+async fn spawn_fragile(
+    supervisor: &ActorRef<SupervisorMsg>,
+    incarnations: &Arc<Incarnations>,
+) -> Result<ActorRef<Boom>, ActorProcessingErr> {
+    let (child, _handle) =
+        Actor::spawn_linked(None, Fragile, incarnations.clone(), supervisor.get_cell()).await?;
+    Ok(child)
+}
+
+/// The supervisor of the restart workloads: spawns [`Fragile`] linked to itself, respawns it
+/// on `ActorFailed`, and forwards each `Forward` to the current child, one per incarnation.
+struct Supervisor;
+
+/// The supervisor's state.
+struct SupervisorState {
+    incarnations: Arc<Incarnations>,
+    child: ActorRef<Boom>,
+    /// Whether the current child got its message (every message kills it, so the next one
+    /// waits for the next incarnation).
+    busy: bool,
+    /// Messages waiting for an incarnation.
+    pending: VecDeque<Boom>,
+}
+
+impl SupervisorState {
+    /// Sends `boom` to the current child.
+    fn forward(&mut self, boom: Boom) -> Result<(), ActorProcessingErr> {
+        self.child
+            .cast(boom)
+            .map_err(|e| format!("forwarding to the child: {e}"))?;
+        self.busy = true;
+        Ok(())
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = Arc<Incarnations>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        incarnations: Arc<Incarnations>,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let child = spawn_fragile(&myself, &incarnations).await?;
+        Ok(SupervisorState {
+            incarnations,
+            child,
+            busy: false,
+            pending: VecDeque::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<SupervisorMsg>,
+        SupervisorMsg::Forward(boom): SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.busy {
+            state.pending.push_back(boom);
+            Ok(())
+        } else {
+            state.forward(boom)
+        }
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        // `ActorStarted` of each child, and `ActorTerminated` of the last one when the
+        // supervisor stops it, need nothing.
+        if let SupervisionEvent::ActorFailed(who, _) = event
+            && who.get_id() == state.child.get_id()
+        {
+            state.child = spawn_fragile(&myself, &state.incarnations).await?;
+            state.busy = false;
+            if let Some(boom) = state.pending.pop_front() {
+                state.forward(boom)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        state
+            .child
+            .stop_and_wait(None, None)
+            .await
+            .map_err(|e| format!("stopping the child: {e}"))?;
         Ok(())
     }
 }
@@ -392,6 +541,31 @@ impl Bench {
             elapsed
         })
     }
+
+    /// See [`crate::Framework::restart`]: `Fragile` under `Supervisor` (its
+    /// `handle_supervisor_evt` respawns the child on `ActorFailed`, without limit), both spawned
+    /// before the clock starts; the sender casts `Forward(i)` to the supervisor. The supervisor
+    /// (and with it the child) is stopped after the clock stops.
+    pub fn restart(&self, mode: RestartMode) -> Duration {
+        workload::run_on(&self.rt, async move {
+            let incarnations = Incarnations::new();
+            let (supervisor, handle) = Actor::spawn(None, Supervisor, incarnations.clone())
+                .await
+                .expect("spawn supervisor");
+            incarnations.wait_started(1).await;
+            let elapsed = {
+                let supervisor = &supervisor;
+                mode.run(&incarnations, move |boom| async move {
+                    if supervisor.cast(SupervisorMsg::Forward(boom)).is_err() {
+                        panic!("supervisor not running");
+                    }
+                })
+                .await
+            };
+            stop(supervisor, handle).await;
+            elapsed
+        })
+    }
 }
 
-crate::impl_framework!(Bench, "ractor");
+crate::impl_framework!(Bench, "ractor", supervises);

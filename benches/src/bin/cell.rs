@@ -17,6 +17,13 @@
 //! is reused, so `warm_value` leaves those page faults out. (Where glibc trims the heap's top by
 //! itself, as it does on one thread once everything is freed, the two figures agree.)
 //!
+//! The restart workloads (`restart`, `restart_serial`) run only on the frameworks whose
+//! supervision the harness drives (the usage message lists them); their line adds
+//! `restarts_per_s`, the median as restarts per second. While they run, a panic hook keeps the
+//! handlers' deliberate panics quiet (every other panic still prints). `cell floor_panic
+//! restart` times the floor under them: a panic caught at once on the calling thread
+//! ([`workload::panic_floor`]), in ns per panic.
+//!
 //! With `CELL_VERBOSE` set, every run's figure (the warm-up first) also goes to stderr.
 
 use std::process::ExitCode;
@@ -27,21 +34,38 @@ use playhouse_benches::{Framework, FrameworkVisitor, playhouse_impl, visit_all};
 /// Measured runs after the warm-up.
 const RUNS: usize = 3;
 
-/// Collects every framework's name.
+/// Collects every framework's name, and those of the frameworks that run the restart
+/// workloads.
 #[derive(Default)]
-struct Names(Vec<&'static str>);
+struct Names {
+    all: Vec<&'static str>,
+    supervising: Vec<&'static str>,
+}
 
 impl FrameworkVisitor for Names {
     fn visit<F: Framework>(&mut self) {
-        self.0.push(F::NAME);
+        self.all.push(F::NAME);
+        if F::SUPERVISES {
+            self.supervising.push(F::NAME);
+        }
     }
+}
+
+/// What running the cell gave.
+enum Outcome {
+    /// No framework of that name.
+    Unknown,
+    /// The framework does not run that workload.
+    NotRun,
+    /// The JSON line.
+    Line(String),
 }
 
 /// Runs the cell on the framework whose name matches.
 struct Cell {
     framework: String,
     workload: Workload,
-    line: Option<String>,
+    outcome: Outcome,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -54,13 +78,29 @@ impl FrameworkVisitor for Cell {
         if F::NAME != self.framework {
             return;
         }
+        let w = self.workload;
+        if !w.runs_on::<F>() {
+            self.outcome = Outcome::NotRun;
+            return;
+        }
+        if w.restart_mode().is_some() {
+            workload::with_quiet_restart_panics(|| self.measure::<F>());
+        } else {
+            self.measure::<F>();
+        }
+    }
+}
+
+impl Cell {
+    /// Runs the cell on `F` and keeps its line.
+    fn measure<F: Framework>(&mut self) {
         let bench = F::new();
         let w = self.workload;
         // `CELL_VERBOSE=1`: every run's figure on stderr, the warm-up first, to tell a spread
         // within one process from a spread between processes.
         let verbose = std::env::var_os("CELL_VERBOSE").is_some();
         let run = |label: &str| {
-            let m = w.run(&bench);
+            let m = w.run(&bench).expect("the framework runs this workload");
             if verbose {
                 eprint!("{label}{:.3} ", w.figure(m.elapsed).0);
             }
@@ -97,7 +137,10 @@ impl FrameworkVisitor for Cell {
         if w == Workload::Scaling {
             extra += &format!(r#","cores":{}"#, workload::scaling_pairs());
         }
-        self.line = Some(format!(
+        if w.restart_mode().is_some() {
+            extra += &format!(r#","restarts_per_s":{:.0}"#, 1e9 / value);
+        }
+        self.outcome = Outcome::Line(format!(
             r#"{{"framework":"{}","workload":"{}","value":{value:.3},"unit":"{unit}"{extra}}}"#,
             F::NAME,
             w.name(),
@@ -146,15 +189,41 @@ fn floor_line(name: &str) -> Option<String> {
     ))
 }
 
+/// The floor under the restart workloads: one caught panic ([`workload::panic_floor`]).
+const PANIC_FLOOR: &str = "floor_panic";
+
+/// Runs the panic floor once as warm-up, then [`RUNS`] times, under the quiet panic hook, and
+/// returns its line (reported under `workload`, a restart workload).
+fn panic_floor_line(workload: Workload) -> String {
+    let ns = workload::with_quiet_restart_panics(|| {
+        let ns_per_panic =
+            || workload::panic_floor().as_nanos() as f64 / workload::RESTART_N as f64;
+        ns_per_panic();
+        median((0..RUNS).map(|_| ns_per_panic()).collect())
+    });
+    format!(
+        r#"{{"framework":"{PANIC_FLOOR}","workload":"{}","value":{ns:.3},"unit":"ns/panic"}}"#,
+        workload.name()
+    )
+}
+
 fn usage() -> ExitCode {
     let mut names = Names::default();
     visit_all(&mut names);
     let workloads: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
+    let restarts: Vec<_> = Workload::ALL
+        .iter()
+        .filter(|w| w.restart_mode().is_some())
+        .map(|w| w.name())
+        .collect();
     eprintln!(
         "usage: cell <framework> <workload>\n  frameworks: {}\n  workloads: {}\n  \
-         executor floors (spawn only): {}",
-        names.0.join(", "),
+         supervising (the only ones to run {}): {}\n  executor floors (spawn only): {}\n  \
+         panic floor (restart workloads only): {PANIC_FLOOR}",
+        names.all.join(", "),
         workloads.join(", "),
+        restarts.join(", "),
+        names.supervising.join(", "),
         FLOORS.join(", ")
     );
     ExitCode::from(2)
@@ -168,6 +237,14 @@ fn main() -> ExitCode {
     let Some(workload) = Workload::parse(workload) else {
         return usage();
     };
+    if framework == PANIC_FLOOR {
+        if workload.restart_mode().is_none() {
+            eprintln!("cell: {framework} measures the restart workloads only");
+            return ExitCode::from(2);
+        }
+        println!("{}", panic_floor_line(workload));
+        return ExitCode::SUCCESS;
+    }
     if FLOORS.contains(&framework.as_str()) {
         if workload != Workload::Spawn {
             eprintln!("cell: {framework} measures spawn only");
@@ -180,14 +257,21 @@ fn main() -> ExitCode {
     let mut cell = Cell {
         framework: framework.clone(),
         workload,
-        line: None,
+        outcome: Outcome::Unknown,
     };
     visit_all(&mut cell);
-    match cell.line {
-        Some(line) => {
+    match cell.outcome {
+        Outcome::Line(line) => {
             println!("{line}");
             ExitCode::SUCCESS
         }
-        None => usage(),
+        Outcome::NotRun => {
+            eprintln!(
+                "cell: {framework} does not run {} (no supervision driven by this harness)",
+                workload.name()
+            );
+            ExitCode::from(2)
+        }
+        Outcome::Unknown => usage(),
     }
 }

@@ -678,9 +678,18 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         if !self.children[idx].restarting {
             return;
         }
-        if !counted && !self.add_restart(ctx.now()) {
-            self.escalate(ctx).await;
-            return;
+        if !counted {
+            if !self.add_restart(ctx.now()) {
+                self.escalate(ctx).await;
+                return;
+            }
+            // A retry is a restart like any other: with a backoff, it waits its turn too.
+            if let Some(backoff) = self.backoff {
+                let n = self.restarts.len() as u32;
+                let delay = backoff.delay(n, self.random());
+                ctx.run_later(delay, SupervisorMsg(Msg::Retry { key, counted: true }));
+                return;
+            }
         }
         self.restart_from(idx, ctx).await;
     }

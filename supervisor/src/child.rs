@@ -110,8 +110,10 @@ impl<A> Shared<A> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a report for the supervisor and rings it.
-    fn report(&self, record: impl FnOnce(&mut SharedState<A>)) {
+    /// Records a report for the supervisor, wakes it if it waits for this child, and with
+    /// `ring` also rings its mailbox (an exit may come when the supervisor waits for nothing;
+    /// a start never does: the supervisor waits for each start it causes).
+    fn report(&self, ring: bool, record: impl FnOnce(&mut SharedState<A>)) {
         let waker = {
             let mut st = self.lock();
             record(&mut st);
@@ -120,7 +122,9 @@ impl<A> Shared<A> {
         if let Some(w) = waker {
             w.wake();
         }
-        (self.ring.bell)(self.ring.key, self.ring.generation);
+        if ring {
+            (self.ring.bell)(self.ring.key, self.ring.generation);
+        }
     }
 
     fn decide(&self, decision: Decision<A>) {
@@ -157,14 +161,14 @@ impl<A: Send + 'static> Supervision<A> for ChildControl<A> {
     const WANTS_FINISHED: bool = true;
 
     fn started(&mut self) {
-        self.shared.report(|st| st.started = true);
+        self.shared.report(false, |st| st.started = true);
     }
 
     fn poll_exited(&mut self, reason: &ExitReason, cx: &mut TaskContext<'_>) -> Poll<Next<A>> {
         if !self.reported {
             self.reported = true;
             self.shared
-                .report(|st| st.parked_exit = Some(reason.clone()));
+                .report(true, |st| st.parked_exit = Some(reason.clone()));
         }
         let mut st = self.shared.lock();
         if let Some(decision) = st.decision.take() {
@@ -187,7 +191,7 @@ impl<A: Send + 'static> Supervision<A> for ChildControl<A> {
 
     fn finished(&mut self, reason: &ExitReason) {
         self.shared
-            .report(|st| st.final_exit = Some(reason.clone()));
+            .report(true, |st| st.final_exit = Some(reason.clone()));
     }
 }
 

@@ -268,6 +268,10 @@ impl<M, S: Strategy> ActorCell<M, S> {
         let woken = {
             let mut st = self.queue.state.lock();
             if st.phase == Phase::Running {
+                if crate::faults::enabled(crate::faults::Fault::StopChecksPhaseApart) {
+                    drop(st);
+                    st = self.queue.state.lock();
+                }
                 let code = encode(&mut *st, reason);
                 st.phase = Phase::Stopping(code);
             }
@@ -275,6 +279,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
                 && st.phase == Phase::Stopping(ReasonCode::Killed)
             {
                 st.phase = Phase::Stopping(ReasonCode::Shutdown);
+                self.refs.fetch_and(!KILL_BIT, Ordering::AcqRel);
             }
             self.refs.fetch_or(STOP_BIT, Ordering::AcqRel);
             self.queue.close_locked(&mut st)
@@ -495,6 +500,8 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Removes the first watcher tagged `tag` that has not run; `true` if there was one. Once
     /// this returns, that watcher never runs.
     pub(crate) fn remove_watcher(&self, tag: WatchTag) -> bool {
+        let found_apart = crate::faults::enabled(crate::faults::Fault::RemoveWatcherChecksApart)
+            && self.has_watcher(tag);
         let removed = {
             let mut st = self.queue.state.lock();
             let Some(extras) = st.extras.as_mut() else {
@@ -506,7 +513,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
             }
         };
         // Dropped outside the lock: a watcher's captures may be another actor's reference.
-        removed.is_some()
+        removed.is_some() || found_apart
     }
 
     /// `true` if a watcher tagged `tag` is registered and has not run.

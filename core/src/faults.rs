@@ -42,7 +42,8 @@ pub enum Fault {
     TimerChecksCancelApart = 1 << 12,
     /// `Context::myself` hands out a reference it does not count.
     MyselfUncounted = 1 << 13,
-    /// A stop after a kill (before the end) replaces the kill's reason with its own.
+    /// A stop after a kill (before the end) replaces the kill's reason with its own (and takes
+    /// the kill's signal back, which the runner reads the reason from).
     StopOverridesKill = 1 << 14,
     /// `on_exit` checks that the actor has not ended, then registers the watcher in a second
     /// critical section: an end in between never calls it.
@@ -52,6 +53,23 @@ pub enum Fault {
     KillAfterStopSkipsWake = 1 << 16,
     /// An incarnation that ends (and is restarted) leaves its timers running.
     TimersOutliveIncarnation = 1 << 17,
+    /// `remove_watcher` (`Monitor::demonitor`, `unlink`) finds the watcher under the lock, then
+    /// removes it in a second critical section, and reports `true` even if the end ran the
+    /// watcher in between.
+    RemoveWatcherChecksApart = 1 << 18,
+    /// A link's exit signal acts whether or not it claimed the link: an `unlink` that took the
+    /// link first does not stop it.
+    LinkSignalUnclaimed = 1 << 19,
+    /// `link` does not deliver the signal of a side that ended before the other side's record
+    /// of the link was in place (the signal is lost).
+    LinkSkipsEndedPeer = 1 << 20,
+    /// A message that an ending incarnation took is dropped instead of being put back for the
+    /// next incarnation.
+    PutBackDrops = 1 << 21,
+    /// A stop checks that the actor is running, then sets its phase in a second critical
+    /// section: an end in between is overwritten (the actor looks alive again, and later waits
+    /// never resolve).
+    StopChecksPhaseApart = 1 << 22,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

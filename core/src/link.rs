@@ -145,7 +145,9 @@ impl<M: Send + 'static, S: Strategy> LinkEnd for ActorCell<M, S> {
     fn take_link_signal(&self, from: ActorId, reason: &ExitReason) -> bool {
         // Claim the link: whoever removes this end's record of it (the signal, or an unlink)
         // decides, so that no signal acts after an unlink returned.
-        if !self.remove_watcher(WatchTag::Link(from)) {
+        if !self.remove_watcher(WatchTag::Link(from))
+            && !crate::faults::enabled(crate::faults::Fault::LinkSignalUnclaimed)
+        {
             return false;
         }
         self.exit_signal(from, reason);
@@ -216,6 +218,9 @@ pub(crate) fn link<X: LinkEnd, Y: LinkEnd>(a: &Arc<X>, b: &Arc<Y>) {
         }),
     );
     let _ = (a_alive, b_alive);
+    if crate::faults::enabled(crate::faults::Fault::LinkSkipsEndedPeer) {
+        return;
+    }
     // An end that ran its watcher before the other side's record of the link was in place (`a`
     // ended before this call, or between the two registrations) found nothing to claim: its
     // signal is delivered now. The claim keeps it to once if the watcher did find the record.

@@ -127,6 +127,10 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// until the next hand-out, when a sender took the room meanwhile). For a message that an
     /// incarnation ending before its handler ran leaves to the next.
     pub(crate) fn put_back(&mut self, queue: &Queue<M, S>, msg: M) {
+        if crate::faults::enabled(crate::faults::Fault::PutBackDrops) {
+            drop(msg);
+            return;
+        }
         self.batch.push_front(msg);
         self.give_back_readmitting(queue, 1);
     }

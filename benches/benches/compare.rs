@@ -6,7 +6,9 @@
 //! pairs × `SCALING_PER_PAIR` messages per run. The restart workloads (`restart`,
 //! `restart_serial`) run only on the frameworks that supervise (`Framework::SUPERVISES`), with
 //! a panic hook that keeps their handlers' deliberate panics quiet; their throughput is restarts
-//! per second. Each framework runs them once first, outside criterion: one that fails there
+//! per second; the restart-only frameworks (`playhouse_sup*`: playhouse under its supervisor
+//! crate, `Framework::RESTART_ONLY`) appear in those two groups only. Each framework runs them
+//! once first, outside criterion: one that fails there
 //! (kameo loses messages in `restart`: see `benches/README.md`) is reported and left out of the
 //! group instead of ending the whole run.
 //! Run with `cargo bench -p playhouse-benches --bench compare`.

@@ -3,6 +3,9 @@
 //! One module per framework, each exposing a `Bench` with the same eight workloads (see
 //! `shared/BENCHMARKS.md` and [`Framework`]), plus the two restart workloads where the harness
 //! drives the framework's supervision (playhouse, kameo, ractor: [`Framework::SUPERVISES`]).
+//! playhouse's restart workloads also run under its OTP supervisor crate
+//! (`playhouse-supervisor`), as three more frameworks that run only those
+//! ([`Framework::RESTART_ONLY`]: `playhouse_sup`, `playhouse_sup_1thread`, `playhouse_sup_smol`).
 //! The criterion target `benches/compare.rs` and the `cell` binary both enumerate frameworks
 //! through [`visit_all`]: adding a framework is one line there.
 //!
@@ -68,6 +71,10 @@ pub trait Framework: Sized {
         let _ = mode;
         unimplemented!("{} does not run the restart workloads", Self::NAME)
     }
+    /// Whether this framework runs *only* the restart workloads (another supervision mechanism
+    /// of a framework listed already, as its own row of the comparison); its eight other
+    /// workload methods are never called. Implies [`SUPERVISES`](Self::SUPERVISES).
+    const RESTART_ONLY: bool = false;
 }
 
 /// Something run once per framework type (a generic closure, which Rust lacks).
@@ -81,6 +88,9 @@ pub fn visit_all<V: FrameworkVisitor>(visitor: &mut V) {
     visitor.visit::<playhouse_impl::Bench>();
     visitor.visit::<playhouse_impl::CurrentThread>();
     visitor.visit::<playhouse_impl::Smol>();
+    visitor.visit::<playhouse_impl::SupBench>();
+    visitor.visit::<playhouse_impl::SupCurrentThread>();
+    visitor.visit::<playhouse_impl::SupSmol>();
     visitor.visit::<raw_tokio::Bench>();
     visitor.visit::<raw_async_channel::Bench>();
     visitor.visit::<actix_impl::Bench>();
@@ -91,9 +101,51 @@ pub fn visit_all<V: FrameworkVisitor>(visitor: &mut V) {
 
 /// Implements [`Framework`] for a type by delegating to its inherent methods of the same names.
 /// `impl_framework!(Bench, "name")` for the eight workloads; `impl_framework!(Bench, "name",
-/// supervises)` also delegates `restart` and sets `SUPERVISES`.
+/// supervises)` also delegates `restart` and sets `SUPERVISES`; `impl_framework!(Bench, "name",
+/// restart_only)` delegates `restart` only and sets `SUPERVISES` and `RESTART_ONLY` (the eight
+/// workloads panic: [`workload::Workload::runs_on`] never calls them).
 #[macro_export]
 macro_rules! impl_framework {
+    ($ty:ty, $name:expr, restart_only) => {
+        impl $crate::Framework for $ty {
+            const NAME: &'static str = $name;
+            const SUPERVISES: bool = true;
+            const RESTART_ONLY: bool = true;
+            fn new() -> Self {
+                <$ty>::new()
+            }
+            fn restart(
+                &self,
+                mode: $crate::workload::RestartMode,
+            ) -> ::std::time::Duration {
+                <$ty>::restart(self, mode)
+            }
+            fn tell(&self) -> ::std::time::Duration {
+                $crate::restart_only!($name)
+            }
+            fn tell_contended(&self) -> ::std::time::Duration {
+                $crate::restart_only!($name)
+            }
+            fn ask(&self) -> ::std::time::Duration {
+                $crate::restart_only!($name)
+            }
+            fn ask_pipelined(&self) -> ::std::time::Duration {
+                $crate::restart_only!($name)
+            }
+            fn spawn(&self) -> (::std::time::Duration, f64) {
+                $crate::restart_only!($name)
+            }
+            fn fanout(&self) -> ::std::time::Duration {
+                $crate::restart_only!($name)
+            }
+            fn ping_pong(&self) -> ::std::time::Duration {
+                $crate::restart_only!($name)
+            }
+            fn scaling(&self) -> ::std::time::Duration {
+                $crate::restart_only!($name)
+            }
+        }
+    };
     ($ty:ty, $name:expr) => {
         $crate::impl_framework!(@impl $ty, $name, {});
     };
@@ -140,5 +192,14 @@ macro_rules! impl_framework {
             }
             $($extra)*
         }
+    };
+}
+
+/// The body of a workload method a restart-only framework does not run.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! restart_only {
+    ($name:expr) => {
+        unreachable!("{} runs only the restart workloads", $name)
     };
 }

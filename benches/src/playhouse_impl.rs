@@ -12,13 +12,20 @@
 //! before the clock starts; `spawn` times spawning (until every `started` hook ran) and stopping
 //! (dropping the last reference, until every `stopped` hook ran).
 //!
-//! The restart workloads run [`Fragile`] (it panics on every message) under one supervision
+//! The restart workloads run [`Fragile`] (it panics on every message) under a supervision
 //! mechanism, a function that spawns it and returns the reference that reaches every
-//! incarnation: for now [`by_restart_policy`], the core's `spawn_restartable` with a
-//! `restart_with` policy. A restart there keeps the reference and the mailbox, so the sender
-//! tells the same `ActorRef` throughout and queued messages go to the next incarnation. Another
-//! mechanism (the OTP-style supervisor crate, as `playhouse_supervised`) is one more function of
-//! the same shape, passed to [`restart_workload`] by one more method.
+//! incarnation (with the supervisor to stop at the end, if there is one): [`by_restart_policy`],
+//! the core's `spawn_restartable` with a `restart_with` policy (the frameworks `playhouse`,
+//! `playhouse_1thread`, `playhouse_smol`), or [`by_supervisor`], a one-for-one supervisor of the
+//! `playhouse-supervisor` crate whose only child is the actor ([`SupBench`], [`SupCurrentThread`],
+//! [`SupSmol`]: `playhouse_sup`, `playhouse_sup_1thread`, `playhouse_sup_smol`, which run only
+//! the restart workloads). Either way a restart keeps the reference and the mailbox, so the
+//! sender tells the same `ActorRef` throughout and queued messages go to the next incarnation.
+//!
+//! The `supervised` criterion bench and the `supervised_memory` binary compare a supervised
+//! actor with an unsupervised one outside restarts: `tell` and `ask` to a counter spawned alone
+//! or as a supervisor's only child ([`Under`], `tell_under` / `ask_under`), and the resident
+//! bytes of idle actors spawned either way (`idle_bytes`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +34,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use playhouse::InMemoryBroker;
 use playhouse::prelude::*;
 use tokio::runtime::Runtime;
 
@@ -391,6 +399,85 @@ impl<V: Env> Handler<V> for Fragile {
     }
 }
 
+/// An actor the harness talks to, and the supervisor to stop in the end where it is one's
+/// child.
+pub struct Held<A: Actor, E: Executor> {
+    /// The actor's reference (a supervised child's stays the same across its restarts).
+    pub addr: ActorRef<A>,
+    /// The actor's supervisor, if it has one: it keeps the child alive (a supervisor whose
+    /// last reference is dropped shuts down), and stopping it stops the child.
+    pub supervisor: Option<SupervisorRef<E>>,
+}
+
+impl<A: Actor, E: Executor> Held<A, E> {
+    /// An actor without a supervisor.
+    fn alone(addr: ActorRef<A>) -> Self {
+        Self {
+            addr,
+            supervisor: None,
+        }
+    }
+
+    /// Stops the actor (through its supervisor, if it has one: stopping a permanent child
+    /// directly would have the supervisor restart it) and waits until it ended.
+    pub async fn stop(self) {
+        match self.supervisor {
+            Some(supervisor) => {
+                drop(self.addr);
+                supervisor.stop();
+                supervisor.wait().await;
+            }
+            None => {
+                self.addr.stop();
+                self.addr.wait().await;
+            }
+        }
+    }
+}
+
+/// The id of the one child of the supervisors of [`by_supervisor`] and [`Under::Supervisor`].
+const CHILD_ID: &str = "child";
+
+/// A supervisor's restart intensity in the harness: as many restarts a second as a `u32`
+/// counts, so that it never escalates.
+const NEVER_ESCALATE: (u32, Duration) = (u32::MAX, Duration::from_secs(1));
+
+/// How the harness's supervisors stop their children: asked to stop and waited for, without a
+/// deadline. The default for workers (a 5 s timeout) needs a timer while the supervisor shuts
+/// down, and the Tokio runtimes of the harness have no time driver (as for every framework
+/// here): `sleep_until` would panic in the supervisor's `stopped` hook.
+const CHILD_SHUTDOWN: Shutdown = Shutdown::Infinity;
+
+/// A one-for-one supervisor of the `playhouse-supervisor` crate in `system`, whose only child
+/// (permanent, the workloads' mailbox, [`CHILD_SHUTDOWN`], id [`CHILD_ID`]) is made by
+/// `factory`, with an intensity that never escalates; returns once the child has started.
+async fn supervised<A, E, F>(system: &System<E>, factory: F) -> Held<A, E>
+where
+    A: Handler<Wiring<Bounded<Block>, E, InMemoryBroker>>,
+    E: Executor,
+    F: FnMut() -> A + Send + 'static,
+{
+    let (max_restarts, period) = NEVER_ESCALATE;
+    let supervisor = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(max_restarts, period)
+        .child(
+            ChildSpec::new(CHILD_ID, factory)
+                .shutdown(CHILD_SHUTDOWN)
+                .mailbox(mailbox()),
+        )
+        .start(system)
+        .await
+        .expect("the supervisor starts");
+    let addr = supervisor
+        .child::<A, Bounded<Block>>(CHILD_ID)
+        .await
+        .expect("the supervisor's child");
+    Held {
+        addr,
+        supervisor: Some(supervisor),
+    }
+}
+
 /// The core's restart policy as the supervision mechanism: `spawn_restartable` with a
 /// `restart_with` policy that starts a fresh [`Fragile`] after every abnormal exit, without
 /// limit (the intensity is as high as it gets). The restart happens on the actor's own task,
@@ -398,41 +485,202 @@ impl<V: Env> Handler<V> for Fragile {
 pub async fn by_restart_policy<E: Executor>(
     spawner: Spawner<E>,
     incarnations: Arc<Incarnations>,
-) -> ActorRef<Fragile> {
+) -> Held<Fragile, E> {
     let fresh = incarnations.clone();
-    spawner.spawn_restartable(
+    Held::alone(spawner.spawn_restartable(
         Fragile { incarnations },
         playhouse::restart_with(move |reason: &ExitReason| {
             (!reason.is_normal()).then(|| Fragile {
                 incarnations: fresh.clone(),
             })
         }),
-    )
+    ))
+}
+
+/// The OTP supervisor crate as the supervision mechanism: a `OneForOne` supervisor
+/// (`playhouse::supervisor`) whose only child is [`Fragile`], permanent, with the workloads'
+/// mailbox, made afresh by the child spec's factory for each incarnation, and an intensity that
+/// never escalates (`u32::MAX` restarts a second). The restart keeps the child's reference and
+/// mailbox too, but goes through the supervisor: the child's task reports the exit and rings
+/// the supervisor's mailbox, the supervisor's handler runs the factory, hands the fresh actor to
+/// the parked task and waits for its start.
+pub async fn by_supervisor<E: Executor>(
+    spawner: Spawner<E>,
+    incarnations: Arc<Incarnations>,
+) -> Held<Fragile, E> {
+    supervised(spawner.system(), move || Fragile {
+        incarnations: incarnations.clone(),
+    })
+    .await
 }
 
 /// `restart` / `restart_serial` under the supervision mechanism `supervise`, which spawns
 /// [`Fragile`] with the workloads' spawner and returns the reference that reaches every
-/// incarnation (see [`by_restart_policy`]). The first incarnation has started before the clock
-/// starts; the actor is stopped after it stops.
+/// incarnation (see [`by_restart_policy`], [`by_supervisor`]). The first incarnation has
+/// started before the clock starts; the actor (or its supervisor) is stopped after it stops.
 pub async fn restart_workload<E, S, F>(executor: E, supervise: S, mode: RestartMode) -> Duration
 where
     E: Executor,
     S: FnOnce(Spawner<E>, Arc<Incarnations>) -> F,
-    F: Future<Output = ActorRef<Fragile>>,
+    F: Future<Output = Held<Fragile, E>>,
 {
     let incarnations = Incarnations::new();
-    let addr = supervise(spawner(executor), incarnations.clone()).await;
+    let held = supervise(spawner(executor), incarnations.clone()).await;
     incarnations.wait_started(1).await;
     let elapsed = {
-        let addr = &addr;
+        let addr = &held.addr;
         mode.run(&incarnations, move |boom| async move {
             addr.tell(boom).await.expect("fragile actor alive");
         })
         .await
     };
-    addr.stop();
-    addr.wait().await;
+    held.stop().await;
     elapsed
+}
+
+/// How the `supervised` bench and `supervised_memory` spawn an actor: alone, or as the only
+/// child of a one-for-one supervisor (permanent, same mailbox, intensity never reached).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Under {
+    /// Spawned by a [`Spawner`], unsupervised.
+    Nobody,
+    /// The child of a `playhouse::supervisor` supervisor.
+    Supervisor,
+}
+
+impl Under {
+    /// Both, unsupervised first.
+    pub const BOTH: [Under; 2] = [Under::Nobody, Under::Supervisor];
+
+    /// `"unsupervised"` or `"supervised"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Under::Nobody => "unsupervised",
+            Under::Supervisor => "supervised",
+        }
+    }
+
+    /// Parses [`name`](Self::name).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::BOTH.into_iter().find(|u| u.name() == name)
+    }
+}
+
+/// The counter of `tell` and `ask`, spawned `under` nobody or a supervisor.
+async fn counter_under<E: Executor>(executor: E, under: Under) -> Held<Counter, E> {
+    match under {
+        Under::Nobody => Held::alone(spawner(executor).spawn(Counter { count: 0 })),
+        Under::Supervisor => supervised(&System::new(executor), || Counter { count: 0 }).await,
+    }
+}
+
+/// `tell` (see [`tell_workload`]) to a counter spawned `under` nobody or a supervisor.
+async fn tell_under_workload<E: Executor>(executor: E, under: Under) -> Duration {
+    let held = counter_under(executor, under).await;
+    let addr = &held.addr;
+    let start = Instant::now();
+    for i in 0..TELL_N {
+        addr.tell(Msg::Tell(i)).await.expect("counter alive");
+    }
+    let n = count(addr).await;
+    let elapsed = start.elapsed();
+    assert_eq!(n, TELL_N);
+    held.stop().await;
+    elapsed
+}
+
+/// `ask` (see [`ask_workload`]) to a counter spawned `under` nobody or a supervisor.
+async fn ask_under_workload<E: Executor>(executor: E, under: Under) -> Duration {
+    let held = counter_under(executor, under).await;
+    let addr = &held.addr;
+    let start = Instant::now();
+    for i in 0..ASK_N {
+        assert_eq!(ask(addr, i).await, i + 1);
+    }
+    let n = count(addr).await;
+    let elapsed = start.elapsed();
+    assert_eq!(n, ASK_N);
+    held.stop().await;
+    elapsed
+}
+
+/// Resident bytes per idle actor, from one run of `idle_bytes`.
+#[derive(Clone, Copy, Debug)]
+pub struct IdleBytes {
+    /// RSS growth per actor while all are alive, read as `spawn` reads it (the heap trimmed
+    /// before, not after): it also counts what the start left freed but resident.
+    pub untrimmed: f64,
+    /// The same after trimming the heap once more: the live memory per actor.
+    pub trimmed: f64,
+}
+
+/// `n` idle [`Trivial`] actors alive at once, spawned `under` nobody (their references kept in
+/// a `Vec`, as `spawn` keeps them) or as the `n` children of one one-for-one supervisor (a spec
+/// with `n` children, ids `idle-<i>`, permanent, the workloads' mailbox, [`CHILD_SHUTDOWN`]; the
+/// supervisor holds
+/// the references): the growth of the resident set from before the first spawn (heap trimmed)
+/// to when all have started (and the supervisor has handled the reports of their starts),
+/// divided by `n`, read before and after trimming the heap again. Then all are stopped.
+async fn idle_bytes_workload<E: Executor>(executor: E, under: Under, n: u64) -> IdleBytes {
+    let started = Latch::new(n);
+    let stopped = Latch::new(n);
+    let trivial = {
+        let (started, stopped) = (started.clone(), stopped.clone());
+        move || Trivial {
+            started: started.clone(),
+            stopped: stopped.clone(),
+        }
+    };
+    workload::trim_heap();
+    let rss_before = workload::rss_bytes();
+    let held = match under {
+        Under::Nobody => {
+            let spawner = spawner(executor);
+            let mut addrs = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                addrs.push(spawner.spawn(trivial()));
+            }
+            started.wait().await;
+            Ok(addrs)
+        }
+        Under::Supervisor => {
+            let (max_restarts, period) = NEVER_ESCALATE;
+            let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(max_restarts, period);
+            for i in 0..n {
+                spec = spec.child(
+                    ChildSpec::new(format!("idle-{i}"), trivial.clone())
+                        .shutdown(CHILD_SHUTDOWN)
+                        .mailbox(mailbox()),
+                );
+            }
+            let supervisor = spec
+                .start(&System::new(executor))
+                .await
+                .expect("the supervisor starts");
+            started.wait().await;
+            // Each child's start also rang the supervisor's mailbox; once this call is
+            // answered, the supervisor has handled those reports and its mailbox is empty.
+            let counts = supervisor.count_children().await.expect("supervisor alive");
+            assert_eq!(counts.active as u64, n, "children running");
+            Err(supervisor)
+        }
+    };
+    let rss_after = workload::rss_bytes();
+    workload::trim_heap();
+    let rss_trimmed = workload::rss_bytes();
+    let bytes = IdleBytes {
+        untrimmed: workload::bytes_per(rss_before, rss_after, n),
+        trimmed: workload::bytes_per(rss_before, rss_trimmed, n),
+    };
+    match held {
+        Ok(addrs) => drop(addrs),
+        Err(supervisor) => {
+            supervisor.stop();
+            supervisor.wait().await;
+        }
+    }
+    stopped.wait().await;
+    bytes
 }
 
 /// Runs every workload through `run`, which builds the executor under test, calls the workload
@@ -476,6 +724,28 @@ macro_rules! workloads {
         pub fn restart(&self, mode: RestartMode) -> Duration {
             $run(self, move |executor| {
                 restart_workload(executor, by_restart_policy, mode)
+            })
+        }
+        /// [`restart`](Self::restart) under a supervisor of the `playhouse-supervisor` crate
+        /// ([`by_supervisor`]).
+        pub fn restart_supervised(&self, mode: RestartMode) -> Duration {
+            $run(self, move |executor| {
+                restart_workload(executor, by_supervisor, mode)
+            })
+        }
+        /// `tell` to a counter spawned `under` nobody or a supervisor.
+        pub fn tell_under(&self, under: Under) -> Duration {
+            $run(self, move |executor| tell_under_workload(executor, under))
+        }
+        /// `ask` to a counter spawned `under` nobody or a supervisor.
+        pub fn ask_under(&self, under: Under) -> Duration {
+            $run(self, move |executor| ask_under_workload(executor, under))
+        }
+        /// Resident bytes per idle actor, `n` of them spawned `under` nobody or one
+        /// supervisor (see `idle_bytes_workload`).
+        pub fn idle_bytes(&self, under: Under, n: u64) -> IdleBytes {
+            $run(self, move |executor| {
+                idle_bytes_workload(executor, under, n)
             })
         }
         /// The executor's floor under [`spawn`](Self::spawn): bare tasks with a one-shot
@@ -684,3 +954,54 @@ impl Smol {
 }
 
 crate::impl_framework!(Smol, "playhouse_smol", supervises);
+
+/// Declares a restart-only framework: `$base`'s restart workloads under the supervisor crate
+/// ([`by_supervisor`]).
+macro_rules! supervised_framework {
+    ($(#[$doc:meta])* $name:ident, $base:ty, $label:expr) => {
+        $(#[$doc])*
+        pub struct $name($base);
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl $name {
+            /// Builds the executor, as the base framework does.
+            pub fn new() -> Self {
+                Self(<$base>::new())
+            }
+
+            /// See [`crate::Framework::restart`]: under a supervisor ([`by_supervisor`]).
+            pub fn restart(&self, mode: RestartMode) -> Duration {
+                self.0.restart_supervised(mode)
+            }
+        }
+
+        crate::impl_framework!($name, $label, restart_only);
+    };
+}
+
+supervised_framework!(
+    /// `playhouse_sup`: the restart workloads of [`Bench`] (Tokio, 2 workers) under a
+    /// one-for-one supervisor of the `playhouse-supervisor` crate.
+    SupBench,
+    Bench,
+    "playhouse_sup"
+);
+supervised_framework!(
+    /// `playhouse_sup_1thread`: the restart workloads of [`CurrentThread`] under a
+    /// one-for-one supervisor of the `playhouse-supervisor` crate.
+    SupCurrentThread,
+    CurrentThread,
+    "playhouse_sup_1thread"
+);
+supervised_framework!(
+    /// `playhouse_sup_smol`: the restart workloads of [`Smol`] under a one-for-one supervisor
+    /// of the `playhouse-supervisor` crate.
+    SupSmol,
+    Smol,
+    "playhouse_sup_smol"
+);

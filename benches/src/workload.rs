@@ -490,9 +490,14 @@ impl Workload {
     }
 
     /// Whether framework `F` runs this workload: every framework runs every workload but the
-    /// restart ones, which need supervision ([`Framework::SUPERVISES`]).
+    /// restart ones, which need supervision ([`Framework::SUPERVISES`]); a restart-only
+    /// framework ([`Framework::RESTART_ONLY`]) runs those alone.
     pub fn runs_on<F: Framework>(self) -> bool {
-        self.restart_mode().is_none() || F::SUPERVISES
+        if self.restart_mode().is_some() {
+            F::SUPERVISES || F::RESTART_ONLY
+        } else {
+            !F::RESTART_ONLY
+        }
     }
 
     /// Runs this workload once on `bench`; `None` where `F` does not run it ([`Self::runs_on`]).

@@ -18,7 +18,9 @@
 //! itself, as it does on one thread once everything is freed, the two figures agree.)
 //!
 //! The restart workloads (`restart`, `restart_serial`) run only on the frameworks whose
-//! supervision the harness drives (the usage message lists them); their line adds
+//! supervision the harness drives (the usage message lists them); `playhouse_sup`,
+//! `playhouse_sup_1thread` and `playhouse_sup_smol` (playhouse's under its supervisor crate) run
+//! nothing else (the usage message lists them as restart-only). Their line adds
 //! `restarts_per_s`, the median as restarts per second. While they run, a panic hook keeps the
 //! handlers' deliberate panics quiet (every other panic still prints). `cell floor_panic
 //! restart` times the floor under them: a panic caught at once on the calling thread
@@ -34,19 +36,23 @@ use playhouse_benches::{Framework, FrameworkVisitor, playhouse_impl, visit_all};
 /// Measured runs after the warm-up.
 const RUNS: usize = 3;
 
-/// Collects every framework's name, and those of the frameworks that run the restart
-/// workloads.
+/// Collects every framework's name, those of the frameworks that run the restart workloads,
+/// and those that run nothing else.
 #[derive(Default)]
 struct Names {
     all: Vec<&'static str>,
     supervising: Vec<&'static str>,
+    restart_only: Vec<&'static str>,
 }
 
 impl FrameworkVisitor for Names {
     fn visit<F: Framework>(&mut self) {
         self.all.push(F::NAME);
-        if F::SUPERVISES {
+        if F::SUPERVISES || F::RESTART_ONLY {
             self.supervising.push(F::NAME);
+        }
+        if F::RESTART_ONLY {
+            self.restart_only.push(F::NAME);
         }
     }
 }
@@ -218,12 +224,13 @@ fn usage() -> ExitCode {
         .collect();
     eprintln!(
         "usage: cell <framework> <workload>\n  frameworks: {}\n  workloads: {}\n  \
-         supervising (the only ones to run {}): {}\n  executor floors (spawn only): {}\n  \
-         panic floor (restart workloads only): {PANIC_FLOOR}",
+         supervising (the only ones to run {}): {}\n  restart-only (nothing else): {}\n  \
+         executor floors (spawn only): {}\n  panic floor (restart workloads only): {PANIC_FLOOR}",
         names.all.join(", "),
         workloads.join(", "),
         restarts.join(", "),
         names.supervising.join(", "),
+        names.restart_only.join(", "),
         FLOORS.join(", ")
     );
     ExitCode::from(2)
@@ -266,10 +273,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Outcome::NotRun => {
-            eprintln!(
-                "cell: {framework} does not run {} (no supervision driven by this harness)",
-                workload.name()
-            );
+            let why = if workload.restart_mode().is_some() {
+                "no supervision driven by this harness"
+            } else {
+                "it runs only the restart workloads"
+            };
+            eprintln!("cell: {framework} does not run {} ({why})", workload.name());
             ExitCode::from(2)
         }
         Outcome::Unknown => usage(),

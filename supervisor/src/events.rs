@@ -1,6 +1,7 @@
 //! Lifecycle events: what supervisors did to their children, as a stream.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -60,11 +61,17 @@ pub enum EventKind {
 #[derive(Clone, Default)]
 pub(crate) struct EventBus {
     subscribers: Arc<Mutex<Vec<async_channel::Sender<SupervisorEvent>>>>,
+    /// Whether anyone ever subscribed: read without the lock, so that a tree nobody watches
+    /// pays one load per event.
+    watched: Arc<AtomicBool>,
 }
 
 impl EventBus {
     /// Sends the event `make` builds to every subscriber; with none, `make` is not called.
     pub(crate) fn emit(&self, make: impl FnOnce() -> SupervisorEvent) {
+        if !self.watched.load(Ordering::Acquire) {
+            return;
+        }
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         if subs.is_empty() {
             return;
@@ -92,6 +99,7 @@ impl EventBus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(tx);
+        self.watched.store(true, Ordering::Release);
         Events { rx: Box::pin(rx) }
     }
 }

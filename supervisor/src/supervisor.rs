@@ -302,6 +302,12 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             }
             self.restarts.pop_front();
         }
+        // More than `max_restarts + 1` entries decide nothing more (the limit is exceeded
+        // either way): a supervisor allowing many restarts does not keep every one.
+        let keep = (self.max_restarts as usize).saturating_add(1);
+        while self.restarts.len() > keep {
+            self.restarts.pop_front();
+        }
         self.restarts.len() <= self.max_restarts as usize
     }
 
@@ -621,6 +627,17 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// that child (and, in a group, those after it) restarting and queues a retry.
     async fn restart_from(&mut self, idx: usize, ctx: &mut Ctx<E, B>) {
         let key = self.children[idx].key;
+        if self.strategy == Strategy::OneForOne {
+            if let Err(cause) = self.start_child_at(idx, ctx).await {
+                self.emit(Some(idx), || EventKind::StartFailed { cause });
+                self.children[idx].restarting = true;
+                let _ = ctx.notify(SupervisorMsg(Msg::Retry {
+                    key,
+                    counted: false,
+                }));
+            }
+            return;
+        }
         let range: Vec<u64> = match self.strategy {
             Strategy::OneForOne => vec![key],
             Strategy::OneForAll => self.children.iter().map(|c| c.key).collect(),

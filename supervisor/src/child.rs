@@ -18,6 +18,8 @@ use playhouse_core::{
     MessageBroker, Next, Supervision, System, Wiring,
 };
 
+use crate::intensity::Intensity;
+use crate::spec::RestartType;
 use crate::supervisor::Inherited;
 
 /// What a child's task reports to its supervisor.
@@ -27,7 +29,58 @@ pub(crate) enum ChildEvent {
     Started,
     /// The incarnation ended with `reason`. `parked`: the actor waits for the supervisor's
     /// decision (its reference and mailbox live on); otherwise it has ended for good.
-    Exited { reason: ExitReason, parked: bool },
+    Exited {
+        reason: ExitReason,
+        parked: bool,
+        /// The child tried to restart itself and could not: the restart is counted already.
+        fast: Option<FastFailure>,
+    },
+    /// The child restarted itself after its incarnation ended with `reason` (the fast path:
+    /// `OneForOne`, counted within the intensity). The supervisor only records it.
+    Restarted {
+        reason: ExitReason,
+        incarnation: u32,
+    },
+}
+
+/// Why a child's own restart did not happen; the restart was counted.
+#[derive(Clone, Debug)]
+pub(crate) enum FastFailure {
+    /// The restart exceeded the intensity: the supervisor escalates.
+    Exceeded,
+    /// The factory failed: the supervisor retries through its mailbox.
+    Factory(Arc<dyn std::error::Error + Send + Sync>),
+    /// The new incarnation's `started` failed (the exit's reason says how) after the child had
+    /// restarted itself following `crashed`: retried as any failed restart.
+    Started { crashed: ExitReason },
+}
+
+/// A child's factory, shared by the supervisor (which starts it) and the child's task (which
+/// restarts itself on the fast path).
+pub(crate) type SharedFactory<A> = Arc<Mutex<Box<dyn FnMut() -> Result<A, BoxError> + Send>>>;
+
+/// What a child needs to restart itself: its supervisor's intensity, its factory, and which
+/// exits its restart type restarts. Only for workers of a `OneForOne` supervisor without backoff.
+pub(crate) struct FastPath<A> {
+    pub(crate) intensity: Arc<Intensity>,
+    pub(crate) factory: SharedFactory<A>,
+    pub(crate) restart: RestartType,
+    pub(crate) drain: bool,
+}
+
+/// Calls a factory, a panic in it being a failed start.
+pub(crate) fn call_factory<A>(factory: &SharedFactory<A>) -> Result<A, BoxError> {
+    let mut factory = factory.lock().unwrap_or_else(|p| p.into_inner());
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *factory)).unwrap_or_else(
+        |payload| {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string payload".into());
+            Err(format!("the factory panicked: {msg}").into())
+        },
+    )
 }
 
 /// How children ring their supervisor: a message into its mailbox naming the child (its key)
@@ -53,7 +106,15 @@ struct SharedState<A> {
     /// exit. (No more can be pending at once: the supervisor reads the parked exit before it
     /// decides, and only a stop or kill while parked adds the final one behind it.)
     started: bool,
-    parked_exit: Option<ExitReason>,
+    /// The child's own restarts whose new incarnation has started, not yet reported (usually
+    /// none or one): the reason of the exit each followed, and the new incarnation's number.
+    /// Kept only while someone subscribes to the lifecycle events.
+    restarted: Vec<(ExitReason, u32)>,
+    /// The number of the current (or next) incarnation of the actor.
+    incarnation: u32,
+    /// The exit the child's own restart in progress follows, until its new incarnation starts.
+    restarting_after: Option<ExitReason>,
+    parked_exit: Option<(ExitReason, Option<FastFailure>)>,
     final_exit: Option<ExitReason>,
     /// The supervisor, when it waits for this child inside a handler.
     supervisor_waker: Option<Waker>,
@@ -67,18 +128,27 @@ struct SharedState<A> {
 
 impl<A> SharedState<A> {
     fn next_event(&mut self) -> Option<ChildEvent> {
+        if !self.restarted.is_empty() {
+            let (reason, incarnation) = self.restarted.remove(0);
+            return Some(ChildEvent::Restarted {
+                reason,
+                incarnation,
+            });
+        }
         if std::mem::take(&mut self.started) {
             return Some(ChildEvent::Started);
         }
-        if let Some(reason) = self.parked_exit.take() {
+        if let Some((reason, fast)) = self.parked_exit.take() {
             return Some(ChildEvent::Exited {
                 reason,
                 parked: true,
+                fast,
             });
         }
         self.final_exit.take().map(|reason| ChildEvent::Exited {
             reason,
             parked: false,
+            fast: None,
         })
     }
 }
@@ -87,12 +157,16 @@ impl<A> SharedState<A> {
 pub(crate) struct Shared<A> {
     state: Mutex<SharedState<A>>,
     ring: Ring,
+    fast: Option<FastPath<A>>,
 }
 
 impl<A> Shared<A> {
-    fn new(ring: Ring) -> Self {
+    fn new(ring: Ring, fast: Option<FastPath<A>>) -> Self {
         Shared {
             state: Mutex::new(SharedState {
+                restarted: Vec::new(),
+                incarnation: 1,
+                restarting_after: None,
                 started: false,
                 parked_exit: None,
                 final_exit: None,
@@ -102,6 +176,7 @@ impl<A> Shared<A> {
                 orphaned: false,
             }),
             ring,
+            fast,
         }
     }
 
@@ -155,20 +230,94 @@ pub(crate) struct ChildControl<A> {
     shared: Arc<Shared<A>>,
     /// This incarnation's exit has been reported; waiting for the decision.
     reported: bool,
+    /// This incarnation's `started` returned: only such an incarnation restarts itself (a
+    /// failed start is the supervisor's to handle).
+    running: bool,
+}
+
+impl<A> ChildControl<A> {
+    /// The fast path: restarts the child from its own task when its supervisor allows it
+    /// (`OneForOne`, no backoff, not shutting down) and its restart type restarts this exit,
+    /// counting the restart in the supervisor's intensity. `Err` with why it could not once
+    /// the restart was counted; `Ok(None)` when the supervisor is to decide as usual.
+    fn restart_itself(&self, reason: &ExitReason) -> Result<Option<Next<A>>, FastFailure> {
+        let Some(fast) = &self.shared.fast else {
+            return Ok(None);
+        };
+        let restart = match fast.restart {
+            RestartType::Permanent => true,
+            RestartType::Transient => !reason.is_normal(),
+            RestartType::Temporary => false,
+        };
+        if !restart || !fast.intensity.fast_path() {
+            return Ok(None);
+        }
+        if !fast.intensity.add_restart() {
+            return Err(FastFailure::Exceeded);
+        }
+        let actor = call_factory(&fast.factory).map_err(|e| FastFailure::Factory(Arc::from(e)))?;
+        Ok(Some(if fast.drain {
+            Next::RestartDrained(actor)
+        } else {
+            Next::Restart(actor)
+        }))
+    }
 }
 
 impl<A: Send + 'static> Supervision<A> for ChildControl<A> {
     const WANTS_FINISHED: bool = true;
 
     fn started(&mut self) {
-        self.shared.report(false, |st| st.started = true);
+        self.running = true;
+        let mut own_restart = None;
+        {
+            let mut st = self.shared.lock();
+            if let Some(crashed) = st.restarting_after.take() {
+                own_restart = Some(crashed);
+            }
+        }
+        match own_restart {
+            // The child's own restart is complete. The supervisor has nothing to do about it:
+            // it is told only for its lifecycle events, when someone subscribes to them (a
+            // ring wakes its task, maybe on another thread).
+            Some(crashed) => {
+                let watched = self
+                    .shared
+                    .fast
+                    .as_ref()
+                    .is_some_and(|f| f.intensity.watched());
+                if watched {
+                    self.shared.report(true, |st| {
+                        let incarnation = st.incarnation;
+                        st.restarted.push((crashed, incarnation));
+                    });
+                }
+            }
+            None => self.shared.report(false, |st| st.started = true),
+        }
     }
 
     fn poll_exited(&mut self, reason: &ExitReason, cx: &mut TaskContext<'_>) -> Poll<Next<A>> {
         if !self.reported {
+            let mut failure = None;
+            if std::mem::take(&mut self.running) {
+                match self.restart_itself(reason) {
+                    Ok(Some(next)) => {
+                        // Reported once the new incarnation has started.
+                        let mut st = self.shared.lock();
+                        st.restarting_after = Some(reason.clone());
+                        st.incarnation += 1;
+                        return Poll::Ready(next);
+                    }
+                    Ok(None) => {}
+                    Err(why) => failure = Some(why),
+                }
+            } else if let Some(crashed) = self.shared.lock().restarting_after.take() {
+                failure = Some(FastFailure::Started { crashed });
+            }
             self.reported = true;
             self.shared
-                .report(true, |st| st.parked_exit = Some(reason.clone()));
+                .report(true, |st| st.parked_exit = Some((reason.clone(), failure)));
         }
         let mut st = self.shared.lock();
         if let Some(decision) = st.decision.take() {
@@ -205,6 +354,7 @@ pub(crate) trait ChildSlot<E, B>: Send {
         system: &System<E, B>,
         ring: Ring,
         inherited: &Inherited,
+        fast: Option<FastSpec>,
     ) -> Result<ActorId, BoxError>;
     /// The parked actor starts a fresh incarnation made by the factory, behind the same
     /// reference (`drain`: after discarding its queue). `Err` if the factory failed (the actor
@@ -235,13 +385,19 @@ pub(crate) trait ChildSlot<E, B>: Send {
 /// A spawned actor and its channel to the supervisor.
 type Current<A, MB> = (ActorRef<A, MB>, Arc<Shared<A>>);
 
+/// What a supervisor lets a child restart itself with (see [`FastPath`]).
+pub(crate) struct FastSpec {
+    pub(crate) intensity: Arc<Intensity>,
+    pub(crate) restart: RestartType,
+    pub(crate) drain: bool,
+}
+
 /// The typed half of a child.
 pub(crate) struct TypedChild<A: Actor, MB: Mailbox> {
-    factory: Box<dyn FnMut() -> Result<A, BoxError> + Send>,
+    factory: SharedFactory<A>,
     mailbox: MB,
     prepare: Option<fn(&mut A, &Inherited)>,
     current: Option<Current<A, MB>>,
-    incarnation: u32,
 }
 
 impl<A: Actor, MB: Mailbox> TypedChild<A, MB> {
@@ -251,25 +407,16 @@ impl<A: Actor, MB: Mailbox> TypedChild<A, MB> {
         prepare: Option<fn(&mut A, &Inherited)>,
     ) -> Self {
         TypedChild {
-            factory,
+            factory: Arc::new(Mutex::new(factory)),
             mailbox,
             prepare,
             current: None,
-            incarnation: 0,
         }
     }
 
     fn make(&mut self, inherited: &Inherited) -> Result<A, BoxError> {
         // The factory is user code: a panic in it is a failed start, not the supervisor's.
-        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.factory)()))
-            .unwrap_or_else(|payload| {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a non-string payload".into());
-                Err(format!("the factory panicked: {msg}").into())
-            });
+        let made = call_factory(&self.factory);
         let mut actor = made?;
         if let Some(prepare) = self.prepare {
             prepare(&mut actor, inherited);
@@ -301,12 +448,22 @@ where
         system: &System<E, B>,
         ring: Ring,
         inherited: &Inherited,
+        fast: Option<FastSpec>,
     ) -> Result<ActorId, BoxError> {
         let actor = self.make(inherited)?;
-        let shared = Arc::new(Shared::new(ring));
+        let fast = fast
+            .filter(|_| self.prepare.is_none())
+            .map(|spec| FastPath {
+                intensity: spec.intensity,
+                factory: self.factory.clone(),
+                restart: spec.restart,
+                drain: spec.drain,
+            });
+        let shared = Arc::new(Shared::new(ring, fast));
         let control = ChildControl {
             shared: shared.clone(),
             reported: false,
+            running: false,
         };
         let actor_ref = system
             .spawner(self.mailbox.clone())
@@ -316,7 +473,6 @@ where
             old_shared.orphan();
             old.kill();
         }
-        self.incarnation = 1;
         Ok(id)
     }
 
@@ -327,7 +483,7 @@ where
         };
         // A request to end the last incarnation that raced its own end must not end the next.
         actor_ref.withdraw_end_incarnation();
-        self.incarnation += 1;
+        shared.lock().incarnation += 1;
         shared.decide(Decision::Restart(Box::new(actor), drain));
         Ok(())
     }
@@ -391,6 +547,8 @@ where
     }
 
     fn incarnation(&self) -> u32 {
-        self.incarnation
+        self.current
+            .as_ref()
+            .map_or(0, |(_, shared)| shared.lock().incarnation)
     }
 }

@@ -80,6 +80,11 @@ impl EventBus {
         subs.retain(|s| s.try_send(event.clone()).is_ok());
     }
 
+    /// The flag that says whether anyone ever subscribed, for the children's tasks.
+    pub(crate) fn watched(&self) -> Arc<AtomicBool> {
+        self.watched.clone()
+    }
+
     /// Moves `other`'s subscribers into this bus (a nested supervisor joins its parent's).
     pub(crate) fn absorb(&self, other: &EventBus) {
         if Arc::ptr_eq(&self.subscribers, &other.subscribers) {

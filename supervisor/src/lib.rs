@@ -65,6 +65,7 @@ mod child;
 mod error;
 mod events;
 mod handle;
+mod intensity;
 mod pool;
 mod spec;
 mod supervisor;

@@ -10,7 +10,6 @@
 //! through its own mailbox.
 
 use std::any::Any;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -24,9 +23,10 @@ use playhouse_core::{
     Wiring,
 };
 
-use crate::child::{ChildEvent, Doorbell, Ring};
+use crate::child::{ChildEvent, Doorbell, FastFailure, FastSpec, Ring};
 use crate::error::{StartCause, StartError, SupervisorError};
 use crate::events::{EventBus, EventKind, Events, SupervisorEvent};
+use crate::intensity::Intensity;
 use crate::spec::{
     AutoShutdown, Backoff, ChildFlags, ChildId, ChildKind, ErasedChildSpec, RestartType, Shutdown,
     Strategy, SupervisorSpec, check_child,
@@ -135,8 +135,10 @@ pub struct Supervisor<E, B> {
     initial: Vec<ErasedChildSpec<E, B>>,
     /// In start order.
     children: Vec<Child<E, B>>,
-    /// When the restarts within the last period happened (one list for all children).
-    restarts: VecDeque<Instant>,
+    /// The restarts within the last period (one list for all children), shared with the
+    /// children that restart themselves; made when the supervisor starts (it reads the
+    /// executor's clock).
+    intensity: Option<Arc<Intensity>>,
     inherited: Inherited,
     start_report: Option<Reply<Result<(), StartError>>>,
     next_key: u64,
@@ -211,7 +213,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             backoff: spec.backoff,
             initial: spec.children,
             children: Vec::new(),
-            restarts: VecDeque::new(),
+            intensity: None,
             inherited: Inherited {
                 bus: spec.bus,
                 path: None,
@@ -291,24 +293,49 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         }
     }
 
+    /// The supervisor's intensity, made on first use with the executor's clock.
+    fn intensity(&mut self, ctx: &Ctx<E, B>) -> &Arc<Intensity> {
+        let (max, period) = (self.max_restarts, self.period);
+        let fast = self.strategy == Strategy::OneForOne && self.backoff.is_none() && !self.done;
+        let watched = self.inherited.bus.watched();
+        self.intensity.get_or_insert_with(|| {
+            let executor = ctx.executor().clone();
+            Arc::new(Intensity::new(
+                max,
+                period,
+                Box::new(move || executor.now()),
+                fast,
+                watched,
+            ))
+        })
+    }
+
     /// Records a restart now; `false` if it exceeds the intensity (OTP's `add_restart`: the
     /// restarts within the last period, this one included, must be at most `max_restarts`).
-    fn add_restart(&mut self, now: Instant) -> bool {
-        self.restarts.push_back(now);
-        let threshold = now.checked_sub(self.period);
-        while let (Some(&oldest), Some(threshold)) = (self.restarts.front(), threshold) {
-            if oldest >= threshold {
-                break;
-            }
-            self.restarts.pop_front();
+    fn add_restart(&mut self, ctx: &Ctx<E, B>) -> bool {
+        self.intensity(ctx).add_restart()
+    }
+
+    /// What a child may restart itself with, if anything: a worker of a `OneForOne`
+    /// supervisor without backoff whose restart type can restart it.
+    fn fast_spec(&mut self, idx: usize, ctx: &Ctx<E, B>) -> Option<FastSpec> {
+        let flags = &self.children[idx].flags;
+        if self.strategy != Strategy::OneForOne
+            || self.backoff.is_some()
+            || flags.kind != ChildKind::Worker
+            || flags.restart == RestartType::Temporary
+        {
+            return None;
         }
-        // More than `max_restarts + 1` entries decide nothing more (the limit is exceeded
-        // either way): a supervisor allowing many restarts does not keep every one.
-        let keep = (self.max_restarts as usize).saturating_add(1);
-        while self.restarts.len() > keep {
-            self.restarts.pop_front();
-        }
-        self.restarts.len() <= self.max_restarts as usize
+        let (restart, drain) = (
+            flags.restart,
+            flags.on_restart == crate::spec::OnRestart::DrainQueue,
+        );
+        Some(FastSpec {
+            intensity: self.intensity(ctx).clone(),
+            restart,
+            drain,
+        })
     }
 
     fn random(&mut self) -> f64 {
@@ -353,6 +380,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     self.children[idx].alive = Alive::Running;
                     return Ok(());
                 }
+                Some(ChildEvent::Restarted {
+                    reason,
+                    incarnation,
+                }) => self.record_own_restart(idx, reason, incarnation),
                 Some(ChildEvent::Exited { reason, parked, .. }) => {
                     self.set_ended(idx, parked);
                     return Err(StartCause::Exited(reason));
@@ -390,9 +421,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             let ring = self.ring(ctx, key, generation);
             let inherited = self.child_inheritance(idx);
             let system = ctx.system();
+            let fast = self.fast_spec(idx, ctx);
             self.children[idx]
                 .slot
-                .spawn(&system, ring, &inherited)
+                .spawn(&system, ring, &inherited, fast)
                 .map_err(|e| StartCause::Factory(Arc::from(e)))?;
         } else {
             return Ok(());
@@ -453,6 +485,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     return;
                 }
                 Some(ChildEvent::Started) => {}
+                Some(ChildEvent::Restarted {
+                    reason,
+                    incarnation,
+                }) => self.record_own_restart(idx, reason, incarnation),
                 None => {
                     // The timeout passed: cut it.
                     self.children[idx]
@@ -504,12 +540,17 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 Some(ChildEvent::Exited {
                     parked: true,
                     reason,
+                    ..
                 }) => {
                     self.emit(Some(idx), || EventKind::Stopped { reason });
                     reported = true;
                     self.children[idx].slot.end_parked();
                 }
                 Some(ChildEvent::Started) => {}
+                Some(ChildEvent::Restarted {
+                    reason,
+                    incarnation,
+                }) => self.record_own_restart(idx, reason, incarnation),
                 None => {
                     self.children[idx].slot.kill();
                     deadline = None;
@@ -531,6 +572,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// its incarnation ends with `Shutdown(info)`, which its parent sees as a normal exit.
     async fn shut_down_self(&mut self, ctx: &Ctx<E, B>, info: &str) {
         self.done = true;
+        if let Some(intensity) = &self.intensity {
+            intensity.close_fast_path();
+        }
         self.shutdown_all(ctx).await;
         ctx.myself().end_incarnation(
             IncarnationEnd::AfterCurrentMessage,
@@ -556,14 +600,65 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         while let Some(event) = self.children[idx].slot.try_event() {
             match event {
                 ChildEvent::Started => self.children[idx].alive = Alive::Running,
-                ChildEvent::Exited { reason, parked, .. } => {
+                ChildEvent::Restarted {
+                    reason,
+                    incarnation,
+                } => self.record_own_restart(idx, reason, incarnation),
+                ChildEvent::Exited {
+                    reason,
+                    parked,
+                    fast,
+                } => {
                     self.set_ended(idx, parked);
-                    self.emit(Some(idx), || EventKind::Stopped {
-                        reason: reason.clone(),
-                    });
-                    self.child_exited(idx, reason, ctx).await;
+                    if let Some(FastFailure::Started { crashed }) = &fast {
+                        // The exit the child restarted itself after, then the failed start.
+                        let crashed = crashed.clone();
+                        self.emit(Some(idx), || EventKind::Stopped { reason: crashed });
+                        let cause = StartCause::Exited(reason.clone());
+                        self.emit(Some(idx), || EventKind::StartFailed { cause });
+                    } else {
+                        self.emit(Some(idx), || EventKind::Stopped {
+                            reason: reason.clone(),
+                        });
+                    }
+                    match fast {
+                        None => self.child_exited(idx, reason, ctx).await,
+                        Some(why) => self.own_restart_failed(idx, why, ctx).await,
+                    }
                     return;
                 }
+            }
+        }
+    }
+
+    /// A child restarted itself (the fast path, counted within the intensity): the events
+    /// a restart by the supervisor would have given.
+    fn record_own_restart(&mut self, idx: usize, reason: ExitReason, incarnation: u32) {
+        self.emit(Some(idx), || EventKind::Stopped { reason });
+        self.emit(Some(idx), || EventKind::Restarted { incarnation });
+    }
+
+    /// A child's own restart, counted, could not happen: past the intensity the supervisor
+    /// escalates; a failed factory is retried through the mailbox as any failed restart.
+    async fn own_restart_failed(&mut self, idx: usize, why: FastFailure, ctx: &mut Ctx<E, B>) {
+        if self.done {
+            self.stop_child(idx, ctx).await;
+            return;
+        }
+        match why {
+            FastFailure::Exceeded => self.escalate(ctx).await,
+            failed => {
+                if let FastFailure::Factory(e) = failed {
+                    self.emit(Some(idx), || EventKind::StartFailed {
+                        cause: StartCause::Factory(e),
+                    });
+                }
+                let key = self.children[idx].key;
+                self.children[idx].restarting = true;
+                let _ = ctx.notify(SupervisorMsg(Msg::Retry {
+                    key,
+                    counted: false,
+                }));
             }
         }
     }
@@ -592,12 +687,12 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             }
             return;
         }
-        if !self.add_restart(ctx.now()) {
+        if !self.add_restart(ctx) {
             self.escalate(ctx).await;
             return;
         }
         if let Some(backoff) = self.backoff {
-            let n = self.restarts.len() as u32;
+            let n = self.intensity(ctx).recent();
             let delay = backoff.delay(n, self.random());
             let key = self.children[idx].key;
             self.children[idx].restarting = true;
@@ -696,13 +791,13 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             return;
         }
         if !counted {
-            if !self.add_restart(ctx.now()) {
+            if !self.add_restart(ctx) {
                 self.escalate(ctx).await;
                 return;
             }
             // A retry is a restart like any other: with a backoff, it waits its turn too.
             if let Some(backoff) = self.backoff {
-                let n = self.restarts.len() as u32;
+                let n = self.intensity(ctx).recent();
                 let delay = backoff.delay(n, self.random());
                 ctx.run_later(delay, SupervisorMsg(Msg::Retry { key, counted: true }));
                 return;
@@ -940,6 +1035,9 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
     /// Stops every child in reverse start order, each by its shutdown policy.
     async fn stopped(&mut self, ctx: &mut Ctx<E, B>, _reason: &ExitReason) {
         self.done = true;
+        if let Some(intensity) = &self.intensity {
+            intensity.close_fast_path();
+        }
         self.shutdown_all(ctx).await;
     }
 }

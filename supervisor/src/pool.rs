@@ -33,14 +33,8 @@ type Factory<A> = Arc<dyn Fn() -> Result<A, BoxError> + Send + Sync>;
 /// A pool's spec: one factory for every member, the members' mailbox, restart type and
 /// shutdown, and the pool supervisor's intensity.
 pub struct PoolSpec<A, MB = Bounded<Block>> {
-    name: Arc<str>,
+    template: Template<A, MB>,
     size: usize,
-    factory: Factory<A>,
-    mailbox: MB,
-    restart: RestartType,
-    shutdown: Option<Shutdown>,
-    on_restart: OnRestart,
-    routing: Routing,
     max_restarts: u32,
     period: Duration,
 }
@@ -53,14 +47,16 @@ impl<A: Send + 'static> PoolSpec<A> {
         F: Fn() -> A + Send + Sync + 'static,
     {
         PoolSpec {
-            name: name.into(),
+            template: Template {
+                name: name.into(),
+                factory: Arc::new(move || Ok(factory())),
+                mailbox: Bounded::<Block>::default(),
+                restart: RestartType::Permanent,
+                shutdown: None,
+                on_restart: OnRestart::KeepQueue,
+                routing: Routing::RoundRobin,
+            },
             size,
-            factory: Arc::new(move || Ok(factory())),
-            mailbox: Bounded::<Block>::default(),
-            restart: RestartType::Permanent,
-            shutdown: None,
-            on_restart: OnRestart::KeepQueue,
-            routing: Routing::RoundRobin,
             max_restarts: size.max(1) as u32,
             period: Duration::from_secs(5),
         }
@@ -70,15 +66,18 @@ impl<A: Send + 'static> PoolSpec<A> {
 impl<A, MB> PoolSpec<A, MB> {
     /// The members' mailbox.
     pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> PoolSpec<A, MB2> {
+        let t = self.template;
         PoolSpec {
-            name: self.name,
+            template: Template {
+                name: t.name,
+                factory: t.factory,
+                mailbox,
+                restart: t.restart,
+                shutdown: t.shutdown,
+                on_restart: t.on_restart,
+                routing: t.routing,
+            },
             size: self.size,
-            factory: self.factory,
-            mailbox,
-            restart: self.restart,
-            shutdown: self.shutdown,
-            on_restart: self.on_restart,
-            routing: self.routing,
             max_restarts: self.max_restarts,
             period: self.period,
         }
@@ -86,25 +85,25 @@ impl<A, MB> PoolSpec<A, MB> {
 
     /// The members' restart type.
     pub fn restart(mut self, restart: RestartType) -> Self {
-        self.restart = restart;
+        self.template.restart = restart;
         self
     }
 
     /// The members' shutdown policy.
     pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.shutdown = Some(shutdown);
+        self.template.shutdown = Some(shutdown);
         self
     }
 
     /// What a restarted member finds in its mailbox.
     pub fn on_restart(mut self, on_restart: OnRestart) -> Self {
-        self.on_restart = on_restart;
+        self.template.on_restart = on_restart;
         self
     }
 
     /// How [`Pool::tell`] picks a member.
     pub fn routing(mut self, routing: Routing) -> Self {
-        self.routing = routing;
+        self.template.routing = routing;
         self
     }
 
@@ -119,11 +118,11 @@ impl<A, MB> PoolSpec<A, MB> {
 impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolSpec")
-            .field("name", &self.name)
+            .field("name", &self.template.name)
             .field("size", &self.size)
-            .field("mailbox", &self.mailbox)
-            .field("restart", &self.restart)
-            .field("routing", &self.routing)
+            .field("mailbox", &self.template.mailbox)
+            .field("restart", &self.template.restart)
+            .field("routing", &self.template.routing)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +162,7 @@ pub struct Pool<A: Actor, MB: Mailbox, E: Executor, B: MessageBroker> {
     template: Template<A, MB>,
 }
 
+/// What every member of a pool is made from.
 struct Template<A, MB> {
     name: Arc<str>,
     factory: Factory<A>,
@@ -196,20 +196,12 @@ where
 {
     /// Starts the pool's supervisor with `size` members.
     pub async fn start(spec: PoolSpec<A, MB>, system: &System<E, B>) -> Result<Self, StartError> {
-        let template = Template {
-            name: spec.name.clone(),
-            factory: spec.factory,
-            mailbox: spec.mailbox,
-            restart: spec.restart,
-            shutdown: spec.shutdown,
-            on_restart: spec.on_restart,
-            routing: spec.routing,
-        };
+        let template = spec.template;
         let mut sup = SupervisorSpec::<E, B>::new(Strategy::OneForOne)
-            .name(spec.name.clone())
+            .name(template.name.clone())
             .intensity(spec.max_restarts, spec.period);
         let ids: Vec<ChildId> = (0..spec.size)
-            .map(|i| ChildId::from(format!("{}#{i}", spec.name)))
+            .map(|i| ChildId::from(format!("{}#{i}", template.name)))
             .collect();
         for id in &ids {
             sup = sup.child(template.spec(id.clone()));

@@ -687,9 +687,18 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             }
             return;
         }
+        if self.admit_restart(idx, ctx).await {
+            self.restart_from(idx, ctx).await;
+        }
+    }
+
+    /// Counts a restart of child `idx`: `true` to go on with it now; `false` if the supervisor
+    /// escalated, or if a backoff put it off (a retry is then queued for when it is due, and
+    /// the child shows as restarting).
+    async fn admit_restart(&mut self, idx: usize, ctx: &mut Ctx<E, B>) -> bool {
         if !self.add_restart(ctx) {
             self.escalate(ctx).await;
-            return;
+            return false;
         }
         if let Some(backoff) = self.backoff {
             let n = self.intensity(ctx).recent();
@@ -697,9 +706,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             let key = self.children[idx].key;
             self.children[idx].restarting = true;
             ctx.run_later(delay, SupervisorMsg(Msg::Retry { key, counted: true }));
-            return;
+            return false;
         }
-        self.restart_from(idx, ctx).await;
+        true
     }
 
     async fn significant_exit(&mut self, ctx: &Ctx<E, B>) {
@@ -790,18 +799,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         if !self.children[idx].restarting {
             return;
         }
-        if !counted {
-            if !self.add_restart(ctx) {
-                self.escalate(ctx).await;
-                return;
-            }
-            // A retry is a restart like any other: with a backoff, it waits its turn too.
-            if let Some(backoff) = self.backoff {
-                let n = self.intensity(ctx).recent();
-                let delay = backoff.delay(n, self.random());
-                ctx.run_later(delay, SupervisorMsg(Msg::Retry { key, counted: true }));
-                return;
-            }
+        // A retry is a restart like any other: it counts, and with a backoff it waits its turn.
+        if !counted && !self.admit_restart(idx, ctx).await {
+            return;
         }
         self.restart_from(idx, ctx).await;
     }

@@ -244,12 +244,7 @@ impl<A> ChildControl<A> {
         let Some(fast) = &self.shared.fast else {
             return Ok(None);
         };
-        let restart = match fast.restart {
-            RestartType::Permanent => true,
-            RestartType::Transient => !reason.is_normal(),
-            RestartType::Temporary => false,
-        };
-        if !restart || !fast.intensity.fast_path() {
+        if !fast.restart.restarts_after(reason) || !fast.intensity.fast_path() {
             return Ok(None);
         }
         if !fast.intensity.add_restart() {

@@ -78,4 +78,4 @@ pub use spec::{
     AutoShutdown, Backoff, ChildId, ChildKind, ChildSpec, DEFAULT_WORKER_SHUTDOWN, ErasedChildSpec,
     OnRestart, RestartType, Shutdown, Strategy, SupervisorSpec,
 };
-pub use supervisor::{ChildCounts, ChildInfo, ChildState, Inherited, Supervisor, SupervisorMsg};
+pub use supervisor::{ChildCounts, ChildInfo, ChildState, Supervisor, SupervisorMsg};

@@ -39,6 +39,17 @@ pub enum RestartType {
     Temporary,
 }
 
+impl RestartType {
+    /// Whether an exit with `reason` leads to a restart.
+    pub fn restarts_after(self, reason: &playhouse_core::ExitReason) -> bool {
+        match self {
+            RestartType::Permanent => true,
+            RestartType::Transient => !reason.is_normal(),
+            RestartType::Temporary => false,
+        }
+    }
+}
+
 /// How a child is stopped (OTP's shutdown values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shutdown {
@@ -97,7 +108,8 @@ pub struct Backoff {
     /// The longest wait.
     pub max: Duration,
     /// How much of each wait is random, from 0.0 (none) to 1.0 (anywhere between 0 and the
-    /// wait). Spreads restarts of many supervisors that failed together.
+    /// wait); values outside are clamped, and one that is not a number means none. Spreads
+    /// restarts of many supervisors that failed together.
     pub jitter: f64,
 }
 
@@ -110,8 +122,13 @@ impl Backoff {
             .checked_mul(1u32 << exp.min(31))
             .unwrap_or(self.max)
             .min(self.max);
-        let jitter = self.jitter.clamp(0.0, 1.0);
-        base.mul_f64(1.0 - jitter * random)
+        // A jitter that is not a number counts as none (`mul_f64` would panic on it).
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        base.mul_f64((1.0 - jitter * random).clamp(0.0, 1.0))
     }
 }
 
@@ -466,4 +483,35 @@ pub(crate) fn check_child(flags: &ChildFlags, auto: AutoShutdown) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backoff;
+    use std::time::Duration;
+
+    fn backoff(jitter: f64) -> Backoff {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+            jitter,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let b = backoff(0.0);
+        let delays: Vec<u64> = (1..=6).map(|n| b.delay(n, 0.5).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(b.delay(u32::MAX, 0.5), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn jitter_takes_off_at_most_its_share_and_bad_values_do_not_panic() {
+        assert_eq!(backoff(0.5).delay(1, 1.0), Duration::from_millis(500));
+        assert_eq!(backoff(f64::NAN).delay(1, 0.9), Duration::from_secs(1));
+        assert_eq!(backoff(f64::INFINITY).delay(1, 0.9), Duration::from_secs(1));
+        assert_eq!(backoff(-3.0).delay(1, 0.9), Duration::from_secs(1));
+        assert_eq!(backoff(7.0).delay(1, 1.0), Duration::ZERO);
+    }
 }

@@ -37,7 +37,7 @@ type Ctx<E, B> = Context<Supervisor<E, B>, Wiring<Unbounded, E, B>>;
 /// What a nested supervisor takes from its parent: the event subscribers and its place in the
 /// tree.
 #[derive(Clone, Default)]
-pub struct Inherited {
+pub(crate) struct Inherited {
     pub(crate) bus: EventBus,
     pub(crate) path: Option<Arc<str>>,
 }
@@ -356,7 +356,16 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         match deadline {
             None => Some(poll_fn(move |cx| slot.poll_event(cx)).await),
             Some(deadline) => {
-                let mut sleep = pin!(ctx.sleep_until(deadline));
+                // An executor that cannot time (a Tokio runtime without its time driver)
+                // panics here: the timeout is then taken as passed, and the caller kills the
+                // child rather than wait for it without a bound. The panic hook reports it.
+                let sleep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    ctx.sleep_until(deadline)
+                }));
+                let Ok(sleep) = sleep else {
+                    return None;
+                };
+                let mut sleep = pin!(sleep);
                 poll_fn(move |cx| {
                     if let Poll::Ready(event) = slot.poll_event(cx) {
                         return Poll::Ready(Some(event));
@@ -672,12 +681,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             return;
         }
         let flags = self.children[idx].flags.clone();
-        let restart = match flags.restart {
-            RestartType::Permanent => true,
-            RestartType::Transient => !reason.is_normal(),
-            RestartType::Temporary => false,
-        };
-        if !restart {
+        if !flags.restart.restarts_after(&reason) {
             self.stop_child(idx, ctx).await;
             if flags.restart == RestartType::Temporary {
                 self.children.remove(idx);

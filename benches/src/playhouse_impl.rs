@@ -566,6 +566,50 @@ impl Under {
     }
 }
 
+/// How `supervised_memory` spawns its idle actors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idle {
+    /// Spawned by a [`Spawner`], their references kept in a `Vec`.
+    Alone,
+    /// The children of one supervisor, made by a factory that captures nothing (the usual
+    /// `|| Worker::default()`): what supervision itself costs.
+    Child,
+    /// The same with a factory that captures two `Arc`s (16 bytes), boxed per child as any
+    /// capturing factory is: what a child's own factory state adds.
+    ChildCapturing,
+}
+
+impl Idle {
+    /// Every kind, in the order `supervised_memory` prints them.
+    pub const ALL: [Idle; 3] = [Idle::Alone, Idle::Child, Idle::ChildCapturing];
+
+    /// `"unsupervised"`, `"supervised"` or `"supervised-capturing"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Idle::Alone => "unsupervised",
+            Idle::Child => "supervised",
+            Idle::ChildCapturing => "supervised-capturing",
+        }
+    }
+
+    /// Parses [`name`](Self::name).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|u| u.name() == name)
+    }
+}
+
+/// The latches of the running `idle_bytes_workload`, for the factory that captures nothing.
+static IDLE_LATCHES: std::sync::Mutex<Option<(Arc<Latch>, Arc<Latch>)>> =
+    std::sync::Mutex::new(None);
+
+/// A [`Trivial`] on the running `idle_bytes_workload`'s latches: a factory that captures
+/// nothing.
+fn trivial_of_this_run() -> Trivial {
+    let latches = IDLE_LATCHES.lock().unwrap_or_else(|p| p.into_inner());
+    let (started, stopped) = latches.clone().expect("set by idle_bytes_workload");
+    Trivial { started, stopped }
+}
+
 /// The counter of `tell` and `ask`, spawned `under` nobody or a supervisor.
 async fn counter_under<E: Executor>(executor: E, under: Under) -> Held<Counter, E> {
     match under {
@@ -614,16 +658,18 @@ pub struct IdleBytes {
     pub trimmed: f64,
 }
 
-/// `n` idle [`Trivial`] actors alive at once, spawned `under` nobody (their references kept in
-/// a `Vec`, as `spawn` keeps them) or as the `n` children of one one-for-one supervisor (a spec
-/// with `n` children, ids `idle-<i>`, permanent, the workloads' mailbox, [`CHILD_SHUTDOWN`]; the
-/// supervisor holds
-/// the references): the growth of the resident set from before the first spawn (heap trimmed)
+/// `n` idle [`Trivial`] actors alive at once, spawned alone (their references kept in a `Vec`,
+/// as `spawn` keeps them) or as the `n` children of one one-for-one supervisor (a spec with `n`
+/// children, ids `idle-<i>`, permanent, the workloads' mailbox, [`CHILD_SHUTDOWN`], a factory
+/// capturing nothing or two `Arc`s as [`Idle`] says; the supervisor holds the references): the
+/// growth of the resident set from before the first spawn (heap trimmed)
 /// to when all have started (and the supervisor has handled the reports of their starts),
 /// divided by `n`, read before and after trimming the heap again. Then all are stopped.
-async fn idle_bytes_workload<E: Executor>(executor: E, under: Under, n: u64) -> IdleBytes {
+async fn idle_bytes_workload<E: Executor>(executor: E, idle: Idle, n: u64) -> IdleBytes {
     let started = Latch::new(n);
     let stopped = Latch::new(n);
+    *IDLE_LATCHES.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((started.clone(), stopped.clone()));
     let trivial = {
         let (started, stopped) = (started.clone(), stopped.clone());
         move || Trivial {
@@ -633,8 +679,8 @@ async fn idle_bytes_workload<E: Executor>(executor: E, under: Under, n: u64) -> 
     };
     workload::trim_heap();
     let rss_before = workload::rss_bytes();
-    let held = match under {
-        Under::Nobody => {
+    let held = match idle {
+        Idle::Alone => {
             let spawner = spawner(executor);
             let mut addrs = Vec::with_capacity(n as usize);
             for _ in 0..n {
@@ -643,15 +689,16 @@ async fn idle_bytes_workload<E: Executor>(executor: E, under: Under, n: u64) -> 
             started.wait().await;
             Ok(addrs)
         }
-        Under::Supervisor => {
+        Idle::Child | Idle::ChildCapturing => {
             let (max_restarts, period) = NEVER_ESCALATE;
             let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(max_restarts, period);
             for i in 0..n {
-                spec = spec.child(
+                let child = if idle == Idle::Child {
+                    ChildSpec::new(format!("idle-{i}"), trivial_of_this_run)
+                } else {
                     ChildSpec::new(format!("idle-{i}"), trivial.clone())
-                        .shutdown(CHILD_SHUTDOWN)
-                        .mailbox(mailbox()),
-                );
+                };
+                spec = spec.child(child.shutdown(CHILD_SHUTDOWN).mailbox(mailbox()));
             }
             let supervisor = spec
                 .start(&System::new(executor))
@@ -741,12 +788,10 @@ macro_rules! workloads {
         pub fn ask_under(&self, under: Under) -> Duration {
             $run(self, move |executor| ask_under_workload(executor, under))
         }
-        /// Resident bytes per idle actor, `n` of them spawned `under` nobody or one
-        /// supervisor (see `idle_bytes_workload`).
-        pub fn idle_bytes(&self, under: Under, n: u64) -> IdleBytes {
-            $run(self, move |executor| {
-                idle_bytes_workload(executor, under, n)
-            })
+        /// Resident bytes per idle actor, `n` of them spawned alone or as one supervisor's
+        /// children (see `idle_bytes_workload`).
+        pub fn idle_bytes(&self, idle: Idle, n: u64) -> IdleBytes {
+            $run(self, move |executor| idle_bytes_workload(executor, idle, n))
         }
         /// The executor's floor under [`spawn`](Self::spawn): bare tasks with a one-shot
         /// stop signal instead of actors, on the same executor (see `spawn_floor_workload`).

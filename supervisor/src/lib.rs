@@ -62,6 +62,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod child;
+mod child_id;
 mod error;
 mod events;
 mod handle;

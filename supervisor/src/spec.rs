@@ -7,11 +7,9 @@ use std::time::Duration;
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Unbounded};
 use playhouse_core::{BoxError, Executor, Handler, InMemoryBroker, MessageBroker, Wiring};
 
-use crate::child::{ChildSlot, TypedChild};
+use crate::child::{ChildHandle, Factory, TypedChild};
+pub use crate::child_id::ChildId;
 use crate::supervisor::Supervisor;
-
-/// A child's id: unique within its supervisor.
-pub type ChildId = Arc<str>;
 
 /// Which children a restart covers (OTP's strategies).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -156,14 +154,13 @@ impl Backoff {
 /// ```
 pub struct ChildSpec<A, MB = Bounded<Block>> {
     pub(crate) id: ChildId,
-    pub(crate) factory: Box<dyn FnMut() -> Result<A, BoxError> + Send>,
+    pub(crate) factory: Factory<A>,
     pub(crate) mailbox: MB,
     pub(crate) restart: RestartType,
     pub(crate) shutdown: Option<Shutdown>,
     pub(crate) kind: ChildKind,
     pub(crate) significant: bool,
     pub(crate) on_restart: OnRestart,
-    pub(crate) prepare: Option<fn(&mut A, &crate::supervisor::Inherited)>,
 }
 
 impl<A: Send + 'static> ChildSpec<A> {
@@ -186,14 +183,13 @@ impl<A: Send + 'static> ChildSpec<A> {
     {
         ChildSpec {
             id: id.into(),
-            factory: Box::new(move || factory().map_err(Into::into)),
+            factory: Box::new(move |_| factory().map_err(Into::into)),
             mailbox: Bounded::<Block>::default(),
             restart: RestartType::Permanent,
             shutdown: None,
             kind: ChildKind::Worker,
             significant: false,
             on_restart: OnRestart::KeepQueue,
-            prepare: None,
         }
     }
 }
@@ -208,17 +204,20 @@ impl<E: Executor, B: MessageBroker> ChildSpec<Supervisor<E, B>, Unbounded> {
         F: FnMut() -> SupervisorSpec<E, B> + Send + 'static,
     {
         let id = id.into();
-        let name = id.clone();
+        let name = Arc::<str>::from(id.as_str());
         ChildSpec {
             id,
-            factory: Box::new(move || Ok(Supervisor::new(make().named_if_unnamed(&name)))),
+            factory: Box::new(move |inherited| {
+                let mut supervisor = Supervisor::new(make().named_if_unnamed(&name));
+                supervisor.inherit(inherited);
+                Ok(supervisor)
+            }),
             mailbox: Unbounded,
             restart: RestartType::Permanent,
             shutdown: None,
             kind: ChildKind::Supervisor,
             significant: false,
             on_restart: OnRestart::KeepQueue,
-            prepare: Some(Supervisor::inherit),
         }
     }
 }
@@ -267,7 +266,6 @@ impl<A, MB> ChildSpec<A, MB> {
             kind: self.kind,
             significant: self.significant,
             on_restart: self.on_restart,
-            prepare: self.prepare,
         }
     }
 
@@ -309,14 +307,19 @@ pub(crate) struct ChildFlags {
 /// A child spec with its actor and mailbox types erased: what a supervisor holds. The message
 /// path of the child is not affected (it is typed in the child's own `ActorRef`).
 pub struct ErasedChildSpec<E, B> {
-    pub(crate) flags: ChildFlags,
-    pub(crate) slot: Box<dyn ChildSlot<E, B>>,
+    pub(crate) child: ChildHandle<E, B>,
+}
+
+impl<E, B> ErasedChildSpec<E, B> {
+    pub(crate) fn flags(&self) -> ChildFlags {
+        self.child.flags()
+    }
 }
 
 impl<E, B> fmt::Debug for ErasedChildSpec<E, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ErasedChildSpec")
-            .field("flags", &self.flags)
+            .field("flags", &self.flags())
             .finish_non_exhaustive()
     }
 }
@@ -338,8 +341,11 @@ where
             on_restart: spec.on_restart,
         };
         ErasedChildSpec {
-            flags,
-            slot: Box::new(TypedChild::new(spec.factory, spec.mailbox, spec.prepare)),
+            child: ChildHandle(Arc::new(TypedChild::<A, MB, E, B>::new(
+                flags,
+                spec.factory,
+                spec.mailbox,
+            ))),
         }
     }
 }
@@ -362,7 +368,7 @@ where
 ///     .intensity(3, Duration::from_secs(5))
 ///     .child(ChildSpec::new("a", || Worker))
 ///     .child(ChildSpec::new("b", || Worker));
-/// assert_eq!(spec.child_ids(), ["a", "b"].map(std::sync::Arc::<str>::from));
+/// assert_eq!(spec.child_ids(), ["a", "b"]);
 /// ```
 pub struct SupervisorSpec<E, B = InMemoryBroker> {
     pub(crate) name: Option<Arc<str>>,
@@ -440,7 +446,7 @@ impl<E: Executor, B: MessageBroker> SupervisorSpec<E, B> {
 
     /// The children's ids, in start order.
     pub fn child_ids(&self) -> Vec<ChildId> {
-        self.children.iter().map(|c| c.flags.id.clone()).collect()
+        self.children.iter().map(|c| c.child.id().clone()).collect()
     }
 }
 

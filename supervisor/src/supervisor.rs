@@ -23,13 +23,13 @@ use playhouse_core::{
     Wiring,
 };
 
-use crate::child::{ChildEvent, Doorbell, FastFailure, FastSpec, Ring};
+use crate::child::{Alive, ChildEvent, ChildHandle, ChildSlot, FastFailure, SupShared};
 use crate::error::{StartCause, StartError, SupervisorError};
 use crate::events::{EventBus, EventKind, Events, SupervisorEvent};
 use crate::intensity::Intensity;
 use crate::spec::{
-    AutoShutdown, Backoff, ChildFlags, ChildId, ChildKind, ErasedChildSpec, RestartType, Shutdown,
-    Strategy, SupervisorSpec, check_child,
+    AutoShutdown, Backoff, ChildId, ChildKind, ErasedChildSpec, RestartType, Shutdown, Strategy,
+    SupervisorSpec, check_child,
 };
 
 type Ctx<E, B> = Context<Supervisor<E, B>, Wiring<Unbounded, E, B>>;
@@ -88,32 +88,14 @@ pub struct ChildCounts {
     pub workers: usize,
 }
 
-/// Where a child's actor is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Alive {
-    /// No actor (never started, or ended for good).
-    None,
-    /// Running an incarnation.
-    Running,
-    /// Its incarnation ended; it waits for the supervisor's decision, reference and mailbox kept.
-    Parked,
-}
+/// A child as its supervisor holds it.
+type Child<E, B> = ChildHandle<E, B>;
 
-struct Child<E, B> {
-    key: u64,
-    /// The generation of the current actor's doorbell: older doorbells are ignored.
-    generation: u64,
-    flags: ChildFlags,
-    slot: Box<dyn crate::child::ChildSlot<E, B>>,
-    alive: Alive,
-    restarting: bool,
-}
-
-impl<E, B> Child<E, B> {
+impl<E, B> ChildHandle<E, B> {
     fn state(&self) -> ChildState {
-        if self.restarting {
+        if self.restarting() {
             ChildState::Restarting
-        } else if self.alive == Alive::Running {
+        } else if self.alive() == Alive::Running {
             ChildState::Running
         } else {
             ChildState::Stopped
@@ -135,19 +117,16 @@ pub struct Supervisor<E, B> {
     initial: Vec<ErasedChildSpec<E, B>>,
     /// In start order.
     children: Vec<Child<E, B>>,
-    /// The restarts within the last period (one list for all children), shared with the
-    /// children that restart themselves; made when the supervisor starts (it reads the
-    /// executor's clock).
-    intensity: Option<Arc<Intensity>>,
+    /// What the children share: the doorbell, the restarts within the last period (one list
+    /// for all children, counted in by the children that restart themselves), what nested
+    /// supervisors inherit. Made on first use (it reads the executor's clock).
+    shared: Option<Arc<SupShared<E, B>>>,
     inherited: Inherited,
     start_report: Option<Reply<Result<(), StartError>>>,
-    next_key: u64,
     /// Set once the supervisor shuts itself down (escalation, auto-shutdown): it handles no
     /// more child exits.
     done: bool,
     rng: u64,
-    /// The children's doorbell, made on first use.
-    bell: Option<Doorbell>,
 }
 
 impl<E, B> fmt::Debug for Supervisor<E, B> {
@@ -175,14 +154,14 @@ impl<E, B> fmt::Debug for SupervisorMsg<E, B> {
 }
 
 pub(crate) enum Msg<E, B> {
-    /// A child's actor has something to report.
+    /// A child's actor (of `generation`) has something to report.
     Child {
-        key: u64,
-        generation: u64,
+        child: Arc<dyn ChildSlot<E, B>>,
+        generation: u16,
     },
     /// A restart to try (again): `counted` if the intensity was already charged for it.
     Retry {
-        key: u64,
+        child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
     },
     Api(Api<E, B>),
@@ -213,16 +192,14 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             backoff: spec.backoff,
             initial: spec.children,
             children: Vec::new(),
-            intensity: None,
+            shared: None,
             inherited: Inherited {
                 bus: spec.bus,
                 path: None,
             },
             start_report: None,
-            next_key: 0,
             done: false,
             rng: 0x9e37_79b9_7f4a_7c15 ^ playhouse_core_seed(),
-            bell: None,
         }
     }
 
@@ -243,99 +220,77 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     fn emit(&self, child: Option<usize>, kind: impl FnOnce() -> EventKind) {
         self.inherited.bus.emit(|| SupervisorEvent {
             supervisor: self.name.clone(),
-            child: child.map(|i| self.children[i].flags.id.clone()),
-            actor: child.and_then(|i| self.children[i].slot.actor_id()),
+            child: child.map(|i| self.children[i].id().clone()),
+            actor: child.and_then(|i| self.children[i].actor_id()),
             kind: kind(),
         });
     }
 
     fn index_of(&self, id: &str) -> Option<usize> {
-        self.children.iter().position(|c| &*c.flags.id == id)
+        self.children.iter().position(|c| c.id() == id)
     }
 
-    fn index_of_key(&self, key: u64) -> Option<usize> {
-        self.children.iter().position(|c| c.key == key)
+    fn index_of_child(&self, child: &Arc<dyn ChildSlot<E, B>>) -> Option<usize> {
+        self.children.iter().position(|c| c.is(child))
     }
 
     fn add_child(&mut self, spec: ErasedChildSpec<E, B>) -> usize {
-        self.next_key += 1;
-        self.children.push(Child {
-            key: self.next_key,
-            generation: 0,
-            flags: spec.flags,
-            slot: spec.slot,
-            alive: Alive::None,
-            restarting: false,
-        });
+        self.children.push(spec.child);
         self.children.len() - 1
     }
 
-    /// How child `key`'s actor of `generation` rings this supervisor (one doorbell, made on
-    /// first use, shared by all children).
-    fn ring(&mut self, ctx: &Ctx<E, B>, key: u64, generation: u64) -> Ring {
-        let bell = self
-            .bell
-            .get_or_insert_with(|| {
-                let me = ctx.myself().downgrade();
-                Arc::new(move |key, generation| {
-                    if let Some(me) = me.upgrade() {
-                        // Unbounded: refused only once the supervisor is stopping, and then
-                        // its shutdown reads the child's report directly.
-                        let _ = me.try_tell(SupervisorMsg(Msg::Child { key, generation }));
-                    }
-                }) as Doorbell
-            })
-            .clone();
-        Ring {
-            bell,
-            key,
-            generation,
-        }
-    }
-
-    /// The supervisor's intensity, made on first use with the executor's clock.
-    fn intensity(&mut self, ctx: &Ctx<E, B>) -> &Arc<Intensity> {
-        let (max, period) = (self.max_restarts, self.period);
-        let fast = self.strategy == Strategy::OneForOne && self.backoff.is_none() && !self.done;
-        let watched = self.inherited.bus.watched();
-        self.intensity.get_or_insert_with(|| {
+    /// What the children share, made on first use: the doorbell (a message into this
+    /// supervisor's mailbox), the intensity (on the executor's clock) and the inheritance.
+    fn shared(&mut self, ctx: &Ctx<E, B>) -> &Arc<SupShared<E, B>> {
+        let Supervisor {
+            shared,
+            strategy,
+            backoff,
+            done,
+            max_restarts,
+            period,
+            inherited,
+            name,
+            ..
+        } = self;
+        shared.get_or_insert_with(|| {
+            let fast = *strategy == Strategy::OneForOne && backoff.is_none() && !*done;
             let executor = ctx.executor().clone();
-            Arc::new(Intensity::new(
-                max,
-                period,
+            let intensity = Intensity::new(
+                *max_restarts,
+                *period,
                 Box::new(move || executor.now()),
                 fast,
-                watched,
-            ))
+                inherited.bus.watched(),
+            );
+            let me = ctx.myself().downgrade();
+            let bell = Box::new(move |child, generation| {
+                if let Some(me) = me.upgrade() {
+                    // Unbounded: refused only once the supervisor is stopping, and then its
+                    // shutdown reads the child's report directly.
+                    let _ = me.try_tell(SupervisorMsg(Msg::Child { child, generation }));
+                }
+            });
+            Arc::new(SupShared {
+                bell,
+                intensity,
+                inherited: Inherited {
+                    bus: inherited.bus.clone(),
+                    path: Some(name.clone()),
+                },
+            })
         })
+    }
+
+    /// The supervisor's intensity.
+    fn intensity(&mut self, ctx: &Ctx<E, B>) -> &Intensity {
+        &self.shared(ctx).intensity
     }
 
     /// Records a restart now; `false` if it exceeds the intensity (OTP's `add_restart`: the
     /// restarts within the last period, this one included, must be at most `max_restarts`).
     fn add_restart(&mut self, ctx: &Ctx<E, B>) -> bool {
         self.intensity(ctx).add_restart()
-    }
-
-    /// What a child may restart itself with, if anything: a worker of a `OneForOne`
-    /// supervisor without backoff whose restart type can restart it.
-    fn fast_spec(&mut self, idx: usize, ctx: &Ctx<E, B>) -> Option<FastSpec> {
-        let flags = &self.children[idx].flags;
-        if self.strategy != Strategy::OneForOne
-            || self.backoff.is_some()
-            || flags.kind != ChildKind::Worker
-            || flags.restart == RestartType::Temporary
-        {
-            return None;
-        }
-        let (restart, drain) = (
-            flags.restart,
-            flags.on_restart == crate::spec::OnRestart::DrainQueue,
-        );
-        Some(FastSpec {
-            intensity: self.intensity(ctx).clone(),
-            restart,
-            drain,
-        })
     }
 
     fn random(&mut self) -> f64 {
@@ -348,11 +303,11 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
 
     /// The next report of child `idx`, or `None` at `deadline`.
     async fn next_event(
-        child: &mut Child<E, B>,
+        child: &Child<E, B>,
         ctx: &Ctx<E, B>,
         deadline: Option<Instant>,
     ) -> Option<ChildEvent> {
-        let slot = &mut child.slot;
+        let slot: &dyn ChildSlot<E, B> = &*child.0;
         match deadline {
             None => Some(poll_fn(move |cx| slot.poll_event(cx)).await),
             Some(deadline) => {
@@ -384,9 +339,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// its first incarnation ended.
     async fn await_start(&mut self, idx: usize, ctx: &Ctx<E, B>) -> Result<(), StartCause> {
         loop {
-            match Self::next_event(&mut self.children[idx], ctx, None).await {
+            match Self::next_event(&self.children[idx], ctx, None).await {
                 Some(ChildEvent::Started) => {
-                    self.children[idx].alive = Alive::Running;
+                    self.children[idx].set_alive(Alive::Running);
                     return Ok(());
                 }
                 Some(ChildEvent::Restarted {
@@ -405,43 +360,38 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     fn set_ended(&mut self, idx: usize, parked: bool) {
         let child = &mut self.children[idx];
         if parked {
-            child.alive = Alive::Parked;
+            child.set_alive(Alive::Parked);
         } else {
-            child.alive = Alive::None;
-            child.slot.release();
+            child.set_alive(Alive::None);
+            child.release();
         }
     }
 
     /// Starts child `idx`: a fresh incarnation behind its reference if its actor is parked,
     /// else a new actor. Waits for `started`.
     async fn start_child_at(&mut self, idx: usize, ctx: &Ctx<E, B>) -> Result<(), StartCause> {
-        let restarted = self.children[idx].alive == Alive::Parked;
+        let restarted = self.children[idx].alive() == Alive::Parked;
         if restarted {
-            let drain = self.children[idx].flags.on_restart == crate::spec::OnRestart::DrainQueue;
-            let inherited = self.child_inheritance(idx);
+            let drain = self.children[idx].flags().on_restart == crate::spec::OnRestart::DrainQueue;
+            let shared = self.shared(ctx).clone();
             self.children[idx]
-                .slot
-                .restart_in_place(drain, &inherited)
+                .restart_in_place(drain, &shared)
                 .map_err(|e| StartCause::Factory(Arc::from(e)))?;
-        } else if self.children[idx].alive == Alive::None {
-            let key = self.children[idx].key;
-            let generation = self.children[idx].generation + 1;
-            self.children[idx].generation = generation;
-            let ring = self.ring(ctx, key, generation);
-            let inherited = self.child_inheritance(idx);
+        } else if self.children[idx].alive() == Alive::None {
+            let shared = self.shared(ctx).clone();
             let system = ctx.system();
-            let fast = self.fast_spec(idx, ctx);
             self.children[idx]
-                .slot
-                .spawn(&system, ring, &inherited, fast)
+                .0
+                .clone()
+                .spawn(&system, &shared)
                 .map_err(|e| StartCause::Factory(Arc::from(e)))?;
         } else {
             return Ok(());
         }
         self.await_start(idx, ctx).await?;
-        self.children[idx].restarting = false;
+        self.children[idx].set_restarting(false);
         if restarted {
-            let incarnation = self.children[idx].slot.incarnation();
+            let incarnation = self.children[idx].incarnation();
             self.emit(Some(idx), || EventKind::Restarted { incarnation });
         } else {
             self.emit(Some(idx), || EventKind::Started);
@@ -449,36 +399,27 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         Ok(())
     }
 
-    fn child_inheritance(&self, _idx: usize) -> Inherited {
-        Inherited {
-            bus: self.inherited.bus.clone(),
-            path: Some(self.name.clone()),
-        }
-    }
-
     /// Ends child `idx`'s running incarnation by its shutdown policy, keeping its actor for a
     /// restart (a group restart). Returns once it has parked (or ended for good).
     async fn end_incarnation_of(&mut self, idx: usize, ctx: &Ctx<E, B>) {
-        if self.children[idx].alive != Alive::Running {
+        if self.children[idx].alive() != Alive::Running {
             return;
         }
-        let shutdown = self.children[idx].flags.shutdown;
+        let shutdown = self.children[idx].flags().shutdown;
         let first_deadline = match shutdown {
             Shutdown::Brutal => {
-                self.children[idx]
-                    .slot
-                    .end_incarnation(IncarnationEnd::Now, ExitReason::Killed);
+                self.children[idx].end_incarnation(IncarnationEnd::Now, ExitReason::Killed);
                 None
             }
             Shutdown::Timeout(d) => {
-                self.children[idx].slot.end_incarnation(
+                self.children[idx].end_incarnation(
                     IncarnationEnd::AfterCurrentMessage,
                     ExitReason::Shutdown(None),
                 );
                 Some(ctx.now() + d)
             }
             Shutdown::Infinity => {
-                self.children[idx].slot.end_incarnation(
+                self.children[idx].end_incarnation(
                     IncarnationEnd::AfterCurrentMessage,
                     ExitReason::Shutdown(None),
                 );
@@ -487,7 +428,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         };
         let mut deadline = first_deadline;
         loop {
-            match Self::next_event(&mut self.children[idx], ctx, deadline).await {
+            match Self::next_event(&self.children[idx], ctx, deadline).await {
                 Some(ChildEvent::Exited { reason, parked, .. }) => {
                     self.set_ended(idx, parked);
                     self.emit(Some(idx), || EventKind::Stopped { reason });
@@ -500,9 +441,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 }) => self.record_own_restart(idx, reason, incarnation),
                 None => {
                     // The timeout passed: cut it.
-                    self.children[idx]
-                        .slot
-                        .end_incarnation(IncarnationEnd::Now, ExitReason::Killed);
+                    self.children[idx].end_incarnation(IncarnationEnd::Now, ExitReason::Killed);
                     deadline = None;
                 }
             }
@@ -514,31 +453,31 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     async fn stop_child(&mut self, idx: usize, ctx: &Ctx<E, B>) {
         let mut deadline = None;
         // A parked child's exit has been reported already: its final end is not news.
-        let mut reported = self.children[idx].alive == Alive::Parked;
-        match self.children[idx].alive {
+        let mut reported = self.children[idx].alive() == Alive::Parked;
+        match self.children[idx].alive() {
             Alive::None => {
-                self.children[idx].restarting = false;
+                self.children[idx].set_restarting(false);
                 return;
             }
-            Alive::Parked => self.children[idx].slot.end_parked(),
-            Alive::Running => match self.children[idx].flags.shutdown {
-                Shutdown::Brutal => self.children[idx].slot.kill(),
+            Alive::Parked => self.children[idx].end_parked(),
+            Alive::Running => match self.children[idx].flags().shutdown {
+                Shutdown::Brutal => self.children[idx].kill(),
                 Shutdown::Timeout(d) => {
-                    self.children[idx].slot.stop();
+                    self.children[idx].stop();
                     deadline = Some(ctx.now() + d);
                 }
-                Shutdown::Infinity => self.children[idx].slot.stop(),
+                Shutdown::Infinity => self.children[idx].stop(),
             },
         }
         loop {
-            match Self::next_event(&mut self.children[idx], ctx, deadline).await {
+            match Self::next_event(&self.children[idx], ctx, deadline).await {
                 Some(ChildEvent::Exited {
                     reason,
                     parked: false,
                     ..
                 }) => {
                     self.set_ended(idx, false);
-                    self.children[idx].restarting = false;
+                    self.children[idx].set_restarting(false);
                     if !reported {
                         self.emit(Some(idx), || EventKind::Stopped { reason });
                     }
@@ -553,7 +492,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 }) => {
                     self.emit(Some(idx), || EventKind::Stopped { reason });
                     reported = true;
-                    self.children[idx].slot.end_parked();
+                    self.children[idx].end_parked();
                 }
                 Some(ChildEvent::Started) => {}
                 Some(ChildEvent::Restarted {
@@ -561,7 +500,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     incarnation,
                 }) => self.record_own_restart(idx, reason, incarnation),
                 None => {
-                    self.children[idx].slot.kill();
+                    self.children[idx].kill();
                     deadline = None;
                 }
             }
@@ -574,15 +513,15 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             self.stop_child(idx, ctx).await;
         }
         self.children
-            .retain(|c| c.flags.restart != RestartType::Temporary);
+            .retain(|c| c.flags().restart != RestartType::Temporary);
     }
 
     /// The supervisor shuts itself down (escalation or auto-shutdown): its children stop, then
     /// its incarnation ends with `Shutdown(info)`, which its parent sees as a normal exit.
     async fn shut_down_self(&mut self, ctx: &Ctx<E, B>, info: &str) {
         self.done = true;
-        if let Some(intensity) = &self.intensity {
-            intensity.close_fast_path();
+        if let Some(shared) = &self.shared {
+            shared.intensity.close_fast_path();
         }
         self.shutdown_all(ctx).await;
         ctx.myself().end_incarnation(
@@ -598,17 +537,22 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             .await;
     }
 
-    /// Reads child `key`'s reports (its doorbell rang) and acts on an exit.
-    async fn on_child_report(&mut self, key: u64, generation: u64, ctx: &mut Ctx<E, B>) {
-        let Some(idx) = self.index_of_key(key) else {
+    /// Reads `child`'s reports (its doorbell rang) and acts on an exit.
+    async fn on_child_report(
+        &mut self,
+        child: Arc<dyn ChildSlot<E, B>>,
+        generation: u16,
+        ctx: &mut Ctx<E, B>,
+    ) {
+        let Some(idx) = self.index_of_child(&child) else {
             return;
         };
-        if self.children[idx].generation != generation {
+        if self.children[idx].generation() != generation {
             return;
         }
-        while let Some(event) = self.children[idx].slot.try_event() {
+        while let Some(event) = self.children[idx].try_event() {
             match event {
-                ChildEvent::Started => self.children[idx].alive = Alive::Running,
+                ChildEvent::Started => self.children[idx].set_alive(Alive::Running),
                 ChildEvent::Restarted {
                     reason,
                     incarnation,
@@ -662,10 +606,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                         cause: StartCause::Factory(e),
                     });
                 }
-                let key = self.children[idx].key;
-                self.children[idx].restarting = true;
+                let child = self.children[idx].0.clone();
+                self.children[idx].set_restarting(true);
                 let _ = ctx.notify(SupervisorMsg(Msg::Retry {
-                    key,
+                    child,
                     counted: false,
                 }));
             }
@@ -675,12 +619,12 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// OTP's `restart_child/3` logic for a child that exited by itself.
     async fn child_exited(&mut self, idx: usize, reason: ExitReason, ctx: &mut Ctx<E, B>) {
         if self.done {
-            if self.children[idx].alive == Alive::Parked {
+            if self.children[idx].alive() == Alive::Parked {
                 self.stop_child(idx, ctx).await;
             }
             return;
         }
-        let flags = self.children[idx].flags.clone();
+        let flags = self.children[idx].flags().clone();
         if !flags.restart.restarts_after(&reason) {
             self.stop_child(idx, ctx).await;
             if flags.restart == RestartType::Temporary {
@@ -707,9 +651,15 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         if let Some(backoff) = self.backoff {
             let n = self.intensity(ctx).recent();
             let delay = backoff.delay(n, self.random());
-            let key = self.children[idx].key;
-            self.children[idx].restarting = true;
-            ctx.run_later(delay, SupervisorMsg(Msg::Retry { key, counted: true }));
+            let child = self.children[idx].0.clone();
+            self.children[idx].set_restarting(true);
+            ctx.run_later(
+                delay,
+                SupervisorMsg(Msg::Retry {
+                    child,
+                    counted: true,
+                }),
+            );
             return false;
         }
         true
@@ -722,7 +672,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             AutoShutdown::AllSignificant => !self
                 .children
                 .iter()
-                .any(|c| c.flags.significant && (c.alive != Alive::None || c.restarting)),
+                .any(|c| c.flags().significant && (c.alive() != Alive::None || c.restarting())),
         };
         if shut {
             self.emit(None, || EventKind::AutoShutdown);
@@ -734,32 +684,32 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// it covers in reverse start order, then starts them in start order. A failed start marks
     /// that child (and, in a group, those after it) restarting and queues a retry.
     async fn restart_from(&mut self, idx: usize, ctx: &mut Ctx<E, B>) {
-        let key = self.children[idx].key;
+        let this = self.children[idx].0.clone();
         if self.strategy == Strategy::OneForOne {
             if let Err(cause) = self.start_child_at(idx, ctx).await {
                 self.emit(Some(idx), || EventKind::StartFailed { cause });
-                self.children[idx].restarting = true;
+                self.children[idx].set_restarting(true);
                 let _ = ctx.notify(SupervisorMsg(Msg::Retry {
-                    key,
+                    child: this,
                     counted: false,
                 }));
             }
             return;
         }
-        let range: Vec<u64> = match self.strategy {
-            Strategy::OneForOne => vec![key],
-            Strategy::OneForAll => self.children.iter().map(|c| c.key).collect(),
-            Strategy::RestForOne => self.children[idx..].iter().map(|c| c.key).collect(),
+        let range: Vec<Arc<dyn ChildSlot<E, B>>> = match self.strategy {
+            Strategy::OneForOne => vec![this.clone()],
+            Strategy::OneForAll => self.children.iter().map(|c| c.0.clone()).collect(),
+            Strategy::RestForOne => self.children[idx..].iter().map(|c| c.0.clone()).collect(),
         };
         // Stop the others, last started first.
-        for &k in range.iter().rev() {
-            if k == key {
+        for k in range.iter().rev() {
+            if Arc::ptr_eq(k, &this) {
                 continue;
             }
-            let Some(i) = self.index_of_key(k) else {
+            let Some(i) = self.index_of_child(k) else {
                 continue;
             };
-            if self.children[i].flags.restart == RestartType::Temporary {
+            if self.children[i].flags().restart == RestartType::Temporary {
                 // A temporary sibling is removed, not restarted.
                 self.stop_child(i, ctx).await;
                 self.children.remove(i);
@@ -768,24 +718,24 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             }
         }
         // Start all, first started first.
-        let keys: Vec<u64> = range
+        let members: Vec<Arc<dyn ChildSlot<E, B>>> = range
             .into_iter()
-            .filter(|k| self.index_of_key(*k).is_some())
+            .filter(|k| self.index_of_child(k).is_some())
             .collect();
-        for (n, &k) in keys.iter().enumerate() {
-            let Some(i) = self.index_of_key(k) else {
+        for (n, k) in members.iter().enumerate() {
+            let Some(i) = self.index_of_child(k) else {
                 continue;
             };
             if let Err(cause) = self.start_child_at(i, ctx).await {
                 self.emit(Some(i), || EventKind::StartFailed { cause });
-                for &later in &keys[n..] {
-                    if let Some(j) = self.index_of_key(later) {
-                        self.children[j].restarting = true;
+                for later in &members[n..] {
+                    if let Some(j) = self.index_of_child(later) {
+                        self.children[j].set_restarting(true);
                     }
                 }
                 // Retried through the mailbox: a stop or an API call is served first.
                 let _ = ctx.notify(SupervisorMsg(Msg::Retry {
-                    key: k,
+                    child: k.clone(),
                     counted: false,
                 }));
                 return;
@@ -793,14 +743,19 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         }
     }
 
-    async fn on_retry(&mut self, key: u64, counted: bool, ctx: &mut Ctx<E, B>) {
+    async fn on_retry(
+        &mut self,
+        child: Arc<dyn ChildSlot<E, B>>,
+        counted: bool,
+        ctx: &mut Ctx<E, B>,
+    ) {
         if self.done {
             return;
         }
-        let Some(idx) = self.index_of_key(key) else {
+        let Some(idx) = self.index_of_child(&child) else {
             return;
         };
-        if !self.children[idx].restarting {
+        if !self.children[idx].restarting() {
             return;
         }
         // A retry is a restart like any other: it counts, and with a backoff it waits its turn.
@@ -830,10 +785,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     .iter()
                     .rev()
                     .map(|c| ChildInfo {
-                        id: c.flags.id.clone(),
+                        id: c.id().clone(),
                         state: c.state(),
-                        kind: c.flags.kind,
-                        actor: c.slot.actor_id(),
+                        kind: c.flags().kind,
+                        actor: c.actor_id(),
                     })
                     .collect();
                 let _ = reply.send(list);
@@ -844,10 +799,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     ..ChildCounts::default()
                 };
                 for c in &self.children {
-                    if c.alive == Alive::Running {
+                    if c.alive() == Alive::Running {
                         counts.active += 1;
                     }
-                    match c.flags.kind {
+                    match c.flags().kind {
                         ChildKind::Supervisor => counts.supervisors += 1,
                         ChildKind::Worker => counts.workers += 1,
                     }
@@ -857,9 +812,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             Api::ChildRef(id, reply) => {
                 let found = match self.index_of(&id) {
                     None => Err(SupervisorError::NotFound(id)),
-                    Some(i) => match self.children[i].slot.actor_ref() {
-                        Some(r) if self.children[i].alive == Alive::Running => Ok(r),
-                        _ if self.children[i].restarting => Err(SupervisorError::Restarting(id)),
+                    Some(i) => match self.children[i].actor_ref() {
+                        Some(r) if self.children[i].alive() == Alive::Running => Ok(r),
+                        _ if self.children[i].restarting() => Err(SupervisorError::Restarting(id)),
                         Some(r) => Ok(r),
                         None => Err(SupervisorError::NotFound(id)),
                     },
@@ -877,18 +832,18 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         spec: ErasedChildSpec<E, B>,
         ctx: &mut Ctx<E, B>,
     ) -> Result<Option<ActorId>, SupervisorError> {
-        if let Some(i) = self.index_of(&spec.flags.id) {
-            let id = spec.flags.id.clone();
+        if let Some(i) = self.index_of(spec.child.id()) {
+            let id = spec.child.id().clone();
             return Err(match self.children[i].state() {
                 ChildState::Stopped => SupervisorError::AlreadyPresent(id),
                 _ => SupervisorError::AlreadyStarted(id),
             });
         }
-        check_child(&spec.flags, self.auto_shutdown).map_err(SupervisorError::InvalidSpec)?;
-        let id = spec.flags.id.clone();
+        check_child(&spec.flags(), self.auto_shutdown).map_err(SupervisorError::InvalidSpec)?;
+        let id = spec.child.id().clone();
         let idx = self.add_child(spec);
         match self.start_child_at(idx, ctx).await {
-            Ok(()) => Ok(self.children[idx].slot.actor_id()),
+            Ok(()) => Ok(self.children[idx].actor_id()),
             Err(cause) => {
                 self.emit(Some(idx), || EventKind::StartFailed {
                     cause: cause.clone(),
@@ -909,8 +864,8 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             return Err(SupervisorError::NotFound(id.clone()));
         };
         self.stop_child(idx, ctx).await;
-        self.children[idx].restarting = false;
-        if self.children[idx].flags.restart == RestartType::Temporary {
+        self.children[idx].set_restarting(false);
+        if self.children[idx].flags().restart == RestartType::Temporary {
             self.children.remove(idx);
         }
         Ok(())
@@ -930,7 +885,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             ChildState::Stopped => {}
         }
         match self.start_child_at(idx, ctx).await {
-            Ok(()) => Ok(self.children[idx].slot.actor_id()),
+            Ok(()) => Ok(self.children[idx].actor_id()),
             Err(cause) => {
                 self.emit(Some(idx), || EventKind::StartFailed {
                     cause: cause.clone(),
@@ -968,10 +923,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         }
         let mut seen = std::collections::HashSet::new();
         for spec in &self.initial {
-            if !seen.insert(spec.flags.id.clone()) {
-                return Err(StartError::DuplicateId(spec.flags.id.clone()));
+            if !seen.insert(spec.child.id().clone()) {
+                return Err(StartError::DuplicateId(spec.child.id().clone()));
             }
-            check_child(&spec.flags, self.auto_shutdown).map_err(StartError::InvalidSpec)?;
+            check_child(&spec.flags(), self.auto_shutdown).map_err(StartError::InvalidSpec)?;
         }
         Ok(())
     }
@@ -991,7 +946,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     self.stop_child(j, ctx).await;
                 }
                 return Err(StartError::Child {
-                    id: self.children[idx].flags.id.clone(),
+                    id: self.children[idx].id().clone(),
                     cause,
                 });
             }
@@ -1029,8 +984,8 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
         ctx: &mut Ctx<E, B>,
     ) -> Result<(), StartError> {
         match msg.0 {
-            Msg::Child { key, generation } => self.on_child_report(key, generation, ctx).await,
-            Msg::Retry { key, counted } => self.on_retry(key, counted, ctx).await,
+            Msg::Child { child, generation } => self.on_child_report(child, generation, ctx).await,
+            Msg::Retry { child, counted } => self.on_retry(child, counted, ctx).await,
             Msg::Api(api) => self.on_api(api, ctx).await,
         }
         Ok(())
@@ -1039,8 +994,8 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
     /// Stops every child in reverse start order, each by its shutdown policy.
     async fn stopped(&mut self, ctx: &mut Ctx<E, B>, _reason: &ExitReason) {
         self.done = true;
-        if let Some(intensity) = &self.intensity {
-            intensity.close_fast_path();
+        if let Some(shared) = &self.shared {
+            shared.intensity.close_fast_path();
         }
         self.shutdown_all(ctx).await;
     }

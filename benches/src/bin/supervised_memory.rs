@@ -8,7 +8,10 @@
 //!   keeps them: 8 bytes a slot), or
 //! - `supervised`: as the N children of one one-for-one supervisor of the `playhouse-supervisor`
 //!   crate (a spec with N children, ids `idle-<i>`, permanent; the supervisor holds their
-//!   references, the harness nothing),
+//!   references, the harness nothing), made by a factory that captures nothing (the usual
+//!   `|| Worker::default()`), or
+//! - `supervised-capturing`: the same with a factory that captures two `Arc`s (16 bytes, boxed
+//!   per child as every capturing factory is),
 //!
 //! and prints the growth of the resident set (`/proc/self/statm`) per actor, measured as `spawn`
 //! measures it: the heap trimmed (`malloc_trim`) before the first spawn, read once every actor
@@ -36,7 +39,7 @@
 
 use std::process::{Command, ExitCode};
 
-use playhouse_benches::playhouse_impl::{self, IdleBytes, Under};
+use playhouse_benches::playhouse_impl::{self, Idle, IdleBytes};
 
 /// Measured runs after the warm-up, per process.
 const RUNS: usize = 3;
@@ -46,7 +49,7 @@ const DEFAULT_N: u64 = 10_000;
 const RUNTIMES: [&str; 3] = ["playhouse", "playhouse_1thread", "playhouse_smol"];
 
 /// One process's measurement: the warm-up, then [`RUNS`] runs; the most of those runs.
-fn measure(runtime: &str, under: Under, n: u64) -> Option<IdleBytes> {
+fn measure(runtime: &str, under: Idle, n: u64) -> Option<IdleBytes> {
     let run: Box<dyn Fn() -> IdleBytes> = match runtime {
         "playhouse" => {
             let bench = playhouse_impl::Bench::new();
@@ -87,7 +90,7 @@ fn one(args: &[String]) -> ExitCode {
     let [runtime, under, n] = args else {
         return usage();
     };
-    let (Some(under), Ok(n)) = (Under::parse(under), n.parse::<u64>()) else {
+    let (Some(under), Ok(n)) = (Idle::parse(under), n.parse::<u64>()) else {
         return usage();
     };
     let Some(bytes) = measure(runtime, under, n) else {
@@ -103,7 +106,7 @@ fn one(args: &[String]) -> ExitCode {
 }
 
 /// Runs `--one runtime under n` in a fresh process and reads its figures back.
-fn in_fresh_process(runtime: &str, under: Under, n: u64) -> Result<(f64, f64), String> {
+fn in_fresh_process(runtime: &str, under: Idle, n: u64) -> Result<(f64, f64), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = Command::new(exe)
         .args(["--one", runtime, under.name(), &n.to_string()])
@@ -135,7 +138,7 @@ fn in_fresh_process(runtime: &str, under: Under, n: u64) -> Result<(f64, f64), S
 fn usage() -> ExitCode {
     eprintln!(
         "usage: supervised_memory [N]   (N idle actors per run, default {DEFAULT_N})\n       \
-         supervised_memory --one <{}> <unsupervised|supervised> <N>",
+         supervised_memory --one <{}> <unsupervised|supervised|supervised-capturing> <N>",
         RUNTIMES.join("|")
     );
     ExitCode::from(2)
@@ -157,7 +160,7 @@ fn main() -> ExitCode {
     let mut summary = Vec::new();
     for runtime in RUNTIMES {
         let mut figures = Vec::new();
-        for under in Under::BOTH {
+        for under in Idle::ALL {
             match in_fresh_process(runtime, under, n) {
                 Ok(f) => figures.push(f),
                 Err(e) => {
@@ -166,21 +169,24 @@ fn main() -> ExitCode {
                 }
             }
         }
-        let [(plain_u, plain_t), (sup_u, sup_t)] = figures[..] else {
-            unreachable!("two kinds")
+        let [(plain_u, plain_t), (sup_u, sup_t), (cap_u, cap_t)] = figures[..] else {
+            eprintln!("supervised_memory: expected three figures");
+            return ExitCode::FAILURE;
         };
         summary.push(format!(
-            "{runtime:<18} {plain_t:>8.0} {sup_t:>8.0} {:>+8.0}     ({plain_u:.0} / {sup_u:.0} / {:+.0} untrimmed)",
+            "{runtime:<18} {plain_t:>8.0} {sup_t:>8.0} {:>+8.0} {cap_t:>10.0} {:>+8.0}     ({plain_u:.0} / {sup_u:.0} {:+.0} / {cap_u:.0} {:+.0} untrimmed)",
             sup_t - plain_t,
+            cap_t - plain_t,
             sup_u - plain_u,
+            cap_u - plain_u,
         ));
     }
     println!(
         "\nresident bytes per idle actor, {n} actors, most of {RUNS} runs per process (trimmed):"
     );
     println!(
-        "{:<18} {:>8} {:>8} {:>8}",
-        "runtime", "alone", "child", "child-alone"
+        "{:<18} {:>8} {:>8} {:>8} {:>10} {:>8}",
+        "runtime", "alone", "child", "+", "capturing", "+"
     );
     for line in summary {
         println!("{line}");

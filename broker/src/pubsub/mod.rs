@@ -1,0 +1,1 @@
+//! Typed topics: subscribe, unsubscribe, publish.

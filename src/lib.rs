@@ -39,6 +39,29 @@
 
 pub use playhouse_core::*;
 
+pub use playhouse_broker::InMemoryBroker;
+
+/// An executor and the in-memory broker, shared by every actor spawned from it: the core's
+/// [`System`](playhouse_core::System) with [`InMemoryBroker`], so that `System::new(executor)`
+/// is all a program writes. A system with another broker is
+/// `playhouse::core::System::with_broker(executor, broker)`.
+pub type System<E> = playhouse_core::System<E, InMemoryBroker>;
+
+/// Spawns actors with one mailbox strategy onto a [`System`]'s executor: the core's
+/// [`Spawner`](playhouse_core::Spawner) with [`InMemoryBroker`].
+pub type Spawner<E, MB = mailbox::Bounded<mailbox::Block>> =
+    playhouse_core::Spawner<E, MB, InMemoryBroker>;
+
+/// The core crate, for what the names above fix (a `System` with another broker).
+pub mod core {
+    pub use playhouse_core::*;
+}
+
+/// The in-memory broker: registry, pub/sub topics, keyed actors. See [`playhouse_broker`].
+pub mod broker {
+    pub use playhouse_broker::*;
+}
+
 /// Writes an actor's message enum, its [`Actor`] and [`Handler`] impls and typed ask helpers
 /// from plain methods (feature `macros`, on by default). See [`playhouse_macros`].
 #[cfg(feature = "macros")]
@@ -64,12 +87,13 @@ pub use playhouse_executors::TokioExecutor;
 
 /// The names most programs need: `use playhouse::prelude::*;`.
 pub mod prelude {
+    pub use crate::{InMemoryBroker, Spawner, System};
     pub use playhouse_core::mailbox::{
         Block, Bounded, DropNewest, DropOldest, Mailbox, Reject, Unbounded,
     };
     pub use playhouse_core::{
         Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, MessageBroker,
-        NoReply, Recipient, Reply, SendError, Spawner, System, WeakActorRef, Wiring,
+        NoReply, Recipient, Reply, SendError, WeakActorRef, Wiring,
     };
     pub use playhouse_core::{Down, Exit, IncarnationEnd, Monitor};
     #[cfg(feature = "smol")]

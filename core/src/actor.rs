@@ -90,13 +90,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `impl<E: Executor> Handler<Wiring<Unbounded, E, InMemoryBroker>> for MyActor`
 /// ([`Wiring`](crate::Wiring)),
 /// [`Context::myself`] is an `ActorRef<MyActor, Unbounded>` it can keep in a field and
-/// [`Context::broker`] is the [`InMemoryBroker`](crate::InMemoryBroker) itself, as below.
+/// [`Context::broker`] is the `InMemoryBroker` itself, as below.
 ///
 /// ```
+/// use playhouse_broker::InMemoryBroker;
 /// use playhouse_core::mailbox::Unbounded;
-/// use playhouse_core::{
-///     Actor, ActorRef, Context, Executor, Handler, InMemoryBroker, MessageBroker, System, Wiring,
-/// };
+/// use playhouse_core::{Actor, ActorRef, Context, Executor, Handler, MessageBroker, System, Wiring};
 /// use std::convert::Infallible;
 /// use std::time::Duration;
 ///
@@ -139,7 +138,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///     }
 /// }
 ///
-/// let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
 /// let countdown = system.spawn_with(Countdown { me: None, left: 3 }, Unbounded);
 /// countdown.try_tell(()).unwrap();
 /// let reason = playhouse_core::testing::block_on(countdown.wait());

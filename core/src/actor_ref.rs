@@ -40,7 +40,8 @@ pub(crate) type CellOf<A, MB> = ActorCell<<A as Actor>::Message, <MB as Mailbox>
 /// # }
 /// # let executor = playhouse_core::testing::ThreadExecutor;
 /// # futures::executor::block_on(async {
-/// let counter = System::new(executor).spawn(Counter(0));
+/// # use playhouse_broker::InMemoryBroker;
+/// let counter = System::with_broker(executor, InMemoryBroker::new()).spawn(Counter(0));
 /// counter.tell(Msg::Add(2)).await.unwrap();
 /// counter.try_tell(Msg::Add(3)).unwrap();
 /// assert_eq!(counter.ask(Msg::Get).await.unwrap(), 5);
@@ -145,7 +146,8 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     ///         Ok(())
     ///     }
     /// }
-    /// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+    /// # use playhouse_broker::InMemoryBroker;
+    /// # let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
     /// # playhouse_core::testing::block_on(async {
     /// let account = system.spawn(Account(10));
     /// assert_eq!(account.ask_flat(|r| Msg::Withdraw(4, r)).await.unwrap(), 6);

@@ -175,7 +175,8 @@ impl<A: Actor, V: Env> Context<A, V> {
     ///     }
     /// }
     ///
-    /// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+    /// # use playhouse_broker::InMemoryBroker;
+    /// # let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
     /// playhouse_core::testing::block_on(async {
     ///     let watcher = system.spawn(Watcher(0));
     ///     let worker = system.spawn(Worker);

@@ -45,7 +45,8 @@ pub(crate) trait ExitCell: Send + Sync {
 /// # impl<V: Env> Handler<V> for Worker {
 /// #     async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Infallible> { Ok(()) }
 /// # }
-/// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// # use playhouse_broker::InMemoryBroker;
+/// # let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
 /// # playhouse_core::testing::block_on(async {
 /// let worker = system.spawn(Worker);
 /// // Wait a little, then give up: the abandoned wait leaves nothing behind.

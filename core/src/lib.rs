@@ -23,7 +23,7 @@
 //! Cold paths erase types where that keeps the API simple, and only there: the executor's timer
 //! inside an actor's cell (used by [`ActorRef::ask_timeout`], which boxes its sleep), exit
 //! watchers ([`ActorRef::on_exit`]), error values in [`ExitReason::Failed`], the registry
-//! entries of [`InMemoryBroker`], and [`Recipient`], which names only the message it sends
+//! entries of the in-memory broker (`playhouse-broker`), and [`Recipient`], which names only the message it sends
 //! (one indirect call per send; see its docs for what it costs).
 //!
 //! # Protocol and behaviour
@@ -70,7 +70,8 @@
 //! }
 //!
 //! # let executor = playhouse_core::testing::ThreadExecutor;
-//! let system = System::new(executor);
+//! # use playhouse_broker::InMemoryBroker;
+//! let system = System::with_broker(executor, InMemoryBroker::new());
 //! playhouse_core::testing::block_on(async {
 //!     let counter = system.spawn(Counter(0));
 //!     counter.tell(Msg::Add(40)).await.unwrap();
@@ -117,7 +118,7 @@ mod timer;
 
 pub use actor::{Actor, BoxError, Handler};
 pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
-pub use broker::{InMemoryBroker, LookupError, MessageBroker, RegistryError};
+pub use broker::{LookupError, MessageBroker, RegistryError};
 pub use cell::ActorId;
 pub use context::Context;
 pub use env::{Env, Wiring};

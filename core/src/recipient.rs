@@ -138,7 +138,8 @@ where
 ///     }
 /// }
 ///
-/// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// # use playhouse_broker::InMemoryBroker;
+/// # let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
 /// let logger = system.spawn_with(Logger(Vec::new()), Unbounded);
 /// let counter = system.spawn(Counter(0));
 /// // Two actor types, two mailbox types, one list.

@@ -586,7 +586,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Drop for Finalizer<A, V, R> {
 #[cfg(all(test, not(playhouse_loom)))]
 mod size_tests {
     use super::*;
-    use crate::broker::InMemoryBroker;
+    use crate::broker::NoBroker as InMemoryBroker;
     use crate::env::Wiring;
     use crate::mailbox::{Block, Bounded};
     use crate::spawn::NoRestart;
@@ -624,10 +624,7 @@ mod size_tests {
             Bounded::<Block>::default().queue::<u64>(),
             crate::executor::SharedSleeper::new(ThreadExecutor),
         ));
-        let env = std::sync::Arc::new(crate::env::SpawnEnv::new(
-            ThreadExecutor,
-            InMemoryBroker::default(),
-        ));
+        let env = std::sync::Arc::new(crate::env::SpawnEnv::new(ThreadExecutor, InMemoryBroker));
         let ctx = Context::<Trivial<N>, V>::new(cell, env);
         let actor = Trivial(Default::default(), Default::default(), [0; N]);
         size_of_val(&run_actor(actor, ctx, NoRestart))
@@ -853,7 +850,8 @@ mod guarded_tests {
     fn the_asker_hears_of_a_panic_that_left_its_port_in_the_handlers_future() {
         use crate::error::AskError;
         let actor =
-            crate::System::new(crate::testing::ThreadExecutor).spawn(PanicsInHandWrittenHandler);
+            crate::System::<_, crate::broker::NoBroker>::new(crate::testing::ThreadExecutor)
+                .spawn(PanicsInHandWrittenHandler);
         let answer = crate::testing::block_on(actor.ask(|reply| reply));
         assert!(
             matches!(answer, Err(AskError::NoReply(NoReply::Panicked))),

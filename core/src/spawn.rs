@@ -4,13 +4,13 @@ use std::fmt;
 
 use crate::actor::Handler;
 use crate::actor_ref::ActorRef;
-use crate::broker::{InMemoryBroker, MessageBroker};
+use crate::broker::MessageBroker;
 use crate::cell::ActorCell;
 use crate::context::Context;
 use crate::env::{Env, SpawnEnv, Wiring};
 use crate::executor::Executor;
 use crate::exit::ExitReason;
-use crate::mailbox::{Block, Bounded, Mailbox};
+use crate::mailbox::Mailbox;
 use crate::runner::run_actor;
 use crate::sync::Arc;
 use crate::system::System;
@@ -32,7 +32,8 @@ use std::sync::Arc as StdArc;
 /// # impl<V: Env> Handler<V> for Worker {
 /// #     async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
 /// # }
-/// # let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// # use playhouse_broker::InMemoryBroker;
+/// # let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
 /// let mut restarts = 0;
 /// let worker = system.spawn_restartable(Worker, restart_with(move |reason| {
 ///     restarts += 1;
@@ -172,7 +173,8 @@ where
 /// # }
 /// # let executor = playhouse_core::testing::ThreadExecutor;
 ///
-/// let system = System::new(executor);
+/// # use playhouse_broker::InMemoryBroker;
+/// let system = System::with_broker(executor, InMemoryBroker::new());
 /// let lossy = system.spawner(Bounded::<DropOldest>::with_capacity(16).unwrap());
 /// let sink = lossy.spawn(Sink);
 /// assert_eq!(sink.mailbox_capacity(), 16);
@@ -180,7 +182,7 @@ where
 /// let firehose = lossy.mailbox(Unbounded).spawn(Sink);
 /// assert_eq!(firehose.mailbox_capacity(), usize::MAX);
 /// ```
-pub struct Spawner<E, MB = Bounded<Block>, B = InMemoryBroker> {
+pub struct Spawner<E, MB, B> {
     system: System<E, B>,
     mailbox: MB,
 }

@@ -5,7 +5,7 @@ use std::sync::Arc as StdArc;
 
 use crate::actor::Handler;
 use crate::actor_ref::ActorRef;
-use crate::broker::{InMemoryBroker, MessageBroker};
+use crate::broker::MessageBroker;
 use crate::env::{SpawnEnv, Wiring};
 use crate::executor::Executor;
 use crate::mailbox::{Block, Bounded, Mailbox};
@@ -44,7 +44,8 @@ use crate::spawn::{NoRestart, Restart, Spawner, spawn_in};
 /// }
 ///
 /// # let executor = playhouse_core::testing::ThreadExecutor;
-/// let system = System::new(executor);
+/// # use playhouse_broker::InMemoryBroker;
+/// let system = System::with_broker(executor, InMemoryBroker::new());
 /// let a = system.spawn(Counter(0));
 /// let b = system.spawn_with(Counter(0), Unbounded);
 /// system.broker().register("a", &a).unwrap();
@@ -55,14 +56,17 @@ use crate::spawn::{NoRestart, Restart, Spawner, spawn_in};
 /// # drop(b);
 /// # });
 /// ```
-pub struct System<E, B = InMemoryBroker> {
+pub struct System<E, B> {
     pub(crate) env: StdArc<SpawnEnv<E, B>>,
 }
 
-impl<E: Executor> System<E> {
-    /// A system on `executor` with a fresh [`InMemoryBroker`].
+impl<E: Executor, B: MessageBroker + Default> System<E, B> {
+    /// A system on `executor` with a fresh broker of type `B` (the facade's `playhouse::System`
+    /// # use playhouse_broker::InMemoryBroker;
+    /// names `playhouse_broker::InMemoryBroker`, so there `System::with_broker(executor, InMemoryBroker::new())` is all it
+    /// takes).
     pub fn new(executor: E) -> Self {
-        System::with_broker(executor, InMemoryBroker::default())
+        System::with_broker(executor, B::default())
     }
 }
 

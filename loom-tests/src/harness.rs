@@ -14,6 +14,9 @@ use playhouse_core::mailbox::{Queue, Receiver, Strategy};
 /// The preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set.
 pub const DEFAULT_PREEMPTIONS: usize = 2;
 
+/// The models' system: the core's, with the in-memory broker (whose registry is modelled too).
+pub type System<E> = playhouse_core::System<E, playhouse_broker::InMemoryBroker>;
+
 /// A loom builder whose preemption bound is `default` unless `LOOM_MAX_PREEMPTIONS` says
 /// otherwise (nexosim's `loom_builder`). Branches default to 10 000 (tokio's CI value) unless
 /// `LOOM_MAX_BRANCHES` is set: an actor's task takes more steps than loom's default 1 000 allows.

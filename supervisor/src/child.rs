@@ -878,7 +878,7 @@ mod tests {
     /// every supervised actor a larger malloc chunk or task.
     #[test]
     fn an_idle_child_stays_small() {
-        use playhouse_core::InMemoryBroker;
+        use playhouse_broker::InMemoryBroker;
         use playhouse_core::mailbox::{Block, Bounded};
         use playhouse_core::testing::ThreadExecutor;
         type E = ThreadExecutor;

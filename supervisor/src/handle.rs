@@ -17,7 +17,7 @@ use crate::supervisor::{Api, ChildCounts, ChildInfo, Msg, Supervisor, Supervisor
 /// A running supervisor. Cloning it is cheap; it keeps the supervisor alive as an
 /// [`ActorRef`] does (a supervisor whose last reference is dropped shuts down, stopping its
 /// children).
-pub struct SupervisorRef<E: Executor, B: MessageBroker = playhouse_core::InMemoryBroker> {
+pub struct SupervisorRef<E: Executor, B: MessageBroker = playhouse_broker::InMemoryBroker> {
     actor: ActorRef<Supervisor<E, B>, Unbounded>,
 }
 

@@ -41,7 +41,8 @@
 //!     }
 //! }
 //!
-//! let system = System::new(playhouse_core::testing::ThreadExecutor);
+//! # use playhouse_broker::InMemoryBroker;
+//! let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
 //! playhouse_core::testing::block_on(async {
 //!     let sup = SupervisorSpec::new(Strategy::OneForOne)
 //!         .intensity(5, Duration::from_secs(10))

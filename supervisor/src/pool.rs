@@ -144,7 +144,8 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 ///     }
 /// }
 ///
-/// let system = System::new(playhouse_core::testing::ThreadExecutor);
+/// # use playhouse_broker::InMemoryBroker;
+/// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
 /// playhouse_core::testing::block_on(async {
 ///     let pool = Pool::start(PoolSpec::new("squares", 4, || Square), &system).await.unwrap();
 ///     assert_eq!(pool.members().len(), 4);

@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use playhouse_broker::InMemoryBroker;
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Unbounded};
-use playhouse_core::{BoxError, Executor, Handler, InMemoryBroker, MessageBroker, Wiring};
+use playhouse_core::{BoxError, Executor, Handler, MessageBroker, Wiring};
 
 use crate::child::{ChildHandle, Factory, TypedChild};
 pub use crate::child_id::ChildId;

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded, Unbounded};
 use playhouse_core::{
-    Actor, AskError, Context, Env, ExitReason, Handler, NoReply, Reply, SendError, System,
-    TimerHandle,
+    Actor, AskError, Context, Env, ExitReason, Handler, NoReply, Reply, SendError, TimerHandle,
 };
 
 use crate::harness::{DropLog, JoinExecutor, LoomExecutor, Stage, Tracked, check};

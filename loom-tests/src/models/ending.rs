@@ -4,14 +4,15 @@
 
 use std::fmt::Debug;
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
+use playhouse_broker::InMemoryBroker;
 use playhouse_core::mailbox::{Block, Bounded};
 use playhouse_core::{
-    Actor, ActorRef, AskError, Context, Env, ExitReason, Handler, InMemoryBroker, NoReply, Reply,
-    SendError, System, Wiring,
+    Actor, ActorRef, AskError, Context, Env, ExitReason, Handler, NoReply, Reply, SendError, Wiring,
 };
 
 use crate::harness::{

@@ -14,13 +14,14 @@ use std::pin::Pin;
 use std::task::{Poll, Wake, Waker};
 use std::time::Instant;
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Condvar, Mutex, Notify};
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded};
 use playhouse_core::{
-    Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, NoReply, Reply, System,
+    Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, NoReply, Reply,
 };
 
 use crate::harness::{DEFAULT_PREEMPTIONS, LoomExecutor, check, loom_builder};

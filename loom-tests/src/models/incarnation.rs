@@ -4,12 +4,13 @@
 //! and however a stop and a failure interleave, `wait()`, `exit_reason()`, the `on_exit`
 //! watcher and the last `stopped` hook report one and the same reason, once.
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded};
-use playhouse_core::{Actor, Context, Env, ExitReason, Handler, IncarnationEnd, System};
+use playhouse_core::{Actor, Context, Env, ExitReason, Handler, IncarnationEnd};
 
 use super::monitor::Outcomes;
 use crate::harness::{DropLog, JoinExecutor, LoomExecutor, Stage, Tracked, check};

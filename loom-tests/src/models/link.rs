@@ -7,10 +7,11 @@
 //! trapping on), and run to the end afterwards, so the `Exit` messages it was sent are counted
 //! in full. Two threads race: the model's and the dying actor's.
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::{Arc, Mutex};
 use playhouse_core::mailbox::{Block, Bounded};
-use playhouse_core::{Actor, ActorId, ActorRef, Context, Env, Exit, ExitReason, Handler, System};
+use playhouse_core::{Actor, ActorId, ActorRef, Context, Env, Exit, ExitReason, Handler};
 
 use super::monitor::{Deferred, Outcomes, Target};
 use crate::harness::{JoinExecutor, check};

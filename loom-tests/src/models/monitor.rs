@@ -11,12 +11,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::{Arc, Mutex};
 use playhouse_core::mailbox::{Block, Bounded};
-use playhouse_core::{
-    Actor, ActorId, ActorRef, Context, Down, Env, Executor, ExitReason, Handler, System,
-};
+use playhouse_core::{Actor, ActorId, ActorRef, Context, Down, Env, Executor, ExitReason, Handler};
 
 use crate::harness::{JoinExecutor, check, poll_pinned};
 

@@ -4,12 +4,12 @@
 
 use std::convert::Infallible;
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::thread;
+use playhouse_broker::InMemoryBroker;
 use playhouse_core::mailbox::{Block, Bounded};
-use playhouse_core::{
-    Actor, ActorRef, Context, Env, Handler, InMemoryBroker, MessageBroker, RegistryError, System,
-};
+use playhouse_core::{Actor, ActorRef, Context, Env, Handler, MessageBroker, RegistryError};
 
 use crate::harness::{LoomExecutor, check};
 

@@ -5,11 +5,12 @@
 use loom::future::block_on;
 use std::time::Duration;
 
+use crate::harness::System;
 use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded, Unbounded};
-use playhouse_core::{Actor, Context, Env, ExitReason, Handler, System};
+use playhouse_core::{Actor, Context, Env, ExitReason, Handler};
 
 use crate::harness::{DropLog, JoinExecutor, LoomExecutor, Stage, Tracked, check};
 

@@ -7,14 +7,13 @@
 
 use std::time::Duration;
 
+use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded};
-use playhouse_core::{
-    Actor, AskError, Context, Env, ExitReason, Handler, Reply, System, TimerHandle,
-};
+use playhouse_core::{Actor, AskError, Context, Env, ExitReason, Handler, Reply, TimerHandle};
 
 use crate::harness::{DropLog, JoinExecutor, LoomExecutor, Stage, Tracked, check};
 

@@ -1,0 +1,81 @@
+//! [`InMemoryBroker`]: the broker of one process.
+
+use std::fmt;
+
+use playhouse_core::mailbox::Mailbox;
+use playhouse_core::{Actor, ActorRef, LookupError, MessageBroker, RegistryError};
+
+use crate::registry::Registry;
+
+/// The broker of one process: a named registry of actors, shared by every actor of the
+/// [`System`](playhouse_core::System) it was given to and by their contexts. Cheap to clone
+/// (a handle to shared state).
+///
+/// Registration holds a weak reference, so it does not keep an actor alive; the entry is
+/// removed when the actor ends, and survives its restarts. Lookups are typed: the wrong actor or
+/// mailbox type is an error that names both types, distinct from "not found".
+///
+/// ```
+/// use playhouse_broker::InMemoryBroker;
+/// use playhouse_core::mailbox::Unbounded;
+/// use playhouse_core::{LookupError, MessageBroker, RegistryError, System};
+/// # use playhouse_core::{Actor, Context, Env, Handler};
+/// # struct Echo;
+/// # impl Actor for Echo { type Message = (); type Error = std::convert::Infallible; }
+/// # impl<V: Env> Handler<V> for Echo {
+/// #     async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// # let executor = playhouse_core::testing::ThreadExecutor;
+/// let system = System::with_broker(executor, InMemoryBroker::default());
+/// let broker = system.broker();
+/// let echo = system.spawn(Echo);
+/// broker.register("echo", &echo).unwrap();
+/// assert_eq!(broker.register("echo", &echo), Err(RegistryError::NameTaken("echo".into())));
+/// assert_eq!(broker.lookup::<Echo, _>("echo").unwrap(), echo);
+/// // Asked for with another mailbox type: the error says what is there.
+/// let err = broker.lookup::<Echo, Unbounded>("echo").unwrap_err();
+/// assert!(matches!(err, LookupError::WrongType { .. }));
+/// assert!(err.to_string().contains("ActorRef<Echo, Bounded"));
+/// ```
+#[derive(Clone, Default)]
+pub struct InMemoryBroker {
+    registry: Registry,
+}
+
+impl InMemoryBroker {
+    /// A broker with an empty registry.
+    pub fn new() -> Self {
+        InMemoryBroker::default()
+    }
+
+    /// The number of names registered (an ended actor's name is removed as it ends).
+    pub fn registered(&self) -> usize {
+        self.registry.len()
+    }
+}
+
+impl MessageBroker for InMemoryBroker {
+    fn register<A: Actor, MB: Mailbox>(
+        &self,
+        name: &str,
+        actor: &ActorRef<A, MB>,
+    ) -> Result<(), RegistryError> {
+        self.registry.register(name, actor)
+    }
+
+    fn lookup<A: Actor, MB: Mailbox>(&self, name: &str) -> Result<ActorRef<A, MB>, LookupError> {
+        self.registry.lookup(name)
+    }
+
+    fn unregister<A: Actor, MB: Mailbox>(&self, name: &str, actor: &ActorRef<A, MB>) -> bool {
+        self.registry.remove_if(name, actor.id())
+    }
+}
+
+impl fmt::Debug for InMemoryBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryBroker")
+            .field("registered", &self.registry.len())
+            .finish()
+    }
+}

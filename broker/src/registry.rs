@@ -1,0 +1,182 @@
+//! The named registry: actors registered under a name, looked up by name and type.
+//!
+//! Entries hold weak references, so a registration never keeps an actor alive; an actor's entry
+//! is removed when it ends (an exit watcher registered with it), and survives its restarts (the
+//! reference of a restarted actor stays valid). A dead incarnation's watcher or `unregister`
+//! never removes a newer registration under the same name: both compare actor ids.
+//!
+//! The table is split into [`SHARDS`] maps, each behind a reader-writer lock, chosen by the
+//! name's hash: lookups share their shard's lock (they do not exclude each other), and lookups
+//! of different names mostly touch different locks, so a many-reader load does not pile up on
+//! one lock word. Registration and removal take one shard's write lock. Entries are type-erased
+//! (the cold path); a lookup downcasts to the requested `WeakActorRef<A, MB>` and upgrades it.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use playhouse_core::mailbox::Mailbox;
+use playhouse_core::{Actor, ActorId, ActorRef, LookupError, RegistryError, WeakActorRef};
+
+use crate::sync::{Arc, RwLock};
+
+/// How many maps the registry is split into.
+pub(crate) const SHARDS: usize = 16;
+
+/// A registry entry: a weak reference of some actor and mailbox type, with what the registry
+/// asks of it without knowing the type.
+trait Registered: Send + Sync {
+    fn id(&self) -> ActorId;
+    fn is_alive(&self) -> bool;
+    fn type_name(&self) -> String;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<A: Actor, MB: Mailbox> Registered for WeakActorRef<A, MB> {
+    fn id(&self) -> ActorId {
+        WeakActorRef::id(self)
+    }
+    fn is_alive(&self) -> bool {
+        WeakActorRef::is_alive(self)
+    }
+    fn type_name(&self) -> String {
+        ref_type_name::<A, MB>()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+type Shard = RwLock<HashMap<String, Box<dyn Registered>>>;
+
+/// The named registry (see the module docs). Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub(crate) struct Registry {
+    shards: Arc<[Shard; SHARDS]>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            shards: Arc::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
+        }
+    }
+}
+
+impl Registry {
+    fn shard(&self, name: &str) -> &Shard {
+        let mut h = DefaultHasher::new();
+        name.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    pub(crate) fn register<A: Actor, MB: Mailbox>(
+        &self,
+        name: &str,
+        actor: &ActorRef<A, MB>,
+    ) -> Result<(), RegistryError> {
+        {
+            let mut names = self.shard(name).write();
+            if let Some(entry) = names.get(name) {
+                if entry.is_alive() {
+                    return Err(RegistryError::NameTaken(name.to_owned()));
+                }
+            }
+            names.insert(name.to_owned(), Box::new(actor.downgrade()));
+        }
+        // Removed when the actor ends, unless the name has gone to another actor meanwhile.
+        // Registered after the insert: a watcher added to an actor that has already ended runs
+        // at once, and then finds the entry to remove. (The watcher holds the registry; the
+        // registry holds only weak references of actors, so no cycle keeps either alive.)
+        let registry = self.clone();
+        let name = name.to_owned();
+        actor.on_exit(move |id, _| {
+            registry.remove_if(&name, id);
+        });
+        Ok(())
+    }
+
+    pub(crate) fn lookup<A: Actor, MB: Mailbox>(
+        &self,
+        name: &str,
+    ) -> Result<ActorRef<A, MB>, LookupError> {
+        let names = self.shard(name).read();
+        let not_found = || LookupError::NotFound {
+            name: name.to_owned(),
+        };
+        let entry = names.get(name).ok_or_else(not_found)?;
+        match entry.as_any().downcast_ref::<WeakActorRef<A, MB>>() {
+            Some(weak) => weak.upgrade().ok_or_else(not_found),
+            None if entry.is_alive() => Err(LookupError::WrongType {
+                name: name.to_owned(),
+                registered: entry.type_name(),
+                requested: ref_type_name::<A, MB>(),
+            }),
+            None => Err(not_found()),
+        }
+    }
+
+    /// Removes `name` if it is registered to the actor `id`. Returns whether it did.
+    pub(crate) fn remove_if(&self, name: &str, id: ActorId) -> bool {
+        let mut names = self.shard(name).write();
+        match names.get(name) {
+            Some(entry) if entry.id() == id => {
+                names.remove(name);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The number of registered names (live or not yet removed).
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+}
+
+/// `ActorRef<Actor, Mailbox>` with every path shortened to its last segment, e.g.
+/// `ActorRef<Counter, Bounded<Reject>>`.
+pub(crate) fn ref_type_name<A, MB>() -> String {
+    format!(
+        "ActorRef<{}, {}>",
+        short_type_name(std::any::type_name::<A>()),
+        short_type_name(std::any::type_name::<MB>())
+    )
+}
+
+/// `type_name` output with each path (`a::b::C`) cut to its last segment (`C`).
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut path = String::new();
+    let flush = |path: &mut String, out: &mut String| {
+        out.push_str(path.rsplit("::").next().unwrap_or(path));
+        path.clear();
+    };
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            flush(&mut path, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut path, &mut out);
+    out
+}
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod tests {
+    #[test]
+    fn type_names_keep_only_the_last_segment_of_each_path() {
+        assert_eq!(
+            super::short_type_name(
+                "playhouse_core::mailbox::Bounded<playhouse_core::mailbox::strategy::Reject>"
+            ),
+            "Bounded<Reject>"
+        );
+        assert_eq!(
+            super::short_type_name("app::Pair<u8, (a::B, [c::D; 2])>"),
+            "Pair<u8, (B, [D; 2])>"
+        );
+    }
+}

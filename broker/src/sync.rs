@@ -1,0 +1,45 @@
+//! The broker's synchronization primitives: std's, and loom's modelled ones when built with
+//! `RUSTFLAGS="--cfg playhouse_loom"` (the loom suite in `loom-tests/` models the registry).
+
+#[cfg(playhouse_loom)]
+pub(crate) use loom::sync::Arc;
+#[cfg(not(playhouse_loom))]
+pub(crate) use std::sync::Arc;
+
+/// A reader-writer lock that does not poison: nothing of ours panics while holding one, and a
+/// poisoned lock still holds consistent data.
+#[derive(Debug, Default)]
+pub(crate) struct RwLock<T> {
+    #[cfg(not(playhouse_loom))]
+    inner: std::sync::RwLock<T>,
+    #[cfg(playhouse_loom)]
+    inner: loom::sync::RwLock<T>,
+}
+
+#[cfg(not(playhouse_loom))]
+pub(crate) type ReadGuard<'a, T> = std::sync::RwLockReadGuard<'a, T>;
+#[cfg(not(playhouse_loom))]
+pub(crate) type WriteGuard<'a, T> = std::sync::RwLockWriteGuard<'a, T>;
+#[cfg(playhouse_loom)]
+pub(crate) type ReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+#[cfg(playhouse_loom)]
+pub(crate) type WriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        RwLock {
+            #[cfg(not(playhouse_loom))]
+            inner: std::sync::RwLock::new(value),
+            #[cfg(playhouse_loom)]
+            inner: loom::sync::RwLock::new(value),
+        }
+    }
+
+    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,139 @@
+//! The in-memory broker's registry (`playhouse::broker`, issue #18), on every executor: an entry
+//! disappears when its actor ends and survives its restarts, a dead incarnation never removes a
+//! newer registration, and lookups from many threads at once all find their actor.
+
+#![cfg(all(feature = "tokio", feature = "smol", feature = "std"))]
+
+#[macro_use]
+mod common;
+
+use ::std::sync::Arc;
+use ::std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use playhouse::mailbox::{Block, Bounded};
+use playhouse::prelude::*;
+use playhouse::{LookupError, RegistryError, restart_on_failure};
+
+executor_tests!(
+    an_entry_disappears_when_its_actor_ends,
+    an_entry_survives_restarts,
+    a_dead_incarnation_never_removes_a_newer_registration,
+    lookups_from_many_threads_all_find_their_actor,
+);
+
+async fn an_entry_disappears_when_its_actor_ends<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    let a = system.spawn(Counter(0));
+    let b = system.spawn(Counter(0));
+    broker.register("a", &a).unwrap();
+    broker.register("b", &b).unwrap();
+    assert_eq!(broker.registered(), 2);
+    a.stop();
+    within(&exec, LONG, a.wait()).await;
+    // Removed by the actor's end, not only hidden from lookups.
+    eventually(&exec, "a's entry removed", || broker.registered() == 1).await;
+    assert_eq!(
+        broker.lookup::<Counter, Bounded<Block>>("a").unwrap_err(),
+        LookupError::NotFound { name: "a".into() }
+    );
+    assert_eq!(broker.lookup::<Counter, Bounded<Block>>("b").unwrap(), b);
+    // An actor that has already ended is removed as soon as it is registered.
+    broker.register("late", &a).unwrap();
+    assert_eq!(broker.registered(), 1);
+}
+
+async fn an_entry_survives_restarts<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    let phoenix = system.spawn_restartable(Counter(0), restart_on_failure(Counter::default));
+    broker.register("phoenix", &phoenix).unwrap();
+    within(&exec, LONG, phoenix.tell(CounterMsg::Add(1)))
+        .await
+        .unwrap();
+    within(&exec, LONG, phoenix.tell(CounterMsg::Panic))
+        .await
+        .unwrap();
+    within(&exec, LONG, phoenix.tell(CounterMsg::Add(2)))
+        .await
+        .unwrap();
+    // The restarted incarnation (its count restarted at 0) behind the same registered reference.
+    let found = broker.lookup::<Counter, Bounded<Block>>("phoenix").unwrap();
+    assert_eq!(found, phoenix);
+    assert_eq!(
+        within(&exec, LONG, found.ask(CounterMsg::Get))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(broker.registered(), 1);
+    // Taken while it lives.
+    let other = system.spawn(Counter(0));
+    assert_eq!(
+        broker.register("phoenix", &other),
+        Err(RegistryError::NameTaken("phoenix".into()))
+    );
+}
+
+async fn a_dead_incarnation_never_removes_a_newer_registration<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    for round in 0..50 {
+        let old = system.spawn(Counter(0));
+        broker.register("svc", &old).unwrap();
+        old.stop();
+        // The name is taken over as soon as the old actor is dead, possibly before its exit
+        // watcher has run: the watcher must then leave the new entry alone.
+        within(&exec, LONG, old.wait()).await;
+        let new = system.spawn(Counter(round));
+        broker.register("svc", &new).unwrap();
+        assert!(!broker.unregister("svc", &old));
+        assert_eq!(
+            broker.lookup::<Counter, Bounded<Block>>("svc").unwrap(),
+            new
+        );
+        assert!(broker.unregister("svc", &new));
+        new.stop();
+        within(&exec, LONG, new.wait()).await;
+    }
+    eventually(&exec, "every entry removed", || broker.registered() == 0).await;
+}
+
+async fn lookups_from_many_threads_all_find_their_actor<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let broker = system.broker().clone();
+    let actors: Vec<_> = (0..64).map(|i| system.spawn(Counter(i))).collect();
+    for (i, a) in actors.iter().enumerate() {
+        broker.register(&format!("actor-{i}"), a).unwrap();
+    }
+    let found = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let broker = broker.clone();
+            let ids: Vec<_> = actors.iter().map(|a| a.id()).collect();
+            let found = found.clone();
+            ::std::thread::spawn(move || {
+                for n in 0..2_000 {
+                    let i = (n * 7 + t) % 64;
+                    let a = broker
+                        .lookup::<Counter, Bounded<Block>>(&format!("actor-{i}"))
+                        .expect("registered and alive");
+                    assert_eq!(a.id(), ids[i]);
+                    found.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a lookup thread panicked");
+    }
+    assert_eq!(found.load(Ordering::Relaxed), 8_000);
+    for a in &actors {
+        a.stop();
+    }
+    for a in &actors {
+        within(&exec, LONG, a.wait()).await;
+    }
+    eventually(&exec, "every entry removed", || broker.registered() == 0).await;
+}

@@ -20,7 +20,55 @@ executor_tests!(
     an_entry_survives_restarts,
     a_dead_incarnation_never_removes_a_newer_registration,
     lookups_from_many_threads_all_find_their_actor,
+    a_generic_handler_finds_a_service_through_its_context,
 );
+
+/// Generic over its environment: finds a service through `ctx.broker()`'s trait methods.
+struct Quota;
+
+impl Actor for Quota {
+    type Message = Reply<Result<u64, LookupError>>;
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Quota {
+    async fn handle(
+        &mut self,
+        reply: Reply<Result<u64, LookupError>>,
+        ctx: &mut Context<Self, V>,
+    ) -> Result<(), Self::Error> {
+        let _ = reply.send(ctx.broker().lookup_service::<u64>("quota"));
+        Ok(())
+    }
+}
+
+async fn a_generic_handler_finds_a_service_through_its_context<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let quota = system.spawn(Quota);
+    let ask = |q: ActorRef<Quota>| async move { q.ask(|r| r).await.unwrap() };
+    assert_eq!(
+        within(&exec, LONG, ask(quota.clone())).await,
+        Err(LookupError::NotFound {
+            name: "quota".into()
+        })
+    );
+    system.broker().register_service("quota", 7_u64).unwrap();
+    assert_eq!(within(&exec, LONG, ask(quota.clone())).await, Ok(7));
+    assert_eq!(
+        system.broker().register_service("quota", 8_u64),
+        Err(RegistryError::NameTaken("quota".into()))
+    );
+    // Services and actors are apart: an actor may take the name too.
+    system.broker().register("quota", &quota).unwrap();
+    assert!(system.broker().unregister_service("quota"));
+    assert_eq!(system.broker().services(), 0);
+    assert_eq!(
+        within(&exec, LONG, ask(quota.clone())).await,
+        Err(LookupError::NotFound {
+            name: "quota".into()
+        })
+    );
+}
 
 async fn an_entry_disappears_when_its_actor_ends<E: Executor>(exec: E) {
     let system = System::new(exec.clone());

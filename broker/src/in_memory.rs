@@ -6,6 +6,7 @@ use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorRef, LookupError, MessageBroker, RegistryError};
 
 use crate::registry::Registry;
+use crate::services::Services;
 
 /// The broker of one process: a named registry of actors, shared by every actor of the
 /// [`System`](playhouse_core::System) it was given to and by their contexts. Cheap to clone
@@ -40,6 +41,7 @@ use crate::registry::Registry;
 #[derive(Clone, Default)]
 pub struct InMemoryBroker {
     registry: Registry,
+    services: Services,
 }
 
 impl InMemoryBroker {
@@ -48,9 +50,14 @@ impl InMemoryBroker {
         InMemoryBroker::default()
     }
 
-    /// The number of names registered (an ended actor's name is removed as it ends).
+    /// The number of actor names registered (an ended actor's name is removed as it ends).
     pub fn registered(&self) -> usize {
         self.registry.len()
+    }
+
+    /// The number of services registered.
+    pub fn services(&self) -> usize {
+        self.services.len()
     }
 }
 
@@ -70,12 +77,32 @@ impl MessageBroker for InMemoryBroker {
     fn unregister<A: Actor, MB: Mailbox>(&self, name: &str, actor: &ActorRef<A, MB>) -> bool {
         self.registry.remove_if(name, actor.id())
     }
+
+    fn register_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+        service: T,
+    ) -> Result<(), RegistryError> {
+        self.services.register(name, service)
+    }
+
+    fn lookup_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<T, LookupError> {
+        self.services.lookup(name)
+    }
+
+    fn unregister_service(&self, name: &str) -> bool {
+        self.services.unregister(name)
+    }
 }
 
 impl fmt::Debug for InMemoryBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InMemoryBroker")
             .field("registered", &self.registry.len())
+            .field("services", &self.services.len())
             .finish()
     }
 }

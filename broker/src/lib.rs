@@ -2,7 +2,8 @@
 //! the references it holds.
 //!
 //! - [`InMemoryBroker`]: the broker a [`System`](playhouse_core::System) is given, which its
-//!   actors reach through `ctx.broker()`: the named registry.
+//!   actors reach through `ctx.broker()`: the named registry of actors, and of services (shared
+//!   handles such as a group of keyed actors, found by name and type).
 //! - [`keyed`]: keyed (virtual) actors, activated by their first message and passivated when
 //!   idle.
 //! - [`pubsub`]: typed topics, subscribe and publish.
@@ -24,6 +25,7 @@ mod in_memory;
 pub mod keyed;
 pub mod pubsub;
 mod registry;
+mod services;
 mod sync;
 
 pub use in_memory::InMemoryBroker;

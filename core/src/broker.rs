@@ -70,12 +70,40 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// Removes `name` if it is registered to `actor` (a dead incarnation never removes a newer
     /// registration). Returns whether it did.
     fn unregister<A: Actor, MB: Mailbox>(&self, name: &str, actor: &ActorRef<A, MB>) -> bool;
+
+    /// Registers a service under `name`: a cheap-to-clone handle that actors find by name and
+    /// type, such as a group of keyed actors (`playhouse_broker::keyed::Keyed`) or a worker
+    /// pool. Services live in a namespace of their own, apart from actor names, and stay until
+    /// unregistered.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NameTaken`] if a service is registered under `name`.
+    fn register_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+        service: T,
+    ) -> Result<(), RegistryError>;
+
+    /// A clone of the service registered under `name`, typed.
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`] if no service has the name; [`LookupError::WrongType`] if one
+    /// does with another type (the error names both).
+    fn lookup_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<T, LookupError>;
+
+    /// Removes the service registered under `name`. Returns whether there was one.
+    fn unregister_service(&self, name: &str) -> bool;
 }
 
 /// Why a registry operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistryError {
-    /// The name is taken by a live actor.
+    /// The name is taken by a live actor (or, for a service, by another service).
     NameTaken(String),
 }
 
@@ -83,7 +111,7 @@ impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegistryError::NameTaken(n) => {
-                write!(f, "the name {n:?} is registered to a live actor")
+                write!(f, "the name {n:?} is taken")
             }
         }
     }
@@ -99,7 +127,8 @@ pub enum LookupError {
         /// The name looked up.
         name: String,
     },
-    /// A live actor is registered under the name, with another type than the one asked for.
+    /// A live actor (or a service) is registered under the name, with another type than the
+    /// one asked for.
     WrongType {
         /// The name looked up.
         name: String,
@@ -152,6 +181,27 @@ impl MessageBroker for NoBroker {
     }
 
     fn unregister<A: Actor, MB: Mailbox>(&self, _: &str, _: &ActorRef<A, MB>) -> bool {
+        false
+    }
+
+    fn register_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+        _: T,
+    ) -> Result<(), RegistryError> {
+        Err(RegistryError::NameTaken(name.to_owned()))
+    }
+
+    fn lookup_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<T, LookupError> {
+        Err(LookupError::NotFound {
+            name: name.to_owned(),
+        })
+    }
+
+    fn unregister_service(&self, _: &str) -> bool {
         false
     }
 }

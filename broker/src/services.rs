@@ -1,0 +1,122 @@
+//! Services: cheap-to-clone handles (a group of keyed actors, a pool, a topic table) that actors
+//! find by name and type through the broker, in a namespace of their own apart from actor
+//! names. Cold path: each is stored type-erased and cloned out by a downcast; the same sharded
+//! layout as the actor registry keeps lookups from contending on one lock.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use playhouse_core::{LookupError, RegistryError};
+
+use crate::registry::{SHARDS, short_type_name};
+use crate::sync::{Arc, RwLock};
+
+/// A registered service and its type's name (for a lookup with another type).
+struct Entry {
+    value: Box<dyn Any + Send + Sync>,
+    type_name: &'static str,
+}
+
+type Shard = RwLock<HashMap<String, Entry>>;
+
+/// The services of one broker. Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub(crate) struct Services {
+    shards: Arc<[Shard; SHARDS]>,
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Services {
+            shards: Arc::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
+        }
+    }
+}
+
+impl Services {
+    fn shard(&self, name: &str) -> &Shard {
+        let mut h = DefaultHasher::new();
+        name.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    pub(crate) fn register<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+        service: T,
+    ) -> Result<(), RegistryError> {
+        let mut shard = self.shard(name).write();
+        if shard.contains_key(name) {
+            return Err(RegistryError::NameTaken(name.to_owned()));
+        }
+        shard.insert(
+            name.to_owned(),
+            Entry {
+                value: Box::new(service),
+                type_name: std::any::type_name::<T>(),
+            },
+        );
+        Ok(())
+    }
+
+    pub(crate) fn lookup<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<T, LookupError> {
+        let shard = self.shard(name).read();
+        let entry = shard.get(name).ok_or_else(|| LookupError::NotFound {
+            name: name.to_owned(),
+        })?;
+        entry
+            .value
+            .downcast_ref::<T>()
+            .cloned()
+            .ok_or_else(|| LookupError::WrongType {
+                name: name.to_owned(),
+                registered: short_type_name(entry.type_name),
+                requested: short_type_name(std::any::type_name::<T>()),
+            })
+    }
+
+    pub(crate) fn unregister(&self, name: &str) -> bool {
+        self.shard(name).write().remove(name).is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+}
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_are_typed_and_names_unique() {
+        let services = Services::default();
+        services.register("limit", 5_u32).unwrap();
+        assert_eq!(
+            services.register("limit", 6_u32),
+            Err(RegistryError::NameTaken("limit".into()))
+        );
+        assert_eq!(services.lookup::<u32>("limit"), Ok(5));
+        assert_eq!(
+            services.lookup::<String>("limit"),
+            Err(LookupError::WrongType {
+                name: "limit".into(),
+                registered: "u32".into(),
+                requested: "String".into(),
+            })
+        );
+        assert_eq!(
+            services.lookup::<u32>("none"),
+            Err(LookupError::NotFound {
+                name: "none".into()
+            })
+        );
+        assert!(services.unregister("limit"));
+        assert!(!services.unregister("limit"));
+        assert_eq!(services.len(), 0);
+    }
+}

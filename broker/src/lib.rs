@@ -21,6 +21,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+#[cfg(all(playhouse_loom, feature = "loom-faults"))]
+pub mod faults;
+#[cfg(not(all(playhouse_loom, feature = "loom-faults")))]
+mod faults;
 mod in_memory;
 pub mod keyed;
 pub mod pubsub;

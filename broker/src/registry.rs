@@ -120,7 +120,10 @@ impl Registry {
     pub(crate) fn remove_if(&self, name: &str, id: ActorId) -> bool {
         let mut names = self.shard(name).write();
         match names.get(name) {
-            Some(entry) if entry.id() == id => {
+            Some(entry)
+                if entry.id() == id
+                    || crate::faults::enabled(crate::faults::Fault::RegistryRemovesAnyOwner) =>
+            {
                 names.remove(name);
                 true
             }

@@ -14,7 +14,8 @@ use std::process::Command;
 
 use playhouse_core::faults::{Fault, enable};
 use playhouse_loom_tests::models::{
-    actor, close, ending, handler, incarnation, link, mailbox, monitor, reply, restart, timers,
+    actor, close, ending, handler, incarnation, link, mailbox, monitor, registry, reply, restart,
+    timers,
 };
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
@@ -282,6 +283,23 @@ fn put_back_drops_is_caught() {
 #[test]
 fn stop_checks_phase_apart_is_caught() {
     assert_caught("child_stop_checks_phase_apart", "deadlock");
+}
+
+/// Fault (broker): the registry removes a name whoever owns it; the model of a stale
+/// `unregister` racing a new registration catches the new owner removed (its lookup fails).
+#[test]
+fn registry_removes_any_owner_is_caught() {
+    assert_caught(
+        "child_registry_removes_any_owner",
+        "the new actor is registered",
+    );
+}
+
+#[test]
+#[ignore = "child process of registry_removes_any_owner_is_caught"]
+fn child_registry_removes_any_owner() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::RegistryRemovesAnyOwner);
+    registry::dead_actor_never_unregisters_a_newer_one();
 }
 
 #[test]

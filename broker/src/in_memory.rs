@@ -1,14 +1,20 @@
 //! [`InMemoryBroker`]: the broker of one process.
 
 use std::fmt;
+use std::future::Future;
 
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, ActorRef, LookupError, MessageBroker, RegistryError};
+use playhouse_core::{
+    Actor, ActorRef, LookupError, MessageBroker, PublishOptions, PublishReport, RegistryError,
+    SubscriptionId, Topic, TopicError,
+};
 
+use crate::pubsub::Topics;
 use crate::registry::Registry;
 use crate::services::Services;
 
-/// The broker of one process: a named registry of actors, shared by every actor of the
+/// The broker of one process: a named registry of actors and services, and pub/sub topics
+/// ([`Topics`]), shared by every actor of the
 /// [`System`](playhouse_core::System) it was given to and by their contexts. Cheap to clone
 /// (a handle to shared state).
 ///
@@ -42,6 +48,7 @@ use crate::services::Services;
 pub struct InMemoryBroker {
     registry: Registry,
     services: Services,
+    topics: Topics,
 }
 
 impl InMemoryBroker {
@@ -58,6 +65,12 @@ impl InMemoryBroker {
     /// The number of services registered.
     pub fn services(&self) -> usize {
         self.services.len()
+    }
+
+    /// The broker's topics (what `subscribe` and `publish` use), for what the trait does not
+    /// offer: subscriber counts.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
     }
 }
 
@@ -96,6 +109,33 @@ impl MessageBroker for InMemoryBroker {
     fn unregister_service(&self, name: &str) -> bool {
         self.services.unregister(name)
     }
+
+    fn subscribe<M, A, MB>(
+        &self,
+        topic: &Topic<M>,
+        actor: &ActorRef<A, MB>,
+    ) -> Result<SubscriptionId, TopicError>
+    where
+        M: Clone + Send + 'static,
+        A: Actor,
+        MB: Mailbox,
+        A::Message: From<M> + TryInto<M>,
+    {
+        self.topics.subscribe(topic, actor)
+    }
+
+    fn unsubscribe<M: Send + 'static>(&self, topic: &Topic<M>, id: SubscriptionId) -> bool {
+        self.topics.unsubscribe(topic, id)
+    }
+
+    fn publish_with<M: Clone + Send + 'static>(
+        &self,
+        topic: &Topic<M>,
+        msg: M,
+        options: PublishOptions,
+    ) -> impl Future<Output = PublishReport<M>> + Send {
+        self.topics.publish_with(topic, msg, options)
+    }
 }
 
 impl fmt::Debug for InMemoryBroker {
@@ -103,6 +143,7 @@ impl fmt::Debug for InMemoryBroker {
         f.debug_struct("InMemoryBroker")
             .field("registered", &self.registry.len())
             .field("services", &self.services.len())
+            .field("topics", &self.topics.topic_count())
             .finish()
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::actor::Actor;
 use crate::cell::{ActorCell, ActorId};
 use crate::current_actor;
-use crate::error::{AskError, SendError};
+use crate::error::{AskError, SendError, SendTimeoutError};
+use crate::executor::BoxSleep;
 use crate::exit::ExitReason;
 use crate::exit_wait::ExitWait;
 use crate::link::{Down, Monitor};
@@ -225,6 +226,77 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
                 return Poll::Ready(Err(AskError::Timeout(None)));
             }
             Poll::Pending
+        })
+        .await
+    }
+
+    /// Sends `msg` as [`tell`](ActorRef::tell) does, but waits for room in a full `Block`
+    /// mailbox at most `timeout`; then fails with `SendTimeoutError::Timeout`, handing the
+    /// message back. Under the other strategies it never waits and behaves as `tell`.
+    ///
+    /// The timeout is read on the actor's executor clock, as
+    /// [`ask_timeout`](ActorRef::ask_timeout) reads it (so under a virtual clock in tests, it
+    /// passes when the test moves the clock). `Duration::ZERO` does not wait: a full `Block`
+    /// mailbox times out at once. A send from an actor's own handler to its own full `Block`
+    /// mailbox also times out at once: the room could only come after that handler returns.
+    ///
+    /// # Cost
+    ///
+    /// As `tell` when the mailbox has room or the strategy does not wait. A send that must wait
+    /// starts the executor's sleep, boxed (one allocation), as `ask_timeout` does.
+    ///
+    /// # Errors
+    ///
+    /// `SendTimeoutError::Closed` if the actor has stopped or is stopping (also when it stops
+    /// while the send waits), `SendTimeoutError::Full` under `Reject`,
+    /// `SendTimeoutError::Timeout` when the timeout passed first. Each hands the message back.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it resolves drops the message unsent (and passes on any
+    /// wake-up it had been given to the next waiting sender).
+    pub async fn tell_timeout(
+        &self,
+        msg: A::Message,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<A::Message>> {
+        let mut send = self.cell.queue.send(msg);
+        // Started on the first poll that finds no room, so a send with room costs no timer.
+        let mut timer: Option<BoxSleep> = None;
+        let mut waiting = false;
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = Pin::new(&mut send).poll(cx) {
+                return Poll::Ready(r.map_err(SendTimeoutError::from));
+            }
+            let expired = if waiting {
+                timer
+                    .as_mut()
+                    .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+            } else {
+                waiting = true;
+                if current_actor::is_running(self.cell.id) {
+                    true
+                } else {
+                    // A deadline past the clock's range never comes: no timer, wait for room.
+                    timer = self
+                        .cell
+                        .sleeper
+                        .now()
+                        .checked_add(timeout)
+                        .map(|d| self.cell.sleeper.sleep_until_boxed(d));
+                    timer
+                        .as_mut()
+                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+                }
+            };
+            if !expired {
+                return Poll::Pending;
+            }
+            // A pending send still holds its message; it has none only once it has resolved.
+            Poll::Ready(match send.take_message() {
+                Some(m) => Err(SendTimeoutError::Timeout(m)),
+                None => Ok(()),
+            })
         })
         .await
     }

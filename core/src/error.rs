@@ -68,6 +68,91 @@ impl<M> fmt::Display for SendError<M> {
 
 impl<M> std::error::Error for SendError<M> {}
 
+/// A message that a timed send ([`ActorRef::tell_timeout`](crate::ActorRef::tell_timeout),
+/// [`Recipient::tell_timeout`](crate::Recipient::tell_timeout)) did not deliver, handed back to
+/// the sender.
+///
+/// Its `Debug` does not require `M: Debug`.
+pub enum SendTimeoutError<M> {
+    /// The actor has stopped (or is stopping) and its mailbox no longer accepts messages; also
+    /// when it closes while the send waits for room.
+    Closed(M),
+    /// The mailbox is full and its strategy is `Reject`.
+    Full(M),
+    /// The mailbox (`Block`) stayed full for the whole timeout.
+    Timeout(M),
+}
+
+impl<M> SendTimeoutError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendTimeoutError::Closed(m)
+            | SendTimeoutError::Full(m)
+            | SendTimeoutError::Timeout(m) => m,
+        }
+    }
+
+    /// `true` if the actor's mailbox was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, SendTimeoutError::Closed(_))
+    }
+
+    /// `true` if the mailbox was full under `Reject`.
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendTimeoutError::Full(_))
+    }
+
+    /// `true` if the timeout passed while the send waited for room.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout(_))
+    }
+}
+
+impl<M> From<SendError<M>> for SendTimeoutError<M> {
+    fn from(e: SendError<M>) -> Self {
+        match e {
+            SendError::Closed(m) => SendTimeoutError::Closed(m),
+            SendError::Full(m) => SendTimeoutError::Full(m),
+        }
+    }
+}
+
+impl<M: PartialEq> PartialEq for SendTimeoutError<M> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (SendTimeoutError::Closed(a), SendTimeoutError::Closed(b))
+            | (SendTimeoutError::Full(a), SendTimeoutError::Full(b))
+            | (SendTimeoutError::Timeout(a), SendTimeoutError::Timeout(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl<M: Eq> Eq for SendTimeoutError<M> {}
+
+impl<M> fmt::Debug for SendTimeoutError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendTimeoutError::Closed(_) => "Closed(..)",
+            SendTimeoutError::Full(_) => "Full(..)",
+            SendTimeoutError::Timeout(_) => "Timeout(..)",
+        })
+    }
+}
+
+impl<M> fmt::Display for SendTimeoutError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendTimeoutError::Closed(_) => "the actor's mailbox is closed",
+            SendTimeoutError::Full(_) => "the actor's mailbox is full",
+            SendTimeoutError::Timeout(_) => "the actor's mailbox stayed full until the timeout",
+        })
+    }
+}
+
+impl<M> std::error::Error for SendTimeoutError<M> {}
+
 /// Why a reply port was dropped without a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NoReply {

@@ -118,11 +118,14 @@ mod timer;
 
 pub use actor::{Actor, BoxError, Handler};
 pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
-pub use broker::{LookupError, MessageBroker, RegistryError};
+pub use broker::{
+    DEFAULT_BLOCK_WAIT, LookupError, MessageBroker, PublishOptions, PublishReport, RegistryError,
+    SubscriptionId, Topic, TopicError, Undelivered, UndeliveredReason,
+};
 pub use cell::ActorId;
 pub use context::Context;
 pub use env::{Env, Wiring};
-pub use error::{AskError, MailboxConfigError, NoReply, SendError};
+pub use error::{AskError, MailboxConfigError, NoReply, SendError, SendTimeoutError};
 pub use executor::Executor;
 pub use exit::ExitReason;
 pub use exit_wait::ExitWait;

@@ -4,17 +4,19 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
+use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::actor_ref::ActorRef;
 use crate::cell::ActorId;
 use crate::current_actor;
-use crate::error::{AskError, SendError};
+use crate::error::{AskError, SendError, SendTimeoutError};
 use crate::exit_wait::ExitWait;
 use crate::mailbox::{Mailbox, OnFull, Strategy};
 use crate::reply::{Reply, reply_port};
 
 type WaitingSend<'a, M> = Pin<Box<dyn Future<Output = Result<(), SendError<M>>> + Send + 'a>>;
+type TimedSend<'a, M> = Pin<Box<dyn Future<Output = Result<(), SendTimeoutError<M>>> + Send + 'a>>;
 
 /// What a [`Recipient`] needs of the reference it wraps, with the actor and mailbox types
 /// erased.
@@ -22,6 +24,7 @@ trait ErasedRef<M>: Send + Sync {
     fn try_tell(&self, msg: M) -> Result<(), SendError<M>>;
     fn waits_when_full(&self) -> bool;
     fn tell_waiting(&self, msg: M) -> WaitingSend<'_, M>;
+    fn tell_timeout(&self, msg: M, timeout: Duration) -> TimedSend<'_, M>;
     fn id(&self) -> ActorId;
     fn is_alive(&self) -> bool;
     fn stop(&self);
@@ -33,16 +36,35 @@ fn hand_back<A: Actor, M>(e: SendError<A::Message>) -> SendError<M>
 where
     A::Message: TryInto<M>,
 {
-    let back = |m: A::Message| match m.try_into() {
+    match e {
+        SendError::Closed(m) => SendError::Closed(back::<A, M>(m)),
+        SendError::Full(m) => SendError::Full(back::<A, M>(m)),
+    }
+}
+
+/// As [`hand_back`], for a timed send.
+fn hand_back_timed<A: Actor, M>(e: SendTimeoutError<A::Message>) -> SendTimeoutError<M>
+where
+    A::Message: TryInto<M>,
+{
+    match e {
+        SendTimeoutError::Closed(m) => SendTimeoutError::Closed(back::<A, M>(m)),
+        SendTimeoutError::Full(m) => SendTimeoutError::Full(back::<A, M>(m)),
+        SendTimeoutError::Timeout(m) => SendTimeoutError::Timeout(back::<A, M>(m)),
+    }
+}
+
+/// The message a failed send hands back, as the `M` it was built from.
+fn back<A: Actor, M>(m: A::Message) -> M
+where
+    A::Message: TryInto<M>,
+{
+    match m.try_into() {
         Ok(m) => m,
         Err(_) => panic!(
             "{}: its TryFrom did not give back the message its From built",
             std::any::type_name::<A::Message>()
         ),
-    };
-    match e {
-        SendError::Closed(m) => SendError::Closed(back(m)),
-        SendError::Full(m) => SendError::Full(back(m)),
     }
 }
 
@@ -64,6 +86,11 @@ where
     fn tell_waiting(&self, msg: M) -> WaitingSend<'_, M> {
         let send = self.tell(A::Message::from(msg));
         Box::pin(async move { send.await.map_err(hand_back::<A, M>) })
+    }
+
+    fn tell_timeout(&self, msg: M, timeout: Duration) -> TimedSend<'_, M> {
+        let send = ActorRef::tell_timeout(self, A::Message::from(msg), timeout);
+        Box::pin(async move { send.await.map_err(hand_back_timed::<A, M>) })
     }
 
     fn id(&self) -> ActorId {
@@ -173,6 +200,37 @@ impl<M: Send + 'static> Recipient<M> {
                 self.inner.tell_waiting(msg).await
             }
             done => done,
+        }
+    }
+
+    /// Sends `msg` as [`ActorRef::tell_timeout`] does: under `Block` it waits for room at most
+    /// `timeout` (read on the actor's executor clock), then hands the message back; the other
+    /// strategies never wait.
+    ///
+    /// # Cost
+    ///
+    /// As [`tell`](Recipient::tell): nothing is allocated unless the mailbox is full under
+    /// `Block`; then the waiting future and the executor's sleep are boxed.
+    ///
+    /// # Errors
+    ///
+    /// `SendTimeoutError::Closed`, `SendTimeoutError::Full` (under `Reject`) or
+    /// `SendTimeoutError::Timeout`, with the message.
+    ///
+    /// # Panics
+    ///
+    /// As [`tell`](Recipient::tell), if the actor's message type's `TryFrom` does not give back
+    /// a message its `From<M>` built.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before it resolves drops the message unsent.
+    pub async fn tell_timeout(&self, msg: M, timeout: Duration) -> Result<(), SendTimeoutError<M>> {
+        match self.inner.try_tell(msg) {
+            Err(SendError::Full(msg)) if self.inner.waits_when_full() => {
+                self.inner.tell_timeout(msg, timeout).await
+            }
+            done => done.map_err(SendTimeoutError::from),
         }
     }
 

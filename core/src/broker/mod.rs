@@ -5,10 +5,19 @@
 //! keyed actors), so that the core depends on no broker.
 
 use std::fmt;
+use std::future::Future;
 
 use crate::actor::Actor;
 use crate::actor_ref::ActorRef;
 use crate::mailbox::Mailbox;
+
+mod publish;
+mod topic;
+
+pub use publish::{
+    DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Undelivered, UndeliveredReason,
+};
+pub use topic::{SubscriptionId, Topic, TopicError};
 
 /// A message broker: what an actor's [`Context`](crate::Context) reaches other actors through,
 /// beyond the references it holds. Cheap to clone (a handle to shared state).
@@ -98,6 +107,48 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
 
     /// Removes the service registered under `name`. Returns whether there was one.
     fn unregister_service(&self, name: &str) -> bool;
+
+    /// Subscribes `actor` to `topic`: every message published on it afterwards is delivered to
+    /// the actor (converted into its message type), by the rules of the actor's own mailbox.
+    /// An actor that ends is unsubscribed by itself.
+    ///
+    /// # Errors
+    ///
+    /// [`TopicError::WrongType`] if the topic's name carries another message type.
+    fn subscribe<M, A, MB>(
+        &self,
+        topic: &Topic<M>,
+        actor: &ActorRef<A, MB>,
+    ) -> Result<SubscriptionId, TopicError>
+    where
+        M: Clone + Send + 'static,
+        A: Actor,
+        MB: Mailbox,
+        A::Message: From<M> + TryInto<M>;
+
+    /// Ends a subscription. Returns whether it was there.
+    fn unsubscribe<M: Send + 'static>(&self, topic: &Topic<M>, id: SubscriptionId) -> bool;
+
+    /// Publishes `msg` on `topic`: a copy to every subscriber, by the rules of each one's
+    /// mailbox (a full `Reject` subscriber does not hold the publisher up; a full `Block` one is
+    /// waited for at most `options.block_wait()`). The report counts the deliveries and hands
+    /// back each copy that was not delivered, with the reason; with no subscriber at all the
+    /// message is a dead letter ([`PublishReport::no_subscribers`]).
+    fn publish_with<M: Clone + Send + 'static>(
+        &self,
+        topic: &Topic<M>,
+        msg: M,
+        options: PublishOptions,
+    ) -> impl Future<Output = PublishReport<M>> + Send;
+
+    /// [`publish_with`](MessageBroker::publish_with) the default [`PublishOptions`].
+    fn publish<M: Clone + Send + 'static>(
+        &self,
+        topic: &Topic<M>,
+        msg: M,
+    ) -> impl Future<Output = PublishReport<M>> + Send {
+        self.publish_with(topic, msg, PublishOptions::new())
+    }
 }
 
 /// Why a registry operation failed.
@@ -203,5 +254,36 @@ impl MessageBroker for NoBroker {
 
     fn unregister_service(&self, _: &str) -> bool {
         false
+    }
+
+    fn subscribe<M, A, MB>(
+        &self,
+        topic: &Topic<M>,
+        _: &ActorRef<A, MB>,
+    ) -> Result<SubscriptionId, TopicError>
+    where
+        M: Clone + Send + 'static,
+        A: Actor,
+        MB: Mailbox,
+        A::Message: From<M> + TryInto<M>,
+    {
+        Err(TopicError::WrongType {
+            topic: topic.name().to_owned(),
+            registered: "nothing (a broker without topics)".into(),
+            requested: std::any::type_name::<M>().into(),
+        })
+    }
+
+    fn unsubscribe<M: Send + 'static>(&self, _: &Topic<M>, _: SubscriptionId) -> bool {
+        false
+    }
+
+    fn publish_with<M: Clone + Send + 'static>(
+        &self,
+        _: &Topic<M>,
+        msg: M,
+        _: PublishOptions,
+    ) -> impl Future<Output = PublishReport<M>> + Send {
+        std::future::ready(PublishReport::dead_letter(msg))
     }
 }

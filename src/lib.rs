@@ -114,3 +114,8 @@ pub mod prelude {
 #[cfg(all(doctest, feature = "tokio"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The broker guide's Rust examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../docs/broker.md")]
+pub struct BrokerGuideDoctests;

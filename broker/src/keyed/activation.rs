@@ -1,0 +1,270 @@
+//! Activating a key: the task that waits for the previous activation's exit, runs the factory,
+//! spawns the actor and hands it the messages that queued meanwhile, in order.
+//!
+//! The task is spawned on the executor rather than run by the first sender, so that a sender
+//! that gives up (a dropped future, a timeout) leaves the other waiting senders served. A guard
+//! answers every waiting sender whatever happens to the task: the factory's error, a panic, or
+//! the executor dropping the task.
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::task::Poll;
+
+use playhouse_core::mailbox::Mailbox;
+use playhouse_core::{Actor, ActorRef, Reply, SendError, WeakActorRef};
+
+use super::entry::{Active, Delivery, Slot, Waiting};
+use super::error::{
+    ActivationCause, FactoryPanicked, KeyedError, RestartPolicyPanicked, panic_message,
+};
+use super::shared::{Counters, Shared};
+use super::spec::Key;
+
+impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
+    /// The task activating `key` as activation `id`, whose entry (`Activating`) the caller has
+    /// put in the table with its first message. Its guard exists before the task is first
+    /// polled, so that an executor that drops the task unpolled still has the senders answered.
+    pub(crate) fn activate(
+        self: Arc<Self>,
+        hash: u64,
+        key: K,
+        id: u64,
+        predecessor: Option<WeakActorRef<A, MB>>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let guard = Guard {
+            shared: self,
+            hash,
+            key,
+            id,
+            batch: VecDeque::new(),
+            in_flight: None,
+            delivered: Vec::new(),
+            spawned: false,
+            done: false,
+        };
+        guard.run(predecessor)
+    }
+
+    /// Runs the factory, turning a panic into an error.
+    async fn make(&self, key: &K) -> Result<A, ActivationCause> {
+        fn panicked(payload: Box<dyn std::any::Any + Send>) -> ActivationCause {
+            Arc::new(FactoryPanicked(panic_message(&*payload)))
+        }
+        let mut made = catch_unwind(AssertUnwindSafe(|| (self.factory)(key))).map_err(panicked)?;
+        poll_fn(
+            |cx| match catch_unwind(AssertUnwindSafe(|| made.as_mut().poll(cx))) {
+                Ok(Poll::Ready(made)) => Poll::Ready(made.map_err(ActivationCause::from)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(panicked(payload))),
+            },
+        )
+        .await
+    }
+
+    /// Removes activation `id`'s entry (still `Activating`) and returns what waited in it.
+    fn abandon(&self, hash: u64, id: u64) -> VecDeque<Waiting<A::Message>> {
+        let removed = {
+            let mut shard = self.table.write(hash);
+            shard.remove_where(
+                hash,
+                |slot| matches!(slot, Slot::Activating(a) if a.id == id),
+            )
+        };
+        match removed {
+            Some(Slot::Activating(mut activating)) => std::mem::take(activating.pending()),
+            _ => VecDeque::new(),
+        }
+    }
+}
+
+/// A sender's port and what it is to be told.
+struct Answer<M> {
+    reply: Reply<Delivery<M>>,
+    outcome: Delivery<M>,
+}
+
+impl<M> Answer<M> {
+    fn send(self) {
+        // A sender that has gone wants nothing; what comes back is dropped.
+        let _ = self.reply.send(self.outcome);
+    }
+}
+
+/// Answers every sender waiting for one activation, whatever happens to the activation's task.
+struct Guard<K: Key, A: Actor, MB: Mailbox> {
+    shared: Arc<Shared<K, A, MB>>,
+    hash: u64,
+    key: K,
+    id: u64,
+    /// Messages taken from the entry, being delivered.
+    batch: VecDeque<Waiting<A::Message>>,
+    /// The port of the message being delivered right now.
+    in_flight: Option<Reply<Delivery<A::Message>>>,
+    /// The ports of the messages delivered (or refused by the mailbox), with the outcome: they
+    /// are answered once the entry has turned `Active`, so that a sender whose `tell` returned
+    /// finds the key active.
+    delivered: Vec<Answer<A::Message>>,
+    /// Whether the actor has been spawned.
+    spawned: bool,
+    /// Whether every sender has been answered.
+    done: bool,
+}
+
+impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
+    async fn run(mut self, predecessor: Option<WeakActorRef<A, MB>>) {
+        // The previous activation handles what it has queued and runs its `stopped` hook
+        // (saving its state) before the next one loads it.
+        if let Some(predecessor) = predecessor {
+            predecessor.wait().await;
+        }
+        let shared = self.shared.clone();
+        let actor = match shared.make(&self.key).await {
+            Ok(actor) => actor,
+            Err(cause) => return self.fail(cause),
+        };
+        let restart = match &shared.restart {
+            None => None,
+            Some(make) => match catch_unwind(AssertUnwindSafe(|| make(&self.key))) {
+                Ok(policy) => Some(policy),
+                Err(payload) => {
+                    drop(actor);
+                    let cause = RestartPolicyPanicked(panic_message(&*payload));
+                    return self.fail(Arc::new(cause));
+                }
+            },
+        };
+        let actor = shared.launch.spawn_actor(actor, restart);
+        self.spawned = true;
+        Counters::add(&shared.counters.activations, 1);
+        // Registered before the entry turns `Active`; it removes only an `Active` entry of this
+        // activation, and `deliver` removes the entry itself if the actor has already ended.
+        let (weak, hash, id) = (shared.weak(), self.hash, self.id);
+        actor.on_exit(move |_, _| {
+            if let Some(shared) = weak.upgrade() {
+                shared.retire(hash, id);
+            }
+        });
+        self.deliver(&actor).await;
+    }
+
+    fn key_text(&self) -> String {
+        format!("{:?}", self.key)
+    }
+
+    /// The factory failed: every waiting sender gets its message back with the cause, and the
+    /// key is left without an entry (its next message tries again).
+    fn fail(mut self, cause: ActivationCause) {
+        self.done = true;
+        Counters::add(&self.shared.counters.activation_failures, 1);
+        let waiting = self.shared.abandon(self.hash, self.id);
+        if waiting.is_empty() {
+            return;
+        }
+        let key = self.key_text();
+        for Waiting { message, reply } in waiting {
+            let _ = reply.send(Err(KeyedError::ActivationFailed {
+                key: key.clone(),
+                cause: cause.clone(),
+                message,
+            }));
+        }
+    }
+
+    /// Hands `actor` the queued messages in order, batch by batch, until none is left; then
+    /// the entry turns `Active` and later messages go straight to the mailbox. Messages that
+    /// arrive meanwhile queue behind, so none overtakes another. The senders are answered last.
+    async fn deliver(&mut self, actor: &ActorRef<A, MB>) {
+        loop {
+            if self.take_batch_or_finish(actor) {
+                std::mem::take(&mut self.delivered)
+                    .into_iter()
+                    .for_each(Answer::send);
+                return;
+            }
+            while let Some(Waiting { message, reply }) = self.batch.pop_front() {
+                self.in_flight = Some(reply);
+                let outcome = match actor.tell(message).await {
+                    Ok(()) => Ok(()),
+                    Err(SendError::Closed(message)) => Err(KeyedError::Stopped {
+                        key: self.key_text(),
+                        message,
+                    }),
+                    Err(SendError::Full(message)) => Err(KeyedError::Full {
+                        key: self.key_text(),
+                        message,
+                    }),
+                };
+                if let Some(reply) = self.in_flight.take() {
+                    self.delivered.push(Answer { reply, outcome });
+                }
+            }
+        }
+    }
+
+    /// Under the shard's write lock: takes the messages queued since the last batch, or, if
+    /// there are none, turns the entry `Active` (or removes it, if the actor has already
+    /// ended) and returns `true`.
+    fn take_batch_or_finish(&mut self, actor: &ActorRef<A, MB>) -> bool {
+        let mut guard = self.shared.table.write(self.hash);
+        let shard = &mut *guard;
+        let id = self.id;
+        let Some(slot) = shard.find_mut(self.hash, |s| s.id() == id) else {
+            // Only this task removes or replaces its `Activating` entry.
+            self.done = true;
+            return true;
+        };
+        let Slot::Activating(activating) = &mut *slot else {
+            self.done = true;
+            return true;
+        };
+        let pending = activating.pending();
+        if !pending.is_empty() {
+            self.batch = std::mem::take(pending);
+            return false;
+        }
+        if actor.is_alive() {
+            let now = self.shared.now_stamp();
+            *slot = Slot::Active(Active::new(actor.clone(), id, now));
+            shard.active = shard.active.saturating_add(1);
+        } else {
+            // It ended while its messages were being handed over; its exit watcher found the
+            // entry still activating and left it: remove it here.
+            shard.remove_where(self.hash, |s| s.id() == id);
+        }
+        self.done = true;
+        true
+    }
+}
+
+impl<K: Key, A: Actor, MB: Mailbox> Drop for Guard<K, A, MB> {
+    /// The task was dropped before it answered everyone (the executor shut down): each waiting
+    /// sender gets its message back, but the one being handed over, which went with the task.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        std::mem::take(&mut self.delivered)
+            .into_iter()
+            .for_each(Answer::send);
+        let mut waiting = std::mem::take(&mut self.batch);
+        waiting.extend(self.shared.abandon(self.hash, self.id));
+        let key = self.key_text();
+        if let Some(reply) = self.in_flight.take() {
+            let _ = reply.send(Err(KeyedError::Cancelled {
+                key: key.clone(),
+                message: None,
+            }));
+        }
+        for Waiting { message, reply } in waiting {
+            let _ = reply.send(Err(KeyedError::Cancelled {
+                key: key.clone(),
+                message: Some(message),
+            }));
+        }
+        if !self.spawned {
+            Counters::add(&self.shared.counters.activation_failures, 1);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! What the table holds for a key: a running activation, or one being made with the messages
+//! that wait for it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use playhouse_core::mailbox::Mailbox;
+use playhouse_core::{Actor, ActorRef, Reply};
+
+use super::error::KeyedError;
+
+/// What a message waiting for an activation is told once the activation has dealt with it.
+pub(crate) type Delivery<M> = Result<(), KeyedError<M>>;
+
+/// A key's entry. A key without an entry has no activation and costs nothing.
+pub(crate) enum Slot<A: Actor, MB: Mailbox> {
+    /// An activation runs (or is finishing its passivation, or has just ended and is about to be
+    /// removed by its exit watcher).
+    Active(Active<A, MB>),
+    /// The factory runs (or the previous activation is finishing first); messages queue here.
+    Activating(Activating<A::Message>),
+}
+
+impl<A: Actor, MB: Mailbox> Slot<A, MB> {
+    /// The activation's number: unique per entry the table ever held.
+    pub(crate) fn id(&self) -> u64 {
+        match self {
+            Slot::Active(a) => a.id,
+            Slot::Activating(a) => a.id,
+        }
+    }
+
+    /// Whether the entry counts in `active_count`: an activation not being passivated.
+    pub(crate) fn counts_active(&self) -> bool {
+        matches!(self, Slot::Active(a) if !a.stopping)
+    }
+}
+
+/// A running activation.
+pub(crate) struct Active<A: Actor, MB: Mailbox> {
+    pub(crate) actor: ActorRef<A, MB>,
+    pub(crate) id: u64,
+    /// Set once it has been asked to stop (passivation); only changed under the shard's write
+    /// lock.
+    pub(crate) stopping: bool,
+    /// Set by every routed send; cleared by the sweeper, which then records the time.
+    touched: AtomicBool,
+    /// When the sweeper last saw it touched (or when it was activated), as nanoseconds since
+    /// the set started, on the executor's clock. Never earlier than the last routed send the
+    /// sweeper has seen, so idleness is never overestimated.
+    last_active: AtomicU64,
+}
+
+impl<A: Actor, MB: Mailbox> Active<A, MB> {
+    pub(crate) fn new(actor: ActorRef<A, MB>, id: u64, now: u64) -> Self {
+        Active {
+            actor,
+            id,
+            stopping: false,
+            touched: AtomicBool::new(false),
+            last_active: AtomicU64::new(now),
+        }
+    }
+
+    /// Marks a send. Reads first so that a busy key's cache line stays shared between the
+    /// cores sending to it until the sweeper clears the flag.
+    #[inline]
+    pub(crate) fn touch(&self) {
+        if !self.touched.load(Ordering::Relaxed) {
+            self.touched.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// For the sweeper: `true` if a send came since the last look; the flag is cleared and,
+    /// if it was set, `now` recorded as the last activity.
+    pub(crate) fn take_touched(&self, now: u64) -> bool {
+        if self.touched.load(Ordering::Relaxed) {
+            self.touched.store(false, Ordering::Relaxed);
+            self.last_active.store(now, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `true` if a send came since the sweeper last looked. Stable under the shard's write
+    /// lock (sends touch under its read lock).
+    pub(crate) fn is_touched(&self) -> bool {
+        self.touched.load(Ordering::Relaxed)
+    }
+
+    /// The last activity the sweeper knows of.
+    pub(crate) fn last_active(&self) -> u64 {
+        self.last_active.load(Ordering::Relaxed)
+    }
+}
+
+/// An activation being made.
+pub(crate) struct Activating<M> {
+    pub(crate) id: u64,
+    /// Only used under the shard's write lock (through `get_mut`, which takes no lock): the
+    /// mutex is there so that the entry is `Sync` for any `Send` message.
+    pending: Mutex<VecDeque<Waiting<M>>>,
+}
+
+impl<M> Activating<M> {
+    pub(crate) fn new(id: u64, first: Waiting<M>) -> Self {
+        Activating {
+            id,
+            pending: Mutex::new(VecDeque::from([first])),
+        }
+    }
+
+    /// The messages waiting, in the order they came.
+    pub(crate) fn pending(&mut self) -> &mut VecDeque<Waiting<M>> {
+        self.pending
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A message waiting for its key's activation, and the port its sender waits on.
+pub(crate) struct Waiting<M> {
+    pub(crate) message: M,
+    pub(crate) reply: Reply<Delivery<M>>,
+}

@@ -1,0 +1,336 @@
+//! What a routed send or ask can fail with. Each error names the key and hands back the message
+//! it could not deliver.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+use playhouse_core::NoReply;
+
+/// Why an activation's factory failed, shared by every message that was waiting for it.
+pub type ActivationCause = Arc<dyn Error + Send + Sync + 'static>;
+
+/// Why [`Keyed::tell`](super::Keyed::tell) or [`Keyed::try_tell`](super::Keyed::try_tell) did
+/// not deliver a message. Every variant names the key (as its `Debug` output) and, but for one
+/// rare case of [`Cancelled`](KeyedError::Cancelled), hands the message back.
+///
+/// Its `Debug` does not require `M: Debug`.
+///
+/// ```
+/// use playhouse_broker::keyed::{Keyed, KeyedError, KeyedSpec};
+/// use playhouse_core::{Actor, Context, Env, Handler, System};
+/// use std::convert::Infallible;
+///
+/// struct Account;
+/// impl Actor for Account { type Message = u64; type Error = Infallible; }
+/// impl<V: Env> Handler<V> for Account {
+///     async fn handle(&mut self, _: u64, _: &mut Context<Self, V>) -> Result<(), Infallible> { Ok(()) }
+/// }
+///
+/// # use playhouse_broker::InMemoryBroker;
+/// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+/// let accounts: Keyed<u32, Account> = KeyedSpec::from_fn(|id: &u32| {
+///     if *id == 0 { Err("account 0 does not exist") } else { Ok(Account) }
+/// })
+/// .start(&system);
+///
+/// playhouse_core::testing::block_on(async {
+///     let err = accounts.tell(0, 25).await.unwrap_err();
+///     assert!(err.is_activation_failed());
+///     assert_eq!(err.key(), "0");
+///     assert_eq!(err.to_string(), "activating key 0 failed: account 0 does not exist");
+///     assert_eq!(err.into_message(), Some(25)); // handed back
+///
+///     // try_tell never activates a key:
+///     let err = accounts.try_tell(&1, 5).unwrap_err();
+///     assert!(matches!(err, KeyedError::Inactive { message: 5, .. }));
+///     accounts.tell(1, 5).await.unwrap();
+/// });
+/// ```
+pub enum KeyedError<M> {
+    /// The key had no activation and its factory failed (returned `Err` or panicked). Nothing
+    /// is kept of the attempt: the key stays inactive and its next message tries again. Every
+    /// message that was waiting for this activation gets this error, with the same cause.
+    ActivationFailed {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// What the factory failed with.
+        cause: ActivationCause,
+        /// The message, not delivered.
+        message: M,
+    },
+    /// The key's mailbox is full: from `try_tell` on a `Block` or `Reject` mailbox, and from
+    /// any send on a `Reject` mailbox.
+    Full {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The message, not delivered.
+        message: M,
+    },
+    /// From `try_tell` only: the key has no running activation (never activated, passivated,
+    /// still activating, or finishing its passivation). `try_tell` never waits, so it never
+    /// activates a key; `tell` does.
+    Inactive {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The message, not delivered.
+        message: M,
+    },
+    /// The key's new activation ended before it took the message: its `started` hook failed,
+    /// or it stopped itself at once. The next message activates the key again.
+    Stopped {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The message, not delivered.
+        message: M,
+    },
+    /// The executor dropped the task activating the key (it was shutting down) before the
+    /// message was delivered. The message is handed back, unless the task was handing that very
+    /// message to the new activation when it was dropped (then `None`: it is gone).
+    Cancelled {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The message, if it could be recovered.
+        message: Option<M>,
+    },
+}
+
+impl<M> KeyedError<M> {
+    /// The key the message was for, as its `Debug` output.
+    pub fn key(&self) -> &str {
+        match self {
+            KeyedError::ActivationFailed { key, .. }
+            | KeyedError::Full { key, .. }
+            | KeyedError::Inactive { key, .. }
+            | KeyedError::Stopped { key, .. }
+            | KeyedError::Cancelled { key, .. } => key,
+        }
+    }
+
+    /// The message that was not delivered (`None` only for a [`Cancelled`](KeyedError::Cancelled)
+    /// send whose message was lost with its task).
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            KeyedError::ActivationFailed { message, .. }
+            | KeyedError::Full { message, .. }
+            | KeyedError::Inactive { message, .. }
+            | KeyedError::Stopped { message, .. } => Some(message),
+            KeyedError::Cancelled { message, .. } => message,
+        }
+    }
+
+    /// The message that was not delivered, by reference.
+    pub fn message(&self) -> Option<&M> {
+        match self {
+            KeyedError::ActivationFailed { message, .. }
+            | KeyedError::Full { message, .. }
+            | KeyedError::Inactive { message, .. }
+            | KeyedError::Stopped { message, .. } => Some(message),
+            KeyedError::Cancelled { message, .. } => message.as_ref(),
+        }
+    }
+
+    /// What the factory failed with, for [`ActivationFailed`](KeyedError::ActivationFailed).
+    pub fn cause(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        match self {
+            KeyedError::ActivationFailed { cause, .. } => Some(&**cause),
+            _ => None,
+        }
+    }
+
+    /// `true` for [`ActivationFailed`](KeyedError::ActivationFailed).
+    pub fn is_activation_failed(&self) -> bool {
+        matches!(self, KeyedError::ActivationFailed { .. })
+    }
+
+    /// `true` for [`Full`](KeyedError::Full).
+    pub fn is_full(&self) -> bool {
+        matches!(self, KeyedError::Full { .. })
+    }
+
+    /// `true` for [`Inactive`](KeyedError::Inactive).
+    pub fn is_inactive(&self) -> bool {
+        matches!(self, KeyedError::Inactive { .. })
+    }
+}
+
+impl<M> fmt::Debug for KeyedError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyedError::ActivationFailed { key, cause, .. } => f
+                .debug_struct("ActivationFailed")
+                .field("key", key)
+                .field("cause", cause)
+                .finish_non_exhaustive(),
+            KeyedError::Full { key, .. } => f
+                .debug_struct("Full")
+                .field("key", key)
+                .finish_non_exhaustive(),
+            KeyedError::Inactive { key, .. } => f
+                .debug_struct("Inactive")
+                .field("key", key)
+                .finish_non_exhaustive(),
+            KeyedError::Stopped { key, .. } => f
+                .debug_struct("Stopped")
+                .field("key", key)
+                .finish_non_exhaustive(),
+            KeyedError::Cancelled { key, message } => f
+                .debug_struct("Cancelled")
+                .field("key", key)
+                .field("message_recovered", &message.is_some())
+                .finish(),
+        }
+    }
+}
+
+impl<M> fmt::Display for KeyedError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyedError::ActivationFailed { key, cause, .. } => {
+                write!(f, "activating key {key} failed: {cause}")
+            }
+            KeyedError::Full { key, .. } => write!(f, "the mailbox of key {key} is full"),
+            KeyedError::Inactive { key, .. } => write!(
+                f,
+                "key {key} has no running activation (try_tell does not activate keys; tell does)"
+            ),
+            KeyedError::Stopped { key, .. } => write!(
+                f,
+                "the new activation of key {key} ended before it took the message"
+            ),
+            KeyedError::Cancelled { key, .. } => write!(
+                f,
+                "the task activating key {key} was dropped before it delivered the message"
+            ),
+        }
+    }
+}
+
+impl<M> Error for KeyedError<M> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            KeyedError::ActivationFailed { cause, .. } => Some(&**cause),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`Keyed::ask`](super::Keyed::ask) returned no answer: the request was not delivered (with
+/// the request handed back), or it was and no answer will come.
+///
+/// Its `Debug` does not require `M: Debug`.
+pub enum KeyedAskError<M> {
+    /// The request did not reach an activation of the key; the error says why and holds it.
+    NotDelivered(KeyedError<M>),
+    /// The key's activation took the request, but no answer will come: it stopped, failed or
+    /// panicked first, or dropped the reply port.
+    NoReply {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// Why no answer will come.
+        reason: NoReply,
+    },
+}
+
+impl<M> KeyedAskError<M> {
+    /// The key asked, as its `Debug` output.
+    pub fn key(&self) -> &str {
+        match self {
+            KeyedAskError::NotDelivered(e) => e.key(),
+            KeyedAskError::NoReply { key, .. } => key,
+        }
+    }
+
+    /// The request, if it was not delivered.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            KeyedAskError::NotDelivered(e) => e.into_message(),
+            KeyedAskError::NoReply { .. } => None,
+        }
+    }
+
+    /// Why the request was not delivered, if it was not.
+    pub fn send_error(&self) -> Option<&KeyedError<M>> {
+        match self {
+            KeyedAskError::NotDelivered(e) => Some(e),
+            KeyedAskError::NoReply { .. } => None,
+        }
+    }
+}
+
+impl<M> From<KeyedError<M>> for KeyedAskError<M> {
+    fn from(e: KeyedError<M>) -> Self {
+        KeyedAskError::NotDelivered(e)
+    }
+}
+
+impl<M> fmt::Debug for KeyedAskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyedAskError::NotDelivered(e) => f.debug_tuple("NotDelivered").field(e).finish(),
+            KeyedAskError::NoReply { key, reason } => f
+                .debug_struct("NoReply")
+                .field("key", key)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
+}
+
+impl<M> fmt::Display for KeyedAskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyedAskError::NotDelivered(e) => fmt::Display::fmt(e, f),
+            KeyedAskError::NoReply { key, reason } => {
+                write!(
+                    f,
+                    "key {key} took the request but will not answer: {reason}"
+                )
+            }
+        }
+    }
+}
+
+impl<M> Error for KeyedAskError<M> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            KeyedAskError::NotDelivered(e) => e.source(),
+            KeyedAskError::NoReply { reason, .. } => Some(reason),
+        }
+    }
+}
+
+/// The cause of an activation whose factory panicked.
+#[derive(Debug)]
+pub(crate) struct FactoryPanicked(pub(crate) String);
+
+impl fmt::Display for FactoryPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the factory panicked: {}", self.0)
+    }
+}
+
+impl Error for FactoryPanicked {}
+
+/// The cause of an activation whose restart-policy maker panicked.
+#[derive(Debug)]
+pub(crate) struct RestartPolicyPanicked(pub(crate) String);
+
+impl fmt::Display for RestartPolicyPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "making the restart policy panicked: {}", self.0)
+    }
+}
+
+impl Error for RestartPolicyPanicked {}
+
+/// A panic's message, when it was a string.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

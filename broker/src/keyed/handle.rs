@@ -1,0 +1,375 @@
+//! [`Keyed`]: the handle that routes messages to keyed actors.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use playhouse_core::mailbox::{Block, Bounded, DropNewest, Mailbox};
+use playhouse_core::{
+    Actor, Executor, Handler, MessageBroker, Reply, SendError, System, Wiring, reply_port,
+};
+
+use super::error::{KeyedAskError, KeyedError};
+use super::passivation::Sweeper;
+use super::shared::{Fast, Shared, Slow};
+use super::spec::{Key, KeyedSpec};
+use super::tell::Tell;
+
+/// A set of keyed (virtual) actors: one actor of type `A` per key `K`, activated by the key's
+/// first message, passivated when idle or on demand, and activated again by its next message.
+/// Senders name the key, never an actor reference. Cheap to clone (one `Arc`), `Send + Sync`.
+///
+/// ```
+/// use playhouse_broker::keyed::{Keyed, KeyedSpec};
+/// use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+/// use std::convert::Infallible;
+///
+/// struct Account { id: u32, balance: i64 }
+/// enum Msg { Deposit(i64), Balance(Reply<i64>) }
+///
+/// impl Actor for Account {
+///     type Message = Msg;
+///     type Error = Infallible;
+/// }
+///
+/// impl<V: Env> Handler<V> for Account {
+///     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+///         match msg {
+///             Msg::Deposit(n) => self.balance += n,
+///             Msg::Balance(reply) => { let _ = reply.send(self.balance); }
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # use playhouse_broker::InMemoryBroker;
+/// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+/// let accounts: Keyed<u32, Account> = KeyedSpec::new(|id: &u32| {
+///     let id = *id;
+///     async move { Ok::<_, std::io::Error>(Account { id, balance: 0 }) } // a load, in real code
+/// })
+/// .start(&system);
+///
+/// playhouse_core::testing::block_on(async {
+///     accounts.tell(7, Msg::Deposit(30)).await.unwrap(); // activates account 7
+///     accounts.tell(7, Msg::Deposit(12)).await.unwrap(); // straight to its mailbox
+///     assert_eq!(accounts.ask(7, Msg::Balance).await.unwrap(), 42);
+///     assert!(accounts.is_active(&7));
+///     assert!(!accounts.is_active(&8));
+///
+///     assert!(accounts.passivate(&7)); // a graceful stop; the next message activates it again
+///     assert_eq!(accounts.ask(7, Msg::Balance).await.unwrap(), 0); // a fresh `Account`
+///     assert_eq!(accounts.stats().activations, 2);
+/// });
+/// ```
+///
+/// # Guarantees
+///
+/// - **One activation per key.** However many tasks send a key's first message at once,
+///   exactly one activation is made (the factory is called once); the others' messages wait
+///   for it.
+/// - **Per-key order.** A key's messages from one sender are handled in the order they were
+///   sent, including those sent while the key is activating: they wait, in order, and are
+///   handed to the new activation before any later message.
+/// - **Keys run concurrently.** Each activation is an actor of its own; a busy key holds up no
+///   other.
+/// - **Passivation loses nothing.** A message that races a passivation is handled either by
+///   the old activation (a passivation is a graceful stop: what reached the mailbox is handled)
+///   or by the next one (a send that finds the mailbox closed gets its message back, activates
+///   the key and sends it again). The next activation starts only once the old one has ended
+///   (its `stopped` hook has run), so state it saves there is what the factory loads, and order
+///   is kept.
+/// - **An idle passivated key costs nothing**: once its activation has ended, its entry is
+///   removed from the table.
+/// - **Errors hand the message back**: a failed activation, a full mailbox, a stopped
+///   activation come back as a [`KeyedError`] that names the key and holds the message.
+///
+/// What is not guaranteed: that a message is handled at all if its activation crashes with
+/// it queued and no restart policy takes over (its queue is discarded, as for any actor), and
+/// order between different senders.
+///
+/// # Costs
+///
+/// A send to an active key hashes the key once (SipHash, with a per-set random seed), takes
+/// its shard's read lock, sets the entry's idle flag (a read, and a write only when the sweeper
+/// has cleared it) and `try_tell`s into the mailbox, all in the first poll of its [`Tell`]: no
+/// allocation, no clone, no `.await` unless the mailbox is full (then the rest of the send is
+/// boxed while it waits for room). A key's first message (the cold path) takes the shard's
+/// write lock, clones the key twice, and allocates its waiting entry, a reply port, a boxed
+/// activation task and the factory's boxed future; messages that arrive while a key activates
+/// wait in an unbounded queue beside its entry (the mailbox's bound applies once they are
+/// handed over). Each active key holds one entry (its key, an actor reference, an id, a flag
+/// and a timestamp) beside its actor. The sweeper walks every active key once per quarter of
+/// the idle time.
+///
+/// An actor must not `ask` its own key through the set from its own handler: the ask would
+/// wait for a reply only that handler could give, once it returned.
+pub struct Keyed<K: Key, A: Actor, MB: Mailbox = Bounded<Block>> {
+    shared: Arc<Shared<K, A, MB>>,
+}
+
+/// What a keyed set has done since it started (see [`Keyed::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyedStats {
+    /// Activations made (factory calls that returned an actor).
+    pub activations: u64,
+    /// Activations that failed: the factory returned `Err` or panicked, or the executor dropped
+    /// the activation task.
+    pub activation_failures: u64,
+    /// Passivations: idle ones and on-demand ones.
+    pub passivations: u64,
+    /// Sweeps for idle keys done so far.
+    pub sweeps: u64,
+}
+
+impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
+    /// Starts a keyed set on `system` as `spec` says: its actors run on the system's executor
+    /// and talk to its broker. With [`passivate_after`](KeyedSpec::passivate_after), it also
+    /// spawns the sweeper, a small actor that ends with the set.
+    ///
+    /// No key is active until its first message.
+    pub fn start<E, B>(system: &System<E, B>, spec: KeyedSpec<K, A, MB>) -> Self
+    where
+        E: Executor,
+        B: MessageBroker,
+        A: Handler<Wiring<MB, E, B>>,
+    {
+        let KeyedSpec {
+            factory,
+            mailbox,
+            idle,
+            restart,
+        } = spec;
+        let launch = Box::new(system.spawner(mailbox));
+        let shared = Arc::new(Shared::new(factory, restart, launch, idle));
+        if let Some(idle) = idle {
+            // One sweep waiting is enough: ticks that find one queued are dropped.
+            let mailbox = Bounded::<DropNewest>::with_capacity(1).unwrap_or_default();
+            let sweeper = system
+                .spawner(mailbox)
+                .spawn(Sweeper::new(shared.weak(), idle));
+            let _ = shared.sweeper.set(sweeper);
+        }
+        Keyed { shared }
+    }
+
+    /// Sends `msg` to the actor of `key`, activating the key first if it has no activation.
+    ///
+    /// To an active key this is the mailbox's own `tell`: it waits only if the mailbox is full
+    /// under `Block` (and a full `DropNewest`/`DropOldest` mailbox drops and counts a message,
+    /// as it would for any actor). To an inactive key it waits for the activation (the factory)
+    /// and returns once the message is in the new activation's mailbox. The returned [`Tell`]
+    /// does nothing until it is polled.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::ActivationFailed`] if the factory failed (the key stays inactive; its next
+    /// message tries again); [`KeyedError::Full`] under `Reject`; [`KeyedError::Stopped`] if
+    /// the new activation ended before it took the message; [`KeyedError::Cancelled`] if the
+    /// executor dropped the activation task. Each hands the message back (but for one case of
+    /// `Cancelled`, see there).
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped while it waits for room in a full mailbox, the message is
+    /// dropped unsent. Once it is waiting for an activation, the message is queued: dropping
+    /// the future does not withdraw it, and it is delivered when the key is activated.
+    pub fn tell(&self, key: K, msg: A::Message) -> Tell<'_, K, A, MB> {
+        Tell::new(self, key, msg)
+    }
+
+    /// Sends `msg` to the running activation of `key` without waiting; usable from sync code.
+    /// It never activates a key (that would wait for the factory): use [`tell`](Keyed::tell)
+    /// for a key that may be inactive.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedError::Inactive`] if the key has no running activation (never activated,
+    /// activating, passivated or being passivated); [`KeyedError::Full`] if its mailbox is
+    /// full under `Block` or `Reject`. Both hand the message back.
+    pub fn try_tell(&self, key: &K, msg: A::Message) -> Result<(), KeyedError<A::Message>> {
+        let hash = self.shared.table.hash(key);
+        match self.shared.route_fast(hash, key, msg, false) {
+            Fast::Sent => Ok(()),
+            Fast::Full(message) | Fast::Wait(_, message) => Err(KeyedError::Full {
+                key: format!("{key:?}"),
+                message,
+            }),
+            Fast::Inactive(message) => Err(KeyedError::Inactive {
+                key: format!("{key:?}"),
+                message,
+            }),
+        }
+    }
+
+    /// Sends a request built around a fresh reply port to the actor of `key` (activating it
+    /// if need be) and waits for the answer, as [`ActorRef::ask`](playhouse_core::ActorRef::ask)
+    /// does: `keyed.ask(key, Msg::Get)`.
+    ///
+    /// # Errors
+    ///
+    /// [`KeyedAskError::NotDelivered`] with the request, for the reasons of
+    /// [`tell`](Keyed::tell); [`KeyedAskError::NoReply`] if the activation took the request
+    /// and will not answer (it stopped, failed or panicked first, or dropped the port).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`tell`](Keyed::tell) for the request; once it is delivered, dropping the future
+    /// loses the answer (the handler's `Reply::send` hands it back).
+    pub async fn ask<R, F>(&self, key: K, make: F) -> Result<R, KeyedAskError<A::Message>>
+    where
+        R: Send,
+        F: FnOnce(Reply<R>) -> A::Message,
+    {
+        let (reply, rx) = reply_port();
+        self.route(&key, make(reply)).await?;
+        rx.await.map_err(|reason| KeyedAskError::NoReply {
+            key: format!("{key:?}"),
+            reason,
+        })
+    }
+
+    /// Routes `msg` to `key`: the hot path inline (an `async fn` with no `.await` on it, so
+    /// that it costs what `route_fast` costs), anything else in `route_again`.
+    async fn route(&self, key: &K, msg: A::Message) -> Result<(), KeyedError<A::Message>> {
+        let hash = self.shared.table.hash(key);
+        match self.shared.route_fast(hash, key, msg, true) {
+            Fast::Sent => Ok(()),
+            Fast::Full(message) => Err(KeyedError::Full {
+                key: format!("{key:?}"),
+                message,
+            }),
+            fast => self.route_again(hash, key, fast).await,
+        }
+    }
+
+    /// Waits for room, or activates the key, routing again when an activation closes meanwhile.
+    pub(crate) async fn route_again(
+        &self,
+        hash: u64,
+        key: &K,
+        mut fast: Fast<A, MB>,
+    ) -> Result<(), KeyedError<A::Message>> {
+        let shared = &self.shared;
+        loop {
+            fast = match fast {
+                Fast::Sent => return Ok(()),
+                Fast::Full(message) => {
+                    return Err(KeyedError::Full {
+                        key: format!("{key:?}"),
+                        message,
+                    });
+                }
+                Fast::Wait(actor, m) => match actor.tell(m).await {
+                    Ok(()) => return Ok(()),
+                    Err(SendError::Full(message)) => {
+                        return Err(KeyedError::Full {
+                            key: format!("{key:?}"),
+                            message,
+                        });
+                    }
+                    // Passivated (or ended) while this send waited for room: route it again.
+                    Err(SendError::Closed(m)) => shared.route_fast(hash, key, m, true),
+                },
+                Fast::Inactive(m) => match shared.route_slow(hash, key, m) {
+                    Slow::Fast(fast) => fast,
+                    Slow::Queued(rx) => {
+                        return match rx.await {
+                            Ok(delivery) => delivery,
+                            // The activation always answers; this is a task dropped without
+                            // running its destructors.
+                            Err(_) => Err(KeyedError::Cancelled {
+                                key: format!("{key:?}"),
+                                message: None,
+                            }),
+                        };
+                    }
+                },
+            };
+        }
+    }
+
+    /// Passivates the key's activation now: its mailbox closes, it handles what is queued,
+    /// its `stopped` hook runs (with `ExitReason::Shutdown(Some("passivated"))`), and its entry
+    /// is removed. Returns at once: `true` if the key had a running activation, `false` if it
+    /// had none, was still activating, or was already being passivated. The key's next message
+    /// activates it again, once this activation has ended.
+    pub fn passivate(&self, key: &K) -> bool {
+        let hash = self.shared.table.hash(key);
+        self.shared.passivate(hash, key)
+    }
+
+    /// Passivates every running activation and waits until each has ended (handled what was
+    /// queued and run its `stopped` hook). Returns how many were passivated. Keys activated by
+    /// messages sent meanwhile stay active: this is a checkpoint, not a shutdown.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the waiting, not the passivations.
+    pub async fn passivate_all(&self) -> usize {
+        let stopped = self.shared.passivate_all();
+        for actor in &stopped {
+            actor.wait().await;
+        }
+        stopped.len()
+    }
+
+    /// `true` if the key has a running activation that is not being passivated.
+    pub fn is_active(&self, key: &K) -> bool {
+        let hash = self.shared.table.hash(key);
+        self.shared.is_active(hash, key)
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<K, A, MB> {
+        &self.shared
+    }
+
+    /// How many keys have a running activation that is not being passivated. Reads one counter
+    /// per shard of the table.
+    pub fn active_count(&self) -> usize {
+        self.shared.active_count()
+    }
+
+    /// How many keys hold an entry in the table: active, activating, or finishing a
+    /// passivation. Once every key has been passivated and its activation has ended, 0: an idle
+    /// passivated key costs nothing.
+    pub fn resident_count(&self) -> usize {
+        self.shared.resident_count()
+    }
+
+    /// The idle time after which keys are passivated, if any.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.shared.idle
+    }
+
+    /// What the set has done since it started.
+    pub fn stats(&self) -> KeyedStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.shared.counters;
+        KeyedStats {
+            activations: c.activations.load(Relaxed),
+            activation_failures: c.activation_failures.load(Relaxed),
+            passivations: c.passivations.load(Relaxed),
+            sweeps: c.sweeps.load(Relaxed),
+        }
+    }
+}
+
+impl<K: Key, A: Actor, MB: Mailbox> Clone for Keyed<K, A, MB> {
+    fn clone(&self) -> Self {
+        Keyed {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K: Key, A: Actor, MB: Mailbox> fmt::Debug for Keyed<K, A, MB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyed")
+            .field("actor", &std::any::type_name::<A>())
+            .field("active", &self.active_count())
+            .field("passivate_after", &self.shared.idle)
+            .finish_non_exhaustive()
+    }
+}

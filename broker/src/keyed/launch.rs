@@ -1,0 +1,54 @@
+//! What a keyed set needs from its system, with the executor and broker types erased: so that
+//! [`Keyed`](super::Keyed) names only the key, the actor and the mailbox. Used on the cold path
+//! only (activations, the executor's clock there).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use playhouse_core::mailbox::Mailbox;
+use playhouse_core::{
+    Actor, ActorRef, Executor, ExitReason, Handler, MessageBroker, Restart, Spawner, Wiring,
+    restart_with,
+};
+
+/// A boxed `Send` future (factories, activation tasks).
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Spawns activations and activation tasks on the system a keyed set was started on.
+pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
+    /// Spawns `actor`, under `restart` when one is given.
+    fn spawn_actor(&self, actor: A, restart: Option<Box<dyn Restart<A>>>) -> ActorRef<A, MB>;
+
+    /// Runs `task` on the executor.
+    fn spawn_task(&self, task: BoxFuture<()>);
+
+    /// The executor's clock.
+    fn now(&self) -> Instant;
+}
+
+impl<A, MB, E, B> Launch<A, MB> for Spawner<E, MB, B>
+where
+    A: Handler<Wiring<MB, E, B>>,
+    MB: Mailbox,
+    E: Executor,
+    B: MessageBroker,
+{
+    fn spawn_actor(&self, actor: A, restart: Option<Box<dyn Restart<A>>>) -> ActorRef<A, MB> {
+        match restart {
+            None => self.spawn(actor),
+            Some(mut policy) => self.spawn_restartable(
+                actor,
+                restart_with(move |reason: &ExitReason| policy.on_exit(reason)),
+            ),
+        }
+    }
+
+    fn spawn_task(&self, task: BoxFuture<()>) {
+        self.executor().spawn(task);
+    }
+
+    fn now(&self) -> Instant {
+        self.executor().now()
+    }
+}

@@ -1,0 +1,251 @@
+//! The state every handle of a keyed set shares, and routing: the hot path (an active key, one
+//! read lock and a `try_tell`) and the slow path (activating a key, under its shard's write
+//! lock).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use playhouse_core::mailbox::{Bounded, DropNewest, Mailbox, OnFull, Strategy};
+use playhouse_core::{Actor, ActorRef, ReplyReceiver, SendError, WeakActorRef, reply_port};
+
+use super::entry::{Activating, Delivery, Slot, Waiting};
+use super::launch::Launch;
+use super::passivation::Sweeper;
+use super::spec::{Factory, Key, RestartMaker};
+use super::table::Table;
+
+/// Counters of what a keyed set has done, for [`KeyedStats`](super::KeyedStats).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) activations: AtomicU64,
+    pub(crate) activation_failures: AtomicU64,
+    pub(crate) passivations: AtomicU64,
+    pub(crate) sweeps: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What every [`Keyed`](super::Keyed) handle of one set shares.
+pub(crate) struct Shared<K: Key, A: Actor, MB: Mailbox> {
+    pub(crate) table: Table<K, Slot<A, MB>>,
+    pub(crate) factory: Factory<K, A>,
+    pub(crate) restart: Option<RestartMaker<K, A>>,
+    pub(crate) launch: Box<dyn Launch<A, MB>>,
+    /// How long a key may stay idle before it is passivated.
+    pub(crate) idle: Option<Duration>,
+    /// Time zero of the entries' timestamps, on the executor's clock.
+    origin: Instant,
+    next_id: AtomicU64,
+    pub(crate) counters: Counters,
+    /// The reason passivated activations stop with.
+    pub(crate) passivated: Arc<str>,
+    /// The sweeper, held here so that it ends with the set.
+    pub(crate) sweeper: OnceLock<ActorRef<Sweeper<K, A, MB>, Bounded<DropNewest>>>,
+}
+
+/// Where the hot path got a message.
+pub(crate) enum Fast<A: Actor, MB: Mailbox> {
+    /// In the key's mailbox.
+    Sent,
+    /// The mailbox is full and a send there fails.
+    Full(A::Message),
+    /// The mailbox is full and a send there waits for room: wait outside the lock.
+    Wait(ActorRef<A, MB>, A::Message),
+    /// No open activation: take the slow path.
+    Inactive(A::Message),
+}
+
+/// Where the slow path got a message.
+pub(crate) enum Slow<A: Actor, MB: Mailbox> {
+    /// As [`Fast`].
+    Fast(Fast<A, MB>),
+    /// Waiting for the key's activation, which will say how it went.
+    Queued(ReplyReceiver<Delivery<A::Message>>),
+}
+
+/// Whether a full mailbox of this kind makes a send wait (rather than fail or drop).
+fn full_waits<MB: Mailbox>() -> bool {
+    matches!(<MB::Strategy as Strategy>::ON_FULL, OnFull::Wait)
+}
+
+impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
+    pub(crate) fn new(
+        factory: Factory<K, A>,
+        restart: Option<RestartMaker<K, A>>,
+        launch: Box<dyn Launch<A, MB>>,
+        idle: Option<Duration>,
+    ) -> Self {
+        Shared {
+            table: Table::new(),
+            factory,
+            restart,
+            origin: launch.now(),
+            launch,
+            idle,
+            next_id: AtomicU64::new(1),
+            counters: Counters::default(),
+            passivated: Arc::from("passivated"),
+            sweeper: OnceLock::new(),
+        }
+    }
+
+    /// `at` as nanoseconds since the set started (saturating).
+    pub(crate) fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Now, on the executor's clock, as a stamp.
+    pub(crate) fn now_stamp(&self) -> u64 {
+        self.stamp(self.launch.now())
+    }
+
+    /// The hot path: a key with a running activation gets the message in its mailbox, under
+    /// the shard's read lock, without a clone of anything. `may_wait` says whether the caller
+    /// can wait for room in a full `Block` mailbox.
+    #[inline(always)]
+    pub(crate) fn route_fast(
+        &self,
+        hash: u64,
+        key: &K,
+        msg: A::Message,
+        may_wait: bool,
+    ) -> Fast<A, MB> {
+        let shard = self.table.read(hash);
+        match shard.get(hash, key) {
+            Some(Slot::Active(active)) => {
+                active.touch();
+                match active.actor.try_tell(msg) {
+                    Ok(()) => Fast::Sent,
+                    Err(SendError::Full(m)) if may_wait && full_waits::<MB>() => {
+                        Fast::Wait(active.actor.clone(), m)
+                    }
+                    Err(SendError::Full(m)) => Fast::Full(m),
+                    Err(SendError::Closed(m)) => Fast::Inactive(m),
+                }
+            }
+            Some(Slot::Activating(_)) | None => Fast::Inactive(msg),
+        }
+    }
+
+    /// The slow path, under the shard's write lock: delivers to an activation that appeared
+    /// meanwhile, or queues the message for the key's activation, starting one if none is
+    /// under way. An activation found closed (passivated, or ended) is replaced by a new one
+    /// that first waits for the old one's exit, so that the key's messages stay in order.
+    pub(crate) fn route_slow(self: &Arc<Self>, hash: u64, key: &K, msg: A::Message) -> Slow<A, MB> {
+        let (reply, rx) = reply_port::<Delivery<A::Message>>();
+        let mut replaced = None;
+        let (id, predecessor) = {
+            let mut guard = self.table.write(hash);
+            let shard = &mut *guard;
+            match shard.get_mut(hash, key) {
+                Some(slot) => {
+                    let (m, predecessor) = match slot {
+                        Slot::Activating(activating) => {
+                            activating.pending().push_back(Waiting {
+                                message: msg,
+                                reply,
+                            });
+                            return Slow::Queued(rx);
+                        }
+                        Slot::Active(active) => match active.actor.try_tell(msg) {
+                            Ok(()) => {
+                                active.touch();
+                                return Slow::Fast(Fast::Sent);
+                            }
+                            Err(SendError::Full(m)) if full_waits::<MB>() => {
+                                return Slow::Fast(Fast::Wait(active.actor.clone(), m));
+                            }
+                            Err(SendError::Full(m)) => return Slow::Fast(Fast::Full(m)),
+                            Err(SendError::Closed(m)) => (m, active.actor.downgrade()),
+                        },
+                    };
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let waiting = Waiting { message: m, reply };
+                    let old =
+                        std::mem::replace(slot, Slot::Activating(Activating::new(id, waiting)));
+                    if old.counts_active() {
+                        shard.active = shard.active.saturating_sub(1);
+                    }
+                    replaced = Some(old);
+                    (id, Some(predecessor))
+                }
+                None => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let waiting = Waiting {
+                        message: msg,
+                        reply,
+                    };
+                    shard.insert_new(
+                        hash,
+                        key.clone(),
+                        Slot::Activating(Activating::new(id, waiting)),
+                    );
+                    (id, None)
+                }
+            }
+        };
+        // The old entry's reference is dropped outside the lock.
+        drop(replaced);
+        self.spawn_activation(hash, key.clone(), id, predecessor);
+        Slow::Queued(rx)
+    }
+
+    fn spawn_activation(
+        self: &Arc<Self>,
+        hash: u64,
+        key: K,
+        id: u64,
+        predecessor: Option<WeakActorRef<A, MB>>,
+    ) {
+        let task = self.clone().activate(hash, key, id, predecessor);
+        self.launch.spawn_task(Box::pin(task));
+    }
+
+    /// An activation has ended: its entry goes, unless another activation has already taken
+    /// the key's place.
+    pub(crate) fn retire(&self, hash: u64, id: u64) {
+        let removed = {
+            let mut guard = self.table.write(hash);
+            let shard = &mut *guard;
+            let removed =
+                shard.remove_where(hash, |slot| matches!(slot, Slot::Active(a) if a.id == id));
+            if removed.as_ref().is_some_and(Slot::counts_active) {
+                shard.active = shard.active.saturating_sub(1);
+            }
+            removed
+        };
+        drop(removed);
+    }
+
+    /// `true` if the key has a running activation that is not being passivated.
+    pub(crate) fn is_active(&self, hash: u64, key: &K) -> bool {
+        let shard = self.table.read(hash);
+        matches!(shard.get(hash, key), Some(Slot::Active(a)) if !a.stopping && a.actor.is_alive())
+    }
+
+    /// Running activations not being passivated.
+    pub(crate) fn active_count(&self) -> usize {
+        self.table
+            .shards()
+            .map(|s| super::table::read(s).active)
+            .sum()
+    }
+
+    /// Entries: active, activating, or finishing a passivation.
+    pub(crate) fn resident_count(&self) -> usize {
+        self.table
+            .shards()
+            .map(|s| super::table::read(s).len())
+            .sum()
+    }
+
+    /// A weak handle, for exit watchers and the sweeper.
+    pub(crate) fn weak(self: &Arc<Self>) -> Weak<Self> {
+        Arc::downgrade(self)
+    }
+}

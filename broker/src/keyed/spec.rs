@@ -1,0 +1,185 @@
+//! How the actors of a keyed set are made and governed: [`KeyedSpec`].
+
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::Duration;
+
+use playhouse_core::mailbox::{Block, Bounded, Mailbox};
+use playhouse_core::{Actor, BoxError, Executor, Handler, MessageBroker, Restart, System, Wiring};
+
+use super::handle::Keyed;
+use super::launch::BoxFuture;
+
+/// What a key must be: hashed and compared to find its activation, cloned into the activation
+/// task, printed (`Debug`) into errors, and shared between threads. Implemented for every type
+/// that is all of these (integers, `String`, `Uuid`, tuples of them, …).
+pub trait Key: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static {}
+
+impl<T: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static> Key for T {}
+
+/// The factory, type-erased: called once per activation (the cold path).
+pub(crate) type Factory<K, A> = Arc<dyn Fn(&K) -> BoxFuture<Result<A, BoxError>> + Send + Sync>;
+
+/// Makes each activation's restart policy.
+pub(crate) type RestartMaker<K, A> = Arc<dyn Fn(&K) -> Box<dyn Restart<A>> + Send + Sync>;
+
+/// How the actors of a keyed set are made and governed: the factory that makes a key's actor
+/// when its first message arrives, their mailbox, how long an idle key stays in memory, and what
+/// happens when one crashes. [`start`](KeyedSpec::start) it on a [`System`] to get the
+/// [`Keyed`] handle that routes messages by key.
+///
+/// ```
+/// use playhouse_broker::keyed::KeyedSpec;
+/// use playhouse_core::mailbox::Unbounded;
+/// use playhouse_core::{restart_on_failure, Actor, Context, Env, Handler, System};
+/// use std::convert::Infallible;
+/// use std::time::Duration;
+///
+/// struct Counter { key: String, n: u64 }
+/// impl Actor for Counter { type Message = u64; type Error = Infallible; }
+/// impl<V: Env> Handler<V> for Counter {
+///     async fn handle(&mut self, n: u64, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+///         self.n += n;
+///         Ok(())
+///     }
+/// }
+///
+/// # use playhouse_broker::InMemoryBroker;
+/// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+/// let counters = KeyedSpec::new(|key: &String| {
+///     let key = key.clone(); // the future owns what it uses
+///     async move { Ok::<_, std::io::Error>(Counter { key, n: 0 }) }
+/// })
+/// .mailbox(Unbounded)
+/// .passivate_after(Duration::from_secs(300))
+/// .restart(|key: &String| {
+///     let key = key.clone();
+///     restart_on_failure(move || Counter { key: key.clone(), n: 0 })
+/// })
+/// .start(&system);
+/// # drop(counters);
+/// ```
+pub struct KeyedSpec<K, A, MB = Bounded<Block>> {
+    pub(crate) factory: Factory<K, A>,
+    pub(crate) mailbox: MB,
+    pub(crate) idle: Option<Duration>,
+    pub(crate) restart: Option<RestartMaker<K, A>>,
+}
+
+impl<K: Key, A: Actor> KeyedSpec<K, A> {
+    /// A spec whose actors `factory` makes: it is given the key when the key's first message
+    /// arrives (and again after each passivation) and returns a future of the actor, or of why
+    /// it could not be made (then [`KeyedError::ActivationFailed`](super::KeyedError) reaches
+    /// the senders, with their messages). The future is `'static`: copy or clone from the key
+    /// what it needs (`let id = *key; async move { load(id).await }`).
+    ///
+    /// The defaults: the default mailbox (`Bounded<Block>`, capacity 256), no passivation, no
+    /// restart.
+    pub fn new<F, Fut, E>(factory: F) -> Self
+    where
+        F: Fn(&K) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<A, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let factory: Factory<K, A> = Arc::new(move |key: &K| {
+            let made = factory(key);
+            Box::pin(async move { made.await.map_err(Into::into) })
+        });
+        KeyedSpec {
+            factory,
+            mailbox: Bounded::default(),
+            idle: None,
+            restart: None,
+        }
+    }
+
+    /// A spec whose actors a synchronous `factory` makes (it runs on the activation's task).
+    pub fn from_fn<F, E>(factory: F) -> Self
+    where
+        F: Fn(&K) -> Result<A, E> + Send + Sync + 'static,
+        E: Into<BoxError>,
+    {
+        let factory: Factory<K, A> = Arc::new(move |key: &K| {
+            let made = factory(key).map_err(Into::into);
+            Box::pin(std::future::ready(made))
+        });
+        KeyedSpec {
+            factory,
+            mailbox: Bounded::default(),
+            idle: None,
+            restart: None,
+        }
+    }
+}
+
+impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
+    /// Gives every activation `mailbox` (any of the core's strategies: `Bounded<Block>`,
+    /// `Bounded<DropNewest>`, `Bounded<DropOldest>`, `Bounded<Reject>`, `Unbounded`).
+    pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> KeyedSpec<K, A, MB2> {
+        KeyedSpec {
+            factory: self.factory,
+            mailbox,
+            idle: self.idle,
+            restart: self.restart,
+        }
+    }
+
+    /// Passivates a key once no message has been routed to it for `idle` (measured on the
+    /// executor's clock). The default is never.
+    ///
+    /// A background actor sweeps the keys every quarter of `idle` (at least every millisecond),
+    /// so a key is passivated between `idle` and about `1.5 × idle` after its last message.
+    /// Passivation is a graceful stop: the activation handles what is queued, its `stopped`
+    /// hook runs (with `ExitReason::Shutdown(Some("passivated"))`), and the key's next message
+    /// activates it again.
+    pub fn passivate_after(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
+    /// Restarts a crashed activation behind the same reference and mailbox, as
+    /// [`Spawner::spawn_restartable`](playhouse_core::Spawner::spawn_restartable) does:
+    /// `policy(key)` makes each activation's own [`Restart`] policy (so a restart limit counts
+    /// per activation), which decides after each crash whether a fresh actor takes over. Queued
+    /// messages survive the restart; the key stays active and its factory is not called. A
+    /// passivation is a stop, which no policy restarts.
+    pub fn restart<R, F>(mut self, policy: F) -> Self
+    where
+        F: Fn(&K) -> R + Send + Sync + 'static,
+        R: Restart<A>,
+    {
+        self.restart = Some(Arc::new(move |key: &K| {
+            Box::new(policy(key)) as Box<dyn Restart<A>>
+        }));
+        self
+    }
+
+    /// The idle time after which keys are passivated, if any.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle
+    }
+
+    /// Starts the set on `system`: its actors run on the system's executor and talk to its
+    /// broker. Same as [`Keyed::start`].
+    pub fn start<E, B>(self, system: &System<E, B>) -> Keyed<K, A, MB>
+    where
+        E: Executor,
+        B: MessageBroker,
+        A: Handler<Wiring<MB, E, B>>,
+    {
+        Keyed::start(system, self)
+    }
+}
+
+impl<K, A, MB: fmt::Debug> fmt::Debug for KeyedSpec<K, A, MB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedSpec")
+            .field("actor", &std::any::type_name::<A>())
+            .field("mailbox", &self.mailbox)
+            .field("passivate_after", &self.idle)
+            .field("restart", &self.restart.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,943 @@
+//! Keyed (virtual) actors, organised by the guarantees `Keyed` documents: activation on the
+//! first message, per-key order (also while activating), keys running concurrently, one
+//! activation under a creation race, factory errors handed back with the message, passivation
+//! after idle time and on demand, no message lost across passivation, restarts, asks.
+//!
+//! Each test body runs on every executor (Tokio multi-thread and current-thread, smol, std).
+//! Idle time is virtual (`VirtualTime`): a test moves the clock and waits for the sweep it
+//! causes, so nothing depends on how loaded the machine is. Waits are bounded (real time, on
+//! the test's executor) so that a bug fails a test instead of hanging it; no test asserts on
+//! timing.
+
+use ::std::collections::HashMap;
+use ::std::convert::Infallible;
+use ::std::fmt;
+use ::std::future::Future;
+use ::std::pin::{Pin, pin};
+use ::std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use ::std::sync::{Arc, Mutex};
+use ::std::task::Poll;
+use ::std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use futures::future::{Either, FutureExt, Shared, select};
+use playhouse_broker::InMemoryBroker;
+use playhouse_broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
+use playhouse_core::mailbox::{Block, Bounded, Mailbox, Reject};
+use playhouse_core::testing::VirtualTime;
+use playhouse_core::{
+    Actor, Context, Env, Executor, ExitReason, Handler, NoReply, Reply, restart_on_failure,
+};
+
+/// The core's system with the in-memory broker.
+type System<E> = playhouse_core::System<E, InMemoryBroker>;
+use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
+
+// ---------------------------------------------------------------------------------------------
+// The harness: one `#[test]` per executor for each listed body.
+
+/// The deadline of a whole test body.
+const TEST_DEADLINE: Duration = Duration::from_secs(30);
+/// A generous bound for one wait that must end.
+const LONG: Duration = Duration::from_secs(10);
+/// The idle time of the passivation tests (virtual).
+const IDLE: Duration = Duration::from_secs(60);
+
+macro_rules! executor_tests {
+    ($($name:ident),* $(,)?) => {
+        /// Tokio multi-thread runtime, 2 workers.
+        mod tokio_multi {
+            $( #[test] fn $name() { super::run_tokio(true, super::$name) } )*
+        }
+        /// Tokio current-thread runtime: the actors and the test share one thread.
+        mod tokio_current {
+            $( #[test] fn $name() { super::run_tokio(false, super::$name) } )*
+        }
+        /// A smol executor driven by the test thread.
+        mod smol {
+            $( #[test] fn $name() { super::run_smol(super::$name) } )*
+        }
+        /// `StdExecutor` (2 pool threads).
+        mod std {
+            $( #[test] fn $name() { super::run_std(super::$name) } )*
+        }
+    };
+}
+
+fn run_tokio<F, Fut>(multi: bool, body: F)
+where
+    F: FnOnce(TokioExecutor) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = if multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a tokio runtime");
+    rt.block_on(async {
+        let exec = TokioExecutor::current();
+        within(&exec, TEST_DEADLINE, body(exec.clone())).await;
+    });
+}
+
+fn run_smol<F, Fut>(body: F)
+where
+    F: FnOnce(SmolExecutor) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let exec = SmolExecutor::new(Default::default());
+    exec.block_on(within(&exec, TEST_DEADLINE, body(exec.clone())));
+}
+
+fn run_std<F, Fut>(body: F)
+where
+    F: FnOnce(StdExecutor) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let exec = StdExecutor::with_threads(2).expect("a std executor");
+    exec.block_on(within(&exec, TEST_DEADLINE, body(exec.clone())));
+}
+
+/// Runs `fut`, panicking if it takes longer than `limit` (timed by `exec`, in real time).
+async fn within<E: Executor, F: Future>(exec: &E, limit: Duration, fut: F) -> F::Output {
+    let sleep = exec.sleep_until(Instant::now() + limit);
+    match select(pin!(sleep), pin!(fut)).await {
+        Either::Left(((), _)) => panic!("timed out after {limit:?}"),
+        Either::Right((out, _)) => out,
+    }
+}
+
+/// Waits (polling every 2 ms of real time, at most [`LONG`]) until `cond` holds.
+async fn eventually<E: Executor>(exec: &E, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        exec.sleep_until(Instant::now() + Duration::from_millis(2))
+            .await;
+    }
+}
+
+/// Lets other tasks run (one trip through the executor's queue).
+async fn yield_now() {
+    let mut yielded = false;
+    ::std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Spawns `fut` on `exec` and returns a receiver of its output.
+fn spawn<E: Executor, T: Send + 'static>(
+    exec: &E,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> oneshot::Receiver<T> {
+    let (tx, rx) = oneshot::channel();
+    exec.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx
+}
+
+/// The output of a task from [`spawn`], at most [`LONG`] away.
+async fn join<E: Executor, T>(exec: &E, rx: oneshot::Receiver<T>) -> T {
+    within(exec, LONG, rx)
+        .await
+        .expect("the task ran to its end")
+}
+
+/// A gate: futures that wait until it is opened.
+fn gate() -> (oneshot::Sender<()>, Shared<oneshot::Receiver<()>>) {
+    let (tx, rx) = oneshot::channel();
+    (tx, rx.shared())
+}
+
+/// Moves `vt` forward by `by` once the sweeper's timer sleeps on it, and waits for the sweep
+/// that wakes (the sweeper's timer is the only sleep on `vt` in these tests).
+async fn advance_and_sweep<E: Executor, MB: Mailbox>(
+    exec: &E,
+    vt: &VirtualTime<E>,
+    keyed: &Keyed<u32, Probe, MB>,
+    by: Duration,
+) {
+    eventually(exec, "the sweeper's timer to sleep", || vt.sleeping() > 0).await;
+    let before = keyed.stats().sweeps;
+    vt.advance(by);
+    eventually(exec, "a sweep", || keyed.stats().sweeps > before).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test actor: one per key, its state a log of the items it handled, loaded from and saved
+// to a shared store.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TestError(&'static str);
+
+impl fmt::Display for TestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "test error: {}", self.0)
+    }
+}
+
+impl ::std::error::Error for TestError {}
+
+/// What every activation of a test shares: the store, and what the factory and hooks saw.
+#[derive(Default)]
+struct World {
+    /// The keys the factory was called with, in order.
+    calls: Mutex<Vec<u32>>,
+    /// Each key's log, saved by `stopped`.
+    store: Mutex<HashMap<u32, Vec<u32>>>,
+    /// `(key, exit reason)` of each activation's `stopped`.
+    stops: Mutex<Vec<(u32, String)>>,
+    /// Items handled, over all keys and activations.
+    handled: AtomicU64,
+    /// The factory fails this many more times.
+    fail_next: AtomicU32,
+    /// If set, the factory waits for it.
+    gate: Mutex<Option<Shared<oneshot::Receiver<()>>>>,
+}
+
+impl World {
+    fn new() -> Arc<World> {
+        Arc::new(World::default())
+    }
+
+    fn calls(&self) -> Vec<u32> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn calls_for(&self, key: u32) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&k| k == key)
+            .count()
+    }
+
+    fn stops(&self) -> Vec<(u32, String)> {
+        self.stops.lock().unwrap().clone()
+    }
+
+    fn close_gate_until(&self, gate: Shared<oneshot::Receiver<()>>) {
+        *self.gate.lock().unwrap() = Some(gate);
+    }
+
+    /// A key's actor as the store has it (what a restart policy makes, synchronously).
+    fn load(self: &Arc<Self>, key: u32) -> Probe {
+        let log = self
+            .store
+            .lock()
+            .unwrap()
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
+        Probe {
+            key,
+            log,
+            world: self.clone(),
+        }
+    }
+}
+
+struct Probe {
+    key: u32,
+    log: Vec<u32>,
+    world: Arc<World>,
+}
+
+enum Msg {
+    /// Appends `n` to the log.
+    Item(u32),
+    /// Answers with the log.
+    Log(Reply<Vec<u32>>),
+    /// Answers with the key.
+    Key(Reply<u32>),
+    /// Answers with the incarnation.
+    Incarnation(Reply<u32>),
+    /// Answers (so that the asker knows the actor is busy), then waits for the gate.
+    Hold(Reply<()>, Shared<oneshot::Receiver<()>>),
+    /// Drops the reply port unanswered.
+    Ignore(Reply<u32>),
+    /// Panics.
+    Panic,
+}
+
+impl Actor for Probe {
+    type Message = Msg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Probe {
+    async fn handle(&mut self, msg: Msg, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            Msg::Item(n) => {
+                self.log.push(n);
+                self.world.handled.fetch_add(1, Ordering::SeqCst);
+            }
+            Msg::Log(reply) => {
+                let _ = reply.send(self.log.clone());
+            }
+            Msg::Key(reply) => {
+                let _ = reply.send(self.key);
+            }
+            Msg::Incarnation(reply) => {
+                let _ = reply.send(ctx.incarnation());
+            }
+            Msg::Hold(busy, gate) => {
+                let _ = busy.send(());
+                let _ = gate.await;
+            }
+            Msg::Ignore(reply) => drop(reply),
+            Msg::Panic => panic!("probe boom"),
+        }
+        Ok(())
+    }
+
+    async fn stopped(&mut self, _ctx: &mut Context<Self, V>, reason: &ExitReason) {
+        let log = ::std::mem::take(&mut self.log);
+        self.world.store.lock().unwrap().insert(self.key, log);
+        self.world
+            .stops
+            .lock()
+            .unwrap()
+            .push((self.key, format!("{reason:?}")));
+    }
+}
+
+/// The spec of every test: the factory records the key, waits for the world's gate if one is
+/// set, fails while `fail_next` counts down, and loads the key's log from the store.
+fn spec(world: &Arc<World>) -> KeyedSpec<u32, Probe> {
+    let world = world.clone();
+    KeyedSpec::new(move |key: &u32| {
+        let key = *key;
+        let world = world.clone();
+        world.calls.lock().unwrap().push(key);
+        let gate = world.gate.lock().unwrap().clone();
+        async move {
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+            let fail = world
+                .fail_next
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if fail {
+                return Err(TestError("store offline"));
+            }
+            Ok(world.load(key))
+        }
+    })
+}
+
+fn item(msg: Option<Msg>) -> Option<u32> {
+    match msg {
+        Some(Msg::Item(n)) => Some(n),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activation
+
+async fn activates_on_first_message<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec));
+    assert!(!keyed.is_active(&7));
+    assert_eq!(keyed.active_count(), 0);
+    assert!(
+        world.calls().is_empty(),
+        "no key is made before its first message"
+    );
+
+    keyed.tell(7, Msg::Item(1)).await.unwrap();
+    assert!(keyed.is_active(&7));
+    assert_eq!(world.calls(), vec![7], "the factory saw the key");
+    assert_eq!(keyed.ask(7, Msg::Key).await.unwrap(), 7);
+
+    keyed.tell(7, Msg::Item(2)).await.unwrap();
+    assert_eq!(keyed.ask(7, Msg::Log).await.unwrap(), vec![1, 2]);
+    assert_eq!(world.calls(), vec![7], "an active key is not made again");
+    assert_eq!(keyed.active_count(), 1);
+    assert_eq!(keyed.resident_count(), 1);
+    assert_eq!(keyed.stats().activations, 1);
+    assert!(!keyed.is_active(&8));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Order
+
+async fn keeps_per_key_order<E: Executor>(exec: E) {
+    let world = World::new();
+    // A small mailbox, so that sends also wait for room.
+    let mailbox = Bounded::<Block>::with_capacity(4).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(exec.clone()));
+    const N: u32 = 2_000;
+    let sender = keyed.clone();
+    let sent = spawn(&exec, async move {
+        for n in 0..N {
+            sender.tell(3, Msg::Item(n)).await.unwrap();
+        }
+    });
+    // Another key at the same time, from this task.
+    for n in 0..N {
+        keyed.tell(4, Msg::Item(n)).await.unwrap();
+    }
+    join(&exec, sent).await;
+    let expected: Vec<u32> = (0..N).collect();
+    assert_eq!(keyed.ask(3, Msg::Log).await.unwrap(), expected);
+    assert_eq!(keyed.ask(4, Msg::Log).await.unwrap(), expected);
+    assert_eq!(world.calls_for(3), 1);
+    assert_eq!(world.calls_for(4), 1);
+}
+
+async fn queues_messages_in_order_while_activating<E: Executor>(exec: E) {
+    let world = World::new();
+    let (open, gate) = gate();
+    world.close_gate_until(gate);
+    let keyed = spec(&world).start(&System::new(exec));
+
+    // Each send is polled once, in order: the first starts the activation (held at the gate),
+    // the others queue behind it.
+    let mut sends: Vec<Pin<Box<dyn Future<Output = _> + Send>>> = Vec::new();
+    for n in 0..50 {
+        let mut send = Box::pin(keyed.tell(9, Msg::Item(n)));
+        assert!(futures::poll!(send.as_mut()).is_pending(), "send {n} waits");
+        sends.push(send);
+    }
+    assert!(!keyed.is_active(&9), "still activating");
+    assert_eq!(keyed.resident_count(), 1);
+    assert!(
+        keyed.try_tell(&9, Msg::Item(99)).unwrap_err().is_inactive(),
+        "try_tell does not queue behind an activation"
+    );
+
+    open.send(()).unwrap();
+    for result in futures::future::join_all(sends).await {
+        result.unwrap();
+    }
+    assert_eq!(
+        keyed.ask(9, Msg::Log).await.unwrap(),
+        (0..50).collect::<Vec<_>>()
+    );
+    assert_eq!(world.calls(), vec![9], "one factory call for all of them");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency
+
+async fn runs_keys_concurrently<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec));
+    let (open, gate) = gate();
+    // Key 1 is busy until the gate opens...
+    keyed.ask(1, |busy| Msg::Hold(busy, gate)).await.unwrap();
+    // ...and key 2 is served meanwhile (were it not, this would hang and the test time out).
+    keyed.tell(2, Msg::Item(5)).await.unwrap();
+    assert_eq!(keyed.ask(2, Msg::Log).await.unwrap(), vec![5]);
+    // Key 1 queues, and catches up once released.
+    keyed.tell(1, Msg::Item(6)).await.unwrap();
+    open.send(()).unwrap();
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![6]);
+    assert_eq!(keyed.active_count(), 2);
+}
+
+async fn activates_once_under_a_creation_race<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    const ROUNDS: u32 = 200;
+    for key in 0..ROUNDS {
+        let (go, start) = gate();
+        let racers: Vec<_> = (0..2)
+            .map(|racer| {
+                let keyed = keyed.clone();
+                let start = start.clone();
+                spawn(&exec, async move {
+                    let _ = start.await;
+                    keyed.tell(key, Msg::Item(racer)).await
+                })
+            })
+            .collect();
+        go.send(()).unwrap();
+        for racer in racers {
+            join(&exec, racer).await.unwrap();
+        }
+        let mut log = keyed.ask(key, Msg::Log).await.unwrap();
+        log.sort_unstable();
+        assert_eq!(
+            log,
+            vec![0, 1],
+            "key {key}: both messages reached one activation"
+        );
+        assert_eq!(world.calls_for(key), 1, "key {key}: one factory call");
+    }
+    assert_eq!(keyed.stats().activations, u64::from(ROUNDS));
+    assert_eq!(keyed.active_count(), ROUNDS as usize);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Factory errors
+
+async fn hands_back_the_message_when_the_factory_fails<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec));
+    world.fail_next.store(1, Ordering::SeqCst);
+
+    let err = keyed.tell(5, Msg::Item(9)).await.unwrap_err();
+    assert!(err.is_activation_failed(), "{err:?}");
+    assert_eq!(err.key(), "5");
+    assert_eq!(
+        err.cause().map(ToString::to_string).as_deref(),
+        Some("test error: store offline")
+    );
+    assert_eq!(
+        err.to_string(),
+        "activating key 5 failed: test error: store offline"
+    );
+    assert!(::std::error::Error::source(&err).is_some());
+    assert_eq!(
+        item(err.into_message()),
+        Some(9),
+        "the message is handed back"
+    );
+    assert!(!keyed.is_active(&5));
+    assert_eq!(
+        keyed.resident_count(),
+        0,
+        "a failed activation leaves nothing behind"
+    );
+    assert_eq!(keyed.stats().activation_failures, 1);
+
+    // The next message tries again, and succeeds.
+    keyed.tell(5, Msg::Item(10)).await.unwrap();
+    assert_eq!(keyed.ask(5, Msg::Log).await.unwrap(), vec![10]);
+    assert_eq!(world.calls(), vec![5, 5]);
+
+    // An ask gets the same, with its request.
+    world.fail_next.store(1, Ordering::SeqCst);
+    match keyed.ask(6, Msg::Log).await.unwrap_err() {
+        KeyedAskError::NotDelivered(KeyedError::ActivationFailed { key, message, .. }) => {
+            assert_eq!(key, "6");
+            assert!(matches!(message, Msg::Log(_)));
+        }
+        other => panic!("expected NotDelivered(ActivationFailed), got {other:?}"),
+    }
+}
+
+async fn fails_every_waiting_sender_when_the_factory_fails<E: Executor>(exec: E) {
+    let world = World::new();
+    let (open, gate) = gate();
+    world.close_gate_until(gate);
+    world.fail_next.store(1, Ordering::SeqCst);
+    let keyed = spec(&world).start(&System::new(exec));
+
+    let mut first = Box::pin(keyed.tell(2, Msg::Item(1)));
+    let mut second = Box::pin(keyed.tell(2, Msg::Item(2)));
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    open.send(()).unwrap();
+    let (first, second) = futures::join!(first, second);
+    assert_eq!(item(first.unwrap_err().into_message()), Some(1));
+    assert_eq!(item(second.unwrap_err().into_message()), Some(2));
+    assert_eq!(world.calls(), vec![2], "one attempt for both");
+    assert_eq!(keyed.stats().activation_failures, 1);
+    keyed.tell(2, Msg::Item(3)).await.unwrap();
+    assert_eq!(keyed.ask(2, Msg::Log).await.unwrap(), vec![3]);
+}
+
+async fn reports_a_panicking_factory<E: Executor>(exec: E) {
+    let keyed: Keyed<u32, Probe> = KeyedSpec::from_fn(|key: &u32| -> Result<Probe, TestError> {
+        panic!("no factory for key {key}")
+    })
+    .start(&System::new(exec));
+    let err = keyed.tell(4, Msg::Item(1)).await.unwrap_err();
+    assert!(err.is_activation_failed());
+    assert_eq!(
+        err.cause().map(ToString::to_string).as_deref(),
+        Some("the factory panicked: no factory for key 4")
+    );
+    assert_eq!(item(err.into_message()), Some(1));
+    assert_eq!(keyed.resident_count(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passivation
+
+async fn passivates_after_the_idle_time<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let keyed = spec(&world)
+        .passivate_after(IDLE)
+        .start(&System::new(vt.clone()));
+    assert_eq!(keyed.idle_timeout(), Some(IDLE));
+
+    keyed.tell(1, Msg::Item(1)).await.unwrap();
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![1]);
+
+    // Half the idle time: kept.
+    advance_and_sweep(&exec, &vt, &keyed, IDLE / 2).await;
+    assert!(keyed.is_active(&1), "passivated before its idle time");
+    assert_eq!(keyed.stats().passivations, 0);
+
+    // Idle for longer than the idle time: passivated (the sweeper sees a send one sweep late,
+    // so allow a few).
+    for _ in 0..3 {
+        if !keyed.is_active(&1) {
+            break;
+        }
+        advance_and_sweep(&exec, &vt, &keyed, IDLE).await;
+    }
+    assert!(!keyed.is_active(&1), "not passivated after 3 idle times");
+    assert_eq!(keyed.stats().passivations, 1);
+    eventually(&exec, "the entry to go", || keyed.resident_count() == 0).await;
+    assert_eq!(
+        world.stops(),
+        vec![(1, "Shutdown(\"passivated\")".to_string())]
+    );
+    assert_eq!(keyed.active_count(), 0);
+
+    // The next message activates it again, with the state it saved.
+    keyed.tell(1, Msg::Item(2)).await.unwrap();
+    assert!(keyed.is_active(&1));
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![1, 2]);
+    assert_eq!(world.calls(), vec![1, 1], "the factory was called again");
+    assert_eq!(keyed.stats().activations, 2);
+}
+
+async fn keeps_a_busy_key_and_passivates_an_idle_one<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let keyed = spec(&world)
+        .passivate_after(IDLE)
+        .start(&System::new(vt.clone()));
+    keyed.tell(1, Msg::Item(0)).await.unwrap();
+    keyed.tell(2, Msg::Item(0)).await.unwrap();
+    // Key 1 gets a message every half idle time; key 2 none.
+    for n in 1..=6 {
+        advance_and_sweep(&exec, &vt, &keyed, IDLE / 2).await;
+        keyed.tell(1, Msg::Item(n)).await.unwrap();
+    }
+    assert!(keyed.is_active(&1), "a busy key was passivated");
+    assert!(!keyed.is_active(&2), "an idle key was kept");
+    assert_eq!(world.calls(), vec![1, 2]);
+    assert_eq!(
+        keyed.ask(1, Msg::Log).await.unwrap(),
+        (0..=6).collect::<Vec<_>>()
+    );
+}
+
+async fn passivates_on_demand<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    assert!(!keyed.passivate(&3), "nothing to passivate");
+
+    keyed.tell(3, Msg::Item(1)).await.unwrap();
+    assert!(keyed.passivate(&3));
+    assert!(!keyed.is_active(&3));
+    assert_eq!(keyed.active_count(), 0);
+    assert!(!keyed.passivate(&3), "already being passivated");
+    eventually(&exec, "the entry to go", || keyed.resident_count() == 0).await;
+    assert_eq!(
+        world.stops(),
+        vec![(3, "Shutdown(\"passivated\")".to_string())]
+    );
+    assert_eq!(keyed.stats().passivations, 1);
+
+    keyed.tell(3, Msg::Item(2)).await.unwrap();
+    assert_eq!(keyed.ask(3, Msg::Log).await.unwrap(), vec![1, 2]);
+    assert_eq!(world.calls(), vec![3, 3]);
+}
+
+async fn passivates_every_key_at_once<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    for key in 0..5 {
+        keyed.tell(key, Msg::Item(key)).await.unwrap();
+    }
+    assert_eq!(keyed.active_count(), 5);
+    assert_eq!(keyed.passivate_all().await, 5);
+    assert_eq!(keyed.active_count(), 0);
+    // Each activation has ended, so each has saved its state; the entries go just after.
+    let store = world.store.lock().unwrap().clone();
+    assert_eq!(store.len(), 5, "every key saved its state");
+    assert_eq!(store[&4], vec![4]);
+    eventually(&exec, "the entries to go", || keyed.resident_count() == 0).await;
+    assert_eq!(keyed.passivate_all().await, 0);
+}
+
+async fn never_loses_a_message_racing_passivation<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    const ROUNDS: u32 = 30;
+    const N: u32 = 200;
+    let mut sent = 0u64;
+    for key in 0..ROUNDS {
+        keyed.tell(key, Msg::Item(0)).await.unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let keyed = keyed.clone();
+            let done = done.clone();
+            spawn(&exec, async move {
+                for n in 1..N {
+                    keyed.tell(key, Msg::Item(n)).await.unwrap();
+                    if n % 8 == 0 {
+                        yield_now().await;
+                    }
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        // The key is active until the first of these (nothing else passivates it).
+        loop {
+            keyed.passivate(&key);
+            yield_now().await;
+            if done.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        join(&exec, sender).await;
+        sent += u64::from(N);
+        // Each activation started after the previous one ended and loaded what it saved, so
+        // the last one holds every item, in order.
+        assert_eq!(
+            keyed.ask(key, Msg::Log).await.unwrap(),
+            (0..N).collect::<Vec<_>>(),
+            "key {key}"
+        );
+    }
+    assert_eq!(
+        world.handled.load(Ordering::SeqCst),
+        sent,
+        "handled == sent"
+    );
+    let stats = keyed.stats();
+    assert!(
+        stats.passivations >= u64::from(ROUNDS),
+        "each round passivated its key at least once: {stats:?}"
+    );
+    assert_eq!(stats.activations, u64::from(ROUNDS) + stats.passivations);
+}
+
+async fn reroutes_a_send_waiting_for_room_when_its_key_is_passivated<E: Executor>(exec: E) {
+    let world = World::new();
+    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
+    let keyed = spec(&world).mailbox(mailbox).start(&System::new(exec));
+    let (open, gate) = gate();
+    keyed.ask(1, |busy| Msg::Hold(busy, gate)).await.unwrap();
+    keyed.tell(1, Msg::Item(1)).await.unwrap(); // fills the one place
+    let mut waiting = keyed.tell(1, Msg::Item(2));
+    assert!(
+        futures::poll!(&mut waiting).is_pending(),
+        "the send waits for room"
+    );
+    // The passivation closes the mailbox: the waiting send gets its message back and routes it
+    // to the next activation, which starts once this one has handled item 1 and saved it.
+    assert!(keyed.passivate(&1));
+    open.send(()).unwrap();
+    waiting.await.unwrap();
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![1, 2]);
+    assert_eq!(world.calls(), vec![1, 1]);
+}
+
+async fn dropping_the_set_ends_its_activations<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    keyed.tell(1, Msg::Item(1)).await.unwrap();
+    drop(keyed);
+    eventually(&exec, "the activation to end", || !world.stops().is_empty()).await;
+    assert_eq!(world.stops(), vec![(1, "Normal".to_string())]);
+    assert_eq!(world.store.lock().unwrap()[&1], vec![1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crashes
+
+async fn restarts_a_crashed_activation<E: Executor>(exec: E) {
+    let world = World::new();
+    let restarts = world.clone();
+    let keyed = spec(&world)
+        .restart(move |key: &u32| {
+            let (world, key) = (restarts.clone(), *key);
+            restart_on_failure(move || world.load(key))
+        })
+        .start(&System::new(exec));
+    keyed.tell(8, Msg::Item(1)).await.unwrap();
+    keyed.tell(8, Msg::Panic).await.unwrap();
+    keyed.tell(8, Msg::Item(2)).await.unwrap();
+    // The restarted actor runs behind the same reference: same activation, incarnation 2.
+    assert_eq!(keyed.ask(8, Msg::Incarnation).await.unwrap(), 2);
+    assert_eq!(keyed.ask(8, Msg::Log).await.unwrap(), vec![1, 2]);
+    assert!(keyed.is_active(&8));
+    assert_eq!(
+        world.calls(),
+        vec![8],
+        "a restart does not call the factory"
+    );
+    assert_eq!(keyed.stats().activations, 1);
+    assert_eq!(
+        world.stops(),
+        vec![(8, "Panicked(\"probe boom\")".to_string())]
+    );
+
+    keyed.tell(8, Msg::Panic).await.unwrap();
+    keyed.tell(8, Msg::Item(3)).await.unwrap();
+    assert_eq!(keyed.ask(8, Msg::Incarnation).await.unwrap(), 3);
+    assert_eq!(keyed.ask(8, Msg::Log).await.unwrap(), vec![1, 2, 3]);
+}
+
+async fn activates_again_after_a_crash_without_restart<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    keyed.tell(8, Msg::Item(1)).await.unwrap();
+    keyed.tell(8, Msg::Panic).await.unwrap();
+    eventually(&exec, "the crashed entry to go", || {
+        keyed.resident_count() == 0
+    })
+    .await;
+    assert!(!keyed.is_active(&8));
+    keyed.tell(8, Msg::Item(2)).await.unwrap();
+    assert_eq!(keyed.ask(8, Msg::Incarnation).await.unwrap(), 1);
+    assert_eq!(keyed.ask(8, Msg::Log).await.unwrap(), vec![1, 2]);
+    assert_eq!(world.calls(), vec![8, 8]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Asks and try_tell
+
+async fn asks_a_key<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec));
+    // An ask activates an inactive key.
+    assert_eq!(keyed.ask(11, Msg::Key).await.unwrap(), 11);
+    assert_eq!(keyed.ask(12, Msg::Key).await.unwrap(), 12);
+    assert_eq!(world.calls(), vec![11, 12]);
+    match keyed.ask(11, Msg::Ignore).await.unwrap_err() {
+        KeyedAskError::NoReply { key, reason } => {
+            assert_eq!(key, "11");
+            assert_eq!(reason, NoReply::Dropped);
+        }
+        other => panic!("expected NoReply, got {other:?}"),
+    }
+}
+
+async fn try_tell_reaches_only_running_activations<E: Executor>(exec: E) {
+    let world = World::new();
+    let mailbox = Bounded::<Reject>::with_capacity(2).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(exec.clone()));
+
+    let err = keyed.try_tell(&1, Msg::Item(1)).unwrap_err();
+    assert!(err.is_inactive());
+    assert_eq!(item(err.into_message()), Some(1));
+    assert!(world.calls().is_empty(), "try_tell does not activate");
+
+    keyed.tell(1, Msg::Item(1)).await.unwrap();
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![1]);
+    keyed.try_tell(&1, Msg::Item(2)).unwrap();
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![1, 2]);
+
+    // Full under `Reject`: hold the actor, fill its two places, and the next send fails.
+    let (open, gate) = gate();
+    keyed.ask(1, |busy| Msg::Hold(busy, gate)).await.unwrap();
+    keyed.tell(1, Msg::Item(3)).await.unwrap();
+    keyed.try_tell(&1, Msg::Item(4)).unwrap();
+    let err = keyed.tell(1, Msg::Item(5)).await.unwrap_err();
+    assert!(err.is_full(), "{err:?}");
+    assert_eq!(err.key(), "1");
+    assert_eq!(item(err.into_message()), Some(5));
+    let err = keyed.try_tell(&1, Msg::Item(6)).unwrap_err();
+    assert!(err.is_full());
+    open.send(()).unwrap();
+    eventually(&exec, "the queue to drain", || {
+        world.handled.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![1, 2, 3, 4]);
+}
+
+executor_tests!(
+    activates_on_first_message,
+    keeps_per_key_order,
+    queues_messages_in_order_while_activating,
+    runs_keys_concurrently,
+    activates_once_under_a_creation_race,
+    hands_back_the_message_when_the_factory_fails,
+    fails_every_waiting_sender_when_the_factory_fails,
+    reports_a_panicking_factory,
+    passivates_after_the_idle_time,
+    keeps_a_busy_key_and_passivates_an_idle_one,
+    passivates_on_demand,
+    passivates_every_key_at_once,
+    never_loses_a_message_racing_passivation,
+    reroutes_a_send_waiting_for_room_when_its_key_is_passivated,
+    dropping_the_set_ends_its_activations,
+    restarts_a_crashed_activation,
+    activates_again_after_a_crash_without_restart,
+    asks_a_key,
+    try_tell_reaches_only_running_activations,
+);
+
+// ---------------------------------------------------------------------------------------------
+// The auto traits are part of the API.
+
+#[test]
+fn handles_errors_and_sends_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Keyed<u32, Probe>>();
+    send_sync::<Keyed<String, Probe, Bounded<Reject>>>();
+    send_sync::<KeyedSpec<u32, Probe>>();
+    send_sync::<KeyedError<u32>>();
+    send_sync::<KeyedAskError<u32>>();
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(playhouse_core::testing::ThreadExecutor));
+    send(&keyed.tell(1, Msg::Item(1)));
+    send(&keyed.ask(1, Msg::Log));
+    send(&keyed.passivate_all());
+}
+
+// ---------------------------------------------------------------------------------------------
+// An executor that drops every task it is given, unpolled (as one shutting down would).
+
+#[derive(Clone, Debug)]
+struct Dropping;
+
+impl Executor for Dropping {
+    type Sleep = ::std::future::Ready<()>;
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F) {
+        drop(future);
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+        ::std::future::ready(())
+    }
+}
+
+#[test]
+fn hands_back_the_message_when_the_activation_task_is_dropped() {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(Dropping));
+    let err = playhouse_core::testing::block_on(keyed.tell(1, Msg::Item(7))).unwrap_err();
+    assert!(matches!(err, KeyedError::Cancelled { .. }), "{err:?}");
+    assert_eq!(err.key(), "1");
+    assert_eq!(item(err.into_message()), Some(7));
+    assert_eq!(keyed.resident_count(), 0, "nothing is left behind");
+    assert_eq!(keyed.stats().activation_failures, 1);
+    assert!(world.calls().is_empty(), "the factory never ran");
+}

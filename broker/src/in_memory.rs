@@ -1,22 +1,31 @@
 //! [`InMemoryBroker`]: the broker of one process.
 
+use std::any::type_name;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{
-    Actor, ActorRef, LookupError, MessageBroker, PublishOptions, PublishReport, RegistryError,
-    SubscriptionId, Topic, TopicError,
+    Actor, ActorRef, DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind, LookupError,
+    MessageBroker, PublishOptions, PublishReport, RegistryError, Request, RequestError,
+    SubscriptionId, Topic, TopicError, UndeliveredReason,
 };
 
+use crate::dead_letters::DeadLetters;
 use crate::pubsub::Topics;
 use crate::registry::Registry;
 use crate::services::Services;
 
-/// The broker of one process: a named registry of actors and services, and pub/sub topics
-/// ([`Topics`]), shared by every actor of the
-/// [`System`](playhouse_core::System) it was given to and by their contexts. Cheap to clone
-/// (a handle to shared state).
+/// The broker of one process: a named registry of actors and services, pub/sub topics
+/// ([`Topics`]), request-response by name, and dead-letter counters and hooks, shared by every
+/// actor of the [`System`](playhouse_core::System) it was given to and by their contexts.
+/// Cheap to clone (a handle to shared state).
+///
+/// Its operations are [`MessageBroker`]'s methods; see them for the rules, and
+/// [`request`](MessageBroker::request) and [`on_dead_letter`](MessageBroker::on_dead_letter)
+/// below for examples.
 ///
 /// Registration holds a weak reference, so it does not keep an actor alive; the entry is
 /// removed when the actor ends, and survives its restarts. Lookups are typed: the wrong actor or
@@ -49,6 +58,7 @@ pub struct InMemoryBroker {
     registry: Registry,
     services: Services,
     topics: Topics,
+    dead_letters: DeadLetters,
 }
 
 impl InMemoryBroker {
@@ -68,9 +78,17 @@ impl InMemoryBroker {
     }
 
     /// The broker's topics (what `subscribe` and `publish` use), for what the trait does not
-    /// offer: subscriber counts.
+    /// offer: subscriber counts. (A publish made on the table directly is not counted in
+    /// [`dead_letters`](MessageBroker::dead_letters); one through the broker is.)
     pub fn topics(&self) -> &Topics {
         &self.topics
+    }
+
+    /// Replies that came after their requester stopped waiting and reached nobody: the
+    /// [`late_replies`](DeadLetterCounts::late_replies) of
+    /// [`dead_letters`](MessageBroker::dead_letters).
+    pub fn late_replies(&self) -> u64 {
+        self.dead_letters.counts().late_replies
     }
 }
 
@@ -128,13 +146,139 @@ impl MessageBroker for InMemoryBroker {
         self.topics.unsubscribe(topic, id)
     }
 
-    fn publish_with<M: Clone + Send + 'static>(
+    async fn publish_with<M: Clone + Send + 'static>(
         &self,
         topic: &Topic<M>,
         msg: M,
         options: PublishOptions,
-    ) -> impl Future<Output = PublishReport<M>> + Send {
-        self.topics.publish_with(topic, msg, options)
+    ) -> PublishReport<M> {
+        // The table's publish, with what it could not deliver counted as dead letters: the
+        // message itself when no subscriber was reached, a copy for each subscriber found gone.
+        let report = self.topics.publish_with(topic, msg, options).await;
+        if report.no_subscribers() {
+            self.dead_letters.record(
+                DeadLetterKind::NoSubscribers,
+                topic.name(),
+                type_name::<M>(),
+                None,
+            );
+        }
+        for undelivered in &report.undelivered {
+            if undelivered.reason == UndeliveredReason::Gone {
+                self.dead_letters.record(
+                    DeadLetterKind::ActorGone,
+                    topic.name(),
+                    type_name::<M>(),
+                    None,
+                );
+            }
+        }
+        report
+    }
+
+    /// See [`MessageBroker::request`].
+    ///
+    /// ```
+    /// use playhouse_broker::InMemoryBroker;
+    /// use playhouse_core::mailbox::Bounded;
+    /// use playhouse_core::testing::{ThreadExecutor, block_on};
+    /// use playhouse_core::{Actor, Context, Env, Handler, MessageBroker, Request, RequestError, System};
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// struct Doubler;
+    /// enum Msg { Double(u64, Request<u64>), Ignore(Request<u64>) }
+    /// impl Actor for Doubler { type Message = Msg; type Error = Infallible; }
+    /// impl<V: Env> Handler<V> for Doubler {
+    ///     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         match msg {
+    ///             Msg::Double(n, request) => { let _ = request.respond(2 * n); }
+    ///             Msg::Ignore(request) => drop(request),
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let system = System::with_broker(ThreadExecutor, InMemoryBroker::new());
+    /// let broker = system.broker();
+    /// let doubler = system.spawn(Doubler);
+    /// broker.register("doubler", &doubler).unwrap();
+    /// let timeout = Duration::from_secs(5);
+    /// block_on(async {
+    ///     let answer = broker
+    ///         .request::<Doubler, Bounded, _>("doubler", |r| Msg::Double(21, r), timeout)
+    ///         .await;
+    ///     assert_eq!(answer.unwrap(), 42);
+    ///
+    ///     // The handler dropped the request: the requester is told at once.
+    ///     let dropped = broker.request::<Doubler, Bounded, u64>("doubler", Msg::Ignore, timeout).await;
+    ///     assert!(matches!(dropped, Err(RequestError::NoReply(_))));
+    ///
+    ///     // Nobody has the name: an error, and a dead letter.
+    ///     let missing = broker.request::<Doubler, Bounded, u64>("tripler", Msg::Ignore, timeout).await;
+    ///     assert!(matches!(missing, Err(RequestError::NotFound { name }) if name == "tripler"));
+    ///     assert_eq!(broker.dead_letters().no_such_name, 1);
+    /// });
+    /// ```
+    fn request<A, MB, R>(
+        &self,
+        name: &str,
+        make: impl FnOnce(Request<R>) -> A::Message + Send,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<R, RequestError<A::Message>>> + Send
+    where
+        A: Actor,
+        MB: Mailbox,
+        R: Send + 'static,
+    {
+        crate::requests::request::<A, MB, R>(
+            &self.registry,
+            &self.dead_letters,
+            name,
+            make,
+            timeout,
+        )
+    }
+
+    fn dead_letters(&self) -> DeadLetterCounts {
+        self.dead_letters.counts()
+    }
+
+    /// See [`MessageBroker::on_dead_letter`].
+    ///
+    /// ```
+    /// use playhouse_broker::InMemoryBroker;
+    /// use playhouse_core::testing::block_on;
+    /// use playhouse_core::{DeadLetterKind, MessageBroker, Topic};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let broker = InMemoryBroker::new();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let hook = broker.on_dead_letter(move |letter| log.lock().unwrap().push(letter.clone()));
+    ///
+    /// let report = block_on(broker.publish(&Topic::<u32>::new("empty"), 7));
+    /// assert_eq!(report.into_dead_letter(), Some(7)); // handed back to the publisher
+    /// assert_eq!(broker.dead_letters().no_subscribers, 1);
+    /// let letter = seen.lock().unwrap()[0].clone();
+    /// assert_eq!(letter.kind, DeadLetterKind::NoSubscribers);
+    /// assert_eq!(letter.target, "empty");
+    /// assert_eq!(letter.message_type, "u32");
+    ///
+    /// assert!(broker.remove_dead_letter_hook(hook));
+    /// let _ = block_on(broker.publish(&Topic::<u32>::new("empty"), 8));
+    /// assert_eq!(broker.dead_letters().no_subscribers, 2); // still counted
+    /// assert_eq!(seen.lock().unwrap().len(), 1); // no longer shown
+    /// ```
+    fn on_dead_letter(
+        &self,
+        hook: impl Fn(&DeadLetter) + Send + Sync + 'static,
+    ) -> DeadLetterHookId {
+        self.dead_letters.add_hook(Arc::new(hook))
+    }
+
+    fn remove_dead_letter_hook(&self, id: DeadLetterHookId) -> bool {
+        self.dead_letters.remove_hook(id)
     }
 }
 
@@ -144,6 +288,7 @@ impl fmt::Debug for InMemoryBroker {
             .field("registered", &self.registry.len())
             .field("services", &self.services.len())
             .field("topics", &self.topics.topic_count())
+            .field("dead_letters", &self.dead_letters)
             .finish()
     }
 }

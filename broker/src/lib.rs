@@ -3,7 +3,9 @@
 //!
 //! - [`InMemoryBroker`]: the broker a [`System`](playhouse_core::System) is given, which its
 //!   actors reach through `ctx.broker()`: the named registry of actors, and of services (shared
-//!   handles such as a group of keyed actors, found by name and type).
+//!   handles such as a group of keyed actors, found by name and type), pub/sub, request-response
+//!   by name (correlation ids, timeouts, late replies counted) and dead letters (counted per
+//!   kind, shown to hooks).
 //! - [`keyed`]: keyed (virtual) actors, activated by their first message and passivated when
 //!   idle.
 //! - [`pubsub`]: typed topics, subscribe and publish.
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod dead_letters;
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]
 pub mod faults;
 #[cfg(not(all(playhouse_loom, feature = "loom-faults")))]
@@ -29,6 +32,7 @@ mod in_memory;
 pub mod keyed;
 pub mod pubsub;
 mod registry;
+mod requests;
 mod services;
 mod sync;
 

@@ -119,8 +119,10 @@ mod timer;
 pub use actor::{Actor, BoxError, Handler};
 pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
 pub use broker::{
-    DEFAULT_BLOCK_WAIT, LookupError, MessageBroker, PublishOptions, PublishReport, RegistryError,
-    SubscriptionId, Topic, TopicError, Undelivered, UndeliveredReason,
+    CorrelationId, DEFAULT_BLOCK_WAIT, DeadLetter, DeadLetterCounts, DeadLetterHookId,
+    DeadLetterKind, DeadLetterSink, LookupError, MessageBroker, PublishOptions, PublishReport,
+    RegistryError, Request, RequestError, SubscriptionId, Topic, TopicError, Undelivered,
+    UndeliveredReason,
 };
 pub use cell::ActorId;
 pub use context::Context;

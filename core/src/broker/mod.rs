@@ -1,18 +1,28 @@
 //! The broker an actor's context talks to: the trait, and the errors its operations name.
 //!
-//! The core keeps only what the context needs: [`MessageBroker`]. The implementations live in
-//! the broker crate (`playhouse-broker`: the in-memory broker with its registry, pub/sub and
-//! keyed actors), so that the core depends on no broker.
+//! The core keeps only what the context needs: [`MessageBroker`], and the values its methods
+//! name (topics and publish reports, requests and their errors, dead letters). The
+//! implementations live in the broker crate (`playhouse-broker`: the in-memory broker with its
+//! registry, pub/sub, request-response, dead letters and keyed actors), so that the core
+//! depends on no broker.
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::actor_ref::ActorRef;
 use crate::mailbox::Mailbox;
 
+mod dead_letter;
 mod publish;
+mod request;
 mod topic;
+
+pub use dead_letter::{
+    DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind, DeadLetterSink,
+};
+pub use request::{CorrelationId, Request, RequestError};
 
 pub use publish::{
     DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Undelivered, UndeliveredReason,
@@ -149,6 +159,65 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = PublishReport<M>> + Send {
         self.publish_with(topic, msg, PublishOptions::new())
     }
+
+    /// Sends a request to the actor registered under `name` and waits for its answer, at most
+    /// `timeout`: the request-response of [`ActorRef::ask_timeout`], by name.
+    ///
+    /// `make` puts the [`Request`] in the actor's message (`Msg::Get`, a variant holding a
+    /// `Request<R>`); the request carries a fresh [`CorrelationId`] and a reply port of its own,
+    /// so an answer can only reach the request it was made for. The timeout is read on the
+    /// target actor's executor clock, as `ask_timeout` reads it (under a virtual clock in
+    /// tests, it passes when the test moves the clock). An answer given after the timeout
+    /// passed reaches nobody: the broker counts it as a
+    /// [`LateReply`](DeadLetterKind::LateReply) dead letter, and the handler's
+    /// [`Request::respond`] hands it back.
+    ///
+    /// The actor and mailbox types are named as for [`lookup`](MessageBroker::lookup):
+    /// `broker.request::<Counter, Bounded, _>("counter", Msg::Get, timeout)`.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::NotFound`] if no live actor has the name (a
+    /// [`NoSuchName`](DeadLetterKind::NoSuchName) dead letter; `make` is not called),
+    /// [`RequestError::WrongType`] if one has it with other types; `Closed` (an
+    /// [`ActorGone`](DeadLetterKind::ActorGone) dead letter) and `Full` hand the request back;
+    /// `Timeout { id, .. }` when the timeout passed first; `NoReply` when the handler dropped
+    /// the request, or the actor panicked or stopped before answering; `Deadlock` when an actor
+    /// requests itself from its own handler.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the request if it was still waiting for room in a full
+    /// `Block` mailbox; if the actor has it, an answer it gives is a late reply.
+    fn request<A, MB, R>(
+        &self,
+        name: &str,
+        make: impl FnOnce(Request<R>) -> A::Message + Send,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<R, RequestError<A::Message>>> + Send
+    where
+        A: Actor,
+        MB: Mailbox,
+        R: Send + 'static;
+
+    /// How many dead letters the broker has counted, per [`DeadLetterKind`], since it was made.
+    fn dead_letters(&self) -> DeadLetterCounts;
+
+    /// Calls `hook` with every dead letter from now on, on the thread that found it (the
+    /// sender's; for a late reply, the answering actor's). Several hooks may be installed; each
+    /// sees every dead letter, in the order they were installed.
+    ///
+    /// A hook should be quick and must not block: it runs inside the send that failed. A hook
+    /// that panics is contained: the panic hook reports it, the other hooks still run, and the
+    /// sender sees only its own result.
+    fn on_dead_letter(
+        &self,
+        hook: impl Fn(&DeadLetter) + Send + Sync + 'static,
+    ) -> DeadLetterHookId;
+
+    /// Removes a hook installed by [`on_dead_letter`](MessageBroker::on_dead_letter). Returns
+    /// whether it was there.
+    fn remove_dead_letter_hook(&self, id: DeadLetterHookId) -> bool;
 }
 
 /// Why a registry operation failed.
@@ -285,5 +354,33 @@ impl MessageBroker for NoBroker {
         _: PublishOptions,
     ) -> impl Future<Output = PublishReport<M>> + Send {
         std::future::ready(PublishReport::dead_letter(msg))
+    }
+
+    fn request<A, MB, R>(
+        &self,
+        name: &str,
+        _: impl FnOnce(Request<R>) -> A::Message + Send,
+        _: Duration,
+    ) -> impl Future<Output = Result<R, RequestError<A::Message>>> + Send
+    where
+        A: Actor,
+        MB: Mailbox,
+        R: Send + 'static,
+    {
+        std::future::ready(Err(RequestError::NotFound {
+            name: name.to_owned(),
+        }))
+    }
+
+    fn dead_letters(&self) -> DeadLetterCounts {
+        DeadLetterCounts::default()
+    }
+
+    fn on_dead_letter(&self, _: impl Fn(&DeadLetter) + Send + Sync + 'static) -> DeadLetterHookId {
+        DeadLetterHookId::from_u64(0)
+    }
+
+    fn remove_dead_letter_hook(&self, _: DeadLetterHookId) -> bool {
+        false
     }
 }

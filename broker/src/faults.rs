@@ -10,6 +10,25 @@ pub enum Fault {
     /// The registry removes a name whoever owns it: a dead incarnation's `unregister` (or exit
     /// watcher) removes a newer registration.
     RegistryRemovesAnyOwner = 1 << 0,
+    /// A routed send that finds the key's mailbox closed (a passivation won the race) drops its
+    /// message and reports it sent, instead of activating the key again: a message racing a
+    /// passivation is lost.
+    KeyedClosedSendDrops = 1 << 1,
+    /// An activation's exit watcher removes the key's entry whichever activation it belongs
+    /// to: the passivated activation's end removes the next activation's entry, with the
+    /// messages waiting in it.
+    KeyedRetireRemovesAny = 1 << 2,
+    /// The slow path looks for the key's entry under the read lock, then inserts a new
+    /// activation under the write lock without looking again: two first messages racing for
+    /// one key make two activations (two factory calls).
+    KeyedActivatesApart = 1 << 3,
+    /// A change to a topic's list while a publish holds a snapshot of it goes to a copy that is
+    /// then dropped (copy-on-write done wrong): `unsubscribe` reports the subscription removed,
+    /// but it stays listed and active, and later publishes deliver to it.
+    UnsubscribeEditsACopy = 1 << 4,
+    /// A subscribed actor's exit watcher removes its subscriptions but leaves it marked as
+    /// watched: a subscription made after its end gets no watcher and is left behind.
+    ExitKeepsActorWatched = 1 << 5,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -14,8 +14,8 @@ use std::process::Command;
 
 use playhouse_core::faults::{Fault, enable};
 use playhouse_loom_tests::models::{
-    actor, close, ending, handler, incarnation, link, mailbox, monitor, registry, reply, restart,
-    timers,
+    actor, close, ending, handler, incarnation, keyed, link, mailbox, monitor, pubsub, registry,
+    reply, restart, timers,
 };
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
@@ -300,6 +300,94 @@ fn registry_removes_any_owner_is_caught() {
 fn child_registry_removes_any_owner() {
     playhouse_broker::faults::enable(playhouse_broker::faults::Fault::RegistryRemovesAnyOwner);
     registry::dead_actor_never_unregisters_a_newer_one();
+}
+
+/// Fault (broker): a routed send that finds the key's mailbox closed drops its message and
+/// reports it sent; the model of a message racing its key's passivation catches the message
+/// handled by neither activation.
+#[test]
+fn keyed_closed_send_drops_is_caught() {
+    assert_caught(
+        "child_keyed_closed_send_drops",
+        "message 1 was handled 0 times",
+    );
+}
+
+#[test]
+#[ignore = "child process of keyed_closed_send_drops_is_caught"]
+fn child_keyed_closed_send_drops() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedClosedSendDrops);
+    keyed::message_racing_passivation_is_handled_once();
+}
+
+/// Fault (broker): an ended activation's exit watcher removes the key's entry whichever
+/// activation it belongs to; the passivation model catches the next activation's entry removed
+/// with the racing message in it (the send fails, its message gone).
+#[test]
+fn keyed_retire_removes_any_is_caught() {
+    assert_caught(
+        "child_keyed_retire_removes_any",
+        "a send racing a passivation failed",
+    );
+}
+
+#[test]
+#[ignore = "child process of keyed_retire_removes_any_is_caught"]
+fn child_keyed_retire_removes_any() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedRetireRemovesAny);
+    keyed::message_racing_passivation_is_handled_once();
+}
+
+/// Fault (broker): the slow path looks for the key's entry and inserts a new activation in two
+/// critical sections; the creation-race model catches the second activation of one key.
+#[test]
+fn keyed_activates_apart_is_caught() {
+    assert_caught(
+        "child_keyed_activates_apart",
+        "two first messages made two activations of one key",
+    );
+}
+
+#[test]
+#[ignore = "child process of keyed_activates_apart_is_caught"]
+fn child_keyed_activates_apart() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedActivatesApart);
+    keyed::creation_race_makes_one_activation();
+}
+
+/// Fault (broker): an unsubscribe while a publish holds a snapshot of the topic's list changes
+/// a copy that it drops; the model of a publish racing an unsubscribe catches the publish that
+/// started after `unsubscribe` returned and still reached the subscriber.
+#[test]
+fn unsubscribe_edits_a_copy_is_caught() {
+    assert_caught(
+        "child_unsubscribe_edits_a_copy",
+        "reached the unsubscribed subscriber",
+    );
+}
+
+#[test]
+#[ignore = "child process of unsubscribe_edits_a_copy_is_caught"]
+fn child_unsubscribe_edits_a_copy() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::UnsubscribeEditsACopy);
+    pubsub::publish_racing_unsubscribe_delivers_at_most_once();
+}
+
+/// Fault (broker): a subscribed actor's exit watcher leaves it marked as watched; the model of
+/// a subscribe racing the actor's end catches the subscription made after the end, left behind.
+#[test]
+fn exit_keeps_actor_watched_is_caught() {
+    assert_caught(
+        "child_exit_keeps_actor_watched",
+        "a subscription of an ended actor was left behind",
+    );
+}
+
+#[test]
+#[ignore = "child process of exit_keeps_actor_watched_is_caught"]
+fn child_exit_keeps_actor_watched() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::ExitKeepsActorWatched);
+    pubsub::subscribe_racing_the_end_leaves_nothing_behind();
 }
 
 #[test]

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use playhouse_core::mailbox::{Bounded, DropNewest, Mailbox, OnFull, Strategy};
 use playhouse_core::{Actor, ActorRef, ReplyReceiver, SendError, WeakActorRef, reply_port};
 
+use crate::faults::Fault;
+
 use super::entry::{Activating, Delivery, Slot, Waiting};
 use super::launch::Launch;
 use super::passivation::Sweeper;
@@ -125,6 +127,12 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                         Fast::Wait(active.actor.clone(), m)
                     }
                     Err(SendError::Full(m)) => Fast::Full(m),
+                    Err(SendError::Closed(m))
+                        if crate::faults::enabled(Fault::KeyedClosedSendDrops) =>
+                    {
+                        drop(m);
+                        Fast::Sent
+                    }
                     Err(SendError::Closed(m)) => Fast::Inactive(m),
                 }
             }
@@ -138,6 +146,21 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     /// that first waits for the old one's exit, so that the key's messages stay in order.
     pub(crate) fn route_slow(self: &Arc<Self>, hash: u64, key: &K, msg: A::Message) -> Slow<A, MB> {
         let (reply, rx) = reply_port::<Delivery<A::Message>>();
+        if crate::faults::enabled(Fault::KeyedActivatesApart)
+            && self.table.read(hash).get(hash, key).is_none()
+        {
+            // The look and the insertion in two critical sections: whatever entry appeared in
+            // between is not seen.
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let waiting = Waiting {
+                message: msg,
+                reply,
+            };
+            let slot = Slot::Activating(Activating::new(id, waiting));
+            self.table.write(hash).insert_new(hash, key.clone(), slot);
+            self.spawn_activation(hash, key.clone(), id, None);
+            return Slow::Queued(rx);
+        }
         let mut replaced = None;
         let (id, predecessor) = {
             let mut guard = self.table.write(hash);
@@ -212,8 +235,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         let removed = {
             let mut guard = self.table.write(hash);
             let shard = &mut *guard;
-            let removed =
-                shard.remove_where(hash, |slot| matches!(slot, Slot::Active(a) if a.id == id));
+            let any = crate::faults::enabled(Fault::KeyedRetireRemovesAny);
+            let removed = shard.remove_where(hash, |slot| {
+                any || matches!(slot, Slot::Active(a) if a.id == id)
+            });
             if removed.as_ref().is_some_and(Slot::counts_active) {
                 shard.active = shard.active.saturating_sub(1);
             }

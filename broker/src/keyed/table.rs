@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::mem;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::sync::{ReadGuard, RwLock, WriteGuard};
 
 /// Shards per available core: enough that two cores sending to different keys seldom share a
 /// lock word.
@@ -27,10 +28,16 @@ pub(crate) struct Table<K, V> {
 impl<K: Hash + Eq, V> Table<K, V> {
     pub(crate) fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let count = cores
-            .saturating_mul(SHARDS_PER_CORE)
-            .clamp(1, MAX_SHARDS)
-            .next_power_of_two();
+        // Under loom, one shard: the hasher's seed changes from one execution to the next, and
+        // a key must find the same lock in every execution of a model.
+        let count = if cfg!(playhouse_loom) {
+            1
+        } else {
+            cores
+                .saturating_mul(SHARDS_PER_CORE)
+                .clamp(1, MAX_SHARDS)
+                .next_power_of_two()
+        };
         Table {
             shards: (0..count).map(|_| RwLock::new(Shard::default())).collect(),
             mask: count - 1,
@@ -54,17 +61,13 @@ impl<K: Hash + Eq, V> Table<K, V> {
     /// The shard holding `hash`, for reading. A poisoned lock is used as is: nothing is ever
     /// left half-done under it (the table's own code does not panic while holding it).
     #[inline]
-    pub(crate) fn read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
-        self.shard(hash)
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn read(&self, hash: u64) -> ReadGuard<'_, Shard<K, V>> {
+        self.shard(hash).read()
     }
 
     /// The shard holding `hash`, for writing.
-    pub(crate) fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<K, V>> {
-        self.shard(hash)
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn write(&self, hash: u64) -> WriteGuard<'_, Shard<K, V>> {
+        self.shard(hash).write()
     }
 
     /// Every shard, in turn.
@@ -74,13 +77,13 @@ impl<K: Hash + Eq, V> Table<K, V> {
 }
 
 /// Locks a shard for reading (for walks over every shard).
-pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
+pub(crate) fn read<T>(lock: &RwLock<T>) -> ReadGuard<'_, T> {
+    lock.read()
 }
 
 /// Locks a shard for writing (for walks over every shard).
-pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
+pub(crate) fn write<T>(lock: &RwLock<T>) -> WriteGuard<'_, T> {
+    lock.write()
 }
 
 /// One shard: its entries by hash, and how many of them are running activations (kept by the

@@ -2,11 +2,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use playhouse_core::mailbox::{Mailbox, OnFull, Strategy};
 use playhouse_core::{Actor, ActorId, ActorRef, SendError};
+
+use crate::sync::atomic::{AtomicBool, Ordering};
 
 use super::UndeliveredReason;
 

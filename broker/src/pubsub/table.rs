@@ -4,10 +4,15 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+// `Arc` and `Weak` stay std's (loom has no `Weak` and no `make_mut`); the lock is the one a
+// model must see.
+use std::sync::{Arc, Weak};
 
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorId, ActorRef};
+
+use crate::faults::Fault;
+use crate::sync::{Mutex, MutexGuard};
 
 use super::subscriber::{Subscriber, Subscription};
 use super::{SubscriptionId, Topic, TopicError};
@@ -162,6 +167,11 @@ impl<M: Send + 'static> Slot for List<M> {
 
     fn remove(&mut self, id: SubscriptionId) -> Option<(ActorId, Box<dyn Any + Send>)> {
         let at = self.0.binary_search_by_key(&id, |e| e.id).ok()?;
+        if crate::faults::enabled(Fault::UnsubscribeEditsACopy) && Arc::strong_count(&self.0) > 1 {
+            // A publish holds a snapshot: the change goes to a copy, which is dropped.
+            let entry = (*self.0).clone().remove(at);
+            return Some((entry.sub.actor(), Box::new(entry.sub)));
+        }
         let entry = Arc::make_mut(&mut self.0).remove(at);
         entry.sub.deactivate();
         Some((entry.sub.actor(), Box::new(entry.sub)))
@@ -356,7 +366,7 @@ impl Topics {
 
 fn lock(inner: &Inner) -> MutexGuard<'_, State> {
     // Nothing panics while holding it; if something did, the table is still consistent.
-    inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+    inner.state.lock()
 }
 
 /// The exit watcher of a subscribed actor: removes all its subscriptions.
@@ -367,7 +377,13 @@ fn forget_actor(table: &Weak<Inner>, actor: ActorId) {
     let mut garbage = Garbage::new();
     {
         let mut st = lock(&inner);
-        if let Some(subs) = st.watched.remove(&actor) {
+        let subs = if crate::faults::enabled(Fault::ExitKeepsActorWatched) {
+            // The subscriptions go, but the actor stays marked as watched.
+            st.watched.get_mut(&actor).map(std::mem::take)
+        } else {
+            st.watched.remove(&actor)
+        };
+        if let Some(subs) = subs {
             for (name, id) in subs {
                 st.remove(&name, id, &mut garbage);
             }

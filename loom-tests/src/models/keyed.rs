@@ -1,0 +1,403 @@
+//! Models of keyed (virtual) actors (`playhouse_broker::keyed`): activation by the first
+//! message, passivation racing a send, and two first messages racing for one key.
+//!
+//! A keyed set spawns two futures per activation, the activation task and the actor, so the
+//! thread-per-future [`LoomExecutor`](crate::harness::LoomExecutor) would need six loom threads
+//! for a passivation followed by a second activation (loom allows five). Every future runs on
+//! [`Worker`] instead: one loom thread that polls all of them, as one worker of a runtime does.
+//! What races is the model's threads (the senders, the passivation) against that worker (the
+//! activation tasks, the actors draining their mailboxes and ending, their exit watchers). The
+//! key table's shard lock is loom's (`playhouse_broker`'s `sync` module), as are the actors'
+//! mailboxes, cells and reply ports (the core's).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::{Wake, Waker};
+use std::time::Instant;
+
+use loom::future::block_on;
+use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+use playhouse_broker::keyed::{Keyed, KeyedSpec};
+use playhouse_core::mailbox::Unbounded;
+use playhouse_core::{Actor, Context, Env, Executor, ExitReason, Handler};
+
+use crate::harness::{DropLog, System, Tracked, check};
+
+// ---------------------------------------------------------------------------------------------
+// One worker thread for every future, until the model closes it
+// ---------------------------------------------------------------------------------------------
+
+/// An executor whose futures all run on one loom thread, [`Worker::run`], which returns once
+/// the model has called [`Worker::close`] and every future spawned has finished. Unlike the
+/// handler models' `OneWorker`, it does not return when it runs out of tasks before the model
+/// is done: a send may still spawn an activation. Sleeps are over at once.
+#[derive(Clone)]
+pub struct Worker(Arc<WorkerState>);
+
+struct WorkerState {
+    run: Mutex<RunQueue>,
+    ready: Condvar,
+}
+
+struct RunQueue {
+    queue: VecDeque<std::sync::Arc<Task>>,
+    /// Futures spawned and not yet finished.
+    live: usize,
+    /// Set by [`Worker::close`]: nothing more will be spawned but by the futures still live.
+    closed: bool,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+struct Task {
+    /// `None` once finished.
+    future: Mutex<Option<BoxFuture>>,
+    worker: Arc<WorkerState>,
+    /// In the run queue (or being scheduled): a wake has nothing to add.
+    queued: AtomicBool,
+    /// Set under the run queue's lock, so that a late wake never queues a finished task.
+    done: AtomicBool,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Worker")
+    }
+}
+
+impl Worker {
+    /// A worker with no futures yet.
+    pub fn new() -> Self {
+        Worker(Arc::new(WorkerState {
+            run: Mutex::new(RunQueue {
+                queue: VecDeque::new(),
+                live: 0,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        }))
+    }
+
+    /// Polls woken futures until the worker is closed and every future has finished.
+    pub fn run(&self) {
+        loop {
+            let task = {
+                let mut run = self.0.run.lock().unwrap();
+                loop {
+                    if let Some(task) = run.queue.pop_front() {
+                        break task;
+                    }
+                    if run.closed && run.live == 0 {
+                        return;
+                    }
+                    run = self.0.ready.wait(run).unwrap();
+                }
+            };
+            task.queued.store(false, SeqCst);
+            let waker = Waker::from(task.clone());
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut slot = task.future.lock().unwrap();
+            let finished = match slot.as_mut() {
+                Some(future) => future.as_mut().poll(&mut cx).is_ready(),
+                None => false,
+            };
+            if finished {
+                let future = slot.take();
+                drop(slot);
+                drop(future);
+                let mut run = self.0.run.lock().unwrap();
+                task.done.store(true, SeqCst);
+                run.live -= 1;
+            }
+        }
+    }
+
+    /// Lets [`run`](Worker::run) return once every future has finished.
+    pub fn close(&self) {
+        self.0.run.lock().unwrap().closed = true;
+        self.0.ready.notify_one();
+    }
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker::new()
+    }
+}
+
+impl Wake for Task {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        if self.queued.swap(true, SeqCst) {
+            return;
+        }
+        let mut run = self.worker.run.lock().unwrap();
+        if self.done.load(SeqCst) {
+            return;
+        }
+        run.queue.push_back(self.clone());
+        drop(run);
+        self.worker.ready.notify_one();
+    }
+}
+
+impl Executor for Worker {
+    type Sleep = std::future::Ready<()>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = std::sync::Arc::new(Task {
+            future: Mutex::new(Some(Box::pin(future))),
+            worker: self.0.clone(),
+            queued: AtomicBool::new(true),
+            done: AtomicBool::new(false),
+        });
+        let mut run = self.0.run.lock().unwrap();
+        run.live += 1;
+        run.queue.push_back(task);
+        drop(run);
+        self.0.ready.notify_one();
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A keyed set whose activations say what they did
+// ---------------------------------------------------------------------------------------------
+
+/// What happened to a keyed set's activations, in order, as its [`Book`] records it: plain
+/// bookkeeping on std types (it orders nothing; the model reads it after joining the worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    /// The factory made activation `n` (numbered from 1 in the order the factory ran).
+    Made(u32),
+    /// Activation `n` handled message `id`.
+    Handled(u32, u32),
+    /// Activation `n` ran its `stopped` hook (its last step).
+    Ended(u32),
+}
+
+type Book = std::sync::Arc<StdMutex<Vec<Event>>>;
+
+fn record(book: &Book, event: Event) {
+    book.lock().unwrap().push(event);
+}
+
+/// A key's actor: it handles [`Tracked`] messages and records everything in the book.
+struct Account {
+    activation: u32,
+    book: Book,
+}
+
+impl Actor for Account {
+    type Message = Tracked;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Account {
+    async fn handle(&mut self, msg: Tracked, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        record(&self.book, Event::Handled(self.activation, msg.handle()));
+        Ok(())
+    }
+
+    async fn stopped(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
+        record(&self.book, Event::Ended(self.activation));
+    }
+}
+
+/// A keyed set of [`Account`]s on `worker`, without passivation by idleness (the models
+/// passivate on demand), with unbounded mailboxes (no send waits for room), and its book.
+fn accounts(worker: &Worker) -> (Keyed<u32, Account, Unbounded>, Book) {
+    let book = Book::default();
+    let made = book.clone();
+    let system = System::new(worker.clone());
+    let keyed = KeyedSpec::from_fn(move |_: &u32| {
+        let mut events = made.lock().unwrap();
+        let activation = events
+            .iter()
+            .filter(|e| matches!(e, Event::Made(_)))
+            .count() as u32
+            + 1;
+        events.push(Event::Made(activation));
+        Ok::<_, Infallible>(Account {
+            activation,
+            book: made.clone(),
+        })
+    })
+    .mailbox(Unbounded)
+    .start(&system);
+    (keyed, book)
+}
+
+/// Checks what every model asks of the book once the worker has finished: the factory ran once
+/// per activation, each activation ended, the next one was made only after the previous one had
+/// ended, and
+/// each message was handled exactly once. Returns the activation that handled each message.
+fn check_book(book: &Book, messages: u32, activations: u64) -> Vec<u32> {
+    let events = book.lock().unwrap().clone();
+    let made: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Made(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        made.len() as u64,
+        activations,
+        "factory calls and activations disagree: {events:?}"
+    );
+    for n in made {
+        let at = |target: Event| events.iter().position(|e| *e == target);
+        let ended = at(Event::Ended(n));
+        assert!(ended.is_some(), "activation {n} never ended: {events:?}");
+        if n > 1 {
+            assert!(
+                at(Event::Ended(n - 1)) < at(Event::Made(n)),
+                "activation {n} was made before activation {} ended: {events:?}",
+                n - 1
+            );
+        }
+    }
+    (0..messages)
+        .map(|id| {
+            let by: Vec<u32> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Handled(n, m) if *m == id => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                by.len(),
+                1,
+                "message {id} was handled {} times: {events:?}",
+                by.len()
+            );
+            by[0]
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The models
+// ---------------------------------------------------------------------------------------------
+
+/// A message racing its key's passivation is handled exactly once, by the passivated
+/// activation (it reached the mailbox before the stop closed it) or by the next one (the send
+/// found the mailbox closed and activated the key again); never lost, never twice, and the
+/// send reports it delivered. The next activation is made only after the old one has ended;
+/// there is one factory call per activation; once everything has ended, the key has no entry.
+///
+/// Threads: the model (message 0, then the passivation), a sender (message 1), the worker. The
+/// model also asserts that both outcomes occur.
+pub fn message_racing_passivation_is_handled_once() {
+    // Executions in which message 1 was handled by the old activation, and by the next one.
+    let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = outcomes.clone();
+    check(move || {
+        let worker = Worker::new();
+        let run = {
+            let worker = worker.clone();
+            thread::spawn(move || worker.run())
+        };
+        let (keyed, book) = accounts(&worker);
+        let log = DropLog::new();
+        block_on(keyed.tell(0, Tracked::new(0, &log))).expect("the first message activates");
+        let sender = {
+            let (keyed, log) = (keyed.clone(), log.clone());
+            thread::spawn(move || {
+                block_on(keyed.tell(0, Tracked::new(1, &log))).map_err(|e| e.to_string())
+            })
+        };
+        assert!(keyed.passivate(&0), "the key was active");
+        if let Err(e) = sender.join().unwrap() {
+            panic!("a send racing a passivation failed: {e}");
+        }
+        // A second activation, if the send made one, is running: passivate it too.
+        block_on(keyed.passivate_all());
+        worker.close();
+        run.join().unwrap();
+        let stats = keyed.stats();
+        let by = check_book(&book, 2, stats.activations);
+        assert_eq!(by[0], 1, "message 0 was handled by activation {}", by[0]);
+        assert!(
+            by[1] == 1 || by[1] == 2,
+            "message 1 was handled by activation {}",
+            by[1]
+        );
+        counts[by[1] as usize - 1].fetch_add(1, Relaxed);
+        log.assert_all_dropped_once(0b11);
+        assert_eq!(log.handled(), 0b11, "a message was dropped unhandled");
+        assert_eq!(stats.activation_failures, 0);
+        assert_eq!(
+            keyed.resident_count(),
+            0,
+            "an ended activation kept its entry"
+        );
+    });
+    let [old, next] = [0, 1].map(|i| outcomes[i].load(Relaxed));
+    assert!(
+        old > 0 && next > 0,
+        "message 1 was handled by the old activation in {old} executions, by the next in {next}"
+    );
+}
+
+/// Two first messages racing for one inactive key make exactly one activation (one factory
+/// call): the second finds the first's `Activating` entry and queues behind it, or finds the
+/// activation running. Both sends succeed and both messages are handled once, by it.
+///
+/// Threads: the model and a sender (one first message each), the worker.
+pub fn creation_race_makes_one_activation() {
+    check(|| {
+        let worker = Worker::new();
+        let run = {
+            let worker = worker.clone();
+            thread::spawn(move || worker.run())
+        };
+        let (keyed, book) = accounts(&worker);
+        let log = DropLog::new();
+        let sender = {
+            let (keyed, log) = (keyed.clone(), log.clone());
+            thread::spawn(move || {
+                block_on(keyed.tell(0, Tracked::new(1, &log))).map_err(|e| e.to_string())
+            })
+        };
+        let mine = block_on(keyed.tell(0, Tracked::new(0, &log))).map_err(|e| e.to_string());
+        let theirs = sender.join().unwrap();
+        assert!(
+            mine.is_ok() && theirs.is_ok(),
+            "a first message failed: {mine:?}, {theirs:?}"
+        );
+        assert_eq!(
+            keyed.stats().activations,
+            1,
+            "two first messages made two activations of one key"
+        );
+        assert_eq!(block_on(keyed.passivate_all()), 1);
+        worker.close();
+        run.join().unwrap();
+        let by = check_book(&book, 2, keyed.stats().activations);
+        assert_eq!(by, [1, 1]);
+        log.assert_all_dropped_once(0b11);
+        assert_eq!(
+            keyed.resident_count(),
+            0,
+            "an ended activation kept its entry"
+        );
+    });
+}

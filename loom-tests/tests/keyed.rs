@@ -1,0 +1,17 @@
+//! Loom models of keyed (virtual) actors. Run with `loom-tests/run.sh` (see the README).
+#![cfg(playhouse_loom)]
+
+use playhouse_loom_tests::models::keyed as m;
+
+/// A message racing its key's passivation is handled exactly once, by the old activation or
+/// by the next one.
+#[test]
+fn message_racing_passivation_is_handled_once() {
+    m::message_racing_passivation_is_handled_once();
+}
+
+/// Two first messages racing for one key make one activation (one factory call).
+#[test]
+fn creation_race_makes_one_activation() {
+    m::creation_race_makes_one_activation();
+}

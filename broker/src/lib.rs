@@ -34,6 +34,7 @@ pub mod pubsub;
 mod registry;
 mod requests;
 mod services;
+mod sharded;
 mod sync;
 
 pub use in_memory::InMemoryBroker;

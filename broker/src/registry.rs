@@ -5,27 +5,17 @@
 //! reference of a restarted actor stays valid). A dead incarnation's watcher or `unregister`
 //! never removes a newer registration under the same name: both compare actor ids.
 //!
-//! The table is split into [`SHARDS`] maps, each behind a reader-writer lock, chosen by the
-//! name's hash: lookups share their shard's lock (they do not exclude each other), and lookups
-//! of different names mostly touch different locks, so a many-reader load does not pile up on
-//! one lock word. Registration and removal take one shard's write lock. Entries are type-erased
-//! (the cold path); a lookup downcasts to the requested `WeakActorRef<A, MB>` and upgrades it.
+//! The table is a [`ShardedMap`]: lookups share a reader-writer lock per shard, chosen by the
+//! name's hash, so a many-reader load does not pile up on one lock word; registration and
+//! removal take one shard's write lock. Entries are type-erased (the cold path); a lookup
+//! downcasts to the requested `WeakActorRef<A, MB>` and upgrades it.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorId, ActorRef, LookupError, RegistryError, WeakActorRef};
 
-use crate::sync::{Arc, RwLock};
-
-/// How many maps the registry is split into. Two under loom: the models check the entries'
-/// states, not the spread, and every modelled lock costs the checker.
-#[cfg(not(playhouse_loom))]
-pub(crate) const SHARDS: usize = 16;
-#[cfg(playhouse_loom)]
-pub(crate) const SHARDS: usize = 2;
+use crate::sharded::ShardedMap;
 
 /// A registry entry: a weak reference of some actor and mailbox type, with what the registry
 /// asks of it without knowing the type.
@@ -51,36 +41,20 @@ impl<A: Actor, MB: Mailbox> Registered for WeakActorRef<A, MB> {
     }
 }
 
-type Shard = RwLock<HashMap<String, Box<dyn Registered>>>;
-
 /// The named registry (see the module docs). Cheap to clone: one `Arc`.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Registry {
-    shards: Arc<[Shard; SHARDS]>,
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Registry {
-            shards: Arc::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
-        }
-    }
+    names: ShardedMap<Box<dyn Registered>>,
 }
 
 impl Registry {
-    fn shard(&self, name: &str) -> &Shard {
-        let mut h = DefaultHasher::new();
-        name.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
-    }
-
     pub(crate) fn register<A: Actor, MB: Mailbox>(
         &self,
         name: &str,
         actor: &ActorRef<A, MB>,
     ) -> Result<(), RegistryError> {
         {
-            let mut names = self.shard(name).write();
+            let mut names = self.names.shard(name).write();
             if let Some(entry) = names.get(name) {
                 if entry.is_alive() {
                     return Err(RegistryError::NameTaken(name.to_owned()));
@@ -104,7 +78,7 @@ impl Registry {
         &self,
         name: &str,
     ) -> Result<ActorRef<A, MB>, LookupError> {
-        let names = self.shard(name).read();
+        let names = self.names.shard(name).read();
         let not_found = || LookupError::NotFound {
             name: name.to_owned(),
         };
@@ -122,7 +96,7 @@ impl Registry {
 
     /// Removes `name` if it is registered to the actor `id`. Returns whether it did.
     pub(crate) fn remove_if(&self, name: &str, id: ActorId) -> bool {
-        let mut names = self.shard(name).write();
+        let mut names = self.names.shard(name).write();
         match names.get(name) {
             Some(entry)
                 if entry.id() == id
@@ -137,7 +111,7 @@ impl Registry {
 
     /// The number of registered names (live or not yet removed).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.names.len()
     }
 }
 

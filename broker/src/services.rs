@@ -4,13 +4,11 @@
 //! layout as the actor registry keeps lookups from contending on one lock.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 use playhouse_core::{LookupError, RegistryError};
 
-use crate::registry::{SHARDS, short_type_name};
-use crate::sync::{Arc, RwLock};
+use crate::registry::short_type_name;
+use crate::sharded::ShardedMap;
 
 /// A registered service and its type's name (for a lookup with another type).
 struct Entry {
@@ -18,35 +16,19 @@ struct Entry {
     type_name: &'static str,
 }
 
-type Shard = RwLock<HashMap<String, Entry>>;
-
 /// The services of one broker. Cheap to clone: one `Arc`.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct Services {
-    shards: Arc<[Shard; SHARDS]>,
-}
-
-impl Default for Services {
-    fn default() -> Self {
-        Services {
-            shards: Arc::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
-        }
-    }
+    map: ShardedMap<Entry>,
 }
 
 impl Services {
-    fn shard(&self, name: &str) -> &Shard {
-        let mut h = DefaultHasher::new();
-        name.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
-    }
-
     pub(crate) fn register<T: Clone + Send + Sync + 'static>(
         &self,
         name: &str,
         service: T,
     ) -> Result<(), RegistryError> {
-        let mut shard = self.shard(name).write();
+        let mut shard = self.map.shard(name).write();
         if shard.contains_key(name) {
             return Err(RegistryError::NameTaken(name.to_owned()));
         }
@@ -64,7 +46,7 @@ impl Services {
         &self,
         name: &str,
     ) -> Result<T, LookupError> {
-        let shard = self.shard(name).read();
+        let shard = self.map.shard(name).read();
         let entry = shard.get(name).ok_or_else(|| LookupError::NotFound {
             name: name.to_owned(),
         })?;
@@ -80,11 +62,11 @@ impl Services {
     }
 
     pub(crate) fn unregister(&self, name: &str) -> bool {
-        self.shard(name).write().remove(name).is_some()
+        self.map.shard(name).write().remove(name).is_some()
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.map.len()
     }
 }
 

@@ -1,0 +1,55 @@
+//! [`ShardedMap`]: a map by name split into [`SHARDS`] maps, each behind a reader-writer lock,
+//! chosen by the name's hash: readers share their shard's lock, and readers of different names
+//! mostly touch different locks, so a many-reader load does not pile up on one lock word. The
+//! registry of actors and the services use it.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::sync::{Arc, RwLock};
+
+/// How many maps a [`ShardedMap`] is split into. Two under loom: the models check the
+/// entries' states, not the spread, and every modelled lock costs the checker.
+#[cfg(not(playhouse_loom))]
+pub(crate) const SHARDS: usize = 16;
+#[cfg(playhouse_loom)]
+pub(crate) const SHARDS: usize = 2;
+
+/// One shard: a map behind its lock.
+pub(crate) type Shard<V> = RwLock<HashMap<String, V>>;
+
+/// A map by name, sharded (see the module docs). Cheap to clone: one `Arc`.
+pub(crate) struct ShardedMap<V> {
+    shards: Arc<[Shard<V>; SHARDS]>,
+}
+
+impl<V> Clone for ShardedMap<V> {
+    fn clone(&self) -> Self {
+        ShardedMap {
+            shards: self.shards.clone(),
+        }
+    }
+}
+
+impl<V> Default for ShardedMap<V> {
+    fn default() -> Self {
+        ShardedMap {
+            shards: Arc::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
+        }
+    }
+}
+
+impl<V> ShardedMap<V> {
+    /// The shard that holds `name`. (`DefaultHasher::new()` has fixed keys: a name finds the
+    /// same shard in every process and every loom run.)
+    pub(crate) fn shard(&self, name: &str) -> &Shard<V> {
+        let mut h = DefaultHasher::new();
+        name.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// The number of entries, over all shards.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+}

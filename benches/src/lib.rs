@@ -23,6 +23,7 @@ use std::time::Duration;
 use workload::RestartMode;
 
 pub mod actix_impl;
+pub mod broker_peers;
 pub mod kameo_impl;
 pub mod playhouse_impl;
 pub mod ractor_impl;

@@ -1,13 +1,14 @@
 //! What every model shares: the loom builder, a loom executor for real actors, receive helpers
 //! and a message type that reports how it was dropped.
 
+use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
-use std::task::{Context, Poll};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-use loom::sync::Arc;
-use loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use loom::sync::{Arc, Condvar, Mutex};
 use playhouse_core::Executor;
 use playhouse_core::mailbox::{Queue, Receiver, Strategy};
 
@@ -375,6 +376,163 @@ impl Executor for ShutdownExecutor {
             // Dropped here, finished or not.
             drop(future);
         }));
+    }
+
+    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+        std::future::ready(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One loom thread for every future
+// ---------------------------------------------------------------------------------------------
+
+/// An executor whose futures all run on one loom thread, as one worker of a runtime runs them,
+/// for models that need more futures than loom has threads. [`OneWorker::run`] returns once
+/// every future spawned so far has finished; [`OneWorker::run_until_closed`] also waits for
+/// [`OneWorker::close`] (for a model in which a later send may still spawn, e.g. a keyed
+/// activation). Sleeps are over at once.
+#[derive(Clone)]
+pub struct OneWorker(Arc<OneWorkerState>);
+
+struct OneWorkerState {
+    run: Mutex<RunQueue>,
+    ready: Condvar,
+}
+
+struct RunQueue {
+    queue: VecDeque<std::sync::Arc<Task>>,
+    /// Futures spawned and not yet finished.
+    live: usize,
+    /// Set by [`OneWorker::close`]: nothing more will be spawned but by the futures still live.
+    closed: bool,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+struct Task {
+    /// `None` once finished.
+    future: Mutex<Option<BoxFuture>>,
+    worker: Arc<OneWorkerState>,
+    /// In the run queue (or being scheduled): a wake has nothing to add.
+    queued: AtomicBool,
+    /// Set under the run queue's lock, so that a late wake never queues a finished task.
+    done: AtomicBool,
+}
+
+impl std::fmt::Debug for OneWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneWorker")
+    }
+}
+
+impl OneWorker {
+    /// A worker with no futures yet.
+    pub fn new() -> Self {
+        OneWorker(Arc::new(OneWorkerState {
+            run: Mutex::new(RunQueue {
+                queue: VecDeque::new(),
+                live: 0,
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        }))
+    }
+
+    /// Polls woken futures until every future spawned so far has finished.
+    pub fn run(&self) {
+        self.poll_until(false)
+    }
+
+    /// Polls woken futures until the worker is closed and every future has finished.
+    pub fn run_until_closed(&self) {
+        self.poll_until(true)
+    }
+
+    fn poll_until(&self, closed: bool) {
+        loop {
+            let task = {
+                let mut run = self.0.run.lock().unwrap();
+                loop {
+                    if let Some(task) = run.queue.pop_front() {
+                        break task;
+                    }
+                    if run.live == 0 && (run.closed || !closed) {
+                        return;
+                    }
+                    run = self.0.ready.wait(run).unwrap();
+                }
+            };
+            task.queued.store(false, SeqCst);
+            let waker = Waker::from(task.clone());
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut slot = task.future.lock().unwrap();
+            let finished = match slot.as_mut() {
+                Some(future) => future.as_mut().poll(&mut cx).is_ready(),
+                None => false,
+            };
+            if finished {
+                let future = slot.take();
+                drop(slot);
+                drop(future);
+                let mut run = self.0.run.lock().unwrap();
+                task.done.store(true, SeqCst);
+                run.live -= 1;
+            }
+        }
+    }
+
+    /// Lets [`run_until_closed`](OneWorker::run_until_closed) return once every future has
+    /// finished.
+    pub fn close(&self) {
+        self.0.run.lock().unwrap().closed = true;
+        self.0.ready.notify_one();
+    }
+}
+
+impl Default for OneWorker {
+    fn default() -> Self {
+        OneWorker::new()
+    }
+}
+
+impl Wake for Task {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        if self.queued.swap(true, SeqCst) {
+            return;
+        }
+        let mut run = self.worker.run.lock().unwrap();
+        if self.done.load(SeqCst) {
+            return;
+        }
+        run.queue.push_back(self.clone());
+        drop(run);
+        self.worker.ready.notify_one();
+    }
+}
+
+impl Executor for OneWorker {
+    type Sleep = std::future::Ready<()>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = std::sync::Arc::new(Task {
+            future: Mutex::new(Some(Box::pin(future))),
+            worker: self.0.clone(),
+            queued: AtomicBool::new(true),
+            done: AtomicBool::new(false),
+        });
+        let mut run = self.0.run.lock().unwrap();
+        run.live += 1;
+        run.queue.push_back(task);
+        drop(run);
+        self.0.ready.notify_one();
     }
 
     fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {

@@ -3,28 +3,25 @@
 //! self-ask check (a thread-local mark names the actor whose handler this thread is polling).
 //!
 //! Each actor costs one loom thread on [`LoomExecutor`]; loom allows five, main included.
-//! [`OneWorker`] runs every actor on one shared loom thread instead, which the thread-per-task
+//! [`OneWorker`](crate::harness::OneWorker) runs every actor on one shared loom thread instead, which the thread-per-task
 //! executor cannot show: two actors' handlers polled one after the other by the same thread,
 //! as a multi-actor worker of a real runtime does.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::future::{Future, pending, poll_fn};
-use std::pin::Pin;
-use std::task::{Poll, Wake, Waker};
-use std::time::Instant;
+use std::future::{pending, poll_fn};
+use std::task::{Poll, Waker};
 
 use crate::harness::System;
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use loom::sync::{Arc, Condvar, Mutex, Notify};
+use loom::sync::{Arc, Mutex, Notify};
 use loom::thread;
 use playhouse_core::mailbox::{Block, Bounded};
 use playhouse_core::{
-    Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, NoReply, Reply,
+    Actor, ActorRef, AskError, Context, Env, ExitReason, Handler, NoReply, Reply,
 };
 
-use crate::harness::{DEFAULT_PREEMPTIONS, LoomExecutor, check, loom_builder};
+use crate::harness::{DEFAULT_PREEMPTIONS, LoomExecutor, OneWorker, check, loom_builder};
 
 fn block_mailbox() -> Bounded<Block> {
     Bounded::<Block>::with_capacity(1).unwrap()
@@ -412,141 +409,4 @@ pub fn ask_between_actors_sharing_one_worker() {
         end(asker, answerer);
         thread.join().unwrap();
     });
-}
-
-// ---------------------------------------------------------------------------------------------
-// One worker thread for every actor
-// ---------------------------------------------------------------------------------------------
-
-/// An executor whose tasks all run on one loom thread, [`OneWorker::run`], started by the
-/// model after the first spawn; it returns once every task spawned has finished. Sleeps are
-/// over at once.
-#[derive(Clone)]
-pub struct OneWorker(Arc<WorkerState>);
-
-struct WorkerState {
-    run: Mutex<RunQueue>,
-    ready: Condvar,
-}
-
-struct RunQueue {
-    queue: VecDeque<std::sync::Arc<Task>>,
-    /// Tasks spawned and not yet finished.
-    live: usize,
-}
-
-type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-struct Task {
-    /// `None` once finished.
-    future: Mutex<Option<BoxFuture>>,
-    worker: Arc<WorkerState>,
-    /// In the run queue (or being scheduled): a wake has nothing to add.
-    queued: AtomicBool,
-    /// Set under the run queue's lock, so that a late wake never queues a finished task (the
-    /// queue would then keep the worker's state alive: a leak).
-    done: AtomicBool,
-}
-
-impl std::fmt::Debug for OneWorker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OneWorker")
-    }
-}
-
-impl OneWorker {
-    /// An executor with no tasks yet.
-    pub fn new() -> Self {
-        OneWorker(Arc::new(WorkerState {
-            run: Mutex::new(RunQueue {
-                queue: VecDeque::new(),
-                live: 0,
-            }),
-            ready: Condvar::new(),
-        }))
-    }
-
-    /// Polls woken tasks until every task spawned so far has finished.
-    pub fn run(&self) {
-        loop {
-            let task = {
-                let mut run = self.0.run.lock().unwrap();
-                loop {
-                    if let Some(task) = run.queue.pop_front() {
-                        break task;
-                    }
-                    if run.live == 0 {
-                        return;
-                    }
-                    run = self.0.ready.wait(run).unwrap();
-                }
-            };
-            task.queued.store(false, SeqCst);
-            let waker = Waker::from(task.clone());
-            let mut cx = std::task::Context::from_waker(&waker);
-            let mut slot = task.future.lock().unwrap();
-            let finished = match slot.as_mut() {
-                Some(future) => future.as_mut().poll(&mut cx).is_ready(),
-                None => false,
-            };
-            if finished {
-                let future = slot.take();
-                drop(slot);
-                drop(future);
-                let mut run = self.0.run.lock().unwrap();
-                task.done.store(true, SeqCst);
-                run.live -= 1;
-            }
-        }
-    }
-}
-
-impl Default for OneWorker {
-    fn default() -> Self {
-        OneWorker::new()
-    }
-}
-
-impl Wake for Task {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        if self.queued.swap(true, SeqCst) {
-            return;
-        }
-        let mut run = self.worker.run.lock().unwrap();
-        if self.done.load(SeqCst) {
-            return;
-        }
-        run.queue.push_back(self.clone());
-        drop(run);
-        self.worker.ready.notify_one();
-    }
-}
-
-impl Executor for OneWorker {
-    type Sleep = std::future::Ready<()>;
-
-    fn spawn<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let task = std::sync::Arc::new(Task {
-            future: Mutex::new(Some(Box::pin(future))),
-            worker: self.0.clone(),
-            queued: AtomicBool::new(true),
-            done: AtomicBool::new(false),
-        });
-        let mut run = self.0.run.lock().unwrap();
-        run.live += 1;
-        run.queue.push_back(task);
-        drop(run);
-        self.0.ready.notify_one();
-    }
-
-    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
-        std::future::ready(())
-    }
 }

@@ -4,176 +4,23 @@
 //! A keyed set spawns two futures per activation, the activation task and the actor, so the
 //! thread-per-future [`LoomExecutor`](crate::harness::LoomExecutor) would need six loom threads
 //! for a passivation followed by a second activation (loom allows five). Every future runs on
-//! [`Worker`] instead: one loom thread that polls all of them, as one worker of a runtime does.
+//! [`OneWorker`](crate::harness::OneWorker) instead: one loom thread that polls all of them, as one worker of a runtime does.
 //! What races is the model's threads (the senders, the passivation) against that worker (the
 //! activation tasks, the actors draining their mailboxes and ending, their exit watchers). The
 //! key table's shard lock is loom's (`playhouse_broker`'s `sync` module), as are the actors'
 //! mailboxes, cells and reply ports (the core's).
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::task::{Wake, Waker};
-use std::time::Instant;
 
 use loom::future::block_on;
-use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use playhouse_broker::keyed::{Keyed, KeyedSpec};
 use playhouse_core::mailbox::Unbounded;
-use playhouse_core::{Actor, Context, Env, Executor, ExitReason, Handler};
+use playhouse_core::{Actor, Context, Env, ExitReason, Handler};
 
-use crate::harness::{DropLog, System, Tracked, check};
-
-// ---------------------------------------------------------------------------------------------
-// One worker thread for every future, until the model closes it
-// ---------------------------------------------------------------------------------------------
-
-/// An executor whose futures all run on one loom thread, [`Worker::run`], which returns once
-/// the model has called [`Worker::close`] and every future spawned has finished. Unlike the
-/// handler models' `OneWorker`, it does not return when it runs out of tasks before the model
-/// is done: a send may still spawn an activation. Sleeps are over at once.
-#[derive(Clone)]
-pub struct Worker(Arc<WorkerState>);
-
-struct WorkerState {
-    run: Mutex<RunQueue>,
-    ready: Condvar,
-}
-
-struct RunQueue {
-    queue: VecDeque<std::sync::Arc<Task>>,
-    /// Futures spawned and not yet finished.
-    live: usize,
-    /// Set by [`Worker::close`]: nothing more will be spawned but by the futures still live.
-    closed: bool,
-}
-
-type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-struct Task {
-    /// `None` once finished.
-    future: Mutex<Option<BoxFuture>>,
-    worker: Arc<WorkerState>,
-    /// In the run queue (or being scheduled): a wake has nothing to add.
-    queued: AtomicBool,
-    /// Set under the run queue's lock, so that a late wake never queues a finished task.
-    done: AtomicBool,
-}
-
-impl std::fmt::Debug for Worker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Worker")
-    }
-}
-
-impl Worker {
-    /// A worker with no futures yet.
-    pub fn new() -> Self {
-        Worker(Arc::new(WorkerState {
-            run: Mutex::new(RunQueue {
-                queue: VecDeque::new(),
-                live: 0,
-                closed: false,
-            }),
-            ready: Condvar::new(),
-        }))
-    }
-
-    /// Polls woken futures until the worker is closed and every future has finished.
-    pub fn run(&self) {
-        loop {
-            let task = {
-                let mut run = self.0.run.lock().unwrap();
-                loop {
-                    if let Some(task) = run.queue.pop_front() {
-                        break task;
-                    }
-                    if run.closed && run.live == 0 {
-                        return;
-                    }
-                    run = self.0.ready.wait(run).unwrap();
-                }
-            };
-            task.queued.store(false, SeqCst);
-            let waker = Waker::from(task.clone());
-            let mut cx = std::task::Context::from_waker(&waker);
-            let mut slot = task.future.lock().unwrap();
-            let finished = match slot.as_mut() {
-                Some(future) => future.as_mut().poll(&mut cx).is_ready(),
-                None => false,
-            };
-            if finished {
-                let future = slot.take();
-                drop(slot);
-                drop(future);
-                let mut run = self.0.run.lock().unwrap();
-                task.done.store(true, SeqCst);
-                run.live -= 1;
-            }
-        }
-    }
-
-    /// Lets [`run`](Worker::run) return once every future has finished.
-    pub fn close(&self) {
-        self.0.run.lock().unwrap().closed = true;
-        self.0.ready.notify_one();
-    }
-}
-
-impl Default for Worker {
-    fn default() -> Self {
-        Worker::new()
-    }
-}
-
-impl Wake for Task {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        if self.queued.swap(true, SeqCst) {
-            return;
-        }
-        let mut run = self.worker.run.lock().unwrap();
-        if self.done.load(SeqCst) {
-            return;
-        }
-        run.queue.push_back(self.clone());
-        drop(run);
-        self.worker.ready.notify_one();
-    }
-}
-
-impl Executor for Worker {
-    type Sleep = std::future::Ready<()>;
-
-    fn spawn<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let task = std::sync::Arc::new(Task {
-            future: Mutex::new(Some(Box::pin(future))),
-            worker: self.0.clone(),
-            queued: AtomicBool::new(true),
-            done: AtomicBool::new(false),
-        });
-        let mut run = self.0.run.lock().unwrap();
-        run.live += 1;
-        run.queue.push_back(task);
-        drop(run);
-        self.0.ready.notify_one();
-    }
-
-    fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
-        std::future::ready(())
-    }
-}
+use crate::harness::{DropLog, OneWorker, System, Tracked, check};
 
 // ---------------------------------------------------------------------------------------------
 // A keyed set whose activations say what they did
@@ -221,7 +68,7 @@ impl<V: Env> Handler<V> for Account {
 
 /// A keyed set of [`Account`]s on `worker`, without passivation by idleness (the models
 /// passivate on demand), with unbounded mailboxes (no send waits for room), and its book.
-fn accounts(worker: &Worker) -> (Keyed<u32, Account, Unbounded>, Book) {
+fn accounts(worker: &OneWorker) -> (Keyed<u32, Account, Unbounded>, Book) {
     let book = Book::default();
     let made = book.clone();
     let system = System::new(worker.clone());
@@ -310,10 +157,10 @@ pub fn message_racing_passivation_is_handled_once() {
     let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let counts = outcomes.clone();
     check(move || {
-        let worker = Worker::new();
+        let worker = OneWorker::new();
         let run = {
             let worker = worker.clone();
-            thread::spawn(move || worker.run())
+            thread::spawn(move || worker.run_until_closed())
         };
         let (keyed, book) = accounts(&worker);
         let log = DropLog::new();
@@ -364,10 +211,10 @@ pub fn message_racing_passivation_is_handled_once() {
 /// Threads: the model and a sender (one first message each), the worker.
 pub fn creation_race_makes_one_activation() {
     check(|| {
-        let worker = Worker::new();
+        let worker = OneWorker::new();
         let run = {
             let worker = worker.clone();
-            thread::spawn(move || worker.run())
+            thread::spawn(move || worker.run_until_closed())
         };
         let (keyed, book) = accounts(&worker);
         let log = DropLog::new();

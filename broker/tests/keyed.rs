@@ -9,19 +9,21 @@
 //! the test's executor) so that a bug fails a test instead of hanging it; no test asserts on
 //! timing.
 
+#[macro_use]
+mod common;
+
 use ::std::collections::HashMap;
 use ::std::convert::Infallible;
 use ::std::fmt;
 use ::std::future::Future;
-use ::std::pin::{Pin, pin};
+use ::std::pin::Pin;
 use ::std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use ::std::sync::{Arc, Mutex};
 use ::std::task::Poll;
 use ::std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use futures::future::{Either, FutureExt, Shared, select};
-use playhouse_broker::InMemoryBroker;
+use futures::future::{FutureExt, Shared};
 use playhouse_broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Reject};
 use playhouse_core::testing::VirtualTime;
@@ -29,89 +31,12 @@ use playhouse_core::{
     Actor, Context, Env, Executor, ExitReason, Handler, NoReply, Reply, restart_on_failure,
 };
 
-/// The core's system with the in-memory broker.
-type System<E> = playhouse_core::System<E, InMemoryBroker>;
-use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
+use common::*;
 
 // ---------------------------------------------------------------------------------------------
-// The harness: one `#[test]` per executor for each listed body.
 
-/// The deadline of a whole test body.
-const TEST_DEADLINE: Duration = Duration::from_secs(30);
-/// A generous bound for one wait that must end.
-const LONG: Duration = Duration::from_secs(10);
 /// The idle time of the passivation tests (virtual).
 const IDLE: Duration = Duration::from_secs(60);
-
-macro_rules! executor_tests {
-    ($($name:ident),* $(,)?) => {
-        /// Tokio multi-thread runtime, 2 workers.
-        mod tokio_multi {
-            $( #[test] fn $name() { super::run_tokio(true, super::$name) } )*
-        }
-        /// Tokio current-thread runtime: the actors and the test share one thread.
-        mod tokio_current {
-            $( #[test] fn $name() { super::run_tokio(false, super::$name) } )*
-        }
-        /// A smol executor driven by the test thread.
-        mod smol {
-            $( #[test] fn $name() { super::run_smol(super::$name) } )*
-        }
-        /// `StdExecutor` (2 pool threads).
-        mod std {
-            $( #[test] fn $name() { super::run_std(super::$name) } )*
-        }
-    };
-}
-
-fn run_tokio<F, Fut>(multi: bool, body: F)
-where
-    F: FnOnce(TokioExecutor) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let rt = if multi {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    }
-    .expect("a tokio runtime");
-    rt.block_on(async {
-        let exec = TokioExecutor::current();
-        within(&exec, TEST_DEADLINE, body(exec.clone())).await;
-    });
-}
-
-fn run_smol<F, Fut>(body: F)
-where
-    F: FnOnce(SmolExecutor) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let exec = SmolExecutor::new(Default::default());
-    exec.block_on(within(&exec, TEST_DEADLINE, body(exec.clone())));
-}
-
-fn run_std<F, Fut>(body: F)
-where
-    F: FnOnce(StdExecutor) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let exec = StdExecutor::with_threads(2).expect("a std executor");
-    exec.block_on(within(&exec, TEST_DEADLINE, body(exec.clone())));
-}
-
-/// Runs `fut`, panicking if it takes longer than `limit` (timed by `exec`, in real time).
-async fn within<E: Executor, F: Future>(exec: &E, limit: Duration, fut: F) -> F::Output {
-    let sleep = exec.sleep_until(Instant::now() + limit);
-    match select(pin!(sleep), pin!(fut)).await {
-        Either::Left(((), _)) => panic!("timed out after {limit:?}"),
-        Either::Right((out, _)) => out,
-    }
-}
 
 /// Waits (polling every 2 ms of real time, at most [`LONG`]) until `cond` holds.
 async fn eventually<E: Executor>(exec: &E, what: &str, mut cond: impl FnMut() -> bool) {

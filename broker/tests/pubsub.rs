@@ -6,19 +6,19 @@
 //! `Block` subscribers run on `VirtualTime`, whose clock moves only when the test moves it, so a
 //! test says "still waiting" by polling the publish once and "timed out" by advancing the clock.
 
+#[macro_use]
+mod common;
+
 use ::std::cell::Cell;
 use ::std::convert::Infallible;
-use ::std::future::{Future, poll_fn};
 use ::std::pin::pin;
 use ::std::sync::Arc;
 use ::std::sync::atomic::{AtomicU64, Ordering};
 use ::std::task::Poll;
-use ::std::time::{Duration, Instant};
+use ::std::time::Duration;
 
 use futures::channel::oneshot;
-use futures::future::{Either, select};
 use futures::poll;
-use playhouse_broker::InMemoryBroker;
 use playhouse_broker::pubsub::{
     DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Topic, TopicError, Topics, UndeliveredReason,
 };
@@ -26,95 +26,7 @@ use playhouse_core::mailbox::{Block, Bounded, DropNewest, DropOldest, Mailbox, R
 use playhouse_core::testing::VirtualTime;
 use playhouse_core::{Actor, ActorRef, AskError, Context, Env, Executor, Handler, Reply};
 
-/// The core's system with the in-memory broker.
-type System<E> = playhouse_core::System<E, InMemoryBroker>;
-use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
-
-// ---------------------------------------------------------------------------------------------
-// Harness: one async body, one #[test] per executor.
-
-/// The deadline of a whole test body.
-const TEST_DEADLINE: Duration = Duration::from_secs(30);
-/// A generous bound for one await that must complete.
-const LONG: Duration = Duration::from_secs(10);
-
-macro_rules! executor_tests {
-    ($($name:ident),* $(,)?) => {
-        /// Tokio multi-thread runtime, 2 workers.
-        mod tokio_multi {
-            $( #[test] fn $name() { super::run_tokio_multi(super::$name) } )*
-        }
-        /// Tokio current-thread runtime: actors and the test share the test thread.
-        mod tokio_current {
-            $( #[test] fn $name() { super::run_tokio_current(super::$name) } )*
-        }
-        /// A local smol executor run by the test thread.
-        mod smol {
-            $( #[test] fn $name() { super::run_smol(super::$name) } )*
-        }
-        /// `StdExecutor` (2 pool threads), the test driven on its own thread.
-        mod std {
-            $( #[test] fn $name() { super::run_std(super::$name) } )*
-        }
-    };
-}
-
-fn run_tokio_multi<F: Future<Output = ()>>(body: impl FnOnce(TokioExecutor) -> F) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        let exec = TokioExecutor::current();
-        within(&exec, TEST_DEADLINE, body(exec.clone())).await;
-    });
-}
-
-fn run_tokio_current<F: Future<Output = ()>>(body: impl FnOnce(TokioExecutor) -> F) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        let exec = TokioExecutor::current();
-        within(&exec, TEST_DEADLINE, body(exec.clone())).await;
-    });
-}
-
-fn run_smol<F: Future<Output = ()>>(body: impl FnOnce(SmolExecutor) -> F) {
-    let exec = SmolExecutor::new(Default::default());
-    exec.block_on(within(&exec, TEST_DEADLINE, body(exec.clone())));
-}
-
-fn run_std<F: Future<Output = ()>>(body: impl FnOnce(StdExecutor) -> F) {
-    let exec = StdExecutor::with_threads(2).expect("std executor");
-    exec.block_on(within(&exec, TEST_DEADLINE, body(exec.clone())));
-}
-
-/// Runs `fut` to completion, panicking if it takes longer than `limit` (real time, on `exec`).
-async fn within<E: Executor, F: Future>(exec: &E, limit: Duration, fut: F) -> F::Output {
-    let sleep = exec.sleep_until(Instant::now() + limit);
-    match select(pin!(sleep), pin!(fut)).await {
-        Either::Left(((), _)) => panic!("timed out after {limit:?}"),
-        Either::Right((out, _)) => out,
-    }
-}
-
-/// Lets other tasks run once.
-async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await;
-}
+use common::*;
 
 // ---------------------------------------------------------------------------------------------
 // The message and the subscribers.

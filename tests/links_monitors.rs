@@ -921,6 +921,8 @@ struct Desk {
     /// Each poll's reason, in `Debug` form.
     polls: Vec<String>,
     started: u32,
+    /// The actor each hook call named.
+    actors: Vec<ActorId>,
 }
 
 /// A supervision that answers `Pending` until the test decides, then what it decided.
@@ -930,13 +932,21 @@ struct Held {
 }
 
 impl Supervision<Node> for Held {
-    fn started(&mut self) {
-        self.desk.lock().unwrap().started += 1;
+    fn started(&mut self, actor: ActorId) {
+        let mut desk = self.desk.lock().unwrap();
+        desk.started += 1;
+        desk.actors.push(actor);
     }
 
-    fn poll_exited(&mut self, reason: &ExitReason, cx: &mut TaskContext<'_>) -> Poll<Next<Node>> {
+    fn poll_exited(
+        &mut self,
+        actor: ActorId,
+        reason: &ExitReason,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Next<Node>> {
         let mut desk = self.desk.lock().unwrap();
         desk.polls.push(format!("{reason:?}"));
+        desk.actors.push(actor);
         match desk.decision.take() {
             None => {
                 desk.waker = Some(cx.waker().clone());
@@ -1012,6 +1022,10 @@ async fn a_pending_supervision_restarts_later<E: Executor>(exec: E) {
     decide(&desk, Some(Decide::Restart));
     assert_eq!(incarnation(&exec, &node).await, 2);
     assert_eq!(desk.lock().unwrap().started, 2);
+    // Every hook call named the actor it governs.
+    let actors = desk.lock().unwrap().actors.clone();
+    assert!(actors.len() >= 4, "{actors:?}");
+    assert!(actors.iter().all(|&a| a == node.id()), "{actors:?}");
     let events = drain(&mut events);
     match &events[..] {
         [Event::Stopped { inc: 1, reason }, items @ ..] => {

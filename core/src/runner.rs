@@ -14,7 +14,7 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::actor::{Actor, BoxError, Handler};
-use crate::cell::ActorCell;
+use crate::cell::{ActorCell, ActorId};
 use crate::context::Context;
 use crate::current_actor;
 use crate::env::Env;
@@ -71,7 +71,7 @@ where
                 ) {
                     break 'incarnation early;
                 }
-                tell_started(&mut task.policy);
+                tell_started(&mut task.policy, task.cell.id);
                 let mut budget = BUDGET;
                 loop {
                     // `ctx.stop()` from `started` or from the last handler: handle nothing more.
@@ -241,8 +241,8 @@ fn started_outcome<E: Into<BoxError>, M, S: Strategy>(
 }
 
 /// Tells the supervision that an incarnation started, containing a panic.
-fn tell_started<A, R: Supervision<A>>(restart: &mut R) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| restart.started())) {
+fn tell_started<A, R: Supervision<A>>(restart: &mut R, actor: ActorId) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| restart.started(actor))) {
         drop_panic(payload);
     }
 }
@@ -465,7 +465,9 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         }
         let reason = self.rx.reason();
         let policy = &mut self.policy;
-        let polled = match catch_unwind(AssertUnwindSafe(|| policy.poll_exited(reason, cx))) {
+        let actor = self.ctx.cell.id;
+        let polled = match catch_unwind(AssertUnwindSafe(|| policy.poll_exited(actor, reason, cx)))
+        {
             Ok(polled) => polled.map(Ok),
             Err(payload) => Poll::Ready(Err(payload)),
         };
@@ -534,7 +536,8 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             let told = reason.clone();
             self.ctx.cell.record_exit(reason);
             let policy = &mut self.policy;
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| policy.finished(&told))) {
+            let actor = self.ctx.cell.id;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| policy.finished(actor, &told))) {
                 drop_panic(payload);
             }
         } else {

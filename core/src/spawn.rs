@@ -5,7 +5,7 @@ use std::fmt;
 use crate::actor::Handler;
 use crate::actor_ref::ActorRef;
 use crate::broker::MessageBroker;
-use crate::cell::ActorCell;
+use crate::cell::{ActorCell, ActorId};
 use crate::context::Context;
 use crate::env::{Env, SpawnEnv, Wiring};
 use crate::executor::Executor;
@@ -90,13 +90,19 @@ pub enum Next<A> {
 pub trait Supervision<A>: Send + 'static {
     /// The incarnation's `started` hook returned `Ok`. An incarnation whose `started` failed
     /// (or was cut) goes straight to [`poll_exited`](Supervision::poll_exited) without this.
-    fn started(&mut self) {}
+    ///
+    /// `actor` is the governed actor's id, the same in every call (a hook that governs a
+    /// succession of actors, as a supervisor's child slot does, tells them apart by it).
+    fn started(&mut self, actor: ActorId) {
+        let _ = actor;
+    }
 
-    /// The incarnation ended with `reason`: `Ready` with what follows, or `Pending` (with
-    /// `cx`'s waker kept, and woken when the answer is ready) to make the actor wait for it.
-    /// Polled again, with the same reason, after every wake-up.
+    /// The incarnation of `actor` ended with `reason`: `Ready` with what follows, or `Pending`
+    /// (with `cx`'s waker kept, and woken when the answer is ready) to make the actor wait for
+    /// it. Polled again, with the same reason, after every wake-up.
     fn poll_exited(
         &mut self,
+        actor: ActorId,
         reason: &ExitReason,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Next<A>>;
@@ -105,12 +111,12 @@ pub trait Supervision<A>: Send + 'static {
     /// spares actors without a supervisor the cost of a call and a copy of the reason.
     const WANTS_FINISHED: bool = false;
 
-    /// The actor has ended for good, with `reason` (its mailbox discarded, its exit recorded:
+    /// `actor` has ended for good, with `reason` (its mailbox discarded, its exit recorded:
     /// [`ActorRef::wait`](crate::ActorRef::wait) has resolved and its exit watchers have run).
     /// Called once, also when the executor drops the task, if
     /// [`WANTS_FINISHED`](Supervision::WANTS_FINISHED).
-    fn finished(&mut self, reason: &ExitReason) {
-        let _ = reason;
+    fn finished(&mut self, actor: ActorId, reason: &ExitReason) {
+        let _ = (actor, reason);
     }
 }
 
@@ -120,6 +126,7 @@ pub(crate) struct ByPolicy<R>(pub(crate) R);
 impl<A, R: Restart<A>> Supervision<A> for ByPolicy<R> {
     fn poll_exited(
         &mut self,
+        _actor: ActorId,
         reason: &ExitReason,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Next<A>> {
@@ -137,6 +144,7 @@ pub struct NoRestart;
 impl<A> Supervision<A> for NoRestart {
     fn poll_exited(
         &mut self,
+        _actor: ActorId,
         _reason: &ExitReason,
         _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Next<A>> {
@@ -242,6 +250,18 @@ impl<E: Executor, MB: Mailbox, B: MessageBroker> Spawner<E, MB, B> {
     ) -> ActorRef<A, MB> {
         spawn_in::<A, Wiring<MB, E, B>, S>(actor, &self.mailbox, &self.system.env, supervision)
     }
+
+    /// As [`spawn_supervised`](Spawner::spawn_supervised), with the supervision made by
+    /// `make` from the new actor's reference before its task exists: whatever `make` records
+    /// of the actor (its reference, its id) is in place before the first hook is called.
+    pub fn spawn_supervised_with<A, S, F>(&self, actor: A, make: F) -> ActorRef<A, MB>
+    where
+        A: Handler<Wiring<MB, E, B>>,
+        S: Supervision<A>,
+        F: FnOnce(&ActorRef<A, MB>) -> S,
+    {
+        spawn_in_with::<A, Wiring<MB, E, B>, S, F>(actor, &self.mailbox, &self.system.env, make)
+    }
 }
 
 impl<E, MB: Clone, B> Clone for Spawner<E, MB, B> {
@@ -272,11 +292,28 @@ where
     V: Env,
     R: Supervision<A>,
 {
+    spawn_in_with::<A, V, R, _>(actor, mailbox, env, |_| restart)
+}
+
+/// [`spawn_in`] with the supervision made from the actor's reference before the task exists.
+pub(crate) fn spawn_in_with<A, V, R, F>(
+    actor: A,
+    mailbox: &V::Mailbox,
+    env: &StdArc<SpawnEnv<V::Executor, V::Broker>>,
+    make: F,
+) -> ActorRef<A, V::Mailbox>
+where
+    A: Handler<V>,
+    V: Env,
+    R: Supervision<A>,
+    F: FnOnce(&ActorRef<A, V::Mailbox>) -> R,
+{
     let cell = Arc::new(ActorCell::new(
         mailbox.queue::<A::Message>(),
         env.sleeper.clone(),
     ));
     let actor_ref = ActorRef::from_counted(cell.clone());
+    let restart = make(&actor_ref);
     let ctx = Context::<A, V>::new(cell, env.clone());
     env.executor.spawn(run_actor(actor, ctx, restart));
     actor_ref

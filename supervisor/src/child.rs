@@ -13,16 +13,20 @@
 //!
 //! An idle child costs, on top of the actor itself: its [`TypedChild`] (one allocation: 104
 //! bytes with its reference counts for a `Bounded` mailbox and a factory that captures nothing,
-//! a 112-byte malloc chunk), a 16-byte entry in its supervisor's list, and the 16-byte
-//! [`ChildControl`] in its task (which on Tokio stays in the 256-byte task class for an actor
-//! of up to 24 bytes). The layout is packed for that: the id is stored inline when short
-//! ([`ChildId`]), the spec's flags take one byte and the shutdown policy four; what is only
-//! needed while something happens (reports not yet read, wakers, a decision) lives in a
-//! [`Transient`] box made for the occasion and freed once it is empty again; what every child
+//! a 112-byte malloc chunk), a 16-byte entry in its supervisor's list, and the 8-byte
+//! [`ChildControl`] in its task (one pointer, which fits in the padding of the task's
+//! allocation on Tokio and on smol). The layout is packed for that: the id is stored inline
+//! when short ([`ChildId`]), the spec's flags take one byte and the shutdown policy four; what
+//! is only needed while something happens (reports not yet read, wakers, a decision) lives in
+//! a [`Transient`] box made for the occasion and freed once it is empty again; what every child
 //! of a supervisor shares (the doorbell, the restart intensity, what nested supervisors
-//! inherit) lives once per supervisor in a [`SupShared`]. Each actor a child spawns carries a
-//! generation number, so a task of an earlier actor (killed, ending) can no longer report into
-//! the slot once the supervisor has moved on. A factory's captures cost their size in a box of
+//! inherit) lives once per supervisor in a [`SupShared`]. The task's own state (whether its
+//! incarnation runs, whether its exit was reported) is kept in the child, for the current
+//! actor only: every hook call names the actor whose task calls it, and only the child's
+//! current actor is listened to, so a task of an earlier actor (killed, ending) can no longer
+//! report into the slot once the supervisor has moved on. The current actor is recorded before
+//! its task exists ([`Spawner::spawn_supervised_with`](playhouse_core::Spawner)), so its first
+//! hook call always finds itself current. A factory's captures cost their size in a box of
 //! their own (none for a factory that captures nothing).
 
 use std::any::Any;
@@ -94,8 +98,8 @@ fn call_factory<A>(factory: &mut Factory<A>, inherited: &Inherited) -> Result<A,
 }
 
 /// How a child's task rings its supervisor: a message into the supervisor's mailbox naming the
-/// child and the generation of the actor that rings.
-pub(crate) type Doorbell<E, B> = Box<dyn Fn(Arc<dyn ChildSlot<E, B>>, u16) + Send + Sync>;
+/// child and the actor that rings.
+pub(crate) type Doorbell<E, B> = Box<dyn Fn(Arc<dyn ChildSlot<E, B>>, ActorId) + Send + Sync>;
 
 /// What every child of one supervisor shares, made once per supervisor and pointed to by each
 /// child's task.
@@ -211,11 +215,11 @@ struct Inner<A: Actor, MB: Mailbox, E, B> {
     sup: Option<Arc<SupShared<E, B>>>,
     /// The number of the current (or next) incarnation of the actor.
     incarnation: u32,
-    /// The generation of the current actor: each spawn (and each release) moves it on, and a
-    /// task of another generation is told nothing and reports nothing. (It wraps after 65,536
-    /// actors of one child; a task still running by then would have to have outlived all of
-    /// them, and tasks of earlier actors end as soon as they are let go of.)
-    generation: u16,
+    /// The current actor's task has reported its incarnation's exit and waits for the decision.
+    reported: bool,
+    /// The current incarnation's `started` returned: only such an incarnation restarts itself
+    /// (a failed start is the supervisor's to handle).
+    running: bool,
 }
 
 impl<A: Actor, MB: Mailbox, E, B> Inner<A, MB, E, B> {
@@ -233,8 +237,15 @@ impl<A: Actor, MB: Mailbox, E, B> Inner<A, MB, E, B> {
     /// Lets go of the current actor's task: a parked one ends, a later report is ignored.
     /// Returns the waker to wake (outside the lock).
     fn let_go(&mut self) -> Option<Waker> {
-        self.generation = self.generation.wrapping_add(1);
+        self.reported = false;
+        self.running = false;
         self.transient.take().and_then(|mut t| t.child_waker.take())
+    }
+
+    /// Whether `actor` is the child's current actor: a task of any other (one the supervisor
+    /// has let go of) is told nothing and reports nothing.
+    fn is_current(&self, actor: ActorId) -> bool {
+        self.current.as_ref().is_some_and(|c| c.id() == actor)
     }
 }
 
@@ -363,8 +374,9 @@ impl<A: Actor, MB: Mailbox, E, B> TypedChild<A, MB, E, B> {
                 transient: None,
                 current: None,
                 sup: None,
-                generation: 0,
                 incarnation: 1,
+                reported: false,
+                running: false,
             }),
             mailbox,
         }
@@ -380,7 +392,7 @@ impl<A: Actor, MB: Mailbox, E, B> TypedChild<A, MB, E, B> {
         self.lock().current.clone()
     }
 
-    /// Hands the parked task of generation `generation` its decision.
+    /// Hands the parked task of the current actor its decision.
     fn decide(&self, decision: Decision<A>) {
         let waker = {
             let mut inner = self.lock();
@@ -394,16 +406,11 @@ impl<A: Actor, MB: Mailbox, E, B> TypedChild<A, MB, E, B> {
     }
 }
 
-/// The child task's side: the core's [`Supervision`] hook.
+/// The child task's side: the core's [`Supervision`] hook. Just the child: which actor the
+/// task runs is the `ActorId` each hook is called with, and what the task has done so far in
+/// its incarnation is kept in the child, for its current actor only.
 pub(crate) struct ChildControl<A: Actor, MB: Mailbox, E, B> {
     child: Arc<TypedChild<A, MB, E, B>>,
-    /// The generation of this task's actor.
-    generation: u16,
-    /// This incarnation's exit has been reported; waiting for the decision.
-    reported: bool,
-    /// This incarnation's `started` returned: only such an incarnation restarts itself (a
-    /// failed start is the supervisor's to handle).
-    running: bool,
 }
 
 impl<A, MB, E, B> ChildControl<A, MB, E, B>
@@ -417,10 +424,10 @@ where
     /// wakes the supervisor if it waits for this child, and with `ring` also rings its mailbox
     /// (an exit may come when the supervisor waits for nothing; a start never does: the
     /// supervisor waits for each start it causes).
-    fn report(&self, ring: bool, record: impl FnOnce(&mut Transient<A>, u32)) {
+    fn report(&self, me: ActorId, ring: bool, record: impl FnOnce(&mut Transient<A>, u32)) {
         let (waker, sup) = {
             let mut inner = self.child.lock();
-            if inner.generation != self.generation {
+            if !inner.is_current(me) {
                 return;
             }
             let incarnation = inner.incarnation;
@@ -433,7 +440,7 @@ where
             w.wake();
         }
         if let Some(sup) = sup {
-            (sup.bell)(self.child.clone(), self.generation);
+            (sup.bell)(self.child.clone(), me);
         }
     }
 
@@ -442,7 +449,11 @@ where
     /// restarts this exit, counting the restart in the supervisor's intensity. `Err` with why
     /// it could not once the restart was counted; `Ok(None)` when the supervisor is to decide
     /// as usual (or this actor is no longer the child's).
-    fn restart_itself(&self, reason: &ExitReason) -> Result<Option<Next<A>>, FastFailure> {
+    fn restart_itself(
+        &self,
+        me: ActorId,
+        reason: &ExitReason,
+    ) -> Result<Option<Next<A>>, FastFailure> {
         let child = &self.child;
         if child.spec.kind() != ChildKind::Worker || !child.spec.restart().restarts_after(reason) {
             return Ok(None);
@@ -453,7 +464,7 @@ where
         let Some(sup) = inner.sup.clone() else {
             return Ok(None);
         };
-        if inner.generation != self.generation || !sup.intensity.fast_path() {
+        if !inner.is_current(me) || !sup.intensity.fast_path() {
             return Ok(None);
         }
         if !sup.intensity.add_restart() {
@@ -481,13 +492,13 @@ where
 {
     const WANTS_FINISHED: bool = true;
 
-    fn started(&mut self) {
-        self.running = true;
+    fn started(&mut self, me: ActorId) {
         let (own_restart, watched) = {
             let mut inner = self.child.lock();
-            if inner.generation != self.generation {
+            if !inner.is_current(me) {
                 return;
             }
+            inner.running = true;
             let crashed = inner
                 .transient
                 .as_mut()
@@ -502,47 +513,65 @@ where
             // ring wakes its task, maybe on another thread).
             Some(crashed) => {
                 if watched {
-                    self.report(true, |t, incarnation| {
+                    self.report(me, true, |t, incarnation| {
                         t.restarted.push((crashed, incarnation))
                     });
                 }
             }
-            None => self.report(false, |t, _| t.started = true),
+            None => self.report(me, false, |t, _| t.started = true),
         }
     }
 
-    fn poll_exited(&mut self, reason: &ExitReason, cx: &mut TaskContext<'_>) -> Poll<Next<A>> {
-        if !self.reported {
-            let mut failure = None;
-            if std::mem::take(&mut self.running) {
-                match self.restart_itself(reason) {
+    fn poll_exited(
+        &mut self,
+        me: ActorId,
+        reason: &ExitReason,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Next<A>> {
+        // First poll of this exit: report it (or restart in place, on the fast path).
+        let first = {
+            let mut inner = self.child.lock();
+            if !inner.is_current(me) {
+                // The supervisor has let go of this actor.
+                return Poll::Ready(Next::End);
+            }
+            if inner.reported {
+                None
+            } else {
+                let running = std::mem::take(&mut inner.running);
+                let crashed = if running {
+                    None
+                } else {
+                    inner
+                        .transient
+                        .as_mut()
+                        .and_then(|t| t.restarting_after.take())
+                };
+                Some((running, crashed))
+            }
+        };
+        if let Some((running, crashed)) = first {
+            let mut failure = crashed.map(|crashed| FastFailure::Started { crashed });
+            if running {
+                match self.restart_itself(me, reason) {
                     Ok(Some(next)) => return Poll::Ready(next),
                     Ok(None) => {}
                     Err(why) => failure = Some(why),
                 }
-            } else {
-                let mut inner = self.child.lock();
-                if inner.generation == self.generation {
-                    if let Some(crashed) = inner
-                        .transient
-                        .as_mut()
-                        .and_then(|t| t.restarting_after.take())
-                    {
-                        failure = Some(FastFailure::Started { crashed });
-                    }
-                }
             }
-            self.reported = true;
-            self.report(true, |t, _| t.parked_exit = Some((reason.clone(), failure)));
+            self.report(me, true, |t, _| {
+                t.parked_exit = Some((reason.clone(), failure));
+            });
         }
         let mut inner = self.child.lock();
-        if inner.generation != self.generation {
+        if !inner.is_current(me) {
             // The supervisor has let go of this actor.
             return Poll::Ready(Next::End);
         }
+        inner.reported = true;
         let t = inner.transient();
         if let Some(decision) = t.decision.take() {
-            self.reported = false;
+            inner.reported = false;
             inner.tidy();
             return Poll::Ready(match decision {
                 Decision::Restart(actor, false) => Next::Restart(*actor),
@@ -557,8 +586,8 @@ where
         Poll::Pending
     }
 
-    fn finished(&mut self, reason: &ExitReason) {
-        self.report(true, |t, _| t.final_exit = Some(reason.clone()));
+    fn finished(&mut self, me: ActorId, reason: &ExitReason) {
+        self.report(me, true, |t, _| t.final_exit = Some(reason.clone()));
     }
 }
 
@@ -577,8 +606,6 @@ pub(crate) trait ChildSlot<E, B>: Send + Sync {
     fn restarting(&self) -> bool;
     /// Records whether a restart failed or waits for its backoff.
     fn set_restarting(&self, restarting: bool);
-    /// The generation of the current actor (see [`Inner::generation`]).
-    fn generation(&self) -> u16;
     /// Makes a fresh actor with the factory and spawns it (a new reference); it reports its
     /// start through [`poll_event`](Self::poll_event). `Err` if the factory failed.
     fn spawn(
@@ -662,16 +689,12 @@ where
         self.state.store(alive | restarting, Ordering::Relaxed);
     }
 
-    fn generation(&self) -> u16 {
-        self.lock().generation
-    }
-
     fn spawn(
         self: Arc<Self>,
         system: &System<E, B>,
         sup: &Arc<SupShared<E, B>>,
     ) -> Result<ActorId, BoxError> {
-        let (actor, generation, old, waker) = {
+        let (actor, old, waker) = {
             let mut inner = self.lock();
             let actor = call_factory(&mut inner.factory, &sup.inherited)?;
             let waker = inner.let_go();
@@ -679,7 +702,7 @@ where
             if inner.sup.is_none() {
                 inner.sup = Some(sup.clone());
             }
-            (actor, inner.generation, inner.current.take(), waker)
+            (actor, inner.current.take(), waker)
         };
         if let Some(w) = waker {
             w.wake();
@@ -687,18 +710,17 @@ where
         if let Some(old) = old {
             old.kill();
         }
-        let control = ChildControl {
-            child: self.clone(),
-            generation,
-            reported: false,
-            running: false,
-        };
-        let actor_ref = system
-            .spawner(self.mailbox.clone())
-            .spawn_supervised(actor, control);
-        let id = actor_ref.id();
-        self.lock().current = Some(actor_ref);
-        Ok(id)
+        // The new actor is the current one before its task can call a hook.
+        let actor_ref =
+            system
+                .spawner(self.mailbox.clone())
+                .spawn_supervised_with(actor, |actor_ref| {
+                    self.lock().current = Some(actor_ref.clone());
+                    ChildControl {
+                        child: self.clone(),
+                    }
+                });
+        Ok(actor_ref.id())
     }
 
     fn restart_in_place(&self, drain: bool, sup: &SupShared<E, B>) -> Result<(), BoxError> {
@@ -884,7 +906,7 @@ mod tests {
         type E = ThreadExecutor;
         type B = InMemoryBroker;
         assert_eq!(size_of::<TypedChild<Idle, Bounded<Block>, E, B>>(), 88);
-        assert_eq!(size_of::<ChildControl<Idle, Bounded<Block>, E, B>>(), 16);
+        assert_eq!(size_of::<ChildControl<Idle, Bounded<Block>, E, B>>(), 8);
         assert_eq!(size_of::<ChildHandle<E, B>>(), 16);
     }
 

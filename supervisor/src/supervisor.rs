@@ -154,10 +154,10 @@ impl<E, B> fmt::Debug for SupervisorMsg<E, B> {
 }
 
 pub(crate) enum Msg<E, B> {
-    /// A child's actor (of `generation`) has something to report.
+    /// A child's actor `actor` has something to report.
     Child {
         child: Arc<dyn ChildSlot<E, B>>,
-        generation: u16,
+        actor: ActorId,
     },
     /// A restart to try (again): `counted` if the intensity was already charged for it.
     Retry {
@@ -264,11 +264,11 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 inherited.bus.watched(),
             );
             let me = ctx.myself().downgrade();
-            let bell = Box::new(move |child, generation| {
+            let bell = Box::new(move |child, actor| {
                 if let Some(me) = me.upgrade() {
                     // Unbounded: refused only once the supervisor is stopping, and then its
                     // shutdown reads the child's report directly.
-                    let _ = me.try_tell(SupervisorMsg(Msg::Child { child, generation }));
+                    let _ = me.try_tell(SupervisorMsg(Msg::Child { child, actor }));
                 }
             });
             Arc::new(SupShared {
@@ -541,13 +541,13 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     async fn on_child_report(
         &mut self,
         child: Arc<dyn ChildSlot<E, B>>,
-        generation: u16,
+        actor: ActorId,
         ctx: &mut Ctx<E, B>,
     ) {
         let Some(idx) = self.index_of_child(&child) else {
             return;
         };
-        if self.children[idx].generation() != generation {
+        if self.children[idx].actor_id() != Some(actor) {
             return;
         }
         while let Some(event) = self.children[idx].try_event() {
@@ -933,6 +933,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
 
     async fn start_all(&mut self, ctx: &mut Ctx<E, B>) -> Result<(), StartError> {
         self.validate()?;
+        // The spec's children exactly: a list grown by doubling would leave up to a slot of
+        // slack per child.
+        self.children.reserve_exact(self.initial.len());
         for spec in std::mem::take(&mut self.initial) {
             self.add_child(spec);
         }
@@ -984,7 +987,7 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
         ctx: &mut Ctx<E, B>,
     ) -> Result<(), StartError> {
         match msg.0 {
-            Msg::Child { child, generation } => self.on_child_report(child, generation, ctx).await,
+            Msg::Child { child, actor } => self.on_child_report(child, actor, ctx).await,
             Msg::Retry { child, counted } => self.on_retry(child, counted, ctx).await,
             Msg::Api(api) => self.on_api(api, ctx).await,
         }

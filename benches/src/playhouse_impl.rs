@@ -656,6 +656,10 @@ pub struct IdleBytes {
     pub untrimmed: f64,
     /// The same after trimming the heap once more: the live memory per actor.
     pub trimmed: f64,
+    /// Growth of the live heap chunks per actor over the same span, counted by
+    /// [`CountingAlloc`](crate::heap::CountingAlloc) (0 unless it is the global allocator):
+    /// exact, and the same in every run.
+    pub heap: f64,
 }
 
 /// `n` idle [`Trivial`] actors alive at once, spawned alone (their references kept in a `Vec`,
@@ -679,6 +683,7 @@ async fn idle_bytes_workload<E: Executor>(executor: E, idle: Idle, n: u64) -> Id
     };
     workload::trim_heap();
     let rss_before = workload::rss_bytes();
+    let heap_before = crate::heap::live_bytes() as u64;
     let held = match idle {
         Idle::Alone => {
             let spawner = spawner(executor);
@@ -713,11 +718,13 @@ async fn idle_bytes_workload<E: Executor>(executor: E, idle: Idle, n: u64) -> Id
         }
     };
     let rss_after = workload::rss_bytes();
+    let heap_after = crate::heap::live_bytes() as u64;
     workload::trim_heap();
     let rss_trimmed = workload::rss_bytes();
     let bytes = IdleBytes {
         untrimmed: workload::bytes_per(rss_before, rss_after, n),
         trimmed: workload::bytes_per(rss_before, rss_trimmed, n),
+        heap: workload::bytes_per(heap_before, heap_after, n),
     };
     match held {
         Ok(addrs) => drop(addrs),

@@ -39,7 +39,12 @@
 
 use std::process::{Command, ExitCode};
 
+use playhouse_benches::heap::CountingAlloc;
 use playhouse_benches::playhouse_impl::{self, Idle, IdleBytes};
+
+/// Counts the live heap chunks, for the exact `heap` figure.
+#[global_allocator]
+static HEAP: CountingAlloc = CountingAlloc;
 
 /// Measured runs after the warm-up, per process.
 const RUNS: usize = 3;
@@ -82,6 +87,7 @@ fn measure(runtime: &str, under: Idle, n: u64) -> Option<IdleBytes> {
     Some(IdleBytes {
         untrimmed: most(|b| b.untrimmed),
         trimmed: most(|b| b.trimmed),
+        heap: most(|b| b.heap),
     })
 }
 
@@ -97,16 +103,17 @@ fn one(args: &[String]) -> ExitCode {
         return usage();
     };
     println!(
-        r#"{{"framework":"{runtime}","actors":"{}","n":{n},"untrimmed_bytes_per_actor":{:.1},"trimmed_bytes_per_actor":{:.1}}}"#,
+        r#"{{"framework":"{runtime}","actors":"{}","n":{n},"untrimmed_bytes_per_actor":{:.1},"trimmed_bytes_per_actor":{:.1},"heap_bytes_per_actor":{:.1}}}"#,
         under.name(),
         bytes.untrimmed,
-        bytes.trimmed
+        bytes.trimmed,
+        bytes.heap
     );
     ExitCode::SUCCESS
 }
 
 /// Runs `--one runtime under n` in a fresh process and reads its figures back.
-fn in_fresh_process(runtime: &str, under: Idle, n: u64) -> Result<(f64, f64), String> {
+fn in_fresh_process(runtime: &str, under: Idle, n: u64) -> Result<(f64, f64, f64), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = Command::new(exe)
         .args(["--one", runtime, under.name(), &n.to_string()])
@@ -132,6 +139,7 @@ fn in_fresh_process(runtime: &str, under: Idle, n: u64) -> Result<(f64, f64), St
     Ok((
         field("untrimmed_bytes_per_actor")?,
         field("trimmed_bytes_per_actor")?,
+        field("heap_bytes_per_actor")?,
     ))
 }
 
@@ -158,6 +166,7 @@ fn main() -> ExitCode {
         _ => return usage(),
     };
     let mut summary = Vec::new();
+    let mut heap_summary = Vec::new();
     for runtime in RUNTIMES {
         let mut figures = Vec::new();
         for under in Idle::ALL {
@@ -169,7 +178,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        let [(plain_u, plain_t), (sup_u, sup_t), (cap_u, cap_t)] = figures[..] else {
+        let [
+            (plain_u, plain_t, plain_h),
+            (sup_u, sup_t, sup_h),
+            (cap_u, cap_t, cap_h),
+        ] = figures[..]
+        else {
             eprintln!("supervised_memory: expected three figures");
             return ExitCode::FAILURE;
         };
@@ -180,6 +194,11 @@ fn main() -> ExitCode {
             sup_u - plain_u,
             cap_u - plain_u,
         ));
+        heap_summary.push(format!(
+            "{runtime:<18} {plain_h:>8.0} {sup_h:>8.0} {:>+8.0} {cap_h:>10.0} {:>+8.0}",
+            sup_h - plain_h,
+            cap_h - plain_h,
+        ));
     }
     println!(
         "\nresident bytes per idle actor, {n} actors, most of {RUNS} runs per process (trimmed):"
@@ -189,6 +208,14 @@ fn main() -> ExitCode {
         "runtime", "alone", "child", "+", "capturing", "+"
     );
     for line in summary {
+        println!("{line}");
+    }
+    println!("\nlive heap bytes per idle actor (chunks counted by the allocator; exact):");
+    println!(
+        "{:<18} {:>8} {:>8} {:>8} {:>10} {:>8}",
+        "runtime", "alone", "child", "+", "capturing", "+"
+    );
+    for line in heap_summary {
         println!("{line}");
     }
     ExitCode::SUCCESS

@@ -3,10 +3,11 @@
 //! mostly touch different locks, so a many-reader load does not pile up on one lock word. The
 //! registry of actors and the services use it.
 
-use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
-use crate::sync::{Arc, RwLock};
+use foldhash::fast::FixedState;
+
+use crate::sync::{Arc, HashMap, RwLock};
 
 /// How many maps a [`ShardedMap`] is split into. Two under loom: the models check the
 /// entries' states, not the spread, and every modelled lock costs the checker.
@@ -34,18 +35,17 @@ impl<V> Clone for ShardedMap<V> {
 impl<V> Default for ShardedMap<V> {
     fn default() -> Self {
         ShardedMap {
-            shards: Arc::new(std::array::from_fn(|_| RwLock::new(HashMap::new()))),
+            shards: Arc::new(std::array::from_fn(|_| RwLock::new(HashMap::default()))),
         }
     }
 }
 
 impl<V> ShardedMap<V> {
-    /// The shard that holds `name`. (`DefaultHasher::new()` has fixed keys: a name finds the
-    /// same shard in every process and every loom run.)
+    /// The shard that holds `name`. (A fixed seed: a name finds the same shard in every
+    /// process and every loom run. The shard's own map hashes with a seed of its own.)
     pub(crate) fn shard(&self, name: &str) -> &Shard<V> {
-        let mut h = DefaultHasher::new();
-        name.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        let h = FixedState::with_seed(0x5eed_0f_5a4d).hash_one(name);
+        &self.shards[(h >> 32) as usize % SHARDS]
     }
 
     /// The number of entries, over all shards.

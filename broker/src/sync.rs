@@ -76,3 +76,15 @@ impl<T> RwLock<T> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// The hasher of the broker's maps by name and by actor: foldhash, with a seed drawn per map
+/// (about a nanosecond for an integer, a few for a short name, where std's SipHash costs five
+/// to twenty). Under loom, a fixed seed: a map's iteration order must be the same in every
+/// execution of a model.
+#[cfg(not(playhouse_loom))]
+pub(crate) type MapHasher = foldhash::fast::RandomState;
+#[cfg(playhouse_loom)]
+pub(crate) type MapHasher = foldhash::fast::FixedState;
+
+/// A `HashMap` with the broker's [`MapHasher`].
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, MapHasher>;

@@ -90,7 +90,7 @@ use super::tell::Tell;
 ///
 /// # Costs
 ///
-/// A send to an active key hashes the key once (SipHash, with a per-set random seed), takes
+/// A send to an active key hashes the key once (foldhash, with a per-set random seed), takes
 /// its shard's read lock, sets the entry's idle flag (a read, and a write only when the sweeper
 /// has cleared it) and `try_tell`s into the mailbox, all in the first poll of its [`Tell`]: no
 /// allocation, no clone, no `.await` unless the mailbox is full (then the rest of the send is

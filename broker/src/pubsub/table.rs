@@ -1,7 +1,6 @@
 //! [`Topics`]: the table of topics and their subscribers; subscribe, unsubscribe, snapshot.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 // `Arc` and `Weak` stay std's (loom has no `Weak` and no `make_mut`); the lock is the one a
@@ -12,7 +11,7 @@ use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorId, ActorRef};
 
 use crate::faults::Fault;
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{HashMap, Mutex, MutexGuard};
 
 use super::subscriber::{Subscriber, Subscription};
 use super::{SubscriptionId, Topic, TopicError};

@@ -854,9 +854,13 @@ impl Executor for Dropping {
     }
 }
 
+/// An activation that must wait (here for its factory) goes on as a task; the executor drops
+/// it: the sender gets its message back.
 #[test]
 fn hands_back_the_message_when_the_activation_task_is_dropped() {
     let world = World::new();
+    let (_open, gate) = oneshot::channel::<()>();
+    *world.gate.lock().unwrap() = Some(gate.shared());
     let keyed = spec(&world).start(&System::new(Dropping));
     let err = playhouse_core::testing::block_on(keyed.tell(1, Msg::Item(7))).unwrap_err();
     assert!(matches!(err, KeyedError::Cancelled { .. }), "{err:?}");
@@ -864,5 +868,25 @@ fn hands_back_the_message_when_the_activation_task_is_dropped() {
     assert_eq!(item(err.into_message()), Some(7));
     assert_eq!(keyed.resident_count(), 0, "nothing is left behind");
     assert_eq!(keyed.stats().activation_failures, 1);
-    assert!(world.calls().is_empty(), "the factory never ran");
+    assert_eq!(keyed.stats().activations, 0);
+    assert_eq!(
+        world.calls(),
+        vec![1],
+        "the factory was called, then dropped waiting"
+    );
+}
+
+/// An activation that needs no wait runs to its end in the sender's task; the executor drops
+/// the new actor's task: the sender gets its message back, as from an actor that stopped.
+#[test]
+fn hands_back_the_message_when_the_new_actors_task_is_dropped() {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(Dropping));
+    let err = playhouse_core::testing::block_on(keyed.tell(1, Msg::Item(7))).unwrap_err();
+    assert!(matches!(err, KeyedError::Stopped { .. }), "{err:?}");
+    assert_eq!(err.key(), "1");
+    assert_eq!(item(err.into_message()), Some(7));
+    assert_eq!(keyed.resident_count(), 0, "nothing is left behind");
+    assert_eq!(keyed.stats().activations, 1);
+    assert_eq!(world.calls(), vec![1]);
 }

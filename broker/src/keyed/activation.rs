@@ -1,10 +1,13 @@
-//! Activating a key: the task that waits for the previous activation's exit, runs the factory,
-//! spawns the actor and hands it the messages that queued meanwhile, in order.
+//! Activating a key: the future that waits for the previous activation's exit, runs the
+//! factory, spawns the actor and hands it the messages that queued meanwhile, in order.
 //!
-//! The task is spawned on the executor rather than run by the first sender, so that a sender
-//! that gives up (a dropped future, a timeout) leaves the other waiting senders served. A guard
-//! answers every waiting sender whatever happens to the task: the factory's error, a panic, or
-//! the executor dropping the task.
+//! The sender whose message made the key's entry polls it once, in its own task
+//! ([`Shared::start_activation`]): with no predecessor to wait for, a factory that is ready at
+//! once and a mailbox with room, that is the whole activation, with no task spawned and no
+//! hop to another thread. Whatever must wait goes on as a task of its own, spawned before that
+//! first poll returns, so that a sender that gives up (a dropped future, a timeout) never
+//! strands the other waiting senders. A guard answers every waiting sender whatever happens:
+//! the factory's error, a panic, or the executor dropping the task.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};

@@ -77,14 +77,16 @@ pub enum KeyedError<M> {
         message: M,
     },
     /// The key's new activation ended before it took the message: its `started` hook failed,
-    /// or it stopped itself at once. The next message activates the key again.
+    /// it stopped itself at once, or the executor dropped its task (it was shutting down). The
+    /// next message activates the key again.
     Stopped {
         /// The key, as its `Debug` output.
         key: String,
         /// The message, not delivered.
         message: M,
     },
-    /// The executor dropped the task activating the key (it was shutting down) before the
+    /// The executor dropped the task activating the key (one that had to wait: for its
+    /// factory, or for the previous activation's end; it was shutting down) before the
     /// message was delivered. The message is handed back, unless the task was handing that very
     /// message to the new activation when it was dropped (then `None`: it is gone).
     Cancelled {

@@ -1,7 +1,9 @@
 //! [`Keyed`]: the handle that routes messages to keyed actors.
 
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use playhouse_core::mailbox::{Block, Bounded, DropNewest, Mailbox};
@@ -95,8 +97,11 @@ use super::tell::Tell;
 /// has cleared it) and `try_tell`s into the mailbox, all in the first poll of its [`Tell`]: no
 /// allocation, no clone, no `.await` unless the mailbox is full (then the rest of the send is
 /// boxed while it waits for room). A key's first message (the cold path) takes the shard's
-/// write lock, clones the key twice, and allocates its waiting entry, a reply port, a boxed
-/// activation task and the factory's boxed future; messages that arrive while a key activates
+/// write lock, clones the key twice, and allocates its waiting entry, a reply port, the boxed
+/// activation and the factory's boxed future; the activation runs in the sender's task as far
+/// as it can without waiting (usually to its end), and only what must wait (a factory that is
+/// not ready, a predecessor still ending, a full mailbox) goes on as a task of its own.
+/// Messages that arrive while a key activates
 /// wait in an unbounded queue beside its entry (the mailbox's bound applies once they are
 /// handed over). Each active key holds one entry (its key, an actor reference, an id, a flag
 /// and a timestamp) beside its actor. The sweeper walks every active key once per quarter of
@@ -115,7 +120,7 @@ pub struct KeyedStats {
     /// Activations made (factory calls that returned an actor).
     pub activations: u64,
     /// Activations that failed: the factory returned `Err` or panicked, or the executor dropped
-    /// the activation task.
+    /// the task of an activation that had to wait.
     pub activation_failures: u64,
     /// Passivations: idle ones and on-demand ones.
     pub passivations: u64,
@@ -166,8 +171,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     ///
     /// [`KeyedError::ActivationFailed`] if the factory failed (the key stays inactive; its next
     /// message tries again); [`KeyedError::Full`] under `Reject`; [`KeyedError::Stopped`] if
-    /// the new activation ended before it took the message; [`KeyedError::Cancelled`] if the
-    /// executor dropped the activation task. Each hands the message back (but for one case of
+    /// the new activation ended before it took the message (also when the executor dropped the
+    /// new actor's task); [`KeyedError::Cancelled`] if the executor dropped the task of an
+    /// activation that had to wait. Each hands the message back (but for one case of
     /// `Cancelled`, see there).
     ///
     /// # Cancel safety
@@ -272,20 +278,37 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                     // Passivated (or ended) while this send waited for room: route it again.
                     Err(SendError::Closed(m)) => shared.route_fast(hash, key, m, true),
                 },
-                Fast::Inactive(m) => match shared.route_slow(hash, key, m) {
-                    Slow::Fast(fast) => fast,
-                    Slow::Queued(rx) => {
-                        return match rx.await {
-                            Ok(delivery) => delivery,
-                            // The activation always answers; this is a task dropped without
-                            // running its destructors.
-                            Err(_) => Err(KeyedError::Cancelled {
-                                key: format!("{key:?}"),
-                                message: None,
-                            }),
-                        };
-                    }
-                },
+                Fast::Inactive(m) => {
+                    let rx = match shared.route_slow(hash, key, m) {
+                        Slow::Fast(next) => {
+                            fast = next;
+                            continue;
+                        }
+                        Slow::Queued(rx) => rx,
+                        Slow::Activate(activation, rx) => {
+                            let mut activation = Some(activation);
+                            // Ready on the first poll: there is no point at which this future
+                            // can be dropped with the activation neither finished nor spawned.
+                            poll_fn(|cx| {
+                                if let Some(activation) = activation.take() {
+                                    shared.start_activation(activation, cx);
+                                }
+                                Poll::Ready(())
+                            })
+                            .await;
+                            rx
+                        }
+                    };
+                    return match rx.await {
+                        Ok(delivery) => delivery,
+                        // The activation always answers; this is a task dropped without
+                        // running its destructors.
+                        Err(_) => Err(KeyedError::Cancelled {
+                            key: format!("{key:?}"),
+                            message: None,
+                        }),
+                    };
+                }
             };
         }
     }

@@ -15,7 +15,7 @@ use playhouse_core::{
 /// A boxed `Send` future (factories, activation tasks).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Spawns activations and activation tasks on the system a keyed set was started on.
+/// Spawns activations and the activations that must wait on the system a keyed set was started on.
 pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
     /// Spawns `actor`, under `restart` when one is given.
     fn spawn_actor(&self, actor: A, restart: Option<Box<dyn Restart<A>>>) -> ActorRef<A, MB>;

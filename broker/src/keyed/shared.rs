@@ -12,7 +12,7 @@ use playhouse_core::{Actor, ActorRef, ReplyReceiver, SendError, WeakActorRef, re
 use crate::faults::Fault;
 
 use super::entry::{Activating, Delivery, Slot, Waiting};
-use super::launch::Launch;
+use super::launch::{BoxFuture, Launch};
 use super::passivation::Sweeper;
 use super::spec::{Factory, Key, RestartMaker};
 use super::table::Table;
@@ -68,6 +68,9 @@ pub(crate) enum Slow<A: Actor, MB: Mailbox> {
     Fast(Fast<A, MB>),
     /// Waiting for the key's activation, which will say how it went.
     Queued(ReplyReceiver<Delivery<A::Message>>),
+    /// As `Queued`, and this sender made the entry: it starts the activation (see
+    /// [`start_activation`](Shared::start_activation)).
+    Activate(BoxFuture<()>, ReplyReceiver<Delivery<A::Message>>),
 }
 
 /// Whether a full mailbox of this kind makes a send wait (rather than fail or drop).
@@ -158,8 +161,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             };
             let slot = Slot::Activating(Activating::new(id, waiting));
             self.table.write(hash).insert_new(hash, key.clone(), slot);
-            self.spawn_activation(hash, key.clone(), id, None);
-            return Slow::Queued(rx);
+            return Slow::Activate(self.activation(hash, key.clone(), id, None), rx);
         }
         let mut replaced = None;
         let (id, predecessor) = {
@@ -214,19 +216,33 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         };
         // The old entry's reference is dropped outside the lock.
         drop(replaced);
-        self.spawn_activation(hash, key.clone(), id, predecessor);
-        Slow::Queued(rx)
+        Slow::Activate(self.activation(hash, key.clone(), id, predecessor), rx)
     }
 
-    fn spawn_activation(
+    fn activation(
         self: &Arc<Self>,
         hash: u64,
         key: K,
         id: u64,
         predecessor: Option<WeakActorRef<A, MB>>,
+    ) -> BoxFuture<()> {
+        Box::pin(self.clone().activate(hash, key, id, predecessor))
+    }
+
+    /// Starts an activation from the sender that made its entry: runs it in the caller's task
+    /// as far as it goes without waiting, which for a factory that is ready at once, no
+    /// predecessor to wait for and a mailbox with room is to its end (no task, no hop to
+    /// another thread); what must wait goes on as a task of its own, so that a sender that
+    /// gives up never strands the others. Returns at once either way (it never suspends: the
+    /// first poll is made with `cx` and the rest handed to the executor before returning).
+    pub(crate) fn start_activation(
+        &self,
+        mut activation: BoxFuture<()>,
+        cx: &mut std::task::Context<'_>,
     ) {
-        let task = self.clone().activate(hash, key, id, predecessor);
-        self.launch.spawn_task(Box::pin(task));
+        if activation.as_mut().poll(cx).is_pending() {
+            self.launch.spawn_task(activation);
+        }
     }
 
     /// An activation has ended: its entry goes, unless another activation has already taken

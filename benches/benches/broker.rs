@@ -761,6 +761,27 @@ fn broker(c: &mut Criterion) {
                 compare("playhouse publish vs ractor pg", 3, 1, Target::None),
             ],
         );
+        group(
+            c,
+            &summary,
+            &format!("publish/{subscribers}/current_thread"),
+            DELIVERIES,
+            Unit::MPerSec("deliveries"),
+            &[
+                case("playhouse/direct", move || {
+                    ct.run(move |e| publish_workload(e, subscribers, false))
+                }),
+                case("playhouse/publish", move || {
+                    ct.run(move |e| publish_workload(e, subscribers, true))
+                }),
+            ],
+            &[compare(
+                "playhouse publish vs N tells",
+                0,
+                1,
+                Target::ThroughputAtLeast(0.8),
+            )],
+        );
     }
 
     let activation = |how: Activation| move || rt.run(move |e| activation_workload(e, how));

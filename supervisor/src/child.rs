@@ -448,23 +448,22 @@ where
     /// (`OneForOne`, no backoff, not shutting down), it is a worker and its restart type
     /// restarts this exit, counting the restart in the supervisor's intensity. `Err` with why
     /// it could not once the restart was counted; `Ok(None)` when the supervisor is to decide
-    /// as usual (or this actor is no longer the child's).
+    /// as usual. Called with the child's lock held (`inner`) and this task's actor current:
+    /// the lock first, then the intensity's, the one order both are taken in, so that a task
+    /// the supervisor has let go of counts nothing.
     fn restart_itself(
         &self,
-        me: ActorId,
+        inner: &mut Inner<A, MB, E, B>,
         reason: &ExitReason,
     ) -> Result<Option<Next<A>>, FastFailure> {
         let child = &self.child;
         if child.spec.kind() != ChildKind::Worker || !child.spec.restart().restarts_after(reason) {
             return Ok(None);
         }
-        // The lock first (then the intensity's, the one order both are taken in), so that a
-        // task the supervisor has let go of counts nothing.
-        let mut inner = child.lock();
         let Some(sup) = inner.sup.clone() else {
             return Ok(None);
         };
-        if !inner.is_current(me) || !sup.intensity.fast_path() {
+        if !sup.intensity.fast_path() {
             return Ok(None);
         }
         if !sup.intensity.add_restart() {
@@ -528,8 +527,8 @@ where
         reason: &ExitReason,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Next<A>> {
-        // First poll of this exit: report it (or restart in place, on the fast path).
-        let first = {
+        // First poll of this exit: restart in place (the fast path), or report it.
+        let unreported = {
             let mut inner = self.child.lock();
             if !inner.is_current(me) {
                 // The supervisor has let go of this actor.
@@ -537,28 +536,24 @@ where
             }
             if inner.reported {
                 None
+            } else if std::mem::take(&mut inner.running) {
+                match self.restart_itself(&mut inner, reason) {
+                    Ok(Some(next)) => return Poll::Ready(next),
+                    Ok(None) => Some(None),
+                    Err(why) => Some(Some(why)),
+                }
             } else {
-                let running = std::mem::take(&mut inner.running);
-                let crashed = if running {
-                    None
-                } else {
+                // A failed start after a fast-path restart: the supervisor reports both.
+                Some(
                     inner
                         .transient
                         .as_mut()
                         .and_then(|t| t.restarting_after.take())
-                };
-                Some((running, crashed))
+                        .map(|crashed| FastFailure::Started { crashed }),
+                )
             }
         };
-        if let Some((running, crashed)) = first {
-            let mut failure = crashed.map(|crashed| FastFailure::Started { crashed });
-            if running {
-                match self.restart_itself(me, reason) {
-                    Ok(Some(next)) => return Poll::Ready(next),
-                    Ok(None) => {}
-                    Err(why) => failure = Some(why),
-                }
-            }
+        if let Some(failure) = unreported {
             self.report(me, true, |t, _| {
                 t.parked_exit = Some((reason.clone(), failure));
             });

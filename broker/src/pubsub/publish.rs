@@ -105,10 +105,8 @@ impl Topics {
         let mut waiting: Vec<(&Entry<M>, M)> = Vec::new();
         let mut gone = Vec::new();
         for entry in entries.iter() {
-            if !entry.sub.is_active() {
-                continue;
-            }
-            let (reason, back) = match entry.sub.try_deliver(msg.clone()) {
+            let (reason, back) = match entry.sub.try_deliver(&msg) {
+                Attempt::Inactive => continue,
                 Attempt::Delivered => {
                     report.delivered += 1;
                     continue;

@@ -15,6 +15,8 @@ use super::UndeliveredReason;
 /// message type's `TryInto<M>` did not give back what its `From<M>` built; the publish then
 /// hands back a fresh copy instead.
 pub(crate) enum Attempt<M> {
+    /// Unsubscribed (or removed) since the publish took its snapshot: skipped, nothing sent.
+    Inactive,
     /// The mailbox accepted it.
     Delivered,
     /// The mailbox is full under `Block`: the caller may wait for room.
@@ -33,12 +35,11 @@ pub(crate) type Waiting<'a, M> =
 pub(crate) trait Subscriber<M>: Send + Sync {
     /// The subscribed actor.
     fn actor(&self) -> ActorId;
-    /// `false` once unsubscribed (or removed): a publish that took its snapshot earlier skips it.
-    fn is_active(&self) -> bool;
-    /// Marks it unsubscribed.
+    /// Marks it unsubscribed: a publish that took its snapshot earlier skips it.
     fn deactivate(&self);
-    /// Delivers `msg` without waiting.
-    fn try_deliver(&self, msg: M) -> Attempt<M>;
+    /// Delivers a copy of `msg` without waiting, unless unsubscribed meanwhile (one call per
+    /// subscriber and publish: the check, the copy and the send).
+    fn try_deliver(&self, msg: &M) -> Attempt<M>;
     /// Delivers `msg`, waiting at most `wait` for room (on the actor's executor clock).
     fn deliver_within(&self, msg: M, wait: Duration) -> Waiting<'_, M>;
 }
@@ -72,23 +73,22 @@ impl<A, MB, M> Subscriber<M> for Subscription<A, MB>
 where
     A: Actor,
     MB: Mailbox,
-    M: Send + 'static,
+    M: Clone + Send + 'static,
     A::Message: From<M> + TryInto<M>,
 {
     fn actor(&self) -> ActorId {
         self.actor.id()
     }
 
-    fn is_active(&self) -> bool {
-        self.active.load(Ordering::Acquire)
-    }
-
     fn deactivate(&self) {
         self.active.store(false, Ordering::Release);
     }
 
-    fn try_deliver(&self, msg: M) -> Attempt<M> {
-        match self.actor.try_tell(A::Message::from(msg)) {
+    fn try_deliver(&self, msg: &M) -> Attempt<M> {
+        if !self.active.load(Ordering::Acquire) {
+            return Attempt::Inactive;
+        }
+        match self.actor.try_tell(A::Message::from(msg.clone())) {
             Ok(()) => Attempt::Delivered,
             Err(SendError::Full(m)) => {
                 if matches!(<MB::Strategy as Strategy>::ON_FULL, OnFull::Wait) {

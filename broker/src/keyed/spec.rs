@@ -75,6 +75,10 @@ impl<K: Key, A: Actor> KeyedSpec<K, A> {
     /// the senders, with their messages). The future is `'static`: copy or clone from the key
     /// what it needs (`let id = *key; async move { load(id).await }`).
     ///
+    /// The factory and its future run in the task of the sender whose message activates the
+    /// key, as far as they go without waiting (usually to the end); a future that must wait
+    /// finishes on a task of its own. Like a handler, a factory must not block its thread.
+    ///
     /// The defaults: the default mailbox (`Bounded<Block>`, capacity 256), no passivation, no
     /// restart.
     pub fn new<F, Fut, E>(factory: F) -> Self
@@ -95,7 +99,9 @@ impl<K: Key, A: Actor> KeyedSpec<K, A> {
         }
     }
 
-    /// A spec whose actors a synchronous `factory` makes (it runs on the activation's task).
+    /// A spec whose actors a synchronous `factory` makes (it runs in the task of the sender
+    /// whose message activates the key, or of the activation, if that had to wait for the
+    /// previous one's end).
     pub fn from_fn<F, E>(factory: F) -> Self
     where
         F: Fn(&K) -> Result<A, E> + Send + Sync + 'static,

@@ -492,9 +492,9 @@ async fn a_monitor_sees_the_end_for_good_not_a_restart<E: Executor>(exec: E) {
     assert_eq!(drain(&mut target_events).len(), 2, "two incarnations ended");
 }
 
-/// A `Down` enters a full `Bounded<Reject>` mailbox: control messages bypass the capacity. The
-/// mailbox holds one more than its capacity until the watcher catches up, and refuses ordinary
-/// messages meanwhile.
+/// A `Down` enters a full `Bounded<Reject>` mailbox: control messages bypass the capacity (and
+/// overtake what is queued). The mailbox holds one more than its capacity until the watcher
+/// catches up, and refuses ordinary messages meanwhile.
 async fn a_down_enters_a_full_reject_mailbox<E: Executor>(exec: E) {
     let system = System::new(exec.clone());
     let (watcher, mut events) = Node::new();
@@ -520,12 +520,13 @@ async fn a_down_enters_a_full_reject_mailbox<E: Executor>(exec: E) {
         Err(SendError::Full(NodeMsg::Item(3)))
     ));
     drop(gate);
-    match next(&exec, &mut events).await {
-        Event::Item { inc: 1, n: 1 } => {}
-        other => panic!("expected Item 1 first, got {other:?}"),
-    }
+    // The `Down` overtakes the item queued before it (control before user messages).
     let down = next(&exec, &mut events).await;
     assert_one_down(&[down], target.id(), monitor.id(), How::Fail);
+    match next(&exec, &mut events).await {
+        Event::Item { inc: 1, n: 1 } => {}
+        other => panic!("expected Item 1 after the Down, got {other:?}"),
+    }
     eventually(&exec, "the watcher to catch up", || {
         watcher.mailbox_len() == 0
     })

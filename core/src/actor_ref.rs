@@ -314,6 +314,52 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
             .request_stop(ExitReason::Shutdown(Some(info.into())));
     }
 
+    /// Shuts the actor down after the message it is handling: its mailbox stops accepting
+    /// messages (waiting senders fail with `Closed`), what is queued is discarded unhandled
+    /// (reply ports in it resolve with `NoReply::Stopped`, counted in
+    /// [`discarded_count`](ActorRef::discarded_count)), `stopped` runs, and the actor ends with
+    /// [`ExitReason::Shutdown`]. No restart follows. Returns at once; [`wait`](ActorRef::wait)
+    /// for the end.
+    ///
+    /// Between [`stop`](ActorRef::stop), which handles the backlog first, and
+    /// [`kill`](ActorRef::kill), which does not let the running handler finish: the graceful
+    /// end a supervisor asks of a child (its `Timeout` and `Infinity` shutdown policies), which
+    /// must not wait behind 10,000 queued messages. A handler that never returns is not cut:
+    /// follow with `kill` after a timeout, as a supervisor does.
+    ///
+    /// ```
+    /// use playhouse_broker::InMemoryBroker;
+    /// use playhouse_core::{Actor, Context, Env, ExitReason, Handler, System};
+    /// use playhouse_core::testing::{block_on, ThreadExecutor};
+    /// use std::convert::Infallible;
+    ///
+    /// struct Slow;
+    /// impl Actor for Slow {
+    ///     type Message = u32;
+    ///     type Error = Infallible;
+    /// }
+    /// impl<V: Env> Handler<V> for Slow {
+    ///     async fn handle(&mut self, _: u32, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let system = System::with_broker(ThreadExecutor, InMemoryBroker::new());
+    /// let actor = system.spawn(Slow);
+    /// actor.shutdown();
+    /// assert!(matches!(block_on(actor.wait()), ExitReason::Shutdown(None)));
+    /// assert!(actor.try_tell(1).is_err());
+    /// ```
+    pub fn shutdown(&self) {
+        self.cell.request_shutdown(ExitReason::Shutdown(None));
+    }
+
+    /// Like [`shutdown`](ActorRef::shutdown), with a reason that the exit carries.
+    pub fn shutdown_with(&self, info: impl Into<std::sync::Arc<str>>) {
+        self.cell
+            .request_shutdown(ExitReason::Shutdown(Some(info.into())));
+    }
+
     /// Kills the actor at once, as Erlang's `exit(Pid, kill)`: nothing it does can delay or
     /// refuse it.
     ///

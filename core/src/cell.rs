@@ -54,10 +54,14 @@ const RESTART_BIT: usize = 1 << (usize::BITS - 3);
 /// The bit of [`ActorCell::refs`] set while an end of the running incarnation is asked for at
 /// once: a suspended handler is cut as by a kill, but the mailbox stays open.
 const CUT_BIT: usize = 1 << (usize::BITS - 4);
+/// The bit of [`ActorCell::refs`] set while control messages (a monitor's `Down`, a trapped
+/// `Exit`) wait in the mailbox's control queue: the message loop takes them before the next
+/// user message. Raised and lowered under the mailbox's lock.
+const CONTROL_BIT: usize = 1 << (usize::BITS - 5);
 /// Any of the requests the message loop must look at before handling a message.
-const INTERRUPT_MASK: usize = KILL_BIT | RESTART_BIT | CUT_BIT;
+const INTERRUPT_MASK: usize = KILL_BIT | RESTART_BIT | CUT_BIT | CONTROL_BIT;
 /// The strong-reference count in [`ActorCell::refs`].
-const COUNT_MASK: usize = !(STOP_BIT | KILL_BIT | RESTART_BIT | CUT_BIT);
+const COUNT_MASK: usize = !(STOP_BIT | KILL_BIT | RESTART_BIT | CUT_BIT | CONTROL_BIT);
 
 /// An exit reason in a byte. The reasons that carry data are kept in [`LifeExtras::reason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,6 +291,38 @@ impl<M, S: Strategy> ActorCell<M, S> {
         wake_all(woken);
     }
 
+    /// Shutdown: no new messages; the message being handled finishes, `stopped` runs, the
+    /// queued ones are discarded; then `reason`. A stop that drains nothing: the graceful end
+    /// a supervisor asks of a child, which must not wait behind its backlog.
+    pub(crate) fn request_shutdown(&self, reason: ExitReason) {
+        let woken = {
+            let mut st = self.queue.state.lock();
+            if matches!(st.phase, Phase::Ended(_)) {
+                return;
+            }
+            if st.phase == Phase::Running {
+                let code = encode(&mut *st, reason.clone());
+                st.phase = Phase::Stopping(code);
+            }
+            // The end of the running incarnation, with the reason the phase holds (a stop or
+            // kill that came first keeps its own), unless one is asked for already.
+            let bits = self.refs.load(Ordering::Acquire);
+            if bits & (RESTART_BIT | CUT_BIT) == 0 {
+                let reason = match st.phase {
+                    Phase::Stopping(code) => decode(&*st, code),
+                    _ => reason,
+                };
+                extras(&mut *st).incarnation_reason = Some(reason);
+                self.refs.fetch_or(RESTART_BIT, Ordering::AcqRel);
+            }
+            self.refs.fetch_or(STOP_BIT, Ordering::AcqRel);
+            let (rx, waiters) = self.queue.close_locked(&mut st);
+            // Already closed (a stop came first): the receiver still has to see the request.
+            (rx.or_else(|| st.rx_waker.take()), waiters)
+        };
+        wake_all(woken);
+    }
+
     /// Kill: stop after the current message, discard the rest.
     pub(crate) fn request_kill(&self) {
         let woken = {
@@ -353,6 +389,27 @@ impl<M, S: Strategy> ActorCell<M, S> {
     #[inline]
     pub(crate) fn interrupted(&self) -> bool {
         self.refs.load(Ordering::Acquire) & INTERRUPT_MASK != 0
+    }
+
+    /// Queues a control message (a monitor's `Down`, a trapped `Exit`) ahead of the user
+    /// messages, raising the control flag the message loop reads ([`Queue::push_control`]).
+    /// `Err(msg)` once the mailbox is closed.
+    pub(crate) fn push_control(&self, msg: M) -> Result<(), M> {
+        self.queue.push_control(msg, || {
+            self.refs.fetch_or(CONTROL_BIT, Ordering::AcqRel);
+        })
+    }
+
+    /// `true` while control messages may wait (see [`CONTROL_BIT`]).
+    #[inline]
+    pub(crate) fn control_pending(&self) -> bool {
+        self.refs.load(Ordering::Acquire) & CONTROL_BIT != 0
+    }
+
+    /// Lowers the control flag; called under the mailbox's lock once its control queue is
+    /// empty.
+    pub(crate) fn lower_control(&self) {
+        self.refs.fetch_and(!CONTROL_BIT, Ordering::AcqRel);
     }
 
     /// `true` while an end of the running incarnation (graceful or cut) is asked for.

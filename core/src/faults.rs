@@ -70,6 +70,9 @@ pub enum Fault {
     /// section: an end in between is overwritten (the actor looks alive again, and later waits
     /// never resolve).
     StopChecksPhaseApart = 1 << 22,
+    /// A control message (`Down`, a trapped `Exit`) is queued without raising the cell's
+    /// control flag: it waits behind the receiver's batch instead of overtaking it.
+    ControlSkipsFlag = 1 << 23,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -120,7 +120,7 @@ pub(crate) trait DownSink {
 impl<M: From<Down> + Send + 'static, S: Strategy> DownSink for ActorCell<M, S> {
     fn deliver_down(&self, down: Down) {
         // A closed mailbox: the watcher has ended and wants nothing.
-        let _ = self.queue.push_control(M::from(down));
+        let _ = self.push_control(M::from(down));
     }
 }
 
@@ -178,7 +178,7 @@ impl<M: Send + 'static, S: Strategy> ActorCell<M, S> {
     pub(crate) fn exit_signal(&self, from: ActorId, reason: &ExitReason) {
         match self.trap_fn() {
             Some(make) => {
-                let _ = self.queue.push_control(make(Exit {
+                let _ = self.push_control(make(Exit {
                     id: from,
                     reason: reason.clone(),
                 }));

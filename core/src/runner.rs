@@ -424,9 +424,12 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             .unwrap_or(ExitReason::Normal)
     }
 
-    /// A message came in while a kill or an end of the incarnation was asked for: `None` (the
-    /// incarnation ends, see [`no_message_reason`](Self::no_message_reason)) with the message
-    /// discarded (a kill) or put back for the next incarnation; `Some` to handle it after all.
+    /// A message came in while a kill, an end of the incarnation or a control message was
+    /// pending, in that order of priority: `None` (the incarnation ends, see
+    /// [`no_message_reason`](Self::no_message_reason)) with the message discarded (a kill) or
+    /// put back for the next incarnation; `Some` with the control message that overtakes it
+    /// (it goes back to the front of the batch); `Some` with the message itself to handle it
+    /// after all.
     #[cold]
     #[inline(never)]
     fn interrupt(&mut self, msg: A::Message) -> Option<A::Message> {
@@ -438,14 +441,21 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             with_drop_cause(NoReply::Stopped, || drop(msg));
             return None;
         }
-        if !self.ctx.cell.restart_requested() {
-            // Withdrawn meanwhile.
-            return Some(msg);
+        if self.ctx.cell.restart_requested() {
+            if let RxOrReason::Receiving(rx) = &mut self.rx {
+                rx.put_back(&self.ctx.cell.queue, msg);
+            }
+            return None;
         }
-        if let RxOrReason::Receiving(rx) = &mut self.rx {
-            rx.put_back(&self.ctx.cell.queue, msg);
+        if self.ctx.cell.control_pending() {
+            // A control message overtakes `msg` (and the rest of the batch).
+            if let RxOrReason::Receiving(rx) = &mut self.rx {
+                let cell = &self.ctx.cell;
+                return Some(rx.take_control(&cell.queue, msg, || cell.lower_control()));
+            }
         }
-        None
+        // Withdrawn meanwhile.
+        Some(msg)
     }
 
     /// Polls the supervision for what follows the incarnation that ended (its reason is in

@@ -14,8 +14,8 @@ use std::process::Command;
 
 use playhouse_core::faults::{Fault, enable};
 use playhouse_loom_tests::models::{
-    actor, close, ending, handler, incarnation, keyed, link, mailbox, monitor, pubsub, registry,
-    reply, restart, timers,
+    actor, close, control, ending, handler, incarnation, keyed, link, mailbox, monitor, pubsub,
+    registry, reply, restart, timers,
 };
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
@@ -283,6 +283,23 @@ fn put_back_drops_is_caught() {
 #[test]
 fn stop_checks_phase_apart_is_caught() {
     assert_caught("child_stop_checks_phase_apart", "deadlock");
+}
+
+/// Fault: a control message is queued without raising the cell's control flag; the model of a
+/// `Down` racing a batch of user messages catches it handled after one it should overtake.
+#[test]
+fn control_skips_flag_is_caught() {
+    assert_caught(
+        "child_control_skips_flag",
+        "handled after the Down was queued",
+    );
+}
+
+#[test]
+#[ignore = "child process of control_skips_flag_is_caught"]
+fn child_control_skips_flag() {
+    enable(Fault::ControlSkipsFlag);
+    control::down_overtakes_the_batch();
 }
 
 /// Fault (broker): the registry removes a name whoever owns it; the model of a stale

@@ -626,8 +626,10 @@ pub(crate) trait ChildSlot<E, B>: Send + Sync {
     fn try_event(&self) -> Option<ChildEvent>;
     /// Ends the running incarnation (a group restart).
     fn end_incarnation(&self, when: IncarnationEnd, reason: ExitReason);
-    /// Stops the actor for good, gracefully.
-    fn stop(&self);
+    /// Ends the actor for good after the message it is handling, its backlog discarded
+    /// ([`ActorRef::shutdown`](playhouse_core::ActorRef::shutdown)): a shutdown is not stuck
+    /// behind what is queued.
+    fn shutdown(&self);
     /// Kills the actor.
     fn kill(&self);
     /// The current actor, while there is one.
@@ -801,9 +803,9 @@ where
         }
     }
 
-    fn stop(&self) {
+    fn shutdown(&self) {
         if let Some(actor) = self.current() {
-            actor.stop();
+            actor.shutdown();
         }
     }
 

@@ -463,10 +463,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             Alive::Running => match self.children[idx].flags().shutdown {
                 Shutdown::Brutal => self.children[idx].kill(),
                 Shutdown::Timeout(d) => {
-                    self.children[idx].stop();
+                    self.children[idx].shutdown();
                     deadline = Some(ctx.now() + d);
                 }
-                Shutdown::Infinity => self.children[idx].stop(),
+                Shutdown::Infinity => self.children[idx].shutdown(),
             },
         }
         loop {

@@ -30,6 +30,10 @@ const WAITING: usize = 1 << (usize::BITS - 1);
 pub(crate) struct Buffer<M> {
     /// Messages accepted and not yet taken by the receiver.
     pub(crate) queue: VecDeque<M>,
+    /// Control messages (a monitor's `Down`, a trapped `Exit`) not yet taken: the receiver
+    /// takes them before anything in `queue` and before the rest of its batch. They count in
+    /// `len` like any message.
+    pub(crate) control: VecDeque<M>,
     /// Messages accepted and not yet handed to the handler, plus hand-outs the receiver has
     /// published in `Queue::released` but not yet acknowledged here. The true number waiting is
     /// `len - released`.
@@ -49,6 +53,7 @@ pub(crate) struct Buffer<M> {
 fn new_buffer<M>() -> Box<Buffer<M>> {
     Box::new(Buffer {
         queue: VecDeque::new(),
+        control: VecDeque::new(),
         len: 0,
         waiters: Vec::new(),
         next_key: 0,
@@ -245,14 +250,22 @@ impl<M, S: Strategy> Queue<M, S> {
     /// room. It counts as waiting, so a full mailbox may hold one more than its capacity for a
     /// while (senders wait or are refused until it is back under). `Err(msg)` once the mailbox
     /// is closed.
-    pub(crate) fn push_control(&self, msg: M) -> Result<(), M> {
+    ///
+    /// Control messages go to a queue of their own that the receiver empties first, and
+    /// `mark` runs under the lock after the push: the actor's cell raises its control flag
+    /// there, which the message loop reads with the one load it makes per message anyway, so
+    /// a notice overtakes the user messages already queued and those of the receiver's batch.
+    pub(crate) fn push_control(&self, msg: M, mark: impl FnOnce()) -> Result<(), M> {
         let mut st = self.state.lock();
         if st.closed {
             return Err(msg);
         }
         let buf = st.buffer();
-        buf.queue.push_back(msg);
+        buf.control.push_back(msg);
         buf.len += 1;
+        if !crate::faults::enabled(crate::faults::Fault::ControlSkipsFlag) {
+            mark();
+        }
         Self::wake_rx(st);
         Ok(())
     }

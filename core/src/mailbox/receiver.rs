@@ -60,7 +60,11 @@ impl<M, S: Strategy> Receiver<M, S> {
             // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
             let freed = queue.take_released();
             buf.len -= freed;
-            let next = if S::BATCH {
+            let next = if let Some(control) = buf.control.pop_front() {
+                // Control messages first (their flag, if still up, is lowered by the next
+                // `take_control`).
+                Some(control)
+            } else if S::BATCH {
                 if buf.queue.is_empty() {
                     None
                 } else {
@@ -135,6 +139,31 @@ impl<M, S: Strategy> Receiver<M, S> {
         self.give_back_readmitting(queue, 1);
     }
 
+    /// The control flag was seen up with `msg` just handed out: takes the oldest control
+    /// message instead, and puts `msg` back at the front of the batch (it is handed out next,
+    /// after the control messages). `lower` runs under the lock once no control message is
+    /// left, to lower the flag. Returns `msg` itself if there was none (it was taken already).
+    ///
+    /// The count of waiting messages does not change: `msg` waits again, and the control
+    /// message, which counted as waiting, takes its hand-out.
+    pub(crate) fn take_control(&mut self, queue: &Queue<M, S>, msg: M, lower: impl FnOnce()) -> M {
+        let mut st = queue.state.lock();
+        let Some(buf) = st.buf.as_deref_mut() else {
+            lower();
+            return msg;
+        };
+        let Some(control) = buf.control.pop_front() else {
+            lower();
+            return msg;
+        };
+        if buf.control.is_empty() {
+            lower();
+        }
+        drop(st);
+        self.batch.push_front(msg);
+        control
+    }
+
     /// Drops every message waiting (queued or in the batch), each exactly once and outside the
     /// lock, without closing the mailbox: reply ports inside them resolve with `cause`. They
     /// are added to the discarded count. Returns how many.
@@ -207,7 +236,8 @@ impl<M, S: Strategy> Receiver<M, S> {
                 Some(buf) => {
                     buf.len = 0;
                     queue.take_released();
-                    let rest = std::mem::take(&mut buf.queue);
+                    let mut rest = std::mem::take(&mut buf.control);
+                    rest.append(&mut buf.queue);
                     buf.discarded += (rest.len() + batch.len()) as u64;
                     rest
                 }

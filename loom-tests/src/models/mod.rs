@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod close;
+pub mod control;
 pub mod ending;
 pub mod handler;
 pub mod incarnation;

@@ -95,7 +95,7 @@ pub mod prelude {
         Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, MessageBroker,
         NoReply, Recipient, Reply, SendError, WeakActorRef, Wiring,
     };
-    pub use playhouse_core::{Down, Exit, IncarnationEnd, Monitor};
+    pub use playhouse_core::{Down, Exit, IncarnationEnd, Monitor, Observer};
     #[cfg(feature = "smol")]
     pub use playhouse_executors::SmolExecutor;
     #[cfg(feature = "std")]

@@ -314,6 +314,18 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
             .request_stop(ExitReason::Shutdown(Some(info.into())));
     }
 
+    /// Names the actor for observers ([`ActorInfo::name`](crate::observer::ActorInfo)):
+    /// events from now on carry it. A supervisor names each child after its child id. The
+    /// name is not a registration (see the broker for lookups by name) and need not be unique.
+    pub fn set_name(&self, name: impl Into<std::sync::Arc<str>>) {
+        self.cell.set_name(name.into());
+    }
+
+    /// The name given with [`set_name`](ActorRef::set_name), if any.
+    pub fn name(&self) -> Option<std::sync::Arc<str>> {
+        self.cell.name()
+    }
+
     /// Shuts the actor down after the message it is handling: its mailbox stops accepting
     /// messages (waiting senders fail with `Closed`), what is queued is discarded unhandled
     /// (reply ports in it resolve with `NoReply::Stopped`, counted in

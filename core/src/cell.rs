@@ -8,8 +8,10 @@ use crate::executor::SharedSleeper;
 use crate::exit::ExitReason;
 use crate::exit_wait::{ExitCell, Waiters};
 use crate::mailbox::{Queue, State, Strategy, wake_all};
+use crate::observer::{Observation, ObservedEvent};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::timer::TimerHandle;
+use std::sync::Arc as StdArc;
 
 /// A process-unique actor identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,6 +110,13 @@ pub(crate) struct LifeExtras {
     /// While the actor traps exits: how to turn an exit signal into one of its messages (a
     /// `fn(Exit) -> M`, erased because these extras are the same for every message type).
     trap: Option<Box<dyn std::any::Any + Send>>,
+    /// The system's observer, if it has one ([`State::observed`] says so without this box).
+    observation: Option<Observation>,
+    /// The name given with [`ActorRef::set_name`](crate::ActorRef::set_name).
+    name: Option<StdArc<str>>,
+    /// When the handler of an observed actor began (the runner's clock reading, kept here
+    /// rather than in every actor's task).
+    handling_since: Option<std::time::Instant>,
 }
 
 impl Default for LifeExtras {
@@ -120,6 +129,9 @@ impl Default for LifeExtras {
             reason: None,
             incarnation_reason: None,
             trap: None,
+            observation: None,
+            name: None,
+            handling_since: None,
         }
     }
 }
@@ -131,6 +143,26 @@ fn run_watcher(watcher: ExitWatcher, id: ActorId, reason: &ExitReason) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || watcher(id, reason))) {
         // A payload whose own drop panics must not escape either.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
+/// The observation of an observed actor and its name, cloned under the caller's lock (for a
+/// call outside it). `None` for an actor that is not observed.
+#[cold]
+pub(crate) fn observation_of<M>(st: &State<M>) -> Option<(Observation, Option<StdArc<str>>)> {
+    let extras = st.extras.as_deref()?;
+    let observation = extras.observation.clone()?;
+    Some((observation, extras.name.clone()))
+}
+
+/// Tells what [`observation_of`] returned of `event`, if anything (outside the lock).
+#[cold]
+pub(crate) fn tell_observer(
+    observed: Option<(Observation, Option<StdArc<str>>)>,
+    event: &ObservedEvent<'_>,
+) {
+    if let Some((observation, name)) = observed {
+        observation.tell(name.as_deref(), event);
     }
 }
 
@@ -389,6 +421,58 @@ impl<M, S: Strategy> ActorCell<M, S> {
     #[inline]
     pub(crate) fn interrupted(&self) -> bool {
         self.refs.load(Ordering::Acquire) & INTERRUPT_MASK != 0
+    }
+
+    /// Makes this actor observed (at spawn, before anything can happen to it).
+    pub(crate) fn set_observation(&self, observation: Observation) {
+        let mut st = self.queue.state.lock();
+        extras(&mut *st).observation = Some(observation);
+        st.observed = true;
+    }
+
+    /// Tells the observer of `event`, if the actor is observed (the caller knows it is likely:
+    /// the runner asks only when its system has an observer).
+    pub(crate) fn observe(&self, event: &ObservedEvent<'_>) {
+        let observed = {
+            let st = self.queue.state.lock();
+            if !st.observed {
+                return;
+            }
+            observation_of(&st)
+        };
+        tell_observer(observed, event);
+    }
+
+    /// An observed actor's handler begins at `now`.
+    pub(crate) fn mark_handling(&self, now: std::time::Instant) {
+        let mut st = self.queue.state.lock();
+        extras(&mut *st).handling_since = Some(now);
+    }
+
+    /// Tells the observer that the handler marked by [`mark_handling`](Self::mark_handling)
+    /// returned at `now`.
+    pub(crate) fn observe_handled(&self, now: std::time::Instant) {
+        let (began, observed) = {
+            let mut st = self.queue.state.lock();
+            let began = st.extras.as_mut().and_then(|e| e.handling_since.take());
+            (began, observation_of(&st))
+        };
+        if let Some(began) = began {
+            let duration = now.saturating_duration_since(began);
+            tell_observer(observed, &ObservedEvent::Handled { duration });
+        }
+    }
+
+    /// Names the actor, for observers ([`ActorInfo::name`](crate::observer::ActorInfo)).
+    pub(crate) fn set_name(&self, name: StdArc<str>) {
+        let mut st = self.queue.state.lock();
+        extras(&mut *st).name = Some(name);
+    }
+
+    /// The name given with [`set_name`](Self::set_name).
+    pub(crate) fn name(&self) -> Option<StdArc<str>> {
+        let st = self.queue.state.lock();
+        st.extras.as_ref().and_then(|e| e.name.clone())
     }
 
     /// Queues a control message (a monitor's `Down`, a trapped `Exit`) ahead of the user

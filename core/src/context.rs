@@ -12,6 +12,7 @@ use crate::error::SendError;
 use crate::executor::Executor;
 use crate::link::{Down, Exit, Monitor};
 use crate::mailbox::{Block, Bounded, Mailbox};
+use crate::observer::ObservedEvent;
 use crate::spawn::spawn_in;
 use crate::sync::Arc;
 use crate::system::System;
@@ -319,6 +320,21 @@ impl<A: Actor, V: Env> Context<A, V> {
     fn cancel_timers(&mut self) {
         if std::mem::take(&mut self.has_timers) {
             self.cell.cancel_timers();
+        }
+    }
+
+    /// `true` if this actor's system has an observer.
+    #[inline]
+    pub(crate) fn observed(&self) -> bool {
+        self.env.observer.is_some()
+    }
+
+    /// Tells the system's observer (if it has one) of `event` about this actor: for an actor
+    /// that does something the runtime cannot see, as a supervisor reports its escalation
+    /// ([`ObservedEvent::Escalated`]). Does nothing in a system without an observer.
+    pub fn observe(&self, event: &ObservedEvent<'_>) {
+        if self.observed() {
+            self.cell.observe(event);
         }
     }
 

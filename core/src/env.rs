@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use crate::broker::MessageBroker;
 use crate::executor::{Executor, SharedSleeper};
 use crate::mailbox::Mailbox;
+use crate::observer::SharedObserver;
 
 /// The types an actor was spawned with: mailbox strategy, executor and broker.
 ///
@@ -49,6 +50,8 @@ pub(crate) struct SpawnEnv<E, B> {
     pub(crate) executor: E,
     pub(crate) broker: B,
     pub(crate) sleeper: SharedSleeper,
+    /// The system's observer ([`System::with_observer`](crate::System::with_observer)).
+    pub(crate) observer: Option<SharedObserver>,
 }
 
 impl<E: Executor, B: MessageBroker> SpawnEnv<E, B> {
@@ -57,6 +60,7 @@ impl<E: Executor, B: MessageBroker> SpawnEnv<E, B> {
             sleeper: SharedSleeper::new(executor.clone()),
             executor,
             broker,
+            observer: None,
         }
     }
 }

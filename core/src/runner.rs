@@ -21,6 +21,7 @@ use crate::env::Env;
 use crate::error::NoReply;
 use crate::exit::ExitReason;
 use crate::mailbox::{Mailbox, Receiver, Strategy};
+use crate::observer::ObservedEvent;
 use crate::reply::{
     TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, dropping_a_task,
     end_panicked_drop, with_drop_cause,
@@ -72,6 +73,9 @@ where
                     break 'incarnation early;
                 }
                 tell_started(&mut task.policy, task.cell.id);
+                if task.ctx.observed() {
+                    task.observe_started();
+                }
                 let mut budget = BUDGET;
                 loop {
                     // `ctx.stop()` from `started` or from the last handler: handle nothing more.
@@ -104,9 +108,24 @@ where
                     else {
                         break 'incarnation task.no_message_reason();
                     };
+                    // The handler's start, for an observed actor only (the one branch an
+                    // unobserved actor pays), kept in the cell: a local here would make every
+                    // actor's task larger.
+                    if task.ctx.observed() {
+                        task.ctx.cell.mark_handling(task.ctx.now());
+                    }
                     match Guarded::new(&task.cell, actor.handle(msg, &mut task.ctx)).await {
-                        Outcome::Done(Ok(())) => {}
-                        Outcome::Done(Err(e)) => break 'incarnation ExitReason::failed(e),
+                        Outcome::Done(Ok(())) => {
+                            if task.ctx.observed() {
+                                task.observe_handled();
+                            }
+                        }
+                        Outcome::Done(Err(e)) => {
+                            if task.ctx.observed() {
+                                task.observe_handled();
+                            }
+                            break 'incarnation ExitReason::failed(e);
+                        }
                         Outcome::Panicked(p) => break 'incarnation panicked(p),
                         Outcome::Killed => break 'incarnation killed(&task.cell),
                     }
@@ -120,6 +139,9 @@ where
             // The batch of messages taken and not handled goes back to the mailbox (for the
             // next incarnation, or the final discard), and the reason takes the receiver's room.
             task.rx.end_receiving(&task.ctx.cell.queue, reason);
+            if task.ctx.observed() {
+                task.observe_panic();
+            }
             match Guarded::new(&task.cell, actor.stopped(&mut task.ctx, task.rx.reason())).await {
                 Outcome::Done(()) => {}
                 Outcome::Panicked(p) => task.rx = RxOrReason::Ended(panicked(p)),
@@ -154,6 +176,9 @@ where
                 }
             }
             // The next incarnation receives.
+            if task.ctx.observed() {
+                task.observe_restart();
+            }
             task.rx.take_reason();
             task.ctx.begin_next_incarnation();
             // A restart is work like a message: an actor whose incarnations end at once (a
@@ -515,6 +540,39 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         };
     }
 
+    /// Tells the observer that an incarnation started.
+    #[cold]
+    fn observe_started(&self) {
+        let incarnation = self.ctx.incarnation();
+        self.cell.observe(&ObservedEvent::Started { incarnation });
+    }
+
+    /// Tells the observer how long the handler ran (since [`ActorCell::mark_handling`]).
+    #[cold]
+    fn observe_handled(&self) {
+        self.cell.observe_handled(self.ctx.now());
+    }
+
+    /// Tells the observer of a panic, if that is how the incarnation ended.
+    #[cold]
+    fn observe_panic(&self) {
+        if let ExitReason::Panicked(message) = self.rx.reason() {
+            self.cell.observe(&ObservedEvent::Panicked { message });
+        }
+    }
+
+    /// Tells the observer that the incarnation that ended (its reason still in the receiver's
+    /// room) is followed by another.
+    #[cold]
+    fn observe_restart(&self) {
+        let incarnation = self.ctx.incarnation() + 1;
+        let reason = self.rx.reason();
+        self.cell.observe(&ObservedEvent::Restarted {
+            incarnation,
+            reason,
+        });
+    }
+
     #[inline]
     fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<A::Message>> {
         let RxOrReason::Receiving(rx) = &mut self.rx else {
@@ -541,6 +599,11 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
                     ReceiverOf::<A, V>::default().close_and_discard(&self.ctx.cell.queue)
                 }
             };
+        }
+        if self.ctx.observed() {
+            self.ctx
+                .cell
+                .observe(&ObservedEvent::Stopped { reason: &reason });
         }
         if R::WANTS_FINISHED {
             let told = reason.clone();

@@ -11,6 +11,7 @@ use crate::env::{Env, SpawnEnv, Wiring};
 use crate::executor::Executor;
 use crate::exit::ExitReason;
 use crate::mailbox::Mailbox;
+use crate::observer::{Observation, ObservedEvent};
 use crate::runner::run_actor;
 use crate::sync::Arc;
 use crate::system::System;
@@ -312,6 +313,14 @@ where
         mailbox.queue::<A::Message>(),
         env.sleeper.clone(),
     ));
+    if let Some(observer) = &env.observer {
+        cell.set_observation(Observation {
+            observer: observer.clone(),
+            id: cell.id,
+            type_name: std::any::type_name::<A>(),
+        });
+        cell.observe(&ObservedEvent::Spawned);
+    }
     let actor_ref = ActorRef::from_counted(cell.clone());
     let restart = make(&actor_ref);
     let ctx = Context::<A, V>::new(cell, env.clone());

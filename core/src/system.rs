@@ -9,6 +9,7 @@ use crate::broker::MessageBroker;
 use crate::env::{SpawnEnv, Wiring};
 use crate::executor::Executor;
 use crate::mailbox::{Block, Bounded, Mailbox};
+use crate::observer::Observer;
 use crate::spawn::{NoRestart, Restart, Spawner, spawn_in};
 
 /// An executor and a broker, shared by every actor spawned from this system, from its clones,
@@ -80,6 +81,37 @@ impl<E: Executor, B: MessageBroker> System<E, B> {
 
     pub(crate) fn from_env(env: StdArc<SpawnEnv<E, B>>) -> Self {
         System { env }
+    }
+
+    /// This system with `observer` told of what each actor spawned from it from now on does
+    /// ([`observer`](crate::observer)). Actors already spawned stay unobserved; references and
+    /// spawners made from the returned system share the observer.
+    ///
+    /// ```
+    /// # use playhouse_broker::InMemoryBroker;
+    /// use playhouse_core::System;
+    /// use playhouse_core::testing::{RecordingObserver, ThreadExecutor};
+    ///
+    /// let recording = RecordingObserver::new();
+    /// let system = System::with_broker(ThreadExecutor, InMemoryBroker::new())
+    ///     .with_observer(recording.clone());
+    /// assert!(system.observer().is_some());
+    /// ```
+    pub fn with_observer(self, observer: impl Observer) -> Self {
+        let env = SpawnEnv {
+            executor: self.env.executor.clone(),
+            broker: self.env.broker.clone(),
+            sleeper: self.env.sleeper.clone(),
+            observer: Some(StdArc::new(observer)),
+        };
+        System {
+            env: StdArc::new(env),
+        }
+    }
+
+    /// The system's observer, if it has one.
+    pub fn observer(&self) -> Option<&StdArc<dyn Observer>> {
+        self.env.observer.as_ref()
     }
 
     /// The executor every actor of this system runs on.

@@ -707,11 +707,17 @@ where
         if let Some(old) = old {
             old.kill();
         }
-        // The new actor is the current one before its task can call a hook.
+        // The new actor is the current one before its task can call a hook. In an observed
+        // system it is named after its child id (only there: a name costs an idle child a
+        // box of extras).
+        let observed = system.observer().is_some();
         let actor_ref =
             system
                 .spawner(self.mailbox.clone())
                 .spawn_supervised_with(actor, |actor_ref| {
+                    if observed {
+                        actor_ref.set_name(self.id.as_str());
+                    }
                     self.lock().current = Some(actor_ref.clone());
                     ChildControl {
                         child: self.clone(),

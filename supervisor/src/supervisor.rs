@@ -18,6 +18,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use playhouse_core::mailbox::Unbounded;
+use playhouse_core::observer::ObservedEvent;
 use playhouse_core::{
     Actor, ActorId, Context, Executor, ExitReason, Handler, IncarnationEnd, MessageBroker, Reply,
     Wiring,
@@ -533,8 +534,12 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     async fn escalate(&mut self, ctx: &Ctx<E, B>) {
         let max_restarts = self.max_restarts;
         self.emit(None, || EventKind::Escalated { max_restarts });
-        self.shut_down_self(ctx, "reached max restart intensity")
-            .await;
+        const WHY: &str = "reached max restart intensity";
+        if ctx.system().observer().is_some() {
+            let reason = ExitReason::Shutdown(Some(Arc::from(WHY)));
+            ctx.observe(&ObservedEvent::Escalated { reason: &reason });
+        }
+        self.shut_down_self(ctx, WHY).await;
     }
 
     /// Reads `child`'s reports (its doorbell rang) and acts on an exit.

@@ -16,11 +16,13 @@ use std::marker::PhantomData;
 use std::task::{Context, Poll, Waker};
 
 use super::strategy::{OnFull, Strategy};
-use crate::cell::{LifeExtras, Phase};
+use crate::cell::{LifeExtras, Phase, observation_of, tell_observer};
 use crate::error::{NoReply, SendError};
+use crate::observer::{Observation, ObservedEvent};
 use crate::reply::with_drop_cause;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard};
+use std::sync::Arc as StdArc;
 
 /// The flag bit of [`Queue::released`]: senders are waiting for room.
 const WAITING: usize = 1 << (usize::BITS - 1);
@@ -70,6 +72,9 @@ pub(crate) struct State<M> {
     /// boxed and made on first use.
     pub(crate) extras: Option<Box<LifeExtras>>,
     pub(crate) closed: bool,
+    /// `true` if the owning actor's system has an observer (kept in `extras`): the one thing a
+    /// send looks at for it, in a byte beside `closed`.
+    pub(crate) observed: bool,
     /// Where the owning actor is in its life.
     pub(crate) phase: Phase,
 }
@@ -117,6 +122,7 @@ impl<M, S: Strategy> Queue<M, S> {
                 rx_waker: None,
                 extras: None,
                 closed: false,
+                observed: false,
                 phase: Phase::Running,
             }),
             capacity,
@@ -218,15 +224,24 @@ impl<M, S: Strategy> Queue<M, S> {
         if self.has_room(buf) {
             buf.queue.push_back(msg);
             buf.len += 1;
-            Self::wake_rx(st);
+            self.wake_rx(st);
             return Ok(());
         }
         match S::ON_FULL {
-            OnFull::Wait | OnFull::Reject | OnFull::Never => Err(SendError::Full(msg)),
+            OnFull::Wait | OnFull::Reject | OnFull::Never => {
+                if st.observed {
+                    let observed = observation_of(&st);
+                    drop(st);
+                    tell_observer(observed, &ObservedEvent::Rejected);
+                }
+                Err(SendError::Full(msg))
+            }
             OnFull::DropNewest => {
                 buf.dropped += 1;
+                let observed = Self::observed_now(&st);
                 drop(st);
                 with_drop_cause(NoReply::Overflow, || drop(msg));
+                tell_observer(observed, &ObservedEvent::Dropped);
                 Ok(())
             }
             OnFull::DropOldest => {
@@ -238,8 +253,13 @@ impl<M, S: Strategy> Queue<M, S> {
                 if oldest.is_some() {
                     buf.dropped += 1;
                 }
+                let observed = Self::observed_now(&st);
                 drop(st);
+                let dropped = oldest.is_some();
                 with_drop_cause(NoReply::Overflow, || drop(oldest));
+                if dropped {
+                    tell_observer(observed, &ObservedEvent::Dropped);
+                }
                 Ok(())
             }
         }
@@ -266,20 +286,50 @@ impl<M, S: Strategy> Queue<M, S> {
         if !crate::faults::enabled(crate::faults::Fault::ControlSkipsFlag) {
             mark();
         }
-        Self::wake_rx(st);
+        self.wake_rx(st);
         Ok(())
     }
 
-    /// After a push: takes the receiver's waker if it parked, releases the lock, wakes it.
+    /// After a push: takes the receiver's waker if it parked, releases the lock, wakes it
+    /// (and tells an observer, if the actor is observed).
     #[inline]
-    fn wake_rx(mut st: MutexGuard<'_, State<M>>) {
+    fn wake_rx(&self, mut st: MutexGuard<'_, State<M>>) {
         if crate::faults::enabled(crate::faults::Fault::SkipReceiverWake) {
             st.rx_waker = None;
+        }
+        if st.observed {
+            return self.wake_rx_observed(st);
         }
         let waker = st.rx_waker.take();
         drop(st);
         if let Some(w) = waker {
             w.wake();
+        }
+    }
+
+    /// [`wake_rx`](Self::wake_rx) for an observed actor: tells of the message enqueued, with
+    /// the depth it makes, once the lock is released.
+    #[cold]
+    #[inline(never)]
+    fn wake_rx_observed(&self, mut st: MutexGuard<'_, State<M>>) {
+        let depth = st.len() - self.released();
+        let observed = observation_of(&st);
+        let waker = st.rx_waker.take();
+        drop(st);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        tell_observer(observed, &ObservedEvent::Enqueued { depth });
+    }
+
+    /// Tells an observer of a message dropped or refused, if the actor is observed; call with
+    /// the lock held, then [`tell_observer`] once it is released.
+    #[inline]
+    fn observed_now(st: &State<M>) -> Option<(Observation, Option<StdArc<str>>)> {
+        if st.observed {
+            observation_of(st)
+        } else {
+            None
         }
     }
 
@@ -298,7 +348,7 @@ impl<M, S: Strategy> Queue<M, S> {
         }
         buf.queue.push_back(msg);
         buf.len += 1;
-        Self::wake_rx(st);
+        self.wake_rx(st);
     }
 
     /// One attempt of a waiting send: push if there is room, else register `waker` under `key`.
@@ -326,7 +376,7 @@ impl<M, S: Strategy> Queue<M, S> {
             }
             buf.queue.push_back(msg);
             buf.len += 1;
-            Self::wake_rx(st);
+            self.wake_rx(st);
             return Poll::Ready(Ok(()));
         }
         if S::ON_FULL != OnFull::Wait {

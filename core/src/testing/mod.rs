@@ -82,5 +82,7 @@ impl crate::Executor for ThreadExecutor {
     }
 }
 
+mod recording;
 mod virtual_time;
+pub use recording::RecordingObserver;
 pub use virtual_time::{VirtualSleep, VirtualTime};

@@ -1,0 +1,291 @@
+//! The observer sees every event of an actor, in order, on every executor: a crash and restart
+//! under a supervisor, an escalation, the message events (enqueued with depth, handled with
+//! duration, dropped, rejected), names, and a panicking observer contained.
+
+#![cfg(all(feature = "tokio", feature = "smol", feature = "std"))]
+
+#[macro_use]
+mod common;
+
+use ::std::sync::Arc;
+use ::std::time::Duration;
+
+use common::*;
+use playhouse::ActorId;
+use playhouse::mailbox::{Bounded, DropNewest, Reject};
+use playhouse::observer::{ActorInfo, Event, EventData, EventKind, ObservedEvent};
+use playhouse::prelude::*;
+use playhouse::testing::{RecordingObserver, VirtualTime};
+
+/// Panics on `Boom`, sleeps on `Nap` (by its executor's clock), counts otherwise.
+struct Crashy;
+
+enum CMsg {
+    Boom,
+    Nap(Duration),
+    Ping(Reply<u32>),
+}
+
+impl Actor for Crashy {
+    type Message = CMsg;
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for Crashy {
+    async fn handle(&mut self, msg: CMsg, ctx: &mut Context<Self, V>) -> Result<(), TestError> {
+        match msg {
+            CMsg::Boom => panic!("crashy boom"),
+            CMsg::Nap(d) => ctx.sleep(d).await,
+            CMsg::Ping(reply) => {
+                let _ = reply.send(ctx.incarnation());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn data_of(recording: &RecordingObserver, actor: ActorId) -> Vec<EventData> {
+    recording
+        .events()
+        .into_iter()
+        .filter(|e| e.actor == actor)
+        .filter(|e| {
+            !matches!(
+                e.kind(),
+                EventKind::Enqueued | EventKind::Dropped | EventKind::Rejected
+            )
+        })
+        .map(|e| e.data)
+        .collect()
+}
+
+/// A supervised child crashes and is restarted, then the supervisor is stopped: the child's
+/// events are, in order, spawned, started 1, handled, panicked, restarted 2 (with the panic as
+/// the reason), started 2, handled, stopped (shutdown); every one names it after its child id.
+async fn a_crash_and_restart_in_order<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(3, Duration::from_secs(60))
+        .child(ChildSpec::new("crashy", || Crashy));
+    let sup = within(&exec, LONG, spec.start(&system))
+        .await
+        .expect("started");
+    let child = within(&exec, LONG, sup.child::<Crashy, Bounded>("crashy"))
+        .await
+        .expect("the child");
+    assert_eq!(within(&exec, LONG, child.ask(CMsg::Ping)).await.unwrap(), 1);
+    child.tell(CMsg::Boom).await.expect("queued");
+    assert_eq!(
+        within(&exec, LONG, child.ask(CMsg::Ping)).await.unwrap(),
+        2,
+        "restarted behind the same reference"
+    );
+    sup.stop();
+    within(&exec, LONG, sup.wait()).await;
+    within(&exec, LONG, child.wait()).await;
+
+    let got = data_of(&recording, child.id());
+    let kinds: Vec<EventKind> = recording.kinds_of(child.id());
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Spawned,
+            EventKind::Started,
+            EventKind::Handled,
+            EventKind::Panicked,
+            EventKind::Restarted,
+            EventKind::Started,
+            EventKind::Handled,
+            EventKind::Stopped,
+        ],
+        "{got:?}"
+    );
+    assert!(matches!(got[1], EventData::Started { incarnation: 1 }));
+    assert!(matches!(&got[3], EventData::Panicked { message } if message == "crashy boom"));
+    assert!(matches!(
+        &got[4],
+        EventData::Restarted { incarnation: 2, reason: ExitReason::Panicked(m) } if &**m == "crashy boom"
+    ));
+    assert!(matches!(got[5], EventData::Started { incarnation: 2 }));
+    assert!(matches!(
+        got[7],
+        EventData::Stopped {
+            reason: ExitReason::Shutdown(None)
+        }
+    ));
+    // Named from the start (the name is set before the child's task runs).
+    for e in recording.events().iter().filter(|e| e.actor == child.id()) {
+        if e.kind() != EventKind::Spawned {
+            assert_eq!(e.actor_name.as_deref(), Some("crashy"), "{e:?}");
+        }
+        assert!(e.type_name.ends_with("Crashy"), "{}", e.type_name);
+    }
+    // The supervisor is observed too, and its end comes after its child's.
+    let sup_kinds = recording.kinds_of(sup.id());
+    assert_eq!(sup_kinds.first(), Some(&EventKind::Spawned));
+    assert_eq!(sup_kinds.last(), Some(&EventKind::Stopped));
+}
+
+/// A supervisor whose intensity is exceeded reports `Escalated` before it stops.
+async fn an_escalation_is_observed<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(0, Duration::from_secs(60))
+        .child(ChildSpec::new("crashy", || Crashy));
+    let sup = within(&exec, LONG, spec.start(&system))
+        .await
+        .expect("started");
+    let child = within(&exec, LONG, sup.child::<Crashy, Bounded>("crashy"))
+        .await
+        .expect("the child");
+    child.tell(CMsg::Boom).await.expect("queued");
+    within(&exec, LONG, sup.wait()).await;
+    let kinds = recording.kinds_of(sup.id());
+    let escalated = kinds.iter().position(|k| *k == EventKind::Escalated);
+    let stopped = kinds.iter().position(|k| *k == EventKind::Stopped);
+    assert!(
+        matches!((escalated, stopped), (Some(e), Some(s)) if e < s),
+        "{kinds:?}"
+    );
+    let events = recording.events();
+    let e = events
+        .iter()
+        .find(|e| e.actor == sup.id() && e.kind() == EventKind::Escalated)
+        .unwrap();
+    assert!(matches!(
+        &e.data,
+        EventData::Escalated { reason: ExitReason::Shutdown(Some(why)) } if why.contains("intensity")
+    ));
+    assert_eq!(
+        recording.kinds_of(child.id()),
+        [
+            EventKind::Spawned,
+            EventKind::Started,
+            EventKind::Panicked,
+            EventKind::Stopped
+        ]
+    );
+}
+
+/// Handling time is measured by the executor's clock: under virtual time a handler that sleeps
+/// 5 s is reported as 5 s exactly.
+async fn handled_duration_is_the_executors_time<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let recording = RecordingObserver::new();
+    let system = System::new(vt.clone()).with_observer(recording.clone());
+    let actor = system.spawn(Crashy);
+    actor
+        .tell(CMsg::Nap(Duration::from_secs(5)))
+        .await
+        .expect("queued");
+    eventually(&exec, "the handler to sleep", || vt.sleeping() == 1).await;
+    vt.advance(Duration::from_secs(5));
+    within(&exec, LONG, actor.ask(CMsg::Ping)).await.unwrap();
+    let handled: Vec<Duration> = recording
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            EventData::Handled { duration } => Some(duration),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(handled, [Duration::from_secs(5), Duration::ZERO]);
+}
+
+/// Sender-side events: each accepted message is `Enqueued` with the depth it makes; a full
+/// `DropNewest` mailbox reports `Dropped`, a full `Reject` one `Rejected`.
+async fn message_events<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+
+    let (rec, _) = Recorder::new();
+    let dropper = system
+        .spawner(Bounded::<DropNewest>::with_capacity(2).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &dropper).await;
+    recording.clear();
+    for n in 0..3 {
+        dropper.tell(Msg::Item(n)).await.expect("queued or dropped");
+    }
+    let kinds: Vec<EventKind> = recording.events().iter().map(Event::kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::Enqueued, EventKind::Enqueued, EventKind::Dropped]
+    );
+    let depths: Vec<usize> = recording
+        .events()
+        .iter()
+        .filter_map(|e| match e.data {
+            EventData::Enqueued { depth } => Some(depth),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(depths, [1, 2]);
+    gate.open();
+
+    let (rec, _) = Recorder::new();
+    let rejecter = system
+        .spawner(Bounded::<Reject>::with_capacity(1).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &rejecter).await;
+    recording.clear();
+    rejecter.try_tell(Msg::Item(1)).expect("room");
+    assert!(rejecter.try_tell(Msg::Item(2)).is_err());
+    let kinds: Vec<EventKind> = recording.events().iter().map(Event::kind).collect();
+    assert_eq!(kinds, [EventKind::Enqueued, EventKind::Rejected]);
+    assert!(recording.events().iter().all(|e| e.actor == rejecter.id()));
+    gate.open();
+}
+
+/// An observer that panics on every event: nothing else notices.
+struct Panicky;
+
+impl Observer for Panicky {
+    fn observe(&self, _: &ActorInfo<'_>, _: &ObservedEvent<'_>) {
+        panic!("observer boom");
+    }
+}
+
+async fn a_panicking_observer_is_contained<E: Executor>(exec: E) {
+    let system = System::new(exec.clone()).with_observer(Panicky);
+    let actor = system.spawn(Crashy);
+    assert_eq!(within(&exec, LONG, actor.ask(CMsg::Ping)).await.unwrap(), 1);
+    actor.stop();
+    assert!(matches!(
+        within(&exec, LONG, actor.wait()).await,
+        ExitReason::Shutdown(None)
+    ));
+}
+
+/// Only actors spawned from the observed system are observed; a system without an observer
+/// tells nobody.
+async fn only_the_observed_system_is_observed<E: Executor>(exec: E) {
+    let plain = System::new(exec.clone());
+    assert!(plain.observer().is_none());
+    let recording = RecordingObserver::new();
+    let observed = plain.clone().with_observer(recording.clone());
+    let unseen = plain.spawn(Crashy);
+    let seen = observed.spawn(Crashy);
+    within(&exec, LONG, unseen.ask(CMsg::Ping)).await.unwrap();
+    within(&exec, LONG, seen.ask(CMsg::Ping)).await.unwrap();
+    let actors: Vec<ActorId> = recording.events().iter().map(|e| e.actor).collect();
+    assert!(actors.contains(&seen.id()));
+    assert!(!actors.contains(&unseen.id()));
+    // Named by hand: later events carry the name.
+    seen.set_name(Arc::<str>::from("seen"));
+    assert_eq!(seen.name().as_deref(), Some("seen"));
+    within(&exec, LONG, seen.ask(CMsg::Ping)).await.unwrap();
+    let last = recording.events().pop().unwrap();
+    assert_eq!(last.actor_name.as_deref(), Some("seen"));
+}
+
+executor_tests!(
+    a_crash_and_restart_in_order,
+    an_escalation_is_observed,
+    handled_duration_is_the_executors_time,
+    message_events,
+    a_panicking_observer_is_contained,
+    only_the_observed_system_is_observed,
+);

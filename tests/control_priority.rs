@@ -171,7 +171,7 @@ impl<V: Env> Handler<V> for Watcher {
         msg: WMsg,
         ctx: &mut Context<Self, V>,
     ) -> Result<(), ::std::convert::Infallible> {
-        let mut log = |s: String| self.log.lock().unwrap().push(s);
+        let log = |s: String| self.log.lock().unwrap().push(s);
         match msg {
             WMsg::Hold(busy, gate) => {
                 let _ = busy.send(());

@@ -187,7 +187,7 @@ async fn handled_duration_is_the_executors_time<E: Executor>(exec: E) {
         .events()
         .into_iter()
         .filter_map(|e| match e.data {
-            EventData::Handled { duration } => Some(duration),
+            EventData::Handled { duration, .. } => Some(duration),
             _ => None,
         })
         .collect();

@@ -452,14 +452,14 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Tells the observer that the handler marked by [`mark_handling`](Self::mark_handling)
     /// returned at `now`.
     pub(crate) fn observe_handled(&self, now: std::time::Instant) {
-        let (began, observed) = {
+        let (began, depth, observed) = {
             let mut st = self.queue.state.lock();
             let began = st.extras.as_mut().and_then(|e| e.handling_since.take());
-            (began, observation_of(&st))
+            (began, self.queue.waiting(&st), observation_of(&st))
         };
         if let Some(began) = began {
             let duration = now.saturating_duration_since(began);
-            tell_observer(observed, &ObservedEvent::Handled { duration });
+            tell_observer(observed, &ObservedEvent::Handled { duration, depth });
         }
     }
 

@@ -68,6 +68,7 @@ mod error;
 mod events;
 mod handle;
 mod intensity;
+mod metrics;
 mod pool;
 mod spec;
 mod supervisor;
@@ -75,6 +76,7 @@ mod supervisor;
 pub use error::{StartCause, StartError, SupervisorError};
 pub use events::{EventKind, Events, SupervisorEvent};
 pub use handle::SupervisorRef;
+pub use metrics::{ChildMetrics, SubtreeMetrics};
 pub use pool::{Pool, PoolSpec, Routing};
 pub use spec::{
     AutoShutdown, Backoff, ChildId, ChildKind, ChildSpec, DEFAULT_WORKER_SHUTDOWN, ErasedChildSpec,

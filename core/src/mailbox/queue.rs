@@ -142,6 +142,11 @@ impl<M, S: Strategy> Queue<M, S> {
         st.len() - self.released()
     }
 
+    /// Messages waiting, read under the caller's lock.
+    pub(crate) fn waiting(&self, st: &State<M>) -> usize {
+        st.len() - self.released()
+    }
+
     /// Hand-outs published by the receiver and not yet acknowledged under the lock.
     #[inline]
     fn released(&self) -> usize {

@@ -75,6 +75,9 @@ use std::time::Duration;
 use crate::cell::ActorId;
 use crate::exit::ExitReason;
 
+mod metrics;
+pub use metrics::{ActorMetrics, Metrics};
+
 /// Sees what the actors of a [`System`](crate::System) do. See the [module docs](self).
 pub trait Observer: Send + Sync + 'static {
     /// Told of one event of one actor.
@@ -151,6 +154,8 @@ pub enum ObservedEvent<'a> {
     Handled {
         /// How long it ran, by the executor's clock (suspensions included).
         duration: Duration,
+        /// Messages left waiting in the mailbox when it returned.
+        depth: usize,
     },
     /// The overflow strategy dropped a message (`DropNewest`: the new one; `DropOldest`: the
     /// oldest queued).
@@ -237,6 +242,7 @@ pub enum EventData {
     },
     Handled {
         duration: Duration,
+        depth: usize,
     },
     Dropped,
     Rejected,
@@ -266,7 +272,7 @@ impl Event {
                 reason: reason.clone(),
             },
             ObservedEvent::Enqueued { depth } => EventData::Enqueued { depth },
-            ObservedEvent::Handled { duration } => EventData::Handled { duration },
+            ObservedEvent::Handled { duration, depth } => EventData::Handled { duration, depth },
             ObservedEvent::Dropped => EventData::Dropped,
             ObservedEvent::Rejected => EventData::Rejected,
             ObservedEvent::Expired => EventData::Expired,

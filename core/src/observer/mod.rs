@@ -77,6 +77,14 @@ use crate::exit::ExitReason;
 
 mod metrics;
 pub use metrics::{ActorMetrics, Metrics};
+#[cfg(feature = "metrics")]
+mod metrics_exporter;
+#[cfg(feature = "metrics")]
+pub use metrics_exporter::MetricsExporter;
+#[cfg(feature = "tracing")]
+mod tracing_observer;
+#[cfg(feature = "tracing")]
+pub use tracing_observer::TracingObserver;
 
 /// Sees what the actors of a [`System`](crate::System) do. See the [module docs](self).
 pub trait Observer: Send + Sync + 'static {

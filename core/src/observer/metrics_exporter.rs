@@ -1,0 +1,118 @@
+//! Events recorded into the `metrics` crate (feature `metrics`).
+
+use super::{ActorInfo, ObservedEvent, Observer};
+
+/// An [`Observer`] that records actor figures into the [`metrics`] crate's global recorder, so
+/// that a Prometheus (or StatsD, or any `metrics` exporter) setup gets them as it gets the
+/// rest of the program's. Install the exporter as usual (`metrics_exporter_prometheus`'s
+/// builder, for example), then give this to the system.
+///
+/// Labelled by `actor_type` (the Rust type name) and, for a named actor
+/// ([`ActorRef::set_name`](crate::ActorRef::set_name); a supervised child is named after its
+/// child id), `actor_name`; not by id, so that the series do not grow with every actor ever
+/// spawned:
+///
+/// | metric | kind | on |
+/// | --- | --- | --- |
+/// | `playhouse_actors_spawned_total` | counter | spawn |
+/// | `playhouse_actors_stopped_total` (`reason`: normal, shutdown, killed, failed, panicked) | counter | the final end |
+/// | `playhouse_actors_live` | gauge | spawn (+1) and end (−1) |
+/// | `playhouse_restarts_total`, `playhouse_panics_total`, `playhouse_escalations_total` | counter | each |
+/// | `playhouse_messages_enqueued_total` | counter | each accepted send |
+/// | `playhouse_messages_handled_total` | counter | each handler that returned |
+/// | `playhouse_handling_seconds` | histogram | each handler that returned |
+/// | `playhouse_mailbox_depth` | gauge | each send and handled message |
+/// | `playhouse_messages_dropped_total`, `_rejected_total`, `_expired_total` | counter | each |
+///
+/// Cost per event: the recorder's own (a lookup of the series by name and labels), plus a
+/// `String` for a named actor's label.
+///
+/// ```
+/// use playhouse_broker::InMemoryBroker;
+/// use playhouse_core::observer::{Metrics, MetricsExporter};
+/// use playhouse_core::testing::ThreadExecutor;
+/// use playhouse_core::System;
+///
+/// // Both: snapshots in the program, and the export.
+/// let metrics = Metrics::new();
+/// let system = System::with_broker(ThreadExecutor, InMemoryBroker::new())
+///     .with_observer((MetricsExporter::new(), metrics.clone()));
+/// # drop(system);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetricsExporter {
+    _private: (),
+}
+
+impl MetricsExporter {
+    /// An exporter into the global `metrics` recorder.
+    pub fn new() -> Self {
+        MetricsExporter::default()
+    }
+}
+
+/// The labels of `actor`'s series.
+fn labels(actor: &ActorInfo<'_>) -> Vec<metrics::Label> {
+    let mut labels = vec![metrics::Label::new("actor_type", actor.type_name)];
+    if let Some(name) = actor.name {
+        labels.push(metrics::Label::new("actor_name", name.to_owned()));
+    }
+    labels
+}
+
+fn reason_label(reason: &crate::ExitReason) -> &'static str {
+    match reason {
+        crate::ExitReason::Normal => "normal",
+        crate::ExitReason::Shutdown(_) => "shutdown",
+        crate::ExitReason::Killed => "killed",
+        crate::ExitReason::Failed(_) => "failed",
+        crate::ExitReason::Panicked(_) => "panicked",
+    }
+}
+
+impl Observer for MetricsExporter {
+    fn observe(&self, actor: &ActorInfo<'_>, event: &ObservedEvent<'_>) {
+        let labels = labels(actor);
+        match *event {
+            ObservedEvent::Spawned => {
+                metrics::counter!("playhouse_actors_spawned_total", labels.clone()).increment(1);
+                metrics::gauge!("playhouse_actors_live", labels).increment(1.0);
+            }
+            ObservedEvent::Started { .. } => {}
+            ObservedEvent::Panicked { .. } => {
+                metrics::counter!("playhouse_panics_total", labels).increment(1)
+            }
+            ObservedEvent::Restarted { .. } => {
+                metrics::counter!("playhouse_restarts_total", labels).increment(1)
+            }
+            ObservedEvent::Stopped { reason } => {
+                let mut with_reason = labels.clone();
+                with_reason.push(metrics::Label::new("reason", reason_label(reason)));
+                metrics::counter!("playhouse_actors_stopped_total", with_reason).increment(1);
+                metrics::gauge!("playhouse_actors_live", labels).decrement(1.0);
+            }
+            ObservedEvent::Escalated { .. } => {
+                metrics::counter!("playhouse_escalations_total", labels).increment(1)
+            }
+            ObservedEvent::Enqueued { depth } => {
+                metrics::counter!("playhouse_messages_enqueued_total", labels.clone()).increment(1);
+                metrics::gauge!("playhouse_mailbox_depth", labels).set(depth as f64);
+            }
+            ObservedEvent::Handled { duration, depth } => {
+                metrics::counter!("playhouse_messages_handled_total", labels.clone()).increment(1);
+                metrics::histogram!("playhouse_handling_seconds", labels.clone())
+                    .record(duration.as_secs_f64());
+                metrics::gauge!("playhouse_mailbox_depth", labels).set(depth as f64);
+            }
+            ObservedEvent::Dropped => {
+                metrics::counter!("playhouse_messages_dropped_total", labels).increment(1)
+            }
+            ObservedEvent::Rejected => {
+                metrics::counter!("playhouse_messages_rejected_total", labels).increment(1)
+            }
+            ObservedEvent::Expired => {
+                metrics::counter!("playhouse_messages_expired_total", labels).increment(1)
+            }
+        }
+    }
+}

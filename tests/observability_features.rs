@@ -1,0 +1,291 @@
+//! The `tracing` and `metrics` features, on every executor: the `TracingObserver` reports a
+//! supervised crash and restart as `tracing` events naming the actor, a handler's own events
+//! are inside a `handle` span naming it, and the `MetricsExporter` records the actor's series.
+//!
+//! The subscriber and the recorder are process-wide (actors run on other threads), installed
+//! once; each test looks only at its own actors' ids.
+
+#![cfg(all(
+    feature = "tokio",
+    feature = "smol",
+    feature = "std",
+    feature = "tracing",
+    feature = "metrics"
+))]
+
+#[macro_use]
+mod common;
+
+use ::std::collections::HashMap;
+use ::std::sync::{Arc, Mutex, OnceLock};
+use ::std::time::Duration;
+
+use common::*;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use playhouse::ActorId;
+use playhouse::mailbox::Bounded;
+use playhouse::observer::{MetricsExporter, TracingObserver};
+use playhouse::prelude::*;
+use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+// ---------------------------------------------------------------------------------------------
+// A subscriber that keeps every event with its fields and the fields of the spans around it.
+
+type Fields = HashMap<String, String>;
+
+#[derive(Clone, Debug)]
+struct Captured {
+    fields: Fields,
+    /// The enclosing spans, innermost first: (name, fields).
+    spans: Vec<(String, Fields)>,
+}
+
+#[derive(Default)]
+struct Visitor(Fields);
+
+impl tracing::field::Visit for Visitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn ::std::fmt::Debug) {
+        self.0.insert(
+            field.name().to_owned(),
+            format!("{value:?}").trim_matches('"').to_owned(),
+        );
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: LayerContext<'_, S>,
+    ) {
+        let mut v = Visitor::default();
+        attrs.record(&mut v);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(v.0);
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: LayerContext<'_, S>,
+    ) {
+        let mut v = Visitor::default();
+        values.record(&mut v);
+        if let Some(span) = ctx.span(id) {
+            if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
+                fields.extend(v.0);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, S>) {
+        let mut v = Visitor::default();
+        event.record(&mut v);
+        let spans = ctx
+            .event_scope(event)
+            .map(|scope| {
+                scope
+                    .map(|span| {
+                        let fields = span
+                            .extensions()
+                            .get::<Fields>()
+                            .cloned()
+                            .unwrap_or_default();
+                        (span.name().to_owned(), fields)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.0.lock().unwrap().push(Captured { fields: v.0, spans });
+    }
+}
+
+struct Installed {
+    events: Arc<Mutex<Vec<Captured>>>,
+    metrics: Snapshotter,
+}
+
+/// Installs the capturing subscriber and recorder once for the whole test binary.
+fn installed() -> &'static Installed {
+    static INSTALLED: OnceLock<Installed> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Capture(events.clone()));
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        let recorder = DebuggingRecorder::new();
+        let metrics = recorder.snapshotter();
+        recorder.install().expect("one recorder");
+        Installed { events, metrics }
+    })
+}
+
+/// The captured events about `actor` (by its `actor_id` field, or that of a span around it).
+fn events_of(actor: ActorId) -> Vec<Captured> {
+    let id = actor.as_u64().to_string();
+    installed()
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.fields.get("actor_id") == Some(&id)
+                || e.spans.iter().any(|(_, f)| f.get("actor_id") == Some(&id))
+        })
+        .cloned()
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Logs from inside its handler; panics on `Boom`.
+struct Talker;
+
+enum TMsg {
+    Say(&'static str, Reply<()>),
+    Boom,
+}
+
+impl Actor for Talker {
+    type Message = TMsg;
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for Talker {
+    async fn handle(&mut self, msg: TMsg, _: &mut Context<Self, V>) -> Result<(), TestError> {
+        match msg {
+            TMsg::Say(what, reply) => {
+                tracing::info!(said = what, "talker says");
+                let _ = reply.send(());
+            }
+            TMsg::Boom => panic!("talker boom"),
+        }
+        Ok(())
+    }
+}
+
+/// A supervised crash and restart, as `tracing` events naming the child, in order; and a
+/// handler's own event inside the `handle` span that names its actor.
+async fn a_crash_and_restart_as_tracing_events<E: Executor>(exec: E) {
+    installed();
+    let system = System::new(exec.clone()).with_observer(TracingObserver::new());
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(3, Duration::from_secs(60))
+        .child(ChildSpec::new("talker", || Talker));
+    let sup = within(&exec, LONG, spec.start(&system))
+        .await
+        .expect("started");
+    let talker = within(&exec, LONG, sup.child::<Talker, Bounded>("talker"))
+        .await
+        .expect("the child");
+    talker.tell(TMsg::Boom).await.expect("queued");
+    within(&exec, LONG, talker.ask(|r| TMsg::Say("hello", r)))
+        .await
+        .expect("answered");
+    sup.stop();
+    within(&exec, LONG, talker.wait()).await;
+
+    let events = events_of(talker.id());
+    let messages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.fields.get("message").map(String::as_str))
+        .filter(|m| !matches!(*m, "enqueued" | "handled"))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "spawned",
+            "started",
+            "panicked",
+            "restarted",
+            "started",
+            "talker says",
+            "stopped"
+        ],
+        "{events:#?}"
+    );
+    let panicked = events
+        .iter()
+        .find(|e| e.fields.get("message").map(String::as_str) == Some("panicked"))
+        .unwrap();
+    assert_eq!(panicked.fields["panic"], "talker boom");
+    assert_eq!(panicked.fields["actor_name"], "talker");
+    let said = events
+        .iter()
+        .find(|e| e.fields.get("said").map(String::as_str) == Some("hello"))
+        .unwrap();
+    let (span, fields) = &said.spans[0];
+    assert_eq!(span, "handle");
+    assert_eq!(fields["actor_id"], talker.id().as_u64().to_string());
+    assert_eq!(fields["actor_name"], "talker");
+    assert!(fields["actor_type"].ends_with("Talker"));
+}
+
+/// The exporter's series for a named actor: handled, enqueued, restarts, panics, the handling
+/// histogram and the depth gauge.
+async fn the_exporter_records_an_actors_series<E: Executor>(exec: E) {
+    installed();
+    // A snapshot of the debugging recorder takes the counts (it resets them): one exporter
+    // test at a time.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(::std::sync::PoisonError::into_inner);
+    let system = System::new(exec.clone()).with_observer(MetricsExporter::new());
+    let actor = system.spawn_restartable(Talker, |_: &ExitReason| Some(Talker));
+    // A name unique to this test run, so that parallel runs do not share series.
+    let name = format!("exported-{}", actor.id().as_u64());
+    actor.set_name(name.as_str());
+    actor.tell(TMsg::Boom).await.expect("queued");
+    for _ in 0..3 {
+        within(&exec, LONG, actor.ask(|r| TMsg::Say("x", r)))
+            .await
+            .expect("answered");
+    }
+    actor.stop();
+    within(&exec, LONG, actor.wait()).await;
+
+    let mut counters = HashMap::new();
+    let mut histogram_samples = 0;
+    let mut gauges = 0;
+    for (key, _, _, value) in installed().metrics.snapshot().into_vec() {
+        let key = key.key();
+        if !key
+            .labels()
+            .any(|l| l.key() == "actor_name" && l.value() == name)
+        {
+            continue;
+        }
+        match value {
+            DebugValue::Counter(n) => {
+                *counters.entry(key.name().to_owned()).or_insert(0) += n;
+            }
+            DebugValue::Histogram(samples) => histogram_samples += samples.len(),
+            DebugValue::Gauge(_) => gauges += 1,
+        }
+    }
+    assert_eq!(
+        counters.get("playhouse_restarts_total"),
+        Some(&1),
+        "{counters:?}"
+    );
+    assert_eq!(counters.get("playhouse_panics_total"), Some(&1));
+    assert_eq!(counters.get("playhouse_messages_enqueued_total"), Some(&4));
+    assert_eq!(counters.get("playhouse_messages_handled_total"), Some(&3));
+    assert_eq!(counters.get("playhouse_actors_stopped_total"), Some(&1));
+    assert_eq!(histogram_samples, 3);
+    assert!(gauges >= 1, "the depth and live gauges");
+}
+
+executor_tests!(
+    a_crash_and_restart_as_tracing_events,
+    the_exporter_records_an_actors_series,
+);

@@ -44,7 +44,7 @@ macro_rules! emit {
             target: "playhouse",
             actor_id = actor.id.as_u64(),
             actor_type = actor.type_name,
-            actor_name = actor.name.unwrap_or(""),
+            actor_name = actor.name,
             $($($fields)+,)?
             $msg
         )

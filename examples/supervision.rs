@@ -102,6 +102,13 @@ fn describe(event: &SupervisorEvent) -> String {
             event.supervisor
         ),
         EventKind::AutoShutdown => format!("[{}] auto shutdown", event.supervisor),
+        EventKind::HealthCheckFailed {
+            cause,
+            consecutive_failures,
+        } => format!(
+            "[{}] {who}'s health check failed ({consecutive_failures} in a row): {cause}",
+            event.supervisor
+        ),
     }
 }
 

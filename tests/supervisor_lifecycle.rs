@@ -67,6 +67,7 @@ fn event_str(e: &SupervisorEvent) -> String {
         EventKind::StartFailed { cause } => format!("start-failed {}", cause_str(cause)),
         EventKind::Escalated { .. } => "escalated".to_string(),
         EventKind::AutoShutdown => "auto-shutdown".to_string(),
+        EventKind::HealthCheckFailed { cause, .. } => format!("health-check-failed {cause}"),
     };
     format!(
         "{} {} {what}",

@@ -177,6 +177,7 @@ fn describe(e: &SupervisorEvent) -> String {
         EventKind::StartFailed { cause } => format!("start failed {cause}"),
         EventKind::Escalated { max_restarts } => format!("escalated {max_restarts}"),
         EventKind::AutoShutdown => "auto shutdown".to_string(),
+        EventKind::HealthCheckFailed { cause, .. } => format!("health check failed {cause}"),
     };
     format!("{}:{child} {kind}", e.supervisor)
 }

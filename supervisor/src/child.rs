@@ -303,6 +303,7 @@ impl SpecBits {
         kind: ChildKind,
         significant: bool,
         on_restart: OnRestart,
+        health_checked: bool,
     ) -> Self {
         let restart = match restart {
             RestartType::Permanent => 0,
@@ -313,7 +314,8 @@ impl SpecBits {
             restart
                 | (u8::from(kind == ChildKind::Supervisor) << 2)
                 | (u8::from(significant) << 3)
-                | (u8::from(on_restart == OnRestart::DrainQueue) << 4),
+                | (u8::from(on_restart == OnRestart::DrainQueue) << 4)
+                | (u8::from(health_checked) << 5),
         )
     }
     fn restart(self) -> RestartType {
@@ -339,6 +341,9 @@ impl SpecBits {
         } else {
             OnRestart::KeepQueue
         }
+    }
+    fn health_checked(self) -> bool {
+        self.0 & 32 != 0
     }
 }
 
@@ -367,6 +372,7 @@ impl<A: Actor, MB: Mailbox, E, B> TypedChild<A, MB, E, B> {
                 flags.kind,
                 flags.significant,
                 flags.on_restart,
+                flags.health_checked,
             ),
             state: AtomicU8::new(Alive::None as u8),
             inner: Mutex::new(Inner {
@@ -445,8 +451,9 @@ where
     }
 
     /// The fast path: restarts the child from its own task when its supervisor allows it
-    /// (`OneForOne`, no backoff, not shutting down), it is a worker and its restart type
-    /// restarts this exit, counting the restart in the supervisor's intensity. `Err` with why
+    /// (`OneForOne`, no backoff, not shutting down), it is a worker without a health check (whose
+    /// probes the supervisor must stop and start again around each restart) and its restart
+    /// type restarts this exit, counting the restart in the supervisor's intensity. `Err` with why
     /// it could not once the restart was counted; `Ok(None)` when the supervisor is to decide
     /// as usual. Called with the child's lock held (`inner`) and this task's actor current:
     /// the lock first, then the intensity's, the one order both are taken in, so that a task
@@ -457,7 +464,10 @@ where
         reason: &ExitReason,
     ) -> Result<Option<Next<A>>, FastFailure> {
         let child = &self.child;
-        if child.spec.kind() != ChildKind::Worker || !child.spec.restart().restarts_after(reason) {
+        if child.spec.kind() != ChildKind::Worker
+            || child.spec.health_checked()
+            || !child.spec.restart().restarts_after(reason)
+        {
             return Ok(None);
         }
         let Some(sup) = inner.sup.clone() else {
@@ -659,6 +669,7 @@ where
             kind: self.spec.kind(),
             significant: self.spec.significant(),
             on_restart: self.spec.on_restart(),
+            health_checked: self.spec.health_checked(),
         }
     }
 
@@ -923,11 +934,15 @@ mod tests {
             for kind in [ChildKind::Worker, ChildKind::Supervisor] {
                 for significant in [false, true] {
                     for on_restart in [OnRestart::KeepQueue, OnRestart::DrainQueue] {
-                        let bits = SpecBits::new(restart, kind, significant, on_restart);
-                        assert_eq!(bits.restart(), restart);
-                        assert_eq!(bits.kind(), kind);
-                        assert_eq!(bits.significant(), significant);
-                        assert_eq!(bits.on_restart(), on_restart);
+                        for health in [false, true] {
+                            let bits =
+                                SpecBits::new(restart, kind, significant, on_restart, health);
+                            assert_eq!(bits.restart(), restart);
+                            assert_eq!(bits.kind(), kind);
+                            assert_eq!(bits.significant(), significant);
+                            assert_eq!(bits.on_restart(), on_restart);
+                            assert_eq!(bits.health_checked(), health);
+                        }
                     }
                 }
             }

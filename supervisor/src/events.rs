@@ -9,6 +9,7 @@ use futures_core::Stream;
 use playhouse_core::{ActorId, ExitReason};
 
 use crate::error::StartCause;
+use crate::health::ProbeFailure;
 use crate::spec::ChildId;
 
 /// Something a supervisor did or saw.
@@ -54,6 +55,18 @@ pub enum EventKind {
     },
     /// A significant child's exit shut the supervisor down (`auto_shutdown`).
     AutoShutdown,
+    /// A probe of the child's [`HealthCheck`](crate::HealthCheck) failed. When
+    /// `consecutive_failures` reaches the check's threshold the supervisor ends the child's
+    /// incarnation, and a `Stopped` event with reason
+    /// `Failed(`[`HealthCheckFailed`](crate::HealthCheckFailed)`)` follows, then whatever the
+    /// child's spec does about it (`Restarted`, …). Passing probes are not events (they would
+    /// come every interval): they are counted in [`ChildInfo::health`](crate::ChildInfo).
+    HealthCheckFailed {
+        /// Why the probe failed.
+        cause: ProbeFailure,
+        /// The failed probes in a row, this one included.
+        consecutive_failures: u32,
+    },
 }
 
 /// The subscribers of a supervision tree: shared by a supervisor and every supervisor nested

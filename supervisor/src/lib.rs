@@ -67,6 +67,7 @@ mod child_id;
 mod error;
 mod events;
 mod handle;
+mod health;
 mod intensity;
 mod metrics;
 mod pool;
@@ -76,6 +77,7 @@ mod supervisor;
 pub use error::{StartCause, StartError, SupervisorError};
 pub use events::{EventKind, Events, SupervisorEvent};
 pub use handle::SupervisorRef;
+pub use health::{HealthCheck, HealthCheckFailed, HealthStatus, ProbeFailure, ProbeOutcome};
 pub use metrics::{ChildMetrics, SubtreeMetrics};
 pub use pool::{Pool, PoolSpec, Routing};
 pub use spec::{

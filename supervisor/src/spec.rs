@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use playhouse_broker::InMemoryBroker;
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Unbounded};
-use playhouse_core::{BoxError, Executor, Handler, MessageBroker, Wiring};
+use playhouse_core::{Actor, ActorRef, BoxError, Executor, Handler, MessageBroker, Wiring};
 
 use crate::child::{ChildHandle, Factory, TypedChild};
 pub use crate::child_id::ChildId;
+use crate::health::{ErasedHealthCheck, HealthCheck};
 use crate::supervisor::Supervisor;
 
 /// Which children a restart covers (OTP's strategies).
@@ -162,6 +163,7 @@ pub struct ChildSpec<A, MB = Bounded<Block>> {
     pub(crate) kind: ChildKind,
     pub(crate) significant: bool,
     pub(crate) on_restart: OnRestart,
+    pub(crate) health: Option<Arc<ErasedHealthCheck>>,
 }
 
 impl<A: Send + 'static> ChildSpec<A> {
@@ -191,6 +193,7 @@ impl<A: Send + 'static> ChildSpec<A> {
             kind: ChildKind::Worker,
             significant: false,
             on_restart: OnRestart::KeepQueue,
+            health: None,
         }
     }
 }
@@ -219,6 +222,7 @@ impl<E: Executor, B: MessageBroker> ChildSpec<Supervisor<E, B>, Unbounded> {
             kind: ChildKind::Supervisor,
             significant: false,
             on_restart: OnRestart::KeepQueue,
+            health: None,
         }
     }
 }
@@ -267,6 +271,7 @@ impl<A, MB> ChildSpec<A, MB> {
             kind: self.kind,
             significant: self.significant,
             on_restart: self.on_restart,
+            health: self.health,
         }
     }
 
@@ -290,7 +295,32 @@ impl<A, MB: fmt::Debug> fmt::Debug for ChildSpec<A, MB> {
             .field("kind", &self.kind)
             .field("significant", &self.significant)
             .field("on_restart", &self.on_restart)
+            .field("health", &self.health)
             .finish()
+    }
+}
+
+impl<A: Actor, MB: Mailbox> ChildSpec<A, MB> {
+    /// Probes the child on an interval while it runs: a probe that fails (or does not finish
+    /// in time) as often in a row as the check's threshold counts as a failure of the child.
+    /// Its supervisor then ends the child's running incarnation with
+    /// `ExitReason::Failed(`[`HealthCheckFailed`](crate::HealthCheckFailed)`)`, and the spec
+    /// handles that exit as any other abnormal one: a permanent or transient child is
+    /// restarted (counted in the restart intensity, by the supervisor's strategy), a temporary
+    /// one is removed. Each failed probe is a [`HealthCheckFailed`](crate::EventKind) event;
+    /// the last outcome and the counts are in [`ChildInfo::health`](crate::ChildInfo).
+    ///
+    /// The probe is typed on the child's `ActorRef<A, MB>`: set the mailbox
+    /// ([`mailbox`](ChildSpec::mailbox)) first; a check set for another mailbox is an invalid
+    /// spec. See [`HealthCheck`] for an example.
+    ///
+    /// A health-checked worker of a `OneForOne` supervisor does not restart itself from its own
+    /// task (the fast path of [`crate`]'s *Cost*): its restarts go through the supervisor,
+    /// which must know of each one to stop the probes while the child is down and start them
+    /// afresh with its next incarnation.
+    pub fn health_check(mut self, check: HealthCheck<A, MB>) -> Self {
+        self.health = Some(Arc::new(check.erase()));
+        self
     }
 }
 
@@ -303,17 +333,33 @@ pub(crate) struct ChildFlags {
     pub(crate) kind: ChildKind,
     pub(crate) significant: bool,
     pub(crate) on_restart: OnRestart,
+    /// Whether the child has a health check (it then never restarts itself).
+    pub(crate) health_checked: bool,
 }
 
 /// A child spec with its actor and mailbox types erased: what a supervisor holds. The message
 /// path of the child is not affected (it is typed in the child's own `ActorRef`).
 pub struct ErasedChildSpec<E, B> {
     pub(crate) child: ChildHandle<E, B>,
+    /// Its health check, kept by the supervisor beside the child (a child without one pays
+    /// nothing for the feature).
+    pub(crate) health: Option<Arc<ErasedHealthCheck>>,
+    /// Why its health check is invalid, found when the spec was erased.
+    health_error: Option<String>,
 }
 
 impl<E, B> ErasedChildSpec<E, B> {
     pub(crate) fn flags(&self) -> ChildFlags {
         self.child.flags()
+    }
+
+    /// Checks the spec against the supervisor's flags: a typed error before anything starts.
+    pub(crate) fn check(&self, auto: AutoShutdown) -> Result<(), String> {
+        check_child(&self.flags(), auto)?;
+        match &self.health_error {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -321,6 +367,7 @@ impl<E, B> fmt::Debug for ErasedChildSpec<E, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ErasedChildSpec")
             .field("flags", &self.flags())
+            .field("health", &self.health)
             .finish_non_exhaustive()
     }
 }
@@ -340,13 +387,25 @@ where
             kind: spec.kind,
             significant: spec.significant,
             on_restart: spec.on_restart,
+            health_checked: spec.health.is_some(),
         };
+        let health_error = spec.health.as_ref().and_then(|check| {
+            check
+                .check(
+                    &spec.id,
+                    std::any::TypeId::of::<ActorRef<A, MB>>(),
+                    std::any::type_name::<ActorRef<A, MB>>(),
+                )
+                .err()
+        });
         ErasedChildSpec {
             child: ChildHandle(Arc::new(TypedChild::<A, MB, E, B>::new(
                 flags,
                 spec.factory,
                 spec.mailbox,
             ))),
+            health: spec.health,
+            health_error,
         }
     }
 }

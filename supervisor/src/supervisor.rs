@@ -27,10 +27,13 @@ use playhouse_core::{
 use crate::child::{Alive, ChildEvent, ChildHandle, ChildSlot, FastFailure, SupShared};
 use crate::error::{StartCause, StartError, SupervisorError};
 use crate::events::{EventBus, EventKind, Events, SupervisorEvent};
+use crate::health::{
+    ErasedHealthCheck, HealthCheckFailed, HealthStatus, ProbeReport, ProbeTask, spawn_probes,
+};
 use crate::intensity::Intensity;
 use crate::spec::{
     AutoShutdown, Backoff, ChildId, ChildKind, ErasedChildSpec, RestartType, Shutdown, Strategy,
-    SupervisorSpec, check_child,
+    SupervisorSpec,
 };
 
 type Ctx<E, B> = Context<Supervisor<E, B>, Wiring<Unbounded, E, B>>;
@@ -74,6 +77,8 @@ pub struct ChildInfo {
     pub kind: ChildKind,
     /// Its actor, while it has one.
     pub actor: Option<ActorId>,
+    /// Its health, if its spec has a [`HealthCheck`](crate::HealthCheck).
+    pub health: Option<HealthStatus>,
 }
 
 /// A supervisor's children, counted as OTP's `count_children` does.
@@ -91,6 +96,16 @@ pub struct ChildCounts {
 
 /// A child as its supervisor holds it.
 type Child<E, B> = ChildHandle<E, B>;
+
+/// A health-checked child's check, status and probe task, kept by its supervisor beside its
+/// list of children (so that a child without a check pays nothing for the feature).
+struct Health<E, B> {
+    child: Arc<dyn ChildSlot<E, B>>,
+    check: Arc<ErasedHealthCheck>,
+    status: HealthStatus,
+    /// While the child runs: its probe task, which ends when this is dropped.
+    task: Option<ProbeTask>,
+}
 
 impl<E, B> ChildHandle<E, B> {
     fn state(&self) -> ChildState {
@@ -118,6 +133,10 @@ pub struct Supervisor<E, B> {
     initial: Vec<ErasedChildSpec<E, B>>,
     /// In start order.
     children: Vec<Child<E, B>>,
+    /// The children that have a health check (usually none), in no order.
+    health: Vec<Health<E, B>>,
+    /// The number of the last start of a probe task (to tell a stale probe report).
+    probe_runs: u64,
     /// What the children share: the doorbell, the restarts within the last period (one list
     /// for all children, counted in by the children that restart themselves), what nested
     /// supervisors inherit. Made on first use (it reads the executor's clock).
@@ -149,6 +168,7 @@ impl<E, B> fmt::Debug for SupervisorMsg<E, B> {
         f.write_str(match &self.0 {
             Msg::Child { .. } => "SupervisorMsg::Child",
             Msg::Retry { .. } => "SupervisorMsg::Retry",
+            Msg::Health(_) => "SupervisorMsg::Health",
             Msg::Api(_) => "SupervisorMsg::Api",
         })
     }
@@ -165,6 +185,8 @@ pub(crate) enum Msg<E, B> {
         child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
     },
+    /// A probe of a health-checked child finished.
+    Health(ProbeReport),
     Api(Api<E, B>),
 }
 
@@ -193,6 +215,8 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             backoff: spec.backoff,
             initial: spec.children,
             children: Vec::new(),
+            health: Vec::new(),
+            probe_runs: 0,
             shared: None,
             inherited: Inherited {
                 bus: spec.bus,
@@ -236,8 +260,119 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     }
 
     fn add_child(&mut self, spec: ErasedChildSpec<E, B>) -> usize {
+        if let Some(check) = spec.health {
+            self.health.push(Health {
+                child: spec.child.0.clone(),
+                check,
+                status: HealthStatus::default(),
+                task: None,
+            });
+        }
         self.children.push(spec.child);
         self.children.len() - 1
+    }
+
+    /// Removes child `idx` (its actor, if any, is killed) and its health check.
+    fn remove_child(&mut self, idx: usize) {
+        let child = Vec::remove(&mut self.children, idx);
+        self.health.retain(|h| !child.is(&h.child));
+    }
+
+    /// Child `idx`'s health check, if it has one.
+    fn health_of(&self, idx: usize) -> Option<usize> {
+        if self.health.is_empty() {
+            return None;
+        }
+        self.health
+            .iter()
+            .position(|h| self.children[idx].is(&h.child))
+    }
+
+    /// Starts probing child `idx` (it has just started), if it has a health check: the first
+    /// probe is due one interval from now. A probe task already running for it ends.
+    fn start_probes(&mut self, idx: usize, ctx: &Ctx<E, B>) {
+        let Some(h) = self.health_of(idx) else {
+            return;
+        };
+        let Some(target) = self.children[idx].actor_ref() else {
+            return;
+        };
+        self.probe_runs += 1;
+        let run = self.probe_runs;
+        let me = ctx.myself().downgrade();
+        let health = &mut self.health[h];
+        health.task = None;
+        health.status.consecutive_failures = 0;
+        health.task = Some(spawn_probes(
+            ctx.executor(),
+            health.check.clone(),
+            target,
+            ctx.now(),
+            run,
+            move |report| {
+                if let Some(me) = me.upgrade() {
+                    // Unbounded: refused only once the supervisor is stopping, and then it
+                    // stops the probes itself.
+                    let _ = me.try_tell(SupervisorMsg(Msg::Health(report)));
+                }
+            },
+        ));
+    }
+
+    /// Stops probing child `idx` (it is no longer running, or is being stopped): its probe
+    /// task ends, with a probe in flight, and a report on its way is ignored.
+    fn stop_probes(&mut self, idx: usize) {
+        if let Some(h) = self.health_of(idx) {
+            self.health[h].task = None;
+        }
+    }
+
+    /// A probe finished: records it, and acts on a failure that reaches the check's threshold
+    /// by ending the child's running incarnation with `Failed(HealthCheckFailed)`. The exit
+    /// then comes back as any other, for the child's spec to handle (restart type, strategy,
+    /// intensity).
+    fn on_probe(&mut self, report: ProbeReport) {
+        if self.done {
+            return;
+        }
+        let Some(h) = self
+            .health
+            .iter()
+            .position(|h| h.task.as_ref().is_some_and(|t| t.run == report.run))
+        else {
+            // A stale report: the child has stopped (or restarted) since.
+            return;
+        };
+        let Some(idx) = self.index_of_child(&self.health[h].child) else {
+            return;
+        };
+        if self.children[idx].alive() != Alive::Running {
+            return;
+        }
+        let health = &mut self.health[h];
+        health.status.record(report.at, report.outcome.clone());
+        let Err(cause) = report.outcome else {
+            return;
+        };
+        let consecutive_failures = health.status.consecutive_failures;
+        let acting = consecutive_failures >= health.check.failure_threshold;
+        if acting {
+            // The incarnation ends: no probe of it runs any more.
+            health.task = None;
+        }
+        self.emit(Some(idx), || EventKind::HealthCheckFailed {
+            cause: cause.clone(),
+            consecutive_failures,
+        });
+        if acting {
+            let failed = HealthCheckFailed {
+                child: self.children[idx].id().clone(),
+                cause,
+                consecutive_failures,
+            };
+            self.children[idx]
+                .end_incarnation(IncarnationEnd::Now, ExitReason::Failed(Arc::new(failed)));
+        }
     }
 
     /// What the children share, made on first use: the doorbell (a message into this
@@ -359,6 +494,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     }
 
     fn set_ended(&mut self, idx: usize, parked: bool) {
+        self.stop_probes(idx);
         let child = &mut self.children[idx];
         if parked {
             child.set_alive(Alive::Parked);
@@ -391,6 +527,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         }
         self.await_start(idx, ctx).await?;
         self.children[idx].set_restarting(false);
+        self.start_probes(idx, ctx);
         if restarted {
             let incarnation = self.children[idx].incarnation();
             self.emit(Some(idx), || EventKind::Restarted { incarnation });
@@ -406,6 +543,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         if self.children[idx].alive() != Alive::Running {
             return;
         }
+        // A child being stopped is not probed: a probe failing meanwhile would change the
+        // reason it ends with.
+        self.stop_probes(idx);
         let shutdown = self.children[idx].flags().shutdown;
         let first_deadline = match shutdown {
             Shutdown::Brutal => {
@@ -452,6 +592,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// Stops child `idx` for good by its shutdown policy and waits for its end. A child that
     /// exits by itself meanwhile is reported with its own reason and not restarted.
     async fn stop_child(&mut self, idx: usize, ctx: &Ctx<E, B>) {
+        self.stop_probes(idx);
         let mut deadline = None;
         // A parked child's exit has been reported already: its final end is not news.
         let mut reported = self.children[idx].alive() == Alive::Parked;
@@ -515,6 +656,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         }
         self.children
             .retain(|c| c.flags().restart != RestartType::Temporary);
+        let children = &self.children;
+        self.health
+            .retain(|h| children.iter().any(|c| c.is(&h.child)));
     }
 
     /// The supervisor shuts itself down (escalation or auto-shutdown): its children stop, then
@@ -633,7 +777,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         if !flags.restart.restarts_after(&reason) {
             self.stop_child(idx, ctx).await;
             if flags.restart == RestartType::Temporary {
-                self.children.remove(idx);
+                self.remove_child(idx);
             }
             if flags.significant {
                 self.significant_exit(ctx).await;
@@ -717,7 +861,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             if self.children[i].flags().restart == RestartType::Temporary {
                 // A temporary sibling is removed, not restarted.
                 self.stop_child(i, ctx).await;
-                self.children.remove(i);
+                self.remove_child(i);
             } else {
                 self.end_incarnation_of(i, ctx).await;
             }
@@ -794,6 +938,11 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                         state: c.state(),
                         kind: c.flags().kind,
                         actor: c.actor_id(),
+                        health: self
+                            .health
+                            .iter()
+                            .find(|h| c.is(&h.child))
+                            .map(|h| h.status.clone()),
                     })
                     .collect();
                 let _ = reply.send(list);
@@ -844,7 +993,8 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 _ => SupervisorError::AlreadyStarted(id),
             });
         }
-        check_child(&spec.flags(), self.auto_shutdown).map_err(SupervisorError::InvalidSpec)?;
+        spec.check(self.auto_shutdown)
+            .map_err(SupervisorError::InvalidSpec)?;
         let id = spec.child.id().clone();
         let idx = self.add_child(spec);
         match self.start_child_at(idx, ctx).await {
@@ -854,7 +1004,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     cause: cause.clone(),
                 });
                 self.stop_child(idx, ctx).await;
-                self.children.remove(idx);
+                self.remove_child(idx);
                 Err(SupervisorError::StartFailed { id, cause })
             }
         }
@@ -871,7 +1021,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         self.stop_child(idx, ctx).await;
         self.children[idx].set_restarting(false);
         if self.children[idx].flags().restart == RestartType::Temporary {
-            self.children.remove(idx);
+            self.remove_child(idx);
         }
         Ok(())
     }
@@ -913,7 +1063,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             ChildState::Running => Err(SupervisorError::Running(id.clone())),
             ChildState::Restarting => Err(SupervisorError::Restarting(id.clone())),
             ChildState::Stopped => {
-                self.children.remove(idx);
+                self.remove_child(idx);
                 Ok(())
             }
         }
@@ -931,7 +1081,8 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             if !seen.insert(spec.child.id().clone()) {
                 return Err(StartError::DuplicateId(spec.child.id().clone()));
             }
-            check_child(&spec.flags(), self.auto_shutdown).map_err(StartError::InvalidSpec)?;
+            spec.check(self.auto_shutdown)
+                .map_err(StartError::InvalidSpec)?;
         }
         Ok(())
     }
@@ -994,6 +1145,7 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
         match msg.0 {
             Msg::Child { child, actor } => self.on_child_report(child, actor, ctx).await,
             Msg::Retry { child, counted } => self.on_retry(child, counted, ctx).await,
+            Msg::Health(report) => self.on_probe(report),
             Msg::Api(api) => self.on_api(api, ctx).await,
         }
         Ok(())

@@ -195,7 +195,7 @@ impl<A: Actor, MB: Mailbox> fmt::Debug for HealthCheck<A, MB> {
 }
 
 /// A health check as a supervisor holds it: the child's reference is handed to the probe as
-/// `&dyn Any` (the boxed `ActorRef<A, MB>` that [`ChildSlot::actor_ref`](crate::child) gives).
+/// `&dyn Any` (the boxed `ActorRef<A, MB>` that the child slot's `actor_ref` gives).
 pub(crate) struct ErasedHealthCheck {
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,

@@ -8,6 +8,12 @@
 //! supervisor stops its children and exits with `Shutdown`, and its parent decides: that is
 //! escalation. `docs/supervision.md` is the user's guide; `shared/SUPERVISION.md` the contract.
 //!
+//! Beyond OTP, a child can have a [`HealthCheck`]: a probe its supervisor runs on it every
+//! interval while it runs. A probe that fails, panics or times out (as often in a row as the
+//! check's threshold) ends the child's incarnation with
+//! `ExitReason::Failed(`[`HealthCheckFailed`]`)`, which its spec then handles as any crash; the
+//! outcome of each probe is in [`ChildInfo::health`] and failures are [`EventKind`]s.
+//!
 //! # A restart keeps the reference
 //!
 //! A child's [`ActorRef`](playhouse_core::ActorRef) stays valid across its restarts: the

@@ -835,3 +835,19 @@ executor_tests!(
     probes_stop_when_the_supervisor_stops,
     an_invalid_health_check_is_a_spec_error,
 );
+
+/// The new public types cross threads: a check is shared by the specs it is given to, a status
+/// and a failure are reported from the supervisor's task.
+#[test]
+fn health_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<HealthCheck<Patient>>();
+    assert_send_sync::<HealthCheck<Patient, Unbounded>>();
+    assert_send_sync::<HealthStatus>();
+    assert_send_sync::<ProbeOutcome>();
+    assert_send_sync::<ProbeFailure>();
+    assert_send_sync::<HealthCheckFailed>();
+    assert_send_sync::<playhouse::supervisor::ChildInfo>();
+    fn assert_send<T: Send>() {}
+    assert_send::<ChildSpec<Patient>>();
+}

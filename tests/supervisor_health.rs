@@ -724,6 +724,40 @@ async fn probes_stop_when_the_supervisor_stops<E: Executor>(exec: E) {
     assert_eq!((doctor.begun(), hung.begun()), (1, 1));
 }
 
+/// The health status is in the subtree metrics too (`SupervisorRef::metrics`), beside the
+/// child's figures, and the probes are messages the child handled.
+async fn health_is_visible_in_the_metrics<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let metrics = playhouse::observer::Metrics::new();
+    let system = System::new(vt.clone()).with_observer(metrics.clone());
+    let doctor = Doctor::new();
+    let sup = SupervisorSpec::<Vt<E>>::new(Strategy::OneForOne)
+        .child(patient("p", &doctor))
+        .start(&system)
+        .await
+        .expect("started");
+    sleeping(&exec, &vt, 1).await;
+    vt.advance(EVERY);
+    probes_done(&exec, &sup, "p", 1).await;
+    // Two pings of the test's own: once the second is answered, the first (and the probe's
+    // before it) have been counted as handled.
+    let p = patient_ref(&sup, "p").await;
+    for _ in 0..2 {
+        within(&exec, LONG, incarnation(&p)).await;
+    }
+    let tree = within(&exec, LONG, sup.metrics(&metrics)).await.unwrap();
+    let p = &tree.children[0];
+    let health = p.health.as_ref().expect("p's health");
+    assert_eq!((health.probes, health.healthy()), (1, Some(true)));
+    let handled = p.metrics.as_ref().expect("p's figures").handled;
+    assert!(
+        handled >= 2,
+        "the probe's ping and the first of the test's: {handled}"
+    );
+    sup.stop();
+    within(&exec, LONG, sup.wait()).await;
+}
+
 // =============================================================================================
 // 5. Invalid specs
 
@@ -833,6 +867,7 @@ executor_tests!(
     repeated_failures_exceed_the_intensity_and_escalate,
     probes_stop_when_the_child_is_terminated,
     probes_stop_when_the_supervisor_stops,
+    health_is_visible_in_the_metrics,
     an_invalid_health_check_is_a_spec_error,
 );
 

@@ -9,6 +9,7 @@ use playhouse_core::{Executor, MessageBroker};
 
 use crate::error::SupervisorError;
 use crate::handle::SupervisorRef;
+use crate::health::HealthStatus;
 use crate::spec::{ChildId, ChildKind};
 use crate::supervisor::ChildState;
 
@@ -40,6 +41,9 @@ pub struct ChildMetrics {
     pub metrics: Option<ActorMetrics>,
     /// A nested supervisor's own subtree.
     pub subtree: Option<Box<SubtreeMetrics>>,
+    /// Its health, if its spec has a [`HealthCheck`](crate::HealthCheck) (as `which_children`
+    /// reports it).
+    pub health: Option<HealthStatus>,
 }
 
 impl SubtreeMetrics {
@@ -96,6 +100,7 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
                     state: info.state,
                     metrics: child_metrics,
                     subtree,
+                    health: info.health,
                 });
             }
             Ok(SubtreeMetrics {

@@ -9,6 +9,7 @@ use crate::exit::ExitReason;
 use crate::exit_wait::{ExitCell, Waiters};
 use crate::mailbox::{Queue, State, Strategy, wake_all};
 use crate::observer::{Observation, ObservedEvent};
+use crate::stream::StreamHandle;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::timer::TimerHandle;
 use std::sync::Arc as StdArc;
@@ -103,6 +104,11 @@ pub(crate) struct LifeExtras {
     timers: Vec<TimerHandle>,
     /// The length of `timers` at which [`ActorCell::track_timer`] next forgets finished ones.
     prune_at: usize,
+    /// The streams attached to the actor, cancelled when it ends (and those that end with the
+    /// incarnation, when it does). Ended ones are forgotten as `timers`' are.
+    streams: Vec<StreamHandle>,
+    /// The length of `streams` at which [`ActorCell::track_stream`] next forgets ended ones.
+    streams_prune_at: usize,
     /// The exit reason of [`Phase`], when it carries data.
     reason: Option<ExitReason>,
     /// The reason the running incarnation is asked to end with ([`RESTART_BIT`], [`CUT_BIT`]).
@@ -126,6 +132,8 @@ impl Default for LifeExtras {
             waiters: Waiters::default(),
             timers: Vec::new(),
             prune_at: PRUNE_FLOOR,
+            streams: Vec::new(),
+            streams_prune_at: PRUNE_FLOOR,
             reason: None,
             incarnation_reason: None,
             trap: None,
@@ -296,6 +304,66 @@ impl<M, S: Strategy> ActorCell<M, S> {
         };
         for t in &timers {
             t.cancel();
+        }
+    }
+
+    /// Tracks a stream attached to the actor, so that its end cancels it: `false` (and nothing
+    /// tracked) if the mailbox has closed, when nothing could reach the actor any more. The
+    /// actor's end closes the mailbox before it takes the list ([`record_exit`](Self::record_exit)),
+    /// so a stream tracked here is always cancelled by it.
+    ///
+    /// Streams are attached from outside too, so unlike timers the ended ones are forgotten
+    /// under the lock's protection: the list is taken out, examined outside the lock (each
+    /// stream takes its own), and put back in front of what was added meanwhile. O(1)
+    /// amortized, as [`track_timer`](Self::track_timer).
+    pub(crate) fn track_stream(&self, handle: StreamHandle) -> bool {
+        let mut streams = {
+            let mut st = self.queue.state.lock();
+            if st.closed || matches!(st.phase, Phase::Ended(_)) {
+                return false;
+            }
+            let extras = extras(&mut *st);
+            extras.streams.push(handle);
+            if extras.streams.len() < extras.streams_prune_at {
+                return true;
+            }
+            std::mem::take(&mut extras.streams)
+        };
+        streams.retain(StreamHandle::is_active);
+        let orphans = {
+            let mut st = self.queue.state.lock();
+            if matches!(st.phase, Phase::Ended(_)) {
+                // The actor ended while the list was out: its end did not see these.
+                streams
+            } else {
+                let extras = extras(&mut *st);
+                extras.streams_prune_at = streams.len().saturating_mul(2).max(PRUNE_FLOOR);
+                streams.append(&mut extras.streams);
+                extras.streams = streams;
+                Vec::new()
+            }
+        };
+        for stream in orphans {
+            stream.cancel();
+        }
+        true
+    }
+
+    /// Cancels the streams that end with the incarnation that is ending; the others stay.
+    pub(crate) fn end_incarnation_streams(&self) {
+        let ending: Vec<StreamHandle> = {
+            let mut st = self.queue.state.lock();
+            let Some(extras) = st.extras.as_mut() else {
+                return;
+            };
+            let (ending, kept) = std::mem::take(&mut extras.streams)
+                .into_iter()
+                .partition(StreamHandle::ends_with_incarnation);
+            extras.streams = kept;
+            ending
+        };
+        for stream in ending {
+            stream.cancel();
         }
     }
 
@@ -606,7 +674,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// `on_exit` watchers, in the order they were registered, on this thread (a watcher that
     /// panics is contained, see [`run_watcher`]), then every task waiting in `wait()`.
     pub(crate) fn record_exit(&self, reason: ExitReason) {
-        let (watchers, waiters) = {
+        let (watchers, waiters, streams) = {
             let mut st = self.queue.state.lock();
             if matches!(st.phase, Phase::Ended(_)) {
                 return;
@@ -614,10 +682,18 @@ impl<M, S: Strategy> ActorCell<M, S> {
             let code = encode(&mut *st, reason.clone());
             st.phase = Phase::Ended(code);
             match &mut st.extras {
-                Some(extras) => (std::mem::take(&mut extras.watchers), extras.waiters.take()),
+                Some(extras) => (
+                    std::mem::take(&mut extras.watchers),
+                    extras.waiters.take(),
+                    std::mem::take(&mut extras.streams),
+                ),
                 None => return,
             }
         };
+        // The streams end with the actor (each takes its own lock, outside the mailbox's).
+        for stream in streams {
+            stream.cancel();
+        }
         for (_, watcher) in watchers {
             run_watcher(watcher, self.id, &reason);
         }

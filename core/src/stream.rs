@@ -21,6 +21,14 @@
 //!   before it, no later. And the stream cannot starve the mailbox: it adds one message at a
 //!   time, behind what others sent meanwhile. Several streams are as many forwarders, each with
 //!   its one item.
+//!
+//!   The next item is pulled by the forwarder's task, which runs when the executor schedules
+//!   it. An actor that never runs out of messages yields to its executor every 128 messages,
+//!   and executors tend to run a task woken from a worker (here, by the handler taking the
+//!   item) on that worker once the running task yields (Tokio's LIFO slot): such an actor
+//!   takes about one item per 128 other messages. On all four executors of the test suite a
+//!   mailbox kept full by a chain of self-sent messages handled one item every 127 of them;
+//!   an actor with any idle time takes the next item as soon as the forwarder has pulled it.
 //! - **No item lost or doubled.** An item is either in the mailbox (and is handled, or dropped
 //!   with the mailbox) or still in the stream.
 //!

@@ -314,7 +314,10 @@ async fn stream_attached_from_the_context_is_handled<E: Executor>(exec: E) {
 /// make progress. Each stream has one item queued at most, so between two tells of the chain
 /// the handler sees at most one item: the stream cannot starve the mailbox (this bound is exact
 /// on every executor). And the stream is not starved by the busy mailbox: its items enter at
-/// the back, behind the one tell waiting, so it finishes long before the chain does.
+/// the back, behind the one tell waiting, so it finishes long before the chain does. (The
+/// forwarder that pulls the next item runs when the saturated actor yields, every 128
+/// messages: measured one item per 127 tells on each executor, the 30 items within ~3,900 of
+/// the 20,000 tells.)
 async fn stream_and_busy_mailbox_both_make_progress<E: Executor>(exec: E) {
     const CHAIN: u32 = 20_000;
     const ITEMS: u32 = 30;

@@ -174,6 +174,16 @@ pub(crate) fn tell_observer(
     }
 }
 
+/// Cancels every stream of `streams` and forgets them; returns their forwarders' wakers, to
+/// wake once the mailbox's lock is released. (The handles may be dropped under the lock: a
+/// stream's last handle holds no waker, which only a running forwarder leaves.)
+fn cancel_streams(streams: &mut Vec<StreamHandle>) -> Vec<Waker> {
+    std::mem::take(streams)
+        .iter()
+        .filter_map(StreamHandle::cancel_locked)
+        .collect()
+}
+
 fn extras<M>(st: &mut State<M>) -> &mut LifeExtras {
     st.extras.get_or_insert_with(Box::default)
 }
@@ -312,58 +322,44 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// actor's end closes the mailbox before it takes the list ([`record_exit`](Self::record_exit)),
     /// so a stream tracked here is always cancelled by it.
     ///
-    /// Streams are attached from outside too, so unlike timers the ended ones are forgotten
-    /// under the lock's protection: the list is taken out, examined outside the lock (each
-    /// stream takes its own), and put back in front of what was added meanwhile. O(1)
-    /// amortized, as [`track_timer`](Self::track_timer).
+    /// Ended streams are forgotten once the list has doubled since they were last looked for,
+    /// as [`track_timer`](Self::track_timer) does (O(1) amortized), here under the lock (each
+    /// stream's own lock nests inside the mailbox's, see [`crate::stream`]): streams are
+    /// attached from outside too, and a list taken out to be pruned would escape an end that
+    /// came meanwhile.
     pub(crate) fn track_stream(&self, handle: StreamHandle) -> bool {
-        let mut streams = {
-            let mut st = self.queue.state.lock();
-            if st.closed || matches!(st.phase, Phase::Ended(_)) {
-                return false;
-            }
-            let extras = extras(&mut *st);
-            extras.streams.push(handle);
-            if extras.streams.len() < extras.streams_prune_at {
-                return true;
-            }
-            std::mem::take(&mut extras.streams)
-        };
-        streams.retain(StreamHandle::is_active);
-        let orphans = {
-            let mut st = self.queue.state.lock();
-            if matches!(st.phase, Phase::Ended(_)) {
-                // The actor ended while the list was out: its end did not see these.
-                streams
-            } else {
-                let extras = extras(&mut *st);
-                extras.streams_prune_at = streams.len().saturating_mul(2).max(PRUNE_FLOOR);
-                streams.append(&mut extras.streams);
-                extras.streams = streams;
-                Vec::new()
-            }
-        };
-        for stream in orphans {
-            stream.cancel();
+        let mut st = self.queue.state.lock();
+        if st.closed || matches!(st.phase, Phase::Ended(_)) {
+            return false;
+        }
+        let extras = extras(&mut *st);
+        extras.streams.push(handle);
+        if extras.streams.len() >= extras.streams_prune_at {
+            extras.streams.retain(StreamHandle::is_active);
+            extras.streams_prune_at = extras.streams.len().saturating_mul(2).max(PRUNE_FLOOR);
         }
         true
     }
 
     /// Cancels the streams that end with the incarnation that is ending; the others stay.
     pub(crate) fn end_incarnation_streams(&self) {
-        let ending: Vec<StreamHandle> = {
+        let wakers: Vec<Waker> = {
             let mut st = self.queue.state.lock();
             let Some(extras) = st.extras.as_mut() else {
                 return;
             };
-            let (ending, kept) = std::mem::take(&mut extras.streams)
-                .into_iter()
-                .partition(StreamHandle::ends_with_incarnation);
-            extras.streams = kept;
-            ending
+            let mut wakers = Vec::new();
+            extras.streams.retain(|stream| {
+                if !stream.ends_with_incarnation() {
+                    return true;
+                }
+                wakers.extend(stream.cancel_locked());
+                false
+            });
+            wakers
         };
-        for stream in ending {
-            stream.cancel();
+        for w in wakers {
+            w.wake();
         }
     }
 
@@ -685,14 +681,15 @@ impl<M, S: Strategy> ActorCell<M, S> {
                 Some(extras) => (
                     std::mem::take(&mut extras.watchers),
                     extras.waiters.take(),
-                    std::mem::take(&mut extras.streams),
+                    // The streams end with the actor, in this critical section: anyone who
+                    // sees the end sees them cancelled.
+                    cancel_streams(&mut extras.streams),
                 ),
                 None => return,
             }
         };
-        // The streams end with the actor (each takes its own lock, outside the mailbox's).
-        for stream in streams {
-            stream.cancel();
+        for waker in streams {
+            waker.wake();
         }
         for (_, watcher) in watchers {
             run_watcher(watcher, self.id, &reason);

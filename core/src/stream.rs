@@ -81,8 +81,17 @@
 //!
 //! Per stream: one allocation for its shared state and the forwarder's task (the executor's).
 //! Per item: no allocation, no box, no `dyn`; the item stays its own type inside the actor's
-//! message. The forwarder takes the stream's lock twice per item (to pull, and to push under it)
-//! and the mailbox's lock once, and the token's release takes the stream's lock once.
+//! message. The forwarder takes the stream's lock twice per item (to pull, and to push, inside
+//! the mailbox's lock) and the mailbox's lock once, and the token's release takes the stream's
+//! lock once.
+//!
+//! # Lock order
+//!
+//! A stream's lock nests inside its actor's mailbox lock, never the other way round: the push
+//! checks the cancel flag under both, and the actor's end (and an incarnation's) cancels its
+//! streams under the mailbox's lock, in the critical section that records the end. Nothing that
+//! holds a stream's lock takes the mailbox's: the token's release, `cancel` and the pull take
+//! the stream's alone.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -267,6 +276,14 @@ impl StreamHandle {
             w.wake();
         }
         was_active
+    }
+
+    /// Cancels the stream under its owner's mailbox lock (the stream's lock nests inside it);
+    /// returns the forwarder's waker, to wake once that lock is released.
+    pub(crate) fn cancel_locked(&self) -> Option<Waker> {
+        let mut st = self.shared.state.lock();
+        st.cancelled = true;
+        st.waker.take()
     }
 
     /// `true` while the stream may still deliver: not cancelled, not ended by itself (its
@@ -454,38 +471,31 @@ where
                 return;
             }
         };
-        // Queue it, checking the cancel flag under the stream's lock in the same critical
-        // section that pushes, so that nothing lands once `cancel` has returned. The mailbox's
-        // lock nests inside the stream's; nothing takes them the other way round (no message,
-        // and so no token, is dropped under the mailbox's lock).
-        let refused = {
+        // Queue it, checking the cancel flag under the stream's lock inside the mailbox's, in
+        // the critical section that pushes, so that nothing lands once `cancel` has returned
+        // (nor once the actor's end, which cancels its streams under the mailbox's lock, is
+        // seen). The stream's lock always nests inside the mailbox's, never the other way
+        // round: nothing holding a stream's lock takes the mailbox's.
+        let apart = crate::faults::enabled(crate::faults::Fault::StreamChecksCancelApart);
+        if apart && shared.state.lock().cancelled {
+            return;
+        }
+        let pushed = cell.queue.push_past_capacity_if(msg, || {
             let mut st = shared.state.lock();
-            if st.cancelled {
-                Some(msg)
-            } else {
-                if crate::faults::enabled(crate::faults::Fault::StreamChecksCancelApart) {
-                    drop(st);
-                    st = shared.state.lock();
-                }
-                match cell.queue.push_past_capacity(msg) {
-                    // The end was the last thing to deliver: from here `is_active` is `false`.
-                    Ok(()) if is_end => {
-                        st.ended = true;
-                        None
-                    }
-                    Ok(()) => {
-                        st.in_flight += 1;
-                        None
-                    }
-                    Err(msg) => {
-                        st.ended = true;
-                        Some(msg)
-                    }
-                }
+            if st.cancelled && !apart {
+                return false;
             }
-        };
-        // Dropped outside the lock: its token takes it.
-        if let Some(msg) = refused {
+            if is_end {
+                // The end was the last thing to deliver: from here `is_active` is `false`.
+                st.ended = true;
+            } else {
+                st.in_flight += 1;
+            }
+            true
+        });
+        if let Err(msg) = pushed {
+            // Cancelled, or the mailbox closed. Dropped outside the locks: its token takes the
+            // stream's.
             with_drop_cause(NoReply::Stopped, || drop(msg));
             return;
         }

@@ -303,9 +303,17 @@ impl<M, S: Strategy> Queue<M, S> {
     ///
     /// A method of its own rather than [`push_control`](Self::push_control): a stream's items
     /// are ordinary messages, whatever becomes of the runtime's control notices.
-    pub(crate) fn push_past_capacity(&self, msg: M) -> Result<(), M> {
+    ///
+    /// `admit` runs under the lock, before the push, and may refuse it (`Err(msg)` too): the
+    /// stream checks there that it was not cancelled, so that a cancel and the push are ordered.
+    /// It must not take the mailbox's lock, nor drop a message.
+    pub(crate) fn push_past_capacity_if(
+        &self,
+        msg: M,
+        admit: impl FnOnce() -> bool,
+    ) -> Result<(), M> {
         let mut st = self.state.lock();
-        if st.closed {
+        if st.closed || !admit() {
             return Err(msg);
         }
         let buf = st.buffer();

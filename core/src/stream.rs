@@ -530,3 +530,94 @@ fn stream_panicked<M, S: Strategy>(
     };
     cell.request_stop(reason);
 }
+
+#[cfg(all(test, not(playhouse_loom)))]
+mod tests {
+    use super::*;
+    use crate::executor::SharedSleeper;
+    use crate::mailbox::{Block, Queue};
+    use std::future::Future;
+    use std::time::Instant;
+
+    /// An executor whose tasks never run: its forwarders never pull, and their streams stay
+    /// active until cancelled.
+    #[derive(Clone)]
+    struct Idle;
+
+    impl Executor for Idle {
+        type Sleep = std::future::Pending<()>;
+        fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _future: F) {}
+        fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+            std::future::pending()
+        }
+    }
+
+    struct Msg;
+
+    impl From<StreamMessage<u8>> for Msg {
+        fn from(_: StreamMessage<u8>) -> Self {
+            Msg
+        }
+    }
+
+    fn cell() -> Arc<ActorCell<Msg, Block>> {
+        Arc::new(ActorCell::new(Queue::new(1), SharedSleeper::new(Idle)))
+    }
+
+    fn attach_one(cell: &Arc<ActorCell<Msg, Block>>, options: StreamOptions) -> StreamHandle {
+        attach(
+            cell.clone(),
+            &Idle,
+            futures::stream::pending::<u8>(),
+            options,
+        )
+    }
+
+    /// Forgetting ended streams (when the list has doubled) keeps every active one tracked:
+    /// the actor's end cancels each, and only they were active.
+    #[test]
+    fn pruning_keeps_every_active_stream_tracked() {
+        // Smaller under Miri (CI runs the core's unit tests there); past the first prunes all the
+        // same.
+        const N: usize = if cfg!(miri) { 100 } else { 1_000 };
+        let cell = cell();
+        let handles: Vec<_> = (0..N)
+            .map(|i| {
+                let handle = attach_one(&cell, StreamOptions::KeepAcrossRestart);
+                if i % 3 == 0 {
+                    assert!(handle.cancel());
+                }
+                handle
+            })
+            .collect();
+        assert_eq!(
+            handles.iter().filter(|h| h.is_active()).count(),
+            N - N.div_ceil(3)
+        );
+        cell.record_exit(ExitReason::Normal);
+        assert_eq!(handles.iter().filter(|h| h.is_active()).count(), 0);
+    }
+
+    /// An incarnation's end cancels the streams that end with it and keeps the others.
+    #[test]
+    fn an_incarnations_end_cancels_only_its_own_streams() {
+        let cell = cell();
+        let ending = attach_one(&cell, StreamOptions::EndWithIncarnation);
+        let kept = attach_one(&cell, StreamOptions::KeepAcrossRestart);
+        cell.end_incarnation_streams();
+        assert!(!ending.is_active());
+        assert!(kept.is_active());
+        cell.record_exit(ExitReason::Normal);
+        assert!(!kept.is_active());
+    }
+
+    /// Once the mailbox has closed nothing is tracked: the stream is refused, inactive at once.
+    #[test]
+    fn a_closed_mailbox_refuses_a_stream() {
+        let cell = cell();
+        cell.queue.close();
+        let refused = attach_one(&cell, StreamOptions::KeepAcrossRestart);
+        assert!(!refused.is_active());
+        assert!(!refused.cancel());
+    }
+}

@@ -1,89 +1,6 @@
 //! Streams into actors: any [`Stream`] attached to an actor, its items handled one at a time.
 //!
-//! # How a stream is driven
-//!
-//! A stream attached with [`Context::add_stream`](crate::Context::add_stream) or
-//! [`System::attach_stream`](crate::System::attach_stream) is driven by a small task of its own
-//! on the executor, its *forwarder*, as a timer is: the actor's message path (its handler, its
-//! message loop, its mailbox's hot path) does not know streams exist. The forwarder polls the
-//! stream, wraps the item in the actor's own message type (`M: From<StreamMessage<T>>`) and
-//! queues it at the back of the actor's mailbox, like any other message. It then waits: the
-//! stream is not polled again until the actor has taken that item ([`StreamItem`]), so each
-//! stream has at most one item in the actor's mailbox at a time.
-//!
-//! That one rule gives the three properties streams are for:
-//!
-//! - **Backpressure.** An actor busy elsewhere does not take the item, so the forwarder does
-//!   not poll the stream, so the stream's source is not read (a socket's buffer fills, a
-//!   channel's sender waits). The stream is at most one item ahead of the handler.
-//! - **Fairness.** Items enter the mailbox at the back, in FIFO order with the other messages.
-//!   A busy mailbox does not starve the stream: its item is handled after what was queued
-//!   before it, no later. And the stream cannot starve the mailbox: it adds one message at a
-//!   time, behind what others sent meanwhile. Several streams are as many forwarders, each with
-//!   its one item.
-//!
-//!   The next item is pulled by the forwarder's task, which runs when the executor schedules
-//!   it. An actor that never runs out of messages yields to its executor every 128 messages,
-//!   and executors tend to run a task woken from a worker (here, by the handler taking the
-//!   item) on that worker once the running task yields (Tokio's LIFO slot): such an actor
-//!   takes about one item per 128 other messages. On all four executors of the test suite a
-//!   mailbox kept full by a chain of self-sent messages handled one item every 127 of them;
-//!   an actor with any idle time takes the next item as soon as the forwarder has pulled it.
-//! - **No item lost or doubled.** An item is either in the mailbox (and is handled, or dropped
-//!   with the mailbox) or still in the stream.
-//!
-//! # The acknowledgement
-//!
-//! A [`StreamItem`] holds the item and a token, a clone of the stream's shared state (one
-//! reference count, no allocation per item). The forwarder pulls the next item when the token
-//! is released: when the handler takes the item out with [`StreamItem::into_inner`], or when
-//! the message is dropped however that happens (handled, drained by a restart, discarded when
-//! the actor ends, dropped by a `DropOldest` mailbox). A handler that wants the next item to
-//! wait until it has finished with this one keeps the `StreamItem` (reading it through
-//! [`get`](StreamItem::get)) until it returns.
-//!
-//! # Room in the mailbox
-//!
-//! A stream's item is never refused, dropped or waited on for room by a full bounded mailbox
-//! (`Reject`, `DropNewest`, `DropOldest`, `Block`): it enters whatever the room, as the
-//! runtime's own notices do, and counts as waiting. The stream's own rule bounds what that
-//! adds: **a bounded mailbox can hold up to one message per attached stream over its
-//! capacity**. (Refusing it would leave the forwarder to retry or to lose the item; waiting
-//! for room would put the stream behind every blocked sender, and a full mailbox whose actor
-//! is waiting for the stream's next item would never make room.) Other senders see the
-//! mailbox as full while a stream's item takes the room, as they would for any message.
-//!
-//! # Ending
-//!
-//! - When the stream ends by itself (`poll_next` returns `None`), the forwarder sends one
-//!   [`StreamMessage::Finished`], after the last item was taken: the *finished hook*. It is not
-//!   sent when the stream is cancelled or the actor ends first.
-//! - [`StreamHandle::cancel`] stops it: no item enters the mailbox once `cancel` has returned
-//!   (the check and the push happen under one lock), and the forwarder drops the stream at
-//!   once, even while the stream is pending (the cancel wakes it). An item already queued
-//!   stays and is handled.
-//! - A stream attached from the actor's context ends with the incarnation that attached it
-//!   (the next incarnation's `started` attaches it again, as with timers), unless attached with
-//!   [`StreamOptions::KeepAcrossRestart`]. A stream attached from outside is kept across
-//!   restarts.
-//! - When the actor ends, whatever the reason, every stream attached to it is cancelled before
-//!   [`ActorRef::wait`](crate::ActorRef::wait) resolves, and dropped promptly by its forwarder,
-//!   even while pending. A closed mailbox ends a forwarder too: the item it could not queue is
-//!   dropped (reply ports inside it resolve with [`NoReply::Stopped`](crate::NoReply::Stopped)).
-//! - A stream does not keep its actor alive: the forwarder holds the actor's cell, not a
-//!   counted reference. When the last [`ActorRef`](crate::ActorRef) is dropped the actor ends as
-//!   usual, and its streams with it.
-//! - If the stream panics in `poll_next` (or the message's `From` impl does), the forwarder
-//!   ends and the actor is stopped with `ExitReason::Panicked("the stream panicked: …")`, as
-//!   a panicking `run_interval` closure stops it: the stream's code is the actor's input.
-//!
-//! # Cost
-//!
-//! Per stream: one allocation for its shared state and the forwarder's task (the executor's).
-//! Per item: no allocation, no box, no `dyn`; the item stays its own type inside the actor's
-//! message. The forwarder takes the stream's lock twice per item (to pull, and to push, inside
-//! the mailbox's lock) and the mailbox's lock once, and the token's release takes the stream's
-//! lock once.
+//! The public contract is on [`StreamMessage`]; this module's own notes follow.
 //!
 //! # Lock order
 //!
@@ -114,6 +31,96 @@ use crate::sync::{Arc, Mutex};
 ///
 /// An actor that takes a stream of `T` has a message type that is `From<StreamMessage<T>>`,
 /// usually one enum variant per stream type. The item stays a `T`: no box, no `dyn`.
+///
+///
+/// # How a stream is driven
+///
+/// A stream attached with [`Context::add_stream`](crate::Context::add_stream) or
+/// [`System::attach_stream`](crate::System::attach_stream) is driven by a small task of its own
+/// on the executor, its *forwarder*, as a timer is: the actor's message path (its handler, its
+/// message loop, its mailbox's hot path) does not know streams exist. The forwarder polls the
+/// stream, wraps the item in the actor's own message type (`M: From<StreamMessage<T>>`) and
+/// queues it at the back of the actor's mailbox, like any other message. It then waits: the
+/// stream is not polled again until the actor has taken that item ([`StreamItem`]), so each
+/// stream has at most one item in the actor's mailbox at a time.
+///
+/// That one rule gives the three properties streams are for:
+///
+/// - **Backpressure.** An actor busy elsewhere does not take the item, so the forwarder does
+///   not poll the stream, so the stream's source is not read (a socket's buffer fills, a
+///   channel's sender waits). The stream is at most one item ahead of the handler.
+/// - **Fairness.** Items enter the mailbox at the back, in FIFO order with the other messages.
+///   A busy mailbox does not starve the stream: its item is handled after what was queued
+///   before it, no later. And the stream cannot starve the mailbox: it adds one message at a
+///   time, behind what others sent meanwhile. Several streams are as many forwarders, each with
+///   its one item.
+///
+///   The next item is pulled by the forwarder's task, which runs when the executor schedules
+///   it. An actor that never runs out of messages yields to its executor every 128 messages,
+///   and executors tend to run a task woken from a worker (here, by the handler taking the
+///   item) on that worker once the running task yields (Tokio's LIFO slot): such an actor
+///   takes about one item per 128 other messages. On all four executors of the test suite a
+///   mailbox kept full by a chain of self-sent messages handled one item every 127 of them;
+///   an actor with any idle time takes the next item as soon as the forwarder has pulled it.
+/// - **No item lost or doubled.** An item is either in the mailbox (and is handled, or dropped
+///   with the mailbox) or still in the stream.
+///
+/// # The acknowledgement
+///
+/// A [`StreamItem`] holds the item and a token, a clone of the stream's shared state (one
+/// reference count, no allocation per item). The forwarder pulls the next item when the token
+/// is released: when the handler takes the item out with [`StreamItem::into_inner`], or when
+/// the message is dropped however that happens (handled, drained by a restart, discarded when
+/// the actor ends, dropped by a `DropOldest` mailbox). A handler that wants the next item to
+/// wait until it has finished with this one keeps the `StreamItem` (reading it through
+/// [`get`](StreamItem::get)) until it returns.
+///
+/// # Room in the mailbox
+///
+/// A stream's item is never refused, dropped or waited on for room as it enters a full bounded
+/// mailbox (`Reject`, `DropNewest`, `DropOldest`, `Block`): it enters whatever the room, as the
+/// runtime's own notices do, and counts as waiting. Once queued it is a message like any other:
+/// a `DropOldest` mailbox may evict it later as the oldest, which releases the stream. The stream's own rule bounds what that
+/// adds: **a bounded mailbox can hold up to one message per attached stream over its
+/// capacity**. (Refusing it would leave the forwarder to retry or to lose the item; waiting
+/// for room would put the stream behind every blocked sender, and a full mailbox whose actor
+/// is waiting for the stream's next item would never make room.) Other senders see the
+/// mailbox as full while a stream's item takes the room, as they would for any message.
+///
+/// # Ending
+///
+/// - When the stream ends by itself (`poll_next` returns `None`), the forwarder sends one
+///   [`StreamMessage::Finished`], after the last item was taken: the *finished hook*. It is not
+///   sent when the stream is cancelled or the actor ends first.
+/// - [`StreamHandle::cancel`] stops it: no item enters the mailbox once `cancel` has returned
+///   (the check and the push happen under one lock), and the forwarder drops the stream at
+///   once, even while the stream is pending (the cancel wakes it). An item already queued
+///   stays and is handled.
+/// - A stream attached from the actor's context ends with the incarnation that attached it
+///   (the next incarnation's `started` attaches it again, as with timers), unless attached with
+///   [`StreamOptions::KeepAcrossRestart`]. A stream attached from outside is kept across
+///   restarts.
+/// - When the actor ends, whatever the reason, every stream attached to it is cancelled before
+///   [`ActorRef::wait`](crate::ActorRef::wait) resolves, and dropped promptly by its forwarder,
+///   even while pending. A closed mailbox ends a forwarder too: the item it could not queue is
+///   dropped (reply ports inside it resolve with [`NoReply::Stopped`](crate::NoReply::Stopped)).
+/// - A stream does not keep its actor alive: the forwarder holds the actor's cell, not a
+///   counted reference. When the last [`ActorRef`](crate::ActorRef) is dropped the actor ends as
+///   usual, and its streams with it.
+/// - If the stream panics in `poll_next` (or the message's `From` impl does), the forwarder
+///   ends and the actor is stopped with `ExitReason::Panicked("the stream panicked: …")`, as
+///   a panicking `run_interval` closure stops it: the stream's code is the actor's input.
+///
+/// # Cost
+///
+/// Per stream: one allocation for its shared state and the forwarder's task (the executor's).
+/// Per item: no allocation, no box, no `dyn`; the item stays its own type inside the actor's
+/// message. The forwarder takes the stream's lock twice per item (to pull, and to push, inside
+/// the mailbox's lock) and the mailbox's lock once, and the token's release takes the stream's
+/// lock once.
+///
+///
+/// # Example
 ///
 /// ```
 /// use playhouse_core::{Actor, Context, Env, Handler, Reply, StreamMessage, System};

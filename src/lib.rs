@@ -96,6 +96,7 @@ pub mod prelude {
         NoReply, Recipient, Reply, SendError, WeakActorRef, Wiring,
     };
     pub use playhouse_core::{Down, Exit, IncarnationEnd, Monitor, Observer};
+    pub use playhouse_core::{StreamHandle, StreamMessage, StreamOptions};
     #[cfg(feature = "smol")]
     pub use playhouse_executors::SmolExecutor;
     #[cfg(feature = "std")]

@@ -9,8 +9,8 @@ use std::future::Future;
 use playhouse::mailbox::{Block, Bounded, DropNewest, DropOldest, Reject, SendFuture, Unbounded};
 use playhouse::prelude::*;
 use playhouse::{
-    ActorId, InMemoryBroker, MailboxConfigError, ReplyReceiver, TimerHandle, Wiring,
-    executors::SmolSleep, executors::StdSleep,
+    ActorId, InMemoryBroker, MailboxConfigError, ReplyReceiver, StreamEnd, StreamItem, TimerHandle,
+    Wiring, executors::SmolSleep, executors::StdSleep,
 };
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -57,6 +57,11 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<NoReply>();
     assert_send_sync::<ExitReason>();
     assert_send_sync::<TimerHandle>();
+    assert_send_sync::<StreamHandle>();
+    assert_send_sync::<StreamOptions>();
+    assert_send_sync::<StreamEnd>();
+    assert_send_sync::<StreamItem<String>>();
+    assert_send_sync::<StreamMessage<u64>>();
     assert_send_sync::<ActorId>();
     assert_send_sync::<MailboxConfigError>();
     assert_send_sync::<Bounded<Block>>();

@@ -9,6 +9,7 @@ use crate::exit::ExitReason;
 use crate::exit_wait::{ExitCell, Waiters};
 use crate::mailbox::{Queue, State, Strategy, wake_all};
 use crate::observer::{Observation, ObservedEvent};
+use crate::stream::StreamHandle;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::timer::TimerHandle;
 use std::sync::Arc as StdArc;
@@ -103,6 +104,11 @@ pub(crate) struct LifeExtras {
     timers: Vec<TimerHandle>,
     /// The length of `timers` at which [`ActorCell::track_timer`] next forgets finished ones.
     prune_at: usize,
+    /// The streams attached to the actor, cancelled when it ends (and those that end with the
+    /// incarnation, when it does). Ended ones are forgotten as `timers`' are.
+    streams: Vec<StreamHandle>,
+    /// The length of `streams` at which [`ActorCell::track_stream`] next forgets ended ones.
+    streams_prune_at: usize,
     /// The exit reason of [`Phase`], when it carries data.
     reason: Option<ExitReason>,
     /// The reason the running incarnation is asked to end with ([`RESTART_BIT`], [`CUT_BIT`]).
@@ -126,6 +132,8 @@ impl Default for LifeExtras {
             waiters: Waiters::default(),
             timers: Vec::new(),
             prune_at: PRUNE_FLOOR,
+            streams: Vec::new(),
+            streams_prune_at: PRUNE_FLOOR,
             reason: None,
             incarnation_reason: None,
             trap: None,
@@ -164,6 +172,16 @@ pub(crate) fn tell_observer(
     if let Some((observation, name)) = observed {
         observation.tell(name.as_deref(), event);
     }
+}
+
+/// Cancels every stream of `streams` and forgets them; returns their forwarders' wakers, to
+/// wake once the mailbox's lock is released. (The handles may be dropped under the lock: a
+/// stream's last handle holds no waker, which only a running forwarder leaves.)
+fn cancel_streams(streams: &mut Vec<StreamHandle>) -> Vec<Waker> {
+    std::mem::take(streams)
+        .iter()
+        .filter_map(StreamHandle::cancel_locked)
+        .collect()
 }
 
 fn extras<M>(st: &mut State<M>) -> &mut LifeExtras {
@@ -296,6 +314,52 @@ impl<M, S: Strategy> ActorCell<M, S> {
         };
         for t in &timers {
             t.cancel();
+        }
+    }
+
+    /// Tracks a stream attached to the actor, so that its end cancels it: `false` (and nothing
+    /// tracked) if the mailbox has closed, when nothing could reach the actor any more. The
+    /// actor's end closes the mailbox before it takes the list ([`record_exit`](Self::record_exit)),
+    /// so a stream tracked here is always cancelled by it.
+    ///
+    /// Ended streams are forgotten once the list has doubled since they were last looked for,
+    /// as [`track_timer`](Self::track_timer) does (O(1) amortized), here under the lock (each
+    /// stream's own lock nests inside the mailbox's, see [`crate::stream`]): streams are
+    /// attached from outside too, and a list taken out to be pruned would escape an end that
+    /// came meanwhile.
+    pub(crate) fn track_stream(&self, handle: StreamHandle) -> bool {
+        let mut st = self.queue.state.lock();
+        if st.closed || matches!(st.phase, Phase::Ended(_)) {
+            return false;
+        }
+        let extras = extras(&mut *st);
+        extras.streams.push(handle);
+        if extras.streams.len() >= extras.streams_prune_at {
+            extras.streams.retain(StreamHandle::is_active);
+            extras.streams_prune_at = extras.streams.len().saturating_mul(2).max(PRUNE_FLOOR);
+        }
+        true
+    }
+
+    /// Cancels the streams that end with the incarnation that is ending; the others stay.
+    pub(crate) fn end_incarnation_streams(&self) {
+        let wakers: Vec<Waker> = {
+            let mut st = self.queue.state.lock();
+            let Some(extras) = st.extras.as_mut() else {
+                return;
+            };
+            let mut wakers = Vec::new();
+            extras.streams.retain(|stream| {
+                if !stream.ends_with_incarnation() {
+                    return true;
+                }
+                wakers.extend(stream.cancel_locked());
+                false
+            });
+            wakers
+        };
+        for w in wakers {
+            w.wake();
         }
     }
 
@@ -606,7 +670,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// `on_exit` watchers, in the order they were registered, on this thread (a watcher that
     /// panics is contained, see [`run_watcher`]), then every task waiting in `wait()`.
     pub(crate) fn record_exit(&self, reason: ExitReason) {
-        let (watchers, waiters) = {
+        let (watchers, waiters, streams) = {
             let mut st = self.queue.state.lock();
             if matches!(st.phase, Phase::Ended(_)) {
                 return;
@@ -614,10 +678,19 @@ impl<M, S: Strategy> ActorCell<M, S> {
             let code = encode(&mut *st, reason.clone());
             st.phase = Phase::Ended(code);
             match &mut st.extras {
-                Some(extras) => (std::mem::take(&mut extras.watchers), extras.waiters.take()),
+                Some(extras) => (
+                    std::mem::take(&mut extras.watchers),
+                    extras.waiters.take(),
+                    // The streams end with the actor, in this critical section: anyone who
+                    // sees the end sees them cancelled.
+                    cancel_streams(&mut extras.streams),
+                ),
                 None => return,
             }
         };
+        for waker in streams {
+            waker.wake();
+        }
         for (_, watcher) in watchers {
             run_watcher(watcher, self.id, &reason);
         }

@@ -4,6 +4,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
+use futures_core::Stream;
+
 use crate::actor::{Actor, Handler};
 use crate::actor_ref::{ActorRef, CellOf};
 use crate::cell::ActorId;
@@ -14,12 +16,18 @@ use crate::link::{Down, Exit, Monitor};
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::observer::ObservedEvent;
 use crate::spawn::spawn_in;
+use crate::stream::{StreamHandle, StreamMessage, StreamOptions, attach};
 use crate::sync::Arc;
 use crate::system::System;
 use crate::timer::{TimerHandle, start_timer};
 use std::sync::Arc as StdArc;
 
 type MailboxOf<V> = <V as Env>::Mailbox;
+
+/// [`Context::tracking`]: this incarnation started a timer.
+const TIMERS: u8 = 1;
+/// [`Context::tracking`]: this incarnation attached a stream that ends with it.
+const STREAMS: u8 = 2;
 
 /// The actor's view of itself and its surroundings, passed to every handler and hook.
 ///
@@ -45,9 +53,10 @@ pub struct Context<A: Actor, V: Env> {
     /// Set once the receiver saw the mailbox closed and empty, so that the final discard need
     /// not lock it again to find nothing.
     pub(crate) drained: bool,
-    /// Set once this incarnation started a timer, so that ending an incarnation without any
-    /// does not lock the cell to cancel none.
-    has_timers: bool,
+    /// What this incarnation started that ends with it ([`TIMERS`], [`STREAMS`]), so that
+    /// ending an incarnation without any does not lock the cell to cancel none. One byte for
+    /// both: a second `bool` would take the context past 24 bytes, in every actor's task.
+    tracking: u8,
     _env: PhantomData<fn() -> V>,
 }
 
@@ -63,7 +72,7 @@ impl<A: Actor, V: Env> Context<A, V> {
             stop_requested: false,
             finished: false,
             drained: false,
-            has_timers: false,
+            tracking: 0,
             _env: PhantomData,
         }
     }
@@ -312,13 +321,14 @@ impl<A: Actor, V: Env> Context<A, V> {
     }
 
     fn track(&mut self, handle: TimerHandle) -> TimerHandle {
-        self.has_timers = true;
+        self.tracking |= TIMERS;
         self.cell.track_timer(handle.clone());
         handle
     }
 
     fn cancel_timers(&mut self) {
-        if std::mem::take(&mut self.has_timers) {
+        if self.tracking & TIMERS != 0 {
+            self.tracking &= !TIMERS;
             self.cell.cancel_timers();
         }
     }
@@ -338,12 +348,107 @@ impl<A: Actor, V: Env> Context<A, V> {
         }
     }
 
-    /// Ends this incarnation's timers and readies the context for the next one.
+    /// Attaches `stream` to this actor: its items arrive one at a time as
+    /// [`StreamMessage::Item`], in FIFO order with the other messages, each pulled from the
+    /// stream only once the handler has taken the one before (backpressure); then, if the
+    /// stream ends by itself, one [`StreamMessage::Finished`]. The stream is polled by a small
+    /// task on this actor's executor; see [`StreamMessage`] for the whole contract (room in a
+    /// full mailbox, cancellation, panics).
+    ///
+    /// The stream ends with this incarnation (it is dropped when the incarnation ends, so a
+    /// restart's `started` attaches a fresh one, as with timers), when the actor ends, or when
+    /// [`StreamHandle::cancel`] is called; for a stream that feeds the next incarnation too,
+    /// use [`add_stream_with`](Context::add_stream_with). It does not keep the actor alive.
+    ///
+    /// ```
+    /// use playhouse_core::{Actor, Context, Env, Handler, Reply, StreamMessage, System};
+    /// use std::convert::Infallible;
+    ///
+    /// enum Msg {
+    ///     Numbers(StreamMessage<u64>),
+    ///     Sum(Reply<Option<u64>>),
+    /// }
+    ///
+    /// impl From<StreamMessage<u64>> for Msg {
+    ///     fn from(m: StreamMessage<u64>) -> Self {
+    ///         Msg::Numbers(m)
+    ///     }
+    /// }
+    ///
+    /// /// Sums a stream it attaches itself; answers once the stream has finished.
+    /// #[derive(Default)]
+    /// struct Summer {
+    ///     sum: u64,
+    ///     done: bool,
+    /// }
+    ///
+    /// impl Actor for Summer {
+    ///     type Message = Msg;
+    ///     type Error = Infallible;
+    /// }
+    ///
+    /// impl<V: Env> Handler<V> for Summer {
+    ///     async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         ctx.add_stream(futures::stream::iter(1..=10u64));
+    ///         Ok(())
+    ///     }
+    ///
+    ///     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         match msg {
+    ///             Msg::Numbers(StreamMessage::Item(n)) => self.sum += n.into_inner(),
+    ///             Msg::Numbers(StreamMessage::Finished(_)) => self.done = true,
+    ///             Msg::Sum(reply) => {
+    ///                 let _ = reply.send(self.done.then_some(self.sum));
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # use playhouse_broker::InMemoryBroker;
+    /// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+    /// playhouse_core::testing::block_on(async {
+    ///     let summer = system.spawn(Summer::default());
+    ///     let sum = loop {
+    ///         if let Some(sum) = summer.ask(Msg::Sum).await.unwrap() {
+    ///             break sum;
+    ///         }
+    ///     };
+    ///     assert_eq!(sum, 55);
+    /// });
+    /// ```
+    pub fn add_stream<St>(&mut self, stream: St) -> StreamHandle
+    where
+        St: Stream + Send + 'static,
+        A::Message: From<StreamMessage<St::Item>>,
+    {
+        self.add_stream_with(stream, StreamOptions::EndWithIncarnation)
+    }
+
+    /// [`add_stream`](Context::add_stream), with `options` saying whether the stream ends with
+    /// this incarnation ([`StreamOptions::EndWithIncarnation`], what `add_stream` does) or is
+    /// kept across restarts and ends with the actor ([`StreamOptions::KeepAcrossRestart`]).
+    pub fn add_stream_with<St>(&mut self, stream: St, options: StreamOptions) -> StreamHandle
+    where
+        St: Stream + Send + 'static,
+        A::Message: From<StreamMessage<St::Item>>,
+    {
+        if options == StreamOptions::EndWithIncarnation {
+            self.tracking |= STREAMS;
+        }
+        attach(self.cell.clone(), &self.env.executor, stream, options)
+    }
+
+    /// Ends this incarnation's timers and streams and readies the context for the next one.
     pub(crate) fn end_incarnation(&mut self) {
         if crate::faults::enabled(crate::faults::Fault::TimersOutliveIncarnation) {
-            self.has_timers = false;
+            self.tracking &= !TIMERS;
         }
         self.cancel_timers();
+        if self.tracking & STREAMS != 0 {
+            self.tracking &= !STREAMS;
+            self.cell.end_incarnation_streams();
+        }
         self.stop_requested = false;
     }
 

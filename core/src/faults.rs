@@ -73,6 +73,12 @@ pub enum Fault {
     /// A control message (`Down`, a trapped `Exit`) is queued without raising the cell's
     /// control flag: it waits behind the receiver's batch instead of overtaking it.
     ControlSkipsFlag = 1 << 23,
+    /// Releasing a stream item's token (taking the item, or dropping its message) forgets the
+    /// forwarder's waker instead of waking it: the stream's next item is never pulled.
+    StreamAckSkipsWake = 1 << 24,
+    /// A stream's forwarder checks its cancel flag, then queues the item in a second critical
+    /// section: a `cancel` in between returns before the item lands.
+    StreamChecksCancelApart = 1 << 25,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -111,6 +111,7 @@ mod recipient;
 mod reply;
 mod runner;
 mod spawn;
+mod stream;
 mod sync;
 mod system;
 #[cfg(not(playhouse_loom))]
@@ -137,5 +138,6 @@ pub use observer::Observer;
 pub use recipient::Recipient;
 pub use reply::{Reply, ReplyReceiver, reply_port};
 pub use spawn::{Next, NoRestart, Restart, Spawner, Supervision, restart_on_failure, restart_with};
+pub use stream::{StreamEnd, StreamHandle, StreamItem, StreamMessage, StreamOptions};
 pub use system::System;
 pub use timer::TimerHandle;

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc as StdArc;
 
-use crate::actor::Handler;
+use futures_core::Stream;
+
+use crate::actor::{Actor, Handler};
 use crate::actor_ref::ActorRef;
 use crate::broker::MessageBroker;
 use crate::env::{SpawnEnv, Wiring};
@@ -11,6 +13,7 @@ use crate::executor::Executor;
 use crate::mailbox::{Block, Bounded, Mailbox};
 use crate::observer::Observer;
 use crate::spawn::{NoRestart, Restart, Spawner, spawn_in};
+use crate::stream::{StreamHandle, StreamMessage, StreamOptions, attach};
 
 /// An executor and a broker, shared by every actor spawned from this system, from its clones,
 /// and from those actors' contexts ([`Context::system`](crate::Context::system),
@@ -155,6 +158,32 @@ impl<E: Executor, B: MessageBroker> System<E, B> {
             &Bounded::<Block>::default(),
             &self.env,
             crate::spawn::ByPolicy(restart),
+        )
+    }
+
+    /// Attaches `stream` to `actor` from outside it: the items arrive one at a time as
+    /// [`StreamMessage::Item`], in FIFO order with the other
+    /// messages, each pulled only once the actor has taken the one before; then, if the
+    /// stream ends by itself, one [`StreamMessage::Finished`]. See [`StreamMessage`] for the
+    /// contract and an example.
+    ///
+    /// The stream is polled by a small task on this system's executor. It is kept across the
+    /// actor's restarts (it feeds the next incarnation) and ends with the actor, or when
+    /// [`StreamHandle::cancel`] is called. It does not keep the
+    /// actor alive. Attached to an actor whose mailbox has closed, the stream is dropped at
+    /// once and the handle is inactive.
+    pub fn attach_stream<A, MB, St>(&self, actor: &ActorRef<A, MB>, stream: St) -> StreamHandle
+    where
+        A: Actor,
+        MB: Mailbox,
+        St: Stream + Send + 'static,
+        A::Message: From<StreamMessage<St::Item>>,
+    {
+        attach(
+            actor.cell().clone(),
+            &self.env.executor,
+            stream,
+            StreamOptions::KeepAcrossRestart,
         )
     }
 

@@ -267,6 +267,11 @@ impl JoinExecutor {
         let handle = self.0.lock().unwrap()[i].take().expect("joined twice");
         handle.join().unwrap();
     }
+
+    /// How many futures it has spawned so far.
+    pub fn spawned(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
 }
 
 impl Default for JoinExecutor {

@@ -15,7 +15,7 @@ use std::process::Command;
 use playhouse_core::faults::{Fault, enable};
 use playhouse_loom_tests::models::{
     actor, close, control, ending, handler, incarnation, keyed, link, mailbox, monitor, pubsub,
-    registry, reply, restart, timers,
+    registry, reply, restart, streams, timers,
 };
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
@@ -300,6 +300,25 @@ fn control_skips_flag_is_caught() {
 fn child_control_skips_flag() {
     enable(Fault::ControlSkipsFlag);
     control::down_overtakes_the_batch();
+}
+
+/// Fault: releasing a stream item's token forgets the forwarder's waker; the handshake model
+/// catches the forwarder left waiting for a release that came (the stream's second item and
+/// `Finished` never arrive).
+#[test]
+fn stream_ack_skips_wake_is_caught() {
+    assert_caught("child_stream_ack_skips_wake", "deadlock");
+}
+
+/// Fault: a stream's forwarder checks its cancel flag and queues the item in two critical
+/// sections; the model of a cancel racing a push catches the item queued after `cancel`
+/// returned.
+#[test]
+fn stream_checks_cancel_apart_is_caught() {
+    assert_caught(
+        "child_stream_checks_cancel_apart",
+        "queued after its stream's cancel returned",
+    );
 }
 
 /// Fault (broker): the registry removes a name whoever owns it; the model of a stale
@@ -608,4 +627,18 @@ fn child_kill_after_stop_skips_wake() {
 fn child_timers_outlive_incarnation() {
     enable(Fault::TimersOutliveIncarnation);
     restart::timers_do_not_survive_a_restart();
+}
+
+#[test]
+#[ignore = "child process of stream_ack_skips_wake_is_caught"]
+fn child_stream_ack_skips_wake() {
+    enable(Fault::StreamAckSkipsWake);
+    streams::one_item_in_flight_and_every_item_handled();
+}
+
+#[test]
+#[ignore = "child process of stream_checks_cancel_apart_is_caught"]
+fn child_stream_checks_cancel_apart() {
+    enable(Fault::StreamChecksCancelApart);
+    streams::cancel_racing_a_push_lets_nothing_in_after_it();
 }

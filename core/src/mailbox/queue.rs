@@ -295,6 +295,34 @@ impl<M, S: Strategy> Queue<M, S> {
         Ok(())
     }
 
+    /// Pushes a stream's message (an item, or its end) at the back, in FIFO order with every
+    /// other message, whatever the strategy and the room: never refused, dropped or waited on.
+    /// It counts as waiting. A stream has at most one message queued at a time, so a bounded
+    /// mailbox holds at most one message per attached stream over its capacity (see
+    /// [`crate::stream`]). `Err(msg)` once the mailbox is closed.
+    ///
+    /// A method of its own rather than [`push_control`](Self::push_control): a stream's items
+    /// are ordinary messages, whatever becomes of the runtime's control notices.
+    ///
+    /// `admit` runs under the lock, before the push, and may refuse it (`Err(msg)` too): the
+    /// stream checks there that it was not cancelled, so that a cancel and the push are ordered.
+    /// It must not take the mailbox's lock, nor drop a message.
+    pub(crate) fn push_past_capacity_if(
+        &self,
+        msg: M,
+        admit: impl FnOnce() -> bool,
+    ) -> Result<(), M> {
+        let mut st = self.state.lock();
+        if st.closed || !admit() {
+            return Err(msg);
+        }
+        let buf = st.buffer();
+        buf.queue.push_back(msg);
+        buf.len += 1;
+        self.wake_rx(st);
+        Ok(())
+    }
+
     /// After a push: takes the receiver's waker if it parked, releases the lock, wakes it
     /// (and tells an observer, if the actor is observed).
     #[inline]

@@ -16,4 +16,5 @@ pub mod pubsub;
 pub mod registry;
 pub mod reply;
 pub mod restart;
+pub mod streams;
 pub mod timers;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{
-    Actor, ActorRef, DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind, LookupError,
-    MessageBroker, PublishOptions, PublishReport, RegistryError, Request, RequestError,
-    SubscriptionId, Topic, TopicError, UndeliveredReason,
+    Actor, ActorRef, CorrelationId, DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind,
+    LookupError, MessageBroker, PublishOptions, PublishReport, RegistryError, Request,
+    RequestError, SubscriptionId, Topic, TopicError, UndeliveredReason,
 };
 
 use crate::dead_letters::DeadLetters;
@@ -242,6 +242,19 @@ impl MessageBroker for InMemoryBroker {
 
     fn dead_letters(&self) -> DeadLetterCounts {
         self.dead_letters.counts()
+    }
+
+    /// See [`MessageBroker::report_dead_letter`]: counted and shown to the hooks as the
+    /// broker's own dead letters are.
+    fn report_dead_letter(
+        &self,
+        kind: DeadLetterKind,
+        target: &str,
+        message_type: &'static str,
+        correlation: Option<CorrelationId>,
+    ) {
+        self.dead_letters
+            .record(kind, target, message_type, correlation);
     }
 
     /// See [`MessageBroker::on_dead_letter`].

@@ -11,7 +11,7 @@ use super::request::CorrelationId;
 /// ```
 /// use playhouse_core::DeadLetterKind;
 ///
-/// assert_eq!(DeadLetterKind::ALL.len(), 4);
+/// assert_eq!(DeadLetterKind::ALL.len(), 5);
 /// assert_eq!(DeadLetterKind::LateReply.to_string(), "a reply came after its requester stopped waiting");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,15 +31,22 @@ pub enum DeadLetterKind {
     /// requester gave up): [`Request::respond`](super::Request::respond) handed it back and it
     /// reached nobody.
     LateReply,
+    /// A message whose deadline came before the actor would have handled it (an
+    /// [`Expiring`](crate::mailbox::Expiring) mailbox): the actor never saw it, and a reply
+    /// port inside it resolved with [`NoReply::Expired`](crate::NoReply::Expired). The target is
+    /// the actor's id (`actor#N`); the core reports it through
+    /// [`MessageBroker::report_dead_letter`](super::MessageBroker::report_dead_letter).
+    Expired,
 }
 
 impl DeadLetterKind {
     /// Every kind, in the order [`DeadLetterCounts`] lists them.
-    pub const ALL: [DeadLetterKind; 4] = [
+    pub const ALL: [DeadLetterKind; 5] = [
         DeadLetterKind::NoSuchName,
         DeadLetterKind::ActorGone,
         DeadLetterKind::NoSubscribers,
         DeadLetterKind::LateReply,
+        DeadLetterKind::Expired,
     ];
 
     /// The kind's place in [`ALL`](DeadLetterKind::ALL): an index for a table of counters.
@@ -49,6 +56,7 @@ impl DeadLetterKind {
             DeadLetterKind::ActorGone => 1,
             DeadLetterKind::NoSubscribers => 2,
             DeadLetterKind::LateReply => 3,
+            DeadLetterKind::Expired => 4,
         }
     }
 }
@@ -60,6 +68,7 @@ impl fmt::Display for DeadLetterKind {
             DeadLetterKind::ActorGone => "the actor has stopped",
             DeadLetterKind::NoSubscribers => "the topic has no subscribers",
             DeadLetterKind::LateReply => "a reply came after its requester stopped waiting",
+            DeadLetterKind::Expired => "the message's deadline passed before the actor handled it",
         })
     }
 }
@@ -74,7 +83,8 @@ pub struct DeadLetter {
     pub kind: DeadLetterKind,
     /// The name or topic it was sent to. For a late reply, the name the request went to if a
     /// hook was installed when the request was made, else the empty string (the broker keeps
-    /// the name per request only while someone watches).
+    /// the name per request only while someone watches). For an expired message, the actor's
+    /// id (`actor#N`, as [`ActorId`](crate::ActorId) displays it).
     pub target: String,
     /// The message's type, as `std::any::type_name` writes it: the request or published
     /// message, or for a late reply the answer's type.
@@ -120,6 +130,8 @@ pub struct DeadLetterCounts {
     pub no_subscribers: u64,
     /// [`DeadLetterKind::LateReply`].
     pub late_replies: u64,
+    /// [`DeadLetterKind::Expired`].
+    pub expired: u64,
 }
 
 impl DeadLetterCounts {
@@ -130,6 +142,7 @@ impl DeadLetterCounts {
             DeadLetterKind::ActorGone => self.actor_gone,
             DeadLetterKind::NoSubscribers => self.no_subscribers,
             DeadLetterKind::LateReply => self.late_replies,
+            DeadLetterKind::Expired => self.expired,
         }
     }
 
@@ -140,6 +153,7 @@ impl DeadLetterCounts {
             DeadLetterKind::ActorGone => &mut self.actor_gone,
             DeadLetterKind::NoSubscribers => &mut self.no_subscribers,
             DeadLetterKind::LateReply => &mut self.late_replies,
+            DeadLetterKind::Expired => &mut self.expired,
         }
     }
 

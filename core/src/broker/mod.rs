@@ -203,6 +203,23 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// How many dead letters the broker has counted, per [`DeadLetterKind`], since it was made.
     fn dead_letters(&self) -> DeadLetterCounts;
 
+    /// Records one dead letter found outside the broker's own operations: the core calls it
+    /// from an actor's task for a message that the actor did not handle because its deadline
+    /// had come ([`DeadLetterKind::Expired`], target the actor's id `actor#N`, no correlation).
+    /// It is counted and shown to the hooks like the broker's own dead letters, on the thread
+    /// that found it.
+    ///
+    /// As [`DeadLetterSink::dead_letter`]: it should be cheap when no hook watches (a counter
+    /// increment, no allocation), must not panic (a hook's panic is contained), and must not
+    /// block.
+    fn report_dead_letter(
+        &self,
+        kind: DeadLetterKind,
+        target: &str,
+        message_type: &'static str,
+        correlation: Option<CorrelationId>,
+    );
+
     /// Calls `hook` with every dead letter from now on, on the thread that found it (the
     /// sender's; for a late reply, the answering actor's). Several hooks may be installed; each
     /// sees every dead letter, in the order they were installed.
@@ -374,6 +391,15 @@ impl MessageBroker for NoBroker {
 
     fn dead_letters(&self) -> DeadLetterCounts {
         DeadLetterCounts::default()
+    }
+
+    fn report_dead_letter(
+        &self,
+        _: DeadLetterKind,
+        _: &str,
+        _: &'static str,
+        _: Option<CorrelationId>,
+    ) {
     }
 
     fn on_dead_letter(&self, _: impl Fn(&DeadLetter) + Send + Sync + 'static) -> DeadLetterHookId {

@@ -708,6 +708,8 @@ async fn send_one<MB: Mailbox>(
                     t.asks_stopped += 1;
                     true
                 }
+                // No mailbox here expires its messages.
+                NoReply::Expired => false,
             };
             if expected {
                 Ok(())

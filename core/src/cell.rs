@@ -157,7 +157,9 @@ fn run_watcher(watcher: ExitWatcher, id: ActorId, reason: &ExitReason) {
 /// The observation of an observed actor and its name, cloned under the caller's lock (for a
 /// call outside it). `None` for an actor that is not observed.
 #[cold]
-pub(crate) fn observation_of<M>(st: &State<M>) -> Option<(Observation, Option<StdArc<str>>)> {
+pub(crate) fn observation_of<M, S: Strategy>(
+    st: &State<M, S>,
+) -> Option<(Observation, Option<StdArc<str>>)> {
     let extras = st.extras.as_deref()?;
     let observation = extras.observation.clone()?;
     Some((observation, extras.name.clone()))
@@ -184,12 +186,12 @@ fn cancel_streams(streams: &mut Vec<StreamHandle>) -> Vec<Waker> {
         .collect()
 }
 
-fn extras<M>(st: &mut State<M>) -> &mut LifeExtras {
+fn extras<M, S: Strategy>(st: &mut State<M, S>) -> &mut LifeExtras {
     st.extras.get_or_insert_with(Box::default)
 }
 
 /// Stores `reason` in a byte, or in the extras when it carries data.
-fn encode<M>(st: &mut State<M>, reason: ExitReason) -> ReasonCode {
+fn encode<M, S: Strategy>(st: &mut State<M, S>, reason: ExitReason) -> ReasonCode {
     match reason {
         ExitReason::Normal => ReasonCode::Normal,
         ExitReason::Shutdown(None) => ReasonCode::Shutdown,
@@ -202,7 +204,7 @@ fn encode<M>(st: &mut State<M>, reason: ExitReason) -> ReasonCode {
 }
 
 /// The reason `code` stands for.
-fn decode<M>(st: &State<M>, code: ReasonCode) -> ExitReason {
+fn decode<M, S: Strategy>(st: &State<M, S>, code: ReasonCode) -> ExitReason {
     match code {
         ReasonCode::Normal => ExitReason::Normal,
         ReasonCode::Shutdown => ExitReason::Shutdown(None),
@@ -222,7 +224,7 @@ fn decode<M>(st: &State<M>, code: ReasonCode) -> ExitReason {
 /// the lifecycle under the mailbox's lock), the id, the reference count and the stop signal,
 /// and the executor's timer. 88 bytes, the same for every message type and strategy; see the
 /// unit test below for why the size matters.
-pub(crate) struct ActorCell<M, S> {
+pub(crate) struct ActorCell<M, S: Strategy> {
     pub(crate) queue: Queue<M, S>,
     pub(crate) id: ActorId,
     /// Strong references alive (the low bits; the mailbox closes when they drop to zero) and
@@ -794,11 +796,13 @@ impl<M: Send, S: Strategy> ExitCell for ActorCell<M, S> {
 #[cfg(all(test, not(playhouse_loom), target_pointer_width = "64"))]
 mod tests {
     use super::ActorCell;
-    use crate::mailbox::{Block, DropOldest, Reject, UnboundedStrategy};
+    use crate::mailbox::{
+        Block, DropOldest, Expiring, Prioritized, Reject, Strategy, UnboundedStrategy,
+    };
 
     /// The malloc chunk (glibc, 64-bit: payload plus an 8-byte header, rounded up to 16) of an
     /// actor's cell behind its `Arc` (two 8-byte counts in front).
-    fn cell_chunk<M, S>() -> usize {
+    fn cell_chunk<M, S: Strategy>() -> usize {
         (size_of::<ActorCell<M, S>>() + 16 + 8).next_multiple_of(16)
     }
 
@@ -818,6 +822,9 @@ mod tests {
         assert_eq!(cell_chunk::<String, DropOldest>(), 112);
         assert_eq!(cell_chunk::<u8, Reject>(), 112);
         assert_eq!(cell_chunk::<u64, UnboundedStrategy>(), 112);
+        // What the wrappers keep lives in the mailbox's box, not in the cell.
+        assert_eq!(cell_chunk::<u64, Prioritized<Block, 3>>(), 112);
+        assert_eq!(cell_chunk::<u64, Expiring<DropOldest>>(), 112);
     }
 }
 

@@ -68,6 +68,128 @@ impl<M> fmt::Display for SendError<M> {
 
 impl<M> std::error::Error for SendError<M> {}
 
+/// A message that a send at a priority level
+/// ([`ActorRef::tell_at`](crate::ActorRef::tell_at),
+/// [`try_tell_at`](crate::ActorRef::try_tell_at)) did not deliver, handed back to the sender.
+///
+/// Its `Debug` does not require `M: Debug`.
+///
+/// ```
+/// use playhouse_core::mailbox::{Bounded, Mailbox, Prioritized, Reject};
+/// use playhouse_core::SendAtError;
+///
+/// let queue = Bounded::<Prioritized<Reject, 2>>::with_capacity(1).unwrap().queue::<u32>();
+/// let err = queue.try_send_at(5, 7).unwrap_err();
+/// assert_eq!(err.to_string(), "priority level 5 does not exist: the mailbox has levels 0 to 1");
+/// assert_eq!(err.into_inner(), 7);
+/// queue.try_send_at(1, 8).unwrap();
+/// assert_eq!(queue.try_send_at(1, 9), Err(SendAtError::Full(9)));
+/// ```
+pub enum SendAtError<M> {
+    /// The actor has stopped (or is stopping) and its mailbox no longer accepts messages.
+    Closed(M),
+    /// The mailbox is full: `try_tell_at` on a `Block` mailbox, any send on a `Reject` one.
+    Full(M),
+    /// The mailbox has no such level: `level` is not below its number of `levels`. Nothing
+    /// was sent.
+    NoSuchLevel {
+        /// The level asked for.
+        level: usize,
+        /// How many levels the mailbox has (`0` to `levels - 1`).
+        levels: usize,
+        /// The message, handed back.
+        msg: M,
+    },
+}
+
+impl<M> SendAtError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            SendAtError::Closed(m) | SendAtError::Full(m) => m,
+            SendAtError::NoSuchLevel { msg, .. } => msg,
+        }
+    }
+
+    /// `true` if the actor's mailbox was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, SendAtError::Closed(_))
+    }
+
+    /// `true` if the mailbox was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendAtError::Full(_))
+    }
+
+    /// `true` if the mailbox has no such level.
+    pub fn is_no_such_level(&self) -> bool {
+        matches!(self, SendAtError::NoSuchLevel { .. })
+    }
+}
+
+impl<M> From<SendError<M>> for SendAtError<M> {
+    fn from(e: SendError<M>) -> Self {
+        match e {
+            SendError::Closed(m) => SendAtError::Closed(m),
+            SendError::Full(m) => SendAtError::Full(m),
+        }
+    }
+}
+
+impl<M: PartialEq> PartialEq for SendAtError<M> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (SendAtError::Closed(a), SendAtError::Closed(b))
+            | (SendAtError::Full(a), SendAtError::Full(b)) => a == b,
+            (
+                SendAtError::NoSuchLevel {
+                    level: l1,
+                    levels: n1,
+                    msg: a,
+                },
+                SendAtError::NoSuchLevel {
+                    level: l2,
+                    levels: n2,
+                    msg: b,
+                },
+            ) => l1 == l2 && n1 == n2 && a == b,
+            _ => false,
+        }
+    }
+}
+
+impl<M: Eq> Eq for SendAtError<M> {}
+
+impl<M> fmt::Debug for SendAtError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendAtError::Closed(_) => f.write_str("Closed(..)"),
+            SendAtError::Full(_) => f.write_str("Full(..)"),
+            SendAtError::NoSuchLevel { level, levels, .. } => f
+                .debug_struct("NoSuchLevel")
+                .field("level", level)
+                .field("levels", levels)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<M> fmt::Display for SendAtError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendAtError::Closed(_) => f.write_str("the actor's mailbox is closed"),
+            SendAtError::Full(_) => f.write_str("the actor's mailbox is full"),
+            SendAtError::NoSuchLevel { level, levels, .. } => write!(
+                f,
+                "priority level {level} does not exist: the mailbox has levels 0 to {}",
+                levels - 1
+            ),
+        }
+    }
+}
+
+impl<M> std::error::Error for SendAtError<M> {}
+
 /// A message that a timed send ([`ActorRef::tell_timeout`](crate::ActorRef::tell_timeout),
 /// [`Recipient::tell_timeout`](crate::Recipient::tell_timeout)) did not deliver, handed back to
 /// the sender.
@@ -168,6 +290,9 @@ pub enum NoReply {
     /// The actor restarted and its supervisor discarded what was queued for the failed
     /// incarnation (a child spec that drains its mailbox on restart).
     Drained,
+    /// The request's deadline came before the actor would have handled it (an
+    /// [`Expiring`](crate::mailbox::Expiring) mailbox): the actor never saw it.
+    Expired,
 }
 
 impl fmt::Display for NoReply {
@@ -178,6 +303,7 @@ impl fmt::Display for NoReply {
             NoReply::Stopped => "the actor stopped before answering",
             NoReply::Overflow => "the mailbox dropped the request because it was full",
             NoReply::Drained => "the actor restarted and its queued requests were discarded",
+            NoReply::Expired => "the request's deadline passed before the actor would handle it",
         })
     }
 }

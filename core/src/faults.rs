@@ -79,6 +79,9 @@ pub enum Fault {
     /// A stream's forwarder checks its cancel flag, then queues the item in a second critical
     /// section: a `cancel` in between returns before the item lands.
     StreamChecksCancelApart = 1 << 25,
+    /// A send into a `Prioritized` mailbox goes to the front of its level instead of the back:
+    /// FIFO within a level is lost.
+    PriorityJumpsItsLevel = 1 << 26,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -106,6 +106,7 @@ pub mod faults;
 mod faults;
 mod link;
 pub mod mailbox;
+mod meta_sends;
 pub mod observer;
 mod recipient;
 mod reply;
@@ -129,7 +130,7 @@ pub use broker::{
 pub use cell::ActorId;
 pub use context::Context;
 pub use env::{Env, Wiring};
-pub use error::{AskError, MailboxConfigError, NoReply, SendError, SendTimeoutError};
+pub use error::{AskError, MailboxConfigError, NoReply, SendAtError, SendError, SendTimeoutError};
 pub use executor::Executor;
 pub use exit::ExitReason;
 pub use exit_wait::ExitWait;

@@ -14,13 +14,14 @@ use std::task::{Context as TaskContext, Poll};
 use pin_project_lite::pin_project;
 
 use crate::actor::{Actor, BoxError, Handler};
+use crate::broker::{DeadLetterKind, MessageBroker};
 use crate::cell::{ActorCell, ActorId};
 use crate::context::Context;
 use crate::current_actor;
 use crate::env::Env;
 use crate::error::NoReply;
 use crate::exit::ExitReason;
-use crate::mailbox::{Mailbox, Receiver, Strategy};
+use crate::mailbox::{Mailbox, MessageMeta, Receiver, Strategy};
 use crate::observer::ObservedEvent;
 use crate::reply::{
     TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, dropping_a_task,
@@ -33,6 +34,7 @@ use crate::spawn::{Next, Supervision};
 const BUDGET: u32 = 128;
 
 type ReceiverOf<A, V> = Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as Mailbox>::Strategy>;
+type MetaOf<V> = <<<V as Env>::Mailbox as Mailbox>::Strategy as Strategy>::Meta;
 
 /// Runs the actor until its final exit, then discards what is left in its mailbox and reports
 /// the exit exactly once.
@@ -82,27 +84,58 @@ where
                     if task.ctx.stop_requested {
                         break 'incarnation ExitReason::Normal;
                     }
-                    let Some(msg) = poll_fn(|cx| match task.poll_recv(cx) {
-                        // One load for a kill and for an end of the incarnation alike. Checked
-                        // in here, so that the message is not kept in the task's state twice.
-                        Poll::Ready(Some(msg)) if task.ctx.cell.interrupted() => {
-                            Poll::Ready(task.interrupt(msg))
+                    let Some(msg) = poll_fn(|cx| {
+                        loop {
+                            break match task.poll_recv(cx) {
+                                Poll::Ready(Some((msg, meta))) => {
+                                    // One load for a kill, an end of the incarnation and a waiting
+                                    // control message alike.
+                                    // Checked in here, so that the message is not kept in the
+                                    // task's state twice.
+                                    let (msg, meta) = if task.ctx.cell.interrupted() {
+                                        match task.interrupt(msg, meta) {
+                                            Some(kept) => kept,
+                                            None => break Poll::Ready(None),
+                                        }
+                                    } else {
+                                        (msg, meta)
+                                    };
+                                    // Only under `Expiring` (a constant `false` otherwise, and
+                                    // `deadline` a constant `None`): the message is not handled if
+                                    // its deadline has come, on the executor's clock.
+                                    if <MetaOf<V> as MessageMeta>::EXPIRES
+                                        && meta.deadline().is_some_and(|d| task.ctx.now() >= d)
+                                    {
+                                        task.expire(msg);
+                                        // Work like a message: a flood of expired ones yields too.
+                                        budget -= 1;
+                                        if budget == 0 {
+                                            budget = BUDGET;
+                                            cx.waker().wake_by_ref();
+                                            break Poll::Pending;
+                                        }
+                                        continue;
+                                    }
+                                    Poll::Ready(Some(msg))
+                                }
+                                Poll::Pending => {
+                                    // The task goes back to its executor anyway: a fresh budget.
+                                    // (Yielding after 128 messages spread over many wake-ups would
+                                    // only invite another worker to steal the actor away from its
+                                    // senders.)
+                                    budget = BUDGET;
+                                    // Idle, and the incarnation is asked to end: it does now. (The
+                                    // request takes the waker that `poll_recv` left, under the
+                                    // lock, so one made after this look wakes the task.)
+                                    if task.ctx.cell.restart_requested() {
+                                        Poll::Ready(None)
+                                    } else {
+                                        Poll::Pending
+                                    }
+                                }
+                                Poll::Ready(None) => Poll::Ready(None),
+                            };
                         }
-                        Poll::Pending => {
-                            // The task goes back to its executor anyway: a fresh budget. (Yielding
-                            // after 128 messages spread over many wake-ups would only invite
-                            // another worker to steal the actor away from its senders.)
-                            budget = BUDGET;
-                            // Idle, and the incarnation is asked to end: it does now. (The
-                            // request takes the waker that `poll_recv` left, under the lock, so
-                            // one made after this look wakes the task.)
-                            if task.ctx.cell.restart_requested() {
-                                Poll::Ready(None)
-                            } else {
-                                Poll::Pending
-                            }
-                        }
-                        polled => polled,
                     })
                     .await
                     else {
@@ -351,14 +384,14 @@ pin_project! {
     /// actor's task. Instead a caught panic or kill begins a "cut drop" on this thread
     /// ([`begin_cut_drop`]), which [`panicked`] or [`killed`] ends (as does, should a drop
     /// panic in between, the task's [`Finalizer`]).
-    struct Guarded<'c, F, M, S> {
+    struct Guarded<'c, F, M, S: Strategy> {
         #[pin]
         fut: F,
         cell: &'c ActorCell<M, S>,
     }
 }
 
-impl<'c, F, M, S> Guarded<'c, F, M, S> {
+impl<'c, F, M, S: Strategy> Guarded<'c, F, M, S> {
     fn new(cell: &'c ActorCell<M, S>, fut: F) -> Self {
         Guarded { fut, cell }
     }
@@ -392,6 +425,33 @@ impl<F: Future, M, S: Strategy> Future for Guarded<'_, F, M, S> {
     }
 }
 
+/// An actor's id written out (`actor#N`) without allocating: the target of an expired
+/// message's dead letter.
+#[derive(Default)]
+struct IdText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl IdText {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are written in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for IdText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// Yields once to the executor, so a busy actor does not starve its neighbours.
 struct YieldNow(bool);
 
@@ -412,7 +472,7 @@ impl Future for YieldNow {
 /// runs. The two never live at once, so they share the room: each is one of the largest
 /// things an actor's task holds, and an async block keeps a local that lives across more than
 /// one `.await` (the receiver) apart from all others.
-enum RxOrReason<M, S> {
+enum RxOrReason<M, S: Strategy> {
     Receiving(Receiver<M, S>),
     Ended(ExitReason),
 }
@@ -487,10 +547,10 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     /// after all.
     #[cold]
     #[inline(never)]
-    fn interrupt(&mut self, msg: A::Message) -> Option<A::Message> {
+    fn interrupt(&mut self, msg: A::Message, meta: MetaOf<V>) -> Option<(A::Message, MetaOf<V>)> {
         if self.ctx.cell.is_killed() {
             if crate::faults::enabled(crate::faults::Fault::HandleAfterKill) {
-                return Some(msg);
+                return Some((msg, meta));
             }
             self.ctx.cell.queue.add_discarded(1);
             with_drop_cause(NoReply::Stopped, || drop(msg));
@@ -498,19 +558,40 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         }
         if self.ctx.cell.restart_requested() {
             if let RxOrReason::Receiving(rx) = &mut self.rx {
-                rx.put_back(&self.ctx.cell.queue, msg);
+                rx.put_back(&self.ctx.cell.queue, msg, meta);
             }
             return None;
         }
         if self.ctx.cell.control_pending() {
-            // A control message overtakes `msg` (and the rest of the batch).
+            // A control message (with the default meta: it never expires) overtakes `msg`
+            // (and the rest of the batch); `msg` keeps its meta.
             if let RxOrReason::Receiving(rx) = &mut self.rx {
                 let cell = &self.ctx.cell;
-                return Some(rx.take_control(&cell.queue, msg, || cell.lower_control()));
+                return Some(rx.take_control(&cell.queue, msg, meta, || cell.lower_control()));
             }
         }
         // Withdrawn meanwhile.
-        Some(msg)
+        Some((msg, meta))
+    }
+
+    /// A message whose deadline came before its handler would run (`Expiring`): counted,
+    /// reported to the actor's broker as a dead letter, then dropped with reply ports inside it
+    /// resolving with [`NoReply::Expired`], in that order (an asker that hears `Expired` finds
+    /// the count and the dead letter recorded).
+    #[cold]
+    #[inline(never)]
+    fn expire(&mut self, msg: A::Message) {
+        let cell = &self.ctx.cell;
+        cell.queue.add_expired();
+        let mut target = IdText::default();
+        let _ = std::fmt::Write::write_fmt(&mut target, format_args!("{}", cell.id));
+        self.ctx.broker().report_dead_letter(
+            DeadLetterKind::Expired,
+            target.as_str(),
+            std::any::type_name::<A::Message>(),
+            None,
+        );
+        with_drop_cause(NoReply::Expired, || drop(msg));
     }
 
     /// Polls the supervision for what follows the incarnation that ended (its reason is in
@@ -604,12 +685,12 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     }
 
     #[inline]
-    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<A::Message>> {
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<(A::Message, MetaOf<V>)>> {
         let RxOrReason::Receiving(rx) = &mut self.rx else {
             // Not reached: the message loop runs between `take_reason` and `end_receiving`.
             return Poll::Ready(None);
         };
-        let polled = rx.poll_recv(&self.ctx.cell.queue, cx);
+        let polled = rx.poll_recv_meta(&self.ctx.cell.queue, cx);
         if let Poll::Ready(None) = polled {
             // Closed and empty: nothing can enter it any more.
             self.ctx.drained = true;

@@ -8,6 +8,22 @@
 //! | [`Bounded<Reject>`] | `Err(Full(msg))` | same |
 //! | [`Unbounded`] | never full | never full |
 //!
+//! Two wrappers add to any of them, and compose (as `Expiring<Prioritized<S, N>>` or
+//! `Prioritized<Expiring<S>, N>`):
+//!
+//! - [`Prioritized<S, LEVELS>`](Prioritized): each message is sent at one of `LEVELS` priority
+//!   levels ([`ActorRef::tell_at`](crate::ActorRef::tell_at)); the most urgent is handed out
+//!   first, FIFO within a level. `Bounded<Prioritized<Block, 3>>`.
+//! - [`Expiring<S>`](Expiring): a message may carry a deadline
+//!   ([`ActorRef::tell_within`](crate::ActorRef::tell_within)); one whose deadline has come
+//!   before its handler would run is not handled, but counted, reported as a dead letter and
+//!   its ask resolved with [`NoReply::Expired`](crate::NoReply::Expired).
+//!   `Bounded<Expiring<Block>>`.
+//!
+//! Their unbounded forms are [`UnboundedOf`]`<Prioritized<UnboundedStrategy, N>>` and
+//! `UnboundedOf<Expiring<UnboundedStrategy>>`. What they keep beside each message is decided by
+//! type ([`Strategy::Meta`]): the plain strategies keep nothing and pay nothing for them.
+//!
 //! The capacity counts the messages *waiting*: accepted and not yet handed to the handler (the
 //! one being handled does not count). Every send to a stopped actor fails with `Closed(msg)`.
 //! Messages are FIFO per sender. A mailbox allocates nothing up front: the first message makes
@@ -29,16 +45,23 @@
 //! assert_eq!(queue.try_send(4), Err(SendError::Closed(4)));
 //! ```
 
+mod expiry;
+mod priority;
 mod queue;
 mod receiver;
 mod send_future;
 mod strategy;
 
+pub use expiry::{Expire, Expiring, Expiry};
+pub(crate) use priority::meta_at;
+pub use priority::{DEFAULT_LEVEL, Leveled, Prioritize, Prioritized};
 pub use queue::Queue;
 pub(crate) use queue::{State, wake_all};
 pub use receiver::Receiver;
 pub use send_future::SendFuture;
-pub use strategy::{Block, DropNewest, DropOldest, OnFull, Reject, Strategy, UnboundedStrategy};
+pub use strategy::{
+    Block, DropNewest, DropOldest, MessageMeta, OnFull, Reject, Strategy, Tally, UnboundedStrategy,
+};
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -153,6 +176,65 @@ impl Mailbox for Unbounded {
     }
 }
 
+/// An unbounded mailbox of a wrapped strategy: the unbounded form of
+/// [`Prioritized`] and [`Expiring`], as `UnboundedOf<Prioritized<UnboundedStrategy, 3>>` or
+/// `UnboundedOf<Expiring<UnboundedStrategy>>`. (`Unbounded` itself is
+/// `UnboundedOf<UnboundedStrategy>` in all but name.)
+///
+/// A strategy that can be full (one built on `Block`, `DropNewest`, `DropOldest` or `Reject`)
+/// does not compile here: it belongs in a [`Bounded`].
+///
+/// ```
+/// use playhouse_core::mailbox::{Mailbox, Prioritized, UnboundedOf, UnboundedStrategy};
+///
+/// let mb = UnboundedOf::<Prioritized<UnboundedStrategy, 2>>::default();
+/// assert_eq!(mb.capacity(), usize::MAX);
+/// let queue = mb.queue::<u32>();
+/// for n in 0..1_000 {
+///     queue.try_send_at(1, n).unwrap();
+/// }
+/// assert_eq!(queue.len(), 1_000);
+/// ```
+pub struct UnboundedOf<S>(PhantomData<fn() -> S>);
+
+impl<S> Clone for UnboundedOf<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for UnboundedOf<S> {}
+
+impl<S> Default for UnboundedOf<S> {
+    fn default() -> Self {
+        UnboundedOf(PhantomData)
+    }
+}
+
+impl<S: Strategy> fmt::Debug for UnboundedOf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UnboundedOf<{}>", S::NAME)
+    }
+}
+
+impl<S: Strategy> Mailbox for UnboundedOf<S> {
+    type Strategy = S;
+
+    fn queue<M: Send + 'static>(&self) -> Queue<M, S> {
+        const {
+            assert!(
+                matches!(S::ON_FULL, OnFull::Never),
+                "UnboundedOf takes a strategy built on UnboundedStrategy; use Bounded for the others"
+            );
+        }
+        Queue::new(usize::MAX)
+    }
+
+    fn capacity(&self) -> usize {
+        usize::MAX
+    }
+}
+
 impl<M, S: Strategy> Queue<M, S> {
     /// Sends `msg`, waiting for room if the mailbox is full under [`Block`].
     ///
@@ -162,5 +244,10 @@ impl<M, S: Strategy> Queue<M, S> {
     /// of failing; a waiting send fails with `Closed(msg)` when the mailbox closes.
     pub fn send(&self, msg: M) -> SendFuture<'_, M, S> {
         SendFuture::new(self, msg)
+    }
+
+    /// [`send`](Queue::send) with the meta of the message: its level, its deadline.
+    pub(crate) fn send_with(&self, msg: M, meta: S::Meta) -> SendFuture<'_, M, S> {
+        SendFuture::with_meta(self, msg, meta)
     }
 }

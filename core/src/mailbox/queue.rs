@@ -15,7 +15,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::task::{Context, Poll, Waker};
 
-use super::strategy::{OnFull, Strategy};
+use super::priority::{pop_least_urgent, push_by_level};
+use super::strategy::{MessageMeta, OnFull, Strategy, Tally};
 use crate::cell::{LifeExtras, Phase, observation_of, tell_observer};
 use crate::error::{NoReply, SendError};
 use crate::observer::{Observation, ObservedEvent};
@@ -29,13 +30,16 @@ const WAITING: usize = 1 << (usize::BITS - 1);
 
 /// What a mailbox holds once it has been sent a message: made by the first send, kept until the
 /// actor's cell is freed.
-pub(crate) struct Buffer<M> {
-    /// Messages accepted and not yet taken by the receiver.
-    pub(crate) queue: VecDeque<M>,
+pub(crate) struct Buffer<M, S: Strategy> {
+    /// Messages accepted and not yet taken by the receiver, each with its strategy's meta (`()`
+    /// for the plain strategies: the same layout as `M` alone). In level order under
+    /// `Prioritized` ([`push_by_level`]).
+    pub(crate) queue: VecDeque<(M, S::Meta)>,
     /// Control messages (a monitor's `Down`, a trapped `Exit`) not yet taken: the receiver
     /// takes them before anything in `queue` and before the rest of its batch. They count in
-    /// `len` like any message.
-    pub(crate) control: VecDeque<M>,
+    /// `len` like any message, and carry the default meta (the default level, no deadline:
+    /// they overtake every level and never expire).
+    pub(crate) control: VecDeque<(M, S::Meta)>,
     /// Messages accepted and not yet handed to the handler, plus hand-outs the receiver has
     /// published in `Queue::released` but not yet acknowledged here. The true number waiting is
     /// `len - released`.
@@ -47,12 +51,28 @@ pub(crate) struct Buffer<M> {
     pub(crate) dropped: u64,
     /// Messages accepted but discarded unhandled when the actor ended.
     pub(crate) discarded: u64,
+    /// Messages not handled because their deadline had come (`Expiring`); `()`, taking no room,
+    /// where no message can expire.
+    pub(crate) expired: <S::Meta as MessageMeta>::Tally,
+}
+
+impl<M, S: Strategy> Buffer<M, S> {
+    /// Queues a message: at the back, or under `Prioritized` behind the messages of its level
+    /// and the more urgent ones (a constant test: the plain strategies push at the back).
+    #[inline(always)]
+    pub(crate) fn push(&mut self, msg: M, meta: S::Meta) {
+        if S::LEVELS > 1 {
+            push_by_level(&mut self.queue, msg, meta);
+        } else {
+            self.queue.push_back((msg, meta));
+        }
+    }
 }
 
 /// Makes the buffer on a mailbox's first message (out of line: once per actor).
 #[cold]
 #[inline(never)]
-fn new_buffer<M>() -> Box<Buffer<M>> {
+fn new_buffer<M, S: Strategy>() -> Box<Buffer<M, S>> {
     Box::new(Buffer {
         queue: VecDeque::new(),
         control: VecDeque::new(),
@@ -61,12 +81,13 @@ fn new_buffer<M>() -> Box<Buffer<M>> {
         next_key: 0,
         dropped: 0,
         discarded: 0,
+        expired: Default::default(),
     })
 }
 
-pub(crate) struct State<M> {
+pub(crate) struct State<M, S: Strategy> {
     /// `None` until the first message.
-    pub(crate) buf: Option<Box<Buffer<M>>>,
+    pub(crate) buf: Option<Box<Buffer<M, S>>>,
     pub(crate) rx_waker: Option<Waker>,
     /// The owning actor's watchers, timers and exit reason ([`ActorCell`](crate::cell::ActorCell)),
     /// boxed and made on first use.
@@ -79,10 +100,10 @@ pub(crate) struct State<M> {
     pub(crate) phase: Phase,
 }
 
-impl<M> State<M> {
+impl<M, S: Strategy> State<M, S> {
     /// The buffer, made if this is the first message.
     #[inline]
-    pub(crate) fn buffer(&mut self) -> &mut Buffer<M> {
+    pub(crate) fn buffer(&mut self) -> &mut Buffer<M, S> {
         self.buf.get_or_insert_with(new_buffer)
     }
 
@@ -98,8 +119,8 @@ impl<M> State<M> {
 ///
 /// It is stored inline in the actor's cell (one allocation per actor, shared with its
 /// references), so it is not itself reference-counted.
-pub struct Queue<M, S> {
-    pub(crate) state: Mutex<State<M>>,
+pub struct Queue<M, S: Strategy> {
+    pub(crate) state: Mutex<State<M, S>>,
     capacity: usize,
     /// Messages the receiver has handed out of its current batch since it last took the lock
     /// (the low bits), and the [`WAITING`] flag: set while senders wait for room.
@@ -116,6 +137,9 @@ impl<M, S: Strategy> Queue<M, S> {
     /// `capacity` is at least 1 ([`Bounded::with_capacity`](super::Bounded::with_capacity)
     /// refuses 0), so a mailbox without a buffer always has room.
     pub(crate) fn new(capacity: usize) -> Self {
+        // Evaluated here, so that a strategy that cannot work (a `Prioritized` inside another)
+        // fails to compile where its mailbox is made.
+        let _levels = S::LEVELS;
         Queue {
             state: Mutex::new(State {
                 buf: None,
@@ -143,7 +167,7 @@ impl<M, S: Strategy> Queue<M, S> {
     }
 
     /// Messages waiting, read under the caller's lock.
-    pub(crate) fn waiting(&self, st: &State<M>) -> usize {
+    pub(crate) fn waiting(&self, st: &State<M, S>) -> usize {
         st.len() - self.released()
     }
 
@@ -175,13 +199,13 @@ impl<M, S: Strategy> Queue<M, S> {
 
     /// `true` if a message fits: fewer than `capacity` are waiting.
     #[inline]
-    fn has_room(&self, buf: &Buffer<M>) -> bool {
+    fn has_room(&self, buf: &Buffer<M, S>) -> bool {
         buf.len < self.capacity || buf.len - self.released() < self.capacity
     }
 
     /// Publishes whether senders wait for room. Called under the lock after `waiters` changed.
     #[inline]
-    pub(crate) fn sync_has_waiters(&self, buf: &Buffer<M>) {
+    pub(crate) fn sync_has_waiters(&self, buf: &Buffer<M, S>) {
         if buf.waiters.is_empty() {
             self.released.fetch_and(!WAITING, Ordering::AcqRel);
         } else {
@@ -209,6 +233,22 @@ impl<M, S: Strategy> Queue<M, S> {
         self.state.lock().buf.as_ref().map_or(0, |b| b.discarded)
     }
 
+    /// Messages not handled because their deadline had come
+    /// ([`Expiring`](super::Expiring); always 0 under the other strategies).
+    pub fn expired_count(&self) -> u64 {
+        self.state
+            .lock()
+            .buf
+            .as_ref()
+            .map_or(0, |b| b.expired.get())
+    }
+
+    /// Counts one message not handled because its deadline had come (it was queued, so the
+    /// buffer exists).
+    pub(crate) fn add_expired(&self) {
+        self.state.lock().buffer().expired.add_one();
+    }
+
     /// Pushes `msg` without waiting.
     ///
     /// # Errors
@@ -216,7 +256,13 @@ impl<M, S: Strategy> Queue<M, S> {
     /// `Closed(msg)` once the mailbox is closed; `Full(msg)` when it is full and the strategy is
     /// `Block` or `Reject`. Under `DropNewest` and `DropOldest` a full mailbox drops (and counts)
     /// a message and this returns `Ok`.
+    #[inline]
     pub fn try_send(&self, msg: M) -> Result<(), SendError<M>> {
+        self.try_send_with(msg, S::Meta::DEFAULT)
+    }
+
+    /// [`try_send`](Queue::try_send) with the meta of the message: its level, its deadline.
+    pub(crate) fn try_send_with(&self, msg: M, meta: S::Meta) -> Result<(), SendError<M>> {
         let mut st = self.state.lock();
         if st.closed {
             return Err(SendError::Closed(msg));
@@ -227,7 +273,7 @@ impl<M, S: Strategy> Queue<M, S> {
         }
         let buf = st.buffer();
         if self.has_room(buf) {
-            buf.queue.push_back(msg);
+            buf.push(msg, meta);
             buf.len += 1;
             self.wake_rx(st);
             return Ok(());
@@ -250,11 +296,19 @@ impl<M, S: Strategy> Queue<M, S> {
                 Ok(())
             }
             OnFull::DropOldest => {
-                if crate::faults::enabled(crate::faults::Fault::DropOldestDropsNewest) {
-                    buf.queue.rotate_right(1);
-                }
-                let oldest = buf.queue.pop_front();
-                buf.queue.push_back(msg);
+                let oldest = if S::LEVELS > 1 {
+                    // The new message is a candidate too: one less urgent than everything
+                    // waiting is the one dropped.
+                    push_by_level(&mut buf.queue, msg, meta);
+                    pop_least_urgent(&mut buf.queue)
+                } else {
+                    if crate::faults::enabled(crate::faults::Fault::DropOldestDropsNewest) {
+                        buf.queue.rotate_right(1);
+                    }
+                    let oldest = buf.queue.pop_front();
+                    buf.queue.push_back((msg, meta));
+                    oldest
+                };
                 if oldest.is_some() {
                     buf.dropped += 1;
                 }
@@ -286,7 +340,7 @@ impl<M, S: Strategy> Queue<M, S> {
             return Err(msg);
         }
         let buf = st.buffer();
-        buf.control.push_back(msg);
+        buf.control.push_back((msg, S::Meta::DEFAULT));
         buf.len += 1;
         if !crate::faults::enabled(crate::faults::Fault::ControlSkipsFlag) {
             mark();
@@ -317,7 +371,9 @@ impl<M, S: Strategy> Queue<M, S> {
             return Err(msg);
         }
         let buf = st.buffer();
-        buf.queue.push_back(msg);
+        // With the default meta: at the default level under `Prioritized` (FIFO with the plain
+        // sends there), and no deadline under `Expiring`.
+        buf.push(msg, S::Meta::DEFAULT);
         buf.len += 1;
         self.wake_rx(st);
         Ok(())
@@ -326,7 +382,7 @@ impl<M, S: Strategy> Queue<M, S> {
     /// After a push: takes the receiver's waker if it parked, releases the lock, wakes it
     /// (and tells an observer, if the actor is observed).
     #[inline]
-    fn wake_rx(&self, mut st: MutexGuard<'_, State<M>>) {
+    fn wake_rx(&self, mut st: MutexGuard<'_, State<M, S>>) {
         if crate::faults::enabled(crate::faults::Fault::SkipReceiverWake) {
             st.rx_waker = None;
         }
@@ -344,7 +400,7 @@ impl<M, S: Strategy> Queue<M, S> {
     /// the depth it makes, once the lock is released.
     #[cold]
     #[inline(never)]
-    fn wake_rx_observed(&self, mut st: MutexGuard<'_, State<M>>) {
+    fn wake_rx_observed(&self, mut st: MutexGuard<'_, State<M, S>>) {
         let depth = st.len() - self.released();
         let observed = observation_of(&st);
         let waker = st.rx_waker.take();
@@ -358,7 +414,7 @@ impl<M, S: Strategy> Queue<M, S> {
     /// Tells an observer of a message dropped or refused, if the actor is observed; call with
     /// the lock held, then [`tell_observer`] once it is released.
     #[inline]
-    fn observed_now(st: &State<M>) -> Option<(Observation, Option<StdArc<str>>)> {
+    fn observed_now(st: &State<M, S>) -> Option<(Observation, Option<StdArc<str>>)> {
         if st.observed {
             observation_of(st)
         } else {
@@ -373,13 +429,19 @@ impl<M, S: Strategy> Queue<M, S> {
     /// shared helper, that path took 2 more instructions per send (`callgrind`, one-thread
     /// `tell`: 1.042 → 1.058 G).
     #[cold]
-    fn push_as(&self, mut st: MutexGuard<'_, State<M>>, msg: M, key: &mut Option<u64>) {
+    fn push_as(
+        &self,
+        mut st: MutexGuard<'_, State<M, S>>,
+        msg: M,
+        meta: S::Meta,
+        key: &mut Option<u64>,
+    ) {
         let buf = st.buffer();
         if let Some(k) = key.take() {
             remove_waiter(&mut buf.waiters, k);
             self.sync_has_waiters(buf);
         }
-        buf.queue.push_back(msg);
+        buf.push(msg, meta);
         buf.len += 1;
         self.wake_rx(st);
     }
@@ -388,6 +450,7 @@ impl<M, S: Strategy> Queue<M, S> {
     pub(crate) fn poll_send(
         &self,
         msg: M,
+        meta: S::Meta,
         key: &mut Option<u64>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), (SendError<M>, bool)>> {
@@ -407,14 +470,14 @@ impl<M, S: Strategy> Queue<M, S> {
                 remove_waiter(&mut buf.waiters, k);
                 self.sync_has_waiters(buf);
             }
-            buf.queue.push_back(msg);
+            buf.push(msg, meta);
             buf.len += 1;
             self.wake_rx(st);
             return Poll::Ready(Ok(()));
         }
         if S::ON_FULL != OnFull::Wait {
             drop(st);
-            return Poll::Ready(self.try_send(msg).map_err(|e| (e, false)));
+            return Poll::Ready(self.try_send_with(msg, meta).map_err(|e| (e, false)));
         }
         // Full: wait for the receiver to release room.
         let buf = st.buffer();
@@ -440,7 +503,7 @@ impl<M, S: Strategy> Queue<M, S> {
         // receiver sees the flag and wakes this sender).
         let released = self.released.fetch_or(WAITING, Ordering::AcqRel) & !WAITING;
         if buf.len - released < self.capacity {
-            self.push_as(st, msg, key);
+            self.push_as(st, msg, meta, key);
             return Poll::Ready(Ok(()));
         }
         // Hand the message back to the caller's future (the `true` means "still waiting").
@@ -479,7 +542,7 @@ impl<M, S: Strategy> Queue<M, S> {
 
     /// Closes under the caller's lock; returns the wakers to wake once it is released (none if
     /// the mailbox was already closed).
-    pub(crate) fn close_locked(&self, st: &mut State<M>) -> Woken {
+    pub(crate) fn close_locked(&self, st: &mut State<M, S>) -> Woken {
         if st.closed {
             return (None, Vec::new());
         }

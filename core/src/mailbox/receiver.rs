@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
+use super::priority::push_front_of_level;
 use super::queue::{Buffer, Queue, wake_all};
 use super::strategy::Strategy;
 use crate::error::NoReply;
@@ -16,8 +17,9 @@ use crate::reply::with_drop_cause;
 /// Under batching strategies it takes every queued message in one lock; the messages of its
 /// batch still count as waiting until each is handed to the handler, so a bounded mailbox never
 /// holds more than its capacity of waiting messages.
-pub struct Receiver<M, S> {
-    batch: VecDeque<M>,
+pub struct Receiver<M, S: Strategy> {
+    /// Messages taken from the queue and not yet handed out, each with its meta.
+    batch: VecDeque<(M, S::Meta)>,
     _strategy: PhantomData<fn() -> S>,
 }
 
@@ -34,8 +36,25 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// Takes the next message: `Ready(Some)` with one, `Ready(None)` once the mailbox is closed
     /// and drained, `Pending` (with the waker registered) while it is empty.
     ///
-    /// The message handed out no longer counts against the capacity.
+    /// The message handed out no longer counts against the capacity. It is handed out whatever
+    /// its deadline under [`Expiring`](super::Expiring): the actor loop, not the receiver,
+    /// decides that a message has expired.
+    #[inline]
     pub fn poll_recv(&mut self, queue: &Queue<M, S>, cx: &mut Context<'_>) -> Poll<Option<M>> {
+        match self.poll_recv_meta(queue, cx) {
+            Poll::Ready(Some((m, _))) => Poll::Ready(Some(m)),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// [`poll_recv`](Receiver::poll_recv), with the meta the message was sent with (`()` under
+    /// the plain strategies).
+    pub(crate) fn poll_recv_meta(
+        &mut self,
+        queue: &Queue<M, S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(M, S::Meta)>> {
         if let Some(m) = self.batch.pop_front() {
             // Publish the hand-out; senders read it only when the mailbox looks full.
             if queue.release_one() {
@@ -130,12 +149,12 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// batch: it counts as waiting again (a full mailbox may hold one more than its capacity
     /// until the next hand-out, when a sender took the room meanwhile). For a message that an
     /// incarnation ending before its handler ran leaves to the next.
-    pub(crate) fn put_back(&mut self, queue: &Queue<M, S>, msg: M) {
+    pub(crate) fn put_back(&mut self, queue: &Queue<M, S>, msg: M, meta: S::Meta) {
         if crate::faults::enabled(crate::faults::Fault::PutBackDrops) {
             drop(msg);
             return;
         }
-        self.batch.push_front(msg);
+        self.batch.push_front((msg, meta));
         self.give_back_readmitting(queue, 1);
     }
 
@@ -146,21 +165,27 @@ impl<M, S: Strategy> Receiver<M, S> {
     ///
     /// The count of waiting messages does not change: `msg` waits again, and the control
     /// message, which counted as waiting, takes its hand-out.
-    pub(crate) fn take_control(&mut self, queue: &Queue<M, S>, msg: M, lower: impl FnOnce()) -> M {
+    pub(crate) fn take_control(
+        &mut self,
+        queue: &Queue<M, S>,
+        msg: M,
+        meta: S::Meta,
+        lower: impl FnOnce(),
+    ) -> (M, S::Meta) {
         let mut st = queue.state.lock();
         let Some(buf) = st.buf.as_deref_mut() else {
             lower();
-            return msg;
+            return (msg, meta);
         };
         let Some(control) = buf.control.pop_front() else {
             lower();
-            return msg;
+            return (msg, meta);
         };
         if buf.control.is_empty() {
             lower();
         }
         drop(st);
-        self.batch.push_front(msg);
+        self.batch.push_front((msg, meta));
         control
     }
 
@@ -214,8 +239,16 @@ impl<M, S: Strategy> Receiver<M, S> {
             if crate::faults::enabled(crate::faults::Fault::GiveBackForgetsHandOuts) {
                 buf.len += freed;
             }
-            batch.append(&mut buf.queue);
-            std::mem::swap(&mut batch, &mut buf.queue);
+            if S::LEVELS > 1 {
+                // Level order: each goes to the front of its level, the last first, so that
+                // the batch keeps its order within a level ahead of the messages still queued.
+                while let Some((m, meta)) = batch.pop_back() {
+                    push_front_of_level(&mut buf.queue, m, meta);
+                }
+            } else {
+                batch.append(&mut buf.queue);
+                std::mem::swap(&mut batch, &mut buf.queue);
+            }
             wake_waiters(queue, buf, freed.saturating_sub(readmit));
         }
         // `batch` is now the buffer's old, empty queue: freed outside the lock.
@@ -276,7 +309,7 @@ fn is_surplus(capacity: usize, taking: usize) -> bool {
     capacity > KEEP_ROOM && capacity / 8 > taking
 }
 
-fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, buf: &mut Buffer<M>, freed: usize) {
+fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, buf: &mut Buffer<M, S>, freed: usize) {
     let n = freed.min(buf.waiters.len());
     if n > 0 {
         for (_, w) in buf.waiters.drain(..n) {

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::queue::Queue;
-use super::strategy::Strategy;
+use super::strategy::{MessageMeta, Strategy};
 use crate::error::SendError;
 
 /// A send into a mailbox: resolves at once unless the mailbox is full under [`Block`](super::Block),
@@ -20,14 +20,21 @@ use crate::error::SendError;
 pub struct SendFuture<'a, M, S: Strategy> {
     queue: &'a Queue<M, S>,
     msg: Option<M>,
+    /// The message's level and deadline (`()`, no room, under the plain strategies).
+    meta: S::Meta,
     key: Option<u64>,
 }
 
 impl<'a, M, S: Strategy> SendFuture<'a, M, S> {
     pub(crate) fn new(queue: &'a Queue<M, S>, msg: M) -> Self {
+        Self::with_meta(queue, msg, S::Meta::DEFAULT)
+    }
+
+    pub(crate) fn with_meta(queue: &'a Queue<M, S>, msg: M, meta: S::Meta) -> Self {
         SendFuture {
             queue,
             msg: Some(msg),
+            meta,
             key: None,
         }
     }
@@ -56,7 +63,7 @@ impl<M, S: Strategy> Future for SendFuture<'_, M, S> {
             // Polled again after it resolved: nothing left to send.
             return Poll::Ready(Ok(()));
         };
-        match this.queue.poll_send(msg, &mut this.key, cx) {
+        match this.queue.poll_send(msg, this.meta, &mut this.key, cx) {
             Poll::Ready(Err((SendError::Full(m), true))) => {
                 this.msg = Some(m);
                 Poll::Pending

@@ -6,7 +6,10 @@
 use std::convert::Infallible;
 use std::future::Future;
 
-use playhouse::mailbox::{Block, Bounded, DropNewest, DropOldest, Reject, SendFuture, Unbounded};
+use playhouse::mailbox::{
+    Block, Bounded, DropNewest, DropOldest, Expiring, Prioritized, Reject, SendFuture, Unbounded,
+    UnboundedOf, UnboundedStrategy,
+};
 use playhouse::prelude::*;
 use playhouse::{
     ActorId, InMemoryBroker, MailboxConfigError, ReplyReceiver, StreamEnd, StreamItem, TimerHandle,
@@ -47,12 +50,16 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<ActorRef<Dummy, Bounded<DropNewest>>>();
     assert_send_sync::<ActorRef<Dummy, Bounded<DropOldest>>>();
     assert_send_sync::<ActorRef<Dummy, Bounded<Reject>>>();
+    assert_send_sync::<ActorRef<Dummy, Bounded<Prioritized<Block, 3>>>>();
+    assert_send_sync::<ActorRef<Dummy, Bounded<Expiring<DropOldest>>>>();
+    assert_send_sync::<ActorRef<Dummy, UnboundedOf<Expiring<Prioritized<UnboundedStrategy, 2>>>>>();
     assert_send_sync::<WeakActorRef<Dummy>>();
     assert_send_sync::<WeakActorRef<Dummy, Unbounded>>();
     assert_send_sync::<Reply<u64>>();
     assert_send_sync::<Reply<String>>();
     assert_send_sync::<ReplyReceiver<u64>>();
     assert_send_sync::<SendError<DummyMsg>>();
+    assert_send_sync::<playhouse::SendAtError<DummyMsg>>();
     assert_send_sync::<AskError<DummyMsg>>();
     assert_send_sync::<NoReply>();
     assert_send_sync::<ExitReason>();
@@ -81,6 +88,7 @@ fn public_types_are_send_and_sync() {
     // The context handlers hold across awaits, and the send future.
     assert_send_sync::<Context<Dummy, Wiring<Bounded<Block>, TokioExecutor, InMemoryBroker>>>();
     assert_send_sync::<SendFuture<'static, DummyMsg, Block>>();
+    assert_send_sync::<SendFuture<'static, DummyMsg, Expiring<Prioritized<Block, 2>>>>();
 }
 
 /// Not run: only compiled, to check that the futures of sends and asks are `Send` (so they can be
@@ -92,6 +100,20 @@ fn send_futures_are_send(actor: &ActorRef<Dummy>, weak: &WeakActorRef<Dummy>) {
     assert_send_future(&actor.wait());
     assert_send_future(&weak.wait());
     assert_send_future(&playhouse::reply_port::<u64>().1);
+}
+
+/// Not run: the futures of sends at a level and with a deadline are `Send` too.
+fn meta_send_futures_are_send(
+    actor: &ActorRef<Dummy, Bounded<Expiring<Prioritized<Block, 3>>>>,
+    deadline: std::time::Instant,
+) {
+    let ttl = std::time::Duration::from_secs(1);
+    assert_send_future(&actor.tell_at(1, DummyMsg::Get(playhouse::reply_port().0)));
+    assert_send_future(&actor.tell_by(DummyMsg::Get(playhouse::reply_port().0), deadline));
+    assert_send_future(&actor.tell_within(DummyMsg::Get(playhouse::reply_port().0), ttl));
+    assert_send_future(&actor.tell_at_by(1, DummyMsg::Get(playhouse::reply_port().0), deadline));
+    assert_send_future(&actor.ask_within(DummyMsg::Get, ttl));
+    assert_send_future(&actor.ask_by(DummyMsg::Get, deadline));
 }
 
 #[test]

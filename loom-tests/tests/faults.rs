@@ -14,8 +14,8 @@ use std::process::Command;
 
 use playhouse_core::faults::{Fault, enable};
 use playhouse_loom_tests::models::{
-    actor, close, control, ending, handler, incarnation, keyed, link, mailbox, monitor, pubsub,
-    registry, reply, restart, streams, timers,
+    actor, close, control, ending, handler, incarnation, keyed, link, mailbox, monitor, priority,
+    pubsub, registry, reply, restart, streams, timers,
 };
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
@@ -66,6 +66,13 @@ fn close_skips_senders_is_caught() {
 #[test]
 fn drop_oldest_drops_newest_is_caught() {
     assert_caught("child_drop_oldest_drops_newest", "DropOldest dropped");
+}
+
+/// Fault: a send into a `Prioritized` mailbox jumps to the front of its level; the model of
+/// two senders per level catches it.
+#[test]
+fn priority_jumps_its_level_is_caught() {
+    assert_caught("child_priority_jumps_its_level", "out of order");
 }
 
 /// Fault: the receiver keeps counting a taken message against the capacity; the model of a
@@ -487,6 +494,13 @@ fn child_close_skips_senders() {
 fn child_drop_oldest_drops_newest() {
     enable(Fault::DropOldestDropsNewest);
     mailbox::drop_oldest_evicts_the_oldest_and_counts_it();
+}
+
+#[test]
+#[ignore = "child process of priority_jumps_its_level_is_caught"]
+fn child_priority_jumps_its_level() {
+    enable(Fault::PriorityJumpsItsLevel);
+    priority::fifo_within_a_level_with_two_senders();
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod keyed;
 pub mod link;
 pub mod mailbox;
 pub mod monitor;
+pub mod priority;
 pub mod pubsub;
 pub mod registry;
 pub mod reply;

@@ -12,15 +12,16 @@
 #[macro_use]
 mod common;
 
+use ::std::convert::Infallible;
 use ::std::pin::pin;
 
 use common::*;
 use futures::channel::oneshot;
 use futures::poll;
-use playhouse::SendAtError;
-use playhouse::mailbox::{Prioritized, UnboundedOf, UnboundedStrategy};
+use playhouse::mailbox::{Expiring, Prioritized, UnboundedOf, UnboundedStrategy};
 use playhouse::prelude::*;
 use playhouse::reply_port;
+use playhouse::{ActorId, SendAtError};
 
 executor_tests!(
     priority_levels_are_fifo_within_a_level_under_concurrent_senders,
@@ -31,6 +32,7 @@ executor_tests!(
     block_with_levels_waits_for_room,
     an_out_of_range_level_is_an_error_that_hands_the_message_back,
     an_unbounded_priority_mailbox_orders_by_level,
+    a_monitors_down_reaches_prioritized_and_expiring_mailboxes,
 );
 
 const LEVELS: usize = 3;
@@ -298,4 +300,65 @@ async fn an_unbounded_priority_mailbox_orders_by_level<E: Executor>(exec: E) {
     let odd = (0..500).filter(|n| n % 2 == 1);
     let even = (0..500).filter(|n| n % 2 == 0);
     assert_eq!(got, odd.chain(even).collect::<Vec<_>>());
+}
+
+/// Records the `Down`s it gets.
+#[derive(Default)]
+struct Watcher(Vec<ActorId>);
+
+enum WatcherMsg {
+    Down(Down),
+    Seen(Reply<Vec<ActorId>>),
+}
+
+impl From<Down> for WatcherMsg {
+    fn from(down: Down) -> Self {
+        WatcherMsg::Down(down)
+    }
+}
+
+impl Actor for Watcher {
+    type Message = WatcherMsg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Watcher {
+    async fn handle(
+        &mut self,
+        msg: WatcherMsg,
+        _: &mut Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        match msg {
+            WatcherMsg::Down(down) => self.0.push(down.id),
+            WatcherMsg::Seen(reply) => {
+                let _ = reply.send(self.0.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The runtime's own messages (a monitor's `Down`) enter a prioritized or expiring mailbox with
+/// the default meta: delivered, never refused, never expired.
+async fn a_monitors_down_reaches_prioritized_and_expiring_mailboxes<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let prioritized = system
+        .spawner(Bounded::<Prioritized<Reject, 2>>::with_capacity(1).unwrap())
+        .spawn(Watcher::default());
+    let expiring = system
+        .spawner(Bounded::<Expiring<Prioritized<Block, 2>>>::default())
+        .spawn(Watcher::default());
+    let target = system.spawn(Counter::default());
+    target.monitor_by(&prioritized);
+    target.monitor_by(&expiring);
+    let id = target.id();
+    target.stop();
+    within(&exec, LONG, target.wait()).await;
+    for seen in [
+        within(&exec, LONG, prioritized.ask(WatcherMsg::Seen)).await,
+        within(&exec, LONG, expiring.ask(WatcherMsg::Seen)).await,
+    ] {
+        assert_eq!(seen.expect("ask"), [id]);
+    }
+    assert_eq!(expiring.expired_count(), 0);
 }

@@ -249,8 +249,10 @@ mod tests {
             <Expiring<Prioritized<DropOldest, 3>> as Strategy>::LEVELS,
             3
         );
-        assert!(!<Expiring<Prioritized<DropOldest, 3>> as Strategy>::BATCH);
-        assert!(<Expiring<Block> as Strategy>::BATCH);
+        const {
+            assert!(!<Expiring<Prioritized<DropOldest, 3>> as Strategy>::BATCH);
+            assert!(<Expiring<Block> as Strategy>::BATCH);
+        }
     }
 
     #[test]

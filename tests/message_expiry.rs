@@ -19,8 +19,9 @@ use ::std::time::Duration;
 use common::*;
 use futures::poll;
 use playhouse::mailbox::{DropOldest, Expiring, Prioritized, UnboundedOf, UnboundedStrategy};
+use playhouse::observer::EventKind;
 use playhouse::prelude::*;
-use playhouse::testing::VirtualTime;
+use playhouse::testing::{RecordingObserver, VirtualTime};
 use playhouse::{DeadLetter, DeadLetterKind, SendAtError};
 
 executor_tests!(
@@ -29,6 +30,7 @@ executor_tests!(
     expiry_follows_the_executors_clock,
     expiry_composes_with_priority_levels,
     an_unbounded_expiring_mailbox_expires_too,
+    an_observer_is_told_of_each_expired_message,
 );
 
 /// Collects the dead letters a hook sees.
@@ -224,4 +226,33 @@ async fn an_unbounded_expiring_mailbox_expires_too<E: Executor>(exec: E) {
     let got = within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask");
     assert_eq!(got, (0..300).step_by(3).collect::<Vec<_>>());
     assert_eq!(actor.expired_count(), 200);
+}
+
+async fn an_observer_is_told_of_each_expired_message<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+    let (rec, _) = Recorder::new();
+    let actor = system
+        .spawner(Bounded::<Expiring<Block>>::default())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    actor.tell_by(Msg::Item(1), exec.now()).await.expect("room");
+    actor.tell(Msg::Item(2)).await.expect("room");
+    gate.open();
+    let got = within(&exec, LONG, actor.ask(Msg::Get)).await.expect("ask");
+    assert_eq!(got, [2]);
+    assert_eq!(recording.count(EventKind::Expired), 1);
+    let kinds = recording.kinds_of(actor.id());
+    let expired = kinds.iter().position(|k| *k == EventKind::Expired);
+    let handled: Vec<_> = kinds
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| **k == EventKind::Handled)
+        .map(|(i, _)| i)
+        .collect();
+    // Hold, then (Item 1 expired, not handled), then Item 2: two `Handled` around it.
+    assert!(
+        handled.len() >= 2 && expired > Some(handled[0]) && expired < Some(handled[1]),
+        "{kinds:?}"
+    );
 }

@@ -88,10 +88,9 @@ where
                         loop {
                             break match task.poll_recv(cx) {
                                 Poll::Ready(Some((msg, meta))) => {
-                                    // One load for a kill, an end of the incarnation and a waiting
-                                    // control message alike.
-                                    // Checked in here, so that the message is not kept in the
-                                    // task's state twice.
+                                    // One load for a kill, an end of the incarnation and a
+                                    // waiting control message alike. Checked in here, so that
+                                    // the message is not kept in the task's state twice.
                                     let (msg, meta) = if task.ctx.cell.interrupted() {
                                         match task.interrupt(msg, meta) {
                                             Some(kept) => kept,
@@ -575,9 +574,10 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     }
 
     /// A message whose deadline came before its handler would run (`Expiring`): counted,
-    /// reported to the actor's broker as a dead letter, then dropped with reply ports inside it
-    /// resolving with [`NoReply::Expired`], in that order (an asker that hears `Expired` finds
-    /// the count and the dead letter recorded).
+    /// reported to the actor's broker as a dead letter (and to an observer as
+    /// [`ObservedEvent::Expired`]), then dropped with reply ports inside it resolving with
+    /// [`NoReply::Expired`], in that order (an asker that hears `Expired` finds the count and
+    /// the dead letter recorded).
     #[cold]
     #[inline(never)]
     fn expire(&mut self, msg: A::Message) {
@@ -591,6 +591,9 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             std::any::type_name::<A::Message>(),
             None,
         );
+        if self.ctx.observed() {
+            self.cell.observe(&ObservedEvent::Expired);
+        }
         with_drop_cause(NoReply::Expired, || drop(msg));
     }
 

@@ -18,7 +18,7 @@ use ::std::time::Duration;
 use common::*;
 use futures::channel::oneshot;
 use futures::poll;
-use playhouse::mailbox::{Block, Bounded, DropOldest, Unbounded};
+use playhouse::mailbox::{Block, Bounded, DropOldest, Expiring, Prioritized, Unbounded};
 use playhouse::prelude::*;
 use playhouse::{Down, Exit, reply_port};
 
@@ -268,6 +268,21 @@ async fn down_overtakes_without_batching<E: Executor>(exec: E) {
     notice_overtakes(exec, Bounded::<DropOldest>::default(), Notice::Down).await;
 }
 
+/// A notice carries the default meta (level 0, no deadline), and still overtakes: under
+/// `Prioritized` it goes before every level, under `Expiring` it never expires.
+async fn down_overtakes_a_prioritized_mailbox<E: Executor>(exec: E) {
+    notice_overtakes(
+        exec,
+        Bounded::<Prioritized<Block, 3>>::default(),
+        Notice::Down,
+    )
+    .await;
+}
+
+async fn trapped_exit_overtakes_an_expiring_batch<E: Executor>(exec: E) {
+    notice_overtakes(exec, Bounded::<Expiring<Block>>::default(), Notice::Exit).await;
+}
+
 async fn trapped_exit_overtakes_a_batch<E: Executor>(exec: E) {
     notice_overtakes(exec, Unbounded, Notice::Exit).await;
 }
@@ -316,4 +331,6 @@ executor_tests!(
     down_overtakes_without_batching,
     trapped_exit_overtakes_a_batch,
     drop_oldest_never_drops_a_notice,
+    down_overtakes_a_prioritized_mailbox,
+    trapped_exit_overtakes_an_expiring_batch,
 );

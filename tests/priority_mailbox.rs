@@ -33,6 +33,7 @@ executor_tests!(
     an_out_of_range_level_is_an_error_that_hands_the_message_back,
     an_unbounded_priority_mailbox_orders_by_level,
     a_monitors_down_reaches_prioritized_and_expiring_mailboxes,
+    a_down_overtakes_every_level,
 );
 
 const LEVELS: usize = 3;
@@ -304,11 +305,15 @@ async fn an_unbounded_priority_mailbox_orders_by_level<E: Executor>(exec: E) {
 
 /// Records the `Down`s it gets.
 #[derive(Default)]
-struct Watcher(Vec<ActorId>);
+struct Watcher(Vec<ActorId>, Vec<u32>);
 
 enum WatcherMsg {
+    Hold(Reply<()>, oneshot::Receiver<()>),
+    Item(u32),
     Down(Down),
     Seen(Reply<Vec<ActorId>>),
+    /// The items handled, with `0` for each `Down`.
+    Log(Reply<Vec<u32>>),
 }
 
 impl From<Down> for WatcherMsg {
@@ -329,9 +334,20 @@ impl<V: Env> Handler<V> for Watcher {
         _: &mut Context<Self, V>,
     ) -> Result<(), Infallible> {
         match msg {
-            WatcherMsg::Down(down) => self.0.push(down.id),
+            WatcherMsg::Hold(busy, gate) => {
+                let _ = busy.send(());
+                let _ = gate.await;
+            }
+            WatcherMsg::Item(n) => self.1.push(n),
+            WatcherMsg::Down(down) => {
+                self.0.push(down.id);
+                self.1.push(0);
+            }
             WatcherMsg::Seen(reply) => {
                 let _ = reply.send(self.0.clone());
+            }
+            WatcherMsg::Log(reply) => {
+                let _ = reply.send(self.1.clone());
             }
         }
         Ok(())
@@ -361,4 +377,39 @@ async fn a_monitors_down_reaches_prioritized_and_expiring_mailboxes<E: Executor>
         assert_eq!(seen.expect("ask"), [id]);
     }
     assert_eq!(expiring.expired_count(), 0);
+}
+
+/// A `Down` carries the default level but is a control message: it is handled before the
+/// messages waiting at every level.
+async fn a_down_overtakes_every_level<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let watcher = system
+        .spawner(Bounded::<Prioritized<Block, 3>>::default())
+        .spawn(Watcher::default());
+    let target = system.spawn(Counter::default());
+    target.monitor_by(&watcher);
+    let (open, gate) = oneshot::channel();
+    within(
+        &exec,
+        LONG,
+        watcher.ask(|busy| WatcherMsg::Hold(busy, gate)),
+    )
+    .await
+    .expect("held");
+    watcher.tell(WatcherMsg::Item(1)).await.expect("queued");
+    watcher
+        .tell_at(2, WatcherMsg::Item(3))
+        .await
+        .expect("queued");
+    watcher
+        .tell_at(1, WatcherMsg::Item(2))
+        .await
+        .expect("queued");
+    target.kill();
+    within(&exec, LONG, target.wait()).await;
+    let _ = open.send(());
+    let log = within(&exec, LONG, watcher.ask(WatcherMsg::Log))
+        .await
+        .expect("the log");
+    assert_eq!(log, [0, 3, 2, 1], "the Down (0) first, then by level");
 }

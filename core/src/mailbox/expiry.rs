@@ -39,13 +39,23 @@ use crate::error::SendError;
 /// deadline has come before its handler would start is not handled: it is counted
 /// ([`ActorRef::expired_count`](crate::ActorRef::expired_count)), reported as a
 /// [`DeadLetterKind::Expired`](crate::DeadLetterKind::Expired) dead letter, and dropped, a reply
-/// port inside it resolving with [`NoReply::Expired`](crate::NoReply::Expired). The
-/// [module docs](self) say why the check happens in the actor loop. A message still queued when
-/// the actor ends is discarded as any other ([`NoReply::Stopped`](crate::NoReply::Stopped)), not
-/// counted as expired.
+/// port inside it resolving with [`NoReply::Expired`](crate::NoReply::Expired). A message
+/// still queued when the actor ends is discarded as any other
+/// ([`NoReply::Stopped`](crate::NoReply::Stopped)), not counted as expired.
 ///
-/// Each message carries an `Option<Instant>` beside it (16 bytes on common targets); plain
-/// strategies carry nothing.
+/// # Where the deadline is checked
+///
+/// In the actor loop, on the actor's executor clock, right before the handler would run: what
+/// matters is whether the handler starts in time, and a message may wait in the receiver's
+/// batch as well as in the mailbox. Nothing watches a waiting message (no timer per message),
+/// so an expired message keeps its room until the loop reaches it, and the deadline does not
+/// bound a send's wait for room (a message that gets in late expires at hand-out).
+///
+/// # Cost
+///
+/// Each message carries an `Option<Instant>` beside it (16 bytes on common targets), and each
+/// hand-out of one with a deadline reads the executor's clock; plain strategies carry and read
+/// nothing.
 ///
 /// ```
 /// use playhouse_broker::InMemoryBroker;
@@ -89,6 +99,12 @@ use crate::error::SendError;
 /// assert_eq!(quotes.expired_count(), 1);
 /// assert_eq!(system.broker().dead_letters().expired, 1);
 /// ```
+///
+/// [`Block`]: super::Block
+/// [`DropNewest`]: super::DropNewest
+/// [`DropOldest`]: super::DropOldest
+/// [`Reject`]: super::Reject
+/// [`UnboundedStrategy`]: super::UnboundedStrategy
 pub struct Expiring<S>(PhantomData<fn() -> S>);
 
 impl<S> sealed::Sealed for Expiring<S> {}

@@ -53,6 +53,15 @@ pub const DEFAULT_LEVEL: usize = 0;
 ///
 /// `LEVELS` is 1 to 256. Wrapping a `Prioritized` strategy in another one does not compile.
 ///
+/// # Cost
+///
+/// Each message carries its level beside it (one byte, padded to `M`'s alignment). The
+/// waiting messages are kept in one queue in level order, so a send at the least urgent level
+/// waiting (the common case) pushes at the back, and one between the levels waiting inserts in
+/// the middle, moving the messages of the nearer end: cheap for the backlog of a bounded
+/// mailbox, growing with it otherwise. The receiver takes one message per lock (no batches), so
+/// that a message sent after a hand-out still overtakes the less urgent ones.
+///
 /// ```
 /// use playhouse_core::mailbox::{Block, Bounded, Mailbox, Prioritized, Receiver};
 /// use playhouse_core::SendAtError;
@@ -190,7 +199,7 @@ pub(crate) fn meta_at<M, S: Prioritize>(
 }
 
 /// Queues a message of a `Prioritized` mailbox behind every waiting message of its level or a
-/// more urgent one. The queue is sorted most urgent first ([module docs](self)).
+/// more urgent one. The queue is sorted most urgent first (see the module docs).
 pub(crate) fn push_by_level<M, T: MessageMeta>(queue: &mut VecDeque<(M, T)>, msg: M, meta: T) {
     let level = meta.level();
     if crate::faults::enabled(crate::faults::Fault::PriorityJumpsItsLevel) {

@@ -48,8 +48,9 @@ pub trait Strategy: sealed::Sealed + Send + Sync + 'static {
 }
 
 /// What a mailbox keeps beside each message: `()` for the plain strategies, a priority level
-/// under [`Prioritized`](super::Prioritized) ([`Leveled`]), a deadline under
-/// [`Expiring`](super::Expiring) ([`Expiry`]). Sealed: the mailbox module implements it.
+/// under [`Prioritized`](super::Prioritized) ([`Leveled`](super::Leveled)), a deadline under
+/// [`Expiring`](super::Expiring) ([`Expiry`](super::Expiry)). Sealed: the mailbox module
+/// implements it.
 ///
 /// Its methods are what the queue and the actor loop read; on `()` they return constants, so a
 /// plain strategy's message path has no branch for them.

@@ -183,6 +183,11 @@ async fn handled_duration_is_the_executors_time<E: Executor>(exec: E) {
     eventually(&exec, "the handler to sleep", || vt.sleeping() == 1).await;
     vt.advance(Duration::from_secs(5));
     within(&exec, LONG, actor.ask(CMsg::Ping)).await.unwrap();
+    // The ping's handler answers before it returns, and is counted when it returns.
+    eventually(&exec, "both handlers counted", || {
+        recording.count(EventKind::Handled) == 2
+    })
+    .await;
     let handled: Vec<Duration> = recording
         .events()
         .into_iter()

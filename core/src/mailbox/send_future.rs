@@ -57,6 +57,10 @@ impl<M, S: Strategy> Unpin for SendFuture<'_, M, S> {}
 impl<M, S: Strategy> Future for SendFuture<'_, M, S> {
     type Output = Result<(), SendError<M>>;
 
+    // Always inlined into the sender's own future: left to the compiler, it was called out of
+    // line once the send carried a meta, at 27 more instructions per `tell` (callgrind, 1M tells
+    // on a current-thread runtime: 261.4M against 234.4M).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let Some(msg) = this.msg.take() else {

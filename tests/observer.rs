@@ -254,7 +254,9 @@ impl Observer for Panicky {
 }
 
 async fn a_panicking_observer_is_contained<E: Executor>(exec: E) {
-    let system = System::new(exec.clone()).with_observer(Panicky);
+    // Paired with a recorder, which still sees every event.
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer((Panicky, recording.clone()));
     let actor = system.spawn(Crashy);
     assert_eq!(within(&exec, LONG, actor.ask(CMsg::Ping)).await.unwrap(), 1);
     actor.stop();
@@ -262,6 +264,15 @@ async fn a_panicking_observer_is_contained<E: Executor>(exec: E) {
         within(&exec, LONG, actor.wait()).await,
         ExitReason::Shutdown(None)
     ));
+    assert_eq!(
+        recording.kinds_of(actor.id()),
+        [
+            EventKind::Spawned,
+            EventKind::Started,
+            EventKind::Handled,
+            EventKind::Stopped
+        ]
+    );
 }
 
 /// Only actors spawned from the observed system are observed; a system without an observer

@@ -98,11 +98,16 @@ impl<O: Observer + ?Sized> Observer for StdArc<O> {
     }
 }
 
-/// Both observers, in turn: `(tracing, metrics)` observes with each.
+/// Both observers, in turn: `(tracing, metrics)` observes with each. A panic in the first
+/// does not keep the event from the second (it is raised again after, and contained where
+/// every observer's panic is).
 impl<A: Observer, B: Observer> Observer for (A, B) {
     fn observe(&self, actor: &ActorInfo<'_>, event: &ObservedEvent<'_>) {
-        self.0.observe(actor, event);
+        let first = catch_unwind(AssertUnwindSafe(|| self.0.observe(actor, event)));
         self.1.observe(actor, event);
+        if let Err(payload) = first {
+            std::panic::resume_unwind(payload);
+        }
     }
 }
 

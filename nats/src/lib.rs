@@ -1,3 +1,64 @@
-//! Distributed playhouse on NATS.
+//! Distributed playhouse on NATS: the same actors across processes and machines.
+//!
+//! [`NatsBroker`] is a [`MessageBroker`](playhouse_core::MessageBroker): inside a process it is
+//! the in-memory broker (an actor written for `InMemoryBroker` runs unchanged: the `System`'s
+//! broker type is all that changes), and across processes it runs on a NATS server with
+//! JetStream, which operators already know how to run, secure and monitor:
+//!
+//! - **Addressing by name**: [`NatsBroker::export`] serves a local actor under a cluster-wide
+//!   name; [`NatsBroker::remote`] gives a typed [`RemoteRef`] that tells and asks it from any
+//!   node. Messages are serialized with serde ([`Postcard`] by default, the [`Codec`]
+//!   pluggable) inside a small versioned envelope; a node refuses what it cannot read with a
+//!   typed [`Rejection`] that reaches the sender (in the error, or as a dead letter).
+//! - **Cluster registry**: a JetStream key-value bucket, `<prefix>_registry`, entries naming
+//!   their owner node; removed when the actor ends, or when its node leaves or stops
+//!   heartbeating.
+//! - **Membership**: heartbeats in `<prefix>_members` (TTL'd) and the connection's own events:
+//!   [`NatsBroker::members`], [`NatsBroker::member_events`].
+//!
+//! # Runtimes
+//!
+//! `async-nats` needs Tokio. The crate owns a Tokio runtime (two threads, started on first use,
+//! never exposed) on which the connection and the serving tasks run; a call from any executor
+//! (Tokio, smol, the std executor) awaits work there. The actors themselves run where their
+//! `System` runs them.
+//!
+//! # Delivery
+//!
+//! Core NATS delivers at most once, as Erlang's distribution does: a message is lost if a node
+//! or the connection fails while it is in flight. What is reported: a refusal by the receiving
+//! node, or nobody serving the name, comes back (in an ask's or acknowledged tell's error; for
+//! a plain tell as a dead letter on the sender's broker); an ask that gets no answer in time
+//! fails with [`RemoteError::Timeout`]. Nothing here retries on its own.
+//!
+//! # Security
+//!
+//! TLS is required by default ([`NodeConfig::allow_plaintext`] turns that off for a
+//! development server), and the node presents the [`Credentials`] it is given (user and
+//! password, an nkey, or a `.creds` file). Run the server with TLS and authentication on;
+//! `docs/distribution.md` shows a configuration.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod broker;
+mod codec;
+mod config;
+mod envelope;
+mod error;
+mod export;
+mod inbox;
+mod members;
+mod registry;
+mod remote_ref;
+mod runtime;
+
+pub use broker::NatsBroker;
+pub use codec::{Codec, CodecError, Postcard};
+pub use config::{Credentials, DEFAULT_MAX_MESSAGE_SIZE, NodeConfig};
+pub use envelope::{ENVELOPE_VERSION, Rejection, RemoteNoReply};
+pub use error::{ConnectError, ExportError, RemoteError};
+pub use export::{Export, Exported};
+pub use members::{LeaveReason, MemberEvent};
+pub use registry::Registration;
+pub use remote_ref::RemoteRef;

@@ -37,16 +37,23 @@ pub enum DeadLetterKind {
     /// the actor's id (`actor#N`); the core reports it through
     /// [`MessageBroker::report_dead_letter`](super::MessageBroker::report_dead_letter).
     Expired,
+    /// A message another process refused: a distributed broker (`playhouse_nats`) reports it
+    /// at the sender when the receiving node could not read it (damaged envelope, unknown
+    /// version, too large, a type the actor does not take, a body that does not decode), found
+    /// no actor under the name, or found its mailbox full or the actor gone. The target is the
+    /// name it was sent to.
+    Rejected,
 }
 
 impl DeadLetterKind {
     /// Every kind, in the order [`DeadLetterCounts`] lists them.
-    pub const ALL: [DeadLetterKind; 5] = [
+    pub const ALL: [DeadLetterKind; 6] = [
         DeadLetterKind::NoSuchName,
         DeadLetterKind::ActorGone,
         DeadLetterKind::NoSubscribers,
         DeadLetterKind::LateReply,
         DeadLetterKind::Expired,
+        DeadLetterKind::Rejected,
     ];
 
     /// The kind's place in [`ALL`](DeadLetterKind::ALL): an index for a table of counters.
@@ -57,6 +64,7 @@ impl DeadLetterKind {
             DeadLetterKind::NoSubscribers => 2,
             DeadLetterKind::LateReply => 3,
             DeadLetterKind::Expired => 4,
+            DeadLetterKind::Rejected => 5,
         }
     }
 }
@@ -69,6 +77,7 @@ impl fmt::Display for DeadLetterKind {
             DeadLetterKind::NoSubscribers => "the topic has no subscribers",
             DeadLetterKind::LateReply => "a reply came after its requester stopped waiting",
             DeadLetterKind::Expired => "the message's deadline passed before the actor handled it",
+            DeadLetterKind::Rejected => "another process refused the message",
         })
     }
 }
@@ -132,6 +141,8 @@ pub struct DeadLetterCounts {
     pub late_replies: u64,
     /// [`DeadLetterKind::Expired`].
     pub expired: u64,
+    /// [`DeadLetterKind::Rejected`].
+    pub rejected: u64,
 }
 
 impl DeadLetterCounts {
@@ -143,6 +154,7 @@ impl DeadLetterCounts {
             DeadLetterKind::NoSubscribers => self.no_subscribers,
             DeadLetterKind::LateReply => self.late_replies,
             DeadLetterKind::Expired => self.expired,
+            DeadLetterKind::Rejected => self.rejected,
         }
     }
 
@@ -154,6 +166,7 @@ impl DeadLetterCounts {
             DeadLetterKind::NoSubscribers => &mut self.no_subscribers,
             DeadLetterKind::LateReply => &mut self.late_replies,
             DeadLetterKind::Expired => &mut self.expired,
+            DeadLetterKind::Rejected => &mut self.rejected,
         }
     }
 

@@ -1,0 +1,567 @@
+//! [`NatsBroker`]: the in-memory broker for what stays in the process, NATS for what crosses it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use futures::channel::oneshot;
+use playhouse_broker::InMemoryBroker;
+use playhouse_core::mailbox::Mailbox;
+use playhouse_core::{
+    Actor, ActorRef, CorrelationId, DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind,
+    LookupError, MessageBroker, PublishOptions, PublishReport, RegistryError, Request,
+    RequestError, SubscriptionId, Topic, TopicError,
+};
+
+use crate::codec::{Codec, Postcard};
+use crate::config::{Credentials, NodeConfig, is_token};
+use crate::error::ConnectError;
+use crate::members::{MemberEvent, Members};
+use crate::runtime;
+
+/// A message broker for actors spread over several processes, on a NATS server (JetStream on).
+///
+/// Inside one process it is the in-memory broker: the [`MessageBroker`] operations (the local
+/// registry, topics, requests, dead letters) are [`InMemoryBroker`]'s, so an actor written for
+/// the in-memory broker runs unchanged with this one; only the `System`'s broker type changes.
+/// Across processes it adds:
+///
+/// - [`export`](NatsBroker::export): serve a local actor under a cluster-wide name, taking the
+///   message types it declares from any node; the name is held in the cluster registry (a
+///   JetStream key-value bucket) until the actor ends or this node dies;
+/// - [`remote`](NatsBroker::remote): a typed reference to the actor under a name, wherever it
+///   runs: [`RemoteRef::tell`](crate::RemoteRef::tell), `tell_acked`, `ask`;
+/// - [`members`](NatsBroker::members) and [`member_events`](NatsBroker::member_events): who is
+///   in the cluster, from the heartbeats in the members bucket and the connection's events.
+///
+/// Cheap to clone (one `Arc`). The NATS client runs on a Tokio runtime the crate owns, so the
+/// actors may run on any executor.
+pub struct NatsBroker<C: Codec = Postcard> {
+    pub(crate) inner: Arc<Inner<C>>,
+}
+
+impl<C: Codec> Clone for NatsBroker<C> {
+    fn clone(&self) -> Self {
+        NatsBroker {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+pub(crate) struct Inner<C> {
+    pub(crate) codec: C,
+    pub(crate) local: InMemoryBroker,
+    pub(crate) client: async_nats::Client,
+    pub(crate) js: jetstream::Context,
+    pub(crate) node: String,
+    pub(crate) prefix: String,
+    pub(crate) config: NodeConfig,
+    /// The largest message sent or accepted: the config's, capped by the server's.
+    pub(crate) limit: usize,
+    pub(crate) registry: kv::Store,
+    pub(crate) members_kv: kv::Store,
+    pub(crate) members: Members,
+    /// The asks waiting for an answer, by correlation id.
+    pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<async_nats::Message>>>,
+    pub(crate) next_correlation: AtomicU64,
+    pub(crate) left: AtomicBool,
+    pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl<C> Inner<C> {
+    /// The subject an actor exported under `name` listens on.
+    pub(crate) fn actor_subject(&self, name: &str) -> String {
+        format!("{}.actor.{}", self.prefix, name)
+    }
+
+    /// The subject this node's answers and rejections come to, under which `suffix` says what
+    /// they answer.
+    pub(crate) fn inbox(&self, suffix: &str) -> String {
+        format!("{}.inbox.{}.{}", self.prefix, self.node, suffix)
+    }
+
+    pub(crate) fn pending(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<async_nats::Message>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn keep_task(&self, task: tokio::task::JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+}
+
+impl<C: Codec> fmt::Debug for NatsBroker<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsBroker")
+            .field("node", &self.inner.node)
+            .field("prefix", &self.inner.prefix)
+            .field("server", &self.inner.config.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsBroker<Postcard> {
+    /// Connects a node to the cluster with the default codec ([`Postcard`]).
+    ///
+    /// # Errors
+    ///
+    /// See [`connect_with_codec`](NatsBroker::connect_with_codec).
+    pub async fn connect(config: NodeConfig) -> Result<Self, ConnectError> {
+        Self::connect_with_codec(config, Postcard).await
+    }
+}
+
+impl<C: Codec> NatsBroker<C> {
+    /// Connects a node to the cluster: opens the NATS connection (TLS and credentials as the
+    /// configuration says), makes or opens the registry and members buckets, announces the node
+    /// and starts its heartbeat. Can be awaited on any executor.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`]: an invalid configuration, refused credentials, a TLS failure, an
+    /// unreachable server, a node name another live node uses, no JetStream.
+    pub async fn connect_with_codec(config: NodeConfig, codec: C) -> Result<Self, ConnectError> {
+        runtime::run(connect(config, codec)).await
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The in-memory broker behind the [`MessageBroker`] operations.
+    pub fn local(&self) -> &InMemoryBroker {
+        &self.inner.local
+    }
+
+    /// The underlying NATS client, for what this crate does not wrap.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+
+    /// The node's JetStream context, for what this crate does not wrap.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.inner.js
+    }
+
+    /// The largest message this node sends or accepts, envelope included.
+    pub fn max_message_size(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// The live nodes of the cluster, sorted, this one included: those whose heartbeat this
+    /// node saw within the TTL.
+    pub fn members(&self) -> Vec<String> {
+        self.inner.members.list()
+    }
+
+    /// Whether `node` is alive as far as this node knows.
+    pub fn is_member(&self, node: &str) -> bool {
+        self.inner.members.is_alive(node)
+    }
+
+    /// The membership changes from now on (joins, leaves, this node's disconnections), as a
+    /// stream that any executor can poll. Each call makes a new stream that sees every event.
+    pub fn member_events(
+        &self,
+    ) -> impl futures::Stream<Item = MemberEvent> + Send + Unpin + use<C> {
+        self.inner.members.subscribe()
+    }
+
+    /// Leaves the cluster: withdraws the node's heartbeat (the others see it leave at once, not
+    /// after the TTL) and its exported names, and flushes what it has sent. The actors keep
+    /// running; remote sends from this broker fail with `Disconnected` afterwards.
+    pub async fn leave(&self) {
+        let inner = Arc::clone(&self.inner);
+        runtime::run(async move {
+            if inner.left.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            for task in inner
+                .tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..)
+            {
+                task.abort();
+            }
+            crate::registry::withdraw_node(&inner).await;
+            let _ = inner.members_kv.delete(&inner.node).await;
+            let _ = inner.client.flush().await;
+        })
+        .await;
+    }
+}
+
+async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>, ConnectError> {
+    if !is_token(&config.prefix) {
+        return Err(ConnectError::InvalidConfig(format!(
+            "the prefix {:?} must be 1 to 128 letters, digits, '-' or '_'",
+            config.prefix
+        )));
+    }
+    let node = match &config.node_name {
+        Some(name) if !is_token(name) => {
+            return Err(ConnectError::InvalidConfig(format!(
+                "the node name {name:?} must be 1 to 128 letters, digits, '-' or '_'"
+            )));
+        }
+        Some(name) => name.clone(),
+        None => generated_name(),
+    };
+    if config.heartbeat.is_zero() || config.node_ttl <= config.heartbeat {
+        return Err(ConnectError::InvalidConfig(format!(
+            "the node TTL ({:?}) must be longer than the heartbeat ({:?})",
+            config.node_ttl, config.heartbeat
+        )));
+    }
+
+    let (events_tx, events_rx) = futures::channel::mpsc::unbounded();
+    let mut options = match &config.credentials {
+        Credentials::None => async_nats::ConnectOptions::new(),
+        Credentials::UserPassword { user, password } => {
+            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+        }
+        Credentials::NKey { seed } => async_nats::ConnectOptions::with_nkey(seed.clone()),
+        Credentials::File(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
+            .await
+            .map_err(|e| {
+                ConnectError::InvalidConfig(format!(
+                    "cannot read the credentials file {}: {e}",
+                    path.display()
+                ))
+            })?,
+    };
+    for ca in &config.root_certificates {
+        if !ca.exists() {
+            return Err(ConnectError::InvalidConfig(format!(
+                "the root certificate {} does not exist",
+                ca.display()
+            )));
+        }
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &config.client_certificate {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    options = options
+        .require_tls(config.require_tls)
+        .name(format!("playhouse:{}:{node}", config.prefix))
+        .connection_timeout(config.connect_timeout)
+        .event_callback(move |event| {
+            let tx = events_tx.clone();
+            async move {
+                let _ = tx.unbounded_send(event);
+            }
+        });
+    let client = options.connect(config.url.as_str()).await.map_err(|e| {
+        let detail = e.to_string();
+        match e.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation
+            | async_nats::ConnectErrorKind::Authentication => ConnectError::NotAuthorized(detail),
+            async_nats::ConnectErrorKind::Tls => ConnectError::Tls(detail),
+            async_nats::ConnectErrorKind::ServerParse => ConnectError::InvalidConfig(detail),
+            _ if detail.contains("tls")
+                || detail.contains("TLS")
+                || detail.contains("certificate") =>
+            {
+                ConnectError::Tls(detail)
+            }
+            _ => ConnectError::Unreachable(detail),
+        }
+    })?;
+
+    let js = jetstream::new(client.clone());
+    let registry = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{}_registry", config.prefix),
+            description: "playhouse: exported actor names and their nodes".into(),
+            history: 1,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let members_kv = bucket(
+        &js,
+        kv::Config {
+            bucket: format!("{}_members", config.prefix),
+            description: "playhouse: node heartbeats".into(),
+            history: 1,
+            max_age: config.node_ttl,
+            ..Default::default()
+        },
+    )
+    .await?;
+
+    // Announce the node; a live node with the same name holds its entry (the bucket forgets a
+    // dead node's entry after the TTL).
+    match members_kv.create(&node, heartbeat_value()).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+            return Err(ConnectError::NodeNameTaken { name: node });
+        }
+        Err(e) => return Err(ConnectError::JetStream(e.to_string())),
+    }
+
+    let server_max = client.server_info().max_payload;
+    let limit = config.max_message_size.min(server_max.max(1));
+    let prefix = config.prefix.clone();
+    let ttl = config.node_ttl;
+    let inner = Arc::new(Inner {
+        codec,
+        local: InMemoryBroker::new(),
+        client,
+        js,
+        node: node.clone(),
+        prefix,
+        limit,
+        registry,
+        members_kv,
+        members: Members::new(node.clone(), ttl),
+        pending: Mutex::new(HashMap::new()),
+        next_correlation: AtomicU64::new(1),
+        left: AtomicBool::new(false),
+        tasks: Mutex::new(Vec::new()),
+        config,
+    });
+    inner.members.heartbeat(&node, Duration::ZERO);
+
+    // The inbox first, so that no answer to this node is missed.
+    let inbox = inner
+        .client
+        .subscribe(inner.inbox(">"))
+        .await
+        .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+    let weak = Arc::downgrade(&inner);
+    inner.keep_task(runtime::spawn(crate::inbox::serve(weak.clone(), inbox)));
+    inner.keep_task(runtime::spawn(heartbeats(weak.clone())));
+    inner.keep_task(runtime::spawn(watch_members(weak.clone())));
+    inner.keep_task(runtime::spawn(connection_events(weak, events_rx)));
+    Ok(NatsBroker { inner })
+}
+
+/// Opens the bucket, or makes it if no node has yet.
+async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store, ConnectError> {
+    let name = config.bucket.clone();
+    if let Ok(store) = js.get_key_value(name.clone()).await {
+        return Ok(store);
+    }
+    match js.create_key_value(config).await {
+        Ok(store) => Ok(store),
+        // Another node made it meanwhile.
+        Err(first) => js
+            .get_key_value(name)
+            .await
+            .map_err(|_| ConnectError::JetStream(first.to_string())),
+    }
+}
+
+fn heartbeat_value() -> bytes::Bytes {
+    bytes::Bytes::from_static(b"alive")
+}
+
+fn generated_name() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("node-{}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+}
+
+/// Puts this node's heartbeat every `heartbeat`, and reaps the nodes whose heartbeats stopped.
+async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
+    let every = match weak.upgrade() {
+        Some(inner) => inner.config.heartbeat,
+        None => return,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.left.load(Ordering::SeqCst) {
+            return;
+        }
+        if inner
+            .members_kv
+            .put(&inner.node, heartbeat_value())
+            .await
+            .is_ok()
+        {
+            inner.members.heartbeat(&inner.node, Duration::ZERO);
+        }
+        for dead in inner.members.reap() {
+            let inner = Arc::clone(&inner);
+            runtime::spawn(async move { crate::registry::withdraw_dead(&inner, &dead).await });
+        }
+    }
+}
+
+/// Follows the members bucket: a put is a heartbeat, a delete a node leaving. Re-watches after
+/// an error (a server restart ends the watch).
+async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
+    loop {
+        let watch = {
+            let Some(inner) = weak.upgrade() else { return };
+            inner.members_kv.watch_with_history(">").await
+        };
+        if let Ok(mut watch) = watch {
+            while let Some(entry) = watch.next().await {
+                let Some(inner) = weak.upgrade() else { return };
+                let Ok(entry) = entry else { break };
+                match entry.operation {
+                    kv::Operation::Put => {
+                        let age = time::OffsetDateTime::now_utc() - entry.created;
+                        let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+                        inner.members.heartbeat(&entry.key, age);
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        inner.members.left(&entry.key);
+                        let dead = entry.key.clone();
+                        runtime::spawn(async move {
+                            crate::registry::withdraw_dead(&inner, &dead).await;
+                        });
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Turns the client's connection events into member events for this node.
+async fn connection_events<C: Codec>(
+    weak: std::sync::Weak<Inner<C>>,
+    mut events: futures::channel::mpsc::UnboundedReceiver<async_nats::Event>,
+) {
+    while let Some(event) = events.next().await {
+        let Some(inner) = weak.upgrade() else { return };
+        match event {
+            async_nats::Event::Disconnected => inner.members.emit(MemberEvent::Disconnected),
+            async_nats::Event::Connected => inner.members.emit(MemberEvent::Reconnected),
+            _ => {}
+        }
+    }
+}
+
+impl<C: Codec> NatsBroker<C> {
+    pub(crate) fn next_correlation(&self) -> u64 {
+        self.inner.next_correlation.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl<C: Codec> MessageBroker for NatsBroker<C> {
+    fn register<A: Actor, MB: Mailbox>(
+        &self,
+        name: &str,
+        actor: &ActorRef<A, MB>,
+    ) -> Result<(), RegistryError> {
+        self.inner.local.register(name, actor)
+    }
+
+    fn lookup<A: Actor, MB: Mailbox>(&self, name: &str) -> Result<ActorRef<A, MB>, LookupError> {
+        self.inner.local.lookup(name)
+    }
+
+    fn unregister<A: Actor, MB: Mailbox>(&self, name: &str, actor: &ActorRef<A, MB>) -> bool {
+        self.inner.local.unregister(name, actor)
+    }
+
+    fn register_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+        service: T,
+    ) -> Result<(), RegistryError> {
+        self.inner.local.register_service(name, service)
+    }
+
+    fn lookup_service<T: Clone + Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<T, LookupError> {
+        self.inner.local.lookup_service(name)
+    }
+
+    fn unregister_service(&self, name: &str) -> bool {
+        self.inner.local.unregister_service(name)
+    }
+
+    fn subscribe<M, A, MB>(
+        &self,
+        topic: &Topic<M>,
+        actor: &ActorRef<A, MB>,
+    ) -> Result<SubscriptionId, TopicError>
+    where
+        M: Clone + Send + 'static,
+        A: Actor,
+        MB: Mailbox,
+        A::Message: From<M> + TryInto<M>,
+    {
+        self.inner.local.subscribe(topic, actor)
+    }
+
+    fn unsubscribe<M: Send + 'static>(&self, topic: &Topic<M>, id: SubscriptionId) -> bool {
+        self.inner.local.unsubscribe(topic, id)
+    }
+
+    fn publish_with<M: Clone + Send + 'static>(
+        &self,
+        topic: &Topic<M>,
+        msg: M,
+        options: PublishOptions,
+    ) -> impl Future<Output = PublishReport<M>> + Send {
+        self.inner.local.publish_with(topic, msg, options)
+    }
+
+    fn request<A, MB, R>(
+        &self,
+        name: &str,
+        make: impl FnOnce(Request<R>) -> A::Message + Send,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<R, RequestError<A::Message>>> + Send
+    where
+        A: Actor,
+        MB: Mailbox,
+        R: Send + 'static,
+    {
+        self.inner.local.request::<A, MB, R>(name, make, timeout)
+    }
+
+    fn dead_letters(&self) -> DeadLetterCounts {
+        self.inner.local.dead_letters()
+    }
+
+    fn report_dead_letter(
+        &self,
+        kind: DeadLetterKind,
+        target: &str,
+        message_type: &'static str,
+        correlation: Option<CorrelationId>,
+    ) {
+        self.inner
+            .local
+            .report_dead_letter(kind, target, message_type, correlation);
+    }
+
+    fn on_dead_letter(
+        &self,
+        hook: impl Fn(&DeadLetter) + Send + Sync + 'static,
+    ) -> DeadLetterHookId {
+        self.inner.local.on_dead_letter(hook)
+    }
+
+    fn remove_dead_letter_hook(&self, id: DeadLetterHookId) -> bool {
+        self.inner.local.remove_dead_letter_hook(id)
+    }
+}

@@ -1,0 +1,176 @@
+//! How a node connects to NATS and how it behaves in the cluster.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The largest message a node sends or accepts by default, envelope included: 1 MiB, NATS's own
+/// default `max_payload`. The effective limit is the smaller of this and the server's.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
+
+/// How a node proves who it is to the NATS server.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// No credentials. A server with authentication on (the default of every setup this crate
+    /// documents) refuses the connection: [`ConnectError::NotAuthorized`](crate::ConnectError).
+    #[default]
+    None,
+    /// A user name and password from the server's `authorization` block.
+    UserPassword {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// An nkey seed (`SU...`); the server knows the matching public key.
+    NKey {
+        /// The seed, kept secret.
+        seed: String,
+    },
+    /// A credentials file (`.creds`: a JWT and its nkey seed), as `nsc` writes it.
+    File(PathBuf),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a secret.
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::UserPassword { user, .. } => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .field("password", &"<hidden>")
+                .finish(),
+            Credentials::NKey { .. } => f.write_str("NKey { seed: <hidden> }"),
+            Credentials::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+/// How a node talks to one cluster: the server, its credentials and TLS, the subject prefix that
+/// keeps clusters apart on one server, and the timing of heartbeats.
+///
+/// TLS is required by default: a node refuses a plaintext server unless
+/// [`allow_plaintext`](NodeConfig::allow_plaintext) says otherwise.
+///
+/// ```
+/// use playhouse_nats::{Credentials, NodeConfig};
+/// use std::time::Duration;
+///
+/// let config = NodeConfig::new("tls://127.0.0.1:4222")
+///     .node_name("billing-1")
+///     .credentials(Credentials::UserPassword { user: "node".into(), password: "secret".into() })
+///     .root_certificate("/etc/nats/ca.pem")
+///     .heartbeat(Duration::from_millis(500), Duration::from_secs(2));
+/// assert_eq!(config.server_url(), "tls://127.0.0.1:4222");
+/// ```
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub(crate) url: String,
+    pub(crate) node_name: Option<String>,
+    pub(crate) credentials: Credentials,
+    pub(crate) root_certificates: Vec<PathBuf>,
+    pub(crate) client_certificate: Option<(PathBuf, PathBuf)>,
+    pub(crate) require_tls: bool,
+    pub(crate) prefix: String,
+    pub(crate) heartbeat: Duration,
+    pub(crate) node_ttl: Duration,
+    pub(crate) max_message_size: usize,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// A configuration for the server at `url` (`tls://host:port`, or a comma-separated list),
+    /// TLS required, no credentials yet, prefix `playhouse`, heartbeat 1 s, node TTL 4 s.
+    pub fn new(url: impl Into<String>) -> Self {
+        NodeConfig {
+            url: url.into(),
+            node_name: None,
+            credentials: Credentials::None,
+            root_certificates: Vec::new(),
+            client_certificate: None,
+            require_tls: true,
+            prefix: "playhouse".to_owned(),
+            heartbeat: Duration::from_secs(1),
+            node_ttl: Duration::from_secs(4),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The node's name, unique in the cluster (letters, digits, `-` and `_`). Without one the
+    /// node makes up a unique name at connect.
+    pub fn node_name(mut self, name: impl Into<String>) -> Self {
+        self.node_name = Some(name.into());
+        self
+    }
+
+    /// The credentials the node presents.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Trusts the CA certificate in this PEM file for the server's certificate (besides the
+    /// system's roots). Call it again to trust several.
+    pub fn root_certificate(mut self, pem: impl Into<PathBuf>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// Presents this client certificate and key (PEM files) for mutual TLS.
+    pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.client_certificate = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Accepts a server without TLS. Off by default; for a development server on loopback only.
+    pub fn allow_plaintext(mut self) -> Self {
+        self.require_tls = false;
+        self
+    }
+
+    /// The first token of every subject and the prefix of every bucket this node uses, so that
+    /// several clusters share one server without seeing each other. Letters, digits, `-`, `_`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How often the node announces it is alive, and after how long without an announcement the
+    /// others take it for dead (its names are freed, its leases lapse). `ttl` should be at least
+    /// three heartbeats.
+    pub fn heartbeat(mut self, every: Duration, ttl: Duration) -> Self {
+        self.heartbeat = every;
+        self.node_ttl = ttl;
+        self
+    }
+
+    /// The largest message (envelope included) this node sends or accepts. The server's own
+    /// `max_payload` caps it too.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How long [`NatsNode::connect`](crate::NatsNode::connect) waits for the server.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The server URL this configuration connects to.
+    pub fn server_url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Whether `s` is a valid name token: non-empty, at most 128 bytes, letters, digits, `-`, `_`.
+/// Names, node names and the prefix become NATS subject tokens and key-value keys, where `.`,
+/// `*`, `>` and spaces have meanings of their own.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -1,0 +1,344 @@
+//! The envelope every message crosses processes in: a small header the crate owns, then the
+//! body in the node's codec.
+//!
+//! ```text
+//! byte 0      b'P'  (magic: not a playhouse message otherwise)
+//! byte 1      version (1)
+//! byte 2      kind: 1 tell, 2 ask, 3 reply, 4 rejection, 5 acknowledged tell
+//! bytes 3-10  correlation id, little-endian (0 for a tell)
+//! byte 11     length n of the type tag
+//! 12..12+n    the type tag: the body's Rust type name, UTF-8
+//! rest        the body
+//! ```
+//!
+//! The header is read before the body is touched, so a node rejects a message of an unknown
+//! version, kind or type with a typed [`Rejection`] instead of guessing. A rejection's body is
+//! always postcard (whatever the node's codec), so that nodes agree on how to say "no".
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use playhouse_core::NoReply;
+
+/// The envelope version this build writes and reads.
+pub const ENVELOPE_VERSION: u8 = 1;
+const MAGIC: u8 = b'P';
+const HEADER: usize = 12;
+
+/// What an envelope carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Tell = 1,
+    Ask = 2,
+    Reply = 3,
+    Rejection = 4,
+    /// A tell whose sender wants to know it entered the mailbox: answered with an empty reply.
+    AckedTell = 5,
+}
+
+/// A parsed envelope, borrowing the received bytes.
+#[derive(Debug)]
+pub(crate) struct Envelope<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) correlation: u64,
+    pub(crate) tag: &'a str,
+    pub(crate) body: &'a [u8],
+}
+
+/// Writes an envelope's header into `out` (cleared first); the caller appends the body.
+pub(crate) fn write_header(out: &mut Vec<u8>, kind: Kind, correlation: u64, tag: &str) {
+    out.clear();
+    // Type names longer than 255 bytes are cut: both ends cut the same way.
+    let tag = truncate(tag);
+    out.reserve(HEADER + tag.len() + 16);
+    out.push(MAGIC);
+    out.push(ENVELOPE_VERSION);
+    out.push(kind as u8);
+    out.extend_from_slice(&correlation.to_le_bytes());
+    out.push(tag.len() as u8);
+    out.extend_from_slice(tag.as_bytes());
+}
+
+/// The type tag as written on the wire (at most 255 bytes, cut at a character boundary).
+pub(crate) fn truncate(tag: &str) -> &str {
+    if tag.len() <= 255 {
+        return tag;
+    }
+    let mut end = 255;
+    while !tag.is_char_boundary(end) {
+        end -= 1;
+    }
+    &tag[..end]
+}
+
+/// Reads an envelope.
+///
+/// # Errors
+///
+/// The [`Rejection`] the sender should get: not an envelope, another version, a kind this build
+/// does not know.
+pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, Rejection> {
+    if bytes.len() < 2 || bytes[0] != MAGIC {
+        return Err(Rejection::Malformed {
+            detail: "not a playhouse envelope".into(),
+        });
+    }
+    if bytes[1] != ENVELOPE_VERSION {
+        return Err(Rejection::UnknownVersion {
+            got: bytes[1],
+            supported: ENVELOPE_VERSION,
+        });
+    }
+    if bytes.len() < HEADER {
+        return Err(Rejection::Malformed {
+            detail: format!("a {}-byte envelope is shorter than its header", bytes.len()),
+        });
+    }
+    let kind = match bytes[2] {
+        1 => Kind::Tell,
+        2 => Kind::Ask,
+        3 => Kind::Reply,
+        4 => Kind::Rejection,
+        5 => Kind::AckedTell,
+        k => {
+            return Err(Rejection::Malformed {
+                detail: format!("unknown envelope kind {k}"),
+            });
+        }
+    };
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&bytes[3..11]);
+    let n = bytes[11] as usize;
+    let Some(tag) = bytes.get(HEADER..HEADER + n) else {
+        return Err(Rejection::Malformed {
+            detail: "the type tag runs past the end".into(),
+        });
+    };
+    let Ok(tag) = std::str::from_utf8(tag) else {
+        return Err(Rejection::Malformed {
+            detail: "the type tag is not UTF-8".into(),
+        });
+    };
+    Ok(Envelope {
+        kind,
+        correlation: u64::from_le_bytes(id),
+        tag,
+        body: &bytes[HEADER + n..],
+    })
+}
+
+/// Why a node refused a message, as the sender learns it (in an ask's or acknowledged tell's
+/// error, or as a [`Rejected`](playhouse_core::DeadLetterKind::Rejected) dead letter for a
+/// plain tell).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The bytes are not a playhouse envelope, or its header is damaged.
+    Malformed {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The envelope's version is not one the receiving node reads.
+    UnknownVersion {
+        /// The version the message carried.
+        got: u8,
+        /// The version the receiving node reads.
+        supported: u8,
+    },
+    /// The message is larger than the receiving node accepts.
+    TooLarge {
+        /// Its size in bytes, envelope included.
+        size: u64,
+        /// The receiver's limit.
+        limit: u64,
+    },
+    /// The actor under that name does not accept this type (or not as a tell, or not as an ask).
+    WrongType {
+        /// The name it was sent to.
+        name: String,
+        /// The type the message carried.
+        got: String,
+        /// The types the actor accepts, with `tell:` or `ask:` before each.
+        accepted: Vec<String>,
+    },
+    /// The body did not decode as the type its tag names.
+    Decode {
+        /// The type tag.
+        type_name: String,
+        /// The codec's explanation.
+        detail: String,
+    },
+    /// No actor is served under that name on the node that got the message.
+    NotFound {
+        /// The name.
+        name: String,
+    },
+    /// The actor's mailbox is full (a `Reject` mailbox, or a full `Block` one the node would
+    /// not wait for).
+    MailboxFull,
+    /// The actor has ended or is ending.
+    ActorGone,
+    /// The actor took the request but gave no answer.
+    NoReply(RemoteNoReply),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Malformed { detail } => write!(f, "malformed message: {detail}"),
+            Rejection::UnknownVersion { got, supported } => write!(
+                f,
+                "envelope version {got} is not supported (this node reads version {supported})"
+            ),
+            Rejection::TooLarge { size, limit } => {
+                write!(f, "a {size}-byte message is over the {limit}-byte limit")
+            }
+            Rejection::WrongType {
+                name,
+                got,
+                accepted,
+            } => write!(
+                f,
+                "`{name}` does not accept `{got}` (it accepts: {})",
+                accepted.join(", ")
+            ),
+            Rejection::Decode { type_name, detail } => {
+                write!(f, "the body does not decode as `{type_name}`: {detail}")
+            }
+            Rejection::NotFound { name } => write!(f, "no actor is served under `{name}`"),
+            Rejection::MailboxFull => f.write_str("the actor's mailbox is full"),
+            Rejection::ActorGone => f.write_str("the actor has ended"),
+            Rejection::NoReply(why) => write!(f, "no reply: {why:?}"),
+        }
+    }
+}
+
+/// [`NoReply`] as it crosses the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RemoteNoReply {
+    /// [`NoReply::Dropped`].
+    Dropped,
+    /// [`NoReply::Panicked`].
+    Panicked,
+    /// [`NoReply::Stopped`].
+    Stopped,
+    /// [`NoReply::Overflow`].
+    Overflow,
+    /// [`NoReply::Drained`].
+    Drained,
+    /// [`NoReply::Expired`].
+    Expired,
+}
+
+impl From<NoReply> for RemoteNoReply {
+    fn from(n: NoReply) -> Self {
+        match n {
+            NoReply::Dropped => RemoteNoReply::Dropped,
+            NoReply::Panicked => RemoteNoReply::Panicked,
+            NoReply::Overflow => RemoteNoReply::Overflow,
+            NoReply::Drained => RemoteNoReply::Drained,
+            NoReply::Expired => RemoteNoReply::Expired,
+            // `Stopped` and anything a later core adds.
+            _ => RemoteNoReply::Stopped,
+        }
+    }
+}
+
+impl From<RemoteNoReply> for NoReply {
+    fn from(n: RemoteNoReply) -> Self {
+        match n {
+            RemoteNoReply::Dropped => NoReply::Dropped,
+            RemoteNoReply::Panicked => NoReply::Panicked,
+            RemoteNoReply::Stopped => NoReply::Stopped,
+            RemoteNoReply::Overflow => NoReply::Overflow,
+            RemoteNoReply::Drained => NoReply::Drained,
+            RemoteNoReply::Expired => NoReply::Expired,
+        }
+    }
+}
+
+/// Writes a rejection envelope for the request `correlation`.
+pub(crate) fn rejection(out: &mut Vec<u8>, correlation: u64, why: &Rejection) {
+    write_header(out, Kind::Rejection, correlation, "");
+    // A rejection is a small enum of strings: postcard cannot fail on it.
+    if let Ok(bytes) = postcard::to_allocvec(why) {
+        out.extend_from_slice(&bytes);
+    }
+}
+
+/// Reads a rejection's body.
+pub(crate) fn read_rejection(body: &[u8]) -> Rejection {
+    postcard::from_bytes(body).unwrap_or_else(|e| Rejection::Malformed {
+        detail: format!("an unreadable rejection: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_round_trips() {
+        let mut out = Vec::new();
+        write_header(&mut out, Kind::Ask, 42, "my::Type");
+        out.extend_from_slice(b"body");
+        let e = parse(&out).unwrap();
+        assert_eq!(e.kind, Kind::Ask);
+        assert_eq!(e.correlation, 42);
+        assert_eq!(e.tag, "my::Type");
+        assert_eq!(e.body, b"body");
+    }
+
+    #[test]
+    fn damaged_headers_are_typed_rejections() {
+        assert!(matches!(parse(b""), Err(Rejection::Malformed { .. })));
+        assert!(matches!(parse(b"XY"), Err(Rejection::Malformed { .. })));
+        assert_eq!(
+            parse(&[b'P', 9, 1]).unwrap_err(),
+            Rejection::UnknownVersion {
+                got: 9,
+                supported: 1
+            }
+        );
+        assert!(matches!(
+            parse(&[b'P', 1, 1]),
+            Err(Rejection::Malformed { .. })
+        ));
+        let mut out = Vec::new();
+        write_header(&mut out, Kind::Tell, 0, "abc");
+        out[2] = 77;
+        assert!(matches!(parse(&out), Err(Rejection::Malformed { .. })));
+        out[2] = 1;
+        out[11] = 200; // the tag runs past the end
+        assert!(matches!(parse(&out), Err(Rejection::Malformed { .. })));
+    }
+
+    #[test]
+    fn rejections_round_trip() {
+        let why = Rejection::WrongType {
+            name: "n".into(),
+            got: "a".into(),
+            accepted: vec!["tell:b".into()],
+        };
+        let mut out = Vec::new();
+        rejection(&mut out, 7, &why);
+        let e = parse(&out).unwrap();
+        assert_eq!(e.kind, Kind::Rejection);
+        assert_eq!(e.correlation, 7);
+        assert_eq!(read_rejection(e.body), why);
+        assert!(matches!(
+            read_rejection(b"\xff\xff"),
+            Rejection::Malformed { .. }
+        ));
+    }
+
+    #[test]
+    fn long_tags_are_cut_at_a_character_boundary() {
+        let tag = "é".repeat(200);
+        let cut = truncate(&tag);
+        assert!(cut.len() <= 255);
+        assert!(tag.starts_with(cut));
+    }
+}

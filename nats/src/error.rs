@@ -1,0 +1,253 @@
+//! The errors of a distributed broker's operations. Each names the condition and hands back
+//! what the caller lost (the message, where it was not delivered).
+
+use std::fmt;
+
+use playhouse_core::NoReply;
+
+use crate::codec::CodecError;
+use crate::envelope::Rejection;
+
+/// [`NatsBroker::connect`](crate::NatsBroker::connect) failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The configuration is not usable: a node name or prefix with characters NATS subjects
+    /// cannot carry, a TTL shorter than the heartbeat, a certificate file that cannot be read.
+    InvalidConfig(String),
+    /// The server refused the credentials (or none were given and it requires some).
+    NotAuthorized(String),
+    /// TLS failed: the server's certificate is not trusted, or TLS is required and the server
+    /// does not offer it.
+    Tls(String),
+    /// The server could not be reached within the connect timeout.
+    Unreachable(String),
+    /// Another live node already uses this node name.
+    NodeNameTaken {
+        /// The name.
+        name: String,
+    },
+    /// The server has no JetStream (the registry and leases live in its key-value buckets), or
+    /// a bucket could not be made.
+    JetStream(String),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::InvalidConfig(why) => write!(f, "invalid node configuration: {why}"),
+            ConnectError::NotAuthorized(why) => {
+                write!(f, "the NATS server refused the node's credentials: {why}")
+            }
+            ConnectError::Tls(why) => write!(f, "TLS with the NATS server failed: {why}"),
+            ConnectError::Unreachable(why) => write!(f, "the NATS server is unreachable: {why}"),
+            ConnectError::NodeNameTaken { name } => {
+                write!(f, "a live node of the cluster is already named {name:?}")
+            }
+            ConnectError::JetStream(why) => write!(
+                f,
+                "JetStream is unavailable (run nats-server with JetStream enabled): {why}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Exporting an actor under a cluster-wide name failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The name has characters a NATS subject cannot carry (letters, digits, `-`, `_` only;
+    /// 1 to 128 bytes).
+    InvalidName {
+        /// The name.
+        name: String,
+    },
+    /// A live actor on some node is exported under the name.
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The node that holds it.
+        owner: String,
+    },
+    /// The actor has already ended.
+    ActorGone,
+    /// The export declared no message type to accept.
+    NothingAccepted,
+    /// The NATS server could not be reached or refused the operation.
+    Nats(String),
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::InvalidName { name } => write!(
+                f,
+                "{name:?} is not a valid name (1 to 128 letters, digits, '-' or '_')"
+            ),
+            ExportError::NameTaken { name, owner } => {
+                write!(f, "{name:?} is already exported by node {owner:?}")
+            }
+            ExportError::ActorGone => f.write_str("the actor has already ended"),
+            ExportError::NothingAccepted => {
+                f.write_str("an export must accept at least one message type (tell or ask)")
+            }
+            ExportError::Nats(why) => write!(f, "NATS error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// A message to a remote actor was not delivered, or its answer did not come. The variants
+/// that a local send has ([`Closed`](RemoteError::Closed), [`Full`](RemoteError::Full),
+/// [`NoReply`](RemoteError::NoReply), [`Timeout`](RemoteError::Timeout)) mean what they mean
+/// for [`AskError`](playhouse_core::AskError); the others are what a network adds. Where the
+/// message was certainly not handled, it is handed back.
+#[non_exhaustive]
+pub enum RemoteError<M> {
+    /// No node serves an actor under the name (NATS found nobody listening).
+    NotFound {
+        /// The name.
+        name: String,
+        /// The message, not delivered.
+        msg: M,
+    },
+    /// The remote actor has ended or is ending; its mailbox is closed.
+    Closed(M),
+    /// The remote actor's mailbox is full (`Reject`, or a `Block` mailbox the node would not
+    /// wait for).
+    Full(M),
+    /// The receiving node refused the message: it could not read it (damaged envelope, unknown
+    /// version, too large for it, a body that does not decode) or the actor does not accept its
+    /// type.
+    Rejected {
+        /// Why, as the receiving node said it.
+        reason: Rejection,
+        /// The message, not handled.
+        msg: M,
+    },
+    /// The actor took the request but no answer will come (it dropped the reply, panicked,
+    /// stopped...).
+    NoReply(NoReply),
+    /// The timeout passed before an answer came. The request may or may not have been handled.
+    Timeout,
+    /// The encoded message is larger than the limit (this node's, or the server's
+    /// `max_payload`); nothing was sent.
+    TooLarge {
+        /// The encoded size, envelope included.
+        size: usize,
+        /// The limit.
+        limit: usize,
+        /// The message.
+        msg: M,
+    },
+    /// The message could not be encoded; nothing was sent.
+    Encode {
+        /// The codec's error.
+        error: CodecError,
+        /// The message.
+        msg: M,
+    },
+    /// The answer came but did not decode as the type asked for.
+    Decode(CodecError),
+    /// The node's connection is closed, or the message could not be handed to it.
+    Disconnected(M),
+}
+
+impl<M> RemoteError<M> {
+    /// The message, if it was certainly not handled.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            RemoteError::NotFound { msg, .. }
+            | RemoteError::Closed(msg)
+            | RemoteError::Full(msg)
+            | RemoteError::Rejected { msg, .. }
+            | RemoteError::TooLarge { msg, .. }
+            | RemoteError::Encode { msg, .. }
+            | RemoteError::Disconnected(msg) => Some(msg),
+            RemoteError::NoReply(_) | RemoteError::Timeout | RemoteError::Decode(_) => None,
+        }
+    }
+
+    /// Whether the timeout passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RemoteError::Timeout)
+    }
+
+    /// Whether nobody serves the name.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RemoteError::NotFound { .. })
+    }
+
+    pub(crate) fn from_rejection(name: &str, reason: Rejection, msg: M) -> Self {
+        match reason {
+            Rejection::NotFound { .. } => RemoteError::NotFound {
+                name: name.to_owned(),
+                msg,
+            },
+            Rejection::MailboxFull => RemoteError::Full(msg),
+            Rejection::ActorGone => RemoteError::Closed(msg),
+            Rejection::NoReply(why) => RemoteError::NoReply(why.into()),
+            reason => RemoteError::Rejected { reason, msg },
+        }
+    }
+}
+
+impl<M> fmt::Debug for RemoteError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteError::NotFound { name, .. } => f
+                .debug_struct("NotFound")
+                .field("name", name)
+                .finish_non_exhaustive(),
+            RemoteError::Closed(_) => f.write_str("Closed(..)"),
+            RemoteError::Full(_) => f.write_str("Full(..)"),
+            RemoteError::Rejected { reason, .. } => f
+                .debug_struct("Rejected")
+                .field("reason", reason)
+                .finish_non_exhaustive(),
+            RemoteError::NoReply(why) => f.debug_tuple("NoReply").field(why).finish(),
+            RemoteError::Timeout => f.write_str("Timeout"),
+            RemoteError::TooLarge { size, limit, .. } => f
+                .debug_struct("TooLarge")
+                .field("size", size)
+                .field("limit", limit)
+                .finish_non_exhaustive(),
+            RemoteError::Encode { error, .. } => f
+                .debug_struct("Encode")
+                .field("error", error)
+                .finish_non_exhaustive(),
+            RemoteError::Decode(e) => f.debug_tuple("Decode").field(e).finish(),
+            RemoteError::Disconnected(_) => f.write_str("Disconnected(..)"),
+        }
+    }
+}
+
+impl<M> fmt::Display for RemoteError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteError::NotFound { name, .. } => {
+                write!(f, "no node serves an actor under {name:?}")
+            }
+            RemoteError::Closed(_) => f.write_str("the remote actor has ended"),
+            RemoteError::Full(_) => f.write_str("the remote actor's mailbox is full"),
+            RemoteError::Rejected { reason, .. } => {
+                write!(f, "the receiving node refused the message: {reason}")
+            }
+            RemoteError::NoReply(why) => write!(f, "no reply will come: {why}"),
+            RemoteError::Timeout => f.write_str("the remote ask timed out"),
+            RemoteError::TooLarge { size, limit, .. } => {
+                write!(f, "a {size}-byte message is over the {limit}-byte limit")
+            }
+            RemoteError::Encode { error, .. } => {
+                write!(f, "the message cannot be encoded: {error}")
+            }
+            RemoteError::Decode(e) => write!(f, "the answer cannot be decoded: {e}"),
+            RemoteError::Disconnected(_) => f.write_str("the node is not connected to NATS"),
+        }
+    }
+}
+
+impl<M> std::error::Error for RemoteError<M> {}

@@ -1,0 +1,183 @@
+//! Who is in the cluster: every node puts a heartbeat in the members bucket; the others watch
+//! the bucket and take a node for dead when its heartbeats stop for longer than the TTL (or
+//! when it leaves and deletes its entry).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc;
+
+/// A change in the cluster's membership, or in this node's own connection, as
+/// [`NatsBroker::member_events`](crate::NatsBroker::member_events) streams it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemberEvent {
+    /// A node appeared (its first heartbeat was seen).
+    Joined {
+        /// The node's name.
+        node: String,
+    },
+    /// A node is gone.
+    Left {
+        /// The node's name.
+        node: String,
+        /// How it went.
+        reason: LeaveReason,
+    },
+    /// This node lost its connection to the NATS server. The client reconnects by itself; while
+    /// disconnected, sends fail with `Disconnected` or wait in the client's buffer.
+    Disconnected,
+    /// This node is connected again.
+    Reconnected,
+}
+
+/// How a node left the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// It said so ([`NatsBroker::leave`](crate::NatsBroker::leave)).
+    Left,
+    /// Its heartbeats stopped for longer than the TTL: it died, hung, or lost the server.
+    TimedOut,
+}
+
+impl fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LeaveReason::Left => "left",
+            LeaveReason::TimedOut => "stopped heartbeating",
+        })
+    }
+}
+
+/// The membership table one node keeps.
+pub(crate) struct Members {
+    me: String,
+    ttl: Duration,
+    seen: Mutex<HashMap<String, Instant>>,
+    listeners: Mutex<Vec<mpsc::UnboundedSender<MemberEvent>>>,
+}
+
+impl Members {
+    pub(crate) fn new(me: String, ttl: Duration) -> Self {
+        Members {
+            me,
+            ttl,
+            seen: Mutex::new(HashMap::new()),
+            listeners: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a heartbeat of `node` that was put `age` ago.
+    pub(crate) fn heartbeat(&self, node: &str, age: Duration) {
+        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        if age >= self.ttl {
+            return;
+        }
+        let new = {
+            let mut seen = self.seen();
+            let new = !seen.contains_key(node);
+            let e = seen.entry(node.to_owned()).or_insert(at);
+            if at > *e {
+                *e = at;
+            }
+            new
+        };
+        if new && node != self.me {
+            self.emit(MemberEvent::Joined {
+                node: node.to_owned(),
+            });
+        }
+    }
+
+    /// `node` deleted its entry: it left.
+    pub(crate) fn left(&self, node: &str) {
+        if node == self.me {
+            return;
+        }
+        if self.seen().remove(node).is_some() {
+            self.emit(MemberEvent::Left {
+                node: node.to_owned(),
+                reason: LeaveReason::Left,
+            });
+        }
+    }
+
+    /// Removes the nodes whose last heartbeat is older than the TTL; returns them.
+    pub(crate) fn reap(&self) -> Vec<String> {
+        let now = Instant::now();
+        let dead: Vec<String> = {
+            let mut seen = self.seen();
+            let dead: Vec<String> = seen
+                .iter()
+                .filter(|(n, at)| **n != self.me && now.duration_since(**at) >= self.ttl)
+                .map(|(n, _)| n.clone())
+                .collect();
+            for n in &dead {
+                seen.remove(n);
+            }
+            dead
+        };
+        for n in &dead {
+            self.emit(MemberEvent::Left {
+                node: n.clone(),
+                reason: LeaveReason::TimedOut,
+            });
+        }
+        dead
+    }
+
+    /// Whether `node` is alive as far as this node knows (itself always is).
+    pub(crate) fn is_alive(&self, node: &str) -> bool {
+        node == self.me
+            || self
+                .seen()
+                .get(node)
+                .is_some_and(|at| at.elapsed() < self.ttl)
+    }
+
+    /// The live nodes, sorted, this one included.
+    pub(crate) fn list(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = self
+            .seen()
+            .iter()
+            .filter(|(n, at)| **n == self.me || at.elapsed() < self.ttl)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !nodes.contains(&self.me) {
+            nodes.push(self.me.clone());
+        }
+        nodes.sort();
+        nodes
+    }
+
+    pub(crate) fn subscribe(&self) -> mpsc::UnboundedReceiver<MemberEvent> {
+        let (tx, rx) = mpsc::unbounded();
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        rx
+    }
+
+    pub(crate) fn emit(&self, event: MemberEvent) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|tx| tx.unbounded_send(event.clone()).is_ok());
+    }
+}
+
+impl fmt::Debug for Members {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Members")
+            .field("me", &self.me)
+            .field("live", &self.list())
+            .finish()
+    }
+}

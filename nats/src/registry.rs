@@ -1,0 +1,172 @@
+//! The cluster registry: exported names in a JetStream key-value bucket, each entry naming its
+//! owner node.
+//!
+//! An entry is made by `create` (compare-and-set on "absent"), so two nodes exporting one name
+//! at once cannot both win. It is deleted by its owner when the actor ends (with the revision it
+//! was made at, so a newer registration is never removed), and by any other node when the owner
+//! leaves or stops heartbeating (a purge, again expecting the revision). Lookups read the
+//! bucket, and an entry whose owner is not alive reads as absent even before it is purged.
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use async_nats::jetstream::kv;
+
+use crate::broker::Inner;
+use crate::codec::Codec;
+use crate::error::ExportError;
+
+/// One registry entry, as stored (postcard).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub(crate) node: String,
+    pub(crate) actor_type: String,
+    pub(crate) accepts: Vec<String>,
+}
+
+/// What a lookup finds under a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// The node that serves it.
+    pub node: String,
+    /// The actor's Rust type.
+    pub actor_type: String,
+    /// The message types it takes, each as `tell:Type` or `ask:Type->Answer`.
+    pub accepts: Vec<String>,
+}
+
+/// Claims `name` for `entry`; returns the entry's revision.
+pub(crate) async fn claim<C: Codec>(
+    inner: &Inner<C>,
+    name: &str,
+    entry: &Entry,
+) -> Result<u64, ExportError> {
+    let value = bytes::Bytes::from(
+        postcard::to_allocvec(entry).map_err(|e| ExportError::Nats(e.to_string()))?,
+    );
+    for _ in 0..16 {
+        match inner.registry.create(name, value.clone()).await {
+            Ok(revision) => return Ok(revision),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(ExportError::Nats(e.to_string())),
+        }
+        // Someone holds it: a live node keeps it; a dead node's entry is taken over, expecting
+        // the revision read, so that two takers cannot both win.
+        let current = inner
+            .registry
+            .entry(name)
+            .await
+            .map_err(|e| ExportError::Nats(e.to_string()))?;
+        let Some(current) = current else { continue };
+        if current.operation != kv::Operation::Put {
+            continue;
+        }
+        let owner = postcard::from_bytes::<Entry>(&current.value)
+            .map(|e| e.node)
+            .unwrap_or_default();
+        if inner.members.is_alive(&owner) {
+            return Err(ExportError::NameTaken {
+                name: name.to_owned(),
+                owner,
+            });
+        }
+        match inner
+            .registry
+            .update(name, value.clone(), current.revision)
+            .await
+        {
+            Ok(revision) => return Ok(revision),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+            Err(e) => return Err(ExportError::Nats(e.to_string())),
+        }
+    }
+    Err(ExportError::Nats(format!(
+        "the registry entry for {name:?} kept changing while it was claimed"
+    )))
+}
+
+/// Removes `name` if it is still the registration made at `revision`.
+pub(crate) async fn release<C: Codec>(inner: &Inner<C>, name: &str, revision: u64) {
+    let _ = inner
+        .registry
+        .purge_expect_revision(name, Some(revision))
+        .await;
+}
+
+/// The live registration under `name`, if any.
+pub(crate) async fn find<C: Codec>(
+    inner: &Inner<C>,
+    name: &str,
+) -> Result<Option<Registration>, String> {
+    let entry = inner
+        .registry
+        .entry(name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(entry) = entry else { return Ok(None) };
+    if entry.operation != kv::Operation::Put {
+        return Ok(None);
+    }
+    let Ok(stored) = postcard::from_bytes::<Entry>(&entry.value) else {
+        return Ok(None);
+    };
+    if !inner.members.is_alive(&stored.node) {
+        return Ok(None);
+    }
+    Ok(Some(Registration {
+        node: stored.node,
+        actor_type: stored.actor_type,
+        accepts: stored.accepts,
+    }))
+}
+
+/// Purges every entry owned by `node` (which left or stopped heartbeating).
+pub(crate) async fn withdraw_dead<C: Codec>(inner: &Inner<C>, node: &str) {
+    let Ok(mut keys) = inner.registry.keys().await else {
+        return;
+    };
+    let mut names = Vec::new();
+    while let Some(Ok(key)) = keys.next().await {
+        names.push(key);
+    }
+    for name in names {
+        let Ok(Some(entry)) = inner.registry.entry(&name).await else {
+            continue;
+        };
+        if entry.operation != kv::Operation::Put {
+            continue;
+        }
+        let owned = postcard::from_bytes::<Entry>(&entry.value).is_ok_and(|e| e.node == node);
+        // Re-check: the node may have come back since it was declared dead.
+        if owned && !inner.members.is_alive(node) {
+            let _ = inner
+                .registry
+                .purge_expect_revision(&name, Some(entry.revision))
+                .await;
+        }
+    }
+}
+
+/// Purges this node's own entries (it is leaving).
+pub(crate) async fn withdraw_node<C: Codec>(inner: &Inner<C>) {
+    let Ok(mut keys) = inner.registry.keys().await else {
+        return;
+    };
+    let mut names = Vec::new();
+    while let Some(Ok(key)) = keys.next().await {
+        names.push(key);
+    }
+    for name in names {
+        let Ok(Some(entry)) = inner.registry.entry(&name).await else {
+            continue;
+        };
+        if entry.operation == kv::Operation::Put
+            && postcard::from_bytes::<Entry>(&entry.value).is_ok_and(|e| e.node == inner.node)
+        {
+            let _ = inner
+                .registry
+                .purge_expect_revision(&name, Some(entry.revision))
+                .await;
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! A typed reference to an actor served under a name somewhere in the cluster.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{StatusCode, Subject};
+use futures::channel::oneshot;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::broker::NatsBroker;
+use crate::codec::{Codec, Postcard};
+use crate::envelope::{self, Kind};
+use crate::error::RemoteError;
+use crate::inbox;
+use crate::registry::{self, Registration};
+use crate::runtime;
+
+/// A reference to the actor exported under a name, on whatever node serves it, that sends it
+/// messages of type `M` (serialized with the node's codec). Made by [`NatsBroker::remote`]; cheap
+/// to clone.
+///
+/// Delivery across processes is at most once: a [`tell`](RemoteRef::tell) is handed to NATS and
+/// not confirmed, and what the receiving node refuses, or what finds nobody under the name,
+/// comes back later as a dead letter on this node's broker
+/// ([`DeadLetterKind::Rejected`](playhouse_core::DeadLetterKind::Rejected),
+/// [`NoSuchName`](playhouse_core::DeadLetterKind::NoSuchName)...).
+/// [`tell_acked`](RemoteRef::tell_acked) waits for the receiving node to put the message in the
+/// mailbox; [`ask`](RemoteRef::ask) waits for the answer.
+pub struct RemoteRef<M, C: Codec = Postcard> {
+    broker: NatsBroker<C>,
+    name: Arc<str>,
+    subject: Subject,
+    tell_reply: Subject,
+    _message: PhantomData<fn(M)>,
+}
+
+impl<M, C: Codec> Clone for RemoteRef<M, C> {
+    fn clone(&self) -> Self {
+        RemoteRef {
+            broker: self.broker.clone(),
+            name: Arc::clone(&self.name),
+            subject: self.subject.clone(),
+            tell_reply: self.tell_reply.clone(),
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<M, C: Codec> fmt::Debug for RemoteRef<M, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteRef")
+            .field("name", &self.name)
+            .field("message", &std::any::type_name::<M>())
+            .finish()
+    }
+}
+
+impl<C: Codec> NatsBroker<C> {
+    /// A reference that sends `M`s to the actor exported under `name`, wherever it runs. It is
+    /// made without asking the cluster (a name nobody serves shows up as `NotFound` on an ask
+    /// or acknowledged tell, or a `NoSuchName` dead letter for a tell);
+    /// [`lookup_remote`](NatsBroker::lookup_remote) asks the registry first.
+    pub fn remote<M: Serialize + Send + 'static>(&self, name: &str) -> RemoteRef<M, C> {
+        let index = inbox::type_index(std::any::type_name::<M>());
+        RemoteRef {
+            broker: self.clone(),
+            name: Arc::from(name),
+            subject: Subject::from(self.inner.actor_subject(name)),
+            tell_reply: Subject::from(self.inner.inbox(&format!("t.{index}.{name}"))),
+            _message: PhantomData,
+        }
+    }
+
+    /// Reads the cluster registry: the registration under `name` if a live node holds it.
+    ///
+    /// # Errors
+    ///
+    /// A NATS error, as text, if the registry could not be read.
+    pub async fn registration(&self, name: &str) -> Result<Option<Registration>, String> {
+        let inner = Arc::clone(&self.inner);
+        let name = name.to_owned();
+        runtime::run(async move { registry::find(&inner, &name).await }).await
+    }
+
+    /// A reference to the actor under `name` if the registry has a live registration that
+    /// takes `M` (as a tell or an ask).
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`](playhouse_core::LookupError::NotFound) if no live node serves
+    /// the name (or the registry cannot be read), [`WrongType`](playhouse_core::LookupError::WrongType)
+    /// if it does not take `M`.
+    pub async fn lookup_remote<M: Serialize + Send + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<RemoteRef<M, C>, playhouse_core::LookupError> {
+        let not_found = || playhouse_core::LookupError::NotFound {
+            name: name.to_owned(),
+        };
+        let Some(found) = self.registration(name).await.map_err(|_| not_found())? else {
+            return Err(not_found());
+        };
+        let tag = envelope::truncate(std::any::type_name::<M>());
+        let takes = found.accepts.iter().any(|a| {
+            a.strip_prefix("tell:") == Some(tag)
+                || a.strip_prefix("ask:")
+                    .and_then(|a| a.split_once("->"))
+                    .is_some_and(|(q, _)| q == tag)
+        });
+        if !takes {
+            return Err(playhouse_core::LookupError::WrongType {
+                name: name.to_owned(),
+                registered: format!("{} taking {}", found.actor_type, found.accepts.join(", ")),
+                requested: format!("RemoteRef<{}>", std::any::type_name::<M>()),
+            });
+        }
+        Ok(self.remote(name))
+    }
+}
+
+impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
+    /// The name it sends to.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encode(&self, kind: Kind, correlation: u64, msg: M) -> Result<(Vec<u8>, M), RemoteError<M>> {
+        let mut out = Vec::new();
+        envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
+        if let Err(error) = self.broker.inner.codec.encode(&msg, &mut out) {
+            return Err(RemoteError::Encode { error, msg });
+        }
+        let limit = self.broker.inner.limit;
+        if out.len() > limit {
+            return Err(RemoteError::TooLarge {
+                size: out.len(),
+                limit,
+                msg,
+            });
+        }
+        Ok((out, msg))
+    }
+
+    /// Sends `msg` without waiting for anything but NATS taking it: at most once. A refusal by
+    /// the receiving node, or no node serving the name, is reported later as a dead letter on
+    /// this broker.
+    ///
+    /// # Errors
+    ///
+    /// `Encode` and `TooLarge` (nothing sent), `Disconnected` if the connection is closed; each
+    /// hands the message back.
+    pub async fn tell(&self, msg: M) -> Result<(), RemoteError<M>> {
+        let (bytes, msg) = self.encode(Kind::Tell, 0, msg)?;
+        match self
+            .broker
+            .inner
+            .client
+            .publish_with_reply(self.subject.clone(), self.tell_reply.clone(), bytes.into())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(_) => Err(RemoteError::Disconnected(msg)),
+        }
+    }
+
+    /// Sends `msg` and waits, at most `timeout`, until the receiving node has put it in the
+    /// actor's mailbox (by the mailbox's rules: a full `Block` mailbox is waited for).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `Timeout` (it may
+    /// or may not have arrived), and the errors of [`tell`](RemoteRef::tell).
+    pub async fn tell_acked(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
+        let answer = self.exchange(Kind::AckedTell, msg, timeout).await?;
+        match answer {
+            (Ok(_), _) => Ok(()),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Sends `msg` as a request and waits, at most `timeout`, for the actor's answer: the
+    /// remote form of [`ActorRef::ask_timeout`](playhouse_core::ActorRef::ask_timeout). The
+    /// receiving node must have exported the actor with
+    /// [`Export::ask::<M, R>`](crate::Export::ask).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `NoReply` (the actor
+    /// took it and gave no answer), `Timeout`, `Decode` (the answer is not an `R`), and the
+    /// errors of [`tell`](RemoteRef::tell).
+    pub async fn ask<R: DeserializeOwned>(
+        &self,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<R, RemoteError<M>> {
+        match self.exchange(Kind::Ask, msg, timeout).await? {
+            (Ok(body), _) => self
+                .broker
+                .inner
+                .codec
+                .decode::<R>(&body)
+                .map_err(RemoteError::Decode),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Sends a request envelope and waits for the answer's body, or the error it amounts to.
+    #[allow(clippy::type_complexity)]
+    async fn exchange(
+        &self,
+        kind: Kind,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<(Result<bytes::Bytes, RemoteError<M>>, ()), RemoteError<M>> {
+        let correlation = self.broker.next_correlation();
+        let (bytes, msg) = self.encode(kind, correlation, msg)?;
+        let inner = Arc::clone(&self.broker.inner);
+        let (tx, rx) = oneshot::channel();
+        inner.pending().insert(correlation, tx);
+        let reply = Subject::from(inner.inbox(&format!("a.{correlation}")));
+        if inner
+            .client
+            .publish_with_reply(self.subject.clone(), reply, bytes.into())
+            .await
+            .is_err()
+        {
+            inner.pending().remove(&correlation);
+            return Err(RemoteError::Disconnected(msg));
+        }
+        let waited = {
+            let inner = Arc::clone(&inner);
+            runtime::run(async move {
+                let answer = tokio::time::timeout(timeout, rx).await;
+                if answer.is_err() {
+                    inner.pending().remove(&correlation);
+                }
+                answer
+            })
+            .await
+        };
+        let answer = match waited {
+            Ok(Ok(answer)) => answer,
+            // Timed out, or the broker's inbox went away (the node left).
+            Ok(Err(_)) => return Err(RemoteError::Disconnected(msg)),
+            Err(_) => return Err(RemoteError::Timeout),
+        };
+        if answer.status == Some(StatusCode::NO_RESPONDERS) {
+            return Err(RemoteError::NotFound {
+                name: self.name.to_string(),
+                msg,
+            });
+        }
+        match envelope::parse(&answer.payload) {
+            Ok(env) if env.kind == Kind::Reply => {
+                let start = answer.payload.len() - env.body.len();
+                Ok((Ok(answer.payload.slice(start..)), ()))
+            }
+            Ok(env) if env.kind == Kind::Rejection => {
+                let why = envelope::read_rejection(env.body);
+                Ok((Err(RemoteError::from_rejection(&self.name, why, msg)), ()))
+            }
+            Ok(_) => Ok((
+                Err(RemoteError::Rejected {
+                    reason: envelope::Rejection::Malformed {
+                        detail: "the answer is a request".into(),
+                    },
+                    msg,
+                }),
+                (),
+            )),
+            Err(reason) => Ok((Err(RemoteError::Rejected { reason, msg }), ())),
+        }
+    }
+}

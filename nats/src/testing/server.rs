@@ -318,7 +318,7 @@ impl TestServer {
     /// let mut server = TestServer::start()?;
     /// server.kill();
     /// assert!(!server.is_running());
-    /// assert!(std::net::TcpStream::connect(("127.0.0.1", server.port())).is_err());
+    /// assert_eq!(server.pid(), None);
     /// # Ok::<(), playhouse_nats::testing::TestServerError>(())
     /// ```
     pub fn kill(&mut self) {
@@ -362,19 +362,26 @@ impl TestServer {
     /// themselves.
     ///
     /// ```
+    /// use futures::StreamExt;
     /// use playhouse_nats::testing::TestServer;
+    /// use std::sync::atomic::Ordering;
+    /// use std::time::Duration;
     ///
     /// # #[tokio::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let mut server = TestServer::start()?;
     /// let client = server.connect().await?;
+    /// let mut greetings = client.subscribe("greetings").await?;
+    ///
     /// server.restart()?;
-    /// // The client reconnects on its own; the request waits for it.
-    /// let mut replies = client.subscribe("after").await?;
-    /// client.publish("after", "restart".into()).await?;
-    /// # use futures::StreamExt;
-    /// let message = replies.next().await.expect("the subscription lives on");
-    /// assert_eq!(&message.payload[..], b"restart");
+    ///
+    /// // The client reconnects by itself (its second connection) and subscribes again.
+    /// while client.statistics().connects.load(Ordering::Relaxed) < 2 {
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    /// }
+    /// client.publish("greetings", "hello again".into()).await?;
+    /// let greeting = greetings.next().await.expect("the subscription lives on");
+    /// assert_eq!(&greeting.payload[..], b"hello again");
     /// # Ok(())
     /// # }
     /// ```

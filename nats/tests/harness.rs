@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::client::PublishErrorKind;
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, RequestErrorKind};
 use futures::StreamExt;
-use playhouse_nats::testing::{TestServer, TestServerError};
+use playhouse_nats::testing::{TestServer, TestServerBuilder, TestServerError};
 use support::{STARTUP, STEP};
 use tokio::time::Instant;
 
@@ -75,6 +75,14 @@ async fn request_until_answered(
 
 // ---------------------------------------------------------------------------------------------
 // The server.
+
+#[test]
+fn the_server_its_builder_and_its_error_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<TestServer>();
+    send_sync::<TestServerBuilder>();
+    send_sync::<TestServerError>();
+}
 
 #[tokio::test]
 async fn a_client_with_the_credentials_round_trips_a_request() {

@@ -101,6 +101,19 @@ impl TestServerBuilder {
     /// Listen on this port of 127.0.0.1 instead of a free one chosen at start. A port chosen at
     /// start is kept across [`TestServer::restart`] too; this is for a test that needs to know
     /// the port before the server starts.
+    ///
+    /// A port that is taken makes [`start`](Self::start) fail with the server's log:
+    ///
+    /// ```
+    /// use playhouse_nats::testing::{TestServer, TestServerError};
+    ///
+    /// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = taken.local_addr()?.port();
+    /// let error = TestServer::builder().port(port).start().unwrap_err();
+    /// assert!(matches!(error, TestServerError::Exited { .. }));
+    /// assert!(error.log().unwrap().contains("address already in use"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self

@@ -109,6 +109,9 @@ impl TestServer {
     /// Starts a server with the defaults (JetStream, TLS, a user with a password, a free port)
     /// and returns once it accepts connections.
     ///
+    /// It blocks the calling thread while it waits for the server (tens of milliseconds), which
+    /// an async test can afford.
+    ///
     /// # Errors
     ///
     /// - [`TestServerError::NotInstalled`]: no `nats-server` binary.

@@ -1,9 +1,9 @@
 //! Multi-process tests: nodes in OS processes of their own, talking to a [`TestServer`].
 //!
 //! The test binary runs itself again. A child is the same binary started with
-//! `--exact <entry> --nocapture --test-threads=1 --quiet`, so that it runs one test, the *entry*, with
-//! environment variables that say it is a node (its role, the server's URL, CA, user, password,
-//! and whatever else the parent adds). The entry is an ordinary `#[test]` that returns at once
+//! `--exact <entry> --nocapture --test-threads=1 --quiet`, so that it runs one test, the
+//! *entry*, with environment variables that say it is a node (its role, the server's URL, CA,
+//! user, password, and whatever else the parent adds). The entry is an ordinary `#[test]` that returns at once
 //! in the parent run, where [`node`] is `None`:
 //!
 //! ```ignore
@@ -79,8 +79,8 @@ pub const STEP: Duration = Duration::from_secs(10);
 /// What the parent gave this process, when it is a node; `None` in the parent's own run of the
 /// entry test, which then returns at once.
 ///
-/// The first call starts a thread that reads stdin: lines go to [`Node::next_command`], and
-/// end of file exits the process.
+/// In a child it starts a thread that reads stdin (so call it once): lines go to
+/// [`Node::next_command`], and end of file exits the process.
 pub fn node() -> Option<Node> {
     let role = std::env::var(ROLE_ENV).ok()?;
     // Whatever libtest printed last, the protocol's lines start on a line of their own.

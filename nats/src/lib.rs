@@ -62,3 +62,6 @@ pub use export::{Export, Exported};
 pub use members::{LeaveReason, MemberEvent};
 pub use registry::Registration;
 pub use remote_ref::RemoteRef;
+
+#[cfg(feature = "test-server")]
+pub mod testing;

@@ -1,4 +1,6 @@
-//! Serving a local actor under a cluster-wide name.
+//! Serving a local actor to other nodes: under a cluster-wide name ([`NatsBroker::export`]), or
+//! as one member of a worker pool on a queue group ([`NatsBroker::join_pool`]). Both are the
+//! same builder and the same serve loop; only where the actor listens differs ([`Target`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,8 +33,8 @@ struct Routes<M, C> {
     accepts: Vec<String>,
 }
 
-/// Declares what an exported actor takes from other nodes, then starts serving it:
-/// [`NatsBroker::export`] makes one.
+/// Declares what an exported actor (or pool member) takes from other nodes, then starts serving
+/// it: [`NatsBroker::export`] and [`NatsBroker::join_pool`] make one.
 ///
 /// Each accepted type is named by its Rust type name on the wire, so every node must build the
 /// type from the same definition (the same crate version).
@@ -40,8 +42,19 @@ struct Routes<M, C> {
 pub struct Export<'b, A: Actor, MB: Mailbox, C: Codec> {
     broker: &'b NatsBroker<C>,
     name: String,
+    target: Target,
     actor: ActorRef<A, MB>,
     routes: Routes<A::Message, C>,
+}
+
+/// Where a served actor listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `<prefix>.actor.<name>`, the name held in the cluster registry: one actor in the cluster.
+    Name,
+    /// `<prefix>.pool.<name>` on the queue group `<name>`: any number of members, each message
+    /// handed to one of them. Nothing in the registry.
+    Pool,
 }
 
 impl<C: Codec> NatsBroker<C> {
@@ -71,9 +84,19 @@ impl<C: Codec> NatsBroker<C> {
         name: &str,
         actor: &ActorRef<A, MB>,
     ) -> Export<'_, A, MB, C> {
+        self.serve_builder(name, Target::Name, actor)
+    }
+
+    pub(crate) fn serve_builder<A: Actor, MB: Mailbox>(
+        &self,
+        name: &str,
+        target: Target,
+        actor: &ActorRef<A, MB>,
+    ) -> Export<'_, A, MB, C> {
         Export {
             broker: self,
             name: name.to_owned(),
+            target,
             actor: actor.clone(),
             routes: Routes {
                 tells: HashMap::new(),
@@ -139,14 +162,16 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         self
     }
 
-    /// Claims the name in the cluster registry and starts serving. The export lasts until the
-    /// actor ends (the name is then released), [`Exported::withdraw`] is called, or this node
-    /// leaves or dies (the other nodes then purge the name).
+    /// Claims the name in the cluster registry and starts serving (for a pool member: joins the
+    /// pool's queue group; nothing is claimed). The export lasts until the actor ends (the name
+    /// is then released, the member leaves the pool), [`Exported::withdraw`] is called, or this
+    /// node leaves or dies (the other nodes then purge the name; the server drops a dead
+    /// node's pool members with its connection).
     ///
     /// # Errors
     ///
-    /// [`ExportError`]: an invalid name, a name a live actor holds on any node, an actor that
-    /// has ended, no accepted type, a NATS failure.
+    /// [`ExportError`]: an invalid name, a name a live actor holds on any node (never for a
+    /// pool), an actor that has ended, no accepted type, a NATS failure.
     pub async fn start(self) -> Result<Exported, ExportError> {
         if !is_token(&self.name) {
             return Err(ExportError::InvalidName { name: self.name });
@@ -159,26 +184,49 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         }
         let inner = Arc::clone(&self.broker.inner);
         let name = self.name;
+        let target = self.target;
         let actor = self.actor.downgrade();
         let routes = self.routes;
         let (withdraw, withdrawn) = oneshot::channel();
         let started = runtime::run(async move {
-            let entry = Entry {
-                node: inner.node.clone(),
-                actor_type: std::any::type_name::<A>().to_owned(),
-                accepts: routes.accepts.clone(),
-            };
-            let revision = registry::claim(&inner, &name, &entry).await?;
-            let sub = match inner.client.subscribe(inner.actor_subject(&name)).await {
-                Ok(sub) => sub,
-                Err(e) => {
-                    registry::release(&inner, &name, revision).await;
-                    return Err(ExportError::Nats(e.to_string()));
+            let (sub, revision) = match target {
+                Target::Name => {
+                    let entry = Entry {
+                        node: inner.node.clone(),
+                        actor_type: std::any::type_name::<A>().to_owned(),
+                        accepts: routes.accepts.clone(),
+                    };
+                    let revision = registry::claim(&inner, &name, &entry).await?;
+                    match inner.client.subscribe(inner.actor_subject(&name)).await {
+                        Ok(sub) => (sub, Some(revision)),
+                        Err(e) => {
+                            registry::release(&inner, &name, revision).await;
+                            return Err(ExportError::Nats(e.to_string()));
+                        }
+                    }
+                }
+                Target::Pool => {
+                    let sub = inner
+                        .client
+                        .queue_subscribe(crate::pool::pool_subject(&inner, &name), name.clone())
+                        .await
+                        .map_err(|e| ExportError::Nats(e.to_string()))?;
+                    // The server has the member before `start` returns: a send made after
+                    // it can reach this member.
+                    inner
+                        .client
+                        .flush()
+                        .await
+                        .map_err(|e| ExportError::Nats(e.to_string()))?;
+                    (sub, None)
                 }
             };
             // The actor may have ended while the name was claimed.
             if actor.upgrade().is_none() {
-                registry::release(&inner, &name, revision).await;
+                drop(sub);
+                if let Some(revision) = revision {
+                    registry::release(&inner, &name, revision).await;
+                }
                 return Err(ExportError::ActorGone);
             }
             let task_name = name.clone();
@@ -206,13 +254,14 @@ impl<A: Actor, MB: Mailbox, C: Codec> fmt::Debug for Export<'_, A, MB, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Export")
             .field("name", &self.name)
+            .field("target", &self.target)
             .field("accepts", &self.routes.accepts)
             .finish_non_exhaustive()
     }
 }
 
-/// A running export. Dropping it leaves the export running (it ends with the actor);
-/// [`withdraw`](Exported::withdraw) ends it early.
+/// A running export, or a running pool membership ([`NatsBroker::join_pool`]). Dropping it
+/// leaves it running (it ends with the actor); [`withdraw`](Exported::withdraw) ends it early.
 #[derive(Debug)]
 pub struct Exported {
     name: String,
@@ -220,12 +269,12 @@ pub struct Exported {
 }
 
 impl Exported {
-    /// The name it is served under.
+    /// The name it is served under (the pool's name, for a pool member).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Stops serving and releases the name. The actor keeps running.
+    /// Stops serving and releases the name (leaves the pool). The actor keeps running.
     pub fn withdraw(mut self) {
         if let Some(tx) = self.withdraw.take() {
             let _ = tx.send(());
@@ -249,7 +298,7 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     actor: WeakActorRef<A, MB>,
     routes: Routes<A::Message, C>,
     mut sub: async_nats::Subscriber,
-    revision: u64,
+    revision: Option<u64>,
     mut withdrawn: oneshot::Receiver<()>,
 ) {
     {
@@ -268,7 +317,9 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
         }
     }
     let _ = sub.unsubscribe().await;
-    registry::release(&inner, &name, revision).await;
+    if let Some(revision) = revision {
+        registry::release(&inner, &name, revision).await;
+    }
 }
 
 async fn handle<A: Actor, MB: Mailbox, C: Codec>(

@@ -73,3 +73,6 @@ pub use members::{LeaveReason, MemberEvent};
 pub use pubsub::{PublishError, RemoteSubscription, SubscribeError};
 pub use registry::Registration;
 pub use remote_ref::RemoteRef;
+
+#[cfg(feature = "test-server")]
+pub mod testing;

@@ -211,16 +211,18 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
                         .queue_subscribe(crate::pool::pool_subject(&inner, &name), name.clone())
                         .await
                         .map_err(|e| ExportError::Nats(e.to_string()))?;
-                    // The server has the member before `start` returns: a send made after
-                    // it can reach this member.
-                    inner
-                        .client
-                        .flush()
-                        .await
-                        .map_err(|e| ExportError::Nats(e.to_string()))?;
                     (sub, None)
                 }
             };
+            // The server has the subscription before `start` returns: a send made after it,
+            // from any node, reaches this actor.
+            if let Err(e) = sync_with_server(&inner).await {
+                drop(sub);
+                if let Some(revision) = revision {
+                    registry::release(&inner, &name, revision).await;
+                }
+                return Err(ExportError::Nats(e));
+            }
             // The actor may have ended while the name was claimed.
             if actor.upgrade().is_none() {
                 drop(sub);
@@ -316,7 +318,12 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
             handle(&inner, &name, &actor, &routes, msg).await;
         }
     }
-    let _ = sub.unsubscribe().await;
+    // Stop the server's deliveries, and answer what it delivered meanwhile instead of dropping
+    // it: to the actor if it still runs (withdrawn), else `ActorGone` to the sender.
+    drain(&inner, &mut sub, |msg| {
+        handle(&inner, &name, &actor, &routes, msg)
+    })
+    .await;
     if let Some(revision) = revision {
         registry::release(&inner, &name, revision).await;
     }
@@ -428,5 +435,49 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
             }
             let _ = inner.client.publish(to, out.into()).await;
         });
+    }
+}
+
+/// Unsubscribes `sub` and passes `each` the messages that were on their way to it (those the
+/// client holds, and those the server sent before it saw the unsubscription and that arrive
+/// before the client drops the subscription: the rest, in flight on the network, is lost, at
+/// most once). Bounded, so that a connection that went away cannot hold the caller.
+pub(crate) async fn drain<C, F, Fut>(
+    inner: &Inner<C>,
+    sub: &mut async_nats::Subscriber,
+    mut each: F,
+) where
+    F: FnMut(async_nats::Message) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if sub.drain().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+        // The client drops the subscription on its next turn, which a round trip brings on at
+        // once (an idle connection would wait for its next heartbeat).
+        let (_, ()) = futures::join!(sync_with_server(inner), async {
+            while let Some(msg) = sub.next().await {
+                each(msg).await;
+            }
+        });
+    })
+    .await;
+}
+
+/// The longest a drain waits for the client to close the subscription.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until the server has processed everything this node sent before (a subscription,
+/// above all): async-nats 0.38's `flush` only writes the socket. A request on a subject nobody
+/// serves is answered by the server itself ("no responders") after what came before it on
+/// the connection.
+pub(crate) async fn sync_with_server<C>(inner: &Inner<C>) -> Result<(), String> {
+    let subject = format!("{}.sync.{}", inner.prefix, inner.node);
+    match inner.client.request(subject, bytes::Bytes::new()).await {
+        // Someone answers on that subject after all: the server got there just as well.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -96,11 +96,9 @@ impl<C: Codec> NatsBroker<C> {
                 .subscribe(topic_subject(&inner, &task_topic))
                 .await
                 .map_err(|e| SubscribeError::Nats(e.to_string()))?;
-            inner
-                .client
-                .flush()
+            crate::export::sync_with_server(&inner)
                 .await
-                .map_err(|e| SubscribeError::Nats(e.to_string()))?;
+                .map_err(SubscribeError::Nats)?;
             if actor.upgrade().is_none() {
                 return Err(SubscribeError::ActorGone);
             }
@@ -196,27 +194,55 @@ async fn serve<M, A, MB, C>(
                     None => break,
                 },
             };
-            let decoded = decode::<M, C>(&inner, &msg.payload);
-            let Ok(m) = decoded else {
-                inner.local.report_dead_letter(
-                    DeadLetterKind::Rejected,
-                    &topic,
-                    std::any::type_name::<M>(),
-                    None,
-                );
-                continue;
-            };
-            let Some(target) = actor.upgrade() else { break };
-            // A full `Reject` mailbox loses the message, as an in-memory publish would
-            // report it `Full`; a closed one ends the subscription.
-            if let Err(SendError::Closed(_)) = target.tell(A::Message::from(m)).await {
+            if !deliver::<M, A, MB, C>(&inner, &topic, &actor, msg).await {
                 break;
             }
         }
     }
-    let _ = sub.unsubscribe().await;
+    // What was on its way still goes to the actor if it runs (unsubscribed), else nowhere.
+    crate::export::drain(&inner, &mut sub, |msg| {
+        let (inner, topic, actor) = (&inner, &topic, &actor);
+        async move {
+            deliver::<M, A, MB, C>(inner, topic, actor, msg).await;
+        }
+    })
+    .await;
     let _ = inner.client.flush().await;
     let _ = done.send(());
+}
+
+/// Decodes `msg` and tells it to the actor; `false` if the actor is gone.
+async fn deliver<M, A, MB, C>(
+    inner: &Inner<C>,
+    topic: &str,
+    actor: &WeakActorRef<A, MB>,
+    msg: async_nats::Message,
+) -> bool
+where
+    M: DeserializeOwned + Send + 'static,
+    A: Actor,
+    MB: Mailbox,
+    A::Message: From<M>,
+    C: Codec,
+{
+    let Ok(m) = decode::<M, C>(inner, &msg.payload) else {
+        inner.local.report_dead_letter(
+            DeadLetterKind::Rejected,
+            topic,
+            std::any::type_name::<M>(),
+            None,
+        );
+        return true;
+    };
+    let Some(target) = actor.upgrade() else {
+        return false;
+    };
+    // A full `Reject` mailbox loses the message, as an in-memory publish would report it
+    // `Full`; a closed one ends the subscription.
+    !matches!(
+        target.tell(A::Message::from(m)).await,
+        Err(SendError::Closed(_))
+    )
 }
 
 /// Reads a topic message: a playhouse tell of exactly `M`, within the size limit.

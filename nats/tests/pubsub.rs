@@ -45,12 +45,13 @@ async fn subscriber_node() {
 #[tokio::test]
 async fn every_subscriber_in_two_other_processes_gets_every_message() {
     let server = server();
+    // First, so that the nodes do not race to make the cluster's buckets.
+    let broker = connect(&server, "publisher").await;
     let mut a = support::spawn_node("subscriber_node", "a", &server, &[]);
     let mut b = support::spawn_node("subscriber_node", "b", &server, &[]);
     a.wait_for_line("READY", STARTUP).await;
     b.wait_for_line("READY", STARTUP).await;
 
-    let broker = connect(&server, "publisher").await;
     let room: Topic<Note> = Topic::new(ROOM);
     for i in 0..20 {
         broker

@@ -2,12 +2,12 @@
 //! (child processes with no Tokio runtime of their own) exchange tells, asks and topic
 //! messages. `async-nats` runs on the crate's hidden Tokio runtime in every process.
 
-mod cluster;
+mod nodes;
 mod support;
 
 use std::time::Duration;
 
-use cluster::{ASK, Done, Job, Msg, Note, Recorder, child_config, config};
+use nodes::{ASK, Done, Job, Msg, Note, Recorder, child_config, config};
 use playhouse_core::{ActorRef, Executor, System, Topic};
 use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
 use playhouse_nats::NatsBroker;

@@ -1,12 +1,12 @@
 //! Worker pools across nodes: `join_pool` on a queue group, `pool` to send to it.
 
-mod cluster;
+mod nodes;
 mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cluster::{ASK, Done, Job, Msg, Recorder, config};
+use nodes::{ASK, Done, Job, Msg, Recorder, config};
 use playhouse_core::{DeadLetterKind, MessageBroker, System};
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
@@ -35,7 +35,7 @@ async fn member_node() {
     let Some(mut node) = support::node() else {
         return;
     };
-    let broker = NatsBroker::connect(cluster::child_config(&node, &node.role))
+    let broker = NatsBroker::connect(nodes::child_config(&node, &node.role))
         .await
         .expect("connect");
     let system = System::with_broker(TokioExecutor::current(), broker.clone());

@@ -1,10 +1,10 @@
 //! Topics across nodes: `subscribe_remote` and `publish_remote`.
 
-mod cluster;
+mod nodes;
 mod support;
 
 use async_nats::RequestErrorKind;
-use cluster::{Msg, Note, Other, Recorder, config};
+use nodes::{Msg, Note, Other, Recorder, config};
 use playhouse_core::{DeadLetterKind, MessageBroker, System, Topic};
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
@@ -28,7 +28,7 @@ async fn connect(server: &TestServer, name: &str) -> NatsBroker {
 #[tokio::test]
 async fn subscriber_node() {
     let Some(node) = support::node() else { return };
-    let broker = NatsBroker::connect(cluster::child_config(&node, &node.role))
+    let broker = NatsBroker::connect(nodes::child_config(&node, &node.role))
         .await
         .expect("connect");
     let system = System::with_broker(TokioExecutor::current(), broker.clone());

@@ -1,7 +1,7 @@
 //! What the pub/sub, pool and mixed-runtime tests share: node configurations for the test
 //! server (in the parent and in a child node) and one recording actor.
 
-// Each test binary that declares `mod cluster;` uses a part of it.
+// Each test binary that declares `mod nodes;` uses a part of it.
 #![allow(dead_code)]
 
 use std::convert::Infallible;

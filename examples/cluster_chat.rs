@@ -23,6 +23,9 @@ const USERS: usize = 3;
 const LINES: usize = 3;
 const ROOM: &str = "chat.lobby";
 
+/// A line a user process wrote: who, and the line.
+type Said = (String, String);
+
 /// A user in the room: prints each line it receives, and counts them.
 struct User {
     name: String,
@@ -83,7 +86,7 @@ fn host() {
         .expect("the host connects");
 
     let exe = std::env::current_exe().expect("this example's path");
-    let (lines_tx, lines) = mpsc::channel::<(String, String)>();
+    let (lines_tx, lines) = mpsc::channel::<Said>();
     let mut users = Vec::new();
     for i in 0..USERS {
         let name = format!("user{i}");
@@ -116,8 +119,8 @@ fn host() {
 
     // Everyone joins, then everyone posts.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut transcript: Vec<(String, String)> = Vec::new();
-    let mut wait_for = |what: &dyn Fn(&[(String, String)]) -> bool| {
+    let mut transcript: Vec<Said> = Vec::new();
+    let mut wait_for = |what: &dyn Fn(&[Said]) -> bool| {
         while !what(&transcript) {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines.recv_timeout(left) {

@@ -306,14 +306,27 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     {
         let exit = actor.wait();
         tokio::pin!(exit);
+        let mut served = 0u32;
         loop {
+            // The subscription first: while messages keep coming, the end of the actor and a
+            // withdrawal are looked at every 64 messages rather than before each one (each look
+            // takes the exit watch's lock). A message for an ended actor meanwhile is refused
+            // as `ActorGone`, as it would be after the loop.
+            served = served.wrapping_add(1);
+            if served % 64 == 0
+                && (futures::FutureExt::now_or_never(&mut exit).is_some()
+                    || futures::FutureExt::now_or_never(&mut withdrawn).is_some())
+            {
+                break;
+            }
             let msg = tokio::select! {
-                _ = &mut exit => break,
-                _ = &mut withdrawn => break,
+                biased;
                 msg = sub.next() => match msg {
                     Some(msg) => msg,
                     None => break,
                 },
+                _ = &mut exit => break,
+                _ = &mut withdrawn => break,
             };
             handle(&inner, &name, &actor, &routes, msg).await;
         }

@@ -351,7 +351,10 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
 }
 
 /// Opens the bucket, or makes it if no node has yet.
-async fn bucket(js: &jetstream::Context, config: kv::Config) -> Result<kv::Store, ConnectError> {
+pub(crate) async fn bucket(
+    js: &jetstream::Context,
+    config: kv::Config,
+) -> Result<kv::Store, ConnectError> {
     let name = config.bucket.clone();
     if let Ok(store) = js.get_key_value(name.clone()).await {
         return Ok(store);

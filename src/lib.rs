@@ -73,6 +73,13 @@ pub mod supervisor {
     pub use playhouse_supervisor::*;
 }
 
+/// Distribution on NATS (feature `nats`): [`NatsBroker`](playhouse_nats::NatsBroker) runs the
+/// same actors across processes and machines. See [`playhouse_nats`].
+#[cfg(feature = "nats")]
+pub mod nats {
+    pub use playhouse_nats::*;
+}
+
 /// Executor adapters, each behind its feature.
 pub mod executors {
     pub use playhouse_executors::*;

@@ -70,3 +70,6 @@ pub use keyed::{KeyState, Sharded, ShardedRef, ShardedSpec, ShardedStats, StateE
 pub use members::{LeaveReason, MemberEvent};
 pub use registry::Registration;
 pub use remote_ref::RemoteRef;
+
+#[cfg(feature = "test-server")]
+pub mod testing;

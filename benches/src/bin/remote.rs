@@ -1,0 +1,253 @@
+//! Remote tell throughput and remote ask latency between two processes on loopback, beside a
+//! raw `async-nats` publish loop and request round trip measured in the same run, against one
+//! nats-server with TLS and authentication (as a cluster would run).
+//!
+//! ```text
+//! cargo run --release -p playhouse-benches --bin remote [-- ROUNDS [MESSAGES]]
+//! ```
+//!
+//! The parent starts the server and a copy of itself as the receiving node, then alternates
+//! the raw and the playhouse form of each workload ROUNDS times (default 3) and prints the
+//! median of each:
+//!
+//! - throughput: MESSAGES (default 100,000) 16-byte tells, timed from the first send until the
+//!   receiver has counted them all (the raw receiver is a subscription counting messages; ours
+//!   is an exported actor counting `Add` tells);
+//! - latency: 5,000 sequential request/answer round trips (raw: `Client::request` to a
+//!   subscription that echoes; ours: `RemoteRef::ask` to an actor that answers).
+
+use std::convert::Infallible;
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use playhouse::core::System;
+use playhouse::nats::testing::TestServer;
+use playhouse::nats::{Credentials, NatsBroker, NodeConfig};
+use playhouse::{Actor, Context, Env, Handler, Reply, TokioExecutor};
+use serde::{Deserialize, Serialize};
+
+const ROUND_TRIPS: usize = 5_000;
+const WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Serialize, Deserialize)]
+struct Add([u8; 16]);
+#[derive(Serialize, Deserialize)]
+struct Get;
+
+enum Msg {
+    Add,
+    Get(Reply<u64>),
+}
+
+impl From<Add> for Msg {
+    fn from(_: Add) -> Msg {
+        Msg::Add
+    }
+}
+
+struct Sink(u64);
+
+impl Actor for Sink {
+    type Message = Msg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Sink {
+    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            Msg::Add => self.0 += 1,
+            Msg::Get(reply) => {
+                let _ = reply.send(self.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn config(url: &str, ca: &str, user: &str, password: &str, name: &str) -> NodeConfig {
+    NodeConfig::new(url)
+        .node_name(name)
+        .root_certificate(ca)
+        .credentials(Credentials::UserPassword {
+            user: user.into(),
+            password: password.into(),
+        })
+}
+
+/// The receiving process: a raw counting subscription and echo, and an exported `Sink`.
+async fn receiver(url: &str, ca: &str, user: &str, password: &str) {
+    let broker = NatsBroker::connect(config(url, ca, user, password, "receiver"))
+        .await
+        .expect("the receiver connects");
+    let client = broker.client().clone();
+    let counted = Arc::new(AtomicU64::new(0));
+    let mut sink = client.subscribe("bench.raw.sink").await.unwrap();
+    let n = Arc::clone(&counted);
+    tokio::spawn(async move {
+        while sink.next().await.is_some() {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let mut count = client.subscribe("bench.raw.count").await.unwrap();
+    let (c, n) = (client.clone(), Arc::clone(&counted));
+    tokio::spawn(async move {
+        while let Some(m) = count.next().await {
+            let v = n.load(Ordering::Relaxed).to_le_bytes().to_vec();
+            let _ = c.publish(m.reply.unwrap(), v.into()).await;
+        }
+    });
+    let mut echo = client.subscribe("bench.raw.echo").await.unwrap();
+    let c = client.clone();
+    tokio::spawn(async move {
+        while let Some(m) = echo.next().await {
+            let _ = c.publish(m.reply.unwrap(), m.payload).await;
+        }
+    });
+    let mut reset = client.subscribe("bench.raw.reset").await.unwrap();
+    let (c, n) = (client.clone(), Arc::clone(&counted));
+    tokio::spawn(async move {
+        while let Some(m) = reset.next().await {
+            n.store(0, Ordering::Relaxed);
+            let _ = c.publish(m.reply.unwrap(), "ok".into()).await;
+        }
+    });
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let mut round = 0;
+    let mut lines = std::io::stdin().lock().lines();
+    loop {
+        // A fresh sink per round, so that each round counts from zero.
+        let sink = system.spawn_with(Sink(0), playhouse::mailbox::Unbounded);
+        broker
+            .export(&format!("sink{round}"), &sink)
+            .tell::<Add>()
+            .ask::<Get, u64>(|Get, reply| Msg::Get(reply))
+            .start()
+            .await
+            .expect("exported");
+        client.flush().await.unwrap();
+        println!("READY");
+        std::io::stdout().flush().unwrap();
+        match lines.next() {
+            Some(Ok(_)) => {}
+            _ => return,
+        }
+        sink.stop();
+        round += 1;
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--receiver") {
+        return receiver(&args[2], &args[3], &args[4], &args[5]).await;
+    }
+    let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let messages: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+
+    let server = TestServer::start().expect("nats-server (apt-get install nats-server)");
+    let ca = server.ca_cert_path().unwrap().display().to_string();
+    let (user, password) = (server.user().unwrap(), server.password().unwrap());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--receiver", &server.url(), &ca, user, password])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child_in = child.stdin.take().unwrap();
+    let mut child_out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ready = || loop {
+        let line = child_out.next().expect("the receiver runs").unwrap();
+        if line == "READY" {
+            return;
+        }
+    };
+    ready();
+
+    let me = NatsBroker::connect(config(&server.url(), &ca, user, password, "sender"))
+        .await
+        .unwrap();
+    let raw = me.client().clone();
+    let (mut raw_rate, mut our_rate, mut raw_rtt, mut our_rtt) = (vec![], vec![], vec![], vec![]);
+    for round in 0..rounds {
+        // Raw publish loop.
+        raw.request("bench.raw.reset", "".into()).await.unwrap();
+        let start = Instant::now();
+        for _ in 0..messages {
+            raw.publish("bench.raw.sink", vec![0u8; 16].into()).await.unwrap();
+        }
+        loop {
+            let m = raw.request("bench.raw.count", "".into()).await.unwrap();
+            let n = u64::from_le_bytes(m.payload[..8].try_into().unwrap());
+            if n >= messages {
+                break;
+            }
+            assert!(start.elapsed() < WAIT, "raw: {n} of {messages} arrived");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        raw_rate.push(messages as f64 / start.elapsed().as_secs_f64());
+
+        // Playhouse tells.
+        let name = format!("sink{round}");
+        let add = me.remote::<Add>(&name);
+        let get = me.remote::<Get>(&name);
+        let start = Instant::now();
+        for _ in 0..messages {
+            add.tell(Add([0; 16])).await.unwrap();
+        }
+        loop {
+            let n: u64 = get.ask(Get, WAIT).await.unwrap();
+            if n >= messages {
+                break;
+            }
+            assert!(start.elapsed() < WAIT, "playhouse: {n} of {messages} arrived");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        our_rate.push(messages as f64 / start.elapsed().as_secs_f64());
+
+        // Round trips.
+        let start = Instant::now();
+        for _ in 0..ROUND_TRIPS {
+            raw.request("bench.raw.echo", vec![0u8; 16].into()).await.unwrap();
+        }
+        raw_rtt.push(start.elapsed().as_secs_f64() * 1e6 / ROUND_TRIPS as f64);
+        let start = Instant::now();
+        for _ in 0..ROUND_TRIPS {
+            let _: u64 = get.ask(Get, WAIT).await.unwrap();
+        }
+        our_rtt.push(start.elapsed().as_secs_f64() * 1e6 / ROUND_TRIPS as f64);
+
+        writeln!(child_in, "next").unwrap();
+        ready();
+    }
+    drop(child_in);
+    let _ = child.wait();
+
+    let (rr, or, rt, ot) = (
+        median(raw_rate),
+        median(our_rate),
+        median(raw_rtt),
+        median(our_rtt),
+    );
+    println!("remote, loopback, TLS, {rounds} rounds, medians");
+    println!("| workload | raw async-nats | playhouse | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| tell throughput ({messages} × 16 B) | {:.0} msg/s | {:.0} msg/s | {:.2}× the raw rate |",
+        rr,
+        or,
+        or / rr
+    );
+    println!(
+        "| ask round trip ({ROUND_TRIPS} sequential) | {rt:.1} µs | {ot:.1} µs | {:.2}× the raw latency |",
+        ot / rt
+    );
+}

@@ -1,0 +1,172 @@
+//! Nodes in processes of their own: send and ask by name across processes, and a node killed
+//! with SIGKILL whose names and membership the others drop after its heartbeats stop.
+
+mod support;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use futures::StreamExt;
+use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+use playhouse_executors::TokioExecutor;
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{LeaveReason, MemberEvent, NatsBroker, NodeConfig, RemoteError};
+use serde::{Deserialize, Serialize};
+
+const WAIT: Duration = Duration::from_secs(10);
+const HEARTBEAT: Duration = Duration::from_millis(200);
+const TTL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Add(u64);
+#[derive(Debug, Serialize, Deserialize)]
+struct Get;
+#[derive(Debug, Serialize, Deserialize)]
+struct WhoAreYou;
+
+enum Msg {
+    Add(u64),
+    Get(Reply<u64>),
+    Who(Reply<u32>),
+}
+
+impl From<Add> for Msg {
+    fn from(a: Add) -> Msg {
+        Msg::Add(a.0)
+    }
+}
+
+struct Counter(u64);
+
+impl Actor for Counter {
+    type Message = Msg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Counter {
+    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            Msg::Add(n) => self.0 += n,
+            Msg::Get(reply) => {
+                let _ = reply.send(self.0);
+            }
+            Msg::Who(reply) => {
+                let _ = reply.send(std::process::id());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The child: a node that serves a counter under `counter-<role>` until its stdin closes.
+#[tokio::test]
+async fn counter_node() {
+    let Some(mut node) = support::node() else {
+        return;
+    };
+    let config = NodeConfig::new(node.url.clone().unwrap())
+        .node_name(node.role.clone())
+        .credentials(playhouse_nats::Credentials::UserPassword {
+            user: node.user.clone().unwrap(),
+            password: node.password.clone().unwrap(),
+        })
+        .root_certificate(node.ca_cert_path.clone().unwrap())
+        .heartbeat(HEARTBEAT, TTL);
+    let broker = NatsBroker::connect(config).await.expect("connects");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let counter = system.spawn(Counter(0));
+    broker
+        .export(&format!("counter-{}", node.role), &counter)
+        .tell::<Add>()
+        .ask::<Get, u64>(|Get, reply| Msg::Get(reply))
+        .ask::<WhoAreYou, u32>(|WhoAreYou, reply| Msg::Who(reply))
+        .start()
+        .await
+        .expect("exported");
+    node.emit("READY");
+    while let Some(command) = node.next_command().await {
+        if command == "stop" {
+            counter.stop();
+            node.emit("STOPPED");
+        }
+    }
+}
+
+fn parent_config(server: &TestServer, name: &str) -> NodeConfig {
+    server.node_config(name).heartbeat(HEARTBEAT, TTL)
+}
+
+#[tokio::test]
+async fn send_and_ask_by_name_across_processes() {
+    let server = TestServer::start().expect("nats-server");
+    let mut one = support::spawn_node("counter_node", "one", &server, &[]);
+    let mut two = support::spawn_node("counter_node", "two", &server, &[]);
+    one.wait_for_line("READY", support::STARTUP).await;
+    two.wait_for_line("READY", support::STARTUP).await;
+    let me = NatsBroker::connect(parent_config(&server, "parent")).await.unwrap();
+
+    for (name, n) in [("counter-one", 5u64), ("counter-two", 7)] {
+        let add = me.remote::<Add>(name);
+        for _ in 0..n {
+            add.tell(Add(1)).await.unwrap();
+        }
+        let total: u64 = me.remote::<Get>(name).ask(Get, WAIT).await.unwrap();
+        assert_eq!(total, n);
+    }
+    // Each name is served by its own process.
+    let pid_one: u32 = me.remote::<WhoAreYou>("counter-one").ask(WhoAreYou, WAIT).await.unwrap();
+    let pid_two: u32 = me.remote::<WhoAreYou>("counter-two").ask(WhoAreYou, WAIT).await.unwrap();
+    assert_eq!(pid_one, one.pid());
+    assert_eq!(pid_two, two.pid());
+    assert_ne!(pid_one, std::process::id());
+
+    // The registry entry goes when the actor ends.
+    one.send_line("stop");
+    one.wait_for_line("STOPPED", support::STEP).await;
+    let until = tokio::time::Instant::now() + WAIT;
+    while me.registration("counter-one").await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < until, "counter-one stayed registered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(me.registration("counter-two").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_killed_node_is_dropped_with_its_names() {
+    let server = TestServer::start().expect("nats-server");
+    let me = NatsBroker::connect(parent_config(&server, "parent")).await.unwrap();
+    let mut events = me.member_events();
+    let mut doomed = support::spawn_node("counter_node", "doomed", &server, &[]);
+    doomed.wait_for_line("READY", support::STARTUP).await;
+    let joined = tokio::time::timeout(WAIT, events.next()).await.unwrap();
+    assert_eq!(
+        joined,
+        Some(MemberEvent::Joined {
+            node: "doomed".into()
+        })
+    );
+    assert_eq!(me.members(), ["doomed", "parent"]);
+    assert_eq!(
+        me.registration("counter-doomed").await.unwrap().unwrap().node,
+        "doomed"
+    );
+
+    doomed.kill_hard();
+    // No goodbye: the heartbeats stop and the TTL runs out.
+    let left = tokio::time::timeout(WAIT, events.next()).await.unwrap();
+    assert_eq!(
+        left,
+        Some(MemberEvent::Left {
+            node: "doomed".into(),
+            reason: LeaveReason::TimedOut
+        })
+    );
+    assert_eq!(me.members(), ["parent"]);
+    assert!(me.registration("counter-doomed").await.unwrap().is_none());
+    let err = me
+        .remote::<Get>("counter-doomed")
+        .ask::<u64>(Get, WAIT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemoteError::NotFound { .. }), "{err:?}");
+}

@@ -1,0 +1,502 @@
+//! Addressing by name across nodes: export, tell, acknowledged tell, ask, the cluster registry,
+//! membership, and what a node refuses. Several nodes in one process (each its own
+//! `NatsBroker` and name) against a real nats-server with TLS and authentication; the
+//! multi-process forms are in `cluster.rs`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use futures::StreamExt;
+use playhouse_core::mailbox::{Bounded, Reject};
+use playhouse_core::{
+    Actor, ActorRef, Context, DeadLetterKind, Env, Handler, LookupError, MessageBroker, Reply,
+    System,
+};
+use playhouse_executors::TokioExecutor;
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{
+    ConnectError, ExportError, LeaveReason, MemberEvent, NatsBroker, NodeConfig, Rejection,
+    RemoteError,
+};
+use serde::{Deserialize, Serialize};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Add(u64);
+#[derive(Debug, Serialize, Deserialize)]
+struct Get;
+#[derive(Debug, Serialize, Deserialize)]
+struct Blob(Vec<u8>);
+
+enum Msg {
+    Add(u64),
+    Get(Reply<u64>),
+    Hold(Reply<()>),
+    Drop(Reply<u64>),
+}
+
+impl From<Add> for Msg {
+    fn from(a: Add) -> Msg {
+        Msg::Add(a.0)
+    }
+}
+
+impl From<Blob> for Msg {
+    fn from(b: Blob) -> Msg {
+        Msg::Add(b.0.len() as u64)
+    }
+}
+
+struct Counter {
+    total: u64,
+    release: Option<futures::channel::oneshot::Receiver<()>>,
+}
+
+impl Counter {
+    fn new() -> Self {
+        Counter {
+            total: 0,
+            release: None,
+        }
+    }
+}
+
+impl Actor for Counter {
+    type Message = Msg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Counter {
+    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            Msg::Add(n) => self.total += n,
+            Msg::Get(reply) => {
+                let _ = reply.send(self.total);
+            }
+            Msg::Hold(reply) => {
+                let _ = reply.send(());
+                if let Some(release) = self.release.take() {
+                    let _ = release.await;
+                }
+            }
+            Msg::Drop(reply) => drop(reply),
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DropIt;
+#[derive(Debug, Serialize, Deserialize)]
+struct HoldIt;
+
+fn config(server: &TestServer, node: &str) -> NodeConfig {
+    server
+        .node_config(node)
+        .heartbeat(Duration::from_millis(200), Duration::from_secs(1))
+}
+
+async fn node(server: &TestServer, name: &str) -> NatsBroker {
+    NatsBroker::connect(config(server, name))
+        .await
+        .unwrap_or_else(|e| panic!("node {name}: {e}\n{}", server.log()))
+}
+
+fn system(broker: &NatsBroker) -> System<TokioExecutor, NatsBroker> {
+    System::with_broker(TokioExecutor::current(), broker.clone())
+}
+
+async fn export_counter(broker: &NatsBroker, name: &str, counter: &ActorRef<Counter>) {
+    broker
+        .export(name, counter)
+        .tell::<Add>()
+        .ask::<Get, u64>(|Get, reply| Msg::Get(reply))
+        .ask::<DropIt, u64>(|DropIt, reply| Msg::Drop(reply))
+        .ask::<HoldIt, ()>(|HoldIt, reply| Msg::Hold(reply))
+        .start()
+        .await
+        .expect("the name is free");
+}
+
+/// Waits until `cond` holds (polling), at most `WAIT`.
+async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut cond: F) {
+    let until = tokio::time::Instant::now() + WAIT;
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < until, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn tell_and_ask_by_name_across_nodes() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+
+    let add = b.remote::<Add>("counter");
+    for i in 1..=10 {
+        add.tell(Add(i)).await.expect("handed to NATS");
+    }
+    add.tell_acked(Add(45), WAIT).await.expect("in the mailbox");
+    // Tells from one node to one actor arrive in order, before the ask that follows them.
+    let total: u64 = b.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
+    assert_eq!(total, 100);
+    // The same from the exporting node itself.
+    let total: u64 = a.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
+    assert_eq!(total, 100);
+}
+
+#[tokio::test]
+async fn a_name_is_taken_once_in_the_cluster_and_freed_when_its_actor_ends() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let first = system(&a).spawn(Counter::new());
+    let second = system(&b).spawn(Counter::new());
+    export_counter(&a, "counter", &first).await;
+
+    let taken = b.export("counter", &second).tell::<Add>().start().await;
+    assert_eq!(
+        taken.unwrap_err(),
+        ExportError::NameTaken {
+            name: "counter".into(),
+            owner: "a".into()
+        }
+    );
+    let found = b.registration("counter").await.unwrap().expect("registered");
+    assert_eq!(found.node, "a");
+    assert!(found.actor_type.ends_with("Counter"));
+
+    first.stop();
+    eventually("the name is released", async || {
+        b.registration("counter").await.unwrap().is_none()
+    })
+    .await;
+    // A send to it now finds nobody.
+    let err = b.remote::<Get>("counter").ask::<u64>(Get, WAIT).await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    // The name is free for another node.
+    export_counter(&b, "counter", &second).await;
+    let total: u64 = a.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
+    assert_eq!(total, 0);
+}
+
+#[tokio::test]
+async fn a_leaving_node_takes_its_names_with_it_and_the_others_see_it_leave() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    eventually("both see each other", async || {
+        a.members() == ["a", "b"] && b.members() == ["a", "b"]
+    })
+    .await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    let mut events = b.member_events();
+
+    a.leave().await;
+    let event = tokio::time::timeout(WAIT, events.next()).await.unwrap();
+    assert_eq!(
+        event,
+        Some(MemberEvent::Left {
+            node: "a".into(),
+            reason: LeaveReason::Left
+        })
+    );
+    assert_eq!(b.members(), ["b"]);
+    eventually("a's name is gone", async || {
+        b.registration("counter").await.unwrap().is_none()
+    })
+    .await;
+    // The actor itself keeps running; only its export ended.
+    assert!(counter.is_alive());
+}
+
+#[tokio::test]
+async fn lookup_remote_checks_the_registry_and_the_type() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+
+    let add = b.lookup_remote::<Add>("counter").await.expect("takes Add");
+    add.tell_acked(Add(3), WAIT).await.unwrap();
+    assert!(b.lookup_remote::<Get>("counter").await.is_ok());
+    assert!(matches!(
+        b.lookup_remote::<u32>("counter").await,
+        Err(LookupError::WrongType { .. })
+    ));
+    assert!(matches!(
+        b.lookup_remote::<Add>("nobody").await,
+        Err(LookupError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn refusals_are_typed_and_hand_the_message_back() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+
+    // A type the actor does not take.
+    match b.remote::<u32>("counter").ask::<u64>(7, WAIT).await {
+        Err(RemoteError::Rejected {
+            reason: Rejection::WrongType { got, accepted, .. },
+            msg: 7,
+        }) => {
+            assert_eq!(got, "u32");
+            assert!(accepted.iter().any(|a| a.starts_with("tell:") && a.ends_with("Add")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A tell type used as an ask.
+    assert!(matches!(
+        b.remote::<Add>("counter").ask::<u64>(Add(1), WAIT).await,
+        Err(RemoteError::Rejected {
+            reason: Rejection::WrongType { .. },
+            msg: Add(1)
+        })
+    ));
+    // The handler drops the reply port.
+    assert!(matches!(
+        b.remote::<DropIt>("counter").ask::<u64>(DropIt, WAIT).await,
+        Err(RemoteError::NoReply(playhouse_core::NoReply::Dropped))
+    ));
+    // An answer of the wrong type.
+    assert!(matches!(
+        b.remote::<Get>("counter").ask::<String>(Get, WAIT).await,
+        Err(RemoteError::Decode(_))
+    ));
+    // Nobody under the name.
+    assert!(matches!(
+        b.remote::<Add>("nobody").tell_acked(Add(2), WAIT).await,
+        Err(RemoteError::NotFound { msg: Add(2), .. })
+    ));
+    // An invalid name.
+    assert_eq!(
+        a.export("no.dots", &counter).tell::<Add>().start().await.unwrap_err(),
+        ExportError::InvalidName {
+            name: "no.dots".into()
+        }
+    );
+    assert_eq!(
+        a.export("empty", &counter).start().await.unwrap_err(),
+        ExportError::NothingAccepted
+    );
+}
+
+#[tokio::test]
+async fn plain_tells_that_fail_become_dead_letters_at_the_sender() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = seen.clone();
+    b.on_dead_letter(move |letter| hook.lock().unwrap().push(letter.clone()));
+
+    b.remote::<u32>("counter").tell(5).await.unwrap();
+    b.remote::<Add>("nobody").tell(Add(1)).await.unwrap();
+    eventually("both refusals come back", async || seen.lock().unwrap().len() == 2).await;
+    let letters = seen.lock().unwrap().clone();
+    let rejected = letters.iter().find(|l| l.kind == DeadLetterKind::Rejected).unwrap();
+    assert_eq!(rejected.target, "counter");
+    assert_eq!(rejected.message_type, "u32");
+    let nobody = letters.iter().find(|l| l.kind == DeadLetterKind::NoSuchName).unwrap();
+    assert_eq!(nobody.target, "nobody");
+    assert!(nobody.message_type.ends_with("Add"));
+    assert_eq!(b.dead_letters().rejected, 1);
+    assert_eq!(b.dead_letters().no_such_name, 1);
+}
+
+#[tokio::test]
+async fn a_full_reject_mailbox_and_an_ended_actor_are_reported() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let (release, hold) = futures::channel::oneshot::channel();
+    let mut actor = Counter::new();
+    actor.release = Some(hold);
+    let counter = system(&a).spawn_with(actor, Bounded::<Reject>::with_capacity(1).unwrap());
+    a.export("small", &counter)
+        .tell::<Add>()
+        .ask::<HoldIt, ()>(|HoldIt, reply| Msg::Hold(reply))
+        .start()
+        .await
+        .unwrap();
+    // The handler now holds; one message fills the mailbox, the next is refused.
+    b.remote::<HoldIt>("small").ask::<()>(HoldIt, WAIT).await.unwrap();
+    let add = b.remote::<Add>("small");
+    add.tell_acked(Add(1), WAIT).await.unwrap();
+    assert!(matches!(
+        add.tell_acked(Add(2), WAIT).await,
+        Err(RemoteError::Full(Add(2)))
+    ));
+    release.send(()).unwrap();
+    counter.stop();
+    // Closed while the export is still up, or already unexported: either way not delivered,
+    // and the message comes back.
+    eventually("the ended actor refuses", async || {
+        matches!(
+            add.tell_acked(Add(3), WAIT).await,
+            Err(RemoteError::Closed(Add(3)) | RemoteError::NotFound { msg: Add(3), .. })
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_unknown_version_and_oversized_input_is_refused() {
+    let server = TestServer::start().expect("nats-server");
+    let a = NatsBroker::connect(config(&server, "a").max_message_size(1024))
+        .await
+        .unwrap();
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    let raw = server.connect().await.unwrap();
+
+    async fn refusal(raw: &async_nats::Client, payload: Vec<u8>) -> Rejection {
+        let answer = raw
+            .request("playhouse.actor.counter", payload.into())
+            .await
+            .expect("an answer");
+        // A rejection envelope: magic, version, kind 4, correlation, an empty tag, then the
+        // postcard-encoded `Rejection`.
+        let bytes = &answer.payload;
+        assert_eq!((bytes[0], bytes[1], bytes[2], bytes[11]), (b'P', 1, 4, 0));
+        postcard::from_bytes(&bytes[12..]).expect("a rejection")
+    }
+    assert!(matches!(
+        refusal(&raw, b"garbage".to_vec()).await,
+        Rejection::Malformed { .. }
+    ));
+    let mut future_version = vec![b'P', 99, 1];
+    future_version.extend_from_slice(&[0; 9]);
+    assert_eq!(
+        refusal(&raw, future_version).await,
+        Rejection::UnknownVersion {
+            got: 99,
+            supported: 1
+        }
+    );
+    assert!(matches!(
+        refusal(&raw, vec![b'P'; 4096]).await,
+        Rejection::TooLarge {
+            size: 4096,
+            limit: 1024
+        }
+    ));
+    // A sender's own limit: nothing is sent.
+    let big = Blob(vec![7; 4096]);
+    match a.remote::<Blob>("counter").tell(big).await {
+        Err(RemoteError::TooLarge { limit: 1024, msg, .. }) => assert_eq!(msg.0.len(), 4096),
+        other => panic!("{other:?}"),
+    }
+    // The actor is unharmed.
+    let total: u64 = a.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
+    assert_eq!(total, 0);
+}
+
+#[tokio::test]
+async fn a_client_without_credentials_or_the_ca_is_refused() {
+    let server = TestServer::start().expect("nats-server");
+    let no_credentials = NodeConfig::new(server.url())
+        .root_certificate(server.ca_cert_path().unwrap())
+        .node_name("intruder");
+    assert!(matches!(
+        NatsBroker::connect(no_credentials).await,
+        Err(ConnectError::NotAuthorized(_))
+    ));
+    let wrong_password = no_credentials_with_password(&server, "wrong");
+    assert!(matches!(
+        NatsBroker::connect(wrong_password).await,
+        Err(ConnectError::NotAuthorized(_))
+    ));
+    // Without the CA, the server's certificate is not trusted.
+    let no_ca = NodeConfig::new(server.url())
+        .credentials(playhouse_nats::Credentials::UserPassword {
+            user: server.user().unwrap().to_owned(),
+            password: server.password().unwrap().to_owned(),
+        })
+        .node_name("untrusting")
+        .connect_timeout(Duration::from_secs(2));
+    let err = NatsBroker::connect(no_ca).await.unwrap_err();
+    assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
+    // Two live nodes cannot share a name.
+    let _a = node(&server, "a").await;
+    assert!(matches!(
+        NatsBroker::connect(config(&server, "a")).await,
+        Err(ConnectError::NodeNameTaken { .. })
+    ));
+}
+
+fn no_credentials_with_password(server: &TestServer, password: &str) -> NodeConfig {
+    NodeConfig::new(server.url())
+        .root_certificate(server.ca_cert_path().unwrap())
+        .credentials(playhouse_nats::Credentials::UserPassword {
+            user: server.user().unwrap().to_owned(),
+            password: password.to_owned(),
+        })
+        .node_name("guesser")
+}
+
+#[tokio::test]
+async fn the_nodes_reconnect_after_a_server_restart_and_go_on() {
+    let mut server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    let mut events = a.member_events();
+    let add = b.remote::<Add>("counter");
+    add.tell_acked(Add(1), WAIT).await.unwrap();
+
+    // Traffic while the server goes down and comes back.
+    let sender = {
+        let add = add.clone();
+        tokio::spawn(async move {
+            let mut acked = 0u64;
+            for _ in 0..200 {
+                if add.tell_acked(Add(1), Duration::from_millis(500)).await.is_ok() {
+                    acked += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            acked
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.restart().expect("the server comes back");
+    let acked = sender.await.unwrap();
+    assert!(acked > 0);
+
+    // Both nodes saw the connection drop and come back.
+    let mut saw = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(WAIT, events.next()).await {
+        saw.push(event.clone());
+        if event == MemberEvent::Reconnected {
+            break;
+        }
+    }
+    assert!(saw.contains(&MemberEvent::Disconnected), "{saw:?}");
+    assert!(saw.contains(&MemberEvent::Reconnected), "{saw:?}");
+    // Sends go on, and every acknowledged one was handled (at most once: some in flight during
+    // the restart may be lost, never doubled).
+    eventually("sends work again", async || {
+        add.tell_acked(Add(0), Duration::from_millis(500)).await.is_ok()
+    })
+    .await;
+    let total: u64 = b.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
+    assert!(total > acked, "total {total}, acknowledged {}", acked + 1);
+    assert!(total <= 201, "total {total}: a tell was handled twice");
+    // The registry and membership survive (JetStream keeps its store across the restart).
+    assert_eq!(b.registration("counter").await.unwrap().unwrap().node, "a");
+    eventually("membership recovers", async || a.members() == ["a", "b"]).await;
+}

@@ -194,11 +194,19 @@ pub enum Rejection {
         /// Why, as the factory's error displays.
         cause: String,
     },
-    /// No node could take the key's lease now (its owner is unreachable and its lease has not
-    /// lapsed yet, or the lease bucket could not be reached). The message was not handled.
+    /// The key's lease could not be taken or read now (the lease bucket could not be
+    /// reached). The message was not handled.
     LeaseUnavailable {
         /// The key.
         key: String,
+    },
+    /// Another node holds the key's lease: send there. A keyed actor's sender follows this
+    /// itself; the message was not handled.
+    OwnedElsewhere {
+        /// The key.
+        key: String,
+        /// The node that holds the lease.
+        owner: String,
     },
 }
 
@@ -237,7 +245,10 @@ impl fmt::Display for Rejection {
                 write!(f, "activating key {key:?} failed: {cause}")
             }
             Rejection::LeaseUnavailable { key } => {
-                write!(f, "no node could take the lease of key {key:?} now")
+                write!(f, "the lease of key {key:?} cannot be reached now")
+            }
+            Rejection::OwnedElsewhere { key, owner } => {
+                write!(f, "key {key:?} is owned by node {owner:?}")
             }
         }
     }

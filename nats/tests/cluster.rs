@@ -103,7 +103,9 @@ async fn send_and_ask_by_name_across_processes() {
     let mut two = support::spawn_node("counter_node", "two", &server, &[]);
     one.wait_for_line("READY", support::STARTUP).await;
     two.wait_for_line("READY", support::STARTUP).await;
-    let me = NatsBroker::connect(parent_config(&server, "parent")).await.unwrap();
+    let me = NatsBroker::connect(parent_config(&server, "parent"))
+        .await
+        .unwrap();
 
     for (name, n) in [("counter-one", 5u64), ("counter-two", 7)] {
         let add = me.remote::<Add>(name);
@@ -114,8 +116,16 @@ async fn send_and_ask_by_name_across_processes() {
         assert_eq!(total, n);
     }
     // Each name is served by its own process.
-    let pid_one: u32 = me.remote::<WhoAreYou>("counter-one").ask(WhoAreYou, WAIT).await.unwrap();
-    let pid_two: u32 = me.remote::<WhoAreYou>("counter-two").ask(WhoAreYou, WAIT).await.unwrap();
+    let pid_one: u32 = me
+        .remote::<WhoAreYou>("counter-one")
+        .ask(WhoAreYou, WAIT)
+        .await
+        .unwrap();
+    let pid_two: u32 = me
+        .remote::<WhoAreYou>("counter-two")
+        .ask(WhoAreYou, WAIT)
+        .await
+        .unwrap();
     assert_eq!(pid_one, one.pid());
     assert_eq!(pid_two, two.pid());
     assert_ne!(pid_one, std::process::id());
@@ -125,7 +135,10 @@ async fn send_and_ask_by_name_across_processes() {
     one.wait_for_line("STOPPED", support::STEP).await;
     let until = tokio::time::Instant::now() + WAIT;
     while me.registration("counter-one").await.unwrap().is_some() {
-        assert!(tokio::time::Instant::now() < until, "counter-one stayed registered");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "counter-one stayed registered"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(me.registration("counter-two").await.unwrap().is_some());
@@ -134,7 +147,9 @@ async fn send_and_ask_by_name_across_processes() {
 #[tokio::test]
 async fn a_killed_node_is_dropped_with_its_names() {
     let server = TestServer::start().expect("nats-server");
-    let me = NatsBroker::connect(parent_config(&server, "parent")).await.unwrap();
+    let me = NatsBroker::connect(parent_config(&server, "parent"))
+        .await
+        .unwrap();
     let mut events = me.member_events();
     let mut doomed = support::spawn_node("counter_node", "doomed", &server, &[]);
     doomed.wait_for_line("READY", support::STARTUP).await;
@@ -147,7 +162,11 @@ async fn a_killed_node_is_dropped_with_its_names() {
     );
     assert_eq!(me.members(), ["doomed", "parent"]);
     assert_eq!(
-        me.registration("counter-doomed").await.unwrap().unwrap().node,
+        me.registration("counter-doomed")
+            .await
+            .unwrap()
+            .unwrap()
+            .node,
         "doomed"
     );
 

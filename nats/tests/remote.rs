@@ -123,7 +123,10 @@ async fn export_counter(broker: &NatsBroker, name: &str, counter: &ActorRef<Coun
 async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut cond: F) {
     let until = tokio::time::Instant::now() + WAIT;
     while !cond().await {
-        assert!(tokio::time::Instant::now() < until, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < until,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -166,7 +169,11 @@ async fn a_name_is_taken_once_in_the_cluster_and_freed_when_its_actor_ends() {
             owner: "a".into()
         }
     );
-    let found = b.registration("counter").await.unwrap().expect("registered");
+    let found = b
+        .registration("counter")
+        .await
+        .unwrap()
+        .expect("registered");
     assert_eq!(found.node, "a");
     assert!(found.actor_type.ends_with("Counter"));
 
@@ -176,7 +183,11 @@ async fn a_name_is_taken_once_in_the_cluster_and_freed_when_its_actor_ends() {
     })
     .await;
     // A send to it now finds nobody.
-    let err = b.remote::<Get>("counter").ask::<u64>(Get, WAIT).await.unwrap_err();
+    let err = b
+        .remote::<Get>("counter")
+        .ask::<u64>(Get, WAIT)
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     // The name is free for another node.
     export_counter(&b, "counter", &second).await;
@@ -251,7 +262,11 @@ async fn refusals_are_typed_and_hand_the_message_back() {
             msg: 7,
         }) => {
             assert_eq!(got, "u32");
-            assert!(accepted.iter().any(|a| a.starts_with("tell:") && a.ends_with("Add")));
+            assert!(
+                accepted
+                    .iter()
+                    .any(|a| a.starts_with("tell:") && a.ends_with("Add"))
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -280,7 +295,11 @@ async fn refusals_are_typed_and_hand_the_message_back() {
     ));
     // An invalid name.
     assert_eq!(
-        a.export("no.dots", &counter).tell::<Add>().start().await.unwrap_err(),
+        a.export("no.dots", &counter)
+            .tell::<Add>()
+            .start()
+            .await
+            .unwrap_err(),
         ExportError::InvalidName {
             name: "no.dots".into()
         }
@@ -304,12 +323,21 @@ async fn plain_tells_that_fail_become_dead_letters_at_the_sender() {
 
     b.remote::<u32>("counter").tell(5).await.unwrap();
     b.remote::<Add>("nobody").tell(Add(1)).await.unwrap();
-    eventually("both refusals come back", async || seen.lock().unwrap().len() == 2).await;
+    eventually("both refusals come back", async || {
+        seen.lock().unwrap().len() == 2
+    })
+    .await;
     let letters = seen.lock().unwrap().clone();
-    let rejected = letters.iter().find(|l| l.kind == DeadLetterKind::Rejected).unwrap();
+    let rejected = letters
+        .iter()
+        .find(|l| l.kind == DeadLetterKind::Rejected)
+        .unwrap();
     assert_eq!(rejected.target, "counter");
     assert_eq!(rejected.message_type, "u32");
-    let nobody = letters.iter().find(|l| l.kind == DeadLetterKind::NoSuchName).unwrap();
+    let nobody = letters
+        .iter()
+        .find(|l| l.kind == DeadLetterKind::NoSuchName)
+        .unwrap();
     assert_eq!(nobody.target, "nobody");
     assert!(nobody.message_type.ends_with("Add"));
     assert_eq!(b.dead_letters().rejected, 1);
@@ -332,7 +360,10 @@ async fn a_full_reject_mailbox_and_an_ended_actor_are_reported() {
         .await
         .unwrap();
     // The handler now holds; one message fills the mailbox, the next is refused.
-    b.remote::<HoldIt>("small").ask::<()>(HoldIt, WAIT).await.unwrap();
+    b.remote::<HoldIt>("small")
+        .ask::<()>(HoldIt, WAIT)
+        .await
+        .unwrap();
     let add = b.remote::<Add>("small");
     add.tell_acked(Add(1), WAIT).await.unwrap();
     assert!(matches!(
@@ -396,7 +427,9 @@ async fn malformed_unknown_version_and_oversized_input_is_refused() {
     // A sender's own limit: nothing is sent.
     let big = Blob(vec![7; 4096]);
     match a.remote::<Blob>("counter").tell(big).await {
-        Err(RemoteError::TooLarge { limit: 1024, msg, .. }) => assert_eq!(msg.0.len(), 4096),
+        Err(RemoteError::TooLarge {
+            limit: 1024, msg, ..
+        }) => assert_eq!(msg.0.len(), 4096),
         other => panic!("{other:?}"),
     }
     // The actor is unharmed.
@@ -464,7 +497,11 @@ async fn the_nodes_reconnect_after_a_server_restart_and_go_on() {
         tokio::spawn(async move {
             let mut acked = 0u64;
             for _ in 0..200 {
-                if add.tell_acked(Add(1), Duration::from_millis(500)).await.is_ok() {
+                if add
+                    .tell_acked(Add(1), Duration::from_millis(500))
+                    .await
+                    .is_ok()
+                {
                     acked += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -490,7 +527,9 @@ async fn the_nodes_reconnect_after_a_server_restart_and_go_on() {
     // Sends go on, and every acknowledged one was handled (at most once: some in flight during
     // the restart may be lost, never doubled).
     eventually("sends work again", async || {
-        add.tell_acked(Add(0), Duration::from_millis(500)).await.is_ok()
+        add.tell_acked(Add(0), Duration::from_millis(500))
+            .await
+            .is_ok()
     })
     .await;
     let total: u64 = b.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();

@@ -11,9 +11,12 @@
 //!   `<prefix>_state_<group>`; each save is a compare-and-set on the revision the activation
 //!   loaded, refused once the lease lapsed or another owner wrote.
 //! - **Routing**: a sender sends to `<prefix>.keyed.<group>.c.<key>`, served by every node of
-//!   the group as one queue group: the node that gets it takes the key's lease or forwards the
-//!   message to the owner's own subject, `<prefix>.keyed.<group>.n.<node>.<key>`; answers name
-//!   the owner, and the sender goes straight there afterwards.
+//!   the group as one queue group: the node that gets it takes the key's lease, or refuses it
+//!   naming the node that holds the lease ([`Rejection::OwnedElsewhere`](crate::Rejection)),
+//!   and the sender sends to that node's own subject, `<prefix>.keyed.<group>.n.<node>.<key>`.
+//!   Answers name the owner, and the sender goes straight there afterwards. A sender that
+//!   finds nobody on an owner's subject (it died) tries again through the queue group after a
+//!   short pause, until a node takes the lease (once the dead owner's has lapsed).
 //! - **No rebalancing**: a node that joins takes only keys that are not active anywhere; a key
 //!   stays where it is until it is passivated or its node goes.
 

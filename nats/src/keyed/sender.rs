@@ -30,8 +30,8 @@ const RETRY: Duration = Duration::from_millis(50);
 /// learnt of the keys' owners).
 ///
 /// The first message to a key goes to any node serving the group, which takes the key's lease
-/// (or forwards the message to the node that holds it); the answer says which node owns the
-/// key, and later messages go straight there. When the owner is gone, the message is tried
+/// (or says which node holds it, and the message goes there); the answer says which node owns
+/// the key, and later messages go straight there. When the owner is gone, the message is tried
 /// again (through any node) until a node takes the lease, which happens once the dead
 /// owner's lease has lapsed: within about one lease TTL.
 ///
@@ -158,6 +158,7 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
             return Err(RemoteError::Encode { error, msg });
         }
         let deadline = Instant::now() + timeout;
+        let mut redirects = 0;
         loop {
             let owner = self.owner_of(key);
             let subject = match &owner {
@@ -189,6 +190,15 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
                         }
                         return Ok(body);
                     }
+                    Outcome::Refused(Rejection::OwnedElsewhere { owner, .. }) if redirects < 3 => {
+                        // Straight there, at once.
+                        redirects += 1;
+                        self.owners().insert(key.to_owned(), owner);
+                        continue;
+                    }
+                    Outcome::Refused(Rejection::OwnedElsewhere { key: k, .. }) => {
+                        Rejection::LeaseUnavailable { key: k }
+                    }
                     Outcome::Refused(Rejection::LeaseUnavailable { key: k }) => {
                         Rejection::LeaseUnavailable { key: k }
                     }
@@ -200,18 +210,15 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
                 Ok(None) => Rejection::NotFound { name: name.clone() },
                 Err(()) => return Err(RemoteError::Timeout),
             };
-            let was_direct = owner.is_some();
-            if was_direct {
-                self.owners().remove(key);
-            }
+            // The owner we knew is gone (or nobody serves the group): through the queue group
+            // again, after a pause, until some node takes the key's lease.
+            self.owners().remove(key);
+            redirects = 0;
             let now = Instant::now();
             if now >= deadline {
                 return Err(RemoteError::from_rejection(&name, retry, msg));
             }
-            if !was_direct {
-                let pause = RETRY.min(deadline - now);
-                runtime::run(tokio::time::sleep(pause)).await;
-            }
+            runtime::run(tokio::time::sleep(RETRY.min(deadline - now))).await;
         }
     }
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
 use async_nats::{HeaderMap, Subject};
-use bytes::Bytes;
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::channel::oneshot;
@@ -31,10 +30,6 @@ use crate::runtime;
 
 /// The header a key's owner puts on its answers, so that senders go to it directly next time.
 pub(crate) const OWNER_HEADER: &str = "Playhouse-Owner";
-/// How many times a message has been forwarded from a node to the owner it read in the lease.
-pub(crate) const HOPS_HEADER: &str = "Playhouse-Hops";
-/// Past this many forwards a node answers `LeaseUnavailable` and the sender tries again later.
-const MAX_HOPS: u32 = 3;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Factory<A, C> =
@@ -47,7 +42,7 @@ pub(crate) fn direct_subject(prefix: &str, group: &str, node: &str, key: &str) -
 }
 
 /// `<prefix>.keyed.<group>.c.<key>`: to any node serving the group (a queue group), which
-/// takes the key's lease or forwards to its owner.
+/// takes the key's lease or tells the sender which node holds it.
 pub(crate) fn claim_subject(prefix: &str, group: &str, key: &str) -> String {
     format!("{prefix}.keyed.{group}.c.{key}")
 }
@@ -58,7 +53,7 @@ pub(crate) struct Counters {
     pub(crate) activation_failures: AtomicU64,
     pub(crate) passivations: AtomicU64,
     pub(crate) lapses: AtomicU64,
-    pub(crate) forwarded: AtomicU64,
+    pub(crate) redirected: AtomicU64,
 }
 
 pub(crate) enum Work<M> {
@@ -78,8 +73,6 @@ pub(crate) struct Incoming<M> {
     acked: bool,
     correlation: u64,
     reply: Option<Subject>,
-    raw: Bytes,
-    hops: u32,
 }
 
 struct Activation<A: Actor, MB: Mailbox> {
@@ -234,20 +227,12 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                 return self.reject(&reply, correlation, why).await;
             }
         };
-        let hops = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(HOPS_HEADER))
-            .and_then(|v| v.as_str().parse::<u32>().ok())
-            .unwrap_or(0);
         let incoming = Incoming {
             message,
             answer,
             acked: env.kind == Kind::AckedTell,
             correlation,
             reply,
-            raw: msg.payload.clone(),
-            hops,
         };
         let key = key.to_owned();
         self.dispatch(&key, Work::Msg(incoming));
@@ -355,8 +340,6 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             acked,
             correlation,
             reply,
-            raw,
-            hops,
         } = incoming;
         if !active.as_ref().is_some_and(|a| a.lease.is_valid()) {
             if active.is_some() {
@@ -380,9 +363,12 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                     }
                 },
                 Ok(Taken::HeldBy(owner)) => {
-                    return self
-                        .forward(key, &owner, reply, raw, hops, correlation)
-                        .await;
+                    self.counters.redirected.fetch_add(1, Ordering::Relaxed);
+                    let why = Rejection::OwnedElsewhere {
+                        key: key.to_owned(),
+                        owner,
+                    };
+                    return self.reject(&reply, correlation, why).await;
                 }
                 Err(_) => {
                     let why = Rejection::LeaseUnavailable {
@@ -515,38 +501,6 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             lease,
             keeper,
         })
-    }
-
-    /// Sends a message on to the node that holds its key's lease, with the sender's reply
-    /// subject: the owner answers the sender directly.
-    async fn forward(
-        &self,
-        key: &str,
-        owner: &str,
-        reply: Option<Subject>,
-        raw: Bytes,
-        hops: u32,
-        correlation: u64,
-    ) {
-        if hops >= MAX_HOPS {
-            let why = Rejection::LeaseUnavailable {
-                key: key.to_owned(),
-            };
-            return self.reject(&reply, correlation, why).await;
-        }
-        self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-        let subject = direct_subject(&self.inner.prefix, &self.name, owner, key);
-        let mut headers = HeaderMap::new();
-        headers.insert(HOPS_HEADER, (hops + 1).to_string());
-        let client = &self.inner.client;
-        let _ = match reply {
-            Some(to) => {
-                client
-                    .publish_with_reply_and_headers(subject, to, headers, raw)
-                    .await
-            }
-            None => client.publish_with_headers(subject, headers, raw).await,
-        };
     }
 }
 

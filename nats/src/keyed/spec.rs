@@ -321,8 +321,9 @@ pub struct ShardedStats {
     pub passivations: u64,
     /// Activations ended because their lease lapsed.
     pub lapses: u64,
-    /// Messages forwarded to the key's owner on another node.
-    pub forwarded: u64,
+    /// Messages refused here because another node holds their key's lease (the sender was
+    /// told which, and sent there).
+    pub redirected: u64,
 }
 
 impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
@@ -364,7 +365,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
             activation_failures: c.activation_failures.load(Ordering::Relaxed),
             passivations: c.passivations.load(Ordering::Relaxed),
             lapses: c.lapses.load(Ordering::Relaxed),
-            forwarded: c.forwarded.load(Ordering::Relaxed),
+            redirected: c.redirected.load(Ordering::Relaxed),
         }
     }
 

@@ -335,6 +335,21 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         config,
     });
     inner.members.heartbeat(&node, Duration::ZERO);
+    // The members as of now, so that `members()` and the registry's liveness checks are right
+    // from the start; the watch below keeps them current.
+    if let Ok(mut keys) = inner.members_kv.keys().await {
+        let mut nodes = Vec::new();
+        while let Some(Ok(key)) = keys.next().await {
+            nodes.push(key);
+        }
+        for other in nodes {
+            if let Ok(Some(entry)) = inner.members_kv.entry(&other).await {
+                if entry.operation == kv::Operation::Put {
+                    inner.members.heartbeat(&other, age_of(&entry));
+                }
+            }
+        }
+    }
 
     // The inbox first, so that no answer to this node is missed.
     let inbox = inner
@@ -424,11 +439,7 @@ async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
                 let Some(inner) = weak.upgrade() else { return };
                 let Ok(entry) = entry else { break };
                 match entry.operation {
-                    kv::Operation::Put => {
-                        let age = time::OffsetDateTime::now_utc() - entry.created;
-                        let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
-                        inner.members.heartbeat(&entry.key, age);
-                    }
+                    kv::Operation::Put => inner.members.heartbeat(&entry.key, age_of(&entry)),
                     kv::Operation::Delete | kv::Operation::Purge => {
                         inner.members.left(&entry.key);
                         let dead = entry.key.clone();
@@ -443,16 +454,29 @@ async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
     }
 }
 
+/// How long ago the entry was put, by the server's clock (zero if that clock is ahead).
+fn age_of(entry: &kv::Entry) -> Duration {
+    Duration::try_from(time::OffsetDateTime::now_utc() - entry.created).unwrap_or(Duration::ZERO)
+}
+
 /// Turns the client's connection events into member events for this node.
 async fn connection_events<C: Codec>(
     weak: std::sync::Weak<Inner<C>>,
     mut events: futures::channel::mpsc::UnboundedReceiver<async_nats::Event>,
 ) {
+    // The client reports its first connection too; only a connection after a loss is news.
+    let mut down = false;
     while let Some(event) = events.next().await {
         let Some(inner) = weak.upgrade() else { return };
         match event {
-            async_nats::Event::Disconnected => inner.members.emit(MemberEvent::Disconnected),
-            async_nats::Event::Connected => inner.members.emit(MemberEvent::Reconnected),
+            async_nats::Event::Disconnected if !down => {
+                down = true;
+                inner.members.emit(MemberEvent::Disconnected);
+            }
+            async_nats::Event::Connected if down => {
+                down = false;
+                inner.members.emit(MemberEvent::Reconnected);
+            }
             _ => {}
         }
     }

@@ -176,6 +176,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
                     return Err(ExportError::Nats(e.to_string()));
                 }
             };
+            // Once `start` returns, the server knows the subscription, so a send from any node
+            // reaches it. A flush only empties the client's buffer; a request to the server on
+            // this connection (which it handles after the SUB before it) is a round trip.
+            if let Err(e) = inner.registry.entry(&name).await {
+                registry::release(&inner, &name, revision).await;
+                return Err(ExportError::Nats(e.to_string()));
+            }
             // The actor may have ended while the name was claimed.
             if actor.upgrade().is_none() {
                 registry::release(&inner, &name, revision).await;
@@ -267,9 +274,18 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
             handle(&inner, &name, &actor, &routes, msg).await;
         }
     }
+    // Messages NATS delivered before it saw the unsubscription are still answered: handed to
+    // the actor if it lives (a withdrawn export), refused as `ActorGone` if not; none is
+    // dropped unanswered.
     let _ = sub.unsubscribe().await;
+    while let Ok(Some(msg)) = tokio::time::timeout(DRAIN_IDLE, sub.next()).await {
+        handle(&inner, &name, &actor, &routes, msg).await;
+    }
     registry::release(&inner, &name, revision).await;
 }
+
+/// How long an ended export waits for one more message NATS had already sent it.
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     inner: &Arc<Inner<C>>,

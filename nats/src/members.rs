@@ -141,6 +141,11 @@ impl Members {
                 .is_some_and(|at| at.elapsed() < self.ttl)
     }
 
+    /// Whether this node has seen `node` at all (alive or timed out but not yet reaped).
+    pub(crate) fn knows(&self, node: &str) -> bool {
+        node == self.me || self.seen().contains_key(node)
+    }
+
     /// The live nodes, sorted, this one included.
     pub(crate) fn list(&self) -> Vec<String> {
         let mut nodes: Vec<String> = self

@@ -64,7 +64,7 @@ pub(crate) async fn claim<C: Codec>(
         let owner = postcard::from_bytes::<Entry>(&current.value)
             .map(|e| e.node)
             .unwrap_or_default();
-        if inner.members.is_alive(&owner) {
+        if alive(inner, &owner).await {
             return Err(ExportError::NameTaken {
                 name: name.to_owned(),
                 owner,
@@ -110,7 +110,7 @@ pub(crate) async fn find<C: Codec>(
     let Ok(stored) = postcard::from_bytes::<Entry>(&entry.value) else {
         return Ok(None);
     };
-    if !inner.members.is_alive(&stored.node) {
+    if !alive(inner, &stored.node).await {
         return Ok(None);
     }
     Ok(Some(Registration {
@@ -118,6 +118,22 @@ pub(crate) async fn find<C: Codec>(
         actor_type: stored.actor_type,
         accepts: stored.accepts,
     }))
+}
+
+/// Whether `node` is alive: this node has seen its heartbeat within the TTL, or (a node it has
+/// not heard of yet, e.g. just after either started) the members bucket still holds one (the
+/// bucket forgets heartbeats older than the TTL).
+async fn alive<C: Codec>(inner: &Inner<C>, node: &str) -> bool {
+    if inner.members.is_alive(node) {
+        return true;
+    }
+    if inner.members.knows(node) {
+        return false;
+    }
+    matches!(
+        inner.members_kv.entry(node).await,
+        Ok(Some(entry)) if entry.operation == kv::Operation::Put
+    )
 }
 
 /// Purges every entry owned by `node` (which left or stopped heartbeating).

@@ -285,7 +285,9 @@ async fn refusals_are_typed_and_hand_the_message_back() {
     ));
     // An answer of the wrong type.
     assert!(matches!(
-        b.remote::<Get>("counter").ask::<String>(Get, WAIT).await,
+        b.remote::<Get>("counter")
+            .ask::<(u64, u64, u64)>(Get, WAIT)
+            .await,
         Err(RemoteError::Decode(_))
     ));
     // Nobody under the name.
@@ -375,8 +377,10 @@ async fn a_full_reject_mailbox_and_an_ended_actor_are_reported() {
     // Closed while the export is still up, or already unexported: either way not delivered,
     // and the message comes back.
     eventually("the ended actor refuses", async || {
+        let r = add.tell_acked(Add(3), Duration::from_millis(500)).await;
+        eprintln!("{r:?} alive {}", counter.is_alive());
         matches!(
-            add.tell_acked(Add(3), WAIT).await,
+            r,
             Err(RemoteError::Closed(Add(3)) | RemoteError::NotFound { msg: Add(3), .. })
         )
     })

@@ -182,7 +182,9 @@ async fn main() {
         raw.request("bench.raw.reset", "".into()).await.unwrap();
         let start = Instant::now();
         for _ in 0..messages {
-            raw.publish("bench.raw.sink", vec![0u8; 16].into()).await.unwrap();
+            raw.publish("bench.raw.sink", vec![0u8; 16].into())
+                .await
+                .unwrap();
         }
         loop {
             let m = raw.request("bench.raw.count", "".into()).await.unwrap();
@@ -208,7 +210,10 @@ async fn main() {
             if n >= messages {
                 break;
             }
-            assert!(start.elapsed() < WAIT, "playhouse: {n} of {messages} arrived");
+            assert!(
+                start.elapsed() < WAIT,
+                "playhouse: {n} of {messages} arrived"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         our_rate.push(messages as f64 / start.elapsed().as_secs_f64());
@@ -216,7 +221,9 @@ async fn main() {
         // Round trips.
         let start = Instant::now();
         for _ in 0..ROUND_TRIPS {
-            raw.request("bench.raw.echo", vec![0u8; 16].into()).await.unwrap();
+            raw.request("bench.raw.echo", vec![0u8; 16].into())
+                .await
+                .unwrap();
         }
         raw_rtt.push(start.elapsed().as_secs_f64() * 1e6 / ROUND_TRIPS as f64);
         let start = Instant::now();

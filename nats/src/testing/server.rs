@@ -269,6 +269,39 @@ impl TestServer {
         options
     }
 
+    /// A [`NodeConfig`](crate::NodeConfig) for a node named `node` on this server: its URL, its
+    /// CA, its password user (or nkey), TLS required unless the server has none.
+    ///
+    /// ```
+    /// use playhouse_nats::NatsBroker;
+    /// use playhouse_nats::testing::TestServer;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = TestServer::start()?;
+    /// let node = NatsBroker::connect(server.node_config("node-1")).await?;
+    /// assert_eq!(node.members(), ["node-1"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn node_config(&self, node: &str) -> crate::NodeConfig {
+        let mut config = crate::NodeConfig::new(self.url()).node_name(node);
+        if let Some((user, password)) = &self.user_password {
+            config = config.credentials(crate::Credentials::UserPassword {
+                user: user.clone(),
+                password: password.clone(),
+            });
+        } else if let Some(nkey) = &self.nkey {
+            config = config.credentials(crate::Credentials::NKey {
+                seed: nkey.seed.clone(),
+            });
+        }
+        match &self.tls {
+            Some(tls) => config.root_certificate(tls.ca_cert.clone()),
+            None => config.allow_plaintext(),
+        }
+    }
+
     /// Connects a client with [`connect_options`](Self::connect_options).
     ///
     /// # Errors

@@ -281,26 +281,20 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     })?;
 
     let js = jetstream::new(client.clone());
-    let registry = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{}_registry", config.prefix),
-            description: "playhouse: exported actor names and their nodes".into(),
-            history: 1,
-            ..Default::default()
-        },
-    )
+    let registry = bucket(&js, || kv::Config {
+        bucket: format!("{}_registry", config.prefix),
+        description: "playhouse: exported actor names and their nodes".into(),
+        history: 1,
+        ..Default::default()
+    })
     .await?;
-    let members_kv = bucket(
-        &js,
-        kv::Config {
-            bucket: format!("{}_members", config.prefix),
-            description: "playhouse: node heartbeats".into(),
-            history: 1,
-            max_age: config.node_ttl,
-            ..Default::default()
-        },
-    )
+    let members_kv = bucket(&js, || kv::Config {
+        bucket: format!("{}_members", config.prefix),
+        description: "playhouse: node heartbeats".into(),
+        history: 1,
+        max_age: config.node_ttl,
+        ..Default::default()
+    })
     .await?;
 
     // Announce the node; a live node with the same name holds its entry (the bucket forgets a
@@ -368,20 +362,25 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
 /// Opens the bucket, or makes it if no node has yet.
 pub(crate) async fn bucket(
     js: &jetstream::Context,
-    config: kv::Config,
+    config: impl Fn() -> kv::Config,
 ) -> Result<kv::Store, ConnectError> {
-    let name = config.bucket.clone();
-    if let Ok(store) = js.get_key_value(name.clone()).await {
-        return Ok(store);
+    // Nodes starting together race to make the bucket: the loser's create fails (or its get
+    // finds a stream still being made), and a later get finds the winner's bucket.
+    let mut last = String::new();
+    for attempt in 0..20u32 {
+        if let Ok(store) = js.get_key_value(config().bucket).await {
+            return Ok(store);
+        }
+        match js.create_key_value(config()).await {
+            Ok(store) => return Ok(store),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt + 1))).await;
     }
-    match js.create_key_value(config).await {
-        Ok(store) => Ok(store),
-        // Another node made it meanwhile.
-        Err(first) => js
-            .get_key_value(name)
-            .await
-            .map_err(|_| ConnectError::JetStream(first.to_string())),
-    }
+    Err(ConnectError::JetStream(format!(
+        "cannot open or make the bucket {}: {last}",
+        config().bucket
+    )))
 }
 
 fn heartbeat_value() -> bytes::Bytes {

@@ -1,4 +1,6 @@
-//! Serving a local actor under a cluster-wide name.
+//! Serving a local actor to other nodes: under a cluster-wide name ([`NatsBroker::export`]), or
+//! as one member of a worker pool on a queue group ([`NatsBroker::join_pool`]). Both are the
+//! same builder and the same serve loop; only where the actor listens differs ([`Target`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,8 +33,8 @@ struct Routes<M, C> {
     accepts: Vec<String>,
 }
 
-/// Declares what an exported actor takes from other nodes, then starts serving it:
-/// [`NatsBroker::export`] makes one.
+/// Declares what an exported actor (or pool member) takes from other nodes, then starts serving
+/// it: [`NatsBroker::export`] and [`NatsBroker::join_pool`] make one.
 ///
 /// Each accepted type is named by its Rust type name on the wire, so every node must build the
 /// type from the same definition (the same crate version).
@@ -40,8 +42,19 @@ struct Routes<M, C> {
 pub struct Export<'b, A: Actor, MB: Mailbox, C: Codec> {
     broker: &'b NatsBroker<C>,
     name: String,
+    target: Target,
     actor: ActorRef<A, MB>,
     routes: Routes<A::Message, C>,
+}
+
+/// Where a served actor listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `<prefix>.actor.<name>`, the name held in the cluster registry: one actor in the cluster.
+    Name,
+    /// `<prefix>.pool.<name>` on the queue group `<name>`: any number of members, each message
+    /// handed to one of them. Nothing in the registry.
+    Pool,
 }
 
 impl<C: Codec> NatsBroker<C> {
@@ -71,9 +84,19 @@ impl<C: Codec> NatsBroker<C> {
         name: &str,
         actor: &ActorRef<A, MB>,
     ) -> Export<'_, A, MB, C> {
+        self.serve_builder(name, Target::Name, actor)
+    }
+
+    pub(crate) fn serve_builder<A: Actor, MB: Mailbox>(
+        &self,
+        name: &str,
+        target: Target,
+        actor: &ActorRef<A, MB>,
+    ) -> Export<'_, A, MB, C> {
         Export {
             broker: self,
             name: name.to_owned(),
+            target,
             actor: actor.clone(),
             routes: Routes {
                 tells: HashMap::new(),
@@ -139,14 +162,16 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         self
     }
 
-    /// Claims the name in the cluster registry and starts serving. The export lasts until the
-    /// actor ends (the name is then released), [`Exported::withdraw`] is called, or this node
-    /// leaves or dies (the other nodes then purge the name).
+    /// Claims the name in the cluster registry and starts serving (for a pool member: joins the
+    /// pool's queue group; nothing is claimed). The export lasts until the actor ends (the name
+    /// is then released, the member leaves the pool), [`Exported::withdraw`] is called, or this
+    /// node leaves or dies (the other nodes then purge the name; the server drops a dead
+    /// node's pool members with its connection).
     ///
     /// # Errors
     ///
-    /// [`ExportError`]: an invalid name, a name a live actor holds on any node, an actor that
-    /// has ended, no accepted type, a NATS failure.
+    /// [`ExportError`]: an invalid name, a name a live actor holds on any node (never for a
+    /// pool), an actor that has ended, no accepted type, a NATS failure.
     pub async fn start(self) -> Result<Exported, ExportError> {
         if !is_token(&self.name) {
             return Err(ExportError::InvalidName { name: self.name });
@@ -159,33 +184,51 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         }
         let inner = Arc::clone(&self.broker.inner);
         let name = self.name;
+        let target = self.target;
         let actor = self.actor.downgrade();
         let routes = self.routes;
         let (withdraw, withdrawn) = oneshot::channel();
         let started = runtime::run(async move {
-            let entry = Entry {
-                node: inner.node.clone(),
-                actor_type: std::any::type_name::<A>().to_owned(),
-                accepts: routes.accepts.clone(),
-            };
-            let revision = registry::claim(&inner, &name, &entry).await?;
-            let sub = match inner.client.subscribe(inner.actor_subject(&name)).await {
-                Ok(sub) => sub,
-                Err(e) => {
-                    registry::release(&inner, &name, revision).await;
-                    return Err(ExportError::Nats(e.to_string()));
+            let (sub, revision) = match target {
+                Target::Name => {
+                    let entry = Entry {
+                        node: inner.node.clone(),
+                        actor_type: std::any::type_name::<A>().to_owned(),
+                        accepts: routes.accepts.clone(),
+                    };
+                    let revision = registry::claim(&inner, &name, &entry).await?;
+                    match inner.client.subscribe(inner.actor_subject(&name)).await {
+                        Ok(sub) => (sub, Some(revision)),
+                        Err(e) => {
+                            registry::release(&inner, &name, revision).await;
+                            return Err(ExportError::Nats(e.to_string()));
+                        }
+                    }
+                }
+                Target::Pool => {
+                    let sub = inner
+                        .client
+                        .queue_subscribe(crate::pool::pool_subject(&inner, &name), name.clone())
+                        .await
+                        .map_err(|e| ExportError::Nats(e.to_string()))?;
+                    (sub, None)
                 }
             };
-            // Once `start` returns, the server knows the subscription, so a send from any node
-            // reaches it. A flush only empties the client's buffer; a request to the server on
-            // this connection (which it handles after the SUB before it) is a round trip.
-            if let Err(e) = inner.registry.entry(&name).await {
-                registry::release(&inner, &name, revision).await;
-                return Err(ExportError::Nats(e.to_string()));
+            // The server has the subscription before `start` returns: a send made after it,
+            // from any node, reaches this actor.
+            if let Err(e) = sync_with_server(&inner).await {
+                drop(sub);
+                if let Some(revision) = revision {
+                    registry::release(&inner, &name, revision).await;
+                }
+                return Err(ExportError::Nats(e));
             }
             // The actor may have ended while the name was claimed.
             if actor.upgrade().is_none() {
-                registry::release(&inner, &name, revision).await;
+                drop(sub);
+                if let Some(revision) = revision {
+                    registry::release(&inner, &name, revision).await;
+                }
                 return Err(ExportError::ActorGone);
             }
             let task_name = name.clone();
@@ -213,13 +256,14 @@ impl<A: Actor, MB: Mailbox, C: Codec> fmt::Debug for Export<'_, A, MB, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Export")
             .field("name", &self.name)
+            .field("target", &self.target)
             .field("accepts", &self.routes.accepts)
             .finish_non_exhaustive()
     }
 }
 
-/// A running export. Dropping it leaves the export running (it ends with the actor);
-/// [`withdraw`](Exported::withdraw) ends it early.
+/// A running export, or a running pool membership ([`NatsBroker::join_pool`]). Dropping it
+/// leaves it running (it ends with the actor); [`withdraw`](Exported::withdraw) ends it early.
 #[derive(Debug)]
 pub struct Exported {
     name: String,
@@ -227,12 +271,12 @@ pub struct Exported {
 }
 
 impl Exported {
-    /// The name it is served under.
+    /// The name it is served under (the pool's name, for a pool member).
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Stops serving and releases the name. The actor keeps running.
+    /// Stops serving and releases the name (leaves the pool). The actor keeps running.
     pub fn withdraw(mut self) {
         if let Some(tx) = self.withdraw.take() {
             let _ = tx.send(());
@@ -256,7 +300,7 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     actor: WeakActorRef<A, MB>,
     routes: Routes<A::Message, C>,
     mut sub: async_nats::Subscriber,
-    revision: u64,
+    revision: Option<u64>,
     mut withdrawn: oneshot::Receiver<()>,
 ) {
     {
@@ -274,18 +318,16 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
             handle(&inner, &name, &actor, &routes, msg).await;
         }
     }
-    // Messages NATS delivered before it saw the unsubscription are still answered: handed to
-    // the actor if it lives (a withdrawn export), refused as `ActorGone` if not; none is
-    // dropped unanswered.
-    let _ = sub.unsubscribe().await;
-    while let Ok(Some(msg)) = tokio::time::timeout(DRAIN_IDLE, sub.next()).await {
-        handle(&inner, &name, &actor, &routes, msg).await;
+    // Stop the server's deliveries, and answer what it delivered meanwhile instead of dropping
+    // it: to the actor if it still runs (withdrawn), else `ActorGone` to the sender.
+    drain(&inner, &mut sub, |msg| {
+        handle(&inner, &name, &actor, &routes, msg)
+    })
+    .await;
+    if let Some(revision) = revision {
+        registry::release(&inner, &name, revision).await;
     }
-    registry::release(&inner, &name, revision).await;
 }
-
-/// How long an ended export waits for one more message NATS had already sent it.
-const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     inner: &Arc<Inner<C>>,
@@ -393,5 +435,49 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
             }
             let _ = inner.client.publish(to, out.into()).await;
         });
+    }
+}
+
+/// Unsubscribes `sub` and passes `each` the messages that were on their way to it (those the
+/// client holds, and those the server sent before it saw the unsubscription and that arrive
+/// before the client drops the subscription: the rest, in flight on the network, is lost, at
+/// most once). Bounded, so that a connection that went away cannot hold the caller.
+pub(crate) async fn drain<C, F, Fut>(
+    inner: &Inner<C>,
+    sub: &mut async_nats::Subscriber,
+    mut each: F,
+) where
+    F: FnMut(async_nats::Message) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if sub.drain().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+        // The client drops the subscription on its next turn, which a round trip brings on at
+        // once (an idle connection would wait for its next heartbeat).
+        let (_, ()) = futures::join!(sync_with_server(inner), async {
+            while let Some(msg) = sub.next().await {
+                each(msg).await;
+            }
+        });
+    })
+    .await;
+}
+
+/// The longest a drain waits for the client to close the subscription.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until the server has processed everything this node sent before (a subscription,
+/// above all): async-nats 0.38's `flush` only writes the socket. A request on a subject nobody
+/// serves is answered by the server itself ("no responders") after what came before it on
+/// the connection.
+pub(crate) async fn sync_with_server<C>(inner: &Inner<C>) -> Result<(), String> {
+    let subject = format!("{}.sync.{}", inner.prefix, inner.node);
+    match inner.client.request(subject, bytes::Bytes::new()).await {
+        // Someone answers on that subject after all: the server got there just as well.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -13,6 +13,14 @@
 //! - **Cluster registry**: a JetStream key-value bucket, `<prefix>_registry`, entries naming
 //!   their owner node; removed when the actor ends, or when its node leaves or stops
 //!   heartbeating.
+//! - **Topics across nodes**: [`NatsBroker::subscribe_remote`] subscribes a local actor to a
+//!   [`Topic`](playhouse_core::Topic) on every node (subject `<prefix>.topic.<name>`);
+//!   [`NatsBroker::publish_remote`] publishes to them all. Apart from the in-memory topics of
+//!   [`MessageBroker::publish`](playhouse_core::MessageBroker::publish), which stay in the
+//!   process.
+//! - **Worker pools across nodes**: [`NatsBroker::join_pool`] makes a local actor one member of
+//!   a pool served from any number of nodes (a NATS queue group on `<prefix>.pool.<name>`);
+//!   [`NatsBroker::pool`] gives a [`RemoteRef`] whose every message one member handles.
 //! - **Membership**: heartbeats in `<prefix>_members` (TTL'd) and the connection's own events:
 //!   [`NatsBroker::members`], [`NatsBroker::member_events`].
 //! - **Keyed actors sharded across nodes**: [`NatsBroker::sharded`] serves a group of keyed
@@ -56,6 +64,8 @@ mod export;
 mod inbox;
 mod keyed;
 mod members;
+mod pool;
+mod pubsub;
 mod registry;
 mod remote_ref;
 mod runtime;
@@ -68,6 +78,7 @@ pub use error::{ConnectError, ExportError, RemoteError};
 pub use export::{Export, Exported};
 pub use keyed::{KeyState, Sharded, ShardedRef, ShardedSpec, ShardedStats, StateError};
 pub use members::{LeaveReason, MemberEvent};
+pub use pubsub::{PublishError, RemoteSubscription, SubscribeError};
 pub use registry::Registration;
 pub use remote_ref::RemoteRef;
 

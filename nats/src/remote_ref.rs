@@ -64,14 +64,7 @@ impl<C: Codec> NatsBroker<C> {
     /// or acknowledged tell, or a `NoSuchName` dead letter for a tell);
     /// [`lookup_remote`](NatsBroker::lookup_remote) asks the registry first.
     pub fn remote<M: Serialize + Send + 'static>(&self, name: &str) -> RemoteRef<M, C> {
-        let index = inbox::type_index(std::any::type_name::<M>());
-        RemoteRef {
-            broker: self.clone(),
-            name: Arc::from(name),
-            subject: Subject::from(self.inner.actor_subject(name)),
-            tell_reply: Subject::from(self.inner.inbox(&format!("t.{index}.{name}"))),
-            _message: PhantomData,
-        }
+        RemoteRef::with_subject(self, name, self.inner.actor_subject(name))
     }
 
     /// Reads the cluster registry: the registration under `name` if a live node holds it.
@@ -122,6 +115,19 @@ impl<C: Codec> NatsBroker<C> {
 }
 
 impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
+    /// A reference that sends to `subject`, whatever serves it (an exported actor, a pool's
+    /// queue group); `name` is what its errors and dead letters name.
+    pub(crate) fn with_subject(broker: &NatsBroker<C>, name: &str, subject: String) -> Self {
+        let index = inbox::type_index(std::any::type_name::<M>());
+        RemoteRef {
+            broker: broker.clone(),
+            name: Arc::from(name),
+            subject: Subject::from(subject),
+            tell_reply: Subject::from(broker.inner.inbox(&format!("t.{index}.{name}"))),
+            _message: PhantomData,
+        }
+    }
+
     /// The name it sends to.
     pub fn name(&self) -> &str {
         &self.name

@@ -189,3 +189,20 @@ async fn a_killed_node_is_dropped_with_its_names() {
         .unwrap_err();
     assert!(matches!(err, RemoteError::NotFound { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn nodes_starting_together_on_a_fresh_server_all_join() {
+    // The first nodes race to make the registry and members buckets.
+    let server = TestServer::start().expect("nats-server");
+    let mut nodes: Vec<_> = ["n1", "n2", "n3", "n4"]
+        .iter()
+        .map(|role| support::spawn_node("counter_node", role, &server, &[]))
+        .collect();
+    for node in &mut nodes {
+        node.wait_for_line("READY", support::STARTUP).await;
+    }
+    let me = NatsBroker::connect(parent_config(&server, "parent"))
+        .await
+        .unwrap();
+    assert_eq!(me.members(), ["n1", "n2", "n3", "n4", "parent"]);
+}

@@ -197,16 +197,14 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         let group = runtime::run(async move {
             let nats = |e: &dyn fmt::Display| ExportError::Nats(e.to_string());
             let prefix = inner.prefix.clone();
-            let leases = bucket(
-                &inner.js,
-                kv::Config {
-                    bucket: format!("{prefix}_leases"),
-                    description: "playhouse: keyed-actor leases, one owner node per key".into(),
-                    history: 1,
-                    max_age: inner.config.node_ttl,
-                    ..Default::default()
-                },
-            )
+            let ttl = inner.config.node_ttl;
+            let leases = bucket(&inner.js, || kv::Config {
+                bucket: format!("{prefix}_leases"),
+                description: "playhouse: keyed-actor leases, one owner node per key".into(),
+                history: 1,
+                max_age: ttl,
+                ..Default::default()
+            })
             .await
             .map_err(|e| nats(&e))?;
             let ttl = leases
@@ -219,15 +217,12 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                     "the bucket {prefix}_leases has no max_age: it cannot hold leases"
                 )));
             }
-            let states = bucket(
-                &inner.js,
-                kv::Config {
-                    bucket: format!("{prefix}_state_{name}"),
-                    description: format!("playhouse: the state of the keyed actors of {name}"),
-                    history: 1,
-                    ..Default::default()
-                },
-            )
+            let states = bucket(&inner.js, || kv::Config {
+                bucket: format!("{prefix}_state_{name}"),
+                description: format!("playhouse: the state of the keyed actors of {name}"),
+                history: 1,
+                ..Default::default()
+            })
             .await
             .map_err(|e| nats(&e))?;
             let direct = inner

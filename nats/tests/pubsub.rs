@@ -1,0 +1,253 @@
+//! Topics across nodes: `subscribe_remote` and `publish_remote`.
+
+mod nodes;
+mod support;
+
+use async_nats::RequestErrorKind;
+use nodes::{Msg, Note, Other, Recorder, config};
+use playhouse_core::{DeadLetterKind, MessageBroker, System, Topic};
+use playhouse_executors::TokioExecutor;
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{NatsBroker, PublishError, SubscribeError};
+use support::{STARTUP, STEP};
+
+const ROOM: &str = "chat.room";
+
+fn server() -> TestServer {
+    TestServer::start().unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn connect(server: &TestServer, name: &str) -> NatsBroker {
+    NatsBroker::connect(config(server, name))
+        .await
+        .unwrap_or_else(|e| panic!("node {name}: {e}\n{}", server.log()))
+}
+
+/// A child node: a `Recorder` labelled with the role, subscribed to the room; `READY`, then
+/// `NOTE <role> <text>` for each note, in the order it gets them.
+#[tokio::test]
+async fn subscriber_node() {
+    let Some(node) = support::node() else { return };
+    let broker = NatsBroker::connect(nodes::child_config(&node, &node.role))
+        .await
+        .expect("connect");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let recorder = system.spawn(Recorder::new(&node.role, true));
+    let room: Topic<Note> = Topic::new(ROOM);
+    let _subscription = broker
+        .subscribe_remote(&room, &recorder)
+        .await
+        .expect("subscribe");
+    node.emit("READY");
+    recorder.wait().await;
+}
+
+#[tokio::test]
+async fn every_subscriber_in_two_other_processes_gets_every_message() {
+    let server = server();
+    // First, so that the nodes do not race to make the cluster's buckets.
+    let broker = connect(&server, "publisher").await;
+    let mut a = support::spawn_node("subscriber_node", "a", &server, &[]);
+    let mut b = support::spawn_node("subscriber_node", "b", &server, &[]);
+    a.wait_for_line("READY", STARTUP).await;
+    b.wait_for_line("READY", STARTUP).await;
+
+    let room: Topic<Note> = Topic::new(ROOM);
+    for i in 0..20 {
+        broker
+            .publish_remote(&room, Note(format!("line-{i}")))
+            .await
+            .expect("published");
+    }
+    // NATS keeps one publisher's order for each subscriber.
+    for i in 0..20 {
+        a.wait_for_line(&format!("NOTE a line-{i}"), STEP).await;
+        b.wait_for_line(&format!("NOTE b line-{i}"), STEP).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_that_ends_stops_receiving_and_its_node_unsubscribes() {
+    let server = server();
+    let publisher = connect(&server, "publisher").await;
+    let subscriber = connect(&server, "subscriber").await;
+    let system = System::with_broker(TokioExecutor::current(), subscriber.clone());
+    let gone = system.spawn(Recorder::new("gone", false));
+    let stays = system.spawn(Recorder::new("stays", false));
+    let room: Topic<Note> = Topic::new(ROOM);
+    let gone_sub = subscriber.subscribe_remote(&room, &gone).await.unwrap();
+    let stays_sub = subscriber.subscribe_remote(&room, &stays).await.unwrap();
+    assert_eq!(gone_sub.topic(), ROOM);
+    assert_ne!(gone_sub.id(), stays_sub.id());
+
+    publisher
+        .publish_remote(&room, Note("one".into()))
+        .await
+        .unwrap();
+    wait_for_notes(&gone, &["one"]).await;
+    wait_for_notes(&stays, &["one"]).await;
+
+    gone.stop();
+    gone.wait().await;
+    // The subscription ends by itself, unsubscribing at the server.
+    gone_sub.ended().await;
+    publisher
+        .publish_remote(&room, Note("two".into()))
+        .await
+        .unwrap();
+    wait_for_notes(&stays, &["one", "two"]).await;
+
+    // With the last subscriber gone, the server knows nobody listens on the subject.
+    stays.stop();
+    stays.wait().await;
+    stays_sub.ended().await;
+    let raw = server.connect().await.unwrap();
+    let asked = raw
+        .request(format!("playhouse.topic.{ROOM}"), "anyone?".into())
+        .await
+        .expect_err("nobody subscribes any more");
+    assert_eq!(asked.kind(), RequestErrorKind::NoResponders);
+}
+
+#[tokio::test]
+async fn unsubscribe_ends_a_subscription_and_the_actor_keeps_running() {
+    let server = server();
+    let node = connect(&server, "node").await;
+    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let left = system.spawn(Recorder::new("left", false));
+    let stays = system.spawn(Recorder::new("stays", false));
+    let room: Topic<Note> = Topic::new(ROOM);
+    let left_sub = node.subscribe_remote(&room, &left).await.unwrap();
+    let _stays_sub = node.subscribe_remote(&room, &stays).await.unwrap();
+
+    // A node gets its own publishes.
+    node.publish_remote(&room, Note("one".into()))
+        .await
+        .unwrap();
+    wait_for_notes(&left, &["one"]).await;
+
+    left_sub.unsubscribe().await;
+    node.publish_remote(&room, Note("two".into()))
+        .await
+        .unwrap();
+    wait_for_notes(&stays, &["one", "two"]).await;
+    assert!(left.is_alive());
+    assert_eq!(left.ask(Msg::Seen).await.unwrap(), ["one"]);
+}
+
+#[tokio::test]
+async fn remote_and_in_memory_topics_are_apart() {
+    let server = server();
+    let node = connect(&server, "node").await;
+    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let remote = system.spawn(Recorder::new("remote", false));
+    let local = system.spawn(Recorder::new("local", false));
+    let room: Topic<Note> = Topic::new(ROOM);
+    node.subscribe_remote(&room, &remote).await.unwrap();
+    node.subscribe(&room, &local).unwrap();
+
+    let report = node.publish(&room, Note("in memory".into())).await;
+    assert_eq!(report.delivered, 1, "only the in-memory subscriber");
+    node.publish_remote(&room, Note("over NATS".into()))
+        .await
+        .unwrap();
+    wait_for_notes(&remote, &["over NATS"]).await;
+    wait_for_notes(&local, &["in memory"]).await;
+}
+
+#[tokio::test]
+async fn a_message_of_another_type_is_a_dead_letter_at_the_subscriber() {
+    let server = server();
+    let publisher = connect(&server, "publisher").await;
+    let subscriber = connect(&server, "subscriber").await;
+    let system = System::with_broker(TokioExecutor::current(), subscriber.clone());
+    let recorder = system.spawn(Recorder::new("r", false));
+    let room: Topic<Note> = Topic::new(ROOM);
+    subscriber.subscribe_remote(&room, &recorder).await.unwrap();
+
+    let wrong: Topic<Other> = Topic::new(ROOM);
+    publisher
+        .publish_remote(&wrong, Other(1, 2, 3))
+        .await
+        .unwrap();
+    publisher
+        .publish_remote(&room, Note("right".into()))
+        .await
+        .unwrap();
+    // In order: the wrong one was refused before the right one arrived.
+    wait_for_notes(&recorder, &["right"]).await;
+    assert_eq!(
+        subscriber.dead_letters().get(DeadLetterKind::Rejected),
+        1,
+        "{:?}",
+        subscriber.dead_letters()
+    );
+}
+
+#[tokio::test]
+async fn what_cannot_be_published_or_subscribed_is_said_and_handed_back() {
+    let server = server();
+    let node = NatsBroker::connect(config(&server, "node").max_message_size(256))
+        .await
+        .unwrap();
+    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let recorder = system.spawn(Recorder::new("r", false));
+
+    let big = Note("x".repeat(1000));
+    match node.publish_remote(&Topic::new(ROOM), big.clone()).await {
+        Err(PublishError::TooLarge { size, limit, msg }) => {
+            assert!(size > limit);
+            assert_eq!(limit, 256);
+            assert_eq!(msg, big);
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in ["", "a b", "chat.*", "chat.>", "chat..room", "chat."] {
+        let topic: Topic<Note> = Topic::new(bad);
+        let e = node
+            .publish_remote(&topic, Note("n".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, PublishError::InvalidName { .. }), "{bad:?}");
+        assert_eq!(e.into_message(), Note("n".into()));
+        assert_eq!(
+            node.subscribe_remote(&topic, &recorder).await.unwrap_err(),
+            SubscribeError::InvalidName {
+                topic: bad.to_owned()
+            }
+        );
+    }
+
+    recorder.stop();
+    recorder.wait().await;
+    assert_eq!(
+        node.subscribe_remote(&Topic::<Note>::new(ROOM), &recorder)
+            .await
+            .unwrap_err(),
+        SubscribeError::ActorGone
+    );
+}
+
+/// Asks `recorder` for its notes until it has exactly `expected` (it may not have them all
+/// yet; it must never have others).
+async fn wait_for_notes<MB: playhouse_core::mailbox::Mailbox>(
+    recorder: &playhouse_core::ActorRef<Recorder, MB>,
+    expected: &[&str],
+) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let seen = recorder.ask(Msg::Seen).await.expect("the recorder answers");
+        assert!(
+            expected.starts_with(&seen.iter().map(String::as_str).collect::<Vec<_>>()),
+            "got {seen:?}, expected {expected:?}"
+        );
+        if seen.len() == expected.len() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "got only {seen:?} of {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

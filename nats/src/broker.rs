@@ -360,7 +360,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
 }
 
 /// Opens the bucket, or makes it if no node has yet.
-async fn bucket(
+pub(crate) async fn bucket(
     js: &jetstream::Context,
     config: impl Fn() -> kv::Config,
 ) -> Result<kv::Store, ConnectError> {

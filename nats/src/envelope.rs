@@ -181,6 +181,33 @@ pub enum Rejection {
     ActorGone,
     /// The actor took the request but gave no answer.
     NoReply(RemoteNoReply),
+    /// A keyed actor's key is not 1 to 128 letters, digits, `-` or `_`.
+    InvalidKey {
+        /// The key.
+        key: String,
+    },
+    /// A keyed actor could not be activated: its state could not be opened, or its factory
+    /// failed or panicked.
+    ActivationFailed {
+        /// The key.
+        key: String,
+        /// Why, as the factory's error displays.
+        cause: String,
+    },
+    /// The key's lease could not be taken or read now (the lease bucket could not be
+    /// reached). The message was not handled.
+    LeaseUnavailable {
+        /// The key.
+        key: String,
+    },
+    /// Another node holds the key's lease: send there. A keyed actor's sender follows this
+    /// itself; the message was not handled.
+    OwnedElsewhere {
+        /// The key.
+        key: String,
+        /// The node that holds the lease.
+        owner: String,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -210,6 +237,19 @@ impl fmt::Display for Rejection {
             Rejection::MailboxFull => f.write_str("the actor's mailbox is full"),
             Rejection::ActorGone => f.write_str("the actor has ended"),
             Rejection::NoReply(why) => write!(f, "no reply: {why:?}"),
+            Rejection::InvalidKey { key } => write!(
+                f,
+                "{key:?} is not a valid key (1 to 128 letters, digits, '-' or '_')"
+            ),
+            Rejection::ActivationFailed { key, cause } => {
+                write!(f, "activating key {key:?} failed: {cause}")
+            }
+            Rejection::LeaseUnavailable { key } => {
+                write!(f, "the lease of key {key:?} cannot be reached now")
+            }
+            Rejection::OwnedElsewhere { key, owner } => {
+                write!(f, "key {key:?} is owned by node {owner:?}")
+            }
         }
     }
 }

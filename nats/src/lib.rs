@@ -23,6 +23,12 @@
 //!   [`NatsBroker::pool`] gives a [`RemoteRef`] whose every message one member handles.
 //! - **Membership**: heartbeats in `<prefix>_members` (TTL'd) and the connection's own events:
 //!   [`NatsBroker::members`], [`NatsBroker::member_events`].
+//! - **Keyed actors sharded across nodes**: [`NatsBroker::sharded`] serves a group of keyed
+//!   actors on this node, [`NatsBroker::sharded_ref`] sends to one by key from any node. A key
+//!   lives on one node at a time, under a lease in `<prefix>_leases` (taken by
+//!   compare-and-set, renewed by heartbeat, fenced by its deadline); its state is saved
+//!   through a fenced [`KeyState`]; when its node dies the key comes back elsewhere on its
+//!   next message.
 //!
 //! # Runtimes
 //!
@@ -56,6 +62,7 @@ mod envelope;
 mod error;
 mod export;
 mod inbox;
+mod keyed;
 mod members;
 mod pool;
 mod pubsub;
@@ -69,6 +76,7 @@ pub use config::{Credentials, DEFAULT_MAX_MESSAGE_SIZE, NodeConfig};
 pub use envelope::{ENVELOPE_VERSION, Rejection, RemoteNoReply};
 pub use error::{ConnectError, ExportError, RemoteError};
 pub use export::{Export, Exported};
+pub use keyed::{KeyState, Sharded, ShardedRef, ShardedSpec, ShardedStats, StateError};
 pub use members::{LeaveReason, MemberEvent};
 pub use pubsub::{PublishError, RemoteSubscription, SubscribeError};
 pub use registry::Registration;

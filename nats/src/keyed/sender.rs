@@ -1,0 +1,279 @@
+//! Sending to a keyed actor of a sharded group, from any node: [`ShardedRef`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::{StatusCode, Subject};
+use bytes::Bytes;
+use futures::channel::oneshot;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::serve::{OWNER_HEADER, claim_subject, direct_subject};
+use crate::broker::NatsBroker;
+use crate::codec::{Codec, Postcard};
+use crate::config::is_token;
+use crate::envelope::{self, Kind, Rejection};
+use crate::error::RemoteError;
+use crate::runtime;
+
+/// How long a sender waits before trying a key again when nobody could take it (its owner is
+/// dead and its lease has not lapsed yet, or no node serves the group).
+const RETRY: Duration = Duration::from_millis(50);
+
+/// Sends messages of type `M` to the keyed actors of a sharded group, by key, wherever each
+/// key lives. Made by [`NatsBroker::sharded_ref`]; cheap to clone (the clones share what they
+/// learnt of the keys' owners).
+///
+/// The first message to a key goes to any node serving the group, which takes the key's lease
+/// (or says which node holds it, and the message goes there); the answer says which node owns
+/// the key, and later messages go straight there. When the owner is gone, the message is tried
+/// again (through any node) until a node takes the lease, which happens once the dead
+/// owner's lease has lapsed: within about one lease TTL.
+///
+/// Both [`tell`](ShardedRef::tell) and [`ask`](ShardedRef::ask) wait for the owner to take
+/// the message: a key's messages from one sender that awaits each send are handled in the
+/// order sent, across activations and failovers.
+pub struct ShardedRef<M, C: Codec = Postcard> {
+    broker: NatsBroker<C>,
+    group: Arc<str>,
+    owners: Arc<Mutex<HashMap<String, String>>>,
+    _message: PhantomData<fn(M)>,
+}
+
+impl<M, C: Codec> Clone for ShardedRef<M, C> {
+    fn clone(&self) -> Self {
+        ShardedRef {
+            broker: self.broker.clone(),
+            group: Arc::clone(&self.group),
+            owners: Arc::clone(&self.owners),
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<M, C: Codec> fmt::Debug for ShardedRef<M, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedRef")
+            .field("group", &self.group)
+            .field("message", &std::any::type_name::<M>())
+            .finish()
+    }
+}
+
+impl<C: Codec> NatsBroker<C> {
+    /// A reference that sends `M`s to the keyed actors of the sharded group `group`, on
+    /// whatever nodes they live. Made without asking the cluster: a group nobody serves shows
+    /// up as `NotFound` once the send's timeout passes.
+    pub fn sharded_ref<M: Serialize + Send + 'static>(&self, group: &str) -> ShardedRef<M, C> {
+        ShardedRef {
+            broker: self.clone(),
+            group: Arc::from(group),
+            owners: Arc::new(Mutex::new(HashMap::new())),
+            _message: PhantomData,
+        }
+    }
+}
+
+enum Outcome {
+    Answer(Bytes),
+    Refused(Rejection),
+}
+
+impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
+    /// The group it sends to.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The node that answered last for `key`, as far as this reference knows.
+    pub fn owner_of(&self, key: &str) -> Option<String> {
+        self.owners().get(key).cloned()
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `msg` to the actor of `key` and waits, at most `timeout`, until its owner has put
+    /// it in the mailbox (activating the key first if no node has it).
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` with [`Rejection::InvalidKey`] (a key must be 1 to 128 letters, digits,
+    /// `-` or `_`), [`Rejection::ActivationFailed`] (the factory failed: its error, as text),
+    /// or another refusal; `NotFound` if no node took the key before the timeout (nobody
+    /// serves the group); `Closed`, `Full`, `Timeout`, and the encoding errors of
+    /// [`RemoteRef::tell`](crate::RemoteRef::tell). Each but `Timeout` hands the message back.
+    pub async fn tell(&self, key: &str, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
+        self.exchange(Kind::AckedTell, key, msg, timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends `msg` to the actor of `key` as a request and waits, at most `timeout`, for the
+    /// answer (activating the key first if no node has it). The group must take `M` as an
+    /// ask ([`ShardedSpec::ask`](super::ShardedSpec::ask)).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`tell`](ShardedRef::tell); `NoReply` if the actor took the request and no
+    /// answer will come (it dropped the reply, or its node lost the key's lease before it
+    /// answered: the request may have been handled); `Decode` if the answer is not an `R`.
+    pub async fn ask<R: DeserializeOwned>(
+        &self,
+        key: &str,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<R, RemoteError<M>> {
+        let body = self.exchange(Kind::Ask, key, msg, timeout).await?;
+        self.broker
+            .inner
+            .codec
+            .decode::<R>(&body)
+            .map_err(RemoteError::Decode)
+    }
+
+    async fn exchange(
+        &self,
+        kind: Kind,
+        key: &str,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<Bytes, RemoteError<M>> {
+        let name = format!("{}/{key}", self.group);
+        if !is_token(key) {
+            let reason = Rejection::InvalidKey {
+                key: key.to_owned(),
+            };
+            return Err(RemoteError::Rejected { reason, msg });
+        }
+        let inner = &self.broker.inner;
+        let mut body = Vec::new();
+        if let Err(error) = inner.codec.encode(&msg, &mut body) {
+            return Err(RemoteError::Encode { error, msg });
+        }
+        let deadline = Instant::now() + timeout;
+        let mut redirects = 0;
+        loop {
+            let owner = self.owner_of(key);
+            let subject = match &owner {
+                Some(node) => direct_subject(&inner.prefix, &self.group, node, key),
+                None => claim_subject(&inner.prefix, &self.group, key),
+            };
+            let correlation = self.broker.next_correlation();
+            let mut out = Vec::with_capacity(body.len() + 64);
+            envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
+            out.extend_from_slice(&body);
+            if out.len() > inner.limit {
+                return Err(RemoteError::TooLarge {
+                    size: out.len(),
+                    limit: inner.limit,
+                    msg,
+                });
+            }
+            let Some(answer) = self.attempt(subject, correlation, out, deadline).await else {
+                return Err(RemoteError::Disconnected(msg));
+            };
+            let retry = match answer {
+                Ok(Some(message)) => match read(&message) {
+                    Outcome::Answer(body) => {
+                        if let Some(owner) =
+                            message.headers.as_ref().and_then(|h| h.get(OWNER_HEADER))
+                        {
+                            self.owners()
+                                .insert(key.to_owned(), owner.as_str().to_owned());
+                        }
+                        return Ok(body);
+                    }
+                    Outcome::Refused(Rejection::OwnedElsewhere { owner, .. }) if redirects < 3 => {
+                        // Straight there, at once.
+                        redirects += 1;
+                        self.owners().insert(key.to_owned(), owner);
+                        continue;
+                    }
+                    Outcome::Refused(Rejection::OwnedElsewhere { key: k, .. }) => {
+                        Rejection::LeaseUnavailable { key: k }
+                    }
+                    Outcome::Refused(Rejection::LeaseUnavailable { key: k }) => {
+                        Rejection::LeaseUnavailable { key: k }
+                    }
+                    Outcome::Refused(why) => {
+                        return Err(RemoteError::from_rejection(&name, why, msg));
+                    }
+                },
+                // Nobody listens: the owner we knew is gone, or the node we were forwarded to.
+                Ok(None) => Rejection::NotFound { name: name.clone() },
+                Err(()) => return Err(RemoteError::Timeout),
+            };
+            // The owner we knew is gone (or nobody serves the group): through the queue group
+            // again, after a pause, until some node takes the key's lease.
+            self.owners().remove(key);
+            redirects = 0;
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RemoteError::from_rejection(&name, retry, msg));
+            }
+            runtime::run(tokio::time::sleep(RETRY.min(deadline - now))).await;
+        }
+    }
+
+    /// Sends one attempt and waits for its answer until `deadline`: `Ok(Some)` an answer,
+    /// `Ok(None)` nobody listened, `Err` the deadline passed; `None` if it could not be sent.
+    async fn attempt(
+        &self,
+        subject: String,
+        correlation: u64,
+        bytes: Vec<u8>,
+        deadline: Instant,
+    ) -> Option<Result<Option<async_nats::Message>, ()>> {
+        let inner = Arc::clone(&self.broker.inner);
+        runtime::run(async move {
+            let (tx, rx) = oneshot::channel();
+            inner.pending().insert(correlation, tx);
+            let reply = Subject::from(inner.inbox(&format!("a.{correlation}")));
+            if inner
+                .client
+                .publish_with_reply(Subject::from(subject), reply, bytes.into())
+                .await
+                .is_err()
+            {
+                inner.pending().remove(&correlation);
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(answer)) if answer.status == Some(StatusCode::NO_RESPONDERS) => {
+                    Some(Ok(None))
+                }
+                Ok(Ok(answer)) => Some(Ok(Some(answer))),
+                // The broker's inbox went away (the node left).
+                Ok(Err(_)) => None,
+                Err(_) => {
+                    inner.pending().remove(&correlation);
+                    Some(Err(()))
+                }
+            }
+        })
+        .await
+    }
+}
+
+fn read(message: &async_nats::Message) -> Outcome {
+    match envelope::parse(&message.payload) {
+        Ok(env) if env.kind == Kind::Reply => {
+            let start = message.payload.len() - env.body.len();
+            Outcome::Answer(message.payload.slice(start..))
+        }
+        Ok(env) if env.kind == Kind::Rejection => {
+            Outcome::Refused(envelope::read_rejection(env.body))
+        }
+        Ok(_) => Outcome::Refused(Rejection::Malformed {
+            detail: "the answer is a request".into(),
+        }),
+        Err(why) => Outcome::Refused(why),
+    }
+}

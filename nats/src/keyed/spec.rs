@@ -1,0 +1,383 @@
+//! Declaring a sharded group ([`ShardedSpec`]) and the handle of a node's part in it
+//! ([`Sharded`]).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use futures::channel::oneshot;
+use playhouse_core::mailbox::{Block, Bounded, Mailbox};
+use playhouse_core::{
+    Actor, ActorRef, BoxError, Executor, Handler, MessageBroker, Reply, System, Wiring,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::lease::Leases;
+use super::routes::Routes;
+use super::serve::{self, Counters, Factory, Group, Spawn, claim_subject, direct_subject};
+use super::state::KeyState;
+use crate::broker::{NatsBroker, bucket};
+use crate::codec::{Codec, Postcard};
+use crate::config::is_token;
+use crate::error::ExportError;
+use crate::runtime;
+
+/// Declares a sharded group: the factory that makes a key's actor (given the key and its
+/// [`KeyState`]), the message types it takes from other nodes, its mailbox and idle time; then
+/// [`start`](ShardedSpec::start) serves it on this node. Made by [`NatsBroker::sharded`].
+#[must_use = "a sharded group does nothing until `start` is awaited"]
+pub struct ShardedSpec<'b, A: Actor, MB: Mailbox, C: Codec> {
+    broker: &'b NatsBroker<C>,
+    group: String,
+    factory: Factory<A, C>,
+    routes: Routes<A::Message, C>,
+    mailbox: MB,
+    idle: Option<Duration>,
+}
+
+impl<C: Codec> NatsBroker<C> {
+    /// Declares this node's part in the sharded group `group`: actors of type `A`, one per
+    /// key, each living on one node of the group at a time. `factory` makes a key's actor
+    /// when a message for it reaches the node that takes its lease: it is given the key and
+    /// the key's [`KeyState`] (what the key's previous owner saved, and where to save), and
+    /// returns a future of the actor or of why it cannot be made (the sender then gets
+    /// [`Rejection::ActivationFailed`](crate::Rejection::ActivationFailed)).
+    ///
+    /// ```no_run
+    /// # use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+    /// # use playhouse_nats::{KeyState, NatsBroker, StateError};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Deposit(u64);
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Balance;
+    /// # enum Msg { Deposit(u64, Reply<u64>), Balance(Reply<u64>) }
+    /// struct Account { balance: u64, state: KeyState }
+    /// # impl Actor for Account { type Message = Msg; type Error = StateError; }
+    /// # impl<V: Env> Handler<V> for Account {
+    /// #     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), StateError> {
+    /// #         match msg {
+    /// #             Msg::Deposit(n, reply) => {
+    /// #                 self.state.save(&(self.balance + n)).await?; // fenced write first
+    /// #                 self.balance += n;
+    /// #                 let _ = reply.send(self.balance);
+    /// #             }
+    /// #             Msg::Balance(reply) => { let _ = reply.send(self.balance); }
+    /// #         }
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// # async fn f<E: playhouse_core::Executor>(broker: NatsBroker, system: System<E, NatsBroker>) {
+    /// let accounts = broker
+    ///     .sharded("accounts", |_key: &str, state: KeyState| async move {
+    ///         let balance = state.load::<u64>()?.unwrap_or(0);
+    ///         Ok::<_, StateError>(Account { balance, state })
+    ///     })
+    ///     .ask::<Deposit, u64>(|Deposit(n), reply| Msg::Deposit(n, reply))
+    ///     .ask::<Balance, u64>(|Balance, reply| Msg::Balance(reply))
+    ///     .start(&system)
+    ///     .await
+    ///     .expect("serving");
+    ///
+    /// // From any node (this one included):
+    /// let deposits = broker.sharded_ref::<Deposit>("accounts");
+    /// let balance: u64 = deposits
+    ///     .ask("alice", Deposit(10), std::time::Duration::from_secs(5))
+    ///     .await
+    ///     .expect("answered by alice's owner");
+    /// # let _ = (accounts, balance);
+    /// # }
+    /// ```
+    pub fn sharded<A, F, Fut, E>(
+        &self,
+        group: &str,
+        factory: F,
+    ) -> ShardedSpec<'_, A, Bounded<Block>, C>
+    where
+        A: Actor,
+        F: Fn(&str, KeyState<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<A, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let factory: Factory<A, C> = Arc::new(move |key: &str, state: KeyState<C>| {
+            let made = factory(key, state);
+            Box::pin(async move { made.await.map_err(Into::into) })
+        });
+        ShardedSpec {
+            broker: self,
+            group: group.to_owned(),
+            factory,
+            routes: Routes::new(),
+            mailbox: Bounded::default(),
+            idle: None,
+        }
+    }
+}
+
+impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
+    /// Accepts tells of `Q`, turned into the actor's message by `From`.
+    pub fn tell<Q>(mut self) -> Self
+    where
+        Q: DeserializeOwned + Send + 'static,
+        A::Message: From<Q>,
+    {
+        self.routes.tell::<Q>();
+        self
+    }
+
+    /// Accepts asks of `Q` answered with an `R`: `make` puts the request and its reply port in
+    /// the actor's message.
+    pub fn ask<Q, R>(
+        mut self,
+        make: impl Fn(Q, Reply<R>) -> A::Message + Send + Sync + 'static,
+    ) -> Self
+    where
+        Q: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        self.routes.ask(make);
+        self
+    }
+
+    /// Gives every activation `mailbox` (the default: `Bounded<Block>`, capacity 256).
+    pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> ShardedSpec<'b, A, MB2, C> {
+        ShardedSpec {
+            broker: self.broker,
+            group: self.group,
+            factory: self.factory,
+            routes: self.routes,
+            mailbox,
+            idle: self.idle,
+        }
+    }
+
+    /// Passivates a key once no message has reached it on this node for `idle`: the actor is
+    /// stopped gracefully (it handles what is queued; its `stopped` hook runs) and the lease
+    /// given back. The default is never (a key stays on its node until the node leaves or
+    /// dies, or [`Sharded::passivate`] is called).
+    pub fn passivate_after(mut self, idle: Duration) -> Self {
+        self.idle = Some(idle);
+        self
+    }
+
+    /// Starts serving the group on this node: its actors run on `system`'s executor. Opens
+    /// (or makes) the lease bucket `<prefix>_leases` (its `max_age` is the node TTL of the
+    /// first node that made it, and is the lease TTL) and the group's state bucket
+    /// `<prefix>_state_<group>`, and subscribes to the group's subjects.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::InvalidName`] for a group name that is not a token,
+    /// [`ExportError::NothingAccepted`] if no message type was declared,
+    /// [`ExportError::Nats`] if the buckets or subscriptions could not be made.
+    pub async fn start<E, B>(self, system: &System<E, B>) -> Result<Sharded<A, MB, C>, ExportError>
+    where
+        E: Executor,
+        B: MessageBroker,
+        A: Handler<Wiring<MB, E, B>>,
+    {
+        if !is_token(&self.group) {
+            return Err(ExportError::InvalidName { name: self.group });
+        }
+        if self.routes.is_empty() {
+            return Err(ExportError::NothingAccepted);
+        }
+        let spawn: Spawn<A, MB> = {
+            let system = system.clone();
+            let mailbox = self.mailbox.clone();
+            Arc::new(move |actor: A| -> ActorRef<A, MB> {
+                system.spawn_with(actor, mailbox.clone())
+            })
+        };
+        let inner = Arc::clone(&self.broker.inner);
+        let (factory, routes, idle, name) = (self.factory, self.routes, self.idle, self.group);
+        let (stop, stopped) = oneshot::channel();
+        let group = runtime::run(async move {
+            let nats = |e: &dyn fmt::Display| ExportError::Nats(e.to_string());
+            let prefix = inner.prefix.clone();
+            let ttl = inner.config.node_ttl;
+            let leases = bucket(&inner.js, || kv::Config {
+                bucket: format!("{prefix}_leases"),
+                description: "playhouse: keyed-actor leases, one owner node per key".into(),
+                history: 1,
+                max_age: ttl,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats(&e))?;
+            let ttl = leases
+                .status()
+                .await
+                .map(|s| s.max_age())
+                .map_err(|e| nats(&e))?;
+            if ttl.is_zero() {
+                return Err(ExportError::Nats(format!(
+                    "the bucket {prefix}_leases has no max_age: it cannot hold leases"
+                )));
+            }
+            let states = bucket(&inner.js, || kv::Config {
+                bucket: format!("{prefix}_state_{name}"),
+                description: format!("playhouse: the state of the keyed actors of {name}"),
+                history: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats(&e))?;
+            let direct = inner
+                .client
+                .subscribe(direct_subject(&prefix, &name, &inner.node, "*"))
+                .await
+                .map_err(|e| nats(&e))?;
+            let claim = inner
+                .client
+                .queue_subscribe(
+                    claim_subject(&prefix, &name, "*"),
+                    format!("{prefix}-keyed-{name}"),
+                )
+                .await
+                .map_err(|e| nats(&e))?;
+            inner.client.flush().await.map_err(|e| nats(&e))?;
+            let leases = Leases::new(leases, inner.node.clone(), ttl, inner.config.heartbeat);
+            let group = Arc::new(Group {
+                inner: Arc::clone(&inner),
+                name,
+                leases: Arc::new(leases),
+                states,
+                routes,
+                factory,
+                spawn,
+                idle,
+                workers: Mutex::new(Default::default()),
+                next_worker: AtomicU64::new(0),
+                active: Mutex::new(HashSet::new()),
+                counters: Counters::default(),
+            });
+            let task = runtime::spawn(serve::serve(Arc::clone(&group), direct, claim, stopped));
+            inner.keep_task(task);
+            Ok(group)
+        })
+        .await?;
+        Ok(Sharded {
+            group,
+            stop: Arc::new(Mutex::new(Some(stop))),
+        })
+    }
+}
+
+impl<A: Actor, MB: Mailbox, C: Codec> fmt::Debug for ShardedSpec<'_, A, MB, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedSpec")
+            .field("group", &self.group)
+            .field("accepts", &self.routes.accepts)
+            .field("passivate_after", &self.idle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// This node's part in a sharded group: which keys it holds now, passivation on demand, its
+/// counters, and [`stop`](Sharded::stop). Cheap to clone. Dropping it leaves the group served
+/// (until the node leaves).
+pub struct Sharded<A: Actor, MB: Mailbox = Bounded<Block>, C: Codec = Postcard> {
+    group: Arc<Group<A, MB, C>>,
+    stop: Arc<Mutex<Option<oneshot::Sender<()>>>>,
+}
+
+impl<A: Actor, MB: Mailbox, C: Codec> Clone for Sharded<A, MB, C> {
+    fn clone(&self) -> Self {
+        Sharded {
+            group: Arc::clone(&self.group),
+            stop: Arc::clone(&self.stop),
+        }
+    }
+}
+
+impl<A: Actor, MB: Mailbox, C: Codec> fmt::Debug for Sharded<A, MB, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sharded")
+            .field("group", &self.group.name)
+            .field("node", &self.group.inner.node)
+            .field("active", &self.group.active_keys())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a node's part of a sharded group has done since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShardedStats {
+    /// Keys activated here (factory calls that returned an actor).
+    pub activations: u64,
+    /// Activations that failed (the state could not be opened, the factory failed or
+    /// panicked).
+    pub activation_failures: u64,
+    /// Activations ended here: idle, on demand, stopping, or after a lapse.
+    pub passivations: u64,
+    /// Activations ended because their lease lapsed.
+    pub lapses: u64,
+    /// Messages refused here because another node holds their key's lease (the sender was
+    /// told which, and sent there).
+    pub redirected: u64,
+}
+
+impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
+    /// The group's name.
+    pub fn group(&self) -> &str {
+        &self.group.name
+    }
+
+    /// The lease TTL (the lease bucket's `max_age`).
+    pub fn lease_ttl(&self) -> Duration {
+        self.group.leases.ttl()
+    }
+
+    /// Whether `key` has an activation on this node now.
+    pub fn is_active(&self, key: &str) -> bool {
+        self.group.is_active(key)
+    }
+
+    /// The keys active on this node, sorted.
+    pub fn active_keys(&self) -> Vec<String> {
+        self.group.active_keys()
+    }
+
+    /// Passivates `key` on this node: the actor handles what is queued and stops, then the
+    /// lease is given back; the key's next message activates it again (on whichever node
+    /// takes the lease, its state reloaded through the factory). Returns whether the key was
+    /// active here.
+    pub async fn passivate(&self, key: &str) -> bool {
+        let group = Arc::clone(&self.group);
+        let key = key.to_owned();
+        runtime::run(async move { group.passivate(&key).await }).await
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> ShardedStats {
+        let c = &self.group.counters;
+        ShardedStats {
+            activations: c.activations.load(Ordering::Relaxed),
+            activation_failures: c.activation_failures.load(Ordering::Relaxed),
+            passivations: c.passivations.load(Ordering::Relaxed),
+            lapses: c.lapses.load(Ordering::Relaxed),
+            redirected: c.redirected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops serving the group on this node: no new message is taken, every active key is
+    /// passivated and its lease given back (other nodes take the keys on their next message).
+    /// Waits for that, at most `timeout`.
+    pub async fn stop(&self, timeout: Duration) {
+        if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = stop.send(());
+        }
+        let group = Arc::clone(&self.group);
+        runtime::run(async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            while group.worker_count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
+}

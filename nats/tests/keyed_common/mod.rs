@@ -1,0 +1,185 @@
+//! What the keyed tests share: an account actor whose balance and log live in its fenced
+//! [`KeyState`], a factory that records each activation, and node configurations.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use playhouse_core::{Actor, Context, Env, Handler, Reply};
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{Credentials, KeyState, NatsBroker, NodeConfig, StateError};
+use serde::{Deserialize, Serialize};
+
+pub const HEARTBEAT: Duration = Duration::from_millis(200);
+pub const TTL: Duration = Duration::from_secs(1);
+/// Long enough for a dead owner's lease to lapse and a retry to land elsewhere.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A deposit (negative: a withdrawal); answered with the balance after it, or why not.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Deposit(pub i64);
+/// Answered with a [`Seen`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Get;
+/// Appends to the account's log (a tell).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Push(pub u32);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub node: String,
+    pub balance: i64,
+    pub log: Vec<u32>,
+}
+
+pub enum Msg {
+    Deposit(i64, Reply<Result<i64, String>>),
+    Get(Reply<Seen>),
+    Push(u32),
+}
+
+impl From<Push> for Msg {
+    fn from(p: Push) -> Msg {
+        Msg::Push(p.0)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    pub balance: i64,
+    pub log: Vec<u32>,
+}
+
+pub struct Account {
+    pub node: String,
+    pub stored: Stored,
+    pub state: KeyState,
+}
+
+impl Actor for Account {
+    type Message = Msg;
+    type Error = StateError;
+}
+
+impl<V: Env> Handler<V> for Account {
+    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), StateError> {
+        match msg {
+            Msg::Deposit(amount, reply) => {
+                let mut next = self.stored.clone();
+                next.balance += amount;
+                if next.balance < 0 {
+                    let _ = reply.send(Err(format!("balance {} too low", self.stored.balance)));
+                    return Ok(());
+                }
+                // Write first: an answer means the state is saved.
+                match self.state.save(&next).await {
+                    Ok(()) => {
+                        self.stored = next;
+                        let _ = reply.send(Ok(self.stored.balance));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            Msg::Get(reply) => {
+                let _ = reply.send(Seen {
+                    node: self.node.clone(),
+                    balance: self.stored.balance,
+                    log: self.stored.log.clone(),
+                });
+            }
+            Msg::Push(n) => {
+                let mut next = self.stored.clone();
+                next.log.push(n);
+                self.state.save(&next).await?;
+                self.stored = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every activation: the node and the key; and the last state handle of each key.
+#[derive(Clone, Default)]
+pub struct Activations {
+    pub log: Arc<Mutex<Vec<(String, String)>>>,
+    pub states: Arc<Mutex<HashMap<String, KeyState>>>,
+    /// Keys activated while the previous activation (in this process) still held the lease.
+    pub overlaps: Arc<Mutex<Vec<String>>>,
+}
+
+impl Activations {
+    pub fn count(&self, key: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, k)| k == key)
+            .count()
+    }
+
+    pub fn nodes_of(&self, key: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, k)| k == key)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+/// The group `accounts` on `broker`'s node, its factory recording into `seen`; key `broken`
+/// fails to activate.
+pub fn spec<'b>(
+    broker: &'b NatsBroker,
+    seen: &Activations,
+) -> playhouse_nats::ShardedSpec<
+    'b,
+    Account,
+    playhouse_core::mailbox::Bounded<playhouse_core::mailbox::Block>,
+    playhouse_nats::Postcard,
+> {
+    let node = broker.node_name().to_owned();
+    let seen = seen.clone();
+    broker
+        .sharded("accounts", move |key: &str, state: KeyState| {
+            let node = node.clone();
+            let seen = seen.clone();
+            let key = key.to_owned();
+            async move {
+                if key == "broken" {
+                    return Err(StateError::Nats("no such account".into()));
+                }
+                let stored = state.load::<Stored>()?.unwrap_or_default();
+                seen.log.lock().unwrap().push((node.clone(), key.clone()));
+                let mut states = seen.states.lock().unwrap();
+                if states.get(&key).is_some_and(KeyState::is_owner) {
+                    seen.overlaps.lock().unwrap().push(key.clone());
+                }
+                states.insert(key, state.clone());
+                Ok(Account {
+                    node,
+                    stored,
+                    state,
+                })
+            }
+        })
+        .ask::<Deposit, Result<i64, String>>(|Deposit(n), reply| Msg::Deposit(n, reply))
+        .ask::<Get, Seen>(|Get, reply| Msg::Get(reply))
+        .tell::<Push>()
+}
+
+pub fn config(server: &TestServer, node: &str) -> NodeConfig {
+    NodeConfig::new(server.url())
+        .node_name(node)
+        .credentials(Credentials::UserPassword {
+            user: server.user().expect("a user").to_owned(),
+            password: server.password().expect("a password").to_owned(),
+        })
+        .root_certificate(server.ca_cert_path().expect("TLS"))
+        .heartbeat(HEARTBEAT, TTL)
+}

@@ -1,0 +1,131 @@
+//! Keyed actors sharded across nodes in processes of their own: a key's owner killed with
+//! SIGKILL, and the key answering from another node with its state reloaded.
+
+mod keyed_common;
+mod support;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use keyed_common::*;
+use playhouse_core::System;
+use playhouse_executors::TokioExecutor;
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{Credentials, NatsBroker, NodeConfig};
+
+/// The child: serves the group `accounts` until its stdin closes.
+#[tokio::test]
+async fn account_node() {
+    let Some(mut node) = support::node() else {
+        return;
+    };
+    let config = NodeConfig::new(node.url.clone().expect("url"))
+        .node_name(node.role.clone())
+        .credentials(Credentials::UserPassword {
+            user: node.user.clone().expect("user"),
+            password: node.password.clone().expect("password"),
+        })
+        .root_certificate(node.ca_cert_path.clone().expect("CA"))
+        .heartbeat(HEARTBEAT, TTL);
+    let broker = NatsBroker::connect(config).await.expect("connects");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let _accounts = spec(&broker, &Activations::default())
+        .start(&system)
+        .await
+        .expect("serves");
+    node.emit("READY");
+    while node.next_command().await.is_some() {}
+}
+
+async fn get(broker: &NatsBroker, key: &str) -> Seen {
+    broker
+        .sharded_ref::<Get>("accounts")
+        .ask::<Seen>(key, Get, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e}"))
+}
+
+async fn deposit(broker: &NatsBroker, key: &str, amount: i64) -> Result<i64, String> {
+    broker
+        .sharded_ref::<Deposit>("accounts")
+        .ask::<Result<i64, String>>(key, Deposit(amount), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("deposit {key}: {e}"))
+}
+
+async fn total(broker: &NatsBroker, keys: &[String]) -> (i64, HashMap<String, String>) {
+    let mut sum = 0;
+    let mut owners = HashMap::new();
+    for key in keys {
+        let seen = get(broker, key).await;
+        sum += seen.balance;
+        owners.insert(key.clone(), seen.node);
+    }
+    (sum, owners)
+}
+
+#[tokio::test]
+async fn a_killed_owners_keys_answer_from_another_node_with_their_state() {
+    let server = TestServer::start().expect("nats-server");
+    let mut nodes: HashMap<String, support::NodeProcess> = HashMap::new();
+    for role in ["n1", "n2", "n3"] {
+        nodes.insert(
+            role.to_owned(),
+            support::spawn_node("account_node", role, &server, &[]),
+        );
+    }
+    for node in nodes.values_mut() {
+        node.wait_for_line("READY", support::STARTUP).await;
+    }
+    let me = NatsBroker::connect(config(&server, "parent"))
+        .await
+        .expect("connects");
+
+    let keys: Vec<String> = (0..9).map(|i| format!("acct{i}")).collect();
+    for key in &keys {
+        assert_eq!(deposit(&me, key, 100).await, Ok(100));
+    }
+    // A few transfers: withdraw, then deposit.
+    for i in 0..9 {
+        let (from, to) = (&keys[i], &keys[(i * 4 + 1) % 9]);
+        assert!(deposit(&me, from, -30).await.is_ok());
+        assert!(deposit(&me, to, 30).await.is_ok());
+    }
+    let (before, owners) = total(&me, &keys).await;
+    assert_eq!(before, 900);
+
+    let victim = owners["acct0"].clone();
+    let victims_keys: Vec<&String> = keys.iter().filter(|k| owners[*k] == victim).collect();
+    let balance = get(&me, "acct0").await.balance;
+    nodes.get_mut(&victim).expect("a child").kill_hard();
+    let killed = Instant::now();
+
+    let after = get(&me, "acct0").await;
+    eprintln!(
+        "failover: acct0 answered from {} {:?} after its owner {victim} was killed",
+        after.node,
+        killed.elapsed()
+    );
+    assert_ne!(after.node, victim, "the key moved");
+    assert_eq!(after.balance, balance, "its state reloaded");
+
+    // Every account of the dead node is back elsewhere; nothing was created or lost.
+    let (after_total, owners_after) = total(&me, &keys).await;
+    assert_eq!(after_total, 900);
+    for key in &victims_keys {
+        assert_ne!(owners_after[*key], victim);
+    }
+    // One owner per key: asked again, each key answers from the node it answered from.
+    for _ in 0..3 {
+        let (sum, again) = total(&me, &keys).await;
+        assert_eq!(sum, 900);
+        assert_eq!(again, owners_after);
+    }
+    // Transfers go on among the survivors.
+    for i in 0..9 {
+        let (from, to) = (&keys[i], &keys[(i + 2) % 9]);
+        assert!(deposit(&me, from, -10).await.is_ok());
+        assert!(deposit(&me, to, 10).await.is_ok());
+    }
+    assert_eq!(total(&me, &keys).await.0, 900);
+}

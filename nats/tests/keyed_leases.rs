@@ -1,0 +1,301 @@
+//! Keyed actors sharded across nodes, several nodes in one process (each its own broker and
+//! node name): activation, the creation race, passivation, and fencing when a lease lapses.
+
+mod keyed_common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use keyed_common::*;
+use playhouse_core::System;
+use playhouse_executors::TokioExecutor;
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{NatsBroker, Rejection, RemoteError, Sharded, StateError};
+
+type Accounts = Sharded<Account>;
+
+async fn node(server: &TestServer, name: &str, seen: &Activations) -> (NatsBroker, Accounts) {
+    let broker = NatsBroker::connect(config(server, name))
+        .await
+        .expect("connects");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let accounts = spec(&broker, seen).start(&system).await.expect("serves");
+    (broker, accounts)
+}
+
+async fn client(server: &TestServer, name: &str) -> NatsBroker {
+    NatsBroker::connect(config(server, name))
+        .await
+        .expect("connects")
+}
+
+async fn get(broker: &NatsBroker, key: &str) -> Seen {
+    broker
+        .sharded_ref::<Get>("accounts")
+        .ask::<Seen>(key, Get, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e}"))
+}
+
+async fn deposit(broker: &NatsBroker, key: &str, amount: i64) -> Result<i64, String> {
+    broker
+        .sharded_ref::<Deposit>("accounts")
+        .ask::<Result<i64, String>>(key, Deposit(amount), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("deposit {key}: {e}"))
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn activation_on_first_message_gives_the_factory_the_key() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    let (_b, on_b) = node(&server, "b", &seen).await;
+    let c = client(&server, "c").await;
+
+    assert_eq!(deposit(&c, "alice", 30).await, Ok(30));
+    assert_eq!(seen.count("alice"), 1);
+    let owner = get(&c, "alice").await.node;
+    assert_eq!(seen.nodes_of("alice"), vec![owner.clone()]);
+    assert_eq!(
+        c.sharded_ref::<Get>("accounts").owner_of("alice"),
+        None,
+        "each reference learns owners by itself"
+    );
+
+    // Different keys, concurrently: each activated once, on one node or the other.
+    let keys: Vec<String> = (0..24).map(|i| format!("k{i}")).collect();
+    let asks = keys.iter().map(|key| {
+        let c = c.clone();
+        let key = key.clone();
+        async move { deposit(&c, &key, 1).await }
+    });
+    for answer in futures::future::join_all(asks).await {
+        assert_eq!(answer, Ok(1));
+    }
+    for key in &keys {
+        assert_eq!(seen.count(key), 1, "{key} activated once");
+    }
+    let on_a_keys: BTreeSet<String> = on_a.active_keys().into_iter().collect();
+    let on_b_keys: BTreeSet<String> = on_b.active_keys().into_iter().collect();
+    assert!(on_a_keys.is_disjoint(&on_b_keys));
+    assert_eq!(on_a_keys.len() + on_b_keys.len(), keys.len() + 1);
+    assert!(
+        !on_a_keys.is_empty() && !on_b_keys.is_empty(),
+        "the keys spread over both nodes: a {on_a_keys:?}, b {on_b_keys:?}"
+    );
+
+    // One key's messages, in order, from a sender that awaits each.
+    let push = c.sharded_ref::<Push>("accounts");
+    for i in 0..100 {
+        push.tell("ordered", Push(i), WAIT).await.expect("taken");
+    }
+    assert_eq!(get(&c, "ordered").await.log, (0..100).collect::<Vec<_>>());
+
+    // A factory failure reaches the sender as a typed refusal, with its message back.
+    let err = c
+        .sharded_ref::<Deposit>("accounts")
+        .ask::<Result<i64, String>>("broken", Deposit(5), WAIT)
+        .await
+        .unwrap_err();
+    match err {
+        RemoteError::Rejected {
+            reason: Rejection::ActivationFailed { key, cause },
+            msg: Deposit(5),
+        } => {
+            assert_eq!(key, "broken");
+            assert!(cause.contains("no such account"), "{cause}");
+        }
+        other => panic!("expected ActivationFailed, got {other:?}"),
+    }
+    // A key that cannot be a subject token is refused before anything is sent.
+    let err = c
+        .sharded_ref::<Get>("accounts")
+        .ask::<Seen>("a.b", Get, WAIT)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        RemoteError::Rejected {
+            reason: Rejection::InvalidKey { .. },
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn two_nodes_racing_for_a_key_make_one_activation() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, on_a) = node(&server, "a", &seen).await;
+    let (b, on_b) = node(&server, "b", &seen).await;
+
+    for round in 0..5 {
+        let key = format!("race{round}");
+        // Both nodes send the key's first messages at once, each through its own subjects.
+        let asks = (0..16).map(|i| {
+            let from = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let key = key.clone();
+            async move { deposit(&from, &key, 1).await }
+        });
+        let answers = futures::future::join_all(asks).await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        assert_eq!(seen.count(&key), 1, "one activation of {key}");
+        assert!(seen.overlaps.lock().unwrap().is_empty());
+        assert_eq!(
+            u8::from(on_a.is_active(&key)) + u8::from(on_b.is_active(&key)),
+            1,
+            "one instance of {key}"
+        );
+        assert_eq!(get(&a, &key).await.balance, 16, "no deposit lost");
+    }
+}
+
+#[tokio::test]
+async fn passivation_when_idle_and_on_demand_reloads_through_the_factory() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let broker = NatsBroker::connect(config(&server, "a"))
+        .await
+        .expect("connects");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let accounts = spec(&broker, &seen)
+        .passivate_after(Duration::from_millis(300))
+        .start(&system)
+        .await
+        .expect("serves");
+
+    assert_eq!(deposit(&broker, "idle", 5).await, Ok(5));
+    assert!(accounts.is_active("idle"));
+    eventually("idle passivates", || !accounts.is_active("idle")).await;
+    assert_eq!(get(&broker, "idle").await.balance, 5, "reloaded");
+    assert_eq!(seen.count("idle"), 2);
+
+    // On demand, with tells racing the passivation: none is lost, order is kept.
+    let push = broker.sharded_ref::<Push>("accounts");
+    for i in 0..20 {
+        push.tell("busy", Push(i), WAIT).await.expect("taken");
+    }
+    let sender = {
+        let push = push.clone();
+        tokio::spawn(async move {
+            for i in 20..200 {
+                push.tell("busy", Push(i), WAIT).await.expect("taken");
+            }
+        })
+    };
+    let mut passivated = 0;
+    while !sender.is_finished() {
+        if accounts.passivate("busy").await {
+            passivated += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    sender.await.unwrap();
+    assert!(passivated > 0, "the passivations raced the tells");
+    assert_eq!(get(&broker, "busy").await.log, (0..200).collect::<Vec<_>>());
+    assert_eq!(seen.count("busy"), passivated + 1);
+    assert!(!accounts.passivate("never-seen").await);
+}
+
+#[tokio::test]
+async fn a_node_that_left_stops_before_another_takes_over_and_its_writes_are_refused() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, on_a) = node(&server, "a", &seen).await;
+    let (b, on_b) = node(&server, "b", &seen).await;
+    let c = client(&server, "c").await;
+
+    assert_eq!(deposit(&c, "lapse", 10).await, Ok(10));
+    let first = get(&c, "lapse").await.node;
+    let (gone, stays, stays_handle) = if first == "a" {
+        (a, b, on_b)
+    } else {
+        (b, a, on_a)
+    };
+    let stale = seen.states.lock().unwrap()["lapse"].clone();
+    assert!(stale.is_owner());
+
+    // Its node stops renewing (it leaves without passivating anything).
+    gone.leave().await;
+    let after = get(&c, "lapse").await;
+    assert_eq!(
+        after.node,
+        stays.node_name(),
+        "the key came back on the other node"
+    );
+    assert_eq!(after.balance, 10, "its state reloaded through the factory");
+    assert!(stays_handle.is_active("lapse"));
+    assert_eq!(seen.nodes_of("lapse"), vec![first, after.node.clone()]);
+    assert!(seen.overlaps.lock().unwrap().is_empty(), "never two owners");
+
+    // The stale owner's write is refused, and changed nothing.
+    assert!(!stale.is_owner());
+    let refused = stale
+        .save(&Stored {
+            balance: 1_000_000,
+            log: vec![],
+        })
+        .await;
+    assert_eq!(
+        refused,
+        Err(StateError::LeaseLost {
+            key: "lapse".into()
+        })
+    );
+    assert_eq!(get(&c, "lapse").await.balance, 10);
+}
+
+#[tokio::test]
+async fn a_write_after_the_state_moved_is_fenced() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, _on_a) = node(&server, "a", &seen).await;
+    assert_eq!(deposit(&a, "moved", 1).await, Ok(1));
+    let state = seen.states.lock().unwrap()["moved"].clone();
+
+    // Someone else (a stale owner whose write landed late) writes the state.
+    let kv = a
+        .jetstream()
+        .get_key_value("playhouse_state_accounts")
+        .await
+        .expect("the group's state bucket");
+    kv.put("moved", vec![1u8, 0, 0].into()).await.expect("put");
+
+    let refused = state.save(&Stored::default()).await;
+    assert_eq!(
+        refused,
+        Err(StateError::Fenced {
+            key: "moved".into()
+        })
+    );
+    // The activation answers with the error; the next activation loads what is stored.
+    assert!(deposit(&a, "moved", 1).await.is_err());
+}
+
+#[tokio::test]
+async fn when_the_server_is_gone_longer_than_the_ttl_every_owner_stops() {
+    let mut server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, on_a) = node(&server, "a", &seen).await;
+    assert_eq!(deposit(&a, "cut", 7).await, Ok(7));
+    let state = seen.states.lock().unwrap()["cut"].clone();
+
+    // No renewal can reach the server: the lease lapses at its deadline, here.
+    server.stop();
+    eventually("the lease lapses", || !state.is_owner()).await;
+    eventually("the key is passivated", || !on_a.is_active("cut")).await;
+    assert!(on_a.stats().lapses >= 1);
+
+    server.restart().expect("restarts");
+    assert_eq!(get(&a, "cut").await.balance, 7, "reloaded after the lapse");
+    assert_eq!(seen.count("cut"), 2);
+}

@@ -91,11 +91,12 @@ impl<C> Inner<C> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Keeps `task` to abort when the node leaves; forgets the tasks that have finished (an
+    /// export or subscription whose actor ended), so that the list does not grow with them.
     pub(crate) fn keep_task(&self, task: tokio::task::JoinHandle<()>) {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(task);
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
     }
 }
 

@@ -236,22 +236,21 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
             inner.pending().remove(&correlation);
             return Err(RemoteError::Disconnected(msg));
         }
-        let waited = {
-            let inner = Arc::clone(&inner);
-            runtime::run(async move {
-                let answer = tokio::time::timeout(timeout, rx).await;
-                if answer.is_err() {
-                    inner.pending().remove(&correlation);
-                }
-                answer
-            })
-            .await
+        // Waits in the caller's task, on a timer of the crate's runtime (pollable from any
+        // executor); the guard takes the ask out of the pending table however this ends (an
+        // answer, the timeout, the caller dropping the future).
+        let _pending = PendingGuard {
+            inner: &inner,
+            correlation,
         };
-        let answer = match waited {
-            Ok(Ok(answer)) => answer,
-            // Timed out, or the broker's inbox went away (the node left).
-            Ok(Err(_)) => return Err(RemoteError::Disconnected(msg)),
-            Err(_) => return Err(RemoteError::Timeout),
+        let sleep = std::pin::pin!(runtime::sleep(timeout));
+        let answer = match futures::future::select(rx, sleep).await {
+            futures::future::Either::Left((Ok(answer), _)) => answer,
+            // The broker's inbox went away (the node left).
+            futures::future::Either::Left((Err(_), _)) => {
+                return Err(RemoteError::Disconnected(msg));
+            }
+            futures::future::Either::Right(_) => return Err(RemoteError::Timeout),
         };
         if answer.status == Some(StatusCode::NO_RESPONDERS) {
             return Err(RemoteError::NotFound {
@@ -279,5 +278,17 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
             )),
             Err(reason) => Ok((Err(RemoteError::Rejected { reason, msg }), ())),
         }
+    }
+}
+
+/// Removes an ask from its node's pending table when the ask ends, however it ends.
+struct PendingGuard<'a, C> {
+    inner: &'a crate::broker::Inner<C>,
+    correlation: u64,
+}
+
+impl<C> Drop for PendingGuard<'_, C> {
+    fn drop(&mut self) {
+        self.inner.pending().remove(&self.correlation);
     }
 }

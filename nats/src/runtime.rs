@@ -57,3 +57,9 @@ where
 {
     handle().spawn(fut)
 }
+
+/// A sleep on the crate's runtime's timer, which the caller may poll from any executor.
+pub(crate) fn sleep(duration: std::time::Duration) -> tokio::time::Sleep {
+    let _runtime = handle().enter();
+    tokio::time::sleep(duration)
+}

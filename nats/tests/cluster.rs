@@ -206,3 +206,73 @@ async fn nodes_starting_together_on_a_fresh_server_all_join() {
         .unwrap();
     assert_eq!(me.members(), ["n1", "n2", "n3", "n4", "parent"]);
 }
+
+#[tokio::test]
+async fn a_node_in_another_process_goes_on_after_a_server_restart() {
+    let mut server = TestServer::start().expect("nats-server");
+    let mut far = support::spawn_node("counter_node", "far", &server, &[]);
+    far.wait_for_line("READY", support::STARTUP).await;
+    let me = NatsBroker::connect(parent_config(&server, "parent"))
+        .await
+        .unwrap();
+    let add = me.remote::<Add>("counter-far");
+    add.tell_acked(Add(1), WAIT).await.unwrap();
+
+    // Traffic while the server goes down and comes back on the same port and store.
+    let sender = {
+        let add = add.clone();
+        tokio::spawn(async move {
+            let mut acked = 0u64;
+            for _ in 0..100 {
+                if add
+                    .tell_acked(Add(1), Duration::from_millis(500))
+                    .await
+                    .is_ok()
+                {
+                    acked += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            acked
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.restart().expect("the server comes back");
+    let acked = sender.await.unwrap();
+
+    // Both processes reconnect by themselves; sends go on.
+    let until = tokio::time::Instant::now() + WAIT;
+    while add
+        .tell_acked(Add(0), Duration::from_millis(500))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "sends never worked again"
+        );
+    }
+    // Every acknowledged tell was handled, none twice (at most once: one in flight during the
+    // restart may be lost).
+    let total: u64 = me
+        .remote::<Get>("counter-far")
+        .ask(Get, WAIT)
+        .await
+        .unwrap();
+    assert!(total > acked, "total {total}, acknowledged {}", acked + 1);
+    assert!(total <= 101, "total {total}: a tell was handled twice");
+    // The registry survived in JetStream's store, and membership recovers.
+    assert_eq!(
+        me.registration("counter-far").await.unwrap().unwrap().node,
+        "far"
+    );
+    let until = tokio::time::Instant::now() + WAIT;
+    while me.members() != ["far", "parent"] {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "membership: {:?}",
+            me.members()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

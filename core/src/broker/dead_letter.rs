@@ -11,7 +11,7 @@ use super::request::CorrelationId;
 /// ```
 /// use playhouse_core::DeadLetterKind;
 ///
-/// assert_eq!(DeadLetterKind::ALL.len(), 5);
+/// assert_eq!(DeadLetterKind::ALL.len(), 6);
 /// assert_eq!(DeadLetterKind::LateReply.to_string(), "a reply came after its requester stopped waiting");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

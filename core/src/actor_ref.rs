@@ -15,7 +15,7 @@ use crate::executor::BoxSleep;
 use crate::exit::ExitReason;
 use crate::exit_wait::ExitWait;
 use crate::link::{Down, Monitor};
-use crate::mailbox::{Block, Bounded, Mailbox};
+use crate::mailbox::{Block, Bounded, CallerSpan, Mailbox, MessageMeta, Strategy};
 use crate::reply::{Reply, reply_port};
 use crate::sync::Arc;
 
@@ -127,7 +127,12 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         if current_actor::is_running(self.cell.id) {
             return Err(AskError::Deadlock(request));
         }
-        self.cell.queue.send(request).await?;
+        let meta = <MB::Strategy as Strategy>::Meta::DEFAULT;
+        // The span current at the send rides with the request (feature `tracing`).
+        self.cell
+            .queue
+            .ask_with(request, meta, CallerSpan::current())
+            .await?;
         rx.await.map_err(AskError::NoReply)
     }
 
@@ -202,7 +207,11 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         if current_actor::is_running(self.cell.id) {
             return Err(AskError::Deadlock(request));
         }
-        let mut send = self.cell.queue.send(request);
+        let meta = <MB::Strategy as Strategy>::Meta::DEFAULT;
+        let mut send = self
+            .cell
+            .queue
+            .ask_with(request, meta, CallerSpan::current());
         let sent = poll_fn(|cx| {
             if let Poll::Ready(r) = Pin::new(&mut send).poll(cx) {
                 return Poll::Ready(Some(r));

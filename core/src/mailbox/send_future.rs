@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::caller_span::CallerSpan;
 use super::queue::Queue;
 use super::strategy::{MessageMeta, Strategy};
 use crate::error::SendError;
@@ -22,19 +23,28 @@ pub struct SendFuture<'a, M, S: Strategy> {
     msg: Option<M>,
     /// The message's level and deadline (`()`, no room, under the plain strategies).
     meta: S::Meta,
+    /// The span of the ask that sends it (no room without the `tracing` feature; none for a
+    /// tell).
+    caller: CallerSpan,
     key: Option<u64>,
 }
 
 impl<'a, M, S: Strategy> SendFuture<'a, M, S> {
     pub(crate) fn new(queue: &'a Queue<M, S>, msg: M) -> Self {
-        Self::with_meta(queue, msg, S::Meta::DEFAULT)
+        Self::with_meta(queue, msg, S::Meta::DEFAULT, CallerSpan::NONE)
     }
 
-    pub(crate) fn with_meta(queue: &'a Queue<M, S>, msg: M, meta: S::Meta) -> Self {
+    pub(crate) fn with_meta(
+        queue: &'a Queue<M, S>,
+        msg: M,
+        meta: S::Meta,
+        caller: CallerSpan,
+    ) -> Self {
         SendFuture {
             queue,
             msg: Some(msg),
             meta,
+            caller,
             key: None,
         }
     }
@@ -67,7 +77,10 @@ impl<M, S: Strategy> Future for SendFuture<'_, M, S> {
             // Polled again after it resolved: nothing left to send.
             return Poll::Ready(Ok(()));
         };
-        match this.queue.poll_send(msg, this.meta, &mut this.key, cx) {
+        match this
+            .queue
+            .poll_send(msg, this.meta, &mut this.caller, &mut this.key, cx)
+        {
             Poll::Ready(Err((SendError::Full(m), true))) => {
                 this.msg = Some(m);
                 Poll::Pending

@@ -61,6 +61,13 @@ impl CallerSpan {
     #[inline]
     pub(crate) fn release(self) {}
 
+    /// `true` if it carries a span.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn is_carried(&self) -> bool {
+        self.span.is_some()
+    }
+
     /// The caller's span, if one was carried.
     #[cfg(feature = "tracing")]
     #[inline]

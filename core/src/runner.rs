@@ -86,61 +86,7 @@ where
                     if task.ctx.stop_requested {
                         break 'incarnation ExitReason::Normal;
                     }
-                    let Some((msg, caller)) = poll_fn(|cx| {
-                        loop {
-                            break match task.poll_recv(cx) {
-                                Poll::Ready(Some(queued)) => {
-                                    // One load for a kill, an end of the incarnation and a
-                                    // waiting control message alike. Checked in here, so that
-                                    // the message is not kept in the task's state twice.
-                                    let (msg, meta, caller) = if task.ctx.cell.interrupted() {
-                                        match task.interrupt(queued) {
-                                            Some(kept) => kept,
-                                            None => break Poll::Ready(None),
-                                        }
-                                    } else {
-                                        queued
-                                    };
-                                    // Only under `Expiring` (a constant `false` otherwise, and
-                                    // `deadline` a constant `None`): the message is not handled if
-                                    // its deadline has come, on the executor's clock.
-                                    if <MetaOf<V> as MessageMeta>::EXPIRES
-                                        && meta.deadline().is_some_and(|d| task.ctx.now() >= d)
-                                    {
-                                        task.expire(msg, caller);
-                                        // Work like a message: a flood of expired ones yields too.
-                                        budget -= 1;
-                                        if budget == 0 {
-                                            budget = BUDGET;
-                                            cx.waker().wake_by_ref();
-                                            break Poll::Pending;
-                                        }
-                                        continue;
-                                    }
-                                    // Without drop glue out of the closure (see below).
-                                    Poll::Ready(Some((msg, ManuallyDrop::new(caller))))
-                                }
-                                Poll::Pending => {
-                                    // The task goes back to its executor anyway: a fresh budget.
-                                    // (Yielding after 128 messages spread over many wake-ups would
-                                    // only invite another worker to steal the actor away from its
-                                    // senders.)
-                                    budget = BUDGET;
-                                    // Idle, and the incarnation is asked to end: it does now. (The
-                                    // request takes the waker that `poll_recv` left, under the
-                                    // lock, so one made after this look wakes the task.)
-                                    if task.ctx.cell.restart_requested() {
-                                        Poll::Ready(None)
-                                    } else {
-                                        Poll::Pending
-                                    }
-                                }
-                                Poll::Ready(None) => Poll::Ready(None),
-                            };
-                        }
-                    })
-                    .await
-                    else {
+                    let Some((msg, caller)) = next_message(&mut task, &mut budget).await else {
                         break 'incarnation task.no_message_reason();
                     };
                     // The handler's start, for an observed actor only (the one branch an
@@ -488,6 +434,45 @@ impl std::fmt::Write for IdText {
     }
 }
 
+/// The message loop's wait for its next message ([`Finalizer::poll_next`]).
+///
+/// With the `tracing` feature a future of its own ([`NextMessage`]), whose `poll` is always
+/// inlined into the actor's task: `PollFn::poll` went out of line there (35 more instructions
+/// per message, callgrind, 1M tells). Without it, `poll_fn`: `NextMessage` took one more
+/// instruction per message there.
+#[inline(always)]
+fn next_message<'t, A: Actor, V: Env, R: Supervision<A>>(
+    task: &'t mut Finalizer<A, V, R>,
+    budget: &'t mut u32,
+) -> impl Future<Output = Option<(A::Message, ManuallyDrop<CallerSpan>)>> + 't {
+    #[cfg(feature = "tracing")]
+    {
+        NextMessage { task, budget }
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        poll_fn(move |cx| task.poll_next(budget, cx))
+    }
+}
+
+/// [`next_message`] with the `tracing` feature.
+#[cfg(feature = "tracing")]
+struct NextMessage<'t, A: Actor, V: Env, R: Supervision<A>> {
+    task: &'t mut Finalizer<A, V, R>,
+    budget: &'t mut u32,
+}
+
+#[cfg(feature = "tracing")]
+impl<A: Actor, V: Env, R: Supervision<A>> Future for NextMessage<'_, A, V, R> {
+    type Output = Option<(A::Message, ManuallyDrop<CallerSpan>)>;
+
+    #[inline(always)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.task.poll_next(this.budget, cx)
+    }
+}
+
 /// Yields once to the executor, so a busy actor does not starve its neighbours.
 struct YieldNow(bool);
 
@@ -559,6 +544,66 @@ struct Finalizer<A: Actor, V: Env, R: Supervision<A>> {
 }
 
 impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
+    /// The message loop's next message, with its caller's span ([`NextMessage`]).
+    #[inline(always)]
+    fn poll_next(
+        &mut self,
+        budget: &mut u32,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<(A::Message, ManuallyDrop<CallerSpan>)>> {
+        loop {
+            break match self.poll_recv(cx) {
+                Poll::Ready(Some(queued)) => {
+                    // One load for a kill, an end of the incarnation and a
+                    // waiting control message alike. Checked in here, so that
+                    // the message is not kept in the task's state twice.
+                    let (msg, meta, caller) = if self.ctx.cell.interrupted() {
+                        match self.interrupt(queued) {
+                            Some(kept) => kept,
+                            None => break Poll::Ready(None),
+                        }
+                    } else {
+                        queued
+                    };
+                    // Only under `Expiring` (a constant `false` otherwise, and
+                    // `deadline` a constant `None`): the message is not handled if
+                    // its deadline has come, on the executor's clock.
+                    if <MetaOf<V> as MessageMeta>::EXPIRES
+                        && meta.deadline().is_some_and(|d| self.ctx.now() >= d)
+                    {
+                        self.expire(msg, caller);
+                        // Work like a message: a flood of expired ones yields too.
+                        *budget -= 1;
+                        if *budget == 0 {
+                            *budget = BUDGET;
+                            cx.waker().wake_by_ref();
+                            break Poll::Pending;
+                        }
+                        continue;
+                    }
+                    // Without drop glue out to the message loop (see there).
+                    Poll::Ready(Some((msg, ManuallyDrop::new(caller))))
+                }
+                Poll::Pending => {
+                    // The task goes back to its executor anyway: a fresh budget.
+                    // (Yielding after 128 messages spread over many wake-ups would
+                    // only invite another worker to steal the actor away from its
+                    // senders.)
+                    *budget = BUDGET;
+                    // Idle, and the incarnation is asked to end: it does now. (The
+                    // request takes the waker that `poll_recv` left, under the
+                    // lock, so one made after this look wakes the task.)
+                    if self.ctx.cell.restart_requested() {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Pending
+                    }
+                }
+                Poll::Ready(None) => Poll::Ready(None),
+            };
+        }
+    }
+
     /// Why the message loop got no message: a kill, an end of the incarnation asked for, or
     /// the mailbox closed and drained (the stop asked for, or a normal end).
     #[cold]

@@ -71,9 +71,29 @@ impl CallerSpan {
     /// The caller's span, if one was carried.
     #[cfg(feature = "tracing")]
     #[inline]
-    pub(crate) fn into_span(self) -> Option<tracing::Span> {
-        self.span.map(|span| *span)
+    pub(crate) fn into_span(mut self) -> Option<tracing::Span> {
+        self.span.take().map(|span| *span)
     }
+}
+
+/// The test for a span inline, its drop out of line: what a tell's message and send future
+/// pay for it is a null test (the drop glue of an `Option<Box<Span>>` alone went out of line,
+/// a call per tell).
+#[cfg(feature = "tracing")]
+impl Drop for CallerSpan {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(span) = self.span.take() {
+            drop_span(span);
+        }
+    }
+}
+
+#[cfg(feature = "tracing")]
+#[cold]
+#[inline(never)]
+fn drop_span(span: Box<tracing::Span>) {
+    drop(span);
 }
 
 #[cfg(all(test, not(playhouse_loom)))]

@@ -60,6 +60,7 @@ pub use priority::{DEFAULT_LEVEL, Leveled, Prioritize, Prioritized};
 pub use queue::Queue;
 pub(crate) use queue::{Queued, State, wake_all};
 pub use receiver::Receiver;
+pub(crate) use send_future::AskSend;
 pub use send_future::SendFuture;
 pub use strategy::{
     Block, DropNewest, DropOldest, MessageMeta, OnFull, Reject, Strategy, Tally, UnboundedStrategy,
@@ -250,17 +251,12 @@ impl<M, S: Strategy> Queue<M, S> {
 
     /// [`send`](Queue::send) with the meta of the message: its level, its deadline.
     pub(crate) fn send_with(&self, msg: M, meta: S::Meta) -> SendFuture<'_, M, S> {
-        SendFuture::with_meta(self, msg, meta, CallerSpan::NONE)
+        SendFuture::with_meta(self, msg, meta)
     }
 
     /// [`send_with`](Queue::send_with) for an ask: the request carries the span of its caller
     /// ([`CallerSpan`]) to the handler.
-    pub(crate) fn ask_with(
-        &self,
-        msg: M,
-        meta: S::Meta,
-        caller: CallerSpan,
-    ) -> SendFuture<'_, M, S> {
-        SendFuture::with_meta(self, msg, meta, caller)
+    pub(crate) fn ask_with(&self, msg: M, meta: S::Meta, caller: CallerSpan) -> AskSend<'_, M, S> {
+        AskSend::new(SendFuture::with_meta(self, msg, meta), caller)
     }
 }

@@ -35,6 +35,10 @@ const WAITING: usize = 1 << (usize::BITS - 1);
 /// layout as `M` alone.
 pub(crate) type Queued<M, T> = (M, T, CallerSpan);
 
+/// A send that did not get in ([`Queue::poll_send`]): the error with the message, whether the
+/// send waits for room (`Full` under `Block`), and the caller's span handed back.
+pub(crate) type Unsent<M> = (SendError<M>, bool, CallerSpan);
+
 /// What a mailbox holds once it has been sent a message: made by the first send, kept until the
 /// actor's cell is freed.
 pub(crate) struct Buffer<M, S: Strategy> {
@@ -462,16 +466,20 @@ impl<M, S: Strategy> Queue<M, S> {
     }
 
     /// One attempt of a waiting send: push if there is room, else register `waker` under `key`.
-    /// `caller` is taken when the message is pushed, or dropped with it; it stays with the
-    /// sender's future while the send waits for room.
+    /// A send that fails or waits hands `caller` back with the message, for the sender's future
+    /// to keep while it waits, or to drop.
+    ///
+    /// `caller` goes by value, not by `&mut`: a reference to the zero-sized span of a build
+    /// without the `tracing` feature is still a pointer to pass, one more instruction per
+    /// `tell` (callgrind, 1M tells: 1150.7M against 1146.7M).
     pub(crate) fn poll_send(
         &self,
         msg: M,
         meta: S::Meta,
-        caller: &mut CallerSpan,
+        caller: CallerSpan,
         key: &mut Option<u64>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), (SendError<M>, bool)>> {
+    ) -> Poll<Result<(), Unsent<M>>> {
         let mut st = self.state.lock();
         if st.closed {
             if let Some(k) = key.take() {
@@ -480,7 +488,7 @@ impl<M, S: Strategy> Queue<M, S> {
                     self.sync_has_waiters(buf);
                 }
             }
-            return Poll::Ready(Err((SendError::Closed(msg), false)));
+            return Poll::Ready(Err((SendError::Closed(msg), false, caller)));
         }
         let buf = st.buffer();
         if self.has_room(buf) {
@@ -488,17 +496,16 @@ impl<M, S: Strategy> Queue<M, S> {
                 remove_waiter(&mut buf.waiters, k);
                 self.sync_has_waiters(buf);
             }
-            buf.push(msg, meta, std::mem::take(caller));
+            buf.push(msg, meta, caller);
             buf.len += 1;
             self.wake_rx(st);
             return Poll::Ready(Ok(()));
         }
         if S::ON_FULL != OnFull::Wait {
             drop(st);
-            let caller = std::mem::take(caller);
             return Poll::Ready(
                 self.try_send_with(msg, meta, caller)
-                    .map_err(|e| (e, false)),
+                    .map_err(|e| (e, false, CallerSpan::NONE)),
             );
         }
         // Full: wait for the receiver to release room.
@@ -525,11 +532,11 @@ impl<M, S: Strategy> Queue<M, S> {
         // receiver sees the flag and wakes this sender).
         let released = self.released.fetch_or(WAITING, Ordering::AcqRel) & !WAITING;
         if buf.len - released < self.capacity {
-            self.push_as(st, msg, meta, std::mem::take(caller), key);
+            self.push_as(st, msg, meta, caller, key);
             return Poll::Ready(Ok(()));
         }
         // Hand the message back to the caller's future (the `true` means "still waiting").
-        Poll::Ready(Err((SendError::Full(msg), true)))
+        Poll::Ready(Err((SendError::Full(msg), true, caller)))
     }
 
     /// A waiting send was dropped: unregister it, or pass on the wake-up it had been given.

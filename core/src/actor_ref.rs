@@ -112,6 +112,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// The ask never hangs: it resolves with the value, or with [`AskError::NoReply`] when the
     /// actor stops, fails or panics before answering or drops the port.
     ///
+    /// With the `tracing` feature the request carries the span current when it is sent: the
+    /// handler runs in a `handle` span that is its child (so do the other asks: `ask_flat`,
+    /// `ask_timeout`, `ask_by`, `ask_within`). A [`tell`](ActorRef::tell) carries no span.
+    ///
     /// # Errors
     ///
     /// `Closed`/`Full` hand the request back if it was not accepted; `NoReply` says why no answer

@@ -4,13 +4,15 @@
 //!
 //! Run with `cargo run --example observability --features tracing`
 //! (filtering is the subscriber's: this one prints `DEBUG` and above, which includes the
-//! `handle` span around each handled message and the spawns).
+//! `handle` span around each handled message and the spawns). The last ask is made inside a
+//! `report` span, which it carries to the handler: its line reads `report:handle{..}: asked`.
 
 use std::num::ParseIntError;
 use std::time::Duration;
 
 use playhouse::observer::{Metrics, TracingObserver};
 use playhouse::prelude::*;
+use tracing::Instrument;
 
 /// Parses numbers and keeps their sum; bad input fails the handler (and the incarnation).
 struct Parser {
@@ -41,6 +43,8 @@ impl<V: Env> Handler<V> for Parser {
                 tracing::info!(n, "parsed");
             }
             ParserMsg::Sum(reply) => {
+                // Inside `handle`, itself inside the asker's `report` span.
+                tracing::info!(sum = self.sum, "asked");
                 let _ = reply.send(self.sum);
             }
         }
@@ -73,7 +77,11 @@ async fn main() {
         parser.tell(ParserMsg::Line(line)).await.expect("queued");
     }
     // The crash lost the first incarnation's sum (1 + 2); the restarted one has seen 4.
-    let sum = parser.ask(ParserMsg::Sum).await.expect("an answer");
+    let sum = parser
+        .ask(ParserMsg::Sum)
+        .instrument(tracing::info_span!("report"))
+        .await
+        .expect("an answer");
     println!("sum after the restart: {sum}");
 
     let m = metrics

@@ -8,7 +8,8 @@
 //! the way), mailbox `Bounded<Block>` of 1024. Run with
 //! `cargo bench -p playhouse-benches --bench observer`; with `--features tracing` the same
 //! figures include the `handle` span that feature puts around every handled message (no
-//! subscriber installed: its level check).
+//! subscriber installed: its level check) and the room for an ask's span beside each queued
+//! message (the `ask_span` binary measures carrying one under a subscriber).
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};

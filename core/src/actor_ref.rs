@@ -15,7 +15,7 @@ use crate::executor::BoxSleep;
 use crate::exit::ExitReason;
 use crate::exit_wait::ExitWait;
 use crate::link::{Down, Monitor};
-use crate::mailbox::{Block, Bounded, Mailbox};
+use crate::mailbox::{Block, Bounded, CallerSpan, Mailbox, MessageMeta, Strategy};
 use crate::reply::{Reply, reply_port};
 use crate::sync::Arc;
 
@@ -112,6 +112,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// The ask never hangs: it resolves with the value, or with [`AskError::NoReply`] when the
     /// actor stops, fails or panics before answering or drops the port.
     ///
+    /// With the `tracing` feature the request carries the span current when it is sent: the
+    /// handler runs in a `handle` span that is its child (so do the other asks: `ask_flat`,
+    /// `ask_timeout`, `ask_by`, `ask_within`). A [`tell`](ActorRef::tell) carries no span.
+    ///
     /// # Errors
     ///
     /// `Closed`/`Full` hand the request back if it was not accepted; `NoReply` says why no answer
@@ -127,7 +131,12 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         if current_actor::is_running(self.cell.id) {
             return Err(AskError::Deadlock(request));
         }
-        self.cell.queue.send(request).await?;
+        let meta = <MB::Strategy as Strategy>::Meta::DEFAULT;
+        // The span current at the send rides with the request (feature `tracing`).
+        self.cell
+            .queue
+            .ask_with(request, meta, CallerSpan::current())
+            .await?;
         rx.await.map_err(AskError::NoReply)
     }
 
@@ -202,7 +211,11 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         if current_actor::is_running(self.cell.id) {
             return Err(AskError::Deadlock(request));
         }
-        let mut send = self.cell.queue.send(request);
+        let meta = <MB::Strategy as Strategy>::Meta::DEFAULT;
+        let mut send = self
+            .cell
+            .queue
+            .ask_with(request, meta, CallerSpan::current());
         let sent = poll_fn(|cx| {
             if let Poll::Ready(r) = Pin::new(&mut send).poll(cx) {
                 return Poll::Ready(Some(r));

@@ -9,7 +9,7 @@ use crate::actor::Actor;
 use crate::actor_ref::ActorRef;
 use crate::current_actor;
 use crate::error::{AskError, SendAtError, SendError};
-use crate::mailbox::{Expire, Mailbox, MessageMeta, Prioritize, SendFuture, Strategy};
+use crate::mailbox::{CallerSpan, Expire, Mailbox, MessageMeta, Prioritize, SendFuture, Strategy};
 use crate::reply::{Reply, reply_port};
 
 type MetaOf<MB> = <<MB as Mailbox>::Strategy as Strategy>::Meta;
@@ -162,7 +162,9 @@ where
         msg: A::Message,
         deadline: Instant,
     ) -> Result<(), SendError<A::Message>> {
-        self.cell.queue.try_send_with(msg, Self::by(Some(deadline)))
+        self.cell
+            .queue
+            .try_send_with(msg, Self::by(Some(deadline)), CallerSpan::NONE)
     }
 
     /// [`try_tell`](ActorRef::try_tell) with a deadline `ttl` from now, as
@@ -178,7 +180,7 @@ where
     ) -> Result<(), SendError<A::Message>> {
         self.cell
             .queue
-            .try_send_with(msg, Self::by(self.after(ttl)))
+            .try_send_with(msg, Self::by(self.after(ttl)), CallerSpan::NONE)
     }
 
     /// [`ask`](ActorRef::ask) with a deadline, as [`tell_by`](ActorRef::tell_by): if the
@@ -226,7 +228,10 @@ where
         if current_actor::is_running(self.cell.id) {
             return Err(AskError::Deadlock(request));
         }
-        self.cell.queue.send_with(request, meta).await?;
+        self.cell
+            .queue
+            .ask_with(request, meta, CallerSpan::current())
+            .await?;
         rx.await.map_err(AskError::NoReply)
     }
 
@@ -281,7 +286,7 @@ where
         let meta = meta.with_deadline(Some(deadline));
         self.cell
             .queue
-            .try_send_with(msg, meta)
+            .try_send_with(msg, meta, CallerSpan::NONE)
             .map_err(SendAtError::from)
     }
 }

@@ -25,6 +25,9 @@ trait ErasedRef<M>: Send + Sync {
     fn waits_when_full(&self) -> bool;
     fn tell_waiting(&self, msg: M) -> WaitingSend<'_, M>;
     fn tell_timeout(&self, msg: M, timeout: Duration) -> TimedSend<'_, M>;
+    /// An ask's request, carrying its caller's span, waiting for room as `tell` does.
+    #[cfg(feature = "tracing")]
+    fn ask_send(&self, msg: M, caller: crate::mailbox::CallerSpan) -> WaitingSend<'_, M>;
     fn id(&self) -> ActorId;
     fn is_alive(&self) -> bool;
     fn stop(&self);
@@ -91,6 +94,17 @@ where
     fn tell_timeout(&self, msg: M, timeout: Duration) -> TimedSend<'_, M> {
         let send = ActorRef::tell_timeout(self, A::Message::from(msg), timeout);
         Box::pin(async move { send.await.map_err(hand_back_timed::<A, M>) })
+    }
+
+    #[cfg(feature = "tracing")]
+    fn ask_send(&self, msg: M, caller: crate::mailbox::CallerSpan) -> WaitingSend<'_, M> {
+        use crate::mailbox::MessageMeta;
+        let meta = <MB::Strategy as Strategy>::Meta::DEFAULT;
+        let send = self
+            .cell
+            .queue
+            .ask_with(A::Message::from(msg), meta, caller);
+        Box::pin(async move { send.await.map_err(hand_back::<A, M>) })
     }
 
     fn id(&self) -> ActorId {
@@ -246,6 +260,10 @@ impl<M: Send + 'static> Recipient<M> {
     /// Sends a request built around a fresh reply port and waits for the answer, as
     /// [`ActorRef::ask`].
     ///
+    /// With the `tracing` feature the request carries the asker's span to the handler, as
+    /// through an `ActorRef`; when it does (a span is current, and the subscriber records the
+    /// actor's `handle` spans), its send is boxed, as a `tell` that waits for room is.
+    ///
     /// # Errors
     ///
     /// As [`ActorRef::ask`]: `Closed`/`Full`/`Deadlock` hand the request back, `NoReply` says
@@ -259,6 +277,14 @@ impl<M: Send + 'static> Recipient<M> {
         let request = make(reply);
         if current_actor::is_running(self.inner.id()) {
             return Err(AskError::Deadlock(request));
+        }
+        #[cfg(feature = "tracing")]
+        {
+            let caller = crate::mailbox::CallerSpan::current();
+            if caller.is_carried() {
+                self.inner.ask_send(request, caller).await?;
+                return rx.await.map_err(AskError::NoReply);
+            }
         }
         self.tell(request).await?;
         rx.await.map_err(AskError::NoReply)

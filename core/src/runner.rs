@@ -6,6 +6,7 @@
 
 use std::any::Any;
 use std::future::{Future, poll_fn};
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
@@ -21,7 +22,7 @@ use crate::current_actor;
 use crate::env::Env;
 use crate::error::NoReply;
 use crate::exit::ExitReason;
-use crate::mailbox::{Mailbox, MessageMeta, Receiver, Strategy};
+use crate::mailbox::{CallerSpan, Mailbox, MessageMeta, Queued, Receiver, Strategy};
 use crate::observer::ObservedEvent;
 use crate::reply::{
     TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, dropping_a_task,
@@ -35,6 +36,7 @@ const BUDGET: u32 = 128;
 
 type ReceiverOf<A, V> = Receiver<<A as Actor>::Message, <<V as Env>::Mailbox as Mailbox>::Strategy>;
 type MetaOf<V> = <<<V as Env>::Mailbox as Mailbox>::Strategy as Strategy>::Meta;
+type QueuedOf<A, V> = Queued<<A as Actor>::Message, MetaOf<V>>;
 
 /// Runs the actor until its final exit, then discards what is left in its mailbox and reports
 /// the exit exactly once.
@@ -84,60 +86,7 @@ where
                     if task.ctx.stop_requested {
                         break 'incarnation ExitReason::Normal;
                     }
-                    let Some(msg) = poll_fn(|cx| {
-                        loop {
-                            break match task.poll_recv(cx) {
-                                Poll::Ready(Some((msg, meta))) => {
-                                    // One load for a kill, an end of the incarnation and a
-                                    // waiting control message alike. Checked in here, so that
-                                    // the message is not kept in the task's state twice.
-                                    let (msg, meta) = if task.ctx.cell.interrupted() {
-                                        match task.interrupt(msg, meta) {
-                                            Some(kept) => kept,
-                                            None => break Poll::Ready(None),
-                                        }
-                                    } else {
-                                        (msg, meta)
-                                    };
-                                    // Only under `Expiring` (a constant `false` otherwise, and
-                                    // `deadline` a constant `None`): the message is not handled if
-                                    // its deadline has come, on the executor's clock.
-                                    if <MetaOf<V> as MessageMeta>::EXPIRES
-                                        && meta.deadline().is_some_and(|d| task.ctx.now() >= d)
-                                    {
-                                        task.expire(msg);
-                                        // Work like a message: a flood of expired ones yields too.
-                                        budget -= 1;
-                                        if budget == 0 {
-                                            budget = BUDGET;
-                                            cx.waker().wake_by_ref();
-                                            break Poll::Pending;
-                                        }
-                                        continue;
-                                    }
-                                    Poll::Ready(Some(msg))
-                                }
-                                Poll::Pending => {
-                                    // The task goes back to its executor anyway: a fresh budget.
-                                    // (Yielding after 128 messages spread over many wake-ups would
-                                    // only invite another worker to steal the actor away from its
-                                    // senders.)
-                                    budget = BUDGET;
-                                    // Idle, and the incarnation is asked to end: it does now. (The
-                                    // request takes the waker that `poll_recv` left, under the
-                                    // lock, so one made after this look wakes the task.)
-                                    if task.ctx.cell.restart_requested() {
-                                        Poll::Ready(None)
-                                    } else {
-                                        Poll::Pending
-                                    }
-                                }
-                                Poll::Ready(None) => Poll::Ready(None),
-                            };
-                        }
-                    })
-                    .await
-                    else {
+                    let Some((msg, caller)) = next_message(&mut task, &mut budget).await else {
                         break 'incarnation task.no_message_reason();
                     };
                     // The handler's start, for an observed actor only (the one branch an
@@ -146,7 +95,22 @@ where
                     if task.ctx.observed() {
                         task.ctx.cell.mark_handling(task.ctx.now());
                     }
-                    match Guarded::new(&task.cell, handling(&mut actor, msg, &mut task.ctx)).await {
+                    // The caller's span comes out of the closure in a `ManuallyDrop`, taken back
+                    // in the call: a binding with drop glue stays in the task's state across the
+                    // `.await` even once moved (8 bytes in every actor's task with the `tracing`
+                    // feature; without it the span is zero-sized). Were the clock or the cell to
+                    // panic in between, the span would be leaked rather than dropped.
+                    match Guarded::new(
+                        &task.cell,
+                        handling(
+                            &mut actor,
+                            msg,
+                            ManuallyDrop::into_inner(caller),
+                            &mut task.ctx,
+                        ),
+                    )
+                    .await
+                    {
                         Outcome::Done(Ok(())) => {
                             if task.ctx.observed() {
                                 task.observe_handled();
@@ -226,21 +190,38 @@ where
 
 /// The handler's future for `msg`; with the `tracing` feature, inside a `handle` span that
 /// names the actor (a `DEBUG` span: with no subscriber at that level it costs a level check).
+///
+/// The span's parent is the span of the ask that sent `msg` (`caller`), if it carried one:
+/// the `handle` span is opened while that span is entered, for that moment, on the actor's
+/// thread, so that it is its contextual parent. Entering rather than naming the parent
+/// (`parent: &caller`) keeps a span of one subscriber from being handed to another by its
+/// id: an asker under a scoped subscriber (`tracing::subscriber::set_default`) and an actor
+/// on a thread with another one each see only their own spans, and the actor's `handle`
+/// span then has the parent it has without a caller. Otherwise (a tell, or no span at the
+/// ask), its parent is the span current in the actor's task, as it always was.
 #[inline(always)]
 fn handling<'a, A: Handler<V>, V: Env>(
     actor: &'a mut A,
     msg: A::Message,
+    caller: CallerSpan,
     ctx: &'a mut Context<A, V>,
 ) -> impl Future<Output = Result<(), A::Error>> + Send + 'a {
     #[cfg(feature = "tracing")]
     {
-        let span = tracing::debug_span!(
-            target: "playhouse",
-            "handle",
-            actor_id = ctx.id().as_u64(),
-            actor_type = std::any::type_name::<A>(),
-            actor_name = tracing::field::Empty,
-        );
+        let id = ctx.id().as_u64();
+        let open = || {
+            tracing::debug_span!(
+                target: "playhouse",
+                "handle",
+                actor_id = id,
+                actor_type = std::any::type_name::<A>(),
+                actor_name = tracing::field::Empty,
+            )
+        };
+        let span = match caller.into_span() {
+            Some(caller) => caller.in_scope(open),
+            None => open(),
+        };
         if !span.is_disabled() {
             if let Some(name) = ctx.cell.name() {
                 span.record("actor_name", &*name);
@@ -250,6 +231,8 @@ fn handling<'a, A: Handler<V>, V: Env>(
     }
     #[cfg(not(feature = "tracing"))]
     {
+        // Zero-sized: nothing to carry without the feature.
+        let CallerSpan {} = caller;
         actor.handle(msg, ctx)
     }
 }
@@ -451,6 +434,45 @@ impl std::fmt::Write for IdText {
     }
 }
 
+/// The message loop's wait for its next message ([`Finalizer::poll_next`]).
+///
+/// With the `tracing` feature a future of its own ([`NextMessage`]), whose `poll` is always
+/// inlined into the actor's task: `PollFn::poll` went out of line there (35 more instructions
+/// per message, callgrind, 1M tells). Without it, `poll_fn`: `NextMessage` took one more
+/// instruction per message there.
+#[inline(always)]
+fn next_message<'t, A: Actor, V: Env, R: Supervision<A>>(
+    task: &'t mut Finalizer<A, V, R>,
+    budget: &'t mut u32,
+) -> impl Future<Output = Option<(A::Message, ManuallyDrop<CallerSpan>)>> + 't {
+    #[cfg(feature = "tracing")]
+    {
+        NextMessage { task, budget }
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        poll_fn(move |cx| task.poll_next(budget, cx))
+    }
+}
+
+/// [`next_message`] with the `tracing` feature.
+#[cfg(feature = "tracing")]
+struct NextMessage<'t, A: Actor, V: Env, R: Supervision<A>> {
+    task: &'t mut Finalizer<A, V, R>,
+    budget: &'t mut u32,
+}
+
+#[cfg(feature = "tracing")]
+impl<A: Actor, V: Env, R: Supervision<A>> Future for NextMessage<'_, A, V, R> {
+    type Output = Option<(A::Message, ManuallyDrop<CallerSpan>)>;
+
+    #[inline(always)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        this.task.poll_next(this.budget, cx)
+    }
+}
+
 /// Yields once to the executor, so a busy actor does not starve its neighbours.
 struct YieldNow(bool);
 
@@ -522,6 +544,66 @@ struct Finalizer<A: Actor, V: Env, R: Supervision<A>> {
 }
 
 impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
+    /// The message loop's next message, with its caller's span ([`NextMessage`]).
+    #[inline(always)]
+    fn poll_next(
+        &mut self,
+        budget: &mut u32,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<(A::Message, ManuallyDrop<CallerSpan>)>> {
+        loop {
+            break match self.poll_recv(cx) {
+                Poll::Ready(Some(queued)) => {
+                    // One load for a kill, an end of the incarnation and a
+                    // waiting control message alike. Checked in here, so that
+                    // the message is not kept in the task's state twice.
+                    let (msg, meta, caller) = if self.ctx.cell.interrupted() {
+                        match self.interrupt(queued) {
+                            Some(kept) => kept,
+                            None => break Poll::Ready(None),
+                        }
+                    } else {
+                        queued
+                    };
+                    // Only under `Expiring` (a constant `false` otherwise, and
+                    // `deadline` a constant `None`): the message is not handled if
+                    // its deadline has come, on the executor's clock.
+                    if <MetaOf<V> as MessageMeta>::EXPIRES
+                        && meta.deadline().is_some_and(|d| self.ctx.now() >= d)
+                    {
+                        self.expire(msg, caller);
+                        // Work like a message: a flood of expired ones yields too.
+                        *budget -= 1;
+                        if *budget == 0 {
+                            *budget = BUDGET;
+                            cx.waker().wake_by_ref();
+                            break Poll::Pending;
+                        }
+                        continue;
+                    }
+                    // Without drop glue out to the message loop (see there).
+                    Poll::Ready(Some((msg, ManuallyDrop::new(caller))))
+                }
+                Poll::Pending => {
+                    // The task goes back to its executor anyway: a fresh budget.
+                    // (Yielding after 128 messages spread over many wake-ups would
+                    // only invite another worker to steal the actor away from its
+                    // senders.)
+                    *budget = BUDGET;
+                    // Idle, and the incarnation is asked to end: it does now. (The
+                    // request takes the waker that `poll_recv` left, under the
+                    // lock, so one made after this look wakes the task.)
+                    if self.ctx.cell.restart_requested() {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Pending
+                    }
+                }
+                Poll::Ready(None) => Poll::Ready(None),
+            };
+        }
+    }
+
     /// Why the message loop got no message: a kill, an end of the incarnation asked for, or
     /// the mailbox closed and drained (the stop asked for, or a normal end).
     #[cold]
@@ -546,41 +628,41 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     /// after all.
     #[cold]
     #[inline(never)]
-    fn interrupt(&mut self, msg: A::Message, meta: MetaOf<V>) -> Option<(A::Message, MetaOf<V>)> {
+    fn interrupt(&mut self, queued: QueuedOf<A, V>) -> Option<QueuedOf<A, V>> {
         if self.ctx.cell.is_killed() {
             if crate::faults::enabled(crate::faults::Fault::HandleAfterKill) {
-                return Some((msg, meta));
+                return Some(queued);
             }
             self.ctx.cell.queue.add_discarded(1);
-            with_drop_cause(NoReply::Stopped, || drop(msg));
+            with_drop_cause(NoReply::Stopped, || drop(queued));
             return None;
         }
         if self.ctx.cell.restart_requested() {
             if let RxOrReason::Receiving(rx) = &mut self.rx {
-                rx.put_back(&self.ctx.cell.queue, msg, meta);
+                rx.put_back(&self.ctx.cell.queue, queued);
             }
             return None;
         }
         if self.ctx.cell.control_pending() {
-            // A control message (with the default meta: it never expires) overtakes `msg`
-            // (and the rest of the batch); `msg` keeps its meta.
+            // A control message (with the default meta: it never expires) overtakes this one
+            // (and the rest of the batch), which keeps its meta and its caller's span.
             if let RxOrReason::Receiving(rx) = &mut self.rx {
                 let cell = &self.ctx.cell;
-                return Some(rx.take_control(&cell.queue, msg, meta, || cell.lower_control()));
+                return Some(rx.take_control(&cell.queue, queued, || cell.lower_control()));
             }
         }
         // Withdrawn meanwhile.
-        Some((msg, meta))
+        Some(queued)
     }
 
     /// A message whose deadline came before its handler would run (`Expiring`): counted,
     /// reported to the actor's broker as a dead letter (and to an observer as
     /// [`ObservedEvent::Expired`]), then dropped with reply ports inside it resolving with
     /// [`NoReply::Expired`], in that order (an asker that hears `Expired` finds the count and
-    /// the dead letter recorded).
+    /// the dead letter recorded, and its span, if the message carried it, released).
     #[cold]
     #[inline(never)]
-    fn expire(&mut self, msg: A::Message) {
+    fn expire(&mut self, msg: A::Message, caller: CallerSpan) {
         let cell = &self.ctx.cell;
         cell.queue.add_expired();
         let mut target = IdText::default();
@@ -594,6 +676,8 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         if self.ctx.observed() {
             self.cell.observe(&ObservedEvent::Expired);
         }
+        // The asker's span first: an asker that hears `Expired` finds it released.
+        caller.release();
         with_drop_cause(NoReply::Expired, || drop(msg));
     }
 
@@ -688,7 +772,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     }
 
     #[inline]
-    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<(A::Message, MetaOf<V>)>> {
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<QueuedOf<A, V>>> {
         let RxOrReason::Receiving(rx) = &mut self.rx else {
             // Not reached: the message loop runs between `take_reason` and `end_receiving`.
             return Poll::Ready(None);

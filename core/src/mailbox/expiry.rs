@@ -204,7 +204,8 @@ impl<M, S: Expire> Queue<M, S> {
     ///
     /// As `try_send`.
     pub fn try_send_by(&self, msg: M, deadline: Instant) -> Result<(), SendError<M>> {
-        self.try_send_with(msg, S::Meta::DEFAULT.with_deadline(Some(deadline)))
+        let meta = S::Meta::DEFAULT.with_deadline(Some(deadline));
+        self.try_send_with(msg, meta, super::CallerSpan::NONE)
     }
 
     /// Sends `msg` with a deadline, waiting for room if the mailbox is full under
@@ -240,7 +241,7 @@ mod tests {
         let mut got = Vec::new();
         for _ in 0..3 {
             match rx.poll_recv_meta(&queue, &mut cx) {
-                Poll::Ready(Some((m, meta))) => got.push((m, meta.deadline())),
+                Poll::Ready(Some((m, meta, _))) => got.push((m, meta.deadline())),
                 other => panic!(
                     "expected a message, got {:?}",
                     other.map(|o| o.map(|p| p.0))

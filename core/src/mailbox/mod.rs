@@ -45,6 +45,7 @@
 //! assert_eq!(queue.try_send(4), Err(SendError::Closed(4)));
 //! ```
 
+mod caller_span;
 mod expiry;
 mod priority;
 mod queue;
@@ -52,12 +53,14 @@ mod receiver;
 mod send_future;
 mod strategy;
 
+pub(crate) use caller_span::CallerSpan;
 pub use expiry::{Expire, Expiring, Expiry};
 pub(crate) use priority::meta_at;
 pub use priority::{DEFAULT_LEVEL, Leveled, Prioritize, Prioritized};
 pub use queue::Queue;
-pub(crate) use queue::{State, wake_all};
+pub(crate) use queue::{Queued, State, wake_all};
 pub use receiver::Receiver;
+pub(crate) use send_future::AskSend;
 pub use send_future::SendFuture;
 pub use strategy::{
     Block, DropNewest, DropOldest, MessageMeta, OnFull, Reject, Strategy, Tally, UnboundedStrategy,
@@ -249,5 +252,11 @@ impl<M, S: Strategy> Queue<M, S> {
     /// [`send`](Queue::send) with the meta of the message: its level, its deadline.
     pub(crate) fn send_with(&self, msg: M, meta: S::Meta) -> SendFuture<'_, M, S> {
         SendFuture::with_meta(self, msg, meta)
+    }
+
+    /// [`send_with`](Queue::send_with) for an ask: the request carries the span of its caller
+    /// ([`CallerSpan`]) to the handler.
+    pub(crate) fn ask_with(&self, msg: M, meta: S::Meta, caller: CallerSpan) -> AskSend<'_, M, S> {
+        AskSend::new(SendFuture::with_meta(self, msg, meta), caller)
     }
 }

@@ -23,7 +23,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Instant;
 
-use super::queue::Queue;
+use super::caller_span::CallerSpan;
+use super::queue::{Queue, Queued};
 use super::strategy::{MessageMeta, Strategy, sealed};
 use crate::error::SendAtError;
 
@@ -200,18 +201,21 @@ pub(crate) fn meta_at<M, S: Prioritize>(
 
 /// Queues a message of a `Prioritized` mailbox behind every waiting message of its level or a
 /// more urgent one. The queue is sorted most urgent first (see the module docs).
-pub(crate) fn push_by_level<M, T: MessageMeta>(queue: &mut VecDeque<(M, T)>, msg: M, meta: T) {
-    let level = meta.level();
+pub(crate) fn push_by_level<M, T: MessageMeta>(
+    queue: &mut VecDeque<Queued<M, T>>,
+    queued: Queued<M, T>,
+) {
+    let level = queued.1.level();
     if crate::faults::enabled(crate::faults::Fault::PriorityJumpsItsLevel) {
-        return push_front_of_level(queue, msg, meta);
+        return push_front_of_level(queue, queued);
     }
     match queue.back() {
         // Nothing waiting, or nothing less urgent: the back (the common case of one level).
-        None => queue.push_back((msg, meta)),
-        Some((_, last)) if last.level() >= level => queue.push_back((msg, meta)),
+        None => queue.push_back(queued),
+        Some((_, last, _)) if last.level() >= level => queue.push_back(queued),
         Some(_) => {
-            let at = queue.partition_point(|(_, m)| m.level() >= level);
-            queue.insert(at, (msg, meta));
+            let at = queue.partition_point(|(_, m, _)| m.level() >= level);
+            queue.insert(at, queued);
         }
     }
 }
@@ -219,19 +223,20 @@ pub(crate) fn push_by_level<M, T: MessageMeta>(queue: &mut VecDeque<(M, T)>, msg
 /// Puts a message back at the front of its level (one the receiver had taken and gives back:
 /// it is older than every message of its level still waiting).
 pub(crate) fn push_front_of_level<M, T: MessageMeta>(
-    queue: &mut VecDeque<(M, T)>,
-    msg: M,
-    meta: T,
+    queue: &mut VecDeque<Queued<M, T>>,
+    queued: Queued<M, T>,
 ) {
-    let level = meta.level();
-    let at = queue.partition_point(|(_, m)| m.level() > level);
-    queue.insert(at, (msg, meta));
+    let level = queued.1.level();
+    let at = queue.partition_point(|(_, m, _)| m.level() > level);
+    queue.insert(at, queued);
 }
 
 /// Takes the oldest message of the least urgent level that has one (`DropOldest`'s victim).
-pub(crate) fn pop_least_urgent<M, T: MessageMeta>(queue: &mut VecDeque<(M, T)>) -> Option<(M, T)> {
+pub(crate) fn pop_least_urgent<M, T: MessageMeta>(
+    queue: &mut VecDeque<Queued<M, T>>,
+) -> Option<Queued<M, T>> {
     let least = queue.back()?.1.level();
-    let at = queue.partition_point(|(_, m)| m.level() > least);
+    let at = queue.partition_point(|(_, m, _)| m.level() > least);
     queue.remove(at)
 }
 
@@ -245,7 +250,8 @@ impl<M, S: Prioritize> Queue<M, S> {
     /// otherwise as `try_send`. Each hands the message back.
     pub fn try_send_at(&self, level: usize, msg: M) -> Result<(), SendAtError<M>> {
         let (msg, meta) = meta_at::<M, S>(level, msg)?;
-        self.try_send_with(msg, meta).map_err(SendAtError::from)
+        self.try_send_with(msg, meta, CallerSpan::NONE)
+            .map_err(SendAtError::from)
     }
 
     /// Sends `msg` at priority `level`, waiting for room if the mailbox is full under
@@ -412,12 +418,12 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         queue.try_send(1).unwrap();
         queue.try_send(2).unwrap();
-        let Poll::Ready(Some((m, meta))) = rx.poll_recv_meta(&queue, &mut cx) else {
+        let Poll::Ready(Some((m, meta, caller))) = rx.poll_recv_meta(&queue, &mut cx) else {
             panic!("a message waits")
         };
         assert_eq!(m, 1);
         queue.try_send_at(1, 10).unwrap();
-        rx.put_back(&queue, m, meta);
+        rx.put_back(&queue, (m, meta, caller));
         assert_eq!(queue.len(), 3);
         queue.close();
         assert_eq!(drain(&mut rx, &queue), [10, 1, 2]);
@@ -442,21 +448,18 @@ mod tests {
 
     #[test]
     fn the_level_helpers_keep_the_order() {
-        let mut q: VecDeque<(u32, Leveled)> = VecDeque::new();
-        let at = |l: u8| Leveled::<()>::DEFAULT.with_level(l);
-        push_by_level(&mut q, 1, at(0));
-        push_by_level(&mut q, 2, at(2));
-        push_by_level(&mut q, 3, at(1));
-        push_by_level(&mut q, 4, at(1));
-        push_by_level(&mut q, 5, at(2));
-        push_front_of_level(&mut q, 6, at(1));
-        let order: Vec<u32> = q.iter().map(|(m, _)| *m).collect();
+        let mut q: VecDeque<Queued<u32, Leveled>> = VecDeque::new();
+        let at = |n: u32, l: u8| (n, Leveled::<()>::DEFAULT.with_level(l), CallerSpan::NONE);
+        push_by_level(&mut q, at(1, 0));
+        push_by_level(&mut q, at(2, 2));
+        push_by_level(&mut q, at(3, 1));
+        push_by_level(&mut q, at(4, 1));
+        push_by_level(&mut q, at(5, 2));
+        push_front_of_level(&mut q, at(6, 1));
+        let order: Vec<u32> = q.iter().map(|(m, _, _)| *m).collect();
         assert_eq!(order, [2, 5, 6, 3, 4, 1]);
-        assert_eq!(pop_least_urgent(&mut q).map(|(m, _)| m), Some(1));
-        assert_eq!(pop_least_urgent(&mut q).map(|(m, _)| m), Some(6));
-        assert_eq!(
-            pop_least_urgent(&mut VecDeque::<(u8, Leveled)>::new()),
-            None
-        );
+        assert_eq!(pop_least_urgent(&mut q).map(|(m, _, _)| m), Some(1));
+        assert_eq!(pop_least_urgent(&mut q).map(|(m, _, _)| m), Some(6));
+        assert!(pop_least_urgent(&mut VecDeque::<Queued<u8, Leveled>>::new()).is_none());
     }
 }

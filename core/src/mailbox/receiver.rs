@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
 use super::priority::push_front_of_level;
-use super::queue::{Buffer, Queue, wake_all};
+use super::queue::{Buffer, Queue, Queued, wake_all};
 use super::strategy::Strategy;
 use crate::error::NoReply;
 use crate::reply::with_drop_cause;
@@ -18,8 +18,9 @@ use crate::reply::with_drop_cause;
 /// batch still count as waiting until each is handed to the handler, so a bounded mailbox never
 /// holds more than its capacity of waiting messages.
 pub struct Receiver<M, S: Strategy> {
-    /// Messages taken from the queue and not yet handed out, each with its meta.
-    batch: VecDeque<(M, S::Meta)>,
+    /// Messages taken from the queue and not yet handed out, each with its meta and its
+    /// caller's span.
+    batch: VecDeque<Queued<M, S::Meta>>,
     _strategy: PhantomData<fn() -> S>,
 }
 
@@ -42,19 +43,19 @@ impl<M, S: Strategy> Receiver<M, S> {
     #[inline]
     pub fn poll_recv(&mut self, queue: &Queue<M, S>, cx: &mut Context<'_>) -> Poll<Option<M>> {
         match self.poll_recv_meta(queue, cx) {
-            Poll::Ready(Some((m, _))) => Poll::Ready(Some(m)),
+            Poll::Ready(Some((m, _, _))) => Poll::Ready(Some(m)),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
     }
 
     /// [`poll_recv`](Receiver::poll_recv), with the meta the message was sent with (`()` under
-    /// the plain strategies).
+    /// the plain strategies) and its caller's span.
     pub(crate) fn poll_recv_meta(
         &mut self,
         queue: &Queue<M, S>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<(M, S::Meta)>> {
+    ) -> Poll<Option<Queued<M, S::Meta>>> {
         if let Some(m) = self.batch.pop_front() {
             // Publish the hand-out; senders read it only when the mailbox looks full.
             if queue.release_one() {
@@ -145,47 +146,48 @@ impl<M, S: Strategy> Receiver<M, S> {
         drop(surplus);
     }
 
-    /// Puts `msg`, just handed out, back at the front of the mailbox with the rest of the
-    /// batch: it counts as waiting again (a full mailbox may hold one more than its capacity
-    /// until the next hand-out, when a sender took the room meanwhile). For a message that an
-    /// incarnation ending before its handler ran leaves to the next.
-    pub(crate) fn put_back(&mut self, queue: &Queue<M, S>, msg: M, meta: S::Meta) {
+    /// Puts a message just handed out (with its meta and its caller's span) back at the front
+    /// of the mailbox with the rest of the batch: it counts as waiting again (a full mailbox may
+    /// hold one more than its capacity until the next hand-out, when a sender took the room
+    /// meanwhile). For a message that an incarnation ending before its handler ran leaves to
+    /// the next.
+    pub(crate) fn put_back(&mut self, queue: &Queue<M, S>, queued: Queued<M, S::Meta>) {
         if crate::faults::enabled(crate::faults::Fault::PutBackDrops) {
-            drop(msg);
+            drop(queued);
             return;
         }
-        self.batch.push_front((msg, meta));
+        self.batch.push_front(queued);
         self.give_back_readmitting(queue, 1);
     }
 
-    /// The control flag was seen up with `msg` just handed out: takes the oldest control
-    /// message instead, and puts `msg` back at the front of the batch (it is handed out next,
-    /// after the control messages). `lower` runs under the lock once no control message is
-    /// left, to lower the flag. Returns `msg` itself if there was none (it was taken already).
+    /// The control flag was seen up with a message just handed out: takes the oldest control
+    /// message instead, and puts that message back at the front of the batch (it is handed out
+    /// next, after the control messages). `lower` runs under the lock once no control message
+    /// is left, to lower the flag. Returns the message itself if there was none (it was taken
+    /// already).
     ///
-    /// The count of waiting messages does not change: `msg` waits again, and the control
+    /// The count of waiting messages does not change: the message waits again, and the control
     /// message, which counted as waiting, takes its hand-out.
     pub(crate) fn take_control(
         &mut self,
         queue: &Queue<M, S>,
-        msg: M,
-        meta: S::Meta,
+        queued: Queued<M, S::Meta>,
         lower: impl FnOnce(),
-    ) -> (M, S::Meta) {
+    ) -> Queued<M, S::Meta> {
         let mut st = queue.state.lock();
         let Some(buf) = st.buf.as_deref_mut() else {
             lower();
-            return (msg, meta);
+            return queued;
         };
         let Some(control) = buf.control.pop_front() else {
             lower();
-            return (msg, meta);
+            return queued;
         };
         if buf.control.is_empty() {
             lower();
         }
         drop(st);
-        self.batch.push_front((msg, meta));
+        self.batch.push_front(queued);
         control
     }
 
@@ -242,8 +244,8 @@ impl<M, S: Strategy> Receiver<M, S> {
             if S::LEVELS > 1 {
                 // Level order: each goes to the front of its level, the last first, so that
                 // the batch keeps its order within a level ahead of the messages still queued.
-                while let Some((m, meta)) = batch.pop_back() {
-                    push_front_of_level(&mut buf.queue, m, meta);
+                while let Some(queued) = batch.pop_back() {
+                    push_front_of_level(&mut buf.queue, queued);
                 }
             } else {
                 batch.append(&mut buf.queue);

@@ -13,7 +13,12 @@ use super::{ActorInfo, ObservedEvent, Observer};
 ///
 /// With the `tracing` feature the runner also wraps each handled message in a span
 /// `handle` (`actor_id`, `actor_type`, `actor_name`), so that what a handler logs is
-/// attributed to its actor, whether or not this observer is installed.
+/// attributed to its actor, whether or not this observer is installed. A request sent by an
+/// ask ([`ActorRef::ask`](crate::ActorRef::ask) and its kin, a
+/// [`Recipient`](crate::Recipient)'s, the broker's `request`) carries the span current where
+/// it was sent, and its `handle` span is that span's child; a tell carries none, and its
+/// `handle` span's parent is the span current in the actor's task (none, in a task of its
+/// own). What that costs is in `docs/observability.md` ("An ask's span").
 ///
 /// ```
 /// use playhouse_broker::InMemoryBroker;

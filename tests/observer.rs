@@ -238,9 +238,15 @@ async fn message_events<E: Executor>(exec: E) {
     recording.clear();
     rejecter.try_tell(Msg::Item(1)).expect("room");
     assert!(rejecter.try_tell(Msg::Item(2)).is_err());
-    let kinds: Vec<EventKind> = recording.events().iter().map(Event::kind).collect();
+    // The dropper, let go above, may still be handling its items on another thread: only the
+    // rejecter's own events are in question here.
+    let kinds: Vec<EventKind> = recording
+        .events()
+        .iter()
+        .filter(|e| e.actor == rejecter.id())
+        .map(Event::kind)
+        .collect();
     assert_eq!(kinds, [EventKind::Enqueued, EventKind::Rejected]);
-    assert!(recording.events().iter().all(|e| e.actor == rejecter.id()));
     gate.open();
 }
 

@@ -5,11 +5,14 @@
 //! byte 0      b'P'  (magic: not a playhouse message otherwise)
 //! byte 1      version (1)
 //! byte 2      kind: 1 tell, 2 ask, 3 reply, 4 rejection, 5 acknowledged tell
-//! bytes 3-10  correlation id, little-endian (0 for a tell)
-//! byte 11     length n of the type tag
-//! 12..12+n    the type tag: the body's Rust type name, UTF-8
+//! 1-10 bytes  correlation id, LEB128 (one byte, 0, for a tell)
+//! 1 byte      length n of the type tag
+//! n bytes     the type tag: the body's Rust type name, UTF-8
 //! rest        the body
 //! ```
+//!
+//! The correlation id is a varint because every byte is encrypted, parsed and copied by the
+//! sender, the server and the receiver: a tell's header is 5 bytes plus its tag, not 12.
 //!
 //! The header is read before the body is touched, so a node rejects a message of an unknown
 //! version, kind or type with a typed [`Rejection`] instead of guessing. A rejection's body is
@@ -24,7 +27,8 @@ use playhouse_core::NoReply;
 /// The envelope version this build writes and reads.
 pub const ENVELOPE_VERSION: u8 = 1;
 const MAGIC: u8 = b'P';
-const HEADER: usize = 12;
+/// The shortest header: magic, version, kind, a one-byte correlation id, the tag's length.
+const MIN_HEADER: usize = 5;
 
 /// What an envelope carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,11 +55,16 @@ pub(crate) fn write_header(out: &mut Vec<u8>, kind: Kind, correlation: u64, tag:
     out.clear();
     // Type names longer than 255 bytes are cut: both ends cut the same way.
     let tag = truncate(tag);
-    out.reserve(HEADER + tag.len() + 16);
+    out.reserve(MIN_HEADER + 9 + tag.len() + 16);
     out.push(MAGIC);
     out.push(ENVELOPE_VERSION);
     out.push(kind as u8);
-    out.extend_from_slice(&correlation.to_le_bytes());
+    let mut id = correlation;
+    while id >= 0x80 {
+        out.push((id as u8 & 0x7f) | 0x80);
+        id >>= 7;
+    }
+    out.push(id as u8);
     out.push(tag.len() as u8);
     out.extend_from_slice(tag.as_bytes());
 }
@@ -90,7 +99,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, Rejection> {
             supported: ENVELOPE_VERSION,
         });
     }
-    if bytes.len() < HEADER {
+    if bytes.len() < MIN_HEADER {
         return Err(Rejection::Malformed {
             detail: format!("a {}-byte envelope is shorter than its header", bytes.len()),
         });
@@ -107,10 +116,35 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, Rejection> {
             });
         }
     };
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&bytes[3..11]);
-    let n = bytes[11] as usize;
-    let Some(tag) = bytes.get(HEADER..HEADER + n) else {
+    // The correlation id: at most 10 LEB128 bytes, the tenth holding the top bit only.
+    let mut correlation = 0u64;
+    let mut at = 3;
+    loop {
+        let Some(&b) = bytes.get(at) else {
+            return Err(Rejection::Malformed {
+                detail: "the correlation id runs past the end".into(),
+            });
+        };
+        let shift = 7 * (at - 3) as u32;
+        if shift == 63 && b > 1 {
+            return Err(Rejection::Malformed {
+                detail: "the correlation id is over 64 bits".into(),
+            });
+        }
+        correlation |= u64::from(b & 0x7f) << shift;
+        at += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let Some(&n) = bytes.get(at) else {
+        return Err(Rejection::Malformed {
+            detail: "the type tag's length is missing".into(),
+        });
+    };
+    let start = at + 1;
+    let n = n as usize;
+    let Some(tag) = bytes.get(start..start + n) else {
         return Err(Rejection::Malformed {
             detail: "the type tag runs past the end".into(),
         });
@@ -122,9 +156,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, Rejection> {
     };
     Ok(Envelope {
         kind,
-        correlation: u64::from_le_bytes(id),
+        correlation,
         tag,
-        body: &bytes[HEADER + n..],
+        body: &bytes[start + n..],
     })
 }
 
@@ -322,13 +356,23 @@ mod tests {
     #[test]
     fn a_header_round_trips() {
         let mut out = Vec::new();
-        write_header(&mut out, Kind::Ask, 42, "my::Type");
-        out.extend_from_slice(b"body");
-        let e = parse(&out).unwrap();
-        assert_eq!(e.kind, Kind::Ask);
-        assert_eq!(e.correlation, 42);
-        assert_eq!(e.tag, "my::Type");
-        assert_eq!(e.body, b"body");
+        for (id, header) in [(0, 5), (42, 5), (300, 6), (u64::MAX, 14)] {
+            write_header(&mut out, Kind::Ask, id, "my::Type");
+            assert_eq!(out.len(), header + "my::Type".len());
+            out.extend_from_slice(b"body");
+            let e = parse(&out).unwrap();
+            assert_eq!(e.kind, Kind::Ask);
+            assert_eq!(e.correlation, id);
+            assert_eq!(e.tag, "my::Type");
+            assert_eq!(e.body, b"body");
+        }
+    }
+
+    #[test]
+    fn a_tell_header_is_five_bytes_and_its_tag() {
+        let mut out = Vec::new();
+        write_header(&mut out, Kind::Tell, 0, "abc");
+        assert_eq!(out, [b'P', 1, 1, 0, 3, b'a', b'b', b'c']);
     }
 
     #[test]
@@ -351,8 +395,16 @@ mod tests {
         out[2] = 77;
         assert!(matches!(parse(&out), Err(Rejection::Malformed { .. })));
         out[2] = 1;
-        out[11] = 200; // the tag runs past the end
+        out[4] = 200; // the tag runs past the end
         assert!(matches!(parse(&out), Err(Rejection::Malformed { .. })));
+        // A correlation id that never ends, or that is over 64 bits.
+        let mut endless = vec![b'P', 1, 2];
+        endless.extend_from_slice(&[0x80; 12]);
+        assert!(matches!(parse(&endless), Err(Rejection::Malformed { .. })));
+        let mut over = vec![b'P', 1, 2];
+        over.extend_from_slice(&[0xff; 9]);
+        over.extend_from_slice(&[0x02, 0]);
+        assert!(matches!(parse(&over), Err(Rejection::Malformed { .. })));
     }
 
     #[test]

@@ -70,6 +70,9 @@ mod registry;
 mod remote_ref;
 mod runtime;
 
+/// The NATS client this crate is built on, re-exported so that code using
+/// [`NatsBroker::client`] names the same version of its types.
+pub use async_nats;
 pub use broker::NatsBroker;
 pub use codec::{Codec, CodecError, Postcard};
 pub use config::{Credentials, DEFAULT_MAX_MESSAGE_SIZE, NodeConfig};

@@ -139,6 +139,58 @@ async fn receiver(url: &str, ca: &str, user: &str, password: &str) {
     }
 }
 
+/// A raw publish loop of `messages` payloads of `len` bytes to the receiver's counting
+/// subscription, with `reply` as reply subject if given: the rate, timed until all arrived.
+async fn raw_loop(
+    raw: &playhouse::nats::async_nats::Client,
+    messages: u64,
+    len: usize,
+    reply: Option<playhouse::nats::async_nats::Subject>,
+) -> f64 {
+    raw.request("bench.raw.reset", "".into()).await.unwrap();
+    let start = Instant::now();
+    for _ in 0..messages {
+        let payload = vec![0u8; len].into();
+        match &reply {
+            Some(reply) => raw
+                .publish_with_reply("bench.raw.sink", reply.clone(), payload)
+                .await
+                .unwrap(),
+            None => raw.publish("bench.raw.sink", payload).await.unwrap(),
+        }
+    }
+    loop {
+        let m = raw.request("bench.raw.count", "".into()).await.unwrap();
+        let n = u64::from_le_bytes(m.payload[..8].try_into().unwrap());
+        if n >= messages {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "raw: {n} of {messages} arrived");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    messages as f64 / start.elapsed().as_secs_f64()
+}
+
+/// CPU time (user + system) a process has used so far, in clock ticks (Linux; 0 elsewhere).
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line; 12 and 13 after the name.
+    field(11) + field(12)
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -176,31 +228,43 @@ async fn main() {
         .await
         .unwrap();
     let raw = me.client().clone();
-    let (mut raw_rate, mut our_rate, mut raw_rtt, mut our_rtt) = (vec![], vec![], vec![], vec![]);
+
+    // What one of our tells puts on the wire: caught by a subscription of our own under a name
+    // as long as the sinks' ("probe", "sink0"), so that the raw loop can send the same bytes.
+    let mut probe = raw.subscribe("playhouse.actor.probe").await.unwrap();
+    raw.flush().await.unwrap();
+    me.remote::<Add>("probe").tell(Add([0; 16])).await.unwrap();
+    let sample = probe.next().await.expect("the probe sees the tell");
+    drop(probe);
+    let (wire_len, wire_reply) = (sample.payload.len(), sample.reply.expect("a reply subject"));
+
+    let (mut raw_rate, mut same_rate, mut our_rate) = (vec![], vec![], vec![]);
+    let (mut raw_rtt, mut our_rtt) = (vec![], vec![]);
+    // CPU used by the sender, the receiver and the server during the throughput runs.
+    let pids = [std::process::id(), child.id(), server.pid().unwrap_or(0)];
+    let ticks = || pids.map(cpu_ticks);
+    let (mut raw_cpu, mut same_cpu, mut our_cpu) = ([0u64; 3], [0u64; 3], [0u64; 3]);
+    let add_cpu = |total: &mut [u64; 3], before: [u64; 3]| {
+        let after = ticks();
+        for i in 0..3 {
+            total[i] += after[i] - before[i];
+        }
+    };
     for round in 0..rounds {
-        // Raw publish loop.
-        raw.request("bench.raw.reset", "".into()).await.unwrap();
-        let start = Instant::now();
-        for _ in 0..messages {
-            raw.publish("bench.raw.sink", vec![0u8; 16].into())
-                .await
-                .unwrap();
-        }
-        loop {
-            let m = raw.request("bench.raw.count", "".into()).await.unwrap();
-            let n = u64::from_le_bytes(m.payload[..8].try_into().unwrap());
-            if n >= messages {
-                break;
-            }
-            assert!(start.elapsed() < WAIT, "raw: {n} of {messages} arrived");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        raw_rate.push(messages as f64 / start.elapsed().as_secs_f64());
+        // Raw publish loop: 16 bytes, no reply subject.
+        let before = ticks();
+        raw_rate.push(raw_loop(&raw, messages, 16, None).await);
+        add_cpu(&mut raw_cpu, before);
+        // Raw publish loop with our tell's bytes: its payload's length and its reply subject.
+        let before = ticks();
+        same_rate.push(raw_loop(&raw, messages, wire_len, Some(wire_reply.clone())).await);
+        add_cpu(&mut same_cpu, before);
 
         // Playhouse tells.
         let name = format!("sink{round}");
         let add = me.remote::<Add>(&name);
         let get = me.remote::<Get>(&name);
+        let before = ticks();
         let start = Instant::now();
         for _ in 0..messages {
             add.tell(Add([0; 16])).await.unwrap();
@@ -217,6 +281,7 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         our_rate.push(messages as f64 / start.elapsed().as_secs_f64());
+        add_cpu(&mut our_cpu, before);
 
         // Round trips.
         let start = Instant::now();
@@ -238,8 +303,9 @@ async fn main() {
     drop(child_in);
     let _ = child.wait();
 
-    let (rr, or, rt, ot) = (
+    let (rr, sr, or, rt, ot) = (
         median(raw_rate),
+        median(same_rate),
         median(our_rate),
         median(raw_rtt),
         median(our_rtt),
@@ -248,13 +314,28 @@ async fn main() {
     println!("| workload | raw async-nats | playhouse | ratio |");
     println!("|---|---|---|---|");
     println!(
-        "| tell throughput ({messages} × 16 B) | {:.0} msg/s | {:.0} msg/s | {:.2}× the raw rate |",
-        rr,
-        or,
+        "| tell throughput ({messages} × 16 B) | {rr:.0} msg/s | {or:.0} msg/s | {:.2}× the raw rate |",
         or / rr
+    );
+    println!(
+        "| the same, raw with our tell's bytes ({wire_len} B + a {} B reply subject) | {sr:.0} msg/s | {or:.0} msg/s | {:.2}× that raw rate |",
+        wire_reply.len(),
+        or / sr
     );
     println!(
         "| ask round trip ({ROUND_TRIPS} sequential) | {rt:.1} µs | {ot:.1} µs | {:.2}× the raw latency |",
         ot / rt
     );
+    // Clock ticks are 10 ms: the figures mean something over a few hundred thousand messages.
+    let per_message =
+        |cpu: [u64; 3]| cpu.map(|t| t as f64 * 1e4 / (messages as f64 * rounds as f64));
+    println!("CPU per message, µs (sender / receiver / server):");
+    for (what, cpu) in [
+        ("raw, 16 B", raw_cpu),
+        ("raw, our bytes", same_cpu),
+        ("playhouse tell", our_cpu),
+    ] {
+        let c = per_message(cpu);
+        println!("  {what:<16} {:.2} / {:.2} / {:.2}", c[0], c[1], c[2]);
+    }
 }

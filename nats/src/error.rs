@@ -120,8 +120,9 @@ pub enum RemoteError<M> {
     /// wait for).
     Full(M),
     /// The receiving node refused the message: it could not read it (damaged envelope, unknown
-    /// version, too large for it, a body that does not decode) or the actor does not accept its
-    /// type.
+    /// version, too large for it, a body that does not decode), the actor does not accept its
+    /// type, or turning it into the actor's message panicked there
+    /// ([`Rejection::ConversionPanicked`]).
     Rejected {
         /// Why, as the receiving node said it.
         reason: Rejection,
@@ -190,6 +191,8 @@ impl<M> RemoteError<M> {
             Rejection::MailboxFull => RemoteError::Full(msg),
             Rejection::ActorGone => RemoteError::Closed(msg),
             Rejection::NoReply(why) => RemoteError::NoReply(why.into()),
+            // Not handled: the conversion panicked before the actor saw anything.
+            reason @ Rejection::ConversionPanicked { .. } => RemoteError::Rejected { reason, msg },
             reason => RemoteError::Rejected { reason, msg },
         }
     }

@@ -68,6 +68,7 @@ mod pool;
 mod pubsub;
 mod registry;
 mod remote_ref;
+mod routes;
 mod runtime;
 
 pub use broker::NatsBroker;

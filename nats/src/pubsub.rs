@@ -47,8 +47,9 @@ impl<C: Codec> NatsBroker<C> {
     /// both, so one actor may subscribe to both if it wants both.
     ///
     /// A message that does not decode as `M` (another type published under the name, another
-    /// build) is not delivered; it is counted here as a
-    /// [`Rejected`](DeadLetterKind::Rejected) dead letter, with the topic's name as target.
+    /// build), or whose conversion panics here (`M`'s `Deserialize` or its `From`), is not
+    /// delivered; it is counted here as a [`Rejected`](DeadLetterKind::Rejected) dead letter,
+    /// with the topic's name as target, and the subscription goes on with the next message.
     ///
     /// ```no_run
     /// # use playhouse_core::{Actor, Topic};
@@ -225,7 +226,11 @@ where
     A::Message: From<M>,
     C: Codec,
 {
-    let Ok(m) = decode::<M, C>(inner, &msg.payload) else {
+    // Decoding runs `M`'s `Deserialize` and the codec, and `From` is the user's: a panic there
+    // is counted as a message that could not be read, and the subscription goes on.
+    let converted =
+        crate::routes::catch(|| decode::<M, C>(inner, &msg.payload).map(A::Message::from));
+    let Ok(Ok(m)) = converted else {
         inner.local.report_dead_letter(
             DeadLetterKind::Rejected,
             topic,
@@ -239,10 +244,7 @@ where
     };
     // A full `Reject` mailbox loses the message, as an in-memory publish would report it
     // `Full`; a closed one ends the subscription.
-    !matches!(
-        target.tell(A::Message::from(m)).await,
-        Err(SendError::Closed(_))
-    )
+    !matches!(target.tell(m).await, Err(SendError::Closed(_)))
 }
 
 /// Reads a topic message: a playhouse tell of exactly `M`, within the size limit.

@@ -17,6 +17,7 @@ use crate::broker::{Inner, NatsBroker};
 use crate::codec::{Codec, CodecError};
 use crate::config::is_token;
 use crate::envelope::{self, Kind};
+use crate::error::Unsent;
 use crate::runtime;
 
 /// Whether `name` can be a topic's subject: tokens of [`is_token`] joined by `.` (so
@@ -399,16 +400,9 @@ impl<M> fmt::Debug for PublishError<M> {
                 .debug_struct("InvalidName")
                 .field("topic", topic)
                 .finish_non_exhaustive(),
-            PublishError::TooLarge { size, limit, .. } => f
-                .debug_struct("TooLarge")
-                .field("size", size)
-                .field("limit", limit)
-                .finish_non_exhaustive(),
-            PublishError::Encode { error, .. } => f
-                .debug_struct("Encode")
-                .field("error", error)
-                .finish_non_exhaustive(),
-            PublishError::Disconnected(_) => f.write_str("Disconnected(..)"),
+            PublishError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).debug(f),
+            PublishError::Encode { error, .. } => Unsent::Encode(error).debug(f),
+            PublishError::Disconnected(_) => Unsent::Disconnected.debug(f),
         }
     }
 }
@@ -419,13 +413,9 @@ impl<M> fmt::Display for PublishError<M> {
             PublishError::InvalidName { topic, .. } => {
                 write!(f, "{topic:?} is not a valid remote topic name")
             }
-            PublishError::TooLarge { size, limit, .. } => {
-                write!(f, "a {size}-byte message is over the {limit}-byte limit")
-            }
-            PublishError::Encode { error, .. } => {
-                write!(f, "the message cannot be encoded: {error}")
-            }
-            PublishError::Disconnected(_) => f.write_str("the node is not connected to NATS"),
+            PublishError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).fmt(f),
+            PublishError::Encode { error, .. } => Unsent::Encode(error).fmt(f),
+            PublishError::Disconnected(_) => Unsent::Disconnected.fmt(f),
         }
     }
 }

@@ -7,13 +7,14 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use playhouse_core::mailbox::{Block, Bounded};
 use playhouse_core::{
     Actor, ActorRef, Context, DeadLetter, DeadLetterKind, Env, Handler, MessageBroker, Reply,
     System, Topic,
 };
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{KeyState, NatsBroker, Rejection, RemoteError, RemoteRef};
+use playhouse_nats::{Export, KeyState, NatsBroker, Postcard, Rejection, RemoteError, RemoteRef};
 use serde::{Deserialize, Serialize};
 
 /// Long enough for an answer on a loaded machine; a serving task that died shows up as a
@@ -88,6 +89,17 @@ impl<V: Env> Handler<V> for Sum {
         }
         Ok(())
     }
+}
+
+/// Declares what `Sum` takes, on an export or a pool member.
+fn takes(
+    served: Export<'_, Sum, Bounded<Block>, Postcard>,
+) -> Export<'_, Sum, Bounded<Block>, Postcard> {
+    served
+        .tell::<Num>()
+        .ask::<Echo, u32>(make_echo)
+        .ask::<Total, u32>(|Total, reply| Msg::Total(reply))
+        .ask::<Break, Fragile>(|Break, reply| Msg::Break(reply))
 }
 
 async fn node(server: &TestServer, name: &str) -> NatsBroker {
@@ -206,11 +218,7 @@ async fn an_export_survives_panicking_conversions() {
     let a = node(&server, "a").await;
     let b = node(&server, "b").await;
     let sum: ActorRef<Sum> = system(&a).spawn(Sum::default());
-    a.export("sum", &sum)
-        .tell::<Num>()
-        .ask::<Echo, u32>(make_echo)
-        .ask::<Total, u32>(|Total, reply| Msg::Total(reply))
-        .ask::<Break, Fragile>(|Break, reply| Msg::Break(reply))
+    takes(a.export("sum", &sum))
         .start()
         .await
         .expect("the name is free");
@@ -234,11 +242,7 @@ async fn a_pool_member_survives_panicking_conversions() {
     let a = node(&server, "a").await;
     let b = node(&server, "b").await;
     let sum: ActorRef<Sum> = system(&a).spawn(Sum::default());
-    a.join_pool("sums", &sum)
-        .tell::<Num>()
-        .ask::<Echo, u32>(make_echo)
-        .ask::<Total, u32>(|Total, reply| Msg::Total(reply))
-        .ask::<Break, Fragile>(|Break, reply| Msg::Break(reply))
+    takes(a.join_pool("sums", &sum))
         .start()
         .await
         .expect("joined");

@@ -153,7 +153,7 @@ impl NodeConfig {
         self
     }
 
-    /// How long [`NatsNode::connect`](crate::NatsNode::connect) waits for the server.
+    /// How long [`NatsBroker::connect`](crate::NatsBroker::connect) waits for the server.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

@@ -242,6 +242,16 @@ pub enum Rejection {
         /// The node that holds the lease.
         owner: String,
     },
+    /// Turning the message into the actor's message panicked on the receiving node: the
+    /// type's `Deserialize` (or the codec), its `From` conversion, or the closure an export
+    /// declared the ask with; or, for an ask's answer, encoding it. The message was not
+    /// handled, and the node goes on serving the actor.
+    ConversionPanicked {
+        /// The type being converted (the message's type, or the answer's).
+        type_name: String,
+        /// The panic's message.
+        detail: String,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -283,6 +293,9 @@ impl fmt::Display for Rejection {
             }
             Rejection::OwnedElsewhere { key, owner } => {
                 write!(f, "key {key:?} is owned by node {owner:?}")
+            }
+            Rejection::ConversionPanicked { type_name, detail } => {
+                write!(f, "converting `{type_name}` panicked: {detail}")
             }
         }
     }
@@ -424,6 +437,28 @@ mod tests {
             read_rejection(b"\xff\xff"),
             Rejection::Malformed { .. }
         ));
+    }
+
+    #[test]
+    fn a_conversion_panic_round_trips_and_an_unknown_code_is_malformed() {
+        let why = Rejection::ConversionPanicked {
+            type_name: "my::Type".into(),
+            detail: "boom".into(),
+        };
+        let mut out = Vec::new();
+        rejection(&mut out, 9, &why);
+        let e = parse(&out).unwrap();
+        assert_eq!(read_rejection(e.body), why);
+        // The variant's code on the wire: appended after the others, so that the older codes
+        // keep their meaning.
+        assert_eq!(postcard::to_allocvec(&why).unwrap()[0], 13);
+        // A code a later build may add: not readable here, and no panic.
+        for code in [14u8, 127] {
+            assert!(matches!(
+                read_rejection(&[code, 0, 0]),
+                Rejection::Malformed { .. }
+            ));
+        }
     }
 
     #[test]

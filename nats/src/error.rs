@@ -120,8 +120,9 @@ pub enum RemoteError<M> {
     /// wait for).
     Full(M),
     /// The receiving node refused the message: it could not read it (damaged envelope, unknown
-    /// version, too large for it, a body that does not decode) or the actor does not accept its
-    /// type.
+    /// version, too large for it, a body that does not decode), the actor does not accept its
+    /// type, or turning it into the actor's message panicked there
+    /// ([`Rejection::ConversionPanicked`]).
     Rejected {
         /// Why, as the receiving node said it.
         reason: Rejection,
@@ -190,6 +191,8 @@ impl<M> RemoteError<M> {
             Rejection::MailboxFull => RemoteError::Full(msg),
             Rejection::ActorGone => RemoteError::Closed(msg),
             Rejection::NoReply(why) => RemoteError::NoReply(why.into()),
+            // Not handled: the conversion panicked before the actor saw anything.
+            reason @ Rejection::ConversionPanicked { .. } => RemoteError::Rejected { reason, msg },
             reason => RemoteError::Rejected { reason, msg },
         }
     }
@@ -210,17 +213,10 @@ impl<M> fmt::Debug for RemoteError<M> {
                 .finish_non_exhaustive(),
             RemoteError::NoReply(why) => f.debug_tuple("NoReply").field(why).finish(),
             RemoteError::Timeout => f.write_str("Timeout"),
-            RemoteError::TooLarge { size, limit, .. } => f
-                .debug_struct("TooLarge")
-                .field("size", size)
-                .field("limit", limit)
-                .finish_non_exhaustive(),
-            RemoteError::Encode { error, .. } => f
-                .debug_struct("Encode")
-                .field("error", error)
-                .finish_non_exhaustive(),
+            RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).debug(f),
+            RemoteError::Encode { error, .. } => Unsent::Encode(error).debug(f),
             RemoteError::Decode(e) => f.debug_tuple("Decode").field(e).finish(),
-            RemoteError::Disconnected(_) => f.write_str("Disconnected(..)"),
+            RemoteError::Disconnected(_) => Unsent::Disconnected.debug(f),
         }
     }
 }
@@ -238,16 +234,55 @@ impl<M> fmt::Display for RemoteError<M> {
             }
             RemoteError::NoReply(why) => write!(f, "no reply will come: {why}"),
             RemoteError::Timeout => f.write_str("the remote ask timed out"),
-            RemoteError::TooLarge { size, limit, .. } => {
-                write!(f, "a {size}-byte message is over the {limit}-byte limit")
-            }
-            RemoteError::Encode { error, .. } => {
-                write!(f, "the message cannot be encoded: {error}")
-            }
+            RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).fmt(f),
+            RemoteError::Encode { error, .. } => Unsent::Encode(error).fmt(f),
             RemoteError::Decode(e) => write!(f, "the answer cannot be decoded: {e}"),
-            RemoteError::Disconnected(_) => f.write_str("the node is not connected to NATS"),
+            RemoteError::Disconnected(_) => Unsent::Disconnected.fmt(f),
         }
     }
 }
 
 impl<M> std::error::Error for RemoteError<M> {}
+
+/// What a remote send ([`RemoteError`]) and a publish ([`PublishError`](crate::PublishError))
+/// share: the message was not handed to NATS. One place for how both show it (their `Debug`
+/// leaves the message out, so that it does not require `M: Debug`).
+pub(crate) enum Unsent<'a> {
+    TooLarge { size: usize, limit: usize },
+    Encode(&'a CodecError),
+    Disconnected,
+}
+
+impl Unsent<'_> {
+    pub(crate) fn too_large(size: usize, limit: usize) -> Self {
+        Unsent::TooLarge { size, limit }
+    }
+
+    /// The `Debug` of the error's variant of the same name.
+    pub(crate) fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unsent::TooLarge { size, limit } => f
+                .debug_struct("TooLarge")
+                .field("size", size)
+                .field("limit", limit)
+                .finish_non_exhaustive(),
+            Unsent::Encode(error) => f
+                .debug_struct("Encode")
+                .field("error", error)
+                .finish_non_exhaustive(),
+            Unsent::Disconnected => f.write_str("Disconnected(..)"),
+        }
+    }
+}
+
+impl fmt::Display for Unsent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unsent::TooLarge { size, limit } => {
+                write!(f, "a {size}-byte message is over the {limit}-byte limit")
+            }
+            Unsent::Encode(error) => write!(f, "the message cannot be encoded: {error}"),
+            Unsent::Disconnected => f.write_str("the node is not connected to NATS"),
+        }
+    }
+}

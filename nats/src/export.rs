@@ -2,36 +2,25 @@
 //! as one member of a worker pool on a queue group ([`NatsBroker::join_pool`]). Both are the
 //! same builder and the same serve loop; only where the actor listens differs ([`Target`]).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::channel::oneshot;
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, ActorRef, Reply, SendError, WeakActorRef, reply_port};
+use playhouse_core::{Actor, ActorRef, Reply, SendError, WeakActorRef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::broker::{Inner, NatsBroker};
-use crate::codec::{Codec, CodecError};
+use crate::codec::Codec;
 use crate::config::is_token;
 use crate::envelope::{self, Kind, Rejection};
 use crate::error::ExportError;
 use crate::registry::{self, Entry};
+use crate::routes::Routes;
 use crate::runtime;
-
-type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, Rejection>> + Send>>;
-type TellRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<M, CodecError> + Send + Sync>;
-type AskRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<(M, Answer), CodecError> + Send + Sync>;
-
-struct Routes<M, C> {
-    tells: HashMap<&'static str, TellRoute<M, C>>,
-    asks: HashMap<&'static str, AskRoute<M, C>>,
-    accepts: Vec<String>,
-}
 
 /// Declares what an exported actor (or pool member) takes from other nodes, then starts serving
 /// it: [`NatsBroker::export`] and [`NatsBroker::join_pool`] make one.
@@ -98,33 +87,37 @@ impl<C: Codec> NatsBroker<C> {
             name: name.to_owned(),
             target,
             actor: actor.clone(),
-            routes: Routes {
-                tells: HashMap::new(),
-                asks: HashMap::new(),
-                accepts: Vec::new(),
-            },
+            routes: Routes::new(),
         }
     }
 }
 
 impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
     /// Accepts tells of `Q`, turned into the actor's message by `From`.
+    ///
+    /// A `From` conversion (or `Q`'s `Deserialize`) that panics on the serving node does not
+    /// stop the export: the message is refused with
+    /// [`Rejection::ConversionPanicked`], which an acknowledged tell's sender gets in
+    /// [`RemoteError::Rejected`](crate::RemoteError::Rejected) (the message handed back) and a
+    /// plain tell's sender sees as a [`Rejected`](playhouse_core::DeadLetterKind::Rejected)
+    /// dead letter; the next message is served as usual.
     pub fn tell<Q>(mut self) -> Self
     where
         Q: DeserializeOwned + Send + 'static,
         A::Message: From<Q>,
     {
-        let tag = envelope::truncate(std::any::type_name::<Q>());
-        self.routes.accepts.push(format!("tell:{tag}"));
-        self.routes.tells.insert(
-            tag,
-            Box::new(|codec: &C, body: &[u8]| codec.decode::<Q>(body).map(A::Message::from)),
-        );
+        self.routes.tell::<Q>();
         self
     }
 
     /// Accepts asks of `Q` answered with an `R`: `make` puts the request and its reply port in
     /// the actor's message, as for a local [`ActorRef::ask`].
+    ///
+    /// A `make` (or `Q`'s `Deserialize`, or the encoding of the answer) that panics on the
+    /// serving node does not stop the export: the sender gets
+    /// [`RemoteError::Rejected`](crate::RemoteError::Rejected) with
+    /// [`Rejection::ConversionPanicked`] and its message back, and the next message is served
+    /// as usual.
     pub fn ask<Q, R>(
         mut self,
         make: impl Fn(Q, Reply<R>) -> A::Message + Send + Sync + 'static,
@@ -133,32 +126,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         Q: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
     {
-        let tag = envelope::truncate(std::any::type_name::<Q>());
-        self.routes
-            .accepts
-            .push(format!("ask:{tag}->{}", std::any::type_name::<R>()));
-        self.routes.asks.insert(
-            tag,
-            Box::new(move |codec: &C, body: &[u8]| {
-                let q = codec.decode::<Q>(body)?;
-                let (reply, answer) = reply_port::<R>();
-                let codec = codec.clone();
-                let answer: Answer = Box::pin(async move {
-                    match answer.await {
-                        Ok(r) => {
-                            let mut out = Vec::new();
-                            codec.encode(&r, &mut out).map_err(|e| Rejection::Decode {
-                                type_name: std::any::type_name::<R>().to_owned(),
-                                detail: format!("the answer cannot be encoded: {}", e.detail()),
-                            })?;
-                            Ok(out)
-                        }
-                        Err(no) => Err(Rejection::NoReply(no.into())),
-                    }
-                });
-                Ok((make(q, reply), answer))
-            }),
-        );
+        self.routes.ask(make);
         self
     }
 
@@ -176,7 +144,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         if !is_token(&self.name) {
             return Err(ExportError::InvalidName { name: self.name });
         }
-        if self.routes.tells.is_empty() && self.routes.asks.is_empty() {
+        if self.routes.is_empty() {
             return Err(ExportError::NothingAccepted);
         }
         if !self.actor.is_alive() {
@@ -376,39 +344,15 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
         Err(why) => return reject(0, why).await,
     };
     let correlation = env.correlation;
-    let wrong_type = || Rejection::WrongType {
-        name: name.to_owned(),
-        got: env.tag.to_owned(),
-        accepted: routes.accepts.clone(),
-    };
-    let decode_error = |e: CodecError| Rejection::Decode {
-        type_name: env.tag.to_owned(),
-        detail: e.detail().to_owned(),
-    };
-    let (message, answer) = match env.kind {
-        Kind::Tell | Kind::AckedTell => match routes.tells.get(env.tag) {
-            None => return reject(correlation, wrong_type()).await,
-            Some(route) => match route(&inner.codec, env.body) {
-                Ok(m) => (m, None),
-                Err(e) => return reject(correlation, decode_error(e)).await,
-            },
-        },
-        Kind::Ask => match routes.asks.get(env.tag) {
-            None => return reject(correlation, wrong_type()).await,
-            Some(route) => match route(&inner.codec, env.body) {
-                Ok((m, answer)) => (m, Some(answer)),
-                Err(e) => return reject(correlation, decode_error(e)).await,
-            },
-        },
-        Kind::Reply | Kind::Rejection => {
-            return reject(
-                correlation,
-                Rejection::Malformed {
-                    detail: "an answer sent to an actor".into(),
-                },
-            )
-            .await;
-        }
+    if matches!(env.kind, Kind::Reply | Kind::Rejection) {
+        let why = Rejection::Malformed {
+            detail: "an answer sent to an actor".into(),
+        };
+        return reject(correlation, why).await;
+    }
+    let (message, answer) = match routes.convert(&inner.codec, &env, || name.to_owned()) {
+        Ok(converted) => converted,
+        Err(why) => return reject(correlation, why).await,
     };
     let acked = env.kind == Kind::AckedTell;
     let Some(target) = actor.upgrade() else {

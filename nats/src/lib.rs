@@ -68,6 +68,7 @@ mod pool;
 mod pubsub;
 mod registry;
 mod remote_ref;
+mod routes;
 mod runtime;
 
 /// The NATS client this crate is built on, re-exported so that code using

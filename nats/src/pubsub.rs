@@ -17,6 +17,7 @@ use crate::broker::{Inner, NatsBroker};
 use crate::codec::{Codec, CodecError};
 use crate::config::is_token;
 use crate::envelope::{self, Kind};
+use crate::error::Unsent;
 use crate::runtime;
 
 /// Whether `name` can be a topic's subject: tokens of [`is_token`] joined by `.` (so
@@ -47,8 +48,9 @@ impl<C: Codec> NatsBroker<C> {
     /// both, so one actor may subscribe to both if it wants both.
     ///
     /// A message that does not decode as `M` (another type published under the name, another
-    /// build) is not delivered; it is counted here as a
-    /// [`Rejected`](DeadLetterKind::Rejected) dead letter, with the topic's name as target.
+    /// build), or whose conversion panics here (`M`'s `Deserialize` or its `From`), is not
+    /// delivered; it is counted here as a [`Rejected`](DeadLetterKind::Rejected) dead letter,
+    /// with the topic's name as target, and the subscription goes on with the next message.
     ///
     /// ```no_run
     /// # use playhouse_core::{Actor, Topic};
@@ -225,7 +227,11 @@ where
     A::Message: From<M>,
     C: Codec,
 {
-    let Ok(m) = decode::<M, C>(inner, &msg.payload) else {
+    // Decoding runs `M`'s `Deserialize` and the codec, and `From` is the user's: a panic there
+    // is counted as a message that could not be read, and the subscription goes on.
+    let converted =
+        crate::routes::catch(|| decode::<M, C>(inner, &msg.payload).map(A::Message::from));
+    let Ok(Ok(m)) = converted else {
         inner.local.report_dead_letter(
             DeadLetterKind::Rejected,
             topic,
@@ -239,10 +245,7 @@ where
     };
     // A full `Reject` mailbox loses the message, as an in-memory publish would report it
     // `Full`; a closed one ends the subscription.
-    !matches!(
-        target.tell(A::Message::from(m)).await,
-        Err(SendError::Closed(_))
-    )
+    !matches!(target.tell(m).await, Err(SendError::Closed(_)))
 }
 
 /// Reads a topic message: a playhouse tell of exactly `M`, within the size limit.
@@ -397,16 +400,9 @@ impl<M> fmt::Debug for PublishError<M> {
                 .debug_struct("InvalidName")
                 .field("topic", topic)
                 .finish_non_exhaustive(),
-            PublishError::TooLarge { size, limit, .. } => f
-                .debug_struct("TooLarge")
-                .field("size", size)
-                .field("limit", limit)
-                .finish_non_exhaustive(),
-            PublishError::Encode { error, .. } => f
-                .debug_struct("Encode")
-                .field("error", error)
-                .finish_non_exhaustive(),
-            PublishError::Disconnected(_) => f.write_str("Disconnected(..)"),
+            PublishError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).debug(f),
+            PublishError::Encode { error, .. } => Unsent::Encode(error).debug(f),
+            PublishError::Disconnected(_) => Unsent::Disconnected.debug(f),
         }
     }
 }
@@ -417,13 +413,9 @@ impl<M> fmt::Display for PublishError<M> {
             PublishError::InvalidName { topic, .. } => {
                 write!(f, "{topic:?} is not a valid remote topic name")
             }
-            PublishError::TooLarge { size, limit, .. } => {
-                write!(f, "a {size}-byte message is over the {limit}-byte limit")
-            }
-            PublishError::Encode { error, .. } => {
-                write!(f, "the message cannot be encoded: {error}")
-            }
-            PublishError::Disconnected(_) => f.write_str("the node is not connected to NATS"),
+            PublishError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).fmt(f),
+            PublishError::Encode { error, .. } => Unsent::Encode(error).fmt(f),
+            PublishError::Disconnected(_) => Unsent::Disconnected.fmt(f),
         }
     }
 }

@@ -138,6 +138,18 @@ async fn alive<C: Codec>(inner: &Inner<C>, node: &str) -> bool {
 
 /// Purges every entry owned by `node` (which left or stopped heartbeating).
 pub(crate) async fn withdraw_dead<C: Codec>(inner: &Inner<C>, node: &str) {
+    // Re-checked before each purge: the node may have come back since it was declared dead.
+    purge_owned_by(inner, node, || !inner.members.is_alive(node)).await;
+}
+
+/// Purges this node's own entries (it is leaving).
+pub(crate) async fn withdraw_node<C: Codec>(inner: &Inner<C>) {
+    purge_owned_by(inner, &inner.node, || true).await;
+}
+
+/// Purges each entry that `node` owns, if `still()` holds when it is reached (each purge
+/// expecting the revision read, so that a newer registration is never removed).
+async fn purge_owned_by<C: Codec>(inner: &Inner<C>, node: &str, still: impl Fn() -> bool) {
     let Ok(mut keys) = inner.registry.keys().await else {
         return;
     };
@@ -153,32 +165,7 @@ pub(crate) async fn withdraw_dead<C: Codec>(inner: &Inner<C>, node: &str) {
             continue;
         }
         let owned = postcard::from_bytes::<Entry>(&entry.value).is_ok_and(|e| e.node == node);
-        // Re-check: the node may have come back since it was declared dead.
-        if owned && !inner.members.is_alive(node) {
-            let _ = inner
-                .registry
-                .purge_expect_revision(&name, Some(entry.revision))
-                .await;
-        }
-    }
-}
-
-/// Purges this node's own entries (it is leaving).
-pub(crate) async fn withdraw_node<C: Codec>(inner: &Inner<C>) {
-    let Ok(mut keys) = inner.registry.keys().await else {
-        return;
-    };
-    let mut names = Vec::new();
-    while let Some(Ok(key)) = keys.next().await {
-        names.push(key);
-    }
-    for name in names {
-        let Ok(Some(entry)) = inner.registry.entry(&name).await else {
-            continue;
-        };
-        if entry.operation == kv::Operation::Put
-            && postcard::from_bytes::<Entry>(&entry.value).is_ok_and(|e| e.node == inner.node)
-        {
+        if owned && still() {
             let _ = inner
                 .registry
                 .purge_expect_revision(&name, Some(entry.revision))

@@ -219,23 +219,7 @@ async fn a_node_in_another_process_goes_on_after_a_server_restart() {
     add.tell_acked(Add(1), WAIT).await.unwrap();
 
     // Traffic while the server goes down and comes back on the same port and store.
-    let sender = {
-        let add = add.clone();
-        tokio::spawn(async move {
-            let mut acked = 0u64;
-            for _ in 0..100 {
-                if add
-                    .tell_acked(Add(1), Duration::from_millis(500))
-                    .await
-                    .is_ok()
-                {
-                    acked += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            acked
-        })
-    };
+    let sender = support::acked_traffic(&add, 100, || Add(1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.restart().expect("the server comes back");
     let acked = sender.await.unwrap();

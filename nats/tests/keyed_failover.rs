@@ -37,22 +37,6 @@ async fn account_node() {
     while node.next_command().await.is_some() {}
 }
 
-async fn get(broker: &NatsBroker, key: &str) -> Seen {
-    broker
-        .sharded_ref::<Get>("accounts")
-        .ask::<Seen>(key, Get, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("get {key}: {e}"))
-}
-
-async fn deposit(broker: &NatsBroker, key: &str, amount: i64) -> Result<i64, String> {
-    broker
-        .sharded_ref::<Deposit>("accounts")
-        .ask::<Result<i64, String>>(key, Deposit(amount), WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("deposit {key}: {e}"))
-}
-
 async fn total(broker: &NatsBroker, keys: &[String]) -> (i64, HashMap<String, String>) {
     let mut sum = 0;
     let mut owners = HashMap::new();

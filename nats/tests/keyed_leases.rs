@@ -29,22 +29,6 @@ async fn client(server: &TestServer, name: &str) -> NatsBroker {
         .expect("connects")
 }
 
-async fn get(broker: &NatsBroker, key: &str) -> Seen {
-    broker
-        .sharded_ref::<Get>("accounts")
-        .ask::<Seen>(key, Get, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("get {key}: {e}"))
-}
-
-async fn deposit(broker: &NatsBroker, key: &str, amount: i64) -> Result<i64, String> {
-    broker
-        .sharded_ref::<Deposit>("accounts")
-        .ask::<Result<i64, String>>(key, Deposit(amount), WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("deposit {key}: {e}"))
-}
-
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !check() {

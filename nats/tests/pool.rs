@@ -6,26 +6,14 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use nodes::{ASK, Done, Job, Msg, Recorder, config};
-use playhouse_core::{DeadLetterKind, MessageBroker, System};
-use playhouse_executors::TokioExecutor;
-use playhouse_nats::testing::TestServer;
-use playhouse_nats::{ExportError, NatsBroker, RemoteError};
+use nodes::{ASK, Done, Job, Msg, Recorder, connect, server, system};
+use playhouse_core::{DeadLetterKind, MessageBroker};
+use playhouse_nats::{ExportError, RemoteError};
 use support::{NodeProcess, STARTUP, STEP};
 
 const POOL: &str = "jobs";
 /// The wait for an acknowledgement while a member leaves, when a lost job is possible.
 const LEAVING: Duration = Duration::from_secs(1);
-
-fn server() -> TestServer {
-    TestServer::start().unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn connect(server: &TestServer, name: &str) -> NatsBroker {
-    NatsBroker::connect(config(server, name))
-        .await
-        .unwrap_or_else(|e| panic!("node {name}: {e}\n{}", server.log()))
-}
 
 /// A child node: a `Recorder` labelled with the role, a member of the pool (tells and asks of
 /// `Job`); `READY`, then `JOB <role> <n>` per job. The command `COUNT` answers
@@ -35,10 +23,7 @@ async fn member_node() {
     let Some(mut node) = support::node() else {
         return;
     };
-    let broker = NatsBroker::connect(nodes::child_config(&node, &node.role))
-        .await
-        .expect("connect");
-    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let (broker, system) = nodes::child_system(&node).await;
     let worker = system.spawn(Recorder::new(&node.role, true));
     broker
         .join_pool(POOL, &worker)
@@ -138,7 +123,7 @@ async fn after_a_member_is_killed_later_jobs_go_to_the_survivor() {
 async fn several_members_in_one_process_share_the_work_once() {
     let server = server();
     let node = connect(&server, "node").await;
-    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let system = system(&node);
     let workers: Vec<_> = (0..3)
         .map(|i| system.spawn(Recorder::new(&format!("w{i}"), false)))
         .collect();
@@ -175,7 +160,7 @@ async fn a_pool_without_members_is_not_found_and_a_withdrawn_member_gets_nothing
         other => panic!("{other:?}"),
     }
 
-    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let system = system(&node);
     let leaving = system.spawn(Recorder::new("leaving", false));
     let staying = system.spawn(Recorder::new("staying", false));
     let joined = node
@@ -215,7 +200,7 @@ async fn a_pool_without_members_is_not_found_and_a_withdrawn_member_gets_nothing
 async fn a_pool_member_that_ends_leaves_the_pool_and_a_plain_tell_to_none_is_a_dead_letter() {
     let server = server();
     let node = connect(&server, "node").await;
-    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let system = system(&node);
     let worker = system.spawn(Recorder::new("w", false));
     node.join_pool(POOL, &worker)
         .tell::<Job>()
@@ -255,7 +240,7 @@ async fn a_pool_member_that_ends_leaves_the_pool_and_a_plain_tell_to_none_is_a_d
 async fn a_pool_name_is_checked_and_something_must_be_accepted() {
     let server = server();
     let node = connect(&server, "node").await;
-    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let system = system(&node);
     let worker = system.spawn(Recorder::new("w", false));
     assert_eq!(
         node.join_pool("a.b", &worker)

@@ -4,34 +4,19 @@ mod nodes;
 mod support;
 
 use async_nats::RequestErrorKind;
-use nodes::{Msg, Note, Other, Recorder, config};
-use playhouse_core::{DeadLetterKind, MessageBroker, System, Topic};
-use playhouse_executors::TokioExecutor;
-use playhouse_nats::testing::TestServer;
+use nodes::{Msg, Note, Other, Recorder, config, connect, server, system};
+use playhouse_core::{DeadLetterKind, MessageBroker, Topic};
 use playhouse_nats::{NatsBroker, PublishError, SubscribeError};
 use support::{STARTUP, STEP};
 
 const ROOM: &str = "chat.room";
-
-fn server() -> TestServer {
-    TestServer::start().unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn connect(server: &TestServer, name: &str) -> NatsBroker {
-    NatsBroker::connect(config(server, name))
-        .await
-        .unwrap_or_else(|e| panic!("node {name}: {e}\n{}", server.log()))
-}
 
 /// A child node: a `Recorder` labelled with the role, subscribed to the room; `READY`, then
 /// `NOTE <role> <text>` for each note, in the order it gets them.
 #[tokio::test]
 async fn subscriber_node() {
     let Some(node) = support::node() else { return };
-    let broker = NatsBroker::connect(nodes::child_config(&node, &node.role))
-        .await
-        .expect("connect");
-    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let (broker, system) = nodes::child_system(&node).await;
     let recorder = system.spawn(Recorder::new(&node.role, true));
     let room: Topic<Note> = Topic::new(ROOM);
     let _subscription = broker
@@ -71,7 +56,7 @@ async fn a_subscriber_that_ends_stops_receiving_and_its_node_unsubscribes() {
     let server = server();
     let publisher = connect(&server, "publisher").await;
     let subscriber = connect(&server, "subscriber").await;
-    let system = System::with_broker(TokioExecutor::current(), subscriber.clone());
+    let system = system(&subscriber);
     let gone = system.spawn(Recorder::new("gone", false));
     let stays = system.spawn(Recorder::new("stays", false));
     let room: Topic<Note> = Topic::new(ROOM);
@@ -113,7 +98,7 @@ async fn a_subscriber_that_ends_stops_receiving_and_its_node_unsubscribes() {
 async fn unsubscribe_ends_a_subscription_and_the_actor_keeps_running() {
     let server = server();
     let node = connect(&server, "node").await;
-    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let system = system(&node);
     let left = system.spawn(Recorder::new("left", false));
     let stays = system.spawn(Recorder::new("stays", false));
     let room: Topic<Note> = Topic::new(ROOM);
@@ -139,7 +124,7 @@ async fn unsubscribe_ends_a_subscription_and_the_actor_keeps_running() {
 async fn remote_and_in_memory_topics_are_apart() {
     let server = server();
     let node = connect(&server, "node").await;
-    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let system = system(&node);
     let remote = system.spawn(Recorder::new("remote", false));
     let local = system.spawn(Recorder::new("local", false));
     let room: Topic<Note> = Topic::new(ROOM);
@@ -160,7 +145,7 @@ async fn a_message_of_another_type_is_a_dead_letter_at_the_subscriber() {
     let server = server();
     let publisher = connect(&server, "publisher").await;
     let subscriber = connect(&server, "subscriber").await;
-    let system = System::with_broker(TokioExecutor::current(), subscriber.clone());
+    let system = system(&subscriber);
     let recorder = system.spawn(Recorder::new("r", false));
     let room: Topic<Note> = Topic::new(ROOM);
     subscriber.subscribe_remote(&room, &recorder).await.unwrap();
@@ -190,7 +175,7 @@ async fn what_cannot_be_published_or_subscribed_is_said_and_handed_back() {
     let node = NatsBroker::connect(config(&server, "node").max_message_size(256))
         .await
         .unwrap();
-    let system = System::with_broker(TokioExecutor::current(), node.clone());
+    let system = system(&node);
     let recorder = system.spawn(Recorder::new("r", false));
 
     let big = Note("x".repeat(1000));

@@ -3,6 +3,8 @@
 //! `NatsBroker` and name) against a real nats-server with TLS and authentication; the
 //! multi-process forms are in `cluster.rs`.
 
+mod support;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -496,23 +498,7 @@ async fn the_nodes_reconnect_after_a_server_restart_and_go_on() {
     add.tell_acked(Add(1), WAIT).await.unwrap();
 
     // Traffic while the server goes down and comes back.
-    let sender = {
-        let add = add.clone();
-        tokio::spawn(async move {
-            let mut acked = 0u64;
-            for _ in 0..200 {
-                if add
-                    .tell_acked(Add(1), Duration::from_millis(500))
-                    .await
-                    .is_ok()
-                {
-                    acked += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            acked
-        })
-    };
+    let sender = support::acked_traffic(&add, 200, || Add(1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.restart().expect("the server comes back");
     let acked = sender.await.unwrap();

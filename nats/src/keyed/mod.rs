@@ -21,7 +21,6 @@
 //!   stays where it is until it is passivated or its node goes.
 
 pub(crate) mod lease;
-mod routes;
 mod sender;
 mod serve;
 mod spec;

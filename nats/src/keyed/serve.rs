@@ -20,12 +20,12 @@ use playhouse_core::{Actor, ActorRef, BoxError, SendError};
 use tokio::sync::mpsc;
 
 use super::lease::{Lease, Leases, Taken};
-use super::routes::{Answer, Routes};
 use super::state::KeyState;
 use crate::broker::Inner;
-use crate::codec::{Codec, CodecError};
+use crate::codec::Codec;
 use crate::config::is_token;
 use crate::envelope::{self, Kind, Rejection, RemoteNoReply};
+use crate::routes::{Answer, Routes, panic_message};
 use crate::runtime;
 
 /// The header a key's owner puts on its answers, so that senders go to it directly next time.
@@ -195,37 +195,16 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             Err(why) => return self.reject(&reply, 0, why).await,
         };
         let correlation = env.correlation;
-        let wrong_type = || Rejection::WrongType {
-            name: format!("{}/{key}", self.name),
-            got: env.tag.to_owned(),
-            accepted: self.routes.accepts.clone(),
-        };
-        let decode_error = |e: CodecError| Rejection::Decode {
-            type_name: env.tag.to_owned(),
-            detail: e.detail().to_owned(),
-        };
-        let codec = &self.inner.codec;
-        let (message, answer) = match env.kind {
-            Kind::Tell | Kind::AckedTell => match self.routes.tells.get(env.tag) {
-                None => return self.reject(&reply, correlation, wrong_type()).await,
-                Some(route) => match route(codec, env.body) {
-                    Ok(m) => (m, None),
-                    Err(e) => return self.reject(&reply, correlation, decode_error(e)).await,
-                },
-            },
-            Kind::Ask => match self.routes.asks.get(env.tag) {
-                None => return self.reject(&reply, correlation, wrong_type()).await,
-                Some(route) => match route(codec, env.body) {
-                    Ok((m, answer)) => (m, Some(answer)),
-                    Err(e) => return self.reject(&reply, correlation, decode_error(e)).await,
-                },
-            },
-            Kind::Reply | Kind::Rejection => {
-                let why = Rejection::Malformed {
-                    detail: "an answer sent to a keyed actor".into(),
-                };
-                return self.reject(&reply, correlation, why).await;
-            }
+        if matches!(env.kind, Kind::Reply | Kind::Rejection) {
+            let why = Rejection::Malformed {
+                detail: "an answer sent to a keyed actor".into(),
+            };
+            return self.reject(&reply, correlation, why).await;
+        }
+        let name = || format!("{}/{key}", self.name);
+        let (message, answer) = match self.routes.convert(&self.inner.codec, &env, name) {
+            Ok(converted) => converted,
+            Err(why) => return self.reject(&reply, correlation, why).await,
         };
         let incoming = Incoming {
             message,
@@ -477,20 +456,22 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                     .await;
             })
         };
-        let made = AssertUnwindSafe(async { (self.factory)(key, state).await })
-            .catch_unwind()
-            .await;
+        // The factory's error is displayed inside the catch too: its `Display` is user code.
+        let made =
+            AssertUnwindSafe(async { (self.factory)(key, state).await.map_err(|e| e.to_string()) })
+                .catch_unwind()
+                .await;
         let actor = match made {
             Ok(Ok(actor)) => actor,
-            Ok(Err(e)) => {
+            Ok(Err(cause)) => {
                 keeper.abort();
                 self.leases.give_back(&lease).await;
-                return Err(e.to_string());
+                return Err(cause);
             }
-            Err(_) => {
+            Err(payload) => {
                 keeper.abort();
                 self.leases.give_back(&lease).await;
-                return Err("the factory panicked".to_owned());
+                return Err(format!("the factory panicked: {}", panic_message(payload)));
             }
         };
         let actor = (self.spawn)(actor);

@@ -18,13 +18,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::lease::Leases;
-use super::routes::Routes;
 use super::serve::{self, Counters, Factory, Group, Spawn, claim_subject, direct_subject};
 use super::state::KeyState;
 use crate::broker::{NatsBroker, bucket};
 use crate::codec::{Codec, Postcard};
 use crate::config::is_token;
 use crate::error::ExportError;
+use crate::routes::Routes;
 use crate::runtime;
 
 /// Declares a sharded group: the factory that makes a key's actor (given the key and its
@@ -117,7 +117,9 @@ impl<C: Codec> NatsBroker<C> {
 }
 
 impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
-    /// Accepts tells of `Q`, turned into the actor's message by `From`.
+    /// Accepts tells of `Q`, turned into the actor's message by `From`. A `From` that panics
+    /// is refused with [`Rejection::ConversionPanicked`](crate::Rejection::ConversionPanicked)
+    /// and the group goes on serving.
     pub fn tell<Q>(mut self) -> Self
     where
         Q: DeserializeOwned + Send + 'static,
@@ -128,7 +130,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     }
 
     /// Accepts asks of `Q` answered with an `R`: `make` puts the request and its reply port in
-    /// the actor's message.
+    /// the actor's message. A `make` that panics (or an answer whose encoding panics) is
+    /// refused with [`Rejection::ConversionPanicked`](crate::Rejection::ConversionPanicked)
+    /// and the group goes on serving.
     pub fn ask<Q, R>(
         mut self,
         make: impl Fn(Q, Reply<R>) -> A::Message + Send + Sync + 'static,

@@ -173,6 +173,25 @@ pub fn spec<'b>(
         .tell::<Push>()
 }
 
+/// Asks `key`'s account of the group `accounts` what it holds; panics if it cannot.
+pub async fn get(broker: &NatsBroker, key: &str) -> Seen {
+    broker
+        .sharded_ref::<Get>("accounts")
+        .ask::<Seen>(key, Get, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e}"))
+}
+
+/// Deposits `amount` in `key`'s account: the balance after it, or why not (its answer);
+/// panics if no answer comes.
+pub async fn deposit(broker: &NatsBroker, key: &str, amount: i64) -> Result<i64, String> {
+    broker
+        .sharded_ref::<Deposit>("accounts")
+        .ask::<Result<i64, String>>(key, Deposit(amount), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("deposit {key}: {e}"))
+}
+
 pub fn config(server: &TestServer, node: &str) -> NodeConfig {
     NodeConfig::new(server.url())
         .node_name(node)

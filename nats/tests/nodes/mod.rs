@@ -8,9 +8,10 @@ use std::convert::Infallible;
 use std::io::Write;
 use std::time::Duration;
 
-use playhouse_core::{Actor, Context, Env, Handler, Reply};
+use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{Credentials, NodeConfig};
+use playhouse_nats::{Credentials, NatsBroker, NodeConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::support::Node;
@@ -31,6 +32,33 @@ pub fn config(server: &TestServer, name: &str) -> NodeConfig {
         config = config.root_certificate(ca);
     }
     config
+}
+
+/// A test server (TLS, a password user, JetStream); panics if it cannot start.
+pub fn server() -> TestServer {
+    TestServer::start().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A node named `name` on `server` ([`config`]); panics, with the server's log, if it cannot
+/// connect.
+pub async fn connect(server: &TestServer, name: &str) -> NatsBroker {
+    NatsBroker::connect(config(server, name))
+        .await
+        .unwrap_or_else(|e| panic!("node {name}: {e}\n{}", server.log()))
+}
+
+/// A child node's broker, named as its role ([`child_config`]), and a Tokio `System` on it.
+pub async fn child_system(node: &Node) -> (NatsBroker, System<TokioExecutor, NatsBroker>) {
+    let broker = NatsBroker::connect(child_config(node, &node.role))
+        .await
+        .expect("connect");
+    let system = system(&broker);
+    (broker, system)
+}
+
+/// A `System` on the current Tokio runtime, with `broker`.
+pub fn system(broker: &NatsBroker) -> System<TokioExecutor, NatsBroker> {
+    System::with_broker(TokioExecutor::current(), broker.clone())
 }
 
 /// The same, in a child node, from what the parent passed.

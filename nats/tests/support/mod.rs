@@ -51,7 +51,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use playhouse_nats::RemoteRef;
 use playhouse_nats::testing::TestServer;
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -440,4 +442,32 @@ impl Drop for NodeProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic.
+
+/// Sends `count` acknowledged tells of `make()` to `to`, 10 ms apart, each waiting at most
+/// 500 ms for its acknowledgement, on a task of its own (traffic while a server goes down and
+/// comes back); the task returns how many were acknowledged.
+pub fn acked_traffic<M: Serialize + Send + 'static>(
+    to: &RemoteRef<M>,
+    count: u32,
+    make: impl Fn() -> M + Send + 'static,
+) -> tokio::task::JoinHandle<u64> {
+    let to = to.clone();
+    tokio::spawn(async move {
+        let mut acked = 0u64;
+        for _ in 0..count {
+            if to
+                .tell_acked(make(), Duration::from_millis(500))
+                .await
+                .is_ok()
+            {
+                acked += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        acked
+    })
 }

@@ -1,0 +1,167 @@
+//! The message types an export, a pool member or a sharded group takes from other nodes, and
+//! how each becomes the actor's message: the routes that [`Export`](crate::Export) and
+//! [`ShardedSpec`](crate::ShardedSpec) declare, and the one place where a received body is
+//! turned into the actor's message.
+//!
+//! Turning a body into the actor's message runs user code (the type's `Deserialize`, the
+//! node's codec, a `From` conversion, an `ask`'s closure), and so does encoding an ask's
+//! answer. A panic there is caught and becomes [`Rejection::ConversionPanicked`] for the
+//! sender: it never unwinds through the task that serves the actor.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+
+use playhouse_core::{Reply, reply_port};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{Codec, CodecError};
+use crate::envelope::{self, Envelope, Kind, Rejection};
+
+/// The answer of an ask, encoded, or why there is none.
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, Rejection>> + Send>>;
+type TellRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<M, CodecError> + Send + Sync>;
+type AskRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<(M, Answer), CodecError> + Send + Sync>;
+
+pub(crate) struct Routes<M, C> {
+    tells: HashMap<&'static str, TellRoute<M, C>>,
+    asks: HashMap<&'static str, AskRoute<M, C>>,
+    /// What is taken, each as `tell:Type` or `ask:Type->Answer`, in the order declared.
+    pub(crate) accepts: Vec<String>,
+}
+
+impl<M: Send + 'static, C: Codec> Routes<M, C> {
+    pub(crate) fn new() -> Self {
+        Routes {
+            tells: HashMap::new(),
+            asks: HashMap::new(),
+            accepts: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tells.is_empty() && self.asks.is_empty()
+    }
+
+    /// Takes tells of `Q`, turned into `M` by `From`.
+    pub(crate) fn tell<Q>(&mut self)
+    where
+        Q: DeserializeOwned + Send + 'static,
+        M: From<Q>,
+    {
+        let tag = envelope::truncate(std::any::type_name::<Q>());
+        self.accepts.push(format!("tell:{tag}"));
+        self.tells.insert(
+            tag,
+            Box::new(|codec: &C, body: &[u8]| codec.decode::<Q>(body).map(M::from)),
+        );
+    }
+
+    /// Takes asks of `Q` answered with an `R`: `make` puts the request and its reply port in
+    /// an `M`.
+    pub(crate) fn ask<Q, R>(&mut self, make: impl Fn(Q, Reply<R>) -> M + Send + Sync + 'static)
+    where
+        Q: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+    {
+        let tag = envelope::truncate(std::any::type_name::<Q>());
+        self.accepts
+            .push(format!("ask:{tag}->{}", std::any::type_name::<R>()));
+        self.asks.insert(
+            tag,
+            Box::new(move |codec: &C, body: &[u8]| {
+                let q = codec.decode::<Q>(body)?;
+                let (reply, answer) = reply_port::<R>();
+                let codec = codec.clone();
+                let answer: Answer = Box::pin(async move {
+                    match answer.await {
+                        Ok(r) => encode_answer(&codec, &r),
+                        Err(no) => Err(Rejection::NoReply(no.into())),
+                    }
+                });
+                Ok((make(q, reply), answer))
+            }),
+        );
+    }
+
+    /// Turns the tell, acknowledged tell or ask `env` into the actor's message (and, for an
+    /// ask, the future of its encoded answer), or says why not: a type not taken as that kind
+    /// ([`Rejection::WrongType`], naming the receiver `name()`), a body that does not decode
+    /// ([`Rejection::Decode`]), a conversion that panicked
+    /// ([`Rejection::ConversionPanicked`]). The caller refuses the other kinds itself.
+    pub(crate) fn convert(
+        &self,
+        codec: &C,
+        env: &Envelope<'_>,
+        name: impl FnOnce() -> String,
+    ) -> Result<(M, Option<Answer>), Rejection> {
+        let converted = match env.kind {
+            Kind::Ask => self
+                .asks
+                .get(env.tag)
+                .map(|route| catch(|| route(codec, env.body).map(|(m, a)| (m, Some(a))))),
+            _ => self
+                .tells
+                .get(env.tag)
+                .map(|route| catch(|| route(codec, env.body).map(|m| (m, None)))),
+        };
+        match converted {
+            Some(Ok(Ok(converted))) => Ok(converted),
+            Some(Ok(Err(e))) => Err(Rejection::Decode {
+                type_name: env.tag.to_owned(),
+                detail: e.detail().to_owned(),
+            }),
+            Some(Err(detail)) => Err(Rejection::ConversionPanicked {
+                type_name: env.tag.to_owned(),
+                detail,
+            }),
+            None => Err(Rejection::WrongType {
+                name: name(),
+                got: env.tag.to_owned(),
+                accepted: self.accepts.clone(),
+            }),
+        }
+    }
+}
+
+/// Encodes an ask's answer `r`; a failure or a panic of the encoding is the sender's
+/// refusal.
+fn encode_answer<R: Serialize, C: Codec>(codec: &C, r: &R) -> Result<Vec<u8>, Rejection> {
+    let type_name = || std::any::type_name::<R>().to_owned();
+    let mut out = Vec::new();
+    match catch(|| codec.encode(r, &mut out)) {
+        Ok(Ok(())) => Ok(out),
+        Ok(Err(e)) => Err(Rejection::Decode {
+            type_name: type_name(),
+            detail: format!("the answer cannot be encoded: {}", e.detail()),
+        }),
+        Err(detail) => Err(Rejection::ConversionPanicked {
+            type_name: type_name(),
+            detail: format!("encoding the answer panicked: {detail}"),
+        }),
+    }
+}
+
+/// Runs the user code `f`, turning a panic into its message. Free when `f` does not panic.
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(panic_message)
+}
+
+/// The message of a panic's payload, which is then dropped (a panic in its `Drop` is caught
+/// too, and its own payload leaked rather than dropped).
+pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    let message = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    };
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+    message
+}

@@ -1,0 +1,352 @@
+//! A panic in user code on the receiving node (a `From` conversion, an `ask`'s closure, the
+//! encoding of an answer) is refused with `Rejection::ConversionPanicked` and never ends the
+//! task that serves the actor: exports, pool members, remote subscriptions and sharded groups
+//! go on with the next message. One process, several nodes (each its own `NatsBroker`).
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use playhouse_core::mailbox::{Block, Bounded};
+use playhouse_core::{
+    Actor, ActorRef, Context, DeadLetter, DeadLetterKind, Env, Handler, MessageBroker, Reply,
+    System, Topic,
+};
+use playhouse_executors::TokioExecutor;
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{Export, KeyState, NatsBroker, Postcard, Rejection, RemoteError, RemoteRef};
+use serde::{Deserialize, Serialize};
+
+/// Long enough for an answer on a loaded machine; a serving task that died shows up as a
+/// timeout (or `NotFound`) instead of the refusal.
+const WAIT: Duration = Duration::from_secs(5);
+/// The value every conversion below panics on.
+const UNLUCKY: u32 = 13;
+
+/// Told: added to the sum. Its `From` panics on [`UNLUCKY`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Num(u32);
+/// Asked: answered with itself. The `ask` closure panics on [`UNLUCKY`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Echo(u32);
+/// Asked: answered with the sum so far.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Total;
+/// Asked: answered with a [`Fragile`], whose encoding panics.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Break;
+
+/// An answer whose `Serialize` panics.
+#[derive(Debug, Deserialize)]
+struct Fragile;
+
+impl Serialize for Fragile {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("Fragile cannot be encoded")
+    }
+}
+
+enum Msg {
+    Add(u32),
+    Echo(u32, Reply<u32>),
+    Total(Reply<u32>),
+    Break(Reply<Fragile>),
+}
+
+impl From<Num> for Msg {
+    fn from(n: Num) -> Msg {
+        assert_ne!(n.0, UNLUCKY, "From<Num> refuses the unlucky number");
+        Msg::Add(n.0)
+    }
+}
+
+fn make_echo(Echo(n): Echo, reply: Reply<u32>) -> Msg {
+    assert_ne!(n, UNLUCKY, "the ask closure refuses the unlucky number");
+    Msg::Echo(n, reply)
+}
+
+#[derive(Default)]
+struct Sum(u32);
+
+impl Actor for Sum {
+    type Message = Msg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Sum {
+    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            Msg::Add(n) => self.0 += n,
+            Msg::Echo(n, reply) => {
+                let _ = reply.send(n);
+            }
+            Msg::Total(reply) => {
+                let _ = reply.send(self.0);
+            }
+            Msg::Break(reply) => {
+                let _ = reply.send(Fragile);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Declares what `Sum` takes, on an export or a pool member.
+fn takes(
+    served: Export<'_, Sum, Bounded<Block>, Postcard>,
+) -> Export<'_, Sum, Bounded<Block>, Postcard> {
+    served
+        .tell::<Num>()
+        .ask::<Echo, u32>(make_echo)
+        .ask::<Total, u32>(|Total, reply| Msg::Total(reply))
+        .ask::<Break, Fragile>(|Break, reply| Msg::Break(reply))
+}
+
+async fn node(server: &TestServer, name: &str) -> NatsBroker {
+    NatsBroker::connect(server.node_config(name))
+        .await
+        .unwrap_or_else(|e| panic!("node {name}: {e}\n{}", server.log()))
+}
+
+fn system(broker: &NatsBroker) -> System<TokioExecutor, NatsBroker> {
+    System::with_broker(TokioExecutor::current(), broker.clone())
+}
+
+/// Records the dead letters `broker` reports.
+fn dead_letters(broker: &NatsBroker) -> Arc<Mutex<Vec<DeadLetter>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hook = Arc::clone(&seen);
+    broker.on_dead_letter(move |letter| hook.lock().unwrap().push(letter.clone()));
+    seen
+}
+
+/// Waits until `cond` holds (polling), at most `WAIT`.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts that `result` is the refusal of a panicking conversion of `type_suffix`, whose panic
+/// said `says`, with `msg` handed back.
+fn assert_panicked<T: std::fmt::Debug, M: std::fmt::Debug + PartialEq>(
+    result: Result<T, RemoteError<M>>,
+    type_suffix: &str,
+    says: &str,
+    msg: M,
+) {
+    match result {
+        Err(RemoteError::Rejected {
+            reason: Rejection::ConversionPanicked { type_name, detail },
+            msg: back,
+        }) => {
+            assert!(type_name.ends_with(type_suffix), "{type_name}");
+            assert!(detail.contains(says), "{detail}");
+            assert_eq!(back, msg);
+        }
+        other => panic!("expected a ConversionPanicked refusal, got {other:?}"),
+    }
+}
+
+/// What an export and a pool member share: `sum` served under the refs given, from another
+/// node. Each panic is refused, and the next message of each kind is served.
+async fn panics_are_refused_and_serving_goes_on(
+    sender: &NatsBroker,
+    num: RemoteRef<Num>,
+    echo: RemoteRef<Echo>,
+    total: RemoteRef<Total>,
+    brk: RemoteRef<Break>,
+    target: &str,
+) {
+    let letters = dead_letters(sender);
+
+    // An ask whose closure panics: refused, the message back; the next ask is answered.
+    assert_panicked(
+        echo.ask::<u32>(Echo(UNLUCKY), WAIT).await,
+        "Echo",
+        "the ask closure refuses",
+        Echo(UNLUCKY),
+    );
+    assert_eq!(echo.ask::<u32>(Echo(7), WAIT).await.unwrap(), 7);
+
+    // An acknowledged tell whose `From` panics: refused, the message back.
+    assert_panicked(
+        num.tell_acked(Num(UNLUCKY), WAIT).await,
+        "Num",
+        "From<Num> refuses",
+        Num(UNLUCKY),
+    );
+    num.tell_acked(Num(1), WAIT).await.expect("taken");
+
+    // A plain tell whose `From` panics: a `Rejected` dead letter at the sender; the later
+    // tells are still handled.
+    num.tell(Num(UNLUCKY)).await.expect("handed to NATS");
+    num.tell(Num(2)).await.expect("handed to NATS");
+    eventually("the plain tell's refusal comes back", || {
+        !letters.lock().unwrap().is_empty()
+    })
+    .await;
+    {
+        let letters = letters.lock().unwrap();
+        assert_eq!(letters.len(), 1, "{letters:?}");
+        assert_eq!(letters[0].kind, DeadLetterKind::Rejected);
+        assert_eq!(letters[0].target, target);
+        assert!(letters[0].message_type.ends_with("Num"));
+    }
+
+    // An answer whose encoding panics: refused, the request back.
+    assert_panicked(
+        brk.ask::<u32>(Break, WAIT).await,
+        "Fragile",
+        "Fragile cannot be encoded",
+        Break,
+    );
+
+    // Only the tells that converted were handled, and the actor is unharmed.
+    num.tell_acked(Num(4), WAIT).await.expect("taken");
+    assert_eq!(total.ask::<u32>(Total, WAIT).await.unwrap(), 1 + 2 + 4);
+}
+
+#[tokio::test]
+async fn an_export_survives_panicking_conversions() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let sum: ActorRef<Sum> = system(&a).spawn(Sum::default());
+    takes(a.export("sum", &sum))
+        .start()
+        .await
+        .expect("the name is free");
+
+    panics_are_refused_and_serving_goes_on(
+        &b,
+        b.remote("sum"),
+        b.remote("sum"),
+        b.remote("sum"),
+        b.remote("sum"),
+        "sum",
+    )
+    .await;
+    assert!(sum.is_alive());
+    assert_eq!(b.registration("sum").await.unwrap().unwrap().node, "a");
+}
+
+#[tokio::test]
+async fn a_pool_member_survives_panicking_conversions() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let sum: ActorRef<Sum> = system(&a).spawn(Sum::default());
+    takes(a.join_pool("sums", &sum))
+        .start()
+        .await
+        .expect("joined");
+
+    panics_are_refused_and_serving_goes_on(
+        &b,
+        b.pool("sums"),
+        b.pool("sums"),
+        b.pool("sums"),
+        b.pool("sums"),
+        "sums",
+    )
+    .await;
+    assert!(sum.is_alive());
+}
+
+#[tokio::test]
+async fn a_remote_subscription_survives_a_panicking_conversion() {
+    let server = TestServer::start().expect("nats-server");
+    let publisher = node(&server, "publisher").await;
+    let subscriber = node(&server, "subscriber").await;
+    let sum: ActorRef<Sum> = system(&subscriber).spawn(Sum::default());
+    let topic: Topic<Num> = Topic::new("numbers");
+    let _subscription = subscriber
+        .subscribe_remote(&topic, &sum)
+        .await
+        .expect("subscribed");
+    let letters = dead_letters(&subscriber);
+
+    publisher
+        .publish_remote(&topic, Num(UNLUCKY))
+        .await
+        .unwrap();
+    publisher.publish_remote(&topic, Num(2)).await.unwrap();
+    publisher.publish_remote(&topic, Num(3)).await.unwrap();
+    let mut handled = 0;
+    for _ in 0..(WAIT.as_millis() / 20) {
+        handled = sum.ask(Msg::Total).await.expect("the actor answers");
+        if handled == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        handled, 5,
+        "the messages after the panic were not delivered"
+    );
+    // Counted as a message the subscriber could not read, on its own node.
+    assert_eq!(subscriber.dead_letters().get(DeadLetterKind::Rejected), 1);
+    let letters = letters.lock().unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].target, "numbers");
+    assert!(letters[0].message_type.ends_with("Num"));
+}
+
+#[tokio::test]
+async fn a_sharded_group_survives_panicking_conversions() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let _sums = a
+        .sharded("sums", |_key: &str, _state: KeyState| async {
+            Ok::<_, Infallible>(Sum::default())
+        })
+        .tell::<Num>()
+        .ask::<Echo, u32>(make_echo)
+        .ask::<Total, u32>(|Total, reply| Msg::Total(reply))
+        .ask::<Break, Fragile>(|Break, reply| Msg::Break(reply))
+        .start(&system(&a))
+        .await
+        .expect("serving");
+
+    let (num, echo) = (b.sharded_ref::<Num>("sums"), b.sharded_ref::<Echo>("sums"));
+    for key in ["k1", "k2"] {
+        match echo.ask::<u32>(key, Echo(UNLUCKY), WAIT).await {
+            Err(RemoteError::Rejected {
+                reason: Rejection::ConversionPanicked { type_name, .. },
+                msg: Echo(UNLUCKY),
+            }) => assert!(type_name.ends_with("Echo")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(echo.ask::<u32>(key, Echo(5), WAIT).await.unwrap(), 5);
+        match num.tell(key, Num(UNLUCKY), WAIT).await {
+            Err(RemoteError::Rejected {
+                reason: Rejection::ConversionPanicked { type_name, .. },
+                msg: Num(UNLUCKY),
+            }) => assert!(type_name.ends_with("Num")),
+            other => panic!("{other:?}"),
+        }
+        num.tell(key, Num(3), WAIT).await.expect("taken");
+        assert!(matches!(
+            b.sharded_ref::<Break>("sums")
+                .ask::<u32>(key, Break, WAIT)
+                .await,
+            Err(RemoteError::Rejected {
+                reason: Rejection::ConversionPanicked { .. },
+                msg: Break
+            })
+        ));
+        let total: u32 = b
+            .sharded_ref::<Total>("sums")
+            .ask(key, Total, WAIT)
+            .await
+            .unwrap();
+        assert_eq!(total, 3);
+    }
+}

@@ -71,6 +71,9 @@ pub(crate) struct Inner<C> {
     pub(crate) next_correlation: AtomicU64,
     pub(crate) left: AtomicBool,
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// What each of this node's serving subscriptions serves (an export's or pool's name, a
+    /// topic), by the client's subscription id: the target of its overflow dead letters.
+    pub(crate) serving: Mutex<HashMap<u64, String>>,
 }
 
 impl<C> Inner<C> {
@@ -89,6 +92,27 @@ impl<C> Inner<C> {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<async_nats::Message>>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes that `sub` serves `what`, so that the messages the client drops for it are
+    /// reported under that name. Returns the subscription's id, for [`forget`](Inner::forget).
+    pub(crate) fn track(&self, sub: &async_nats::Subscriber, what: &str) -> Option<u64> {
+        let sid = subscription_id(sub)?;
+        self.serving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sid, what.to_owned());
+        Some(sid)
+    }
+
+    /// Forgets a subscription noted by [`track`](Inner::track).
+    pub(crate) fn forget(&self, sid: Option<u64>) {
+        if let Some(sid) = sid {
+            self.serving
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&sid);
+        }
     }
 
     /// Keeps `task` to abort when the node leaves; forgets the tasks that have finished (an
@@ -258,6 +282,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         .require_tls(config.require_tls)
         .name(format!("playhouse:{}:{node}", config.prefix))
         .connection_timeout(config.connect_timeout)
+        .subscription_capacity(config.subscription_capacity)
         .event_callback(move |event| {
             let tx = events_tx.clone();
             async move {
@@ -327,6 +352,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         next_correlation: AtomicU64::new(1),
         left: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
+        serving: Mutex::new(HashMap::new()),
         config,
     });
     inner.members.heartbeat(&node, Duration::ZERO);
@@ -459,7 +485,21 @@ fn age_of(entry: &kv::Entry) -> Duration {
     Duration::try_from(time::OffsetDateTime::now_utc() - entry.created).unwrap_or(Duration::ZERO)
 }
 
-/// Turns the client's connection events into member events for this node.
+/// The client's id of a subscription, which its slow-consumer events name. `async-nats` 0.38
+/// keeps it private and shows it only in the subscriber's `Debug` form
+/// (`Subscriber { sid: 5, .. }`); a unit test checks that form, so that a version that changes
+/// it fails the build's tests rather than the reports.
+fn subscription_id(sub: &async_nats::Subscriber) -> Option<u64> {
+    let shown = format!("{sub:?}");
+    let rest = shown.split_once("sid: ")?.1;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
+/// Turns the client's connection events into member events for this node, and its
+/// slow-consumer events into overflow dead letters.
 async fn connection_events<C: Codec>(
     weak: std::sync::Weak<Inner<C>>,
     mut events: futures::channel::mpsc::UnboundedReceiver<async_nats::Event>,
@@ -476,6 +516,21 @@ async fn connection_events<C: Codec>(
             async_nats::Event::Connected if down => {
                 down = false;
                 inner.members.emit(MemberEvent::Reconnected);
+            }
+            // The client dropped a message for one of our subscriptions (it was full), or the
+            // server dropped messages for this connection.
+            async_nats::Event::SlowConsumer(sid)
+            | async_nats::Event::ServerError(async_nats::ServerError::SlowConsumer(sid)) => {
+                let target = inner
+                    .serving
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&sid)
+                    .cloned()
+                    .unwrap_or_else(|| format!("subscription {sid}"));
+                inner
+                    .local
+                    .report_dead_letter(DeadLetterKind::Overflowed, &target, "?", None);
             }
             _ => {}
         }

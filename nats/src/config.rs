@@ -8,6 +8,10 @@ use std::time::Duration;
 /// default `max_payload`. The effective limit is the smaller of this and the server's.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 
+/// How many received messages a subscription holds by default before the client drops what
+/// arrives ([`NodeConfig::subscription_capacity`]): the `async-nats` default.
+pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 65_536;
+
 /// How a node proves who it is to the NATS server.
 #[derive(Clone, Default)]
 pub enum Credentials {
@@ -77,6 +81,7 @@ pub struct NodeConfig {
     pub(crate) node_ttl: Duration,
     pub(crate) max_message_size: usize,
     pub(crate) connect_timeout: Duration,
+    pub(crate) subscription_capacity: usize,
 }
 
 impl NodeConfig {
@@ -95,6 +100,7 @@ impl NodeConfig {
             node_ttl: Duration::from_secs(4),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             connect_timeout: Duration::from_secs(5),
+            subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
         }
     }
 
@@ -150,6 +156,17 @@ impl NodeConfig {
     /// `max_payload` caps it too.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// How many received messages each subscription of this node (an export, a pool member, a
+    /// remote topic subscription) may hold before the actor's side takes them, by default
+    /// [`DEFAULT_SUBSCRIPTION_CAPACITY`]. Past it the NATS client drops what arrives (a "slow
+    /// consumer"); each drop it reports is counted on this node as a
+    /// [`DeadLetterKind::Overflowed`](playhouse_core::DeadLetterKind::Overflowed) dead letter. A
+    /// larger capacity rides out longer bursts at the cost of memory. Zero is taken as one.
+    pub fn subscription_capacity(mut self, messages: usize) -> Self {
+        self.subscription_capacity = messages.max(1);
         self
     }
 

@@ -271,6 +271,7 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     revision: Option<u64>,
     mut withdrawn: oneshot::Receiver<()>,
 ) {
+    let sid = inner.track(&sub, &name);
     {
         let exit = actor.wait();
         tokio::pin!(exit);
@@ -305,6 +306,7 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
         handle(&inner, &name, &actor, &routes, msg)
     })
     .await;
+    inner.forget(sid);
     if let Some(revision) = revision {
         registry::release(&inner, &name, revision).await;
     }

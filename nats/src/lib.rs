@@ -76,7 +76,9 @@ mod runtime;
 pub use async_nats;
 pub use broker::NatsBroker;
 pub use codec::{Codec, CodecError, Postcard};
-pub use config::{Credentials, DEFAULT_MAX_MESSAGE_SIZE, NodeConfig};
+pub use config::{
+    Credentials, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SUBSCRIPTION_CAPACITY, NodeConfig,
+};
 pub use envelope::{ENVELOPE_VERSION, Rejection, RemoteNoReply};
 pub use error::{ConnectError, ExportError, RemoteError};
 pub use export::{Export, Exported};

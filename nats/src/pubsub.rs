@@ -184,6 +184,7 @@ async fn serve<M, A, MB, C>(
     A::Message: From<M>,
     C: Codec,
 {
+    let sid = inner.track(&sub, &topic);
     {
         let exit = actor.wait();
         tokio::pin!(exit);
@@ -210,6 +211,7 @@ async fn serve<M, A, MB, C>(
     })
     .await;
     let _ = inner.client.flush().await;
+    inner.forget(sid);
     let _ = done.send(());
 }
 

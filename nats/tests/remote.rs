@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use futures::StreamExt;
-use playhouse_core::mailbox::{Bounded, Reject};
+use playhouse_core::mailbox::{Block, Bounded, Reject};
 use playhouse_core::{
     Actor, ActorRef, Context, DeadLetterKind, Env, Handler, LookupError, MessageBroker, Reply,
     System,
@@ -346,6 +346,66 @@ async fn plain_tells_that_fail_become_dead_letters_at_the_sender() {
     assert!(nobody.message_type.ends_with("Add"));
     assert_eq!(b.dead_letters().rejected, 1);
     assert_eq!(b.dead_letters().no_such_name, 1);
+}
+
+/// A node whose subscription falls behind (its actor holds, its `Block` mailbox is full, so the
+/// export waits) has the client drop what arrives past the subscription's capacity; each drop
+/// is reported on that node as an `Overflowed` dead letter under the export's name, and what
+/// was not dropped is handled once the actor goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_subscription_reports_its_drops() {
+    const SENT: u64 = 200;
+    let server = TestServer::start().expect("nats-server");
+    let a = NatsBroker::connect(config(&server, "a").subscription_capacity(4))
+        .await
+        .unwrap();
+    let b = node(&server, "b").await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = std::sync::Arc::clone(&seen);
+    a.on_dead_letter(move |letter| hook.lock().unwrap().push(letter.clone()));
+    let (release, hold) = futures::channel::oneshot::channel();
+    let mut actor = Counter::new();
+    actor.release = Some(hold);
+    let counter = system(&a).spawn_with(actor, Bounded::<Block>::with_capacity(1).unwrap());
+    a.export("slow", &counter)
+        .tell::<Add>()
+        .ask::<Get, u64>(|Get, reply| Msg::Get(reply))
+        .ask::<HoldIt, ()>(|HoldIt, reply| Msg::Hold(reply))
+        .start()
+        .await
+        .unwrap();
+    b.remote::<HoldIt>("slow")
+        .ask::<()>(HoldIt, WAIT)
+        .await
+        .unwrap();
+    // The handler holds: one tell fills the mailbox, the export waits on the next, four more
+    // fill the subscription, and the client drops the rest as they arrive.
+    let add = b.remote::<Add>("slow");
+    for _ in 0..SENT {
+        add.tell(Add(1)).await.unwrap();
+    }
+    eventually("the drops are reported", async || {
+        a.dead_letters().overflowed > 0
+    })
+    .await;
+    release.send(()).unwrap();
+    let handled: u64 = b
+        .remote::<Get>("slow")
+        .ask(Get, WAIT)
+        .await
+        .expect("the actor goes on");
+    let overflowed = a.dead_letters().overflowed;
+    assert!(handled >= 2, "handled {handled}");
+    assert!(handled < SENT, "handled {handled}: nothing was dropped");
+    // A lower bound: the client may drop its notices of drops too.
+    assert!(handled + overflowed <= SENT, "{handled} + {overflowed}");
+    let letters = seen.lock().unwrap().clone();
+    assert!(!letters.is_empty());
+    for letter in &letters {
+        assert_eq!(letter.kind, DeadLetterKind::Overflowed);
+        assert_eq!(letter.target, "slow", "named after the export it was for");
+    }
+    assert_eq!(b.dead_letters().total(), 0, "the sender saw nothing wrong");
 }
 
 #[tokio::test]

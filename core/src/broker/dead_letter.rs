@@ -11,7 +11,7 @@ use super::request::CorrelationId;
 /// ```
 /// use playhouse_core::DeadLetterKind;
 ///
-/// assert_eq!(DeadLetterKind::ALL.len(), 6);
+/// assert_eq!(DeadLetterKind::ALL.len(), 7);
 /// assert_eq!(DeadLetterKind::LateReply.to_string(), "a reply came after its requester stopped waiting");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,17 +43,24 @@ pub enum DeadLetterKind {
     /// no actor under the name, or found its mailbox full or the actor gone. The target is the
     /// name it was sent to.
     Rejected,
+    /// A message a distributed broker's client dropped as it arrived, because the subscription
+    /// it came for was too far behind (NATS's "slow consumer": an exported actor whose node
+    /// cannot keep up). Reported on the receiving node; the target is the name or topic the
+    /// subscription serves, the message type is not known (`"?"`), and the count is a lower
+    /// bound (the client may also drop its notices of the drops).
+    Overflowed,
 }
 
 impl DeadLetterKind {
     /// Every kind, in the order [`DeadLetterCounts`] lists them.
-    pub const ALL: [DeadLetterKind; 6] = [
+    pub const ALL: [DeadLetterKind; 7] = [
         DeadLetterKind::NoSuchName,
         DeadLetterKind::ActorGone,
         DeadLetterKind::NoSubscribers,
         DeadLetterKind::LateReply,
         DeadLetterKind::Expired,
         DeadLetterKind::Rejected,
+        DeadLetterKind::Overflowed,
     ];
 
     /// The kind's place in [`ALL`](DeadLetterKind::ALL): an index for a table of counters.
@@ -65,6 +72,7 @@ impl DeadLetterKind {
             DeadLetterKind::LateReply => 3,
             DeadLetterKind::Expired => 4,
             DeadLetterKind::Rejected => 5,
+            DeadLetterKind::Overflowed => 6,
         }
     }
 }
@@ -78,6 +86,7 @@ impl fmt::Display for DeadLetterKind {
             DeadLetterKind::LateReply => "a reply came after its requester stopped waiting",
             DeadLetterKind::Expired => "the message's deadline passed before the actor handled it",
             DeadLetterKind::Rejected => "another process refused the message",
+            DeadLetterKind::Overflowed => "the receiving node's subscription was too far behind",
         })
     }
 }
@@ -143,6 +152,8 @@ pub struct DeadLetterCounts {
     pub expired: u64,
     /// [`DeadLetterKind::Rejected`].
     pub rejected: u64,
+    /// [`DeadLetterKind::Overflowed`].
+    pub overflowed: u64,
 }
 
 impl DeadLetterCounts {
@@ -155,6 +166,7 @@ impl DeadLetterCounts {
             DeadLetterKind::LateReply => self.late_replies,
             DeadLetterKind::Expired => self.expired,
             DeadLetterKind::Rejected => self.rejected,
+            DeadLetterKind::Overflowed => self.overflowed,
         }
     }
 
@@ -167,6 +179,7 @@ impl DeadLetterCounts {
             DeadLetterKind::LateReply => &mut self.late_replies,
             DeadLetterKind::Expired => &mut self.expired,
             DeadLetterKind::Rejected => &mut self.rejected,
+            DeadLetterKind::Overflowed => &mut self.overflowed,
         }
     }
 

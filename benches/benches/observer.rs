@@ -11,39 +11,15 @@
 //! subscriber installed: its level check) and the room for an ask's span beside each queued
 //! message (the `ask_span` binary measures carrying one under a subscriber).
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use playhouse::observer::{ActorInfo, Metrics, ObservedEvent, Observer};
 use playhouse::prelude::*;
+use playhouse_benches::counter::{Counter, Msg};
 
 const TELLS: u64 = 100_000;
 const ASKS: u64 = 10_000;
-
-struct Counter(u64);
-
-enum Msg {
-    Add(u64),
-    Get(Reply<u64>),
-}
-
-impl Actor for Counter {
-    type Message = Msg;
-    type Error = Infallible;
-}
-
-impl<V: Env> Handler<V> for Counter {
-    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
-        match msg {
-            Msg::Add(n) => self.0 += n,
-            Msg::Get(r) => {
-                let _ = r.send(self.0);
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Told of everything, does nothing: the cost of being observed, without the observer's own.
 struct Noop;

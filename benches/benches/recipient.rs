@@ -7,38 +7,14 @@
 //! On a 2-worker Tokio runtime, mailbox `Bounded<Block>` of 1024. Run with
 //! `cargo bench -p playhouse-benches --bench recipient`.
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use playhouse::prelude::*;
+use playhouse_benches::counter::{Counter, Msg};
 
 const TELLS: u64 = 100_000;
 const ASKS: u64 = 10_000;
-
-struct Counter(u64);
-
-enum Msg {
-    Add(u64),
-    Get(Reply<u64>),
-}
-
-impl Actor for Counter {
-    type Message = Msg;
-    type Error = Infallible;
-}
-
-impl<V: Env> Handler<V> for Counter {
-    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
-        match msg {
-            Msg::Add(n) => self.0 += n,
-            Msg::Get(r) => {
-                let _ = r.send(self.0);
-            }
-        }
-        Ok(())
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -24,6 +24,7 @@ use workload::RestartMode;
 
 pub mod actix_impl;
 pub mod broker_peers;
+pub mod counter;
 pub mod heap;
 pub mod kameo_impl;
 pub mod playhouse_impl;

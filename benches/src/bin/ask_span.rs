@@ -7,40 +7,16 @@
 //! `handle` span of each message, its parent the caller's span for an ask); `ask_span nosub`
 //! installs none (the spans cost their level checks).
 
-use std::convert::Infallible;
 use std::time::Instant;
 
 use playhouse::prelude::*;
+use playhouse_benches::counter::{Counter, Msg};
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
 const ASKS: u32 = 20_000;
 const TELLS: u32 = 200_000;
 const ROUNDS: usize = 8;
-
-struct Counter(u64);
-
-enum Msg {
-    Add(u64),
-    Get(Reply<u64>),
-}
-
-impl Actor for Counter {
-    type Message = Msg;
-    type Error = Infallible;
-}
-
-impl<V: Env> Handler<V> for Counter {
-    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
-        match msg {
-            Msg::Add(n) => self.0 += n,
-            Msg::Get(reply) => {
-                let _ = reply.send(self.0);
-            }
-        }
-        Ok(())
-    }
-}
 
 fn main() {
     if std::env::args().nth(1).as_deref() != Some("nosub") {

@@ -88,6 +88,24 @@ impl<C> Inner<C> {
         format!("{}.inbox.{}.{}", self.prefix, self.node, suffix)
     }
 
+    /// The subject where `node` takes the refusals of its plain tells of the message type it
+    /// numbers `type_index`, sent to `name` (see `inbox`).
+    pub(crate) fn tell_inbox(&self, node: &str, type_index: u64, name: &str) -> String {
+        format!("{}.inbox.{node}.t.{type_index}.{name}", self.prefix)
+    }
+
+    /// [`tell_inbox`](Inner::tell_inbox) for a lean tell's sender, if the name it gives is a
+    /// node name (a subject token): anything else, which could aim the refusal at another
+    /// subject, gets no refusal.
+    pub(crate) fn tell_inbox_of(
+        &self,
+        node: &str,
+        type_index: u64,
+        name: &str,
+    ) -> Option<async_nats::Subject> {
+        is_token(node).then(|| async_nats::Subject::from(self.tell_inbox(node, type_index, name)))
+    }
+
     pub(crate) fn pending(
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<async_nats::Message>>> {

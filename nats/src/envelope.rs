@@ -4,12 +4,18 @@
 //! ```text
 //! byte 0      b'P'  (magic: not a playhouse message otherwise)
 //! byte 1      version (1)
-//! byte 2      kind: 1 tell, 2 ask, 3 reply, 4 rejection, 5 acknowledged tell
-//! 1-10 bytes  correlation id, LEB128 (one byte, 0, for a tell)
+//! byte 2      kind: 1 tell, 2 ask, 3 reply, 4 rejection, 5 acknowledged tell,
+//!             6 tell naming its sender
+//! 1-10 bytes  correlation id, LEB128 (one byte, 0, for a tell; for kind 6, the sender's
+//!             number for the message type)
 //! 1 byte      length n of the type tag
 //! n bytes     the type tag: the body's Rust type name, UTF-8
+//! kind 6 only: 1 byte, length m of the sender's node name, then the name (UTF-8)
 //! rest        the body
 //! ```
+//!
+//! A tell of kind 6 (a [lean](crate::RemoteRef::lean) tell) is published without a reply
+//! subject: the receiving node sends a refusal to the inbox of the node it names instead.
 //!
 //! The correlation id is a varint because every byte is encrypted, parsed and copied by the
 //! sender, the server and the receiver: a tell's header is 5 bytes plus its tag, not 12.
@@ -39,6 +45,10 @@ pub(crate) enum Kind {
     Rejection = 4,
     /// A tell whose sender wants to know it entered the mailbox: answered with an empty reply.
     AckedTell = 5,
+    /// A plain tell sent without a reply subject, naming its sender's node (after the tag) so
+    /// that a refusal can still reach it; the correlation id is the sender's number for the
+    /// message type (see `inbox`).
+    TellFrom = 6,
 }
 
 /// A parsed envelope, borrowing the received bytes.
@@ -47,6 +57,8 @@ pub(crate) struct Envelope<'a> {
     pub(crate) kind: Kind,
     pub(crate) correlation: u64,
     pub(crate) tag: &'a str,
+    /// The sender's node, for a [`Kind::TellFrom`]; empty otherwise.
+    pub(crate) sender: &'a str,
     pub(crate) body: &'a [u8],
 }
 
@@ -67,6 +79,15 @@ pub(crate) fn write_header(out: &mut Vec<u8>, kind: Kind, correlation: u64, tag:
     out.push(id as u8);
     out.push(tag.len() as u8);
     out.extend_from_slice(tag.as_bytes());
+}
+
+/// Appends the sender's node name of a [`Kind::TellFrom`] header (written by
+/// [`write_header`] just before); the body follows. Node names are subject tokens, at most
+/// 128 bytes.
+pub(crate) fn write_sender(out: &mut Vec<u8>, node: &str) {
+    let node = truncate(node);
+    out.push(node.len() as u8);
+    out.extend_from_slice(node.as_bytes());
 }
 
 /// The type tag as written on the wire (at most 255 bytes, cut at a character boundary).
@@ -110,6 +131,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, Rejection> {
         3 => Kind::Reply,
         4 => Kind::Rejection,
         5 => Kind::AckedTell,
+        6 => Kind::TellFrom,
         k => {
             return Err(Rejection::Malformed {
                 detail: format!("unknown envelope kind {k}"),
@@ -154,11 +176,34 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Envelope<'_>, Rejection> {
             detail: "the type tag is not UTF-8".into(),
         });
     };
+    let mut body = start + n;
+    let mut sender = "";
+    if kind == Kind::TellFrom {
+        let Some(&m) = bytes.get(body) else {
+            return Err(Rejection::Malformed {
+                detail: "the sender's length is missing".into(),
+            });
+        };
+        let from = body + 1;
+        let Some(name) = bytes.get(from..from + m as usize) else {
+            return Err(Rejection::Malformed {
+                detail: "the sender's name runs past the end".into(),
+            });
+        };
+        let Ok(name) = std::str::from_utf8(name) else {
+            return Err(Rejection::Malformed {
+                detail: "the sender's name is not UTF-8".into(),
+            });
+        };
+        sender = name;
+        body = from + m as usize;
+    }
     Ok(Envelope {
         kind,
         correlation,
         tag,
-        body: &bytes[start + n..],
+        sender,
+        body: &bytes[body..],
     })
 }
 
@@ -379,6 +424,23 @@ mod tests {
             assert_eq!(e.tag, "my::Type");
             assert_eq!(e.body, b"body");
         }
+    }
+
+    #[test]
+    fn a_tell_from_names_its_sender() {
+        let mut out = Vec::new();
+        write_header(&mut out, Kind::TellFrom, 3, "abc");
+        write_sender(&mut out, "node-1");
+        out.extend_from_slice(b"body");
+        let e = parse(&out).unwrap();
+        assert_eq!((e.kind, e.correlation, e.tag), (Kind::TellFrom, 3, "abc"));
+        assert_eq!((e.sender, e.body), ("node-1", &b"body"[..]));
+        // A sender's name cut short is a damaged header.
+        out.truncate(10);
+        assert!(matches!(parse(&out), Err(Rejection::Malformed { .. })));
+        let mut none = Vec::new();
+        write_header(&mut none, Kind::TellFrom, 3, "abc");
+        assert!(matches!(parse(&none), Err(Rejection::Malformed { .. })));
     }
 
     #[test]

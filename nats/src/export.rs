@@ -319,10 +319,9 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     routes: &Routes<A::Message, C>,
     msg: async_nats::Message,
 ) {
-    let reply_to = msg.reply.clone();
-    let reject = |correlation: u64, why: Rejection| {
+    let mut reply_to = msg.reply.clone();
+    let reject = |reply_to: Option<async_nats::Subject>, correlation: u64, why: Rejection| {
         let inner = Arc::clone(inner);
-        let reply_to = reply_to.clone();
         async move {
             if let Some(to) = reply_to {
                 let mut out = Vec::new();
@@ -333,6 +332,7 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     };
     if msg.payload.len() > inner.limit {
         return reject(
+            reply_to,
             0,
             Rejection::TooLarge {
                 size: msg.payload.len() as u64,
@@ -343,27 +343,35 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     }
     let env = match envelope::parse(&msg.payload) {
         Ok(env) => env,
-        Err(why) => return reject(0, why).await,
+        Err(why) => return reject(reply_to, 0, why).await,
     };
     let correlation = env.correlation;
+    // A lean tell has no reply subject: its refusals go to the inbox of the node it names.
+    if reply_to.is_none() && env.kind == Kind::TellFrom {
+        reply_to = inner.tell_inbox_of(env.sender, correlation, name);
+    }
     if matches!(env.kind, Kind::Reply | Kind::Rejection) {
         let why = Rejection::Malformed {
             detail: "an answer sent to an actor".into(),
         };
-        return reject(correlation, why).await;
+        return reject(reply_to, correlation, why).await;
     }
     let (message, answer) = match routes.convert(&inner.codec, &env, || name.to_owned()) {
         Ok(converted) => converted,
-        Err(why) => return reject(correlation, why).await,
+        Err(why) => return reject(reply_to, correlation, why).await,
     };
     let acked = env.kind == Kind::AckedTell;
     let Some(target) = actor.upgrade() else {
-        return reject(correlation, Rejection::ActorGone).await;
+        return reject(reply_to, correlation, Rejection::ActorGone).await;
     };
     match target.tell(message).await {
         Ok(()) => {}
-        Err(SendError::Closed(_)) => return reject(correlation, Rejection::ActorGone).await,
-        Err(SendError::Full(_)) => return reject(correlation, Rejection::MailboxFull).await,
+        Err(SendError::Closed(_)) => {
+            return reject(reply_to, correlation, Rejection::ActorGone).await;
+        }
+        Err(SendError::Full(_)) => {
+            return reject(reply_to, correlation, Rejection::MailboxFull).await;
+        }
     }
     drop(target);
     if let (true, Some(to)) = (acked, reply_to.clone()) {

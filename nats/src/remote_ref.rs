@@ -28,12 +28,17 @@ use crate::runtime;
 /// ([`DeadLetterKind::Rejected`](playhouse_core::DeadLetterKind::Rejected),
 /// [`NoSuchName`](playhouse_core::DeadLetterKind::NoSuchName)...).
 /// [`tell_acked`](RemoteRef::tell_acked) waits for the receiving node to put the message in the
-/// mailbox; [`ask`](RemoteRef::ask) waits for the answer.
+/// mailbox; [`ask`](RemoteRef::ask) waits for the answer. A [`lean`](RemoteRef::lean)
+/// reference trades the report of tells that find nobody for throughput.
 pub struct RemoteRef<M, C: Codec = Postcard> {
     broker: NatsBroker<C>,
     name: Arc<str>,
     subject: Subject,
     tell_reply: Subject,
+    /// This process's number for `M` (`inbox::type_index`).
+    type_index: u64,
+    /// Plain tells go without a reply subject ([`RemoteRef::lean`]).
+    lean: bool,
     _message: PhantomData<fn(M)>,
 }
 
@@ -44,6 +49,8 @@ impl<M, C: Codec> Clone for RemoteRef<M, C> {
             name: Arc::clone(&self.name),
             subject: self.subject.clone(),
             tell_reply: self.tell_reply.clone(),
+            type_index: self.type_index,
+            lean: self.lean,
             _message: PhantomData,
         }
     }
@@ -54,6 +61,7 @@ impl<M, C: Codec> fmt::Debug for RemoteRef<M, C> {
         f.debug_struct("RemoteRef")
             .field("name", &self.name)
             .field("message", &std::any::type_name::<M>())
+            .field("lean", &self.lean)
             .finish()
     }
 }
@@ -118,14 +126,40 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// A reference that sends to `subject`, whatever serves it (an exported actor, a pool's
     /// queue group); `name` is what its errors and dead letters name.
     pub(crate) fn with_subject(broker: &NatsBroker<C>, name: &str, subject: String) -> Self {
-        let index = inbox::type_index(std::any::type_name::<M>());
+        let index = inbox::type_index(std::any::type_name::<M>()) as u64;
+        let inner = &broker.inner;
         RemoteRef {
             broker: broker.clone(),
             name: Arc::from(name),
             subject: Subject::from(subject),
-            tell_reply: Subject::from(broker.inner.inbox(&format!("t.{index}.{name}"))),
+            tell_reply: Subject::from(inner.tell_inbox(&inner.node, index, name)),
+            type_index: index,
+            lean: false,
             _message: PhantomData,
         }
+    }
+
+    /// This reference, its plain [`tell`](RemoteRef::tell)s sent without a reply subject: the
+    /// message names this node in its envelope instead, so that a refusal by the receiving
+    /// node (wrong type, undecodable, a panicking conversion, a full or ended actor) still
+    /// comes back as a dead letter here. What a lean tell gives up is the report of a tell
+    /// that finds no node serving the name (NATS's "no responders", a
+    /// [`NoSuchName`](playhouse_core::DeadLetterKind::NoSuchName) dead letter): such a tell is
+    /// lost without a trace, as in a raw publish.
+    ///
+    /// Why: a reply subject on every message costs the sender, the server and above all the
+    /// receiver's client (which parses and keeps it for each message) more than the rest of
+    /// the envelope; `docs/distribution.md` gives the figures. Use it for high-rate tells to a
+    /// name known to be served; [`tell_acked`](RemoteRef::tell_acked) and
+    /// [`ask`](RemoteRef::ask) are unchanged.
+    pub fn lean(mut self) -> Self {
+        self.lean = true;
+        self
+    }
+
+    /// Whether plain tells go without a reply subject ([`lean`](RemoteRef::lean)).
+    pub fn is_lean(&self) -> bool {
+        self.lean
     }
 
     /// The name it sends to.
@@ -136,6 +170,9 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     fn encode(&self, kind: Kind, correlation: u64, msg: M) -> Result<(Vec<u8>, M), RemoteError<M>> {
         let mut out = Vec::new();
         envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
+        if kind == Kind::TellFrom {
+            envelope::write_sender(&mut out, &self.broker.inner.node);
+        }
         if let Err(error) = self.broker.inner.codec.encode(&msg, &mut out) {
             return Err(RemoteError::Encode { error, msg });
         }
@@ -152,23 +189,31 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
 
     /// Sends `msg` without waiting for anything but NATS taking it: at most once. A refusal by
     /// the receiving node, or no node serving the name, is reported later as a dead letter on
-    /// this broker.
+    /// this broker (not the latter for a [`lean`](RemoteRef::lean) reference).
     ///
     /// # Errors
     ///
     /// `Encode` and `TooLarge` (nothing sent), `Disconnected` if the connection is closed; each
     /// hands the message back.
     pub async fn tell(&self, msg: M) -> Result<(), RemoteError<M>> {
-        let (bytes, msg) = self.encode(Kind::Tell, 0, msg)?;
-        match self
-            .broker
-            .inner
-            .client
-            .publish_with_reply(self.subject.clone(), self.tell_reply.clone(), bytes.into())
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(_) => Err(RemoteError::Disconnected(msg)),
+        let client = &self.broker.inner.client;
+        let sent = if self.lean {
+            let (bytes, msg) = self.encode(Kind::TellFrom, self.type_index, msg)?;
+            (
+                client.publish(self.subject.clone(), bytes.into()).await,
+                msg,
+            )
+        } else {
+            let (bytes, msg) = self.encode(Kind::Tell, 0, msg)?;
+            let reply = self.tell_reply.clone();
+            let sent = client
+                .publish_with_reply(self.subject.clone(), reply, bytes.into())
+                .await;
+            (sent, msg)
+        };
+        match sent {
+            (Ok(()), _) => Ok(()),
+            (Err(_), msg) => Err(RemoteError::Disconnected(msg)),
         }
     }
 

@@ -122,6 +122,25 @@ async fn export_counter(broker: &NatsBroker, name: &str, counter: &ActorRef<Coun
 }
 
 /// Waits until `cond` holds (polling), at most `WAIT`.
+/// Nodes `a` and `b`, with a `Counter` exported from `a` as "counter".
+async fn counter_on_a(server: &TestServer) -> (NatsBroker, NatsBroker, ActorRef<Counter>) {
+    let a = node(server, "a").await;
+    let b = node(server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    (a, b, counter)
+}
+
+/// Every dead letter `broker` reports from now on.
+fn dead_letters_of(
+    broker: &NatsBroker,
+) -> std::sync::Arc<std::sync::Mutex<Vec<playhouse_core::DeadLetter>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = seen.clone();
+    broker.on_dead_letter(move |letter| hook.lock().unwrap().push(letter.clone()));
+    seen
+}
+
 async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut cond: F) {
     let until = tokio::time::Instant::now() + WAIT;
     while !cond().await {
@@ -317,13 +336,8 @@ async fn refusals_are_typed_and_hand_the_message_back() {
 #[tokio::test]
 async fn plain_tells_that_fail_become_dead_letters_at_the_sender() {
     let server = TestServer::start().expect("nats-server");
-    let a = node(&server, "a").await;
-    let b = node(&server, "b").await;
-    let counter = system(&a).spawn(Counter::new());
-    export_counter(&a, "counter", &counter).await;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let hook = seen.clone();
-    b.on_dead_letter(move |letter| hook.lock().unwrap().push(letter.clone()));
+    let (_a, b, _counter) = counter_on_a(&server).await;
+    let seen = dead_letters_of(&b);
 
     b.remote::<u32>("counter").tell(5).await.unwrap();
     b.remote::<Add>("nobody").tell(Add(1)).await.unwrap();
@@ -346,6 +360,48 @@ async fn plain_tells_that_fail_become_dead_letters_at_the_sender() {
     assert!(nobody.message_type.ends_with("Add"));
     assert_eq!(b.dead_letters().rejected, 1);
     assert_eq!(b.dead_letters().no_such_name, 1);
+}
+
+/// A lean reference's tells carry no reply subject: they are delivered in order as any tell,
+/// a refusal still comes back as a dead letter (to the node the envelope names), and a tell to
+/// a name nobody serves is the one thing not reported.
+#[tokio::test]
+async fn lean_tells_are_delivered_and_their_refusals_come_back() {
+    let server = TestServer::start().expect("nats-server");
+    let (a, b, _counter) = counter_on_a(&server).await;
+    let seen = dead_letters_of(&b);
+
+    let add = b.remote::<Add>("counter").lean();
+    assert!(add.is_lean() && !b.remote::<Add>("counter").is_lean());
+    for n in 1..=100 {
+        add.tell(Add(n)).await.unwrap();
+    }
+    let total: u64 = b.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
+    assert_eq!(total, 5050, "every lean tell arrived before the ask");
+
+    // A type the export does not take: refused, reported at the sender under the name.
+    b.remote::<u32>("counter").lean().tell(5).await.unwrap();
+    // Nobody serves the name: lost unreported for the lean tell; the plain one is reported.
+    b.remote::<Add>("nobody").lean().tell(Add(1)).await.unwrap();
+    b.remote::<Add>("nobody").tell(Add(2)).await.unwrap();
+    eventually(
+        "the refusal and the plain tell's report come back",
+        async || seen.lock().unwrap().len() == 2,
+    )
+    .await;
+    let letters = seen.lock().unwrap().clone();
+    let rejected = letters
+        .iter()
+        .find(|l| l.kind == DeadLetterKind::Rejected)
+        .expect("the lean tell's refusal");
+    assert_eq!(rejected.target, "counter");
+    assert_eq!(rejected.message_type, "u32");
+    assert_eq!(b.dead_letters().no_such_name, 1, "only the plain tell's");
+    assert_eq!(
+        a.dead_letters().total(),
+        0,
+        "the receiver reports to the sender"
+    );
 }
 
 /// A node whose subscription falls behind (its actor holds, its `Block` mailbox is full, so the

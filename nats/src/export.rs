@@ -319,7 +319,7 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     routes: &Routes<A::Message, C>,
     msg: async_nats::Message,
 ) {
-    let mut reply_to = msg.reply.clone();
+    let reply_to = msg.reply.clone();
     let reject = |reply_to: Option<async_nats::Subject>, correlation: u64, why: Rejection| {
         let inner = Arc::clone(inner);
         async move {
@@ -346,31 +346,34 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
         Err(why) => return reject(reply_to, 0, why).await,
     };
     let correlation = env.correlation;
-    // A lean tell has no reply subject: its refusals go to the inbox of the node it names.
-    if reply_to.is_none() && env.kind == Kind::TellFrom {
-        reply_to = inner.tell_inbox_of(env.sender, correlation, name);
-    }
+    // Where a refusal goes: the reply subject, or for a lean tell (which has none) the inbox
+    // of the node it names, worked out only if there is a refusal to send.
+    let refusals_to = || match &reply_to {
+        Some(to) => Some(to.clone()),
+        None if env.kind == Kind::TellFrom => inner.tell_inbox_of(env.sender, correlation, name),
+        None => None,
+    };
     if matches!(env.kind, Kind::Reply | Kind::Rejection) {
         let why = Rejection::Malformed {
             detail: "an answer sent to an actor".into(),
         };
-        return reject(reply_to, correlation, why).await;
+        return reject(refusals_to(), correlation, why).await;
     }
     let (message, answer) = match routes.convert(&inner.codec, &env, || name.to_owned()) {
         Ok(converted) => converted,
-        Err(why) => return reject(reply_to, correlation, why).await,
+        Err(why) => return reject(refusals_to(), correlation, why).await,
     };
     let acked = env.kind == Kind::AckedTell;
     let Some(target) = actor.upgrade() else {
-        return reject(reply_to, correlation, Rejection::ActorGone).await;
+        return reject(refusals_to(), correlation, Rejection::ActorGone).await;
     };
     match target.tell(message).await {
         Ok(()) => {}
         Err(SendError::Closed(_)) => {
-            return reject(reply_to, correlation, Rejection::ActorGone).await;
+            return reject(refusals_to(), correlation, Rejection::ActorGone).await;
         }
         Err(SendError::Full(_)) => {
-            return reject(reply_to, correlation, Rejection::MailboxFull).await;
+            return reject(refusals_to(), correlation, Rejection::MailboxFull).await;
         }
     }
     drop(target);

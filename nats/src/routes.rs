@@ -9,7 +9,6 @@
 //! sender: it never unwinds through the task that serves the actor.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -26,9 +25,32 @@ pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, Rejection>>
 type TellRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<M, CodecError> + Send + Sync>;
 type AskRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<(M, Answer), CodecError> + Send + Sync>;
 
+/// Routes by type tag; declaring a tag again replaces its route.
+struct Table<R>(Vec<(&'static str, R)>);
+
+impl<R> Table<R> {
+    fn insert(&mut self, tag: &'static str, route: R) {
+        match self.0.iter_mut().find(|(t, _)| *t == tag) {
+            Some(entry) => entry.1 = route,
+            None => self.0.push((tag, route)),
+        }
+    }
+
+    #[inline]
+    fn get(&self, tag: &str) -> Option<&R> {
+        self.0.iter().find(|(t, _)| *t == tag).map(|(_, r)| r)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 pub(crate) struct Routes<M, C> {
-    tells: HashMap<&'static str, TellRoute<M, C>>,
-    asks: HashMap<&'static str, AskRoute<M, C>>,
+    // By type tag. A list, not a map: an export takes a handful of types, and comparing a few
+    // short strings costs less per message than hashing one.
+    tells: Table<TellRoute<M, C>>,
+    asks: Table<AskRoute<M, C>>,
     /// What is taken, each as `tell:Type` or `ask:Type->Answer`, in the order declared.
     pub(crate) accepts: Vec<String>,
 }
@@ -36,8 +58,8 @@ pub(crate) struct Routes<M, C> {
 impl<M: Send + 'static, C: Codec> Routes<M, C> {
     pub(crate) fn new() -> Self {
         Routes {
-            tells: HashMap::new(),
-            asks: HashMap::new(),
+            tells: Table(Vec::new()),
+            asks: Table(Vec::new()),
             accepts: Vec::new(),
         }
     }

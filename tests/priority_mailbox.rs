@@ -358,8 +358,10 @@ impl<V: Env> Handler<V> for Watcher {
 /// the default meta: delivered, never refused, never expired.
 async fn a_monitors_down_reaches_prioritized_and_expiring_mailboxes<E: Executor>(exec: E) {
     let system = System::new(exec.clone());
+    // Room for the `Down` and the ask after it: the watcher may not have taken the `Down` yet
+    // when the ask comes (a full mailbox with `Down` in it is `a_down_enters_a_full_reject_mailbox`).
     let prioritized = system
-        .spawner(Bounded::<Prioritized<Reject, 2>>::with_capacity(1).unwrap())
+        .spawner(Bounded::<Prioritized<Reject, 2>>::with_capacity(2).unwrap())
         .spawn(Watcher::default());
     let expiring = system
         .spawner(Bounded::<Expiring<Prioritized<Block, 2>>>::default())

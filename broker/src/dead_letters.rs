@@ -7,6 +7,7 @@
 //! dead letter takes the lock only to clone that `Arc`, so a hook runs with no lock held (it
 //! may itself install a hook or cause a dead letter) and hooks never wait for each other.
 
+use std::any::type_name;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 // The counters are statistics: they order nothing, so they are std's, outside the loom models
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use playhouse_core::{
     CorrelationId, DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind, DeadLetterSink,
+    PublishReport, Topic, UndeliveredReason,
 };
 
 use crate::sync::RwLock;
@@ -65,6 +67,29 @@ impl DeadLetters {
     ) {
         self.inner
             .dead_letter(kind, target, message_type, correlation);
+    }
+
+    /// Counts what a publish to `topic` could not deliver: the message itself when it reached
+    /// no subscriber, a copy for each subscriber found gone.
+    pub(crate) fn record_publish<M>(&self, topic: &Topic<M>, report: &PublishReport<M>) {
+        if report.no_subscribers() {
+            self.record(
+                DeadLetterKind::NoSubscribers,
+                topic.name(),
+                type_name::<M>(),
+                None,
+            );
+        }
+        for undelivered in &report.undelivered {
+            if undelivered.reason == UndeliveredReason::Gone {
+                self.record(
+                    DeadLetterKind::ActorGone,
+                    topic.name(),
+                    type_name::<M>(),
+                    None,
+                );
+            }
+        }
     }
 
     /// `true` while a hook is installed: what a request checks before it keeps its target's

@@ -83,6 +83,7 @@
 //!   allocation with its strong reference); per watched actor, one map entry until it ends.
 
 mod publish;
+mod publisher;
 mod subscriber;
 mod table;
 
@@ -91,4 +92,5 @@ pub use playhouse_core::{
     DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, SubscriptionId, Topic, TopicError,
     Undelivered, UndeliveredReason,
 };
+pub use publisher::Publisher;
 pub use table::Topics;

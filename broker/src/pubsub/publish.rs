@@ -101,65 +101,81 @@ impl Topics {
         let Some(entries) = self.snapshot(topic) else {
             return PublishReport::dead_letter(msg);
         };
-        let mut report = PublishReport::new();
-        let mut waiting: Vec<(&Entry<M>, M)> = Vec::new();
-        let mut gone = Vec::new();
-        for entry in entries.iter() {
-            let (reason, back) = match entry.sub.try_deliver(&msg) {
-                Attempt::Inactive => continue,
-                Attempt::Delivered => {
-                    report.delivered += 1;
-                    continue;
-                }
-                Attempt::WouldWait(back) => {
-                    waiting.push((entry, back.unwrap_or_else(|| msg.clone())));
-                    continue;
-                }
-                Attempt::Full(back) => (UndeliveredReason::Full, back),
-                Attempt::Closed(back) => {
-                    gone.push(entry.id);
-                    (UndeliveredReason::Gone, back)
-                }
-            };
-            report
-                .undelivered
-                .push(undelivered(entry, reason, back, &msg));
-        }
-        if !waiting.is_empty() {
-            let wait = options.block_wait();
-            let results = if wait.is_zero() {
+        deliver(self, topic, &entries, msg, options).await
+    }
+}
+
+/// Delivers `msg` to the subscriptions `entries` of `topic` (a snapshot of its list), removes
+/// from `topics` those found gone, and reports: the body of every publish, by name
+/// ([`Topics::publish_with`]) or through a [`Publisher`](super::Publisher).
+pub(crate) async fn deliver<M>(
+    topics: &Topics,
+    topic: &Topic<M>,
+    entries: &[Entry<M>],
+    msg: M,
+    options: PublishOptions,
+) -> PublishReport<M>
+where
+    M: Clone + Send + 'static,
+{
+    let mut report = PublishReport::new();
+    let mut waiting: Vec<(&Entry<M>, M)> = Vec::new();
+    let mut gone = Vec::new();
+    for entry in entries.iter() {
+        let (reason, back) = match entry.sub.try_deliver(&msg) {
+            Attempt::Inactive => continue,
+            Attempt::Delivered => {
+                report.delivered += 1;
+                continue;
+            }
+            Attempt::WouldWait(back) => {
+                waiting.push((entry, back.unwrap_or_else(|| msg.clone())));
+                continue;
+            }
+            Attempt::Full(back) => (UndeliveredReason::Full, back),
+            Attempt::Closed(back) => {
+                gone.push(entry.id);
+                (UndeliveredReason::Gone, back)
+            }
+        };
+        report
+            .undelivered
+            .push(undelivered(entry, reason, back, &msg));
+    }
+    if !waiting.is_empty() {
+        let wait = options.block_wait();
+        let results = if wait.is_zero() {
+            waiting
+                .into_iter()
+                .map(|(entry, m)| (entry, Err((UndeliveredReason::TimedOut, Some(m)))))
+                .collect()
+        } else {
+            join_all(
                 waiting
                     .into_iter()
-                    .map(|(entry, m)| (entry, Err((UndeliveredReason::TimedOut, Some(m)))))
-                    .collect()
-            } else {
-                join_all(
-                    waiting
-                        .into_iter()
-                        .map(|(entry, m)| (entry, entry.sub.deliver_within(m, wait)))
-                        .collect(),
-                )
-                .await
-            };
-            for (entry, result) in results {
-                match result {
-                    Ok(()) => report.delivered += 1,
-                    Err((reason, back)) => {
-                        if reason == UndeliveredReason::Gone {
-                            gone.push(entry.id);
-                        }
-                        report
-                            .undelivered
-                            .push(undelivered(entry, reason, back, &msg));
+                    .map(|(entry, m)| (entry, entry.sub.deliver_within(m, wait)))
+                    .collect(),
+            )
+            .await
+        };
+        for (entry, result) in results {
+            match result {
+                Ok(()) => report.delivered += 1,
+                Err((reason, back)) => {
+                    if reason == UndeliveredReason::Gone {
+                        gone.push(entry.id);
                     }
+                    report
+                        .undelivered
+                        .push(undelivered(entry, reason, back, &msg));
                 }
             }
         }
-        if !gone.is_empty() {
-            self.remove_all(topic, &gone);
-        }
-        report.finish(msg)
     }
+    if !gone.is_empty() {
+        topics.remove_all(topic, &gone);
+    }
+    report.finish(msg)
 }
 
 /// The report line of a subscriber that did not get `back` (or, if its message type did not

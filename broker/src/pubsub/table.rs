@@ -11,6 +11,7 @@ use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorId, ActorRef};
 
 use crate::faults::Fault;
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{HashMap, Mutex, MutexGuard};
 
 use super::subscriber::{Subscriber, Subscription};
@@ -107,6 +108,24 @@ pub struct Topics {
 #[derive(Default)]
 pub(crate) struct Inner {
     state: Mutex<State>,
+    /// The table's version: bumped (`Release`) by every change of any topic's list, while the
+    /// lock is still held, so that a [`Publisher`](super::Publisher) can tell with one load
+    /// (`Acquire`) whether its cached snapshot is still the list. Read under the lock, it is
+    /// the version of what the lock guards.
+    version: AtomicU64,
+}
+
+impl Inner {
+    /// Marks a change of some topic's list; called with the lock held, after the change.
+    fn bump(&self) {
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// The version now, without the lock: what a publisher compares its cache's with.
+    #[inline]
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Default)]
@@ -286,6 +305,9 @@ impl Topics {
             let list = Arc::make_mut(list);
             let at = list.partition_point(|e| e.id < id);
             list.insert(at, Entry { id, sub });
+            if !crate::faults::enabled(Fault::PublisherSkipsVersionBump) {
+                self.inner.bump();
+            }
             match st.watched.entry(actor.id()) {
                 MapEntry::Occupied(mut subs) => {
                     subs.get_mut().push((name.clone(), id));
@@ -315,7 +337,11 @@ impl Topics {
                 .topics
                 .get(topic.name())
                 .is_some_and(|slot| slot.as_any().is::<List<M>>());
-            typed && st.remove(topic.name(), id, &mut garbage)
+            let removed = typed && st.remove(topic.name(), id, &mut garbage);
+            if removed {
+                self.inner.bump();
+            }
+            removed
         };
         drop(garbage);
         removed
@@ -338,10 +364,18 @@ impl Topics {
     /// The subscriptions of `topic` now, if it has any of type `M`.
     pub(crate) fn snapshot<M: Send + 'static>(&self, topic: &Topic<M>) -> Option<Snapshot<M>> {
         let st = self.lock();
-        st.topics
-            .get(topic.name())
-            .and_then(|slot| slot.as_any().downcast_ref::<List<M>>())
-            .map(|List(list)| list.clone())
+        snapshot_of(&st, topic)
+    }
+
+    /// The subscriptions of `topic` now, with the table's version they belong to.
+    pub(crate) fn versioned_snapshot<M: Send + 'static>(
+        &self,
+        topic: &Topic<M>,
+    ) -> (u64, Option<Snapshot<M>>) {
+        let st = self.lock();
+        // Every bump is made under the lock: this is the version of what it guards.
+        let version = self.inner.version.load(Ordering::Relaxed);
+        (version, snapshot_of(&st, topic))
     }
 
     /// Removes the subscriptions `ids` of `topic` (a publish found their actors gone).
@@ -354,13 +388,25 @@ impl Topics {
                 .get(topic.name())
                 .is_some_and(|slot| slot.as_any().is::<List<M>>())
             {
+                let mut removed = false;
                 for &id in ids {
-                    st.remove(topic.name(), id, &mut garbage);
+                    removed |= st.remove(topic.name(), id, &mut garbage);
+                }
+                if removed {
+                    self.inner.bump();
                 }
             }
         }
         drop(garbage);
     }
+}
+
+/// `topic`'s list in `st`, if it has one of type `M`.
+fn snapshot_of<M: Send + 'static>(st: &State, topic: &Topic<M>) -> Option<Snapshot<M>> {
+    st.topics
+        .get(topic.name())
+        .and_then(|slot| slot.as_any().downcast_ref::<List<M>>())
+        .map(|List(list)| list.clone())
 }
 
 fn lock(inner: &Inner) -> MutexGuard<'_, State> {
@@ -383,8 +429,12 @@ fn forget_actor(table: &Weak<Inner>, actor: ActorId) {
             st.watched.remove(&actor)
         };
         if let Some(subs) = subs {
+            let mut removed = false;
             for (name, id) in subs {
-                st.remove(&name, id, &mut garbage);
+                removed |= st.remove(&name, id, &mut garbage);
+            }
+            if removed {
+                inner.bump();
             }
         }
     }

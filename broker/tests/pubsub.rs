@@ -20,11 +20,14 @@ use ::std::time::Duration;
 use futures::channel::oneshot;
 use futures::poll;
 use playhouse_broker::pubsub::{
-    DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Topic, TopicError, Topics, UndeliveredReason,
+    DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Publisher, Topic, TopicError, Topics,
+    UndeliveredReason,
 };
 use playhouse_core::mailbox::{Block, Bounded, DropNewest, DropOldest, Mailbox, Reject, Unbounded};
 use playhouse_core::testing::VirtualTime;
-use playhouse_core::{Actor, ActorRef, AskError, Context, Env, Executor, Handler, Reply};
+use playhouse_core::{
+    Actor, ActorRef, AskError, Context, Env, Executor, Handler, MessageBroker, Reply,
+};
 
 use common::*;
 
@@ -891,6 +894,292 @@ async fn a_publisher_does_not_wait_for_its_own_full_mailbox<E: Executor>(exec: E
     assert_eq!(reasons, vec![UndeliveredReason::TimedOut]);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Publisher: a handle that keeps the topic's snapshot between publishes
+
+/// A publisher delivers as `publish` does: every subscriber, in order, the same reports; one
+/// made by the broker counts dead letters as the broker's `publish` does.
+async fn a_publisher_delivers_like_publish<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let block = system.spawn(Sink::default());
+    let unbounded = system.spawn_with(Sink::default(), Unbounded);
+    topics.subscribe(&topic, &block).unwrap();
+    topics.subscribe(&topic, &unbounded).unwrap();
+    let mut publisher = topics.publisher(&topic);
+    assert_eq!(publisher.topic(), &topic);
+    for n in 0..100 {
+        let by_handle = publisher.publish(Note(2 * n)).await;
+        let by_name = topics.publish(&topic, Note(2 * n + 1)).await;
+        assert_eq!(by_handle.delivered, 2, "{by_handle:?}");
+        assert!(by_handle.all_delivered() && !by_handle.no_subscribers());
+        assert_eq!(by_handle.delivered, by_name.delivered);
+    }
+    assert_eq!(seen(&exec, &block).await, notes(0..200));
+    assert_eq!(seen(&exec, &unbounded).await, notes(0..200));
+
+    // Through the broker: dead letters counted as by `MessageBroker::publish`.
+    let broker = system.broker();
+    let empty = Topic::<Note>::new("empty");
+    let mut publisher = broker.publisher(&empty);
+    let report = publisher
+        .publish_with(Note(1), PublishOptions::default())
+        .await;
+    assert_eq!(report.into_dead_letter(), Some(Note(1)));
+    assert_eq!(broker.dead_letters().no_subscribers, 1);
+    broker.subscribe(&empty, &block).unwrap();
+    assert_eq!(publisher.publish(Note(2)).await.delivered, 1);
+    assert_eq!(broker.dead_letters().no_subscribers, 1);
+}
+
+/// A subscription made after the publisher (and after it cached its snapshot) is delivered to
+/// by its next publish; so is one made after a clone of it cached its own.
+async fn a_publisher_sees_a_subscribe_made_after_it<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let first = system.spawn(Sink::default());
+    topics.subscribe(&topic, &first).unwrap();
+    let mut publisher = topics.publisher(&topic);
+    assert_eq!(publisher.publish(Note(1)).await.delivered, 1);
+    let mut clone = publisher.clone();
+
+    let second = system.spawn(Sink::default());
+    topics.subscribe(&topic, &second).unwrap();
+    assert_eq!(publisher.publish(Note(2)).await.delivered, 2);
+    assert_eq!(clone.publish(Note(3)).await.delivered, 2);
+    // A subscribe to another topic of the table also makes it look again; it finds the same.
+    let other = system.spawn(Sink::default());
+    topics
+        .subscribe(&Topic::<Note>::new("other"), &other)
+        .unwrap();
+    assert_eq!(publisher.publish(Note(4)).await.delivered, 2);
+    assert_eq!(seen(&exec, &first).await, vec![1, 2, 3, 4]);
+    assert_eq!(seen(&exec, &second).await, vec![2, 3, 4]);
+    assert!(seen(&exec, &other).await.is_empty());
+}
+
+/// After `unsubscribe` returned, a publisher does not deliver to that subscription, whether its
+/// cached snapshot was taken before the unsubscribe (its own, or a clone's) or after.
+async fn a_publisher_never_delivers_after_unsubscribe_returned<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let a = system.spawn(Sink::default());
+    let b = system.spawn(Sink::default());
+    let ia = topics.subscribe(&topic, &a).unwrap();
+    let ib = topics.subscribe(&topic, &b).unwrap();
+    let mut publisher = topics.publisher(&topic);
+    assert_eq!(publisher.publish(Note(1)).await.delivered, 2);
+    let mut stale = publisher.clone(); // caches the snapshot with both
+
+    assert!(topics.unsubscribe(&topic, ia));
+    assert_eq!(publisher.publish(Note(2)).await.delivered, 1);
+    assert_eq!(stale.publish(Note(3)).await.delivered, 1);
+    assert_eq!(publisher.publish(Note(4)).await.delivered, 1);
+
+    assert!(topics.unsubscribe(&topic, ib));
+    let report = stale.publish(Note(5)).await;
+    assert!(report.no_subscribers(), "{report:?}");
+    assert_eq!(report.into_dead_letter(), Some(Note(5)));
+    assert_eq!(seen(&exec, &a).await, vec![1]);
+    assert_eq!(seen(&exec, &b).await, vec![1, 2, 3, 4]);
+}
+
+/// A subscriber that stops is reported `Gone` by the publisher's publish that finds it stopping
+/// (its copy handed back) and removed; the next publish does not try it. One that has ended is
+/// removed by its exit watcher, and the next publish does not try it either.
+async fn a_publisher_skips_a_subscriber_that_ended<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let stopping = system.spawn(Sink::default());
+    let ended = system.spawn(Sink::default());
+    let stays = system.spawn(Sink::default());
+    let id = topics.subscribe(&topic, &stopping).unwrap();
+    topics.subscribe(&topic, &ended).unwrap();
+    topics.subscribe(&topic, &stays).unwrap();
+    let mut publisher = topics.publisher(&topic);
+    assert_eq!(publisher.publish(Note(1)).await.delivered, 3);
+
+    let gate = hold(&exec, &stopping).await;
+    stopping.stop(); // the mailbox closes; the handler is still held
+    let report = publisher.publish(Note(2)).await;
+    assert_eq!(report.delivered, 2);
+    assert_eq!(report.undelivered.len(), 1);
+    let gone = &report.undelivered[0];
+    assert_eq!(gone.reason, UndeliveredReason::Gone);
+    assert_eq!(gone.message, Note(2));
+    assert_eq!(gone.subscription, id);
+    assert_eq!(topics.subscriber_count(&topic), 2);
+    let report = publisher.publish(Note(3)).await;
+    assert_eq!(report.delivered, 2);
+    assert!(
+        report.all_delivered(),
+        "tried the removed subscriber: {report:?}"
+    );
+
+    ended.stop();
+    within(&exec, LONG, ended.wait()).await;
+    within(&exec, LONG, async {
+        while topics.subscriber_count(&topic) != 1 {
+            yield_now().await;
+        }
+    })
+    .await;
+    let report = publisher.publish(Note(4)).await;
+    assert_eq!(report.delivered, 1);
+    assert!(
+        report.all_delivered(),
+        "tried the ended subscriber: {report:?}"
+    );
+    gate.open();
+    assert_eq!(seen(&exec, &stays).await, vec![1, 2, 3, 4]);
+}
+
+/// A topic emptied (its last subscriber unsubscribed, the topic removed from the table) and
+/// subscribed again: the publisher's publishes are dead letters meanwhile and reach the new
+/// subscriber after.
+async fn a_publisher_sees_a_topic_emptied_then_subscribed_again<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let old = system.spawn(Sink::default());
+    let id = topics.subscribe(&topic, &old).unwrap();
+    let mut publisher = topics.publisher(&topic);
+    assert_eq!(publisher.publish(Note(1)).await.delivered, 1);
+    assert!(topics.unsubscribe(&topic, id));
+    assert_eq!(topics.topic_count(), 0);
+    assert!(publisher.publish(Note(2)).await.no_subscribers());
+    assert!(publisher.publish(Note(3)).await.no_subscribers());
+
+    let new = system.spawn(Sink::default());
+    topics.subscribe(&topic, &new).unwrap();
+    assert_eq!(publisher.publish(Note(4)).await.delivered, 1);
+    assert_eq!(seen(&exec, &old).await, vec![1]);
+    assert_eq!(seen(&exec, &new).await, vec![4]);
+}
+
+/// A publisher holds its cached snapshot, and with it its subscribers, only until its next
+/// publish sees the table changed: an actor unsubscribed (and no longer referenced elsewhere)
+/// lives until then, and ends after it.
+async fn a_publisher_lets_go_of_an_unsubscribed_actor_at_its_next_publish<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<u64>::new("sums");
+    let total = Arc::new(AtomicU64::new(0));
+    let sum = system.spawn(Sum(total.clone()));
+    let weak = sum.downgrade();
+    let id = topics.subscribe(&topic, &sum).unwrap();
+    drop(sum);
+    let mut publisher = topics.publisher(&topic);
+    assert_eq!(publisher.publish(5).await.delivered, 1);
+    assert!(topics.unsubscribe(&topic, id));
+    assert!(weak.is_alive(), "the publisher's snapshot still holds it");
+
+    assert!(publisher.publish(6).await.no_subscribers());
+    let reason = within(&exec, LONG, weak.wait()).await;
+    assert!(reason.is_normal(), "{reason:?}");
+    assert_eq!(total.load(Ordering::SeqCst), 5);
+}
+
+/// A full `Reject` subscriber: the publisher's publish reports it `Full` with the message handed
+/// back, at once, and the subscription stays.
+async fn a_publisher_reports_a_full_reject_subscriber_full<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let reject = system.spawn_with(
+        Sink::default(),
+        Bounded::<Reject>::with_capacity(1).unwrap(),
+    );
+    let other = system.spawn_with(Sink::default(), Unbounded);
+    let id = topics.subscribe(&topic, &reject).unwrap();
+    topics.subscribe(&topic, &other).unwrap();
+    let mut publisher = topics.publisher(&topic);
+    let gate = hold_full(&exec, &reject, 1).await;
+
+    let report = within(&exec, LONG, publisher.publish(Note(1))).await;
+    assert_eq!(report.delivered, 1);
+    assert_eq!(report.undelivered.len(), 1);
+    let full = &report.undelivered[0];
+    assert_eq!(full.reason, UndeliveredReason::Full);
+    assert_eq!(full.message, Note(1));
+    assert_eq!(full.subscriber, reject.id());
+    assert_eq!(full.subscription, id);
+    assert_eq!(
+        topics.subscriber_count(&topic),
+        2,
+        "a full subscriber stays"
+    );
+
+    gate.open();
+    assert_eq!(seen(&exec, &reject).await, vec![FILLER]);
+    assert_eq!(publisher.publish(Note(2)).await.delivered, 2);
+    assert_eq!(seen(&exec, &other).await, vec![1, 2]);
+}
+
+/// Publishes through a publisher racing unsubscribes made on another thread, many times: the
+/// racing subscriber gets each message at most once, exactly those the reports count, and none
+/// published after its `unsubscribe` returned; the steady subscriber gets them all.
+async fn a_publisher_racing_unsubscribe_delivers_at_most_once<E: Executor>(exec: E) {
+    const LATE: u32 = 999_999;
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let racing = system.spawn_with(Sink::default(), Unbounded);
+    let steady = system.spawn_with(Sink::default(), Unbounded);
+    topics.subscribe(&topic, &steady).unwrap();
+    let mut publisher = topics.publisher(&topic);
+    let mut counted = Vec::new();
+    let mut raced = [0; 2];
+    for round in 0..500 {
+        let id = topics.subscribe(&topic, &racing).unwrap();
+        // Cache the snapshot with the racing subscription before the race.
+        if round % 2 == 0 {
+            assert_eq!(publisher.publish(Note(LATE)).await.delivered, 2);
+            counted.push(LATE);
+        }
+        let (tx, rx) = oneshot::channel();
+        let (t, tp) = (topics.clone(), topic.clone());
+        let unsubscriber = ::std::thread::spawn(move || {
+            let _ = tx.send(t.unsubscribe(&tp, id));
+        });
+        if round % 3 == 1 {
+            ::std::thread::yield_now();
+        }
+        let report = publisher.publish(Note(round)).await;
+        assert!(report.all_delivered(), "{report:?}");
+        match report.delivered {
+            2 => {
+                counted.push(round);
+                raced[0] += 1;
+            }
+            1 => raced[1] += 1,
+            n => panic!("delivered to {n} subscriptions"),
+        }
+        assert!(
+            within(&exec, LONG, rx).await.unwrap(),
+            "unsubscribe found it"
+        );
+        unsubscriber.join().unwrap();
+        // It has returned: a publish that starts now does not reach it.
+        assert_eq!(publisher.publish(Note(LATE)).await.delivered, 1);
+    }
+    assert_eq!(topics.subscriber_count(&topic), 1);
+    assert_eq!(seen(&exec, &racing).await, counted, "raced: {raced:?}");
+    let steady_seen = seen(&exec, &steady).await;
+    assert_eq!(
+        steady_seen
+            .iter()
+            .filter(|n| **n != LATE)
+            .copied()
+            .collect::<Vec<_>>(),
+        notes(0..500)
+    );
+}
+
 executor_tests!(
     publish_delivers_to_every_subscriber_in_order,
     each_publishers_messages_arrive_in_its_order,
@@ -912,6 +1201,14 @@ executor_tests!(
     a_publish_racing_an_unsubscribe_delivers_at_most_once,
     concurrent_subscribes_and_unsubscribes_keep_the_table_consistent,
     a_publisher_does_not_wait_for_its_own_full_mailbox,
+    a_publisher_delivers_like_publish,
+    a_publisher_sees_a_subscribe_made_after_it,
+    a_publisher_never_delivers_after_unsubscribe_returned,
+    a_publisher_skips_a_subscriber_that_ended,
+    a_publisher_sees_a_topic_emptied_then_subscribed_again,
+    a_publisher_lets_go_of_an_unsubscribed_actor_at_its_next_publish,
+    a_publisher_reports_a_full_reject_subscriber_full,
+    a_publisher_racing_unsubscribe_delivers_at_most_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -933,6 +1230,18 @@ fn handles_are_send_sync_and_publish_futures_are_send() {
     send(&publish);
     let report = futures::executor::block_on(publish);
     assert_eq!(report.into_dead_letter(), Some(Cell::new(1)));
+
+    // A publisher is `Send + Sync` and `Clone`, its publish future `Send`, for the same messages.
+    send_sync::<Publisher<Cell<u32>>>();
+    let mut publisher = topics.publisher(&topic);
+    let mut clone = publisher.clone();
+    assert!(format!("{publisher:?}").contains("cells"));
+    let publish = publisher.publish(Cell::new(2));
+    send(&publish);
+    let report = futures::executor::block_on(publish);
+    assert_eq!(report.into_dead_letter(), Some(Cell::new(2)));
+    let report = futures::executor::block_on(clone.publish(Cell::new(3)));
+    assert_eq!(report.into_dead_letter(), Some(Cell::new(3)));
 }
 
 /// Topics are equal, and hash alike, by name; `Debug` names the message type.

@@ -15,3 +15,18 @@ fn publish_racing_unsubscribe_delivers_at_most_once() {
 fn subscribe_racing_the_end_leaves_nothing_behind() {
     m::subscribe_racing_the_end_leaves_nothing_behind();
 }
+
+/// A publisher with a cached snapshot racing an unsubscribe delivers at most once; once
+/// `unsubscribe` returned, neither it nor a clone with an older cache delivers to that
+/// subscriber.
+#[test]
+fn publisher_racing_unsubscribe_delivers_at_most_once() {
+    m::publisher_racing_unsubscribe_delivers_at_most_once();
+}
+
+/// A publisher whose cached snapshot predates a subscribe delivers to the new subscriber once
+/// `subscribe` has returned.
+#[test]
+fn publisher_racing_subscribe_sees_it_once_it_returned() {
+    m::publisher_racing_subscribe_sees_it_once_it_returned();
+}

@@ -165,3 +165,112 @@ pub fn subscribe_racing_the_end_leaves_nothing_behind() {
         assert_eq!(topics.topic_count(), 0);
     });
 }
+
+/// A [`Publisher`](playhouse_broker::pubsub::Publisher) whose cached snapshot lists the
+/// subscriber, racing an unsubscribe: its racing publish delivers at most once and reports it
+/// truthfully; once `unsubscribe` has returned, neither it nor a clone whose cache predates the
+/// unsubscribe delivers to the subscriber again.
+///
+/// Threads: the model (publishes through the publisher), an unsubscriber, the subscriber.
+pub fn publisher_racing_unsubscribe_delivers_at_most_once() {
+    let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = outcomes.clone();
+    check(move || {
+        let topics = Topics::new();
+        let topic = Topic::<u32>::new("t");
+        let seen = Arc::new(AtomicU32::new(0));
+        let (listener, executor) = spawn_listener(&seen);
+        let id = topics.subscribe(&topic, &listener).expect("a fresh topic");
+        let mut publisher = topics.publisher(&topic);
+        // Its cache predates the unsubscribe whatever the race does.
+        let mut stale = publisher.clone();
+        let unsubscriber = {
+            let (topics, topic) = (topics.clone(), topic.clone());
+            thread::spawn(move || topics.unsubscribe(&topic, id))
+        };
+        let report = block_on(publisher.publish(1));
+        assert!(
+            report.undelivered.is_empty(),
+            "the racing publish failed a delivery: {:?}",
+            report.undelivered
+        );
+        let delivered = report.delivered;
+        assert!(unsubscriber.join().unwrap(), "the subscription was there");
+        for (publisher, n) in [(&mut publisher, 2), (&mut stale, 3)] {
+            let after = block_on(publisher.publish(n));
+            assert!(
+                after.no_subscribers(),
+                "a publish through a publisher that started after unsubscribe returned reached \
+                 the unsubscribed subscriber (delivered {})",
+                after.delivered
+            );
+        }
+        end(&listener, &executor);
+        let got = seen.load(SeqCst);
+        assert_eq!(
+            got & 0b1100,
+            0,
+            "a message published after unsubscribe returned reached the unsubscribed subscriber"
+        );
+        assert_eq!(
+            got == 0b10,
+            delivered == 1,
+            "the racing publish reported {delivered} deliveries; the subscriber got {got:#b}"
+        );
+        counts[delivered].fetch_add(1, Relaxed);
+    });
+    let [skipped, delivered] = [0, 1].map(|i| outcomes[i].load(Relaxed));
+    assert!(
+        skipped > 0 && delivered > 0,
+        "the racing publish skipped the subscriber in {skipped} executions, delivered in {delivered}"
+    );
+}
+
+/// A publisher whose cached snapshot predates a subscribe: a publish racing the subscribe
+/// delivers to the new subscriber or reports no subscribers (never anything else), and a
+/// publish ordered after `subscribe` returned delivers to it.
+///
+/// Threads: the model (publishes through the publisher), a subscriber (subscribes the
+/// listener), the listener.
+pub fn publisher_racing_subscribe_sees_it_once_it_returned() {
+    let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = outcomes.clone();
+    check(move || {
+        let topics = Topics::new();
+        let topic = Topic::<u32>::new("t");
+        let seen = Arc::new(AtomicU32::new(0));
+        let (listener, executor) = spawn_listener(&seen);
+        // Made before anyone subscribes: its cache says "no subscribers".
+        let mut publisher = topics.publisher(&topic);
+        let subscriber = {
+            let (topics, topic, listener) = (topics.clone(), topic.clone(), listener.clone());
+            thread::spawn(move || topics.subscribe(&topic, &listener).is_ok())
+        };
+        let racing = block_on(publisher.publish(1));
+        assert!(
+            racing.undelivered.is_empty(),
+            "the racing publish failed a delivery: {:?}",
+            racing.undelivered
+        );
+        let delivered = racing.delivered;
+        assert!(subscriber.join().unwrap(), "a fresh topic");
+        let after = block_on(publisher.publish(2));
+        assert_eq!(
+            after.delivered, 1,
+            "a publish ordered after subscribe returned did not deliver to the new subscriber"
+        );
+        end(&listener, &executor);
+        let got = seen.load(SeqCst);
+        assert_eq!(
+            got,
+            0b100 | ((delivered as u32) << 1),
+            "the racing publish reported {delivered} deliveries; the subscriber got {got:#b}"
+        );
+        counts[delivered].fetch_add(1, Relaxed);
+    });
+    let [missed, delivered] = [0, 1].map(|i| outcomes[i].load(Relaxed));
+    assert!(
+        missed > 0 && delivered > 0,
+        "the racing publish missed the subscriber in {missed} executions, delivered in {delivered}"
+    );
+}

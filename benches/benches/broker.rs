@@ -18,8 +18,9 @@
 //!   `kameo/lookup` (`ActorRef::lookup` + tell) do the same with the peers' registries.
 //! - `publish/<N>` for N = 1, 100, 10,000 subscribers: [`DELIVERIES`] deliveries per run,
 //!   `DELIVERIES / N` messages published to N counting subscribers (`playhouse/publish`,
-//!   `MessageBroker::publish`), or told to each of them in turn (`playhouse/direct`: N `tell`s
-//!   of a clone per message); `ractor/group` casts to the members of a process group
+//!   `MessageBroker::publish`; `playhouse/publisher`: through a `Publisher` of the topic made
+//!   before the clock starts, `InMemoryBroker::publisher`), or told to each of them in turn
+//!   (`playhouse/direct`: N `tell`s of a clone per message); `ractor/group` casts to the members of a process group
 //!   (`pg::get_members` per message), `ractor/direct` to the references. A run ends when every
 //!   subscriber has handled all its messages (each counts down a latch at its last).
 //!   Throughput in deliveries per second.
@@ -279,9 +280,20 @@ async fn registry_workload(executor: TokioExecutor, via_lookup: bool) -> Duratio
     elapsed
 }
 
+/// How `publish/<N>` reaches its subscribers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Publish {
+    /// A `tell` to each subscriber's reference in turn.
+    Direct,
+    /// `MessageBroker::publish` by topic.
+    ByTopic,
+    /// A `Publisher` of the topic, made before the clock starts.
+    Publisher,
+}
+
 /// `publish/<N>`: `DELIVERIES / subscribers` messages to `subscribers` subscribers, published
 /// or told to each, until each has handled all of them.
-async fn publish_workload(executor: TokioExecutor, subscribers: u64, via_topic: bool) -> Duration {
+async fn publish_workload(executor: TokioExecutor, subscribers: u64, how: Publish) -> Duration {
     let publishes = DELIVERIES / subscribers;
     let system = System::new(executor);
     let spawner = system.spawner(mailbox());
@@ -299,23 +311,35 @@ async fn publish_workload(executor: TokioExecutor, subscribers: u64, via_topic: 
             sub
         })
         .collect();
+    let mut publisher = broker.publisher(&topic);
     let start = Instant::now();
-    if via_topic {
-        for p in 0..publishes {
-            let report = broker.publish(&topic, Tick(p)).await;
-            debug_assert_eq!(report.delivered as u64, subscribers);
-            assert!(report.all_delivered(), "a subscriber missed a publish");
+    match how {
+        Publish::ByTopic => {
+            for p in 0..publishes {
+                let report = broker.publish(&topic, Tick(p)).await;
+                debug_assert_eq!(report.delivered as u64, subscribers);
+                assert!(report.all_delivered(), "a subscriber missed a publish");
+            }
         }
-    } else {
-        for p in 0..publishes {
-            let msg = Tick(p);
-            for sub in &subs {
-                sub.tell(msg.clone()).await.expect("subscriber alive");
+        Publish::Publisher => {
+            for p in 0..publishes {
+                let report = publisher.publish(Tick(p)).await;
+                debug_assert_eq!(report.delivered as u64, subscribers);
+                assert!(report.all_delivered(), "a subscriber missed a publish");
+            }
+        }
+        Publish::Direct => {
+            for p in 0..publishes {
+                let msg = Tick(p);
+                for sub in &subs {
+                    sub.tell(msg.clone()).await.expect("subscriber alive");
+                }
             }
         }
     }
     done.wait().await;
     let elapsed = start.elapsed();
+    drop(publisher);
     for sub in &subs {
         sub.stop();
     }
@@ -733,10 +757,13 @@ fn broker(c: &mut Criterion) {
             Unit::MPerSec("deliveries"),
             &[
                 case("playhouse/direct", move || {
-                    rt.run(move |e| publish_workload(e, subscribers, false))
+                    rt.run(move |e| publish_workload(e, subscribers, Publish::Direct))
                 }),
                 case("playhouse/publish", move || {
-                    rt.run(move |e| publish_workload(e, subscribers, true))
+                    rt.run(move |e| publish_workload(e, subscribers, Publish::ByTopic))
+                }),
+                case("playhouse/publisher", move || {
+                    rt.run(move |e| publish_workload(e, subscribers, Publish::Publisher))
                 }),
                 case("ractor/direct", move || {
                     rt.run(move |_| broker_peers::ractor_group(subscribers, publishes, false))
@@ -753,12 +780,19 @@ fn broker(c: &mut Criterion) {
                     Target::ThroughputAtLeast(0.8),
                 ),
                 compare(
-                    "ractor pg get_members + casts vs N casts",
+                    "playhouse publisher vs N tells",
+                    0,
                     2,
-                    3,
                     Target::ThroughputAtLeast(0.8),
                 ),
-                compare("playhouse publish vs ractor pg", 3, 1, Target::None),
+                compare("playhouse publisher vs publish", 1, 2, Target::None),
+                compare(
+                    "ractor pg get_members + casts vs N casts",
+                    3,
+                    4,
+                    Target::ThroughputAtLeast(0.8),
+                ),
+                compare("playhouse publish vs ractor pg", 4, 1, Target::None),
             ],
         );
         group(
@@ -769,18 +803,30 @@ fn broker(c: &mut Criterion) {
             Unit::MPerSec("deliveries"),
             &[
                 case("playhouse/direct", move || {
-                    ct.run(move |e| publish_workload(e, subscribers, false))
+                    ct.run(move |e| publish_workload(e, subscribers, Publish::Direct))
                 }),
                 case("playhouse/publish", move || {
-                    ct.run(move |e| publish_workload(e, subscribers, true))
+                    ct.run(move |e| publish_workload(e, subscribers, Publish::ByTopic))
+                }),
+                case("playhouse/publisher", move || {
+                    ct.run(move |e| publish_workload(e, subscribers, Publish::Publisher))
                 }),
             ],
-            &[compare(
-                "playhouse publish vs N tells",
-                0,
-                1,
-                Target::ThroughputAtLeast(0.8),
-            )],
+            &[
+                compare(
+                    "playhouse publish vs N tells",
+                    0,
+                    1,
+                    Target::ThroughputAtLeast(0.8),
+                ),
+                compare(
+                    "playhouse publisher vs N tells",
+                    0,
+                    2,
+                    Target::ThroughputAtLeast(0.8),
+                ),
+                compare("playhouse publisher vs publish", 1, 2, Target::None),
+            ],
         );
     }
 

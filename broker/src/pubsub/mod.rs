@@ -52,6 +52,10 @@
 //!   subscribe or unsubscribe changes the list in place when no publish holds a snapshot, and
 //!   copies it when one does. So publishers never wait for each other, nor for a subscriber,
 //!   while holding anything that another publish, subscribe or actor exit needs.
+//! - **A version to keep a snapshot.** Every change of any topic's list bumps a table-wide
+//!   counter before it returns; a [`Publisher`] keeps its topic's snapshot with the version it
+//!   was taken at and takes a fresh one only when the counter has moved, so that publishing
+//!   repeatedly to one topic costs one atomic load on top of the deliveries.
 //! - **No lock across an `.await`.** Sending is `try_tell` first, which never waits. Only a
 //!   full `Block` subscriber is waited for, with the lock long released, and for at most
 //!   [`PublishOptions::block_wait`] (default [`DEFAULT_BLOCK_WAIT`]), timed on that actor's own
@@ -75,6 +79,10 @@
 //!   allocates nothing more while every subscriber has room or does not wait (the report's
 //!   `undelivered` list allocates only if something is undelivered). A full `Block` subscriber
 //!   adds a boxed waiting send and a boxed timer.
+//! - [`Publisher::publish`], the same through a handle to one topic that keeps its snapshot:
+//!   one atomic load (the table's version) instead of the lock, the lookup and the `Arc` clone,
+//!   while no topic of the table changed; the same as `publish` on the first publish after a
+//!   change. While a publisher holds a snapshot, changes to that topic copy its list.
 //! - `subscribe`: one allocation for the subscription, and an amortized push onto the list, or a
 //!   copy of the list (O(N)) while a publish holds a snapshot of it; the first subscription of an
 //!   actor in a table also boxes its exit watcher.

@@ -88,10 +88,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     let Slot::Active(active) = slot else {
                         continue;
                     };
-                    if active.stopping || active.take_touched(now) {
+                    if active.stopping || active.idle.take_touched(now) {
                         continue;
                     }
-                    if now.saturating_sub(active.last_active()) >= idle {
+                    if now.saturating_sub(active.idle.last_active()) >= idle {
                         stale.push((hash, active.id));
                     }
                 }
@@ -106,7 +106,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     continue;
                 };
                 // A send between the two locks keeps the key.
-                if active.stopping || active.is_touched() {
+                if active.stopping || active.idle.is_touched() {
                     continue;
                 }
                 active.stopping = true;

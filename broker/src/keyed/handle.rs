@@ -12,6 +12,7 @@ use playhouse_core::{
 };
 
 use super::error::{KeyedAskError, KeyedError};
+use super::key_ref::KeyRef;
 use super::passivation::Sweeper;
 use super::shared::{Fast, Shared, Slow};
 use super::spec::{Key, KeyedSpec};
@@ -183,6 +184,15 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// the future does not withdraw it, and it is delivered when the key is activated.
     pub fn tell(&self, key: K, msg: A::Message) -> Tell<'_, K, A, MB> {
         Tell::new(self, key, msg)
+    }
+
+    /// A handle on `key` that caches the key's current activation, so that its sends skip the
+    /// hash and the table: a send to an active key through it is the mailbox's `try_tell` and
+    /// a flag. Keep one per key a task sends to often; see [`KeyRef`] for what it guarantees,
+    /// costs and keeps alive. Making it looks the key up once (a hash and a read lock) and
+    /// caches the activation if the key is active; it never activates the key.
+    pub fn key_ref(&self, key: K) -> KeyRef<K, A, MB> {
+        KeyRef::new(self.clone(), key)
     }
 
     /// Sends `msg` to the running activation of `key` without waiting; usable from sync code.

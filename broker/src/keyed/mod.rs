@@ -86,6 +86,7 @@ mod activation;
 mod entry;
 mod error;
 mod handle;
+mod key_ref;
 mod launch;
 mod passivation;
 mod shared;
@@ -95,5 +96,6 @@ mod tell;
 
 pub use error::{ActivationCause, KeyedAskError, KeyedError};
 pub use handle::{Keyed, KeyedStats};
+pub use key_ref::{KeyRef, KeyRefTell};
 pub use spec::{Key, KeyedSpec};
 pub use tell::Tell;

@@ -104,9 +104,13 @@ use super::tell::Tell;
 /// not ready, a predecessor still ending, a full mailbox) goes on as a task of its own.
 /// Messages that arrive while a key activates
 /// wait in an unbounded queue beside its entry (the mailbox's bound applies once they are
-/// handed over). Each active key holds one entry (its key, an actor reference, an id, a flag
-/// and a timestamp) beside its actor. The sweeper walks every active key once per quarter of
-/// the idle time.
+/// handed over). Each active key holds one entry (its key, an actor reference, an id, and an
+/// `Arc` of its idle flag and timestamp, which the [`KeyRef`]s caching it share) beside its
+/// actor. The sweeper walks every active key once per quarter of the idle time.
+///
+/// A sender that sends to one key often can skip the hash, the lock and the probe: a
+/// [`KeyRef`] from [`key_ref`](Keyed::key_ref) caches the key's activation, so that its send
+/// to an active key is the flag and the `try_tell`.
 ///
 /// An actor must not `ask` its own key through the set from its own handler: the ask would
 /// wait for a reply only that handler could give, once it returned.

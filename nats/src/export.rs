@@ -369,10 +369,12 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     };
     match target.tell(message).await {
         Ok(()) => {}
-        Err(SendError::Closed(_)) => {
+        Err(SendError::Closed(m)) => {
+            crate::routes::discard(m);
             return reject(refusals_to(), correlation, Rejection::ActorGone).await;
         }
-        Err(SendError::Full(_)) => {
+        Err(SendError::Full(m)) => {
+            crate::routes::discard(m);
             return reject(refusals_to(), correlation, Rejection::MailboxFull).await;
         }
     }

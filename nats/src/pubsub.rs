@@ -202,7 +202,8 @@ async fn serve<M, A, MB, C>(
             }
         }
     }
-    // What was on its way still goes to the actor if it runs (unsubscribed), else nowhere.
+    // What was on its way still goes to the actor if it runs (unsubscribed), else it is a
+    // dead letter.
     crate::export::drain(&inner, &mut sub, |msg| {
         let (inner, topic, actor) = (&inner, &topic, &actor);
         async move {
@@ -215,7 +216,8 @@ async fn serve<M, A, MB, C>(
     let _ = done.send(());
 }
 
-/// Decodes `msg` and tells it to the actor; `false` if the actor is gone.
+/// Decodes `msg` and tells it to the actor; `false` if the actor is gone. A copy that is not
+/// handed over is a dead letter of this node.
 async fn deliver<M, A, MB, C>(
     inner: &Inner<C>,
     topic: &str,
@@ -243,11 +245,34 @@ where
         return true;
     };
     let Some(target) = actor.upgrade() else {
+        crate::routes::discard(m);
+        inner.local.report_dead_letter(
+            DeadLetterKind::ActorGone,
+            topic,
+            std::any::type_name::<M>(),
+            None,
+        );
         return false;
     };
-    // A full `Reject` mailbox loses the message, as an in-memory publish would report it
-    // `Full`; a closed one ends the subscription.
-    !matches!(target.tell(m).await, Err(SendError::Closed(_)))
+    // The copy a full `Reject` mailbox refuses (an in-memory publish reports it `Full`) is a
+    // `Rejected` dead letter here, where it was refused; one for an actor that ended is an
+    // `ActorGone` dead letter, and ends the subscription.
+    let (kind, goes_on) = match target.tell(m).await {
+        Ok(()) => return true,
+        Err(SendError::Full(m)) => {
+            crate::routes::discard(m);
+            (DeadLetterKind::Rejected, true)
+        }
+        Err(SendError::Closed(m)) => {
+            crate::routes::discard(m);
+            (DeadLetterKind::ActorGone, false)
+        }
+    };
+    drop(target);
+    inner
+        .local
+        .report_dead_letter(kind, topic, std::any::type_name::<M>(), None);
+    goes_on
 }
 
 /// Reads a topic message: a playhouse tell of exactly `M`, within the size limit.

@@ -172,6 +172,15 @@ pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(panic_message)
 }
 
+/// Drops a user's value (a message that could not be handed over) so that a panic in its
+/// `Drop` cannot end the serving task: the panic is caught, and its payload leaked rather than
+/// dropped. Free when the drop does not panic.
+pub(crate) fn discard<T>(value: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        std::mem::forget(payload);
+    }
+}
+
 /// The message of a panic's payload, which is then dropped (a panic in its `Drop` is caught
 /// too, and its own payload leaked rather than dropped).
 pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {

@@ -1,7 +1,8 @@
 //! A panic in user code on the receiving node (a `From` conversion, an `ask`'s closure, the
 //! encoding of an answer) is refused with `Rejection::ConversionPanicked` and never ends the
 //! task that serves the actor: exports, pool members, remote subscriptions and sharded groups
-//! go on with the next message. One process, several nodes (each its own `NatsBroker`).
+//! go on with the next message. Neither does a message whose `Drop` panics when the node drops
+//! it unhandled. One process, several nodes (each its own `NatsBroker`).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -348,5 +349,127 @@ async fn a_sharded_group_survives_panicking_conversions() {
             .await
             .unwrap();
         assert_eq!(total, 3);
+    }
+}
+
+/// Told: becomes an armed [`Bomb`] on the receiving node.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Armed;
+/// Asked: answered with the bombs handled.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Defused;
+
+/// A message part whose `Drop` panics unless the handler disarmed it: dropped unhandled (by a
+/// node whose actor's mailbox refused it), it panics in the node's serving task.
+struct Bomb {
+    armed: bool,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.armed && !std::thread::panicking() {
+            panic!("an unhandled Bomb went off in its Drop");
+        }
+    }
+}
+
+enum GateMsg {
+    Bomb(Bomb),
+    Defused(Reply<u32>),
+}
+
+impl From<Armed> for GateMsg {
+    fn from(Armed: Armed) -> GateMsg {
+        GateMsg::Bomb(Bomb { armed: true })
+    }
+}
+
+/// Disarms and counts bombs; holds the first one until `open` is notified, telling `holding`
+/// that it does.
+struct Gate {
+    handled: u32,
+    holding: Arc<tokio::sync::Notify>,
+    open: Arc<tokio::sync::Notify>,
+}
+
+impl Actor for Gate {
+    type Message = GateMsg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Gate {
+    async fn handle(&mut self, msg: GateMsg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            GateMsg::Bomb(mut bomb) => {
+                bomb.armed = false;
+                self.handled += 1;
+                if self.handled == 1 {
+                    self.holding.notify_one();
+                    self.open.notified().await;
+                }
+            }
+            GateMsg::Defused(reply) => {
+                let _ = reply.send(self.handled);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_drop_panics_does_not_end_serving() {
+    use playhouse_core::mailbox::Reject;
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let holding = Arc::new(tokio::sync::Notify::new());
+    let open = Arc::new(tokio::sync::Notify::new());
+    let gate = system(&a).spawn_with(
+        Gate {
+            handled: 0,
+            holding: Arc::clone(&holding),
+            open: Arc::clone(&open),
+        },
+        Bounded::<Reject>::with_capacity(1).unwrap(),
+    );
+    a.export("gate", &gate)
+        .tell::<Armed>()
+        .ask::<Defused, u32>(|Defused, reply| GateMsg::Defused(reply))
+        .start()
+        .await
+        .expect("the name is free");
+    let armed: RemoteRef<Armed> = b.remote("gate");
+    let defused: RemoteRef<Defused> = b.remote("gate");
+
+    // The first bomb is held by the handler, the second waits in the mailbox (capacity 1).
+    armed.tell_acked(Armed, WAIT).await.expect("taken");
+    tokio::time::timeout(WAIT, holding.notified())
+        .await
+        .expect("the handler holds the first bomb");
+    armed.tell_acked(Armed, WAIT).await.expect("queued");
+    // The third is refused: node a drops it unhandled, and its `Drop` panics there.
+    match armed.tell_acked(Armed, WAIT).await {
+        Err(RemoteError::Full(Armed)) => {}
+        other => panic!("expected Full, got {other:?}"),
+    }
+    // Node a still serves the name. The ask goes into the same `Reject` mailbox: asked again
+    // while the second bomb is there.
+    open.notify_one();
+    assert_eq!(handled(&defused).await, 2);
+    armed.tell_acked(Armed, WAIT).await.expect("taken");
+    assert_eq!(handled(&defused).await, 3);
+}
+
+/// Asks the gate how many bombs it handled, again while its one-slot mailbox is full.
+async fn handled(defused: &RemoteRef<Defused>) -> u32 {
+    let until = tokio::time::Instant::now() + WAIT;
+    loop {
+        match defused.ask::<u32>(Defused, WAIT).await {
+            Ok(n) => return n,
+            Err(RemoteError::Full(_)) if tokio::time::Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
     }
 }

@@ -169,6 +169,106 @@ async fn a_message_of_another_type_is_a_dead_letter_at_the_subscriber() {
     );
 }
 
+/// A `Reject` subscriber that holds its first note until told to go on.
+struct Held {
+    notes: u32,
+    holding: std::sync::Arc<tokio::sync::Notify>,
+    open: std::sync::Arc<tokio::sync::Notify>,
+}
+
+enum HeldMsg {
+    Note,
+    Count(playhouse_core::Reply<u32>),
+}
+
+impl From<Note> for HeldMsg {
+    fn from(_: Note) -> HeldMsg {
+        HeldMsg::Note
+    }
+}
+
+impl playhouse_core::Actor for Held {
+    type Message = HeldMsg;
+    type Error = std::convert::Infallible;
+}
+
+impl<V: playhouse_core::Env> playhouse_core::Handler<V> for Held {
+    async fn handle(
+        &mut self,
+        msg: HeldMsg,
+        _: &mut playhouse_core::Context<Self, V>,
+    ) -> Result<(), std::convert::Infallible> {
+        match msg {
+            HeldMsg::Note => {
+                self.notes += 1;
+                if self.notes == 1 {
+                    self.holding.notify_one();
+                    self.open.notified().await;
+                }
+            }
+            HeldMsg::Count(reply) => {
+                let _ = reply.send(self.notes);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_a_subscriber_cannot_take_are_dead_letters_at_its_node() {
+    use playhouse_core::mailbox::{Bounded, Reject};
+    use std::sync::Arc;
+    let server = server();
+    let publisher = connect(&server, "publisher").await;
+    let subscriber = connect(&server, "subscriber").await;
+    let holding = Arc::new(tokio::sync::Notify::new());
+    let open = Arc::new(tokio::sync::Notify::new());
+    let held = system(&subscriber).spawn_with(
+        Held {
+            notes: 0,
+            holding: Arc::clone(&holding),
+            open: Arc::clone(&open),
+        },
+        Bounded::<Reject>::with_capacity(1).unwrap(),
+    );
+    let room: Topic<Note> = Topic::new(ROOM);
+    subscriber.subscribe_remote(&room, &held).await.unwrap();
+    let note = || Note("n".into());
+
+    // The first copy is held by the handler; the next ones find the mailbox (capacity 1)
+    // with one waiting, or full: each copy is handled or counted, none is lost unseen.
+    publisher.publish_remote(&room, note()).await.unwrap();
+    tokio::time::timeout(STEP, holding.notified())
+        .await
+        .expect("the handler holds the first copy");
+    for _ in 0..3 {
+        publisher.publish_remote(&room, note()).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + STEP;
+    while subscriber.dead_letters().get(DeadLetterKind::Rejected) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            subscriber.dead_letters()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    open.notify_one();
+    // The ask goes into the same `Reject` mailbox: asked again while the second copy is there.
+    let deadline = tokio::time::Instant::now() + STEP;
+    let notes = loop {
+        match held.ask(HeldMsg::Count).await {
+            Ok(n) => break n,
+            Err(playhouse_core::AskError::Full(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(notes, 2);
+    assert_eq!(subscriber.dead_letters().get(DeadLetterKind::Rejected), 2);
+}
+
 #[tokio::test]
 async fn what_cannot_be_published_or_subscribed_is_said_and_handed_back() {
     let server = server();

@@ -41,7 +41,8 @@ pub enum DeadLetterKind {
     /// at the sender when the receiving node could not read it (damaged envelope, unknown
     /// version, too large, a type the actor does not take, a body that does not decode), found
     /// no actor under the name, or found its mailbox full or the actor gone. The target is the
-    /// name it was sent to.
+    /// name it was sent to. A topic's copy that the receiving node could not read, or that its
+    /// subscriber's full `Reject` mailbox refused, is reported on that node, under the topic.
     Rejected,
     /// A message a distributed broker's client dropped as it arrived, because the subscription
     /// it came for was too far behind (NATS's "slow consumer": an exported actor whose node

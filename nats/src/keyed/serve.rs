@@ -362,12 +362,14 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         };
         match activation.actor.tell(message).await {
             Ok(()) => {}
-            Err(SendError::Closed(_)) => {
+            Err(SendError::Closed(m)) => {
+                crate::routes::discard(m);
                 // It ended by itself (crashed); the next message activates the key again.
                 self.end(key, active).await;
                 return self.reject(&reply, correlation, Rejection::ActorGone).await;
             }
-            Err(SendError::Full(_)) => {
+            Err(SendError::Full(m)) => {
+                crate::routes::discard(m);
                 return self
                     .reject(&reply, correlation, Rejection::MailboxFull)
                     .await;

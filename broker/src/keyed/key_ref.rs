@@ -83,7 +83,8 @@ use super::spec::Key;
 ///   the handle mutably until it resolves, so one handle has one send in flight; and a message
 ///   that is routed after a `Closed` waits for the closed activation to end before the next
 ///   activation takes it (as any routed message does), so it cannot overtake one the old
-///   activation still holds.
+///   activation still holds. Likewise the activation a refresh caches is the one that took
+///   the last message, or a later one, which started only after that one had ended.
 /// - **A cached reference that is still open is the key's current activation.** The table
 ///   gives up an activation's entry only once the activation's mailbox is closed: a
 ///   passivation closes it first and keeps the entry until the exit; the exit watcher removes

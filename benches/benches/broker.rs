@@ -33,7 +33,9 @@
 //!   (not timed) the same number of keys is activated and passivated, and what is left of them
 //!   in the set's table is printed (`keyed/idle`).
 //! - `keyed/routed/<runtime>`: [`ROUTED_N`] tells to one active key through the set
-//!   (`keyed/routed`) or to that activation's own `ActorRef` (`direct/tell`), then one ask.
+//!   (`keyed/routed`), through a handle on the key made before the clock starts
+//!   (`keyed/key_ref`, `KeyRef::tell`), or to that activation's own `ActorRef` (`direct/tell`),
+//!   then one ask.
 //! - `keyed/churn`: [`CHURN_CYCLES`] cycles on one key: an ask (which activates it), then a
 //!   passivation on demand, whose end the next cycle's activation waits for
 //!   (`keyed/activate_passivate`); against spawning an actor, asking it, stopping it and waiting
@@ -431,30 +433,51 @@ async fn activation_workload(executor: TokioExecutor, how: Activation) -> Durati
     elapsed
 }
 
-/// `keyed/routed`: [`ROUTED_N`] tells to one active key, through the set or to its actor's
-/// reference, then one ask.
-async fn routed_workload(executor: TokioExecutor, via_key: bool) -> Duration {
+/// How `keyed/routed` reaches the key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// The activation's own `ActorRef` (`direct/tell`).
+    Direct,
+    /// `Keyed::tell(key, msg)` (`keyed/routed`).
+    Keyed,
+    /// A `KeyRef` made before the clock starts (`keyed/key_ref`).
+    KeyRef,
+}
+
+/// `keyed/routed`: [`ROUTED_N`] tells to one active key, through the set, through a handle on
+/// the key, or to its actor's reference, then one ask.
+async fn routed_workload(executor: TokioExecutor, route: Route) -> Duration {
     const KEY: u64 = 7;
     let keyed = accounts(executor, None);
     let addr = keyed.ask(KEY, AccountMsg::Me).await.expect("activates");
+    let mut handle = keyed.key_ref(KEY);
+    assert!(handle.is_cached(), "the key is active");
     let start = Instant::now();
-    if via_key {
-        for i in 0..ROUTED_N {
-            keyed
-                .tell(KEY, AccountMsg::Tell(i))
-                .await
-                .expect("key active");
+    match route {
+        Route::Keyed => {
+            for i in 0..ROUTED_N {
+                keyed
+                    .tell(KEY, AccountMsg::Tell(i))
+                    .await
+                    .expect("key active");
+            }
         }
-    } else {
-        for i in 0..ROUTED_N {
-            addr.tell(AccountMsg::Tell(i)).await.expect("actor alive");
+        Route::KeyRef => {
+            for i in 0..ROUTED_N {
+                handle.tell(AccountMsg::Tell(i)).await.expect("key active");
+            }
+        }
+        Route::Direct => {
+            for i in 0..ROUTED_N {
+                addr.tell(AccountMsg::Tell(i)).await.expect("actor alive");
+            }
         }
     }
     let n = addr.ask(AccountMsg::Get).await.expect("replies");
     let elapsed = start.elapsed();
     assert_eq!(n, ROUTED_N);
     assert_eq!(keyed.stats().activations, 1);
-    drop(addr);
+    drop((addr, handle));
     keyed.passivate_all().await;
     elapsed
 }
@@ -888,15 +911,36 @@ fn broker(c: &mut Criterion) {
             ROUTED_N,
             Unit::NsPer("msg"),
             &[
-                case("direct/tell", || on.run(|e| routed_workload(e, false))),
-                case("keyed/routed", || on.run(|e| routed_workload(e, true))),
+                case("direct/tell", || {
+                    on.run(|e| routed_workload(e, Route::Direct))
+                }),
+                case("keyed/routed", || {
+                    on.run(|e| routed_workload(e, Route::Keyed))
+                }),
+                case("keyed/key_ref", || {
+                    on.run(|e| routed_workload(e, Route::KeyRef))
+                }),
             ],
-            &[compare(
-                "routed tell to an active key vs a direct tell",
-                0,
-                1,
-                Target::TimeAtMost(1.5),
-            )],
+            &[
+                compare(
+                    "routed tell to an active key vs a direct tell",
+                    0,
+                    1,
+                    Target::TimeAtMost(1.5),
+                ),
+                compare(
+                    "tell through a key's handle (KeyRef) vs a direct tell",
+                    0,
+                    2,
+                    Target::TimeAtMost(1.5),
+                ),
+                compare(
+                    "tell through a key's handle vs a routed tell",
+                    1,
+                    2,
+                    Target::None,
+                ),
+            ],
         );
     }
 

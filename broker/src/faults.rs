@@ -29,11 +29,15 @@ pub enum Fault {
     /// A subscribed actor's exit watcher removes its subscriptions but leaves it marked as
     /// watched: a subscription made after its end gets no watcher and is left behind.
     ExitKeepsActorWatched = 1 << 5,
+    /// A [`KeyRef`](crate::keyed::KeyRef)'s send that finds its cached activation's mailbox
+    /// closed (a passivation won the race) drops its message and reports it sent, instead of
+    /// taking the routed path: a handle's message racing a passivation is lost.
+    KeyRefClosedSendDrops = 1 << 6,
     /// `subscribe` changes the topic's list without bumping the table's version: a
     /// [`Publisher`](crate::pubsub::Publisher) whose cached snapshot predates the subscription
     /// goes on using it, and a publish that starts after `subscribe` returned misses the new
     /// subscriber.
-    PublisherSkipsVersionBump = 1 << 6,
+    PublisherSkipsVersionBump = 1 << 7,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -24,7 +24,7 @@ use ::std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
-use playhouse_broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
+use playhouse_broker::keyed::{KeyRef, Keyed, KeyedAskError, KeyedError, KeyedSpec};
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Reject};
 use playhouse_core::testing::VirtualTime;
 use playhouse_core::{
@@ -815,7 +815,242 @@ executor_tests!(
     activates_again_after_a_crash_without_restart,
     asks_a_key,
     try_tell_reaches_only_running_activations,
+    key_ref_delivers_in_order,
+    key_ref_activates_again_after_passivation,
+    key_ref_keeps_its_key_busy_and_lets_it_idle,
+    key_ref_never_loses_a_message_racing_passivation,
+    key_ref_hands_back_the_message_when_full,
+    key_ref_hands_back_the_message_when_the_factory_fails,
 );
+
+// ---------------------------------------------------------------------------------------------
+// Per-key handles (`KeyRef`): the cached activation, and the routed path when it has gone
+
+async fn key_ref_delivers_in_order<E: Executor>(exec: E) {
+    let world = World::new();
+    // A small mailbox, so that sends also wait for room.
+    let mailbox = Bounded::<Block>::with_capacity(4).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(exec.clone()));
+    const N: u32 = 2_000;
+    let mut three = keyed.key_ref(3);
+    assert!(!three.is_cached(), "key 3 is not active yet");
+    assert_eq!(*three.key(), 3);
+    let sent = spawn(&exec, async move {
+        for n in 0..N {
+            three.tell(Msg::Item(n)).await.unwrap();
+        }
+        three
+    });
+    // Another key's handle at the same time, from this task.
+    let mut four = keyed.key_ref(4);
+    for n in 0..N {
+        four.tell(Msg::Item(n)).await.unwrap();
+    }
+    let mut three = join(&exec, sent).await;
+    assert!(
+        three.is_cached() && four.is_cached(),
+        "the first send cached the activation"
+    );
+    let expected: Vec<u32> = (0..N).collect();
+    assert_eq!(three.ask(Msg::Log).await.unwrap(), expected);
+    assert_eq!(four.ask(Msg::Log).await.unwrap(), expected);
+    assert_eq!(world.calls_for(3), 1);
+    assert_eq!(world.calls_for(4), 1);
+    // A handle and the routed path reach the same activation.
+    keyed.tell(3, Msg::Item(N)).await.unwrap();
+    three.try_tell(Msg::Item(N + 1)).unwrap();
+    assert_eq!(keyed.ask(3, Msg::Log).await.unwrap().len(), N as usize + 2);
+}
+
+async fn key_ref_activates_again_after_passivation<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    let mut key = keyed.key_ref(5);
+    key.tell(Msg::Item(1)).await.unwrap();
+    assert!(key.is_cached());
+
+    // The cached activation is passivated: the next send finds its mailbox closed and takes
+    // the routed path, which activates the key again once the old activation has ended.
+    assert!(keyed.passivate(&5));
+    key.tell(Msg::Item(2)).await.unwrap();
+    assert!(key.is_cached(), "the new activation is cached");
+    assert_eq!(key.ask(Msg::Log).await.unwrap(), vec![1, 2]);
+    assert_eq!(world.calls(), vec![5, 5]);
+    assert_eq!(keyed.stats().activations, 2);
+
+    // Also after the old activation has ended and its entry gone.
+    assert!(keyed.passivate(&5));
+    eventually(&exec, "the entry to go", || keyed.resident_count() == 0).await;
+    let err = key.try_tell(Msg::Item(3)).unwrap_err();
+    assert!(err.is_inactive(), "try_tell does not activate: {err:?}");
+    assert!(!key.is_cached());
+    assert_eq!(item(err.into_message()), Some(3));
+    key.tell(Msg::Item(3)).await.unwrap();
+    assert_eq!(key.ask(Msg::Log).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(world.calls(), vec![5, 5, 5]);
+}
+
+async fn key_ref_keeps_its_key_busy_and_lets_it_idle<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let keyed = spec(&world)
+        .passivate_after(IDLE)
+        .start(&System::new(vt.clone()));
+    let mut busy = keyed.key_ref(1);
+    busy.tell(Msg::Item(0)).await.unwrap();
+    keyed.tell(2, Msg::Item(0)).await.unwrap();
+    // Key 1 gets a message through its handle every half idle time, none routed; key 2 none.
+    for n in 1..=6 {
+        advance_and_sweep(&exec, &vt, &keyed, IDLE / 2).await;
+        assert!(busy.is_cached());
+        busy.tell(Msg::Item(n)).await.unwrap();
+    }
+    assert!(
+        keyed.is_active(&1),
+        "a key busy through its handle was passivated"
+    );
+    assert!(!keyed.is_active(&2), "an idle key was kept");
+    assert_eq!(world.calls(), vec![1, 2], "key 1 was activated once");
+    assert_eq!(keyed.stats().passivations, 1);
+
+    // Once the handle stops sending, key 1 is idle, and passivated.
+    for _ in 0..3 {
+        if !keyed.is_active(&1) {
+            break;
+        }
+        advance_and_sweep(&exec, &vt, &keyed, IDLE).await;
+    }
+    assert!(!keyed.is_active(&1), "not passivated after 3 idle times");
+    assert_eq!(keyed.stats().passivations, 2);
+    // Its next send activates it again, with the state it saved.
+    busy.tell(Msg::Item(7)).await.unwrap();
+    assert_eq!(
+        busy.ask(Msg::Log).await.unwrap(),
+        (0..=7).collect::<Vec<_>>()
+    );
+    assert_eq!(world.calls(), vec![1, 2, 1]);
+}
+
+async fn key_ref_never_loses_a_message_racing_passivation<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    const ROUNDS: u32 = 30;
+    const N: u32 = 200;
+    let mut sent = 0u64;
+    for key in 0..ROUNDS {
+        let mut handle = keyed.key_ref(key);
+        handle.tell(Msg::Item(0)).await.unwrap();
+        assert!(handle.is_cached());
+        let done = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let done = done.clone();
+            spawn(&exec, async move {
+                for n in 1..N {
+                    handle.tell(Msg::Item(n)).await.unwrap();
+                    if n % 8 == 0 {
+                        yield_now().await;
+                    }
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+        };
+        // The key is active until the first of these (nothing else passivates it).
+        loop {
+            keyed.passivate(&key);
+            yield_now().await;
+            if done.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        join(&exec, sender).await;
+        sent += u64::from(N);
+        // Each activation started after the previous one ended and loaded what it saved, so
+        // the last one holds every item, once each, in order.
+        assert_eq!(
+            keyed.ask(key, Msg::Log).await.unwrap(),
+            (0..N).collect::<Vec<_>>(),
+            "key {key}"
+        );
+    }
+    assert_eq!(
+        world.handled.load(Ordering::SeqCst),
+        sent,
+        "handled == sent"
+    );
+    let stats = keyed.stats();
+    assert!(
+        stats.passivations >= u64::from(ROUNDS),
+        "each round passivated its key at least once: {stats:?}"
+    );
+    assert_eq!(stats.activations, u64::from(ROUNDS) + stats.passivations);
+}
+
+async fn key_ref_hands_back_the_message_when_full<E: Executor>(exec: E) {
+    let world = World::new();
+    let mailbox = Bounded::<Reject>::with_capacity(2).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(exec.clone()));
+    let mut key = keyed.key_ref(1);
+    let (open, gate) = gate();
+    key.ask(|busy| Msg::Hold(busy, gate)).await.unwrap();
+    assert!(key.is_cached());
+    // The actor is held: fill its two places, and the next sends fail with their message.
+    key.tell(Msg::Item(1)).await.unwrap();
+    key.try_tell(Msg::Item(2)).unwrap();
+    let err = key.tell(Msg::Item(3)).await.unwrap_err();
+    assert!(err.is_full(), "{err:?}");
+    assert_eq!(err.key(), "1");
+    assert_eq!(item(err.into_message()), Some(3));
+    let err = key.try_tell(Msg::Item(4)).unwrap_err();
+    assert!(err.is_full(), "{err:?}");
+    assert_eq!(item(err.into_message()), Some(4));
+    assert!(key.is_cached(), "a full mailbox keeps the cache");
+    open.send(()).unwrap();
+    eventually(&exec, "the queue to drain", || {
+        world.handled.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    assert_eq!(key.ask(Msg::Log).await.unwrap(), vec![1, 2]);
+}
+
+async fn key_ref_hands_back_the_message_when_the_factory_fails<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec));
+    world.fail_next.store(1, Ordering::SeqCst);
+    let mut key = keyed.key_ref(5);
+    let err = key.tell(Msg::Item(9)).await.unwrap_err();
+    assert!(err.is_activation_failed(), "{err:?}");
+    assert_eq!(err.key(), "5");
+    assert_eq!(
+        err.cause().map(ToString::to_string).as_deref(),
+        Some("test error: store offline")
+    );
+    assert_eq!(
+        item(err.into_message()),
+        Some(9),
+        "the message is handed back"
+    );
+    assert!(!key.is_cached());
+    assert_eq!(keyed.resident_count(), 0);
+
+    // The next send tries again, and succeeds.
+    key.tell(Msg::Item(10)).await.unwrap();
+    assert!(key.is_cached());
+    assert_eq!(key.ask(Msg::Log).await.unwrap(), vec![10]);
+
+    // An ask gets the same, with its request.
+    world.fail_next.store(1, Ordering::SeqCst);
+    match keyed.key_ref(6).ask(Msg::Log).await.unwrap_err() {
+        KeyedAskError::NotDelivered(KeyedError::ActivationFailed { key, message, .. }) => {
+            assert_eq!(key, "6");
+            assert!(matches!(message, Msg::Log(_)));
+        }
+        other => panic!("expected NotDelivered(ActivationFailed), got {other:?}"),
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The auto traits are part of the API.
@@ -834,6 +1069,10 @@ fn handles_errors_and_sends_are_send_and_sync() {
     send(&keyed.tell(1, Msg::Item(1)));
     send(&keyed.ask(1, Msg::Log));
     send(&keyed.passivate_all());
+    send_sync::<KeyRef<u32, Probe>>();
+    let mut key = keyed.key_ref(1);
+    send(&key.tell(Msg::Item(1)));
+    send(&key.ask(Msg::Log));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -381,6 +381,24 @@ fn child_keyed_retire_removes_any() {
     keyed::message_racing_passivation_is_handled_once();
 }
 
+/// Fault (broker): a handle's send that finds its cached activation's mailbox closed drops its
+/// message and reports it sent, instead of taking the routed path; the model of a handle's send
+/// racing its key's passivation catches the message handled by neither activation.
+#[test]
+fn key_ref_closed_send_drops_is_caught() {
+    assert_caught(
+        "child_key_ref_closed_send_drops",
+        "message 1 was handled 0 times",
+    );
+}
+
+#[test]
+#[ignore = "child process of key_ref_closed_send_drops_is_caught"]
+fn child_key_ref_closed_send_drops() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyRefClosedSendDrops);
+    keyed::key_ref_send_racing_passivation_is_handled_once();
+}
+
 /// Fault (broker): the slow path looks for the key's entry and inserts a new activation in two
 /// critical sections; the creation-race model catches the second activation of one key.
 #[test]

@@ -10,6 +10,13 @@ fn message_racing_passivation_is_handled_once() {
     m::message_racing_passivation_is_handled_once();
 }
 
+/// A send through a handle's cached activation racing the key's passivation is handled exactly
+/// once, by the old activation or by the next one.
+#[test]
+fn key_ref_send_racing_passivation_is_handled_once() {
+    m::key_ref_send_racing_passivation_is_handled_once();
+}
+
 /// Two first messages racing for one key make one activation (one factory call).
 #[test]
 fn creation_race_makes_one_activation() {

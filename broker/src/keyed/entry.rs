@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorRef, Reply};
@@ -44,12 +44,9 @@ pub(crate) struct Active<A: Actor, MB: Mailbox> {
     /// Set once it has been asked to stop (passivation); only changed under the shard's write
     /// lock.
     pub(crate) stopping: bool,
-    /// Set by every routed send; cleared by the sweeper, which then records the time.
-    touched: AtomicBool,
-    /// When the sweeper last saw it touched (or when it was activated), as nanoseconds since
-    /// the set started, on the executor's clock. Never earlier than the last routed send the
-    /// sweeper has seen, so idleness is never overestimated.
-    last_active: AtomicU64,
+    /// Its idle flag and last activity, shared with the [`KeyRef`](super::KeyRef)s that cache
+    /// this activation, so that their sends mark the key used as routed ones do.
+    pub(crate) idle: Arc<Idle>,
 }
 
 impl<A: Actor, MB: Mailbox> Active<A, MB> {
@@ -58,6 +55,33 @@ impl<A: Actor, MB: Mailbox> Active<A, MB> {
             actor,
             id,
             stopping: false,
+            idle: Arc::new(Idle::new(now)),
+        }
+    }
+
+    /// Marks a send (see [`Idle::touch`]).
+    #[inline]
+    pub(crate) fn touch(&self) {
+        self.idle.touch();
+    }
+}
+
+/// An activation's idle state: whether a send came since the sweeper last looked, and when it
+/// last saw one. Behind an `Arc` that the table's entry and the handles caching the activation
+/// share.
+pub(crate) struct Idle {
+    /// Set by every send (routed, or through a handle); cleared by the sweeper, which then
+    /// records the time.
+    touched: AtomicBool,
+    /// When the sweeper last saw it touched (or when it was activated), as nanoseconds since
+    /// the set started, on the executor's clock. Never earlier than the last send the sweeper
+    /// has seen, so idleness is never overestimated.
+    last_active: AtomicU64,
+}
+
+impl Idle {
+    fn new(now: u64) -> Self {
+        Idle {
             touched: AtomicBool::new(false),
             last_active: AtomicU64::new(now),
         }
@@ -85,7 +109,8 @@ impl<A: Actor, MB: Mailbox> Active<A, MB> {
     }
 
     /// `true` if a send came since the sweeper last looked. Stable under the shard's write
-    /// lock (sends touch under its read lock).
+    /// lock against routed sends (they touch under its read lock); a handle's send may set it
+    /// at any time.
     pub(crate) fn is_touched(&self) -> bool {
         self.touched.load(Ordering::Relaxed)
     }

@@ -12,6 +12,7 @@ use playhouse_core::{
 };
 
 use super::error::{KeyedAskError, KeyedError};
+use super::key_ref::KeyRef;
 use super::passivation::Sweeper;
 use super::shared::{Fast, Shared, Slow};
 use super::spec::{Key, KeyedSpec};
@@ -103,9 +104,13 @@ use super::tell::Tell;
 /// not ready, a predecessor still ending, a full mailbox) goes on as a task of its own.
 /// Messages that arrive while a key activates
 /// wait in an unbounded queue beside its entry (the mailbox's bound applies once they are
-/// handed over). Each active key holds one entry (its key, an actor reference, an id, a flag
-/// and a timestamp) beside its actor. The sweeper walks every active key once per quarter of
-/// the idle time.
+/// handed over). Each active key holds one entry (its key, an actor reference, an id, and an
+/// `Arc` of its idle flag and timestamp, which the [`KeyRef`]s caching it share) beside its
+/// actor. The sweeper walks every active key once per quarter of the idle time.
+///
+/// A sender that sends to one key often can skip the hash, the lock and the probe: a
+/// [`KeyRef`] from [`key_ref`](Keyed::key_ref) caches the key's activation, so that its send
+/// to an active key is the flag and the `try_tell`.
 ///
 /// An actor must not `ask` its own key through the set from its own handler: the ask would
 /// wait for a reply only that handler could give, once it returned.
@@ -183,6 +188,15 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// the future does not withdraw it, and it is delivered when the key is activated.
     pub fn tell(&self, key: K, msg: A::Message) -> Tell<'_, K, A, MB> {
         Tell::new(self, key, msg)
+    }
+
+    /// A handle on `key` that caches the key's current activation, so that its sends skip the
+    /// hash and the table: a send to an active key through it is the mailbox's `try_tell` and
+    /// a flag. Keep one per key a task sends to often; see [`KeyRef`] for what it guarantees,
+    /// costs and keeps alive. Making it looks the key up once (a hash and a read lock) and
+    /// caches the activation if the key is active; it never activates the key.
+    pub fn key_ref(&self, key: K) -> KeyRef<K, A, MB> {
+        KeyRef::new(self.clone(), key)
     }
 
     /// Sends `msg` to the running activation of `key` without waiting; usable from sync code.

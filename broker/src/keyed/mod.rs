@@ -48,6 +48,10 @@
 //!
 //! - a send to an **active** key takes its shard's read lock and `try_tell`s into the mailbox
 //!   (the hot path: one hash, one lock, no allocation, no clone);
+//! - a [`KeyRef`] (a handle on one key, from [`Keyed::key_ref`]) caches the key's activation:
+//!   its send to an active key sets the entry's idle flag, which it shares, and `try_tell`s
+//!   into the cached mailbox, with no hash and no lock; a closed mailbox hands the message back
+//!   and it takes the routed path, after which the handle caches the new activation;
 //! - a send to an **inactive** key takes the write lock and leaves an `Activating` entry with
 //!   its message; a task spawned on the executor waits for the key's previous activation to
 //!   end (if it is still ending), runs the factory, spawns the actor, and hands it the messages
@@ -77,7 +81,8 @@
 //!
 //! # What it costs
 //!
-//! See [`Keyed`]'s `# Costs`: per send to an active key, a hash, a read lock and a `try_tell`;
+//! See [`Keyed`]'s `# Costs`: per send to an active key, a hash, a read lock and a `try_tell`
+//! (through a [`KeyRef`], the `try_tell` and a flag);
 //! per active key, one table entry beside its actor; per activation, a few allocations and a
 //! task; per set with passivation, one sweeper actor that walks the active keys every quarter
 //! of the idle time. Nothing per passivated key.
@@ -86,6 +91,7 @@ mod activation;
 mod entry;
 mod error;
 mod handle;
+mod key_ref;
 mod launch;
 mod passivation;
 mod shared;
@@ -95,5 +101,6 @@ mod tell;
 
 pub use error::{ActivationCause, KeyedAskError, KeyedError};
 pub use handle::{Keyed, KeyedStats};
+pub use key_ref::{KeyRef, KeyRefTell};
 pub use spec::{Key, KeyedSpec};
 pub use tell::Tell;

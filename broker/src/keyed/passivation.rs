@@ -6,8 +6,20 @@
 //! read, and a write only when the flag was clear); the sweeper clears the flags and stamps the
 //! time it saw them, on the executor's clock (so `VirtualTime` tests control it). A key whose
 //! flag stayed clear for the idle time is passivated: under its shard's write lock, which no
-//! send holds, so a send either reached the mailbox before the stop (and is handled: a stop
-//! handles what is queued) or finds it closed and activates the key again.
+//! routed send holds, so a send either reached the mailbox before the stop (and is handled: a
+//! stop handles what is queued) or finds it closed and activates the key again.
+//!
+//! The read lock a routed send holds while it sets the flag and `try_tell`s is what makes the
+//! sweep's second look (under the write lock, just before the stop) exact: no routed send is
+//! half done then, so a key with a send in flight is never passivated. It is not what makes
+//! passivation lose nothing: the mailbox's own lock orders its close against every `try_tell`,
+//! and a send that finds the mailbox closed gets its message back. A
+//! [`KeyRef`](super::KeyRef) relies on that alone: it sets the flag (shared with the entry,
+//! [`Idle`](super::entry::Idle)) and `try_tell`s into its cached mailbox without the lock. A
+//! handle's send that comes between the sweep's second look and the stop may therefore see its
+//! key passivated; its message is then routed and activates the key again, as that of a routed
+//! send coming just after the stop would. It happens only to a key that has had no send for
+//! the whole idle time, and costs an activation, never a message.
 
 use std::convert::Infallible;
 use std::sync::Weak;
@@ -88,10 +100,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     let Slot::Active(active) = slot else {
                         continue;
                     };
-                    if active.stopping || active.take_touched(now) {
+                    if active.stopping || active.idle.take_touched(now) {
                         continue;
                     }
-                    if now.saturating_sub(active.last_active()) >= idle {
+                    if now.saturating_sub(active.idle.last_active()) >= idle {
                         stale.push((hash, active.id));
                     }
                 }
@@ -106,7 +118,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     continue;
                 };
                 // A send between the two locks keeps the key.
-                if active.stopping || active.is_touched() {
+                if active.stopping || active.idle.is_touched() {
                     continue;
                 }
                 active.stopping = true;

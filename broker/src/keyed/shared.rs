@@ -12,6 +12,7 @@ use playhouse_core::{Actor, ActorRef, ReplyReceiver, SendError, WeakActorRef, re
 use crate::faults::Fault;
 
 use super::entry::{Activating, Delivery, Slot, Waiting};
+use super::key_ref::Cached;
 use super::launch::{BoxFuture, Launch};
 use super::passivation::Sweeper;
 use super::spec::{Factory, Key, RestartMaker};
@@ -74,7 +75,8 @@ pub(crate) enum Slow<A: Actor, MB: Mailbox> {
 }
 
 /// Whether a full mailbox of this kind makes a send wait (rather than fail or drop).
-fn full_waits<MB: Mailbox>() -> bool {
+#[inline(always)]
+pub(crate) fn full_waits<MB: Mailbox>() -> bool {
     matches!(<MB::Strategy as Strategy>::ON_FULL, OnFull::Wait)
 }
 
@@ -261,6 +263,19 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             removed
         };
         drop(removed);
+    }
+
+    /// The key's running activation, if it has one that is not being passivated, for a
+    /// [`KeyRef`](super::KeyRef) to cache: its reference and its idle flag.
+    pub(crate) fn current(&self, hash: u64, key: &K) -> Option<Cached<A, MB>> {
+        let shard = self.table.read(hash);
+        match shard.get(hash, key) {
+            Some(Slot::Active(a)) if !a.stopping => Some(Cached {
+                actor: a.actor.clone(),
+                idle: a.idle.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// `true` if the key has a running activation that is not being passivated.

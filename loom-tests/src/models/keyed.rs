@@ -1,5 +1,6 @@
 //! Models of keyed (virtual) actors (`playhouse_broker::keyed`): activation by the first
-//! message, passivation racing a send, and two first messages racing for one key.
+//! message, passivation racing a send (routed, or through a handle's cached activation), and
+//! two first messages racing for one key.
 //!
 //! A keyed set spawns two futures per activation, the activation task and the actor, so the
 //! thread-per-future [`LoomExecutor`](crate::harness::LoomExecutor) would need six loom threads
@@ -176,6 +177,73 @@ pub fn message_racing_passivation_is_handled_once() {
             panic!("a send racing a passivation failed: {e}");
         }
         // A second activation, if the send made one, is running: passivate it too.
+        block_on(keyed.passivate_all());
+        worker.close();
+        run.join().unwrap();
+        let stats = keyed.stats();
+        let by = check_book(&book, 2, stats.activations);
+        assert_eq!(by[0], 1, "message 0 was handled by activation {}", by[0]);
+        assert!(
+            by[1] == 1 || by[1] == 2,
+            "message 1 was handled by activation {}",
+            by[1]
+        );
+        counts[by[1] as usize - 1].fetch_add(1, Relaxed);
+        log.assert_all_dropped_once(0b11);
+        assert_eq!(log.handled(), 0b11, "a message was dropped unhandled");
+        assert_eq!(stats.activation_failures, 0);
+        assert_eq!(
+            keyed.resident_count(),
+            0,
+            "an ended activation kept its entry"
+        );
+    });
+    let [old, next] = [0, 1].map(|i| outcomes[i].load(Relaxed));
+    assert!(
+        old > 0 && next > 0,
+        "message 1 was handled by the old activation in {old} executions, by the next in {next}"
+    );
+}
+
+/// A send through a [`KeyRef`](playhouse_broker::keyed::KeyRef) whose cached activation is
+/// being passivated is handled exactly once: by the cached (old) activation, when its
+/// `try_tell` reached the mailbox before the stop closed it, or by the next one, when it found
+/// the mailbox closed, got its message back and took the routed path, which activated the key
+/// again. The handle takes no table lock on its way to the cached mailbox: the mailbox's own
+/// close is what orders it against the passivation. The send reports it delivered; the next
+/// activation is made only after the old one has ended; once everything has ended, the key has
+/// no entry.
+///
+/// Threads: the model (message 0 through the set, the handle made with the activation cached,
+/// then the passivation), a sender (message 1, through the handle), the worker. The model also
+/// asserts that both outcomes occur.
+pub fn key_ref_send_racing_passivation_is_handled_once() {
+    let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = outcomes.clone();
+    check(move || {
+        let worker = OneWorker::new();
+        let run = {
+            let worker = worker.clone();
+            thread::spawn(move || worker.run_until_closed())
+        };
+        let (keyed, book) = accounts(&worker);
+        let log = DropLog::new();
+        block_on(keyed.tell(0, Tracked::new(0, &log))).expect("the first message activates");
+        let mut handle = keyed.key_ref(0);
+        assert!(
+            handle.is_cached(),
+            "the handle cached the running activation"
+        );
+        let sender = {
+            let log = log.clone();
+            thread::spawn(move || {
+                block_on(handle.tell(Tracked::new(1, &log))).map_err(|e| e.to_string())
+            })
+        };
+        assert!(keyed.passivate(&0), "the key was active");
+        if let Err(e) = sender.join().unwrap() {
+            panic!("a handle's send racing a passivation failed: {e}");
+        }
         block_on(keyed.passivate_all());
         worker.close();
         run.join().unwrap();

@@ -415,6 +415,13 @@ async fn a_subscription_keeps_its_actor_until_the_table_drops<E: Executor>(exec:
 
 /// A full `Reject` subscriber is reported `Full` with its copy, at once; the others get theirs.
 async fn a_full_reject_subscriber_is_reported_full<E: Executor>(exec: E) {
+    full_reject_subscriber_is_reported_full(exec, false).await;
+}
+
+/// As [`a_full_reject_subscriber_is_reported_full`], published by `topics.publish` or, with
+/// `through_publisher`, by a [`Publisher`](playhouse_broker::pubsub::Publisher) made before the
+/// subscriber filled up.
+async fn full_reject_subscriber_is_reported_full<E: Executor>(exec: E, through_publisher: bool) {
     let system = System::new(exec.clone());
     let topics = Topics::new();
     let topic = Topic::<Note>::new("notes");
@@ -425,10 +432,15 @@ async fn a_full_reject_subscriber_is_reported_full<E: Executor>(exec: E) {
     let other = system.spawn_with(Sink::default(), Unbounded);
     let id = topics.subscribe(&topic, &reject).unwrap();
     topics.subscribe(&topic, &other).unwrap();
+    let mut publisher = topics.publisher(&topic);
     let gate = hold_full(&exec, &reject, 1).await;
 
     // No clock is involved: a publish that waited for the held actor would never return.
-    let report = within(&exec, LONG, topics.publish(&topic, Note(1))).await;
+    let report = if through_publisher {
+        within(&exec, LONG, publisher.publish(Note(1))).await
+    } else {
+        within(&exec, LONG, topics.publish(&topic, Note(1))).await
+    };
     assert_eq!(report.delivered, 1);
     assert_eq!(report.undelivered.len(), 1);
     let full = &report.undelivered[0];
@@ -446,7 +458,13 @@ async fn a_full_reject_subscriber_is_reported_full<E: Executor>(exec: E) {
     gate.open();
     assert_eq!(seen(&exec, &reject).await, vec![FILLER]);
     assert_eq!(seen(&exec, &other).await, vec![1]);
-    assert_eq!(topics.publish(&topic, Note(2)).await.delivered, 2);
+    let report = if through_publisher {
+        publisher.publish(Note(2)).await
+    } else {
+        topics.publish(&topic, Note(2)).await
+    };
+    assert_eq!(report.delivered, 2);
+    assert_eq!(seen(&exec, &other).await, vec![1, 2]);
 }
 
 /// Full `Block` subscribers are waited for together, up to `block_wait` on their executor's
@@ -1087,37 +1105,7 @@ async fn a_publisher_lets_go_of_an_unsubscribed_actor_at_its_next_publish<E: Exe
 /// A full `Reject` subscriber: the publisher's publish reports it `Full` with the message handed
 /// back, at once, and the subscription stays.
 async fn a_publisher_reports_a_full_reject_subscriber_full<E: Executor>(exec: E) {
-    let system = System::new(exec.clone());
-    let topics = Topics::new();
-    let topic = Topic::<Note>::new("notes");
-    let reject = system.spawn_with(
-        Sink::default(),
-        Bounded::<Reject>::with_capacity(1).unwrap(),
-    );
-    let other = system.spawn_with(Sink::default(), Unbounded);
-    let id = topics.subscribe(&topic, &reject).unwrap();
-    topics.subscribe(&topic, &other).unwrap();
-    let mut publisher = topics.publisher(&topic);
-    let gate = hold_full(&exec, &reject, 1).await;
-
-    let report = within(&exec, LONG, publisher.publish(Note(1))).await;
-    assert_eq!(report.delivered, 1);
-    assert_eq!(report.undelivered.len(), 1);
-    let full = &report.undelivered[0];
-    assert_eq!(full.reason, UndeliveredReason::Full);
-    assert_eq!(full.message, Note(1));
-    assert_eq!(full.subscriber, reject.id());
-    assert_eq!(full.subscription, id);
-    assert_eq!(
-        topics.subscriber_count(&topic),
-        2,
-        "a full subscriber stays"
-    );
-
-    gate.open();
-    assert_eq!(seen(&exec, &reject).await, vec![FILLER]);
-    assert_eq!(publisher.publish(Note(2)).await.delivered, 2);
-    assert_eq!(seen(&exec, &other).await, vec![1, 2]);
+    full_reject_subscriber_is_reported_full(exec, true).await;
 }
 
 /// Publishes through a publisher racing unsubscribes made on another thread, many times: the

@@ -191,8 +191,6 @@ pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
     } else {
         "a panic without a message".to_owned()
     };
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
-    }
+    discard(payload);
     message
 }

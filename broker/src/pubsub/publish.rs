@@ -84,6 +84,7 @@ impl Topics {
     /// One lock to take the snapshot, then for each subscriber a clone of `msg` and one
     /// `try_tell`. Only full `Block` subscribers cost more: a boxed waiting send and a boxed
     /// timer each.
+    ///
     /// Publishing again and again to one topic, a [`Publisher`](super::Publisher)
     /// ([`Topics::publisher`]) replaces the lock with one atomic load while the table does not
     /// change.

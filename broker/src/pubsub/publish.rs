@@ -1,11 +1,14 @@
 //! Publishing: a copy of the message to each subscriber of a snapshot, by its mailbox's rules.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::task::Poll;
 
 use super::subscriber::{Attempt, Waiting};
 use super::table::Entry;
-use super::{PublishOptions, PublishReport, Topic, Topics, Undelivered, UndeliveredReason};
+use super::{
+    PublishOptions, PublishReport, SubscriptionId, Topic, Topics, Undelivered, UndeliveredReason,
+};
 
 impl Topics {
     /// Publishes `msg` to `topic` with the default [`PublishOptions`]: a full `Block` subscriber
@@ -105,81 +108,190 @@ impl Topics {
         let Some(entries) = self.snapshot(topic) else {
             return PublishReport::dead_letter(msg);
         };
-        deliver(self, topic, &entries, msg, options).await
+        match deliver(self, topic, &entries, msg, options) {
+            Ok(report) => report,
+            Err(rest) => rest.await,
+        }
     }
 }
+
+/// The rest of a publish that met a subscriber it could not simply hand its copy to (full,
+/// gone, or to be waited for): boxed, off the common path.
+pub(crate) type Rest<'a, M> = Pin<Box<dyn Future<Output = PublishReport<M>> + Send + 'a>>;
 
 /// Delivers `msg` to the subscriptions `entries` of `topic` (a snapshot of its list), removes
 /// from `topics` those found gone, and reports: the body of every publish, by name
 /// ([`Topics::publish_with`]) or through a [`Publisher`](super::Publisher).
-pub(crate) async fn deliver<M>(
-    topics: &Topics,
-    topic: &Topic<M>,
-    entries: &[Entry<M>],
+///
+/// While every subscriber's mailbox takes its copy at once, this is one synchronous loop that
+/// only counts, and the report is `Ok` before the caller awaits anything. At the first
+/// subscriber that does not (its mailbox full or closed), the publish goes on in a boxed
+/// future, [`Rest`], that the caller awaits: it reports each such subscriber, waits for the
+/// full `Block` ones, and removes the gone ones.
+#[inline]
+pub(crate) fn deliver<'a, M>(
+    topics: &'a Topics,
+    topic: &'a Topic<M>,
+    entries: &'a [Entry<M>],
+    msg: M,
+    options: PublishOptions,
+) -> Result<PublishReport<M>, Rest<'a, M>>
+where
+    M: Clone + Send + 'static,
+{
+    let mut delivered = 0;
+    for (at, entry) in entries.iter().enumerate() {
+        match entry.sub.try_deliver(&msg) {
+            Attempt::Delivered => delivered += 1,
+            Attempt::Inactive => {}
+            attempt => {
+                let resume = Resume {
+                    entries,
+                    at,
+                    attempt,
+                    delivered,
+                };
+                return Err(rest(topics, topic, resume, msg, options));
+            }
+        }
+    }
+    let mut report = PublishReport::new();
+    report.delivered = delivered;
+    Ok(report.finish(msg))
+}
+
+/// Boxes [`deliver_rest`]: out of line, so that the common loop's frame stays small.
+#[cold]
+#[inline(never)]
+fn rest<'a, M>(
+    topics: &'a Topics,
+    topic: &'a Topic<M>,
+    resume: Resume<'a, M>,
+    msg: M,
+    options: PublishOptions,
+) -> Rest<'a, M>
+where
+    M: Clone + Send + 'static,
+{
+    Box::pin(deliver_rest(topics, topic, resume, msg, options))
+}
+
+/// Where the synchronous loop of [`deliver`] stopped: the subscriber at `at` answered
+/// `attempt`, those before it were `delivered` to (or skipped).
+struct Resume<'a, M> {
+    entries: &'a [Entry<M>],
+    at: usize,
+    attempt: Attempt<M>,
+    delivered: usize,
+}
+
+/// What a publish found so far: the report, the full `Block` subscribers to wait for (each
+/// with its copy), and the subscriptions found gone.
+struct Pass<'a, M> {
+    report: PublishReport<M>,
+    waiting: Vec<(&'a Entry<M>, M)>,
+    gone: Vec<SubscriptionId>,
+}
+
+impl<'a, M: Clone> Pass<'a, M> {
+    /// Adds what the attempt to deliver `msg` to `entry` gave.
+    fn record(&mut self, entry: &'a Entry<M>, attempt: Attempt<M>, msg: &M) {
+        let (reason, back) = match attempt {
+            Attempt::Inactive => return,
+            Attempt::Delivered => {
+                self.report.delivered += 1;
+                return;
+            }
+            Attempt::WouldWait(back) => {
+                self.waiting
+                    .push((entry, back.unwrap_or_else(|| msg.clone())));
+                return;
+            }
+            Attempt::Full(back) => (UndeliveredReason::Full, back),
+            Attempt::Closed(back) => {
+                self.gone.push(entry.id);
+                (UndeliveredReason::Gone, back)
+            }
+        };
+        self.report
+            .undelivered
+            .push(undelivered(entry, reason, back, msg));
+    }
+}
+
+/// The rest of [`deliver`] from where its loop stopped: the remaining subscribers without
+/// waiting, then the waits for room, then the removal of those gone.
+async fn deliver_rest<'a, M>(
+    topics: &'a Topics,
+    topic: &'a Topic<M>,
+    resume: Resume<'a, M>,
     msg: M,
     options: PublishOptions,
 ) -> PublishReport<M>
 where
     M: Clone + Send + 'static,
 {
-    let mut report = PublishReport::new();
-    let mut waiting: Vec<(&Entry<M>, M)> = Vec::new();
-    let mut gone = Vec::new();
-    for entry in entries.iter() {
-        let (reason, back) = match entry.sub.try_deliver(&msg) {
-            Attempt::Inactive => continue,
-            Attempt::Delivered => {
-                report.delivered += 1;
-                continue;
-            }
-            Attempt::WouldWait(back) => {
-                waiting.push((entry, back.unwrap_or_else(|| msg.clone())));
-                continue;
-            }
-            Attempt::Full(back) => (UndeliveredReason::Full, back),
-            Attempt::Closed(back) => {
-                gone.push(entry.id);
-                (UndeliveredReason::Gone, back)
-            }
-        };
-        report
-            .undelivered
-            .push(undelivered(entry, reason, back, &msg));
+    let Resume {
+        entries,
+        at,
+        attempt,
+        delivered,
+    } = resume;
+    let mut pass = Pass {
+        report: PublishReport::new(),
+        waiting: Vec::new(),
+        gone: Vec::new(),
+    };
+    pass.report.delivered = delivered;
+    pass.record(&entries[at], attempt, &msg);
+    for entry in &entries[at + 1..] {
+        let attempt = entry.sub.try_deliver(&msg);
+        pass.record(entry, attempt, &msg);
     }
-    if !waiting.is_empty() {
-        let wait = options.block_wait();
-        let results = if wait.is_zero() {
-            waiting
-                .into_iter()
-                .map(|(entry, m)| (entry, Err((UndeliveredReason::TimedOut, Some(m)))))
-                .collect()
-        } else {
-            join_all(
-                waiting
-                    .into_iter()
-                    .map(|(entry, m)| (entry, entry.sub.deliver_within(m, wait)))
-                    .collect(),
-            )
-            .await
-        };
-        for (entry, result) in results {
+    if !pass.waiting.is_empty() {
+        let waiting = std::mem::take(&mut pass.waiting);
+        for (entry, result) in wait_for_room(waiting, options.block_wait()).await {
             match result {
-                Ok(()) => report.delivered += 1,
+                Ok(()) => pass.report.delivered += 1,
                 Err((reason, back)) => {
                     if reason == UndeliveredReason::Gone {
-                        gone.push(entry.id);
+                        pass.gone.push(entry.id);
                     }
-                    report
+                    pass.report
                         .undelivered
                         .push(undelivered(entry, reason, back, &msg));
                 }
             }
         }
     }
-    if !gone.is_empty() {
-        topics.remove_all(topic, &gone);
+    if !pass.gone.is_empty() {
+        topics.remove_all(topic, &pass.gone);
     }
-    report.finish(msg)
+    pass.report.finish(msg)
+}
+
+/// Waits for room in the full `Block` mailboxes of `waiting`, all at once, at most `wait`
+/// each; returns what came of each.
+async fn wait_for_room<'a, M>(
+    waiting: Vec<(&'a Entry<M>, M)>,
+    wait: std::time::Duration,
+) -> Vec<(&'a Entry<M>, Outcome<M>)>
+where
+    M: Clone + Send + 'static,
+{
+    if wait.is_zero() {
+        return waiting
+            .into_iter()
+            .map(|(entry, m)| (entry, Err((UndeliveredReason::TimedOut, Some(m)))))
+            .collect();
+    }
+    join_all(
+        waiting
+            .into_iter()
+            .map(|(entry, m)| (entry, entry.sub.deliver_within(m, wait)))
+            .collect(),
+    )
+    .await
 }
 
 /// The report line of a subscriber that did not get `back` (or, if its message type did not

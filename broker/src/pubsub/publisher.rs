@@ -157,8 +157,11 @@ where
 
     /// Publishes `msg` with the default [`PublishOptions`]; see
     /// [`publish_with`](Publisher::publish_with).
-    pub async fn publish(&mut self, msg: M) -> PublishReport<M> {
-        self.publish_with(msg, PublishOptions::default()).await
+    ///
+    /// (It returns `publish_with`'s future itself, rather than a future that awaits it: one
+    /// state machine, not two nested.)
+    pub fn publish(&mut self, msg: M) -> impl Future<Output = PublishReport<M>> + Send + '_ {
+        self.publish_with(msg, PublishOptions::default())
     }
 
     /// Publishes `msg` to the topic, as [`Topics::publish_with`] does (the same delivery
@@ -167,7 +170,10 @@ where
     pub async fn publish_with(&mut self, msg: M, options: PublishOptions) -> PublishReport<M> {
         self.refresh();
         let report = match &self.snapshot {
-            Some(entries) => deliver(&self.topics, &self.topic, entries, msg, options).await,
+            Some(entries) => match deliver(&self.topics, &self.topic, entries, msg, options) {
+                Ok(report) => report,
+                Err(rest) => rest.await,
+            },
             None => PublishReport::dead_letter(msg),
         };
         if let Some(dead_letters) = &self.dead_letters {

@@ -272,10 +272,10 @@ where
 
 /// Waits for room in the full `Block` mailboxes of `waiting`, all at once, at most `wait`
 /// each; returns what came of each.
-async fn wait_for_room<'a, M>(
-    waiting: Vec<(&'a Entry<M>, M)>,
+async fn wait_for_room<M>(
+    waiting: Vec<(&Entry<M>, M)>,
     wait: std::time::Duration,
-) -> Vec<(&'a Entry<M>, Outcome<M>)>
+) -> Vec<(&Entry<M>, Outcome<M>)>
 where
     M: Clone + Send + 'static,
 {

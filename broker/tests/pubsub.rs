@@ -361,6 +361,69 @@ async fn a_subscriber_that_ends_is_removed<E: Executor>(exec: E) {
     assert_eq!(topics.topic_count(), 1);
 }
 
+/// Many subscribers ending in waves (as a pool shut down): after each wave the count is exactly
+/// the living, a publish (by name, and through a publisher made before the first wave) reaches
+/// exactly them, an ended subscription cannot be unsubscribed, a live one still can, a new one
+/// is reached, and once all have ended the topic is gone. The waves cross the point where the
+/// ended outnumber the living and the list is compacted.
+async fn many_subscribers_ending_leave_exactly_the_living<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("crowd");
+    let sinks: Vec<_> = (0..100)
+        .map(|_| system.spawn_with(Sink::default(), Unbounded))
+        .collect();
+    let ids: Vec<_> = sinks
+        .iter()
+        .map(|sink| topics.subscribe(&topic, sink).unwrap())
+        .collect();
+    let mut publisher = topics.publisher(&topic);
+    let mut sent = Vec::new();
+    let mut next = 0;
+    let mut living = 100;
+    // Waves of 30, 30, 30: 30 dead of 100, then 60 (compacted at the 51st), then 60 of 70.
+    for wave in sinks.chunks(30).take(3) {
+        for sink in wave {
+            sink.stop();
+        }
+        for sink in wave {
+            within(&exec, LONG, sink.wait()).await;
+        }
+        living -= wave.len();
+        assert_eq!(topics.subscriber_count(&topic), living);
+        let by_name = topics.publish(&topic, Note(next)).await;
+        let through = publisher.publish(Note(next + 1)).await;
+        for report in [&by_name, &through] {
+            assert_eq!(report.delivered, living, "{report:?}");
+            assert!(report.all_delivered(), "{report:?}");
+        }
+        sent.extend([next, next + 1]);
+        next += 2;
+    }
+    assert!(
+        !topics.unsubscribe(&topic, ids[0]),
+        "an ended subscription is already gone"
+    );
+    // The ten still living got everything published to them.
+    for sink in &sinks[90..] {
+        assert_eq!(seen(&exec, sink).await, sent);
+    }
+    assert!(topics.unsubscribe(&topic, ids[99]));
+    assert_eq!(topics.subscriber_count(&topic), 9);
+    let late = system.spawn_with(Sink::default(), Unbounded);
+    topics.subscribe(&topic, &late).unwrap();
+    assert_eq!(publisher.publish(Note(next)).await.delivered, 10);
+    assert_eq!(seen(&exec, &late).await, vec![next]);
+
+    for sink in sinks[90..99].iter().chain([&late]) {
+        sink.stop();
+        within(&exec, LONG, sink.wait()).await;
+    }
+    assert_eq!(topics.subscriber_count(&topic), 0);
+    assert_eq!(topics.topic_count(), 0);
+    assert!(publisher.publish(Note(next + 1)).await.no_subscribers());
+}
+
 /// A publish that finds a subscriber's mailbox closed (it is stopping) reports it `Gone`, with
 /// its copy, and removes it at once, before the actor has ended.
 async fn a_publish_removes_a_subscriber_it_finds_stopping<E: Executor>(exec: E) {
@@ -1175,6 +1238,7 @@ executor_tests!(
     unsubscribe_stops_delivery,
     each_subscription_of_one_actor_counts,
     a_subscriber_that_ends_is_removed,
+    many_subscribers_ending_leave_exactly_the_living,
     a_publish_removes_a_subscriber_it_finds_stopping,
     a_subscription_keeps_its_actor_until_the_table_drops,
     a_full_reject_subscriber_is_reported_full,

@@ -87,6 +87,10 @@
 //!   copy of the list (O(N)) while a publish holds a snapshot of it; the first subscription of an
 //!   actor in a table also boxes its exit watcher.
 //! - `unsubscribe`: a binary search and a removal (O(N) moves), or a copy while a snapshot is out.
+//! - A subscriber that ends: a binary search, and its entry marked dead rather than removed;
+//!   once the dead outnumber the living, one pass drops them all (amortized O(1) per end). So
+//!   10,000 subscribers ending together cost O(N), not the O(N²) moves of one removal each.
+//!   Until that pass, an ended actor's entry (and its stopped mailbox) stays in memory.
 //! - Memory: per subscription, about 80 bytes (the list entry, and the subscription's
 //!   allocation with its strong reference); per watched actor, one map entry until it ends.
 

@@ -37,6 +37,8 @@ pub(crate) trait Subscriber<M>: Send + Sync {
     fn actor(&self) -> ActorId;
     /// Marks it unsubscribed: a publish that took its snapshot earlier skips it.
     fn deactivate(&self);
+    /// `false` once [`deactivate`](Subscriber::deactivate)d.
+    fn is_active(&self) -> bool;
     /// Delivers a copy of `msg` without waiting, unless unsubscribed meanwhile (one call per
     /// subscriber and publish: the check, the copy and the send).
     fn try_deliver(&self, msg: &M) -> Attempt<M>;
@@ -82,6 +84,10 @@ where
 
     fn deactivate(&self) {
         self.active.store(false, Ordering::Release);
+    }
+
+    fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
     }
 
     fn try_deliver(&self, msg: &M) -> Attempt<M> {

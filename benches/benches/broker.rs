@@ -35,7 +35,10 @@
 //! - `keyed/routed/<runtime>`: [`ROUTED_N`] tells to one active key through the set
 //!   (`keyed/routed`), through a handle on the key made before the clock starts
 //!   (`keyed/key_ref`, `KeyRef::tell`), or to that activation's own `ActorRef` (`direct/tell`),
-//!   then one ask.
+//!   then one ask. `floor/locked_map` is the floor of any routing through a shared table: the
+//!   same `ActorRef` kept in a `std::sync::RwLock<HashMap>` with a one-multiply hasher, looked
+//!   up under the read lock for each tell (the lock's two atomic operations and the lookup,
+//!   nothing of the set's own).
 //! - `keyed/churn`: [`CHURN_CYCLES`] cycles on one key: an ask (which activates it), then a
 //!   passivation on demand, whose end the next cycle's activation waits for
 //!   (`keyed/activate_passivate`); against spawning an actor, asking it, stopping it and waiting
@@ -442,6 +445,29 @@ enum Route {
     Keyed,
     /// A `KeyRef` made before the clock starts (`keyed/key_ref`).
     KeyRef,
+    /// The activation's `ActorRef` in a locked map, looked up for each tell
+    /// (`floor/locked_map`).
+    LockedMap,
+}
+
+/// The cheapest hasher of a `u64` key there is (one multiply): the floor's.
+#[derive(Default)]
+struct Multiply(u64);
+
+impl std::hash::Hasher for Multiply {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// `keyed/routed`: [`ROUTED_N`] tells to one active key, through the set, through a handle on
@@ -452,6 +478,9 @@ async fn routed_workload(executor: TokioExecutor, route: Route) -> Duration {
     let addr = keyed.ask(KEY, AccountMsg::Me).await.expect("activates");
     let mut handle = keyed.key_ref(KEY);
     assert!(handle.is_cached(), "the key is active");
+    let map: std::sync::RwLock<
+        std::collections::HashMap<u64, ActorRef<Account>, std::hash::BuildHasherDefault<Multiply>>,
+    > = std::sync::RwLock::new([(KEY, addr.clone())].into_iter().collect());
     let start = Instant::now();
     match route {
         Route::Keyed => {
@@ -472,12 +501,28 @@ async fn routed_workload(executor: TokioExecutor, route: Route) -> Duration {
                 addr.tell(AccountMsg::Tell(i)).await.expect("actor alive");
             }
         }
+        Route::LockedMap => {
+            for i in 0..ROUTED_N {
+                let full = {
+                    let map = map.read().expect("not poisoned");
+                    let actor = map.get(&KEY).expect("inserted");
+                    match actor.try_tell(AccountMsg::Tell(i)) {
+                        Ok(()) => None,
+                        Err(SendError::Full(m)) => Some((actor.clone(), m)),
+                        Err(SendError::Closed(_)) => panic!("actor alive"),
+                    }
+                };
+                if let Some((actor, m)) = full {
+                    actor.tell(m).await.expect("actor alive");
+                }
+            }
+        }
     }
     let n = addr.ask(AccountMsg::Get).await.expect("replies");
     let elapsed = start.elapsed();
     assert_eq!(n, ROUTED_N);
     assert_eq!(keyed.stats().activations, 1);
-    drop((addr, handle));
+    drop((addr, handle, map));
     keyed.passivate_all().await;
     elapsed
 }
@@ -920,6 +965,9 @@ fn broker(c: &mut Criterion) {
                 case("keyed/key_ref", || {
                     on.run(|e| routed_workload(e, Route::KeyRef))
                 }),
+                case("floor/locked_map", || {
+                    on.run(|e| routed_workload(e, Route::LockedMap))
+                }),
             ],
             &[
                 compare(
@@ -940,6 +988,13 @@ fn broker(c: &mut Criterion) {
                     2,
                     Target::None,
                 ),
+                compare(
+                    "the floor of a locked map lookup + tell vs a direct tell",
+                    0,
+                    3,
+                    Target::None,
+                ),
+                compare("routed tell vs that floor", 3, 1, Target::None),
             ],
         );
     }

@@ -85,8 +85,9 @@ impl Topics {
     /// # Cost
     ///
     /// One lock to take the snapshot, then for each subscriber a clone of `msg` and one
-    /// `try_tell`. Only full `Block` subscribers cost more: a boxed waiting send and a boxed
-    /// timer each.
+    /// `try_tell`, in one synchronous loop. A subscriber that does not take its copy at once
+    /// (full or gone) sends the rest of the publish into one boxed future; full `Block`
+    /// subscribers then cost a boxed waiting send and a boxed timer each.
     ///
     /// Publishing again and again to one topic, a [`Publisher`](super::Publisher)
     /// ([`Topics::publisher`]) replaces the lock with one atomic load while the table does not

@@ -480,7 +480,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     ///
     /// Watchers run in the order they were registered, on the thread that records the end (the
     /// actor's task), before the tasks waiting in [`wait`](ActorRef::wait) are woken; a watcher
-    /// should therefore be quick and must not block. A watcher that panics is contained: the
+    /// should therefore be quick and must not block. The end is recorded before the watchers
+    /// run, so a `wait` first polled in between (on another thread) resolves at once, possibly
+    /// before a watcher has finished: a task that needs a watcher's effect waits for that
+    /// effect, not for `wait`. A watcher that panics is contained: the
     /// panic hook reports it, and every other watcher and waiter is still told (and the
     /// executor loses no thread). The panic does not reach the caller of `on_exit` either, even
     /// when the watcher runs at once.

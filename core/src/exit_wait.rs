@@ -29,7 +29,9 @@ pub(crate) trait ExitCell: Send + Sync {
 /// Once polled, it holds one slot in the actor's cell, where the waker of its latest poll is
 /// kept: polling it again (from the same task or another) replaces the waker in that slot, and
 /// neither a poll nor a drop costs more with more tasks waiting. When the actor ends, every slot's
-/// waker is woken, after the actor's `on_exit` watchers have run.
+/// waker is woken, after the actor's `on_exit` watchers have run. (One polled for the first
+/// time once the end is recorded resolves at once, even while those watchers still run: see
+/// [`ActorRef::on_exit`](crate::ActorRef::on_exit).)
 ///
 /// # Cancel safety
 ///

@@ -157,10 +157,8 @@ where
 
     /// Publishes `msg` with the default [`PublishOptions`]; see
     /// [`publish_with`](Publisher::publish_with).
-    ///
-    /// (It returns `publish_with`'s future itself, rather than a future that awaits it: one
-    /// state machine, not two nested.)
     pub fn publish(&mut self, msg: M) -> impl Future<Output = PublishReport<M>> + Send + '_ {
+        // `publish_with`'s future itself, not one that awaits it: one state machine, not two.
         self.publish_with(msg, PublishOptions::default())
     }
 

@@ -2,6 +2,7 @@
 //! on every executor (issue #16, items 1, 6 and 7).
 //!
 //! - A watcher that panics costs no other watcher or waiter its notice, and no executor a thread.
+//! - A `wait()` resolves only once the end's watchers have run, even when polled while they run.
 //! - A `wait()` dropped before the end leaves nothing in the actor's cell, however many there were.
 //! - Many timers started in one handler are all cancelled when the incarnation ends.
 //!
@@ -116,12 +117,8 @@ async fn a_panicking_watcher_costs_no_one_their_notice<E: Executor>(exec: E) {
             within(&exec, LONG, actor.wait()).await,
             ExitReason::Shutdown(None)
         ));
-        eventually(
-            &exec,
-            "the watchers around the panicking one to run",
-            || count(&before) == 1 && count(&after) == 1,
-        )
-        .await;
+        // `wait` resolved after the watchers: those around the panicking one have run.
+        assert_eq!((count(&before), count(&after)), (1, 1), "watchers run");
     }
     // Every thread of the executor still runs actors.
     for _ in 0..4 {
@@ -144,6 +141,44 @@ async fn a_panicking_watcher_added_after_the_end_is_contained<E: Executor>(exec:
     let after = counter();
     actor.on_exit(bump(&after));
     assert_eq!(count(&after), 1);
+}
+
+/// A `wait()` first polled while the end's watchers run (on another thread) resolves only once
+/// they have all run, so whoever it wakes sees what they did. The watcher holds the end up for
+/// a while after it signals that it runs, so that the other thread polls in that window; the
+/// assertion does not depend on how long.
+async fn a_wait_polled_while_the_watchers_run_sees_them_done<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let actor = recorder(&system);
+    let done = Arc::new(AtomicBool::new(false));
+    let (running_tx, running_rx) = ::std::sync::mpsc::channel();
+    {
+        let done = done.clone();
+        actor.on_exit(move |_, _| {
+            let _ = running_tx.send(());
+            ::std::thread::sleep(Duration::from_millis(50));
+            done.store(true, Ordering::SeqCst);
+        });
+    }
+    let (seen_tx, seen_rx) = oneshot::channel();
+    let observer = {
+        let (weak, done) = (actor.downgrade(), done.clone());
+        ::std::thread::spawn(move || {
+            running_rx.recv().expect("the watcher runs");
+            let reason = futures::executor::block_on(weak.wait());
+            let _ = seen_tx.send((reason, done.load(Ordering::SeqCst)));
+        })
+    };
+    actor.stop();
+    let (reason, watcher_done) = within(&exec, LONG, seen_rx)
+        .await
+        .expect("the observer sent what it saw");
+    assert!(matches!(reason, ExitReason::Shutdown(None)), "{reason:?}");
+    assert!(
+        watcher_done,
+        "wait resolved before the on_exit watcher had finished"
+    );
+    observer.join().expect("the observer thread");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,6 +403,7 @@ fn an_exit_wait_is_send_sync_and_unpin() {
 executor_tests!(
     a_panicking_watcher_costs_no_one_their_notice,
     a_panicking_watcher_added_after_the_end_is_contained,
+    a_wait_polled_while_the_watchers_run_sees_them_done,
     abandoned_waits_leave_nothing_behind,
     a_repolled_wait_holds_one_entry,
     many_timers_are_all_cancelled_with_their_incarnation,

@@ -336,17 +336,17 @@ async fn a_subscriber_that_ends_is_removed<E: Executor>(exec: E) {
 
     stopped.stop();
     within(&exec, LONG, stopped.wait()).await;
-    until_count(&exec, &topics, &topic, 3).await;
-    until_count(&exec, &topics, &other, 1).await;
+    assert_count(&topics, &topic, 3);
+    assert_count(&topics, &other, 1);
 
     failed.tell(SinkMsg::Fail).await.unwrap();
     within(&exec, LONG, failed.wait()).await;
-    until_count(&exec, &topics, &topic, 2).await;
+    assert_count(&topics, &topic, 2);
 
     killed.kill();
     within(&exec, LONG, killed.wait()).await;
-    until_count(&exec, &topics, &topic, 1).await;
-    until_count(&exec, &topics, &other, 0).await;
+    assert_count(&topics, &topic, 1);
+    assert_count(&topics, &other, 0);
     assert_eq!(topics.topic_count(), 1);
 
     let report = topics.publish(&topic, Note(1)).await;
@@ -360,24 +360,10 @@ async fn a_subscriber_that_ends_is_removed<E: Executor>(exec: E) {
     assert_eq!(topics.topic_count(), 1);
 }
 
-/// Waits until `topic` has exactly `n` subscriptions, never seeing fewer: an actor's exit
-/// watcher (which removes its subscriptions) may still be running on the actor's thread when a
-/// `wait` polled after the end was recorded returns.
-async fn until_count<E: Executor>(exec: &E, topics: &Topics, topic: &Topic<Note>, n: usize) {
-    within(exec, LONG, async {
-        loop {
-            let count = topics.subscriber_count(topic);
-            assert!(
-                count >= n,
-                "{count} subscriptions, fewer than the {n} living"
-            );
-            if count == n {
-                break;
-            }
-            yield_now().await;
-        }
-    })
-    .await;
+/// `topic` has exactly `n` subscriptions. Called after `wait()` on the actors that ended:
+/// it resolves only once their exit watchers (which remove their subscriptions) have run.
+fn assert_count(topics: &Topics, topic: &Topic<Note>, n: usize) {
+    assert_eq!(topics.subscriber_count(topic), n, "subscriptions left");
 }
 
 /// Many subscribers ending in waves (as a pool shut down): after each wave the count is exactly
@@ -409,7 +395,7 @@ async fn many_subscribers_ending_leave_exactly_the_living<E: Executor>(exec: E) 
             within(&exec, LONG, sink.wait()).await;
         }
         living -= wave.len();
-        until_count(&exec, &topics, &topic, living).await;
+        assert_count(&topics, &topic, living);
         let by_name = topics.publish(&topic, Note(next)).await;
         let through = publisher.publish(Note(next + 1)).await;
         for report in [&by_name, &through] {
@@ -438,7 +424,7 @@ async fn many_subscribers_ending_leave_exactly_the_living<E: Executor>(exec: E) 
         sink.stop();
         within(&exec, LONG, sink.wait()).await;
     }
-    until_count(&exec, &topics, &topic, 0).await;
+    assert_count(&topics, &topic, 0);
     assert_eq!(topics.topic_count(), 0);
     assert!(publisher.publish(Note(next + 1)).await.no_subscribers());
 }

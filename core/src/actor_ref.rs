@@ -448,7 +448,9 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     ///
     /// Any number of tasks may wait; a poll or a drop costs the same however many wait. When
     /// the actor ends, its [`on_exit`](ActorRef::on_exit) watchers run first, then the waiting
-    /// tasks are woken.
+    /// tasks are woken; it resolves only once the watchers have run, even when first polled
+    /// while they run, so whoever waits sees their effects (the actor's name unregistered, its
+    /// monitors told).
     ///
     /// # Cancel safety
     ///
@@ -479,11 +481,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// Cold path: the watcher is boxed.
     ///
     /// Watchers run in the order they were registered, on the thread that records the end (the
-    /// actor's task), before the tasks waiting in [`wait`](ActorRef::wait) are woken; a watcher
-    /// should therefore be quick and must not block. The end is recorded before the watchers
-    /// run, so a `wait` first polled in between (on another thread) resolves at once, possibly
-    /// before a watcher has finished: a task that needs a watcher's effect waits for that
-    /// effect, not for `wait`. A watcher that panics is contained: the
+    /// actor's task), and [`wait`](ActorRef::wait) resolves only after they all have: a task
+    /// that waits for the end sees what its watchers did. A watcher should therefore be quick
+    /// and must not block. ([`is_alive`](ActorRef::is_alive) turns `false` as the end is
+    /// recorded, before the watchers run.) A watcher that panics is contained: the
     /// panic hook reports it, and every other watcher and waiter is still told (and the
     /// executor loses no thread). The panic does not reach the caller of `on_exit` either, even
     /// when the watcher runs at once.

@@ -671,23 +671,36 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Records the final exit and tells every watcher and waiter, exactly once: first the
     /// `on_exit` watchers, in the order they were registered, on this thread (a watcher that
     /// panics is contained, see [`run_watcher`]), then every task waiting in `wait()`.
+    ///
+    /// Two steps. The first, under the lock, records the end (`phase` becomes `Ended`: the
+    /// actor is no longer alive, and a watcher registered from now on runs at once, where it
+    /// is registered) and takes the watchers. They run without the lock. The second step marks
+    /// the end told and takes the waiters, including any that came while the watchers ran: a
+    /// `wait()` resolves only once `exit_told` is set, so whoever it wakes sees every effect of
+    /// the watchers (a registry entry removed, a `Down` sent).
     pub(crate) fn record_exit(&self, reason: ExitReason) {
-        let (watchers, waiters, streams) = {
+        let (watchers, streams) = {
             let mut st = self.queue.state.lock();
             if matches!(st.phase, Phase::Ended(_)) {
                 return;
             }
             let code = encode(&mut *st, reason.clone());
             st.phase = Phase::Ended(code);
+            if crate::faults::enabled(crate::faults::Fault::WaitBeforeWatchers) {
+                st.exit_told = true;
+            }
             match &mut st.extras {
                 Some(extras) => (
                     std::mem::take(&mut extras.watchers),
-                    extras.waiters.take(),
                     // The streams end with the actor, in this critical section: anyone who
                     // sees the end sees them cancelled.
                     cancel_streams(&mut extras.streams),
                 ),
-                None => return,
+                None => {
+                    // No watcher and no waiter: the end is told as it is recorded.
+                    st.exit_told = true;
+                    return;
+                }
             }
         };
         for waker in streams {
@@ -696,7 +709,12 @@ impl<M, S: Strategy> ActorCell<M, S> {
         for (_, watcher) in watchers {
             run_watcher(watcher, self.id, &reason);
         }
-        for waker in waiters {
+        let waiters = {
+            let mut st = self.queue.state.lock();
+            st.exit_told = true;
+            st.extras.as_mut().map(|extras| extras.waiters.take())
+        };
+        for waker in waiters.into_iter().flatten() {
             waker.wake();
         }
     }
@@ -766,8 +784,10 @@ impl<M: Send, S: Strategy> ExitCell for ActorCell<M, S> {
     /// O(1) whatever the number of waiters: the wait's own slot is updated, or one taken.
     fn poll_exit(&self, cx: &mut Context<'_>, key: &mut Option<usize>) -> Poll<ExitReason> {
         let mut st = self.queue.state.lock();
-        if let Phase::Ended(code) = st.phase {
-            // The end emptied every slot.
+        if let Phase::Ended(code) = st.phase
+            && st.exit_told
+        {
+            // The end, once told, emptied every slot.
             *key = None;
             return Poll::Ready(decode(&*st, code));
         }
@@ -782,8 +802,8 @@ impl<M: Send, S: Strategy> ExitCell for ActorCell<M, S> {
     fn forget_wait(&self, key: usize) {
         let waker = {
             let mut st = self.queue.state.lock();
-            if matches!(st.phase, Phase::Ended(_)) {
-                // The end emptied every slot (and no slot is taken after it).
+            if st.exit_told {
+                // The end, once told, emptied every slot (and no slot is taken after it).
                 return;
             }
             st.extras.as_mut().and_then(|e| e.waiters.remove(key))

@@ -11,11 +11,11 @@ use crate::exit::ExitReason;
 /// What an [`ExitWait`] needs of an actor's cell, with its message and strategy types erased (a
 /// cold path: one dynamic call per poll).
 pub(crate) trait ExitCell: Send + Sync {
-    /// `Ready` once the actor has ended; otherwise leaves `cx`'s waker in the slot `key` names,
-    /// taking a slot first if it names none.
+    /// `Ready` once the actor has ended and its `on_exit` watchers have run; otherwise leaves
+    /// `cx`'s waker in the slot `key` names, taking a slot first if it names none.
     fn poll_exit(&self, cx: &mut Context<'_>, key: &mut Option<usize>) -> Poll<ExitReason>;
 
-    /// Gives back the slot `key`, if the actor has not ended (its end empties every slot).
+    /// Gives back the slot `key`, if the end has not emptied every slot yet.
     fn forget_wait(&self, key: usize);
 }
 
@@ -29,9 +29,9 @@ pub(crate) trait ExitCell: Send + Sync {
 /// Once polled, it holds one slot in the actor's cell, where the waker of its latest poll is
 /// kept: polling it again (from the same task or another) replaces the waker in that slot, and
 /// neither a poll nor a drop costs more with more tasks waiting. When the actor ends, every slot's
-/// waker is woken, after the actor's `on_exit` watchers have run. (One polled for the first
-/// time once the end is recorded resolves at once, even while those watchers still run: see
-/// [`ActorRef::on_exit`](crate::ActorRef::on_exit).)
+/// waker is woken after the actor's [`on_exit`](crate::ActorRef::on_exit) watchers have run, and
+/// it resolves only from then on, whenever it was first polled: a task it wakes sees what the
+/// watchers did (the actor's registry entry removed, its monitors' `Down`s sent).
 ///
 /// # Cancel safety
 ///

@@ -82,6 +82,9 @@ pub enum Fault {
     /// A send into a `Prioritized` mailbox goes to the front of its level instead of the back:
     /// FIFO within a level is lost.
     PriorityJumpsItsLevel = 1 << 26,
+    /// The end lets `wait()` resolve as soon as it is recorded, before the `on_exit` watchers
+    /// have run: a task woken by `wait` may not see what they did.
+    WaitBeforeWatchers = 1 << 27,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

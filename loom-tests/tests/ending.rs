@@ -44,3 +44,9 @@ fn references_from_inside_the_actor_count() {
 fn on_exit_racing_the_end_is_called_once() {
     m::on_exit_racing_the_end_is_called_once();
 }
+
+/// `wait()` resolves only after the end's `on_exit` watchers have run, whenever it was polled.
+#[test]
+fn wait_resolves_after_the_watchers() {
+    m::wait_resolves_after_the_watchers();
+}

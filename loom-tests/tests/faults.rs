@@ -218,6 +218,16 @@ fn watcher_added_apart_is_caught() {
     assert_caught("child_watcher_added_apart", "deadlock");
 }
 
+/// Fault: the end lets `wait()` resolve before the `on_exit` watchers have run; the model of a
+/// wait racing the end catches a waiter that does not see the watcher's effect.
+#[test]
+fn wait_before_watchers_is_caught() {
+    assert_caught(
+        "child_wait_before_watchers",
+        "wait resolved before the on_exit watcher had run",
+    );
+}
+
 /// Fault: a kill that finds the mailbox closed by a stop forgets the suspended handler's waker;
 /// the kill-after-stop model catches the actor that never ends.
 #[test]
@@ -656,6 +666,13 @@ fn child_myself_uncounted() {
 fn child_stop_overrides_kill() {
     enable(Fault::StopOverridesKill);
     ending::kill_then_stop_ends_killed();
+}
+
+#[test]
+#[ignore = "child process of wait_before_watchers_is_caught"]
+fn child_wait_before_watchers() {
+    enable(Fault::WaitBeforeWatchers);
+    ending::wait_resolves_after_the_watchers();
 }
 
 #[test]

@@ -39,10 +39,8 @@
 //!
 //! b.stop();
 //! block_on(b.wait());
-//! // Removed as it ended, by its exit watcher (which may still be running when `wait` returns).
-//! while topics.subscriber_count(&ticks) != 1 {
-//!     std::thread::yield_now();
-//! }
+//! // Removed as it ended, by its exit watcher, which has run by the time `wait` resolves.
+//! assert_eq!(topics.subscriber_count(&ticks), 1);
 //! ```
 //!
 //! # How it is built, and why

@@ -108,6 +108,10 @@ pub(crate) struct State<M, S: Strategy> {
     pub(crate) observed: bool,
     /// Where the owning actor is in its life.
     pub(crate) phase: Phase,
+    /// `true` once the end's `on_exit` watchers have all run (set after `phase` becomes
+    /// `Ended`): from then on a `wait()` resolves. Until then it keeps waiting, so that a task
+    /// woken by the end sees what the watchers did (a registry entry removed, a `Down` sent).
+    pub(crate) exit_told: bool,
 }
 
 impl<M, S: Strategy> State<M, S> {
@@ -158,6 +162,7 @@ impl<M, S: Strategy> Queue<M, S> {
                 closed: false,
                 observed: false,
                 phase: Phase::Running,
+                exit_told: false,
             }),
             capacity,
             released: AtomicUsize::new(0),

@@ -484,3 +484,34 @@ pub fn on_exit_racing_the_end_is_called_once() {
         );
     });
 }
+
+/// A task waiting for the end, in `wait()`, while the actor is killed: whenever its wait is
+/// polled (before the end, or after the end is recorded while the watchers still run), it
+/// resolves only after the `on_exit` watcher registered before the end has run.
+pub fn wait_resolves_after_the_watchers() {
+    check(|| {
+        let executor = JoinExecutor::new();
+        let actor = System::new(executor.clone())
+            .spawner(block_mailbox(1))
+            .spawn(Victim(Shared::new()));
+        let watched = Arc::new(AtomicBool::new(false));
+        {
+            let watched = watched.clone();
+            actor.on_exit(move |_, _| watched.store(true, SeqCst));
+        }
+        let waiter = {
+            let (actor, watched) = (actor.downgrade(), watched.clone());
+            thread::spawn(move || {
+                let reason = block_on(actor.wait());
+                assert!(matches!(reason, ExitReason::Killed), "{reason:?}");
+                assert!(
+                    watched.load(SeqCst),
+                    "wait resolved before the on_exit watcher had run"
+                );
+            })
+        };
+        actor.kill();
+        waiter.join().unwrap();
+        executor.join(0);
+    });
+}

@@ -80,8 +80,9 @@ async fn an_entry_disappears_when_its_actor_ends<E: Executor>(exec: E) {
     assert_eq!(broker.registered(), 2);
     a.stop();
     within(&exec, LONG, a.wait()).await;
-    // Removed by the actor's end, not only hidden from lookups.
-    eventually(&exec, "a's entry removed", || broker.registered() == 1).await;
+    // Removed by the actor's end (its exit watcher, which has run once `wait` resolves), not
+    // only hidden from lookups.
+    assert_eq!(broker.registered(), 1, "a's entry removed");
     assert_eq!(
         broker.lookup::<Counter, Bounded<Block>>("a").unwrap_err(),
         LookupError::NotFound { name: "a".into() }
@@ -130,12 +131,15 @@ async fn a_dead_incarnation_never_removes_a_newer_registration<E: Executor>(exec
     for round in 0..50 {
         let old = system.spawn(Counter(0));
         broker.register("svc", &old).unwrap();
+        let new = system.spawn(Counter(round));
         old.stop();
         // The name is taken over as soon as the old actor is dead, possibly before its exit
         // watcher has run: the watcher must then leave the new entry alone.
+        eventually(&exec, "the name taken over", || {
+            broker.register("svc", &new).is_ok()
+        })
+        .await;
         within(&exec, LONG, old.wait()).await;
-        let new = system.spawn(Counter(round));
-        broker.register("svc", &new).unwrap();
         assert!(!broker.unregister("svc", &old));
         assert_eq!(
             broker.lookup::<Counter, Bounded<Block>>("svc").unwrap(),
@@ -145,7 +149,7 @@ async fn a_dead_incarnation_never_removes_a_newer_registration<E: Executor>(exec
         new.stop();
         within(&exec, LONG, new.wait()).await;
     }
-    eventually(&exec, "every entry removed", || broker.registered() == 0).await;
+    assert_eq!(broker.registered(), 0, "every entry removed");
 }
 
 async fn lookups_from_many_threads_all_find_their_actor<E: Executor>(exec: E) {
@@ -183,5 +187,5 @@ async fn lookups_from_many_threads_all_find_their_actor<E: Executor>(exec: E) {
     for a in &actors {
         within(&exec, LONG, a.wait()).await;
     }
-    eventually(&exec, "every entry removed", || broker.registered() == 0).await;
+    assert_eq!(broker.registered(), 0, "every entry removed");
 }

@@ -148,10 +148,9 @@ async fn main() {
     }
 
     bob.stop();
+    // Once `wait` resolves, bob's exit watchers have run: he has left the room.
     bob.wait().await;
-    while system.broker().topics().subscriber_count(&room()) > 2 {
-        tokio::task::yield_now().await;
-    }
+    assert_eq!(system.broker().topics().subscriber_count(&room()), 2);
     let (delivered, missed) = say(&ada, "bob has left").await;
     println!(
         "ada's last line went to {} subscribers ({delivered} delivered)",

@@ -74,6 +74,8 @@ pub(crate) struct Inner<C> {
     /// What each of this node's serving subscriptions serves (an export's or pool's name, a
     /// topic), by the client's subscription id: the target of its overflow dead letters.
     pub(crate) serving: Mutex<HashMap<u64, String>>,
+    /// The names this node's exports hold in the registry, kept claimed while they serve.
+    pub(crate) held: Arc<crate::held_names::HeldNames>,
 }
 
 impl<C> Inner<C> {
@@ -371,6 +373,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         left: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
         serving: Mutex::new(HashMap::new()),
+        held: Arc::default(),
         config,
     });
     inner.members.heartbeat(&node, Duration::ZERO);
@@ -400,6 +403,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     inner.keep_task(runtime::spawn(crate::inbox::serve(weak.clone(), inbox)));
     inner.keep_task(runtime::spawn(heartbeats(weak.clone())));
     inner.keep_task(runtime::spawn(watch_members(weak.clone())));
+    inner.keep_task(runtime::spawn(crate::held_names::keep(weak.clone())));
     inner.keep_task(runtime::spawn(connection_events(weak, events_rx)));
     Ok(NatsBroker { inner })
 }
@@ -534,6 +538,8 @@ async fn connection_events<C: Codec>(
             async_nats::Event::Connected if down => {
                 down = false;
                 inner.members.emit(MemberEvent::Reconnected);
+                // Other nodes may have taken this one for dead meanwhile and purged its names.
+                inner.held.recheck_soon();
             }
             // The client dropped a message for one of our subscriptions (it was full), or the
             // server dropped messages for this connection.

@@ -157,7 +157,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         let routes = self.routes;
         let (withdraw, withdrawn) = oneshot::channel();
         let started = runtime::run(async move {
-            let (sub, revision) = match target {
+            // Undoes a claim made here, if the start fails after it.
+            let unclaim = |inner: Arc<Inner<C>>, name: String| async move {
+                if let Some(revision) = inner.held.release(&name) {
+                    registry::release(&inner, &name, revision).await;
+                }
+            };
+            let (sub, lost) = match target {
                 Target::Name => {
                     let entry = Entry {
                         node: inner.node.clone(),
@@ -165,10 +171,12 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
                         accepts: routes.accepts.clone(),
                     };
                     let revision = registry::claim(&inner, &name, &entry).await?;
+                    // Kept claimed from now on, should another node purge it.
+                    let lost = inner.held.hold(&name, revision, entry);
                     match inner.client.subscribe(inner.actor_subject(&name)).await {
-                        Ok(sub) => (sub, Some(revision)),
+                        Ok(sub) => (sub, Some(lost)),
                         Err(e) => {
-                            registry::release(&inner, &name, revision).await;
+                            unclaim(Arc::clone(&inner), name).await;
                             return Err(ExportError::Nats(e.to_string()));
                         }
                     }
@@ -186,17 +194,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
             // from any node, reaches this actor.
             if let Err(e) = sync_with_server(&inner).await {
                 drop(sub);
-                if let Some(revision) = revision {
-                    registry::release(&inner, &name, revision).await;
-                }
+                unclaim(Arc::clone(&inner), name).await;
                 return Err(ExportError::Nats(e));
             }
             // The actor may have ended while the name was claimed.
             if actor.upgrade().is_none() {
                 drop(sub);
-                if let Some(revision) = revision {
-                    registry::release(&inner, &name, revision).await;
-                }
+                unclaim(Arc::clone(&inner), name).await;
                 return Err(ExportError::ActorGone);
             }
             let task_name = name.clone();
@@ -206,7 +210,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
                 actor,
                 routes,
                 sub,
-                revision,
+                lost,
                 withdrawn,
             ));
             inner.keep_task(task);
@@ -268,10 +272,23 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     actor: WeakActorRef<A, MB>,
     routes: Routes<A::Message, C>,
     mut sub: async_nats::Subscriber,
-    revision: Option<u64>,
+    lost: Option<oneshot::Receiver<String>>,
     mut withdrawn: oneshot::Receiver<()>,
 ) {
     let sid = inner.track(&sub, &name);
+    let holds_name = lost.is_some();
+    // Resolves with the new holder if another node takes the name over (a pool member, which
+    // holds no name, never loses one). A dropped sender (the name released here) is no loss.
+    let lost = async move {
+        match lost {
+            Some(lost) => match lost.await {
+                Ok(_) => {}
+                Err(_) => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(lost);
     {
         let exit = actor.wait();
         tokio::pin!(exit);
@@ -284,7 +301,8 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
             served = served.wrapping_add(1);
             if served % 64 == 0
                 && (futures::FutureExt::now_or_never(&mut exit).is_some()
-                    || futures::FutureExt::now_or_never(&mut withdrawn).is_some())
+                    || futures::FutureExt::now_or_never(&mut withdrawn).is_some()
+                    || futures::FutureExt::now_or_never(&mut lost).is_some())
             {
                 break;
             }
@@ -296,6 +314,7 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
                 },
                 _ = &mut exit => break,
                 _ = &mut withdrawn => break,
+                () = &mut lost => break,
             };
             handle(&inner, &name, &actor, &routes, msg).await;
         }
@@ -307,7 +326,9 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     })
     .await;
     inner.forget(sid);
-    if let Some(revision) = revision {
+    // The revision this node holds now (it claims the name again if another node purged it);
+    // none if the name was lost to another node.
+    if let Some(revision) = holds_name.then(|| inner.held.release(&name)).flatten() {
         registry::release(&inner, &name, revision).await;
     }
 }

@@ -12,7 +12,8 @@
 //!   typed [`Rejection`] that reaches the sender (in the error, or as a dead letter).
 //! - **Cluster registry**: a JetStream key-value bucket, `<prefix>_registry`, entries naming
 //!   their owner node; removed when the actor ends, or when its node leaves or stops
-//!   heartbeating.
+//!   heartbeating. A node that was only out of reach claims its names again when it is back,
+//!   or gives up one that another node took meanwhile ([`MemberEvent::NameLost`]).
 //! - **Topics across nodes**: [`NatsBroker::subscribe_remote`] subscribes a local actor to a
 //!   [`Topic`](playhouse_core::Topic) on every node (subject `<prefix>.topic.<name>`);
 //!   [`NatsBroker::publish_remote`] publishes to them all. Apart from the in-memory topics of
@@ -61,6 +62,7 @@ mod config;
 mod envelope;
 mod error;
 mod export;
+mod held_names;
 mod inbox;
 mod keyed;
 mod members;

@@ -31,6 +31,15 @@ pub enum MemberEvent {
     Disconnected,
     /// This node is connected again.
     Reconnected,
+    /// This node no longer serves `name`: while it was out of reach, the other nodes took it for
+    /// dead and `holder` claimed the name. The export stopped serving (its actor keeps
+    /// running); the registry entry, now `holder`'s, decides who serves a name.
+    NameLost {
+        /// The exported name.
+        name: String,
+        /// The node that holds it now.
+        holder: String,
+    },
 }
 
 /// How a node left the cluster.

@@ -8,6 +8,7 @@ mod support;
 use std::convert::Infallible;
 use std::time::Duration;
 
+use async_nats::jetstream::kv::Operation;
 use futures::StreamExt;
 use playhouse_core::mailbox::{Block, Bounded, Reject};
 use playhouse_core::{
@@ -651,7 +652,203 @@ async fn the_nodes_reconnect_after_a_server_restart_and_go_on() {
     let total: u64 = b.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
     assert!(total > acked, "total {total}, acknowledged {}", acked + 1);
     assert!(total <= 201, "total {total}: a tell was handled twice");
-    // The registry and membership survive (JetStream keeps its store across the restart).
+    // The registry and membership recover: JetStream keeps its store across the restart, and
+    // if b took a for dead meanwhile (its heartbeats stopped for longer than the TTL) and purged
+    // a's name, a claims it again.
+    eventually("membership recovers", async || {
+        a.members() == ["a", "b"] && b.members() == ["a", "b"]
+    })
+    .await;
+    eventually("a's name is registered again", async || {
+        b.registration("counter")
+            .await
+            .is_ok_and(|found| found.is_some_and(|found| found.node == "a"))
+    })
+    .await;
+}
+
+/// The registry entry as the crate stores it (postcard), for a test that writes one by hand.
+#[derive(Serialize)]
+struct RawEntry<'a> {
+    node: &'a str,
+    actor_type: &'a str,
+    accepts: Vec<String>,
+}
+
+async fn raw_registry(server: &TestServer) -> async_nats::jetstream::kv::Store {
+    let raw = server.connect().await.unwrap();
+    async_nats::jetstream::new(raw)
+        .get_key_value("playhouse_registry")
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_name_purged_by_another_node_is_claimed_again_by_its_own() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    let mut events = a.member_events();
+
+    // What b's reaper does to a node it took for dead (a was only out of reach).
+    let registry = raw_registry(&server).await;
+    let before = registry.entry("counter").await.unwrap().unwrap().revision;
+    registry.purge("counter").await.unwrap();
+
+    eventually("a claims its name again", async || {
+        registry
+            .entry("counter")
+            .await
+            .unwrap()
+            .is_some_and(|e| e.operation == Operation::Put && e.revision > before)
+    })
+    .await;
     assert_eq!(b.registration("counter").await.unwrap().unwrap().node, "a");
-    eventually("membership recovers", async || a.members() == ["a", "b"]).await;
+    // It is a's again: b cannot take it, and a still serves it.
+    let other = system(&b).spawn(Counter::new());
+    assert_eq!(
+        b.export("counter", &other)
+            .tell::<Add>()
+            .start()
+            .await
+            .unwrap_err(),
+        ExportError::NameTaken {
+            name: "counter".into(),
+            owner: "a".into()
+        }
+    );
+    b.remote::<Add>("counter")
+        .tell_acked(Add(3), WAIT)
+        .await
+        .unwrap();
+    let total: u64 = b.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
+    assert_eq!(total, 3);
+    // The entry made again is the one released when the actor ends.
+    counter.stop();
+    eventually("the name is released", async || {
+        b.registration("counter").await.unwrap().is_none()
+    })
+    .await;
+    assert!(
+        registry
+            .entry("counter")
+            .await
+            .unwrap()
+            .is_none_or(|e| e.operation != Operation::Put),
+        "the claim made again outlived the actor"
+    );
+    // Nothing was lost.
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(100), events.next()).await
+    {
+        assert!(!matches!(event, MemberEvent::NameLost { .. }), "{event:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_name_taken_over_while_its_node_was_away_is_given_up() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    b.remote::<Add>("counter")
+        .tell_acked(Add(1), WAIT)
+        .await
+        .unwrap();
+    let mut events = a.member_events();
+
+    // b took a for dead and claimed the name (as `claim` does over a dead owner's entry).
+    let registry = raw_registry(&server).await;
+    let current = registry.entry("counter").await.unwrap().unwrap().revision;
+    let entry = RawEntry {
+        node: "b",
+        actor_type: "elsewhere::Counter",
+        accepts: vec!["tell:remote::Add".into()],
+    };
+    registry
+        .update(
+            "counter",
+            postcard::to_allocvec(&entry).unwrap().into(),
+            current,
+        )
+        .await
+        .unwrap();
+
+    let event = loop {
+        match tokio::time::timeout(WAIT, events.next()).await {
+            Ok(Some(MemberEvent::NameLost { name, holder })) => break (name, holder),
+            Ok(Some(_)) => {}
+            other => panic!("no NameLost event: {other:?}"),
+        }
+    };
+    assert_eq!(event, ("counter".to_owned(), "b".to_owned()));
+    // a stopped serving the name (b, here, serves nothing under it), left b's entry alone, and
+    // its actor runs on.
+    eventually("a no longer serves the name", async || {
+        matches!(
+            b.remote::<Add>("counter").tell_acked(Add(1), Duration::from_millis(500)).await,
+            Err(e) if e.is_not_found()
+        )
+    })
+    .await;
+    assert_eq!(b.registration("counter").await.unwrap().unwrap().node, "b");
+    assert!(counter.is_alive());
+    assert_eq!(counter.ask(Msg::Get).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_purge_racing_another_nodes_claim_leaves_exactly_one_server() {
+    for round in 0..8 {
+        let server = TestServer::start().expect("nats-server");
+        let a = node(&server, "a").await;
+        let b = node(&server, "b").await;
+        let on_a = system(&a).spawn(Counter::new());
+        let on_b = system(&b).spawn(Counter::new());
+        export_counter(&a, "counter", &on_a).await;
+        let mut events = a.member_events();
+
+        // The entry is purged and b claims the name at once, racing a's claim made again.
+        let registry = raw_registry(&server).await;
+        registry.purge("counter").await.unwrap();
+        let b_won = b
+            .export("counter", &on_b)
+            .tell::<Add>()
+            .ask::<Get, u64>(|Get, reply| Msg::Get(reply))
+            .start()
+            .await;
+        let holder = match b_won {
+            Ok(exported) => {
+                std::mem::forget(exported);
+                // a hears of it and stops serving before anyone counts.
+                loop {
+                    match tokio::time::timeout(WAIT, events.next()).await {
+                        Ok(Some(MemberEvent::NameLost { holder, .. })) => break holder,
+                        Ok(Some(_)) => {}
+                        other => panic!("round {round}: b won, a never gave up: {other:?}"),
+                    }
+                }
+            }
+            Err(ExportError::NameTaken { owner, .. }) => owner,
+            Err(e) => panic!("round {round}: {e}"),
+        };
+        assert_eq!(
+            b.registration("counter").await.unwrap().unwrap().node,
+            holder
+        );
+        // Exactly one node serves the name: every message is handled once, by the holder.
+        let add = a.remote::<Add>("counter");
+        for _ in 0..10 {
+            add.tell_acked(Add(1), WAIT).await.unwrap();
+        }
+        let (served, idle) = if holder == "a" {
+            (&on_a, &on_b)
+        } else {
+            (&on_b, &on_a)
+        };
+        assert_eq!(served.ask(Msg::Get).await.unwrap(), 10, "round {round}");
+        assert_eq!(idle.ask(Msg::Get).await.unwrap(), 0, "round {round}");
+    }
 }

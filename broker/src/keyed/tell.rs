@@ -28,7 +28,8 @@ use super::spec::Key;
 #[must_use = "a send does nothing until awaited"]
 pub struct Tell<'a, K: Key, A: Actor, MB: Mailbox> {
     keyed: &'a Keyed<K, A, MB>,
-    key: K,
+    /// The key: read in place by the first poll, and moved into what waits if it must wait.
+    key: Option<K>,
     /// The message, until the first poll takes it.
     msg: Option<A::Message>,
     /// What is left of a send that could not finish on its first poll: waiting for room, or
@@ -43,7 +44,7 @@ impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
     pub(crate) fn new(keyed: &'a Keyed<K, A, MB>, key: K, msg: A::Message) -> Self {
         Tell {
             keyed,
-            key,
+            key: Some(key),
             msg: Some(msg),
             waiting: None,
         }
@@ -73,7 +74,7 @@ impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
 }
 
 // The key and the message are never pinned: the message is moved out by value, the key borrowed
-// (or cloned into what waits), and what waits is boxed.
+// (or moved into what waits), and what waits is boxed.
 impl<K: Key, A: Actor, MB: Mailbox> Unpin for Tell<'_, K, A, MB> {}
 
 impl<K: Key, A: Actor, MB: Mailbox> Future for Tell<'_, K, A, MB> {
@@ -82,18 +83,23 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for Tell<'_, K, A, MB> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(msg) = this.msg.take() {
+        // The key is there whenever the message is: the first poll takes the message, and the
+        // key too if the send must wait.
+        if let (Some(msg), Some(key)) = (this.msg.take(), this.key.as_ref()) {
             // The first poll: the hot path in place. It reads the key where it lies and moves
             // only the message, and everything but the send itself is out of line: moving a
             // whole state enum out and formatting the error inline cost the sender a quarter
             // more in a `perf` profile of `keyed/routed/current_thread`.
             let shared = this.keyed.shared();
-            let hash = shared.table.hash(&this.key);
-            match shared.route_fast(hash, &this.key, msg, true) {
+            let hash = shared.table.hash(key);
+            match shared.route_fast(hash, key, msg, true) {
                 Fast::Sent => return Poll::Ready(Ok(())),
-                Fast::Full(message) => return Poll::Ready(Err(Self::full(&this.key, message))),
+                Fast::Full(message) => return Poll::Ready(Err(Self::full(key, message))),
                 fast => {
-                    this.waiting = Some(Self::wait(this.keyed, this.key.clone(), hash, fast));
+                    // Moved, not cloned: a `String` key costs no allocation here.
+                    if let Some(key) = this.key.take() {
+                        this.waiting = Some(Self::wait(this.keyed, key, hash, fast));
+                    }
                 }
             }
         }

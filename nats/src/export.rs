@@ -282,29 +282,34 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     let lost = async move {
         match lost {
             Some(lost) => match lost.await {
-                Ok(_) => {}
+                Ok(holder) => holder,
                 Err(_) => std::future::pending().await,
             },
             None => std::future::pending().await,
         }
     };
     tokio::pin!(lost);
+    let mut lost_to = None;
     {
         let exit = actor.wait();
         tokio::pin!(exit);
         let mut served = 0u32;
-        loop {
+        'serving: loop {
             // The subscription first: while messages keep coming, the end of the actor and a
             // withdrawal are looked at every 64 messages rather than before each one (each look
             // takes the exit watch's lock). A message for an ended actor meanwhile is refused
             // as `ActorGone`, as it would be after the loop.
             served = served.wrapping_add(1);
-            if served % 64 == 0
-                && (futures::FutureExt::now_or_never(&mut exit).is_some()
+            if served % 64 == 0 {
+                if futures::FutureExt::now_or_never(&mut exit).is_some()
                     || futures::FutureExt::now_or_never(&mut withdrawn).is_some()
-                    || futures::FutureExt::now_or_never(&mut lost).is_some())
-            {
-                break;
+                {
+                    break;
+                }
+                if let Some(holder) = futures::FutureExt::now_or_never(&mut lost) {
+                    lost_to = Some(holder);
+                    break;
+                }
             }
             let msg = tokio::select! {
                 biased;
@@ -314,7 +319,10 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
                 },
                 _ = &mut exit => break,
                 _ = &mut withdrawn => break,
-                () = &mut lost => break,
+                holder = &mut lost => {
+                    lost_to = Some(holder);
+                    break 'serving;
+                }
             };
             handle(&inner, &name, &actor, &routes, msg).await;
         }
@@ -326,6 +334,14 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     })
     .await;
     inner.forget(sid);
+    // Told once the server no longer routes the name here, so that what is sent after it goes
+    // to the new holder alone.
+    if let Some(holder) = lost_to {
+        inner.members.emit(crate::members::MemberEvent::NameLost {
+            name: name.clone(),
+            holder,
+        });
+    }
     // The revision this node holds now (it claims the name again if another node purged it);
     // none if the name was lost to another node.
     if let Some(revision) = holds_name.then(|| inner.held.release(&name)).flatten() {

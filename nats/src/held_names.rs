@@ -30,7 +30,6 @@ use futures::channel::oneshot;
 use crate::broker::Inner;
 use crate::codec::Codec;
 use crate::error::ExportError;
-use crate::members::MemberEvent;
 use crate::registry::{self, Entry};
 
 /// One name this node holds.
@@ -203,14 +202,11 @@ async fn claim_again<C: Codec>(inner: &Inner<C>, name: &str) {
     }
 }
 
-/// Gives `name` up to `holder`: its export stops serving, and the node's listeners hear of it.
+/// Gives `name` up to `holder`: its export stops serving, and then tells the node's listeners
+/// ([`MemberEvent::NameLost`](crate::MemberEvent::NameLost), once the server no longer routes
+/// the name here).
 fn lose<C>(inner: &Inner<C>, name: &str, holder: String) {
-    let Some(held) = inner.held.names().remove(name) else {
-        return;
-    };
-    let _ = held.lost.send(holder.clone());
-    inner.members.emit(MemberEvent::NameLost {
-        name: name.to_owned(),
-        holder,
-    });
+    if let Some(held) = inner.held.names().remove(name) {
+        let _ = held.lost.send(holder);
+    }
 }

@@ -32,8 +32,9 @@ pub enum MemberEvent {
     /// This node is connected again.
     Reconnected,
     /// This node no longer serves `name`: while it was out of reach, the other nodes took it for
-    /// dead and `holder` claimed the name. The export stopped serving (its actor keeps
-    /// running); the registry entry, now `holder`'s, decides who serves a name.
+    /// dead and `holder` claimed the name. The registry entry, now `holder`'s, decides who
+    /// serves a name. Sent once this node's export has stopped serving it (the server no longer
+    /// routes the name here, and what had arrived went to the actor); the actor keeps running.
     NameLost {
         /// The exported name.
         name: String,

@@ -21,29 +21,6 @@ fn room() -> Topic<Line> {
     Topic::new("chat/lobby")
 }
 
-/// What a user is told: a line from the room, or something to say.
-enum UserMsg {
-    Heard(Line),
-    Say(String, Reply<(usize, usize)>),
-    Transcript(Reply<Vec<String>>),
-}
-
-impl From<Line> for UserMsg {
-    fn from(line: Line) -> Self {
-        UserMsg::Heard(line)
-    }
-}
-
-impl TryFrom<UserMsg> for Line {
-    type Error = UserMsg;
-    fn try_from(msg: UserMsg) -> Result<Self, UserMsg> {
-        match msg {
-            UserMsg::Heard(line) => Ok(line),
-            other => Err(other),
-        }
-    }
-}
-
 struct User {
     name: String,
     transcript: Vec<String>,
@@ -51,58 +28,58 @@ struct User {
     gate: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
-impl Actor for User {
-    type Message = UserMsg;
-    type Error = std::convert::Infallible;
-}
-
-impl<V: Env> Handler<V> for User {
-    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Self::Error> {
+#[actor]
+impl User {
+    /// Joins the room: subscribes itself to the room's topic.
+    #[started]
+    fn join<V: Env>(&mut self, ctx: &mut Context<Self, V>) {
         ctx.broker()
             .subscribe(&room(), &ctx.myself())
             .expect("the room carries lines");
         println!("{} joins", self.name);
-        Ok(())
     }
 
-    async fn handle(
-        &mut self,
-        msg: UserMsg,
-        ctx: &mut Context<Self, V>,
-    ) -> Result<(), Self::Error> {
-        match msg {
-            UserMsg::Heard(line) if line.from != self.name => {
-                if let Some(gate) = self.gate.take() {
-                    let _ = gate.await;
-                }
-                self.transcript
-                    .push(format!("{}: {}", line.from, line.text));
-            }
-            UserMsg::Heard(_) => {}
-            UserMsg::Say(text, reply) => {
-                let line = Line {
-                    from: self.name.clone(),
-                    text,
-                };
-                let report = ctx.broker().publish(&room(), line).await;
-                for miss in &report.undelivered {
-                    if miss.reason == UndeliveredReason::Full {
-                        println!(
-                            "  ({}'s line {:?} did not reach a user whose mailbox was full)",
-                            self.name, miss.message.text
-                        );
-                    }
-                }
-                let _ = reply.send((report.delivered, report.undelivered.len()));
-            }
-            UserMsg::Transcript(reply) => {
-                let _ = reply.send(self.transcript.clone());
+    /// A line said in the room: `from` makes `UserMsg` convert from a `Line` and back, which
+    /// is what subscribing to a `Topic<Line>` asks of the user's message type.
+    #[message(from)]
+    async fn heard(&mut self, line: Line) {
+        if line.from == self.name {
+            return;
+        }
+        if let Some(gate) = self.gate.take() {
+            let _ = gate.await;
+        }
+        self.transcript
+            .push(format!("{}: {}", line.from, line.text));
+    }
+
+    /// Says `text` in the room; answers how many users got the line and how many did not.
+    #[message]
+    async fn say<V: Env>(&mut self, text: String, ctx: &mut Context<Self, V>) -> (usize, usize) {
+        let line = Line {
+            from: self.name.clone(),
+            text,
+        };
+        let report = ctx.broker().publish(&room(), line).await;
+        for miss in &report.undelivered {
+            if miss.reason == UndeliveredReason::Full {
+                println!(
+                    "  ({}'s line {:?} did not reach a user whose mailbox was full)",
+                    self.name, miss.message.text
+                );
             }
         }
-        Ok(())
+        (report.delivered, report.undelivered.len())
     }
 
-    async fn stopped(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
+    /// The lines this user heard from the others.
+    #[message]
+    fn transcript(&self) -> Vec<String> {
+        self.transcript.clone()
+    }
+
+    #[stopped]
+    fn leave(&mut self) {
         println!("{} leaves", self.name);
     }
 }
@@ -133,25 +110,21 @@ async fn main() {
         tokio::task::yield_now().await;
     }
 
-    let say = |who: &ActorRef<User>, text: &str| {
-        let (who, text) = (who.clone(), text.to_owned());
-        async move { who.ask(|r| UserMsg::Say(text, r)).await.expect("alive") }
-    };
-    let (delivered, _) = say(&ada, "hello, room").await;
+    let (delivered, _) = ada.say("hello, room".into()).await.expect("alive");
     println!("ada's hello reached {delivered} subscribers (herself included)");
     // cy has taken the hello and is held: its two slots are free for bob's first two lines.
     while cy.mailbox_len() > 0 {
         tokio::task::yield_now().await;
     }
     for n in 1..=4 {
-        say(&bob, &format!("bob's news #{n}")).await;
+        bob.say(format!("bob's news #{n}")).await.expect("alive");
     }
 
     bob.stop();
     // Once `wait` resolves, bob's exit watchers have run: he has left the room.
     bob.wait().await;
     assert_eq!(system.broker().topics().subscriber_count(&room()), 2);
-    let (delivered, missed) = say(&ada, "bob has left").await;
+    let (delivered, missed) = ada.say("bob has left".into()).await.expect("alive");
     println!(
         "ada's last line went to {} subscribers ({delivered} delivered)",
         delivered + missed
@@ -168,8 +141,8 @@ async fn main() {
     while cy.mailbox_len() > 0 {
         tokio::task::yield_now().await;
     }
-    let cy_heard = cy.ask(UserMsg::Transcript).await.expect("alive");
-    let ada_heard = ada.ask(UserMsg::Transcript).await.expect("alive");
+    let cy_heard = cy.transcript().await.expect("alive");
+    let ada_heard = ada.transcript().await.expect("alive");
     println!("ada heard {} lines: {ada_heard:?}", ada_heard.len());
     println!(
         "cy (busy, 2 slots) heard {} lines: {cy_heard:?}",

@@ -94,11 +94,15 @@ impl Parse for ActorArgs {
     }
 }
 
-/// `#[message]` or `#[message(ask)]`.
+/// `#[message]`, `#[message(ask)]` or `#[message(from)]`.
 #[derive(Default)]
 pub(crate) struct MessageArgs {
     /// Make a method without a return value an ask answered with `()` once it has run.
     pub(crate) ask: bool,
+    /// Convert the message from its one argument and back (`From<T>` for the enum, `TryFrom`
+    /// of the enum for `T`), so that the actor can receive a `T` sent as a `T`: a topic's
+    /// publish, a `Recipient<T>`.
+    pub(crate) from: bool,
 }
 
 impl Parse for MessageArgs {
@@ -106,16 +110,26 @@ impl Parse for MessageArgs {
         let mut args = MessageArgs::default();
         while !input.is_empty() {
             let key: Ident = input.call(Ident::parse_any)?;
-            match key.to_string().as_str() {
-                "ask" if !args.ask => args.ask = true,
-                "ask" => return Err(syn::Error::new(key.span(), "`ask` is given twice")),
+            let flag = match key.to_string().as_str() {
+                "ask" => &mut args.ask,
+                "from" => &mut args.from,
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown #[message] argument `{other}`; the one argument is `ask`"),
+                        format!(
+                            "unknown #[message] argument `{other}`; the arguments are `ask` and \
+                             `from`"
+                        ),
                     ));
                 }
+            };
+            if *flag {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("`{key}` is given twice"),
+                ));
             }
+            *flag = true;
             if input.is_empty() {
                 break;
             }
@@ -194,8 +208,15 @@ mod tests {
     fn message_arguments() {
         let args: MessageArgs = syn::parse2(quote::quote!(ask)).unwrap();
         assert!(args.ask);
+        assert!(!args.from);
+        let args: MessageArgs = syn::parse2(quote::quote!(from)).unwrap();
+        assert!(args.from && !args.ask);
         let args: MessageArgs = syn::parse2(quote::quote!()).unwrap();
-        assert!(!args.ask);
+        assert!(!args.ask && !args.from);
+        let e = syn::parse2::<MessageArgs>(quote::quote!(from, from))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("`from` is given twice"));
         let e = syn::parse2::<MessageArgs>(quote::quote!(tell))
             .err()
             .unwrap();

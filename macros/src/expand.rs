@@ -97,8 +97,11 @@ pub(crate) fn generate(args: &ActorArgs, krate: &Path, model: &Model) -> TokenSt
     let message_enum = message_enum(model, &msg, &vis, &args.derive, krate, &actor_str);
     let handler = handler(model, &msg, krate);
     let helpers = helpers(model, &msg, &api, &vis, krate, &actor_str);
+    let conversions = conversions(model, &msg);
     quote! {
         #message_enum
+
+        #conversions
 
         impl #krate::Actor for #actor {
             type Message = #msg;
@@ -177,6 +180,43 @@ fn message_enum(
             #(#variants),*
         }
     }
+}
+
+/// For each `#[message(from)]` method: `From<T>` for the enum (the variant around the value)
+/// and `TryFrom<enum>` for `T` (the value back out of that variant, any other variant handed
+/// back), the pair through which the core and the broker deliver a `T` to the actor.
+fn conversions(model: &Model, msg: &Ident) -> TokenStream {
+    let value = local("value");
+    let other = local("other");
+    model
+        .messages
+        .iter()
+        .filter_map(|m| {
+            let (name, ty) = m.converted_param()?;
+            let Message { variant, cfgs, .. } = m;
+            Some(quote! {
+                #(#cfgs)*
+                impl ::core::convert::From<#ty> for #msg {
+                    fn from(#value: #ty) -> Self {
+                        #msg::#variant { #name: #value }
+                    }
+                }
+
+                #(#cfgs)*
+                impl ::core::convert::TryFrom<#msg> for #ty {
+                    type Error = #msg;
+                    // With one variant, the last arm is unreachable.
+                    #[allow(unreachable_patterns)]
+                    fn try_from(#value: #msg) -> ::core::result::Result<Self, #msg> {
+                        match #value {
+                            #msg::#variant { #name: #value } => ::core::result::Result::Ok(#value),
+                            #other => ::core::result::Result::Err(#other),
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
 }
 
 /// The argument that a generated call passes for a context parameter.

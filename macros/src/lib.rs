@@ -191,8 +191,64 @@
 //!   instantiated with the handler's environment, or `impl Env` in the parameter.
 //! - `Self` may appear in parameter and return types, `Self::Error` and `Self::Message` too (the
 //!   macro qualifies them: in an inherent impl the compiler alone finds them ambiguous).
-//! - A method's `#[cfg(...)]` attributes are repeated on its variant, match arm and helper.
+//! - A method's `#[cfg(...)]` attributes are repeated on its variant, match arm and helper (and
+//!   its conversions, below).
 //! - Methods without `#[message]` are left alone.
+//!
+//! # Receiving a value as it is: `#[message(from)]`
+//!
+//! Pub/sub topics, [`Recipient`]s and the distributed broker's exports hand an actor a value of
+//! some type `T` and need the actor's message type to convert from `T` and back (`From<T>` to
+//! deliver it, `TryFrom` to hand a refused one back as the `T` it was). `#[message(from)]` on a
+//! tell with one argument writes that pair, so the actor can subscribe to a `Topic<T>` with no
+//! conversion written by hand:
+//!
+//! ```
+//! use playhouse::prelude::*;
+//! use playhouse::Topic;
+//!
+//! #[derive(Clone)]
+//! pub struct Line(pub String);
+//!
+//! pub struct Reader {
+//!     read: usize,
+//! }
+//!
+//! #[actor]
+//! impl Reader {
+//!     /// A line published on a topic `Reader` subscribes to.
+//!     #[message(from)]
+//!     pub fn line(&mut self, line: Line) {
+//!         self.read += line.0.len();
+//!     }
+//!
+//!     #[message]
+//!     pub fn read(&self) -> usize {
+//!         self.read
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let system = System::new(TokioExecutor::current());
+//! let reader = system.spawn(Reader { read: 0 });
+//! let news = Topic::<Line>::new("news");
+//! system.broker().subscribe(&news, &reader).unwrap();
+//! system.broker().publish(&news, Line("hello".into())).await;
+//! assert_eq!(reader.read().await.unwrap(), 5);
+//! # }
+//! ```
+//!
+//! Beside the variant `Line { line: Line }`, it generates:
+//!
+//! ```text
+//! impl From<Line> for ReaderMsg { /* ReaderMsg::Line { line } */ }
+//! impl TryFrom<ReaderMsg> for Line { type Error = ReaderMsg; /* that variant's value, or the message back */ }
+//! ```
+//!
+//! The method is a tell (no return value, no `ask`: a value converted into a message carries no
+//! reply port) and takes exactly one argument besides the context. Two `from` methods of one
+//! type would be two ways to make the message from it: the macro says so, naming both.
 //!
 //! # Hooks
 //!
@@ -281,6 +337,7 @@
 //!
 //! [`AskError::HandlerError(e)`]: https://docs.rs/playhouse/latest/playhouse/enum.AskError.html
 //! [`Actor`]: https://docs.rs/playhouse/latest/playhouse/trait.Actor.html
+//! [`Recipient`]: https://docs.rs/playhouse/latest/playhouse/struct.Recipient.html
 //! [`Handler`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html
 //! [`Handler::started`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html#method.started
 //! [`Handler::stopped`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html#method.stopped

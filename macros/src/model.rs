@@ -38,6 +38,21 @@ pub(crate) struct Message {
     pub(crate) summary: Vec<String>,
     /// The method's `#[cfg]` attributes, repeated on everything generated for it.
     pub(crate) cfgs: Vec<Attribute>,
+    /// `#[message(from)]`: the message converts from its one value parameter and back.
+    pub(crate) from: bool,
+}
+
+impl Message {
+    /// The one value parameter of a `#[message(from)]` method: its name and type.
+    pub(crate) fn converted_param(&self) -> Option<(&Ident, &Type)> {
+        if !self.from {
+            return None;
+        }
+        self.params.iter().find_map(|p| match p {
+            Param::Value { name, ty } => Some((name, &**ty)),
+            Param::Context { .. } => None,
+        })
+    }
 }
 
 /// A parameter of a message method.
@@ -232,6 +247,26 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
                             ),
                         );
                     }
+                    if let Some((_, ty)) = m.converted_param() {
+                        let key = ty.to_token_stream().to_string();
+                        let same = messages.iter().find(|o| {
+                            o.converted_param()
+                                .is_some_and(|(_, t)| t.to_token_stream().to_string() == key)
+                        });
+                        if let Some(other) = same {
+                            errors.at(
+                                &f.sig.ident,
+                                format!(
+                                    "`{}` and `{}` are both #[message(from)] of `{}`: the message \
+                                     enum can be made from a type in one way only; drop `from` \
+                                     on one",
+                                    other.method,
+                                    m.method,
+                                    key.replace(' ', "")
+                                ),
+                            );
+                        }
+                    }
                     messages.push(m);
                 }
                 Err(e) => errors.push(e),
@@ -299,7 +334,7 @@ fn marker(attr: &Attribute) -> Option<syn::Result<Marker>> {
         (Meta::Path(_), _) => Ok(Marker::Stopped),
         (Meta::NameValue(_), 0) => Err(syn::Error::new_spanned(
             attr,
-            "write `#[message]` or `#[message(ask)]`",
+            "write `#[message]`, `#[message(ask)]` or `#[message(from)]`",
         )),
         (_, 1) => Err(syn::Error::new_spanned(
             attr,
@@ -468,6 +503,30 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
         }
     }
     check_generics(sig, env.as_ref(), "#[message]", &mut errors);
+    if opts.from {
+        if has_reply {
+            errors.at(
+                &sig.ident,
+                "a #[message(from)] method is a tell: it returns nothing and is not `ask` (a \
+                 message converted from a value carries no reply port)",
+            );
+        }
+        // Counted as written (a parameter rejected above counts too).
+        let typed = sig
+            .inputs
+            .iter()
+            .filter(|i| matches!(i, FnArg::Typed(a) if context_env(&a.ty).is_none()))
+            .count();
+        if typed != 1 {
+            errors.at(
+                &sig.ident,
+                format!(
+                    "a #[message(from)] method takes exactly one argument besides the context: \
+                     the value the message is converted from (this one takes {typed})"
+                ),
+            );
+        }
+    }
 
     let variant = match upper_camel(&sig.ident) {
         Some(v) => v,
@@ -487,6 +546,7 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
         reply,
         summary: summary(&f.attrs),
         cfgs: cfgs(&f.attrs),
+        from: opts.from,
     })
 }
 

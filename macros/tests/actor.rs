@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use playhouse::prelude::*;
+use playhouse::{Topic, UndeliveredReason};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Insufficient {
@@ -376,4 +377,92 @@ async fn a_helper_is_the_cores_call_and_nothing_more() {
     let by_hand = account.tell(AccountMsg::Credit { amount });
     assert_eq!(size_of_val(&helper), size_of_val(&by_hand));
     drop((helper, by_hand));
+}
+
+// ---------------------------------------------------------------------------------------------
+// `#[message(from)]`: an `#[actor]` that takes a topic's messages and is a `Recipient` of a
+// value type, with no conversion written by hand.
+
+/// A line said in a room.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line(pub String);
+
+pub struct Listener {
+    heard: Vec<String>,
+}
+
+#[actor]
+impl Listener {
+    /// A line published on the room's topic.
+    #[message(from)]
+    pub fn heard(&mut self, line: Line) {
+        self.heard.push(line.0);
+    }
+
+    /// A number, from a `Recipient<u64>`; it may take the context too.
+    #[message(from)]
+    pub fn count<V: Env>(&mut self, n: u64, ctx: &mut Context<Self, V>) {
+        let _ = ctx.id();
+        self.heard.push(n.to_string());
+    }
+
+    #[message]
+    pub fn heard_so_far(&self) -> Vec<String> {
+        self.heard.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_from_message_receives_a_topics_publishes_and_a_recipients_values() {
+    let system = System::new(TokioExecutor::current());
+    let listener = system.spawn(Listener { heard: Vec::new() });
+    let room = Topic::<Line>::new("room");
+    system.broker().subscribe(&room, &listener).unwrap();
+    let report = system.broker().publish(&room, Line("hello".into())).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let numbers = listener.recipient::<u64>();
+    numbers.tell(7).await.unwrap();
+    assert_eq!(listener.heard_so_far().await.unwrap(), ["hello", "7"]);
+
+    // Each conversion reads its own variant, and hands any other back whole.
+    assert_eq!(
+        Line::try_from(ListenerMsg::from(Line("back".into()))).ok(),
+        Some(Line("back".into()))
+    );
+    assert!(matches!(
+        u64::try_from(ListenerMsg::from(Line("not a number".into()))),
+        Err(ListenerMsg::Heard { line }) if line.0 == "not a number"
+    ));
+    assert!(matches!(
+        Line::try_from(ListenerMsg::from(3u64)),
+        Err(ListenerMsg::Count { n: 3 })
+    ));
+}
+
+#[tokio::test]
+async fn a_from_message_refused_by_a_full_mailbox_comes_back_as_its_value() {
+    let system = System::new(TokioExecutor::current());
+    let listener = system.spawn_with(
+        Listener { heard: Vec::new() },
+        Bounded::<Reject>::with_capacity(1).unwrap(),
+    );
+    let numbers = listener.recipient::<u64>();
+    // The current-thread runtime does not run the actor before this test awaits: the first
+    // value fills the mailbox and the second is refused, and handed back as the `u64` it was.
+    numbers.try_tell(1).unwrap();
+    match numbers.try_tell(2) {
+        Err(SendError::Full(n)) => assert_eq!(n, 2),
+        other => panic!("expected the value back as `Full`, got {other:?}"),
+    }
+    let room = Topic::<Line>::new("room");
+    system.broker().subscribe(&room, &listener).unwrap();
+    let report = system.broker().publish(&room, Line("missed".into())).await;
+    assert_eq!(report.delivered, 0, "{report:?}");
+    assert_eq!(report.undelivered.len(), 1, "{report:?}");
+    assert_eq!(report.undelivered[0].reason, UndeliveredReason::Full);
+    assert_eq!(report.undelivered[0].message, Line("missed".into()));
+    while listener.mailbox_len() > 0 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(listener.heard_so_far().await.unwrap(), ["1"]);
 }

@@ -17,6 +17,8 @@ impl Account {
     pub fn credit(&mut self, amount: u64) {
         self.balance += amount;
     }
+    /// Takes a rate published on a topic.
+    pub fn rate<V: Env>(&mut self, rate: Rate, ctx: &mut Context<Self, V>) {}
     pub fn touch<V: Env>(&mut self, ctx: &mut Context<Self, V>) {
         ctx.stop()
     }
@@ -60,6 +62,13 @@ pub enum AccountMsg {
         /// The `amount` argument of `Account::credit`.
         amount: u64,
     },
+    /// Runs `Account::rate`.
+    ///
+    /// Takes a rate published on a topic.
+    Rate {
+        /// The `rate` argument of `Account::rate`.
+        rate: Rate,
+    },
     /// Runs `Account::touch`.
     Touch {},
     #[cfg(feature = "audit")]
@@ -70,6 +79,21 @@ pub enum AccountMsg {
         /// Where the handler sends what `Account::audit` returned.
         reply: ::playhouse::Reply<()>,
     },
+}
+impl ::core::convert::From<Rate> for AccountMsg {
+    fn from(value: Rate) -> Self {
+        AccountMsg::Rate { rate: value }
+    }
+}
+impl ::core::convert::TryFrom<AccountMsg> for Rate {
+    type Error = AccountMsg;
+    #[allow(unreachable_patterns)]
+    fn try_from(value: AccountMsg) -> ::core::result::Result<Self, AccountMsg> {
+        match value {
+            AccountMsg::Rate { rate: value } => ::core::result::Result::Ok(value),
+            other => ::core::result::Result::Err(other),
+        }
+    }
 }
 impl ::playhouse::Actor for Account {
     type Message = AccountMsg;
@@ -93,6 +117,9 @@ impl<V: ::playhouse::Env> ::playhouse::Handler<V> for Account {
             }
             AccountMsg::Credit { amount: arg_amount } => {
                 Self::credit(self, arg_amount);
+            }
+            AccountMsg::Rate { rate: arg_rate } => {
+                Self::rate(self, arg_rate, &mut *ctx);
             }
             AccountMsg::Touch {} => {
                 Self::touch(self, &mut *ctx);
@@ -151,6 +178,15 @@ pub trait AccountApi {
     fn credit(
         &self,
         amount: u64,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::playhouse::SendError<AccountMsg>>,
+    > + ::core::marker::Send;
+    /// Takes a rate published on a topic.
+    ///
+    /// Sends `Account::rate` to the actor (a tell: this waits for room in the mailbox, not for the handler).
+    fn rate(
+        &self,
+        rate: Rate,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<(), ::playhouse::SendError<AccountMsg>>,
     > + ::core::marker::Send;
@@ -236,6 +272,14 @@ for ::playhouse::ActorRef<Account, MB> {
         Output = ::core::result::Result<(), ::playhouse::SendError<AccountMsg>>,
     > + ::core::marker::Send {
         ::playhouse::ActorRef::<Account, MB>::tell(self, AccountMsg::Credit { amount })
+    }
+    fn rate(
+        &self,
+        rate: Rate,
+    ) -> impl ::core::future::Future<
+        Output = ::core::result::Result<(), ::playhouse::SendError<AccountMsg>>,
+    > + ::core::marker::Send {
+        ::playhouse::ActorRef::<Account, MB>::tell(self, AccountMsg::Rate { rate })
     }
     fn touch(
         &self,

@@ -23,6 +23,9 @@ impl Account {
     pub async fn balance(&self) -> u64 { self.balance }
     #[message]
     pub fn credit(&mut self, amount: u64) { self.balance += amount }
+    /// Takes a rate published on a topic.
+    #[message(from)]
+    pub fn rate<V: Env>(&mut self, rate: Rate, ctx: &mut Context<Self, V>) {}
     #[message]
     pub fn touch<V: Env>(&mut self, ctx: &mut Context<Self, V>) { ctx.stop() }
     #[message(ask)]
@@ -96,6 +99,11 @@ fn the_expansion_is_a_plain_enum_and_a_match() {
         "::playhouse::SendError<AccountMsg>",
         // The `Self::Error` of the hook is qualified, which the compiler needs in an inherent impl.
         "Result<(), <Self as ::playhouse::Actor>::Error>",
+        // `#[message(from)]`: the variant around the value, and the value back out of it.
+        "impl ::core::convert::From<Rate> for AccountMsg { fn from(value: Rate) -> Self { AccountMsg::Rate { rate: value } } }",
+        "impl ::core::convert::TryFrom<AccountMsg> for Rate { type Error = AccountMsg;",
+        "match value { AccountMsg::Rate { rate: value } => ::core::result::Result::Ok(value), other => ::core::result::Result::Err(other), }",
+        "Self::rate(self, arg_rate, &mut *ctx);",
     ] {
         // prettyplease puts attributes of fields on their own lines; compare without newlines.
         let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -309,6 +317,49 @@ fn names_must_not_clash() {
         "`get_x` and `getX` both make the message variant `GetX`",
         "getX",
     );
+}
+
+#[test]
+fn a_from_message_is_a_tell_of_one_value_converted_one_way() {
+    assert_error(
+        "impl A { #[message(from)] fn f(&mut self, n: u8) -> u8 { n } }",
+        "a #[message(from)] method is a tell",
+        "f",
+    );
+    assert_error(
+        "impl A { #[message(from, ask)] fn f(&mut self, n: u8) {} }",
+        "a #[message(from)] method is a tell",
+        "f",
+    );
+    assert_error(
+        "impl A { #[message(from)] fn f(&mut self) {} }",
+        "takes exactly one argument besides the context: the value the message is converted \
+         from (this one takes 0)",
+        "f",
+    );
+    assert_error(
+        "impl A { #[message(from)] fn f<V: Env>(&mut self, a: u8, ctx: &mut Context<Self, V>, b: u8) {} }",
+        "(this one takes 2)",
+        "f",
+    );
+    assert_error(
+        "impl A { #[message(from)] fn f(&mut self, a: Vec<u8>) {} #[message(from)] fn g(&mut self, b: Vec < u8 >) {} }",
+        "`f` and `g` are both #[message(from)] of `Vec<u8>`",
+        "g",
+    );
+    // A `from` method's cfg is on its conversions too: the method, variant, arm, declaration,
+    // helper, `From` and `TryFrom`.
+    let out = pretty(expand(
+        "",
+        "impl A { #[message(from)] #[cfg(feature = \"x\")] fn f(&mut self, a: u8) {} }",
+    ));
+    assert_eq!(out.matches("#[cfg(feature = \"x\")]").count(), 7, "{out}");
+    // One conversion per type: the same type in a plain message is fine.
+    let mut item: ItemImpl = syn::parse_str(
+        "impl A { #[message(from)] fn f(&mut self, a: u8) {} #[message] fn g(&mut self, b: u8) {} }",
+    )
+    .unwrap();
+    assert!(model::take(&mut item, &default_crate()).is_ok());
 }
 
 #[test]

@@ -8,7 +8,6 @@
 //! Run with `cargo run --example cluster_chat --features nats-test-server` (needs `nats-server`
 //! on the `PATH`: `apt-get install nats-server`).
 
-use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -32,34 +31,20 @@ struct User {
     received: Vec<String>,
 }
 
-enum UserMsg {
-    Line(String),
-    Received(Reply<usize>),
-}
-
-impl From<String> for UserMsg {
-    fn from(line: String) -> Self {
-        UserMsg::Line(line)
+#[actor]
+impl User {
+    /// A line of the room, from any process: `from` makes `UserMsg` convert from the `String`
+    /// a remote topic of lines delivers.
+    #[message(from)]
+    fn line(&mut self, line: String) {
+        println!("[{}] {line}", self.name);
+        self.received.push(line);
     }
-}
 
-impl Actor for User {
-    type Message = UserMsg;
-    type Error = Infallible;
-}
-
-impl<V: Env> Handler<V> for User {
-    async fn handle(&mut self, msg: UserMsg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
-        match msg {
-            UserMsg::Line(line) => {
-                println!("[{}] {line}", self.name);
-                self.received.push(line);
-            }
-            UserMsg::Received(reply) => {
-                let _ = reply.send(self.received.len());
-            }
-        }
-        Ok(())
+    /// How many lines it has received.
+    #[message]
+    fn received(&self) -> usize {
+        self.received.len()
     }
 }
 
@@ -208,7 +193,7 @@ async fn user(name: String) {
     }
     // Stay until every line of every user has arrived.
     loop {
-        let received = me.ask(UserMsg::Received).await.expect("the user answers");
+        let received = me.received().await.expect("the user answers");
         if received == USERS * LINES {
             break;
         }

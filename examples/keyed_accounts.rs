@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use playhouse::prelude::*;
-use playhouse_broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
+use playhouse::broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
 
 const ACCOUNTS: u32 = 100;
 const OPENING_BALANCE: u64 = 1_000;

@@ -17,8 +17,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use playhouse::prelude::*;
 use playhouse::broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
+use playhouse::prelude::*;
 
 const ACCOUNTS: u32 = 100;
 const OPENING_BALANCE: u64 = 1_000;

@@ -262,7 +262,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
                                      on one",
                                     other.method,
                                     m.method,
-                                    key.replace(' ', "")
+                                    written(&key)
                                 ),
                             );
                         }
@@ -313,6 +313,18 @@ fn unreachable_model() -> Model {
         started: None,
         stopped: None,
     }
+}
+
+/// A type's tokens as one would write them: no spaces around `<`, `>`, `::` and before `,`.
+fn written(tokens: &str) -> String {
+    tokens
+        .replace(" <", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ::", "::")
+        .replace(":: ", "::")
+        .replace(" ,", ",")
+        .replace("& ", "&")
 }
 
 /// `Some` for our attributes: the marker, or the error in its arguments.

@@ -337,6 +337,9 @@ mod bank {
     #[derive(Debug)]
     struct Private;
 
+    /// A private value type, converted into the crate-visible message enum.
+    struct Coins(u32);
+
     #[actor(vis = pub(crate))]
     impl Vault {
         #[message]
@@ -345,6 +348,19 @@ mod bank {
             self.0 += 1;
             self.0
         }
+
+        #[message(from)]
+        fn deposit(&mut self, coins: Coins) {
+            self.0 += coins.0;
+        }
+    }
+
+    /// Deposits through the generated conversion, from outside the actor's impl.
+    pub(crate) async fn deposit(
+        vault: &playhouse::ActorRef<Vault>,
+        n: u32,
+    ) -> Result<(), playhouse::SendError<VaultMsg>> {
+        vault.tell(VaultMsg::from(Coins(n))).await
     }
 }
 
@@ -359,6 +375,8 @@ async fn an_actor_without_messages_runs_and_modules_keep_their_privacy() {
     let vault = system.spawn(bank::Vault(0));
     assert_eq!(vault.open().await.unwrap(), 1);
     assert_eq!(vault.open().await.unwrap(), 2);
+    bank::deposit(&vault, 10).await.unwrap();
+    assert_eq!(vault.open().await.unwrap(), 13);
 }
 
 // ---------------------------------------------------------------------------------------------

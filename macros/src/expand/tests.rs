@@ -347,6 +347,11 @@ fn a_from_message_is_a_tell_of_one_value_converted_one_way() {
         "`f` and `g` are both #[message(from)] of `Vec<u8>`",
         "g",
     );
+    assert_error(
+        "impl A { #[message(from)] fn f(&mut self, a: Box<dyn std::any::Any + Send>) {} #[message(from)] fn g(&mut self, b: Box<dyn std::any::Any + Send>) {} }",
+        "of `Box<dyn std::any::Any + Send>`",
+        "g",
+    );
     // A `from` method's cfg is on its conversions too: the method, variant, arm, declaration,
     // helper, `From` and `TryFrom`.
     let out = pretty(expand(

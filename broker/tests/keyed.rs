@@ -198,6 +198,17 @@ enum Msg {
     Ignore(Reply<u32>),
     /// Panics.
     Panic,
+    /// Answers `Ok(n)` for an even `n`, a handler error for an odd one.
+    Even(u32, Reply<Result<u32, TestError>>),
+    /// Asks `key` of `keyed` for its key from this handler (through a `KeyRef` if `via_key_ref`)
+    /// and answers what came of it: the key, `"deadlock on K"` if the ask was refused as a
+    /// self-ask with the request handed back, or the error's text.
+    AskKey {
+        keyed: Keyed<u32, Probe>,
+        key: u32,
+        via_key_ref: bool,
+        reply: Reply<Result<u32, String>>,
+    },
 }
 
 impl Actor for Probe {
@@ -227,6 +238,32 @@ impl<V: Env> Handler<V> for Probe {
             }
             Msg::Ignore(reply) => drop(reply),
             Msg::Panic => panic!("probe boom"),
+            Msg::Even(n, reply) => {
+                let _ = reply.send(if n % 2 == 0 {
+                    Ok(n)
+                } else {
+                    Err(TestError("odd"))
+                });
+            }
+            Msg::AskKey {
+                keyed,
+                key,
+                via_key_ref,
+                reply,
+            } => {
+                let answer = if via_key_ref {
+                    keyed.key_ref(key).ask(Msg::Key).await
+                } else {
+                    keyed.ask(key, Msg::Key).await
+                };
+                let _ = reply.send(answer.map_err(|e| match e {
+                    KeyedAskError::Deadlock {
+                        key,
+                        message: Msg::Key(_),
+                    } => format!("deadlock on {key}"),
+                    other => other.to_string(),
+                }));
+            }
         }
         Ok(())
     }
@@ -775,6 +812,67 @@ async fn asks_a_key<E: Executor>(exec: E) {
     }
 }
 
+/// `ask_flat` (on the set and on a `KeyRef`) answers the handler's `Ok` value, and its `Err` as
+/// `HandlerError`, naming the key.
+async fn ask_flat_answers_a_handlers_error_as_the_asks<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec));
+    assert_eq!(keyed.ask_flat(1, |r| Msg::Even(4, r)).await.unwrap(), 4);
+    let err = keyed.ask_flat(1, |r| Msg::Even(5, r)).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "key 1 answered with an error: test error: odd"
+    );
+    assert_eq!(err.key(), "1");
+    assert!(err.send_error().is_none());
+    assert_eq!(err.handler_error(), Some(TestError("odd")));
+
+    let mut two = keyed.key_ref(2);
+    assert_eq!(two.ask_flat(|r| Msg::Even(6, r)).await.unwrap(), 6);
+    match two.ask_flat(|r| Msg::Even(7, r)).await.unwrap_err() {
+        KeyedAskError::HandlerError { key, error } => {
+            assert_eq!(key, "2");
+            assert_eq!(error, TestError("odd"));
+        }
+        other => panic!("expected HandlerError, got {other:?}"),
+    }
+    // A request that is not delivered still comes back, whatever the handler's error type.
+    world.fail_next.store(1, Ordering::SeqCst);
+    let err = keyed.ask_flat(3, |r| Msg::Even(8, r)).await.unwrap_err();
+    assert!(
+        err.send_error().is_some_and(|e| e.is_activation_failed()),
+        "{err:?}"
+    );
+    assert!(matches!(err.into_message(), Some(Msg::Even(8, _))));
+}
+
+/// A key's activation asking its own key from its handler fails at once with `Deadlock` and
+/// the request back, through the set and through a `KeyRef` (a hang otherwise: the answer
+/// could only come after the handler returns). Asking another key from a handler works, and
+/// the asker goes on serving.
+async fn a_key_asking_itself_is_refused_not_hung<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    for via_key_ref in [false, true] {
+        let ask = |key| {
+            let keyed = keyed.clone();
+            move |reply| Msg::AskKey {
+                keyed,
+                key,
+                via_key_ref,
+                reply,
+            }
+        };
+        // `within` fails the test if the self-ask hangs.
+        let answer = within(&exec, LONG, keyed.ask(1, ask(1))).await.unwrap();
+        assert_eq!(answer, Err("deadlock on 1".to_string()), "{via_key_ref}");
+        let answer = within(&exec, LONG, keyed.ask(1, ask(2))).await.unwrap();
+        assert_eq!(answer, Ok(2), "{via_key_ref}");
+    }
+    assert_eq!(keyed.ask(1, Msg::Key).await.unwrap(), 1);
+    assert_eq!(world.calls(), vec![1, 2]);
+}
+
 async fn try_tell_reaches_only_running_activations<E: Executor>(exec: E) {
     let world = World::new();
     let mailbox = Bounded::<Reject>::with_capacity(2).unwrap();
@@ -830,6 +928,8 @@ executor_tests!(
     restarts_a_crashed_activation,
     activates_again_after_a_crash_without_restart,
     asks_a_key,
+    ask_flat_answers_a_handlers_error_as_the_asks,
+    a_key_asking_itself_is_refused_not_hung,
     try_tell_reaches_only_running_activations,
     key_ref_delivers_in_order,
     key_ref_activates_again_after_passivation,

@@ -77,6 +77,18 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         self.cell.id
     }
 
+    /// `true` while this thread is running this actor's handler or one of its hooks, that is,
+    /// when called from the actor's own code (not from a task it spawned). An ask to the actor
+    /// from there could only be answered after that code returns, which it never would:
+    /// [`ask`](ActorRef::ask) checks this and fails with [`AskError::Deadlock`]; a layer that
+    /// routes asks itself (the broker's keyed actors) checks it the same way.
+    ///
+    /// Cost: one thread-local read.
+    #[inline]
+    pub fn is_current(&self) -> bool {
+        current_actor::is_running(self.cell.id)
+    }
+
     /// Sends `msg`, obeying the mailbox's backpressure: under `Block` it waits for room; under
     /// `DropNewest`/`DropOldest` a full mailbox drops (and counts) a message and this returns
     /// `Ok`; under `Reject` a full mailbox fails with `Full`.

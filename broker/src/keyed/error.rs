@@ -1,6 +1,7 @@
 //! What a routed send or ask can fail with. Each error names the key and hands back the message
 //! it could not deliver.
 
+use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -217,11 +218,15 @@ impl<M> Error for KeyedError<M> {
     }
 }
 
-/// Why [`Keyed::ask`](super::Keyed::ask) returned no answer: the request was not delivered (with
-/// the request handed back), or it was and no answer will come.
+/// Why [`Keyed::ask`](super::Keyed::ask) (or [`ask_flat`](super::Keyed::ask_flat)) returned
+/// no answer: the request was not delivered (with the request handed back), it was and no
+/// answer will come, or the handler answered with an error.
+///
+/// `E` is the handler's error of an [`ask_flat`](super::Keyed::ask_flat); for the other asks
+/// it is [`Infallible`] and [`HandlerError`](KeyedAskError::HandlerError) cannot occur.
 ///
 /// Its `Debug` does not require `M: Debug`.
-pub enum KeyedAskError<M> {
+pub enum KeyedAskError<M, E = Infallible> {
     /// The request did not reach an activation of the key; the error says why and holds it.
     NotDelivered(KeyedError<M>),
     /// The key's activation took the request, but no answer will come: it stopped, failed or
@@ -232,14 +237,35 @@ pub enum KeyedAskError<M> {
         /// Why no answer will come.
         reason: NoReply,
     },
+    /// The key's own activation asked its own key from its handler or hook. The request could
+    /// only be handled after that handler returns, which it would never do while it waits for
+    /// the answer, so the ask fails at once and hands the request back (it was not sent), as
+    /// [`AskError::Deadlock`](playhouse_core::AskError::Deadlock) does for an actor's
+    /// reference.
+    Deadlock {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The request, not sent.
+        message: M,
+    },
+    /// The key's handler answered with an error (asks whose answer is a `Result`, made with
+    /// [`ask_flat`](super::Keyed::ask_flat)).
+    HandlerError {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// What the handler answered.
+        error: E,
+    },
 }
 
-impl<M> KeyedAskError<M> {
+impl<M, E> KeyedAskError<M, E> {
     /// The key asked, as its `Debug` output.
     pub fn key(&self) -> &str {
         match self {
             KeyedAskError::NotDelivered(e) => e.key(),
-            KeyedAskError::NoReply { key, .. } => key,
+            KeyedAskError::NoReply { key, .. }
+            | KeyedAskError::Deadlock { key, .. }
+            | KeyedAskError::HandlerError { key, .. } => key,
         }
     }
 
@@ -247,26 +273,49 @@ impl<M> KeyedAskError<M> {
     pub fn into_message(self) -> Option<M> {
         match self {
             KeyedAskError::NotDelivered(e) => e.into_message(),
-            KeyedAskError::NoReply { .. } => None,
+            KeyedAskError::Deadlock { message, .. } => Some(message),
+            KeyedAskError::NoReply { .. } | KeyedAskError::HandlerError { .. } => None,
         }
     }
 
-    /// Why the request was not delivered, if it was not.
+    /// Why the request was not delivered, if routing it failed.
     pub fn send_error(&self) -> Option<&KeyedError<M>> {
         match self {
             KeyedAskError::NotDelivered(e) => Some(e),
-            KeyedAskError::NoReply { .. } => None,
+            _ => None,
+        }
+    }
+
+    /// The handler's error, for [`HandlerError`](KeyedAskError::HandlerError).
+    pub fn handler_error(self) -> Option<E> {
+        match self {
+            KeyedAskError::HandlerError { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The same failure with another handler error type: an ask that cannot fail
+    /// (`E = Infallible`) fits where a fallible one's error is expected.
+    pub fn map_handler_error<E2>(self, f: impl FnOnce(E) -> E2) -> KeyedAskError<M, E2> {
+        match self {
+            KeyedAskError::NotDelivered(e) => KeyedAskError::NotDelivered(e),
+            KeyedAskError::NoReply { key, reason } => KeyedAskError::NoReply { key, reason },
+            KeyedAskError::Deadlock { key, message } => KeyedAskError::Deadlock { key, message },
+            KeyedAskError::HandlerError { key, error } => KeyedAskError::HandlerError {
+                key,
+                error: f(error),
+            },
         }
     }
 }
 
-impl<M> From<KeyedError<M>> for KeyedAskError<M> {
+impl<M, E> From<KeyedError<M>> for KeyedAskError<M, E> {
     fn from(e: KeyedError<M>) -> Self {
         KeyedAskError::NotDelivered(e)
     }
 }
 
-impl<M> fmt::Debug for KeyedAskError<M> {
+impl<M, E: fmt::Debug> fmt::Debug for KeyedAskError<M, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyedAskError::NotDelivered(e) => f.debug_tuple("NotDelivered").field(e).finish(),
@@ -275,11 +324,20 @@ impl<M> fmt::Debug for KeyedAskError<M> {
                 .field("key", key)
                 .field("reason", reason)
                 .finish(),
+            KeyedAskError::Deadlock { key, .. } => f
+                .debug_struct("Deadlock")
+                .field("key", key)
+                .finish_non_exhaustive(),
+            KeyedAskError::HandlerError { key, error } => f
+                .debug_struct("HandlerError")
+                .field("key", key)
+                .field("error", error)
+                .finish(),
         }
     }
 }
 
-impl<M> fmt::Display for KeyedAskError<M> {
+impl<M, E: fmt::Display> fmt::Display for KeyedAskError<M, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyedAskError::NotDelivered(e) => fmt::Display::fmt(e, f),
@@ -289,15 +347,24 @@ impl<M> fmt::Display for KeyedAskError<M> {
                     "key {key} took the request but will not answer: {reason}"
                 )
             }
+            KeyedAskError::Deadlock { key, .. } => write!(
+                f,
+                "key {key} asked itself from its own handler; the ask could never be answered"
+            ),
+            KeyedAskError::HandlerError { key, error } => {
+                write!(f, "key {key} answered with an error: {error}")
+            }
         }
     }
 }
 
-impl<M> Error for KeyedAskError<M> {
+impl<M, E: Error + 'static> Error for KeyedAskError<M, E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             KeyedAskError::NotDelivered(e) => e.source(),
             KeyedAskError::NoReply { reason, .. } => Some(reason),
+            KeyedAskError::Deadlock { .. } => None,
+            KeyedAskError::HandlerError { error, .. } => Some(error),
         }
     }
 }

@@ -231,7 +231,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     ///
     /// [`KeyedAskError::NotDelivered`] with the request, for the reasons of
     /// [`tell`](Keyed::tell); [`KeyedAskError::NoReply`] if the activation took the request
-    /// and will not answer (it stopped, failed or panicked first, or dropped the port).
+    /// and will not answer (it stopped, failed or panicked first, or dropped the port);
+    /// [`KeyedAskError::Deadlock`] with the request, unsent, if the key's own activation asks
+    /// it from its handler or a hook.
     ///
     /// # Cancel safety
     ///
@@ -242,17 +244,109 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         R: Send,
         F: FnOnce(Reply<R>) -> A::Message,
     {
+        self.ask_key(&key, make).await
+    }
+
+    /// [`ask`](Keyed::ask) with the key borrowed.
+    pub(crate) async fn ask_key<R, F>(
+        &self,
+        key: &K,
+        make: F,
+    ) -> Result<R, KeyedAskError<A::Message>>
+    where
+        R: Send,
+        F: FnOnce(Reply<R>) -> A::Message,
+    {
         let (reply, rx) = reply_port();
-        self.route(&key, make(reply)).await?;
+        let request = make(reply);
+        let hash = self.shared.table.hash(key);
+        if self.shared.runs_here(hash, key) {
+            return Err(KeyedAskError::Deadlock {
+                key: format!("{key:?}"),
+                message: request,
+            });
+        }
+        self.route(key, request).await?;
         rx.await.map_err(|reason| KeyedAskError::NoReply {
             key: format!("{key:?}"),
             reason,
         })
     }
 
+    /// Like [`ask`](Keyed::ask), for a request whose answer is a `Result`: the handler's
+    /// `Err(e)` arrives as [`KeyedAskError::HandlerError`], so that the caller has one error to
+    /// handle, not a `Result` inside a `Result` (as
+    /// [`ActorRef::ask_flat`](playhouse_core::ActorRef::ask_flat)).
+    ///
+    /// ```
+    /// use playhouse_broker::keyed::{Keyed, KeyedAskError, KeyedSpec};
+    /// use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+    /// use std::convert::Infallible;
+    ///
+    /// struct Account(u64);
+    /// enum Msg { Withdraw(u64, Reply<Result<u64, String>>) }
+    /// impl Actor for Account { type Message = Msg; type Error = Infallible; }
+    /// impl<V: Env> Handler<V> for Account {
+    ///     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         let Msg::Withdraw(n, reply) = msg;
+    ///         let _ = reply.send(if n <= self.0 { self.0 -= n; Ok(self.0) } else { Err("insufficient funds".into()) });
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # use playhouse_broker::InMemoryBroker;
+    /// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+    /// let accounts: Keyed<u32, Account> = KeyedSpec::from_fn(|_: &u32| Ok::<_, Infallible>(Account(10))).start(&system);
+    /// playhouse_core::testing::block_on(async {
+    ///     assert_eq!(accounts.ask_flat(7, |r| Msg::Withdraw(4, r)).await.unwrap(), 6);
+    ///     let err = accounts.ask_flat(7, |r| Msg::Withdraw(7, r)).await.unwrap_err();
+    ///     assert_eq!(err.to_string(), "key 7 answered with an error: insufficient funds");
+    ///     assert!(matches!(err, KeyedAskError::HandlerError { error, .. } if error == "insufficient funds"));
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](Keyed::ask), plus [`KeyedAskError::HandlerError`] when the handler answered
+    /// `Err(e)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ask`](Keyed::ask).
+    pub async fn ask_flat<T, E, F>(
+        &self,
+        key: K,
+        make: F,
+    ) -> Result<T, KeyedAskError<A::Message, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> A::Message,
+    {
+        self.ask_key_flat(&key, make).await
+    }
+
+    /// [`ask_flat`](Keyed::ask_flat) with the key borrowed.
+    pub(crate) async fn ask_key_flat<T, E, F>(
+        &self,
+        key: &K,
+        make: F,
+    ) -> Result<T, KeyedAskError<A::Message, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> A::Message,
+    {
+        flatten(key, self.ask_key(key, make).await)
+    }
+
     /// Routes `msg` to `key`: the hot path inline (an `async fn` with no `.await` on it, so
     /// that it costs what `route_fast` costs), anything else in `route_again`.
-    async fn route(&self, key: &K, msg: A::Message) -> Result<(), KeyedError<A::Message>> {
+    pub(crate) async fn route(
+        &self,
+        key: &K,
+        msg: A::Message,
+    ) -> Result<(), KeyedError<A::Message>> {
         let hash = self.shared.table.hash(key);
         match self.shared.route_fast(hash, key, msg, true) {
             Fast::Sent => Ok(()),
@@ -408,5 +502,20 @@ impl<K: Key, A: Actor, MB: Mailbox> fmt::Debug for Keyed<K, A, MB> {
             .field("active", &self.active_count())
             .field("passivate_after", &self.shared.idle)
             .finish_non_exhaustive()
+    }
+}
+
+/// An ask's answer that is a `Result`, with the handler's `Err` as the ask's error.
+pub(crate) fn flatten<K: Key, M, T, E>(
+    key: &K,
+    answer: Result<Result<T, E>, KeyedAskError<M>>,
+) -> Result<T, KeyedAskError<M, E>> {
+    match answer {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(KeyedAskError::HandlerError {
+            key: format!("{key:?}"),
+            error,
+        }),
+        Err(e) => Err(e.map_handler_error(|never| match never {})),
     }
 }

@@ -14,7 +14,7 @@ use crate::faults::Fault;
 
 use super::entry::Idle;
 use super::error::{KeyedAskError, KeyedError};
-use super::handle::Keyed;
+use super::handle::{Keyed, flatten};
 use super::shared::{Fast, full_waits};
 use super::spec::Key;
 
@@ -240,7 +240,8 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
     ///
     /// As [`Keyed::ask`]: [`KeyedAskError::NotDelivered`] with the request, for the reasons of
     /// [`tell`](KeyRef::tell); [`KeyedAskError::NoReply`] if the activation took the request
-    /// and will not answer.
+    /// and will not answer; [`KeyedAskError::Deadlock`] with the request, unsent, if the key's
+    /// own activation asks it from its handler or a hook.
     ///
     /// # Cancel safety
     ///
@@ -251,11 +252,43 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
         F: FnOnce(Reply<R>) -> A::Message,
     {
         let (reply, rx) = reply_port();
-        self.tell(make(reply)).await?;
+        let request = make(reply);
+        let runs_here = match &self.cached {
+            Some(cached) => cached.actor.is_current(),
+            None => self.keyed.shared().runs_here(self.hash, &self.key),
+        };
+        if runs_here {
+            return Err(KeyedAskError::Deadlock {
+                key: format!("{:?}", self.key),
+                message: request,
+            });
+        }
+        self.tell(request).await?;
         rx.await.map_err(|reason| KeyedAskError::NoReply {
             key: format!("{:?}", self.key),
             reason,
         })
+    }
+
+    /// Like [`ask`](KeyRef::ask), for a request whose answer is a `Result`: the handler's
+    /// `Err(e)` arrives as [`KeyedAskError::HandlerError`], as [`Keyed::ask_flat`] does.
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](KeyRef::ask), plus [`KeyedAskError::HandlerError`] when the handler answered
+    /// `Err(e)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Keyed::ask`].
+    pub async fn ask_flat<T, E, F>(&mut self, make: F) -> Result<T, KeyedAskError<A::Message, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> A::Message,
+    {
+        let answer = self.ask(make).await;
+        flatten(&self.key, answer)
     }
 
     fn full(&self, message: A::Message) -> KeyedError<A::Message> {

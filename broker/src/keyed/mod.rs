@@ -88,6 +88,7 @@
 //! of the idle time. Nothing per passivated key.
 
 mod activation;
+mod at_key;
 mod entry;
 mod error;
 mod handle;
@@ -99,6 +100,7 @@ mod spec;
 mod table;
 mod tell;
 
+pub use at_key::AtKey;
 pub use error::{ActivationCause, KeyedAskError, KeyedError};
 pub use handle::{Keyed, KeyedStats};
 pub use key_ref::{KeyRef, KeyRefTell};

@@ -278,6 +278,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         }
     }
 
+    /// `true` if this thread is running the handler or a hook of the key's activation: an ask
+    /// to the key from there could never be answered. One read lock and a lookup; an ask pays
+    /// it before it routes.
+    pub(crate) fn runs_here(&self, hash: u64, key: &K) -> bool {
+        let shard = self.table.read(hash);
+        matches!(shard.get(hash, key), Some(Slot::Active(a)) if a.actor.is_current())
+    }
+
     /// `true` if the key has a running activation that is not being passivated.
     pub(crate) fn is_active(&self, hash: u64, key: &K) -> bool {
         let shard = self.table.read(hash);

@@ -91,12 +91,14 @@ fn the_expansion_is_a_plain_enum_and_a_match() {
         "Self::audit(self, &*ctx, arg_type).await;",
         "Self::on_start(self, &mut *ctx).await",
         "Self::on_stop(self, reason).await;",
-        "pub trait AccountApi {",
-        "impl<MB: ::playhouse::mailbox::Mailbox> AccountApi for ::playhouse::ActorRef<Account, MB>",
-        ">::ask_flat( self, move |reply| { AccountMsg::Withdraw { amount, reply: reply, } }, )",
-        "::playhouse::ActorRef::<Account, MB>::tell(self, AccountMsg::Credit { amount })",
-        "::playhouse::AskError<AccountMsg, Insufficient>",
-        "::playhouse::SendError<AccountMsg>",
+        // The helpers: a trait over every address of the actor, and its one blanket impl.
+        "pub trait AccountApi: ::playhouse::MessageTarget<Message = AccountMsg> {",
+        "impl<T: ::playhouse::MessageTarget<Message = AccountMsg>> AccountApi for T {",
+        "<T as ::playhouse::MessageTarget>::ask_flat( self, move |reply| { AccountMsg::Withdraw { amount, reply: reply, } }, )",
+        "<T as ::playhouse::MessageTarget>::tell(self, AccountMsg::Credit { amount })",
+        "<Self as ::playhouse::MessageTarget>::AskError<Insufficient>",
+        "<Self as ::playhouse::MessageTarget>::AskError<::core::convert::Infallible>",
+        "<Self as ::playhouse::MessageTarget>::TellError",
         // The `Self::Error` of the hook is qualified, which the compiler needs in an inherent impl.
         "Result<(), <Self as ::playhouse::Actor>::Error>",
         // `#[message(from)]`: the variant around the value, and the value back out of it.
@@ -141,8 +143,8 @@ fn the_arguments_rename_and_retarget_what_is_generated() {
         "pub(crate) enum Request {",
         "type Error = MyError;",
         "impl playhouse_core::Actor for Svc",
-        "pub(crate) trait Helpers {",
-        "impl<MB: playhouse_core::mailbox::Mailbox> Helpers for playhouse_core::ActorRef<Svc, MB>",
+        "pub(crate) trait Helpers: playhouse_core::MessageTarget<Message = Request> {",
+        "impl<T: playhouse_core::MessageTarget<Message = Request>> Helpers for T",
     ] {
         let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(flat.contains(needle), "missing `{needle}` in:\n{out}");
@@ -153,14 +155,14 @@ fn the_arguments_rename_and_retarget_what_is_generated() {
 fn generic_names_do_not_shadow_the_users_types() {
     let out = pretty(expand(
         "",
-        "impl V { #[message] fn put(&mut self, mb: MB) -> MB_ { todo!() } }",
+        "impl V { #[message] fn put(&mut self, t: T) -> T_ { todo!() } }",
     ));
     assert!(
         out.contains("impl<V_: ::playhouse::Env> ::playhouse::Handler<V_> for V"),
         "{out}"
     );
     assert!(
-        out.contains("impl<MB__: ::playhouse::mailbox::Mailbox> VApi"),
+        out.contains("impl<T__: ::playhouse::MessageTarget<Message = VMsg>> VApi for T__"),
         "{out}"
     );
 }

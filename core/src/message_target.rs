@@ -1,0 +1,170 @@
+//! [`MessageTarget`]: what messages of one type can be sent to, whatever holds the address.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use crate::actor::Actor;
+use crate::actor_ref::ActorRef;
+use crate::error::{AskError, SendError};
+use crate::mailbox::Mailbox;
+use crate::recipient::Recipient;
+use crate::reply::Reply;
+
+/// Something that takes messages of type [`Message`](MessageTarget::Message): a tell, an ask
+/// built around a reply port, and an ask whose answer is a `Result`. Each kind of address
+/// names its own errors.
+///
+/// It is what code generic over *how* an actor is reached is written against. The helper
+/// traits that `#[actor]` generates (`AccountApi`: `account.deposit(5)`) are implemented for
+/// every `MessageTarget` of the actor's message type, so the same `deposit(5)` works on:
+///
+/// | the target | its [`TellError`](MessageTarget::TellError) | its [`AskError<E>`](MessageTarget::AskError) |
+/// | --- | --- | --- |
+/// | an [`ActorRef`] | [`SendError<M>`] | [`AskError<M, E>`] |
+/// | a [`Recipient<M>`] of the actor's message type | [`SendError<M>`] | [`AskError<M, E>`] |
+/// | a keyed actor's key, `keyed.at(key)` (the broker crate) | `KeyedError<M>` | `KeyedAskError<M, E>` |
+///
+/// `E` is the handler's error type for [`ask_flat`](MessageTarget::ask_flat), and
+/// [`Infallible`] for the other asks.
+///
+/// # Cost
+///
+/// None of its own: each implementation calls the address's own `tell`, `ask` or `ask_flat`,
+/// statically dispatched, so a send through it is the same machine code as the direct call.
+///
+/// ```
+/// use playhouse_core::{Actor, Context, Env, Handler, MessageTarget, Reply, System};
+/// use std::convert::Infallible;
+///
+/// struct Counter(u64);
+/// enum Msg { Add(u64), Get(Reply<u64>) }
+/// impl Actor for Counter { type Message = Msg; type Error = Infallible; }
+/// impl<V: Env> Handler<V> for Counter {
+///     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+///         match msg { Msg::Add(n) => self.0 += n, Msg::Get(r) => { let _ = r.send(self.0); } }
+///         Ok(())
+///     }
+/// }
+///
+/// /// Adds one and reads the count back, through any address of a counter.
+/// async fn bump<T: MessageTarget<Message = Msg>>(counter: &T) -> Option<u64> {
+///     counter.tell(Msg::Add(1)).await.ok()?;
+///     counter.ask(Msg::Get).await.ok()
+/// }
+///
+/// # use playhouse_broker::InMemoryBroker;
+/// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+/// let counter = system.spawn(Counter(0));
+/// let recipient = counter.recipient::<Msg>();
+/// playhouse_core::testing::block_on(async {
+///     assert_eq!(bump(&counter).await, Some(1));
+///     assert_eq!(bump(&recipient).await, Some(2));
+/// });
+/// ```
+pub trait MessageTarget {
+    /// The messages it takes.
+    type Message: Send + 'static;
+    /// What a [`tell`](MessageTarget::tell) that did not deliver fails with (it hands the
+    /// message back).
+    type TellError;
+    /// What an ask fails with; `E` is the handler's error of an
+    /// [`ask_flat`](MessageTarget::ask_flat).
+    type AskError<E>;
+
+    /// Sends `msg`, by the address's own rules (for an [`ActorRef`]: it waits for room under
+    /// `Block`, see [`ActorRef::tell`]).
+    fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send;
+
+    /// Sends a request built around a fresh reply port and waits for the answer (see
+    /// [`ActorRef::ask`]).
+    fn ask<T, F>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<T, Self::AskError<Infallible>>> + Send
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send;
+
+    /// As [`ask`](MessageTarget::ask), for a request whose answer is a `Result`: the handler's
+    /// `Err(e)` arrives as the ask error's handler error (see [`ActorRef::ask_flat`]).
+    fn ask_flat<T, E, F>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<T, Self::AskError<E>>> + Send
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send;
+}
+
+impl<A: Actor, MB: Mailbox> MessageTarget for ActorRef<A, MB> {
+    type Message = A::Message;
+    type TellError = SendError<A::Message>;
+    type AskError<E> = AskError<A::Message, E>;
+
+    #[inline]
+    fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
+        ActorRef::tell(self, msg)
+    }
+
+    #[inline]
+    fn ask<T, F>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<T, Self::AskError<Infallible>>> + Send
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send,
+    {
+        ActorRef::ask(self, make)
+    }
+
+    #[inline]
+    fn ask_flat<T, E, F>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<T, Self::AskError<E>>> + Send
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
+    {
+        ActorRef::ask_flat(self, make)
+    }
+}
+
+impl<M: Send + 'static> MessageTarget for Recipient<M> {
+    type Message = M;
+    type TellError = SendError<M>;
+    type AskError<E> = AskError<M, E>;
+
+    #[inline]
+    fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
+        Recipient::tell(self, msg)
+    }
+
+    #[inline]
+    fn ask<T, F>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<T, Self::AskError<Infallible>>> + Send
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send,
+    {
+        Recipient::ask(self, make)
+    }
+
+    #[inline]
+    fn ask_flat<T, E, F>(
+        &self,
+        make: F,
+    ) -> impl Future<Output = Result<T, Self::AskError<E>>> + Send
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
+    {
+        Recipient::ask_flat(self, make)
+    }
+}

@@ -1,0 +1,236 @@
+//! `#[actor]`'s helpers on every address of an actor (`MessageTarget`): its `ActorRef`, a
+//! `Recipient` of its message type, and one key of a keyed actor (`keyed.at(key)`), each
+//! with that address's errors.
+
+use std::convert::Infallible;
+use std::fmt;
+
+use playhouse::broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
+use playhouse::prelude::*;
+use playhouse::{MessageTarget, SendError};
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Insufficient {
+    pub balance: u64,
+}
+
+impl fmt::Display for Insufficient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "insufficient funds: the balance is {}", self.balance)
+    }
+}
+
+impl std::error::Error for Insufficient {}
+
+pub struct Wallet {
+    id: u32,
+    balance: u64,
+}
+
+#[actor]
+impl Wallet {
+    #[message]
+    pub fn deposit(&mut self, amount: u64) -> u64 {
+        self.balance += amount;
+        self.balance
+    }
+
+    #[message]
+    pub fn withdraw(&mut self, amount: u64) -> Result<u64, Insufficient> {
+        if amount > self.balance {
+            return Err(Insufficient {
+                balance: self.balance,
+            });
+        }
+        self.balance -= amount;
+        Ok(self.balance)
+    }
+
+    #[message]
+    pub fn credit(&mut self, amount: u64) {
+        self.balance += amount;
+    }
+
+    #[message]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Asks `key` of `wallets` for its balance, from this handler, through the helper.
+    #[message]
+    pub async fn balance_of(&self, wallets: Keyed<u32, Wallet>, key: u32) -> Result<u64, String> {
+        wallets.at(key).deposit(0).await.map_err(|e| match e {
+            KeyedAskError::Deadlock {
+                key,
+                message: WalletMsg::Deposit { amount: 0, .. },
+            } => format!("deadlock on {key}"),
+            other => other.to_string(),
+        })
+    }
+}
+
+/// A second actor whose helpers have the same names: with both helper traits in scope, each
+/// address picks the trait of its own message type.
+pub struct Piggy {
+    coins: u64,
+}
+
+#[actor]
+impl Piggy {
+    #[message]
+    pub fn deposit(&mut self, coins: u64) -> u64 {
+        self.coins += coins * 100;
+        self.coins
+    }
+}
+
+/// The wallets of a test: key 0 does not exist (its factory fails).
+fn wallets(system: &System<TokioExecutor>) -> Keyed<u32, Wallet> {
+    KeyedSpec::from_fn(|id: &u32| {
+        if *id == 0 {
+            Err("no wallet 0")
+        } else {
+            Ok(Wallet {
+                id: *id,
+                balance: 0,
+            })
+        }
+    })
+    .start(system)
+}
+
+/// Code written once against the helper trait: it runs on any address of a wallet.
+async fn top_up<T: WalletApi>(wallet: &T, amount: u64) -> Option<u64> {
+    wallet.credit(amount).await.ok()?;
+    wallet.deposit(0).await.ok()
+}
+
+#[tokio::test]
+async fn the_helpers_reach_a_key_of_a_keyed_actor_activating_it() {
+    let system = System::new(TokioExecutor::current());
+    let wallets = wallets(&system);
+    assert_eq!(wallets.active_count(), 0);
+    assert_eq!(wallets.at(7).deposit(5).await.unwrap(), 5);
+    wallets.at(7).credit(1).await.unwrap();
+    assert_eq!(wallets.at(7).withdraw(2).await.unwrap(), 4);
+    assert_eq!(wallets.at(8).id().await.unwrap(), 8);
+    assert_eq!(wallets.active_count(), 2);
+    assert_eq!(wallets.at(7).deposit(0).await.unwrap(), 4, "key 8 is apart");
+}
+
+#[tokio::test]
+async fn a_keyed_helpers_errors_name_the_key_and_hand_the_message_back() {
+    let system = System::new(TokioExecutor::current());
+    let wallets = wallets(&system);
+    wallets.at(7).credit(3).await.unwrap();
+
+    // The handler's `Err` is the ask's `HandlerError`, with the key.
+    let err = wallets.at(7).withdraw(10).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "key 7 answered with an error: insufficient funds: the balance is 3"
+    );
+    match err {
+        KeyedAskError::HandlerError { key, error } => {
+            assert_eq!(key, "7");
+            assert_eq!(error, Insufficient { balance: 3 });
+        }
+        other => panic!("expected HandlerError, got {other:?}"),
+    }
+
+    // A key whose factory fails: the tell's and the ask's messages come back whole.
+    let err: KeyedError<WalletMsg> = wallets.at(0).credit(9).await.unwrap_err();
+    assert!(err.is_activation_failed(), "{err:?}");
+    assert_eq!(err.key(), "0");
+    assert!(matches!(
+        err.into_message(),
+        Some(WalletMsg::Credit { amount: 9 })
+    ));
+    let err = wallets.at(0).withdraw(4).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "activating key 0 failed: no wallet 0",
+        "{err:?}"
+    );
+    assert!(matches!(
+        err.into_message(),
+        Some(WalletMsg::Withdraw { amount: 4, .. })
+    ));
+}
+
+#[tokio::test]
+async fn the_helpers_on_an_actor_ref_and_a_recipient_keep_the_cores_errors() {
+    let system = System::new(TokioExecutor::current());
+    let wallet = system.spawn(Wallet { id: 1, balance: 0 });
+    let recipient = wallet.recipient::<WalletMsg>();
+    assert_eq!(wallet.deposit(2).await.unwrap(), 2);
+    assert_eq!(recipient.deposit(3).await.unwrap(), 5);
+    let err: AskError<WalletMsg, Insufficient> = recipient.withdraw(6).await.unwrap_err();
+    assert_eq!(err.handler_error(), Some(Insufficient { balance: 5 }));
+
+    wallet.stop();
+    wallet.wait().await;
+    let err: SendError<WalletMsg> = recipient.credit(1).await.unwrap_err();
+    assert!(matches!(
+        err,
+        SendError::Closed(WalletMsg::Credit { amount: 1 })
+    ));
+    assert!(matches!(
+        wallet.deposit(1).await.unwrap_err(),
+        AskError::Closed(WalletMsg::Deposit { amount: 1, .. })
+    ));
+}
+
+#[tokio::test]
+async fn code_generic_over_the_helper_trait_runs_on_every_address() {
+    let system = System::new(TokioExecutor::current());
+    let wallet = system.spawn(Wallet { id: 1, balance: 0 });
+    let wallets = wallets(&system);
+    assert_eq!(top_up(&wallet, 2).await, Some(2));
+    assert_eq!(top_up(&wallet.recipient::<WalletMsg>(), 3).await, Some(5));
+    assert_eq!(top_up(&wallets.at(4), 7).await, Some(7));
+    assert_eq!(top_up(&wallets.at(0), 7).await, None, "no wallet 0");
+
+    // And against the core trait itself.
+    async fn id_of<T: MessageTarget<Message = WalletMsg>>(t: &T) -> Option<u32> {
+        t.ask(|reply| WalletMsg::Id { reply }).await.ok()
+    }
+    assert_eq!(id_of(&wallet).await, Some(1));
+    assert_eq!(id_of(&wallets.at(4)).await, Some(4));
+}
+
+#[tokio::test]
+async fn same_named_helpers_of_two_actors_resolve_by_the_addresss_message_type() {
+    let system = System::new(TokioExecutor::current());
+    let wallet = system.spawn(Wallet { id: 1, balance: 0 });
+    let piggy = system.spawn(Piggy { coins: 0 });
+    // `WalletApi` and `PiggyApi` are both in scope, both with a `deposit`.
+    assert_eq!(wallet.deposit(2).await.unwrap(), 2);
+    assert_eq!(piggy.deposit(2).await.unwrap(), 200);
+    let piggies: Keyed<u8, Piggy> =
+        KeyedSpec::from_fn(|_: &u8| Ok::<_, Infallible>(Piggy { coins: 1 })).start(&system);
+    assert_eq!(piggies.at(3).deposit(1).await.unwrap(), 101);
+}
+
+#[tokio::test]
+async fn a_key_asking_itself_through_a_helper_is_refused_and_another_key_answers() {
+    let system = System::new(TokioExecutor::current());
+    let wallets = wallets(&system);
+    wallets.at(2).credit(20).await.unwrap();
+    // Key 1 asks key 2 from its handler: an ordinary ask.
+    assert_eq!(
+        wallets.at(1).balance_of(wallets.clone(), 2).await.unwrap(),
+        20
+    );
+    // Key 1 asks itself: refused at once, the request handed back, rather than a hang.
+    assert_eq!(
+        wallets
+            .at(1)
+            .balance_of(wallets.clone(), 1)
+            .await
+            .unwrap_err()
+            .handler_error(),
+        Some("deadlock on 1".to_string())
+    );
+    assert_eq!(wallets.at(1).id().await.unwrap(), 1, "it goes on serving");
+}

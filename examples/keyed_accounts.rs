@@ -12,7 +12,6 @@
 //! Run with `cargo run --example keyed_accounts`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,45 +63,31 @@ struct Account {
     store: Store,
 }
 
-enum AccountMsg {
-    Deposit(u64, Reply<u64>),
-    Withdraw(u64, Reply<Result<u64, Insufficient>>),
-}
+#[actor]
+impl Account {
+    /// Adds `amount`; answers the new balance.
+    #[message]
+    fn deposit(&mut self, amount: u64) -> u64 {
+        self.balance += amount;
+        self.balance
+    }
 
-impl Actor for Account {
-    type Message = AccountMsg;
-    type Error = Infallible;
-}
-
-impl<V: Env> Handler<V> for Account {
-    async fn handle(
-        &mut self,
-        msg: AccountMsg,
-        _ctx: &mut Context<Self, V>,
-    ) -> Result<(), Infallible> {
-        match msg {
-            AccountMsg::Deposit(amount, reply) => {
-                self.balance += amount;
-                let _ = reply.send(self.balance);
-            }
-            AccountMsg::Withdraw(amount, reply) => {
-                let answer = if amount > self.balance {
-                    Err(Insufficient {
-                        balance: self.balance,
-                        asked: amount,
-                    })
-                } else {
-                    self.balance -= amount;
-                    Ok(self.balance)
-                };
-                let _ = reply.send(answer);
-            }
+    /// Takes `amount` out if the balance covers it; answers the new balance.
+    #[message]
+    fn withdraw(&mut self, amount: u64) -> Result<u64, Insufficient> {
+        if amount > self.balance {
+            return Err(Insufficient {
+                balance: self.balance,
+                asked: amount,
+            });
         }
-        Ok(())
+        self.balance -= amount;
+        Ok(self.balance)
     }
 
     /// Passivated (or stopped for any reason): save the balance.
-    async fn stopped(&mut self, _ctx: &mut Context<Self, V>, _reason: &ExitReason) {
+    #[stopped]
+    async fn save(&mut self, _reason: &ExitReason) {
         self.store.lock().unwrap().insert(self.id, self.balance);
     }
 }
@@ -110,26 +95,28 @@ impl<V: Env> Handler<V> for Account {
 type Accounts = Keyed<u32, Account>;
 
 /// Moves `amount` from `from` to `to`; `Ok(false)` if `from` cannot cover it.
+///
+/// `accounts.at(id)` is one account as an address: the helpers `#[actor]` wrote
+/// (`withdraw`, `deposit`) route to it, activating it if it is not in memory.
 async fn transfer(
     accounts: &Accounts,
     from: u32,
     to: u32,
     amount: u64,
-) -> Result<bool, KeyedAskError<AccountMsg>> {
-    let withdrawn = accounts
-        .ask(from, |r| AccountMsg::Withdraw(amount, r))
-        .await?;
-    if withdrawn.is_err() {
-        return Ok(false);
+) -> Result<bool, KeyedAskError<AccountMsg, Insufficient>> {
+    match accounts.at(from).withdraw(amount).await {
+        Ok(_) => {}
+        // The account answered: not enough money.
+        Err(KeyedAskError::HandlerError { .. }) => return Ok(false),
+        Err(err) => return Err(err),
     }
-    match accounts.ask(to, |r| AccountMsg::Deposit(amount, r)).await {
+    match accounts.at(to).deposit(amount).await {
         Ok(_) => Ok(true),
         Err(err) => {
             // The deposit did not happen: put the money back.
-            accounts
-                .ask(from, |r| AccountMsg::Deposit(amount, r))
-                .await?;
-            Err(err)
+            let undo = accounts.at(from).deposit(amount).await;
+            undo.map_err(|e| e.map_handler_error(|never| match never {}))?;
+            Err(err.map_handler_error(|never| match never {}))
         }
     }
 }

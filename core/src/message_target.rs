@@ -23,6 +23,7 @@ use crate::reply::Reply;
 /// | an [`ActorRef`] | [`SendError<M>`] | [`AskError<M, E>`] |
 /// | a [`Recipient<M>`] of the actor's message type | [`SendError<M>`] | [`AskError<M, E>`] |
 /// | a keyed actor's key, `keyed.at(key)` (the broker crate) | `KeyedError<M>` | `KeyedAskError<M, E>` |
+/// | a worker pool, `Pool` (the supervisor crate): the member its routing picks | [`SendError<M>`] | [`AskError<M, E>`] |
 ///
 /// `E` is the handler's error type for [`ask_flat`](MessageTarget::ask_flat), and
 /// [`Infallible`] for the other asks.

@@ -480,7 +480,7 @@ fn helpers(
          `actor.method(args).await`. They are implemented for every `MessageTarget` of \
          `{msg}`: an `ActorRef<{actor_str}, _>` (errors `SendError` and `AskError`), a \
          `Recipient<{msg}>`, a keyed actor's `keyed.at(key)` (errors `KeyedError` and \
-         `KeyedAskError`)."
+         `KeyedAskError`), a supervisor's `Pool` of `{actor_str}`."
     );
     quote! {
         #[doc = #doc]

@@ -165,10 +165,11 @@
 //! | `ActorRef<Account, MB>` (any mailbox) | `SendError<AccountMsg>` | `AskError<AccountMsg, E>` |
 //! | `Recipient<AccountMsg>` | `SendError<AccountMsg>` | `AskError<AccountMsg, E>` |
 //! | `accounts.at(key)`, one key of a keyed actor (`playhouse::broker::keyed`) | `KeyedError<AccountMsg>` | `KeyedAskError<AccountMsg, E>` |
+//! | a worker pool of accounts (`playhouse::supervisor::Pool`): the member its routing picks | `SendError<AccountMsg>` | `AskError<AccountMsg, E>` |
 //!
 //! `E` is the method's error type for a method returning `Result<T, E>`, and `Infallible`
-//! otherwise. So `account.deposit(5)`, `recipient.deposit(5)` and `accounts.at(7).deposit(5)`
-//! are one method, and a function written against `impl AccountApi` takes any of them. With
+//! otherwise. So `account.deposit(5)`, `recipient.deposit(5)`, `accounts.at(7).deposit(5)` and
+//! `pool.deposit(5)` are one method, and a function written against `impl AccountApi` takes any of them. With
 //! two actors' helper traits in scope, each address finds the trait of its own message type,
 //! even where the two share method names.
 //!

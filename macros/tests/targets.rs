@@ -4,9 +4,12 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use playhouse::broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
 use playhouse::prelude::*;
+use playhouse::supervisor::{Pool, PoolSpec};
 use playhouse::{MessageTarget, SendError};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -233,4 +236,47 @@ async fn a_key_asking_itself_through_a_helper_is_refused_and_another_key_answers
         Some("deadlock on 1".to_string())
     );
     assert_eq!(wallets.at(1).id().await.unwrap(), 1, "it goes on serving");
+}
+
+#[tokio::test]
+async fn the_helpers_on_a_pool_go_to_the_member_its_routing_picks() {
+    let system = System::new(TokioExecutor::current());
+    let made = Arc::new(AtomicU32::new(0));
+    let counter = made.clone();
+    let spec = PoolSpec::new("wallets", 2, move || Wallet {
+        id: counter.fetch_add(1, Ordering::SeqCst) + 1,
+        balance: 0,
+    });
+    let pool = Pool::start(spec, &system).await.unwrap();
+    // Round robin: the asks alternate between the two members.
+    let mut ids = vec![pool.id().await.unwrap(), pool.id().await.unwrap()];
+    ids.sort();
+    assert_eq!(ids, [1, 2]);
+    // A credit reaches one member; of the next two reads, one finds it, the other not.
+    pool.credit(5).await.unwrap();
+    let mut balances = vec![
+        pool.deposit(0).await.unwrap(),
+        pool.deposit(0).await.unwrap(),
+    ];
+    balances.sort();
+    assert_eq!(balances, [0, 5]);
+    let err = pool.withdraw(9).await.unwrap_err();
+    assert!(
+        matches!(err.handler_error(), Some(Insufficient { balance: 0 | 5 })),
+        "a member's own error"
+    );
+
+    // An empty pool refuses, handing the message back.
+    assert!(pool.shrink().await.unwrap());
+    assert!(pool.shrink().await.unwrap());
+    assert!(matches!(
+        pool.credit(1).await.unwrap_err(),
+        SendError::Closed(WalletMsg::Credit { amount: 1 })
+    ));
+    assert!(matches!(
+        pool.deposit(2).await.unwrap_err(),
+        AskError::Closed(WalletMsg::Deposit { amount: 2, .. })
+    ));
+    pool.supervisor().stop();
+    pool.supervisor().wait().await;
 }

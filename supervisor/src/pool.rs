@@ -1,6 +1,7 @@
 //! Worker pools: many instances of one spec under one supervisor, started on demand, and a
 //! way to send to them (OTP's `simple_one_for_one`, acteur's services).
 
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use playhouse_core::mailbox::{Block, Bounded, Mailbox};
 use playhouse_core::{
-    Actor, ActorRef, BoxError, Executor, Handler, MessageBroker, SendError, System, Wiring,
+    Actor, ActorRef, AskError, BoxError, Executor, Handler, MessageBroker, MessageTarget, Reply,
+    SendError, System, Wiring, reply_port,
 };
 
 use crate::error::{StartError, SupervisorError};
@@ -132,7 +134,7 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 /// changes only when the pool [`grow`](Pool::grow)s or [`shrink`](Pool::shrink)s.
 ///
 /// ```
-/// use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+/// use playhouse_core::{Actor, Context, Env, Handler, MessageTarget, Reply, System};
 /// use playhouse_supervisor::{Pool, PoolSpec};
 ///
 /// struct Square;
@@ -151,6 +153,8 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 ///     assert_eq!(pool.members().len(), 4);
 ///     let worker = pool.pick().unwrap();
 ///     assert_eq!(worker.ask(|reply| (7, reply)).await.unwrap(), 49);
+///     // The pool is an address too: the ask goes to the member its routing picks.
+///     assert_eq!(MessageTarget::ask(&pool, |reply| (8, reply)).await.unwrap(), 64);
 ///     pool.supervisor().stop();
 ///     pool.supervisor().wait().await;
 /// });
@@ -302,6 +306,48 @@ where
     /// The pool's supervisor: to stop the pool, watch it, or nest it.
     pub fn supervisor(&self) -> &SupervisorRef<E, B> {
         &self.supervisor
+    }
+}
+
+/// The pool as an address of its actors: each send goes to the member the routing picks, as
+/// [`Pool::tell`] does, so an `#[actor]`'s helpers are called on the pool itself
+/// (`pool.deposit(5)`). An empty pool fails a send with `Closed`, handing the message back.
+impl<A, MB, E, B> MessageTarget for Pool<A, MB, E, B>
+where
+    A: Handler<Wiring<MB, E, B>>,
+    MB: Mailbox,
+    E: Executor,
+    B: MessageBroker,
+{
+    type Message = A::Message;
+    type TellError = SendError<A::Message>;
+    type AskError<Er> = AskError<A::Message, Er>;
+
+    fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
+        Pool::tell(self, msg)
+    }
+
+    async fn ask<T, F>(&self, make: F) -> Result<T, Self::AskError<Infallible>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send,
+    {
+        match self.pick() {
+            Some(member) => member.ask(make).await,
+            None => Err(AskError::Closed(make(reply_port().0))),
+        }
+    }
+
+    async fn ask_flat<T, Er, F>(&self, make: F) -> Result<T, Self::AskError<Er>>
+    where
+        T: Send,
+        Er: Send,
+        F: FnOnce(Reply<Result<T, Er>>) -> Self::Message + Send,
+    {
+        match self.pick() {
+            Some(member) => member.ask_flat(make).await,
+            None => Err(AskError::Closed(make(reply_port().0))),
+        }
     }
 }
 

@@ -242,6 +242,11 @@ pub enum KeyedAskError<M, E = Infallible> {
     /// the answer, so the ask fails at once and hands the request back (it was not sent), as
     /// [`AskError::Deadlock`](playhouse_core::AskError::Deadlock) does for an actor's
     /// reference.
+    ///
+    /// One case is not caught: an ask from the activation's own `started` hook, while the key
+    /// is still activating (the set does not yet know which actor is the key's). It waits for
+    /// an answer that can only come after the hook returns; a `started` hook must not ask its
+    /// own key.
     Deadlock {
         /// The key, as its `Debug` output.
         key: String,

@@ -34,8 +34,9 @@
 //!   in the set's table is printed (`keyed/idle`).
 //! - `keyed/routed/<runtime>`: [`ROUTED_N`] tells to one active key through the set
 //!   (`keyed/routed`), through a handle on the key made before the clock starts
-//!   (`keyed/key_ref`, `KeyRef::tell`), or to that activation's own `ActorRef` (`direct/tell`),
-//!   then one ask. `floor/locked_map` is the floor of any routing through a shared table: the
+//!   (`keyed/key_ref`, `KeyRef::tell`), through `keyed.at(key)` as a `MessageTarget` (the
+//!   path of an `#[actor]`'s helpers on a key: `keyed/at`), or to that activation's own
+//!   `ActorRef` (`direct/tell`), then one ask. `floor/locked_map` is the floor of any routing through a shared table: the
 //!   same `ActorRef` kept in a `std::sync::RwLock<HashMap>` with a one-multiply hasher, looked
 //!   up under the read lock for each tell (the lock's two atomic operations and the lookup,
 //!   nothing of the set's own).
@@ -445,6 +446,9 @@ enum Route {
     Keyed,
     /// A `KeyRef` made before the clock starts (`keyed/key_ref`).
     KeyRef,
+    /// `keyed.at(key)`, the key as a `MessageTarget` (`keyed/at`): the path of an `#[actor]`'s
+    /// helpers on a key.
+    At,
     /// The activation's `ActorRef` in a locked map, looked up for each tell
     /// (`floor/locked_map`).
     LockedMap,
@@ -494,6 +498,13 @@ async fn routed_workload(executor: TokioExecutor, route: Route) -> Duration {
         Route::KeyRef => {
             for i in 0..ROUTED_N {
                 handle.tell(AccountMsg::Tell(i)).await.expect("key active");
+            }
+        }
+        Route::At => {
+            for i in 0..ROUTED_N {
+                MessageTarget::tell(&keyed.at(KEY), AccountMsg::Tell(i))
+                    .await
+                    .expect("key active");
             }
         }
         Route::Direct => {
@@ -968,6 +979,7 @@ fn broker(c: &mut Criterion) {
                 case("floor/locked_map", || {
                     on.run(|e| routed_workload(e, Route::LockedMap))
                 }),
+                case("keyed/at", || on.run(|e| routed_workload(e, Route::At))),
             ],
             &[
                 compare(
@@ -995,6 +1007,12 @@ fn broker(c: &mut Criterion) {
                     Target::None,
                 ),
                 compare("routed tell vs that floor", 3, 1, Target::None),
+                compare(
+                    "tell to keyed.at(key) (a MessageTarget) vs a routed tell",
+                    1,
+                    4,
+                    Target::None,
+                ),
             ],
         );
     }

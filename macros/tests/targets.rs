@@ -119,6 +119,10 @@ async fn the_helpers_reach_a_key_of_a_keyed_actor_activating_it() {
     assert_eq!(wallets.at(8).id().await.unwrap(), 8);
     assert_eq!(wallets.active_count(), 2);
     assert_eq!(wallets.at(7).deposit(0).await.unwrap(), 4, "key 8 is apart");
+    // A tell to an inactive key activates it (the send waits for the activation).
+    wallets.at(9).credit(2).await.unwrap();
+    assert_eq!(wallets.at(9).deposit(0).await.unwrap(), 2);
+    assert_eq!(wallets.active_count(), 3);
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use playhouse_core::{Actor, MessageTarget, Reply};
 use super::error::{KeyedAskError, KeyedError};
 use super::handle::Keyed;
 use super::spec::Key;
+use super::tell::Tell;
 
 /// One key of a [`Keyed`] actor, as a [`MessageTarget`]: `keyed.at(key)`. A tell or ask
 /// through it is the keyed actor's own [`tell`](Keyed::tell), [`ask`](Keyed::ask) or
@@ -86,7 +87,7 @@ impl<K: Key, A: Actor, MB: Mailbox> MessageTarget for AtKey<'_, K, A, MB> {
     /// As [`Keyed::tell`] to the key.
     #[inline]
     fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
-        self.keyed.route(&self.key, msg)
+        Tell::borrowing(self.keyed, &self.key, msg)
     }
 
     /// As [`Keyed::ask`] to the key.

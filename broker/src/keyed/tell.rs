@@ -29,7 +29,7 @@ use super::spec::Key;
 pub struct Tell<'a, K: Key, A: Actor, MB: Mailbox> {
     keyed: &'a Keyed<K, A, MB>,
     /// The key: read in place by the first poll, and moved into what waits if it must wait.
-    key: Option<K>,
+    key: Option<KeyOf<'a, K>>,
     /// The message, until the first poll takes it.
     msg: Option<A::Message>,
     /// What is left of a send that could not finish on its first poll: waiting for room, or
@@ -40,11 +40,38 @@ pub struct Tell<'a, K: Key, A: Actor, MB: Mailbox> {
 /// The boxed rest of a send that waits.
 type Waiting<'a, M> = Pin<Box<dyn Future<Output = Result<(), KeyedError<M>>> + Send + 'a>>;
 
+/// The key of a send: its own ([`Keyed::tell`](super::Keyed::tell)), or one it borrows for as
+/// long as it lives ([`AtKey`](super::AtKey)'s, so that a send through it clones nothing).
+enum KeyOf<'a, K> {
+    Owned(K),
+    Borrowed(&'a K),
+}
+
+impl<K> KeyOf<'_, K> {
+    #[inline(always)]
+    fn get(&self) -> &K {
+        match self {
+            KeyOf::Owned(key) => key,
+            KeyOf::Borrowed(key) => key,
+        }
+    }
+}
+
 impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
     pub(crate) fn new(keyed: &'a Keyed<K, A, MB>, key: K, msg: A::Message) -> Self {
         Tell {
             keyed,
-            key: Some(key),
+            key: Some(KeyOf::Owned(key)),
+            msg: Some(msg),
+            waiting: None,
+        }
+    }
+
+    /// A send to a key the future borrows.
+    pub(crate) fn borrowing(keyed: &'a Keyed<K, A, MB>, key: &'a K, msg: A::Message) -> Self {
+        Tell {
+            keyed,
+            key: Some(KeyOf::Borrowed(key)),
             msg: Some(msg),
             waiting: None,
         }
@@ -65,11 +92,11 @@ impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
     #[inline(never)]
     fn wait(
         keyed: &'a Keyed<K, A, MB>,
-        key: K,
+        key: KeyOf<'a, K>,
         hash: u64,
         fast: Fast<A, MB>,
     ) -> Waiting<'a, A::Message> {
-        Box::pin(async move { keyed.route_again(hash, &key, fast).await })
+        Box::pin(async move { keyed.route_again(hash, key.get(), fast).await })
     }
 }
 
@@ -85,7 +112,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for Tell<'_, K, A, MB> {
         let this = self.get_mut();
         // The key is there whenever the message is: the first poll takes the message, and the
         // key too if the send must wait.
-        if let (Some(msg), Some(key)) = (this.msg.take(), this.key.as_ref()) {
+        if let (Some(msg), Some(key)) = (this.msg.take(), this.key.as_ref().map(KeyOf::get)) {
             // The first poll: the hot path in place. It reads the key where it lies and moves
             // only the message, and everything but the send itself is out of line: moving a
             // whole state enum out and formatting the error inline cost the sender a quarter

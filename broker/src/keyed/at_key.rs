@@ -9,7 +9,7 @@ use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, MessageTarget, Reply};
 
 use super::error::{KeyedAskError, KeyedError};
-use super::handle::Keyed;
+use super::handle::{Keyed, flatten};
 use super::spec::Key;
 use super::tell::Tell;
 
@@ -104,17 +104,13 @@ impl<K: Key, A: Actor, MB: Mailbox> MessageTarget for AtKey<'_, K, A, MB> {
     }
 
     /// As [`Keyed::ask_flat`] to the key.
-    #[inline]
-    fn ask_flat<T, E, F>(
-        &self,
-        make: F,
-    ) -> impl Future<Output = Result<T, Self::AskError<E>>> + Send
+    async fn ask_flat<T, E, F>(&self, make: F) -> Result<T, Self::AskError<E>>
     where
         T: Send,
         E: Send,
         F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
     {
-        self.keyed.ask_key_flat(&self.key, make)
+        flatten(&self.key, self.keyed.ask_key(&self.key, make).await)
     }
 }
 

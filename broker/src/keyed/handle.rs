@@ -323,30 +323,12 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         E: Send,
         F: FnOnce(Reply<Result<T, E>>) -> A::Message,
     {
-        self.ask_key_flat(&key, make).await
-    }
-
-    /// [`ask_flat`](Keyed::ask_flat) with the key borrowed.
-    pub(crate) async fn ask_key_flat<T, E, F>(
-        &self,
-        key: &K,
-        make: F,
-    ) -> Result<T, KeyedAskError<A::Message, E>>
-    where
-        T: Send,
-        E: Send,
-        F: FnOnce(Reply<Result<T, E>>) -> A::Message,
-    {
-        flatten(key, self.ask_key(key, make).await)
+        flatten(&key, self.ask_key(&key, make).await)
     }
 
     /// Routes `msg` to `key`: the hot path inline (an `async fn` with no `.await` on it, so
     /// that it costs what `route_fast` costs), anything else in `route_again`.
-    pub(crate) async fn route(
-        &self,
-        key: &K,
-        msg: A::Message,
-    ) -> Result<(), KeyedError<A::Message>> {
+    async fn route(&self, key: &K, msg: A::Message) -> Result<(), KeyedError<A::Message>> {
         let hash = self.shared.table.hash(key);
         match self.shared.route_fast(hash, key, msg, true) {
             Fast::Sent => Ok(()),

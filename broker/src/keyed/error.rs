@@ -243,10 +243,12 @@ pub enum KeyedAskError<M, E = Infallible> {
     /// [`AskError::Deadlock`](playhouse_core::AskError::Deadlock) does for an actor's
     /// reference.
     ///
-    /// One case is not caught: an ask from the activation's own `started` hook, while the key
-    /// is still activating (the set does not yet know which actor is the key's). It waits for
-    /// an answer that can only come after the hook returns; a `started` hook must not ask its
-    /// own key.
+    /// Not caught: an ask from the activation's own `started` hook while the key is still
+    /// activating (the set does not yet know which actor is the key's), and, rarer, one from a
+    /// handler of an activation that is being passivated after another sender's message has
+    /// already queued for the key's next activation (which waits for this one's end). Either
+    /// waits for an answer that can only come after the asker returns: a `started` hook must
+    /// not ask its own key.
     Deadlock {
         /// The key, as its `Debug` output.
         key: String,

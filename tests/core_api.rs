@@ -961,6 +961,50 @@ async fn recipient_tell_waits_for_room_in_a_block_mailbox<E: Executor>(exec: E) 
 // 4. Self-ask deadlock, kill cutting a suspended handler, stop draining.
 // =============================================================================================
 
+/// Answers what this thread knows of the running actor: `ActorId::current()` and
+/// `is_current()` of its own reference, from its handler and from a task it spawned.
+struct WhoAmI;
+
+enum WhoMsg {
+    Here(Reply<(Option<ActorId>, bool)>),
+    FromTask(Reply<(Option<ActorId>, bool)>),
+}
+
+impl Actor for WhoAmI {
+    type Message = WhoMsg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for WhoAmI {
+    async fn handle(&mut self, msg: WhoMsg, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+        let me = ctx.myself();
+        match msg {
+            WhoMsg::Here(reply) => {
+                let _ = reply.send((ActorId::current(), me.is_current()));
+            }
+            WhoMsg::FromTask(reply) => ctx.executor().spawn(async move {
+                let _ = reply.send((ActorId::current(), me.is_current()));
+            }),
+        }
+        Ok(())
+    }
+}
+
+/// The current actor is known exactly inside its own code: its handler sees itself, a task it
+/// spawned and the code outside see none.
+async fn the_current_actor_is_known_only_inside_its_own_code<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let actor = system.spawn(WhoAmI);
+    let here = within(&exec, LONG, actor.ask(WhoMsg::Here)).await.unwrap();
+    assert_eq!(here, (Some(actor.id()), true));
+    let from_task = within(&exec, LONG, actor.ask(WhoMsg::FromTask))
+        .await
+        .unwrap();
+    assert_eq!(from_task, (None, false));
+    assert_eq!(ActorId::current(), None);
+    assert!(!actor.is_current());
+}
+
 async fn self_ask_fails_at_once_with_deadlock<E: Executor>(exec: E) {
     let system = System::new(exec.clone());
     let actor = system.spawn(SelfAsker::default());
@@ -1685,6 +1729,7 @@ executor_tests!(
     recipients_of_two_actor_types,
     recipient_tell_waits_for_room_in_a_block_mailbox,
     self_ask_fails_at_once_with_deadlock,
+    the_current_actor_is_known_only_inside_its_own_code,
     kill_cuts_a_handler_pending_forever,
     stop_while_busy_handles_the_queue,
     system_spawns_share_one_broker,

@@ -27,6 +27,20 @@ impl ActorId {
     pub fn as_u64(self) -> u64 {
         self.0
     }
+
+    /// The actor whose handler or hook this thread is running right now; `None` outside any
+    /// actor's code (a plain task, `main`, a task an actor spawned). Layers that route messages
+    /// themselves use it to refuse an ask an actor makes of itself, as
+    /// [`ActorRef::is_current`](crate::ActorRef::is_current) does for one reference.
+    ///
+    /// Cost: one thread-local read.
+    #[inline]
+    pub fn current() -> Option<ActorId> {
+        match crate::current_actor::current_raw() {
+            0 => None,
+            id => Some(ActorId(id)),
+        }
+    }
 }
 
 impl fmt::Display for ActorId {

@@ -42,6 +42,13 @@ impl Drop for Entered {
     }
 }
 
+/// The id of the actor whose handler or hook this thread is running right now, as a number;
+/// `0` when none is.
+#[inline]
+pub(crate) fn current_raw() -> u64 {
+    CURRENT.with(|c| c.get())
+}
+
 /// `true` if this thread is running `id`'s handler or hook right now.
 #[inline]
 pub(crate) fn is_running(id: ActorId) -> bool {

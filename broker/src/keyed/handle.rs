@@ -266,7 +266,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                 message: request,
             });
         }
-        self.route(key, request).await?;
+        self.route(hash, key, request).await?;
         rx.await.map_err(|reason| KeyedAskError::NoReply {
             key: format!("{key:?}"),
             reason,
@@ -326,10 +326,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         flatten(&key, self.ask_key(&key, make).await)
     }
 
-    /// Routes `msg` to `key`: the hot path inline (an `async fn` with no `.await` on it, so
+    /// Routes `msg` to `key` (whose `hash` the caller has): the hot path inline (an `async fn` with no `.await` on it, so
     /// that it costs what `route_fast` costs), anything else in `route_again`.
-    async fn route(&self, key: &K, msg: A::Message) -> Result<(), KeyedError<A::Message>> {
-        let hash = self.shared.table.hash(key);
+    async fn route(
+        &self,
+        hash: u64,
+        key: &K,
+        msg: A::Message,
+    ) -> Result<(), KeyedError<A::Message>> {
         match self.shared.route_fast(hash, key, msg, true) {
             Fast::Sent => Ok(()),
             Fast::Full(message) => Err(KeyedError::Full {

@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use playhouse_core::mailbox::{Bounded, DropNewest, Mailbox, OnFull, Strategy};
-use playhouse_core::{Actor, ActorRef, ReplyReceiver, SendError, WeakActorRef, reply_port};
+use playhouse_core::{
+    Actor, ActorId, ActorRef, ReplyReceiver, SendError, WeakActorRef, reply_port,
+};
 
 use crate::faults::Fault;
 
@@ -279,11 +281,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     }
 
     /// `true` if this thread is running the handler or a hook of the key's activation: an ask
-    /// to the key from there could never be answered. One read lock and a lookup; an ask pays
-    /// it before it routes.
+    /// to the key from there could never be answered. Outside any actor's code it is one
+    /// thread-local read; from an actor's, one read lock and a lookup.
     pub(crate) fn runs_here(&self, hash: u64, key: &K) -> bool {
+        let Some(me) = ActorId::current() else {
+            return false;
+        };
         let shard = self.table.read(hash);
-        matches!(shard.get(hash, key), Some(Slot::Active(a)) if a.actor.is_current())
+        matches!(shard.get(hash, key), Some(Slot::Active(a)) if a.actor.id() == me)
     }
 
     /// `true` if the key has a running activation that is not being passivated.

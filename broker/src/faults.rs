@@ -38,6 +38,11 @@ pub enum Fault {
     /// goes on using it, and a publish that starts after `subscribe` returned misses the new
     /// subscriber.
     PublisherSkipsVersionBump = 1 << 7,
+    /// A new activation records its actor (so that a later ask from the actor's `started`
+    /// hook is refused) but leaves the asks the hook has already queued in the key's queue: an
+    /// ask that queued first reaches the actor's mailbox, and the hook waits for an answer that
+    /// can only come after it returns.
+    KeyedKeepsQueuedOwnAsks = 1 << 8,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

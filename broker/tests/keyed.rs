@@ -132,6 +132,12 @@ struct World {
     fail_next: AtomicU32,
     /// If set, the factory waits for it.
     gate: Mutex<Option<Shared<oneshot::Receiver<()>>>>,
+    /// If set, each activation's `started` hook asks its own key of this set (through a
+    /// `KeyRef` for an even key) and records what came of it in `started_asks`. A test that
+    /// sets it takes it back: the set holds the world through its factory.
+    self_ask: Mutex<Option<Keyed<u32, Probe>>>,
+    /// `(key, outcome)` of each such ask, as [`ask_key`] words it.
+    started_asks: Mutex<Vec<(u32, Result<u32, String>)>>,
 }
 
 impl World {
@@ -200,15 +206,34 @@ enum Msg {
     Panic,
     /// Answers `Ok(n)` for an even `n`, a handler error for an odd one.
     Even(u32, Reply<Result<u32, TestError>>),
-    /// Asks `key` of `keyed` for its key from this handler (through a `KeyRef` if `via_key_ref`)
-    /// and answers what came of it: the key, `"deadlock on K"` if the ask was refused as a
-    /// self-ask with the request handed back, or the error's text.
+    /// Waits for `after` if given, then asks `key` of `keyed` for its key from this handler
+    /// (through a `KeyRef` if `via_key_ref`) and answers what came of it, as [`ask_key`]
+    /// words it.
     AskKey {
         keyed: Keyed<u32, Probe>,
         key: u32,
         via_key_ref: bool,
+        after: Option<Shared<oneshot::Receiver<()>>>,
         reply: Reply<Result<u32, String>>,
     },
+}
+
+/// Asks `key` of `keyed` for its key (through a `KeyRef` if `via_key_ref`): the key, `"deadlock
+/// on K"` if the ask was refused as a self-ask with the request handed back, or the error's
+/// text.
+async fn ask_key(keyed: &Keyed<u32, Probe>, key: u32, via_key_ref: bool) -> Result<u32, String> {
+    let answer = if via_key_ref {
+        keyed.key_ref(key).ask(Msg::Key).await
+    } else {
+        keyed.ask(key, Msg::Key).await
+    };
+    answer.map_err(|e| match e {
+        KeyedAskError::Deadlock {
+            key,
+            message: Msg::Key(_),
+        } => format!("deadlock on {key}"),
+        other => other.to_string(),
+    })
 }
 
 impl Actor for Probe {
@@ -249,21 +274,27 @@ impl<V: Env> Handler<V> for Probe {
                 keyed,
                 key,
                 via_key_ref,
+                after,
                 reply,
             } => {
-                let answer = if via_key_ref {
-                    keyed.key_ref(key).ask(Msg::Key).await
-                } else {
-                    keyed.ask(key, Msg::Key).await
-                };
-                let _ = reply.send(answer.map_err(|e| match e {
-                    KeyedAskError::Deadlock {
-                        key,
-                        message: Msg::Key(_),
-                    } => format!("deadlock on {key}"),
-                    other => other.to_string(),
-                }));
+                if let Some(after) = after {
+                    let _ = after.await;
+                }
+                let _ = reply.send(ask_key(&keyed, key, via_key_ref).await);
             }
+        }
+        Ok(())
+    }
+
+    async fn started(&mut self, _ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+        let keyed = self.world.self_ask.lock().unwrap().clone();
+        if let Some(keyed) = keyed {
+            let answer = ask_key(&keyed, self.key, self.key % 2 == 0).await;
+            self.world
+                .started_asks
+                .lock()
+                .unwrap()
+                .push((self.key, answer));
         }
         Ok(())
     }
@@ -860,6 +891,7 @@ async fn a_key_asking_itself_is_refused_not_hung<E: Executor>(exec: E) {
                 keyed,
                 key,
                 via_key_ref,
+                after: None,
                 reply,
             }
         };
@@ -871,6 +903,85 @@ async fn a_key_asking_itself_is_refused_not_hung<E: Executor>(exec: E) {
     }
     assert_eq!(keyed.ask(1, Msg::Key).await.unwrap(), 1);
     assert_eq!(world.calls(), vec![1, 2]);
+}
+
+/// An activation's `started` hook asking its own key while the key is still activating is
+/// refused with `Deadlock`, through the set and through a `KeyRef` (a hang otherwise: the
+/// messages that queued for the activation, the ask among them, are handed over only after the
+/// hook returns). The messages queued before it are handled, in order.
+async fn a_started_hook_asking_its_own_key_is_refused_not_hung<E: Executor>(exec: E) {
+    let world = World::new();
+    let (open, gate) = gate();
+    world.close_gate_until(gate);
+    // One place, so that handing the second queued message over waits for the actor to take
+    // the first, which it does only after its hook: the hook runs while the key is activating.
+    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(exec.clone()));
+    *world.self_ask.lock().unwrap() = Some(keyed.clone());
+    let mut sends: Vec<Pin<Box<dyn Future<Output = _> + Send>>> = Vec::new();
+    for key in [1, 2] {
+        for n in 0..3 {
+            let mut send = Box::pin(keyed.tell(key, Msg::Item(n)));
+            assert!(
+                futures::poll!(send.as_mut()).is_pending(),
+                "held at the gate"
+            );
+            sends.push(send);
+        }
+    }
+    open.send(()).unwrap();
+    // `within` fails the test if the hook's ask hangs.
+    for sent in within(&exec, LONG, futures::future::join_all(sends)).await {
+        sent.unwrap();
+    }
+    let mut asks = world.started_asks.lock().unwrap().clone();
+    asks.sort_by_key(|(key, _)| *key);
+    assert_eq!(
+        asks,
+        vec![
+            (1, Err("deadlock on 1".to_string())),
+            (2, Err("deadlock on 2".to_string())),
+        ]
+    );
+    for key in [1, 2] {
+        assert_eq!(keyed.ask(key, Msg::Log).await.unwrap(), vec![0, 1, 2]);
+    }
+    world.self_ask.lock().unwrap().take();
+}
+
+/// An activation being passivated that asks its own key from a handler, after another sender's
+/// message has queued for the key's next activation (which waits for this one to end), is
+/// refused with `Deadlock`, through the set and through a `KeyRef` (a hang otherwise). The
+/// queued message reaches the next activation.
+async fn a_passivating_key_asking_itself_is_refused_not_hung<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    for (key, via_key_ref) in [(1, false), (2, true)] {
+        let (open, after) = gate();
+        // The handler takes the request and waits at the gate before asking.
+        let mut asking = Box::pin(keyed.ask(key, |reply| Msg::AskKey {
+            keyed: keyed.clone(),
+            key,
+            via_key_ref,
+            after: Some(after),
+            reply,
+        }));
+        assert!(futures::poll!(asking.as_mut()).is_pending());
+        assert!(keyed.passivate(&key));
+        // Finds the activation closed and queues for the next one, which waits for its end.
+        let mut next = Box::pin(keyed.tell(key, Msg::Item(7)));
+        assert!(futures::poll!(next.as_mut()).is_pending());
+        assert!(!keyed.is_active(&key));
+
+        open.send(()).unwrap();
+        let answer = within(&exec, LONG, asking).await.unwrap();
+        assert_eq!(answer, Err(format!("deadlock on {key}")));
+        within(&exec, LONG, next).await.unwrap();
+        assert_eq!(keyed.ask(key, Msg::Log).await.unwrap(), vec![7]);
+        assert_eq!(world.calls_for(key), 2);
+    }
 }
 
 async fn try_tell_reaches_only_running_activations<E: Executor>(exec: E) {
@@ -930,6 +1041,8 @@ executor_tests!(
     asks_a_key,
     ask_flat_answers_a_handlers_error_as_the_asks,
     a_key_asking_itself_is_refused_not_hung,
+    a_started_hook_asking_its_own_key_is_refused_not_hung,
+    a_passivating_key_asking_itself_is_refused_not_hung,
     try_tell_reaches_only_running_activations,
     key_ref_delivers_in_order,
     key_ref_activates_again_after_passivation,

@@ -373,6 +373,21 @@ fn child_keyed_closed_send_drops() {
     keyed::message_racing_passivation_is_handled_once();
 }
 
+/// Fault (broker): a new activation leaves the asks its actor's `started` hook queued before the
+/// activation recorded the actor in the key's queue; the model of a hook asking its own key
+/// catches the hook waiting on its own mailbox (a deadlock).
+#[test]
+fn keyed_keeps_queued_own_asks_is_caught() {
+    assert_caught("child_keyed_keeps_queued_own_asks", "deadlock");
+}
+
+#[test]
+#[ignore = "child process of keyed_keeps_queued_own_asks_is_caught"]
+fn child_keyed_keeps_queued_own_asks() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedKeepsQueuedOwnAsks);
+    keyed::started_hook_asking_its_own_key_is_refused();
+}
+
 /// Fault (broker): an ended activation's exit watcher removes the key's entry whichever
 /// activation it belongs to; the passivation model catches the next activation's entry removed
 /// with the racing message in it (the send fails, its message gone).

@@ -22,3 +22,10 @@ fn key_ref_send_racing_passivation_is_handled_once() {
 fn creation_race_makes_one_activation() {
     m::creation_race_makes_one_activation();
 }
+
+/// A new activation's `started` hook asking its own key is refused, whether the ask queues
+/// before the activation has recorded the new actor, after, or once the key is active.
+#[test]
+fn started_hook_asking_its_own_key_is_refused() {
+    m::started_hook_asking_its_own_key_is_refused();
+}

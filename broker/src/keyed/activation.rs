@@ -18,9 +18,11 @@ use std::task::Poll;
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorRef, Reply, SendError, WeakActorRef};
 
+use crate::faults::Fault;
+
 use super::entry::{Active, Delivery, Slot, Waiting};
 use super::error::{
-    ActivationCause, FactoryPanicked, KeyedError, RestartPolicyPanicked, panic_message,
+    ActivationCause, FactoryPanicked, KeyedError, RestartPolicyPanicked, Undelivered, panic_message,
 };
 use super::shared::{Counters, Shared};
 use super::spec::Key;
@@ -149,7 +151,40 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                 shared.retire(hash, id);
             }
         });
+        self.refuse_own_asks(&actor);
         self.deliver(&actor).await;
+    }
+
+    /// The new actor may already be running its `started` hook, which must not wait on its own
+    /// key: its messages are handed over only after the hook returns. Under the shard's write
+    /// lock, the entry learns the actor's id, so that a later ask from it is refused
+    /// (`route_slow`), and the asks it has already queued are taken out and refused here.
+    fn refuse_own_asks(&self, actor: &ActorRef<A, MB>) {
+        let me = Some(actor.id());
+        let refused: VecDeque<Waiting<A::Message>> = {
+            let mut guard = self.shared.table.write(self.hash);
+            let id = self.id;
+            match guard.find_mut(self.hash, |s| s.id() == id) {
+                Some(Slot::Activating(activating)) => {
+                    activating.waits_on = me;
+                    let pending = activating.pending();
+                    let keep = crate::faults::enabled(Fault::KeyedKeepsQueuedOwnAsks);
+                    if !keep && pending.iter().any(|w| w.asker == me) {
+                        let (own, rest) = std::mem::take(pending)
+                            .into_iter()
+                            .partition(|w| w.asker == me);
+                        *pending = rest;
+                        own
+                    } else {
+                        VecDeque::new()
+                    }
+                }
+                _ => VecDeque::new(),
+            }
+        };
+        for Waiting { message, reply, .. } in refused {
+            let _ = reply.send(Err(Undelivered::OwnKey(message)));
+        }
     }
 
     fn key_text(&self) -> String {
@@ -166,12 +201,13 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
             return;
         }
         let key = self.key_text();
-        for Waiting { message, reply } in waiting {
+        for Waiting { message, reply, .. } in waiting {
             let _ = reply.send(Err(KeyedError::ActivationFailed {
                 key: key.clone(),
                 cause: cause.clone(),
                 message,
-            }));
+            }
+            .into()));
         }
     }
 
@@ -186,18 +222,20 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                     .for_each(Answer::send);
                 return;
             }
-            while let Some(Waiting { message, reply }) = self.batch.pop_front() {
+            while let Some(Waiting { message, reply, .. }) = self.batch.pop_front() {
                 self.in_flight = Some(reply);
                 let outcome = match actor.tell(message).await {
                     Ok(()) => Ok(()),
                     Err(SendError::Closed(message)) => Err(KeyedError::Stopped {
                         key: self.key_text(),
                         message,
-                    }),
+                    }
+                    .into()),
                     Err(SendError::Full(message)) => Err(KeyedError::Full {
                         key: self.key_text(),
                         message,
-                    }),
+                    }
+                    .into()),
                 };
                 if let Some(reply) = self.in_flight.take() {
                     self.delivered.push(Answer { reply, outcome });
@@ -258,13 +296,15 @@ impl<K: Key, A: Actor, MB: Mailbox> Drop for Guard<K, A, MB> {
             let _ = reply.send(Err(KeyedError::Cancelled {
                 key: key.clone(),
                 message: None,
-            }));
+            }
+            .into()));
         }
-        for Waiting { message, reply } in waiting {
+        for Waiting { message, reply, .. } in waiting {
             let _ = reply.send(Err(KeyedError::Cancelled {
                 key: key.clone(),
                 message: Some(message),
-            }));
+            }
+            .into()));
         }
         if !self.spawned {
             Counters::add(&self.shared.counters.activation_failures, 1);

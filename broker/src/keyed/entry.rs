@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, ActorRef, Reply};
+use playhouse_core::{Actor, ActorId, ActorRef, Reply};
 
-use super::error::KeyedError;
+use super::error::Undelivered;
 
 /// What a message waiting for an activation is told once the activation has dealt with it.
-pub(crate) type Delivery<M> = Result<(), KeyedError<M>>;
+pub(crate) type Delivery<M> = Result<(), Undelivered<M>>;
 
 /// A key's entry. A key without an entry has no activation and costs nothing.
 pub(crate) enum Slot<A: Actor, MB: Mailbox> {
@@ -124,15 +124,21 @@ impl Idle {
 /// An activation being made.
 pub(crate) struct Activating<M> {
     pub(crate) id: u64,
+    /// The actor this entry's messages wait for: the key's previous activation while it
+    /// finishes (its passivation), then the new one once it is spawned (its `started` hook runs
+    /// before it takes a message). An ask from that actor's own code is refused: its answer
+    /// could only come after the asker returns. Only changed under the shard's write lock.
+    pub(crate) waits_on: Option<ActorId>,
     /// Only used under the shard's write lock (through `get_mut`, which takes no lock): the
     /// mutex is there so that the entry is `Sync` for any `Send` message.
     pending: Mutex<VecDeque<Waiting<M>>>,
 }
 
 impl<M> Activating<M> {
-    pub(crate) fn new(id: u64, first: Waiting<M>) -> Self {
+    pub(crate) fn new(id: u64, first: Waiting<M>, waits_on: Option<ActorId>) -> Self {
         Activating {
             id,
+            waits_on,
             pending: Mutex::new(VecDeque::from([first])),
         }
     }
@@ -149,4 +155,6 @@ impl<M> Activating<M> {
 pub(crate) struct Waiting<M> {
     pub(crate) message: M,
     pub(crate) reply: Reply<Delivery<M>>,
+    /// The actor whose code asks, for an ask made from an actor's code; `None` for a tell.
+    pub(crate) asker: Option<ActorId>,
 }

@@ -237,18 +237,13 @@ pub enum KeyedAskError<M, E = Infallible> {
         /// Why no answer will come.
         reason: NoReply,
     },
-    /// The key's own activation asked its own key from its handler or hook. The request could
-    /// only be handled after that handler returns, which it would never do while it waits for
-    /// the answer, so the ask fails at once and hands the request back (it was not sent), as
-    /// [`AskError::Deadlock`](playhouse_core::AskError::Deadlock) does for an actor's
-    /// reference.
-    ///
-    /// Not caught: an ask from the activation's own `started` hook while the key is still
-    /// activating (the set does not yet know which actor is the key's), and, rarer, one from a
-    /// handler of an activation that is being passivated after another sender's message has
-    /// already queued for the key's next activation (which waits for this one's end). Either
-    /// waits for an answer that can only come after the asker returns: a `started` hook must
-    /// not ask its own key.
+    /// The key's own activation asked its own key from its handler or a hook. The request
+    /// could only be handled after that code returns, which it would never do while it waits
+    /// for the answer, so the ask fails at once and hands the request back (it was not sent),
+    /// as [`AskError::Deadlock`](playhouse_core::AskError::Deadlock) does for an actor's
+    /// reference. "Own" covers the activation running, one whose `started` hook runs while the
+    /// key is still activating, and one being passivated whose end the key's next activation
+    /// waits for.
     Deadlock {
         /// The key, as its `Debug` output.
         key: String,
@@ -311,6 +306,49 @@ impl<M, E> KeyedAskError<M, E> {
             KeyedAskError::HandlerError { key, error } => KeyedAskError::HandlerError {
                 key,
                 error: f(error),
+            },
+        }
+    }
+}
+
+/// Why a routed message did not reach its key's mailbox, inside the crate: a send's error, or
+/// an ask refused because the asker is the actor it would wait for.
+pub(crate) enum Undelivered<M> {
+    /// What the sender is told.
+    Error(KeyedError<M>),
+    /// The ask was made from the code of the key's own activation: the one running, the one
+    /// finishing its passivation that the key's next activation waits for, or the one just
+    /// spawned and still in its `started` hook. Its answer could only come after the asker
+    /// returns. Only asks name their asker, so only an ask is refused so.
+    OwnKey(M),
+}
+
+impl<M> From<KeyedError<M>> for Undelivered<M> {
+    fn from(e: KeyedError<M>) -> Self {
+        Undelivered::Error(e)
+    }
+}
+
+impl<M> Undelivered<M> {
+    /// What an ask of `key` fails with.
+    pub(crate) fn into_ask_error<E>(self, key: &impl fmt::Debug) -> KeyedAskError<M, E> {
+        match self {
+            Undelivered::Error(e) => KeyedAskError::NotDelivered(e),
+            Undelivered::OwnKey(message) => KeyedAskError::Deadlock {
+                key: format!("{key:?}"),
+                message,
+            },
+        }
+    }
+
+    /// What a send of `key` that names no asker fails with. Such a send is never refused as
+    /// an ask (`OwnKey` is kept as `Cancelled`, with the message, rather than lost).
+    pub(crate) fn into_send_error(self, key: &impl fmt::Debug) -> KeyedError<M> {
+        match self {
+            Undelivered::Error(e) => e,
+            Undelivered::OwnKey(message) => KeyedError::Cancelled {
+                key: format!("{key:?}"),
+                message: Some(message),
             },
         }
     }

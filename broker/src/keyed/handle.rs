@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use playhouse_core::mailbox::{Block, Bounded, DropNewest, Mailbox};
 use playhouse_core::{
-    Actor, Executor, Handler, MessageBroker, Reply, SendError, System, Wiring, reply_port,
+    Actor, ActorId, Executor, Handler, MessageBroker, Reply, SendError, System, Wiring, reply_port,
 };
 
-use super::error::{KeyedAskError, KeyedError};
+use super::error::{KeyedAskError, KeyedError, Undelivered};
 use super::key_ref::KeyRef;
 use super::passivation::Sweeper;
 use super::shared::{Fast, Shared, Slow};
@@ -112,8 +112,9 @@ use super::tell::Tell;
 /// [`KeyRef`] from [`key_ref`](Keyed::key_ref) caches the key's activation, so that its send
 /// to an active key is the flag and the `try_tell`.
 ///
-/// An actor must not `ask` its own key through the set from its own handler: the ask would
-/// wait for a reply only that handler could give, once it returned.
+/// An activation that asks its own key (from its handler or a hook) gets
+/// [`KeyedAskError::Deadlock`] with its request back, not a hang: the reply could only come
+/// once the asker returned.
 pub struct Keyed<K: Key, A: Actor, MB: Mailbox = Bounded<Block>> {
     shared: Arc<Shared<K, A, MB>>,
 }
@@ -210,13 +211,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// full under `Block` or `Reject`. Both hand the message back.
     pub fn try_tell(&self, key: &K, msg: A::Message) -> Result<(), KeyedError<A::Message>> {
         let hash = self.shared.table.hash(key);
-        match self.shared.route_fast(hash, key, msg, false) {
+        match self.shared.route_fast(hash, key, msg, false, None) {
             Fast::Sent => Ok(()),
             Fast::Full(message) | Fast::Wait(_, message) => Err(KeyedError::Full {
                 key: format!("{key:?}"),
                 message,
             }),
-            Fast::Inactive(message) => Err(KeyedError::Inactive {
+            // (`Own` never: a send names no asker.)
+            Fast::Inactive(message) | Fast::Own(message) => Err(KeyedError::Inactive {
                 key: format!("{key:?}"),
                 message,
             }),
@@ -260,13 +262,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         let (reply, rx) = reply_port();
         let request = make(reply);
         let hash = self.shared.table.hash(key);
-        if self.shared.runs_here(hash, key) {
-            return Err(KeyedAskError::Deadlock {
-                key: format!("{key:?}"),
-                message: request,
-            });
-        }
-        self.route(hash, key, request).await?;
+        self.route(hash, key, request, ActorId::current())
+            .await
+            .map_err(|e| e.into_ask_error(key))?;
         rx.await.map_err(|reason| KeyedAskError::NoReply {
             key: format!("{key:?}"),
             reason,
@@ -326,31 +324,36 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         flatten(&key, self.ask_key(&key, make).await)
     }
 
-    /// Routes `msg` to `key` (whose `hash` the caller has): the hot path inline (an `async fn` with no `.await` on it, so
-    /// that it costs what `route_fast` costs), anything else in `route_again`.
-    async fn route(
+    /// Routes a request to `key` (whose `hash` the caller has) for an ask made by `asker`'s
+    /// code (`None`: not from an actor's): the hot path inline (an `async fn` with no `.await`
+    /// on it, so that it costs what `route_fast` costs), anything else in `route_again`.
+    pub(crate) async fn route(
         &self,
         hash: u64,
         key: &K,
         msg: A::Message,
-    ) -> Result<(), KeyedError<A::Message>> {
-        match self.shared.route_fast(hash, key, msg, true) {
+        asker: Option<ActorId>,
+    ) -> Result<(), Undelivered<A::Message>> {
+        match self.shared.route_fast(hash, key, msg, true, asker) {
             Fast::Sent => Ok(()),
             Fast::Full(message) => Err(KeyedError::Full {
                 key: format!("{key:?}"),
                 message,
-            }),
-            fast => self.route_again(hash, key, fast).await,
+            }
+            .into()),
+            fast => self.route_again(hash, key, fast, asker).await,
         }
     }
 
-    /// Waits for room, or activates the key, routing again when an activation closes meanwhile.
+    /// Waits for room, or activates the key, routing again when an activation closes
+    /// meanwhile. `asker` as for [`route`](Keyed::route); a send passes `None`.
     pub(crate) async fn route_again(
         &self,
         hash: u64,
         key: &K,
         mut fast: Fast<A, MB>,
-    ) -> Result<(), KeyedError<A::Message>> {
+        asker: Option<ActorId>,
+    ) -> Result<(), Undelivered<A::Message>> {
         let shared = &self.shared;
         loop {
             fast = match fast {
@@ -359,21 +362,24 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                     return Err(KeyedError::Full {
                         key: format!("{key:?}"),
                         message,
-                    });
+                    }
+                    .into());
                 }
+                Fast::Own(message) => return Err(Undelivered::OwnKey(message)),
                 Fast::Wait(actor, m) => match actor.tell(m).await {
                     Ok(()) => return Ok(()),
                     Err(SendError::Full(message)) => {
                         return Err(KeyedError::Full {
                             key: format!("{key:?}"),
                             message,
-                        });
+                        }
+                        .into());
                     }
                     // Passivated (or ended) while this send waited for room: route it again.
-                    Err(SendError::Closed(m)) => shared.route_fast(hash, key, m, true),
+                    Err(SendError::Closed(m)) => shared.route_fast(hash, key, m, true, asker),
                 },
                 Fast::Inactive(m) => {
-                    let rx = match shared.route_slow(hash, key, m) {
+                    let rx = match shared.route_slow(hash, key, m, asker) {
                         Slow::Fast(next) => {
                             fast = next;
                             continue;
@@ -400,7 +406,8 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                         Err(_) => Err(KeyedError::Cancelled {
                             key: format!("{key:?}"),
                             message: None,
-                        }),
+                        }
+                        .into()),
                     };
                 }
             };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use playhouse_core::mailbox::{Block, Bounded, Mailbox};
-use playhouse_core::{Actor, ActorRef, Reply, SendError, reply_port};
+use playhouse_core::{Actor, ActorId, ActorRef, Reply, SendError, reply_port};
 
 use crate::faults::Fault;
 
@@ -220,13 +220,14 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
             Cache::Route(msg) => msg,
         };
         let shared = self.keyed.shared();
-        match shared.route_fast(self.hash, &self.key, msg, false) {
+        match shared.route_fast(self.hash, &self.key, msg, false, None) {
             Fast::Sent => {
                 self.cached = shared.current(self.hash, &self.key);
                 Ok(())
             }
             Fast::Full(message) | Fast::Wait(_, message) => Err(self.full(message)),
-            Fast::Inactive(message) => Err(KeyedError::Inactive {
+            // (`Own` never: a send names no asker.)
+            Fast::Inactive(message) | Fast::Own(message) => Err(KeyedError::Inactive {
                 key: format!("{:?}", self.key),
                 message,
             }),
@@ -243,6 +244,9 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
     /// and will not answer; [`KeyedAskError::Deadlock`] with the request, unsent, if the key's
     /// own activation asks it from its handler or a hook.
     ///
+    /// Asked from an actor's code, it takes the routed path rather than the cached activation:
+    /// the routing checks under the key's lock that the asker is not the key's own activation.
+    ///
     /// # Cancel safety
     ///
     /// As [`Keyed::ask`].
@@ -253,17 +257,16 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
     {
         let (reply, rx) = reply_port();
         let request = make(reply);
-        let runs_here = match &self.cached {
-            Some(cached) => cached.actor.is_current(),
-            None => self.keyed.shared().runs_here(self.hash, &self.key),
-        };
-        if runs_here {
-            return Err(KeyedAskError::Deadlock {
-                key: format!("{:?}", self.key),
-                message: request,
-            });
+        match ActorId::current() {
+            None => self.tell(request).await?,
+            // From an actor's code, the routed path, which refuses an ask from the key's own
+            // activation under the key's lock (the cached one may be out of date).
+            asker => self
+                .keyed
+                .route(self.hash, &self.key, request, asker)
+                .await
+                .map_err(|e| e.into_ask_error(&self.key))?,
         }
-        self.tell(request).await?;
         rx.await.map_err(|reason| KeyedAskError::NoReply {
             key: format!("{:?}", self.key),
             reason,
@@ -374,21 +377,28 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for KeyRefTell<'_, K, A, MB> {
                             None => Fast::Inactive(message),
                         }
                     }
-                    Cache::Route(msg) => match keyed.shared().route_fast(hash, key, msg, true) {
-                        Fast::Sent => {
-                            *this.cached = keyed.shared().current(hash, key);
-                            return Poll::Ready(Ok(()));
+                    Cache::Route(msg) => {
+                        match keyed.shared().route_fast(hash, key, msg, true, None) {
+                            Fast::Sent => {
+                                *this.cached = keyed.shared().current(hash, key);
+                                return Poll::Ready(Ok(()));
+                            }
+                            Fast::Full(message) => {
+                                return Poll::Ready(Err(KeyedError::Full {
+                                    key: format!("{key:?}"),
+                                    message,
+                                }));
+                            }
+                            fast => fast,
                         }
-                        Fast::Full(message) => {
-                            return Poll::Ready(Err(KeyedError::Full {
-                                key: format!("{key:?}"),
-                                message,
-                            }));
-                        }
-                        fast => fast,
-                    },
+                    }
                 };
-                Box::pin(async move { keyed.route_again(hash, key, fast).await })
+                Box::pin(async move {
+                    keyed
+                        .route_again(hash, key, fast, None)
+                        .await
+                        .map_err(|e| e.into_send_error(key))
+                })
             }
             State::Waiting(waiting) => waiting,
             // Polled again after it resolved: nothing left to send.

@@ -63,6 +63,9 @@ pub(crate) enum Fast<A: Actor, MB: Mailbox> {
     Wait(ActorRef<A, MB>, A::Message),
     /// No open activation: take the slow path.
     Inactive(A::Message),
+    /// Refused: the asker is the key's own activation (see [`Undelivered::OwnKey`]). Only
+    /// when the caller names an asker.
+    Own(A::Message),
 }
 
 /// Where the slow path got a message.
@@ -115,7 +118,8 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
 
     /// The hot path: a key with a running activation gets the message in its mailbox, under
     /// the shard's read lock, without a clone of anything. `may_wait` says whether the caller
-    /// can wait for room in a full `Block` mailbox.
+    /// can wait for room in a full `Block` mailbox; `asker` names the actor whose code asks,
+    /// for an ask made from one (a send passes `None`, and the check compiles away).
     #[inline(always)]
     pub(crate) fn route_fast(
         &self,
@@ -123,10 +127,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         key: &K,
         msg: A::Message,
         may_wait: bool,
+        asker: Option<ActorId>,
     ) -> Fast<A, MB> {
         let shard = self.table.read(hash);
         match shard.get(hash, key) {
             Some(Slot::Active(active)) => {
+                if asker.is_some_and(|me| active.actor.id() == me) {
+                    return Fast::Own(msg);
+                }
                 active.touch();
                 match active.actor.try_tell(msg) {
                     Ok(()) => Fast::Sent,
@@ -150,8 +158,15 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     /// The slow path, under the shard's write lock: delivers to an activation that appeared
     /// meanwhile, or queues the message for the key's activation, starting one if none is
     /// under way. An activation found closed (passivated, or ended) is replaced by a new one
-    /// that first waits for the old one's exit, so that the key's messages stay in order.
-    pub(crate) fn route_slow(self: &Arc<Self>, hash: u64, key: &K, msg: A::Message) -> Slow<A, MB> {
+    /// that first waits for the old one's exit, so that the key's messages stay in order. An
+    /// ask from the actor the key's messages would wait for is refused (`Fast::Own`).
+    pub(crate) fn route_slow(
+        self: &Arc<Self>,
+        hash: u64,
+        key: &K,
+        msg: A::Message,
+        asker: Option<ActorId>,
+    ) -> Slow<A, MB> {
         let (reply, rx) = reply_port::<Delivery<A::Message>>();
         if crate::faults::enabled(Fault::KeyedActivatesApart)
             && self.table.read(hash).get(hash, key).is_none()
@@ -162,8 +177,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             let waiting = Waiting {
                 message: msg,
                 reply,
+                asker,
             };
-            let slot = Slot::Activating(Activating::new(id, waiting));
+            let slot = Slot::Activating(Activating::new(id, waiting, None));
             self.table.write(hash).insert_new(hash, key.clone(), slot);
             return Slow::Activate(self.activation(hash, key.clone(), id, None), rx);
         }
@@ -175,11 +191,18 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                 Some(slot) => {
                     let (m, predecessor) = match slot {
                         Slot::Activating(activating) => {
+                            if asker.is_some() && activating.waits_on == asker {
+                                return Slow::Fast(Fast::Own(msg));
+                            }
                             activating.pending().push_back(Waiting {
                                 message: msg,
                                 reply,
+                                asker,
                             });
                             return Slow::Queued(rx);
+                        }
+                        Slot::Active(active) if asker.is_some_and(|me| active.actor.id() == me) => {
+                            return Slow::Fast(Fast::Own(msg));
                         }
                         Slot::Active(active) => match active.actor.try_tell(msg) {
                             Ok(()) => {
@@ -194,9 +217,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                         },
                     };
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let waiting = Waiting { message: m, reply };
-                    let old =
-                        std::mem::replace(slot, Slot::Activating(Activating::new(id, waiting)));
+                    let waiting = Waiting {
+                        message: m,
+                        reply,
+                        asker,
+                    };
+                    let waits_on = Some(predecessor.id());
+                    let next = Slot::Activating(Activating::new(id, waiting, waits_on));
+                    let old = std::mem::replace(slot, next);
                     if old.counts_active() {
                         shard.active = shard.active.saturating_sub(1);
                     }
@@ -208,11 +236,12 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     let waiting = Waiting {
                         message: msg,
                         reply,
+                        asker,
                     };
                     shard.insert_new(
                         hash,
                         key.clone(),
-                        Slot::Activating(Activating::new(id, waiting)),
+                        Slot::Activating(Activating::new(id, waiting, None)),
                     );
                     (id, None)
                 }
@@ -278,17 +307,6 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             }),
             _ => None,
         }
-    }
-
-    /// `true` if this thread is running the handler or a hook of the key's activation: an ask
-    /// to the key from there could never be answered. Outside any actor's code it is one
-    /// thread-local read; from an actor's, one read lock and a lookup.
-    pub(crate) fn runs_here(&self, hash: u64, key: &K) -> bool {
-        let Some(me) = ActorId::current() else {
-            return false;
-        };
-        let shard = self.table.read(hash);
-        matches!(shard.get(hash, key), Some(Slot::Active(a)) if a.actor.id() == me)
     }
 
     /// `true` if the key has a running activation that is not being passivated.

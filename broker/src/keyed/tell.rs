@@ -96,7 +96,13 @@ impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
         hash: u64,
         fast: Fast<A, MB>,
     ) -> Waiting<'a, A::Message> {
-        Box::pin(async move { keyed.route_again(hash, key.get(), fast).await })
+        Box::pin(async move {
+            let key = key.get();
+            keyed
+                .route_again(hash, key, fast, None)
+                .await
+                .map_err(|e| e.into_send_error(key))
+        })
     }
 }
 
@@ -119,7 +125,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for Tell<'_, K, A, MB> {
             // more in a `perf` profile of `keyed/routed/current_thread`.
             let shared = this.keyed.shared();
             let hash = shared.table.hash(key);
-            match shared.route_fast(hash, key, msg, true) {
+            match shared.route_fast(hash, key, msg, true, None) {
                 Fast::Sent => return Poll::Ready(Ok(())),
                 Fast::Full(message) => return Poll::Ready(Err(Self::full(key, message))),
                 fast => {

@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use loom::future::block_on;
 use loom::thread;
-use playhouse_broker::keyed::{Keyed, KeyedSpec};
+use playhouse_broker::keyed::{Keyed, KeyedAskError, KeyedSpec};
 use playhouse_core::mailbox::Unbounded;
-use playhouse_core::{Actor, Context, Env, ExitReason, Handler};
+use playhouse_core::{Actor, Context, Env, ExitReason, Handler, Reply};
 
-use crate::harness::{DropLog, OneWorker, System, Tracked, check};
+use crate::harness::{DropLog, JoinExecutor, OneWorker, System, Tracked, check};
 
 // ---------------------------------------------------------------------------------------------
 // A keyed set whose activations say what they did
@@ -314,5 +314,110 @@ pub fn creation_race_makes_one_activation() {
             0,
             "an ended activation kept its entry"
         );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A `started` hook asking its own key
+// ---------------------------------------------------------------------------------------------
+
+/// The messages of [`SelfAsker`].
+enum Ask {
+    /// Answers 0.
+    Key(Reply<u32>),
+    /// Handled, and recorded in its log.
+    Note(Tracked),
+}
+
+/// A keyed actor whose `started` hook asks its own key (key 0) of its set, and records what
+/// came of it: `"refused"` for a `Deadlock` with the request handed back.
+struct SelfAsker {
+    set: std::sync::Arc<StdMutex<Option<Keyed<u32, SelfAsker, Unbounded>>>>,
+    answer: std::sync::Arc<StdMutex<Option<String>>>,
+}
+
+impl Actor for SelfAsker {
+    type Message = Ask;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for SelfAsker {
+    async fn handle(&mut self, msg: Ask, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            Ask::Key(reply) => {
+                let _ = reply.send(0);
+            }
+            Ask::Note(tracked) => {
+                tracked.handle();
+            }
+        }
+        Ok(())
+    }
+
+    async fn started(&mut self, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        let keyed = self.set.lock().unwrap().clone().expect("the set is known");
+        let outcome = match keyed.ask(0, Ask::Key).await {
+            Ok(key) => format!("answered {key}"),
+            Err(KeyedAskError::Deadlock {
+                message: Ask::Key(_),
+                ..
+            }) => "refused".to_string(),
+            Err(e) => e.to_string(),
+        };
+        *self.answer.lock().unwrap() = Some(outcome);
+        Ok(())
+    }
+}
+
+/// A new activation's `started` hook asking its own key is refused with `Deadlock` (the request
+/// handed back), never queued behind the hook, whichever comes first: the ask queues while the
+/// key is activating before the activation has recorded the new actor (the activation takes it
+/// out of the queue and refuses it), after (refused as it queues), or once the key is active
+/// (refused at the mailbox's door). A queued ask that reached the mailbox could only be
+/// answered after the hook returns: a deadlock, which loom reports. The message that activated
+/// the key is handled.
+///
+/// Threads: the model (the first message, whose send runs the activation in place), the actor
+/// (its hook, then its messages), on a [`JoinExecutor`].
+pub fn started_hook_asking_its_own_key_is_refused() {
+    check(|| {
+        let exec = JoinExecutor::new();
+        let set = std::sync::Arc::new(StdMutex::new(None));
+        let answer = std::sync::Arc::new(StdMutex::new(None));
+        let keyed = {
+            let (set, answer) = (set.clone(), answer.clone());
+            KeyedSpec::from_fn(move |_: &u32| {
+                Ok::<_, Infallible>(SelfAsker {
+                    set: set.clone(),
+                    answer: answer.clone(),
+                })
+            })
+            .mailbox(Unbounded)
+            .start(&System::new(exec.clone()))
+        };
+        *set.lock().unwrap() = Some(keyed.clone());
+        let log = DropLog::new();
+        block_on(keyed.tell(0, Ask::Note(Tracked::new(0, &log))))
+            .expect("the first message activates");
+        assert_eq!(exec.spawned(), 1, "one task: the actor's");
+        assert!(
+            keyed.passivate(&0),
+            "the key is active once its send returned"
+        );
+        exec.join(0);
+        assert_eq!(
+            answer.lock().unwrap().as_deref(),
+            Some("refused"),
+            "the hook's ask of its own key"
+        );
+        log.assert_all_dropped_once(0b1);
+        assert_eq!(log.handled(), 0b1, "the first message was not handled");
+        assert_eq!(
+            keyed.resident_count(),
+            0,
+            "an ended activation kept its entry"
+        );
+        // The set holds itself through its factory.
+        set.lock().unwrap().take();
     });
 }

@@ -43,6 +43,10 @@ pub enum Fault {
     /// ask that queued first reaches the actor's mailbox, and the hook waits for an answer that
     /// can only come after it returns.
     KeyedKeepsQueuedOwnAsks = 1 << 8,
+    /// A timed ask that gives up takes its request out of the key's activation queue but drops
+    /// it, and reports the timeout as if the activation had it: the request is neither handed
+    /// back nor delivered.
+    KeyedWithdrawDrops = 1 << 9,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

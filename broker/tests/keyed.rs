@@ -984,6 +984,106 @@ async fn a_passivating_key_asking_itself_is_refused_not_hung<E: Executor>(exec: 
     }
 }
 
+/// The timeout of the timed-ask tests (virtual).
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A timed ask whose key is still activating gives up at its timeout and hands the request
+/// back, whether it made the key's entry or queued behind another sender's message; it is taken
+/// out of the key's queue, so the activation never hands it over. The other message is
+/// delivered once the factory finishes, and the key that was asked only is activated empty.
+async fn ask_timeout_hands_back_a_request_the_key_never_got<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let (open, gate) = gate();
+    world.close_gate_until(gate);
+    let keyed = spec(&world).start(&System::new(vt.clone()));
+
+    let mut send = Box::pin(keyed.tell(3, Msg::Item(1)));
+    assert!(
+        futures::poll!(send.as_mut()).is_pending(),
+        "held at the gate"
+    );
+    let mut behind = Box::pin(keyed.ask_timeout(3, Msg::Log, ASK_TIMEOUT));
+    let mut first = Box::pin(keyed.ask_timeout(4, Msg::Log, ASK_TIMEOUT));
+    assert!(futures::poll!(behind.as_mut()).is_pending());
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    eventually(&exec, "both asks to sleep", || vt.sleeping() >= 2).await;
+    vt.advance(ASK_TIMEOUT / 2);
+    assert!(
+        futures::poll!(behind.as_mut()).is_pending(),
+        "not timed out yet"
+    );
+    vt.advance(ASK_TIMEOUT);
+    for (key, asking) in [(3, behind), (4, first)] {
+        let err = within(&exec, LONG, asking).await.unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        assert_eq!(err.key(), key.to_string());
+        assert_eq!(
+            err.to_string(),
+            format!("the ask of key {key} timed out before the request was delivered")
+        );
+        assert!(
+            matches!(err.into_message(), Some(Msg::Log(_))),
+            "handed back"
+        );
+    }
+
+    open.send(()).unwrap();
+    within(&exec, LONG, send).await.unwrap();
+    assert_eq!(keyed.ask(3, Msg::Log).await.unwrap(), vec![1]);
+    eventually(&exec, "key 4 to be active", || keyed.is_active(&4)).await;
+    assert_eq!(keyed.ask(4, Msg::Log).await.unwrap(), Vec::<u32>::new());
+    assert_eq!(world.calls(), vec![3, 4]);
+}
+
+/// A timed ask whose request the key's actor has taken times out waiting for the answer with
+/// `None` (the request may still be handled); one still waiting for room in a full
+/// `Block` mailbox times out with the request handed back. A timeout too long for the clock
+/// means no limit.
+async fn ask_timeout_after_delivery_and_waiting_for_room<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(vt.clone()));
+    assert_eq!(
+        keyed.ask_timeout(1, Msg::Key, Duration::MAX).await.unwrap(),
+        1
+    );
+
+    // The actor is held: the request goes into its mailbox, and no answer comes in time.
+    let (open, gate) = gate();
+    keyed.ask(1, |busy| Msg::Hold(busy, gate)).await.unwrap();
+    let mut asking = Box::pin(keyed.ask_timeout(1, Msg::Key, ASK_TIMEOUT));
+    assert!(futures::poll!(asking.as_mut()).is_pending());
+    // The mailbox (one place) is now full: the next timed ask waits for room.
+    let mut waiting = Box::pin(keyed.ask_timeout(1, Msg::Log, ASK_TIMEOUT));
+    assert!(futures::poll!(waiting.as_mut()).is_pending());
+    eventually(&exec, "both asks to sleep", || vt.sleeping() >= 2).await;
+    vt.advance(ASK_TIMEOUT * 2);
+
+    let err = within(&exec, LONG, asking).await.unwrap_err();
+    assert!(
+        matches!(err, KeyedAskError::Timeout { message: None, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the ask of key 1 timed out; the key has the request and may still handle it"
+    );
+    let err = within(&exec, LONG, waiting).await.unwrap_err();
+    assert!(
+        matches!(err.into_message(), Some(Msg::Log(_))),
+        "handed back"
+    );
+
+    open.send(()).unwrap();
+    keyed.tell(1, Msg::Item(9)).await.unwrap();
+    // The actor goes on: the timed-out `Key` request and this item are handled.
+    assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![9]);
+}
+
 async fn try_tell_reaches_only_running_activations<E: Executor>(exec: E) {
     let world = World::new();
     let mailbox = Bounded::<Reject>::with_capacity(2).unwrap();
@@ -1043,6 +1143,8 @@ executor_tests!(
     a_key_asking_itself_is_refused_not_hung,
     a_started_hook_asking_its_own_key_is_refused_not_hung,
     a_passivating_key_asking_itself_is_refused_not_hung,
+    ask_timeout_hands_back_a_request_the_key_never_got,
+    ask_timeout_after_delivery_and_waiting_for_room,
     try_tell_reaches_only_running_activations,
     key_ref_delivers_in_order,
     key_ref_activates_again_after_passivation,

@@ -388,6 +388,25 @@ fn child_keyed_keeps_queued_own_asks() {
     keyed::started_hook_asking_its_own_key_is_refused();
 }
 
+/// Fault (broker): a timed ask that gives up takes its request out of the key's queue and drops
+/// it; the model of a timed ask racing the activation catches the ask ending with neither its
+/// request back nor the activation's word that it has it (its queue entry's port dropped
+/// unanswered reads as a cancelled activation).
+#[test]
+fn keyed_withdraw_drops_is_caught() {
+    assert_caught(
+        "child_keyed_withdraw_drops",
+        "the timed ask ended Err(\"the task activating key 0 was dropped",
+    );
+}
+
+#[test]
+#[ignore = "child process of keyed_withdraw_drops_is_caught"]
+fn child_keyed_withdraw_drops() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedWithdrawDrops);
+    keyed::timed_ask_racing_activation_hands_back_or_delivers();
+}
+
 /// Fault (broker): an ended activation's exit watcher removes the key's entry whichever
 /// activation it belongs to; the passivation model catches the next activation's entry removed
 /// with the racing message in it (the send fails, its message gone).

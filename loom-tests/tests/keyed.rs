@@ -29,3 +29,10 @@ fn creation_race_makes_one_activation() {
 fn started_hook_asking_its_own_key_is_refused() {
     m::started_hook_asking_its_own_key_is_refused();
 }
+
+/// A timed ask that gives up while its key activates hands its request back or leaves it to
+/// the activation, never both, never neither.
+#[test]
+fn timed_ask_racing_activation_hands_back_or_delivers() {
+    m::timed_ask_racing_activation_hands_back_or_delivers();
+}

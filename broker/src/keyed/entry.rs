@@ -157,4 +157,7 @@ pub(crate) struct Waiting<M> {
     pub(crate) reply: Reply<Delivery<M>>,
     /// The actor whose code asks, for an ask made from an actor's code; `None` for a tell.
     pub(crate) asker: Option<ActorId>,
+    /// Its number, unique in the set: a timed ask that gives up takes its message back by it
+    /// ([`Shared::withdraw`](super::shared::Shared::withdraw)).
+    pub(crate) ticket: u64,
 }

@@ -250,6 +250,17 @@ pub enum KeyedAskError<M, E = Infallible> {
         /// The request, not sent.
         message: M,
     },
+    /// The timeout of an [`ask_timeout`](super::Keyed::ask_timeout) passed first. `message` is
+    /// the request, handed back, if it had not reached the key's actor: it was still waiting
+    /// for the key's activation (a slow factory, or the previous activation finishing) or for
+    /// room in a full `Block` mailbox, and it will not be delivered. `None` if the actor had
+    /// it: it may still be handled, and its answer is dropped.
+    Timeout {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The request, if it was taken back undelivered.
+        message: Option<M>,
+    },
     /// The key's handler answered with an error (asks whose answer is a `Result`, made with
     /// [`ask_flat`](super::Keyed::ask_flat)).
     HandlerError {
@@ -267,6 +278,7 @@ impl<M, E> KeyedAskError<M, E> {
             KeyedAskError::NotDelivered(e) => e.key(),
             KeyedAskError::NoReply { key, .. }
             | KeyedAskError::Deadlock { key, .. }
+            | KeyedAskError::Timeout { key, .. }
             | KeyedAskError::HandlerError { key, .. } => key,
         }
     }
@@ -276,8 +288,14 @@ impl<M, E> KeyedAskError<M, E> {
         match self {
             KeyedAskError::NotDelivered(e) => e.into_message(),
             KeyedAskError::Deadlock { message, .. } => Some(message),
+            KeyedAskError::Timeout { message, .. } => message,
             KeyedAskError::NoReply { .. } | KeyedAskError::HandlerError { .. } => None,
         }
+    }
+
+    /// `true` for [`Timeout`](KeyedAskError::Timeout).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, KeyedAskError::Timeout { .. })
     }
 
     /// Why the request was not delivered, if routing it failed.
@@ -303,6 +321,7 @@ impl<M, E> KeyedAskError<M, E> {
             KeyedAskError::NotDelivered(e) => KeyedAskError::NotDelivered(e),
             KeyedAskError::NoReply { key, reason } => KeyedAskError::NoReply { key, reason },
             KeyedAskError::Deadlock { key, message } => KeyedAskError::Deadlock { key, message },
+            KeyedAskError::Timeout { key, message } => KeyedAskError::Timeout { key, message },
             KeyedAskError::HandlerError { key, error } => KeyedAskError::HandlerError {
                 key,
                 error: f(error),
@@ -311,8 +330,8 @@ impl<M, E> KeyedAskError<M, E> {
     }
 }
 
-/// Why a routed message did not reach its key's mailbox, inside the crate: a send's error, or
-/// an ask refused because the asker is the actor it would wait for.
+/// Why a routed message did not reach its key's mailbox, inside the crate: a send's error, an
+/// ask refused because the asker is the actor it would wait for, or a timed ask's deadline.
 pub(crate) enum Undelivered<M> {
     /// What the sender is told.
     Error(KeyedError<M>),
@@ -321,6 +340,10 @@ pub(crate) enum Undelivered<M> {
     /// spawned and still in its `started` hook. Its answer could only come after the asker
     /// returns. Only asks name their asker, so only an ask is refused so.
     OwnKey(M),
+    /// A timed ask's deadline passed while the request waited for the key's activation or for
+    /// room in its mailbox: the request if it was taken back, `None` if the activation already
+    /// had it in hand. Only asks have a deadline.
+    TimedOut(Option<M>),
 }
 
 impl<M> From<KeyedError<M>> for Undelivered<M> {
@@ -338,18 +361,25 @@ impl<M> Undelivered<M> {
                 key: format!("{key:?}"),
                 message,
             },
+            Undelivered::TimedOut(message) => KeyedAskError::Timeout {
+                key: format!("{key:?}"),
+                message,
+            },
         }
     }
 
-    /// What a send of `key` that names no asker fails with. Such a send is never refused as
-    /// an ask (`OwnKey` is kept as `Cancelled`, with the message, rather than lost).
+    /// What a send of `key` that names no asker and has no deadline fails with. Such a send
+    /// is never refused or timed out as an ask (either would be kept as `Cancelled`, with the
+    /// message, rather than lost).
     pub(crate) fn into_send_error(self, key: &impl fmt::Debug) -> KeyedError<M> {
-        match self {
-            Undelivered::Error(e) => e,
-            Undelivered::OwnKey(message) => KeyedError::Cancelled {
-                key: format!("{key:?}"),
-                message: Some(message),
-            },
+        let message = match self {
+            Undelivered::Error(e) => return e,
+            Undelivered::OwnKey(message) => Some(message),
+            Undelivered::TimedOut(message) => message,
+        };
+        KeyedError::Cancelled {
+            key: format!("{key:?}"),
+            message,
         }
     }
 }
@@ -373,6 +403,11 @@ impl<M, E: fmt::Debug> fmt::Debug for KeyedAskError<M, E> {
                 .debug_struct("Deadlock")
                 .field("key", key)
                 .finish_non_exhaustive(),
+            KeyedAskError::Timeout { key, message } => f
+                .debug_struct("Timeout")
+                .field("key", key)
+                .field("handed_back", &message.is_some())
+                .finish(),
             KeyedAskError::HandlerError { key, error } => f
                 .debug_struct("HandlerError")
                 .field("key", key)
@@ -396,6 +431,19 @@ impl<M, E: fmt::Display> fmt::Display for KeyedAskError<M, E> {
                 f,
                 "key {key} asked itself from its own handler; the ask could never be answered"
             ),
+            KeyedAskError::Timeout {
+                key,
+                message: Some(_),
+            } => write!(
+                f,
+                "the ask of key {key} timed out before the request was delivered"
+            ),
+            KeyedAskError::Timeout { key, message: None } => {
+                write!(
+                    f,
+                    "the ask of key {key} timed out; the key has the request and may still handle it"
+                )
+            }
             KeyedAskError::HandlerError { key, error } => {
                 write!(f, "key {key} answered with an error: {error}")
             }
@@ -408,7 +456,7 @@ impl<M, E: Error + 'static> Error for KeyedAskError<M, E> {
         match self {
             KeyedAskError::NotDelivered(e) => e.source(),
             KeyedAskError::NoReply { reason, .. } => Some(reason),
-            KeyedAskError::Deadlock { .. } => None,
+            KeyedAskError::Deadlock { .. } | KeyedAskError::Timeout { .. } => None,
             KeyedAskError::HandlerError { error, .. } => Some(error),
         }
     }

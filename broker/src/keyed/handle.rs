@@ -1,14 +1,16 @@
 //! [`Keyed`]: the handle that routes messages to keyed actors.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Duration;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use playhouse_core::mailbox::{Block, Bounded, DropNewest, Mailbox};
 use playhouse_core::{
-    Actor, ActorId, Executor, Handler, MessageBroker, Reply, SendError, System, Wiring, reply_port,
+    Actor, ActorId, Executor, Handler, MessageBroker, NoReply, Reply, ReplyReceiver,
+    SendTimeoutError, System, Wiring, reply_port,
 };
 
 use super::error::{KeyedAskError, KeyedError, Undelivered};
@@ -262,10 +264,107 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         let (reply, rx) = reply_port();
         let request = make(reply);
         let hash = self.shared.table.hash(key);
-        self.route(hash, key, request, ActorId::current())
+        self.route(hash, key, request, ActorId::current(), None)
             .await
             .map_err(|e| e.into_ask_error(key))?;
         rx.await.map_err(|reason| KeyedAskError::NoReply {
+            key: format!("{key:?}"),
+            reason,
+        })
+    }
+
+    /// Like [`ask`](Keyed::ask), but gives up after `timeout`, read on the set's executor
+    /// clock, with [`KeyedAskError::Timeout`], as
+    /// [`ActorRef::ask_timeout`](playhouse_core::ActorRef::ask_timeout) does. The request
+    /// comes back in the error if it had not reached the key's actor: still waiting for the
+    /// key's activation (a factory that is slow or hangs, or the previous activation still
+    /// finishing) or for room in a full `Block` mailbox; it is then taken out of the key's
+    /// queue and will not be delivered. Once the actor has it, the error holds `None`: it may
+    /// still be handled, and its answer is dropped.
+    ///
+    /// ```
+    /// use playhouse_broker::keyed::{Keyed, KeyedAskError, KeyedSpec};
+    /// use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// struct Account(u64);
+    /// enum Msg { Balance(Reply<u64>) }
+    /// impl Actor for Account { type Message = Msg; type Error = Infallible; }
+    /// impl<V: Env> Handler<V> for Account {
+    ///     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+    ///         let Msg::Balance(reply) = msg;
+    ///         let _ = reply.send(self.0);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # use playhouse_broker::InMemoryBroker;
+    /// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+    /// // Loading an account from a store that does not answer:
+    /// let accounts: Keyed<u32, Account> =
+    ///     KeyedSpec::new(|_: &u32| std::future::pending::<Result<Account, Infallible>>()).start(&system);
+    /// playhouse_core::testing::block_on(async {
+    ///     let err = accounts.ask_timeout(7, Msg::Balance, Duration::from_millis(20)).await.unwrap_err();
+    ///     assert_eq!(err.to_string(), "the ask of key 7 timed out before the request was delivered");
+    ///     assert!(matches!(err.into_message(), Some(Msg::Balance(_)))); // handed back
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](Keyed::ask), plus [`KeyedAskError::Timeout`].
+    ///
+    /// # Cost
+    ///
+    /// As `ask`, plus the executor's sleep, boxed (one allocation), for each wait: for the
+    /// answer, and for the key's activation if it must be waited for.
+    pub async fn ask_timeout<R, F>(
+        &self,
+        key: K,
+        make: F,
+        timeout: Duration,
+    ) -> Result<R, KeyedAskError<A::Message>>
+    where
+        R: Send,
+        F: FnOnce(Reply<R>) -> A::Message,
+    {
+        let hash = self.shared.table.hash(&key);
+        self.ask_timeout_hashed(hash, &key, make, timeout).await
+    }
+
+    /// [`ask_timeout`](Keyed::ask_timeout) with the key borrowed and hashed.
+    pub(crate) async fn ask_timeout_hashed<R, F>(
+        &self,
+        hash: u64,
+        key: &K,
+        make: F,
+        timeout: Duration,
+    ) -> Result<R, KeyedAskError<A::Message>>
+    where
+        R: Send,
+        F: FnOnce(Reply<R>) -> A::Message,
+    {
+        // No deadline (no limit) for a timeout too long to add to the clock.
+        let deadline = self.shared.launch.now().checked_add(timeout);
+        let (reply, rx) = reply_port();
+        let request = make(reply);
+        self.route(hash, key, request, ActorId::current(), deadline)
+            .await
+            .map_err(|e| e.into_ask_error(key))?;
+        let answer = match deadline {
+            None => rx.await,
+            Some(deadline) => match self.before(rx, deadline).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    return Err(KeyedAskError::Timeout {
+                        key: format!("{key:?}"),
+                        message: None,
+                    });
+                }
+            },
+        };
+        answer.map_err(|reason| KeyedAskError::NoReply {
             key: format!("{key:?}"),
             reason,
         })
@@ -325,14 +424,16 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     }
 
     /// Routes a request to `key` (whose `hash` the caller has) for an ask made by `asker`'s
-    /// code (`None`: not from an actor's): the hot path inline (an `async fn` with no `.await`
-    /// on it, so that it costs what `route_fast` costs), anything else in `route_again`.
+    /// code (`None`: not from an actor's), by `deadline` if it has one: the hot path inline
+    /// (an `async fn` with no `.await` on it, so that it costs what `route_fast` costs),
+    /// anything else in `route_again`.
     pub(crate) async fn route(
         &self,
         hash: u64,
         key: &K,
         msg: A::Message,
         asker: Option<ActorId>,
+        deadline: Option<Instant>,
     ) -> Result<(), Undelivered<A::Message>> {
         match self.shared.route_fast(hash, key, msg, true, asker) {
             Fast::Sent => Ok(()),
@@ -341,18 +442,21 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                 message,
             }
             .into()),
-            fast => self.route_again(hash, key, fast, asker).await,
+            fast => self.route_again(hash, key, fast, asker, deadline).await,
         }
     }
 
     /// Waits for room, or activates the key, routing again when an activation closes
-    /// meanwhile. `asker` as for [`route`](Keyed::route); a send passes `None`.
+    /// meanwhile. `asker` as for [`route`](Keyed::route); a send passes `None`. A timed ask
+    /// passes its `deadline` (on the set's clock): past it, the request is taken back if it
+    /// has not reached the key's actor (`Undelivered::TimedOut`).
     pub(crate) async fn route_again(
         &self,
         hash: u64,
         key: &K,
         mut fast: Fast<A, MB>,
         asker: Option<ActorId>,
+        deadline: Option<Instant>,
     ) -> Result<(), Undelivered<A::Message>> {
         let shared = &self.shared;
         loop {
@@ -366,26 +470,41 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                     .into());
                 }
                 Fast::Own(message) => return Err(Undelivered::OwnKey(message)),
-                Fast::Wait(actor, m) => match actor.tell(m).await {
-                    Ok(()) => return Ok(()),
-                    Err(SendError::Full(message)) => {
-                        return Err(KeyedError::Full {
-                            key: format!("{key:?}"),
-                            message,
+                Fast::Wait(actor, m) => {
+                    let sent = match deadline {
+                        None => actor.tell(m).await.map_err(SendTimeoutError::from),
+                        Some(deadline) => {
+                            let left = deadline.saturating_duration_since(shared.launch.now());
+                            actor.tell_timeout(m, left).await
                         }
-                        .into());
+                    };
+                    match sent {
+                        Ok(()) => return Ok(()),
+                        Err(SendTimeoutError::Full(message)) => {
+                            return Err(KeyedError::Full {
+                                key: format!("{key:?}"),
+                                message,
+                            }
+                            .into());
+                        }
+                        Err(SendTimeoutError::Timeout(m)) => {
+                            return Err(Undelivered::TimedOut(Some(m)));
+                        }
+                        // Passivated (or ended) while this send waited for room: route it
+                        // again.
+                        Err(SendTimeoutError::Closed(m)) => {
+                            shared.route_fast(hash, key, m, true, asker)
+                        }
                     }
-                    // Passivated (or ended) while this send waited for room: route it again.
-                    Err(SendError::Closed(m)) => shared.route_fast(hash, key, m, true, asker),
-                },
+                }
                 Fast::Inactive(m) => {
-                    let rx = match shared.route_slow(hash, key, m, asker) {
+                    let (rx, ticket) = match shared.route_slow(hash, key, m, asker) {
                         Slow::Fast(next) => {
                             fast = next;
                             continue;
                         }
-                        Slow::Queued(rx) => rx,
-                        Slow::Activate(activation, rx) => {
+                        Slow::Queued(rx, ticket) => (rx, ticket),
+                        Slow::Activate(activation, rx, ticket) => {
                             let mut activation = Some(activation);
                             // Ready on the first poll: there is no point at which this future
                             // can be dropped with the activation neither finished nor spawned.
@@ -396,10 +515,28 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                                 Poll::Ready(())
                             })
                             .await;
-                            rx
+                            (rx, ticket)
                         }
                     };
-                    return match rx.await {
+                    let answer = match deadline {
+                        None => rx.await,
+                        Some(deadline) => match self.before(rx, deadline).await {
+                            Ok(answer) => answer,
+                            Err(mut rx) => {
+                                if let Some(message) = shared.withdraw(hash, key, ticket) {
+                                    return Err(Undelivered::TimedOut(Some(message)));
+                                }
+                                // The activation has it in hand; it may have answered just now
+                                // (with the message back, if it failed).
+                                let mut cx = std::task::Context::from_waker(Waker::noop());
+                                match Pin::new(&mut rx).poll(&mut cx) {
+                                    Poll::Ready(answer) => answer,
+                                    Poll::Pending => return Err(Undelivered::TimedOut(None)),
+                                }
+                            }
+                        },
+                    };
+                    return match answer {
                         Ok(delivery) => delivery,
                         // The activation always answers; this is a task dropped without
                         // running its destructors.
@@ -412,6 +549,27 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                 }
             };
         }
+    }
+
+    /// Waits for `rx` until `deadline` (on the set's clock); hands `rx` back if the deadline
+    /// came first.
+    async fn before<T>(
+        &self,
+        mut rx: ReplyReceiver<T>,
+        deadline: Instant,
+    ) -> Result<Result<T, NoReply>, ReplyReceiver<T>> {
+        let mut sleep = self.shared.launch.sleep_until(deadline);
+        let answer = poll_fn(|cx| {
+            if let Poll::Ready(answer) = Pin::new(&mut rx).poll(cx) {
+                return Poll::Ready(Some(answer));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        answer.ok_or(rx)
     }
 
     /// Passivates the key's activation now: its mailbox closes, it handles what is queued,

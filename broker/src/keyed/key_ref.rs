@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use playhouse_core::mailbox::{Block, Bounded, Mailbox};
 use playhouse_core::{Actor, ActorId, ActorRef, Reply, SendError, reply_port};
@@ -263,7 +264,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
             // activation under the key's lock (the cached one may be out of date).
             asker => self
                 .keyed
-                .route(self.hash, &self.key, request, asker)
+                .route(self.hash, &self.key, request, asker, None)
                 .await
                 .map_err(|e| e.into_ask_error(&self.key))?,
         }
@@ -271,6 +272,27 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
             key: format!("{:?}", self.key),
             reason,
         })
+    }
+
+    /// Like [`ask`](KeyRef::ask), but gives up after `timeout`, as [`Keyed::ask_timeout`]
+    /// does (the request handed back if it had not reached the key's actor). It takes the
+    /// routed path, not the cached activation.
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](KeyRef::ask), plus [`KeyedAskError::Timeout`].
+    pub async fn ask_timeout<R, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<R, KeyedAskError<A::Message>>
+    where
+        R: Send,
+        F: FnOnce(Reply<R>) -> A::Message,
+    {
+        self.keyed
+            .ask_timeout_hashed(self.hash, &self.key, make, timeout)
+            .await
     }
 
     /// Like [`ask`](KeyRef::ask), for a request whose answer is a `Result`: the handler's
@@ -395,7 +417,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for KeyRefTell<'_, K, A, MB> {
                 };
                 Box::pin(async move {
                     keyed
-                        .route_again(hash, key, fast, None)
+                        .route_again(hash, key, fast, None, None)
                         .await
                         .map_err(|e| e.into_send_error(key))
                 })

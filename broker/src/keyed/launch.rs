@@ -1,6 +1,6 @@
 //! What a keyed set needs from its system, with the executor and broker types erased: so that
 //! [`Keyed`](super::Keyed) names only the key, the actor and the mailbox. Used on the cold path
-//! only (activations, the executor's clock there).
+//! only (activations, the executor's clock there, timed asks).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +25,9 @@ pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
 
     /// The executor's clock.
     fn now(&self) -> Instant;
+
+    /// The executor's sleep until `deadline` (timed asks).
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
 }
 
 impl<A, MB, E, B> Launch<A, MB> for Spawner<E, MB, B>
@@ -50,5 +53,9 @@ where
 
     fn now(&self) -> Instant {
         self.executor().now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
+        Box::pin(self.executor().sleep_until(deadline))
     }
 }

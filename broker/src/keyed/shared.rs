@@ -72,11 +72,12 @@ pub(crate) enum Fast<A: Actor, MB: Mailbox> {
 pub(crate) enum Slow<A: Actor, MB: Mailbox> {
     /// As [`Fast`].
     Fast(Fast<A, MB>),
-    /// Waiting for the key's activation, which will say how it went.
-    Queued(ReplyReceiver<Delivery<A::Message>>),
+    /// Waiting for the key's activation, which will say how it went; with the message's
+    /// ticket (see [`withdraw`](Shared::withdraw)).
+    Queued(ReplyReceiver<Delivery<A::Message>>, u64),
     /// As `Queued`, and this sender made the entry: it starts the activation (see
     /// [`start_activation`](Shared::start_activation)).
-    Activate(BoxFuture<()>, ReplyReceiver<Delivery<A::Message>>),
+    Activate(BoxFuture<()>, ReplyReceiver<Delivery<A::Message>>, u64),
 }
 
 /// Whether a full mailbox of this kind makes a send wait (rather than fail or drop).
@@ -178,10 +179,11 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                 message: msg,
                 reply,
                 asker,
+                ticket: id,
             };
             let slot = Slot::Activating(Activating::new(id, waiting, None));
             self.table.write(hash).insert_new(hash, key.clone(), slot);
-            return Slow::Activate(self.activation(hash, key.clone(), id, None), rx);
+            return Slow::Activate(self.activation(hash, key.clone(), id, None), rx, id);
         }
         let mut replaced = None;
         let (id, predecessor) = {
@@ -194,12 +196,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                             if asker.is_some() && activating.waits_on == asker {
                                 return Slow::Fast(Fast::Own(msg));
                             }
+                            let ticket = self.next_id.fetch_add(1, Ordering::Relaxed);
                             activating.pending().push_back(Waiting {
                                 message: msg,
                                 reply,
                                 asker,
+                                ticket,
                             });
-                            return Slow::Queued(rx);
+                            return Slow::Queued(rx, ticket);
                         }
                         Slot::Active(active) if asker.is_some_and(|me| active.actor.id() == me) => {
                             return Slow::Fast(Fast::Own(msg));
@@ -221,6 +225,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                         message: m,
                         reply,
                         asker,
+                        ticket: id,
                     };
                     let waits_on = Some(predecessor.id());
                     let next = Slot::Activating(Activating::new(id, waiting, waits_on));
@@ -237,6 +242,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                         message: msg,
                         reply,
                         asker,
+                        ticket: id,
                     };
                     shard.insert_new(
                         hash,
@@ -249,7 +255,27 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         };
         // The old entry's reference is dropped outside the lock.
         drop(replaced);
-        Slow::Activate(self.activation(hash, key.clone(), id, predecessor), rx)
+        Slow::Activate(self.activation(hash, key.clone(), id, predecessor), rx, id)
+    }
+
+    /// Takes the message with `ticket` back out of the key's activation queue, for a timed ask
+    /// that gives up: `None` if it is no longer there (the activation has taken it to hand it
+    /// over, or has answered it).
+    pub(crate) fn withdraw(&self, hash: u64, key: &K, ticket: u64) -> Option<A::Message> {
+        let taken = {
+            let mut shard = self.table.write(hash);
+            let Some(Slot::Activating(activating)) = shard.get_mut(hash, key) else {
+                return None;
+            };
+            let pending = activating.pending();
+            let at = pending.iter().position(|w| w.ticket == ticket)?;
+            pending.remove(at)
+        };
+        if crate::faults::enabled(Fault::KeyedWithdrawDrops) {
+            return None;
+        }
+        // Its reply port is dropped outside the lock.
+        taken.map(|waiting| waiting.message)
     }
 
     fn activation(

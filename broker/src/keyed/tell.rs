@@ -99,7 +99,7 @@ impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
         Box::pin(async move {
             let key = key.get();
             keyed
-                .route_again(hash, key, fast, None)
+                .route_again(hash, key, fast, None, None)
                 .await
                 .map_err(|e| e.into_send_error(key))
         })

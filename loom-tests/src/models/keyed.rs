@@ -23,6 +23,8 @@ use playhouse_core::{Actor, Context, Env, ExitReason, Handler, Reply};
 
 use crate::harness::{DropLog, JoinExecutor, OneWorker, System, Tracked, check};
 
+use std::time::Duration;
+
 // ---------------------------------------------------------------------------------------------
 // A keyed set whose activations say what they did
 // ---------------------------------------------------------------------------------------------
@@ -315,6 +317,80 @@ pub fn creation_race_makes_one_activation() {
             "an ended activation kept its entry"
         );
     });
+}
+
+/// A timed ask that gives up while its request waits for the key's activation either takes
+/// the request back (it is handed back in the error and never handled) or finds that the
+/// activation has it (the error holds `None`, or the ask ends `NoReply`, and the request is
+/// handled): never both, never neither. The harness's sleeps are ready at once, so the ask
+/// gives up as soon as it has to wait; the race is its withdrawal against the activation that
+/// another sender started, taking the queue to hand it over.
+///
+/// Threads: the model (the timed ask, message 1, whose reply port the message drops), a sender
+/// (message 0, which makes the key's entry and runs the activation in place), the worker. The
+/// model also asserts that both outcomes occur.
+pub fn timed_ask_racing_activation_hands_back_or_delivers() {
+    let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = outcomes.clone();
+    check(move || {
+        let worker = OneWorker::new();
+        let run = {
+            let worker = worker.clone();
+            thread::spawn(move || worker.run_until_closed())
+        };
+        let (keyed, book) = accounts(&worker);
+        let log = DropLog::new();
+        let sender = {
+            let (keyed, log) = (keyed.clone(), log.clone());
+            thread::spawn(move || {
+                block_on(keyed.tell(0, Tracked::new(0, &log))).map_err(|e| e.to_string())
+            })
+        };
+        let asked = block_on(keyed.ask_timeout(
+            0,
+            |_reply: playhouse_core::Reply<()>| Tracked::new(1, &log),
+            Duration::from_secs(1),
+        ));
+        let handed_back = match asked {
+            Err(KeyedAskError::Timeout {
+                message: Some(request),
+                ..
+            }) => {
+                drop(request);
+                true
+            }
+            Err(KeyedAskError::Timeout { message: None, .. } | KeyedAskError::NoReply { .. }) => {
+                false
+            }
+            other => panic!("the timed ask ended {:?}", other.map_err(|e| e.to_string())),
+        };
+        if let Err(e) = sender.join().unwrap() {
+            panic!("the first message failed: {e}");
+        }
+        assert_eq!(block_on(keyed.passivate_all()), 1);
+        worker.close();
+        run.join().unwrap();
+        let by = check_book(&book, 1, keyed.stats().activations);
+        assert_eq!(by, [1]);
+        log.assert_all_dropped_once(0b11);
+        let expected = if handed_back { 0b01 } else { 0b11 };
+        assert_eq!(
+            log.handled(),
+            expected,
+            "the timed-out request was {} (handed back: {handed_back})",
+            if log.handled() & 0b10 != 0 {
+                "handled"
+            } else {
+                "not handled"
+            }
+        );
+        counts[usize::from(handed_back)].fetch_add(1, Relaxed);
+    });
+    let [delivered, handed_back] = [0, 1].map(|i| outcomes[i].load(Relaxed));
+    assert!(
+        delivered > 0 && handed_back > 0,
+        "the request was delivered in {delivered} executions, handed back in {handed_back}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1084,6 +1084,73 @@ async fn ask_timeout_after_delivery_and_waiting_for_room<E: Executor>(exec: E) {
     assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![9]);
 }
 
+/// A timed send gives up at its timeout while the key is still activating or its `Block`
+/// mailbox stays full, handing the message back (never to be delivered); to an active key with
+/// room it is a plain routed send, with no timer. A timeout too long for the clock means no
+/// limit.
+async fn tell_timeout_hands_back_what_the_key_never_got<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let (open, factory_gate) = gate();
+    world.close_gate_until(factory_gate);
+    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(vt.clone()));
+
+    let mut unbounded = Box::pin(keyed.tell_timeout(6, Msg::Item(2), Duration::MAX));
+    assert!(
+        futures::poll!(unbounded.as_mut()).is_pending(),
+        "held at the gate"
+    );
+    let five = keyed.key_ref(5);
+    let mut timed = Box::pin(five.tell_timeout(Msg::Item(1), ASK_TIMEOUT));
+    assert!(
+        futures::poll!(timed.as_mut()).is_pending(),
+        "held at the gate"
+    );
+    eventually(&exec, "the send to sleep", || vt.sleeping() >= 1).await;
+    vt.advance(ASK_TIMEOUT);
+    let err = within(&exec, LONG, timed).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "the send to key 5 timed out before it was delivered"
+    );
+    assert_eq!(item(err.into_message()), Some(1), "handed back");
+    assert!(
+        futures::poll!(unbounded.as_mut()).is_pending(),
+        "no deadline: still waiting"
+    );
+
+    open.send(()).unwrap();
+    within(&exec, LONG, unbounded).await.unwrap();
+    eventually(&exec, "key 5 to be active", || keyed.is_active(&5)).await;
+    assert_eq!(keyed.ask(5, Msg::Log).await.unwrap(), Vec::<u32>::new());
+
+    // Active, with room: no timer.
+    let sleeping = vt.sleeping();
+    keyed
+        .tell_timeout(6, Msg::Item(3), ASK_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(vt.sleeping(), sleeping);
+
+    // Held, its one place taken: the timed send waits for room, then gives up.
+    let (release, hold) = gate();
+    keyed.ask(6, |busy| Msg::Hold(busy, hold)).await.unwrap();
+    keyed.tell(6, Msg::Item(4)).await.unwrap();
+    let mut waiting = Box::pin(keyed.tell_timeout(6, Msg::Item(5), ASK_TIMEOUT));
+    assert!(futures::poll!(waiting.as_mut()).is_pending());
+    eventually(&exec, "the send to sleep", || vt.sleeping() > sleeping).await;
+    vt.advance(ASK_TIMEOUT);
+    let err = within(&exec, LONG, waiting).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(item(err.into_message()), Some(5), "handed back");
+    release.send(()).unwrap();
+    assert_eq!(keyed.ask(6, Msg::Log).await.unwrap(), vec![2, 3, 4]);
+}
+
 async fn try_tell_reaches_only_running_activations<E: Executor>(exec: E) {
     let world = World::new();
     let mailbox = Bounded::<Reject>::with_capacity(2).unwrap();
@@ -1145,6 +1212,7 @@ executor_tests!(
     a_passivating_key_asking_itself_is_refused_not_hung,
     ask_timeout_hands_back_a_request_the_key_never_got,
     ask_timeout_after_delivery_and_waiting_for_room,
+    tell_timeout_hands_back_what_the_key_never_got,
     try_tell_reaches_only_running_activations,
     key_ref_delivers_in_order,
     key_ref_activates_again_after_passivation,

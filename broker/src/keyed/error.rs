@@ -11,9 +11,11 @@ use playhouse_core::NoReply;
 /// Why an activation's factory failed, shared by every message that was waiting for it.
 pub type ActivationCause = Arc<dyn Error + Send + Sync + 'static>;
 
-/// Why [`Keyed::tell`](super::Keyed::tell) or [`Keyed::try_tell`](super::Keyed::try_tell) did
-/// not deliver a message. Every variant names the key (as its `Debug` output) and, but for one
-/// rare case of [`Cancelled`](KeyedError::Cancelled), hands the message back.
+/// Why [`Keyed::tell`](super::Keyed::tell), [`try_tell`](super::Keyed::try_tell) or
+/// [`tell_timeout`](super::Keyed::tell_timeout) did not deliver a message. Every variant names
+/// the key (as its `Debug` output) and hands the message back, but for one rare case of
+/// [`Cancelled`](KeyedError::Cancelled) (the message lost with its task) and a
+/// [`Timeout`](KeyedError::Timeout) whose message is already being delivered.
 ///
 /// Its `Debug` does not require `M: Debug`.
 ///
@@ -96,6 +98,16 @@ pub enum KeyedError<M> {
         /// The message, if it could be recovered.
         message: Option<M>,
     },
+    /// From [`tell_timeout`](super::Keyed::tell_timeout) only: the timeout passed first. The
+    /// message is handed back if it was still waiting for the key's activation (taken back out
+    /// of its queue) or for room in a full `Block` mailbox, and will not be delivered; `None`
+    /// if the activation had already taken it to hand it over, which it will.
+    Timeout {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The message, if it was taken back undelivered.
+        message: Option<M>,
+    },
 }
 
 impl<M> KeyedError<M> {
@@ -106,19 +118,21 @@ impl<M> KeyedError<M> {
             | KeyedError::Full { key, .. }
             | KeyedError::Inactive { key, .. }
             | KeyedError::Stopped { key, .. }
-            | KeyedError::Cancelled { key, .. } => key,
+            | KeyedError::Cancelled { key, .. }
+            | KeyedError::Timeout { key, .. } => key,
         }
     }
 
     /// The message that was not delivered (`None` only for a [`Cancelled`](KeyedError::Cancelled)
-    /// send whose message was lost with its task).
+    /// send whose message was lost with its task, and a [`Timeout`](KeyedError::Timeout) whose
+    /// message the activation had already taken).
     pub fn into_message(self) -> Option<M> {
         match self {
             KeyedError::ActivationFailed { message, .. }
             | KeyedError::Full { message, .. }
             | KeyedError::Inactive { message, .. }
             | KeyedError::Stopped { message, .. } => Some(message),
-            KeyedError::Cancelled { message, .. } => message,
+            KeyedError::Cancelled { message, .. } | KeyedError::Timeout { message, .. } => message,
         }
     }
 
@@ -129,7 +143,9 @@ impl<M> KeyedError<M> {
             | KeyedError::Full { message, .. }
             | KeyedError::Inactive { message, .. }
             | KeyedError::Stopped { message, .. } => Some(message),
-            KeyedError::Cancelled { message, .. } => message.as_ref(),
+            KeyedError::Cancelled { message, .. } | KeyedError::Timeout { message, .. } => {
+                message.as_ref()
+            }
         }
     }
 
@@ -154,6 +170,11 @@ impl<M> KeyedError<M> {
     /// `true` for [`Inactive`](KeyedError::Inactive).
     pub fn is_inactive(&self) -> bool {
         matches!(self, KeyedError::Inactive { .. })
+    }
+
+    /// `true` for [`Timeout`](KeyedError::Timeout).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, KeyedError::Timeout { .. })
     }
 }
 
@@ -182,6 +203,11 @@ impl<M> fmt::Debug for KeyedError<M> {
                 .field("key", key)
                 .field("message_recovered", &message.is_some())
                 .finish(),
+            KeyedError::Timeout { key, message } => f
+                .debug_struct("Timeout")
+                .field("key", key)
+                .field("handed_back", &message.is_some())
+                .finish(),
         }
     }
 }
@@ -205,6 +231,14 @@ impl<M> fmt::Display for KeyedError<M> {
                 f,
                 "the task activating key {key} was dropped before it delivered the message"
             ),
+            KeyedError::Timeout {
+                key,
+                message: Some(_),
+            } => write!(f, "the send to key {key} timed out before it was delivered"),
+            KeyedError::Timeout { key, message: None } => write!(
+                f,
+                "the send to key {key} timed out; the key's activation has the message and will deliver it"
+            ),
         }
     }
 }
@@ -218,9 +252,10 @@ impl<M> Error for KeyedError<M> {
     }
 }
 
-/// Why [`Keyed::ask`](super::Keyed::ask) (or [`ask_flat`](super::Keyed::ask_flat)) returned
-/// no answer: the request was not delivered (with the request handed back), it was and no
-/// answer will come, or the handler answered with an error.
+/// Why [`Keyed::ask`](super::Keyed::ask) (or [`ask_flat`](super::Keyed::ask_flat), or
+/// [`ask_timeout`](super::Keyed::ask_timeout)) returned no answer: the request was not
+/// delivered (with the request handed back), it was and no answer will come, the timeout
+/// passed, or the handler answered with an error.
 ///
 /// `E` is the handler's error of an [`ask_flat`](super::Keyed::ask_flat); for the other asks
 /// it is [`Infallible`] and [`HandlerError`](KeyedAskError::HandlerError) cannot occur.
@@ -340,9 +375,9 @@ pub(crate) enum Undelivered<M> {
     /// spawned and still in its `started` hook. Its answer could only come after the asker
     /// returns. Only asks name their asker, so only an ask is refused so.
     OwnKey(M),
-    /// A timed ask's deadline passed while the request waited for the key's activation or for
-    /// room in its mailbox: the request if it was taken back, `None` if the activation already
-    /// had it in hand. Only asks have a deadline.
+    /// A timed send's or ask's deadline passed while the message waited for the key's
+    /// activation or for room in its mailbox: the message if it was taken back, `None` if the
+    /// activation already had it in hand.
     TimedOut(Option<M>),
 }
 
@@ -368,18 +403,19 @@ impl<M> Undelivered<M> {
         }
     }
 
-    /// What a send of `key` that names no asker and has no deadline fails with. Such a send
-    /// is never refused or timed out as an ask (either would be kept as `Cancelled`, with the
-    /// message, rather than lost).
+    /// What a send of `key` fails with. A send names no asker, so it is never refused as a
+    /// self-ask (that would be kept as `Cancelled`, with the message, rather than lost).
     pub(crate) fn into_send_error(self, key: &impl fmt::Debug) -> KeyedError<M> {
-        let message = match self {
-            Undelivered::Error(e) => return e,
-            Undelivered::OwnKey(message) => Some(message),
-            Undelivered::TimedOut(message) => message,
-        };
-        KeyedError::Cancelled {
-            key: format!("{key:?}"),
-            message,
+        match self {
+            Undelivered::Error(e) => e,
+            Undelivered::OwnKey(message) => KeyedError::Cancelled {
+                key: format!("{key:?}"),
+                message: Some(message),
+            },
+            Undelivered::TimedOut(message) => KeyedError::Timeout {
+                key: format!("{key:?}"),
+                message,
+            },
         }
     }
 }

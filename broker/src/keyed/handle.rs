@@ -202,6 +202,80 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         KeyRef::new(self.clone(), key)
     }
 
+    /// Like [`tell`](Keyed::tell), but waits at most `timeout`, read on the set's executor
+    /// clock, for the key's activation (a factory that is slow or hangs, or the previous
+    /// activation finishing) and for room in a full `Block` mailbox; then fails with
+    /// [`KeyedError::Timeout`], handing the message back (taken out of the key's queue, it
+    /// will not be delivered) unless the activation had already taken it to hand it over.
+    /// With room in an active key's mailbox it is a routed `tell`: no timer is started.
+    ///
+    /// ```
+    /// use playhouse_broker::keyed::{Keyed, KeyedSpec};
+    /// use playhouse_core::{Actor, Context, Env, Handler, System};
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    ///
+    /// struct Account;
+    /// impl Actor for Account { type Message = u64; type Error = Infallible; }
+    /// impl<V: Env> Handler<V> for Account {
+    ///     async fn handle(&mut self, _: u64, _: &mut Context<Self, V>) -> Result<(), Infallible> { Ok(()) }
+    /// }
+    ///
+    /// # use playhouse_broker::InMemoryBroker;
+    /// let system = System::with_broker(playhouse_core::testing::ThreadExecutor, InMemoryBroker::new());
+    /// // A store that does not answer:
+    /// let accounts: Keyed<u32, Account> =
+    ///     KeyedSpec::new(|_: &u32| std::future::pending::<Result<Account, Infallible>>()).start(&system);
+    /// playhouse_core::testing::block_on(async {
+    ///     let err = accounts.tell_timeout(7, 25, Duration::from_millis(20)).await.unwrap_err();
+    ///     assert!(err.is_timeout());
+    ///     assert_eq!(err.to_string(), "the send to key 7 timed out before it was delivered");
+    ///     assert_eq!(err.into_message(), Some(25)); // handed back
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`tell`](Keyed::tell), plus [`KeyedError::Timeout`].
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`tell`](Keyed::tell).
+    pub async fn tell_timeout(
+        &self,
+        key: K,
+        msg: A::Message,
+        timeout: Duration,
+    ) -> Result<(), KeyedError<A::Message>> {
+        let hash = self.shared.table.hash(&key);
+        self.tell_timeout_hashed(hash, &key, msg, timeout).await
+    }
+
+    /// [`tell_timeout`](Keyed::tell_timeout) with the key borrowed and hashed.
+    pub(crate) async fn tell_timeout_hashed(
+        &self,
+        hash: u64,
+        key: &K,
+        msg: A::Message,
+        timeout: Duration,
+    ) -> Result<(), KeyedError<A::Message>> {
+        match self.shared.route_fast(hash, key, msg, true, None) {
+            Fast::Sent => Ok(()),
+            Fast::Full(message) => Err(KeyedError::Full {
+                key: format!("{key:?}"),
+                message,
+            }),
+            fast => {
+                // The clock is read only on the way that may wait. No deadline (no limit) for
+                // a timeout too long to add to it.
+                let deadline = self.shared.launch.now().checked_add(timeout);
+                self.route_again(hash, key, fast, None, deadline)
+                    .await
+                    .map_err(|e| e.into_send_error(key))
+            }
+        }
+    }
+
     /// Sends `msg` to the running activation of `key` without waiting; usable from sync code.
     /// It never activates a key (that would wait for the factory): use [`tell`](Keyed::tell)
     /// for a key that may be inactive.

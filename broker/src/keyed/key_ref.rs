@@ -207,6 +207,23 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
         }
     }
 
+    /// Like [`tell`](KeyRef::tell), but waits at most `timeout`, as [`Keyed::tell_timeout`]
+    /// does (the message handed back if it had not reached the key's actor). It takes the
+    /// routed path, not the cached activation.
+    ///
+    /// # Errors
+    ///
+    /// As [`tell`](KeyRef::tell), plus [`KeyedError::Timeout`].
+    pub async fn tell_timeout(
+        &self,
+        msg: A::Message,
+        timeout: Duration,
+    ) -> Result<(), KeyedError<A::Message>> {
+        self.keyed
+            .tell_timeout_hashed(self.hash, &self.key, msg, timeout)
+            .await
+    }
+
     /// Sends `msg` to the key's running activation without waiting, as [`Keyed::try_tell`]
     /// does; through the cached activation when there is one. Never activates the key.
     ///

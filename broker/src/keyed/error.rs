@@ -465,7 +465,7 @@ impl<M, E: fmt::Display> fmt::Display for KeyedAskError<M, E> {
             }
             KeyedAskError::Deadlock { key, .. } => write!(
                 f,
-                "key {key} asked itself from its own handler; the ask could never be answered"
+                "key {key} asked itself from its own handler or hook; the ask could never be answered"
             ),
             KeyedAskError::Timeout {
                 key,

@@ -24,7 +24,9 @@ use ::std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
-use playhouse_broker::keyed::{KeyRef, Keyed, KeyedAskError, KeyedError, KeyedSpec};
+use playhouse_broker::keyed::{
+    ActivationTimedOut, KeyRef, Keyed, KeyedAskError, KeyedError, KeyedSpec,
+};
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Reject};
 use playhouse_core::testing::VirtualTime;
 use playhouse_core::{
@@ -1151,6 +1153,58 @@ async fn tell_timeout_hands_back_what_the_key_never_got<E: Executor>(exec: E) {
     assert_eq!(keyed.ask(6, Msg::Log).await.unwrap(), vec![2, 3, 4]);
 }
 
+/// A factory that overruns the set's activation timeout fails the activation: every waiting
+/// sender gets its message back in `ActivationFailed`, whose cause is an `ActivationTimedOut`;
+/// nothing is left of the attempt, and the key's next message activates it.
+async fn an_activation_overrunning_its_timeout_fails_and_hands_back<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let (open, factory_gate) = gate();
+    world.close_gate_until(factory_gate);
+    let keyed = spec(&world)
+        .activation_timeout(ASK_TIMEOUT)
+        .start(&System::new(vt.clone()));
+
+    let mut send = Box::pin(keyed.tell(2, Msg::Item(1)));
+    assert!(
+        futures::poll!(send.as_mut()).is_pending(),
+        "held at the gate"
+    );
+    let mut asking = Box::pin(keyed.ask(2, Msg::Log));
+    assert!(futures::poll!(asking.as_mut()).is_pending(), "queued");
+    eventually(&exec, "the factory's timer to sleep", || vt.sleeping() >= 1).await;
+    vt.advance(ASK_TIMEOUT / 2);
+    assert!(
+        futures::poll!(send.as_mut()).is_pending(),
+        "within the limit"
+    );
+    vt.advance(ASK_TIMEOUT);
+
+    let err = within(&exec, LONG, send).await.unwrap_err();
+    assert!(err.is_activation_failed(), "{err:?}");
+    let cause = err
+        .cause()
+        .and_then(|c| c.downcast_ref::<ActivationTimedOut>());
+    assert_eq!(cause, Some(&ActivationTimedOut { after: ASK_TIMEOUT }));
+    assert_eq!(
+        err.to_string(),
+        "activating key 2 failed: the factory did not finish within 5s"
+    );
+    assert_eq!(item(err.into_message()), Some(1), "handed back");
+    let err = within(&exec, LONG, asking).await.unwrap_err();
+    assert!(
+        matches!(err.into_message(), Some(Msg::Log(_))),
+        "handed back"
+    );
+    assert_eq!(keyed.stats().activation_failures, 1);
+    assert_eq!(keyed.resident_count(), 0, "nothing left of the attempt");
+
+    open.send(()).unwrap();
+    keyed.tell(2, Msg::Item(3)).await.unwrap();
+    assert_eq!(keyed.ask(2, Msg::Log).await.unwrap(), vec![3]);
+    assert_eq!(world.calls(), vec![2, 2]);
+}
+
 async fn try_tell_reaches_only_running_activations<E: Executor>(exec: E) {
     let world = World::new();
     let mailbox = Bounded::<Reject>::with_capacity(2).unwrap();
@@ -1213,6 +1267,7 @@ executor_tests!(
     ask_timeout_hands_back_a_request_the_key_never_got,
     ask_timeout_after_delivery_and_waiting_for_room,
     tell_timeout_hands_back_what_the_key_never_got,
+    an_activation_overrunning_its_timeout_fails_and_hands_back,
     try_tell_reaches_only_running_activations,
     key_ref_delivers_in_order,
     key_ref_activates_again_after_passivation,

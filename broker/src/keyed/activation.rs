@@ -22,7 +22,8 @@ use crate::faults::Fault;
 
 use super::entry::{Active, Delivery, Slot, Waiting};
 use super::error::{
-    ActivationCause, FactoryPanicked, KeyedError, RestartPolicyPanicked, Undelivered, panic_message,
+    ActivationCause, ActivationTimedOut, FactoryPanicked, KeyedError, RestartPolicyPanicked,
+    Undelivered, panic_message,
 };
 use super::shared::{Counters, Shared};
 use super::spec::Key;
@@ -52,19 +53,38 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         guard.run(predecessor)
     }
 
-    /// Runs the factory, turning a panic into an error.
+    /// Runs the factory, turning a panic into an error, and its overrunning the set's
+    /// activation timeout into another (the factory's future is then dropped).
     async fn make(&self, key: &K) -> Result<A, ActivationCause> {
         fn panicked(payload: Box<dyn std::any::Any + Send>) -> ActivationCause {
             Arc::new(FactoryPanicked(panic_message(&*payload)))
         }
         let mut made = catch_unwind(AssertUnwindSafe(|| (self.factory)(key))).map_err(panicked)?;
-        poll_fn(
-            |cx| match catch_unwind(AssertUnwindSafe(|| made.as_mut().poll(cx))) {
-                Ok(Poll::Ready(made)) => Poll::Ready(made.map_err(ActivationCause::from)),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Err(panicked(payload))),
-            },
-        )
+        // The timer starts only if the factory is not ready at once.
+        let mut limit = None;
+        poll_fn(|cx| {
+            match catch_unwind(AssertUnwindSafe(|| made.as_mut().poll(cx))) {
+                Ok(Poll::Ready(made)) => return Poll::Ready(made.map_err(ActivationCause::from)),
+                Ok(Poll::Pending) => {}
+                Err(payload) => return Poll::Ready(Err(panicked(payload))),
+            }
+            let Some(after) = self.activation_timeout else {
+                return Poll::Pending;
+            };
+            let sleep = limit.get_or_insert_with(|| {
+                let deadline = self.launch.now().checked_add(after);
+                deadline.map(|deadline| self.launch.sleep_until(deadline))
+            });
+            // No deadline (no limit) for a timeout too long to add to the clock.
+            let Some(sleep) = sleep else {
+                return Poll::Pending;
+            };
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let overran: ActivationCause = Arc::new(ActivationTimedOut { after });
+            Poll::Ready(Err(overran))
+        })
         .await
     }
 

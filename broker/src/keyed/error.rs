@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use playhouse_core::NoReply;
 
@@ -509,6 +510,24 @@ impl fmt::Display for FactoryPanicked {
 }
 
 impl Error for FactoryPanicked {}
+
+/// The cause of an activation whose factory did not finish within the set's
+/// [`activation_timeout`](super::KeyedSpec::activation_timeout): find it with
+/// `cause.downcast_ref::<ActivationTimedOut>()` on
+/// [`KeyedError::ActivationFailed`]'s cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivationTimedOut {
+    /// The limit it overran.
+    pub after: Duration,
+}
+
+impl fmt::Display for ActivationTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the factory did not finish within {:?}", self.after)
+    }
+}
+
+impl Error for ActivationTimedOut {}
 
 /// The cause of an activation whose restart-policy maker panicked.
 #[derive(Debug)]

@@ -153,9 +153,16 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
             mailbox,
             idle,
             restart,
+            activation_timeout,
         } = spec;
         let launch = Box::new(system.spawner(mailbox));
-        let shared = Arc::new(Shared::new(factory, restart, launch, idle));
+        let shared = Arc::new(Shared::new(
+            factory,
+            restart,
+            launch,
+            idle,
+            activation_timeout,
+        ));
         if let Some(idle) = idle {
             // One sweep waiting is enough: ticks that find one queued are dropped.
             let mailbox = Bounded::<DropNewest>::with_capacity(1).unwrap_or_default();

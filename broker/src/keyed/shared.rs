@@ -43,6 +43,8 @@ pub(crate) struct Shared<K: Key, A: Actor, MB: Mailbox> {
     pub(crate) launch: Box<dyn Launch<A, MB>>,
     /// How long a key may stay idle before it is passivated.
     pub(crate) idle: Option<Duration>,
+    /// How long a factory may take.
+    pub(crate) activation_timeout: Option<Duration>,
     /// Time zero of the entries' timestamps, on the executor's clock.
     origin: Instant,
     next_id: AtomicU64,
@@ -92,6 +94,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         restart: Option<RestartMaker<K, A>>,
         launch: Box<dyn Launch<A, MB>>,
         idle: Option<Duration>,
+        activation_timeout: Option<Duration>,
     ) -> Self {
         Shared {
             table: Table::new(),
@@ -100,6 +103,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             origin: launch.now(),
             launch,
             idle,
+            activation_timeout,
             next_id: AtomicU64::new(1),
             counters: Counters::default(),
             passivated: Arc::from("passivated"),

@@ -66,6 +66,7 @@ pub struct KeyedSpec<K, A, MB = Bounded<Block>> {
     pub(crate) mailbox: MB,
     pub(crate) idle: Option<Duration>,
     pub(crate) restart: Option<RestartMaker<K, A>>,
+    pub(crate) activation_timeout: Option<Duration>,
 }
 
 impl<K: Key, A: Actor> KeyedSpec<K, A> {
@@ -96,6 +97,7 @@ impl<K: Key, A: Actor> KeyedSpec<K, A> {
             mailbox: Bounded::default(),
             idle: None,
             restart: None,
+            activation_timeout: None,
         }
     }
 
@@ -116,6 +118,7 @@ impl<K: Key, A: Actor> KeyedSpec<K, A> {
             mailbox: Bounded::default(),
             idle: None,
             restart: None,
+            activation_timeout: None,
         }
     }
 }
@@ -129,6 +132,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
             mailbox,
             idle: self.idle,
             restart: self.restart,
+            activation_timeout: self.activation_timeout,
         }
     }
 
@@ -162,6 +166,20 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
         self
     }
 
+    /// Gives each activation's factory at most `timeout` (on the executor's clock, from when
+    /// it starts: after the previous activation's end). A factory that has not finished by then
+    /// is dropped, and the activation fails as a factory error would: every message waiting
+    /// for it comes back to its sender in [`KeyedError::ActivationFailed`](super::KeyedError),
+    /// whose cause is an [`ActivationTimedOut`](super::ActivationTimedOut), and the key's next
+    /// message tries again. The default is no limit: a factory that hangs (a store that does not
+    /// answer) holds every sender of its key that does not bound its own wait
+    /// ([`Keyed::tell_timeout`](super::Keyed::tell_timeout),
+    /// [`ask_timeout`](super::Keyed::ask_timeout)), and queues their messages.
+    pub fn activation_timeout(mut self, timeout: Duration) -> Self {
+        self.activation_timeout = Some(timeout);
+        self
+    }
+
     /// The idle time after which keys are passivated, if any.
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle
@@ -186,6 +204,7 @@ impl<K, A, MB: fmt::Debug> fmt::Debug for KeyedSpec<K, A, MB> {
             .field("mailbox", &self.mailbox)
             .field("passivate_after", &self.idle)
             .field("restart", &self.restart.is_some())
+            .field("activation_timeout", &self.activation_timeout)
             .finish_non_exhaustive()
     }
 }

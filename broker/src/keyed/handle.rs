@@ -15,6 +15,7 @@ use playhouse_core::{
 
 use super::error::{KeyedAskError, KeyedError, Undelivered};
 use super::key_ref::KeyRef;
+use super::launch::Launch;
 use super::passivation::Sweeper;
 use super::shared::{Fast, Shared, Slow};
 use super::spec::{Key, KeyedSpec};
@@ -266,21 +267,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         msg: A::Message,
         timeout: Duration,
     ) -> Result<(), KeyedError<A::Message>> {
-        match self.shared.route_fast(hash, key, msg, true, None) {
-            Fast::Sent => Ok(()),
-            Fast::Full(message) => Err(KeyedError::Full {
-                key: format!("{key:?}"),
-                message,
-            }),
-            fast => {
-                // The clock is read only on the way that may wait. No deadline (no limit) for
-                // a timeout too long to add to it.
-                let deadline = self.shared.launch.now().checked_add(timeout);
-                self.route_again(hash, key, fast, None, deadline)
-                    .await
-                    .map_err(|e| e.into_send_error(key))
-            }
-        }
+        self.route(hash, key, msg, None, Deadline::After(timeout))
+            .await
+            .map_err(|e| e.into_send_error(key))
     }
 
     /// Sends `msg` to the running activation of `key` without waiting; usable from sync code.
@@ -345,7 +334,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         let (reply, rx) = reply_port();
         let request = make(reply);
         let hash = self.shared.table.hash(key);
-        self.route(hash, key, request, ActorId::current(), None)
+        self.route(hash, key, request, ActorId::current(), Deadline::Never)
             .await
             .map_err(|e| e.into_ask_error(key))?;
         rx.await.map_err(|reason| KeyedAskError::NoReply {
@@ -426,13 +415,18 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         R: Send,
         F: FnOnce(Reply<R>) -> A::Message,
     {
-        // No deadline (no limit) for a timeout too long to add to the clock.
-        let deadline = self.shared.launch.now().checked_add(timeout);
+        let deadline = Deadline::After(timeout).at(&*self.shared.launch);
         let (reply, rx) = reply_port();
         let request = make(reply);
-        self.route(hash, key, request, ActorId::current(), deadline)
-            .await
-            .map_err(|e| e.into_ask_error(key))?;
+        self.route(
+            hash,
+            key,
+            request,
+            ActorId::current(),
+            Deadline::from(deadline),
+        )
+        .await
+        .map_err(|e| e.into_ask_error(key))?;
         let answer = match deadline {
             None => rx.await,
             Some(deadline) => match self.before(rx, deadline).await {
@@ -504,17 +498,17 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         flatten(&key, self.ask_key(&key, make).await)
     }
 
-    /// Routes a request to `key` (whose `hash` the caller has) for an ask made by `asker`'s
-    /// code (`None`: not from an actor's), by `deadline` if it has one: the hot path inline
-    /// (an `async fn` with no `.await` on it, so that it costs what `route_fast` costs),
-    /// anything else in `route_again`.
+    /// Routes `msg` to `key` (whose `hash` the caller has), for an ask made by `asker`'s code
+    /// (`None`: a send, or not from an actor's), by `deadline`: the hot path inline (an
+    /// `async fn` with no `.await` on it, so that it costs what `route_fast` costs), anything
+    /// else in `route_again`.
     pub(crate) async fn route(
         &self,
         hash: u64,
         key: &K,
         msg: A::Message,
         asker: Option<ActorId>,
-        deadline: Option<Instant>,
+        deadline: Deadline,
     ) -> Result<(), Undelivered<A::Message>> {
         match self.shared.route_fast(hash, key, msg, true, asker) {
             Fast::Sent => Ok(()),
@@ -528,18 +522,19 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     }
 
     /// Waits for room, or activates the key, routing again when an activation closes
-    /// meanwhile. `asker` as for [`route`](Keyed::route); a send passes `None`. A timed ask
-    /// passes its `deadline` (on the set's clock): past it, the request is taken back if it
-    /// has not reached the key's actor (`Undelivered::TimedOut`).
+    /// meanwhile. `asker` as for [`route`](Keyed::route); a send passes `None`. Past its
+    /// `deadline`, a timed send or ask takes its message back if it has not reached the key's
+    /// actor (`Undelivered::TimedOut`).
     pub(crate) async fn route_again(
         &self,
         hash: u64,
         key: &K,
         mut fast: Fast<A, MB>,
         asker: Option<ActorId>,
-        deadline: Option<Instant>,
+        deadline: Deadline,
     ) -> Result<(), Undelivered<A::Message>> {
         let shared = &self.shared;
+        let deadline = deadline.at(&*shared.launch);
         loop {
             fast = match fast {
                 Fast::Sent => return Ok(()),
@@ -749,5 +744,35 @@ pub(crate) fn flatten<K: Key, M, T, E>(
             error,
         }),
         Err(e) => Err(e.map_handler_error(|never| match never {})),
+    }
+}
+
+/// When a routed send or ask gives up.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Deadline {
+    /// Never: `tell` and `ask`.
+    Never,
+    /// At this instant of the set's clock.
+    At(Instant),
+    /// This long after the routing first has to wait (the clock is read only then): a timed
+    /// send, whose fast path reads no clock.
+    After(Duration),
+}
+
+impl Deadline {
+    /// The instant, on `launch`'s clock; `None` for no limit (also for a timeout too long to
+    /// add to the clock).
+    pub(crate) fn at<A: Actor, MB: Mailbox>(self, launch: &dyn Launch<A, MB>) -> Option<Instant> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => Some(at),
+            Deadline::After(timeout) => launch.now().checked_add(timeout),
+        }
+    }
+}
+
+impl From<Option<Instant>> for Deadline {
+    fn from(at: Option<Instant>) -> Self {
+        at.map_or(Deadline::Never, Deadline::At)
     }
 }

@@ -15,7 +15,7 @@ use crate::faults::Fault;
 
 use super::entry::Idle;
 use super::error::{KeyedAskError, KeyedError};
-use super::handle::{Keyed, flatten};
+use super::handle::{Deadline, Keyed, flatten};
 use super::shared::{Fast, full_waits};
 use super::spec::Key;
 
@@ -281,7 +281,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
             // activation under the key's lock (the cached one may be out of date).
             asker => self
                 .keyed
-                .route(self.hash, &self.key, request, asker, None)
+                .route(self.hash, &self.key, request, asker, Deadline::Never)
                 .await
                 .map_err(|e| e.into_ask_error(&self.key))?,
         }
@@ -434,7 +434,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for KeyRefTell<'_, K, A, MB> {
                 };
                 Box::pin(async move {
                     keyed
-                        .route_again(hash, key, fast, None, None)
+                        .route_again(hash, key, fast, None, Deadline::Never)
                         .await
                         .map_err(|e| e.into_send_error(key))
                 })

@@ -14,7 +14,7 @@ use playhouse_core::Actor;
 use playhouse_core::mailbox::Mailbox;
 
 use super::error::KeyedError;
-use super::handle::Keyed;
+use super::handle::{Deadline, Keyed};
 use super::shared::Fast;
 use super::spec::Key;
 
@@ -99,7 +99,7 @@ impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
         Box::pin(async move {
             let key = key.get();
             keyed
-                .route_again(hash, key, fast, None, None)
+                .route_again(hash, key, fast, None, Deadline::Never)
                 .await
                 .map_err(|e| e.into_send_error(key))
         })

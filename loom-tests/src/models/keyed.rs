@@ -93,6 +93,23 @@ fn accounts(worker: &OneWorker) -> (Keyed<u32, Account, Unbounded>, Book) {
     (keyed, book)
 }
 
+/// A [`OneWorker`] running on a loom thread of its own (closed and joined by the model), and
+/// a set of [`accounts`] on it.
+fn accounts_on_a_worker() -> (
+    OneWorker,
+    thread::JoinHandle<()>,
+    Keyed<u32, Account, Unbounded>,
+    Book,
+) {
+    let worker = OneWorker::new();
+    let run = {
+        let worker = worker.clone();
+        thread::spawn(move || worker.run_until_closed())
+    };
+    let (keyed, book) = accounts(&worker);
+    (worker, run, keyed, book)
+}
+
 /// Checks what every model asks of the book once the worker has finished: the factory ran once
 /// per activation, each activation ended, the next one was made only after the previous one had
 /// ended, and
@@ -160,12 +177,7 @@ pub fn message_racing_passivation_is_handled_once() {
     let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let counts = outcomes.clone();
     check(move || {
-        let worker = OneWorker::new();
-        let run = {
-            let worker = worker.clone();
-            thread::spawn(move || worker.run_until_closed())
-        };
-        let (keyed, book) = accounts(&worker);
+        let (worker, run, keyed, book) = accounts_on_a_worker();
         let log = DropLog::new();
         block_on(keyed.tell(0, Tracked::new(0, &log))).expect("the first message activates");
         let sender = {
@@ -223,12 +235,7 @@ pub fn key_ref_send_racing_passivation_is_handled_once() {
     let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let counts = outcomes.clone();
     check(move || {
-        let worker = OneWorker::new();
-        let run = {
-            let worker = worker.clone();
-            thread::spawn(move || worker.run_until_closed())
-        };
-        let (keyed, book) = accounts(&worker);
+        let (worker, run, keyed, book) = accounts_on_a_worker();
         let log = DropLog::new();
         block_on(keyed.tell(0, Tracked::new(0, &log))).expect("the first message activates");
         let mut handle = keyed.key_ref(0);
@@ -281,12 +288,7 @@ pub fn key_ref_send_racing_passivation_is_handled_once() {
 /// Threads: the model and a sender (one first message each), the worker.
 pub fn creation_race_makes_one_activation() {
     check(|| {
-        let worker = OneWorker::new();
-        let run = {
-            let worker = worker.clone();
-            thread::spawn(move || worker.run_until_closed())
-        };
-        let (keyed, book) = accounts(&worker);
+        let (worker, run, keyed, book) = accounts_on_a_worker();
         let log = DropLog::new();
         let sender = {
             let (keyed, log) = (keyed.clone(), log.clone());
@@ -333,12 +335,7 @@ pub fn timed_ask_racing_activation_hands_back_or_delivers() {
     let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
     let counts = outcomes.clone();
     check(move || {
-        let worker = OneWorker::new();
-        let run = {
-            let worker = worker.clone();
-            thread::spawn(move || worker.run_until_closed())
-        };
-        let (keyed, book) = accounts(&worker);
+        let (worker, run, keyed, book) = accounts_on_a_worker();
         let log = DropLog::new();
         let sender = {
             let (keyed, log) = (keyed.clone(), log.clone());

@@ -25,6 +25,8 @@ const TASKS: u32 = 4;
 const PHASES: u32 = 5;
 const TRANSFERS_PER_TASK_AND_PHASE: u32 = 500;
 const IDLE: Duration = Duration::from_millis(50);
+/// The longest an account may take to load.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// An account id the store does not know.
 const NO_SUCH_ACCOUNT: u32 = 4_242;
 
@@ -154,6 +156,9 @@ async fn main() {
         }
     })
     .passivate_after(IDLE)
+    // A store that stops answering fails the activation (the senders get their messages
+    // back) rather than holding every sender of the account.
+    .activation_timeout(LOAD_TIMEOUT)
     .start(&system);
 
     let group = ACCOUNTS / PHASES;

@@ -957,6 +957,43 @@ async fn recipient_tell_waits_for_room_in_a_block_mailbox<E: Executor>(exec: E) 
     assert_eq!(within(&exec, LONG, r.ask(Tick::Total)).await.unwrap(), 4);
 }
 
+/// A recipient's timed ask to a held actor: the request waiting for room in the full `Block`
+/// mailbox comes back in `Timeout(Some)`; once in the mailbox, `Timeout(None)` (it is still
+/// handled). `within` makes the same asks through `MessageTarget::ask`.
+async fn recipient_ask_timeout_hands_back_a_request_that_found_no_room<E: Executor>(exec: E) {
+    const SHORT: Duration = Duration::from_millis(20);
+    let system = System::new(exec.clone());
+    let (sum, open) = TickSum::gated();
+    let sum = system.spawn_with(sum, Bounded::<Block>::with_capacity(1).unwrap());
+    let r: Recipient<Tick> = sum.recipient();
+    r.try_tell(Tick::Add(1)).unwrap();
+    let err = within(&exec, LONG, r.ask_timeout(Tick::Total, SHORT))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AskError::Timeout(Some(Tick::Total(_)))),
+        "{err:?}"
+    );
+    let err = within(
+        &exec,
+        LONG,
+        MessageTarget::ask(&r.within(SHORT), Tick::Total),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, AskError::Timeout(Some(Tick::Total(_)))),
+        "{err:?}"
+    );
+    open.send(()).unwrap();
+    assert_eq!(
+        within(&exec, LONG, r.ask_timeout(Tick::Total, LONG))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 // =============================================================================================
 // 4. Self-ask deadlock, kill cutting a suspended handler, stop draining.
 // =============================================================================================
@@ -1728,6 +1765,7 @@ executor_tests!(
     stored_myself_and_stored_child_are_used_later,
     recipients_of_two_actor_types,
     recipient_tell_waits_for_room_in_a_block_mailbox,
+    recipient_ask_timeout_hands_back_a_request_that_found_no_room,
     self_ask_fails_at_once_with_deadlock,
     the_current_actor_is_known_only_inside_its_own_code,
     kill_cuts_a_handler_pending_forever,

@@ -255,6 +255,26 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         .await
     }
 
+    /// [`ask_timeout`](ActorRef::ask_timeout) for a request whose answer is a `Result`, as
+    /// [`ask_flat`](ActorRef::ask_flat): the handler's `Err(e)` arrives as
+    /// [`AskError::HandlerError`]`(e)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ask_timeout`](ActorRef::ask_timeout), plus `HandlerError`.
+    pub async fn ask_flat_timeout<T, E, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, AskError<A::Message, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> A::Message,
+    {
+        AskError::flatten(self.ask_timeout(make, timeout).await)
+    }
+
     /// Sends `msg` as [`tell`](ActorRef::tell) does, but waits for room in a full `Block`
     /// mailbox at most `timeout`; then fails with `SendTimeoutError::Timeout`, handing the
     /// message back. Under the other strategies it never waits and behaves as `tell`.

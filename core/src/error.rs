@@ -340,6 +340,16 @@ pub enum AskError<M, E = Infallible> {
 }
 
 impl<M, E> AskError<M, E> {
+    /// An ask's answer that is a `Result`, with the handler's `Err(e)` as `HandlerError(e)`:
+    /// what the `ask_flat` calls return.
+    pub(crate) fn flatten<T>(answer: Result<Result<T, E>, AskError<M>>) -> Result<T, Self> {
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(AskError::HandlerError(e)),
+            Err(e) => Err(e.map_handler_error(|never| match never {})),
+        }
+    }
+
     /// `true` for `Timeout`.
     pub fn is_timeout(&self) -> bool {
         matches!(self, AskError::Timeout(_))

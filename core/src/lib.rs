@@ -119,6 +119,7 @@ mod system;
 #[cfg(not(playhouse_loom))]
 pub mod testing;
 mod timer;
+mod within;
 
 pub use actor::{Actor, BoxError, Handler};
 pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
@@ -144,3 +145,4 @@ pub use spawn::{Next, NoRestart, Restart, Spawner, Supervision, restart_on_failu
 pub use stream::{StreamEnd, StreamHandle, StreamItem, StreamMessage, StreamOptions};
 pub use system::System;
 pub use timer::TimerHandle;
+pub use within::Within;

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::actor_ref::ActorRef;
@@ -9,6 +10,7 @@ use crate::error::{AskError, SendError};
 use crate::mailbox::Mailbox;
 use crate::recipient::Recipient;
 use crate::reply::Reply;
+use crate::within::Within;
 
 /// Something that takes messages of type [`Message`](MessageTarget::Message): a tell, an ask
 /// built around a reply port, and an ask whose answer is a `Result`. Each kind of address
@@ -27,6 +29,10 @@ use crate::reply::Reply;
 ///
 /// `E` is the handler's error type for [`ask_flat`](MessageTarget::ask_flat), and
 /// [`Infallible`] for the other asks.
+///
+/// [`within(timeout)`](MessageTarget::within) is the same address with its asks bounded:
+/// `account.within(Duration::from_secs(1)).balance()` calls the generated helper with a
+/// timeout, and fails with the address's own timeout error.
 ///
 /// # Cost
 ///
@@ -96,6 +102,40 @@ pub trait MessageTarget {
         T: Send,
         E: Send,
         F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send;
+
+    /// As [`ask`](MessageTarget::ask), but gives up after `timeout`, on the address's
+    /// executor clock, with the ask error's timeout (see [`ActorRef::ask_timeout`]).
+    fn ask_timeout<T, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, Self::AskError<Infallible>>> + Send
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send;
+
+    /// As [`ask_flat`](MessageTarget::ask_flat), but gives up after `timeout`, as
+    /// [`ask_timeout`](MessageTarget::ask_timeout) does.
+    fn ask_flat_timeout<T, E, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, Self::AskError<E>>> + Send
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send;
+
+    /// This address with every ask bounded by `timeout`: its `ask` and `ask_flat` are this
+    /// address's `ask_timeout` and `ask_flat_timeout`, so `#[actor]`'s helpers called on it
+    /// time out (`account.within(Duration::from_secs(1)).balance()`). Its `tell` is this
+    /// address's own. See [`Within`].
+    fn within(&self, timeout: Duration) -> Within<'_, Self>
+    where
+        Self: Sized,
+    {
+        Within::new(self, timeout)
+    }
 }
 
 impl<A: Actor, MB: Mailbox> MessageTarget for ActorRef<A, MB> {
@@ -132,6 +172,33 @@ impl<A: Actor, MB: Mailbox> MessageTarget for ActorRef<A, MB> {
     {
         ActorRef::ask_flat(self, make)
     }
+
+    #[inline]
+    fn ask_timeout<T, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, Self::AskError<Infallible>>> + Send
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send,
+    {
+        ActorRef::ask_timeout(self, make, timeout)
+    }
+
+    #[inline]
+    fn ask_flat_timeout<T, E, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, Self::AskError<E>>> + Send
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
+    {
+        ActorRef::ask_flat_timeout(self, make, timeout)
+    }
 }
 
 impl<M: Send + 'static> MessageTarget for Recipient<M> {
@@ -167,5 +234,32 @@ impl<M: Send + 'static> MessageTarget for Recipient<M> {
         F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
     {
         Recipient::ask_flat(self, make)
+    }
+
+    #[inline]
+    fn ask_timeout<T, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, Self::AskError<Infallible>>> + Send
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send,
+    {
+        Recipient::ask_timeout(self, make, timeout)
+    }
+
+    #[inline]
+    fn ask_flat_timeout<T, E, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<T, Self::AskError<E>>> + Send
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
+    {
+        Recipient::ask_flat_timeout(self, make, timeout)
     }
 }

@@ -32,6 +32,9 @@ trait ErasedRef<M>: Send + Sync {
     fn is_alive(&self) -> bool;
     fn stop(&self);
     fn wait(&self) -> ExitWait<'_>;
+    /// The actor's executor clock, and a sleep on it (timed asks).
+    fn now(&self) -> std::time::Instant;
+    fn sleep_until(&self, deadline: std::time::Instant) -> crate::executor::BoxSleep;
 }
 
 /// The message handed back by a failed send, converted back from the actor's message type.
@@ -121,6 +124,14 @@ where
 
     fn wait(&self) -> ExitWait<'_> {
         ActorRef::wait(self)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.cell.sleeper.now()
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> crate::executor::BoxSleep {
+        self.cell.sleeper.sleep_until_boxed(deadline)
     }
 }
 
@@ -307,6 +318,75 @@ impl<M: Send + 'static> Recipient<M> {
             Ok(Err(e)) => Err(AskError::HandlerError(e)),
             Err(e) => Err(e.map_handler_error(|never| match never {})),
         }
+    }
+
+    /// Like [`ask`](Recipient::ask), but gives up after `timeout` (read on the actor's
+    /// executor clock) with [`AskError::Timeout`], as [`ActorRef::ask_timeout`]: holding the
+    /// request if it was still waiting for room in a full `Block` mailbox, `None` if the actor
+    /// had it.
+    ///
+    /// # Cost
+    ///
+    /// As `ask`, plus the executor's sleep, boxed, while it waits for the answer (and for room,
+    /// if it must). The request does not carry the asker's tracing span.
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](Recipient::ask), plus `Timeout`.
+    pub async fn ask_timeout<T, F>(&self, make: F, timeout: Duration) -> Result<T, AskError<M>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> M,
+    {
+        let deadline = self.inner.now().checked_add(timeout);
+        let (reply, mut rx) = reply_port();
+        let request = make(reply);
+        if current_actor::is_running(self.inner.id()) {
+            return Err(AskError::Deadlock(request));
+        }
+        let Some(deadline) = deadline else {
+            // Too long to add to the clock: no limit.
+            self.tell(request).await?;
+            return rx.await.map_err(AskError::NoReply);
+        };
+        let left = deadline.saturating_duration_since(self.inner.now());
+        self.tell_timeout(request, left)
+            .await
+            .map_err(|e| match e {
+                SendTimeoutError::Closed(m) => AskError::Closed(m),
+                SendTimeoutError::Full(m) => AskError::Full(m),
+                SendTimeoutError::Timeout(m) => AskError::Timeout(Some(m)),
+            })?;
+        let mut sleep = self.inner.sleep_until(deadline);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = Pin::new(&mut rx).poll(cx) {
+                return std::task::Poll::Ready(r.map_err(AskError::NoReply));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(Err(AskError::Timeout(None)));
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// [`ask_timeout`](Recipient::ask_timeout) for a request whose answer is a `Result`, as
+    /// [`ask_flat`](Recipient::ask_flat).
+    ///
+    /// # Errors
+    ///
+    /// As [`ask_timeout`](Recipient::ask_timeout), plus `HandlerError`.
+    pub async fn ask_flat_timeout<T, E, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, AskError<M, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> M,
+    {
+        AskError::flatten(self.ask_timeout(make, timeout).await)
     }
 
     /// The actor's id.

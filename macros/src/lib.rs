@@ -173,6 +173,13 @@
 //! two actors' helper traits in scope, each address finds the trait of its own message type,
 //! even where the two share method names.
 //!
+//! To bound a helper's ask, call it on `address.within(timeout)`
+//! ([`MessageTarget::within`]): the same address, whose
+//! asks are its `ask_timeout`s. `account.within(Duration::from_secs(1)).balance()` fails with
+//! `AskError::Timeout` after a second; on `accounts.at(7).within(..)`, a request still waiting
+//! for the key's activation comes back in `KeyedAskError::Timeout`. Tells through it are the
+//! address's own.
+//!
 //! # What it costs
 //!
 //! Nothing at run time. The message is a plain enum, the dispatch a `match` that calls the
@@ -361,6 +368,7 @@
 //! [`Actor`]: https://docs.rs/playhouse/latest/playhouse/trait.Actor.html
 //! [`Recipient`]: https://docs.rs/playhouse/latest/playhouse/struct.Recipient.html
 //! [`MessageTarget`]: https://docs.rs/playhouse/latest/playhouse/trait.MessageTarget.html
+//! [`MessageTarget::within`]: https://docs.rs/playhouse/latest/playhouse/trait.MessageTarget.html#method.within
 //! [`Handler`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html
 //! [`Handler::started`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html#method.started
 //! [`Handler::stopped`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html#method.stopped

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use playhouse::broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
 use playhouse::prelude::*;
@@ -57,6 +58,12 @@ impl Wallet {
     #[message]
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// Holds the wallet until `until` fires (or is dropped).
+    #[message]
+    pub async fn hold(&self, until: tokio::sync::oneshot::Receiver<()>) {
+        let _ = until.await;
     }
 
     /// Asks `key` of `wallets` for its balance, from this handler, through the helper.
@@ -283,4 +290,55 @@ async fn the_helpers_on_a_pool_go_to_the_member_its_routing_picks() {
     ));
     pool.supervisor().stop();
     pool.supervisor().wait().await;
+}
+
+/// `within(timeout)` bounds the helpers' asks on every address, each failing with its own
+/// timeout error: a held `ActorRef` and `Recipient` (`AskError::Timeout(None)`: the wallet has
+/// the request and still handles it), and a key whose factory hangs (`KeyedAskError::Timeout`
+/// with the request handed back). Tells through it are the address's own.
+#[tokio::test]
+async fn within_bounds_the_helpers_asks_on_every_address() {
+    const SHORT: Duration = Duration::from_millis(20);
+    let system = System::new(TokioExecutor::current());
+    let wallet = system.spawn(Wallet { id: 1, balance: 3 });
+    let (release, held) = tokio::sync::oneshot::channel();
+    wallet.within(SHORT).hold(held).await.unwrap();
+
+    let err = wallet.within(SHORT).deposit(1).await.unwrap_err();
+    assert!(matches!(err, AskError::Timeout(None)), "{err:?}");
+    let err = wallet.within(SHORT).withdraw(1).await.unwrap_err();
+    assert!(matches!(err, AskError::Timeout(None)), "{err:?}");
+    let recipient = wallet.recipient::<WalletMsg>();
+    let err = recipient.within(SHORT).deposit(1).await.unwrap_err();
+    assert!(matches!(err, AskError::Timeout(None)), "{err:?}");
+
+    release.send(()).unwrap();
+    // The timed-out requests were handled all the same: 3 + 1 - 1 + 1.
+    let patient = wallet.within(Duration::from_secs(30));
+    assert_eq!(patient.deposit(0).await.unwrap(), 4);
+    assert_eq!(patient.withdraw(1).await.unwrap(), 3);
+    assert!(matches!(
+        patient.withdraw(7).await.unwrap_err().handler_error(),
+        Some(Insufficient { balance: 3 })
+    ));
+
+    let stuck: Keyed<u32, Wallet> =
+        KeyedSpec::new(|_: &u32| std::future::pending::<Result<Wallet, Infallible>>())
+            .start(&system);
+    let err = stuck.at(9).within(SHORT).deposit(5).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KeyedAskError::Timeout {
+                message: Some(WalletMsg::Deposit { amount: 5, .. }),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = stuck.at(9).within(SHORT).withdraw(5).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the ask of key 9 timed out before the request was delivered"
+    );
 }

@@ -349,6 +349,37 @@ where
             None => Err(AskError::Closed(make(reply_port().0))),
         }
     }
+
+    async fn ask_timeout<T, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, Self::AskError<Infallible>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send,
+    {
+        match self.pick() {
+            Some(member) => member.ask_timeout(make, timeout).await,
+            None => Err(AskError::Closed(make(reply_port().0))),
+        }
+    }
+
+    async fn ask_flat_timeout<T, Er, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, Self::AskError<Er>>
+    where
+        T: Send,
+        Er: Send,
+        F: FnOnce(Reply<Result<T, Er>>) -> Self::Message + Send,
+    {
+        match self.pick() {
+            Some(member) => member.ask_flat_timeout(make, timeout).await,
+            None => Err(AskError::Closed(make(reply_port().0))),
+        }
+    }
 }
 
 impl<A: Actor, MB: Mailbox, E: Executor, B: MessageBroker> fmt::Debug for Pool<A, MB, E, B> {

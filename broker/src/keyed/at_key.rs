@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, MessageTarget, Reply};
@@ -111,6 +112,42 @@ impl<K: Key, A: Actor, MB: Mailbox> MessageTarget for AtKey<'_, K, A, MB> {
         F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
     {
         flatten(&self.key, self.keyed.ask_key(&self.key, make).await)
+    }
+
+    /// As [`Keyed::ask_timeout`] to the key.
+    async fn ask_timeout<T, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, Self::AskError<Infallible>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> Self::Message + Send,
+    {
+        let hash = self.keyed.shared().table.hash(&self.key);
+        self.keyed
+            .ask_timeout_hashed(hash, &self.key, make, timeout)
+            .await
+    }
+
+    /// As [`Keyed::ask_timeout`] to the key, for a request whose answer is a `Result` (as
+    /// [`Keyed::ask_flat`]).
+    async fn ask_flat_timeout<T, E, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, Self::AskError<E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send,
+    {
+        let hash = self.keyed.shared().table.hash(&self.key);
+        let answer = self
+            .keyed
+            .ask_timeout_hashed(hash, &self.key, make, timeout)
+            .await;
+        flatten(&self.key, answer)
     }
 }
 

@@ -171,40 +171,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                 shared.retire(hash, id);
             }
         });
-        self.refuse_own_asks(&actor);
         self.deliver(&actor).await;
-    }
-
-    /// The new actor may already be running its `started` hook, which must not wait on its own
-    /// key: its messages are handed over only after the hook returns. Under the shard's write
-    /// lock, the entry learns the actor's id, so that a later ask from it is refused
-    /// (`route_slow`), and the asks it has already queued are taken out and refused here.
-    fn refuse_own_asks(&self, actor: &ActorRef<A, MB>) {
-        let me = Some(actor.id());
-        let refused: VecDeque<Waiting<A::Message>> = {
-            let mut guard = self.shared.table.write(self.hash);
-            let id = self.id;
-            match guard.find_mut(self.hash, |s| s.id() == id) {
-                Some(Slot::Activating(activating)) => {
-                    activating.waits_on = me;
-                    let pending = activating.pending();
-                    let keep = crate::faults::enabled(Fault::KeyedKeepsQueuedOwnAsks);
-                    if !keep && pending.iter().any(|w| w.asker == me) {
-                        let (own, rest) = std::mem::take(pending)
-                            .into_iter()
-                            .partition(|w| w.asker == me);
-                        *pending = rest;
-                        own
-                    } else {
-                        VecDeque::new()
-                    }
-                }
-                _ => VecDeque::new(),
-            }
-        };
-        for Waiting { message, reply, .. } in refused {
-            let _ = reply.send(Err(Undelivered::OwnKey(message)));
-        }
     }
 
     fn key_text(&self) -> String {
@@ -268,6 +235,25 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
     /// there are none, turns the entry `Active` (or removes it, if the actor has already
     /// ended) and returns `true`.
     fn take_batch_or_finish(&mut self, actor: &ActorRef<A, MB>) -> bool {
+        let mut refused = VecDeque::new();
+        let finished = self.take_batch_or_finish_locked(actor, &mut refused);
+        for Waiting { message, reply, .. } in refused {
+            let _ = reply.send(Err(Undelivered::OwnKey(message)));
+        }
+        finished
+    }
+
+    /// [`take_batch_or_finish`](Guard::take_batch_or_finish) under the lock. The first time
+    /// (right after the spawn), the entry also learns the new actor's id: that actor may already
+    /// be running its `started` hook, which must not wait on its own key (its messages are
+    /// handed over only after the hook returns). A later ask from it is refused as it queues
+    /// (`route_slow`); the asks it has already queued are moved to `refused`, answered once
+    /// the lock is released.
+    fn take_batch_or_finish_locked(
+        &mut self,
+        actor: &ActorRef<A, MB>,
+        refused: &mut VecDeque<Waiting<A::Message>>,
+    ) -> bool {
         let mut guard = self.shared.table.write(self.hash);
         let shard = &mut *guard;
         let id = self.id;
@@ -280,6 +266,19 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
             self.done = true;
             return true;
         };
+        let me = Some(actor.id());
+        if activating.waits_on != me {
+            activating.waits_on = me;
+            let pending = activating.pending();
+            let keep = crate::faults::enabled(Fault::KeyedKeepsQueuedOwnAsks);
+            if !keep && pending.iter().any(|w| w.asker == me) {
+                let own;
+                (own, *pending) = std::mem::take(pending)
+                    .into_iter()
+                    .partition(|w| w.asker == me);
+                *refused = own;
+            }
+        }
         let pending = activating.pending();
         if !pending.is_empty() {
             self.batch = std::mem::take(pending);

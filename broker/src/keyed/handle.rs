@@ -331,16 +331,8 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         R: Send,
         F: FnOnce(Reply<R>) -> A::Message,
     {
-        let (reply, rx) = reply_port();
-        let request = make(reply);
         let hash = self.shared.table.hash(key);
-        self.route(hash, key, request, ActorId::current(), Deadline::Never)
-            .await
-            .map_err(|e| e.into_ask_error(key))?;
-        rx.await.map_err(|reason| KeyedAskError::NoReply {
-            key: format!("{key:?}"),
-            reason,
-        })
+        self.ask_hashed(hash, key, make, None).await
     }
 
     /// Like [`ask`](Keyed::ask), but gives up after `timeout`, read on the set's executor
@@ -416,17 +408,28 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         F: FnOnce(Reply<R>) -> A::Message,
     {
         let deadline = Deadline::After(timeout).at(&*self.shared.launch);
+        self.ask_hashed(hash, key, make, deadline).await
+    }
+
+    /// Every ask of a key: routes the request (refused if the asker is the key's own
+    /// activation) and waits for the answer, until `deadline` if there is one.
+    async fn ask_hashed<R, F>(
+        &self,
+        hash: u64,
+        key: &K,
+        make: F,
+        deadline: Option<Instant>,
+    ) -> Result<R, KeyedAskError<A::Message>>
+    where
+        R: Send,
+        F: FnOnce(Reply<R>) -> A::Message,
+    {
         let (reply, rx) = reply_port();
         let request = make(reply);
-        self.route(
-            hash,
-            key,
-            request,
-            ActorId::current(),
-            Deadline::from(deadline),
-        )
-        .await
-        .map_err(|e| e.into_ask_error(key))?;
+        let asker = ActorId::current();
+        self.route(hash, key, request, asker, Deadline::from(deadline))
+            .await
+            .map_err(|e| e.into_ask_error(key))?;
         let answer = match deadline {
             None => rx.await,
             Some(deadline) => match self.before(rx, deadline).await {

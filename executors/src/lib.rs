@@ -33,6 +33,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+#[cfg(all(playhouse_loom, feature = "loom-faults"))]
+pub mod faults;
+#[cfg(playhouse_loom)]
+#[doc(hidden)]
+pub mod shutdown_gate;
+#[cfg(all(feature = "tokio", not(playhouse_loom)))]
+mod shutdown_gate;
 #[cfg(feature = "smol")]
 mod smol;
 #[cfg(feature = "std")]
@@ -49,4 +56,4 @@ pub use crate::std_pool::StdExecutor;
 #[cfg(feature = "std")]
 pub use crate::std_timer::StdSleep;
 #[cfg(feature = "tokio")]
-pub use crate::tokio::{NoTokioRuntime, TokioExecutor};
+pub use crate::tokio::{NoTokioRuntime, TokioExecutor, TokioSleep};

@@ -2,16 +2,31 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use pin_project_lite::pin_project;
 use playhouse_core::Executor;
 use tokio::runtime::Handle;
+
+use crate::shutdown_gate::ShutdownGate;
 
 /// Runs actors on a Tokio runtime the program already has, multi-thread or current-thread.
 ///
 /// Timers use `tokio::time`, so the runtime must be built with `enable_time()` (as
 /// `#[tokio::main]` and `#[tokio::test]` do) for `run_later`, `run_interval` and `ask_timeout`.
+///
+/// **After the runtime shuts down.** Its actors' tasks are dropped with it (their mailboxes
+/// close, and senders see the actors gone), and a timer made by this executor that is still
+/// awaited elsewhere (an `ask_timeout` in a `block_on`, a keyed set's `tell_timeout` called
+/// from another executor) ends at once, so that the call reports its timeout and hands back
+/// what it holds. A bare `tokio::time::Sleep` would panic there instead. To learn of the
+/// shutdown, each executor made by [`current`](TokioExecutor::current),
+/// [`try_current`](TokioExecutor::try_current) or [`from_handle`](TokioExecutor::from_handle)
+/// (not each clone) spawns one idle task on the runtime, which ends when the executor, its
+/// clones and its timers are gone.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -24,7 +39,42 @@ use tokio::runtime::Handle;
 #[derive(Clone)]
 pub struct TokioExecutor {
     // Shared, so that each actor's task holds 8 bytes of executor rather than 16.
-    handle: Arc<Handle>,
+    inner: Arc<Inner>,
+}
+
+/// What an executor and its clones share; each of its timers holds it too, which keeps the
+/// gate's watcher waiting for the runtime's shutdown while a timer can still be polled.
+struct Inner {
+    handle: Handle,
+    gate: ShutdownGate,
+}
+
+pin_project! {
+    /// [`TokioExecutor`]'s timer: a `tokio::time::Sleep` that ends at once, rather than
+    /// panicking, when it is polled after its runtime has shut down.
+    pub struct TokioSleep {
+        #[pin]
+        sleep: tokio::time::Sleep,
+        executor: Arc<Inner>,
+    }
+}
+
+impl Future for TokioSleep {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        this.executor.gate.poll(this.sleep, cx)
+    }
+}
+
+impl fmt::Debug for TokioSleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokioSleep")
+            .field("deadline", &self.sleep.deadline())
+            .finish_non_exhaustive()
+    }
 }
 
 /// [`TokioExecutor::try_current`] was called outside a Tokio runtime.
@@ -47,9 +97,7 @@ impl TokioExecutor {
     /// Outside a Tokio runtime; use [`try_current`](TokioExecutor::try_current) to get an error
     /// instead.
     pub fn current() -> Self {
-        TokioExecutor {
-            handle: Arc::new(Handle::current()),
-        }
+        TokioExecutor::from_handle(Handle::current())
     }
 
     /// The runtime this is called from, or an error outside one.
@@ -59,45 +107,56 @@ impl TokioExecutor {
     /// [`NoTokioRuntime`] outside a Tokio runtime.
     pub fn try_current() -> Result<Self, NoTokioRuntime> {
         Handle::try_current()
-            .map(|handle| TokioExecutor {
-                handle: Arc::new(handle),
-            })
+            .map(TokioExecutor::from_handle)
             .map_err(|_| NoTokioRuntime)
     }
 
     /// The runtime behind `handle`, usable from any thread.
     pub fn from_handle(handle: Handle) -> Self {
+        let (gate, watcher) = ShutdownGate::new();
+        // On a runtime already shut down, the watcher is dropped at once: the gate starts closed.
+        drop(handle.spawn(watcher));
         TokioExecutor {
-            handle: Arc::new(handle),
+            inner: Arc::new(Inner { handle, gate }),
         }
     }
 
     /// The runtime's handle.
     pub fn handle(&self) -> &Handle {
-        &self.handle
+        &self.inner.handle
+    }
+
+    /// `true` once the runtime has shut down: its tasks are gone, and this executor's timers
+    /// end at once.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.gate.is_shut_down()
     }
 }
 
 impl Executor for TokioExecutor {
-    type Sleep = tokio::time::Sleep;
+    type Sleep = TokioSleep;
 
     fn spawn<F>(&self, future: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        drop(self.handle.spawn(future));
+        drop(self.inner.handle.spawn(future));
     }
 
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
-        let _in_runtime = self.handle.enter();
-        tokio::time::sleep_until(deadline.into())
+        let _in_runtime = self.inner.handle.enter();
+        TokioSleep {
+            sleep: tokio::time::sleep_until(deadline.into()),
+            executor: Arc::clone(&self.inner),
+        }
     }
 }
 
 impl fmt::Debug for TokioExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokioExecutor")
-            .field("flavor", &self.handle.runtime_flavor())
+            .field("flavor", &self.inner.handle.runtime_flavor())
+            .field("shut_down", &self.is_shut_down())
             .finish()
     }
 }

@@ -15,7 +15,7 @@ use std::process::Command;
 use playhouse_core::faults::{Fault, enable};
 use playhouse_loom_tests::models::{
     actor, close, control, ending, handler, incarnation, keyed, link, mailbox, monitor, priority,
-    pubsub, registry, reply, restart, streams, timers,
+    pubsub, registry, reply, restart, shutdown_gate, streams, timers,
 };
 
 /// Runs the `#[ignore]`d test `child` of this binary in a child process and asserts that it
@@ -405,6 +405,38 @@ fn keyed_withdraw_drops_is_caught() {
 fn child_keyed_withdraw_drops() {
     playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedWithdrawDrops);
     keyed::timed_ask_racing_activation_hands_back_or_delivers();
+}
+
+/// Fault (executors): the shutdown gate checks whether its runtime has shut down, lets go of its
+/// lock, then polls the timer; the model of a timer polled while its runtime shuts down catches
+/// the poll reaching a timer already shut down (which panics, in Tokio).
+#[test]
+fn gate_checks_then_polls_is_caught() {
+    assert_caught(
+        "child_gate_checks_then_polls",
+        "a timer was polled after its runtime shut its timers down",
+    );
+}
+
+#[test]
+#[ignore = "child process of gate_checks_then_polls_is_caught"]
+fn child_gate_checks_then_polls() {
+    playhouse_executors::faults::enable(playhouse_executors::faults::Fault::GateChecksThenPolls);
+    shutdown_gate::timer_racing_its_runtimes_shutdown_never_meets_it_shut_down();
+}
+
+/// Fault (executors): the gate, dropped with its executor, does not wake its waiting watcher;
+/// the model catches the watcher task waiting for ever (a deadlock).
+#[test]
+fn gate_release_skips_wake_is_caught() {
+    assert_caught("child_gate_release_skips_wake", "deadlock");
+}
+
+#[test]
+#[ignore = "child process of gate_release_skips_wake_is_caught"]
+fn child_gate_release_skips_wake() {
+    playhouse_executors::faults::enable(playhouse_executors::faults::Fault::GateReleaseSkipsWake);
+    shutdown_gate::watcher_ends_when_its_executor_is_gone();
 }
 
 /// Fault (broker): an ended activation's exit watcher removes the key's entry whichever

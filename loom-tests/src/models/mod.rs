@@ -17,5 +17,6 @@ pub mod pubsub;
 pub mod registry;
 pub mod reply;
 pub mod restart;
+pub mod shutdown_gate;
 pub mod streams;
 pub mod timers;

@@ -1,0 +1,181 @@
+//! The Tokio adapter on its own: what its timers do once their runtime has shut down (they end,
+//! where a bare `tokio::time::Sleep` panics), and the cost of knowing it (one idle task per
+//! executor, gone with the executor).
+//!
+//! Every wait is bounded (10 s) so that a regression fails instead of hanging; no assertion is
+//! on timing.
+
+#![cfg(feature = "tokio")]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use playhouse::broker::keyed::{ActivationTimedOut, KeyedSpec};
+use playhouse::prelude::*;
+use playhouse_core::testing::block_on;
+use tokio::runtime::{Builder, Runtime};
+
+/// How long a test waits for something that should take milliseconds.
+const LONG: Duration = Duration::from_secs(10);
+
+/// A deadline no test reaches.
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(3_600)
+}
+
+/// Runs `future` to its end on a thread of its own, outside any runtime, failing the test if
+/// it takes longer than [`LONG`] or panics.
+fn finishes<F: Future + Send + 'static>(what: &str, future: F) -> F::Output
+where
+    F::Output: Send,
+{
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(block_on(future));
+    });
+    rx.recv_timeout(LONG)
+        .unwrap_or_else(|e| panic!("{what}: did not finish within {LONG:?} ({e})"))
+}
+
+fn runtimes() -> [(&'static str, Runtime); 2] {
+    [
+        (
+            "current-thread",
+            Builder::new_current_thread().enable_all().build().unwrap(),
+        ),
+        (
+            "multi-thread",
+            Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+        ),
+    ]
+}
+
+/// A timer that is awaited outside its runtime and outlives it ends at once, whether it had
+/// been polled (registered in the runtime's timer wheel) before the shutdown or not, and so does
+/// one made after the shutdown; `tokio::time::Sleep` itself panics in each case.
+#[test]
+fn a_timer_outliving_its_runtime_ends_instead_of_panicking() {
+    for (flavor, runtime) in runtimes() {
+        let executor = TokioExecutor::from_handle(runtime.handle().clone());
+        let mut registered = Box::pin(executor.sleep_until(far()));
+        runtime.block_on(async {
+            assert!(
+                futures::poll!(registered.as_mut()).is_pending(),
+                "{flavor}: an hour to go"
+            );
+        });
+        let unpolled = executor.sleep_until(far());
+        assert!(!executor.is_shut_down(), "{flavor}: the runtime lives");
+
+        drop(runtime);
+
+        assert!(executor.is_shut_down(), "{flavor}: the runtime is gone");
+        finishes("a registered timer", registered);
+        finishes("a timer never polled", unpolled);
+        finishes("a timer made after", executor.sleep_until(far()));
+        assert!(
+            format!("{executor:?}").contains("shut_down: true"),
+            "{executor:?}"
+        );
+    }
+}
+
+/// An executor made from the handle of a runtime already shut down knows it at once.
+#[test]
+fn an_executor_of_a_runtime_already_shut_down_starts_shut_down() {
+    for (flavor, runtime) in runtimes() {
+        let handle = runtime.handle().clone();
+        drop(runtime);
+        let executor = TokioExecutor::from_handle(handle);
+        assert!(executor.is_shut_down(), "{flavor}");
+        finishes("its timer", executor.sleep_until(far()));
+    }
+}
+
+/// Each executor made by a constructor (not each clone) has one idle task on the runtime, and
+/// that task ends once the executor, its clones and its timers are all gone.
+#[test]
+fn the_shutdown_watch_ends_with_the_executor_and_its_timers() {
+    for (flavor, runtime) in runtimes() {
+        let alive = || runtime.metrics().num_alive_tasks();
+        // A current-thread runtime runs its tasks only inside `block_on`.
+        let settle = |want: usize| {
+            let deadline = Instant::now() + LONG;
+            while alive() != want {
+                assert!(
+                    Instant::now() < deadline,
+                    "{flavor}: {} tasks alive, want {want}",
+                    alive()
+                );
+                runtime.block_on(tokio::task::yield_now());
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        assert_eq!(alive(), 0);
+        let executor = TokioExecutor::from_handle(runtime.handle().clone());
+        let clone = executor.clone();
+        settle(1);
+        let timer = clone.sleep_until(far());
+        drop(executor);
+        drop(clone);
+        settle(1); // the timer still needs the watch
+        assert!(alive() == 1, "{flavor}");
+        drop(timer);
+        settle(0);
+
+        let other = runtime.block_on(async { TokioExecutor::current() });
+        settle(1);
+        drop(other);
+        settle(0);
+    }
+}
+
+/// What a user meets: a keyed set on a runtime that has been dropped, its key's factory run in
+/// place by a sender outside any runtime, bounded by `activation_timeout`. The activation's
+/// timer ends, the activation fails, and the message comes back; nothing panics, nothing hangs.
+#[test]
+fn a_keyed_send_after_the_runtime_shut_down_reports_instead_of_panicking() {
+    struct Never;
+    impl Actor for Never {
+        type Message = u64;
+        type Error = Infallible;
+    }
+    impl<V: playhouse_core::Env> playhouse_core::Handler<V> for Never {
+        async fn handle(
+            &mut self,
+            _: u64,
+            _: &mut playhouse_core::Context<Self, V>,
+        ) -> Result<(), Infallible> {
+            Ok(())
+        }
+    }
+
+    for (flavor, runtime) in runtimes() {
+        let keyed = runtime.block_on(async {
+            let system = System::new(TokioExecutor::current());
+            KeyedSpec::new(|_: &u32| std::future::pending::<Result<Never, std::io::Error>>())
+                .activation_timeout(Duration::from_secs(3_600))
+                .start(&system)
+        });
+        drop(runtime);
+
+        let sent = keyed.clone();
+        let err = finishes("tell_timeout", async move {
+            sent.tell_timeout(7, 42, Duration::from_secs(3_600)).await
+        })
+        .unwrap_err();
+        assert!(err.is_activation_failed(), "{flavor}: {err:?}");
+        assert!(
+            err.cause()
+                .is_some_and(|c| c.downcast_ref::<ActivationTimedOut>().is_some()),
+            "{flavor}: {err:?}"
+        );
+        assert_eq!(err.into_message(), Some(42), "{flavor}: handed back");
+    }
+}

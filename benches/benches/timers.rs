@@ -9,6 +9,13 @@
 //!
 //! Throughput is in timers, so linear cost shows as the same rate for every n. On a 2-worker
 //! Tokio runtime. Run with `cargo bench -p playhouse-benches --bench timers`.
+//!
+//! - `tokio_sleep/bare` and `tokio_sleep/executor`: one timer made an hour ahead, polled once
+//!   (registered in Tokio's timer wheel) and dropped, inside the runtime: a bare
+//!   `tokio::time::Sleep`, the floor, beside `TokioExecutor::sleep_until`, whose timer also
+//!   enters the runtime's context (so that it can be made off the runtime) and is polled through
+//!   the adapter's shutdown gate (so that it ends, rather than panics, after the runtime shut
+//!   down).
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -96,5 +103,39 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion::criterion_group!(benches, bench);
+fn sleep(c: &mut Criterion) {
+    let rt = runtime();
+    let executor = rt.block_on(async { TokioExecutor::current() });
+    let mut g = c.benchmark_group("tokio_sleep");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("bare", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let far = tokio::time::Instant::now() + HOUR;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let mut timer = std::pin::pin!(tokio::time::sleep_until(far));
+                    assert!(futures::poll!(timer.as_mut()).is_pending());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("executor", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let far = Instant::now() + HOUR;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let mut timer = std::pin::pin!(executor.sleep_until(far));
+                    assert!(futures::poll!(timer.as_mut()).is_pending());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion::criterion_group!(benches, bench, sleep);
 criterion::criterion_main!(benches);

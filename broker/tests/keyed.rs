@@ -986,6 +986,88 @@ async fn a_passivating_key_asking_itself_is_refused_not_hung<E: Executor>(exec: 
     }
 }
 
+/// What a factory's sends and asks to keys of its own set gave, in order.
+type FactoryLog = Arc<Mutex<Vec<(u32, String)>>>;
+
+/// A factory that sends to, asks, and sends through a `KeyRef` to the key it is activating is
+/// refused each time with `Deadlock` and its message back (a hang otherwise: the message could
+/// only be taken once the factory returns), whether the factory runs in the first sender's task
+/// or on a task of its own (after a wait). A send to another key of the set from the factory
+/// gets through, activating that key in place, and the factory is still refused afterwards.
+async fn a_factory_sending_to_its_own_key_is_refused_not_hung<E: Executor>(exec: E) {
+    let world = World::new();
+    let log: FactoryLog = Arc::default();
+    let own: Arc<Mutex<Option<Keyed<u32, Probe>>>> = Arc::default();
+    let keyed = {
+        let (world, log, own) = (world.clone(), log.clone(), own.clone());
+        KeyedSpec::new(move |key: &u32| {
+            let key = *key;
+            let (world, log) = (world.clone(), log.clone());
+            let keyed = own.lock().unwrap().clone();
+            async move {
+                let record = |what: String| log.lock().unwrap().push((key, what));
+                if let Some(keyed) = keyed.filter(|_| key < 100) {
+                    if key % 2 == 1 {
+                        // Goes on as a task of its own.
+                        yield_now().await;
+                    }
+                    record(match keyed.tell(key, Msg::Item(100)).await {
+                        Err(KeyedError::Deadlock { message, .. }) => {
+                            format!("tell refused, {:?} back", item(Some(message)))
+                        }
+                        other => format!("tell: {other:?}"),
+                    });
+                    record(match keyed.ask(key, Msg::Log).await {
+                        Err(KeyedAskError::Deadlock {
+                            message: Msg::Log(_),
+                            ..
+                        }) => "ask refused, request back".to_string(),
+                        other => format!("ask: {other:?}"),
+                    });
+                    let other = key + 100;
+                    record(format!(
+                        "tell {other}: {:?}",
+                        keyed.tell(other, Msg::Item(5)).await
+                    ));
+                    let mut by_ref = keyed.key_ref(key);
+                    record(match by_ref.tell(Msg::Item(101)).await {
+                        Err(err) if err.is_deadlock() => format!("{err}"),
+                        other => format!("key_ref tell: {other:?}"),
+                    });
+                }
+                Ok::<_, TestError>(world.load(key))
+            }
+        })
+        .start(&System::new(exec.clone()))
+    };
+    *own.lock().unwrap() = Some(keyed.clone());
+
+    for key in [1, 2] {
+        within(&exec, LONG, keyed.tell(key, Msg::Item(key)))
+            .await
+            .unwrap();
+        assert_eq!(keyed.ask(key, Msg::Log).await.unwrap(), vec![key]);
+        assert_eq!(keyed.ask(key + 100, Msg::Log).await.unwrap(), vec![5]);
+    }
+    let mut seen = log.lock().unwrap().clone();
+    seen.sort_by_key(|(key, _)| *key);
+    let expect = |key: u32| {
+        [
+            "tell refused, Some(100) back".to_string(),
+            "ask refused, request back".to_string(),
+            format!("tell {}: Ok(())", key + 100),
+            format!(
+                "the factory activating key {key} sent to that key; the message could never be taken"
+            ),
+        ]
+        .map(|what| (key, what))
+    };
+    let mut want = expect(1).to_vec();
+    want.extend(expect(2));
+    assert_eq!(seen, want);
+    own.lock().unwrap().take();
+}
+
 /// The timeout of the timed-ask tests (virtual).
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -1264,6 +1346,7 @@ executor_tests!(
     a_key_asking_itself_is_refused_not_hung,
     a_started_hook_asking_its_own_key_is_refused_not_hung,
     a_passivating_key_asking_itself_is_refused_not_hung,
+    a_factory_sending_to_its_own_key_is_refused_not_hung,
     ask_timeout_hands_back_a_request_the_key_never_got,
     ask_timeout_after_delivery_and_waiting_for_room,
     tell_timeout_hands_back_what_the_key_never_got,

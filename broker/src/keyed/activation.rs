@@ -25,6 +25,7 @@ use super::error::{
     ActivationCause, ActivationTimedOut, FactoryPanicked, KeyedError, RestartPolicyPanicked,
     Undelivered, panic_message,
 };
+use super::factory_scope::FactoryScope;
 use super::shared::{Counters, Shared};
 use super::spec::Key;
 
@@ -53,17 +54,28 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         guard.run(predecessor)
     }
 
-    /// Runs the factory, turning a panic into an error, and its overrunning the set's
-    /// activation timeout into another (the factory's future is then dropped).
-    async fn make(&self, key: &K) -> Result<A, ActivationCause> {
+    /// Runs the factory of activation `id`, turning a panic into an error, and its overrunning
+    /// the set's activation timeout into another (the factory's future is then dropped). The
+    /// thread is marked as running the factory while it does, so that the factory's own
+    /// messages to the key are refused ([`factory_scope`](super::factory_scope)).
+    async fn make(&self, key: &K, id: u64) -> Result<A, ActivationCause> {
         fn panicked(payload: Box<dyn std::any::Any + Send>) -> ActivationCause {
             Arc::new(FactoryPanicked(panic_message(&*payload)))
         }
-        let mut made = catch_unwind(AssertUnwindSafe(|| (self.factory)(key))).map_err(panicked)?;
+        let set = std::ptr::from_ref(self).addr();
+        let mut made = catch_unwind(AssertUnwindSafe(|| {
+            let _factory = FactoryScope::enter(set, id);
+            (self.factory)(key)
+        }))
+        .map_err(panicked)?;
         // The timer starts only if the factory is not ready at once.
         let mut limit = None;
         poll_fn(|cx| {
-            match catch_unwind(AssertUnwindSafe(|| made.as_mut().poll(cx))) {
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                let _factory = FactoryScope::enter(set, id);
+                made.as_mut().poll(cx)
+            }));
+            match polled {
                 Ok(Poll::Ready(made)) => return Poll::Ready(made.map_err(ActivationCause::from)),
                 Ok(Poll::Pending) => {}
                 Err(payload) => return Poll::Ready(Err(panicked(payload))),
@@ -145,7 +157,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
             predecessor.wait().await;
         }
         let shared = self.shared.clone();
-        let actor = match shared.make(&self.key).await {
+        let actor = match shared.make(&self.key, self.id).await {
             Ok(actor) => actor,
             Err(cause) => return self.fail(cause),
         };

@@ -99,6 +99,16 @@ pub enum KeyedError<M> {
         /// The message, if it could be recovered.
         message: Option<M>,
     },
+    /// The send came from the factory that is activating this very key: the message could only
+    /// be taken once the factory returns, which it never would while it waits. Refused at once,
+    /// the message handed back (not sent). A factory that must see to its own key's first
+    /// messages can return them with the actor (its `started` hook can send them to itself).
+    Deadlock {
+        /// The key, as its `Debug` output.
+        key: String,
+        /// The message, not sent.
+        message: M,
+    },
     /// From [`tell_timeout`](super::Keyed::tell_timeout) only: the timeout passed first. The
     /// message is handed back if it was still waiting for the key's activation (taken back out
     /// of its queue) or for room in a full `Block` mailbox, and will not be delivered; `None`
@@ -120,6 +130,7 @@ impl<M> KeyedError<M> {
             | KeyedError::Inactive { key, .. }
             | KeyedError::Stopped { key, .. }
             | KeyedError::Cancelled { key, .. }
+            | KeyedError::Deadlock { key, .. }
             | KeyedError::Timeout { key, .. } => key,
         }
     }
@@ -132,7 +143,8 @@ impl<M> KeyedError<M> {
             KeyedError::ActivationFailed { message, .. }
             | KeyedError::Full { message, .. }
             | KeyedError::Inactive { message, .. }
-            | KeyedError::Stopped { message, .. } => Some(message),
+            | KeyedError::Stopped { message, .. }
+            | KeyedError::Deadlock { message, .. } => Some(message),
             KeyedError::Cancelled { message, .. } | KeyedError::Timeout { message, .. } => message,
         }
     }
@@ -143,7 +155,8 @@ impl<M> KeyedError<M> {
             KeyedError::ActivationFailed { message, .. }
             | KeyedError::Full { message, .. }
             | KeyedError::Inactive { message, .. }
-            | KeyedError::Stopped { message, .. } => Some(message),
+            | KeyedError::Stopped { message, .. }
+            | KeyedError::Deadlock { message, .. } => Some(message),
             KeyedError::Cancelled { message, .. } | KeyedError::Timeout { message, .. } => {
                 message.as_ref()
             }
@@ -177,6 +190,11 @@ impl<M> KeyedError<M> {
     pub fn is_timeout(&self) -> bool {
         matches!(self, KeyedError::Timeout { .. })
     }
+
+    /// `true` for [`Deadlock`](KeyedError::Deadlock).
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, KeyedError::Deadlock { .. })
+    }
 }
 
 impl<M> fmt::Debug for KeyedError<M> {
@@ -204,6 +222,10 @@ impl<M> fmt::Debug for KeyedError<M> {
                 .field("key", key)
                 .field("message_recovered", &message.is_some())
                 .finish(),
+            KeyedError::Deadlock { key, .. } => f
+                .debug_struct("Deadlock")
+                .field("key", key)
+                .finish_non_exhaustive(),
             KeyedError::Timeout { key, message } => f
                 .debug_struct("Timeout")
                 .field("key", key)
@@ -231,6 +253,10 @@ impl<M> fmt::Display for KeyedError<M> {
             KeyedError::Cancelled { key, .. } => write!(
                 f,
                 "the task activating key {key} was dropped before it delivered the message"
+            ),
+            KeyedError::Deadlock { key, .. } => write!(
+                f,
+                "the factory activating key {key} sent to that key; the message could never be taken"
             ),
             KeyedError::Timeout {
                 key,
@@ -278,8 +304,9 @@ pub enum KeyedAskError<M, E = Infallible> {
     /// for the answer, so the ask fails at once and hands the request back (it was not sent),
     /// as [`AskError::Deadlock`](playhouse_core::AskError::Deadlock) does for an actor's
     /// reference. "Own" covers the activation running, one whose `started` hook runs while the
-    /// key is still activating, and one being passivated whose end the key's next activation
-    /// waits for.
+    /// key is still activating, one being passivated whose end the key's next activation
+    /// waits for, and the factory making the key's activation (whose request would wait for
+    /// the factory to return).
     Deadlock {
         /// The key, as its `Debug` output.
         key: String,
@@ -373,8 +400,8 @@ pub(crate) enum Undelivered<M> {
     Error(KeyedError<M>),
     /// The ask was made from the code of the key's own activation: the one running, the one
     /// finishing its passivation that the key's next activation waits for, or the one just
-    /// spawned and still in its `started` hook. Its answer could only come after the asker
-    /// returns. Only asks name their asker, so only an ask is refused so.
+    /// spawned and still in its `started` hook; or from the factory of the key's activation
+    /// under way, as a send or an ask. Its answer could only come after the asker returns.
     OwnKey(M),
     /// A timed send's or ask's deadline passed while the message waited for the key's
     /// activation or for room in its mailbox: the message if it was taken back, `None` if the
@@ -404,14 +431,14 @@ impl<M> Undelivered<M> {
         }
     }
 
-    /// What a send of `key` fails with. A send names no asker, so it is never refused as a
-    /// self-ask (that would be kept as `Cancelled`, with the message, rather than lost).
+    /// What a send of `key` fails with. A send names no asker, so only the key's own factory
+    /// has its send refused so.
     pub(crate) fn into_send_error(self, key: &impl fmt::Debug) -> KeyedError<M> {
         match self {
             Undelivered::Error(e) => e,
-            Undelivered::OwnKey(message) => KeyedError::Cancelled {
+            Undelivered::OwnKey(message) => KeyedError::Deadlock {
                 key: format!("{key:?}"),
-                message: Some(message),
+                message,
             },
             Undelivered::TimedOut(message) => KeyedError::Timeout {
                 key: format!("{key:?}"),
@@ -466,7 +493,7 @@ impl<M, E: fmt::Display> fmt::Display for KeyedAskError<M, E> {
             }
             KeyedAskError::Deadlock { key, .. } => write!(
                 f,
-                "key {key} asked itself from its own handler or hook; the ask could never be answered"
+                "key {key} was asked by its own activation (a handler, a hook or its factory); the ask could never be answered"
             ),
             KeyedAskError::Timeout {
                 key,

@@ -117,7 +117,8 @@ use super::tell::Tell;
 ///
 /// An activation that asks its own key (from its handler or a hook) gets
 /// [`KeyedAskError::Deadlock`] with its request back, not a hang: the reply could only come
-/// once the asker returned.
+/// once the asker returned. So does a factory that asks the key it is activating, and one that
+/// sends to it gets [`KeyedError::Deadlock`].
 pub struct Keyed<K: Key, A: Actor, MB: Mailbox = Bounded<Block>> {
     shared: Arc<Shared<K, A, MB>>,
 }
@@ -189,8 +190,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// message tries again); [`KeyedError::Full`] under `Reject`; [`KeyedError::Stopped`] if
     /// the new activation ended before it took the message (also when the executor dropped the
     /// new actor's task); [`KeyedError::Cancelled`] if the executor dropped the task of an
-    /// activation that had to wait. Each hands the message back (but for one case of
-    /// `Cancelled`, see there).
+    /// activation that had to wait; [`KeyedError::Deadlock`] if the key's own factory sends to
+    /// it while activating it. Each hands the message back (but for one case of `Cancelled`,
+    /// see there).
     ///
     /// # Cancel safety
     ///
@@ -307,7 +309,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// [`tell`](Keyed::tell); [`KeyedAskError::NoReply`] if the activation took the request
     /// and will not answer (it stopped, failed or panicked first, or dropped the port);
     /// [`KeyedAskError::Deadlock`] with the request, unsent, if the key's own activation asks
-    /// it from its handler or a hook.
+    /// it from its handler or a hook, or its factory while activating it.
     ///
     /// # Cancel safety
     ///

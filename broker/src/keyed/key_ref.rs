@@ -260,7 +260,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
     /// As [`Keyed::ask`]: [`KeyedAskError::NotDelivered`] with the request, for the reasons of
     /// [`tell`](KeyRef::tell); [`KeyedAskError::NoReply`] if the activation took the request
     /// and will not answer; [`KeyedAskError::Deadlock`] with the request, unsent, if the key's
-    /// own activation asks it from its handler or a hook.
+    /// own activation asks it from its handler or a hook, or its factory while activating it.
     ///
     /// Asked from an actor's code, it takes the routed path rather than the cached activation:
     /// the routing checks under the key's lock that the asker is not the key's own activation.

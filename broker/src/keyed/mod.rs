@@ -91,6 +91,7 @@ mod activation;
 mod at_key;
 mod entry;
 mod error;
+mod factory_scope;
 mod handle;
 mod key_ref;
 mod launch;

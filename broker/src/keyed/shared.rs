@@ -14,6 +14,7 @@ use playhouse_core::{
 use crate::faults::Fault;
 
 use super::entry::{Activating, Delivery, Slot, Waiting};
+use super::factory_scope::runs_factory_of;
 use super::key_ref::Cached;
 use super::launch::{BoxFuture, Launch};
 use super::passivation::Sweeper;
@@ -65,7 +66,8 @@ pub(crate) enum Fast<A: Actor, MB: Mailbox> {
     Wait(ActorRef<A, MB>, A::Message),
     /// No open activation: take the slow path.
     Inactive(A::Message),
-    /// Refused: the asker is the key's own activation (see [`Undelivered::OwnKey`]). Only
+    /// Refused: the asker is the key's own activation, or the message comes from the factory
+    /// of the key's activation under way (see [`Undelivered::OwnKey`]). From the hot path only
     /// when the caller names an asker.
     Own(A::Message),
 }
@@ -198,6 +200,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     let (m, predecessor) = match slot {
                         Slot::Activating(activating) => {
                             if asker.is_some() && activating.waits_on == asker {
+                                return Slow::Fast(Fast::Own(msg));
+                            }
+                            // A send or ask of the factory this activation is running.
+                            if runs_factory_of(Arc::as_ptr(self).addr(), activating.id) {
                                 return Slow::Fast(Fast::Own(msg));
                             }
                             let ticket = self.next_id.fetch_add(1, Ordering::Relaxed);

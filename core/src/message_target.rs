@@ -6,33 +6,34 @@ use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::actor_ref::ActorRef;
-use crate::error::{AskError, SendError};
+use crate::error::{AskError, SendError, SendTimeoutError};
 use crate::mailbox::Mailbox;
 use crate::recipient::Recipient;
 use crate::reply::Reply;
 use crate::within::Within;
 
 /// Something that takes messages of type [`Message`](MessageTarget::Message): a tell, an ask
-/// built around a reply port, and an ask whose answer is a `Result`. Each kind of address
-/// names its own errors.
+/// built around a reply port, and an ask whose answer is a `Result`, each also with a timeout.
+/// Each kind of address names its own errors.
 ///
 /// It is what code generic over *how* an actor is reached is written against. The helper
 /// traits that `#[actor]` generates (`AccountApi`: `account.deposit(5)`) are implemented for
 /// every `MessageTarget` of the actor's message type, so the same `deposit(5)` works on:
 ///
-/// | the target | its [`TellError`](MessageTarget::TellError) | its [`AskError<E>`](MessageTarget::AskError) |
-/// | --- | --- | --- |
-/// | an [`ActorRef`] | [`SendError<M>`] | [`AskError<M, E>`] |
-/// | a [`Recipient<M>`] of the actor's message type | [`SendError<M>`] | [`AskError<M, E>`] |
-/// | a keyed actor's key, `keyed.at(key)` (the broker crate) | `KeyedError<M>` | `KeyedAskError<M, E>` |
-/// | a worker pool, `Pool` (the supervisor crate): the member its routing picks | [`SendError<M>`] | [`AskError<M, E>`] |
+/// | the target | its [`TellError`](MessageTarget::TellError) | its [`TellTimeoutError`](MessageTarget::TellTimeoutError) | its [`AskError<E>`](MessageTarget::AskError) |
+/// | --- | --- | --- | --- |
+/// | an [`ActorRef`] | [`SendError<M>`] | [`SendTimeoutError<M>`] | [`AskError<M, E>`] |
+/// | a [`Recipient<M>`] of the actor's message type | [`SendError<M>`] | [`SendTimeoutError<M>`] | [`AskError<M, E>`] |
+/// | a keyed actor's key, `keyed.at(key)` (the broker crate) | `KeyedError<M>` | `KeyedError<M>` | `KeyedAskError<M, E>` |
+/// | a worker pool, `Pool` (the supervisor crate): the member its routing picks | [`SendError<M>`] | [`SendTimeoutError<M>`] | [`AskError<M, E>`] |
+/// | [`within(timeout)`](MessageTarget::within) of any of these | its `TellTimeoutError` | the same | its `AskError<E>` |
 ///
 /// `E` is the handler's error type for [`ask_flat`](MessageTarget::ask_flat), and
 /// [`Infallible`] for the other asks.
 ///
-/// [`within(timeout)`](MessageTarget::within) is the same address with its asks bounded:
-/// `account.within(Duration::from_secs(1)).balance()` calls the generated helper with a
-/// timeout, and fails with the address's own timeout error.
+/// [`within(timeout)`](MessageTarget::within) is the same address with its sends and asks
+/// bounded: `account.within(Duration::from_secs(1)).balance()` calls the generated helper with
+/// a timeout, and fails with the address's own timeout error.
 ///
 /// # Cost
 ///
@@ -74,6 +75,10 @@ pub trait MessageTarget {
     /// What a [`tell`](MessageTarget::tell) that did not deliver fails with (it hands the
     /// message back).
     type TellError;
+    /// What a [`tell_timeout`](MessageTarget::tell_timeout) that did not deliver fails with:
+    /// the tell's reasons and the timeout (each handing the message back, as far as the
+    /// address can).
+    type TellTimeoutError;
     /// What an ask fails with; `E` is the handler's error of an
     /// [`ask_flat`](MessageTarget::ask_flat).
     type AskError<E>;
@@ -81,6 +86,16 @@ pub trait MessageTarget {
     /// Sends `msg`, by the address's own rules (for an [`ActorRef`]: it waits for room under
     /// `Block`, see [`ActorRef::tell`]).
     fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send;
+
+    /// As [`tell`](MessageTarget::tell), but gives up after `timeout`, on the address's
+    /// executor clock, when the message could not be handed over by then (a full `Block`
+    /// mailbox; for a keyed actor, a key still activating), with the error's timeout (see
+    /// [`ActorRef::tell_timeout`]). A send that needs no wait starts no timer.
+    fn tell_timeout(
+        &self,
+        msg: Self::Message,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Self::TellTimeoutError>> + Send;
 
     /// Sends a request built around a fresh reply port and waits for the answer (see
     /// [`ActorRef::ask`]).
@@ -126,10 +141,10 @@ pub trait MessageTarget {
         E: Send,
         F: FnOnce(Reply<Result<T, E>>) -> Self::Message + Send;
 
-    /// This address with every ask bounded by `timeout`: its `ask` and `ask_flat` are this
-    /// address's `ask_timeout` and `ask_flat_timeout`, so `#[actor]`'s helpers called on it
-    /// time out (`account.within(Duration::from_secs(1)).balance()`). Its `tell` is this
-    /// address's own. See [`Within`].
+    /// This address with every send and ask bounded by `timeout`: its `tell`, `ask` and
+    /// `ask_flat` are this address's `tell_timeout`, `ask_timeout` and `ask_flat_timeout`, so
+    /// `#[actor]`'s helpers called on it time out
+    /// (`account.within(Duration::from_secs(1)).balance()`). See [`Within`].
     fn within(&self, timeout: Duration) -> Within<'_, Self>
     where
         Self: Sized,
@@ -141,11 +156,21 @@ pub trait MessageTarget {
 impl<A: Actor, MB: Mailbox> MessageTarget for ActorRef<A, MB> {
     type Message = A::Message;
     type TellError = SendError<A::Message>;
+    type TellTimeoutError = SendTimeoutError<A::Message>;
     type AskError<E> = AskError<A::Message, E>;
 
     #[inline]
     fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
         ActorRef::tell(self, msg)
+    }
+
+    #[inline]
+    fn tell_timeout(
+        &self,
+        msg: Self::Message,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Self::TellTimeoutError>> + Send {
+        ActorRef::tell_timeout(self, msg, timeout)
     }
 
     #[inline]
@@ -204,11 +229,21 @@ impl<A: Actor, MB: Mailbox> MessageTarget for ActorRef<A, MB> {
 impl<M: Send + 'static> MessageTarget for Recipient<M> {
     type Message = M;
     type TellError = SendError<M>;
+    type TellTimeoutError = SendTimeoutError<M>;
     type AskError<E> = AskError<M, E>;
 
     #[inline]
     fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
         Recipient::tell(self, msg)
+    }
+
+    #[inline]
+    fn tell_timeout(
+        &self,
+        msg: Self::Message,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Self::TellTimeoutError>> + Send {
+        Recipient::tell_timeout(self, msg, timeout)
     }
 
     #[inline]

@@ -1,4 +1,4 @@
-//! [`Within`]: an address whose asks time out.
+//! [`Within`]: an address whose sends and asks time out.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -8,15 +8,16 @@ use std::time::Duration;
 use crate::message_target::MessageTarget;
 use crate::reply::Reply;
 
-/// An address ([`MessageTarget`]) with every ask bounded by a timeout: made by
-/// [`MessageTarget::within`]. Its [`ask`](MessageTarget::ask) and
-/// [`ask_flat`](MessageTarget::ask_flat) are the address's
-/// [`ask_timeout`](MessageTarget::ask_timeout) and
-/// [`ask_flat_timeout`](MessageTarget::ask_flat_timeout), with the address's own errors (for
-/// an [`ActorRef`](crate::ActorRef), [`AskError::Timeout`](crate::AskError::Timeout)), so the
-/// helpers that `#[actor]` generates, called on it, give up in time. Its
-/// [`tell`](MessageTarget::tell) is the address's own (for an `ActorRef`, it waits for room in
-/// a full `Block` mailbox; bound that with [`ActorRef::tell_timeout`](crate::ActorRef::tell_timeout)).
+/// An address ([`MessageTarget`]) with every send and ask bounded by a timeout: made by
+/// [`MessageTarget::within`]. Its [`tell`](MessageTarget::tell), [`ask`](MessageTarget::ask)
+/// and [`ask_flat`](MessageTarget::ask_flat) are the address's
+/// [`tell_timeout`](MessageTarget::tell_timeout), [`ask_timeout`](MessageTarget::ask_timeout)
+/// and [`ask_flat_timeout`](MessageTarget::ask_flat_timeout), with the address's own errors
+/// (for an [`ActorRef`](crate::ActorRef),
+/// [`SendTimeoutError::Timeout`](crate::SendTimeoutError::Timeout) and
+/// [`AskError::Timeout`](crate::AskError::Timeout)), so the helpers that `#[actor]`
+/// generates, called on it, give up in time. Its `TellError` is therefore the address's
+/// `TellTimeoutError`. A send that finds room starts no timer.
 ///
 /// It borrows the address: make it where it is used.
 ///
@@ -60,7 +61,7 @@ impl<'a, T> Within<'a, T> {
         self.target
     }
 
-    /// The timeout of its asks.
+    /// The timeout of its sends and asks.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -76,13 +77,24 @@ impl<T> Copy for Within<'_, T> {}
 
 impl<T: MessageTarget + Sync> MessageTarget for Within<'_, T> {
     type Message = T::Message;
-    type TellError = T::TellError;
+    type TellError = T::TellTimeoutError;
+    type TellTimeoutError = T::TellTimeoutError;
     type AskError<E> = T::AskError<E>;
 
-    /// The address's own `tell`.
+    /// The address's `tell_timeout`, with this timeout.
     #[inline]
     fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
-        self.target.tell(msg)
+        self.target.tell_timeout(msg, self.timeout)
+    }
+
+    /// The address's `tell_timeout`, with the timeout given here.
+    #[inline]
+    fn tell_timeout(
+        &self,
+        msg: Self::Message,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Self::TellTimeoutError>> + Send {
+        self.target.tell_timeout(msg, timeout)
     }
 
     /// The address's `ask_timeout`, with this timeout.

@@ -173,12 +173,13 @@
 //! two actors' helper traits in scope, each address finds the trait of its own message type,
 //! even where the two share method names.
 //!
-//! To bound a helper's ask, call it on `address.within(timeout)`
-//! ([`MessageTarget::within`]): the same address, whose
-//! asks are its `ask_timeout`s. `account.within(Duration::from_secs(1)).balance()` fails with
-//! `AskError::Timeout` after a second; on `accounts.at(7).within(..)`, a request still waiting
-//! for the key's activation comes back in `KeyedAskError::Timeout`. Tells through it are the
-//! address's own.
+//! To bound a helper, call it on `address.within(timeout)`
+//! ([`MessageTarget::within`]): the same address, whose asks are its `ask_timeout`s and whose
+//! tells are its `tell_timeout`s. `account.within(Duration::from_secs(1)).balance()` fails
+//! with `AskError::Timeout` after a second, and `account.within(..).credit(5)` with
+//! `SendTimeoutError::Timeout` (the message back) if a full `Block` mailbox had no room by
+//! then; on `accounts.at(7).within(..)`, a message still waiting for the key's activation comes
+//! back in `KeyedAskError::Timeout` or `KeyedError::Timeout`.
 //!
 //! # What it costs
 //!

@@ -11,7 +11,7 @@ use std::time::Duration;
 use playhouse::broker::keyed::{Keyed, KeyedAskError, KeyedError, KeyedSpec};
 use playhouse::prelude::*;
 use playhouse::supervisor::{Pool, PoolSpec};
-use playhouse::{MessageTarget, SendError};
+use playhouse::{MessageTarget, SendError, SendTimeoutError};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Insufficient {
@@ -292,10 +292,11 @@ async fn the_helpers_on_a_pool_go_to_the_member_its_routing_picks() {
     pool.supervisor().wait().await;
 }
 
-/// `within(timeout)` bounds the helpers' asks on every address, each failing with its own
-/// timeout error: a held `ActorRef` and `Recipient` (`AskError::Timeout(None)`: the wallet has
-/// the request and still handles it), and a key whose factory hangs (`KeyedAskError::Timeout`
-/// with the request handed back). Tells through it are the address's own.
+/// `within(timeout)` bounds the helpers' asks and tells on every address, each failing with
+/// its own timeout error: a held `ActorRef` and `Recipient` (`AskError::Timeout(None)`: the
+/// wallet has the request and still handles it; `SendTimeoutError::Timeout` with the message
+/// back from a full `Block` mailbox), and a key whose factory hangs (`KeyedAskError::Timeout`
+/// and `KeyedError::Timeout` with the message handed back).
 #[tokio::test]
 async fn within_bounds_the_helpers_asks_on_every_address() {
     const SHORT: Duration = Duration::from_millis(20);
@@ -341,4 +342,49 @@ async fn within_bounds_the_helpers_asks_on_every_address() {
         err.to_string(),
         "the ask of key 9 timed out before the request was delivered"
     );
+    let err = stuck.at(9).within(SHORT).credit(4).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KeyedError::Timeout {
+                message: Some(WalletMsg::Credit { amount: 4, .. }),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Tells: a wallet whose one place is taken while its handler is held.
+    let narrow = system.spawn_with(
+        Wallet { id: 2, balance: 0 },
+        Bounded::<Block>::with_capacity(1).unwrap(),
+    );
+    let (release, held) = tokio::sync::oneshot::channel();
+    narrow.hold(held).await.unwrap();
+    narrow.credit(1).await.unwrap();
+    let err = narrow.within(SHORT).credit(2).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SendTimeoutError::Timeout(WalletMsg::Credit { amount: 2, .. })
+        ),
+        "{err:?}"
+    );
+    let err = narrow
+        .recipient::<WalletMsg>()
+        .within(SHORT)
+        .credit(3)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SendTimeoutError::Timeout(WalletMsg::Credit { amount: 3, .. })
+        ),
+        "{err:?}"
+    );
+    release.send(()).unwrap();
+    // Only the first credit got in.
+    let patient = narrow.within(Duration::from_secs(30));
+    assert_eq!(patient.deposit(0).await.unwrap(), 1);
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use playhouse_core::mailbox::{Block, Bounded, Mailbox};
 use playhouse_core::{
     Actor, ActorRef, AskError, BoxError, Executor, Handler, MessageBroker, MessageTarget, Reply,
-    SendError, System, Wiring, reply_port,
+    SendError, SendTimeoutError, System, Wiring, reply_port,
 };
 
 use crate::error::{StartError, SupervisorError};
@@ -267,6 +267,20 @@ where
         }
     }
 
+    /// As [`tell`](Pool::tell), but gives up after `timeout` if the member's `Block` mailbox
+    /// stays full (see [`ActorRef::tell_timeout`]). `Closed(msg)` for an empty pool or a member
+    /// that has ended.
+    pub async fn tell_timeout(
+        &self,
+        msg: A::Message,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<A::Message>> {
+        match self.pick() {
+            Some(member) => member.tell_timeout(msg, timeout).await,
+            None => Err(SendTimeoutError::Closed(msg)),
+        }
+    }
+
     /// Starts one more member.
     pub async fn grow(&self) -> Result<ActorRef<A, MB>, SupervisorError> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -321,10 +335,19 @@ where
 {
     type Message = A::Message;
     type TellError = SendError<A::Message>;
+    type TellTimeoutError = SendTimeoutError<A::Message>;
     type AskError<Er> = AskError<A::Message, Er>;
 
     fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
         Pool::tell(self, msg)
+    }
+
+    fn tell_timeout(
+        &self,
+        msg: Self::Message,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), Self::TellTimeoutError>> + Send {
+        Pool::tell_timeout(self, msg, timeout)
     }
 
     async fn ask<T, F>(&self, make: F) -> Result<T, Self::AskError<Infallible>>

@@ -83,12 +83,25 @@ impl<K: Key, A: Actor, MB: Mailbox> AtKey<'_, K, A, MB> {
 impl<K: Key, A: Actor, MB: Mailbox> MessageTarget for AtKey<'_, K, A, MB> {
     type Message = A::Message;
     type TellError = KeyedError<A::Message>;
+    type TellTimeoutError = KeyedError<A::Message>;
     type AskError<E> = KeyedAskError<A::Message, E>;
 
     /// As [`Keyed::tell`] to the key.
     #[inline]
     fn tell(&self, msg: Self::Message) -> impl Future<Output = Result<(), Self::TellError>> + Send {
         Tell::borrowing(self.keyed, &self.key, msg)
+    }
+
+    /// As [`Keyed::tell_timeout`] to the key.
+    async fn tell_timeout(
+        &self,
+        msg: Self::Message,
+        timeout: Duration,
+    ) -> Result<(), Self::TellTimeoutError> {
+        let hash = self.keyed.shared().table.hash(&self.key);
+        self.keyed
+            .tell_timeout_hashed(hash, &self.key, msg, timeout)
+            .await
     }
 
     /// As [`Keyed::ask`] to the key.

@@ -276,6 +276,20 @@ async fn the_helpers_on_a_pool_go_to_the_member_its_routing_picks() {
         matches!(err.handler_error(), Some(Insufficient { balance: 0 | 5 })),
         "a member's own error"
     );
+    // Bounded: a member with room takes it at once.
+    pool.within(Duration::from_secs(30))
+        .credit(1)
+        .await
+        .unwrap();
+    pool.tell_timeout(WalletMsg::Credit { amount: 1 }, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut balances = vec![
+        pool.deposit(0).await.unwrap(),
+        pool.deposit(0).await.unwrap(),
+    ];
+    balances.sort();
+    assert_eq!(balances, [1, 6], "one credit each, round robin");
 
     // An empty pool refuses, handing the message back.
     assert!(pool.shrink().await.unwrap());
@@ -287,6 +301,13 @@ async fn the_helpers_on_a_pool_go_to_the_member_its_routing_picks() {
     assert!(matches!(
         pool.deposit(2).await.unwrap_err(),
         AskError::Closed(WalletMsg::Deposit { amount: 2, .. })
+    ));
+    assert!(matches!(
+        pool.within(Duration::from_secs(30))
+            .credit(3)
+            .await
+            .unwrap_err(),
+        SendTimeoutError::Closed(WalletMsg::Credit { amount: 3 })
     ));
     pool.supervisor().stop();
     pool.supervisor().wait().await;

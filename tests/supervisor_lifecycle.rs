@@ -1129,6 +1129,92 @@ async fn restart_child_and_its_errors<E: Executor>(exec: E) {
     within(&exec, LONG, sup.wait()).await;
 }
 
+/// A pending restart dropped (the child terminated, then restarted by hand) leaves its retry
+/// timer running; when that retry comes in while a later pending restart of the same child
+/// waits for its backoff, it is ignored: the later restart still waits its turn. The old retry
+/// is made to arrive while the supervisor is busy terminating another child (whose `stopped`
+/// hook outlasts its shutdown timeout), so that it is handled before the next look.
+async fn a_dropped_restarts_retry_does_not_cut_a_later_backoff<E: Executor>(exec: E) {
+    const HALF: Duration = Duration::from_millis(500);
+    const QUARTER: Duration = Duration::from_millis(250);
+    let (vt, system) = setup(&exec);
+    let log = Log::default();
+    let spec = SupervisorSpec::<Vt<E>>::new(Strategy::OneForOne)
+        .name("top")
+        .intensity(10, HOUR)
+        .backoff(Backoff {
+            initial: SEC,
+            max: SEC,
+            jitter: 0.0,
+        })
+        .child(worker("a", &log))
+        .child(worker_with("b", &log, slow_stop(HOUR)).shutdown(Shutdown::Timeout(HALF + QUARTER)));
+    let events = spec.subscribe();
+    let sup = spec.start(&system).await.expect("started");
+    expect_events(&exec, &events, &["top a started", "top b started"]).await;
+
+    // t = 0: a panics; its restart is due at 1 s.
+    worker_ref::<E>(&sup, "a")
+        .await
+        .tell(WMsg::Panic)
+        .await
+        .unwrap();
+    expect_events(&exec, &events, &["top a stopped panicked:a boom"]).await;
+    vt.advance(HALF);
+    // t = 0.5 s: that pending restart is dropped; a is restarted by hand, and panics again: its
+    // new restart is due at 1.5 s.
+    sup.terminate_child("a").await.unwrap();
+    sup.restart_child("a").await.expect("restart a by hand");
+    expect_events(&exec, &events, &["top a started"]).await;
+    worker_ref::<E>(&sup, "a")
+        .await
+        .tell(WMsg::Panic)
+        .await
+        .unwrap();
+    expect_events(&exec, &events, &["top a stopped panicked:a boom"]).await;
+
+    // The supervisor terminates b, which it waits for until 1.25 s (b's hook would take an
+    // hour).
+    let mut terminate = Box::pin(sup.terminate_child("b"));
+    assert!(futures::poll!(terminate.as_mut()).is_pending());
+    eventually(&exec, "b's stopped hook", || {
+        has(&log, "b stopped shutdown")
+    })
+    .await;
+    // t = 1 s: the dropped restart's retry comes in, and waits in the busy supervisor's mailbox.
+    vt.advance(HALF);
+    eventually(&exec, "the old retry queued", || {
+        sup.actor_ref().mailbox_len() >= 1
+    })
+    .await;
+    // t = 1.25 s: b is killed; the supervisor goes on to the old retry.
+    vt.advance(QUARTER);
+    within(&exec, LONG, terminate).await.unwrap();
+    expect_events(&exec, &events, &["top b stopped shutdown"]).await;
+    assert_eq!(
+        which::<E>(&sup).await,
+        [
+            ("b".into(), Stopped, WorkK, false),
+            ("a".into(), Restarting, WorkK, true)
+        ],
+        "a still waits for its own backoff"
+    );
+    assert!(drain(&events).is_empty(), "no restart yet");
+
+    // t = 1.5 s: its own retry restarts it.
+    vt.advance(QUARTER);
+    expect_events(&exec, &events, &["top a restarted 2"]).await;
+    assert_eq!(
+        which::<E>(&sup).await,
+        [
+            ("b".into(), Stopped, WorkK, false),
+            ("a".into(), Running, WorkK, true)
+        ]
+    );
+    sup.stop();
+    within(&exec, LONG, sup.wait()).await;
+}
+
 /// A child whose restart waits for its backoff is `Restarting`: `restart_child`,
 /// `delete_child` and `child` say so; once the clock reaches the backoff it runs again.
 async fn restarting_child_refuses_manual_operations<E: Executor>(exec: E) {
@@ -2210,6 +2296,7 @@ executor_tests!(
     terminate_child_and_its_errors,
     restart_child_and_its_errors,
     restarting_child_refuses_manual_operations,
+    a_dropped_restarts_retry_does_not_cut_a_later_backoff,
     delete_child_and_its_errors,
     which_children_and_count_children,
     child_lookup_and_its_errors,

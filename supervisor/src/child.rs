@@ -30,7 +30,7 @@
 //! their own (none for a factory that captures nothing).
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
@@ -358,6 +358,11 @@ pub(crate) struct TypedChild<A: Actor, MB: Mailbox, E, B> {
     spec: SpecBits,
     /// An [`Alive`] and [`RESTARTING`], written by the supervisor only.
     state: AtomicU8,
+    /// Which pending restart is the current one: bumped each time the child is marked
+    /// restarting. A queued retry names the one it was queued for, so that a retry left over
+    /// from a pending restart that was dropped (a terminate, a manual restart) cannot start a
+    /// later one before its backoff. Written by the supervisor only.
+    restart_generation: AtomicU64,
     inner: Mutex<Inner<A, MB, E, B>>,
     mailbox: MB,
 }
@@ -375,6 +380,7 @@ impl<A: Actor, MB: Mailbox, E, B> TypedChild<A, MB, E, B> {
                 flags.health_checked,
             ),
             state: AtomicU8::new(Alive::None as u8),
+            restart_generation: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 factory,
                 transient: None,
@@ -609,8 +615,11 @@ pub(crate) trait ChildSlot<E, B>: Send + Sync {
     fn set_alive(&self, alive: Alive);
     /// Whether a restart failed or waits for its backoff.
     fn restarting(&self) -> bool;
-    /// Records whether a restart failed or waits for its backoff.
+    /// Records whether a restart failed or waits for its backoff; marking it restarting
+    /// starts a new [`restart_generation`](Self::restart_generation).
     fn set_restarting(&self, restarting: bool);
+    /// Which pending restart is the current one (see `TypedChild::restart_generation`).
+    fn restart_generation(&self) -> u64;
     /// Makes a fresh actor with the factory and spawns it (a new reference); it reports its
     /// start through [`poll_event`](Self::poll_event). `Err` if the factory failed.
     fn spawn(
@@ -693,8 +702,15 @@ where
 
     fn set_restarting(&self, restarting: bool) {
         let alive = self.state.load(Ordering::Relaxed) & 3;
+        if restarting {
+            self.restart_generation.fetch_add(1, Ordering::Relaxed);
+        }
         let restarting = if restarting { RESTARTING } else { 0 };
         self.state.store(alive | restarting, Ordering::Relaxed);
+    }
+
+    fn restart_generation(&self) -> u64 {
+        self.restart_generation.load(Ordering::Relaxed)
     }
 
     fn spawn(

@@ -180,10 +180,12 @@ pub(crate) enum Msg<E, B> {
         child: Arc<dyn ChildSlot<E, B>>,
         actor: ActorId,
     },
-    /// A restart to try (again): `counted` if the intensity was already charged for it.
+    /// A restart to try (again): `counted` if the intensity was already charged for it;
+    /// `generation` is the child's pending restart it was queued for (a later one ignores it).
     Retry {
         child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
+        generation: u64,
     },
     /// A probe of a health-checked child finished.
     Health(ProbeReport),
@@ -760,6 +762,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 let _ = ctx.notify(SupervisorMsg(Msg::Retry {
                     child,
                     counted: false,
+                    generation: self.children[idx].restart_generation(),
                 }));
             }
         }
@@ -807,6 +810,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 SupervisorMsg(Msg::Retry {
                     child,
                     counted: true,
+                    generation: self.children[idx].restart_generation(),
                 }),
             );
             return false;
@@ -841,6 +845,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 let _ = ctx.notify(SupervisorMsg(Msg::Retry {
                     child: this,
                     counted: false,
+                    generation: self.children[idx].restart_generation(),
                 }));
             }
             return;
@@ -886,6 +891,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 let _ = ctx.notify(SupervisorMsg(Msg::Retry {
                     child: k.clone(),
                     counted: false,
+                    generation: k.restart_generation(),
                 }));
                 return;
             }
@@ -896,6 +902,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         &mut self,
         child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
+        generation: u64,
         ctx: &mut Ctx<E, B>,
     ) {
         if self.done {
@@ -904,7 +911,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         let Some(idx) = self.index_of_child(&child) else {
             return;
         };
-        if !self.children[idx].restarting() {
+        // Not restarting any more (terminated, or restarted by hand), or restarting again
+        // since: this retry belongs to a pending restart that was dropped.
+        if !self.children[idx].restarting() || self.children[idx].restart_generation() != generation
+        {
             return;
         }
         // A retry is a restart like any other: it counts, and with a backoff it waits its turn.
@@ -1144,7 +1154,11 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
     ) -> Result<(), StartError> {
         match msg.0 {
             Msg::Child { child, actor } => self.on_child_report(child, actor, ctx).await,
-            Msg::Retry { child, counted } => self.on_retry(child, counted, ctx).await,
+            Msg::Retry {
+                child,
+                counted,
+                generation,
+            } => self.on_retry(child, counted, generation, ctx).await,
             Msg::Health(report) => self.on_probe(report),
             Msg::Api(api) => self.on_api(api, ctx).await,
         }

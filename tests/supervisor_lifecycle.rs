@@ -1160,6 +1160,15 @@ async fn a_dropped_restarts_retry_does_not_cut_a_later_backoff<E: Executor>(exec
         .await
         .unwrap();
     expect_events(&exec, &events, &["top a stopped panicked:a boom"]).await;
+    // (The event comes before the supervisor has queued the restart: an API call, served
+    // after, makes sure it has before time moves.)
+    assert_eq!(
+        which::<E>(&sup).await,
+        [
+            ("b".into(), Running, WorkK, true),
+            ("a".into(), Restarting, WorkK, true)
+        ]
+    );
     vt.advance(HALF);
     // t = 0.5 s: that pending restart is dropped; a is restarted by hand, and panics again: its
     // new restart is due at 1.5 s.
@@ -1172,6 +1181,13 @@ async fn a_dropped_restarts_retry_does_not_cut_a_later_backoff<E: Executor>(exec
         .await
         .unwrap();
     expect_events(&exec, &events, &["top a stopped panicked:a boom"]).await;
+    assert_eq!(
+        which::<E>(&sup).await,
+        [
+            ("b".into(), Running, WorkK, true),
+            ("a".into(), Restarting, WorkK, true)
+        ]
+    );
 
     // The supervisor terminates b, which it waits for until 1.25 s (b's hook would take an
     // hour).

@@ -30,7 +30,7 @@
 //! their own (none for a factory that captures nothing).
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
@@ -358,11 +358,15 @@ pub(crate) struct TypedChild<A: Actor, MB: Mailbox, E, B> {
     spec: SpecBits,
     /// An [`Alive`] and [`RESTARTING`], written by the supervisor only.
     state: AtomicU8,
-    /// Which pending restart is the current one: bumped each time the child is marked
-    /// restarting. A queued retry names the one it was queued for, so that a retry left over
-    /// from a pending restart that was dropped (a terminate, a manual restart) cannot start a
-    /// later one before its backoff. Written by the supervisor only.
-    restart_generation: AtomicU64,
+    /// Which pending restart is the current one: bumped (wrapping) each time the child is
+    /// marked restarting. A queued retry names the one it was queued for, so that a retry left
+    /// over from a pending restart that was dropped (a terminate, a manual restart) cannot
+    /// start a later one before its backoff. Written by the supervisor only. 16 bits fit in
+    /// the padding after `state` (the child stays 88 bytes); a stale retry could be mistaken
+    /// for a current one only after 65,536 more pending restarts of the child while its timer
+    /// runs, and each pending restart waits its own backoff, which grows while restarts come
+    /// fast.
+    restart_generation: AtomicU16,
     inner: Mutex<Inner<A, MB, E, B>>,
     mailbox: MB,
 }
@@ -380,7 +384,7 @@ impl<A: Actor, MB: Mailbox, E, B> TypedChild<A, MB, E, B> {
                 flags.health_checked,
             ),
             state: AtomicU8::new(Alive::None as u8),
-            restart_generation: AtomicU64::new(0),
+            restart_generation: AtomicU16::new(0),
             inner: Mutex::new(Inner {
                 factory,
                 transient: None,
@@ -619,7 +623,7 @@ pub(crate) trait ChildSlot<E, B>: Send + Sync {
     /// starts a new [`restart_generation`](Self::restart_generation).
     fn set_restarting(&self, restarting: bool);
     /// Which pending restart is the current one (see `TypedChild::restart_generation`).
-    fn restart_generation(&self) -> u64;
+    fn restart_generation(&self) -> u16;
     /// Makes a fresh actor with the factory and spawns it (a new reference); it reports its
     /// start through [`poll_event`](Self::poll_event). `Err` if the factory failed.
     fn spawn(
@@ -709,7 +713,7 @@ where
         self.state.store(alive | restarting, Ordering::Relaxed);
     }
 
-    fn restart_generation(&self) -> u64 {
+    fn restart_generation(&self) -> u16 {
         self.restart_generation.load(Ordering::Relaxed)
     }
 

@@ -185,7 +185,7 @@ pub(crate) enum Msg<E, B> {
     Retry {
         child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
-        generation: u64,
+        generation: u16,
     },
     /// A probe of a health-checked child finished.
     Health(ProbeReport),
@@ -902,7 +902,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         &mut self,
         child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
-        generation: u64,
+        generation: u16,
         ctx: &mut Ctx<E, B>,
     ) {
         if self.done {

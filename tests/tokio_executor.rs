@@ -26,7 +26,7 @@ fn far() -> Instant {
 }
 
 /// Runs `future` to its end on a thread of its own, outside any runtime, failing the test if
-/// it takes longer than [`LONG`] or panics.
+/// it takes longer than [`LONG`] or panics (the thread's panic is printed above the failure).
 fn finishes<F: Future + Send + 'static>(what: &str, future: F) -> F::Output
 where
     F::Output: Send,
@@ -35,8 +35,10 @@ where
     std::thread::spawn(move || {
         let _ = tx.send(block_on(future));
     });
-    rx.recv_timeout(LONG)
-        .unwrap_or_else(|e| panic!("{what}: did not finish within {LONG:?} ({e})"))
+    rx.recv_timeout(LONG).unwrap_or_else(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => panic!("{what}: did not finish within {LONG:?}"),
+        mpsc::RecvTimeoutError::Disconnected => panic!("{what}: panicked (see above)"),
+    })
 }
 
 fn runtimes() -> [(&'static str, Runtime); 2] {

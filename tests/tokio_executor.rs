@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use playhouse::broker::keyed::{ActivationTimedOut, KeyedSpec};
+use playhouse::broker::keyed::{ActivationTimedOut, ExecutorShutDown, KeyedSpec};
 use playhouse::prelude::*;
 use playhouse_core::testing::block_on;
 use tokio::runtime::{Builder, Runtime};
@@ -138,26 +138,31 @@ fn the_shutdown_watch_ends_with_the_executor_and_its_timers() {
     }
 }
 
+/// A keyed actor whose factory (in the tests below) never finishes.
+struct Never;
+
+impl Actor for Never {
+    type Message = u64;
+    type Error = Infallible;
+}
+
+impl<V: playhouse_core::Env> playhouse_core::Handler<V> for Never {
+    async fn handle(
+        &mut self,
+        _: u64,
+        _: &mut playhouse_core::Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
 /// What a user meets: a keyed set on a runtime that has been dropped, its key's factory run in
 /// place by a sender outside any runtime, bounded by `activation_timeout`. The activation's
-/// timer ends, the activation fails, and the message comes back; nothing panics, nothing hangs.
+/// timer ends, the activation fails saying that the executor shut down (not that the factory
+/// overran its hour), and the message comes back; nothing panics, nothing hangs. The executor
+/// says it shut down; a timer that ends on a live runtime is still reported as a timeout.
 #[test]
 fn a_keyed_send_after_the_runtime_shut_down_reports_instead_of_panicking() {
-    struct Never;
-    impl Actor for Never {
-        type Message = u64;
-        type Error = Infallible;
-    }
-    impl<V: playhouse_core::Env> playhouse_core::Handler<V> for Never {
-        async fn handle(
-            &mut self,
-            _: u64,
-            _: &mut playhouse_core::Context<Self, V>,
-        ) -> Result<(), Infallible> {
-            Ok(())
-        }
-    }
-
     for (flavor, runtime) in runtimes() {
         let keyed = runtime.block_on(async {
             let system = System::new(TokioExecutor::current());
@@ -173,9 +178,41 @@ fn a_keyed_send_after_the_runtime_shut_down_reports_instead_of_panicking() {
         })
         .unwrap_err();
         assert!(err.is_activation_failed(), "{flavor}: {err:?}");
+        let cause = err.cause().expect("a failed activation has a cause");
         assert!(
-            err.cause()
-                .is_some_and(|c| c.downcast_ref::<ActivationTimedOut>().is_some()),
+            cause.downcast_ref::<ExecutorShutDown>().is_some(),
+            "{flavor}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "activating key 7 failed: the executor shut down before the factory finished",
+            "{flavor}"
+        );
+        assert_eq!(err.into_message(), Some(42), "{flavor}: handed back");
+    }
+}
+
+/// The other side of the test above: on a live runtime, an activation whose factory overruns
+/// its limit is reported as a timeout, and the executor does not say it shut down.
+#[test]
+fn a_keyed_activation_overrunning_on_a_live_runtime_is_a_timeout() {
+    for (flavor, runtime) in runtimes() {
+        let err = runtime.block_on(async {
+            let executor = TokioExecutor::current();
+            assert!(!Executor::is_shut_down(&executor), "{flavor}");
+            let system = System::new(executor);
+            let keyed =
+                KeyedSpec::new(|_: &u32| std::future::pending::<Result<Never, std::io::Error>>())
+                    .activation_timeout(Duration::from_millis(20))
+                    .start(&system);
+            keyed.tell(7, 42).await.unwrap_err()
+        });
+        let cause = err.cause().expect("a failed activation has a cause");
+        assert_eq!(
+            cause.downcast_ref::<ActivationTimedOut>(),
+            Some(&ActivationTimedOut {
+                after: Duration::from_millis(20)
+            }),
             "{flavor}: {err:?}"
         );
         assert_eq!(err.into_message(), Some(42), "{flavor}: handed back");

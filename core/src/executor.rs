@@ -52,6 +52,16 @@ pub trait Executor: Clone + Send + Sync + 'static {
     fn now(&self) -> Instant {
         Instant::now()
     }
+
+    /// `true` once the runtime behind this handle has shut down: its tasks were dropped, and
+    /// its timers end at once (an adapter's timers must end, not panic, once their runtime is
+    /// gone). Code that sees a timer end reads this to tell a shutdown from a deadline, so that
+    /// what it reports says which (a keyed activation cut off by a shutdown says so rather than
+    /// that its factory overran). The default, `false`, is right for an adapter whose runtime
+    /// lives as long as any of its handles.
+    fn is_shut_down(&self) -> bool {
+        false
+    }
 }
 
 /// A boxed sleep, for the one cold path that erases the executor (timed asks).

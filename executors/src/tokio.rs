@@ -150,6 +150,10 @@ impl Executor for TokioExecutor {
             executor: Arc::clone(&self.inner),
         }
     }
+
+    fn is_shut_down(&self) -> bool {
+        self.inner.gate.is_shut_down()
+    }
 }
 
 impl fmt::Debug for TokioExecutor {

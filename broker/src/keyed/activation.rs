@@ -22,8 +22,8 @@ use crate::faults::Fault;
 
 use super::entry::{Active, Delivery, Slot, Waiting};
 use super::error::{
-    ActivationCause, ActivationTimedOut, FactoryPanicked, KeyedError, RestartPolicyPanicked,
-    Undelivered, panic_message,
+    ActivationCause, ActivationTimedOut, ExecutorShutDown, FactoryPanicked, KeyedError,
+    RestartPolicyPanicked, Undelivered, panic_message,
 };
 use super::factory_scope::FactoryScope;
 use super::shared::{Counters, Shared};
@@ -94,8 +94,13 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             if sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-            let overran: ActivationCause = Arc::new(ActivationTimedOut { after });
-            Poll::Ready(Err(overran))
+            // A timer also ends when its runtime shuts down: say which ended this one.
+            let cut_off: ActivationCause = if self.launch.is_shut_down() {
+                Arc::new(ExecutorShutDown)
+            } else {
+                Arc::new(ActivationTimedOut { after })
+            };
+            Poll::Ready(Err(cut_off))
         })
         .await
     }

@@ -556,6 +556,23 @@ impl fmt::Display for ActivationTimedOut {
 
 impl Error for ActivationTimedOut {}
 
+/// The cause of an activation cut off because the set's executor shut down (its runtime was
+/// dropped) while the factory was running: the factory will never be polled again. Seen by a
+/// sender that runs the activation itself after the shutdown (from outside the runtime), when
+/// the set has an [`activation_timeout`](super::KeyedSpec::activation_timeout): the
+/// activation's timer ends at once, and this says why. Find it with
+/// `cause.downcast_ref::<ExecutorShutDown>()` on [`KeyedError::ActivationFailed`]'s cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorShutDown;
+
+impl fmt::Display for ExecutorShutDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the executor shut down before the factory finished")
+    }
+}
+
+impl Error for ExecutorShutDown {}
+
 /// The cause of an activation whose restart-policy maker panicked.
 #[derive(Debug)]
 pub(crate) struct RestartPolicyPanicked(pub(crate) String);

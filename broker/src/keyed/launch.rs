@@ -28,6 +28,9 @@ pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
 
     /// The executor's sleep until `deadline` (timed asks).
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
+
+    /// Whether the executor has shut down (its timers then end at once).
+    fn is_shut_down(&self) -> bool;
 }
 
 impl<A, MB, E, B> Launch<A, MB> for Spawner<E, MB, B>
@@ -57,5 +60,9 @@ where
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<()> {
         Box::pin(self.executor().sleep_until(deadline))
+    }
+
+    fn is_shut_down(&self) -> bool {
+        self.executor().is_shut_down()
     }
 }

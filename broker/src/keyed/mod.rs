@@ -102,7 +102,7 @@ mod table;
 mod tell;
 
 pub use at_key::AtKey;
-pub use error::{ActivationCause, ActivationTimedOut, KeyedAskError, KeyedError};
+pub use error::{ActivationCause, ActivationTimedOut, ExecutorShutDown, KeyedAskError, KeyedError};
 pub use handle::{Keyed, KeyedStats};
 pub use key_ref::{KeyRef, KeyRefTell};
 pub use spec::{Key, KeyedSpec};

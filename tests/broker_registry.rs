@@ -46,11 +46,16 @@ async fn a_generic_handler_finds_a_service_through_its_context<E: Executor>(exec
     let system = System::new(exec.clone());
     let quota = system.spawn(Quota);
     let ask = |q: ActorRef<Quota>| async move { q.ask(|r| r).await.unwrap() };
+    let missing = within(&exec, LONG, ask(quota.clone())).await.unwrap_err();
     assert_eq!(
-        within(&exec, LONG, ask(quota.clone())).await,
-        Err(LookupError::NotFound {
+        missing,
+        LookupError::NotFound {
             name: "quota".into()
-        })
+        }
+    );
+    assert_eq!(
+        missing.to_string(),
+        "no live actor or service is registered under \"quota\""
     );
     system.broker().register_service("quota", 7_u64).unwrap();
     assert_eq!(within(&exec, LONG, ask(quota.clone())).await, Ok(7));

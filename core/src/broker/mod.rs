@@ -259,7 +259,8 @@ impl std::error::Error for RegistryError {}
 /// Why a registry lookup found no reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LookupError {
-    /// No live actor is registered under the name.
+    /// Nothing is registered under the name: no live actor (for an actor lookup) and no
+    /// service (for a service lookup; the two share one namespace).
     NotFound {
         /// The name looked up.
         name: String,
@@ -280,7 +281,7 @@ impl fmt::Display for LookupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LookupError::NotFound { name } => {
-                write!(f, "no live actor is registered under {name:?}")
+                write!(f, "no live actor or service is registered under {name:?}")
             }
             LookupError::WrongType {
                 name,

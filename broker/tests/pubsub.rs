@@ -556,7 +556,10 @@ async fn a_full_block_subscriber_times_out_after_block_wait<E: Executor>(exec: E
     let wait = Duration::from_secs(5);
     let options = PublishOptions::new().with_block_wait(wait);
     let mut publish = pin!(topics.publish_with(&topic, Note(1), options));
+    assert!(poll!(publish.as_mut()).is_pending(), "it yields once");
+    assert_eq!(time.sleeping(), 0, "no timer before the second try");
     assert!(poll!(publish.as_mut()).is_pending(), "it waits for room");
+    assert_eq!(time.sleeping(), 2, "one timer per full subscriber");
     assert_eq!(seen(&exec, &fast).await, vec![1], "the others have theirs");
     time.advance(wait - Duration::from_millis(1));
     assert!(
@@ -611,6 +614,36 @@ async fn a_full_block_subscriber_that_makes_room_in_time_gets_it<E: Executor>(ex
     assert!(report.all_delivered());
     assert_eq!(seen(&exec, &slow).await, vec![FILLER, 1]);
     assert_eq!(time.elapsed(), Duration::ZERO);
+}
+
+/// A full `Block` subscriber whose actor makes room while the publish yields gets the message
+/// on the publish's second try, and the publish starts no timer.
+async fn a_full_block_subscriber_that_makes_room_at_once_costs_no_timer<E: Executor>(exec: E) {
+    let time = VirtualTime::new(exec.clone());
+    let system = System::new(time.clone());
+    let topics = Topics::new();
+    let topic = Topic::<Note>::new("notes");
+    let slow = system.spawn_with(Sink::default(), Bounded::<Block>::with_capacity(1).unwrap());
+    topics.subscribe(&topic, &slow).unwrap();
+    let gate = hold_full(&exec, &slow, 1).await;
+
+    let mut publish = pin!(topics.publish(&topic, Note(1)));
+    assert!(poll!(publish.as_mut()).is_pending(), "it yields once");
+    assert_eq!(time.sleeping(), 0, "no timer armed for the yield");
+    gate.open();
+    within(&exec, LONG, async {
+        while slow.mailbox_len() > 0 {
+            yield_now().await;
+        }
+    })
+    .await;
+    let Poll::Ready(report) = poll!(publish.as_mut()) else {
+        panic!("the second try found room and still waited");
+    };
+    assert_eq!(report.delivered, 1);
+    assert!(report.all_delivered());
+    assert_eq!(time.sleeping(), 0);
+    assert_eq!(seen(&exec, &slow).await, vec![FILLER, 1]);
 }
 
 /// `block_wait` zero: a full `Block` subscriber is reported `TimedOut` without waiting.
@@ -1249,6 +1282,7 @@ executor_tests!(
     a_full_reject_subscriber_is_reported_full,
     a_full_block_subscriber_times_out_after_block_wait,
     a_full_block_subscriber_that_makes_room_in_time_gets_it,
+    a_full_block_subscriber_that_makes_room_at_once_costs_no_timer,
     a_zero_block_wait_does_not_wait,
     a_block_subscriber_that_stops_while_waited_for_is_gone,
     drop_and_unbounded_subscribers_follow_their_mailbox,

@@ -55,9 +55,12 @@
 //!   was taken at and takes a fresh one only when the counter has moved, so that publishing
 //!   repeatedly to one topic costs one atomic load on top of the deliveries.
 //! - **No lock across an `.await`.** Sending is `try_tell` first, which never waits. Only a
-//!   full `Block` subscriber is waited for, with the lock long released, and for at most
-//!   [`PublishOptions::block_wait`] (default [`DEFAULT_BLOCK_WAIT`]), timed on that actor's own
-//!   executor clock. All full `Block` subscribers of one publish are waited for together, so a
+//!   full `Block` subscriber is waited for, with the lock long released. The publish first
+//!   yields once to the executor and tries the full subscribers again: a full mailbox is most
+//!   often one whose actor is ready and has not run yet (on a one-thread executor it cannot run
+//!   before the publisher yields), and this spares the common case a timer per subscriber.
+//!   Those still full are then waited for at most [`PublishOptions::block_wait`] (default
+//!   [`DEFAULT_BLOCK_WAIT`]), from then on, timed on that actor's own executor clock. All full `Block` subscribers of one publish are waited for together, so a
 //!   publish waits at most one `block_wait`, not one per subscriber. A slow subscriber can delay
 //!   a publish by that bound; it can never stall it, nor the other subscribers, who already
 //!   have their copies.
@@ -76,7 +79,8 @@
 //!   N `try_tell`s, plus an atomic load per subscriber to skip ones unsubscribed meanwhile. It
 //!   allocates nothing more while every subscriber has room or does not wait (the report's
 //!   `undelivered` list allocates only if something is undelivered). A full `Block` subscriber
-//!   adds a boxed waiting send and a boxed timer.
+//!   adds the boxed rest of the publish and a yield; one still full after the yield adds a
+//!   boxed waiting send and a boxed timer.
 //! - [`Publisher::publish`], the same through a handle to one topic that keeps its snapshot:
 //!   one atomic load (the table's version) instead of the lock, the lookup and the `Arc` clone,
 //!   while no topic of the table changed; the same as `publish` on the first publish after a

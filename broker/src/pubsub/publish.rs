@@ -2,7 +2,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use super::subscriber::{Attempt, Waiting};
 use super::table::Entry;
@@ -249,6 +249,17 @@ where
         let attempt = entry.sub.try_deliver(&msg);
         pass.record(entry, attempt, &msg);
     }
+    if !pass.waiting.is_empty() && !options.block_wait().is_zero() {
+        // A full `Block` mailbox is most often one whose actor is ready to run and has not
+        // yet: on a one-thread executor it cannot run before the publisher yields. Yielding
+        // once and trying again before arming a timer for each spares the common case the
+        // timers (a clock read, the timer wheel's insertion and removal) and their boxes.
+        YieldOnce(false).await;
+        for (entry, copy) in std::mem::take(&mut pass.waiting) {
+            let attempt = entry.sub.try_deliver_owned(copy);
+            pass.record(entry, attempt, &msg);
+        }
+    }
     if !pass.waiting.is_empty() {
         let waiting = std::mem::take(&mut pass.waiting);
         for (entry, result) in wait_for_room(waiting, options.block_wait()).await {
@@ -269,6 +280,22 @@ where
         topics.remove_all(topic, &pass.gone);
     }
     pass.report.finish(msg)
+}
+
+/// Yields to the executor once.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// Waits for room in the full `Block` mailboxes of `waiting`, all at once, at most `wait`

@@ -42,6 +42,8 @@ pub(crate) trait Subscriber<M>: Send + Sync {
     /// Delivers a copy of `msg` without waiting, unless unsubscribed meanwhile (one call per
     /// subscriber and publish: the check, the copy and the send).
     fn try_deliver(&self, msg: &M) -> Attempt<M>;
+    /// As [`try_deliver`](Subscriber::try_deliver), with a copy the caller already made.
+    fn try_deliver_owned(&self, msg: M) -> Attempt<M>;
     /// Delivers `msg`, waiting at most `wait` for room (on the actor's executor clock).
     fn deliver_within(&self, msg: M, wait: Duration) -> Waiting<'_, M>;
 }
@@ -58,6 +60,27 @@ impl<A: Actor, MB: Mailbox> Subscription<A, MB> {
         Subscription {
             actor,
             active: AtomicBool::new(true),
+        }
+    }
+}
+
+impl<A: Actor, MB: Mailbox> Subscription<A, MB> {
+    /// Sends `msg` without waiting (the subscription was found active).
+    #[inline(always)]
+    fn send_now<M>(&self, msg: M) -> Attempt<M>
+    where
+        A::Message: From<M> + TryInto<M>,
+    {
+        match self.actor.try_tell(A::Message::from(msg)) {
+            Ok(()) => Attempt::Delivered,
+            Err(SendError::Full(m)) => {
+                if matches!(<MB::Strategy as Strategy>::ON_FULL, OnFull::Wait) {
+                    Attempt::WouldWait(back::<A, M>(m))
+                } else {
+                    Attempt::Full(back::<A, M>(m))
+                }
+            }
+            Err(SendError::Closed(m)) => Attempt::Closed(back::<A, M>(m)),
         }
     }
 }
@@ -94,17 +117,14 @@ where
         if !self.active.load(Ordering::Acquire) {
             return Attempt::Inactive;
         }
-        match self.actor.try_tell(A::Message::from(msg.clone())) {
-            Ok(()) => Attempt::Delivered,
-            Err(SendError::Full(m)) => {
-                if matches!(<MB::Strategy as Strategy>::ON_FULL, OnFull::Wait) {
-                    Attempt::WouldWait(back::<A, M>(m))
-                } else {
-                    Attempt::Full(back::<A, M>(m))
-                }
-            }
-            Err(SendError::Closed(m)) => Attempt::Closed(back::<A, M>(m)),
+        self.send_now(msg.clone())
+    }
+
+    fn try_deliver_owned(&self, msg: M) -> Attempt<M> {
+        if !self.active.load(Ordering::Acquire) {
+            return Attempt::Inactive;
         }
+        self.send_now(msg)
     }
 
     fn deliver_within(&self, msg: M, wait: Duration) -> Waiting<'_, M> {

@@ -120,6 +120,7 @@ mod system;
 pub mod testing;
 mod timer;
 mod within;
+mod yield_now;
 
 pub use actor::{Actor, BoxError, Handler};
 pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
@@ -146,3 +147,4 @@ pub use stream::{StreamEnd, StreamHandle, StreamItem, StreamMessage, StreamOptio
 pub use system::System;
 pub use timer::TimerHandle;
 pub use within::Within;
+pub use yield_now::{YieldNow, yield_now};

@@ -128,7 +128,7 @@ where
                     budget -= 1;
                     if budget == 0 {
                         budget = BUDGET;
-                        YieldNow(false).await;
+                        crate::yield_now().await;
                     }
                 }
             };
@@ -179,7 +179,7 @@ where
             task.ctx.begin_next_incarnation();
             // A restart is work like a message: an actor whose incarnations end at once (a
             // `started` that fails, every time) must not keep its thread.
-            YieldNow(false).await;
+            crate::yield_now().await;
         };
         // The last incarnation has ended: release the actor, then discard the backlog, then
         // report.
@@ -470,22 +470,6 @@ impl<A: Actor, V: Env, R: Supervision<A>> Future for NextMessage<'_, A, V, R> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         this.task.poll_next(this.budget, cx)
-    }
-}
-
-/// Yields once to the executor, so a busy actor does not starve its neighbours.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
     }
 }
 

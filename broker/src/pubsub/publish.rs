@@ -2,7 +2,7 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use super::subscriber::{Attempt, Waiting};
 use super::table::Entry;
@@ -254,7 +254,7 @@ where
         // yet: on a one-thread executor it cannot run before the publisher yields. Yielding
         // once and trying again before arming a timer for each spares the common case the
         // timers (a clock read, the timer wheel's insertion and removal) and their boxes.
-        YieldOnce(false).await;
+        playhouse_core::yield_now().await;
         for (entry, copy) in std::mem::take(&mut pass.waiting) {
             let attempt = entry.sub.try_deliver_owned(copy);
             pass.record(entry, attempt, &msg);
@@ -280,22 +280,6 @@ where
         topics.remove_all(topic, &pass.gone);
     }
     pass.report.finish(msg)
-}
-
-/// Yields to the executor once.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
 }
 
 /// Waits for room in the full `Block` mailboxes of `waiting`, all at once, at most `wait`

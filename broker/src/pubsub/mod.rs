@@ -60,10 +60,10 @@
 //!   often one whose actor is ready and has not run yet (on a one-thread executor it cannot run
 //!   before the publisher yields), and this spares the common case a timer per subscriber.
 //!   Those still full are then waited for at most [`PublishOptions::block_wait`] (default
-//!   [`DEFAULT_BLOCK_WAIT`]), from then on, timed on that actor's own executor clock. All full `Block` subscribers of one publish are waited for together, so a
-//!   publish waits at most one `block_wait`, not one per subscriber. A slow subscriber can delay
-//!   a publish by that bound; it can never stall it, nor the other subscribers, who already
-//!   have their copies.
+//!   [`DEFAULT_BLOCK_WAIT`]), from then on, timed on that actor's own executor clock. All full
+//!   `Block` subscribers of one publish are waited for together, so a publish waits at most
+//!   one `block_wait`, not one per subscriber. A slow subscriber can delay a publish by that
+//!   bound; it can never stall it, nor the other subscribers, who already have their copies.
 //! - **Types checked once.** The table is keyed by name and erased; a subscription's type is
 //!   checked when it is made ([`TopicError::WrongType`]), and a publish finds its typed list with
 //!   one downcast. Each subscriber is called through one indirect call to code monomorphized for

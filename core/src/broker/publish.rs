@@ -36,8 +36,9 @@ impl PublishOptions {
 
     /// Waits at most `wait` for room in full `Block` subscribers' mailboxes (all of them at
     /// once, each on its own actor's executor clock). The wait starts once the publish has
-    /// yielded to the executor once and found them still full (see the broker's pub/sub docs). `Duration::ZERO` does not wait: a full
-    /// `Block` subscriber is reported [`TimedOut`](UndeliveredReason::TimedOut) at once.
+    /// yielded to the executor once and found them still full (see the broker's pub/sub
+    /// docs). `Duration::ZERO` neither yields nor waits: a full `Block` subscriber is reported
+    /// [`TimedOut`](UndeliveredReason::TimedOut) at once.
     pub const fn with_block_wait(mut self, wait: Duration) -> Self {
         self.block_wait = wait;
         self

@@ -595,16 +595,48 @@ async fn a_full_block_subscriber_times_out_after_block_wait<E: Executor>(exec: E
     assert_eq!(seen(&exec, &slow2).await, vec![FILLER]);
 }
 
+/// The set-up of the tests of one full `Block` subscriber: a topic whose only subscriber has a
+/// one-message `Block` mailbox, full, its actor held on `gate`, on a virtual clock.
+struct FullBlock<E: Executor> {
+    time: VirtualTime<E>,
+    _system: System<VirtualTime<E>>,
+    topics: Topics,
+    topic: Topic<Note>,
+    slow: ActorRef<Sink, Bounded<Block>>,
+    gate: Gate,
+}
+
+impl<E: Executor> FullBlock<E> {
+    async fn new(exec: &E) -> Self {
+        let time = VirtualTime::new(exec.clone());
+        let system = System::new(time.clone());
+        let topics = Topics::new();
+        let topic = Topic::<Note>::new("notes");
+        let slow = system.spawn_with(Sink::default(), Bounded::<Block>::with_capacity(1).unwrap());
+        topics.subscribe(&topic, &slow).unwrap();
+        let gate = hold_full(exec, &slow, 1).await;
+        FullBlock {
+            time,
+            _system: system,
+            topics,
+            topic,
+            slow,
+            gate,
+        }
+    }
+}
+
 /// A full `Block` subscriber that makes room within `block_wait` gets the message, after the
 /// messages it already had.
 async fn a_full_block_subscriber_that_makes_room_in_time_gets_it<E: Executor>(exec: E) {
-    let time = VirtualTime::new(exec.clone());
-    let system = System::new(time.clone());
-    let topics = Topics::new();
-    let topic = Topic::<Note>::new("notes");
-    let slow = system.spawn_with(Sink::default(), Bounded::<Block>::with_capacity(1).unwrap());
-    topics.subscribe(&topic, &slow).unwrap();
-    let gate = hold_full(&exec, &slow, 1).await;
+    let FullBlock {
+        time,
+        topics,
+        topic,
+        slow,
+        gate,
+        ..
+    } = FullBlock::new(&exec).await;
 
     let mut publish = pin!(topics.publish(&topic, Note(1)));
     assert!(poll!(publish.as_mut()).is_pending());
@@ -619,13 +651,14 @@ async fn a_full_block_subscriber_that_makes_room_in_time_gets_it<E: Executor>(ex
 /// A full `Block` subscriber whose actor makes room while the publish yields gets the message
 /// on the publish's second try, and the publish starts no timer.
 async fn a_full_block_subscriber_that_makes_room_at_once_costs_no_timer<E: Executor>(exec: E) {
-    let time = VirtualTime::new(exec.clone());
-    let system = System::new(time.clone());
-    let topics = Topics::new();
-    let topic = Topic::<Note>::new("notes");
-    let slow = system.spawn_with(Sink::default(), Bounded::<Block>::with_capacity(1).unwrap());
-    topics.subscribe(&topic, &slow).unwrap();
-    let gate = hold_full(&exec, &slow, 1).await;
+    let FullBlock {
+        time,
+        topics,
+        topic,
+        slow,
+        gate,
+        ..
+    } = FullBlock::new(&exec).await;
 
     let mut publish = pin!(topics.publish(&topic, Note(1)));
     assert!(poll!(publish.as_mut()).is_pending(), "it yields once");
@@ -648,12 +681,13 @@ async fn a_full_block_subscriber_that_makes_room_at_once_costs_no_timer<E: Execu
 
 /// `block_wait` zero: a full `Block` subscriber is reported `TimedOut` without waiting.
 async fn a_zero_block_wait_does_not_wait<E: Executor>(exec: E) {
-    let system = System::new(VirtualTime::new(exec.clone()));
-    let topics = Topics::new();
-    let topic = Topic::<Note>::new("notes");
-    let slow = system.spawn_with(Sink::default(), Bounded::<Block>::with_capacity(1).unwrap());
-    topics.subscribe(&topic, &slow).unwrap();
-    let gate = hold_full(&exec, &slow, 1).await;
+    let FullBlock {
+        topics,
+        topic,
+        slow,
+        gate,
+        ..
+    } = FullBlock::new(&exec).await;
 
     let options = PublishOptions::new().with_block_wait(Duration::ZERO);
     let publish = pin!(topics.publish_with(&topic, Note(1), options));
@@ -671,12 +705,13 @@ async fn a_zero_block_wait_does_not_wait<E: Executor>(exec: E) {
 
 /// A full `Block` subscriber that stops while the publish waits for it: `Gone`, and removed.
 async fn a_block_subscriber_that_stops_while_waited_for_is_gone<E: Executor>(exec: E) {
-    let system = System::new(VirtualTime::new(exec.clone()));
-    let topics = Topics::new();
-    let topic = Topic::<Note>::new("notes");
-    let slow = system.spawn_with(Sink::default(), Bounded::<Block>::with_capacity(1).unwrap());
-    topics.subscribe(&topic, &slow).unwrap();
-    let gate = hold_full(&exec, &slow, 1).await;
+    let FullBlock {
+        topics,
+        topic,
+        slow,
+        gate,
+        ..
+    } = FullBlock::new(&exec).await;
 
     let mut publish = pin!(topics.publish(&topic, Note(1)));
     assert!(poll!(publish.as_mut()).is_pending());

@@ -20,7 +20,9 @@
 //!   `DELIVERIES / N` messages published to N counting subscribers (`playhouse/publish`,
 //!   `MessageBroker::publish`; `playhouse/publisher`: through a `Publisher` of the topic made
 //!   before the clock starts, `InMemoryBroker::publisher`), or told to each of them in turn
-//!   (`playhouse/direct`: N `tell`s of a clone per message); `ractor/group` casts to the members of a process group
+//!   (`playhouse/direct`: N `tell`s of a clone per message), or told through each one's
+//!   `Recipient<Tick>` (`floor/recipients`: the floor of any fan-out to subscribers of different
+//!   actor types, one indirect call per send); `ractor/group` casts to the members of a process group
 //!   (`pg::get_members` per message), `ractor/direct` to the references. A run ends when every
 //!   subscriber has handled all its messages (each counts down a latch at its last).
 //!   Throughput in deliveries per second.
@@ -295,6 +297,10 @@ enum Publish {
     ByTopic,
     /// A `Publisher` of the topic, made before the clock starts.
     Publisher,
+    /// A `tell` to each subscriber's `Recipient<Tick>` in turn: the floor of any fan-out to
+    /// subscribers of different actor types (one indirect call per send), with nothing of a
+    /// topic's own.
+    Recipients,
 }
 
 /// `publish/<N>`: `DELIVERIES / subscribers` messages to `subscribers` subscribers, published
@@ -318,6 +324,7 @@ async fn publish_workload(executor: TokioExecutor, subscribers: u64, how: Publis
         })
         .collect();
     let mut publisher = broker.publisher(&topic);
+    let recipients: Vec<Recipient<Tick>> = subs.iter().map(|sub| sub.recipient()).collect();
     let start = Instant::now();
     match how {
         Publish::ByTopic => {
@@ -342,10 +349,18 @@ async fn publish_workload(executor: TokioExecutor, subscribers: u64, how: Publis
                 }
             }
         }
+        Publish::Recipients => {
+            for p in 0..publishes {
+                let msg = Tick(p);
+                for recipient in &recipients {
+                    recipient.tell(msg.clone()).await.expect("subscriber alive");
+                }
+            }
+        }
     }
     done.wait().await;
     let elapsed = start.elapsed();
-    drop(publisher);
+    drop((publisher, recipients));
     for sub in &subs {
         sub.stop();
     }
@@ -844,6 +859,9 @@ fn broker(c: &mut Criterion) {
                 case("playhouse/publisher", move || {
                     rt.run(move |e| publish_workload(e, subscribers, Publish::Publisher))
                 }),
+                case("floor/recipients", move || {
+                    rt.run(move |e| publish_workload(e, subscribers, Publish::Recipients))
+                }),
                 case("ractor/direct", move || {
                     rt.run(move |_| broker_peers::ractor_group(subscribers, publishes, false))
                 }),
@@ -866,12 +884,19 @@ fn broker(c: &mut Criterion) {
                 ),
                 compare("playhouse publisher vs publish", 1, 2, Target::None),
                 compare(
-                    "ractor pg get_members + casts vs N casts",
+                    "N recipient tells (the floor) vs N tells",
+                    0,
                     3,
+                    Target::None,
+                ),
+                compare("playhouse publisher vs the floor", 3, 2, Target::None),
+                compare(
+                    "ractor pg get_members + casts vs N casts",
                     4,
+                    5,
                     Target::ThroughputAtLeast(0.8),
                 ),
-                compare("playhouse publish vs ractor pg", 4, 1, Target::None),
+                compare("playhouse publish vs ractor pg", 5, 1, Target::None),
             ],
         );
         group(
@@ -890,6 +915,9 @@ fn broker(c: &mut Criterion) {
                 case("playhouse/publisher", move || {
                     ct.run(move |e| publish_workload(e, subscribers, Publish::Publisher))
                 }),
+                case("floor/recipients", move || {
+                    ct.run(move |e| publish_workload(e, subscribers, Publish::Recipients))
+                }),
             ],
             &[
                 compare(
@@ -905,6 +933,13 @@ fn broker(c: &mut Criterion) {
                     Target::ThroughputAtLeast(0.8),
                 ),
                 compare("playhouse publisher vs publish", 1, 2, Target::None),
+                compare(
+                    "N recipient tells (the floor) vs N tells",
+                    0,
+                    3,
+                    Target::None,
+                ),
+                compare("playhouse publisher vs the floor", 3, 2, Target::None),
             ],
         );
     }

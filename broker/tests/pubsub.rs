@@ -1087,6 +1087,78 @@ async fn a_publisher_delivers_like_publish<E: Executor>(exec: E) {
     assert_eq!(broker.dead_letters().no_subscribers, 1);
 }
 
+/// A publisher's publish does nothing before it is polled: dropped unpolled, nothing is sent
+/// and nothing is counted.
+async fn a_publishers_publish_does_nothing_until_polled<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    let topic = Topic::<Note>::new("notes");
+    let sink = system.spawn(Sink::default());
+    let mut publisher = broker.publisher(&topic);
+    let unpolled = publisher.publish(Note(1));
+    assert!(format!("{unpolled:?}").contains("start"), "{unpolled:?}");
+    drop(unpolled);
+    broker.subscribe(&topic, &sink).unwrap();
+    drop(publisher.publish(Note(2)));
+    assert_eq!(publisher.publish(Note(3)).await.delivered, 1);
+    assert_eq!(seen(&exec, &sink).await, vec![3]);
+    assert_eq!(broker.dead_letters().no_subscribers, 0);
+}
+
+/// A publisher's publish that meets a full `Block` subscriber goes on past its first poll (on
+/// its own copies of the snapshot), delivers once the subscriber makes room, and leaves the
+/// publisher's cache as it was: the next publish delivers at once.
+async fn a_publisher_waits_for_a_full_block_subscriber<E: Executor>(exec: E) {
+    let FullBlock {
+        time,
+        topics,
+        topic,
+        slow,
+        gate,
+        ..
+    } = FullBlock::new(&exec).await;
+    let mut publisher = topics.publisher(&topic);
+    {
+        let mut publish = pin!(publisher.publish(Note(1)));
+        assert!(poll!(publish.as_mut()).is_pending());
+        assert!(format!("{publish:?}").contains("waiting"), "{publish:?}");
+        gate.open(); // the clock does not move: only room can end the wait
+        let report = within(&exec, LONG, publish).await;
+        assert_eq!(report.delivered, 1);
+        assert!(report.all_delivered(), "{report:?}");
+    }
+    assert_eq!(time.elapsed(), Duration::ZERO);
+    let report = within(&exec, LONG, publisher.publish(Note(2))).await;
+    assert_eq!(report.delivered, 1);
+    assert_eq!(seen(&exec, &slow).await, vec![FILLER, 1, 2]);
+}
+
+/// A publisher made by the broker counts a subscriber that its publish finds stopping as an
+/// `ActorGone` dead letter, as the broker's `publish` does, once the rest of the publish has
+/// run.
+async fn a_brokers_publisher_counts_a_gone_subscriber<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    let topic = Topic::<Note>::new("notes");
+    let stopping = system.spawn(Sink::default());
+    let stays = system.spawn(Sink::default());
+    broker.subscribe(&topic, &stopping).unwrap();
+    broker.subscribe(&topic, &stays).unwrap();
+    let mut publisher = broker.publisher(&topic);
+    let gate = hold(&exec, &stopping).await;
+    stopping.stop(); // the mailbox closes; the handler is still held
+    let report = publisher.publish(Note(1)).await;
+    assert_eq!(report.delivered, 1);
+    assert_eq!(report.undelivered.len(), 1, "{report:?}");
+    assert_eq!(report.undelivered[0].reason, UndeliveredReason::Gone);
+    assert_eq!(report.undelivered[0].message, Note(1));
+    assert_eq!(broker.dead_letters().actor_gone, 1);
+    assert_eq!(broker.dead_letters().no_subscribers, 0);
+    assert_eq!(broker.topics().subscriber_count(&topic), 1);
+    gate.open();
+    assert_eq!(seen(&exec, &stays).await, vec![1]);
+}
+
 /// A subscription made after the publisher (and after it cached its snapshot) is delivered to
 /// by its next publish; so is one made after a clone of it cached its own.
 async fn a_publisher_sees_a_subscribe_made_after_it<E: Executor>(exec: E) {
@@ -1328,6 +1400,9 @@ executor_tests!(
     concurrent_subscribes_and_unsubscribes_keep_the_table_consistent,
     a_publisher_does_not_wait_for_its_own_full_mailbox,
     a_publisher_delivers_like_publish,
+    a_publishers_publish_does_nothing_until_polled,
+    a_publisher_waits_for_a_full_block_subscriber,
+    a_brokers_publisher_counts_a_gone_subscriber,
     a_publisher_sees_a_subscribe_made_after_it,
     a_publisher_never_delivers_after_unsubscribe_returned,
     a_publisher_skips_a_subscriber_that_ended,

@@ -84,7 +84,9 @@
 //! - [`Publisher::publish`], the same through a handle to one topic that keeps its snapshot:
 //!   one atomic load (the table's version) instead of the lock, the lookup and the `Arc` clone,
 //!   while no topic of the table changed; the same as `publish` on the first publish after a
-//!   change. While a publisher holds a snapshot, changes to that topic copy its list.
+//!   change. Its future ([`Publishing`]) does the whole publish in its first poll while every
+//!   subscriber takes its copy at once. While a publisher holds a snapshot, changes to that
+//!   topic copy its list.
 //! - `subscribe`: one allocation for the subscription, and an amortized push onto the list, or a
 //!   copy of the list (O(N)) while a publish holds a snapshot of it; the first subscription of an
 //!   actor in a table also boxes its exit watcher.
@@ -106,5 +108,5 @@ pub use playhouse_core::{
     DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, SubscriptionId, Topic, TopicError,
     Undelivered, UndeliveredReason,
 };
-pub use publisher::Publisher;
+pub use publisher::{Publisher, Publishing};
 pub use table::Topics;

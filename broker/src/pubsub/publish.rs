@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use super::subscriber::{Attempt, Waiting};
-use super::table::Entry;
+use super::table::{Entry, Snapshot};
 use super::{
     PublishOptions, PublishReport, SubscriptionId, Topic, Topics, Undelivered, UndeliveredReason,
 };
@@ -121,8 +121,8 @@ impl Topics {
 pub(crate) type Rest<'a, M> = Pin<Box<dyn Future<Output = PublishReport<M>> + Send + 'a>>;
 
 /// Delivers `msg` to the subscriptions `entries` of `topic` (a snapshot of its list), removes
-/// from `topics` those found gone, and reports: the body of every publish, by name
-/// ([`Topics::publish_with`]) or through a [`Publisher`](super::Publisher).
+/// from `topics` those found gone, and reports: the body of a publish by name
+/// ([`Topics::publish_with`]).
 ///
 /// While every subscriber's mailbox takes its copy at once, this is one synchronous loop that
 /// only counts, and the report is `Ok` before the caller awaits anything. At the first
@@ -140,47 +140,88 @@ pub(crate) fn deliver<'a, M>(
 where
     M: Clone + Send + 'static,
 {
+    match deliver_now(entries, &msg) {
+        Ok(delivered) => Ok(delivered_report(delivered, msg)),
+        Err(stop) => Err(rest(topics, topic, entries, stop, msg, options)),
+    }
+}
+
+/// The synchronous loop of a publish: a copy of `msg` to each subscription of `entries` that
+/// takes it at once. `Ok` with the count if every one did (or was skipped, unsubscribed);
+/// otherwise where it stopped, for [`Rest`] to go on from.
+#[inline(always)]
+pub(crate) fn deliver_now<M: Clone>(entries: &[Entry<M>], msg: &M) -> Result<usize, Stop<M>> {
     let mut delivered = 0;
     for (at, entry) in entries.iter().enumerate() {
-        match entry.sub.try_deliver(&msg) {
+        match entry.sub.try_deliver(msg) {
             Attempt::Delivered => delivered += 1,
             Attempt::Inactive => {}
             attempt => {
-                let resume = Resume {
-                    entries,
+                return Err(Stop {
                     at,
                     attempt,
                     delivered,
-                };
-                return Err(rest(topics, topic, resume, msg, options));
+                });
             }
         }
     }
-    let mut report = PublishReport::new();
-    report.delivered = delivered;
-    Ok(report.finish(msg))
+    Ok(delivered)
 }
 
-/// Boxes [`deliver_rest`]: out of line, so that the common loop's frame stays small.
+/// The report of a publish whose every subscriber took its copy at once (`delivered` of them;
+/// none: `msg` is the dead letter).
+#[inline(always)]
+pub(crate) fn delivered_report<M>(delivered: usize, msg: M) -> PublishReport<M> {
+    if delivered == 0 {
+        PublishReport::dead_letter(msg)
+    } else {
+        let mut report = PublishReport::new();
+        report.delivered = delivered;
+        report
+    }
+}
+
+/// Boxes [`deliver_rest`] on a borrowed snapshot: out of line, so that the common loop's frame
+/// stays small.
 #[cold]
 #[inline(never)]
 fn rest<'a, M>(
     topics: &'a Topics,
     topic: &'a Topic<M>,
-    resume: Resume<'a, M>,
+    entries: &'a [Entry<M>],
+    stop: Stop<M>,
     msg: M,
     options: PublishOptions,
 ) -> Rest<'a, M>
 where
     M: Clone + Send + 'static,
 {
-    Box::pin(deliver_rest(topics, topic, resume, msg, options))
+    Box::pin(deliver_rest(topics, topic, entries, stop, msg, options))
 }
 
-/// Where the synchronous loop of [`deliver`] stopped: the subscriber at `at` answered
-/// `attempt`, those before it were `delivered` to (or skipped).
-struct Resume<'a, M> {
-    entries: &'a [Entry<M>],
+/// Boxes [`deliver_rest`] on its own copies of the table's handle, the topic and the snapshot
+/// (a [`Publisher`](super::Publisher)'s publish, whose future must not borrow the cache it may
+/// replace): out of line, the clones paid only by a publish that must go on.
+#[cold]
+#[inline(never)]
+pub(crate) fn rest_owned<M>(
+    topics: &Topics,
+    topic: &Topic<M>,
+    entries: &Snapshot<M>,
+    stop: Stop<M>,
+    msg: M,
+    options: PublishOptions,
+) -> Rest<'static, M>
+where
+    M: Clone + Send + 'static,
+{
+    let (topics, topic, entries) = (topics.clone(), topic.clone(), entries.clone());
+    Box::pin(async move { deliver_rest(&topics, &topic, &entries, stop, msg, options).await })
+}
+
+/// Where the synchronous loop of a publish ([`deliver_now`]) stopped: the subscriber at `at`
+/// answered `attempt`, those before it were `delivered` to (or skipped).
+pub(crate) struct Stop<M> {
     at: usize,
     attempt: Attempt<M>,
     delivered: usize,
@@ -220,24 +261,25 @@ impl<'a, M: Clone> Pass<'a, M> {
     }
 }
 
-/// The rest of [`deliver`] from where its loop stopped: the remaining subscribers without
-/// waiting, then the waits for room, then the removal of those gone.
+/// The rest of a publish from where its synchronous loop ([`deliver_now`]) stopped: the
+/// remaining subscribers without waiting, then the waits for room, then the removal of those
+/// gone.
 async fn deliver_rest<'a, M>(
     topics: &'a Topics,
     topic: &'a Topic<M>,
-    resume: Resume<'a, M>,
+    entries: &'a [Entry<M>],
+    stop: Stop<M>,
     msg: M,
     options: PublishOptions,
 ) -> PublishReport<M>
 where
     M: Clone + Send + 'static,
 {
-    let Resume {
-        entries,
+    let Stop {
         at,
         attempt,
         delivered,
-    } = resume;
+    } = stop;
     let mut pass = Pass {
         report: PublishReport::new(),
         waiting: Vec::new(),

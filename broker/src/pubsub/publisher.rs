@@ -2,10 +2,13 @@
 //! publishes.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::dead_letters::DeadLetters;
 
-use super::publish::deliver;
+use super::publish::{Rest, deliver_now, delivered_report, rest_owned};
 use super::table::Snapshot;
 use super::{PublishOptions, PublishReport, Topic, Topics};
 
@@ -59,6 +62,13 @@ use super::{PublishOptions, PublishReport, Topic, Topics};
 /// subscription's mark). A publish after any change to the table (to any topic: the version is
 /// the table's): one lock, the topic's lookup by name and one `Arc` clone, as
 /// [`Topics::publish`], and the old snapshot dropped.
+///
+/// A publish that every subscriber takes at once finishes in the first poll of its future
+/// ([`Publishing`]), one synchronous pass; at one subscriber that is what a `tell` through a
+/// [`Recipient`](playhouse_core::Recipient) costs (one indirect call to reach an actor whose
+/// type the topic does not know), within the noise (`benches/README.md`, "Broker"). A publish
+/// that meets a full, gone or waited-for subscriber clones the table's handle, the topic and
+/// the snapshot (three reference counts) into the boxed rest of its journey.
 ///
 /// # Example
 ///
@@ -157,32 +167,35 @@ where
 
     /// Publishes `msg` with the default [`PublishOptions`]; see
     /// [`publish_with`](Publisher::publish_with).
-    pub fn publish(&mut self, msg: M) -> impl Future<Output = PublishReport<M>> + Send + '_ {
-        // `publish_with`'s future itself, not one that awaits it: one state machine, not two.
+    pub fn publish(&mut self, msg: M) -> Publishing<'_, M> {
         self.publish_with(msg, PublishOptions::default())
     }
 
     /// Publishes `msg` to the topic, as [`Topics::publish_with`] does (the same delivery
     /// rules, report and cancel safety), on the cached snapshot if the table has not changed
-    /// since it was taken, on a fresh one otherwise.
-    pub async fn publish_with(&mut self, msg: M, options: PublishOptions) -> PublishReport<M> {
-        self.refresh();
-        let report = match &self.snapshot {
-            Some(entries) => match deliver(&self.topics, &self.topic, entries, msg, options) {
-                Ok(report) => report,
-                Err(rest) => rest.await,
-            },
-            None => PublishReport::dead_letter(msg),
-        };
-        if let Some(dead_letters) = &self.dead_letters {
-            dead_letters.record_publish(&self.topic, &report);
+    /// since it was taken, on a fresh one otherwise. Nothing happens until the returned
+    /// [`Publishing`] is polled.
+    pub fn publish_with(&mut self, msg: M, options: PublishOptions) -> Publishing<'_, M> {
+        Publishing {
+            publisher: self,
+            start: Some((msg, options)),
+            rest: None,
         }
-        report
     }
 
     /// The topic it publishes to.
     pub fn topic(&self) -> &Topic<M> {
         &self.topic
+    }
+
+    /// Counts what `report` says could not be delivered in the broker's dead letters (for a
+    /// publisher the broker made), and hands it on.
+    #[inline(always)]
+    fn recorded(&self, report: PublishReport<M>) -> PublishReport<M> {
+        if let Some(dead_letters) = &self.dead_letters {
+            dead_letters.record_publish(&self.topic, &report);
+        }
+        report
     }
 
     /// Takes a fresh snapshot if the table changed since the cached one was taken.
@@ -194,6 +207,86 @@ where
             // The old snapshot is dropped here, with no lock held.
             self.snapshot = snapshot;
         }
+    }
+}
+
+/// The future of [`Publisher::publish`] and [`Publisher::publish_with`]: resolves to the
+/// publish's [`PublishReport`].
+///
+/// A named future rather than an `async fn`, so that a publish whose every subscriber takes its
+/// copy at once is one synchronous pass in its first poll: the version check, the loop over
+/// the snapshot and the report, with nothing carried through a state machine. A publish that
+/// meets a full, gone or to-be-awaited subscriber goes on in a boxed future of its own (the
+/// cold path, see [`Topics::publish_with`]'s costs).
+///
+/// # Cancel safety
+///
+/// As [`Topics::publish_with`]: dropped before its first poll, nothing is sent; dropped while
+/// it waits for full `Block` subscribers, their copies are dropped unsent.
+#[must_use = "a publish does nothing until awaited"]
+pub struct Publishing<'a, M> {
+    publisher: &'a mut Publisher<M>,
+    /// The message and the options, until the first poll takes them.
+    start: Option<(M, PublishOptions)>,
+    /// The rest of a publish that could not finish in its first poll.
+    rest: Option<Rest<'static, M>>,
+}
+
+// Nothing in it is pinned: the message is moved out by value and the rest is boxed.
+impl<M> Unpin for Publishing<'_, M> {}
+
+impl<M> Future for Publishing<'_, M>
+where
+    M: Clone + Send + 'static,
+{
+    type Output = PublishReport<M>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PublishReport<M>> {
+        let this = self.get_mut();
+        if let Some((msg, options)) = this.start.take() {
+            let publisher = &mut *this.publisher;
+            publisher.refresh();
+            let Some(entries) = &publisher.snapshot else {
+                return Poll::Ready(publisher.recorded(PublishReport::dead_letter(msg)));
+            };
+            match deliver_now(entries, &msg) {
+                Ok(delivered) => {
+                    return Poll::Ready(publisher.recorded(delivered_report(delivered, msg)));
+                }
+                Err(stop) => {
+                    this.rest = Some(rest_owned(
+                        &publisher.topics,
+                        &publisher.topic,
+                        entries,
+                        stop,
+                        msg,
+                        options,
+                    ));
+                }
+            }
+        }
+        let Some(rest) = this.rest.as_mut() else {
+            // Polled again after it resolved: a misuse; an empty report rather than a panic.
+            return Poll::Ready(PublishReport::new());
+        };
+        let report = std::task::ready!(rest.as_mut().poll(cx));
+        this.rest = None;
+        Poll::Ready(this.publisher.recorded(report))
+    }
+}
+
+impl<M> fmt::Debug for Publishing<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (&self.start, &self.rest) {
+            (Some(_), _) => "start",
+            (None, Some(_)) => "waiting",
+            (None, None) => "done",
+        };
+        f.debug_struct("Publishing")
+            .field("topic", &self.publisher.topic)
+            .field("state", &state)
+            .finish()
     }
 }
 

@@ -222,7 +222,8 @@ where
 /// # Cancel safety
 ///
 /// As [`Topics::publish_with`]: dropped before its first poll, nothing is sent; dropped while
-/// it waits for full `Block` subscribers, their copies are dropped unsent.
+/// it waits for full `Block` subscribers, their copies are dropped unsent. Polled again after
+/// it resolved (a misuse), it resolves at once with an empty report.
 #[must_use = "a publish does nothing until awaited"]
 pub struct Publishing<'a, M> {
     publisher: &'a mut Publisher<M>,

@@ -183,6 +183,16 @@ impl MessageBroker for InMemoryBroker {
         report
     }
 
+    type Publisher<M>
+        = Publisher<M>
+    where
+        M: Clone + Send + 'static;
+
+    /// See [`InMemoryBroker::publisher`].
+    fn publisher<M: Clone + Send + 'static>(&self, topic: &Topic<M>) -> Publisher<M> {
+        InMemoryBroker::publisher(self, topic)
+    }
+
     /// See [`MessageBroker::request`].
     ///
     /// ```

@@ -27,6 +27,7 @@ use playhouse_core::mailbox::{Block, Bounded, DropNewest, DropOldest, Mailbox, R
 use playhouse_core::testing::VirtualTime;
 use playhouse_core::{
     Actor, ActorRef, AskError, Context, Env, Executor, Handler, MessageBroker, Reply,
+    TopicPublisher,
 };
 
 use common::*;
@@ -1159,6 +1160,68 @@ async fn a_brokers_publisher_counts_a_gone_subscriber<E: Executor>(exec: E) {
     assert_eq!(seen(&exec, &stays).await, vec![1]);
 }
 
+/// A handler generic over its environment publishes through `ctx.broker().publisher(..)` (the
+/// `MessageBroker` trait's, not the in-memory broker's own method): each subscriber gets every
+/// message in order, and the reports count them.
+async fn a_generic_handler_publishes_through_the_brokers_publisher<E: Executor>(exec: E) {
+    /// Publishes each batch of notes it is asked to, and answers what its reports counted.
+    struct Feed {
+        topic: Topic<Note>,
+    }
+    struct Batch(Vec<u32>, Reply<(usize, Vec<usize>)>);
+    impl Actor for Feed {
+        type Message = Batch;
+        type Error = Infallible;
+    }
+    impl<V: Env> Handler<V> for Feed {
+        async fn handle(
+            &mut self,
+            Batch(notes, reply): Batch,
+            ctx: &mut Context<Self, V>,
+        ) -> Result<(), Infallible> {
+            let mut publisher = ctx.broker().publisher(&self.topic);
+            assert_eq!(TopicPublisher::topic(&publisher), &self.topic);
+            let mut delivered = Vec::new();
+            for n in notes {
+                delivered.push(publisher.publish(Note(n)).await.delivered);
+            }
+            let dead = publisher.publish(Note(FILLER)).await;
+            let _ = reply.send((usize::from(dead.no_subscribers()), delivered));
+            Ok(())
+        }
+    }
+
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    let topic = Topic::<Note>::new("notes");
+    let a = system.spawn(Sink::default());
+    let b = system.spawn(Sink::default());
+    broker.subscribe(&topic, &a).unwrap();
+    let id = broker.subscribe(&topic, &b).unwrap();
+    let feed = system.spawn(Feed {
+        topic: topic.clone(),
+    });
+    let (dead, delivered) = within(&exec, LONG, feed.ask(|r| Batch((0..50).collect(), r)))
+        .await
+        .unwrap();
+    assert_eq!(delivered, vec![2; 50]);
+    assert_eq!(dead, 0);
+    assert_eq!(
+        seen(&exec, &a).await,
+        notes(0..50).into_iter().chain([FILLER]).collect::<Vec<_>>()
+    );
+    assert!(broker.unsubscribe(&topic, id));
+    let (_, delivered) = within(&exec, LONG, feed.ask(|r| Batch(vec![50], r)))
+        .await
+        .unwrap();
+    assert_eq!(delivered, vec![1]);
+    assert_eq!(
+        seen(&exec, &b).await,
+        notes(0..50).into_iter().chain([FILLER]).collect::<Vec<_>>()
+    );
+    assert_eq!(broker.dead_letters().no_subscribers, 0);
+}
+
 /// A subscription made after the publisher (and after it cached its snapshot) is delivered to
 /// by its next publish; so is one made after a clone of it cached its own.
 async fn a_publisher_sees_a_subscribe_made_after_it<E: Executor>(exec: E) {
@@ -1403,6 +1466,7 @@ executor_tests!(
     a_publishers_publish_does_nothing_until_polled,
     a_publisher_waits_for_a_full_block_subscriber,
     a_brokers_publisher_counts_a_gone_subscriber,
+    a_generic_handler_publishes_through_the_brokers_publisher,
     a_publisher_sees_a_subscribe_made_after_it,
     a_publisher_never_delivers_after_unsubscribe_returned,
     a_publisher_skips_a_subscriber_that_ended,

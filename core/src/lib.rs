@@ -127,8 +127,8 @@ pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
 pub use broker::{
     CorrelationId, DEFAULT_BLOCK_WAIT, DeadLetter, DeadLetterCounts, DeadLetterHookId,
     DeadLetterKind, DeadLetterSink, LookupError, MessageBroker, PublishOptions, PublishReport,
-    RegistryError, Request, RequestError, SubscriptionId, Topic, TopicError, Undelivered,
-    UndeliveredReason,
+    RegistryError, Request, RequestError, SubscriptionId, Topic, TopicError, TopicPublisher,
+    Undelivered, UndeliveredReason,
 };
 pub use cell::ActorId;
 pub use context::Context;

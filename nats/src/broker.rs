@@ -630,6 +630,17 @@ impl<C: Codec> MessageBroker for NatsBroker<C> {
         self.inner.local.publish_with(topic, msg, options)
     }
 
+    type Publisher<M>
+        = playhouse_broker::pubsub::Publisher<M>
+    where
+        M: Clone + Send + 'static;
+
+    /// The node's in-memory broker's publisher: it publishes to this node's subscribers, as
+    /// [`publish`](MessageBroker::publish) does.
+    fn publisher<M: Clone + Send + 'static>(&self, topic: &Topic<M>) -> Self::Publisher<M> {
+        self.inner.local.publisher(topic)
+    }
+
     fn request<A, MB, R>(
         &self,
         name: &str,

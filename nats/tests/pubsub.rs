@@ -5,7 +5,7 @@ mod support;
 
 use async_nats::RequestErrorKind;
 use nodes::{Msg, Note, Other, Recorder, config, connect, server, system};
-use playhouse_core::{DeadLetterKind, MessageBroker, Topic};
+use playhouse_core::{DeadLetterKind, MessageBroker, Topic, TopicPublisher};
 use playhouse_nats::{NatsBroker, PublishError, SubscribeError};
 use support::{STARTUP, STEP};
 
@@ -133,11 +133,15 @@ async fn remote_and_in_memory_topics_are_apart() {
 
     let report = node.publish(&room, Note("in memory".into())).await;
     assert_eq!(report.delivered, 1, "only the in-memory subscriber");
+    // The trait's publisher publishes as the trait's `publish` does: in memory.
+    let mut publisher = MessageBroker::publisher(&node, &room);
+    let report = TopicPublisher::publish(&mut publisher, Note("published".into())).await;
+    assert_eq!(report.delivered, 1, "only the in-memory subscriber");
     node.publish_remote(&room, Note("over NATS".into()))
         .await
         .unwrap();
     wait_for_notes(&remote, &["over NATS"]).await;
-    wait_for_notes(&local, &["in memory"]).await;
+    wait_for_notes(&local, &["in memory", "published"]).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use playhouse_core::TopicPublisher;
+
 use crate::dead_letters::DeadLetters;
 
 use super::publish::{Rest, deliver_now, delivered_report, rest_owned};
@@ -288,6 +290,25 @@ impl<M> fmt::Debug for Publishing<'_, M> {
             .field("topic", &self.publisher.topic)
             .field("state", &state)
             .finish()
+    }
+}
+
+/// The in-memory broker's [`MessageBroker::publisher`](playhouse_core::MessageBroker::publisher):
+/// what code generic over its broker publishes through.
+impl<M> TopicPublisher<M> for Publisher<M>
+where
+    M: Clone + Send + 'static,
+{
+    fn topic(&self) -> &Topic<M> {
+        &self.topic
+    }
+
+    fn publish_with(
+        &mut self,
+        msg: M,
+        options: PublishOptions,
+    ) -> impl Future<Output = PublishReport<M>> + Send + '_ {
+        Publisher::publish_with(self, msg, options)
     }
 }
 

@@ -18,6 +18,7 @@ mod dead_letter;
 mod publish;
 mod request;
 mod topic;
+mod topic_publisher;
 
 pub use dead_letter::{
     DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind, DeadLetterSink,
@@ -28,6 +29,7 @@ pub use publish::{
     DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Undelivered, UndeliveredReason,
 };
 pub use topic::{SubscriptionId, Topic, TopicError};
+pub use topic_publisher::TopicPublisher;
 
 /// A message broker: what an actor's [`Context`](crate::Context) reaches other actors through,
 /// beyond the references it holds. Cheap to clone (a handle to shared state).
@@ -159,6 +161,15 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = PublishReport<M>> + Send {
         self.publish_with(topic, msg, PublishOptions::new())
     }
+
+    /// What [`publisher`](MessageBroker::publisher) makes.
+    type Publisher<M>: TopicPublisher<M>
+    where
+        M: Clone + Send + 'static;
+
+    /// A handle that publishes to `topic` as [`publish`](MessageBroker::publish) does, for a
+    /// code path that publishes to one topic often: see [`TopicPublisher`].
+    fn publisher<M: Clone + Send + 'static>(&self, topic: &Topic<M>) -> Self::Publisher<M>;
 
     /// Sends a request to the actor registered under `name` and waits for its answer, at most
     /// `timeout`: the request-response of [`ActorRef::ask_timeout`], by name.
@@ -302,6 +313,25 @@ impl std::error::Error for LookupError {}
 #[derive(Clone, Default, Debug)]
 pub(crate) struct NoBroker;
 
+/// [`NoBroker`]'s publisher: every publish is a dead letter, as its `publish` is.
+#[cfg(test)]
+pub(crate) struct NoPublisher<M>(Topic<M>);
+
+#[cfg(test)]
+impl<M: Clone + Send + 'static> TopicPublisher<M> for NoPublisher<M> {
+    fn topic(&self) -> &Topic<M> {
+        &self.0
+    }
+
+    fn publish_with(
+        &mut self,
+        msg: M,
+        _: PublishOptions,
+    ) -> impl Future<Output = PublishReport<M>> + Send + '_ {
+        std::future::ready(PublishReport::dead_letter(msg))
+    }
+}
+
 #[cfg(test)]
 impl MessageBroker for NoBroker {
     fn register<A: Actor, MB: Mailbox>(
@@ -372,6 +402,15 @@ impl MessageBroker for NoBroker {
         _: PublishOptions,
     ) -> impl Future<Output = PublishReport<M>> + Send {
         std::future::ready(PublishReport::dead_letter(msg))
+    }
+
+    type Publisher<M>
+        = NoPublisher<M>
+    where
+        M: Clone + Send + 'static;
+
+    fn publisher<M: Clone + Send + 'static>(&self, topic: &Topic<M>) -> NoPublisher<M> {
+        NoPublisher(topic.clone())
     }
 
     fn request<A, MB, R>(

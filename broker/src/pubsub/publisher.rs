@@ -66,9 +66,10 @@ use super::{PublishOptions, PublishReport, Topic, Topics};
 /// [`Topics::publish`], and the old snapshot dropped.
 ///
 /// A publish that every subscriber takes at once finishes in the first poll of its future
-/// ([`Publishing`]), one synchronous pass; at one subscriber that is what a `tell` through a
-/// [`Recipient`](playhouse_core::Recipient) costs (one indirect call to reach an actor whose
-/// type the topic does not know), within the noise (`benches/README.md`, "Broker"). A publish
+/// ([`Publishing`]), one synchronous pass; at one subscriber it costs about what a `tell`
+/// through a [`Recipient`](playhouse_core::Recipient) does (one indirect call to reach an actor
+/// whose type the topic does not know): 1.0–1.1× in the runs of `benches/README.md`
+/// ("Broker"). A publish
 /// that meets a full, gone or waited-for subscriber clones the table's handle, the topic and
 /// the snapshot (three reference counts) into the boxed rest of its journey.
 ///

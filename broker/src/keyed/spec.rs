@@ -173,8 +173,8 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     /// whose cause is an [`ActivationTimedOut`](super::ActivationTimedOut) (or an
     /// [`ExecutorShutDown`](super::ExecutorShutDown) when the timer ended because the
     /// executor's runtime shut down), and the key's next message tries again. The default is
-    /// no limit: a factory that hangs (a store that does not answer) holds every sender of its key that does not bound its own wait
-    /// ([`Keyed::tell_timeout`](super::Keyed::tell_timeout),
+    /// no limit: a factory that hangs (a store that does not answer) holds every sender of its
+    /// key that does not bound its own wait ([`Keyed::tell_timeout`](super::Keyed::tell_timeout),
     /// [`ask_timeout`](super::Keyed::ask_timeout)), and queues their messages.
     pub fn activation_timeout(mut self, timeout: Duration) -> Self {
         self.activation_timeout = Some(timeout);

@@ -109,42 +109,19 @@ impl Topics {
         let Some(entries) = self.snapshot(topic) else {
             return PublishReport::dead_letter(msg);
         };
-        match deliver(self, topic, &entries, msg, options) {
-            Ok(report) => report,
-            Err(rest) => rest.await,
+        // While every subscriber takes its copy at once, one synchronous loop that only
+        // counts; the rest (a subscriber full, gone or to be waited for) in a boxed future, so
+        // that this one stays small.
+        match deliver_now(&entries, &msg) {
+            Ok(delivered) => delivered_report(delivered, msg),
+            Err(stop) => rest(self.clone(), topic.clone(), entries, stop, msg, options).await,
         }
     }
 }
 
 /// The rest of a publish that met a subscriber it could not simply hand its copy to (full,
 /// gone, or to be waited for): boxed, off the common path.
-pub(crate) type Rest<'a, M> = Pin<Box<dyn Future<Output = PublishReport<M>> + Send + 'a>>;
-
-/// Delivers `msg` to the subscriptions `entries` of `topic` (a snapshot of its list), removes
-/// from `topics` those found gone, and reports: the body of a publish by name
-/// ([`Topics::publish_with`]).
-///
-/// While every subscriber's mailbox takes its copy at once, this is one synchronous loop that
-/// only counts, and the report is `Ok` before the caller awaits anything. At the first
-/// subscriber that does not (its mailbox full or closed), the publish goes on in a boxed
-/// future, [`Rest`], that the caller awaits: it reports each such subscriber, waits for the
-/// full `Block` ones, and removes the gone ones.
-#[inline]
-pub(crate) fn deliver<'a, M>(
-    topics: &'a Topics,
-    topic: &'a Topic<M>,
-    entries: &'a [Entry<M>],
-    msg: M,
-    options: PublishOptions,
-) -> Result<PublishReport<M>, Rest<'a, M>>
-where
-    M: Clone + Send + 'static,
-{
-    match deliver_now(entries, &msg) {
-        Ok(delivered) => Ok(delivered_report(delivered, msg)),
-        Err(stop) => Err(rest(topics, topic, entries, stop, msg, options)),
-    }
-}
+pub(crate) type Rest<M> = Pin<Box<dyn Future<Output = PublishReport<M>> + Send>>;
 
 /// The synchronous loop of a publish: a copy of `msg` to each subscription of `entries` that
 /// takes it at once. `Ok` with the count if every one did (or was skipped, unsubscribed);
@@ -172,50 +149,27 @@ pub(crate) fn deliver_now<M: Clone>(entries: &[Entry<M>], msg: &M) -> Result<usi
 /// none: `msg` is the dead letter).
 #[inline(always)]
 pub(crate) fn delivered_report<M>(delivered: usize, msg: M) -> PublishReport<M> {
-    if delivered == 0 {
-        PublishReport::dead_letter(msg)
-    } else {
-        let mut report = PublishReport::new();
-        report.delivered = delivered;
-        report
-    }
+    let mut report = PublishReport::new();
+    report.delivered = delivered;
+    report.finish(msg)
 }
 
-/// Boxes [`deliver_rest`] on a borrowed snapshot: out of line, so that the common loop's frame
-/// stays small.
+/// Boxes [`deliver_rest`], which owns the table's handle, the topic and the snapshot (so that
+/// a [`Publisher`](super::Publisher)'s future does not borrow the cache it may replace): out of
+/// line, and the copies paid only by a publish that must go on.
 #[cold]
 #[inline(never)]
-fn rest<'a, M>(
-    topics: &'a Topics,
-    topic: &'a Topic<M>,
-    entries: &'a [Entry<M>],
+pub(crate) fn rest<M>(
+    topics: Topics,
+    topic: Topic<M>,
+    entries: Snapshot<M>,
     stop: Stop<M>,
     msg: M,
     options: PublishOptions,
-) -> Rest<'a, M>
+) -> Rest<M>
 where
     M: Clone + Send + 'static,
 {
-    Box::pin(deliver_rest(topics, topic, entries, stop, msg, options))
-}
-
-/// Boxes [`deliver_rest`] on its own copies of the table's handle, the topic and the snapshot
-/// (a [`Publisher`](super::Publisher)'s publish, whose future must not borrow the cache it may
-/// replace): out of line, the clones paid only by a publish that must go on.
-#[cold]
-#[inline(never)]
-pub(crate) fn rest_owned<M>(
-    topics: &Topics,
-    topic: &Topic<M>,
-    entries: &Snapshot<M>,
-    stop: Stop<M>,
-    msg: M,
-    options: PublishOptions,
-) -> Rest<'static, M>
-where
-    M: Clone + Send + 'static,
-{
-    let (topics, topic, entries) = (topics.clone(), topic.clone(), entries.clone());
     Box::pin(async move { deliver_rest(&topics, &topic, &entries, stop, msg, options).await })
 }
 

@@ -10,7 +10,7 @@ use playhouse_core::TopicPublisher;
 
 use crate::dead_letters::DeadLetters;
 
-use super::publish::{Rest, deliver_now, delivered_report, rest_owned};
+use super::publish::{Rest, deliver_now, delivered_report, rest};
 use super::table::Snapshot;
 use super::{PublishOptions, PublishReport, Topic, Topics};
 
@@ -69,9 +69,9 @@ use super::{PublishOptions, PublishReport, Topic, Topics};
 /// ([`Publishing`]), one synchronous pass; at one subscriber it costs about what a `tell`
 /// through a [`Recipient`](playhouse_core::Recipient) does (one indirect call to reach an actor
 /// whose type the topic does not know): 1.0–1.1× in the runs of `benches/README.md`
-/// ("Broker"). A publish
-/// that meets a full, gone or waited-for subscriber clones the table's handle, the topic and
-/// the snapshot (three reference counts) into the boxed rest of its journey.
+/// ("Broker"). A publish that meets a full, gone or waited-for subscriber clones the table's
+/// handle, the topic and the snapshot (three reference counts) into the boxed rest of its
+/// journey.
 ///
 /// # Example
 ///
@@ -233,7 +233,7 @@ pub struct Publishing<'a, M> {
     /// The message and the options, until the first poll takes them.
     start: Option<(M, PublishOptions)>,
     /// The rest of a publish that could not finish in its first poll.
-    rest: Option<Rest<'static, M>>,
+    rest: Option<Rest<M>>,
 }
 
 // Nothing in it is pinned: the message is moved out by value and the rest is boxed.
@@ -259,10 +259,10 @@ where
                     return Poll::Ready(publisher.recorded(delivered_report(delivered, msg)));
                 }
                 Err(stop) => {
-                    this.rest = Some(rest_owned(
-                        &publisher.topics,
-                        &publisher.topic,
-                        entries,
+                    this.rest = Some(rest(
+                        publisher.topics.clone(),
+                        publisher.topic.clone(),
+                        entries.clone(),
                         stop,
                         msg,
                         options,

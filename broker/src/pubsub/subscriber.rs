@@ -62,9 +62,7 @@ impl<A: Actor, MB: Mailbox> Subscription<A, MB> {
             active: AtomicBool::new(true),
         }
     }
-}
 
-impl<A: Actor, MB: Mailbox> Subscription<A, MB> {
     /// Sends `msg` without waiting (the subscription was found active).
     #[inline(always)]
     fn send_now<M>(&self, msg: M) -> Attempt<M>

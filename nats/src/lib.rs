@@ -29,7 +29,10 @@
 //!   lives on one node at a time, under a lease in `<prefix>_leases` (taken by
 //!   compare-and-set, renewed by heartbeat, fenced by its deadline); its state is saved
 //!   through a fenced [`KeyState`]; when its node dies the key comes back elsewhere on its
-//!   next message.
+//!   next message. A group can also take durable messages
+//!   ([`ShardedSpec::durable`], [`ShardedRef::tell_durable`]): stored in a JetStream stream
+//!   under an id (stored once per id), and delivered to the key's actor until it confirms
+//!   each ([`Delivery`]): at least once, across the death of the key's node.
 //!
 //! # Runtimes
 //!
@@ -44,7 +47,9 @@
 //! or the connection fails while it is in flight. What is reported: a refusal by the receiving
 //! node, or nobody serving the name, comes back (in an ask's or acknowledged tell's error; for
 //! a plain tell as a dead letter on the sender's broker); an ask that gets no answer in time
-//! fails with [`RemoteError::Timeout`]. Nothing here retries on its own.
+//! fails with [`RemoteError::Timeout`]. Nothing here retries on its own, except the one
+//! at-least-once path: durable messages to keyed actors, which JetStream stores and the key's
+//! owner acknowledges only when the actor confirms ([`Delivery`]).
 //!
 //! # Security
 //!
@@ -84,7 +89,10 @@ pub use config::{
 pub use envelope::{ENVELOPE_VERSION, Rejection, RemoteNoReply};
 pub use error::{ConnectError, ExportError, RemoteError};
 pub use export::{Export, Exported};
-pub use keyed::{KeyState, Sharded, ShardedRef, ShardedSpec, ShardedStats, StateError};
+pub use keyed::{
+    DEDUP_WINDOW, Delivery, KeyState, MAX_DELIVERIES, Sharded, ShardedRef, ShardedSpec,
+    ShardedStats, StateError, Stored,
+};
 pub use members::{LeaveReason, MemberEvent};
 pub use pubsub::{PublishError, RemoteSubscription, SubscribeError};
 pub use registry::Registration;

@@ -19,11 +19,14 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::{Codec, CodecError};
 use crate::envelope::{self, Envelope, Kind, Rejection};
+use crate::keyed::{Delivery, DeliveryInfo};
 
 /// The answer of an ask, encoded, or why there is none.
 pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, Rejection>> + Send>>;
 type TellRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<M, CodecError> + Send + Sync>;
 type AskRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<(M, Answer), CodecError> + Send + Sync>;
+type DurableRoute<M, C> =
+    Box<dyn Fn(&C, &[u8], DeliveryInfo) -> Result<(M, Answer), CodecError> + Send + Sync>;
 
 /// Routes by type tag; declaring a tag again replaces its route.
 struct Table<R>(Vec<(&'static str, R)>);
@@ -51,6 +54,7 @@ pub(crate) struct Routes<M, C> {
     // short strings costs less per message than hashing one.
     tells: Table<TellRoute<M, C>>,
     asks: Table<AskRoute<M, C>>,
+    durables: Table<DurableRoute<M, C>>,
     /// What is taken, each as `tell:Type` or `ask:Type->Answer`, in the order declared.
     pub(crate) accepts: Vec<String>,
 }
@@ -60,12 +64,18 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         Routes {
             tells: Table(Vec::new()),
             asks: Table(Vec::new()),
+            durables: Table(Vec::new()),
             accepts: Vec::new(),
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.tells.is_empty() && self.asks.is_empty()
+        self.tells.is_empty() && self.asks.is_empty() && self.durables.is_empty()
+    }
+
+    /// Whether some type is taken as a durable message.
+    pub(crate) fn has_durable(&self) -> bool {
+        !self.durables.is_empty()
     }
 
     /// Takes tells of `Q`, turned into `M` by `From`.
@@ -109,6 +119,56 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         );
     }
 
+    /// Takes durable messages of `Q` (stored in JetStream): `make` puts the message and its
+    /// [`Delivery`] in an `M`; the answer resolves when the actor confirms the delivery, or
+    /// fails when it drops it unconfirmed.
+    pub(crate) fn durable<Q>(&mut self, make: impl Fn(Q, Delivery) -> M + Send + Sync + 'static)
+    where
+        Q: DeserializeOwned + Send + 'static,
+    {
+        let tag = envelope::truncate(std::any::type_name::<Q>());
+        self.accepts.push(format!("durable:{tag}"));
+        self.durables.insert(
+            tag,
+            Box::new(move |codec: &C, body: &[u8], info: DeliveryInfo| {
+                let q = codec.decode::<Q>(body)?;
+                let (reply, answer) = reply_port::<()>();
+                let answer: Answer = Box::pin(async move {
+                    match answer.await {
+                        Ok(()) => Ok(Vec::new()),
+                        Err(no) => Err(Rejection::NoReply(no.into())),
+                    }
+                });
+                Ok((make(q, Delivery::new(info, reply)), answer))
+            }),
+        );
+    }
+
+    /// The durable type whose tag is `tag`, if one is taken.
+    pub(crate) fn durable_type(&self, tag: &str) -> Option<&'static str> {
+        self.durables
+            .0
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(t, _)| *t)
+    }
+
+    /// Turns the stored durable message `env` into the actor's message and the future of its
+    /// confirmation, or says why not (as [`convert`](Routes::convert)).
+    pub(crate) fn convert_durable(
+        &self,
+        codec: &C,
+        env: &Envelope<'_>,
+        info: DeliveryInfo,
+        name: impl FnOnce() -> String,
+    ) -> Result<(M, Answer), Rejection> {
+        let converted = self
+            .durables
+            .get(env.tag)
+            .map(|route| catch(|| route(codec, env.body, info)));
+        self.outcome(env, converted, name)
+    }
+
     /// Turns the tell, acknowledged tell or ask `env` into the actor's message (and, for an
     /// ask, the future of its encoded answer), or says why not: a type not taken as that kind
     /// ([`Rejection::WrongType`], naming the receiver `name()`), a body that does not decode
@@ -130,6 +190,16 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
                 .get(env.tag)
                 .map(|route| catch(|| route(codec, env.body).map(|m| (m, None)))),
         };
+        self.outcome(env, converted, name)
+    }
+
+    /// A conversion's outcome, or the refusal that says why there is none.
+    fn outcome<T>(
+        &self,
+        env: &Envelope<'_>,
+        converted: Option<Result<Result<T, CodecError>, String>>,
+        name: impl FnOnce() -> String,
+    ) -> Result<T, Rejection> {
         match converted {
             Some(Ok(Ok(converted))) => Ok(converted),
             Some(Ok(Err(e))) => Err(Rejection::Decode {

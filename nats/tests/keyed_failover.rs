@@ -113,3 +113,80 @@ async fn a_killed_owners_keys_answer_from_another_node_with_their_state() {
     }
     assert_eq!(total(&me, &keys).await.0, 900);
 }
+
+/// How many messages the group's durable stream still holds.
+async fn stored_durably(broker: &NatsBroker) -> u64 {
+    let mut stream = broker
+        .jetstream()
+        .get_stream("playhouse_durable_accounts")
+        .await
+        .expect("the group's stream");
+    stream.info().await.expect("info").state.messages
+}
+
+#[tokio::test]
+async fn a_durable_note_its_killed_owner_never_confirmed_is_applied_once_elsewhere() {
+    let server = TestServer::start().expect("nats-server");
+    let mut nodes: HashMap<String, support::NodeProcess> = HashMap::new();
+    for role in ["n1", "n2"] {
+        nodes.insert(
+            role.to_owned(),
+            support::spawn_node("account_node", role, &server, &[]),
+        );
+    }
+    for node in nodes.values_mut() {
+        node.wait_for_line("READY", support::STARTUP).await;
+    }
+    let me = NatsBroker::connect(config(&server, "parent"))
+        .await
+        .expect("connects");
+    let notes = me.sharded_ref::<Note>("accounts");
+
+    // The owner applies the note and saves it, then holds it unconfirmed.
+    notes
+        .tell_durable("ledger", "held", Note(HELD), WAIT)
+        .await
+        .expect("stored");
+    let deadline = Instant::now() + WAIT;
+    while get(&me, "ledger").await.log != vec![HELD] {
+        assert!(Instant::now() < deadline, "never applied");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored_durably(&me).await, 1, "unconfirmed: still stored");
+    let victim = get(&me, "ledger").await.node;
+    nodes.get_mut(&victim).expect("a child").kill_hard();
+
+    // Stored while the key's owner is dead.
+    for n in 1..=3 {
+        notes
+            .tell_durable("ledger", &format!("after-{n}"), Note(n), WAIT)
+            .await
+            .expect("stored");
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = get(&me, "ledger").await;
+        if seen.log.len() >= 4 {
+            assert_ne!(seen.node, victim, "the key moved");
+            assert_eq!(
+                seen.log,
+                vec![HELD, 1, 2, 3],
+                "the held note applied once, then the others in order"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never applied elsewhere: {seen:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    while stored_durably(&me).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the held note was never confirmed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

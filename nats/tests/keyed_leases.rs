@@ -227,6 +227,7 @@ async fn a_node_that_left_stops_before_another_takes_over_and_its_writes_are_ref
         .save(&Stored {
             balance: 1_000_000,
             log: vec![],
+            last: 0,
         })
         .await;
     assert_eq!(

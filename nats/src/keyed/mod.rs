@@ -17,15 +17,20 @@
 //!   Answers name the owner, and the sender goes straight there afterwards. A sender that
 //!   finds nobody on an owner's subject (it died) tries again through the queue group after a
 //!   short pause, until a node takes the lease (once the dead owner's has lapsed).
+//! - **Durable messages** (`durable`): a group may also take messages stored in a JetStream
+//!   stream and delivered at least once, each until the actor confirms it.
 //! - **No rebalancing**: a node that joins takes only keys that are not active anywhere; a key
 //!   stays where it is until it is passivated or its node goes.
 
+mod durable;
 pub(crate) mod lease;
 mod sender;
 mod serve;
 mod spec;
 mod state;
 
+pub(crate) use durable::DeliveryInfo;
+pub use durable::{DEDUP_WINDOW, Delivery, MAX_DELIVERIES, Stored};
 pub use sender::ShardedRef;
 pub use spec::{Sharded, ShardedSpec, ShardedStats};
 pub use state::{KeyState, StateError};

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use super::durable::{Stored, durable_subject};
 use super::serve::{OWNER_HEADER, claim_subject, direct_subject};
 use crate::broker::NatsBroker;
 use crate::codec::{Codec, Postcard};
@@ -79,6 +80,16 @@ impl<C: Codec> NatsBroker<C> {
     }
 }
 
+/// Why a durable message was not stored.
+enum Failed {
+    /// The group has no stream.
+    NotFound,
+    /// No answer from the stream in time.
+    Timeout,
+    /// It could not be sent, or the stream refused it.
+    Refused,
+}
+
 enum Outcome {
     Answer(Bytes),
     Refused(Rejection),
@@ -136,6 +147,103 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
             .codec
             .decode::<R>(&body)
             .map_err(RemoteError::Decode)
+    }
+
+    /// Stores `msg` for the actor of `key` in the group's JetStream stream, under `id`, and
+    /// waits, at most `timeout`, until the stream has it. The group must take `M` as a
+    /// durable message ([`ShardedSpec::durable`](super::ShardedSpec::durable)). From then on
+    /// the message is delivered to the key's actor (activating the key on some node) until
+    /// the actor confirms it, whatever node dies meanwhile: at least once, and in the order
+    /// stored among the key's durable messages. It is not ordered with the key's plain tells
+    /// and asks.
+    ///
+    /// `id` names the message (1 to 128 characters without spaces or control characters): a
+    /// message stored under an id the stream already had within
+    /// [`DEDUP_WINDOW`](crate::DEDUP_WINDOW) is not stored again, and the answer says so
+    /// ([`Stored::duplicate`]). Retry with the same id when the answer was lost (`Timeout`,
+    /// `Disconnected`).
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` with [`Rejection::InvalidKey`] for a key that is not 1 to 128 letters,
+    /// digits, `-` or `_`, or [`Rejection::Malformed`] for an invalid id; `NotFound` if no
+    /// node ever served the group with durable messages (it has no stream); `Timeout` if the
+    /// stream did not answer in time (the message may be stored); `Disconnected` if it could
+    /// not be sent or the stream refused it; `TooLarge` and `Encode` as
+    /// [`tell`](ShardedRef::tell). Each but `Timeout` hands the message back. That the group
+    /// takes `M` is checked where it is delivered: a type it does not take becomes a
+    /// `Rejected` dead letter on the node that got it.
+    pub async fn tell_durable(
+        &self,
+        key: &str,
+        id: &str,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<Stored, RemoteError<M>> {
+        if !is_token(key) {
+            let reason = Rejection::InvalidKey {
+                key: key.to_owned(),
+            };
+            return Err(RemoteError::Rejected { reason, msg });
+        }
+        if id.is_empty()
+            || id.len() > 128
+            || id.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            let reason = Rejection::Malformed {
+                detail: format!(
+                    "a durable message's id must be 1 to 128 characters without spaces: {id:?}"
+                ),
+            };
+            return Err(RemoteError::Rejected { reason, msg });
+        }
+        let inner = Arc::clone(&self.broker.inner);
+        let mut out = Vec::new();
+        envelope::write_header(&mut out, Kind::Tell, 0, std::any::type_name::<M>());
+        if let Err(error) = inner.codec.encode(&msg, &mut out) {
+            return Err(RemoteError::Encode { error, msg });
+        }
+        if out.len() > inner.limit {
+            return Err(RemoteError::TooLarge {
+                size: out.len(),
+                limit: inner.limit,
+                msg,
+            });
+        }
+        let subject = durable_subject(&inner.prefix, &self.group, key);
+        let id = id.to_owned();
+        let stored = runtime::run(async move {
+            use async_nats::jetstream::context::PublishErrorKind;
+            let failed = |kind: PublishErrorKind| match kind {
+                PublishErrorKind::StreamNotFound => Failed::NotFound,
+                PublishErrorKind::TimedOut => Failed::Timeout,
+                _ => Failed::Refused,
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+            let sent = inner
+                .js
+                .publish_with_headers(subject, headers, out.into())
+                .await
+                .map_err(|e| failed(e.kind()))?;
+            match tokio::time::timeout(timeout, sent).await {
+                Ok(Ok(ack)) => Ok(Stored {
+                    sequence: ack.sequence,
+                    duplicate: ack.duplicate,
+                }),
+                Ok(Err(e)) => Err(failed(e.kind())),
+                Err(_) => Err(Failed::Timeout),
+            }
+        })
+        .await;
+        stored.map_err(|failed| match failed {
+            Failed::NotFound => RemoteError::NotFound {
+                name: self.group.to_string(),
+                msg,
+            },
+            Failed::Timeout => RemoteError::Timeout,
+            Failed::Refused => RemoteError::Disconnected(msg),
+        })
     }
 
     async fn exchange(

@@ -10,15 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::kv;
+use async_nats::jetstream::{self, AckKind, kv, stream};
 use async_nats::{HeaderMap, Subject};
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::channel::oneshot;
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, ActorRef, BoxError, SendError};
+use playhouse_core::{Actor, ActorRef, BoxError, DeadLetterKind, MessageBroker, SendError};
 use tokio::sync::mpsc;
 
+use super::durable::{self, DeliveryInfo, MAX_DELIVERIES};
 use super::lease::{Lease, Leases, Taken};
 use super::state::KeyState;
 use crate::broker::Inner;
@@ -65,6 +66,13 @@ pub(crate) enum Work<M> {
     Stop,
     /// No message for the idle time.
     Idle,
+    /// The key has durable messages stored: activate it here if no node has it.
+    Wake,
+    /// A durable message read by the feeder of the activation holding `lease`.
+    Durable {
+        message: Box<jetstream::Message>,
+        lease: Arc<Lease>,
+    },
 }
 
 pub(crate) struct Incoming<M> {
@@ -79,6 +87,11 @@ struct Activation<A: Actor, MB: Mailbox> {
     actor: ActorRef<A, MB>,
     lease: Arc<Lease>,
     keeper: tokio::task::JoinHandle<()>,
+    /// Reads the key's durable messages (a group that takes some).
+    feeder: Option<tokio::task::JoinHandle<()>>,
+    /// The durable messages handed to the actor and not yet confirmed (at most one, as the
+    /// consumer hands out one at a time, but a pause can overlap the next).
+    confirming: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl<A: Actor, MB: Mailbox> Drop for Activation<A, MB> {
@@ -86,6 +99,9 @@ impl<A: Actor, MB: Mailbox> Drop for Activation<A, MB> {
     fn drop(&mut self) {
         self.lease.lapse();
         self.keeper.abort();
+        if let Some(feeder) = &self.feeder {
+            feeder.abort();
+        }
         self.actor.stop();
     }
 }
@@ -97,6 +113,8 @@ pub(crate) struct Group<A: Actor, MB: Mailbox, C: Codec> {
     pub(crate) name: String,
     pub(crate) leases: Arc<Leases>,
     pub(crate) states: kv::Store,
+    /// The stream of the group's durable messages, if it takes some.
+    pub(crate) durable: Option<stream::Stream>,
     pub(crate) routes: Routes<A::Message, C>,
     pub(crate) factory: Factory<A, C>,
     pub(crate) spawn: Spawn<A, MB>,
@@ -281,6 +299,18 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                     last = Instant::now();
                     self.handle(&key, &mut active, incoming).await;
                 }
+                // Stopping: a stored message stays stored, for the key's next owner.
+                Some(Work::Wake | Work::Durable { .. }) if stopping => {}
+                Some(Work::Wake) => {
+                    if !active.as_ref().is_some_and(|a| a.lease.is_valid()) {
+                        last = Instant::now();
+                        let _ = self.ensure_active(&key, &mut active).await;
+                    }
+                }
+                Some(Work::Durable { message, lease }) => {
+                    last = Instant::now();
+                    self.deliver(&key, &mut active, *message, lease).await;
+                }
             }
             if active.is_none() {
                 let mut workers = lock(&self.workers);
@@ -296,12 +326,27 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
 
     /// Ends the key's activation, if any: stops the actor, waits for its end (it handles what
     /// was queued, its `stopped` hook runs), then gives the lease back.
+    ///
+    /// A durable group's feeder stops first; the confirmations of what the actor handled are
+    /// awaited, then the key's consumer is deleted while the lease is still held (a lapsed
+    /// activation leaves it to the next owner, who carries on with it).
     async fn end(&self, key: &str, active: &mut Option<Activation<A, MB>>) {
-        let Some(activation) = active.take() else {
+        let Some(mut activation) = active.take() else {
             return;
         };
+        if let Some(feeder) = activation.feeder.take() {
+            feeder.abort();
+        }
         activation.actor.stop_with("passivated");
         activation.actor.wait().await;
+        for confirming in std::mem::take(&mut activation.confirming) {
+            let _ = confirming.await;
+        }
+        if let Some(stream) = &self.durable {
+            if activation.lease.is_valid() {
+                let _ = stream.delete_consumer(&durable::consumer_name(key)).await;
+            }
+        }
         self.leases.give_back(&activation.lease).await;
         lock(&self.active).remove(key);
         self.counters.passivations.fetch_add(1, Ordering::Relaxed);
@@ -320,42 +365,8 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             correlation,
             reply,
         } = incoming;
-        if !active.as_ref().is_some_and(|a| a.lease.is_valid()) {
-            if active.is_some() {
-                // The lease lapsed before the keeper said so.
-                self.counters.lapses.fetch_add(1, Ordering::Relaxed);
-                self.end(key, active).await;
-            }
-            let entry = format!("{}.{key}", self.name);
-            match self.leases.take(&entry).await {
-                Ok(Taken::Mine(lease)) => match self.activate(key, lease).await {
-                    Ok(activation) => *active = Some(activation),
-                    Err(cause) => {
-                        self.counters
-                            .activation_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        let why = Rejection::ActivationFailed {
-                            key: key.to_owned(),
-                            cause,
-                        };
-                        return self.reject(&reply, correlation, why).await;
-                    }
-                },
-                Ok(Taken::HeldBy(owner)) => {
-                    self.counters.redirected.fetch_add(1, Ordering::Relaxed);
-                    let why = Rejection::OwnedElsewhere {
-                        key: key.to_owned(),
-                        owner,
-                    };
-                    return self.reject(&reply, correlation, why).await;
-                }
-                Err(_) => {
-                    let why = Rejection::LeaseUnavailable {
-                        key: key.to_owned(),
-                    };
-                    return self.reject(&reply, correlation, why).await;
-                }
-            }
+        if let Err(why) = self.ensure_active(key, active).await {
+            return self.reject(&reply, correlation, why).await;
         }
         let Some(activation) = active.as_ref() else {
             return;
@@ -421,6 +432,133 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         }
     }
 
+    /// Makes sure `key` has a valid activation here: takes its lease and activates it if
+    /// not, or says why it cannot (another node holds the lease, the lease cannot be read,
+    /// the activation failed).
+    async fn ensure_active(
+        self: &Arc<Self>,
+        key: &str,
+        active: &mut Option<Activation<A, MB>>,
+    ) -> Result<(), Rejection> {
+        if active.as_ref().is_some_and(|a| a.lease.is_valid()) {
+            return Ok(());
+        }
+        if active.is_some() {
+            // The lease lapsed before the keeper said so.
+            self.counters.lapses.fetch_add(1, Ordering::Relaxed);
+            self.end(key, active).await;
+        }
+        let entry = format!("{}.{key}", self.name);
+        match self.leases.take(&entry).await {
+            Ok(Taken::Mine(lease)) => match self.activate(key, lease).await {
+                Ok(activation) => {
+                    *active = Some(activation);
+                    Ok(())
+                }
+                Err(cause) => {
+                    self.counters
+                        .activation_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(Rejection::ActivationFailed {
+                        key: key.to_owned(),
+                        cause,
+                    })
+                }
+            },
+            Ok(Taken::HeldBy(owner)) => {
+                self.counters.redirected.fetch_add(1, Ordering::Relaxed);
+                Err(Rejection::OwnedElsewhere {
+                    key: key.to_owned(),
+                    owner,
+                })
+            }
+            Err(_) => Err(Rejection::LeaseUnavailable {
+                key: key.to_owned(),
+            }),
+        }
+    }
+
+    /// Hands the durable `message` to the actor of `key`, if it was read for the activation
+    /// running now (one read for an ended activation is not acknowledged, and comes again),
+    /// and acknowledges it to the stream once the actor confirms it.
+    async fn deliver(
+        self: &Arc<Self>,
+        key: &str,
+        active: &mut Option<Activation<A, MB>>,
+        message: jetstream::Message,
+        lease: Arc<Lease>,
+    ) {
+        let current = active
+            .as_ref()
+            .is_some_and(|a| Arc::ptr_eq(&a.lease, &lease) && lease.is_valid());
+        if !current {
+            return;
+        }
+        let info = match message.info() {
+            Ok(i) => DeliveryInfo {
+                sequence: i.stream_sequence,
+                deliveries: u64::try_from(i.delivered).unwrap_or(0).max(1),
+            },
+            Err(_) => return self.give_up(key, &message, None).await,
+        };
+        let env = match envelope::parse(&message.payload) {
+            Ok(env) if info.deliveries <= MAX_DELIVERIES => env,
+            _ => return self.give_up(key, &message, None).await,
+        };
+        let message_type = self.routes.durable_type(env.tag);
+        let name = || format!("{}/{key}", self.name);
+        let converted = self
+            .routes
+            .convert_durable(&self.inner.codec, &env, info, name);
+        let Ok((m, answer)) = converted else {
+            return self.give_up(key, &message, message_type).await;
+        };
+        let Some(activation) = active.as_mut() else {
+            return;
+        };
+        match activation.actor.tell(m).await {
+            Ok(()) => {}
+            Err(SendError::Closed(m)) => {
+                crate::routes::discard(m);
+                // It ended by itself: the message stays stored, for the next activation.
+                self.end(key, active).await;
+                return;
+            }
+            Err(SendError::Full(m)) => {
+                crate::routes::discard(m);
+                let pause = AckKind::Nak(Some(durable::pause(info.deliveries)));
+                let _ = message.ack_with(pause).await;
+                return;
+            }
+        }
+        activation.confirming.retain(|task| !task.is_finished());
+        let ack_wait = self.leases.ttl();
+        activation.confirming.push(runtime::spawn(confirm(
+            answer,
+            message,
+            Arc::clone(&activation.lease),
+            ack_wait,
+            info.deliveries,
+        )));
+    }
+
+    /// Takes a durable message that cannot be handed over (unreadable, of a type the group
+    /// does not take, delivered too many times) out of the stream, as a dead letter.
+    async fn give_up(
+        &self,
+        key: &str,
+        message: &jetstream::Message,
+        message_type: Option<&'static str>,
+    ) {
+        let _ = message.ack_with(AckKind::Term).await;
+        self.inner.local.report_dead_letter(
+            DeadLetterKind::Rejected,
+            &format!("{}/{key}", self.name),
+            message_type.unwrap_or("(unknown)"),
+            None,
+        );
+    }
+
     /// Activates `key` under `lease`: opens its state (fencing any late write of a previous
     /// owner), starts the keeper, runs the factory and spawns the actor.
     async fn activate(
@@ -479,31 +617,157 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         let actor = (self.spawn)(actor);
         lock(&self.active).insert(key.to_owned());
         self.counters.activations.fetch_add(1, Ordering::Relaxed);
+        let feeder = self.durable.clone().map(|stream| {
+            runtime::spawn(feed(
+                Arc::downgrade(self),
+                stream,
+                key.to_owned(),
+                Arc::clone(&lease),
+            ))
+        });
         Ok(Activation {
             actor,
             lease,
             keeper,
+            feeder,
+            confirming: Vec::new(),
         })
+    }
+
+    /// Wakes the keys with durable messages stored that are not active here (each takes its
+    /// lease if no node holds it).
+    async fn sweep(self: Arc<Self>) {
+        let Some(stream) = &self.durable else { return };
+        let filter = durable::durable_subject(&self.inner.prefix, &self.name, "*");
+        let Ok(mut subjects) = stream.info_with_subjects(&filter).await else {
+            return;
+        };
+        while let Some(Ok((subject, count))) = subjects.next().await {
+            let key = subject.rsplit('.').next().unwrap_or("");
+            if count > 0 && is_token(key) && !self.is_active(key) {
+                self.dispatch(key, Work::Wake);
+            }
+        }
+    }
+}
+
+/// Reads the durable messages of `key` through its consumer while `lease` is valid, handing
+/// each to the key's worker (the consumer hands out the next once this one is acknowledged).
+async fn feed<A: Actor, MB: Mailbox, C: Codec>(
+    group: std::sync::Weak<Group<A, MB, C>>,
+    stream: stream::Stream,
+    key: String,
+    lease: Arc<Lease>,
+) {
+    loop {
+        let opened = {
+            let Some(group) = group.upgrade() else { return };
+            let (prefix, name, ttl) = (
+                group.inner.prefix.clone(),
+                group.name.clone(),
+                group.leases.ttl(),
+            );
+            drop(group);
+            match durable::open_consumer(&stream, &prefix, &name, &key, ttl).await {
+                Ok(consumer) => consumer.messages().await.ok(),
+                Err(_) => None,
+            }
+        };
+        if let Some(mut messages) = opened {
+            while let Some(Ok(message)) = messages.next().await {
+                if !lease.is_valid() {
+                    return;
+                }
+                let Some(group) = group.upgrade() else { return };
+                let lease = Arc::clone(&lease);
+                let message = Box::new(message);
+                group.dispatch(&key, Work::Durable { message, lease });
+            }
+        }
+        // The consumer could not be opened, or its stream broke off: again, after a pause.
+        if !lease.is_valid() {
+            return;
+        }
+        tokio::time::sleep(durable::PAUSE).await;
+    }
+}
+
+/// Waits for the actor to confirm a durable message, telling the stream the work goes on
+/// every half `ack_wait` meanwhile; then acknowledges it (and waits for the stream to have
+/// it), or asks for it again after a pause if it was dropped unconfirmed. Nothing is said to
+/// the stream once `lease` has lapsed: the next owner gets the message again.
+async fn confirm(
+    mut answer: Answer,
+    message: jetstream::Message,
+    lease: Arc<Lease>,
+    ack_wait: Duration,
+    deliveries: u64,
+) {
+    loop {
+        let outcome = tokio::time::timeout(ack_wait / 2, &mut answer).await;
+        if !lease.is_valid() {
+            return;
+        }
+        match outcome {
+            Ok(Ok(_)) => {
+                let _ = message.double_ack().await;
+                return;
+            }
+            Ok(Err(_)) => {
+                let pause = AckKind::Nak(Some(durable::pause(deliveries)));
+                let _ = message.ack_with(pause).await;
+                return;
+            }
+            Err(_) => {
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+        }
     }
 }
 
 /// Reads the group's two subscriptions until the group stops.
+///
+/// A group that takes durable messages also reads the wakes (the durable publishes, one node
+/// of the group getting each) and sweeps its stream every lease TTL.
 pub(crate) async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     group: Arc<Group<A, MB, C>>,
     mut direct: async_nats::Subscriber,
     mut claim: async_nats::Subscriber,
+    mut wakes: Option<async_nats::Subscriber>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let mut sweeps = tokio::time::interval(group.leases.ttl());
+    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let wake = async {
+            match &mut wakes {
+                Some(wakes) => wakes.next().await,
+                None => std::future::pending().await,
+            }
+        };
         let msg = tokio::select! {
             _ = &mut stop => break,
             msg = direct.next() => msg,
             msg = claim.next() => msg,
+            Some(woken) = wake => {
+                let key = woken.subject.as_str().rsplit('.').next().unwrap_or("");
+                if is_token(key) {
+                    group.dispatch(key, Work::Wake);
+                }
+                continue;
+            }
+            _ = sweeps.tick(), if group.durable.is_some() => {
+                runtime::spawn(Arc::clone(&group).sweep());
+                continue;
+            }
         };
         let Some(msg) = msg else { break };
         group.receive(msg).await;
     }
     let _ = direct.unsubscribe().await;
     let _ = claim.unsubscribe().await;
+    if let Some(mut wakes) = wakes {
+        let _ = wakes.unsubscribe().await;
+    }
     group.stop_workers();
 }

@@ -17,6 +17,7 @@ use playhouse_core::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::durable::{self, Delivery};
 use super::lease::Leases;
 use super::serve::{self, Counters, Factory, Group, Spawn, claim_subject, direct_subject};
 use super::state::KeyState;
@@ -145,6 +146,73 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         self
     }
 
+    /// Accepts durable messages of `Q`, sent with
+    /// [`ShardedRef::tell_durable`](crate::ShardedRef::tell_durable): stored in the group's
+    /// JetStream stream first, then delivered to the key's actor, one at a time in the order
+    /// stored, until it confirms each. `make` puts the message and its [`Delivery`] in the
+    /// actor's message; the actor calls [`Delivery::confirm`] once it has handled it. A
+    /// delivery dropped unconfirmed (the handler failed, the actor stopped, the node died) is
+    /// delivered again: at least once. See [`Delivery::sequence`] to skip what was handled
+    /// but not confirmed. A `make` that panics, or a message that does not decode, is taken
+    /// out of the stream as a `Rejected` dead letter of this node.
+    ///
+    /// ```no_run
+    /// # use playhouse_core::{Actor, Context, Env, Handler};
+    /// # use playhouse_nats::{Delivery, KeyState, NatsBroker, StateError};
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Credit(u64);
+    ///
+    /// enum Msg { Credit(u64, Delivery) }
+    ///
+    /// #[derive(Default, serde::Serialize, serde::Deserialize)]
+    /// struct Saved { balance: u64, last: u64 }
+    ///
+    /// struct Account { saved: Saved, state: KeyState }
+    /// # impl Actor for Account { type Message = Msg; type Error = StateError; }
+    /// impl<V: Env> Handler<V> for Account {
+    ///     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), StateError> {
+    ///         let Msg::Credit(n, delivery) = msg;
+    ///         if delivery.sequence() > self.saved.last {
+    ///             // Not handled before: the balance and the sequence are saved together.
+    ///             let next = Saved { balance: self.saved.balance + n, last: delivery.sequence() };
+    ///             self.state.save(&next).await?;
+    ///             self.saved = next;
+    ///         }
+    ///         delivery.confirm();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # async fn f<E: playhouse_core::Executor>(broker: NatsBroker, system: playhouse_core::System<E, NatsBroker>) {
+    /// broker
+    ///     .sharded("ledger", |_key: &str, state: KeyState| async move {
+    ///         let saved = state.load::<Saved>()?.unwrap_or_default();
+    ///         Ok::<_, StateError>(Account { saved, state })
+    ///     })
+    ///     .durable::<Credit>(|Credit(n), delivery| Msg::Credit(n, delivery))
+    ///     .start(&system)
+    ///     .await
+    ///     .expect("serving");
+    ///
+    /// // From any node: stored once under its id, handled at least once.
+    /// let credits = broker.sharded_ref::<Credit>("ledger");
+    /// let stored = credits
+    ///     .tell_durable("alice", "credit-0001", Credit(10), std::time::Duration::from_secs(5))
+    ///     .await
+    ///     .expect("stored");
+    /// # let _ = stored;
+    /// # }
+    /// ```
+    pub fn durable<Q>(
+        mut self,
+        make: impl Fn(Q, Delivery) -> A::Message + Send + Sync + 'static,
+    ) -> Self
+    where
+        Q: DeserializeOwned + Send + 'static,
+    {
+        self.routes.durable(make);
+        self
+    }
+
     /// Gives every activation `mailbox` (the default: `Bounded<Block>`, capacity 256).
     pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> ShardedSpec<'b, A, MB2, C> {
         ShardedSpec {
@@ -169,7 +237,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// Starts serving the group on this node: its actors run on `system`'s executor. Opens
     /// (or makes) the lease bucket `<prefix>_leases` (its `max_age` is the node TTL of the
     /// first node that made it, and is the lease TTL) and the group's state bucket
-    /// `<prefix>_state_<group>`, and subscribes to the group's subjects.
+    /// `<prefix>_state_<group>`, and subscribes to the group's subjects. A group that takes
+    /// [`durable`](ShardedSpec::durable) messages also opens (or makes) its stream
+    /// `<prefix>_durable_<group>`.
     ///
     /// # Errors
     ///
@@ -242,6 +312,22 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 )
                 .await
                 .map_err(|e| nats(&e))?;
+            let (durable, wakes) = if routes.has_durable() {
+                let stream = durable::open_stream(&inner.js, &prefix, &name)
+                    .await
+                    .map_err(ExportError::Nats)?;
+                let wakes = inner
+                    .client
+                    .queue_subscribe(
+                        durable::durable_subject(&prefix, &name, "*"),
+                        format!("{prefix}-durable-{name}"),
+                    )
+                    .await
+                    .map_err(|e| nats(&e))?;
+                (Some(stream), Some(wakes))
+            } else {
+                (None, None)
+            };
             inner.client.flush().await.map_err(|e| nats(&e))?;
             let leases = Leases::new(leases, inner.node.clone(), ttl, inner.config.heartbeat);
             let group = Arc::new(Group {
@@ -249,6 +335,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 name,
                 leases: Arc::new(leases),
                 states,
+                durable,
                 routes,
                 factory,
                 spawn,
@@ -258,7 +345,13 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 active: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
             });
-            let task = runtime::spawn(serve::serve(Arc::clone(&group), direct, claim, stopped));
+            let task = runtime::spawn(serve::serve(
+                Arc::clone(&group),
+                direct,
+                claim,
+                wakes,
+                stopped,
+            ));
             inner.keep_task(task);
             Ok(group)
         })

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use playhouse_core::{Actor, Context, Env, Handler, Reply};
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{Credentials, KeyState, NatsBroker, NodeConfig, StateError};
+use playhouse_nats::{Credentials, Delivery, KeyState, NatsBroker, NodeConfig, StateError};
 use serde::{Deserialize, Serialize};
 
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
@@ -27,6 +27,15 @@ pub struct Get;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Push(pub u32);
 
+/// Appends to the account's log as a durable message: saved with its sequence, then
+/// confirmed. On its first delivery, [`DROPPED`] is dropped unconfirmed (nothing saved) and
+/// [`HELD`] is saved but never confirmed (as if its node died between the two).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Note(pub u32);
+
+pub const DROPPED: u32 = 13;
+pub const HELD: u32 = 99;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub node: String,
@@ -38,6 +47,7 @@ pub enum Msg {
     Deposit(i64, Reply<Result<i64, String>>),
     Get(Reply<Seen>),
     Push(u32),
+    Note(u32, Delivery),
 }
 
 impl From<Push> for Msg {
@@ -50,12 +60,17 @@ impl From<Push> for Msg {
 pub struct Stored {
     pub balance: i64,
     pub log: Vec<u32>,
+    /// The sequence of the last durable message applied.
+    pub last: u64,
 }
 
 pub struct Account {
     pub node: String,
     pub stored: Stored,
     pub state: KeyState,
+    pub seen: Activations,
+    /// A delivery kept unconfirmed.
+    pub held: Option<Delivery>,
 }
 
 impl Actor for Account {
@@ -97,14 +112,61 @@ impl<V: Env> Handler<V> for Account {
                 self.state.save(&next).await?;
                 self.stored = next;
             }
+            Msg::Note(n, delivery) => {
+                let key = self.state.key().to_owned();
+                self.seen.deliveries.lock().unwrap().push(Handed {
+                    node: self.node.clone(),
+                    key: key.clone(),
+                    note: n,
+                    sequence: delivery.sequence(),
+                    deliveries: delivery.deliveries(),
+                });
+                if n == DROPPED && !delivery.is_redelivery() {
+                    drop(delivery);
+                    return Ok(());
+                }
+                if delivery.sequence() <= self.stored.last {
+                    self.seen
+                        .skipped
+                        .lock()
+                        .unwrap()
+                        .push((key, delivery.sequence()));
+                    delivery.confirm();
+                    return Ok(());
+                }
+                let mut next = self.stored.clone();
+                next.log.push(n);
+                next.last = delivery.sequence();
+                self.state.save(&next).await?;
+                self.stored = next;
+                if n == HELD && !delivery.is_redelivery() {
+                    self.held = Some(delivery);
+                } else {
+                    delivery.confirm();
+                }
+            }
         }
         Ok(())
     }
 }
 
+/// One delivery of a durable [`Note`] to an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handed {
+    pub node: String,
+    pub key: String,
+    pub note: u32,
+    pub sequence: u64,
+    pub deliveries: u64,
+}
+
 /// Every activation: the node and the key; and the last state handle of each key.
 #[derive(Clone, Default)]
 pub struct Activations {
+    /// Every delivery of a durable note.
+    pub deliveries: Arc<Mutex<Vec<Handed>>>,
+    /// Durable notes delivered again after they were applied, skipped: key and sequence.
+    pub skipped: Arc<Mutex<Vec<(String, u64)>>>,
     pub log: Arc<Mutex<Vec<(String, String)>>>,
     pub states: Arc<Mutex<HashMap<String, KeyState>>>,
     /// Keys activated while the previous activation (in this process) still held the lease.
@@ -161,16 +223,20 @@ pub fn spec<'b>(
                     seen.overlaps.lock().unwrap().push(key.clone());
                 }
                 states.insert(key, state.clone());
+                drop(states);
                 Ok(Account {
                     node,
                     stored,
                     state,
+                    seen,
+                    held: None,
                 })
             }
         })
         .ask::<Deposit, Result<i64, String>>(|Deposit(n), reply| Msg::Deposit(n, reply))
         .ask::<Get, Seen>(|Get, reply| Msg::Get(reply))
         .tell::<Push>()
+        .durable::<Note>(|Note(n), delivery| Msg::Note(n, delivery))
 }
 
 /// Asks `key`'s account of the group `accounts` what it holds; panics if it cannot.

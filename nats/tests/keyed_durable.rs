@@ -1,0 +1,272 @@
+//! Durable messages to keyed actors (JetStream): stored once per id, delivered in order,
+//! delivered again until confirmed (across a dropped delivery and an owner that left without
+//! confirming), woken by the sweep when nobody was serving, and refused with typed errors.
+
+mod keyed_common;
+
+use std::time::Duration;
+
+use keyed_common::*;
+use playhouse_core::{DeadLetterKind, MessageBroker, System};
+use playhouse_executors::TokioExecutor;
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{NatsBroker, Rejection, RemoteError, Sharded};
+
+type Accounts = Sharded<Account>;
+
+const STREAM: &str = "playhouse_durable_accounts";
+
+async fn node(server: &TestServer, name: &str, seen: &Activations) -> (NatsBroker, Accounts) {
+    let broker = NatsBroker::connect(config(server, name))
+        .await
+        .expect("connects");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let accounts = spec(&broker, seen).start(&system).await.expect("serves");
+    (broker, accounts)
+}
+
+async fn client(server: &TestServer, name: &str) -> NatsBroker {
+    NatsBroker::connect(config(server, name))
+        .await
+        .expect("connects")
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn note(broker: &NatsBroker, key: &str, id: &str, n: u32) -> playhouse_nats::Stored {
+    broker
+        .sharded_ref::<Note>("accounts")
+        .tell_durable(key, id, Note(n), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("durable note {n} to {key}: {e}"))
+}
+
+/// How many messages the group's stream still holds.
+async fn stored(broker: &NatsBroker) -> u64 {
+    let mut stream = broker.jetstream().get_stream(STREAM).await.expect("stream");
+    stream.info().await.expect("info").state.messages
+}
+
+fn deliveries_of(seen: &Activations, key: &str, n: u32) -> Vec<Handed> {
+    seen.deliveries
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.key == key && h.note == n)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn durable_messages_are_stored_once_per_id_and_handled_in_order() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, _on_a) = node(&server, "a", &seen).await;
+    let (_b, _on_b) = node(&server, "b", &seen).await;
+    let c = client(&server, "c").await;
+
+    let mut sequences = Vec::new();
+    for n in 21..=40 {
+        let receipt = note(&c, "ordered", &format!("ordered-{n}"), n).await;
+        assert!(!receipt.duplicate);
+        sequences.push(receipt.sequence);
+    }
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]));
+
+    // The same id again (a sender retrying after a lost answer): not stored twice.
+    let again = note(&c, "ordered", "ordered-25", 25).await;
+    assert!(again.duplicate, "the stream knew the id");
+    assert_eq!(again.sequence, sequences[4], "the first one's sequence");
+
+    eventually("every note applied", async || {
+        get(&c, "ordered").await.log.len() >= 20
+    })
+    .await;
+    assert_eq!(get(&c, "ordered").await.log, (21..=40).collect::<Vec<_>>());
+    eventually("every note confirmed and out of the stream", async || {
+        stored(&c).await == 0
+    })
+    .await;
+    assert_eq!(seen.count("ordered"), 1, "one activation");
+    assert!(seen.skipped.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_delivery_dropped_unconfirmed_comes_again() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, _on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+
+    note(&c, "dropper", "dropped-1", DROPPED).await;
+    note(&c, "dropper", "after-1", 1).await;
+    eventually("both applied", async || {
+        get(&c, "dropper").await.log.len() >= 2
+    })
+    .await;
+    assert_eq!(
+        get(&c, "dropper").await.log,
+        vec![DROPPED, 1],
+        "the dropped note again, before the next one"
+    );
+    let handed = deliveries_of(&seen, "dropper", DROPPED);
+    assert_eq!(
+        handed.iter().map(|h| h.deliveries).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(handed[0].sequence, handed[1].sequence);
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+}
+
+#[tokio::test]
+async fn a_note_its_owner_applied_but_never_confirmed_is_delivered_elsewhere_and_skipped() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, on_a) = node(&server, "a", &seen).await;
+    let (b, on_b) = node(&server, "b", &seen).await;
+    let c = client(&server, "c").await;
+
+    let receipt = note(&c, "crash", "held-1", HELD).await;
+    eventually("applied (and held unconfirmed)", async || {
+        get(&c, "crash").await.log == vec![HELD]
+    })
+    .await;
+    let first = get(&c, "crash").await.node;
+    let (gone, stays, stays_handle) = if first == "a" {
+        (a, b, on_b)
+    } else {
+        (b, a, on_a)
+    };
+
+    // Its owner goes without confirming (it leaves without passivating anything).
+    gone.leave().await;
+    eventually("delivered again on the other node", async || {
+        deliveries_of(&seen, "crash", HELD)
+            .iter()
+            .any(|h| h.node == stays.node_name())
+    })
+    .await;
+    eventually("skipped there, as already applied", async || {
+        !seen.skipped.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        seen.skipped.lock().unwrap().clone(),
+        vec![("crash".to_owned(), receipt.sequence)]
+    );
+    let handed = deliveries_of(&seen, "crash", HELD);
+    assert_eq!(handed.len(), 2, "{handed:?}");
+    assert!(handed[1].deliveries >= 2, "a redelivery: {handed:?}");
+    assert_eq!(handed[1].sequence, receipt.sequence);
+    let after = get(&c, "crash").await;
+    assert_eq!(after.node, stays.node_name());
+    assert_eq!(after.log, vec![HELD], "applied once");
+    assert!(stays_handle.is_active("crash"));
+    assert!(seen.overlaps.lock().unwrap().is_empty(), "never two owners");
+    eventually("confirmed and out of the stream", async || {
+        stored(&c).await == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn notes_stored_while_nobody_serves_are_handled_when_a_node_comes() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    on_a.stop(WAIT).await;
+    let c = client(&server, "c").await;
+
+    for n in 1..=3 {
+        note(&c, "later", &format!("later-{n}"), n).await;
+    }
+    tokio::time::sleep(TTL).await;
+    assert_eq!(stored(&c).await, 3, "kept while nobody serves the group");
+
+    // A node that starts later finds them in its sweep (the wakes went to nobody).
+    let (_b, on_b) = node(&server, "b", &seen).await;
+    eventually("woken and applied", async || on_b.is_active("later")).await;
+    eventually("all three applied", async || {
+        get(&c, "later").await.log.len() >= 3
+    })
+    .await;
+    assert_eq!(get(&c, "later").await.log, vec![1, 2, 3]);
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+}
+
+#[tokio::test]
+async fn passivation_hands_stored_notes_to_the_next_activation() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+
+    note(&c, "resting", "resting-1", 1).await;
+    eventually("applied", async || get(&c, "resting").await.log == vec![1]).await;
+    assert!(on_a.passivate("resting").await);
+    assert!(!on_a.is_active("resting"));
+
+    // Stored after the passivation: the wake activates the key again, through the factory.
+    note(&c, "resting", "resting-2", 2).await;
+    eventually("applied after the reactivation", async || {
+        get(&c, "resting").await.log == vec![1, 2]
+    })
+    .await;
+    assert_eq!(seen.count("resting"), 2);
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+}
+
+#[tokio::test]
+async fn durable_sends_refuse_bad_input_with_typed_errors() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, _on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+    let notes = c.sharded_ref::<Note>("accounts");
+
+    match notes.tell_durable("not a key", "id-1", Note(1), WAIT).await {
+        Err(RemoteError::Rejected {
+            reason: Rejection::InvalidKey { key },
+            msg: Note(1),
+        }) => assert_eq!(key, "not a key"),
+        other => panic!("expected InvalidKey, got {other:?}"),
+    }
+    for id in ["", "two words", &"x".repeat(129)] {
+        match notes.tell_durable("k", id, Note(2), WAIT).await {
+            Err(RemoteError::Rejected {
+                reason: Rejection::Malformed { .. },
+                msg: Note(2),
+            }) => {}
+            other => panic!("expected Malformed for id {id:?}, got {other:?}"),
+        }
+    }
+    // A group that never took durable messages has no stream.
+    match c
+        .sharded_ref::<Note>("nobody")
+        .tell_durable("k", "id-3", Note(3), WAIT)
+        .await
+    {
+        Err(RemoteError::NotFound { name, msg: Note(3) }) => assert_eq!(name, "nobody"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+
+    // A type the group does not take durably is stored (the sender cannot know), then taken
+    // out of the stream as a dead letter where it was delivered.
+    let pushes = c.sharded_ref::<Push>("accounts");
+    pushes
+        .tell_durable("wrong", "push-1", Push(7), WAIT)
+        .await
+        .expect("stored");
+    eventually("refused as a dead letter", async || {
+        a.dead_letters().get(DeadLetterKind::Rejected) >= 1
+    })
+    .await;
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+    assert_eq!(get(&c, "wrong").await.log, Vec::<u32>::new(), "not applied");
+}

@@ -6,10 +6,17 @@
 //! the first account: its accounts come back on the other nodes on their next message, their
 //! balances reloaded through the factory, and the total is what it was.
 //!
+//! Credits are durable messages (`ShardedSpec::durable`, `ShardedRef::tell_durable`): stored
+//! in a JetStream stream, then delivered to the account until it confirms them. Credits sent to
+//! every account just after the kill, while the dead node's accounts have no owner yet, are
+//! all applied once: each account saves the sequence of the last credit it applied with its
+//! balance, and skips a credit delivered again after it was applied.
+//!
 //! It prints the time of a first message to an account (activation on a remote node: the
-//! lease taken, the state opened, the factory run) against a message to an active one, and
-//! the failover time, from the kill to the account answering from another node (about one
-//! lease TTL: here 1 s, the node TTL of `NodeConfig::heartbeat`).
+//! lease taken, the state opened, the factory run) against a message to an active one, the
+//! time to store a durable credit and to see it applied, and the failover time, from the kill
+//! to the account answering from another node (about one lease TTL: here 1 s, the node TTL of
+//! `NodeConfig::heartbeat`).
 //!
 //! Run with `cargo run --release --example sharded_accounts --features tokio,nats-test-server`
 //! (needs `nats-server` on the PATH: `apt-get install nats-server`).
@@ -19,7 +26,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use playhouse::nats::testing::TestServer;
-use playhouse::nats::{Credentials, KeyState, NatsBroker, NodeConfig, ShardedRef, StateError};
+use playhouse::nats::{
+    Credentials, Delivery, KeyState, NatsBroker, NodeConfig, ShardedRef, StateError,
+};
 use playhouse::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -36,14 +45,25 @@ struct Deposit(i64);
 /// Answered with the balance and the node that holds the account.
 #[derive(Serialize, Deserialize)]
 struct Balance;
+/// Adds money, durably: stored first, applied at least once, confirmed once saved.
+#[derive(Serialize, Deserialize)]
+struct Credit(i64);
 
 enum Msg {
     Deposit(i64, Reply<Result<i64, String>>),
     Balance(Reply<(i64, String)>),
+    Credit(i64, Delivery),
+}
+
+/// What an account saves: its balance, and the sequence of the last credit applied to it.
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+struct Saved {
+    balance: i64,
+    last_credit: u64,
 }
 
 struct Account {
-    balance: i64,
+    saved: Saved,
     node: String,
     state: KeyState,
 }
@@ -57,19 +77,22 @@ impl<V: Env> Handler<V> for Account {
     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), StateError> {
         match msg {
             Msg::Deposit(amount, reply) => {
-                let next = self.balance + amount;
-                let answer = if next < 0 {
+                let next = Saved {
+                    balance: self.saved.balance + amount,
+                    ..self.saved
+                };
+                let answer = if next.balance < 0 {
                     Err(format!(
                         "balance {} does not cover {}",
-                        self.balance, -amount
+                        self.saved.balance, -amount
                     ))
                 } else {
                     // Saved (fenced) before the answer: an answered deposit is durable, and a
                     // node that lost the account cannot write.
                     match self.state.save(&next).await {
                         Ok(()) => {
-                            self.balance = next;
-                            Ok(next)
+                            self.saved = next;
+                            Ok(next.balance)
                         }
                         Err(e) => Err(e.to_string()),
                     }
@@ -77,7 +100,24 @@ impl<V: Env> Handler<V> for Account {
                 let _ = reply.send(answer);
             }
             Msg::Balance(reply) => {
-                let _ = reply.send((self.balance, self.node.clone()));
+                let _ = reply.send((self.saved.balance, self.node.clone()));
+            }
+            Msg::Credit(amount, delivery) => {
+                // A credit delivered again after it was applied (its confirmation was lost
+                // with a node) has a sequence already saved: skipped.
+                if delivery.sequence() > self.saved.last_credit {
+                    let next = Saved {
+                        balance: self.saved.balance + amount,
+                        last_credit: delivery.sequence(),
+                    };
+                    // Not saved (this node lost the account): unconfirmed, so the account's
+                    // next owner gets it.
+                    if self.state.save(&next).await.is_err() {
+                        return Ok(());
+                    }
+                    self.saved = next;
+                }
+                delivery.confirm();
             }
         }
         Ok(())
@@ -113,16 +153,13 @@ async fn node(name: String) {
         .sharded("accounts", move |_key: &str, state: KeyState| {
             let node = me.clone();
             async move {
-                let balance = state.load::<i64>()?.unwrap_or(0);
-                Ok::<_, StateError>(Account {
-                    balance,
-                    node,
-                    state,
-                })
+                let saved = state.load::<Saved>()?.unwrap_or_default();
+                Ok::<_, StateError>(Account { saved, node, state })
             }
         })
         .ask::<Deposit, Result<i64, String>>(|Deposit(n), reply| Msg::Deposit(n, reply))
         .ask::<Balance, (i64, String)>(|Balance, reply| Msg::Balance(reply))
+        .durable::<Credit>(|Credit(n), delivery| Msg::Credit(n, delivery))
         .start(&system)
         .await
         .expect("the node serves the accounts");
@@ -138,6 +175,31 @@ async fn node(name: String) {
 struct Bank {
     deposits: ShardedRef<Deposit>,
     balances: ShardedRef<Balance>,
+    credits: ShardedRef<Credit>,
+}
+
+/// Stores a durable credit of 1 to `key` under `id`.
+async fn credit(bank: &Bank, key: &str, id: &str) {
+    bank.credits
+        .tell_durable(key, id, Credit(1), TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("credit to {key}: {e}"));
+}
+
+/// Waits until the accounts hold `expected` in all; how long that took.
+async fn until_total(bank: &Bank, expected: i64) -> Duration {
+    let start = Instant::now();
+    loop {
+        let now = total(bank).await;
+        if now == expected {
+            return start.elapsed();
+        }
+        assert!(
+            now < expected && start.elapsed() < TIMEOUT,
+            "the accounts hold {now}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn deposit(bank: &Bank, key: &str, amount: i64) -> Result<i64, String> {
@@ -224,6 +286,7 @@ async fn main() {
     let bank = Bank {
         deposits: broker.sharded_ref("accounts"),
         balances: broker.sharded_ref("accounts"),
+        credits: broker.sharded_ref("accounts"),
     };
 
     // Open the accounts: each first message activates its account on some node.
@@ -281,6 +344,27 @@ async fn main() {
         total(&bank).await
     );
 
+    // Durable credits: the time to store one, and until the account shows it applied.
+    let before = total(&bank).await;
+    let (mut stored, mut applied) = (Vec::new(), Vec::new());
+    for i in 0..ACCOUNTS {
+        let key = format!("acct{i}");
+        let was = balance(&bank, &key).await.0;
+        let t = Instant::now();
+        credit(&bank, &key, &format!("credit-{i}")).await;
+        stored.push(t.elapsed());
+        while balance(&bank, &key).await.0 == was {
+            assert!(t.elapsed() < TIMEOUT, "credit to {key} never applied");
+        }
+        applied.push(t.elapsed());
+    }
+    let credited = before + ACCOUNTS as i64;
+    println!(
+        "a durable credit stored, median {:?}; applied (seen in the balance), median {:?}",
+        median(stored),
+        median(applied)
+    );
+
     // Kill the node that holds acct0, without warning.
     let (_, victim) = balance(&bank, "acct0").await;
     let at = nodes
@@ -297,11 +381,21 @@ async fn main() {
         killed.elapsed()
     );
     assert_ne!(now_on, victim);
+    // A credit to every account, stored at once whether its owner lives or not.
+    for i in 0..ACCOUNTS {
+        credit(&bank, &format!("acct{i}"), &format!("after-kill-{i}")).await;
+    }
+    let expected = credited + ACCOUNTS as i64;
+    let waited = until_total(&bank, expected).await;
+    println!("{ACCOUNTS} durable credits sent after the kill, each applied once within {waited:?}");
 
     let done = transfers(TRANSFERS).await;
     let end = total(&bank).await;
-    println!("{done} more transfers among the survivors; total {end} (was {initial})");
-    assert_eq!(end, initial, "money was created or destroyed");
+    println!(
+        "{done} more transfers among the survivors; total {end} (was {initial}, plus {} credited)",
+        2 * ACCOUNTS
+    );
+    assert_eq!(end, expected, "money was created or destroyed");
     for (_, mut child) in nodes {
         drop(child.stdin.take());
         let _ = child.wait();

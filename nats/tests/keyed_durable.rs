@@ -223,6 +223,40 @@ async fn passivation_hands_stored_notes_to_the_next_activation() {
 }
 
 #[tokio::test]
+async fn a_key_passivated_with_a_note_unconfirmed_gets_it_again_in_its_next_activation() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+
+    let receipt = note(&c, "pending", "pending-1", HELD).await;
+    eventually("applied (and held unconfirmed)", async || {
+        get(&c, "pending").await.log == vec![HELD]
+    })
+    .await;
+    // The actor stops with the delivery in hand: unconfirmed, it stays stored.
+    assert!(on_a.passivate("pending").await);
+    assert_eq!(stored(&c).await, 1);
+
+    // The sweep activates the key again; the note comes with its count of deliveries (which
+    // may count one handed to the passivated activation's pull after it stopped reading).
+    eventually("delivered again", async || {
+        deliveries_of(&seen, "pending", HELD).len() == 2
+    })
+    .await;
+    let handed = deliveries_of(&seen, "pending", HELD);
+    assert_eq!(handed[1].sequence, receipt.sequence);
+    assert!(handed[1].deliveries >= 2, "{handed:?}");
+    eventually("skipped, as already applied", async || {
+        seen.skipped.lock().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(get(&c, "pending").await.log, vec![HELD], "applied once");
+    assert_eq!(seen.count("pending"), 2, "two activations");
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+}
+
+#[tokio::test]
 async fn durable_sends_refuse_bad_input_with_typed_errors() {
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();

@@ -19,7 +19,9 @@
 //!   unconfirmed is delivered again after a pause; one delivered [`MAX_DELIVERIES`] times, or
 //!   that cannot be read, is taken out of the stream and recorded as a `Rejected` dead letter.
 //!   A consumer outlives an activation that lapsed (the next owner carries on with it, and the
-//!   unconfirmed message is delivered again after the lease TTL); a passivation deletes it.
+//!   unconfirmed message is delivered again after the lease TTL), and one that passivated with
+//!   messages still stored (the count of their deliveries goes on); a passivation that leaves
+//!   nothing stored deletes it.
 //! - **Deduplicating.** A message handled but not confirmed when its owner died is delivered
 //!   again to the next owner. [`Delivery::sequence`] is the message's place in the stream,
 //!   increasing for each key: an actor that saves the last sequence it handled with its state
@@ -74,7 +76,9 @@ impl Delivery {
         self.info.sequence
     }
 
-    /// How many times the message has been delivered, this time included (1 the first time).
+    /// How many times the stream has handed the message out, this time included (1 the first
+    /// time). It counts the stream's attempts, so it can also count one that reached no actor
+    /// (handed to an activation that had just stopped reading).
     pub fn deliveries(&self) -> u64 {
         self.info.deliveries
     }
@@ -184,6 +188,23 @@ pub(crate) async fn open_consumer(
         )
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Whether the stream holds messages on `subject` (in a work-queue stream: messages stored and
+/// not yet confirmed).
+pub(crate) async fn holds_messages(stream: &stream::Stream, subject: &str) -> Result<bool, String> {
+    use futures::StreamExt;
+    let mut subjects = stream
+        .info_with_subjects(subject)
+        .await
+        .map_err(|e| e.to_string())?;
+    while let Some(entry) = subjects.next().await {
+        let (_, count) = entry.map_err(|e| e.to_string())?;
+        if count > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The pause before a message dropped unconfirmed after `deliveries` deliveries comes again.

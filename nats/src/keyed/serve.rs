@@ -328,8 +328,9 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
     /// was queued, its `stopped` hook runs), then gives the lease back.
     ///
     /// A durable group's feeder stops first; the confirmations of what the actor handled are
-    /// awaited, then the key's consumer is deleted while the lease is still held (a lapsed
-    /// activation leaves it to the next owner, who carries on with it).
+    /// awaited, then the key's consumer is deleted while the lease is still held, if the key
+    /// has no message stored (a lapsed activation, or one that leaves messages unconfirmed,
+    /// leaves the consumer to the next owner, who carries on with it and its counts).
     async fn end(&self, key: &str, active: &mut Option<Activation<A, MB>>) {
         let Some(mut activation) = active.take() else {
             return;
@@ -343,7 +344,10 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             let _ = confirming.await;
         }
         if let Some(stream) = &self.durable {
-            if activation.lease.is_valid() {
+            let subject = durable::durable_subject(&self.inner.prefix, &self.name, key);
+            if activation.lease.is_valid()
+                && durable::holds_messages(stream, &subject).await == Ok(false)
+            {
                 let _ = stream.delete_consumer(&durable::consumer_name(key)).await;
             }
         }

@@ -123,6 +123,8 @@ pub(crate) struct Group<A: Actor, MB: Mailbox, C: Codec> {
     pub(crate) next_worker: AtomicU64,
     pub(crate) active: Mutex<HashSet<String>>,
     pub(crate) counters: Counters,
+    /// Set when the group stops serving on this node: a sweep still under way wakes nothing.
+    pub(crate) stopped: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -155,6 +157,10 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             None => work,
         };
         if matches!(work, Work::Lapsed(_) | Work::Stop) {
+            return;
+        }
+        // A wake after the group stopped here (a sweep under way) starts nothing.
+        if matches!(work, Work::Wake) && self.stopped.load(Ordering::Acquire) {
             return;
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -370,6 +376,9 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             reply,
         } = incoming;
         if let Err(why) = self.ensure_active(key, active).await {
+            if matches!(why, Rejection::OwnedElsewhere { .. }) {
+                self.counters.redirected.fetch_add(1, Ordering::Relaxed);
+            }
             return self.reject(&reply, correlation, why).await;
         }
         let Some(activation) = active.as_ref() else {
@@ -469,13 +478,10 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                     })
                 }
             },
-            Ok(Taken::HeldBy(owner)) => {
-                self.counters.redirected.fetch_add(1, Ordering::Relaxed);
-                Err(Rejection::OwnedElsewhere {
-                    key: key.to_owned(),
-                    owner,
-                })
-            }
+            Ok(Taken::HeldBy(owner)) => Err(Rejection::OwnedElsewhere {
+                key: key.to_owned(),
+                owner,
+            }),
             Err(_) => Err(Rejection::LeaseUnavailable {
                 key: key.to_owned(),
             }),
@@ -648,6 +654,9 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         };
         while let Some(Ok((subject, count))) = subjects.next().await {
             let key = subject.rsplit('.').next().unwrap_or("");
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
             if count > 0 && is_token(key) && !self.is_active(key) {
                 self.dispatch(key, Work::Wake);
             }
@@ -770,6 +779,7 @@ pub(crate) async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     }
     let _ = direct.unsubscribe().await;
     let _ = claim.unsubscribe().await;
+    group.stopped.store(true, Ordering::Release);
     if let Some(mut wakes) = wakes {
         let _ = wakes.unsubscribe().await;
     }

@@ -344,6 +344,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 next_worker: AtomicU64::new(0),
                 active: Mutex::new(HashSet::new()),
                 counters: Counters::default(),
+                stopped: Default::default(),
             });
             let task = runtime::spawn(serve::serve(
                 Arc::clone(&group),

@@ -157,11 +157,11 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     /// stored among the key's durable messages. It is not ordered with the key's plain tells
     /// and asks.
     ///
-    /// `id` names the message (1 to 128 characters without spaces or control characters): a
-    /// message stored under an id the stream already had within
-    /// [`DEDUP_WINDOW`](crate::DEDUP_WINDOW) is not stored again, and the answer says so
-    /// ([`Stored::duplicate`]). Retry with the same id when the answer was lost (`Timeout`,
-    /// `Disconnected`).
+    /// `id` names the message (1 to 128 bytes, without spaces or control characters) among
+    /// all the group's durable messages, whatever their key: a message stored under an id the
+    /// stream already had within [`DEDUP_WINDOW`](crate::DEDUP_WINDOW) is not stored again,
+    /// and the answer says so ([`Stored::duplicate`]). Retry with the same id when the answer
+    /// was lost (`Timeout`, `Disconnected`).
     ///
     /// # Errors
     ///
@@ -192,7 +192,7 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         {
             let reason = Rejection::Malformed {
                 detail: format!(
-                    "a durable message's id must be 1 to 128 characters without spaces: {id:?}"
+                    "a durable message's id must be 1 to 128 bytes without spaces: {id:?}"
                 ),
             };
             return Err(RemoteError::Rejected { reason, msg });

@@ -4,40 +4,12 @@
 
 mod keyed_common;
 
-use std::time::Duration;
-
 use keyed_common::*;
-use playhouse_core::{DeadLetterKind, MessageBroker, System};
-use playhouse_executors::TokioExecutor;
+use playhouse_core::{DeadLetterKind, MessageBroker};
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{NatsBroker, Rejection, RemoteError, Sharded};
-
-type Accounts = Sharded<Account>;
+use playhouse_nats::{NatsBroker, Rejection, RemoteError};
 
 const STREAM: &str = "playhouse_durable_accounts";
-
-async fn node(server: &TestServer, name: &str, seen: &Activations) -> (NatsBroker, Accounts) {
-    let broker = NatsBroker::connect(config(server, name))
-        .await
-        .expect("connects");
-    let system = System::with_broker(TokioExecutor::current(), broker.clone());
-    let accounts = spec(&broker, seen).start(&system).await.expect("serves");
-    (broker, accounts)
-}
-
-async fn client(server: &TestServer, name: &str) -> NatsBroker {
-    NatsBroker::connect(config(server, name))
-        .await
-        .expect("connects")
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn note(broker: &NatsBroker, key: &str, id: &str, n: u32) -> playhouse_nats::Stored {
     broker
@@ -83,6 +55,10 @@ async fn durable_messages_are_stored_once_per_id_and_handled_in_order() {
     let again = note(&c, "ordered", "ordered-25", 25).await;
     assert!(again.duplicate, "the stream knew the id");
     assert_eq!(again.sequence, sequences[4], "the first one's sequence");
+    // Ids are the group's, not the key's.
+    let elsewhere = note(&c, "elsewhere", "ordered-21", 21).await;
+    assert!(elsewhere.duplicate, "an id is unique in the group");
+    assert_eq!(elsewhere.sequence, sequences[0]);
 
     eventually("every note applied", async || {
         get(&c, "ordered").await.log.len() >= 20

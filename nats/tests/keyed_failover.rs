@@ -37,6 +37,22 @@ async fn account_node() {
     while node.next_command().await.is_some() {}
 }
 
+/// A child process per role, each serving the group `accounts`, once all are ready.
+async fn account_nodes(
+    server: &TestServer,
+    roles: &[&str],
+) -> HashMap<String, support::NodeProcess> {
+    let mut nodes = HashMap::new();
+    for role in roles {
+        let node = support::spawn_node("account_node", role, server, &[]);
+        nodes.insert((*role).to_owned(), node);
+    }
+    for node in nodes.values_mut() {
+        node.wait_for_line("READY", support::STARTUP).await;
+    }
+    nodes
+}
+
 async fn total(broker: &NatsBroker, keys: &[String]) -> (i64, HashMap<String, String>) {
     let mut sum = 0;
     let mut owners = HashMap::new();
@@ -51,19 +67,8 @@ async fn total(broker: &NatsBroker, keys: &[String]) -> (i64, HashMap<String, St
 #[tokio::test]
 async fn a_killed_owners_keys_answer_from_another_node_with_their_state() {
     let server = TestServer::start().expect("nats-server");
-    let mut nodes: HashMap<String, support::NodeProcess> = HashMap::new();
-    for role in ["n1", "n2", "n3"] {
-        nodes.insert(
-            role.to_owned(),
-            support::spawn_node("account_node", role, &server, &[]),
-        );
-    }
-    for node in nodes.values_mut() {
-        node.wait_for_line("READY", support::STARTUP).await;
-    }
-    let me = NatsBroker::connect(config(&server, "parent"))
-        .await
-        .expect("connects");
+    let mut nodes = account_nodes(&server, &["n1", "n2", "n3"]).await;
+    let me = client(&server, "parent").await;
 
     let keys: Vec<String> = (0..9).map(|i| format!("acct{i}")).collect();
     for key in &keys {
@@ -127,19 +132,8 @@ async fn stored_durably(broker: &NatsBroker) -> u64 {
 #[tokio::test]
 async fn a_durable_note_its_killed_owner_never_confirmed_is_applied_once_elsewhere() {
     let server = TestServer::start().expect("nats-server");
-    let mut nodes: HashMap<String, support::NodeProcess> = HashMap::new();
-    for role in ["n1", "n2"] {
-        nodes.insert(
-            role.to_owned(),
-            support::spawn_node("account_node", role, &server, &[]),
-        );
-    }
-    for node in nodes.values_mut() {
-        node.wait_for_line("READY", support::STARTUP).await;
-    }
-    let me = NatsBroker::connect(config(&server, "parent"))
-        .await
-        .expect("connects");
+    let mut nodes = account_nodes(&server, &["n1", "n2"]).await;
+    let me = client(&server, "parent").await;
     let notes = me.sharded_ref::<Note>("accounts");
 
     // The owner applies the note and saves it, then holds it unconfirmed.
@@ -147,11 +141,10 @@ async fn a_durable_note_its_killed_owner_never_confirmed_is_applied_once_elsewhe
         .tell_durable("ledger", "held", Note(HELD), WAIT)
         .await
         .expect("stored");
-    let deadline = Instant::now() + WAIT;
-    while get(&me, "ledger").await.log != vec![HELD] {
-        assert!(Instant::now() < deadline, "never applied");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually("applied", async || {
+        get(&me, "ledger").await.log == vec![HELD]
+    })
+    .await;
     assert_eq!(stored_durably(&me).await, 1, "unconfirmed: still stored");
     let victim = get(&me, "ledger").await.node;
     nodes.get_mut(&victim).expect("a child").kill_hard();
@@ -163,30 +156,19 @@ async fn a_durable_note_its_killed_owner_never_confirmed_is_applied_once_elsewhe
             .await
             .expect("stored");
     }
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let seen = get(&me, "ledger").await;
-        if seen.log.len() >= 4 {
-            assert_ne!(seen.node, victim, "the key moved");
-            assert_eq!(
-                seen.log,
-                vec![HELD, 1, 2, 3],
-                "the held note applied once, then the others in order"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never applied elsewhere: {seen:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let deadline = Instant::now() + WAIT;
-    while stored_durably(&me).await > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the held note was never confirmed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually("applied elsewhere", async || {
+        get(&me, "ledger").await.log.len() >= 4
+    })
+    .await;
+    let seen = get(&me, "ledger").await;
+    assert_ne!(seen.node, victim, "the key moved");
+    assert_eq!(
+        seen.log,
+        vec![HELD, 1, 2, 3],
+        "the held note applied once, then the others in order"
+    );
+    eventually("the held note confirmed", async || {
+        stored_durably(&me).await == 0
+    })
+    .await;
 }

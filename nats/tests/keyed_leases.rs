@@ -10,32 +10,7 @@ use keyed_common::*;
 use playhouse_core::System;
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{NatsBroker, Rejection, RemoteError, Sharded, StateError};
-
-type Accounts = Sharded<Account>;
-
-async fn node(server: &TestServer, name: &str, seen: &Activations) -> (NatsBroker, Accounts) {
-    let broker = NatsBroker::connect(config(server, name))
-        .await
-        .expect("connects");
-    let system = System::with_broker(TokioExecutor::current(), broker.clone());
-    let accounts = spec(&broker, seen).start(&system).await.expect("serves");
-    (broker, accounts)
-}
-
-async fn client(server: &TestServer, name: &str) -> NatsBroker {
-    NatsBroker::connect(config(server, name))
-        .await
-        .expect("connects")
-}
-
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use playhouse_nats::{NatsBroker, Rejection, RemoteError, StateError};
 
 #[tokio::test]
 async fn activation_on_first_message_gives_the_factory_the_key() {
@@ -159,7 +134,7 @@ async fn passivation_when_idle_and_on_demand_reloads_through_the_factory() {
 
     assert_eq!(deposit(&broker, "idle", 5).await, Ok(5));
     assert!(accounts.is_active("idle"));
-    eventually("idle passivates", || !accounts.is_active("idle")).await;
+    eventually("idle passivates", async || !accounts.is_active("idle")).await;
     assert_eq!(get(&broker, "idle").await.balance, 5, "reloaded");
     assert_eq!(seen.count("idle"), 2);
 
@@ -276,8 +251,8 @@ async fn when_the_server_is_gone_longer_than_the_ttl_every_owner_stops() {
 
     // No renewal can reach the server: the lease lapses at its deadline, here.
     server.stop();
-    eventually("the lease lapses", || !state.is_owner()).await;
-    eventually("the key is passivated", || !on_a.is_active("cut")).await;
+    eventually("the lease lapses", async || !state.is_owner()).await;
+    eventually("the key is passivated", async || !on_a.is_active("cut")).await;
     assert!(on_a.stats().lapses >= 1);
 
     server.restart().expect("restarts");

@@ -239,6 +239,37 @@ pub fn spec<'b>(
         .durable::<Note>(|Note(n), delivery| Msg::Note(n, delivery))
 }
 
+pub type Accounts = playhouse_nats::Sharded<Account>;
+
+/// A node of its own (a broker named `name`) serving the group `accounts`, on Tokio.
+pub async fn node(server: &TestServer, name: &str, seen: &Activations) -> (NatsBroker, Accounts) {
+    let broker = NatsBroker::connect(config(server, name))
+        .await
+        .expect("connects");
+    let system = playhouse_core::System::with_broker(
+        playhouse_executors::TokioExecutor::current(),
+        broker.clone(),
+    );
+    let accounts = spec(&broker, seen).start(&system).await.expect("serves");
+    (broker, accounts)
+}
+
+/// A node that serves nothing, to send from.
+pub async fn client(server: &TestServer, name: &str) -> NatsBroker {
+    NatsBroker::connect(config(server, name))
+        .await
+        .expect("connects")
+}
+
+/// Waits until `check` holds, at most [`WAIT`]; panics naming `what` if it never does.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Asks `key`'s account of the group `accounts` what it holds; panics if it cannot.
 pub async fn get(broker: &NatsBroker, key: &str) -> Seen {
     broker

@@ -90,8 +90,8 @@ pub use envelope::{ENVELOPE_VERSION, Rejection, RemoteNoReply};
 pub use error::{ConnectError, ExportError, RemoteError};
 pub use export::{Export, Exported};
 pub use keyed::{
-    DEDUP_WINDOW, Delivery, KeyState, MAX_DELIVERIES, Sharded, ShardedRef, ShardedSpec,
-    ShardedStats, StateError, Stored,
+    DEDUP_WINDOW, Delivery, KeyState, Redelivery, Sharded, ShardedRef, ShardedSpec, ShardedStats,
+    StateError, Stored,
 };
 pub use members::{LeaveReason, MemberEvent};
 pub use pubsub::{PublishError, RemoteSubscription, SubscribeError};

@@ -4,10 +4,12 @@
 
 mod keyed_common;
 
+use std::time::Duration;
+
 use keyed_common::*;
 use playhouse_core::{DeadLetterKind, MessageBroker};
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{NatsBroker, Rejection, RemoteError};
+use playhouse_nats::{NatsBroker, Redelivery, Rejection, RemoteError};
 
 const STREAM: &str = "playhouse_durable_accounts";
 
@@ -71,6 +73,70 @@ async fn durable_messages_are_stored_once_per_id_and_handled_in_order() {
     .await;
     assert_eq!(seen.count("ordered"), 1, "one activation");
     assert!(seen.skipped.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_note_never_confirmed_is_given_up_as_a_dead_letter_and_the_next_one_goes_on() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let a = client(&server, "a").await;
+    let system = playhouse_core::System::with_broker(
+        playhouse_executors::TokioExecutor::current(),
+        a.clone(),
+    );
+    let redelivery = Redelivery {
+        pause: Duration::from_millis(10),
+        max_pause: Duration::from_millis(50),
+        max_deliveries: 3,
+    };
+    let _accounts = spec(&a, &seen)
+        .redelivery(redelivery)
+        .start(&system)
+        .await
+        .expect("serves");
+    let c = client(&server, "c").await;
+
+    note(&c, "poison", "poison-1", NEVER).await;
+    note(&c, "poison", "poison-2", 2).await;
+    eventually("the next note applied", async || {
+        get(&c, "poison").await.log == vec![2]
+    })
+    .await;
+    let handed = deliveries_of(&seen, "poison", NEVER);
+    assert_eq!(
+        handed.iter().map(|h| h.deliveries).collect::<Vec<_>>(),
+        vec![1, 2, 3],
+        "delivered max_deliveries times, then given up"
+    );
+    assert_eq!(a.dead_letters().get(DeadLetterKind::Rejected), 1);
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+    assert_eq!(redelivery.pause_after(2), Duration::from_millis(20));
+    assert_eq!(redelivery.pause_after(9), Duration::from_millis(50));
+}
+
+#[tokio::test]
+async fn durable_notes_reach_actors_running_on_smol_and_on_the_std_executor() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let smol = playhouse_executors::SmolExecutor::global();
+    let std = playhouse_executors::StdExecutor::with_threads(2).expect("threads");
+    let (_a, on_smol) = node_on(&server, "on-smol", &seen, smol).await;
+    let (_b, on_std) = node_on(&server, "on-std", &seen, std).await;
+    let c = client(&server, "c").await;
+
+    let keys: Vec<String> = (0..8).map(|i| format!("x{i}")).collect();
+    for key in &keys {
+        for n in 1..=3 {
+            note(&c, key, &format!("{key}-{n}"), n).await;
+        }
+    }
+    for key in &keys {
+        eventually("applied", async || get(&c, key).await.log.len() >= 3).await;
+        assert_eq!(get(&c, key).await.log, vec![1, 2, 3], "{key}");
+    }
+    let active = on_smol.active_keys().len() + on_std.active_keys().len();
+    assert_eq!(active, keys.len(), "each key active on one node");
+    eventually("out of the stream", async || stored(&c).await == 0).await;
 }
 
 #[tokio::test]

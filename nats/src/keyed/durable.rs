@@ -16,8 +16,9 @@
 //!   consumer `k_<key>` (one unconfirmed message at a time, so in the order stored), hands each
 //!   to the actor with a [`Delivery`], and acknowledges it to the stream when the actor
 //!   confirms, if the lease is still held (fenced as answers are). A delivery dropped
-//!   unconfirmed is delivered again after a pause; one delivered [`MAX_DELIVERIES`] times, or
-//!   that cannot be read, is taken out of the stream and recorded as a `Rejected` dead letter.
+//!   unconfirmed is delivered again after a pause; one delivered
+//!   [`Redelivery::max_deliveries`] times, or that cannot be read, is taken out of the stream
+//!   and recorded as a `Rejected` dead letter.
 //!   A consumer outlives an activation that lapsed (the next owner carries on with it, and the
 //!   unconfirmed message is delivered again after the lease TTL), and one that passivated with
 //!   messages still stored (the count of their deliveries goes on); a passivation that leaves
@@ -37,14 +38,51 @@ use playhouse_core::Reply;
 /// within this window is not stored twice.
 pub const DEDUP_WINDOW: Duration = Duration::from_secs(120);
 
-/// After this many deliveries without a confirmation, a durable message is taken out of the
-/// stream and recorded as a dead letter.
-pub const MAX_DELIVERIES: u64 = 16;
+/// How a sharded group delivers again a durable message dropped unconfirmed
+/// ([`ShardedSpec::redelivery`](crate::ShardedSpec::redelivery)): after a pause that grows
+/// with each delivery, up to a number of deliveries after which the message is taken out of
+/// the stream and recorded as a `Rejected` dead letter (a message no activation can handle
+/// does not hold its key's later messages back for ever).
+///
+/// ```
+/// # use std::time::Duration;
+/// # use playhouse_nats::Redelivery;
+/// let patient = Redelivery { max_deliveries: 100, ..Redelivery::default() };
+/// assert_eq!(patient.pause_after(3), Duration::from_millis(300));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Redelivery {
+    /// The pause before the next delivery is this times the deliveries so far (100 ms by
+    /// default)...
+    pub pause: Duration,
+    /// ...but at most this (5 s by default).
+    pub max_pause: Duration,
+    /// A message delivered this many times without a confirmation is given up (16 by
+    /// default; at least 1).
+    pub max_deliveries: u64,
+}
 
-/// The pause before a delivery dropped unconfirmed is delivered again, times the number of
-/// deliveries so far (at most [`MAX_PAUSE`]).
-pub(crate) const PAUSE: Duration = Duration::from_millis(100);
-pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(5);
+impl Default for Redelivery {
+    fn default() -> Self {
+        Redelivery {
+            pause: Duration::from_millis(100),
+            max_pause: Duration::from_secs(5),
+            max_deliveries: 16,
+        }
+    }
+}
+
+impl Redelivery {
+    /// The pause before a message dropped unconfirmed after `deliveries` deliveries comes
+    /// again.
+    pub fn pause_after(&self, deliveries: u64) -> Duration {
+        let times = u32::try_from(deliveries.max(1)).unwrap_or(u32::MAX);
+        self.pause.saturating_mul(times).min(self.max_pause)
+    }
+}
+
+/// The pause before a feeder tries its consumer again after it could not open it.
+pub(crate) const REOPEN: Duration = Duration::from_millis(100);
 
 /// What the stream says of one delivery of a durable message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,10 +243,4 @@ pub(crate) async fn holds_messages(stream: &stream::Stream, subject: &str) -> Re
         }
     }
     Ok(false)
-}
-
-/// The pause before a message dropped unconfirmed after `deliveries` deliveries comes again.
-pub(crate) fn pause(deliveries: u64) -> Duration {
-    let times = u32::try_from(deliveries.max(1)).unwrap_or(u32::MAX);
-    PAUSE.saturating_mul(times).min(MAX_PAUSE)
 }

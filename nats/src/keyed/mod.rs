@@ -30,7 +30,7 @@ mod spec;
 mod state;
 
 pub(crate) use durable::DeliveryInfo;
-pub use durable::{DEDUP_WINDOW, Delivery, MAX_DELIVERIES, Stored};
+pub use durable::{DEDUP_WINDOW, Delivery, Redelivery, Stored};
 pub use sender::ShardedRef;
 pub use spec::{Sharded, ShardedSpec, ShardedStats};
 pub use state::{KeyState, StateError};

@@ -19,7 +19,7 @@ use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorRef, BoxError, DeadLetterKind, MessageBroker, SendError};
 use tokio::sync::mpsc;
 
-use super::durable::{self, DeliveryInfo, MAX_DELIVERIES};
+use super::durable::{self, DeliveryInfo, Redelivery};
 use super::lease::{Lease, Leases, Taken};
 use super::state::KeyState;
 use crate::broker::Inner;
@@ -115,6 +115,7 @@ pub(crate) struct Group<A: Actor, MB: Mailbox, C: Codec> {
     pub(crate) states: kv::Store,
     /// The stream of the group's durable messages, if it takes some.
     pub(crate) durable: Option<stream::Stream>,
+    pub(crate) redelivery: Redelivery,
     pub(crate) routes: Routes<A::Message, C>,
     pub(crate) factory: Factory<A, C>,
     pub(crate) spawn: Spawn<A, MB>,
@@ -512,7 +513,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             Err(_) => return self.give_up(key, &message, None).await,
         };
         let env = match envelope::parse(&message.payload) {
-            Ok(env) if info.deliveries <= MAX_DELIVERIES => env,
+            Ok(env) if info.deliveries <= self.redelivery.max_deliveries.max(1) => env,
             _ => return self.give_up(key, &message, None).await,
         };
         let message_type = self.routes.durable_type(env.tag);
@@ -536,7 +537,8 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             }
             Err(SendError::Full(m)) => {
                 crate::routes::discard(m);
-                let pause = AckKind::Nak(Some(durable::pause(info.deliveries)));
+                let pause = self.redelivery.pause_after(info.deliveries);
+                let pause = AckKind::Nak(Some(pause));
                 let _ = message.ack_with(pause).await;
                 return;
             }
@@ -548,7 +550,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             message,
             Arc::clone(&activation.lease),
             ack_wait,
-            info.deliveries,
+            self.redelivery.pause_after(info.deliveries),
         )));
     }
 
@@ -701,7 +703,7 @@ async fn feed<A: Actor, MB: Mailbox, C: Codec>(
         if !lease.is_valid() {
             return;
         }
-        tokio::time::sleep(durable::PAUSE).await;
+        tokio::time::sleep(durable::REOPEN).await;
     }
 }
 
@@ -714,7 +716,7 @@ async fn confirm(
     message: jetstream::Message,
     lease: Arc<Lease>,
     ack_wait: Duration,
-    deliveries: u64,
+    pause: Duration,
 ) {
     loop {
         let outcome = tokio::time::timeout(ack_wait / 2, &mut answer).await;
@@ -727,8 +729,7 @@ async fn confirm(
                 return;
             }
             Ok(Err(_)) => {
-                let pause = AckKind::Nak(Some(durable::pause(deliveries)));
-                let _ = message.ack_with(pause).await;
+                let _ = message.ack_with(AckKind::Nak(Some(pause))).await;
                 return;
             }
             Err(_) => {

@@ -17,7 +17,7 @@ use playhouse_core::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::durable::{self, Delivery};
+use super::durable::{self, Delivery, Redelivery};
 use super::lease::Leases;
 use super::serve::{self, Counters, Factory, Group, Spawn, claim_subject, direct_subject};
 use super::state::KeyState;
@@ -39,6 +39,7 @@ pub struct ShardedSpec<'b, A: Actor, MB: Mailbox, C: Codec> {
     routes: Routes<A::Message, C>,
     mailbox: MB,
     idle: Option<Duration>,
+    redelivery: Redelivery,
 }
 
 impl<C: Codec> NatsBroker<C> {
@@ -113,6 +114,7 @@ impl<C: Codec> NatsBroker<C> {
             routes: Routes::new(),
             mailbox: Bounded::default(),
             idle: None,
+            redelivery: Redelivery::default(),
         }
     }
 }
@@ -152,7 +154,8 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// stored, until it confirms each. `make` puts the message and its [`Delivery`] in the
     /// actor's message; the actor calls [`Delivery::confirm`] once it has handled it. A
     /// delivery dropped unconfirmed (the handler failed, the actor stopped, the node died) is
-    /// delivered again: at least once. See [`Delivery::sequence`] to skip what was handled
+    /// delivered again, after a pause, up to a number of deliveries
+    /// ([`redelivery`](ShardedSpec::redelivery)): at least once. See [`Delivery::sequence`] to skip what was handled
     /// but not confirmed. A `make` that panics, or a message that does not decode, is taken
     /// out of the stream as a `Rejected` dead letter of this node.
     ///
@@ -213,6 +216,13 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         self
     }
 
+    /// How a durable message dropped unconfirmed is delivered again, and after how many
+    /// deliveries it is given up as a dead letter (the default: [`Redelivery::default`]).
+    pub fn redelivery(mut self, redelivery: Redelivery) -> Self {
+        self.redelivery = redelivery;
+        self
+    }
+
     /// Gives every activation `mailbox` (the default: `Bounded<Block>`, capacity 256).
     pub fn mailbox<MB2: Mailbox>(self, mailbox: MB2) -> ShardedSpec<'b, A, MB2, C> {
         ShardedSpec {
@@ -222,6 +232,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
             routes: self.routes,
             mailbox,
             idle: self.idle,
+            redelivery: self.redelivery,
         }
     }
 
@@ -267,6 +278,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         };
         let inner = Arc::clone(&self.broker.inner);
         let (factory, routes, idle, name) = (self.factory, self.routes, self.idle, self.group);
+        let redelivery = self.redelivery;
         let (stop, stopped) = oneshot::channel();
         let group = runtime::run(async move {
             let nats = |e: &dyn fmt::Display| ExportError::Nats(e.to_string());
@@ -336,6 +348,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 leases: Arc::new(leases),
                 states,
                 durable,
+                redelivery,
                 routes,
                 factory,
                 spawn,

@@ -29,12 +29,14 @@ pub struct Push(pub u32);
 
 /// Appends to the account's log as a durable message: saved with its sequence, then
 /// confirmed. On its first delivery, [`DROPPED`] is dropped unconfirmed (nothing saved) and
-/// [`HELD`] is saved but never confirmed (as if its node died between the two).
+/// [`HELD`] is saved but never confirmed (as if its node died between the two); [`NEVER`] is
+/// dropped unconfirmed on every delivery.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Note(pub u32);
 
 pub const DROPPED: u32 = 13;
 pub const HELD: u32 = 99;
+pub const NEVER: u32 = 666;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
@@ -121,7 +123,7 @@ impl<V: Env> Handler<V> for Account {
                     sequence: delivery.sequence(),
                     deliveries: delivery.deliveries(),
                 });
-                if n == DROPPED && !delivery.is_redelivery() {
+                if n == NEVER || (n == DROPPED && !delivery.is_redelivery()) {
                     drop(delivery);
                     return Ok(());
                 }
@@ -243,13 +245,26 @@ pub type Accounts = playhouse_nats::Sharded<Account>;
 
 /// A node of its own (a broker named `name`) serving the group `accounts`, on Tokio.
 pub async fn node(server: &TestServer, name: &str, seen: &Activations) -> (NatsBroker, Accounts) {
+    node_on(
+        server,
+        name,
+        seen,
+        playhouse_executors::TokioExecutor::current(),
+    )
+    .await
+}
+
+/// A node serving the group `accounts`, its actors running on `executor`.
+pub async fn node_on<E: playhouse_core::Executor>(
+    server: &TestServer,
+    name: &str,
+    seen: &Activations,
+    executor: E,
+) -> (NatsBroker, Accounts) {
     let broker = NatsBroker::connect(config(server, name))
         .await
         .expect("connects");
-    let system = playhouse_core::System::with_broker(
-        playhouse_executors::TokioExecutor::current(),
-        broker.clone(),
-    );
+    let system = playhouse_core::System::with_broker(executor, broker.clone());
     let accounts = spec(&broker, seen).start(&system).await.expect("serves");
     (broker, accounts)
 }

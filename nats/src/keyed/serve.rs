@@ -55,6 +55,8 @@ pub(crate) struct Counters {
     pub(crate) passivations: AtomicU64,
     pub(crate) lapses: AtomicU64,
     pub(crate) redirected: AtomicU64,
+    pub(crate) durable_confirmed: AtomicU64,
+    pub(crate) durable_given_up: AtomicU64,
 }
 
 pub(crate) enum Work<M> {
@@ -123,7 +125,7 @@ pub(crate) struct Group<A: Actor, MB: Mailbox, C: Codec> {
     pub(crate) workers: Mutex<Workers<A::Message>>,
     pub(crate) next_worker: AtomicU64,
     pub(crate) active: Mutex<HashSet<String>>,
-    pub(crate) counters: Counters,
+    pub(crate) counters: Arc<Counters>,
     /// Set when the group stops serving on this node: a sweep still under way wakes nothing.
     pub(crate) stopped: std::sync::atomic::AtomicBool,
 }
@@ -551,6 +553,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             Arc::clone(&activation.lease),
             ack_wait,
             self.redelivery.pause_after(info.deliveries),
+            Arc::clone(&self.counters),
         )));
     }
 
@@ -563,6 +566,9 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         message_type: Option<&'static str>,
     ) {
         let _ = message.ack_with(AckKind::Term).await;
+        self.counters
+            .durable_given_up
+            .fetch_add(1, Ordering::Relaxed);
         self.inner.local.report_dead_letter(
             DeadLetterKind::Rejected,
             &format!("{}/{key}", self.name),
@@ -717,6 +723,7 @@ async fn confirm(
     lease: Arc<Lease>,
     ack_wait: Duration,
     pause: Duration,
+    counters: Arc<Counters>,
 ) {
     loop {
         let outcome = tokio::time::timeout(ack_wait / 2, &mut answer).await;
@@ -725,7 +732,9 @@ async fn confirm(
         }
         match outcome {
             Ok(Ok(_)) => {
-                let _ = message.double_ack().await;
+                if message.double_ack().await.is_ok() {
+                    counters.durable_confirmed.fetch_add(1, Ordering::Relaxed);
+                }
                 return;
             }
             Ok(Err(_)) => {

@@ -155,9 +155,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// actor's message; the actor calls [`Delivery::confirm`] once it has handled it. A
     /// delivery dropped unconfirmed (the handler failed, the actor stopped, the node died) is
     /// delivered again, after a pause, up to a number of deliveries
-    /// ([`redelivery`](ShardedSpec::redelivery)): at least once. See [`Delivery::sequence`] to skip what was handled
-    /// but not confirmed. A `make` that panics, or a message that does not decode, is taken
-    /// out of the stream as a `Rejected` dead letter of this node.
+    /// ([`redelivery`](ShardedSpec::redelivery)): at least once. See [`Delivery::sequence`]
+    /// to skip what was handled but not confirmed. A `make` that panics, or a message that
+    /// does not decode, is taken out of the stream as a `Rejected` dead letter of this node.
     ///
     /// ```no_run
     /// # use playhouse_core::{Actor, Context, Env, Handler};
@@ -356,7 +356,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 workers: Mutex::new(Default::default()),
                 next_worker: AtomicU64::new(0),
                 active: Mutex::new(HashSet::new()),
-                counters: Counters::default(),
+                counters: Arc::new(Counters::default()),
                 stopped: Default::default(),
             });
             let task = runtime::spawn(serve::serve(
@@ -430,6 +430,11 @@ pub struct ShardedStats {
     /// Messages refused here because another node holds their key's lease (the sender was
     /// told which, and sent there).
     pub redirected: u64,
+    /// Durable messages confirmed by their actor here and acknowledged to the stream.
+    pub durable_confirmed: u64,
+    /// Durable messages taken out of the stream here, unhandled, as dead letters (unreadable,
+    /// of a type the group does not take, or delivered too many times).
+    pub durable_given_up: u64,
 }
 
 impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
@@ -472,6 +477,8 @@ impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
             passivations: c.passivations.load(Ordering::Relaxed),
             lapses: c.lapses.load(Ordering::Relaxed),
             redirected: c.redirected.load(Ordering::Relaxed),
+            durable_confirmed: c.durable_confirmed.load(Ordering::Relaxed),
+            durable_given_up: c.durable_given_up.load(Ordering::Relaxed),
         }
     }
 

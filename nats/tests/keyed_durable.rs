@@ -250,6 +250,56 @@ async fn notes_stored_while_nobody_serves_are_handled_when_a_node_comes() {
     eventually("out of the stream", async || stored(&c).await == 0).await;
 }
 
+/// Stores a note, retrying under the same id while the server is out of reach: stored once.
+async fn note_retrying(broker: &NatsBroker, key: &str, id: &str, n: u32) {
+    let notes = broker.sharded_ref::<Note>("accounts");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let timeout = Duration::from_secs(1);
+        match notes.tell_durable(key, id, Note(n), timeout).await {
+            Ok(_) => return,
+            Err(RemoteError::Timeout | RemoteError::Disconnected(_)) => {
+                assert!(tokio::time::Instant::now() < deadline, "never stored");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(other) => panic!("durable note {n} to {key}: {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn stored_notes_survive_a_server_restart_and_an_owner_goes_on_after_one() {
+    let mut server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+    note(&c, "survivor", "survivor-1", 1).await;
+    eventually("applied", async || get(&c, "survivor").await.log == vec![1]).await;
+
+    // Stored while nobody serves the group, then the server restarts.
+    on_a.stop(WAIT).await;
+    note(&c, "survivor", "survivor-2", 2).await;
+    note(&c, "survivor", "survivor-3", 3).await;
+    server.restart().expect("restarts");
+
+    let (_b, on_b) = node(&server, "b", &seen).await;
+    eventually("handled after the restart", async || {
+        get(&c, "survivor").await.log == vec![1, 2, 3]
+    })
+    .await;
+    assert!(on_b.is_active("survivor"));
+
+    // The server restarts under the key's owner; notes stored afterwards reach the key.
+    server.restart().expect("restarts");
+    note_retrying(&c, "survivor", "survivor-4", 4).await;
+    note_retrying(&c, "survivor", "survivor-5", 5).await;
+    eventually("handled after the second restart", async || {
+        get(&c, "survivor").await.log == vec![1, 2, 3, 4, 5]
+    })
+    .await;
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+}
+
 #[tokio::test]
 async fn passivation_hands_stored_notes_to_the_next_activation() {
     let server = TestServer::start().expect("nats-server");

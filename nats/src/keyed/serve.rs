@@ -690,7 +690,15 @@ async fn feed<A: Actor, MB: Mailbox, C: Codec>(
             );
             drop(group);
             match durable::open_consumer(&stream, &prefix, &name, &key, ttl).await {
-                Ok(consumer) => consumer.messages().await.ok(),
+                // Heartbeats every half TTL: a pull the server forgot (it restarted) is found
+                // missing, and asked again, within about one TTL.
+                Ok(consumer) => consumer
+                    .stream()
+                    .expires(ttl * 2)
+                    .heartbeat(ttl / 2)
+                    .messages()
+                    .await
+                    .ok(),
                 Err(_) => None,
             }
         };

@@ -357,6 +357,28 @@ async fn a_key_passivated_with_a_note_unconfirmed_gets_it_again_in_its_next_acti
 }
 
 #[tokio::test]
+async fn a_delivery_kept_past_its_actor_does_not_hold_the_passivation_up() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+
+    note(&c, "parking", "parking-1", PARKED).await;
+    eventually("parked", async || seen.parked.lock().unwrap().len() == 1).await;
+    let passivated = tokio::time::timeout(WAIT, on_a.passivate("parking")).await;
+    assert_eq!(passivated, Ok(true), "the passivation ends (after one TTL)");
+
+    // Dropped at last, unconfirmed: the note comes again, to a new activation.
+    seen.parked.lock().unwrap().clear();
+    eventually("applied on its next delivery", async || {
+        get(&c, "parking").await.log == vec![PARKED]
+    })
+    .await;
+    assert_eq!(seen.count("parking"), 2);
+    eventually("out of the stream", async || stored(&c).await == 0).await;
+}
+
+#[tokio::test]
 async fn durable_sends_refuse_bad_input_with_typed_errors() {
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();

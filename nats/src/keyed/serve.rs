@@ -337,7 +337,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
     /// was queued, its `stopped` hook runs), then gives the lease back.
     ///
     /// A durable group's feeder stops first; the confirmations of what the actor handled are
-    /// awaited, then the key's consumer is deleted while the lease is still held, if the key
+    /// awaited (one lease TTL at most), then the key's consumer is deleted while the lease is still held, if the key
     /// has no message stored (a lapsed activation, or one that leaves messages unconfirmed,
     /// leaves the consumer to the next owner, who carries on with it and its counts).
     async fn end(&self, key: &str, active: &mut Option<Activation<A, MB>>) {
@@ -349,8 +349,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         }
         activation.actor.stop_with("passivated");
         activation.actor.wait().await;
-        for confirming in std::mem::take(&mut activation.confirming) {
-            let _ = confirming.await;
+        // A delivery the actor handed elsewhere may outlive it: waited for one TTL at most,
+        // then left unacknowledged (it comes again).
+        let confirming = std::mem::take(&mut activation.confirming);
+        let aborts: Vec<_> = confirming.iter().map(|c| c.abort_handle()).collect();
+        let all = futures::future::join_all(confirming);
+        if tokio::time::timeout(self.leases.ttl(), all).await.is_err() {
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
         }
         if let Some(stream) = &self.durable {
             let subject = durable::durable_subject(&self.inner.prefix, &self.name, key);

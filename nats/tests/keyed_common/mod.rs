@@ -30,13 +30,15 @@ pub struct Push(pub u32);
 /// Appends to the account's log as a durable message: saved with its sequence, then
 /// confirmed. On its first delivery, [`DROPPED`] is dropped unconfirmed (nothing saved) and
 /// [`HELD`] is saved but never confirmed (as if its node died between the two); [`NEVER`] is
-/// dropped unconfirmed on every delivery.
+/// dropped unconfirmed on every delivery; on its first delivery, [`PARKED`] is handed to
+/// [`Activations::parked`], where it outlives the actor.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Note(pub u32);
 
 pub const DROPPED: u32 = 13;
 pub const HELD: u32 = 99;
 pub const NEVER: u32 = 666;
+pub const PARKED: u32 = 77;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
@@ -123,6 +125,10 @@ impl<V: Env> Handler<V> for Account {
                     sequence: delivery.sequence(),
                     deliveries: delivery.deliveries(),
                 });
+                if n == PARKED && !delivery.is_redelivery() {
+                    self.seen.parked.lock().unwrap().push(delivery);
+                    return Ok(());
+                }
                 if n == NEVER || (n == DROPPED && !delivery.is_redelivery()) {
                     drop(delivery);
                     return Ok(());
@@ -167,6 +173,8 @@ pub struct Handed {
 pub struct Activations {
     /// Every delivery of a durable note.
     pub deliveries: Arc<Mutex<Vec<Handed>>>,
+    /// Deliveries of [`PARKED`] notes, kept unconfirmed.
+    pub parked: Arc<Mutex<Vec<Delivery>>>,
     /// Durable notes delivered again after they were applied, skipped: key and sequence.
     pub skipped: Arc<Mutex<Vec<(String, u64)>>>,
     pub log: Arc<Mutex<Vec<(String, String)>>>,

@@ -44,6 +44,11 @@ impl<R> Table<R> {
         self.0.iter().find(|(t, _)| *t == tag).map(|(_, r)| r)
     }
 
+    /// The type name of the route for `tag`, if there is one.
+    fn type_name(&self, tag: &str) -> Option<&'static str> {
+        self.0.iter().find(|(t, _)| *t == tag).map(|(t, _)| *t)
+    }
+
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -55,7 +60,8 @@ pub(crate) struct Routes<M, C> {
     tells: Table<TellRoute<M, C>>,
     asks: Table<AskRoute<M, C>>,
     durables: Table<DurableRoute<M, C>>,
-    /// What is taken, each as `tell:Type` or `ask:Type->Answer`, in the order declared.
+    /// What is taken, each as `tell:Type`, `ask:Type->Answer` or `durable:Type`, in the order
+    /// declared.
     pub(crate) accepts: Vec<String>,
 }
 
@@ -146,11 +152,7 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
 
     /// The durable type whose tag is `tag`, if one is taken.
     pub(crate) fn durable_type(&self, tag: &str) -> Option<&'static str> {
-        self.durables
-            .0
-            .iter()
-            .find(|(t, _)| *t == tag)
-            .map(|(t, _)| *t)
+        self.durables.type_name(tag)
     }
 
     /// Turns the stored durable message `env` into the actor's message and the future of its

@@ -519,11 +519,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             },
             Err(_) => return self.give_up(key, &message, None).await,
         };
-        let env = match envelope::parse(&message.payload) {
-            Ok(env) if info.deliveries <= self.redelivery.max_deliveries.max(1) => env,
-            _ => return self.give_up(key, &message, None).await,
+        let Ok(env) = envelope::parse(&message.payload) else {
+            return self.give_up(key, &message, None).await;
         };
         let message_type = self.routes.durable_type(env.tag);
+        if info.deliveries > self.redelivery.max_deliveries.max(1) {
+            return self.give_up(key, &message, message_type).await;
+        }
         let name = || format!("{}/{key}", self.name);
         let converted = self
             .routes

@@ -294,12 +294,33 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 }
 
 /// Asks `key`'s account of the group `accounts` what it holds; panics if it cannot.
+///
+/// A request in flight to a node that dies is lost (delivery is at most once), and so is one
+/// the server hands to a killed node's subscription before it has noticed the death: a `Get`
+/// changes nothing, so one without an answer (or that found no node to take the key) after
+/// three lease TTLs is asked again, until [`WAIT`].
 pub async fn get(broker: &NatsBroker, key: &str) -> Seen {
-    broker
-        .sharded_ref::<Get>("accounts")
-        .ask::<Seen>(key, Get, WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("get {key}: {e}"))
+    use playhouse_nats::{Rejection, RemoteError};
+    let gets = broker.sharded_ref::<Get>("accounts");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let error = match gets.ask::<Seen>(key, Get, 3 * TTL).await {
+            Ok(seen) => return seen,
+            Err(e) => e,
+        };
+        let again = matches!(
+            error,
+            RemoteError::Timeout
+                | RemoteError::NotFound { .. }
+                | RemoteError::Rejected {
+                    reason: Rejection::LeaseUnavailable { .. },
+                    ..
+                }
+        );
+        if !again || tokio::time::Instant::now() >= deadline {
+            panic!("get {key}: {error}");
+        }
+    }
 }
 
 /// Deposits `amount` in `key`'s account: the balance after it, or why not (its answer);

@@ -158,6 +158,8 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// ([`redelivery`](ShardedSpec::redelivery)): at least once. See [`Delivery::sequence`]
     /// to skip what was handled but not confirmed. A `make` that panics, or a message that
     /// does not decode, is taken out of the stream as a `Rejected` dead letter of this node.
+    /// A key whose factory fails keeps its messages stored, and its activation is tried again
+    /// once per lease TTL (counted in [`ShardedStats::activation_failures`]).
     ///
     /// ```no_run
     /// # use playhouse_core::{Actor, Context, Env, Handler};

@@ -113,8 +113,8 @@ pub mod prelude {
     #[cfg(feature = "macros")]
     pub use playhouse_macros::actor;
     pub use playhouse_supervisor::{
-        AutoShutdown, ChildSpec, HealthCheck, OnRestart, Pool, PoolSpec, RestartType, Shutdown,
-        Strategy, SupervisorRef, SupervisorSpec,
+        AutoShutdown, ChildSpec, HealthCheck, KeyedSupervision, OnRestart, Pool, PoolSpec,
+        RestartType, Shutdown, Strategy, SupervisorRef, SupervisorSpec,
     };
 }
 

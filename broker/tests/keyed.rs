@@ -25,12 +25,14 @@ use ::std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
 use playhouse_broker::keyed::{
-    ActivationTimedOut, KeyRef, Keyed, KeyedAskError, KeyedError, KeyedSpec,
+    ActivationTimedOut, KeyRef, Keyed, KeyedAskError, KeyedError, KeyedSpec, Reactivation,
+    SetDropped,
 };
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Reject};
 use playhouse_core::testing::VirtualTime;
 use playhouse_core::{
-    Actor, Context, Env, Executor, ExitReason, Handler, NoReply, Reply, restart_on_failure,
+    Actor, Context, Env, Executor, ExitReason, Handler, NoReply, NoRestart, Reply,
+    restart_on_failure,
 };
 
 use common::*;
@@ -799,6 +801,7 @@ async fn restarts_a_crashed_activation<E: Executor>(exec: E) {
         "a restart does not call the factory"
     );
     assert_eq!(keyed.stats().activations, 1);
+    assert_eq!(keyed.stats().restarts, 1);
     assert_eq!(
         world.stops(),
         vec![(8, "Panicked(\"probe boom\")".to_string())]
@@ -808,6 +811,38 @@ async fn restarts_a_crashed_activation<E: Executor>(exec: E) {
     keyed.tell(8, Msg::Item(3)).await.unwrap();
     assert_eq!(keyed.ask(8, Msg::Incarnation).await.unwrap(), 3);
     assert_eq!(keyed.ask(8, Msg::Log).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(keyed.stats().restarts, 2);
+}
+
+/// A supervision's `Reactivation` names its key, reads the executor's clock and runs the set's
+/// factory for the key; once the set is gone, it makes nothing and says why.
+async fn a_reactivation_runs_the_factory_while_its_set_lives<E: Executor>(exec: E) {
+    let world = World::new();
+    let lent: Arc<Mutex<Option<Reactivation<u32, Probe>>>> = Arc::default();
+    let keep = lent.clone();
+    let keyed = spec(&world)
+        .supervise(move |activation: Reactivation<u32, Probe>| {
+            *keep.lock().unwrap() = Some(activation);
+            NoRestart
+        })
+        .start(&System::new(exec.clone()));
+    keyed.tell(3, Msg::Item(1)).await.unwrap();
+    let activation = lent
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the activation's supervision was made");
+    assert_eq!(*activation.key(), 3);
+    assert!(activation.now() <= exec.now());
+    let fresh = activation.make().await.expect("the factory made an actor");
+    assert_eq!(fresh.key, 3);
+    assert_eq!(world.calls(), vec![3, 3]);
+    drop(fresh);
+    drop(keyed);
+    eventually(&exec, "the activation to end", || !world.stops().is_empty()).await;
+    let gone = activation.make().await.map(|_| ()).unwrap_err();
+    assert!(gone.downcast_ref::<SetDropped>().is_some(), "{gone}");
+    assert_eq!(world.calls(), vec![3, 3], "no factory left to call");
 }
 
 async fn activates_again_after_a_crash_without_restart<E: Executor>(exec: E) {
@@ -1340,6 +1375,7 @@ executor_tests!(
     reroutes_a_send_waiting_for_room_when_its_key_is_passivated,
     dropping_the_set_ends_its_activations,
     restarts_a_crashed_activation,
+    a_reactivation_runs_the_factory_while_its_set_lives,
     activates_again_after_a_crash_without_restart,
     asks_a_key,
     ask_flat_answers_a_handlers_error_as_the_asks,

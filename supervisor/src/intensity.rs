@@ -43,19 +43,7 @@ impl Intensity {
     pub(crate) fn add_restart(&self) -> bool {
         let now = (self.clock)();
         let mut restarts = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
-        restarts.push_back(now);
-        if let Some(threshold) = now.checked_sub(self.period) {
-            while restarts.front().is_some_and(|&oldest| oldest < threshold) {
-                restarts.pop_front();
-            }
-        }
-        // More than `max_restarts + 1` entries decide nothing more (the limit is exceeded
-        // either way): a supervisor allowing many restarts does not keep every one.
-        let keep = (self.max_restarts as usize).saturating_add(1);
-        while restarts.len() > keep {
-            restarts.pop_front();
-        }
-        restarts.len() <= self.max_restarts as usize
+        add_restart(&mut restarts, now, self.max_restarts, self.period)
     }
 
     /// The restarts recorded within the period (at most `max_restarts + 1`).
@@ -79,4 +67,28 @@ impl Intensity {
     pub(crate) fn close_fast_path(&self) {
         self.fast.store(false, Ordering::Release);
     }
+}
+
+/// Records a restart at `now` in `restarts` (times, oldest first); `false` if it exceeds the
+/// intensity: the restarts within the last `period`, this one included, must number at most
+/// `max_restarts` (OTP's `add_restart`). Keeps at most `max_restarts + 1` times.
+pub(crate) fn add_restart(
+    restarts: &mut VecDeque<Instant>,
+    now: Instant,
+    max_restarts: u32,
+    period: Duration,
+) -> bool {
+    restarts.push_back(now);
+    if let Some(threshold) = now.checked_sub(period) {
+        while restarts.front().is_some_and(|&oldest| oldest < threshold) {
+            restarts.pop_front();
+        }
+    }
+    // More than `max_restarts + 1` entries decide nothing more (the limit is exceeded either
+    // way): a supervisor allowing many restarts does not keep every one.
+    let keep = (max_restarts as usize).saturating_add(1);
+    while restarts.len() > keep {
+        restarts.pop_front();
+    }
+    restarts.len() <= max_restarts as usize
 }

@@ -75,6 +75,8 @@ mod events;
 mod handle;
 mod health;
 mod intensity;
+mod jitter;
+mod keyed;
 mod metrics;
 mod pool;
 mod spec;
@@ -84,6 +86,7 @@ pub use error::{StartCause, StartError, SupervisorError};
 pub use events::{EventKind, Events, SupervisorEvent};
 pub use handle::SupervisorRef;
 pub use health::{HealthCheck, HealthCheckFailed, HealthStatus, ProbeFailure, ProbeOutcome};
+pub use keyed::{KeySupervisor, KeyedSupervision};
 pub use metrics::{ChildMetrics, SubtreeMetrics};
 pub use pool::{Pool, PoolSpec, Routing};
 pub use spec::{

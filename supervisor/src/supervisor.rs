@@ -31,6 +31,7 @@ use crate::health::{
     ErasedHealthCheck, HealthCheckFailed, HealthStatus, ProbeReport, ProbeTask, spawn_probes,
 };
 use crate::intensity::Intensity;
+use crate::jitter::Jitter;
 use crate::spec::{
     AutoShutdown, Backoff, ChildId, ChildKind, ErasedChildSpec, RestartType, Shutdown, Strategy,
     SupervisorSpec,
@@ -146,7 +147,7 @@ pub struct Supervisor<E, B> {
     /// Set once the supervisor shuts itself down (escalation, auto-shutdown): it handles no
     /// more child exits.
     done: bool,
-    rng: u64,
+    rng: Jitter,
 }
 
 impl<E, B> fmt::Debug for Supervisor<E, B> {
@@ -226,7 +227,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             },
             start_report: None,
             done: false,
-            rng: 0x9e37_79b9_7f4a_7c15 ^ playhouse_core_seed(),
+            rng: Jitter::new(),
         }
     }
 
@@ -432,11 +433,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     }
 
     fn random(&mut self) -> f64 {
-        // xorshift64*: jitter needs spread, not quality.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.next()
     }
 
     /// The next report of child `idx`, or `None` at `deadline`.
@@ -1122,14 +1119,6 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         }
         Ok(())
     }
-}
-
-/// A seed for backoff jitter: differs between supervisors and runs.
-fn playhouse_core_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0);
-    h.finish()
 }
 
 impl<E: Executor, B: MessageBroker> Actor for Supervisor<E, B> {

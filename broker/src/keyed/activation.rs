@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 
 use playhouse_core::mailbox::Mailbox;
@@ -28,6 +28,7 @@ use super::error::{
 use super::factory_scope::FactoryScope;
 use super::shared::{Counters, Shared};
 use super::spec::Key;
+use super::supervise::{Governed, Reactivation, RestartCounter, Source};
 
 impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     /// The task activating `key` as activation `id`, whose entry (`Activating`) the caller has
@@ -58,7 +59,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     /// the set's activation timeout into another (the factory's future is then dropped). The
     /// thread is marked as running the factory while it does, so that the factory's own
     /// messages to the key are refused ([`factory_scope`](super::factory_scope)).
-    async fn make(&self, key: &K, id: u64) -> Result<A, ActivationCause> {
+    pub(crate) async fn make(&self, key: &K, id: u64) -> Result<A, ActivationCause> {
         fn panicked(payload: Box<dyn std::any::Any + Send>) -> ActivationCause {
             Arc::new(FactoryPanicked(panic_message(&*payload)))
         }
@@ -168,8 +169,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         };
         let restart = match &shared.restart {
             None => None,
-            Some(make) => match catch_unwind(AssertUnwindSafe(|| make(&self.key))) {
-                Ok(policy) => Some(policy),
+            Some(make) => match catch_unwind(AssertUnwindSafe(|| {
+                let source: Weak<dyn Source<K, A>> = shared.weak();
+                make(Reactivation::new(self.key.clone(), self.id, source))
+            })) {
+                Ok(policy) => {
+                    let counter: Weak<dyn RestartCounter> = shared.weak();
+                    Some(Governed::new(policy, counter))
+                }
                 Err(payload) => {
                     drop(actor);
                     let cause = RestartPolicyPanicked(panic_message(&*payload));

@@ -136,6 +136,9 @@ pub struct KeyedStats {
     pub passivations: u64,
     /// Sweeps for idle keys done so far.
     pub sweeps: u64,
+    /// Crashed incarnations that a restart policy or a supervision replaced with a fresh
+    /// actor behind the same reference ([`KeyedSpec::restart`], [`KeyedSpec::supervise`]).
+    pub restarts: u64,
 }
 
 impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
@@ -715,6 +718,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
             activation_failures: c.activation_failures.load(Relaxed),
             passivations: c.passivations.load(Relaxed),
             sweeps: c.sweeps.load(Relaxed),
+            restarts: c.restarts.load(Relaxed),
         }
     }
 }

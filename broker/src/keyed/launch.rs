@@ -7,18 +7,17 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{
-    Actor, ActorRef, Executor, ExitReason, Handler, MessageBroker, Restart, Spawner, Wiring,
-    restart_with,
-};
+use playhouse_core::{Actor, ActorRef, Executor, Handler, MessageBroker, Spawner, Wiring};
+
+use super::supervise::Governed;
 
 /// A boxed `Send` future (factories, activation tasks).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Spawns activations and the activations that must wait on the system a keyed set was started on.
 pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
-    /// Spawns `actor`, under `restart` when one is given.
-    fn spawn_actor(&self, actor: A, restart: Option<Box<dyn Restart<A>>>) -> ActorRef<A, MB>;
+    /// Spawns `actor`, under `supervision` when one is given.
+    fn spawn_actor(&self, actor: A, supervision: Option<Governed<A>>) -> ActorRef<A, MB>;
 
     /// Runs `task` on the executor.
     fn spawn_task(&self, task: BoxFuture<()>);
@@ -40,13 +39,10 @@ where
     E: Executor,
     B: MessageBroker,
 {
-    fn spawn_actor(&self, actor: A, restart: Option<Box<dyn Restart<A>>>) -> ActorRef<A, MB> {
-        match restart {
+    fn spawn_actor(&self, actor: A, supervision: Option<Governed<A>>) -> ActorRef<A, MB> {
+        match supervision {
             None => self.spawn(actor),
-            Some(mut policy) => self.spawn_restartable(
-                actor,
-                restart_with(move |reason: &ExitReason| policy.on_exit(reason)),
-            ),
+            Some(supervision) => self.spawn_supervised(actor, supervision),
         }
     }
 

@@ -61,9 +61,11 @@
 //!   the activation gracefully under the write lock; a send that finds its mailbox closed
 //!   activates the key again, and the new activation waits for the old one's exit. The old
 //!   activation's exit watcher removes its entry, so an idle passivated key costs nothing;
-//! - a **crash** is the restart policy's business ([`KeyedSpec::restart`]): a restart keeps the
-//!   reference, the mailbox and its queue, and the entry; without one, the activation ends,
-//!   its entry goes, and the next message activates the key again.
+//! - a **crash** is the supervision's business ([`KeyedSpec::supervise`], e.g.
+//!   `playhouse-supervisor`'s OTP `KeyedSupervision`, or a plain [`KeyedSpec::restart`]
+//!   policy): a restart keeps the reference, the mailbox (with its queue, unless the
+//!   supervision drains it), and the entry; without one, or once the supervision gives up,
+//!   the activation ends, its entry goes, and the next message activates the key again.
 //!
 //! No lock is held across an `.await`, and the factory, the handlers, the hooks and the restart
 //! policies never run under one (they run on the activation's task or the actor's).
@@ -98,6 +100,7 @@ mod launch;
 mod passivation;
 mod shared;
 mod spec;
+mod supervise;
 mod table;
 mod tell;
 
@@ -106,4 +109,5 @@ pub use error::{ActivationCause, ActivationTimedOut, ExecutorShutDown, KeyedAskE
 pub use handle::{Keyed, KeyedStats};
 pub use key_ref::{KeyRef, KeyRefTell};
 pub use spec::{Key, KeyedSpec};
+pub use supervise::{Reactivation, SetDropped, SupervisionMaker};
 pub use tell::Tell;

@@ -27,6 +27,7 @@ pub(crate) struct Counters {
     pub(crate) activations: AtomicU64,
     pub(crate) activation_failures: AtomicU64,
     pub(crate) passivations: AtomicU64,
+    pub(crate) restarts: AtomicU64,
     pub(crate) sweeps: AtomicU64,
 }
 

@@ -11,6 +11,7 @@ use playhouse_core::{Actor, BoxError, Executor, Handler, MessageBroker, Restart,
 
 use super::handle::Keyed;
 use super::launch::BoxFuture;
+use super::supervise::{ByRestart, DynSupervision, Reactivation, SupervisionMaker};
 
 /// What a key must be: hashed and compared to find its activation, cloned into the activation
 /// task, printed (`Debug`) into errors, and shared between threads. Implemented for every type
@@ -22,8 +23,10 @@ impl<T: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static> Key for T {}
 /// The factory, type-erased: called once per activation (the cold path).
 pub(crate) type Factory<K, A> = Arc<dyn Fn(&K) -> BoxFuture<Result<A, BoxError>> + Send + Sync>;
 
-/// Makes each activation's restart policy.
-pub(crate) type RestartMaker<K, A> = Arc<dyn Fn(&K) -> Box<dyn Restart<A>> + Send + Sync>;
+/// Makes each activation's supervision: the spec's restart policy or supervision maker,
+/// type-erased (called once per activation, the cold path).
+pub(crate) type RestartMaker<K, A> =
+    Arc<dyn Fn(Reactivation<K, A>) -> Box<dyn DynSupervision<A>> + Send + Sync>;
 
 /// How the actors of a keyed set are made and governed: the factory that makes a key's actor
 /// when its first message arrives, their mailbox, how long an idle key stays in memory, and what
@@ -154,14 +157,76 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     /// `policy(key)` makes each activation's own [`Restart`] policy (so a restart limit counts
     /// per activation), which decides after each crash whether a fresh actor takes over. Queued
     /// messages survive the restart; the key stays active and its factory is not called. A
-    /// passivation is a stop, which no policy restarts.
+    /// passivation is a stop, which no policy restarts. It replaces a
+    /// [`supervise`](KeyedSpec::supervise) given before.
     pub fn restart<R, F>(mut self, policy: F) -> Self
     where
         F: Fn(&K) -> R + Send + Sync + 'static,
         R: Restart<A>,
     {
-        self.restart = Some(Arc::new(move |key: &K| {
-            Box::new(policy(key)) as Box<dyn Restart<A>>
+        self.restart = Some(Arc::new(move |activation: Reactivation<K, A>| {
+            let policy: Box<dyn Restart<A>> = Box::new(policy(activation.key()));
+            Box::new(ByRestart(policy)) as Box<dyn DynSupervision<A>>
+        }));
+        self
+    }
+
+    /// Governs each activation with a [`Supervision`](playhouse_core::Supervision) that
+    /// `maker` makes for it, given the activation's [`Reactivation`]: the key, the executor's
+    /// clock and timer, and the set's factory to make the fresh actor of a restart with (so
+    /// that a restarted key reloads its state as a new activation would). After each
+    /// incarnation that ended on its own (an error, a panic, the actor stopping itself; never
+    /// a passivation), the supervision decides: a fresh actor behind the same reference and
+    /// mailbox, with or without what is queued, or the end of the activation (its queue is
+    /// discarded, its entry goes, and the key's next message activates it again). It may take
+    /// its time: the key stays active and its mailbox open meanwhile. Restarts are counted in
+    /// [`KeyedStats::restarts`](super::KeyedStats::restarts). It replaces a
+    /// [`restart`](KeyedSpec::restart) policy given before.
+    ///
+    /// `playhouse-supervisor`'s `KeyedSupervision` is the OTP maker: restart types,
+    /// restart intensity per activation, backoff, and a kept or drained queue.
+    ///
+    /// ```
+    /// use playhouse_broker::keyed::{KeyedSpec, Reactivation};
+    /// use playhouse_core::{restart_with, ActorId, ExitReason, Next, Supervision};
+    /// # use playhouse_core::{Actor, Context, Env, Handler};
+    /// # struct Counter(u64);
+    /// # impl Actor for Counter { type Message = u64; type Error = std::convert::Infallible; }
+    /// # impl<V: Env> Handler<V> for Counter {
+    /// #     async fn handle(&mut self, n: u64, _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    /// use std::task::{Context as TaskContext, Poll};
+    ///
+    /// /// Restarts a crashed counter once, with a fresh one from the set's factory.
+    /// struct Once {
+    ///     activation: Reactivation<u32, Counter>,
+    ///     used: bool,
+    ///     making: Option<Pin<Box<dyn Future<Output = Result<Counter, playhouse_broker::keyed::ActivationCause>> + Send>>>,
+    /// }
+    /// impl Supervision<Counter> for Once {
+    ///     fn poll_exited(&mut self, _: ActorId, reason: &ExitReason, cx: &mut TaskContext<'_>) -> Poll<Next<Counter>> {
+    ///         if self.making.is_none() {
+    ///             if reason.is_normal() || self.used {
+    ///                 return Poll::Ready(Next::End);
+    ///             }
+    ///             self.used = true;
+    ///             self.making = Some(Box::pin(self.activation.make()));
+    ///         }
+    ///         let made = std::task::ready!(self.making.as_mut().unwrap().as_mut().poll(cx));
+    ///         self.making = None;
+    ///         Poll::Ready(made.map_or(Next::End, Next::Restart))
+    ///     }
+    /// }
+    ///
+    /// let spec = KeyedSpec::from_fn(|_: &u32| Ok::<_, std::convert::Infallible>(Counter(0)))
+    ///     .supervise(|activation| Once { activation, used: false, making: None });
+    /// # drop(spec);
+    /// ```
+    pub fn supervise<S: SupervisionMaker<K, A>>(mut self, maker: S) -> Self {
+        self.restart = Some(Arc::new(move |activation: Reactivation<K, A>| {
+            Box::new(maker.make(activation)) as Box<dyn DynSupervision<A>>
         }));
         self
     }

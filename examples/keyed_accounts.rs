@@ -6,8 +6,11 @@
 //! in phases, each phase among a different group of accounts, so that the accounts of earlier
 //! phases go idle and are passivated, and come back when a later transfer needs them. One
 //! transfer goes to an account that does not exist: its activation fails, the deposit comes
-//! back as a typed error, and the money goes back where it came from. At the end every account
-//! is passivated and the total in the store is the total we started with.
+//! back as a typed error, and the money goes back where it came from. One account hits a bug
+//! and panics: its `stopped` hook saves its balance, and its supervision (OTP's transient
+//! restart, from `playhouse::supervisor`) restarts it from the store behind the same address.
+//! At the end every account is passivated and the total in the store is the total we started
+//! with.
 //!
 //! Run with `cargo run --example keyed_accounts`.
 
@@ -87,7 +90,14 @@ impl Account {
         Ok(self.balance)
     }
 
-    /// Passivated (or stopped for any reason): save the balance.
+    /// A bug, on purpose: the account panics. Its `stopped` hook still saves the balance, and
+    /// its supervision restarts it from the store.
+    #[message]
+    fn audit(&mut self) {
+        panic!("account {} hit a bug in its audit", self.id);
+    }
+
+    /// Passivated (or stopped for any reason, a crash included): save the balance.
     #[stopped]
     async fn save(&mut self, _reason: &ExitReason) {
         self.store.lock().unwrap().insert(self.id, self.balance);
@@ -159,6 +169,9 @@ async fn main() {
     // A store that stops answering fails the activation (the senders get their messages
     // back) rather than holding every sender of the account.
     .activation_timeout(LOAD_TIMEOUT)
+    // A crashed account is restarted from the store (at most 3 times in 10 s, then it is
+    // started over by its next message).
+    .supervise(KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::from_secs(10)))
     .start(&system);
 
     let group = ACCOUNTS / PHASES;
@@ -217,6 +230,18 @@ async fn main() {
         other => panic!("expected an activation failure, got {other:?}"),
     }
 
+    // An account crashes (`audit` is a tell: it returns once queued); the next message finds
+    // the account restarted from the balance its `stopped` hook saved.
+    let before = accounts.at(7).deposit(0).await.expect("account 7 answers");
+    accounts.at(7).audit().await.expect("the audit is queued");
+    let after = accounts
+        .at(7)
+        .deposit(0)
+        .await
+        .expect("account 7 answers again");
+    assert_eq!(after, before, "the restart reloaded the saved balance");
+    println!("account 7 crashed and was restarted from the store with its balance, {after}");
+
     // Save every account still in memory, then count the money.
     let saved = accounts.passivate_all().await;
     let total: u64 = store.lock().unwrap().values().sum();
@@ -226,9 +251,10 @@ async fn main() {
          passivated at the end (still in memory): {saved}"
     );
     println!(
-        "activations: {}, passivations: {}, failed activations: {}",
-        stats.activations, stats.passivations, stats.activation_failures
+        "activations: {}, passivations: {}, failed activations: {}, restarts: {}",
+        stats.activations, stats.passivations, stats.activation_failures, stats.restarts
     );
+    assert_eq!(stats.restarts, 1, "the crashed account was restarted once");
     println!("total: {total} (was {initial_total})");
     assert_eq!(total, initial_total, "money was created or destroyed");
 }

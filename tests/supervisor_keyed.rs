@@ -22,7 +22,7 @@ use ::std::time::{Duration, Instant};
 use common::*;
 use futures::channel::oneshot;
 use futures::future::{FutureExt, Shared};
-use playhouse::broker::keyed::{Keyed, KeyedSpec};
+use playhouse::broker::keyed::{Keyed, KeyedAskError, KeyedSpec};
 use playhouse::core::reply_port;
 use playhouse::prelude::*;
 use playhouse::supervisor::{Backoff, KeyedSupervision};
@@ -62,6 +62,10 @@ struct World {
     fail_next: AtomicU32,
     /// `stopped` hooks run, with their reasons.
     stops: Mutex<Vec<String>>,
+    /// If set, the factory asks its own key through it, and records whether it was refused
+    /// as a deadlock. A test that sets it takes it back: the set holds the world.
+    me: Mutex<Option<Keyed<u32, Account>>>,
+    refused: Mutex<Vec<bool>>,
 }
 
 impl World {
@@ -362,6 +366,44 @@ async fn a_restart_whose_factory_fails_ends_the_activation<E: Executor>(exec: E)
     assert_eq!((keyed.stats().activations, world.loads()), (2, 3));
 }
 
+/// A restart's factory that asks its own key would wait for an answer only the restarted
+/// actor could give: the ask is refused at once (`Deadlock`), as one from the key's handler is,
+/// and the restart goes on.
+async fn a_restart_asking_its_own_key_is_refused_not_hung<E: Executor>(exec: E) {
+    let world = World::new();
+    let factory_world = world.clone();
+    let keyed = KeyedSpec::new(move |key: &u32| {
+        let (world, key) = (factory_world.clone(), *key);
+        let me = world.me.lock().unwrap().clone();
+        async move {
+            if let Some(me) = me {
+                let asked = me.ask(key, Msg::Log).await;
+                let refused = matches!(asked, Err(KeyedAskError::Deadlock { .. }));
+                world.refused.lock().unwrap().push(refused);
+            }
+            Ok::<_, StoreDown>(Account {
+                key,
+                log: Vec::new(),
+                world,
+            })
+        }
+    })
+    .supervise(KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::MAX))
+    .start(&System::new(exec));
+    keyed.tell(1, Msg::Item(1)).await.unwrap();
+    *world.me.lock().unwrap() = Some(keyed.clone());
+    keyed.tell(1, Msg::Panic).await.unwrap();
+    keyed.tell(1, Msg::Item(2)).await.unwrap();
+    assert_eq!(
+        log(&keyed, 1).await,
+        vec![2],
+        "restarted, with the queue kept"
+    );
+    assert_eq!(*world.refused.lock().unwrap(), vec![true]);
+    assert_eq!(keyed.stats().restarts, 1);
+    world.me.lock().unwrap().take();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Backoff
 
@@ -411,5 +453,6 @@ executor_tests!(
     zero_restarts_ends_the_activation_at_its_first_crash,
     the_intensity_window_slides_on_the_executors_clock,
     a_restart_whose_factory_fails_ends_the_activation,
+    a_restart_asking_its_own_key_is_refused_not_hung,
     a_backoff_waits_on_the_executors_timer,
 );

@@ -431,7 +431,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     {
         let (reply, rx) = reply_port();
         let request = make(reply);
-        let asker = ActorId::current();
+        let asker = super::factory_scope::asker();
         self.route(hash, key, request, asker, Deadline::from(deadline))
             .await
             .map_err(|e| e.into_ask_error(key))?;

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use playhouse_core::mailbox::{Block, Bounded, Mailbox};
-use playhouse_core::{Actor, ActorId, ActorRef, Reply, SendError, reply_port};
+use playhouse_core::{Actor, ActorRef, Reply, SendError, reply_port};
 
 use crate::faults::Fault;
 
@@ -275,7 +275,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
     {
         let (reply, rx) = reply_port();
         let request = make(reply);
-        match ActorId::current() {
+        match super::factory_scope::asker() {
             None => self.tell(request).await?,
             // From an actor's code, the routed path, which refuses an ask from the key's own
             // activation under the key's lock (the cached one may be out of date).

@@ -22,6 +22,7 @@ use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{ActorId, ExitReason, Next, Restart, Supervision};
 
 use super::error::ActivationCause;
+use super::factory_scope::GoverningScope;
 use super::launch::BoxFuture;
 use super::shared::{Counters, Shared};
 use super::spec::Key;
@@ -258,7 +259,11 @@ impl<A: 'static> Supervision<A> for Governed<A> {
         reason: &ExitReason,
         cx: &mut Context<'_>,
     ) -> Poll<Next<A>> {
-        let next = self.inner.poll_exited(actor, reason, cx);
+        // Asks made while it decides (by the factory of a restart) are the actor's own.
+        let next = {
+            let _governing = GoverningScope::enter(actor);
+            self.inner.poll_exited(actor, reason, cx)
+        };
         if let Poll::Ready(Next::Restart(_) | Next::RestartDrained(_)) = &next
             && let Some(counter) = self.restarts.upgrade()
         {

@@ -573,13 +573,18 @@ impl fmt::Display for ExecutorShutDown {
 
 impl Error for ExecutorShutDown {}
 
-/// The cause of an activation whose restart-policy maker panicked.
+/// The cause of an activation whose restart policy or supervision could not be made: its maker
+/// panicked.
 #[derive(Debug)]
 pub(crate) struct RestartPolicyPanicked(pub(crate) String);
 
 impl fmt::Display for RestartPolicyPanicked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "making the restart policy panicked: {}", self.0)
+        write!(
+            f,
+            "making the restart policy or supervision panicked: {}",
+            self.0
+        )
     }
 }
 

@@ -188,7 +188,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     ///
     /// ```
     /// use playhouse_broker::keyed::{KeyedSpec, Reactivation};
-    /// use playhouse_core::{restart_with, ActorId, ExitReason, Next, Supervision};
+    /// use playhouse_core::{ActorId, ExitReason, Next, Supervision};
     /// # use playhouse_core::{Actor, Context, Env, Handler};
     /// # struct Counter(u64);
     /// # impl Actor for Counter { type Message = u64; type Error = std::convert::Infallible; }

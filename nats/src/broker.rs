@@ -379,11 +379,8 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     inner.members.heartbeat(&node, Duration::ZERO);
     // The members as of now, so that `members()` and the registry's liveness checks are right
     // from the start; the watch below keeps them current.
-    if let Ok(mut keys) = inner.members_kv.keys().await {
-        let mut nodes = Vec::new();
-        while let Some(Ok(key)) = keys.next().await {
-            nodes.push(key);
-        }
+    {
+        let nodes = keys_within(&inner.members_kv, inner.config.connect_timeout).await;
         for other in nodes {
             if let Ok(Some(entry)) = inner.members_kv.entry(&other).await {
                 if entry.operation == kv::Operation::Put {
@@ -406,6 +403,24 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     inner.keep_task(runtime::spawn(crate::held_names::keep(weak.clone())));
     inner.keep_task(runtime::spawn(connection_events(weak, events_rx)));
     Ok(NatsBroker { inner })
+}
+
+/// The keys of `store`, as far as they could be read within `limit`. A listing is an ordered
+/// consumer that ends when the server says nothing is pending; on a bucket whose entries expire
+/// or are deleted while it runs, that may never be said (a known behaviour of NATS key-value
+/// listings), so a listing is bounded rather than trusted to end. Every caller treats the
+/// listing as a best effort that a watch or a later pass completes.
+pub(crate) async fn keys_within(store: &kv::Store, limit: Duration) -> Vec<String> {
+    let mut found = Vec::new();
+    let listing = async {
+        if let Ok(mut keys) = store.keys().await {
+            while let Some(Ok(key)) = keys.next().await {
+                found.push(key);
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, listing).await;
+    found
 }
 
 /// Opens the bucket, or makes it if no node has yet.

@@ -7,7 +7,6 @@
 //! leaves or stops heartbeating (a purge, again expecting the revision). Lookups read the
 //! bucket, and an entry whose owner is not alive reads as absent even before it is purged.
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use async_nats::jetstream::kv;
@@ -150,13 +149,7 @@ pub(crate) async fn withdraw_node<C: Codec>(inner: &Inner<C>) {
 /// Purges each entry that `node` owns, if `still()` holds when it is reached (each purge
 /// expecting the revision read, so that a newer registration is never removed).
 async fn purge_owned_by<C: Codec>(inner: &Inner<C>, node: &str, still: impl Fn() -> bool) {
-    let Ok(mut keys) = inner.registry.keys().await else {
-        return;
-    };
-    let mut names = Vec::new();
-    while let Some(Ok(key)) = keys.next().await {
-        names.push(key);
-    }
+    let names = crate::broker::keys_within(&inner.registry, inner.config.connect_timeout).await;
     for name in names {
         let Ok(Some(entry)) = inner.registry.entry(&name).await else {
             continue;

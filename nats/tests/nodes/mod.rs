@@ -48,10 +48,18 @@ pub async fn connect(server: &TestServer, name: &str) -> NatsBroker {
 }
 
 /// A child node's broker, named as its role ([`child_config`]), and a Tokio `System` on it.
+///
+/// It says on stderr when it connected, and panics (with that in its transcript) if the
+/// connection takes longer than [`STEP`](crate::support::STEP) twice: a child that never
+/// prints `READY` then shows whether it was still connecting.
 pub async fn child_system(node: &Node) -> (NatsBroker, System<TokioExecutor, NatsBroker>) {
-    let broker = NatsBroker::connect(child_config(node, &node.role))
+    eprintln!("connecting as {}", node.role);
+    let connecting = NatsBroker::connect(child_config(node, &node.role));
+    let broker = tokio::time::timeout(crate::support::STEP * 2, connecting)
         .await
+        .unwrap_or_else(|_| panic!("{}: connect did not finish", node.role))
         .expect("connect");
+    eprintln!("connected as {}", node.role);
     let system = system(&broker);
     (broker, system)
 }

@@ -231,16 +231,25 @@ async fn main() {
     }
 
     // An account crashes (`audit` is a tell: it returns once queued); the next message finds
-    // the account restarted from the balance its `stopped` hook saved.
+    // the account restarted from the balance its `stopped` hook saved. (Were the crash slower
+    // than the idle time, with nothing queued yet, the sweeper could passivate the account
+    // first: the next message would then activate it anew, from the same saved balance.)
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| eprintln!("{info}"))); // one line, no backtrace
     let before = accounts.at(7).deposit(0).await.expect("account 7 answers");
     accounts.at(7).audit().await.expect("the audit is queued");
-    let after = accounts
-        .at(7)
-        .deposit(0)
-        .await
-        .expect("account 7 answers again");
-    assert_eq!(after, before, "the restart reloaded the saved balance");
-    println!("account 7 crashed and was restarted from the store with its balance, {after}");
+    let after = accounts.at(7).deposit(0).await;
+    std::panic::set_hook(hook);
+    let after = after.expect("account 7 answers again");
+    assert_eq!(
+        after, before,
+        "the account came back with its saved balance"
+    );
+    println!(
+        "account 7 crashed and came back from the store with its balance, {after} \
+         (restarts: {})",
+        accounts.stats().restarts
+    );
 
     // Save every account still in memory, then count the money.
     let saved = accounts.passivate_all().await;
@@ -254,7 +263,6 @@ async fn main() {
         "activations: {}, passivations: {}, failed activations: {}, restarts: {}",
         stats.activations, stats.passivations, stats.activation_failures, stats.restarts
     );
-    assert_eq!(stats.restarts, 1, "the crashed account was restarted once");
     println!("total: {total} (was {initial_total})");
     assert_eq!(total, initial_total, "money was created or destroyed");
 }

@@ -1,8 +1,9 @@
 //! Keyed (virtual) actors under OTP's rules (`KeyedSupervision`): each restart type against a
 //! crash and a normal exit, restarts made by the set's own factory (the key's state reloaded)
 //! behind the same reference with the queue kept or drained, restart intensity per activation
-//! (at the limit, one past, the sliding window), a factory that fails to restart, backoff, and
-//! passivation, which is never restarted. Each body runs on every executor.
+//! (at the limit, one past, the sliding window), a factory that fails to restart, a restart that
+//! asks its own key, backoff, and passivation, which is never restarted and ends a restart that
+//! waits. Each body runs on every executor.
 //!
 //! Time is virtual where it matters (the intensity window, the backoff): the set runs on
 //! `VirtualTime`, which moves only when a test advances it. Waits are bounded so that a bug
@@ -444,6 +445,76 @@ async fn a_backoff_waits_on_the_executors_timer<E: Executor>(exec: E) {
     assert_eq!((world.loads(), keyed.stats().restarts), (2, 1));
 }
 
+/// A passivation while a restart waits for its backoff is final: the activation ends without
+/// waiting for the backoff, its factory is not called again, and the key's next message
+/// activates it anew.
+async fn a_passivation_during_a_backoff_ends_the_activation<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let keyed = accounts(&world)
+        .supervise(
+            KeyedSupervision::new(RestartType::Transient)
+                .intensity(3, Duration::MAX)
+                .backoff(Backoff {
+                    initial: Duration::from_secs(30),
+                    max: Duration::from_secs(60),
+                    jitter: 0.0,
+                }),
+        )
+        .start(&System::new(vt.clone()));
+    keyed.tell(3, Msg::Item(1)).await.unwrap();
+    keyed.tell(3, Msg::Panic).await.unwrap();
+    eventually(&exec, "the backoff's timer", || vt.sleeping() > 0).await;
+    assert!(keyed.passivate(&3));
+    eventually(&exec, "the activation to end", || {
+        keyed.resident_count() == 0
+    })
+    .await;
+    assert_eq!((world.loads(), keyed.stats().restarts), (1, 0));
+    keyed.tell(3, Msg::Item(2)).await.unwrap();
+    assert_eq!(log(&keyed, 3).await, vec![1, 2]);
+    assert_eq!((world.loads(), keyed.stats().activations), (2, 2));
+}
+
+/// A key whose restart waits (here for its backoff) with a message queued is not idle: the
+/// idle sweeper leaves it, however long the wait, and the restarted actor handles the message.
+async fn a_restarting_key_with_messages_queued_is_not_passivated<E: Executor>(exec: E) {
+    const IDLE: Duration = Duration::from_secs(60);
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let keyed = accounts(&world)
+        .passivate_after(IDLE)
+        .supervise(
+            KeyedSupervision::new(RestartType::Transient)
+                .intensity(3, Duration::MAX)
+                .backoff(Backoff {
+                    initial: Duration::from_secs(3_600),
+                    max: Duration::from_secs(3_600),
+                    jitter: 0.0,
+                }),
+        )
+        .start(&System::new(vt.clone()));
+    keyed.tell(3, Msg::Item(1)).await.unwrap();
+    keyed.tell(3, Msg::Panic).await.unwrap();
+    keyed.tell(3, Msg::Item(2)).await.unwrap();
+    // Three idle times pass, with a sweep in each: the sweeper's timer and the backoff's sleep.
+    for _ in 0..3 {
+        eventually(&exec, "both timers", || vt.sleeping() >= 2).await;
+        let before = keyed.stats().sweeps;
+        vt.advance(IDLE);
+        eventually(&exec, "a sweep", || keyed.stats().sweeps > before).await;
+    }
+    assert_eq!(
+        keyed.stats().passivations,
+        0,
+        "a key with a message queued is not idle"
+    );
+    assert!(keyed.is_active(&3));
+    vt.advance(Duration::from_secs(3_600));
+    assert_eq!(log(&keyed, 3).await, vec![1, 2]);
+    assert_eq!((world.loads(), keyed.stats().restarts), (2, 1));
+}
+
 executor_tests!(
     a_crashed_transient_key_is_restarted_from_its_factory,
     each_restart_type_decides_on_its_exits,
@@ -455,4 +526,6 @@ executor_tests!(
     a_restart_whose_factory_fails_ends_the_activation,
     a_restart_asking_its_own_key_is_refused_not_hung,
     a_backoff_waits_on_the_executors_timer,
+    a_passivation_during_a_backoff_ends_the_activation,
+    a_restarting_key_with_messages_queued_is_not_passivated,
 );

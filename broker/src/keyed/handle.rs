@@ -91,8 +91,10 @@ use super::tell::Tell;
 ///   activation come back as a [`KeyedError`] that names the key and holds the message.
 ///
 /// What is not guaranteed: that a message is handled at all if its activation crashes with
-/// it queued and no restart policy takes over (its queue is discarded, as for any actor), and
-/// order between different senders.
+/// it queued and no restart policy or supervision takes over (its queue is discarded, as for
+/// any actor; so it is when a passivation on demand stops an activation whose restart is under
+/// way, while the idle sweeper leaves a key with anything queued alone), and order between
+/// different senders.
 ///
 /// # Costs
 ///

@@ -100,7 +100,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     let Slot::Active(active) = slot else {
                         continue;
                     };
-                    if active.stopping || active.idle.take_touched(now) {
+                    // A key with messages queued is not idle, whatever the clock says: its
+                    // handler is slow, or its actor is between two incarnations (a restart
+                    // that waits for a backoff or a factory), which a stop would end with the
+                    // queue discarded.
+                    if active.stopping
+                        || active.idle.take_touched(now)
+                        || active.actor.mailbox_len() > 0
+                    {
                         continue;
                     }
                     if now.saturating_sub(active.idle.last_active()) >= idle {
@@ -118,7 +125,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     continue;
                 };
                 // A send between the two locks keeps the key.
-                if active.stopping || active.idle.is_touched() {
+                if active.stopping || active.idle.is_touched() || active.actor.mailbox_len() > 0 {
                     continue;
                 }
                 active.stopping = true;

@@ -143,7 +143,10 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     /// executor's clock). The default is never.
     ///
     /// A background actor sweeps the keys every quarter of `idle` (at least every millisecond),
-    /// so a key is passivated between `idle` and about `1.5 × idle` after its last message.
+    /// so a key is passivated between `idle` and about `1.5 × idle` after its last message, and
+    /// only once nothing is queued for it: a key whose handler is slow, or whose actor is
+    /// between two incarnations (a restart waiting for a backoff or a factory, which a stop
+    /// would end with its queue discarded), is not idle.
     /// Passivation is a graceful stop: the activation handles what is queued, its `stopped`
     /// hook runs (with `ExitReason::Shutdown(Some("passivated"))`), and the key's next message
     /// activates it again.

@@ -93,10 +93,13 @@ impl<K: Key, A: Send + 'static> Reactivation<K, A> {
         }
     }
 
-    /// Runs the set's factory for the key, as an activation does: its panic is caught, the
-    /// set's [`activation_timeout`](super::KeyedSpec::activation_timeout) bounds it, and its
-    /// messages to its own key are refused. The fresh actor is for the same activation: a
-    /// restart runs it behind the same reference and mailbox.
+    /// Runs the set's factory for the key, as an activation does: its panic is caught, and the
+    /// set's [`activation_timeout`](super::KeyedSpec::activation_timeout) bounds it. The fresh
+    /// actor is for the same activation: a restart runs it behind the same reference and
+    /// mailbox. Polled from the activation's supervision (as `KeyedSupervision` does), an ask
+    /// that the factory makes of its own key is refused with
+    /// [`KeyedAskError::Deadlock`](super::KeyedAskError::Deadlock), its answer being due from
+    /// the actor being restarted; a send is queued for that actor.
     ///
     /// # Errors
     ///

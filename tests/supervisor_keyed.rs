@@ -155,6 +155,28 @@ fn accounts(world: &Arc<World>) -> KeyedSpec<u32, Account> {
     })
 }
 
+/// A transient supervision that allows three restarts, ever (the window never slides).
+fn transient() -> KeyedSupervision {
+    KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::MAX)
+}
+
+/// A backoff of `secs` before every restart, without jitter.
+fn fixed_backoff(secs: u64) -> Backoff {
+    Backoff {
+        initial: Duration::from_secs(secs),
+        max: Duration::from_secs(secs),
+        jitter: 0.0,
+    }
+}
+
+/// Waits until the set holds no entry: the key's activation has ended.
+async fn ended<E: Executor>(exec: &E, keyed: &Keyed<u32, Account>) {
+    eventually(exec, "the activation to end", || {
+        keyed.resident_count() == 0
+    })
+    .await;
+}
+
 async fn log(keyed: &Keyed<u32, Account>, key: u32) -> Vec<u32> {
     keyed.ask(key, Msg::Log).await.expect("the key answers")
 }
@@ -167,7 +189,7 @@ async fn log(keyed: &Keyed<u32, Account>, key: u32) -> Vec<u32> {
 async fn a_crashed_transient_key_is_restarted_from_its_factory<E: Executor>(exec: E) {
     let world = World::new();
     let keyed = accounts(&world)
-        .supervise(KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::MAX))
+        .supervise(transient())
         .start(&System::new(exec));
     let mut handle = keyed.key_ref(4);
     handle.tell(Msg::Item(1)).await.unwrap();
@@ -212,10 +234,7 @@ async fn each_restart_type_decides_on_its_exits<E: Executor>(exec: E) {
             eventually(&exec, "the restart", || keyed.stats().restarts == 1).await;
             assert!(keyed.is_active(&1), "{restart:?}");
         } else {
-            eventually(&exec, "the activation to end", || {
-                keyed.resident_count() == 0
-            })
-            .await;
+            ended(&exec, &keyed).await;
             assert_eq!(keyed.stats().restarts, 0, "{restart:?}");
         }
         assert_eq!(world.stops().len(), 1, "{restart:?}");
@@ -248,11 +267,7 @@ async fn a_passivation_is_never_restarted<E: Executor>(exec: E) {
 async fn a_drained_restart_discards_what_was_queued<E: Executor>(exec: E) {
     let world = World::new();
     let keyed = accounts(&world)
-        .supervise(
-            KeyedSupervision::new(RestartType::Transient)
-                .intensity(3, Duration::MAX)
-                .on_restart(OnRestart::DrainQueue),
-        )
+        .supervise(transient().on_restart(OnRestart::DrainQueue))
         .start(&System::new(exec));
     keyed.tell(5, Msg::Item(1)).await.unwrap();
     let (open, gate) = oneshot::channel();
@@ -295,10 +310,7 @@ async fn one_restart_past_the_intensity_ends_the_activation<E: Executor>(exec: E
     );
     assert_eq!(keyed.stats().restarts, 2);
     keyed.tell(6, Msg::Panic).await.unwrap();
-    eventually(&exec, "the activation to end", || {
-        keyed.resident_count() == 0
-    })
-    .await;
+    ended(&exec, &keyed).await;
     assert_eq!(keyed.stats().restarts, 2);
     assert_eq!(world.stops().len(), 3);
     keyed.tell(6, Msg::Item(2)).await.unwrap();
@@ -313,10 +325,7 @@ async fn zero_restarts_ends_the_activation_at_its_first_crash<E: Executor>(exec:
         .supervise(KeyedSupervision::new(RestartType::Permanent).intensity(0, Duration::MAX))
         .start(&System::new(exec.clone()));
     keyed.tell(7, Msg::Panic).await.unwrap();
-    eventually(&exec, "the activation to end", || {
-        keyed.resident_count() == 0
-    })
-    .await;
+    ended(&exec, &keyed).await;
     assert_eq!((keyed.stats().restarts, world.loads()), (0, 1));
 }
 
@@ -341,10 +350,7 @@ async fn the_intensity_window_slides_on_the_executors_clock<E: Executor>(exec: E
     keyed.tell(8, Msg::Panic).await.unwrap();
     assert_eq!(log(&keyed, 8).await, vec![1]);
     keyed.tell(8, Msg::Panic).await.unwrap();
-    eventually(&exec, "the activation to end", || {
-        keyed.resident_count() == 0
-    })
-    .await;
+    ended(&exec, &keyed).await;
     assert_eq!(keyed.stats().restarts, 4);
 }
 
@@ -353,15 +359,12 @@ async fn the_intensity_window_slides_on_the_executors_clock<E: Executor>(exec: E
 async fn a_restart_whose_factory_fails_ends_the_activation<E: Executor>(exec: E) {
     let world = World::new();
     let keyed = accounts(&world)
-        .supervise(KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::MAX))
+        .supervise(transient())
         .start(&System::new(exec.clone()));
     keyed.tell(9, Msg::Item(1)).await.unwrap();
     world.fail_next.store(1, Ordering::SeqCst);
     keyed.tell(9, Msg::Panic).await.unwrap();
-    eventually(&exec, "the activation to end", || {
-        keyed.resident_count() == 0
-    })
-    .await;
+    ended(&exec, &keyed).await;
     assert_eq!((keyed.stats().restarts, world.loads()), (0, 2));
     assert_eq!(log(&keyed, 9).await, vec![1]);
     assert_eq!((keyed.stats().activations, world.loads()), (2, 3));
@@ -389,7 +392,7 @@ async fn a_restart_asking_its_own_key_is_refused_not_hung<E: Executor>(exec: E) 
             })
         }
     })
-    .supervise(KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::MAX))
+    .supervise(transient())
     .start(&System::new(exec));
     keyed.tell(1, Msg::Item(1)).await.unwrap();
     *world.me.lock().unwrap() = Some(keyed.clone());
@@ -415,15 +418,7 @@ async fn a_backoff_waits_on_the_executors_timer<E: Executor>(exec: E) {
     let world = World::new();
     let keyed = Arc::new(
         accounts(&world)
-            .supervise(
-                KeyedSupervision::new(RestartType::Transient)
-                    .intensity(3, Duration::MAX)
-                    .backoff(Backoff {
-                        initial: Duration::from_secs(30),
-                        max: Duration::from_secs(60),
-                        jitter: 0.0,
-                    }),
-            )
+            .supervise(transient().backoff(fixed_backoff(30)))
             .start(&System::new(vt.clone())),
     );
     keyed.tell(3, Msg::Item(1)).await.unwrap();
@@ -452,24 +447,13 @@ async fn a_passivation_during_a_backoff_ends_the_activation<E: Executor>(exec: E
     let vt = VirtualTime::new(exec.clone());
     let world = World::new();
     let keyed = accounts(&world)
-        .supervise(
-            KeyedSupervision::new(RestartType::Transient)
-                .intensity(3, Duration::MAX)
-                .backoff(Backoff {
-                    initial: Duration::from_secs(30),
-                    max: Duration::from_secs(60),
-                    jitter: 0.0,
-                }),
-        )
+        .supervise(transient().backoff(fixed_backoff(30)))
         .start(&System::new(vt.clone()));
     keyed.tell(3, Msg::Item(1)).await.unwrap();
     keyed.tell(3, Msg::Panic).await.unwrap();
     eventually(&exec, "the backoff's timer", || vt.sleeping() > 0).await;
     assert!(keyed.passivate(&3));
-    eventually(&exec, "the activation to end", || {
-        keyed.resident_count() == 0
-    })
-    .await;
+    ended(&exec, &keyed).await;
     assert_eq!((world.loads(), keyed.stats().restarts), (1, 0));
     keyed.tell(3, Msg::Item(2)).await.unwrap();
     assert_eq!(log(&keyed, 3).await, vec![1, 2]);
@@ -484,15 +468,7 @@ async fn a_restarting_key_with_messages_queued_is_not_passivated<E: Executor>(ex
     let world = World::new();
     let keyed = accounts(&world)
         .passivate_after(IDLE)
-        .supervise(
-            KeyedSupervision::new(RestartType::Transient)
-                .intensity(3, Duration::MAX)
-                .backoff(Backoff {
-                    initial: Duration::from_secs(3_600),
-                    max: Duration::from_secs(3_600),
-                    jitter: 0.0,
-                }),
-        )
+        .supervise(transient().backoff(fixed_backoff(3_600)))
         .start(&System::new(vt.clone()));
     keyed.tell(3, Msg::Item(1)).await.unwrap();
     keyed.tell(3, Msg::Panic).await.unwrap();

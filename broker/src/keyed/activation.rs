@@ -167,7 +167,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
             Ok(actor) => actor,
             Err(cause) => return self.fail(cause),
         };
-        let restart = match &shared.restart {
+        let supervision = match &shared.supervision {
             None => None,
             Some(make) => match catch_unwind(AssertUnwindSafe(|| {
                 let source: Weak<dyn Source<K, A>> = shared.weak();
@@ -184,7 +184,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                 }
             },
         };
-        let actor = shared.launch.spawn_actor(actor, restart);
+        let actor = shared.launch.spawn_actor(actor, supervision);
         self.spawned = true;
         Counters::add(&shared.counters.activations, 1);
         // Registered before the entry turns `Active`; it removes only an `Active` entry of this

@@ -159,13 +159,13 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
             factory,
             mailbox,
             idle,
-            restart,
+            supervision,
             activation_timeout,
         } = spec;
         let launch = Box::new(system.spawner(mailbox));
         let shared = Arc::new(Shared::new(
             factory,
-            restart,
+            supervision,
             launch,
             idle,
             activation_timeout,

@@ -18,7 +18,7 @@ use super::factory_scope::runs_factory_of;
 use super::key_ref::Cached;
 use super::launch::{BoxFuture, Launch};
 use super::passivation::Sweeper;
-use super::spec::{Factory, Key, RestartMaker};
+use super::spec::{Factory, Key, SupervisionFactory};
 use super::table::Table;
 
 /// Counters of what a keyed set has done, for [`KeyedStats`](super::KeyedStats).
@@ -41,7 +41,7 @@ impl Counters {
 pub(crate) struct Shared<K: Key, A: Actor, MB: Mailbox> {
     pub(crate) table: Table<K, Slot<A, MB>>,
     pub(crate) factory: Factory<K, A>,
-    pub(crate) restart: Option<RestartMaker<K, A>>,
+    pub(crate) supervision: Option<SupervisionFactory<K, A>>,
     pub(crate) launch: Box<dyn Launch<A, MB>>,
     /// How long a key may stay idle before it is passivated.
     pub(crate) idle: Option<Duration>,
@@ -94,7 +94,7 @@ pub(crate) fn full_waits<MB: Mailbox>() -> bool {
 impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     pub(crate) fn new(
         factory: Factory<K, A>,
-        restart: Option<RestartMaker<K, A>>,
+        supervision: Option<SupervisionFactory<K, A>>,
         launch: Box<dyn Launch<A, MB>>,
         idle: Option<Duration>,
         activation_timeout: Option<Duration>,
@@ -102,7 +102,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         Shared {
             table: Table::new(),
             factory,
-            restart,
+            supervision,
             origin: launch.now(),
             launch,
             idle,

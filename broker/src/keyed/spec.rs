@@ -25,7 +25,7 @@ pub(crate) type Factory<K, A> = Arc<dyn Fn(&K) -> BoxFuture<Result<A, BoxError>>
 
 /// Makes each activation's supervision: the spec's restart policy or supervision maker,
 /// type-erased (called once per activation, the cold path).
-pub(crate) type RestartMaker<K, A> =
+pub(crate) type SupervisionFactory<K, A> =
     Arc<dyn Fn(Reactivation<K, A>) -> Box<dyn DynSupervision<A>> + Send + Sync>;
 
 /// How the actors of a keyed set are made and governed: the factory that makes a key's actor
@@ -68,7 +68,7 @@ pub struct KeyedSpec<K, A, MB = Bounded<Block>> {
     pub(crate) factory: Factory<K, A>,
     pub(crate) mailbox: MB,
     pub(crate) idle: Option<Duration>,
-    pub(crate) restart: Option<RestartMaker<K, A>>,
+    pub(crate) supervision: Option<SupervisionFactory<K, A>>,
     pub(crate) activation_timeout: Option<Duration>,
 }
 
@@ -99,7 +99,7 @@ impl<K: Key, A: Actor> KeyedSpec<K, A> {
             factory,
             mailbox: Bounded::default(),
             idle: None,
-            restart: None,
+            supervision: None,
             activation_timeout: None,
         }
     }
@@ -120,7 +120,7 @@ impl<K: Key, A: Actor> KeyedSpec<K, A> {
             factory,
             mailbox: Bounded::default(),
             idle: None,
-            restart: None,
+            supervision: None,
             activation_timeout: None,
         }
     }
@@ -134,7 +134,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
             factory: self.factory,
             mailbox,
             idle: self.idle,
-            restart: self.restart,
+            supervision: self.supervision,
             activation_timeout: self.activation_timeout,
         }
     }
@@ -167,7 +167,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
         F: Fn(&K) -> R + Send + Sync + 'static,
         R: Restart<A>,
     {
-        self.restart = Some(Arc::new(move |activation: Reactivation<K, A>| {
+        self.supervision = Some(Arc::new(move |activation: Reactivation<K, A>| {
             let policy: Box<dyn Restart<A>> = Box::new(policy(activation.key()));
             Box::new(ByRestart(policy)) as Box<dyn DynSupervision<A>>
         }));
@@ -228,7 +228,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     /// # drop(spec);
     /// ```
     pub fn supervise<S: SupervisionMaker<K, A>>(mut self, maker: S) -> Self {
-        self.restart = Some(Arc::new(move |activation: Reactivation<K, A>| {
+        self.supervision = Some(Arc::new(move |activation: Reactivation<K, A>| {
             Box::new(maker.make(activation)) as Box<dyn DynSupervision<A>>
         }));
         self
@@ -272,7 +272,7 @@ impl<K, A, MB: fmt::Debug> fmt::Debug for KeyedSpec<K, A, MB> {
             .field("actor", &std::any::type_name::<A>())
             .field("mailbox", &self.mailbox)
             .field("passivate_after", &self.idle)
-            .field("restart", &self.restart.is_some())
+            .field("supervision", &self.supervision.is_some())
             .field("activation_timeout", &self.activation_timeout)
             .finish_non_exhaustive()
     }

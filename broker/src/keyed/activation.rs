@@ -28,7 +28,7 @@ use super::error::{
 use super::factory_scope::FactoryScope;
 use super::shared::{Counters, Shared};
 use super::spec::Key;
-use super::supervise::{Governed, Reactivation, RestartCounter, Source};
+use super::supervise::{Governed, Reactivation, ReactivationSource, RestartCounter};
 
 impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     /// The task activating `key` as activation `id`, whose entry (`Activating`) the caller has
@@ -170,7 +170,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         let supervision = match &shared.supervision {
             None => None,
             Some(make) => match catch_unwind(AssertUnwindSafe(|| {
-                let source: Weak<dyn Source<K, A>> = shared.weak();
+                let source: Weak<dyn ReactivationSource<K, A>> = shared.weak();
                 make(Reactivation::new(self.key.clone(), self.id, source))
             })) {
                 Ok(policy) => {

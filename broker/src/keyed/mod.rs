@@ -109,5 +109,7 @@ pub use error::{ActivationCause, ActivationTimedOut, ExecutorShutDown, KeyedAskE
 pub use handle::{Keyed, KeyedStats};
 pub use key_ref::{KeyRef, KeyRefTell};
 pub use spec::{Key, KeyedSpec};
-pub use supervise::{Reactivation, SetDropped, SupervisionMaker};
+pub use supervise::{
+    BoxedSupervision, Reactivation, ReactivationSource, SetDropped, SupervisionMaker,
+};
 pub use tell::Tell;

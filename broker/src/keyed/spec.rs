@@ -11,7 +11,7 @@ use playhouse_core::{Actor, BoxError, Executor, Handler, MessageBroker, Restart,
 
 use super::handle::Keyed;
 use super::launch::BoxFuture;
-use super::supervise::{ByRestart, DynSupervision, Reactivation, SupervisionMaker};
+use super::supervise::{BoxedSupervision, ByRestart, Reactivation, SupervisionMaker};
 
 /// What a key must be: hashed and compared to find its activation, cloned into the activation
 /// task, printed (`Debug`) into errors, and shared between threads. Implemented for every type
@@ -26,7 +26,7 @@ pub(crate) type Factory<K, A> = Arc<dyn Fn(&K) -> BoxFuture<Result<A, BoxError>>
 /// Makes each activation's supervision: the spec's restart policy or supervision maker,
 /// type-erased (called once per activation, the cold path).
 pub(crate) type SupervisionFactory<K, A> =
-    Arc<dyn Fn(Reactivation<K, A>) -> Box<dyn DynSupervision<A>> + Send + Sync>;
+    Arc<dyn Fn(Reactivation<K, A>) -> BoxedSupervision<A> + Send + Sync>;
 
 /// How the actors of a keyed set are made and governed: the factory that makes a key's actor
 /// when its first message arrives, their mailbox, how long an idle key stays in memory, and what
@@ -169,7 +169,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     {
         self.supervision = Some(Arc::new(move |activation: Reactivation<K, A>| {
             let policy: Box<dyn Restart<A>> = Box::new(policy(activation.key()));
-            Box::new(ByRestart(policy)) as Box<dyn DynSupervision<A>>
+            BoxedSupervision::new(ByRestart(policy))
         }));
         self
     }
@@ -229,7 +229,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     /// ```
     pub fn supervise<S: SupervisionMaker<K, A>>(mut self, maker: S) -> Self {
         self.supervision = Some(Arc::new(move |activation: Reactivation<K, A>| {
-            Box::new(maker.make(activation)) as Box<dyn DynSupervision<A>>
+            BoxedSupervision::new(maker.make(activation))
         }));
         self
     }

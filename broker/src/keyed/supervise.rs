@@ -55,15 +55,27 @@ where
 /// and the set's factory, to make the fresh actor a restart runs (reloading the key's state as
 /// an activation does). It holds the set weakly: once every handle of the set is gone,
 /// [`make`](Reactivation::make) fails with [`SetDropped`].
+///
+/// A keyed set makes one for each activation. Another keyed implementation (the sharded groups
+/// of `playhouse-nats`) makes its own with [`Reactivation::new`] over a [`ReactivationSource`]
+/// of its own, so that the same [`SupervisionMaker`]s govern its activations.
 pub struct Reactivation<K, A> {
     key: K,
     id: u64,
-    source: Weak<dyn Source<K, A>>,
+    source: Weak<dyn ReactivationSource<K, A>>,
 }
 
 impl<K: Key, A: Send + 'static> Reactivation<K, A> {
-    pub(crate) fn new(key: K, id: u64, source: Weak<dyn Source<K, A>>) -> Self {
-        Reactivation { key, id, source }
+    /// The reactivation of `key`'s activation numbered `activation` (the implementation's own
+    /// number, handed back to [`ReactivationSource::remake`]), drawing on `source`, held
+    /// weakly: once it is gone, [`make`](Reactivation::make) fails with [`SetDropped`], the
+    /// clock is the system's and the timer ends at once.
+    pub fn new(key: K, activation: u64, source: Weak<dyn ReactivationSource<K, A>>) -> Self {
+        Reactivation {
+            key,
+            id: activation,
+            source,
+        }
     }
 
     /// The key of the activation.
@@ -141,18 +153,26 @@ impl fmt::Display for SetDropped {
 
 impl std::error::Error for SetDropped {}
 
-/// What a [`Reactivation`] asks of its set, with the mailbox type erased.
-pub(crate) trait Source<K, A>: Send + Sync {
+/// What a [`Reactivation`] draws on: the keyed implementation running the activation. A keyed
+/// set is its activations' source; a keyed implementation of another crate implements it to
+/// hand its activations to the same [`SupervisionMaker`]s.
+pub trait ReactivationSource<K, A>: Send + Sync {
+    /// Makes a fresh actor for `key`'s activation numbered `activation`, reloading its state
+    /// as an activation does; or why not.
     fn remake<'a>(
         &'a self,
         key: &'a K,
-        id: u64,
+        activation: u64,
     ) -> Pin<Box<dyn Future<Output = Result<A, ActivationCause>> + Send + 'a>>;
+
+    /// Now, on the clock of the executor the activation's actor runs on.
     fn now(&self) -> Instant;
-    fn sleep_until(&self, deadline: Instant) -> BoxFuture<()>;
+
+    /// A timer on that executor that ends at `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
-impl<K: Key, A: playhouse_core::Actor, MB: Mailbox> Source<K, A> for Shared<K, A, MB> {
+impl<K: Key, A: playhouse_core::Actor, MB: Mailbox> ReactivationSource<K, A> for Shared<K, A, MB> {
     fn remake<'a>(
         &'a self,
         key: &'a K,
@@ -224,10 +244,56 @@ impl<A: 'static> Supervision<A> for ByRestart<A> {
     }
 }
 
+/// A [`Supervision`] with its type erased (the trait has an associated constant, so it cannot
+/// be a trait object itself): what a keyed implementation keeps when the makers of any type
+/// share one handle type. It forwards every call, and
+/// [`finished`](Supervision::finished) only if the supervision inside wants it.
+pub struct BoxedSupervision<A> {
+    inner: Box<dyn DynSupervision<A>>,
+}
+
+impl<A: 'static> BoxedSupervision<A> {
+    /// `supervision`, boxed.
+    pub fn new<S: Supervision<A>>(supervision: S) -> Self {
+        BoxedSupervision {
+            inner: Box::new(supervision),
+        }
+    }
+}
+
+impl<A> fmt::Debug for BoxedSupervision<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoxedSupervision").finish_non_exhaustive()
+    }
+}
+
+impl<A: 'static> Supervision<A> for BoxedSupervision<A> {
+    fn started(&mut self, actor: ActorId) {
+        self.inner.started(actor);
+    }
+
+    fn poll_exited(
+        &mut self,
+        actor: ActorId,
+        reason: &ExitReason,
+        cx: &mut Context<'_>,
+    ) -> Poll<Next<A>> {
+        self.inner.poll_exited(actor, reason, cx)
+    }
+
+    const WANTS_FINISHED: bool = true;
+
+    fn finished(&mut self, actor: ActorId, reason: &ExitReason) {
+        if self.inner.wants_finished() {
+            self.inner.finished(actor, reason);
+        }
+    }
+}
+
 /// The supervision an activation runs under: the spec's, type-erased, counting the restarts
 /// it decides in the set's [`KeyedStats::restarts`](super::KeyedStats::restarts).
 pub(crate) struct Governed<A> {
-    inner: Box<dyn DynSupervision<A>>,
+    inner: BoxedSupervision<A>,
     restarts: Weak<dyn RestartCounter>,
 }
 
@@ -243,17 +309,14 @@ impl<K: Key, A: playhouse_core::Actor, MB: Mailbox> RestartCounter for Shared<K,
 }
 
 impl<A: 'static> Governed<A> {
-    pub(crate) fn new(
-        inner: Box<dyn DynSupervision<A>>,
-        restarts: Weak<dyn RestartCounter>,
-    ) -> Self {
+    pub(crate) fn new(inner: BoxedSupervision<A>, restarts: Weak<dyn RestartCounter>) -> Self {
         Governed { inner, restarts }
     }
 }
 
 impl<A: 'static> Supervision<A> for Governed<A> {
     fn started(&mut self, actor: ActorId) {
-        self.inner.started(actor);
+        Supervision::started(&mut self.inner, actor);
     }
 
     fn poll_exited(
@@ -265,7 +328,7 @@ impl<A: 'static> Supervision<A> for Governed<A> {
         // Asks made while it decides (by the factory of a restart) are the actor's own.
         let next = {
             let _governing = GoverningScope::enter(actor);
-            self.inner.poll_exited(actor, reason, cx)
+            Supervision::poll_exited(&mut self.inner, actor, reason, cx)
         };
         if let Poll::Ready(Next::Restart(_) | Next::RestartDrained(_)) = &next
             && let Some(counter) = self.restarts.upgrade()
@@ -278,8 +341,6 @@ impl<A: 'static> Supervision<A> for Governed<A> {
     const WANTS_FINISHED: bool = true;
 
     fn finished(&mut self, actor: ActorId, reason: &ExitReason) {
-        if self.inner.wants_finished() {
-            self.inner.finished(actor, reason);
-        }
+        Supervision::finished(&mut self.inner, actor, reason);
     }
 }

@@ -19,6 +19,9 @@
 //!   short pause, until a node takes the lease (once the dead owner's has lapsed).
 //! - **Durable messages** (`durable`): a group may also take messages stored in a JetStream
 //!   stream and delivered at least once, each until the actor confirms it.
+//! - **Supervision** (`supervise`): optional, per activation, with the same makers as an
+//!   in-memory keyed set; a restart runs the factory again with the key's state reopened under
+//!   the lease the activation holds.
 //! - **No rebalancing**: a node that joins takes only keys that are not active anywhere; a key
 //!   stays where it is until it is passivated or its node goes.
 
@@ -28,6 +31,7 @@ mod sender;
 mod serve;
 mod spec;
 mod state;
+mod supervise;
 
 pub(crate) use durable::DeliveryInfo;
 pub use durable::{DEDUP_WINDOW, Delivery, Redelivery, Stored};

@@ -15,6 +15,7 @@ use async_nats::{HeaderMap, Subject};
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::channel::oneshot;
+use playhouse_broker::keyed::ReactivationSource;
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorRef, BoxError, DeadLetterKind, MessageBroker, SendError};
 use tokio::sync::mpsc;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 use super::durable::{self, DeliveryInfo, Redelivery};
 use super::lease::{Lease, Leases, Taken};
 use super::state::KeyState;
+use super::supervise::{ActorClock, Governed, Supervised, SupervisionFactory};
 use crate::broker::Inner;
 use crate::codec::Codec;
 use crate::config::is_token;
@@ -35,7 +37,8 @@ pub(crate) const OWNER_HEADER: &str = "Playhouse-Owner";
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Factory<A, C> =
     Arc<dyn Fn(&str, KeyState<C>) -> BoxFuture<Result<A, BoxError>> + Send + Sync>;
-pub(crate) type Spawn<A, MB> = Arc<dyn Fn(A) -> ActorRef<A, MB> + Send + Sync>;
+/// Spawns a key's actor on the group's system, under the supervision given, if any.
+pub(crate) type Spawn<A, MB> = Arc<dyn Fn(A, Option<Governed<A>>) -> ActorRef<A, MB> + Send + Sync>;
 
 /// `<prefix>.keyed.<group>.n.<node>.<key>`: straight to the node that owns the key.
 pub(crate) fn direct_subject(prefix: &str, group: &str, node: &str, key: &str) -> String {
@@ -57,12 +60,16 @@ pub(crate) struct Counters {
     pub(crate) redirected: AtomicU64,
     pub(crate) durable_confirmed: AtomicU64,
     pub(crate) durable_given_up: AtomicU64,
+    pub(crate) restarts: AtomicU64,
 }
 
 pub(crate) enum Work<M> {
     Msg(Incoming<M>),
     /// The keeper found this lease lapsed.
     Lapsed(Arc<Lease>),
+    /// The actor of the activation holding this lease ended by itself (unsupervised, or its
+    /// supervision gave up): the activation ends and its lease is given back.
+    Ended(Arc<Lease>),
     Passivate(oneshot::Sender<bool>),
     /// The group stops: passivate and end.
     Stop,
@@ -94,6 +101,9 @@ struct Activation<A: Actor, MB: Mailbox> {
     /// The durable messages handed to the actor and not yet confirmed (at most one, as the
     /// consumer hands out one at a time, but a pause can overlap the next).
     confirming: Vec<tokio::task::JoinHandle<()>>,
+    /// What the supervision's restarts draw on (a supervised group), alive as long as the
+    /// activation: its `Reactivation` holds it weakly.
+    _restarter: Option<Arc<dyn ReactivationSource<String, A>>>,
 }
 
 impl<A: Actor, MB: Mailbox> Drop for Activation<A, MB> {
@@ -121,6 +131,10 @@ pub(crate) struct Group<A: Actor, MB: Mailbox, C: Codec> {
     pub(crate) routes: Routes<A::Message, C>,
     pub(crate) factory: Factory<A, C>,
     pub(crate) spawn: Spawn<A, MB>,
+    /// Makes each activation's supervision, if the group is supervised.
+    pub(crate) supervision: Option<SupervisionFactory<A>>,
+    /// The clock and timer of the executor the actors run on.
+    pub(crate) clock: Arc<dyn ActorClock>,
     pub(crate) idle: Option<Duration>,
     pub(crate) workers: Mutex<Workers<A::Message>>,
     pub(crate) next_worker: AtomicU64,
@@ -159,7 +173,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             },
             None => work,
         };
-        if matches!(work, Work::Lapsed(_) | Work::Stop) {
+        if matches!(work, Work::Lapsed(_) | Work::Ended(_) | Work::Stop) {
             return;
         }
         // A wake after the group stopped here (a sweep under way) starts nothing.
@@ -300,6 +314,14 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                         self.end(&key, &mut active).await;
                     }
                 }
+                Some(Work::Ended(lease)) => {
+                    if active
+                        .as_ref()
+                        .is_some_and(|a| Arc::ptr_eq(&a.lease, &lease))
+                    {
+                        self.end(&key, &mut active).await;
+                    }
+                }
                 Some(Work::Msg(incoming)) if stopping => {
                     self.reject(&incoming.reply, incoming.correlation, Rejection::ActorGone)
                         .await;
@@ -383,30 +405,40 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             correlation,
             reply,
         } = incoming;
-        if let Err(why) = self.ensure_active(key, active).await {
-            if matches!(why, Rejection::OwnedElsewhere { .. }) {
-                self.counters.redirected.fetch_add(1, Ordering::Relaxed);
+        let mut message = message;
+        // The activation found ended by itself (it crashed, unsupervised, or its supervision
+        // gave up) is ended here and the key activated anew, once, for this message.
+        let mut reactivated = false;
+        let activation = loop {
+            if let Err(why) = self.ensure_active(key, active).await {
+                if matches!(why, Rejection::OwnedElsewhere { .. }) {
+                    self.counters.redirected.fetch_add(1, Ordering::Relaxed);
+                }
+                return self.reject(&reply, correlation, why).await;
             }
-            return self.reject(&reply, correlation, why).await;
-        }
-        let Some(activation) = active.as_ref() else {
-            return;
+            let Some(activation) = active.as_ref() else {
+                return;
+            };
+            match activation.actor.tell(message).await {
+                Ok(()) => break activation,
+                Err(SendError::Closed(m)) if !reactivated => {
+                    reactivated = true;
+                    message = m;
+                    self.end(key, active).await;
+                }
+                Err(SendError::Closed(m)) => {
+                    crate::routes::discard(m);
+                    self.end(key, active).await;
+                    return self.reject(&reply, correlation, Rejection::ActorGone).await;
+                }
+                Err(SendError::Full(m)) => {
+                    crate::routes::discard(m);
+                    return self
+                        .reject(&reply, correlation, Rejection::MailboxFull)
+                        .await;
+                }
+            }
         };
-        match activation.actor.tell(message).await {
-            Ok(()) => {}
-            Err(SendError::Closed(m)) => {
-                crate::routes::discard(m);
-                // It ended by itself (crashed); the next message activates the key again.
-                self.end(key, active).await;
-                return self.reject(&reply, correlation, Rejection::ActorGone).await;
-            }
-            Err(SendError::Full(m)) => {
-                crate::routes::discard(m);
-                return self
-                    .reject(&reply, correlation, Rejection::MailboxFull)
-                    .await;
-            }
-        }
         let Some(to) = reply else { return };
         if acked {
             let mut out = Vec::new();
@@ -639,7 +671,34 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                 return Err(format!("the factory panicked: {}", panic_message(payload)));
             }
         };
-        let actor = (self.spawn)(actor);
+        let supervised = match self.supervise(key, &lease) {
+            Ok(supervised) => supervised,
+            Err(cause) => {
+                drop(actor);
+                keeper.abort();
+                self.leases.give_back(&lease).await;
+                return Err(cause);
+            }
+        };
+        let (supervision, restarter) = match supervised {
+            Some(Supervised {
+                supervision,
+                restarter,
+            }) => (Some(supervision), Some(restarter)),
+            None => (None, None),
+        };
+        let actor = (self.spawn)(actor, supervision);
+        {
+            // An end of its own is this activation's end: the lease goes back at once, and
+            // the key's next message activates it anew. (The end of a stop the worker made
+            // finds the activation gone, and changes nothing.)
+            let (group, key, lease) = (Arc::downgrade(self), key.to_owned(), Arc::clone(&lease));
+            actor.on_exit(move |_, _| {
+                if let Some(group) = group.upgrade() {
+                    group.dispatch(&key, Work::Ended(lease));
+                }
+            });
+        }
         lock(&self.active).insert(key.to_owned());
         self.counters.activations.fetch_add(1, Ordering::Relaxed);
         let feeder = self.durable.clone().map(|stream| {
@@ -656,6 +715,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             keeper,
             feeder,
             confirming: Vec::new(),
+            _restarter: restarter,
         })
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use futures::channel::oneshot;
+use playhouse_broker::keyed::{BoxedSupervision, Reactivation, SupervisionMaker};
 use playhouse_core::mailbox::{Block, Bounded, Mailbox};
 use playhouse_core::{
     Actor, ActorRef, BoxError, Executor, Handler, MessageBroker, Reply, System, Wiring,
@@ -21,6 +22,7 @@ use super::durable::{self, Delivery, Redelivery};
 use super::lease::Leases;
 use super::serve::{self, Counters, Factory, Group, Spawn, claim_subject, direct_subject};
 use super::state::KeyState;
+use super::supervise::{ActorClock, Governed, SupervisionFactory};
 use crate::broker::{NatsBroker, bucket};
 use crate::codec::{Codec, Postcard};
 use crate::config::is_token;
@@ -40,6 +42,7 @@ pub struct ShardedSpec<'b, A: Actor, MB: Mailbox, C: Codec> {
     mailbox: MB,
     idle: Option<Duration>,
     redelivery: Redelivery,
+    supervision: Option<SupervisionFactory<A>>,
 }
 
 impl<C: Codec> NatsBroker<C> {
@@ -115,6 +118,7 @@ impl<C: Codec> NatsBroker<C> {
             mailbox: Bounded::default(),
             idle: None,
             redelivery: Redelivery::default(),
+            supervision: None,
         }
     }
 }
@@ -235,6 +239,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
             mailbox,
             idle: self.idle,
             redelivery: self.redelivery,
+            supervision: self.supervision,
         }
     }
 
@@ -244,6 +249,67 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// dies, or [`Sharded::passivate`] is called).
     pub fn passivate_after(mut self, idle: Duration) -> Self {
         self.idle = Some(idle);
+        self
+    }
+
+    /// Governs each activation on this node with a
+    /// [`Supervision`](playhouse_core::Supervision) that `maker` makes for it, as
+    /// [`KeyedSpec::supervise`](playhouse_broker::keyed::KeyedSpec::supervise) does for an
+    /// in-memory keyed set: `playhouse-supervisor`'s `KeyedSupervision` (restart type,
+    /// intensity per activation, backoff, a kept or drained queue) works on both.
+    ///
+    /// After each incarnation that ended on its own (an error, a panic, the actor stopping
+    /// itself; never a passivation or a lapse), the supervision decides. A restart runs the
+    /// group's factory again, on this node, with the key's [`KeyState`] reopened under the
+    /// lease the activation holds: the fresh actor reloads what the crashed one saved, and a
+    /// write of the crashed one's state handle is fenced from then on. The key stays active
+    /// here and its lease held meanwhile; messages that arrive queue for the fresh actor. A
+    /// restart whose lease lapsed (during a backoff, say) makes nothing and ends the
+    /// activation. When the supervision ends the activation, the key's next message activates
+    /// it anew (here or on whichever node takes its lease). Restarts are counted in
+    /// [`ShardedStats::restarts`].
+    ///
+    /// A restart's factory runs on the crate's runtime. An ask it makes of its own key is
+    /// answered only by the actor being restarted, so it ends with its timeout.
+    ///
+    /// ```no_run
+    /// # use playhouse_core::{Actor, Context, Env, Handler, Reply, System};
+    /// # use playhouse_nats::{KeyState, NatsBroker, StateError};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Deposit(u64);
+    /// # enum Msg { Deposit(u64, Reply<u64>) }
+    /// # struct Account { balance: u64, state: KeyState }
+    /// # impl Actor for Account { type Message = Msg; type Error = StateError; }
+    /// # impl<V: Env> Handler<V> for Account {
+    /// #     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), StateError> {
+    /// #         let Msg::Deposit(n, reply) = msg;
+    /// #         self.state.save(&(self.balance + n)).await?;
+    /// #         self.balance += n;
+    /// #         let _ = reply.send(self.balance);
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// # async fn f<E: playhouse_core::Executor>(broker: NatsBroker, system: System<E, NatsBroker>) {
+    /// use playhouse_supervisor::{KeyedSupervision, RestartType};
+    /// use std::time::Duration;
+    ///
+    /// let accounts = broker
+    ///     .sharded("accounts", |_key: &str, state: KeyState| async move {
+    ///         let balance = state.load::<u64>()?.unwrap_or(0);
+    ///         Ok::<_, StateError>(Account { balance, state })
+    ///     })
+    ///     .ask::<Deposit, u64>(|Deposit(n), reply| Msg::Deposit(n, reply))
+    ///     // A crashed account is restarted from its saved balance, at most 3 times in 10 s.
+    ///     .supervise(KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::from_secs(10)))
+    ///     .start(&system)
+    ///     .await
+    ///     .expect("serving");
+    /// # let _ = accounts;
+    /// # }
+    /// ```
+    pub fn supervise<S: SupervisionMaker<String, A>>(mut self, maker: S) -> Self {
+        self.supervision = Some(Arc::new(move |activation: Reactivation<String, A>| {
+            BoxedSupervision::new(maker.make(activation))
+        }));
         self
     }
 
@@ -274,10 +340,19 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         let spawn: Spawn<A, MB> = {
             let system = system.clone();
             let mailbox = self.mailbox.clone();
-            Arc::new(move |actor: A| -> ActorRef<A, MB> {
-                system.spawn_with(actor, mailbox.clone())
-            })
+            Arc::new(
+                move |actor: A, supervision: Option<Governed<A>>| -> ActorRef<A, MB> {
+                    match supervision {
+                        None => system.spawn_with(actor, mailbox.clone()),
+                        Some(supervision) => system
+                            .spawner(mailbox.clone())
+                            .spawn_supervised(actor, supervision),
+                    }
+                },
+            )
         };
+        let clock: Arc<dyn ActorClock> = Arc::new(system.executor().clone());
+        let supervision = self.supervision;
         let inner = Arc::clone(&self.broker.inner);
         let (factory, routes, idle, name) = (self.factory, self.routes, self.idle, self.group);
         let redelivery = self.redelivery;
@@ -354,6 +429,8 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 routes,
                 factory,
                 spawn,
+                supervision,
+                clock,
                 idle,
                 workers: Mutex::new(Default::default()),
                 next_worker: AtomicU64::new(0),
@@ -425,7 +502,8 @@ pub struct ShardedStats {
     /// Activations that failed (the state could not be opened, the factory failed or
     /// panicked).
     pub activation_failures: u64,
-    /// Activations ended here: idle, on demand, stopping, or after a lapse.
+    /// Activations ended here: idle, on demand, stopping, after a lapse, or after their actor
+    /// ended by itself (a crash without supervision, or one its supervision did not restart).
     pub passivations: u64,
     /// Activations ended because their lease lapsed.
     pub lapses: u64,
@@ -437,6 +515,9 @@ pub struct ShardedStats {
     /// Durable messages taken out of the stream here, unhandled, as dead letters (unreadable,
     /// of a type the group does not take, or delivered too many times).
     pub durable_given_up: u64,
+    /// Crashed incarnations replaced by a fresh actor under the group's
+    /// [`supervise`](ShardedSpec::supervise).
+    pub restarts: u64,
 }
 
 impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
@@ -481,6 +562,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
             redirected: c.redirected.load(Ordering::Relaxed),
             durable_confirmed: c.durable_confirmed.load(Ordering::Relaxed),
             durable_given_up: c.durable_given_up.load(Ordering::Relaxed),
+            restarts: c.restarts.load(Ordering::Relaxed),
         }
     }
 

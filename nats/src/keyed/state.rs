@@ -209,7 +209,8 @@ pub enum StateError {
         key: String,
     },
     /// The stored state is not at the revision this activation loaded or last wrote: another
-    /// node owns the key now and has activated it. Nothing was written.
+    /// node owns the key now and has activated it, or a restart of this activation reopened
+    /// it (a crashed actor's handle). Nothing was written.
     Fenced {
         /// The key.
         key: String,
@@ -228,7 +229,7 @@ impl fmt::Display for StateError {
             }
             StateError::Fenced { key } => write!(
                 f,
-                "the state of key {key:?} was written by another owner since it was loaded"
+                "the state of key {key:?} was reopened or written by a newer owner since this handle loaded it"
             ),
             StateError::Codec(e) => write!(f, "state: {e}"),
             StateError::Nats(why) => write!(f, "state: NATS error: {why}"),

@@ -27,6 +27,10 @@ pub struct Get;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Push(pub u32);
 
+/// Makes the account's handler panic (a tell).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Crash;
+
 /// Appends to the account's log as a durable message: saved with its sequence, then
 /// confirmed. On its first delivery, [`DROPPED`] is dropped unconfirmed (nothing saved) and
 /// [`HELD`] is saved but never confirmed (as if its node died between the two); [`NEVER`] is
@@ -52,6 +56,13 @@ pub enum Msg {
     Get(Reply<Seen>),
     Push(u32),
     Note(u32, Delivery),
+    Crash,
+}
+
+impl From<Crash> for Msg {
+    fn from(Crash: Crash) -> Msg {
+        Msg::Crash
+    }
 }
 
 impl From<Push> for Msg {
@@ -110,6 +121,7 @@ impl<V: Env> Handler<V> for Account {
                     log: self.stored.log.clone(),
                 });
             }
+            Msg::Crash => panic!("account {} crashed on purpose", self.state.key()),
             Msg::Push(n) => {
                 let mut next = self.stored.clone();
                 next.log.push(n);
@@ -246,6 +258,7 @@ pub fn spec<'b>(
         .ask::<Deposit, Result<i64, String>>(|Deposit(n), reply| Msg::Deposit(n, reply))
         .ask::<Get, Seen>(|Get, reply| Msg::Get(reply))
         .tell::<Push>()
+        .tell::<Crash>()
         .durable::<Note>(|Note(n), delivery| Msg::Note(n, delivery))
 }
 

@@ -1,0 +1,147 @@
+//! Sharded keyed actors under supervision (`ShardedSpec::supervise` with
+//! `playhouse-supervisor`'s `KeyedSupervision`), and a crash without it: a restart reloads
+//! what the key saved, on the node holding its lease, and fences the crashed actor's state
+//! handle; a key past its restart intensity, or crashed unsupervised, gives its lease back and
+//! is activated anew by its next message, which is not refused.
+
+mod keyed_common;
+
+use std::time::Duration;
+
+use keyed_common::*;
+use playhouse_core::{Executor, System};
+use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
+use playhouse_nats::testing::TestServer;
+use playhouse_nats::{NatsBroker, StateError};
+use playhouse_supervisor::{KeyedSupervision, RestartType};
+
+/// A node serving `accounts` with each activation supervised: transient, at most
+/// `max_restarts` restarts a minute.
+async fn supervised_node<E: Executor>(
+    server: &TestServer,
+    name: &str,
+    seen: &Activations,
+    executor: E,
+    max_restarts: u32,
+) -> (NatsBroker, Accounts) {
+    let broker = NatsBroker::connect(config(server, name))
+        .await
+        .expect("connects");
+    let system = System::with_broker(executor, broker.clone());
+    let accounts = spec(&broker, seen)
+        .supervise(
+            KeyedSupervision::new(RestartType::Transient)
+                .intensity(max_restarts, Duration::from_secs(60)),
+        )
+        .start(&system)
+        .await
+        .expect("serves");
+    (broker, accounts)
+}
+
+/// Tells `key`'s account to crash, once the message is in its mailbox.
+async fn crash(broker: &NatsBroker, key: &str) {
+    broker
+        .sharded_ref::<Crash>("accounts")
+        .tell(key, Crash, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("crash {key}: {e}"));
+}
+
+/// The state handle the last activation (or restart) of `key` was given.
+fn state_of(seen: &Activations, key: &str) -> playhouse_nats::KeyState {
+    seen.states.lock().unwrap()[key].clone()
+}
+
+async fn a_crashed_key_restarts_on_its_node_from_what_it_saved<E: Executor>(executor: E) {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = supervised_node(&server, "a", &seen, executor, 3).await;
+    let c = client(&server, "c").await;
+
+    assert_eq!(deposit(&c, "alice", 30).await, Ok(30));
+    let crashed = state_of(&seen, "alice");
+    crash(&c, "alice").await;
+    // Queued behind the crash or sent after it: the restarted actor handles it, with the 30
+    // it reloaded.
+    assert_eq!(deposit(&c, "alice", 5).await, Ok(35));
+
+    let stats = on_a.stats();
+    assert_eq!(stats.restarts, 1, "{stats:?}");
+    assert_eq!(
+        stats.activations, 1,
+        "a restart is not a new activation: {stats:?}"
+    );
+    assert_eq!(stats.passivations, 0, "{stats:?}");
+    assert_eq!(
+        seen.nodes_of("alice"),
+        vec!["a".to_owned(), "a".to_owned()],
+        "the factory ran for the activation and for the restart, on the lease holder"
+    );
+    assert!(on_a.is_active("alice"));
+    // The crashed incarnation's handle is fenced: the restart reopened the state.
+    match crashed.save(&Stored::default()).await {
+        Err(StateError::Fenced { .. }) => {}
+        other => panic!("the crashed actor's state handle still writes: {other:?}"),
+    }
+    assert_eq!(get(&c, "alice").await.balance, 35);
+}
+
+#[tokio::test]
+async fn a_crashed_key_restarts_on_its_node_from_what_it_saved_on_tokio() {
+    a_crashed_key_restarts_on_its_node_from_what_it_saved(TokioExecutor::current()).await;
+}
+
+#[tokio::test]
+async fn a_crashed_key_restarts_on_its_node_from_what_it_saved_on_smol() {
+    a_crashed_key_restarts_on_its_node_from_what_it_saved(SmolExecutor::global()).await;
+}
+
+#[tokio::test]
+async fn a_crashed_key_restarts_on_its_node_from_what_it_saved_on_the_std_executor() {
+    let executor = StdExecutor::with_threads(2).expect("threads");
+    a_crashed_key_restarts_on_its_node_from_what_it_saved(executor).await;
+}
+
+#[tokio::test]
+async fn a_key_past_its_restart_intensity_gives_its_lease_back_and_comes_back_on_its_next_message()
+{
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = supervised_node(&server, "a", &seen, TokioExecutor::current(), 1).await;
+    let c = client(&server, "c").await;
+
+    assert_eq!(deposit(&c, "alice", 30).await, Ok(30));
+    crash(&c, "alice").await;
+    assert_eq!(deposit(&c, "alice", 1).await, Ok(31), "restarted once");
+    crash(&c, "alice").await;
+    // One restart past the intensity: the activation ends, and its lease goes back.
+    eventually("the activation ends", async || !on_a.is_active("alice")).await;
+    let stats = on_a.stats();
+    assert_eq!((stats.restarts, stats.passivations), (1, 1), "{stats:?}");
+
+    // The next message activates the key anew, from what it saved.
+    assert_eq!(deposit(&c, "alice", 1).await, Ok(32));
+    let stats = on_a.stats();
+    assert_eq!((stats.activations, stats.restarts), (2, 1), "{stats:?}");
+    assert_eq!(seen.count("alice"), 3, "activation, restart, activation");
+}
+
+#[tokio::test]
+async fn an_unsupervised_crash_gives_the_lease_back_and_the_next_message_is_handled() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+
+    assert_eq!(deposit(&c, "bob", 10).await, Ok(10));
+    crash(&c, "bob").await;
+    eventually("the crashed activation ends", async || {
+        !on_a.is_active("bob")
+    })
+    .await;
+    assert_eq!(on_a.stats().passivations, 1);
+    assert_eq!(deposit(&c, "bob", 1).await, Ok(11));
+    assert_eq!(on_a.stats().activations, 2);
+    assert_eq!(on_a.stats().restarts, 0);
+}

@@ -145,3 +145,50 @@ async fn an_unsupervised_crash_gives_the_lease_back_and_the_next_message_is_hand
     assert_eq!(on_a.stats().activations, 2);
     assert_eq!(on_a.stats().restarts, 0);
 }
+
+#[tokio::test]
+async fn a_supervision_maker_that_panics_fails_the_activation_with_a_typed_refusal() {
+    use playhouse_broker::keyed::{Reactivation, SupervisionMaker};
+    use playhouse_nats::{Rejection, RemoteError};
+
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let broker = NatsBroker::connect(config(&server, "a"))
+        .await
+        .expect("connects");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    let on_a = spec(&broker, &seen)
+        .supervise(|activation: Reactivation<String, Account>| {
+            assert_ne!(activation.key(), "cursed", "no supervision for this key");
+            KeyedSupervision::new(RestartType::Transient).make(activation)
+        })
+        .start(&system)
+        .await
+        .expect("serves");
+    let c = client(&server, "c").await;
+
+    let err = c
+        .sharded_ref::<Deposit>("accounts")
+        .ask::<Result<i64, String>>("cursed", Deposit(5), WAIT)
+        .await
+        .unwrap_err();
+    match err {
+        RemoteError::Rejected {
+            reason: Rejection::ActivationFailed { key, cause },
+            msg: Deposit(5),
+        } => {
+            assert_eq!(key, "cursed");
+            assert!(cause.contains("supervision maker panicked"), "{cause}");
+            assert!(cause.contains("no supervision for this key"), "{cause}");
+        }
+        other => panic!("expected ActivationFailed, got {other:?}"),
+    }
+    assert!(!on_a.is_active("cursed"));
+    assert_eq!(on_a.stats().activation_failures, 1);
+    // The node goes on serving, and the lease was given back: another node could take it.
+    assert_eq!(deposit(&c, "blessed", 5).await, Ok(5));
+    let (_b, on_b) = node(&server, "b", &seen).await;
+    on_a.stop(WAIT).await;
+    assert_eq!(deposit(&c, "cursed", 5).await, Ok(5));
+    assert!(on_b.is_active("cursed"));
+}

@@ -6,6 +6,10 @@
 //! the first account: its accounts come back on the other nodes on their next message, their
 //! balances reloaded through the factory, and the total is what it was.
 //!
+//! Each node supervises its accounts (`ShardedSpec::supervise` with `KeyedSupervision`, as an
+//! in-memory keyed set does): an account whose handler panics (`Audit` has a bug) is restarted
+//! on the node that holds it, from the balance it saved.
+//!
 //! Credits are durable messages (`ShardedSpec::durable`, `ShardedRef::tell_durable`): stored
 //! in a JetStream stream, then delivered to the account until it confirms them. Credits sent to
 //! every account just after the kill, while the dead node's accounts have no owner yet, are
@@ -49,11 +53,21 @@ struct Balance;
 /// Adds money, durably: stored first, applied at least once, confirmed once saved.
 #[derive(Serialize, Deserialize)]
 struct Credit(i64);
+/// Audits the account: a tell whose handler has a bug (it panics).
+#[derive(Serialize, Deserialize)]
+struct Audit;
 
 enum Msg {
     Deposit(i64, Reply<Result<i64, String>>),
     Balance(Reply<(i64, String)>),
     Credit(i64, Delivery),
+    Audit,
+}
+
+impl From<Audit> for Msg {
+    fn from(Audit: Audit) -> Msg {
+        Msg::Audit
+    }
 }
 
 /// What an account saves: its balance, and the sequence of the last credit applied to it.
@@ -103,6 +117,7 @@ impl<V: Env> Handler<V> for Account {
             Msg::Balance(reply) => {
                 let _ = reply.send((self.saved.balance, self.node.clone()));
             }
+            Msg::Audit => panic!("{} hit a bug in its audit", self.state.key()),
             Msg::Credit(amount, delivery) => {
                 // A credit delivered again after it was applied (its confirmation was lost
                 // with a node) has a sequence already saved: skipped.
@@ -161,9 +176,17 @@ async fn node(name: String) {
         .ask::<Deposit, Result<i64, String>>(|Deposit(n), reply| Msg::Deposit(n, reply))
         .ask::<Balance, (i64, String)>(|Balance, reply| Msg::Balance(reply))
         .durable::<Credit>(|Credit(n), delivery| Msg::Credit(n, delivery))
+        .tell::<Audit>()
+        // A crashed account restarts here, reloaded through the factory: at most 3 times in
+        // 10 s, or it is started over on its next message.
+        .supervise(
+            KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::from_secs(10)),
+        )
         .start(&system)
         .await
         .expect("the node serves the accounts");
+    // A crash prints one line, without a backtrace.
+    std::panic::set_hook(Box::new(move |info| eprintln!("{name}: {info}")));
     println!("READY");
     // Until the parent closes our stdin (or kills us).
     tokio::task::spawn_blocking(|| for _ in std::io::stdin().lock().lines() {})
@@ -177,6 +200,7 @@ struct Bank {
     deposits: ShardedRef<Deposit>,
     balances: ShardedRef<Balance>,
     credits: ShardedRef<Credit>,
+    audits: ShardedRef<Audit>,
 }
 
 /// Stores a durable credit of 1 to `key` under `id`.
@@ -305,6 +329,7 @@ async fn main() {
         deposits: broker.sharded_ref("accounts"),
         balances: broker.sharded_ref("accounts"),
         credits: broker.sharded_ref("accounts"),
+        audits: broker.sharded_ref("accounts"),
     };
 
     // Open the accounts: each first message activates its account on some node.
@@ -361,6 +386,21 @@ async fn main() {
         "{done} transfers made; total {} (was {initial})",
         total(&bank).await
     );
+
+    // A bug: auditing acct1 crashes it. Its node restarts it from its saved balance, and it
+    // answers from the same node, which kept its lease.
+    let (was, home) = balance(&bank, "acct1").await;
+    bank.audits
+        .tell("acct1", Audit, TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("the audit: {e}"));
+    let (now, still) = balance(&bank, "acct1").await;
+    assert_eq!(
+        (now, &still),
+        (was, &home),
+        "acct1 came back with its saved balance, on its node"
+    );
+    println!("acct1 crashed on {home} and was restarted there with its balance, {now}");
 
     // Durable credits: the time to store one, and until the account shows it applied.
     let before = total(&bank).await;

@@ -13,7 +13,7 @@ use playhouse_core::{Executor, System};
 use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
 use playhouse_nats::testing::TestServer;
 use playhouse_nats::{NatsBroker, StateError};
-use playhouse_supervisor::{KeyedSupervision, RestartType};
+use playhouse_supervisor::{Backoff, KeyedSupervision, RestartType};
 
 /// A node serving `accounts` with each activation supervised: transient, at most
 /// `max_restarts` restarts a minute.
@@ -191,4 +191,40 @@ async fn a_supervision_maker_that_panics_fails_the_activation_with_a_typed_refus
     on_a.stop(WAIT).await;
     assert_eq!(deposit(&c, "cursed", 5).await, Ok(5));
     assert!(on_b.is_active("cursed"));
+}
+
+#[tokio::test]
+async fn a_key_waiting_for_its_restart_with_messages_queued_is_not_passivated_as_idle() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let broker = NatsBroker::connect(config(&server, "a"))
+        .await
+        .expect("connects");
+    let system = System::with_broker(TokioExecutor::current(), broker.clone());
+    // The idle time leaves room for the crash's panic report (on this test's thread) before
+    // the deposit below is queued; the backoff outlasts it.
+    let wait = Duration::from_secs(4);
+    let on_a = spec(&broker, &seen)
+        .passivate_after(Duration::from_millis(1500))
+        .supervise(
+            KeyedSupervision::new(RestartType::Transient).backoff(Backoff {
+                initial: wait,
+                max: wait,
+                jitter: 0.0,
+            }),
+        )
+        .start(&system)
+        .await
+        .expect("serves");
+    let c = client(&server, "c").await;
+
+    assert_eq!(deposit(&c, "alice", 30).await, Ok(30));
+    crash(&c, "alice").await;
+    // Queued while the restart waits for its backoff, past the idle time: handled by the
+    // restarted actor, not discarded by a passivation.
+    assert_eq!(deposit(&c, "alice", 5).await, Ok(35));
+    let stats = on_a.stats();
+    assert_eq!((stats.restarts, stats.passivations), (1, 0), "{stats:?}");
+    // Idle with nothing queued, it is passivated.
+    eventually("passivated once idle", async || !on_a.is_active("alice")).await;
 }

@@ -299,6 +299,11 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                     stopping = true;
                     self.end(&key, &mut active).await;
                 }
+                // A key with anything queued is not idle: its handler is slow, or its actor
+                // waits for a restart (whose queue a passivation would discard).
+                Some(Work::Idle) if active.as_ref().is_some_and(|a| a.actor.mailbox_len() > 0) => {
+                    last = Instant::now();
+                }
                 Some(Work::Idle) => self.end(&key, &mut active).await,
                 Some(Work::Passivate(done)) => {
                     let had = active.is_some();

@@ -243,8 +243,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         }
     }
 
-    /// Passivates a key once no message has reached it on this node for `idle`: the actor is
-    /// stopped gracefully (it handles what is queued; its `stopped` hook runs) and the lease
+    /// Passivates a key once no message has reached it on this node for `idle` and nothing is
+    /// queued in its mailbox (a key with messages queued is busy, or waits for a restart whose
+    /// queue a passivation would discard): the actor is stopped gracefully (it handles what is queued; its `stopped` hook runs) and the lease
     /// given back. The default is never (a key stays on its node until the node leaves or
     /// dies, or [`Sharded::passivate`] is called).
     pub fn passivate_after(mut self, idle: Duration) -> Self {
@@ -263,7 +264,10 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// group's factory again, on this node, with the key's [`KeyState`] reopened under the
     /// lease the activation holds: the fresh actor reloads what the crashed one saved, and a
     /// write of the crashed one's state handle is fenced from then on. The key stays active
-    /// here and its lease held meanwhile; messages that arrive queue for the fresh actor. A
+    /// here and its lease held meanwhile; messages that arrive queue for the fresh actor, and
+    /// the key is not passivated as idle while they wait. A passivation on demand, the group
+    /// stopping or a lapse during a restart ends the activation at once, discarding what is
+    /// queued, as a stop of any supervised actor between incarnations does. A
     /// restart whose lease lapsed (during a backoff, say) makes nothing and ends the
     /// activation. When the supervision ends the activation, the key's next message activates
     /// it anew (here or on whichever node takes its lease). Restarts are counted in

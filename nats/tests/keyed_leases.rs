@@ -7,10 +7,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use keyed_common::*;
-use playhouse_core::System;
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{NatsBroker, Rejection, RemoteError, StateError};
+use playhouse_nats::{Rejection, RemoteError, StateError};
 
 #[tokio::test]
 async fn activation_on_first_message_gives_the_factory_the_key() {
@@ -122,15 +121,10 @@ async fn two_nodes_racing_for_a_key_make_one_activation() {
 async fn passivation_when_idle_and_on_demand_reloads_through_the_factory() {
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();
-    let broker = NatsBroker::connect(config(&server, "a"))
-        .await
-        .expect("connects");
-    let system = System::with_broker(TokioExecutor::current(), broker.clone());
-    let accounts = spec(&broker, &seen)
-        .passivate_after(Duration::from_millis(300))
-        .start(&system)
-        .await
-        .expect("serves");
+    let (broker, accounts) = node_with(&server, "a", &seen, TokioExecutor::current(), |spec| {
+        spec.passivate_after(Duration::from_millis(300))
+    })
+    .await;
 
     assert_eq!(deposit(&broker, "idle", 5).await, Ok(5));
     assert!(accounts.is_active("idle"));

@@ -9,7 +9,7 @@ mod keyed_common;
 use std::time::Duration;
 
 use keyed_common::*;
-use playhouse_core::{Executor, System};
+use playhouse_core::Executor;
 use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
 use playhouse_nats::testing::TestServer;
 use playhouse_nats::{NatsBroker, StateError};
@@ -24,19 +24,13 @@ async fn supervised_node<E: Executor>(
     executor: E,
     max_restarts: u32,
 ) -> (NatsBroker, Accounts) {
-    let broker = NatsBroker::connect(config(server, name))
-        .await
-        .expect("connects");
-    let system = System::with_broker(executor, broker.clone());
-    let accounts = spec(&broker, seen)
-        .supervise(
+    node_with(server, name, seen, executor, |spec| {
+        spec.supervise(
             KeyedSupervision::new(RestartType::Transient)
                 .intensity(max_restarts, Duration::from_secs(60)),
         )
-        .start(&system)
-        .await
-        .expect("serves");
-    (broker, accounts)
+    })
+    .await
 }
 
 /// Tells `key`'s account to crash, once the message is in its mailbox.
@@ -153,18 +147,13 @@ async fn a_supervision_maker_that_panics_fails_the_activation_with_a_typed_refus
 
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();
-    let broker = NatsBroker::connect(config(&server, "a"))
-        .await
-        .expect("connects");
-    let system = System::with_broker(TokioExecutor::current(), broker.clone());
-    let on_a = spec(&broker, &seen)
-        .supervise(|activation: Reactivation<String, Account>| {
+    let (_a, on_a) = node_with(&server, "a", &seen, TokioExecutor::current(), |spec| {
+        spec.supervise(|activation: Reactivation<String, Account>| {
             assert_ne!(activation.key(), "cursed", "no supervision for this key");
             KeyedSupervision::new(RestartType::Transient).make(activation)
         })
-        .start(&system)
-        .await
-        .expect("serves");
+    })
+    .await;
     let c = client(&server, "c").await;
 
     let err = c
@@ -197,25 +186,19 @@ async fn a_supervision_maker_that_panics_fails_the_activation_with_a_typed_refus
 async fn a_key_waiting_for_its_restart_with_messages_queued_is_not_passivated_as_idle() {
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();
-    let broker = NatsBroker::connect(config(&server, "a"))
-        .await
-        .expect("connects");
-    let system = System::with_broker(TokioExecutor::current(), broker.clone());
     // The idle time leaves room for the crash's panic report (on this test's thread) before
     // the deposit below is queued; the backoff outlasts it.
     let wait = Duration::from_secs(4);
-    let on_a = spec(&broker, &seen)
-        .passivate_after(Duration::from_millis(1500))
-        .supervise(
+    let (_a, on_a) = node_with(&server, "a", &seen, TokioExecutor::current(), |spec| {
+        spec.passivate_after(Duration::from_millis(1500)).supervise(
             KeyedSupervision::new(RestartType::Transient).backoff(Backoff {
                 initial: wait,
                 max: wait,
                 jitter: 0.0,
             }),
         )
-        .start(&system)
-        .await
-        .expect("serves");
+    })
+    .await;
     let c = client(&server, "c").await;
 
     assert_eq!(deposit(&c, "alice", 30).await, Ok(30));

@@ -28,7 +28,7 @@ use super::error::{
 use super::factory_scope::FactoryScope;
 use super::shared::{Counters, Shared};
 use super::spec::Key;
-use super::supervise::{Governed, Reactivation, ReactivationSource, RestartCounter};
+use super::supervise::{Reactivation, ReactivationSource};
 
 impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     /// The task activating `key` as activation `id`, whose entry (`Activating`) the caller has
@@ -174,8 +174,13 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                 make(Reactivation::new(self.key.clone(), self.id, source))
             })) {
                 Ok(policy) => {
-                    let counter: Weak<dyn RestartCounter> = shared.weak();
-                    Some(Governed::new(policy, counter))
+                    // Restarts are counted in the set's stats while the set lives.
+                    let set = shared.weak();
+                    Some(policy.governing().on_restart(move || {
+                        if let Some(set) = set.upgrade() {
+                            Counters::add(&set.counters.restarts, 1);
+                        }
+                    }))
                 }
                 Err(payload) => {
                     drop(actor);

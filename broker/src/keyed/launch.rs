@@ -9,7 +9,7 @@ use std::time::Instant;
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorRef, Executor, Handler, MessageBroker, Spawner, Wiring};
 
-use super::supervise::Governed;
+use super::supervise::BoxedSupervision;
 
 /// A boxed `Send` future (factories, activation tasks).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -17,7 +17,7 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 /// Spawns activations and the activations that must wait on the system a keyed set was started on.
 pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
     /// Spawns `actor`, under `supervision` when one is given.
-    fn spawn_actor(&self, actor: A, supervision: Option<Governed<A>>) -> ActorRef<A, MB>;
+    fn spawn_actor(&self, actor: A, supervision: Option<BoxedSupervision<A>>) -> ActorRef<A, MB>;
 
     /// Runs `task` on the executor.
     fn spawn_task(&self, task: BoxFuture<()>);
@@ -39,7 +39,7 @@ where
     E: Executor,
     B: MessageBroker,
 {
-    fn spawn_actor(&self, actor: A, supervision: Option<Governed<A>>) -> ActorRef<A, MB> {
+    fn spawn_actor(&self, actor: A, supervision: Option<BoxedSupervision<A>>) -> ActorRef<A, MB> {
         match supervision {
             None => self.spawn(actor),
             Some(supervision) => self.spawn_supervised(actor, supervision),

@@ -24,7 +24,7 @@ use playhouse_core::{ActorId, ExitReason, Next, Restart, Supervision};
 use super::error::ActivationCause;
 use super::factory_scope::GoverningScope;
 use super::launch::BoxFuture;
-use super::shared::{Counters, Shared};
+use super::shared::Shared;
 use super::spec::Key;
 
 /// Makes the [`Supervision`] of each activation of a keyed set (see
@@ -246,10 +246,15 @@ impl<A: 'static> Supervision<A> for ByRestart<A> {
 
 /// A [`Supervision`] with its type erased (the trait has an associated constant, so it cannot
 /// be a trait object itself): what a keyed implementation keeps when the makers of any type
-/// share one handle type. It forwards every call, and
-/// [`finished`](Supervision::finished) only if the supervision inside wants it.
+/// share one handle type. It forwards every call ([`finished`](Supervision::finished) only if
+/// the supervision inside wants it), and tells [`on_restart`](BoxedSupervision::on_restart)'s
+/// hook of each restart decided.
 pub struct BoxedSupervision<A> {
     inner: Box<dyn DynSupervision<A>>,
+    restarted: Option<Box<dyn Fn() + Send>>,
+    /// Whether asks made while it decides are marked as the governed actor's own (a keyed
+    /// set's: see `factory_scope`).
+    governing: bool,
 }
 
 impl<A: 'static> BoxedSupervision<A> {
@@ -257,7 +262,23 @@ impl<A: 'static> BoxedSupervision<A> {
     pub fn new<S: Supervision<A>>(supervision: S) -> Self {
         BoxedSupervision {
             inner: Box::new(supervision),
+            restarted: None,
+            governing: false,
         }
+    }
+
+    /// Calls `hook` each time the supervision decides a restart (a fresh actor, with or
+    /// without the queue): for a count of restarts.
+    pub fn on_restart(mut self, hook: impl Fn() + Send + 'static) -> Self {
+        self.restarted = Some(Box::new(hook));
+        self
+    }
+
+    /// Marks the thread with the governed actor while the supervision decides, so that an ask
+    /// a restart's factory makes of the actor's own key is refused as a deadlock.
+    pub(crate) fn governing(mut self) -> Self {
+        self.governing = true;
+        self
     }
 }
 
@@ -278,7 +299,16 @@ impl<A: 'static> Supervision<A> for BoxedSupervision<A> {
         reason: &ExitReason,
         cx: &mut Context<'_>,
     ) -> Poll<Next<A>> {
-        self.inner.poll_exited(actor, reason, cx)
+        let next = {
+            let _governing = self.governing.then(|| GoverningScope::enter(actor));
+            self.inner.poll_exited(actor, reason, cx)
+        };
+        if let (Poll::Ready(Next::Restart(_) | Next::RestartDrained(_)), Some(restarted)) =
+            (&next, &self.restarted)
+        {
+            restarted();
+        }
+        next
     }
 
     const WANTS_FINISHED: bool = true;
@@ -287,60 +317,5 @@ impl<A: 'static> Supervision<A> for BoxedSupervision<A> {
         if self.inner.wants_finished() {
             self.inner.finished(actor, reason);
         }
-    }
-}
-
-/// The supervision an activation runs under: the spec's, type-erased, counting the restarts
-/// it decides in the set's [`KeyedStats::restarts`](super::KeyedStats::restarts).
-pub(crate) struct Governed<A> {
-    inner: BoxedSupervision<A>,
-    restarts: Weak<dyn RestartCounter>,
-}
-
-/// The set's restart counter, with the set's type erased.
-pub(crate) trait RestartCounter: Send + Sync {
-    fn restarted(&self);
-}
-
-impl<K: Key, A: playhouse_core::Actor, MB: Mailbox> RestartCounter for Shared<K, A, MB> {
-    fn restarted(&self) {
-        Counters::add(&self.counters.restarts, 1);
-    }
-}
-
-impl<A: 'static> Governed<A> {
-    pub(crate) fn new(inner: BoxedSupervision<A>, restarts: Weak<dyn RestartCounter>) -> Self {
-        Governed { inner, restarts }
-    }
-}
-
-impl<A: 'static> Supervision<A> for Governed<A> {
-    fn started(&mut self, actor: ActorId) {
-        Supervision::started(&mut self.inner, actor);
-    }
-
-    fn poll_exited(
-        &mut self,
-        actor: ActorId,
-        reason: &ExitReason,
-        cx: &mut Context<'_>,
-    ) -> Poll<Next<A>> {
-        // Asks made while it decides (by the factory of a restart) are the actor's own.
-        let next = {
-            let _governing = GoverningScope::enter(actor);
-            Supervision::poll_exited(&mut self.inner, actor, reason, cx)
-        };
-        if let Poll::Ready(Next::Restart(_) | Next::RestartDrained(_)) = &next
-            && let Some(counter) = self.restarts.upgrade()
-        {
-            counter.restarted();
-        }
-        next
-    }
-
-    const WANTS_FINISHED: bool = true;
-
-    fn finished(&mut self, actor: ActorId, reason: &ExitReason) {
-        Supervision::finished(&mut self.inner, actor, reason);
     }
 }

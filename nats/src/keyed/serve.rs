@@ -15,7 +15,7 @@ use async_nats::{HeaderMap, Subject};
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::channel::oneshot;
-use playhouse_broker::keyed::ReactivationSource;
+use playhouse_broker::keyed::{BoxedSupervision, ReactivationSource};
 use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorRef, BoxError, DeadLetterKind, MessageBroker, SendError};
 use tokio::sync::mpsc;
@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use super::durable::{self, DeliveryInfo, Redelivery};
 use super::lease::{Lease, Leases, Taken};
 use super::state::KeyState;
-use super::supervise::{ActorClock, Governed, Supervised, SupervisionFactory};
+use super::supervise::{ActorClock, Supervised, SupervisionFactory};
 use crate::broker::Inner;
 use crate::codec::Codec;
 use crate::config::is_token;
@@ -38,7 +38,8 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>
 pub(crate) type Factory<A, C> =
     Arc<dyn Fn(&str, KeyState<C>) -> BoxFuture<Result<A, BoxError>> + Send + Sync>;
 /// Spawns a key's actor on the group's system, under the supervision given, if any.
-pub(crate) type Spawn<A, MB> = Arc<dyn Fn(A, Option<Governed<A>>) -> ActorRef<A, MB> + Send + Sync>;
+pub(crate) type Spawn<A, MB> =
+    Arc<dyn Fn(A, Option<BoxedSupervision<A>>) -> ActorRef<A, MB> + Send + Sync>;
 
 /// `<prefix>.keyed.<group>.n.<node>.<key>`: straight to the node that owns the key.
 pub(crate) fn direct_subject(prefix: &str, group: &str, node: &str, key: &str) -> String {

@@ -22,7 +22,7 @@ use super::durable::{self, Delivery, Redelivery};
 use super::lease::Leases;
 use super::serve::{self, Counters, Factory, Group, Spawn, claim_subject, direct_subject};
 use super::state::KeyState;
-use super::supervise::{ActorClock, Governed, SupervisionFactory};
+use super::supervise::{ActorClock, SupervisionFactory};
 use crate::broker::{NatsBroker, bucket};
 use crate::codec::{Codec, Postcard};
 use crate::config::is_token;
@@ -345,7 +345,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
             let system = system.clone();
             let mailbox = self.mailbox.clone();
             Arc::new(
-                move |actor: A, supervision: Option<Governed<A>>| -> ActorRef<A, MB> {
+                move |actor: A, supervision: Option<BoxedSupervision<A>>| -> ActorRef<A, MB> {
                     match supervision {
                         None => system.spawn_with(actor, mailbox.clone()),
                         Some(supervision) => system

@@ -14,7 +14,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures::FutureExt;
@@ -22,10 +21,10 @@ use playhouse_broker::keyed::{
     ActivationCause, BoxedSupervision, Reactivation, ReactivationSource, SetDropped,
 };
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, ActorId, Executor, ExitReason, Next, Supervision};
+use playhouse_core::{Actor, Executor};
 
 use super::lease::Lease;
-use super::serve::{Counters, Group};
+use super::serve::Group;
 use super::state::KeyState;
 use crate::codec::Codec;
 use crate::routes::panic_message;
@@ -86,10 +85,11 @@ impl<A: Actor, MB: Mailbox, C: Codec> ReactivationSource<String, A> for Restarte
     }
 }
 
-/// A supervised activation's supervision, and what its restarts draw on (which the activation
-/// keeps alive).
+/// A supervised activation's supervision (the user's, counting its restarts in
+/// [`ShardedStats::restarts`](crate::ShardedStats::restarts)), and what its restarts draw on
+/// (which the activation keeps alive).
 pub(crate) struct Supervised<A> {
-    pub(crate) supervision: Governed<A>,
+    pub(crate) supervision: BoxedSupervision<A>,
     pub(crate) restarter: Arc<dyn ReactivationSource<String, A>>,
 }
 
@@ -111,13 +111,16 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         });
         let activation = Reactivation::new(key.to_owned(), 0, Arc::downgrade(&restarter));
         match std::panic::catch_unwind(AssertUnwindSafe(|| make(activation))) {
-            Ok(inner) => Ok(Some(Supervised {
-                supervision: Governed {
-                    inner,
-                    counters: Arc::clone(&self.counters),
-                },
-                restarter,
-            })),
+            Ok(supervision) => {
+                let counters = Arc::clone(&self.counters);
+                let supervision = supervision.on_restart(move || {
+                    counters.restarts.fetch_add(1, Ordering::Relaxed);
+                });
+                Ok(Some(Supervised {
+                    supervision,
+                    restarter,
+                }))
+            }
             Err(payload) => Err(format!(
                 "the supervision maker panicked: {}",
                 panic_message(payload)
@@ -163,35 +166,3 @@ impl fmt::Display for RestartRefused {
 }
 
 impl std::error::Error for RestartRefused {}
-
-/// The supervision an activation runs under: the user's, counting the restarts it decides in
-/// [`ShardedStats::restarts`](crate::ShardedStats::restarts).
-pub(crate) struct Governed<A> {
-    inner: BoxedSupervision<A>,
-    counters: Arc<Counters>,
-}
-
-impl<A: 'static> Supervision<A> for Governed<A> {
-    fn started(&mut self, actor: ActorId) {
-        self.inner.started(actor);
-    }
-
-    fn poll_exited(
-        &mut self,
-        actor: ActorId,
-        reason: &ExitReason,
-        cx: &mut Context<'_>,
-    ) -> Poll<Next<A>> {
-        let next = self.inner.poll_exited(actor, reason, cx);
-        if let Poll::Ready(Next::Restart(_) | Next::RestartDrained(_)) = &next {
-            self.counters.restarts.fetch_add(1, Ordering::Relaxed);
-        }
-        next
-    }
-
-    const WANTS_FINISHED: bool = true;
-
-    fn finished(&mut self, actor: ActorId, reason: &ExitReason) {
-        self.inner.finished(actor, reason);
-    }
-}

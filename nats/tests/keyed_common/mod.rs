@@ -218,15 +218,7 @@ impl Activations {
 
 /// The group `accounts` on `broker`'s node, its factory recording into `seen`; key `broken`
 /// fails to activate.
-pub fn spec<'b>(
-    broker: &'b NatsBroker,
-    seen: &Activations,
-) -> playhouse_nats::ShardedSpec<
-    'b,
-    Account,
-    playhouse_core::mailbox::Bounded<playhouse_core::mailbox::Block>,
-    playhouse_nats::Postcard,
-> {
+pub fn spec<'b>(broker: &'b NatsBroker, seen: &Activations) -> Spec<'b> {
     let node = broker.node_name().to_owned();
     let seen = seen.clone();
     broker
@@ -282,11 +274,34 @@ pub async fn node_on<E: playhouse_core::Executor>(
     seen: &Activations,
     executor: E,
 ) -> (NatsBroker, Accounts) {
+    node_with(server, name, seen, executor, |spec| spec).await
+}
+
+/// The group `accounts` as [`spec`] declares it.
+pub type Spec<'b> = playhouse_nats::ShardedSpec<
+    'b,
+    Account,
+    playhouse_core::mailbox::Bounded<playhouse_core::mailbox::Block>,
+    playhouse_nats::Postcard,
+>;
+
+/// A node serving the group `accounts` with what `configure` adds to [`spec`] (an idle time,
+/// a supervision), its actors running on `executor`.
+pub async fn node_with<E: playhouse_core::Executor>(
+    server: &TestServer,
+    name: &str,
+    seen: &Activations,
+    executor: E,
+    configure: impl for<'b> FnOnce(Spec<'b>) -> Spec<'b>,
+) -> (NatsBroker, Accounts) {
     let broker = NatsBroker::connect(config(server, name))
         .await
         .expect("connects");
     let system = playhouse_core::System::with_broker(executor, broker.clone());
-    let accounts = spec(&broker, seen).start(&system).await.expect("serves");
+    let accounts = configure(spec(&broker, seen))
+        .start(&system)
+        .await
+        .expect("serves");
     (broker, accounts)
 }
 

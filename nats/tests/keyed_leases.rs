@@ -59,21 +59,8 @@ async fn activation_on_first_message_gives_the_factory_the_key() {
     assert_eq!(get(&c, "ordered").await.log, (0..100).collect::<Vec<_>>());
 
     // A factory failure reaches the sender as a typed refusal, with its message back.
-    let err = c
-        .sharded_ref::<Deposit>("accounts")
-        .ask::<Result<i64, String>>("broken", Deposit(5), WAIT)
-        .await
-        .unwrap_err();
-    match err {
-        RemoteError::Rejected {
-            reason: Rejection::ActivationFailed { key, cause },
-            msg: Deposit(5),
-        } => {
-            assert_eq!(key, "broken");
-            assert!(cause.contains("no such account"), "{cause}");
-        }
-        other => panic!("expected ActivationFailed, got {other:?}"),
-    }
+    let cause = activation_failure(&c, "broken").await;
+    assert!(cause.contains("no such account"), "{cause}");
     // A key that cannot be a subject token is refused before anything is sent.
     let err = c
         .sharded_ref::<Get>("accounts")

@@ -143,7 +143,6 @@ async fn an_unsupervised_crash_gives_the_lease_back_and_the_next_message_is_hand
 #[tokio::test]
 async fn a_supervision_maker_that_panics_fails_the_activation_with_a_typed_refusal() {
     use playhouse_broker::keyed::{Reactivation, SupervisionMaker};
-    use playhouse_nats::{Rejection, RemoteError};
 
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();
@@ -156,22 +155,9 @@ async fn a_supervision_maker_that_panics_fails_the_activation_with_a_typed_refus
     .await;
     let c = client(&server, "c").await;
 
-    let err = c
-        .sharded_ref::<Deposit>("accounts")
-        .ask::<Result<i64, String>>("cursed", Deposit(5), WAIT)
-        .await
-        .unwrap_err();
-    match err {
-        RemoteError::Rejected {
-            reason: Rejection::ActivationFailed { key, cause },
-            msg: Deposit(5),
-        } => {
-            assert_eq!(key, "cursed");
-            assert!(cause.contains("supervision maker panicked"), "{cause}");
-            assert!(cause.contains("no supervision for this key"), "{cause}");
-        }
-        other => panic!("expected ActivationFailed, got {other:?}"),
-    }
+    let cause = activation_failure(&c, "cursed").await;
+    assert!(cause.contains("supervision maker panicked"), "{cause}");
+    assert!(cause.contains("no supervision for this key"), "{cause}");
     assert!(!on_a.is_active("cursed"));
     assert_eq!(on_a.stats().activation_failures, 1);
     // The node goes on serving, and the lease was given back: another node could take it.

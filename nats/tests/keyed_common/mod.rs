@@ -361,6 +361,31 @@ pub async fn deposit(broker: &NatsBroker, key: &str, amount: i64) -> Result<i64,
         .unwrap_or_else(|e| panic!("deposit {key}: {e}"))
 }
 
+/// Deposits 5 in `key`'s account, which cannot be activated: the cause the refusal gives
+/// (`ActivationFailed`, the deposit handed back); panics on any other outcome.
+pub async fn activation_failure(broker: &NatsBroker, key: &str) -> String {
+    use playhouse_nats::{Rejection, RemoteError};
+    let err = broker
+        .sharded_ref::<Deposit>("accounts")
+        .ask::<Result<i64, String>>(key, Deposit(5), WAIT)
+        .await
+        .unwrap_err();
+    match err {
+        RemoteError::Rejected {
+            reason:
+                Rejection::ActivationFailed {
+                    key: refused,
+                    cause,
+                },
+            msg: Deposit(5),
+        } => {
+            assert_eq!(refused, key);
+            cause
+        }
+        other => panic!("expected ActivationFailed, got {other:?}"),
+    }
+}
+
 pub fn config(server: &TestServer, node: &str) -> NodeConfig {
     NodeConfig::new(server.url())
         .node_name(node)

@@ -245,9 +245,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
 
     /// Passivates a key once no message has reached it on this node for `idle` and nothing is
     /// queued in its mailbox (a key with messages queued is busy, or waits for a restart whose
-    /// queue a passivation would discard): the actor is stopped gracefully (it handles what is queued; its `stopped` hook runs) and the lease
-    /// given back. The default is never (a key stays on its node until the node leaves or
-    /// dies, or [`Sharded::passivate`] is called).
+    /// queue a passivation would discard): the actor is stopped gracefully (it handles what is
+    /// queued; its `stopped` hook runs) and the lease given back. The default is never (a key
+    /// stays on its node until the node leaves or dies, or [`Sharded::passivate`] is called).
     pub fn passivate_after(mut self, idle: Duration) -> Self {
         self.idle = Some(idle);
         self
@@ -267,11 +267,10 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// here and its lease held meanwhile; messages that arrive queue for the fresh actor, and
     /// the key is not passivated as idle while they wait. A passivation on demand, the group
     /// stopping or a lapse during a restart ends the activation at once, discarding what is
-    /// queued, as a stop of any supervised actor between incarnations does. A
-    /// restart whose lease lapsed (during a backoff, say) makes nothing and ends the
-    /// activation. When the supervision ends the activation, the key's next message activates
-    /// it anew (here or on whichever node takes its lease). Restarts are counted in
-    /// [`ShardedStats::restarts`].
+    /// queued, as a stop of any supervised actor between incarnations does. A restart whose
+    /// lease lapsed (during a backoff, say) makes nothing and ends the activation. When the
+    /// supervision ends the activation, the key's next message activates it anew (here or on
+    /// whichever node takes its lease). Restarts are counted in [`ShardedStats::restarts`].
     ///
     /// A restart's factory runs on the crate's runtime. An ask it makes of its own key is
     /// answered only by the actor being restarted, so it ends with its timeout.
@@ -303,7 +302,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     ///     })
     ///     .ask::<Deposit, u64>(|Deposit(n), reply| Msg::Deposit(n, reply))
     ///     // A crashed account is restarted from its saved balance, at most 3 times in 10 s.
-    ///     .supervise(KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::from_secs(10)))
+    ///     .supervise(
+    ///         KeyedSupervision::new(RestartType::Transient).intensity(3, Duration::from_secs(10)),
+    ///     )
     ///     .start(&system)
     ///     .await
     ///     .expect("serving");

@@ -229,7 +229,8 @@ impl fmt::Display for StateError {
             }
             StateError::Fenced { key } => write!(
                 f,
-                "the state of key {key:?} was reopened or written by a newer owner since this handle loaded it"
+                "the state of key {key:?} was reopened or written by a newer owner \
+                 since this handle loaded it"
             ),
             StateError::Codec(e) => write!(f, "state: {e}"),
             StateError::Nats(why) => write!(f, "state: NATS error: {why}"),

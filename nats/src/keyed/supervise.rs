@@ -1,7 +1,7 @@
-//! Supervising a sharded group's activations ([`ShardedSpec::supervise`](super::ShardedSpec::supervise)):
-//! the [`ReactivationSource`] a restart draws on (the group's factory, run with the key's state
-//! reopened under the activation's lease), and the supervision each activation runs under,
-//! counting its restarts.
+//! Supervising a sharded group's activations
+//! ([`ShardedSpec::supervise`](super::ShardedSpec::supervise)): the [`ReactivationSource`] a
+//! restart draws on (the group's factory, run with the key's state reopened under the
+//! activation's lease), and the supervision each activation runs under, counting its restarts.
 //!
 //! The supervision itself is whatever the user's [`SupervisionMaker`] makes, as for an
 //! in-memory keyed set: `playhouse-supervisor`'s `KeyedSupervision` works on both.

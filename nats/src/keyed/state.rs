@@ -154,7 +154,8 @@ impl<C: Codec> KeyState<C> {
     /// # Errors
     ///
     /// [`StateError::LeaseLost`]: this node's lease on the key lapsed (nothing was written);
-    /// [`StateError::Fenced`]: the stored state moved (another owner has the key);
+    /// [`StateError::Fenced`]: the stored state moved (another owner has the key, or a
+    /// supervised restart reopened it for a fresh actor);
     /// [`StateError::Codec`]: `value` cannot be encoded; [`StateError::Nats`]: the server did
     /// not take the write (it may or may not have been stored: the next save is then fenced,
     /// as the revision is unknown).

@@ -197,3 +197,37 @@ async fn a_key_waiting_for_its_restart_with_messages_queued_is_not_passivated_as
     // Idle with nothing queued, it is passivated.
     eventually("passivated once idle", async || !on_a.is_active("alice")).await;
 }
+
+#[tokio::test]
+async fn a_passivation_during_a_restart_ends_the_activation_at_once_discarding_its_queue() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node_with(&server, "a", &seen, TokioExecutor::current(), |spec| {
+        spec.supervise(
+            KeyedSupervision::new(RestartType::Transient).backoff(Backoff {
+                initial: Duration::from_secs(3600),
+                max: Duration::from_secs(3600),
+                jitter: 0.0,
+            }),
+        )
+    })
+    .await;
+    let c = client(&server, "c").await;
+
+    assert_eq!(deposit(&c, "alice", 30).await, Ok(30));
+    crash(&c, "alice").await;
+    // Queued (the tell returns once it is in the mailbox) for a restart an hour away.
+    c.sharded_ref::<Push>("accounts")
+        .tell("alice", Push(7), WAIT)
+        .await
+        .expect("queued");
+    // Not held up by the backoff: the activation ends at once, as a stop of any supervised
+    // actor between incarnations does, and what was queued goes with it.
+    assert!(on_a.passivate("alice").await);
+    assert!(!on_a.is_active("alice"));
+    assert_eq!(on_a.stats().restarts, 0);
+    // The next message activates the key anew, from what it saved.
+    let now = get(&c, "alice").await;
+    assert_eq!((now.balance, now.log), (30, Vec::new()));
+    assert_eq!(on_a.stats().activations, 2);
+}

@@ -231,3 +231,26 @@ async fn a_passivation_during_a_restart_ends_the_activation_at_once_discarding_i
     assert_eq!((now.balance, now.log), (30, Vec::new()));
     assert_eq!(on_a.stats().activations, 2);
 }
+
+#[tokio::test]
+async fn a_restart_whose_factory_fails_or_panics_ends_the_activation_and_the_key_refuses_with_why()
+{
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = supervised_node(&server, "a", &seen, TokioExecutor::current(), 3).await;
+    let c = client(&server, "c").await;
+
+    for (key, why) in [("once", "closed for good"), ("once_panics", "is corrupt")] {
+        assert_eq!(deposit(&c, key, 10).await, Ok(10));
+        crash(&c, key).await;
+        // The restart's factory fails: the activation ends, and its lease goes back.
+        eventually("the activation ends", async || !on_a.is_active(key)).await;
+        // The next message activates the key anew, and its failure reaches the sender.
+        let cause = activation_failure(&c, key).await;
+        assert!(cause.contains(why), "{key}: {cause}");
+        assert!(!on_a.is_active(key));
+    }
+    let stats = on_a.stats();
+    assert_eq!(stats.restarts, 0, "{stats:?}");
+    assert_eq!(stats.activation_failures, 2, "{stats:?}");
+}

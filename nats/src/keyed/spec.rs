@@ -272,8 +272,13 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// supervision ends the activation, the key's next message activates it anew (here or on
     /// whichever node takes its lease). Restarts are counted in [`ShardedStats::restarts`].
     ///
-    /// A restart's factory runs on the crate's runtime. An ask it makes of its own key is
-    /// answered only by the actor being restarted, so it ends with its timeout.
+    /// A restart's factory runs on the crate's runtime, with no timeout of its own: one that
+    /// never finishes holds the key's messages in its mailbox (asks end with their timeouts)
+    /// until a passivation on demand, a lapse or the group's stop ends the activation. A
+    /// factory that fails or panics ends the activation, and the key's next message activates
+    /// it anew (its sender gets `ActivationFailed` if the factory fails again). An ask the
+    /// factory makes of its own key is answered only by the actor being restarted, so it ends
+    /// with its timeout.
     ///
     /// ```no_run
     /// # use playhouse_core::{Actor, Context, Env, Handler, Reply, System};

@@ -217,7 +217,8 @@ impl Activations {
 }
 
 /// The group `accounts` on `broker`'s node, its factory recording into `seen`; key `broken`
-/// fails to activate.
+/// fails to activate, and keys `once` and `once_panics` fail (the latter by a panic) once they
+/// have been made.
 pub fn spec<'b>(broker: &'b NatsBroker, seen: &Activations) -> Spec<'b> {
     let node = broker.node_name().to_owned();
     let seen = seen.clone();
@@ -229,6 +230,14 @@ pub fn spec<'b>(broker: &'b NatsBroker, seen: &Activations) -> Spec<'b> {
             async move {
                 if key == "broken" {
                     return Err(StateError::Nats("no such account".into()));
+                }
+                // Made once; after that its factory fails (or panics).
+                if seen.count(&key) > 0 {
+                    match key.as_str() {
+                        "once" => return Err(StateError::Nats("closed for good".into())),
+                        "once_panics" => panic!("the store of {key} is corrupt"),
+                        _ => {}
+                    }
                 }
                 let stored = state.load::<Stored>()?.unwrap_or_default();
                 seen.log.lock().unwrap().push((node.clone(), key.clone()));

@@ -343,7 +343,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     })
     .await?;
 
-    announce(&members_kv, &node).await?;
+    crate::announce::announce(&members_kv, &node).await?;
 
     let server_max = client.server_info().max_payload;
     let limit = config.max_message_size.min(server_max.max(1));
@@ -439,50 +439,11 @@ pub(crate) async fn bucket(
     )))
 }
 
-/// Announces the node: creates its entry in the members bucket, which a live node with the
-/// same name holds (the bucket forgets a dead node's entry after the TTL).
-///
-/// A busy server can store the entry and miss the deadline of its acknowledgement (the
-/// JetStream timeout, 5 s), and the create then fails as a publish error: a create that failed
-/// otherwise than on a taken name is tried again, [`ANNOUNCE_ATTEMPTS`] times in all. The entry
-/// carries a token of this connection, so that a retry that finds the name taken can tell its
-/// own earlier create from another node's.
-async fn announce(members: &kv::Store, node: &str) -> Result<(), ConnectError> {
-    let token = bytes::Bytes::from(format!("alive {}", generated_name()));
-    let mut attempt = 1;
-    loop {
-        let error = match members.create(node, token.clone()).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                let ours = attempt > 1 && members.get(node).await.ok().flatten() == Some(token);
-                return if ours {
-                    Ok(())
-                } else {
-                    Err(ConnectError::NodeNameTaken {
-                        name: node.to_owned(),
-                    })
-                };
-            }
-            Err(e) if e.kind() == kv::CreateErrorKind::InvalidKey => e,
-            Err(_) if attempt < ANNOUNCE_ATTEMPTS => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            Err(e) => e,
-        };
-        return Err(ConnectError::JetStream(error.to_string()));
-    }
-}
-
-/// How many times a node tries to announce itself before its connect fails.
-const ANNOUNCE_ATTEMPTS: u32 = 3;
-
 fn heartbeat_value() -> bytes::Bytes {
     bytes::Bytes::from_static(b"alive")
 }
 
-fn generated_name() -> String {
+pub(crate) fn generated_name() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

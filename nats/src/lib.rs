@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod announce;
 mod broker;
 mod codec;
 mod config;

@@ -105,7 +105,7 @@ use crate::sync::{Arc, Mutex};
 /// - When the actor ends, whatever the reason, every stream attached to it is cancelled before
 ///   [`ActorRef::wait`](crate::ActorRef::wait) resolves, and dropped promptly by its forwarder,
 ///   even while pending. A closed mailbox ends a forwarder too: the item it could not queue is
-///   dropped (reply ports inside it resolve with [`NoReply::Stopped`](crate::NoReply::Stopped)).
+///   dropped (reply ports inside it resolve with [`NoReply::Stopped`]).
 /// - A stream does not keep its actor alive: the forwarder holds the actor's cell, not a
 ///   counted reference. When the last [`ActorRef`](crate::ActorRef) is dropped the actor ends as
 ///   usual, and its streams with it.

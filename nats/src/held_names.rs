@@ -11,8 +11,8 @@
 //! it holds is purged or deleted by someone else, claims it again. When it finds the entry
 //! held by another node instead (that node took the name over while this one was taken for
 //! dead), it gives the name up: the export stops serving, the actor keeps running, and
-//! [`MemberEvent::NameLost`] says so. The registry entry is the one truth about who serves a
-//! name; the node that lost it yields.
+//! [`MemberEvent::NameLost`](crate::MemberEvent::NameLost) says so. The registry entry is the
+//! one truth about who serves a name; the node that lost it yields.
 //!
 //! The whole table is checked again each time the watch is (re)opened and after each
 //! reconnection, so a change made while the watch was down is not missed; a check that failed

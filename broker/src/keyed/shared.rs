@@ -68,8 +68,9 @@ pub(crate) enum Fast<A: Actor, MB: Mailbox> {
     /// No open activation: take the slow path.
     Inactive(A::Message),
     /// Refused: the asker is the key's own activation, or the message comes from the factory
-    /// of the key's activation under way (see [`Undelivered::OwnKey`]). From the hot path only
-    /// when the caller names an asker.
+    /// of the key's activation under way (see
+    /// [`Undelivered::OwnKey`](super::error::Undelivered::OwnKey)). From the hot path only when
+    /// the caller names an asker.
     Own(A::Message),
 }
 

@@ -617,8 +617,43 @@ async fn ctx_stop_with_restart_policy_starts_a_new_incarnation<E: Executor>(exec
     assert_eq!(actor.discarded_count(), 1);
 }
 
+async fn stop_if_empty_stops_only_an_actor_with_nothing_queued<E: Executor>(exec: E) {
+    let (rec, seen_by_actor) = Recorder::new();
+    let actor = System::new(exec.clone()).spawn(rec);
+    // Busy with a message, nothing queued: a message being handled does not count...
+    let gate = hold(&exec, &actor).await;
+    assert_eq!(actor.mailbox_len(), 0);
+    // ...but one queued does: no stop is made, and the actor takes more.
+    actor.tell(Msg::Item(1)).await.expect("tell");
+    assert!(!actor.stop_if_empty_with("idle"));
+    actor.tell(Msg::Item(2)).await.expect("still open");
+    assert!(actor.is_alive());
+    gate.open();
+    within(&exec, LONG, actor.ask(Msg::Get))
+        .await
+        .expect("both handled");
+    // Nothing queued now: the stop is made, and a send after it gets its message back.
+    assert!(actor.stop_if_empty_with("idle"));
+    match actor.try_tell(Msg::Item(3)) {
+        Err(SendError::Closed(Msg::Item(3))) => {}
+        other => panic!("expected Closed(Item(3)), got {other:?}"),
+    }
+    match within(&exec, LONG, actor.wait()).await {
+        ExitReason::Shutdown(Some(info)) => assert_eq!(&*info, "idle"),
+        other => panic!("expected Shutdown(idle), got {other:?}"),
+    }
+    assert_eq!(seen(&seen_by_actor), [1, 2]);
+    // On an ended actor with an empty mailbox: `true`, and the exit is unchanged.
+    assert!(actor.stop_if_empty());
+    assert!(matches!(
+        actor.exit_reason(),
+        Some(ExitReason::Shutdown(Some(_)))
+    ));
+}
+
 executor_tests!(
     stop_drains_the_queue,
+    stop_if_empty_stops_only_an_actor_with_nothing_queued,
     stop_with_reason,
     kill_discards_the_queue,
     kill_idle_actor,

@@ -359,6 +359,46 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
             .request_stop(ExitReason::Shutdown(Some(info.into())));
     }
 
+    /// Stops the actor as [`stop`](ActorRef::stop) does, but only if no message waits in its
+    /// mailbox; returns whether it did. A message its handler is running does not count: it
+    /// finishes, as under any graceful stop.
+    ///
+    /// The look and the stop are one step under the mailbox's lock, so a send racing it cannot
+    /// slip in between: either the send is queued first (and this returns `false`), or it finds
+    /// the mailbox closed (and gets its message back in `SendError::Closed`). That is what an
+    /// idle passivation needs. A separate [`mailbox_len`](ActorRef::mailbox_len) check
+    /// followed by `stop` can let a message in after the check, and an actor that is between
+    /// two incarnations when the stop reaches it ends without handling its queue.
+    ///
+    /// On an actor already stopping or ended it changes nothing, and returns `true` when its
+    /// mailbox holds nothing.
+    ///
+    /// ```
+    /// # use playhouse_core::{Actor, Context, Env, Handler, System};
+    /// # use playhouse_core::testing::{ThreadExecutor, block_on};
+    /// # struct Idle;
+    /// # impl Actor for Idle { type Message = (); type Error = std::convert::Infallible; }
+    /// # impl<V: Env> Handler<V> for Idle {
+    /// #     async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # use playhouse_broker::InMemoryBroker;
+    /// let actor = System::with_broker(ThreadExecutor, InMemoryBroker::new()).spawn(Idle);
+    /// block_on(async {
+    ///     assert!(actor.stop_if_empty());
+    ///     actor.wait().await;
+    ///     assert!(actor.try_tell(()).is_err()); // closed
+    /// });
+    /// ```
+    pub fn stop_if_empty(&self) -> bool {
+        self.cell.request_stop_if_empty(ExitReason::Shutdown(None))
+    }
+
+    /// Like [`stop_if_empty`](ActorRef::stop_if_empty), with a reason that the exit carries.
+    pub fn stop_if_empty_with(&self, info: impl Into<std::sync::Arc<str>>) -> bool {
+        self.cell
+            .request_stop_if_empty(ExitReason::Shutdown(Some(info.into())))
+    }
+
     /// Names the actor for observers ([`ActorInfo::name`](crate::observer::ActorInfo)):
     /// events from now on carry it. A supervisor names each child after its child id. The
     /// name is not a registration (see the broker for lookups by name) and need not be unique.

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 use crate::executor::SharedSleeper;
 use crate::exit::ExitReason;
 use crate::exit_wait::{ExitCell, Waiters};
-use crate::mailbox::{Queue, State, Strategy, wake_all};
+use crate::mailbox::{Queue, State, Strategy, Woken, wake_all};
 use crate::observer::{Observation, ObservedEvent};
 use crate::stream::StreamHandle;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -383,24 +383,53 @@ impl<M, S: Strategy> ActorCell<M, S> {
     pub(crate) fn request_stop(&self, reason: ExitReason) {
         let woken = {
             let mut st = self.queue.state.lock();
-            if st.phase == Phase::Running {
-                if crate::faults::enabled(crate::faults::Fault::StopChecksPhaseApart) {
-                    drop(st);
-                    st = self.queue.state.lock();
-                }
-                let code = encode(&mut *st, reason);
-                st.phase = Phase::Stopping(code);
+            let running = st.phase == Phase::Running;
+            if running && crate::faults::enabled(crate::faults::Fault::StopChecksPhaseApart) {
+                drop(st);
+                st = self.queue.state.lock();
             }
-            if crate::faults::enabled(crate::faults::Fault::StopOverridesKill)
-                && st.phase == Phase::Stopping(ReasonCode::Killed)
-            {
-                st.phase = Phase::Stopping(ReasonCode::Shutdown);
-                self.refs.fetch_and(!KILL_BIT, Ordering::AcqRel);
-            }
-            self.refs.fetch_or(STOP_BIT, Ordering::AcqRel);
-            self.queue.close_locked(&mut st)
+            self.stop_locked(&mut st, reason, running)
         };
         wake_all(woken);
+    }
+
+    /// A graceful stop as [`request_stop`](ActorCell::request_stop), made only if no message waits
+    /// in the mailbox: the look and the stop are one critical section, so that a send racing
+    /// it either is queued first (and no stop is made) or finds the mailbox closed. `true` if
+    /// the stop was made.
+    pub(crate) fn request_stop_if_empty(&self, reason: ExitReason) -> bool {
+        let woken = {
+            let mut st = self.queue.state.lock();
+            if self.queue.waiting(&st) > 0 {
+                return false;
+            }
+            if crate::faults::enabled(crate::faults::Fault::StopIfEmptyChecksApart) {
+                drop(st);
+                st = self.queue.state.lock();
+            }
+            let running = st.phase == Phase::Running;
+            self.stop_locked(&mut st, reason, running)
+        };
+        wake_all(woken);
+        true
+    }
+
+    /// Records a graceful stop under the mailbox's lock (the reason only if the actor was
+    /// `running` when the caller looked) and closes the mailbox; returns whom to wake once the
+    /// lock is released.
+    fn stop_locked(&self, st: &mut State<M, S>, reason: ExitReason, running: bool) -> Woken {
+        if running {
+            let code = encode(st, reason);
+            st.phase = Phase::Stopping(code);
+        }
+        if crate::faults::enabled(crate::faults::Fault::StopOverridesKill)
+            && st.phase == Phase::Stopping(ReasonCode::Killed)
+        {
+            st.phase = Phase::Stopping(ReasonCode::Shutdown);
+            self.refs.fetch_and(!KILL_BIT, Ordering::AcqRel);
+        }
+        self.refs.fetch_or(STOP_BIT, Ordering::AcqRel);
+        self.queue.close_locked(st)
     }
 
     /// Shutdown: no new messages; the message being handled finishes, `stopped` runs, the

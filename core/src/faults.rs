@@ -85,6 +85,9 @@ pub enum Fault {
     /// The end lets `wait()` resolve as soon as it is recorded, before the `on_exit` watchers
     /// have run: a task woken by `wait` may not see what they did.
     WaitBeforeWatchers = 1 << 27,
+    /// `stop_if_empty` looks at the mailbox, then stops the actor in a second critical
+    /// section: a send in between is queued, and the stop is made anyway.
+    StopIfEmptyChecksApart = 1 << 28,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

@@ -26,3 +26,9 @@ fn try_send_racing_close_drop_newest() {
 fn try_send_racing_close_block() {
     m::try_send_racing_close_block();
 }
+
+/// `stop_if_empty` racing a `try_tell`: the stop is made with nothing queued, or not at all.
+#[test]
+fn stop_if_empty_racing_a_send_lets_one_win() {
+    m::stop_if_empty_racing_a_send_lets_one_win();
+}

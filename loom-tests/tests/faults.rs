@@ -302,6 +302,16 @@ fn stop_checks_phase_apart_is_caught() {
     assert_caught("child_stop_checks_phase_apart", "deadlock");
 }
 
+/// Fault: `stop_if_empty` looks at the mailbox and stops the actor in two critical sections;
+/// the model of it racing a send catches a stop made with the message queued.
+#[test]
+fn stop_if_empty_checks_apart_is_caught() {
+    assert_caught(
+        "child_stop_if_empty_checks_apart",
+        "the stop was made with a message queued behind it",
+    );
+}
+
 /// Fault: a control message is queued without raising the cell's control flag; the model of a
 /// `Down` racing a batch of user messages catches it handled after one it should overtake.
 #[test]
@@ -585,6 +595,13 @@ fn child_put_back_drops() {
 fn child_stop_checks_phase_apart() {
     enable(Fault::StopChecksPhaseApart);
     incarnation::stop_racing_the_failure_reports_one_reason();
+}
+
+#[test]
+#[ignore = "child process of stop_if_empty_checks_apart_is_caught"]
+fn child_stop_if_empty_checks_apart() {
+    enable(Fault::StopIfEmptyChecksApart);
+    close::stop_if_empty_racing_a_send_lets_one_win();
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub use expiry::{Expire, Expiring, Expiry};
 pub(crate) use priority::meta_at;
 pub use priority::{DEFAULT_LEVEL, Leveled, Prioritize, Prioritized};
 pub use queue::Queue;
-pub(crate) use queue::{Queued, State, wake_all};
+pub(crate) use queue::{Queued, State, Woken, wake_all};
 pub use receiver::Receiver;
 pub(crate) use send_future::AskSend;
 pub use send_future::SendFuture;

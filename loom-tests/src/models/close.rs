@@ -1,12 +1,16 @@
 //! Models of the sends that never wait (`try_send`, behind `try_tell` and `Context::notify`, and
-//! the path every full `Reject`, `DropNewest` and `DropOldest` send takes) racing a close.
+//! the path every full `Reject`, `DropNewest` and `DropOldest` send takes) racing a close, and
+//! of a send racing a close made only if the mailbox is empty (`ActorRef::stop_if_empty`).
 
+use loom::future::block_on;
 use loom::sync::Arc;
+use loom::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use loom::thread;
-use playhouse_core::SendError;
 use playhouse_core::mailbox::{Block, Bounded, DropNewest, DropOldest, Mailbox, Reject, Strategy};
+use playhouse_core::{Actor, Context, Env, ExitReason, Handler, SendError};
 
-use crate::harness::{DropLog, Tracked, check, recv};
+use super::monitor::Outcomes;
+use crate::harness::{DropLog, OneWorker, System, Tracked, check, recv};
 
 /// A mailbox of capacity 1: one thread `try_send`s 1 and 2 (the second finds it full unless the
 /// first was taken), another closes it and then `try_send`s 3, and the main thread receives until
@@ -90,4 +94,64 @@ pub fn try_send_racing_close_drop_newest() {
 /// `try_send` (`try_tell`) racing a close under `Block`, where a full mailbox fails with `Full`.
 pub fn try_send_racing_close_block() {
     try_send_racing_close::<Block>();
+}
+
+/// Counts the messages it handles.
+struct Counter(Arc<AtomicU32>);
+
+impl Actor for Counter {
+    type Message = u32;
+    type Error = &'static str;
+}
+
+impl<V: Env> Handler<V> for Counter {
+    async fn handle(&mut self, _: u32, _: &mut Context<Self, V>) -> Result<(), &'static str> {
+        self.0.fetch_add(1, SeqCst);
+        Ok(())
+    }
+}
+
+/// `stop_if_empty` racing a `try_tell`, on an actor whose task has not run yet (a
+/// [`OneWorker`] polls it only afterwards), so that nothing takes the message out of the
+/// mailbox meanwhile. The look at the mailbox and the stop are one step: either the message
+/// was queued first, and no stop was made, or the stop was, and the send got its message back
+/// (`Closed`). Never both: a stop made with a message queued, which is what an idle
+/// passivation must not do to an actor between two incarnations (the stop would discard its
+/// queue). Afterwards the actor ends, gracefully, having handled the message if it took it.
+/// Both orders occur among the interleavings explored.
+pub fn stop_if_empty_racing_a_send_lets_one_win() {
+    let outcomes = Outcomes::new();
+    let seen = outcomes.clone();
+    check(move || {
+        let handled = Arc::new(AtomicU32::new(0));
+        let worker = OneWorker::new();
+        let actor = System::new(worker.clone()).spawn(Counter(handled.clone()));
+        let sender = {
+            let actor = actor.clone();
+            thread::spawn(move || match actor.try_tell(7) {
+                Ok(()) => true,
+                Err(SendError::Closed(7)) => false,
+                Err(other) => panic!("the send failed otherwise: {other:?}"),
+            })
+        };
+        let stopped = actor.stop_if_empty_with("idle");
+        let sent = sender.join().unwrap();
+        assert!(
+            !(sent && stopped),
+            "the stop was made with a message queued behind it"
+        );
+        assert!(
+            sent || stopped,
+            "the send was refused, but no stop was made"
+        );
+        if !stopped {
+            actor.stop();
+        }
+        worker.run();
+        let reason = block_on(actor.wait());
+        assert!(matches!(reason, ExitReason::Shutdown(_)), "{reason:?}");
+        assert_eq!(handled.load(SeqCst), u32::from(sent), "messages handled");
+        seen.saw(u32::from(sent));
+    });
+    outcomes.assert_all(&[0, 1], "the stop first, the send first");
 }

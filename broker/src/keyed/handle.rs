@@ -93,8 +93,11 @@ use super::tell::Tell;
 /// What is not guaranteed: that a message is handled at all if its activation crashes with
 /// it queued and no restart policy or supervision takes over (its queue is discarded, as for
 /// any actor; so it is when a passivation on demand stops an activation whose restart is under
-/// way, while the idle sweeper leaves a key with anything queued alone), and order between
-/// different senders.
+/// way), and order between different senders. The idle sweeper never discards a queue: it
+/// stops a key only if nothing waits in its mailbox, decided in one step with the senders
+/// under the mailbox's lock
+/// ([`ActorRef::stop_if_empty`](playhouse_core::ActorRef::stop_if_empty)), so a send through
+/// a [`KeyRef`], which takes no lock of the table, cannot slip in between.
 ///
 /// # Costs
 ///

@@ -124,12 +124,16 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                 let Some(Slot::Active(active)) = shard.find_mut(hash, |s| s.id() == id) else {
                     continue;
                 };
-                // A send between the two locks keeps the key.
-                if active.stopping || active.idle.is_touched() || active.actor.mailbox_len() > 0 {
+                // A send between the two locks keeps the key. A `KeyRef`'s send takes no
+                // lock of the table: the mailbox's own lock decides, in one step, between
+                // its message and the stop.
+                if active.stopping
+                    || active.idle.is_touched()
+                    || !active.actor.stop_if_empty_with(self.passivated.clone())
+                {
                     continue;
                 }
                 active.stopping = true;
-                active.actor.stop_with(self.passivated.clone());
                 shard.active = shard.active.saturating_sub(1);
                 passivated += 1;
             }

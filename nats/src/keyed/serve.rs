@@ -300,12 +300,21 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                     stopping = true;
                     self.end(&key, &mut active).await;
                 }
-                // A key with anything queued is not idle: its handler is slow, or its actor
-                // waits for a restart (whose queue a passivation would discard).
-                Some(Work::Idle) if active.as_ref().is_some_and(|a| a.actor.mailbox_len() > 0) => {
-                    last = Instant::now();
+                Some(Work::Idle) => {
+                    // A key with anything queued is not idle: its handler is slow, or its
+                    // actor waits for a restart (whose queue a passivation would discard). The
+                    // look and the stop are one step, so that a message the actor's own timers
+                    // or subscriptions queue meanwhile (they do not come through this worker)
+                    // keeps the key too.
+                    let busy = active
+                        .as_ref()
+                        .is_some_and(|a| !a.actor.stop_if_empty_with("passivated"));
+                    if busy {
+                        last = Instant::now();
+                    } else {
+                        self.end(&key, &mut active).await;
+                    }
                 }
-                Some(Work::Idle) => self.end(&key, &mut active).await,
                 Some(Work::Passivate(done)) => {
                     let had = active.is_some();
                     self.end(&key, &mut active).await;

@@ -620,10 +620,8 @@ async fn ctx_stop_with_restart_policy_starts_a_new_incarnation<E: Executor>(exec
 async fn stop_if_empty_stops_only_an_actor_with_nothing_queued<E: Executor>(exec: E) {
     let (rec, seen_by_actor) = Recorder::new();
     let actor = System::new(exec.clone()).spawn(rec);
-    // Busy with a message, nothing queued: a message being handled does not count...
+    // Busy with a message: one queued refuses the stop, and the actor takes more.
     let gate = hold(&exec, &actor).await;
-    assert_eq!(actor.mailbox_len(), 0);
-    // ...but one queued does: no stop is made, and the actor takes more.
     actor.tell(Msg::Item(1)).await.expect("tell");
     assert!(!actor.stop_if_empty_with("idle"));
     actor.tell(Msg::Item(2)).await.expect("still open");
@@ -651,9 +649,30 @@ async fn stop_if_empty_stops_only_an_actor_with_nothing_queued<E: Executor>(exec
     ));
 }
 
+async fn stop_if_empty_lets_the_message_being_handled_finish<E: Executor>(exec: E) {
+    let (rec, seen_by_actor) = Recorder::new();
+    let actor = System::new(exec.clone()).spawn(rec);
+    // A message being handled is not waiting: the stop is made, gracefully.
+    let gate = hold(&exec, &actor).await;
+    assert!(actor.stop_if_empty());
+    match actor.try_tell(Msg::Item(1)) {
+        Err(SendError::Closed(Msg::Item(1))) => {}
+        other => panic!("expected Closed(Item(1)), got {other:?}"),
+    }
+    assert!(actor.is_alive(), "the held handler is still running");
+    gate.open();
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(
+        matches!(reason, ExitReason::Shutdown(None)),
+        "the held handler finished and the actor stopped: {reason:?}"
+    );
+    assert_eq!(seen(&seen_by_actor), Vec::<u32>::new());
+}
+
 executor_tests!(
     stop_drains_the_queue,
     stop_if_empty_stops_only_an_actor_with_nothing_queued,
+    stop_if_empty_lets_the_message_being_handled_finish,
     stop_with_reason,
     kill_discards_the_queue,
     kill_idle_actor,

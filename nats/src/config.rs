@@ -12,6 +12,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 /// arrives ([`NodeConfig::subscription_capacity`]): the `async-nats` default.
 pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 65_536;
 
+/// The longest a remote ask without a timeout of its own waits by default
+/// ([`NodeConfig::ask_timeout`]): 30 seconds.
+pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How a node proves who it is to the NATS server.
 #[derive(Clone, Default)]
 pub enum Credentials {
@@ -82,11 +86,13 @@ pub struct NodeConfig {
     pub(crate) max_message_size: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) subscription_capacity: usize,
+    pub(crate) ask_timeout: Duration,
 }
 
 impl NodeConfig {
     /// A configuration for the server at `url` (`tls://host:port`, or a comma-separated list),
-    /// TLS required, no credentials yet, prefix `playhouse`, heartbeat 1 s, node TTL 4 s.
+    /// TLS required, no credentials yet, prefix `playhouse`, heartbeat 1 s, node TTL 4 s, ask
+    /// timeout 30 s.
     pub fn new(url: impl Into<String>) -> Self {
         NodeConfig {
             url: url.into(),
@@ -101,6 +107,7 @@ impl NodeConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             connect_timeout: Duration::from_secs(5),
             subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
+            ask_timeout: DEFAULT_ASK_TIMEOUT,
         }
     }
 
@@ -173,6 +180,17 @@ impl NodeConfig {
     /// How long [`NatsBroker::connect`](crate::NatsBroker::connect) waits for the server.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The longest a remote ask made without a timeout of its own waits for its answer, by
+    /// default [`DEFAULT_ASK_TIMEOUT`]: the asks of a [`RemoteActorRef`](crate::RemoteActorRef)
+    /// through [`MessageTarget`](playhouse_core::MessageTarget) (`#[actor]`'s helpers among
+    /// them), and the answer to a request it sends as a tell. A local ask without a timeout
+    /// ends when the actor drops the reply port; a node that dies, or a network that splits,
+    /// drops nothing, so every remote ask has a deadline. Zero is taken as one millisecond.
+    pub fn ask_timeout(mut self, timeout: Duration) -> Self {
+        self.ask_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 

@@ -90,9 +90,9 @@ impl fmt::Display for ExportError {
                 write!(f, "{name:?} is already exported by node {owner:?}")
             }
             ExportError::ActorGone => f.write_str("the actor has already ended"),
-            ExportError::NothingAccepted => {
-                f.write_str("an export must accept at least one message type (tell or ask)")
-            }
+            ExportError::NothingAccepted => f.write_str(
+                "an export must accept at least one message type (tell, ask or protocol)",
+            ),
             ExportError::Nats(why) => write!(f, "NATS error: {why}"),
         }
     }
@@ -243,6 +243,74 @@ impl<M> fmt::Display for RemoteError<M> {
 }
 
 impl<M> std::error::Error for RemoteError<M> {}
+
+/// An ask through a [`RemoteActorRef`](crate::RemoteActorRef) (its
+/// [`MessageTarget`](playhouse_core::MessageTarget) asks, which `#[actor]`'s helpers call)
+/// that got no answer: why the message was not delivered or answered, or, for a request whose
+/// answer is a `Result` (`ask_flat`), the handler's error.
+#[non_exhaustive]
+pub enum RemoteAskError<M, E = std::convert::Infallible> {
+    /// Not delivered, or not answered: as for [`RemoteRef::ask`](crate::RemoteRef::ask). The
+    /// message is handed back where it was certainly not handled.
+    Remote(RemoteError<M>),
+    /// The handler answered with an error.
+    HandlerError(E),
+}
+
+impl<M, E> RemoteAskError<M, E> {
+    /// The handler's error, if the handler answered with one.
+    pub fn handler_error(self) -> Option<E> {
+        match self {
+            RemoteAskError::HandlerError(e) => Some(e),
+            RemoteAskError::Remote(_) => None,
+        }
+    }
+
+    /// The request, if it was certainly not handled.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            RemoteAskError::Remote(e) => e.into_message(),
+            RemoteAskError::HandlerError(_) => None,
+        }
+    }
+
+    /// Whether the timeout passed (the ask's own, or the node's
+    /// [`ask_timeout`](crate::NodeConfig::ask_timeout)).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RemoteAskError::Remote(RemoteError::Timeout))
+    }
+
+    /// Whether nobody serves the name.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RemoteAskError::Remote(e) if e.is_not_found())
+    }
+}
+
+impl<M, E> From<RemoteError<M>> for RemoteAskError<M, E> {
+    fn from(e: RemoteError<M>) -> Self {
+        RemoteAskError::Remote(e)
+    }
+}
+
+impl<M, E: fmt::Debug> fmt::Debug for RemoteAskError<M, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteAskError::Remote(e) => f.debug_tuple("Remote").field(e).finish(),
+            RemoteAskError::HandlerError(e) => f.debug_tuple("HandlerError").field(e).finish(),
+        }
+    }
+}
+
+impl<M, E: fmt::Display> fmt::Display for RemoteAskError<M, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteAskError::Remote(e) => e.fmt(f),
+            RemoteAskError::HandlerError(e) => write!(f, "the handler answered with an error: {e}"),
+        }
+    }
+}
+
+impl<M, E: fmt::Debug + fmt::Display> std::error::Error for RemoteAskError<M, E> {}
 
 /// What a remote send ([`RemoteError`]) and a publish ([`PublishError`](crate::PublishError))
 /// share: the message was not handed to NATS. One place for how both show it (their `Debug`

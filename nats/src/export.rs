@@ -18,6 +18,7 @@ use crate::codec::Codec;
 use crate::config::is_token;
 use crate::envelope::{self, Kind, Rejection};
 use crate::error::ExportError;
+use crate::protocol::RemoteProtocol;
 use crate::registry::{self, Entry};
 use crate::routes::Routes;
 use crate::runtime;
@@ -127,6 +128,21 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         R: Serialize + Send + 'static,
     {
         self.routes.ask(make);
+        self
+    }
+
+    /// Accepts the actor's whole message type, as its [`RemoteProtocol`] writes it: what a
+    /// [`RemoteActorRef`](crate::RemoteActorRef) sends, tells and asks alike (so `#[actor]`'s
+    /// helpers work on it from any node). It can be combined with [`tell`](Export::tell) and
+    /// [`ask`](Export::ask) of other types. The registry lists it as `actor:<type>`.
+    ///
+    /// A [`decode`](RemoteProtocol::decode) that fails or panics is refused as for the other
+    /// routes ([`Rejection::Decode`], [`Rejection::ConversionPanicked`]), and the export goes on.
+    pub fn protocol(mut self) -> Self
+    where
+        A::Message: RemoteProtocol,
+    {
+        self.routes.protocol();
         self
     }
 

@@ -73,8 +73,10 @@ mod inbox;
 mod keyed;
 mod members;
 mod pool;
+mod protocol;
 mod pubsub;
 mod registry;
+mod remote_actor_ref;
 mod remote_ref;
 mod routes;
 mod runtime;
@@ -85,19 +87,25 @@ pub use async_nats;
 pub use broker::NatsBroker;
 pub use codec::{Codec, CodecError, Postcard};
 pub use config::{
-    Credentials, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SUBSCRIPTION_CAPACITY, NodeConfig,
+    Credentials, DEFAULT_ASK_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_SUBSCRIPTION_CAPACITY,
+    NodeConfig,
 };
 pub use envelope::{ENVELOPE_VERSION, Rejection, RemoteNoReply};
-pub use error::{ConnectError, ExportError, RemoteError};
+pub use error::{ConnectError, ExportError, RemoteAskError, RemoteError};
 pub use export::{Export, Exported};
 pub use keyed::{
     DEDUP_WINDOW, Delivery, KeyState, Redelivery, Sharded, ShardedRef, ShardedSpec, ShardedStats,
     StateError, Stored,
 };
 pub use members::{LeaveReason, MemberEvent};
+pub use protocol::{RemoteProtocol, ReplyPort, answer_reply};
 pub use pubsub::{PublishError, RemoteSubscription, SubscribeError};
 pub use registry::Registration;
+pub use remote_actor_ref::RemoteActorRef;
 pub use remote_ref::RemoteRef;
+/// The serde this crate is built on, re-exported for the code that `#[actor(remote)]`
+/// generates (its wire forms derive `Serialize` and `Deserialize` through this path).
+pub use serde;
 
 #[cfg(feature = "test-server")]
 pub mod testing;

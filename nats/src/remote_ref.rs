@@ -168,23 +168,10 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     }
 
     fn encode(&self, kind: Kind, correlation: u64, msg: M) -> Result<(Vec<u8>, M), RemoteError<M>> {
-        let mut out = Vec::new();
-        envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
-        if kind == Kind::TellFrom {
-            envelope::write_sender(&mut out, &self.broker.inner.node);
-        }
-        if let Err(error) = self.broker.inner.codec.encode(&msg, &mut out) {
-            return Err(RemoteError::Encode { error, msg });
-        }
-        let limit = self.broker.inner.limit;
-        if out.len() > limit {
-            return Err(RemoteError::TooLarge {
-                size: out.len(),
-                limit,
-                msg,
-            });
-        }
-        Ok((out, msg))
+        let codec = &self.broker.inner.codec;
+        encode(&self.broker, kind, correlation, msg, |m, out| {
+            codec.encode(m, out)
+        })
     }
 
     /// Sends `msg` without waiting for anything but NATS taking it: at most once. A refusal by
@@ -196,24 +183,15 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// `Encode` and `TooLarge` (nothing sent), `Disconnected` if the connection is closed; each
     /// hands the message back.
     pub async fn tell(&self, msg: M) -> Result<(), RemoteError<M>> {
-        let client = &self.broker.inner.client;
-        let sent = if self.lean {
-            let (bytes, msg) = self.encode(Kind::TellFrom, self.type_index, msg)?;
-            (
-                client.publish(self.subject.clone(), bytes.into()).await,
-                msg,
-            )
-        } else {
-            let (bytes, msg) = self.encode(Kind::Tell, 0, msg)?;
-            let reply = self.tell_reply.clone();
-            let sent = client
-                .publish_with_reply(self.subject.clone(), reply, bytes.into())
-                .await;
-            (sent, msg)
+        let (kind, correlation) = match self.lean {
+            true => (Kind::TellFrom, self.type_index),
+            false => (Kind::Tell, 0),
         };
-        match sent {
-            (Ok(()), _) => Ok(()),
-            (Err(_), msg) => Err(RemoteError::Disconnected(msg)),
+        let (bytes, msg) = self.encode(kind, correlation, msg)?;
+        let reply = (!self.lean).then(|| self.tell_reply.clone());
+        match publish(&self.broker, &self.subject, reply, bytes).await {
+            Ok(()) => Ok(()),
+            Err(()) => Err(RemoteError::Disconnected(msg)),
         }
     }
 
@@ -225,11 +203,8 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `Timeout` (it may
     /// or may not have arrived), and the errors of [`tell`](RemoteRef::tell).
     pub async fn tell_acked(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
-        let answer = self.exchange(Kind::AckedTell, msg, timeout).await?;
-        match answer {
-            (Ok(_), _) => Ok(()),
-            (Err(e), _) => Err(e),
-        }
+        self.exchange(Kind::AckedTell, msg, timeout).await?;
+        Ok(())
     }
 
     /// Sends `msg` as a request and waits, at most `timeout`, for the actor's answer: the
@@ -247,92 +222,191 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
         msg: M,
         timeout: Duration,
     ) -> Result<R, RemoteError<M>> {
-        match self.exchange(Kind::Ask, msg, timeout).await? {
-            (Ok(body), _) => self
-                .broker
-                .inner
-                .codec
-                .decode::<R>(&body)
-                .map_err(RemoteError::Decode),
-            (Err(e), _) => Err(e),
-        }
+        let (body, _) = self.exchange(Kind::Ask, msg, timeout).await?;
+        self.broker
+            .inner
+            .codec
+            .decode::<R>(&body)
+            .map_err(RemoteError::Decode)
     }
 
     /// Sends a request envelope and waits for the answer's body, or the error it amounts to.
-    #[allow(clippy::type_complexity)]
     async fn exchange(
         &self,
         kind: Kind,
         msg: M,
         timeout: Duration,
-    ) -> Result<(Result<bytes::Bytes, RemoteError<M>>, ()), RemoteError<M>> {
+    ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
         let correlation = self.broker.next_correlation();
         let (bytes, msg) = self.encode(kind, correlation, msg)?;
-        let inner = Arc::clone(&self.broker.inner);
-        let (tx, rx) = oneshot::channel();
-        inner.pending().insert(correlation, tx);
-        let reply = Subject::from(inner.inbox(&format!("a.{correlation}")));
-        if inner
-            .client
-            .publish_with_reply(self.subject.clone(), reply, bytes.into())
-            .await
-            .is_err()
-        {
-            inner.pending().remove(&correlation);
+        exchange(
+            &self.broker,
+            &self.subject,
+            &self.name,
+            correlation,
+            bytes,
+            msg,
+            timeout,
+        )
+        .await
+    }
+}
+
+/// The envelope of `msg`, of `kind`, its body written by `body` (the codec, or a
+/// [`RemoteProtocol`](crate::RemoteProtocol)'s encoding); the message comes back with it, or
+/// in the error if it could not be encoded or is too large. A tell of kind
+/// [`Kind::TellFrom`] names this node; `correlation` is then the sender's number for the
+/// message type.
+pub(crate) fn encode<M, C: Codec>(
+    broker: &NatsBroker<C>,
+    kind: Kind,
+    correlation: u64,
+    msg: M,
+    body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), crate::codec::CodecError>,
+) -> Result<(Vec<u8>, M), RemoteError<M>> {
+    let mut out = Vec::new();
+    envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
+    if kind == Kind::TellFrom {
+        envelope::write_sender(&mut out, &broker.inner.node);
+    }
+    if let Err(error) = body(&msg, &mut out) {
+        return Err(RemoteError::Encode { error, msg });
+    }
+    let limit = broker.inner.limit;
+    if out.len() > limit {
+        return Err(RemoteError::TooLarge {
+            size: out.len(),
+            limit,
+            msg,
+        });
+    }
+    Ok((out, msg))
+}
+
+/// Publishes a tell's envelope: with `reply` as its reply subject (where refusals and NATS's
+/// "no responders" come back), or without one (a lean tell). `Err` if the connection is
+/// closed.
+pub(crate) async fn publish<C: Codec>(
+    broker: &NatsBroker<C>,
+    subject: &Subject,
+    reply: Option<Subject>,
+    bytes: Vec<u8>,
+) -> Result<(), ()> {
+    let client = &broker.inner.client;
+    let sent = match reply {
+        Some(reply) => {
+            client
+                .publish_with_reply(subject.clone(), reply, bytes.into())
+                .await
+        }
+        None => client.publish(subject.clone(), bytes.into()).await,
+    };
+    sent.map_err(|_| ())
+}
+
+/// Publishes the request envelope `bytes` (made with `correlation`) to `subject` and waits, at
+/// most `timeout`, for the answer's body; `msg` comes back with it, or in the error it amounts
+/// to (`name` is what the error names).
+pub(crate) async fn exchange<M, C: Codec>(
+    broker: &NatsBroker<C>,
+    subject: &Subject,
+    name: &str,
+    correlation: u64,
+    bytes: Vec<u8>,
+    msg: M,
+    timeout: Duration,
+) -> Result<(bytes::Bytes, M), RemoteError<M>> {
+    match start_request(broker, subject, correlation, bytes).await {
+        Ok(answer) => await_answer(answer, name, msg, timeout).await,
+        Err(()) => Err(RemoteError::Disconnected(msg)),
+    }
+}
+
+/// An answer awaited: where it arrives, and the entry in the node's pending table that routes
+/// it there (removed when this is dropped, however the wait ends).
+pub(crate) struct AwaitedAnswer<C> {
+    rx: oneshot::Receiver<async_nats::Message>,
+    _pending: PendingGuard<C>,
+}
+
+/// The first half of [`exchange`]: enters the request in the pending table and publishes it.
+/// `Err` if the connection is closed (the entry is then gone again).
+pub(crate) async fn start_request<C: Codec>(
+    broker: &NatsBroker<C>,
+    subject: &Subject,
+    correlation: u64,
+    bytes: Vec<u8>,
+) -> Result<AwaitedAnswer<C>, ()> {
+    let inner = Arc::clone(&broker.inner);
+    let (tx, rx) = oneshot::channel();
+    inner.pending().insert(correlation, tx);
+    // From here the guard takes the request out of the pending table however this ends (an
+    // answer, the timeout, the caller dropping the future, a failed publish).
+    let pending = PendingGuard { inner, correlation };
+    let reply = Subject::from(pending.inner.inbox(&format!("a.{correlation}")));
+    pending
+        .inner
+        .client
+        .publish_with_reply(subject.clone(), reply, bytes.into())
+        .await
+        .map_err(|_| ())?;
+    Ok(AwaitedAnswer {
+        rx,
+        _pending: pending,
+    })
+}
+
+/// The second half of [`exchange`]: waits, at most `timeout`, for the answer to a request
+/// [`start_request`] sent, in the caller's task on a timer of the crate's runtime (pollable
+/// from any executor).
+pub(crate) async fn await_answer<M, C>(
+    answer: AwaitedAnswer<C>,
+    name: &str,
+    msg: M,
+    timeout: Duration,
+) -> Result<(bytes::Bytes, M), RemoteError<M>> {
+    let AwaitedAnswer { rx, _pending } = answer;
+    let sleep = std::pin::pin!(runtime::sleep(timeout));
+    let answer = match futures::future::select(rx, sleep).await {
+        futures::future::Either::Left((Ok(answer), _)) => answer,
+        // The broker's inbox went away (the node left).
+        futures::future::Either::Left((Err(_), _)) => {
             return Err(RemoteError::Disconnected(msg));
         }
-        // Waits in the caller's task, on a timer of the crate's runtime (pollable from any
-        // executor); the guard takes the ask out of the pending table however this ends (an
-        // answer, the timeout, the caller dropping the future).
-        let _pending = PendingGuard {
-            inner: &inner,
-            correlation,
-        };
-        let sleep = std::pin::pin!(runtime::sleep(timeout));
-        let answer = match futures::future::select(rx, sleep).await {
-            futures::future::Either::Left((Ok(answer), _)) => answer,
-            // The broker's inbox went away (the node left).
-            futures::future::Either::Left((Err(_), _)) => {
-                return Err(RemoteError::Disconnected(msg));
-            }
-            futures::future::Either::Right(_) => return Err(RemoteError::Timeout),
-        };
-        if answer.status == Some(StatusCode::NO_RESPONDERS) {
-            return Err(RemoteError::NotFound {
-                name: self.name.to_string(),
-                msg,
-            });
+        futures::future::Either::Right(_) => return Err(RemoteError::Timeout),
+    };
+    if answer.status == Some(StatusCode::NO_RESPONDERS) {
+        return Err(RemoteError::NotFound {
+            name: name.to_owned(),
+            msg,
+        });
+    }
+    match envelope::parse(&answer.payload) {
+        Ok(env) if env.kind == Kind::Reply => {
+            let start = answer.payload.len() - env.body.len();
+            Ok((answer.payload.slice(start..), msg))
         }
-        match envelope::parse(&answer.payload) {
-            Ok(env) if env.kind == Kind::Reply => {
-                let start = answer.payload.len() - env.body.len();
-                Ok((Ok(answer.payload.slice(start..)), ()))
-            }
-            Ok(env) if env.kind == Kind::Rejection => {
-                let why = envelope::read_rejection(env.body);
-                Ok((Err(RemoteError::from_rejection(&self.name, why, msg)), ()))
-            }
-            Ok(_) => Ok((
-                Err(RemoteError::Rejected {
-                    reason: envelope::Rejection::Malformed {
-                        detail: "the answer is a request".into(),
-                    },
-                    msg,
-                }),
-                (),
-            )),
-            Err(reason) => Ok((Err(RemoteError::Rejected { reason, msg }), ())),
+        Ok(env) if env.kind == Kind::Rejection => {
+            let why = envelope::read_rejection(env.body);
+            Err(RemoteError::from_rejection(name, why, msg))
         }
+        Ok(_) => Err(RemoteError::Rejected {
+            reason: envelope::Rejection::Malformed {
+                detail: "the answer is a request".into(),
+            },
+            msg,
+        }),
+        Err(reason) => Err(RemoteError::Rejected { reason, msg }),
     }
 }
 
 /// Removes an ask from its node's pending table when the ask ends, however it ends.
-struct PendingGuard<'a, C> {
-    inner: &'a crate::broker::Inner<C>,
+struct PendingGuard<C> {
+    inner: Arc<crate::broker::Inner<C>>,
     correlation: u64,
 }
 
-impl<C> Drop for PendingGuard<'_, C> {
+impl<C> Drop for PendingGuard<C> {
     fn drop(&mut self) {
         self.inner.pending().remove(&self.correlation);
     }

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::codec::{Codec, CodecError};
 use crate::envelope::{self, Envelope, Kind, Rejection};
 use crate::keyed::{Delivery, DeliveryInfo};
+use crate::protocol::{RemoteProtocol, ReplyPort, acknowledged};
 
 /// The answer of an ask, encoded, or why there is none.
 pub(crate) type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, Rejection>> + Send>>;
@@ -125,6 +126,31 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         );
     }
 
+    /// Takes the whole message type `M`, as its [`RemoteProtocol`] writes it: as a tell (its
+    /// reply port, if a tell carries one, answers nobody), an acknowledged tell, or an ask (the
+    /// answer is what the actor sends into the port the message took, or, for a message that
+    /// took none, an empty answer once it is in the mailbox).
+    pub(crate) fn protocol(&mut self)
+    where
+        M: RemoteProtocol,
+    {
+        let tag = envelope::truncate(std::any::type_name::<M>());
+        self.accepts.push(format!("actor:{tag}"));
+        self.tells.insert(
+            tag,
+            Box::new(|codec: &C, body: &[u8]| M::decode(codec, body, &mut ReplyPort::new(codec))),
+        );
+        self.asks.insert(
+            tag,
+            Box::new(|codec: &C, body: &[u8]| {
+                let mut port = ReplyPort::new(codec);
+                let message = M::decode(codec, body, &mut port)?;
+                let answer = port.into_answer().unwrap_or_else(acknowledged);
+                Ok((message, answer))
+            }),
+        );
+    }
+
     /// Takes durable messages of `Q` (stored in JetStream): `make` puts the message and its
     /// [`Delivery`] in an `M`; the answer resolves when the actor confirms the delivery, or
     /// fails when it drops it unconfirmed.
@@ -223,7 +249,10 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
 
 /// Encodes an ask's answer `r`; a failure or a panic of the encoding is the sender's
 /// refusal.
-fn encode_answer<R: Serialize, C: Codec>(codec: &C, r: &R) -> Result<Vec<u8>, Rejection> {
+pub(crate) fn encode_answer<R: Serialize, C: Codec>(
+    codec: &C,
+    r: &R,
+) -> Result<Vec<u8>, Rejection> {
     let type_name = || std::any::type_name::<R>().to_owned();
     let mut out = Vec::new();
     match catch(|| codec.encode(r, &mut out)) {

@@ -1,0 +1,195 @@
+//! [`RemoteProtocol`]: an actor's whole message type, reply ports included, as it crosses
+//! processes, so that a [`RemoteActorRef`](crate::RemoteActorRef) is a
+//! [`MessageTarget`](playhouse_core::MessageTarget) of that type and `#[actor]`'s helpers work
+//! on a remote actor as on a local one.
+//!
+//! A reply port cannot be serialized: it is one end of a channel in the asking process. So a
+//! message type says how it crosses in four small steps, each of which knows its concrete
+//! types (which a generic ask does not):
+//!
+//! - on the sending node, [`encode`](RemoteProtocol::encode) writes the variant and its fields,
+//!   leaving the reply port out;
+//! - on the receiving node, [`decode`](RemoteProtocol::decode) reads them back and takes a
+//!   fresh reply port from the [`ReplyPort`] it is given: the node encodes what the actor
+//!   sends into it and publishes that as the answer;
+//! - back on the sending node, [`answer`](RemoteProtocol::answer) decodes the answer's bytes
+//!   as the reply's type and sends the value into the message's own reply port, which the ask
+//!   is waiting on;
+//! - [`is_request`](RemoteProtocol::is_request) says whether a message carries a reply port
+//!   (it is then sent as a request, and its answer awaited).
+//!
+//! The message stays with the sender until its answer comes, so every error hands it back,
+//! as a local ask's does.
+
+use playhouse_core::{Reply, reply_port};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{Codec, CodecError};
+use crate::envelope::Rejection;
+use crate::routes::Answer;
+
+/// An actor's message type, reply ports included, as it crosses processes: what makes a
+/// [`RemoteActorRef`](crate::RemoteActorRef) of it a
+/// [`MessageTarget`](playhouse_core::MessageTarget), and what
+/// [`Export::protocol`](crate::Export::protocol) serves. See the module's overview in
+/// `docs/distribution.md` ("One reference for the whole protocol").
+///
+/// An implementation writes the fields through two serde enums that mirror the message, one
+/// borrowing (to encode without moving the message, which every error must hand back) and one
+/// owning (to decode), with the reply ports left out; serde encodes a `&T` as a `T`, so the
+/// two agree on the wire. Every node must build the type from the same definition.
+///
+/// ```
+/// use playhouse_core::Reply;
+/// use playhouse_nats::{Codec, CodecError, RemoteProtocol, ReplyPort, answer_reply};
+/// use serde::{Deserialize, Serialize};
+///
+/// pub enum CounterMsg {
+///     Add(u64),
+///     Get(Reply<u64>),
+/// }
+///
+/// #[derive(Serialize)]
+/// enum WireRef<'a> { Add(&'a u64), Get }
+/// #[derive(Deserialize)]
+/// enum Wire { Add(u64), Get }
+///
+/// impl RemoteProtocol for CounterMsg {
+///     fn encode<C: Codec>(&self, codec: &C, out: &mut Vec<u8>) -> Result<(), CodecError> {
+///         let wire = match self {
+///             CounterMsg::Add(n) => WireRef::Add(n),
+///             CounterMsg::Get(_) => WireRef::Get,
+///         };
+///         codec.encode(&wire, out)
+///     }
+///
+///     fn decode<C: Codec>(codec: &C, body: &[u8], port: &mut ReplyPort<C>) -> Result<Self, CodecError> {
+///         Ok(match codec.decode::<Wire>(body)? {
+///             Wire::Add(n) => CounterMsg::Add(n),
+///             Wire::Get => CounterMsg::Get(port.reply()),
+///         })
+///     }
+///
+///     fn answer<C: Codec>(self, codec: &C, body: &[u8]) -> Result<(), CodecError> {
+///         match self {
+///             CounterMsg::Get(reply) => answer_reply(reply, codec, body),
+///             CounterMsg::Add(_) => Ok(()),
+///         }
+///     }
+///
+///     fn is_request(&self) -> bool {
+///         matches!(self, CounterMsg::Get(_))
+///     }
+/// }
+/// ```
+pub trait RemoteProtocol: Send + Sized + 'static {
+    /// Appends the message's variant and fields, without its reply port, to `out`, with
+    /// `codec`.
+    ///
+    /// # Errors
+    ///
+    /// The codec's, if a field cannot be encoded (the message is then not sent).
+    fn encode<C: Codec>(&self, codec: &C, out: &mut Vec<u8>) -> Result<(), CodecError>;
+
+    /// Reads back what [`encode`](RemoteProtocol::encode) wrote, on the receiving node; a
+    /// variant that carries a reply port takes a fresh one from
+    /// [`port.reply()`](ReplyPort::reply).
+    ///
+    /// # Errors
+    ///
+    /// The codec's, if `body` is not such a message: the sender gets
+    /// [`Rejection::Decode`](crate::Rejection::Decode).
+    fn decode<C: Codec>(
+        codec: &C,
+        body: &[u8],
+        port: &mut ReplyPort<C>,
+    ) -> Result<Self, CodecError>;
+
+    /// Sends the answer that came back, the bytes that the receiving node encoded from the
+    /// value its actor replied, into this message's reply port: usually
+    /// [`answer_reply(reply, codec, body)`](answer_reply). Called on the sending node, only
+    /// for a message that [`is_request`](RemoteProtocol::is_request); one without a port
+    /// returns `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// The codec's, if `body` is not the reply's type: the ask fails with
+    /// [`RemoteError::Decode`](crate::RemoteError::Decode).
+    fn answer<C: Codec>(self, codec: &C, body: &[u8]) -> Result<(), CodecError>;
+
+    /// Whether the message carries a reply port (so that it is sent as a request, and its
+    /// answer awaited).
+    fn is_request(&self) -> bool;
+}
+
+/// Decodes `body` as a `T` and sends it into `reply`: the usual body of
+/// [`RemoteProtocol::answer`]. Nobody waiting on the port any more (the ask was dropped) is
+/// not an error.
+///
+/// # Errors
+///
+/// The codec's, if `body` is not a `T`.
+pub fn answer_reply<T, C>(reply: Reply<T>, codec: &C, body: &[u8]) -> Result<(), CodecError>
+where
+    T: DeserializeOwned + Send,
+    C: Codec,
+{
+    let value = codec.decode::<T>(body)?;
+    let _ = reply.send(value);
+    Ok(())
+}
+
+/// Where a message decoded on the receiving node takes its reply port:
+/// [`RemoteProtocol::decode`] calls [`reply`](ReplyPort::reply) for a variant that carries
+/// one. The node then encodes whatever the actor sends into that port and publishes it as the
+/// answer (or, if the actor drops the port, the reason no answer comes).
+pub struct ReplyPort<C> {
+    codec: C,
+    answer: Option<Answer>,
+}
+
+impl<C: Codec> ReplyPort<C> {
+    pub(crate) fn new(codec: &C) -> Self {
+        ReplyPort {
+            codec: codec.clone(),
+            answer: None,
+        }
+    }
+
+    /// A reply port whose answer goes back to the asking node, encoded with the node's
+    /// codec. A message has one: a second port taken for the same message is not connected
+    /// to anything (what is sent into it is dropped, and its `send` says so).
+    pub fn reply<T: Serialize + Send + 'static>(&mut self) -> Reply<T> {
+        let (reply, rx) = reply_port::<T>();
+        if self.answer.is_none() {
+            let codec = self.codec.clone();
+            self.answer = Some(Box::pin(async move {
+                match rx.await {
+                    Ok(value) => crate::routes::encode_answer(&codec, &value),
+                    Err(no) => Err(Rejection::NoReply(no.into())),
+                }
+            }));
+        }
+        reply
+    }
+
+    /// The answer of the port taken, if one was.
+    pub(crate) fn into_answer(self) -> Option<Answer> {
+        self.answer
+    }
+}
+
+impl<C> std::fmt::Debug for ReplyPort<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyPort")
+            .field("taken", &self.answer.is_some())
+            .finish()
+    }
+}
+
+/// An answer that is there at once, empty: what a request without a reply port gets once its
+/// message is in the mailbox (as an acknowledged tell does).
+pub(crate) fn acknowledged() -> Answer {
+    Box::pin(std::future::ready(Ok(Vec::new())))
+}

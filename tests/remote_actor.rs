@@ -1,0 +1,402 @@
+//! A `#[actor]` actor reached on another node through a `RemoteActorRef`: the generated
+//! helpers (`account.deposit(5)`) run unchanged against it, with the actors on Tokio, smol and
+//! the std executor; and what such a reference reports when its message is not delivered or
+//! not answered. Two nodes in one process (each its own `NatsBroker`) against a real
+//! nats-server with TLS and authentication, which the test starts.
+
+#![cfg(feature = "nats-test-server")]
+
+use std::fmt;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use playhouse::core::{DeadLetterKind, reply_port};
+use playhouse::nats::testing::TestServer;
+use playhouse::nats::{
+    Codec, CodecError, NatsBroker, NodeConfig, Rejection, RemoteActorRef, RemoteAskError,
+    RemoteError, RemoteProtocol, ReplyPort, answer_reply,
+};
+use playhouse::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How long a step may take before the test fails (nothing is asserted on timing).
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct Insufficient {
+    pub balance: u64,
+}
+
+impl fmt::Display for Insufficient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "insufficient funds ({} left)", self.balance)
+    }
+}
+
+impl std::error::Error for Insufficient {}
+
+pub struct Account {
+    balance: u64,
+    /// What `stall` waits for, once.
+    hold: Option<oneshot::Receiver<()>>,
+}
+
+#[actor(remote)]
+impl Account {
+    /// Adds `amount`; answers the new balance.
+    #[message]
+    pub fn deposit(&mut self, amount: u64) -> u64 {
+        self.balance += amount;
+        self.balance
+    }
+
+    /// Takes `amount` out, if there is as much.
+    #[message]
+    pub fn withdraw(&mut self, amount: u64) -> Result<u64, Insufficient> {
+        if amount > self.balance {
+            return Err(Insufficient {
+                balance: self.balance,
+            });
+        }
+        self.balance -= amount;
+        Ok(self.balance)
+    }
+
+    /// The balance.
+    #[message]
+    pub fn balance(&self) -> u64 {
+        self.balance
+    }
+
+    /// Adds `amount`, answering nothing.
+    #[message]
+    pub fn credit(&mut self, amount: u64) {
+        self.balance += amount;
+    }
+
+    /// Waits for the test's release (the first time), then answers the balance.
+    #[message]
+    pub async fn stall(&mut self) -> u64 {
+        if let Some(hold) = self.hold.take() {
+            let _ = hold.await;
+        }
+        self.balance
+    }
+
+    /// Repeats `text` `times` times.
+    #[message]
+    pub fn memo(&self, text: String, times: u32) -> String {
+        text.repeat(times as usize)
+    }
+
+    /// Panics while it holds the reply port.
+    #[message]
+    pub fn explode(&mut self) -> u64 {
+        panic!("the account exploded")
+    }
+}
+
+// Compiled, not run: `#[actor(remote)]` on an actor without messages, and on one with tells
+// only.
+
+/// An actor without messages.
+pub struct Silent;
+
+#[actor(remote)]
+impl Silent {}
+
+/// An actor whose messages are all tells: it compiles too (its decoding takes no port).
+pub struct Ticker(u64);
+
+#[actor(remote)]
+impl Ticker {
+    /// Counts one.
+    #[message]
+    pub fn tick(&mut self) {
+        self.0 += 1;
+    }
+}
+
+/// An actor whose protocol is written by hand: it answers what it is sent.
+struct Echo;
+
+enum EchoMsg {
+    Echo(u64, Reply<u64>),
+}
+
+impl Actor for Echo {
+    type Message = EchoMsg;
+    type Error = std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Echo {
+    async fn handle(
+        &mut self,
+        msg: EchoMsg,
+        _: &mut Context<Self, V>,
+    ) -> Result<(), std::convert::Infallible> {
+        let EchoMsg::Echo(n, reply) = msg;
+        let _ = reply.send(n);
+        Ok(())
+    }
+}
+
+/// A value the sending node cannot encode (its encoding panics).
+const UNENCODABLE: u64 = u64::MAX;
+/// A value the receiving node cannot decode.
+const UNDECODABLE: u64 = 13;
+
+impl RemoteProtocol for EchoMsg {
+    fn encode<C: Codec>(&self, codec: &C, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let EchoMsg::Echo(n, _) = self;
+        assert_ne!(*n, UNENCODABLE, "this value cannot be encoded");
+        codec.encode(n, out)
+    }
+
+    fn decode<C: Codec>(
+        codec: &C,
+        body: &[u8],
+        port: &mut ReplyPort<C>,
+    ) -> Result<Self, CodecError> {
+        match codec.decode::<u64>(body)? {
+            UNDECODABLE => Err(CodecError::new("13 is not a value")),
+            n => Ok(EchoMsg::Echo(n, port.reply())),
+        }
+    }
+
+    fn answer<C: Codec>(self, codec: &C, body: &[u8]) -> Result<(), CodecError> {
+        let EchoMsg::Echo(_, reply) = self;
+        answer_reply(reply, codec, body)
+    }
+
+    fn is_request(&self) -> bool {
+        true
+    }
+}
+
+async fn node(config: NodeConfig, server: &TestServer) -> NatsBroker {
+    NatsBroker::connect(config.heartbeat(Duration::from_millis(200), Duration::from_secs(1)))
+        .await
+        .unwrap_or_else(|e| panic!("a node: {e}\n{}", server.log()))
+}
+
+/// An `Account` with `balance`, run by `executor` on node `a` and exported as "acct" with its
+/// whole protocol; `release` lets its first `stall` answer.
+async fn exported_account<E: Executor>(
+    a: &NatsBroker,
+    executor: E,
+    balance: u64,
+) -> (ActorRef<Account>, oneshot::Sender<()>) {
+    let (release, hold) = oneshot::channel();
+    let system = playhouse::core::System::with_broker(executor, a.clone());
+    let account = system.spawn(Account {
+        balance,
+        hold: Some(hold),
+    });
+    a.export("acct", &account)
+        .protocol()
+        .start()
+        .await
+        .expect("the name is free");
+    (account, release)
+}
+
+/// Written once against the helper trait: runs on a local and on a remote address alike.
+async fn pay_in<T: AccountApi>(account: &T, amount: u64) -> u64 {
+    match account.deposit(amount).await {
+        Ok(balance) => balance,
+        Err(_) => panic!("the deposit was not answered"),
+    }
+}
+
+async fn helpers_work_on_a_remote_actor_as_on_a_local_one<E: Executor>(executor: E) {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(server.node_config("a"), &server).await;
+    let b = node(server.node_config("b"), &server).await;
+    let (local, _release) = exported_account(&a, executor, 10).await;
+    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+
+    let run = async {
+        assert_eq!(remote.deposit(5).await.ok(), Some(15));
+        let refused = remote.withdraw(100).await.unwrap_err();
+        assert_eq!(refused.handler_error(), Some(Insufficient { balance: 15 }));
+        assert_eq!(remote.withdraw(5).await.ok(), Some(10));
+        // A tell, then an ask from the same sender: handled in that order.
+        remote.credit(1).await.expect("handed to NATS");
+        assert_eq!(remote.balance().await.ok(), Some(11));
+        // One function, a local and a remote address.
+        assert_eq!(pay_in(&local, 1).await, 12);
+        assert_eq!(pay_in(&remote, 1).await, 13);
+        let memo = remote.memo("ab".to_owned(), 3).await;
+        assert_eq!(memo.ok().as_deref(), Some("ababab"));
+        // Bounded by `within`, as a local address is.
+        let bounded = remote.within(WAIT).balance().await;
+        assert_eq!(bounded.ok(), Some(13));
+    };
+    tokio::time::timeout(WAIT * 3, run).await.expect("in time");
+    a.leave().await;
+    b.leave().await;
+}
+
+#[tokio::test]
+async fn helpers_work_on_a_remote_actor_as_on_a_local_one_on_tokio() {
+    helpers_work_on_a_remote_actor_as_on_a_local_one(TokioExecutor::current()).await;
+}
+
+#[tokio::test]
+async fn helpers_work_on_a_remote_actor_as_on_a_local_one_on_smol() {
+    helpers_work_on_a_remote_actor_as_on_a_local_one(SmolExecutor::global()).await;
+}
+
+#[tokio::test]
+async fn helpers_work_on_a_remote_actor_as_on_a_local_one_on_the_std_executor() {
+    let executor = StdExecutor::with_threads(2).expect("threads");
+    helpers_work_on_a_remote_actor_as_on_a_local_one(executor).await;
+}
+
+#[tokio::test]
+async fn a_remote_ask_that_is_not_answered_says_why_and_hands_the_message_back() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(server.node_config("a"), &server).await;
+    let b = node(server.node_config("b"), &server).await;
+    let (account, release) = exported_account(&a, TokioExecutor::current(), 10).await;
+    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+
+    // Nobody serves the name.
+    let nobody: RemoteActorRef<AccountMsg> = b.remote_actor("nobody");
+    let err = nobody.deposit(5).await.unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert!(matches!(
+        err.into_message(),
+        Some(AccountMsg::Deposit { amount: 5, .. })
+    ));
+
+    // A node that serves the name but not the protocol: only one serde type.
+    let other =
+        playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Account {
+            balance: 0,
+            hold: None,
+        });
+    a.export("plain", &other)
+        .ask::<(), u64>(|(), reply| AccountMsg::Balance { reply })
+        .start()
+        .await
+        .expect("the name is free");
+    let plain: RemoteActorRef<AccountMsg> = b.remote_actor("plain");
+    match plain.deposit(5).await {
+        Err(RemoteAskError::Remote(RemoteError::Rejected {
+            reason: Rejection::WrongType { accepted, .. },
+            msg: AccountMsg::Deposit { amount: 5, .. },
+        })) => assert_eq!(accepted, ["ask:()->u64"]),
+        other => panic!("expected WrongType: {other:?}"),
+    }
+
+    // A protocol written by hand: the sending node cannot encode a value, the receiving
+    // node cannot decode another.
+    let echo =
+        playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Echo);
+    a.export("echo", &echo)
+        .protocol()
+        .start()
+        .await
+        .expect("the name is free");
+    let echo: RemoteActorRef<EchoMsg> = b.remote_actor("echo");
+    assert_eq!(echo.ask(|r| EchoMsg::Echo(4, r)).await.ok(), Some(4));
+    match echo.ask(|r| EchoMsg::Echo(UNENCODABLE, r)).await {
+        Err(RemoteAskError::Remote(RemoteError::Encode { error, msg })) => {
+            assert!(error.detail().contains("cannot be encoded"), "{error}");
+            assert!(matches!(msg, EchoMsg::Echo(UNENCODABLE, _)));
+        }
+        other => panic!("expected Encode: {:?}", other.err()),
+    }
+    match echo.ask(|r| EchoMsg::Echo(UNDECODABLE, r)).await {
+        Err(RemoteAskError::Remote(RemoteError::Rejected {
+            reason: Rejection::Decode { detail, .. },
+            msg: EchoMsg::Echo(UNDECODABLE, _),
+        })) => assert!(detail.contains("not a value"), "{detail}"),
+        other => panic!("expected Decode: {:?}", other.err()),
+    }
+
+    // No answer in time; the actor still has it, so nothing comes back.
+    let err = remote
+        .within(Duration::from_millis(200))
+        .stall()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(err.into_message().is_none());
+    release.send(()).expect("the actor waits");
+    assert_eq!(remote.balance().await.ok(), Some(10), "it goes on");
+
+    // The handler panics holding the port.
+    match remote.explode().await {
+        Err(RemoteAskError::Remote(RemoteError::NoReply(why))) => {
+            assert_eq!(why, NoReply::Panicked)
+        }
+        other => panic!("expected NoReply: {other:?}"),
+    }
+    assert!(!account.wait().await.is_normal());
+    // Ended, so its export ends: the mailbox closed, or the name already gone.
+    let err = remote.deposit(1).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RemoteAskError::Remote(RemoteError::Closed(_) | RemoteError::NotFound { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.into_message().is_some());
+    a.leave().await;
+    b.leave().await;
+}
+
+#[tokio::test]
+async fn an_ask_without_a_timeout_waits_at_most_the_nodes_ask_timeout() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(server.node_config("a"), &server).await;
+    let config = server
+        .node_config("b")
+        .ask_timeout(Duration::from_millis(300));
+    let b = node(config, &server).await;
+    let (_account, release) = exported_account(&a, TokioExecutor::current(), 3).await;
+    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+
+    let err = tokio::time::timeout(WAIT, remote.stall())
+        .await
+        .expect("bounded by the node's ask timeout")
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    release.send(()).expect("the actor waits");
+    assert_eq!(remote.balance().await.ok(), Some(3));
+    a.leave().await;
+    b.leave().await;
+}
+
+#[tokio::test]
+async fn a_tell_of_a_request_answers_into_the_messages_own_port() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(server.node_config("a"), &server).await;
+    let b = node(server.node_config("b"), &server).await;
+    let (_account, _release) = exported_account(&a, TokioExecutor::current(), 7).await;
+    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+
+    let (reply, rx) = reply_port::<u64>();
+    MessageTarget::tell(&remote, AccountMsg::Deposit { amount: 2, reply })
+        .await
+        .expect("handed to NATS");
+    let answer = tokio::time::timeout(WAIT, rx).await.expect("answered");
+    assert_eq!(answer, Ok(9));
+
+    // To a name nobody serves: the port is dropped, and the sender's node counts it.
+    let nobody: RemoteActorRef<AccountMsg> = b.remote_actor("nobody");
+    let before = b.dead_letters().get(DeadLetterKind::NoSuchName);
+    let (reply, rx) = reply_port::<u64>();
+    MessageTarget::tell(&nobody, AccountMsg::Deposit { amount: 2, reply })
+        .await
+        .expect("handed to NATS");
+    let answer = tokio::time::timeout(WAIT, rx).await.expect("ended");
+    assert_eq!(answer, Err(NoReply::Dropped));
+    assert_eq!(b.dead_letters().get(DeadLetterKind::NoSuchName), before + 1);
+    a.leave().await;
+    b.leave().await;
+}

@@ -6,8 +6,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Ident, Path, Token, Type, Visibility};
 
-/// `#[actor(error = E, msg = Name, api = Name, crate = path, vis = pub(crate), derive(Debug))]`,
-/// every argument optional.
+/// `#[actor(error = E, msg = Name, api = Name, crate = path, vis = pub(crate), derive(Debug),
+/// remote)]`, every argument optional.
 #[derive(Default)]
 pub(crate) struct ActorArgs {
     /// `Actor::Error`; `std::convert::Infallible` when absent.
@@ -22,9 +22,11 @@ pub(crate) struct ActorArgs {
     pub(crate) vis: Option<Visibility>,
     /// Derives for the message enum.
     pub(crate) derive: Vec<Path>,
+    /// Implement `playhouse::nats::RemoteProtocol` for the message enum.
+    pub(crate) remote: bool,
 }
 
-const ACTOR_KEYS: &str = "`error`, `msg`, `api`, `crate`, `vis` and `derive`";
+const ACTOR_KEYS: &str = "`error`, `msg`, `api`, `crate`, `vis`, `derive` and `remote`";
 
 impl Parse for ActorArgs {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -68,6 +70,7 @@ impl Parse for ActorArgs {
                     }
                     args.vis = Some(vis);
                 }
+                "remote" => args.remote = true,
                 "derive" => {
                     let content;
                     syn::parenthesized!(content in input);
@@ -166,6 +169,7 @@ mod tests {
         let args = parse(quote::quote!()).unwrap();
         assert!(args.error.is_none() && args.msg.is_none() && args.api.is_none());
         assert!(args.krate.is_none() && args.vis.is_none() && args.derive.is_empty());
+        assert!(!args.remote);
     }
 
     #[test]
@@ -177,8 +181,10 @@ mod tests {
             crate = playhouse_core,
             vis = pub(crate),
             derive(Debug, Clone),
+            remote,
         ))
         .unwrap();
+        assert!(args.remote);
         assert_eq!(
             args.error.unwrap().to_token_stream().to_string(),
             "Box < dyn std :: error :: Error + Send + Sync >"
@@ -202,6 +208,8 @@ mod tests {
         assert!(err(quote::quote!(msg = A, msg = B)).contains("`msg` is given twice"));
         assert!(err(quote::quote!(vis = )).contains("expected a visibility"));
         assert!(err(quote::quote!(msg A)).contains("expected `=`"));
+        assert!(err(quote::quote!(remote, remote)).contains("`remote` is given twice"));
+        assert!(err(quote::quote!(remote = true)).contains("expected `,`"));
     }
 
     #[test]

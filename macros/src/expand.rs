@@ -98,6 +98,9 @@ pub(crate) fn generate(args: &ActorArgs, krate: &Path, model: &Model) -> TokenSt
     let handler = handler(model, &msg, krate);
     let helpers = helpers(model, &msg, &api, &vis, krate, &actor_str);
     let conversions = conversions(model, &msg);
+    let remote = args
+        .remote
+        .then(|| remote::remote_protocol(model, &msg, krate));
     quote! {
         #message_enum
 
@@ -111,6 +114,8 @@ pub(crate) fn generate(args: &ActorArgs, krate: &Path, model: &Model) -> TokenSt
         #handler
 
         #helpers
+
+        #remote
     }
 }
 
@@ -494,6 +499,8 @@ fn helpers(
         }
     }
 }
+
+mod remote;
 
 #[cfg(test)]
 mod tests;

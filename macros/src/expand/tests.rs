@@ -461,3 +461,32 @@ fn variant_names_are_upper_camel_case() {
     assert_eq!(name("_private__x2").as_deref(), Some("PrivateX2"));
     assert_eq!(name("add_2").as_deref(), Some("Add2"));
 }
+
+#[test]
+fn remote_implements_the_protocol_through_two_wire_enums_without_the_reply_ports() {
+    let out = pretty(expand("remote", ACCOUNT));
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "impl ::playhouse::nats::RemoteProtocol for AccountMsg",
+        "#[serde(crate = \"::playhouse::nats::serde\")]",
+        // The borrowing form: each value parameter, by reference, and no reply port.
+        "Deposit { amount: &'a u64 }",
+        "Audit { r#type: &'a String }",
+        // A message whose only parameter is the context carries nothing.
+        "Touch {}",
+        "AccountMsg::Deposit { amount, .. } =>",
+        "__PlayhouseWireRef::Deposit { amount, }",
+        // Decoded with a fresh port for an ask, none for a tell.
+        "AccountMsg::Deposit { amount, reply: port.reply(), }",
+        "__PlayhouseWire::Credit { amount } => AccountMsg::Credit { amount }",
+        "AccountMsg::Withdraw { reply, .. } =>",
+        "::playhouse::nats::answer_reply(reply, codec, body)",
+        "AccountMsg::Credit { .. } => ::core::result::Result::Ok(())",
+        "AccountMsg::Deposit { .. } => true",
+        "AccountMsg::Credit { .. } => false",
+    ] {
+        assert!(flat.contains(needle), "missing `{needle}` in:\n{out}");
+    }
+    let plain = pretty(expand("", ACCOUNT));
+    assert!(!plain.contains("RemoteProtocol"), "{plain}");
+}

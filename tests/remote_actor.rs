@@ -4,13 +4,13 @@
 //! not answered. Two nodes in one process (each its own `NatsBroker`) against a real
 //! nats-server with TLS and authentication, which the test starts.
 
-#![cfg(feature = "nats-test-server")]
+#![cfg(all(feature = "nats-test-server", feature = "smol", feature = "std"))]
 
 use std::fmt;
 use std::time::Duration;
 
 use futures::channel::oneshot;
-use playhouse::core::{DeadLetterKind, reply_port};
+use playhouse::core::{DeadLetterKind, LookupError, reply_port};
 use playhouse::nats::testing::TestServer;
 use playhouse::nats::{
     Codec, CodecError, NatsBroker, NodeConfig, Rejection, RemoteActorRef, RemoteAskError,
@@ -397,6 +397,141 @@ async fn a_tell_of_a_request_answers_into_the_messages_own_port() {
     let answer = tokio::time::timeout(WAIT, rx).await.expect("ended");
     assert_eq!(answer, Err(NoReply::Dropped));
     assert_eq!(b.dead_letters().get(DeadLetterKind::NoSuchName), before + 1);
+    a.leave().await;
+    b.leave().await;
+}
+
+#[tokio::test]
+async fn a_lookup_checks_that_the_name_is_served_with_the_protocol() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(server.node_config("a"), &server).await;
+    let b = node(server.node_config("b"), &server).await;
+    let (_account, _release) = exported_account(&a, TokioExecutor::current(), 4).await;
+    let echo =
+        playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Echo);
+    a.export("echo", &echo)
+        .ask::<u64, u64>(EchoMsg::Echo)
+        .start()
+        .await
+        .expect("the name is free");
+
+    let found = b
+        .lookup_remote_actor::<AccountMsg>("acct")
+        .await
+        .expect("served with the protocol");
+    assert_eq!(found.balance().await.ok(), Some(4));
+    // Served, but with one serde type, not the protocol.
+    match b.lookup_remote_actor::<EchoMsg>("echo").await {
+        Err(LookupError::WrongType {
+            registered,
+            requested,
+            ..
+        }) => {
+            assert!(registered.contains("ask:u64->u64"), "{registered}");
+            assert!(requested.starts_with("RemoteActorRef<"), "{requested}");
+        }
+        other => panic!("expected WrongType: {:?}", other.map(|_| ())),
+    }
+    // Served with another protocol.
+    assert!(matches!(
+        b.lookup_remote_actor::<EchoMsg>("acct").await,
+        Err(LookupError::WrongType { .. })
+    ));
+    assert!(matches!(
+        b.lookup_remote_actor::<AccountMsg>("nobody").await,
+        Err(LookupError::NotFound { .. })
+    ));
+    a.leave().await;
+    b.leave().await;
+}
+
+#[tokio::test]
+async fn a_pool_of_remote_actors_answers_through_its_protocol_one_member_each() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(server.node_config("a"), &server).await;
+    let b = node(server.node_config("b"), &server).await;
+    let c = node(server.node_config("c"), &server).await;
+    // One member on each of two nodes, told apart by their balance.
+    let mut members = Vec::new();
+    for (node, balance) in [(&a, 1_000), (&b, 2_000)] {
+        let system = playhouse::core::System::with_broker(TokioExecutor::current(), node.clone());
+        let member = system.spawn(Account {
+            balance,
+            hold: None,
+        });
+        node.join_pool("accounts", &member)
+            .protocol()
+            .start()
+            .await
+            .expect("joined");
+        members.push(member);
+    }
+    let pool: RemoteActorRef<AccountMsg> = c.pool_actor("accounts");
+    for _ in 0..40 {
+        // Each ask is handled by one member, whichever: its balance says which.
+        let balance = pool.balance().await.expect("one member answered");
+        assert!(balance == 1_000 || balance == 2_000, "{balance}");
+    }
+    // A tell reaches one member only.
+    pool.credit(1).await.expect("handed to NATS");
+    let mut credited = 0;
+    for _ in 0..100 {
+        let mut total = 0;
+        for member in &members {
+            total += member.balance().await.expect("local ask");
+        }
+        credited = total - 3_000;
+        if credited == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(credited, 1);
+    a.leave().await;
+    b.leave().await;
+    c.leave().await;
+}
+
+#[tokio::test]
+async fn a_lean_reference_delivers_and_still_reports_refusals() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(server.node_config("a"), &server).await;
+    let b = node(server.node_config("b"), &server).await;
+    let (account, _release) = exported_account(&a, TokioExecutor::current(), 0).await;
+    let remote: RemoteActorRef<AccountMsg> = b.remote_actor::<AccountMsg>("acct").lean();
+    assert!(remote.is_lean());
+
+    for _ in 0..10 {
+        remote.credit(2).await.expect("handed to NATS");
+    }
+    // Asks are unchanged, and come after the tells.
+    assert_eq!(remote.balance().await.ok(), Some(20));
+
+    // A refusal by the receiving node comes back as a dead letter without a reply subject:
+    // here a name served without the protocol.
+    let echo =
+        playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Echo);
+    a.export("echo", &echo)
+        .ask::<u64, u64>(EchoMsg::Echo)
+        .start()
+        .await
+        .expect("the name is free");
+    let wrong: RemoteActorRef<AccountMsg> = b.remote_actor::<AccountMsg>("echo").lean();
+    let before = b.dead_letters().get(DeadLetterKind::Rejected);
+    wrong.credit(1).await.expect("handed to NATS");
+    let reported = async {
+        while b.dead_letters().get(DeadLetterKind::Rejected) == before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, reported)
+        .await
+        .expect("the refusal came back");
+    assert_eq!(
+        account.balance().await.ok(),
+        Some(20),
+        "not delivered elsewhere"
+    );
     a.leave().await;
     b.leave().await;
 }

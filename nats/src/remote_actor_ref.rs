@@ -128,6 +128,27 @@ impl<C: Codec> NatsBroker<C> {
         RemoteActorRef::with_subject(self, name, self.inner.actor_subject(name))
     }
 
+    /// A reference to the actor under `name` if the registry has a live registration that
+    /// takes the whole protocol `M` ([`Export::protocol`](crate::Export::protocol)).
+    ///
+    /// # Errors
+    ///
+    /// [`LookupError::NotFound`](playhouse_core::LookupError::NotFound) if no live node serves
+    /// the name (or the registry cannot be read),
+    /// [`WrongType`](playhouse_core::LookupError::WrongType) if it is not served with the
+    /// protocol `M`.
+    pub async fn lookup_remote_actor<M: RemoteProtocol>(
+        &self,
+        name: &str,
+    ) -> Result<RemoteActorRef<M, C>, playhouse_core::LookupError> {
+        let tag = crate::envelope::truncate(std::any::type_name::<M>());
+        self.check_registration(name, "RemoteActorRef", tag, |a| {
+            a.strip_prefix("actor:") == Some(tag)
+        })
+        .await?;
+        Ok(self.remote_actor(name))
+    }
+
     /// As [`remote_actor`](NatsBroker::remote_actor), for the worker pool `name`
     /// ([`join_pool`](NatsBroker::join_pool), its members exported with
     /// [`Export::protocol`](crate::Export::protocol)): each message is handled by one member.

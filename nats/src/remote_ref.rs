@@ -98,27 +98,40 @@ impl<C: Codec> NatsBroker<C> {
         &self,
         name: &str,
     ) -> Result<RemoteRef<M, C>, playhouse_core::LookupError> {
+        let tag = envelope::truncate(std::any::type_name::<M>());
+        self.check_registration(name, "RemoteRef", tag, |a| {
+            a.strip_prefix("tell:") == Some(tag)
+                || a.strip_prefix("ask:")
+                    .and_then(|a| a.split_once("->"))
+                    .is_some_and(|(q, _)| q == tag)
+        })
+        .await?;
+        Ok(self.remote(name))
+    }
+
+    /// Reads the registration under `name` and checks that one of its accepted types passes
+    /// `takes`: `NotFound` or `WrongType` (naming `reference<type_name>`) otherwise.
+    pub(crate) async fn check_registration(
+        &self,
+        name: &str,
+        reference: &str,
+        type_name: &str,
+        takes: impl Fn(&str) -> bool,
+    ) -> Result<(), playhouse_core::LookupError> {
         let not_found = || playhouse_core::LookupError::NotFound {
             name: name.to_owned(),
         };
         let Some(found) = self.registration(name).await.map_err(|_| not_found())? else {
             return Err(not_found());
         };
-        let tag = envelope::truncate(std::any::type_name::<M>());
-        let takes = found.accepts.iter().any(|a| {
-            a.strip_prefix("tell:") == Some(tag)
-                || a.strip_prefix("ask:")
-                    .and_then(|a| a.split_once("->"))
-                    .is_some_and(|(q, _)| q == tag)
-        });
-        if !takes {
+        if !found.accepts.iter().any(|a| takes(a)) {
             return Err(playhouse_core::LookupError::WrongType {
                 name: name.to_owned(),
                 registered: format!("{} taking {}", found.actor_type, found.accepts.join(", ")),
-                requested: format!("RemoteRef<{}>", std::any::type_name::<M>()),
+                requested: format!("{reference}<{type_name}>"),
             });
         }
-        Ok(self.remote(name))
+        Ok(())
     }
 }
 

@@ -485,7 +485,8 @@ fn helpers(
          `actor.method(args).await`. They are implemented for every `MessageTarget` of \
          `{msg}`: an `ActorRef<{actor_str}, _>` (errors `SendError` and `AskError`), a \
          `Recipient<{msg}>`, a keyed actor's `keyed.at(key)` (errors `KeyedError` and \
-         `KeyedAskError`), a supervisor's `Pool` of `{actor_str}`."
+         `KeyedAskError`), a supervisor's `Pool` of `{actor_str}`, a \
+         `RemoteActorRef<{msg}>` on another node (with `#[actor(remote)]`)."
     );
     quote! {
         #[doc = #doc]

@@ -166,6 +166,7 @@
 //! | `Recipient<AccountMsg>` | `SendError<AccountMsg>` | `AskError<AccountMsg, E>` |
 //! | `accounts.at(key)`, one key of a keyed actor (`playhouse::broker::keyed`) | `KeyedError<AccountMsg>` | `KeyedAskError<AccountMsg, E>` |
 //! | a worker pool of accounts (`playhouse::supervisor::Pool`): the member its routing picks | `SendError<AccountMsg>` | `AskError<AccountMsg, E>` |
+//! | `RemoteActorRef<AccountMsg>`, an account on another node (`playhouse::nats`, with [`#[actor(remote)]`](#across-processes-actorremote)) | `RemoteError<AccountMsg>` | `RemoteAskError<AccountMsg, E>` |
 //!
 //! `E` is the method's error type for a method returning `Result<T, E>`, and `Infallible`
 //! otherwise. So `account.deposit(5)`, `recipient.deposit(5)`, `accounts.at(7).deposit(5)` and
@@ -280,6 +281,37 @@
 //! reply port) and takes exactly one argument besides the context. Two `from` methods of one
 //! type would be two ways to make the message from it: the macro says so, naming both.
 //!
+//! # Across processes: `#[actor(remote)]`
+//!
+//! With the facade's `nats` feature, `#[actor(remote)]` also implements
+//! `playhouse::nats::RemoteProtocol` for the message enum: how each message crosses processes,
+//! its reply port included. The node that runs the actor serves it with
+//! `broker.export("account", &account).protocol()`, and any node reaches it through
+//! `broker.remote_actor::<AccountMsg>("account")`, a `RemoteActorRef` on which the helpers
+//! work: `remote.deposit(5).await` is the same code as `account.deposit(5).await`, with the
+//! remote errors (`docs/distribution.md`, "One reference for the whole protocol").
+//!
+//! ```text
+//! // Beside the enum, in a block of its own:
+//! #[derive(Serialize)] enum WireRef<'a> { Deposit { amount: &'a u64 }, Withdraw { amount: &'a u64 }, Balance {}, Credit { amount: &'a u64 }, Close {} }
+//! #[derive(Deserialize)] enum Wire { Deposit { amount: u64 }, Withdraw { amount: u64 }, Balance {}, Credit { amount: u64 }, Close {} }
+//!
+//! impl RemoteProtocol for AccountMsg {
+//!     fn encode(&self, ..)  { /* the variant's fields, by reference, as a WireRef: no reply port */ }
+//!     fn decode(.., port)   { /* a Wire back into the variant, a fresh `port.reply()` for an ask */ }
+//!     fn answer(self, ..)   { /* an ask's answer decoded as its reply type, sent into its port */ }
+//!     fn is_request(&self)  { /* whether the variant carries a reply port */ }
+//! }
+//! ```
+//!
+//! So every value parameter and every answer type must be `Serialize` and `Deserialize`
+//! (serde; the compiler names the one that is not), and every node must build the actor from
+//! the same source: the wire form follows the variants and their fields as declared (with
+//! postcard, their order), and carries no version of its own. A context parameter does not cross (the receiving node's
+//! handler gets its own context). The generated code names `playhouse::nats` and its
+//! re-exported serde, so the `crate = path` argument must point at the facade (or a crate that
+//! re-exports it as `nats`).
+//!
 //! # Hooks
 //!
 //! `#[started]` marks the method that [`Handler::started`] calls: it takes `&mut self` and
@@ -290,8 +322,8 @@
 //!
 //! # Arguments
 //!
-//! `#[actor(error = E, msg = Name, api = Name, crate = path, vis = pub(crate), derive(Debug))]`,
-//! each optional:
+//! `#[actor(error = E, msg = Name, api = Name, crate = path, vis = pub(crate), derive(Debug),
+//! remote)]`, each optional:
 //!
 //! | argument | default | meaning |
 //! | --- | --- | --- |
@@ -301,6 +333,7 @@
 //! | `crate = path` | `::playhouse` | the path of the playhouse crate in the generated code (`playhouse_core` inside the workspace, or a renamed dependency) |
 //! | `vis = pub(crate)` | `pub` | the visibility of the enum and the trait (`pub(self)` for private) |
 //! | `derive(...)` | none | derives for the message enum (`Reply` is `Debug`) |
+//! | `remote` | off | implements `playhouse::nats::RemoteProtocol` for the message enum ([above](#across-processes-actorremote)) |
 //!
 //! The macro cannot see the actor's visibility, so the enum and the trait are `pub` unless told:
 //! the enum is the actor's `Actor::Message`, and the compiler requires it to be at least as

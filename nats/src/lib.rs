@@ -10,6 +10,11 @@
 //!   node. Messages are serialized with serde ([`Postcard`] by default, the [`Codec`]
 //!   pluggable) inside a small versioned envelope; a node refuses what it cannot read with a
 //!   typed [`Rejection`] that reaches the sender (in the error, or as a dead letter).
+//! - **The whole protocol**: [`Export::protocol`] serves the actor's own message type, reply
+//!   ports included, as its [`RemoteProtocol`] writes it (`#[actor(remote)]` implements it);
+//!   [`NatsBroker::remote_actor`] gives a [`RemoteActorRef`], a
+//!   [`MessageTarget`](playhouse_core::MessageTarget) of that type, so the code written against
+//!   a local actor (`#[actor]`'s helpers: `account.deposit(5)`) runs against a remote one.
 //! - **Cluster registry**: a JetStream key-value bucket, `<prefix>_registry`, entries naming
 //!   their owner node; removed when the actor ends, or when its node leaves or stops
 //!   heartbeating. A node that was only out of reach claims its names again when it is back,

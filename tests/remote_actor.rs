@@ -13,8 +13,8 @@ use futures::channel::oneshot;
 use playhouse::core::{DeadLetterKind, LookupError, reply_port};
 use playhouse::nats::testing::TestServer;
 use playhouse::nats::{
-    Codec, CodecError, NatsBroker, NodeConfig, Rejection, RemoteActorRef, RemoteAskError,
-    RemoteError, RemoteProtocol, ReplyPort, answer_reply,
+    Codec, CodecError, KeyState, NatsBroker, NodeConfig, Rejection, RemoteActorRef, RemoteAskError,
+    RemoteError, RemoteProtocol, ReplyPort, Sharded, StateError, answer_reply,
 };
 use playhouse::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -534,4 +534,131 @@ async fn a_lean_reference_delivers_and_still_reports_refusals() {
     );
     a.leave().await;
     b.leave().await;
+}
+
+/// A keyed account of a sharded group: its balance saved in the key's fenced state.
+pub struct Wallet {
+    balance: u64,
+    state: KeyState,
+    node: String,
+}
+
+#[actor(remote)]
+impl Wallet {
+    /// Adds `amount`, saved before the answer; answers the new balance, or why not.
+    #[message]
+    pub async fn deposit(&mut self, amount: u64) -> Result<u64, String> {
+        let next = self.balance + amount;
+        self.state.save(&next).await.map_err(|e| e.to_string())?;
+        self.balance = next;
+        Ok(next)
+    }
+
+    /// Adds `amount`, answering nothing.
+    #[message]
+    pub async fn credit(&mut self, amount: u64) {
+        let next = self.balance + amount;
+        if self.state.save(&next).await.is_ok() {
+            self.balance = next;
+        }
+    }
+
+    /// The balance, and the node that holds the key.
+    #[message]
+    pub fn balance(&self) -> (u64, String) {
+        (self.balance, self.node.clone())
+    }
+}
+
+/// Node `name`, serving the group "wallets" with its whole protocol.
+async fn wallet_node(server: &TestServer, name: &str) -> (NatsBroker, Sharded<Wallet>) {
+    let broker = node(server.node_config(name), server).await;
+    let system = playhouse::core::System::with_broker(TokioExecutor::current(), broker.clone());
+    let node = name.to_owned();
+    let group = broker
+        .sharded("wallets", move |_key: &str, state: KeyState| {
+            let node = node.clone();
+            async move {
+                let balance = state.load::<u64>()?.unwrap_or(0);
+                Ok::<_, StateError>(Wallet {
+                    balance,
+                    state,
+                    node,
+                })
+            }
+        })
+        .protocol()
+        .start(&system)
+        .await
+        .expect("serving");
+    (broker, group)
+}
+
+#[tokio::test]
+async fn helpers_work_on_a_key_of_a_sharded_group_from_any_node() {
+    let server = TestServer::start().expect("nats-server");
+    let (a, on_a) = wallet_node(&server, "a").await;
+    let (b, on_b) = wallet_node(&server, "b").await;
+    let c = node(server.node_config("c"), &server).await;
+    let wallets = c.sharded_ref::<WalletMsg>("wallets");
+
+    let run = async {
+        assert_eq!(wallets.at("alice").deposit(5).await.ok(), Some(5));
+        assert_eq!(wallets.at("alice").deposit(2).await.ok(), Some(7));
+        wallets
+            .at("bob")
+            .credit(3)
+            .await
+            .expect("taken by bob's owner");
+        let (bob, _) = wallets.at("bob").balance().await.expect("answered");
+        assert_eq!(bob, 3, "the tell was in the mailbox before the ask");
+        let bounded = wallets.at("alice").within(WAIT).balance().await;
+        let (alice, owner) = bounded.expect("answered");
+        assert_eq!(alice, 7);
+        assert_eq!(wallets.owner_of("alice").as_deref(), Some(owner.as_str()));
+
+        // Passivated on its owner, the key comes back on its next message from its saved
+        // state, through the factory.
+        let holder = if owner == "a" { &on_a } else { &on_b };
+        assert!(holder.passivate("alice").await);
+        assert_eq!(wallets.at("alice").deposit(1).await.ok(), Some(8));
+
+        // A key that is not a subject token is refused before anything is sent.
+        match wallets.at("no spaces").deposit(1).await {
+            Err(RemoteAskError::Remote(RemoteError::Rejected {
+                reason: Rejection::InvalidKey { key },
+                msg: WalletMsg::Deposit { amount: 1, .. },
+            })) => assert_eq!(key, "no spaces"),
+            other => panic!("expected InvalidKey: {:?}", other.err()),
+        }
+    };
+    tokio::time::timeout(WAIT * 3, run).await.expect("in time");
+    // A group served per type, not with the protocol, refuses the protocol's messages.
+    let per_type = b
+        .sharded("ledgers", |_key: &str, state: KeyState| async move {
+            Ok::<_, StateError>(Wallet {
+                balance: 0,
+                state,
+                node: "b".into(),
+            })
+        })
+        .ask::<(), (u64, String)>(|(), reply| WalletMsg::Balance { reply })
+        .start(&playhouse::core::System::with_broker(
+            TokioExecutor::current(),
+            b.clone(),
+        ))
+        .await
+        .expect("serving");
+    let ledgers = c.sharded_ref::<WalletMsg>("ledgers");
+    match ledgers.at("carol").credit(1).await {
+        Err(RemoteError::Rejected {
+            reason: Rejection::WrongType { .. },
+            msg: WalletMsg::Credit { amount: 1 },
+        }) => {}
+        other => panic!("expected WrongType: {other:?}"),
+    }
+    drop(per_type);
+    a.leave().await;
+    b.leave().await;
+    c.leave().await;
 }

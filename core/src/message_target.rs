@@ -27,6 +27,7 @@ use crate::within::Within;
 /// | a keyed actor's key, `keyed.at(key)` (the broker crate) | `KeyedError<M>` | `KeyedError<M>` | `KeyedAskError<M, E>` |
 /// | a worker pool, `Pool` (the supervisor crate): the member its routing picks | [`SendError<M>`] | [`SendTimeoutError<M>`] | [`AskError<M, E>`] |
 /// | an actor on another node, `RemoteActorRef<M>` (the nats crate; `M` a `RemoteProtocol`) | `RemoteError<M>` | `RemoteError<M>` | `RemoteAskError<M, E>` |
+/// | one key of a group sharded across nodes, `sharded_ref.at(key)` (the nats crate) | `RemoteError<M>` | `RemoteError<M>` | `RemoteAskError<M, E>` |
 /// | [`within(timeout)`](MessageTarget::within) of any of these | its `TellTimeoutError` | the same | its `AskError<E>` |
 ///
 /// `E` is the handler's error type for [`ask_flat`](MessageTarget::ask_flat), and

@@ -486,7 +486,8 @@ fn helpers(
          `{msg}`: an `ActorRef<{actor_str}, _>` (errors `SendError` and `AskError`), a \
          `Recipient<{msg}>`, a keyed actor's `keyed.at(key)` (errors `KeyedError` and \
          `KeyedAskError`), a supervisor's `Pool` of `{actor_str}`, a \
-         `RemoteActorRef<{msg}>` on another node (with `#[actor(remote)]`)."
+         `RemoteActorRef<{msg}>` on another node or a sharded group's `at(key)` (with \
+         `#[actor(remote)]`)."
     );
     quote! {
         #[doc = #doc]

@@ -167,6 +167,7 @@
 //! | `accounts.at(key)`, one key of a keyed actor (`playhouse::broker::keyed`) | `KeyedError<AccountMsg>` | `KeyedAskError<AccountMsg, E>` |
 //! | a worker pool of accounts (`playhouse::supervisor::Pool`): the member its routing picks | `SendError<AccountMsg>` | `AskError<AccountMsg, E>` |
 //! | `RemoteActorRef<AccountMsg>`, an account on another node (`playhouse::nats`, with [`#[actor(remote)]`](#across-processes-actorremote)) | `RemoteError<AccountMsg>` | `RemoteAskError<AccountMsg, E>` |
+//! | `sharded.at(key)`, one key of a keyed actor sharded across nodes (`playhouse::nats::ShardedRef`, with `#[actor(remote)]`) | `RemoteError<AccountMsg>` | `RemoteAskError<AccountMsg, E>` |
 //!
 //! `E` is the method's error type for a method returning `Result<T, E>`, and `Infallible`
 //! otherwise. So `account.deposit(5)`, `recipient.deposit(5)`, `accounts.at(7).deposit(5)` and
@@ -286,9 +287,10 @@
 //! With the facade's `nats` feature, `#[actor(remote)]` also implements
 //! `playhouse::nats::RemoteProtocol` for the message enum: how each message crosses processes,
 //! its reply port included. The node that runs the actor serves it with
-//! `broker.export("account", &account).protocol()`, and any node reaches it through
-//! `broker.remote_actor::<AccountMsg>("account")`, a `RemoteActorRef` on which the helpers
-//! work: `remote.deposit(5).await` is the same code as `account.deposit(5).await`, with the
+//! `broker.export("account", &account).protocol()` (a sharded group of keyed accounts with
+//! `ShardedSpec::protocol()`), and any node reaches it through
+//! `broker.remote_actor::<AccountMsg>("account")` (one key: `sharded_ref.at("alice")`), a
+//! `RemoteActorRef` on which the helpers work: `remote.deposit(5).await` is the same code as `account.deposit(5).await`, with the
 //! remote errors (`docs/distribution.md`, "One reference for the whole protocol").
 //!
 //! ```text

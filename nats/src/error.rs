@@ -258,6 +258,16 @@ pub enum RemoteAskError<M, E = std::convert::Infallible> {
 }
 
 impl<M, E> RemoteAskError<M, E> {
+    /// An ask's answer that is a `Result`, with the handler's `Err(e)` as `HandlerError(e)`:
+    /// what the `ask_flat` calls return.
+    pub(crate) fn flatten<T>(answer: Result<Result<T, E>, RemoteError<M>>) -> Result<T, Self> {
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(RemoteAskError::HandlerError(e)),
+            Err(e) => Err(RemoteAskError::Remote(e)),
+        }
+    }
+
     /// The handler's error, if the handler answered with one.
     pub fn handler_error(self) -> Option<E> {
         match self {

@@ -15,6 +15,8 @@
 //!   [`NatsBroker::remote_actor`] gives a [`RemoteActorRef`], a
 //!   [`MessageTarget`](playhouse_core::MessageTarget) of that type, so the code written against
 //!   a local actor (`#[actor]`'s helpers: `account.deposit(5)`) runs against a remote one.
+//!   [`ShardedSpec::protocol`] and [`ShardedRef::at`] do the same for one key of a sharded
+//!   group.
 //! - **Cluster registry**: a JetStream key-value bucket, `<prefix>_registry`, entries naming
 //!   their owner node; removed when the actor ends, or when its node leaves or stops
 //!   heartbeating. A node that was only out of reach claims its names again when it is back,
@@ -99,8 +101,8 @@ pub use envelope::{ENVELOPE_VERSION, Rejection, RemoteNoReply};
 pub use error::{ConnectError, ExportError, RemoteAskError, RemoteError};
 pub use export::{Export, Exported};
 pub use keyed::{
-    DEDUP_WINDOW, Delivery, KeyState, Redelivery, Sharded, ShardedRef, ShardedSpec, ShardedStats,
-    StateError, Stored,
+    DEDUP_WINDOW, Delivery, KeyState, Redelivery, Sharded, ShardedAt, ShardedRef, ShardedSpec,
+    ShardedStats, StateError, Stored,
 };
 pub use members::{LeaveReason, MemberEvent};
 pub use protocol::{RemoteProtocol, ReplyPort, answer_reply};

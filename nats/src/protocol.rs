@@ -21,13 +21,14 @@
 //! The message stays with the sender until its answer comes, so every error hands it back,
 //! as a local ask's does.
 
-use playhouse_core::{Reply, reply_port};
+use playhouse_core::{Reply, ReplyReceiver, reply_port};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{Codec, CodecError};
 use crate::envelope::Rejection;
-use crate::routes::Answer;
+use crate::error::RemoteError;
+use crate::routes::{Answer, catch};
 
 /// An actor's message type, reply ports included, as it crosses processes: what makes a
 /// [`RemoteActorRef`](crate::RemoteActorRef) of it a
@@ -192,4 +193,36 @@ impl<C> std::fmt::Debug for ReplyPort<C> {
 /// message is in the mailbox (as an acknowledged tell does).
 pub(crate) fn acknowledged() -> Answer {
     Box::pin(std::future::ready(Ok(Vec::new())))
+}
+
+/// Encodes `msg` with its protocol; a panic in that code is an encoding error, not the
+/// caller's unwinding.
+pub(crate) fn encode_message<M: RemoteProtocol, C: Codec>(
+    codec: &C,
+    msg: &M,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    catch(|| msg.encode(codec, out))
+        .unwrap_or_else(|panic| Err(CodecError::new(format!("encoding panicked: {panic}"))))
+}
+
+/// The end of an ask on the sending node: sends the answer `body` into the port that `msg`
+/// carries, which is `rx`'s, and returns what `rx` then holds. An answer that does not decode
+/// (or whose decoding panics) is `Decode`; a message whose port was not `rx`'s, or an
+/// `answer` that sent nothing, ends as `NoReply`.
+pub(crate) async fn complete_ask<M: RemoteProtocol, C: Codec, T>(
+    codec: &C,
+    msg: M,
+    body: &[u8],
+    rx: ReplyReceiver<T>,
+) -> Result<T, RemoteError<M>> {
+    match catch(|| msg.answer(codec, body)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(RemoteError::Decode(e)),
+        Err(panic) => {
+            let detail = format!("decoding the answer panicked: {panic}");
+            return Err(RemoteError::Decode(CodecError::new(detail)));
+        }
+    }
+    rx.await.map_err(RemoteError::NoReply)
 }

@@ -15,11 +15,11 @@ use playhouse_core::{
 };
 
 use crate::broker::NatsBroker;
-use crate::codec::{Codec, CodecError, Postcard};
+use crate::codec::{Codec, Postcard};
 use crate::envelope::Kind;
 use crate::error::{RemoteAskError, RemoteError};
 use crate::inbox;
-use crate::protocol::RemoteProtocol;
+use crate::protocol::{RemoteProtocol, complete_ask, encode_message};
 use crate::remote_ref::{await_answer, encode, exchange, publish, start_request};
 use crate::routes::{catch, discard};
 use crate::runtime;
@@ -195,10 +195,7 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
     fn encode(&self, kind: Kind, correlation: u64, msg: M) -> Result<(Vec<u8>, M), RemoteError<M>> {
         let codec = &self.broker.inner.codec;
         encode(&self.broker, kind, correlation, msg, |m, out| {
-            // The message type's own code: a panic in it is an encoding error, not the
-            // caller's unwinding.
-            catch(|| m.encode(codec, out))
-                .unwrap_or_else(|panic| Err(CodecError::new(format!("encoding panicked: {panic}"))))
+            encode_message(codec, m, out)
         })
     }
 
@@ -285,18 +282,7 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
             timeout,
         )
         .await?;
-        let codec = &self.broker.inner.codec;
-        match catch(|| msg.answer(codec, &body)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(RemoteError::Decode(e)),
-            Err(panic) => {
-                let detail = format!("decoding the answer panicked: {panic}");
-                return Err(RemoteError::Decode(CodecError::new(detail)));
-            }
-        }
-        // `answer` sent the value into the message's port, which is `rx`'s; a message whose
-        // port was not connected to `rx`, or an `answer` that sent nothing, ends as `NoReply`.
-        rx.await.map_err(RemoteError::NoReply)
+        complete_ask(&self.broker.inner.codec, msg, &body, rx).await
     }
 
     async fn ask_within<T: Send>(
@@ -310,17 +296,6 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
 
     fn ask_timeout_of(&self) -> Duration {
         self.broker.inner.config.ask_timeout
-    }
-}
-
-/// An ask's answer that is a `Result`, with the handler's `Err(e)` as `HandlerError(e)`.
-fn flatten<T, M, E>(
-    answer: Result<Result<T, E>, RemoteError<M>>,
-) -> Result<T, RemoteAskError<M, E>> {
-    match answer {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(RemoteAskError::HandlerError(e)),
-        Err(e) => Err(RemoteAskError::Remote(e)),
     }
 }
 
@@ -367,7 +342,7 @@ impl<M: RemoteProtocol, C: Codec> MessageTarget for RemoteActorRef<M, C> {
         F: FnOnce(Reply<Result<T, E>>) -> M + Send,
     {
         let timeout = self.ask_timeout_of();
-        async move { flatten(self.ask_within(make, timeout).await) }
+        async move { RemoteAskError::flatten(self.ask_within(make, timeout).await) }
     }
 
     async fn ask_timeout<T, F>(
@@ -394,6 +369,6 @@ impl<M: RemoteProtocol, C: Codec> MessageTarget for RemoteActorRef<M, C> {
         E: Send,
         F: FnOnce(Reply<Result<T, E>>) -> M + Send,
     {
-        flatten(self.ask_within(make, timeout).await)
+        RemoteAskError::flatten(self.ask_within(make, timeout).await)
     }
 }

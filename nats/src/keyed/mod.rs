@@ -25,6 +25,7 @@
 //! - **No rebalancing**: a node that joins takes only keys that are not active anywhere; a key
 //!   stays where it is until it is passivated or its node goes.
 
+mod at_key;
 mod durable;
 pub(crate) mod lease;
 mod sender;
@@ -33,6 +34,7 @@ mod spec;
 mod state;
 mod supervise;
 
+pub use at_key::ShardedAt;
 pub(crate) use durable::DeliveryInfo;
 pub use durable::{DEDUP_WINDOW, Delivery, Redelivery, Stored};
 pub use sender::ShardedRef;

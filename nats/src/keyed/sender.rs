@@ -70,7 +70,13 @@ impl<C: Codec> NatsBroker<C> {
     /// A reference that sends `M`s to the keyed actors of the sharded group `group`, on
     /// whatever nodes they live. Made without asking the cluster: a group nobody serves shows
     /// up as `NotFound` once the send's timeout passes.
-    pub fn sharded_ref<M: Serialize + Send + 'static>(&self, group: &str) -> ShardedRef<M, C> {
+    ///
+    /// `M` is one serde type the group takes ([`ShardedSpec::tell`](super::ShardedSpec::tell),
+    /// [`ask`](super::ShardedSpec::ask), [`durable`](super::ShardedSpec::durable)), or the
+    /// actor's whole message type, a [`RemoteProtocol`](crate::RemoteProtocol), for a group
+    /// served with [`ShardedSpec::protocol`](super::ShardedSpec::protocol): its
+    /// [`at(key)`](ShardedRef::at) is then a [`MessageTarget`](playhouse_core::MessageTarget).
+    pub fn sharded_ref<M: Send + 'static>(&self, group: &str) -> ShardedRef<M, C> {
         ShardedRef {
             broker: self.clone(),
             group: Arc::from(group),
@@ -95,10 +101,14 @@ enum Outcome {
     Refused(Rejection),
 }
 
-impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
+impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
     /// The group it sends to.
     pub fn group(&self) -> &str {
         &self.group
+    }
+
+    pub(crate) fn broker(&self) -> &NatsBroker<C> {
+        &self.broker
     }
 
     /// The node that answered last for `key`, as far as this reference knows.
@@ -109,7 +119,9 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.owners.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
+impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     /// Sends `msg` to the actor of `key` and waits, at most `timeout`, until its owner has put
     /// it in the mailbox (activating the key first if no node has it).
     ///
@@ -253,6 +265,25 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         msg: M,
         timeout: Duration,
     ) -> Result<Bytes, RemoteError<M>> {
+        let codec = &self.broker.inner.codec;
+        self.exchange_with(kind, key, msg, timeout, |m, out| codec.encode(m, out))
+            .await
+            .map(|(body, _)| body)
+    }
+}
+
+impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
+    /// Sends `msg`, its body written by `encode` (the codec, or its
+    /// [`RemoteProtocol`](crate::RemoteProtocol)), to the owner of `key` as `kind`, and waits
+    /// at most `timeout` for the answer's body; the message comes back with it, or in the error.
+    pub(crate) async fn exchange_with(
+        &self,
+        kind: Kind,
+        key: &str,
+        msg: M,
+        timeout: Duration,
+        encode: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), crate::codec::CodecError>,
+    ) -> Result<(Bytes, M), RemoteError<M>> {
         let name = format!("{}/{key}", self.group);
         if !is_token(key) {
             let reason = Rejection::InvalidKey {
@@ -262,7 +293,7 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         }
         let inner = &self.broker.inner;
         let mut body = Vec::new();
-        if let Err(error) = inner.codec.encode(&msg, &mut body) {
+        if let Err(error) = encode(&msg, &mut body) {
             return Err(RemoteError::Encode { error, msg });
         }
         let deadline = Instant::now() + timeout;
@@ -296,7 +327,7 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
                             self.owners()
                                 .insert(key.to_owned(), owner.as_str().to_owned());
                         }
-                        return Ok(body);
+                        return Ok((body, msg));
                     }
                     Outcome::Refused(Rejection::OwnedElsewhere { owner, .. }) if redirects < 3 => {
                         // Straight there, at once.

@@ -152,6 +152,20 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         self
     }
 
+    /// Accepts the actor's whole message type, as its
+    /// [`RemoteProtocol`](crate::RemoteProtocol) writes it (`#[actor(remote)]` implements
+    /// it): what a [`ShardedRef`](crate::ShardedRef) of that type sends through
+    /// [`at(key)`](crate::ShardedRef::at), a [`MessageTarget`](playhouse_core::MessageTarget),
+    /// so `#[actor]`'s helpers work on a key of the group from any node. A decoding that fails
+    /// or panics is refused as for the other routes, and the group goes on serving.
+    pub fn protocol(mut self) -> Self
+    where
+        A::Message: crate::RemoteProtocol,
+    {
+        self.routes.protocol();
+        self
+    }
+
     /// Accepts durable messages of `Q`, sent with
     /// [`ShardedRef::tell_durable`](crate::ShardedRef::tell_durable): stored in the group's
     /// JetStream stream first, then delivered to the key's actor, one at a time in the order

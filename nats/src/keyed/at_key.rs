@@ -1,0 +1,181 @@
+//! [`ShardedAt`]: one key of a sharded group, as a [`MessageTarget`] of the actor's own message
+//! type, for a group served with its whole protocol.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::time::Duration;
+
+use playhouse_core::{MessageTarget, Reply, reply_port};
+
+use super::sender::ShardedRef;
+use crate::codec::Codec;
+use crate::envelope::Kind;
+use crate::error::{RemoteAskError, RemoteError};
+use crate::protocol::{RemoteProtocol, complete_ask, encode_message};
+
+/// One key of a sharded group, `sharded_ref.at(key)`, as a [`MessageTarget`] of the actor's
+/// own message type `M`: `#[actor]`'s helpers work on it as on a local keyed actor's
+/// `keyed.at(key)` (`accounts.at("alice").deposit(5)`). The group must be served with
+/// [`ShardedSpec::protocol`](crate::ShardedSpec::protocol).
+///
+/// Each send goes where [`ShardedRef`] sends it (activating the key on some node if no node
+/// has it, following it when its node dies), and waits until the key's owner has taken the
+/// message: a tell for the mailbox, an ask for the answer. Neither has a timeout of its own on
+/// a local key; here each waits at most the node's
+/// [`ask_timeout`](crate::NodeConfig::ask_timeout), or the timeout given to `tell_timeout`,
+/// `ask_timeout` and [`within`](MessageTarget::within).
+///
+/// A tell of a message that carries a reply port is sent as a request: it returns once the
+/// answer is in the port (or, if none will come, once the port is dropped, which its holder
+/// sees as [`NoReply`](playhouse_core::NoReply)).
+///
+/// Errors: a tell fails with [`RemoteError`], an ask with [`RemoteAskError`], as for
+/// [`RemoteActorRef`](crate::RemoteActorRef); the key's own refusals are those of
+/// [`ShardedRef::tell`] (an invalid key, a failed activation...).
+pub struct ShardedAt<'a, M, C: Codec> {
+    sharded: &'a ShardedRef<M, C>,
+    key: &'a str,
+}
+
+impl<M: RemoteProtocol, C: Codec> ShardedRef<M, C> {
+    /// `key` as a [`MessageTarget`] of the actor's message type: what `#[actor]`'s helpers are
+    /// called on (`accounts.at("alice").deposit(5)`). See [`ShardedAt`].
+    pub fn at<'a>(&'a self, key: &'a str) -> ShardedAt<'a, M, C> {
+        ShardedAt { sharded: self, key }
+    }
+}
+
+impl<M, C: Codec> Clone for ShardedAt<'_, M, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M, C: Codec> Copy for ShardedAt<'_, M, C> {}
+
+impl<M: Send + 'static, C: Codec> fmt::Debug for ShardedAt<'_, M, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedAt")
+            .field("group", &self.sharded.group())
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl<M: RemoteProtocol, C: Codec> ShardedAt<'_, M, C> {
+    /// The key it sends to.
+    pub fn key(&self) -> &str {
+        self.key
+    }
+
+    fn default_timeout(&self) -> Duration {
+        self.sharded.broker().inner.config.ask_timeout
+    }
+
+    /// Sends `msg` as `kind` and waits, at most `timeout`, for the owner's answer.
+    async fn exchange(
+        &self,
+        kind: Kind,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
+        let codec = &self.sharded.broker().inner.codec;
+        self.sharded
+            .exchange_with(kind, self.key, msg, timeout, |m, out| {
+                encode_message(codec, m, out)
+            })
+            .await
+    }
+
+    async fn send(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
+        if !msg.is_request() {
+            return self
+                .exchange(Kind::AckedTell, msg, timeout)
+                .await
+                .map(|_| ());
+        }
+        match self.exchange(Kind::Ask, msg, timeout).await {
+            Ok((body, msg)) => {
+                // The answer into the message's own port; one that cannot be read drops the
+                // port, which its holder sees as `NoReply`.
+                let codec = &self.sharded.broker().inner.codec;
+                let _ = crate::routes::catch(|| msg.answer(codec, &body));
+                Ok(())
+            }
+            // Handled, and no answer will come: the port is gone with the message.
+            Err(RemoteError::NoReply(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ask_within<T: Send>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> M,
+        timeout: Duration,
+    ) -> Result<T, RemoteError<M>> {
+        let (reply, rx) = reply_port::<T>();
+        let (body, msg) = self.exchange(Kind::Ask, make(reply), timeout).await?;
+        complete_ask(&self.sharded.broker().inner.codec, msg, &body, rx).await
+    }
+}
+
+impl<M: RemoteProtocol, C: Codec> MessageTarget for ShardedAt<'_, M, C> {
+    type Message = M;
+    type TellError = RemoteError<M>;
+    type TellTimeoutError = RemoteError<M>;
+    type AskError<E> = RemoteAskError<M, E>;
+
+    async fn tell(&self, msg: M) -> Result<(), RemoteError<M>> {
+        self.send(msg, self.default_timeout()).await
+    }
+
+    async fn tell_timeout(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
+        self.send(msg, timeout).await
+    }
+
+    async fn ask<T, F>(&self, make: F) -> Result<T, RemoteAskError<M, Infallible>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> M + Send,
+    {
+        self.ask_within(make, self.default_timeout())
+            .await
+            .map_err(RemoteAskError::Remote)
+    }
+
+    async fn ask_flat<T, E, F>(&self, make: F) -> Result<T, RemoteAskError<M, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> M + Send,
+    {
+        RemoteAskError::flatten(self.ask_within(make, self.default_timeout()).await)
+    }
+
+    async fn ask_timeout<T, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, RemoteAskError<M, Infallible>>
+    where
+        T: Send,
+        F: FnOnce(Reply<T>) -> M + Send,
+    {
+        self.ask_within(make, timeout)
+            .await
+            .map_err(RemoteAskError::Remote)
+    }
+
+    async fn ask_flat_timeout<T, E, F>(
+        &self,
+        make: F,
+        timeout: Duration,
+    ) -> Result<T, RemoteAskError<M, E>>
+    where
+        T: Send,
+        E: Send,
+        F: FnOnce(Reply<Result<T, E>>) -> M + Send,
+    {
+        RemoteAskError::flatten(self.ask_within(make, timeout).await)
+    }
+}

@@ -20,6 +20,10 @@
 //!   (from `/proc`, in 10 ms ticks: Linux only);
 //! - latency: 5,000 sequential request/answer round trips (raw: `Client::request` to a
 //!   subscription that echoes; ours: `RemoteRef::ask` to an actor that answers).
+//!
+//! Beside each playhouse figure, the same through a `RemoteActorRef` of the actor's whole
+//! message type (`Export::protocol`, the `MessageTarget` path that `#[actor]`'s helpers take):
+//! its tells and its asks, which carry the reply port across.
 
 use std::convert::Infallible;
 use std::io::{BufRead, Write};
@@ -30,8 +34,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use playhouse::core::System;
 use playhouse::nats::testing::TestServer;
-use playhouse::nats::{Credentials, NatsBroker, NodeConfig, RemoteRef};
-use playhouse::{Actor, Context, Env, Handler, Reply, TokioExecutor};
+use playhouse::nats::{
+    Codec, CodecError, Credentials, NatsBroker, NodeConfig, RemoteActorRef, RemoteProtocol,
+    RemoteRef, ReplyPort, answer_reply,
+};
+use playhouse::{Actor, Context, Env, Handler, MessageTarget, Reply, TokioExecutor};
 use serde::{Deserialize, Serialize};
 
 const ROUND_TRIPS: usize = 5_000;
@@ -43,13 +50,58 @@ struct Add([u8; 16]);
 struct Get;
 
 enum Msg {
-    Add,
+    Add([u8; 16]),
     Get(Reply<u64>),
 }
 
 impl From<Add> for Msg {
-    fn from(_: Add) -> Msg {
-        Msg::Add
+    fn from(a: Add) -> Msg {
+        Msg::Add(a.0)
+    }
+}
+
+// The whole message type across processes, as `#[actor(remote)]` would write it.
+#[derive(Serialize)]
+enum WireRef<'a> {
+    Add(&'a [u8; 16]),
+    Get,
+}
+
+#[derive(Deserialize)]
+enum Wire {
+    Add([u8; 16]),
+    Get,
+}
+
+impl RemoteProtocol for Msg {
+    fn encode<C: Codec>(&self, codec: &C, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let wire = match self {
+            Msg::Add(bytes) => WireRef::Add(bytes),
+            Msg::Get(_) => WireRef::Get,
+        };
+        codec.encode(&wire, out)
+    }
+
+    fn decode<C: Codec>(
+        codec: &C,
+        body: &[u8],
+        port: &mut ReplyPort<C>,
+    ) -> Result<Self, CodecError> {
+        Ok(match codec.decode::<Wire>(body)? {
+            Wire::Add(bytes) => Msg::Add(bytes),
+            Wire::Get => Msg::Get(port.reply()),
+        })
+    }
+
+    fn answer<C: Codec>(self, codec: &C, body: &[u8]) -> Result<(), CodecError> {
+        match self {
+            Msg::Get(reply) => answer_reply(reply, codec, body),
+            Msg::Add(_) => Ok(()),
+        }
+    }
+
+    fn is_request(&self) -> bool {
+        matches!(self, Msg::Get(_))
     }
 }
 
@@ -63,7 +115,7 @@ impl Actor for Sink {
 impl<V: Env> Handler<V> for Sink {
     async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
         match msg {
-            Msg::Add => self.0 += 1,
+            Msg::Add(_) => self.0 += 1,
             Msg::Get(reply) => {
                 let _ = reply.send(self.0);
             }
@@ -129,6 +181,7 @@ async fn receiver(url: &str, ca: &str, user: &str, password: &str) {
             .export(&format!("sink{round}"), &sink)
             .tell::<Add>()
             .ask::<Get, u64>(|Get, reply| Msg::Get(reply))
+            .protocol()
             .start()
             .await
             .expect("exported");
@@ -159,6 +212,33 @@ async fn tell_loop(add: &RemoteRef<Add>, get: &RemoteRef<Get>, messages: u64, al
         assert!(
             start.elapsed() < WAIT,
             "playhouse: {n} of {messages} arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    messages as f64 / start.elapsed().as_secs_f64()
+}
+
+/// As [`tell_loop`], through a `RemoteActorRef` of the whole message type.
+async fn protocol_tell_loop(
+    whole: &RemoteActorRef<Msg>,
+    get: &RemoteRef<Get>,
+    messages: u64,
+    already: u64,
+) -> f64 {
+    let start = Instant::now();
+    for _ in 0..messages {
+        if whole.tell(Msg::Add([0; 16])).await.is_err() {
+            panic!("a protocol tell failed");
+        }
+    }
+    loop {
+        let n: u64 = get.ask::<u64>(Get, WAIT).await.unwrap() - already;
+        if n >= messages {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "protocol: {n} of {messages} arrived"
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -264,9 +344,9 @@ async fn main() {
     drop(probe);
     let (wire_len, wire_reply) = (sample.payload.len(), sample.reply.expect("a reply subject"));
 
-    let (mut raw_rate, mut same_rate, mut our_rate, mut lean_rate) =
-        (vec![], vec![], vec![], vec![]);
-    let (mut raw_rtt, mut our_rtt) = (vec![], vec![]);
+    let (mut raw_rate, mut same_rate, mut our_rate, mut lean_rate, mut whole_rate) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut raw_rtt, mut our_rtt, mut whole_rtt) = (vec![], vec![], vec![]);
     // CPU used by the sender, the receiver and the server during the throughput runs.
     let pids = [std::process::id(), child.id(), server.pid().unwrap_or(0)];
     let ticks = || pids.map(cpu_ticks);
@@ -298,6 +378,8 @@ async fn main() {
         let before = ticks();
         lean_rate.push(tell_loop(&add.clone().lean(), &get, messages, messages).await);
         add_cpu(&mut lean_cpu, before);
+        let whole = me.remote_actor::<Msg>(&name);
+        whole_rate.push(protocol_tell_loop(&whole, &get, messages, 2 * messages).await);
 
         // Round trips.
         let start = Instant::now();
@@ -312,6 +394,11 @@ async fn main() {
             let _: u64 = get.ask(Get, WAIT).await.unwrap();
         }
         our_rtt.push(start.elapsed().as_secs_f64() * 1e6 / ROUND_TRIPS as f64);
+        let start = Instant::now();
+        for _ in 0..ROUND_TRIPS {
+            let _: u64 = whole.ask(Msg::Get).await.ok().unwrap();
+        }
+        whole_rtt.push(start.elapsed().as_secs_f64() * 1e6 / ROUND_TRIPS as f64);
 
         writeln!(child_in, "next").unwrap();
         ready();
@@ -327,6 +414,7 @@ async fn main() {
         median(raw_rtt),
         median(our_rtt),
     );
+    let (wr, wt) = (median(whole_rate), median(whole_rtt));
     println!("remote, loopback, TLS, {rounds} rounds, medians");
     println!("| workload | raw async-nats | playhouse | ratio |");
     println!("|---|---|---|---|");
@@ -346,6 +434,14 @@ async fn main() {
     println!(
         "| ask round trip ({ROUND_TRIPS} sequential) | {rt:.1} µs | {ot:.1} µs | {:.2}× the raw latency |",
         ot / rt
+    );
+    println!(
+        "| tell throughput, `RemoteActorRef` (whole protocol) | {rr:.0} msg/s | {wr:.0} msg/s | {:.2}× the raw rate |",
+        wr / rr
+    );
+    println!(
+        "| ask round trip, `RemoteActorRef` (reply port across) | {rt:.1} µs | {wt:.1} µs | {:.2}× the raw latency |",
+        wt / rt
     );
     // Clock ticks are 10 ms: the figures mean something over a few hundred thousand messages.
     let per_message =

@@ -201,6 +201,49 @@ async fn exported_account<E: Executor>(
     (account, release)
 }
 
+/// A server; node `a` running an `Account` with `balance` on `executor`, exported as "acct"
+/// with its whole protocol; node `b` (configured by `configure_b`) and its reference to it.
+struct Cluster {
+    server: TestServer,
+    a: NatsBroker,
+    b: NatsBroker,
+    account: ActorRef<Account>,
+    /// Lets the account's first `stall` answer.
+    release: oneshot::Sender<()>,
+    remote: RemoteActorRef<AccountMsg>,
+}
+
+impl Cluster {
+    async fn start<E: Executor>(
+        executor: E,
+        balance: u64,
+        configure_b: fn(NodeConfig) -> NodeConfig,
+    ) -> Cluster {
+        let server = TestServer::start().expect("nats-server");
+        let a = node(server.node_config("a"), &server).await;
+        let b = node(configure_b(server.node_config("b")), &server).await;
+        let (account, release) = exported_account(&a, executor, balance).await;
+        let remote = b.remote_actor("acct");
+        Cluster {
+            server,
+            a,
+            b,
+            account,
+            release,
+            remote,
+        }
+    }
+
+    async fn on_tokio(balance: u64) -> Cluster {
+        Cluster::start(TokioExecutor::current(), balance, |config| config).await
+    }
+
+    async fn leave(self) {
+        self.a.leave().await;
+        self.b.leave().await;
+    }
+}
+
 /// Written once against the helper trait: runs on a local and on a remote address alike.
 async fn pay_in<T: AccountApi>(account: &T, amount: u64) -> u64 {
     match account.deposit(amount).await {
@@ -210,11 +253,8 @@ async fn pay_in<T: AccountApi>(account: &T, amount: u64) -> u64 {
 }
 
 async fn helpers_work_on_a_remote_actor_as_on_a_local_one<E: Executor>(executor: E) {
-    let server = TestServer::start().expect("nats-server");
-    let a = node(server.node_config("a"), &server).await;
-    let b = node(server.node_config("b"), &server).await;
-    let (local, _release) = exported_account(&a, executor, 10).await;
-    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+    let cluster = Cluster::start(executor, 10, |config| config).await;
+    let (local, remote) = (&cluster.account, &cluster.remote);
 
     let run = async {
         assert_eq!(remote.deposit(5).await.ok(), Some(15));
@@ -225,8 +265,8 @@ async fn helpers_work_on_a_remote_actor_as_on_a_local_one<E: Executor>(executor:
         remote.credit(1).await.expect("handed to NATS");
         assert_eq!(remote.balance().await.ok(), Some(11));
         // One function, a local and a remote address.
-        assert_eq!(pay_in(&local, 1).await, 12);
-        assert_eq!(pay_in(&remote, 1).await, 13);
+        assert_eq!(pay_in(local, 1).await, 12);
+        assert_eq!(pay_in(remote, 1).await, 13);
         let memo = remote.memo("ab".to_owned(), 3).await;
         assert_eq!(memo.ok().as_deref(), Some("ababab"));
         // Bounded by `within`, as a local address is.
@@ -234,8 +274,7 @@ async fn helpers_work_on_a_remote_actor_as_on_a_local_one<E: Executor>(executor:
         assert_eq!(bounded.ok(), Some(13));
     };
     tokio::time::timeout(WAIT * 3, run).await.expect("in time");
-    a.leave().await;
-    b.leave().await;
+    cluster.leave().await;
 }
 
 #[tokio::test]
@@ -256,11 +295,14 @@ async fn helpers_work_on_a_remote_actor_as_on_a_local_one_on_the_std_executor() 
 
 #[tokio::test]
 async fn a_remote_ask_that_is_not_answered_says_why_and_hands_the_message_back() {
-    let server = TestServer::start().expect("nats-server");
-    let a = node(server.node_config("a"), &server).await;
-    let b = node(server.node_config("b"), &server).await;
-    let (account, release) = exported_account(&a, TokioExecutor::current(), 10).await;
-    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+    let Cluster {
+        server: _server,
+        a,
+        b,
+        account,
+        release,
+        remote,
+    } = Cluster::on_tokio(10).await;
 
     // Nobody serves the name.
     let nobody: RemoteActorRef<AccountMsg> = b.remote_actor("nobody");
@@ -352,14 +394,15 @@ async fn a_remote_ask_that_is_not_answered_says_why_and_hands_the_message_back()
 
 #[tokio::test]
 async fn an_ask_without_a_timeout_waits_at_most_the_nodes_ask_timeout() {
-    let server = TestServer::start().expect("nats-server");
-    let a = node(server.node_config("a"), &server).await;
-    let config = server
-        .node_config("b")
-        .ask_timeout(Duration::from_millis(300));
-    let b = node(config, &server).await;
-    let (_account, release) = exported_account(&a, TokioExecutor::current(), 3).await;
-    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+    let configure_b = |config: NodeConfig| config.ask_timeout(Duration::from_millis(300));
+    let Cluster {
+        server: _server,
+        a,
+        b,
+        account: _account,
+        release,
+        remote,
+    } = Cluster::start(TokioExecutor::current(), 3, configure_b).await;
 
     let err = tokio::time::timeout(WAIT, remote.stall())
         .await
@@ -374,11 +417,14 @@ async fn an_ask_without_a_timeout_waits_at_most_the_nodes_ask_timeout() {
 
 #[tokio::test]
 async fn a_tell_of_a_request_answers_into_the_messages_own_port() {
-    let server = TestServer::start().expect("nats-server");
-    let a = node(server.node_config("a"), &server).await;
-    let b = node(server.node_config("b"), &server).await;
-    let (_account, _release) = exported_account(&a, TokioExecutor::current(), 7).await;
-    let remote: RemoteActorRef<AccountMsg> = b.remote_actor("acct");
+    let Cluster {
+        server: _server,
+        a,
+        b,
+        account: _account,
+        release: _release,
+        remote,
+    } = Cluster::on_tokio(7).await;
 
     let (reply, rx) = reply_port::<u64>();
     MessageTarget::tell(&remote, AccountMsg::Deposit { amount: 2, reply })
@@ -403,10 +449,14 @@ async fn a_tell_of_a_request_answers_into_the_messages_own_port() {
 
 #[tokio::test]
 async fn a_lookup_checks_that_the_name_is_served_with_the_protocol() {
-    let server = TestServer::start().expect("nats-server");
-    let a = node(server.node_config("a"), &server).await;
-    let b = node(server.node_config("b"), &server).await;
-    let (_account, _release) = exported_account(&a, TokioExecutor::current(), 4).await;
+    let Cluster {
+        server: _server,
+        a,
+        b,
+        account: _account,
+        release: _release,
+        ..
+    } = Cluster::on_tokio(4).await;
     let echo =
         playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Echo);
     a.export("echo", &echo)
@@ -494,11 +544,15 @@ async fn a_pool_of_remote_actors_answers_through_its_protocol_one_member_each() 
 
 #[tokio::test]
 async fn a_lean_reference_delivers_and_still_reports_refusals() {
-    let server = TestServer::start().expect("nats-server");
-    let a = node(server.node_config("a"), &server).await;
-    let b = node(server.node_config("b"), &server).await;
-    let (account, _release) = exported_account(&a, TokioExecutor::current(), 0).await;
-    let remote: RemoteActorRef<AccountMsg> = b.remote_actor::<AccountMsg>("acct").lean();
+    let Cluster {
+        server: _server,
+        a,
+        b,
+        account,
+        release: _release,
+        remote,
+    } = Cluster::on_tokio(0).await;
+    let remote = remote.lean();
     assert!(remote.is_lean());
 
     for _ in 0..10 {

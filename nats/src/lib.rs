@@ -68,6 +68,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod address;
 mod announce;
 mod broker;
 mod codec;

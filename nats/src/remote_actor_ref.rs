@@ -9,18 +9,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::Subject;
-use playhouse_core::{
-    DeadLetterKind, MessageBroker, MessageTarget, Reply, ReplyReceiver, reply_port,
-};
+use playhouse_core::{DeadLetterKind, MessageBroker, MessageTarget, Reply, reply_port};
 
+use crate::address::{Address, await_answer};
 use crate::broker::NatsBroker;
 use crate::codec::{Codec, Postcard};
 use crate::envelope::Kind;
 use crate::error::{RemoteAskError, RemoteError};
-use crate::inbox;
 use crate::protocol::{RemoteProtocol, complete_ask, encode_message};
-use crate::remote_ref::{await_answer, encode, exchange, publish, start_request};
 use crate::routes::{catch, discard};
 use crate::runtime;
 
@@ -84,26 +80,14 @@ use crate::runtime;
 /// # }
 /// ```
 pub struct RemoteActorRef<M, C: Codec = Postcard> {
-    broker: NatsBroker<C>,
-    name: Arc<str>,
-    subject: Subject,
-    tell_reply: Subject,
-    /// This process's number for `M` (`inbox::type_index`).
-    type_index: u64,
-    /// Plain tells go without a reply subject ([`RemoteActorRef::lean`]).
-    lean: bool,
+    address: Address<C>,
     _message: PhantomData<fn(M)>,
 }
 
 impl<M, C: Codec> Clone for RemoteActorRef<M, C> {
     fn clone(&self) -> Self {
         RemoteActorRef {
-            broker: self.broker.clone(),
-            name: Arc::clone(&self.name),
-            subject: self.subject.clone(),
-            tell_reply: self.tell_reply.clone(),
-            type_index: self.type_index,
-            lean: self.lean,
+            address: self.address.clone(),
             _message: PhantomData,
         }
     }
@@ -112,9 +96,9 @@ impl<M, C: Codec> Clone for RemoteActorRef<M, C> {
 impl<M, C: Codec> fmt::Debug for RemoteActorRef<M, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteActorRef")
-            .field("name", &self.name)
+            .field("name", &self.address.name)
             .field("message", &std::any::type_name::<M>())
-            .field("lean", &self.lean)
+            .field("lean", &self.address.lean)
             .finish()
     }
 }
@@ -159,15 +143,8 @@ impl<C: Codec> NatsBroker<C> {
 
 impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
     fn with_subject(broker: &NatsBroker<C>, name: &str, subject: String) -> Self {
-        let index = inbox::type_index(std::any::type_name::<M>()) as u64;
-        let inner = &broker.inner;
         RemoteActorRef {
-            broker: broker.clone(),
-            name: Arc::from(name),
-            subject: Subject::from(subject),
-            tell_reply: Subject::from(inner.tell_inbox(&inner.node, index, name)),
-            type_index: index,
-            lean: false,
+            address: Address::new(broker, name, subject, std::any::type_name::<M>()),
             _message: PhantomData,
         }
     }
@@ -178,25 +155,22 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
     /// without a trace. Requests (asks, and tells of a message carrying a reply port) are
     /// unchanged.
     pub fn lean(mut self) -> Self {
-        self.lean = true;
+        self.address.lean = true;
         self
     }
 
     /// Whether plain tells go without a reply subject ([`lean`](RemoteActorRef::lean)).
     pub fn is_lean(&self) -> bool {
-        self.lean
+        self.address.lean
     }
 
     /// The name it sends to.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.address.name
     }
 
-    fn encode(&self, kind: Kind, correlation: u64, msg: M) -> Result<(Vec<u8>, M), RemoteError<M>> {
-        let codec = &self.broker.inner.codec;
-        encode(&self.broker, kind, correlation, msg, |m, out| {
-            encode_message(codec, m, out)
-        })
+    fn codec(&self) -> &C {
+        &self.address.broker.inner.codec
     }
 
     /// The tell of [`MessageTarget::tell`]: a message without a reply port is published at
@@ -205,16 +179,10 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
         if msg.is_request() {
             return self.send_request(msg).await;
         }
-        let (kind, correlation) = match self.lean {
-            true => (Kind::TellFrom, self.type_index),
-            false => (Kind::Tell, 0),
-        };
-        let (bytes, msg) = self.encode(kind, correlation, msg)?;
-        let reply = (!self.lean).then(|| self.tell_reply.clone());
-        match publish(&self.broker, &self.subject, reply, bytes).await {
-            Ok(()) => Ok(()),
-            Err(()) => Err(RemoteError::Disconnected(msg)),
-        }
+        let codec = self.codec();
+        self.address
+            .tell(msg, |m, out| encode_message(codec, m, out))
+            .await
     }
 
     /// A tell of a message that carries a reply port: published here (so that it keeps its
@@ -222,14 +190,13 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
     /// into the message's port. If no answer comes, the message (and with it the port) is
     /// dropped, and a refusal is reported as a dead letter, as for a plain tell.
     async fn send_request(&self, msg: M) -> Result<(), RemoteError<M>> {
-        let correlation = self.broker.next_correlation();
-        let (bytes, msg) = self.encode(Kind::Ask, correlation, msg)?;
-        let Ok(answer) = start_request(&self.broker, &self.subject, correlation, bytes).await
-        else {
-            return Err(RemoteError::Disconnected(msg));
-        };
-        let broker = self.broker.clone();
-        let name = Arc::clone(&self.name);
+        let codec = self.codec();
+        let (answer, msg) = self
+            .address
+            .start(msg, |m, out| encode_message(codec, m, out))
+            .await?;
+        let broker = self.address.broker.clone();
+        let name = Arc::clone(&self.address.name);
         let timeout = broker.inner.config.ask_timeout;
         runtime::spawn(async move {
             match await_answer(answer, &name, msg, timeout).await {
@@ -262,40 +229,26 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
         Ok(())
     }
 
-    /// Sends `msg`, which carries the reply port that `rx` waits on, as a request, and waits
-    /// at most `timeout` for its answer.
-    async fn request<T: Send>(
-        &self,
-        msg: M,
-        rx: ReplyReceiver<T>,
-        timeout: Duration,
-    ) -> Result<T, RemoteError<M>> {
-        let correlation = self.broker.next_correlation();
-        let (bytes, msg) = self.encode(Kind::Ask, correlation, msg)?;
-        let (body, msg) = exchange(
-            &self.broker,
-            &self.subject,
-            &self.name,
-            correlation,
-            bytes,
-            msg,
-            timeout,
-        )
-        .await?;
-        complete_ask(&self.broker.inner.codec, msg, &body, rx).await
-    }
-
+    /// Sends the message `make` builds around a fresh reply port as a request, and waits at
+    /// most `timeout` for its answer.
     async fn ask_within<T: Send>(
         &self,
         make: impl FnOnce(Reply<T>) -> M,
         timeout: Duration,
     ) -> Result<T, RemoteError<M>> {
         let (reply, rx) = reply_port::<T>();
-        self.request(make(reply), rx, timeout).await
+        let codec = self.codec();
+        let (body, msg) = self
+            .address
+            .request(Kind::Ask, make(reply), timeout, |m, out| {
+                encode_message(codec, m, out)
+            })
+            .await?;
+        complete_ask(codec, msg, &body, rx).await
     }
 
     fn ask_timeout_of(&self) -> Duration {
-        self.broker.inner.config.ask_timeout
+        self.address.broker.inner.config.ask_timeout
     }
 }
 

@@ -5,16 +5,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{StatusCode, Subject};
-use futures::channel::oneshot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::address::Address;
 use crate::broker::NatsBroker;
 use crate::codec::{Codec, Postcard};
 use crate::envelope::{self, Kind};
 use crate::error::RemoteError;
-use crate::inbox;
 use crate::registry::{self, Registration};
 use crate::runtime;
 
@@ -31,26 +29,14 @@ use crate::runtime;
 /// mailbox; [`ask`](RemoteRef::ask) waits for the answer. A [`lean`](RemoteRef::lean)
 /// reference trades the report of tells that find nobody for throughput.
 pub struct RemoteRef<M, C: Codec = Postcard> {
-    broker: NatsBroker<C>,
-    name: Arc<str>,
-    subject: Subject,
-    tell_reply: Subject,
-    /// This process's number for `M` (`inbox::type_index`).
-    type_index: u64,
-    /// Plain tells go without a reply subject ([`RemoteRef::lean`]).
-    lean: bool,
+    address: Address<C>,
     _message: PhantomData<fn(M)>,
 }
 
 impl<M, C: Codec> Clone for RemoteRef<M, C> {
     fn clone(&self) -> Self {
         RemoteRef {
-            broker: self.broker.clone(),
-            name: Arc::clone(&self.name),
-            subject: self.subject.clone(),
-            tell_reply: self.tell_reply.clone(),
-            type_index: self.type_index,
-            lean: self.lean,
+            address: self.address.clone(),
             _message: PhantomData,
         }
     }
@@ -59,9 +45,9 @@ impl<M, C: Codec> Clone for RemoteRef<M, C> {
 impl<M, C: Codec> fmt::Debug for RemoteRef<M, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RemoteRef")
-            .field("name", &self.name)
+            .field("name", &self.address.name)
             .field("message", &std::any::type_name::<M>())
-            .field("lean", &self.lean)
+            .field("lean", &self.address.lean)
             .finish()
     }
 }
@@ -139,15 +125,8 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// A reference that sends to `subject`, whatever serves it (an exported actor, a pool's
     /// queue group); `name` is what its errors and dead letters name.
     pub(crate) fn with_subject(broker: &NatsBroker<C>, name: &str, subject: String) -> Self {
-        let index = inbox::type_index(std::any::type_name::<M>()) as u64;
-        let inner = &broker.inner;
         RemoteRef {
-            broker: broker.clone(),
-            name: Arc::from(name),
-            subject: Subject::from(subject),
-            tell_reply: Subject::from(inner.tell_inbox(&inner.node, index, name)),
-            type_index: index,
-            lean: false,
+            address: Address::new(broker, name, subject, std::any::type_name::<M>()),
             _message: PhantomData,
         }
     }
@@ -166,25 +145,22 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// name known to be served; [`tell_acked`](RemoteRef::tell_acked) and
     /// [`ask`](RemoteRef::ask) are unchanged.
     pub fn lean(mut self) -> Self {
-        self.lean = true;
+        self.address.lean = true;
         self
     }
 
     /// Whether plain tells go without a reply subject ([`lean`](RemoteRef::lean)).
     pub fn is_lean(&self) -> bool {
-        self.lean
+        self.address.lean
     }
 
     /// The name it sends to.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.address.name
     }
 
-    fn encode(&self, kind: Kind, correlation: u64, msg: M) -> Result<(Vec<u8>, M), RemoteError<M>> {
-        let codec = &self.broker.inner.codec;
-        encode(&self.broker, kind, correlation, msg, |m, out| {
-            codec.encode(m, out)
-        })
+    fn codec(&self) -> &C {
+        &self.address.broker.inner.codec
     }
 
     /// Sends `msg` without waiting for anything but NATS taking it: at most once. A refusal by
@@ -196,16 +172,8 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// `Encode` and `TooLarge` (nothing sent), `Disconnected` if the connection is closed; each
     /// hands the message back.
     pub async fn tell(&self, msg: M) -> Result<(), RemoteError<M>> {
-        let (kind, correlation) = match self.lean {
-            true => (Kind::TellFrom, self.type_index),
-            false => (Kind::Tell, 0),
-        };
-        let (bytes, msg) = self.encode(kind, correlation, msg)?;
-        let reply = (!self.lean).then(|| self.tell_reply.clone());
-        match publish(&self.broker, &self.subject, reply, bytes).await {
-            Ok(()) => Ok(()),
-            Err(()) => Err(RemoteError::Disconnected(msg)),
-        }
+        let codec = self.codec();
+        self.address.tell(msg, |m, out| codec.encode(m, out)).await
     }
 
     /// Sends `msg` and waits, at most `timeout`, until the receiving node has put it in the
@@ -236,11 +204,7 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
         timeout: Duration,
     ) -> Result<R, RemoteError<M>> {
         let (body, _) = self.exchange(Kind::Ask, msg, timeout).await?;
-        self.broker
-            .inner
-            .codec
-            .decode::<R>(&body)
-            .map_err(RemoteError::Decode)
+        self.codec().decode::<R>(&body).map_err(RemoteError::Decode)
     }
 
     /// Sends a request envelope and waits for the answer's body, or the error it amounts to.
@@ -250,177 +214,9 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
         msg: M,
         timeout: Duration,
     ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
-        let correlation = self.broker.next_correlation();
-        let (bytes, msg) = self.encode(kind, correlation, msg)?;
-        exchange(
-            &self.broker,
-            &self.subject,
-            &self.name,
-            correlation,
-            bytes,
-            msg,
-            timeout,
-        )
-        .await
-    }
-}
-
-/// The envelope of `msg`, of `kind`, its body written by `body` (the codec, or a
-/// [`RemoteProtocol`](crate::RemoteProtocol)'s encoding); the message comes back with it, or
-/// in the error if it could not be encoded or is too large. A tell of kind
-/// [`Kind::TellFrom`] names this node; `correlation` is then the sender's number for the
-/// message type.
-pub(crate) fn encode<M, C: Codec>(
-    broker: &NatsBroker<C>,
-    kind: Kind,
-    correlation: u64,
-    msg: M,
-    body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), crate::codec::CodecError>,
-) -> Result<(Vec<u8>, M), RemoteError<M>> {
-    let mut out = Vec::new();
-    envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
-    if kind == Kind::TellFrom {
-        envelope::write_sender(&mut out, &broker.inner.node);
-    }
-    if let Err(error) = body(&msg, &mut out) {
-        return Err(RemoteError::Encode { error, msg });
-    }
-    let limit = broker.inner.limit;
-    if out.len() > limit {
-        return Err(RemoteError::TooLarge {
-            size: out.len(),
-            limit,
-            msg,
-        });
-    }
-    Ok((out, msg))
-}
-
-/// Publishes a tell's envelope: with `reply` as its reply subject (where refusals and NATS's
-/// "no responders" come back), or without one (a lean tell). `Err` if the connection is
-/// closed.
-pub(crate) async fn publish<C: Codec>(
-    broker: &NatsBroker<C>,
-    subject: &Subject,
-    reply: Option<Subject>,
-    bytes: Vec<u8>,
-) -> Result<(), ()> {
-    let client = &broker.inner.client;
-    let sent = match reply {
-        Some(reply) => {
-            client
-                .publish_with_reply(subject.clone(), reply, bytes.into())
-                .await
-        }
-        None => client.publish(subject.clone(), bytes.into()).await,
-    };
-    sent.map_err(|_| ())
-}
-
-/// Publishes the request envelope `bytes` (made with `correlation`) to `subject` and waits, at
-/// most `timeout`, for the answer's body; `msg` comes back with it, or in the error it amounts
-/// to (`name` is what the error names).
-pub(crate) async fn exchange<M, C: Codec>(
-    broker: &NatsBroker<C>,
-    subject: &Subject,
-    name: &str,
-    correlation: u64,
-    bytes: Vec<u8>,
-    msg: M,
-    timeout: Duration,
-) -> Result<(bytes::Bytes, M), RemoteError<M>> {
-    match start_request(broker, subject, correlation, bytes).await {
-        Ok(answer) => await_answer(answer, name, msg, timeout).await,
-        Err(()) => Err(RemoteError::Disconnected(msg)),
-    }
-}
-
-/// An answer awaited: where it arrives, and the entry in the node's pending table that routes
-/// it there (removed when this is dropped, however the wait ends).
-pub(crate) struct AwaitedAnswer<C> {
-    rx: oneshot::Receiver<async_nats::Message>,
-    _pending: PendingGuard<C>,
-}
-
-/// The first half of [`exchange`]: enters the request in the pending table and publishes it.
-/// `Err` if the connection is closed (the entry is then gone again).
-pub(crate) async fn start_request<C: Codec>(
-    broker: &NatsBroker<C>,
-    subject: &Subject,
-    correlation: u64,
-    bytes: Vec<u8>,
-) -> Result<AwaitedAnswer<C>, ()> {
-    let inner = Arc::clone(&broker.inner);
-    let (tx, rx) = oneshot::channel();
-    inner.pending().insert(correlation, tx);
-    // From here the guard takes the request out of the pending table however this ends (an
-    // answer, the timeout, the caller dropping the future, a failed publish).
-    let pending = PendingGuard { inner, correlation };
-    let reply = Subject::from(pending.inner.inbox(&format!("a.{correlation}")));
-    pending
-        .inner
-        .client
-        .publish_with_reply(subject.clone(), reply, bytes.into())
-        .await
-        .map_err(|_| ())?;
-    Ok(AwaitedAnswer {
-        rx,
-        _pending: pending,
-    })
-}
-
-/// The second half of [`exchange`]: waits, at most `timeout`, for the answer to a request
-/// [`start_request`] sent, in the caller's task on a timer of the crate's runtime (pollable
-/// from any executor).
-pub(crate) async fn await_answer<M, C>(
-    answer: AwaitedAnswer<C>,
-    name: &str,
-    msg: M,
-    timeout: Duration,
-) -> Result<(bytes::Bytes, M), RemoteError<M>> {
-    let AwaitedAnswer { rx, _pending } = answer;
-    let sleep = std::pin::pin!(runtime::sleep(timeout));
-    let answer = match futures::future::select(rx, sleep).await {
-        futures::future::Either::Left((Ok(answer), _)) => answer,
-        // The broker's inbox went away (the node left).
-        futures::future::Either::Left((Err(_), _)) => {
-            return Err(RemoteError::Disconnected(msg));
-        }
-        futures::future::Either::Right(_) => return Err(RemoteError::Timeout),
-    };
-    if answer.status == Some(StatusCode::NO_RESPONDERS) {
-        return Err(RemoteError::NotFound {
-            name: name.to_owned(),
-            msg,
-        });
-    }
-    match envelope::parse(&answer.payload) {
-        Ok(env) if env.kind == Kind::Reply => {
-            let start = answer.payload.len() - env.body.len();
-            Ok((answer.payload.slice(start..), msg))
-        }
-        Ok(env) if env.kind == Kind::Rejection => {
-            let why = envelope::read_rejection(env.body);
-            Err(RemoteError::from_rejection(name, why, msg))
-        }
-        Ok(_) => Err(RemoteError::Rejected {
-            reason: envelope::Rejection::Malformed {
-                detail: "the answer is a request".into(),
-            },
-            msg,
-        }),
-        Err(reason) => Err(RemoteError::Rejected { reason, msg }),
-    }
-}
-
-/// Removes an ask from its node's pending table when the ask ends, however it ends.
-struct PendingGuard<C> {
-    inner: Arc<crate::broker::Inner<C>>,
-    correlation: u64,
-}
-
-impl<C> Drop for PendingGuard<C> {
-    fn drop(&mut self) {
-        self.inner.pending().remove(&self.correlation);
+        let codec = self.codec();
+        self.address
+            .request(kind, msg, timeout, |m, out| codec.encode(m, out))
+            .await
     }
 }

@@ -1,0 +1,252 @@
+//! [`Address`]: where a remote reference sends (a name's subject, or a pool's), and the one
+//! way a message gets there: its envelope, a plain tell's publish, and a request's exchange
+//! through the node's table of pending answers. [`RemoteRef`](crate::RemoteRef) and
+//! [`RemoteActorRef`](crate::RemoteActorRef) are typed fronts over it; they differ only in
+//! how they write a message's body (the codec, or the message type's
+//! [`RemoteProtocol`](crate::RemoteProtocol)).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{StatusCode, Subject};
+use futures::channel::oneshot;
+
+use crate::broker::NatsBroker;
+use crate::codec::{Codec, CodecError};
+use crate::envelope::{self, Kind};
+use crate::error::RemoteError;
+use crate::inbox;
+use crate::runtime;
+
+/// Where a remote reference sends, and how it reports: cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Address<C: Codec> {
+    pub(crate) broker: NatsBroker<C>,
+    /// What its errors and dead letters name.
+    pub(crate) name: Arc<str>,
+    pub(crate) subject: Subject,
+    /// Where the receiving node sends the refusals of plain tells, and NATS its "no
+    /// responders": this node's inbox, under the message type's number and the name.
+    tell_reply: Subject,
+    /// This process's number for the message type (`inbox::type_index`).
+    type_index: u64,
+    /// Plain tells go without a reply subject (a lean reference).
+    pub(crate) lean: bool,
+}
+
+impl<C: Codec> Address<C> {
+    /// An address that sends messages of the type named `message_type` to `subject`, whatever
+    /// serves it (an exported actor, a pool's queue group); `name` is what its errors and dead
+    /// letters name.
+    pub(crate) fn new(
+        broker: &NatsBroker<C>,
+        name: &str,
+        subject: String,
+        message_type: &'static str,
+    ) -> Self {
+        let index = inbox::type_index(message_type) as u64;
+        let inner = &broker.inner;
+        Address {
+            broker: broker.clone(),
+            name: Arc::from(name),
+            subject: Subject::from(subject),
+            tell_reply: Subject::from(inner.tell_inbox(&inner.node, index, name)),
+            type_index: index,
+            lean: false,
+        }
+    }
+
+    /// Publishes `msg` as a plain tell, its body written by `body`: with a reply subject, or
+    /// for a lean address naming this node in the envelope instead. Waits for nothing but
+    /// NATS taking it.
+    pub(crate) async fn tell<M>(
+        &self,
+        msg: M,
+        body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<(), RemoteError<M>> {
+        let (kind, correlation) = match self.lean {
+            true => (Kind::TellFrom, self.type_index),
+            false => (Kind::Tell, 0),
+        };
+        let (bytes, msg) = encode(&self.broker, kind, correlation, msg, body)?;
+        let reply = (!self.lean).then(|| self.tell_reply.clone());
+        match publish(&self.broker, &self.subject, reply, bytes).await {
+            Ok(()) => Ok(()),
+            Err(()) => Err(RemoteError::Disconnected(msg)),
+        }
+    }
+
+    /// Sends `msg` as a request of `kind`, its body written by `body`, and waits, at most
+    /// `timeout`, for the answer's body; the message comes back with it, or in the error.
+    pub(crate) async fn request<M>(
+        &self,
+        kind: Kind,
+        msg: M,
+        timeout: Duration,
+        body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
+        let correlation = self.broker.next_correlation();
+        let (bytes, msg) = encode(&self.broker, kind, correlation, msg, body)?;
+        match start_request(&self.broker, &self.subject, correlation, bytes).await {
+            Ok(answer) => await_answer(answer, &self.name, msg, timeout).await,
+            Err(()) => Err(RemoteError::Disconnected(msg)),
+        }
+    }
+
+    /// The first half of [`request`](Address::request): sends it and returns what waits for
+    /// its answer (with the message, or the error that hands it back).
+    pub(crate) async fn start<M>(
+        &self,
+        msg: M,
+        body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<(AwaitedAnswer<C>, M), RemoteError<M>> {
+        let correlation = self.broker.next_correlation();
+        let (bytes, msg) = encode(&self.broker, Kind::Ask, correlation, msg, body)?;
+        match start_request(&self.broker, &self.subject, correlation, bytes).await {
+            Ok(answer) => Ok((answer, msg)),
+            Err(()) => Err(RemoteError::Disconnected(msg)),
+        }
+    }
+}
+
+/// The envelope of `msg`, of `kind`, its body written by `body` (the codec, or a
+/// [`RemoteProtocol`](crate::RemoteProtocol)'s encoding); the message comes back with it, or
+/// in the error if it could not be encoded or is too large. A tell of kind
+/// [`Kind::TellFrom`] names this node; `correlation` is then the sender's number for the
+/// message type.
+fn encode<M, C: Codec>(
+    broker: &NatsBroker<C>,
+    kind: Kind,
+    correlation: u64,
+    msg: M,
+    body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
+) -> Result<(Vec<u8>, M), RemoteError<M>> {
+    let mut out = Vec::new();
+    envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
+    if kind == Kind::TellFrom {
+        envelope::write_sender(&mut out, &broker.inner.node);
+    }
+    if let Err(error) = body(&msg, &mut out) {
+        return Err(RemoteError::Encode { error, msg });
+    }
+    let limit = broker.inner.limit;
+    if out.len() > limit {
+        return Err(RemoteError::TooLarge {
+            size: out.len(),
+            limit,
+            msg,
+        });
+    }
+    Ok((out, msg))
+}
+
+/// Publishes a tell's envelope: with `reply` as its reply subject (where refusals and NATS's
+/// "no responders" come back), or without one (a lean tell). `Err` if the connection is
+/// closed.
+async fn publish<C: Codec>(
+    broker: &NatsBroker<C>,
+    subject: &Subject,
+    reply: Option<Subject>,
+    bytes: Vec<u8>,
+) -> Result<(), ()> {
+    let client = &broker.inner.client;
+    let sent = match reply {
+        Some(reply) => {
+            client
+                .publish_with_reply(subject.clone(), reply, bytes.into())
+                .await
+        }
+        None => client.publish(subject.clone(), bytes.into()).await,
+    };
+    sent.map_err(|_| ())
+}
+
+/// An answer awaited: where it arrives, and the entry in the node's pending table that routes
+/// it there (removed when this is dropped, however the wait ends).
+pub(crate) struct AwaitedAnswer<C> {
+    rx: oneshot::Receiver<async_nats::Message>,
+    _pending: PendingGuard<C>,
+}
+
+/// The first half of a request: enters it in the pending table and publishes it.
+/// `Err` if the connection is closed (the entry is then gone again).
+async fn start_request<C: Codec>(
+    broker: &NatsBroker<C>,
+    subject: &Subject,
+    correlation: u64,
+    bytes: Vec<u8>,
+) -> Result<AwaitedAnswer<C>, ()> {
+    let inner = Arc::clone(&broker.inner);
+    let (tx, rx) = oneshot::channel();
+    inner.pending().insert(correlation, tx);
+    // From here the guard takes the request out of the pending table however this ends (an
+    // answer, the timeout, the caller dropping the future, a failed publish).
+    let pending = PendingGuard { inner, correlation };
+    let reply = Subject::from(pending.inner.inbox(&format!("a.{correlation}")));
+    pending
+        .inner
+        .client
+        .publish_with_reply(subject.clone(), reply, bytes.into())
+        .await
+        .map_err(|_| ())?;
+    Ok(AwaitedAnswer {
+        rx,
+        _pending: pending,
+    })
+}
+
+/// The second half of a request: waits, at most `timeout`, for the answer to a request
+/// [`start_request`] sent, in the caller's task on a timer of the crate's runtime (pollable
+/// from any executor).
+pub(crate) async fn await_answer<M, C>(
+    answer: AwaitedAnswer<C>,
+    name: &str,
+    msg: M,
+    timeout: Duration,
+) -> Result<(bytes::Bytes, M), RemoteError<M>> {
+    let AwaitedAnswer { rx, _pending } = answer;
+    let sleep = std::pin::pin!(runtime::sleep(timeout));
+    let answer = match futures::future::select(rx, sleep).await {
+        futures::future::Either::Left((Ok(answer), _)) => answer,
+        // The broker's inbox went away (the node left).
+        futures::future::Either::Left((Err(_), _)) => {
+            return Err(RemoteError::Disconnected(msg));
+        }
+        futures::future::Either::Right(_) => return Err(RemoteError::Timeout),
+    };
+    if answer.status == Some(StatusCode::NO_RESPONDERS) {
+        return Err(RemoteError::NotFound {
+            name: name.to_owned(),
+            msg,
+        });
+    }
+    match envelope::parse(&answer.payload) {
+        Ok(env) if env.kind == Kind::Reply => {
+            let start = answer.payload.len() - env.body.len();
+            Ok((answer.payload.slice(start..), msg))
+        }
+        Ok(env) if env.kind == Kind::Rejection => {
+            let why = envelope::read_rejection(env.body);
+            Err(RemoteError::from_rejection(name, why, msg))
+        }
+        Ok(_) => Err(RemoteError::Rejected {
+            reason: envelope::Rejection::Malformed {
+                detail: "the answer is a request".into(),
+            },
+            msg,
+        }),
+        Err(reason) => Err(RemoteError::Rejected { reason, msg }),
+    }
+}
+
+/// Removes an ask from its node's pending table when the ask ends, however it ends.
+struct PendingGuard<C> {
+    inner: Arc<crate::broker::Inner<C>>,
+    correlation: u64,
+}
+
+impl<C> Drop for PendingGuard<C> {
+    fn drop(&mut self) {
+        self.inner.pending().remove(&self.correlation);
+    }
+}

@@ -244,6 +244,18 @@ impl Cluster {
     }
 }
 
+/// An `Echo` on `a`, exported as "echo" with one serde type (`u64`, asked), not its protocol.
+async fn echo_per_type(a: &NatsBroker) -> ActorRef<Echo> {
+    let echo =
+        playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Echo);
+    a.export("echo", &echo)
+        .ask::<u64, u64>(EchoMsg::Echo)
+        .start()
+        .await
+        .expect("the name is free");
+    echo
+}
+
 /// Written once against the helper trait: runs on a local and on a remote address alike.
 async fn pay_in<T: AccountApi>(account: &T, amount: u64) -> u64 {
     match account.deposit(amount).await {
@@ -457,13 +469,7 @@ async fn a_lookup_checks_that_the_name_is_served_with_the_protocol() {
         release: _release,
         ..
     } = Cluster::on_tokio(4).await;
-    let echo =
-        playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Echo);
-    a.export("echo", &echo)
-        .ask::<u64, u64>(EchoMsg::Echo)
-        .start()
-        .await
-        .expect("the name is free");
+    let _echo = echo_per_type(&a).await;
 
     let found = b
         .lookup_remote_actor::<AccountMsg>("acct")
@@ -563,13 +569,7 @@ async fn a_lean_reference_delivers_and_still_reports_refusals() {
 
     // A refusal by the receiving node comes back as a dead letter without a reply subject:
     // here a name served without the protocol.
-    let echo =
-        playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Echo);
-    a.export("echo", &echo)
-        .ask::<u64, u64>(EchoMsg::Echo)
-        .start()
-        .await
-        .expect("the name is free");
+    let _echo = echo_per_type(&a).await;
     let wrong: RemoteActorRef<AccountMsg> = b.remote_actor::<AccountMsg>("echo").lean();
     let before = b.dead_letters().get(DeadLetterKind::Rejected);
     wrong.credit(1).await.expect("handed to NATS");

@@ -100,7 +100,7 @@ pub trait RemoteProtocol: Send + Sized + 'static {
     /// # Errors
     ///
     /// The codec's, if `body` is not such a message: the sender gets
-    /// [`Rejection::Decode`](crate::Rejection::Decode).
+    /// [`Rejection::Decode`].
     fn decode<C: Codec>(
         codec: &C,
         body: &[u8],
@@ -116,7 +116,7 @@ pub trait RemoteProtocol: Send + Sized + 'static {
     /// # Errors
     ///
     /// The codec's, if `body` is not the reply's type: the ask fails with
-    /// [`RemoteError::Decode`](crate::RemoteError::Decode).
+    /// [`RemoteError::Decode`].
     fn answer<C: Codec>(self, codec: &C, body: &[u8]) -> Result<(), CodecError>;
 
     /// Whether the message carries a reply port (so that it is sent as a request, and its

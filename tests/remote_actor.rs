@@ -37,6 +37,7 @@ impl std::error::Error for Insufficient {}
 
 pub struct Account {
     balance: u64,
+    audits: u32,
     /// What `stall` waits for, once.
     hold: Option<oneshot::Receiver<()>>,
 }
@@ -81,6 +82,18 @@ impl Account {
             let _ = hold.await;
         }
         self.balance
+    }
+
+    /// Counts an audit; answered with `()` once done.
+    #[message(ask)]
+    pub fn audit(&mut self) {
+        self.audits += 1;
+    }
+
+    /// How many audits it has had.
+    #[message]
+    pub fn audits(&self) -> u32 {
+        self.audits
     }
 
     /// Repeats `text` `times` times.
@@ -191,6 +204,7 @@ async fn exported_account<E: Executor>(
     let system = playhouse::core::System::with_broker(executor, a.clone());
     let account = system.spawn(Account {
         balance,
+        audits: 0,
         hold: Some(hold),
     });
     a.export("acct", &account)
@@ -279,6 +293,9 @@ async fn helpers_work_on_a_remote_actor_as_on_a_local_one<E: Executor>(executor:
         // One function, a local and a remote address.
         assert_eq!(pay_in(local, 1).await, 12);
         assert_eq!(pay_in(remote, 1).await, 13);
+        // An ask answered with `()` once the handler has run.
+        remote.audit().await.expect("audited");
+        assert_eq!(local.audits().await.ok(), Some(1));
         let memo = remote.memo("ab".to_owned(), 3).await;
         assert_eq!(memo.ok().as_deref(), Some("ababab"));
         // Bounded by `within`, as a local address is.
@@ -329,6 +346,7 @@ async fn a_remote_ask_that_is_not_answered_says_why_and_hands_the_message_back()
     let other =
         playhouse::core::System::with_broker(TokioExecutor::current(), a.clone()).spawn(Account {
             balance: 0,
+            audits: 0,
             hold: None,
         });
     a.export("plain", &other)
@@ -513,6 +531,7 @@ async fn a_pool_of_remote_actors_answers_through_its_protocol_one_member_each() 
         let system = playhouse::core::System::with_broker(TokioExecutor::current(), node.clone());
         let member = system.spawn(Account {
             balance,
+            audits: 0,
             hold: None,
         });
         node.join_pool("accounts", &member)

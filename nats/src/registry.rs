@@ -30,7 +30,8 @@ pub struct Registration {
     pub node: String,
     /// The actor's Rust type.
     pub actor_type: String,
-    /// The message types it takes, each as `tell:Type` or `ask:Type->Answer`.
+    /// The message types it takes, each as `tell:Type`, `ask:Type->Answer`, or `actor:Type`
+    /// for the actor's whole message type ([`Export::protocol`](crate::Export::protocol)).
     pub accepts: Vec<String>,
 }
 

@@ -36,6 +36,10 @@ use crate::runtime;
 ///   JetStream key-value bucket) until the actor ends or this node dies;
 /// - [`remote`](NatsBroker::remote): a typed reference to the actor under a name, wherever it
 ///   runs: [`RemoteRef::tell`](crate::RemoteRef::tell), `tell_acked`, `ask`;
+/// - [`remote_actor`](NatsBroker::remote_actor): a reference that sends the actor's own message
+///   type, reply ports included ([`RemoteActorRef`](crate::RemoteActorRef), a
+///   [`MessageTarget`](playhouse_core::MessageTarget), for an actor exported with
+///   [`Export::protocol`](crate::Export::protocol));
 /// - [`members`](NatsBroker::members) and [`member_events`](NatsBroker::member_events): who is
 ///   in the cluster, from the heartbeats in the members bucket and the connection's events.
 ///

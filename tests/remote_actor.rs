@@ -685,6 +685,12 @@ async fn helpers_work_on_a_key_of_a_sharded_group_from_any_node() {
             .expect("taken by bob's owner");
         let (bob, _) = wallets.at("bob").balance().await.expect("answered");
         assert_eq!(bob, 3, "the tell was in the mailbox before the ask");
+        // A tell of a message that carries a reply port returns once the answer is in it.
+        let (reply, rx) = reply_port::<(u64, String)>();
+        MessageTarget::tell(&wallets.at("bob"), WalletMsg::Balance { reply })
+            .await
+            .expect("taken by bob's owner");
+        assert_eq!(rx.await.map(|(balance, _)| balance), Ok(3));
         let bounded = wallets.at("alice").within(WAIT).balance().await;
         let (alice, owner) = bounded.expect("answered");
         assert_eq!(alice, 7);

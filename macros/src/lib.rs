@@ -287,11 +287,12 @@
 //! With the facade's `nats` feature, `#[actor(remote)]` also implements
 //! `playhouse::nats::RemoteProtocol` for the message enum: how each message crosses processes,
 //! its reply port included. The node that runs the actor serves it with
-//! `broker.export("account", &account).protocol()` (a sharded group of keyed accounts with
-//! `ShardedSpec::protocol()`), and any node reaches it through
-//! `broker.remote_actor::<AccountMsg>("account")` (one key: `sharded_ref.at("alice")`), a
-//! `RemoteActorRef` on which the helpers work: `remote.deposit(5).await` is the same code as `account.deposit(5).await`, with the
-//! remote errors (`docs/distribution.md`, "One reference for the whole protocol").
+//! `broker.export("account", &account).protocol()`, and any node reaches it through
+//! `broker.remote_actor::<AccountMsg>("account")`, a `RemoteActorRef` on which the helpers
+//! work: `remote.deposit(5).await` is the same code as `account.deposit(5).await`, with the
+//! remote errors. For keyed accounts sharded across nodes, `ShardedSpec::protocol()` serves
+//! the group and `sharded_ref.at("alice")` is one key (`docs/distribution.md`, "One reference
+//! for the whole protocol").
 //!
 //! ```text
 //! // Beside the enum, in a block of its own:
@@ -309,10 +310,10 @@
 //! So every value parameter and every answer type must be `Serialize` and `Deserialize`
 //! (serde; the compiler names the one that is not), and every node must build the actor from
 //! the same source: the wire form follows the variants and their fields as declared (with
-//! postcard, their order), and carries no version of its own. A context parameter does not cross (the receiving node's
-//! handler gets its own context). The generated code names `playhouse::nats` and its
-//! re-exported serde, so the `crate = path` argument must point at the facade (or a crate that
-//! re-exports it as `nats`).
+//! postcard, their order), and carries no version of its own. A context parameter does not
+//! cross (the receiving node's handler gets its own context). The generated code names
+//! `playhouse::nats` and its re-exported serde, so the `crate = path` argument must point at
+//! the facade (or a crate that re-exports it as `nats`).
 //!
 //! # Hooks
 //!

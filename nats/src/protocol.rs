@@ -33,8 +33,9 @@ use crate::routes::{Answer, catch};
 /// An actor's message type, reply ports included, as it crosses processes: what makes a
 /// [`RemoteActorRef`](crate::RemoteActorRef) of it a
 /// [`MessageTarget`](playhouse_core::MessageTarget), and what
-/// [`Export::protocol`](crate::Export::protocol) serves. See the module's overview in
-/// `docs/distribution.md` ("One reference for the whole protocol").
+/// [`Export::protocol`](crate::Export::protocol) serves. `#[actor(remote)]` writes it for an
+/// `#[actor]`'s message enum; `docs/distribution.md` ("One reference for the whole protocol")
+/// says how a message and its answer cross.
 ///
 /// An implementation writes the fields through two serde enums that mirror the message, one
 /// borrowing (to encode without moving the message, which every error must hand back) and one

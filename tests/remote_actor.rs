@@ -158,6 +158,12 @@ impl<V: Env> Handler<V> for Echo {
 const UNENCODABLE: u64 = u64::MAX;
 /// A value the receiving node cannot decode.
 const UNDECODABLE: u64 = 13;
+/// A value whose decoding panics on the receiving node.
+const PANICS_IN_DECODE: u64 = 14;
+/// A value whose answer's decoding panics on the sending node.
+const PANICS_IN_ANSWER: u64 = 15;
+/// A value for which `is_request` panics.
+const PANICS_IN_IS_REQUEST: u64 = 16;
 
 impl RemoteProtocol for EchoMsg {
     fn encode<C: Codec>(&self, codec: &C, out: &mut Vec<u8>) -> Result<(), CodecError> {
@@ -173,16 +179,20 @@ impl RemoteProtocol for EchoMsg {
     ) -> Result<Self, CodecError> {
         match codec.decode::<u64>(body)? {
             UNDECODABLE => Err(CodecError::new("13 is not a value")),
+            PANICS_IN_DECODE => panic!("decoding 14 panics"),
             n => Ok(EchoMsg::Echo(n, port.reply())),
         }
     }
 
     fn answer<C: Codec>(self, codec: &C, body: &[u8]) -> Result<(), CodecError> {
-        let EchoMsg::Echo(_, reply) = self;
+        let EchoMsg::Echo(n, reply) = self;
+        assert_ne!(n, PANICS_IN_ANSWER, "answering 15 panics");
         answer_reply(reply, codec, body)
     }
 
     fn is_request(&self) -> bool {
+        let EchoMsg::Echo(n, _) = self;
+        assert_ne!(*n, PANICS_IN_IS_REQUEST, "is_request panics on 16");
         true
     }
 }
@@ -388,6 +398,38 @@ async fn a_remote_ask_that_is_not_answered_says_why_and_hands_the_message_back()
         })) => assert!(detail.contains("not a value"), "{detail}"),
         other => panic!("expected Decode: {:?}", other.err()),
     }
+    // A panic in each method of the protocol is a typed error, and the export goes on.
+    match echo.ask(|r| EchoMsg::Echo(PANICS_IN_DECODE, r)).await {
+        Err(RemoteAskError::Remote(RemoteError::Rejected {
+            reason: Rejection::ConversionPanicked { detail, .. },
+            msg: EchoMsg::Echo(PANICS_IN_DECODE, _),
+        })) => assert!(detail.contains("decoding 14 panics"), "{detail}"),
+        other => panic!("expected ConversionPanicked: {:?}", other.err()),
+    }
+    match echo.ask(|r| EchoMsg::Echo(PANICS_IN_ANSWER, r)).await {
+        Err(RemoteAskError::Remote(RemoteError::Decode(error))) => {
+            assert!(error.detail().contains("answering 15 panics"), "{error}")
+        }
+        other => panic!("expected Decode: {:?}", other.err()),
+    }
+    let (reply, rx) = reply_port::<u64>();
+    match MessageTarget::tell(&echo, EchoMsg::Echo(PANICS_IN_IS_REQUEST, reply)).await {
+        Err(RemoteError::Encode { error, msg }) => {
+            assert!(error.detail().contains("is_request panics"), "{error}");
+            assert!(matches!(msg, EchoMsg::Echo(PANICS_IN_IS_REQUEST, _)));
+        }
+        other => panic!("expected Encode: {other:?}"),
+    }
+    assert_eq!(
+        rx.await,
+        Err(NoReply::Dropped),
+        "the message was handed back, then dropped"
+    );
+    assert_eq!(
+        echo.ask(|r| EchoMsg::Echo(5, r)).await.ok(),
+        Some(5),
+        "it goes on"
+    );
 
     // No answer in time; the actor still has it, so nothing comes back.
     let err = remote

@@ -85,6 +85,18 @@ use crate::routes::{Answer, catch};
 ///     }
 /// }
 /// ```
+///
+/// # Panics in its methods
+///
+/// None unwinds into the crate's tasks or the caller's:
+/// - a panicking [`encode`](RemoteProtocol::encode) or
+///   [`is_request`](RemoteProtocol::is_request) fails the send with
+///   [`RemoteError::Encode`] (nothing sent, the message handed back);
+/// - a panicking [`decode`](RemoteProtocol::decode) on the receiving node is refused with
+///   [`Rejection::ConversionPanicked`], and the node goes on serving;
+/// - a panicking [`answer`](RemoteProtocol::answer) fails the ask with
+///   [`RemoteError::Decode`] (for a tell of a request, the port is dropped: its holder sees
+///   `NoReply`).
 pub trait RemoteProtocol: Send + Sized + 'static {
     /// Appends the message's variant and fields, without its reply port, to `out`, with
     /// `codec`.
@@ -205,6 +217,18 @@ pub(crate) fn encode_message<M: RemoteProtocol, C: Codec>(
 ) -> Result<(), CodecError> {
     catch(|| msg.encode(codec, out))
         .unwrap_or_else(|panic| Err(CodecError::new(format!("encoding panicked: {panic}"))))
+}
+
+/// Whether `msg` carries a reply port; a panic in that code is an encoding error (nothing is
+/// sent, the message is handed back), not the caller's unwinding.
+pub(crate) fn check_request<M: RemoteProtocol>(msg: M) -> Result<(bool, M), RemoteError<M>> {
+    match catch(|| msg.is_request()) {
+        Ok(is_request) => Ok((is_request, msg)),
+        Err(panic) => Err(RemoteError::Encode {
+            error: CodecError::new(format!("is_request panicked: {panic}")),
+            msg,
+        }),
+    }
 }
 
 /// The end of an ask on the sending node: sends the answer `body` into the port that `msg`

@@ -16,7 +16,7 @@ use crate::broker::NatsBroker;
 use crate::codec::{Codec, Postcard};
 use crate::envelope::Kind;
 use crate::error::{RemoteAskError, RemoteError};
-use crate::protocol::{RemoteProtocol, complete_ask, encode_message};
+use crate::protocol::{RemoteProtocol, check_request, complete_ask, encode_message};
 use crate::routes::{catch, discard};
 use crate::runtime;
 
@@ -176,7 +176,8 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
     /// The tell of [`MessageTarget::tell`]: a message without a reply port is published at
     /// once; one with a port is sent as a request whose answer goes into that port.
     async fn send(&self, msg: M) -> Result<(), RemoteError<M>> {
-        if msg.is_request() {
+        let (is_request, msg) = check_request(msg)?;
+        if is_request {
             return self.send_request(msg).await;
         }
         let codec = self.codec();

@@ -11,7 +11,7 @@ use super::sender::ShardedRef;
 use crate::codec::Codec;
 use crate::envelope::Kind;
 use crate::error::{RemoteAskError, RemoteError};
-use crate::protocol::{RemoteProtocol, complete_ask, encode_message};
+use crate::protocol::{RemoteProtocol, check_request, complete_ask, encode_message};
 
 /// One key of a sharded group, `sharded_ref.at(key)`, as a [`MessageTarget`] of the actor's
 /// own message type `M`: `#[actor]`'s helpers work on it as on a local keyed actor's
@@ -88,7 +88,8 @@ impl<M: RemoteProtocol, C: Codec> ShardedAt<'_, M, C> {
     }
 
     async fn send(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
-        if !msg.is_request() {
+        let (is_request, msg) = check_request(msg)?;
+        if !is_request {
             return self
                 .exchange(Kind::AckedTell, msg, timeout)
                 .await

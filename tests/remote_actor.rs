@@ -520,6 +520,88 @@ async fn a_tell_of_a_request_answers_into_the_messages_own_port() {
 }
 
 #[tokio::test]
+async fn an_acknowledged_tell_says_whether_the_message_reached_the_mailbox() {
+    let Cluster {
+        server: _server,
+        a,
+        b,
+        account,
+        release: _release,
+        remote,
+    } = Cluster::on_tokio(10).await;
+
+    // Acknowledged once it is in the mailbox: an ask made then on the actor's own node, which
+    // nothing orders after the remote tell, finds it handled.
+    let credit = |amount| AccountMsg::Credit { amount };
+    remote
+        .tell_acked(credit(5), WAIT)
+        .await
+        .expect("acknowledged");
+    assert_eq!(account.balance().await.ok(), Some(15));
+
+    // A message that carries a reply port is acknowledged by its answer, in its own port.
+    let (reply, rx) = reply_port::<u64>();
+    let deposit = AccountMsg::Deposit { amount: 1, reply };
+    remote.tell_acked(deposit, WAIT).await.expect("answered");
+    assert_eq!(futures::FutureExt::now_or_never(rx), Some(Ok(16)));
+
+    // Not delivered: said at once, the message handed back.
+    let nobody: RemoteActorRef<AccountMsg> = b.remote_actor("nobody");
+    match nobody.tell_acked(credit(3), WAIT).await {
+        Err(RemoteError::NotFound { name, msg }) => {
+            assert_eq!(name, "nobody");
+            assert!(matches!(msg, AccountMsg::Credit { amount: 3 }));
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    let _echo = echo_per_type(&a).await;
+    let per_type: RemoteActorRef<AccountMsg> = b.remote_actor("echo");
+    match per_type.tell_acked(credit(4), WAIT).await {
+        Err(RemoteError::Rejected {
+            reason: Rejection::WrongType { .. },
+            msg: AccountMsg::Credit { amount: 4 },
+        }) => {}
+        other => panic!("expected a WrongType refusal, got {other:?}"),
+    }
+
+    // A full `Reject` mailbox: `Full`, the message handed back.
+    let system = playhouse::core::System::with_broker(TokioExecutor::current(), a.clone());
+    let (release, hold) = oneshot::channel();
+    let tight = Account {
+        balance: 0,
+        audits: 0,
+        hold: Some(hold),
+    };
+    let tight = system.spawn_with(tight, Bounded::<Reject>::with_capacity(1).unwrap());
+    a.export("tight", &tight).protocol().start().await.unwrap();
+    let held = tokio::spawn({
+        let tight = tight.clone();
+        async move { tight.stall().await }
+    });
+    let remote_tight: RemoteActorRef<AccountMsg> = b.remote_actor("tight");
+    // Refused while the stall waits in the mailbox; taken once the actor holds the stall, and
+    // then the mailbox (capacity one) is full.
+    let mut next = credit(1);
+    loop {
+        match remote_tight.tell_acked(next, WAIT).await {
+            Ok(()) => break,
+            Err(RemoteError::Full(back)) => next = back,
+            Err(e) => panic!("expected room soon, got {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    match remote_tight.tell_acked(credit(2), WAIT).await {
+        Err(RemoteError::Full(AccountMsg::Credit { amount: 2 })) => {}
+        other => panic!("expected Full, got {other:?}"),
+    }
+    release.send(()).unwrap();
+    assert_eq!(held.await.unwrap().ok(), Some(0));
+    assert_eq!(tight.balance().await.ok(), Some(1));
+    a.leave().await;
+    b.leave().await;
+}
+
+#[tokio::test]
 async fn a_lookup_checks_that_the_name_is_served_with_the_protocol() {
     let Cluster {
         server: _server,

@@ -16,7 +16,9 @@ use crate::broker::NatsBroker;
 use crate::codec::{Codec, Postcard};
 use crate::envelope::Kind;
 use crate::error::{RemoteAskError, RemoteError};
-use crate::protocol::{RemoteProtocol, check_request, complete_ask, encode_message};
+use crate::protocol::{
+    RemoteProtocol, answer_into_port, check_request, complete_ask, encode_message,
+};
 use crate::routes::{catch, discard};
 use crate::runtime;
 
@@ -40,7 +42,8 @@ use crate::runtime;
 /// receiving node, or nobody serving the name, comes back later as a dead letter on this
 /// node's broker (not the latter for a [`lean`](RemoteActorRef::lean) reference). An ask fails
 /// with [`RemoteAskError`]: the [`RemoteError`] (the message back where it was certainly not
-/// handled), or the handler's error for an `ask_flat`.
+/// handled), or the handler's error for an `ask_flat`. Where the sender must know that a tell
+/// arrived, [`tell_acked`](RemoteActorRef::tell_acked) waits for the receiving node to say so.
 ///
 /// A tell of a message that carries a reply port is sent as a request: the answer is sent into
 /// that port when it comes, and if none comes (refused, nobody serving the name, no answer
@@ -171,6 +174,60 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
 
     fn codec(&self) -> &C {
         &self.address.broker.inner.codec
+    }
+
+    /// Sends `msg` and waits, at most `timeout`, until the receiving node has put it in the
+    /// actor's mailbox (by the mailbox's rules: a full `Block` mailbox is waited for), as
+    /// [`RemoteRef::tell_acked`](crate::RemoteRef::tell_acked) does. Where a
+    /// [`tell`](MessageTarget::tell) is at most once and reports a refusal later, as a dead
+    /// letter, this one says whether the message arrived, and hands it back if it did not.
+    ///
+    /// A message that carries a reply port is acknowledged by its answer: it is sent as a
+    /// request, and the tell is done once the answer is in the message's own port (or the
+    /// actor handled it without answering). `timeout` then bounds the handling too.
+    ///
+    /// ```no_run
+    /// # use playhouse_core::Reply;
+    /// # use playhouse_nats::{Codec, CodecError, NatsBroker, RemoteError, RemoteProtocol, ReplyPort};
+    /// # use std::time::Duration;
+    /// # pub enum CounterMsg { Add(u64), Get(Reply<u64>) }
+    /// # impl RemoteProtocol for CounterMsg {
+    /// #     fn encode<C: Codec>(&self, _: &C, _: &mut Vec<u8>) -> Result<(), CodecError> { Ok(()) }
+    /// #     fn decode<C: Codec>(_: &C, _: &[u8], p: &mut ReplyPort<C>) -> Result<Self, CodecError> { Ok(CounterMsg::Get(p.reply())) }
+    /// #     fn answer<C: Codec>(self, _: &C, _: &[u8]) -> Result<(), CodecError> { Ok(()) }
+    /// #     fn is_request(&self) -> bool { true }
+    /// # }
+    /// # async fn f(broker: NatsBroker) {
+    /// let counter = broker.remote_actor::<CounterMsg>("counter");
+    /// match counter.tell_acked(CounterMsg::Add(5), Duration::from_secs(1)).await {
+    ///     Ok(()) => {} // in the counter's mailbox
+    ///     Err(RemoteError::Full(CounterMsg::Add(n))) => println!("no room for {n}: try later"),
+    ///     Err(e) => println!("not delivered: {e}"),
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` (nobody serves the name), `Closed`, `Full` (a `Reject` mailbox), `Rejected`
+    /// (the receiving node refused it: a type it does not take, a body it cannot decode), each
+    /// handing the message back; `Timeout` (it may or may not have arrived); and the errors of
+    /// a tell (`Encode`, `TooLarge`, `Disconnected`), which hand it back too.
+    pub async fn tell_acked(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
+        let (is_request, msg) = check_request(msg)?;
+        let codec = self.codec();
+        let kind = match is_request {
+            true => Kind::Ask,
+            false => Kind::AckedTell,
+        };
+        let outcome = self
+            .address
+            .request(kind, msg, timeout, |m, out| encode_message(codec, m, out))
+            .await;
+        match is_request {
+            true => answer_into_port(codec, outcome),
+            false => outcome.map(|_| ()),
+        }
     }
 
     /// The tell of [`MessageTarget::tell`]: a message without a reply port is published at

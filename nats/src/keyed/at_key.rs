@@ -11,7 +11,9 @@ use super::sender::ShardedRef;
 use crate::codec::Codec;
 use crate::envelope::Kind;
 use crate::error::{RemoteAskError, RemoteError};
-use crate::protocol::{RemoteProtocol, check_request, complete_ask, encode_message};
+use crate::protocol::{
+    RemoteProtocol, answer_into_port, check_request, complete_ask, encode_message,
+};
 
 /// One key of a sharded group, `sharded_ref.at(key)`, as a [`MessageTarget`] of the actor's
 /// own message type `M`: `#[actor]`'s helpers work on it as on a local keyed actor's
@@ -95,18 +97,8 @@ impl<M: RemoteProtocol, C: Codec> ShardedAt<'_, M, C> {
                 .await
                 .map(|_| ());
         }
-        match self.exchange(Kind::Ask, msg, timeout).await {
-            Ok((body, msg)) => {
-                // The answer into the message's own port; one that cannot be read drops the
-                // port, which its holder sees as `NoReply`.
-                let codec = &self.sharded.broker().inner.codec;
-                let _ = crate::routes::catch(|| msg.answer(codec, &body));
-                Ok(())
-            }
-            // Handled, and no answer will come: the port is gone with the message.
-            Err(RemoteError::NoReply(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let outcome = self.exchange(Kind::Ask, msg, timeout).await;
+        answer_into_port(&self.sharded.broker().inner.codec, outcome)
     }
 
     async fn ask_within<T: Send>(

@@ -295,6 +295,75 @@ async fn a_panicking_drop_in_a_cut_handler_keeps_the_kill_reason<E: Executor>(ex
     assert_eq!(actor.discarded_count(), 1);
 }
 
+/// Holds its handler until a gate opens, then fails; keeps what it is sent.
+struct Discards;
+
+enum DiscardMsg {
+    /// Answers, waits for the gate, then fails (ending the incarnation).
+    Hold(Reply<()>, oneshot::Receiver<()>),
+    /// A message whose drop panics: handled, it is forgotten; discarded, it explodes.
+    Carry(Grenade),
+}
+
+impl Actor for Discards {
+    type Message = DiscardMsg;
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for Discards {
+    async fn handle(&mut self, msg: DiscardMsg, _: &mut Context<Self, V>) -> Result<(), TestError> {
+        match msg {
+            DiscardMsg::Hold(busy, gate) => {
+                let _ = busy.send(());
+                let _ = gate.await;
+                Err(FAIL)
+            }
+            DiscardMsg::Carry(grenade) => {
+                ::std::mem::forget(grenade);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A queued message whose `Drop` panics when the end of the actor discards it: the panic is
+/// caught, and the actor still ends with its own reason (a kill, or the handler's failure),
+/// reported once to its waiters and watchers.
+async fn a_discarded_message_whose_drop_panics_keeps_the_actors_end<E: Executor>(exec: E) {
+    for kill in [true, false] {
+        let actor = System::new(exec.clone()).spawn(Discards);
+        let watched = counter();
+        let w = watched.clone();
+        actor.on_exit(move |_, _| {
+            w.fetch_add(1, Ordering::SeqCst);
+        });
+        let (open, gate) = oneshot::channel::<()>();
+        within(&exec, LONG, actor.ask(|r| DiscardMsg::Hold(r, gate)))
+            .await
+            .expect("the actor took the Hold message");
+        assert!(actor.try_tell(DiscardMsg::Carry(Grenade)).is_ok());
+        match kill {
+            true => actor.kill(),
+            false => drop(open),
+        }
+        let reason = within(&exec, LONG, actor.wait()).await;
+        match kill {
+            true => assert!(matches!(reason, ExitReason::Killed), "{reason:?}"),
+            false => assert_failed_with(&reason, &FAIL),
+        }
+        assert!(!actor.is_alive());
+        assert_eq!(actor.discarded_count(), 1);
+        eventually(&exec, "the watcher is told", || count(&watched) == 1).await;
+        // The executor goes on: another actor answers.
+        let other = System::new(exec.clone()).spawn(Discards);
+        let (open, gate) = oneshot::channel::<()>();
+        within(&exec, LONG, other.ask(|r| DiscardMsg::Hold(r, gate)))
+            .await
+            .expect("another actor answers");
+        drop(open);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 9: a restart loop must not starve its executor.
 
@@ -445,6 +514,7 @@ executor_tests!(
     a_panicking_drop_keeps_the_kill_reason,
     a_panicking_drop_between_incarnations_does_not_stop_the_restart,
     a_panicking_drop_in_a_cut_handler_keeps_the_kill_reason,
+    a_discarded_message_whose_drop_panics_keeps_the_actors_end,
     a_panicking_interval_closure_ends_the_timer_and_the_actor,
 );
 

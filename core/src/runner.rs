@@ -775,12 +775,17 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         }
         self.ctx.finished = true;
         if !self.ctx.drained {
-            match &mut self.rx {
-                RxOrReason::Receiving(rx) => rx.close_and_discard(&self.ctx.cell.queue),
-                RxOrReason::Ended(_) => {
-                    ReceiverOf::<A, V>::default().close_and_discard(&self.ctx.cell.queue)
-                }
-            };
+            let (rx, queue) = (&mut self.rx, &self.ctx.cell.queue);
+            // The discarded messages' drops are user code: one that panics must not skip the
+            // record of the end below, or the actor would never be reported ended. The rest
+            // of the backlog is still dropped as the panic leaves the discard.
+            let discarded = catch_unwind(AssertUnwindSafe(|| match rx {
+                RxOrReason::Receiving(rx) => rx.close_and_discard(queue),
+                RxOrReason::Ended(_) => ReceiverOf::<A, V>::default().close_and_discard(queue),
+            }));
+            if let Err(payload) = discarded {
+                drop_panic(payload);
+            }
         }
         if self.ctx.observed() {
             self.ctx

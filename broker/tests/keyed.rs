@@ -31,8 +31,8 @@ use playhouse_broker::keyed::{
 use playhouse_core::mailbox::{Block, Bounded, Mailbox, Reject};
 use playhouse_core::testing::VirtualTime;
 use playhouse_core::{
-    Actor, Context, Env, Executor, ExitReason, Handler, NoReply, NoRestart, Reply,
-    restart_on_failure,
+    Actor, Context, DeadLetterKind, Env, Executor, ExitReason, Handler, MessageBroker, NoReply,
+    NoRestart, Reply, restart_on_failure,
 };
 
 use common::*;
@@ -861,6 +861,49 @@ async fn activates_again_after_a_crash_without_restart<E: Executor>(exec: E) {
     assert_eq!(world.calls(), vec![8, 8]);
 }
 
+/// An unsupervised activation that crashes discards what was queued behind the crash, as any
+/// actor's end does; each discarded message is reported as an `ActorGone` dead letter for the
+/// key, so that a tell accepted and then lost is not lost without a trace.
+async fn reports_what_a_crashed_activation_discarded<E: Executor>(exec: E) {
+    let world = World::new();
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hook_seen = seen.clone();
+    broker.on_dead_letter(move |letter| {
+        hook_seen
+            .lock()
+            .unwrap()
+            .push((letter.kind, letter.target.clone(), letter.message_type));
+    });
+    let keyed = spec(&world).start(&System::with_broker(exec.clone(), broker.clone()));
+    let (open, gate) = gate();
+    keyed.ask(5, |busy| Msg::Hold(busy, gate)).await.unwrap();
+    // Behind the held handler: the crash, then two tells it will never handle.
+    keyed.tell(5, Msg::Panic).await.unwrap();
+    keyed.tell(5, Msg::Item(1)).await.unwrap();
+    keyed.tell(5, Msg::Item(2)).await.unwrap();
+    assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 0);
+    let _ = open.send(());
+    eventually(&exec, "the discarded tells to be reported", || {
+        broker.dead_letters().get(DeadLetterKind::ActorGone) == 2
+    })
+    .await;
+    let expected = (
+        DeadLetterKind::ActorGone,
+        "5".to_owned(),
+        ::std::any::type_name::<Msg>(),
+    );
+    assert_eq!(*seen.lock().unwrap(), vec![expected.clone(), expected]);
+    // The key's next message activates it anew; nothing of the lost tells is in its log.
+    assert_eq!(keyed.ask(5, Msg::Log).await.unwrap(), Vec::<u32>::new());
+    // A passivation (a graceful stop) handles its backlog: nothing more is reported.
+    keyed.tell(5, Msg::Item(3)).await.unwrap();
+    assert!(keyed.passivate(&5));
+    eventually(&exec, "the passivation", || world.stops().len() == 2).await;
+    assert_eq!(keyed.ask(5, Msg::Log).await.unwrap(), vec![3]);
+    assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Asks and try_tell
 
@@ -1377,6 +1420,7 @@ executor_tests!(
     restarts_a_crashed_activation,
     a_reactivation_runs_the_factory_while_its_set_lives,
     activates_again_after_a_crash_without_restart,
+    reports_what_a_crashed_activation_discarded,
     asks_a_key,
     ask_flat_answers_a_handlers_error_as_the_asks,
     a_key_asking_itself_is_refused_not_hung,

@@ -658,6 +658,13 @@ impl<A: Actor, MB: Mailbox> WeakActorRef<A, MB> {
         self.cell.is_alive()
     }
 
+    /// Messages accepted but discarded unhandled, as [`ActorRef::discarded_count`]: readable
+    /// after the actor has ended (an exit watcher that holds this weak reference can tell
+    /// whether the end lost messages).
+    pub fn discarded_count(&self) -> u64 {
+        self.cell.queue.discarded_count()
+    }
+
     /// Waits until the actor has ended, without keeping it alive. As
     /// [`ActorRef::wait`], cancel safe: dropping the future unregisters it.
     pub fn wait(&self) -> ExitWait<'_> {

@@ -194,10 +194,19 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         Counters::add(&shared.counters.activations, 1);
         // Registered before the entry turns `Active`; it removes only an `Active` entry of this
         // activation, and `deliver` removes the entry itself if the actor has already ended.
+        // It also reports what the ended activation discarded unhandled (a crash's backlog, a
+        // drained restart's), which the senders of its tells would not hear of otherwise.
         let (weak, hash, id) = (shared.weak(), self.hash, self.id);
+        let (this, key) = (actor.downgrade(), self.key.clone());
         actor.on_exit(move |_, _| {
             if let Some(shared) = weak.upgrade() {
                 shared.retire(hash, id);
+                let discarded = this.discarded_count();
+                if discarded > 0 {
+                    shared
+                        .launch
+                        .report_discarded(&format!("{key:?}"), discarded);
+                }
             }
         });
         self.deliver(&actor).await;

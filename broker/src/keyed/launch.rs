@@ -7,7 +7,9 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, ActorRef, Executor, Handler, MessageBroker, Spawner, Wiring};
+use playhouse_core::{
+    Actor, ActorRef, DeadLetterKind, Executor, Handler, MessageBroker, Spawner, Wiring,
+};
 
 use super::supervise::BoxedSupervision;
 
@@ -30,6 +32,10 @@ pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
 
     /// Whether the executor has shut down (its timers then end at once).
     fn is_shut_down(&self) -> bool;
+
+    /// Reports `n` messages for `target` that an ended activation discarded unhandled, as
+    /// [`DeadLetterKind::ActorGone`] dead letters on the system's broker.
+    fn report_discarded(&self, target: &str, n: u64);
 }
 
 impl<A, MB, E, B> Launch<A, MB> for Spawner<E, MB, B>
@@ -60,5 +66,13 @@ where
 
     fn is_shut_down(&self) -> bool {
         self.executor().is_shut_down()
+    }
+
+    fn report_discarded(&self, target: &str, n: u64) {
+        let message_type = std::any::type_name::<A::Message>();
+        for _ in 0..n {
+            self.broker()
+                .report_dead_letter(DeadLetterKind::ActorGone, target, message_type, None);
+        }
     }
 }

@@ -65,7 +65,10 @@
 //!   `playhouse-supervisor`'s OTP `KeyedSupervision`, or a plain [`KeyedSpec::restart`]
 //!   policy): a restart keeps the reference, the mailbox (with its queue, unless the
 //!   supervision drains it), and the entry; without one, or once the supervision gives up,
-//!   the activation ends, its entry goes, and the next message activates the key again.
+//!   the activation ends, its entry goes, and the next message activates the key again. What
+//!   the ended activation had queued is discarded with it (as any actor's end discards its
+//!   mailbox), and its exit watcher reports each discarded message as an `ActorGone` dead
+//!   letter for the key on the system's broker.
 //!
 //! No lock is held across an `.await`, and the factory, the handlers, the hooks and the restart
 //! policies never run under one (they run on the activation's task or the actor's).

@@ -21,8 +21,10 @@ pub enum DeadLetterKind {
     /// ([`RequestError::NotFound`](super::RequestError::NotFound)).
     NoSuchName,
     /// A message for an actor that has stopped or is stopping: a request that found its
-    /// mailbox closed ([`RequestError::Closed`](super::RequestError::Closed)), or a published
-    /// copy for a subscriber found gone ([`UndeliveredReason::Gone`](super::UndeliveredReason::Gone)).
+    /// mailbox closed ([`RequestError::Closed`](super::RequestError::Closed)), a published
+    /// copy for a subscriber found gone ([`UndeliveredReason::Gone`](super::UndeliveredReason::Gone)),
+    /// or a message a keyed actor's activation had accepted and discarded unhandled when it
+    /// ended (the backlog of a crash), reported as the activation ends.
     ActorGone,
     /// A publish that reached no subscriber
     /// ([`PublishReport::no_subscribers`](super::PublishReport::no_subscribers)).
@@ -103,7 +105,8 @@ pub struct DeadLetter {
     /// The name or topic it was sent to. For a late reply, the name the request went to if a
     /// hook was installed when the request was made, else the empty string (the broker keeps
     /// the name per request only while someone watches). For an expired message, the actor's
-    /// id (`actor#N`, as [`ActorId`](crate::ActorId) displays it).
+    /// id (`actor#N`, as [`ActorId`](crate::ActorId) displays it). For a message a keyed
+    /// activation discarded, the key as `Debug` writes it.
     pub target: String,
     /// The message's type, as `std::any::type_name` writes it: the request or published
     /// message, or for a late reply the answer's type.

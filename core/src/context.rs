@@ -105,6 +105,50 @@ impl<A: Actor, V: Env> Context<A, V> {
         self.stop_requested = true;
     }
 
+    /// Fails this incarnation with `error` once the current handler returns, as a handler that
+    /// returns `Err(error)` does: the `stopped` hook sees [`ExitReason::Failed`](crate::ExitReason::Failed),
+    /// and the restart policy or supervisor decides what follows (a `Transient` child is
+    /// restarted); an actor without one ends with that reason. What is queued stays for the
+    /// next incarnation, or is discarded if none follows. Called from `started`, the
+    /// incarnation ends before its first message.
+    ///
+    /// This is how a handler fails its actor when its return value answers the caller instead:
+    /// an `#[actor]` method returning `Result<T, E>` sends its `Err` to the asker, and the actor
+    /// goes on.
+    ///
+    /// ```
+    /// use playhouse_core::testing::{ThreadExecutor, block_on};
+    /// use playhouse_core::{Actor, Context, Env, ExitReason, Handler, Reply, System};
+    ///
+    /// /// Answers each line's number to the asker; a line that is not a number fails the parser.
+    /// struct Parser;
+    /// impl Actor for Parser { type Message = (String, Reply<Option<u64>>); type Error = std::num::ParseIntError; }
+    /// impl<V: Env> Handler<V> for Parser {
+    ///     async fn handle(&mut self, (line, reply): (String, Reply<Option<u64>>), ctx: &mut Context<Self, V>)
+    ///         -> Result<(), std::num::ParseIntError> {
+    ///         match line.parse::<u64>() {
+    ///             Ok(n) => { let _ = reply.send(Some(n)); }
+    ///             Err(e) => { let _ = reply.send(None); ctx.fail(e); }
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # use playhouse_broker::InMemoryBroker;
+    /// let parser = System::with_broker(ThreadExecutor, InMemoryBroker::new()).spawn(Parser);
+    /// block_on(async {
+    ///     assert_eq!(parser.ask(|r| ("7".into(), r)).await.unwrap(), Some(7));
+    ///     assert_eq!(parser.ask(|r| ("seven".into(), r)).await.unwrap(), None); // answered, then failed
+    ///     let reason = parser.wait().await;
+    ///     assert!(matches!(reason, ExitReason::Failed(_)), "{reason:?}");
+    ///     assert_eq!(reason.to_string(), "failed: invalid digit found in string");
+    /// });
+    /// ```
+    pub fn fail(&mut self, error: A::Error) {
+        self.cell
+            .request_restart(false, crate::ExitReason::failed(error));
+    }
+
     /// The executor running this actor.
     ///
     /// Concrete when the actor's [`Handler`] names its executor; generic otherwise.

@@ -9,8 +9,9 @@
 //! # Delivery
 //!
 //! `Down` and `Exit` are control messages: they enter the watcher's mailbox whatever its
-//! strategy and room (never refused, dropped or waited on), behind what is already queued. A
-//! watcher whose mailbox has closed receives nothing. Each is delivered exactly once per monitor
+//! strategy and room (never refused, dropped or waited on), and overtake the user messages
+//! already queued (the next message handled is the oldest control message; among themselves
+//! they keep their order). A watcher whose mailbox has closed receives nothing. Each is delivered exactly once per monitor
 //! or link, or not at all once [`Monitor::demonitor`] or an unlink has returned `true`.
 //!
 //! # Cost

@@ -208,7 +208,10 @@
 //!   arguments (`Result<T, E>`, `std::result::Result<T, E>`). An alias with one argument
 //!   (`io::Result<T>`) is an ordinary `T`. The handler's `Err(e)` reaches the caller as
 //!   [`AskError::HandlerError(e)`] (`KeyedAskError::HandlerError { key, error }` through a
-//!   key); it does not fail the actor.
+//!   key); it does not fail the actor. A method fails its actor with
+//!   [`ctx.fail(error)`] (it takes the context): the
+//!   incarnation ends with `ExitReason::Failed` once the method returns, and the restart
+//!   policy or supervisor decides what follows.
 //! - `#[message(ask)]` makes a method without a return value an ask answered with `()` once the
 //!   method has run: the caller waits for the handler, not only for room in the mailbox.
 //! - `async fn` methods are awaited in the handler (which may hold `&mut self` across the
@@ -330,7 +333,7 @@
 //!
 //! | argument | default | meaning |
 //! | --- | --- | --- |
-//! | `error = Type` | `std::convert::Infallible` | `Actor::Error`: what a `#[started]` hook (or a handler) fails with |
+//! | `error = Type` | `std::convert::Infallible` | `Actor::Error`: what a `#[started]` hook returns in its `Err`, or a method passes to `ctx.fail` |
 //! | `msg = Ident` | `{Type}Msg` | the name of the message enum |
 //! | `api = Ident` | `{Type}Api` | the name of the helper trait |
 //! | `crate = path` | `::playhouse` | the path of the playhouse crate in the generated code (`playhouse_core` inside the workspace, or a renamed dependency) |
@@ -406,6 +409,7 @@
 //! [`Recipient`]: https://docs.rs/playhouse/latest/playhouse/struct.Recipient.html
 //! [`MessageTarget`]: https://docs.rs/playhouse/latest/playhouse/trait.MessageTarget.html
 //! [`MessageTarget::within`]: https://docs.rs/playhouse/latest/playhouse/trait.MessageTarget.html#method.within
+//! [`ctx.fail(error)`]: https://docs.rs/playhouse/latest/playhouse/struct.Context.html#method.fail
 //! [`Handler`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html
 //! [`Handler::started`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html#method.started
 //! [`Handler::stopped`]: https://docs.rs/playhouse/latest/playhouse/trait.Handler.html#method.stopped

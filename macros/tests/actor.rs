@@ -321,6 +321,65 @@ async fn a_failing_started_hook_fails_the_actor_with_the_error_type() {
     assert!(stopped.contains("told to"), "{stopped}");
 }
 
+/// Answers each line's number; a line that is not one fails the parser (through its context:
+/// its methods' return values answer the caller).
+struct Parser {
+    stops: Arc<Log>,
+}
+
+#[actor(error = std::num::ParseIntError)]
+impl Parser {
+    #[message]
+    fn line<V: Env>(&mut self, line: String, ctx: &mut Context<Self, V>) -> Option<u64> {
+        match line.trim().parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                ctx.fail(e);
+                None
+            }
+        }
+    }
+
+    #[message]
+    fn incarnation<V: Env>(&self, ctx: &mut Context<Self, V>) -> u32 {
+        ctx.incarnation()
+    }
+
+    #[stopped]
+    fn record(&mut self, reason: &ExitReason) {
+        self.stops.push(reason.to_string());
+    }
+}
+
+#[tokio::test]
+async fn a_method_fails_its_actor_through_the_context_and_a_restart_follows() {
+    let stops = Arc::new(Log::default());
+    let fresh = stops.clone();
+    let system = System::new(TokioExecutor::current());
+    let parser = system.spawn_restartable(
+        Parser {
+            stops: stops.clone(),
+        },
+        playhouse::restart_on_failure(move || Parser {
+            stops: fresh.clone(),
+        }),
+    );
+    assert_eq!(parser.line("7".into()).await.unwrap(), Some(7));
+    assert_eq!(parser.incarnation().await.unwrap(), 1);
+    // Answered, then the incarnation fails: the next message meets the restarted one.
+    assert_eq!(parser.line("seven".into()).await.unwrap(), None);
+    assert_eq!(parser.incarnation().await.unwrap(), 2);
+    assert_eq!(stops.lines(), ["failed: invalid digit found in string"]);
+
+    // Without a restart policy the actor ends with the error.
+    let alone = system.spawn(Parser {
+        stops: stops.clone(),
+    });
+    assert_eq!(alone.line("x".into()).await.unwrap(), None);
+    let reason = alone.wait().await;
+    assert_eq!(reason.to_string(), "failed: invalid digit found in string");
+}
+
 // ---------------------------------------------------------------------------------------------
 // An actor without messages, and one in a module with private types.
 

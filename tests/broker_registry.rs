@@ -122,12 +122,22 @@ async fn an_entry_survives_restarts<E: Executor>(exec: E) {
         2
     );
     assert_eq!(broker.registered(), 1);
+    // Registered again by the actor that holds it (what a `started` hook that registers does in
+    // each incarnation): nothing changes, and it is no error.
+    assert_eq!(broker.register("phoenix", &phoenix), Ok(()));
+    assert_eq!(broker.registered(), 1);
     // Taken while it lives.
     let other = system.spawn(Counter(0));
     assert_eq!(
         broker.register("phoenix", &other),
         Err(RegistryError::NameTaken("phoenix".into()))
     );
+    // Its end frees the name, once.
+    phoenix.stop();
+    within(&exec, LONG, phoenix.wait()).await;
+    eventually(&exec, "the entry removed", || broker.registered() == 0).await;
+    assert_eq!(broker.register("phoenix", &other), Ok(()));
+    assert_eq!(broker.registered(), 1);
 }
 
 async fn a_dead_incarnation_never_removes_a_newer_registration<E: Executor>(exec: E) {

@@ -57,6 +57,11 @@ impl Registry {
             let mut names = self.names.shard(name).write();
             if let Some(entry) = names.get(name) {
                 if entry.is_alive() {
+                    // The same actor again (a `started` hook that registers, after a restart):
+                    // it holds the name already, and its watcher is already registered.
+                    if entry.id() == actor.id() {
+                        return Ok(());
+                    }
                     return Err(RegistryError::NameTaken(name.to_owned()));
                 }
             }

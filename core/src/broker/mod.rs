@@ -69,11 +69,12 @@ pub use topic_publisher::TopicPublisher;
 pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// Registers `actor` under `name`. The registration does not keep the actor alive; it ends
     /// with the actor (a dead actor's name is free again) and survives its restarts (the
-    /// reference stays valid).
+    /// reference stays valid). Registering the actor that holds the name again does nothing
+    /// and succeeds, so a `started` hook that registers its actor works in every incarnation.
     ///
     /// # Errors
     ///
-    /// [`RegistryError::NameTaken`] if a live actor holds the name.
+    /// [`RegistryError::NameTaken`] if another live actor holds the name.
     fn register<A: Actor, MB: Mailbox>(
         &self,
         name: &str,

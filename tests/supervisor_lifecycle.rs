@@ -1474,16 +1474,23 @@ async fn child_lookup_and_its_errors<E: Executor>(exec: E) {
     let a = worker_ref::<E>(&sup, "a").await;
     assert_eq!(a.ask(WMsg::Ping).await.unwrap(), 1);
     match sup.child::<Counter, Bounded<Block>>("a").await {
-        Err(SupervisorError::WrongType { id, requested }) => {
-            assert_eq!(&*id, "a");
-            assert!(requested.contains("Counter"), "{requested}");
+        Err(e @ SupervisorError::WrongType { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                "child \"a\" is ActorRef<Worker, Bounded>, not ActorRef<Counter, Bounded>"
+            );
         }
         other => panic!("expected WrongType, got {:?}", other.map(|r| r.id())),
     }
     match sup.child::<Worker, Unbounded>("a").await {
-        Err(SupervisorError::WrongType { id, requested }) => {
+        Err(SupervisorError::WrongType {
+            id,
+            requested,
+            actual,
+        }) => {
             assert_eq!(&*id, "a");
-            assert!(requested.contains("Unbounded"), "{requested}");
+            assert_eq!(requested, "ActorRef<Worker, Unbounded>");
+            assert_eq!(actual, "ActorRef<Worker, Bounded>");
         }
         other => panic!("expected WrongType, got {:?}", other.map(|r| r.id())),
     }

@@ -36,5 +36,6 @@ mod requests;
 mod services;
 mod sharded;
 mod sync;
+pub mod type_names;
 
 pub use in_memory::InMemoryBroker;

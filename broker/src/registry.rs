@@ -16,6 +16,7 @@ use playhouse_core::mailbox::Mailbox;
 use playhouse_core::{Actor, ActorId, ActorRef, LookupError, RegistryError, WeakActorRef};
 
 use crate::sharded::ShardedMap;
+use crate::type_names::ref_type_name;
 
 /// A registry entry: a weak reference of some actor and mailbox type, with what the registry
 /// asks of it without knowing the type.
@@ -117,52 +118,5 @@ impl Registry {
     /// The number of registered names (live or not yet removed).
     pub(crate) fn len(&self) -> usize {
         self.names.len()
-    }
-}
-
-/// `ActorRef<Actor, Mailbox>` with every path shortened to its last segment, e.g.
-/// `ActorRef<Counter, Bounded<Reject>>`.
-pub(crate) fn ref_type_name<A, MB>() -> String {
-    format!(
-        "ActorRef<{}, {}>",
-        short_type_name(std::any::type_name::<A>()),
-        short_type_name(std::any::type_name::<MB>())
-    )
-}
-
-/// `type_name` output with each path (`a::b::C`) cut to its last segment (`C`).
-pub(crate) fn short_type_name(full: &str) -> String {
-    let mut out = String::with_capacity(full.len());
-    let mut path = String::new();
-    let flush = |path: &mut String, out: &mut String| {
-        out.push_str(path.rsplit("::").next().unwrap_or(path));
-        path.clear();
-    };
-    for c in full.chars() {
-        if c.is_alphanumeric() || c == '_' || c == ':' {
-            path.push(c);
-        } else {
-            flush(&mut path, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut path, &mut out);
-    out
-}
-
-#[cfg(all(test, not(playhouse_loom)))]
-mod tests {
-    #[test]
-    fn type_names_keep_only_the_last_segment_of_each_path() {
-        assert_eq!(
-            super::short_type_name(
-                "playhouse_core::mailbox::Bounded<playhouse_core::mailbox::strategy::Reject>"
-            ),
-            "Bounded<Reject>"
-        );
-        assert_eq!(
-            super::short_type_name("app::Pair<u8, (a::B, [c::D; 2])>"),
-            "Pair<u8, (B, [D; 2])>"
-        );
     }
 }

@@ -7,8 +7,8 @@ use std::any::Any;
 
 use playhouse_core::{LookupError, RegistryError};
 
-use crate::registry::short_type_name;
 use crate::sharded::ShardedMap;
+use crate::type_names::short_type_name;
 
 /// A registered service and its type's name (for a lookup with another type).
 struct Entry {

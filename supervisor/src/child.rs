@@ -659,6 +659,9 @@ pub(crate) trait ChildSlot<E, B>: Send + Sync {
     fn actor_id(&self) -> Option<ActorId>;
     /// A clone of the current `ActorRef<A, MB>`, boxed, for a typed lookup.
     fn actor_ref(&self) -> Option<Box<dyn Any + Send>>;
+    /// What names the child's reference type in an error (`ActorRef<A, MB>`, shortened):
+    /// called only when a typed lookup asked for another.
+    fn ref_type_name(&self) -> fn() -> String;
     /// The incarnation number the next start of the current actor will have.
     fn incarnation(&self) -> u32;
 }
@@ -858,6 +861,10 @@ where
 
     fn actor_ref(&self) -> Option<Box<dyn Any + Send>> {
         self.current().map(|a| Box::new(a) as Box<dyn Any + Send>)
+    }
+
+    fn ref_type_name(&self) -> fn() -> String {
+        playhouse_broker::type_names::ref_type_name::<A, MB>
     }
 
     fn incarnation(&self) -> u32 {

@@ -100,12 +100,14 @@ pub enum SupervisorError {
     },
     /// The spec given to `start_child` is invalid.
     InvalidSpec(String),
-    /// The child is not of the actor and mailbox type asked for (`child_ref`).
+    /// The child is not of the actor and mailbox type asked for (`child`).
     WrongType {
         /// The child's id.
         id: ChildId,
-        /// The type asked for.
-        requested: &'static str,
+        /// The reference type asked for, paths shortened: `ActorRef<Counter, Unbounded>`.
+        requested: String,
+        /// The child's reference type, written alike.
+        actual: String,
     },
     /// The supervisor has ended (or ended while the request was queued).
     SupervisorGone,
@@ -125,9 +127,11 @@ impl fmt::Display for SupervisorError {
                 write!(f, "child {id:?} failed to start: {cause}")
             }
             SupervisorError::InvalidSpec(why) => write!(f, "invalid child spec: {why}"),
-            SupervisorError::WrongType { id, requested } => {
-                write!(f, "child {id:?} is not an {requested}")
-            }
+            SupervisorError::WrongType {
+                id,
+                requested,
+                actual,
+            } => write!(f, "child {id:?} is {actual}, not {requested}"),
             SupervisorError::SupervisorGone => f.write_str("the supervisor has ended"),
         }
     }

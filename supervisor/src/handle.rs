@@ -143,14 +143,15 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
         id: impl Into<ChildId>,
     ) -> Result<ActorRef<A, MB>, SupervisorError> {
         let id = id.into();
-        let any = self
+        let (any, actual) = self
             .call(|reply| Api::ChildRef(id.clone(), reply))
             .await??;
         any.downcast::<ActorRef<A, MB>>()
             .map(|r| *r)
             .map_err(|_| SupervisorError::WrongType {
                 id,
-                requested: std::any::type_name::<ActorRef<A, MB>>(),
+                requested: playhouse_broker::type_names::ref_type_name::<A, MB>(),
+                actual: actual(),
             })
     }
 

@@ -202,7 +202,8 @@ pub(crate) enum Api<E, B> {
     DeleteChild(ChildId, Answer<()>),
     WhichChildren(Reply<Vec<ChildInfo>>),
     CountChildren(Reply<ChildCounts>),
-    ChildRef(ChildId, Answer<Box<dyn Any + Send>>),
+    /// The child's reference, boxed, and what names its type (for a lookup of another type).
+    ChildRef(ChildId, Answer<(Box<dyn Any + Send>, fn() -> String)>),
     Subscribe(Reply<Events>),
 }
 
@@ -973,12 +974,17 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             Api::ChildRef(id, reply) => {
                 let found = match self.index_of(&id) {
                     None => Err(SupervisorError::NotFound(id)),
-                    Some(i) => match self.children[i].actor_ref() {
-                        Some(r) if self.children[i].alive() == Alive::Running => Ok(r),
-                        _ if self.children[i].restarting() => Err(SupervisorError::Restarting(id)),
-                        Some(r) => Ok(r),
-                        None => Err(SupervisorError::NotFound(id)),
-                    },
+                    Some(i) => {
+                        let child = &self.children[i];
+                        match child.actor_ref() {
+                            Some(r) if child.alive() == Alive::Running => {
+                                Ok((r, child.ref_type_name()))
+                            }
+                            _ if child.restarting() => Err(SupervisorError::Restarting(id)),
+                            Some(r) => Ok((r, child.ref_type_name())),
+                            None => Err(SupervisorError::NotFound(id)),
+                        }
+                    }
                 };
                 let _ = reply.send(found);
             }

@@ -339,7 +339,9 @@ impl<A: Actor, V: Env> Context<A, V> {
 
     /// Sends `make()` to this actor every `period` (first after one period), until cancelled or
     /// until this incarnation ends. Ticks that fall due while the actor is behind are not
-    /// queued up: the next tick is one period after the late one.
+    /// queued up: the next tick is one period after the late one. A zero `period` is taken as
+    /// one nanosecond: the timer then ticks as often as the executor's timer can wake it
+    /// (every millisecond or so), not in a busy loop.
     ///
     /// `make` is the actor's code run on the timer's task. If it panics, the timer ends
     /// ([`TimerHandle::is_active`] turns `false`) and the actor is stopped with

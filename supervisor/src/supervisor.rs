@@ -202,10 +202,12 @@ pub(crate) enum Api<E, B> {
     DeleteChild(ChildId, Answer<()>),
     WhichChildren(Reply<Vec<ChildInfo>>),
     CountChildren(Reply<ChildCounts>),
-    /// The child's reference, boxed, and what names its type (for a lookup of another type).
-    ChildRef(ChildId, Answer<(Box<dyn Any + Send>, fn() -> String)>),
+    ChildRef(ChildId, Answer<TypedRef>),
     Subscribe(Reply<Events>),
 }
+
+/// A child's reference, boxed, and what names its type (for a lookup of another type).
+pub(crate) type TypedRef = (Box<dyn Any + Send>, fn() -> String);
 
 impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     pub(crate) fn new(spec: SupervisorSpec<E, B>) -> Self {

@@ -574,13 +574,11 @@ async fn an_acknowledged_tell_says_whether_the_message_reached_the_mailbox() {
     };
     let tight = system.spawn_with(tight, Bounded::<Reject>::with_capacity(1).unwrap());
     a.export("tight", &tight).protocol().start().await.unwrap();
-    let held = tokio::spawn({
-        let tight = tight.clone();
-        async move { tight.stall().await }
-    });
+    // The stall is queued first; a credit is refused while it waits in the mailbox, and taken
+    // once the actor holds the stall, and then the mailbox (capacity one) is full.
+    let (reply, held) = reply_port::<u64>();
+    assert!(tight.try_tell(AccountMsg::Stall { reply }).is_ok());
     let remote_tight: RemoteActorRef<AccountMsg> = b.remote_actor("tight");
-    // Refused while the stall waits in the mailbox; taken once the actor holds the stall, and
-    // then the mailbox (capacity one) is full.
     let mut next = credit(1);
     loop {
         match remote_tight.tell_acked(next, WAIT).await {
@@ -595,7 +593,7 @@ async fn an_acknowledged_tell_says_whether_the_message_reached_the_mailbox() {
         other => panic!("expected Full, got {other:?}"),
     }
     release.send(()).unwrap();
-    assert_eq!(held.await.unwrap().ok(), Some(0));
+    assert_eq!(held.await, Ok(0));
     assert_eq!(tight.balance().await.ok(), Some(1));
     a.leave().await;
     b.leave().await;

@@ -45,7 +45,9 @@ use crate::services::Services;
 /// let broker = system.broker();
 /// let echo = system.spawn(Echo);
 /// broker.register("echo", &echo).unwrap();
-/// assert_eq!(broker.register("echo", &echo), Err(RegistryError::NameTaken("echo".into())));
+/// broker.register("echo", &echo).unwrap(); // the holder again: nothing changes
+/// let other = system.spawn(Echo);
+/// assert_eq!(broker.register("echo", &other), Err(RegistryError::NameTaken("echo".into())));
 /// assert_eq!(broker.lookup::<Echo, _>("echo").unwrap(), echo);
 /// // Asked for with another mailbox type: the error says what is there.
 /// let err = broker.lookup::<Echo, Unbounded>("echo").unwrap_err();

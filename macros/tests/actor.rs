@@ -380,6 +380,38 @@ async fn a_method_fails_its_actor_through_the_context_and_a_restart_follows() {
     assert_eq!(reason.to_string(), "failed: invalid digit found in string");
 }
 
+/// Fails from its `started` hook through the context.
+struct Refuser;
+
+#[actor(error = std::num::ParseIntError)]
+impl Refuser {
+    #[message]
+    fn ping(&self) -> u32 {
+        1
+    }
+
+    #[started]
+    fn refuse<V: Env>(&mut self, ctx: &mut Context<Self, V>) {
+        ctx.fail("x".parse::<u64>().unwrap_err());
+    }
+}
+
+#[tokio::test]
+async fn failing_from_started_ends_the_incarnation_before_its_first_message() {
+    let system = System::new(TokioExecutor::current());
+    let refuser = system.spawn(Refuser);
+    let asked = refuser.ping().await;
+    assert!(
+        matches!(
+            asked,
+            Err(AskError::NoReply(NoReply::Stopped)) | Err(AskError::Closed(_))
+        ),
+        "{asked:?}"
+    );
+    let reason = refuser.wait().await;
+    assert_eq!(reason.to_string(), "failed: invalid digit found in string");
+}
+
 // ---------------------------------------------------------------------------------------------
 // An actor without messages, and one in a module with private types.
 

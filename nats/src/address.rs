@@ -13,6 +13,7 @@ use futures::channel::oneshot;
 
 use crate::broker::NatsBroker;
 use crate::codec::{Codec, CodecError};
+use crate::config::is_token;
 use crate::envelope::{self, Kind};
 use crate::error::RemoteError;
 use crate::inbox;
@@ -32,6 +33,9 @@ pub(crate) struct Address<C: Codec> {
     type_index: u64,
     /// Plain tells go without a reply subject (a lean reference).
     pub(crate) lean: bool,
+    /// Whether `name` is a subject token. A name that is not one is never written into a
+    /// subject: it could end the node's connection, or smuggle protocol into it.
+    valid: bool,
 }
 
 impl<C: Codec> Address<C> {
@@ -46,14 +50,38 @@ impl<C: Codec> Address<C> {
     ) -> Self {
         let index = inbox::type_index(message_type) as u64;
         let inner = &broker.inner;
+        let valid = is_token(name);
+        // An invalid name's subjects are never used (every send is refused first): empty ones
+        // keep what it would have been out of the reference.
+        let subject = if valid { subject } else { String::new() };
+        let tell_reply = match valid {
+            true => inner.tell_inbox(&inner.node, index, name),
+            false => String::new(),
+        };
         Address {
             broker: broker.clone(),
             name: Arc::from(name),
             subject: Subject::from(subject),
-            tell_reply: Subject::from(inner.tell_inbox(&inner.node, index, name)),
+            tell_reply: Subject::from(tell_reply),
             type_index: index,
             lean: false,
+            valid,
         }
+    }
+
+    /// Refuses a send that must not go out: to an invalid name (`InvalidName`), or from a node
+    /// that has left the cluster (`Disconnected`: its inbox, which answers come to, is gone).
+    fn admit<M>(&self, msg: M) -> Result<M, RemoteError<M>> {
+        if !self.valid {
+            return Err(RemoteError::InvalidName {
+                name: self.name.to_string(),
+                msg,
+            });
+        }
+        if self.broker.inner.has_left() {
+            return Err(RemoteError::Disconnected(msg));
+        }
+        Ok(msg)
     }
 
     /// Publishes `msg` as a plain tell, its body written by `body`: with a reply subject, or
@@ -64,6 +92,7 @@ impl<C: Codec> Address<C> {
         msg: M,
         body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), RemoteError<M>> {
+        let msg = self.admit(msg)?;
         let (kind, correlation) = match self.lean {
             true => (Kind::TellFrom, self.type_index),
             false => (Kind::Tell, 0),
@@ -85,6 +114,7 @@ impl<C: Codec> Address<C> {
         timeout: Duration,
         body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
+        let msg = self.admit(msg)?;
         let correlation = self.broker.next_correlation();
         let (bytes, msg) = encode(&self.broker, kind, correlation, msg, body)?;
         match start_request(&self.broker, &self.subject, correlation, bytes).await {
@@ -100,6 +130,7 @@ impl<C: Codec> Address<C> {
         msg: M,
         body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(AwaitedAnswer<C>, M), RemoteError<M>> {
+        let msg = self.admit(msg)?;
         let correlation = self.broker.next_correlation();
         let (bytes, msg) = encode(&self.broker, Kind::Ask, correlation, msg, body)?;
         match start_request(&self.broker, &self.subject, correlation, bytes).await {

@@ -94,6 +94,12 @@ impl<C> Inner<C> {
         format!("{}.inbox.{}.{}", self.prefix, self.node, suffix)
     }
 
+    /// Whether this node has left the cluster ([`NatsBroker::leave`]): it sends and serves
+    /// nothing more.
+    pub(crate) fn has_left(&self) -> bool {
+        self.left.load(Ordering::SeqCst)
+    }
+
     /// The subject where `node` takes the refusals of its plain tells of the message type it
     /// numbers `type_index`, sent to `name` (see `inbox`).
     pub(crate) fn tell_inbox(&self, node: &str, type_index: u64, name: &str) -> String {
@@ -228,7 +234,10 @@ impl<C: Codec> NatsBroker<C> {
 
     /// Leaves the cluster: withdraws the node's heartbeat (the others see it leave at once, not
     /// after the TTL) and its exported names, and flushes what it has sent. The actors keep
-    /// running; remote sends from this broker fail with `Disconnected` afterwards.
+    /// running. Afterwards every remote send from this broker fails at once with
+    /// `Disconnected` (the message handed back: an ask is not sent, since no inbox is left to
+    /// take its answer), and exporting, joining a pool or serving a sharded group fails with
+    /// [`ExportError::Left`](crate::ExportError::Left).
     pub async fn leave(&self) {
         let inner = Arc::clone(&self.inner);
         runtime::run(async move {

@@ -77,6 +77,9 @@ pub enum ExportError {
     NothingAccepted,
     /// The NATS server could not be reached or refused the operation.
     Nats(String),
+    /// This node has left the cluster ([`NatsBroker::leave`](crate::NatsBroker::leave)): it
+    /// serves nothing more.
+    Left,
 }
 
 impl fmt::Display for ExportError {
@@ -94,6 +97,7 @@ impl fmt::Display for ExportError {
                 "an export must accept at least one message type (tell, ask or protocol)",
             ),
             ExportError::Nats(why) => write!(f, "NATS error: {why}"),
+            ExportError::Left => f.write_str("this node has left the cluster"),
         }
     }
 }
@@ -153,8 +157,18 @@ pub enum RemoteError<M> {
     },
     /// The answer came but did not decode as the type asked for.
     Decode(CodecError),
-    /// The node's connection is closed, or the message could not be handed to it.
+    /// The node's connection is closed, this node has left the cluster
+    /// ([`NatsBroker::leave`](crate::NatsBroker::leave)), or the message could not be handed to
+    /// the connection; nothing was sent.
     Disconnected(M),
+    /// The name (or group) sent to is not one a node can serve: names are subject tokens, 1 to
+    /// 128 letters, digits, `-` or `_`. Nothing was sent.
+    InvalidName {
+        /// The name.
+        name: String,
+        /// The message.
+        msg: M,
+    },
 }
 
 impl<M> RemoteError<M> {
@@ -167,7 +181,8 @@ impl<M> RemoteError<M> {
             | RemoteError::Rejected { msg, .. }
             | RemoteError::TooLarge { msg, .. }
             | RemoteError::Encode { msg, .. }
-            | RemoteError::Disconnected(msg) => Some(msg),
+            | RemoteError::Disconnected(msg)
+            | RemoteError::InvalidName { msg, .. } => Some(msg),
             RemoteError::NoReply(_) | RemoteError::Timeout | RemoteError::Decode(_) => None,
         }
     }
@@ -217,6 +232,10 @@ impl<M> fmt::Debug for RemoteError<M> {
             RemoteError::Encode { error, .. } => Unsent::Encode(error).debug(f),
             RemoteError::Decode(e) => f.debug_tuple("Decode").field(e).finish(),
             RemoteError::Disconnected(_) => Unsent::Disconnected.debug(f),
+            RemoteError::InvalidName { name, .. } => f
+                .debug_struct("InvalidName")
+                .field("name", name)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -233,11 +252,15 @@ impl<M> fmt::Display for RemoteError<M> {
                 write!(f, "the receiving node refused the message: {reason}")
             }
             RemoteError::NoReply(why) => write!(f, "no reply will come: {why}"),
-            RemoteError::Timeout => f.write_str("the remote ask timed out"),
+            RemoteError::Timeout => f.write_str("no answer came from the remote node in time"),
             RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).fmt(f),
             RemoteError::Encode { error, .. } => Unsent::Encode(error).fmt(f),
             RemoteError::Decode(e) => write!(f, "the answer cannot be decoded: {e}"),
             RemoteError::Disconnected(_) => Unsent::Disconnected.fmt(f),
+            RemoteError::InvalidName { name, .. } => write!(
+                f,
+                "{name:?} is not a valid name (1 to 128 letters, digits, '-' or '_'): nothing was sent"
+            ),
         }
     }
 }
@@ -360,7 +383,9 @@ impl fmt::Display for Unsent<'_> {
                 write!(f, "a {size}-byte message is over the {limit}-byte limit")
             }
             Unsent::Encode(error) => write!(f, "the message cannot be encoded: {error}"),
-            Unsent::Disconnected => f.write_str("the node is not connected to NATS"),
+            Unsent::Disconnected => {
+                f.write_str("the node is not connected to NATS (or has left the cluster)")
+            }
         }
     }
 }

@@ -160,6 +160,9 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         if !is_token(&self.name) {
             return Err(ExportError::InvalidName { name: self.name });
         }
+        if self.broker.inner.has_left() {
+            return Err(ExportError::Left);
+        }
         if self.routes.is_empty() {
             return Err(ExportError::NothingAccepted);
         }

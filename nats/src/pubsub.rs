@@ -87,6 +87,11 @@ impl<C: Codec> NatsBroker<C> {
         if !actor.is_alive() {
             return Err(SubscribeError::ActorGone);
         }
+        if self.inner.has_left() {
+            return Err(SubscribeError::Nats(
+                "this node has left the cluster".into(),
+            ));
+        }
         let inner = Arc::clone(&self.inner);
         let actor = actor.downgrade();
         let (stop, stopped) = oneshot::channel();
@@ -161,6 +166,9 @@ impl<C: Codec> NatsBroker<C> {
                 limit,
                 msg,
             });
+        }
+        if self.inner.has_left() {
+            return Err(PublishError::Disconnected(msg));
         }
         let subject = topic_subject(&self.inner, topic.name());
         match self.inner.client.publish(subject, out.into()).await {

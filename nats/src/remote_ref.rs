@@ -67,6 +67,11 @@ impl<C: Codec> NatsBroker<C> {
     ///
     /// A NATS error, as text, if the registry could not be read.
     pub async fn registration(&self, name: &str) -> Result<Option<Registration>, String> {
+        // Nothing can be exported under a name that is not a subject token; and such a name
+        // is never written into a key of the bucket.
+        if !crate::config::is_token(name) {
+            return Ok(None);
+        }
         let inner = Arc::clone(&self.inner);
         let name = name.to_owned();
         runtime::run(async move { registry::find(&inner, &name).await }).await

@@ -246,6 +246,107 @@ async fn a_leaving_node_takes_its_names_with_it_and_the_others_see_it_leave() {
     .await;
     // The actor itself keeps running; only its export ended.
     assert!(counter.is_alive());
+
+    // A node that left sends nothing more: each send fails at once, the message handed back
+    // (an ask is not sent, to be handled with no inbox left to take its answer).
+    let c = node(&server, "c").await;
+    let other = system(&c).spawn(Counter::new());
+    export_counter(&c, "other", &other).await;
+    match a.remote::<Add>("other").tell(Add(1)).await {
+        Err(RemoteError::Disconnected(Add(1))) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    let started = tokio::time::Instant::now();
+    match a.remote::<Get>("other").ask::<u64>(Get, WAIT).await {
+        Err(RemoteError::Disconnected(Get)) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    assert!(started.elapsed() < WAIT, "refused at once, not timed out");
+    match a.sharded_ref::<Add>("group").tell("k", Add(2), WAIT).await {
+        Err(RemoteError::Disconnected(Add(2))) => {}
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    // Nor does it serve anything more.
+    let late = system(&a).spawn(Counter::new());
+    let refused = a.export("late", &late).tell::<Add>().start().await;
+    assert_eq!(refused.map(|_| ()), Err(ExportError::Left));
+    assert_eq!(
+        c.remote::<Get>("other").ask::<u64>(Get, WAIT).await.ok(),
+        Some(0)
+    );
+    c.leave().await;
+}
+
+#[tokio::test]
+async fn a_sharded_group_nobody_serves_is_not_found_once_the_timeout_passes() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let nobody = a.sharded_ref::<Add>("nobody");
+    // Whatever the timeout, against the sender's retry pause: never a `Timeout`, which would
+    // say that the message may have been handled.
+    for ms in [60, 120, 400] {
+        match nobody.tell("k", Add(ms), Duration::from_millis(ms)).await {
+            Err(RemoteError::NotFound { name, msg }) => {
+                assert_eq!(name, "nobody/k");
+                assert_eq!(msg, Add(ms));
+            }
+            other => panic!("{ms} ms: expected NotFound, got {other:?}"),
+        }
+    }
+    a.leave().await;
+}
+
+#[tokio::test]
+async fn a_name_that_is_not_a_subject_token_is_refused_before_anything_is_sent() {
+    let server = TestServer::start().expect("nats-server");
+    let (a, b, counter) = counter_on_a(&server).await;
+    let mut events = b.member_events();
+    // Spaces, line breaks and dots would be written into the protocol line or the subject:
+    // they could end the node's connection or smuggle a command into it.
+    for name in [
+        "has space",
+        "line\r\nPUB playhouse.actor.counter 0",
+        "a.b",
+        "",
+        "*",
+    ] {
+        match b.remote::<Add>(name).tell(Add(1)).await {
+            Err(RemoteError::InvalidName {
+                name: n,
+                msg: Add(1),
+            }) => assert_eq!(n, name),
+            other => panic!("{name:?}: expected InvalidName, got {other:?}"),
+        }
+        match b.remote::<Get>(name).ask::<u64>(Get, WAIT).await {
+            Err(e @ RemoteError::InvalidName { .. }) => {
+                assert!(e.to_string().contains("is not a valid name"), "{e}")
+            }
+            other => panic!("{name:?}: expected InvalidName, got {other:?}"),
+        }
+        assert!(matches!(
+            b.pool::<Add>(name).tell_acked(Add(2), WAIT).await,
+            Err(RemoteError::InvalidName { msg: Add(2), .. })
+        ));
+        assert!(matches!(
+            b.sharded_ref::<Add>(name).tell("k", Add(3), WAIT).await,
+            Err(RemoteError::InvalidName { msg: Add(3), .. })
+        ));
+        assert!(matches!(
+            b.lookup_remote::<Add>(name).await,
+            Err(LookupError::NotFound { .. })
+        ));
+    }
+    // Nothing reached the counter, and the connection never dropped.
+    b.remote::<Add>("counter").tell(Add(5)).await.unwrap();
+    assert_eq!(
+        b.remote::<Get>("counter").ask::<u64>(Get, WAIT).await.ok(),
+        Some(5)
+    );
+    assert_eq!(counter.ask(Msg::Get).await.unwrap(), 5);
+    let event = tokio::time::timeout(Duration::from_millis(200), events.next()).await;
+    assert!(event.is_err(), "no membership event: {event:?}");
+    a.leave().await;
+    b.leave().await;
 }
 
 #[tokio::test]

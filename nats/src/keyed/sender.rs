@@ -192,6 +192,7 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         msg: M,
         timeout: Duration,
     ) -> Result<Stored, RemoteError<M>> {
+        let msg = self.admit(msg)?;
         if !is_token(key) {
             let reason = Rejection::InvalidKey {
                 key: key.to_owned(),
@@ -284,6 +285,7 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         timeout: Duration,
         encode: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), crate::codec::CodecError>,
     ) -> Result<(Bytes, M), RemoteError<M>> {
+        let msg = self.admit(msg)?;
         let name = format!("{}/{key}", self.group);
         if !is_token(key) {
             let reason = Rejection::InvalidKey {
@@ -358,7 +360,29 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
                 return Err(RemoteError::from_rejection(&name, retry, msg));
             }
             runtime::run(tokio::time::sleep(RETRY.min(deadline - now))).await;
+            // A pause that reached the deadline leaves no time for another attempt: what the
+            // last one found is the answer (`NotFound` for a group nobody serves), not a
+            // `Timeout`, which would say the message may have been handled.
+            if Instant::now() >= deadline {
+                return Err(RemoteError::from_rejection(&name, retry, msg));
+            }
         }
+    }
+
+    /// Refuses a send that must not go out: to a group whose name is not a subject token
+    /// (`InvalidName`: it would be written into subjects), or from a node that has left the
+    /// cluster (`Disconnected`).
+    fn admit(&self, msg: M) -> Result<M, RemoteError<M>> {
+        if !is_token(&self.group) {
+            return Err(RemoteError::InvalidName {
+                name: self.group.to_string(),
+                msg,
+            });
+        }
+        if self.broker.inner.has_left() {
+            return Err(RemoteError::Disconnected(msg));
+        }
+        Ok(msg)
     }
 
     /// Sends one attempt and waits for its answer until `deadline`: `Ok(Some)` an answer,

@@ -358,6 +358,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         if !is_token(&self.group) {
             return Err(ExportError::InvalidName { name: self.group });
         }
+        if self.broker.inner.has_left() {
+            return Err(ExportError::Left);
+        }
         if self.routes.is_empty() {
             return Err(ExportError::NothingAccepted);
         }

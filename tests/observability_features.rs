@@ -259,8 +259,23 @@ async fn the_exporter_records_an_actors_series<E: Executor>(exec: E) {
     let mut counters = HashMap::new();
     let mut histogram_samples = 0;
     let mut gauges = 0;
+    let mut lifecycle = HashMap::new();
     for (key, _, _, value) in installed().metrics.snapshot().into_vec() {
         let key = key.key();
+        // The lifecycle series carry the type only: the actor was named after its spawn.
+        if key.name().starts_with("playhouse_actors_") {
+            assert!(
+                key.labels().all(|l| l.key() != "actor_name"),
+                "{key:?} carries a name"
+            );
+            if key
+                .labels()
+                .any(|l| l.key() == "actor_type" && l.value().ends_with("::Talker"))
+            {
+                lifecycle.insert(key.name().to_owned(), value);
+            }
+            continue;
+        }
         if !key
             .labels()
             .any(|l| l.key() == "actor_name" && l.value() == name)
@@ -283,9 +298,22 @@ async fn the_exporter_records_an_actors_series<E: Executor>(exec: E) {
     assert_eq!(counters.get("playhouse_panics_total"), Some(&1));
     assert_eq!(counters.get("playhouse_messages_enqueued_total"), Some(&4));
     assert_eq!(counters.get("playhouse_messages_handled_total"), Some(&3));
-    assert_eq!(counters.get("playhouse_actors_stopped_total"), Some(&1));
     assert_eq!(histogram_samples, 3);
-    assert!(gauges >= 1, "the depth and live gauges");
+    assert!(gauges >= 1, "the depth gauge");
+    // Spawned and ended: one of each since the last snapshot, and none left live.
+    assert_eq!(
+        lifecycle.get("playhouse_actors_spawned_total"),
+        Some(&DebugValue::Counter(1)),
+        "{lifecycle:?}"
+    );
+    assert_eq!(
+        lifecycle.get("playhouse_actors_stopped_total"),
+        Some(&DebugValue::Counter(1))
+    );
+    assert_eq!(
+        lifecycle.get("playhouse_actors_live"),
+        Some(&DebugValue::Gauge(0.0.into()))
+    );
 }
 
 executor_tests!(

@@ -10,7 +10,9 @@ use super::{ActorInfo, ObservedEvent, Observer};
 /// Labelled by `actor_type` (the Rust type name) and, for a named actor
 /// ([`ActorRef::set_name`](crate::ActorRef::set_name); a supervised child is named after its
 /// child id), `actor_name`; not by id, so that the series do not grow with every actor ever
-/// spawned:
+/// spawned. The lifecycle series (spawned, stopped, live) carry `actor_type` only: an actor is
+/// named after it is spawned, so a name would put its spawn and its end on different series
+/// (and leave the live gauge at +1 on one and −1 on the other).
 ///
 /// | metric | kind | on |
 /// | --- | --- | --- |
@@ -51,7 +53,12 @@ impl MetricsExporter {
     }
 }
 
-/// The labels of `actor`'s series.
+/// The labels of `actor`'s lifecycle series: its type only, known from its spawn.
+fn type_label(actor: &ActorInfo<'_>) -> Vec<metrics::Label> {
+    vec![metrics::Label::new("actor_type", actor.type_name)]
+}
+
+/// The labels of `actor`'s other series.
 fn labels(actor: &ActorInfo<'_>) -> Vec<metrics::Label> {
     let mut labels = vec![metrics::Label::new("actor_type", actor.type_name)];
     if let Some(name) = actor.name {
@@ -72,24 +79,32 @@ fn reason_label(reason: &crate::ExitReason) -> &'static str {
 
 impl Observer for MetricsExporter {
     fn observe(&self, actor: &ActorInfo<'_>, event: &ObservedEvent<'_>) {
-        let labels = labels(actor);
         match *event {
             ObservedEvent::Spawned => {
+                let labels = type_label(actor);
                 metrics::counter!("playhouse_actors_spawned_total", labels.clone()).increment(1);
                 metrics::gauge!("playhouse_actors_live", labels).increment(1.0);
+                return;
             }
+            ObservedEvent::Stopped { reason } => {
+                let labels = type_label(actor);
+                let mut with_reason = labels.clone();
+                with_reason.push(metrics::Label::new("reason", reason_label(reason)));
+                metrics::counter!("playhouse_actors_stopped_total", with_reason).increment(1);
+                metrics::gauge!("playhouse_actors_live", labels).decrement(1.0);
+                return;
+            }
+            _ => {}
+        }
+        let labels = labels(actor);
+        match *event {
+            ObservedEvent::Spawned | ObservedEvent::Stopped { .. } => {}
             ObservedEvent::Started { .. } => {}
             ObservedEvent::Panicked { .. } => {
                 metrics::counter!("playhouse_panics_total", labels).increment(1)
             }
             ObservedEvent::Restarted { .. } => {
                 metrics::counter!("playhouse_restarts_total", labels).increment(1)
-            }
-            ObservedEvent::Stopped { reason } => {
-                let mut with_reason = labels.clone();
-                with_reason.push(metrics::Label::new("reason", reason_label(reason)));
-                metrics::counter!("playhouse_actors_stopped_total", with_reason).increment(1);
-                metrics::gauge!("playhouse_actors_live", labels).decrement(1.0);
             }
             ObservedEvent::Escalated { .. } => {
                 metrics::counter!("playhouse_escalations_total", labels).increment(1)

@@ -55,6 +55,11 @@ impl Codec for Postcard {
     }
 }
 
+/// `T`'s type name with each path cut to its last segment, for errors.
+pub(crate) fn short_name<T>() -> String {
+    playhouse_broker::type_names::short_type_name(std::any::type_name::<T>())
+}
+
 /// A body could not be encoded or decoded; says why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodecError {

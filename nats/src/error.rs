@@ -172,6 +172,16 @@ pub enum RemoteError<M> {
 }
 
 impl<M> RemoteError<M> {
+    /// `Decode` for an answer that did not decode as an `R`, naming `R` (an ask for the wrong
+    /// answer type reads "the answer is not a `u64`", not only the codec's complaint).
+    pub(crate) fn answer_not<R>(error: CodecError) -> Self {
+        RemoteError::Decode(CodecError::new(format!(
+            "the answer is not a {}: {}",
+            crate::codec::short_name::<R>(),
+            error.detail()
+        )))
+    }
+
     /// The message, if it was certainly not handled.
     pub fn into_message(self) -> Option<M> {
         match self {

@@ -209,7 +209,9 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
         timeout: Duration,
     ) -> Result<R, RemoteError<M>> {
         let (body, _) = self.exchange(Kind::Ask, msg, timeout).await?;
-        self.codec().decode::<R>(&body).map_err(RemoteError::Decode)
+        self.codec()
+            .decode::<R>(&body)
+            .map_err(RemoteError::answer_not::<R>)
     }
 
     /// Sends a request envelope and waits for the answer's body, or the error it amounts to.

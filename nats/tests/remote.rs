@@ -406,13 +406,19 @@ async fn refusals_are_typed_and_hand_the_message_back() {
         b.remote::<DropIt>("counter").ask::<u64>(DropIt, WAIT).await,
         Err(RemoteError::NoReply(playhouse_core::NoReply::Dropped))
     ));
-    // An answer of the wrong type.
-    assert!(matches!(
-        b.remote::<Get>("counter")
-            .ask::<(u64, u64, u64)>(Get, WAIT)
-            .await,
-        Err(RemoteError::Decode(_))
-    ));
+    // An answer of the wrong type: the error names the type asked for.
+    match b
+        .remote::<Get>("counter")
+        .ask::<(u64, u64, u64)>(Get, WAIT)
+        .await
+    {
+        Err(RemoteError::Decode(e)) => assert!(
+            e.detail()
+                .starts_with("the answer is not a (u64, u64, u64): "),
+            "{e}"
+        ),
+        other => panic!("expected Decode, got {other:?}"),
+    }
     // Nobody under the name.
     assert!(matches!(
         b.remote::<Add>("nobody").tell_acked(Add(2), WAIT).await,

@@ -158,7 +158,7 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
             .inner
             .codec
             .decode::<R>(&body)
-            .map_err(RemoteError::Decode)
+            .map_err(RemoteError::answer_not::<R>)
     }
 
     /// Stores `msg` for the actor of `key` in the group's JetStream stream, under `id`, and

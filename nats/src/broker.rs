@@ -80,6 +80,21 @@ pub(crate) struct Inner<C> {
     pub(crate) serving: Mutex<HashMap<u64, String>>,
     /// The names this node's exports hold in the registry, kept claimed while they serve.
     pub(crate) held: Arc<crate::held_names::HeldNames>,
+    /// The sharded groups this node serves, which [`NatsBroker::leave`] stops first.
+    pub(crate) groups: Mutex<Vec<ServedGroup>>,
+}
+
+/// A sharded group this node serves, as [`NatsBroker::leave`] stops it: the group's stop
+/// signal (shared with its [`Sharded`](crate::Sharded) handle) and how many keys it still has.
+pub(crate) struct ServedGroup {
+    pub(crate) stop: Arc<Mutex<Option<futures::channel::oneshot::Sender<()>>>>,
+    pub(crate) keys: std::sync::Weak<dyn ActiveKeys>,
+}
+
+/// How many keys a served group still has active here (each with a worker that passivates it
+/// and gives its lease back when the group stops).
+pub(crate) trait ActiveKeys: Send + Sync {
+    fn active(&self) -> usize;
 }
 
 impl<C> Inner<C> {
@@ -232,9 +247,12 @@ impl<C: Codec> NatsBroker<C> {
         self.inner.members.subscribe()
     }
 
-    /// Leaves the cluster: withdraws the node's heartbeat (the others see it leave at once, not
-    /// after the TTL) and its exported names, and flushes what it has sent. The actors keep
-    /// running. Afterwards every remote send from this broker fails at once with
+    /// Leaves the cluster: stops the sharded groups this node serves (as
+    /// [`Sharded::stop`](crate::Sharded::stop) does: every active key passivated and its lease
+    /// given back, so that other nodes take the keys on their next message instead of after
+    /// the lease TTL; waited for at most the node TTL), withdraws the node's heartbeat (the
+    /// others see it leave at once) and its exported names, and flushes what it has sent. The
+    /// actors keep running. Afterwards every remote send from this broker fails at once with
     /// `Disconnected` (the message handed back: an ask is not sent, since no inbox is left to
     /// take its answer), and exporting, joining a pool or serving a sharded group fails with
     /// [`ExportError::Left`](crate::ExportError::Left).
@@ -244,6 +262,7 @@ impl<C: Codec> NatsBroker<C> {
             if inner.left.swap(true, Ordering::SeqCst) {
                 return;
             }
+            stop_groups(&inner).await;
             for task in inner
                 .tasks
                 .lock()
@@ -257,6 +276,25 @@ impl<C: Codec> NatsBroker<C> {
             let _ = inner.client.flush().await;
         })
         .await;
+    }
+}
+
+/// Stops every sharded group `inner` serves and waits, at most the node TTL, until each has
+/// passivated its keys and given their leases back.
+async fn stop_groups<C>(inner: &Inner<C>) {
+    let groups = std::mem::take(&mut *inner.groups.lock().unwrap_or_else(|p| p.into_inner()));
+    for group in &groups {
+        if let Some(stop) = group.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = stop.send(());
+        }
+    }
+    let deadline = tokio::time::Instant::now() + inner.config.node_ttl;
+    for group in &groups {
+        while group.keys.upgrade().is_some_and(|g| g.active() > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
@@ -379,6 +417,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         tasks: Mutex::new(Vec::new()),
         serving: Mutex::new(HashMap::new()),
         held: Arc::default(),
+        groups: Mutex::new(Vec::new()),
         config,
     });
     inner.members.heartbeat(&node, Duration::ZERO);

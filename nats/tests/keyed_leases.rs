@@ -156,16 +156,19 @@ async fn a_node_that_left_stops_before_another_takes_over_and_its_writes_are_ref
 
     assert_eq!(deposit(&c, "lapse", 10).await, Ok(10));
     let first = get(&c, "lapse").await.node;
-    let (gone, stays, stays_handle) = if first == "a" {
-        (a, b, on_b)
+    let (gone, gone_handle, stays, stays_handle) = if first == "a" {
+        (a, on_a, b, on_b)
     } else {
-        (b, a, on_a)
+        (b, on_b, a, on_a)
     };
     let stale = seen.states.lock().unwrap()["lapse"].clone();
     assert!(stale.is_owner());
 
-    // Its node stops renewing (it leaves without passivating anything).
+    // Its node leaves: it passivates its keys and gives their leases back before it returns,
+    // so that the key comes back elsewhere on its next message, not a lease TTL later.
     gone.leave().await;
+    assert!(!gone_handle.is_active("lapse"), "passivated by the leave");
+    assert!(!stale.is_owner(), "its lease given back by the leave");
     let after = get(&c, "lapse").await;
     assert_eq!(
         after.node,

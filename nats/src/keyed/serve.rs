@@ -149,6 +149,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+impl<A: Actor, MB: Mailbox, C: Codec> crate::broker::ActiveKeys for Group<A, MB, C> {
+    fn active(&self) -> usize {
+        self.worker_count()
+    }
+}
+
 impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
     pub(crate) fn is_active(&self, key: &str) -> bool {
         lock(&self.active).contains(key)

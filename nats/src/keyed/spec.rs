@@ -476,10 +476,16 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
             Ok(group)
         })
         .await?;
-        Ok(Sharded {
-            group,
-            stop: Arc::new(Mutex::new(Some(stop))),
-        })
+        let stop = Arc::new(Mutex::new(Some(stop)));
+        let keys: Arc<dyn crate::broker::ActiveKeys> = group.clone();
+        let mut served = (self.broker.inner.groups.lock()).unwrap_or_else(|p| p.into_inner());
+        served.retain(|g| g.keys.strong_count() > 0);
+        served.push(crate::broker::ServedGroup {
+            stop: Arc::clone(&stop),
+            keys: Arc::downgrade(&keys),
+        });
+        drop(served);
+        Ok(Sharded { group, stop })
     }
 }
 

@@ -740,11 +740,12 @@ pub struct Wallet {
 
 #[actor(remote)]
 impl Wallet {
-    /// Adds `amount`, saved before the answer; answers the new balance, or why not.
+    /// Adds `amount`, saved before the answer; answers the new balance, or why not (the
+    /// state's own error crosses as it is).
     #[message]
-    pub async fn deposit(&mut self, amount: u64) -> Result<u64, String> {
+    pub async fn deposit(&mut self, amount: u64) -> Result<u64, StateError> {
         let next = self.balance + amount;
-        self.state.save(&next).await.map_err(|e| e.to_string())?;
+        self.state.save(&next).await?;
         self.balance = next;
         Ok(next)
     }

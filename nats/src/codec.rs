@@ -60,8 +60,9 @@ pub(crate) fn short_name<T>() -> String {
     playhouse_broker::type_names::short_type_name(std::any::type_name::<T>())
 }
 
-/// A body could not be encoded or decoded; says why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A body could not be encoded or decoded; says why. Serde-serializable (as its text), so that
+/// an error that carries one ([`StateError`](crate::StateError)) can cross to another node.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodecError {
     detail: String,
 }

@@ -200,7 +200,10 @@ impl<C: Codec> KeyState<C> {
 }
 
 /// A key's state could not be saved or read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serde-serializable, so that a remote handler can answer it as is
+/// (`async fn deposit(..) -> Result<u64, StateError>` under `#[actor(remote)]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum StateError {
     /// This node's lease on the key has lapsed (it could not renew it in time, or gave it

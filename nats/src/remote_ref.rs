@@ -198,6 +198,11 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// receiving node must have exported the actor with
     /// [`Export::ask::<M, R>`](crate::Export::ask).
     ///
+    /// The request is sent whatever `timeout` is; the wait runs on the crate's Tokio timer,
+    /// whose resolution is about a millisecond, so a zero or sub-millisecond timeout may still
+    /// see a fast answer, and a `Timeout` says only that none had come when the timer fired
+    /// (the request may have been handled).
+    ///
     /// # Errors
     ///
     /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `NoReply` (the actor

@@ -69,19 +69,8 @@ impl<C: Codec> Address<C> {
         }
     }
 
-    /// Refuses a send that must not go out: to an invalid name (`InvalidName`), or from a node
-    /// that has left the cluster (`Disconnected`: its inbox, which answers come to, is gone).
     fn admit<M>(&self, msg: M) -> Result<M, RemoteError<M>> {
-        if !self.valid {
-            return Err(RemoteError::InvalidName {
-                name: self.name.to_string(),
-                msg,
-            });
-        }
-        if self.broker.inner.has_left() {
-            return Err(RemoteError::Disconnected(msg));
-        }
-        Ok(msg)
+        admit(&self.broker, &self.name, self.valid, msg)
     }
 
     /// Publishes `msg` as a plain tell, its body written by `body`: with a reply subject, or
@@ -138,6 +127,27 @@ impl<C: Codec> Address<C> {
             Err(()) => Err(RemoteError::Disconnected(msg)),
         }
     }
+}
+
+/// Refuses a send that must not go out: to a name (or group) that is not a subject token
+/// (`InvalidName`: `valid` is false), or from a node that has left the cluster
+/// (`Disconnected`: its inbox, which answers come to, is gone).
+pub(crate) fn admit<M, C: Codec>(
+    broker: &NatsBroker<C>,
+    name: &str,
+    valid: bool,
+    msg: M,
+) -> Result<M, RemoteError<M>> {
+    if !valid {
+        return Err(RemoteError::InvalidName {
+            name: name.to_owned(),
+            msg,
+        });
+    }
+    if broker.inner.has_left() {
+        return Err(RemoteError::Disconnected(msg));
+    }
+    Ok(msg)
 }
 
 /// The envelope of `msg`, of `kind`, its body written by `body` (the codec, or a

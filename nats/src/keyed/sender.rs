@@ -369,20 +369,10 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         }
     }
 
-    /// Refuses a send that must not go out: to a group whose name is not a subject token
-    /// (`InvalidName`: it would be written into subjects), or from a node that has left the
-    /// cluster (`Disconnected`).
+    /// Refuses a send to a group whose name is not a subject token (it would be written into
+    /// subjects), or from a node that has left the cluster.
     fn admit(&self, msg: M) -> Result<M, RemoteError<M>> {
-        if !is_token(&self.group) {
-            return Err(RemoteError::InvalidName {
-                name: self.group.to_string(),
-                msg,
-            });
-        }
-        if self.broker.inner.has_left() {
-            return Err(RemoteError::Disconnected(msg));
-        }
-        Ok(msg)
+        crate::address::admit(&self.broker, &self.group, is_token(&self.group), msg)
     }
 
     /// Sends one attempt and waits for its answer until `deadline`: `Ok(Some)` an answer,

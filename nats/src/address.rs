@@ -69,6 +69,7 @@ impl<C: Codec> Address<C> {
         }
     }
 
+    /// [`admit`] for this address's name.
     fn admit<M>(&self, msg: M) -> Result<M, RemoteError<M>> {
         admit(&self.broker, &self.name, self.valid, msg)
     }

@@ -100,8 +100,8 @@ pub mod prelude {
     };
     pub use playhouse_core::{
         Actor, ActorRef, AskError, Context, Env, Executor, ExitReason, Handler, MessageBroker,
-        MessageTarget, NoReply, Recipient, Reply, SendError, Topic, TopicPublisher, WeakActorRef,
-        Wiring,
+        MessageTarget, NoReply, Recipient, Reply, SendError, SendTimeoutError, Topic,
+        TopicPublisher, WeakActorRef, Wiring,
     };
     pub use playhouse_core::{Down, Exit, IncarnationEnd, Monitor, Observer};
     pub use playhouse_core::{StreamHandle, StreamMessage, StreamOptions};

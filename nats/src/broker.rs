@@ -290,11 +290,14 @@ async fn stop_groups<C>(inner: &Inner<C>) {
     }
     let deadline = tokio::time::Instant::now() + inner.config.node_ttl;
     for group in &groups {
-        while group.keys.upgrade().is_some_and(|g| g.active() > 0)
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_passivated(|| group.keys.upgrade().map_or(0, |g| g.active()), deadline).await;
+    }
+}
+
+/// Waits until `active` (a stopped group's count of keys still active) is zero, or `deadline`.
+pub(crate) async fn until_passivated(active: impl Fn() -> usize, deadline: tokio::time::Instant) {
+    while active() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

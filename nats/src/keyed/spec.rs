@@ -609,9 +609,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
         let group = Arc::clone(&self.group);
         runtime::run(async move {
             let deadline = tokio::time::Instant::now() + timeout;
-            while group.worker_count() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            crate::broker::until_passivated(|| group.worker_count(), deadline).await;
         })
         .await;
     }

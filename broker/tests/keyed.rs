@@ -434,6 +434,48 @@ async fn queues_messages_in_order_while_activating<E: Executor>(exec: E) {
     assert_eq!(world.calls(), vec![9], "one factory call for all of them");
 }
 
+/// The senders queued behind an activation are answered as their messages enter the mailbox,
+/// not once the whole queue has drained: under a load that keeps the queue from draining, a
+/// sender whose message is in the mailbox is not kept waiting (a timed one would time out on a
+/// delivered message), and one whose message waits for room in a full `Block` mailbox waits,
+/// as a routed send does.
+async fn answers_each_queued_sender_as_its_message_enters_the_mailbox<E: Executor>(exec: E) {
+    let world = World::new();
+    let (open, factory_gate) = gate();
+    world.close_gate_until(factory_gate);
+    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
+    let keyed = spec(&world)
+        .mailbox(mailbox)
+        .start(&System::new(exec.clone()));
+
+    // Queued in order behind the activation (held at the factory's gate): a message that holds
+    // the handler, then two items for the one place in the mailbox.
+    let (release, held) = gate();
+    let mut hold = Box::pin(keyed.ask(9, |busy| Msg::Hold(busy, held)));
+    assert!(futures::poll!(hold.as_mut()).is_pending());
+    let mut first = Box::pin(keyed.tell(9, Msg::Item(1)));
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    let mut second = Box::pin(keyed.tell(9, Msg::Item(2)));
+    assert!(futures::poll!(second.as_mut()).is_pending());
+
+    open.send(()).unwrap();
+    within(&exec, LONG, hold).await.unwrap(); // the handler holds
+    // Item 1 takes the place the held message left; its sender is answered although item 2,
+    // queued behind it, cannot be delivered until the handler lets go.
+    within(&exec, LONG, first).await.unwrap();
+    assert!(
+        futures::poll!(second.as_mut()).is_pending(),
+        "item 2 waits for room in the full mailbox"
+    );
+    assert!(!keyed.is_active(&9), "the hand-over has not finished");
+
+    release.send(()).unwrap();
+    second.await.unwrap();
+    assert!(keyed.is_active(&9), "the last sender finds the key active");
+    assert_eq!(keyed.ask(9, Msg::Log).await.unwrap(), vec![1, 2]);
+    assert_eq!(world.calls(), vec![9]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Concurrency
 
@@ -1405,6 +1447,7 @@ executor_tests!(
     activates_on_first_message,
     keeps_per_key_order,
     queues_messages_in_order_while_activating,
+    answers_each_queued_sender_as_its_message_enters_the_mailbox,
     runs_keys_concurrently,
     activates_once_under_a_creation_race,
     hands_back_the_message_when_the_factory_fails,

@@ -48,7 +48,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             id,
             batch: VecDeque::new(),
             in_flight: None,
-            delivered: Vec::new(),
+            delivered: None,
             spawned: false,
             done: false,
         };
@@ -145,10 +145,12 @@ struct Guard<K: Key, A: Actor, MB: Mailbox> {
     batch: VecDeque<Waiting<A::Message>>,
     /// The port of the message being delivered right now.
     in_flight: Option<Reply<Delivery<A::Message>>>,
-    /// The ports of the messages delivered (or refused by the mailbox), with the outcome: they
-    /// are answered once the entry has turned `Active`, so that a sender whose `tell` returned
-    /// finds the key active.
-    delivered: Vec<Answer<A::Message>>,
+    /// The port of the last message of a batch, delivered (or refused by the mailbox), with
+    /// the outcome: it is answered once the next look at the entry has taken the next batch
+    /// or turned the entry `Active`, so that a sender whose `tell` returned with nothing
+    /// queued behind it finds the key active. The other senders of a batch are answered as
+    /// their messages enter the mailbox.
+    delivered: Option<Answer<A::Message>>,
     /// Whether the actor has been spawned.
     spawned: bool,
     /// Whether every sender has been answered.
@@ -238,13 +240,20 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
 
     /// Hands `actor` the queued messages in order, batch by batch, until none is left; then
     /// the entry turns `Active` and later messages go straight to the mailbox. Messages that
-    /// arrive meanwhile queue behind, so none overtakes another. The senders are answered last.
+    /// arrive meanwhile queue behind, so none overtakes another.
+    ///
+    /// Each sender is answered as its message enters the mailbox (or is refused), as a send to
+    /// an active key is: it waits for room in a full `Block` mailbox, so the senders queued
+    /// here feel its back-pressure, and one whose message is in the mailbox is not kept waiting
+    /// for the messages queued behind it. Only the last of a batch waits for one more look at
+    /// the entry, which is what turns it `Active` when nothing came meanwhile.
     async fn deliver(&mut self, actor: &ActorRef<A, MB>) {
         loop {
-            if self.take_batch_or_finish(actor) {
-                std::mem::take(&mut self.delivered)
-                    .into_iter()
-                    .for_each(Answer::send);
+            let finished = self.take_batch_or_finish(actor);
+            if let Some(answer) = self.delivered.take() {
+                answer.send();
+            }
+            if finished {
                 return;
             }
             while let Some(Waiting { message, reply, .. }) = self.batch.pop_front() {
@@ -263,7 +272,12 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                     .into()),
                 };
                 if let Some(reply) = self.in_flight.take() {
-                    self.delivered.push(Answer { reply, outcome });
+                    let answer = Answer { reply, outcome };
+                    if self.batch.is_empty() {
+                        self.delivered = Some(answer);
+                    } else {
+                        answer.send();
+                    }
                 }
             }
         }
@@ -343,9 +357,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Drop for Guard<K, A, MB> {
         if self.done {
             return;
         }
-        std::mem::take(&mut self.delivered)
-            .into_iter()
-            .for_each(Answer::send);
+        if let Some(answer) = self.delivered.take() {
+            answer.send();
+        }
         let mut waiting = std::mem::take(&mut self.batch);
         waiting.extend(self.shared.abandon(self.hash, self.id));
         let key = self.key_text();

@@ -440,6 +440,32 @@ async fn a_backoff_waits_on_the_executors_timer<E: Executor>(exec: E) {
     assert_eq!((world.loads(), keyed.stats().restarts), (2, 1));
 }
 
+/// A backoff too long for the clock (`Duration::MAX`) waits for ever, as a plain supervisor's
+/// does: the restart is not made at once, and the key can still be passivated.
+async fn a_backoff_past_the_end_of_the_clock_waits_for_ever<E: Executor>(exec: E) {
+    let world = World::new();
+    let longest = Backoff {
+        initial: Duration::MAX,
+        max: Duration::MAX,
+        jitter: 0.0,
+    };
+    let keyed = accounts(&world)
+        .supervise(transient().backoff(longest))
+        .start(&System::new(exec.clone()));
+    keyed.tell(3, Msg::Item(1)).await.unwrap();
+    keyed.tell(3, Msg::Panic).await.unwrap();
+    let waited = keyed
+        .ask_timeout(3, Msg::Log, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(waited.is_timeout(), "{waited}");
+    assert_eq!(world.loads(), 1, "the restart waits");
+    assert!(keyed.is_active(&3), "the key stays active while it waits");
+    assert!(keyed.passivate(&3));
+    ended(&exec, &keyed).await;
+    assert_eq!((world.loads(), keyed.stats().restarts), (1, 0));
+}
+
 /// A passivation while a restart waits for its backoff is final: the activation ends without
 /// waiting for the backoff, its factory is not called again, and the key's next message
 /// activates it anew.
@@ -502,6 +528,7 @@ executor_tests!(
     a_restart_whose_factory_fails_ends_the_activation,
     a_restart_asking_its_own_key_is_refused_not_hung,
     a_backoff_waits_on_the_executors_timer,
+    a_backoff_past_the_end_of_the_clock_waits_for_ever,
     a_passivation_during_a_backoff_ends_the_activation,
     a_restarting_key_with_messages_queued_is_not_passivated,
 );

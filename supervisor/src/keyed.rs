@@ -178,8 +178,12 @@ impl<K: Key, A: Send + 'static> KeySupervisor<K, A> {
         });
         let make = self.activation.make();
         Some(Box::pin(async move {
-            if let Some(Some(wait)) = wait {
-                wait.await;
+            match wait {
+                Some(Some(wait)) => wait.await,
+                // A wait past the end of the clock is a wait for ever (until the key is
+                // passivated or its set dropped), not none.
+                Some(None) => std::future::pending().await,
+                None => {}
             }
             make.await
         }))

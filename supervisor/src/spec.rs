@@ -128,7 +128,14 @@ impl Backoff {
         } else {
             0.0
         };
-        base.mul_f64((1.0 - jitter * random).clamp(0.0, 1.0))
+        let factor = (1.0 - jitter * random).clamp(0.0, 1.0);
+        if factor >= 1.0 {
+            return base;
+        }
+        // `mul_f64` panics where the product, rounded to a float, passes `Duration::MAX`
+        // (a base near it and a factor near 1): such a wait stays the base.
+        Duration::try_from_secs_f64(base.as_secs_f64() * factor)
+            .map_or(base, |delay| delay.min(base))
     }
 }
 
@@ -579,5 +586,31 @@ mod tests {
         assert_eq!(backoff(f64::INFINITY).delay(1, 0.9), Duration::from_secs(1));
         assert_eq!(backoff(-3.0).delay(1, 0.9), Duration::from_secs(1));
         assert_eq!(backoff(7.0).delay(1, 1.0), Duration::ZERO);
+    }
+
+    /// A wait near `Duration::MAX` is no panic (`mul_f64` would round past it), jittered or not.
+    #[test]
+    fn a_wait_near_the_longest_duration_does_not_panic() {
+        let longest = Backoff {
+            initial: Duration::MAX,
+            max: Duration::MAX,
+            jitter: 0.0,
+        };
+        assert_eq!(longest.delay(1, 0.5), Duration::MAX);
+        assert_eq!(longest.delay(40, 0.5), Duration::MAX);
+        let jittered = Backoff {
+            jitter: 1e-18,
+            ..longest
+        };
+        assert!(jittered.delay(1, 0.999_999) <= Duration::MAX);
+        let half = Backoff {
+            jitter: 0.5,
+            ..longest
+        };
+        let delay = half.delay(1, 1.0);
+        assert!(
+            delay < Duration::MAX && delay > Duration::MAX / 3,
+            "{delay:?}"
+        );
     }
 }

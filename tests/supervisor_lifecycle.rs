@@ -2139,6 +2139,87 @@ async fn pool_member_crash_restarts_behind_the_same_reference<E: Executor>(exec:
     within(&exec, LONG, pool.supervisor().wait()).await;
 }
 
+/// A member that ends for good (killed through its reference, or a `Temporary` one that
+/// crashed) is skipped by both routings, and a send that picks it refreshes the list: a
+/// replaced member is reached through its new reference, a removed one leaves the list.
+async fn pool_routes_past_members_that_ended<E: Executor>(exec: E) {
+    let (_vt, system) = setup(&exec);
+    for routing in [Routing::RoundRobin, Routing::LeastLoaded] {
+        // A permanent member killed: its supervisor starts a new actor under a new reference.
+        let pool = Pool::start(
+            PoolSpec::new("p", 3, Counter::default).routing(routing),
+            &system,
+        )
+        .await
+        .expect("pool");
+        let killed = pool.members()[1].clone();
+        killed.kill();
+        within(&exec, LONG, killed.wait()).await;
+        for _ in 0..6 {
+            pool.tell(CounterMsg::Add(1))
+                .await
+                .expect("routed past the ended member");
+        }
+        let deadline = ::std::time::Instant::now() + LONG;
+        while pool.members()[1].id() == killed.id() {
+            assert!(
+                ::std::time::Instant::now() < deadline,
+                "{routing:?}: never refreshed"
+            );
+            exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
+                .await;
+            pool.refresh().await;
+        }
+        let members = pool.members();
+        assert!(members.iter().all(|m| m.is_alive()), "{routing:?}");
+        let mut total = 0;
+        for member in &members {
+            total += member.ask(CounterMsg::Get).await.unwrap();
+        }
+        assert_eq!(total, 6, "{routing:?}: every tell was handled");
+        pool.supervisor().stop();
+        within(&exec, LONG, pool.supervisor().wait()).await;
+
+        // A temporary member crashed: its supervisor removes it, and so does the pool.
+        let pool = Pool::start(
+            PoolSpec::new("t", 3, Counter::default)
+                .routing(routing)
+                .restart(RestartType::Temporary),
+            &system,
+        )
+        .await
+        .expect("pool");
+        let crashed = pool.members()[0].clone();
+        crashed.tell(CounterMsg::Panic).await.unwrap();
+        within(&exec, LONG, crashed.wait()).await;
+        for _ in 0..6 {
+            pool.tell(CounterMsg::Add(1))
+                .await
+                .expect("routed past the ended member");
+        }
+        let deadline = ::std::time::Instant::now() + LONG;
+        while pool.members().len() == 3 {
+            assert!(
+                ::std::time::Instant::now() < deadline,
+                "{routing:?}: never removed"
+            );
+            exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
+                .await;
+            pool.refresh().await;
+        }
+        let members = pool.members();
+        assert_eq!(members.len(), 2, "{routing:?}");
+        assert!(members.iter().all(|m| m.id() != crashed.id()));
+        let mut total = 0;
+        for member in &members {
+            total += member.ask(CounterMsg::Get).await.unwrap();
+        }
+        assert_eq!(total, 6, "{routing:?}: every tell was handled");
+        pool.supervisor().stop();
+        within(&exec, LONG, pool.supervisor().wait()).await;
+    }
+}
+
 /// `grow` adds a member at the end; `shrink` stops and removes the newest; an empty pool has
 /// nothing to pick.
 async fn pool_grow_and_shrink<E: Executor>(exec: E) {
@@ -2330,6 +2411,7 @@ executor_tests!(
     pool_least_loaded_picks_the_shortest_mailbox,
     pool_member_crash_restarts_behind_the_same_reference,
     pool_grow_and_shrink,
+    pool_routes_past_members_that_ended,
     monitor_of_a_supervised_child_sees_down_only_at_its_end,
     link_to_a_supervised_child_signals_only_at_its_end,
     linked_crash_restarts_the_supervised_child,

@@ -130,7 +130,13 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 }
 
 /// A running pool: a `OneForOne` supervisor of identical members, and a typed way to send to
-/// them. Members keep their references across restarts, so routing needs no lookup; the list
+/// them. A member restarted after a crash keeps its reference, so routing needs no lookup.
+///
+/// A member that ends otherwise (it stops itself, or is killed through its reference) is
+/// replaced by its supervisor with a new actor under a new reference, and a `Temporary` one is
+/// removed. Routing skips members that have ended, and a send that picks one first asks the
+/// supervisor for the current members ([`refresh`](Pool::refresh)): a replaced member is
+/// reached through its new reference, and a removed one leaves the list. Otherwise the list
 /// changes only when the pool [`grow`](Pool::grow)s or [`shrink`](Pool::shrink)s.
 ///
 /// ```
@@ -236,46 +242,98 @@ where
             .clone()
     }
 
-    /// The members, in the order they were started.
+    /// The members, in the order they were started, as last refreshed: a member replaced by
+    /// its supervisor since shows its old, ended reference until a send or
+    /// [`refresh`](Pool::refresh) looks it up.
     pub fn members(&self) -> Vec<ActorRef<A, MB>> {
         self.snapshot().iter().map(|(_, r)| r.clone()).collect()
     }
 
-    /// The member the pool's routing picks next; `None` for an empty pool.
+    /// The member the pool's routing picks next, among those that have not ended (if none
+    /// has, one that has: a send to it fails with `Closed`); `None` for an empty pool. It
+    /// does not refresh the list (it cannot wait for the supervisor); the sends do.
     pub fn pick(&self) -> Option<ActorRef<A, MB>> {
         let members = self.snapshot();
         if members.is_empty() {
             return None;
         }
+        let live = |i: &usize| members[*i].1.is_alive();
+        let n = members.len();
         let i = match self.template.routing {
-            Routing::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % members.len(),
-            Routing::LeastLoaded => members
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, (_, r))| r.mailbox_len())
-                .map_or(0, |(i, _)| i),
+            Routing::RoundRobin => {
+                let first = self.next.fetch_add(1, Ordering::Relaxed);
+                (0..n).map(|k| first.wrapping_add(k) % n).find(live)
+            }
+            Routing::LeastLoaded => (0..n)
+                .filter(live)
+                .min_by_key(|&i| members[i].1.mailbox_len()),
         };
-        Some(members[i].1.clone())
+        Some(members[i.unwrap_or(0)].1.clone())
+    }
+
+    /// [`pick`](Pool::pick), after a [`refresh`](Pool::refresh) if what it picked has ended.
+    async fn pick_live(&self) -> Option<ActorRef<A, MB>> {
+        let member = self.pick()?;
+        if member.is_alive() {
+            return Some(member);
+        }
+        self.refresh().await;
+        self.pick()
+    }
+
+    /// Asks the supervisor for the current reference of each member that has ended: a
+    /// member it has replaced gets its new reference, one it no longer has (a `Temporary`
+    /// member that ended, or one deleted through the supervisor) leaves the list, and one it is
+    /// restarting stays as it is until a later refresh. Sends call it when they pick a member
+    /// that has ended; call it to have [`members`](Pool::members) current.
+    pub async fn refresh(&self) {
+        let ended: Vec<ChildId> = self
+            .snapshot()
+            .iter()
+            .filter(|(_, member)| !member.is_alive())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ended {
+            let now = match self.supervisor.child::<A, MB>(id.clone()).await {
+                Ok(member) => Some(member),
+                Err(SupervisorError::NotFound(_)) => None,
+                // Restarting, or the supervisor has ended: nothing better to hold.
+                Err(_) => continue,
+            };
+            let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            let mut list = members.to_vec();
+            // Looked up by id: the list may have changed meanwhile.
+            let Some(at) = list.iter().position(|(i, m)| *i == id && !m.is_alive()) else {
+                continue;
+            };
+            match now {
+                Some(member) => list[at].1 = member,
+                None => {
+                    list.remove(at);
+                }
+            }
+            *members = list.into();
+        }
     }
 
     /// Sends `msg` to the member the routing picks, waiting for room as that member's mailbox
-    /// strategy says. `Closed(msg)` for an empty pool or a member that has ended.
+    /// strategy says. `Closed(msg)` for an empty pool, or if every member has ended and none
+    /// has been replaced yet.
     pub async fn tell(&self, msg: A::Message) -> Result<(), SendError<A::Message>> {
-        match self.pick() {
+        match self.pick_live().await {
             Some(member) => member.tell(msg).await,
             None => Err(SendError::Closed(msg)),
         }
     }
 
     /// As [`tell`](Pool::tell), but gives up after `timeout` if the member's `Block` mailbox
-    /// stays full (see [`ActorRef::tell_timeout`]). `Closed(msg)` for an empty pool or a member
-    /// that has ended.
+    /// stays full (see [`ActorRef::tell_timeout`]). `Closed(msg)` as for `tell`.
     pub async fn tell_timeout(
         &self,
         msg: A::Message,
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<A::Message>> {
-        match self.pick() {
+        match self.pick_live().await {
             Some(member) => member.tell_timeout(msg, timeout).await,
             None => Err(SendTimeoutError::Closed(msg)),
         }
@@ -355,7 +413,7 @@ where
         T: Send,
         F: FnOnce(Reply<T>) -> Self::Message + Send,
     {
-        match self.pick() {
+        match self.pick_live().await {
             Some(member) => member.ask(make).await,
             None => Err(AskError::Closed(make(reply_port().0))),
         }
@@ -367,7 +425,7 @@ where
         Er: Send,
         F: FnOnce(Reply<Result<T, Er>>) -> Self::Message + Send,
     {
-        match self.pick() {
+        match self.pick_live().await {
             Some(member) => member.ask_flat(make).await,
             None => Err(AskError::Closed(make(reply_port().0))),
         }
@@ -382,7 +440,7 @@ where
         T: Send,
         F: FnOnce(Reply<T>) -> Self::Message + Send,
     {
-        match self.pick() {
+        match self.pick_live().await {
             Some(member) => member.ask_timeout(make, timeout).await,
             None => Err(AskError::Closed(make(reply_port().0))),
         }
@@ -398,7 +456,7 @@ where
         Er: Send,
         F: FnOnce(Reply<Result<T, Er>>) -> Self::Message + Send,
     {
-        match self.pick() {
+        match self.pick_live().await {
             Some(member) => member.ask_flat_timeout(make, timeout).await,
             None => Err(AskError::Closed(make(reply_port().0))),
         }

@@ -1567,6 +1567,83 @@ async fn backoff_delays_each_restart<E: Executor>(exec: E) {
     stop(&exec, &sup).await;
 }
 
+/// With a backoff under `RestForOne` (and `OneForAll`), the siblings the restart covers stop at
+/// once, as without one: only the group's start waits. A dependent child never runs on while
+/// the child it depends on waits out its backoff.
+async fn a_group_restart_stops_its_siblings_before_the_backoff<E: Executor>(exec: E) {
+    for (strategy, stopped) in [
+        (Strategy::RestForOne, &["c"][..]),
+        (Strategy::OneForAll, &["c", "a"][..]),
+    ] {
+        let vt = VirtualTime::new(exec.clone());
+        let system = System::new(vt.clone());
+        let log = Log::default();
+        let spec = SupervisorSpec::new(strategy)
+            .name("sup")
+            .intensity(10, Duration::from_secs(60))
+            .backoff(Backoff {
+                initial: Duration::from_secs(5),
+                max: Duration::from_secs(5),
+                jitter: 0.0,
+            })
+            .child(worker("a", &log))
+            .child(worker("b", &log))
+            .child(worker("c", &log));
+        let events = spec.subscribe();
+        let sup = start(&exec, spec, &system).await;
+        expect_events(
+            &exec,
+            &events,
+            &["sup:a started", "sup:b started", "sup:c started"],
+        )
+        .await;
+        let b = child_ref(&exec, &sup, "b").await;
+        tell(&exec, &b, W::Fail).await;
+        let mut now: Vec<String> = vec![format!("sup:b stopped {FAILED}")];
+        now.extend(
+            stopped
+                .iter()
+                .map(|id| format!("sup:{id} stopped Shutdown")),
+        );
+        let now: Vec<&str> = now.iter().map(String::as_str).collect();
+        expect_events(&exec, &events, &now).await;
+        // The round trip also makes sure the supervisor has set its timer.
+        let waiting = states(&exec, &sup).await;
+        for (id, state) in &waiting {
+            let covered = id == "b" || stopped.contains(&id.as_str());
+            let expected = if covered {
+                ChildState::Restarting
+            } else {
+                ChildState::Running
+            };
+            assert_eq!(*state, expected, "{strategy:?}: {id} during the backoff");
+        }
+        vt.advance(Duration::from_secs(5) - Duration::from_millis(1));
+        assert_eq!(
+            pending_events(&events),
+            Vec::<String>::new(),
+            "{strategy:?}"
+        );
+        vt.advance(Duration::from_millis(1));
+        let mut restarted: Vec<&str> = vec!["a", "b", "c"];
+        restarted.retain(|id| *id == "b" || stopped.contains(id));
+        let restarted: Vec<String> = restarted
+            .iter()
+            .map(|id| format!("sup:{id} restarted 2"))
+            .collect();
+        let restarted: Vec<&str> = restarted.iter().map(String::as_str).collect();
+        expect_events(&exec, &events, &restarted).await;
+        assert!(
+            states(&exec, &sup)
+                .await
+                .iter()
+                .all(|(_, s)| *s == ChildState::Running),
+            "{strategy:?}"
+        );
+        stop(&exec, &sup).await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. What a restarted child finds in its mailbox
 
@@ -1791,6 +1868,7 @@ executor_tests!(
     one_for_all_failed_restart_restarts_the_group_again,
     rest_for_one_failed_restart_retries_from_the_failed_child,
     backoff_delays_each_restart,
+    a_group_restart_stops_its_siblings_before_the_backoff,
     keep_queue_hands_the_queue_to_the_next_incarnation,
     drain_queue_discards_the_queue,
     ask_in_flight_when_the_handler_panics_resolves,

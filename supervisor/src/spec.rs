@@ -499,7 +499,9 @@ impl<E: Executor, B: MessageBroker> SupervisorSpec<E, B> {
         self
     }
 
-    /// A wait before each restart (off by default, as in OTP).
+    /// A wait before each restart (off by default, as in OTP). Under `OneForAll` and
+    /// `RestForOne` the siblings a restart covers stop at once; only the group's start waits.
+    /// Messages sent to a child meanwhile queue for its next incarnation.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = Some(backoff);
         self

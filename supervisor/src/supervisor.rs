@@ -804,7 +804,16 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             let n = self.intensity(ctx).recent();
             let delay = backoff.delay(n, self.random());
             let child = self.children[idx].0.clone();
-            self.children[idx].set_restarting(true);
+            // The siblings the strategy covers stop now, as they would without a backoff: only
+            // the group's start waits. (A temporary sibling is removed: look the child up again.)
+            for member in self.stop_group(idx, ctx).await {
+                if let Some(i) = self.index_of_child(&member) {
+                    self.children[i].set_restarting(true);
+                }
+            }
+            let Some(idx) = self.index_of_child(&child) else {
+                return false;
+            };
             ctx.run_later(
                 delay,
                 SupervisorMsg(Msg::Retry {
@@ -816,6 +825,43 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             return false;
         }
         true
+    }
+
+    /// Ends the incarnations of the siblings that a restart of child `idx` covers under the
+    /// strategy (none under `OneForOne`), last started first; a temporary sibling is stopped
+    /// and removed instead. Returns the group still there, child `idx` included, in start
+    /// order.
+    async fn stop_group(
+        &mut self,
+        idx: usize,
+        ctx: &mut Ctx<E, B>,
+    ) -> Vec<Arc<dyn ChildSlot<E, B>>> {
+        let this = self.children[idx].0.clone();
+        let range: Vec<Arc<dyn ChildSlot<E, B>>> = match self.strategy {
+            Strategy::OneForOne => vec![this.clone()],
+            Strategy::OneForAll => self.children.iter().map(|c| c.0.clone()).collect(),
+            Strategy::RestForOne => self.children[idx..].iter().map(|c| c.0.clone()).collect(),
+        };
+        // Stop the others, last started first.
+        for k in range.iter().rev() {
+            if Arc::ptr_eq(k, &this) {
+                continue;
+            }
+            let Some(i) = self.index_of_child(k) else {
+                continue;
+            };
+            if self.children[i].flags().restart == RestartType::Temporary {
+                // A temporary sibling is removed, not restarted.
+                self.stop_child(i, ctx).await;
+                self.remove_child(i);
+            } else {
+                self.end_incarnation_of(i, ctx).await;
+            }
+        }
+        range
+            .into_iter()
+            .filter(|k| self.index_of_child(k).is_some())
+            .collect()
     }
 
     async fn significant_exit(&mut self, ctx: &Ctx<E, B>) {
@@ -850,32 +896,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             }
             return;
         }
-        let range: Vec<Arc<dyn ChildSlot<E, B>>> = match self.strategy {
-            Strategy::OneForOne => vec![this.clone()],
-            Strategy::OneForAll => self.children.iter().map(|c| c.0.clone()).collect(),
-            Strategy::RestForOne => self.children[idx..].iter().map(|c| c.0.clone()).collect(),
-        };
-        // Stop the others, last started first.
-        for k in range.iter().rev() {
-            if Arc::ptr_eq(k, &this) {
-                continue;
-            }
-            let Some(i) = self.index_of_child(k) else {
-                continue;
-            };
-            if self.children[i].flags().restart == RestartType::Temporary {
-                // A temporary sibling is removed, not restarted.
-                self.stop_child(i, ctx).await;
-                self.remove_child(i);
-            } else {
-                self.end_incarnation_of(i, ctx).await;
-            }
-        }
-        // Start all, first started first.
-        let members: Vec<Arc<dyn ChildSlot<E, B>>> = range
-            .into_iter()
-            .filter(|k| self.index_of_child(k).is_some())
-            .collect();
+        // Stop the others (already stopped if the restart waited for a backoff), then start
+        // all, first started first.
+        let members = self.stop_group(idx, ctx).await;
         for (n, k) in members.iter().enumerate() {
             let Some(i) = self.index_of_child(k) else {
                 continue;

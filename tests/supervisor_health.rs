@@ -813,7 +813,8 @@ async fn an_invalid_health_check_is_a_spec_error<E: Executor>(exec: E) {
             ChildSpec::new("z", || Patient)
                 .health_check(HealthCheck::new(EVERY, WITHIN, probe))
                 .mailbox(Unbounded),
-            "probes an",
+            "child \"z\"'s health check probes ActorRef<Patient, Bounded> but the child \
+             is ActorRef<Patient, Unbounded> (set the mailbox before the health check)",
         ),
     ];
     for (spec, why) in bad {

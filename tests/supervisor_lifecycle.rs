@@ -526,6 +526,11 @@ async fn invalid_flags_fail_before_any_child_starts<E: Executor>(exec: E) {
         Err(StartError::InvalidSpec(why)) => assert!(why.contains("zero"), "{why}"),
         other => panic!("expected InvalidSpec, got {other:?}"),
     }
+    // An empty id.
+    match base().child(counted("")).start(&system).await {
+        Err(StartError::InvalidSpec(why)) => assert_eq!(why, "a child has an empty id"),
+        other => panic!("expected InvalidSpec, got {other:?}"),
+    }
     assert_eq!(count(&made), 0, "a child was made");
     assert!(lines(&log).is_empty(), "{:?}", lines(&log));
 }
@@ -844,6 +849,7 @@ async fn start_child_and_its_errors<E: Executor>(exec: E) {
             .significant(true),
         worker("s", &log).significant(true),
         worker("s", &log).shutdown(Shutdown::Timeout(Duration::ZERO)),
+        worker("", &log),
     ] {
         match sup.start_child(bad).await {
             Err(SupervisorError::InvalidSpec(_)) => {}

@@ -159,7 +159,7 @@ impl<A: Actor, MB: Mailbox> HealthCheck<A, MB> {
             timeout: self.timeout,
             failure_threshold: self.failure_threshold,
             target: TypeId::of::<ActorRef<A, MB>>(),
-            target_name: std::any::type_name::<ActorRef<A, MB>>(),
+            target_name: playhouse_broker::type_names::ref_type_name::<A, MB>(),
             probe: Box::new(
                 move |actor: &dyn Any| match actor.downcast_ref::<ActorRef<A, MB>>() {
                     Some(actor) => probe(actor.clone()),
@@ -203,7 +203,7 @@ pub(crate) struct ErasedHealthCheck {
     /// The `ActorRef<A, MB>` the probe was written for: a spec whose mailbox was changed after
     /// its health check was set no longer matches, and is rejected when validated.
     pub(crate) target: TypeId,
-    pub(crate) target_name: &'static str,
+    pub(crate) target_name: String,
     probe: AnyProbe,
 }
 
@@ -240,7 +240,7 @@ impl ErasedHealthCheck {
         }
         if self.target != child {
             return Err(format!(
-                "child {id:?}'s health check probes an {} but the child is an {child_name} \
+                "child {id:?}'s health check probes {} but the child is {child_name} \
                  (set the mailbox before the health check)",
                 self.target_name
             ));

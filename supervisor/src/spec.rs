@@ -401,7 +401,7 @@ where
                 .check(
                     &spec.id,
                     std::any::TypeId::of::<ActorRef<A, MB>>(),
-                    std::any::type_name::<ActorRef<A, MB>>(),
+                    &playhouse_broker::type_names::ref_type_name::<A, MB>(),
                 )
                 .err()
         });
@@ -535,6 +535,10 @@ impl<E, B> fmt::Debug for SupervisorSpec<E, B> {
 
 /// Checks a child's flags against the supervisor's: a typed error before anything starts.
 pub(crate) fn check_child(flags: &ChildFlags, auto: AutoShutdown) -> Result<(), String> {
+    if flags.id.is_empty() {
+        // It would name nothing in events, metrics and errors, and could not be told apart.
+        return Err("a child has an empty id".to_string());
+    }
     if flags.significant {
         if flags.restart == RestartType::Permanent {
             return Err(format!(

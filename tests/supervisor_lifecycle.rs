@@ -1232,8 +1232,9 @@ async fn a_dropped_restarts_retry_does_not_cut_a_later_backoff<E: Executor>(exec
     within(&exec, LONG, sup.wait()).await;
 }
 
-/// A child whose restart waits for its backoff is `Restarting`: `restart_child`,
-/// `delete_child` and `child` say so; once the clock reaches the backoff it runs again.
+/// A child whose restart waits for its backoff is `Restarting`: `restart_child` and
+/// `delete_child` say so, and `child` hands out its reference, which stays valid; once the
+/// clock reaches the backoff it runs again.
 async fn restarting_child_refuses_manual_operations<E: Executor>(exec: E) {
     let (vt, system) = setup(&exec);
     let log = Log::default();
@@ -1268,10 +1269,12 @@ async fn restarting_child_refuses_manual_operations<E: Executor>(exec: E) {
         Err(SupervisorError::Restarting(id)) => assert_eq!(&*id, "a"),
         other => panic!("expected Restarting, got {other:?}"),
     }
-    match sup.child::<Worker, Bounded<Block>>("a").await {
-        Err(SupervisorError::Restarting(id)) => assert_eq!(&*id, "a"),
-        other => panic!("expected Restarting, got {:?}", other.map(|r| r.id())),
-    }
+    // Its reference stays valid while it waits: a send queues for the next incarnation.
+    let waiting = sup
+        .child::<Worker, Bounded<Block>>("a")
+        .await
+        .expect("the reference of a child waiting for its backoff");
+    assert_eq!(waiting.id(), a.id());
     assert_eq!(
         sup.count_children().await.unwrap(),
         ChildCounts {

@@ -135,9 +135,11 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
     }
 
     /// A child's reference, typed. It stays valid across the child's restarts (a restart
-    /// keeps the reference and mailbox); after the child was stopped and started again (by
-    /// hand, or by a group restart of a stopped child) it has a new one. Errors: `NotFound`
-    /// (no such child, or it has no actor), `Restarting`, `WrongType`.
+    /// keeps the reference and mailbox), also while a restart waits for its backoff (what is
+    /// sent meanwhile queues for the next incarnation); after the child was stopped and
+    /// started again (by hand, or by a group restart of a stopped child) it has a new one.
+    /// Errors: `NotFound` (no such child, or it has no actor), `Restarting` (a restart that
+    /// makes a new actor has not made it yet), `WrongType`.
     pub async fn child<A: Actor, MB: Mailbox>(
         &self,
         id: impl Into<ChildId>,

@@ -1002,7 +1002,9 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     Some(i) => {
                         let child = &self.children[i];
                         match child.actor_ref() {
-                            Some(r) if child.alive() == Alive::Running => {
+                            // Running, or between incarnations behind the same reference (a
+                            // restart waiting for its backoff): sends queue for the next one.
+                            Some(r) if matches!(child.alive(), Alive::Running | Alive::Parked) => {
                                 Ok((r, child.ref_type_name()))
                             }
                             _ if child.restarting() => Err(SupervisorError::Restarting(id)),

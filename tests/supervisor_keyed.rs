@@ -366,6 +366,11 @@ async fn a_restart_whose_factory_fails_ends_the_activation<E: Executor>(exec: E)
     keyed.tell(9, Msg::Panic).await.unwrap();
     ended(&exec, &keyed).await;
     assert_eq!((keyed.stats().restarts, world.loads()), (0, 2));
+    assert_eq!(
+        keyed.stats().activation_failures,
+        1,
+        "the restart's factory failed"
+    );
     assert_eq!(log(&keyed, 9).await, vec![1]);
     assert_eq!((keyed.stats().activations, world.loads()), (2, 3));
 }

@@ -134,8 +134,8 @@ pub struct Keyed<K: Key, A: Actor, MB: Mailbox = Bounded<Block>> {
 pub struct KeyedStats {
     /// Activations made (factory calls that returned an actor).
     pub activations: u64,
-    /// Activations that failed: the factory returned `Err` or panicked, or the executor dropped
-    /// the task of an activation that had to wait.
+    /// Activations that failed: the factory returned `Err` or panicked (also when called for a
+    /// restart), or the executor dropped the task of an activation that had to wait.
     pub activation_failures: u64,
     /// Passivations: idle ones and on-demand ones.
     pub passivations: u64,

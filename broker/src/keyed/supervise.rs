@@ -178,7 +178,14 @@ impl<K: Key, A: playhouse_core::Actor, MB: Mailbox> ReactivationSource<K, A> for
         key: &'a K,
         id: u64,
     ) -> Pin<Box<dyn Future<Output = Result<A, ActivationCause>> + Send + 'a>> {
-        Box::pin(self.make(key, id))
+        Box::pin(async move {
+            let made = self.make(key, id).await;
+            if made.is_err() {
+                // A restart's factory failing is an activation failing, for the stats.
+                super::shared::Counters::add(&self.counters.activation_failures, 1);
+            }
+            made
+        })
     }
 
     fn now(&self) -> Instant {

@@ -24,7 +24,9 @@ impl<C: Codec> NatsBroker<C> {
     /// the members and none handles a message another got.
     ///
     /// Unlike an export, nothing is claimed in the registry: any number of actors join under
-    /// one name. A member leaves the pool when its actor ends, when
+    /// one name. An actor that joins twice is a member twice, as a process in Erlang's `pg`
+    /// is: it takes two shares of the messages, and each membership is withdrawn on its own
+    /// (its [`Exported`](crate::Exported)). A member leaves the pool when its actor ends, when
     /// [`Exported::withdraw`](crate::Exported::withdraw) is called, or when its node leaves or
     /// dies (the server drops a dead connection's queue members; messages it had been handed
     /// and not yet passed to the actor are lost, at most once as everywhere in this crate).

@@ -32,7 +32,7 @@ use futures::poll;
 use playhouse::mailbox::{Block, Bounded};
 use playhouse::prelude::*;
 use playhouse::supervisor::{
-    Backoff, ChildInfo, ChildKind, ChildState, EventKind, Events, SupervisorError, SupervisorEvent,
+    Backoff, ChildInfo, ChildKind, ChildState, EventKind, Events, SupervisorEvent,
 };
 use playhouse::testing::VirtualTime;
 

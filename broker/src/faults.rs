@@ -47,6 +47,10 @@ pub enum Fault {
     /// it, and reports the timeout as if the activation had it: the request is neither handed
     /// back nor delivered.
     KeyedWithdrawDrops = 1 << 9,
+    /// A passivation that comes while an activation is still handing over the messages that
+    /// queued for it stops the actor at once instead of leaving the stop to the hand-over: a
+    /// queued message then finds the mailbox closed and its send fails.
+    KeyedStopsMidHandOver = 1 << 10,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

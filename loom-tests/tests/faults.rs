@@ -467,6 +467,24 @@ fn child_keyed_retire_removes_any() {
     keyed::message_racing_passivation_is_handled_once();
 }
 
+/// Fault (broker): a passivation during an activation's hand-over stops the actor at once; the
+/// model of a passivation racing the hand-over catches the queued message's send failing on
+/// the closed mailbox.
+#[test]
+fn keyed_stops_mid_hand_over_is_caught() {
+    assert_caught(
+        "child_keyed_stops_mid_hand_over",
+        "a send racing a passivation failed",
+    );
+}
+
+#[test]
+#[ignore = "child process of keyed_stops_mid_hand_over_is_caught"]
+fn child_keyed_stops_mid_hand_over() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedStopsMidHandOver);
+    keyed::passivation_racing_the_hand_over_loses_nothing();
+}
+
 /// Fault (broker): a handle's send that finds its cached activation's mailbox closed drops its
 /// message and reports it sent, instead of taking the routed path; the model of a handle's send
 /// racing its key's passivation catches the message handled by neither activation.

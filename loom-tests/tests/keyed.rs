@@ -17,6 +17,13 @@ fn key_ref_send_racing_passivation_is_handled_once() {
     m::key_ref_send_racing_passivation_is_handled_once();
 }
 
+/// A passivation racing an activation's hand-over of its queued message: the message is
+/// delivered and handled once, whether the passivation came before, during or after.
+#[test]
+fn passivation_racing_the_hand_over_loses_nothing() {
+    m::passivation_racing_the_hand_over_loses_nothing();
+}
+
 /// Two first messages racing for one key make one activation (one factory call).
 #[test]
 fn creation_race_makes_one_activation() {

@@ -44,6 +44,11 @@ pub(crate) struct Active<A: Actor, MB: Mailbox> {
     /// Set once it has been asked to stop (passivation); only changed under the shard's write
     /// lock.
     pub(crate) stopping: bool,
+    /// Set while the messages that queued during its activation are being handed to it
+    /// (after the entry turned `Active`): a passivation meanwhile only sets `stopping`, and the
+    /// hand-over stops the actor once it has delivered them, so that none of them finds the
+    /// mailbox closed. Only changed under the shard's write lock.
+    pub(crate) handing_over: bool,
     /// Its idle flag and last activity, shared with the [`KeyRef`](super::KeyRef)s that cache
     /// this activation, so that their sends mark the key used as routed ones do.
     pub(crate) idle: Arc<Idle>,
@@ -55,6 +60,7 @@ impl<A: Actor, MB: Mailbox> Active<A, MB> {
             actor,
             id,
             stopping: false,
+            handing_over: false,
             idle: Arc::new(Idle::new(now)),
         }
     }

@@ -664,8 +664,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// Passivates the key's activation now: its mailbox closes, it handles what is queued,
     /// its `stopped` hook runs (with `ExitReason::Shutdown(Some("passivated"))`), and its entry
     /// is removed. Returns at once: `true` if the key had a running activation, `false` if it
-    /// had none, was still activating, or was already being passivated. The key's next message
-    /// activates it again, once this activation has ended.
+    /// had none, was still activating, or was already being passivated. An activation still
+    /// being handed the messages that queued while it was made is stopped once it has them
+    /// all. The key's next message activates it again, once this activation has ended.
     pub fn passivate(&self, key: &K) -> bool {
         let hash = self.shared.table.hash(key);
         self.shared.passivate(hash, key)

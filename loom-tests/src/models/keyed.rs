@@ -219,6 +219,55 @@ pub fn message_racing_passivation_is_handled_once() {
     );
 }
 
+/// A passivation racing the activation that a first message makes: taken before the key has
+/// an entry or while it activates, it does nothing (`false`); taken while the new activation
+/// hands over the message that queued for it, it is made once the message is in the mailbox;
+/// taken after, it stops the activation at once. Either way the message is delivered (its send
+/// reports it) and handled exactly once, by the one activation, which ends.
+///
+/// Threads: the model (the passivation), a sender (message 0, whose send runs the activation
+/// in place: a ready factory, no predecessor, an unbounded mailbox), the worker. The model also
+/// asserts that the passivation is both taken and not.
+pub fn passivation_racing_the_hand_over_loses_nothing() {
+    // Executions in which the passivation was not taken, and taken.
+    let outcomes = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let counts = outcomes.clone();
+    check(move || {
+        let (worker, run, keyed, book) = accounts_on_a_worker();
+        let log = DropLog::new();
+        let sender = {
+            let (keyed, log) = (keyed.clone(), log.clone());
+            thread::spawn(move || {
+                block_on(keyed.tell(0, Tracked::new(0, &log))).map_err(|e| e.to_string())
+            })
+        };
+        let taken = keyed.passivate(&0);
+        if let Err(e) = sender.join().unwrap() {
+            panic!("a send racing a passivation failed: {e}");
+        }
+        block_on(keyed.passivate_all());
+        worker.close();
+        run.join().unwrap();
+        let stats = keyed.stats();
+        assert_eq!(stats.activations, 1, "one activation: {stats:?}");
+        let by = check_book(&book, 1, stats.activations);
+        assert_eq!(by[0], 1);
+        log.assert_all_dropped_once(0b1);
+        assert_eq!(log.handled(), 0b1, "the message was dropped unhandled");
+        assert_eq!(
+            keyed.resident_count(),
+            0,
+            "an ended activation kept its entry"
+        );
+        counts[usize::from(taken)].fetch_add(1, Relaxed);
+    });
+    let [not_taken, taken] = [0, 1].map(|i| outcomes[i].load(Relaxed));
+    assert!(
+        not_taken > 0 && taken > 0,
+        "the passivation was not taken in {not_taken} executions, taken in {taken}"
+    );
+}
+
 /// A send through a [`KeyRef`](playhouse_broker::keyed::KeyRef) whose cached activation is
 /// being passivated is handled exactly once: by the cached (old) activation, when its
 /// `try_tell` reached the mailbox before the stop closed it, or by the next one, when it found

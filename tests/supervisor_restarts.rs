@@ -1645,6 +1645,71 @@ async fn a_group_restart_stops_its_siblings_before_the_backoff<E: Executor>(exec
     }
 }
 
+/// Terminating the failed child while its group restart waits for the backoff drops that
+/// restart: the siblings it stopped start again at once (as siblings of a child terminated by
+/// hand run on), the child stays stopped, and nothing more happens when the backoff would have
+/// ended.
+async fn terminating_the_failed_child_during_a_group_backoff_restarts_its_siblings<E: Executor>(
+    exec: E,
+) {
+    let vt = VirtualTime::new(exec.clone());
+    let system = System::new(vt.clone());
+    let log = Log::default();
+    let spec = SupervisorSpec::new(Strategy::RestForOne)
+        .name("sup")
+        .intensity(10, Duration::from_secs(60))
+        .backoff(Backoff {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(5),
+            jitter: 0.0,
+        })
+        .child(worker("a", &log))
+        .child(worker("b", &log))
+        .child(worker("c", &log));
+    let events = spec.subscribe();
+    let sup = start(&exec, spec, &system).await;
+    expect_events(
+        &exec,
+        &events,
+        &["sup:a started", "sup:b started", "sup:c started"],
+    )
+    .await;
+    let b = child_ref(&exec, &sup, "b").await;
+    let c = child_ref(&exec, &sup, "c").await;
+    tell(&exec, &b, W::Fail).await;
+    expect_events(
+        &exec,
+        &events,
+        &[&format!("sup:b stopped {FAILED}"), "sup:c stopped Shutdown"],
+    )
+    .await;
+    within(&exec, LONG, sup.terminate_child("b"))
+        .await
+        .expect("b terminated");
+    expect_events(&exec, &events, &["sup:c restarted 2"]).await;
+    assert_eq!(
+        states(&exec, &sup).await,
+        pairs(&[
+            ("c", ChildState::Running),
+            ("b", ChildState::Stopped),
+            ("a", ChildState::Running),
+        ])
+    );
+    assert_eq!(ping(&exec, &c).await, 2, "c runs behind its reference");
+    vt.advance(Duration::from_secs(5));
+    assert_eq!(
+        states(&exec, &sup).await,
+        pairs(&[
+            ("c", ChildState::Running),
+            ("b", ChildState::Stopped),
+            ("a", ChildState::Running),
+        ]),
+        "the dropped restart did nothing when its backoff ended"
+    );
+    assert_eq!(pending_events(&events), Vec::<String>::new());
+    stop(&exec, &sup).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. What a restarted child finds in its mailbox
 
@@ -1870,6 +1935,7 @@ executor_tests!(
     rest_for_one_failed_restart_retries_from_the_failed_child,
     backoff_delays_each_restart,
     a_group_restart_stops_its_siblings_before_the_backoff,
+    terminating_the_failed_child_during_a_group_backoff_restarts_its_siblings,
     keep_queue_hands_the_queue_to_the_next_incarnation,
     drain_queue_discards_the_queue,
     ask_in_flight_when_the_handler_panics_resolves,

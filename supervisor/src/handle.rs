@@ -102,7 +102,8 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
 
     /// Stops a child by its shutdown policy and keeps its spec, stopped (a temporary child's
     /// spec is removed). Not a restart: no strategy, no intensity. Idempotent: a stopped child
-    /// is `Ok`. Error: `NotFound`.
+    /// is `Ok`. A restart of the child waiting for its backoff is dropped; under `OneForAll` or
+    /// `RestForOne`, the siblings that restart stopped start again. Error: `NotFound`.
     pub async fn terminate_child(&self, id: impl Into<ChildId>) -> Result<(), SupervisorError> {
         let id = id.into();
         self.call(|reply| Api::TerminateChild(id, reply)).await?
@@ -136,7 +137,8 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
 
     /// A child's reference, typed. It stays valid across the child's restarts (a restart
     /// keeps the reference and mailbox), also while a restart waits for its backoff (what is
-    /// sent meanwhile queues for the next incarnation); after the child was stopped and
+    /// sent meanwhile queues for the next incarnation, unless the child's spec says
+    /// `OnRestart::DrainQueue`); after the child was stopped and
     /// started again (by hand, or by a group restart of a stopped child) it has a new one.
     /// Errors: `NotFound` (no such child, or it has no actor), `Restarting` (a restart that
     /// makes a new actor has not made it yet), `WrongType`.

@@ -132,12 +132,14 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 /// A running pool: a `OneForOne` supervisor of identical members, and a typed way to send to
 /// them. A member restarted after a crash keeps its reference, so routing needs no lookup.
 ///
-/// A member that ends otherwise (it stops itself, or is killed through its reference) is
-/// replaced by its supervisor with a new actor under a new reference, and a `Temporary` one is
-/// removed. Routing skips members that have ended, and a send that picks one first asks the
-/// supervisor for the current members ([`refresh`](Pool::refresh)): a replaced member is
-/// reached through its new reference, and a removed one leaves the list. Otherwise the list
-/// changes only when the pool [`grow`](Pool::grow)s or [`shrink`](Pool::shrink)s.
+/// A member stopped or killed through its reference is replaced by its supervisor with a new
+/// actor under a new reference, and a `Temporary` one that ends is removed. Routing skips
+/// members that have ended, and a send that meets one asks the supervisor for the current
+/// members ([`refresh`](Pool::refresh)): the first such send, and one in
+/// [`REFRESH_EVERY`](Pool::REFRESH_EVERY) after it while a member stays ended (its supervisor
+/// may still be restarting it). A replaced member is then reached through its new reference,
+/// and one the supervisor no longer runs leaves the list. Otherwise the list changes only when
+/// the pool [`grow`](Pool::grow)s or [`shrink`](Pool::shrink)s.
 ///
 /// ```
 /// use playhouse_core::{Actor, Context, Env, Handler, MessageTarget, Reply, System};
@@ -169,6 +171,8 @@ pub struct Pool<A: Actor, MB: Mailbox, E: Executor, B: MessageBroker> {
     supervisor: SupervisorRef<E, B>,
     members: Mutex<Members<A, MB>>,
     next: AtomicUsize,
+    /// Sends that met a member that has ended, since the last refresh they asked for.
+    met_ended: AtomicUsize,
     next_id: AtomicU64,
     template: Template<A, MB>,
 }
@@ -230,6 +234,7 @@ where
             supervisor,
             members: Mutex::new(members.into()),
             next: AtomicUsize::new(0),
+            met_ended: AtomicUsize::new(0),
             next_id: AtomicU64::new(spec.size as u64),
             template,
         })
@@ -249,43 +254,66 @@ where
         self.snapshot().iter().map(|(_, r)| r.clone()).collect()
     }
 
+    /// How often a send that meets a member that has ended asks the supervisor for the current
+    /// members, while one stays ended: the first such send, then one in this many.
+    pub const REFRESH_EVERY: usize = 64;
+
     /// The member the pool's routing picks next, among those that have not ended (if none
     /// has, one that has: a send to it fails with `Closed`); `None` for an empty pool. It
     /// does not refresh the list (it cannot wait for the supervisor); the sends do.
     pub fn pick(&self) -> Option<ActorRef<A, MB>> {
+        self.pick_noting().map(|(member, _)| member)
+    }
+
+    /// [`pick`](Pool::pick), and whether it met a member that has ended: for round-robin, one
+    /// it skipped; for least-loaded, any.
+    fn pick_noting(&self) -> Option<(ActorRef<A, MB>, bool)> {
         let members = self.snapshot();
         if members.is_empty() {
             return None;
         }
         let live = |i: &usize| members[*i].1.is_alive();
         let n = members.len();
-        let i = match self.template.routing {
+        let (i, met_ended) = match self.template.routing {
             Routing::RoundRobin => {
                 let first = self.next.fetch_add(1, Ordering::Relaxed);
-                (0..n).map(|k| first.wrapping_add(k) % n).find(live)
+                let i = (0..n).map(|k| first.wrapping_add(k) % n).find(live);
+                (i, i != Some(first % n))
             }
-            Routing::LeastLoaded => (0..n)
-                .filter(live)
-                .min_by_key(|&i| members[i].1.mailbox_len()),
+            Routing::LeastLoaded => {
+                let i = (0..n)
+                    .filter(live)
+                    .min_by_key(|&i| members[i].1.mailbox_len());
+                (i, members.iter().any(|(_, m)| !m.is_alive()))
+            }
         };
-        Some(members[i.unwrap_or(0)].1.clone())
+        Some((members[i.unwrap_or(0)].1.clone(), met_ended))
     }
 
-    /// [`pick`](Pool::pick), after a [`refresh`](Pool::refresh) if what it picked has ended.
+    /// [`pick`](Pool::pick), after a [`refresh`](Pool::refresh) if it met a member that has
+    /// ended (the first time, then one time in [`REFRESH_EVERY`](Pool::REFRESH_EVERY)), or if
+    /// every member has.
     async fn pick_live(&self) -> Option<ActorRef<A, MB>> {
-        let member = self.pick()?;
-        if member.is_alive() {
+        let (member, met_ended) = self.pick_noting()?;
+        let due =
+            met_ended && self.met_ended.fetch_add(1, Ordering::Relaxed) % Self::REFRESH_EVERY == 0;
+        if member.is_alive() && !due {
             return Some(member);
         }
         self.refresh().await;
+        if self.snapshot().iter().all(|(_, m)| m.is_alive()) {
+            // Nothing ended is left: the next send that meets one refreshes at once.
+            self.met_ended.store(0, Ordering::Relaxed);
+        }
         self.pick()
     }
 
     /// Asks the supervisor for the current reference of each member that has ended: a
-    /// member it has replaced gets its new reference, one it no longer has (a `Temporary`
-    /// member that ended, or one deleted through the supervisor) leaves the list, and one it is
-    /// restarting stays as it is until a later refresh. Sends call it when they pick a member
-    /// that has ended; call it to have [`members`](Pool::members) current.
+    /// member it has replaced gets its new reference, one it no longer runs (a `Temporary`
+    /// member that ended, a `Transient` one that ended normally, one terminated or deleted
+    /// through the supervisor) leaves the list, and one it is restarting stays as it is until a
+    /// later refresh. Sends call it when they meet a member that has ended; call it to have
+    /// [`members`](Pool::members) current.
     pub async fn refresh(&self) {
         let ended: Vec<ChildId> = self
             .snapshot()

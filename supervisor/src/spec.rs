@@ -501,7 +501,8 @@ impl<E: Executor, B: MessageBroker> SupervisorSpec<E, B> {
 
     /// A wait before each restart (off by default, as in OTP). Under `OneForAll` and
     /// `RestForOne` the siblings a restart covers stop at once; only the group's start waits.
-    /// Messages sent to a child meanwhile queue for its next incarnation.
+    /// Messages sent to a child meanwhile queue for its next incarnation (and are discarded
+    /// then under [`OnRestart::DrainQueue`]).
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = Some(backoff);
         self

@@ -120,6 +120,13 @@ impl<E, B> ChildHandle<E, B> {
     }
 }
 
+/// A child's slot, shared: how the supervisor names a child across removals of others.
+type ChildRef<E, B> = Arc<dyn ChildSlot<E, B>>;
+
+/// A group restart waiting for a backoff: the failed child, and the siblings whose running
+/// incarnations the restart ended.
+type WaitingGroup<E, B> = (ChildRef<E, B>, Vec<ChildRef<E, B>>);
+
 /// The supervisor actor. Start one with [`SupervisorSpec::start`], nest one with
 /// [`ChildSpec::supervisor`](crate::ChildSpec::supervisor), and drive it through
 /// [`SupervisorRef`](crate::SupervisorRef).
@@ -134,6 +141,10 @@ pub struct Supervisor<E, B> {
     initial: Vec<ErasedChildSpec<E, B>>,
     /// In start order.
     children: Vec<Child<E, B>>,
+    /// Group restarts waiting for a backoff: the failed child, and the siblings whose
+    /// incarnations the restart ended at once. Dropping the restart (`terminate_child` of the
+    /// failed child) starts those siblings again.
+    waiting_groups: Vec<WaitingGroup<E, B>>,
     /// The children that have a health check (usually none), in no order.
     health: Vec<Health<E, B>>,
     /// The number of the last start of a probe task (to tell a stale probe report).
@@ -221,6 +232,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             backoff: spec.backoff,
             initial: spec.children,
             children: Vec::new(),
+            waiting_groups: Vec::new(),
             health: Vec::new(),
             probe_runs: 0,
             shared: None,
@@ -805,11 +817,26 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             let delay = backoff.delay(n, self.random());
             let child = self.children[idx].0.clone();
             // The siblings the strategy covers stop now, as they would without a backoff: only
-            // the group's start waits. (A temporary sibling is removed: look the child up again.)
-            for member in self.stop_group(idx, ctx).await {
-                if let Some(i) = self.index_of_child(&member) {
+            // the group's start waits. They show as restarting with the child (a sibling
+            // stopped by hand stays stopped until the group starts); a temporary one is
+            // removed, so the child is looked up again.
+            let (group, ended) = self.stop_group(idx, ctx).await;
+            for member in &group {
+                let Some(i) = self.index_of_child(member) else {
+                    continue;
+                };
+                let covered = Arc::ptr_eq(member, &child)
+                    || ended.iter().any(|e| Arc::ptr_eq(e, member))
+                    || self.children[i].restarting();
+                if covered {
                     self.children[i].set_restarting(true);
                 }
+            }
+            // A waiting group restart this one covers is part of it now.
+            self.waiting_groups
+                .retain(|(failed, _)| !group.iter().any(|m| Arc::ptr_eq(m, failed)));
+            if !ended.is_empty() {
+                self.waiting_groups.push((child.clone(), ended));
             }
             let Some(idx) = self.index_of_child(&child) else {
                 return false;
@@ -827,17 +854,32 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         true
     }
 
+    /// Starts child `idx` again on its own; a failed start marks it restarting and queues a
+    /// retry (counted then, as a restart).
+    async fn start_or_retry(&mut self, idx: usize, ctx: &mut Ctx<E, B>) {
+        if let Err(cause) = self.start_child_at(idx, ctx).await {
+            self.emit(Some(idx), || EventKind::StartFailed { cause });
+            self.children[idx].set_restarting(true);
+            let _ = ctx.notify(SupervisorMsg(Msg::Retry {
+                child: self.children[idx].0.clone(),
+                counted: false,
+                generation: self.children[idx].restart_generation(),
+            }));
+        }
+    }
+
     /// Ends the incarnations of the siblings that a restart of child `idx` covers under the
     /// strategy (none under `OneForOne`), last started first; a temporary sibling is stopped
     /// and removed instead. Returns the group still there, child `idx` included, in start
-    /// order.
+    /// order, and the siblings whose running incarnation it ended.
     async fn stop_group(
         &mut self,
         idx: usize,
         ctx: &mut Ctx<E, B>,
-    ) -> Vec<Arc<dyn ChildSlot<E, B>>> {
+    ) -> (Vec<ChildRef<E, B>>, Vec<ChildRef<E, B>>) {
         let this = self.children[idx].0.clone();
-        let range: Vec<Arc<dyn ChildSlot<E, B>>> = match self.strategy {
+        let mut ended = Vec::new();
+        let range: Vec<ChildRef<E, B>> = match self.strategy {
             Strategy::OneForOne => vec![this.clone()],
             Strategy::OneForAll => self.children.iter().map(|c| c.0.clone()).collect(),
             Strategy::RestForOne => self.children[idx..].iter().map(|c| c.0.clone()).collect(),
@@ -854,14 +896,16 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 // A temporary sibling is removed, not restarted.
                 self.stop_child(i, ctx).await;
                 self.remove_child(i);
-            } else {
+            } else if self.children[i].alive() == Alive::Running {
                 self.end_incarnation_of(i, ctx).await;
+                ended.push(k.clone());
             }
         }
-        range
+        let group = range
             .into_iter()
             .filter(|k| self.index_of_child(k).is_some())
-            .collect()
+            .collect();
+        (group, ended)
     }
 
     async fn significant_exit(&mut self, ctx: &Ctx<E, B>) {
@@ -885,20 +929,14 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     async fn restart_from(&mut self, idx: usize, ctx: &mut Ctx<E, B>) {
         let this = self.children[idx].0.clone();
         if self.strategy == Strategy::OneForOne {
-            if let Err(cause) = self.start_child_at(idx, ctx).await {
-                self.emit(Some(idx), || EventKind::StartFailed { cause });
-                self.children[idx].set_restarting(true);
-                let _ = ctx.notify(SupervisorMsg(Msg::Retry {
-                    child: this,
-                    counted: false,
-                    generation: self.children[idx].restart_generation(),
-                }));
-            }
+            self.start_or_retry(idx, ctx).await;
             return;
         }
         // Stop the others (already stopped if the restart waited for a backoff), then start
         // all, first started first.
-        let members = self.stop_group(idx, ctx).await;
+        self.waiting_groups
+            .retain(|(failed, _)| !Arc::ptr_eq(failed, &this));
+        let (members, _) = self.stop_group(idx, ctx).await;
         for (n, k) in members.iter().enumerate() {
             let Some(i) = self.index_of_child(k) else {
                 continue;
@@ -1058,10 +1096,28 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         let Some(idx) = self.index_of(id) else {
             return Err(SupervisorError::NotFound(id.clone()));
         };
+        let slot = self.children[idx].0.clone();
         self.stop_child(idx, ctx).await;
         self.children[idx].set_restarting(false);
         if self.children[idx].flags().restart == RestartType::Temporary {
             self.remove_child(idx);
+        }
+        // A group restart it was waiting for (its backoff) is dropped with it: the siblings
+        // that restart stopped start again, as siblings of a child terminated by hand run on.
+        let waiting = self
+            .waiting_groups
+            .iter()
+            .position(|(failed, _)| Arc::ptr_eq(failed, &slot));
+        if let Some(at) = waiting {
+            let (_, stopped) = self.waiting_groups.remove(at);
+            for sibling in stopped {
+                let Some(i) = self.index_of_child(&sibling) else {
+                    continue;
+                };
+                if self.children[i].restarting() && self.children[i].alive() == Alive::Parked {
+                    self.start_or_retry(i, ctx).await;
+                }
+            }
         }
         Ok(())
     }

@@ -47,10 +47,9 @@ pub enum Fault {
     /// it, and reports the timeout as if the activation had it: the request is neither handed
     /// back nor delivered.
     KeyedWithdrawDrops = 1 << 9,
-    /// A passivation that comes while an activation is still handing over the messages that
-    /// queued for it stops the actor at once instead of leaving the stop to the hand-over: a
-    /// queued message then finds the mailbox closed and its send fails.
-    KeyedStopsMidHandOver = 1 << 10,
+    /// The entry turns `Active` without waking the senders that wait for the hand-over to end:
+    /// their messages are never sent.
+    KeyedLeavesWaitersAsleep = 1 << 10,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

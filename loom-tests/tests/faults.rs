@@ -467,22 +467,18 @@ fn child_keyed_retire_removes_any() {
     keyed::message_racing_passivation_is_handled_once();
 }
 
-/// Fault (broker): a passivation during an activation's hand-over stops the actor at once; the
-/// model of a passivation racing the hand-over catches the queued message's send failing on
-/// the closed mailbox.
+/// Fault (broker): the entry turns active without waking the senders waiting for the
+/// hand-over to end; the model of a send racing the hand-over catches the sender left waiting.
 #[test]
-fn keyed_stops_mid_hand_over_is_caught() {
-    assert_caught(
-        "child_keyed_stops_mid_hand_over",
-        "a send racing a passivation failed",
-    );
+fn keyed_leaves_waiters_asleep_is_caught() {
+    assert_caught("child_keyed_leaves_waiters_asleep", "deadlock");
 }
 
 #[test]
-#[ignore = "child process of keyed_stops_mid_hand_over_is_caught"]
-fn child_keyed_stops_mid_hand_over() {
-    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedStopsMidHandOver);
-    keyed::passivation_racing_the_hand_over_loses_nothing();
+#[ignore = "child process of keyed_leaves_waiters_asleep_is_caught"]
+fn child_keyed_leaves_waiters_asleep() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::KeyedLeavesWaitersAsleep);
+    keyed::a_send_racing_the_hand_over_is_handled_once();
 }
 
 /// Fault (broker): a handle's send that finds its cached activation's mailbox closed drops its

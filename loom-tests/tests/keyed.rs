@@ -24,6 +24,13 @@ fn passivation_racing_the_hand_over_loses_nothing() {
     m::passivation_racing_the_hand_over_loses_nothing();
 }
 
+/// A send racing a new activation's hand-over is delivered and handled once: queued, woken
+/// when the hand-over ends, or sent to the active key.
+#[test]
+fn a_send_racing_the_hand_over_is_handled_once() {
+    m::a_send_racing_the_hand_over_is_handled_once();
+}
+
 /// Two first messages racing for one key make one activation (one factory call).
 #[test]
 fn creation_race_makes_one_activation() {

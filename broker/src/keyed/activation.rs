@@ -48,7 +48,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             id,
             batch: VecDeque::new(),
             in_flight: None,
-            handing_over: false,
+            last: None,
             spawned: false,
             done: false,
         };
@@ -145,10 +145,10 @@ struct Guard<K: Key, A: Actor, MB: Mailbox> {
     batch: VecDeque<Waiting<A::Message>>,
     /// The port of the message being delivered right now.
     in_flight: Option<Reply<Delivery<A::Message>>>,
-    /// Whether the entry turned `Active` with messages still to hand over (its
-    /// `handing_over` set): the hand-over's end clears it, and makes a passivation that came
-    /// meanwhile.
-    handing_over: bool,
+    /// The last message of a batch, delivered (or refused), with its outcome: answered after
+    /// the next look at the entry, which turns it `Active` if nothing else queued, so that a
+    /// sender whose send returned with nothing queued behind it finds the key active.
+    last: Option<Answer<A::Message>>,
     /// Whether the actor has been spawned.
     spawned: bool,
     /// Whether every sender has been answered.
@@ -237,110 +237,129 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
     }
 
     /// Hands `actor` the messages that queued for it, in order, answering each sender as its
-    /// message enters the mailbox (or is refused), as a routed send is answered.
+    /// message enters the mailbox (or is refused), as a routed send is answered: it waits for
+    /// room in a full `Block` mailbox as a routed send would, so the senders queued here feel
+    /// its back-pressure, and one whose message is in the mailbox is not kept waiting for those
+    /// queued behind it (the last one of a batch is answered after the next look at the
+    /// entry, so that, with nothing queued behind it, it finds the key active). Then the entry
+    /// turns `Active`.
     ///
-    /// The entry turns `Active` first, with those messages taken out of it, so that the key is
-    /// active from the moment its actor is spawned and later messages go to the mailbox as any
-    /// routed send does: the hand-over delivers a fixed set of messages and ends, however many
-    /// senders keep sending meanwhile. A later message may enter the mailbox before a queued
-    /// one of another sender, as between any two senders; a sender's own messages stay in
-    /// order, since its send returns only once its message is in the mailbox. Each queued
-    /// sender waits for room in a full `Block` mailbox as a routed send would, so the senders
-    /// queued here feel its back-pressure. A passivation that comes while messages are still
-    /// being handed over is made once they all are (the entry's `handing_over`).
+    /// Once the queue is taken, a message that comes does not join it: its sender waits until
+    /// the entry turns `Active` (or goes) and sends it then ([`Slow::AwaitActive`]). So the
+    /// hand-over delivers a fixed set of messages and ends, however many senders keep sending,
+    /// and every message queued for the activation reaches the mailbox before any later one.
+    ///
+    /// [`Slow::AwaitActive`]: super::shared::Slow::AwaitActive
     async fn deliver(&mut self, actor: &ActorRef<A, MB>) {
-        self.take_queue(actor);
-        while let Some(Waiting { message, reply, .. }) = self.batch.pop_front() {
-            self.in_flight = Some(reply);
-            let outcome = match actor.tell(message).await {
-                Ok(()) => Ok(()),
-                Err(SendError::Closed(message)) => Err(KeyedError::Stopped {
-                    key: self.key_text(),
-                    message,
+        loop {
+            let finished = self.take_batch_or_finish(actor);
+            if let Some(answer) = self.last.take() {
+                answer.send();
+            }
+            if finished {
+                return;
+            }
+            while let Some(Waiting { message, reply, .. }) = self.batch.pop_front() {
+                self.in_flight = Some(reply);
+                let outcome = match actor.tell(message).await {
+                    Ok(()) => Ok(()),
+                    Err(SendError::Closed(message)) => Err(KeyedError::Stopped {
+                        key: self.key_text(),
+                        message,
+                    }
+                    .into()),
+                    Err(SendError::Full(message)) => Err(KeyedError::Full {
+                        key: self.key_text(),
+                        message,
+                    }
+                    .into()),
+                };
+                if let Some(reply) = self.in_flight.take() {
+                    let answer = Answer { reply, outcome };
+                    if self.batch.is_empty() {
+                        self.last = Some(answer);
+                    } else {
+                        answer.send();
+                    }
                 }
-                .into()),
-                Err(SendError::Full(message)) => Err(KeyedError::Full {
-                    key: self.key_text(),
-                    message,
-                }
-                .into()),
-            };
-            if let Some(reply) = self.in_flight.take() {
-                Answer { reply, outcome }.send();
             }
         }
-        self.end_hand_over();
-        self.done = true;
     }
 
-    /// Takes the queued messages out of the entry and turns it `Active` (or removes it, if the
-    /// actor has already ended); the asks the new actor queued for its own key are refused.
-    fn take_queue(&mut self, actor: &ActorRef<A, MB>) {
+    /// Under the shard's write lock: takes the messages queued (the entry then shows the
+    /// hand-over under way), or, if there are none, turns the entry `Active` (or removes it,
+    /// if the actor has already ended) and returns `true`. The senders refused or woken are
+    /// answered once the lock is released.
+    fn take_batch_or_finish(&mut self, actor: &ActorRef<A, MB>) -> bool {
         let mut refused = VecDeque::new();
-        self.take_queue_locked(actor, &mut refused);
+        let mut woken = Vec::new();
+        let finished = self.take_batch_or_finish_locked(actor, &mut refused, &mut woken);
         for Waiting { message, reply, .. } in refused {
             let _ = reply.send(Err(Undelivered::OwnKey(message)));
         }
+        for waiter in woken {
+            let _ = waiter.send(());
+        }
+        finished
     }
 
-    /// [`take_queue`](Guard::take_queue) under the shard's write lock. The new actor may
-    /// already be running its `started` hook, which must not wait on its own key (its messages
-    /// are handled only after the hook returns): the asks it queued before this look are moved
-    /// to `refused`, answered once the lock is released, and a later one finds the entry
-    /// `Active` with its own actor and is refused at once (`Fast::Own`).
-    fn take_queue_locked(
+    /// [`take_batch_or_finish`](Guard::take_batch_or_finish) under the lock. The first time
+    /// (right after the spawn), the entry also learns the new actor's id: that actor may already
+    /// be running its `started` hook, which must not wait on its own key (its messages are
+    /// handled only after the hook returns). A later ask from it is refused as it comes
+    /// (`route_slow`); the asks it has already queued are moved to `refused`.
+    fn take_batch_or_finish_locked(
         &mut self,
         actor: &ActorRef<A, MB>,
         refused: &mut VecDeque<Waiting<A::Message>>,
-    ) {
+        woken: &mut Vec<Reply<()>>,
+    ) -> bool {
         let mut guard = self.shared.table.write(self.hash);
         let shard = &mut *guard;
         let id = self.id;
-        // Only this task removes or replaces its `Activating` entry.
         let Some(slot) = shard.find_mut(self.hash, |s| s.id() == id) else {
-            return;
+            // Only this task removes or replaces its `Activating` entry.
+            self.done = true;
+            return true;
         };
         let Slot::Activating(activating) = &mut *slot else {
-            return;
+            self.done = true;
+            return true;
         };
         let me = Some(actor.id());
-        let mut pending = std::mem::take(activating.pending());
-        let keep = crate::faults::enabled(Fault::KeyedKeepsQueuedOwnAsks);
-        if !keep && pending.iter().any(|w| w.asker == me) {
-            let own;
-            (own, pending) = pending.into_iter().partition(|w| w.asker == me);
-            *refused = own;
-        }
-        self.batch = pending;
-        if actor.is_alive() {
-            let now = self.shared.now_stamp();
-            let mut active = Active::new(actor.clone(), id, now);
-            active.handing_over = !self.batch.is_empty();
-            self.handing_over = active.handing_over;
-            *slot = Slot::Active(active);
-            shard.active = shard.active.saturating_add(1);
-        } else {
-            // It ended before it took a message (its `started` failed, say): its exit watcher
-            // found the entry still activating and left it. The messages are refused by its
-            // closed mailbox.
-            shard.remove_where(self.hash, |s| s.id() == id);
-        }
-    }
-
-    /// Ends a hand-over begun by [`take_queue`](Guard::take_queue): clears the entry's
-    /// `handing_over`, and stops the activation if a passivation came meanwhile.
-    fn end_hand_over(&mut self) {
-        if !std::mem::take(&mut self.handing_over) {
-            return;
-        }
-        let mut guard = self.shared.table.write(self.hash);
-        let id = self.id;
-        if let Some(Slot::Active(active)) = guard.find_mut(self.hash, |s| s.id() == id) {
-            active.handing_over = false;
-            if active.stopping {
-                active.actor.stop_with(self.shared.passivated.clone());
+        if activating.waits_on != me {
+            activating.waits_on = me;
+            let pending = activating.pending();
+            let keep = crate::faults::enabled(Fault::KeyedKeepsQueuedOwnAsks);
+            if !keep && pending.iter().any(|w| w.asker == me) {
+                let own;
+                (own, *pending) = std::mem::take(pending)
+                    .into_iter()
+                    .partition(|w| w.asker == me);
+                *refused = own;
             }
         }
+        let pending = activating.pending();
+        if !pending.is_empty() {
+            self.batch = std::mem::take(pending);
+            activating.handing_over = true;
+            return false;
+        }
+        *woken = std::mem::take(activating.waiters());
+        if crate::faults::enabled(Fault::KeyedLeavesWaitersAsleep) {
+            std::mem::forget(std::mem::take(woken));
+        }
+        if actor.is_alive() {
+            let now = self.shared.now_stamp();
+            *slot = Slot::Active(Active::new(actor.clone(), id, now));
+            shard.active = shard.active.saturating_add(1);
+        } else {
+            // It ended while its messages were being handed over; its exit watcher found the
+            // entry still activating and left it: remove it here.
+            shard.remove_where(self.hash, |s| s.id() == id);
+        }
+        self.done = true;
+        true
     }
 }
 
@@ -350,6 +369,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Drop for Guard<K, A, MB> {
     fn drop(&mut self) {
         if self.done {
             return;
+        }
+        if let Some(answer) = self.last.take() {
+            answer.send();
         }
         let mut waiting = std::mem::take(&mut self.batch);
         waiting.extend(self.shared.abandon(self.hash, self.id));
@@ -368,8 +390,6 @@ impl<K: Key, A: Actor, MB: Mailbox> Drop for Guard<K, A, MB> {
             }
             .into()));
         }
-        // A hand-over cut short still ends: the key may be passivated again.
-        self.end_hand_over();
         if !self.spawned {
             Counters::add(&self.shared.counters.activation_failures, 1);
         }

@@ -44,11 +44,6 @@ pub(crate) struct Active<A: Actor, MB: Mailbox> {
     /// Set once it has been asked to stop (passivation); only changed under the shard's write
     /// lock.
     pub(crate) stopping: bool,
-    /// Set while the messages that queued during its activation are being handed to it
-    /// (after the entry turned `Active`): a passivation meanwhile only sets `stopping`, and the
-    /// hand-over stops the actor once it has delivered them, so that none of them finds the
-    /// mailbox closed. Only changed under the shard's write lock.
-    pub(crate) handing_over: bool,
     /// Its idle flag and last activity, shared with the [`KeyRef`](super::KeyRef)s that cache
     /// this activation, so that their sends mark the key used as routed ones do.
     pub(crate) idle: Arc<Idle>,
@@ -60,7 +55,6 @@ impl<A: Actor, MB: Mailbox> Active<A, MB> {
             actor,
             id,
             stopping: false,
-            handing_over: false,
             idle: Arc::new(Idle::new(now)),
         }
     }
@@ -138,6 +132,15 @@ pub(crate) struct Activating<M> {
     /// Only used under the shard's write lock (through `get_mut`, which takes no lock): the
     /// mutex is there so that the entry is `Sync` for any `Send` message.
     pending: Mutex<VecDeque<Waiting<M>>>,
+    /// Set once the new actor is spawned and the activation has taken the queue to hand it
+    /// over: a message that comes meanwhile does not join the queue (which would keep the
+    /// hand-over going for as long as messages keep coming) but waits, with its sender, until
+    /// the entry turns `Active`, and then goes to the mailbox after everything handed over.
+    /// Only changed under the shard's write lock.
+    pub(crate) handing_over: bool,
+    /// The senders waiting for the hand-over to end, woken when the entry turns `Active` or
+    /// goes. Under the shard's write lock, as `pending`.
+    waiters: Mutex<Vec<Reply<()>>>,
 }
 
 impl<M> Activating<M> {
@@ -146,7 +149,16 @@ impl<M> Activating<M> {
             id,
             waits_on,
             pending: Mutex::new(VecDeque::from([first])),
+            handing_over: false,
+            waiters: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The senders waiting for the hand-over to end.
+    pub(crate) fn waiters(&mut self) -> &mut Vec<Reply<()>> {
+        self.waiters
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The messages waiting, in the order they came.

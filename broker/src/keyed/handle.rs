@@ -593,6 +593,22 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                             continue;
                         }
                         Slow::Queued(rx, ticket) => (rx, ticket),
+                        Slow::AwaitActive(wait, m) => {
+                            // Woken with `()` once the entry turned active, or with an error
+                            // if it went: either way, route again.
+                            match deadline {
+                                None => {
+                                    let _ = wait.await;
+                                }
+                                Some(deadline) => {
+                                    if self.before(wait, deadline).await.is_err() {
+                                        return Err(Undelivered::TimedOut(Some(m)));
+                                    }
+                                }
+                            }
+                            fast = shared.route_fast(hash, key, m, true, asker);
+                            continue;
+                        }
                         Slow::Activate(activation, rx, ticket) => {
                             let mut activation = Some(activation);
                             // Ready on the first poll: there is no point at which this future
@@ -664,9 +680,8 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// Passivates the key's activation now: its mailbox closes, it handles what is queued,
     /// its `stopped` hook runs (with `ExitReason::Shutdown(Some("passivated"))`), and its entry
     /// is removed. Returns at once: `true` if the key had a running activation, `false` if it
-    /// had none, was still activating, or was already being passivated. An activation still
-    /// being handed the messages that queued while it was made is stopped once it has them
-    /// all. The key's next message activates it again, once this activation has ended.
+    /// had none, was still activating, or was already being passivated. The key's next message
+    /// activates it again, once this activation has ended.
     pub fn passivate(&self, key: &K) -> bool {
         let hash = self.shared.table.hash(key);
         self.shared.passivate(hash, key)

@@ -54,13 +54,13 @@
 //!   and it takes the routed path, after which the handle caches the new activation;
 //! - a send to an **inactive** key takes the write lock and leaves an `Activating` entry with
 //!   its message; a task spawned on the executor waits for the key's previous activation to
-//!   end (if it is still ending), runs the factory, spawns the actor, turns the entry `Active`
-//!   and hands the actor the messages that queued meanwhile, in order, each sender answered as
-//!   its message enters the mailbox (waiting for room in a full `Block` one, as a routed send
-//!   would). Later messages go to the mailbox as routed sends, so the hand-over ends however
-//!   busy the key is; a passivation that comes during it is made once it ends. Concurrent
-//!   first messages find the `Activating` entry and queue behind: one factory call per
-//!   activation;
+//!   end (if it is still ending), runs the factory, spawns the actor, and hands it the messages
+//!   that queued meanwhile, in order, before the entry turns `Active`; each of those senders is
+//!   answered as its message enters the mailbox (waiting for room in a full `Block` one, as a
+//!   routed send would). A message that comes during the hand-over does not join the queue: its
+//!   sender waits until the entry turns `Active` and sends it then, so the hand-over ends
+//!   however busy the key is, and nothing overtakes what was queued. Concurrent first messages
+//!   find the `Activating` entry and queue behind: one factory call per activation;
 //! - **passivation** (on demand, or by the sweeper, an actor that `run_interval` wakes) stops
 //!   the activation gracefully under the write lock; a send that finds its mailbox closed
 //!   activates the key again, and the new activation waits for the old one's exit. The old

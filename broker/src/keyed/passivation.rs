@@ -48,12 +48,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             match shard.get_mut(hash, key) {
                 Some(Slot::Active(active)) if !active.stopping => {
                     active.stopping = true;
-                    // Mid hand-over, the hand-over stops it once it has delivered the
-                    // messages that queued for it.
-                    let mid = crate::faults::enabled(crate::faults::Fault::KeyedStopsMidHandOver);
-                    if !active.handing_over || mid {
-                        active.actor.stop_with(self.passivated.clone());
-                    }
+                    active.actor.stop_with(self.passivated.clone());
                     shard.active = shard.active.saturating_sub(1);
                     true
                 }
@@ -77,9 +72,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                 if let Slot::Active(active) = slot {
                     if !active.stopping {
                         active.stopping = true;
-                        if !active.handing_over {
-                            active.actor.stop_with(self.passivated.clone());
-                        }
+                        active.actor.stop_with(self.passivated.clone());
                         stopped.push(active.actor.downgrade());
                     }
                 }
@@ -112,7 +105,6 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     // that waits for a backoff or a factory), which a stop would end with the
                     // queue discarded.
                     if active.stopping
-                        || active.handing_over
                         || active.idle.take_touched(now)
                         || active.actor.mailbox_len() > 0
                     {
@@ -136,7 +128,6 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                 // lock of the table: the mailbox's own lock decides, in one step, between
                 // its message and the stop.
                 if active.stopping
-                    || active.handing_over
                     || active.idle.is_touched()
                     || !active.actor.stop_if_empty_with(self.passivated.clone())
                 {

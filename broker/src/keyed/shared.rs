@@ -84,6 +84,10 @@ pub(crate) enum Slow<A: Actor, MB: Mailbox> {
     /// As `Queued`, and this sender made the entry: it starts the activation (see
     /// [`start_activation`](Shared::start_activation)).
     Activate(BoxFuture<()>, ReplyReceiver<Delivery<A::Message>>, u64),
+    /// The key's new activation is being handed the messages that queued for it: the message
+    /// comes back, to be routed again once the receiver resolves (the entry turned `Active`,
+    /// or went).
+    AwaitActive(ReplyReceiver<()>, A::Message),
 }
 
 /// Whether a full mailbox of this kind makes a send wait (rather than fail or drop).
@@ -207,6 +211,11 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                             // A send or ask of the factory this activation is running.
                             if runs_factory_of(Arc::as_ptr(self).addr(), activating.id) {
                                 return Slow::Fast(Fast::Own(msg));
+                            }
+                            if activating.handing_over {
+                                let (woken, wait) = reply_port::<()>();
+                                activating.waiters().push(woken);
+                                return Slow::AwaitActive(wait, msg);
                             }
                             let ticket = self.next_id.fetch_add(1, Ordering::Relaxed);
                             activating.pending().push_back(Waiting {

@@ -220,10 +220,10 @@ pub fn message_racing_passivation_is_handled_once() {
 }
 
 /// A passivation racing the activation that a first message makes: taken before the key has
-/// an entry or while it activates, it does nothing (`false`); taken while the new activation
-/// hands over the message that queued for it, it is made once the message is in the mailbox;
-/// taken after, it stops the activation at once. Either way the message is delivered (its send
-/// reports it) and handled exactly once, by the one activation, which ends.
+/// an entry, while it activates or while the new activation hands over the message that queued
+/// for it, it does nothing (`false`: the key is not active yet); taken after, it stops the
+/// activation. Either way the message is delivered (its send reports it) and handled exactly
+/// once, by the one activation, which ends.
 ///
 /// Threads: the model (the passivation), a sender (message 0, whose send runs the activation
 /// in place: a ready factory, no predecessor, an unbounded mailbox), the worker. The model also
@@ -266,6 +266,45 @@ pub fn passivation_racing_the_hand_over_loses_nothing() {
         not_taken > 0 && taken > 0,
         "the passivation was not taken in {not_taken} executions, taken in {taken}"
     );
+}
+
+/// A send racing a new activation's hand-over of the message that queued for it: it queues
+/// behind it (before the hand-over took the queue), waits for the hand-over to end and is then
+/// sent (during it), or is sent to the active key (after it). Either way both messages are
+/// delivered (each send reports it) and handled exactly once, by the one activation; a sender
+/// that waited for the hand-over is woken when it ends.
+///
+/// Threads: two senders (message 0, whose send runs the activation in place, and message 1),
+/// the worker.
+pub fn a_send_racing_the_hand_over_is_handled_once() {
+    check(move || {
+        let (worker, run, keyed, book) = accounts_on_a_worker();
+        let log = DropLog::new();
+        let senders: Vec<_> = [0, 1]
+            .map(|id| {
+                let (keyed, log) = (keyed.clone(), log.clone());
+                thread::spawn(move || {
+                    block_on(keyed.tell(0, Tracked::new(id, &log))).map_err(|e| e.to_string())
+                })
+            })
+            .into_iter()
+            .collect();
+        for sender in senders {
+            if let Err(e) = sender.join().unwrap() {
+                panic!("a send racing the hand-over failed: {e}");
+            }
+        }
+        block_on(keyed.passivate_all());
+        worker.close();
+        run.join().unwrap();
+        let stats = keyed.stats();
+        assert_eq!(stats.activations, 1, "one activation: {stats:?}");
+        let by = check_book(&book, 2, stats.activations);
+        assert_eq!(by, [1, 1]);
+        log.assert_all_dropped_once(0b11);
+        assert_eq!(log.handled(), 0b11, "a message was dropped unhandled");
+        assert_eq!(keyed.resident_count(), 0);
+    });
 }
 
 /// A send through a [`KeyRef`](playhouse_broker::keyed::KeyRef) whose cached activation is

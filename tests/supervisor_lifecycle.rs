@@ -2249,6 +2249,129 @@ async fn pool_routes_past_members_that_ended<E: Executor>(exec: E) {
     }
 }
 
+/// Spawns `fut` on `exec`; the receiver gets its output.
+fn spawn_task<E: Executor, T: Send + 'static>(
+    exec: &E,
+    fut: impl ::std::future::Future<Output = T> + Send + 'static,
+) -> oneshot::Receiver<T> {
+    let (tx, rx) = oneshot::channel();
+    exec.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx
+}
+
+/// A pool member that forwards to its own pool while being stopped: its send must not wait
+/// for the supervisor, which waits for it.
+struct Forwarder;
+
+/// The forwarding step: called from the handler once its gate opens.
+type Forward = Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
+
+enum FMsg {
+    /// Says it started, waits for the gate, then forwards (through the pool) and answers
+    /// whether it went.
+    Forward(
+        oneshot::Sender<()>,
+        futures::future::Shared<oneshot::Receiver<()>>,
+        Forward,
+        Reply<bool>,
+    ),
+    Nothing,
+}
+
+impl Actor for Forwarder {
+    type Message = FMsg;
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Forwarder {
+    async fn handle(
+        &mut self,
+        msg: FMsg,
+        _: &mut Context<Self, V>,
+    ) -> Result<(), ::std::convert::Infallible> {
+        if let FMsg::Forward(started, gate, forward, reply) = msg {
+            let _ = started.send(());
+            let _ = gate.await;
+            let _ = reply.send(forward().await);
+        }
+        Ok(())
+    }
+}
+
+/// A member's handler that sends to its own pool while the pool's supervisor stops that very
+/// member (`shrink`, `Shutdown::Infinity`) does not wait for the supervisor, even with an
+/// ended member in the pool's list: the send routes past it, the handler returns, and the stop
+/// completes (it waited for ever when the send refreshed the list from the supervisor).
+async fn pool_send_from_a_member_being_stopped_does_not_wait_for_the_supervisor<E: Executor>(
+    exec: E,
+) {
+    use futures::FutureExt;
+    let (_vt, system) = setup(&exec);
+    let pool = Arc::new(
+        Pool::start(
+            PoolSpec::new("f", 3, || Forwarder)
+                .routing(Routing::LeastLoaded)
+                .shutdown(Shutdown::Infinity),
+            &system,
+        )
+        .await
+        .expect("pool"),
+    );
+    // An ended member in the list: killed, replaced by the supervisor, not yet refreshed.
+    let killed = pool.members()[0].clone();
+    killed.kill();
+    within(&exec, LONG, killed.wait()).await;
+    let deadline = ::std::time::Instant::now() + LONG;
+    while matches!(
+        pool.supervisor().child::<Forwarder, Bounded<Block>>("f#0").await,
+        Ok(ref m) if m.id() == killed.id()
+    ) {
+        assert!(::std::time::Instant::now() < deadline, "never replaced");
+        exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
+            .await;
+    }
+    let forward: Forward = {
+        let pool = pool.clone();
+        Arc::new(move || {
+            let pool = pool.clone();
+            async move { pool.tell(FMsg::Nothing).await.is_ok() }.boxed()
+        })
+    };
+    let (open, gate) = oneshot::channel();
+    let (started, in_handler) = oneshot::channel();
+    let last = pool.members()[2].clone();
+    let asked = {
+        let last = last.clone();
+        let gate = gate.shared();
+        spawn_task(&exec, async move {
+            last.ask(|reply| FMsg::Forward(started, gate, forward, reply))
+                .await
+        })
+    };
+    within(&exec, LONG, in_handler)
+        .await
+        .expect("the member is in its handler");
+    // The member is in its handler; the pool's supervisor starts stopping it.
+    let shrinking = {
+        let pool = pool.clone();
+        spawn_task(&exec, async move { pool.shrink().await })
+    };
+    // Once the member is being stopped its mailbox refuses a send.
+    eventually(&exec, "the shrink to stop the member", || {
+        matches!(last.try_tell(FMsg::Nothing), Err(SendError::Closed(_)))
+    })
+    .await;
+    open.send(()).unwrap();
+    let shrunk = within(&exec, LONG, shrinking).await.expect("the task ran");
+    assert!(matches!(shrunk, Ok(true)), "{shrunk:?}");
+    let forwarded = within(&exec, LONG, asked).await.expect("the task ran");
+    assert!(matches!(forwarded, Ok(true)), "the forward went");
+    pool.supervisor().stop();
+    within(&exec, LONG, pool.supervisor().wait()).await;
+}
+
 /// `grow` adds a member at the end; `shrink` stops and removes the newest; an empty pool has
 /// nothing to pick.
 async fn pool_grow_and_shrink<E: Executor>(exec: E) {
@@ -2441,6 +2564,7 @@ executor_tests!(
     pool_member_crash_restarts_behind_the_same_reference,
     pool_grow_and_shrink,
     pool_routes_past_members_that_ended,
+    pool_send_from_a_member_being_stopped_does_not_wait_for_the_supervisor,
     monitor_of_a_supervised_child_sees_down_only_at_its_end,
     link_to_a_supervised_child_signals_only_at_its_end,
     linked_crash_restarts_the_supervised_child,

@@ -1665,13 +1665,19 @@ async fn terminating_the_failed_child_during_a_group_backoff_restarts_its_siblin
         })
         .child(worker("a", &log))
         .child(worker("b", &log))
-        .child(worker("c", &log));
+        .child(worker("c", &log))
+        .child(worker("d", &log));
     let events = spec.subscribe();
     let sup = start(&exec, spec, &system).await;
     expect_events(
         &exec,
         &events,
-        &["sup:a started", "sup:b started", "sup:c started"],
+        &[
+            "sup:a started",
+            "sup:b started",
+            "sup:c started",
+            "sup:d started",
+        ],
     )
     .await;
     let b = child_ref(&exec, &sup, "b").await;
@@ -1680,16 +1686,22 @@ async fn terminating_the_failed_child_during_a_group_backoff_restarts_its_siblin
     expect_events(
         &exec,
         &events,
-        &[&format!("sup:b stopped {FAILED}"), "sup:c stopped Shutdown"],
+        &[
+            &format!("sup:b stopped {FAILED}"),
+            "sup:d stopped Shutdown",
+            "sup:c stopped Shutdown",
+        ],
     )
     .await;
     within(&exec, LONG, sup.terminate_child("b"))
         .await
         .expect("b terminated");
-    expect_events(&exec, &events, &["sup:c restarted 2"]).await;
+    // In start order, as every group start.
+    expect_events(&exec, &events, &["sup:c restarted 2", "sup:d restarted 2"]).await;
     assert_eq!(
         states(&exec, &sup).await,
         pairs(&[
+            ("d", ChildState::Running),
             ("c", ChildState::Running),
             ("b", ChildState::Stopped),
             ("a", ChildState::Running),
@@ -1700,11 +1712,67 @@ async fn terminating_the_failed_child_during_a_group_backoff_restarts_its_siblin
     assert_eq!(
         states(&exec, &sup).await,
         pairs(&[
+            ("d", ChildState::Running),
             ("c", ChildState::Running),
             ("b", ChildState::Stopped),
             ("a", ChildState::Running),
         ]),
         "the dropped restart did nothing when its backoff ended"
+    );
+    assert_eq!(pending_events(&events), Vec::<String>::new());
+    stop(&exec, &sup).await;
+}
+
+/// A group restart that covers another one waiting for its backoff takes it over: when it is
+/// dropped in turn (`terminate_child` of its failed child), every sibling either would have
+/// started starts again, the first failed child included. Nothing is left restarting.
+async fn a_group_restart_covering_a_waiting_one_takes_it_over<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let system = System::new(vt.clone());
+    let log = Log::default();
+    let spec = SupervisorSpec::new(Strategy::RestForOne)
+        .name("sup")
+        .intensity(10, Duration::from_secs(60))
+        .backoff(Backoff {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(5),
+            jitter: 0.0,
+        })
+        .child(worker("a", &log))
+        .child(worker("b", &log))
+        .child(worker("c", &log));
+    let events = spec.subscribe();
+    let sup = start(&exec, spec, &system).await;
+    expect_events(
+        &exec,
+        &events,
+        &["sup:a started", "sup:b started", "sup:c started"],
+    )
+    .await;
+    let a = child_ref(&exec, &sup, "a").await;
+    let b = child_ref(&exec, &sup, "b").await;
+    tell(&exec, &b, W::Fail).await;
+    expect_events(
+        &exec,
+        &events,
+        &[&format!("sup:b stopped {FAILED}"), "sup:c stopped Shutdown"],
+    )
+    .await;
+    // a fails during b's backoff: its group restart covers b's.
+    tell(&exec, &a, W::Fail).await;
+    expect_events(&exec, &events, &[&format!("sup:a stopped {FAILED}")]).await;
+    within(&exec, LONG, sup.terminate_child("a"))
+        .await
+        .expect("a terminated");
+    expect_events(&exec, &events, &["sup:b restarted 2", "sup:c restarted 2"]).await;
+    vt.advance(Duration::from_secs(10));
+    assert_eq!(
+        states(&exec, &sup).await,
+        pairs(&[
+            ("c", ChildState::Running),
+            ("b", ChildState::Running),
+            ("a", ChildState::Stopped),
+        ])
     );
     assert_eq!(pending_events(&events), Vec::<String>::new());
     stop(&exec, &sup).await;
@@ -1936,6 +2004,7 @@ executor_tests!(
     backoff_delays_each_restart,
     a_group_restart_stops_its_siblings_before_the_backoff,
     terminating_the_failed_child_during_a_group_backoff_restarts_its_siblings,
+    a_group_restart_covering_a_waiting_one_takes_it_over,
     keep_queue_hands_the_queue_to_the_next_incarnation,
     drain_queue_discards_the_queue,
     ask_in_flight_when_the_handler_panics_resolves,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use playhouse_core::mailbox::{Block, Bounded, Mailbox};
 use playhouse_core::{
-    Actor, ActorRef, AskError, BoxError, Executor, Handler, MessageBroker, MessageTarget, Reply,
-    SendError, SendTimeoutError, System, Wiring, reply_port,
+    Actor, ActorId, ActorRef, AskError, BoxError, Executor, Handler, MessageBroker, MessageTarget,
+    Reply, SendError, SendTimeoutError, System, Wiring, reply_port,
 };
 
 use crate::error::{StartError, SupervisorError};
@@ -137,7 +137,9 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 /// members that have ended, and a send that meets one asks the supervisor for the current
 /// members ([`refresh`](Pool::refresh)): the first such send, and one in
 /// [`REFRESH_EVERY`](Pool::REFRESH_EVERY) after it while a member stays ended (its supervisor
-/// may still be restarting it). A replaced member is then reached through its new reference,
+/// may still be restarting it). A send from an actor's own code never waits for the
+/// supervisor (it may be a member the supervisor is stopping): it only routes past ended
+/// members, and the list is refreshed by a send from outside or by `refresh`. A replaced member is then reached through its new reference,
 /// and one the supervisor no longer runs leaves the list. Otherwise the list changes only when
 /// the pool [`grow`](Pool::grow)s or [`shrink`](Pool::shrink)s.
 ///
@@ -292,9 +294,14 @@ where
 
     /// [`pick`](Pool::pick), after a [`refresh`](Pool::refresh) if it met a member that has
     /// ended (the first time, then one time in [`REFRESH_EVERY`](Pool::REFRESH_EVERY)), or if
-    /// every member has.
+    /// every member has. Not from an actor's own code: that actor may be a child the
+    /// supervisor is stopping (a member forwarding to its pool), and the refresh would wait
+    /// for the supervisor while the supervisor waits for it.
     async fn pick_live(&self) -> Option<ActorRef<A, MB>> {
         let (member, met_ended) = self.pick_noting()?;
+        if ActorId::current().is_some() {
+            return Some(member);
+        }
         let due =
             met_ended && self.met_ended.fetch_add(1, Ordering::Relaxed) % Self::REFRESH_EVERY == 0;
         if member.is_alive() && !due {

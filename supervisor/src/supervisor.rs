@@ -123,8 +123,7 @@ impl<E, B> ChildHandle<E, B> {
 /// A child's slot, shared: how the supervisor names a child across removals of others.
 type ChildRef<E, B> = Arc<dyn ChildSlot<E, B>>;
 
-/// A group restart waiting for a backoff: the failed child, and the siblings whose running
-/// incarnations the restart ended.
+/// A group restart waiting for a backoff: the failed child, and the siblings it will start.
 type WaitingGroup<E, B> = (ChildRef<E, B>, Vec<ChildRef<E, B>>);
 
 /// The supervisor actor. Start one with [`SupervisorSpec::start`], nest one with
@@ -141,9 +140,9 @@ pub struct Supervisor<E, B> {
     initial: Vec<ErasedChildSpec<E, B>>,
     /// In start order.
     children: Vec<Child<E, B>>,
-    /// Group restarts waiting for a backoff: the failed child, and the siblings whose
-    /// incarnations the restart ended at once. Dropping the restart (`terminate_child` of the
-    /// failed child) starts those siblings again.
+    /// Group restarts waiting for a backoff: the failed child, and the siblings the restart
+    /// will start (those it stopped at once, and those already waiting to restart). Dropping
+    /// the restart (`terminate_child` of the failed child) starts those siblings again.
     waiting_groups: Vec<WaitingGroup<E, B>>,
     /// The children that have a health check (usually none), in no order.
     health: Vec<Health<E, B>>,
@@ -821,22 +820,27 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             // stopped by hand stays stopped until the group starts); a temporary one is
             // removed, so the child is looked up again.
             let (group, ended) = self.stop_group(idx, ctx).await;
+            // The siblings this restart will start: those it stopped, and those already
+            // waiting to restart (a waiting group restart it covers, a group start that failed).
+            let mut covered = Vec::new();
             for member in &group {
                 let Some(i) = self.index_of_child(member) else {
                     continue;
                 };
-                let covered = Arc::ptr_eq(member, &child)
-                    || ended.iter().any(|e| Arc::ptr_eq(e, member))
-                    || self.children[i].restarting();
-                if covered {
+                if Arc::ptr_eq(member, &child) {
                     self.children[i].set_restarting(true);
+                } else if ended.iter().any(|e| Arc::ptr_eq(e, member))
+                    || self.children[i].restarting()
+                {
+                    self.children[i].set_restarting(true);
+                    covered.push(member.clone());
                 }
             }
             // A waiting group restart this one covers is part of it now.
             self.waiting_groups
                 .retain(|(failed, _)| !group.iter().any(|m| Arc::ptr_eq(m, failed)));
-            if !ended.is_empty() {
-                self.waiting_groups.push((child.clone(), ended));
+            if !covered.is_empty() {
+                self.waiting_groups.push((child.clone(), covered));
             }
             let Some(idx) = self.index_of_child(&child) else {
                 return false;
@@ -1109,12 +1113,18 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             .iter()
             .position(|(failed, _)| Arc::ptr_eq(failed, &slot));
         if let Some(at) = waiting {
-            let (_, stopped) = self.waiting_groups.remove(at);
-            for sibling in stopped {
+            let (_, siblings) = self.waiting_groups.remove(at);
+            // In start order, as every group start.
+            let mut siblings: Vec<(usize, ChildRef<E, B>)> = siblings
+                .into_iter()
+                .filter_map(|s| self.index_of_child(&s).map(|i| (i, s)))
+                .collect();
+            siblings.sort_by_key(|(i, _)| *i);
+            for (_, sibling) in siblings {
                 let Some(i) = self.index_of_child(&sibling) else {
                     continue;
                 };
-                if self.children[i].restarting() && self.children[i].alive() == Alive::Parked {
+                if self.children[i].restarting() {
                     self.start_or_retry(i, ctx).await;
                 }
             }

@@ -2372,6 +2372,58 @@ async fn pool_send_from_a_member_being_stopped_does_not_wait_for_the_supervisor<
     within(&exec, LONG, pool.supervisor().wait()).await;
 }
 
+/// An actor that is not a member sends to a pool whose members were all replaced: its send
+/// finds every member ended, asks the supervisor, and reaches a replacement.
+async fn pool_send_from_another_actor_finds_replaced_members<E: Executor>(exec: E) {
+    use futures::FutureExt;
+    let (_vt, system) = setup(&exec);
+    let pool = Arc::new(
+        Pool::start(PoolSpec::new("r", 2, || Forwarder), &system)
+            .await
+            .expect("pool"),
+    );
+    let ended = pool.members();
+    for member in &ended {
+        member.kill();
+        within(&exec, LONG, member.wait()).await;
+    }
+    let deadline = ::std::time::Instant::now() + LONG;
+    for (n, old) in ended.iter().enumerate() {
+        let id = format!("r#{n}");
+        while matches!(
+            pool.supervisor().child::<Forwarder, Bounded<Block>>(id.as_str()).await,
+            Ok(ref m) if m.id() == old.id()
+        ) {
+            assert!(::std::time::Instant::now() < deadline, "never replaced");
+            exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
+                .await;
+        }
+    }
+    let forward: Forward = {
+        let pool = pool.clone();
+        Arc::new(move || {
+            let pool = pool.clone();
+            async move { pool.tell(FMsg::Nothing).await.is_ok() }.boxed()
+        })
+    };
+    let router = system.spawn(Forwarder);
+    let (open, gate) = oneshot::channel();
+    open.send(()).unwrap();
+    let (started, _) = oneshot::channel();
+    let sent = within(
+        &exec,
+        LONG,
+        router.ask(|reply| FMsg::Forward(started, gate.shared(), forward, reply)),
+    )
+    .await
+    .expect("the router answered");
+    assert!(sent, "the router's send reached a replacement");
+    assert!(pool.members().iter().all(|m| m.is_alive()));
+    router.stop();
+    pool.supervisor().stop();
+    within(&exec, LONG, pool.supervisor().wait()).await;
+}
+
 /// `grow` adds a member at the end; `shrink` stops and removes the newest; an empty pool has
 /// nothing to pick.
 async fn pool_grow_and_shrink<E: Executor>(exec: E) {
@@ -2565,6 +2617,7 @@ executor_tests!(
     pool_grow_and_shrink,
     pool_routes_past_members_that_ended,
     pool_send_from_a_member_being_stopped_does_not_wait_for_the_supervisor,
+    pool_send_from_another_actor_finds_replaced_members,
     monitor_of_a_supervised_child_sees_down_only_at_its_end,
     link_to_a_supervised_child_signals_only_at_its_end,
     linked_crash_restarts_the_supervised_child,

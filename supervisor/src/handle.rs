@@ -102,8 +102,9 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
 
     /// Stops a child by its shutdown policy and keeps its spec, stopped (a temporary child's
     /// spec is removed). Not a restart: no strategy, no intensity. Idempotent: a stopped child
-    /// is `Ok`. A restart of the child waiting for its backoff is dropped; under `OneForAll` or
-    /// `RestForOne`, the siblings that restart stopped start again. Error: `NotFound`.
+    /// is `Ok`. A restart of the child waiting for its backoff (or a retry of its failed start)
+    /// is dropped; under `OneForAll` or `RestForOne`, the siblings that restart would have
+    /// started start again, in start order. Error: `NotFound`.
     pub async fn terminate_child(&self, id: impl Into<ChildId>) -> Result<(), SupervisorError> {
         let id = id.into();
         self.call(|reply| Api::TerminateChild(id, reply)).await?

@@ -137,9 +137,10 @@ impl<A, MB: fmt::Debug> fmt::Debug for PoolSpec<A, MB> {
 /// members that have ended, and a send that meets one asks the supervisor for the current
 /// members ([`refresh`](Pool::refresh)): the first such send, and one in
 /// [`REFRESH_EVERY`](Pool::REFRESH_EVERY) after it while a member stays ended (its supervisor
-/// may still be restarting it). A send from an actor's own code never waits for the
-/// supervisor (it may be a member the supervisor is stopping): it only routes past ended
-/// members, and the list is refreshed by a send from outside or by `refresh`. A replaced member is then reached through its new reference,
+/// may still be restarting it). From an actor's own code, a send waits for the supervisor only
+/// when every member has ended, and never from a member's (the supervisor may be stopping that
+/// very member): there it routes past ended members, and the list is refreshed by another send
+/// or by `refresh` (which a member must not call from its own code while it may be stopped). A replaced member is then reached through its new reference,
 /// and one the supervisor no longer runs leaves the list. Otherwise the list changes only when
 /// the pool [`grow`](Pool::grow)s or [`shrink`](Pool::shrink)s.
 ///
@@ -175,6 +176,8 @@ pub struct Pool<A: Actor, MB: Mailbox, E: Executor, B: MessageBroker> {
     next: AtomicUsize,
     /// Sends that met a member that has ended, since the last refresh they asked for.
     met_ended: AtomicUsize,
+    /// The members `shrink` has taken out of the list and is stopping.
+    leaving: Mutex<Vec<ActorId>>,
     next_id: AtomicU64,
     template: Template<A, MB>,
 }
@@ -237,6 +240,7 @@ where
             members: Mutex::new(members.into()),
             next: AtomicUsize::new(0),
             met_ended: AtomicUsize::new(0),
+            leaving: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(spec.size as u64),
             template,
         })
@@ -294,17 +298,25 @@ where
 
     /// [`pick`](Pool::pick), after a [`refresh`](Pool::refresh) if it met a member that has
     /// ended (the first time, then one time in [`REFRESH_EVERY`](Pool::REFRESH_EVERY)), or if
-    /// every member has. Not from an actor's own code: that actor may be a child the
-    /// supervisor is stopping (a member forwarding to its pool), and the refresh would wait
-    /// for the supervisor while the supervisor waits for it.
+    /// every member has.
+    ///
+    /// From an actor's own code it waits for the supervisor only when every member has ended,
+    /// and never from a member's (one in the list, or one `shrink` is stopping): the supervisor
+    /// may be stopping that very member, and would wait for it while it waits for the
+    /// supervisor.
     async fn pick_live(&self) -> Option<ActorRef<A, MB>> {
         let (member, met_ended) = self.pick_noting()?;
-        if ActorId::current().is_some() {
+        let alive = member.is_alive();
+        let me = ActorId::current();
+        if alive && me.is_some() {
             return Some(member);
         }
         let due =
             met_ended && self.met_ended.fetch_add(1, Ordering::Relaxed) % Self::REFRESH_EVERY == 0;
-        if member.is_alive() && !due {
+        if alive && !due {
+            return Some(member);
+        }
+        if me.is_some_and(|me| self.is_member(me)) {
             return Some(member);
         }
         self.refresh().await;
@@ -313,6 +325,16 @@ where
             self.met_ended.store(0, Ordering::Relaxed);
         }
         self.pick()
+    }
+
+    /// Whether `actor` is a member: in the list, or being stopped by [`shrink`](Pool::shrink).
+    fn is_member(&self, actor: ActorId) -> bool {
+        self.snapshot().iter().any(|(_, m)| m.id() == actor)
+            || self
+                .leaving
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&actor)
     }
 
     /// Asks the supervisor for the current reference of each member that has ended: a
@@ -399,10 +421,22 @@ where
             *members = list.into();
             last
         };
-        let Some((id, _)) = last else {
+        let Some((id, member)) = last else {
             return Ok(false);
         };
-        self.supervisor.terminate_child(id.clone()).await?;
+        // While it is being stopped, its own sends to the pool must not wait for the
+        // supervisor (see `pick_live`).
+        let leaving = member.id();
+        self.leaving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(leaving);
+        let terminated = self.supervisor.terminate_child(id.clone()).await;
+        self.leaving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|&a| a != leaving);
+        terminated?;
         match self.supervisor.delete_child(id).await {
             // A temporary member's spec went with it.
             Ok(()) | Err(SupervisorError::NotFound(_)) => Ok(true),

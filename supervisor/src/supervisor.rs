@@ -952,6 +952,14 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                         self.children[j].set_restarting(true);
                     }
                 }
+                // Those after it wait for its retry: a `terminate_child` of it meanwhile
+                // starts them (as for a group restart waiting for a backoff).
+                let after = members[n + 1..].to_vec();
+                self.waiting_groups
+                    .retain(|(failed, _)| !Arc::ptr_eq(failed, k));
+                if !after.is_empty() {
+                    self.waiting_groups.push((k.clone(), after));
+                }
                 // Retried through the mailbox: a stop or an API call is served first.
                 let _ = ctx.notify(SupervisorMsg(Msg::Retry {
                     child: k.clone(),

@@ -2148,6 +2148,30 @@ async fn pool_member_crash_restarts_behind_the_same_reference<E: Executor>(exec:
     within(&exec, LONG, pool.supervisor().wait()).await;
 }
 
+/// Waits until the supervisor of `sup` runs child `id` as an actor other than `old` (its
+/// replacement after `old` ended), and returns it.
+async fn replaced<E: Executor, A: Actor, MB: Mailbox>(
+    exec: &E,
+    sup: &SupervisorRef<Vt<E>>,
+    id: &str,
+    old: playhouse::core::ActorId,
+) -> ActorRef<A, MB> {
+    let deadline = ::std::time::Instant::now() + LONG;
+    loop {
+        if let Ok(member) = sup.child::<A, MB>(id).await {
+            if member.id() != old {
+                return member;
+            }
+        }
+        assert!(
+            ::std::time::Instant::now() < deadline,
+            "{id} never replaced"
+        );
+        exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
+            .await;
+    }
+}
+
 /// A member that ends for good (killed through its reference, or a `Temporary` one that
 /// crashed) is skipped by both routings, and the first send that meets it refreshes the list
 /// from the supervisor: a replaced member is reached through its new reference, a removed one
@@ -2166,24 +2190,8 @@ async fn pool_routes_past_members_that_ended<E: Executor>(exec: E) {
         killed.kill();
         within(&exec, LONG, killed.wait()).await;
         // Once the supervisor has replaced it...
-        let deadline = ::std::time::Instant::now() + LONG;
-        let replacement = loop {
-            let now = pool
-                .supervisor()
-                .child::<Counter, Bounded<Block>>("p#1")
-                .await;
-            if let Ok(member) = now.as_ref() {
-                if member.id() != killed.id() {
-                    break member.clone();
-                }
-            }
-            assert!(
-                ::std::time::Instant::now() < deadline,
-                "{routing:?}: never replaced"
-            );
-            exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
-                .await;
-        };
+        let replacement: ActorRef<Counter, Bounded<Block>> =
+            replaced(&exec, pool.supervisor(), "p#1", killed.id()).await;
         // ...the pool's sends find the replacement.
         for _ in 0..6 {
             pool.tell(CounterMsg::Add(1))
@@ -2323,15 +2331,8 @@ async fn pool_send_from_a_member_being_stopped_does_not_wait_for_the_supervisor<
     let killed = pool.members()[0].clone();
     killed.kill();
     within(&exec, LONG, killed.wait()).await;
-    let deadline = ::std::time::Instant::now() + LONG;
-    while matches!(
-        pool.supervisor().child::<Forwarder, Bounded<Block>>("f#0").await,
-        Ok(ref m) if m.id() == killed.id()
-    ) {
-        assert!(::std::time::Instant::now() < deadline, "never replaced");
-        exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
-            .await;
-    }
+    let _: ActorRef<Forwarder, Bounded<Block>> =
+        replaced(&exec, pool.supervisor(), "f#0", killed.id()).await;
     let forward: Forward = {
         let pool = pool.clone();
         Arc::new(move || {
@@ -2387,17 +2388,9 @@ async fn pool_send_from_another_actor_finds_replaced_members<E: Executor>(exec: 
         member.kill();
         within(&exec, LONG, member.wait()).await;
     }
-    let deadline = ::std::time::Instant::now() + LONG;
     for (n, old) in ended.iter().enumerate() {
-        let id = format!("r#{n}");
-        while matches!(
-            pool.supervisor().child::<Forwarder, Bounded<Block>>(id.as_str()).await,
-            Ok(ref m) if m.id() == old.id()
-        ) {
-            assert!(::std::time::Instant::now() < deadline, "never replaced");
-            exec.sleep_until(::std::time::Instant::now() + Duration::from_millis(2))
-                .await;
-        }
+        let _: ActorRef<Forwarder, Bounded<Block>> =
+            replaced(&exec, pool.supervisor(), &format!("r#{n}"), old.id()).await;
     }
     let forward: Forward = {
         let pool = pool.clone();

@@ -1568,6 +1568,40 @@ async fn backoff_delays_each_restart<E: Executor>(exec: E) {
     stop(&exec, &sup).await;
 }
 
+/// A supervisor named `sup` with `strategy`, a fixed 5 s backoff (no jitter) and a worker per
+/// id, started on virtual time once every child has reported its start.
+async fn group_with_backoff<E: Executor>(
+    exec: &E,
+    strategy: Strategy,
+    ids: &[&'static str],
+    log: &Log,
+) -> (VirtualTime<E>, SupervisorRef<VT<E>>, Events) {
+    let vt = VirtualTime::new(exec.clone());
+    let system = System::new(vt.clone());
+    let mut spec = SupervisorSpec::new(strategy)
+        .name("sup")
+        .intensity(10, Duration::from_secs(60))
+        .backoff(fixed_backoff(5));
+    for id in ids {
+        spec = spec.child(worker(id, log));
+    }
+    let events = spec.subscribe();
+    let sup = start(exec, spec, &system).await;
+    let started: Vec<String> = ids.iter().map(|id| format!("sup:{id} started")).collect();
+    let started: Vec<&str> = started.iter().map(String::as_str).collect();
+    expect_events(exec, &events, &started).await;
+    (vt, sup, events)
+}
+
+/// A backoff of `secs` before every restart, without jitter.
+fn fixed_backoff(secs: u64) -> Backoff {
+    Backoff {
+        initial: Duration::from_secs(secs),
+        max: Duration::from_secs(secs),
+        jitter: 0.0,
+    }
+}
+
 /// With a backoff under `RestForOne` (and `OneForAll`), the siblings the restart covers stop at
 /// once, as without one: only the group's start waits. A dependent child never runs on while
 /// the child it depends on waits out its backoff.
@@ -1576,28 +1610,8 @@ async fn a_group_restart_stops_its_siblings_before_the_backoff<E: Executor>(exec
         (Strategy::RestForOne, &["c"][..]),
         (Strategy::OneForAll, &["c", "a"][..]),
     ] {
-        let vt = VirtualTime::new(exec.clone());
-        let system = System::new(vt.clone());
         let log = Log::default();
-        let spec = SupervisorSpec::new(strategy)
-            .name("sup")
-            .intensity(10, Duration::from_secs(60))
-            .backoff(Backoff {
-                initial: Duration::from_secs(5),
-                max: Duration::from_secs(5),
-                jitter: 0.0,
-            })
-            .child(worker("a", &log))
-            .child(worker("b", &log))
-            .child(worker("c", &log));
-        let events = spec.subscribe();
-        let sup = start(&exec, spec, &system).await;
-        expect_events(
-            &exec,
-            &events,
-            &["sup:a started", "sup:b started", "sup:c started"],
-        )
-        .await;
+        let (vt, sup, events) = group_with_backoff(&exec, strategy, &["a", "b", "c"], &log).await;
         let b = child_ref(&exec, &sup, "b").await;
         tell(&exec, &b, W::Fail).await;
         let mut now: Vec<String> = vec![format!("sup:b stopped {FAILED}")];
@@ -1652,34 +1666,9 @@ async fn a_group_restart_stops_its_siblings_before_the_backoff<E: Executor>(exec
 async fn terminating_the_failed_child_during_a_group_backoff_restarts_its_siblings<E: Executor>(
     exec: E,
 ) {
-    let vt = VirtualTime::new(exec.clone());
-    let system = System::new(vt.clone());
     let log = Log::default();
-    let spec = SupervisorSpec::new(Strategy::RestForOne)
-        .name("sup")
-        .intensity(10, Duration::from_secs(60))
-        .backoff(Backoff {
-            initial: Duration::from_secs(5),
-            max: Duration::from_secs(5),
-            jitter: 0.0,
-        })
-        .child(worker("a", &log))
-        .child(worker("b", &log))
-        .child(worker("c", &log))
-        .child(worker("d", &log));
-    let events = spec.subscribe();
-    let sup = start(&exec, spec, &system).await;
-    expect_events(
-        &exec,
-        &events,
-        &[
-            "sup:a started",
-            "sup:b started",
-            "sup:c started",
-            "sup:d started",
-        ],
-    )
-    .await;
+    let (vt, sup, events) =
+        group_with_backoff(&exec, Strategy::RestForOne, &["a", "b", "c", "d"], &log).await;
     let b = child_ref(&exec, &sup, "b").await;
     let c = child_ref(&exec, &sup, "c").await;
     tell(&exec, &b, W::Fail).await;
@@ -1727,28 +1716,9 @@ async fn terminating_the_failed_child_during_a_group_backoff_restarts_its_siblin
 /// dropped in turn (`terminate_child` of its failed child), every sibling either would have
 /// started starts again, the first failed child included. Nothing is left restarting.
 async fn a_group_restart_covering_a_waiting_one_takes_it_over<E: Executor>(exec: E) {
-    let vt = VirtualTime::new(exec.clone());
-    let system = System::new(vt.clone());
     let log = Log::default();
-    let spec = SupervisorSpec::new(Strategy::RestForOne)
-        .name("sup")
-        .intensity(10, Duration::from_secs(60))
-        .backoff(Backoff {
-            initial: Duration::from_secs(5),
-            max: Duration::from_secs(5),
-            jitter: 0.0,
-        })
-        .child(worker("a", &log))
-        .child(worker("b", &log))
-        .child(worker("c", &log));
-    let events = spec.subscribe();
-    let sup = start(&exec, spec, &system).await;
-    expect_events(
-        &exec,
-        &events,
-        &["sup:a started", "sup:b started", "sup:c started"],
-    )
-    .await;
+    let (vt, sup, events) =
+        group_with_backoff(&exec, Strategy::RestForOne, &["a", "b", "c"], &log).await;
     let a = child_ref(&exec, &sup, "a").await;
     let b = child_ref(&exec, &sup, "b").await;
     tell(&exec, &b, W::Fail).await;

@@ -434,6 +434,20 @@ async fn queues_messages_in_order_while_activating<E: Executor>(exec: E) {
     assert_eq!(world.calls(), vec![9], "one factory call for all of them");
 }
 
+/// A set whose factory waits for the returned gate, with a `Block` mailbox of one place.
+fn gated_with_one_place<E: Executor>(
+    world: &Arc<World>,
+    exec: &E,
+) -> (oneshot::Sender<()>, Keyed<u32, Probe, Bounded<Block>>) {
+    let (open, factory_gate) = gate();
+    world.close_gate_until(factory_gate);
+    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
+    let keyed = spec(world)
+        .mailbox(mailbox)
+        .start(&System::new(exec.clone()));
+    (open, keyed)
+}
+
 /// The senders queued behind an activation are answered as their messages enter the mailbox,
 /// not once the whole queue has drained: under a load that keeps the queue from draining, a
 /// sender whose message is in the mailbox is not kept waiting (a timed one would time out on a
@@ -441,12 +455,7 @@ async fn queues_messages_in_order_while_activating<E: Executor>(exec: E) {
 /// as a routed send does.
 async fn answers_each_queued_sender_as_its_message_enters_the_mailbox<E: Executor>(exec: E) {
     let world = World::new();
-    let (open, factory_gate) = gate();
-    world.close_gate_until(factory_gate);
-    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
-    let keyed = spec(&world)
-        .mailbox(mailbox)
-        .start(&System::new(exec.clone()));
+    let (open, keyed) = gated_with_one_place(&world, &exec);
 
     // Queued in order behind the activation (held at the factory's gate): a message that holds
     // the handler, then two items for the one place in the mailbox.
@@ -482,12 +491,7 @@ async fn answers_each_queued_sender_as_its_message_enters_the_mailbox<E: Executo
 /// message of a sender whose timed send gave up while the activation held its message.
 async fn a_send_during_the_hand_over_waits_for_it<E: Executor>(exec: E) {
     let world = World::new();
-    let (open, factory_gate) = gate();
-    world.close_gate_until(factory_gate);
-    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
-    let keyed = spec(&world)
-        .mailbox(mailbox)
-        .start(&System::new(exec.clone()));
+    let (open, keyed) = gated_with_one_place(&world, &exec);
 
     let (release, held) = gate();
     let mut hold = Box::pin(keyed.ask(9, |busy| Msg::Hold(busy, held)));
@@ -539,12 +543,7 @@ async fn a_send_during_the_hand_over_waits_for_it<E: Executor>(exec: E) {
 /// queued messages are in the mailbox, while the later one still waits for room.
 async fn the_hand_over_ends_with_what_was_queued_when_it_began<E: Executor>(exec: E) {
     let world = World::new();
-    let (open, factory_gate) = gate();
-    world.close_gate_until(factory_gate);
-    let mailbox = Bounded::<Block>::with_capacity(1).unwrap();
-    let keyed = spec(&world)
-        .mailbox(mailbox)
-        .start(&System::new(exec.clone()));
+    let (open, keyed) = gated_with_one_place(&world, &exec);
 
     // Queued: a hold, an item, a second hold, another item.
     let (release_first, first_held) = gate();

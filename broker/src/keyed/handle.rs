@@ -204,9 +204,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     ///
     /// # Cancel safety
     ///
-    /// If the future is dropped while it waits for room in a full mailbox, the message is
-    /// dropped unsent. Once it is waiting for an activation, the message is queued: dropping
-    /// the future does not withdraw it, and it is delivered when the key is activated.
+    /// If the future is dropped while it waits for room in a full mailbox, or for a new
+    /// activation to finish taking the messages queued for it, the message is dropped unsent.
+    /// Once it is queued for an activation, dropping the future does not withdraw it: it is
+    /// delivered when the key is activated.
     pub fn tell(&self, key: K, msg: A::Message) -> Tell<'_, K, A, MB> {
         Tell::new(self, key, msg)
     }

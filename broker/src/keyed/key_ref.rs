@@ -195,8 +195,9 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
     ///
     /// # Cancel safety
     ///
-    /// As [`Keyed::tell`]: dropped while waiting for room, the message is dropped unsent; once
-    /// it waits for an activation, it stays queued and is delivered.
+    /// As [`Keyed::tell`]: dropped while waiting for room (or for a new activation to finish
+    /// taking its queue), the message is dropped unsent; once it is queued for an activation,
+    /// it stays queued and is delivered.
     pub fn tell(&mut self, msg: A::Message) -> KeyRefTell<'_, K, A, MB> {
         KeyRefTell {
             keyed: &self.keyed,

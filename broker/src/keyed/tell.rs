@@ -23,8 +23,9 @@ use super::spec::Key;
 ///
 /// # Cancel safety
 ///
-/// As [`Keyed::tell`](super::Keyed::tell) says: dropped while waiting for room, the message is
-/// dropped unsent; once it waits for an activation, it stays queued and is delivered.
+/// As [`Keyed::tell`](super::Keyed::tell) says: dropped while waiting for room (or for a new
+/// activation to finish taking its queue), the message is dropped unsent; once it is queued
+/// for an activation, it stays queued and is delivered.
 #[must_use = "a send does nothing until awaited"]
 pub struct Tell<'a, K: Key, A: Actor, MB: Mailbox> {
     keyed: &'a Keyed<K, A, MB>,

@@ -524,8 +524,13 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         asker: Option<ActorId>,
         deadline: Deadline,
     ) -> Result<(), Undelivered<A::Message>> {
-        match self.shared.route_fast(hash, key, msg, true, asker) {
-            Fast::Sent => Ok(()),
+        let fast = self.shared.route_fast(hash, key, msg, true, asker);
+        if fast.is_sent() {
+            // Forgotten, not dropped: see `Fast::is_sent`.
+            std::mem::forget(fast);
+            return Ok(());
+        }
+        match fast {
             Fast::Full(message) => Err(KeyedError::Full {
                 key: format!("{key:?}"),
                 message,

@@ -74,6 +74,18 @@ pub(crate) enum Fast<A: Actor, MB: Mailbox> {
     Own(A::Message),
 }
 
+impl<A: Actor, MB: Mailbox> Fast<A, MB> {
+    /// Whether the message is in the mailbox. A hot path that finds it so `mem::forget`s the
+    /// value rather than dropping it: a `Sent` owns nothing, but the compiler does not inline
+    /// the drop glue of an enum that holds messages, so dropping it costs a call and a
+    /// discriminant test, about a sixteenth of a routed tell's instructions (callgrind, a
+    /// `u64` key and a three-variant message).
+    #[inline(always)]
+    pub(crate) fn is_sent(&self) -> bool {
+        matches!(self, Fast::Sent)
+    }
+}
+
 /// Where the slow path got a message.
 pub(crate) enum Slow<A: Actor, MB: Mailbox> {
     /// As [`Fast`].

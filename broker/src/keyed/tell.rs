@@ -126,8 +126,13 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for Tell<'_, K, A, MB> {
             // more in a `perf` profile of `keyed/routed/current_thread`.
             let shared = this.keyed.shared();
             let hash = shared.table.hash(key);
-            match shared.route_fast(hash, key, msg, true, None) {
-                Fast::Sent => return Poll::Ready(Ok(())),
+            let fast = shared.route_fast(hash, key, msg, true, None);
+            if fast.is_sent() {
+                // Forgotten, not dropped: see `Fast::is_sent`.
+                std::mem::forget(fast);
+                return Poll::Ready(Ok(()));
+            }
+            match fast {
                 Fast::Full(message) => return Poll::Ready(Err(Self::full(key, message))),
                 fast => {
                     // Moved, not cloned: a `String` key costs no allocation here.

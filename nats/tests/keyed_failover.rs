@@ -5,7 +5,7 @@ mod keyed_common;
 mod support;
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use keyed_common::*;
 use playhouse_core::System;
@@ -171,4 +171,48 @@ async fn a_durable_note_its_killed_owner_never_confirmed_is_applied_once_elsewhe
         stored_durably(&me).await == 0
     })
     .await;
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to the process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("runs kill");
+    assert!(sent.success(), "kill {signal} {pid}: {sent}");
+}
+
+#[tokio::test]
+async fn a_reference_that_knew_a_hung_owner_finds_the_key_elsewhere() {
+    let server = TestServer::start().expect("nats-server");
+    let mut nodes = account_nodes(&server, &["n1", "n2"]).await;
+    let me = client(&server, "parent").await;
+    // One reference for the whole test: it learns the key's owner from the first answer.
+    let gets = me.sharded_ref::<Get>("accounts");
+    let first = gets
+        .ask::<Seen>("acct0", Get, WAIT)
+        .await
+        .expect("activates");
+    assert_eq!(gets.owner_of("acct0").as_deref(), Some(first.node.as_str()));
+
+    // Frozen, not dead: its connection stays open, so its subjects still take messages, but
+    // its heartbeats stop and its lease lapses.
+    let victim = nodes.get_mut(&first.node).expect("a child");
+    signal(victim.pid(), "-STOP");
+    let stopped = Instant::now();
+    let mut answered = None;
+    while stopped.elapsed() < Duration::from_secs(15) {
+        // A message the server hands to the frozen node's share of the queue group times out
+        // (at most once); the next goes elsewhere.
+        if let Ok(seen) = gets.ask::<Seen>("acct0", Get, TTL).await {
+            answered = Some(seen);
+            break;
+        }
+    }
+    let victim = nodes.get_mut(&first.node).expect("a child");
+    signal(victim.pid(), "-CONT");
+    victim.kill_hard();
+    let seen = answered.expect("the key answered from another node while its owner hung");
+    assert_ne!(seen.node, first.node, "the key moved");
+    assert_eq!(gets.owner_of("acct0").as_deref(), Some(seen.node.as_str()));
 }

@@ -301,7 +301,17 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         let deadline = Instant::now() + timeout;
         let mut redirects = 0;
         loop {
-            let owner = self.owner_of(key);
+            let mut owner = self.owner_of(key);
+            // An owner whose heartbeat lapsed (dead, or hung with its connection still open,
+            // so that its subjects still take messages) is forgotten: the key goes through the
+            // queue group again, where the node that took its lease answers.
+            if owner
+                .as_deref()
+                .is_some_and(|node| !inner.members.is_alive(node))
+            {
+                self.owners().remove(key);
+                owner = None;
+            }
             let subject = match &owner {
                 Some(node) => direct_subject(&inner.prefix, &self.group, node, key),
                 None => claim_subject(&inner.prefix, &self.group, key),
@@ -349,7 +359,15 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
                 },
                 // Nobody listens: the owner we knew is gone, or the node we were forwarded to.
                 Ok(None) => Rejection::NotFound { name: name.clone() },
-                Err(()) => return Err(RemoteError::Timeout),
+                Err(()) => {
+                    // The owner we knew did not answer in time: the next send asks the queue
+                    // group again (a node that finds the lease held elsewhere redirects it, at
+                    // the cost of one hop).
+                    if owner.is_some() {
+                        self.owners().remove(key);
+                    }
+                    return Err(RemoteError::Timeout);
+                }
             };
             // The owner we knew is gone (or nobody serves the group): through the queue group
             // again, after a pause, until some node takes the key's lease.

@@ -322,6 +322,52 @@ async fn drop_oldest_never_drops_a_notice<E: Executor>(exec: E) {
     assert_eq!(watcher.dropped_count(), 3);
 }
 
+/// Notices keep their order among themselves: four targets end one after another while the
+/// watcher is held with items behind it, two watched by a monitor and two by a trapped link,
+/// alternately; their `Down`s and `Exit`s are handled in the order the targets ended, all
+/// before the items.
+async fn notices_keep_their_order<E: Executor, MB: Mailbox>(exec: E, mailbox: MB) {
+    let system = System::new(exec.clone());
+    let watcher = system.spawner(mailbox).spawn(Watcher {
+        log: Log::default(),
+    });
+    within(&exec, LONG, watcher.ask(WMsg::Trap))
+        .await
+        .expect("trapping");
+    let targets: Vec<_> = (0..4).map(|_| system.spawn(Recorder::new().0)).collect();
+    for (i, target) in targets.iter().enumerate() {
+        if i % 2 == 0 {
+            drop(target.monitor_by(&watcher));
+        } else {
+            watcher.link(target);
+        }
+    }
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, watcher.ask(|r| WMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    for n in 1..=3 {
+        watcher.tell(WMsg::Item(n)).await.expect("queued");
+    }
+    for target in &targets {
+        target.kill();
+        within(&exec, LONG, target.wait()).await;
+    }
+    let _ = open.send(());
+    let log = within(&exec, LONG, watcher.ask(WMsg::Get))
+        .await
+        .expect("the log");
+    assert_eq!(log, ["down", "exit", "down", "exit", "1", "2", "3"]);
+}
+
+async fn notices_keep_their_order_in_a_batch<E: Executor>(exec: E) {
+    notices_keep_their_order(exec, Unbounded).await;
+}
+
+async fn notices_keep_their_order_without_batching<E: Executor>(exec: E) {
+    notices_keep_their_order(exec, Bounded::<DropOldest>::default()).await;
+}
+
 executor_tests!(
     kill_overtakes_a_full_block_mailbox_with_a_blocked_sender,
     shutdown_skips_a_full_block_mailbox,
@@ -333,4 +379,6 @@ executor_tests!(
     drop_oldest_never_drops_a_notice,
     down_overtakes_a_prioritized_mailbox,
     trapped_exit_overtakes_an_expiring_batch,
+    notices_keep_their_order_in_a_batch,
+    notices_keep_their_order_without_batching,
 );

@@ -21,6 +21,10 @@ pub struct Receiver<M, S: Strategy> {
     /// Messages taken from the queue and not yet handed out, each with its meta and its
     /// caller's span.
     batch: VecDeque<Queued<M, S::Meta>>,
+    /// Whether the message handed out last was a control message: one that
+    /// [`take_control`](Receiver::take_control) must not let the control messages queued after
+    /// it overtake.
+    handed_control: bool,
     _strategy: PhantomData<fn() -> S>,
 }
 
@@ -28,6 +32,7 @@ impl<M, S: Strategy> Default for Receiver<M, S> {
     fn default() -> Self {
         Receiver {
             batch: VecDeque::new(),
+            handed_control: false,
             _strategy: PhantomData,
         }
     }
@@ -57,6 +62,7 @@ impl<M, S: Strategy> Receiver<M, S> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Queued<M, S::Meta>>> {
         if let Some(m) = self.batch.pop_front() {
+            self.handed_control = false;
             // Publish the hand-out; senders read it only when the mailbox looks full.
             if queue.release_one() {
                 // A sender waits for the room just freed: hand it over now (this is the
@@ -80,9 +86,11 @@ impl<M, S: Strategy> Receiver<M, S> {
             // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
             let freed = queue.take_released();
             buf.len -= freed;
+            self.handed_control = false;
             let next = if let Some(control) = buf.control.pop_front() {
                 // Control messages first (their flag, if still up, is lowered by the next
                 // `take_control`).
+                self.handed_control = true;
                 Some(control)
             } else if S::BATCH {
                 if buf.queue.is_empty() {
@@ -164,7 +172,9 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// message instead, and puts that message back at the front of the batch (it is handed out
     /// next, after the control messages). `lower` runs under the lock once no control message
     /// is left, to lower the flag. Returns the message itself if there was none (it was taken
-    /// already).
+    /// already), or if it is itself a control message: control messages keep their order
+    /// among themselves, so one is never overtaken by those queued after it (the flag stays
+    /// up for them).
     ///
     /// The count of waiting messages does not change: the message waits again, and the control
     /// message, which counted as waiting, takes its hand-out.
@@ -174,6 +184,9 @@ impl<M, S: Strategy> Receiver<M, S> {
         queued: Queued<M, S::Meta>,
         lower: impl FnOnce(),
     ) -> Queued<M, S::Meta> {
+        if self.handed_control {
+            return queued;
+        }
         let mut st = queue.state.lock();
         let Some(buf) = st.buf.as_deref_mut() else {
             lower();

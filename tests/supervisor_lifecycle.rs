@@ -2044,6 +2044,32 @@ async fn stopping_the_parent_stops_the_nested_tree<E: Executor>(exec: E) {
     );
 }
 
+/// A supervisor that is killed takes its children with it, killed (not stopped gracefully),
+/// down a nested tree; a few rounds, since a graceful stop begun by the killed supervisor's
+/// `stopped` hook raced the kill on a multi-thread executor.
+async fn killing_the_parent_kills_the_nested_tree<E: Executor>(exec: E) {
+    for _ in 0..5 {
+        let (_vt, system) = setup(&exec);
+        let log = Log::default();
+        let sup = tree::<E>(&log).start(&system).await.expect("started");
+        let sub = sup.child_supervisor("sub").await.unwrap();
+        let a = worker_ref(&sup, "a").await;
+        let b = worker_ref(&sup, "b").await;
+        let x = worker_ref(&sub, "x").await;
+        let y = worker_ref(&sub, "y").await;
+        sup.actor_ref().kill();
+        assert!(matches!(
+            within(&exec, LONG, sup.wait()).await,
+            ExitReason::Killed
+        ));
+        for (id, child) in [("a", &a), ("b", &b), ("x", &x), ("y", &y)] {
+            let reason = within(&exec, LONG, child.wait()).await;
+            assert_eq!(short(&reason), "killed", "child {id}");
+        }
+        assert!(matches!(sub.exit_reason(), Some(ExitReason::Killed)));
+    }
+}
+
 // =============================================================================================
 // 6. Pools
 
@@ -2604,6 +2630,7 @@ executor_tests!(
     nested_supervisor_starts_its_children_before_the_next_sibling,
     nested_start_failure_fails_the_parents_start,
     stopping_the_parent_stops_the_nested_tree,
+    killing_the_parent_kills_the_nested_tree,
     pool_round_robin_spreads_messages_evenly,
     pool_least_loaded_picks_the_shortest_mailbox,
     pool_member_crash_restarts_behind_the_same_reference,

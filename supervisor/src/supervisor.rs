@@ -1262,10 +1262,18 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
     }
 
     /// Stops every child in reverse start order, each by its shutdown policy.
-    async fn stopped(&mut self, ctx: &mut Ctx<E, B>, _reason: &ExitReason) {
+    async fn stopped(&mut self, ctx: &mut Ctx<E, B>, reason: &ExitReason) {
         self.done = true;
         if let Some(shared) = &self.shared {
             shared.intensity.close_fast_path();
+        }
+        if matches!(reason, ExitReason::Killed) {
+            // Killed: this hook is cut at its first suspension point, and the children end
+            // with the supervisor's reason, as OTP's links make them. A graceful shutdown
+            // begun here would race that kill, and an idle child could end `Shutdown` first.
+            for idx in (0..self.children.len()).rev() {
+                self.children[idx].kill();
+            }
         }
         self.shutdown_all(ctx).await;
     }

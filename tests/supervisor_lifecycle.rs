@@ -2044,6 +2044,32 @@ async fn stopping_the_parent_stops_the_nested_tree<E: Executor>(exec: E) {
     );
 }
 
+/// A start that is abandoned (dropped, as by a caller's timeout) while a child's `started`
+/// never returns kills the supervisor and the children it started: nothing is left running
+/// that no reference reaches.
+async fn an_abandoned_start_kills_what_it_started<E: Executor>(exec: E) {
+    let (_vt, system) = setup(&exec);
+    let log = Log::default();
+    // Virtual time that nobody advances: b's start never ends.
+    let spec = SupervisorSpec::<Vt<E>>::new(Strategy::OneForOne)
+        .child(worker("a", &log))
+        .child(worker_with(
+            "b",
+            &log,
+            slow_start(Duration::from_secs(3600)),
+        ));
+    let start = Box::pin(spec.start(&system));
+    let begun = Box::pin(eventually(&exec, "b's start begun", || {
+        has(&log, "b starting")
+    }));
+    match futures::future::select(start, begun).await {
+        futures::future::Either::Left(_) => panic!("the start cannot end"),
+        futures::future::Either::Right(((), start)) => drop(start),
+    }
+    eventually(&exec, "a killed", || has(&log, "a stopped killed")).await;
+    eventually(&exec, "b killed", || has(&log, "b stopped killed")).await;
+}
+
 /// A supervisor that is killed takes its children with it, killed (not stopped gracefully),
 /// down a nested tree; a few rounds, since a graceful stop begun by the killed supervisor's
 /// `stopped` hook raced the kill on a multi-thread executor.
@@ -2631,6 +2657,7 @@ executor_tests!(
     nested_start_failure_fails_the_parents_start,
     stopping_the_parent_stops_the_nested_tree,
     killing_the_parent_kills_the_nested_tree,
+    an_abandoned_start_kills_what_it_started,
     pool_round_robin_spreads_messages_evenly,
     pool_least_loaded_picks_the_shortest_mailbox,
     pool_member_crash_restarts_behind_the_same_reference,

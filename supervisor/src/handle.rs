@@ -45,14 +45,43 @@ impl<E: Executor, B: MessageBroker> SupervisorSpec<E, B> {
     /// Spawns the supervisor in `system` and starts its children one at a time, in order;
     /// returns once all have started. If one fails, those already started are stopped in
     /// reverse order, later ones are never started, and the error names the child and why.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped before it returns (a caller's timeout, say), it kills the supervisor, which
+    /// kills the children it has started, as OTP kills a process whose synchronous start timed
+    /// out: nothing is left running that no reference can reach, even when a child's
+    /// `started` never returns.
     pub async fn start(self, system: &System<E, B>) -> Result<SupervisorRef<E, B>, StartError> {
         let (report, started) = reply_port();
         let supervisor = Supervisor::new(self).with_start_report(report);
         let actor = system.spawner(Unbounded).spawn(supervisor);
-        match started.await {
+        let starting = KillOnDrop(Some(actor.clone()));
+        let outcome = started.await;
+        starting.disarm();
+        match outcome {
             Ok(Ok(())) => Ok(SupervisorRef { actor }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(StartError::Aborted(Some(actor.wait().await))),
+        }
+    }
+}
+
+/// Kills the actor it holds when dropped, unless [`disarm`](KillOnDrop::disarm)ed first: what
+/// a start that is abandoned midway leaves behind.
+pub(crate) struct KillOnDrop<A: Actor, MB: Mailbox>(pub(crate) Option<ActorRef<A, MB>>);
+
+impl<A: Actor, MB: Mailbox> KillOnDrop<A, MB> {
+    /// Leaves the actor running.
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<A: Actor, MB: Mailbox> Drop for KillOnDrop<A, MB> {
+    fn drop(&mut self) {
+        if let Some(actor) = self.0.take() {
+            actor.kill();
         }
     }
 }

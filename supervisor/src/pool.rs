@@ -14,7 +14,7 @@ use playhouse_core::{
 };
 
 use crate::error::{StartError, SupervisorError};
-use crate::handle::SupervisorRef;
+use crate::handle::{KillOnDrop, SupervisorRef};
 use crate::spec::{ChildId, ChildSpec, OnRestart, RestartType, Shutdown, Strategy, SupervisorSpec};
 
 /// How [`Pool::tell`] picks a member.
@@ -214,7 +214,8 @@ where
     E: Executor,
     B: MessageBroker,
 {
-    /// Starts the pool's supervisor with `size` members.
+    /// Starts the pool's supervisor with `size` members. Dropped before it returns, it kills
+    /// the supervisor and the members started so far (see [`SupervisorSpec::start`]).
     pub async fn start(spec: PoolSpec<A, MB>, system: &System<E, B>) -> Result<Self, StartError> {
         let template = spec.template;
         let mut sup = SupervisorSpec::<E, B>::new(Strategy::OneForOne)
@@ -227,6 +228,8 @@ where
             sup = sup.child(template.spec(id.clone()));
         }
         let supervisor = sup.start(system).await?;
+        // Dropped while it looks its members up, the pool takes its supervisor down with it.
+        let starting = KillOnDrop(Some(supervisor.actor_ref().clone()));
         let mut members = Vec::with_capacity(ids.len());
         for id in ids {
             let member = supervisor
@@ -235,6 +238,7 @@ where
                 .map_err(|_| StartError::Aborted(supervisor.exit_reason()))?;
             members.push((id, member));
         }
+        starting.disarm();
         Ok(Pool {
             supervisor,
             members: Mutex::new(members.into()),

@@ -87,7 +87,8 @@ impl<C: Codec> Address<C> {
             true => (Kind::TellFrom, self.type_index),
             false => (Kind::Tell, 0),
         };
-        let (bytes, msg) = encode(&self.broker, kind, correlation, msg, body)?;
+        let tag = std::any::type_name::<M>();
+        let (bytes, msg) = encode(&self.broker, kind, correlation, tag, msg, body)?;
         let reply = (!self.lean).then(|| self.tell_reply.clone());
         match publish(&self.broker, &self.subject, reply, bytes).await {
             Ok(()) => Ok(()),
@@ -95,18 +96,20 @@ impl<C: Codec> Address<C> {
         }
     }
 
-    /// Sends `msg` as a request of `kind`, its body written by `body`, and waits, at most
+    /// Sends `msg` as a request of `kind` under the type tag `tag` (the message's type name,
+    /// or an [`ask_tag`](envelope::ask_tag)), its body written by `body`, and waits, at most
     /// `timeout`, for the answer's body; the message comes back with it, or in the error.
     pub(crate) async fn request<M>(
         &self,
         kind: Kind,
+        tag: &str,
         msg: M,
         timeout: Duration,
         body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
         let msg = self.admit(msg)?;
         let correlation = self.broker.next_correlation();
-        let (bytes, msg) = encode(&self.broker, kind, correlation, msg, body)?;
+        let (bytes, msg) = encode(&self.broker, kind, correlation, tag, msg, body)?;
         match start_request(&self.broker, &self.subject, correlation, bytes).await {
             Ok(answer) => await_answer(answer, &self.name, msg, timeout).await,
             Err(()) => Err(RemoteError::Disconnected(msg)),
@@ -122,7 +125,8 @@ impl<C: Codec> Address<C> {
     ) -> Result<(AwaitedAnswer<C>, M), RemoteError<M>> {
         let msg = self.admit(msg)?;
         let correlation = self.broker.next_correlation();
-        let (bytes, msg) = encode(&self.broker, Kind::Ask, correlation, msg, body)?;
+        let tag = std::any::type_name::<M>();
+        let (bytes, msg) = encode(&self.broker, Kind::Ask, correlation, tag, msg, body)?;
         match start_request(&self.broker, &self.subject, correlation, bytes).await {
             Ok(answer) => Ok((answer, msg)),
             Err(()) => Err(RemoteError::Disconnected(msg)),
@@ -151,7 +155,7 @@ pub(crate) fn admit<M, C: Codec>(
     Ok(msg)
 }
 
-/// The envelope of `msg`, of `kind`, its body written by `body` (the codec, or a
+/// The envelope of `msg`, of `kind`, under the type tag `tag`, its body written by `body` (the codec, or a
 /// [`RemoteProtocol`](crate::RemoteProtocol)'s encoding); the message comes back with it, or
 /// in the error if it could not be encoded or is too large. A tell of kind
 /// [`Kind::TellFrom`] names this node; `correlation` is then the sender's number for the
@@ -160,11 +164,12 @@ fn encode<M, C: Codec>(
     broker: &NatsBroker<C>,
     kind: Kind,
     correlation: u64,
+    tag: &str,
     msg: M,
     body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
 ) -> Result<(Vec<u8>, M), RemoteError<M>> {
     let mut out = Vec::new();
-    envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
+    envelope::write_header(&mut out, kind, correlation, tag);
     if kind == Kind::TellFrom {
         envelope::write_sender(&mut out, &broker.inner.node);
     }

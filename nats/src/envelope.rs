@@ -9,7 +9,8 @@
 //! 1-10 bytes  correlation id, LEB128 (one byte, 0, for a tell; for kind 6, the sender's
 //!             number for the message type)
 //! 1 byte      length n of the type tag
-//! n bytes     the type tag: the body's Rust type name, UTF-8
+//! n bytes     the type tag: the body's Rust type name, UTF-8; for an ask through a typed
+//!             reference, `Q->R`, the answer's type name too (see `ask_tag`)
 //! kind 6 only: 1 byte, length m of the sender's node name, then the name (UTF-8)
 //! rest        the body
 //! ```
@@ -88,6 +89,19 @@ pub(crate) fn write_sender(out: &mut Vec<u8>, node: &str) {
     let node = truncate(node);
     out.push(node.len() as u8);
     out.extend_from_slice(node.as_bytes());
+}
+
+/// The type tag of an ask that expects an answer of type `R`: `Q->R`, the names of both types.
+/// A typed ask route ([`Export::ask::<Q, R>`](crate::Export::ask)) is found by it, so that an
+/// ask expecting another answer type is refused before it is handled
+/// ([`Rejection::WrongType`]) instead of its answer being decoded as the wrong type (postcard
+/// reads a `0u64` as an empty string).
+pub(crate) fn ask_tag<Q, R>() -> String {
+    format!(
+        "{}->{}",
+        std::any::type_name::<Q>(),
+        std::any::type_name::<R>()
+    )
 }
 
 /// The type tag as written on the wire (at most 255 bytes, cut at a character boundary).
@@ -232,11 +246,14 @@ pub enum Rejection {
         /// The receiver's limit.
         limit: u64,
     },
-    /// The actor under that name does not accept this type (or not as a tell, or not as an ask).
+    /// The actor under that name does not accept this type, or not as a tell, or not as an
+    /// ask expecting that answer type.
     WrongType {
         /// The name it was sent to.
         name: String,
-        /// The type the message carried.
+        /// How the message asked to be taken and its type, as `accepted` writes them:
+        /// `tell:Type`, `ask:Type->Answer` (the answer type the asker expects) or
+        /// `durable:Type`.
         got: String,
         /// The types the actor accepts, with `tell:` or `ask:` before each.
         accepted: Vec<String>,
@@ -316,7 +333,7 @@ impl fmt::Display for Rejection {
                 accepted,
             } => write!(
                 f,
-                "`{name}` does not accept `{got}` (it accepts: {})",
+                "`{name}` does not accept {got} (it accepts: {})",
                 accepted.join(", ")
             ),
             Rejection::Decode { type_name, detail } => {

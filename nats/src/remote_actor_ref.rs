@@ -222,7 +222,9 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
         };
         let outcome = self
             .address
-            .request(kind, msg, timeout, |m, out| encode_message(codec, m, out))
+            .request(kind, std::any::type_name::<M>(), msg, timeout, |m, out| {
+                encode_message(codec, m, out)
+            })
             .await;
         match is_request {
             true => answer_into_port(codec, outcome),
@@ -298,9 +300,13 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
         let codec = self.codec();
         let (body, msg) = self
             .address
-            .request(Kind::Ask, make(reply), timeout, |m, out| {
-                encode_message(codec, m, out)
-            })
+            .request(
+                Kind::Ask,
+                std::any::type_name::<M>(),
+                make(reply),
+                timeout,
+                |m, out| encode_message(codec, m, out),
+            )
             .await?;
         complete_ask(codec, msg, &body, rx).await
     }

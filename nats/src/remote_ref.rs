@@ -189,7 +189,8 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `Timeout` (it may
     /// or may not have arrived), and the errors of [`tell`](RemoteRef::tell).
     pub async fn tell_acked(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
-        self.exchange(Kind::AckedTell, msg, timeout).await?;
+        let tag = std::any::type_name::<M>();
+        self.exchange(Kind::AckedTell, tag, msg, timeout).await?;
         Ok(())
     }
 
@@ -213,7 +214,8 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
         msg: M,
         timeout: Duration,
     ) -> Result<R, RemoteError<M>> {
-        let (body, _) = self.exchange(Kind::Ask, msg, timeout).await?;
+        let tag = envelope::ask_tag::<M, R>();
+        let (body, _) = self.exchange(Kind::Ask, &tag, msg, timeout).await?;
         self.codec()
             .decode::<R>(&body)
             .map_err(RemoteError::answer_not::<R>)
@@ -223,12 +225,13 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     async fn exchange(
         &self,
         kind: Kind,
+        tag: &str,
         msg: M,
         timeout: Duration,
     ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
         let codec = self.codec();
         self.address
-            .request(kind, msg, timeout, |m, out| codec.encode(m, out))
+            .request(kind, tag, msg, timeout, |m, out| codec.encode(m, out))
             .await
     }
 }

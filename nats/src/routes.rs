@@ -9,6 +9,7 @@
 //! sender: it never unwinds through the task that serves the actor.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -29,12 +30,13 @@ type AskRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<(M, Answer), CodecError> +
 type DurableRoute<M, C> =
     Box<dyn Fn(&C, &[u8], DeliveryInfo) -> Result<(M, Answer), CodecError> + Send + Sync>;
 
-/// Routes by type tag; declaring a tag again replaces its route.
-struct Table<R>(Vec<(&'static str, R)>);
+/// Routes by type tag (`K`: a type's name, or an ask's `Q->R`, which is made at run time);
+/// declaring a tag again replaces its route.
+struct Table<R, K = &'static str>(Vec<(K, R)>);
 
-impl<R> Table<R> {
-    fn insert(&mut self, tag: &'static str, route: R) {
-        match self.0.iter_mut().find(|(t, _)| *t == tag) {
+impl<R, K: AsRef<str>> Table<R, K> {
+    fn insert(&mut self, tag: K, route: R) {
+        match self.0.iter_mut().find(|(t, _)| t.as_ref() == tag.as_ref()) {
             Some(entry) => entry.1 = route,
             None => self.0.push((tag, route)),
         }
@@ -42,12 +44,10 @@ impl<R> Table<R> {
 
     #[inline]
     fn get(&self, tag: &str) -> Option<&R> {
-        self.0.iter().find(|(t, _)| *t == tag).map(|(_, r)| r)
-    }
-
-    /// The type name of the route for `tag`, if there is one.
-    fn type_name(&self, tag: &str) -> Option<&'static str> {
-        self.0.iter().find(|(t, _)| *t == tag).map(|(t, _)| *t)
+        self.0
+            .iter()
+            .find(|(t, _)| t.as_ref() == tag)
+            .map(|(_, r)| r)
     }
 
     fn is_empty(&self) -> bool {
@@ -55,11 +55,19 @@ impl<R> Table<R> {
     }
 }
 
+impl<R> Table<R> {
+    /// The type name of the route for `tag`, if there is one.
+    fn type_name(&self, tag: &str) -> Option<&'static str> {
+        self.0.iter().find(|(t, _)| *t == tag).map(|(t, _)| *t)
+    }
+}
+
 pub(crate) struct Routes<M, C> {
     // By type tag. A list, not a map: an export takes a handful of types, and comparing a few
     // short strings costs less per message than hashing one.
     tells: Table<TellRoute<M, C>>,
-    asks: Table<AskRoute<M, C>>,
+    /// Each with the name of the message type it takes (its tag is `Q->R` for a typed ask).
+    asks: Table<(&'static str, AskRoute<M, C>), Cow<'static, str>>,
     durables: Table<DurableRoute<M, C>>,
     /// What is taken, each as `tell:Type`, `ask:Type->Answer` or `durable:Type`, in the order
     /// declared.
@@ -106,24 +114,23 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         Q: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
     {
-        let tag = envelope::truncate(std::any::type_name::<Q>());
-        self.accepts
-            .push(format!("ask:{tag}->{}", std::any::type_name::<R>()));
-        self.asks.insert(
-            tag,
-            Box::new(move |codec: &C, body: &[u8]| {
-                let q = codec.decode::<Q>(body)?;
-                let (reply, answer) = reply_port::<R>();
-                let codec = codec.clone();
-                let answer: Answer = Box::pin(async move {
-                    match answer.await {
-                        Ok(r) => encode_answer(&codec, &r),
-                        Err(no) => Err(Rejection::NoReply(no.into())),
-                    }
-                });
-                Ok((make(q, reply), answer))
-            }),
-        );
+        // Found by the ask's tag, `Q->R`: an ask that expects another answer finds no route.
+        let tag = envelope::truncate(&envelope::ask_tag::<Q, R>()).to_owned();
+        self.accepts.push(format!("ask:{tag}"));
+        let message_type = envelope::truncate(std::any::type_name::<Q>());
+        let route: AskRoute<M, C> = Box::new(move |codec: &C, body: &[u8]| {
+            let q = codec.decode::<Q>(body)?;
+            let (reply, answer) = reply_port::<R>();
+            let codec = codec.clone();
+            let answer: Answer = Box::pin(async move {
+                match answer.await {
+                    Ok(r) => encode_answer(&codec, &r),
+                    Err(no) => Err(Rejection::NoReply(no.into())),
+                }
+            });
+            Ok((make(q, reply), answer))
+        });
+        self.asks.insert(Cow::Owned(tag), (message_type, route));
     }
 
     /// Takes the whole message type `M`, as its [`RemoteProtocol`] writes it: as a tell (its
@@ -140,15 +147,13 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
             tag,
             Box::new(|codec: &C, body: &[u8]| M::decode(codec, body, &mut ReplyPort::new(codec))),
         );
-        self.asks.insert(
-            tag,
-            Box::new(|codec: &C, body: &[u8]| {
-                let mut port = ReplyPort::new(codec);
-                let message = M::decode(codec, body, &mut port)?;
-                let answer = port.into_answer().unwrap_or_else(acknowledged);
-                Ok((message, answer))
-            }),
-        );
+        let route: AskRoute<M, C> = Box::new(|codec: &C, body: &[u8]| {
+            let mut port = ReplyPort::new(codec);
+            let message = M::decode(codec, body, &mut port)?;
+            let answer = port.into_answer().unwrap_or_else(acknowledged);
+            Ok((message, answer))
+        });
+        self.asks.insert(Cow::Borrowed(tag), (tag, route));
     }
 
     /// Takes durable messages of `Q` (stored in JetStream): `make` puts the message and its
@@ -194,7 +199,7 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
             .durables
             .get(env.tag)
             .map(|route| catch(|| route(codec, env.body, info)));
-        self.outcome(env, converted, name)
+        self.outcome(env, env.tag, "durable", converted, name)
     }
 
     /// Turns the tell, acknowledged tell or ask `env` into the actor's message (and, for an
@@ -208,39 +213,52 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         env: &Envelope<'_>,
         name: impl FnOnce() -> String,
     ) -> Result<(M, Option<Answer>), Rejection> {
-        let converted = match env.kind {
-            Kind::Ask => self
-                .asks
-                .get(env.tag)
-                .map(|route| catch(|| route(codec, env.body).map(|(m, a)| (m, Some(a))))),
-            _ => self
-                .tells
-                .get(env.tag)
-                .map(|route| catch(|| route(codec, env.body).map(|m| (m, None)))),
-        };
-        self.outcome(env, converted, name)
+        match env.kind {
+            Kind::Ask => {
+                let (message_type, converted) = match self.asks.get(env.tag) {
+                    Some((message_type, route)) => (
+                        *message_type,
+                        Some(catch(|| route(codec, env.body).map(|(m, a)| (m, Some(a))))),
+                    ),
+                    None => (env.tag, None),
+                };
+                self.outcome(env, message_type, "ask", converted, name)
+            }
+            _ => {
+                let converted = self
+                    .tells
+                    .get(env.tag)
+                    .map(|route| catch(|| route(codec, env.body).map(|m| (m, None))));
+                self.outcome(env, env.tag, "tell", converted, name)
+            }
+        }
     }
 
-    /// A conversion's outcome, or the refusal that says why there is none.
+    /// A conversion's outcome, or the refusal that says why there is none. `message_type`
+    /// names the message's type in a refusal of its conversion; `taken_as` is how the message
+    /// asked to be taken (`tell`, `ask` or `durable`), as [`accepts`](Routes::accepts) writes
+    /// it, so that a refusal reads `does not accept ask:Q->R (it accepts: tell:Q)`.
     fn outcome<T>(
         &self,
         env: &Envelope<'_>,
+        message_type: &str,
+        taken_as: &str,
         converted: Option<Result<Result<T, CodecError>, String>>,
         name: impl FnOnce() -> String,
     ) -> Result<T, Rejection> {
         match converted {
             Some(Ok(Ok(converted))) => Ok(converted),
             Some(Ok(Err(e))) => Err(Rejection::Decode {
-                type_name: env.tag.to_owned(),
+                type_name: message_type.to_owned(),
                 detail: e.detail().to_owned(),
             }),
             Some(Err(detail)) => Err(Rejection::ConversionPanicked {
-                type_name: env.tag.to_owned(),
+                type_name: message_type.to_owned(),
                 detail,
             }),
             None => Err(Rejection::WrongType {
                 name: name(),
-                got: env.tag.to_owned(),
+                got: format!("{taken_as}:{}", env.tag),
                 accepted: self.accepts.clone(),
             }),
         }

@@ -202,7 +202,7 @@ async fn panics_are_refused_and_serving_goes_on(
 
     // An answer whose encoding panics: refused, the request back.
     assert_panicked(
-        brk.ask::<u32>(Break, WAIT).await,
+        brk.ask::<Fragile>(Break, WAIT).await,
         "Fragile",
         "Fragile cannot be encoded",
         Break,
@@ -336,7 +336,7 @@ async fn a_sharded_group_survives_panicking_conversions() {
         num.tell(key, Num(3), WAIT).await.expect("taken");
         assert!(matches!(
             b.sharded_ref::<Break>("sums")
-                .ask::<u32>(key, Break, WAIT)
+                .ask::<Fragile>(key, Break, WAIT)
                 .await,
             Err(RemoteError::Rejected {
                 reason: Rejection::ConversionPanicked { .. },

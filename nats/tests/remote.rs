@@ -384,7 +384,7 @@ async fn refusals_are_typed_and_hand_the_message_back() {
             reason: Rejection::WrongType { got, accepted, .. },
             msg: 7,
         }) => {
-            assert_eq!(got, "u32");
+            assert_eq!(got, "ask:u32->u64");
             assert!(
                 accepted
                     .iter()
@@ -393,31 +393,48 @@ async fn refusals_are_typed_and_hand_the_message_back() {
         }
         other => panic!("{other:?}"),
     }
-    // A tell type used as an ask.
-    assert!(matches!(
-        b.remote::<Add>("counter").ask::<u64>(Add(1), WAIT).await,
+    // A tell type used as an ask: the refusal says how it was sent, beside what is taken.
+    match b.remote::<Add>("counter").ask::<u64>(Add(1), WAIT).await {
         Err(RemoteError::Rejected {
-            reason: Rejection::WrongType { .. },
-            msg: Add(1)
-        })
-    ));
+            reason: reason @ Rejection::WrongType { .. },
+            msg: Add(1),
+        }) => {
+            let text = reason.to_string();
+            assert!(text.contains("does not accept ask:"), "{text}");
+            assert!(text.contains("Add->u64 (it accepts: tell:"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
     // The handler drops the reply port.
     assert!(matches!(
         b.remote::<DropIt>("counter").ask::<u64>(DropIt, WAIT).await,
         Err(RemoteError::NoReply(playhouse_core::NoReply::Dropped))
     ));
-    // An answer of the wrong type: the error names the type asked for.
-    match b
+    // An ask expecting another answer type than the export declared is refused before the
+    // actor sees it, not its answer decoded as the wrong type (postcard reads the counter's
+    // `0u64` as an empty string).
+    let as_string = b.remote::<Get>("counter").ask::<String>(Get, WAIT).await;
+    let as_triple = b
         .remote::<Get>("counter")
         .ask::<(u64, u64, u64)>(Get, WAIT)
-        .await
-    {
-        Err(RemoteError::Decode(e)) => assert!(
-            e.detail()
-                .starts_with("the answer is not a (u64, u64, u64): "),
-            "{e}"
-        ),
-        other => panic!("expected Decode, got {other:?}"),
+        .await;
+    for (asked, expects) in [
+        (as_string.map(drop), "Get->alloc::string::String"),
+        (as_triple.map(drop), "Get->(u64, u64, u64)"),
+    ] {
+        match asked {
+            Err(RemoteError::Rejected {
+                reason: Rejection::WrongType { got, accepted, .. },
+                msg: Get,
+            }) => {
+                assert!(got.starts_with("ask:") && got.ends_with(expects), "{got}");
+                assert!(
+                    accepted.iter().any(|a| a.ends_with("Get->u64")),
+                    "{accepted:?}"
+                );
+            }
+            other => panic!("expected WrongType, got {other:?}"),
+        }
     }
     // Nobody under the name.
     assert!(matches!(

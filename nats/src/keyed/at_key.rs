@@ -83,9 +83,14 @@ impl<M: RemoteProtocol, C: Codec> ShardedAt<'_, M, C> {
     ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
         let codec = &self.sharded.broker().inner.codec;
         self.sharded
-            .exchange_with(kind, self.key, msg, timeout, |m, out| {
-                encode_message(codec, m, out)
-            })
+            .exchange_with(
+                kind,
+                std::any::type_name::<M>(),
+                self.key,
+                msg,
+                timeout,
+                |m, out| encode_message(codec, m, out),
+            )
             .await
     }
 

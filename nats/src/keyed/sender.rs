@@ -133,9 +133,15 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     /// serves the group); `Closed`, `Full`, `Timeout`, and the encoding errors of
     /// [`RemoteRef::tell`](crate::RemoteRef::tell). Each but `Timeout` hands the message back.
     pub async fn tell(&self, key: &str, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
-        self.exchange(Kind::AckedTell, key, msg, timeout)
-            .await
-            .map(|_| ())
+        self.exchange(
+            Kind::AckedTell,
+            std::any::type_name::<M>(),
+            key,
+            msg,
+            timeout,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Sends `msg` to the actor of `key` as a request and waits, at most `timeout`, for the
@@ -153,7 +159,8 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         msg: M,
         timeout: Duration,
     ) -> Result<R, RemoteError<M>> {
-        let body = self.exchange(Kind::Ask, key, msg, timeout).await?;
+        let tag = envelope::ask_tag::<M, R>();
+        let body = self.exchange(Kind::Ask, &tag, key, msg, timeout).await?;
         self.broker
             .inner
             .codec
@@ -262,24 +269,27 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     async fn exchange(
         &self,
         kind: Kind,
+        tag: &str,
         key: &str,
         msg: M,
         timeout: Duration,
     ) -> Result<Bytes, RemoteError<M>> {
         let codec = &self.broker.inner.codec;
-        self.exchange_with(kind, key, msg, timeout, |m, out| codec.encode(m, out))
+        self.exchange_with(kind, tag, key, msg, timeout, |m, out| codec.encode(m, out))
             .await
             .map(|(body, _)| body)
     }
 }
 
 impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
-    /// Sends `msg`, its body written by `encode` (the codec, or its
+    /// Sends `msg` under the type tag `tag` (its type's name, or an ask's
+    /// [`ask_tag`](envelope::ask_tag)), its body written by `encode` (the codec, or its
     /// [`RemoteProtocol`](crate::RemoteProtocol)), to the owner of `key` as `kind`, and waits
     /// at most `timeout` for the answer's body; the message comes back with it, or in the error.
     pub(crate) async fn exchange_with(
         &self,
         kind: Kind,
+        tag: &str,
         key: &str,
         msg: M,
         timeout: Duration,
@@ -318,7 +328,7 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
             };
             let correlation = self.broker.next_correlation();
             let mut out = Vec::with_capacity(body.len() + 64);
-            envelope::write_header(&mut out, kind, correlation, std::any::type_name::<M>());
+            envelope::write_header(&mut out, kind, correlation, tag);
             out.extend_from_slice(&body);
             if out.len() > inner.limit {
                 return Err(RemoteError::TooLarge {

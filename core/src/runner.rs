@@ -537,12 +537,12 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     ) -> Poll<Option<(A::Message, ManuallyDrop<CallerSpan>)>> {
         loop {
             break match self.poll_recv(cx) {
-                Poll::Ready(Some(queued)) => {
+                Poll::Ready(Some((queued, is_control))) => {
                     // One load for a kill, an end of the incarnation and a
                     // waiting control message alike. Checked in here, so that
                     // the message is not kept in the task's state twice.
                     let (msg, meta, caller) = if self.ctx.cell.interrupted() {
-                        match self.interrupt(queued) {
+                        match self.interrupt(queued, is_control) {
                             Some(kept) => kept,
                             None => break Poll::Ready(None),
                         }
@@ -612,7 +612,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     /// after all.
     #[cold]
     #[inline(never)]
-    fn interrupt(&mut self, queued: QueuedOf<A, V>) -> Option<QueuedOf<A, V>> {
+    fn interrupt(&mut self, queued: QueuedOf<A, V>, is_control: bool) -> Option<QueuedOf<A, V>> {
         if self.ctx.cell.is_killed() {
             if crate::faults::enabled(crate::faults::Fault::HandleAfterKill) {
                 return Some(queued);
@@ -632,7 +632,8 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             // (and the rest of the batch), which keeps its meta and its caller's span.
             if let RxOrReason::Receiving(rx) = &mut self.rx {
                 let cell = &self.ctx.cell;
-                return Some(rx.take_control(&cell.queue, queued, || cell.lower_control()));
+                let lower = || cell.lower_control();
+                return Some(rx.take_control(&cell.queue, queued, is_control, lower));
             }
         }
         // Withdrawn meanwhile.
@@ -756,12 +757,12 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     }
 
     #[inline]
-    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<QueuedOf<A, V>>> {
+    fn poll_recv(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<(QueuedOf<A, V>, bool)>> {
         let RxOrReason::Receiving(rx) = &mut self.rx else {
             // Not reached: the message loop runs between `take_reason` and `end_receiving`.
             return Poll::Ready(None);
         };
-        let polled = rx.poll_recv_meta(&self.ctx.cell.queue, cx);
+        let polled = rx.poll_recv_tagged(&self.ctx.cell.queue, cx);
         if let Poll::Ready(None) = polled {
             // Closed and empty: nothing can enter it any more.
             self.ctx.drained = true;

@@ -21,10 +21,6 @@ pub struct Receiver<M, S: Strategy> {
     /// Messages taken from the queue and not yet handed out, each with its meta and its
     /// caller's span.
     batch: VecDeque<Queued<M, S::Meta>>,
-    /// Whether the message handed out last was a control message: one that
-    /// [`take_control`](Receiver::take_control) must not let the control messages queued after
-    /// it overtake.
-    handed_control: bool,
     _strategy: PhantomData<fn() -> S>,
 }
 
@@ -32,7 +28,6 @@ impl<M, S: Strategy> Default for Receiver<M, S> {
     fn default() -> Self {
         Receiver {
             batch: VecDeque::new(),
-            handed_control: false,
             _strategy: PhantomData,
         }
     }
@@ -56,13 +51,28 @@ impl<M, S: Strategy> Receiver<M, S> {
 
     /// [`poll_recv`](Receiver::poll_recv), with the meta the message was sent with (`()` under
     /// the plain strategies) and its caller's span.
+    #[inline]
     pub(crate) fn poll_recv_meta(
         &mut self,
         queue: &Queue<M, S>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Queued<M, S::Meta>>> {
+        match self.poll_recv_tagged(queue, cx) {
+            Poll::Ready(Some((m, _))) => Poll::Ready(Some(m)),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// [`poll_recv_meta`](Receiver::poll_recv_meta), saying also whether the message is a
+    /// control message: one that [`take_control`](Receiver::take_control) must not let the
+    /// control messages queued after it overtake.
+    pub(crate) fn poll_recv_tagged(
+        &mut self,
+        queue: &Queue<M, S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(Queued<M, S::Meta>, bool)>> {
         if let Some(m) = self.batch.pop_front() {
-            self.handed_control = false;
             // Publish the hand-out; senders read it only when the mailbox looks full.
             if queue.release_one() {
                 // A sender waits for the room just freed: hand it over now (this is the
@@ -75,7 +85,7 @@ impl<M, S: Strategy> Receiver<M, S> {
                     wake_waiters(queue, buf, freed);
                 }
             }
-            return Poll::Ready(Some(m));
+            return Poll::Ready(Some((m, false)));
         }
         if self.batch.capacity() > KEEP_ROOM {
             // Rare: only after a burst, or under loads of over 1,024 messages a batch.
@@ -86,21 +96,19 @@ impl<M, S: Strategy> Receiver<M, S> {
             // Acknowledge the hand-outs of the last batch and wake senders waiting for that room.
             let freed = queue.take_released();
             buf.len -= freed;
-            self.handed_control = false;
             let next = if let Some(control) = buf.control.pop_front() {
                 // Control messages first (their flag, if still up, is lowered by the next
                 // `take_control`).
-                self.handed_control = true;
-                Some(control)
+                Some((control, true))
             } else if S::BATCH {
                 if buf.queue.is_empty() {
                     None
                 } else {
                     std::mem::swap(&mut buf.queue, &mut self.batch);
-                    self.batch.pop_front()
+                    self.batch.pop_front().map(|m| (m, false))
                 }
             } else {
-                buf.queue.pop_front()
+                buf.queue.pop_front().map(|m| (m, false))
             };
             if let Some(m) = next {
                 buf.len -= 1;
@@ -172,9 +180,10 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// message instead, and puts that message back at the front of the batch (it is handed out
     /// next, after the control messages). `lower` runs under the lock once no control message
     /// is left, to lower the flag. Returns the message itself if there was none (it was taken
-    /// already), or if it is itself a control message: control messages keep their order
-    /// among themselves, so one is never overtaken by those queued after it (the flag stays
-    /// up for them).
+    /// already), or if it is itself a control message (`is_control`, as
+    /// [`poll_recv_tagged`](Receiver::poll_recv_tagged) said): control messages keep their
+    /// order among themselves, so one is never overtaken by those queued after it (the flag
+    /// stays up for them).
     ///
     /// The count of waiting messages does not change: the message waits again, and the control
     /// message, which counted as waiting, takes its hand-out.
@@ -182,9 +191,10 @@ impl<M, S: Strategy> Receiver<M, S> {
         &mut self,
         queue: &Queue<M, S>,
         queued: Queued<M, S::Meta>,
+        is_control: bool,
         lower: impl FnOnce(),
     ) -> Queued<M, S::Meta> {
-        if self.handed_control {
+        if is_control {
             return queued;
         }
         let mut st = queue.state.lock();

@@ -11,6 +11,10 @@ use super::strategy::Strategy;
 use crate::error::NoReply;
 use crate::reply::with_drop_cause;
 
+/// A message handed out, and whether it is a control message
+/// ([`Receiver::poll_recv_tagged`]).
+pub(crate) type Tagged<M, Meta> = (Queued<M, Meta>, bool);
+
 /// The receiving half of a mailbox, owned by the actor's task (and handed from one incarnation
 /// to the next on restart, so queued messages survive it).
 ///
@@ -71,7 +75,7 @@ impl<M, S: Strategy> Receiver<M, S> {
         &mut self,
         queue: &Queue<M, S>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<(Queued<M, S::Meta>, bool)>> {
+    ) -> Poll<Option<Tagged<M, S::Meta>>> {
         if let Some(m) = self.batch.pop_front() {
             // Publish the hand-out; senders read it only when the mailbox looks full.
             if queue.release_one() {

@@ -10,7 +10,8 @@
 //!             number for the message type)
 //! 1 byte      length n of the type tag
 //! n bytes     the type tag: the body's Rust type name, UTF-8; for an ask through a typed
-//!             reference, `Q->R`, the answer's type name too (see `ask_tag`)
+//!             reference, `Q->R`, the answer's type name too (see `ask_tag`); a name over 255
+//!             bytes is shortened with a hash of the whole (see `wire_tag`)
 //! kind 6 only: 1 byte, length m of the sender's node name, then the name (UTF-8)
 //! rest        the body
 //! ```
@@ -25,6 +26,7 @@
 //! version, kind or type with a typed [`Rejection`] instead of guessing. A rejection's body is
 //! always postcard (whatever the node's codec), so that nodes agree on how to say "no".
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -66,8 +68,8 @@ pub(crate) struct Envelope<'a> {
 /// Writes an envelope's header into `out` (cleared first); the caller appends the body.
 pub(crate) fn write_header(out: &mut Vec<u8>, kind: Kind, correlation: u64, tag: &str) {
     out.clear();
-    // Type names longer than 255 bytes are cut: both ends cut the same way.
-    let tag = truncate(tag);
+    // A type name longer than 255 bytes goes as its shortened tag: both ends shorten alike.
+    let tag = wire_tag(tag);
     out.reserve(MIN_HEADER + 9 + tag.len() + 16);
     out.push(MAGIC);
     out.push(ENVELOPE_VERSION);
@@ -104,8 +106,29 @@ pub(crate) fn ask_tag<Q, R>() -> String {
     )
 }
 
-/// The type tag as written on the wire (at most 255 bytes, cut at a character boundary).
-pub(crate) fn truncate(tag: &str) -> &str {
+/// The type tag of `name` (a type's name, or an [`ask_tag`]) as written on the wire: the name
+/// itself up to 255 bytes; a longer one is cut at a character boundary within 238 bytes and
+/// followed by `#` and the 64-bit FNV-1a hash of the whole name in 16 hex digits, so that two
+/// long names with a common beginning (long generic types, an ask tag whose answer type falls
+/// past the cut) still have different tags and the type check still holds.
+pub(crate) fn wire_tag(name: &str) -> Cow<'_, str> {
+    const HASHED_PREFIX: usize = 255 - 17;
+    if name.len() <= 255 {
+        return Cow::Borrowed(name);
+    }
+    let mut end = HASHED_PREFIX;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    Cow::Owned(format!("{}#{hash:016x}", &name[..end]))
+}
+
+/// `tag` cut to at most 255 bytes at a character boundary (for node names, which are at most
+/// 128 bytes anyway).
+fn truncate(tag: &str) -> &str {
     if tag.len() <= 255 {
         return tag;
     }
@@ -541,10 +564,30 @@ mod tests {
     }
 
     #[test]
-    fn long_tags_are_cut_at_a_character_boundary() {
+    fn long_tags_are_cut_at_a_character_boundary_and_keep_their_difference() {
+        let short = "a".repeat(255);
+        assert_eq!(wire_tag(&short), short.as_str());
         let tag = "é".repeat(200);
-        let cut = truncate(&tag);
+        let cut = wire_tag(&tag);
         assert!(cut.len() <= 255);
-        assert!(tag.starts_with(cut));
+        let (prefix, hash) = cut.rsplit_once('#').expect("a hashed tag");
+        assert!(tag.starts_with(prefix) && prefix.len() >= 236);
+        assert_eq!(hash.len(), 16);
+        // Two names alike in their first 300 bytes: an ask's answer type past the cut.
+        let long = "m".repeat(300);
+        let (a, b) = (
+            format!("{long}::Q->u64"),
+            format!("{long}::Q->alloc::string::String"),
+        );
+        assert_ne!(wire_tag(&a), wire_tag(&b));
+        assert_eq!(
+            wire_tag(&a),
+            wire_tag(&a.clone()),
+            "the same name, the same tag"
+        );
+        // The header carries the tag as `wire_tag` makes it.
+        let mut out = Vec::new();
+        write_header(&mut out, Kind::Ask, 1, &a);
+        assert_eq!(parse(&out).expect("parses").tag, wire_tag(&a));
     }
 }

@@ -128,7 +128,7 @@ impl<C: Codec> NatsBroker<C> {
         &self,
         name: &str,
     ) -> Result<RemoteActorRef<M, C>, playhouse_core::LookupError> {
-        let tag = crate::envelope::truncate(std::any::type_name::<M>());
+        let tag = std::any::type_name::<M>();
         self.check_registration(name, "RemoteActorRef", tag, |a| {
             a.strip_prefix("actor:") == Some(tag)
         })

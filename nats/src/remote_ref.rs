@@ -89,12 +89,12 @@ impl<C: Codec> NatsBroker<C> {
         &self,
         name: &str,
     ) -> Result<RemoteRef<M, C>, playhouse_core::LookupError> {
-        let tag = envelope::truncate(std::any::type_name::<M>());
+        let tag = std::any::type_name::<M>();
         self.check_registration(name, "RemoteRef", tag, |a| {
             a.strip_prefix("tell:") == Some(tag)
                 || a.strip_prefix("ask:")
-                    .and_then(|a| a.split_once("->"))
-                    .is_some_and(|(q, _)| q == tag)
+                    .and_then(|a| a.strip_prefix(tag))
+                    .is_some_and(|answer| answer.starts_with("->"))
         })
         .await?;
         Ok(self.remote(name))

@@ -30,24 +30,39 @@ type AskRoute<M, C> = Box<dyn Fn(&C, &[u8]) -> Result<(M, Answer), CodecError> +
 type DurableRoute<M, C> =
     Box<dyn Fn(&C, &[u8], DeliveryInfo) -> Result<(M, Answer), CodecError> + Send + Sync>;
 
-/// Routes by type tag (`K`: a type's name, or an ask's `Q->R`, which is made at run time);
+/// Routes by wire tag ([`envelope::wire_tag`] of a type's name, or of an ask's `Q->R`), each
+/// with the name of the message type it takes (what a refusal or a dead letter names);
 /// declaring a tag again replaces its route.
-struct Table<R, K = &'static str>(Vec<(K, R)>);
+struct Table<R>(Vec<Route<R>>);
 
-impl<R, K: AsRef<str>> Table<R, K> {
-    fn insert(&mut self, tag: K, route: R) {
-        match self.0.iter_mut().find(|(t, _)| t.as_ref() == tag.as_ref()) {
-            Some(entry) => entry.1 = route,
-            None => self.0.push((tag, route)),
+struct Route<R> {
+    tag: Cow<'static, str>,
+    type_name: &'static str,
+    route: R,
+}
+
+impl<R> Table<R> {
+    fn insert(&mut self, tag: Cow<'static, str>, type_name: &'static str, route: R) {
+        match self.0.iter_mut().find(|r| r.tag == tag) {
+            Some(entry) => {
+                entry.type_name = type_name;
+                entry.route = route;
+            }
+            None => self.0.push(Route {
+                tag,
+                type_name,
+                route,
+            }),
         }
     }
 
+    /// The route for `tag`, with the name of the type it takes.
     #[inline]
-    fn get(&self, tag: &str) -> Option<&R> {
+    fn get(&self, tag: &str) -> Option<(&'static str, &R)> {
         self.0
             .iter()
-            .find(|(t, _)| t.as_ref() == tag)
-            .map(|(_, r)| r)
+            .find(|r| r.tag == tag)
+            .map(|r| (r.type_name, &r.route))
     }
 
     fn is_empty(&self) -> bool {
@@ -55,23 +70,32 @@ impl<R, K: AsRef<str>> Table<R, K> {
     }
 }
 
-impl<R> Table<R> {
-    /// The type name of the route for `tag`, if there is one.
-    fn type_name(&self, tag: &str) -> Option<&'static str> {
-        self.0.iter().find(|(t, _)| *t == tag).map(|(t, _)| *t)
-    }
-}
-
 pub(crate) struct Routes<M, C> {
-    // By type tag. A list, not a map: an export takes a handful of types, and comparing a few
+    // By wire tag. A list, not a map: an export takes a handful of types, and comparing a few
     // short strings costs less per message than hashing one.
     tells: Table<TellRoute<M, C>>,
-    /// Each with the name of the message type it takes (its tag is `Q->R` for a typed ask).
-    asks: Table<(&'static str, AskRoute<M, C>), Cow<'static, str>>,
+    /// A typed ask's tag is its `Q->R` ([`envelope::ask_tag`]), so that an ask expecting
+    /// another answer type finds no route; the protocol's is the message type's.
+    asks: Table<AskRoute<M, C>>,
     durables: Table<DurableRoute<M, C>>,
-    /// What is taken, each as `tell:Type`, `ask:Type->Answer` or `durable:Type`, in the order
-    /// declared.
+    /// What is taken, each as `tell:Type`, `ask:Type->Answer`, `actor:Type` or
+    /// `durable:Type` (full type names), in the order declared.
     pub(crate) accepts: Vec<String>,
+}
+
+/// A route's conversion as it came out: the name of the type the route takes, and what the
+/// conversion gave (its error, or the message of its panic).
+type Converted<T> = (&'static str, Result<Result<T, CodecError>, String>);
+
+/// The wire tag of a type's name, or of an ask's `Q->R`, as a table's key.
+fn key(name: &str) -> Cow<'static, str> {
+    Cow::Owned(envelope::wire_tag(name).into_owned())
+}
+
+/// The wire tag of a `'static` type name, borrowed where the name is short enough to be its
+/// own tag (almost always).
+fn static_key(name: &'static str) -> Cow<'static, str> {
+    envelope::wire_tag(name)
 }
 
 impl<M: Send + 'static, C: Codec> Routes<M, C> {
@@ -99,10 +123,11 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         Q: DeserializeOwned + Send + 'static,
         M: From<Q>,
     {
-        let tag = envelope::truncate(std::any::type_name::<Q>());
-        self.accepts.push(format!("tell:{tag}"));
+        let name = std::any::type_name::<Q>();
+        self.accepts.push(format!("tell:{name}"));
         self.tells.insert(
-            tag,
+            static_key(name),
+            name,
             Box::new(|codec: &C, body: &[u8]| codec.decode::<Q>(body).map(M::from)),
         );
     }
@@ -114,10 +139,8 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         Q: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
     {
-        // Found by the ask's tag, `Q->R`: an ask that expects another answer finds no route.
-        let tag = envelope::truncate(&envelope::ask_tag::<Q, R>()).to_owned();
+        let tag = envelope::ask_tag::<Q, R>();
         self.accepts.push(format!("ask:{tag}"));
-        let message_type = envelope::truncate(std::any::type_name::<Q>());
         let route: AskRoute<M, C> = Box::new(move |codec: &C, body: &[u8]| {
             let q = codec.decode::<Q>(body)?;
             let (reply, answer) = reply_port::<R>();
@@ -130,7 +153,8 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
             });
             Ok((make(q, reply), answer))
         });
-        self.asks.insert(Cow::Owned(tag), (message_type, route));
+        self.asks
+            .insert(key(&tag), std::any::type_name::<Q>(), route);
     }
 
     /// Takes the whole message type `M`, as its [`RemoteProtocol`] writes it: as a tell (its
@@ -141,10 +165,11 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
     where
         M: RemoteProtocol,
     {
-        let tag = envelope::truncate(std::any::type_name::<M>());
-        self.accepts.push(format!("actor:{tag}"));
+        let name = std::any::type_name::<M>();
+        self.accepts.push(format!("actor:{name}"));
         self.tells.insert(
-            tag,
+            static_key(name),
+            name,
             Box::new(|codec: &C, body: &[u8]| M::decode(codec, body, &mut ReplyPort::new(codec))),
         );
         let route: AskRoute<M, C> = Box::new(|codec: &C, body: &[u8]| {
@@ -153,7 +178,7 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
             let answer = port.into_answer().unwrap_or_else(acknowledged);
             Ok((message, answer))
         });
-        self.asks.insert(Cow::Borrowed(tag), (tag, route));
+        self.asks.insert(static_key(name), name, route);
     }
 
     /// Takes durable messages of `Q` (stored in JetStream): `make` puts the message and its
@@ -163,10 +188,11 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
     where
         Q: DeserializeOwned + Send + 'static,
     {
-        let tag = envelope::truncate(std::any::type_name::<Q>());
-        self.accepts.push(format!("durable:{tag}"));
+        let name = std::any::type_name::<Q>();
+        self.accepts.push(format!("durable:{name}"));
         self.durables.insert(
-            tag,
+            static_key(name),
+            name,
             Box::new(move |codec: &C, body: &[u8], info: DeliveryInfo| {
                 let q = codec.decode::<Q>(body)?;
                 let (reply, answer) = reply_port::<()>();
@@ -183,7 +209,7 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
 
     /// The durable type whose tag is `tag`, if one is taken.
     pub(crate) fn durable_type(&self, tag: &str) -> Option<&'static str> {
-        self.durables.type_name(tag)
+        self.durables.get(tag).map(|(name, _)| name)
     }
 
     /// Turns the stored durable message `env` into the actor's message and the future of its
@@ -198,8 +224,8 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
         let converted = self
             .durables
             .get(env.tag)
-            .map(|route| catch(|| route(codec, env.body, info)));
-        self.outcome(env, env.tag, "durable", converted, name)
+            .map(|(type_name, route)| (type_name, catch(|| route(codec, env.body, info))));
+        self.outcome(env, "durable", converted, name)
     }
 
     /// Turns the tell, acknowledged tell or ask `env` into the actor's message (and, for an
@@ -215,45 +241,41 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
     ) -> Result<(M, Option<Answer>), Rejection> {
         match env.kind {
             Kind::Ask => {
-                let (message_type, converted) = match self.asks.get(env.tag) {
-                    Some((message_type, route)) => (
-                        *message_type,
-                        Some(catch(|| route(codec, env.body).map(|(m, a)| (m, Some(a))))),
-                    ),
-                    None => (env.tag, None),
-                };
-                self.outcome(env, message_type, "ask", converted, name)
+                let converted = self.asks.get(env.tag).map(|(type_name, route)| {
+                    let made = catch(|| route(codec, env.body).map(|(m, a)| (m, Some(a))));
+                    (type_name, made)
+                });
+                self.outcome(env, "ask", converted, name)
             }
             _ => {
-                let converted = self
-                    .tells
-                    .get(env.tag)
-                    .map(|route| catch(|| route(codec, env.body).map(|m| (m, None))));
-                self.outcome(env, env.tag, "tell", converted, name)
+                let converted = self.tells.get(env.tag).map(|(type_name, route)| {
+                    let made = catch(|| route(codec, env.body).map(|m| (m, None)));
+                    (type_name, made)
+                });
+                self.outcome(env, "tell", converted, name)
             }
         }
     }
 
-    /// A conversion's outcome, or the refusal that says why there is none. `message_type`
-    /// names the message's type in a refusal of its conversion; `taken_as` is how the message
-    /// asked to be taken (`tell`, `ask` or `durable`), as [`accepts`](Routes::accepts) writes
-    /// it, so that a refusal reads `does not accept ask:Q->R (it accepts: tell:Q)`.
+    /// A conversion's outcome (with the name of the type the route takes, for a refusal of
+    /// the conversion), or the refusal that says why there is none. `taken_as` is how the
+    /// message asked to be taken (`tell`, `ask` or `durable`), as [`accepts`](Routes::accepts)
+    /// writes it, so that a refusal reads `does not accept ask:Q->R (it accepts: tell:Q)`.
     fn outcome<T>(
         &self,
         env: &Envelope<'_>,
-        message_type: &str,
         taken_as: &str,
-        converted: Option<Result<Result<T, CodecError>, String>>,
+        converted: Option<Converted<T>>,
         name: impl FnOnce() -> String,
     ) -> Result<T, Rejection> {
         match converted {
-            Some(Ok(Ok(converted))) => Ok(converted),
-            Some(Ok(Err(e))) => Err(Rejection::Decode {
-                type_name: message_type.to_owned(),
+            Some((_, Ok(Ok(converted)))) => Ok(converted),
+            Some((type_name, Ok(Err(e)))) => Err(Rejection::Decode {
+                type_name: type_name.to_owned(),
                 detail: e.detail().to_owned(),
             }),
-            Some(Err(detail)) => Err(Rejection::ConversionPanicked {
-                type_name: message_type.to_owned(),
+            Some((type_name, Err(detail))) => Err(Rejection::ConversionPanicked {
+                type_name: type_name.to_owned(),
                 detail,
             }),
             None => Err(Rejection::WrongType {

@@ -370,6 +370,79 @@ async fn lookup_remote_checks_the_registry_and_the_type() {
     ));
 }
 
+/// Types whose names are over 255 bytes (their module's name alone is 241), alike in all
+/// but their last letter: the wire shortens their tags, and must keep them apart.
+#[allow(non_snake_case)]
+mod a_module_whose_name_is_long_enough_that_the_names_of_the_types_inside_it_are_over_the_two_hundred_and_fifty_five_bytes_a_type_tag_takes_on_the_wire_so_that_the_tags_of_two_of_them_alike_in_their_first_two_hundred_and_fifty_five_bytes_must_differ {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub struct ReqA(pub u64);
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub struct ReqB(pub u64);
+}
+use a_module_whose_name_is_long_enough_that_the_names_of_the_types_inside_it_are_over_the_two_hundred_and_fifty_five_bytes_a_type_tag_takes_on_the_wire_so_that_the_tags_of_two_of_them_alike_in_their_first_two_hundred_and_fifty_five_bytes_must_differ::{ReqA, ReqB};
+
+impl From<ReqA> for Msg {
+    fn from(a: ReqA) -> Msg {
+        Msg::Add(a.0)
+    }
+}
+
+#[tokio::test]
+async fn long_type_names_keep_their_type_check() {
+    assert!(std::any::type_name::<ReqA>().len() > 255);
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let counter = system(&a).spawn(Counter::new());
+    a.export("long", &counter)
+        .tell::<ReqA>()
+        .ask::<ReqA, u64>(|ReqA(n), reply| {
+            let _ = reply.send(n);
+            Msg::Add(0)
+        })
+        .start()
+        .await
+        .expect("the name is free");
+
+    assert_eq!(
+        b.remote::<ReqA>("long")
+            .ask::<u64>(ReqA(7), WAIT)
+            .await
+            .ok(),
+        Some(7)
+    );
+    b.remote::<ReqA>("long")
+        .tell_acked(ReqA(2), WAIT)
+        .await
+        .expect("taken");
+    // The other type, alike in its first 255 bytes: refused, not read as a `ReqA`.
+    assert!(matches!(
+        b.remote::<ReqB>("long").tell_acked(ReqB(5), WAIT).await,
+        Err(RemoteError::Rejected {
+            reason: Rejection::WrongType { .. },
+            msg: ReqB(5)
+        })
+    ));
+    // An ask expecting another answer type, its `->R` past the first 255 bytes.
+    assert!(matches!(
+        b.remote::<ReqA>("long").ask::<bool>(ReqA(1), WAIT).await,
+        Err(RemoteError::Rejected {
+            reason: Rejection::WrongType { .. },
+            msg: ReqA(1)
+        })
+    ));
+    assert!(b.lookup_remote::<ReqA>("long").await.is_ok());
+    assert!(matches!(
+        b.lookup_remote::<ReqB>("long").await,
+        Err(LookupError::WrongType { .. })
+    ));
+    assert_eq!(
+        counter.ask(Msg::Get).await.unwrap(),
+        2,
+        "only ReqA(2) was added"
+    );
+}
+
 #[tokio::test]
 async fn refusals_are_typed_and_hand_the_message_back() {
     let server = TestServer::start().expect("nats-server");

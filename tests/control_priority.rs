@@ -20,7 +20,7 @@ use futures::channel::oneshot;
 use futures::poll;
 use playhouse::mailbox::{Block, Bounded, DropOldest, Expiring, Prioritized, Unbounded};
 use playhouse::prelude::*;
-use playhouse::{Down, Exit, reply_port};
+use playhouse::{ActorId, Down, Exit, IncarnationEnd, reply_port, restart_with};
 
 /// A kill ends an actor whose `Block` mailbox is full and has a sender waiting for room: the
 /// held handler is cut, nothing queued is handled, the waiting sender gets its message back.
@@ -135,8 +135,11 @@ async fn supervisor_shutdown_overtakes_a_backlog<E: Executor>(exec: E) {
 type Log = Arc<Mutex<Vec<String>>>;
 
 /// Logs the items, `Down`s and `Exit`s it handles, in order; can be held on a gate.
+#[derive(Clone, Default)]
 struct Watcher {
     log: Log,
+    /// The ids of the actors whose `Down`s it handled, in order.
+    downs: Arc<Mutex<Vec<ActorId>>>,
 }
 
 enum WMsg {
@@ -183,7 +186,7 @@ impl<V: Env> Handler<V> for Watcher {
                 let _ = reply.send(());
             }
             WMsg::Down(down) => {
-                drop(down);
+                self.downs.lock().unwrap().push(down.id);
                 log("down".into())
             }
             WMsg::Exit(exit) => {
@@ -210,9 +213,7 @@ enum Notice {
 /// before items 4–6.
 async fn notice_overtakes<E: Executor, MB: Mailbox>(exec: E, mailbox: MB, notice: Notice) {
     let system = System::new(exec.clone());
-    let watcher = system.spawner(mailbox).spawn(Watcher {
-        log: Log::default(),
-    });
+    let watcher = system.spawner(mailbox).spawn(Watcher::default());
     let (target, _) = Recorder::new();
     let target = system.spawn(target);
     match notice {
@@ -293,9 +294,7 @@ async fn drop_oldest_never_drops_a_notice<E: Executor>(exec: E) {
     let system = System::new(exec.clone());
     let watcher = system
         .spawner(Bounded::<DropOldest>::with_capacity(2).unwrap())
-        .spawn(Watcher {
-            log: Log::default(),
-        });
+        .spawn(Watcher::default());
     let (target, _) = Recorder::new();
     let target = system.spawn(target);
     drop(target.monitor_by(&watcher));
@@ -328,9 +327,7 @@ async fn drop_oldest_never_drops_a_notice<E: Executor>(exec: E) {
 /// before the items.
 async fn notices_keep_their_order<E: Executor, MB: Mailbox>(exec: E, mailbox: MB) {
     let system = System::new(exec.clone());
-    let watcher = system.spawner(mailbox).spawn(Watcher {
-        log: Log::default(),
-    });
+    let watcher = system.spawner(mailbox).spawn(Watcher::default());
     within(&exec, LONG, watcher.ask(WMsg::Trap))
         .await
         .expect("trapping");
@@ -360,6 +357,71 @@ async fn notices_keep_their_order<E: Executor, MB: Mailbox>(exec: E, mailbox: MB
     assert_eq!(log, ["down", "exit", "down", "exit", "1", "2", "3"]);
 }
 
+/// A notice handed out when the incarnation is asked to end after its current message goes
+/// back ahead of the notices queued after it: the next incarnation handles them all, in the
+/// order their targets ended, before the items, whatever the strategy (never dropped to make
+/// room, never behind a more urgent level).
+async fn notices_keep_their_order_across_a_restart<E: Executor, MB: Mailbox>(exec: E, mailbox: MB) {
+    let system = System::new(exec.clone());
+    let first = Watcher::default();
+    let next = first.clone();
+    let watcher = system
+        .spawner(mailbox)
+        .spawn_restartable(first.clone(), restart_with(move |_| Some(next.clone())));
+    let targets: Vec<_> = (0..3).map(|_| system.spawn(Recorder::new().0)).collect();
+    for target in &targets {
+        drop(target.monitor_by(&watcher));
+    }
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, watcher.ask(|r| WMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    for n in 1..=2 {
+        watcher.tell(WMsg::Item(n)).await.expect("queued");
+    }
+    for target in &targets {
+        target.kill();
+        within(&exec, LONG, target.wait()).await;
+    }
+    watcher.end_incarnation(
+        IncarnationEnd::AfterCurrentMessage,
+        ExitReason::Shutdown(None),
+    );
+    let _ = open.send(());
+    eventually(&exec, "every notice handled", || {
+        first.downs.lock().unwrap().len() == 3
+    })
+    .await;
+    let log = within(&exec, LONG, watcher.ask(WMsg::Get))
+        .await
+        .expect("the log");
+    assert_eq!(log, ["down", "down", "down", "1", "2"]);
+    let ids: Vec<ActorId> = targets.iter().map(|t| t.id()).collect();
+    assert_eq!(
+        *first.downs.lock().unwrap(),
+        ids,
+        "in the order the targets ended"
+    );
+    assert_eq!(watcher.dropped_count(), 0);
+}
+
+async fn notices_keep_their_order_across_a_restart_in_a_batch<E: Executor>(exec: E) {
+    notices_keep_their_order_across_a_restart(exec, Unbounded).await;
+}
+
+async fn notices_keep_their_order_across_a_restart_without_batching<E: Executor>(exec: E) {
+    notices_keep_their_order_across_a_restart(
+        exec,
+        Bounded::<DropOldest>::with_capacity(2).unwrap(),
+    )
+    .await;
+}
+
+async fn notices_keep_their_order_across_a_restart_by_level<E: Executor>(exec: E) {
+    notices_keep_their_order_across_a_restart(exec, Bounded::<Prioritized<Block, 3>>::default())
+        .await;
+}
+
 async fn notices_keep_their_order_in_a_batch<E: Executor>(exec: E) {
     notices_keep_their_order(exec, Unbounded).await;
 }
@@ -381,4 +443,7 @@ executor_tests!(
     trapped_exit_overtakes_an_expiring_batch,
     notices_keep_their_order_in_a_batch,
     notices_keep_their_order_without_batching,
+    notices_keep_their_order_across_a_restart_in_a_batch,
+    notices_keep_their_order_across_a_restart_without_batching,
+    notices_keep_their_order_across_a_restart_by_level,
 );

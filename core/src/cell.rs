@@ -593,6 +593,12 @@ impl<M, S: Strategy> ActorCell<M, S> {
         })
     }
 
+    /// Raises the control flag for a control message put back in the control queue; called
+    /// under the mailbox's lock.
+    pub(crate) fn raise_control(&self) {
+        self.refs.fetch_or(CONTROL_BIT, Ordering::AcqRel);
+    }
+
     /// `true` while control messages may wait (see [`CONTROL_BIT`]).
     #[inline]
     pub(crate) fn control_pending(&self) -> bool {

@@ -623,7 +623,12 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         }
         if self.ctx.cell.restart_requested() {
             if let RxOrReason::Receiving(rx) = &mut self.rx {
-                rx.put_back(&self.ctx.cell.queue, queued);
+                let cell = &self.ctx.cell;
+                match is_control {
+                    // Back where it came from, ahead of the control messages after it.
+                    true => rx.put_back_control(&cell.queue, queued, || cell.raise_control()),
+                    false => rx.put_back(&cell.queue, queued),
+                }
             }
             return None;
         }

@@ -180,6 +180,27 @@ impl<M, S: Strategy> Receiver<M, S> {
         self.give_back_readmitting(queue, 1);
     }
 
+    /// [`put_back`](Receiver::put_back) for a control message: it goes back to the front of
+    /// the control queue (the batch to the front of the user messages), so that the next
+    /// incarnation takes it first, before the control messages queued after it, whatever the
+    /// strategy: never dropped to make room, never behind a more urgent level, never discarded
+    /// with a drained queue. It counts as waiting again; `raise` runs under the lock to raise
+    /// the control flag for it.
+    pub(crate) fn put_back_control(
+        &mut self,
+        queue: &Queue<M, S>,
+        queued: Queued<M, S::Meta>,
+        raise: impl FnOnce(),
+    ) {
+        self.give_back(queue);
+        let mut st = queue.state.lock();
+        // A control message comes out of the buffer, so the buffer exists.
+        let buf = st.buffer();
+        buf.control.push_front(queued);
+        buf.len += 1;
+        raise();
+    }
+
     /// The control flag was seen up with a message just handed out: takes the oldest control
     /// message instead, and puts that message back at the front of the batch (it is handed out
     /// next, after the control messages). `lower` runs under the lock once no control message

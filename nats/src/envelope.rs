@@ -274,9 +274,10 @@ pub enum Rejection {
     WrongType {
         /// The name it was sent to.
         name: String,
-        /// How the message asked to be taken and its type, as `accepted` writes them:
-        /// `tell:Type`, `ask:Type->Answer` (the answer type the asker expects) or
-        /// `durable:Type`.
+        /// How the message asked to be taken and its type tag: `tell:Type`,
+        /// `ask:Type->Answer` (through a typed reference: the answer type the asker expects),
+        /// `ask:Type` (a protocol's message, which `accepted` lists as `actor:Type`) or
+        /// `durable:Type`. A type name over 255 bytes appears as its shortened wire tag.
         got: String,
         /// The types the actor accepts, with `tell:` or `ask:` before each.
         accepted: Vec<String>,

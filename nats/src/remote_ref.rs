@@ -206,9 +206,12 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     ///
     /// # Errors
     ///
-    /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `NoReply` (the actor
-    /// took it and gave no answer), `Timeout`, `Decode` (the answer is not an `R`), and the
-    /// errors of [`tell`](RemoteRef::tell).
+    /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back; `WrongType` if the
+    /// actor is not exported with `ask::<M, R>`, for this very `R`: the request names the
+    /// answer type it expects and is refused before the actor sees it), `NoReply` (the actor
+    /// took it and gave no answer), `Timeout`, `Decode` (the answer does not decode as an `R`:
+    /// the two nodes' definitions of `R`, or their codecs, differ), and the errors of
+    /// [`tell`](RemoteRef::tell).
     pub async fn ask<R: DeserializeOwned>(
         &self,
         msg: M,

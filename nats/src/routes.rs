@@ -65,6 +65,17 @@ impl<R> Table<R> {
             .map(|r| (r.type_name, &r.route))
     }
 
+    /// The route last declared for the message type whose tag is `tag`, whatever its tag:
+    /// how an ask from a build older than the `Q->R` tags (which names `Q` alone) finds its
+    /// route, without the answer-type check.
+    fn get_by_type(&self, tag: &str) -> Option<(&'static str, &R)> {
+        self.0
+            .iter()
+            .rev()
+            .find(|r| envelope::wire_tag(r.type_name) == tag)
+            .map(|r| (r.type_name, &r.route))
+    }
+
     fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -241,7 +252,9 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
     ) -> Result<(M, Option<Answer>), Rejection> {
         match env.kind {
             Kind::Ask => {
-                let converted = self.asks.get(env.tag).map(|(type_name, route)| {
+                let route = self.asks.get(env.tag);
+                let route = route.or_else(|| self.asks.get_by_type(env.tag));
+                let converted = route.map(|(type_name, route)| {
                     let made = catch(|| route(codec, env.body).map(|(m, a)| (m, Some(a))));
                     (type_name, made)
                 });

@@ -202,8 +202,9 @@ async fn a_reference_that_knew_a_hung_owner_finds_the_key_elsewhere() {
     let stopped = Instant::now();
     let mut answered = None;
     while stopped.elapsed() < Duration::from_secs(15) {
-        // A message the server hands to the frozen node's share of the queue group times out
-        // (at most once); the next goes elsewhere.
+        // A message the server hands to the frozen node's share of the queue group (one in two
+        // here) times out; the reference forgets the frozen owner, and a later one goes
+        // elsewhere.
         if let Ok(seen) = gets.ask::<Seen>("acct0", Get, TTL).await {
             answered = Some(seen);
             break;

@@ -765,6 +765,26 @@ async fn malformed_unknown_version_and_oversized_input_is_refused() {
     // The actor is unharmed.
     let total: u64 = a.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
     assert_eq!(total, 0);
+
+    // An ask as a build older than the `Q->R` tags writes it, its tag naming the message type
+    // alone: served by the route for that type (without the answer-type check). An envelope
+    // of kind 2 (ask), correlation 1, the tag, then `Get`'s postcard body (nothing).
+    let tag = std::any::type_name::<Get>();
+    let mut old_ask = vec![b'P', 1, 2, 1, tag.len() as u8];
+    old_ask.extend_from_slice(tag.as_bytes());
+    let answer = raw
+        .request("playhouse.actor.counter", old_ask.into())
+        .await
+        .expect("an answer");
+    let reply_kind = answer.payload[2];
+    assert_eq!(
+        reply_kind, 3,
+        "a reply, not a refusal: {:?}",
+        answer.payload
+    );
+    let body_at = 5 + usize::from(answer.payload[4]);
+    let total: u64 = postcard::from_bytes(&answer.payload[body_at..]).expect("a u64");
+    assert_eq!(total, 0);
 }
 
 #[tokio::test]

@@ -1261,7 +1261,8 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
         Ok(())
     }
 
-    /// Stops every child in reverse start order, each by its shutdown policy.
+    /// Stops every child in reverse start order, each by its shutdown policy; a killed
+    /// supervisor kills them all at once instead.
     async fn stopped(&mut self, ctx: &mut Ctx<E, B>, reason: &ExitReason) {
         self.done = true;
         if let Some(shared) = &self.shared {

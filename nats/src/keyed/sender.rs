@@ -116,6 +116,14 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         self.owners().get(key).cloned()
     }
 
+    /// Forgets that `node` owns `key`, unless another send has learnt another owner since.
+    fn forget_owner(&self, key: &str, node: &str) {
+        let mut owners = self.owners();
+        if owners.get(key).is_some_and(|cached| cached == node) {
+            owners.remove(key);
+        }
+    }
+
     fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.owners.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -152,7 +160,10 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     ///
     /// Those of [`tell`](ShardedRef::tell); `NoReply` if the actor took the request and no
     /// answer will come (it dropped the reply, or its node lost the key's lease before it
-    /// answered: the request may have been handled); `Decode` if the answer is not an `R`.
+    /// answered: the request may have been handled); `Rejected` with `WrongType` if the group
+    /// does not take `M` as an ask answered with this very `R` (refused before the actor sees
+    /// it); `Decode` if the answer does not decode as an `R` (the nodes' definitions of `R`,
+    /// or their codecs, differ).
     pub async fn ask<R: DeserializeOwned>(
         &self,
         key: &str,
@@ -312,15 +323,17 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         let mut redirects = 0;
         loop {
             let mut owner = self.owner_of(key);
-            // An owner whose heartbeat lapsed (dead, or hung with its connection still open,
-            // so that its subjects still take messages) is forgotten: the key goes through the
-            // queue group again, where the node that took its lease answers.
-            if owner
-                .as_deref()
-                .is_some_and(|node| !inner.members.is_alive(node))
-            {
-                self.owners().remove(key);
-                owner = None;
+            // An owner whose heartbeats this node saw stop (dead, or hung with its connection
+            // still open, so that its subjects still take messages) is forgotten: the key goes
+            // through the queue group again, where the node that took its lease answers. One
+            // not seen yet (its first heartbeat not read here) is trusted: the node that holds
+            // the lease named it.
+            if let Some(node) = owner.as_deref() {
+                let members = &inner.members;
+                if members.knows(node) && !members.is_alive(node) {
+                    self.forget_owner(key, node);
+                    owner = None;
+                }
             }
             let subject = match &owner {
                 Some(node) => direct_subject(&inner.prefix, &self.group, node, key),
@@ -373,15 +386,17 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
                     // The owner we knew did not answer in time: the next send asks the queue
                     // group again (a node that finds the lease held elsewhere redirects it, at
                     // the cost of one hop).
-                    if owner.is_some() {
-                        self.owners().remove(key);
+                    if let Some(node) = &owner {
+                        self.forget_owner(key, node);
                     }
                     return Err(RemoteError::Timeout);
                 }
             };
             // The owner we knew is gone (or nobody serves the group): through the queue group
             // again, after a pause, until some node takes the key's lease.
-            self.owners().remove(key);
+            if let Some(node) = &owner {
+                self.forget_owner(key, node);
+            }
             redirects = 0;
             let now = Instant::now();
             if now >= deadline {

@@ -126,8 +126,17 @@ pub(crate) fn wire_tag(name: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{}#{hash:016x}", &name[..end]))
 }
 
-/// `tag` cut to at most 255 bytes at a character boundary (for node names, which are at most
-/// 128 bytes anyway).
+/// Whether `tag` is the type tag of the type named `name`: its [`wire_tag`], or, for a name
+/// over 255 bytes, the tag a build older than `wire_tag`'s hash wrote (the name cut to 255
+/// bytes), so that what such a build sent, or stored as a durable message, is still read. The
+/// older cut kept apart no two long names alike in their first 255 bytes, and neither does
+/// this reading of it.
+pub(crate) fn names(tag: &str, name: &str) -> bool {
+    wire_tag(name) == tag || (name.len() > 255 && truncate(name) == tag)
+}
+
+/// `tag` cut to at most 255 bytes at a character boundary (node names, at most 128 bytes
+/// anyway; and the type tags of older builds, see [`names`]).
 fn truncate(tag: &str) -> &str {
     if tag.len() <= 255 {
         return tag;

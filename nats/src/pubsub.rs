@@ -289,7 +289,7 @@ fn decode<M: DeserializeOwned, C: Codec>(inner: &Inner<C>, payload: &[u8]) -> Re
         return Err(());
     }
     let env = envelope::parse(payload).map_err(|_| ())?;
-    if env.kind != Kind::Tell || env.tag != envelope::wire_tag(std::any::type_name::<M>()) {
+    if env.kind != Kind::Tell || !envelope::names(env.tag, std::any::type_name::<M>()) {
         return Err(());
     }
     inner

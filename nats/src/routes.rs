@@ -42,26 +42,32 @@ struct Route<R> {
 }
 
 impl<R> Table<R> {
+    /// Declares `route` for `tag`, replacing an earlier one; the table keeps the order of the
+    /// last declarations (see [`get_by_type`](Table::get_by_type)).
     fn insert(&mut self, tag: Cow<'static, str>, type_name: &'static str, route: R) {
-        match self.0.iter_mut().find(|r| r.tag == tag) {
-            Some(entry) => {
-                entry.type_name = type_name;
-                entry.route = route;
-            }
-            None => self.0.push(Route {
-                tag,
-                type_name,
-                route,
-            }),
+        self.0.retain(|r| r.tag != tag);
+        self.0.push(Route {
+            tag,
+            type_name,
+            route,
+        });
+    }
+
+    /// The route for `tag`, with the name of the type it takes; failing that, the route of a
+    /// type over 255 bytes whose name an older build cut to `tag` (see [`envelope::names`]).
+    #[inline]
+    fn get(&self, tag: &str) -> Option<(&'static str, &R)> {
+        match self.0.iter().find(|r| r.tag == tag) {
+            Some(r) => Some((r.type_name, &r.route)),
+            None => self.get_by_old_tag(tag),
         }
     }
 
-    /// The route for `tag`, with the name of the type it takes.
-    #[inline]
-    fn get(&self, tag: &str) -> Option<(&'static str, &R)> {
+    #[cold]
+    fn get_by_old_tag(&self, tag: &str) -> Option<(&'static str, &R)> {
         self.0
             .iter()
-            .find(|r| r.tag == tag)
+            .find(|r| r.type_name.len() > 255 && envelope::names(tag, r.type_name))
             .map(|r| (r.type_name, &r.route))
     }
 
@@ -72,7 +78,7 @@ impl<R> Table<R> {
         self.0
             .iter()
             .rev()
-            .find(|r| envelope::wire_tag(r.type_name) == tag)
+            .find(|r| envelope::names(tag, r.type_name))
             .map(|r| (r.type_name, &r.route))
     }
 

@@ -441,6 +441,22 @@ async fn long_type_names_keep_their_type_check() {
         2,
         "only ReqA(2) was added"
     );
+
+    // An ask as an older build wrote it: the type's name cut to 255 bytes, the message type
+    // alone. Still served (without the answer-type check). Kind 2 (ask), correlation 1.
+    let name = std::any::type_name::<ReqA>();
+    let mut old_ask = vec![b'P', 1, 2, 1, 255];
+    old_ask.extend_from_slice(&name.as_bytes()[..255]);
+    old_ask.extend_from_slice(&postcard::to_allocvec(&ReqA(9)).unwrap());
+    let raw = server.connect().await.unwrap();
+    let answer = raw
+        .request("playhouse.actor.long", old_ask.into())
+        .await
+        .expect("an answer");
+    assert_eq!(answer.payload[2], 3, "a reply: {:?}", answer.payload);
+    let body_at = 5 + usize::from(answer.payload[4]);
+    let n: u64 = postcard::from_bytes(&answer.payload[body_at..]).expect("a u64");
+    assert_eq!(n, 9);
 }
 
 #[tokio::test]

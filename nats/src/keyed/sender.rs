@@ -323,17 +323,18 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         let mut redirects = 0;
         loop {
             let mut owner = self.owner_of(key);
-            // An owner whose heartbeats this node saw stop (dead, or hung with its connection
-            // still open, so that its subjects still take messages) is forgotten: the key goes
-            // through the queue group again, where the node that took its lease answers. One
-            // not seen yet (its first heartbeat not read here) is trusted: the node that holds
-            // the lease named it.
-            if let Some(node) = owner.as_deref() {
-                let members = &inner.members;
-                if members.knows(node) && !members.is_alive(node) {
-                    self.forget_owner(key, node);
-                    owner = None;
-                }
+            // A cached owner that is not alive as far as this node knows (its heartbeats
+            // stopped: dead, or hung with its connection still open, so that its subjects still
+            // take messages) is forgotten: the key goes through the queue group again, where
+            // the node that took its lease answers. An owner named by a redirect within this
+            // send is trusted, alive or not yet heard of here: the node that read the lease
+            // named it.
+            if let Some(node) = owner.as_deref()
+                && redirects == 0
+                && !inner.members.is_alive(node)
+            {
+                self.forget_owner(key, node);
+                owner = None;
             }
             let subject = match &owner {
                 Some(node) => direct_subject(&inner.prefix, &self.group, node, key),

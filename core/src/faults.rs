@@ -88,6 +88,9 @@ pub enum Fault {
     /// `stop_if_empty` looks at the mailbox, then stops the actor in a second critical
     /// section: a send in between is queued, and the stop is made anyway.
     StopIfEmptyChecksApart = 1 << 28,
+    /// A control message that an ending incarnation took goes back among the user messages
+    /// instead of the control queue (a drained restart then discards it).
+    ControlPutBackAsUser = 1 << 29,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

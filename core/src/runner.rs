@@ -624,6 +624,8 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         if self.ctx.cell.restart_requested() {
             if let RxOrReason::Receiving(rx) = &mut self.rx {
                 let cell = &self.ctx.cell;
+                let is_control = is_control
+                    && !crate::faults::enabled(crate::faults::Fault::ControlPutBackAsUser);
                 match is_control {
                     // Back where it came from, ahead of the control messages after it.
                     true => rx.put_back_control(&cell.queue, queued, || cell.raise_control()),

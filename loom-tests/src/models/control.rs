@@ -8,12 +8,17 @@
 //! user message: having seen it, the `Down` must be the next thing handled (the flag in the
 //! cell was raised, under the mailbox's lock, before the flag the handler read).
 
+use std::task::Poll;
+
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
-use playhouse_core::{Actor, Context, Down, Env, ExitReason, Handler};
+use playhouse_core::mailbox::{Block, Bounded};
+use playhouse_core::{
+    Actor, ActorId, Context, Down, Env, ExitReason, Handler, IncarnationEnd, Next, Supervision,
+};
 
-use crate::harness::{LoomExecutor, System, check};
+use crate::harness::{LoomExecutor, Stage, System, check};
 use crate::models::monitor::{Deferred, Target};
 
 /// What the watcher handled: `Some(item)` or `None` for the `Down`, with whether the target's
@@ -94,5 +99,83 @@ pub fn down_overtakes_the_batch() {
                 );
             }
         }
+    });
+}
+
+/// Counts the `Down`s it handles (a stage the model can wait on); ignores user messages.
+struct Noticer {
+    downs: Arc<Stage>,
+}
+
+impl Actor for Noticer {
+    type Message = WatchMsg;
+    type Error = std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Noticer {
+    async fn handle(&mut self, msg: WatchMsg, _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        if let WatchMsg::Down(_) = msg {
+            self.downs.reach(self.downs.reached() + 1);
+        }
+        Ok(())
+    }
+}
+
+/// Restarts the watcher once, its user messages drained; then ends it.
+struct RestartDrainedOnce {
+    fresh: Option<Noticer>,
+}
+
+impl Supervision<Noticer> for RestartDrainedOnce {
+    fn poll_exited(
+        &mut self,
+        _: ActorId,
+        _: &ExitReason,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Next<Noticer>> {
+        Poll::Ready(match self.fresh.take() {
+            Some(fresh) => Next::RestartDrained(fresh),
+            None => Next::End,
+        })
+    }
+}
+
+/// A `Down` racing the end of the watcher's incarnation: the watcher (restarted once, its
+/// user messages drained) has a user message queued when another thread asks for the end of
+/// its incarnation after the current message, while the target's end queues the `Down`.
+/// Whether the first incarnation handles the `Down`, or takes it just as it ends (and so puts
+/// it back), or never sees it, the `Down` is handled, once: a drained restart discards user
+/// messages, never a notice. (A lost `Down` leaves the model waiting for it: a deadlock.)
+pub fn down_racing_the_end_of_the_incarnation_is_handled_once() {
+    check(|| {
+        let downs = Arc::new(Stage::new());
+        let deferred = Deferred::new();
+        let target = System::new(deferred.clone()).spawn(Target);
+        let make = || Noticer {
+            downs: downs.clone(),
+        };
+        let watcher = System::new(LoomExecutor)
+            .spawner(Bounded::<Block>::with_capacity(2).unwrap())
+            .spawn_supervised(
+                make(),
+                RestartDrainedOnce {
+                    fresh: Some(make()),
+                },
+            );
+        let _monitor = target.monitor_by(&watcher);
+        assert!(watcher.try_tell(WatchMsg::Item(0)).is_ok());
+        assert!(target.try_tell(()).is_ok());
+        let ender = {
+            let watcher = watcher.clone();
+            loom::thread::spawn(move || {
+                watcher.end_incarnation(IncarnationEnd::AfterCurrentMessage, ExitReason::Normal);
+            })
+        };
+        deferred.run();
+        ender.join().unwrap();
+        downs.wait_for(1);
+        watcher.stop();
+        block_on(watcher.wait());
+        assert_eq!(downs.reached(), 1, "the Down was handled more than once");
     });
 }

@@ -114,7 +114,8 @@ impl Actor for Noticer {
 
 impl<V: Env> Handler<V> for Noticer {
     async fn handle(&mut self, msg: WatchMsg, _: &mut Context<Self, V>) -> Result<(), Self::Error> {
-        if let WatchMsg::Down(_) = msg {
+        if let WatchMsg::Down(down) = msg {
+            drop(down);
             self.downs.reach(self.downs.reached() + 1);
         }
         Ok(())

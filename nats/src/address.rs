@@ -155,9 +155,9 @@ pub(crate) fn admit<M, C: Codec>(
     Ok(msg)
 }
 
-/// The envelope of `msg`, of `kind`, under the type tag `tag`, its body written by `body` (the codec, or a
-/// [`RemoteProtocol`](crate::RemoteProtocol)'s encoding); the message comes back with it, or
-/// in the error if it could not be encoded or is too large. A tell of kind
+/// The envelope of `msg`, of `kind`, under the type tag `tag`, its body written by `body`
+/// (the codec, or a [`RemoteProtocol`](crate::RemoteProtocol)'s encoding); the message comes
+/// back with it, or in the error if it could not be encoded or is too large. A tell of kind
 /// [`Kind::TellFrom`] names this node; `correlation` is then the sender's number for the
 /// message type.
 fn encode<M, C: Codec>(

@@ -43,7 +43,7 @@ struct Route<R> {
 
 impl<R> Table<R> {
     /// Declares `route` for `tag`, replacing an earlier one; the table keeps the order of the
-    /// last declarations (see [`get_by_type`](Table::get_by_type)).
+    /// last declarations (see [`get`](Table::get)).
     fn insert(&mut self, tag: Cow<'static, str>, type_name: &'static str, route: R) {
         self.0.retain(|r| r.tag != tag);
         self.0.push(Route {
@@ -53,27 +53,21 @@ impl<R> Table<R> {
         });
     }
 
-    /// The route for `tag`, with the name of the type it takes; failing that, the route of a
-    /// type over 255 bytes whose name an older build cut to `tag` (see [`envelope::names`]).
+    /// The route for `tag`, with the name of the type it takes; failing that, the one for
+    /// what an older build wrote ([`get_by_type`](Table::get_by_type)).
     #[inline]
     fn get(&self, tag: &str) -> Option<(&'static str, &R)> {
         match self.0.iter().find(|r| r.tag == tag) {
             Some(r) => Some((r.type_name, &r.route)),
-            None => self.get_by_old_tag(tag),
+            None => self.get_by_type(tag),
         }
     }
 
+    /// The route last declared for the message type whose tag is `tag`, whatever its own tag
+    /// ([`envelope::names`]): how a message from an older build finds its route, an ask that
+    /// names `Q` alone (served without the answer-type check, since it names no answer type)
+    /// or a type over 255 bytes cut without the hash.
     #[cold]
-    fn get_by_old_tag(&self, tag: &str) -> Option<(&'static str, &R)> {
-        self.0
-            .iter()
-            .find(|r| r.type_name.len() > 255 && envelope::names(tag, r.type_name))
-            .map(|r| (r.type_name, &r.route))
-    }
-
-    /// The route last declared for the message type whose tag is `tag`, whatever its tag:
-    /// how an ask from a build older than the `Q->R` tags (which names `Q` alone) finds its
-    /// route, without the answer-type check.
     fn get_by_type(&self, tag: &str) -> Option<(&'static str, &R)> {
         self.0
             .iter()
@@ -258,9 +252,7 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
     ) -> Result<(M, Option<Answer>), Rejection> {
         match env.kind {
             Kind::Ask => {
-                let route = self.asks.get(env.tag);
-                let route = route.or_else(|| self.asks.get_by_type(env.tag));
-                let converted = route.map(|(type_name, route)| {
+                let converted = self.asks.get(env.tag).map(|(type_name, route)| {
                     let made = catch(|| route(codec, env.body).map(|(m, a)| (m, Some(a))));
                     (type_name, made)
                 });

@@ -7,6 +7,7 @@
 #![cfg(all(feature = "nats-test-server", feature = "smol", feature = "std"))]
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -764,9 +765,26 @@ impl Wallet {
     pub fn balance(&self) -> (u64, String) {
         (self.balance, self.node.clone())
     }
+
+    /// Deposits `amount`, but first panics (dropping its reply unanswered) while this
+    /// process has failed so fewer than `failures` times.
+    #[message]
+    pub async fn deposit_after_failing(
+        &mut self,
+        amount: u64,
+        failures: u32,
+    ) -> Result<u64, StateError> {
+        if FAILED.fetch_add(1, Ordering::SeqCst) < failures {
+            panic!("failing on purpose");
+        }
+        self.deposit(amount).await
+    }
 }
 
-/// Node `name`, serving the group "wallets" with its whole protocol.
+/// How many times `deposit_after_failing` was called in this process.
+static FAILED: AtomicU32 = AtomicU32::new(0);
+
+/// Node `name`, serving the group "wallets" with its whole protocol, durably too.
 async fn wallet_node(server: &TestServer, name: &str) -> (NatsBroker, Sharded<Wallet>) {
     let broker = node(server.node_config(name), server).await;
     let system = playhouse::core::System::with_broker(TokioExecutor::current(), broker.clone());
@@ -784,6 +802,7 @@ async fn wallet_node(server: &TestServer, name: &str) -> (NatsBroker, Sharded<Wa
             }
         })
         .protocol()
+        .durable_protocol()
         .start(&system)
         .await
         .expect("serving");
@@ -860,6 +879,112 @@ async fn helpers_work_on_a_key_of_a_sharded_group_from_any_node() {
         other => panic!("expected WrongType: {other:?}"),
     }
     drop(per_type);
+    a.leave().await;
+    b.leave().await;
+    c.leave().await;
+}
+
+/// Polls `check` until it holds; panics after [`WAIT`].
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn durable_protocol_messages_are_confirmed_by_their_answer() {
+    let server = TestServer::start().expect("nats-server");
+    let (a, _on_a) = wallet_node(&server, "a").await;
+    let (b, _on_b) = wallet_node(&server, "b").await;
+    let c = node(server.node_config("c"), &server).await;
+    let wallets = c.sharded_ref::<WalletMsg>("wallets");
+    let dora = wallets.at("dora");
+    let stored = async || {
+        let mut stream = c
+            .jetstream()
+            .get_stream("playhouse_durable_wallets")
+            .await
+            .expect("the group's stream");
+        stream.info().await.expect("info").state.messages
+    };
+    // An ask queued behind a message whose handler panics goes with the crashed activation
+    // (`NoReply`): `None`, asked again.
+    let balance = async || dora.balance().await.ok().map(|(balance, _)| balance);
+
+    // Stored once under its id, handled once; its answer takes it out of the stream.
+    let deposit = |amount| move |reply| WalletMsg::Deposit { amount, reply };
+    let first = dora
+        .tell_durable("dora-1", deposit(5), WAIT)
+        .await
+        .expect("stored");
+    assert!(!first.duplicate);
+    let again = dora
+        .tell_durable("dora-1", deposit(5), WAIT)
+        .await
+        .expect("stored");
+    assert!(again.duplicate, "the stream knew the id");
+    assert_eq!(again.sequence, first.sequence);
+    eventually("handled", async || balance().await == Some(5)).await;
+    eventually("confirmed", async || stored().await == 0).await;
+
+    // A handler that drops the reply unanswered (it panics) leaves the message stored: it
+    // comes again to the key's next activation, which answers it.
+    let failing = |reply| WalletMsg::DepositAfterFailing {
+        amount: 2,
+        failures: 1,
+        reply,
+    };
+    dora.tell_durable("dora-2", failing, WAIT)
+        .await
+        .expect("stored");
+    eventually("handled after a failure", async || {
+        balance().await == Some(7)
+    })
+    .await;
+    assert_eq!(
+        FAILED.load(Ordering::SeqCst),
+        2,
+        "failed once, then handled"
+    );
+    eventually("confirmed", async || stored().await == 0).await;
+
+    // A message without a reply port could never be confirmed: refused, handed back.
+    match dora
+        .tell_durable(
+            "dora-3",
+            |_: Reply<()>| WalletMsg::Credit { amount: 1 },
+            WAIT,
+        )
+        .await
+    {
+        Err(RemoteError::Rejected {
+            reason: Rejection::NoReplyPort { type_name },
+            msg: WalletMsg::Credit { amount: 1 },
+        }) => assert!(type_name.ends_with("WalletMsg"), "{type_name}"),
+        other => panic!("expected NoReplyPort: {other:?}"),
+    }
+    // Stored by some other writer all the same, it is taken out of the stream as a dead
+    // letter, not handled: `Credit { amount: 1 }` as the wire has it (variant 1, then the
+    // amount), behind an envelope header (magic, version, kind 1 = tell, correlation 0, tag).
+    let tag = std::any::type_name::<WalletMsg>();
+    let mut raw = vec![b'P', 1, 1, 0, tag.len() as u8];
+    raw.extend_from_slice(tag.as_bytes());
+    raw.extend_from_slice(&[1, 1]);
+    c.jetstream()
+        .publish("playhouse.keyed.wallets.d.dora", raw.into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+    eventually("refused as a dead letter", async || {
+        let rejected = |n: &NatsBroker| n.dead_letters().get(DeadLetterKind::Rejected);
+        rejected(&a) + rejected(&b) == 1
+    })
+    .await;
+    eventually("taken out of the stream", async || stored().await == 0).await;
+    assert_eq!(balance().await, Some(7), "not handled");
     a.leave().await;
     b.leave().await;
     c.leave().await;

@@ -288,7 +288,8 @@ pub enum Rejection {
         /// `ask:Type` (a protocol's message, which `accepted` lists as `actor:Type`) or
         /// `durable:Type`. A type name over 255 bytes appears as its shortened wire tag.
         got: String,
-        /// The types the actor accepts, with `tell:` or `ask:` before each.
+        /// The types the actor accepts, each with `tell:`, `ask:`, `actor:` (its whole
+        /// protocol) or `durable:` before it.
         accepted: Vec<String>,
     },
     /// The body did not decode as the type its tag names.
@@ -347,6 +348,14 @@ pub enum Rejection {
         /// The panic's message.
         detail: String,
     },
+    /// A durable message sent through an actor's protocol
+    /// ([`ShardedAt::tell_durable`](crate::ShardedAt::tell_durable)) carries no reply port:
+    /// such a message is confirmed by its answer, so one without a port could never be. The
+    /// sender refuses it before storing anything.
+    NoReplyPort {
+        /// The message type.
+        type_name: String,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -392,6 +401,11 @@ impl fmt::Display for Rejection {
             Rejection::ConversionPanicked { type_name, detail } => {
                 write!(f, "converting `{type_name}` panicked: {detail}")
             }
+            Rejection::NoReplyPort { type_name } => write!(
+                f,
+                "a durable `{type_name}` must carry a reply port (its answer confirms it): \
+                 this one has none"
+            ),
         }
     }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use playhouse_core::{MessageTarget, Reply, reply_port};
 
+use super::durable::Stored;
 use super::sender::ShardedRef;
 use crate::codec::Codec;
-use crate::envelope::Kind;
+use crate::envelope::{Kind, Rejection};
 use crate::error::{RemoteAskError, RemoteError};
 use crate::protocol::{
     RemoteProtocol, answer_into_port, check_request, complete_ask, encode_message,
@@ -104,6 +105,68 @@ impl<M: RemoteProtocol, C: Codec> ShardedAt<'_, M, C> {
         }
         let outcome = self.exchange(Kind::Ask, msg, timeout).await;
         answer_into_port(&self.sharded.broker().inner.codec, outcome)
+    }
+
+    /// Stores the message `make` builds around a reply port for the key in the group's
+    /// JetStream stream, under `id`, and waits, at most `timeout`, until the stream has it;
+    /// from then on it is delivered to the key's actor until the actor answers it, whatever
+    /// node dies meanwhile (at least once). The group must be served with
+    /// [`ShardedSpec::durable_protocol`](crate::ShardedSpec::durable_protocol), which says
+    /// what confirms a message and what does not. The answer goes to nobody: what this returns
+    /// is the stream's receipt. `id` and its deduplication are as for
+    /// [`ShardedRef::tell_durable`].
+    ///
+    /// ```no_run
+    /// # use playhouse_core::{Actor, Reply};
+    /// # use playhouse_nats::{Codec, CodecError, RemoteProtocol, ReplyPort};
+    /// # pub enum WalletMsg { Deposit { amount: u64, reply: Reply<u64> } }
+    /// # impl RemoteProtocol for WalletMsg {
+    /// #     fn encode<C: Codec>(&self, _: &C, _: &mut Vec<u8>) -> Result<(), CodecError> { Ok(()) }
+    /// #     fn decode<C: Codec>(_: &C, _: &[u8], _: &mut ReplyPort<C>) -> Result<Self, CodecError> { unimplemented!() }
+    /// #     fn answer<C: Codec>(self, _: &C, _: &[u8]) -> Result<(), CodecError> { Ok(()) }
+    /// #     fn is_request(&self) -> bool { true }
+    /// # }
+    /// # async fn f(broker: playhouse_nats::NatsBroker) {
+    /// let wallets = broker.sharded_ref::<WalletMsg>("wallets");
+    /// let stored = wallets
+    ///     .at("alice")
+    ///     .tell_durable(
+    ///         "deposit-0001",
+    ///         |reply| WalletMsg::Deposit { amount: 5, reply },
+    ///         std::time::Duration::from_secs(5),
+    ///     )
+    ///     .await
+    ///     .expect("stored");
+    /// # let _ = stored;
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` with [`Rejection::NoReplyPort`](crate::Rejection::NoReplyPort) if the
+    /// message carries no reply port (nothing would confirm it); otherwise those of
+    /// [`ShardedRef::tell_durable`], the message handed back by each but `Timeout`.
+    pub async fn tell_durable<T: Send>(
+        &self,
+        id: &str,
+        make: impl FnOnce(Reply<T>) -> M,
+        timeout: Duration,
+    ) -> Result<Stored, RemoteError<M>> {
+        // Nobody hears this port: the answer confirms the message where it is handled.
+        let (reply, _) = reply_port::<T>();
+        let (is_request, msg) = check_request(make(reply))?;
+        if !is_request {
+            let reason = Rejection::NoReplyPort {
+                type_name: std::any::type_name::<M>().to_owned(),
+            };
+            return Err(RemoteError::Rejected { reason, msg });
+        }
+        let codec = &self.sharded.broker().inner.codec;
+        self.sharded
+            .store(self.key, id, msg, timeout, |m, out| {
+                encode_message(codec, m, out)
+            })
+            .await
     }
 
     async fn ask_within<T: Send>(

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::durable::{Stored, durable_subject};
 use super::serve::{OWNER_HEADER, claim_subject, direct_subject};
 use crate::broker::NatsBroker;
-use crate::codec::{Codec, Postcard};
+use crate::codec::{Codec, CodecError, Postcard};
 use crate::config::is_token;
 use crate::envelope::{self, Kind, Rejection};
 use crate::error::RemoteError;
@@ -210,6 +210,38 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         msg: M,
         timeout: Duration,
     ) -> Result<Stored, RemoteError<M>> {
+        let codec = &self.broker.inner.codec;
+        self.store(key, id, msg, timeout, |m, out| codec.encode(m, out))
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        kind: Kind,
+        tag: &str,
+        key: &str,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<Bytes, RemoteError<M>> {
+        let codec = &self.broker.inner.codec;
+        self.exchange_with(kind, tag, key, msg, timeout, |m, out| codec.encode(m, out))
+            .await
+            .map(|(body, _)| body)
+    }
+}
+
+impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
+    /// Stores `msg` for the actor of `key` under `id`, its body written by `body`: what
+    /// [`tell_durable`](ShardedRef::tell_durable) and
+    /// [`ShardedAt::tell_durable`](super::ShardedAt::tell_durable) share.
+    pub(crate) async fn store(
+        &self,
+        key: &str,
+        id: &str,
+        msg: M,
+        timeout: Duration,
+        body: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<Stored, RemoteError<M>> {
         let msg = self.admit(msg)?;
         if !is_token(key) {
             let reason = Rejection::InvalidKey {
@@ -231,7 +263,7 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         let inner = Arc::clone(&self.broker.inner);
         let mut out = Vec::new();
         envelope::write_header(&mut out, Kind::Tell, 0, std::any::type_name::<M>());
-        if let Err(error) = inner.codec.encode(&msg, &mut out) {
+        if let Err(error) = body(&msg, &mut out) {
             return Err(RemoteError::Encode { error, msg });
         }
         if out.len() > inner.limit {
@@ -277,22 +309,6 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
         })
     }
 
-    async fn exchange(
-        &self,
-        kind: Kind,
-        tag: &str,
-        key: &str,
-        msg: M,
-        timeout: Duration,
-    ) -> Result<Bytes, RemoteError<M>> {
-        let codec = &self.broker.inner.codec;
-        self.exchange_with(kind, tag, key, msg, timeout, |m, out| codec.encode(m, out))
-            .await
-            .map(|(body, _)| body)
-    }
-}
-
-impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
     /// Sends `msg` under the type tag `tag` (its type's name, or an ask's
     /// [`ask_tag`](envelope::ask_tag)), its body written by `encode` (the codec, or its
     /// [`RemoteProtocol`](crate::RemoteProtocol)), to the owner of `key` as `kind`, and waits

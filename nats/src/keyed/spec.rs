@@ -166,6 +166,32 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         self
     }
 
+    /// Accepts the actor's protocol messages that carry a reply port as durable messages too,
+    /// sent with [`ShardedAt::tell_durable`](crate::ShardedAt::tell_durable)
+    /// (`wallets.at("alice").tell_durable(id, |reply| WalletMsg::Deposit { amount: 5, reply },
+    /// timeout)`): stored in the group's JetStream stream first, then delivered to the key's
+    /// actor, one at a time in the order stored, as [`durable`](ShardedSpec::durable)'s are.
+    /// What confirms one is the actor's answer: once the handler has sent into the message's
+    /// reply port (whatever it sends, an `Err` included), the stream forgets the message. A
+    /// port dropped unanswered (the handler failed or panicked, the actor stopped, the node
+    /// died) has the message delivered again, after a pause, up to a number of deliveries
+    /// ([`redelivery`](ShardedSpec::redelivery)). The answer itself goes to nobody.
+    ///
+    /// At least once: a message whose handler answered on a node that died before the stream
+    /// heard of it is handled again by the key's next owner. The handler has no
+    /// [`Delivery::sequence`] to recognise it by, so a message that must not take effect twice
+    /// carries an id of its own that the actor saves with its state (or use
+    /// [`durable`](ShardedSpec::durable), whose [`Delivery`] carries the sequence). A message
+    /// without a reply port, or one that does not decode, is taken out of the stream as a
+    /// `Rejected` dead letter of this node (the sender refuses to store the former).
+    pub fn durable_protocol(mut self) -> Self
+    where
+        A::Message: crate::RemoteProtocol,
+    {
+        self.routes.durable_protocol();
+        self
+    }
+
     /// Accepts durable messages of `Q`, sent with
     /// [`ShardedRef::tell_durable`](crate::ShardedRef::tell_durable): stored in the group's
     /// JetStream stream first, then delivered to the key's actor, one at a time in the order

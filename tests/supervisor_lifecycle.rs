@@ -2070,6 +2070,32 @@ async fn an_abandoned_start_kills_what_it_started<E: Executor>(exec: E) {
     eventually(&exec, "b killed", || has(&log, "b stopped killed")).await;
 }
 
+/// A pool's start dropped before it returns kills its supervisor and the members started so
+/// far: the first member's start never ends, the second never begins.
+async fn an_abandoned_pool_start_kills_its_members<E: Executor>(exec: E) {
+    let (_vt, system) = setup(&exec);
+    let log = Log::default();
+    let members = log.clone();
+    // Virtual time that nobody advances: the first member's start never ends.
+    let spec = PoolSpec::new("p", 2, move || {
+        slow_start(Duration::from_secs(3600))(Worker::new("m", &members))
+    });
+    let start = Box::pin(Pool::start(spec, &system));
+    let begun = Box::pin(eventually(&exec, "a member's start begun", || {
+        has(&log, "m starting")
+    }));
+    match futures::future::select(start, begun).await {
+        futures::future::Either::Left(_) => panic!("the start cannot end"),
+        futures::future::Either::Right(((), start)) => drop(start),
+    }
+    eventually(&exec, "the member killed", || has(&log, "m stopped killed")).await;
+    let starts = lines(&log)
+        .iter()
+        .filter(|l| l.ends_with("starting"))
+        .count();
+    assert_eq!(starts, 1, "the second member never began");
+}
+
 /// A supervisor that is killed takes its children with it, killed (not stopped gracefully),
 /// down a nested tree. Twenty rounds: a graceful stop begun by the killed supervisor's
 /// `stopped` hook raced the kill on a multi-thread executor (the std executor lost it in most
@@ -2660,6 +2686,7 @@ executor_tests!(
     stopping_the_parent_stops_the_nested_tree,
     killing_the_parent_kills_the_nested_tree,
     an_abandoned_start_kills_what_it_started,
+    an_abandoned_pool_start_kills_its_members,
     pool_round_robin_spreads_messages_evenly,
     pool_least_loaded_picks_the_shortest_mailbox,
     pool_member_crash_restarts_behind_the_same_reference,

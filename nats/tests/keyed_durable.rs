@@ -304,10 +304,37 @@ async fn stored_notes_survive_a_server_restart_and_an_owner_goes_on_after_one() 
     server.restart().expect("restarts");
     note_retrying(&c, "survivor", "survivor-4", 4).await;
     note_retrying(&c, "survivor", "survivor-5", 5).await;
-    eventually("handled after the second restart", async || {
-        get(&c, "survivor").await.log == vec![1, 2, 3, 4, 5]
-    })
-    .await;
+    // On failure it shows where the notes stand (still stored or not, the key's consumer,
+    // the owner's counts), to tell a pull the server forgot from a wake that was lost.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while get(&c, "survivor").await.log != vec![1, 2, 3, 4, 5] {
+        if tokio::time::Instant::now() >= deadline {
+            let consumer = async {
+                let stream = c.jetstream().get_stream(STREAM).await.ok()?;
+                let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+                    stream.get_consumer("k_survivor").await.ok()?;
+                let info = consumer.info().await.ok()?;
+                Some(format!(
+                    "pending {}, unconfirmed {}, pulls waiting {}, delivered {:?}, acknowledged {:?}",
+                    info.num_pending,
+                    info.num_ack_pending,
+                    info.num_waiting,
+                    info.delivered,
+                    info.ack_floor
+                ))
+            };
+            panic!(
+                "never: handled after the second restart; log {:?}, stored {}, active on b {}, \
+                 b's stats {:?}, consumer {:?}",
+                get(&c, "survivor").await.log,
+                stored(&c).await,
+                on_b.is_active("survivor"),
+                on_b.stats(),
+                consumer.await,
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     eventually("out of the stream", async || stored(&c).await == 0).await;
 }
 

@@ -9,7 +9,7 @@ mod common;
 use ::std::time::Duration;
 
 use common::*;
-use playhouse::mailbox::{Bounded, DropNewest};
+use playhouse::mailbox::{Bounded, DropNewest, DropOldest};
 use playhouse::observer::Metrics;
 use playhouse::prelude::*;
 use playhouse::testing::VirtualTime;
@@ -120,6 +120,26 @@ async fn drops_are_counted<E: Executor>(exec: E) {
     gate.open();
 }
 
+/// A full `DropOldest` mailbox takes each new message, pushing out the oldest: every one is
+/// counted as enqueued, beside the drop it caused.
+async fn drop_oldest_counts_what_it_takes<E: Executor>(exec: E) {
+    let metrics = Metrics::new();
+    let system = System::new(exec.clone()).with_observer(metrics.clone());
+    let (rec, _) = Recorder::new();
+    let actor = system
+        .spawner(Bounded::<DropOldest>::with_capacity(2).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    let before = metrics.snapshot(actor.id()).expect("observed").enqueued;
+    for n in 0..5 {
+        actor.tell(Msg::Item(n)).await.expect("queued");
+    }
+    let m = metrics.snapshot(actor.id()).expect("observed");
+    assert_eq!(m.enqueued - before, 5, "each message was taken");
+    assert_eq!((m.dropped, m.queue_depth, m.high_water_mark), (3, 2, 2));
+    gate.open();
+}
+
 /// A supervisor's subtree: the workers of a nested supervisor are found under it, and the
 /// total sums every actor's figures.
 async fn a_subtree_is_summed<E: Executor>(exec: E) {
@@ -188,4 +208,9 @@ async fn a_subtree_is_summed<E: Executor>(exec: E) {
     within(&exec, LONG, top.wait()).await;
 }
 
-executor_tests!(one_actors_figures, drops_are_counted, a_subtree_is_summed);
+executor_tests!(
+    one_actors_figures,
+    drops_are_counted,
+    drop_oldest_counts_what_it_takes,
+    a_subtree_is_summed
+);

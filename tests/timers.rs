@@ -14,7 +14,7 @@ use ::std::time::{Duration, Instant};
 use common::*;
 use futures::channel::mpsc::TryRecvError;
 use futures::channel::oneshot;
-use playhouse::mailbox::{Block, Bounded};
+use playhouse::mailbox::{Block, Bounded, Reject};
 use playhouse::prelude::*;
 
 fn ms(n: u64) -> Duration {
@@ -264,7 +264,90 @@ async fn far_future_timers_never_fire_and_never_panic<E: Executor>(exec: E) {
     );
 }
 
+/// A full `Reject` mailbox refuses the ticks that fall due while the actor is held: each is
+/// dropped and counted (the timer has nobody to hand it back to), and the interval goes on
+/// once there is room.
+async fn ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_on<E: Executor>(
+    exec: E,
+) {
+    let (ticker, mut ticks) = Ticker::new();
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Reject>::with_capacity(1).unwrap())
+        .spawn(ticker);
+    let token = Arc::new(());
+    let timer = within(
+        &exec,
+        LONG,
+        actor.ask(|r| TickMsg::Every(ms(5), token.clone(), r)),
+    )
+    .await
+    .expect("ask");
+    // Hold the actor (the mailbox may hold a tick for a moment: asked again until it is in).
+    let (open, gate) = oneshot::channel();
+    let mut gate = Some(gate);
+    loop {
+        let held = gate.take().expect("the gate");
+        match within(&exec, LONG, actor.ask(|r| TickMsg::Hold(r, held))).await {
+            Ok(()) => break,
+            Err(AskError::Full(TickMsg::Hold(_, held))) => {
+                gate = Some(held);
+                sleep(&exec, ms(1)).await;
+            }
+            Err(other) => panic!("hold: {other:?}"),
+        }
+    }
+    eventually(&exec, "a tick refused", || actor.dropped_count() >= 2).await;
+    assert!(
+        timer.is_active(),
+        "a refused tick does not end the interval"
+    );
+    let _ = open.send(());
+    let refused_by_then = actor.dropped_count();
+    // Whatever was handled before, three more ticks come after the release.
+    while ticks.try_recv().is_ok() {}
+    for _ in 0..3 {
+        next(&exec, &mut ticks).await;
+    }
+    assert!(timer.cancel());
+    assert!(actor.dropped_count() >= refused_by_then);
+    eventually(&exec, "the interval's task to end", || {
+        Arc::strong_count(&token) == 1
+    })
+    .await;
+}
+
+/// A zero period, or one shorter than the timer's own turn, never holds the executor's thread:
+/// the test's own sleeps and asks go on beside it, and it stops when cancelled.
+async fn a_tiny_period_never_holds_the_thread<E: Executor>(exec: E) {
+    for period in [Duration::ZERO, Duration::from_nanos(1)] {
+        let (ticker, mut ticks) = Ticker::new();
+        let actor = System::new(exec.clone()).spawn(ticker);
+        let token = Arc::new(());
+        let timer = within(
+            &exec,
+            LONG,
+            actor.ask(|r| TickMsg::Every(period, token.clone(), r)),
+        )
+        .await
+        .expect("ask");
+        for expected in 1..=3 {
+            assert_eq!(next(&exec, &mut ticks).await, expected, "{period:?}");
+        }
+        within(&exec, LONG, sleep(&exec, ms(20))).await;
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("answered beside the timer");
+        assert!(timer.cancel());
+        eventually(&exec, "the interval's task to end", || {
+            Arc::strong_count(&token) == 1
+        })
+        .await;
+    }
+}
+
 executor_tests!(
+    ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_on,
+    a_tiny_period_never_holds_the_thread,
     far_future_timers_never_fire_and_never_panic,
     run_later_delivers_once,
     cancelled_run_later_never_delivers,

@@ -572,7 +572,8 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         }
     }
 
-    /// Messages dropped by the mailbox's overflow strategy (`DropNewest`, `DropOldest`).
+    /// Messages dropped by the mailbox's overflow strategy (`DropNewest`, `DropOldest`), and
+    /// timer ticks that a full `Reject` mailbox refused.
     pub fn dropped_count(&self) -> u64 {
         self.cell.queue.dropped_count()
     }

@@ -320,6 +320,11 @@ impl<A: Actor, V: Env> Context<A, V> {
     /// the actor alive and is cancelled when this incarnation ends. Dropping the handle does not
     /// cancel it.
     ///
+    /// The message goes in by the mailbox's strategy: a full `Block` mailbox holds it until
+    /// there is room, and a full `Reject` mailbox refuses it, which drops it, counted in
+    /// [`ActorRef::dropped_count`](crate::ActorRef::dropped_count) and told to an observer as
+    /// `Dropped` (the timer has nobody to hand it back to).
+    ///
     /// # Panics
     ///
     /// If the executor cannot time, as a Tokio runtime built without `enable_time`: the timer's
@@ -338,10 +343,17 @@ impl<A: Actor, V: Env> Context<A, V> {
     }
 
     /// Sends `make()` to this actor every `period` (first after one period), until cancelled or
-    /// until this incarnation ends. Ticks that fall due while the actor is behind are not
-    /// queued up: the next tick is one period after the late one. A zero `period` is taken as
-    /// one nanosecond: the timer then ticks as often as the executor's timer can wake it
-    /// (every millisecond or so), not in a busy loop.
+    /// until this incarnation ends. A tick that falls due late (the timer's task was held up,
+    /// or a full `Block` mailbox kept it waiting) is not made up for: the next tick is one
+    /// period after the late one. Each tick goes in by the mailbox's strategy, whether or not
+    /// the actor has handled the last one: a full `Block` mailbox holds the timer back until
+    /// there is room, a full `Reject` mailbox refuses the tick, which is dropped and counted
+    /// in [`ActorRef::dropped_count`](crate::ActorRef::dropped_count) (the timer goes on),
+    /// and an `Unbounded` mailbox takes every tick, so an actor slower than its timer there
+    /// falls ever further behind. [`TimerHandle::cancel`] stops the ticks still to come, not
+    /// those already queued. A zero `period` is taken as one millisecond; a period shorter than
+    /// the timer's own turn makes it yield to the executor between ticks, never hold its
+    /// thread.
     ///
     /// `make` is the actor's code run on the timer's task. If it panics, the timer ends
     /// ([`TimerHandle::is_active`] turns `false`) and the actor is stopped with
@@ -355,7 +367,11 @@ impl<A: Actor, V: Env> Context<A, V> {
     where
         F: FnMut() -> A::Message + Send + 'static,
     {
-        let period = period.max(Duration::from_nanos(1));
+        let period = if period.is_zero() {
+            Duration::from_millis(1)
+        } else {
+            period
+        };
         let handle = start_timer::<A::Message, _, V::Executor, _>(
             self.cell.clone(),
             self.env.executor.clone(),

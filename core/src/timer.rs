@@ -8,6 +8,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::cell::ActorCell;
+use crate::error::SendError;
 use crate::executor::Executor;
 use crate::exit::ExitReason;
 use crate::mailbox::Strategy;
@@ -187,8 +188,12 @@ async fn run_timer<M, S, E, F>(
         .await;
         match sent {
             Some(Ok(())) => {}
+            // A full `Reject` mailbox: the tick has nobody to go back to, so it is dropped and
+            // counted as the mailbox's overflow (as a `DropNewest` mailbox would), and an
+            // interval goes on with its next tick.
+            Some(Err(SendError::Full(msg))) => cell.queue.drop_refused(msg),
             // Cancelled while waiting for room, or the actor has stopped.
-            None | Some(Err(_)) => break,
+            None | Some(Err(SendError::Closed(_))) => break,
         }
         match period {
             Some(p) => {
@@ -205,6 +210,11 @@ async fn run_timer<M, S, E, F>(
                 } else {
                     next
                 };
+                if deadline <= executor.now() {
+                    // Due again already (a period shorter than this loop): one turn for the
+                    // executor's other tasks first, so that the timer never holds its thread.
+                    crate::yield_now().await;
+                }
             }
             None => break,
         }

@@ -238,9 +238,23 @@ impl<M, S: Strategy> Queue<M, S> {
         self.state.lock().closed
     }
 
-    /// Messages dropped by the overflow strategy (`DropNewest`, `DropOldest`).
+    /// Messages dropped by the overflow strategy (`DropNewest`, `DropOldest`), and timer ticks
+    /// that a full `Reject` mailbox refused.
     pub fn dropped_count(&self) -> u64 {
         self.state.lock().buf.as_ref().map_or(0, |b| b.dropped)
+    }
+
+    /// Counts `msg`, refused by a full mailbox, as dropped by its overflow strategy (in
+    /// [`dropped_count`](Queue::dropped_count), and told to the observer as `Dropped`): what a
+    /// timer does with a tick that a full `Reject` mailbox refuses, having nobody to hand it
+    /// back to.
+    pub(crate) fn drop_refused(&self, msg: M) {
+        let mut st = self.state.lock();
+        st.buffer().dropped += 1;
+        let observed = Self::observed_now(&st);
+        drop(st);
+        with_drop_cause(NoReply::Overflow, || drop(msg));
+        tell_observer(observed, &ObservedEvent::Dropped);
     }
 
     /// Messages that were accepted but discarded unhandled when the actor ended.
@@ -334,10 +348,16 @@ impl<M, S: Strategy> Queue<M, S> {
                 if oldest.is_some() {
                     buf.dropped += 1;
                 }
+                // The new message is in: told as enqueued, at the depth it makes, beside the
+                // drop of the one it pushed out.
+                let depth = st.len() - self.released();
                 let observed = Self::observed_now(&st);
                 drop(st);
                 let dropped = oldest.is_some();
                 with_drop_cause(NoReply::Overflow, || drop(oldest));
+                if observed.is_some() {
+                    tell_observer(observed.clone(), &ObservedEvent::Enqueued { depth });
+                }
                 if dropped {
                     tell_observer(observed, &ObservedEvent::Dropped);
                 }

@@ -26,8 +26,11 @@ const SHARDS: usize = 16;
 /// `metrics`).
 ///
 /// Cost: every event takes one of 16 locks, chosen by the actor's id, for a few additions; the
-/// figures are exact (the depth is the mailbox's own count, read under its lock, at each send
-/// and after each handled message).
+/// counts are exact, and so is the high-water mark (the depth is the mailbox's own count, read
+/// under its lock, at each send and after each handled message). The depth shown is the one
+/// its last event carried: a send and the actor's handling, on two threads, tell theirs in
+/// either order, so while messages flow it may lag by one (read
+/// [`ActorRef::mailbox_len`](crate::ActorRef::mailbox_len) for the depth now).
 ///
 /// ```
 /// use playhouse_broker::InMemoryBroker;
@@ -86,7 +89,8 @@ pub struct ActorMetrics {
     pub total_handling: Duration,
     /// The longest one.
     pub max_handling: Duration,
-    /// Messages waiting in the mailbox, as of the last send or handled message.
+    /// Messages waiting in the mailbox, as the last event told (a send and a handled message
+    /// racing may tell theirs out of order, leaving it one off until the next event).
     pub queue_depth: usize,
     /// The most messages that ever waited at once.
     pub high_water_mark: usize,

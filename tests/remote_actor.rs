@@ -14,8 +14,8 @@ use futures::channel::oneshot;
 use playhouse::core::{DeadLetterKind, LookupError, reply_port};
 use playhouse::nats::testing::TestServer;
 use playhouse::nats::{
-    Codec, CodecError, KeyState, NatsBroker, NodeConfig, Rejection, RemoteActorRef, RemoteAskError,
-    RemoteError, RemoteProtocol, ReplyPort, Sharded, StateError, answer_reply,
+    Codec, CodecError, KeyState, NatsBroker, NodeConfig, Postcard, Rejection, RemoteActorRef,
+    RemoteAskError, RemoteError, RemoteProtocol, ReplyPort, Sharded, StateError, answer_reply,
 };
 use playhouse::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -766,26 +766,51 @@ impl Wallet {
         (self.balance, self.node.clone())
     }
 
-    /// Deposits `amount`, but first panics (dropping its reply unanswered) while this
-    /// process has failed so fewer than `failures` times.
+    /// Deposits `amount`, but panics instead (dropping its reply unanswered) in its first
+    /// `failures` calls in this process.
     #[message]
     pub async fn deposit_after_failing(
         &mut self,
         amount: u64,
         failures: u32,
     ) -> Result<u64, StateError> {
-        if FAILED.fetch_add(1, Ordering::SeqCst) < failures {
+        if FAILING_CALLS.fetch_add(1, Ordering::SeqCst) < failures {
             panic!("failing on purpose");
         }
         self.deposit(amount).await
     }
+
+    /// Deposits `amount`, but answers an error instead in its first `refusals` calls in this
+    /// process.
+    #[message]
+    pub async fn deposit_after_refusing(
+        &mut self,
+        amount: u64,
+        refusals: u32,
+    ) -> Result<u64, Insufficient> {
+        if REFUSING_CALLS.fetch_add(1, Ordering::SeqCst) < refusals {
+            return Err(Insufficient {
+                balance: self.balance,
+            });
+        }
+        let next = self.balance + amount;
+        self.state.save(&next).await.expect("saved");
+        self.balance = next;
+        Ok(next)
+    }
 }
 
-/// How many times `deposit_after_failing` was called in this process.
-static FAILED: AtomicU32 = AtomicU32::new(0);
+/// Calls of `deposit_after_failing` in this process.
+static FAILING_CALLS: AtomicU32 = AtomicU32::new(0);
+/// Calls of `deposit_after_refusing` in this process.
+static REFUSING_CALLS: AtomicU32 = AtomicU32::new(0);
 
-/// Node `name`, serving the group "wallets" with its whole protocol, durably too.
-async fn wallet_node(server: &TestServer, name: &str) -> (NatsBroker, Sharded<Wallet>) {
+/// Node `name`, serving the group "wallets" with its whole protocol (durably too if `durable`).
+async fn wallet_node(
+    server: &TestServer,
+    name: &str,
+    durable: bool,
+) -> (NatsBroker, Sharded<Wallet>) {
     let broker = node(server.node_config(name), server).await;
     let system = playhouse::core::System::with_broker(TokioExecutor::current(), broker.clone());
     let node = name.to_owned();
@@ -801,19 +826,20 @@ async fn wallet_node(server: &TestServer, name: &str) -> (NatsBroker, Sharded<Wa
                 })
             }
         })
-        .protocol()
-        .durable_protocol()
-        .start(&system)
-        .await
-        .expect("serving");
+        .protocol();
+    let group = match durable {
+        true => group.durable_protocol(),
+        false => group,
+    };
+    let group = group.start(&system).await.expect("serving");
     (broker, group)
 }
 
 #[tokio::test]
 async fn helpers_work_on_a_key_of_a_sharded_group_from_any_node() {
     let server = TestServer::start().expect("nats-server");
-    let (a, on_a) = wallet_node(&server, "a").await;
-    let (b, on_b) = wallet_node(&server, "b").await;
+    let (a, on_a) = wallet_node(&server, "a", false).await;
+    let (b, on_b) = wallet_node(&server, "b", false).await;
     let c = node(server.node_config("c"), &server).await;
     let wallets = c.sharded_ref::<WalletMsg>("wallets");
 
@@ -896,8 +922,8 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test]
 async fn durable_protocol_messages_are_confirmed_by_their_answer() {
     let server = TestServer::start().expect("nats-server");
-    let (a, _on_a) = wallet_node(&server, "a").await;
-    let (b, _on_b) = wallet_node(&server, "b").await;
+    let (a, _on_a) = wallet_node(&server, "a", true).await;
+    let (b, _on_b) = wallet_node(&server, "b", true).await;
     let c = node(server.node_config("c"), &server).await;
     let wallets = c.sharded_ref::<WalletMsg>("wallets");
     let dora = wallets.at("dora");
@@ -943,17 +969,37 @@ async fn durable_protocol_messages_are_confirmed_by_their_answer() {
         balance().await == Some(7)
     })
     .await;
+    eventually("confirmed", async || stored().await == 0).await;
     assert_eq!(
-        FAILED.load(Ordering::SeqCst),
+        FAILING_CALLS.load(Ordering::SeqCst),
         2,
         "failed once, then handled"
     );
+
+    // An `Err` answer confirms nothing either: delivered again, and confirmed by the `Ok`.
+    let refusing = |reply| WalletMsg::DepositAfterRefusing {
+        amount: 3,
+        refusals: 1,
+        reply,
+    };
+    dora.tell_durable("dora-3", refusing, WAIT)
+        .await
+        .expect("stored");
+    eventually("handled after a refusal", async || {
+        balance().await == Some(10)
+    })
+    .await;
     eventually("confirmed", async || stored().await == 0).await;
+    assert_eq!(
+        REFUSING_CALLS.load(Ordering::SeqCst),
+        2,
+        "refused once, then handled"
+    );
 
     // A message without a reply port could never be confirmed: refused, handed back.
     match dora
         .tell_durable(
-            "dora-3",
+            "dora-4",
             |_: Reply<()>| WalletMsg::Credit { amount: 1 },
             WAIT,
         )
@@ -966,25 +1012,33 @@ async fn durable_protocol_messages_are_confirmed_by_their_answer() {
         other => panic!("expected NoReplyPort: {other:?}"),
     }
     // Stored by some other writer all the same, it is taken out of the stream as a dead
-    // letter, not handled: `Credit { amount: 1 }` as the wire has it (variant 1, then the
-    // amount), behind an envelope header (magic, version, kind 1 = tell, correlation 0, tag).
-    let tag = std::any::type_name::<WalletMsg>();
-    let mut raw = vec![b'P', 1, 1, 0, tag.len() as u8];
-    raw.extend_from_slice(tag.as_bytes());
-    raw.extend_from_slice(&[1, 1]);
-    c.jetstream()
-        .publish("playhouse.keyed.wallets.d.dora", raw.into())
-        .await
-        .expect("published")
-        .await
-        .expect("stored");
+    // letter, not handled; beside it, a deposit stored the same way is handled.
+    let store_raw = async |msg: WalletMsg| {
+        // An envelope's header (magic, version, kind 1 = tell, correlation 0, the type's
+        // tag), then the message as the protocol writes it.
+        let tag = std::any::type_name::<WalletMsg>();
+        let mut raw = vec![b'P', 1, 1, 0, tag.len() as u8];
+        raw.extend_from_slice(tag.as_bytes());
+        let mut body = Vec::new();
+        msg.encode(&Postcard, &mut body).expect("encoded");
+        raw.extend_from_slice(&body);
+        c.jetstream()
+            .publish("playhouse.keyed.wallets.d.dora", raw.into())
+            .await
+            .expect("published")
+            .await
+            .expect("stored");
+    };
+    let (reply, _) = reply_port();
+    store_raw(WalletMsg::Deposit { amount: 100, reply }).await;
+    store_raw(WalletMsg::Credit { amount: 1 }).await;
     eventually("refused as a dead letter", async || {
         let rejected = |n: &NatsBroker| n.dead_letters().get(DeadLetterKind::Rejected);
         rejected(&a) + rejected(&b) == 1
     })
     .await;
     eventually("taken out of the stream", async || stored().await == 0).await;
-    assert_eq!(balance().await, Some(7), "not handled");
+    assert_eq!(balance().await, Some(110), "the deposit, not the credit");
     a.leave().await;
     b.leave().await;
     c.leave().await;

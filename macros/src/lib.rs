@@ -304,7 +304,7 @@
 //!
 //! impl RemoteProtocol for AccountMsg {
 //!     fn encode(&self, ..)  { /* the variant's fields, by reference, as a WireRef: no reply port */ }
-//!     fn decode(.., port)   { /* a Wire back into the variant, a fresh `port.reply()` for an ask */ }
+//!     fn decode(.., port)   { /* a Wire back into the variant, a fresh port for an ask: `port.reply()`, or `port.reply_result()` for a `Result` */ }
 //!     fn answer(self, ..)   { /* an ask's answer decoded as its reply type, sent into its port */ }
 //!     fn is_request(&self)  { /* whether the variant carries a reply port */ }
 //! }

@@ -156,11 +156,16 @@ where
 
 /// Where a message decoded on the receiving node takes its reply port:
 /// [`RemoteProtocol::decode`] calls [`reply`](ReplyPort::reply) for a variant that carries
-/// one. The node then encodes whatever the actor sends into that port and publishes it as the
-/// answer (or, if the actor drops the port, the reason no answer comes).
+/// one ([`reply_result`](ReplyPort::reply_result) for one answered with a `Result`). The node
+/// then encodes whatever the actor sends into that port and publishes it as the answer (or, if
+/// the actor drops the port, the reason no answer comes). For a durable message
+/// ([`ShardedSpec::durable_protocol`](crate::ShardedSpec::durable_protocol)) the answer goes
+/// to nobody: the port only says whether the message was handled, which confirms it.
 pub struct ReplyPort<C> {
     codec: C,
     answer: Option<Answer>,
+    /// The port of a durable message: its answer is not encoded, only read as a confirmation.
+    confirming: bool,
 }
 
 impl<C: Codec> ReplyPort<C> {
@@ -168,23 +173,69 @@ impl<C: Codec> ReplyPort<C> {
         ReplyPort {
             codec: codec.clone(),
             answer: None,
+            confirming: false,
+        }
+    }
+
+    /// The port of a durable message: see [`ShardedSpec::durable_protocol`](crate::ShardedSpec::durable_protocol).
+    pub(crate) fn confirming(codec: &C) -> Self {
+        ReplyPort {
+            confirming: true,
+            ..ReplyPort::new(codec)
         }
     }
 
     /// A reply port whose answer goes back to the asking node, encoded with the node's
     /// codec. A message has one: a second port taken for the same message is not connected
-    /// to anything (what is sent into it is dropped, and its `send` says so).
+    /// to anything (what is sent into it is dropped, and its `send` says so). For a durable
+    /// message, any answer confirms it.
     pub fn reply<T: Serialize + Send + 'static>(&mut self) -> Reply<T> {
         let (reply, rx) = reply_port::<T>();
         if self.answer.is_none() {
-            let codec = self.codec.clone();
-            self.answer = Some(Box::pin(async move {
-                match rx.await {
-                    Ok(value) => crate::routes::encode_answer(&codec, &value),
-                    Err(no) => Err(Rejection::NoReply(no.into())),
+            self.answer = Some(match self.confirming {
+                true => Box::pin(async move {
+                    match rx.await {
+                        Ok(_) => Ok(Vec::new()),
+                        Err(no) => Err(Rejection::NoReply(no.into())),
+                    }
+                }),
+                false => {
+                    let codec = self.codec.clone();
+                    Box::pin(async move {
+                        match rx.await {
+                            Ok(value) => crate::routes::encode_answer(&codec, &value),
+                            Err(no) => Err(Rejection::NoReply(no.into())),
+                        }
+                    })
                 }
-            }));
+            });
         }
+        reply
+    }
+
+    /// [`reply`](ReplyPort::reply) for a message answered with a `Result` (what
+    /// `#[actor(remote)]` takes for a method that returns one): the same answer to an ask, but
+    /// a durable message is confirmed by an `Ok` alone. An `Err` answer leaves it stored, to be
+    /// delivered again (a state that could not be saved, say), up to the group's
+    /// [`Redelivery::max_deliveries`](crate::Redelivery::max_deliveries).
+    pub fn reply_result<T, E>(&mut self) -> Reply<Result<T, E>>
+    where
+        T: Serialize + Send + 'static,
+        E: Serialize + Send + 'static,
+    {
+        if !self.confirming || self.answer.is_some() {
+            return self.reply();
+        }
+        let (reply, rx) = reply_port::<Result<T, E>>();
+        self.answer = Some(Box::pin(async move {
+            match rx.await {
+                Ok(Ok(_)) => Ok(Vec::new()),
+                // Not confirmed. Nobody reads the reason: the owner only tells a confirmation
+                // from its absence.
+                Ok(Err(_)) => Err(Rejection::NoReply(crate::RemoteNoReply::Dropped)),
+                Err(no) => Err(Rejection::NoReply(no.into())),
+            }
+        }));
         reply
     }
 

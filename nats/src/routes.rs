@@ -219,10 +219,10 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
     }
 
     /// Takes the messages of `M`'s [`RemoteProtocol`] that carry a reply port as durable
-    /// messages: each is confirmed once the actor answers it (the answer itself goes nowhere),
-    /// and delivered again if the actor drops the port unanswered. One without a port
-    /// (nothing would confirm it) does not convert: it is taken out of the stream as a dead
-    /// letter, as a message that does not decode is.
+    /// messages: each is confirmed once the actor answers it (an `Ok`, for a port taken with
+    /// [`ReplyPort::reply_result`]; the answer itself goes nowhere), and delivered again if
+    /// it does not. One without a port (nothing would confirm it) does not convert: it is
+    /// taken out of the stream as a dead letter, as a message that does not decode is.
     pub(crate) fn durable_protocol(&mut self)
     where
         M: RemoteProtocol,
@@ -233,14 +233,16 @@ impl<M: Send + 'static, C: Codec> Routes<M, C> {
             static_key(name),
             name,
             Box::new(move |codec: &C, body: &[u8], _: DeliveryInfo| {
-                let mut port = ReplyPort::new(codec);
+                let mut port = ReplyPort::confirming(codec);
                 let message = M::decode(codec, body, &mut port)?;
                 match port.into_answer() {
                     Some(answer) => Ok((message, answer)),
-                    None => Err(CodecError::new(format!(
-                        "a durable `{name}` must carry a reply port (its answer confirms it): \
-                         this one has none"
-                    ))),
+                    None => {
+                        let type_name = name.to_owned();
+                        Err(CodecError::new(
+                            Rejection::NoReplyPort { type_name }.to_string(),
+                        ))
+                    }
                 }
             }),
         );

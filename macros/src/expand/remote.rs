@@ -63,7 +63,12 @@ pub(crate) fn remote_protocol(model: &Model, msg: &Ident, krate: &Path) -> Token
             #msg::#variant { #(#names,)* .. } => #wire_ref::#variant { #(#names),* },
         });
         let is_request = !matches!(kind, ReplyKind::Tell);
-        let reply_field = is_request.then(|| quote!(reply: #port.reply()));
+        // A `Result` answer's port says so: a durable message is confirmed by an `Ok` alone.
+        let reply_field = match kind {
+            ReplyKind::Tell => None,
+            ReplyKind::Ask(_) => Some(quote!(reply: #port.reply())),
+            ReplyKind::Flat { .. } => Some(quote!(reply: #port.reply_result())),
+        };
         let built = [quote!(#(#names),*), reply_field.unwrap_or_default()]
             .into_iter()
             .filter(|t| !t.is_empty());

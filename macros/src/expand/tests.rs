@@ -478,6 +478,8 @@ fn remote_implements_the_protocol_through_two_wire_enums_without_the_reply_ports
         "__PlayhouseWireRef::Deposit { amount, }",
         // Decoded with a fresh port for an ask, none for a tell.
         "AccountMsg::Deposit { amount, reply: port.reply(), }",
+        // A `Result` answer's port says so (a durable message is confirmed by an `Ok` alone).
+        "AccountMsg::Withdraw { amount, reply: port.reply_result(), }",
         "__PlayhouseWire::Credit { amount } => AccountMsg::Credit { amount }",
         "AccountMsg::Withdraw { reply, .. } =>",
         "::playhouse::nats::answer_reply(reply, codec, body)",

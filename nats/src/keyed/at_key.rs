@@ -109,12 +109,16 @@ impl<M: RemoteProtocol, C: Codec> ShardedAt<'_, M, C> {
 
     /// Stores the message `make` builds around a reply port for the key in the group's
     /// JetStream stream, under `id`, and waits, at most `timeout`, until the stream has it;
-    /// from then on it is delivered to the key's actor until the actor answers it, whatever
-    /// node dies meanwhile (at least once). The group must be served with
-    /// [`ShardedSpec::durable_protocol`](crate::ShardedSpec::durable_protocol), which says
-    /// what confirms a message and what does not. The answer goes to nobody: what this returns
-    /// is the stream's receipt. `id` and its deduplication are as for
-    /// [`ShardedRef::tell_durable`].
+    /// from then on it is delivered to the key's actor until the actor's answer confirms it,
+    /// whatever node dies meanwhile (at least once, up to the group's
+    /// [`Redelivery::max_deliveries`](crate::Redelivery::max_deliveries)). The group must be
+    /// served with [`ShardedSpec::durable_protocol`](crate::ShardedSpec::durable_protocol),
+    /// which says what confirms a message (an `Ok` answer, for a method that returns a
+    /// `Result`) and what does not. The answer goes to nobody: what this returns is the
+    /// stream's receipt. `id` and its deduplication are as for [`ShardedRef::tell_durable`].
+    /// A group with no durable types at all has no stream (`NotFound`); one served without
+    /// `durable_protocol` takes the message out as a `Rejected` dead letter where it is
+    /// delivered.
     ///
     /// ```no_run
     /// # use playhouse_core::{Actor, Reply};

@@ -166,24 +166,35 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         self
     }
 
-    /// Accepts the actor's protocol messages that carry a reply port as durable messages too,
+    /// Accepts the actor's protocol messages that carry a reply port as durable messages,
     /// sent with [`ShardedAt::tell_durable`](crate::ShardedAt::tell_durable)
     /// (`wallets.at("alice").tell_durable(id, |reply| WalletMsg::Deposit { amount: 5, reply },
     /// timeout)`): stored in the group's JetStream stream first, then delivered to the key's
     /// actor, one at a time in the order stored, as [`durable`](ShardedSpec::durable)'s are.
-    /// What confirms one is the actor's answer: once the handler has sent into the message's
-    /// reply port (whatever it sends, an `Err` included), the stream forgets the message. A
-    /// port dropped unanswered (the handler failed or panicked, the actor stopped, the node
-    /// died) has the message delivered again, after a pause, up to a number of deliveries
-    /// ([`redelivery`](ShardedSpec::redelivery)). The answer itself goes to nobody.
+    /// It does not need [`protocol`](ShardedSpec::protocol) beside it.
     ///
-    /// At least once: a message whose handler answered on a node that died before the stream
-    /// heard of it is handled again by the key's next owner. The handler has no
-    /// [`Delivery::sequence`] to recognise it by, so a message that must not take effect twice
+    /// What confirms a message is the actor's answer, which goes to nobody else: for a message
+    /// answered with a `Result` (a port taken with
+    /// [`ReplyPort::reply_result`](crate::ReplyPort::reply_result), as `#[actor(remote)]`
+    /// does for a method that returns one), an `Ok`; for any other, any answer. A message that
+    /// is not confirmed (an `Err` answer, a port dropped unanswered because the handler
+    /// panicked or the actor stopped) is delivered again after a pause, and so is one whose
+    /// node died, after the lease TTL, to the key's next owner; after
+    /// [`Redelivery::max_deliveries`](crate::Redelivery::max_deliveries) it is given up as a
+    /// `Rejected` dead letter ([`redelivery`](ShardedSpec::redelivery)). A handler that keeps
+    /// the port without answering holds the key's later durable messages back until it does.
+    ///
+    /// At least once: a message answered on a node that died before the stream heard of the
+    /// answer is handled again by the key's next owner, and the handler has no
+    /// [`Delivery::sequence`] to recognise it by. A message that must not take effect twice
     /// carries an id of its own that the actor saves with its state (or use
     /// [`durable`](ShardedSpec::durable), whose [`Delivery`] carries the sequence). A message
-    /// without a reply port, or one that does not decode, is taken out of the stream as a
-    /// `Rejected` dead letter of this node (the sender refuses to store the former).
+    /// without a reply port (a `#[message]` method that returns nothing: mark it
+    /// `#[message(ask)]` to give it one), or one that does not decode, is taken out of the
+    /// stream as a `Rejected` dead letter of this node; the sender refuses to store the
+    /// former. Stored messages are decoded by the protocol of the node that delivers them:
+    /// declare every node's `durable_protocol` before sending any, and change the message type
+    /// only by adding variants at its end (with postcard, a variant is its place).
     pub fn durable_protocol(mut self) -> Self
     where
         A::Message: crate::RemoteProtocol,

@@ -21,7 +21,66 @@ executor_tests!(
     a_dead_incarnation_never_removes_a_newer_registration,
     lookups_from_many_threads_all_find_their_actor,
     a_generic_handler_finds_a_service_through_its_context,
+    a_stopping_actors_name_is_free_at_once,
 );
+
+/// Stops slowly: its `stopped` hook waits for a gate.
+struct SlowStop(Option<futures::channel::oneshot::Receiver<()>>);
+
+impl Actor for SlowStop {
+    type Message = ();
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for SlowStop {
+    async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn stopped(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
+        if let Some(gate) = self.0.take() {
+            let _ = gate.await;
+        }
+    }
+}
+
+/// An actor that has begun to stop is no longer found by name, whatever type is asked for,
+/// and another actor may take its name at once; its end then leaves the new entry alone.
+async fn a_stopping_actors_name_is_free_at_once<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    let (open, gate) = futures::channel::oneshot::channel();
+    let old = system.spawn(SlowStop(Some(gate)));
+    broker.register("svc", &old).unwrap();
+    old.stop();
+    eventually(&exec, "no longer found", || {
+        matches!(
+            broker.lookup::<SlowStop, Bounded<Block>>("svc"),
+            Err(LookupError::NotFound { .. })
+        )
+    })
+    .await;
+    assert!(old.is_alive(), "still stopping: its hook waits");
+    assert!(
+        matches!(
+            broker.lookup::<Counter, Bounded<Block>>("svc"),
+            Err(LookupError::NotFound { .. })
+        ),
+        "not WrongType either"
+    );
+    let new = system.spawn(Counter(0));
+    assert_eq!(broker.register("svc", &new), Ok(()), "the name is free");
+    let _ = open.send(());
+    within(&exec, LONG, old.wait()).await;
+    assert_eq!(
+        broker.lookup::<Counter, Bounded<Block>>("svc").unwrap(),
+        new,
+        "the old actor's end left the new entry"
+    );
+    new.stop();
+    within(&exec, LONG, new.wait()).await;
+    assert_eq!(broker.registered(), 0);
+}
 
 /// Generic over its environment: finds a service through `ctx.broker()`'s trait methods.
 struct Quota;

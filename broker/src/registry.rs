@@ -29,7 +29,9 @@ use crate::type_names::ref_type_name;
 /// asks of it without knowing the type.
 trait Registered: Send + Sync {
     fn id(&self) -> ActorId;
-    fn is_alive(&self) -> bool;
+    /// Whether a lookup could hand out a reference to it: it has not begun to stop (its
+    /// mailbox is open). A stopping actor is not found by name, and its name is free.
+    fn is_reachable(&self) -> bool;
     fn type_name(&self) -> String;
     fn as_any(&self) -> &dyn Any;
 }
@@ -38,8 +40,8 @@ impl<A: Actor, MB: Mailbox> Registered for WeakActorRef<A, MB> {
     fn id(&self) -> ActorId {
         WeakActorRef::id(self)
     }
-    fn is_alive(&self) -> bool {
-        WeakActorRef::is_alive(self)
+    fn is_reachable(&self) -> bool {
+        self.upgrade().is_some()
     }
     fn type_name(&self) -> String {
         ref_type_name::<A, MB>()
@@ -67,7 +69,7 @@ impl Registry {
         let first = {
             let mut names = self.names.shard(name).write();
             if let Some(entry) = names.get(name) {
-                if entry.is_alive() {
+                if entry.is_reachable() {
                     // The same actor again (a `started` hook that registers, after a restart):
                     // it holds the name already, and its watcher is already registered.
                     if entry.id() == actor.id() {
@@ -75,8 +77,8 @@ impl Registry {
                     }
                     return Err(RegistryError::NameTaken(name.to_owned()));
                 }
-                // An ended actor's entry, not yet removed: its watcher will find the name
-                // taken by another id and leave it.
+                // A stopping or ended actor's entry, not yet removed: its watcher will find
+                // the name taken by another id and leave it.
             }
             names.insert(name.to_owned(), Box::new(actor.downgrade()));
             self.hold(actor.id(), name)
@@ -129,7 +131,7 @@ impl Registry {
         let entry = names.get(name).ok_or_else(not_found)?;
         match entry.as_any().downcast_ref::<WeakActorRef<A, MB>>() {
             Some(weak) => weak.upgrade().ok_or_else(not_found),
-            None if entry.is_alive() => Err(LookupError::WrongType {
+            None if entry.is_reachable() => Err(LookupError::WrongType {
                 name: name.to_owned(),
                 registered: entry.type_name(),
                 requested: ref_type_name::<A, MB>(),

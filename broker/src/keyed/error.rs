@@ -82,7 +82,11 @@ pub enum KeyedError<M> {
     },
     /// The key's new activation ended before it took the message: its `started` hook failed,
     /// it stopped itself at once, or the executor dropped its task (it was shutting down). The
-    /// next message activates the key again.
+    /// next message activates the key again. The message goes into the new mailbox before the
+    /// `started` hook has run, so most often a hook that fails finds it already queued: the
+    /// send then succeeded, and the message is discarded with the activation's queue, counted
+    /// as an `ActorGone` dead letter (an ask's answer is `NoReply(Stopped)`). `Stopped` is
+    /// the case where the end came first.
     Stopped {
         /// The key, as its `Debug` output.
         key: String,

@@ -197,7 +197,8 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// [`KeyedError::ActivationFailed`] if the factory failed (the key stays inactive; its next
     /// message tries again); [`KeyedError::Full`] under `Reject`; [`KeyedError::Stopped`] if
     /// the new activation ended before it took the message (also when the executor dropped the
-    /// new actor's task); [`KeyedError::Cancelled`] if the executor dropped the task of an
+    /// new actor's task; one whose `started` hook fails most often has the message queued
+    /// already, and discards it as an `ActorGone` dead letter: see there); [`KeyedError::Cancelled`] if the executor dropped the task of an
     /// activation that had to wait; [`KeyedError::Deadlock`] if the key's own factory sends to
     /// it while activating it. Each hands the message back (but for one case of `Cancelled`,
     /// see there).

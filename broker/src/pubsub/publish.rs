@@ -36,7 +36,10 @@ impl Topics {
     /// reported [`Gone`](UndeliveredReason::Gone) and its subscription removed. Copies arrive
     /// in publish order at each subscriber (those it did not get are left out). A topic with no
     /// subscribers makes the message a dead letter
-    /// ([`no_subscribers`](PublishReport::no_subscribers)).
+    /// ([`no_subscribers`](PublishReport::no_subscribers)), and so does one whose subscribers
+    /// take another message type: a name carries one type while it has subscribers, and a
+    /// `Topic<M>` of another type finds none of them (where `subscribe` would be refused with
+    /// [`TopicError::WrongType`](super::TopicError::WrongType)).
     ///
     /// No lock is held while it sends or waits: it works on a snapshot of the topic's
     /// subscriptions taken when it starts (see [Races](Topics#races)).

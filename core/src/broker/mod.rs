@@ -68,13 +68,14 @@ pub use topic_publisher::TopicPublisher;
 /// ```
 pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// Registers `actor` under `name`. The registration does not keep the actor alive; it ends
-    /// with the actor (a dead actor's name is free again) and survives its restarts (the
-    /// reference stays valid). Registering the actor that holds the name again does nothing
-    /// and succeeds, so a `started` hook that registers its actor works in every incarnation.
+    /// with the actor (the name is free again as soon as the actor begins to stop, when a
+    /// lookup no longer finds it) and survives its restarts (the reference stays valid).
+    /// Registering the actor that holds the name again does nothing and succeeds, so a
+    /// `started` hook that registers its actor works in every incarnation.
     ///
     /// # Errors
     ///
-    /// [`RegistryError::NameTaken`] if another live actor holds the name.
+    /// [`RegistryError::NameTaken`] if another actor, not stopping, holds the name.
     fn register<A: Actor, MB: Mailbox>(
         &self,
         name: &str,
@@ -252,7 +253,8 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
 /// Why a registry operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistryError {
-    /// The name is taken by a live actor (or, for a service, by another service).
+    /// The name is taken by an actor that is not stopping (or, for a service, by another
+    /// service).
     NameTaken(String),
 }
 

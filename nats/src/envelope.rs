@@ -578,8 +578,12 @@ mod tests {
         // The variant's code on the wire: appended after the others, so that the older codes
         // keep their meaning.
         assert_eq!(postcard::to_allocvec(&why).unwrap()[0], 13);
+        let last = Rejection::NoReplyPort {
+            type_name: "my::Msg".into(),
+        };
+        assert_eq!(postcard::to_allocvec(&last).unwrap()[0], 14);
         // A code a later build may add: not readable here, and no panic.
-        for code in [14u8, 127] {
+        for code in [15u8, 127] {
             assert!(matches!(
                 read_rejection(&[code, 0, 0]),
                 Rejection::Malformed { .. }

@@ -343,7 +343,77 @@ async fn ask_that_waited_for_room_follows_the_latest_waker<E: Executor>(exec: E)
     assert_eq!(answer.expect("answered"), vec![1]);
 }
 
+/// Held on a gate; records items; takes a monitor's `Down`.
+struct Watching(Vec<u32>);
+
+enum WMsg {
+    Hold(Reply<()>, oneshot::Receiver<()>),
+    Item(u32),
+    Down,
+    Got(Reply<Vec<u32>>),
+}
+
+impl From<playhouse::Down> for WMsg {
+    fn from(_: playhouse::Down) -> Self {
+        WMsg::Down
+    }
+}
+
+impl Actor for Watching {
+    type Message = WMsg;
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Watching {
+    async fn handle(&mut self, msg: WMsg, _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        match msg {
+            WMsg::Hold(held, gate) => {
+                let _ = held.send(());
+                let _ = gate.await;
+            }
+            WMsg::Item(n) => self.0.push(n),
+            WMsg::Down => {}
+            WMsg::Got(reply) => {
+                let _ = reply.send(self.0.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `DropOldest` mailbox full of a control message alone has no older user message to drop:
+/// the new one is dropped and counted (the count of waiting messages stays right, and the
+/// actor goes on).
+async fn drop_oldest_full_of_control_drops_the_new_message<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let actor = system
+        .spawner(Bounded::<DropOldest>::with_capacity(1).unwrap())
+        .spawn(Watching(Vec::new()));
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, actor.ask(|r| WMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    let (watched, _rx) = Recorder::new();
+    let watched = system.spawn(watched);
+    let _monitor = watched.monitor_by(&actor);
+    watched.stop();
+    within(&exec, LONG, watched.wait()).await;
+    eventually(&exec, "the Down queued", || actor.mailbox_len() == 1).await;
+    actor.tell(WMsg::Item(1)).await.expect("taken or dropped");
+    assert_eq!((actor.mailbox_len(), actor.dropped_count()), (1, 1));
+    let _ = open.send(());
+    // (Each ask waits for an empty mailbox: with room for one, it would push out what waits.)
+    eventually(&exec, "the Down handled", || actor.mailbox_len() == 0).await;
+    let got = within(&exec, LONG, actor.ask(WMsg::Got)).await;
+    assert_eq!(got.expect("answered"), Vec::<u32>::new());
+    actor.tell(WMsg::Item(2)).await.expect("room");
+    eventually(&exec, "the item handled", || actor.mailbox_len() == 0).await;
+    let got = within(&exec, LONG, actor.ask(WMsg::Got)).await;
+    assert_eq!(got.expect("answered"), vec![2], "the actor goes on");
+}
+
 executor_tests!(
+    drop_oldest_full_of_control_drops_the_new_message,
     block_when_full,
     drop_newest_when_full,
     drop_oldest_when_full,

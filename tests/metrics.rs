@@ -9,7 +9,7 @@ mod common;
 use ::std::time::Duration;
 
 use common::*;
-use playhouse::mailbox::{Bounded, DropNewest, DropOldest};
+use playhouse::mailbox::{Bounded, DropNewest, DropOldest, Prioritized};
 use playhouse::observer::Metrics;
 use playhouse::prelude::*;
 use playhouse::testing::VirtualTime;
@@ -137,6 +137,22 @@ async fn drop_oldest_counts_what_it_takes<E: Executor>(exec: E) {
     let m = metrics.snapshot(actor.id()).expect("observed");
     assert_eq!(m.enqueued - before, 5, "each message was taken");
     assert_eq!((m.dropped, m.queue_depth, m.high_water_mark), (3, 2, 2));
+    gate.open();
+
+    // Under levels, a new message less urgent than everything waiting is the one dropped: not
+    // enqueued.
+    let (rec, _) = Recorder::new();
+    let actor = system
+        .spawner(Bounded::<Prioritized<DropOldest, 2>>::with_capacity(2).unwrap())
+        .spawn(rec);
+    let gate = hold(&exec, &actor).await;
+    let before = metrics.snapshot(actor.id()).expect("observed").enqueued;
+    for n in 0..2 {
+        actor.tell_at(1, Msg::Item(n)).await.expect("room");
+    }
+    actor.tell_at(0, Msg::Item(9)).await.expect("dropped");
+    let m = metrics.snapshot(actor.id()).expect("observed");
+    assert_eq!((m.enqueued - before, m.dropped), (2, 1));
     gate.open();
 }
 

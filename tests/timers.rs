@@ -15,6 +15,7 @@ use common::*;
 use futures::channel::mpsc::TryRecvError;
 use futures::channel::oneshot;
 use playhouse::mailbox::{Block, Bounded, Reject};
+use playhouse::observer::Metrics;
 use playhouse::prelude::*;
 
 fn ms(n: u64) -> Duration {
@@ -271,7 +272,9 @@ async fn ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_o
     exec: E,
 ) {
     let (ticker, mut ticks) = Ticker::new();
+    let metrics = Metrics::new();
     let actor = System::new(exec.clone())
+        .with_observer(metrics.clone())
         .spawner(Bounded::<Reject>::with_capacity(1).unwrap())
         .spawn(ticker);
     let token = Arc::new(());
@@ -309,17 +312,24 @@ async fn ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_o
         next(&exec, &mut ticks).await;
     }
     assert!(timer.cancel());
-    assert!(actor.dropped_count() >= refused_by_then);
     eventually(&exec, "the interval's task to end", || {
         Arc::strong_count(&token) == 1
     })
     .await;
+    // Told to an observer once each, as dropped (not as refused: nobody got them back).
+    let m = metrics.snapshot(actor.id()).expect("observed");
+    assert!(actor.dropped_count() >= refused_by_then);
+    assert_eq!((m.dropped, m.rejected), (actor.dropped_count(), 0));
 }
 
 /// A zero period, or one shorter than the timer's own turn, never holds the executor's thread:
 /// the test's own sleeps and asks go on beside it, and it stops when cancelled.
 async fn a_tiny_period_never_holds_the_thread<E: Executor>(exec: E) {
-    for period in [Duration::ZERO, Duration::from_nanos(1)] {
+    for period in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        Duration::from_nanos(200),
+    ] {
         let (ticker, mut ticks) = Ticker::new();
         let actor = System::new(exec.clone()).spawn(ticker);
         let token = Arc::new(());

@@ -9,7 +9,8 @@
 //! be withdrawn, so one per registration would pile up on an actor that registers and
 //! unregisters in a loop): the registry keeps the names each live actor holds, and the watcher
 //! removes those still held when the actor ends. That record is changed under the name's shard
-//! lock, so it always agrees with the table.
+//! lock, so it always agrees with the table; it sits behind one registry-wide lock, which
+//! `register` and `unregister` take (lookups do not).
 //!
 //! The table is a [`ShardedMap`]: lookups share a reader-writer lock per shard, chosen by the
 //! name's hash, so a many-reader load does not pile up on one lock word; registration and

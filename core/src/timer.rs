@@ -8,9 +8,9 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::cell::ActorCell;
-use crate::error::SendError;
 use crate::executor::Executor;
 use crate::exit::ExitReason;
+use crate::mailbox::OnFull;
 use crate::mailbox::Strategy;
 use crate::sync::{Arc, Mutex};
 
@@ -143,6 +143,9 @@ async fn run_timer<M, S, E, F>(
             None => executor.sleep_until(deadline),
         };
         let mut sleep = pin!(sleep);
+        // Whether the sleep had to wait: one that was over at its first poll (a period shorter
+        // than a turn of this loop) gives the executor a turn after the tick.
+        let mut waited = false;
         let due = poll_fn(|cx| {
             {
                 let mut st = shared.state.lock();
@@ -151,7 +154,9 @@ async fn run_timer<M, S, E, F>(
                 }
                 st.waker = Some(cx.waker().clone());
             }
-            sleep.as_mut().poll(cx).map(|()| true)
+            let polled = sleep.as_mut().poll(cx).map(|()| true);
+            waited |= polled.is_pending();
+            polled
         })
         .await;
         if !due {
@@ -166,8 +171,12 @@ async fn run_timer<M, S, E, F>(
             }
         };
         // Deliver, checking the cancel flag under the timer's lock in the same poll that enqueues,
-        // so that no tick lands after `cancel` has returned.
-        let mut send = cell.queue.send(msg);
+        // so that no tick lands after `cancel` has returned. A full `Reject` mailbox drops the
+        // tick and counts it, as a `DropNewest` one would: the timer has nobody to hand it back
+        // to, and an interval goes on with its next tick.
+        let drops_when_full = S::ON_FULL == OnFull::Reject;
+        let mut msg = Some(msg);
+        let mut send = None;
         let sent = poll_fn(|cx| {
             let mut st = shared.state.lock();
             if st.cancelled {
@@ -178,9 +187,19 @@ async fn run_timer<M, S, E, F>(
                 st = shared.state.lock();
             }
             st.waker = Some(cx.waker().clone());
-            let polled = std::pin::Pin::new(&mut send).poll(cx);
-            if period.is_none() && matches!(polled, Poll::Ready(Ok(()))) {
-                // A one-shot timer that delivered is over: from here `cancel` reports `false`.
+            let polled = match (drops_when_full, msg.take()) {
+                (true, Some(msg)) => Poll::Ready(cell.queue.try_send_or_drop(msg)),
+                (_, msg) => {
+                    let send = send.get_or_insert_with(|| {
+                        cell.queue
+                            .send(msg.expect("the tick, taken by its one send"))
+                    });
+                    std::pin::Pin::new(send).poll(cx)
+                }
+            };
+            if period.is_none() && polled.is_ready() {
+                // A one-shot timer whose message went in, was dropped or found the actor
+                // stopped is over: from here `cancel` reports `false`.
                 st.finished = true;
             }
             polled.map(Some)
@@ -188,12 +207,13 @@ async fn run_timer<M, S, E, F>(
         .await;
         match sent {
             Some(Ok(())) => {}
-            // A full `Reject` mailbox: the tick has nobody to go back to, so it is dropped and
-            // counted as the mailbox's overflow (as a `DropNewest` mailbox would), and an
-            // interval goes on with its next tick.
-            Some(Err(SendError::Full(msg))) => cell.queue.drop_refused(msg),
             // Cancelled while waiting for room, or the actor has stopped.
-            None | Some(Err(SendError::Closed(_))) => break,
+            None | Some(Err(_)) => break,
+        }
+        if !waited {
+            // Due at once: one turn for the executor's other tasks first, so that a period
+            // shorter than this loop never holds the timer's thread.
+            crate::yield_now().await;
         }
         match period {
             Some(p) => {
@@ -210,11 +230,6 @@ async fn run_timer<M, S, E, F>(
                 } else {
                     next
                 };
-                if deadline <= executor.now() {
-                    // Due again already (a period shorter than this loop): one turn for the
-                    // executor's other tasks first, so that the timer never holds its thread.
-                    crate::yield_now().await;
-                }
             }
             None => break,
         }

@@ -244,17 +244,28 @@ impl<M, S: Strategy> Queue<M, S> {
         self.state.lock().buf.as_ref().map_or(0, |b| b.dropped)
     }
 
-    /// Counts `msg`, refused by a full mailbox, as dropped by its overflow strategy (in
-    /// [`dropped_count`](Queue::dropped_count), and told to the observer as `Dropped`): what a
-    /// timer does with a tick that a full `Reject` mailbox refuses, having nobody to hand it
-    /// back to.
-    pub(crate) fn drop_refused(&self, msg: M) {
+    /// A timer's send into a `Reject` mailbox: `msg` goes in if there is room; a full mailbox
+    /// drops it and counts it as its overflow (in [`dropped_count`](Queue::dropped_count), and
+    /// told to the observer as `Dropped`, not `Rejected`), as a `DropNewest` one would: the
+    /// timer has nobody to hand it back to. `Closed` once the mailbox is.
+    pub(crate) fn try_send_or_drop(&self, msg: M) -> Result<(), SendError<M>> {
         let mut st = self.state.lock();
-        st.buffer().dropped += 1;
+        if st.closed {
+            return Err(SendError::Closed(msg));
+        }
+        let buf = st.buffer();
+        if self.has_room(buf) {
+            buf.push(msg, S::Meta::DEFAULT, CallerSpan::NONE);
+            buf.len += 1;
+            self.wake_rx(st);
+            return Ok(());
+        }
+        buf.dropped += 1;
         let observed = Self::observed_now(&st);
         drop(st);
         with_drop_cause(NoReply::Overflow, || drop(msg));
         tell_observer(observed, &ObservedEvent::Dropped);
+        Ok(())
     }
 
     /// Messages that were accepted but discarded unhandled when the actor ended.
@@ -332,9 +343,22 @@ impl<M, S: Strategy> Queue<M, S> {
                 Ok(())
             }
             OnFull::DropOldest => {
+                // The new message is the one dropped when no waiting user message can make
+                // room for it: none waits (the mailbox is full of control messages), or, under
+                // levels, it is less urgent than everything waiting.
+                let drops_new = match buf.queue.back() {
+                    None => true,
+                    Some((_, last, _)) => S::LEVELS > 1 && meta.level() < last.level(),
+                };
+                if drops_new {
+                    buf.dropped += 1;
+                    let observed = Self::observed_now(&st);
+                    drop(st);
+                    with_drop_cause(NoReply::Overflow, || drop((msg, caller)));
+                    tell_observer(observed, &ObservedEvent::Dropped);
+                    return Ok(());
+                }
                 let oldest = if S::LEVELS > 1 {
-                    // The new message is a candidate too: one less urgent than everything
-                    // waiting is the one dropped.
                     push_by_level(&mut buf.queue, (msg, meta, caller));
                     pop_least_urgent(&mut buf.queue)
                 } else {
@@ -345,22 +369,17 @@ impl<M, S: Strategy> Queue<M, S> {
                     buf.queue.push_back((msg, meta, caller));
                     oldest
                 };
-                if oldest.is_some() {
-                    buf.dropped += 1;
-                }
-                // The new message is in: told as enqueued, at the depth it makes, beside the
-                // drop of the one it pushed out.
+                buf.dropped += 1;
+                // The new message is in, in the place of the one it pushed out: told as
+                // enqueued, at the depth it makes, beside that drop.
                 let depth = st.len() - self.released();
                 let observed = Self::observed_now(&st);
                 drop(st);
-                let dropped = oldest.is_some();
                 with_drop_cause(NoReply::Overflow, || drop(oldest));
                 if observed.is_some() {
                     tell_observer(observed.clone(), &ObservedEvent::Enqueued { depth });
                 }
-                if dropped {
-                    tell_observer(observed, &ObservedEvent::Dropped);
-                }
+                tell_observer(observed, &ObservedEvent::Dropped);
                 Ok(())
             }
         }

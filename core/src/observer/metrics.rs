@@ -28,8 +28,8 @@ const SHARDS: usize = 16;
 /// Cost: every event takes one of 16 locks, chosen by the actor's id, for a few additions; the
 /// counts are exact, and so is the high-water mark (the depth is the mailbox's own count, read
 /// under its lock, at each send and after each handled message). The depth shown is the one
-/// its last event carried: a send and the actor's handling, on two threads, tell theirs in
-/// either order, so while messages flow it may lag by one (read
+/// its last event carried: senders and the actor's handling, on other threads, tell theirs in
+/// any order, so while they race it may lag behind the mailbox until the next event (read
 /// [`ActorRef::mailbox_len`](crate::ActorRef::mailbox_len) for the depth now).
 ///
 /// ```
@@ -89,8 +89,8 @@ pub struct ActorMetrics {
     pub total_handling: Duration,
     /// The longest one.
     pub max_handling: Duration,
-    /// Messages waiting in the mailbox, as the last event told (a send and a handled message
-    /// racing may tell theirs out of order, leaving it one off until the next event).
+    /// Messages waiting in the mailbox, as the last event told (sends and handled messages
+    /// racing may tell theirs out of order, leaving it off until the next event).
     pub queue_depth: usize,
     /// The most messages that ever waited at once.
     pub high_water_mark: usize,

@@ -176,7 +176,11 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// What confirms a message is the actor's answer, which goes to nobody else: for a message
     /// answered with a `Result` (a port taken with
     /// [`ReplyPort::reply_result`](crate::ReplyPort::reply_result), as `#[actor(remote)]`
-    /// does for a method that returns one), an `Ok`; for any other, any answer. A message that
+    /// does for a method whose return type is written `Result<T, E>`, with both arguments: a
+    /// one-argument alias such as `io::Result<T>` is an answer like any other), an `Ok`; for
+    /// any other, any answer. An `Err` that will not change (a business refusal) is delivered
+    /// again up to the limit below, holding the key's later durable messages back meanwhile,
+    /// and then ends as a dead letter: answer such refusals with `Ok` of a type that says so. A message that
     /// is not confirmed (an `Err` answer, a port dropped unanswered because the handler
     /// panicked or the actor stopped) is delivered again after a pause, and so is one whose
     /// node died, after the lease TTL, to the key's next owner; after

@@ -50,6 +50,10 @@ pub enum Fault {
     /// The entry turns `Active` without waking the senders that wait for the hand-over to end:
     /// their messages are never sent.
     KeyedLeavesWaitersAsleep = 1 << 10,
+    /// A registered actor's exit watcher removes the names it holds but leaves its record (of
+    /// the names it holds) behind: a name it takes after its end finds the record, registers
+    /// no watcher, and is left in the table.
+    RegistryForgetKeepsRecord = 1 << 11,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

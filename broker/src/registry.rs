@@ -115,7 +115,12 @@ impl Registry {
 
     /// The exit watcher: removes the names the ended actor `id` still holds.
     fn forget(&self, id: ActorId) {
-        let held = self.watched.lock().remove(&id).unwrap_or_default();
+        let held = if crate::faults::enabled(crate::faults::Fault::RegistryForgetKeepsRecord) {
+            self.watched.lock().get_mut(&id).map(std::mem::take)
+        } else {
+            self.watched.lock().remove(&id)
+        };
+        let held = held.unwrap_or_default();
         for name in held {
             self.remove_if(&name, id);
         }

@@ -560,6 +560,23 @@ fn child_publisher_skips_version_bump() {
     pubsub::publisher_racing_subscribe_sees_it_once_it_returned();
 }
 
+/// Fault (broker): a registered actor's exit watcher leaves its record of names behind; the
+/// model of names taken while the actor ends catches the name taken after the end, left behind.
+#[test]
+fn registry_forget_keeps_record_is_caught() {
+    assert_caught(
+        "child_registry_forget_keeps_record",
+        "a name of the ended actor was left behind",
+    );
+}
+
+#[test]
+#[ignore = "child process of registry_forget_keeps_record_is_caught"]
+fn child_registry_forget_keeps_record() {
+    playhouse_broker::faults::enable(playhouse_broker::faults::Fault::RegistryForgetKeepsRecord);
+    registry::a_name_taken_while_the_actor_ends_is_removed();
+}
+
 /// Fault (broker): a subscribed actor's exit watcher leaves it marked as watched; the model of
 /// a subscribe racing the actor's end catches the subscription made after the end, left behind.
 #[test]

@@ -14,3 +14,9 @@ fn dead_actor_never_unregisters_a_newer_one() {
 fn one_live_owner_per_name() {
     m::one_live_owner_per_name();
 }
+
+/// A name taken, given back and taken again while its actor ends: none is left behind.
+#[test]
+fn a_name_taken_while_the_actor_ends_is_removed() {
+    m::a_name_taken_while_the_actor_ends_is_removed();
+}

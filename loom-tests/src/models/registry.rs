@@ -102,3 +102,31 @@ pub fn one_live_owner_per_name() {
         }
     });
 }
+
+/// An actor takes a second name, and gives back and takes again its first, while it is killed:
+/// once its end is told (`wait` returned) and those calls returned, no name of it is left in the
+/// table. (Each actor has one exit watcher, however many names it takes: one taken after the
+/// end must still be removed, by a watcher that runs at once.)
+pub fn a_name_taken_while_the_actor_ends_is_removed() {
+    check(|| {
+        let broker = InMemoryBroker::default();
+        let a = spawn_named();
+        broker.register("x", &a).expect("a free name");
+        let other = {
+            let (broker, a) = (broker.clone(), a.clone());
+            thread::spawn(move || {
+                let _ = broker.register("y", &a);
+                broker.unregister("x", &a);
+                let _ = broker.register("x", &a);
+            })
+        };
+        a.kill();
+        block_on(a.wait());
+        other.join().unwrap();
+        assert_eq!(
+            broker.registered(),
+            0,
+            "a name of the ended actor was left behind"
+        );
+    });
+}

@@ -288,11 +288,13 @@ async fn ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_o
     // Hold the actor (the mailbox may hold a tick for a moment: asked again until it is in).
     let (open, gate) = oneshot::channel();
     let mut gate = Some(gate);
+    let mut refused_holds = 0;
     loop {
         let held = gate.take().expect("the gate");
         match within(&exec, LONG, actor.ask(|r| TickMsg::Hold(r, held))).await {
             Ok(()) => break,
             Err(AskError::Full(TickMsg::Hold(_, held))) => {
+                refused_holds += 1;
                 gate = Some(held);
                 sleep(&exec, ms(1)).await;
             }
@@ -316,10 +318,47 @@ async fn ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_o
         Arc::strong_count(&token) == 1
     })
     .await;
-    // Told to an observer once each, as dropped (not as refused: nobody got them back).
+    // Told to an observer once each, as dropped (not as refused: nobody got them back; the
+    // refusals counted are the holds asked again).
     let m = metrics.snapshot(actor.id()).expect("observed");
     assert!(actor.dropped_count() >= refused_by_then);
-    assert_eq!((m.dropped, m.rejected), (actor.dropped_count(), 0));
+    assert_eq!(
+        (m.dropped, m.rejected),
+        (actor.dropped_count(), refused_holds)
+    );
+}
+
+/// A one-shot timer that falls due while a `Reject` mailbox is full: its message is dropped
+/// and counted, and the timer is over at once (not active, nothing to cancel).
+async fn a_one_shot_a_full_reject_mailbox_refuses_is_dropped_and_over<E: Executor>(exec: E) {
+    let (ticker, _ticks) = Ticker::new();
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Reject>::with_capacity(1).unwrap())
+        .spawn(ticker);
+    let start = Instant::now();
+    let timer = within(&exec, LONG, actor.ask(|r| TickMsg::Later(ms(200), 9, r)))
+        .await
+        .expect("ask");
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, actor.ask(|r| TickMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    actor.tell(TickMsg::Tick(100)).await.expect("room for one");
+    assert!(
+        start.elapsed() < ms(200),
+        "too slow to set up before the timer fell due"
+    );
+    eventually(&exec, "the message dropped", || actor.dropped_count() == 1).await;
+    assert!(!timer.is_active(), "a dropped one-shot is over");
+    assert!(!timer.cancel(), "nothing left to cancel");
+    let _ = open.send(());
+    eventually(&exec, "the mailbox drained", || actor.mailbox_len() == 0).await;
+    assert_eq!(
+        within(&exec, LONG, actor.ask(TickMsg::Ticks))
+            .await
+            .expect("ask"),
+        vec![100]
+    );
 }
 
 /// A zero period, or one shorter than the timer's own turn, never holds the executor's thread:
@@ -357,6 +396,7 @@ async fn a_tiny_period_never_holds_the_thread<E: Executor>(exec: E) {
 
 executor_tests!(
     ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_on,
+    a_one_shot_a_full_reject_mailbox_refuses_is_dropped_and_over,
     a_tiny_period_never_holds_the_thread,
     far_future_timers_never_fire_and_never_panic,
     run_later_delivers_once,

@@ -177,6 +177,7 @@ async fn run_timer<M, S, E, F>(
         let drops_when_full = S::ON_FULL == OnFull::Reject;
         let mut msg = Some(msg);
         let mut send = None;
+        let mut overflowed = None;
         let sent = poll_fn(|cx| {
             let mut st = shared.state.lock();
             if st.cancelled {
@@ -188,7 +189,9 @@ async fn run_timer<M, S, E, F>(
             }
             st.waker = Some(cx.waker().clone());
             let polled = match (drops_when_full, msg.take()) {
-                (true, Some(msg)) => Poll::Ready(cell.queue.try_send_or_drop(msg)),
+                (true, Some(msg)) => Poll::Ready(cell.queue.try_send_or_count(msg).map(|o| {
+                    overflowed = o;
+                })),
                 (_, msg) => {
                     let send = send.get_or_insert_with(|| {
                         cell.queue
@@ -205,6 +208,10 @@ async fn run_timer<M, S, E, F>(
             polled.map(Some)
         })
         .await;
+        if let Some(tick) = overflowed.take() {
+            // Dropped outside the timer's lock: its drop and the observer are user code.
+            tick.drop_now();
+        }
         match sent {
             Some(Ok(())) => {}
             // Cancelled while waiting for room, or the actor has stopped.

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | [`Bounded<Block>`] (default, capacity 256) | waits for room | `Err(Full(msg))` |
 //! | [`Bounded<DropNewest>`] | drops the new message, counts it, `Ok` | same |
-//! | [`Bounded<DropOldest>`] | drops the oldest queued message, counts it, queues the new one, `Ok` | same |
+//! | [`Bounded<DropOldest>`] | drops the oldest queued message, counts it, queues the new one, `Ok` (drops the new one where none queued can make room) | same |
 //! | [`Bounded<Reject>`] | `Err(Full(msg))` | same |
 //! | [`Unbounded`] | never full | never full |
 //!

@@ -244,11 +244,13 @@ impl<M, S: Strategy> Queue<M, S> {
         self.state.lock().buf.as_ref().map_or(0, |b| b.dropped)
     }
 
-    /// A timer's send into a `Reject` mailbox: `msg` goes in if there is room; a full mailbox
-    /// drops it and counts it as its overflow (in [`dropped_count`](Queue::dropped_count), and
-    /// told to the observer as `Dropped`, not `Rejected`), as a `DropNewest` one would: the
-    /// timer has nobody to hand it back to. `Closed` once the mailbox is.
-    pub(crate) fn try_send_or_drop(&self, msg: M) -> Result<(), SendError<M>> {
+    /// A timer's send into a `Reject` mailbox: `msg` goes in if there is room (`Ok(None)`); a
+    /// full mailbox counts it as its overflow, in [`dropped_count`](Queue::dropped_count), as
+    /// a `DropNewest` one would (the timer has nobody to hand it back to), and hands it back
+    /// as `Ok(Some)`, to be [dropped](Overflowed::drop_now) once the caller's own lock is
+    /// released (the drop runs user code, and tells the observer `Dropped`, not `Rejected`).
+    /// `Closed` once the mailbox is.
+    pub(crate) fn try_send_or_count(&self, msg: M) -> Result<Option<Overflowed<M>>, SendError<M>> {
         let mut st = self.state.lock();
         if st.closed {
             return Err(SendError::Closed(msg));
@@ -258,14 +260,11 @@ impl<M, S: Strategy> Queue<M, S> {
             buf.push(msg, S::Meta::DEFAULT, CallerSpan::NONE);
             buf.len += 1;
             self.wake_rx(st);
-            return Ok(());
+            return Ok(None);
         }
         buf.dropped += 1;
         let observed = Self::observed_now(&st);
-        drop(st);
-        with_drop_cause(NoReply::Overflow, || drop(msg));
-        tell_observer(observed, &ObservedEvent::Dropped);
-        Ok(())
+        Ok(Some(Overflowed { msg, observed }))
     }
 
     /// Messages that were accepted but discarded unhandled when the actor ended.
@@ -344,8 +343,9 @@ impl<M, S: Strategy> Queue<M, S> {
             }
             OnFull::DropOldest => {
                 // The new message is the one dropped when no waiting user message can make
-                // room for it: none waits (the mailbox is full of control messages), or, under
-                // levels, it is less urgent than everything waiting.
+                // room for it: none waits (the room is taken by control messages, or by a
+                // message the receiver put back), or, under levels, it is less urgent than
+                // everything waiting.
                 let drops_new = match buf.queue.back() {
                     None => true,
                     Some((_, last, _)) => S::LEVELS > 1 && meta.level() < last.level(),
@@ -668,6 +668,23 @@ fn remove_waiter(waiters: &mut Vec<(u64, Waker)>, key: u64) -> bool {
         true
     } else {
         false
+    }
+}
+
+/// A timer's tick that a full `Reject` mailbox counted as dropped
+/// ([`Queue::try_send_or_count`]): dropped, and told to the observer, once the timer's lock is
+/// released.
+pub(crate) struct Overflowed<M> {
+    msg: M,
+    observed: Option<(Observation, Option<StdArc<str>>)>,
+}
+
+impl<M> Overflowed<M> {
+    /// Drops the message (its reply ports resolve with `NoReply::Overflow`) and tells the
+    /// observer `Dropped`.
+    pub(crate) fn drop_now(self) {
+        with_drop_cause(NoReply::Overflow, || drop(self.msg));
+        tell_observer(self.observed, &ObservedEvent::Dropped);
     }
 }
 

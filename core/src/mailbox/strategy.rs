@@ -9,7 +9,9 @@ pub enum OnFull {
     Wait,
     /// The new message is dropped and counted; the send reports success.
     DropNewest,
-    /// The oldest queued message is dropped and counted, and the new one is queued.
+    /// The oldest queued message is dropped and counted, and the new one is queued; where no
+    /// queued message can make room for it (the room is taken by control messages, or by one
+    /// the receiver put back, or under levels it is the least urgent), the new one is dropped.
     DropOldest,
     /// The send fails with `Full`, handing the message back.
     Reject,

@@ -320,7 +320,7 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         key: &str,
         msg: M,
         timeout: Duration,
-        encode: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), crate::codec::CodecError>,
+        encode: impl FnOnce(&M, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(Bytes, M), RemoteError<M>> {
         let msg = self.admit(msg)?;
         let name = format!("{}/{key}", self.group);

@@ -195,6 +195,16 @@ fn timer_checks_cancel_apart_is_caught_on_an_interval() {
     );
 }
 
+/// Fault: as above; the model of a one-shot into a full `Reject` mailbox (the timer's path that
+/// drops a tick it cannot enqueue) catches it too.
+#[test]
+fn timer_checks_cancel_apart_is_caught_on_a_reject_mailbox() {
+    assert_caught(
+        "child_timer_checks_cancel_apart_reject",
+        "the message ended 2 ways",
+    );
+}
+
 /// Fault: `myself()` hands out an uncounted reference; the model of references taken inside
 /// the actor catches it. Its drop takes the count below zero, which wraps into the signal bits
 /// of the same word: since the bits for ending an incarnation were added, the first failing
@@ -781,6 +791,13 @@ fn child_timer_checks_cancel_apart() {
 fn child_timer_checks_cancel_apart_interval() {
     enable(Fault::TimerChecksCancelApart);
     timers::cancelled_interval_delivers_nothing_more();
+}
+
+#[test]
+#[ignore = "child process of timer_checks_cancel_apart_is_caught_on_a_reject_mailbox"]
+fn child_timer_checks_cancel_apart_reject() {
+    enable(Fault::TimerChecksCancelApart);
+    timers::a_one_shot_into_a_full_reject_mailbox_ends_one_way();
 }
 
 #[test]

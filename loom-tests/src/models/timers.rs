@@ -12,7 +12,7 @@ use loom::future::block_on;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
-use playhouse_core::mailbox::{Block, Bounded};
+use playhouse_core::mailbox::{Block, Bounded, Reject};
 use playhouse_core::{Actor, AskError, Context, Env, ExitReason, Handler, Reply, TimerHandle};
 
 use crate::harness::{DropLog, JoinExecutor, LoomExecutor, Stage, Tracked, check};
@@ -119,6 +119,95 @@ pub fn cancelled_interval_delivers_nothing_more() {
         assert!(shared.cancel_returned.load(SeqCst));
         let ticks = shared.ticks.load(SeqCst);
         assert!(ticks <= 1 + shared.waiting_at_cancel.load(SeqCst));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A one-shot timer into a full `Reject` mailbox
+// ---------------------------------------------------------------------------------------------
+
+struct LaterShared {
+    /// Reached 1 once `started` has made the timer.
+    started: Stage,
+    timer: loom::sync::Mutex<Option<TimerHandle>>,
+    /// How many times the timer's message was handled.
+    later: AtomicUsize,
+}
+
+enum LaterMsg {
+    Later,
+    Fill,
+}
+
+/// Starts a one-shot timer (due at once) in `started`; counts its message when handled.
+struct Later {
+    shared: Arc<LaterShared>,
+}
+
+impl Actor for Later {
+    type Message = LaterMsg;
+    type Error = std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Later {
+    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        let timer = ctx.run_later(Duration::from_millis(1), LaterMsg::Later);
+        *self.shared.timer.lock().unwrap() = Some(timer);
+        self.shared.started.reach(1);
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: LaterMsg, _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        if let LaterMsg::Later = msg {
+            self.shared.later.fetch_add(1, SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// A one-shot timer into a `Reject` mailbox of capacity 1, racing a message that may fill the
+/// mailbox first and a `cancel` from another thread. Its message ends exactly one way: handled
+/// once, or dropped and counted once (the mailbox was full: the timer has nobody to hand it
+/// back to), or never sent because `cancel` came first, which `cancel` then says (`true`). Never
+/// two of these, never none; and the timer's task ends.
+pub fn a_one_shot_into_a_full_reject_mailbox_ends_one_way() {
+    check(|| {
+        let shared = Arc::new(LaterShared {
+            started: Stage::new(),
+            timer: loom::sync::Mutex::new(None),
+            later: AtomicUsize::new(0),
+        });
+        let executor = JoinExecutor::new();
+        let actor = System::new(executor.clone())
+            .spawner(Bounded::<Reject>::with_capacity(1).unwrap())
+            .spawn(Later {
+                shared: shared.clone(),
+            });
+        shared.started.wait_for(1);
+        let _ = actor.try_tell(LaterMsg::Fill);
+        let timer = shared
+            .timer
+            .lock()
+            .unwrap()
+            .take()
+            .expect("made in started");
+        let cancelled = timer.cancel();
+        // Thread 0 runs the actor, thread 1 the timer.
+        executor.join(1);
+        assert!(
+            !timer.is_active(),
+            "a timer whose task ended is still active"
+        );
+        let dropped = actor.dropped_count();
+        let weak = actor.downgrade();
+        drop(actor);
+        assert!(matches!(block_on(weak.wait()), ExitReason::Normal));
+        let handled = shared.later.load(SeqCst);
+        let ways = usize::from(cancelled) + handled + dropped as usize;
+        assert_eq!(
+            ways, 1,
+            "the message ended {ways} ways: cancelled {cancelled}, handled {handled}, dropped {dropped}"
+        );
     });
 }
 

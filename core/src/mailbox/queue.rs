@@ -262,9 +262,18 @@ impl<M, S: Strategy> Queue<M, S> {
             self.wake_rx(st);
             return Ok(None);
         }
-        buf.dropped += 1;
-        let observed = Self::observed_now(&st);
-        Ok(Some(Overflowed { msg, observed }))
+        Ok(Some(Self::overflow(&mut st, msg)))
+    }
+
+    /// Counts `msg`, which a full mailbox does not take, as its overflow (in
+    /// [`dropped_count`](Queue::dropped_count)); the caller drops what it returns once the
+    /// lock is released.
+    fn overflow(st: &mut State<M, S>, msg: M) -> Overflowed<M> {
+        st.buffer().dropped += 1;
+        Overflowed {
+            msg,
+            observed: Self::observed_now(st),
+        }
     }
 
     /// Messages that were accepted but discarded unhandled when the actor ended.
@@ -334,11 +343,9 @@ impl<M, S: Strategy> Queue<M, S> {
                 Err(SendError::Full(msg))
             }
             OnFull::DropNewest => {
-                buf.dropped += 1;
-                let observed = Self::observed_now(&st);
+                let dropped = Self::overflow(&mut st, msg);
                 drop(st);
-                with_drop_cause(NoReply::Overflow, || drop(msg));
-                tell_observer(observed, &ObservedEvent::Dropped);
+                dropped.drop_now();
                 Ok(())
             }
             OnFull::DropOldest => {
@@ -351,11 +358,9 @@ impl<M, S: Strategy> Queue<M, S> {
                     Some((_, last, _)) => S::LEVELS > 1 && meta.level() < last.level(),
                 };
                 if drops_new {
-                    buf.dropped += 1;
-                    let observed = Self::observed_now(&st);
+                    let dropped = Self::overflow(&mut st, msg);
                     drop(st);
-                    with_drop_cause(NoReply::Overflow, || drop((msg, caller)));
-                    tell_observer(observed, &ObservedEvent::Dropped);
+                    dropped.drop_now();
                     return Ok(());
                 }
                 let oldest = if S::LEVELS > 1 {
@@ -671,9 +676,9 @@ fn remove_waiter(waiters: &mut Vec<(u64, Waker)>, key: u64) -> bool {
     }
 }
 
-/// A timer's tick that a full `Reject` mailbox counted as dropped
-/// ([`Queue::try_send_or_count`]): dropped, and told to the observer, once the timer's lock is
-/// released.
+/// A message a full mailbox counted as dropped: a `DropNewest` or `DropOldest` overflow, or a
+/// timer's tick refused by a `Reject` mailbox ([`Queue::try_send_or_count`]). Dropped, and
+/// told to the observer, once the caller's lock is released.
 pub(crate) struct Overflowed<M> {
     msg: M,
     observed: Option<(Observation, Option<StdArc<str>>)>,

@@ -225,7 +225,9 @@ async fn start_request<C: Codec>(
 ) -> Result<AwaitedAnswer<C>, ()> {
     let inner = Arc::clone(&broker.inner);
     let (tx, rx) = oneshot::channel();
-    inner.pending().insert(correlation, tx);
+    if !inner.expect_answer(correlation, tx) {
+        return Err(());
+    }
     // From here the guard takes the request out of the pending table however this ends (an
     // answer, the timeout, the caller dropping the future, a failed publish).
     let pending = PendingGuard { inner, correlation };
@@ -255,9 +257,10 @@ pub(crate) async fn await_answer<M, C>(
     let sleep = std::pin::pin!(runtime::sleep(timeout));
     let answer = match futures::future::select(rx, sleep).await {
         futures::future::Either::Left((Ok(answer), _)) => answer,
-        // The broker's inbox went away (the node left).
+        // The node left while the answer was awaited: its inbox is gone. The request was
+        // sent, so the message is not handed back.
         futures::future::Either::Left((Err(_), _)) => {
-            return Err(RemoteError::Disconnected(msg));
+            return Err(RemoteError::LeftWhileWaiting);
         }
         futures::future::Either::Right(_) => return Err(RemoteError::Timeout),
     };

@@ -91,8 +91,9 @@ pub(crate) struct ServedGroup {
     pub(crate) keys: std::sync::Weak<dyn ActiveKeys>,
 }
 
-/// How many keys a served group still has active here (each with a worker that passivates it
-/// and gives its lease back when the group stops).
+/// How much of a served group is still to stop here: its active keys (each with a worker that
+/// passivates it and gives its lease back when the group stops), and its serving loop until
+/// that has drained its subscriptions.
 pub(crate) trait ActiveKeys: Send + Sync {
     fn active(&self) -> usize;
 }
@@ -137,6 +138,24 @@ impl<C> Inner<C> {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<async_nats::Message>>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Enters a request in the pending table, where the inbox sends its answer to `tx`;
+    /// `false` (nothing entered) once this node has left. The check is made under the table's
+    /// lock, which [`leave`](NatsBroker::leave) empties after setting `left`: a request is
+    /// refused before it is sent, or ended by that emptying, never left waiting for an answer
+    /// that no inbox will read.
+    pub(crate) fn expect_answer(
+        &self,
+        correlation: u64,
+        tx: oneshot::Sender<async_nats::Message>,
+    ) -> bool {
+        let mut pending = self.pending();
+        if self.has_left() {
+            return false;
+        }
+        pending.insert(correlation, tx);
+        true
     }
 
     /// Notes that `sub` serves `what`, so that the messages the client drops for it are
@@ -223,7 +242,8 @@ impl<C: Codec> NatsBroker<C> {
         &self.inner.js
     }
 
-    /// The largest message this node sends or accepts, envelope included.
+    /// The largest message this node sends or accepts, envelope included (see
+    /// [`NodeConfig::max_message_size`](crate::NodeConfig::max_message_size)).
     pub fn max_message_size(&self) -> usize {
         self.inner.limit
     }
@@ -254,7 +274,8 @@ impl<C: Codec> NatsBroker<C> {
     /// others see it leave at once) and its exported names, and flushes what it has sent. The
     /// actors keep running. Afterwards every remote send from this broker fails at once with
     /// `Disconnected` (the message handed back: an ask is not sent, since no inbox is left to
-    /// take its answer), and exporting, joining a pool or serving a sharded group fails with
+    /// take its answer), an ask still waiting for its answer ends with
+    /// [`RemoteError::LeftWhileWaiting`](crate::RemoteError::LeftWhileWaiting), and exporting, joining a pool or serving a sharded group fails with
     /// [`ExportError::Left`](crate::ExportError::Left).
     pub async fn leave(&self) {
         let inner = Arc::clone(&self.inner);
@@ -271,6 +292,9 @@ impl<C: Codec> NatsBroker<C> {
             {
                 task.abort();
             }
+            // The inbox is gone: the asks still waiting end now, with `LeftWhileWaiting`
+            // (their senders dropped), not at their timeouts.
+            inner.pending().clear();
             crate::registry::withdraw_node(&inner).await;
             let _ = inner.members_kv.delete(&inner.node).await;
             let _ = inner.client.flush().await;

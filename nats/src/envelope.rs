@@ -455,6 +455,23 @@ impl From<RemoteNoReply> for NoReply {
     }
 }
 
+/// Writes the answer `body` to the request `correlation`: its reply envelope, or, where that
+/// envelope and the `extra` bytes sent beside it (NATS headers) would be over `limit`, a
+/// `TooLarge` rejection that names the size it would have had.
+pub(crate) fn answer(out: &mut Vec<u8>, correlation: u64, body: &[u8], limit: usize, extra: usize) {
+    write_header(out, Kind::Reply, correlation, "");
+    let size = out.len() + body.len() + extra;
+    if size > limit {
+        out.clear();
+        let why = Rejection::TooLarge {
+            size: size as u64,
+            limit: limit as u64,
+        };
+        return rejection(out, correlation, &why);
+    }
+    out.extend_from_slice(body);
+}
+
 /// Writes a rejection envelope for the request `correlation`.
 pub(crate) fn rejection(out: &mut Vec<u8>, correlation: u64, why: &Rejection) {
     write_header(out, Kind::Rejection, correlation, "");

@@ -157,6 +157,10 @@ pub enum RemoteError<M> {
     },
     /// The answer came but did not decode as the type asked for.
     Decode(CodecError),
+    /// This node left the cluster ([`NatsBroker::leave`](crate::NatsBroker::leave)) while the
+    /// answer was awaited, so no answer will be read. The request had been sent: it may or may
+    /// not have been handled, as after a [`Timeout`](RemoteError::Timeout).
+    LeftWhileWaiting,
     /// The node's connection is closed, this node has left the cluster
     /// ([`NatsBroker::leave`](crate::NatsBroker::leave)), or the message could not be handed to
     /// the connection; nothing was sent.
@@ -193,7 +197,10 @@ impl<M> RemoteError<M> {
             | RemoteError::Encode { msg, .. }
             | RemoteError::Disconnected(msg)
             | RemoteError::InvalidName { msg, .. } => Some(msg),
-            RemoteError::NoReply(_) | RemoteError::Timeout | RemoteError::Decode(_) => None,
+            RemoteError::NoReply(_)
+            | RemoteError::Timeout
+            | RemoteError::Decode(_)
+            | RemoteError::LeftWhileWaiting => None,
         }
     }
 
@@ -241,6 +248,7 @@ impl<M> fmt::Debug for RemoteError<M> {
             RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).debug(f),
             RemoteError::Encode { error, .. } => Unsent::Encode(error).debug(f),
             RemoteError::Decode(e) => f.debug_tuple("Decode").field(e).finish(),
+            RemoteError::LeftWhileWaiting => f.write_str("LeftWhileWaiting"),
             RemoteError::Disconnected(_) => Unsent::Disconnected.debug(f),
             RemoteError::InvalidName { name, .. } => f
                 .debug_struct("InvalidName")
@@ -266,6 +274,9 @@ impl<M> fmt::Display for RemoteError<M> {
             RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).fmt(f),
             RemoteError::Encode { error, .. } => Unsent::Encode(error).fmt(f),
             RemoteError::Decode(e) => write!(f, "the answer cannot be decoded: {e}"),
+            RemoteError::LeftWhileWaiting => f.write_str(
+                "this node left the cluster before the answer came (the request may have been handled)",
+            ),
             RemoteError::Disconnected(_) => Unsent::Disconnected.fmt(f),
             RemoteError::InvalidName { name, .. } => write!(
                 f,

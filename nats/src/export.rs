@@ -445,20 +445,7 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
         runtime::spawn(async move {
             let mut out = Vec::new();
             match answer.await {
-                Ok(body) if body.len() + 64 > inner.limit => {
-                    envelope::rejection(
-                        &mut out,
-                        correlation,
-                        &Rejection::TooLarge {
-                            size: body.len() as u64,
-                            limit: inner.limit as u64,
-                        },
-                    );
-                }
-                Ok(body) => {
-                    envelope::write_header(&mut out, Kind::Reply, correlation, "");
-                    out.extend_from_slice(&body);
-                }
+                Ok(body) => envelope::answer(&mut out, correlation, &body, inner.limit, 0),
                 Err(why) => envelope::rejection(&mut out, correlation, &why),
             }
             let _ = inner.client.publish(to, out.into()).await;

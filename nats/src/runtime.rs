@@ -63,3 +63,15 @@ pub(crate) fn sleep(duration: std::time::Duration) -> tokio::time::Sleep {
     let _runtime = handle().enter();
     tokio::time::sleep(duration)
 }
+
+/// `now + after`, or about thirty years on where that does not fit in an `Instant` (an
+/// `after` of `Duration::MAX` says "no limit"): never the overflow panic of `+`.
+pub(crate) fn deadline_after(
+    now: std::time::Instant,
+    after: std::time::Duration,
+) -> std::time::Instant {
+    const FAR: std::time::Duration = std::time::Duration::from_secs(30 * 365 * 24 * 3600);
+    now.checked_add(after)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}

@@ -147,6 +147,37 @@ async fn passivation_when_idle_and_on_demand_reloads_through_the_factory() {
 }
 
 #[tokio::test]
+async fn duration_max_means_no_limit() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (broker, accounts) = node_with(&server, "a", &seen, TokioExecutor::current(), |spec| {
+        spec.passivate_after(Duration::MAX)
+    })
+    .await;
+    let deposits = broker.sharded_ref::<Deposit>("accounts");
+    let answer = deposits
+        .ask::<Result<i64, String>>("k", Deposit(5), Duration::MAX)
+        .await
+        .expect("answered");
+    assert_eq!(answer, Ok(5));
+    broker
+        .sharded_ref::<Push>("accounts")
+        .tell("k", Push(1), Duration::MAX)
+        .await
+        .expect("taken");
+    // An idle time of `Duration::MAX` never passivates (nor breaks the key's worker).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(accounts.is_active("k"));
+    assert_eq!(get(&broker, "k").await.log, [1]);
+    assert_eq!(seen.count("k"), 1);
+    tokio::time::timeout(WAIT, accounts.stop(Duration::MAX))
+        .await
+        .expect("the stop ends when the group has stopped");
+    assert!(!accounts.is_active("k"));
+    broker.leave().await;
+}
+
+#[tokio::test]
 async fn a_node_that_left_stops_before_another_takes_over_and_its_writes_are_refused() {
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();

@@ -31,12 +31,16 @@ struct Add(u64);
 struct Get;
 #[derive(Debug, Serialize, Deserialize)]
 struct Blob(Vec<u8>);
+/// Asks for an answer of this many bytes.
+#[derive(Debug, Serialize, Deserialize)]
+struct Fill(u64);
 
 enum Msg {
     Add(u64),
     Get(Reply<u64>),
     Hold(Reply<()>),
     Drop(Reply<u64>),
+    Fill(u64, Reply<Vec<u8>>),
 }
 
 impl From<Add> for Msg {
@@ -84,6 +88,9 @@ impl<V: Env> Handler<V> for Counter {
                 }
             }
             Msg::Drop(reply) => drop(reply),
+            Msg::Fill(n, reply) => {
+                let _ = reply.send(vec![1; n as usize]);
+            }
         }
         Ok(())
     }
@@ -117,6 +124,7 @@ async fn export_counter(broker: &NatsBroker, name: &str, counter: &ActorRef<Coun
         .ask::<Get, u64>(|Get, reply| Msg::Get(reply))
         .ask::<DropIt, u64>(|DropIt, reply| Msg::Drop(reply))
         .ask::<HoldIt, ()>(|HoldIt, reply| Msg::Hold(reply))
+        .ask::<Fill, Vec<u8>>(|Fill(n), reply| Msg::Fill(n, reply))
         .start()
         .await
         .expect("the name is free");
@@ -275,6 +283,43 @@ async fn a_leaving_node_takes_its_names_with_it_and_the_others_see_it_leave() {
         Some(0)
     );
     c.leave().await;
+}
+
+#[tokio::test]
+async fn an_ask_waiting_when_its_node_leaves_ends_at_once() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let (release, held) = futures::channel::oneshot::channel();
+    let counter = system(&a).spawn(Counter {
+        total: 0,
+        release: Some(held),
+    });
+    export_counter(&a, "counter", &counter).await;
+    // The counter answers this, then holds until released: the next ask waits in its mailbox.
+    a.remote::<HoldIt>("counter")
+        .ask::<()>(HoldIt, WAIT)
+        .await
+        .expect("held");
+    let asker = b.clone();
+    let waiting = tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let answer = asker.remote::<Get>("counter").ask::<u64>(Get, WAIT).await;
+        (answer, started.elapsed())
+    });
+    // Until the ask is on its way (the counter's mailbox holds it).
+    eventually("the ask queued", async || counter.mailbox_len() == 1).await;
+    b.leave().await;
+    let (answer, waited) = waiting.await.expect("the asking task");
+    match answer {
+        Err(e @ RemoteError::LeftWhileWaiting) => {
+            assert_eq!(e.into_message().map(|_| ()), None, "sent: not handed back");
+        }
+        other => panic!("expected LeftWhileWaiting, got {other:?}"),
+    }
+    assert!(waited < WAIT, "ended by the leave, not by its timeout");
+    let _ = release.send(());
+    a.leave().await;
 }
 
 #[tokio::test]
@@ -781,6 +826,19 @@ async fn malformed_unknown_version_and_oversized_input_is_refused() {
     // The actor is unharmed.
     let total: u64 = a.remote::<Get>("counter").ask(Get, WAIT).await.unwrap();
     assert_eq!(total, 0);
+    // Its answers are held to the limit as sent, envelope included: 1,000 bytes fit (a
+    // 2-byte length and a few bytes of envelope), 1,100 do not, and the refusal names the
+    // size the answer would have had.
+    let fill = a.remote::<Fill>("counter");
+    let fits: Vec<u8> = fill.ask(Fill(1000), WAIT).await.expect("fits");
+    assert_eq!(fits.len(), 1000);
+    match fill.ask::<Vec<u8>>(Fill(1100), WAIT).await {
+        Err(RemoteError::Rejected {
+            reason: Rejection::TooLarge { size, limit: 1024 },
+            ..
+        }) => assert!((1102..1120).contains(&size), "{size}"),
+        other => panic!("{other:?}"),
+    }
 
     // An ask as a build older than the `Q->R` tags writes it, its tag naming the message type
     // alone: served by the route for that type (without the answer-type check). An envelope

@@ -570,7 +570,8 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     IncarnationEnd::AfterCurrentMessage,
                     ExitReason::Shutdown(None),
                 );
-                Some(ctx.now() + d)
+                // A timeout too long for an `Instant` waits as `Infinity` does.
+                ctx.now().checked_add(d)
             }
             Shutdown::Infinity => {
                 self.children[idx].end_incarnation(
@@ -619,7 +620,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 Shutdown::Brutal => self.children[idx].kill(),
                 Shutdown::Timeout(d) => {
                     self.children[idx].shutdown();
-                    deadline = Some(ctx.now() + d);
+                    deadline = ctx.now().checked_add(d);
                 }
                 Shutdown::Infinity => self.children[idx].shutdown(),
             },

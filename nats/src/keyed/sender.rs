@@ -335,7 +335,8 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         if let Err(error) = encode(&msg, &mut body) {
             return Err(RemoteError::Encode { error, msg });
         }
-        let deadline = Instant::now() + timeout;
+        let deadline =
+            Instant::from_std(runtime::deadline_after(std::time::Instant::now(), timeout));
         let mut redirects = 0;
         loop {
             let mut owner = self.owner_of(key);
@@ -367,11 +368,10 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
                     msg,
                 });
             }
-            let Some(answer) = self.attempt(subject, correlation, out, deadline).await else {
-                return Err(RemoteError::Disconnected(msg));
-            };
-            let retry = match answer {
-                Ok(Some(message)) => match read(&message) {
+            let retry = match self.attempt(subject, correlation, out, deadline).await {
+                Attempt::Unsent => return Err(RemoteError::Disconnected(msg)),
+                Attempt::Left => return Err(RemoteError::LeftWhileWaiting),
+                Attempt::Answer(message) => match read(&message) {
                     Outcome::Answer(body) => {
                         if let Some(owner) =
                             message.headers.as_ref().and_then(|h| h.get(OWNER_HEADER))
@@ -398,8 +398,8 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
                     }
                 },
                 // Nobody listens: the owner we knew is gone, or the node we were forwarded to.
-                Ok(None) => Rejection::NotFound { name: name.clone() },
-                Err(()) => {
+                Attempt::NobodyListened => Rejection::NotFound { name: name.clone() },
+                Attempt::TimedOut => {
                     // The owner we knew did not answer in time: the next send asks the queue
                     // group again (a node that finds the lease held elsewhere redirects it, at
                     // the cost of one hop).
@@ -435,19 +435,20 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         crate::address::admit(&self.broker, &self.group, is_token(&self.group), msg)
     }
 
-    /// Sends one attempt and waits for its answer until `deadline`: `Ok(Some)` an answer,
-    /// `Ok(None)` nobody listened, `Err` the deadline passed; `None` if it could not be sent.
+    /// Sends one attempt and waits for its answer until `deadline`.
     async fn attempt(
         &self,
         subject: String,
         correlation: u64,
         bytes: Vec<u8>,
         deadline: Instant,
-    ) -> Option<Result<Option<async_nats::Message>, ()>> {
+    ) -> Attempt {
         let inner = Arc::clone(&self.broker.inner);
         runtime::run(async move {
             let (tx, rx) = oneshot::channel();
-            inner.pending().insert(correlation, tx);
+            if !inner.expect_answer(correlation, tx) {
+                return Attempt::Unsent;
+            }
             let reply = Subject::from(inner.inbox(&format!("a.{correlation}")));
             if inner
                 .client
@@ -456,23 +457,37 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
                 .is_err()
             {
                 inner.pending().remove(&correlation);
-                return None;
+                return Attempt::Unsent;
             }
             match tokio::time::timeout_at(deadline, rx).await {
                 Ok(Ok(answer)) if answer.status == Some(StatusCode::NO_RESPONDERS) => {
-                    Some(Ok(None))
+                    Attempt::NobodyListened
                 }
-                Ok(Ok(answer)) => Some(Ok(Some(answer))),
-                // The broker's inbox went away (the node left).
-                Ok(Err(_)) => None,
+                Ok(Ok(answer)) => Attempt::Answer(answer),
+                // The node left while the answer was awaited (its inbox is gone).
+                Ok(Err(_)) => Attempt::Left,
                 Err(_) => {
                     inner.pending().remove(&correlation);
-                    Some(Err(()))
+                    Attempt::TimedOut
                 }
             }
         })
         .await
     }
+}
+
+/// How one attempt of [`ShardedRef::exchange_with`] ended.
+enum Attempt {
+    /// It could not be sent: the connection is closed, or the node has left.
+    Unsent,
+    /// The answer (or a refusal).
+    Answer(async_nats::Message),
+    /// NATS found nobody listening on the subject.
+    NobodyListened,
+    /// The deadline passed first.
+    TimedOut,
+    /// The node left while the answer was awaited.
+    Left,
 }
 
 fn read(message: &async_nats::Message) -> Outcome {

@@ -143,6 +143,9 @@ pub(crate) struct Group<A: Actor, MB: Mailbox, C: Codec> {
     pub(crate) counters: Arc<Counters>,
     /// Set when the group stops serving on this node: a sweep still under way wakes nothing.
     pub(crate) stopped: std::sync::atomic::AtomicBool,
+    /// Set when the serving loop has ended: its subscriptions drained and every worker told to
+    /// stop. Until then a stop or a leave waits for the group, even with no key active.
+    pub(crate) finished: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -151,7 +154,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<A: Actor, MB: Mailbox, C: Codec> crate::broker::ActiveKeys for Group<A, MB, C> {
     fn active(&self) -> usize {
-        self.worker_count()
+        self.still_stopping()
+    }
+}
+
+impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
+    /// What a stop of the group waits for: its active keys, and its serving loop until that
+    /// has drained its subscriptions (one more while it has not).
+    pub(crate) fn still_stopping(&self) -> usize {
+        self.worker_count() + usize::from(!self.finished.load(Ordering::Acquire))
     }
 }
 
@@ -279,6 +290,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         headers
     }
 
+    /// The bytes [`owner_headers`](Self::owner_headers) add to a message on the wire
+    /// (`NATS/1.0\r\n`, the header's line, the blank line), which the server counts against
+    /// its payload limit.
+    fn owner_headers_len(&self) -> usize {
+        "NATS/1.0\r\n".len() + OWNER_HEADER.len() + ": \r\n".len() + self.inner.node.len() + 2
+    }
+
     /// One key's worker: handles its work in order until the key is inactive and nothing is
     /// queued.
     async fn work(
@@ -293,7 +311,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         loop {
             let next = match (self.idle, &active) {
                 (Some(idle), Some(_)) => {
-                    let at = tokio::time::Instant::from_std(last + idle);
+                    let at = tokio::time::Instant::from_std(runtime::deadline_after(last, idle));
                     match tokio::time::timeout_at(at, rx.recv()).await {
                         Ok(work) => work,
                         Err(_) => Some(Work::Idle),
@@ -483,18 +501,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                         correlation,
                         &Rejection::NoReply(RemoteNoReply::Stopped),
                     ),
-                    Ok(body) if body.len() + 64 > group.inner.limit => envelope::rejection(
+                    Ok(body) => envelope::answer(
                         &mut out,
                         correlation,
-                        &Rejection::TooLarge {
-                            size: body.len() as u64,
-                            limit: group.inner.limit as u64,
-                        },
+                        &body,
+                        group.inner.limit,
+                        group.owner_headers_len(),
                     ),
-                    Ok(body) => {
-                        envelope::write_header(&mut out, Kind::Reply, correlation, "");
-                        out.extend_from_slice(&body);
-                    }
                     Err(why) => envelope::rejection(&mut out, correlation, &why),
                 }
                 let _ = group
@@ -855,6 +868,14 @@ pub(crate) async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     mut wakes: Option<async_nats::Subscriber>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    // However this ends (aborted by a leave that stopped waiting, too), a stop waits no more.
+    struct Finished<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Finished<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let _finished = Finished(&group.finished);
     let mut sweeps = tokio::time::interval(group.leases.ttl());
     sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -883,8 +904,11 @@ pub(crate) async fn serve<A: Actor, MB: Mailbox, C: Codec>(
         let Some(msg) = msg else { break };
         group.receive(msg).await;
     }
-    let _ = direct.unsubscribe().await;
-    let _ = claim.unsubscribe().await;
+    // Stop the server's deliveries, and take what it delivered meanwhile as any message
+    // (handled by its key's worker, which the stop below passivates after it) instead of
+    // dropping it: its sender would wait out its whole timeout.
+    crate::export::drain(&group.inner, &mut direct, |msg| group.receive(msg)).await;
+    crate::export::drain(&group.inner, &mut claim, |msg| group.receive(msg)).await;
     group.stopped.store(true, Ordering::Release);
     if let Some(mut wakes) = wakes {
         let _ = wakes.unsubscribe().await;

@@ -505,6 +505,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 active: Mutex::new(HashSet::new()),
                 counters: Arc::new(Counters::default()),
                 stopped: Default::default(),
+                finished: Default::default(),
             });
             let task = runtime::spawn(serve::serve(
                 Arc::clone(&group),
@@ -640,17 +641,21 @@ impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
         }
     }
 
-    /// Stops serving the group on this node: no new message is taken, every active key is
-    /// passivated and its lease given back (other nodes take the keys on their next message).
-    /// Waits for that, at most `timeout`.
+    /// Stops serving the group on this node: no new message is taken, what the server had
+    /// already delivered here is handled as any message, then every active key is passivated
+    /// and its lease given back (other nodes take the keys on their next message). Waits for
+    /// that, at most `timeout` (`Duration::MAX` for no limit).
     pub async fn stop(&self, timeout: Duration) {
         if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = stop.send(());
         }
         let group = Arc::clone(&self.group);
         runtime::run(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
-            crate::broker::until_passivated(|| group.worker_count(), deadline).await;
+            let deadline = tokio::time::Instant::from_std(runtime::deadline_after(
+                std::time::Instant::now(),
+                timeout,
+            ));
+            crate::broker::until_passivated(|| group.still_stopping(), deadline).await;
         })
         .await;
     }

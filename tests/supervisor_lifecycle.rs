@@ -2252,6 +2252,39 @@ async fn replaced<E: Executor, A: Actor, MB: Mailbox>(
     }
 }
 
+/// A member that was asked to stop but has not ended yet (held in a handler) takes no more
+/// messages: the pool's sends go to the other member, not into a `Closed` error.
+async fn pool_routes_past_a_member_that_is_stopping<E: Executor>(exec: E) {
+    let (_vt, system) = setup(&exec);
+    for routing in [Routing::RoundRobin, Routing::LeastLoaded] {
+        let pool = Pool::start(
+            PoolSpec::new("p", 2, || Recorder::new().0).routing(routing),
+            &system,
+        )
+        .await
+        .expect("pool");
+        let m = pool.members();
+        let gate = hold(&exec, &m[0]).await;
+        m[0].stop();
+        assert!(m[0].is_alive() && !m[0].accepts_messages());
+        assert!(m[1].accepts_messages());
+        for n in 0..6 {
+            pool.tell(Msg::Item(n))
+                .await
+                .unwrap_or_else(|_| panic!("{routing:?}: routed past the stopping member"));
+        }
+        assert_eq!(
+            m[1].ask(Msg::Get).await.unwrap(),
+            (0..6).collect::<Vec<_>>(),
+            "{routing:?}"
+        );
+        gate.open();
+        within(&exec, LONG, m[0].wait()).await;
+        pool.supervisor().stop();
+        within(&exec, LONG, pool.supervisor().wait()).await;
+    }
+}
+
 /// A member that ends for good (killed through its reference, or a `Temporary` one that
 /// crashed) is skipped by both routings, and the first send that meets it refreshes the list
 /// from the supervisor: a replaced member is reached through its new reference, a removed one
@@ -2692,6 +2725,7 @@ executor_tests!(
     pool_member_crash_restarts_behind_the_same_reference,
     pool_grow_and_shrink,
     pool_routes_past_members_that_ended,
+    pool_routes_past_a_member_that_is_stopping,
     pool_send_from_a_member_being_stopped_does_not_wait_for_the_supervisor,
     pool_send_from_another_actor_finds_replaced_members,
     monitor_of_a_supervised_child_sees_down_only_at_its_end,

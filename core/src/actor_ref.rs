@@ -544,6 +544,15 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         self.cell.is_alive()
     }
 
+    /// `true` while the mailbox takes messages. `false` once a stop, shutdown or kill was asked
+    /// for (the actor may still be finishing: [`is_alive`](ActorRef::is_alive) is `true`
+    /// until it has ended) and after the end: a send then fails with `Closed`. A restart in
+    /// place keeps the mailbox open. Routing that must skip an actor on its way out (a pool's)
+    /// asks this rather than `is_alive`.
+    pub fn accepts_messages(&self) -> bool {
+        !self.cell.queue.is_closed()
+    }
+
     /// The exit reason, once the actor has ended.
     pub fn exit_reason(&self) -> Option<ExitReason> {
         self.cell.exit_reason()

@@ -268,8 +268,9 @@ where
     /// members, while one stays ended: the first such send, then one in this many.
     pub const REFRESH_EVERY: usize = 64;
 
-    /// The member the pool's routing picks next, among those that have not ended (if none
-    /// has, one that has: a send to it fails with `Closed`); `None` for an empty pool. It
+    /// The member the pool's routing picks next, among those that take messages (not stopping
+    /// nor ended; if none does, one that does not: a send to it fails with `Closed`); `None`
+    /// for an empty pool. It
     /// does not refresh the list (it cannot wait for the supervisor); the sends do.
     pub fn pick(&self) -> Option<ActorRef<A, MB>> {
         self.pick_noting().map(|(member, _)| member)
@@ -282,7 +283,9 @@ where
         if members.is_empty() {
             return None;
         }
-        let live = |i: &usize| members[*i].1.is_alive();
+        // A member on its way out (stopped, not yet ended) is skipped too: a send to it would
+        // fail with `Closed` while another member takes messages.
+        let live = |i: &usize| members[*i].1.accepts_messages();
         let n = members.len();
         let (i, met_ended) = match self.template.routing {
             Routing::RoundRobin => {
@@ -294,7 +297,7 @@ where
                 let i = (0..n)
                     .filter(live)
                     .min_by_key(|&i| members[i].1.mailbox_len());
-                (i, members.iter().any(|(_, m)| !m.is_alive()))
+                (i, members.iter().any(|(_, m)| !m.accepts_messages()))
             }
         };
         Some((members[i.unwrap_or(0)].1.clone(), met_ended))
@@ -310,7 +313,7 @@ where
     /// supervisor.
     async fn pick_live(&self) -> Option<ActorRef<A, MB>> {
         let (member, met_ended) = self.pick_noting()?;
-        let alive = member.is_alive();
+        let alive = member.accepts_messages();
         let me = ActorId::current();
         if alive && me.is_some() {
             return Some(member);
@@ -378,8 +381,8 @@ where
     }
 
     /// Sends `msg` to the member the routing picks, waiting for room as that member's mailbox
-    /// strategy says. `Closed(msg)` for an empty pool, or if every member has ended and none
-    /// has been replaced yet.
+    /// strategy says. `Closed(msg)` for an empty pool, or if every member has ended or is
+    /// stopping and none has been replaced yet.
     pub async fn tell(&self, msg: A::Message) -> Result<(), SendError<A::Message>> {
         match self.pick_live().await {
             Some(member) => member.tell(msg).await,

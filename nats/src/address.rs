@@ -257,10 +257,10 @@ pub(crate) async fn await_answer<M, C>(
     let sleep = std::pin::pin!(runtime::sleep(timeout));
     let answer = match futures::future::select(rx, sleep).await {
         futures::future::Either::Left((Ok(answer), _)) => answer,
-        // The node left while the answer was awaited: its inbox is gone. The request was
-        // sent, so the message is not handed back.
+        // The node's inbox is gone (it left, or its connection closed for good). The request
+        // was sent, so the message is not handed back.
         futures::future::Either::Left((Err(_), _)) => {
-            return Err(RemoteError::LeftWhileWaiting);
+            return Err(RemoteError::InboxClosed);
         }
         futures::future::Either::Right(_) => return Err(RemoteError::Timeout),
     };
@@ -290,9 +290,9 @@ pub(crate) async fn await_answer<M, C>(
 }
 
 /// Removes an ask from its node's pending table when the ask ends, however it ends.
-struct PendingGuard<C> {
-    inner: Arc<crate::broker::Inner<C>>,
-    correlation: u64,
+pub(crate) struct PendingGuard<C> {
+    pub(crate) inner: Arc<crate::broker::Inner<C>>,
+    pub(crate) correlation: u64,
 }
 
 impl<C> Drop for PendingGuard<C> {

@@ -140,6 +140,13 @@ impl<C> Inner<C> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Ends every ask waiting for an answer (each sees its sender dropped: `InboxClosed`), once
+    /// the inbox is gone. Their wakers run after the table's lock is released.
+    pub(crate) fn abandon_pending(&self) {
+        let abandoned = std::mem::take(&mut *self.pending());
+        drop(abandoned);
+    }
+
     /// Enters a request in the pending table, where the inbox sends its answer to `tx`;
     /// `false` (nothing entered) once this node has left. The check is made under the table's
     /// lock, which [`leave`](NatsBroker::leave) empties after setting `left`: a request is
@@ -274,8 +281,9 @@ impl<C: Codec> NatsBroker<C> {
     /// others see it leave at once) and its exported names, and flushes what it has sent. The
     /// actors keep running. Afterwards every remote send from this broker fails at once with
     /// `Disconnected` (the message handed back: an ask is not sent, since no inbox is left to
-    /// take its answer), an ask still waiting for its answer ends with
-    /// [`RemoteError::LeftWhileWaiting`](crate::RemoteError::LeftWhileWaiting), and exporting, joining a pool or serving a sharded group fails with
+    /// take its answer); an ask still waiting for its answer once the groups have stopped ends
+    /// with [`RemoteError::InboxClosed`](crate::RemoteError::InboxClosed); and exporting,
+    /// joining a pool or serving a sharded group fails with
     /// [`ExportError::Left`](crate::ExportError::Left).
     pub async fn leave(&self) {
         let inner = Arc::clone(&self.inner);
@@ -284,17 +292,14 @@ impl<C: Codec> NatsBroker<C> {
                 return;
             }
             stop_groups(&inner).await;
-            for task in inner
-                .tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain(..)
-            {
+            // Taken out of the lock first: an aborted task's guards take other locks.
+            let tasks = std::mem::take(&mut *inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+            for task in tasks {
                 task.abort();
             }
-            // The inbox is gone: the asks still waiting end now, with `LeftWhileWaiting`
-            // (their senders dropped), not at their timeouts.
-            inner.pending().clear();
+            // The inbox is gone: the asks still waiting end now, with `InboxClosed`, not at
+            // their timeouts.
+            inner.abandon_pending();
             crate::registry::withdraw_node(&inner).await;
             let _ = inner.members_kv.delete(&inner.node).await;
             let _ = inner.client.flush().await;
@@ -312,7 +317,10 @@ async fn stop_groups<C>(inner: &Inner<C>) {
             let _ = stop.send(());
         }
     }
-    let deadline = tokio::time::Instant::now() + inner.config.node_ttl;
+    let deadline = tokio::time::Instant::from_std(runtime::deadline_after(
+        std::time::Instant::now(),
+        inner.config.node_ttl,
+    ));
     for group in &groups {
         until_passivated(|| group.keys.upgrade().map_or(0, |g| g.active()), deadline).await;
     }

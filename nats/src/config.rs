@@ -162,7 +162,8 @@ impl NodeConfig {
     /// The largest message (envelope included) this node sends or accepts. The server's own
     /// `max_payload` caps it too. What it sends: its tells, asks and publishes (refused with
     /// `TooLarge` before they leave) and the answers of its actors (an answer over it goes back
-    /// as a `TooLarge` rejection). What it accepts: the messages sent to its actors (refused
+    /// as a `TooLarge` rejection; a keyed actor's answer counts the NATS header that names its
+    /// node too, about 30 bytes and the node's name, as the server does). What it accepts: the messages sent to its actors (refused
     /// with a `TooLarge` rejection). The answers to its own asks are not checked: the node
     /// asked for them, and the client has read them whole by then.
     pub fn max_message_size(mut self, bytes: usize) -> Self {

@@ -157,10 +157,11 @@ pub enum RemoteError<M> {
     },
     /// The answer came but did not decode as the type asked for.
     Decode(CodecError),
-    /// This node left the cluster ([`NatsBroker::leave`](crate::NatsBroker::leave)) while the
-    /// answer was awaited, so no answer will be read. The request had been sent: it may or may
-    /// not have been handled, as after a [`Timeout`](RemoteError::Timeout).
-    LeftWhileWaiting,
+    /// This node's inbox closed while the answer was awaited: the node left the cluster
+    /// ([`NatsBroker::leave`](crate::NatsBroker::leave)) or its connection closed for good.
+    /// No answer will be read. The request had been sent: it may or may not have been
+    /// handled, as after a [`Timeout`](RemoteError::Timeout).
+    InboxClosed,
     /// The node's connection is closed, this node has left the cluster
     /// ([`NatsBroker::leave`](crate::NatsBroker::leave)), or the message could not be handed to
     /// the connection; nothing was sent.
@@ -200,7 +201,7 @@ impl<M> RemoteError<M> {
             RemoteError::NoReply(_)
             | RemoteError::Timeout
             | RemoteError::Decode(_)
-            | RemoteError::LeftWhileWaiting => None,
+            | RemoteError::InboxClosed => None,
         }
     }
 
@@ -248,7 +249,7 @@ impl<M> fmt::Debug for RemoteError<M> {
             RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).debug(f),
             RemoteError::Encode { error, .. } => Unsent::Encode(error).debug(f),
             RemoteError::Decode(e) => f.debug_tuple("Decode").field(e).finish(),
-            RemoteError::LeftWhileWaiting => f.write_str("LeftWhileWaiting"),
+            RemoteError::InboxClosed => f.write_str("InboxClosed"),
             RemoteError::Disconnected(_) => Unsent::Disconnected.debug(f),
             RemoteError::InvalidName { name, .. } => f
                 .debug_struct("InvalidName")
@@ -274,8 +275,8 @@ impl<M> fmt::Display for RemoteError<M> {
             RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).fmt(f),
             RemoteError::Encode { error, .. } => Unsent::Encode(error).fmt(f),
             RemoteError::Decode(e) => write!(f, "the answer cannot be decoded: {e}"),
-            RemoteError::LeftWhileWaiting => f.write_str(
-                "this node left the cluster before the answer came (the request may have been handled)",
+            RemoteError::InboxClosed => f.write_str(
+                "this node's inbox closed before the answer came (the request may have been handled)",
             ),
             RemoteError::Disconnected(_) => Unsent::Disconnected.fmt(f),
             RemoteError::InvalidName { name, .. } => write!(

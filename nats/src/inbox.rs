@@ -66,6 +66,11 @@ pub(crate) async fn serve<C: Codec>(weak: Weak<Inner<C>>, mut inbox: async_nats:
             _ => {}
         }
     }
+    // The subscription ended: the connection has closed for good. No answer will be read, so
+    // the asks still waiting end now, with `InboxClosed`, not at their timeouts.
+    if let Some(inner) = weak.upgrade() {
+        inner.abandon_pending();
+    }
 }
 
 /// The message types this process has sent as plain tells, numbered, so that a tell's reply

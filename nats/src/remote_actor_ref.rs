@@ -211,8 +211,9 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
     ///
     /// `NotFound` (nobody serves the name), `Closed`, `Full` (a `Reject` mailbox), `Rejected`
     /// (the receiving node refused it: a type it does not take, a body it cannot decode), each
-    /// handing the message back; `Timeout` (it may or may not have arrived); and the errors of
-    /// a tell (`Encode`, `TooLarge`, `Disconnected`), which hand it back too.
+    /// handing the message back; `Timeout` and `InboxClosed` (it may or may not have arrived);
+    /// and the errors of a tell (`Encode`, `TooLarge`, `Disconnected`), which hand it back
+    /// too.
     pub async fn tell_acked(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
         let (is_request, msg) = check_request(msg)?;
         let codec = self.codec();

@@ -187,7 +187,9 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// # Errors
     ///
     /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `Timeout` (it may
-    /// or may not have arrived), and the errors of [`tell`](RemoteRef::tell).
+    /// or may not have arrived), `InboxClosed` (this node left or its connection closed while
+    /// the answer was awaited: it may have arrived), and the errors of
+    /// [`tell`](RemoteRef::tell).
     pub async fn tell_acked(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
         let tag = std::any::type_name::<M>();
         self.exchange(Kind::AckedTell, tag, msg, timeout).await?;
@@ -209,7 +211,8 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back; `WrongType` if the
     /// actor is not exported with `ask::<M, R>`, for this very `R`: the request names the
     /// answer type it expects and is refused before the actor sees it), `NoReply` (the actor
-    /// took it and gave no answer), `Timeout`, `Decode` (the answer does not decode as an `R`:
+    /// took it and gave no answer), `Timeout`, `InboxClosed` (as for
+    /// [`tell_acked`](RemoteRef::tell_acked)), `Decode` (the answer does not decode as an `R`:
     /// the two nodes' definitions of `R`, or their codecs, differ), and the errors of
     /// [`tell`](RemoteRef::tell).
     pub async fn ask<R: DeserializeOwned>(

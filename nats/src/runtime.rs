@@ -64,6 +64,13 @@ pub(crate) fn sleep(duration: std::time::Duration) -> tokio::time::Sleep {
     tokio::time::sleep(duration)
 }
 
+/// A sleep until `deadline` on the crate's runtime's timer, which the caller may poll from any
+/// executor.
+pub(crate) fn sleep_until(deadline: tokio::time::Instant) -> tokio::time::Sleep {
+    let _runtime = handle().enter();
+    tokio::time::sleep_until(deadline)
+}
+
 /// `now + after`, or about thirty years on where that does not fit in an `Instant` (an
 /// `after` of `Duration::MAX` says "no limit"): never the overflow panic of `+`.
 pub(crate) fn deadline_after(

@@ -6,6 +6,7 @@ mod keyed_common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures::StreamExt;
 use keyed_common::*;
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
@@ -144,6 +145,38 @@ async fn passivation_when_idle_and_on_demand_reloads_through_the_factory() {
     assert_eq!(get(&broker, "busy").await.log, (0..200).collect::<Vec<_>>());
     assert_eq!(seen.count("busy"), passivated + 1);
     assert!(!accounts.passivate("never-seen").await);
+}
+
+#[tokio::test]
+async fn a_sharded_ask_waiting_when_its_node_leaves_ends_at_once() {
+    let server = TestServer::start().expect("nats-server");
+    // Something takes the group's messages and never answers.
+    let raw = server.connect().await.expect("a raw client");
+    let mut silent = raw
+        .subscribe("playhouse.keyed.silent.c.k")
+        .await
+        .expect("subscribes");
+    raw.flush().await.expect("flushed");
+    let me = client(&server, "c").await;
+    let asker = me.clone();
+    let waiting = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let answer = asker
+            .sharded_ref::<Get>("silent")
+            .ask::<Seen>("k", Get, WAIT)
+            .await;
+        (answer, started.elapsed())
+    });
+    tokio::time::timeout(WAIT, silent.next())
+        .await
+        .expect("the ask arrived");
+    me.leave().await;
+    let (answer, waited) = waiting.await.expect("the asking task");
+    assert!(
+        matches!(answer, Err(RemoteError::InboxClosed)),
+        "{answer:?}"
+    );
+    assert!(waited < WAIT, "ended by the leave, not by its timeout");
 }
 
 #[tokio::test]

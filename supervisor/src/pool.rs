@@ -291,13 +291,14 @@ where
             Routing::RoundRobin => {
                 let first = self.next.fetch_add(1, Ordering::Relaxed);
                 let i = (0..n).map(|k| first.wrapping_add(k) % n).find(live);
-                (i, i != Some(first % n))
+                // A member skipped because it is stopping is no news for the supervisor.
+                (i, i != Some(first % n) && !members[first % n].1.is_alive())
             }
             Routing::LeastLoaded => {
                 let i = (0..n)
                     .filter(live)
                     .min_by_key(|&i| members[i].1.mailbox_len());
-                (i, members.iter().any(|(_, m)| !m.accepts_messages()))
+                (i, members.iter().any(|(_, m)| !m.is_alive()))
             }
         };
         Some((members[i.unwrap_or(0)].1.clone(), met_ended))

@@ -570,8 +570,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     IncarnationEnd::AfterCurrentMessage,
                     ExitReason::Shutdown(None),
                 );
-                // A timeout too long for an `Instant` waits as `Infinity` does.
-                ctx.now().checked_add(d)
+                Some(ctx.now() + d)
             }
             Shutdown::Infinity => {
                 self.children[idx].end_incarnation(
@@ -620,7 +619,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 Shutdown::Brutal => self.children[idx].kill(),
                 Shutdown::Timeout(d) => {
                     self.children[idx].shutdown();
-                    deadline = ctx.now().checked_add(d);
+                    deadline = Some(ctx.now() + d);
                 }
                 Shutdown::Infinity => self.children[idx].shutdown(),
             },

@@ -9,12 +9,14 @@ use std::time::Duration;
 use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use futures::channel::oneshot;
+use futures::future::Either;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::durable::{Stored, durable_subject};
 use super::serve::{OWNER_HEADER, claim_subject, direct_subject};
+use crate::address::PendingGuard;
 use crate::broker::NatsBroker;
 use crate::codec::{Codec, CodecError, Postcard};
 use crate::config::is_token;
@@ -138,8 +140,10 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     /// `Rejected` with [`Rejection::InvalidKey`] (a key must be 1 to 128 letters, digits,
     /// `-` or `_`), [`Rejection::ActivationFailed`] (the factory failed: its error, as text),
     /// or another refusal; `NotFound` if no node took the key before the timeout (nobody
-    /// serves the group); `Closed`, `Full`, `Timeout`, and the encoding errors of
-    /// [`RemoteRef::tell`](crate::RemoteRef::tell). Each but `Timeout` hands the message back.
+    /// serves the group); `Closed`, `Full`, `Timeout`, `InboxClosed` (this node left or its
+    /// connection closed while the answer was awaited), and the encoding errors of
+    /// [`RemoteRef::tell`](crate::RemoteRef::tell). Each but `Timeout` and `InboxClosed` hands
+    /// the message back.
     pub async fn tell(&self, key: &str, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
         self.exchange(
             Kind::AckedTell,
@@ -370,14 +374,21 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
             }
             let retry = match self.attempt(subject, correlation, out, deadline).await {
                 Attempt::Unsent => return Err(RemoteError::Disconnected(msg)),
-                Attempt::Left => return Err(RemoteError::LeftWhileWaiting),
+                Attempt::InboxClosed => return Err(RemoteError::InboxClosed),
                 Attempt::Answer(message) => match read(&message) {
                     Outcome::Answer(body) => {
-                        if let Some(owner) =
-                            message.headers.as_ref().and_then(|h| h.get(OWNER_HEADER))
-                        {
-                            self.owners()
-                                .insert(key.to_owned(), owner.as_str().to_owned());
+                        match message.headers.as_ref().and_then(|h| h.get(OWNER_HEADER)) {
+                            Some(owner) => {
+                                self.owners()
+                                    .insert(key.to_owned(), owner.as_str().to_owned());
+                            }
+                            // Answered by a node whose group is stopping: not the key's owner
+                            // for the next message.
+                            None => {
+                                if let Some(node) = &owner {
+                                    self.forget_owner(key, node);
+                                }
+                            }
                         }
                         return Ok((body, msg));
                     }
@@ -435,7 +446,8 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         crate::address::admit(&self.broker, &self.group, is_token(&self.group), msg)
     }
 
-    /// Sends one attempt and waits for its answer until `deadline`.
+    /// Sends one attempt and waits for its answer until `deadline`, in the caller's task: a
+    /// dropped send takes its entry out of the pending table with it.
     async fn attempt(
         &self,
         subject: String,
@@ -444,35 +456,35 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         deadline: Instant,
     ) -> Attempt {
         let inner = Arc::clone(&self.broker.inner);
-        runtime::run(async move {
-            let (tx, rx) = oneshot::channel();
-            if !inner.expect_answer(correlation, tx) {
-                return Attempt::Unsent;
-            }
+        let (tx, rx) = oneshot::channel();
+        if !inner.expect_answer(correlation, tx) {
+            return Attempt::Unsent;
+        }
+        let _pending = PendingGuard {
+            inner: Arc::clone(&inner),
+            correlation,
+        };
+        let sent = runtime::run(async move {
             let reply = Subject::from(inner.inbox(&format!("a.{correlation}")));
-            if inner
+            inner
                 .client
                 .publish_with_reply(Subject::from(subject), reply, bytes.into())
                 .await
-                .is_err()
-            {
-                inner.pending().remove(&correlation);
-                return Attempt::Unsent;
-            }
-            match tokio::time::timeout_at(deadline, rx).await {
-                Ok(Ok(answer)) if answer.status == Some(StatusCode::NO_RESPONDERS) => {
-                    Attempt::NobodyListened
-                }
-                Ok(Ok(answer)) => Attempt::Answer(answer),
-                // The node left while the answer was awaited (its inbox is gone).
-                Ok(Err(_)) => Attempt::Left,
-                Err(_) => {
-                    inner.pending().remove(&correlation);
-                    Attempt::TimedOut
-                }
-            }
         })
-        .await
+        .await;
+        if sent.is_err() {
+            return Attempt::Unsent;
+        }
+        let timer = std::pin::pin!(runtime::sleep_until(deadline));
+        match futures::future::select(rx, timer).await {
+            Either::Left((Ok(answer), _)) if answer.status == Some(StatusCode::NO_RESPONDERS) => {
+                Attempt::NobodyListened
+            }
+            Either::Left((Ok(answer), _)) => Attempt::Answer(answer),
+            // The node's inbox is gone (it left, or its connection closed for good).
+            Either::Left((Err(_), _)) => Attempt::InboxClosed,
+            Either::Right(_) => Attempt::TimedOut,
+        }
     }
 }
 
@@ -486,8 +498,8 @@ enum Attempt {
     NobodyListened,
     /// The deadline passed first.
     TimedOut,
-    /// The node left while the answer was awaited.
-    Left,
+    /// The node's inbox closed while the answer was awaited.
+    InboxClosed,
 }
 
 fn read(message: &async_nats::Message) -> Outcome {

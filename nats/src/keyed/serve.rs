@@ -141,7 +141,8 @@ pub(crate) struct Group<A: Actor, MB: Mailbox, C: Codec> {
     pub(crate) next_worker: AtomicU64,
     pub(crate) active: Mutex<HashSet<String>>,
     pub(crate) counters: Arc<Counters>,
-    /// Set when the group stops serving on this node: a sweep still under way wakes nothing.
+    /// Set when the group stops serving on this node: a sweep still under way wakes nothing,
+    /// and answers no longer name this node as the key's owner.
     pub(crate) stopped: std::sync::atomic::AtomicBool,
     /// Set when the serving loop has ended: its subscriptions drained and every worker told to
     /// stop. Until then a stop or a leave waits for the group, even with no key active.
@@ -203,7 +204,18 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         let id = self.next_worker.fetch_add(1, Ordering::Relaxed);
         workers.insert(key.to_owned(), (id, tx));
         let group = Arc::clone(self);
-        let task = runtime::spawn(group.work(key.to_owned(), id, rx));
+        // A worker aborted (by a leave that stopped waiting) leaves no entry behind for a stop
+        // to wait on: the guard is made now and dropped with the task's future.
+        let gone = WorkerGone {
+            group: Arc::clone(self),
+            key: key.to_owned(),
+            id,
+        };
+        let key = key.to_owned();
+        let task = runtime::spawn(async move {
+            let _gone = gone;
+            group.work(key, id, rx).await;
+        });
         self.inner.keep_task(task);
     }
 
@@ -284,9 +296,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         }
     }
 
+    /// The header that names this node as the key's owner, so that the sender's next message
+    /// comes here directly; none once the group has stopped here.
     fn owner_headers(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(OWNER_HEADER, self.inner.node.as_str());
+        if !self.stopped.load(Ordering::Acquire) {
+            headers.insert(OWNER_HEADER, self.inner.node.as_str());
+        }
         headers
     }
 
@@ -861,21 +877,55 @@ async fn confirm(
 ///
 /// A group that takes durable messages also reads the wakes (the durable publishes, one node
 /// of the group getting each) and sweeps its stream every lease TTL.
-pub(crate) async fn serve<A: Actor, MB: Mailbox, C: Codec>(
+pub(crate) fn serve<A: Actor, MB: Mailbox, C: Codec>(
+    group: Arc<Group<A, MB, C>>,
+    direct: async_nats::Subscriber,
+    claim: async_nats::Subscriber,
+    wakes: Option<async_nats::Subscriber>,
+    stop: oneshot::Receiver<()>,
+) -> impl Future<Output = ()> + Send + 'static {
+    // However the loop ends (aborted by a leave that stopped waiting, even before its first
+    // poll), a stop waits for it no more: the guard is made now and dropped with the future.
+    let finished = Finished(Arc::clone(&group));
+    async move {
+        let _finished = finished;
+        serve_until_stopped(group, direct, claim, wakes, stop).await;
+    }
+}
+
+/// Removes a key's worker from the group's table when the worker's task ends, if the entry is
+/// still that worker's (a worker that returns has removed it already).
+struct WorkerGone<A: Actor, MB: Mailbox, C: Codec> {
+    group: Arc<Group<A, MB, C>>,
+    key: String,
+    id: u64,
+}
+
+impl<A: Actor, MB: Mailbox, C: Codec> Drop for WorkerGone<A, MB, C> {
+    fn drop(&mut self) {
+        let mut workers = lock(&self.group.workers);
+        if workers.get(&self.key).is_some_and(|(w, _)| *w == self.id) {
+            workers.remove(&self.key);
+        }
+    }
+}
+
+/// Sets the group's `finished` when dropped.
+struct Finished<A: Actor, MB: Mailbox, C: Codec>(Arc<Group<A, MB, C>>);
+
+impl<A: Actor, MB: Mailbox, C: Codec> Drop for Finished<A, MB, C> {
+    fn drop(&mut self) {
+        self.0.finished.store(true, Ordering::Release);
+    }
+}
+
+async fn serve_until_stopped<A: Actor, MB: Mailbox, C: Codec>(
     group: Arc<Group<A, MB, C>>,
     mut direct: async_nats::Subscriber,
     mut claim: async_nats::Subscriber,
     mut wakes: Option<async_nats::Subscriber>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    // However this ends (aborted by a leave that stopped waiting, too), a stop waits no more.
-    struct Finished<'a>(&'a std::sync::atomic::AtomicBool);
-    impl Drop for Finished<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Release);
-        }
-    }
-    let _finished = Finished(&group.finished);
     let mut sweeps = tokio::time::interval(group.leases.ttl());
     sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -904,12 +954,21 @@ pub(crate) async fn serve<A: Actor, MB: Mailbox, C: Codec>(
         let Some(msg) = msg else { break };
         group.receive(msg).await;
     }
+    // Stopped: a sweep under way wakes nothing, and answers no longer name this node as the
+    // key's owner (a sender would come straight back here, to find nobody).
+    group.stopped.store(true, Ordering::Release);
     // Stop the server's deliveries, and take what it delivered meanwhile as any message
     // (handled by its key's worker, which the stop below passivates after it) instead of
-    // dropping it: its sender would wait out its whole timeout.
-    crate::export::drain(&group.inner, &mut direct, |msg| group.receive(msg)).await;
-    crate::export::drain(&group.inner, &mut claim, |msg| group.receive(msg)).await;
-    group.stopped.store(true, Ordering::Release);
+    // dropping it: its sender would wait out its whole timeout. Both at once, and within half
+    // the node TTL, which bounds a leave's wait for the group: its workers must still be told
+    // to stop below.
+    let _ = tokio::time::timeout(group.inner.config.node_ttl / 2, async {
+        futures::join!(
+            crate::export::drain(&group.inner, &mut direct, |msg| group.receive(msg)),
+            crate::export::drain(&group.inner, &mut claim, |msg| group.receive(msg)),
+        )
+    })
+    .await;
     if let Some(mut wakes) = wakes {
         let _ = wakes.unsubscribe().await;
     }

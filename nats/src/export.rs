@@ -148,9 +148,11 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
 
     /// Claims the name in the cluster registry and starts serving (for a pool member: joins the
     /// pool's queue group; nothing is claimed). The export lasts until the actor ends (the name
-    /// is then released, the member leaves the pool), [`Exported::withdraw`] is called, or this
-    /// node leaves or dies (the other nodes then purge the name; the server drops a dead
-    /// node's pool members with its connection).
+    /// is then released, the member leaves the pool) or a message for it finds its mailbox
+    /// closed (the actor is stopping: refused as `ActorGone`, the export ends at once, so that
+    /// the next messages go to another pool member, or find nobody), [`Exported::withdraw`] is
+    /// called, or this node leaves or dies (the other nodes then purge the name; the server
+    /// drops a dead node's pool members with its connection).
     ///
     /// # Errors
     ///
@@ -343,13 +345,21 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
                     break 'serving;
                 }
             };
-            handle(&inner, &name, &actor, &routes, msg).await;
+            // An actor that is stopping takes no more messages: the subscription ends now,
+            // so that the server routes the name's next messages elsewhere (another member of
+            // a pool) or finds nobody, rather than here to be refused one by one.
+            let mut ending = false;
+            handle(&inner, &name, &actor, &routes, msg, &mut ending).await;
+            if ending {
+                break;
+            }
         }
     }
     // Stop the server's deliveries, and answer what it delivered meanwhile instead of dropping
     // it: to the actor if it still runs (withdrawn), else `ActorGone` to the sender.
     drain(&inner, &mut sub, |msg| {
-        handle(&inner, &name, &actor, &routes, msg)
+        let (inner, name, actor, routes) = (&inner, &name, &actor, &routes);
+        async move { handle(inner, name, actor, routes, msg, &mut false).await }
     })
     .await;
     inner.forget(sid);
@@ -368,12 +378,15 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
     }
 }
 
+/// Hands one received message to the actor, or refuses it. Sets `ending` if the actor's
+/// mailbox no longer takes messages (the actor is stopping or has ended).
 async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     inner: &Arc<Inner<C>>,
     name: &str,
     actor: &WeakActorRef<A, MB>,
     routes: &Routes<A::Message, C>,
     msg: async_nats::Message,
+    ending: &mut bool,
 ) {
     let reply_to = msg.reply.clone();
     let reject = |reply_to: Option<async_nats::Subject>, correlation: u64, why: Rejection| {
@@ -421,12 +434,14 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
     };
     let acked = env.kind == Kind::AckedTell;
     let Some(target) = actor.upgrade() else {
+        *ending = true;
         return reject(refusals_to(), correlation, Rejection::ActorGone).await;
     };
     match target.tell(message).await {
         Ok(()) => {}
         Err(SendError::Closed(m)) => {
             crate::routes::discard(m);
+            *ending = true;
             return reject(refusals_to(), correlation, Rejection::ActorGone).await;
         }
         Err(SendError::Full(m)) => {

@@ -68,10 +68,10 @@ impl<C: Codec> NatsBroker<C> {
     /// or a [`NoSuchName`](playhouse_core::DeadLetterKind::NoSuchName) dead letter for a tell
     /// (the errors and dead letters name the pool).
     ///
-    /// A member whose actor has just ended may still be handed a message before its node
-    /// leaves the queue group: the sender then gets `Closed` (an
-    /// [`ActorGone`](playhouse_core::DeadLetterKind::ActorGone) dead letter for a tell), and
-    /// may send again to reach another member.
+    /// A member whose actor is stopping or has just ended may still be handed a message before
+    /// its node leaves the queue group (the first such message makes it leave): the sender
+    /// then gets `Closed` (an [`ActorGone`](playhouse_core::DeadLetterKind::ActorGone) dead
+    /// letter for a tell), and may send again to reach another member.
     pub fn pool<M: Serialize + Send + 'static>(&self, name: &str) -> RemoteRef<M, C> {
         RemoteRef::with_subject(self, name, pool_subject(&self.inner, name))
     }

@@ -236,6 +236,93 @@ async fn a_pool_member_that_ends_leaves_the_pool_and_a_plain_tell_to_none_is_a_d
     }
 }
 
+/// A pool member that can be held in a handler: `Hold` answers, then waits for its gate.
+struct Gated {
+    jobs: u32,
+}
+
+enum GatedMsg {
+    Job,
+    Hold(
+        playhouse_core::Reply<()>,
+        futures::channel::oneshot::Receiver<()>,
+    ),
+    Count(playhouse_core::Reply<u32>),
+}
+
+impl From<Job> for GatedMsg {
+    fn from(Job(_): Job) -> GatedMsg {
+        GatedMsg::Job
+    }
+}
+
+impl playhouse_core::Actor for Gated {
+    type Message = GatedMsg;
+    type Error = std::convert::Infallible;
+}
+
+impl<V: playhouse_core::Env> playhouse_core::Handler<V> for Gated {
+    async fn handle(
+        &mut self,
+        msg: GatedMsg,
+        _: &mut playhouse_core::Context<Self, V>,
+    ) -> Result<(), std::convert::Infallible> {
+        match msg {
+            GatedMsg::Job => self.jobs += 1,
+            GatedMsg::Hold(reply, gate) => {
+                let _ = reply.send(());
+                let _ = gate.await;
+            }
+            GatedMsg::Count(reply) => {
+                let _ = reply.send(self.jobs);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_stopping_member_leaves_the_pool_at_the_first_message_it_refuses() {
+    let server = server();
+    let node = connect(&server, "node").await;
+    let system = system(&node);
+    let stopping = system.spawn(Gated { jobs: 0 });
+    let staying = system.spawn(Gated { jobs: 0 });
+    for member in [&stopping, &staying] {
+        node.join_pool(POOL, member)
+            .tell::<Job>()
+            .start()
+            .await
+            .unwrap();
+    }
+    // Held in a handler, then asked to stop: it takes no more messages but has not ended.
+    let (open, gate) = futures::channel::oneshot::channel();
+    stopping
+        .ask(|reply| GatedMsg::Hold(reply, gate))
+        .await
+        .unwrap();
+    stopping.stop();
+    assert!(stopping.is_alive() && !stopping.accepts_messages());
+    let pool = node.pool::<Job>(POOL);
+    let (mut taken, mut refused) = (0, 0);
+    for n in 0..40 {
+        match pool.tell_acked(Job(n), LEAVING).await {
+            Ok(()) => taken += 1,
+            // Refused by the stopping member, which then leaves the queue group; or lost as
+            // it leaves (at most once).
+            Err(RemoteError::Closed(_) | RemoteError::Timeout) => refused += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(
+        refused <= 3,
+        "the stopping member kept its share: {refused} of 40 refused"
+    );
+    assert_eq!(staying.ask(GatedMsg::Count).await.unwrap(), taken);
+    let _ = open.send(());
+    stopping.wait().await;
+}
+
 #[tokio::test]
 async fn a_pool_name_is_checked_and_something_must_be_accepted() {
     let server = server();

@@ -256,14 +256,19 @@ impl<C: Codec> NatsBroker<C> {
     }
 
     /// The live nodes of the cluster, sorted, this one included: those whose heartbeat this
-    /// node saw within the TTL.
+    /// node saw within the TTL. Empty once this node has left ([`leave`](NatsBroker::leave)):
+    /// it no longer follows the cluster.
     pub fn members(&self) -> Vec<String> {
+        if self.inner.has_left() {
+            return Vec::new();
+        }
         self.inner.members.list()
     }
 
-    /// Whether `node` is alive as far as this node knows.
+    /// Whether `node` is alive as far as this node knows; `false` for every node once this one
+    /// has left.
     pub fn is_member(&self, node: &str) -> bool {
-        self.inner.members.is_alive(node)
+        !self.inner.has_left() && self.inner.members.is_alive(node)
     }
 
     /// The membership changes from now on (joins, leaves, this node's disconnections), as a

@@ -248,6 +248,8 @@ async fn a_leaving_node_takes_its_names_with_it_and_the_others_see_it_leave() {
         })
     );
     assert_eq!(b.members(), ["b"]);
+    assert!(a.members().is_empty(), "a no longer follows the cluster");
+    assert!(!a.is_member("a") && !a.is_member("b"));
     eventually("a's name is gone", async || {
         b.registration("counter").await.unwrap().is_none()
     })

@@ -142,6 +142,8 @@ struct World {
     self_ask: Mutex<Option<Keyed<u32, Probe>>>,
     /// `(key, outcome)` of each such ask, as [`ask_key`] words it.
     started_asks: Mutex<Vec<(u32, Result<u32, String>)>>,
+    /// `(key, outcome)` of each `TellOwnKey`'s tell.
+    self_tells: Mutex<Vec<(u32, Result<(), String>)>>,
 }
 
 impl World {
@@ -220,6 +222,16 @@ enum Msg {
         after: Option<Shared<oneshot::Receiver<()>>>,
         reply: Reply<Result<u32, String>>,
     },
+    /// Answers (so that the sender knows the actor has it), waits for `after`, then tells its
+    /// own key `Item(n)` from this handler (through a `KeyRef` if `via_key_ref`), and records
+    /// what came of it in the world's `self_tells`.
+    TellOwnKey {
+        keyed: Keyed<u32, Probe>,
+        n: u32,
+        via_key_ref: bool,
+        busy: Reply<()>,
+        after: Shared<oneshot::Receiver<()>>,
+    },
 }
 
 /// Asks `key` of `keyed` for its key (through a `KeyRef` if `via_key_ref`): the key, `"deadlock
@@ -285,6 +297,26 @@ impl<V: Env> Handler<V> for Probe {
                     let _ = after.await;
                 }
                 let _ = reply.send(ask_key(&keyed, key, via_key_ref).await);
+            }
+            Msg::TellOwnKey {
+                keyed,
+                n,
+                via_key_ref,
+                busy,
+                after,
+            } => {
+                let _ = busy.send(());
+                let _ = after.await;
+                let sent = if via_key_ref {
+                    keyed.key_ref(self.key).tell(Msg::Item(n)).await
+                } else {
+                    keyed.tell(self.key, Msg::Item(n)).await
+                };
+                self.world
+                    .self_tells
+                    .lock()
+                    .unwrap()
+                    .push((self.key, sent.map_err(|e| e.to_string())));
             }
         }
         Ok(())
@@ -1210,6 +1242,61 @@ async fn a_passivating_key_asking_itself_is_refused_not_hung<E: Executor>(exec: 
     }
 }
 
+/// An activation being passivated that tells its own key from a handler (the "continue later"
+/// pattern), with or without another sender's message queued for the key's next activation
+/// before it, through the set and through a `KeyRef`: the tell returns `Ok` at once (waiting
+/// for the next activation, which waits for this one to end, would hang) and its message is
+/// handled by the next activation, after the one queued before it.
+async fn a_passivating_key_telling_itself_is_queued_not_hung<E: Executor>(exec: E) {
+    let world = World::new();
+    let keyed = spec(&world).start(&System::new(exec.clone()));
+    for (key, via_key_ref, queued_first) in [
+        (1, false, false),
+        (2, true, false),
+        (3, false, true),
+        (4, true, true),
+    ] {
+        let (open, after) = gate();
+        keyed
+            .ask(key, |busy| Msg::TellOwnKey {
+                keyed: keyed.clone(),
+                n: 9,
+                via_key_ref,
+                busy,
+                after,
+            })
+            .await
+            .unwrap();
+        assert!(keyed.passivate(&key));
+        let mut expected = vec![9];
+        if queued_first {
+            // Finds the activation closed and queues for the next one, which waits for its end.
+            let mut next = Box::pin(keyed.tell(key, Msg::Item(7)));
+            assert!(futures::poll!(next.as_mut()).is_pending());
+            open.send(()).unwrap();
+            within(&exec, LONG, next).await.unwrap();
+            expected.insert(0, 7);
+        } else {
+            open.send(()).unwrap();
+        }
+        // Fails the test if the self-tell hangs.
+        eventually(&exec, "the self-tell returned", || {
+            world
+                .self_tells
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(k, _)| *k == key)
+        })
+        .await;
+        let log = within(&exec, LONG, keyed.ask(key, Msg::Log)).await.unwrap();
+        assert_eq!(log, expected, "key {key}");
+        assert_eq!(world.calls_for(key), 2);
+        let told = world.self_tells.lock().unwrap().clone();
+        assert!(told.contains(&(key, Ok(()))), "{told:?}");
+    }
+}
+
 /// What a factory's sends and asks to keys of its own set gave, in order.
 type FactoryLog = Arc<Mutex<Vec<(u32, String)>>>;
 
@@ -1575,6 +1662,7 @@ executor_tests!(
     a_key_asking_itself_is_refused_not_hung,
     a_started_hook_asking_its_own_key_is_refused_not_hung,
     a_passivating_key_asking_itself_is_refused_not_hung,
+    a_passivating_key_telling_itself_is_queued_not_hung,
     a_factory_sending_to_its_own_key_is_refused_not_hung,
     ask_timeout_hands_back_a_request_the_key_never_got,
     ask_timeout_after_delivery_and_waiting_for_room,

@@ -129,9 +129,15 @@ struct Answer<M> {
 }
 
 impl<M> Answer<M> {
-    fn send(self) {
-        // A sender that has gone wants nothing; what comes back is dropped.
-        let _ = self.reply.send(self.outcome);
+    /// Answers the sender; `false` if the message was not delivered and its sender is no
+    /// longer waiting to hear it (a send that returned at once, see `Detached`, or one that
+    /// gave up): the caller reports it as a dead letter.
+    #[must_use]
+    fn send(self) -> bool {
+        match self.reply.send(self.outcome) {
+            Ok(()) | Err(Ok(())) => true,
+            Err(Err(_)) => false,
+        }
     }
 }
 
@@ -227,12 +233,21 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         }
         let key = self.key_text();
         for Waiting { message, reply, .. } in waiting {
-            let _ = reply.send(Err(KeyedError::ActivationFailed {
+            let outcome = Err(KeyedError::ActivationFailed {
                 key: key.clone(),
                 cause: cause.clone(),
                 message,
             }
-            .into()));
+            .into());
+            self.settle(Answer { reply, outcome });
+        }
+    }
+
+    /// Answers a sender, and reports its message as a dead letter if it was not delivered
+    /// and nobody is waiting to hear that.
+    fn settle(&self, answer: Answer<A::Message>) {
+        if !answer.send() {
+            self.shared.launch.report_discarded(&self.key_text(), 1);
         }
     }
 
@@ -254,7 +269,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         loop {
             let finished = self.take_batch_or_finish(actor);
             if let Some(answer) = self.last.take() {
-                answer.send();
+                self.settle(answer);
             }
             if finished {
                 return;
@@ -279,7 +294,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                     if self.batch.is_empty() {
                         self.last = Some(answer);
                     } else {
-                        answer.send();
+                        self.settle(answer);
                     }
                 }
             }
@@ -371,24 +386,26 @@ impl<K: Key, A: Actor, MB: Mailbox> Drop for Guard<K, A, MB> {
             return;
         }
         if let Some(answer) = self.last.take() {
-            answer.send();
+            self.settle(answer);
         }
         let mut waiting = std::mem::take(&mut self.batch);
         waiting.extend(self.shared.abandon(self.hash, self.id));
         let key = self.key_text();
         if let Some(reply) = self.in_flight.take() {
-            let _ = reply.send(Err(KeyedError::Cancelled {
+            let outcome = Err(KeyedError::Cancelled {
                 key: key.clone(),
                 message: None,
             }
-            .into()));
+            .into());
+            self.settle(Answer { reply, outcome });
         }
         for Waiting { message, reply, .. } in waiting {
-            let _ = reply.send(Err(KeyedError::Cancelled {
+            let outcome = Err(KeyedError::Cancelled {
                 key: key.clone(),
                 message: Some(message),
             }
-            .into()));
+            .into());
+            self.settle(Answer { reply, outcome });
         }
         if !self.spawned {
             Counters::add(&self.shared.counters.activation_failures, 1);

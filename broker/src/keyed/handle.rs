@@ -599,7 +599,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                             fast = next;
                             continue;
                         }
-                        Slow::Queued(rx, ticket) => (rx, ticket),
+                        // Queued by the actor the activation waits for: waiting would hang.
+                        Slow::Queued(_, _, true) => return Ok(()),
+                        Slow::Queued(rx, ticket, false) => (rx, ticket),
                         Slow::AwaitActive(wait, m) => {
                             // Woken with `()` once the entry turned active, or with an error
                             // if it went: either way, route again.
@@ -616,7 +618,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                             fast = shared.route_fast(hash, key, m, true, asker);
                             continue;
                         }
-                        Slow::Activate(activation, rx, ticket) => {
+                        Slow::Activate(activation, rx, ticket, detached) => {
                             let mut activation = Some(activation);
                             // Ready on the first poll: there is no point at which this future
                             // can be dropped with the activation neither finished nor spawned.
@@ -627,6 +629,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                                 Poll::Ready(())
                             })
                             .await;
+                            if detached {
+                                return Ok(());
+                            }
                             (rx, ticket)
                         }
                     };

@@ -91,16 +91,30 @@ pub(crate) enum Slow<A: Actor, MB: Mailbox> {
     /// As [`Fast`].
     Fast(Fast<A, MB>),
     /// Waiting for the key's activation, which will say how it went; with the message's
-    /// ticket (see [`withdraw`](Shared::withdraw)).
-    Queued(ReplyReceiver<Delivery<A::Message>>, u64),
+    /// ticket (see [`withdraw`](Shared::withdraw)), and whether the send must not wait for it
+    /// (see [`Detached`]).
+    Queued(ReplyReceiver<Delivery<A::Message>>, u64, Detached),
     /// As `Queued`, and this sender made the entry: it starts the activation (see
     /// [`start_activation`](Shared::start_activation)).
-    Activate(BoxFuture<()>, ReplyReceiver<Delivery<A::Message>>, u64),
+    Activate(
+        BoxFuture<()>,
+        ReplyReceiver<Delivery<A::Message>>,
+        u64,
+        Detached,
+    ),
     /// The key's new activation is being handed the messages that queued for it: the message
     /// comes back, to be routed again once the receiver resolves (the entry turned `Active`,
     /// or went).
     AwaitActive(ReplyReceiver<()>, A::Message),
 }
+
+/// Whether a send queued for the key's next activation must return without waiting for it:
+/// `true` for a send (not an ask) made by the very actor that activation waits to end (an
+/// activation being passivated sending to its own key from a handler or its `stopped` hook).
+/// Waiting would hang: the next activation starts only once the sender's code has returned.
+/// The message stays queued and is handed to the next activation in order; if that fails, it
+/// is reported as a dead letter, since its sender is no longer waiting to hear.
+pub(crate) type Detached = bool;
 
 /// Whether a full mailbox of this kind makes a send wait (rather than fail or drop).
 #[inline(always)]
@@ -207,7 +221,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             };
             let slot = Slot::Activating(Activating::new(id, waiting, None));
             self.table.write(hash).insert_new(hash, key.clone(), slot);
-            return Slow::Activate(self.activation(hash, key.clone(), id, None), rx, id);
+            return Slow::Activate(self.activation(hash, key.clone(), id, None), rx, id, false);
         }
         let mut replaced = None;
         let (id, predecessor) = {
@@ -229,6 +243,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                                 activating.waiters().push(woken);
                                 return Slow::AwaitActive(wait, msg);
                             }
+                            let detached = asker.is_none()
+                                && activating.waits_on.is_some()
+                                && activating.waits_on == ActorId::current();
                             let ticket = self.next_id.fetch_add(1, Ordering::Relaxed);
                             activating.pending().push_back(Waiting {
                                 message: msg,
@@ -236,7 +253,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                                 asker,
                                 ticket,
                             });
-                            return Slow::Queued(rx, ticket);
+                            return Slow::Queued(rx, ticket, detached);
                         }
                         Slot::Active(active) if asker.is_some_and(|me| active.actor.id() == me) => {
                             return Slow::Fast(Fast::Own(msg));
@@ -288,7 +305,17 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         };
         // The old entry's reference is dropped outside the lock.
         drop(replaced);
-        Slow::Activate(self.activation(hash, key.clone(), id, predecessor), rx, id)
+        // A send from the actor the new activation waits for must not wait in turn.
+        let detached = asker.is_none()
+            && predecessor
+                .as_ref()
+                .is_some_and(|p| Some(p.id()) == ActorId::current());
+        Slow::Activate(
+            self.activation(hash, key.clone(), id, predecessor),
+            rx,
+            id,
+            detached,
+        )
     }
 
     /// Takes the message with `ticket` back out of the key's activation queue, for a timed ask

@@ -1295,6 +1295,33 @@ async fn a_passivating_key_telling_itself_is_queued_not_hung<E: Executor>(exec: 
         let told = world.self_tells.lock().unwrap().clone();
         assert!(told.contains(&(key, Ok(()))), "{told:?}");
     }
+
+    // The next activation fails: nobody waits to hear of the self-told message, which is then
+    // reported as a dead letter rather than lost without a trace.
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let keyed = spec(&world).start(&System::with_broker(exec.clone(), broker.clone()));
+    let (open, after) = gate();
+    keyed
+        .ask(5, |busy| Msg::TellOwnKey {
+            keyed: keyed.clone(),
+            n: 9,
+            via_key_ref: false,
+            busy,
+            after,
+        })
+        .await
+        .unwrap();
+    assert!(keyed.passivate(&5));
+    world.fail_next.store(1, Ordering::SeqCst);
+    open.send(()).unwrap();
+    eventually(&exec, "the undelivered self-tell to be reported", || {
+        broker.dead_letters().get(DeadLetterKind::ActorGone) == 1
+    })
+    .await;
+    assert!(
+        world.self_tells.lock().unwrap().contains(&(5, Ok(()))),
+        "the send itself was accepted"
+    );
 }
 
 /// What a factory's sends and asks to keys of its own set gave, in order.

@@ -74,7 +74,12 @@ pub(crate) struct Inner<C> {
     pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<async_nats::Message>>>,
     pub(crate) next_correlation: AtomicU64,
     pub(crate) left: AtomicBool,
-    pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set under the pending table's lock when the inbox is gone (the node left, or its
+    /// connection closed for good): no request may wait for an answer after that.
+    pub(crate) inbox_closed: AtomicBool,
+    /// The node's tasks, to abort when it leaves; `None` once it has (a task kept after that,
+    /// from a start that passed its check just before, is aborted at once).
+    pub(crate) tasks: Mutex<Option<Vec<tokio::task::JoinHandle<()>>>>,
     /// What each of this node's serving subscriptions serves (an export's or pool's name, a
     /// topic), by the client's subscription id: the target of its overflow dead letters.
     pub(crate) serving: Mutex<HashMap<u64, String>>,
@@ -143,22 +148,26 @@ impl<C> Inner<C> {
     /// Ends every ask waiting for an answer (each sees its sender dropped: `InboxClosed`), once
     /// the inbox is gone. Their wakers run after the table's lock is released.
     pub(crate) fn abandon_pending(&self) {
-        let abandoned = std::mem::take(&mut *self.pending());
+        let abandoned = {
+            let mut pending = self.pending();
+            self.inbox_closed.store(true, Ordering::SeqCst);
+            std::mem::take(&mut *pending)
+        };
         drop(abandoned);
     }
 
     /// Enters a request in the pending table, where the inbox sends its answer to `tx`;
-    /// `false` (nothing entered) once this node has left. The check is made under the table's
-    /// lock, which [`leave`](NatsBroker::leave) empties after setting `left`: a request is
-    /// refused before it is sent, or ended by that emptying, never left waiting for an answer
-    /// that no inbox will read.
+    /// `false` (nothing entered) once this node has left or its inbox is gone. The check is
+    /// made under the table's lock, under which [`abandon_pending`](Inner::abandon_pending)
+    /// marks the inbox gone and empties the table: a request is refused before it is sent, or
+    /// ended by that emptying, never left waiting for an answer that no inbox will read.
     pub(crate) fn expect_answer(
         &self,
         correlation: u64,
         tx: oneshot::Sender<async_nats::Message>,
     ) -> bool {
         let mut pending = self.pending();
-        if self.has_left() {
+        if self.has_left() || self.inbox_closed.load(Ordering::SeqCst) {
             return false;
         }
         pending.insert(correlation, tx);
@@ -190,8 +199,13 @@ impl<C> Inner<C> {
     /// export or subscription whose actor ended), so that the list does not grow with them.
     pub(crate) fn keep_task(&self, task: tokio::task::JoinHandle<()>) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(task);
+        match tasks.as_mut() {
+            Some(tasks) => {
+                tasks.retain(|t| !t.is_finished());
+                tasks.push(task);
+            }
+            None => task.abort(),
+        }
     }
 }
 
@@ -298,8 +312,8 @@ impl<C: Codec> NatsBroker<C> {
             }
             stop_groups(&inner).await;
             // Taken out of the lock first: an aborted task's guards take other locks.
-            let tasks = std::mem::take(&mut *inner.tasks.lock().unwrap_or_else(|p| p.into_inner()));
-            for task in tasks {
+            let tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).take();
+            for task in tasks.into_iter().flatten() {
                 task.abort();
             }
             // The inbox is gone: the asks still waiting end now, with `InboxClosed`, not at
@@ -454,7 +468,8 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         pending: Mutex::new(HashMap::new()),
         next_correlation: AtomicU64::new(1),
         left: AtomicBool::new(false),
-        tasks: Mutex::new(Vec::new()),
+        inbox_closed: AtomicBool::new(false),
+        tasks: Mutex::new(Some(Vec::new())),
         serving: Mutex::new(HashMap::new()),
         held: Arc::default(),
         groups: Mutex::new(Vec::new()),

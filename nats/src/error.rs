@@ -71,7 +71,7 @@ pub enum ExportError {
         /// The node that holds it.
         owner: String,
     },
-    /// The actor has already ended.
+    /// The actor has already ended, or is stopping (its mailbox takes no more messages).
     ActorGone,
     /// The export declared no message type to accept.
     NothingAccepted,
@@ -92,7 +92,7 @@ impl fmt::Display for ExportError {
             ExportError::NameTaken { name, owner } => {
                 write!(f, "{name:?} is already exported by node {owner:?}")
             }
-            ExportError::ActorGone => f.write_str("the actor has already ended"),
+            ExportError::ActorGone => f.write_str("the actor has ended or is stopping"),
             ExportError::NothingAccepted => f.write_str(
                 "an export must accept at least one message type (tell, ask or protocol)",
             ),

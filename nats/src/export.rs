@@ -168,7 +168,8 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
         if self.routes.is_empty() {
             return Err(ExportError::NothingAccepted);
         }
-        if !self.actor.is_alive() {
+        // A stopping actor takes no more messages: its export would end at the first one.
+        if !self.actor.accepts_messages() {
             return Err(ExportError::ActorGone);
         }
         let inner = Arc::clone(&self.broker.inner);
@@ -354,6 +355,12 @@ async fn serve<A: Actor, MB: Mailbox, C: Codec>(
                 break;
             }
         }
+    }
+    // A name lost just as the loop ended for another reason is still told.
+    if lost_to.is_none()
+        && let Some(holder) = futures::FutureExt::now_or_never(&mut lost)
+    {
+        lost_to = Some(holder);
     }
     // Stop the server's deliveries, and answer what it delivered meanwhile instead of dropping
     // it: to the actor if it still runs (withdrawn), else `ActorGone` to the sender.

@@ -303,22 +303,37 @@ async fn a_stopping_member_leaves_the_pool_at_the_first_message_it_refuses() {
         .unwrap();
     stopping.stop();
     assert!(stopping.is_alive() && !stopping.accepts_messages());
+    // It cannot join anything any more.
+    assert_eq!(
+        node.join_pool("other", &stopping)
+            .tell::<Job>()
+            .start()
+            .await
+            .unwrap_err(),
+        ExportError::ActorGone
+    );
     let pool = node.pool::<Job>(POOL);
-    let (mut taken, mut refused) = (0, 0);
+    let (mut taken, mut refused, mut timed_out) = (0, 0, 0);
     for n in 0..40 {
         match pool.tell_acked(Job(n), LEAVING).await {
             Ok(()) => taken += 1,
-            // Refused by the stopping member, which then leaves the queue group; or lost as
-            // it leaves (at most once).
-            Err(RemoteError::Closed(_) | RemoteError::Timeout) => refused += 1,
+            // Refused by the stopping member, which then leaves the queue group.
+            Err(RemoteError::Closed(_)) => refused += 1,
+            // Lost as it leaves (at most once), or taken by the other member but acknowledged
+            // late on a loaded machine.
+            Err(RemoteError::Timeout) => timed_out += 1,
             Err(e) => panic!("{e:?}"),
         }
     }
     assert!(
-        refused <= 3,
-        "the stopping member kept its share: {refused} of 40 refused"
+        refused + timed_out <= 3,
+        "the stopping member kept its share: {refused} of 40 refused, {timed_out} timed out"
     );
-    assert_eq!(staying.ask(GatedMsg::Count).await.unwrap(), taken);
+    let handled = staying.ask(GatedMsg::Count).await.unwrap();
+    assert!(
+        (taken..=taken + timed_out).contains(&handled),
+        "{handled} handled, {taken} acknowledged"
+    );
     let _ = open.send(());
     stopping.wait().await;
 }

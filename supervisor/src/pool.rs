@@ -290,9 +290,14 @@ where
         let (i, met_ended) = match self.template.routing {
             Routing::RoundRobin => {
                 let first = self.next.fetch_add(1, Ordering::Relaxed);
-                let i = (0..n).map(|k| first.wrapping_add(k) % n).find(live);
-                // A member skipped because it is stopping is no news for the supervisor.
-                (i, i != Some(first % n) && !members[first % n].1.is_alive())
+                let mut skipped_ended = false;
+                let i = (0..n).map(|k| first.wrapping_add(k) % n).find(|i| {
+                    let take = live(i);
+                    // A member skipped because it is stopping is no news for the supervisor.
+                    skipped_ended |= !take && !members[*i].1.is_alive();
+                    take
+                });
+                (i, skipped_ended)
             }
             Routing::LeastLoaded => {
                 let i = (0..n)

@@ -28,6 +28,9 @@ pub(crate) struct Lease {
     revision: AtomicU64,
     deadline: Mutex<Instant>,
     lapsed: AtomicBool,
+    /// Set when this node gave the lease back while it still held it (a passivation): what
+    /// its activation did before that was done under the lease.
+    given_back: AtomicBool,
 }
 
 impl Lease {
@@ -37,6 +40,7 @@ impl Lease {
             revision: AtomicU64::new(revision),
             deadline: Mutex::new(deadline),
             lapsed: AtomicBool::new(false),
+            given_back: AtomicBool::new(false),
         }
     }
 
@@ -52,6 +56,13 @@ impl Lease {
     /// Marks the lease lapsed for good (the node stops acting for the key).
     pub(crate) fn lapse(&self) {
         self.lapsed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this node lost the lease (it lapsed, or its deadline passed) rather than gave
+    /// it back while holding it. An answer the activation gave before a give-back was given
+    /// under the lease and may still go out; one that comes after a loss may not.
+    pub(crate) fn is_lost(&self) -> bool {
+        !self.is_valid() && !self.given_back.load(Ordering::SeqCst)
     }
 
     pub(crate) fn is_lapsed(&self) -> bool {
@@ -189,6 +200,9 @@ impl Leases {
 
     /// Gives the lease back: lapses it here and purges the entry if it is still ours.
     pub(crate) async fn give_back(&self, lease: &Lease) {
+        if lease.is_valid() {
+            lease.given_back.store(true, Ordering::SeqCst);
+        }
         lease.lapse();
         let _ = self
             .store

@@ -310,7 +310,11 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
     /// (`NATS/1.0\r\n`, the header's line, the blank line), which the server counts against
     /// its payload limit.
     fn owner_headers_len(&self) -> usize {
-        "NATS/1.0\r\n".len() + OWNER_HEADER.len() + ": \r\n".len() + self.inner.node.len() + 2
+        let owner = match self.stopped.load(Ordering::Acquire) {
+            true => 0,
+            false => OWNER_HEADER.len() + ": \r\n".len() + self.inner.node.len(),
+        };
+        "NATS/1.0\r\n".len() + owner + 2
     }
 
     /// One key's worker: handles its work in order until the key is inactive and nothing is
@@ -512,7 +516,8 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                 let mut out = Vec::new();
                 match answer {
                     // Fenced: nothing leaves a node for a key whose lease lapsed.
-                    Ok(_) if !lease.is_valid() => envelope::rejection(
+                    // (An answer given before a passivation gave the lease back goes out.)
+                    Ok(_) if lease.is_lost() => envelope::rejection(
                         &mut out,
                         correlation,
                         &Rejection::NoReply(RemoteNoReply::Stopped),
@@ -957,6 +962,10 @@ async fn serve_until_stopped<A: Actor, MB: Mailbox, C: Codec>(
     // Stopped: a sweep under way wakes nothing, and answers no longer name this node as the
     // key's owner (a sender would come straight back here, to find nobody).
     group.stopped.store(true, Ordering::Release);
+    // A stopped group ignores wakes: the server may send them to the group's other nodes.
+    if let Some(mut wakes) = wakes {
+        let _ = wakes.unsubscribe().await;
+    }
     // Stop the server's deliveries, and take what it delivered meanwhile as any message
     // (handled by its key's worker, which the stop below passivates after it) instead of
     // dropping it: its sender would wait out its whole timeout. Both at once, and within half
@@ -969,8 +978,5 @@ async fn serve_until_stopped<A: Actor, MB: Mailbox, C: Codec>(
         )
     })
     .await;
-    if let Some(mut wakes) = wakes {
-        let _ = wakes.unsubscribe().await;
-    }
     group.stop_workers();
 }

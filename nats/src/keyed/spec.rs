@@ -642,9 +642,11 @@ impl<A: Actor, MB: Mailbox, C: Codec> Sharded<A, MB, C> {
     }
 
     /// Stops serving the group on this node: no new message is taken, what the server had
-    /// already delivered here is handled as any message, then every active key is passivated
-    /// and its lease given back (other nodes take the keys on their next message). Waits for
-    /// that, at most `timeout` (`Duration::MAX` for no limit).
+    /// already delivered here is handled as any message (it may activate its key here, just
+    /// before the passivation; taking it is bounded by half the node TTL, past which what is
+    /// left is dropped and its senders time out), then every active key is passivated and its
+    /// lease given back (other nodes take the keys on their next message). Waits for that, at
+    /// most `timeout` (`Duration::MAX` for no limit).
     pub async fn stop(&self, timeout: Duration) {
         if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = stop.send(());

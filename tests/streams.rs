@@ -405,6 +405,8 @@ struct Paced {
     ahead: Arc<Mutex<Vec<(u32, u32)>>>,
     holding: Option<oneshot::Sender<()>>,
     gate: Option<oneshot::Receiver<()>>,
+    /// How long its `stopped` hook takes: time for a forwarder to pull, if it would.
+    linger: Duration,
 }
 
 const HOLD_AT: u32 = 5;
@@ -443,6 +445,12 @@ impl<V: Env> Handler<V> for Paced {
         self.handled.store(n + 1, Ordering::SeqCst);
         Ok(())
     }
+
+    async fn stopped(&mut self, ctx: &mut Context<Self, V>, _: &ExitReason) {
+        if !self.linger.is_zero() {
+            ctx.sleep(self.linger).await;
+        }
+    }
 }
 
 /// The stream is pulled only when the handler has taken the item before: on every item it has
@@ -461,6 +469,7 @@ async fn backpressure_reaches_the_source<E: Executor>(exec: E) {
         ahead: ahead.clone(),
         holding: Some(holding_tx),
         gate: Some(gate),
+        linger: Duration::ZERO,
     });
     let handle = system.attach_stream(
         &actor,
@@ -493,6 +502,43 @@ async fn backpressure_reaches_the_source<E: Executor>(exec: E) {
     assert!(p <= h + 1, "pulled {p}, handled {h}");
     actor.stop();
     within(&exec, LONG, actor.wait()).await;
+}
+
+/// A stream whose actor was asked to stop is not pulled again: the item it would take could
+/// only be dropped (the mailbox is closed). The handler holds item 5 while the stop comes, and
+/// the `stopped` hook lingers, which gives the forwarder time to pull, if it would, once the
+/// handler lets the item go.
+async fn a_stopping_actors_stream_is_not_pulled_again<E: Executor>(exec: E) {
+    let pulled = Arc::new(AtomicU32::new(0));
+    let handled = Arc::new(AtomicU32::new(0));
+    let (holding_tx, holding) = oneshot::channel();
+    let (open, gate) = oneshot::channel();
+    let system = System::new(exec.clone());
+    let actor = system.spawn(Paced {
+        pulled: pulled.clone(),
+        handled: handled.clone(),
+        ahead: Arc::default(),
+        holding: Some(holding_tx),
+        gate: Some(gate),
+        linger: ms(50),
+    });
+    let handle = system.attach_stream(
+        &actor,
+        Counting {
+            pulled: pulled.clone(),
+        },
+    );
+    within(&exec, LONG, holding).await.expect("held");
+    actor.stop();
+    let _ = open.send(());
+    within(&exec, LONG, actor.wait()).await;
+    assert!(!handle.is_active());
+    assert_eq!(handled.load(Ordering::SeqCst), HOLD_AT + 1);
+    assert_eq!(
+        pulled.load(Ordering::SeqCst),
+        HOLD_AT + 1,
+        "an item was pulled after the stop, and could only be dropped"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -849,6 +895,7 @@ executor_tests!(
     stream_attached_from_the_context_is_handled,
     stream_and_busy_mailbox_both_make_progress,
     backpressure_reaches_the_source,
+    a_stopping_actors_stream_is_not_pulled_again,
     several_streams_at_once,
     cancel_stops_the_stream_and_drops_it,
     actor_stop_drops_pending_streams,

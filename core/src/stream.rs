@@ -104,8 +104,10 @@ use crate::sync::{Arc, Mutex};
 ///   restarts.
 /// - When the actor ends, whatever the reason, every stream attached to it is cancelled before
 ///   [`ActorRef::wait`](crate::ActorRef::wait) resolves, and dropped promptly by its forwarder,
-///   even while pending. A closed mailbox ends a forwarder too: the item it could not queue is
-///   dropped (reply ports inside it resolve with [`NoReply::Stopped`]).
+///   even while pending. A stop or kill ends a forwarder too: it takes nothing more from the
+///   stream once one was asked for (it looks before each pull), and an item it pulled just as
+///   the mailbox closed, which it could not queue, is dropped (reply ports inside it resolve
+///   with [`NoReply::Stopped`]).
 /// - A stream does not keep its actor alive: the forwarder holds the actor's cell, not a
 ///   counted reference. When the last [`ActorRef`](crate::ActorRef) is dropped the actor ends as
 ///   usual, and its streams with it.
@@ -448,6 +450,12 @@ where
                 if st.in_flight > 0 {
                     return Poll::Pending;
                 }
+            }
+            // A stop or kill was asked for: the mailbox is closed, so an item pulled now could
+            // only be dropped. Nothing more is taken from the stream (one atomic load; the end
+            // of the actor cancels the stream a moment later).
+            if cell.stop_was_requested() {
+                return Poll::Ready(Ok(Pulled::Cancelled));
             }
             match catch_unwind(AssertUnwindSafe(|| stream.as_mut().poll_next(cx))) {
                 Ok(Poll::Ready(Some(item))) => Poll::Ready(Ok(Pulled::Item(item))),

@@ -198,7 +198,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// (holding the request if it was still waiting for room in a full `Block` mailbox).
     ///
     /// The timer comes from the actor's executor; this is the one send path that allocates (the
-    /// type-erased sleep).
+    /// type-erased sleep). A timeout of zero, or shorter than the timer's resolution, does not
+    /// say "only if the answer is already there": whether an answer that comes at once beats
+    /// the timer depends on the executor (on the std executor it usually does, on smol it
+    /// usually does not).
     ///
     /// # Errors
     ///

@@ -385,6 +385,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// });
     /// ```
     ///
+    /// A zero timeout races the executor's timer, as for
+    /// [`ActorRef::ask_timeout`](playhouse_core::ActorRef::ask_timeout): whether an answer that
+    /// comes at once is taken depends on the executor.
+    ///
     /// # Errors
     ///
     /// As [`ask`](Keyed::ask), plus [`KeyedAskError::Timeout`].

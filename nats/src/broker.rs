@@ -87,6 +87,10 @@ pub(crate) struct Inner<C> {
     pub(crate) held: Arc<crate::held_names::HeldNames>,
     /// The sharded groups this node serves, which [`NatsBroker::leave`] stops first.
     pub(crate) groups: Mutex<Vec<ServedGroup>>,
+    /// The sharded groups this node serves or is starting, by name: one of each at a time
+    /// (two would take each other's leases away, key after key). A name is taken by
+    /// `ShardedSpec::start` and given back when that group's serving loop ends.
+    pub(crate) group_names: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A sharded group this node serves, as [`NatsBroker::leave`] stops it: the group's stop
@@ -473,6 +477,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         serving: Mutex::new(HashMap::new()),
         held: Arc::default(),
         groups: Mutex::new(Vec::new()),
+        group_names: Mutex::new(std::collections::HashSet::new()),
         config,
     });
     inner.members.heartbeat(&node, Duration::ZERO);

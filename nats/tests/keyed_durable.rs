@@ -133,6 +133,33 @@ async fn a_note_never_confirmed_is_given_up_as_a_dead_letter_and_the_next_one_go
     assert_eq!(redelivery.pause_after(9), Duration::from_millis(50));
 }
 
+/// A durable message as large as the sender's limit allows.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Blob(Vec<u8>);
+
+#[tokio::test]
+async fn a_durable_message_is_held_to_the_limit_with_its_id_header() {
+    let server = TestServer::start().expect("nats-server");
+    let small = NatsBroker::connect(config(&server, "small").max_message_size(4096))
+        .await
+        .expect("connects");
+    let blobs = small.sharded_ref::<Blob>("accounts");
+    // The envelope alone fits (4,000 bytes and a few), with the `Nats-Msg-Id` header it does
+    // not: the server would count both, and close the connection of a sender that went over.
+    let id = "i".repeat(100);
+    match blobs
+        .tell_durable("k", &id, Blob(vec![0; 4000]), WAIT)
+        .await
+    {
+        Err(RemoteError::TooLarge { size, limit, msg }) => {
+            assert_eq!(limit, 4096);
+            assert!(size > 4096, "{size}");
+            assert_eq!(msg.0.len(), 4000, "handed back");
+        }
+        other => panic!("expected TooLarge, got {:?}", other.map(|_| ())),
+    }
+}
+
 #[tokio::test]
 async fn durable_notes_reach_actors_running_on_smol_and_on_the_std_executor() {
     let server = TestServer::start().expect("nats-server");

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use keyed_common::*;
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{Rejection, RemoteError, StateError};
+use playhouse_nats::{ExportError, Rejection, RemoteError, StateError};
 
 #[tokio::test]
 async fn activation_on_first_message_gives_the_factory_the_key() {
@@ -177,6 +177,31 @@ async fn a_sharded_ask_waiting_when_its_node_leaves_ends_at_once() {
         "{answer:?}"
     );
     assert!(waited < WAIT, "ended by the leave, not by its timeout");
+}
+
+#[tokio::test]
+async fn a_node_serves_one_group_of_a_name_at_a_time() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (broker, accounts) = node(&server, "a", &seen).await;
+    let system = playhouse_core::System::with_broker(TokioExecutor::current(), broker.clone());
+    // A second copy would take the first one's leases away, key after key.
+    match spec(&broker, &seen).start(&system).await {
+        Err(ExportError::NameTaken { name, owner }) => {
+            assert_eq!((name.as_str(), owner.as_str()), ("accounts", "a"));
+        }
+        other => panic!("expected NameTaken, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(deposit(&broker, "k", 5).await, Ok(5));
+    // Once the first has stopped, the group can be served again.
+    accounts.stop(WAIT).await;
+    let again = spec(&broker, &seen)
+        .start(&system)
+        .await
+        .expect("served again");
+    assert_eq!(deposit(&broker, "k", 1).await, Ok(6));
+    again.stop(WAIT).await;
+    broker.leave().await;
 }
 
 #[tokio::test]

@@ -888,13 +888,42 @@ pub(crate) fn serve<A: Actor, MB: Mailbox, C: Codec>(
     claim: async_nats::Subscriber,
     wakes: Option<async_nats::Subscriber>,
     stop: oneshot::Receiver<()>,
+    name: GroupName<C>,
 ) -> impl Future<Output = ()> + Send + 'static {
     // However the loop ends (aborted by a leave that stopped waiting, even before its first
-    // poll), a stop waits for it no more: the guard is made now and dropped with the future.
+    // poll), a stop waits for it no more, and the group's name is free again on this node:
+    // the guards are made now and dropped with the future.
     let finished = Finished(Arc::clone(&group));
     async move {
         let _finished = finished;
+        let _name = name;
         serve_until_stopped(group, direct, claim, wakes, stop).await;
+    }
+}
+
+/// A sharded group's name taken on this node (one group of a name at a time); given back
+/// when dropped.
+pub(crate) struct GroupName<C> {
+    inner: Arc<crate::broker::Inner<C>>,
+    name: String,
+}
+
+impl<C> GroupName<C> {
+    /// Takes `name`, or `None` if this node already serves a group of that name or is
+    /// starting one.
+    pub(crate) fn take(inner: &Arc<crate::broker::Inner<C>>, name: &str) -> Option<Self> {
+        lock(&inner.group_names)
+            .insert(name.to_owned())
+            .then(|| GroupName {
+                inner: Arc::clone(inner),
+                name: name.to_owned(),
+            })
+    }
+}
+
+impl<C> Drop for GroupName<C> {
+    fn drop(&mut self) {
+        lock(&self.inner.group_names).remove(&self.name);
     }
 }
 

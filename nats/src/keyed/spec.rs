@@ -388,6 +388,9 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// # Errors
     ///
     /// [`ExportError::InvalidName`] for a group name that is not a token,
+    /// [`ExportError::NameTaken`] (naming this node) if this node already serves a group of
+    /// that name, or is starting one (two would take each other's leases away; start it again
+    /// once [`Sharded::stop`] has returned),
     /// [`ExportError::NothingAccepted`] if no message type was declared,
     /// [`ExportError::Nats`] if the buckets or subscriptions could not be made.
     pub async fn start<E, B>(self, system: &System<E, B>) -> Result<Sharded<A, MB, C>, ExportError>
@@ -405,6 +408,17 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
         if self.routes.is_empty() {
             return Err(ExportError::NothingAccepted);
         }
+        // One group of a name per node: given back when the group's serving loop ends (or
+        // below, if this start fails).
+        let reserved = match serve::GroupName::take(&self.broker.inner, &self.group) {
+            Some(reserved) => reserved,
+            None => {
+                return Err(ExportError::NameTaken {
+                    owner: self.broker.inner.node.clone(),
+                    name: self.group,
+                });
+            }
+        };
         let spawn: Spawn<A, MB> = {
             let system = system.clone();
             let mailbox = self.mailbox.clone();
@@ -513,6 +527,7 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 claim,
                 wakes,
                 stopped,
+                reserved,
             ));
             inner.keep_task(task);
             Ok(group)

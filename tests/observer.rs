@@ -127,6 +127,49 @@ async fn a_crash_and_restart_in_order<E: Executor>(exec: E) {
     assert_eq!(sup_kinds.last(), Some(&EventKind::Stopped));
 }
 
+/// Panics in its `stopped` hook.
+struct PanicsWhenStopped;
+
+impl Actor for PanicsWhenStopped {
+    type Message = ();
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for PanicsWhenStopped {
+    async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), TestError> {
+        Ok(())
+    }
+
+    async fn stopped(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
+        panic!("boom in stopped");
+    }
+}
+
+/// A panic in the `stopped` hook is observed as a handler's is: one `Panicked`, then `Stopped`
+/// with the panic as the reason.
+async fn a_panicking_stopped_hook_is_observed<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+    let actor = system.spawn(PanicsWhenStopped);
+    actor.tell(()).await.expect("queued");
+    actor.stop();
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(matches!(&reason, ExitReason::Panicked(m) if &**m == "boom in stopped"));
+    let kinds = recording.kinds_of(actor.id());
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Spawned,
+            EventKind::Started,
+            EventKind::Handled,
+            EventKind::Panicked,
+            EventKind::Stopped,
+        ]
+    );
+    let got = data_of(&recording, actor.id());
+    assert!(matches!(&got[3], EventData::Panicked { message } if message == "boom in stopped"));
+}
+
 /// A supervisor whose intensity is exceeded reports `Escalated` before it stops.
 async fn an_escalation_is_observed<E: Executor>(exec: E) {
     let recording = RecordingObserver::new();
@@ -305,6 +348,7 @@ async fn only_the_observed_system_is_observed<E: Executor>(exec: E) {
 
 executor_tests!(
     a_crash_and_restart_in_order,
+    a_panicking_stopped_hook_is_observed,
     an_escalation_is_observed,
     handled_duration_is_the_executors_time,
     message_events,

@@ -140,7 +140,13 @@ where
             }
             match Guarded::new(&task.cell, actor.stopped(&mut task.ctx, task.rx.reason())).await {
                 Outcome::Done(()) => {}
-                Outcome::Panicked(p) => task.rx = RxOrReason::Ended(panicked(p)),
+                Outcome::Panicked(p) => {
+                    task.rx = RxOrReason::Ended(panicked(p));
+                    // The hook's own panic is told as a handler's is.
+                    if task.ctx.observed() {
+                        task.observe_panic();
+                    }
+                }
                 // Killed while `stopped` was suspended: it ends there, with the reason it had.
                 Outcome::Killed => end_panicked_drop(),
             }

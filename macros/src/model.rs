@@ -3,6 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{
     Attribute, Expr, ExprLit, FnArg, GenericParam, Ident, ImplItem, ImplItemFn, ItemImpl, Lit,
@@ -496,7 +497,7 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
                 continue;
             }
         };
-        if has_reply && name == "reply" {
+        if has_reply && name.unraw() == "reply" {
             errors.at(
                 &name,
                 "a parameter named `reply` clashes with the message's reply port field: rename it",

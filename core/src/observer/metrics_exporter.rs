@@ -26,8 +26,17 @@ use super::{ActorInfo, ObservedEvent, Observer};
 /// | `playhouse_mailbox_depth` | gauge | each send and handled message |
 /// | `playhouse_messages_dropped_total`, `_rejected_total`, `_expired_total` | counter | each |
 ///
-/// Cost per event: the recorder's own (a lookup of the series by name and labels), plus a
-/// `String` for a named actor's label.
+/// A name is a label value, so actors named one by one make one series each: a supervised
+/// child is named after its child id, and a `Pool`'s members get ids that count up as it
+/// grows and shrinks (`workers#0`, `workers#1`, ...), so an autoscaling pool adds series
+/// without end. Leave such actors to [`Metrics`](super::Metrics), or give the exporter only a
+/// system whose actors are named alike.
+///
+/// Cost per event: the event's label list is built, and the `metrics` crate builds a key
+/// from it for each series the event records, so an event allocates: about 5 times per message
+/// (its send and its handling) for an unnamed actor, 12 for a named one, whether or not a
+/// recorder is installed (counted with a counting allocator, no recorder); plus the recorder's
+/// own lookup of the series. [`Metrics`](super::Metrics) allocates nothing per message.
 ///
 /// ```
 /// use playhouse_broker::InMemoryBroker;

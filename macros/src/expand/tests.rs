@@ -310,6 +310,12 @@ fn names_must_not_clash() {
         "clashes with the message's reply port field",
         "reply",
     );
+    // A raw identifier is the same field name.
+    assert_error(
+        "impl A { #[message] fn f(&self, r#reply: u8) -> u8 { r#reply } }",
+        "clashes with the message's reply port field",
+        "r#reply",
+    );
     // Without a reply, `reply` is a free name.
     let mut item: ItemImpl =
         syn::parse_str("impl A { #[message] fn f(&self, reply: u8) {} }").unwrap();

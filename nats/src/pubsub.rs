@@ -323,6 +323,12 @@ impl RemoteSubscription {
 
     /// Ends the subscription and waits until the node has unsubscribed at the server: nothing
     /// published afterwards reaches the actor. The actor keeps running.
+    ///
+    /// What the node had already received for the subscription is still handed to the actor
+    /// first, by its mailbox's rules: for a full `Block` mailbox that means waiting for room,
+    /// so this waits as long as the actor takes to make it (for good, if the actor never takes
+    /// another message). Bound it with a timeout where that matters: once the future has been
+    /// polled, dropping it does not undo the unsubscription.
     pub async fn unsubscribe(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

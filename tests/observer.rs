@@ -131,12 +131,14 @@ async fn a_crash_and_restart_in_order<E: Executor>(exec: E) {
 struct PanicsWhenStopped;
 
 impl Actor for PanicsWhenStopped {
-    type Message = ();
+    /// `true`: the handler panics too.
+    type Message = bool;
     type Error = TestError;
 }
 
 impl<V: Env> Handler<V> for PanicsWhenStopped {
-    async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), TestError> {
+    async fn handle(&mut self, panic: bool, _: &mut Context<Self, V>) -> Result<(), TestError> {
+        assert!(!panic, "boom in handle");
         Ok(())
     }
 
@@ -151,7 +153,7 @@ async fn a_panicking_stopped_hook_is_observed<E: Executor>(exec: E) {
     let recording = RecordingObserver::new();
     let system = System::new(exec.clone()).with_observer(recording.clone());
     let actor = system.spawn(PanicsWhenStopped);
-    actor.tell(()).await.expect("queued");
+    actor.tell(false).await.expect("queued");
     actor.stop();
     let reason = within(&exec, LONG, actor.wait()).await;
     assert!(matches!(&reason, ExitReason::Panicked(m) if &**m == "boom in stopped"));
@@ -168,6 +170,25 @@ async fn a_panicking_stopped_hook_is_observed<E: Executor>(exec: E) {
     );
     let got = data_of(&recording, actor.id());
     assert!(matches!(&got[3], EventData::Panicked { message } if message == "boom in stopped"));
+
+    // A handler's panic, then the hook's: each is told, in that order, before the end.
+    let actor = system.spawn(PanicsWhenStopped);
+    actor.tell(true).await.expect("queued");
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(matches!(&reason, ExitReason::Panicked(m) if &**m == "boom in stopped"));
+    let got = data_of(&recording, actor.id());
+    let panics: Vec<&str> = got
+        .iter()
+        .filter_map(|d| match d {
+            EventData::Panicked { message } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(panics, ["boom in handle", "boom in stopped"]);
+    assert_eq!(
+        recording.kinds_of(actor.id()).last(),
+        Some(&EventKind::Stopped)
+    );
 }
 
 /// A supervisor whose intensity is exceeded reports `Escalated` before it stops.

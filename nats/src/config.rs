@@ -163,7 +163,9 @@ impl NodeConfig {
     /// `max_payload` caps it too. What it sends: its tells, asks and publishes (refused with
     /// `TooLarge` before they leave) and the answers of its actors (an answer over it goes back
     /// as a `TooLarge` rejection; a keyed actor's answer counts the NATS header that names its
-    /// node too, about 30 bytes and the node's name, as the server does). What it accepts: the messages sent to its actors (refused
+    /// node too, about 30 bytes and the node's name, as the server does), a durable message
+    /// (with its id's header: `TooLarge` before it leaves) and a keyed actor's state
+    /// (`KeyState::save` fails with `StateError::TooLarge`, counting the write's headers). What it accepts: the messages sent to its actors (refused
     /// with a `TooLarge` rejection). The answers to its own asks are not checked: the node
     /// asked for them, and the client has read them whole by then.
     pub fn max_message_size(mut self, bytes: usize) -> Self {

@@ -64,7 +64,9 @@ pub enum ExportError {
         /// The name.
         name: String,
     },
-    /// A live actor on some node is exported under the name.
+    /// A live actor on some node is exported under the name; or, from
+    /// [`ShardedSpec::start`](crate::ShardedSpec::start), this node (`owner`) already serves,
+    /// starts or stops a sharded group of that name.
     NameTaken {
         /// The name.
         name: String,
@@ -90,7 +92,7 @@ impl fmt::Display for ExportError {
                 "{name:?} is not a valid name (1 to 128 letters, digits, '-' or '_')"
             ),
             ExportError::NameTaken { name, owner } => {
-                write!(f, "{name:?} is already exported by node {owner:?}")
+                write!(f, "{name:?} is already taken on node {owner:?}")
             }
             ExportError::ActorGone => f.write_str("the actor has ended or is stopping"),
             ExportError::NothingAccepted => f.write_str(
@@ -141,7 +143,7 @@ pub enum RemoteError<M> {
     /// The encoded message is larger than the limit (this node's, or the server's
     /// `max_payload`); nothing was sent.
     TooLarge {
-        /// The encoded size, envelope included.
+        /// The encoded size, envelope included (and, for a durable message, its id's header).
         size: usize,
         /// The limit.
         limit: usize,

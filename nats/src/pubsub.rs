@@ -326,9 +326,11 @@ impl RemoteSubscription {
     ///
     /// What the node had already received for the subscription is still handed to the actor
     /// first, by its mailbox's rules: for a full `Block` mailbox that means waiting for room,
-    /// so this waits as long as the actor takes to make it (for good, if the actor never takes
-    /// another message). Bound it with a timeout where that matters: once the future has been
-    /// polled, dropping it does not undo the unsubscription.
+    /// so this waits as long as the actor takes to make it. The message the subscription is
+    /// handing over when the stop comes waits for room without a limit (for good, if the actor
+    /// never takes another message); the rest are handed over for at most 5 s, and what is
+    /// left then is dropped. Bound the call with a timeout where that matters: once the future
+    /// has been polled, dropping it does not undo the unsubscription.
     pub async fn unsubscribe(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

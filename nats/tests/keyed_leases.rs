@@ -205,6 +205,33 @@ async fn a_node_serves_one_group_of_a_name_at_a_time() {
 }
 
 #[tokio::test]
+async fn a_state_over_the_size_limit_is_refused_and_the_connection_stays() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let broker = playhouse_nats::NatsBroker::connect(config(&server, "a").max_message_size(300))
+        .await
+        .expect("connects");
+    let system = playhouse_core::System::with_broker(TokioExecutor::current(), broker.clone());
+    let _accounts = spec(&broker, &seen).start(&system).await.expect("serves");
+    let c = client(&server, "c").await;
+    // The log grows as long as its state fits; a push whose save does not fails its handler.
+    let push = c.sharded_ref::<Push>("accounts");
+    for n in 0..200 {
+        push.tell("big", Push(n), WAIT).await.expect("queued");
+    }
+    let log = get(&c, "big").await.log;
+    assert!(!log.is_empty() && log.len() < 200, "{}", log.len());
+    // A balance of 2^60 takes 8 more bytes than 0: the state no longer fits.
+    let refused = deposit(&c, "big", 1 << 60).await.unwrap_err();
+    assert!(refused.contains("too large to save"), "{refused}");
+    assert!(refused.contains("300-byte limit"), "{refused}");
+    // The node's connection is whole: its keys go on.
+    assert_eq!(deposit(&c, "big", 1).await, Ok(1));
+    assert_eq!(deposit(&c, "other", 5).await, Ok(5));
+    assert_eq!(get(&c, "big").await.log, log, "nothing refused was written");
+}
+
+#[tokio::test]
 async fn duration_max_means_no_limit() {
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();

@@ -135,7 +135,9 @@ pub enum ObservedEvent<'a> {
         /// 1 for the first incarnation, 2 after the first restart, ...
         incarnation: u32,
     },
-    /// A handler or hook panicked (the incarnation ends; `Restarted` or `Stopped` follows).
+    /// A handler or hook panicked (the incarnation ends; `Restarted` or `Stopped` follows). A
+    /// `stopped` hook that panics after the incarnation ended some other way is told too, so an
+    /// incarnation whose handler and then `stopped` hook panicked is told of twice.
     Panicked {
         /// The panic's message.
         message: &'a str,

@@ -683,6 +683,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             key,
             self.inner.codec.clone(),
             Arc::clone(&lease),
+            self.inner.limit,
         )
         .await;
         let state = match state {
@@ -895,9 +896,15 @@ pub(crate) fn serve<A: Actor, MB: Mailbox, C: Codec>(
     // the guards are made now and dropped with the future.
     let finished = Finished(Arc::clone(&group));
     async move {
+        // Declared first, dropped last: `finished` is set only once the name is free again.
         let _finished = finished;
-        let _name = name;
-        serve_until_stopped(group, direct, claim, wakes, stop).await;
+        serve_until_stopped(Arc::clone(&group), direct, claim, wakes, stop).await;
+        // The name is given back once every worker has passivated its key and given its
+        // lease back: a new group of the name started before would take those leases over.
+        while group.worker_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(name);
     }
 }
 

@@ -389,8 +389,8 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     ///
     /// [`ExportError::InvalidName`] for a group name that is not a token,
     /// [`ExportError::NameTaken`] (naming this node) if this node already serves a group of
-    /// that name, or is starting one (two would take each other's leases away; start it again
-    /// once [`Sharded::stop`] has returned),
+    /// that name, is starting one, or is still stopping one (two would take each other's
+    /// leases away; start it again once [`Sharded::stop`] has returned before its timeout),
     /// [`ExportError::NothingAccepted`] if no message type was declared,
     /// [`ExportError::Nats`] if the buckets or subscriptions could not be made.
     pub async fn start<E, B>(self, system: &System<E, B>) -> Result<Sharded<A, MB, C>, ExportError>

@@ -34,9 +34,17 @@ struct Shared<C> {
     entry: String,
     codec: C,
     lease: Arc<Lease>,
+    /// The largest write the server takes, headers included (the node's message limit).
+    limit: usize,
     /// The revision this activation wrote last, and what it wrote.
     current: Mutex<(u64, Bytes)>,
 }
+
+/// The most a state write's headers take on the wire: `NATS/1.0\r\n`, the
+/// `Nats-Expected-Last-Subject-Sequence` header with a revision of up to 20 digits, the blank
+/// line. The server counts them against its payload limit, and closes the connection of a
+/// client that goes over it.
+const WRITE_HEADERS: usize = 10 + 35 + 2 + 20 + 2 + 2;
 
 impl<C: Codec> Clone for KeyState<C> {
     fn clone(&self) -> Self {
@@ -65,6 +73,7 @@ impl<C: Codec> KeyState<C> {
         key: &str,
         codec: C,
         lease: Arc<Lease>,
+        limit: usize,
     ) -> Result<Self, StateError> {
         let nats = |e: &dyn fmt::Display| StateError::Nats(e.to_string());
         for _ in 0..16 {
@@ -93,6 +102,7 @@ impl<C: Codec> KeyState<C> {
                             entry: key.to_owned(),
                             codec,
                             lease,
+                            limit,
                             current: Mutex::new(current),
                         }),
                     });
@@ -156,7 +166,8 @@ impl<C: Codec> KeyState<C> {
     /// [`StateError::LeaseLost`]: this node's lease on the key lapsed (nothing was written);
     /// [`StateError::Fenced`]: the stored state moved (another owner has the key, or a
     /// supervised restart reopened it for a fresh actor);
-    /// [`StateError::Codec`]: `value` cannot be encoded; [`StateError::Nats`]: the server did
+    /// [`StateError::Codec`]: `value` cannot be encoded; [`StateError::TooLarge`]: encoded, it
+    /// is over the node's message size limit (nothing was written); [`StateError::Nats`]: the server did
     /// not take the write (it may or may not have been stored: the next save is then fenced,
     /// as the revision is unknown).
     pub async fn save<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), StateError> {
@@ -165,6 +176,14 @@ impl<C: Codec> KeyState<C> {
             .codec
             .encode(value, &mut bytes)
             .map_err(StateError::Codec)?;
+        let size = bytes.len() + WRITE_HEADERS;
+        if size > self.shared.limit {
+            return Err(StateError::TooLarge {
+                key: self.shared.key.clone(),
+                size: size as u64,
+                limit: self.shared.limit as u64,
+            });
+        }
         if !self.shared.lease.is_valid() {
             return Err(StateError::LeaseLost {
                 key: self.shared.key.clone(),
@@ -223,6 +242,18 @@ pub enum StateError {
     Codec(CodecError),
     /// The NATS server could not be reached or refused the operation.
     Nats(String),
+    /// The encoded state, with the write's headers, is over the node's message size limit
+    /// ([`NodeConfig::max_message_size`](crate::NodeConfig::max_message_size), capped by the
+    /// server's `max_payload`). Nothing was written. (Last, so that the variants before it
+    /// keep their place on the wire.)
+    TooLarge {
+        /// The key.
+        key: String,
+        /// The size the write would have had, headers included (at most).
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for StateError {
@@ -238,6 +269,11 @@ impl fmt::Display for StateError {
             ),
             StateError::Codec(e) => write!(f, "state: {e}"),
             StateError::Nats(why) => write!(f, "state: NATS error: {why}"),
+            StateError::TooLarge { key, size, limit } => write!(
+                f,
+                "the state of key {key:?} is too large to save: {size} bytes, over the \
+                 {limit}-byte limit"
+            ),
         }
     }
 }

@@ -138,7 +138,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             ))));
         }
         let codec = self.inner.codec.clone();
-        let state = KeyState::open(self.states.clone(), key, codec, lease)
+        let state = KeyState::open(self.states.clone(), key, codec, lease, self.inner.limit)
             .await
             .map_err(|e| Arc::new(e) as ActivationCause)?;
         let made = AssertUnwindSafe((self.factory)(key, state))

@@ -455,6 +455,23 @@ impl From<RemoteNoReply> for NoReply {
     }
 }
 
+/// The bytes a block of NATS headers takes on the wire, each given as its name's length and
+/// its value's: `NATS/1.0\r\n`, a `Name: value\r\n` line per header, the blank line; none
+/// without headers (a plain publish). The server counts them against its payload limit, and
+/// closes the connection of a client that goes over it.
+pub(crate) const fn headers_len(headers: &[(usize, usize)]) -> usize {
+    if headers.is_empty() {
+        return 0;
+    }
+    let mut len = "NATS/1.0\r\n".len() + "\r\n".len();
+    let mut i = 0;
+    while i < headers.len() {
+        len += headers[i].0 + ": ".len() + headers[i].1 + "\r\n".len();
+        i += 1;
+    }
+    len
+}
+
 /// Writes the answer `body` to the request `correlation`: its reply envelope, or, where that
 /// envelope and the `extra` bytes sent beside it (NATS headers) would be over `limit`, a
 /// `TooLarge` rejection that names the size it would have had.

@@ -270,15 +270,10 @@ impl<M: Send + 'static, C: Codec> ShardedRef<M, C> {
         if let Err(error) = body(&msg, &mut out) {
             return Err(RemoteError::Encode { error, msg });
         }
-        // The server counts the message's headers against its limit too: the id's header,
-        // `NATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n`. A message over it would cost the
-        // connection (the server closes it), not only this send.
-        let headers = "NATS/1.0\r\n".len()
-            + AsRef::<str>::as_ref(&async_nats::header::NATS_MESSAGE_ID).len()
-            + ": \r\n".len()
-            + id.len()
-            + "\r\n".len();
-        let size = out.len() + headers;
+        // The id's header counts against the server's limit too: a message over it would cost
+        // the connection (the server closes it), not only this send.
+        let name = AsRef::<str>::as_ref(&async_nats::header::NATS_MESSAGE_ID).len();
+        let size = out.len() + envelope::headers_len(&[(name, id.len())]);
         if size > inner.limit {
             return Err(RemoteError::TooLarge {
                 size,

@@ -306,15 +306,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         headers
     }
 
-    /// The bytes [`owner_headers`](Self::owner_headers) add to a message on the wire
-    /// (`NATS/1.0\r\n`, the header's line, the blank line), which the server counts against
-    /// its payload limit.
+    /// The bytes [`owner_headers`](Self::owner_headers) add to a message on the wire, which the
+    /// server counts against its payload limit.
     fn owner_headers_len(&self) -> usize {
-        let owner = match self.stopped.load(Ordering::Acquire) {
+        match self.stopped.load(Ordering::Acquire) {
             true => 0,
-            false => OWNER_HEADER.len() + ": \r\n".len() + self.inner.node.len(),
-        };
-        "NATS/1.0\r\n".len() + owner + 2
+            false => envelope::headers_len(&[(OWNER_HEADER.len(), self.inner.node.len())]),
+        }
     }
 
     /// One key's worker: handles its work in order until the key is inactive and nothing is
@@ -901,9 +899,8 @@ pub(crate) fn serve<A: Actor, MB: Mailbox, C: Codec>(
         serve_until_stopped(Arc::clone(&group), direct, claim, wakes, stop).await;
         // The name is given back once every worker has passivated its key and given its
         // lease back: a new group of the name started before would take those leases over.
-        while group.worker_count() > 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let never = runtime::deadline_after(Instant::now(), Duration::MAX);
+        crate::broker::until_passivated(|| group.worker_count(), never.into()).await;
         drop(name);
     }
 }

@@ -40,11 +40,10 @@ struct Shared<C> {
     current: Mutex<(u64, Bytes)>,
 }
 
-/// The most a state write's headers take on the wire: `NATS/1.0\r\n`, the
-/// `Nats-Expected-Last-Subject-Sequence` header with a revision of up to 20 digits, the blank
-/// line. The server counts them against its payload limit, and closes the connection of a
-/// client that goes over it.
-const WRITE_HEADERS: usize = 10 + 35 + 2 + 20 + 2 + 2;
+/// The most a state write's headers take on the wire: the key-value store's
+/// `Nats-Expected-Last-Subject-Sequence` header, with a revision of up to 20 digits.
+const WRITE_HEADERS: usize =
+    crate::envelope::headers_len(&[("Nats-Expected-Last-Subject-Sequence".len(), 20)]);
 
 impl<C: Codec> Clone for KeyState<C> {
     fn clone(&self) -> Self {

@@ -412,7 +412,97 @@ async fn drop_oldest_full_of_control_drops_the_new_message<E: Executor>(exec: E)
     assert_eq!(got.expect("answered"), vec![2], "the actor goes on");
 }
 
+/// An actor that tells itself from its handler through its full `Block` mailbox: each way to
+/// tell it (an `ActorRef`, a `Recipient`, `tell_timeout`).
+struct SelfTeller(Vec<u32>);
+
+enum SMsg {
+    /// Fills the mailbox (capacity 1) with `Item(1)`, then tells itself `Item(2)` each way;
+    /// answers what each gave. A task it spawns tells `Item(5)`, waiting for room.
+    Again(Reply<Vec<String>>),
+    Item(u32),
+    Got(Reply<Vec<u32>>),
+}
+
+impl Actor for SelfTeller {
+    type Message = SMsg;
+    type Error = ::std::convert::Infallible;
+}
+
+/// `"ok"`, `"Full(n)"` for a send refused as full with `Item(n)` handed back, or another.
+fn told(r: Result<(), SendError<SMsg>>) -> String {
+    match r {
+        Ok(()) => "ok".to_owned(),
+        Err(SendError::Full(SMsg::Item(n))) => format!("Full({n})"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+/// As [`told`], for a `tell_timeout`.
+fn told_timeout(r: Result<(), SendTimeoutError<SMsg>>) -> String {
+    match r {
+        Err(SendTimeoutError::Full(SMsg::Item(n))) => format!("Full({n})"),
+        Err(e) => format!("{e:?}"),
+        Ok(()) => "ok".to_owned(),
+    }
+}
+
+impl<V: Env> Handler<V> for SelfTeller {
+    async fn handle(&mut self, msg: SMsg, ctx: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        match msg {
+            SMsg::Again(reply) => {
+                let me = ctx.myself();
+                let mut got = vec![told(me.tell(SMsg::Item(1)).await)];
+                got.push(told(me.tell(SMsg::Item(2)).await));
+                let recipient: Recipient<SMsg> = me.recipient();
+                got.push(told(recipient.tell(SMsg::Item(3)).await));
+                got.push(told_timeout(me.tell_timeout(SMsg::Item(4), LONG).await));
+                // Not its handler: this one waits for the room the handler's return makes.
+                ctx.executor().spawn(async move {
+                    me.tell(SMsg::Item(5))
+                        .await
+                        .expect("room once the handler returned");
+                });
+                let _ = reply.send(got);
+            }
+            SMsg::Item(n) => self.0.push(n),
+            SMsg::Got(reply) => {
+                let _ = reply.send(self.0.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A handler's tell to its own actor through its full `Block` mailbox could only get room once
+/// the handler returned: it is refused as `Full`, the message handed back, instead of waiting for ever. A task the handler spawned is not the
+/// handler: its tell waits, and gets in.
+async fn a_tell_to_itself_through_its_full_block_mailbox_is_refused<E: Executor>(exec: E) {
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
+        .spawn(SelfTeller(Vec::new()));
+    // (`within` fails the test if the handler waited on itself.)
+    let got = within(&exec, LONG, actor.ask(SMsg::Again))
+        .await
+        .expect("answered");
+    assert_eq!(got, ["ok", "Full(2)", "Full(3)", "Full(4)"]);
+    eventually(&exec, "the items handled", || actor.mailbox_len() == 0).await;
+    let mut seen = vec![];
+    for _ in 0..100 {
+        seen = within(&exec, LONG, actor.ask(SMsg::Got))
+            .await
+            .expect("answered");
+        if seen.len() == 2 {
+            break;
+        }
+        exec.sleep_until(::std::time::Instant::now() + ::std::time::Duration::from_millis(5))
+            .await;
+    }
+    assert_eq!(seen, [1, 5]);
+}
+
 executor_tests!(
+    a_tell_to_itself_through_its_full_block_mailbox_is_refused,
     drop_oldest_full_of_control_drops_the_new_message,
     block_when_full,
     drop_newest_when_full,

@@ -96,7 +96,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// # Errors
     ///
     /// [`SendError::Closed`] with the message if the actor has stopped or is stopping (a send
-    /// waiting for room fails this way when the actor stops); [`SendError::Full`] under `Reject`.
+    /// waiting for room fails this way when the actor stops); [`SendError::Full`] under `Reject`,
+    /// and under `Block` when the actor tells itself from its own handler or hook and finds its
+    /// mailbox full: the room could only be made once that code returns, so the send does not
+    /// wait for it (as [`Context::notify`](crate::Context::notify) does not).
     ///
     /// # Cancel safety
     ///
@@ -285,8 +288,9 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// The timeout is read on the actor's executor clock, as
     /// [`ask_timeout`](ActorRef::ask_timeout) reads it (so under a virtual clock in tests, it
     /// passes when the test moves the clock). `Duration::ZERO` does not wait: a full `Block`
-    /// mailbox times out at once. A send from an actor's own handler to its own full `Block`
-    /// mailbox also times out at once: the room could only come after that handler returns.
+    /// mailbox times out at once. A send from an actor's own handler or hook to its own full
+    /// `Block` mailbox fails at once with `Full`, as [`tell`](ActorRef::tell) does: the room
+    /// could only come after that code returns.
     ///
     /// # Cost
     ///
@@ -296,7 +300,8 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// # Errors
     ///
     /// `SendTimeoutError::Closed` if the actor has stopped or is stopping (also when it stops
-    /// while the send waits), `SendTimeoutError::Full` under `Reject`,
+    /// while the send waits), `SendTimeoutError::Full` under `Reject` (and from the actor's own
+    /// code, as above),
     /// `SendTimeoutError::Timeout` when the timeout passed first. Each hands the message back.
     ///
     /// # Cancel safety
@@ -322,20 +327,16 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
                     .is_some_and(|t| t.as_mut().poll(cx).is_ready())
             } else {
                 waiting = true;
-                if current_actor::is_running(self.cell.id) {
-                    true
-                } else {
-                    // A deadline past the clock's range never comes: no timer, wait for room.
-                    timer = self
-                        .cell
-                        .sleeper
-                        .now()
-                        .checked_add(timeout)
-                        .map(|d| self.cell.sleeper.sleep_until_boxed(d));
-                    timer
-                        .as_mut()
-                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
-                }
+                // A deadline past the clock's range never comes: no timer, wait for room.
+                timer = self
+                    .cell
+                    .sleeper
+                    .now()
+                    .checked_add(timeout)
+                    .map(|d| self.cell.sleeper.sleep_until_boxed(d));
+                timer
+                    .as_mut()
+                    .is_some_and(|t| t.as_mut().poll(cx).is_ready())
             };
             if !expired {
                 return Poll::Pending;

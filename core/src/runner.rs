@@ -392,7 +392,7 @@ impl<F: Future, M, S: Strategy> Future for Guarded<'_, F, M, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let polled = {
-            let _running = current_actor::enter(this.cell.id);
+            let _running = current_actor::enter(this.cell.id, &this.cell.queue);
             catch_unwind(AssertUnwindSafe(|| this.fut.poll(cx)))
         };
         match polled {

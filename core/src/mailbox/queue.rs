@@ -559,6 +559,15 @@ impl<M, S: Strategy> Queue<M, S> {
         }
         // Full: wait for the receiver to release room.
         let buf = st.buffer();
+        if crate::current_actor::runs_queue(self) {
+            // The actor's own handler or hook: the room could only come once it returns,
+            // which it would never do while it waits here. Refused as full instead.
+            if let Some(k) = key.take() {
+                remove_waiter(&mut buf.waiters, k);
+                self.sync_has_waiters(buf);
+            }
+            return Poll::Ready(Err((SendError::Full(msg), false, caller)));
+        }
         match key {
             Some(k) => {
                 if let Some(entry) = buf.waiters.iter_mut().find(|(wk, _)| wk == k) {

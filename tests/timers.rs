@@ -394,7 +394,71 @@ async fn a_tiny_period_never_holds_the_thread<E: Executor>(exec: E) {
     }
 }
 
+/// Arms a timer, then fails; its `stopped` hook takes its time. The timer is due while
+/// `stopped` runs.
+struct Lingering(Vec<u32>);
+
+enum LingerMsg {
+    ArmThenPanic(u32),
+    Tick(u32),
+    Seen(Reply<(u32, Vec<u32>)>),
+}
+
+impl Actor for Lingering {
+    type Message = LingerMsg;
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Lingering {
+    async fn handle(
+        &mut self,
+        msg: LingerMsg,
+        ctx: &mut Context<Self, V>,
+    ) -> Result<(), Self::Error> {
+        match msg {
+            LingerMsg::ArmThenPanic(n) => {
+                ctx.run_later(ms(10), LingerMsg::Tick(n));
+                panic!("lingering boom");
+            }
+            LingerMsg::Tick(n) => self.0.push(n),
+            LingerMsg::Seen(reply) => {
+                let _ = reply.send((ctx.incarnation(), self.0.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn stopped(&mut self, ctx: &mut Context<Self, V>, _: &ExitReason) {
+        ctx.sleep(ms(60)).await;
+    }
+}
+
+/// A timer is cancelled when its incarnation's message loop ends, before `stopped` runs: one
+/// due while `stopped` awaits must not queue its message for the next incarnation.
+async fn a_timer_due_while_stopped_runs_never_reaches_the_next_incarnation<E: Executor>(exec: E) {
+    let actor = System::new(exec.clone())
+        .spawn_restartable(Lingering(Vec::new()), |_: &ExitReason| {
+            Some(Lingering(Vec::new()))
+        });
+    actor.tell(LingerMsg::ArmThenPanic(1)).await.expect("tell");
+    let (incarnation, _) = within(&exec, LONG, actor.ask(LingerMsg::Seen))
+        .await
+        .expect("ask");
+    assert_eq!(incarnation, 2);
+    // Long past the timer's due time: anything it queued has been handled.
+    sleep(&exec, ms(50)).await;
+    let (_, seen) = within(&exec, LONG, actor.ask(LingerMsg::Seen))
+        .await
+        .expect("ask");
+    assert_eq!(
+        seen,
+        Vec::<u32>::new(),
+        "the first incarnation's timer fired"
+    );
+}
+
 executor_tests!(
+    a_timer_due_while_stopped_runs_never_reaches_the_next_incarnation,
     ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_on,
     a_one_shot_a_full_reject_mailbox_refuses_is_dropped_and_over,
     a_tiny_period_never_holds_the_thread,

@@ -58,6 +58,30 @@ fn runtimes() -> [(&'static str, Runtime); 2] {
     ]
 }
 
+/// A sleep until a deadline that has come is over at its first poll, as `sleep_until` promises,
+/// though Tokio's own timer would round the deadline up to its next millisecond: so a zero
+/// `tell_timeout` into a full mailbox does not wait either.
+#[test]
+fn a_sleep_until_a_deadline_that_came_is_over_at_its_first_poll() {
+    for (flavor, runtime) in runtimes() {
+        let executor = TokioExecutor::from_handle(runtime.handle().clone());
+        runtime.block_on(async {
+            for _ in 0..20 {
+                let mut now = std::pin::pin!(executor.sleep_until(Instant::now()));
+                assert!(
+                    futures::poll!(now.as_mut()).is_ready(),
+                    "{flavor}: a sleep until now"
+                );
+            }
+            let mut ahead = std::pin::pin!(executor.sleep_until(far()));
+            assert!(
+                futures::poll!(ahead.as_mut()).is_pending(),
+                "{flavor}: an hour to go"
+            );
+        });
+    }
+}
+
 /// A timer that is awaited outside its runtime and outlives it ends at once, whether it had
 /// been polled (registered in the runtime's timer wheel) before the shutdown or not, and so does
 /// one made after the shutdown; `tokio::time::Sleep` itself panics in each case.

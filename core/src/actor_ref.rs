@@ -202,9 +202,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     ///
     /// The timer comes from the actor's executor; this is the one send path that allocates (the
     /// type-erased sleep). A timeout of zero, or shorter than the timer's resolution, does not
-    /// say "only if the answer is already there": whether an answer that comes at once beats
-    /// the timer depends on the executor (on the std executor it usually does, on smol it
-    /// usually does not).
+    /// say "only if the answer comes at once": the ask gives up at the first poll that finds
+    /// the timer over, which is most often before the actor has even run (on every executor
+    /// playhouse ships); whether an answer ever wins that race depends on the executor's
+    /// scheduling.
     ///
     /// # Errors
     ///

@@ -317,8 +317,8 @@ impl<A: Actor, V: Env> Context<A, V> {
     }
 
     /// Sends `msg` to this actor after `delay`, unless cancelled first. The timer does not keep
-    /// the actor alive and is cancelled when this incarnation ends. Dropping the handle does not
-    /// cancel it.
+    /// the actor alive and is cancelled when this incarnation ends (as its message loop ends,
+    /// before `stopped` runs). Dropping the handle does not cancel it.
     ///
     /// The message goes in by the mailbox's strategy: a full `Block` mailbox holds it until
     /// there is room, and a full `Reject` mailbox refuses it, which drops it, counted in
@@ -353,7 +353,9 @@ impl<A: Actor, V: Env> Context<A, V> {
     /// falls ever further behind. [`TimerHandle::cancel`] stops the ticks still to come, not
     /// those already queued. A zero `period` is taken as one millisecond; a period shorter than
     /// the timer's own turn makes it yield to the executor between ticks, never hold its
-    /// thread.
+    /// thread. The ticks are as fine as the executor's timer: Tokio's rounds each deadline up
+    /// to its next millisecond, so there a period near or below a millisecond ticks about
+    /// every two.
     ///
     /// `make` is the actor's code run on the timer's task. If it panics, the timer ends
     /// ([`TimerHandle::is_active`] turns `false`) and the actor is stopped with
@@ -503,6 +505,16 @@ impl<A: Actor, V: Env> Context<A, V> {
 
     /// Ends this incarnation's timers and streams and readies the context for the next one.
     pub(crate) fn end_incarnation(&mut self) {
+        self.end_feeds();
+        self.stop_requested = false;
+    }
+
+    /// Cancels this incarnation's timers and ends its streams: what would go on putting
+    /// messages in the mailbox for it. Called as its message loop ends, before `stopped` runs
+    /// (a timer due while `stopped` awaits would otherwise queue its message for the next
+    /// incarnation), and again by [`end_incarnation`](Self::end_incarnation) for any that
+    /// `stopped` started.
+    pub(crate) fn end_feeds(&mut self) {
         if crate::faults::enabled(crate::faults::Fault::TimersOutliveIncarnation) {
             self.tracking &= !TIMERS;
         }
@@ -511,7 +523,6 @@ impl<A: Actor, V: Env> Context<A, V> {
             self.tracking &= !STREAMS;
             self.cell.end_incarnation_streams();
         }
-        self.stop_requested = false;
     }
 
     pub(crate) fn begin_next_incarnation(&mut self) {

@@ -135,6 +135,8 @@ where
             // The batch of messages taken and not handled goes back to the mailbox (for the
             // next incarnation, or the final discard), and the reason takes the receiver's room.
             task.rx.end_receiving(&task.ctx.cell.queue, reason);
+            // Nothing of this incarnation's may queue a message while `stopped` runs.
+            task.ctx.end_feeds();
             if task.ctx.observed() {
                 task.observe_panic();
             }

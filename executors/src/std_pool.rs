@@ -91,7 +91,12 @@ impl StdExecutor {
     /// assert_eq!(executor.block_on(async { 6 * 7 }), 42);
     /// ```
     ///
-    /// Do not call it from inside an actor's handler: that would block a pool thread.
+    /// # Panics
+    ///
+    /// When called from a task of this pool (an actor's handler or hook, or a task it
+    /// spawned): `futures::executor::block_on` refuses to run inside another executor of its
+    /// kind, so the handler panics (and its actor ends with `ExitReason::Panicked`) rather than
+    /// block one of the pool's threads.
     pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
         futures_executor::block_on(future)
     }

@@ -52,6 +52,11 @@ struct Inner {
 pin_project! {
     /// [`TokioExecutor`]'s timer: a `tokio::time::Sleep` that ends at once, rather than
     /// panicking, when it is polled after its runtime has shut down.
+    ///
+    /// It is also over at once when polled at or after its deadline (read on Tokio's clock,
+    /// so a paused clock still holds it): Tokio's own timer rounds a deadline up to its next
+    /// millisecond, so a sleep until now, or a zero timeout, would otherwise wait about a
+    /// millisecond. The cost: a clock read per poll.
     pub struct TokioSleep {
         #[pin]
         sleep: tokio::time::Sleep,
@@ -65,6 +70,9 @@ impl Future for TokioSleep {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
+        if tokio::time::Instant::now() >= this.sleep.deadline() {
+            return Poll::Ready(());
+        }
         this.executor.gate.poll(this.sleep, cx)
     }
 }

@@ -8,8 +8,8 @@
 #[macro_use]
 mod common;
 
-use ::std::sync::Arc;
 use ::std::sync::atomic::{AtomicBool, Ordering};
+use ::std::sync::{Arc, Mutex};
 use ::std::time::Duration;
 
 use common::*;
@@ -1936,6 +1936,86 @@ async fn nested_supervisor_starts_its_children_before_the_next_sibling<E: Execut
     within(&exec, LONG, sup.wait()).await;
 }
 
+/// A subscription taken at a nested supervisor (through its handle, or through its spec in the
+/// factory) sees that supervisor's subtree: not its parent's events, nor a sibling's. The
+/// spec's subscription works when nobody else in the tree subscribes (the tree is then watched
+/// all the same).
+async fn a_nested_subscription_sees_its_subtree_only<E: Executor>(exec: E) {
+    let (_vt, system) = setup(&exec);
+    let log = Log::default();
+    let sub_log = log.clone();
+    let from_spec: Arc<Mutex<Vec<Events>>> = Arc::default();
+    let stash = from_spec.clone();
+    let spec = SupervisorSpec::<Vt<E>>::new(Strategy::OneForOne)
+        .name("top")
+        .child(worker("a", &log))
+        .child(ChildSpec::supervisor("sub", move || {
+            let spec = SupervisorSpec::<Vt<E>>::new(Strategy::OneForOne)
+                .child(worker("x", &sub_log))
+                .child(worker("y", &sub_log));
+            stash.lock().unwrap().push(spec.subscribe());
+            spec
+        }))
+        .child(worker("b", &log));
+    let sup = spec.start(&system).await.expect("started");
+    let spec_events = from_spec.lock().unwrap().pop().expect("the factory ran");
+    expect_events(
+        &exec,
+        &spec_events,
+        &["top/sub x started", "top/sub y started"],
+    )
+    .await;
+
+    let sub = sup.child_supervisor("sub").await.unwrap();
+    let inner = sub.subscribe().await.unwrap();
+    let all = sup.subscribe().await.unwrap();
+    let a = sup.child::<Worker, Bounded<Block>>("a").await.unwrap();
+    a.tell(WMsg::Panic).await.unwrap();
+    expect_events(
+        &exec,
+        &all,
+        &["top a stopped panicked:a boom", "top a restarted 2"],
+    )
+    .await;
+    let x = sub.child::<Worker, Bounded<Block>>("x").await.unwrap();
+    x.tell(WMsg::Panic).await.unwrap();
+    let x_events = ["top/sub x stopped panicked:x boom", "top/sub x restarted 2"];
+    for events in [&all, &inner, &spec_events] {
+        expect_events(&exec, events, &x_events).await;
+    }
+    assert_eq!(drain(&inner), Vec::<String>::new(), "the parent's events");
+    assert_eq!(
+        drain(&spec_events),
+        Vec::<String>::new(),
+        "the parent's events"
+    );
+
+    // The nested supervisor ended, its subscriptions end (the parent's goes on).
+    sup.terminate_child("sub").await.unwrap();
+    for events in [&inner, &spec_events] {
+        let mut rest = Vec::new();
+        while let Some(event) = within(&exec, LONG, events.recv()).await {
+            rest.push(event_str(&event));
+        }
+        assert_eq!(
+            rest,
+            ["top/sub y stopped shutdown", "top/sub x stopped shutdown"]
+        );
+    }
+    expect_events(
+        &exec,
+        &all,
+        &[
+            "top/sub y stopped shutdown",
+            "top/sub x stopped shutdown",
+            "top sub stopped shutdown",
+        ],
+    )
+    .await;
+    sup.stop();
+    within(&exec, LONG, sup.wait()).await;
+}
+
 /// A nested supervisor whose child fails to start fails the parent's start: it rolls back its
 /// own children, then the parent rolls back its, and the error names the nested supervisor.
 async fn nested_start_failure_fails_the_parents_start<E: Executor>(exec: E) {
@@ -2690,6 +2770,7 @@ async fn linked_crash_restarts_the_supervised_child<E: Executor>(exec: E) {
 }
 
 executor_tests!(
+    a_nested_subscription_sees_its_subtree_only,
     start_runs_children_one_at_a_time_in_order,
     start_failure_in_factory_stops_started_children_in_reverse,
     start_failure_in_started_stops_started_children_in_reverse,

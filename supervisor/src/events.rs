@@ -69,28 +69,43 @@ pub enum EventKind {
     },
 }
 
-/// The subscribers of a supervision tree: shared by a supervisor and every supervisor nested
-/// in it. Nothing is built or sent while it is empty.
+/// The subscribers of one supervisor, linked to its parent's: an event of a supervisor goes to
+/// its own subscribers and to those of each supervisor it is nested in, so that a subscription
+/// sees the supervisor it was taken at and its subtree, never a parent's or a sibling's. Nothing
+/// is built or sent while the whole tree has no subscriber.
 #[derive(Clone, Default)]
 pub(crate) struct EventBus {
     subscribers: Arc<Mutex<Vec<async_channel::Sender<SupervisorEvent>>>>,
-    /// Whether anyone ever subscribed: read without the lock, so that a tree nobody watches
-    /// pays one load per event.
+    /// The bus of the supervisor this one is nested in.
+    parent: Option<Arc<EventBus>>,
+    /// Whether anyone ever subscribed anywhere in the tree (one flag, shared by every bus of
+    /// the tree): read without a lock, so that a tree nobody watches pays one load per event.
     watched: Arc<AtomicBool>,
 }
 
 impl EventBus {
-    /// Sends the event `make` builds to every subscriber; with none, `make` is not called.
+    /// Sends the event `make` builds to every subscriber of this supervisor and of the ones
+    /// it is nested in; with none, `make` is not called.
     pub(crate) fn emit(&self, make: impl FnOnce() -> SupervisorEvent) {
         if !self.watched.load(Ordering::Acquire) {
             return;
         }
-        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-        if subs.is_empty() {
-            return;
+        let mut make = Some(make);
+        let mut event = None;
+        let mut bus = Some(self);
+        while let Some(at) = bus {
+            let mut subs = at.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            if !subs.is_empty() {
+                if event.is_none() {
+                    event = make.take().map(|make| make());
+                }
+                if let Some(event) = &event {
+                    subs.retain(|s| s.try_send(event.clone()).is_ok());
+                }
+            }
+            drop(subs);
+            bus = at.parent.as_deref();
         }
-        let event = make();
-        subs.retain(|s| s.try_send(event.clone()).is_ok());
     }
 
     /// The flag that says whether anyone ever subscribed, for the children's tasks.
@@ -98,17 +113,19 @@ impl EventBus {
         self.watched.clone()
     }
 
-    /// Moves `other`'s subscribers into this bus (a nested supervisor joins its parent's).
-    pub(crate) fn absorb(&self, other: &EventBus) {
-        if Arc::ptr_eq(&self.subscribers, &other.subscribers) {
-            return;
+    /// This bus (a nested supervisor's: its own subscribers, taken through its spec) joined
+    /// to its parent's: the parent's subscribers see its events too, and it shares the tree's
+    /// flag, raised if it already has subscribers.
+    pub(crate) fn nested_in(&self, parent: &EventBus) -> EventBus {
+        let watched = parent.watched.clone();
+        if self.watched.load(Ordering::Acquire) {
+            watched.store(true, Ordering::Release);
         }
-        let moved =
-            std::mem::take(&mut *other.subscribers.lock().unwrap_or_else(|p| p.into_inner()));
-        self.subscribers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(moved);
+        EventBus {
+            subscribers: self.subscribers.clone(),
+            parent: Some(Arc::new(parent.clone())),
+            watched,
+        }
     }
 
     pub(crate) fn subscribe(&self) -> Events {
@@ -122,16 +139,19 @@ impl EventBus {
     }
 }
 
-/// A subscription to a supervision tree's lifecycle events, in the order they happened (per
-/// supervisor). A [`Stream`]; also [`recv`](Events::recv). Unbounded: a subscriber that does
-/// not read lets events pile up; drop it to unsubscribe.
+/// A subscription to the lifecycle events of a supervisor and of every supervisor nested in it
+/// (not those of its parent or siblings), in the order they happened (per supervisor). A
+/// [`Stream`]; also [`recv`](Events::recv). Unbounded: a subscriber that does not read lets
+/// events pile up; drop it to unsubscribe.
 #[derive(Debug)]
 pub struct Events {
     rx: Pin<Box<async_channel::Receiver<SupervisorEvent>>>,
 }
 
 impl Events {
-    /// The next event; `None` once every supervisor of the tree has ended.
+    /// The next event; `None` once the supervisor subscribed to and every supervisor nested in
+    /// it have ended (a nested supervisor that its parent restarts is a new one: subscribe to
+    /// it again).
     pub async fn recv(&self) -> Option<SupervisorEvent> {
         self.rx.recv().await.ok()
     }

@@ -252,8 +252,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
 
     /// Takes the parent's subscribers and place in the tree (a nested supervisor).
     pub(crate) fn inherit(&mut self, parent: &Inherited) {
-        parent.bus.absorb(&self.inherited.bus);
-        self.inherited.bus = parent.bus.clone();
+        self.inherited.bus = self.inherited.bus.nested_in(&parent.bus);
         if let Some(path) = &parent.path {
             self.name = Arc::from(format!("{path}/{}", self.name));
         }

@@ -114,7 +114,8 @@ async fn a_generic_handler_finds_a_service_through_its_context<E: Executor>(exec
     );
     assert_eq!(
         missing.to_string(),
-        "no live actor or service is registered under \"quota\""
+        "nothing of the kind looked up (a live actor, or a service: they are named apart) \
+         is registered under \"quota\""
     );
     system.broker().register_service("quota", 7_u64).unwrap();
     assert_eq!(within(&exec, LONG, ask(quota.clone())).await, Ok(7));
@@ -152,9 +153,24 @@ async fn an_entry_disappears_when_its_actor_ends<E: Executor>(exec: E) {
         LookupError::NotFound { name: "a".into() }
     );
     assert_eq!(broker.lookup::<Counter, Bounded<Block>>("b").unwrap(), b);
-    // An actor that has already ended is removed as soon as it is registered.
-    broker.register("late", &a).unwrap();
+    // An actor that has ended, or is stopping, is refused: no lookup could find it.
+    assert_eq!(
+        broker.register("late", &a),
+        Err(RegistryError::ActorStopping("late".into()))
+    );
     assert_eq!(broker.registered(), 1);
+    b.stop();
+    assert_eq!(
+        broker.register("late", &b),
+        Err(RegistryError::ActorStopping("late".into()))
+    );
+    assert_eq!(
+        broker.register("late", &b).unwrap_err().to_string(),
+        "the actor to register under \"late\" is stopping or has ended: \
+         nothing could find it by that name"
+    );
+    within(&exec, LONG, b.wait()).await;
+    assert_eq!(broker.registered(), 0);
 }
 
 async fn an_entry_survives_restarts<E: Executor>(exec: E) {

@@ -67,6 +67,10 @@ impl Registry {
         name: &str,
         actor: &ActorRef<A, MB>,
     ) -> Result<(), RegistryError> {
+        if !actor.accepts_messages() {
+            // A lookup would never hand it out; an entry would only read as registered.
+            return Err(RegistryError::ActorStopping(name.to_owned()));
+        }
         let first = {
             let mut names = self.names.shard(name).write();
             if let Some(entry) = names.get(name) {

@@ -1,7 +1,8 @@
 //! How the broker's and the supervisor's errors name types: `std::any::type_name`'s output
 //! with each path cut to its last segment, so that an error reads
-//! `"store" is registered as ActorRef<Store, Bounded<Block>>, not as ActorRef<Store, Unbounded>`
-//! rather than spelling out every crate and module.
+//! `"store" is registered as ActorRef<Store, Bounded<Reject>>, not as ActorRef<Store, Unbounded>`
+//! rather than spelling out every crate and module. `type_name` leaves a type parameter at its
+//! default out, so the default mailbox, `Bounded<Block>`, reads `Bounded`.
 //!
 //! The short form can be ambiguous (two `Counter`s in different modules read alike); the errors
 //! that use it also name what was asked for, which tells them apart in practice.

@@ -75,7 +75,9 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::NameTaken`] if another actor, not stopping, holds the name.
+    /// [`RegistryError::NameTaken`] if another actor, not stopping, holds the name;
+    /// [`RegistryError::ActorStopping`] if `actor` is stopping or has ended (no lookup could
+    /// find it).
     fn register<A: Actor, MB: Mailbox>(
         &self,
         name: &str,
@@ -256,6 +258,11 @@ pub enum RegistryError {
     /// The name is taken by an actor that is not stopping (or, for a service, by another
     /// service).
     NameTaken(String),
+    /// The actor to register is stopping or has ended (its mailbox no longer takes messages),
+    /// so a lookup could never find it: nothing was registered. Most often a `started` hook
+    /// registering an actor whose last reference was already dropped (`let _ = spawn(..)`),
+    /// which stops it: keep a reference, or register from outside.
+    ActorStopping(String),
 }
 
 impl fmt::Display for RegistryError {
@@ -264,6 +271,11 @@ impl fmt::Display for RegistryError {
             RegistryError::NameTaken(n) => {
                 write!(f, "the name {n:?} is taken")
             }
+            RegistryError::ActorStopping(n) => write!(
+                f,
+                "the actor to register under {n:?} is stopping or has ended: \
+                 nothing could find it by that name"
+            ),
         }
     }
 }
@@ -273,8 +285,9 @@ impl std::error::Error for RegistryError {}
 /// Why a registry lookup found no reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LookupError {
-    /// Nothing is registered under the name: no live actor (for an actor lookup) and no
-    /// service (for a service lookup; the two share one namespace).
+    /// Nothing is registered under the name: no live actor (for an actor lookup) or no
+    /// service (for a service lookup). Actors and services are named apart: a service of the
+    /// name does not count for an actor lookup, nor an actor for a service lookup.
     NotFound {
         /// The name looked up.
         name: String,
@@ -295,7 +308,11 @@ impl fmt::Display for LookupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LookupError::NotFound { name } => {
-                write!(f, "no live actor or service is registered under {name:?}")
+                write!(
+                    f,
+                    "nothing of the kind looked up (a live actor, or a service: they are \
+                     named apart) is registered under {name:?}"
+                )
             }
             LookupError::WrongType {
                 name,

@@ -25,6 +25,17 @@ use playhouse_core::Executor;
 /// async_io::block_on(ex.run(async { /* ... */ }));
 /// # let _ = executor;
 /// ```
+///
+/// # Dropping the executor
+///
+/// Every actor, timer and [`System`](playhouse_core::System) made with this handle holds a
+/// clone of it, and so of the `async_executor::Executor`: the executor lives as long as any of
+/// them, whatever became of your own handles. So, unlike a Tokio runtime, it never drops the
+/// actors' tasks under them: an actor ends only by its own means (stop, kill, failure, its
+/// last reference dropped), which needs something to run `ex` (a `block_on`, a thread in
+/// `ex.run`). An actor left alive with nothing running the executor stays pending, and keeps
+/// the executor's memory with it. Stop your actors (and `wait` for them) before you stop
+/// running the executor.
 #[derive(Clone)]
 pub struct SmolExecutor {
     ex: Arc<AsyncExecutor<'static>>,

@@ -61,8 +61,9 @@ use crate::std_timer::{StdSleep, TimerThread, drop_payload};
 ///
 /// A task is freed when it ends. One that stays pending after its last waker is dropped is never
 /// freed (the `futures` pool keeps it in a reference cycle with its waker) and keeps the pool's
-/// threads alive; dropping the executor does not reclaim it, where Tokio and smol free their
-/// tasks when the runtime or executor is dropped. Actors that end (stop, kill, or the last
+/// threads alive; dropping the executor does not reclaim it, where a Tokio runtime frees its
+/// tasks when it is dropped (a smol executor is held by its actors and is not dropped while
+/// one lives: see `SmolExecutor`). Actors that end (stop, kill, or the last
 /// strong `ActorRef` dropped) leave no such task.
 #[derive(Clone)]
 pub struct StdExecutor {

@@ -60,7 +60,9 @@ impl Default for PublishOptions {
 /// Why a subscriber did not get a published message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UndeliveredReason {
-    /// Its mailbox was full and its strategy is `Reject`: the publish did not wait.
+    /// Its mailbox was full and the publish did not wait: its strategy is `Reject`, or it is
+    /// `Block` and the publisher is that subscriber itself, publishing from its own handler
+    /// (only its return could make room).
     Full,
     /// Its mailbox (`Block`) stayed full for the whole
     /// [`block_wait`](PublishOptions::block_wait).

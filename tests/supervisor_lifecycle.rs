@@ -2365,6 +2365,43 @@ async fn pool_routes_past_a_member_that_is_stopping<E: Executor>(exec: E) {
     }
 }
 
+/// A send that picked a member and waits for room in its full mailbox, when that member stops,
+/// gets its message back from it and hands it to the next member: delivered, not `Closed`
+/// while another member takes messages.
+async fn pool_send_waiting_on_a_member_that_stops_goes_to_the_next<E: Executor>(exec: E) {
+    let (_vt, system) = setup(&exec);
+    let pool = Pool::start(
+        PoolSpec::new("p", 2, || Recorder::new().0)
+            .mailbox(Bounded::<Block>::with_capacity(1).unwrap()),
+        &system,
+    )
+    .await
+    .expect("pool");
+    let m = pool.members();
+    let gate = hold(&exec, &m[0]).await;
+    m[0].tell(Msg::Item(0)).await.expect("room for one");
+    // Round robin: of two sends in a row, one picks the held member and waits for room.
+    let mut waiting = None;
+    for n in [1, 2] {
+        let mut send = Box::pin(pool.tell(Msg::Item(n)));
+        if futures::poll!(send.as_mut()).is_pending() {
+            waiting = Some((n, send));
+            break;
+        }
+    }
+    let (n, send) = waiting.expect("a send waits for the full member");
+    m[0].stop();
+    within(&exec, LONG, send)
+        .await
+        .expect("delivered to the other member");
+    let got = within(&exec, LONG, m[1].ask(Msg::Get)).await.unwrap();
+    assert!(got.contains(&n), "{got:?} lacks {n}");
+    gate.open();
+    within(&exec, LONG, m[0].wait()).await;
+    pool.supervisor().stop();
+    within(&exec, LONG, pool.supervisor().wait()).await;
+}
+
 /// A member that ends for good (killed through its reference, or a `Temporary` one that
 /// crashed) is skipped by both routings, and the first send that meets it refreshes the list
 /// from the supervisor: a replaced member is reached through its new reference, a removed one
@@ -2770,6 +2807,7 @@ async fn linked_crash_restarts_the_supervised_child<E: Executor>(exec: E) {
 }
 
 executor_tests!(
+    pool_send_waiting_on_a_member_that_stops_goes_to_the_next,
     a_nested_subscription_sees_its_subtree_only,
     start_runs_children_one_at_a_time_in_order,
     start_failure_in_factory_stops_started_children_in_reverse,

@@ -389,24 +389,54 @@ where
     /// Sends `msg` to the member the routing picks, waiting for room as that member's mailbox
     /// strategy says. `Closed(msg)` for an empty pool, or if every member has ended or is
     /// stopping and none has been replaced yet.
-    pub async fn tell(&self, msg: A::Message) -> Result<(), SendError<A::Message>> {
-        match self.pick_live().await {
-            Some(member) => member.tell(msg).await,
-            None => Err(SendError::Closed(msg)),
+    ///
+    /// A member that began to stop after it was picked (while the send waited for room in its
+    /// mailbox, say) hands the message back, and it goes to the next member the routing picks,
+    /// once per member at most.
+    pub async fn tell(&self, mut msg: A::Message) -> Result<(), SendError<A::Message>> {
+        let mut retries = None;
+        while let Some(member) = self.pick_live().await {
+            match member.tell(msg).await {
+                Err(SendError::Closed(back)) => msg = back,
+                sent => return sent,
+            }
+            if !self.retry(&mut retries) {
+                break;
+            }
         }
+        Err(SendError::Closed(msg))
+    }
+
+    /// Whether a send whose member turned out closed tries another: as many times as the pool
+    /// has members (a member found closed is skipped by the next pick, or replaced by a
+    /// refresh). `left` starts unset, so that a send that gets in at once never counts them.
+    fn retry(&self, left: &mut Option<usize>) -> bool {
+        let left = left.get_or_insert_with(|| self.snapshot().len());
+        let again = *left > 0;
+        *left = left.saturating_sub(1);
+        again
     }
 
     /// As [`tell`](Pool::tell), but gives up after `timeout` if the member's `Block` mailbox
-    /// stays full (see [`ActorRef::tell_timeout`]). `Closed(msg)` as for `tell`.
+    /// stays full (see [`ActorRef::tell_timeout`]). `Closed(msg)` as for `tell`; a member that
+    /// began to stop while the send waited for room hands the message on to the next member,
+    /// which gets a `timeout` of its own.
     pub async fn tell_timeout(
         &self,
-        msg: A::Message,
+        mut msg: A::Message,
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<A::Message>> {
-        match self.pick_live().await {
-            Some(member) => member.tell_timeout(msg, timeout).await,
-            None => Err(SendTimeoutError::Closed(msg)),
+        let mut retries = None;
+        while let Some(member) = self.pick_live().await {
+            match member.tell_timeout(msg, timeout).await {
+                Err(SendTimeoutError::Closed(back)) => msg = back,
+                sent => return sent,
+            }
+            if !self.retry(&mut retries) {
+                break;
+            }
         }
+        Err(SendTimeoutError::Closed(msg))
     }
 
     /// Starts one more member.

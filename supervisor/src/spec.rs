@@ -122,11 +122,12 @@ impl Backoff {
             .checked_mul(1u32 << exp.min(31))
             .unwrap_or(self.max)
             .min(self.max);
-        // A jitter that is not a number counts as none (`mul_f64` would panic on it).
-        let jitter = if self.jitter.is_finite() {
-            self.jitter.clamp(0.0, 1.0)
-        } else {
+        // A jitter that is not a number counts as none (`mul_f64` would panic on it); an
+        // infinite one is clamped as any other out of range.
+        let jitter = if self.jitter.is_nan() {
             0.0
+        } else {
+            self.jitter.clamp(0.0, 1.0)
         };
         let factor = (1.0 - jitter * random).clamp(0.0, 1.0);
         if factor >= 1.0 {
@@ -590,7 +591,9 @@ mod tests {
     fn jitter_takes_off_at_most_its_share_and_bad_values_do_not_panic() {
         assert_eq!(backoff(0.5).delay(1, 1.0), Duration::from_millis(500));
         assert_eq!(backoff(f64::NAN).delay(1, 0.9), Duration::from_secs(1));
-        assert_eq!(backoff(f64::INFINITY).delay(1, 0.9), Duration::from_secs(1));
+        // Infinite is a number out of range: clamped, as 7.0 is.
+        assert_eq!(backoff(f64::INFINITY).delay(1, 0.9), Duration::from_millis(100));
+        assert_eq!(backoff(f64::NEG_INFINITY).delay(1, 0.9), Duration::from_secs(1));
         assert_eq!(backoff(-3.0).delay(1, 0.9), Duration::from_secs(1));
         assert_eq!(backoff(7.0).delay(1, 1.0), Duration::ZERO);
     }

@@ -132,7 +132,9 @@ pub struct Keyed<K: Key, A: Actor, MB: Mailbox = Bounded<Block>> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KeyedStats {
-    /// Activations made (factory calls that returned an actor).
+    /// Activations made: a key's first factory call that returned an actor, after each time
+    /// the key was inactive. A restart's factory call makes no new activation (the actor is
+    /// replaced behind the same one): it counts in [`restarts`](KeyedStats::restarts).
     pub activations: u64,
     /// Activations that failed: the factory returned `Err` or panicked (also when called for a
     /// restart), or the executor dropped the task of an activation that had to wait.

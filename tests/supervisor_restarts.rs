@@ -1659,6 +1659,43 @@ async fn a_group_restart_stops_its_siblings_before_the_backoff<E: Executor>(exec
     }
 }
 
+/// A child started (`start_child`) while a group restart waits out its backoff was not there
+/// when the group's child failed: the group restart, when it comes, leaves it running (it
+/// restarted it, under `OneForAll`, and under `RestForOne` as a child after the failed one).
+async fn a_child_started_during_a_group_backoff_is_not_part_of_that_restart<E: Executor>(exec: E) {
+    for strategy in [Strategy::RestForOne, Strategy::OneForAll] {
+        let log = Log::default();
+        let (vt, sup, events) = group_with_backoff(&exec, strategy, &["a", "b"], &log).await;
+        let b = child_ref(&exec, &sup, "b").await;
+        tell(&exec, &b, W::Fail).await;
+        let mut now = vec![format!("sup:b stopped {FAILED}")];
+        if strategy == Strategy::OneForAll {
+            now.push("sup:a stopped Shutdown".to_owned());
+        }
+        let now: Vec<&str> = now.iter().map(String::as_str).collect();
+        expect_events(&exec, &events, &now).await;
+        within(&exec, LONG, sup.start_child(worker("late", &log)))
+            .await
+            .expect("late started");
+        expect_events(&exec, &events, &["sup:late started"]).await;
+        let late = child_ref(&exec, &sup, "late").await;
+        vt.advance(Duration::from_secs(5));
+        let restarted: &[&str] = if strategy == Strategy::OneForAll {
+            &["sup:a restarted 2", "sup:b restarted 2"]
+        } else {
+            &["sup:b restarted 2"]
+        };
+        expect_events(&exec, &events, restarted).await;
+        assert_eq!(ping(&exec, &late).await, 1, "{strategy:?}: late ran on");
+        assert_eq!(
+            pending_events(&events),
+            Vec::<String>::new(),
+            "{strategy:?}"
+        );
+        stop(&exec, &sup).await;
+    }
+}
+
 /// Terminating the failed child while its group restart waits for the backoff drops that
 /// restart: the siblings it stopped start again at once (as siblings of a child terminated by
 /// hand run on), the child stays stopped, and nothing more happens when the backoff would have
@@ -1951,6 +1988,7 @@ async fn crash_restart_events_are_stopped_then_restarted<E: Executor>(exec: E) {
 }
 
 executor_tests!(
+    a_child_started_during_a_group_backoff_is_not_part_of_that_restart,
     one_for_one_restarts_only_the_child,
     one_for_all_restarts_all_in_order,
     rest_for_one_restarts_the_later_children,

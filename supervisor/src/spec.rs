@@ -592,8 +592,14 @@ mod tests {
         assert_eq!(backoff(0.5).delay(1, 1.0), Duration::from_millis(500));
         assert_eq!(backoff(f64::NAN).delay(1, 0.9), Duration::from_secs(1));
         // Infinite is a number out of range: clamped, as 7.0 is.
-        assert_eq!(backoff(f64::INFINITY).delay(1, 0.9), Duration::from_millis(100));
-        assert_eq!(backoff(f64::NEG_INFINITY).delay(1, 0.9), Duration::from_secs(1));
+        assert_eq!(
+            backoff(f64::INFINITY).delay(1, 0.9),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            backoff(f64::NEG_INFINITY).delay(1, 0.9),
+            Duration::from_secs(1)
+        );
         assert_eq!(backoff(-3.0).delay(1, 0.9), Duration::from_secs(1));
         assert_eq!(backoff(7.0).delay(1, 1.0), Duration::ZERO);
     }

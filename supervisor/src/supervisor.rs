@@ -197,6 +197,9 @@ pub(crate) enum Msg<E, B> {
         child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
         generation: u16,
+        /// For a group restart put off (by a backoff, or a failed start), the group as it was
+        /// then: children added since are not part of it.
+        group: Option<Vec<ChildRef<E, B>>>,
     },
     /// A probe of a health-checked child finished.
     Health(ProbeReport),
@@ -773,6 +776,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     child,
                     counted: false,
                     generation: self.children[idx].restart_generation(),
+                    group: None,
                 }));
             }
         }
@@ -797,15 +801,21 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             }
             return;
         }
-        if self.admit_restart(idx, ctx).await {
-            self.restart_from(idx, ctx).await;
+        if self.admit_restart(idx, None, ctx).await {
+            self.restart_from(idx, None, ctx).await;
         }
     }
 
     /// Counts a restart of child `idx`: `true` to go on with it now; `false` if the supervisor
     /// escalated, or if a backoff put it off (a retry is then queued for when it is due, and
-    /// the child shows as restarting).
-    async fn admit_restart(&mut self, idx: usize, ctx: &mut Ctx<E, B>) -> bool {
+    /// the child shows as restarting). `only`: the group of a group restart put off before
+    /// (see [`stop_group`](Self::stop_group)).
+    async fn admit_restart(
+        &mut self,
+        idx: usize,
+        only: Option<&[ChildRef<E, B>]>,
+        ctx: &mut Ctx<E, B>,
+    ) -> bool {
         if !self.add_restart(ctx) {
             self.escalate(ctx).await;
             return false;
@@ -818,7 +828,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             // the group's start waits. They show as restarting with the child (a sibling
             // stopped by hand stays stopped until the group starts); a temporary one is
             // removed, so the child is looked up again.
-            let (group, ended) = self.stop_group(idx, ctx).await;
+            let (group, ended) = self.stop_group(idx, only, ctx).await;
             // The siblings this restart will start: those it stopped, and those already
             // waiting to restart (a waiting group restart it covers, a group start that failed).
             let mut covered = Vec::new();
@@ -850,6 +860,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     child,
                     counted: true,
                     generation: self.children[idx].restart_generation(),
+                    group: (self.strategy != Strategy::OneForOne).then_some(group),
                 }),
             );
             return false;
@@ -867,6 +878,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                 child: self.children[idx].0.clone(),
                 counted: false,
                 generation: self.children[idx].restart_generation(),
+                group: None,
             }));
         }
     }
@@ -875,18 +887,26 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// strategy (none under `OneForOne`), last started first; a temporary sibling is stopped
     /// and removed instead. Returns the group still there, child `idx` included, in start
     /// order, and the siblings whose running incarnation it ended.
+    ///
+    /// `only`, for a group restart that was put off (its backoff, a failed start), is the
+    /// group as it was then: a child started since (`start_child` during the wait) is not
+    /// part of the failure it did not see, and runs on.
     async fn stop_group(
         &mut self,
         idx: usize,
+        only: Option<&[ChildRef<E, B>]>,
         ctx: &mut Ctx<E, B>,
     ) -> (Vec<ChildRef<E, B>>, Vec<ChildRef<E, B>>) {
         let this = self.children[idx].0.clone();
         let mut ended = Vec::new();
-        let range: Vec<ChildRef<E, B>> = match self.strategy {
+        let mut range: Vec<ChildRef<E, B>> = match self.strategy {
             Strategy::OneForOne => vec![this.clone()],
             Strategy::OneForAll => self.children.iter().map(|c| c.0.clone()).collect(),
             Strategy::RestForOne => self.children[idx..].iter().map(|c| c.0.clone()).collect(),
         };
+        if let Some(only) = only {
+            range.retain(|k| Arc::ptr_eq(k, &this) || only.iter().any(|o| Arc::ptr_eq(o, k)));
+        }
         // Stop the others, last started first.
         for k in range.iter().rev() {
             if Arc::ptr_eq(k, &this) {
@@ -929,7 +949,14 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
     /// Applies the strategy to a restart of child `idx` (already counted): stops the siblings
     /// it covers in reverse start order, then starts them in start order. A failed start marks
     /// that child (and, in a group, those after it) restarting and queues a retry.
-    async fn restart_from(&mut self, idx: usize, ctx: &mut Ctx<E, B>) {
+    /// `only`: the group of a group restart put off before (see
+    /// [`stop_group`](Self::stop_group)).
+    async fn restart_from(
+        &mut self,
+        idx: usize,
+        only: Option<&[ChildRef<E, B>]>,
+        ctx: &mut Ctx<E, B>,
+    ) {
         let this = self.children[idx].0.clone();
         if self.strategy == Strategy::OneForOne {
             self.start_or_retry(idx, ctx).await;
@@ -939,7 +966,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         // all, first started first.
         self.waiting_groups
             .retain(|(failed, _)| !Arc::ptr_eq(failed, &this));
-        let (members, _) = self.stop_group(idx, ctx).await;
+        let (members, _) = self.stop_group(idx, only, ctx).await;
         for (n, k) in members.iter().enumerate() {
             let Some(i) = self.index_of_child(k) else {
                 continue;
@@ -964,6 +991,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
                     child: k.clone(),
                     counted: false,
                     generation: k.restart_generation(),
+                    group: Some(members.clone()),
                 }));
                 return;
             }
@@ -975,6 +1003,7 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         child: Arc<dyn ChildSlot<E, B>>,
         counted: bool,
         generation: u16,
+        group: Option<Vec<ChildRef<E, B>>>,
         ctx: &mut Ctx<E, B>,
     ) {
         if self.done {
@@ -990,10 +1019,10 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
             return;
         }
         // A retry is a restart like any other: it counts, and with a backoff it waits its turn.
-        if !counted && !self.admit_restart(idx, ctx).await {
+        if !counted && !self.admit_restart(idx, group.as_deref(), ctx).await {
             return;
         }
-        self.restart_from(idx, ctx).await;
+        self.restart_from(idx, group.as_deref(), ctx).await;
     }
 
     async fn on_api(&mut self, api: Api<E, B>, ctx: &mut Ctx<E, B>) {
@@ -1253,7 +1282,8 @@ impl<E: Executor, B: MessageBroker> Handler<Wiring<Unbounded, E, B>> for Supervi
                 child,
                 counted,
                 generation,
-            } => self.on_retry(child, counted, generation, ctx).await,
+                group,
+            } => self.on_retry(child, counted, generation, group, ctx).await,
             Msg::Health(report) => self.on_probe(report),
             Msg::Api(api) => self.on_api(api, ctx).await,
         }

@@ -22,7 +22,54 @@ executor_tests!(
     lookups_from_many_threads_all_find_their_actor,
     a_generic_handler_finds_a_service_through_its_context,
     a_stopping_actors_name_is_free_at_once,
+    a_started_hook_overtaken_by_a_stop_registers_nothing_and_stops_cleanly,
 );
+
+/// Registers itself under "late" from `started` (with `?`, as a hook would), once its gate
+/// opens.
+struct LateRegistrar(Option<futures::channel::oneshot::Receiver<()>>);
+
+impl Actor for LateRegistrar {
+    type Message = ();
+    type Error = RegistryError;
+}
+
+impl<V: Env> Handler<V> for LateRegistrar {
+    async fn started(&mut self, ctx: &mut Context<Self, V>) -> Result<(), RegistryError> {
+        if let Some(gate) = self.0.take() {
+            let _ = gate.await;
+        }
+        ctx.broker().register("late", &ctx.myself())
+    }
+
+    async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), RegistryError> {
+        Ok(())
+    }
+}
+
+/// A stop that overtakes a `started` hook registering its actor: the hook's `register` succeeds
+/// and registers nothing (nothing could find a stopping actor), so the actor ends as stopped,
+/// not as failed; from outside, the same registration is refused.
+async fn a_started_hook_overtaken_by_a_stop_registers_nothing_and_stops_cleanly<E: Executor>(
+    exec: E,
+) {
+    let system = System::new(exec.clone());
+    let broker = system.broker();
+    let (open, gate) = futures::channel::oneshot::channel();
+    let actor = system.spawn(LateRegistrar(Some(gate)));
+    actor.stop();
+    assert_eq!(
+        broker.register("late", &actor),
+        Err(RegistryError::ActorStopping("late".into()))
+    );
+    let _ = open.send(());
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(
+        matches!(reason, ExitReason::Shutdown(None)),
+        "a stop, not a failed hook: {reason:?}"
+    );
+    assert_eq!(broker.registered(), 0);
+}
 
 /// Stops slowly: its `stopped` hook waits for a gate.
 struct SlowStop(Option<futures::channel::oneshot::Receiver<()>>);

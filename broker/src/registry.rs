@@ -68,7 +68,13 @@ impl Registry {
         actor: &ActorRef<A, MB>,
     ) -> Result<(), RegistryError> {
         if !actor.accepts_messages() {
-            // A lookup would never hand it out; an entry would only read as registered.
+            // A lookup would never hand it out; an entry would only read as registered. From
+            // the actor's own code (a `started` hook, which a stop may overtake at any time)
+            // there is nothing to refuse: it is on its way out, and an error there would turn
+            // that stop into a failure.
+            if actor.is_current() {
+                return Ok(());
+            }
             return Err(RegistryError::ActorStopping(name.to_owned()));
         }
         let first = {

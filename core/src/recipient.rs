@@ -213,7 +213,9 @@ impl<M: Send + 'static> Recipient<M> {
     ///
     /// # Errors
     ///
-    /// [`SendError::Closed`] or [`SendError::Full`], with the message.
+    /// [`SendError::Closed`] or [`SendError::Full`], with the message: `Full` under `Reject`,
+    /// and under `Block` when the actor tells itself from its own handler or hook and finds
+    /// its mailbox full (as [`ActorRef::tell`]).
     ///
     /// # Panics
     ///
@@ -239,8 +241,9 @@ impl<M: Send + 'static> Recipient<M> {
     ///
     /// # Errors
     ///
-    /// `SendTimeoutError::Closed`, `SendTimeoutError::Full` (under `Reject`) or
-    /// `SendTimeoutError::Timeout`, with the message.
+    /// `SendTimeoutError::Closed`, `SendTimeoutError::Full` (under `Reject`, or from the
+    /// actor's own code into its own full `Block` mailbox) or `SendTimeoutError::Timeout`, with
+    /// the message.
     ///
     /// # Panics
     ///

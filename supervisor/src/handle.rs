@@ -200,7 +200,9 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
     }
 
     /// Subscribes to the lifecycle events of this supervisor and of every supervisor nested
-    /// in it, from now on.
+    /// in it (not its parent's or siblings'), from now on. The stream ends with this
+    /// supervisor; a nested one that its parent restarts is a new supervisor behind the same
+    /// handle: subscribe again to follow it.
     pub async fn subscribe(&self) -> Result<Events, SupervisorError> {
         self.call(Api::Subscribe).await
     }

@@ -253,7 +253,8 @@ impl<E: Executor, B: MessageBroker> Supervisor<E, B> {
         self
     }
 
-    /// Takes the parent's subscribers and place in the tree (a nested supervisor).
+    /// Links this (nested) supervisor's event bus to its parent's, and takes its place in the
+    /// tree.
     pub(crate) fn inherit(&mut self, parent: &Inherited) {
         self.inherited.bus = self.inherited.bus.nested_in(&parent.bus);
         if let Some(path) = &parent.path {

@@ -76,8 +76,9 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`RegistryError::NameTaken`] if another actor, not stopping, holds the name;
-    /// [`RegistryError::ActorStopping`] if `actor` is stopping or has ended (no lookup could
-    /// find it).
+    /// [`RegistryError::ActorStopping`] if `actor` is already stopping or has ended (no lookup
+    /// could find it), unless the call comes from that actor's own code, where it registers
+    /// nothing and succeeds (see the variant).
     fn register<A: Actor, MB: Mailbox>(
         &self,
         name: &str,
@@ -254,14 +255,16 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
 
 /// Why a registry operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// The name is taken by an actor that is not stopping (or, for a service, by another
     /// service).
     NameTaken(String),
-    /// The actor to register is stopping or has ended (its mailbox no longer takes messages),
-    /// so a lookup could never find it: nothing was registered. Most often a `started` hook
-    /// registering an actor whose last reference was already dropped (`let _ = spawn(..)`),
-    /// which stops it: keep a reference, or register from outside.
+    /// The actor to register was already stopping or had ended when `register` was called
+    /// (its mailbox no longer takes messages), so a lookup could never find it: nothing was
+    /// registered. Only from outside the actor: its own code (a `started` hook that a stop
+    /// overtook) registering itself while stopping gets `Ok` and registers nothing, so that
+    /// the stop stays a stop rather than a failed hook.
     ActorStopping(String),
 }
 
@@ -284,6 +287,7 @@ impl std::error::Error for RegistryError {}
 
 /// Why a registry lookup found no reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LookupError {
     /// Nothing is registered under the name: no live actor (for an actor lookup) or no
     /// service (for a service lookup). Actors and services are named apart: a service of the

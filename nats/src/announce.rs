@@ -13,7 +13,6 @@ use std::time::Duration;
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 
-use crate::broker::generated_name;
 use crate::error::ConnectError;
 
 /// How many times a node tries to announce itself before its connect fails.
@@ -45,7 +44,13 @@ impl MembersBucket for kv::Store {
     }
 }
 
-/// Announces the node `node`: creates its entry in `members`, trying again (up to
+/// The value of a heartbeat of the node's `incarnation` (the token of its connection): what
+/// tells a node restarted under the same name from the one before it.
+pub(crate) fn heartbeat_value(incarnation: &str) -> Bytes {
+    Bytes::from(format!("alive {incarnation}"))
+}
+
+/// Announces the node `node`'s `incarnation`: creates its entry in `members`, trying again (up to
 /// [`ANNOUNCE_ATTEMPTS`] times in all) after a failure that is not a taken name or an invalid
 /// key.
 ///
@@ -53,8 +58,12 @@ impl MembersBucket for kv::Store {
 ///
 /// [`ConnectError::NodeNameTaken`] if another connection holds the name;
 /// [`ConnectError::JetStream`] if the key is invalid, or if the last attempt failed.
-pub(crate) async fn announce(members: &impl MembersBucket, node: &str) -> Result<(), ConnectError> {
-    let token = Bytes::from(format!("alive {}", generated_name()));
+pub(crate) async fn announce(
+    members: &impl MembersBucket,
+    node: &str,
+    incarnation: &str,
+) -> Result<(), ConnectError> {
+    let token = heartbeat_value(incarnation);
     let mut attempt = 1;
     loop {
         let error = match members.create(node, token.clone()).await {
@@ -152,7 +161,7 @@ mod tests {
     #[tokio::test]
     async fn a_free_name_is_announced_at_once() {
         let bucket = Bucket::default();
-        announce(&bucket, "a").await.expect("announced");
+        announce(&bucket, "a", "i1").await.expect("announced");
         assert_eq!(bucket.creates(), 1);
         assert!(
             bucket
@@ -167,7 +176,7 @@ mod tests {
         // The first create stores the entry and fails as a missed acknowledgement does; the
         // retry finds the name taken, by this very connection.
         let bucket = Bucket::failing([(Publish, Stored::Yes)]);
-        announce(&bucket, "a")
+        announce(&bucket, "a", "i1")
             .await
             .expect("its own entry is no conflict");
         assert_eq!(bucket.creates(), 2);
@@ -176,7 +185,7 @@ mod tests {
     #[tokio::test]
     async fn a_lost_publish_is_retried() {
         let bucket = Bucket::failing([(Publish, Stored::No), (Publish, Stored::No)]);
-        announce(&bucket, "a")
+        announce(&bucket, "a", "i1")
             .await
             .expect("the third attempt lands");
         assert_eq!(bucket.creates(), 3);
@@ -186,7 +195,9 @@ mod tests {
     #[tokio::test]
     async fn three_failures_fail_the_connect() {
         let bucket = Bucket::failing([(Publish, Stored::No); 3]);
-        let err = announce(&bucket, "a").await.expect_err("no attempt landed");
+        let err = announce(&bucket, "a", "i1")
+            .await
+            .expect_err("no attempt landed");
         assert!(matches!(err, ConnectError::JetStream(_)), "{err:?}");
         assert_eq!(bucket.creates(), ANNOUNCE_ATTEMPTS);
         assert!(bucket.value_of("a").is_none());
@@ -195,8 +206,8 @@ mod tests {
     #[tokio::test]
     async fn a_name_held_by_another_connection_is_taken() {
         let bucket = Bucket::default();
-        announce(&bucket, "a").await.expect("first");
-        let err = announce(&bucket, "a").await.expect_err("second");
+        announce(&bucket, "a", "i1").await.expect("first");
+        let err = announce(&bucket, "a", "i1").await.expect_err("second");
         assert!(
             matches!(&err, ConnectError::NodeNameTaken { name } if name == "a"),
             "{err:?}"
@@ -213,7 +224,7 @@ mod tests {
             .lock()
             .unwrap()
             .insert("a".into(), Bytes::from_static(b"alive other"));
-        let err = announce(&bucket, "a")
+        let err = announce(&bucket, "a", "i1")
             .await
             .expect_err("the name is another's");
         assert!(matches!(err, ConnectError::NodeNameTaken { .. }), "{err:?}");
@@ -223,7 +234,7 @@ mod tests {
     #[tokio::test]
     async fn an_invalid_key_is_not_retried() {
         let bucket = Bucket::failing([(InvalidKey, Stored::No)]);
-        let err = announce(&bucket, "a.b").await.expect_err("invalid");
+        let err = announce(&bucket, "a.b", "i1").await.expect_err("invalid");
         assert!(matches!(err, ConnectError::JetStream(_)), "{err:?}");
         assert_eq!(bucket.creates(), 1);
     }

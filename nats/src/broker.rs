@@ -63,6 +63,8 @@ pub(crate) struct Inner<C> {
     pub(crate) client: async_nats::Client,
     pub(crate) js: jetstream::Context,
     pub(crate) node: String,
+    /// This node's incarnation: the token of its connection (see [`Members`]).
+    pub(crate) incarnation: String,
     pub(crate) prefix: String,
     pub(crate) config: NodeConfig,
     /// The largest message sent or accepted: the config's, capped by the server's.
@@ -452,7 +454,10 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     })
     .await?;
 
-    crate::announce::announce(&members_kv, &node).await?;
+    // This connection's token: it tells this incarnation of the node from an earlier one of
+    // the same name, in its heartbeats and its registry entries.
+    let incarnation = generated_name();
+    crate::announce::announce(&members_kv, &node, &incarnation).await?;
 
     let server_max = client.server_info().max_payload;
     let limit = config.max_message_size.min(server_max.max(1));
@@ -464,6 +469,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         client,
         js,
         node: node.clone(),
+        incarnation: incarnation.clone(),
         prefix,
         limit,
         registry,
@@ -480,7 +486,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         group_names: Mutex::new(std::collections::HashSet::new()),
         config,
     });
-    inner.members.heartbeat(&node, Duration::ZERO);
+    inner.members.heartbeat(&node, Duration::ZERO, &incarnation);
     // The members as of now, so that `members()` and the registry's liveness checks are right
     // from the start; the watch below keeps them current.
     {
@@ -488,7 +494,10 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         for other in nodes {
             if let Ok(Some(entry)) = inner.members_kv.entry(&other).await {
                 if entry.operation == kv::Operation::Put {
-                    inner.members.heartbeat(&other, age_of(&entry));
+                    let incarnation = crate::members::incarnation_of(&entry.value);
+                    inner
+                        .members
+                        .heartbeat(&other, age_of(&entry), &incarnation);
                 }
             }
         }
@@ -505,6 +514,10 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     inner.keep_task(runtime::spawn(heartbeats(weak.clone())));
     inner.keep_task(runtime::spawn(watch_members(weak.clone())));
     inner.keep_task(runtime::spawn(crate::held_names::keep(weak.clone())));
+    {
+        let inner = Arc::clone(&inner);
+        runtime::spawn(async move { crate::registry::withdraw_earlier_incarnations(&inner).await });
+    }
     inner.keep_task(runtime::spawn(connection_events(weak, events_rx)));
     Ok(NatsBroker { inner })
 }
@@ -551,10 +564,6 @@ pub(crate) async fn bucket(
     )))
 }
 
-fn heartbeat_value() -> bytes::Bytes {
-    bytes::Bytes::from_static(b"alive")
-}
-
 pub(crate) fn generated_name() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     let nanos = SystemTime::now()
@@ -578,17 +587,19 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
         if inner.left.load(Ordering::SeqCst) {
             return;
         }
-        if inner
-            .members_kv
-            .put(&inner.node, heartbeat_value())
-            .await
-            .is_ok()
-        {
-            inner.members.heartbeat(&inner.node, Duration::ZERO);
-        }
+        // Reaped before the put, which waits for the server (up to JetStream's timeout while
+        // the connection is down): the nodes gone silent leave on time, as `members()` says.
         for dead in inner.members.reap() {
             let inner = Arc::clone(&inner);
             runtime::spawn(async move { crate::registry::withdraw_dead(&inner, &dead).await });
+        }
+        // A put that takes longer than a beat is given up: the next tick tries again.
+        let beat = crate::announce::heartbeat_value(&inner.incarnation);
+        let put = inner.members_kv.put(&inner.node, beat);
+        if let Ok(Ok(_)) = tokio::time::timeout(every, put).await {
+            inner
+                .members
+                .heartbeat(&inner.node, Duration::ZERO, &inner.incarnation);
         }
     }
 }
@@ -606,7 +617,18 @@ async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
                 let Some(inner) = weak.upgrade() else { return };
                 let Ok(entry) = entry else { break };
                 match entry.operation {
-                    kv::Operation::Put => inner.members.heartbeat(&entry.key, age_of(&entry)),
+                    kv::Operation::Put => {
+                        let incarnation = crate::members::incarnation_of(&entry.value);
+                        let age = age_of(&entry);
+                        if let Some(old) = inner.members.heartbeat(&entry.key, age, &incarnation) {
+                            // Restarted under its name before its silence was noticed: the
+                            // old incarnation's names go, as a dead node's do.
+                            let node = entry.key.clone();
+                            runtime::spawn(async move {
+                                crate::registry::withdraw_incarnation(&inner, &node, &old).await;
+                            });
+                        }
+                    }
                     kv::Operation::Delete | kv::Operation::Purge => {
                         inner.members.left(&entry.key);
                         let dead = entry.key.clone();

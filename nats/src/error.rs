@@ -22,7 +22,9 @@ pub enum ConnectError {
     Tls(String),
     /// The server could not be reached within the connect timeout.
     Unreachable(String),
-    /// Another live node already uses this node name.
+    /// Another live node already uses this node name; or, for up to the node TTL after it
+    /// died, an earlier process of this node does (its last heartbeat has not expired yet):
+    /// connect again after a short pause.
     NodeNameTaken {
         /// The name.
         name: String,

@@ -191,6 +191,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
                         node: inner.node.clone(),
                         actor_type: std::any::type_name::<A>().to_owned(),
                         accepts: routes.accepts.clone(),
+                        incarnation: inner.incarnation.clone(),
                     };
                     let revision = registry::claim(&inner, &name, &entry).await?;
                     // Kept claimed from now on, should another node purge it.

@@ -61,12 +61,31 @@ impl fmt::Display for LeaveReason {
     }
 }
 
-/// The membership table one node keeps.
+/// The membership table one node keeps: each node's last heartbeat and the incarnation it
+/// came from. A node's incarnation is the token of the connection that announced it, carried
+/// by each of its heartbeats: a node restarted under the same name is a new incarnation, so
+/// the others tell it from the old one even when its first heartbeat comes before they noticed
+/// the old one's silence.
 pub(crate) struct Members {
     me: String,
     ttl: Duration,
-    seen: Mutex<HashMap<String, Instant>>,
+    seen: Mutex<HashMap<String, Seen>>,
     listeners: Mutex<Vec<mpsc::UnboundedSender<MemberEvent>>>,
+}
+
+/// A node's last heartbeat, and its incarnation.
+struct Seen {
+    at: Instant,
+    incarnation: String,
+}
+
+/// The incarnation a heartbeat's value names (`alive <token>`; empty for a value without one).
+pub(crate) fn incarnation_of(value: &[u8]) -> String {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.strip_prefix("alive "))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl Members {
@@ -79,30 +98,58 @@ impl Members {
         }
     }
 
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a heartbeat of `node` that was put `age` ago.
-    pub(crate) fn heartbeat(&self, node: &str, age: Duration) {
+    /// Records a heartbeat of `node`'s `incarnation` that was put `age` ago. If it replaces
+    /// another incarnation of the node (restarted before this node took the old one for dead),
+    /// the old one has left: returns it, after `Left { TimedOut }` and `Joined` events.
+    pub(crate) fn heartbeat(&self, node: &str, age: Duration, incarnation: &str) -> Option<String> {
         let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
         if age >= self.ttl {
-            return;
+            return None;
         }
-        let new = {
+        let (new, replaced) = {
             let mut seen = self.seen();
-            let new = !seen.contains_key(node);
-            let e = seen.entry(node.to_owned()).or_insert(at);
-            if at > *e {
-                *e = at;
+            match seen.get_mut(node) {
+                None => {
+                    seen.insert(
+                        node.to_owned(),
+                        Seen {
+                            at,
+                            incarnation: incarnation.to_owned(),
+                        },
+                    );
+                    (true, None)
+                }
+                Some(e) if e.incarnation == incarnation => {
+                    if at > e.at {
+                        e.at = at;
+                    }
+                    (false, None)
+                }
+                Some(e) => {
+                    let old = std::mem::replace(&mut e.incarnation, incarnation.to_owned());
+                    e.at = at;
+                    (true, Some(old))
+                }
             }
-            new
         };
-        if new && node != self.me {
-            self.emit(MemberEvent::Joined {
-                node: node.to_owned(),
-            });
+        if node != self.me {
+            if replaced.is_some() {
+                self.emit(MemberEvent::Left {
+                    node: node.to_owned(),
+                    reason: LeaveReason::TimedOut,
+                });
+            }
+            if new {
+                self.emit(MemberEvent::Joined {
+                    node: node.to_owned(),
+                });
+            }
         }
+        replaced
     }
 
     /// `node` deleted its entry: it left.
@@ -125,7 +172,7 @@ impl Members {
             let mut seen = self.seen();
             let dead: Vec<String> = seen
                 .iter()
-                .filter(|(n, at)| **n != self.me && now.duration_since(**at) >= self.ttl)
+                .filter(|(n, e)| **n != self.me && now.duration_since(e.at) >= self.ttl)
                 .map(|(n, _)| n.clone())
                 .collect();
             for n in &dead {
@@ -148,7 +195,16 @@ impl Members {
             || self
                 .seen()
                 .get(node)
-                .is_some_and(|at| at.elapsed() < self.ttl)
+                .is_some_and(|e| e.at.elapsed() < self.ttl)
+    }
+
+    /// The incarnation of `node` that is alive, as far as this node knows: `None` if it is
+    /// not alive, or unknown. (This node's own is not kept here.)
+    pub(crate) fn live_incarnation(&self, node: &str) -> Option<String> {
+        self.seen()
+            .get(node)
+            .filter(|e| e.at.elapsed() < self.ttl)
+            .map(|e| e.incarnation.clone())
     }
 
     /// Whether this node has seen `node` at all (alive or timed out but not yet reaped).
@@ -161,7 +217,7 @@ impl Members {
         let mut nodes: Vec<String> = self
             .seen()
             .iter()
-            .filter(|(n, at)| **n == self.me || at.elapsed() < self.ttl)
+            .filter(|(n, e)| **n == self.me || e.at.elapsed() < self.ttl)
             .map(|(n, _)| n.clone())
             .collect();
         if !nodes.contains(&self.me) {

@@ -6,6 +6,11 @@
 //! was made at, so a newer registration is never removed), and by any other node when the owner
 //! leaves or stops heartbeating (a purge, again expecting the revision). Lookups read the
 //! bucket, and an entry whose owner is not alive reads as absent even before it is purged.
+//!
+//! An entry names its owner's incarnation too (see [`Members`](crate::members::Members)): a
+//! node restarted under the same name does not own what its previous incarnation registered.
+//! Such an entry reads as absent, its name can be claimed (by the restarted node as by any
+//! other), and it is purged when the others see the new incarnation's first heartbeat.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +26,8 @@ pub(crate) struct Entry {
     pub(crate) node: String,
     pub(crate) actor_type: String,
     pub(crate) accepts: Vec<String>,
+    /// The owner node's incarnation when it registered.
+    pub(crate) incarnation: String,
 }
 
 /// What a lookup finds under a name.
@@ -61,10 +68,11 @@ pub(crate) async fn claim<C: Codec>(
         if current.operation != kv::Operation::Put {
             continue;
         }
-        let owner = postcard::from_bytes::<Entry>(&current.value)
-            .map(|e| e.node)
+        // An entry that cannot be read has no live owner.
+        let (owner, incarnation) = postcard::from_bytes::<Entry>(&current.value)
+            .map(|e| (e.node, e.incarnation))
             .unwrap_or_default();
-        if alive(inner, &owner).await {
+        if alive(inner, &owner, &incarnation).await {
             return Err(ExportError::NameTaken {
                 name: name.to_owned(),
                 owner,
@@ -110,7 +118,7 @@ pub(crate) async fn find<C: Codec>(
     let Ok(stored) = postcard::from_bytes::<Entry>(&entry.value) else {
         return Ok(None);
     };
-    if !alive(inner, &stored.node).await {
+    if !alive(inner, &stored.node, &stored.incarnation).await {
         return Ok(None);
     }
     Ok(Some(Registration {
@@ -120,12 +128,16 @@ pub(crate) async fn find<C: Codec>(
     }))
 }
 
-/// Whether `node` is alive: this node has seen its heartbeat within the TTL, or (a node it has
-/// not heard of yet, e.g. just after either started) the members bucket still holds one (the
-/// bucket forgets heartbeats older than the TTL).
-async fn alive<C: Codec>(inner: &Inner<C>, node: &str) -> bool {
-    if inner.members.is_alive(node) {
-        return true;
+/// Whether `node`'s `incarnation` is alive: it is this node's own, or this node has seen its
+/// heartbeat within the TTL, or (a node it has not heard of yet, e.g. just after either
+/// started) the members bucket still holds one of it (the bucket forgets heartbeats older
+/// than the TTL).
+async fn alive<C: Codec>(inner: &Inner<C>, node: &str, incarnation: &str) -> bool {
+    if node == inner.node {
+        return incarnation == inner.incarnation;
+    }
+    if let Some(live) = inner.members.live_incarnation(node) {
+        return live == incarnation;
     }
     if inner.members.knows(node) {
         return false;
@@ -133,23 +145,47 @@ async fn alive<C: Codec>(inner: &Inner<C>, node: &str) -> bool {
     matches!(
         inner.members_kv.entry(node).await,
         Ok(Some(entry)) if entry.operation == kv::Operation::Put
+            && crate::members::incarnation_of(&entry.value) == incarnation
     )
 }
 
 /// Purges every entry owned by `node` (which left or stopped heartbeating).
 pub(crate) async fn withdraw_dead<C: Codec>(inner: &Inner<C>, node: &str) {
-    // Re-checked before each purge: the node may have come back since it was declared dead.
-    purge_owned_by(inner, node, || !inner.members.is_alive(node)).await;
+    // Re-checked before each purge: the node may have come back since it was declared dead
+    // (a new incarnation's entries are its own, and stay).
+    purge_owned_by(inner, node, |entry| {
+        match inner.members.live_incarnation(node) {
+            Some(live) => entry.incarnation != live,
+            None => !inner.members.is_alive(node),
+        }
+    })
+    .await;
 }
 
-/// Purges this node's own entries (it is leaving).
+/// Purges every entry of `node`'s incarnation `old`, which a new incarnation of the node
+/// replaced.
+pub(crate) async fn withdraw_incarnation<C: Codec>(inner: &Inner<C>, node: &str, old: &str) {
+    purge_owned_by(inner, node, |entry| entry.incarnation == old).await;
+}
+
+/// Purges this node's own entries (it is leaving), and those an earlier incarnation of it
+/// left behind.
 pub(crate) async fn withdraw_node<C: Codec>(inner: &Inner<C>) {
-    purge_owned_by(inner, &inner.node, || true).await;
+    purge_owned_by(inner, &inner.node, |_| true).await;
 }
 
-/// Purges each entry that `node` owns, if `still()` holds when it is reached (each purge
+/// Purges the entries an earlier incarnation of this node left behind (it was restarted
+/// before the other nodes purged them, or none was left to).
+pub(crate) async fn withdraw_earlier_incarnations<C: Codec>(inner: &Inner<C>) {
+    purge_owned_by(inner, &inner.node, |entry| {
+        entry.incarnation != inner.incarnation
+    })
+    .await;
+}
+
+/// Purges each entry that `node` owns, if `still(entry)` holds when it is reached (each purge
 /// expecting the revision read, so that a newer registration is never removed).
-async fn purge_owned_by<C: Codec>(inner: &Inner<C>, node: &str, still: impl Fn() -> bool) {
+async fn purge_owned_by<C: Codec>(inner: &Inner<C>, node: &str, still: impl Fn(&Entry) -> bool) {
     let names = crate::broker::keys_within(&inner.registry, inner.config.connect_timeout).await;
     for name in names {
         let Ok(Some(entry)) = inner.registry.entry(&name).await else {
@@ -158,8 +194,9 @@ async fn purge_owned_by<C: Codec>(inner: &Inner<C>, node: &str, still: impl Fn()
         if entry.operation != kv::Operation::Put {
             continue;
         }
-        let owned = postcard::from_bytes::<Entry>(&entry.value).is_ok_and(|e| e.node == node);
-        if owned && still() {
+        let purge =
+            postcard::from_bytes::<Entry>(&entry.value).is_ok_and(|e| e.node == node && still(&e));
+        if purge {
             let _ = inner
                 .registry
                 .purge_expect_revision(&name, Some(entry.revision))

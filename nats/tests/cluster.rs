@@ -72,7 +72,17 @@ async fn counter_node() {
         })
         .root_certificate(node.ca_cert_path.clone().unwrap())
         .heartbeat(HEARTBEAT, TTL);
-    let broker = NatsBroker::connect(config).await.expect("connects");
+    // A node restarted under its name is refused until its earlier process's last heartbeat
+    // expires (at most the TTL): it tries again.
+    let started = std::time::Instant::now();
+    let broker = loop {
+        match NatsBroker::connect(config.clone()).await {
+            Err(playhouse_nats::ConnectError::NodeNameTaken { .. }) if started.elapsed() < WAIT => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            connected => break connected.expect("connects"),
+        }
+    };
     let system = System::with_broker(TokioExecutor::current(), broker.clone());
     let counter = system.spawn(Counter(0));
     broker
@@ -188,6 +198,64 @@ async fn a_killed_node_is_dropped_with_its_names() {
         .await
         .unwrap_err();
     assert!(matches!(err, RemoteError::NotFound { .. }), "{err:?}");
+}
+
+/// A node restarted under its name before the others took its silence for a death (this one
+/// reaps on a slow heartbeat): it connects once its earlier process's last heartbeat expired;
+/// the others see that process leave and the new one join; and it exports its names again,
+/// where the earlier process's entry had read as its own, still alive.
+#[tokio::test]
+async fn a_node_restarted_under_its_name_serves_its_names_again() {
+    let server = TestServer::start().expect("nats-server");
+    let me = NatsBroker::connect(
+        server
+            .node_config("parent")
+            .heartbeat(Duration::from_millis(900), TTL),
+    )
+    .await
+    .unwrap();
+    let mut events = me.member_events();
+    let mut first = support::spawn_node("counter_node", "phoenix", &server, &[]);
+    first.wait_for_line("READY", support::STARTUP).await;
+    let joined = MemberEvent::Joined {
+        node: "phoenix".into(),
+    };
+    assert_eq!(
+        tokio::time::timeout(WAIT, events.next()).await.unwrap(),
+        Some(joined.clone())
+    );
+    let who = me.remote::<WhoAreYou>("counter-phoenix");
+    let before = who
+        .ask::<u32>(WhoAreYou, WAIT)
+        .await
+        .expect("first answers");
+
+    first.kill_hard();
+    let mut second = support::spawn_node("counter_node", "phoenix", &server, &[]);
+    second.wait_for_line("READY", support::STARTUP).await;
+    let left = MemberEvent::Left {
+        node: "phoenix".into(),
+        reason: LeaveReason::TimedOut,
+    };
+    for expected in [left, joined] {
+        assert_eq!(
+            tokio::time::timeout(WAIT, events.next()).await.unwrap(),
+            Some(expected)
+        );
+    }
+    let after = who
+        .ask::<u32>(WhoAreYou, WAIT)
+        .await
+        .expect("second answers");
+    assert_ne!(before, after, "the restarted process answers");
+    assert_eq!(
+        me.registration("counter-phoenix")
+            .await
+            .unwrap()
+            .unwrap()
+            .node,
+        "phoenix"
+    );
 }
 
 #[tokio::test]

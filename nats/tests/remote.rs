@@ -967,6 +967,8 @@ struct RawEntry<'a> {
     node: &'a str,
     actor_type: &'a str,
     accepts: Vec<String>,
+    /// The token of the owner's connection, as its heartbeats carry it.
+    incarnation: String,
 }
 
 async fn raw_registry(server: &TestServer) -> async_nats::jetstream::kv::Store {
@@ -975,6 +977,21 @@ async fn raw_registry(server: &TestServer) -> async_nats::jetstream::kv::Store {
         .get_key_value("playhouse_registry")
         .await
         .unwrap()
+}
+
+/// The incarnation `node`'s heartbeats name (`alive <token>`), read from the members bucket.
+async fn incarnation_of(server: &TestServer, node: &str) -> String {
+    let raw = server.connect().await.unwrap();
+    let members = async_nats::jetstream::new(raw)
+        .get_key_value("playhouse_members")
+        .await
+        .unwrap();
+    let beat = members.get(node).await.unwrap().expect("a heartbeat");
+    String::from_utf8(beat.to_vec())
+        .unwrap()
+        .strip_prefix("alive ")
+        .expect("a token")
+        .to_owned()
 }
 
 #[tokio::test]
@@ -1061,6 +1078,7 @@ async fn a_name_taken_over_while_its_node_was_away_is_given_up() {
         node: "b",
         actor_type: "elsewhere::Counter",
         accepts: vec!["tell:remote::Add".into()],
+        incarnation: incarnation_of(&server, "b").await,
     };
     registry
         .update(

@@ -1159,7 +1159,49 @@ fn monitors_and_supervision_types_are_send() {
     assert_send::<Held>();
 }
 
+/// Its `stopped` hook awaits a sleep, then says it finished.
+struct SlowStopped(mpsc::UnboundedSender<String>);
+
+impl Actor for SlowStopped {
+    type Message = ();
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for SlowStopped {
+    async fn handle(&mut self, _: (), _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn stopped(&mut self, ctx: &mut Context<Self, V>, reason: &ExitReason) {
+        ctx.sleep(::std::time::Duration::from_millis(20)).await;
+        let _ = self
+            .0
+            .unbounded_send(format!("stopped ran to its end: {reason}"));
+    }
+}
+
+/// A linked actor's failure ends the running incarnation at once (cutting a suspended
+/// handler), and then `stopped` runs to its end, awaits included, as after any other end:
+/// only a kill cuts it.
+async fn a_linked_failure_lets_stopped_run_to_its_end<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let (tx, mut rx) = mpsc::unbounded();
+    let slow = system.spawn(SlowStopped(tx));
+    let (failing, _) = Node::new();
+    let failing = system.spawn(failing);
+    slow.link(&failing);
+    failing.tell(NodeMsg::Fail).await.expect("tell");
+    let reason = within(&exec, LONG, slow.wait()).await;
+    assert!(matches!(reason, ExitReason::Failed(_)), "{reason:?}");
+    let said = within(&exec, LONG, futures::StreamExt::next(&mut rx)).await;
+    assert_eq!(
+        said.as_deref(),
+        Some("stopped ran to its end: failed: test error: failed on purpose")
+    );
+}
+
 executor_tests!(
+    a_linked_failure_lets_stopped_run_to_its_end,
     a_monitor_delivers_one_down_with_the_reason,
     a_monitor_of_an_ended_actor_delivers_down_at_once,
     two_monitors_deliver_two_downs,

@@ -684,6 +684,38 @@ async fn shutdown_timeout_cuts_a_hanging_stopped_hook<E: Executor>(exec: E) {
     );
 }
 
+/// A group restart ends a sibling by its shutdown policy: one whose `stopped` hook hangs is cut
+/// once its timeout passes (that cut reaches the hook, while the request that ended the
+/// incarnation, served, does not), and it starts again with the group.
+async fn a_group_restart_cuts_a_hanging_stopped_hook_at_its_timeout<E: Executor>(exec: E) {
+    let (vt, system) = setup(&exec);
+    let log = Log::default();
+    let spec = SupervisorSpec::<Vt<E>>::new(Strategy::OneForAll)
+        .name("top")
+        .child(worker("a", &log))
+        .child(worker_with("s", &log, slow_stop(HOUR)).shutdown(Shutdown::Timeout(2 * SEC)));
+    let sup = spec.start(&system).await.expect("started");
+    let a = worker_ref::<E>(&sup, "a").await;
+    let s = worker_ref::<E>(&sup, "s").await;
+    a.tell(WMsg::Panic).await.expect("tell");
+    eventually(&exec, "s in its hook and the supervisor waiting", || {
+        vt.sleeping() == 2 && has(&log, "s stopped shutdown")
+    })
+    .await;
+    vt.advance(2 * SEC);
+    assert_eq!(
+        within(&exec, LONG, s.ask(WMsg::Ping))
+            .await
+            .expect("s restarted"),
+        2
+    );
+    // Its stop hangs again, for the same timeout.
+    sup.stop();
+    eventually(&exec, "s in its hook again", || vt.sleeping() == 2).await;
+    vt.advance(2 * SEC);
+    within(&exec, LONG, sup.wait()).await;
+}
+
 /// `Brutal` kills at once: no time passes, nothing sleeps.
 async fn brutal_kills_at_once<E: Executor>(exec: E) {
     let (vt, system) = setup(&exec);
@@ -2807,6 +2839,7 @@ async fn linked_crash_restarts_the_supervised_child<E: Executor>(exec: E) {
 }
 
 executor_tests!(
+    a_group_restart_cuts_a_hanging_stopped_hook_at_its_timeout,
     pool_send_waiting_on_a_member_that_stops_goes_to_the_next,
     a_nested_subscription_sees_its_subtree_only,
     start_runs_children_one_at_a_time_in_order,

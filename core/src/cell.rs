@@ -810,6 +810,17 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// [`add_watcher`](Self::add_watcher) with a tag to find it again by. Returns `false` if
     /// the actor had already ended (the watcher has then run, here).
     pub(crate) fn add_tagged_watcher(&self, tag: WatchTag, watcher: ExitWatcher) -> bool {
+        self.add_tagged(tag, watcher, false)
+    }
+
+    /// [`add_tagged_watcher`](Self::add_tagged_watcher), unless a watcher tagged `tag` is
+    /// registered already (checked under the same lock): `watcher` is then dropped unrun. What
+    /// keeps two links made at once between two actors to one.
+    pub(crate) fn add_tagged_watcher_once(&self, tag: WatchTag, watcher: ExitWatcher) -> bool {
+        self.add_tagged(tag, watcher, true)
+    }
+
+    fn add_tagged(&self, tag: WatchTag, watcher: ExitWatcher, once: bool) -> bool {
         let reason = {
             let mut st = self.queue.state.lock();
             match st.phase {
@@ -819,7 +830,15 @@ impl<M, S: Strategy> ActorCell<M, S> {
                         drop(st);
                         st = self.queue.state.lock();
                     }
-                    extras(&mut *st).watchers.push((tag, watcher));
+                    let watchers = &mut extras(&mut *st).watchers;
+                    if once && watchers.iter().any(|(t, _)| *t == tag) {
+                        drop(st);
+                        // Dropped outside the lock: its captures may be another actor's
+                        // reference.
+                        drop(watcher);
+                        return true;
+                    }
+                    watchers.push((tag, watcher));
                     return true;
                 }
             }

@@ -91,6 +91,9 @@ pub enum Fault {
     /// A control message that an ending incarnation took goes back among the user messages
     /// instead of the control queue (a drained restart then discards it).
     ControlPutBackAsUser = 1 << 29,
+    /// Each end records a link however many times it is made: two `link` calls racing past
+    /// the check for an existing link leave two records, and the end is signalled twice.
+    LinkRecordedTwice = 1 << 30,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

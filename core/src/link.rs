@@ -156,7 +156,11 @@ impl<M: Send + 'static, S: Strategy> LinkEnd for ActorCell<M, S> {
     }
 
     fn add_link_watcher(&self, peer: ActorId, watcher: crate::cell::ExitWatcher) -> bool {
-        self.add_tagged_watcher(WatchTag::Link(peer), watcher)
+        // One record of a link per end, even when two `link` calls race past `has_link`.
+        if crate::faults::enabled(crate::faults::Fault::LinkRecordedTwice) {
+            return self.add_tagged_watcher(WatchTag::Link(peer), watcher);
+        }
+        self.add_tagged_watcher_once(WatchTag::Link(peer), watcher)
     }
 
     fn has_link(&self, peer: ActorId) -> bool {

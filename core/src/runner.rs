@@ -137,6 +137,10 @@ where
             task.rx.end_receiving(&task.ctx.cell.queue, reason);
             // Nothing of this incarnation's may queue a message while `stopped` runs.
             task.ctx.end_feeds();
+            // A request to end this incarnation (a linked actor's failure, a supervisor's group
+            // restart) has been served by its end: it no longer cuts `stopped` at its first
+            // suspension. One made while `stopped` runs still does (a supervisor's timeout).
+            task.ctx.cell.clear_restart_request();
             if task.ctx.observed() {
                 task.observe_panic();
             }

@@ -14,3 +14,9 @@ fn signal_racing_unlink_acts_once_or_never() {
 fn link_racing_the_end_signals_once() {
     m::link_racing_the_end_signals_once();
 }
+
+/// Two links made at once between the same actors are one: the end is signalled once.
+#[test]
+fn two_links_at_once_make_one() {
+    m::two_links_at_once_make_one();
+}

@@ -1,6 +1,7 @@
 //! Models of links: an exit signal racing an `unlink` acts exactly when the unlink did not take
-//! the link first (never twice, never after an unlink that returned `true`), and a link racing
-//! the end of the actor it links delivers that actor's signal exactly once.
+//! the link first (never twice, never after an unlink that returned `true`), a link racing
+//! the end of the actor it links delivers that actor's signal exactly once, and two links made
+//! at once between the same actors are one.
 //!
 //! The actor that dies fails on its own loom thread; the one that receives the signal traps
 //! exits and runs on [`Deferred`]: it is polled once before the race (its `started` hook turns
@@ -133,6 +134,30 @@ pub fn link_racing_the_end_signals_once() {
             got,
             [(dying.id(), reason)],
             "the linked actor's end was signalled {} times",
+            got.len()
+        );
+    });
+}
+
+/// Two `link` calls between the same actors at once, one from each side (the model's thread
+/// and one of its own): they make one link, so the dying actor's end, after both returned,
+/// reaches the trapping actor exactly once.
+pub fn two_links_at_once_make_one() {
+    check(|| {
+        let (dying, thread, trapper, deferred, exits) = setup();
+        let other = {
+            let (dying, trapper) = (dying.clone(), trapper.clone());
+            loom::thread::spawn(move || trapper.link(&dying))
+        };
+        dying.link(&trapper);
+        other.join().unwrap();
+        assert!(dying.try_tell(()).is_ok());
+        let reason = ended(&dying, &thread);
+        let got = handled_exits(trapper, &deferred, &exits);
+        assert_eq!(
+            got,
+            [(dying.id(), reason)],
+            "two links made at once signalled the end {} times",
             got.len()
         );
     });

@@ -446,6 +446,46 @@ async fn two_monitors_deliver_two_downs<E: Executor>(exec: E) {
     );
 }
 
+/// A monitor is kept on both sides only while it can still fire: a watcher that ends takes its
+/// monitors back from the actors it watched (OTP drops a monitor with its process), a `Down`
+/// sent takes the watcher's record back, and so does `demonitor`. So a long-lived actor watched
+/// by many short-lived ones, or watching many, keeps nothing of them.
+async fn a_monitor_goes_with_the_watcher_the_down_or_demonitor<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let target = system.spawn(Node::new().0);
+    for _ in 0..20 {
+        let watcher = system.spawn(Node::new().0);
+        let _monitor = target.monitor_by(&watcher);
+        assert_eq!(watcher.exit_watcher_count(), 1);
+        watcher.stop();
+        within(&exec, LONG, watcher.wait()).await;
+    }
+    assert_eq!(target.exit_watcher_count(), 0, "ended watchers' monitors");
+
+    let (watcher, mut events) = Node::new();
+    let watcher = system.spawn(watcher);
+    for _ in 0..20 {
+        let short = system.spawn(Node::new().0);
+        let _monitor = short.monitor_by(&watcher);
+        short.stop();
+        within(&exec, LONG, short.wait()).await;
+    }
+    incarnation(&exec, &watcher).await;
+    assert_eq!(drain(&mut events).len(), 20, "a Down per ended target");
+    assert_eq!(watcher.exit_watcher_count(), 0, "records of Downs sent");
+
+    let taken_back = target.monitor_by(&watcher);
+    assert_eq!(
+        (target.exit_watcher_count(), watcher.exit_watcher_count()),
+        (1, 1)
+    );
+    assert!(taken_back.demonitor());
+    assert_eq!(
+        (target.exit_watcher_count(), watcher.exit_watcher_count()),
+        (0, 0)
+    );
+}
+
 /// `demonitor` before the end returns `true`, and no `Down` ever comes; after the end it
 /// returns `false` (the `Down` was sent).
 async fn demonitor_before_the_end_means_no_down<E: Executor>(exec: E) {
@@ -1201,6 +1241,7 @@ async fn a_linked_failure_lets_stopped_run_to_its_end<E: Executor>(exec: E) {
 }
 
 executor_tests!(
+    a_monitor_goes_with_the_watcher_the_down_or_demonitor,
     a_linked_failure_lets_stopped_run_to_its_end,
     a_monitor_delivers_one_down_with_the_reason,
     a_monitor_of_an_ended_actor_delivers_down_at_once,

@@ -544,6 +544,13 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
         self.cell.exit_waiter_count()
     }
 
+    /// What this actor keeps for others until it ends: its links, the monitors of it and by
+    /// it, and its `on_exit` watchers. For tests.
+    #[doc(hidden)]
+    pub fn exit_watcher_count(&self) -> usize {
+        self.cell.exit_watcher_count()
+    }
+
     /// `true` until the actor's last incarnation has ended.
     pub fn is_alive(&self) -> bool {
         self.cell.is_alive()

@@ -53,12 +53,16 @@ impl fmt::Display for ActorId {
 pub(crate) type ExitWatcher = Box<dyn FnOnce(ActorId, &ExitReason) + Send + 'static>;
 
 /// What a watcher is for, so that it can be found again and removed: a link to another actor
-/// (one per pair), a monitor (by its own number), or neither.
+/// (one per pair), either side of a monitor (by its own number), or neither.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WatchTag {
     Plain,
     Link(ActorId),
+    /// On the watched actor: delivers the monitor's `Down`.
     Monitor(u64),
+    /// On the watching actor: takes the monitor back from the watched one when the watcher
+    /// ends first.
+    Monitoring(u64),
 }
 
 /// The bit of [`ActorCell::refs`] set once a stop was asked for.
@@ -772,6 +776,12 @@ impl<M, S: Strategy> ActorCell<M, S> {
     pub(crate) fn exit_waiter_count(&self) -> usize {
         let st = self.queue.state.lock();
         st.extras.as_ref().map_or(0, |e| e.waiters.len())
+    }
+
+    /// Exit watchers registered and not yet run: links, both sides of monitors, `on_exit`.
+    pub(crate) fn exit_watcher_count(&self) -> usize {
+        let st = self.queue.state.lock();
+        st.extras.as_ref().map_or(0, |e| e.watchers.len())
     }
 
     /// Registers `watcher`; if the actor has already ended it runs at once, on this thread, its

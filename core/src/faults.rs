@@ -94,6 +94,9 @@ pub enum Fault {
     /// Each end records a link however many times it is made: two `link` calls racing past
     /// the check for an existing link leave two records, and the end is signalled twice.
     LinkRecordedTwice = 1 << 30,
+    /// `monitor` does not look again whether its watcher ended while the monitor was set up:
+    /// the target keeps the monitor of a watcher that is gone until the target ends.
+    MonitorKeptForEndedWatcher = 1 << 31,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

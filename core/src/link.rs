@@ -87,41 +87,87 @@ impl fmt::Debug for Monitor {
 }
 
 /// Sets up a monitor of `target` that delivers [`Down`] to `watcher`.
-pub(crate) fn monitor<T, W>(target: &Arc<ActorCell<T, impl Strategy>>, watcher: &Arc<W>) -> Monitor
+///
+/// Each side keeps a record of it, as for a link: the target's delivers the `Down` (and takes
+/// the watcher's record back); the watcher's, should the watcher end first, takes the monitor
+/// back from the target, as OTP drops a monitor with its monitoring process. Without it, every
+/// ended watcher of a long-lived target would stay in the target's list until the target ended.
+pub(crate) fn monitor<T, S, W>(target: &Arc<ActorCell<T, S>>, watcher: &Arc<W>) -> Monitor
 where
     T: Send + 'static,
+    S: Strategy,
     W: DownSink + Send + Sync + 'static,
 {
     let id = crate::sync::next_id();
-    let sink = watcher.clone();
     let target_id = target.id;
-    target.add_tagged_watcher(
-        WatchTag::Monitor(id),
-        Box::new(move |ended, reason| {
-            sink.deliver_down(Down {
-                id: ended,
-                monitor: id,
-                reason: reason.clone(),
-            })
+    let on_target = target.clone();
+    let watching = watcher.add_monitoring(
+        id,
+        Box::new(move |_, _| {
+            on_target.remove_watcher(WatchTag::Monitor(id));
         }),
     );
+    if watching {
+        let sink = watcher.clone();
+        target.add_tagged_watcher(
+            WatchTag::Monitor(id),
+            Box::new(move |ended, reason| {
+                sink.deliver_down(Down {
+                    id: ended,
+                    monitor: id,
+                    reason: reason.clone(),
+                });
+                sink.forget_monitoring(id);
+            }),
+        );
+        // The watcher ended between the two records: its own ran before the target's was in
+        // place, so take that one back here (its `Down` would find a closed mailbox).
+        if watcher.has_ended()
+            && !crate::faults::enabled(crate::faults::Fault::MonitorKeptForEndedWatcher)
+        {
+            target.remove_watcher(WatchTag::Monitor(id));
+        }
+    }
     let cell = target.clone();
+    let by = watcher.clone();
     Monitor {
         id,
         target: target_id,
-        remove: Box::new(move |id| cell.remove_watcher(WatchTag::Monitor(id))),
+        remove: Box::new(move |id| {
+            let removed = cell.remove_watcher(WatchTag::Monitor(id));
+            by.forget_monitoring(id);
+            removed
+        }),
     }
 }
 
-/// A mailbox a [`Down`] can be delivered into.
+/// A mailbox a [`Down`] can be delivered into, and the watching side's record of a monitor.
 pub(crate) trait DownSink {
     fn deliver_down(&self, down: Down);
+    /// Records the monitor `id`: `on_end` runs if this actor ends while it holds. `false` if
+    /// it had already ended (`on_end` has then run).
+    fn add_monitoring(&self, id: u64, on_end: crate::cell::ExitWatcher) -> bool;
+    /// Drops the record of the monitor `id` (its `Down` was sent, or it was taken back).
+    fn forget_monitoring(&self, id: u64);
+    fn has_ended(&self) -> bool;
 }
 
 impl<M: From<Down> + Send + 'static, S: Strategy> DownSink for ActorCell<M, S> {
     fn deliver_down(&self, down: Down) {
         // A closed mailbox: the watcher has ended and wants nothing.
         let _ = self.push_control(M::from(down));
+    }
+
+    fn add_monitoring(&self, id: u64, on_end: crate::cell::ExitWatcher) -> bool {
+        self.add_tagged_watcher(WatchTag::Monitoring(id), on_end)
+    }
+
+    fn forget_monitoring(&self, id: u64) {
+        self.remove_watcher(WatchTag::Monitoring(id));
+    }
+
+    fn has_ended(&self) -> bool {
+        self.exit_reason().is_some()
     }
 }
 

@@ -307,6 +307,16 @@ fn link_recorded_twice_is_caught() {
     );
 }
 
+/// Fault: `monitor` does not look again whether its watcher ended meanwhile; the model of a
+/// watcher ending while it monitors catches the monitor left on the target.
+#[test]
+fn monitor_kept_for_ended_watcher_is_caught() {
+    assert_caught(
+        "child_monitor_kept_for_ended_watcher",
+        "the monitor of an ended watcher was left on its target",
+    );
+}
+
 /// Fault: a message the ending incarnation took is dropped instead of put back; the model of
 /// `end_incarnation` racing sends catches the lost message.
 #[test]
@@ -647,6 +657,13 @@ fn child_link_skips_ended_peer() {
 fn child_link_recorded_twice() {
     enable(Fault::LinkRecordedTwice);
     link::two_links_at_once_make_one();
+}
+
+#[test]
+#[ignore = "child process of monitor_kept_for_ended_watcher_is_caught"]
+fn child_monitor_kept_for_ended_watcher() {
+    enable(Fault::MonitorKeptForEndedWatcher);
+    monitor::a_watcher_ending_while_it_monitors_leaves_nothing_behind();
 }
 
 #[test]

@@ -14,3 +14,9 @@ fn down_is_delivered_once_whichever_comes_first() {
 fn demonitor_racing_the_end_takes_the_down_back_or_reports_it_sent() {
     m::demonitor_racing_the_end_takes_the_down_back_or_reports_it_sent();
 }
+
+/// A monitor set up while its watcher ends leaves nothing on the target.
+#[test]
+fn a_watcher_ending_while_it_monitors_leaves_nothing_behind() {
+    m::a_watcher_ending_while_it_monitors_leaves_nothing_behind();
+}

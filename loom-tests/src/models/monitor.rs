@@ -1,6 +1,7 @@
 //! Models of monitors: a monitor set up while its target ends delivers its `Down` exactly once,
 //! whichever comes first; a `demonitor` racing the end either takes the `Down` back (`true`,
-//! and it never comes) or reports it sent (`false`, and it comes once).
+//! and it never comes) or reports it sent (`false`, and it comes once); a monitor set up while
+//! its watcher ends leaves nothing on the target.
 //!
 //! The watcher runs on [`Deferred`]: its task does nothing until the model runs it, after the
 //! race, on the model's own thread. Only the monitor's two sides race (the model and the
@@ -247,4 +248,56 @@ impl Outcomes {
             );
         }
     }
+}
+
+/// A watcher that fails on `Fail`, taking `Down`s too.
+struct DyingWatcher;
+
+pub(crate) enum DyingMsg {
+    Fail,
+    #[allow(dead_code)]
+    Down(Down),
+}
+
+impl From<Down> for DyingMsg {
+    fn from(down: Down) -> Self {
+        DyingMsg::Down(down)
+    }
+}
+
+impl Actor for DyingWatcher {
+    type Message = DyingMsg;
+    type Error = &'static str;
+}
+
+impl<V: Env> Handler<V> for DyingWatcher {
+    async fn handle(&mut self, msg: DyingMsg, _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+        match msg {
+            DyingMsg::Fail => Err("failed on purpose"),
+            DyingMsg::Down(_) => Ok(()),
+        }
+    }
+}
+
+/// `monitor_by` on the model's thread sets up a monitor for a watcher that fails on its own
+/// thread meanwhile: whether the watcher ends before, between or after the monitor's two
+/// records, the (long-lived) target keeps nothing of it once the watcher has ended.
+pub fn a_watcher_ending_while_it_monitors_leaves_nothing_behind() {
+    check(|| {
+        let watcher_thread = JoinExecutor::new();
+        let watcher = System::new(watcher_thread.clone()).spawn(DyingWatcher);
+        let deferred = Deferred::new();
+        let target = System::new(deferred.clone()).spawn(Watcher(Downs::default()));
+        assert!(watcher.try_tell(DyingMsg::Fail).is_ok());
+        let _monitor = target.monitor_by(&watcher);
+        block_on(watcher.wait());
+        watcher_thread.join(0);
+        assert_eq!(
+            target.exit_watcher_count(),
+            0,
+            "the monitor of an ended watcher was left on its target"
+        );
+        target.stop();
+        deferred.run();
+    });
 }

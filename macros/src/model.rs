@@ -12,7 +12,8 @@ use syn::{
 
 use crate::args::MessageArgs;
 use crate::types::{
-    check_owned, context_env, is_self, is_unit, reference_to, replace_self, result_parts,
+    CONTEXT_WITHOUT_ENV, check_owned, context_env, is_context_without_env, is_self, is_unit,
+    reference_to, replace_self, result_parts,
 };
 
 /// The actor, its messages and its hooks.
@@ -475,6 +476,11 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
     let mut seen_context = false;
     for input in sig.inputs.iter() {
         let FnArg::Typed(arg) = input else { continue };
+        if is_context_without_env(&arg.ty) {
+            errors.at(&arg.ty, CONTEXT_WITHOUT_ENV);
+            seen_context = true;
+            continue;
+        }
         if let Some(env_ty) = context_env(&arg.ty) {
             if seen_context {
                 errors.at(arg, "a #[message] method takes the context once");
@@ -579,6 +585,10 @@ fn hook(f: &ImplItemFn, is_started: bool) -> syn::Result<Hook> {
     let mut env = None;
     for input in sig.inputs.iter() {
         let FnArg::Typed(arg) = input else { continue };
+        if is_context_without_env(&arg.ty) {
+            errors.at(&arg.ty, CONTEXT_WITHOUT_ENV);
+            continue;
+        }
         let param = if let Some(env_ty) = context_env(&arg.ty) {
             env = context_param(env_ty, sig, &mut errors);
             let shared = reference_to(&arg.ty, "Context", Some(2)).is_some_and(|(_, m)| !m);

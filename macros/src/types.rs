@@ -66,6 +66,17 @@ pub(crate) fn reference_to<'a>(
     Some((path, r.mutability.is_some()))
 }
 
+/// `true` for a context parameter that leaves its environment out (`&mut Context<Self>`, as
+/// kameo's and actix's contexts are written), which [`context_env`] does not take.
+pub(crate) fn is_context_without_env(ty: &Type) -> bool {
+    reference_to(ty, "Context", Some(1)).is_some() || reference_to(ty, "Context", Some(0)).is_some()
+}
+
+/// The error for such a parameter.
+pub(crate) const CONTEXT_WITHOUT_ENV: &str = "a context parameter names its environment too: \
+    `ctx: &mut Context<Self, V>` with the method generic over it, `fn name<V: Env>(..)`, or \
+    `ctx: &mut Context<Self, impl Env>`";
+
 /// The environment argument of a context parameter's type, `V` in `&mut Context<Self, V>`.
 pub(crate) fn context_env(ty: &Type) -> Option<&Type> {
     let (path, _) = reference_to(ty, "Context", Some(2))?;

@@ -277,6 +277,18 @@ fn generic_methods_are_not_supported_except_for_the_contexts_environment() {
         "takes the context once",
         "b: &Context<Self, V>",
     );
+    // Written as kameo's and actix's contexts are: named as a context, not as a message
+    // parameter that borrows.
+    assert_error(
+        "impl A { #[message] fn f(&self, ctx: &mut Context<Self>) {} }",
+        "a context parameter names its environment too",
+        "&mut Context<Self>",
+    );
+    assert_error(
+        "impl A { #[started] fn s(&mut self, ctx: &mut Context<Self>) {} }",
+        "a context parameter names its environment too",
+        "&mut Context<Self>",
+    );
 }
 
 #[test]

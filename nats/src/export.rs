@@ -187,11 +187,14 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
             };
             let (sub, lost) = match target {
                 Target::Name => {
+                    // Claimed not ready: found by no lookup until the subscription below is in
+                    // place (see `Entry::ready`).
                     let entry = Entry {
                         node: inner.node.clone(),
                         actor_type: std::any::type_name::<A>().to_owned(),
                         accepts: routes.accepts.clone(),
                         incarnation: inner.incarnation.clone(),
+                        ready: false,
                     };
                     let revision = registry::claim(&inner, &name, &entry).await?;
                     // Kept claimed from now on, should another node purge it.
@@ -226,6 +229,14 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
                 unclaim(Arc::clone(&inner), name).await;
                 return Err(ExportError::ActorGone);
             }
+            // Served from now on: a lookup may find it.
+            if let Target::Name = target {
+                if let Err(e) = ready(&inner, &name).await {
+                    drop(sub);
+                    unclaim(Arc::clone(&inner), name).await;
+                    return Err(e);
+                }
+            }
             let task_name = name.clone();
             let task = runtime::spawn(serve(
                 Arc::clone(&inner),
@@ -245,6 +256,20 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
             withdraw: Some(withdraw),
         })
     }
+}
+
+/// Marks the held name `name` ready in the registry, and keeps the entry's new revision (and
+/// its ready form, for a claim made again).
+async fn ready<C: Codec>(inner: &Arc<Inner<C>>, name: &str) -> Result<(), ExportError> {
+    let Some((revision, mut entry)) = inner.held.held(name) else {
+        return Err(ExportError::Nats(format!(
+            "the registry entry for {name:?} was lost while it was claimed"
+        )));
+    };
+    entry.ready = true;
+    let revision = registry::mark_ready(inner, name, &entry, revision).await?;
+    inner.held.set(name, revision, entry);
+    Ok(())
 }
 
 impl<A: Actor, MB: Mailbox, C: Codec> fmt::Debug for Export<'_, A, MB, C> {

@@ -93,6 +93,21 @@ impl HeldNames {
     fn entry_of(&self, name: &str) -> Option<Entry> {
         self.names().get(name).map(|held| held.entry.clone())
     }
+
+    /// The revision and entry of `name`, if this node holds it.
+    pub(crate) fn held(&self, name: &str) -> Option<(u64, Entry)> {
+        self.names()
+            .get(name)
+            .map(|held| (held.revision, held.entry.clone()))
+    }
+
+    /// Records `name`'s entry as this node rewrote it, at `revision` (if it still holds it).
+    pub(crate) fn set(&self, name: &str, revision: u64, entry: Entry) {
+        if let Some(held) = self.names().get_mut(name) {
+            held.revision = held.revision.max(revision);
+            held.entry = entry;
+        }
+    }
 }
 
 /// Follows the registry for as long as the node runs: see the module's docs. Holds the node

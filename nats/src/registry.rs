@@ -28,6 +28,11 @@ pub(crate) struct Entry {
     pub(crate) accepts: Vec<String>,
     /// The owner node's incarnation when it registered.
     pub(crate) incarnation: String,
+    /// Whether the owner serves the name yet: an export claims the name first (not ready, so
+    /// that no other node can take it), subscribes to its subject, and only then marks it
+    /// ready. A lookup finds a ready entry only, so a send made after a lookup succeeded is
+    /// never answered "nobody serves it" by a node that was still subscribing.
+    pub(crate) ready: bool,
 }
 
 /// What a lookup finds under a name.
@@ -93,6 +98,29 @@ pub(crate) async fn claim<C: Codec>(
     )))
 }
 
+/// Marks `name`'s entry, claimed at `revision`, ready ([`Entry::ready`]); returns the new
+/// revision.
+///
+/// # Errors
+///
+/// [`ExportError::Nats`] if the entry changed meanwhile (another node purged it, taking this
+/// node for dead) or could not be written.
+pub(crate) async fn mark_ready<C: Codec>(
+    inner: &Inner<C>,
+    name: &str,
+    entry: &Entry,
+    revision: u64,
+) -> Result<u64, ExportError> {
+    let value = bytes::Bytes::from(
+        postcard::to_allocvec(entry).map_err(|e| ExportError::Nats(e.to_string()))?,
+    );
+    inner
+        .registry
+        .update(name, value, revision)
+        .await
+        .map_err(|e| ExportError::Nats(format!("the registry entry for {name:?} changed: {e}")))
+}
+
 /// Removes `name` if it is still the registration made at `revision`.
 pub(crate) async fn release<C: Codec>(inner: &Inner<C>, name: &str, revision: u64) {
     let _ = inner
@@ -118,7 +146,7 @@ pub(crate) async fn find<C: Codec>(
     let Ok(stored) = postcard::from_bytes::<Entry>(&entry.value) else {
         return Ok(None);
     };
-    if !alive(inner, &stored.node, &stored.incarnation).await {
+    if !stored.ready || !alive(inner, &stored.node, &stored.incarnation).await {
         return Ok(None);
     }
     Ok(Some(Registration {

@@ -20,6 +20,11 @@ use crate::inbox;
 use crate::runtime;
 
 /// Where a remote reference sends, and how it reports: cheap to clone.
+/// The first pause before a request that found nobody subscribed to a registered name is sent
+/// again ([`Address::request`]); it doubles up to [`RESUBSCRIBE_PAUSE_MAX`].
+const RESUBSCRIBE_PAUSE: Duration = Duration::from_millis(10);
+const RESUBSCRIBE_PAUSE_MAX: Duration = Duration::from_millis(200);
+
 #[derive(Clone)]
 pub(crate) struct Address<C: Codec> {
     pub(crate) broker: NatsBroker<C>,
@@ -109,11 +114,46 @@ impl<C: Codec> Address<C> {
     ) -> Result<(bytes::Bytes, M), RemoteError<M>> {
         let msg = self.admit(msg)?;
         let correlation = self.broker.next_correlation();
-        let (bytes, msg) = encode(&self.broker, kind, correlation, tag, msg, body)?;
-        match start_request(&self.broker, &self.subject, correlation, bytes).await {
-            Ok(answer) => await_answer(answer, &self.name, msg, timeout).await,
-            Err(()) => Err(RemoteError::Disconnected(msg)),
+        let (bytes, mut msg) = encode(&self.broker, kind, correlation, tag, msg, body)?;
+        let bytes = bytes::Bytes::from(bytes);
+        let deadline = runtime::deadline_after(std::time::Instant::now(), timeout);
+        let mut pause = RESUBSCRIBE_PAUSE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let answer = match start_request(
+                &self.broker,
+                &self.subject,
+                correlation,
+                bytes.clone(),
+            )
+            .await
+            {
+                Ok(answer) => answer,
+                Err(()) => return Err(RemoteError::Disconnected(msg)),
+            };
+            match await_answer(answer, &self.name, msg, left).await {
+                // Nobody subscribed to the name, yet the registry says a live node serves it:
+                // that node is subscribing again (after a reconnection, a server restart). The
+                // request was delivered to nobody, so it is sent again, until the timeout.
+                Err(RemoteError::NotFound { name, msg: back }) if left > pause => {
+                    if !self.registered().await {
+                        return Err(RemoteError::NotFound { name, msg: back });
+                    }
+                    msg = back;
+                    runtime::sleep(pause).await;
+                    pause = (pause * 2).min(RESUBSCRIBE_PAUSE_MAX);
+                }
+                done => return done,
+            }
         }
+    }
+
+    /// Whether the registry has a live, ready registration of this name.
+    async fn registered(&self) -> bool {
+        matches!(
+            crate::registry::find(&self.broker.inner, &self.name).await,
+            Ok(Some(_))
+        )
     }
 
     /// The first half of [`request`](Address::request): sends it and returns what waits for
@@ -221,7 +261,7 @@ async fn start_request<C: Codec>(
     broker: &NatsBroker<C>,
     subject: &Subject,
     correlation: u64,
-    bytes: Vec<u8>,
+    bytes: impl Into<bytes::Bytes>,
 ) -> Result<AwaitedAnswer<C>, ()> {
     let inner = Arc::clone(&broker.inner);
     let (tx, rx) = oneshot::channel();

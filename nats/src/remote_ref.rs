@@ -189,7 +189,9 @@ impl<M: Serialize + Send + 'static, C: Codec> RemoteRef<M, C> {
     /// `NotFound`, `Closed`, `Full`, `Rejected` (the message handed back), `Timeout` (it may
     /// or may not have arrived), `InboxClosed` (this node left or its connection closed while
     /// the answer was awaited: it may have arrived), and the errors of
-    /// [`tell`](RemoteRef::tell).
+    /// [`tell`](RemoteRef::tell). `NotFound` comes at once for a name nobody is registered
+    /// under; for one a live node is registered under but not yet subscribed to again (just
+    /// after a reconnection), the message is sent again until the timeout.
     pub async fn tell_acked(&self, msg: M, timeout: Duration) -> Result<(), RemoteError<M>> {
         let tag = std::any::type_name::<M>();
         self.exchange(Kind::AckedTell, tag, msg, timeout).await?;

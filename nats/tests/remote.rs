@@ -1111,6 +1111,51 @@ async fn a_name_is_found_only_once_it_is_served() {
     );
 }
 
+/// An ask to a name the registry says a live node serves, but that nobody is subscribed to
+/// yet (its node subscribing again after a reconnection or a server restart), is sent again
+/// rather than failed at once with `NotFound`: here the subscriber comes 200 ms after the ask
+/// started, and receives it.
+#[tokio::test]
+async fn an_ask_to_a_registered_name_not_yet_subscribed_is_sent_again() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let registry = raw_registry(&server).await;
+    let served = RawEntry {
+        node: "a",
+        actor_type: "remote::Counter",
+        accepts: vec!["ask:remote::Get->u64".into()],
+        incarnation: incarnation_of(&server, "a").await,
+        ready: true,
+    };
+    registry
+        .create(
+            "resubscribing",
+            postcard::to_allocvec(&served).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let asking = tokio::spawn(async move {
+        b.remote::<Get>("resubscribing")
+            .ask::<u64>(Get, Duration::from_secs(2))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let raw = server.connect().await.unwrap();
+    let mut subscriber = raw
+        .subscribe("playhouse.actor.resubscribing")
+        .await
+        .unwrap();
+    let request = tokio::time::timeout(WAIT, subscriber.next())
+        .await
+        .expect("the ask was sent again once someone subscribed");
+    assert!(request.is_some());
+    // The raw subscriber does not answer: the ask ends with its timeout, not `NotFound`.
+    let err = asking.await.unwrap().unwrap_err();
+    assert!(matches!(err, RemoteError::Timeout), "{err:?}");
+    drop(a);
+}
+
 #[tokio::test]
 async fn a_name_taken_over_while_its_node_was_away_is_given_up() {
     let server = TestServer::start().expect("nats-server");

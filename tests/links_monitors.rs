@@ -1222,7 +1222,7 @@ impl<V: Env> Handler<V> for SlowStopped {
 
 /// A linked actor's failure ends the running incarnation at once (cutting a suspended
 /// handler), and then `stopped` runs to its end, awaits included, as after any other end:
-/// only a kill cuts it.
+/// the signal that ended the incarnation does not cut it too.
 async fn a_linked_failure_lets_stopped_run_to_its_end<E: Executor>(exec: E) {
     let system = System::new(exec.clone());
     let (tx, mut rx) = mpsc::unbounded();

@@ -115,6 +115,11 @@ const PRUNE_FLOOR: usize = 16;
 pub(crate) struct LifeExtras {
     /// The `on_exit` watchers (and links and monitors), in the order they were registered.
     watchers: Vec<(WatchTag, ExitWatcher)>,
+    /// The watching side of this actor's monitors of others ([`WatchTag::Monitoring`]), by
+    /// monitor: apart from `watchers`, since each `Down` this actor receives takes its record
+    /// out (a watcher of n actors would otherwise pay n² in searches), and their order is
+    /// nobody's business.
+    monitoring: std::collections::HashMap<u64, ExitWatcher>,
     /// The tasks waiting in `wait()`, one slot per [`ExitWait`](crate::exit_wait::ExitWait).
     waiters: Waiters,
     /// The timers of the running incarnation, cancelled when it ends. Finished ones are
@@ -147,6 +152,7 @@ impl Default for LifeExtras {
     fn default() -> Self {
         LifeExtras {
             watchers: Vec::new(),
+            monitoring: std::collections::HashMap::new(),
             waiters: Waiters::default(),
             timers: Vec::new(),
             prune_at: PRUNE_FLOOR,
@@ -732,7 +738,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// `wait()` resolves only once `exit_told` is set, so whoever it wakes sees every effect of
     /// the watchers (a registry entry removed, a `Down` sent).
     pub(crate) fn record_exit(&self, reason: ExitReason) {
-        let (watchers, streams) = {
+        let (watchers, monitoring, streams) = {
             let mut st = self.queue.state.lock();
             if matches!(st.phase, Phase::Ended(_)) {
                 return;
@@ -745,6 +751,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
             match &mut st.extras {
                 Some(extras) => (
                     std::mem::take(&mut extras.watchers),
+                    std::mem::take(&mut extras.monitoring),
                     // The streams end with the actor, in this critical section: anyone who
                     // sees the end sees them cancelled.
                     cancel_streams(&mut extras.streams),
@@ -760,6 +767,9 @@ impl<M, S: Strategy> ActorCell<M, S> {
             waker.wake();
         }
         for (_, watcher) in watchers {
+            run_watcher(watcher, self.id, &reason);
+        }
+        for (_, watcher) in monitoring {
             run_watcher(watcher, self.id, &reason);
         }
         let waiters = {
@@ -781,7 +791,9 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Exit watchers registered and not yet run: links, both sides of monitors, `on_exit`.
     pub(crate) fn exit_watcher_count(&self) -> usize {
         let st = self.queue.state.lock();
-        st.extras.as_ref().map_or(0, |e| e.watchers.len())
+        st.extras
+            .as_ref()
+            .map_or(0, |e| e.watchers.len() + e.monitoring.len())
     }
 
     /// Registers `watcher`; if the actor has already ended it runs at once, on this thread, its
@@ -800,9 +812,12 @@ impl<M, S: Strategy> ActorCell<M, S> {
             let Some(extras) = st.extras.as_mut() else {
                 return false;
             };
-            match extras.watchers.iter().position(|(t, _)| *t == tag) {
-                Some(i) => Some(extras.watchers.remove(i)),
-                None => None,
+            match tag {
+                WatchTag::Monitoring(id) => extras.monitoring.remove(&id),
+                _ => match extras.watchers.iter().position(|(t, _)| *t == tag) {
+                    Some(i) => Some(extras.watchers.remove(i).1),
+                    None => None,
+                },
             }
         };
         // Dropped outside the lock: a watcher's captures may be another actor's reference.
@@ -812,9 +827,10 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// `true` if a watcher tagged `tag` is registered and has not run.
     pub(crate) fn has_watcher(&self, tag: WatchTag) -> bool {
         let st = self.queue.state.lock();
-        st.extras
-            .as_ref()
-            .is_some_and(|e| e.watchers.iter().any(|(t, _)| *t == tag))
+        st.extras.as_ref().is_some_and(|e| match tag {
+            WatchTag::Monitoring(id) => e.monitoring.contains_key(&id),
+            _ => e.watchers.iter().any(|(t, _)| *t == tag),
+        })
     }
 
     /// [`add_watcher`](Self::add_watcher) with a tag to find it again by. Returns `false` if
@@ -840,15 +856,19 @@ impl<M, S: Strategy> ActorCell<M, S> {
                         drop(st);
                         st = self.queue.state.lock();
                     }
-                    let watchers = &mut extras(&mut *st).watchers;
-                    if once && watchers.iter().any(|(t, _)| *t == tag) {
+                    let extras = extras(&mut *st);
+                    if let WatchTag::Monitoring(id) = tag {
+                        extras.monitoring.insert(id, watcher);
+                        return true;
+                    }
+                    if once && extras.watchers.iter().any(|(t, _)| *t == tag) {
                         drop(st);
                         // Dropped outside the lock: its captures may be another actor's
                         // reference.
                         drop(watcher);
                         return true;
                     }
-                    watchers.push((tag, watcher));
+                    extras.watchers.push((tag, watcher));
                     return true;
                 }
             }

@@ -16,8 +16,10 @@
 //!
 //! # Cost
 //!
-//! Nothing on the message path. Each monitor or link is one boxed watcher in the watched
-//! actor's cell (a link, one in each), made and freed on the cold path.
+//! Nothing on the message path. Each link is one boxed watcher in each actor's cell; each
+//! monitor one in the watched actor's and one in the watcher's (which takes the monitor back if
+//! the watcher ends first), made and freed on the cold path. Taking a monitor or link back
+//! searches the watched actor's list of them (the watcher's side is a map).
 
 use std::fmt;
 
@@ -71,7 +73,8 @@ impl Monitor {
     }
 
     /// Takes the monitor back: `true` if its `Down` had not been sent and now never will be;
-    /// `false` if it has been sent already (it may be in the mailbox).
+    /// `false` if it has been sent already (it may be in the mailbox), or if the watcher has
+    /// ended (which took the monitor back itself).
     pub fn demonitor(self) -> bool {
         (self.remove)(self.id)
     }

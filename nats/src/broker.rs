@@ -456,7 +456,13 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
 
     // This connection's token: it tells this incarnation of the node from an earlier one of
     // the same name, in its heartbeats and its registry entries.
-    let incarnation = generated_name();
+    // A NUID (the client's inbox names end in one): unique without asking the clock or the
+    // process id, which a container may give every restart alike.
+    let incarnation = client
+        .new_inbox()
+        .rsplit('.')
+        .next()
+        .map_or_else(generated_name, str::to_owned);
     crate::announce::announce(&members_kv, &node, &incarnation).await?;
 
     let server_max = client.server_info().max_payload;
@@ -515,8 +521,12 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     inner.keep_task(runtime::spawn(watch_members(weak.clone())));
     inner.keep_task(runtime::spawn(crate::held_names::keep(weak.clone())));
     {
-        let inner = Arc::clone(&inner);
-        runtime::spawn(async move { crate::registry::withdraw_earlier_incarnations(&inner).await });
+        let weak = weak.clone();
+        inner.keep_task(runtime::spawn(async move {
+            if let Some(inner) = weak.upgrade() {
+                crate::registry::withdraw_earlier_incarnations(&inner).await;
+            }
+        }));
     }
     inner.keep_task(runtime::spawn(connection_events(weak, events_rx)));
     Ok(NatsBroker { inner })

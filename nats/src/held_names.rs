@@ -182,7 +182,7 @@ async fn on_change<C: Codec>(inner: &Inner<C>, change: kv::Entry) {
     if change.operation != kv::Operation::Put {
         return claim_again(inner, &change.key).await;
     }
-    let holder = postcard::from_bytes::<Entry>(&change.value)
+    let holder = registry::decode(&change.value)
         .map(|entry| entry.node)
         .unwrap_or_default();
     if holder != inner.node {

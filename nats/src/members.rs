@@ -77,7 +77,14 @@ pub(crate) struct Members {
 struct Seen {
     at: Instant,
     incarnation: String,
+    /// Incarnations this one replaced, most recent last (a few at most): a heartbeat of one of
+    /// them (two live processes under one name, one of them out of reach for a while) is
+    /// ignored, so that the two do not take turns replacing each other on every beat.
+    retired: Vec<String>,
 }
+
+/// How many replaced incarnations of a node [`Seen::retired`] remembers.
+const RETIRED_KEPT: usize = 4;
 
 /// The incarnation a heartbeat's value names (`alive <token>`; empty for a value without one).
 pub(crate) fn incarnation_of(value: &[u8]) -> String {
@@ -119,18 +126,30 @@ impl Members {
                         Seen {
                             at,
                             incarnation: incarnation.to_owned(),
+                            retired: Vec::new(),
                         },
                     );
                     (true, None)
                 }
-                Some(e) if e.incarnation == incarnation => {
+                // The same incarnation; or a heartbeat without a token (a node of an earlier
+                // version of this crate beats `alive` after announcing `alive <token>`).
+                Some(e) if e.incarnation == incarnation || incarnation.is_empty() => {
                     if at > e.at {
                         e.at = at;
                     }
                     (false, None)
                 }
+                // Another process under this node's own name (it was out of reach, its name
+                // was taken, and it came back): this node stays what it is.
+                Some(_) if node == self.me => (false, None),
+                // An incarnation already replaced beating again: ignored (see `retired`).
+                Some(e) if e.retired.iter().any(|r| r == incarnation) => (false, None),
                 Some(e) => {
                     let old = std::mem::replace(&mut e.incarnation, incarnation.to_owned());
+                    if e.retired.len() == RETIRED_KEPT {
+                        e.retired.remove(0);
+                    }
+                    e.retired.push(old.clone());
                     e.at = at;
                     (true, Some(old))
                 }
@@ -250,5 +269,47 @@ impl fmt::Debug for Members {
             .field("me", &self.me)
             .field("live", &self.list())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(rx: &mut mpsc::UnboundedReceiver<MemberEvent>) -> Vec<MemberEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    /// A new incarnation of a node replaces the old one (`Left` then `Joined`, the old one
+    /// handed back to purge its names); the old one beating again is ignored, so two processes
+    /// under one name do not take turns; a heartbeat without a token (an earlier version's) is
+    /// the live incarnation's; and this node never takes another process for itself.
+    #[test]
+    fn incarnations_replace_each_other_once() {
+        let members = Members::new("me".into(), Duration::from_secs(10));
+        let mut rx = members.subscribe();
+        assert_eq!(members.heartbeat("a", Duration::ZERO, "i1"), None);
+        assert_eq!(
+            members.heartbeat("a", Duration::ZERO, "i2"),
+            Some("i1".into())
+        );
+        assert_eq!(
+            members.heartbeat("a", Duration::ZERO, "i1"),
+            None,
+            "retired"
+        );
+        assert_eq!(members.heartbeat("a", Duration::ZERO, ""), None, "no token");
+        assert_eq!(members.live_incarnation("a").as_deref(), Some("i2"));
+        let joined = MemberEvent::Joined { node: "a".into() };
+        let left = MemberEvent::Left {
+            node: "a".into(),
+            reason: LeaveReason::TimedOut,
+        };
+        assert_eq!(events(&mut rx), [joined.clone(), left, joined]);
+
+        assert_eq!(members.heartbeat("me", Duration::ZERO, "mine"), None);
+        assert_eq!(members.heartbeat("me", Duration::ZERO, "theirs"), None);
+        assert_eq!(members.live_incarnation("me").as_deref(), Some("mine"));
+        assert_eq!(events(&mut rx), []);
     }
 }

@@ -35,6 +35,30 @@ pub(crate) struct Entry {
     pub(crate) ready: bool,
 }
 
+/// An entry as a node of an earlier version of this crate writes it: no incarnation, and
+/// served from the start. It is read as an entry of whatever incarnation of its node is alive.
+#[derive(Deserialize)]
+struct EarlierEntry {
+    node: String,
+    actor_type: String,
+    accepts: Vec<String>,
+}
+
+/// Reads a stored entry, in this version's form or an earlier one's (`None` if neither).
+pub(crate) fn decode(bytes: &[u8]) -> Option<Entry> {
+    postcard::from_bytes::<Entry>(bytes).ok().or_else(|| {
+        postcard::from_bytes::<EarlierEntry>(bytes)
+            .ok()
+            .map(|e| Entry {
+                node: e.node,
+                actor_type: e.actor_type,
+                accepts: e.accepts,
+                incarnation: String::new(),
+                ready: true,
+            })
+    })
+}
+
 /// What a lookup finds under a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registration {
@@ -74,7 +98,7 @@ pub(crate) async fn claim<C: Codec>(
             continue;
         }
         // An entry that cannot be read has no live owner.
-        let (owner, incarnation) = postcard::from_bytes::<Entry>(&current.value)
+        let (owner, incarnation) = decode(&current.value)
             .map(|e| (e.node, e.incarnation))
             .unwrap_or_default();
         if alive(inner, &owner, &incarnation).await {
@@ -143,7 +167,7 @@ pub(crate) async fn find<C: Codec>(
     if entry.operation != kv::Operation::Put {
         return Ok(None);
     }
-    let Ok(stored) = postcard::from_bytes::<Entry>(&entry.value) else {
+    let Some(stored) = decode(&entry.value) else {
         return Ok(None);
     };
     if !stored.ready || !alive(inner, &stored.node, &stored.incarnation).await {
@@ -161,11 +185,13 @@ pub(crate) async fn find<C: Codec>(
 /// started) the members bucket still holds one of it (the bucket forgets heartbeats older
 /// than the TTL).
 async fn alive<C: Codec>(inner: &Inner<C>, node: &str, incarnation: &str) -> bool {
+    // An entry without an incarnation (an earlier version's) belongs to whichever is alive.
+    let any = incarnation.is_empty();
     if node == inner.node {
-        return incarnation == inner.incarnation;
+        return any || incarnation == inner.incarnation;
     }
     if let Some(live) = inner.members.live_incarnation(node) {
-        return live == incarnation;
+        return any || live == incarnation;
     }
     if inner.members.knows(node) {
         return false;
@@ -173,7 +199,7 @@ async fn alive<C: Codec>(inner: &Inner<C>, node: &str, incarnation: &str) -> boo
     matches!(
         inner.members_kv.entry(node).await,
         Ok(Some(entry)) if entry.operation == kv::Operation::Put
-            && crate::members::incarnation_of(&entry.value) == incarnation
+            && (any || crate::members::incarnation_of(&entry.value) == incarnation)
     )
 }
 
@@ -183,7 +209,8 @@ pub(crate) async fn withdraw_dead<C: Codec>(inner: &Inner<C>, node: &str) {
     // (a new incarnation's entries are its own, and stay).
     purge_owned_by(inner, node, |entry| {
         match inner.members.live_incarnation(node) {
-            Some(live) => entry.incarnation != live,
+            // (An entry of an earlier version has no incarnation: it is the live node's.)
+            Some(live) => !entry.incarnation.is_empty() && entry.incarnation != live,
             None => !inner.members.is_alive(node),
         }
     })
@@ -222,8 +249,7 @@ async fn purge_owned_by<C: Codec>(inner: &Inner<C>, node: &str, still: impl Fn(&
         if entry.operation != kv::Operation::Put {
             continue;
         }
-        let purge =
-            postcard::from_bytes::<Entry>(&entry.value).is_ok_and(|e| e.node == node && still(&e));
+        let purge = decode(&entry.value).is_some_and(|e| e.node == node && still(&e));
         if purge {
             let _ = inner
                 .registry

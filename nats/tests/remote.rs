@@ -1156,6 +1156,46 @@ async fn an_ask_to_a_registered_name_not_yet_subscribed_is_sent_again() {
     drop(a);
 }
 
+/// A registry entry as a node of the version before incarnations writes it (no incarnation,
+/// no ready flag) belongs to whichever process of its node is alive: found while the node
+/// lives, and not another node's to take.
+#[tokio::test]
+async fn an_entry_of_the_earlier_format_is_read() {
+    #[derive(serde::Serialize)]
+    struct EarlierEntry<'a> {
+        node: &'a str,
+        actor_type: &'a str,
+        accepts: Vec<String>,
+    }
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let earlier = EarlierEntry {
+        node: "a",
+        actor_type: "remote::Counter",
+        accepts: vec!["tell:remote::Add".into()],
+    };
+    raw_registry(&server)
+        .await
+        .create("earlier", postcard::to_allocvec(&earlier).unwrap().into())
+        .await
+        .unwrap();
+    assert_eq!(b.registration("earlier").await.unwrap().unwrap().node, "a");
+    let other = system(&b).spawn(Counter::new());
+    assert_eq!(
+        b.export("earlier", &other)
+            .tell::<Add>()
+            .start()
+            .await
+            .unwrap_err(),
+        ExportError::NameTaken {
+            name: "earlier".into(),
+            owner: "a".into()
+        }
+    );
+    drop(a);
+}
+
 #[tokio::test]
 async fn a_name_taken_over_while_its_node_was_away_is_given_up() {
     let server = TestServer::start().expect("nats-server");

@@ -420,17 +420,26 @@ where
     /// As [`tell`](Pool::tell), but gives up after `timeout` if the member's `Block` mailbox
     /// stays full (see [`ActorRef::tell_timeout`]). `Closed(msg)` as for `tell`; a member that
     /// began to stop while the send waited for room hands the message on to the next member,
-    /// which gets a `timeout` of its own.
+    /// with what is left of `timeout` (measured on the wall clock: under a virtual clock, read
+    /// by each member's wait, a retry may wait longer).
     pub async fn tell_timeout(
         &self,
         mut msg: A::Message,
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<A::Message>> {
+        let deadline = std::time::Instant::now().checked_add(timeout);
         let mut retries = None;
+        let mut left = timeout;
         while let Some(member) = self.pick_live().await {
-            match member.tell_timeout(msg, timeout).await {
+            match member.tell_timeout(msg, left).await {
                 Err(SendTimeoutError::Closed(back)) => msg = back,
                 sent => return sent,
+            }
+            if let Some(deadline) = deadline {
+                left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(SendTimeoutError::Timeout(msg));
+                }
             }
             if !self.retry(&mut retries) {
                 break;

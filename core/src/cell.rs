@@ -117,9 +117,9 @@ pub(crate) struct LifeExtras {
     watchers: Vec<(WatchTag, ExitWatcher)>,
     /// The watching side of this actor's monitors of others ([`WatchTag::Monitoring`]), by
     /// monitor: apart from `watchers`, since each `Down` this actor receives takes its record
-    /// out (a watcher of n actors would otherwise pay n² in searches), and their order is
-    /// nobody's business.
-    monitoring: std::collections::HashMap<u64, ExitWatcher>,
+    /// out (a watcher of n actors would otherwise pay n² in searches). A `BTreeMap`: no random
+    /// seed (loom replays need the same order), and small.
+    monitoring: std::collections::BTreeMap<u64, ExitWatcher>,
     /// The tasks waiting in `wait()`, one slot per [`ExitWait`](crate::exit_wait::ExitWait).
     waiters: Waiters,
     /// The timers of the running incarnation, cancelled when it ends. Finished ones are
@@ -152,7 +152,7 @@ impl Default for LifeExtras {
     fn default() -> Self {
         LifeExtras {
             watchers: Vec::new(),
-            monitoring: std::collections::HashMap::new(),
+            monitoring: std::collections::BTreeMap::new(),
             waiters: Waiters::default(),
             timers: Vec::new(),
             prune_at: PRUNE_FLOOR,

@@ -18,8 +18,8 @@
 //!
 //! Nothing on the message path. Each link is one boxed watcher in each actor's cell; each
 //! monitor one in the watched actor's and one in the watcher's (which takes the monitor back if
-//! the watcher ends first), made and freed on the cold path. Taking a monitor or link back
-//! searches the watched actor's list of them (the watcher's side is a map).
+//! the watcher ends first), made and freed on the cold path. Taking a link back searches both
+//! actors' lists, a monitor the watched actor's (the watcher's side is a map).
 
 use std::fmt;
 

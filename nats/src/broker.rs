@@ -326,7 +326,16 @@ impl<C: Codec> NatsBroker<C> {
             // their timeouts.
             inner.abandon_pending();
             crate::registry::withdraw_node(&inner).await;
-            let _ = inner.members_kv.delete(&inner.node).await;
+            // This process's heartbeat only: another process that took the name meanwhile
+            // keeps its own.
+            if let Ok(Some(beat)) = inner.members_kv.entry(&inner.node).await {
+                if crate::members::incarnation_of(&beat.value) == inner.incarnation {
+                    let _ = inner
+                        .members_kv
+                        .delete_expect_revision(&inner.node, Some(beat.revision))
+                        .await;
+                }
+            }
             let _ = inner.client.flush().await;
         })
         .await;

@@ -182,10 +182,15 @@ async fn on_change<C: Codec>(inner: &Inner<C>, change: kv::Entry) {
     if change.operation != kv::Operation::Put {
         return claim_again(inner, &change.key).await;
     }
-    let holder = registry::decode(&change.value)
-        .map(|entry| entry.node)
-        .unwrap_or_default();
-    if holder != inner.node {
+    let entry = registry::decode(&change.value);
+    // Held by this process: its node and its incarnation (another process under the node's
+    // name, which took it over while this one was out of reach, holds it as much as any other
+    // node would).
+    let ours = entry
+        .as_ref()
+        .is_some_and(|e| e.node == inner.node && e.incarnation == inner.incarnation);
+    if !ours {
+        let holder = entry.map(|e| e.node).unwrap_or_default();
         lose(inner, &change.key, holder);
     } else if let Some(held) = inner.held.names().get_mut(&change.key) {
         // This node's own newer write (a claim made again): keep its revision.

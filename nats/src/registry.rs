@@ -188,7 +188,9 @@ async fn alive<C: Codec>(inner: &Inner<C>, node: &str, incarnation: &str) -> boo
     // An entry without an incarnation (an earlier version's) belongs to whichever is alive.
     let any = incarnation.is_empty();
     if node == inner.node {
-        return any || incarnation == inner.incarnation;
+        // This process writes its token in every entry it makes: one without is an earlier
+        // process's.
+        return incarnation == inner.incarnation;
     }
     if let Some(live) = inner.members.live_incarnation(node) {
         return any || live == incarnation;
@@ -218,15 +220,22 @@ pub(crate) async fn withdraw_dead<C: Codec>(inner: &Inner<C>, node: &str) {
 }
 
 /// Purges every entry of `node`'s incarnation `old`, which a new incarnation of the node
-/// replaced.
+/// replaced, and those without an incarnation (a process of an earlier version's: the new one
+/// writes its token in each of its own).
 pub(crate) async fn withdraw_incarnation<C: Codec>(inner: &Inner<C>, node: &str, old: &str) {
-    purge_owned_by(inner, node, |entry| entry.incarnation == old).await;
+    purge_owned_by(inner, node, |entry| {
+        entry.incarnation == old || entry.incarnation.is_empty()
+    })
+    .await;
 }
 
-/// Purges this node's own entries (it is leaving), and those an earlier incarnation of it
-/// left behind.
+/// Purges this process's own entries (it is leaving), and those of an earlier version's
+/// process of its node; not those of another process that took the node's name meanwhile.
 pub(crate) async fn withdraw_node<C: Codec>(inner: &Inner<C>) {
-    purge_owned_by(inner, &inner.node, |_| true).await;
+    purge_owned_by(inner, &inner.node, |entry| {
+        entry.incarnation == inner.incarnation || entry.incarnation.is_empty()
+    })
+    .await;
 }
 
 /// Purges the entries an earlier incarnation of this node left behind (it was restarted

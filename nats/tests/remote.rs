@@ -1193,6 +1193,24 @@ async fn an_entry_of_the_earlier_format_is_read() {
             owner: "a".into()
         }
     );
+    // A node upgraded to this version finds its earlier process's entries stale: it exports
+    // their names again at once.
+    let before_upgrade = EarlierEntry {
+        node: "c",
+        actor_type: "remote::Counter",
+        accepts: vec!["tell:remote::Add".into()],
+    };
+    raw_registry(&server)
+        .await
+        .create(
+            "upgraded",
+            postcard::to_allocvec(&before_upgrade).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let c = node(&server, "c").await;
+    let counter = system(&c).spawn(Counter::new());
+    export_counter(&c, "upgraded", &counter).await;
     drop(a);
 }
 

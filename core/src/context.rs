@@ -354,8 +354,8 @@ impl<A: Actor, V: Env> Context<A, V> {
     /// those already queued. A zero `period` is taken as one millisecond; a period shorter than
     /// the timer's own turn makes it yield to the executor between ticks, never hold its
     /// thread. The ticks are as fine as the executor's timer: Tokio's rounds each deadline up
-    /// to its next millisecond, so there a period near or below a millisecond ticks about
-    /// every two.
+    /// to its next millisecond, so there a period near or below a millisecond ticks less often
+    /// than it says.
     ///
     /// `make` is the actor's code run on the timer's task. If it panics, the timer ends
     /// ([`TimerHandle::is_active`] turns `false`) and the actor is stopped with

@@ -28,7 +28,7 @@ use playhouse_broker::keyed::{
     ActivationTimedOut, KeyRef, Keyed, KeyedAskError, KeyedError, KeyedSpec, Reactivation,
     SetDropped,
 };
-use playhouse_core::mailbox::{Block, Bounded, Mailbox, Reject};
+use playhouse_core::mailbox::{Block, Bounded, DropNewest, DropOldest, Mailbox, Reject};
 use playhouse_core::testing::VirtualTime;
 use playhouse_core::{
     Actor, Context, DeadLetterKind, Env, Executor, ExitReason, Handler, MessageBroker, NoReply,
@@ -835,6 +835,78 @@ async fn passivates_on_demand<E: Executor>(exec: E) {
     keyed.tell(3, Msg::Item(2)).await.unwrap();
     assert_eq!(keyed.ask(3, Msg::Log).await.unwrap(), vec![1, 2]);
     assert_eq!(world.calls(), vec![3, 3]);
+}
+
+/// What the activations' `DropNewest`/`DropOldest` mailboxes drop shows in the set's stats,
+/// the running activations' drops and the ended ones' alike: a passivation does not lose the
+/// count, and a new activation's drops add to it.
+async fn counts_what_the_activations_mailboxes_drop<E: Executor>(exec: E) {
+    async fn run<E: Executor, MB: Mailbox>(exec: &E, mailbox: MB, kept: [u32; 2]) {
+        let world = World::new();
+        let keyed = spec(&world)
+            .mailbox(mailbox)
+            .start(&System::new(exec.clone()));
+        assert_eq!(keyed.stats().dropped, 0);
+
+        // Two activations in turn, each held in its handler while three items come for its
+        // one place: two of them are dropped.
+        for (round, key) in [(0u32, 5u32), (1, 5)] {
+            let (release, held) = gate();
+            keyed.ask(key, |busy| Msg::Hold(busy, held)).await.unwrap();
+            for n in 1..=3 {
+                keyed.tell(key, Msg::Item(10 * round + n)).await.unwrap();
+            }
+            assert_eq!(u64::from(2 * (round + 1)), keyed.stats().dropped);
+            release.send(()).unwrap();
+            // Asked once the kept item is handled: an ask into the full mailbox would be
+            // dropped too.
+            let handled = u64::from(round + 1);
+            eventually(exec, "the kept item", || {
+                world.handled.load(Ordering::SeqCst) == handled
+            })
+            .await;
+            assert_eq!(
+                keyed.ask(key, Msg::Log).await.unwrap().last(),
+                Some(&(10 * round + kept[0])),
+                "the mailbox kept its strategy's message"
+            );
+            assert!(keyed.passivate(&key));
+            eventually(exec, "the activation to end", || {
+                keyed.resident_count() == 0
+            })
+            .await;
+            assert_eq!(
+                keyed.stats().dropped,
+                u64::from(2 * (round + 1)),
+                "an ended activation's drops are kept"
+            );
+        }
+        // A second key's drops add to the first's, while it runs.
+        let (release, held) = gate();
+        keyed.ask(6, |busy| Msg::Hold(busy, held)).await.unwrap();
+        for n in 1..=2 {
+            keyed.tell(6, Msg::Item(n)).await.unwrap();
+        }
+        assert_eq!(keyed.stats().dropped, 5);
+        release.send(()).unwrap();
+        eventually(exec, "the kept item", || {
+            world.handled.load(Ordering::SeqCst) == 3
+        })
+        .await;
+        assert_eq!(keyed.ask(6, Msg::Log).await.unwrap(), vec![kept[1]]);
+    }
+    run(
+        &exec,
+        Bounded::<DropNewest>::with_capacity(1).unwrap(),
+        [1, 1],
+    )
+    .await;
+    run(
+        &exec,
+        Bounded::<DropOldest>::with_capacity(1).unwrap(),
+        [3, 2],
+    )
+    .await;
 }
 
 async fn passivates_every_key_at_once<E: Executor>(exec: E) {
@@ -1677,6 +1749,7 @@ executor_tests!(
     keeps_a_busy_key_and_passivates_an_idle_one,
     passivates_on_demand,
     passivates_every_key_at_once,
+    counts_what_the_activations_mailboxes_drop,
     never_loses_a_message_racing_passivation,
     reroutes_a_send_waiting_for_room_when_its_key_is_passivated,
     dropping_the_set_ends_its_activations,

@@ -680,6 +680,12 @@ impl<A: Actor, MB: Mailbox> WeakActorRef<A, MB> {
         self.cell.is_alive()
     }
 
+    /// Messages dropped by the mailbox's overflow strategy, as [`ActorRef::dropped_count`]:
+    /// readable after the actor has ended (an exit watcher can fold it into a total).
+    pub fn dropped_count(&self) -> u64 {
+        self.cell.queue.dropped_count()
+    }
+
     /// Messages accepted but discarded unhandled, as [`ActorRef::discarded_count`]: readable
     /// after the actor has ended (an exit watcher that holds this weak reference can tell
     /// whether the end lost messages).

@@ -206,7 +206,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         let (this, key) = (actor.downgrade(), self.key.clone());
         actor.on_exit(move |_, _| {
             if let Some(shared) = weak.upgrade() {
-                shared.retire(hash, id);
+                shared.retire(hash, id, this.dropped_count());
                 let discarded = this.discarded_count();
                 if discarded > 0 {
                     shared

@@ -146,6 +146,12 @@ pub struct KeyedStats {
     /// Crashed incarnations that a restart policy or a supervision replaced with a fresh
     /// actor behind the same reference ([`KeyedSpec::restart`], [`KeyedSpec::supervise`]).
     pub restarts: u64,
+    /// Messages that the activations' mailboxes dropped by their overflow strategy
+    /// (`DropNewest`, `DropOldest`; and timer ticks a full `Reject` mailbox refused), over
+    /// every activation the set has had, the running ones included. The set's senders do not
+    /// hear of these drops (a tell that a `DropNewest` mailbox drops returns `Ok`, as it does
+    /// for any actor): this is where they show. Reading it walks the table once.
+    pub dropped: u64,
 }
 
 impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
@@ -190,7 +196,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     ///
     /// To an active key this is the mailbox's own `tell`: it waits only if the mailbox is full
     /// under `Block` (and a full `DropNewest`/`DropOldest` mailbox drops and counts a message,
-    /// as it would for any actor). To an inactive key it waits for the activation (the factory)
+    /// as it would for any actor: the set's count is [`KeyedStats::dropped`]). To an inactive key it waits for the activation (the factory)
     /// and returns once the message is in the new activation's mailbox. The returned [`Tell`]
     /// does nothing until it is polled.
     ///
@@ -758,6 +764,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
             passivations: c.passivations.load(Relaxed),
             sweeps: c.sweeps.load(Relaxed),
             restarts: c.restarts.load(Relaxed),
+            dropped: self.shared.dropped_count(),
         }
     }
 }

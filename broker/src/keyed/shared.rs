@@ -365,11 +365,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
     }
 
     /// An activation has ended: its entry goes, unless another activation has already taken
-    /// the key's place.
-    pub(crate) fn retire(&self, hash: u64, id: u64) {
+    /// the key's place, and what its mailbox dropped joins the shard's total (in the same
+    /// critical section, so that [`dropped_count`](Self::dropped_count) never counts it twice
+    /// or misses it).
+    pub(crate) fn retire(&self, hash: u64, id: u64, dropped: u64) {
         let removed = {
             let mut guard = self.table.write(hash);
             let shard = &mut *guard;
+            shard.retired_dropped = shard.retired_dropped.saturating_add(dropped);
             let any = crate::faults::enabled(Fault::KeyedRetireRemovesAny);
             let removed = shard.remove_where(hash, |slot| {
                 any || matches!(slot, Slot::Active(a) if a.id == id)
@@ -406,6 +409,25 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
         self.table
             .shards()
             .map(|s| super::table::read(s).active)
+            .sum()
+    }
+
+    /// Messages the activations' mailboxes dropped by their overflow strategy: those of the
+    /// ended activations, and those of the running ones so far. One pass over the table.
+    pub(crate) fn dropped_count(&self) -> u64 {
+        self.table
+            .shards()
+            .map(|s| {
+                let shard = super::table::read(s);
+                let running: u64 = shard
+                    .iter()
+                    .filter_map(|(_, slot)| match slot {
+                        Slot::Active(a) => Some(a.actor.dropped_count()),
+                        Slot::Activating(_) => None,
+                    })
+                    .sum();
+                shard.retired_dropped.saturating_add(running)
+            })
             .sum()
     }
 

@@ -98,6 +98,10 @@ pub(crate) struct Shard<K, V> {
     len: usize,
     /// Entries that count as active (see `Slot::counts_active`), kept by whoever changes them.
     pub(crate) active: usize,
+    /// Messages that the mailboxes of this shard's ended activations dropped by their overflow
+    /// strategy, added by each activation's exit watcher as it removes its entry, so that a
+    /// walk over the shards under their locks counts each activation's drops exactly once.
+    pub(crate) retired_dropped: u64,
 }
 
 impl<K, V> Default for Shard<K, V> {
@@ -106,6 +110,7 @@ impl<K, V> Default for Shard<K, V> {
             buckets: HashMap::default(),
             len: 0,
             active: 0,
+            retired_dropped: 0,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll, Waker};
 use crate::executor::SharedSleeper;
 use crate::exit::ExitReason;
 use crate::exit_wait::{ExitCell, Waiters};
+use crate::exit_watchers::Watchers;
 use crate::mailbox::{Queue, State, Strategy, Woken, wake_all};
 use crate::observer::{Observation, ObservedEvent};
 use crate::stream::StreamHandle;
@@ -54,7 +55,7 @@ pub(crate) type ExitWatcher = Box<dyn FnOnce(ActorId, &ExitReason) + Send + 'sta
 
 /// What a watcher is for, so that it can be found again and removed: a link to another actor
 /// (one per pair), either side of a monitor (by its own number), or neither.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum WatchTag {
     Plain,
     Link(ActorId),
@@ -114,7 +115,7 @@ const PRUNE_FLOOR: usize = 16;
 /// counts.
 pub(crate) struct LifeExtras {
     /// The `on_exit` watchers (and links and monitors), in the order they were registered.
-    watchers: Vec<(WatchTag, ExitWatcher)>,
+    watchers: Watchers,
     /// The watching side of this actor's monitors of others ([`WatchTag::Monitoring`]), by
     /// monitor: apart from `watchers`, since each `Down` this actor receives takes its record
     /// out (a watcher of n actors would otherwise pay n² in searches). A `BTreeMap`: no random
@@ -151,7 +152,7 @@ pub(crate) struct LifeExtras {
 impl Default for LifeExtras {
     fn default() -> Self {
         LifeExtras {
-            watchers: Vec::new(),
+            watchers: Watchers::default(),
             monitoring: std::collections::BTreeMap::new(),
             waiters: Waiters::default(),
             timers: Vec::new(),
@@ -750,7 +751,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
             }
             match &mut st.extras {
                 Some(extras) => (
-                    std::mem::take(&mut extras.watchers),
+                    extras.watchers.take(),
                     std::mem::take(&mut extras.monitoring),
                     // The streams end with the actor, in this critical section: anyone who
                     // sees the end sees them cancelled.
@@ -766,7 +767,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
         for waker in streams {
             waker.wake();
         }
-        for (_, watcher) in watchers {
+        for watcher in watchers {
             run_watcher(watcher, self.id, &reason);
         }
         for (_, watcher) in monitoring {
@@ -814,10 +815,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
             };
             match tag {
                 WatchTag::Monitoring(id) => extras.monitoring.remove(&id),
-                _ => match extras.watchers.iter().position(|(t, _)| *t == tag) {
-                    Some(i) => Some(extras.watchers.remove(i).1),
-                    None => None,
-                },
+                _ => extras.watchers.remove(tag),
             }
         };
         // Dropped outside the lock: a watcher's captures may be another actor's reference.
@@ -829,7 +827,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
         let st = self.queue.state.lock();
         st.extras.as_ref().is_some_and(|e| match tag {
             WatchTag::Monitoring(id) => e.monitoring.contains_key(&id),
-            _ => e.watchers.iter().any(|(t, _)| *t == tag),
+            _ => e.watchers.contains(tag),
         })
     }
 
@@ -861,14 +859,14 @@ impl<M, S: Strategy> ActorCell<M, S> {
                         extras.monitoring.insert(id, watcher);
                         return true;
                     }
-                    if once && extras.watchers.iter().any(|(t, _)| *t == tag) {
+                    if once && extras.watchers.contains(tag) {
                         drop(st);
                         // Dropped outside the lock: its captures may be another actor's
                         // reference.
                         drop(watcher);
                         return true;
                     }
-                    extras.watchers.push((tag, watcher));
+                    extras.watchers.push(tag, watcher);
                     return true;
                 }
             }

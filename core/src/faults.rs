@@ -92,7 +92,8 @@ pub enum Fault {
     /// instead of the control queue (a drained restart then discards it).
     ControlPutBackAsUser = 1 << 29,
     /// Each end records a link however many times it is made: two `link` calls racing past
-    /// the check for an existing link leave two records, and the end is signalled twice.
+    /// the check for an existing link leave two records on each end, one of which nothing
+    /// can take back.
     LinkRecordedTwice = 1 << 30,
     /// `monitor` does not look again whether its watcher ended while the monitor was set up:
     /// the target keeps the monitor of a watcher that is gone until the target ends.

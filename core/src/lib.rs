@@ -100,6 +100,7 @@ mod error;
 mod executor;
 mod exit;
 mod exit_wait;
+mod exit_watchers;
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]
 pub mod faults;
 #[cfg(not(all(playhouse_loom, feature = "loom-faults")))]

@@ -298,12 +298,12 @@ fn link_skips_ended_peer_is_caught() {
 }
 
 /// Fault: each end records a link however many times it is made; the model of two links made
-/// at once catches the end signalled twice.
+/// at once catches the second record on each end.
 #[test]
 fn link_recorded_twice_is_caught() {
     assert_caught(
         "child_link_recorded_twice",
-        "two links made at once signalled the end 2 times",
+        "two links made at once left more than one record on an end",
     );
 }
 

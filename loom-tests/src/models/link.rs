@@ -140,17 +140,23 @@ pub fn link_racing_the_end_signals_once() {
 }
 
 /// Two `link` calls between the same actors at once, one from each side (the model's thread
-/// and one of its own): they make one link, so the dying actor's end, after both returned,
-/// reaches the trapping actor exactly once.
+/// and one of its own): they make one link, one record on each end, so the dying actor's end,
+/// after both returned, reaches the trapping actor exactly once.
 pub fn two_links_at_once_make_one() {
     check(|| {
         let (dying, thread, trapper, deferred, exits) = setup();
+        let before = (dying.exit_watcher_count(), trapper.exit_watcher_count());
         let other = {
             let (dying, trapper) = (dying.clone(), trapper.clone());
             loom::thread::spawn(move || trapper.link(&dying))
         };
         dying.link(&trapper);
         other.join().unwrap();
+        assert_eq!(
+            (dying.exit_watcher_count(), trapper.exit_watcher_count()),
+            (before.0 + 1, before.1 + 1),
+            "two links made at once left more than one record on an end"
+        );
         assert!(dying.try_tell(()).is_ok());
         let reason = ended(&dying, &thread);
         let got = handled_exits(trapper, &deferred, &exits);

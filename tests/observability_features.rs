@@ -231,17 +231,10 @@ async fn a_crash_and_restart_as_tracing_events<E: Executor>(exec: E) {
 
 /// The exporter's series for a named actor: handled, enqueued, restarts, panics, the handling
 /// histogram and the depth gauge.
-// The lock serializes the executors' runs of this test, each on a thread and runtime of its
-// own; nothing else takes it, so holding it across awaits cannot deadlock.
 #[allow(clippy::await_holding_lock)]
 async fn the_exporter_records_an_actors_series<E: Executor>(exec: E) {
     installed();
-    // A snapshot of the debugging recorder takes the counts (it resets them): one exporter
-    // test at a time.
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _one = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(::std::sync::PoisonError::into_inner);
+    let _one = one_exporter_test_at_a_time();
     let system = System::new(exec.clone()).with_observer(MetricsExporter::new());
     let actor = system.spawn_restartable(Talker, |_: &ExitReason| Some(Talker));
     // A name unique to this test run, so that parallel runs do not share series.
@@ -316,7 +309,105 @@ async fn the_exporter_records_an_actors_series<E: Executor>(exec: E) {
     );
 }
 
+/// A snapshot of the debugging recorder takes the counts and gauges (it resets them to 0): one
+/// exporter test at a time. Nothing else takes the lock, so holding it across awaits cannot
+/// deadlock.
+fn one_exporter_test_at_a_time() -> ::std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(::std::sync::PoisonError::into_inner)
+}
+
+/// Held in its handler until a gate opens; its other messages do nothing.
+struct Holder;
+
+enum HMsg {
+    Hold(Reply<()>, futures::channel::oneshot::Receiver<()>),
+    Ping(Reply<()>),
+    Item,
+}
+
+impl Actor for Holder {
+    type Message = HMsg;
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for Holder {
+    async fn handle(&mut self, msg: HMsg, _: &mut Context<Self, V>) -> Result<(), TestError> {
+        match msg {
+            HMsg::Hold(busy, gate) => {
+                let _ = busy.send(());
+                let _ = gate.await;
+            }
+            HMsg::Ping(reply) => {
+                let _ = reply.send(());
+            }
+            HMsg::Item => {}
+        }
+        Ok(())
+    }
+}
+
+/// `Holder`'s depth gauge (its actors are unnamed: one series) in a snapshot that takes it.
+fn holder_depth() -> Option<f64> {
+    installed()
+        .metrics
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find_map(|(key, _, _, value)| {
+            let key = key.key();
+            let holder = key
+                .labels()
+                .any(|l| l.key() == "actor_type" && l.value().ends_with("::Holder"));
+            match value {
+                DebugValue::Gauge(v) if holder && key.name() == "playhouse_mailbox_depth" => {
+                    Some(v.into_inner())
+                }
+                _ => None,
+            }
+        })
+}
+
+/// The depth gauge of a series is the sum of its live actors' depths: an idle actor of the
+/// type does not hide a busy one's backlog, and an actor that ended with a backlog takes it
+/// back out of the series.
+#[allow(clippy::await_holding_lock)]
+async fn the_depth_gauge_sums_the_live_actors_and_forgets_the_ended<E: Executor>(exec: E) {
+    installed();
+    let _one = one_exporter_test_at_a_time();
+    let system = System::new(exec.clone()).with_observer(MetricsExporter::new());
+    holder_depth(); // from 0, whatever earlier runs left
+    let busy = system.spawn(Holder);
+    let idle = system.spawn(Holder);
+    let (release, gate) = futures::channel::oneshot::channel();
+    within(&exec, LONG, busy.ask(|r| HMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    for _ in 0..3 {
+        busy.tell(HMsg::Item).await.expect("queued");
+    }
+    // The idle actor's events come last, with depth 0.
+    within(&exec, LONG, idle.ask(HMsg::Ping))
+        .await
+        .expect("answered");
+    assert_eq!(holder_depth(), Some(3.0), "the busy actor's backlog");
+    // The snapshot reset the gauge to 0: put back what it read, as a real recorder keeps it.
+    metrics::gauge!("playhouse_mailbox_depth", "actor_type" => ::std::any::type_name::<Holder>())
+        .increment(3.0);
+
+    // Killed with its backlog, it ends without handling it.
+    busy.kill();
+    idle.stop();
+    within(&exec, LONG, busy.wait()).await;
+    within(&exec, LONG, idle.wait()).await;
+    drop(release);
+    assert_eq!(holder_depth(), Some(0.0), "nothing waits in an ended actor");
+}
+
 executor_tests!(
     a_crash_and_restart_as_tracing_events,
     the_exporter_records_an_actors_series,
+    the_depth_gauge_sums_the_live_actors_and_forgets_the_ended,
 );

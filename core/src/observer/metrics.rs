@@ -242,12 +242,58 @@ impl Observer for Metrics {
             shard.remove(&actor.id);
             return;
         }
-        let entry = shard
-            .entry(actor.id)
-            .or_insert_with(|| ActorMetrics::new(actor));
+        // The entry is made by the spawn, the first event of every actor. A sender tells of
+        // its send (`Enqueued`, `Dropped`, `Rejected`) after it let go of the mailbox, so that
+        // event can come after the actor has ended and left the table: it makes no entry,
+        // or the table would keep the ended actor for ever.
+        let entry = match shard.entry(actor.id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                if !matches!(event, ObservedEvent::Spawned) {
+                    return;
+                }
+                slot.insert(ActorMetrics::new(actor))
+            }
+        };
         if entry.name.as_deref() != actor.name {
             entry.name = actor.name.map(StdArc::from);
         }
         entry.record(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExitReason;
+
+    /// A sender tells of its send after it let go of the mailbox: its event can come after the
+    /// actor's end. It must not bring the ended actor back into the table.
+    #[test]
+    fn an_event_after_the_end_makes_no_entry() {
+        let metrics = Metrics::new();
+        let actor = ActorInfo {
+            id: ActorId::next(),
+            type_name: "Late",
+            name: None,
+        };
+        metrics.observe(&actor, &ObservedEvent::Spawned);
+        metrics.observe(&actor, &ObservedEvent::Enqueued { depth: 1 });
+        assert_eq!(metrics.snapshot(actor.id).map(|m| m.enqueued), Some(1));
+        metrics.observe(
+            &actor,
+            &ObservedEvent::Stopped {
+                reason: &ExitReason::Normal,
+            },
+        );
+        for late in [
+            ObservedEvent::Enqueued { depth: 1 },
+            ObservedEvent::Dropped,
+            ObservedEvent::Rejected,
+        ] {
+            metrics.observe(&actor, &late);
+        }
+        assert!(metrics.snapshot(actor.id).is_none());
+        assert!(metrics.all().is_empty(), "the ended actor stays out");
     }
 }

@@ -1,6 +1,10 @@
 //! Events recorded into the `metrics` crate (feature `metrics`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use super::{ActorInfo, ObservedEvent, Observer};
+use crate::cell::ActorId;
 
 /// An [`Observer`] that records actor figures into the [`metrics`] crate's global recorder, so
 /// that a Prometheus (or StatsD, or any `metrics` exporter) setup gets them as it gets the
@@ -23,7 +27,7 @@ use super::{ActorInfo, ObservedEvent, Observer};
 /// | `playhouse_messages_enqueued_total` | counter | each accepted send |
 /// | `playhouse_messages_handled_total` | counter | each handler that returned |
 /// | `playhouse_handling_seconds` | histogram | each handler that returned |
-/// | `playhouse_mailbox_depth` | gauge | each send and handled message |
+/// | `playhouse_mailbox_depth` | gauge: the sum of the depths of the series' live actors | each send and handled message, and the end |
 /// | `playhouse_messages_dropped_total`, `_rejected_total`, `_expired_total` | counter | each |
 ///
 /// A name is a label value, so actors named one by one make one series each: a supervised
@@ -32,11 +36,19 @@ use super::{ActorInfo, ObservedEvent, Observer};
 /// without end. Leave such actors to [`Metrics`](super::Metrics), or give the exporter only a
 /// system whose actors are named alike.
 ///
+/// The depth gauge is a sum, as the live gauge is: the actors of one type (and name) share a
+/// series, so each actor adds the change of its own depth (the last depth it told of is kept
+/// per actor), and its end takes its last depth back out. So the series reads the messages
+/// waiting in all its live actors' mailboxes, and 0 once they have ended. A sender tells of
+/// its send after it let go of the mailbox, so its depth can reach the exporter after the
+/// actor's end: it is then left out.
+///
 /// Cost per event: the event's label list is built (one allocation, and one more for a named
 /// actor's name), and each series the event records but the last takes a copy of it for the
 /// `metrics` crate's key (a send records two series, a handled message three), whether or not a
-/// recorder is installed; then the recorder's own lookup of the series.
-/// [`Metrics`](super::Metrics) allocates nothing per message.
+/// recorder is installed; then the recorder's own lookup of the series. A send and a handled
+/// message also take one of 16 locks, chosen by the actor's id, to update the actor's last
+/// depth. [`Metrics`](super::Metrics) allocates nothing per message.
 ///
 /// ```
 /// use playhouse_broker::InMemoryBroker;
@@ -50,15 +62,90 @@ use super::{ActorInfo, ObservedEvent, Observer};
 ///     .with_observer((MetricsExporter::new(), metrics.clone()));
 /// # drop(system);
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct MetricsExporter {
-    _private: (),
+    depths: Arc<Depths>,
 }
 
 impl MetricsExporter {
-    /// An exporter into the global `metrics` recorder.
+    /// An exporter into the global `metrics` recorder. Clones share the record of each
+    /// actor's last depth: give one exporter (or its clones) to a system.
     pub fn new() -> Self {
         MetricsExporter::default()
+    }
+}
+
+impl std::fmt::Debug for MetricsExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsExporter").finish_non_exhaustive()
+    }
+}
+
+/// Shards of the depth record, so that actors on different threads rarely share a lock.
+const SHARDS: usize = 16;
+
+/// Each live actor's last depth, and the labels of the series it is counted in.
+#[derive(Default)]
+struct Depths {
+    shards: [Mutex<HashMap<ActorId, Depth>>; SHARDS],
+}
+
+struct Depth {
+    labels: Vec<metrics::Label>,
+    value: usize,
+}
+
+impl Depths {
+    fn shard(&self, id: ActorId) -> std::sync::MutexGuard<'_, HashMap<ActorId, Depth>> {
+        self.shards[(id.as_u64() as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The actor was spawned: it counts, with nothing waiting.
+    fn spawned(&self, actor: &ActorInfo<'_>) {
+        let depth = Depth {
+            labels: labels(actor),
+            value: 0,
+        };
+        self.shard(actor.id).insert(actor.id, depth);
+    }
+
+    /// The actor told of its depth now: its series gets the change. Nothing for an actor
+    /// that has ended.
+    fn set(&self, actor: &ActorInfo<'_>, labels: &[metrics::Label], value: usize) {
+        let mut shard = self.shard(actor.id);
+        let Some(last) = shard.get_mut(&actor.id) else {
+            return;
+        };
+        if last.labels.as_slice() != labels {
+            // Named since its last event: its depth moves to the named series.
+            metrics::gauge!("playhouse_mailbox_depth", last.labels.clone())
+                .decrement(last.value as f64);
+            metrics::gauge!("playhouse_mailbox_depth", labels.to_vec()).increment(value as f64);
+            *last = Depth {
+                labels: labels.to_vec(),
+                value,
+            };
+            return;
+        }
+        let gauge = metrics::gauge!("playhouse_mailbox_depth", labels.to_vec());
+        if value >= last.value {
+            gauge.increment((value - last.value) as f64);
+        } else {
+            gauge.decrement((last.value - value) as f64);
+        }
+        last.value = value;
+    }
+
+    /// The actor ended: its last depth leaves its series.
+    fn ended(&self, actor: &ActorInfo<'_>) {
+        let last = self.shard(actor.id).remove(&actor.id);
+        if let Some(Depth { labels, value }) = last {
+            if value > 0 {
+                metrics::gauge!("playhouse_mailbox_depth", labels).decrement(value as f64);
+            }
+        }
     }
 }
 
@@ -93,6 +180,7 @@ impl Observer for MetricsExporter {
                 let labels = type_label(actor);
                 metrics::counter!("playhouse_actors_spawned_total", labels.clone()).increment(1);
                 metrics::gauge!("playhouse_actors_live", labels).increment(1.0);
+                self.depths.spawned(actor);
                 return;
             }
             ObservedEvent::Stopped { reason } => {
@@ -101,6 +189,7 @@ impl Observer for MetricsExporter {
                 with_reason.push(metrics::Label::new("reason", reason_label(reason)));
                 metrics::counter!("playhouse_actors_stopped_total", with_reason).increment(1);
                 metrics::gauge!("playhouse_actors_live", labels).decrement(1.0);
+                self.depths.ended(actor);
                 return;
             }
             _ => {}
@@ -119,14 +208,14 @@ impl Observer for MetricsExporter {
                 metrics::counter!("playhouse_escalations_total", labels).increment(1)
             }
             ObservedEvent::Enqueued { depth } => {
-                metrics::counter!("playhouse_messages_enqueued_total", labels.clone()).increment(1);
-                metrics::gauge!("playhouse_mailbox_depth", labels).set(depth as f64);
+                self.depths.set(actor, &labels, depth);
+                metrics::counter!("playhouse_messages_enqueued_total", labels).increment(1);
             }
             ObservedEvent::Handled { duration, depth } => {
                 metrics::counter!("playhouse_messages_handled_total", labels.clone()).increment(1);
-                metrics::histogram!("playhouse_handling_seconds", labels.clone())
+                self.depths.set(actor, &labels, depth);
+                metrics::histogram!("playhouse_handling_seconds", labels)
                     .record(duration.as_secs_f64());
-                metrics::gauge!("playhouse_mailbox_depth", labels).set(depth as f64);
             }
             ObservedEvent::Dropped => {
                 metrics::counter!("playhouse_messages_dropped_total", labels).increment(1)

@@ -890,7 +890,50 @@ async fn an_item_dropped_by_the_mailbox_releases_the_stream<E: Executor>(exec: E
     within(&exec, LONG, actor.wait()).await;
 }
 
+/// Under `DropOldest`, a send to a full mailbox drops as many of the oldest messages as bring
+/// it back to its capacity: a dropped stream item frees its stream to queue the next one past
+/// the capacity, which the next send takes back out. So the mailbox stays within its capacity
+/// plus one per stream, however many sends come while the actor is busy (it used to grow by
+/// one message per dropped item).
+async fn drop_oldest_stays_within_its_bound_under_an_endless_stream<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let (sink, events) = Sink::new();
+    let actor = system
+        .spawner(Bounded::<DropOldest>::with_capacity(2).unwrap())
+        .spawn(sink);
+    let open = hold_sink(&exec, &actor).await;
+    let handle = system.attach_stream(&actor, stream::iter(0u32..));
+    eventually(&exec, "item 0 queued", || actor.mailbox_len() == 1).await;
+    let mut most = 0;
+    for n in 0..40 {
+        actor
+            .try_tell(SinkMsg::Tell(n))
+            .expect("DropOldest takes it");
+        // Time for the stream to queue its next item if the send dropped the last one.
+        sleep(&exec, ms(2)).await;
+        most = most.max(actor.mailbox_len());
+        assert!(
+            actor.mailbox_len() <= 3,
+            "after {} sends, {} messages wait in a mailbox of 2 with one stream",
+            n + 1,
+            actor.mailbox_len()
+        );
+    }
+    assert!(most >= 2, "the mailbox was full");
+    assert!(actor.dropped_count() >= 38, "{}", actor.dropped_count());
+    let _ = open.send(());
+    // The stream goes on once the actor takes its items again.
+    eventually(&exec, "more items handled", || {
+        items_of(&events, handle.id()).len() > 3
+    })
+    .await;
+    handle.cancel();
+    actor.stop();
+    within(&exec, LONG, actor.wait()).await;
+}
+
 executor_tests!(
+    drop_oldest_stays_within_its_bound_under_an_endless_stream,
     items_arrive_in_order_then_finished_once,
     stream_attached_from_the_context_is_handled,
     stream_and_busy_mailbox_both_make_progress,

@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | [`Bounded<Block>`] (default, capacity 256) | waits for room | `Err(Full(msg))` |
 //! | [`Bounded<DropNewest>`] | drops the new message, counts it, `Ok` | same |
-//! | [`Bounded<DropOldest>`] | drops the oldest queued message, counts it, queues the new one, `Ok` (drops the new one where none queued can make room) | same |
+//! | [`Bounded<DropOldest>`] | drops the oldest queued message, counts it, queues the new one, `Ok` (drops the new one where none queued can make room; drops more of the oldest where a stream's items hold the mailbox past its capacity) | same |
 //! | [`Bounded<Reject>`] | `Err(Full(msg))` | same |
 //! | [`Unbounded`] | never full | never full |
 //!

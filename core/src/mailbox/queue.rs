@@ -375,14 +375,41 @@ impl<M, S: Strategy> Queue<M, S> {
                     oldest
                 };
                 buf.dropped += 1;
+                // A stream's items enter past the capacity (see `push_past_capacity_if`). One
+                // such item among the oldest, dropped here, frees its stream to queue the next
+                // past the capacity again: dropping only one message per send would let the
+                // mailbox grow by one each time. So the send drops as many of the oldest as
+                // bring the user messages back to the capacity (control messages, held past
+                // it by rule, are not counted), keeping the one it queued.
+                let released = self.released();
+                let mut more = Vec::new();
+                while buf.len - released - buf.control.len() > self.capacity && buf.queue.len() > 1
+                {
+                    let next = if S::LEVELS > 1 {
+                        pop_least_urgent(&mut buf.queue)
+                    } else {
+                        buf.queue.pop_front()
+                    };
+                    let Some(next) = next else { break };
+                    buf.len -= 1;
+                    buf.dropped += 1;
+                    more.push(next);
+                }
                 // The new message is in, in the place of the one it pushed out: told as
                 // enqueued, at the depth it makes, beside that drop.
-                let depth = st.len() - self.released();
+                let depth = st.len() - released;
                 let observed = Self::observed_now(&st);
                 drop(st);
-                with_drop_cause(NoReply::Overflow, || drop(oldest));
+                let extra = more.len();
+                with_drop_cause(NoReply::Overflow, || {
+                    drop(oldest);
+                    drop(more);
+                });
                 if observed.is_some() {
                     tell_observer(observed.clone(), &ObservedEvent::Enqueued { depth });
+                    for _ in 0..extra {
+                        tell_observer(observed.clone(), &ObservedEvent::Dropped);
+                    }
                 }
                 tell_observer(observed, &ObservedEvent::Dropped);
                 Ok(())

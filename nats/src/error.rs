@@ -30,7 +30,7 @@ pub enum ConnectError {
         name: String,
     },
     /// The server has no JetStream (the registry and leases live in its key-value buckets), or
-    /// a bucket could not be made.
+    /// JetStream refused to make or open a bucket (the text says which, and why).
     JetStream(String),
 }
 
@@ -48,7 +48,8 @@ impl fmt::Display for ConnectError {
             }
             ConnectError::JetStream(why) => write!(
                 f,
-                "JetStream is unavailable (run nats-server with JetStream enabled): {why}"
+                "JetStream did not serve the node (is nats-server running with JetStream \
+                 enabled?): {why}"
             ),
         }
     }
@@ -77,6 +78,18 @@ pub enum ExportError {
     },
     /// The actor has already ended, or is stopping (its mailbox takes no more messages).
     ActorGone,
+    /// A sharded group's name is a valid token, but too long beside the cluster's prefix: the
+    /// group's JetStream streams are named `KV_<prefix>_state_<group>` and
+    /// `<prefix>_durable_<group>`, and JetStream takes 255 bytes at most, so the prefix and the
+    /// group's name may have `limit` (245) bytes together.
+    NameTooLong {
+        /// The group's name.
+        name: String,
+        /// The cluster's prefix.
+        prefix: String,
+        /// The most bytes the prefix and the name may have together.
+        limit: usize,
+    },
     /// The export declared no message type to accept.
     NothingAccepted,
     /// The NATS server could not be reached or refused the operation.
@@ -96,6 +109,17 @@ impl fmt::Display for ExportError {
             ExportError::NameTaken { name, owner } => {
                 write!(f, "{name:?} is already taken on node {owner:?}")
             }
+            ExportError::NameTooLong {
+                name,
+                prefix,
+                limit,
+            } => write!(
+                f,
+                "the group name {name:?} ({} bytes) is too long beside the prefix {prefix:?} \
+                 ({} bytes): JetStream's stream names allow {limit} bytes for both together",
+                name.len(),
+                prefix.len()
+            ),
             ExportError::ActorGone => f.write_str("the actor has ended or is stopping"),
             ExportError::NothingAccepted => f.write_str(
                 "an export must accept at least one message type (tell, ask or protocol)",
@@ -130,7 +154,9 @@ pub enum RemoteError<M> {
     /// The receiving node refused the message: it could not read it (damaged envelope, unknown
     /// version, too large for it, a body that does not decode), the actor does not accept its
     /// type, or turning it into the actor's message panicked there
-    /// ([`Rejection::ConversionPanicked`]).
+    /// ([`Rejection::ConversionPanicked`]). A sharded group's key or a durable message's id
+    /// that cannot be sent ([`Rejection::InvalidKey`], [`Rejection::Malformed`]) is refused
+    /// the same way by this node, before anything is sent.
     Rejected {
         /// Why, as the receiving node said it.
         reason: Rejection,
@@ -272,7 +298,7 @@ impl<M> fmt::Display for RemoteError<M> {
             RemoteError::Closed(_) => f.write_str("the remote actor has ended"),
             RemoteError::Full(_) => f.write_str("the remote actor's mailbox is full"),
             RemoteError::Rejected { reason, .. } => {
-                write!(f, "the receiving node refused the message: {reason}")
+                write!(f, "the message was refused: {reason}")
             }
             RemoteError::NoReply(why) => write!(f, "no reply will come: {why}"),
             RemoteError::Timeout => f.write_str("no answer came from the remote node in time"),

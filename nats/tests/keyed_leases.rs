@@ -10,7 +10,7 @@ use futures::StreamExt;
 use keyed_common::*;
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{ExportError, Rejection, RemoteError, StateError};
+use playhouse_nats::{ExportError, NatsBroker, Rejection, RemoteError, StateError};
 
 #[tokio::test]
 async fn activation_on_first_message_gives_the_factory_the_key() {
@@ -202,6 +202,40 @@ async fn a_node_serves_one_group_of_a_name_at_a_time() {
     assert_eq!(deposit(&broker, "k", 1).await, Ok(6));
     again.stop(WAIT).await;
     broker.leave().await;
+}
+
+/// A group's name and the prefix name its JetStream streams, which take 255 bytes: past 245
+/// bytes together the start is refused with `NameTooLong` before JetStream is asked (which
+/// refused the stream after 2 s of retries, in an error that blamed JetStream); at 245 it
+/// starts.
+#[tokio::test]
+async fn a_group_name_too_long_beside_the_prefix_is_refused_at_once() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let group = "g".repeat(128);
+    for (prefix_len, fits) in [(117, true), (118, false)] {
+        let prefix = "p".repeat(prefix_len);
+        let broker = NatsBroker::connect(config(&server, "a").prefix(prefix.as_str()))
+            .await
+            .expect("connects");
+        let system = playhouse_core::System::with_broker(TokioExecutor::current(), broker.clone());
+        match spec_named(&broker, &seen, &group).start(&system).await {
+            Ok(sharded) => {
+                assert!(fits, "{prefix_len} + 128 bytes started");
+                sharded.stop(WAIT).await;
+            }
+            Err(ExportError::NameTooLong {
+                name,
+                prefix: named,
+                limit,
+            }) => {
+                assert!(!fits, "{prefix_len} + 128 bytes refused");
+                assert_eq!((name, named, limit), (group.clone(), prefix.clone(), 245));
+            }
+            Err(other) => panic!("{prefix_len} + 128 bytes: {other}"),
+        }
+        broker.leave().await;
+    }
 }
 
 #[tokio::test]

@@ -30,6 +30,12 @@ use crate::error::ExportError;
 use crate::routes::Routes;
 use crate::runtime;
 
+/// The most bytes a sharded group's name and the cluster's prefix may have together: the
+/// group's state bucket is the stream `KV_<prefix>_state_<group>` (10 bytes besides the two),
+/// its durable messages the stream `<prefix>_durable_<group>` (9), and JetStream takes stream
+/// names of 255 bytes at most.
+pub(crate) const GROUP_AND_PREFIX_LIMIT: usize = 255 - "KV__state_".len();
+
 /// Declares a sharded group: the factory that makes a key's actor (given the key and its
 /// [`KeyState`]), the message types it takes from other nodes, its mailbox and idle time; then
 /// [`start`](ShardedSpec::start) serves it on this node. Made by [`NatsBroker::sharded`].
@@ -388,6 +394,8 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     /// # Errors
     ///
     /// [`ExportError::InvalidName`] for a group name that is not a token,
+    /// [`ExportError::NameTooLong`] for one that is, but too long beside the prefix (245 bytes
+    /// together),
     /// [`ExportError::NameTaken`] (naming this node) if this node already serves a group of
     /// that name, is starting one, or is still stopping one (two would take each other's
     /// leases away; start it again once [`Sharded::stop`] has returned before its timeout),
@@ -401,6 +409,14 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     {
         if !is_token(&self.group) {
             return Err(ExportError::InvalidName { name: self.group });
+        }
+        let prefix = &self.broker.inner.prefix;
+        if prefix.len() + self.group.len() > GROUP_AND_PREFIX_LIMIT {
+            return Err(ExportError::NameTooLong {
+                name: self.group,
+                prefix: prefix.clone(),
+                limit: GROUP_AND_PREFIX_LIMIT,
+            });
         }
         if self.broker.inner.has_left() {
             return Err(ExportError::Left);

@@ -220,10 +220,15 @@ impl Activations {
 /// fails to activate, and keys `once` and `once_panics` fail (the latter by a panic) once they
 /// have been made.
 pub fn spec<'b>(broker: &'b NatsBroker, seen: &Activations) -> Spec<'b> {
+    spec_named(broker, seen, "accounts")
+}
+
+/// [`spec`] under the group name `group`.
+pub fn spec_named<'b>(broker: &'b NatsBroker, seen: &Activations, group: &str) -> Spec<'b> {
     let node = broker.node_name().to_owned();
     let seen = seen.clone();
     broker
-        .sharded("accounts", move |key: &str, state: KeyState| {
+        .sharded(group, move |key: &str, state: KeyState| {
             let node = node.clone();
             let seen = seen.clone();
             let key = key.to_owned();

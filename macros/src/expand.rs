@@ -3,6 +3,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::{Ident, ItemImpl, Path, Type, Visibility};
 
 use crate::args::{ActorArgs, default_crate};
@@ -32,23 +33,20 @@ pub(crate) fn actor(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let krate = args.krate.clone().unwrap_or_else(default_crate);
     // Always strips the markers, so the impl block is emitted as it would compile by hand.
-    let model = match model::take(&mut item, &krate) {
-        Ok(model) => Some(model),
+    let (model, read_errors) = model::read(&mut item, &krate);
+    if let Err(e) = read_errors.finish(()) {
+        errors.push(e);
+    }
+    // What was accepted is generated even beside errors (the rejected methods left out), so
+    // that the rest of the crate type-checks against it and the user sees the errors of the
+    // mistakes, not one more per use of the actor.
+    let generated = model.map(|model| generate(&args, &krate, &model));
+    match errors.finish(()) {
+        Ok(()) => quote!(#item #generated),
         Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
-    match (errors.finish(()), model) {
-        (Ok(()), Some(model)) => {
-            let generated = generate(&args, &krate, &model);
-            quote!(#item #generated)
-        }
-        (Err(e), _) => {
             let e = e.to_compile_error();
-            quote!(#item #e)
+            quote!(#item #generated #e)
         }
-        (Ok(()), None) => unreachable!("no model without an error"),
     }
 }
 
@@ -289,10 +287,38 @@ fn handler(model: &Model, msg: &Ident, krate: &Path) -> TokenStream {
             #msg::#variant { #(#bindings),* } => { #body }
         }
     });
+    // Every parameter and reply type crosses threads inside the message: checked one by one,
+    // each check spanned on the user's type, so that a type that is not `Send` is named where
+    // it is written (the generated enum and futures would otherwise only say "this impl"). A
+    // check names the function without calling it: nothing runs.
+    let owned = local("owned");
+    let checks: Vec<TokenStream> = model
+        .messages
+        .iter()
+        .map(|m| {
+            let params = m.params.iter().filter_map(|p| match p {
+                Param::Value { ty, .. } => Some(&**ty),
+                Param::Context { .. } => None,
+            });
+            let reply = match &m.reply {
+                ReplyKind::Tell => None,
+                ReplyKind::Ask(ty) | ReplyKind::Flat { result: ty, .. } => Some(&**ty),
+            };
+            let each = params
+                .chain(reply)
+                .map(|ty| quote::quote_spanned!(ty.span()=> let _: fn() = #owned::<#ty>;));
+            let cfgs = &m.cfgs;
+            quote!(#(#cfgs)* { #(#each)* })
+        })
+        .collect();
     let body = if model.messages.is_empty() {
         quote!(match #msg_var {})
     } else {
         quote! {
+            {
+                fn #owned<T: ::core::marker::Send + 'static>() {}
+                #(#checks)*
+            }
             match #msg_var {
                 #(#arms)*
             }

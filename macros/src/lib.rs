@@ -145,6 +145,10 @@
 //! }
 //! ```
 //!
+//! The generated `handle` also checks that each parameter and reply type is `Send + 'static`
+//! (it travels inside the message), each check spanned on the type as written, so that a type
+//! that is not `Send` is named on its own line as well as on the generated items.
+//!
 //! Every generated item has rustdoc (the first paragraph of a method's doc comment is repeated on
 //! its variant and its helper, without code blocks, so doc tests do not run twice), so a crate
 //! with `#![warn(missing_docs)]` stays quiet. The exact expansion of a larger actor is checked in
@@ -154,6 +158,11 @@
 //! `actor.ask(|reply| AccountMsg::Deposit { amount: 5, reply })` work as with a hand-written one.
 //! The helper trait must be in scope to call its methods (it is, in the module of the actor;
 //! elsewhere `use crate::bank::AccountApi;`).
+//!
+//! One `#[actor]` block per actor type: it writes the type's one `Actor` and `Handler` impls
+//! and its one enum, so a second block would write them again (errors E0428 and E0119, "defined
+//! multiple times" and "conflicting implementations"). Other methods (helpers, constructors)
+//! go in plain impl blocks beside it, as many as wanted.
 //!
 //! # Where the helpers work
 //!
@@ -350,7 +359,9 @@
 //!
 //! Everything `#[actor]` rejects is a compile error spanned on the offending code, never a
 //! panic; all the errors of an impl block are reported at once, and the impl block is still
-//! emitted so that the rest of the crate type-checks. Rejected:
+//! emitted, with what the accepted methods generate (the rejected ones left out), so that the
+//! rest of the crate type-checks and one mistake is one error, not one more at every use of the
+//! actor. Rejected:
 //!
 //! - a parameter that is not a plain `name: Type` (a tuple or struct pattern, `ref x`);
 //! - a receiver other than `&self`/`&mut self` (`self` by value, `self: Box<Self>`), or none;

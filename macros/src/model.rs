@@ -143,7 +143,18 @@ impl Marker {
 
 /// Removes the `#[message]`, `#[started]` and `#[stopped]` attributes from the impl block (so
 /// that it compiles as written, whatever else fails) and reads the model.
+#[cfg(test)]
 pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
+    let (model, errors) = read(item, krate);
+    errors.finish(model.unwrap_or_else(unreachable_model))
+}
+
+/// [`take`], but what it could read survives the errors: the model of the methods and hooks
+/// that were accepted (the rejected ones left out), whenever the impl block names an actor
+/// type it can generate for, beside the errors. Generating that model keeps one mistake from
+/// turning every use of the actor in the crate into an error of its own (`Account: Actor` is
+/// not satisfied, no method `deposit`, ...).
+pub(crate) fn read(item: &mut ItemImpl, krate: &Path) -> (Option<Model>, Errors) {
     let mut errors = Errors::default();
 
     // 1. Strip the markers, remembering them.
@@ -225,8 +236,11 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
         }
     };
     let Some(name) = name else {
-        return errors.finish(unreachable_model());
+        return (None, errors);
     };
+    // Nothing is generated for a trait impl or a generic type: what would be is not what the
+    // user meant, and would only add errors.
+    let can_generate = item.trait_.is_none() && !generic_impl && names_a_plain_type(item);
     let actor = (*item.self_ty).clone();
 
     // 3. The marked methods.
@@ -248,6 +262,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
                                 other.method, m.method, m.variant
                             ),
                         );
+                        continue;
                     }
                     if let Some((_, ty)) = m.converted_param() {
                         let key = ty.to_token_stream().to_string();
@@ -267,6 +282,7 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
                                     written(&key)
                                 ),
                             );
+                            continue;
                         }
                     }
                     messages.push(m);
@@ -297,16 +313,30 @@ pub(crate) fn take(item: &mut ItemImpl, krate: &Path) -> syn::Result<Model> {
         }
     }
 
-    errors.finish(Model {
+    let model = can_generate.then_some(Model {
         actor,
         name,
         messages,
         started,
         stopped,
-    })
+    });
+    (model, errors)
+}
+
+/// `true` if the actor type's path has no generic arguments (`impl Cache<u32>`), which
+/// `#[actor]` cannot generate for.
+fn names_a_plain_type(item: &ItemImpl) -> bool {
+    match &*item.self_ty {
+        Type::Path(TypePath { qself: None, path }) => path
+            .segments
+            .last()
+            .is_some_and(|last| matches!(last.arguments, PathArguments::None)),
+        _ => false,
+    }
 }
 
 // Never returned: `finish` has an error whenever it is built.
+#[cfg(test)]
 fn unreachable_model() -> Model {
     Model {
         actor: syn::parse_quote!(()),

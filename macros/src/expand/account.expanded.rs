@@ -105,6 +105,32 @@ impl<V: ::playhouse::Env> ::playhouse::Handler<V> for Account {
         msg: AccountMsg,
         ctx: &mut ::playhouse::Context<Self, V>,
     ) -> ::core::result::Result<(), Self::Error> {
+        {
+            fn owned<T: ::core::marker::Send + 'static>() {}
+            {
+                let _: fn() = owned::<u64>;
+                let _: fn() = owned::<u64>;
+            }
+            {
+                let _: fn() = owned::<u64>;
+                let _: fn() = owned::<Result<u64, Insufficient>>;
+            }
+            {
+                let _: fn() = owned::<u64>;
+            }
+            {
+                let _: fn() = owned::<u64>;
+            }
+            {
+                let _: fn() = owned::<Rate>;
+            }
+            {}
+            #[cfg(feature = "audit")]
+            {
+                let _: fn() = owned::<String>;
+                let _: fn() = owned::<()>;
+            }
+        }
         match msg {
             AccountMsg::Deposit { amount: arg_amount, reply: reply } => {
                 let _ = reply.send(Self::deposit(self, arg_amount));

@@ -124,10 +124,11 @@ fn the_expansion_is_a_plain_enum_and_a_match() {
         1,
         "{out}"
     );
-    // The cfg of a method is on everything generated for it: variant, arm, declaration, impl.
+    // The cfg of a method is on everything generated for it: variant, the check of its types,
+    // arm, declaration, impl.
     assert_eq!(
         out.matches("#[cfg(feature = \"audit\")]").count(),
-        5,
+        6,
         "{out}"
     );
 }
@@ -372,13 +373,13 @@ fn a_from_message_is_a_tell_of_one_value_converted_one_way() {
         "of `Box<dyn std::any::Any + Send>`",
         "g",
     );
-    // A `from` method's cfg is on its conversions too: the method, variant, arm, declaration,
-    // helper, `From` and `TryFrom`.
+    // A `from` method's cfg is on its conversions too: the method, variant, the check of its
+    // types, arm, declaration, helper, `From` and `TryFrom`.
     let out = pretty(expand(
         "",
         "impl A { #[message(from)] #[cfg(feature = \"x\")] fn f(&mut self, a: u8) {} }",
     ));
-    assert_eq!(out.matches("#[cfg(feature = \"x\")]").count(), 7, "{out}");
+    assert_eq!(out.matches("#[cfg(feature = \"x\")]").count(), 8, "{out}");
     // One conversion per type: the same type in a plain message is fine.
     let mut item: ItemImpl = syn::parse_str(
         "impl A { #[message(from)] fn f(&mut self, a: u8) {} #[message] fn g(&mut self, b: u8) {} }",
@@ -468,6 +469,50 @@ fn on_error_the_impl_block_is_still_emitted_without_the_markers() {
         out.contains("goes on an inherent impl block") && out.contains("struct A"),
         "{out}"
     );
+}
+
+/// Beside the errors, what was accepted is still generated, so that the crate's uses of the
+/// actor type-check and the user sees the mistake once, not again at every call site: the
+/// enum without the rejected methods, `Actor`, `Handler` and the helper trait. Nothing is
+/// generated for a trait impl or a generic actor.
+#[test]
+fn on_error_what_was_accepted_is_still_generated() {
+    let out = expand(
+        "",
+        "impl Account {
+            #[message] pub fn deposit(&mut self, n: u64) -> u64 { n }
+            #[message] pub fn name(&self) -> &str { \"a\" }
+            #[message] pub fn get_x(&self) {}
+            #[message] pub fn getX(&self) {}
+            #[started] async fn up(self) {}
+        }",
+    )
+    .to_string();
+    assert!(out.contains("compile_error"), "{out}");
+    assert!(out.contains("pub enum AccountMsg"), "{out}");
+    assert!(out.contains("Deposit"), "{out}");
+    assert!(
+        !out.contains("Name {"),
+        "the rejected method is left out: {out}"
+    );
+    assert!(
+        out.contains("Runs `Account::get_x`") && !out.contains("Runs `Account::getX`"),
+        "the first of the clashing methods: {out}"
+    );
+    assert!(
+        out.contains("impl :: playhouse :: Actor for Account"),
+        "{out}"
+    );
+    assert!(out.contains("trait AccountApi"), "{out}");
+    for src in [
+        "impl<T> Cache<T> { #[message] fn get(&self) -> u32 { 0 } }",
+        "impl Cache<u32> { #[message] fn get(&self) -> u32 { 0 } }",
+        "impl Clone for Cache { #[message] fn get(&self) -> u32 { 0 } }",
+    ] {
+        let out = expand("", src).to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(!out.contains("CacheMsg"), "{src}: {out}");
+    }
 }
 
 #[test]

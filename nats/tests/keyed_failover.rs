@@ -27,7 +27,17 @@ async fn account_node() {
         })
         .root_certificate(node.ca_cert_path.clone().expect("CA"))
         .heartbeat(HEARTBEAT, TTL);
-    let broker = NatsBroker::connect(config).await.expect("connects");
+    // A node restarted under its name is refused until its earlier process's last heartbeat
+    // expires (at most the TTL): it tries again.
+    let started = Instant::now();
+    let broker = loop {
+        match NatsBroker::connect(config.clone()).await {
+            Err(playhouse_nats::ConnectError::NodeNameTaken { .. }) if started.elapsed() < WAIT => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            connected => break connected.expect("connects"),
+        }
+    };
     let system = System::with_broker(TokioExecutor::current(), broker.clone());
     let _accounts = spec(&broker, &Activations::default())
         .start(&system)
@@ -117,6 +127,40 @@ async fn a_killed_owners_keys_answer_from_another_node_with_their_state() {
         assert!(deposit(&me, to, 10).await.is_ok());
     }
     assert_eq!(total(&me, &keys).await.0, 900);
+}
+
+/// The only node of a group killed and restarted under its name while its leases still run
+/// (their leases name its node, held by the earlier process): the new process serves the keys
+/// with the state its predecessor saved, and they go on taking deposits.
+#[tokio::test]
+async fn a_node_restarted_under_its_name_takes_its_keys_back_with_their_state() {
+    let server = TestServer::start().expect("nats-server");
+    let mut nodes = account_nodes(&server, &["solo"]).await;
+    let me = client(&server, "parent").await;
+    let keys: Vec<String> = (0..6).map(|i| format!("acct{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        assert_eq!(
+            deposit(&me, key, 10 * (i as i64 + 1)).await,
+            Ok(10 * (i as i64 + 1))
+        );
+    }
+    let (before, owners) = total(&me, &keys).await;
+    assert_eq!(before, 210);
+    assert!(owners.values().all(|n| n == "solo"), "{owners:?}");
+
+    nodes.get_mut("solo").expect("the child").kill_hard();
+    let mut again = support::spawn_node("account_node", "solo", &server, &[]);
+    again.wait_for_line("READY", support::STARTUP).await;
+
+    // Each key answers from the restarted node with the balance its predecessor saved, and
+    // goes on taking deposits.
+    let (after, owners) = total(&me, &keys).await;
+    assert_eq!(after, 210, "the state reloaded");
+    assert!(owners.values().all(|n| n == "solo"), "{owners:?}");
+    for key in &keys {
+        assert!(deposit(&me, key, 1).await.is_ok(), "{key}");
+    }
+    assert_eq!(total(&me, &keys).await.0, 216);
 }
 
 /// How many messages the group's durable stream still holds.

@@ -429,22 +429,19 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
                 let _ = tx.unbounded_send(event);
             }
         });
-    let client = options.connect(config.url.as_str()).await.map_err(|e| {
-        let detail = e.to_string();
-        match e.kind() {
-            async_nats::ConnectErrorKind::AuthorizationViolation
-            | async_nats::ConnectErrorKind::Authentication => ConnectError::NotAuthorized(detail),
-            async_nats::ConnectErrorKind::Tls => ConnectError::Tls(detail),
-            async_nats::ConnectErrorKind::ServerParse => ConnectError::InvalidConfig(detail),
-            _ if detail.contains("tls")
-                || detail.contains("TLS")
-                || detail.contains("certificate") =>
-            {
-                ConnectError::Tls(detail)
-            }
-            _ => ConnectError::Unreachable(detail),
+    // The client's own timeout covers the TCP connect only: a server that accepts the
+    // connection and then says nothing (stopped, overloaded, not a NATS server) would hold the
+    // handshake for ever. The whole connect is bounded by the same timeout.
+    let connecting = options.connect(config.url.as_str());
+    let client = match tokio::time::timeout(config.connect_timeout, connecting).await {
+        Err(_) => {
+            return Err(ConnectError::Unreachable(format!(
+                "no NATS handshake from {} within the connect timeout ({:?})",
+                config.url, config.connect_timeout
+            )));
         }
-    })?;
+        Ok(connected) => connected.map_err(|e| connect_error(&e, config.require_tls))?,
+    };
 
     let js = jetstream::new(client.clone());
     let registry = bucket(&js, || kv::Config {
@@ -557,6 +554,26 @@ pub(crate) async fn keys_within(store: &kv::Store, limit: Duration) -> Vec<Strin
     };
     let _ = tokio::time::timeout(limit, listing).await;
     found
+}
+
+/// What a failed connect means for the user.
+fn connect_error(e: &async_nats::ConnectError, require_tls: bool) -> ConnectError {
+    let detail = e.to_string();
+    match e.kind() {
+        async_nats::ConnectErrorKind::AuthorizationViolation
+        | async_nats::ConnectErrorKind::Authentication => ConnectError::NotAuthorized(detail),
+        async_nats::ConnectErrorKind::Tls => ConnectError::Tls(detail),
+        async_nats::ConnectErrorKind::ServerParse => ConnectError::InvalidConfig(detail),
+        _ if detail.contains("tls")
+            || detail.contains("TLS")
+            || detail.contains("certificate")
+            // rustls, reading a plaintext server's first bytes as a TLS record.
+            || (require_tls && detail.contains("InvalidContentType")) =>
+        {
+            ConnectError::Tls(detail)
+        }
+        _ => ConnectError::Unreachable(detail),
+    }
 }
 
 /// Opens the bucket, or makes it if no node has yet.

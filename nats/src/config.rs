@@ -184,7 +184,9 @@ impl NodeConfig {
         self
     }
 
-    /// How long [`NatsBroker::connect`](crate::NatsBroker::connect) waits for the server.
+    /// How long [`NatsBroker::connect`](crate::NatsBroker::connect) waits for the server: to
+    /// take the connection, complete TLS and answer the handshake (a server that takes the
+    /// connection and says nothing is given up after it, as an unreachable one).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

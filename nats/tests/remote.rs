@@ -897,6 +897,45 @@ async fn a_client_without_credentials_or_the_ca_is_refused() {
     ));
 }
 
+/// With TLS required (the default), a plaintext server is refused as a TLS failure; a server
+/// that takes the connection and never speaks is given up after the connect timeout (the
+/// client's own timeout covered only the TCP connect, and the handshake waited for ever).
+#[tokio::test]
+async fn a_plaintext_or_silent_server_is_refused_with_a_typed_error() {
+    let plain = TestServer::builder()
+        .tls(false)
+        .user_password(false)
+        .start()
+        .expect("nats-server");
+    let err = NatsBroker::connect(
+        NodeConfig::new(plain.url())
+            .node_name("careful")
+            .connect_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("nats://{}", listener.local_addr().unwrap());
+    // Takes connections and holds them, saying nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let silent = NodeConfig::new(url)
+        .node_name("patient")
+        .connect_timeout(Duration::from_millis(300));
+    // Bounded here so that a hang fails the test instead of stalling the suite.
+    let err = tokio::time::timeout(WAIT, NatsBroker::connect(silent))
+        .await
+        .expect("connect gave up")
+        .unwrap_err();
+    assert!(matches!(err, ConnectError::Unreachable(_)), "{err:?}");
+}
+
 fn no_credentials_with_password(server: &TestServer, password: &str) -> NodeConfig {
     NodeConfig::new(server.url())
         .root_certificate(server.ca_cert_path().unwrap())

@@ -455,6 +455,12 @@ enum StuckMsg {
         held: Reply<u32>,
     },
     Item(u32),
+    /// Signals `started`, waits for `gate`, then logs "resumed" and answers 5.
+    Gated {
+        started: oneshot::Sender<()>,
+        gate: oneshot::Receiver<()>,
+        reply: Reply<u32>,
+    },
 }
 
 impl Actor for Stuck {
@@ -480,6 +486,16 @@ impl<V: Env> Handler<V> for Stuck {
                 self.log.lock().unwrap().push("woke up".into());
             }
             StuckMsg::Item(n) => self.log.lock().unwrap().push(format!("item {n}")),
+            StuckMsg::Gated {
+                started,
+                gate,
+                reply,
+            } => {
+                let _ = started.send(());
+                let _ = gate.await;
+                self.log.lock().unwrap().push("resumed".into());
+                let _ = reply.send(5);
+            }
         }
         Ok(())
     }
@@ -1113,6 +1129,57 @@ async fn self_ask_fails_at_once_with_deadlock<E: Executor>(exec: E) {
     );
     // Outside any handler, the test's own asks are never flagged.
     assert_eq!(actor.ask(|r| SelfMsg::Echo(10, r)).await.unwrap(), 10);
+}
+
+/// A kill that comes after what a suspended handler awaits has woken it, but before its actor
+/// was polled again, still cuts the handler at its suspension point: the poll the wake-up
+/// scheduled looks for the kill first. On a single-threaded executor the test's own thread
+/// opens the gate and kills before the actor can run (on a pool the actor could resume in
+/// between, which is a handler running when the kill comes, not a suspended one).
+async fn a_kill_after_the_wake_up_still_cuts_the_handler<E: Executor>(exec: E) {
+    let log = Log::default();
+    let actor = System::new(exec.clone()).spawn(Stuck {
+        log: log.clone(),
+        stash: Vec::new(),
+    });
+    let (started_tx, started_rx) = oneshot::channel();
+    let (open, gate) = oneshot::channel();
+    let mut asked = pin!(actor.ask(|reply| StuckMsg::Gated {
+        started: started_tx,
+        gate,
+        reply,
+    }));
+    assert!(poll!(asked.as_mut()).is_pending());
+    within(&exec, LONG, started_rx)
+        .await
+        .expect("the handler started");
+    open.send(()).unwrap();
+    actor.kill();
+    match within(&exec, LONG, asked).await {
+        Err(AskError::NoReply(NoReply::Stopped)) => {}
+        other => panic!("expected the handler cut, its ask NoReply(Stopped); got {other:?}"),
+    }
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(matches!(reason, ExitReason::Killed), "{reason:?}");
+    assert!(
+        !log.lock().unwrap().iter().any(|l| l == "resumed"),
+        "{:?}",
+        log.lock().unwrap()
+    );
+}
+
+/// [`a_kill_after_the_wake_up_still_cuts_the_handler`] on the executors whose one thread runs
+/// the test and the actor.
+mod a_kill_after_the_wake_up {
+    #[test]
+    fn tokio_current() {
+        crate::common::run_tokio_current(super::a_kill_after_the_wake_up_still_cuts_the_handler)
+    }
+
+    #[test]
+    fn smol() {
+        crate::common::run_smol(super::a_kill_after_the_wake_up_still_cuts_the_handler)
+    }
 }
 
 async fn kill_cuts_a_handler_pending_forever<E: Executor>(exec: E) {

@@ -6,6 +6,7 @@
 
 use std::any::Any;
 use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -144,7 +145,9 @@ where
             if task.ctx.observed() {
                 task.observe_panic();
             }
-            match Guarded::new(&task.cell, actor.stopped(&mut task.ctx, task.rx.reason())).await {
+            match Guarded::stopped_hook(&task.cell, actor.stopped(&mut task.ctx, task.rx.reason()))
+                .await
+            {
                 Outcome::Done(()) => {}
                 Outcome::Panicked(p) => {
                     task.rx = RxOrReason::Ended(panicked(p));
@@ -372,31 +375,77 @@ pin_project! {
     ///   `.await` that returns the panic does) and then calls [`panicked`];
     /// - when the future is suspended, watches for a kill: the task's waker is left where
     ///   [`ActorRef::kill`](crate::ActorRef::kill) wakes it, and a kill ends the future at this
-    ///   suspension point (its reply ports report [`NoReply::Stopped`], then [`killed`]).
+    ///   suspension point (its reply ports report [`NoReply::Stopped`], then [`killed`]);
+    /// - with [`CutFirst`] (handlers and `started`), looks for a kill before each poll too: a
+    ///   handler woken by what it awaited just before the kill came would otherwise run on
+    ///   past the kill in the poll the wake-up had scheduled. The `stopped` hook that follows
+    ///   a kill runs without it (the kill's bit stays set): it is cut at its first suspension
+    ///   instead, as the docs say.
     ///
     /// No `Option` around the future, to drop it in place: that took 8 more bytes in every
     /// actor's task. Instead a caught panic or kill begins a "cut drop" on this thread
     /// ([`begin_cut_drop`]), which [`panicked`] or [`killed`] ends (as does, should a drop
     /// panic in between, the task's [`Finalizer`]).
-    struct Guarded<'c, F, M, S: Strategy> {
+    struct Guarded<'c, F, M, S: Strategy, W: Watch = CutFirst> {
         #[pin]
         fut: F,
         cell: &'c ActorCell<M, S>,
+        watch: PhantomData<W>,
     }
 }
 
-impl<'c, F, M, S: Strategy> Guarded<'c, F, M, S> {
+/// When a [`Guarded`] future looks for a kill: a type, so that it costs no byte of the task.
+trait Watch {
+    /// Before every poll too, not only once suspended.
+    const FIRST: bool;
+}
+
+/// Handlers and `started`: a kill is looked for before each poll.
+struct CutFirst;
+
+impl Watch for CutFirst {
+    const FIRST: bool = true;
+}
+
+/// The `stopped` hook: a kill is looked for once it is suspended only.
+struct CutSuspended;
+
+impl Watch for CutSuspended {
+    const FIRST: bool = false;
+}
+
+impl<'c, F, M, S: Strategy> Guarded<'c, F, M, S, CutFirst> {
+    /// A handler or `started`.
     fn new(cell: &'c ActorCell<M, S>, fut: F) -> Self {
-        Guarded { fut, cell }
+        Guarded {
+            fut,
+            cell,
+            watch: PhantomData,
+        }
     }
 }
 
-impl<F: Future, M, S: Strategy> Future for Guarded<'_, F, M, S> {
+impl<'c, F, M, S: Strategy> Guarded<'c, F, M, S, CutSuspended> {
+    /// The `stopped` hook.
+    fn stopped_hook(cell: &'c ActorCell<M, S>, fut: F) -> Self {
+        Guarded {
+            fut,
+            cell,
+            watch: PhantomData,
+        }
+    }
+}
+
+impl<F: Future, M, S: Strategy, W: Watch> Future for Guarded<'_, F, M, S, W> {
     type Output = Outcome<F::Output>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if W::FIRST && this.cell.is_cut() {
+            begin_cut_drop(NoReply::Stopped);
+            return Poll::Ready(Outcome::Killed);
+        }
         let polled = {
             let _running = current_actor::enter(this.cell.id, &this.cell.queue);
             catch_unwind(AssertUnwindSafe(|| this.fut.poll(cx)))

@@ -80,10 +80,18 @@ const CUT_BIT: usize = 1 << (usize::BITS - 4);
 /// `Exit`) wait in the mailbox's control queue: the message loop takes them before the next
 /// user message. Raised and lowered under the mailbox's lock.
 const CONTROL_BIT: usize = 1 << (usize::BITS - 5);
-/// Any of the requests the message loop must look at before handling a message.
-const INTERRUPT_MASK: usize = KILL_BIT | RESTART_BIT | CUT_BIT | CONTROL_BIT;
+/// The bit of [`ActorCell::refs`] set once a guarded handler or hook has suspended (by
+/// [`ActorCell::watch_kill`]), and lowered by the message loop before the next message and by
+/// the runner after `stopped` ([`ActorCell::end_guarded`]): a kill seen before a poll cuts only
+/// a handler that has suspended, never one whose first poll has not run (its message was taken,
+/// and it runs to its first suspension as it did before). Only the actor's own task touches it.
+const SUSPENDED_BIT: usize = 1 << (usize::BITS - 6);
+/// Any of the requests the message loop must look at before handling a message, and the
+/// suspended bit it lowers there (a handler that suspended takes the loop's slow path once).
+const INTERRUPT_MASK: usize = KILL_BIT | RESTART_BIT | CUT_BIT | CONTROL_BIT | SUSPENDED_BIT;
 /// The strong-reference count in [`ActorCell::refs`].
-const COUNT_MASK: usize = !(STOP_BIT | KILL_BIT | RESTART_BIT | CUT_BIT | CONTROL_BIT);
+const COUNT_MASK: usize =
+    !(STOP_BIT | KILL_BIT | RESTART_BIT | CUT_BIT | CONTROL_BIT | SUSPENDED_BIT);
 
 /// An exit reason in a byte. The reasons that carry data are kept in [`LifeExtras::reason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -679,8 +687,27 @@ impl<M, S: Strategy> ActorCell<M, S> {
                 _ => st.rx_waker = Some(waker.clone()),
             }
         }
+        if self.refs.load(Ordering::Relaxed) & SUSPENDED_BIT == 0 {
+            self.refs.fetch_or(SUSPENDED_BIT, Ordering::Relaxed);
+        }
         // A kill that took the lock before us has set its bit under it.
         self.is_cut()
+    }
+
+    /// Before a guarded handler's poll: whether a kill (or a cut of the incarnation) is to
+    /// cut it now, which is so only once it has suspended (one load).
+    #[inline]
+    pub(crate) fn cut_before_poll(&self) -> bool {
+        let bits = self.refs.load(Ordering::Acquire);
+        bits & SUSPENDED_BIT != 0 && bits & (KILL_BIT | CUT_BIT) != 0
+    }
+
+    /// Lowers the suspended bit: the next guarded handler or hook starts as not suspended.
+    #[inline]
+    pub(crate) fn end_guarded(&self) {
+        if self.refs.load(Ordering::Relaxed) & SUSPENDED_BIT != 0 {
+            self.refs.fetch_and(!SUSPENDED_BIT, Ordering::Relaxed);
+        }
     }
 
     #[inline]

@@ -159,6 +159,8 @@ where
                 // Killed while `stopped` was suspended: it ends there, with the reason it had.
                 Outcome::Killed => end_panicked_drop(),
             }
+            // The next incarnation's `started` starts as not suspended.
+            task.ctx.cell.end_guarded();
             task.ctx.end_incarnation();
             // A request to end this incarnation has been served (one that comes later is for
             // the next).
@@ -376,11 +378,15 @@ pin_project! {
     /// - when the future is suspended, watches for a kill: the task's waker is left where
     ///   [`ActorRef::kill`](crate::ActorRef::kill) wakes it, and a kill ends the future at this
     ///   suspension point (its reply ports report [`NoReply::Stopped`], then [`killed`]);
-    /// - with [`CutFirst`] (handlers and `started`), looks for a kill before each poll too: a
-    ///   handler woken by what it awaited just before the kill came would otherwise run on
-    ///   past the kill in the poll the wake-up had scheduled. The `stopped` hook that follows
-    ///   a kill runs without it (the kill's bit stays set): it is cut at its first suspension
-    ///   instead, as the docs say.
+    /// - with [`CutFirst`] (handlers and `started`), once the future has suspended, looks for
+    ///   a kill before each poll too: a handler woken by what it awaited just before the kill
+    ///   came would otherwise run on past the kill in the poll the wake-up had scheduled. Not
+    ///   before the first poll: a handler whose message was taken runs to its first
+    ///   suspension, as it did before (the cell's suspended bit, set when a guarded future
+    ///   suspends and lowered by the message loop before the next message, and after
+    ///   `stopped`, says which poll this is). The
+    ///   `stopped` hook that follows a kill runs without it (the kill's bit stays set): it is
+    ///   cut at its first suspension instead, as the docs say.
     ///
     /// No `Option` around the future, to drop it in place: that took 8 more bytes in every
     /// actor's task. Instead a caught panic or kill begins a "cut drop" on this thread
@@ -442,7 +448,7 @@ impl<F: Future, M, S: Strategy, W: Watch> Future for Guarded<'_, F, M, S, W> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if W::FIRST && this.cell.is_cut() {
+        if W::FIRST && this.cell.cut_before_poll() {
             begin_cut_drop(NoReply::Stopped);
             return Poll::Ready(Outcome::Killed);
         }
@@ -674,6 +680,8 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     #[cold]
     #[inline(never)]
     fn interrupt(&mut self, queued: QueuedOf<A, V>, is_control: bool) -> Option<QueuedOf<A, V>> {
+        // The last handler (or `started`) suspended: the next one starts as not suspended.
+        self.ctx.cell.end_guarded();
         if self.ctx.cell.is_killed() {
             if crate::faults::enabled(crate::faults::Fault::HandleAfterKill) {
                 return Some(queued);

@@ -84,9 +84,11 @@ use crate::sync::{Arc, Mutex};
 /// runtime's own notices do, and counts as waiting. Once queued it is a message like any other:
 /// a `DropOldest` mailbox may evict it later as the oldest (its end, [`StreamMessage::Finished`],
 /// too), which releases the stream. A send to a full `DropOldest` mailbox drops as many of the
-/// oldest messages as bring it back to its capacity, so items queued past it do not add up. The
-/// stream's own rule bounds what that adds: **a bounded mailbox can hold up to one message per
-/// attached stream over its capacity**. (Refusing it would leave the forwarder to retry or to lose the item; waiting
+/// oldest messages (under `Prioritized`, the oldest of the least urgent level) as bring its
+/// messages back to its capacity, control messages not counted, and never the message it
+/// queues; so items queued past the capacity do not add up. The stream's own rule bounds what
+/// that adds: **a bounded mailbox can hold up to one message per attached stream over its
+/// capacity**. (Refusing it would leave the forwarder to retry or to lose the item; waiting
 /// for room would put the stream behind every blocked sender, and a full mailbox whose actor
 /// is waiting for the stream's next item would never make room.) Other senders see the
 /// mailbox as full while a stream's item takes the room, as they would for any message.

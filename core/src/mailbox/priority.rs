@@ -414,6 +414,36 @@ mod tests {
         assert_eq!(drain(&mut rx, &queue), ["c1", "b1", "b2"]);
     }
 
+    /// A send to a full `DropOldest` mailbox held past its capacity by a stream's item drops
+    /// the least urgent messages down to the capacity, but never the message it queued: it
+    /// stops over the capacity rather than drop the new message it reports as queued.
+    #[test]
+    fn drop_oldest_past_the_capacity_keeps_the_new_message() {
+        let mb = Bounded::<Prioritized<DropOldest, 3>>::with_capacity(1).unwrap();
+        let queue = mb.queue::<&str>();
+        let mut rx = mb.receiver();
+        queue.try_send_at(2, "h2").unwrap();
+        // A stream's item, past the capacity.
+        queue.push_past_capacity_if("s0", || true).unwrap();
+        queue.try_send_at(1, "n1").unwrap();
+        // s0 made room; h2 is more urgent than n1, and n1 is the one just queued: kept.
+        assert_eq!(queue.dropped_count(), 1);
+        queue.close();
+        assert_eq!(drain(&mut rx, &queue), ["h2", "n1"]);
+
+        // Without levels: the oldest go down to the capacity, the new message stays.
+        let mb = Bounded::<DropOldest>::with_capacity(2).unwrap();
+        let queue = mb.queue::<&str>();
+        let mut rx = mb.receiver();
+        queue.try_send("a").unwrap();
+        queue.try_send("b").unwrap();
+        queue.push_past_capacity_if("s", || true).unwrap();
+        queue.try_send("n").unwrap();
+        assert_eq!(queue.dropped_count(), 2);
+        queue.close();
+        assert_eq!(drain(&mut rx, &queue), ["s", "n"]);
+    }
+
     #[test]
     fn a_put_back_message_goes_first_in_its_level() {
         let mb = Bounded::<Prioritized<Block, 2>>::with_capacity(8).unwrap();

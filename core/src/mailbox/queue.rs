@@ -363,6 +363,7 @@ impl<M, S: Strategy> Queue<M, S> {
                     dropped.drop_now();
                     return Ok(());
                 }
+                let level = meta.level();
                 let oldest = if S::LEVELS > 1 {
                     push_by_level(&mut buf.queue, (msg, meta, caller));
                     pop_least_urgent(&mut buf.queue)
@@ -378,14 +379,22 @@ impl<M, S: Strategy> Queue<M, S> {
                 // A stream's items enter past the capacity (see `push_past_capacity_if`). One
                 // such item among the oldest, dropped here, frees its stream to queue the next
                 // past the capacity again: dropping only one message per send would let the
-                // mailbox grow by one each time. So the send drops as many of the oldest as
-                // bring the user messages back to the capacity (control messages, held past
-                // it by rule, are not counted), keeping the one it queued.
+                // mailbox grow by one each time. So the send drops as many of the oldest (under
+                // levels, the oldest of the least urgent) as bring the user messages back to
+                // the capacity (control messages, held past it by rule, are not counted), and
+                // never the one it queued.
                 let released = self.released();
                 let mut more = Vec::new();
                 while buf.len - released - buf.control.len() > self.capacity && buf.queue.len() > 1
                 {
                     let next = if S::LEVELS > 1 {
+                        // The least urgent level is at the back; the new message is the last
+                        // of its level, so it would be taken only as its level's one message.
+                        let n = buf.queue.len();
+                        let least = buf.queue[n - 1].1.level();
+                        if least == level && buf.queue[n - 2].1.level() != least {
+                            break;
+                        }
                         pop_least_urgent(&mut buf.queue)
                     } else {
                         buf.queue.pop_front()

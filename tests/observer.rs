@@ -283,15 +283,16 @@ async fn message_events<E: Executor>(exec: E) {
         kinds,
         [EventKind::Enqueued, EventKind::Enqueued, EventKind::Dropped]
     );
-    let depths: Vec<usize> = recording
+    let depths: Vec<(usize, u64)> = recording
         .events()
         .iter()
         .filter_map(|e| match e.data {
-            EventData::Enqueued { depth } => Some(depth),
+            EventData::Enqueued { depth, reading } => Some((depth, reading)),
             _ => None,
         })
         .collect();
-    assert_eq!(depths, [1, 2]);
+    assert_eq!(depths.iter().map(|d| d.0).collect::<Vec<_>>(), [1, 2]);
+    assert!(depths[0].1 < depths[1].1, "readings in order: {depths:?}");
     gate.open();
 
     let (rec, _) = Recorder::new();

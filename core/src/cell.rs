@@ -155,6 +155,9 @@ pub(crate) struct LifeExtras {
     /// When the handler of an observed actor began (the runner's clock reading, kept here
     /// rather than in every actor's task).
     handling_since: Option<std::time::Instant>,
+    /// The mailbox depths read for an observed actor's events so far: each reading is
+    /// numbered under the mailbox's lock ([`next_reading`]).
+    depth_readings: u64,
 }
 
 impl Default for LifeExtras {
@@ -173,6 +176,7 @@ impl Default for LifeExtras {
             observation: None,
             name: None,
             handling_since: None,
+            depth_readings: 0,
         }
     }
 }
@@ -196,6 +200,16 @@ pub(crate) fn observation_of<M, S: Strategy>(
     let extras = st.extras.as_deref()?;
     let observation = extras.observation.clone()?;
     Some((observation, extras.name.clone()))
+}
+
+/// Numbers a depth read under the mailbox's lock for an observed actor's event: readings of
+/// one actor are numbered in the order they were made, so an observer that keeps a depth can
+/// tell a late one (a sender tells of its send after it let go of the lock) from a newer one.
+pub(crate) fn next_reading<M, S: Strategy>(st: &mut State<M, S>) -> u64 {
+    st.extras.as_mut().map_or(0, |extras| {
+        extras.depth_readings += 1;
+        extras.depth_readings
+    })
 }
 
 /// Tells what [`observation_of`] returned of `event`, if anything (outside the lock).
@@ -580,14 +594,20 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Tells the observer that the handler marked by [`mark_handling`](Self::mark_handling)
     /// returned at `now`.
     pub(crate) fn observe_handled(&self, now: std::time::Instant) {
-        let (began, depth, observed) = {
+        let (began, depth, reading, observed) = {
             let mut st = self.queue.state.lock();
             let began = st.extras.as_mut().and_then(|e| e.handling_since.take());
-            (began, self.queue.waiting(&st), observation_of(&st))
+            let reading = next_reading(&mut *st);
+            (began, self.queue.waiting(&st), reading, observation_of(&st))
         };
         if let Some(began) = began {
             let duration = now.saturating_duration_since(began);
-            tell_observer(observed, &ObservedEvent::Handled { duration, depth });
+            let event = ObservedEvent::Handled {
+                duration,
+                depth,
+                reading,
+            };
+            tell_observer(observed, &event);
         }
     }
 

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 use super::caller_span::CallerSpan;
 use super::priority::{pop_least_urgent, push_by_level};
 use super::strategy::{MessageMeta, OnFull, Strategy, Tally};
-use crate::cell::{LifeExtras, Phase, observation_of, tell_observer};
+use crate::cell::{LifeExtras, Phase, next_reading, observation_of, tell_observer};
 use crate::error::{NoReply, SendError};
 use crate::observer::{Observation, ObservedEvent};
 use crate::reply::with_drop_cause;
@@ -408,6 +408,11 @@ impl<M, S: Strategy> Queue<M, S> {
                 // enqueued, at the depth it makes, beside that drop.
                 let depth = st.len() - released;
                 let observed = Self::observed_now(&st);
+                let reading = if observed.is_some() {
+                    next_reading(&mut *st)
+                } else {
+                    0
+                };
                 drop(st);
                 let extra = more.len();
                 with_drop_cause(NoReply::Overflow, || {
@@ -415,7 +420,8 @@ impl<M, S: Strategy> Queue<M, S> {
                     drop(more);
                 });
                 if observed.is_some() {
-                    tell_observer(observed.clone(), &ObservedEvent::Enqueued { depth });
+                    let event = ObservedEvent::Enqueued { depth, reading };
+                    tell_observer(observed.clone(), &event);
                     for _ in 0..extra {
                         tell_observer(observed.clone(), &ObservedEvent::Dropped);
                     }
@@ -505,13 +511,14 @@ impl<M, S: Strategy> Queue<M, S> {
     #[inline(never)]
     fn wake_rx_observed(&self, mut st: MutexGuard<'_, State<M, S>>) {
         let depth = st.len() - self.released();
+        let reading = next_reading(&mut *st);
         let observed = observation_of(&st);
         let waker = st.rx_waker.take();
         drop(st);
         if let Some(w) = waker {
             w.wake();
         }
-        tell_observer(observed, &ObservedEvent::Enqueued { depth });
+        tell_observer(observed, &ObservedEvent::Enqueued { depth, reading });
     }
 
     /// Tells an observer of a message dropped or refused, if the actor is observed; call with

@@ -68,7 +68,7 @@ const SHARDS: usize = 16;
 /// ```
 #[derive(Clone)]
 pub struct Metrics {
-    shards: StdArc<[Mutex<HashMap<ActorId, ActorMetrics>>; SHARDS]>,
+    shards: StdArc<[Mutex<HashMap<ActorId, Tracked>>; SHARDS]>,
 }
 
 /// One actor's figures ([`Metrics::snapshot`]).
@@ -89,8 +89,9 @@ pub struct ActorMetrics {
     pub total_handling: Duration,
     /// The longest one.
     pub max_handling: Duration,
-    /// Messages waiting in the mailbox, as the last event told (sends and handled messages
-    /// racing may tell theirs out of order, leaving it off until the next event).
+    /// Messages waiting in the mailbox, as the latest depth reading told: sends and handled
+    /// messages racing may reach the table out of order, and a depth read before the one
+    /// shown is left out ([`ObservedEvent::Handled`]'s `reading`).
     pub queue_depth: usize,
     /// The most messages that ever waited at once.
     pub high_water_mark: usize,
@@ -158,7 +159,15 @@ impl ActorMetrics {
         self.panics += other.panics;
     }
 
-    fn record(&mut self, event: &ObservedEvent<'_>) {
+    /// Adds `event`; `reading` is the number of the depth it last kept, which a depth of a
+    /// later reading replaces and an earlier one (a late sender's) does not.
+    fn record(&mut self, event: &ObservedEvent<'_>, last_reading: &mut u64) {
+        let mut depth_of = |depth: usize, reading: u64, kept: &mut usize| {
+            if reading >= *last_reading {
+                *last_reading = reading;
+                *kept = depth;
+            }
+        };
         match *event {
             ObservedEvent::Started { incarnation } => self.incarnation = incarnation,
             ObservedEvent::Panicked { .. } => self.panics += 1,
@@ -166,16 +175,20 @@ impl ActorMetrics {
                 self.restarts += 1;
                 self.incarnation = incarnation;
             }
-            ObservedEvent::Enqueued { depth } => {
+            ObservedEvent::Enqueued { depth, reading } => {
                 self.enqueued += 1;
-                self.queue_depth = depth;
+                depth_of(depth, reading, &mut self.queue_depth);
                 self.high_water_mark = self.high_water_mark.max(depth);
             }
-            ObservedEvent::Handled { duration, depth } => {
+            ObservedEvent::Handled {
+                duration,
+                depth,
+                reading,
+            } => {
                 self.handled += 1;
                 self.total_handling += duration;
                 self.max_handling = self.max_handling.max(duration);
-                self.queue_depth = depth;
+                depth_of(depth, reading, &mut self.queue_depth);
             }
             ObservedEvent::Dropped => self.dropped += 1,
             ObservedEvent::Rejected => self.rejected += 1,
@@ -187,6 +200,12 @@ impl ActorMetrics {
     }
 }
 
+/// An actor's figures in the table, and the reading of the depth they show.
+struct Tracked {
+    metrics: ActorMetrics,
+    reading: u64,
+}
+
 impl Metrics {
     /// An empty table.
     pub fn new() -> Self {
@@ -195,7 +214,7 @@ impl Metrics {
         }
     }
 
-    fn shard(&self, id: ActorId) -> std::sync::MutexGuard<'_, HashMap<ActorId, ActorMetrics>> {
+    fn shard(&self, id: ActorId) -> std::sync::MutexGuard<'_, HashMap<ActorId, Tracked>> {
         // Ids are handed out in sequence: the low bits spread consecutive actors.
         self.shards[(id.as_u64() as usize) % SHARDS]
             .lock()
@@ -205,7 +224,7 @@ impl Metrics {
     /// `actor`'s figures, while it lives (`None` for an actor this table never saw, or that
     /// has ended).
     pub fn snapshot(&self, actor: ActorId) -> Option<ActorMetrics> {
-        self.shard(actor).get(&actor).cloned()
+        self.shard(actor).get(&actor).map(|t| t.metrics.clone())
     }
 
     /// Every live actor's figures, in no particular order.
@@ -216,7 +235,7 @@ impl Metrics {
                 s.lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .values()
-                    .cloned()
+                    .map(|t| t.metrics.clone())
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -252,13 +271,17 @@ impl Observer for Metrics {
                 if !matches!(event, ObservedEvent::Spawned) {
                     return;
                 }
-                slot.insert(ActorMetrics::new(actor))
+                slot.insert(Tracked {
+                    metrics: ActorMetrics::new(actor),
+                    reading: 0,
+                })
             }
         };
-        if entry.name.as_deref() != actor.name {
-            entry.name = actor.name.map(StdArc::from);
+        let Tracked { metrics, reading } = entry;
+        if metrics.name.as_deref() != actor.name {
+            metrics.name = actor.name.map(StdArc::from);
         }
-        entry.record(event);
+        metrics.record(event, reading);
     }
 }
 
@@ -278,7 +301,13 @@ mod tests {
             name: None,
         };
         metrics.observe(&actor, &ObservedEvent::Spawned);
-        metrics.observe(&actor, &ObservedEvent::Enqueued { depth: 1 });
+        metrics.observe(
+            &actor,
+            &ObservedEvent::Enqueued {
+                depth: 1,
+                reading: 1,
+            },
+        );
         assert_eq!(metrics.snapshot(actor.id).map(|m| m.enqueued), Some(1));
         metrics.observe(
             &actor,
@@ -287,7 +316,10 @@ mod tests {
             },
         );
         for late in [
-            ObservedEvent::Enqueued { depth: 1 },
+            ObservedEvent::Enqueued {
+                depth: 1,
+                reading: 2,
+            },
             ObservedEvent::Dropped,
             ObservedEvent::Rejected,
         ] {
@@ -295,5 +327,32 @@ mod tests {
         }
         assert!(metrics.snapshot(actor.id).is_none());
         assert!(metrics.all().is_empty(), "the ended actor stays out");
+    }
+
+    /// A send's depth that reaches the table after the depth its message's handling read (it
+    /// was read first, under the mailbox's lock) does not replace it; it still counts.
+    #[test]
+    fn a_late_depth_does_not_replace_a_newer_one() {
+        let metrics = Metrics::new();
+        let actor = ActorInfo {
+            id: ActorId::next(),
+            type_name: "Raced",
+            name: None,
+        };
+        metrics.observe(&actor, &ObservedEvent::Spawned);
+        let handled = ObservedEvent::Handled {
+            duration: Duration::ZERO,
+            depth: 0,
+            reading: 2,
+        };
+        metrics.observe(&actor, &handled);
+        let late = ObservedEvent::Enqueued {
+            depth: 1,
+            reading: 1,
+        };
+        metrics.observe(&actor, &late);
+        let seen = metrics.snapshot(actor.id).unwrap();
+        assert_eq!((seen.queue_depth, seen.enqueued, seen.handled), (0, 1, 1));
+        assert_eq!(seen.high_water_mark, 1);
     }
 }

@@ -37,18 +37,20 @@ use crate::cell::ActorId;
 /// system whose actors are named alike.
 ///
 /// The depth gauge is a sum, as the live gauge is: the actors of one type (and name) share a
-/// series, so each actor adds the change of its own depth (the last depth it told of is kept
-/// per actor), and its end takes its last depth back out. So the series reads the messages
-/// waiting in all its live actors' mailboxes, and 0 once they have ended. A sender tells of
-/// its send after it let go of the mailbox, so its depth can reach the exporter after the
-/// actor's end: it is then left out.
+/// series, so the exporter keeps each actor's last depth and each series' total, and sets the
+/// gauge to the total; an actor's end takes its depth back out. So the series reads the
+/// messages waiting in all its live actors' mailboxes, and 0 once they have ended. A sender
+/// tells of its send after it let go of the mailbox, so its depth can reach the exporter after
+/// a newer one (or after the actor's end): it is left out, by its reading
+/// ([`ObservedEvent::Handled`]'s `reading`).
 ///
 /// Cost per event: the event's label list is built (one allocation, and one more for a named
 /// actor's name), and each series the event records but the last takes a copy of it for the
 /// `metrics` crate's key (a send records two series, a handled message three), whether or not a
 /// recorder is installed; then the recorder's own lookup of the series. A send and a handled
 /// message also take one of 16 locks, chosen by the actor's id, to update the actor's last
-/// depth. [`Metrics`](super::Metrics) allocates nothing per message.
+/// depth, and when it changed, one of 16 chosen by the series, to update its total.
+/// [`Metrics`](super::Metrics) allocates nothing per message.
 ///
 /// ```
 /// use playhouse_broker::InMemoryBroker;
@@ -84,22 +86,51 @@ impl std::fmt::Debug for MetricsExporter {
 /// Shards of the depth record, so that actors on different threads rarely share a lock.
 const SHARDS: usize = 16;
 
-/// Each live actor's last depth, and the labels of the series it is counted in.
+/// Each live actor's last depth and the series it is counted in, and each series' total.
+///
+/// The gauge is set to the series' total, kept here, rather than moved by increments: a
+/// recorder installed late, or one that drops an idle series, would otherwise read it wrong
+/// until every actor of the series had ended. Locks: an actor's shard, then (inside it) its
+/// series' shard, never the other way round.
 #[derive(Default)]
 struct Depths {
-    shards: [Mutex<HashMap<ActorId, Depth>>; SHARDS],
+    actors: [Mutex<HashMap<ActorId, Depth>>; SHARDS],
+    series: [Mutex<HashMap<Vec<metrics::Label>, usize>>; SHARDS],
 }
 
 struct Depth {
     labels: Vec<metrics::Label>,
     value: usize,
+    /// The reading `value` came with ([`ObservedEvent::Handled`]'s `reading`).
+    reading: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Depths {
-    fn shard(&self, id: ActorId) -> std::sync::MutexGuard<'_, HashMap<ActorId, Depth>> {
-        self.shards[(id.as_u64() as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn actor(&self, id: ActorId) -> std::sync::MutexGuard<'_, HashMap<ActorId, Depth>> {
+        lock(&self.actors[(id.as_u64() as usize) % SHARDS])
+    }
+
+    /// Moves one actor's share of the series `labels` from `from` to `to`, and sets the gauge
+    /// to the series' new total under the series' lock (so that sets reach the recorder in
+    /// the order the totals were made).
+    fn change(&self, labels: &[metrics::Label], from: usize, to: usize) {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(labels);
+        let mut series = lock(&self.series[(hash as usize) % SHARDS]);
+        let total = match series.get_mut(labels) {
+            Some(total) => total,
+            None => series.entry(labels.to_vec()).or_insert(0),
+        };
+        *total = (*total + to).saturating_sub(from);
+        let now = *total;
+        metrics::gauge!("playhouse_mailbox_depth", labels.to_vec()).set(now as f64);
+        if now == 0 {
+            series.remove(labels);
+        }
     }
 
     /// The actor was spawned: it counts, with nothing waiting.
@@ -107,43 +138,40 @@ impl Depths {
         let depth = Depth {
             labels: labels(actor),
             value: 0,
+            reading: 0,
         };
-        self.shard(actor.id).insert(actor.id, depth);
+        self.actor(actor.id).insert(actor.id, depth);
     }
 
-    /// The actor told of its depth now: its series gets the change. Nothing for an actor
-    /// that has ended.
-    fn set(&self, actor: &ActorInfo<'_>, labels: &[metrics::Label], value: usize) {
-        let mut shard = self.shard(actor.id);
-        let Some(last) = shard.get_mut(&actor.id) else {
+    /// The actor told of its depth at reading `reading`: its series gets the change. Nothing
+    /// for an actor that has ended, nor for a depth read before the one it last told (a
+    /// sender's, reaching the exporter late).
+    fn set(&self, actor: &ActorInfo<'_>, labels: &[metrics::Label], value: usize, reading: u64) {
+        let mut actors = self.actor(actor.id);
+        let Some(last) = actors.get_mut(&actor.id) else {
             return;
         };
-        if last.labels.as_slice() != labels {
-            // Named since its last event: its depth moves to the named series.
-            metrics::gauge!("playhouse_mailbox_depth", last.labels.clone())
-                .decrement(last.value as f64);
-            metrics::gauge!("playhouse_mailbox_depth", labels.to_vec()).increment(value as f64);
-            *last = Depth {
-                labels: labels.to_vec(),
-                value,
-            };
+        if reading < last.reading {
             return;
         }
-        let gauge = metrics::gauge!("playhouse_mailbox_depth", labels.to_vec());
-        if value >= last.value {
-            gauge.increment((value - last.value) as f64);
-        } else {
-            gauge.decrement((last.value - value) as f64);
+        if last.labels.as_slice() != labels {
+            // Named since its last event: its depth moves to the named series.
+            self.change(&last.labels, last.value, 0);
+            self.change(labels, 0, value);
+            last.labels = labels.to_vec();
+        } else if value != last.value {
+            self.change(labels, last.value, value);
         }
         last.value = value;
+        last.reading = reading;
     }
 
     /// The actor ended: its last depth leaves its series.
     fn ended(&self, actor: &ActorInfo<'_>) {
-        let last = self.shard(actor.id).remove(&actor.id);
-        if let Some(Depth { labels, value }) = last {
-            if value > 0 {
-                metrics::gauge!("playhouse_mailbox_depth", labels).decrement(value as f64);
+        let mut actors = self.actor(actor.id);
+        if let Some(last) = actors.remove(&actor.id) {
+            if last.value > 0 {
+                self.change(&last.labels, last.value, 0);
             }
         }
     }
@@ -207,13 +235,17 @@ impl Observer for MetricsExporter {
             ObservedEvent::Escalated { .. } => {
                 metrics::counter!("playhouse_escalations_total", labels).increment(1)
             }
-            ObservedEvent::Enqueued { depth } => {
-                self.depths.set(actor, &labels, depth);
+            ObservedEvent::Enqueued { depth, reading } => {
+                self.depths.set(actor, &labels, depth, reading);
                 metrics::counter!("playhouse_messages_enqueued_total", labels).increment(1);
             }
-            ObservedEvent::Handled { duration, depth } => {
+            ObservedEvent::Handled {
+                duration,
+                depth,
+                reading,
+            } => {
                 metrics::counter!("playhouse_messages_handled_total", labels.clone()).increment(1);
-                self.depths.set(actor, &labels, depth);
+                self.depths.set(actor, &labels, depth, reading);
                 metrics::histogram!("playhouse_handling_seconds", labels)
                     .record(duration.as_secs_f64());
             }

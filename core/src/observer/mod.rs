@@ -164,6 +164,8 @@ pub enum ObservedEvent<'a> {
     Enqueued {
         /// Messages waiting, this one included.
         depth: usize,
+        /// The number of this depth among the actor's depth readings: see `Handled`'s.
+        reading: u64,
     },
     /// A handler returned (also with `Err`; not after a panic or a kill).
     Handled {
@@ -171,6 +173,13 @@ pub enum ObservedEvent<'a> {
         duration: Duration,
         /// Messages left waiting in the mailbox when it returned.
         depth: usize,
+        /// The number of this depth among the actor's depth readings (`Enqueued` and `Handled`
+        /// alike), counted under the mailbox's lock as each depth is read. A sender tells of
+        /// its send after it let go of the lock, so an actor's events can reach the observer out
+        /// of order (a send's `Enqueued { depth: 1 }` after the `Handled { depth: 0 }` of the
+        /// message it sent): an observer that keeps a depth keeps the one with the highest
+        /// reading.
+        reading: u64,
     },
     /// The overflow strategy dropped a message (`DropNewest`: the new one; `DropOldest`: the
     /// oldest queued).
@@ -254,10 +263,12 @@ pub enum EventData {
     },
     Enqueued {
         depth: usize,
+        reading: u64,
     },
     Handled {
         duration: Duration,
         depth: usize,
+        reading: u64,
     },
     Dropped,
     Rejected,
@@ -286,8 +297,16 @@ impl Event {
             ObservedEvent::Escalated { reason } => EventData::Escalated {
                 reason: reason.clone(),
             },
-            ObservedEvent::Enqueued { depth } => EventData::Enqueued { depth },
-            ObservedEvent::Handled { duration, depth } => EventData::Handled { duration, depth },
+            ObservedEvent::Enqueued { depth, reading } => EventData::Enqueued { depth, reading },
+            ObservedEvent::Handled {
+                duration,
+                depth,
+                reading,
+            } => EventData::Handled {
+                duration,
+                depth,
+                reading,
+            },
             ObservedEvent::Dropped => EventData::Dropped,
             ObservedEvent::Rejected => EventData::Rejected,
             ObservedEvent::Expired => EventData::Expired,

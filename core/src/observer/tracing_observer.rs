@@ -83,8 +83,10 @@ impl Observer for TracingObserver {
             ObservedEvent::Escalated { reason } => {
                 emit!(error, actor, "escalated", reason = %reason)
             }
-            ObservedEvent::Enqueued { depth } => emit!(trace, actor, "enqueued", depth = depth),
-            ObservedEvent::Handled { duration, depth } => emit!(
+            ObservedEvent::Enqueued { depth, .. } => emit!(trace, actor, "enqueued", depth = depth),
+            ObservedEvent::Handled {
+                duration, depth, ..
+            } => emit!(
                 trace,
                 actor,
                 "handled",

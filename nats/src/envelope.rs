@@ -340,12 +340,21 @@ pub enum Rejection {
     },
     /// Turning the message into the actor's message panicked on the receiving node: the
     /// type's `Deserialize` (or the codec), its `From` conversion, or the closure an export
-    /// declared the ask with; or, for an ask's answer, encoding it. The message was not
-    /// handled, and the node goes on serving the actor.
+    /// declared the ask with. The message was not handled, and the node goes on serving the
+    /// actor. (Encoding an answer that panics is [`AnswerUndeliverable`](Self::AnswerUndeliverable):
+    /// that message was handled.)
     ConversionPanicked {
         /// The type being converted (the message's type, or the answer's).
         type_name: String,
         /// The panic's message.
+        detail: String,
+    },
+    /// The actor handled the request, but its answer could not be sent back: encoding it
+    /// failed or panicked, or it is larger than the answering node's limit. Unlike every other
+    /// rejection, the message *was* handled: the asker gets
+    /// [`RemoteError::AnswerLost`](crate::RemoteError::AnswerLost), without the message.
+    AnswerUndeliverable {
+        /// What went wrong, naming the answer's type where known.
         detail: String,
     },
     /// A durable message sent through an actor's protocol
@@ -400,6 +409,12 @@ impl fmt::Display for Rejection {
             }
             Rejection::ConversionPanicked { type_name, detail } => {
                 write!(f, "converting `{type_name}` panicked: {detail}")
+            }
+            Rejection::AnswerUndeliverable { detail } => {
+                write!(
+                    f,
+                    "the request was handled, but its answer cannot come back: {detail}"
+                )
             }
             Rejection::NoReplyPort { type_name } => write!(
                 f,
@@ -480,9 +495,9 @@ pub(crate) fn answer(out: &mut Vec<u8>, correlation: u64, body: &[u8], limit: us
     let size = out.len() + body.len() + extra;
     if size > limit {
         out.clear();
-        let why = Rejection::TooLarge {
-            size: size as u64,
-            limit: limit as u64,
+        // The request was handled: the asker must not take it for refused.
+        let why = Rejection::AnswerUndeliverable {
+            detail: format!("a {size}-byte answer is over the answering node's {limit}-byte limit"),
         };
         return rejection(out, correlation, &why);
     }

@@ -187,6 +187,14 @@ pub enum RemoteError<M> {
     },
     /// The answer came but did not decode as the type asked for.
     Decode(CodecError),
+    /// The actor handled the request, but its answer could not come back: the answering node
+    /// could not encode it (the codec failed or panicked), or it is larger than that node's
+    /// limit ([`Rejection::AnswerUndeliverable`]). The message is not handed back: it was
+    /// handled.
+    AnswerLost {
+        /// Why, as the answering node said it.
+        reason: Rejection,
+    },
     /// This node's inbox closed while the answer was awaited: the node left the cluster
     /// ([`NatsBroker::leave`](crate::NatsBroker::leave)) or its connection closed for good.
     /// No answer will be read. The request had been sent: it may or may not have been
@@ -231,6 +239,7 @@ impl<M> RemoteError<M> {
             RemoteError::NoReply(_)
             | RemoteError::Timeout
             | RemoteError::Decode(_)
+            | RemoteError::AnswerLost { .. }
             | RemoteError::InboxClosed => None,
         }
     }
@@ -254,6 +263,11 @@ impl<M> RemoteError<M> {
             Rejection::MailboxFull => RemoteError::Full(msg),
             Rejection::ActorGone => RemoteError::Closed(msg),
             Rejection::NoReply(why) => RemoteError::NoReply(why.into()),
+            // Handled: the message is not the asker's to send again.
+            reason @ Rejection::AnswerUndeliverable { .. } => {
+                crate::routes::discard(msg);
+                RemoteError::AnswerLost { reason }
+            }
             // Not handled: the conversion panicked before the actor saw anything.
             reason @ Rejection::ConversionPanicked { .. } => RemoteError::Rejected { reason, msg },
             reason => RemoteError::Rejected { reason, msg },
@@ -279,6 +293,10 @@ impl<M> fmt::Debug for RemoteError<M> {
             RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).debug(f),
             RemoteError::Encode { error, .. } => Unsent::Encode(error).debug(f),
             RemoteError::Decode(e) => f.debug_tuple("Decode").field(e).finish(),
+            RemoteError::AnswerLost { reason } => f
+                .debug_struct("AnswerLost")
+                .field("reason", reason)
+                .finish(),
             RemoteError::InboxClosed => f.write_str("InboxClosed"),
             RemoteError::Disconnected(_) => Unsent::Disconnected.debug(f),
             RemoteError::InvalidName { name, .. } => f
@@ -305,6 +323,7 @@ impl<M> fmt::Display for RemoteError<M> {
             RemoteError::TooLarge { size, limit, .. } => Unsent::too_large(*size, *limit).fmt(f),
             RemoteError::Encode { error, .. } => Unsent::Encode(error).fmt(f),
             RemoteError::Decode(e) => write!(f, "the answer cannot be decoded: {e}"),
+            RemoteError::AnswerLost { reason } => write!(f, "{reason}"),
             RemoteError::InboxClosed => f.write_str(
                 "this node's inbox closed before the answer came (the request may have been handled)",
             ),

@@ -336,15 +336,18 @@ pub(crate) fn encode_answer<R: Serialize, C: Codec>(
 ) -> Result<Vec<u8>, Rejection> {
     let type_name = || std::any::type_name::<R>().to_owned();
     let mut out = Vec::new();
+    // The request was handled whatever happens here: the rejection says so.
     match catch(|| codec.encode(r, &mut out)) {
         Ok(Ok(())) => Ok(out),
-        Ok(Err(e)) => Err(Rejection::Decode {
-            type_name: type_name(),
-            detail: format!("the answer cannot be encoded: {}", e.detail()),
+        Ok(Err(e)) => Err(Rejection::AnswerUndeliverable {
+            detail: format!(
+                "the answer (`{}`) cannot be encoded: {}",
+                type_name(),
+                e.detail()
+            ),
         }),
-        Err(detail) => Err(Rejection::ConversionPanicked {
-            type_name: type_name(),
-            detail: format!("encoding the answer panicked: {detail}"),
+        Err(detail) => Err(Rejection::AnswerUndeliverable {
+            detail: format!("encoding the answer (`{}`) panicked: {detail}", type_name()),
         }),
     }
 }

@@ -850,7 +850,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
         self.add_tagged_watcher(WatchTag::Plain, watcher);
     }
 
-    /// Removes the first watcher tagged `tag` that has not run; `true` if there was one. Once
+    /// Removes the watcher tagged `tag` that has not run; `true` if there was one. Once
     /// this returns, that watcher never runs.
     pub(crate) fn remove_watcher(&self, tag: WatchTag) -> bool {
         let found_apart = crate::faults::enabled(crate::faults::Fault::RemoveWatcherChecksApart)

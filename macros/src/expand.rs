@@ -24,11 +24,14 @@ pub(crate) fn actor(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut errors = Errors::default();
-    let args = match syn::parse2::<ActorArgs>(args) {
-        Ok(args) => args,
+    // Arguments that do not parse generate nothing: with the defaults in their place, what
+    // was generated would differ from what the user asked for (another error type, enum or
+    // trait name), and each difference would be one more error.
+    let (args, args_parsed) = match syn::parse2::<ActorArgs>(args) {
+        Ok(args) => (args, true),
         Err(e) => {
             errors.push(e);
-            ActorArgs::default()
+            (ActorArgs::default(), false)
         }
     };
     let krate = args.krate.clone().unwrap_or_else(default_crate);
@@ -40,7 +43,9 @@ pub(crate) fn actor(args: TokenStream, item: TokenStream) -> TokenStream {
     // What was accepted is generated even beside errors (the rejected methods left out), so
     // that the rest of the crate type-checks against it and the user sees the errors of the
     // mistakes, not one more per use of the actor.
-    let generated = model.map(|model| generate(&args, &krate, &model));
+    let generated = model
+        .filter(|_| args_parsed)
+        .map(|model| generate(&args, &krate, &model));
     match errors.finish(()) {
         Ok(()) => quote!(#item #generated),
         Err(e) => {

@@ -158,7 +158,7 @@ pub enum RemoteError<M> {
     /// that cannot be sent ([`Rejection::InvalidKey`], [`Rejection::Malformed`]) is refused
     /// the same way by this node, before anything is sent.
     Rejected {
-        /// Why, as the receiving node said it.
+        /// Why, as the receiving node said it (or this node, for a key or id it cannot send).
         reason: Rejection,
         /// The message, not handled.
         msg: M,

@@ -31,6 +31,14 @@
 //! room back: once the actor has caught up, a batch with room for over 8 times what is waiting is
 //! freed (room for up to 1,024 messages is always kept).
 //!
+//! **`Block` is not fair.** Senders waiting for room are woken in the order they began to wait,
+//! but a woken sender does not hold the room it was woken for: a sender that arrives (or keeps
+//! sending in a loop) before the woken one is polled takes it, and the woken one waits again,
+//! at the back. Under a sender that never stops, a waiting sender can wait without end: seen
+//! with one looping sender on a single-threaded executor (Tokio's current-thread runtime, a
+//! smol executor on one thread), at small capacities. Give such a producer a mailbox of its own,
+//! a larger capacity, or `tell_timeout` for the senders that must not wait for ever.
+//!
 //! ```
 //! use playhouse_core::mailbox::{Bounded, DropOldest, Mailbox};
 //! use playhouse_core::SendError;

@@ -504,6 +504,15 @@ fn on_error_what_was_accepted_is_still_generated() {
         "{out}"
     );
     assert!(out.contains("trait AccountApi"), "{out}");
+    // Arguments that do not parse: nothing generated (the defaults would differ from what was
+    // asked for, an error type for one).
+    let out = expand(
+        "error = MyErr, vis = ",
+        "impl Cache { #[message] fn get(&self) -> u32 { 0 } }",
+    )
+    .to_string();
+    assert!(out.contains("compile_error"), "{out}");
+    assert!(!out.contains("CacheMsg"), "{out}");
     for src in [
         "impl<T> Cache<T> { #[message] fn get(&self) -> u32 { 0 } }",
         "impl Cache<u32> { #[message] fn get(&self) -> u32 { 0 } }",

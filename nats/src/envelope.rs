@@ -349,14 +349,6 @@ pub enum Rejection {
         /// The panic's message.
         detail: String,
     },
-    /// The actor handled the request, but its answer could not be sent back: encoding it
-    /// failed or panicked, or it is larger than the answering node's limit. Unlike every other
-    /// rejection, the message *was* handled: the asker gets
-    /// [`RemoteError::AnswerLost`](crate::RemoteError::AnswerLost), without the message.
-    AnswerUndeliverable {
-        /// What went wrong, naming the answer's type where known.
-        detail: String,
-    },
     /// A durable message sent through an actor's protocol
     /// ([`ShardedAt::tell_durable`](crate::ShardedAt::tell_durable)) carries no reply port:
     /// such a message is confirmed by its answer, so one without a port could never be. The
@@ -364,6 +356,16 @@ pub enum Rejection {
     NoReplyPort {
         /// The message type.
         type_name: String,
+    },
+    /// The actor handled the request, but its answer could not be sent back: encoding it
+    /// failed or panicked, or it is larger than the answering node's limit. Unlike every other
+    /// rejection, the message *was* handled: the asker gets
+    /// [`RemoteError::AnswerLost`](crate::RemoteError::AnswerLost), without the message. (Last:
+    /// a variant's code on the wire is its place, so the older ones keep theirs; a node built
+    /// before it reads it as `Malformed`.)
+    AnswerUndeliverable {
+        /// What went wrong, naming the answer's type where known.
+        detail: String,
     },
 }
 
@@ -631,8 +633,12 @@ mod tests {
             type_name: "my::Msg".into(),
         };
         assert_eq!(postcard::to_allocvec(&last).unwrap()[0], 14);
+        let lost = Rejection::AnswerUndeliverable {
+            detail: "too big".into(),
+        };
+        assert_eq!(postcard::to_allocvec(&lost).unwrap()[0], 15);
         // A code a later build may add: not readable here, and no panic.
-        for code in [15u8, 127] {
+        for code in [16u8, 127] {
             assert!(matches!(
                 read_rejection(&[code, 0, 0]),
                 Rejection::Malformed { .. }

@@ -88,7 +88,8 @@ use crate::sync::{Arc, Mutex};
 /// messages back to its capacity, control messages not counted, and never the message it
 /// queues; so items queued past the capacity do not add up. The stream's own rule bounds what
 /// that adds: **a bounded mailbox can hold up to one message per attached stream over its
-/// capacity**. (Refusing it would leave the forwarder to retry or to lose the item; waiting
+/// capacity** (under `Prioritized`, one more while the least urgent level holds only the
+/// message just queued, which is kept). (Refusing it would leave the forwarder to retry or to lose the item; waiting
 /// for room would put the stream behind every blocked sender, and a full mailbox whose actor
 /// is waiting for the stream's next item would never make room.) Other senders see the
 /// mailbox as full while a stream's item takes the room, as they would for any message.

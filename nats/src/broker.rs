@@ -431,16 +431,26 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         });
     // The client's own timeout covers the TCP connect only: a server that accepts the
     // connection and then says nothing (stopped, overloaded, not a NATS server) would hold the
-    // handshake for ever. The whole connect is bounded by the same timeout.
+    // handshake for ever. The whole connect is bounded by the same timeout per server listed
+    // (the client tries them in turn: a silent first one must leave time for the next).
+    let servers = config
+        .url
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .count();
+    let bound = config
+        .connect_timeout
+        .saturating_mul(u32::try_from(servers.max(1)).unwrap_or(u32::MAX));
     let connecting = options.connect(config.url.as_str());
-    let client = match tokio::time::timeout(config.connect_timeout, connecting).await {
+    let tls = config.require_tls || config.url.contains("tls://");
+    let client = match tokio::time::timeout(bound, connecting).await {
         Err(_) => {
             return Err(ConnectError::Unreachable(format!(
-                "no NATS handshake from {} within the connect timeout ({:?})",
+                "no NATS handshake from {} within the connect timeout ({:?} per server)",
                 config.url, config.connect_timeout
             )));
         }
-        Ok(connected) => connected.map_err(|e| connect_error(&e, config.require_tls))?,
+        Ok(connected) => connected.map_err(|e| connect_error(&e, tls))?,
     };
 
     let js = jetstream::new(client.clone());
@@ -556,8 +566,9 @@ pub(crate) async fn keys_within(store: &kv::Store, limit: Duration) -> Vec<Strin
     found
 }
 
-/// What a failed connect means for the user.
-fn connect_error(e: &async_nats::ConnectError, require_tls: bool) -> ConnectError {
+/// What a failed connect means for the user (`tls`: TLS was asked for, by the configuration or
+/// the URL).
+fn connect_error(e: &async_nats::ConnectError, tls: bool) -> ConnectError {
     let detail = e.to_string();
     match e.kind() {
         async_nats::ConnectErrorKind::AuthorizationViolation
@@ -568,7 +579,7 @@ fn connect_error(e: &async_nats::ConnectError, require_tls: bool) -> ConnectErro
             || detail.contains("TLS")
             || detail.contains("certificate")
             // rustls, reading a plaintext server's first bytes as a TLS record.
-            || (require_tls && detail.contains("InvalidContentType")) =>
+            || (tls && detail.contains("InvalidContentType")) =>
         {
             ConnectError::Tls(detail)
         }

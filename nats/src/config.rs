@@ -186,7 +186,8 @@ impl NodeConfig {
 
     /// How long [`NatsBroker::connect`](crate::NatsBroker::connect) waits for the server: to
     /// take the connection, complete TLS and answer the handshake (a server that takes the
-    /// connection and says nothing is given up after it, as an unreachable one).
+    /// connection and says nothing is given up after it, as an unreachable one). With several
+    /// servers listed, the whole connect may take this long per server, tried in turn.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

@@ -344,7 +344,7 @@ pub enum Rejection {
     /// actor. (Encoding an answer that panics is [`AnswerUndeliverable`](Self::AnswerUndeliverable):
     /// that message was handled.)
     ConversionPanicked {
-        /// The type being converted (the message's type, or the answer's).
+        /// The type being converted.
         type_name: String,
         /// The panic's message.
         detail: String,

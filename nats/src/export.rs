@@ -114,11 +114,12 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
     /// Accepts asks of `Q` answered with an `R`: `make` puts the request and its reply port in
     /// the actor's message, as for a local [`ActorRef::ask`].
     ///
-    /// A `make` (or `Q`'s `Deserialize`, or the encoding of the answer) that panics on the
-    /// serving node does not stop the export: the sender gets
-    /// [`RemoteError::Rejected`](crate::RemoteError::Rejected) with
+    /// A `make` (or `Q`'s `Deserialize`) that panics on the serving node does not stop the
+    /// export: the sender gets [`RemoteError::Rejected`](crate::RemoteError::Rejected) with
     /// [`Rejection::ConversionPanicked`] and its message back, and the next message is served
-    /// as usual.
+    /// as usual. An answer whose encoding fails or panics, or that is over the node's size
+    /// limit, comes after the actor handled the request: the sender gets
+    /// [`RemoteError::AnswerLost`](crate::RemoteError::AnswerLost), without the message.
     pub fn ask<Q, R>(
         mut self,
         make: impl Fn(Q, Reply<R>) -> A::Message + Send + Sync + 'static,

@@ -6,7 +6,8 @@
 //! Turning a body into the actor's message runs user code (the type's `Deserialize`, the
 //! node's codec, a `From` conversion, an `ask`'s closure), and so does encoding an ask's
 //! answer. A panic there is caught and becomes [`Rejection::ConversionPanicked`] for the
-//! sender: it never unwinds through the task that serves the actor.
+//! sender (for an answer, [`Rejection::AnswerUndeliverable`]: the request was handled): it
+//! never unwinds through the task that serves the actor.
 
 use std::any::Any;
 use std::borrow::Cow;

@@ -1,7 +1,7 @@
 //! Events recorded into the `metrics` crate (feature `metrics`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::{ActorInfo, ObservedEvent, Observer};
 use crate::cell::ActorId;
@@ -64,23 +64,24 @@ use crate::cell::ActorId;
 ///     .with_observer((MetricsExporter::new(), metrics.clone()));
 /// # drop(system);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct MetricsExporter {
-    depths: Arc<Depths>,
+    _private: (),
 }
 
 impl MetricsExporter {
-    /// An exporter into the global `metrics` recorder. Clones share the record of each
-    /// actor's last depth: give one exporter (or its clones) to a system.
+    /// An exporter into the global `metrics` recorder.
     pub fn new() -> Self {
         MetricsExporter::default()
     }
 }
 
-impl std::fmt::Debug for MetricsExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsExporter").finish_non_exhaustive()
-    }
+/// The depth record of the process: the recorder is the process's, and so are actor ids, so
+/// every exporter (of every system) adds to the same totals. An event told twice (two
+/// exporters on one system) changes nothing the second time: its reading is not newer.
+fn depths() -> &'static Depths {
+    static DEPTHS: OnceLock<Depths> = OnceLock::new();
+    DEPTHS.get_or_init(Depths::default)
 }
 
 /// Shards of the depth record, so that actors on different threads rarely share a lock.
@@ -91,7 +92,9 @@ const SHARDS: usize = 16;
 /// The gauge is set to the series' total, kept here, rather than moved by increments: a
 /// recorder installed late, or one that drops an idle series, would otherwise read it wrong
 /// until every actor of the series had ended. Locks: an actor's shard, then (inside it) its
-/// series' shard, never the other way round.
+/// series' shard, never the other way round. The gauge is set under them (so that the sets
+/// of a series reach the recorder in the order of its totals): a recorder must not send to
+/// an actor of an observed system from its gauge handle, which would come back here.
 #[derive(Default)]
 struct Depths {
     actors: [Mutex<HashMap<ActorId, Depth>>; SHARDS],
@@ -151,7 +154,7 @@ impl Depths {
         let Some(last) = actors.get_mut(&actor.id) else {
             return;
         };
-        if reading < last.reading {
+        if reading < last.reading || (reading == last.reading && value == last.value) {
             return;
         }
         if last.labels.as_slice() != labels {
@@ -208,7 +211,7 @@ impl Observer for MetricsExporter {
                 let labels = type_label(actor);
                 metrics::counter!("playhouse_actors_spawned_total", labels.clone()).increment(1);
                 metrics::gauge!("playhouse_actors_live", labels).increment(1.0);
-                self.depths.spawned(actor);
+                depths().spawned(actor);
                 return;
             }
             ObservedEvent::Stopped { reason } => {
@@ -217,7 +220,7 @@ impl Observer for MetricsExporter {
                 with_reason.push(metrics::Label::new("reason", reason_label(reason)));
                 metrics::counter!("playhouse_actors_stopped_total", with_reason).increment(1);
                 metrics::gauge!("playhouse_actors_live", labels).decrement(1.0);
-                self.depths.ended(actor);
+                depths().ended(actor);
                 return;
             }
             _ => {}
@@ -236,7 +239,7 @@ impl Observer for MetricsExporter {
                 metrics::counter!("playhouse_escalations_total", labels).increment(1)
             }
             ObservedEvent::Enqueued { depth, reading } => {
-                self.depths.set(actor, &labels, depth, reading);
+                depths().set(actor, &labels, depth, reading);
                 metrics::counter!("playhouse_messages_enqueued_total", labels).increment(1);
             }
             ObservedEvent::Handled {
@@ -245,7 +248,7 @@ impl Observer for MetricsExporter {
                 reading,
             } => {
                 metrics::counter!("playhouse_messages_handled_total", labels.clone()).increment(1);
-                self.depths.set(actor, &labels, depth, reading);
+                depths().set(actor, &labels, depth, reading);
                 metrics::histogram!("playhouse_handling_seconds", labels)
                     .record(duration.as_secs_f64());
             }

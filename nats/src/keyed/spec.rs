@@ -143,9 +143,10 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
     }
 
     /// Accepts asks of `Q` answered with an `R`: `make` puts the request and its reply port in
-    /// the actor's message. A `make` that panics (or an answer whose encoding panics) is
-    /// refused with [`Rejection::ConversionPanicked`](crate::Rejection::ConversionPanicked)
-    /// and the group goes on serving.
+    /// the actor's message. A `make` that panics is refused with
+    /// [`Rejection::ConversionPanicked`](crate::Rejection::ConversionPanicked) and the group
+    /// goes on serving; an answer whose encoding panics (the request was handled) is
+    /// [`RemoteError::AnswerLost`](crate::RemoteError::AnswerLost) for the sender.
     pub fn ask<Q, R>(
         mut self,
         make: impl Fn(Q, Reply<R>) -> A::Message + Send + Sync + 'static,

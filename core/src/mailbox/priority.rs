@@ -44,10 +44,10 @@ pub const DEFAULT_LEVEL: usize = 0;
 /// - The capacity counts the messages of every level together.
 /// - When full: `Block` waits, `Reject` hands the message back, `DropNewest` drops the new
 ///   message, each whatever its level. Senders waiting under `Block` are woken in the order
-///   they began to wait, whatever their levels (and a sender arriving meanwhile may take the
-///   room first): a level orders the messages in the mailbox, not the senders at its door. A
-///   message that must not wait behind others is sent with `try_tell_at`, or to a mailbox
-///   whose strategy does not wait. `DropOldest` queues the new message, then drops the
+///   they began to wait, whatever their levels (the room each was woken for is kept for it: see
+///   the [module docs](super)): a level orders the messages in the mailbox, not the senders at
+///   its door. A message that must not wait behind others is sent with `try_tell_at`, or to a
+///   mailbox whose strategy does not wait. `DropOldest` queues the new message, then drops the
 ///   oldest message of the least urgent level that has one: a new message less urgent than
 ///   everything waiting is itself the one dropped. Drops are counted as under `S`
 ///   ([`ActorRef::dropped_count`](crate::ActorRef::dropped_count)), and a reply port in a

@@ -56,6 +56,11 @@ pub(crate) struct Buffer<M, S: Strategy> {
     pub(crate) len: usize,
     /// Senders waiting for room, oldest first, by key.
     pub(crate) waiters: Vec<(u64, Waker)>,
+    /// Senders woken for room (taken out of `waiters`) that have not come back yet: the room
+    /// they were woken for is theirs, and [`Queue::has_room`] keeps it from everyone else, so
+    /// that a sender that keeps sending cannot take it first, again and again, and keep them
+    /// out for ever.
+    pub(crate) reserved: usize,
     pub(crate) next_key: u64,
     /// Messages dropped by the overflow strategy.
     pub(crate) dropped: u64,
@@ -88,6 +93,7 @@ fn new_buffer<M, S: Strategy>() -> Box<Buffer<M, S>> {
         control: VecDeque::new(),
         len: 0,
         waiters: Vec::new(),
+        reserved: 0,
         next_key: 0,
         dropped: 0,
         discarded: 0,
@@ -212,10 +218,12 @@ impl<M, S: Strategy> Queue<M, S> {
         self.released.fetch_and(WAITING, Ordering::AcqRel) & !WAITING
     }
 
-    /// `true` if a message fits: fewer than `capacity` are waiting.
+    /// `true` if a message fits: fewer than `capacity` are waiting, counting the room kept for
+    /// the senders woken for it ([`Buffer::reserved`]).
     #[inline]
     fn has_room(&self, buf: &Buffer<M, S>) -> bool {
-        buf.len < self.capacity || buf.len - self.released() < self.capacity
+        let used = buf.len + buf.reserved;
+        used < self.capacity || used - self.released() < self.capacity
     }
 
     /// Publishes whether senders wait for room. Called under the lock after `waiters` changed.
@@ -583,6 +591,18 @@ impl<M, S: Strategy> Queue<M, S> {
             return Poll::Ready(Err((SendError::Closed(msg), false, caller)));
         }
         let buf = st.buffer();
+        // A waiting sender no longer in `waiters` was woken for room: the room kept for it is
+        // now its own to use (or to lose, at the front of the queue, if it is gone).
+        let woken = match *key {
+            Some(k) if S::ON_FULL == OnFull::Wait => {
+                let woken = !buf.waiters.iter().any(|(wk, _)| *wk == k);
+                if woken {
+                    buf.reserved = buf.reserved.saturating_sub(1);
+                }
+                woken
+            }
+            _ => false,
+        };
         if self.has_room(buf) {
             if let Some(k) = key.take() {
                 remove_waiter(&mut buf.waiters, k);
@@ -617,6 +637,10 @@ impl<M, S: Strategy> Queue<M, S> {
                     if !entry.1.will_wake(cx.waker()) {
                         entry.1 = cx.waker().clone();
                     }
+                } else if woken {
+                    // Woken, and the room went to a message let in past the capacity (a
+                    // control message, a stream's item): first again.
+                    buf.waiters.insert(0, (*k, cx.waker().clone()));
                 } else {
                     buf.waiters.push((*k, cx.waker().clone()));
                 }
@@ -632,7 +656,7 @@ impl<M, S: Strategy> Queue<M, S> {
         // receiver's batch either came before it (the room is seen here) or after it (the
         // receiver sees the flag and wakes this sender).
         let released = self.released.fetch_or(WAITING, Ordering::AcqRel) & !WAITING;
-        if buf.len - released < self.capacity {
+        if buf.len + buf.reserved - released < self.capacity {
             self.push_as(st, msg, meta, caller, key);
             return Poll::Ready(Ok(()));
         }
@@ -647,10 +671,13 @@ impl<M, S: Strategy> Queue<M, S> {
         let Some(buf) = st.buf.as_deref_mut() else {
             return;
         };
-        if !remove_waiter(&mut buf.waiters, key) && self.has_room(buf) {
-            // We had been woken for room we will not use: wake the next waiter instead.
-            if !buf.waiters.is_empty() {
+        if !remove_waiter(&mut buf.waiters, key) {
+            // We had been woken for room we will not use: the room kept for us goes to the next
+            // waiter instead.
+            buf.reserved = buf.reserved.saturating_sub(1);
+            if self.has_room(buf) && !buf.waiters.is_empty() {
                 let (_, w) = buf.waiters.remove(0);
+                buf.reserved += 1;
                 self.sync_has_waiters(buf);
                 drop(st);
                 w.wake();
@@ -683,6 +710,8 @@ impl<M, S: Strategy> Queue<M, S> {
                     buf.waiters.clear();
                 }
                 let waiters = std::mem::take(&mut buf.waiters);
+                // Every send fails from here on: no room is kept for anyone.
+                buf.reserved = 0;
                 if !waiters.is_empty() {
                     // With no waiters the flag is already clear: it follows `waiters` under
                     // this lock.

@@ -362,6 +362,9 @@ fn is_surplus(capacity: usize, taking: usize) -> bool {
 fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, buf: &mut Buffer<M, S>, freed: usize) {
     let n = freed.min(buf.waiters.len());
     if n > 0 {
+        // The room is kept for them until they come back (or give it up): see
+        // `Buffer::reserved`.
+        buf.reserved += n;
         for (_, w) in buf.waiters.drain(..n) {
             w.wake();
         }

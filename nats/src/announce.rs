@@ -1,4 +1,4 @@
-//! A node's announcement: its entry in the members bucket, created once at connect.
+//! A node's entry in the members bucket: created once at connect, kept by its heartbeat.
 //!
 //! The entry is what makes a node name unique in the cluster: a live node with the same name
 //! holds it (the bucket forgets a dead node's entry after its TTL). Creating it is one
@@ -6,6 +6,15 @@
 //! acknowledgement (the JetStream timeout, 5 s). So a create that failed otherwise than on a
 //! taken name is tried again, and the entry carries a token of this connection: a retry that
 //! finds the name taken tells its own earlier create, which landed, from another node's.
+//!
+//! Each heartbeat then writes the entry again, expecting the revision of its last write: a
+//! compare-and-set, not a plain put. A process that was out of reach for longer than the TTL
+//! (its entry expired) may find on its return that another process took its name meanwhile;
+//! a plain put would overwrite that process's entry, and the two would take turns holding the
+//! name, each beat. The compare-and-set fails instead, and the entry read back names the other
+//! process: this one gives the name up ([`Beat::Taken`]). An entry that merely expired, with
+//! nobody taking the name, is created again; one that holds this process's own token was this
+//! process's write whose acknowledgement was lost.
 
 use std::future::Future;
 use std::time::Duration;
@@ -21,26 +30,45 @@ const ANNOUNCE_ATTEMPTS: u32 = 3;
 /// The pause between two attempts.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
 
-/// What an announcement needs of the members bucket: a trait so that a test can stand in a
-/// bucket that loses an acknowledgement.
+/// What an announcement and a heartbeat need of the members bucket: a trait so that a test can
+/// stand in a bucket that loses an acknowledgement.
 pub(crate) trait MembersBucket: Sync {
-    /// Creates `key` with `value`, unless it exists.
+    /// Creates `key` with `value`, unless it exists (a deleted or purged key counts as
+    /// absent); the new revision.
     fn create(
         &self,
         key: &str,
         value: Bytes,
-    ) -> impl Future<Output = Result<(), kv::CreateError>> + Send;
-    /// The value of `key`, if it can be read and exists.
-    fn value(&self, key: &str) -> impl Future<Output = Option<Bytes>> + Send;
+    ) -> impl Future<Output = Result<u64, kv::CreateError>> + Send;
+    /// Writes `value` to `key` if its last revision is `revision`; the new revision.
+    fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        revision: u64,
+    ) -> impl Future<Output = Result<u64, kv::UpdateError>> + Send;
+    /// The value of `key` and its revision: `Ok(None)` if it does not exist (or was deleted),
+    /// `Err` if it could not be read.
+    fn current(&self, key: &str) -> impl Future<Output = Result<Option<(Bytes, u64)>, ()>> + Send;
 }
 
 impl MembersBucket for kv::Store {
-    async fn create(&self, key: &str, value: Bytes) -> Result<(), kv::CreateError> {
-        kv::Store::create(self, key, value).await.map(drop)
+    async fn create(&self, key: &str, value: Bytes) -> Result<u64, kv::CreateError> {
+        kv::Store::create(self, key, value).await
     }
 
-    async fn value(&self, key: &str) -> Option<Bytes> {
-        self.get(key).await.ok().flatten()
+    async fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, kv::UpdateError> {
+        kv::Store::update(self, key, value, revision).await
+    }
+
+    async fn current(&self, key: &str) -> Result<Option<(Bytes, u64)>, ()> {
+        match self.entry(key).await {
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put => {
+                Ok(Some((entry.value, entry.revision)))
+            }
+            Ok(_) => Ok(None),
+            Err(_) => Err(()),
+        }
     }
 }
 
@@ -52,7 +80,7 @@ pub(crate) fn heartbeat_value(incarnation: &str) -> Bytes {
 
 /// Announces the node `node`'s `incarnation`: creates its entry in `members`, trying again (up to
 /// [`ANNOUNCE_ATTEMPTS`] times in all) after a failure that is not a taken name or an invalid
-/// key.
+/// key. Returns the entry's revision, which the first heartbeat expects.
 ///
 /// # Errors
 ///
@@ -62,23 +90,25 @@ pub(crate) async fn announce(
     members: &impl MembersBucket,
     node: &str,
     incarnation: &str,
-) -> Result<(), ConnectError> {
+) -> Result<u64, ConnectError> {
     let token = heartbeat_value(incarnation);
     let mut attempt = 1;
     loop {
         let error = match members.create(node, token.clone()).await {
-            Ok(()) => return Ok(()),
+            Ok(revision) => return Ok(revision),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 // Only a retry can find its own entry: the first attempt's name is taken by
                 // another connection whatever that one wrote.
-                let ours = attempt > 1 && members.value(node).await == Some(token);
-                return if ours {
-                    Ok(())
-                } else {
-                    Err(ConnectError::NodeNameTaken {
-                        name: node.to_owned(),
-                    })
-                };
+                if attempt > 1 {
+                    if let Ok(Some((value, revision))) = members.current(node).await {
+                        if value == token {
+                            return Ok(revision);
+                        }
+                    }
+                }
+                return Err(ConnectError::NodeNameTaken {
+                    name: node.to_owned(),
+                });
             }
             Err(e) if e.kind() == kv::CreateErrorKind::InvalidKey => e,
             Err(_) if attempt < ANNOUNCE_ATTEMPTS => {
@@ -89,6 +119,48 @@ pub(crate) async fn announce(
             Err(e) => e,
         };
         return Err(ConnectError::JetStream(error.to_string()));
+    }
+}
+
+/// What one heartbeat did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Beat {
+    /// The entry is this process's, at this revision (the next beat expects it).
+    Kept(u64),
+    /// The entry could not be written or read (the server unreachable, slow, restarting):
+    /// the next beat tries again, expecting the same revision.
+    Failed,
+    /// Another process holds the node's name: its entry is there, with another token.
+    Taken,
+}
+
+/// One heartbeat of `node`'s `incarnation`: writes its entry again if it is still at
+/// `revision` (see the module's docs for what a failed compare-and-set means).
+pub(crate) async fn beat(
+    members: &impl MembersBucket,
+    node: &str,
+    incarnation: &str,
+    revision: u64,
+) -> Beat {
+    let token = heartbeat_value(incarnation);
+    match members.update(node, token.clone(), revision).await {
+        Ok(revision) => return Beat::Kept(revision),
+        Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+        Err(_) => return Beat::Failed,
+    }
+    match members.current(node).await {
+        // This process's own write, whose acknowledgement was lost.
+        Ok(Some((value, revision))) if value == token => Beat::Kept(revision),
+        Ok(Some(_)) => Beat::Taken,
+        // Expired (this process was silent for longer than the TTL) or deleted, and nobody took
+        // the name: this process announces itself again.
+        Ok(None) => match members.create(node, token).await {
+            Ok(revision) => Beat::Kept(revision),
+            // Taken between the read and the create, or this create's own acknowledgement
+            // lost: the next beat reads the entry and tells which.
+            Err(_) => Beat::Failed,
+        },
+        Err(()) => Beat::Failed,
     }
 }
 
@@ -103,7 +175,10 @@ mod tests {
     /// stored first (an acknowledgement lost) or not (the publish lost).
     #[derive(Default)]
     struct Bucket {
-        entries: Mutex<HashMap<String, Bytes>>,
+        /// Each key's value and revision.
+        entries: Mutex<HashMap<String, (Bytes, u64)>>,
+        /// The bucket's last revision.
+        last: Mutex<u64>,
         failures: Mutex<Vec<(kv::CreateErrorKind, Stored)>>,
         creates: Mutex<u32>,
     }
@@ -129,30 +204,61 @@ mod tests {
         }
 
         fn value_of(&self, key: &str) -> Option<Bytes> {
-            self.entries.lock().unwrap().get(key).cloned()
+            self.entries
+                .lock()
+                .unwrap()
+                .get(key)
+                .map(|(v, _)| v.clone())
+        }
+
+        /// Forgets `key`, as the bucket does once its TTL passes.
+        fn expire(&self, key: &str) {
+            self.entries.lock().unwrap().remove(key);
         }
     }
 
     impl MembersBucket for Bucket {
-        async fn create(&self, key: &str, value: Bytes) -> Result<(), kv::CreateError> {
+        async fn create(&self, key: &str, value: Bytes) -> Result<u64, kv::CreateError> {
             *self.creates.lock().unwrap() += 1;
             let failure = self.failures.lock().unwrap().pop();
+            let mut last = self.last.lock().unwrap();
             let mut entries = self.entries.lock().unwrap();
             if let Some((kind, stored)) = failure {
-                if stored == Stored::Yes {
-                    entries.entry(key.to_owned()).or_insert(value);
+                if stored == Stored::Yes && !entries.contains_key(key) {
+                    *last += 1;
+                    entries.insert(key.to_owned(), (value, *last));
                 }
                 return Err(kv::CreateError::from(kind));
             }
             if entries.contains_key(key) {
                 return Err(kv::CreateError::from(kv::CreateErrorKind::AlreadyExists));
             }
-            entries.insert(key.to_owned(), value);
-            Ok(())
+            *last += 1;
+            entries.insert(key.to_owned(), (value, *last));
+            Ok(*last)
         }
 
-        async fn value(&self, key: &str) -> Option<Bytes> {
-            self.value_of(key)
+        async fn update(
+            &self,
+            key: &str,
+            value: Bytes,
+            revision: u64,
+        ) -> Result<u64, kv::UpdateError> {
+            let mut last = self.last.lock().unwrap();
+            let mut entries = self.entries.lock().unwrap();
+            let now = entries.get(key).map_or(0, |(_, r)| *r);
+            if now != revision {
+                return Err(kv::UpdateError::from(
+                    kv::UpdateErrorKind::WrongLastRevision,
+                ));
+            }
+            *last += 1;
+            entries.insert(key.to_owned(), (value, *last));
+            Ok(*last)
+        }
+
+        async fn current(&self, key: &str) -> Result<Option<(Bytes, u64)>, ()> {
+            Ok(self.entries.lock().unwrap().get(key).cloned())
         }
     }
 
@@ -223,7 +329,7 @@ mod tests {
             .entries
             .lock()
             .unwrap()
-            .insert("a".into(), Bytes::from_static(b"alive other"));
+            .insert("a".into(), (Bytes::from_static(b"alive other"), 7));
         let err = announce(&bucket, "a", "i1")
             .await
             .expect_err("the name is another's");
@@ -237,5 +343,54 @@ mod tests {
         let err = announce(&bucket, "a.b", "i1").await.expect_err("invalid");
         assert!(matches!(err, ConnectError::JetStream(_)), "{err:?}");
         assert_eq!(bucket.creates(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_keeps_its_own_entry() {
+        let bucket = Bucket::default();
+        let first = announce(&bucket, "a", "i1").await.unwrap();
+        let Beat::Kept(second) = beat(&bucket, "a", "i1", first).await else {
+            panic!("the entry is a's");
+        };
+        assert!(second > first);
+        assert_eq!(
+            beat(&bucket, "a", "i1", second).await,
+            Beat::Kept(second + 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_whose_acknowledgement_was_lost_finds_its_own_entry() {
+        let bucket = Bucket::default();
+        let first = announce(&bucket, "a", "i1").await.unwrap();
+        // The beat after `first` landed, but its revision never came back.
+        let landed = match beat(&bucket, "a", "i1", first).await {
+            Beat::Kept(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(beat(&bucket, "a", "i1", first).await, Beat::Kept(landed));
+    }
+
+    #[tokio::test]
+    async fn an_expired_entry_is_announced_again() {
+        let bucket = Bucket::default();
+        let first = announce(&bucket, "a", "i1").await.unwrap();
+        bucket.expire("a");
+        let Beat::Kept(again) = beat(&bucket, "a", "i1", first).await else {
+            panic!("nobody took the name");
+        };
+        assert!(again > first);
+        assert_eq!(bucket.value_of("a").unwrap(), heartbeat_value("i1"));
+    }
+
+    #[tokio::test]
+    async fn a_name_taken_while_the_entry_was_gone_is_given_up_not_overwritten() {
+        let bucket = Bucket::default();
+        let first = announce(&bucket, "a", "i1").await.unwrap();
+        // a was out of reach past the TTL; another process announced itself as a.
+        bucket.expire("a");
+        announce(&bucket, "a", "i2").await.unwrap();
+        assert_eq!(beat(&bucket, "a", "i1", first).await, Beat::Taken);
+        assert_eq!(bucket.value_of("a").unwrap(), heartbeat_value("i2"));
     }
 }

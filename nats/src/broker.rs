@@ -313,33 +313,39 @@ impl<C: Codec> NatsBroker<C> {
     pub async fn leave(&self) {
         let inner = Arc::clone(&self.inner);
         runtime::run(async move {
-            if inner.left.swap(true, Ordering::SeqCst) {
-                return;
-            }
-            stop_groups(&inner).await;
-            // Taken out of the lock first: an aborted task's guards take other locks.
-            let tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).take();
-            for task in tasks.into_iter().flatten() {
-                task.abort();
-            }
-            // The inbox is gone: the asks still waiting end now, with `InboxClosed`, not at
-            // their timeouts.
-            inner.abandon_pending();
-            crate::registry::withdraw_node(&inner).await;
-            // This process's heartbeat only: another process that took the name meanwhile
-            // keeps its own.
-            if let Ok(Some(beat)) = inner.members_kv.entry(&inner.node).await {
-                if crate::members::incarnation_of(&beat.value) == inner.incarnation {
-                    let _ = inner
-                        .members_kv
-                        .delete_expect_revision(&inner.node, Some(beat.revision))
-                        .await;
-                }
-            }
-            let _ = inner.client.flush().await;
+            leave_cluster(&inner).await;
         })
         .await;
     }
+}
+
+/// What [`NatsBroker::leave`] does; `false` if the node had left already.
+async fn leave_cluster<C: Codec>(inner: &Arc<Inner<C>>) -> bool {
+    if inner.left.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    stop_groups(inner).await;
+    // Taken out of the lock first: an aborted task's guards take other locks.
+    let tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).take();
+    for task in tasks.into_iter().flatten() {
+        task.abort();
+    }
+    // The inbox is gone: the asks still waiting end now, with `InboxClosed`, not at their
+    // timeouts.
+    inner.abandon_pending();
+    crate::registry::withdraw_node(inner).await;
+    // This process's heartbeat only: another process that took the name meanwhile keeps its
+    // own.
+    if let Ok(Some(beat)) = inner.members_kv.entry(&inner.node).await {
+        if crate::members::incarnation_of(&beat.value) == inner.incarnation {
+            let _ = inner
+                .members_kv
+                .delete_expect_revision(&inner.node, Some(beat.revision))
+                .await;
+        }
+    }
+    let _ = inner.client.flush().await;
+    true
 }
 
 /// Stops every sharded group `inner` serves and waits, at most the node TTL, until each has
@@ -479,7 +485,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         .rsplit('.')
         .next()
         .map_or_else(generated_name, str::to_owned);
-    crate::announce::announce(&members_kv, &node, &incarnation).await?;
+    let announced = crate::announce::announce(&members_kv, &node, &incarnation).await?;
 
     let server_max = client.server_info().max_payload;
     let limit = config.max_message_size.min(server_max.max(1));
@@ -533,7 +539,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
     let weak = Arc::downgrade(&inner);
     inner.keep_task(runtime::spawn(crate::inbox::serve(weak.clone(), inbox)));
-    inner.keep_task(runtime::spawn(heartbeats(weak.clone())));
+    inner.keep_task(runtime::spawn(heartbeats(weak.clone(), announced)));
     inner.keep_task(runtime::spawn(watch_members(weak.clone())));
     inner.keep_task(runtime::spawn(crate::held_names::keep(weak.clone())));
     {
@@ -620,8 +626,11 @@ pub(crate) fn generated_name() -> String {
     format!("node-{}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
 }
 
-/// Puts this node's heartbeat every `heartbeat`, and reaps the nodes whose heartbeats stopped.
-async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
+/// Writes this node's heartbeat every `heartbeat` (a compare-and-set on the entry's revision,
+/// starting from `revision`, the announcement's), and reaps the nodes whose heartbeats stopped.
+/// If another process took the node's name (see [`crate::announce`]), this node leaves the
+/// cluster ([`MemberEvent::Superseded`]).
+async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64) {
     let every = match weak.upgrade() {
         Some(inner) => inner.config.heartbeat,
         None => return,
@@ -634,20 +643,37 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
         if inner.left.load(Ordering::SeqCst) {
             return;
         }
-        // Reaped before the put, which waits for the server (up to JetStream's timeout while
+        // Reaped before the beat, which waits for the server (up to JetStream's timeout while
         // the connection is down): the nodes gone silent leave on time, as `members()` says.
         for dead in inner.members.reap() {
             let inner = Arc::clone(&inner);
             runtime::spawn(async move { crate::registry::withdraw_dead(&inner, &dead).await });
         }
-        // A put that takes longer than a beat is given up: the next tick tries again.
-        let beat = crate::announce::heartbeat_value(&inner.incarnation);
-        let put = inner.members_kv.put(&inner.node, beat);
-        if let Ok(Ok(_)) = tokio::time::timeout(every, put).await {
-            inner
-                .members
-                .heartbeat(&inner.node, Duration::ZERO, &inner.incarnation);
+        // A beat that takes longer than a beat's period is given up: the next tick tries again.
+        let beat =
+            crate::announce::beat(&inner.members_kv, &inner.node, &inner.incarnation, revision);
+        match tokio::time::timeout(every, beat).await {
+            Ok(crate::announce::Beat::Kept(now)) => {
+                revision = now;
+                inner
+                    .members
+                    .heartbeat(&inner.node, Duration::ZERO, &inner.incarnation);
+            }
+            Ok(crate::announce::Beat::Taken) => {
+                // Not kept as a task: `leave` aborts those, this one among them.
+                runtime::spawn(superseded(inner));
+                return;
+            }
+            Ok(crate::announce::Beat::Failed) | Err(_) => {}
         }
+    }
+}
+
+/// Leaves the cluster because another process holds this node's name: as
+/// [`leave`](NatsBroker::leave) does (the other process's entry is left alone), then says so.
+async fn superseded<C: Codec>(inner: Arc<Inner<C>>) {
+    if leave_cluster(&inner).await {
+        inner.members.emit(MemberEvent::Superseded);
     }
 }
 

@@ -30,7 +30,9 @@
 //!   a pool served from any number of nodes (a NATS queue group on `<prefix>.pool.<name>`);
 //!   [`NatsBroker::pool`] gives a [`RemoteRef`] whose every message one member handles.
 //! - **Membership**: heartbeats in `<prefix>_members` (TTL'd) and the connection's own events:
-//!   [`NatsBroker::members`], [`NatsBroker::member_events`].
+//!   [`NatsBroker::members`], [`NatsBroker::member_events`]. A node name is held by one process:
+//!   each heartbeat is a compare-and-set on the node's entry, and a node that returns from out
+//!   of reach to find its name taken by another process leaves ([`MemberEvent::Superseded`]).
 //! - **Keyed actors sharded across nodes**: [`NatsBroker::sharded`] serves a group of keyed
 //!   actors on this node, [`NatsBroker::sharded_ref`] sends to one by key from any node. A key
 //!   lives on one node at a time, under a lease in `<prefix>_leases` (taken by

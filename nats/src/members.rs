@@ -41,6 +41,16 @@ pub enum MemberEvent {
         /// The node that holds it now.
         holder: String,
     },
+    /// This node has left the cluster because another process holds its name. While this
+    /// one was out of reach for longer than the TTL, the cluster took it for dead and another
+    /// process connected under the same node name; this node's next heartbeat found that
+    /// process's entry where its own had been. Rather than take the name back (the two would
+    /// take turns holding it), this node leaves, as [`leave`](crate::NatsBroker::leave) does,
+    /// and leaves the other process's entry alone. Sent once it has left: its exports no longer
+    /// serve, its sharded groups have given their keys back, and its remote sends fail with
+    /// `Disconnected`. Its actors keep running; to rejoin, connect a new broker under another
+    /// name, or under this one once the other process has gone.
+    Superseded,
 }
 
 /// How a node left the cluster.

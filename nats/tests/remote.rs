@@ -1368,3 +1368,96 @@ async fn a_purge_racing_another_nodes_claim_leaves_exactly_one_server() {
         assert_eq!(idle.ask(Msg::Get).await.unwrap(), 0, "round {round}");
     }
 }
+
+/// The members bucket, read and written as another process would.
+async fn raw_members(server: &TestServer) -> async_nats::jetstream::kv::Store {
+    let raw = server.connect().await.unwrap();
+    async_nats::jetstream::new(raw)
+        .get_key_value("playhouse_members")
+        .await
+        .unwrap()
+}
+
+/// A node out of reach for longer than the TTL is taken for dead and its entry expires. If
+/// nobody took its name meanwhile, its next heartbeat announces it again and it goes on. If
+/// another process connected under its name, its heartbeat (a compare-and-set on its entry)
+/// does not overwrite that process's entry, which would have the two take turns holding the
+/// name: it leaves the cluster and says why, and the other process keeps the name.
+#[tokio::test]
+async fn a_node_whose_name_another_process_took_leaves_and_one_whose_entry_merely_expired_goes_on()
+{
+    let server = TestServer::start().expect("nats-server");
+    // Slow beats, so that an entry purged here stays gone long enough to be taken.
+    let slow = |name: &str| {
+        server
+            .node_config(name)
+            .heartbeat(Duration::from_secs(2), Duration::from_secs(8))
+    };
+    let a = NatsBroker::connect(slow("a")).await.unwrap();
+    let w = node(&server, "w").await;
+    eventually("w sees a", async || w.members() == ["a", "w"]).await;
+    let members = raw_members(&server).await;
+    let first = incarnation_of(&server, "a").await;
+
+    // Expired (as a purge by age does), nobody took the name: a comes back as itself.
+    members.purge("a").await.unwrap();
+    eventually("a announces itself again", async || {
+        members.get("a").await.unwrap().is_some()
+    })
+    .await;
+    assert_eq!(incarnation_of(&server, "a").await, first);
+    eventually("w sees a again", async || w.members() == ["a", "w"]).await;
+    assert_eq!(a.members(), ["a", "w"]);
+
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    let mut events = a.member_events();
+    // Expired again, and this time another process connects under the name first (a's next
+    // beat is up to 2 s away; should it win the race, the name is purged again).
+    let other = loop {
+        members.purge("a").await.unwrap();
+        match NatsBroker::connect(config(&server, "a")).await {
+            Ok(other) => break other,
+            Err(ConnectError::NodeNameTaken { .. }) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let second = incarnation_of(&server, "a").await;
+    assert_ne!(second, first);
+
+    let event = loop {
+        match tokio::time::timeout(WAIT, events.next()).await {
+            Ok(Some(MemberEvent::Superseded)) => break MemberEvent::Superseded,
+            Ok(Some(_)) => {}
+            other => panic!("a never gave its name up: {other:?}"),
+        }
+    };
+    assert_eq!(event, MemberEvent::Superseded);
+    // a has left: it follows nothing and serves nothing more; its actor runs on.
+    assert!(a.members().is_empty());
+    let late = system(&a).spawn(Counter::new());
+    let refused = a.export("late", &late).tell::<Add>().start().await;
+    assert_eq!(refused.map(|_| ()), Err(ExportError::Left));
+    assert!(counter.is_alive());
+    // The other process holds the name, untouched by a's beats, and the cluster follows it;
+    // a's export is gone, so the name is free for the new process.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(incarnation_of(&server, "a").await, second);
+    eventually("w follows the new a", async || {
+        w.members() == ["a", "w"] && other.members() == ["a", "w"]
+    })
+    .await;
+    eventually("a's name is withdrawn", async || {
+        w.registration("counter").await.unwrap().is_none()
+    })
+    .await;
+    let again = system(&other).spawn(Counter::new());
+    export_counter(&other, "counter", &again).await;
+    assert_eq!(
+        w.remote::<Get>("counter")
+            .ask::<u64>(Get, WAIT)
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -192,6 +192,12 @@ impl<M, S: Strategy> Queue<M, S> {
         st.len() - self.released()
     }
 
+    /// Messages waiting in `buf`, read under the caller's lock.
+    #[inline]
+    pub(crate) fn waiting_in(&self, buf: &Buffer<M, S>) -> usize {
+        buf.len - self.released()
+    }
+
     /// Hand-outs published by the receiver and not yet acknowledged under the lock.
     #[inline]
     fn released(&self) -> usize {
@@ -592,17 +598,12 @@ impl<M, S: Strategy> Queue<M, S> {
         }
         let buf = st.buffer();
         // A waiting sender no longer in `waiters` was woken for room: the room kept for it is
-        // now its own to use (or to lose, at the front of the queue, if it is gone).
-        let woken = match *key {
-            Some(k) if S::ON_FULL == OnFull::Wait => {
-                let woken = !buf.waiters.iter().any(|(wk, _)| *wk == k);
-                if woken {
-                    buf.reserved = buf.reserved.saturating_sub(1);
-                }
-                woken
+        // now its own to use (or, if it is gone, it waits again in its place by age).
+        if let Some(k) = *key {
+            if S::ON_FULL == OnFull::Wait && !buf.waiters.iter().any(|(wk, _)| *wk == k) {
+                buf.reserved = buf.reserved.saturating_sub(1);
             }
-            _ => false,
-        };
+        }
         if self.has_room(buf) {
             if let Some(k) = key.take() {
                 remove_waiter(&mut buf.waiters, k);
@@ -637,12 +638,12 @@ impl<M, S: Strategy> Queue<M, S> {
                     if !entry.1.will_wake(cx.waker()) {
                         entry.1 = cx.waker().clone();
                     }
-                } else if woken {
-                    // Woken, and the room went to a message let in past the capacity (a
-                    // control message, a stream's item): first again.
-                    buf.waiters.insert(0, (*k, cx.waker().clone()));
                 } else {
-                    buf.waiters.push((*k, cx.waker().clone()));
+                    // Woken, and the room went to a message let in past the capacity (a
+                    // control message, a stream's item): back in its place by age, ahead of
+                    // every sender that began to wait after it.
+                    let at = buf.waiters.partition_point(|(wk, _)| wk < k);
+                    buf.waiters.insert(at, (*k, cx.waker().clone()));
                 }
             }
             None => {
@@ -788,11 +789,14 @@ impl<M, S: Strategy> fmt::Debug for Queue<M, S> {
 
 #[cfg(all(test, not(playhouse_loom)))]
 mod tests {
-    use std::task::{Context, Poll, Waker};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
 
     use super::super::{Block, Receiver};
     use super::Queue;
     use crate::error::SendError;
+    use crate::mailbox::caller_span::CallerSpan;
 
     /// An idle actor's mailbox holds no buffer: the first message makes it, and closing,
     /// counting or polling an empty mailbox does not.
@@ -825,5 +829,78 @@ mod tests {
         assert_eq!(queue.try_send(1), Err(SendError::Closed(1)));
         assert_eq!(rx.close_and_discard(&queue), 0);
         assert!(queue.state.lock().buf.is_none());
+    }
+
+    /// One `Block` send's poll, with the waker `w`: `true` if the message went in, `false` if
+    /// it waits.
+    fn poll_send(queue: &Queue<u32, Block>, m: u32, key: &mut Option<u64>, w: &Waker) -> bool {
+        let mut cx = Context::from_waker(w);
+        match queue.poll_send(m, (), CallerSpan::NONE, key, &mut cx) {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err((_, true, _))) => false,
+            Poll::Ready(Err((e, false, _))) => panic!("refused: {e:?}"),
+            Poll::Pending => unreachable!("a send's poll answers at once"),
+        }
+    }
+
+    /// Counts its wake-ups.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Wakes>, Waker) {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        (Arc::clone(&wakes), Waker::from(wakes))
+    }
+
+    /// Room the receiver freed is room for newcomers as soon as it is published, before the
+    /// receiver comes to the lock; when it does, it wakes only as many waiting senders as
+    /// there is room left, oldest first. (It woke one per freed message: three waiters for
+    /// one free place, and the youngest took it while the others went back in reverse order.)
+    #[test]
+    fn a_hand_out_wakes_only_as_many_waiters_as_there_is_room() {
+        let queue = Queue::<u32, Block>::new(4);
+        let mut rx = Receiver::<u32, Block>::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        for i in 0..4 {
+            queue.try_send(i).unwrap();
+        }
+        // The batch of 4 taken, 3 handed out: newcomers fill the room at once.
+        for _ in 0..3 {
+            assert!(matches!(
+                rx.poll_recv(&queue, &mut cx),
+                Poll::Ready(Some(_))
+            ));
+        }
+        let mut newcomers = 0;
+        while queue.try_send(100).is_ok() {
+            newcomers += 1;
+        }
+        assert_eq!((newcomers, queue.len()), (3, 4));
+        let (a, b, c) = (counting(), counting(), counting());
+        let (mut ka, mut kb, mut kc) = (None, None, None);
+        assert!(!poll_send(&queue, 1, &mut ka, &a.1));
+        assert!(!poll_send(&queue, 2, &mut kb, &b.1));
+        assert!(!poll_send(&queue, 3, &mut kc, &c.1));
+
+        // One more hand-out, with senders waiting: one place is free, for the oldest.
+        assert!(matches!(
+            rx.poll_recv(&queue, &mut cx),
+            Poll::Ready(Some(_))
+        ));
+        let woken = |w: &(Arc<Wakes>, Waker)| w.0.0.load(Ordering::SeqCst);
+        assert_eq!((woken(&a), woken(&b), woken(&c)), (1, 0, 0));
+        assert!(poll_send(&queue, 1, &mut ka, &a.1));
+        assert!(!poll_send(&queue, 2, &mut kb, &b.1));
+        assert!(!poll_send(&queue, 3, &mut kc, &c.1));
+        let st = queue.state.lock();
+        let buf = st.buf.as_deref().unwrap();
+        let order: Vec<u64> = buf.waiters.iter().map(|(k, _)| *k).collect();
+        assert_eq!(order, [kb.unwrap(), kc.unwrap()]);
+        assert_eq!(buf.reserved, 0);
     }
 }

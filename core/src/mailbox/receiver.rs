@@ -359,8 +359,19 @@ fn is_surplus(capacity: usize, taking: usize) -> bool {
     capacity > KEEP_ROOM && capacity / 8 > taking
 }
 
+/// Wakes as many waiting senders as `freed` messages of room allow, oldest first, and keeps
+/// that room for them. Not more than the room there is now: senders that came meanwhile may
+/// have used some of what was freed (a hand-out published in `Queue::released` is room for
+/// them before the receiver acknowledges it here), and a sender woken for room that is not
+/// there would go back to wait behind a younger one that got in.
 fn wake_waiters<M, S: Strategy>(queue: &Queue<M, S>, buf: &mut Buffer<M, S>, freed: usize) {
-    let n = freed.min(buf.waiters.len());
+    if freed == 0 || buf.waiters.is_empty() {
+        return;
+    }
+    let room = queue
+        .capacity()
+        .saturating_sub(queue.waiting_in(buf) + buf.reserved);
+    let n = freed.min(room).min(buf.waiters.len());
     if n > 0 {
         // The room is kept for them until they come back (or give it up): see
         // `Buffer::reserved`.

@@ -545,6 +545,22 @@ async fn an_acknowledged_tell_says_whether_the_message_reached_the_mailbox() {
     let deposit = AccountMsg::Deposit { amount: 1, reply };
     remote.tell_acked(deposit, WAIT).await.expect("answered");
     assert_eq!(futures::FutureExt::now_or_never(rx), Some(Ok(16)));
+    // One that was handled, but whose answer cannot come back (over the answering node's size
+    // limit), was delivered all the same: acknowledged, and its port holder hears no answer.
+    let (reply, rx) = reply_port::<String>();
+    let text = "x".to_owned();
+    let memo = AccountMsg::Memo {
+        text,
+        times: 4 << 20,
+        reply,
+    };
+    remote.tell_acked(memo, WAIT).await.expect("delivered");
+    assert!(
+        tokio::time::timeout(WAIT, rx)
+            .await
+            .expect("ended")
+            .is_err()
+    );
 
     // Not delivered: said at once, the message handed back.
     let nobody: RemoteActorRef<AccountMsg> = b.remote_actor("nobody");

@@ -306,7 +306,8 @@ pub(crate) async fn complete_ask<M: RemoteProtocol, C: Codec, T>(
 /// The end of a tell of a message that carries a reply port, sent as a request and waited
 /// for: the answer goes into the message's own port (one that cannot be decoded, or whose
 /// decoding panics, drops the port, which its holder sees as `NoReply`), and the tell is done.
-/// A message that was handled without an answer was delivered too: its port is gone with it.
+/// A message that was handled without an answer was delivered too, and so was one whose answer
+/// the answering node could not send back (`AnswerLost`): its port is gone with it.
 pub(crate) fn answer_into_port<M: RemoteProtocol, C: Codec>(
     codec: &C,
     outcome: Result<(bytes::Bytes, M), RemoteError<M>>,
@@ -316,7 +317,7 @@ pub(crate) fn answer_into_port<M: RemoteProtocol, C: Codec>(
             let _ = catch(|| msg.answer(codec, &body));
             Ok(())
         }
-        Err(RemoteError::NoReply(_)) => Ok(()),
+        Err(RemoteError::NoReply(_) | RemoteError::AnswerLost { .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -184,7 +184,9 @@ impl<M: RemoteProtocol, C: Codec> RemoteActorRef<M, C> {
     ///
     /// A message that carries a reply port is acknowledged by its answer: it is sent as a
     /// request, and the tell is done once the answer is in the message's own port (or the
-    /// actor handled it without answering). `timeout` then bounds the handling too.
+    /// actor handled it without answering, or the answering node could not send its answer
+    /// back: too large, or not encodable; the port's holder then hears `NoReply`). `timeout`
+    /// then bounds the handling too.
     ///
     /// ```no_run
     /// # use playhouse_core::Reply;

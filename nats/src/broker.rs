@@ -396,67 +396,34 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         )));
     }
 
+    let servers = server_list(&config.url)?;
     let (events_tx, events_rx) = futures::channel::mpsc::unbounded();
-    let mut options = match &config.credentials {
-        Credentials::None => async_nats::ConnectOptions::new(),
-        Credentials::UserPassword { user, password } => {
-            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
-        }
-        Credentials::NKey { seed } => async_nats::ConnectOptions::with_nkey(seed.clone()),
-        Credentials::File(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
-            .await
-            .map_err(|e| {
-                ConnectError::InvalidConfig(format!(
-                    "cannot read the credentials file {}: {e}",
-                    path.display()
-                ))
-            })?,
-    };
-    for ca in &config.root_certificates {
-        if !ca.exists() {
-            return Err(ConnectError::InvalidConfig(format!(
-                "the root certificate {} does not exist",
-                ca.display()
-            )));
-        }
-        options = options.add_root_certificates(ca.clone());
-    }
-    if let Some((cert, key)) = &config.client_certificate {
-        options = options.add_client_certificate(cert.clone(), key.clone());
-    }
-    options = options
-        .require_tls(config.require_tls)
-        .name(format!("playhouse:{}:{node}", config.prefix))
-        .connection_timeout(config.connect_timeout)
-        .subscription_capacity(config.subscription_capacity)
-        .event_callback(move |event| {
-            let tx = events_tx.clone();
-            async move {
-                let _ = tx.unbounded_send(event);
-            }
-        });
+    let tls = config.require_tls || servers.iter().any(async_nats::ServerAddr::tls_required);
     // The client's own timeout covers the TCP connect only: a server that accepts the
     // connection and then says nothing (stopped, overloaded, not a NATS server) would hold the
-    // handshake for ever. The whole connect is bounded by the same timeout per server listed
-    // (the client tries them in turn: a silent first one must leave time for the next).
-    let servers = config
-        .url
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .count();
-    let bound = config
-        .connect_timeout
-        .saturating_mul(u32::try_from(servers.max(1)).unwrap_or(u32::MAX));
-    let connecting = options.connect(config.url.as_str());
-    let tls = config.require_tls || config.url.contains("tls://");
-    let client = match tokio::time::timeout(bound, connecting).await {
-        Err(_) => {
-            return Err(ConnectError::Unreachable(format!(
-                "no NATS handshake from {} within the connect timeout ({:?} per server)",
-                config.url, config.connect_timeout
-            )));
+    // handshake for ever, and the client would never go on to the next server listed. So each
+    // attempt is bounded by the connect timeout, and a silent server is passed over by
+    // starting the next attempt at the next server. A server that refuses at once is passed
+    // over by the client itself, within the attempt.
+    let mut client = None;
+    for first in 0..servers.len() {
+        let mut order = servers.clone();
+        order.rotate_left(first);
+        let options = connect_options(&config, &node, &events_tx).await?;
+        let connecting = options.retain_servers_order().connect(order);
+        match tokio::time::timeout(config.connect_timeout, connecting).await {
+            Ok(connected) => {
+                client = Some(connected.map_err(|e| connect_error(&e, tls))?);
+                break;
+            }
+            Err(_) => continue,
         }
-        Ok(connected) => connected.map_err(|e| connect_error(&e, tls))?,
+    }
+    let Some(client) = client else {
+        return Err(ConnectError::Unreachable(format!(
+            "no NATS handshake from {} within the connect timeout ({:?} per server)",
+            config.url, config.connect_timeout
+        )));
     };
 
     let js = jetstream::new(client.clone());
@@ -574,6 +541,73 @@ pub(crate) async fn keys_within(store: &kv::Store, limit: Duration) -> Vec<Strin
 
 /// What a failed connect means for the user (`tls`: TLS was asked for, by the configuration or
 /// the URL).
+/// The servers of `url`: one address, or a comma-separated list, each checked.
+fn server_list(url: &str) -> Result<Vec<async_nats::ServerAddr>, ConnectError> {
+    let servers = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<async_nats::ServerAddr>().map_err(|e| {
+                ConnectError::InvalidConfig(format!("the server address {s:?} is invalid: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if servers.is_empty() {
+        return Err(ConnectError::InvalidConfig(
+            "no server address is given".to_owned(),
+        ));
+    }
+    Ok(servers)
+}
+
+/// The client's options from `config`, its connection events sent to `events`.
+async fn connect_options(
+    config: &NodeConfig,
+    node: &str,
+    events: &futures::channel::mpsc::UnboundedSender<async_nats::Event>,
+) -> Result<async_nats::ConnectOptions, ConnectError> {
+    let mut options = match &config.credentials {
+        Credentials::None => async_nats::ConnectOptions::new(),
+        Credentials::UserPassword { user, password } => {
+            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+        }
+        Credentials::NKey { seed } => async_nats::ConnectOptions::with_nkey(seed.clone()),
+        Credentials::File(path) => async_nats::ConnectOptions::with_credentials_file(path.clone())
+            .await
+            .map_err(|e| {
+                ConnectError::InvalidConfig(format!(
+                    "cannot read the credentials file {}: {e}",
+                    path.display()
+                ))
+            })?,
+    };
+    for ca in &config.root_certificates {
+        if !ca.exists() {
+            return Err(ConnectError::InvalidConfig(format!(
+                "the root certificate {} does not exist",
+                ca.display()
+            )));
+        }
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &config.client_certificate {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    let events = events.clone();
+    Ok(options
+        .require_tls(config.require_tls)
+        .name(format!("playhouse:{}:{node}", config.prefix))
+        .connection_timeout(config.connect_timeout)
+        .subscription_capacity(config.subscription_capacity)
+        .event_callback(move |event| {
+            let tx = events.clone();
+            async move {
+                let _ = tx.unbounded_send(event);
+            }
+        }))
+}
+
 fn connect_error(e: &async_nats::ConnectError, tls: bool) -> ConnectError {
     let detail = e.to_string();
     match e.kind() {

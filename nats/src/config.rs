@@ -90,9 +90,11 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// A configuration for the server at `url` (`tls://host:port`, or a comma-separated list),
-    /// TLS required, no credentials yet, prefix `playhouse`, heartbeat 1 s, node TTL 4 s, ask
-    /// timeout 30 s.
+    /// A configuration for the server at `url` (`tls://host:port`), or the servers of a
+    /// comma-separated list of such addresses (the servers of one NATS cluster, tried in the
+    /// order given, at connect and when the client reconnects); TLS required, no credentials
+    /// yet, prefix `playhouse`, heartbeat 1 s, node TTL 4 s, ask timeout 30 s. An address that
+    /// does not parse fails the connect with `ConnectError::InvalidConfig`.
     pub fn new(url: impl Into<String>) -> Self {
         NodeConfig {
             url: url.into(),
@@ -187,7 +189,8 @@ impl NodeConfig {
     /// How long [`NatsBroker::connect`](crate::NatsBroker::connect) waits for the server: to
     /// take the connection, complete TLS and answer the handshake (a server that takes the
     /// connection and says nothing is given up after it, as an unreachable one). With several
-    /// servers listed, the whole connect may take this long per server, tried in turn.
+    /// servers listed, a silent one is given up after it and the next tried, so the whole
+    /// connect may take this long per server.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

@@ -925,15 +925,7 @@ async fn a_plaintext_or_silent_server_is_refused_with_a_typed_error() {
     .unwrap_err();
     assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("nats://{}", listener.local_addr().unwrap());
-    // Takes connections and holds them, saying nothing.
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming() {
-            held.push(stream);
-        }
-    });
+    let url = format!("nats://{}", silent_server());
     let silent = NodeConfig::new(url)
         .node_name("patient")
         .connect_timeout(Duration::from_millis(300));
@@ -943,6 +935,63 @@ async fn a_plaintext_or_silent_server_is_refused_with_a_typed_error() {
         .expect("connect gave up")
         .unwrap_err();
     assert!(matches!(err, ConnectError::Unreachable(_)), "{err:?}");
+}
+
+/// The address of a server that takes connections and holds them, saying nothing.
+fn silent_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// Servers listed are tried in the order given: a silent one is passed over after the connect
+/// timeout (it held the handshake for ever, and the next was never tried), one that refuses
+/// the connection at once, and the node connects to the first that answers. A list with an
+/// address that does not parse is refused before anything is tried (a list was refused
+/// whatever it held).
+#[tokio::test]
+async fn a_server_list_is_tried_in_turn_past_silent_and_refusing_servers() {
+    let server = TestServer::start().expect("nats-server");
+    let refusing = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let listed = |url: String| {
+        NodeConfig::new(url)
+            .root_certificate(server.ca_cert_path().unwrap())
+            .credentials(playhouse_nats::Credentials::UserPassword {
+                user: server.user().unwrap().to_owned(),
+                password: server.password().unwrap().to_owned(),
+            })
+            .connect_timeout(Duration::from_millis(300))
+    };
+    let url = format!(
+        "tls://{}, tls://{refusing},{}",
+        silent_server(),
+        server.url()
+    );
+    let node = tokio::time::timeout(WAIT, NatsBroker::connect(listed(url).node_name("listed")))
+        .await
+        .expect("connect gave up")
+        .expect("the third server answers");
+    assert!(node.is_member("listed"));
+    node.leave().await;
+
+    for bad in ["", " , ", &format!("{},tls://127.0.0.1:port", server.url())] {
+        let err = NatsBroker::connect(listed(bad.to_owned()).node_name("bad"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ConnectError::InvalidConfig(_)),
+            "{bad:?}: {err:?}"
+        );
+    }
 }
 
 fn no_credentials_with_password(server: &TestServer, password: &str) -> NodeConfig {

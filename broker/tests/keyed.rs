@@ -815,6 +815,48 @@ async fn keeps_a_busy_key_and_passivates_an_idle_one<E: Executor>(exec: E) {
     );
 }
 
+/// A key's idle time counts from the last time the sweeper saw it busy, not only from its last
+/// send: a key whose queue took longer than the idle time to drain (a slow handler, or a
+/// restart waiting for its backoff) is kept for the idle time after it drained, not passivated
+/// at the first sweep that finds its queue empty (its next send would have had to activate it
+/// again).
+async fn keeps_a_key_for_its_idle_time_after_its_queue_drains<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let keyed = spec(&world)
+        .passivate_after(IDLE)
+        .start(&System::new(vt.clone()));
+    let (open_first, first_gate) = gate();
+    let (open_second, second_gate) = gate();
+    let first = spawn(&exec, {
+        let keyed = keyed.clone();
+        async move { keyed.ask(1, |busy| Msg::Hold(busy, first_gate)).await }
+    });
+    join(&exec, first).await.unwrap();
+    // Queued behind the first, which holds the key for three idle times.
+    let (busy, second_busy) = playhouse_core::reply_port();
+    keyed
+        .tell(1, Msg::Hold(busy, second_gate.clone()))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        advance_and_sweep(&exec, &vt, &keyed, IDLE).await;
+        assert!(keyed.is_active(&1), "passivated with a message queued");
+    }
+    // The queue drains (the second is taken: it answers), with no send since.
+    open_first.send(()).unwrap();
+    within(&exec, LONG, second_busy)
+        .await
+        .expect("the second is taken");
+    advance_and_sweep(&exec, &vt, &keyed, IDLE / 2).await;
+    assert!(
+        keyed.is_active(&1),
+        "passivated half an idle time after its queue drained"
+    );
+    open_second.send(()).unwrap();
+    assert_eq!(world.calls(), vec![1]);
+}
+
 async fn passivates_on_demand<E: Executor>(exec: E) {
     let world = World::new();
     let keyed = spec(&world).start(&System::new(exec.clone()));
@@ -1747,6 +1789,7 @@ executor_tests!(
     reports_a_panicking_factory,
     passivates_after_the_idle_time,
     keeps_a_busy_key_and_passivates_an_idle_one,
+    keeps_a_key_for_its_idle_time_after_its_queue_drains,
     passivates_on_demand,
     passivates_every_key_at_once,
     counts_what_the_activations_mailboxes_drop,

@@ -116,7 +116,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// # Errors
     ///
     /// [`SendError::Closed`] if the actor has stopped; [`SendError::Full`] if the mailbox is full
-    /// under `Block` or `Reject`. Both hand the message back.
+    /// under `Block` or `Reject`. Both hand the message back. Under `Block`, room kept for
+    /// senders that waited and were woken for it counts as taken: `try_tell` can fail `Full`
+    /// while [`mailbox_len`](ActorRef::mailbox_len) is under the capacity, until they have
+    /// come back (a waiting sender is never overtaken this way).
     pub fn try_tell(&self, msg: A::Message) -> Result<(), SendError<A::Message>> {
         self.cell.queue.try_send(msg)
     }

@@ -73,9 +73,9 @@ pub(crate) struct Idle {
     /// Set by every send (routed, or through a handle); cleared by the sweeper, which then
     /// records the time.
     touched: AtomicBool,
-    /// When the sweeper last saw it touched (or when it was activated), as nanoseconds since
-    /// the set started, on the executor's clock. Never earlier than the last send the sweeper
-    /// has seen, so idleness is never overestimated.
+    /// When the sweeper last saw it touched or with messages queued (or when it was
+    /// activated), as nanoseconds since the set started, on the executor's clock. Never earlier
+    /// than the last send the sweeper has seen, so idleness is never overestimated.
     last_active: AtomicU64,
 }
 
@@ -106,6 +106,12 @@ impl Idle {
         } else {
             false
         }
+    }
+
+    /// For the sweeper: records `now` as the last activity of a key it found with messages
+    /// queued.
+    pub(crate) fn seen_busy(&self, now: u64) {
+        self.last_active.store(now, Ordering::Relaxed);
     }
 
     /// `true` if a send came since the sweeper last looked. Stable under the shard's write

@@ -100,14 +100,16 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     let Slot::Active(active) = slot else {
                         continue;
                     };
+                    if active.stopping || active.idle.take_touched(now) {
+                        continue;
+                    }
                     // A key with messages queued is not idle, whatever the clock says: its
                     // handler is slow, or its actor is between two incarnations (a restart
                     // that waits for a backoff or a factory), which a stop would end with the
-                    // queue discarded.
-                    if active.stopping
-                        || active.idle.take_touched(now)
-                        || active.actor.mailbox_len() > 0
-                    {
+                    // queue discarded. It counts as active now, so that its idle time starts
+                    // once its queue has drained.
+                    if active.actor.mailbox_len() > 0 {
+                        active.idle.seen_busy(now);
                         continue;
                     }
                     if now.saturating_sub(active.idle.last_active()) >= idle {

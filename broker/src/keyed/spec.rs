@@ -146,7 +146,8 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     /// so a key is passivated between `idle` and about `1.5 × idle` after its last message, and
     /// only once nothing is queued for it: a key whose handler is slow, or whose actor is
     /// between two incarnations (a restart waiting for a backoff or a factory, which a stop
-    /// would end with its queue discarded), is not idle.
+    /// would end with its queue discarded), is not idle, and its idle time starts again once
+    /// its queue has drained.
     /// Passivation is a graceful stop: the activation handles what is queued, its `stopped`
     /// hook runs (with `ExitReason::Shutdown(Some("passivated"))`), and the key's next message
     /// activates it again.

@@ -402,28 +402,44 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
     // The client's own timeout covers the TCP connect only: a server that accepts the
     // connection and then says nothing (stopped, overloaded, not a NATS server) would hold the
     // handshake for ever, and the client would never go on to the next server listed. So each
-    // attempt is bounded by the connect timeout, and a silent server is passed over by
-    // starting the next attempt at the next server. A server that refuses at once is passed
-    // over by the client itself, within the attempt.
+    // attempt is bounded by the connect timeout, and starts at the next server: every server
+    // listed is tried first once, a silent one passed over after the timeout. A server that
+    // refuses the connection at once is passed over by the client itself, within the attempt;
+    // one that fails it otherwise (a name that does not resolve, refused credentials, a full
+    // server) by the next attempt. The first attempt starts at a random server, so that the
+    // nodes spread over the servers listed.
+    let start = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), &node);
+    let start = usize::try_from(start % servers.len() as u64).unwrap_or(0);
     let mut client = None;
-    for first in 0..servers.len() {
+    let mut failure: Option<ConnectError> = None;
+    for attempt in 0..servers.len() {
         let mut order = servers.clone();
-        order.rotate_left(first);
+        order.rotate_left((start + attempt) % servers.len());
         let options = connect_options(&config, &node, &events_tx).await?;
         let connecting = options.retain_servers_order().connect(order);
         match tokio::time::timeout(config.connect_timeout, connecting).await {
-            Ok(connected) => {
-                client = Some(connected.map_err(|e| connect_error(&e, tls))?);
+            Ok(Ok(connected)) => {
+                client = Some(connected);
                 break;
             }
-            Err(_) => continue,
+            Ok(Err(e)) => {
+                let e = connect_error(&e, tls);
+                // The most telling failure is reported: a refusal of the credentials or of
+                // TLS says more than a server out of reach.
+                if failure.as_ref().is_none_or(|f| telling(&e) >= telling(f)) {
+                    failure = Some(e);
+                }
+            }
+            Err(_) => {}
         }
     }
     let Some(client) = client else {
-        return Err(ConnectError::Unreachable(format!(
-            "no NATS handshake from {} within the connect timeout ({:?} per server)",
-            config.url, config.connect_timeout
-        )));
+        return Err(failure.unwrap_or_else(|| {
+            ConnectError::Unreachable(format!(
+                "no NATS handshake from {} within the connect timeout ({:?} per server)",
+                config.url, config.connect_timeout
+            ))
+        }));
     };
 
     let js = jetstream::new(client.clone());
@@ -608,6 +624,17 @@ async fn connect_options(
         }))
 }
 
+/// How much a connect failure says about the configuration: what is reported when every
+/// server listed failed.
+fn telling(e: &ConnectError) -> u8 {
+    match e {
+        ConnectError::NotAuthorized(_) => 3,
+        ConnectError::Tls(_) => 2,
+        ConnectError::InvalidConfig(_) => 1,
+        _ => 0,
+    }
+}
+
 fn connect_error(e: &async_nats::ConnectError, tls: bool) -> ConnectError {
     let detail = e.to_string();
     match e.kind() {
@@ -661,46 +688,84 @@ pub(crate) fn generated_name() -> String {
 }
 
 /// Writes this node's heartbeat every `heartbeat` (a compare-and-set on the entry's revision,
-/// starting from `revision`, the announcement's), and reaps the nodes whose heartbeats stopped.
+/// starting from `revision`, the announcement's; one at a time, a tick that finds one still
+/// under way starting none), and reaps the nodes whose heartbeats stopped.
 /// If another process took the node's name (see [`crate::announce`]), this node leaves the
 /// cluster ([`MemberEvent::Superseded`]).
 async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64) {
-    let every = match weak.upgrade() {
-        Some(inner) => inner.config.heartbeat,
+    use crate::announce::Beat;
+    let (every, ttl, store, node, incarnation) = match weak.upgrade() {
+        Some(inner) => (
+            inner.config.heartbeat,
+            inner.config.node_ttl,
+            inner.members_kv.clone(),
+            inner.node.clone(),
+            inner.incarnation.clone(),
+        ),
         None => return,
     };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The beat under way. It is not given up at the next tick: one that landed but whose
+    // acknowledgement came late would leave the next ones expecting an old revision, each then
+    // needing a round trip more to find its own entry, and on a server that slow, never
+    // finishing in time again. It is bounded by the node TTL only, and the ticks meanwhile
+    // still reap the nodes gone silent.
+    let mut in_flight: Option<futures::future::BoxFuture<'static, Beat>> = None;
     loop {
-        tick.tick().await;
+        let beat = tokio::select! {
+            _ = tick.tick() => None,
+            beat = finish(&mut in_flight) => Some(beat),
+        };
         let Some(inner) = weak.upgrade() else { return };
         if inner.left.load(Ordering::SeqCst) {
             return;
         }
-        // Reaped before the beat, which waits for the server (up to JetStream's timeout while
-        // the connection is down): the nodes gone silent leave on time, as `members()` says.
-        for dead in inner.members.reap() {
-            let inner = Arc::clone(&inner);
-            runtime::spawn(async move { crate::registry::withdraw_dead(&inner, &dead).await });
-        }
-        // A beat that takes longer than a beat's period is given up: the next tick tries again.
-        let beat =
-            crate::announce::beat(&inner.members_kv, &inner.node, &inner.incarnation, revision);
-        match tokio::time::timeout(every, beat).await {
-            Ok(crate::announce::Beat::Kept(now)) => {
+        match beat {
+            None => {
+                for dead in inner.members.reap() {
+                    let inner = Arc::clone(&inner);
+                    runtime::spawn(async move {
+                        crate::registry::withdraw_dead(&inner, &dead).await;
+                    });
+                }
+                if in_flight.is_none() {
+                    let (store, node, incarnation) =
+                        (store.clone(), node.clone(), incarnation.clone());
+                    in_flight = Some(Box::pin(async move {
+                        let beat = crate::announce::beat(&store, &node, &incarnation, revision);
+                        tokio::time::timeout(ttl, beat)
+                            .await
+                            .unwrap_or(Beat::Failed)
+                    }));
+                }
+            }
+            Some(Beat::Kept(now)) => {
                 revision = now;
                 inner
                     .members
                     .heartbeat(&inner.node, Duration::ZERO, &inner.incarnation);
             }
-            Ok(crate::announce::Beat::Taken) => {
+            Some(Beat::Taken) => {
                 // Not kept as a task: `leave` aborts those, this one among them.
                 runtime::spawn(superseded(inner));
                 return;
             }
-            Ok(crate::announce::Beat::Failed) | Err(_) => {}
+            Some(Beat::Failed) => {}
         }
     }
+}
+
+/// The outcome of the beat under way, which is then done; never, if none is.
+async fn finish(
+    in_flight: &mut Option<futures::future::BoxFuture<'static, crate::announce::Beat>>,
+) -> crate::announce::Beat {
+    let beat = match in_flight.as_mut() {
+        Some(beat) => beat.await,
+        None => std::future::pending().await,
+    };
+    *in_flight = None;
+    beat
 }
 
 /// Leaves the cluster because another process holds this node's name: as

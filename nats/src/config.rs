@@ -91,10 +91,17 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// A configuration for the server at `url` (`tls://host:port`), or the servers of a
-    /// comma-separated list of such addresses (the servers of one NATS cluster, tried in the
-    /// order given, at connect and when the client reconnects); TLS required, no credentials
-    /// yet, prefix `playhouse`, heartbeat 1 s, node TTL 4 s, ask timeout 30 s. An address that
-    /// does not parse fails the connect with `ConnectError::InvalidConfig`.
+    /// comma-separated list of such addresses (the servers of one NATS cluster); TLS required,
+    /// no credentials yet, prefix `playhouse`, heartbeat 1 s, node TTL 4 s, ask timeout 30 s.
+    /// An address that does not parse fails the connect with `ConnectError::InvalidConfig`.
+    ///
+    /// A connect tries each server listed in turn, starting at a random one (so that nodes
+    /// spread over the servers), until one answers; a server that takes the connection and
+    /// says nothing is passed over after the [connect timeout](NodeConfig::connect_timeout).
+    /// Once connected, the client reconnects after a loss to the servers in the list's order,
+    /// from the one it was connected to. The client bounds a reconnection's TCP connect but not
+    /// the server's first answer, so a listed server that takes connections and never answers
+    /// holds a reconnection that reaches it until it answers or closes the connection.
     pub fn new(url: impl Into<String>) -> Self {
         NodeConfig {
             url: url.into(),

@@ -47,8 +47,8 @@ pub enum MemberEvent {
     /// process's entry where its own had been. Rather than take the name back (the two would
     /// take turns holding it), this node leaves, as [`leave`](crate::NatsBroker::leave) does,
     /// and leaves the other process's entry alone. Sent once it has left: its exports no longer
-    /// serve, its sharded groups have given their keys back, and its remote sends fail with
-    /// `Disconnected`. Its actors keep running; to rejoin, connect a new broker under another
+    /// serve, its sharded groups have given their keys back (waited for at most the node TTL,
+    /// as `leave` waits), and its remote sends fail with `Disconnected`. Its actors keep running; to rejoin, connect a new broker under another
     /// name, or under this one once the other process has gone.
     Superseded,
 }

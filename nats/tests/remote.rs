@@ -950,41 +950,57 @@ fn silent_server() -> std::net::SocketAddr {
     addr
 }
 
-/// Servers listed are tried in the order given: a silent one is passed over after the connect
-/// timeout (it held the handshake for ever, and the next was never tried), one that refuses
-/// the connection at once, and the node connects to the first that answers. A list with an
-/// address that does not parse is refused before anything is tried (a list was refused
-/// whatever it held).
+/// Each server listed is tried: a silent one is passed over after the connect timeout (it held
+/// the handshake for ever, and the next was never tried), and so are one that refuses the
+/// connection and one whose name does not resolve (which ended the connect); the node connects
+/// to the one that answers. When all fail, the most telling failure is reported: here the
+/// credentials one refused. A list with an address that does not parse is refused before
+/// anything is tried (a list was refused whatever it held).
 #[tokio::test]
 async fn a_server_list_is_tried_in_turn_past_silent_and_refusing_servers() {
     let server = TestServer::start().expect("nats-server");
+    let strict = TestServer::start().expect("nats-server"); // another password
     let refusing = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let listed = |url: String| {
+    // Trusting one test server's CA only: two test CAs have the same name.
+    let listed = |url: String, ca: &TestServer| {
         NodeConfig::new(url)
-            .root_certificate(server.ca_cert_path().unwrap())
+            .root_certificate(ca.ca_cert_path().unwrap())
             .credentials(playhouse_nats::Credentials::UserPassword {
                 user: server.user().unwrap().to_owned(),
                 password: server.password().unwrap().to_owned(),
             })
             .connect_timeout(Duration::from_millis(300))
     };
-    let url = format!(
-        "tls://{}, tls://{refusing},{}",
+    let failing = format!(
+        "tls://{}, tls://{refusing},tls://no-such-host.invalid:4222",
         silent_server(),
-        server.url()
     );
-    let node = tokio::time::timeout(WAIT, NatsBroker::connect(listed(url).node_name("listed")))
+    // Whichever server it starts at (a random one), it reaches the one that answers.
+    for n in 0..8 {
+        let url = format!("{failing},{}", server.url());
+        let name = format!("listed{n}");
+        let config = listed(url, &server).node_name(&name);
+        let node = tokio::time::timeout(WAIT, NatsBroker::connect(config))
+            .await
+            .expect("connect gave up")
+            .expect("the last server answers");
+        assert!(node.is_member(&name));
+        node.leave().await;
+    }
+    // None answers: the refused credentials are what is reported.
+    let url = format!("{failing},{}", strict.url());
+    let config = listed(url, &strict).node_name("none");
+    let err = tokio::time::timeout(WAIT, NatsBroker::connect(config))
         .await
         .expect("connect gave up")
-        .expect("the third server answers");
-    assert!(node.is_member("listed"));
-    node.leave().await;
+        .unwrap_err();
+    assert!(matches!(err, ConnectError::NotAuthorized(_)), "{err:?}");
 
     for bad in ["", " , ", &format!("{},tls://127.0.0.1:port", server.url())] {
-        let err = NatsBroker::connect(listed(bad.to_owned()).node_name("bad"))
+        let err = NatsBroker::connect(listed(bad.to_owned(), &server).node_name("bad"))
             .await
             .unwrap_err();
         assert!(

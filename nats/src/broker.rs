@@ -791,6 +791,16 @@ async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
                 match entry.operation {
                     kv::Operation::Put => {
                         let incarnation = crate::members::incarnation_of(&entry.value);
+                        if entry.key == inner.node
+                            && !incarnation.is_empty()
+                            && incarnation != inner.incarnation
+                        {
+                            // Another process wrote this node's entry: it connected under the
+                            // name while this one was out of reach. This one leaves now,
+                            // without waiting for its next heartbeat to find out.
+                            runtime::spawn(superseded(inner));
+                            continue;
+                        }
                         let age = age_of(&entry);
                         if let Some(old) = inner.members.heartbeat(&entry.key, age, &incarnation) {
                             // Restarted under its name before its silence was noticed: the

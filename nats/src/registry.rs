@@ -180,17 +180,27 @@ pub(crate) async fn find<C: Codec>(
     }))
 }
 
-/// Whether `node`'s `incarnation` is alive: it is this node's own, or this node has seen its
-/// heartbeat within the TTL, or (a node it has not heard of yet, e.g. just after either
-/// started) the members bucket still holds one of it (the bucket forgets heartbeats older
-/// than the TTL).
+/// Whether `node`'s `incarnation` is alive: it is this node's own (or holds this node's name in
+/// the members bucket, having superseded it), or this node has seen its heartbeat within the
+/// TTL, or (a node it has not heard of yet, e.g. just after either started) the members bucket
+/// still holds one of it (the bucket forgets heartbeats older than the TTL).
 async fn alive<C: Codec>(inner: &Inner<C>, node: &str, incarnation: &str) -> bool {
     // An entry without an incarnation (an earlier version's) belongs to whichever is alive.
     let any = incarnation.is_empty();
     if node == inner.node {
         // This process writes its token in every entry it makes: one without is an earlier
-        // process's.
-        return incarnation == inner.incarnation;
+        // process's. One with another token is an earlier process's too, unless that process
+        // holds the node's name now: it connected under it while this one was out of reach
+        // (this one then leaves, `MemberEvent::Superseded`), and its entries are alive.
+        if incarnation == inner.incarnation {
+            return true;
+        }
+        return !any
+            && matches!(
+                inner.members_kv.entry(node).await,
+                Ok(Some(entry)) if entry.operation == kv::Operation::Put
+                    && crate::members::incarnation_of(&entry.value) == incarnation
+            );
     }
     if let Some(live) = inner.members.live_incarnation(node) {
         return any || live == incarnation;

@@ -1526,3 +1526,59 @@ async fn a_node_whose_name_another_process_took_leaves_and_one_whose_entry_merel
         0
     );
 }
+
+/// A process that connects under a node's name while that node is out of reach, and at once
+/// exports a name the node exported, keeps it: the node, back, leaves (`Superseded`) and gives
+/// the name up. (It took the other process's entry for an earlier process's of its own, claimed
+/// the name back, then withdrew it as it left: nobody served the name.)
+#[tokio::test]
+async fn a_returning_node_leaves_its_names_to_the_process_that_took_its_name() {
+    // The race that lost the name is won about half the time: ten rounds.
+    for round in 0..10 {
+        let server = TestServer::start().expect("nats-server");
+        let a = NatsBroker::connect(
+            server
+                .node_config("a")
+                .heartbeat(Duration::from_secs(2), Duration::from_secs(8)),
+        )
+        .await
+        .unwrap();
+        let w = node(&server, "w").await;
+        let counter = system(&a).spawn(Counter::new());
+        export_counter(&a, "counter", &counter).await;
+        counter.tell(Msg::Add(5)).await.unwrap();
+        let mut events = a.member_events();
+        let members = raw_members(&server).await;
+        // a's entry expires (purged here), and another process connects as a.
+        let other = loop {
+            members.purge("a").await.unwrap();
+            match NatsBroker::connect(config(&server, "a")).await {
+                Ok(other) => break other,
+                Err(ConnectError::NodeNameTaken { .. }) => continue,
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        };
+        let again = system(&other).spawn(Counter::new());
+        export_counter(&other, "counter", &again).await;
+        loop {
+            match tokio::time::timeout(WAIT, events.next()).await {
+                Ok(Some(MemberEvent::Superseded)) => break,
+                Ok(Some(_)) => {}
+                other => panic!("round {round}: a never left: {other:?}"),
+            }
+        }
+        // The name is the new process's, and stays so: w reaches its counter, not a's.
+        let get = w.remote::<Get>("counter");
+        eventually("w reaches the new process's counter", async || {
+            get.ask::<u64>(Get, Duration::from_millis(500)).await.ok() == Some(0)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            get.ask::<u64>(Get, WAIT).await.ok(),
+            Some(0),
+            "round {round}"
+        );
+        assert_eq!(counter.ask(Msg::Get).await.unwrap(), 5, "round {round}");
+    }
+}

@@ -1,10 +1,18 @@
 //! Leases: one node owns a key at a time.
 //!
 //! A lease is an entry `<group>.<key>` in the `<prefix>_leases` bucket whose value is the
-//! owner's node name. The bucket's `max_age` is the lease TTL: an entry nobody renews vanishes
-//! no earlier than one TTL after the server stored its last write. A node takes a lease with
-//! `create` (compare-and-set on "absent"), renews it with `update` at the revision it holds, and
-//! gives it back with a purge at that revision; so two nodes never both win.
+//! owner's node name and the token of its connection (`<node> <incarnation>`). The bucket's
+//! `max_age` is the lease TTL: an entry nobody renews vanishes no earlier than one TTL after
+//! the server stored its last write. A node takes a lease with `create` (compare-and-set on
+//! "absent"), renews it with `update` at the revision it holds, and gives it back with a purge
+//! at that revision; so two nodes never both win.
+//!
+//! An entry of this node's name is taken over at once if an earlier process of the node wrote
+//! it (restarted under its name, it serves its keys again without waiting for their leases to
+//! run out), but not if a later one did: a process that connected under the node's name while
+//! this one was out of reach holds the name now, and this one is on its way out
+//! ([`MemberEvent::Superseded`](crate::MemberEvent::Superseded)). The members bucket says which
+//! process holds the name.
 //!
 //! **Fencing.** The owner records, for each successful take or renewal, a local deadline: the
 //! instant *before* the request was sent, plus the TTL, minus a margin. The server stored the
@@ -97,6 +105,10 @@ pub(crate) enum Taken {
 pub(crate) struct Leases {
     store: kv::Store,
     node: String,
+    /// This process's token (see [`crate::members`]).
+    incarnation: String,
+    /// The members bucket: which process holds this node's name.
+    members: kv::Store,
     /// The bucket's `max_age`, whatever this node asked for: the server enforces that one.
     ttl: Duration,
     margin: Duration,
@@ -107,6 +119,8 @@ impl Leases {
     pub(crate) fn new(
         store: kv::Store,
         node: String,
+        incarnation: String,
+        members: kv::Store,
         ttl: Duration,
         renew_every: Duration,
     ) -> Self {
@@ -115,6 +129,8 @@ impl Leases {
         Leases {
             store,
             node,
+            incarnation,
+            members,
             ttl,
             margin,
             renew_every: renew_every.min(ttl / 3),
@@ -129,9 +145,23 @@ impl Leases {
         sent + self.ttl - self.margin
     }
 
+    /// The value of this process's lease entries.
+    fn value(&self) -> bytes::Bytes {
+        bytes::Bytes::from(format!("{} {}", self.node, self.incarnation))
+    }
+
+    /// Whether this process holds its node's name: the members bucket's entry is its own.
+    async fn holds_node_name(&self) -> bool {
+        matches!(
+            self.members.entry(&self.node).await,
+            Ok(Some(entry)) if entry.operation == kv::Operation::Put
+                && crate::members::incarnation_of(&entry.value) == self.incarnation
+        )
+    }
+
     /// Takes the lease on `key` (`<group>.<key>`), or says who holds it.
     pub(crate) async fn take(&self, key: &str) -> Result<Taken, String> {
-        let value = bytes::Bytes::from(self.node.clone().into_bytes());
+        let value = self.value();
         for _ in 0..8 {
             let sent = Instant::now();
             match self.store.create(key, value.clone()).await {
@@ -147,13 +177,25 @@ impl Leases {
             if entry.operation != kv::Operation::Put {
                 continue;
             }
-            let owner = String::from_utf8_lossy(&entry.value).into_owned();
+            let written = String::from_utf8_lossy(&entry.value);
+            // (An entry of an earlier version of this crate holds the node name alone.)
+            let (owner, incarnation) = written.split_once(' ').unwrap_or((&written, ""));
             if owner != self.node {
-                return Ok(Taken::HeldBy(owner));
+                return Ok(Taken::HeldBy(owner.to_owned()));
             }
-            // An entry of ours that this node no longer honours (it lapsed here, or the node
-            // restarted under the same name): nobody else can hold it, take it again at its
-            // revision.
+            if !incarnation.is_empty()
+                && incarnation != self.incarnation
+                && !self.holds_node_name().await
+            {
+                return Err(format!(
+                    "another process of node {:?} holds the lease on {key:?}, and this one does \
+                     not hold the node's name",
+                    self.node
+                ));
+            }
+            // An entry of this process that it no longer honours (it lapsed here), or of an
+            // earlier process of the node (restarted under its name): nobody else can hold it,
+            // take it again at its revision.
             let sent = Instant::now();
             match self.store.update(key, value.clone(), entry.revision).await {
                 Ok(revision) => {
@@ -170,7 +212,7 @@ impl Leases {
     /// Renews `lease` every `renew_every` until it lapses (the entry moved, or no renewal
     /// succeeded before the deadline) or is given back; calls `lapsed` when it lapses.
     pub(crate) async fn keep(&self, lease: Arc<Lease>, lapsed: impl FnOnce()) {
-        let value = bytes::Bytes::from(self.node.clone().into_bytes());
+        let value = self.value();
         loop {
             tokio::time::sleep(self.renew_every).await;
             if lease.is_lapsed() {

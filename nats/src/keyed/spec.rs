@@ -517,7 +517,14 @@ impl<'b, A: Actor, MB: Mailbox, C: Codec> ShardedSpec<'b, A, MB, C> {
                 (None, None)
             };
             inner.client.flush().await.map_err(|e| nats(&e))?;
-            let leases = Leases::new(leases, inner.node.clone(), ttl, inner.config.heartbeat);
+            let leases = Leases::new(
+                leases,
+                inner.node.clone(),
+                inner.incarnation.clone(),
+                inner.members_kv.clone(),
+                ttl,
+                inner.config.heartbeat,
+            );
             let group = Arc::new(Group {
                 inner: Arc::clone(&inner),
                 name,

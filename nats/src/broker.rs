@@ -712,6 +712,8 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
     // finishing in time again. It is bounded by the node TTL only, and the ticks meanwhile
     // still reap the nodes gone silent.
     let mut in_flight: Option<futures::future::BoxFuture<'static, Beat>> = None;
+    // The silent nodes whose entries are being read, each once at a time.
+    let checking: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
     loop {
         let beat = tokio::select! {
             _ = tick.tick() => None,
@@ -723,11 +725,21 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
         }
         match beat {
             None => {
-                for dead in inner.members.reap() {
-                    let inner = Arc::clone(&inner);
-                    runtime::spawn(async move {
-                        crate::registry::withdraw_dead(&inner, &dead).await;
-                    });
+                for (node, incarnation) in inner.members.stale() {
+                    if checking
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(node.clone())
+                    {
+                        let (inner, checking) = (Arc::clone(&inner), Arc::clone(&checking));
+                        runtime::spawn(async move {
+                            reap_if_dead(&inner, &node, &incarnation).await;
+                            checking
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(&node);
+                        });
+                    }
                 }
                 if in_flight.is_none() {
                     let (store, node, incarnation) =
@@ -753,6 +765,30 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
             }
             Some(Beat::Failed) => {}
         }
+    }
+}
+
+/// Reaps `node`, silent for longer than the TTL as far as this node saw, unless the members
+/// bucket holds a heartbeat of it younger than the TTL: this node may be the one that stopped
+/// (its process or machine paused, its watch behind), and took no heartbeat in meanwhile. A
+/// dead node's names are then withdrawn. A bucket that cannot be read leaves the local view to
+/// decide.
+async fn reap_if_dead<C: Codec>(inner: &Arc<Inner<C>>, node: &str, incarnation: &str) {
+    if let Ok(Some(entry)) = inner.members_kv.entry(node).await {
+        let age = age_of(&entry);
+        if entry.operation == kv::Operation::Put && age < inner.config.node_ttl {
+            let beating = crate::members::incarnation_of(&entry.value);
+            if let Some(old) = inner.members.heartbeat(node, age, &beating) {
+                // Another process of the node beats now: the old one's names go.
+                crate::registry::withdraw_incarnation(inner, node, &old).await;
+            }
+            if inner.members.is_alive(node) {
+                return;
+            }
+        }
+    }
+    if inner.members.reap(node, incarnation) {
+        crate::registry::withdraw_dead(inner, node).await;
     }
 }
 

@@ -194,28 +194,39 @@ impl Members {
         }
     }
 
-    /// Removes the nodes whose last heartbeat is older than the TTL; returns them.
-    pub(crate) fn reap(&self) -> Vec<String> {
+    /// The nodes whose last heartbeat this node saw is older than the TTL, with the
+    /// incarnation it saw: dead, unless the members bucket shows a later heartbeat (this node
+    /// may have been the one that stopped: a pause of its process, its machine or its
+    /// connection, in which it saw no heartbeat).
+    pub(crate) fn stale(&self) -> Vec<(String, String)> {
         let now = Instant::now();
-        let dead: Vec<String> = {
+        self.seen()
+            .iter()
+            .filter(|(n, e)| **n != self.me && now.duration_since(e.at) >= self.ttl)
+            .map(|(n, e)| (n.clone(), e.incarnation.clone()))
+            .collect()
+    }
+
+    /// Removes `node`, found [`stale`](Members::stale) as `incarnation`, if it still is;
+    /// `true` if it did (then it has told `Left { reason: TimedOut }`).
+    pub(crate) fn reap(&self, node: &str, incarnation: &str) -> bool {
+        let removed = {
             let mut seen = self.seen();
-            let dead: Vec<String> = seen
-                .iter()
-                .filter(|(n, e)| **n != self.me && now.duration_since(e.at) >= self.ttl)
-                .map(|(n, _)| n.clone())
-                .collect();
-            for n in &dead {
-                seen.remove(n);
+            let still = seen
+                .get(node)
+                .is_some_and(|e| e.incarnation == incarnation && e.at.elapsed() >= self.ttl);
+            if still {
+                seen.remove(node);
             }
-            dead
+            still
         };
-        for n in &dead {
+        if removed {
             self.emit(MemberEvent::Left {
-                node: n.clone(),
+                node: node.to_owned(),
                 reason: LeaveReason::TimedOut,
             });
         }
-        dead
+        removed
     }
 
     /// Whether `node` is alive as far as this node knows (itself always is).

@@ -339,3 +339,64 @@ async fn a_node_in_another_process_goes_on_after_a_server_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The child: a node that reports its member events (`EVENT <event>`) until its stdin closes.
+#[tokio::test]
+async fn watching_node() {
+    let Some(mut node) = support::node() else {
+        return;
+    };
+    let config = NodeConfig::new(node.url.clone().unwrap())
+        .node_name(node.role.clone())
+        .credentials(playhouse_nats::Credentials::UserPassword {
+            user: node.user.clone().unwrap(),
+            password: node.password.clone().unwrap(),
+        })
+        .root_certificate(node.ca_cert_path.clone().unwrap())
+        .heartbeat(HEARTBEAT, TTL);
+    let broker = NatsBroker::connect(config).await.expect("connects");
+    let mut events = broker.member_events();
+    node.emit("READY");
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(event) => node.emit(format!("EVENT {event:?}")),
+                None => return,
+            },
+            command = node.next_command() => {
+                if command.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A node whose process was paused for longer than the TTL takes no live node for dead when it
+/// resumes: the heartbeats it missed are in the members bucket, which it reads before it
+/// reaps. (It reported every other node left, and withdrew their names.)
+#[tokio::test]
+async fn a_paused_node_takes_no_live_node_for_dead_when_it_resumes() {
+    let server = TestServer::start().expect("nats-server");
+    let me = NatsBroker::connect(parent_config(&server, "parent"))
+        .await
+        .unwrap();
+    let mut paused = support::spawn_node("watching_node", "paused", &server, &[]);
+    paused.wait_for_line("READY", support::STARTUP).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signal = |name: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([name, &paused.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill {name}");
+    };
+    signal("-STOP");
+    tokio::time::sleep(TTL * 3).await;
+    signal("-CONT");
+    let left = paused
+        .try_wait_for_line("EVENT Left { node: \"parent\"", TTL * 2)
+        .await;
+    assert!(left.is_err(), "it took the parent for dead: {left:?}");
+    assert!(me.is_member("paused"), "it came back");
+}

@@ -389,6 +389,11 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         Some(name) => name.clone(),
         None => generated_name(),
     };
+    if config.connect_timeout.is_zero() {
+        return Err(ConnectError::InvalidConfig(
+            "the connect timeout must be longer than zero".to_owned(),
+        ));
+    }
     if config.heartbeat.is_zero() || config.node_ttl <= config.heartbeat {
         return Err(ConnectError::InvalidConfig(format!(
             "the node TTL ({:?}) must be longer than the heartbeat ({:?})",
@@ -458,6 +463,21 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         ..Default::default()
     })
     .await?;
+    // The bucket forgets a heartbeat after the TTL of the node that made it; a node that
+    // counted with another would take live nodes for dead (a longer TTL here), or have its own
+    // entry expire between two of its beats and its name taken meanwhile (a shorter one there).
+    let cluster_ttl = members_kv
+        .status()
+        .await
+        .map_err(|e| ConnectError::JetStream(e.to_string()))?
+        .max_age();
+    if cluster_ttl != config.node_ttl {
+        return Err(ConnectError::InvalidConfig(format!(
+            "the node TTL ({:?}) differs from the cluster's ({cluster_ttl:?}, the bucket \
+             {}_members's max_age): every node of a cluster must use the same",
+            config.node_ttl, config.prefix
+        )));
+    }
 
     // This connection's token: it tells this incarnation of the node from an earlier one of
     // the same name, in its heartbeats and its registry entries.

@@ -161,7 +161,9 @@ impl NodeConfig {
 
     /// How often the node announces it is alive, and after how long without an announcement the
     /// others take it for dead (its names are freed, its leases lapse). `ttl` should be at least
-    /// three heartbeats.
+    /// three heartbeats. Every node of a cluster (one prefix on one server) must use the same
+    /// `ttl`: the first node to connect sets it in the members bucket, and a node configured
+    /// with another is refused at connect (`ConnectError::InvalidConfig`).
     pub fn heartbeat(mut self, every: Duration, ttl: Duration) -> Self {
         self.heartbeat = every;
         self.node_ttl = ttl;
@@ -197,7 +199,8 @@ impl NodeConfig {
     /// take the connection, complete TLS and answer the handshake (a server that takes the
     /// connection and says nothing is given up after it, as an unreachable one). With several
     /// servers listed, a silent one is given up after it and the next tried, so the whole
-    /// connect may take this long per server.
+    /// connect may take this long per server. Zero is refused at connect
+    /// (`ConnectError::InvalidConfig`).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

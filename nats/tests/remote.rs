@@ -1452,14 +1452,15 @@ async fn raw_members(server: &TestServer) -> async_nats::jetstream::kv::Store {
 async fn a_node_whose_name_another_process_took_leaves_and_one_whose_entry_merely_expired_goes_on()
 {
     let server = TestServer::start().expect("nats-server");
-    // Slow beats, so that an entry purged here stays gone long enough to be taken.
+    // Slow beats, so that an entry purged here stays gone long enough to be taken (every node
+    // of a cluster has the same TTL).
     let slow = |name: &str| {
         server
             .node_config(name)
             .heartbeat(Duration::from_secs(2), Duration::from_secs(8))
     };
     let a = NatsBroker::connect(slow("a")).await.unwrap();
-    let w = node(&server, "w").await;
+    let w = NatsBroker::connect(slow("w")).await.unwrap();
     eventually("w sees a", async || w.members() == ["a", "w"]).await;
     let members = raw_members(&server).await;
     let first = incarnation_of(&server, "a").await;
@@ -1481,7 +1482,7 @@ async fn a_node_whose_name_another_process_took_leaves_and_one_whose_entry_merel
     // beat is up to 2 s away; should it win the race, the name is purged again).
     let other = loop {
         members.purge("a").await.unwrap();
-        match NatsBroker::connect(config(&server, "a")).await {
+        match NatsBroker::connect(slow("a")).await {
             Ok(other) => break other,
             Err(ConnectError::NodeNameTaken { .. }) => continue,
             Err(e) => panic!("{e}"),
@@ -1536,14 +1537,15 @@ async fn a_returning_node_leaves_its_names_to_the_process_that_took_its_name() {
     // The race that lost the name is won about half the time: ten rounds.
     for round in 0..10 {
         let server = TestServer::start().expect("nats-server");
-        let a = NatsBroker::connect(
+        // Slow beats, so that a's entry, purged here, stays gone long enough for another
+        // process to take the name (every node of a cluster has the same TTL).
+        let slow = |name: &str| {
             server
-                .node_config("a")
-                .heartbeat(Duration::from_secs(2), Duration::from_secs(8)),
-        )
-        .await
-        .unwrap();
-        let w = node(&server, "w").await;
+                .node_config(name)
+                .heartbeat(Duration::from_secs(2), Duration::from_secs(8))
+        };
+        let a = NatsBroker::connect(slow("a")).await.unwrap();
+        let w = NatsBroker::connect(slow("w")).await.unwrap();
         let counter = system(&a).spawn(Counter::new());
         export_counter(&a, "counter", &counter).await;
         counter.tell(Msg::Add(5)).await.unwrap();
@@ -1552,7 +1554,7 @@ async fn a_returning_node_leaves_its_names_to_the_process_that_took_its_name() {
         // a's entry expires (purged here), and another process connects as a.
         let other = loop {
             members.purge("a").await.unwrap();
-            match NatsBroker::connect(config(&server, "a")).await {
+            match NatsBroker::connect(slow("a")).await {
                 Ok(other) => break other,
                 Err(ConnectError::NodeNameTaken { .. }) => continue,
                 Err(e) => panic!("round {round}: {e}"),
@@ -1581,4 +1583,26 @@ async fn a_returning_node_leaves_its_names_to_the_process_that_took_its_name() {
         );
         assert_eq!(counter.ask(Msg::Get).await.unwrap(), 5, "round {round}");
     }
+}
+
+/// Every node of a cluster counts with the TTL of the members bucket, which the first node
+/// made: a node configured with another is refused. (Accepted, it took live nodes for dead, or
+/// had its own entry expire between two of its beats and its name taken.) So is a connect
+/// timeout of zero (every connect failed, saying no server answered).
+#[tokio::test]
+async fn a_node_ttl_other_than_the_clusters_or_no_connect_time_is_refused() {
+    let server = TestServer::start().expect("nats-server");
+    let _a = node(&server, "a").await;
+    let other = server
+        .node_config("b")
+        .heartbeat(Duration::from_millis(200), Duration::from_secs(2));
+    let err = NatsBroker::connect(other).await.unwrap_err();
+    match err {
+        ConnectError::InvalidConfig(why) => assert!(why.contains("node TTL"), "{why}"),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    let _b = node(&server, "b").await;
+    let instant = config(&server, "c").connect_timeout(Duration::ZERO);
+    let err = NatsBroker::connect(instant).await.unwrap_err();
+    assert!(matches!(err, ConnectError::InvalidConfig(_)), "{err:?}");
 }

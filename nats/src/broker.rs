@@ -790,11 +790,16 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
 
 /// Reaps `node`, silent for longer than the TTL as far as this node saw, unless the members
 /// bucket holds a heartbeat of it younger than the TTL: this node may be the one that stopped
-/// (its process or machine paused, its watch behind), and took no heartbeat in meanwhile. A
-/// dead node's names are then withdrawn. A bucket that cannot be read leaves the local view to
-/// decide.
+/// (its process or machine paused, its connection stalled, its watch behind), and took no
+/// heartbeat in meanwhile. A dead node's names are then withdrawn. A bucket that cannot be read
+/// leaves the local view to decide only if this node's own heartbeats reach the server (it is
+/// in touch, and the silence is the other node's); otherwise the next tick looks again.
 async fn reap_if_dead<C: Codec>(inner: &Arc<Inner<C>>, node: &str, incarnation: &str) {
-    if let Ok(Some(entry)) = inner.members_kv.entry(node).await {
+    let read = inner.members_kv.entry(node).await;
+    if read.is_err() && !inner.members.beats_lately() {
+        return;
+    }
+    if let Ok(Some(entry)) = read {
         let age = age_of(&entry);
         if entry.operation == kv::Operation::Put && age < inner.config.node_ttl {
             let beating = crate::members::incarnation_of(&entry.value);

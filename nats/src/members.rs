@@ -229,6 +229,14 @@ impl Members {
         removed
     }
 
+    /// Whether this node's own heartbeat reached the server within the TTL: it is in touch
+    /// with the cluster, and its view of the others is current.
+    pub(crate) fn beats_lately(&self) -> bool {
+        self.seen()
+            .get(&self.me)
+            .is_some_and(|e| e.at.elapsed() < self.ttl)
+    }
+
     /// Whether `node` is alive as far as this node knows (itself always is).
     pub(crate) fn is_alive(&self, node: &str) -> bool {
         node == self.me

@@ -195,12 +195,17 @@ async fn alive<C: Codec>(inner: &Inner<C>, node: &str, incarnation: &str) -> boo
         if incarnation == inner.incarnation {
             return true;
         }
+        // (A members bucket that cannot be read says nothing: alive, so that nothing is taken
+        // from a process that may hold the name.)
         return !any
-            && matches!(
-                inner.members_kv.entry(node).await,
-                Ok(Some(entry)) if entry.operation == kv::Operation::Put
-                    && crate::members::incarnation_of(&entry.value) == incarnation
-            );
+            && match inner.members_kv.entry(node).await {
+                Ok(Some(entry)) => {
+                    entry.operation == kv::Operation::Put
+                        && crate::members::incarnation_of(&entry.value) == incarnation
+                }
+                Ok(None) => false,
+                Err(_) => true,
+            };
     }
     if let Some(live) = inner.members.live_incarnation(node) {
         return any || live == incarnation;

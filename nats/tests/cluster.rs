@@ -58,20 +58,25 @@ impl<V: Env> Handler<V> for Counter {
     }
 }
 
-/// The child: a node that serves a counter under `counter-<role>` until its stdin closes.
-#[tokio::test]
-async fn counter_node() {
-    let Some(mut node) = support::node() else {
-        return;
-    };
-    let config = NodeConfig::new(node.url.clone().unwrap())
+/// A child node's configuration: its role as its name, the server the parent gave it.
+fn child_config(node: &support::Node) -> NodeConfig {
+    NodeConfig::new(node.url.clone().unwrap())
         .node_name(node.role.clone())
         .credentials(playhouse_nats::Credentials::UserPassword {
             user: node.user.clone().unwrap(),
             password: node.password.clone().unwrap(),
         })
         .root_certificate(node.ca_cert_path.clone().unwrap())
-        .heartbeat(HEARTBEAT, TTL);
+        .heartbeat(HEARTBEAT, TTL)
+}
+
+/// The child: a node that serves a counter under `counter-<role>` until its stdin closes.
+#[tokio::test]
+async fn counter_node() {
+    let Some(mut node) = support::node() else {
+        return;
+    };
+    let config = child_config(&node);
     // A node restarted under its name is refused until its earlier process's last heartbeat
     // expires (at most the TTL): it tries again.
     let started = std::time::Instant::now();
@@ -346,14 +351,7 @@ async fn watching_node() {
     let Some(mut node) = support::node() else {
         return;
     };
-    let config = NodeConfig::new(node.url.clone().unwrap())
-        .node_name(node.role.clone())
-        .credentials(playhouse_nats::Credentials::UserPassword {
-            user: node.user.clone().unwrap(),
-            password: node.password.clone().unwrap(),
-        })
-        .root_certificate(node.ca_cert_path.clone().unwrap())
-        .heartbeat(HEARTBEAT, TTL);
+    let config = child_config(&node);
     let broker = NatsBroker::connect(config).await.expect("connects");
     let mut events = broker.member_events();
     node.emit("READY");

@@ -393,3 +393,21 @@ async fn when_the_server_is_gone_longer_than_the_ttl_every_owner_stops() {
     assert_eq!(get(&a, "cut").await.balance, 7, "reloaded after the lapse");
     assert_eq!(seen.count("cut"), 2);
 }
+
+/// A lease's value is its owner's node name alone, which nodes of every version of this crate
+/// read: a value that also carried the owner process's token named, to an earlier version, a
+/// node that does not exist, and it sent the key's messages to nobody.
+#[tokio::test]
+async fn a_lease_names_its_owner_node_as_every_version_reads_it() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, _accounts) = node(&server, "a", &seen).await;
+    assert_eq!(deposit(&a, "alice", 30).await, Ok(30));
+    let raw = server.connect().await.unwrap();
+    let leases = async_nats::jetstream::new(raw)
+        .get_key_value("playhouse_leases")
+        .await
+        .unwrap();
+    let value = leases.get("accounts.alice").await.unwrap();
+    assert_eq!(value.as_deref(), Some(&b"a"[..]));
+}

@@ -1443,6 +1443,32 @@ async fn raw_members(server: &TestServer) -> async_nats::jetstream::kv::Store {
         .unwrap()
 }
 
+/// A node with slow beats, so that its entry, purged by a test, stays gone long enough for
+/// another process to take its name (every node of a cluster has the same TTL).
+fn slow(server: &TestServer, name: &str) -> NodeConfig {
+    server
+        .node_config(name)
+        .heartbeat(Duration::from_secs(2), Duration::from_secs(8))
+}
+
+/// What happens to a node out of reach for longer than the TTL: its entry expires (purged
+/// here) and another process connects under its name (purged again if the node's own beat
+/// announced it again first). Returns that process's broker.
+async fn take_name(
+    server: &TestServer,
+    members: &async_nats::jetstream::kv::Store,
+    name: &str,
+) -> NatsBroker {
+    loop {
+        members.purge(name).await.unwrap();
+        match NatsBroker::connect(slow(server, name)).await {
+            Ok(other) => return other,
+            Err(ConnectError::NodeNameTaken { .. }) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 /// A node out of reach for longer than the TTL is taken for dead and its entry expires. If
 /// nobody took its name meanwhile, its next heartbeat announces it again and it goes on. If
 /// another process connected under its name, its heartbeat (a compare-and-set on its entry)
@@ -1452,15 +1478,8 @@ async fn raw_members(server: &TestServer) -> async_nats::jetstream::kv::Store {
 async fn a_node_whose_name_another_process_took_leaves_and_one_whose_entry_merely_expired_goes_on()
 {
     let server = TestServer::start().expect("nats-server");
-    // Slow beats, so that an entry purged here stays gone long enough to be taken (every node
-    // of a cluster has the same TTL).
-    let slow = |name: &str| {
-        server
-            .node_config(name)
-            .heartbeat(Duration::from_secs(2), Duration::from_secs(8))
-    };
-    let a = NatsBroker::connect(slow("a")).await.unwrap();
-    let w = NatsBroker::connect(slow("w")).await.unwrap();
+    let a = NatsBroker::connect(slow(&server, "a")).await.unwrap();
+    let w = NatsBroker::connect(slow(&server, "w")).await.unwrap();
     eventually("w sees a", async || w.members() == ["a", "w"]).await;
     let members = raw_members(&server).await;
     let first = incarnation_of(&server, "a").await;
@@ -1480,14 +1499,7 @@ async fn a_node_whose_name_another_process_took_leaves_and_one_whose_entry_merel
     let mut events = a.member_events();
     // Expired again, and this time another process connects under the name first (a's next
     // beat is up to 2 s away; should it win the race, the name is purged again).
-    let other = loop {
-        members.purge("a").await.unwrap();
-        match NatsBroker::connect(slow("a")).await {
-            Ok(other) => break other,
-            Err(ConnectError::NodeNameTaken { .. }) => continue,
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let other = take_name(&server, &members, "a").await;
     let second = incarnation_of(&server, "a").await;
     assert_ne!(second, first);
 
@@ -1537,29 +1549,14 @@ async fn a_returning_node_leaves_its_names_to_the_process_that_took_its_name() {
     // The race that lost the name is won about half the time: ten rounds.
     for round in 0..10 {
         let server = TestServer::start().expect("nats-server");
-        // Slow beats, so that a's entry, purged here, stays gone long enough for another
-        // process to take the name (every node of a cluster has the same TTL).
-        let slow = |name: &str| {
-            server
-                .node_config(name)
-                .heartbeat(Duration::from_secs(2), Duration::from_secs(8))
-        };
-        let a = NatsBroker::connect(slow("a")).await.unwrap();
-        let w = NatsBroker::connect(slow("w")).await.unwrap();
+        let a = NatsBroker::connect(slow(&server, "a")).await.unwrap();
+        let w = NatsBroker::connect(slow(&server, "w")).await.unwrap();
         let counter = system(&a).spawn(Counter::new());
         export_counter(&a, "counter", &counter).await;
         counter.tell(Msg::Add(5)).await.unwrap();
         let mut events = a.member_events();
         let members = raw_members(&server).await;
-        // a's entry expires (purged here), and another process connects as a.
-        let other = loop {
-            members.purge("a").await.unwrap();
-            match NatsBroker::connect(slow("a")).await {
-                Ok(other) => break other,
-                Err(ConnectError::NodeNameTaken { .. }) => continue,
-                Err(e) => panic!("round {round}: {e}"),
-            }
-        };
+        let other = take_name(&server, &members, "a").await;
         let again = system(&other).spawn(Counter::new());
         export_counter(&other, "counter", &again).await;
         loop {

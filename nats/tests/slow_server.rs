@@ -131,3 +131,53 @@ async fn a_node_on_a_slow_connection_stays_a_member_through_a_slower_moment() {
     assert!(!seen.contains(&timed_out), "a was taken for dead: {seen:?}");
     assert!(w.is_member("a") && a.is_member("a"));
 }
+
+/// A node whose connection stalls (the connection stays open, nothing comes through) for longer
+/// than the TTL plus JetStream's request timeout takes no live node for dead: the reads of the
+/// members bucket it makes before reaping fail, and as its own heartbeats did not reach the
+/// server either, it does not trust its stale view of the others. (It reported every live
+/// node left, and withdrew their names, though the node out of reach was itself.)
+#[tokio::test]
+async fn a_node_whose_connection_stalls_takes_no_live_node_for_dead() {
+    const BEAT: Duration = Duration::from_millis(200);
+    const TTL: Duration = Duration::from_secs(2);
+    let server = TestServer::start().expect("nats-server");
+    let upstream: SocketAddr = format!("127.0.0.1:{}", server.port()).parse().unwrap();
+    let proxy = LatencyProxy::start(upstream).await;
+    let w = NatsBroker::connect(server.node_config("w").heartbeat(BEAT, TTL))
+        .await
+        .unwrap();
+    let url = format!("tls://{}", proxy.addr);
+    let a = NatsBroker::connect(config_for(&server, url, "a").heartbeat(BEAT, TTL))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if a.is_member("w") && w.is_member("a") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut events = a.member_events();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    {
+        let seen = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                seen.lock().unwrap().push(event);
+            }
+        });
+    }
+    // What is sent in the next 400 ms arrives 15 s later, and all after it waits behind.
+    proxy.set_delay(Duration::from_secs(15));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    proxy.set_delay(Duration::ZERO);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+
+    let timed_out = MemberEvent::Left {
+        node: "w".into(),
+        reason: LeaveReason::TimedOut,
+    };
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.contains(&timed_out), "a took w for dead: {seen:?}");
+    assert!(a.is_member("w") && w.is_member("a"));
+}

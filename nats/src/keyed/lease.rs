@@ -1,18 +1,18 @@
 //! Leases: one node owns a key at a time.
 //!
 //! A lease is an entry `<group>.<key>` in the `<prefix>_leases` bucket whose value is the
-//! owner's node name and the token of its connection (`<node> <incarnation>`). The bucket's
-//! `max_age` is the lease TTL: an entry nobody renews vanishes no earlier than one TTL after
-//! the server stored its last write. A node takes a lease with `create` (compare-and-set on
-//! "absent"), renews it with `update` at the revision it holds, and gives it back with a purge
-//! at that revision; so two nodes never both win.
+//! owner's node name. The bucket's `max_age` is the lease TTL: an entry nobody renews vanishes
+//! no earlier than one TTL after the server stored its last write. A node takes a lease with
+//! `create` (compare-and-set on "absent"), renews it with `update` at the revision it holds, and
+//! gives it back with a purge at that revision; so two nodes never both win.
 //!
-//! An entry of this node's name is taken over at once if an earlier process of the node wrote
-//! it (restarted under its name, it serves its keys again without waiting for their leases to
-//! run out), but not if a later one did: a process that connected under the node's name while
-//! this one was out of reach holds the name now, and this one is on its way out
-//! ([`MemberEvent::Superseded`](crate::MemberEvent::Superseded)). The members bucket says which
-//! process holds the name.
+//! An entry of this node's name that this process does not hold (it lapsed here, or an earlier
+//! process of the node wrote it before a restart under the name) is taken over at once, so that
+//! a restarted node serves its keys without waiting for their leases to run out, but only while
+//! this process holds the node's name (its entry in the members bucket is this process's): a
+//! process that returns to find its name taken by another, which may hold the entry now, takes
+//! nothing ([`MemberEvent::Superseded`](crate::MemberEvent::Superseded)). The value stays the
+//! node name alone, which every version of this crate reads.
 //!
 //! **Fencing.** The owner records, for each successful take or renewal, a local deadline: the
 //! instant *before* the request was sent, plus the TTL, minus a margin. The server stored the
@@ -145,9 +145,9 @@ impl Leases {
         sent + self.ttl - self.margin
     }
 
-    /// The value of this process's lease entries.
+    /// The value of this node's lease entries.
     fn value(&self) -> bytes::Bytes {
-        bytes::Bytes::from(format!("{} {}", self.node, self.incarnation))
+        bytes::Bytes::from(self.node.clone().into_bytes())
     }
 
     /// Whether this process holds its node's name: the members bucket's entry is its own.
@@ -177,25 +177,20 @@ impl Leases {
             if entry.operation != kv::Operation::Put {
                 continue;
             }
-            let written = String::from_utf8_lossy(&entry.value);
-            // (An entry of an earlier version of this crate holds the node name alone.)
-            let (owner, incarnation) = written.split_once(' ').unwrap_or((&written, ""));
+            let owner = String::from_utf8_lossy(&entry.value).into_owned();
             if owner != self.node {
-                return Ok(Taken::HeldBy(owner.to_owned()));
+                return Ok(Taken::HeldBy(owner));
             }
-            if !incarnation.is_empty()
-                && incarnation != self.incarnation
-                && !self.holds_node_name().await
-            {
+            if !self.holds_node_name().await {
                 return Err(format!(
-                    "another process of node {:?} holds the lease on {key:?}, and this one does \
-                     not hold the node's name",
+                    "the lease on {key:?} is node {:?}'s, whose name this process does not hold \
+                     now",
                     self.node
                 ));
             }
             // An entry of this process that it no longer honours (it lapsed here), or of an
-            // earlier process of the node (restarted under its name): nobody else can hold it,
-            // take it again at its revision.
+            // earlier process of the node (restarted under its name): nobody else can hold it
+            // while this process holds the node's name; take it again at its revision.
             let sent = Instant::now();
             match self.store.update(key, value.clone(), entry.revision).await {
                 Ok(revision) => {

@@ -87,6 +87,8 @@ pub(crate) struct Inner<C> {
     pub(crate) serving: Mutex<HashMap<u64, String>>,
     /// The names this node's exports hold in the registry, kept claimed while they serve.
     pub(crate) held: Arc<crate::held_names::HeldNames>,
+    /// Told after a reconnection: the members watch is opened again (see `watch_members`).
+    pub(crate) rewatch_members: Arc<tokio::sync::Notify>,
     /// The sharded groups this node serves, which [`NatsBroker::leave`] stops first.
     pub(crate) groups: Mutex<Vec<ServedGroup>>,
     /// The sharded groups this node serves or is starting, by name: one of each at a time
@@ -513,6 +515,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         tasks: Mutex::new(Some(Vec::new())),
         serving: Mutex::new(HashMap::new()),
         held: Arc::default(),
+        rewatch_members: Arc::default(),
         groups: Mutex::new(Vec::new()),
         group_names: Mutex::new(std::collections::HashSet::new()),
         config,
@@ -838,15 +841,26 @@ async fn superseded<C: Codec>(inner: Arc<Inner<C>>) {
 }
 
 /// Follows the members bucket: a put is a heartbeat, a delete a node leaving. Re-watches after
-/// an error (a server restart ends the watch).
+/// an error, and after each reconnection: a server restart ends the watch's consumer, and the
+/// watch, which does not say so, would stay silent until the client's own check replaces it
+/// (about ten seconds), while the nodes it reaped in the outage beat again unseen.
 async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
+    let rewatch = match weak.upgrade() {
+        Some(inner) => Arc::clone(&inner.rewatch_members),
+        None => return,
+    };
     loop {
         let watch = {
             let Some(inner) = weak.upgrade() else { return };
             inner.members_kv.watch_with_history(">").await
         };
         if let Ok(mut watch) = watch {
-            while let Some(entry) = watch.next().await {
+            loop {
+                let entry = tokio::select! {
+                    entry = watch.next() => entry,
+                    () = rewatch.notified() => break,
+                };
+                let Some(entry) = entry else { break };
                 let Some(inner) = weak.upgrade() else { return };
                 let Ok(entry) = entry else { break };
                 match entry.operation {
@@ -924,6 +938,7 @@ async fn connection_events<C: Codec>(
                 inner.members.emit(MemberEvent::Reconnected);
                 // Other nodes may have taken this one for dead meanwhile and purged its names.
                 inner.held.recheck_soon();
+                inner.rewatch_members.notify_one();
             }
             // The client dropped a message for one of our subscriptions (it was full), or the
             // server dropped messages for this connection.

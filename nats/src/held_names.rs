@@ -137,7 +137,10 @@ pub(crate) async fn keep<C: Codec>(weak: Weak<Inner<C>>) {
                         Some(Ok(change)) => Some(change),
                         _ => break,
                     },
-                    () = held.wake.notified() => None,
+                    // After a reconnection: the watch is opened again (a server restart
+                    // ends its consumer without a word, and it would stay silent until the
+                    // client replaced it), and the table checked as it opens.
+                    () = held.wake.notified() => break,
                     _ = retry.tick() => {
                         if !held.recheck.load(Ordering::SeqCst) {
                             continue;

@@ -1603,3 +1603,37 @@ async fn a_node_ttl_other_than_the_clusters_or_no_connect_time_is_refused() {
     let err = NatsBroker::connect(instant).await.unwrap_err();
     assert!(matches!(err, ConnectError::InvalidConfig(_)), "{err:?}");
 }
+
+/// After the server was gone for longer than the TTL, every node sees the others again soon
+/// after it comes back: a node opens its members watch again when it reconnects. (A watch whose
+/// consumer the restart had ended stayed silent until the client replaced it, about ten
+/// seconds, and the nodes it had reaped during the outage stayed out of its `members()`.)
+#[tokio::test]
+async fn after_a_server_outage_every_node_sees_the_others_again_soon() {
+    let mut server = TestServer::start().expect("nats-server");
+    let configs: Vec<NodeConfig> = ["a", "b", "c"]
+        .into_iter()
+        .map(|name| {
+            server
+                .node_config(name)
+                .heartbeat(Duration::from_millis(100), Duration::from_millis(500))
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for config in configs {
+        nodes.push(NatsBroker::connect(config).await.unwrap());
+    }
+    let all_see_all = || nodes.iter().all(|n| n.members() == ["a", "b", "c"]);
+    eventually("all see all", async || all_see_all()).await;
+    for round in 0..3 {
+        server.stop();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        server.restart().expect("the server comes back");
+        let back = tokio::time::Instant::now();
+        while !all_see_all() {
+            let seen: Vec<_> = nodes.iter().map(|n| n.members()).collect();
+            assert!(back.elapsed() < WAIT, "round {round}: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

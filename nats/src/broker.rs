@@ -76,6 +76,8 @@ pub(crate) struct Inner<C> {
     pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<async_nats::Message>>>,
     pub(crate) next_correlation: AtomicU64,
     pub(crate) left: AtomicBool,
+    /// Set once the node has finished leaving (`true` in it): a second `leave` waits for it.
+    pub(crate) gone: tokio::sync::watch::Sender<bool>,
     /// Set under the pending table's lock when the inbox is gone (the node left, or its
     /// connection closed for good): no request may wait for an answer after that.
     pub(crate) inbox_closed: AtomicBool,
@@ -321,11 +323,23 @@ impl<C: Codec> NatsBroker<C> {
     }
 }
 
-/// What [`NatsBroker::leave`] does; `false` if the node had left already.
+/// What [`NatsBroker::leave`] does; `false` if the node had left already, or was leaving
+/// (then once it has left: a `leave` racing the node's own, when another process took its
+/// name, returns only once the groups have stopped and the names are withdrawn, as it says).
 async fn leave_cluster<C: Codec>(inner: &Arc<Inner<C>>) -> bool {
     if inner.left.swap(true, Ordering::SeqCst) {
+        let mut gone = inner.gone.subscribe();
+        let _ = gone.wait_for(|gone| *gone).await;
         return false;
     }
+    // Said gone when this ends, however it ends.
+    struct Gone<'a>(&'a tokio::sync::watch::Sender<bool>);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            self.0.send_replace(true);
+        }
+    }
+    let _gone = Gone(&inner.gone);
     stop_groups(inner).await;
     // Taken out of the lock first: an aborted task's guards take other locks.
     let tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -511,6 +525,7 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         pending: Mutex::new(HashMap::new()),
         next_correlation: AtomicU64::new(1),
         left: AtomicBool::new(false),
+        gone: tokio::sync::watch::Sender::new(false),
         inbox_closed: AtomicBool::new(false),
         tasks: Mutex::new(Some(Vec::new())),
         serving: Mutex::new(HashMap::new()),

@@ -411,3 +411,31 @@ async fn a_lease_names_its_owner_node_as_every_version_reads_it() {
     let value = leases.get("accounts.alice").await.unwrap();
     assert_eq!(value.as_deref(), Some(&b"a"[..]));
 }
+
+/// A `leave` made while another is under way returns once the node has left: its groups stopped
+/// and their leases given back, as `leave` says. (It returned at once; a node leaving by itself
+/// because another process took its name made that race likely.)
+#[tokio::test]
+async fn a_second_leave_returns_once_the_node_has_left() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, accounts) = node(&server, "a", &seen).await;
+    assert_eq!(deposit(&a, "alice", 1).await, Ok(1));
+    let first = tokio::spawn({
+        let a = a.clone();
+        async move { a.leave().await }
+    });
+    // The first has begun once the node no longer lists members.
+    while !a.members().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    a.leave().await;
+    assert!(!accounts.is_active("alice"));
+    let raw = server.connect().await.unwrap();
+    let leases = async_nats::jetstream::new(raw)
+        .get_key_value("playhouse_leases")
+        .await
+        .unwrap();
+    assert_eq!(leases.get("accounts.alice").await.unwrap(), None);
+    first.await.unwrap();
+}

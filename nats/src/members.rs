@@ -38,7 +38,9 @@ pub enum MemberEvent {
     NameLost {
         /// The exported name.
         name: String,
-        /// The node that holds it now.
+        /// The node that holds it now. This node's own name when another process connected
+        /// under it while this one was out of reach: this node then leaves
+        /// ([`Superseded`](MemberEvent::Superseded)).
         holder: String,
     },
     /// This node has left the cluster because another process holds its name. While this

@@ -869,11 +869,15 @@ async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
             let Some(inner) = weak.upgrade() else { return };
             inner.members_kv.watch_with_history(">").await
         };
+        let mut reconnected = false;
         if let Ok(mut watch) = watch {
             loop {
                 let entry = tokio::select! {
                     entry = watch.next() => entry,
-                    () = rewatch.notified() => break,
+                    () = rewatch.notified() => {
+                        reconnected = true;
+                        break;
+                    }
                 };
                 let Some(entry) = entry else { break };
                 let Some(inner) = weak.upgrade() else { return };
@@ -911,7 +915,11 @@ async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
                 }
             }
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // (A watch that failed waits a little before the next; one given up after a
+        // reconnection is opened again at once.)
+        if !reconnected {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }
 

@@ -324,8 +324,11 @@ pub enum Rejection {
         /// Why, as the factory's error displays.
         cause: String,
     },
-    /// The key's lease could not be taken or read now (the lease bucket could not be
-    /// reached). The message was not handled.
+    /// The key's lease could not be taken or read now: the lease bucket could not be reached,
+    /// or the lease is the receiving node's own while that node does not hold its name in the
+    /// members bucket (just back from an outage, until its next heartbeat announces it again;
+    /// or another process took the name). The message was not handled; a sharded sender tries
+    /// again until its timeout.
     LeaseUnavailable {
         /// The key.
         key: String,

@@ -122,6 +122,7 @@ pub(crate) async fn keep<C: Codec>(weak: Weak<Inner<C>>) {
             let Some(inner) = weak.upgrade() else { return };
             inner.registry.watch_all().await
         };
+        let mut reconnected = false;
         if let Ok(mut watch) = watch {
             // What changed before the watch began.
             match weak.upgrade() {
@@ -140,7 +141,10 @@ pub(crate) async fn keep<C: Codec>(weak: Weak<Inner<C>>) {
                     // After a reconnection: the watch is opened again (a server restart
                     // ends its consumer without a word, and it would stay silent until the
                     // client replaced it), and the table checked as it opens.
-                    () = held.wake.notified() => break,
+                    () = held.wake.notified() => {
+                        reconnected = true;
+                        break;
+                    }
                     _ = retry.tick() => {
                         if !held.recheck.load(Ordering::SeqCst) {
                             continue;
@@ -155,7 +159,11 @@ pub(crate) async fn keep<C: Codec>(weak: Weak<Inner<C>>) {
                 }
             }
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // (A watch that failed waits a little before the next; one given up after a
+        // reconnection is opened again at once.)
+        if !reconnected {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }
 

@@ -593,8 +593,6 @@ pub(crate) async fn keys_within(store: &kv::Store, limit: Duration) -> Vec<Strin
     found
 }
 
-/// What a failed connect means for the user (`tls`: TLS was asked for, by the configuration or
-/// the URL).
 /// The servers of `url`: one address, or a comma-separated list, each checked.
 fn server_list(url: &str) -> Result<Vec<async_nats::ServerAddr>, ConnectError> {
     let servers = url
@@ -673,6 +671,8 @@ fn telling(e: &ConnectError) -> u8 {
     }
 }
 
+/// What a failed connect means for the user (`tls`: TLS was asked for, by the configuration or
+/// the URL).
 fn connect_error(e: &async_nats::ConnectError, tls: bool) -> ConnectError {
     let detail = e.to_string();
     match e.kind() {

@@ -597,16 +597,23 @@ impl<M, S: Strategy> Queue<M, S> {
             return Poll::Ready(Err((SendError::Closed(msg), false, caller)));
         }
         let buf = st.buffer();
-        // A waiting sender no longer in `waiters` was woken for room: the room kept for it is
-        // now its own to use (or, if it is gone, it waits again in its place by age).
+        // Where a sender that waited stands in `waiters` (`Err`: where it would go), looked up
+        // once for this poll; nothing below changes `waiters` before it is used.
+        let mut place = None;
         if let Some(k) = *key {
-            if S::ON_FULL == OnFull::Wait && !buf.waiters.iter().any(|(wk, _)| *wk == k) {
+            let at = waiter_index(&buf.waiters, k);
+            // A waiting sender no longer in `waiters` was woken for room: the room kept for it
+            // is now its own to use (or, if it is gone, it waits again in its place by age).
+            if S::ON_FULL == OnFull::Wait && at.is_err() {
                 buf.reserved = buf.reserved.saturating_sub(1);
             }
+            place = Some(at);
         }
         if self.has_room(buf) {
-            if let Some(k) = key.take() {
-                remove_waiter(&mut buf.waiters, k);
+            if key.take().is_some() {
+                if let Some(Ok(at)) = place {
+                    buf.waiters.remove(at);
+                }
                 self.sync_has_waiters(buf);
             }
             buf.push(msg, meta, caller);
@@ -626,27 +633,28 @@ impl<M, S: Strategy> Queue<M, S> {
         if crate::current_actor::runs_queue(self) {
             // The actor's own handler or hook: the room could only come once it returns,
             // which it would never do while it waits here. Refused as full instead.
-            if let Some(k) = key.take() {
-                remove_waiter(&mut buf.waiters, k);
+            if key.take().is_some() {
+                if let Some(Ok(at)) = place {
+                    buf.waiters.remove(at);
+                }
                 self.sync_has_waiters(buf);
             }
             return Poll::Ready(Err((SendError::Full(msg), false, caller)));
         }
-        match key {
-            Some(k) => {
-                if let Some(entry) = buf.waiters.iter_mut().find(|(wk, _)| wk == k) {
-                    if !entry.1.will_wake(cx.waker()) {
-                        entry.1 = cx.waker().clone();
-                    }
-                } else {
-                    // Woken, and the room went to a message let in past the capacity (a
-                    // control message, a stream's item): back in its place by age, ahead of
-                    // every sender that began to wait after it.
-                    let at = buf.waiters.partition_point(|(wk, _)| wk < k);
-                    buf.waiters.insert(at, (*k, cx.waker().clone()));
+        match (*key, place) {
+            (Some(_), Some(Ok(at))) => {
+                let entry = &mut buf.waiters[at];
+                if !entry.1.will_wake(cx.waker()) {
+                    entry.1 = cx.waker().clone();
                 }
             }
-            None => {
+            (Some(k), Some(Err(at))) => {
+                // Woken, and the room went to a message let in past the capacity (a control
+                // message, a stream's item): back in its place by age, ahead of every sender
+                // that began to wait after it.
+                buf.waiters.insert(at, (k, cx.waker().clone()));
+            }
+            _ => {
                 let k = buf.next_key;
                 buf.next_key += 1;
                 buf.waiters.push((k, cx.waker().clone()));
@@ -749,12 +757,25 @@ pub(crate) fn wake_all((rx, waiters): Woken) {
     }
 }
 
+/// Where the sender waiting under `key` stands in `waiters`, or (`Err`) where it would go by
+/// age. `waiters` is kept in key order, oldest first: a new sender takes the next key and goes
+/// last, a woken one that waits again goes back in its place, and wakes take from the front.
+fn waiter_index(waiters: &[(u64, Waker)], key: u64) -> Result<usize, usize> {
+    debug_assert!(
+        waiters.is_sorted_by_key(|(k, _)| *k),
+        "waiters out of key order"
+    );
+    waiters.binary_search_by_key(&key, |(k, _)| *k)
+}
+
+/// Takes the sender waiting under `key` out of `waiters`; `false` if it was not there (woken).
 fn remove_waiter(waiters: &mut Vec<(u64, Waker)>, key: u64) -> bool {
-    if let Some(pos) = waiters.iter().position(|(k, _)| *k == key) {
-        waiters.remove(pos);
-        true
-    } else {
-        false
+    match waiter_index(waiters, key) {
+        Ok(at) => {
+            waiters.remove(at);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -20,8 +20,8 @@ use ::std::time::Duration;
 use futures::channel::oneshot;
 use futures::poll;
 use playhouse_broker::pubsub::{
-    DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Publisher, Topic, TopicError, Topics,
-    UndeliveredReason,
+    DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Publisher, SubscriptionId, Topic,
+    TopicError, Topics, UndeliveredReason,
 };
 use playhouse_core::mailbox::{Block, Bounded, DropNewest, DropOldest, Mailbox, Reject, Unbounded};
 use playhouse_core::testing::VirtualTime;
@@ -604,6 +604,8 @@ struct FullBlock<E: Executor> {
     topics: Topics,
     topic: Topic<Note>,
     slow: ActorRef<Sink, Bounded<Block>>,
+    /// `slow`'s subscription.
+    id: SubscriptionId,
     gate: Gate,
 }
 
@@ -614,7 +616,7 @@ impl<E: Executor> FullBlock<E> {
         let topics = Topics::new();
         let topic = Topic::<Note>::new("notes");
         let slow = system.spawn_with(Sink::default(), Bounded::<Block>::with_capacity(1).unwrap());
-        topics.subscribe(&topic, &slow).unwrap();
+        let id = topics.subscribe(&topic, &slow).unwrap();
         let gate = hold_full(exec, &slow, 1).await;
         FullBlock {
             time,
@@ -622,6 +624,7 @@ impl<E: Executor> FullBlock<E> {
             topics,
             topic,
             slow,
+            id,
             gate,
         }
     }
@@ -725,6 +728,70 @@ async fn a_block_subscriber_that_stops_while_waited_for_is_gone<E: Executor>(exe
     assert_eq!(topics.subscriber_count(&topic), 0);
     gate.open();
     within(&exec, LONG, slow.wait()).await;
+}
+
+/// A full `Block` subscriber whose actor ends while the publish yields before its second try
+/// (killed, its exit seen, so its subscription is already marked removed): the publish had
+/// reached it, so it is reported `Gone` with its copy, not left out of the report as if it
+/// had never been subscribed. (It was left out, and the publish read as one to no
+/// subscribers.)
+async fn a_block_subscriber_that_ends_while_the_publish_yields_is_gone<E: Executor>(exec: E) {
+    let FullBlock {
+        topics,
+        topic,
+        slow,
+        gate,
+        ..
+    } = FullBlock::new(&exec).await;
+
+    let mut publish = pin!(topics.publish(&topic, Note(1)));
+    assert!(poll!(publish.as_mut()).is_pending(), "it yields once");
+    slow.kill();
+    within(&exec, LONG, slow.wait()).await;
+    within(&exec, LONG, async {
+        while topics.subscriber_count(&topic) > 0 {
+            yield_now().await;
+        }
+    })
+    .await;
+    let report = within(&exec, LONG, publish).await;
+    assert!(!report.no_subscribers(), "{report:?}");
+    assert_eq!(report.delivered, 0);
+    assert_eq!(report.undelivered.len(), 1, "{report:?}");
+    assert_eq!(report.undelivered[0].reason, UndeliveredReason::Gone);
+    assert_eq!(report.undelivered[0].subscriber, slow.id());
+    assert_eq!(report.undelivered[0].message, Note(1));
+    drop(gate);
+}
+
+/// A full `Block` subscriber unsubscribed while the publish yields before its second try: the
+/// publish had reached it, so it goes on as it does for one unsubscribed while it waits for
+/// room (see the table's races): the copy arrives once there is room, and counts as
+/// delivered. (It was dropped, in neither count of the report.)
+async fn a_block_subscriber_unsubscribed_while_the_publish_yields_still_gets_its_copy<
+    E: Executor,
+>(
+    exec: E,
+) {
+    let FullBlock {
+        topics,
+        topic,
+        slow,
+        id,
+        gate,
+        ..
+    } = FullBlock::new(&exec).await;
+
+    let mut publish = pin!(topics.publish(&topic, Note(1)));
+    assert!(poll!(publish.as_mut()).is_pending(), "it yields once");
+    assert!(topics.unsubscribe(&topic, id));
+    assert!(poll!(publish.as_mut()).is_pending(), "it waits for room");
+    gate.open();
+    let report = within(&exec, LONG, publish).await;
+    assert!(!report.no_subscribers(), "{report:?}");
+    assert_eq!(report.delivered, 1, "{report:?}");
+    assert!(report.undelivered.is_empty());
+    assert_eq!(seen(&exec, &slow).await, vec![FILLER, 1]);
 }
 
 /// `DropNewest`, `DropOldest` and `Unbounded` subscribers behave as their mailboxes say: the
@@ -1455,6 +1522,8 @@ executor_tests!(
     a_full_block_subscriber_that_makes_room_at_once_costs_no_timer,
     a_zero_block_wait_does_not_wait,
     a_block_subscriber_that_stops_while_waited_for_is_gone,
+    a_block_subscriber_that_ends_while_the_publish_yields_is_gone,
+    a_block_subscriber_unsubscribed_while_the_publish_yields_still_gets_its_copy,
     drop_and_unbounded_subscribers_follow_their_mailbox,
     a_topic_name_with_another_message_type_is_wrong_type,
     publish_without_subscribers_is_a_dead_letter,

@@ -255,7 +255,7 @@ where
         // timers (a clock read, the timer wheel's insertion and removal) and their boxes.
         playhouse_core::yield_now().await;
         for (entry, copy) in std::mem::take(&mut pass.waiting) {
-            let attempt = entry.sub.try_deliver_owned(copy);
+            let attempt = entry.sub.try_again(copy);
             pass.record(entry, attempt, &msg);
         }
     }

@@ -42,8 +42,11 @@ pub(crate) trait Subscriber<M>: Send + Sync {
     /// Delivers a copy of `msg` without waiting, unless unsubscribed meanwhile (one call per
     /// subscriber and publish: the check, the copy and the send).
     fn try_deliver(&self, msg: &M) -> Attempt<M>;
-    /// As [`try_deliver`](Subscriber::try_deliver), with a copy the caller already made.
-    fn try_deliver_owned(&self, msg: M) -> Attempt<M>;
+    /// Tries again, without waiting, a copy the publish already tried (it found the mailbox
+    /// full) and kept. The subscription's mark is not looked at again: the publish reached it
+    /// before any `unsubscribe` made since, as a publish that waits for room does (see the
+    /// table's races), so an actor that ended meanwhile is reported gone, not skipped.
+    fn try_again(&self, msg: M) -> Attempt<M>;
     /// Delivers `msg`, waiting at most `wait` for room (on the actor's executor clock).
     fn deliver_within(&self, msg: M, wait: Duration) -> Waiting<'_, M>;
 }
@@ -118,10 +121,7 @@ where
         self.send_now(msg.clone())
     }
 
-    fn try_deliver_owned(&self, msg: M) -> Attempt<M> {
-        if !self.active.load(Ordering::Acquire) {
-            return Attempt::Inactive;
-        }
+    fn try_again(&self, msg: M) -> Attempt<M> {
         self.send_now(msg)
     }
 

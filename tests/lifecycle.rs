@@ -14,6 +14,7 @@ use futures::channel::oneshot;
 use futures::poll;
 use playhouse::mailbox::{Block, Bounded};
 use playhouse::prelude::*;
+use playhouse::{ActorId, Next, Supervision};
 
 async fn stop_drains_the_queue<E: Executor>(exec: E) {
     let (rec, seen_by_actor) = Recorder::new();
@@ -669,7 +670,187 @@ async fn stop_if_empty_lets_the_message_being_handled_finish<E: Executor>(exec: 
     assert_eq!(seen(&seen_by_actor), Vec::<u32>::new());
 }
 
+/// `stop_after_queue`, then the incarnation handling the queue panics with messages still
+/// queued: the restart policy is asked as if no stop had been made, and the restart handles
+/// the rest before the actor ends with `Shutdown`. (After a plain `stop` the panic ends the
+/// actor and the rest is discarded.)
+async fn stop_after_queue_has_a_restart_finish_the_queue<E: Executor>(exec: E) {
+    let inc_log = IncLog::default();
+    let policy_calls = counter();
+    let (calls, policy_log) = (policy_calls.clone(), inc_log.clone());
+    let actor = System::new(exec.clone()).spawn_restartable(
+        Phoenix {
+            log: inc_log.clone(),
+        },
+        move |_: &ExitReason| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Some(Phoenix {
+                log: policy_log.clone(),
+            })
+        },
+    );
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, actor.ask(|r| PhoenixMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    for msg in [PhoenixMsg::Panic, PhoenixMsg::Item(1), PhoenixMsg::Item(2)] {
+        actor.tell(msg).await.expect("tell");
+    }
+    actor.stop_after_queue();
+    assert!(
+        actor
+            .tell(PhoenixMsg::Item(3))
+            .await
+            .unwrap_err()
+            .is_closed()
+    );
+    let _ = open.send(());
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(matches!(reason, ExitReason::Shutdown(None)), "{reason:?}");
+    assert_eq!(count(&policy_calls), 1, "the panic was decided on");
+    assert_eq!(*inc_log.lock().unwrap(), [(2, 1), (2, 2)]);
+    assert_eq!(actor.discarded_count(), 0);
+}
+
+/// A supervision of [`Phoenix`] that answers `Pending` until `release` lets it restart once.
+#[derive(Clone, Default)]
+struct HeldRestart {
+    desk: Arc<Mutex<(bool, Option<::std::task::Waker>)>>,
+    polls: Arc<::std::sync::atomic::AtomicUsize>,
+    log: IncLog,
+}
+
+impl HeldRestart {
+    fn release(&self) {
+        let waker = {
+            let mut desk = self.desk.lock().unwrap();
+            desk.0 = true;
+            desk.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl Supervision<Phoenix> for HeldRestart {
+    fn poll_exited(
+        &mut self,
+        _: ActorId,
+        _: &ExitReason,
+        cx: &mut ::std::task::Context<'_>,
+    ) -> ::std::task::Poll<Next<Phoenix>> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        let mut desk = self.desk.lock().unwrap();
+        if ::std::mem::take(&mut desk.0) {
+            return ::std::task::Poll::Ready(Next::Restart(Phoenix {
+                log: self.log.clone(),
+            }));
+        }
+        desk.1 = Some(cx.waker().clone());
+        ::std::task::Poll::Pending
+    }
+}
+
+/// A Phoenix whose supervision holds its restart after a panic, with `queued` sent to it while
+/// the restart is held (the mailbox stays open then).
+async fn held_after_a_panic<E: Executor>(
+    exec: &E,
+    queued: &[u32],
+) -> (ActorRef<Phoenix>, HeldRestart) {
+    let held = HeldRestart::default();
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::default())
+        .spawn_supervised(
+            Phoenix {
+                log: held.log.clone(),
+            },
+            held.clone(),
+        );
+    actor.tell(PhoenixMsg::Panic).await.expect("tell");
+    let polls = held.polls.clone();
+    eventually(exec, "the supervision asked", || {
+        polls.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    for &n in queued {
+        actor.tell(PhoenixMsg::Item(n)).await.expect("tell");
+    }
+    (actor, held)
+}
+
+/// `stop_after_queue` reaching an actor between two incarnations (its supervision still
+/// deciding) with messages queued: it waits for the restart, which handles them. (A plain
+/// `stop` ends it at once and discards them.)
+async fn stop_after_queue_waits_for_a_restart_under_way<E: Executor>(exec: E) {
+    let (actor, held) = held_after_a_panic(&exec, &[1, 2]).await;
+    actor.stop_after_queue_with("checkpoint");
+    // The stop wakes the actor, which asks its supervision again rather than ending.
+    let polls = held.polls.clone();
+    eventually(&exec, "the supervision asked again", || {
+        polls.load(Ordering::SeqCst) > 1
+    })
+    .await;
+    assert!(actor.is_alive());
+    held.release();
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(
+        matches!(&reason, ExitReason::Shutdown(Some(info)) if &**info == "checkpoint"),
+        "{reason:?}"
+    );
+    assert_eq!(*held.log.lock().unwrap(), [(2, 1), (2, 2)]);
+    assert_eq!(actor.discarded_count(), 0);
+}
+
+/// `stop_after_queue` reaching an actor between two incarnations with nothing queued: nothing
+/// is left to finish, so it ends at once with the incarnation's reason, as after `stop`.
+async fn stop_after_queue_with_nothing_queued_ends_a_crashed_actor_at_once<E: Executor>(exec: E) {
+    let (actor, held) = held_after_a_panic(&exec, &[]).await;
+    actor.stop_after_queue();
+    assert_panicked_with(&within(&exec, LONG, actor.wait()).await, "phoenix boom");
+    assert_eq!(held.log.lock().unwrap().len(), 0);
+}
+
+/// A kill still ends at once an actor that `stop_after_queue` keeps waiting for its restart
+/// (with the crashed incarnation's reason, as a kill between incarnations does): the queue is
+/// discarded.
+async fn kill_ends_an_actor_waiting_to_finish_its_queue<E: Executor>(exec: E) {
+    let (actor, held) = held_after_a_panic(&exec, &[1]).await;
+    actor.stop_after_queue();
+    let polls = held.polls.clone();
+    eventually(&exec, "the supervision asked again", || {
+        polls.load(Ordering::SeqCst) > 1
+    })
+    .await;
+    actor.kill();
+    // Ended between two incarnations, it ends with the last one's reason.
+    assert_panicked_with(&within(&exec, LONG, actor.wait()).await, "phoenix boom");
+    assert_eq!(held.log.lock().unwrap().len(), 0);
+    assert_eq!(actor.discarded_count(), 1);
+}
+
+/// A `shutdown` (which discards the queue) after `stop_after_queue` ends an actor that waits
+/// for its restart to finish the queue: nothing is left to finish.
+async fn shutdown_ends_an_actor_waiting_to_finish_its_queue<E: Executor>(exec: E) {
+    let (actor, held) = held_after_a_panic(&exec, &[1]).await;
+    actor.stop_after_queue();
+    let polls = held.polls.clone();
+    eventually(&exec, "the supervision asked again", || {
+        polls.load(Ordering::SeqCst) > 1
+    })
+    .await;
+    actor.shutdown();
+    assert_panicked_with(&within(&exec, LONG, actor.wait()).await, "phoenix boom");
+    assert_eq!(held.log.lock().unwrap().len(), 0);
+    assert_eq!(actor.discarded_count(), 1);
+}
+
 executor_tests!(
+    shutdown_ends_an_actor_waiting_to_finish_its_queue,
+    stop_after_queue_has_a_restart_finish_the_queue,
+    stop_after_queue_waits_for_a_restart_under_way,
+    stop_after_queue_with_nothing_queued_ends_a_crashed_actor_at_once,
+    kill_ends_an_actor_waiting_to_finish_its_queue,
     stop_drains_the_queue,
     stop_if_empty_stops_only_an_actor_with_nothing_queued,
     stop_if_empty_lets_the_message_being_handled_finish,

@@ -357,6 +357,10 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// Stops the actor gracefully: its mailbox stops accepting messages (waiting senders fail
     /// with `Closed`), it handles what was already queued, and ends with
     /// [`ExitReason::Shutdown`]. Returns at once; [`wait`](ActorRef::wait) for the end.
+    ///
+    /// A stop is final: an incarnation that fails or panics while it handles the queue ends
+    /// the actor, without a restart, and the rest of the queue is discarded
+    /// ([`stop_after_queue`](ActorRef::stop_after_queue) has a restart finish it).
     pub fn stop(&self) {
         self.cell.request_stop(ExitReason::Shutdown(None));
     }
@@ -365,6 +369,75 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     pub fn stop_with(&self, info: impl Into<std::sync::Arc<str>>) {
         self.cell
             .request_stop(ExitReason::Shutdown(Some(info.into())));
+    }
+
+    /// Stops the actor gracefully as [`stop`](ActorRef::stop) does, and has what is queued
+    /// handled even if an incarnation crashes on the way.
+    ///
+    /// After a plain `stop`, an incarnation that fails or panics ends the actor for good: its
+    /// restart policy or supervision is not asked, and what was still queued is discarded. So
+    /// is the queue of an actor that is between two incarnations when the stop reaches it
+    /// (waiting for a backoff, say). Here, an incarnation that fails or panics with messages
+    /// still queued goes to its restart policy or supervision as if no stop had been asked
+    /// for: a restart handles the rest of the queue, then the actor ends with
+    /// [`ExitReason::Shutdown`]. An actor between two incarnations waits for its restart in the
+    /// same way. If the policy ends the actor, or restarts it with the queue discarded
+    /// ([`Next::RestartDrained`](crate::Next::RestartDrained)), what is queued is discarded as
+    /// after any end. A [`kill`](ActorRef::kill) still ends it at once.
+    ///
+    /// This is the stop a keyed set's passivation makes: a key's messages are never lost to
+    /// a passivation that meets a crash. For an actor without a restart policy it is `stop`.
+    ///
+    /// ```
+    /// use playhouse_core::{Actor, Context, Env, Handler, System, restart_on_failure};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// # use playhouse_core::testing::{ThreadExecutor, block_on};
+    /// # use playhouse_broker::InMemoryBroker;
+    ///
+    /// /// Adds each number to a shared total; a zero makes it fail.
+    /// struct Adder(Arc<AtomicU32>);
+    /// impl Actor for Adder {
+    ///     type Message = u32;
+    ///     type Error = &'static str;
+    /// }
+    /// impl<V: Env> Handler<V> for Adder {
+    ///     async fn handle(&mut self, n: u32, _: &mut Context<Self, V>) -> Result<(), Self::Error> {
+    ///         if n == 0 {
+    ///             return Err("zero");
+    ///         }
+    ///         self.0.fetch_add(n, Ordering::SeqCst);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let system = System::with_broker(ThreadExecutor, InMemoryBroker::new());
+    /// let total = Arc::new(AtomicU32::new(0));
+    /// let shared = total.clone();
+    /// let adder = system.spawn_restartable(
+    ///     Adder(total.clone()),
+    ///     restart_on_failure(move || Adder(shared.clone())),
+    /// );
+    /// block_on(async {
+    ///     for n in [1, 0, 2, 3] {
+    ///         adder.tell(n).await.unwrap();
+    ///     }
+    ///     adder.stop_after_queue();
+    ///     adder.wait().await;
+    /// });
+    /// // The zero failed an incarnation; its restart handled 2 and 3, whenever the stop came.
+    /// assert_eq!(total.load(Ordering::SeqCst), 6);
+    /// ```
+    pub fn stop_after_queue(&self) {
+        self.cell
+            .request_stop_after_queue(ExitReason::Shutdown(None));
+    }
+
+    /// Like [`stop_after_queue`](ActorRef::stop_after_queue), with a reason that the exit
+    /// carries.
+    pub fn stop_after_queue_with(&self, info: impl Into<std::sync::Arc<str>>) {
+        self.cell
+            .request_stop_after_queue(ExitReason::Shutdown(Some(info.into())));
     }
 
     /// Stops the actor as [`stop`](ActorRef::stop) does, but only if no message waits in its

@@ -145,6 +145,9 @@ pub(crate) struct LifeExtras {
     reason: Option<ExitReason>,
     /// The reason the running incarnation is asked to end with ([`RESTART_BIT`], [`CUT_BIT`]).
     incarnation_reason: Option<ExitReason>,
+    /// The graceful stop asked for is to finish the queue across a crash
+    /// ([`ActorCell::request_stop_after_queue`]).
+    after_queue: bool,
     /// While the actor traps exits: how to turn an exit signal into one of its messages (a
     /// `fn(Exit) -> M`, erased because these extras are the same for every message type).
     trap: Option<Box<dyn std::any::Any + Send>>,
@@ -172,6 +175,7 @@ impl Default for LifeExtras {
             streams_prune_at: PRUNE_FLOOR,
             reason: None,
             incarnation_reason: None,
+            after_queue: false,
             trap: None,
             observation: None,
             name: None,
@@ -426,6 +430,34 @@ impl<M, S: Strategy> ActorCell<M, S> {
         wake_all(woken);
     }
 
+    /// A graceful stop as [`request_stop`](ActorCell::request_stop) that finishes the queue
+    /// across a crash: an incarnation that fails or panics with messages still queued is
+    /// handed to the supervision as if no stop had been asked for, and a restart handles the
+    /// rest (see [`queue_outlives_crash`](ActorCell::queue_outlives_crash)).
+    pub(crate) fn request_stop_after_queue(&self, reason: ExitReason) {
+        let woken = {
+            let mut st = self.queue.state.lock();
+            if !matches!(st.phase, Phase::Ended(_)) {
+                extras(&mut *st).after_queue = true;
+            }
+            let running = st.phase == Phase::Running;
+            self.stop_locked(&mut st, reason, running)
+        };
+        wake_all(woken);
+    }
+
+    /// Whether an incarnation that crashed after a stop still goes to its supervision: the
+    /// stop was [`request_stop_after_queue`](ActorCell::request_stop_after_queue)'s, no kill or
+    /// shutdown came since, and messages are still queued (the mailbox is closed: that can
+    /// only shrink).
+    pub(crate) fn queue_outlives_crash(&self) -> bool {
+        if self.is_killed() || crate::faults::enabled(crate::faults::Fault::StopAfterQueueIgnored) {
+            return false;
+        }
+        let st = self.queue.state.lock();
+        st.extras.as_deref().is_some_and(|e| e.after_queue) && self.queue.waiting(&st) > 0
+    }
+
     /// A graceful stop as [`request_stop`](ActorCell::request_stop), made only if no message waits
     /// in the mailbox: the look and the stop are one critical section, so that a send racing
     /// it either is queued first (and no stop is made) or finds the mailbox closed. `true` if
@@ -477,6 +509,10 @@ impl<M, S: Strategy> ActorCell<M, S> {
             if st.phase == Phase::Running {
                 let code = encode(&mut *st, reason.clone());
                 st.phase = Phase::Stopping(code);
+            }
+            // A shutdown discards the queue: nothing is left for a restart to finish.
+            if let Some(extras) = st.extras.as_deref_mut() {
+                extras.after_queue = false;
             }
             // The end of the running incarnation, with the reason the phase holds (a stop or
             // kill that came first keeps its own), unless one is asked for already.

@@ -7,7 +7,7 @@
 
 /// A deliberate break of one primitive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
+#[repr(u64)]
 pub enum Fault {
     /// `Queue` push forgets the parked receiver's waker instead of waking it.
     SkipReceiverWake = 1 << 0,
@@ -98,30 +98,33 @@ pub enum Fault {
     /// `monitor` does not look again whether its watcher ended while the monitor was set up:
     /// the target keeps the monitor of a watcher that is gone until the target ends.
     MonitorKeptForEndedWatcher = 1 << 31,
+    /// After `stop_after_queue`, a crash with messages still queued ends the actor as after a
+    /// plain stop: the supervision is not asked, and the queue is discarded.
+    StopAfterQueueIgnored = 1 << 32,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]
 mod switch {
     use super::Fault;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// The enabled faults, as a bitmask. Plain std atomic: test plumbing, not a modelled primitive.
-    static ENABLED: AtomicU32 = AtomicU32::new(0);
+    static ENABLED: AtomicU64 = AtomicU64::new(0);
 
     /// `true` if `fault` is switched on.
     #[inline]
     pub fn enabled(fault: Fault) -> bool {
-        ENABLED.load(Ordering::Relaxed) & fault as u32 != 0
+        ENABLED.load(Ordering::Relaxed) & fault as u64 != 0
     }
 
     /// Switches `fault` on, process-wide.
     pub fn enable(fault: Fault) {
-        ENABLED.fetch_or(fault as u32, Ordering::Relaxed);
+        ENABLED.fetch_or(fault as u64, Ordering::Relaxed);
     }
 
     /// Switches `fault` off, process-wide.
     pub fn disable(fault: Fault) {
-        ENABLED.fetch_and(!(fault as u32), Ordering::Relaxed);
+        ENABLED.fetch_and(!(fault as u64), Ordering::Relaxed);
     }
 }
 

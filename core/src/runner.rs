@@ -166,11 +166,8 @@ where
             // the next).
             task.ctx.cell.clear_restart_request();
             // Stop and kill are final, and so is a closed mailbox (nothing could reach a new
-            // one).
-            if task.ctx.drained
-                || task.ctx.cell.stop_was_requested()
-                || task.ctx.cell.queue.is_closed()
-            {
+            // one); except a stop asked to finish the queue, after a crash that left some.
+            if task.ends_for_good() {
                 break task.rx.take_reason();
             }
             // The reason stays in the receiver's room while the supervision decides (a local
@@ -783,8 +780,22 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     }
 
     /// `true` once a stop or kill was asked for or the mailbox closed: no restart follows.
+    /// Except after [`stop_after_queue`](crate::ActorRef::stop_after_queue): an incarnation
+    /// that crashed with messages still queued goes to its supervision, so that a restart
+    /// handles them.
     fn ends_for_good(&self) -> bool {
-        self.ctx.cell.stop_was_requested() || self.ctx.cell.queue.is_closed()
+        let stopped = self.ctx.drained
+            || self.ctx.cell.stop_was_requested()
+            || self.ctx.cell.queue.is_closed();
+        stopped && !(self.crashed() && self.ctx.cell.queue_outlives_crash())
+    }
+
+    /// Whether the incarnation that just ended failed or panicked.
+    fn crashed(&self) -> bool {
+        matches!(
+            self.rx.reason(),
+            ExitReason::Failed(_) | ExitReason::Panicked(_)
+        )
     }
 
     /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]).

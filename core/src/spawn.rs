@@ -19,7 +19,9 @@ use std::sync::Arc as StdArc;
 
 /// What happens when an incarnation ends on its own (not by `stop` or `kill`): return a fresh
 /// actor to run a new incarnation behind the same reference and mailbox (queued messages survive),
-/// or `None` to end the actor.
+/// or `None` to end the actor. An incarnation that fails or panics after
+/// [`stop_after_queue`](crate::ActorRef::stop_after_queue), with messages still queued, is
+/// decided on too.
 ///
 /// Supervisors build on this. Closures `FnMut(&ExitReason) -> Option<A>` implement it; pass
 /// one through [`restart_with`] so that the compiler infers its argument type, or use
@@ -80,8 +82,8 @@ pub enum Next<A> {
 }
 
 /// How an actor's incarnations are governed: the runner tells it when an incarnation has
-/// started, and asks it, after each one that ended on its own (not by `stop` or `kill`), what
-/// follows. The answer may take time: the actor's task waits for it without holding a thread,
+/// started, and asks it, after each one that ended on its own (not by `stop` or `kill`; but see
+/// [`stop_after_queue`](crate::ActorRef::stop_after_queue)), what follows. The answer may take time: the actor's task waits for it without holding a thread,
 /// its mailbox open (messages sent meanwhile queue up for the next incarnation).
 ///
 /// This is the hook supervisors (`playhouse-supervisor`) are built on; a plain [`Restart`]

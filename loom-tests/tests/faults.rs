@@ -350,6 +350,16 @@ fn stop_if_empty_checks_apart_is_caught() {
     );
 }
 
+/// Fault: a crash after `stop_after_queue` ends the actor as after a plain stop; the model of
+/// the stop racing the crash catches the queued message discarded.
+#[test]
+fn stop_after_queue_ignored_is_caught() {
+    assert_caught(
+        "child_stop_after_queue_ignored",
+        "the message queued behind the failure was lost",
+    );
+}
+
 /// Fault: a control message is queued without raising the cell's control flag; the model of a
 /// `Down` racing a batch of user messages catches it handled after one it should overtake.
 #[test]
@@ -692,6 +702,13 @@ fn child_stop_checks_phase_apart() {
 fn child_stop_if_empty_checks_apart() {
     enable(Fault::StopIfEmptyChecksApart);
     close::stop_if_empty_racing_a_send_lets_one_win();
+}
+
+#[test]
+#[ignore = "child process of stop_after_queue_ignored_is_caught"]
+fn child_stop_after_queue_ignored() {
+    enable(Fault::StopAfterQueueIgnored);
+    restart::stop_after_queue_racing_a_crash_loses_nothing();
 }
 
 #[test]

@@ -21,3 +21,9 @@ fn restart_gives_back_the_batch_then_last_ref_dropped() {
 fn timers_do_not_survive_a_restart() {
     m::timers_do_not_survive_a_restart();
 }
+
+/// A `stop_after_queue` racing a crash: the restart handles what was queued behind it.
+#[test]
+fn stop_after_queue_racing_a_crash_loses_nothing() {
+    m::stop_after_queue_racing_a_crash_loses_nothing();
+}

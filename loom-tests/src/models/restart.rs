@@ -264,3 +264,42 @@ pub fn timers_do_not_survive_a_restart() {
         assert!(shared.ticks.load(SeqCst) <= 1);
     });
 }
+
+/// A `stop_after_queue` from another thread racing the failure of the first incarnation, with
+/// a message queued behind the failing one: whether the stop lands before the incarnation
+/// takes its messages, while it handles them, between the failure and the restart policy, or
+/// after the restart, the restart handles the queued message and the actor ends with
+/// `Shutdown`. (After a plain `stop` that lands before the failure, the failure ends the actor
+/// and the message is discarded.)
+pub fn stop_after_queue_racing_a_crash_loses_nothing() {
+    check(|| {
+        let shared = Shared::new();
+        let log = DropLog::new();
+        let actor = {
+            let shared = shared.clone();
+            System::new(LoomExecutor)
+                .spawner(Unbounded)
+                .spawn_restartable(Phoenix(shared.clone()), move |_: &ExitReason| {
+                    (shared.policy_calls.fetch_add(1, SeqCst) == 0).then(|| Phoenix(shared.clone()))
+                })
+        };
+        shared.started.wait_for(1);
+        assert!(actor.try_tell(Msg::Fail).is_ok());
+        assert!(actor.try_tell(Msg::Track(Tracked::new(1, &log))).is_ok());
+        let stopper = {
+            let actor = actor.clone();
+            thread::spawn(move || actor.stop_after_queue())
+        };
+        // Both incarnations may start at once: whether a second one comes is what is checked.
+        shared.release.reach(2);
+        stopper.join().unwrap();
+        let reason = block_on(actor.wait());
+        assert_eq!(
+            *shared.handled.lock().unwrap(),
+            [1],
+            "the message queued behind the failure was lost ({reason:?})"
+        );
+        assert!(matches!(reason, ExitReason::Shutdown(None)), "{reason:?}");
+        assert_eq!(shared.policy_calls.load(SeqCst), 1);
+    });
+}

@@ -446,7 +446,9 @@ async fn a_backoff_waits_on_the_executors_timer<E: Executor>(exec: E) {
 }
 
 /// A backoff too long for the clock (`Duration::MAX`) waits for ever, as a plain supervisor's
-/// does: the restart is not made at once, and the key can still be passivated.
+/// does: the restart is not made at once. A passivation then, with a message queued for the
+/// restarted actor (the timed-out ask's request), waits for that restart, which never comes:
+/// the activation keeps its queue rather than discard it.
 async fn a_backoff_past_the_end_of_the_clock_waits_for_ever<E: Executor>(exec: E) {
     let world = World::new();
     let longest = Backoff {
@@ -467,13 +469,43 @@ async fn a_backoff_past_the_end_of_the_clock_waits_for_ever<E: Executor>(exec: E
     assert_eq!(world.loads(), 1, "the restart waits");
     assert!(keyed.is_active(&3), "the key stays active while it waits");
     assert!(keyed.passivate(&3));
-    ended(&exec, &keyed).await;
+    assert!(!keyed.is_active(&3));
+    for _ in 0..10 {
+        exec.sleep_until(Instant::now() + Duration::from_millis(2))
+            .await;
+    }
+    assert_eq!(keyed.resident_count(), 1, "it waits for its restart");
     assert_eq!((world.loads(), keyed.stats().restarts), (1, 0));
 }
 
-/// A passivation while a restart waits for its backoff is final: the activation ends without
-/// waiting for the backoff, its factory is not called again, and the key's next message
-/// activates it anew.
+/// A passivation while a restart waits for its backoff, with a message queued for the
+/// restarted actor: the activation waits for the restart, which handles the message, then ends
+/// as passivated. (It ended at once, the message discarded.)
+async fn a_passivation_during_a_backoff_waits_for_the_restart_to_handle_the_queue<E: Executor>(
+    exec: E,
+) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let keyed = accounts(&world)
+        .supervise(transient().backoff(fixed_backoff(30)))
+        .start(&System::new(vt.clone()));
+    keyed.tell(3, Msg::Item(1)).await.unwrap();
+    keyed.tell(3, Msg::Panic).await.unwrap();
+    eventually(&exec, "the backoff's timer", || vt.sleeping() > 0).await;
+    keyed.tell(3, Msg::Item(2)).await.unwrap();
+    assert!(keyed.passivate(&3));
+    assert!(!keyed.is_active(&3));
+    assert_eq!(keyed.resident_count(), 1, "it waits for its restart");
+    vt.advance(Duration::from_secs(30));
+    ended(&exec, &keyed).await;
+    assert_eq!((world.loads(), keyed.stats().restarts), (2, 1));
+    // The restarted actor handled the message before it ended: the next activation has it.
+    assert_eq!(log(&keyed, 3).await, vec![1, 2]);
+}
+
+/// A passivation while a restart waits for its backoff, with nothing queued: the activation
+/// ends without waiting for the backoff, its factory is not called again, and the key's next
+/// message activates it anew.
 async fn a_passivation_during_a_backoff_ends_the_activation<E: Executor>(exec: E) {
     let vt = VirtualTime::new(exec.clone());
     let world = World::new();
@@ -535,5 +567,6 @@ executor_tests!(
     a_backoff_waits_on_the_executors_timer,
     a_backoff_past_the_end_of_the_clock_waits_for_ever,
     a_passivation_during_a_backoff_ends_the_activation,
+    a_passivation_during_a_backoff_waits_for_the_restart_to_handle_the_queue,
     a_restarting_key_with_messages_queued_is_not_passivated,
 );

@@ -1196,6 +1196,119 @@ async fn reports_what_a_crashed_activation_discarded<E: Executor>(exec: E) {
     assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 2);
 }
 
+/// A passivation whose activation crashes with messages still queued (a restart policy
+/// governs it): the restart handles them before the activation ends, so the checkpoint loses
+/// nothing. (A passivation's stop was final: the crash ended the activation and the queue was
+/// discarded, reported as `ActorGone` dead letters.)
+async fn a_passivation_that_meets_a_crash_lets_the_restart_handle_the_queue<E: Executor>(exec: E) {
+    let world = World::new();
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let restarts = world.clone();
+    let keyed = spec(&world)
+        .restart(move |key: &u32| {
+            let (world, key) = (restarts.clone(), *key);
+            restart_on_failure(move || world.load(key))
+        })
+        .start(&System::with_broker(exec.clone(), broker.clone()));
+    let (open, gate) = gate();
+    keyed.ask(5, |busy| Msg::Hold(busy, gate)).await.unwrap();
+    for msg in [Msg::Panic, Msg::Item(1), Msg::Item(2)] {
+        keyed.tell(5, msg).await.unwrap();
+    }
+    let mut passivating = ::std::pin::pin!(keyed.passivate_all());
+    assert!(futures::poll!(passivating.as_mut()).is_pending());
+    let _ = open.send(());
+    assert_eq!(within(&exec, LONG, passivating).await, 1);
+    assert_eq!(
+        world.stops(),
+        vec![
+            (5, "Panicked(\"probe boom\")".to_string()),
+            (5, "Shutdown(\"passivated\")".to_string())
+        ]
+    );
+    assert_eq!(world.store.lock().unwrap()[&5], vec![1, 2]);
+    assert_eq!(keyed.stats().restarts, 1);
+    assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 0);
+}
+
+/// A supervision of [`Probe`] that holds each restart until `release`.
+#[derive(Clone)]
+struct HeldRestart {
+    desk: Arc<Mutex<(bool, Option<::std::task::Waker>)>>,
+    world: Arc<World>,
+    key: u32,
+}
+
+impl HeldRestart {
+    fn release(desk: &Mutex<(bool, Option<::std::task::Waker>)>) {
+        let waker = {
+            let mut desk = desk.lock().unwrap();
+            desk.0 = true;
+            desk.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl playhouse_core::Supervision<Probe> for HeldRestart {
+    fn poll_exited(
+        &mut self,
+        _: playhouse_core::ActorId,
+        _: &ExitReason,
+        cx: &mut ::std::task::Context<'_>,
+    ) -> Poll<playhouse_core::Next<Probe>> {
+        let mut desk = self.desk.lock().unwrap();
+        if ::std::mem::take(&mut desk.0) {
+            return Poll::Ready(playhouse_core::Next::Restart(self.world.load(self.key)));
+        }
+        desk.1 = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A passivation on demand that comes while the key's actor is between two incarnations (its
+/// supervision still deciding, a backoff say) with messages queued: it waits for the restart,
+/// which handles them, then the activation ends as passivated. (It ended at once, the queue
+/// discarded.)
+async fn a_passivation_during_a_restart_waits_for_it<E: Executor>(exec: E) {
+    let world = World::new();
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let desk: Arc<Mutex<(bool, Option<::std::task::Waker>)>> = Arc::default();
+    let (held_desk, held_world) = (desk.clone(), world.clone());
+    let keyed = spec(&world)
+        .supervise(move |activation: Reactivation<u32, Probe>| HeldRestart {
+            desk: held_desk.clone(),
+            world: held_world.clone(),
+            key: *activation.key(),
+        })
+        .start(&System::with_broker(exec.clone(), broker.clone()));
+    keyed.tell(5, Msg::Panic).await.unwrap();
+    eventually(&exec, "the crash", || world.stops().len() == 1).await;
+    // Queued for the next incarnation: the mailbox stays open while the supervision decides.
+    keyed.tell(5, Msg::Item(1)).await.unwrap();
+    keyed.tell(5, Msg::Item(2)).await.unwrap();
+    assert!(keyed.passivate(&5));
+    for _ in 0..20 {
+        yield_now().await;
+    }
+    assert_eq!(
+        world.stops().len(),
+        1,
+        "the activation waits for its restart"
+    );
+    HeldRestart::release(&desk);
+    eventually(&exec, "the passivation", || world.stops().len() == 2).await;
+    assert_eq!(
+        world.stops()[1],
+        (5, "Shutdown(\"passivated\")".to_string())
+    );
+    assert_eq!(world.store.lock().unwrap()[&5], vec![1, 2]);
+    assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 0);
+    eventually(&exec, "the entry to go", || keyed.resident_count() == 0).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Asks and try_tell
 
@@ -1800,6 +1913,8 @@ executor_tests!(
     a_reactivation_runs_the_factory_while_its_set_lives,
     activates_again_after_a_crash_without_restart,
     reports_what_a_crashed_activation_discarded,
+    a_passivation_that_meets_a_crash_lets_the_restart_handle_the_queue,
+    a_passivation_during_a_restart_waits_for_it,
     asks_a_key,
     ask_flat_answers_a_handlers_error_as_the_asks,
     a_key_asking_itself_is_refused_not_hung,

@@ -90,10 +90,17 @@ use super::tell::Tell;
 /// - **Errors hand the message back**: a failed activation, a full mailbox, a stopped
 ///   activation come back as a [`KeyedError`] that names the key and holds the message.
 ///
+/// A passivation also loses nothing to a crash when the key has a restart policy or
+/// supervision: an activation that crashes while it handles its queue after a passivation,
+/// or is between two incarnations (a restart waiting for its backoff) when the passivation
+/// comes, is restarted as if no passivation had been asked for, and the restart handles the
+/// rest of the queue before the activation ends
+/// ([`ActorRef::stop_after_queue`](playhouse_core::ActorRef::stop_after_queue)).
+///
 /// What is not guaranteed: that a message is handled at all if its activation crashes with
-/// it queued and no restart policy or supervision takes over (its queue is discarded, as for
-/// any actor; so it is when a passivation on demand stops an activation whose restart is under
-/// way), and order between different senders. The idle sweeper never discards a queue: it
+/// it queued and no restart policy or supervision takes over, or it gives up (its queue is
+/// discarded, as for any actor, and reported as dead letters), and order between different
+/// senders. The idle sweeper never discards a queue: it
 /// stops a key only if nothing waits in its mailbox, decided in one step with the senders
 /// under the mailbox's lock
 /// ([`ActorRef::stop_if_empty`](playhouse_core::ActorRef::stop_if_empty)), so a send through
@@ -706,14 +713,22 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// is removed. Returns at once: `true` if the key had a running activation, `false` if it
     /// had none, was still activating, or was already being passivated. The key's next message
     /// activates it again, once this activation has ended.
+    ///
+    /// A supervised activation that crashes with messages still queued, or that is between
+    /// two incarnations when this comes, is restarted first, and the restart handles them (see
+    /// [Guarantees](Keyed#guarantees)).
     pub fn passivate(&self, key: &K) -> bool {
         let hash = self.shared.table.hash(key);
         self.shared.passivate(hash, key)
     }
 
     /// Passivates every running activation and waits until each has ended (handled what was
-    /// queued and run its `stopped` hook). Returns how many were passivated. Keys activated by
-    /// messages sent meanwhile stay active: this is a checkpoint, not a shutdown.
+    /// queued, through a restart for a supervised one that crashes or is between two
+    /// incarnations, as [`passivate`](Keyed::passivate) says, and run its `stopped` hook).
+    /// Returns how many were passivated. Keys activated by messages sent meanwhile stay
+    /// active: this is a checkpoint, not a shutdown. A restart under way is waited for,
+    /// backoff included; one whose factory never finishes holds this unless
+    /// [`activation_timeout`](super::KeyedSpec::activation_timeout) bounds it.
     ///
     /// # Cancel safety
     ///

@@ -48,7 +48,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             match shard.get_mut(hash, key) {
                 Some(Slot::Active(active)) if !active.stopping => {
                     active.stopping = true;
-                    active.actor.stop_with(self.passivated.clone());
+                    active.actor.stop_after_queue_with(self.passivated.clone());
                     shard.active = shard.active.saturating_sub(1);
                     true
                 }
@@ -72,7 +72,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                 if let Slot::Active(active) = slot {
                     if !active.stopping {
                         active.stopping = true;
-                        active.actor.stop_with(self.passivated.clone());
+                        active.actor.stop_after_queue_with(self.passivated.clone());
                         stopped.push(active.actor.downgrade());
                     }
                 }

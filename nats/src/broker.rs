@@ -307,8 +307,11 @@ impl<C: Codec> NatsBroker<C> {
     /// [`Sharded::stop`](crate::Sharded::stop) does: every active key passivated and its lease
     /// given back, so that other nodes take the keys on their next message instead of after
     /// the lease TTL; waited for at most the node TTL), withdraws the node's heartbeat (the
-    /// others see it leave at once) and its exported names, and flushes what it has sent. The
-    /// actors keep running. Afterwards every remote send from this broker fails at once with
+    /// others see it leave at once) and its exported names, and flushes what it has sent
+    /// (waited for at most the node TTL again: with the server out of reach, the others see
+    /// the node leave when its heartbeat expires, and withdraw its names). So it returns
+    /// within about twice the node TTL, whatever the connection does. The actors keep running.
+    /// A `leave` made while another is under way returns once that one has. Afterwards every remote send from this broker fails at once with
     /// `Disconnected` (the message handed back: an ask is not sent, since no inbox is left to
     /// take its answer); an ask still waiting for its answer once the groups have stopped ends
     /// with [`RemoteError::InboxClosed`](crate::RemoteError::InboxClosed); and exporting,
@@ -349,6 +352,16 @@ async fn leave_cluster<C: Codec>(inner: &Arc<Inner<C>>) -> bool {
     // The inbox is gone: the asks still waiting end now, with `InboxClosed`, not at their
     // timeouts.
     inner.abandon_pending();
+    // With the server out of reach, the client holds each request and the flush until it has
+    // reconnected, however long that takes. Bounded by the node TTL: past it, the other nodes
+    // take this one for dead and withdraw its names themselves.
+    let _ = tokio::time::timeout(inner.config.node_ttl, withdraw(inner)).await;
+    true
+}
+
+/// The end of a leave: withdraws the node's names and this process's heartbeat, then flushes
+/// what it has sent.
+async fn withdraw<C: Codec>(inner: &Arc<Inner<C>>) {
     crate::registry::withdraw_node(inner).await;
     // This process's heartbeat only: another process that took the name meanwhile keeps its
     // own.
@@ -361,7 +374,6 @@ async fn leave_cluster<C: Codec>(inner: &Arc<Inner<C>>) -> bool {
         }
     }
     let _ = inner.client.flush().await;
-    true
 }
 
 /// Stops every sharded group `inner` serves and waits, at most the node TTL, until each has

@@ -1637,3 +1637,28 @@ async fn after_a_server_outage_every_node_sees_the_others_again_soon() {
         }
     }
 }
+
+/// A leave made while the server is out of reach returns, and so does a second one made
+/// meanwhile: the withdrawal of the node's names and heartbeat and the flush wait at most the
+/// node TTL. (They waited for the reconnection, however long: the client holds its requests
+/// and the flush until then.)
+#[tokio::test]
+async fn a_leave_during_a_server_outage_returns() {
+    let mut server = TestServer::start().expect("nats-server");
+    let config = server
+        .node_config("a")
+        .heartbeat(Duration::from_millis(100), Duration::from_millis(500));
+    let a = NatsBroker::connect(config).await.unwrap();
+    let counter = system(&a).spawn(Counter::new());
+    export_counter(&a, "counter", &counter).await;
+    server.stop();
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        a.leave().await;
+    };
+    tokio::time::timeout(WAIT, async { tokio::join!(a.leave(), second) })
+        .await
+        .expect("both leaves returned while the server was down");
+    assert!(a.members().is_empty());
+    server.restart().expect("the server comes back");
+}

@@ -40,7 +40,9 @@ pub enum MemberEvent {
         name: String,
         /// The node that holds it now. This node's own name when another process connected
         /// under it while this one was out of reach: this node then leaves
-        /// ([`Superseded`](MemberEvent::Superseded)).
+        /// ([`Superseded`](MemberEvent::Superseded)) if that process still holds the node's
+        /// name when this one next beats; if it has left by then, this node announces its
+        /// name again and stays a member.
         holder: String,
     },
     /// This node has left the cluster because another process holds its name. While this

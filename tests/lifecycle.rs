@@ -802,6 +802,72 @@ async fn stop_after_queue_waits_for_a_restart_under_way<E: Executor>(exec: E) {
     assert_eq!(actor.discarded_count(), 0);
 }
 
+/// `stop_after_queue` reaching an actor between two incarnations after an end that is not a
+/// crash (the actor stopped itself, under a supervision that restarts any end): it waits for
+/// the restart as it does after a crash. (It ended at once, the queue discarded.)
+async fn stop_after_queue_waits_for_a_restart_after_any_end<E: Executor>(exec: E) {
+    let held = HeldRestart::default();
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<Block>::default())
+        .spawn_supervised(
+            Phoenix {
+                log: held.log.clone(),
+            },
+            held.clone(),
+        );
+    actor.tell(PhoenixMsg::StopSelf).await.expect("tell");
+    let polls = held.polls.clone();
+    eventually(&exec, "the supervision asked", || {
+        polls.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    actor.tell(PhoenixMsg::Item(1)).await.expect("tell");
+    actor.stop_after_queue();
+    eventually(&exec, "the supervision asked again", || {
+        polls.load(Ordering::SeqCst) > 1
+    })
+    .await;
+    held.release();
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(matches!(reason, ExitReason::Shutdown(None)), "{reason:?}");
+    assert_eq!(*held.log.lock().unwrap(), [(2, 1)]);
+}
+
+/// A `shutdown`, then `stop_after_queue`: the shutdown's discard stands. The incarnation ends
+/// after its handler with messages queued, and no restart is asked for. (The later call set
+/// the queue to be finished again, and a restart handled it.)
+async fn stop_after_queue_after_a_shutdown_changes_nothing<E: Executor>(exec: E) {
+    let inc_log = IncLog::default();
+    let policy_calls = counter();
+    let (calls, policy_log) = (policy_calls.clone(), inc_log.clone());
+    let actor = System::new(exec.clone()).spawn_restartable(
+        Phoenix {
+            log: inc_log.clone(),
+        },
+        move |_: &ExitReason| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Some(Phoenix {
+                log: policy_log.clone(),
+            })
+        },
+    );
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, actor.ask(|r| PhoenixMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    for msg in [PhoenixMsg::Panic, PhoenixMsg::Item(1)] {
+        actor.tell(msg).await.expect("tell");
+    }
+    actor.shutdown();
+    actor.stop_after_queue();
+    let _ = open.send(());
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(matches!(reason, ExitReason::Shutdown(None)), "{reason:?}");
+    assert_eq!(count(&policy_calls), 0);
+    assert!(inc_log.lock().unwrap().is_empty());
+    assert_eq!(actor.discarded_count(), 2);
+}
+
 /// `stop_after_queue` reaching an actor between two incarnations with nothing queued: nothing
 /// is left to finish, so it ends at once with the incarnation's reason, as after `stop`.
 async fn stop_after_queue_with_nothing_queued_ends_a_crashed_actor_at_once<E: Executor>(exec: E) {
@@ -846,6 +912,8 @@ async fn shutdown_ends_an_actor_waiting_to_finish_its_queue<E: Executor>(exec: E
 }
 
 executor_tests!(
+    stop_after_queue_waits_for_a_restart_after_any_end,
+    stop_after_queue_after_a_shutdown_changes_nothing,
     shutdown_ends_an_actor_waiting_to_finish_its_queue,
     stop_after_queue_has_a_restart_finish_the_queue,
     stop_after_queue_waits_for_a_restart_under_way,

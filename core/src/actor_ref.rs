@@ -360,7 +360,8 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     ///
     /// A stop is final: an incarnation that fails or panics while it handles the queue ends
     /// the actor, without a restart, and the rest of the queue is discarded
-    /// ([`stop_after_queue`](ActorRef::stop_after_queue) has a restart finish it).
+    /// ([`stop_after_queue`](ActorRef::stop_after_queue) has a restart finish it; a `stop`
+    /// after that one changes nothing).
     pub fn stop(&self) {
         self.cell.request_stop(ExitReason::Shutdown(None));
     }
@@ -377,13 +378,21 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// After a plain `stop`, an incarnation that fails or panics ends the actor for good: its
     /// restart policy or supervision is not asked, and what was still queued is discarded. So
     /// is the queue of an actor that is between two incarnations when the stop reaches it
-    /// (waiting for a backoff, say). Here, an incarnation that fails or panics with messages
-    /// still queued goes to its restart policy or supervision as if no stop had been asked
-    /// for: a restart handles the rest of the queue, then the actor ends with
-    /// [`ExitReason::Shutdown`]. An actor between two incarnations waits for its restart in the
-    /// same way. If the policy ends the actor, or restarts it with the queue discarded
-    /// ([`Next::RestartDrained`](crate::Next::RestartDrained)), what is queued is discarded as
-    /// after any end. A [`kill`](ActorRef::kill) still ends it at once.
+    /// (waiting for a backoff, say). Here, an incarnation that ends with messages still queued
+    /// (it failed or panicked, or ended in any other way its policy decides on, before or after
+    /// this call) goes to its restart policy or supervision as if no stop had been asked for:
+    /// a restart handles the rest of the queue, then the actor ends with
+    /// [`ExitReason::Shutdown`]. If the policy ends the actor, or restarts it with the queue
+    /// discarded ([`Next::RestartDrained`](crate::Next::RestartDrained)), what is queued is
+    /// discarded as after any end.
+    ///
+    /// A [`kill`](ActorRef::kill) or a [`shutdown`](ActorRef::shutdown), before or after it,
+    /// still ends the actor without a restart, its queue discarded. A plain `stop` after it
+    /// changes nothing. A restart that never comes (a backoff past the end of the clock, a
+    /// factory that never finishes) holds the actor, and its queue, until a kill or a
+    /// shutdown. Under a supervisor, the restart that finishes the queue counts toward the
+    /// restart intensity as any other, and the actor's end is then its child's exit, as after
+    /// a plain `stop`.
     ///
     /// This is the stop a keyed set's passivation makes: a key's messages are never lost to
     /// a passivation that meets a crash. For an actor without a restart policy it is `stop`.

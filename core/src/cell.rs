@@ -148,6 +148,9 @@ pub(crate) struct LifeExtras {
     /// The graceful stop asked for is to finish the queue across a crash
     /// ([`ActorCell::request_stop_after_queue`]).
     after_queue: bool,
+    /// A shutdown was asked for: the queue is discarded, and a later `stop_after_queue` does
+    /// not bring it back.
+    shut_down: bool,
     /// While the actor traps exits: how to turn an exit signal into one of its messages (a
     /// `fn(Exit) -> M`, erased because these extras are the same for every message type).
     trap: Option<Box<dyn std::any::Any + Send>>,
@@ -176,6 +179,7 @@ impl Default for LifeExtras {
             reason: None,
             incarnation_reason: None,
             after_queue: false,
+            shut_down: false,
             trap: None,
             observation: None,
             name: None,
@@ -431,14 +435,17 @@ impl<M, S: Strategy> ActorCell<M, S> {
     }
 
     /// A graceful stop as [`request_stop`](ActorCell::request_stop) that finishes the queue
-    /// across a crash: an incarnation that fails or panics with messages still queued is
-    /// handed to the supervision as if no stop had been asked for, and a restart handles the
-    /// rest (see [`queue_outlives_crash`](ActorCell::queue_outlives_crash)).
+    /// across a crash: an incarnation that ends with messages still queued is handed to the
+    /// supervision as if no stop had been asked for, and a restart handles the rest (see
+    /// [`queue_left_to_finish`](ActorCell::queue_left_to_finish)). After a shutdown or a kill
+    /// it is a plain stop.
     pub(crate) fn request_stop_after_queue(&self, reason: ExitReason) {
         let woken = {
             let mut st = self.queue.state.lock();
             if !matches!(st.phase, Phase::Ended(_)) {
-                extras(&mut *st).after_queue = true;
+                let life = extras(&mut *st);
+                // A shutdown or a kill that came first keeps its discard.
+                life.after_queue = !life.shut_down && !self.is_killed();
             }
             let running = st.phase == Phase::Running;
             self.stop_locked(&mut st, reason, running)
@@ -446,11 +453,11 @@ impl<M, S: Strategy> ActorCell<M, S> {
         wake_all(woken);
     }
 
-    /// Whether an incarnation that crashed after a stop still goes to its supervision: the
-    /// stop was [`request_stop_after_queue`](ActorCell::request_stop_after_queue)'s, no kill or
+    /// Whether an incarnation that ended after a stop still goes to its supervision: the stop
+    /// was [`request_stop_after_queue`](ActorCell::request_stop_after_queue)'s, no kill or
     /// shutdown came since, and messages are still queued (the mailbox is closed: that can
-    /// only shrink).
-    pub(crate) fn queue_outlives_crash(&self) -> bool {
+    /// only shrink). An incarnation that the stop itself ended has drained the queue.
+    pub(crate) fn queue_left_to_finish(&self) -> bool {
         if self.is_killed() || crate::faults::enabled(crate::faults::Fault::StopAfterQueueIgnored) {
             return false;
         }
@@ -510,10 +517,11 @@ impl<M, S: Strategy> ActorCell<M, S> {
                 let code = encode(&mut *st, reason.clone());
                 st.phase = Phase::Stopping(code);
             }
-            // A shutdown discards the queue: nothing is left for a restart to finish.
-            if let Some(extras) = st.extras.as_deref_mut() {
-                extras.after_queue = false;
-            }
+            // A shutdown discards the queue: nothing is left for a restart to finish, whatever
+            // `stop_after_queue` asked before or asks later.
+            let life = extras(&mut *st);
+            life.after_queue = false;
+            life.shut_down = true;
             // The end of the running incarnation, with the reason the phase holds (a stop or
             // kill that came first keeps its own), unless one is asked for already.
             let bits = self.refs.load(Ordering::Acquire);

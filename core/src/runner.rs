@@ -781,21 +781,13 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
 
     /// `true` once a stop or kill was asked for or the mailbox closed: no restart follows.
     /// Except after [`stop_after_queue`](crate::ActorRef::stop_after_queue): an incarnation
-    /// that crashed with messages still queued goes to its supervision, so that a restart
-    /// handles them.
+    /// that ended with messages still queued (a crash, or any end the supervision decides on,
+    /// before or after the stop came) goes to its supervision, so that a restart handles them.
     fn ends_for_good(&self) -> bool {
         let stopped = self.ctx.drained
             || self.ctx.cell.stop_was_requested()
             || self.ctx.cell.queue.is_closed();
-        stopped && !(self.crashed() && self.ctx.cell.queue_outlives_crash())
-    }
-
-    /// Whether the incarnation that just ended failed or panicked.
-    fn crashed(&self) -> bool {
-        matches!(
-            self.rx.reason(),
-            ExitReason::Failed(_) | ExitReason::Panicked(_)
-        )
+        stopped && !self.ctx.cell.queue_left_to_finish()
     }
 
     /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]).

@@ -19,9 +19,8 @@ use std::sync::Arc as StdArc;
 
 /// What happens when an incarnation ends on its own (not by `stop` or `kill`): return a fresh
 /// actor to run a new incarnation behind the same reference and mailbox (queued messages survive),
-/// or `None` to end the actor. An incarnation that fails or panics after
-/// [`stop_after_queue`](crate::ActorRef::stop_after_queue), with messages still queued, is
-/// decided on too.
+/// or `None` to end the actor. After [`stop_after_queue`](crate::ActorRef::stop_after_queue),
+/// an incarnation that ends on its own with messages still queued is decided on too.
 ///
 /// Supervisors build on this. Closures `FnMut(&ExitReason) -> Option<A>` implement it; pass
 /// one through [`restart_with`] so that the compiler infers its argument type, or use

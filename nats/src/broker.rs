@@ -353,16 +353,19 @@ async fn leave_cluster<C: Codec>(inner: &Arc<Inner<C>>) -> bool {
     // timeouts.
     inner.abandon_pending();
     // With the server out of reach, the client holds each request and the flush until it has
-    // reconnected, however long that takes. Bounded by the node TTL: past it, the other nodes
-    // take this one for dead and withdraw its names themselves.
-    let _ = tokio::time::timeout(inner.config.node_ttl, withdraw(inner)).await;
+    // reconnected, however long that takes. Bounded by the node TTL, half for the names (one
+    // purge per name: many names may take long on a healthy server too) and half for the
+    // heartbeat, so that the heartbeat is withdrawn even then. What is cut short the other
+    // nodes do themselves: they withdraw the names of a node they see leave, or whose
+    // heartbeat expires.
+    let half = inner.config.node_ttl / 2;
+    let _ = tokio::time::timeout(half, crate::registry::withdraw_node(inner)).await;
+    let _ = tokio::time::timeout(half, withdraw_heartbeat(inner)).await;
     true
 }
 
-/// The end of a leave: withdraws the node's names and this process's heartbeat, then flushes
-/// what it has sent.
-async fn withdraw<C: Codec>(inner: &Arc<Inner<C>>) {
-    crate::registry::withdraw_node(inner).await;
+/// The end of a leave: withdraws this process's heartbeat, then flushes what it has sent.
+async fn withdraw_heartbeat<C: Codec>(inner: &Arc<Inner<C>>) {
     // This process's heartbeat only: another process that took the name meanwhile keeps its
     // own.
     if let Ok(Some(beat)) = inner.members_kv.entry(&inner.node).await {

@@ -24,7 +24,11 @@ use crate::spec::{Backoff, OnRestart, RestartType};
 ///
 /// - its [`RestartType`] decides which exits lead to a restart (`Permanent`: any exit on its
 ///   own, a normal one included; `Transient`: an error, a panic or a kill; `Temporary`: none).
-///   A passivation is a stop, never an exit on its own: it is never restarted.
+///   A passivation is a stop, never an exit on its own: an activation that ends by it is
+///   never restarted. One that crashes (or ends on its own) with messages still queued after
+///   a passivation, or is between two incarnations when it comes, is restarted as the restart
+///   type says, and the restart handles them before the activation ends
+///   ([`ActorRef::stop_after_queue`](playhouse_core::ActorRef::stop_after_queue)).
 /// - a restart runs the **set's factory** for the key again (as an activation does: its panic
 ///   caught, the set's activation timeout applied), and the fresh actor takes over behind the
 ///   same reference and mailbox. The key stays active throughout; messages sent meanwhile
@@ -180,8 +184,8 @@ impl<K: Key, A: Send + 'static> KeySupervisor<K, A> {
         Some(Box::pin(async move {
             match wait {
                 Some(Some(wait)) => wait.await,
-                // A wait past the end of the clock is a wait for ever (until the key is
-                // passivated or its set dropped), not none.
+                // A wait past the end of the clock is a wait for ever, not none: the key
+                // keeps its queue, and a passivation waits with it.
                 Some(None) => std::future::pending().await,
                 None => {}
             }

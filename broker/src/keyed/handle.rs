@@ -95,7 +95,10 @@ use super::tell::Tell;
 /// or is between two incarnations (a restart waiting for its backoff) when the passivation
 /// comes, is restarted as if no passivation had been asked for, and the restart handles the
 /// rest of the queue before the activation ends
-/// ([`ActorRef::stop_after_queue`](playhouse_core::ActorRef::stop_after_queue)).
+/// ([`ActorRef::stop_after_queue`](playhouse_core::ActorRef::stop_after_queue)), unless the
+/// supervision restarts with the queue discarded (`OnRestart::DrainQueue`) or gives up. A
+/// restart that never comes (a backoff past the end of the clock, a factory that never
+/// finishes without an activation timeout) holds the activation, and its queue, for good.
 ///
 /// What is not guaranteed: that a message is handled at all if its activation crashes with
 /// it queued and no restart policy or supervision takes over, or it gives up (its queue is

@@ -503,6 +503,35 @@ async fn a_passivation_during_a_backoff_waits_for_the_restart_to_handle_the_queu
     assert_eq!(log(&keyed, 3).await, vec![1, 2]);
 }
 
+/// A set dropped while a key waits for its restart's backoff, with a message queued: the
+/// activation ends (its mailbox closed with its last reference) and the discarded message is
+/// reported as an `ActorGone` dead letter for the key, though the set is gone. (It was not
+/// reported: the report went through the set.)
+async fn a_set_dropped_during_a_backoff_reports_what_it_discarded<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let world = World::new();
+    let broker = playhouse::InMemoryBroker::new();
+    let keyed = accounts(&world)
+        .supervise(transient().backoff(fixed_backoff(30)))
+        .start(&playhouse::core::System::with_broker(
+            vt.clone(),
+            broker.clone(),
+        ));
+    keyed.tell(3, Msg::Item(1)).await.unwrap();
+    keyed.tell(3, Msg::Panic).await.unwrap();
+    eventually(&exec, "the backoff's timer", || vt.sleeping() > 0).await;
+    keyed.tell(3, Msg::Item(2)).await.unwrap();
+    drop(keyed);
+    eventually(&exec, "the discarded message to be reported", || {
+        broker
+            .dead_letters()
+            .get(playhouse::core::DeadLetterKind::ActorGone)
+            == 1
+    })
+    .await;
+    assert_eq!(world.loads(), 1, "no restart");
+}
+
 /// A passivation while a restart waits for its backoff, with nothing queued: the activation
 /// ends without waiting for the backoff, its factory is not called again, and the key's next
 /// message activates it anew.
@@ -568,5 +597,6 @@ executor_tests!(
     a_backoff_past_the_end_of_the_clock_waits_for_ever,
     a_passivation_during_a_backoff_ends_the_activation,
     a_passivation_during_a_backoff_waits_for_the_restart_to_handle_the_queue,
+    a_set_dropped_during_a_backoff_reports_what_it_discarded,
     a_restarting_key_with_messages_queued_is_not_passivated,
 );

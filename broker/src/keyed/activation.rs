@@ -203,16 +203,20 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         // It also reports what the ended activation discarded unhandled (a crash's backlog, a
         // drained restart's), which the senders of its tells would not hear of otherwise.
         let (weak, hash, id) = (shared.weak(), self.hash, self.id);
-        let (this, key) = (actor.downgrade(), self.key.clone());
+        let (this, key, report) = (
+            actor.downgrade(),
+            self.key.clone(),
+            shared.discarded.clone(),
+        );
         actor.on_exit(move |_, _| {
             if let Some(shared) = weak.upgrade() {
                 shared.retire(hash, id, this.dropped_count());
-                let discarded = this.discarded_count();
-                if discarded > 0 {
-                    shared
-                        .launch
-                        .report_discarded(&format!("{key:?}"), discarded);
-                }
+            }
+            // Also once the set is gone: dropping it ends an activation waiting for a restart,
+            // its queue discarded.
+            let discarded = this.discarded_count();
+            if discarded > 0 {
+                report(&format!("{key:?}"), discarded);
             }
         });
         self.deliver(&actor).await;

@@ -16,6 +16,11 @@ use super::supervise::BoxedSupervision;
 /// A boxed `Send` future (factories, activation tasks).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// Reports `n` messages to `target` (a key, in `Debug` form) discarded unhandled, as
+/// `ActorGone` dead letters on the set's broker; it holds the broker, not the set, so that an
+/// activation that ends after its set was dropped still reports its backlog.
+pub(crate) type DiscardReporter = std::sync::Arc<dyn Fn(&str, u64) + Send + Sync>;
+
 /// Spawns activations and the activations that must wait on the system a keyed set was started on.
 pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
     /// Spawns `actor`, under `supervision` when one is given.
@@ -36,6 +41,9 @@ pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
     /// Reports `n` messages for `target` that an ended activation discarded unhandled, as
     /// [`DeadLetterKind::ActorGone`] dead letters on the system's broker.
     fn report_discarded(&self, target: &str, n: u64);
+
+    /// A [`DiscardReporter`] for this set's broker.
+    fn discard_reporter(&self) -> DiscardReporter;
 }
 
 impl<A, MB, E, B> Launch<A, MB> for Spawner<E, MB, B>
@@ -69,10 +77,21 @@ where
     }
 
     fn report_discarded(&self, target: &str, n: u64) {
-        let message_type = std::any::type_name::<A::Message>();
-        for _ in 0..n {
-            self.broker()
-                .report_dead_letter(DeadLetterKind::ActorGone, target, message_type, None);
-        }
+        report_gone::<A::Message, B>(self.broker(), target, n);
+    }
+
+    fn discard_reporter(&self) -> DiscardReporter {
+        let broker = self.broker().clone();
+        std::sync::Arc::new(move |target: &str, n: u64| {
+            report_gone::<A::Message, B>(&broker, target, n)
+        })
+    }
+}
+
+/// Reports `n` messages of type `M` to `target` as `ActorGone` dead letters on `broker`.
+fn report_gone<M, B: MessageBroker>(broker: &B, target: &str, n: u64) {
+    let message_type = std::any::type_name::<M>();
+    for _ in 0..n {
+        broker.report_dead_letter(DeadLetterKind::ActorGone, target, message_type, None);
     }
 }

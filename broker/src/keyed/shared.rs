@@ -16,7 +16,7 @@ use crate::faults::Fault;
 use super::entry::{Activating, Delivery, Slot, Waiting};
 use super::factory_scope::runs_factory_of;
 use super::key_ref::Cached;
-use super::launch::{BoxFuture, Launch};
+use super::launch::{BoxFuture, DiscardReporter, Launch};
 use super::passivation::Sweeper;
 use super::spec::{Factory, Key, SupervisionFactory};
 use super::table::Table;
@@ -43,6 +43,8 @@ pub(crate) struct Shared<K: Key, A: Actor, MB: Mailbox> {
     pub(crate) factory: Factory<K, A>,
     pub(crate) supervision: Option<SupervisionFactory<K, A>>,
     pub(crate) launch: Box<dyn Launch<A, MB>>,
+    /// Reports what an ended activation discarded, also once the set is gone.
+    pub(crate) discarded: DiscardReporter,
     /// How long a key may stay idle before it is passivated.
     pub(crate) idle: Option<Duration>,
     /// How long a factory may take.
@@ -135,6 +137,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             factory,
             supervision,
             origin: launch.now(),
+            discarded: launch.discard_reporter(),
             launch,
             idle,
             activation_timeout,

@@ -670,11 +670,17 @@ async fn stop_if_empty_lets_the_message_being_handled_finish<E: Executor>(exec: 
     assert_eq!(seen(&seen_by_actor), Vec::<u32>::new());
 }
 
-/// `stop_after_queue`, then the incarnation handling the queue panics with messages still
-/// queued: the restart policy is asked as if no stop had been made, and the restart handles
-/// the rest before the actor ends with `Shutdown`. (After a plain `stop` the panic ends the
-/// actor and the rest is discarded.)
-async fn stop_after_queue_has_a_restart_finish_the_queue<E: Executor>(exec: E) {
+/// A Phoenix that a restart policy restarts after every end (counting its calls), held in a
+/// handler until `open` is sent, with `queued` sent behind it.
+async fn held_restartable<E: Executor>(
+    exec: &E,
+    queued: Vec<PhoenixMsg>,
+) -> (
+    ActorRef<Phoenix>,
+    IncLog,
+    Arc<::std::sync::atomic::AtomicUsize>,
+    oneshot::Sender<()>,
+) {
     let inc_log = IncLog::default();
     let policy_calls = counter();
     let (calls, policy_log) = (policy_calls.clone(), inc_log.clone());
@@ -690,12 +696,25 @@ async fn stop_after_queue_has_a_restart_finish_the_queue<E: Executor>(exec: E) {
         },
     );
     let (open, gate) = oneshot::channel();
-    within(&exec, LONG, actor.ask(|r| PhoenixMsg::Hold(r, gate)))
+    within(exec, LONG, actor.ask(|r| PhoenixMsg::Hold(r, gate)))
         .await
         .expect("held");
-    for msg in [PhoenixMsg::Panic, PhoenixMsg::Item(1), PhoenixMsg::Item(2)] {
+    for msg in queued {
         actor.tell(msg).await.expect("tell");
     }
+    (actor, inc_log, policy_calls, open)
+}
+
+/// `stop_after_queue`, then the incarnation handling the queue panics with messages still
+/// queued: the restart policy is asked as if no stop had been made, and the restart handles
+/// the rest before the actor ends with `Shutdown`. (After a plain `stop` the panic ends the
+/// actor and the rest is discarded.)
+async fn stop_after_queue_has_a_restart_finish_the_queue<E: Executor>(exec: E) {
+    let (actor, inc_log, policy_calls, open) = held_restartable(
+        &exec,
+        vec![PhoenixMsg::Panic, PhoenixMsg::Item(1), PhoenixMsg::Item(2)],
+    )
+    .await;
     actor.stop_after_queue();
     assert!(
         actor
@@ -837,27 +856,8 @@ async fn stop_after_queue_waits_for_a_restart_after_any_end<E: Executor>(exec: E
 /// after its handler with messages queued, and no restart is asked for. (The later call set
 /// the queue to be finished again, and a restart handled it.)
 async fn stop_after_queue_after_a_shutdown_changes_nothing<E: Executor>(exec: E) {
-    let inc_log = IncLog::default();
-    let policy_calls = counter();
-    let (calls, policy_log) = (policy_calls.clone(), inc_log.clone());
-    let actor = System::new(exec.clone()).spawn_restartable(
-        Phoenix {
-            log: inc_log.clone(),
-        },
-        move |_: &ExitReason| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Some(Phoenix {
-                log: policy_log.clone(),
-            })
-        },
-    );
-    let (open, gate) = oneshot::channel();
-    within(&exec, LONG, actor.ask(|r| PhoenixMsg::Hold(r, gate)))
-        .await
-        .expect("held");
-    for msg in [PhoenixMsg::Panic, PhoenixMsg::Item(1)] {
-        actor.tell(msg).await.expect("tell");
-    }
+    let (actor, inc_log, policy_calls, open) =
+        held_restartable(&exec, vec![PhoenixMsg::Panic, PhoenixMsg::Item(1)]).await;
     actor.shutdown();
     actor.stop_after_queue();
     let _ = open.send(());

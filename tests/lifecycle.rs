@@ -881,23 +881,22 @@ async fn stop_after_queue_with_nothing_queued_ends_a_crashed_actor_at_once<E: Ex
 /// (with the crashed incarnation's reason, as a kill between incarnations does): the queue is
 /// discarded.
 async fn kill_ends_an_actor_waiting_to_finish_its_queue<E: Executor>(exec: E) {
-    let (actor, held) = held_after_a_panic(&exec, &[1]).await;
-    actor.stop_after_queue();
-    let polls = held.polls.clone();
-    eventually(&exec, "the supervision asked again", || {
-        polls.load(Ordering::SeqCst) > 1
-    })
-    .await;
-    actor.kill();
-    // Ended between two incarnations, it ends with the last one's reason.
-    assert_panicked_with(&within(&exec, LONG, actor.wait()).await, "phoenix boom");
-    assert_eq!(held.log.lock().unwrap().len(), 0);
-    assert_eq!(actor.discarded_count(), 1);
+    end_an_actor_waiting_to_finish_its_queue(exec, |actor| actor.kill()).await;
 }
 
 /// A `shutdown` (which discards the queue) after `stop_after_queue` ends an actor that waits
 /// for its restart to finish the queue: nothing is left to finish.
 async fn shutdown_ends_an_actor_waiting_to_finish_its_queue<E: Executor>(exec: E) {
+    end_an_actor_waiting_to_finish_its_queue(exec, |actor| actor.shutdown()).await;
+}
+
+/// An actor held between two incarnations after a panic, one message queued, then
+/// `stop_after_queue`, then `end`: it ends at once, with the panic's reason, the message
+/// discarded.
+async fn end_an_actor_waiting_to_finish_its_queue<E: Executor>(
+    exec: E,
+    end: impl FnOnce(&ActorRef<Phoenix>),
+) {
     let (actor, held) = held_after_a_panic(&exec, &[1]).await;
     actor.stop_after_queue();
     let polls = held.polls.clone();
@@ -905,7 +904,8 @@ async fn shutdown_ends_an_actor_waiting_to_finish_its_queue<E: Executor>(exec: E
         polls.load(Ordering::SeqCst) > 1
     })
     .await;
-    actor.shutdown();
+    end(&actor);
+    // Ended between two incarnations, it ends with the last one's reason.
     assert_panicked_with(&within(&exec, LONG, actor.wait()).await, "phoenix boom");
     assert_eq!(held.log.lock().unwrap().len(), 0);
     assert_eq!(actor.discarded_count(), 1);

@@ -382,15 +382,19 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// (it failed or panicked, or ended in any other way its policy decides on, before or after
     /// this call) goes to its restart policy or supervision as if no stop had been asked for:
     /// a restart handles the rest of the queue, then the actor ends with
-    /// [`ExitReason::Shutdown`]. If the policy ends the actor, or restarts it with the queue
-    /// discarded ([`Next::RestartDrained`](crate::Next::RestartDrained)), what is queued is
-    /// discarded as after any end.
+    /// [`ExitReason::Shutdown`] (or with the reason of a last incarnation that ended on its
+    /// own just as the queue ran out). If the policy ends the actor, or restarts it with the
+    /// queue discarded ([`Next::RestartDrained`](crate::Next::RestartDrained)), what is queued
+    /// is discarded as after any end. Only the policy bounds the restarts: one that restarts
+    /// an actor whose every incarnation ends at once (a `started` that fails or stops every
+    /// time) goes on as it would without the stop.
     ///
     /// A [`kill`](ActorRef::kill) or a [`shutdown`](ActorRef::shutdown), before or after it,
     /// still ends the actor without a restart, its queue discarded. A plain `stop` after it
-    /// changes nothing. A restart that never comes (a backoff past the end of the clock, a
-    /// factory that never finishes) holds the actor, and its queue, until a kill or a
-    /// shutdown. Under a supervisor, the restart that finishes the queue counts toward the
+    /// changes nothing, and so does dropping the last reference. A restart that never comes
+    /// (a backoff past the end of the clock, a factory that never finishes) holds the actor,
+    /// and its queue, until a kill or a shutdown; once no strong reference is left to make
+    /// one, for good. Under a supervisor, the restart that finishes the queue counts toward the
     /// restart intensity as any other, and the actor's end is then its child's exit, as after
     /// a plain `stop`.
     ///

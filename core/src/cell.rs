@@ -145,7 +145,7 @@ pub(crate) struct LifeExtras {
     reason: Option<ExitReason>,
     /// The reason the running incarnation is asked to end with ([`RESTART_BIT`], [`CUT_BIT`]).
     incarnation_reason: Option<ExitReason>,
-    /// The graceful stop asked for is to finish the queue across a crash
+    /// The graceful stop asked for is to finish the queue across the end of an incarnation
     /// ([`ActorCell::request_stop_after_queue`]).
     after_queue: bool,
     /// A shutdown was asked for: the queue is discarded, and a later `stop_after_queue` does

@@ -166,7 +166,7 @@ where
             // the next).
             task.ctx.cell.clear_restart_request();
             // Stop and kill are final, and so is a closed mailbox (nothing could reach a new
-            // one); except a stop asked to finish the queue, after a crash that left some.
+            // one); except a stop asked to finish the queue, when this end left some.
             if task.ends_for_good() {
                 break task.rx.take_reason();
             }

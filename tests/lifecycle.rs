@@ -777,6 +777,15 @@ async fn held_after_a_panic<E: Executor>(
     exec: &E,
     queued: &[u32],
 ) -> (ActorRef<Phoenix>, HeldRestart) {
+    held_after(exec, PhoenixMsg::Panic, queued).await
+}
+
+/// A Phoenix whose incarnation `end` ends, its restart held, with `queued` sent meanwhile.
+async fn held_after<E: Executor>(
+    exec: &E,
+    end: PhoenixMsg,
+    queued: &[u32],
+) -> (ActorRef<Phoenix>, HeldRestart) {
     let held = HeldRestart::default();
     let actor = System::new(exec.clone())
         .spawner(Bounded::<Block>::default())
@@ -786,7 +795,7 @@ async fn held_after_a_panic<E: Executor>(
             },
             held.clone(),
         );
-    actor.tell(PhoenixMsg::Panic).await.expect("tell");
+    actor.tell(end).await.expect("tell");
     let polls = held.polls.clone();
     eventually(exec, "the supervision asked", || {
         polls.load(Ordering::SeqCst) > 0
@@ -825,23 +834,9 @@ async fn stop_after_queue_waits_for_a_restart_under_way<E: Executor>(exec: E) {
 /// crash (the actor stopped itself, under a supervision that restarts any end): it waits for
 /// the restart as it does after a crash. (It ended at once, the queue discarded.)
 async fn stop_after_queue_waits_for_a_restart_after_any_end<E: Executor>(exec: E) {
-    let held = HeldRestart::default();
-    let actor = System::new(exec.clone())
-        .spawner(Bounded::<Block>::default())
-        .spawn_supervised(
-            Phoenix {
-                log: held.log.clone(),
-            },
-            held.clone(),
-        );
-    actor.tell(PhoenixMsg::StopSelf).await.expect("tell");
-    let polls = held.polls.clone();
-    eventually(&exec, "the supervision asked", || {
-        polls.load(Ordering::SeqCst) > 0
-    })
-    .await;
-    actor.tell(PhoenixMsg::Item(1)).await.expect("tell");
+    let (actor, held) = held_after(&exec, PhoenixMsg::StopSelf, &[1]).await;
     actor.stop_after_queue();
+    let polls = held.polls.clone();
     eventually(&exec, "the supervision asked again", || {
         polls.load(Ordering::SeqCst) > 1
     })

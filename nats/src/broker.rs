@@ -306,8 +306,9 @@ impl<C: Codec> NatsBroker<C> {
     /// Leaves the cluster: stops the sharded groups this node serves (as
     /// [`Sharded::stop`](crate::Sharded::stop) does: every active key passivated and its lease
     /// given back, so that other nodes take the keys on their next message instead of after
-    /// the lease TTL; waited for at most the node TTL), withdraws the node's heartbeat (the
-    /// others see it leave at once) and its exported names, and flushes what it has sent
+    /// the lease TTL; waited for at most the node TTL, while the node goes on beating: the
+    /// others do not take it for dead), withdraws the node's heartbeat (the others see it leave
+    /// at once) and its exported names, and flushes what it has sent
     /// (waited for at most the node TTL again: with the server out of reach, the others see
     /// the node leave when its heartbeat expires, and withdraw its names). So it returns
     /// within about twice the node TTL, whatever the connection does. The actors keep running.
@@ -367,13 +368,24 @@ async fn leave_cluster<C: Codec>(inner: &Arc<Inner<C>>) -> bool {
 /// The end of a leave: withdraws this process's heartbeat, then flushes what it has sent.
 async fn withdraw_heartbeat<C: Codec>(inner: &Arc<Inner<C>>) {
     // This process's heartbeat only: another process that took the name meanwhile keeps its
-    // own.
-    if let Ok(Some(beat)) = inner.members_kv.entry(&inner.node).await {
-        if crate::members::incarnation_of(&beat.value) == inner.incarnation {
-            let _ = inner
-                .members_kv
-                .delete_expect_revision(&inner.node, Some(beat.revision))
-                .await;
+    // own. Read again if a beat still under way when the heartbeats stopped landed between the
+    // read and the delete.
+    for _ in 0..3 {
+        let Ok(Some(beat)) = inner.members_kv.entry(&inner.node).await else {
+            break;
+        };
+        if crate::members::incarnation_of(&beat.value) != inner.incarnation
+            || beat.operation != kv::Operation::Put
+        {
+            break;
+        }
+        if inner
+            .members_kv
+            .delete_expect_revision(&inner.node, Some(beat.revision))
+            .await
+            .is_ok()
+        {
+            break;
         }
     }
     let _ = inner.client.flush().await;
@@ -773,12 +785,18 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
             beat = finish(&mut in_flight) => Some(beat),
         };
         let Some(inner) = weak.upgrade() else { return };
-        if inner.left.load(Ordering::SeqCst) {
-            return;
-        }
+        // A node that leaves goes on beating while its groups stop (which may take up to the
+        // TTL), so that the others see it leave rather than time out; `leave` aborts this
+        // task before it withdraws the heartbeat. Meanwhile it reaps no one: it has left.
+        let leaving = inner.left.load(Ordering::SeqCst);
         match beat {
             None => {
-                for (node, incarnation) in inner.members.stale() {
+                let stale = if leaving {
+                    Vec::new()
+                } else {
+                    inner.members.stale()
+                };
+                for (node, incarnation) in stale {
                     if checking
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -807,9 +825,11 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
             }
             Some(Beat::Kept(now)) => {
                 revision = now;
-                inner
-                    .members
-                    .heartbeat(&inner.node, Duration::ZERO, &inner.incarnation);
+                if !leaving {
+                    inner
+                        .members
+                        .heartbeat(&inner.node, Duration::ZERO, &inner.incarnation);
+                }
             }
             Some(Beat::Taken) => {
                 // Not kept as a task: `leave` aborts those, this one among them.

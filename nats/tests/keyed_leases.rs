@@ -10,7 +10,9 @@ use futures::StreamExt;
 use keyed_common::*;
 use playhouse_executors::TokioExecutor;
 use playhouse_nats::testing::TestServer;
-use playhouse_nats::{ExportError, NatsBroker, Rejection, RemoteError, StateError};
+use playhouse_nats::{
+    ExportError, LeaveReason, MemberEvent, NatsBroker, Rejection, RemoteError, StateError,
+};
 
 #[tokio::test]
 async fn activation_on_first_message_gives_the_factory_the_key() {
@@ -438,4 +440,51 @@ async fn a_second_leave_returns_once_the_node_has_left() {
         .unwrap();
     assert_eq!(leases.get("accounts.alice").await.unwrap(), None);
     first.await.unwrap();
+}
+
+/// A node whose key takes longer than the node TTL to passivate goes on beating while it
+/// leaves: its heartbeat stays fresh until it withdraws it, and the others see it leave, not
+/// time out. (Its heartbeats stopped as the leave began: the entry expired while the groups
+/// stopped, and the others reported `Left { TimedOut }`, or not, by a race.)
+#[tokio::test]
+async fn a_node_slow_to_passivate_beats_until_it_has_left() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (a, accounts) = node(&server, "a", &seen).await;
+    let b = client(&server, "b").await;
+    let mut events = b.member_events();
+    assert_eq!(deposit(&b, "slow", 1).await, Ok(1));
+    // In the mailbox when `tell` returns: the passivation waits for it, past the TTL.
+    let hold = Hold(2 * TTL.as_millis() as u64);
+    b.sharded_ref::<Hold>("accounts")
+        .tell("slow", hold, WAIT)
+        .await
+        .expect("taken");
+    assert!(accounts.is_active("slow"));
+    let leave = tokio::spawn({
+        let a = a.clone();
+        async move { a.leave().await }
+    });
+    tokio::time::sleep(TTL * 9 / 10).await;
+    assert!(!leave.is_finished(), "the groups stop for up to the TTL");
+    let raw = server.connect().await.unwrap();
+    let members = async_nats::jetstream::new(raw)
+        .get_key_value("playhouse_members")
+        .await
+        .unwrap();
+    let beat = members.entry("a").await.unwrap().expect("a heartbeat");
+    let age = time::OffsetDateTime::now_utc() - beat.created;
+    assert!(
+        age < TTL * 7 / 10,
+        "the leaving node's last heartbeat is {age} old"
+    );
+    leave.await.unwrap();
+    let left = loop {
+        match tokio::time::timeout(WAIT, events.next()).await.unwrap() {
+            Some(MemberEvent::Left { node, reason }) if node == "a" => break reason,
+            Some(_) => {}
+            None => panic!("the events ended"),
+        }
+    };
+    assert_eq!(left, LeaveReason::Left);
 }

@@ -27,6 +27,10 @@ pub struct Get;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Push(pub u32);
 
+/// Makes the account's handler sleep this many milliseconds (a tell): a key slow to passivate.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Hold(pub u64);
+
 /// Makes the account's handler panic (a tell).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Crash;
@@ -57,6 +61,13 @@ pub enum Msg {
     Push(u32),
     Note(u32, Delivery),
     Crash,
+    Hold(Duration),
+}
+
+impl From<Hold> for Msg {
+    fn from(Hold(ms): Hold) -> Msg {
+        Msg::Hold(Duration::from_millis(ms))
+    }
 }
 
 impl From<Crash> for Msg {
@@ -94,7 +105,7 @@ impl Actor for Account {
 }
 
 impl<V: Env> Handler<V> for Account {
-    async fn handle(&mut self, msg: Msg, _: &mut Context<Self, V>) -> Result<(), StateError> {
+    async fn handle(&mut self, msg: Msg, ctx: &mut Context<Self, V>) -> Result<(), StateError> {
         match msg {
             Msg::Deposit(amount, reply) => {
                 let mut next = self.stored.clone();
@@ -122,6 +133,7 @@ impl<V: Env> Handler<V> for Account {
                 });
             }
             Msg::Crash => panic!("account {} crashed on purpose", self.state.key()),
+            Msg::Hold(time) => ctx.sleep(time).await,
             Msg::Push(n) => {
                 let mut next = self.stored.clone();
                 next.log.push(n);
@@ -265,6 +277,7 @@ pub fn spec_named<'b>(broker: &'b NatsBroker, seen: &Activations, group: &str) -
         .ask::<Get, Seen>(|Get, reply| Msg::Get(reply))
         .tell::<Push>()
         .tell::<Crash>()
+        .tell::<Hold>()
         .durable::<Note>(|Note(n), delivery| Msg::Note(n, delivery))
 }
 

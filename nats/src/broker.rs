@@ -976,28 +976,70 @@ fn subscription_id(sub: &async_nats::Subscriber) -> Option<u64> {
     rest[..digits].parse().ok()
 }
 
+/// The state of the connection as the client's events tell it.
+#[derive(Default)]
+struct Link {
+    /// The client has reported its first connection.
+    connected: bool,
+    /// A loss has been told, and no reconnection since.
+    down: bool,
+}
+
+/// What one connection event changed: a loss to tell, a reconnection to tell (and act on).
+#[derive(Debug, PartialEq, Eq)]
+struct LinkChange {
+    lost: bool,
+    regained: bool,
+}
+
+impl Link {
+    /// Follows `event`. The client reports its first connection too (its first event, sent
+    /// before it hands the client out), which is no news; every later connection is a
+    /// reconnection, told even if the loss before it was not: the client sends `Disconnected`
+    /// without waiting, and drops it when its event queue is full (slow-consumer events share
+    /// it). Such a loss is told just before the reconnection.
+    fn on(&mut self, event: &async_nats::Event) -> LinkChange {
+        let mut change = LinkChange {
+            lost: false,
+            regained: false,
+        };
+        match event {
+            async_nats::Event::Disconnected if !self.down => {
+                self.down = true;
+                change.lost = true;
+            }
+            async_nats::Event::Connected if !self.connected => self.connected = true,
+            async_nats::Event::Connected => {
+                change.lost = !self.down;
+                change.regained = true;
+                self.down = false;
+            }
+            _ => {}
+        }
+        change
+    }
+}
+
 /// Turns the client's connection events into member events for this node, and its
 /// slow-consumer events into overflow dead letters.
 async fn connection_events<C: Codec>(
     weak: std::sync::Weak<Inner<C>>,
     mut events: futures::channel::mpsc::UnboundedReceiver<async_nats::Event>,
 ) {
-    // The client reports its first connection too; only a connection after a loss is news.
-    let mut down = false;
+    let mut link = Link::default();
     while let Some(event) = events.next().await {
         let Some(inner) = weak.upgrade() else { return };
+        let change = link.on(&event);
+        if change.lost {
+            inner.members.emit(MemberEvent::Disconnected);
+        }
+        if change.regained {
+            inner.members.emit(MemberEvent::Reconnected);
+            // Other nodes may have taken this one for dead meanwhile and purged its names.
+            inner.held.recheck_soon();
+            inner.rewatch_members.notify_one();
+        }
         match event {
-            async_nats::Event::Disconnected if !down => {
-                down = true;
-                inner.members.emit(MemberEvent::Disconnected);
-            }
-            async_nats::Event::Connected if down => {
-                down = false;
-                inner.members.emit(MemberEvent::Reconnected);
-                // Other nodes may have taken this one for dead meanwhile and purged its names.
-                inner.held.recheck_soon();
-                inner.rewatch_members.notify_one();
-            }
             // The client dropped a message for one of our subscriptions (it was full), or the
             // server dropped messages for this connection.
             async_nats::Event::SlowConsumer(sid)
@@ -1137,5 +1179,51 @@ impl<C: Codec> MessageBroker for NatsBroker<C> {
 
     fn remove_dead_letter_hook(&self, id: DeadLetterHookId) -> bool {
         self.inner.local.remove_dead_letter_hook(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Link, LinkChange};
+    use async_nats::Event;
+
+    fn changes(events: &[Event]) -> Vec<LinkChange> {
+        let mut link = Link::default();
+        events.iter().map(|e| link.on(e)).collect()
+    }
+
+    const NONE: LinkChange = LinkChange {
+        lost: false,
+        regained: false,
+    };
+    const LOST: LinkChange = LinkChange {
+        lost: true,
+        regained: false,
+    };
+    const REGAINED: LinkChange = LinkChange {
+        lost: false,
+        regained: true,
+    };
+    const BOTH: LinkChange = LinkChange {
+        lost: true,
+        regained: true,
+    };
+
+    #[test]
+    fn the_first_connection_is_no_news_and_a_loss_is_told_once() {
+        use Event::{Connected, Disconnected};
+        assert_eq!(
+            changes(&[Connected, Disconnected, Disconnected, Connected]),
+            [NONE, LOST, NONE, REGAINED]
+        );
+    }
+
+    #[test]
+    fn a_reconnection_whose_loss_the_client_dropped_tells_both() {
+        use Event::{Connected, Disconnected};
+        assert_eq!(
+            changes(&[Connected, Connected, Disconnected, Connected, Connected]),
+            [NONE, BOTH, LOST, REGAINED, BOTH]
+        );
     }
 }

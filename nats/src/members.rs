@@ -29,7 +29,8 @@ pub enum MemberEvent {
     /// This node lost its connection to the NATS server. The client reconnects by itself; while
     /// disconnected, sends fail with `Disconnected` or wait in the client's buffer.
     Disconnected,
-    /// This node is connected again.
+    /// This node is connected again. Always after a `Disconnected` (sent just before it if the
+    /// client's report of the loss was lost: it drops that report when its event queue is full).
     Reconnected,
     /// This node no longer serves `name`: while it was out of reach, the other nodes took it for
     /// dead and `holder` claimed the name. The registry entry, now `holder`'s, decides who

@@ -900,6 +900,10 @@ async fn watch_members<C: Codec>(weak: std::sync::Weak<Inner<C>>) {
         None => return,
     };
     loop {
+        // A reconnection told before this open is behind it: the watch opened now is on the
+        // new connection. (One told while it opens may have come after its consumer was made,
+        // and reopens it.)
+        let _ = futures::FutureExt::now_or_never(rewatch.notified());
         let watch = {
             let Some(inner) = weak.upgrade() else { return };
             inner.members_kv.watch_with_history(">").await

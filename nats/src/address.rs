@@ -148,12 +148,15 @@ impl<C: Codec> Address<C> {
         }
     }
 
-    /// Whether the registry has a live, ready registration of this name.
+    /// Whether the registry has a live, ready registration of this name. Read on the crate's
+    /// runtime: the caller may poll this from any executor, and the client's requests need
+    /// Tokio's timer.
     async fn registered(&self) -> bool {
-        matches!(
-            crate::registry::find(&self.broker.inner, &self.name).await,
-            Ok(Some(_))
+        let (inner, name) = (Arc::clone(&self.broker.inner), Arc::clone(&self.name));
+        runtime::run(
+            async move { matches!(crate::registry::find(&inner, &name).await, Ok(Some(_))) },
         )
+        .await
     }
 
     /// The first half of [`request`](Address::request): sends it and returns what waits for

@@ -1,6 +1,6 @@
 //! One cluster, three executors: a Tokio node (this test), a smol node and a std-executor node
 //! (child processes with no Tokio runtime of their own) exchange tells, asks and topic
-//! messages. `async-nats` runs on the crate's hidden Tokio runtime in every process.
+//! messages, and find a name nobody serves. `async-nats` runs on the crate's hidden Tokio runtime in every process.
 
 mod nodes;
 mod support;
@@ -78,6 +78,23 @@ async fn serve<E: Executor>(mut node: Node, executor: E) {
                     .expect("taken");
                 node.emit("TOLD");
             }
+            (Some("MISSING"), Some(name), None) => {
+                // A name nobody serves: each send finds no responder, reads the registry (on
+                // the crate's runtime: this executor has no Tokio timer) and says `NotFound`.
+                let ask = broker.remote::<Job>(name).ask::<Done>(Job(1), ASK).await;
+                let acked = broker
+                    .remote::<Note>(name)
+                    .tell_acked(Note("lost".into()), ASK)
+                    .await;
+                let pool = broker.pool::<Job>(name).ask::<Done>(Job(2), ASK).await;
+                let found = |not_found: bool| if not_found { "NotFound" } else { "other" };
+                node.emit(format!(
+                    "MISSING {} {} {}",
+                    found(ask.is_err_and(|e| e.is_not_found())),
+                    found(acked.is_err_and(|e| e.is_not_found())),
+                    found(pool.is_err_and(|e| e.is_not_found())),
+                ));
+            }
             (Some("PUBLISH"), Some(text), None) => {
                 broker
                     .publish_remote(&Topic::new(TOPIC), Note(text.to_owned()))
@@ -142,6 +159,13 @@ async fn a_tokio_node_a_smol_node_and_a_std_node_tell_ask_and_publish_to_each_ot
         );
         child.send_line(format!("TELL tokio-echo from-{role}"));
         child.wait_for_line("TOLD", STEP).await;
+
+        // Sends to a name nobody serves fail with `NotFound` on every executor.
+        child.send_line("MISSING nobody");
+        assert_eq!(
+            child.wait_for_line("MISSING ", STEP).await,
+            "MISSING NotFound NotFound NotFound"
+        );
     }
     assert_eq!(seen(&me).await, ["from-smol", "from-std"]);
 

@@ -372,6 +372,74 @@ pub enum Rejection {
     },
 }
 
+impl Rejection {
+    /// This rejection with each of its free texts (details, causes, type names, the list of
+    /// accepted types) cut to at most about `max` bytes, marked with `…` where cut; a list cut
+    /// short ends with how many entries it left out. Names, keys and owners are tokens of at
+    /// most 128 bytes and stay whole: a sender acts on them.
+    fn shortened(&self, max: usize) -> Rejection {
+        let cut = |text: &str| shorten(text, max);
+        match self {
+            Rejection::Malformed { detail } => Rejection::Malformed {
+                detail: cut(detail),
+            },
+            Rejection::WrongType {
+                name,
+                got,
+                accepted,
+            } => {
+                let mut kept = Vec::new();
+                let mut used = 0;
+                for (at, entry) in accepted.iter().enumerate() {
+                    let entry = cut(entry);
+                    used += entry.len();
+                    if used > max {
+                        kept.push(format!("… {} more", accepted.len() - at));
+                        break;
+                    }
+                    kept.push(entry);
+                }
+                Rejection::WrongType {
+                    name: name.clone(),
+                    got: cut(got),
+                    accepted: kept,
+                }
+            }
+            Rejection::Decode { type_name, detail } => Rejection::Decode {
+                type_name: cut(type_name),
+                detail: cut(detail),
+            },
+            Rejection::ActivationFailed { key, cause } => Rejection::ActivationFailed {
+                key: key.clone(),
+                cause: cut(cause),
+            },
+            Rejection::ConversionPanicked { type_name, detail } => Rejection::ConversionPanicked {
+                type_name: cut(type_name),
+                detail: cut(detail),
+            },
+            Rejection::NoReplyPort { type_name } => Rejection::NoReplyPort {
+                type_name: cut(type_name),
+            },
+            Rejection::AnswerUndeliverable { detail } => Rejection::AnswerUndeliverable {
+                detail: cut(detail),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// `text`, or its first `max` bytes or fewer (on a character boundary) and `…`.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -504,17 +572,37 @@ pub(crate) fn answer(out: &mut Vec<u8>, correlation: u64, body: &[u8], limit: us
         let why = Rejection::AnswerUndeliverable {
             detail: format!("a {size}-byte answer is over the answering node's {limit}-byte limit"),
         };
-        return rejection(out, correlation, &why);
+        return rejection(out, correlation, &why, limit, extra);
     }
     out.extend_from_slice(body);
 }
 
-/// Writes a rejection envelope for the request `correlation`.
-pub(crate) fn rejection(out: &mut Vec<u8>, correlation: u64, why: &Rejection) {
+/// Writes a rejection envelope for the request `correlation`, its texts shortened (see
+/// [`Rejection::shortened`]) where the envelope and the `extra` bytes sent beside it (NATS
+/// headers) would be over `limit`: the server would refuse so large a message, and the
+/// sender would hear nothing (an ask would wait out its timeout, a plain tell's refusal would
+/// be no dead letter). A refusal's texts can be long: a panic's message, a factory's error,
+/// the list of the types an actor accepts.
+pub(crate) fn rejection(
+    out: &mut Vec<u8>,
+    correlation: u64,
+    why: &Rejection,
+    limit: usize,
+    extra: usize,
+) {
     write_header(out, Kind::Rejection, correlation, "");
+    let header = out.len();
     // A rejection is a small enum of strings: postcard cannot fail on it.
     if let Ok(bytes) = postcard::to_allocvec(why) {
         out.extend_from_slice(&bytes);
+    }
+    let mut text = limit / 2;
+    while out.len() + extra > limit && text > 0 {
+        out.truncate(header);
+        if let Ok(bytes) = postcard::to_allocvec(&why.shortened(text)) {
+            out.extend_from_slice(&bytes);
+        }
+        text /= 2;
     }
 }
 
@@ -608,7 +696,7 @@ mod tests {
             accepted: vec!["tell:b".into()],
         };
         let mut out = Vec::new();
-        rejection(&mut out, 7, &why);
+        rejection(&mut out, 7, &why, 1 << 20, 0);
         let e = parse(&out).unwrap();
         assert_eq!(e.kind, Kind::Rejection);
         assert_eq!(e.correlation, 7);
@@ -619,6 +707,71 @@ mod tests {
         ));
     }
 
+    /// A refusal whose texts would make it larger than the limit has them shortened until it
+    /// fits: the server refuses a message over its limit, and the sender would hear nothing.
+    #[test]
+    fn a_rejection_over_the_limit_has_its_texts_shortened_to_fit() {
+        let panicked = Rejection::ConversionPanicked {
+            type_name: "my::Record".into(),
+            detail: format!("invalid record: {}", "é".repeat(3000)),
+        };
+        let many = Rejection::WrongType {
+            name: "accounts".into(),
+            got: "tell:my::Other".into(),
+            accepted: (0..500).map(|i| format!("tell:my::Message{i}")).collect(),
+        };
+        for (why, extra) in [(panicked, 0), (many, 60)] {
+            let mut whole = Vec::new();
+            rejection(&mut whole, 3, &why, usize::MAX, 0);
+            assert!(whole.len() > 4096);
+            let mut out = Vec::new();
+            rejection(&mut out, 3, &why, 4096, extra);
+            assert!(out.len() + extra <= 4096, "{} bytes", out.len());
+            let e = parse(&out).unwrap();
+            assert_eq!(e.correlation, 3);
+            let read = read_rejection(e.body);
+            assert_eq!(
+                std::mem::discriminant(&read),
+                std::mem::discriminant(&why),
+                "{read:?}"
+            );
+            match (read, why) {
+                (
+                    Rejection::ConversionPanicked { type_name, detail },
+                    Rejection::ConversionPanicked { detail: full, .. },
+                ) => {
+                    assert_eq!(type_name, "my::Record");
+                    assert!(detail.ends_with('…') && full.starts_with(&detail[..detail.len() - 3]));
+                }
+                (
+                    Rejection::WrongType {
+                        name,
+                        got,
+                        accepted,
+                    },
+                    Rejection::WrongType { accepted: all, .. },
+                ) => {
+                    assert_eq!(
+                        (name.as_str(), got.as_str()),
+                        ("accounts", "tell:my::Other")
+                    );
+                    let (last, listed) = accepted.split_last().unwrap();
+                    assert_eq!(listed, &all[..listed.len()]);
+                    assert_eq!(*last, format!("… {} more", all.len() - listed.len()));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Within the limit, nothing is cut.
+        let small = Rejection::Decode {
+            type_name: "t".into(),
+            detail: "d".repeat(100),
+        };
+        let mut out = Vec::new();
+        rejection(&mut out, 1, &small, 4096, 0);
+        assert_eq!(read_rejection(parse(&out).unwrap().body), small);
+    }
+
     #[test]
     fn a_conversion_panic_round_trips_and_an_unknown_code_is_malformed() {
         let why = Rejection::ConversionPanicked {
@@ -626,7 +779,7 @@ mod tests {
             detail: "boom".into(),
         };
         let mut out = Vec::new();
-        rejection(&mut out, 9, &why);
+        rejection(&mut out, 9, &why, 1 << 20, 0);
         let e = parse(&out).unwrap();
         assert_eq!(read_rejection(e.body), why);
         // The variant's code on the wire: appended after the others, so that the older codes

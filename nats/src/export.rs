@@ -428,7 +428,7 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
         async move {
             if let Some(to) = reply_to {
                 let mut out = Vec::new();
-                envelope::rejection(&mut out, correlation, &why);
+                envelope::rejection(&mut out, correlation, &why, inner.limit, 0);
                 let _ = inner.client.publish(to, out.into()).await;
             }
         }
@@ -495,7 +495,7 @@ async fn handle<A: Actor, MB: Mailbox, C: Codec>(
             let mut out = Vec::new();
             match answer.await {
                 Ok(body) => envelope::answer(&mut out, correlation, &body, inner.limit, 0),
-                Err(why) => envelope::rejection(&mut out, correlation, &why),
+                Err(why) => envelope::rejection(&mut out, correlation, &why, inner.limit, 0),
             }
             let _ = inner.client.publish(to, out.into()).await;
         });

@@ -426,6 +426,59 @@ impl<V: Env> Handler<V> for Gate {
     }
 }
 
+/// Told: its `From` always panics, and says the blob twice over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Blob(String);
+
+impl From<Blob> for Msg {
+    fn from(Blob(text): Blob) -> Msg {
+        panic!("a bad blob: {text} (again: {text})")
+    }
+}
+
+/// A refusal whose text (here a panic's message) is over the server's limit, for a message
+/// within it, is cut to fit: the sender still hears `ConversionPanicked` with its message back
+/// (an acknowledged tell), or gets the `Rejected` dead letter (a plain tell). Whole, the
+/// server refused it, and the sender heard nothing (a timeout; no dead letter at all).
+#[tokio::test]
+async fn a_refusal_too_long_for_the_server_is_cut_to_fit() {
+    let server = TestServer::builder()
+        .max_payload(4096)
+        .start()
+        .expect("nats-server");
+    let a = node(&server, "a").await;
+    let b = node(&server, "b").await;
+    let sum: ActorRef<Sum> = system(&a).spawn(Sum::default());
+    a.export("sum", &sum)
+        .tell::<Blob>()
+        .start()
+        .await
+        .expect("the name is free");
+    let letters = dead_letters(&b);
+    let blob = Blob("x".repeat(3000));
+    let sent: RemoteRef<Blob> = b.remote("sum");
+    match sent.tell_acked(blob.clone(), WAIT).await {
+        Err(RemoteError::Rejected {
+            reason: Rejection::ConversionPanicked { type_name, detail },
+            msg,
+        }) => {
+            assert!(type_name.ends_with("Blob"), "{type_name}");
+            assert!(detail.starts_with("a bad blob: xxx"), "{detail}");
+            assert!(detail.ends_with('…') && detail.len() < 4096, "{detail}");
+            assert_eq!(msg, blob);
+        }
+        other => panic!("expected a ConversionPanicked refusal, got {other:?}"),
+    }
+    sent.tell(blob).await.expect("handed to NATS");
+    eventually("the plain tell's refusal comes back", || {
+        !letters.lock().unwrap().is_empty()
+    })
+    .await;
+    let letters = letters.lock().unwrap();
+    assert_eq!(letters[0].kind, DeadLetterKind::Rejected);
+    assert!(letters[0].message_type.ends_with("Blob"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_drop_panics_does_not_end_serving() {
     use playhouse_core::mailbox::Reject;

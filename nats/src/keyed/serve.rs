@@ -291,7 +291,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
     async fn reject(&self, reply: &Option<Subject>, correlation: u64, why: Rejection) {
         if let Some(to) = reply {
             let mut out = Vec::new();
-            envelope::rejection(&mut out, correlation, &why);
+            envelope::rejection(&mut out, correlation, &why, self.inner.limit, 0);
             let _ = self.inner.client.publish(to.clone(), out.into()).await;
         }
     }
@@ -512,6 +512,7 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             runtime::spawn(async move {
                 let answer = answer.await;
                 let mut out = Vec::new();
+                let (limit, extra) = (group.inner.limit, group.owner_headers_len());
                 match answer {
                     // Fenced: nothing leaves a node for a key whose lease lapsed.
                     // (An answer given before a passivation gave the lease back goes out.)
@@ -519,15 +520,11 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                         &mut out,
                         correlation,
                         &Rejection::NoReply(RemoteNoReply::Stopped),
+                        limit,
+                        extra,
                     ),
-                    Ok(body) => envelope::answer(
-                        &mut out,
-                        correlation,
-                        &body,
-                        group.inner.limit,
-                        group.owner_headers_len(),
-                    ),
-                    Err(why) => envelope::rejection(&mut out, correlation, &why),
+                    Ok(body) => envelope::answer(&mut out, correlation, &body, limit, extra),
+                    Err(why) => envelope::rejection(&mut out, correlation, &why, limit, extra),
                 }
                 let _ = group
                     .inner

@@ -153,7 +153,9 @@ impl<A: Actor, MB: Mailbox, C: Codec> Export<'_, A, MB, C> {
     /// closed (the actor is stopping: refused as `ActorGone`, the export ends at once, so that
     /// the next messages go to another pool member, or find nobody), [`Exported::withdraw`] is
     /// called, or this node leaves or dies (the other nodes then purge the name; the server
-    /// drops a dead node's pool members with its connection).
+    /// drops a dead node's pool members with its connection). It does not keep the actor alive:
+    /// it holds a weak reference, as a local registration or subscription does, so an actor
+    /// whose last [`ActorRef`] is dropped ends, and its name goes with it.
     ///
     /// # Errors
     ///

@@ -373,6 +373,10 @@
 //!   `Self::Item` (other than `Self::Error`/`Self::Message`) in one;
 //! - a parameter named `reply` in a method that answers (the variant's reply field has that name);
 //! - two methods that make the same variant name (`get_x` and `getX`);
+//! - a method named like a method of a type the helpers are for (`stop`, `wait`, `id`, `tell`,
+//!   `name`, `key`, ... of `ActorRef`, `Recipient`, a keyed `at(key)`, a `Pool`,
+//!   `RemoteActorRef`, or `MessageTarget`): Rust would call that method, not the helper, so
+//!   `door.stop()` would stop the actor rather than send `DoorMsg::Stop`;
 //! - a second `#[started]` or `#[stopped]`, a method with two of the markers, a marker on a
 //!   non-method, unknown arguments, a `#[stopped]` hook that returns something, a hook
 //!   parameter other than the context (and, for `#[stopped]`, the reason).
@@ -399,6 +403,16 @@
 //!
 //! ```compile_fail
 //! # use playhouse::prelude::*;
+//! pub struct Door;
+//! #[actor]
+//! impl Door {
+//!     #[message]
+//!     fn stop(&mut self) {} // error: `door.stop()` would be `ActorRef::stop`; rename it
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! # use playhouse::prelude::*;
 //! pub struct Cache<T>(Vec<T>);
 //! #[actor]
 //! impl<T: Send + 'static> Cache<T> { // error: generic actor types are not supported
@@ -412,8 +426,6 @@
 //! - Generic actors, and actors whose handler needs one concrete environment (to keep a typed
 //!   `ActorRef<Self, Unbounded>`, say), implement [`Actor`] and [`Handler`] by hand; the core's
 //!   docs show how.
-//! - Inherent methods of `ActorRef` win over the helpers: a message method named `wait`, `stop`,
-//!   `kill`, `tell`, `ask`, `id`, ... is called through its trait, `AccountApi::wait(&actor)`.
 //!
 //! [`AskError::HandlerError(e)`]: https://docs.rs/playhouse/latest/playhouse/enum.AskError.html
 //! [`Actor`]: https://docs.rs/playhouse/latest/playhouse/trait.Actor.html
@@ -431,6 +443,7 @@
 mod args;
 mod expand;
 mod model;
+mod target_methods;
 mod types;
 
 use proc_macro::TokenStream;

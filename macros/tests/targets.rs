@@ -56,7 +56,7 @@ impl Wallet {
     }
 
     #[message]
-    pub fn id(&self) -> u32 {
+    pub fn wallet_id(&self) -> u32 {
         self.id
     }
 
@@ -123,7 +123,7 @@ async fn the_helpers_reach_a_key_of_a_keyed_actor_activating_it() {
     assert_eq!(wallets.at(7).deposit(5).await.unwrap(), 5);
     wallets.at(7).credit(1).await.unwrap();
     assert_eq!(wallets.at(7).withdraw(2).await.unwrap(), 4);
-    assert_eq!(wallets.at(8).id().await.unwrap(), 8);
+    assert_eq!(wallets.at(8).wallet_id().await.unwrap(), 8);
     assert_eq!(wallets.active_count(), 2);
     assert_eq!(wallets.at(7).deposit(0).await.unwrap(), 4, "key 8 is apart");
     // A tell to an inactive key activates it (the send waits for the activation).
@@ -207,7 +207,7 @@ async fn code_generic_over_the_helper_trait_runs_on_every_address() {
 
     // And against the core trait itself.
     async fn id_of<T: MessageTarget<Message = WalletMsg>>(t: &T) -> Option<u32> {
-        t.ask(|reply| WalletMsg::Id { reply }).await.ok()
+        t.ask(|reply| WalletMsg::WalletId { reply }).await.ok()
     }
     assert_eq!(id_of(&wallet).await, Some(1));
     assert_eq!(id_of(&wallets.at(4)).await, Some(4));
@@ -246,7 +246,11 @@ async fn a_key_asking_itself_through_a_helper_is_refused_and_another_key_answers
             .handler_error(),
         Some("deadlock on 1".to_string())
     );
-    assert_eq!(wallets.at(1).id().await.unwrap(), 1, "it goes on serving");
+    assert_eq!(
+        wallets.at(1).wallet_id().await.unwrap(),
+        1,
+        "it goes on serving"
+    );
 }
 
 #[tokio::test]
@@ -260,7 +264,10 @@ async fn the_helpers_on_a_pool_go_to_the_member_its_routing_picks() {
     });
     let pool = Pool::start(spec, &system).await.unwrap();
     // Round robin: the asks alternate between the two members.
-    let mut ids = vec![pool.id().await.unwrap(), pool.id().await.unwrap()];
+    let mut ids = vec![
+        pool.wallet_id().await.unwrap(),
+        pool.wallet_id().await.unwrap(),
+    ];
     ids.sort();
     assert_eq!(ids, [1, 2]);
     // A credit reaches one member; of the next two reads, one finds it, the other not.

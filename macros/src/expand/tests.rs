@@ -329,6 +329,21 @@ fn names_must_not_clash() {
         "clashes with the message's reply port field",
         "r#reply",
     );
+    // The name of a method of a type the helpers are for: `door.stop()` would call that one.
+    assert_error(
+        "impl A { #[message] fn stop(&mut self) {} }",
+        "cannot be named `stop`: its helper would never be called as `actor.stop(..)`",
+        "stop",
+    );
+    assert_error(
+        "impl A { #[message] fn tell_acked(&self, n: u8) {} }",
+        "cannot be named `tell_acked`",
+        "tell_acked",
+    );
+    // A name that only starts like one is free.
+    let mut item: ItemImpl =
+        syn::parse_str("impl A { #[message] fn stop_belt(&mut self) {} }").unwrap();
+    assert!(model::take(&mut item, &default_crate()).is_ok());
     // Without a reply, `reply` is a free name.
     let mut item: ItemImpl =
         syn::parse_str("impl A { #[message] fn f(&self, reply: u8) {} }").unwrap();

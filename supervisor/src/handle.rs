@@ -214,6 +214,12 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
     }
 
     /// Waits until the supervisor has ended and returns why.
+    ///
+    /// A nested supervisor that gives up (its restart intensity reached) and that its parent
+    /// restarts is a new incarnation behind this same handle, as any restarted child is: this
+    /// waits on through the restart, and resolves only when the parent gives it up too, or
+    /// stops it. To learn of the escalation itself, [`subscribe`](Self::subscribe): the
+    /// incarnation's events end with `Escalated`, and the parent's go on with its restart.
     pub fn wait(&self) -> ExitWait<'_> {
         self.actor.wait()
     }

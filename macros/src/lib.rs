@@ -426,6 +426,10 @@
 //! - Generic actors, and actors whose handler needs one concrete environment (to keep a typed
 //!   `ActorRef<Self, Unbounded>`, say), implement [`Actor`] and [`Handler`] by hand; the core's
 //!   docs show how.
+//! - A helper's future borrows what it was called on, as `ActorRef::ask`'s does: the target
+//!   must outlive the future. `keyed.at(key).deposit(5).await` is fine (the temporary lives to
+//!   the end of the statement), but a future kept past it needs the target in a variable:
+//!   `let alice = keyed.at("alice"); futures::join!(alice.deposit(5), alice.balance())`.
 //!
 //! [`AskError::HandlerError(e)`]: https://docs.rs/playhouse/latest/playhouse/enum.AskError.html
 //! [`Actor`]: https://docs.rs/playhouse/latest/playhouse/trait.Actor.html

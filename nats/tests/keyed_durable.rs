@@ -133,6 +133,70 @@ async fn a_note_never_confirmed_is_given_up_as_a_dead_letter_and_the_next_one_go
     assert_eq!(redelivery.pause_after(9), Duration::from_millis(50));
 }
 
+/// A durable message that the key's mailbox refuses (a full `Reject` mailbox) or drops (a full
+/// `DropNewest` one) never reached the actor: it is offered again once there is room, without
+/// counting as a delivery. (Each refusal counted as one: with the mailbox full for long, the
+/// message became a dead letter that the actor never saw.)
+#[tokio::test]
+async fn a_note_a_full_mailbox_turns_away_waits_for_room_without_counting() {
+    use playhouse_core::mailbox::{Bounded, DropNewest, Reject};
+    waits_for_room(Bounded::<Reject>::with_capacity(1).unwrap(), "refused").await;
+    waits_for_room(Bounded::<DropNewest>::with_capacity(1).unwrap(), "dropped").await;
+}
+
+async fn waits_for_room<MB: playhouse_core::mailbox::Mailbox>(mailbox: MB, key: &str) {
+    use std::sync::atomic::Ordering;
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let a = client(&server, "a").await;
+    let system = playhouse_core::System::with_broker(
+        playhouse_executors::TokioExecutor::current(),
+        a.clone(),
+    );
+    // One delivery only: a second would give the note up.
+    let redelivery = Redelivery {
+        pause: Duration::from_millis(20),
+        max_pause: Duration::from_millis(50),
+        max_deliveries: 1,
+    };
+    let accounts = spec(&a, &seen)
+        .mailbox(mailbox)
+        .redelivery(redelivery)
+        .start(&system)
+        .await
+        .expect("serves");
+    let c = client(&server, "c").await;
+    assert_eq!(deposit(&c, key, 1).await, Ok(1));
+
+    // The handler holds the first hold, the mailbox (one place) the second: full for 400 ms.
+    let holds = c.sharded_ref::<Hold>("accounts");
+    holds.tell(key, Hold(400), WAIT).await.expect("taken");
+    eventually("the first hold begun", async || {
+        seen.holds.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    holds.tell(key, Hold(400), WAIT).await.expect("queued");
+    note(&c, key, &format!("{key}-1"), 5).await;
+    eventually(
+        "the note handled, confirmed and out of the stream",
+        async || accounts.stats().durable_confirmed == 1 && stored(&c).await == 0,
+    )
+    .await;
+    assert_eq!(
+        seen.holds.load(Ordering::SeqCst),
+        2,
+        "{key}: both holds ran"
+    );
+    let handed = deliveries_of(&seen, key, 5);
+    assert_eq!(
+        handed.iter().map(|h| h.deliveries).collect::<Vec<_>>(),
+        vec![1],
+        "{key}: handed to the actor once, as its first delivery"
+    );
+    assert_eq!(accounts.stats().durable_given_up, 0, "{key}");
+    assert_eq!(a.dead_letters().get(DeadLetterKind::Rejected), 0, "{key}");
+}
+
 /// A durable message as large as the sender's limit allows.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Blob(Vec<u8>);

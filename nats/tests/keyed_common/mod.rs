@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,7 +134,10 @@ impl<V: Env> Handler<V> for Account {
                 });
             }
             Msg::Crash => panic!("account {} crashed on purpose", self.state.key()),
-            Msg::Hold(time) => ctx.sleep(time).await,
+            Msg::Hold(time) => {
+                self.seen.holds.fetch_add(1, Ordering::SeqCst);
+                ctx.sleep(time).await;
+            }
             Msg::Push(n) => {
                 let mut next = self.stored.clone();
                 next.log.push(n);
@@ -205,6 +209,8 @@ pub struct Activations {
     pub states: Arc<Mutex<HashMap<String, KeyState>>>,
     /// Keys activated while the previous activation (in this process) still held the lease.
     pub overlaps: Arc<Mutex<Vec<String>>>,
+    /// How many [`Hold`]s the accounts have begun.
+    pub holds: Arc<AtomicUsize>,
 }
 
 impl Activations {

@@ -195,7 +195,9 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     /// all the group's durable messages, whatever their key: a message stored under an id the
     /// stream already had within [`DEDUP_WINDOW`](crate::DEDUP_WINDOW) is not stored again,
     /// and the answer says so ([`Stored::duplicate`]). Retry with the same id when the answer
-    /// was lost (`Timeout`, `Disconnected`).
+    /// was lost (`Timeout`, `Disconnected`): `Disconnected` hands the message back, `Timeout`
+    /// does not (the stream may have it), so a sender that retries after a timeout keeps a
+    /// copy to send again.
     ///
     /// # Errors
     ///

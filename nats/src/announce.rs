@@ -135,12 +135,14 @@ pub(crate) enum Beat {
 }
 
 /// One heartbeat of `node`'s `incarnation`: writes its entry again if it is still at
-/// `revision` (see the module's docs for what a failed compare-and-set means).
+/// `revision` (see the module's docs for what a failed compare-and-set means). An entry gone
+/// is made again only if `announce` (not by a node that is leaving).
 pub(crate) async fn beat(
     members: &impl MembersBucket,
     node: &str,
     incarnation: &str,
     revision: u64,
+    announce: bool,
 ) -> Beat {
     let token = heartbeat_value(incarnation);
     match members.update(node, token.clone(), revision).await {
@@ -154,6 +156,7 @@ pub(crate) async fn beat(
         Ok(Some(_)) => Beat::Taken,
         // Expired (this process was silent for longer than the TTL) or deleted, and nobody took
         // the name: this process announces itself again.
+        Ok(None) if !announce => Beat::Failed,
         Ok(None) => match members.create(node, token).await {
             Ok(revision) => Beat::Kept(revision),
             // Taken between the read and the create, or this create's own acknowledgement
@@ -349,12 +352,12 @@ mod tests {
     async fn a_heartbeat_keeps_its_own_entry() {
         let bucket = Bucket::default();
         let first = announce(&bucket, "a", "i1").await.unwrap();
-        let Beat::Kept(second) = beat(&bucket, "a", "i1", first).await else {
+        let Beat::Kept(second) = beat(&bucket, "a", "i1", first, true).await else {
             panic!("the entry is a's");
         };
         assert!(second > first);
         assert_eq!(
-            beat(&bucket, "a", "i1", second).await,
+            beat(&bucket, "a", "i1", second, true).await,
             Beat::Kept(second + 1)
         );
     }
@@ -364,11 +367,14 @@ mod tests {
         let bucket = Bucket::default();
         let first = announce(&bucket, "a", "i1").await.unwrap();
         // The beat after `first` landed, but its revision never came back.
-        let landed = match beat(&bucket, "a", "i1", first).await {
+        let landed = match beat(&bucket, "a", "i1", first, true).await {
             Beat::Kept(r) => r,
             other => panic!("{other:?}"),
         };
-        assert_eq!(beat(&bucket, "a", "i1", first).await, Beat::Kept(landed));
+        assert_eq!(
+            beat(&bucket, "a", "i1", first, true).await,
+            Beat::Kept(landed)
+        );
     }
 
     #[tokio::test]
@@ -376,11 +382,22 @@ mod tests {
         let bucket = Bucket::default();
         let first = announce(&bucket, "a", "i1").await.unwrap();
         bucket.expire("a");
-        let Beat::Kept(again) = beat(&bucket, "a", "i1", first).await else {
+        let Beat::Kept(again) = beat(&bucket, "a", "i1", first, true).await else {
             panic!("nobody took the name");
         };
         assert!(again > first);
         assert_eq!(bucket.value_of("a").unwrap(), heartbeat_value("i1"));
+    }
+
+    /// A node that is leaving does not come back: its entry, expired while it left, stays gone.
+    #[tokio::test]
+    async fn an_expired_entry_is_not_announced_again_by_a_node_that_leaves() {
+        let bucket = Bucket::default();
+        let first = announce(&bucket, "a", "i1").await.unwrap();
+        bucket.expire("a");
+        assert_eq!(beat(&bucket, "a", "i1", first, false).await, Beat::Failed);
+        assert_eq!(bucket.value_of("a"), None);
+        assert_eq!(bucket.creates(), 1, "the announcement only");
     }
 
     #[tokio::test]
@@ -390,7 +407,7 @@ mod tests {
         // a was out of reach past the TTL; another process announced itself as a.
         bucket.expire("a");
         announce(&bucket, "a", "i2").await.unwrap();
-        assert_eq!(beat(&bucket, "a", "i1", first).await, Beat::Taken);
+        assert_eq!(beat(&bucket, "a", "i1", first, true).await, Beat::Taken);
         assert_eq!(bucket.value_of("a").unwrap(), heartbeat_value("i2"));
     }
 }

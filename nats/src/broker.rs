@@ -84,6 +84,11 @@ pub(crate) struct Inner<C> {
     /// The node's tasks, to abort when it leaves; `None` once it has (a task kept after that,
     /// from a start that passed its check just before, is aborted at once).
     pub(crate) tasks: Mutex<Option<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The heartbeats' task: a leave stops it last, just before it withdraws the heartbeat
+    /// (see `stop_heartbeats`).
+    heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Told by a leave: the heartbeats finish the beat under way and end.
+    stop_beating: Arc<tokio::sync::Notify>,
     /// What each of this node's serving subscriptions serves (an export's or pool's name, a
     /// topic), by the client's subscription id: the target of its overflow dead letters.
     pub(crate) serving: Mutex<HashMap<u64, String>>,
@@ -361,15 +366,41 @@ async fn leave_cluster<C: Codec>(inner: &Arc<Inner<C>>) -> bool {
     // heartbeat expires.
     let half = inner.config.node_ttl / 2;
     let _ = tokio::time::timeout(half, crate::registry::withdraw_node(inner)).await;
-    let _ = tokio::time::timeout(half, withdraw_heartbeat(inner)).await;
+    let _ = tokio::time::timeout(half, async {
+        stop_heartbeats(inner, half / 2).await;
+        withdraw_heartbeat(inner).await;
+    })
+    .await;
     true
+}
+
+/// Stops the heartbeats (they go on while a node leaves: the others would otherwise take it
+/// for dead, and report `Left { TimedOut }`, while its groups stop and its names go): the beat
+/// under way finishes first, waited for at most `within`, so that none lands after the
+/// heartbeat's withdrawal. Aborted past that, or if the leave stops waiting.
+async fn stop_heartbeats<C>(inner: &Inner<C>, within: Duration) {
+    inner.stop_beating.notify_one();
+    let task = inner
+        .heartbeat
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let Some(task) = task else { return };
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _abort = AbortOnDrop(task.abort_handle());
+    let _ = tokio::time::timeout(within, task).await;
 }
 
 /// The end of a leave: withdraws this process's heartbeat, then flushes what it has sent.
 async fn withdraw_heartbeat<C: Codec>(inner: &Arc<Inner<C>>) {
     // This process's heartbeat only: another process that took the name meanwhile keeps its
-    // own. Read again if a beat still under way when the heartbeats stopped landed between the
-    // read and the delete.
+    // own. Read again if a beat still under way (one the wait for the heartbeats to end gave
+    // up on) landed between the read and the delete.
     for _ in 0..3 {
         let Ok(Some(beat)) = inner.members_kv.entry(&inner.node).await else {
             break;
@@ -555,6 +586,8 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         gone: tokio::sync::watch::Sender::new(false),
         inbox_closed: AtomicBool::new(false),
         tasks: Mutex::new(Some(Vec::new())),
+        heartbeat: Mutex::new(None),
+        stop_beating: Arc::default(),
         serving: Mutex::new(HashMap::new()),
         held: Arc::default(),
         rewatch_members: Arc::default(),
@@ -587,7 +620,8 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
     let weak = Arc::downgrade(&inner);
     inner.keep_task(runtime::spawn(crate::inbox::serve(weak.clone(), inbox)));
-    inner.keep_task(runtime::spawn(heartbeats(weak.clone(), announced)));
+    *inner.heartbeat.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some(runtime::spawn(heartbeats(weak.clone(), announced)));
     inner.keep_task(runtime::spawn(watch_members(weak.clone())));
     inner.keep_task(runtime::spawn(crate::held_names::keep(weak.clone())));
     {
@@ -759,13 +793,14 @@ pub(crate) fn generated_name() -> String {
 /// cluster ([`MemberEvent::Superseded`]).
 async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64) {
     use crate::announce::Beat;
-    let (every, ttl, store, node, incarnation) = match weak.upgrade() {
+    let (every, ttl, store, node, incarnation, stop) = match weak.upgrade() {
         Some(inner) => (
             inner.config.heartbeat,
             inner.config.node_ttl,
             inner.members_kv.clone(),
             inner.node.clone(),
             inner.incarnation.clone(),
+            Arc::clone(&inner.stop_beating),
         ),
         None => return,
     };
@@ -783,11 +818,19 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
         let beat = tokio::select! {
             _ = tick.tick() => None,
             beat = finish(&mut in_flight) => Some(beat),
+            () = stop.notified() => {
+                if in_flight.is_some() {
+                    finish(&mut in_flight).await;
+                }
+                return;
+            }
         };
         let Some(inner) = weak.upgrade() else { return };
         // A node that leaves goes on beating while its groups stop (which may take up to the
-        // TTL), so that the others see it leave rather than time out; `leave` aborts this
-        // task before it withdraws the heartbeat. Meanwhile it reaps no one: it has left.
+        // TTL) and its names go, so that the others see it leave rather than time out; the
+        // leave stops this task just before it withdraws the heartbeat. Meanwhile it reaps
+        // no one (it has left), and announces itself no more: an entry gone (expired while
+        // the server was out of reach) is not made again.
         let leaving = inner.left.load(Ordering::SeqCst);
         match beat {
             None => {
@@ -816,7 +859,8 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
                     let (store, node, incarnation) =
                         (store.clone(), node.clone(), incarnation.clone());
                     in_flight = Some(Box::pin(async move {
-                        let beat = crate::announce::beat(&store, &node, &incarnation, revision);
+                        let beat =
+                            crate::announce::beat(&store, &node, &incarnation, revision, !leaving);
                         tokio::time::timeout(ttl, beat)
                             .await
                             .unwrap_or(Beat::Failed)

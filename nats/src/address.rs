@@ -136,7 +136,8 @@ impl<C: Codec> Address<C> {
                 // that node is subscribing again (after a reconnection, a server restart). The
                 // request was delivered to nobody, so it is sent again, until the timeout.
                 Err(RemoteError::NotFound { name, msg: back }) if left > pause => {
-                    if !self.registered().await {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if !self.registered(left).await {
                         return Err(RemoteError::NotFound { name, msg: back });
                     }
                     msg = back;
@@ -148,14 +149,15 @@ impl<C: Codec> Address<C> {
         }
     }
 
-    /// Whether the registry has a live, ready registration of this name. Read on the crate's
-    /// runtime: the caller may poll this from any executor, and the client's requests need
-    /// Tokio's timer.
-    async fn registered(&self) -> bool {
+    /// Whether the registry has a live, ready registration of this name, as far as it can be
+    /// read within `within` (the request's time left). Read on the crate's runtime: the caller
+    /// may poll this from any executor, and the client's requests need Tokio's timer.
+    async fn registered(&self, within: Duration) -> bool {
         let (inner, name) = (Arc::clone(&self.broker.inner), Arc::clone(&self.name));
-        runtime::run(
-            async move { matches!(crate::registry::find(&inner, &name).await, Ok(Some(_))) },
-        )
+        runtime::run(async move {
+            let found = tokio::time::timeout(within, crate::registry::find(&inner, &name));
+            matches!(found.await, Ok(Ok(Some(_))))
+        })
         .await
     }
 

@@ -374,9 +374,9 @@ pub enum Rejection {
 
 impl Rejection {
     /// This rejection with each of its free texts (details, causes, type names, the list of
-    /// accepted types) cut to at most about `max` bytes, marked with `…` where cut; a list cut
-    /// short ends with how many entries it left out. Names, keys and owners are tokens of at
-    /// most 128 bytes and stay whole: a sender acts on them.
+    /// accepted types, a key refused as invalid) cut to at most about `max` bytes, marked with
+    /// `…` where cut; a list cut short ends with how many entries it left out. The names, keys
+    /// and owners a sender acts on (a valid key, at most 128 bytes) stay whole.
     fn shortened(&self, max: usize) -> Rejection {
         let cut = |text: &str| shorten(text, max);
         match self {
@@ -417,6 +417,7 @@ impl Rejection {
                 type_name: cut(type_name),
                 detail: cut(detail),
             },
+            Rejection::InvalidKey { key } => Rejection::InvalidKey { key: cut(key) },
             Rejection::NoReplyPort { type_name } => Rejection::NoReplyPort {
                 type_name: cut(type_name),
             },

@@ -373,10 +373,10 @@
 //!   `Self::Item` (other than `Self::Error`/`Self::Message`) in one;
 //! - a parameter named `reply` in a method that answers (the variant's reply field has that name);
 //! - two methods that make the same variant name (`get_x` and `getX`);
-//! - a method named like a method of a type the helpers are for (`stop`, `wait`, `id`, `tell`,
-//!   `name`, `key`, ... of `ActorRef`, `Recipient`, a keyed `at(key)`, a `Pool`,
-//!   `RemoteActorRef`, or `MessageTarget`): Rust would call that method, not the helper, so
-//!   `door.stop()` would stop the actor rather than send `DoorMsg::Stop`;
+//! - a method named like a method of `ActorRef` (`stop`, `wait`, `id`, `tell`, `name`, ...) or
+//!   of `MessageTarget` (`within`): Rust would call that method, not the helper, so
+//!   `door.stop()` would stop the actor rather than send `DoorMsg::Stop` (for `within`, the
+//!   call would be ambiguous);
 //! - a second `#[started]` or `#[stopped]`, a method with two of the markers, a marker on a
 //!   non-method, unknown arguments, a `#[stopped]` hook that returns something, a hook
 //!   parameter other than the context (and, for `#[stopped]`, the reason).
@@ -407,7 +407,7 @@
 //! #[actor]
 //! impl Door {
 //!     #[message]
-//!     fn stop(&mut self) {} // error: `door.stop()` would be `ActorRef::stop`; rename it
+//!     fn stop(&mut self) {} // error: `door.stop()` would be `ActorRef::stop`: rename it
 //! }
 //! ```
 //!
@@ -426,6 +426,11 @@
 //! - Generic actors, and actors whose handler needs one concrete environment (to keep a typed
 //!   `ActorRef<Self, Unbounded>`, say), implement [`Actor`] and [`Handler`] by hand; the core's
 //!   docs show how.
+//! - The other targets of the helpers have methods of their own, names too common in actors to
+//!   refuse on every one: a keyed `at(key)` and a sharded one `key`, a `Pool` `refresh`,
+//!   `members`, `grow`, `shrink`, `pick` and `supervisor`, `Within` `timeout` and `target`, a
+//!   `RemoteActorRef` `tell_acked` and `lean`. On such a target a helper of that name is called
+//!   through its trait: `CacheApi::refresh(&pool)`.
 //! - A helper's future borrows what it was called on, as `ActorRef::ask`'s does: the target
 //!   must outlive the future. `keyed.at(key).deposit(5).await` is fine (the temporary lives to
 //!   the end of the statement), but a future kept past it needs the target in a variable:

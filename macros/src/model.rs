@@ -11,7 +11,7 @@ use syn::{
 };
 
 use crate::args::MessageArgs;
-use crate::target_methods::TARGET_METHODS;
+use crate::target_methods::why_taken;
 use crate::types::{
     CONTEXT_WITHOUT_ENV, check_owned, context_env, is_context_without_env, is_self, is_unit,
     reference_to, replace_self, result_parts,
@@ -578,18 +578,8 @@ fn message(f: &ImplItemFn, opts: &MessageArgs, actor: &Type, krate: &Path) -> sy
         }
     }
 
-    let method = sig.ident.unraw().to_string();
-    if TARGET_METHODS.binary_search(&method.as_str()).is_ok() {
-        errors.at(
-            &sig.ident,
-            format!(
-                "a #[message] method cannot be named `{method}`: its helper would never be \
-                 called as `actor.{method}(..)`, since `ActorRef` (or another type the helpers \
-                 are for: `Recipient`, a keyed `at(key)`, a `Pool`, `RemoteActorRef`) has a \
-                 method `{method}` of its own, which Rust picks instead (or, for a method of \
-                 `MessageTarget`, finds the call ambiguous); rename it"
-            ),
-        );
+    if let Some(why) = why_taken(&sig.ident.unraw().to_string()) {
+        errors.at(&sig.ident, why);
     }
     let variant = match upper_camel(&sig.ident) {
         Some(v) => v,

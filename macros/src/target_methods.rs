@@ -1,13 +1,18 @@
-//! The names a `#[message]` method cannot take: those of the methods of the types its helper
-//! is called on.
+//! The names a `#[message]` method cannot take: those of the methods of `ActorRef` (and of the
+//! trait `MessageTarget`), which every actor's helpers are called on.
+//!
+//! Rust calls a type's own method rather than a trait's of the same name, so the helper of a
+//! `#[message] fn stop` would never be reached as `door.stop()`: that call stops the actor,
+//! silently. A method of `MessageTarget` makes the call ambiguous instead. The macro refuses
+//! both names with an error that says why. The other types the helpers are for (a keyed
+//! `at(key)`, a `Pool`, `Within`, `RemoteActorRef`, a sharded `at(key)`) have methods of their
+//! own too (`key`, `refresh`, `timeout`, `tell_acked`, ...): names common enough in actors
+//! that refusing them on every actor would cost more than it saves; on those targets such a
+//! helper is called through its trait, and the crate docs say so.
 
-/// The methods of the types the generated helpers are implemented for (`ActorRef`,
-/// `Recipient`, `Within`, a keyed set's `AtKey`, a supervisor's `Pool`, `RemoteActorRef`, a
-/// sharded group's `ShardedAt`) and of `MessageTarget`, sorted. A helper of one of these names
-/// would be unreachable by method call: Rust picks a type's own method over a trait's, so
-/// `door.stop()` for a `#[message] fn stop` would stop the actor, silently. A unit test checks
-/// the list against those types' sources.
-pub(crate) const TARGET_METHODS: &[&str] = &[
+/// The methods of `ActorRef`, sorted (`Recipient`'s are among them). A unit test checks the
+/// list against the sources.
+pub(crate) const ACTOR_REF_METHODS: &[&str] = &[
     "accepts_messages",
     "ask",
     "ask_by",
@@ -23,26 +28,18 @@ pub(crate) const TARGET_METHODS: &[&str] = &[
     "exit_waiter_count",
     "exit_watcher_count",
     "expired_count",
-    "grow",
     "id",
     "is_alive",
     "is_current",
-    "is_lean",
-    "key",
     "kill",
-    "lean",
     "link",
     "mailbox_capacity",
     "mailbox_len",
-    "members",
     "monitor_by",
     "name",
     "on_exit",
-    "pick",
     "recipient",
-    "refresh",
     "set_name",
-    "shrink",
     "shutdown",
     "shutdown_with",
     "stop",
@@ -51,17 +48,12 @@ pub(crate) const TARGET_METHODS: &[&str] = &[
     "stop_if_empty",
     "stop_if_empty_with",
     "stop_with",
-    "supervisor",
-    "target",
     "tell",
-    "tell_acked",
     "tell_at",
     "tell_at_by",
     "tell_by",
-    "tell_durable",
     "tell_timeout",
     "tell_within",
-    "timeout",
     "try_tell",
     "try_tell_at",
     "try_tell_at_by",
@@ -70,139 +62,127 @@ pub(crate) const TARGET_METHODS: &[&str] = &[
     "unlink",
     "wait",
     "withdraw_end_incarnation",
-    "within",
 ];
+
+/// The methods of the trait `MessageTarget` that `ActorRef` has not.
+pub(crate) const TARGET_TRAIT_METHODS: &[&str] = &["within"];
+
+/// Why a `#[message]` method cannot be named `method`, if it cannot.
+pub(crate) fn why_taken(method: &str) -> Option<String> {
+    let why = if ACTOR_REF_METHODS.binary_search(&method).is_ok() {
+        format!(
+            "`ActorRef` has a method `{method}` of its own, which `actor.{method}(..)` calls \
+             instead of this message's helper"
+        )
+    } else if TARGET_TRAIT_METHODS.contains(&method) {
+        format!(
+            "the trait `MessageTarget` has a method `{method}`, which makes \
+             `actor.{method}(..)` ambiguous"
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "a #[message] method cannot be named `{method}`: {why}; rename it"
+    ))
+}
 
 #[cfg(test)]
 mod tests {
-    use super::TARGET_METHODS;
+    use super::{ACTOR_REF_METHODS, TARGET_TRAIT_METHODS};
     use std::collections::BTreeSet;
     use std::path::Path;
+    use syn::visit::Visit;
 
-    /// The types the helpers are implemented for (`MessageTarget`'s implementors).
-    const TARGETS: &[&str] = &[
-        "ActorRef",
-        "Recipient",
-        "Within",
-        "AtKey",
-        "Pool",
-        "RemoteActorRef",
-        "ShardedAt",
-    ];
-
-    #[test]
-    fn the_list_is_sorted_and_names_every_method_of_the_targets() {
-        assert!(
-            TARGET_METHODS.windows(2).all(|w| w[0] < w[1]),
-            "sorted, once each: it is binary-searched"
-        );
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let mut found = BTreeSet::new();
-        for dir in ["core/src", "broker/src", "supervisor/src", "nats/src"] {
-            scan(&root.join(dir), &mut found);
-        }
-        for must in ["stop", "tell", "wait", "key", "tell_acked", "within"] {
-            assert!(found.contains(must), "the scan finds `{must}`: {found:?}");
-        }
-        let missing: Vec<_> = found
-            .iter()
-            .filter(|m| TARGET_METHODS.binary_search(&m.as_str()).is_err())
-            .collect();
-        let stale: Vec<_> = TARGET_METHODS
-            .iter()
-            .filter(|m| !found.contains(**m))
-            .collect();
-        assert!(
-            missing.is_empty() && stale.is_empty(),
-            "TARGET_METHODS misses the methods {missing:?} of the helpers' targets, and lists \
-             {stale:?}, which none has"
-        );
+    /// The methods a user can call on `ActorRef`, on `Recipient`, and of `MessageTarget`, as
+    /// the core's sources declare them.
+    #[derive(Default)]
+    struct Methods {
+        actor_ref: BTreeSet<String>,
+        recipient: BTreeSet<String>,
+        target_trait: BTreeSet<String>,
     }
 
-    /// Adds to `found` the methods (taking `self`) of the inherent impls of [`TARGETS`] and of
-    /// the trait `MessageTarget`, in the Rust files under `dir`.
-    fn scan(dir: &Path, found: &mut BTreeSet<String>) {
+    impl<'ast> Visit<'ast> for Methods {
+        fn visit_item_impl(&mut self, item: &'ast syn::ItemImpl) {
+            let syn::Type::Path(ty) = &*item.self_ty else {
+                return;
+            };
+            let set = match ty.path.segments.last().map(|s| s.ident.to_string()) {
+                Some(name) if item.trait_.is_none() && name == "ActorRef" => &mut self.actor_ref,
+                Some(name) if item.trait_.is_none() && name == "Recipient" => &mut self.recipient,
+                _ => return,
+            };
+            for inner in &item.items {
+                if let syn::ImplItem::Fn(f) = inner {
+                    let public = matches!(f.vis, syn::Visibility::Public(_));
+                    if public && f.sig.receiver().is_some() {
+                        set.insert(f.sig.ident.to_string());
+                    }
+                }
+            }
+        }
+
+        fn visit_item_trait(&mut self, item: &'ast syn::ItemTrait) {
+            if item.ident == "MessageTarget" {
+                for inner in &item.items {
+                    if let syn::TraitItem::Fn(f) = inner {
+                        if f.sig.receiver().is_some() {
+                            self.target_trait.insert(f.sig.ident.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn scan(dir: &Path, methods: &mut Methods) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                scan(&path, found);
+                scan(&path, methods);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                methods_in(&std::fs::read_to_string(&path).unwrap(), found);
+                let src = std::fs::read_to_string(&path).unwrap();
+                let file = syn::parse_file(&src).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                methods.visit_file(&file);
             }
         }
     }
 
-    fn methods_in(src: &str, found: &mut BTreeSet<String>) {
-        let mut lines = src.lines().peekable();
-        while let Some(line) = lines.next() {
-            let mut header = line.to_owned();
-            let (of_target, of_trait) = if line.starts_with("impl") {
-                while !header.trim_end().ends_with('{') {
-                    match lines.next() {
-                        Some(more) => header.push_str(more),
-                        None => return,
-                    }
-                }
-                let inherent = !header.contains(" for ");
-                (inherent && TARGETS.contains(&self_type(&header)), false)
-            } else {
-                (false, line.starts_with("pub trait MessageTarget"))
-            };
-            if !of_target && !of_trait {
-                continue;
-            }
-            // Only what a user can call: a type's `pub` methods, all of the trait's.
-            let starts: &[&str] = match of_trait {
-                true => &["    fn "],
-                false => &["    pub fn ", "    pub async fn ", "    pub const fn "],
-            };
-            while let Some(line) = lines.next() {
-                if line == "}" {
-                    break;
-                }
-                let Some(rest) = starts.iter().find_map(|p| line.strip_prefix(p)) else {
-                    continue;
-                };
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                // The first parameter, on this line or (a long signature) the next.
-                let mut params = rest.split_once('(').map_or("", |(_, p)| p).trim();
-                if params.is_empty() {
-                    params = lines.peek().map_or("", |next| next.trim());
-                }
-                let takes_self = params.starts_with("self")
-                    || params.starts_with("mut self")
-                    || params.starts_with('&') && params.contains("self");
-                if takes_self {
-                    found.insert(name);
-                }
-            }
+    #[test]
+    fn the_lists_are_sorted_and_name_the_methods_of_actor_ref_and_message_target() {
+        assert!(
+            ACTOR_REF_METHODS.windows(2).all(|w| w[0] < w[1]),
+            "sorted, once each: it is binary-searched"
+        );
+        let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/src");
+        let mut found = Methods::default();
+        scan(&core, &mut found);
+        for must in ["stop", "tell", "wait", "id"] {
+            assert!(found.actor_ref.contains(must), "the scan finds `{must}`");
         }
-    }
-
-    /// The self type's name in an inherent impl's header: `impl<A: Actor> ActorRef<A> {`.
-    fn self_type(header: &str) -> &str {
-        let mut rest = header.strip_prefix("impl").unwrap();
-        if rest.starts_with('<') {
-            let mut depth = 0;
-            for (at, c) in rest.char_indices() {
-                match c {
-                    '<' => depth += 1,
-                    '>' => depth -= 1,
-                    _ => {}
-                }
-                if depth == 0 {
-                    rest = &rest[at + 1..];
-                    break;
-                }
-            }
-        }
-        let rest = rest.trim_start();
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        &rest[..end]
+        let listed: BTreeSet<String> = ACTOR_REF_METHODS.iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            found.actor_ref, listed,
+            "ACTOR_REF_METHODS is ActorRef's methods"
+        );
+        assert!(
+            found.recipient.is_subset(&found.actor_ref),
+            "Recipient's methods are among ActorRef's: {:?}",
+            found
+                .recipient
+                .difference(&found.actor_ref)
+                .collect::<Vec<_>>()
+        );
+        let trait_only: BTreeSet<String> = found
+            .target_trait
+            .difference(&found.actor_ref)
+            .cloned()
+            .collect();
+        let listed: BTreeSet<String> = TARGET_TRAIT_METHODS.iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            trait_only, listed,
+            "TARGET_TRAIT_METHODS is MessageTarget's others"
+        );
     }
 }

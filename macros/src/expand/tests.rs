@@ -329,21 +329,32 @@ fn names_must_not_clash() {
         "clashes with the message's reply port field",
         "r#reply",
     );
-    // The name of a method of a type the helpers are for: `door.stop()` would call that one.
+    // The name of a method of `ActorRef`: `door.stop()` would call that one, silently.
     assert_error(
         "impl A { #[message] fn stop(&mut self) {} }",
-        "cannot be named `stop`: its helper would never be called as `actor.stop(..)`",
+        "cannot be named `stop`: `ActorRef` has a method `stop` of its own, which \
+         `actor.stop(..)` calls instead of this message's helper",
         "stop",
     );
     assert_error(
-        "impl A { #[message] fn tell_acked(&self, n: u8) {} }",
-        "cannot be named `tell_acked`",
-        "tell_acked",
+        "impl A { #[message] fn r#wait(&self) -> u8 { 0 } }",
+        "cannot be named `wait`",
+        "r#wait",
     );
-    // A name that only starts like one is free.
-    let mut item: ItemImpl =
-        syn::parse_str("impl A { #[message] fn stop_belt(&mut self) {} }").unwrap();
-    assert!(model::take(&mut item, &default_crate()).is_ok());
+    // A method of `MessageTarget` only: the call would be ambiguous.
+    assert_error(
+        "impl A { #[message] fn within(&self, n: u8) {} }",
+        "the trait `MessageTarget` has a method `within`, which makes `actor.within(..)` \
+         ambiguous",
+        "within",
+    );
+    // A name that only starts like one, or that only a rarer target has (`Pool::refresh`), is
+    // free.
+    for free in ["stop_belt", "refresh", "key", "timeout"] {
+        let src = format!("impl A {{ #[message] fn {free}(&mut self) {{}} }}");
+        let mut item: ItemImpl = syn::parse_str(&src).unwrap();
+        assert!(model::take(&mut item, &default_crate()).is_ok(), "{free}");
+    }
     // Without a reply, `reply` is a free name.
     let mut item: ItemImpl =
         syn::parse_str("impl A { #[message] fn f(&self, reply: u8) {} }").unwrap();
@@ -496,7 +507,7 @@ fn on_error_what_was_accepted_is_still_generated() {
         "",
         "impl Account {
             #[message] pub fn deposit(&mut self, n: u64) -> u64 { n }
-            #[message] pub fn name(&self) -> &str { \"a\" }
+            #[message] pub fn label(&self) -> &str { \"a\" }
             #[message] pub fn get_x(&self) {}
             #[message] pub fn getX(&self) {}
             #[started] async fn up(self) {}
@@ -507,7 +518,7 @@ fn on_error_what_was_accepted_is_still_generated() {
     assert!(out.contains("pub enum AccountMsg"), "{out}");
     assert!(out.contains("Deposit"), "{out}");
     assert!(
-        !out.contains("Name {"),
+        !out.contains("Label {"),
         "the rejected method is left out: {out}"
     );
     assert!(

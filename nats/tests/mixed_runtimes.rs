@@ -1,6 +1,7 @@
 //! One cluster, three executors: a Tokio node (this test), a smol node and a std-executor node
 //! (child processes with no Tokio runtime of their own) exchange tells, asks and topic
-//! messages, and find a name nobody serves. `async-nats` runs on the crate's hidden Tokio runtime in every process.
+//! messages, and find a name nobody serves. `async-nats` runs on the crate's hidden Tokio
+//! runtime in every process.
 
 mod nodes;
 mod support;

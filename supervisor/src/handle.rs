@@ -219,7 +219,8 @@ impl<E: Executor, B: MessageBroker> SupervisorRef<E, B> {
     /// restarts is a new incarnation behind this same handle, as any restarted child is: this
     /// waits on through the restart, and resolves only when the parent gives it up too, or
     /// stops it. To learn of the escalation itself, [`subscribe`](Self::subscribe): the
-    /// incarnation's events end with `Escalated`, and the parent's go on with its restart.
+    /// incarnation's events end with `Escalated` and its children's `Stopped`, and the
+    /// parent's go on with its restart.
     pub fn wait(&self) -> ExitWait<'_> {
         self.actor.wait()
     }

@@ -992,6 +992,11 @@ async fn serve_until_stopped<A: Actor, MB: Mailbox, C: Codec>(
     mut wakes: Option<async_nats::Subscriber>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    // What the client drops for them, as a slow consumer, is reported under the group's name.
+    let tracked = [
+        group.inner.track(&direct, &group.name),
+        group.inner.track(&claim, &group.name),
+    ];
     let mut sweeps = tokio::time::interval(group.leases.ttl());
     sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -1039,5 +1044,8 @@ async fn serve_until_stopped<A: Actor, MB: Mailbox, C: Codec>(
         )
     })
     .await;
+    for sid in tracked {
+        group.inner.forget(sid);
+    }
     group.stop_workers();
 }

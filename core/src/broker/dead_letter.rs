@@ -41,10 +41,12 @@ pub enum DeadLetterKind {
     Expired,
     /// A message another process refused: a distributed broker (`playhouse_nats`) reports it
     /// at the sender when the receiving node could not read it (damaged envelope, unknown
-    /// version, too large, a type the actor does not take, a body that does not decode), found
-    /// no actor under the name, or found its mailbox full or the actor gone. The target is the
-    /// name it was sent to. A topic's copy that the receiving node could not read, or that its
-    /// subscriber's full `Reject` mailbox refused, is reported on that node, under the topic.
+    /// version, too large, a type the actor does not take, a body that does not decode, a
+    /// conversion that panicked) or found its mailbox full. (No actor under the name is
+    /// [`NoSuchName`](Self::NoSuchName), an actor gone [`ActorGone`](Self::ActorGone).) The
+    /// target is the name it was sent to. A topic's copy that the receiving node could not
+    /// read, or that its subscriber's full `Reject` mailbox refused, is reported on that node,
+    /// under the topic, and so is a durable message given up.
     Rejected,
     /// A message a distributed broker's client dropped as it arrived, because the subscription
     /// it came for was too far behind (NATS's "slow consumer": an exported actor whose node

@@ -15,9 +15,9 @@
 //! - **Delivering.** An activation reads its key's messages through the key's own durable
 //!   consumer `k_<key>` (one unconfirmed message at a time, so in the order stored), hands each
 //!   to the actor with a [`Delivery`], and acknowledges it to the stream when the actor
-//!   confirms, if the lease is still held (fenced as answers are). One that the actor's
-//!   mailbox turns away, full (refused, or dropped by its strategy), never reached the actor:
-//!   it is offered again after the pause, without counting as a delivery. A delivery dropped
+//!   confirms, if the lease is still held (fenced as answers are). One that the actor's full
+//!   `Reject` mailbox refuses never reached the actor: it is offered again after a pause,
+//!   without counting as a delivery (while the activation lasts). A delivery dropped
 //!   unconfirmed is delivered again after a pause; one delivered
 //!   [`Redelivery::max_deliveries`] times, or that cannot be read, is taken out of the stream
 //!   and recorded as a `Rejected` dead letter.

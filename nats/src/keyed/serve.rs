@@ -192,7 +192,13 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             },
             None => work,
         };
-        if matches!(work, Work::Lapsed(_) | Work::Ended(_) | Work::Stop) {
+        // A durable message is read for a running activation, whose worker is there: one
+        // that comes when the key has none (an offer again after the activation ended) is
+        // stale. Unacknowledged, the stream delivers it again after its wait.
+        if matches!(
+            work,
+            Work::Lapsed(_) | Work::Ended(_) | Work::Stop | Work::Durable { .. }
+        ) {
             return;
         }
         // A wake after the group stopped here (a sweep under way) starts nothing.
@@ -633,14 +639,6 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         }
         activation.confirming.retain(|task| !task.is_finished());
         let ack_wait = self.leases.ttl();
-        let again = {
-            let (group, key) = (Arc::downgrade(self), key.to_owned());
-            move |message| {
-                if let Some(group) = group.upgrade() {
-                    group.offer_again(&key, message, lease);
-                }
-            }
-        };
         activation.confirming.push(runtime::spawn(confirm(
             answer,
             message,
@@ -648,24 +646,36 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             ack_wait,
             self.redelivery.pause_after(info.deliveries),
             Arc::clone(&self.counters),
-            again,
         )));
     }
 
-    /// Offers the durable `message`, which never reached `key`'s actor (its mailbox was full:
-    /// it refused the message, or dropped it by its strategy), to the actor again after the
-    /// redelivery pause, while the stream is told the work goes on: handed back to the stream,
-    /// it would come again counted as one more delivery, and a mailbox full for long would
-    /// make it a dead letter the actor never saw. Through the key's worker, as it came first:
-    /// nothing comes of it if the activation has ended or lost its lease meanwhile (the stream
-    /// delivers it again, to the next owner, after its wait for an acknowledgement).
+    /// Offers the durable `message`, which `key`'s actor's mailbox refused (full), to the actor
+    /// again after a pause, while the stream is told the work goes on: handed back to the
+    /// stream, it would come again counted as one more delivery, and a mailbox full for long
+    /// would make it a dead letter the actor never saw. Through the key's worker, as it came
+    /// first: nothing comes of it if the activation has ended or lost its lease meanwhile (the
+    /// stream delivers it again, to the next owner, after its wait for an acknowledgement).
     fn offer_again(self: &Arc<Self>, key: &str, message: jetstream::Message, lease: Arc<Lease>) {
-        // The stream waits a lease TTL for an acknowledgement from the last word on it.
-        let pause = self.redelivery.pause.min(self.leases.ttl() / 2);
+        // The stream waits a lease TTL for an acknowledgement from the last word on it: told
+        // before and after the pause, so that the wait of a delivery that then gets in
+        // (`confirm`'s first word comes half a TTL later) starts afresh. Not a busy loop either.
+        let pause = self
+            .redelivery
+            .pause
+            .max(Duration::from_millis(10))
+            .min(self.leases.ttl() / 4);
         let (group, key) = (Arc::downgrade(self), key.to_owned());
         drop(runtime::spawn(async move {
-            let _ = message.ack_with(AckKind::Progress).await;
-            tokio::time::sleep(pause).await;
+            for wait in [Some(pause), None] {
+                // Fenced: nothing is said to the stream once the lease has lapsed.
+                if !lease.is_valid() {
+                    return;
+                }
+                let _ = message.ack_with(AckKind::Progress).await;
+                if let Some(pause) = wait {
+                    tokio::time::sleep(pause).await;
+                }
+            }
             if let Some(group) = group.upgrade() {
                 let message = Box::new(message);
                 group.dispatch(&key, Work::Durable { message, lease });
@@ -868,10 +878,8 @@ async fn feed<A: Actor, MB: Mailbox, C: Codec>(
 
 /// Waits for the actor to confirm a durable message, telling the stream the work goes on
 /// every half `ack_wait` meanwhile; then acknowledges it (and waits for the stream to have
-/// it), or asks for it again after a pause if it was dropped unconfirmed. One that the
-/// mailbox dropped, full, never reached the actor: it goes to `again`, to be offered again
-/// without counting as a delivery. Nothing is said to the stream once `lease` has lapsed: the
-/// next owner gets the message again.
+/// it), or asks for it again after a pause if it was dropped unconfirmed. Nothing is said to
+/// the stream once `lease` has lapsed: the next owner gets the message again.
 async fn confirm(
     mut answer: Answer,
     message: jetstream::Message,
@@ -879,7 +887,6 @@ async fn confirm(
     ack_wait: Duration,
     pause: Duration,
     counters: Arc<Counters>,
-    again: impl FnOnce(jetstream::Message),
 ) {
     loop {
         let outcome = tokio::time::timeout(ack_wait / 2, &mut answer).await;
@@ -893,7 +900,6 @@ async fn confirm(
                 }
                 return;
             }
-            Ok(Err(Rejection::NoReply(RemoteNoReply::Overflow))) => return again(message),
             Ok(Err(_)) => {
                 let _ = message.ack_with(AckKind::Nak(Some(pause))).await;
                 return;

@@ -376,7 +376,7 @@
 //! - a method named like a method of `ActorRef` (`stop`, `wait`, `id`, `tell`, `name`, ...) or
 //!   of `MessageTarget` (`within`): Rust would call that method, not the helper, so
 //!   `door.stop()` would stop the actor rather than send `DoorMsg::Stop` (for `within`, the
-//!   call would be ambiguous);
+//!   call would be ambiguous wherever `MessageTarget` is in scope, as in generic code);
 //! - a second `#[started]` or `#[stopped]`, a method with two of the markers, a marker on a
 //!   non-method, unknown arguments, a `#[stopped]` hook that returns something, a hook
 //!   parameter other than the context (and, for `#[stopped]`, the reason).
@@ -429,7 +429,7 @@
 //! - The other targets of the helpers have methods of their own, names too common in actors to
 //!   refuse on every one: a keyed `at(key)` and a sharded one `key`, a `Pool` `refresh`,
 //!   `members`, `grow`, `shrink`, `pick` and `supervisor`, `Within` `timeout` and `target`, a
-//!   `RemoteActorRef` `tell_acked` and `lean`. On such a target a helper of that name is called
+//!   `RemoteActorRef` `tell_acked`, `lean` and `is_lean`, a sharded `at(key)` `tell_durable`. On such a target a helper of that name is called
 //!   through its trait: `CacheApi::refresh(&pool)`.
 //! - A helper's future borrows what it was called on, as `ActorRef::ask`'s does: the target
 //!   must outlive the future. `keyed.at(key).deposit(5).await` is fine (the temporary lives to

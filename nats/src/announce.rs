@@ -136,13 +136,14 @@ pub(crate) enum Beat {
 
 /// One heartbeat of `node`'s `incarnation`: writes its entry again if it is still at
 /// `revision` (see the module's docs for what a failed compare-and-set means). An entry gone
-/// is made again only if `announce` (not by a node that is leaving).
+/// is made again only if `announce()` says so as it is about to be (not for a node that has
+/// begun to leave, whose withdrawal could otherwise come before it).
 pub(crate) async fn beat(
     members: &impl MembersBucket,
     node: &str,
     incarnation: &str,
     revision: u64,
-    announce: bool,
+    announce: impl Fn() -> bool,
 ) -> Beat {
     let token = heartbeat_value(incarnation);
     match members.update(node, token.clone(), revision).await {
@@ -156,7 +157,7 @@ pub(crate) async fn beat(
         Ok(Some(_)) => Beat::Taken,
         // Expired (this process was silent for longer than the TTL) or deleted, and nobody took
         // the name: this process announces itself again.
-        Ok(None) if !announce => Beat::Failed,
+        Ok(None) if !announce() => Beat::Failed,
         Ok(None) => match members.create(node, token).await {
             Ok(revision) => Beat::Kept(revision),
             // Taken between the read and the create, or this create's own acknowledgement
@@ -352,12 +353,12 @@ mod tests {
     async fn a_heartbeat_keeps_its_own_entry() {
         let bucket = Bucket::default();
         let first = announce(&bucket, "a", "i1").await.unwrap();
-        let Beat::Kept(second) = beat(&bucket, "a", "i1", first, true).await else {
+        let Beat::Kept(second) = beat(&bucket, "a", "i1", first, || true).await else {
             panic!("the entry is a's");
         };
         assert!(second > first);
         assert_eq!(
-            beat(&bucket, "a", "i1", second, true).await,
+            beat(&bucket, "a", "i1", second, || true).await,
             Beat::Kept(second + 1)
         );
     }
@@ -367,12 +368,12 @@ mod tests {
         let bucket = Bucket::default();
         let first = announce(&bucket, "a", "i1").await.unwrap();
         // The beat after `first` landed, but its revision never came back.
-        let landed = match beat(&bucket, "a", "i1", first, true).await {
+        let landed = match beat(&bucket, "a", "i1", first, || true).await {
             Beat::Kept(r) => r,
             other => panic!("{other:?}"),
         };
         assert_eq!(
-            beat(&bucket, "a", "i1", first, true).await,
+            beat(&bucket, "a", "i1", first, || true).await,
             Beat::Kept(landed)
         );
     }
@@ -382,7 +383,7 @@ mod tests {
         let bucket = Bucket::default();
         let first = announce(&bucket, "a", "i1").await.unwrap();
         bucket.expire("a");
-        let Beat::Kept(again) = beat(&bucket, "a", "i1", first, true).await else {
+        let Beat::Kept(again) = beat(&bucket, "a", "i1", first, || true).await else {
             panic!("nobody took the name");
         };
         assert!(again > first);
@@ -395,7 +396,10 @@ mod tests {
         let bucket = Bucket::default();
         let first = announce(&bucket, "a", "i1").await.unwrap();
         bucket.expire("a");
-        assert_eq!(beat(&bucket, "a", "i1", first, false).await, Beat::Failed);
+        assert_eq!(
+            beat(&bucket, "a", "i1", first, || false).await,
+            Beat::Failed
+        );
         assert_eq!(bucket.value_of("a"), None);
         assert_eq!(bucket.creates(), 1, "the announcement only");
     }
@@ -407,7 +411,7 @@ mod tests {
         // a was out of reach past the TTL; another process announced itself as a.
         bucket.expire("a");
         announce(&bucket, "a", "i2").await.unwrap();
-        assert_eq!(beat(&bucket, "a", "i1", first, true).await, Beat::Taken);
+        assert_eq!(beat(&bucket, "a", "i1", first, || true).await, Beat::Taken);
         assert_eq!(bucket.value_of("a").unwrap(), heartbeat_value("i2"));
     }
 }

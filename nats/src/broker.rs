@@ -858,9 +858,15 @@ async fn heartbeats<C: Codec>(weak: std::sync::Weak<Inner<C>>, mut revision: u64
                 if in_flight.is_none() {
                     let (store, node, incarnation) =
                         (store.clone(), node.clone(), incarnation.clone());
+                    // Read as the entry would be made again: a leave may have begun since.
+                    let weak = weak.clone();
+                    let announce = move || {
+                        weak.upgrade()
+                            .is_some_and(|i| !i.left.load(Ordering::SeqCst))
+                    };
                     in_flight = Some(Box::pin(async move {
                         let beat =
-                            crate::announce::beat(&store, &node, &incarnation, revision, !leaving);
+                            crate::announce::beat(&store, &node, &incarnation, revision, announce);
                         tokio::time::timeout(ttl, beat)
                             .await
                             .unwrap_or(Beat::Failed)

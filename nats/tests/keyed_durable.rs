@@ -141,10 +141,27 @@ async fn a_note_never_confirmed_is_given_up_as_a_dead_letter_and_the_next_one_go
 /// the message out again meanwhile (a silence of a pause and then half a TTL, before the
 /// delivery that got in said its first word, let its wait run out).
 #[tokio::test]
-async fn a_note_a_full_mailbox_refuses_waits_for_room_without_counting() {
+async fn a_note_a_full_reject_mailbox_refuses_waits_for_room_without_counting() {
     use playhouse_core::mailbox::{Bounded, Reject};
+    held_back_by_a_full_mailbox(Bounded::<Reject>::with_capacity(1).unwrap(), "refused").await;
+}
+
+/// A durable message that waits for room in the key's full `Block` mailbox (the default), then
+/// behind what is queued, is not handed out again meanwhile: the stream is told the work goes
+/// on. (It was told nothing while the tell waited: after its wait the stream delivered the
+/// message again, which was then given up as a dead letter though the actor handled it, or
+/// handed to the actor twice.)
+#[tokio::test]
+async fn a_note_waiting_for_room_in_a_full_block_mailbox_is_not_handed_out_again() {
+    use playhouse_core::mailbox::{Block, Bounded};
+    held_back_by_a_full_mailbox(Bounded::<Block>::with_capacity(1).unwrap(), "waiting").await;
+}
+
+/// A note to `key`, whose one-place `mailbox` is full for 900 ms and whose handler is then
+/// busy for 2.5 s more (two lease TTLs and more): handled once, as its first delivery, and
+/// confirmed, with a redelivery pause of half the lease TTL and one delivery allowed.
+async fn held_back_by_a_full_mailbox<MB: playhouse_core::mailbox::Mailbox>(mailbox: MB, key: &str) {
     use std::sync::atomic::Ordering;
-    let key = "refused";
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();
     let a = client(&server, "a").await;
@@ -159,7 +176,7 @@ async fn a_note_a_full_mailbox_refuses_waits_for_room_without_counting() {
         max_deliveries: 1,
     };
     let accounts = spec(&a, &seen)
-        .mailbox(Bounded::<Reject>::with_capacity(1).unwrap())
+        .mailbox(mailbox)
         .redelivery(redelivery)
         .start(&system)
         .await
@@ -168,29 +185,33 @@ async fn a_note_a_full_mailbox_refuses_waits_for_room_without_counting() {
     assert_eq!(deposit(&c, key, 1).await, Ok(1));
 
     // The handler holds the first hold, the mailbox (one place) the second: the note finds it
-    // full for 700 ms, then waits behind the second hold for 2.5 s (two lease TTLs and more).
+    // full for 900 ms, then waits behind the second hold for 2.5 s.
     let holds = c.sharded_ref::<Hold>("accounts");
-    holds.tell(key, Hold(700), WAIT).await.expect("taken");
+    holds.tell(key, Hold(900), WAIT).await.expect("taken");
     eventually("the first hold begun", async || {
         seen.holds.load(Ordering::SeqCst) == 1
     })
     .await;
     holds.tell(key, Hold(2500), WAIT).await.expect("queued");
-    note(&c, key, "refused-1", 5).await;
+    note(&c, key, &format!("{key}-1"), 5).await;
     eventually(
         "the note handled, confirmed and out of the stream",
         async || accounts.stats().durable_confirmed == 1 && stored(&c).await == 0,
     )
     .await;
-    assert_eq!(seen.holds.load(Ordering::SeqCst), 2, "both holds ran");
+    assert_eq!(
+        seen.holds.load(Ordering::SeqCst),
+        2,
+        "{key}: both holds ran"
+    );
     let handed = deliveries_of(&seen, key, 5);
     assert_eq!(
         handed.iter().map(|h| h.deliveries).collect::<Vec<_>>(),
         vec![1],
-        "handed to the actor once, as its first delivery"
+        "{key}: handed to the actor once, as its first delivery"
     );
-    assert_eq!(accounts.stats().durable_given_up, 0);
-    assert_eq!(a.dead_letters().get(DeadLetterKind::Rejected), 0);
+    assert_eq!(accounts.stats().durable_given_up, 0, "{key}");
+    assert_eq!(a.dead_letters().get(DeadLetterKind::Rejected), 0, "{key}");
 }
 
 /// A durable message as large as the sender's limit allows.

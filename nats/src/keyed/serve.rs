@@ -624,7 +624,10 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         let Some(activation) = active.as_mut() else {
             return;
         };
-        match activation.actor.tell(m).await {
+        // A full `Block` mailbox makes the tell wait for room: the stream is told meanwhile that
+        // the work goes on, or it would hand the message out again after its wait.
+        let told = activation.actor.tell(m);
+        match while_telling_the_stream(&message, &lease, self.leases.ttl() / 3, told).await {
             Ok(()) => {}
             Err(SendError::Closed(m)) => {
                 crate::routes::discard(m);
@@ -658,7 +661,8 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
     fn offer_again(self: &Arc<Self>, key: &str, message: jetstream::Message, lease: Arc<Lease>) {
         // The stream waits a lease TTL for an acknowledgement from the last word on it: told
         // before and after the pause, so that the wait of a delivery that then gets in
-        // (`confirm`'s first word comes half a TTL later) starts afresh. Not a busy loop either.
+        // (`confirm`'s first word comes a third of a TTL later) starts afresh. Not a busy loop
+        // either.
         let pause = self
             .redelivery
             .pause
@@ -876,8 +880,31 @@ async fn feed<A: Actor, MB: Mailbox, C: Codec>(
     }
 }
 
+/// Runs `work` on a durable `message`, telling the stream every `every` that the work goes on
+/// (while `lease` is valid: fenced, as every word to the stream is), so that its wait for an
+/// acknowledgement does not run out meanwhile.
+async fn while_telling_the_stream<F: Future>(
+    message: &jetstream::Message,
+    lease: &Lease,
+    every: Duration,
+    work: F,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = ticks.tick() => {
+                if lease.is_valid() {
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            }
+        }
+    }
+}
+
 /// Waits for the actor to confirm a durable message, telling the stream the work goes on
-/// every half `ack_wait` meanwhile; then acknowledges it (and waits for the stream to have
+/// every third of `ack_wait` meanwhile; then acknowledges it (and waits for the stream to have
 /// it), or asks for it again after a pause if it was dropped unconfirmed. Nothing is said to
 /// the stream once `lease` has lapsed: the next owner gets the message again.
 async fn confirm(
@@ -889,7 +916,7 @@ async fn confirm(
     counters: Arc<Counters>,
 ) {
     loop {
-        let outcome = tokio::time::timeout(ack_wait / 2, &mut answer).await;
+        let outcome = tokio::time::timeout(ack_wait / 3, &mut answer).await;
         if !lease.is_valid() {
             return;
         }
@@ -999,10 +1026,8 @@ async fn serve_until_stopped<A: Actor, MB: Mailbox, C: Codec>(
     mut stop: oneshot::Receiver<()>,
 ) {
     // What the client drops for them, as a slow consumer, is reported under the group's name.
-    let tracked = [
-        group.inner.track(&direct, &group.name),
-        group.inner.track(&claim, &group.name),
-    ];
+    let tracked = [Some(&direct), Some(&claim), wakes.as_ref()]
+        .map(|sub| sub.and_then(|sub| group.inner.track(sub, &group.name)));
     let mut sweeps = tokio::time::interval(group.leases.ttl());
     sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -1,6 +1,7 @@
 //! The Tokio runtime the crate owns: `async-nats` needs Tokio, the actors need not.
 //!
-//! One runtime per process, started on first use on two threads of its own and never exposed.
+//! One runtime per process, started on first use and never exposed: two worker threads, one
+//! that holds the runtime, and Tokio's blocking pool while a name lookup runs.
 //! Everything that touches the NATS client (connections, subscriptions, timers of asks) runs
 //! there, so a node serves actors on smol or the std executor as well as on Tokio. A call from
 //! another executor awaits a Tokio `JoinHandle`, which any executor can poll.

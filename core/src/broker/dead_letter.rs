@@ -46,7 +46,8 @@ pub enum DeadLetterKind {
     /// [`NoSuchName`](Self::NoSuchName), an actor gone [`ActorGone`](Self::ActorGone).) The
     /// target is the name it was sent to. A topic's copy that the receiving node could not
     /// read, or that its subscriber's full `Reject` mailbox refused, is reported on that node,
-    /// under the topic, and so is a durable message given up.
+    /// under the topic; a durable message given up is reported on the node that got it, under
+    /// `group/key`.
     Rejected,
     /// A message a distributed broker's client dropped as it arrived, because the subscription
     /// it came for was too far behind (NATS's "slow consumer": an exported actor whose node

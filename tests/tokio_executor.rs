@@ -242,3 +242,91 @@ fn a_keyed_activation_overrunning_on_a_live_runtime_is_a_timeout() {
         assert_eq!(err.into_message(), Some(42), "{flavor}: handed back");
     }
 }
+
+/// What [`a_paused_tokio_clock_moves_the_actors_timers`] asks of its actor.
+enum Clocked {
+    /// Never answered: the handler waits for ever.
+    Hang(Reply<()>),
+    /// Tells itself `Fired` ten seconds later, and answers once the timer is set.
+    Later(Reply<()>),
+    Fired,
+    /// Sleeps ten seconds, then answers how long that took on Tokio's clock.
+    Nap(Reply<Duration>),
+}
+
+struct Timed {
+    fired: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Actor for Timed {
+    type Message = Clocked;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Timed {
+    async fn handle(&mut self, msg: Clocked, ctx: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            Clocked::Hang(_reply) => std::future::pending::<()>().await,
+            Clocked::Later(reply) => {
+                ctx.run_later(Duration::from_secs(10), Clocked::Fired);
+                let _ = reply.send(());
+            }
+            Clocked::Fired => {
+                self.fired.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Clocked::Nap(reply) => {
+                let began = tokio::time::Instant::now();
+                ctx.sleep(Duration::from_secs(10)).await;
+                let _ = reply.send(began.elapsed());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A test that pauses and advances Tokio's clock moves the actors' timers with it: the
+/// executor's clock is Tokio's, the one its sleeps follow. (It was the system's: once Tokio's
+/// clock had been advanced, a deadline taken from the system's clock had already passed on
+/// Tokio's, and `ctx.sleep`, `run_later` and `ask_timeout` ended at once.)
+#[tokio::test(start_paused = true)]
+async fn a_paused_tokio_clock_moves_the_actors_timers() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let system = System::new(TokioExecutor::current());
+    let fired = std::sync::Arc::new(AtomicUsize::new(0));
+    let timed = system.spawn(Timed {
+        fired: std::sync::Arc::clone(&fired),
+    });
+
+    // A sleep of ten seconds takes ten seconds of Tokio's clock (which runs on by itself
+    // while everything waits: the clock is paused, not stopped).
+    let slept = timed.ask(Clocked::Nap).await.unwrap();
+    assert!(slept >= Duration::from_secs(10), "slept {slept:?}");
+
+    // A timer ten seconds away fires after ten seconds, not before.
+    timed.ask(Clocked::Later).await.unwrap();
+    tokio::time::advance(Duration::from_secs(9)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(fired.load(Ordering::SeqCst), 0, "fired early");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    for _ in 0..100 {
+        if fired.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(fired.load(Ordering::SeqCst), 1, "fired once, in time");
+
+    // An ask that is never answered times out after its timeout on Tokio's clock.
+    let began = tokio::time::Instant::now();
+    let err = timed
+        .ask_timeout(Clocked::Hang, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AskError::Timeout(_)), "{err:?}");
+    assert!(
+        began.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+}

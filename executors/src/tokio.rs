@@ -159,6 +159,16 @@ impl Executor for TokioExecutor {
         }
     }
 
+    /// Tokio's clock: the one its sleeps follow, which a test may pause and advance
+    /// (`#[tokio::test(start_paused = true)]`, `tokio::time::pause`, with Tokio's `test-util`
+    /// feature). Read as the caller sees it: on a thread of a runtime (an actor's, a task's),
+    /// that runtime's clock; elsewhere, the system's. The two are one unless a test paused a
+    /// clock; a deadline taken outside the runtime of a paused test is then late by the real
+    /// time since the pause. Without `test-util` this is `Instant::now()`.
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
     fn is_shut_down(&self) -> bool {
         self.inner.gate.is_shut_down()
     }

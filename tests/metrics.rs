@@ -224,9 +224,109 @@ async fn a_subtree_is_summed<E: Executor>(exec: E) {
     within(&exec, LONG, top.wait()).await;
 }
 
+/// Restarts a `Napper` with its queue discarded.
+struct Drains;
+
+impl playhouse::Supervision<Napper> for Drains {
+    fn poll_exited(
+        &mut self,
+        _: playhouse::ActorId,
+        _: &ExitReason,
+        _: &mut ::std::task::Context<'_>,
+    ) -> ::std::task::Poll<playhouse::Next<Napper>> {
+        ::std::task::Poll::Ready(playhouse::Next::RestartDrained(Napper))
+    }
+}
+
+/// Messages that leave the mailbox unhandled, discarded by a restart or expired, leave the
+/// depth an idle actor shows at what is still waiting. (It stayed what the last send or
+/// handled message told: the discarded or expired messages showed as waiting for good.)
+async fn the_depth_follows_messages_discarded_or_expired<E: Executor>(exec: E) {
+    use playhouse::mailbox::Expiring;
+    let vt = VirtualTime::new(exec.clone());
+    let metrics = Metrics::new();
+    let system = System::new(vt.clone()).with_observer(metrics.clone());
+
+    // Discarded: a nap holds the actor while a panic and three naps queue behind it.
+    let drained = system
+        .spawner(Bounded::<Block>::default())
+        .spawn_supervised(Napper, Drains);
+    drained
+        .tell(NMsg::Nap(Duration::from_secs(1)))
+        .await
+        .expect("queued");
+    eventually(&exec, "the nap", || vt.sleeping() == 1).await;
+    drained.tell(NMsg::Boom).await.expect("queued");
+    for _ in 0..3 {
+        drained
+            .tell(NMsg::Nap(Duration::from_secs(1)))
+            .await
+            .expect("queued");
+    }
+    assert_eq!(
+        metrics
+            .snapshot(drained.id())
+            .expect("observed")
+            .queue_depth,
+        4
+    );
+    vt.advance(Duration::from_secs(1));
+    eventually(&exec, "the queue discarded", || {
+        drained.discarded_count() == 3
+    })
+    .await;
+    eventually(&exec, "the depth told", || {
+        metrics
+            .snapshot(drained.id())
+            .expect("observed")
+            .queue_depth
+            == 0
+    })
+    .await;
+    assert_eq!(drained.mailbox_len(), 0);
+
+    // Expired: a nap holds the actor while three messages with a deadline queue behind it.
+    let expiring = system
+        .spawner(Bounded::<Expiring<Block>>::default())
+        .spawn(Napper);
+    expiring
+        .tell(NMsg::Nap(Duration::from_secs(1)))
+        .await
+        .expect("queued");
+    eventually(&exec, "the nap", || vt.sleeping() == 1).await;
+    for _ in 0..3 {
+        let by = vt.now() + Duration::from_millis(500);
+        expiring
+            .tell_by(NMsg::Nap(Duration::ZERO), by)
+            .await
+            .expect("queued");
+    }
+    assert_eq!(
+        metrics
+            .snapshot(expiring.id())
+            .expect("observed")
+            .queue_depth,
+        3
+    );
+    vt.advance(Duration::from_secs(1));
+    eventually(&exec, "the messages expired", || {
+        expiring.expired_count() == 3
+    })
+    .await;
+    eventually(&exec, "the depth told", || {
+        metrics
+            .snapshot(expiring.id())
+            .expect("observed")
+            .queue_depth
+            == 0
+    })
+    .await;
+}
+
 executor_tests!(
     one_actors_figures,
     drops_are_counted,
     drop_oldest_counts_what_it_takes,
-    a_subtree_is_summed
+    a_subtree_is_summed,
+    the_depth_follows_messages_discarded_or_expired
 );

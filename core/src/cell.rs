@@ -655,6 +655,20 @@ impl<M, S: Strategy> ActorCell<M, S> {
         }
     }
 
+    /// Tells the observer the mailbox's depth now, messages having left it unhandled
+    /// ([`ObservedEvent::Depth`]).
+    pub(crate) fn observe_depth(&self) {
+        let (depth, reading, observed) = {
+            let mut st = self.queue.state.lock();
+            if !st.observed {
+                return;
+            }
+            let reading = next_reading(&mut *st);
+            (self.queue.waiting(&st), reading, observation_of(&st))
+        };
+        tell_observer(observed, &ObservedEvent::Depth { depth, reading });
+    }
+
     /// Names the actor, for observers ([`ActorInfo::name`](crate::observer::ActorInfo)).
     pub(crate) fn set_name(&self, name: StdArc<str>) {
         let mut st = self.queue.state.lock();

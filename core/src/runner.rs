@@ -178,6 +178,9 @@ where
                 Ok(Next::RestartDrained(fresh)) => {
                     drop_actor(std::mem::replace(&mut actor, fresh));
                     task.discard_backlog();
+                    if task.ctx.observed() {
+                        task.cell.observe_depth();
+                    }
                 }
                 Ok(Next::End) => break task.rx.take_reason(),
                 Err(payload) => {
@@ -733,6 +736,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         );
         if self.ctx.observed() {
             self.cell.observe(&ObservedEvent::Expired);
+            self.cell.observe_depth();
         }
         // The asker's span first: an asker that hears `Expired` finds it released.
         caller.release();

@@ -27,7 +27,8 @@ const SHARDS: usize = 16;
 ///
 /// Cost: every event takes one of 16 locks, chosen by the actor's id, for a few additions; the
 /// counts are exact, and so is the high-water mark (the depth is the mailbox's own count, read
-/// under its lock, at each send and after each handled message). The depth shown is the one
+/// under its lock, at each send, after each handled message and after messages left unhandled:
+/// expired, or discarded by a restart). The depth shown is the one
 /// its last event carried: senders and the actor's handling, on other threads, tell theirs in
 /// any order, so while they race it may lag behind the mailbox until the next event (read
 /// [`ActorRef::mailbox_len`](crate::ActorRef::mailbox_len) for the depth now).
@@ -193,6 +194,9 @@ impl ActorMetrics {
             ObservedEvent::Dropped => self.dropped += 1,
             ObservedEvent::Rejected => self.rejected += 1,
             ObservedEvent::Expired => self.expired += 1,
+            ObservedEvent::Depth { depth, reading } => {
+                depth_of(depth, reading, &mut self.queue_depth)
+            }
             ObservedEvent::Spawned
             | ObservedEvent::Stopped { .. }
             | ObservedEvent::Escalated { .. } => {}

@@ -261,6 +261,7 @@ impl Observer for MetricsExporter {
             ObservedEvent::Expired => {
                 metrics::counter!("playhouse_messages_expired_total", labels).increment(1)
             }
+            ObservedEvent::Depth { depth, reading } => depths().set(actor, &labels, depth, reading),
         }
     }
 }

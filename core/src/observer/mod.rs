@@ -188,6 +188,16 @@ pub enum ObservedEvent<'a> {
     Rejected,
     /// A message's deadline passed before its handler would have run; it was not handled.
     Expired,
+    /// Messages left the mailbox unhandled, with no send or handled message to tell its depth:
+    /// one expired (after its `Expired`), or a restart discarded the queue
+    /// ([`Next::RestartDrained`](crate::Next::RestartDrained): a supervisor's `DrainQueue`). An
+    /// idle actor's depth would otherwise stay what the last send or handler told.
+    Depth {
+        /// Messages waiting in the mailbox now.
+        depth: usize,
+        /// The number of this depth among the actor's depth readings: see `Handled`'s.
+        reading: u64,
+    },
 }
 
 /// The kind of an [`ObservedEvent`], without its data: for matching and counting.
@@ -205,6 +215,7 @@ pub enum EventKind {
     Dropped,
     Rejected,
     Expired,
+    Depth,
 }
 
 impl ObservedEvent<'_> {
@@ -222,6 +233,7 @@ impl ObservedEvent<'_> {
             ObservedEvent::Dropped => EventKind::Dropped,
             ObservedEvent::Rejected => EventKind::Rejected,
             ObservedEvent::Expired => EventKind::Expired,
+            ObservedEvent::Depth { .. } => EventKind::Depth,
         }
     }
 }
@@ -273,6 +285,10 @@ pub enum EventData {
     Dropped,
     Rejected,
     Expired,
+    Depth {
+        depth: usize,
+        reading: u64,
+    },
 }
 
 impl Event {
@@ -310,6 +326,7 @@ impl Event {
             ObservedEvent::Dropped => EventData::Dropped,
             ObservedEvent::Rejected => EventData::Rejected,
             ObservedEvent::Expired => EventData::Expired,
+            ObservedEvent::Depth { depth, reading } => EventData::Depth { depth, reading },
         };
         Event {
             actor: actor.id,
@@ -333,6 +350,7 @@ impl Event {
             EventData::Dropped => EventKind::Dropped,
             EventData::Rejected => EventKind::Rejected,
             EventData::Expired => EventKind::Expired,
+            EventData::Depth { .. } => EventKind::Depth,
         }
     }
 }

@@ -88,7 +88,8 @@ impl<E: Executor, B: MessageBroker> System<E, B> {
 
     /// This system with `observer` told of what each actor spawned from it from now on does
     /// ([`observer`](crate::observer)). Actors already spawned stay unobserved; references and
-    /// spawners made from the returned system share the observer.
+    /// spawners made from the returned system share the observer. It replaces an observer the
+    /// system had: to observe with two, give a pair, `with_observer((tracing, metrics))`.
     ///
     /// ```
     /// # use playhouse_broker::InMemoryBroker;

@@ -238,8 +238,8 @@ impl playhouse::Supervision<Napper> for Drains {
     }
 }
 
-/// Messages that leave the mailbox unhandled, discarded by a restart or expired, leave the
-/// depth an idle actor shows at what is still waiting. (It stayed what the last send or
+/// Messages that leave the mailbox unhandled (discarded by a restart, expired, or the one a
+/// handler panicked on) leave the depth an idle actor shows at what is still waiting. (It stayed what the last send or
 /// handled message told: the discarded or expired messages showed as waiting for good.)
 async fn the_depth_follows_messages_discarded_or_expired<E: Executor>(exec: E) {
     use playhouse::mailbox::Expiring;
@@ -316,6 +316,24 @@ async fn the_depth_follows_messages_discarded_or_expired<E: Executor>(exec: E) {
     eventually(&exec, "the depth told", || {
         metrics
             .snapshot(expiring.id())
+            .expect("observed")
+            .queue_depth
+            == 0
+    })
+    .await;
+
+    // Restarted after a panic: the message its handler panicked on left without a `Handled`.
+    let restarted = system.spawn_restartable(Napper, |_: &ExitReason| Some(Napper));
+    restarted.tell(NMsg::Boom).await.expect("queued");
+    eventually(&exec, "the restart", || {
+        metrics
+            .snapshot(restarted.id())
+            .is_some_and(|m| m.restarts == 1)
+    })
+    .await;
+    eventually(&exec, "the depth told", || {
+        metrics
+            .snapshot(restarted.id())
             .expect("observed")
             .queue_depth
             == 0

@@ -329,4 +329,22 @@ async fn a_paused_tokio_clock_moves_the_actors_timers() {
         "{:?}",
         began.elapsed()
     );
+
+    // So does one asked from a thread outside the runtime: its deadline is read on the
+    // runtime's clock too (it was the system's there, and had passed on Tokio's).
+    let began = tokio::time::Instant::now();
+    let outside = timed.clone();
+    // A thread of its own (a blocking task would keep the paused clock from moving on).
+    let (tx, rx) = futures::channel::oneshot::channel();
+    std::thread::spawn(move || {
+        let asked = outside.ask_timeout(Clocked::Hang, Duration::from_secs(5));
+        let _ = tx.send(futures::executor::block_on(asked));
+    });
+    let err = rx.await.unwrap().unwrap_err();
+    assert!(matches!(err, AskError::Timeout(_)), "{err:?}");
+    assert!(
+        began.elapsed() >= Duration::from_secs(5),
+        "outside: {:?}",
+        began.elapsed()
+    );
 }

@@ -201,10 +201,11 @@ fn run_watcher(watcher: ExitWatcher, id: ActorId, reason: &ExitReason) {
 
 /// The observation of an observed actor and its name, cloned under the caller's lock (for a
 /// call outside it). `None` for an actor that is not observed.
+pub(crate) type Observed = Option<(Observation, Option<StdArc<str>>)>;
+
+/// What an event needs of the actor's observation ([`Observed`]), read under its lock.
 #[cold]
-pub(crate) fn observation_of<M, S: Strategy>(
-    st: &State<M, S>,
-) -> Option<(Observation, Option<StdArc<str>>)> {
+pub(crate) fn observation_of<M, S: Strategy>(st: &State<M, S>) -> Observed {
     let extras = st.extras.as_deref()?;
     let observation = extras.observation.clone()?;
     Some((observation, extras.name.clone()))
@@ -222,10 +223,7 @@ pub(crate) fn next_reading<M, S: Strategy>(st: &mut State<M, S>) -> u64 {
 
 /// Tells what [`observation_of`] returned of `event`, if anything (outside the lock).
 #[cold]
-pub(crate) fn tell_observer(
-    observed: Option<(Observation, Option<StdArc<str>>)>,
-    event: &ObservedEvent<'_>,
-) {
+pub(crate) fn tell_observer(observed: Observed, event: &ObservedEvent<'_>) {
     if let Some((observation, name)) = observed {
         observation.tell(name.as_deref(), event);
     }
@@ -658,15 +656,30 @@ impl<M, S: Strategy> ActorCell<M, S> {
     /// Tells the observer the mailbox's depth now, messages having left it unhandled
     /// ([`ObservedEvent::Depth`]).
     pub(crate) fn observe_depth(&self) {
-        let (depth, reading, observed) = {
-            let mut st = self.queue.state.lock();
-            if !st.observed {
-                return;
-            }
-            let reading = next_reading(&mut *st);
-            (self.queue.waiting(&st), reading, observation_of(&st))
-        };
-        tell_observer(observed, &ObservedEvent::Depth { depth, reading });
+        if let Some((observed, depth)) = self.depth_now() {
+            tell_observer(observed, &depth);
+        }
+    }
+
+    /// Tells the observer that a message expired, and the depth after it: one look at the
+    /// mailbox for both.
+    pub(crate) fn observe_expired(&self) {
+        if let Some((observed, depth)) = self.depth_now() {
+            tell_observer(observed.clone(), &ObservedEvent::Expired);
+            tell_observer(observed, &depth);
+        }
+    }
+
+    /// What [`observation_of`] returns and a [`ObservedEvent::Depth`] of the mailbox now, if
+    /// the actor is observed.
+    fn depth_now(&self) -> Option<(Observed, ObservedEvent<'static>)> {
+        let mut st = self.queue.state.lock();
+        if !st.observed {
+            return None;
+        }
+        let reading = next_reading(&mut *st);
+        let depth = self.queue.waiting(&st);
+        Some((observation_of(&st), ObservedEvent::Depth { depth, reading }))
     }
 
     /// Names the actor, for observers ([`ActorInfo::name`](crate::observer::ActorInfo)).

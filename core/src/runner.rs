@@ -178,9 +178,6 @@ where
                 Ok(Next::RestartDrained(fresh)) => {
                     drop_actor(std::mem::replace(&mut actor, fresh));
                     task.discard_backlog();
-                    if task.ctx.observed() {
-                        task.cell.observe_depth();
-                    }
                 }
                 Ok(Next::End) => break task.rx.take_reason(),
                 Err(payload) => {
@@ -188,8 +185,11 @@ where
                     break ExitReason::Panicked(StdArc::from("the restart policy panicked"));
                 }
             }
-            // The next incarnation receives.
+            // The next incarnation receives. Its depth first: what the last incarnation took and
+            // did not hand back (a message its handler panicked on, a drained queue) left the
+            // mailbox without a `Handled` to say so.
             if task.ctx.observed() {
+                task.cell.observe_depth();
                 task.observe_restart();
             }
             task.rx.take_reason();
@@ -735,8 +735,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             None,
         );
         if self.ctx.observed() {
-            self.cell.observe(&ObservedEvent::Expired);
-            self.cell.observe_depth();
+            self.cell.observe_expired();
         }
         // The asker's span first: an asker that hears `Expired` finds it released.
         caller.release();

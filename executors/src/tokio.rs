@@ -49,13 +49,23 @@ struct Inner {
     gate: ShutdownGate,
 }
 
+impl Inner {
+    /// The runtime's clock. Tokio reads the clock of the runtime the calling thread is in (the
+    /// system's outside any): inside this one, so that a paused clock is this runtime's, for a
+    /// caller on any thread.
+    fn now(&self) -> tokio::time::Instant {
+        let _in_runtime = self.handle.enter();
+        tokio::time::Instant::now()
+    }
+}
+
 pin_project! {
     /// [`TokioExecutor`]'s timer: a `tokio::time::Sleep` that ends at once, rather than
     /// panicking, when it is polled after its runtime has shut down.
     ///
-    /// It is also over at once when polled at or after its deadline (read on Tokio's clock,
-    /// so a paused clock still holds it): Tokio's own timer rounds a deadline up to its next
-    /// millisecond, so a sleep until now, or a zero timeout, would otherwise wait about a
+    /// It is also over at once when polled at or after its deadline (read on its runtime's
+    /// clock, so a paused clock still holds it): Tokio's own timer rounds a deadline up to its
+    /// next millisecond, so a sleep until now, or a zero timeout, would otherwise wait about a
     /// millisecond. The cost: a clock read per poll.
     pub struct TokioSleep {
         #[pin]
@@ -70,7 +80,7 @@ impl Future for TokioSleep {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        if tokio::time::Instant::now() >= this.sleep.deadline() {
+        if this.executor.now() >= this.sleep.deadline() {
             return Poll::Ready(());
         }
         this.executor.gate.poll(this.sleep, cx)
@@ -159,14 +169,13 @@ impl Executor for TokioExecutor {
         }
     }
 
-    /// Tokio's clock: the one its sleeps follow, which a test may pause and advance
+    /// The runtime's clock, the one its sleeps follow, whoever reads it (a thread of the
+    /// runtime, of another runtime, or of none): a test may pause and advance it
     /// (`#[tokio::test(start_paused = true)]`, `tokio::time::pause`, with Tokio's `test-util`
-    /// feature). Read as the caller sees it: on a thread of a runtime (an actor's, a task's),
-    /// that runtime's clock; elsewhere, the system's. The two are one unless a test paused a
-    /// clock; a deadline taken outside the runtime of a paused test is then late by the real
-    /// time since the pause. Without `test-util` this is `Instant::now()`.
+    /// feature). Unless some crate of the build enables `test-util`, it is `Instant::now()`;
+    /// with it, a read costs a handle's clone and a lock more.
     fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std()
+        self.inner.now().into_std()
     }
 
     fn is_shut_down(&self) -> bool {

@@ -28,7 +28,7 @@ const SHARDS: usize = 16;
 /// Cost: every event takes one of 16 locks, chosen by the actor's id, for a few additions; the
 /// counts are exact, and so is the high-water mark (the depth is the mailbox's own count, read
 /// under its lock, at each send, after each handled message and after messages left unhandled:
-/// expired, or discarded by a restart). The depth shown is the one
+/// expired, or with an incarnation that ended). The depth shown is the one
 /// its last event carried: senders and the actor's handling, on other threads, tell theirs in
 /// any order, so while they race it may lag behind the mailbox until the next event (read
 /// [`ActorRef::mailbox_len`](crate::ActorRef::mailbox_len) for the depth now).

@@ -27,7 +27,7 @@ use crate::cell::ActorId;
 /// | `playhouse_messages_enqueued_total` | counter | each accepted send |
 /// | `playhouse_messages_handled_total` | counter | each handler that returned |
 /// | `playhouse_handling_seconds` | histogram | each handler that returned |
-/// | `playhouse_mailbox_depth` | gauge: the sum of the depths of the series' live actors | each send and handled message, and the end |
+/// | `playhouse_mailbox_depth` | gauge: the sum of the depths of the series' live actors | each send, handled message, expiry and restart, and the end |
 /// | `playhouse_messages_dropped_total`, `_rejected_total`, `_expired_total` | counter | each |
 ///
 /// A name is a label value, so actors named one by one make one series each: a supervised

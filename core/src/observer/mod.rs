@@ -189,8 +189,9 @@ pub enum ObservedEvent<'a> {
     /// A message's deadline passed before its handler would have run; it was not handled.
     Expired,
     /// Messages left the mailbox unhandled, with no send or handled message to tell its depth:
-    /// one expired (after its `Expired`), or a restart discarded the queue
-    /// ([`Next::RestartDrained`](crate::Next::RestartDrained): a supervisor's `DrainQueue`). An
+    /// one expired (after its `Expired`), or an incarnation ended (before `Restarted`: the
+    /// message its handler panicked on, a queue the restart discarded with
+    /// [`Next::RestartDrained`](crate::Next::RestartDrained), a supervisor's `DrainQueue`). An
     /// idle actor's depth would otherwise stay what the last send or handler told.
     Depth {
         /// Messages waiting in the mailbox now.
@@ -203,6 +204,7 @@ pub enum ObservedEvent<'a> {
 /// The kind of an [`ObservedEvent`], without its data: for matching and counting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)] // each names the `ObservedEvent` variant of the same name
+#[non_exhaustive]
 pub enum EventKind {
     Spawned,
     Started,
@@ -255,6 +257,7 @@ pub struct Event {
 /// The data of an owned [`Event`].
 #[derive(Clone, Debug)]
 #[allow(missing_docs)] // each mirrors the `ObservedEvent` variant of the same name
+#[non_exhaustive]
 pub enum EventData {
     Spawned,
     Started {

@@ -51,9 +51,13 @@ struct Inner {
 
 impl Inner {
     /// The runtime's clock. Tokio reads the clock of the runtime the calling thread is in (the
-    /// system's outside any): inside this one, so that a paused clock is this runtime's, for a
-    /// caller on any thread.
+    /// system's outside any), so a caller outside every task reads it inside this runtime, at
+    /// the cost of a handle's clone. A task (an actor's, above all) is in its runtime already,
+    /// and reads at once: this runtime's clock, unless the task is another runtime's.
     fn now(&self) -> tokio::time::Instant {
+        if tokio::task::try_id().is_some() {
+            return tokio::time::Instant::now();
+        }
         let _in_runtime = self.handle.enter();
         tokio::time::Instant::now()
     }
@@ -169,11 +173,11 @@ impl Executor for TokioExecutor {
         }
     }
 
-    /// The runtime's clock, the one its sleeps follow, whoever reads it (a thread of the
-    /// runtime, of another runtime, or of none): a test may pause and advance it
-    /// (`#[tokio::test(start_paused = true)]`, `tokio::time::pause`, with Tokio's `test-util`
-    /// feature). Unless some crate of the build enables `test-util`, it is `Instant::now()`;
-    /// with it, a read costs a handle's clone and a lock more.
+    /// The runtime's clock, the one its sleeps follow, read by a task of the runtime or by a
+    /// thread outside every task (a task of another runtime reads that one's): a test may
+    /// pause and advance it (`#[tokio::test(start_paused = true)]`, `tokio::time::pause`, with
+    /// Tokio's `test-util` feature). Unless some crate of the build enables `test-util`, it is
+    /// `Instant::now()`, and a read from outside every task costs a handle's clone more.
     fn now(&self) -> Instant {
         self.inner.now().into_std()
     }

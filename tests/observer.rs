@@ -60,8 +60,9 @@ fn data_of(recording: &RecordingObserver, actor: ActorId) -> Vec<EventData> {
 }
 
 /// A supervised child crashes and is restarted, then the supervisor is stopped: the child's
-/// events are, in order, spawned, started 1, handled, panicked, restarted 2 (with the panic as
-/// the reason), started 2, handled, stopped (shutdown); every one names it after its child id.
+/// events are, in order, spawned, started 1, handled, panicked, its depth (the message it
+/// panicked on is gone), restarted 2 (with the panic as the reason), started 2, handled, stopped
+/// (shutdown); every one names it after its child id.
 async fn a_crash_and_restart_in_order<E: Executor>(exec: E) {
     let recording = RecordingObserver::new();
     let system = System::new(exec.clone()).with_observer(recording.clone());
@@ -94,6 +95,7 @@ async fn a_crash_and_restart_in_order<E: Executor>(exec: E) {
             EventKind::Started,
             EventKind::Handled,
             EventKind::Panicked,
+            EventKind::Depth,
             EventKind::Restarted,
             EventKind::Started,
             EventKind::Handled,
@@ -104,12 +106,12 @@ async fn a_crash_and_restart_in_order<E: Executor>(exec: E) {
     assert!(matches!(got[1], EventData::Started { incarnation: 1 }));
     assert!(matches!(&got[3], EventData::Panicked { message } if message == "crashy boom"));
     assert!(matches!(
-        &got[4],
+        &got[5],
         EventData::Restarted { incarnation: 2, reason: ExitReason::Panicked(m) } if &**m == "crashy boom"
     ));
-    assert!(matches!(got[5], EventData::Started { incarnation: 2 }));
+    assert!(matches!(got[6], EventData::Started { incarnation: 2 }));
     assert!(matches!(
-        got[7],
+        got[8],
         EventData::Stopped {
             reason: ExitReason::Shutdown(None)
         }

@@ -72,20 +72,8 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         }
     }
 
-    fn on_record(
-        &self,
-        id: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        ctx: LayerContext<'_, S>,
-    ) {
-        let mut v = Visitor::default();
-        values.record(&mut v);
-        if let Some(span) = ctx.span(id) {
-            if let Some(fields) = span.extensions_mut().get_mut::<Fields>() {
-                fields.extend(v.0);
-            }
-        }
-    }
+    // No `on_record`: like a layer that formats a span once, when it is made, this one sees
+    // only the fields a span is created with, so every field must be given at creation.
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: LayerContext<'_, S>) {
         let mut v = Visitor::default();

@@ -226,24 +226,23 @@ fn handling<'a, A: Handler<V>, V: Env>(
     #[cfg(feature = "tracing")]
     {
         let id = ctx.id().as_u64();
+        let cell = &ctx.cell;
+        // The fields' values are read only when the span is enabled: the name's lock and
+        // `Arc` clone cost nothing while no subscriber wants the span. Given at creation (not
+        // recorded after), so a layer that reads only a new span's fields sees the name too.
         let open = || {
             tracing::debug_span!(
                 target: "playhouse",
                 "handle",
                 actor_id = id,
                 actor_type = std::any::type_name::<A>(),
-                actor_name = tracing::field::Empty,
+                actor_name = cell.name().as_deref(),
             )
         };
         let span = match caller.into_span() {
             Some(caller) => caller.in_scope(open),
             None => open(),
         };
-        if !span.is_disabled() {
-            if let Some(name) = ctx.cell.name() {
-                span.record("actor_name", &*name);
-            }
-        }
         tracing::Instrument::instrument(actor.handle(msg, ctx), span)
     }
     #[cfg(not(feature = "tracing"))]

@@ -370,6 +370,115 @@ async fn only_the_observed_system_is_observed<E: Executor>(exec: E) {
     assert_eq!(last.actor_name.as_deref(), Some("seen"));
 }
 
+/// The kinds of `actor`'s events but sends (whose order against its own events is a race).
+fn kinds_but_enqueued(recording: &RecordingObserver, actor: ActorId) -> Vec<EventKind> {
+    recording
+        .events()
+        .iter()
+        .filter(|e| e.actor == actor && e.kind() != EventKind::Enqueued)
+        .map(Event::kind)
+        .collect()
+}
+
+/// Restarts a `Crashy` with its queue discarded.
+struct Drains;
+
+impl playhouse::Supervision<Crashy> for Drains {
+    fn poll_exited(
+        &mut self,
+        _: ActorId,
+        _: &ExitReason,
+        _: &mut ::std::task::Context<'_>,
+    ) -> ::std::task::Poll<playhouse::Next<Crashy>> {
+        ::std::task::Poll::Ready(playhouse::Next::RestartDrained(Crashy))
+    }
+}
+
+/// Messages discarded unhandled as an incarnation ends are told, with their number: the queue
+/// a restart drains (before the depth and the restart), and the backlog of a kill (before the
+/// end); `Metrics` counts the first (the actor leaves its table as it ends).
+async fn discarded_messages_are_told<E: Executor>(exec: E) {
+    let vt = VirtualTime::new(exec.clone());
+    let recording = RecordingObserver::new();
+    let metrics = playhouse::observer::Metrics::new();
+    let system = System::new(vt.clone()).with_observer((recording.clone(), metrics.clone()));
+
+    // A nap holds the actor while a panic and two naps queue behind it; the restart drains them.
+    let drained = system
+        .spawner(Bounded::<playhouse::mailbox::Block>::default())
+        .spawn_supervised(Crashy, Drains);
+    drained
+        .tell(CMsg::Nap(Duration::from_secs(1)))
+        .await
+        .expect("queued");
+    eventually(&exec, "the nap", || vt.sleeping() == 1).await;
+    drained.tell(CMsg::Boom).await.expect("queued");
+    for _ in 0..2 {
+        drained
+            .tell(CMsg::Nap(Duration::ZERO))
+            .await
+            .expect("queued");
+    }
+    vt.advance(Duration::from_secs(1));
+    eventually(&exec, "the drain", || drained.discarded_count() == 2).await;
+    assert_eq!(
+        within(&exec, LONG, drained.ask(CMsg::Ping)).await.unwrap(),
+        2
+    );
+    let kinds = kinds_but_enqueued(&recording, drained.id());
+    let got = data_of(&recording, drained.id());
+    let panicked = kinds.iter().position(|k| *k == EventKind::Panicked);
+    assert_eq!(
+        &kinds[panicked.expect("the panic told")..][..4],
+        [
+            EventKind::Panicked,
+            EventKind::Discarded,
+            EventKind::Depth,
+            EventKind::Restarted,
+        ],
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|d| matches!(d, EventData::Discarded { count: 2 })),
+        "{got:?}"
+    );
+    eventually(&exec, "the discard counted", || {
+        metrics
+            .snapshot(drained.id())
+            .is_some_and(|m| m.discarded == 2)
+    })
+    .await;
+
+    // A kill while a nap holds the actor and three more wait: the three are discarded.
+    let killed = system.spawn(Crashy);
+    killed
+        .tell(CMsg::Nap(Duration::from_secs(1)))
+        .await
+        .expect("queued");
+    eventually(&exec, "the second nap", || vt.sleeping() == 1).await;
+    for _ in 0..3 {
+        killed
+            .tell(CMsg::Nap(Duration::ZERO))
+            .await
+            .expect("queued");
+    }
+    killed.kill();
+    within(&exec, LONG, killed.wait()).await;
+    let kinds = kinds_but_enqueued(&recording, killed.id());
+    let got = data_of(&recording, killed.id());
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        [EventKind::Discarded, EventKind::Stopped],
+        "{got:?}"
+    );
+    assert!(
+        matches!(got[got.len() - 2], EventData::Discarded { count: 3 }),
+        "{got:?}"
+    );
+    assert_eq!(killed.discarded_count(), 3);
+}
+
 executor_tests!(
     a_crash_and_restart_in_order,
     a_panicking_stopped_hook_is_observed,
@@ -378,4 +487,5 @@ executor_tests!(
     message_events,
     a_panicking_observer_is_contained,
     only_the_observed_system_is_observed,
+    discarded_messages_are_told,
 );

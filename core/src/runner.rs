@@ -177,7 +177,10 @@ where
                 Ok(Next::Restart(fresh)) => drop_actor(std::mem::replace(&mut actor, fresh)),
                 Ok(Next::RestartDrained(fresh)) => {
                     drop_actor(std::mem::replace(&mut actor, fresh));
-                    task.discard_backlog();
+                    let discarded = task.discard_backlog();
+                    if discarded > 0 && task.ctx.observed() {
+                        task.observe_discarded(discarded);
+                    }
                 }
                 Ok(Next::End) => break task.rx.take_reason(),
                 Err(payload) => {
@@ -686,6 +689,9 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
                 return Some(queued);
             }
             self.ctx.cell.queue.add_discarded(1);
+            if self.ctx.observed() {
+                self.observe_discarded(1);
+            }
             with_drop_cause(NoReply::Stopped, || drop(queued));
             return None;
         }
@@ -793,7 +799,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     }
 
     /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]).
-    fn discard_backlog(&mut self) {
+    fn discard_backlog(&mut self) -> usize {
         let queue = &self.ctx.cell.queue;
         match &mut self.rx {
             RxOrReason::Receiving(rx) => rx.discard_backlog(queue, NoReply::Drained),
@@ -801,7 +807,14 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             RxOrReason::Ended(_) => {
                 ReceiverOf::<A, V>::default().discard_backlog(queue, NoReply::Drained)
             }
-        };
+        }
+    }
+
+    /// Tells the observer that `count` messages were discarded unhandled.
+    #[cold]
+    fn observe_discarded(&self, count: usize) {
+        let count = count as u64;
+        self.ctx.cell.observe(&ObservedEvent::Discarded { count });
     }
 
     /// Tells the observer that an incarnation started.
@@ -858,6 +871,9 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         self.ctx.finished = true;
         if !self.ctx.drained {
             let (rx, queue) = (&mut self.rx, &self.ctx.cell.queue);
+            // Read before and after (not the discard's own count) so that a discard a drop's
+            // panic cut short is still told in full: the count is taken before the drops.
+            let before = self.ctx.observed().then(|| queue.discarded_count());
             // The discarded messages' drops are user code: one that panics must not skip the
             // record of the end below, or the actor would never be reported ended. The rest
             // of the backlog is still dropped as the panic leaves the discard.
@@ -867,6 +883,12 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             }));
             if let Err(payload) = discarded {
                 drop_panic(payload);
+            }
+            if let Some(before) = before {
+                let count = queue.discarded_count() - before;
+                if count > 0 {
+                    self.ctx.cell.observe(&ObservedEvent::Discarded { count });
+                }
             }
         }
         if self.ctx.observed() {

@@ -104,6 +104,10 @@ pub struct ActorMetrics {
     pub rejected: u64,
     /// Messages not handled because their deadline had passed.
     pub expired: u64,
+    /// Messages discarded unhandled by a restart that drained the queue
+    /// ([`ObservedEvent::Discarded`]). What the actor's final end discards is not seen here:
+    /// the actor leaves the table then (the exporter counts it).
+    pub discarded: u64,
     /// Incarnations that ended and were followed by another.
     pub restarts: u32,
     /// Handlers or hooks that panicked.
@@ -132,6 +136,7 @@ impl ActorMetrics {
             dropped: 0,
             rejected: 0,
             expired: 0,
+            discarded: 0,
             restarts: 0,
             panics: 0,
         }
@@ -144,8 +149,8 @@ impl ActorMetrics {
     }
 
     /// Adds `other`'s counts to these (for a sum over a subtree): handled, handling times
-    /// (max of the maxima), depths and high-water marks, drops, refusals, expiries, restarts,
-    /// panics.
+    /// (max of the maxima), depths and high-water marks, drops, refusals, expiries, discards,
+    /// restarts, panics.
     pub fn add(&mut self, other: &ActorMetrics) {
         self.handled += other.handled;
         self.total_handling += other.total_handling;
@@ -156,6 +161,7 @@ impl ActorMetrics {
         self.dropped += other.dropped;
         self.rejected += other.rejected;
         self.expired += other.expired;
+        self.discarded += other.discarded;
         self.restarts += other.restarts;
         self.panics += other.panics;
     }
@@ -194,6 +200,7 @@ impl ActorMetrics {
             ObservedEvent::Dropped => self.dropped += 1,
             ObservedEvent::Rejected => self.rejected += 1,
             ObservedEvent::Expired => self.expired += 1,
+            ObservedEvent::Discarded { count } => self.discarded += count,
             ObservedEvent::Depth { depth, reading } => {
                 depth_of(depth, reading, &mut self.queue_depth)
             }

@@ -29,6 +29,7 @@ use crate::cell::ActorId;
 /// | `playhouse_handling_seconds` | histogram | each handler that returned |
 /// | `playhouse_mailbox_depth` | gauge: the sum of the depths of the series' live actors | each send, handled message, expiry and restart, and the end |
 /// | `playhouse_messages_dropped_total`, `_rejected_total`, `_expired_total` | counter | each |
+/// | `playhouse_messages_discarded_total` | counter | messages discarded unhandled as an incarnation ended (by their number) |
 ///
 /// A name is a label value, so actors named one by one make one series each: a supervised
 /// child is named after its child id, and a `Pool`'s members get ids that count up as it
@@ -260,6 +261,9 @@ impl Observer for MetricsExporter {
             }
             ObservedEvent::Expired => {
                 metrics::counter!("playhouse_messages_expired_total", labels).increment(1)
+            }
+            ObservedEvent::Discarded { count } => {
+                metrics::counter!("playhouse_messages_discarded_total", labels).increment(count)
             }
             ObservedEvent::Depth { depth, reading } => depths().set(actor, &labels, depth, reading),
         }

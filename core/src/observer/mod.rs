@@ -188,6 +188,18 @@ pub enum ObservedEvent<'a> {
     Rejected,
     /// A message's deadline passed before its handler would have run; it was not handled.
     Expired,
+    /// Messages accepted into the mailbox were discarded unhandled because an incarnation
+    /// ended: the backlog at the actor's final end (a stop, a kill, a crash with no restart, a
+    /// runtime dropping the task), a queue that a restart drained
+    /// ([`Next::RestartDrained`](crate::Next::RestartDrained), a supervisor's `DrainQueue`), a
+    /// message a kill found next. Their reply ports report
+    /// [`NoReply`](crate::NoReply) to the askers. Told before the `Depth`, `Restarted` or
+    /// `Stopped` that follows; the mailbox's own total is
+    /// [`ActorRef::discarded_count`](crate::ActorRef::discarded_count).
+    Discarded {
+        /// How many this discard dropped.
+        count: u64,
+    },
     /// Messages left the mailbox unhandled, with no send or handled message to tell its depth:
     /// one expired (after its `Expired`), or an incarnation ended (before `Restarted`: the
     /// message its handler panicked on, a queue the restart discarded with
@@ -217,6 +229,7 @@ pub enum EventKind {
     Dropped,
     Rejected,
     Expired,
+    Discarded,
     Depth,
 }
 
@@ -235,6 +248,7 @@ impl ObservedEvent<'_> {
             ObservedEvent::Dropped => EventKind::Dropped,
             ObservedEvent::Rejected => EventKind::Rejected,
             ObservedEvent::Expired => EventKind::Expired,
+            ObservedEvent::Discarded { .. } => EventKind::Discarded,
             ObservedEvent::Depth { .. } => EventKind::Depth,
         }
     }
@@ -288,6 +302,9 @@ pub enum EventData {
     Dropped,
     Rejected,
     Expired,
+    Discarded {
+        count: u64,
+    },
     Depth {
         depth: usize,
         reading: u64,
@@ -329,6 +346,7 @@ impl Event {
             ObservedEvent::Dropped => EventData::Dropped,
             ObservedEvent::Rejected => EventData::Rejected,
             ObservedEvent::Expired => EventData::Expired,
+            ObservedEvent::Discarded { count } => EventData::Discarded { count },
             ObservedEvent::Depth { depth, reading } => EventData::Depth { depth, reading },
         };
         Event {
@@ -353,6 +371,7 @@ impl Event {
             EventData::Dropped => EventKind::Dropped,
             EventData::Rejected => EventKind::Rejected,
             EventData::Expired => EventKind::Expired,
+            EventData::Discarded { .. } => EventKind::Discarded,
             EventData::Depth { .. } => EventKind::Depth,
         }
     }

@@ -96,6 +96,9 @@ impl Observer for TracingObserver {
             ObservedEvent::Dropped => emit!(warn, actor, "dropped by the overflow strategy"),
             ObservedEvent::Rejected => emit!(warn, actor, "rejected: the mailbox is full"),
             ObservedEvent::Expired => emit!(debug, actor, "expired before it was handled"),
+            ObservedEvent::Discarded { count } => {
+                emit!(debug, actor, "discarded unhandled", count = count)
+            }
             ObservedEvent::Depth { depth, .. } => emit!(trace, actor, "depth", depth = depth),
         }
     }

@@ -361,7 +361,8 @@ pub enum Rejection {
         type_name: String,
     },
     /// The actor handled the request, but its answer could not be sent back: encoding it
-    /// failed or panicked, or it is larger than the answering node's limit. Unlike every other
+    /// failed or panicked, it is larger than the answering node's limit, or (a keyed actor's)
+    /// the node lost the key's lease before the answer went out. Unlike every other
     /// rejection, the message *was* handled: the asker gets
     /// [`RemoteError::AnswerLost`](crate::RemoteError::AnswerLost), without the message. (Last:
     /// a variant's code on the wire is its place, so the older ones keep theirs; a node built

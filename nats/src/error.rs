@@ -188,9 +188,10 @@ pub enum RemoteError<M> {
     /// The answer came but did not decode as the type asked for.
     Decode(CodecError),
     /// The actor handled the request, but its answer could not come back: the answering node
-    /// could not encode it (the codec failed or panicked), or it is larger than that node's
-    /// limit ([`Rejection::AnswerUndeliverable`]). The message is not handed back: it was
-    /// handled.
+    /// could not encode it (the codec failed or panicked), it is larger than that node's
+    /// limit, or (a keyed actor's) the node lost the key's lease before the answer went out,
+    /// and withheld it ([`Rejection::AnswerUndeliverable`]). The message is not handed back:
+    /// it was handled.
     AnswerLost {
         /// Why, as the answering node said it.
         reason: Rejection,

@@ -488,3 +488,56 @@ async fn a_node_slow_to_passivate_beats_until_it_has_left() {
     };
     assert_eq!(left, LeaveReason::Left);
 }
+
+/// An answer given after the node lost the key's lease is withheld (nothing leaves a node for
+/// a key it no longer holds), and its asker is told that the request was handled and its
+/// answer lost, naming the node and the key: not a bare "no reply".
+#[tokio::test]
+async fn an_answer_withheld_by_a_lost_lease_is_reported_as_lost() {
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (_a, on_a) = node(&server, "a", &seen).await;
+    let b = client(&server, "b").await;
+    assert_eq!(deposit(&b, "taken", 1).await, Ok(1));
+    // The account holds for longer than the lapse below takes; a `Get` waits behind the hold.
+    b.sharded_ref::<Hold>("accounts")
+        .tell("taken", Hold(1500), WAIT)
+        .await
+        .expect("taken");
+    let asking = tokio::spawn({
+        let gets = b.sharded_ref::<Get>("accounts");
+        async move { gets.ask::<Seen>("taken", Get, WAIT).await }
+    });
+    // Time for the `Get` to reach the mailbox, well inside the hold.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!asking.is_finished());
+
+    // Another owner's write moves the lease: node a's next renewal fails and the lease lapses
+    // while the actor still holds. The activation stops after its queue: the `Get` is handled.
+    let raw = server.connect().await.unwrap();
+    let leases = async_nats::jetstream::new(raw)
+        .get_key_value("playhouse_leases")
+        .await
+        .expect("the lease bucket");
+    leases
+        .put("accounts.taken", "elsewhere".into())
+        .await
+        .expect("put");
+
+    let answer = tokio::time::timeout(WAIT, asking)
+        .await
+        .expect("an answer within the wait")
+        .unwrap();
+    match answer {
+        Err(RemoteError::AnswerLost {
+            reason: Rejection::AnswerUndeliverable { detail },
+        }) => {
+            assert!(
+                detail.contains("\"a\" lost the lease of key \"taken\""),
+                "{detail}"
+            );
+        }
+        other => panic!("expected AnswerLost, got {other:?}"),
+    }
+    assert!(on_a.stats().lapses >= 1);
+}

@@ -163,8 +163,10 @@ impl<M: Serialize + Send + 'static, C: Codec> ShardedRef<M, C> {
     /// # Errors
     ///
     /// Those of [`tell`](ShardedRef::tell); `NoReply` if the actor took the request and no
-    /// answer will come (it dropped the reply, or its node lost the key's lease before it
-    /// answered: the request may have been handled); `Rejected` with `WrongType` if the group
+    /// answer will come (it dropped the reply, or ended before it answered: the request may
+    /// have been handled); `AnswerLost` if it answered after its node lost the key's lease
+    /// (the request was handled; the answer is withheld, as nothing leaves a node for a key
+    /// it no longer holds); `Rejected` with `WrongType` if the group
     /// does not take `M` as an ask answered with this very `R` (refused before the actor sees
     /// it); `Decode` if the answer does not decode as an `R` (the nodes' definitions of `R`,
     /// or their codecs, differ).

@@ -27,7 +27,7 @@ use super::supervise::{ActorClock, Supervised, SupervisionFactory};
 use crate::broker::Inner;
 use crate::codec::Codec;
 use crate::config::is_token;
-use crate::envelope::{self, Kind, Rejection, RemoteNoReply};
+use crate::envelope::{self, Kind, Rejection};
 use crate::routes::{Answer, Routes, panic_message};
 use crate::runtime;
 
@@ -515,17 +515,26 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         if let Some(answer) = answer {
             let lease = Arc::clone(&activation.lease);
             let group = Arc::clone(self);
+            let key = key.to_owned();
             runtime::spawn(async move {
                 let answer = answer.await;
                 let mut out = Vec::new();
                 let (limit, extra) = (group.inner.limit, group.owner_headers_len());
                 match answer {
-                    // Fenced: nothing leaves a node for a key whose lease lapsed.
-                    // (An answer given before a passivation gave the lease back goes out.)
+                    // Fenced: nothing leaves a node for a key whose lease lapsed. The request
+                    // was handled, so the asker is told its answer is lost, not that no answer
+                    // was given. (An answer given before a passivation gave the lease back goes
+                    // out.)
                     Ok(_) if lease.is_lost() => envelope::rejection(
                         &mut out,
                         correlation,
-                        &Rejection::NoReply(RemoteNoReply::Stopped),
+                        &Rejection::AnswerUndeliverable {
+                            detail: format!(
+                                "node {:?} lost the lease of key {key:?} before the answer went \
+                                 out (a node answers only for the keys it holds)",
+                                group.inner.node
+                            ),
+                        },
                         limit,
                         extra,
                     ),

@@ -16,6 +16,7 @@ use playhouse::{PublishReport, Topic, TopicError};
 executor_tests!(
     handlers_subscribe_and_publish_through_their_context,
     a_topic_name_keeps_its_message_type,
+    each_subscription_gets_its_own_copy,
 );
 
 /// A line said in the room.
@@ -143,4 +144,31 @@ async fn a_topic_name_keeps_its_message_type<E: Executor>(exec: E) {
     numbers.stop();
     within(&exec, LONG, listener.wait()).await;
     within(&exec, LONG, numbers.wait()).await;
+}
+
+/// Subscribing an actor twice makes two subscriptions: two copies of each line, until one of
+/// the two is ended.
+async fn each_subscription_gets_its_own_copy<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let listener = system.spawn(Listener {
+        heard: heard.clone(),
+    });
+    eventually(&exec, "subscribed by itself", || {
+        system.broker().topics().subscriber_count(&room()) == 1
+    })
+    .await;
+    let again = system
+        .broker()
+        .subscribe(&room(), &listener)
+        .expect("lines");
+    let report = system.broker().publish(&room(), Line("twice".into())).await;
+    assert_eq!(report.delivered, 2);
+    assert!(system.broker().unsubscribe(&room(), again));
+    assert!(!system.broker().unsubscribe(&room(), again), "ended once");
+    let report = system.broker().publish(&room(), Line("once".into())).await;
+    assert_eq!(report.delivered, 1);
+    listener.stop_after_queue();
+    within(&exec, LONG, listener.wait()).await;
+    assert_eq!(*heard.lock().unwrap(), ["twice", "twice", "once"]);
 }

@@ -316,7 +316,9 @@ impl Topics {
     /// to the actor, converted into the actor's message type with `From<M>`. Returns the
     /// subscription's id, for [`unsubscribe`](Topics::unsubscribe).
     ///
-    /// An actor that has already ended is subscribed and removed again at once.
+    /// An actor that has already ended is subscribed and removed again at once. Each call
+    /// makes a subscription of its own: an actor subscribed twice to a topic gets two copies of
+    /// each message, until one of the two ids is unsubscribed.
     ///
     /// # Errors
     ///

@@ -127,7 +127,9 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
 
     /// Subscribes `actor` to `topic`: every message published on it afterwards is delivered to
     /// the actor (converted into its message type), by the rules of the actor's own mailbox.
-    /// An actor that ends is unsubscribed by itself.
+    /// An actor that ends is unsubscribed by itself. Each call makes a subscription of its own:
+    /// an actor subscribed twice to a topic gets two copies of each message, until one of the
+    /// two ids is unsubscribed.
     ///
     /// # Errors
     ///
@@ -183,7 +185,10 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// `Request<R>`); the request carries a fresh [`CorrelationId`] and a reply port of its own,
     /// so an answer can only reach the request it was made for. The timeout is read on the
     /// target actor's executor clock, as `ask_timeout` reads it (under a virtual clock in
-    /// tests, it passes when the test moves the clock). An answer given after the timeout
+    /// tests, it passes when the test moves the clock). As for `ask_timeout`, a zero timeout
+    /// (or one under the timer's resolution) races the actor: most often the request times out
+    /// before the actor has run, but whether an answer wins depends on the executor's
+    /// scheduling. An answer given after the timeout
     /// passed reaches nobody: the broker counts it as a
     /// [`LateReply`](DeadLetterKind::LateReply) dead letter, and the handler's
     /// [`Request::respond`] hands it back.

@@ -474,6 +474,21 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
             config.node_ttl, config.heartbeat
         )));
     }
+    // The TTL is the buckets' `max_age`: JetStream takes at least 100 ms, and holds it in
+    // nanoseconds in an `i64` (about 292 years).
+    if config.node_ttl < MIN_TTL || config.node_ttl.as_nanos() > i64::MAX as u128 {
+        return Err(ConnectError::InvalidConfig(format!(
+            "the node TTL ({:?}) must be from {MIN_TTL:?} to about 292 years (JetStream's \
+             limits on a bucket's max_age)",
+            config.node_ttl
+        )));
+    }
+    if config.max_message_size == 0 {
+        return Err(ConnectError::InvalidConfig(
+            "the message size limit must be above zero: every message would be refused".to_owned(),
+        ));
+    }
+    check_files(&config).await?;
 
     let servers = server_list(&config.url)?;
     let (events_tx, events_rx) = futures::channel::mpsc::unbounded();
@@ -675,6 +690,89 @@ fn server_list(url: &str) -> Result<Vec<async_nats::ServerAddr>, ConnectError> {
 }
 
 /// The client's options from `config`, its connection events sent to `events`.
+/// The shortest node TTL: JetStream's least `max_age` for a bucket.
+const MIN_TTL: Duration = Duration::from_millis(100);
+
+/// Reads the nkey seed and the PEM files the configuration names, with the parsers the client
+/// uses, so that a seed that does not parse or a file that cannot be read or holds no
+/// certificate (or key) is `InvalidConfig` before anything is sent: the client would take a
+/// CA file with no certificate in it as no CA at all, and report the server's certificate as
+/// untrusted, and a seed it cannot read as a refusal by the server.
+async fn check_files(config: &NodeConfig) -> Result<(), ConnectError> {
+    if let Credentials::NKey { seed } = &config.credentials {
+        if let Err(e) = nkeys::KeyPair::from_seed(seed) {
+            // The error's text, never the seed's.
+            return Err(ConnectError::InvalidConfig(format!(
+                "the nkey seed is not a valid seed: {e}"
+            )));
+        }
+    }
+    let roots = config.root_certificates.clone();
+    let client = config.client_certificate.clone();
+    let read = move || -> Result<(), String> {
+        for ca in &roots {
+            if pem_certificates(ca)? == 0 {
+                return Err(format!(
+                    "the root certificate file {} holds no PEM certificate",
+                    ca.display()
+                ));
+            }
+        }
+        if let Some((cert, key)) = &client {
+            if pem_certificates(cert)? == 0 {
+                return Err(format!(
+                    "the client certificate file {} holds no PEM certificate",
+                    cert.display()
+                ));
+            }
+            let mut reader = std::io::BufReader::new(open(key)?);
+            match rustls_pemfile::private_key(&mut reader) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(format!(
+                        "the client key file {} holds no PEM private key",
+                        key.display()
+                    ));
+                }
+                Err(e) => {
+                    return Err(format!("cannot read the client key {}: {e}", key.display()));
+                }
+            }
+        }
+        Ok(())
+    };
+    // Files are read off the runtime's threads, as the client reads them.
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(ConnectError::InvalidConfig(why)),
+        Err(e) => Err(ConnectError::InvalidConfig(format!(
+            "reading the certificate files failed: {e}"
+        ))),
+    }
+}
+
+/// Opens `path` for reading, or says why not.
+fn open(path: &std::path::Path) -> Result<std::fs::File, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(file),
+        Ok(_) => Err(format!("{} is not a file", path.display())),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// How many PEM certificates the file at `path` holds.
+fn pem_certificates(path: &std::path::Path) -> Result<usize, String> {
+    let mut reader = std::io::BufReader::new(open(path)?);
+    let mut count = 0;
+    for cert in rustls_pemfile::certs(&mut reader) {
+        cert.map_err(|e| format!("cannot read the certificates in {}: {e}", path.display()))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 async fn connect_options(
     config: &NodeConfig,
     node: &str,
@@ -695,13 +793,8 @@ async fn connect_options(
                 ))
             })?,
     };
+    // Each file was read by `check_files`.
     for ca in &config.root_certificates {
-        if !ca.exists() {
-            return Err(ConnectError::InvalidConfig(format!(
-                "the root certificate {} does not exist",
-                ca.display()
-            )));
-        }
         options = options.add_root_certificates(ca.clone());
     }
     if let Some((cert, key)) = &config.client_certificate {

@@ -161,7 +161,8 @@ impl NodeConfig {
 
     /// How often the node announces it is alive, and after how long without an announcement the
     /// others take it for dead (its names are freed, its leases lapse). `ttl` should be at least
-    /// three heartbeats. Every node of a cluster (one prefix on one server) must use the same
+    /// three heartbeats, and from 100 ms to about 292 years (JetStream's range for the buckets'
+    /// `max_age`, which it is). Every node of a cluster (one prefix on one server) must use the same
     /// `ttl`: the first node to connect sets it in the members bucket, and a node configured
     /// with another is refused at connect (`ConnectError::InvalidConfig`).
     pub fn heartbeat(mut self, every: Duration, ttl: Duration) -> Self {
@@ -178,7 +179,8 @@ impl NodeConfig {
     /// (with its id's header: `TooLarge` before it leaves) and a keyed actor's state
     /// (`KeyState::save` fails with `StateError::TooLarge`, counting the write's headers). What it accepts: the messages sent to its actors (refused
     /// with a `TooLarge` rejection). The answers to its own asks are not checked: the node
-    /// asked for them, and the client has read them whole by then.
+    /// asked for them, and the client has read them whole by then. Zero is refused at connect
+    /// (`ConnectError::InvalidConfig`).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self

@@ -13,7 +13,9 @@ use crate::envelope::Rejection;
 #[non_exhaustive]
 pub enum ConnectError {
     /// The configuration is not usable: a node name or prefix with characters NATS subjects
-    /// cannot carry, a TTL shorter than the heartbeat, a certificate file that cannot be read.
+    /// cannot carry, a TTL shorter than the heartbeat or out of JetStream's range (100 ms to
+    /// about 292 years), a message size limit of zero, a certificate or key file that cannot be
+    /// read or holds no certificate (or key), an nkey seed that does not parse.
     InvalidConfig(String),
     /// The server refused the credentials (or none were given and it requires some).
     NotAuthorized(String),

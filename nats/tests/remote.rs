@@ -1662,3 +1662,61 @@ async fn a_leave_during_a_server_outage_returns() {
     assert!(a.members().is_empty());
     server.restart().expect("the server comes back");
 }
+
+/// What a node's configuration names is read before it connects: a certificate file that
+/// cannot be read or holds no certificate (or key), a seed that does not parse, a TTL that
+/// JetStream cannot hold and a message size limit of zero are `InvalidConfig`, saying which.
+/// (A CA file with no certificate in it was taken as no CA, and the server's certificate
+/// reported untrusted; a bad seed as the server refusing the node.)
+#[tokio::test]
+async fn unreadable_files_and_impossible_limits_are_configuration_errors() {
+    let server = TestServer::start().expect("nats-server");
+    let ca = server.ca_cert_path().unwrap().to_owned();
+    let dir = std::env::temp_dir().join(format!("playhouse-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let missing = dir.join("missing.pem");
+
+    let refused = async |config: NodeConfig, says: &str| match NatsBroker::connect(config).await {
+        Err(ConnectError::InvalidConfig(why)) => assert!(why.contains(says), "{why}"),
+        Err(other) => panic!("expected InvalidConfig ({says}), got {other:?}"),
+        Ok(_) => panic!("expected InvalidConfig ({says}), connected"),
+    };
+    let base = || config(&server, "checked");
+    refused(base().root_certificate(&dir), "is not a file").await;
+    refused(
+        base().root_certificate(&not_pem),
+        "holds no PEM certificate",
+    )
+    .await;
+    refused(base().root_certificate(&missing), "cannot read").await;
+    refused(base().client_certificate(&missing, &missing), "cannot read").await;
+    refused(
+        base().client_certificate(&not_pem, &ca),
+        "holds no PEM certificate",
+    )
+    .await;
+    // The CA's certificate is a certificate, and no key.
+    refused(
+        base().client_certificate(&ca, &ca),
+        "holds no PEM private key",
+    )
+    .await;
+    let seed = playhouse_nats::Credentials::NKey {
+        seed: "SUNOTASEED".to_owned(),
+    };
+    refused(base().credentials(seed), "not a valid seed").await;
+    let ttl =
+        |heartbeat: u64, ttl: Duration| base().heartbeat(Duration::from_millis(heartbeat), ttl);
+    refused(ttl(10, Duration::from_millis(50)), "node TTL").await;
+    refused(ttl(1000, Duration::MAX), "node TTL").await;
+    refused(base().max_message_size(0), "above zero").await;
+
+    // The same files, well chosen, connect.
+    let node = NatsBroker::connect(base().root_certificate(&ca))
+        .await
+        .expect("connects");
+    node.leave().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -479,6 +479,111 @@ async fn discarded_messages_are_told<E: Executor>(exec: E) {
     assert_eq!(killed.discarded_count(), 3);
 }
 
+/// `Gate` waits until the test opens it; `KillSelf` kills the actor and returns without
+/// suspending; `Bomb`'s drop panics (while armed); `Boom` panics.
+struct Gated;
+
+enum GMsg {
+    Gate(futures::channel::oneshot::Receiver<()>),
+    KillSelf,
+    Boom,
+    Plain,
+    /// Held for its drop, never read.
+    Bomb(#[allow(dead_code)] Bomb),
+}
+
+struct Bomb(Arc<::std::sync::atomic::AtomicBool>);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0.load(::std::sync::atomic::Ordering::SeqCst) {
+            panic!("a discarded message's drop panics");
+        }
+    }
+}
+
+impl Actor for Gated {
+    type Message = GMsg;
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for Gated {
+    async fn handle(&mut self, msg: GMsg, ctx: &mut Context<Self, V>) -> Result<(), TestError> {
+        match msg {
+            GMsg::Gate(rx) => {
+                let _ = rx.await;
+            }
+            GMsg::KillSelf => ctx.myself().kill(),
+            GMsg::Boom => panic!("gated boom"),
+            GMsg::Plain | GMsg::Bomb(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Restarts a `Gated` with its queue discarded.
+struct DrainsGated;
+
+impl playhouse::Supervision<Gated> for DrainsGated {
+    fn poll_exited(
+        &mut self,
+        _: ActorId,
+        _: &ExitReason,
+        _: &mut ::std::task::Context<'_>,
+    ) -> ::std::task::Poll<playhouse::Next<Gated>> {
+        ::std::task::Poll::Ready(playhouse::Next::RestartDrained(Gated))
+    }
+}
+
+/// The counts of the `Discarded` events told about `actor`.
+fn discards_told(recording: &RecordingObserver, actor: ActorId) -> Vec<u64> {
+    data_of(recording, actor)
+        .into_iter()
+        .filter_map(|d| match d {
+            EventData::Discarded { count } => Some(count),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A kill that the message loop finds (the handler that killed did not suspend) discards the
+/// message it found next and then the rest: one end, told as one `Discarded` of all three.
+async fn a_kill_and_its_backlog_are_told_as_one_discard<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+    let actor = system.spawn(Gated);
+    let (open, gate) = futures::channel::oneshot::channel();
+    actor.tell(GMsg::Gate(gate)).await.expect("queued");
+    actor.tell(GMsg::KillSelf).await.expect("queued");
+    for _ in 0..3 {
+        actor.tell(GMsg::Plain).await.expect("queued");
+    }
+    open.send(()).unwrap();
+    within(&exec, LONG, actor.wait()).await;
+    assert_eq!(actor.discarded_count(), 3);
+    assert_eq!(discards_told(&recording, actor.id()), [3]);
+}
+
+/// The observer is told of a discard before the first discarded message is dropped: a drop
+/// that panics (user code) cannot leave messages counted and untold.
+async fn a_discard_cut_by_a_panicking_drop_is_told_in_full<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+    let actor = system
+        .spawner(Bounded::<playhouse::mailbox::Block>::default())
+        .spawn_supervised(Gated, DrainsGated);
+    let armed = Arc::new(::std::sync::atomic::AtomicBool::new(true));
+    let (open, gate) = futures::channel::oneshot::channel();
+    actor.tell(GMsg::Gate(gate)).await.expect("queued");
+    actor.tell(GMsg::Boom).await.expect("queued");
+    actor.tell(GMsg::Bomb(Bomb(armed))).await.expect("queued");
+    actor.tell(GMsg::Plain).await.expect("queued");
+    open.send(()).unwrap();
+    within(&exec, LONG, actor.wait()).await;
+    assert_eq!(actor.discarded_count(), 2);
+    assert_eq!(discards_told(&recording, actor.id()), [2]);
+}
+
 executor_tests!(
     a_crash_and_restart_in_order,
     a_panicking_stopped_hook_is_observed,
@@ -488,4 +593,6 @@ executor_tests!(
     a_panicking_observer_is_contained,
     only_the_observed_system_is_observed,
     discarded_messages_are_told,
+    a_kill_and_its_backlog_are_told_as_one_discard,
+    a_discard_cut_by_a_panicking_drop_is_told_in_full,
 );

@@ -177,10 +177,7 @@ where
                 Ok(Next::Restart(fresh)) => drop_actor(std::mem::replace(&mut actor, fresh)),
                 Ok(Next::RestartDrained(fresh)) => {
                     drop_actor(std::mem::replace(&mut actor, fresh));
-                    let discarded = task.discard_backlog();
-                    if discarded > 0 && task.ctx.observed() {
-                        task.observe_discarded(discarded);
-                    }
+                    task.discard_backlog();
                 }
                 Ok(Next::End) => break task.rx.take_reason(),
                 Err(payload) => {
@@ -208,6 +205,12 @@ where
     })
 }
 
+/// Tells the observer of `cell` that `count` accepted messages were discarded unhandled.
+#[cold]
+fn observe_discarded<M, S: Strategy>(cell: &ActorCell<M, S>, count: u64) {
+    cell.observe(&ObservedEvent::Discarded { count });
+}
+
 /// The handler's future for `msg`; with the `tracing` feature, inside a `handle` span that
 /// names the actor (a `DEBUG` span: with no subscriber at that level it costs a level check).
 ///
@@ -230,16 +233,20 @@ fn handling<'a, A: Handler<V>, V: Env>(
     {
         let id = ctx.id().as_u64();
         let cell = &ctx.cell;
-        // The fields' values are read only when the span is enabled: the name's lock and
-        // `Arc` clone cost nothing while no subscriber wants the span. Given at creation (not
-        // recorded after), so a layer that reads only a new span's fields sees the name too.
+        // The name is given at creation (not recorded after), so that a layer that reads only
+        // a new span's fields sees it too. Its read (a lock of the mailbox and an `Arc` clone)
+        // is paid only where a subscriber may want `DEBUG` spans: the macro evaluates a field
+        // only for an enabled span, except with `tracing`'s `log` feature and no subscriber,
+        // where it formats every span's fields for `log`; `level_enabled!` (two loads) is
+        // false there.
+        let named = tracing::level_enabled!(tracing::Level::DEBUG);
         let open = || {
             tracing::debug_span!(
                 target: "playhouse",
                 "handle",
                 actor_id = id,
                 actor_type = std::any::type_name::<A>(),
-                actor_name = cell.name().as_deref(),
+                actor_name = named.then(|| cell.name()).flatten().as_deref(),
             )
         };
         let span = match caller.into_span() {
@@ -690,7 +697,8 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             }
             self.ctx.cell.queue.add_discarded(1);
             if self.ctx.observed() {
-                self.observe_discarded(1);
+                // Told with the rest of the backlog, as the actor ends: one event per end.
+                self.ctx.note_kill_discard();
             }
             with_drop_cause(NoReply::Stopped, || drop(queued));
             return None;
@@ -798,23 +806,22 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         stopped && !self.ctx.cell.queue_left_to_finish()
     }
 
-    /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]).
-    fn discard_backlog(&mut self) -> usize {
-        let queue = &self.ctx.cell.queue;
+    /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]), telling an
+    /// observer how many before the first is dropped.
+    fn discard_backlog(&mut self) {
+        let (cell, observed) = (&self.ctx.cell, self.ctx.observed());
+        let told = |n: usize| {
+            if observed && n > 0 {
+                observe_discarded(cell, n as u64);
+            }
+        };
         match &mut self.rx {
-            RxOrReason::Receiving(rx) => rx.discard_backlog(queue, NoReply::Drained),
+            RxOrReason::Receiving(rx) => rx.discard_backlog(&cell.queue, NoReply::Drained, told),
             // The ended incarnation's batch went back to the queue.
             RxOrReason::Ended(_) => {
-                ReceiverOf::<A, V>::default().discard_backlog(queue, NoReply::Drained)
+                ReceiverOf::<A, V>::default().discard_backlog(&cell.queue, NoReply::Drained, told)
             }
-        }
-    }
-
-    /// Tells the observer that `count` messages were discarded unhandled.
-    #[cold]
-    fn observe_discarded(&self, count: usize) {
-        let count = count as u64;
-        self.ctx.cell.observe(&ObservedEvent::Discarded { count });
+        };
     }
 
     /// Tells the observer that an incarnation started.
@@ -869,27 +876,33 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             return;
         }
         self.ctx.finished = true;
+        // A message a kill discarded is told with the backlog: one event per end. (It is
+        // noted only for an observed actor.)
+        let killed = u64::from(self.ctx.take_kill_discard());
+        let (cell, observed) = (&self.ctx.cell, self.ctx.observed());
+        let told = |n: usize| {
+            let count = n as u64 + killed;
+            if observed && count > 0 {
+                observe_discarded(cell, count);
+            }
+        };
         if !self.ctx.drained {
-            let (rx, queue) = (&mut self.rx, &self.ctx.cell.queue);
-            // Read before and after (not the discard's own count) so that a discard a drop's
-            // panic cut short is still told in full: the count is taken before the drops.
-            let before = self.ctx.observed().then(|| queue.discarded_count());
+            let (rx, queue) = (&mut self.rx, &cell.queue);
             // The discarded messages' drops are user code: one that panics must not skip the
             // record of the end below, or the actor would never be reported ended. The rest
-            // of the backlog is still dropped as the panic leaves the discard.
+            // of the backlog is still dropped as the panic leaves the discard. The observer
+            // is told before the first drop.
             let discarded = catch_unwind(AssertUnwindSafe(|| match rx {
-                RxOrReason::Receiving(rx) => rx.close_and_discard(queue),
-                RxOrReason::Ended(_) => ReceiverOf::<A, V>::default().close_and_discard(queue),
+                RxOrReason::Receiving(rx) => rx.close_and_discard_telling(queue, told),
+                RxOrReason::Ended(_) => {
+                    ReceiverOf::<A, V>::default().close_and_discard_telling(queue, told)
+                }
             }));
             if let Err(payload) = discarded {
                 drop_panic(payload);
             }
-            if let Some(before) = before {
-                let count = queue.discarded_count() - before;
-                if count > 0 {
-                    self.ctx.cell.observe(&ObservedEvent::Discarded { count });
-                }
-            }
+        } else {
+            told(0);
         }
         if self.ctx.observed() {
             self.ctx

@@ -241,8 +241,14 @@ impl<M, S: Strategy> Receiver<M, S> {
 
     /// Drops every message waiting (queued or in the batch), each exactly once and outside the
     /// lock, without closing the mailbox: reply ports inside them resolve with `cause`. They
-    /// are added to the discarded count. Returns how many.
-    pub(crate) fn discard_backlog(&mut self, queue: &Queue<M, S>, cause: NoReply) -> usize {
+    /// are added to the discarded count, and `told` gets how many before the first is dropped
+    /// (a drop is user code, and may panic). Returns how many.
+    pub(crate) fn discard_backlog(
+        &mut self,
+        queue: &Queue<M, S>,
+        cause: NoReply,
+        told: impl FnOnce(usize),
+    ) -> usize {
         let batch = std::mem::take(&mut self.batch);
         let rest = {
             let mut st = queue.state.lock();
@@ -261,6 +267,7 @@ impl<M, S: Strategy> Receiver<M, S> {
             }
         };
         let n = rest.len() + batch.len();
+        told(n);
         if n > 0 {
             with_drop_cause(cause, || {
                 drop(batch);
@@ -311,6 +318,16 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// [`NoReply::Stopped`]. Returns how many were discarded; they are also added to the queue's
     /// discarded count.
     pub fn close_and_discard(&mut self, queue: &Queue<M, S>) -> usize {
+        self.close_and_discard_telling(queue, |_| {})
+    }
+
+    /// [`close_and_discard`](Self::close_and_discard), and `told` gets how many before the
+    /// first is dropped (a drop is user code, and may panic).
+    pub(crate) fn close_and_discard_telling(
+        &mut self,
+        queue: &Queue<M, S>,
+        told: impl FnOnce(usize),
+    ) -> usize {
         let batch = std::mem::take(&mut self.batch);
         let (rest, woken) = {
             let mut st = queue.state.lock();
@@ -330,6 +347,7 @@ impl<M, S: Strategy> Receiver<M, S> {
         };
         wake_all(woken);
         let n = rest.len() + batch.len();
+        told(n);
         if n > 0 {
             with_drop_cause(NoReply::Stopped, || {
                 drop(batch);

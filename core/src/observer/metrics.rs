@@ -105,8 +105,9 @@ pub struct ActorMetrics {
     /// Messages not handled because their deadline had passed.
     pub expired: u64,
     /// Messages discarded unhandled by a restart that drained the queue
-    /// ([`ObservedEvent::Discarded`]). What the actor's final end discards is not seen here:
-    /// the actor leaves the table then (the exporter counts it).
+    /// ([`ObservedEvent::Discarded`]). What the actor's final end discards is counted just
+    /// before the actor leaves the table, so a snapshot seldom shows it (the exporter keeps
+    /// it).
     pub discarded: u64,
     /// Incarnations that ended and were followed by another.
     pub restarts: u32,

@@ -193,8 +193,10 @@ pub enum ObservedEvent<'a> {
     /// runtime dropping the task), a queue that a restart drained
     /// ([`Next::RestartDrained`](crate::Next::RestartDrained), a supervisor's `DrainQueue`), a
     /// message a kill found next. Their reply ports report
-    /// [`NoReply`](crate::NoReply) to the askers. Told before the `Depth`, `Restarted` or
-    /// `Stopped` that follows; the mailbox's own total is
+    /// [`NoReply`](crate::NoReply) to the askers. Told once per discard (a kill's message
+    /// and the backlog after it as one), before the first of them is dropped (an asker told
+    /// `NoReply` finds it told) and before the `Depth`, `Restarted` or `Stopped` that follows;
+    /// the mailbox's own total is
     /// [`ActorRef::discarded_count`](crate::ActorRef::discarded_count).
     Discarded {
         /// How many this discard dropped.

@@ -689,7 +689,6 @@ fn server_list(url: &str) -> Result<Vec<async_nats::ServerAddr>, ConnectError> {
     Ok(servers)
 }
 
-/// The client's options from `config`, its connection events sent to `events`.
 /// The shortest node TTL: JetStream's least `max_age` for a bucket.
 const MIN_TTL: Duration = Duration::from_millis(100);
 
@@ -730,7 +729,8 @@ async fn check_files(config: &NodeConfig) -> Result<(), ConnectError> {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return Err(format!(
-                        "the client key file {} holds no PEM private key",
+                        "the client key file {} holds no PEM private key (an encrypted key \
+                         is not supported)",
                         key.display()
                     ));
                 }
@@ -773,6 +773,7 @@ fn pem_certificates(path: &std::path::Path) -> Result<usize, String> {
     Ok(count)
 }
 
+/// The client's options from `config`, its connection events sent to `events`.
 async fn connect_options(
     config: &NodeConfig,
     node: &str,

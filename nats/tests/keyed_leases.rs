@@ -494,26 +494,35 @@ async fn a_node_slow_to_passivate_beats_until_it_has_left() {
 /// answer lost, naming the node and the key: not a bare "no reply".
 #[tokio::test]
 async fn an_answer_withheld_by_a_lost_lease_is_reported_as_lost() {
+    use playhouse_core::observer::EventKind;
+    use playhouse_core::testing::RecordingObserver;
+
     let server = TestServer::start().expect("nats-server");
     let seen = Activations::default();
-    let (_a, on_a) = node(&server, "a", &seen).await;
+    let recording = RecordingObserver::new();
+    let a = NatsBroker::connect(config(&server, "a")).await.expect("a");
+    let system = playhouse_core::System::with_broker(TokioExecutor::current(), a.clone())
+        .with_observer(recording.clone());
+    let on_a = spec(&a, &seen).start(&system).await.expect("serves");
     let b = client(&server, "b").await;
     assert_eq!(deposit(&b, "taken", 1).await, Ok(1));
-    // The account holds for longer than the lapse below takes; a `Get` waits behind the hold.
-    b.sharded_ref::<Hold>("accounts")
-        .tell("taken", Hold(1500), WAIT)
+    // The account waits until the test lets it go on; a `Get` queues behind the wait.
+    b.sharded_ref::<Wait>("accounts")
+        .tell("taken", Wait, WAIT)
         .await
         .expect("taken");
     let asking = tokio::spawn({
         let gets = b.sharded_ref::<Get>("accounts");
         async move { gets.ask::<Seen>("taken", Get, WAIT).await }
     });
-    // Time for the `Get` to reach the mailbox, well inside the hold.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!asking.is_finished());
+    // The deposit, the wait and the `Get` entered the account's mailbox.
+    eventually("the get queued", async || {
+        recording.count(EventKind::Enqueued) >= 3
+    })
+    .await;
 
-    // Another owner's write moves the lease: node a's next renewal fails and the lease lapses
-    // while the actor still holds. The activation stops after its queue: the `Get` is handled.
+    // Another owner's write moves the lease: node a's next renewal fails, and its lease lapses.
+    // The activation stops after its queue: the `Get` is handled once the wait ends.
     let raw = server.connect().await.unwrap();
     let leases = async_nats::jetstream::new(raw)
         .get_key_value("playhouse_leases")
@@ -523,6 +532,9 @@ async fn an_answer_withheld_by_a_lost_lease_is_reported_as_lost() {
         .put("accounts.taken", "elsewhere".into())
         .await
         .expect("put");
+    eventually("the lapse", async || on_a.stats().lapses >= 1).await;
+    assert!(!asking.is_finished());
+    seen.open.store(true, std::sync::atomic::Ordering::SeqCst);
 
     let answer = tokio::time::timeout(WAIT, asking)
         .await
@@ -539,5 +551,4 @@ async fn an_answer_withheld_by_a_lost_lease_is_reported_as_lost() {
         }
         other => panic!("expected AnswerLost, got {other:?}"),
     }
-    assert!(on_a.stats().lapses >= 1);
 }

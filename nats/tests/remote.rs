@@ -1709,8 +1709,8 @@ async fn unreadable_files_and_impossible_limits_are_configuration_errors() {
     refused(base().credentials(seed), "not a valid seed").await;
     let ttl =
         |heartbeat: u64, ttl: Duration| base().heartbeat(Duration::from_millis(heartbeat), ttl);
-    refused(ttl(10, Duration::from_millis(50)), "node TTL").await;
-    refused(ttl(1000, Duration::MAX), "node TTL").await;
+    refused(ttl(10, Duration::from_millis(50)), "from 100ms").await;
+    refused(ttl(1000, Duration::MAX), "from 100ms").await;
     refused(base().max_message_size(0), "above zero").await;
 
     // The same files, well chosen, connect.

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +31,10 @@ pub struct Push(pub u32);
 /// Makes the account's handler sleep this many milliseconds (a tell): a key slow to passivate.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Hold(pub u64);
+
+/// Makes the account's handler wait until [`Activations::open`] is set (a tell).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Wait;
 
 /// Makes the account's handler panic (a tell).
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,6 +67,13 @@ pub enum Msg {
     Note(u32, Delivery),
     Crash,
     Hold(Duration),
+    Wait,
+}
+
+impl From<Wait> for Msg {
+    fn from(Wait: Wait) -> Msg {
+        Msg::Wait
+    }
 }
 
 impl From<Hold> for Msg {
@@ -138,6 +149,11 @@ impl<V: Env> Handler<V> for Account {
                 self.seen.holds.fetch_add(1, Ordering::SeqCst);
                 ctx.sleep(time).await;
             }
+            Msg::Wait => {
+                while !self.seen.open.load(Ordering::SeqCst) {
+                    ctx.sleep(Duration::from_millis(5)).await;
+                }
+            }
             Msg::Push(n) => {
                 let mut next = self.stored.clone();
                 next.log.push(n);
@@ -211,6 +227,8 @@ pub struct Activations {
     pub overlaps: Arc<Mutex<Vec<String>>>,
     /// How many [`Hold`]s the accounts have begun.
     pub holds: Arc<AtomicUsize>,
+    /// Lets the accounts waiting on a [`Wait`] go on.
+    pub open: Arc<AtomicBool>,
 }
 
 impl Activations {
@@ -284,6 +302,7 @@ pub fn spec_named<'b>(broker: &'b NatsBroker, seen: &Activations, group: &str) -
         .tell::<Push>()
         .tell::<Crash>()
         .tell::<Hold>()
+        .tell::<Wait>()
         .durable::<Note>(|Note(n), delivery| Msg::Note(n, delivery))
 }
 

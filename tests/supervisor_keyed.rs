@@ -263,12 +263,19 @@ async fn a_passivation_is_never_restarted<E: Executor>(exec: E) {
 // Queues
 
 /// With `DrainQueue`, what was queued behind the crash is discarded: an ask in it resolves
-/// with `NoReply::Drained`, and an item in it is never handled.
+/// with `NoReply::Drained`, and an item in it is never handled. Both are reported as `Drained`
+/// dead letters as the restart discards them (by the time the asker hears), while the key goes
+/// on; not again when the activation ends.
 async fn a_drained_restart_discards_what_was_queued<E: Executor>(exec: E) {
+    use playhouse::core::DeadLetterKind::{ActorGone, Drained};
     let world = World::new();
+    let broker = playhouse::InMemoryBroker::new();
     let keyed = accounts(&world)
         .supervise(transient().on_restart(OnRestart::DrainQueue))
-        .start(&System::new(exec));
+        .start(&playhouse::core::System::with_broker(
+            exec.clone(),
+            broker.clone(),
+        ));
     keyed.tell(5, Msg::Item(1)).await.unwrap();
     let (open, gate) = oneshot::channel();
     keyed.tell(5, Msg::Hold(gate.shared())).await.unwrap();
@@ -280,12 +287,18 @@ async fn a_drained_restart_discards_what_was_queued<E: Executor>(exec: E) {
     keyed.tell(5, Msg::Log(reply)).await.unwrap();
     open.send(()).unwrap();
     assert_eq!(answer.await, Err(NoReply::Drained));
+    let counts = broker.dead_letters();
+    assert_eq!((counts.get(Drained), counts.get(ActorGone)), (2, 0));
     assert_eq!(
         log(&keyed, 5).await,
         vec![1],
         "the queued item was discarded"
     );
     assert_eq!(keyed.stats().restarts, 1);
+    assert!(keyed.passivate(&5));
+    ended(&exec, &keyed).await;
+    let counts = broker.dead_letters();
+    assert_eq!((counts.get(Drained), counts.total()), (2, 2), "{counts:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -807,12 +807,21 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
     }
 
     /// Discards what is queued for the next incarnation ([`Next::RestartDrained`]), telling an
-    /// observer how many before the first is dropped.
+    /// observer and the supervision ([`Supervision::drained`]) how many before the first is
+    /// dropped.
     fn discard_backlog(&mut self) {
         let (cell, observed) = (&self.ctx.cell, self.ctx.observed());
+        let policy = &mut self.policy;
         let told = |n: usize| {
-            if observed && n > 0 {
+            if n == 0 {
+                return;
+            }
+            if observed {
                 observe_discarded(cell, n as u64);
+            }
+            let actor = cell.id;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| policy.drained(actor, n))) {
+                drop_panic(payload);
             }
         };
         match &mut self.rx {

@@ -109,6 +109,13 @@ pub trait Supervision<A>: Send + 'static {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Next<A>>;
 
+    /// A restart this supervision decided with [`Next::RestartDrained`] discarded `count`
+    /// accepted messages of `actor`'s queue (more than zero), told before the first of them is
+    /// dropped. A keyed set reports them as dead letters here. The default does nothing.
+    fn drained(&mut self, actor: ActorId, count: usize) {
+        let _ = (actor, count);
+    }
+
     /// Whether [`finished`](Supervision::finished) is to be called: `false` (the default)
     /// spares actors without a supervisor the cost of a call and a copy of the reason.
     const WANTS_FINISHED: bool = false;

@@ -12,11 +12,12 @@
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, ActorRef, Reply, SendError, WeakActorRef};
+use playhouse_core::{Actor, ActorRef, DeadLetterKind, Reply, SendError, WeakActorRef};
 
 use crate::faults::Fault;
 
@@ -173,6 +174,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
             Ok(actor) => actor,
             Err(cause) => return self.fail(cause),
         };
+        // What restarts that drained the queue have reported (as `Drained` dead letters, as
+        // they discarded it), which the report of what the activation discarded as it ended
+        // leaves out.
+        let drained = Arc::new(AtomicU64::new(0));
         let supervision = match &shared.supervision {
             None => None,
             Some(make) => match catch_unwind(AssertUnwindSafe(|| {
@@ -182,11 +187,24 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                 Ok(policy) => {
                     // Restarts are counted in the set's stats while the set lives.
                     let set = shared.weak();
-                    Some(policy.governing().on_restart(move || {
-                        if let Some(set) = set.upgrade() {
-                            Counters::add(&set.counters.restarts, 1);
-                        }
-                    }))
+                    let (report, key, reported) = (
+                        shared.discarded.clone(),
+                        self.key.clone(),
+                        Arc::clone(&drained),
+                    );
+                    Some(
+                        policy
+                            .governing()
+                            .on_restart(move || {
+                                if let Some(set) = set.upgrade() {
+                                    Counters::add(&set.counters.restarts, 1);
+                                }
+                            })
+                            .on_drained(move |n| {
+                                reported.fetch_add(n as u64, Ordering::Relaxed);
+                                report(DeadLetterKind::Drained, &format!("{key:?}"), n as u64);
+                            }),
+                    )
                 }
                 Err(payload) => {
                     drop(actor);
@@ -200,8 +218,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         Counters::add(&shared.counters.activations, 1);
         // Registered before the entry turns `Active`; it removes only an `Active` entry of this
         // activation, and `deliver` removes the entry itself if the actor has already ended.
-        // It also reports what the ended activation discarded unhandled (a crash's backlog, a
-        // drained restart's), which the senders of its tells would not hear of otherwise.
+        // It also reports what the ended activation discarded unhandled (a crash's backlog),
+        // which the senders of its tells would not hear of otherwise; a drained restart's
+        // discards were reported as they were made.
         let (weak, hash, id) = (shared.weak(), self.hash, self.id);
         let (this, key, report) = (
             actor.downgrade(),
@@ -209,14 +228,18 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
             shared.discarded.clone(),
         );
         actor.on_exit(move |_, _| {
+            // Reported before the entry goes, so that a key seen inactive has its discards
+            // reported. Also once the set is gone: dropping it ends an activation waiting for
+            // a restart, its queue discarded. (Every drain was reported before this exit: the
+            // restarts run on the actor's task, which ends after them.)
+            let discarded = this
+                .discarded_count()
+                .saturating_sub(drained.load(Ordering::Relaxed));
+            if discarded > 0 {
+                report(DeadLetterKind::ActorGone, &format!("{key:?}"), discarded);
+            }
             if let Some(shared) = weak.upgrade() {
                 shared.retire(hash, id, this.dropped_count());
-            }
-            // Also once the set is gone: dropping it ends an activation waiting for a restart,
-            // its queue discarded.
-            let discarded = this.discarded_count();
-            if discarded > 0 {
-                report(&format!("{key:?}"), discarded);
             }
         });
         self.deliver(&actor).await;

@@ -16,10 +16,11 @@ use super::supervise::BoxedSupervision;
 /// A boxed `Send` future (factories, activation tasks).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Reports `n` messages to `target` (a key, in `Debug` form) discarded unhandled, as
-/// `ActorGone` dead letters on the set's broker; it holds the broker, not the set, so that an
-/// activation that ends after its set was dropped still reports its backlog.
-pub(crate) type DiscardReporter = std::sync::Arc<dyn Fn(&str, u64) + Send + Sync>;
+/// Reports `n` messages to `target` (a key, in `Debug` form) discarded unhandled, as dead
+/// letters of the given kind (`ActorGone`: with an activation that ended; `Drained`: by a
+/// restart) on the set's broker; it holds the broker, not the set, so that an activation that
+/// ends after its set was dropped still reports its backlog.
+pub(crate) type DiscardReporter = std::sync::Arc<dyn Fn(DeadLetterKind, &str, u64) + Send + Sync>;
 
 /// Spawns activations and the activations that must wait on the system a keyed set was started on.
 pub(crate) trait Launch<A: Actor, MB: Mailbox>: Send + Sync + 'static {
@@ -77,21 +78,21 @@ where
     }
 
     fn report_discarded(&self, target: &str, n: u64) {
-        report_gone::<A::Message, B>(self.broker(), target, n);
+        report::<A::Message, B>(self.broker(), DeadLetterKind::ActorGone, target, n);
     }
 
     fn discard_reporter(&self) -> DiscardReporter {
         let broker = self.broker().clone();
-        std::sync::Arc::new(move |target: &str, n: u64| {
-            report_gone::<A::Message, B>(&broker, target, n)
+        std::sync::Arc::new(move |kind, target: &str, n: u64| {
+            report::<A::Message, B>(&broker, kind, target, n)
         })
     }
 }
 
-/// Reports `n` messages of type `M` to `target` as `ActorGone` dead letters on `broker`.
-fn report_gone<M, B: MessageBroker>(broker: &B, target: &str, n: u64) {
+/// Reports `n` messages of type `M` to `target` as dead letters of `kind` on `broker`.
+fn report<M, B: MessageBroker>(broker: &B, kind: DeadLetterKind, target: &str, n: u64) {
     let message_type = std::any::type_name::<M>();
     for _ in 0..n {
-        broker.report_dead_letter(DeadLetterKind::ActorGone, target, message_type, None);
+        broker.report_dead_letter(kind, target, message_type, None);
     }
 }

@@ -207,6 +207,7 @@ pub(crate) trait DynSupervision<A>: Send + 'static {
         reason: &ExitReason,
         cx: &mut Context<'_>,
     ) -> Poll<Next<A>>;
+    fn drained(&mut self, actor: ActorId, count: usize);
     fn wants_finished(&self) -> bool;
     fn finished(&mut self, actor: ActorId, reason: &ExitReason);
 }
@@ -223,6 +224,10 @@ impl<A, S: Supervision<A>> DynSupervision<A> for S {
         cx: &mut Context<'_>,
     ) -> Poll<Next<A>> {
         Supervision::poll_exited(self, actor, reason, cx)
+    }
+
+    fn drained(&mut self, actor: ActorId, count: usize) {
+        Supervision::drained(self, actor, count);
     }
 
     fn wants_finished(&self) -> bool {
@@ -255,10 +260,12 @@ impl<A: 'static> Supervision<A> for ByRestart<A> {
 /// be a trait object itself): what a keyed implementation keeps when the makers of any type
 /// share one handle type. It forwards every call ([`finished`](Supervision::finished) only if
 /// the supervision inside wants it), and tells [`on_restart`](BoxedSupervision::on_restart)'s
-/// hook of each restart decided.
+/// hook of each restart decided and [`on_drained`](BoxedSupervision::on_drained)'s of each
+/// queue such a restart discarded.
 pub struct BoxedSupervision<A> {
     inner: Box<dyn DynSupervision<A>>,
     restarted: Option<Box<dyn Fn() + Send>>,
+    drained: Option<Box<dyn Fn(usize) + Send>>,
     /// Whether asks made while it decides are marked as the governed actor's own (a keyed
     /// set's: see `factory_scope`).
     governing: bool,
@@ -270,6 +277,7 @@ impl<A: 'static> BoxedSupervision<A> {
         BoxedSupervision {
             inner: Box::new(supervision),
             restarted: None,
+            drained: None,
             governing: false,
         }
     }
@@ -278,6 +286,13 @@ impl<A: 'static> BoxedSupervision<A> {
     /// without the queue): for a count of restarts.
     pub fn on_restart(mut self, hook: impl Fn() + Send + 'static) -> Self {
         self.restarted = Some(Box::new(hook));
+        self
+    }
+
+    /// Calls `hook` with how many messages each restart that drained the queue
+    /// ([`Next::RestartDrained`]) discarded, before they are dropped: for a report of them.
+    pub fn on_drained(mut self, hook: impl Fn(usize) + Send + 'static) -> Self {
+        self.drained = Some(Box::new(hook));
         self
     }
 
@@ -316,6 +331,13 @@ impl<A: 'static> Supervision<A> for BoxedSupervision<A> {
             restarted();
         }
         next
+    }
+
+    fn drained(&mut self, actor: ActorId, count: usize) {
+        self.inner.drained(actor, count);
+        if let Some(drained) = &self.drained {
+            drained(count);
+        }
     }
 
     const WANTS_FINISHED: bool = true;

@@ -11,7 +11,7 @@ use super::request::CorrelationId;
 /// ```
 /// use playhouse_core::DeadLetterKind;
 ///
-/// assert_eq!(DeadLetterKind::ALL.len(), 7);
+/// assert_eq!(DeadLetterKind::ALL.len(), 8);
 /// assert_eq!(DeadLetterKind::LateReply.to_string(), "a reply came after its requester stopped waiting");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,11 +55,18 @@ pub enum DeadLetterKind {
     /// subscription serves, the message type is not known (`"?"`), and the count is a lower
     /// bound (the client may also drop its notices of the drops).
     Overflowed,
+    /// A message a keyed actor's activation had accepted and that a restart discarded
+    /// unhandled with the rest of its queue (a supervision's
+    /// [`Next::RestartDrained`](crate::Next::RestartDrained), as `DrainQueue` decides),
+    /// reported as the restart discards it; the activation goes on. A reply port inside it
+    /// resolved with [`NoReply::Drained`](crate::NoReply::Drained). The target is the key as
+    /// `Debug` writes it.
+    Drained,
 }
 
 impl DeadLetterKind {
     /// Every kind, in the order [`DeadLetterCounts`] lists them.
-    pub const ALL: [DeadLetterKind; 7] = [
+    pub const ALL: [DeadLetterKind; 8] = [
         DeadLetterKind::NoSuchName,
         DeadLetterKind::ActorGone,
         DeadLetterKind::NoSubscribers,
@@ -67,6 +74,7 @@ impl DeadLetterKind {
         DeadLetterKind::Expired,
         DeadLetterKind::Rejected,
         DeadLetterKind::Overflowed,
+        DeadLetterKind::Drained,
     ];
 
     /// The kind's place in [`ALL`](DeadLetterKind::ALL): an index for a table of counters.
@@ -79,6 +87,7 @@ impl DeadLetterKind {
             DeadLetterKind::Expired => 4,
             DeadLetterKind::Rejected => 5,
             DeadLetterKind::Overflowed => 6,
+            DeadLetterKind::Drained => 7,
         }
     }
 }
@@ -93,6 +102,7 @@ impl fmt::Display for DeadLetterKind {
             DeadLetterKind::Expired => "the message's deadline passed before the actor handled it",
             DeadLetterKind::Rejected => "another process refused the message",
             DeadLetterKind::Overflowed => "the receiving node's subscription was too far behind",
+            DeadLetterKind::Drained => "a restart discarded the actor's queue",
         })
     }
 }
@@ -161,6 +171,8 @@ pub struct DeadLetterCounts {
     pub rejected: u64,
     /// [`DeadLetterKind::Overflowed`].
     pub overflowed: u64,
+    /// [`DeadLetterKind::Drained`].
+    pub drained: u64,
 }
 
 impl DeadLetterCounts {
@@ -174,6 +186,7 @@ impl DeadLetterCounts {
             DeadLetterKind::Expired => self.expired,
             DeadLetterKind::Rejected => self.rejected,
             DeadLetterKind::Overflowed => self.overflowed,
+            DeadLetterKind::Drained => self.drained,
         }
     }
 
@@ -187,6 +200,7 @@ impl DeadLetterCounts {
             DeadLetterKind::Expired => &mut self.expired,
             DeadLetterKind::Rejected => &mut self.rejected,
             DeadLetterKind::Overflowed => &mut self.overflowed,
+            DeadLetterKind::Drained => &mut self.drained,
         }
     }
 

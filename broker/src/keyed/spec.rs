@@ -144,10 +144,13 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyedSpec<K, A, MB> {
     ///
     /// A background actor sweeps the keys every quarter of `idle` (at least every millisecond),
     /// so a key is passivated between `idle` and about `1.5 × idle` after its last message, and
-    /// only once nothing is queued for it: a key whose handler is slow, or whose actor is
-    /// between two incarnations (a restart waiting for a backoff or a factory, which a stop
-    /// would end with its queue discarded), is not idle, and its idle time starts again once
-    /// its queue has drained.
+    /// only once nothing is queued for it: a key with messages waiting behind a slow handler,
+    /// or behind a restart (waiting for a backoff or a factory, which a stop would end with
+    /// its queue discarded), is not idle, and its idle time starts again once its queue has
+    /// drained. With nothing queued, the message in hand does not count: a key whose one
+    /// message takes longer than `idle`, or whose restart waits with nothing queued, is
+    /// passivated (the handler finishes first; a waiting restart is dropped, and the next
+    /// message activates the key from its factory).
     /// Passivation is a graceful stop: the activation handles what is queued, its `stopped`
     /// hook runs (with `ExitReason::Shutdown(Some("passivated"))`), and the key's next message
     /// activates it again.

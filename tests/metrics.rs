@@ -225,19 +225,6 @@ async fn a_subtree_is_summed<E: Executor>(exec: E) {
 }
 
 /// Restarts a `Napper` with its queue discarded.
-struct Drains;
-
-impl playhouse::Supervision<Napper> for Drains {
-    fn poll_exited(
-        &mut self,
-        _: playhouse::ActorId,
-        _: &ExitReason,
-        _: &mut ::std::task::Context<'_>,
-    ) -> ::std::task::Poll<playhouse::Next<Napper>> {
-        ::std::task::Poll::Ready(playhouse::Next::RestartDrained(Napper))
-    }
-}
-
 /// Messages that leave the mailbox unhandled (discarded by a restart, expired, or the one a
 /// handler panicked on) leave the depth an idle actor shows at what is still waiting. (It stayed what the last send or
 /// handled message told: the discarded or expired messages showed as waiting for good.)
@@ -250,7 +237,7 @@ async fn the_depth_follows_messages_discarded_or_expired<E: Executor>(exec: E) {
     // Discarded: a nap holds the actor while a panic and three naps queue behind it.
     let drained = system
         .spawner(Bounded::<Block>::default())
-        .spawn_supervised(Napper, Drains);
+        .spawn_supervised(Napper, Drains(|| Napper));
     drained
         .tell(NMsg::Nap(Duration::from_secs(1)))
         .await

@@ -380,20 +380,6 @@ fn kinds_but_enqueued(recording: &RecordingObserver, actor: ActorId) -> Vec<Even
         .collect()
 }
 
-/// Restarts a `Crashy` with its queue discarded.
-struct Drains;
-
-impl playhouse::Supervision<Crashy> for Drains {
-    fn poll_exited(
-        &mut self,
-        _: ActorId,
-        _: &ExitReason,
-        _: &mut ::std::task::Context<'_>,
-    ) -> ::std::task::Poll<playhouse::Next<Crashy>> {
-        ::std::task::Poll::Ready(playhouse::Next::RestartDrained(Crashy))
-    }
-}
-
 /// Messages discarded unhandled as an incarnation ends are told, with their number: the queue
 /// a restart drains (before the depth and the restart), and the backlog of a kill (before the
 /// end); `Metrics` counts the first (the actor leaves its table as it ends).
@@ -406,7 +392,7 @@ async fn discarded_messages_are_told<E: Executor>(exec: E) {
     // A nap holds the actor while a panic and two naps queue behind it; the restart drains them.
     let drained = system
         .spawner(Bounded::<playhouse::mailbox::Block>::default())
-        .spawn_supervised(Crashy, Drains);
+        .spawn_supervised(Crashy, Drains(|| Crashy));
     drained
         .tell(CMsg::Nap(Duration::from_secs(1)))
         .await
@@ -521,20 +507,6 @@ impl<V: Env> Handler<V> for Gated {
     }
 }
 
-/// Restarts a `Gated` with its queue discarded.
-struct DrainsGated;
-
-impl playhouse::Supervision<Gated> for DrainsGated {
-    fn poll_exited(
-        &mut self,
-        _: ActorId,
-        _: &ExitReason,
-        _: &mut ::std::task::Context<'_>,
-    ) -> ::std::task::Poll<playhouse::Next<Gated>> {
-        ::std::task::Poll::Ready(playhouse::Next::RestartDrained(Gated))
-    }
-}
-
 /// The counts of the `Discarded` events told about `actor`.
 fn discards_told(recording: &RecordingObserver, actor: ActorId) -> Vec<u64> {
     data_of(recording, actor)
@@ -571,7 +543,7 @@ async fn a_discard_cut_by_a_panicking_drop_is_told_in_full<E: Executor>(exec: E)
     let system = System::new(exec.clone()).with_observer(recording.clone());
     let actor = system
         .spawner(Bounded::<playhouse::mailbox::Block>::default())
-        .spawn_supervised(Gated, DrainsGated);
+        .spawn_supervised(Gated, Drains(|| Gated));
     let armed = Arc::new(::std::sync::atomic::AtomicBool::new(true));
     let (open, gate) = futures::channel::oneshot::channel();
     actor.tell(GMsg::Gate(gate)).await.expect("queued");

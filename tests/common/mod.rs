@@ -538,3 +538,18 @@ pub fn counter() -> Arc<AtomicUsize> {
 pub fn count(c: &AtomicUsize) -> usize {
     c.load(Ordering::SeqCst)
 }
+
+/// A supervision that restarts its actor with a fresh one from `make`, its queue discarded
+/// ([`Next::RestartDrained`](playhouse::Next::RestartDrained)), at every exit.
+pub struct Drains<A>(pub fn() -> A);
+
+impl<A: Actor> playhouse::Supervision<A> for Drains<A> {
+    fn poll_exited(
+        &mut self,
+        _: playhouse::ActorId,
+        _: &ExitReason,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<playhouse::Next<A>> {
+        Poll::Ready(playhouse::Next::RestartDrained((self.0)()))
+    }
+}

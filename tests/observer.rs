@@ -556,6 +556,88 @@ async fn a_discard_cut_by_a_panicking_drop_is_told_in_full<E: Executor>(exec: E)
     assert_eq!(discards_told(&recording, actor.id()), [2]);
 }
 
+/// Blocks its thread in `stopped` until the test lets it go, so that what happens before and
+/// after the hook can be told apart; `Gate` waits; `KillSelf` kills the actor without suspending.
+struct Held {
+    hold: Option<::std::sync::mpsc::Receiver<()>>,
+}
+
+enum HMsg {
+    Gate(futures::channel::oneshot::Receiver<()>),
+    KillSelf,
+    Ping(Reply<u32>),
+}
+
+impl Actor for Held {
+    type Message = HMsg;
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for Held {
+    async fn handle(&mut self, msg: HMsg, ctx: &mut Context<Self, V>) -> Result<(), TestError> {
+        match msg {
+            HMsg::Gate(rx) => {
+                let _ = rx.await;
+            }
+            HMsg::KillSelf => ctx.myself().kill(),
+            HMsg::Ping(reply) => {
+                let _ = reply.send(1);
+            }
+        }
+        Ok(())
+    }
+
+    async fn stopped(&mut self, _: &mut Context<Self, V>, _: &ExitReason) {
+        // Blocks the thread (a kill cuts `stopped` only at a suspension).
+        if let Some(rx) = self.hold.take() {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// The message a kill finds next is discarded with the backlog: its asker hears
+/// `NoReply::Stopped` only once the observer has been told of the discard. (It was dropped at
+/// once, and told only after the `stopped` hook.)
+async fn a_kills_discard_is_told_before_its_asker_hears<E: Executor>(exec: E) {
+    let recording = RecordingObserver::new();
+    let system = System::new(exec.clone()).with_observer(recording.clone());
+    let (release, hold) = ::std::sync::mpsc::channel();
+    let actor = system.spawn(Held { hold: Some(hold) });
+    let (open, gate) = futures::channel::oneshot::channel();
+    actor.tell(HMsg::Gate(gate)).await.expect("queued");
+    actor.tell(HMsg::KillSelf).await.expect("queued");
+    let mut ask = Box::pin(actor.ask(HMsg::Ping));
+    assert!(futures::poll!(&mut ask).is_pending(), "the ask is queued");
+    open.send(()).unwrap();
+    // `stopped` is let go a while later, whatever the asker has heard by then.
+    ::std::thread::spawn(move || {
+        ::std::thread::sleep(Duration::from_millis(300));
+        let _ = release.send(());
+    });
+    let answer = within(&exec, LONG, ask).await;
+    assert!(
+        matches!(answer, Err(AskError::NoReply(NoReply::Stopped))),
+        "the kill found the ask next and discarded it: {answer:?}"
+    );
+    assert_eq!(discards_told(&recording, actor.id()), [1]);
+    within(&exec, LONG, actor.wait()).await;
+    assert_eq!(actor.discarded_count(), 1);
+    assert_eq!(discards_told(&recording, actor.id()), [1]);
+}
+
+/// On executors with threads to spare (the hook blocks one).
+mod kill_discard {
+    #[test]
+    fn tokio_multi() {
+        crate::common::run_tokio_multi(super::a_kills_discard_is_told_before_its_asker_hears)
+    }
+
+    #[test]
+    fn std() {
+        crate::common::run_std(super::a_kills_discard_is_told_before_its_asker_hears)
+    }
+}
+
 executor_tests!(
     a_crash_and_restart_in_order,
     a_panicking_stopped_hook_is_observed,

@@ -1888,7 +1888,60 @@ async fn try_tell_reaches_only_running_activations<E: Executor>(exec: E) {
     assert_eq!(keyed.ask(1, Msg::Log).await.unwrap(), vec![1, 2, 3, 4]);
 }
 
+/// A supervision whose `drained` hook panics, as user code may: restarts drain the queue.
+struct PanicsWhenDrained(HeldRestart);
+
+impl playhouse_core::Supervision<Probe> for PanicsWhenDrained {
+    fn poll_exited(
+        &mut self,
+        id: playhouse_core::ActorId,
+        reason: &ExitReason,
+        cx: &mut ::std::task::Context<'_>,
+    ) -> Poll<playhouse_core::Next<Probe>> {
+        match self.0.poll_exited(id, reason, cx) {
+            Poll::Ready(playhouse_core::Next::Restart(fresh)) => {
+                Poll::Ready(playhouse_core::Next::RestartDrained(fresh))
+            }
+            other => other,
+        }
+    }
+
+    fn drained(&mut self, _: playhouse_core::ActorId, _: usize) {
+        panic!("the supervision's drained hook panics");
+    }
+}
+
+/// What a drained restart discards is reported as `Drained` dead letters even when the
+/// supervision's own `drained` hook panics (the set reports first; the runner contains the
+/// panic).
+async fn a_drained_restart_is_reported_past_a_panicking_hook<E: Executor>(exec: E) {
+    let world = World::new();
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let desk: Arc<Mutex<(bool, Option<::std::task::Waker>)>> = Arc::default();
+    let (held_desk, held_world) = (desk.clone(), world.clone());
+    let keyed = spec(&world)
+        .supervise(move |activation: Reactivation<u32, Probe>| {
+            PanicsWhenDrained(HeldRestart {
+                desk: held_desk.clone(),
+                world: held_world.clone(),
+                key: *activation.key(),
+            })
+        })
+        .start(&System::with_broker(exec.clone(), broker.clone()));
+    keyed.tell(5, Msg::Panic).await.unwrap();
+    eventually(&exec, "the crash", || world.stops().len() == 1).await;
+    keyed.tell(5, Msg::Item(1)).await.unwrap();
+    keyed.tell(5, Msg::Item(2)).await.unwrap();
+    HeldRestart::release(&desk);
+    eventually(&exec, "the drained restart reported", || {
+        broker.dead_letters().get(DeadLetterKind::Drained) == 2
+    })
+    .await;
+    assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 0);
+}
+
 executor_tests!(
+    a_drained_restart_is_reported_past_a_panicking_hook,
     activates_on_first_message,
     keeps_per_key_order,
     queues_messages_in_order_while_activating,

@@ -28,9 +28,6 @@ type MailboxOf<V> = <V as Env>::Mailbox;
 const TIMERS: u8 = 1;
 /// [`Context::tracking`]: this incarnation attached a stream that ends with it.
 const STREAMS: u8 = 2;
-/// [`Context::tracking`]: a kill discarded the message it found next, and an observer is yet to
-/// be told (with the rest of the backlog, as the actor ends).
-const KILL_DISCARD: u8 = 4;
 
 /// The actor's view of itself and its surroundings, passed to every handler and hook.
 ///
@@ -57,9 +54,8 @@ pub struct Context<A: Actor, V: Env> {
     /// not lock it again to find nothing.
     pub(crate) drained: bool,
     /// What this incarnation started that ends with it ([`TIMERS`], [`STREAMS`]), so that
-    /// ending an incarnation without any does not lock the cell to cancel none; and
-    /// [`KILL_DISCARD`]. One byte for all: another `bool` would take the context past 24 bytes,
-    /// in every actor's task.
+    /// ending an incarnation without any does not lock the cell to cancel none. One byte for
+    /// both: a second `bool` would take the context past 24 bytes, in every actor's task.
     tracking: u8,
     _env: PhantomData<fn() -> V>,
 }
@@ -79,18 +75,6 @@ impl<A: Actor, V: Env> Context<A, V> {
             tracking: 0,
             _env: PhantomData,
         }
-    }
-
-    /// Notes that a kill discarded the message it found next, for the final discard to tell.
-    pub(crate) fn note_kill_discard(&mut self) {
-        self.tracking |= KILL_DISCARD;
-    }
-
-    /// Whether a kill discarded a message not yet told of; clears the note.
-    pub(crate) fn take_kill_discard(&mut self) -> bool {
-        let noted = self.tracking & KILL_DISCARD != 0;
-        self.tracking &= !KILL_DISCARD;
-        noted
     }
 
     /// A strong reference to this actor.

@@ -695,12 +695,17 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             if crate::faults::enabled(crate::faults::Fault::HandleAfterKill) {
                 return Some(queued);
             }
-            self.ctx.cell.queue.add_discarded(1);
-            if self.ctx.observed() {
-                // Told with the rest of the backlog, as the actor ends: one event per end.
-                self.ctx.note_kill_discard();
+            match &mut self.rx {
+                // Back to the front of the queue: the final discard counts it, tells an
+                // observer of it with the rest (one event, before the first drop) and drops it
+                // with the backlog, its reply port resolving with `NoReply::Stopped`.
+                RxOrReason::Receiving(rx) => rx.put_back(&self.ctx.cell.queue, queued),
+                // Not reached: the message came from the receiver.
+                RxOrReason::Ended(_) => {
+                    self.ctx.cell.queue.add_discarded(1);
+                    with_drop_cause(NoReply::Stopped, || drop(queued));
+                }
             }
-            with_drop_cause(NoReply::Stopped, || drop(queued));
             return None;
         }
         if self.ctx.cell.restart_requested() {
@@ -885,14 +890,10 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             return;
         }
         self.ctx.finished = true;
-        // A message a kill discarded is told with the backlog: one event per end. (It is
-        // noted only for an observed actor.)
-        let killed = u64::from(self.ctx.take_kill_discard());
         let (cell, observed) = (&self.ctx.cell, self.ctx.observed());
         let told = |n: usize| {
-            let count = n as u64 + killed;
-            if observed && count > 0 {
-                observe_discarded(cell, count);
+            if observed && n > 0 {
+                observe_discarded(cell, n as u64);
             }
         };
         if !self.ctx.drained {
@@ -910,8 +911,6 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             if let Err(payload) = discarded {
                 drop_panic(payload);
             }
-        } else {
-            told(0);
         }
         if self.ctx.observed() {
             self.ctx

@@ -334,10 +334,12 @@ impl<A: 'static> Supervision<A> for BoxedSupervision<A> {
     }
 
     fn drained(&mut self, actor: ActorId, count: usize) {
-        self.inner.drained(actor, count);
+        // The set's report first: the supervision inside is user code, and may panic (the
+        // runner contains the panic, which would have skipped the report).
         if let Some(drained) = &self.drained {
             drained(count);
         }
+        self.inner.drained(actor, count);
     }
 
     const WANTS_FINISHED: bool = true;

@@ -216,6 +216,38 @@ fn a_keyed_send_after_the_runtime_shut_down_reports_instead_of_panicking() {
     }
 }
 
+/// A keyed set on a runtime that has been dropped, its factory ready at once: the activation
+/// is not spawned on the dead runtime (where its task would be dropped unrun) and counted as
+/// made; it fails saying that the executor shut down, the message comes back, and the set's
+/// stats count a failed activation, not an activation.
+#[test]
+fn a_keyed_activation_after_the_runtime_shut_down_is_not_spawned() {
+    for (flavor, runtime) in runtimes() {
+        let keyed = runtime.block_on(async {
+            let system = System::new(TokioExecutor::current());
+            KeyedSpec::new(|_: &u32| async { Ok::<_, std::io::Error>(Never) }).start(&system)
+        });
+        drop(runtime);
+
+        let sent = keyed.clone();
+        let err = finishes("tell", async move { sent.tell(7, 42).await }).unwrap_err();
+        assert!(err.is_activation_failed(), "{flavor}: {err:?}");
+        let cause = err.cause().expect("a failed activation has a cause");
+        assert!(
+            cause.downcast_ref::<ExecutorShutDown>().is_some(),
+            "{flavor}: {err:?}"
+        );
+        assert_eq!(err.into_message(), Some(42), "{flavor}: handed back");
+        let stats = keyed.stats();
+        assert_eq!(
+            (stats.activations, stats.activation_failures),
+            (0, 1),
+            "{flavor}: {stats:?}"
+        );
+        assert!(!keyed.is_active(&7), "{flavor}");
+    }
+}
+
 /// The other side of the test above: on a live runtime, an activation whose factory overruns
 /// its limit is reported as a timeout, and the executor does not say it shut down.
 #[test]

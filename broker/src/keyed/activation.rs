@@ -174,6 +174,13 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
             Ok(actor) => actor,
             Err(cause) => return self.fail(cause),
         };
+        // On a runtime that has shut down the actor's task would be dropped unrun: the
+        // activation fails instead, saying why, and its senders get their messages back. (A
+        // shutdown after this check ends the spawned actor at once: its senders hear `Stopped`.)
+        if shared.launch.is_shut_down() {
+            drop(actor);
+            return self.fail(Arc::new(ExecutorShutDown));
+        }
         // What restarts that drained the queue have reported (as `Drained` dead letters, as
         // they discarded it), which the report of what the activation discarded as it ended
         // leaves out.

@@ -561,11 +561,17 @@ impl fmt::Display for ActivationTimedOut {
 impl Error for ActivationTimedOut {}
 
 /// The cause of an activation cut off because the set's executor shut down (its runtime was
-/// dropped) while the factory was running: the factory will never be polled again. Seen by a
-/// sender that runs the activation itself after the shutdown (from outside the runtime), when
-/// the set has an [`activation_timeout`](super::KeyedSpec::activation_timeout): the
-/// activation's timer ends at once, and this says why. Find it with
-/// `cause.downcast_ref::<ExecutorShutDown>()` on [`KeyedError::ActivationFailed`]'s cause.
+/// dropped). Seen by a sender that runs the activation itself after the shutdown (from outside
+/// the runtime), in two cases:
+///
+/// - the factory is not ready at once and the set has an
+///   [`activation_timeout`](super::KeyedSpec::activation_timeout): the factory will never be
+///   polled again, the activation's timer ends at once, and this says why;
+/// - the factory made the actor: it is not spawned on the dead runtime (its task would be
+///   dropped unrun), so no activation is made or counted.
+///
+/// Find it with `cause.downcast_ref::<ExecutorShutDown>()` on
+/// [`KeyedError::ActivationFailed`]'s cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecutorShutDown;
 

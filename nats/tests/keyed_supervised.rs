@@ -9,11 +9,11 @@ mod keyed_common;
 use std::time::Duration;
 
 use keyed_common::*;
-use playhouse_core::Executor;
+use playhouse_core::{Executor, MessageBroker};
 use playhouse_executors::{SmolExecutor, StdExecutor, TokioExecutor};
 use playhouse_nats::testing::TestServer;
 use playhouse_nats::{NatsBroker, StateError};
-use playhouse_supervisor::{Backoff, KeyedSupervision, RestartType};
+use playhouse_supervisor::{Backoff, KeyedSupervision, OnRestart, RestartType};
 
 /// A node serving `accounts` with each activation supervised: transient, at most
 /// `max_restarts` restarts a minute.
@@ -253,4 +253,68 @@ async fn a_restart_whose_factory_fails_or_panics_ends_the_activation_and_the_key
     let stats = on_a.stats();
     assert_eq!(stats.restarts, 0, "{stats:?}");
     assert_eq!(stats.activation_failures, 2, "{stats:?}");
+}
+
+/// Queues, on `key`'s activation on `c`'s group, a [`Wait`] (which holds the actor until
+/// `seen.open`), a [`Crash`] and then `pushes` plain tells, each in the mailbox before the next
+/// is sent; then lets the actor go on, so that it crashes with the pushes queued behind.
+async fn crash_with_a_backlog(c: &NatsBroker, seen: &Activations, key: &str, pushes: u32) {
+    c.sharded_ref::<Wait>("accounts")
+        .tell(key, Wait, WAIT)
+        .await
+        .unwrap();
+    crash(c, key).await;
+    for n in 0..pushes {
+        c.sharded_ref::<Push>("accounts")
+            .tell(key, Push(n), WAIT)
+            .await
+            .unwrap();
+    }
+    seen.open.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// What an activation discards unhandled is counted on its node as dead letters under
+/// `group/key`, as an in-memory keyed set does: the backlog of an unsupervised crash as
+/// `ActorGone`, what a draining restart discards as `Drained` (and not again as `ActorGone`
+/// when the activation later ends).
+#[tokio::test]
+async fn what_a_crash_discards_is_counted_as_dead_letters_on_the_activations_node() {
+    let server = TestServer::start().expect("nats-server");
+
+    let seen = Activations::default();
+    let (a, on_a) = node(&server, "a", &seen).await;
+    let c = client(&server, "c").await;
+    assert_eq!(deposit(&c, "bob", 10).await, Ok(10));
+    crash_with_a_backlog(&c, &seen, "bob", 2).await;
+    eventually("the crashed activation ends", async || {
+        !on_a.is_active("bob")
+    })
+    .await;
+    eventually("its backlog is counted", async || {
+        a.dead_letters().actor_gone == 2
+    })
+    .await;
+    let letters = a.dead_letters();
+    assert_eq!((letters.drained, letters.total()), (0, 2), "{letters:?}");
+    assert_eq!(c.dead_letters().total(), 0, "the sender's node counts none");
+
+    let server = TestServer::start().expect("nats-server");
+    let seen = Activations::default();
+    let (b, on_b) = node_with(&server, "b", &seen, TokioExecutor::current(), |spec| {
+        spec.supervise(
+            KeyedSupervision::new(RestartType::Transient).on_restart(OnRestart::DrainQueue),
+        )
+    })
+    .await;
+    let c = client(&server, "c").await;
+    assert_eq!(deposit(&c, "carol", 10).await, Ok(10));
+    crash_with_a_backlog(&c, &seen, "carol", 3).await;
+    eventually("the drained restart is counted", async || {
+        b.dead_letters().drained == 3
+    })
+    .await;
+    assert_eq!(deposit(&c, "carol", 1).await, Ok(11), "restarted");
+    assert!(on_b.passivate("carol").await);
+    let letters = b.dead_letters();
+    assert_eq!(letters.total(), 3, "{letters:?}");
 }

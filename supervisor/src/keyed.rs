@@ -36,8 +36,9 @@ use crate::spec::{Backoff, OnRestart, RestartType};
 /// - [`OnRestart`] says whether what was queued for the crashed incarnation is handled by the
 ///   next (`KeepQueue`, the default) or discarded (`DrainQueue`: reply ports inside resolve
 ///   with [`NoReply::Drained`](playhouse_core::NoReply::Drained), and an in-memory keyed set
-///   reports each message as a [`Drained`](playhouse_core::DeadLetterKind::Drained) dead
-///   letter for the key as it is discarded).
+///   or a NATS sharded group reports each message as a
+///   [`Drained`](playhouse_core::DeadLetterKind::Drained) dead letter for the key, on the
+///   broker of the node it ran on, as it is discarded).
 /// - restart **intensity**: at most `max_restarts` restarts within any `period`, counted per
 ///   activation on the executor's clock. One more, or a factory that fails to make the fresh
 ///   actor, and the activation ends with the crash's reason: its queue is discarded (as any

@@ -772,7 +772,9 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
                 return Err(format!("the factory panicked: {}", panic_message(payload)));
             }
         };
-        let supervised = match self.supervise(key, &lease) {
+        // What restarts that drained the queue have reported as they discarded it.
+        let drained = Arc::new(AtomicU64::new(0));
+        let supervised = match self.supervise(key, &lease, &drained) {
             Ok(supervised) => supervised,
             Err(cause) => {
                 drop(actor);
@@ -793,8 +795,24 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
             // An end of its own is this activation's end: the lease goes back at once, and
             // the key's next message activates it anew. (The end of a stop the worker made
             // finds the activation gone, and changes nothing.)
+            // What it discarded unhandled as it ended (a crash's backlog, or the queue of a
+            // stop), less what drained restarts reported, is reported as dead letters first.
             let (group, key, lease) = (Arc::downgrade(self), key.to_owned(), Arc::clone(&lease));
+            let (this, broker, target) = (
+                actor.downgrade(),
+                self.inner.local.clone(),
+                format!("{}/{key}", self.name),
+            );
             actor.on_exit(move |_, _| {
+                let discarded = this
+                    .discarded_count()
+                    .saturating_sub(drained.load(Ordering::Relaxed));
+                report_discarded::<A::Message>(
+                    &broker,
+                    DeadLetterKind::ActorGone,
+                    &target,
+                    discarded,
+                );
                 if let Some(group) = group.upgrade() {
                     group.dispatch(&key, Work::Ended(lease));
                 }
@@ -909,6 +927,20 @@ async fn while_telling_the_stream<F: Future>(
                 }
             }
         }
+    }
+}
+
+/// Reports `n` messages of type `M` for `target` (`group/key`) that an activation discarded
+/// unhandled, as dead letters of `kind` on the node's broker.
+pub(crate) fn report_discarded<M>(
+    broker: &playhouse_broker::InMemoryBroker,
+    kind: DeadLetterKind,
+    target: &str,
+    n: u64,
+) {
+    let message_type = std::any::type_name::<M>();
+    for _ in 0..n {
+        broker.report_dead_letter(kind, target, message_type, None);
     }
 }
 

@@ -12,7 +12,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -21,10 +21,10 @@ use playhouse_broker::keyed::{
     ActivationCause, BoxedSupervision, Reactivation, ReactivationSource, SetDropped,
 };
 use playhouse_core::mailbox::Mailbox;
-use playhouse_core::{Actor, Executor};
+use playhouse_core::{Actor, DeadLetterKind, Executor};
 
 use super::lease::Lease;
-use super::serve::Group;
+use super::serve::{Group, report_discarded};
 use super::state::KeyState;
 use crate::codec::Codec;
 use crate::routes::panic_message;
@@ -95,11 +95,14 @@ pub(crate) struct Supervised<A> {
 
 impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
     /// The supervision of a new activation of `key` under `lease`: `None` for a group without
-    /// one; an error if the user's maker panicked.
+    /// one; an error if the user's maker panicked. What its restarts drain from the queue is
+    /// reported at once as [`Drained`](DeadLetterKind::Drained) dead letters and added to
+    /// `drained`, which the report of the activation's end leaves out.
     pub(crate) fn supervise(
         self: &Arc<Self>,
         key: &str,
         lease: &Arc<Lease>,
+        drained: &Arc<AtomicU64>,
     ) -> Result<Option<Supervised<A>>, String> {
         let Some(make) = &self.supervision else {
             return Ok(None);
@@ -113,9 +116,24 @@ impl<A: Actor, MB: Mailbox, C: Codec> Group<A, MB, C> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| make(activation))) {
             Ok(supervision) => {
                 let counters = Arc::clone(&self.counters);
-                let supervision = supervision.on_restart(move || {
-                    counters.restarts.fetch_add(1, Ordering::Relaxed);
-                });
+                let (broker, target, reported) = (
+                    self.inner.local.clone(),
+                    format!("{}/{key}", self.name),
+                    Arc::clone(drained),
+                );
+                let supervision = supervision
+                    .on_restart(move || {
+                        counters.restarts.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .on_drained(move |n| {
+                        reported.fetch_add(n as u64, Ordering::Relaxed);
+                        report_discarded::<A::Message>(
+                            &broker,
+                            DeadLetterKind::Drained,
+                            &target,
+                            n as u64,
+                        );
+                    });
                 Ok(Some(Supervised {
                     supervision,
                     restarter,

@@ -1234,7 +1234,7 @@ async fn a_passivation_that_meets_a_crash_lets_the_restart_handle_the_queue<E: E
 /// A supervision of [`Probe`] that holds each restart until `release`.
 #[derive(Clone)]
 struct HeldRestart {
-    desk: Arc<Mutex<(bool, Option<::std::task::Waker>)>>,
+    desk: Desk,
     world: Arc<World>,
     key: u32,
 }
@@ -1268,6 +1268,37 @@ impl playhouse_core::Supervision<Probe> for HeldRestart {
     }
 }
 
+/// The desk a [`HeldRestart`] waits on: set to let its restart go.
+type Desk = Arc<Mutex<(bool, Option<::std::task::Waker>)>>;
+
+/// A set on `broker` whose activations run under `supervise(HeldRestart)`, with key 5 crashed
+/// (its restart held) and two items queued behind the crash; and the desk that lets the
+/// restart go.
+async fn crashed_with_a_held_restart<E: Executor, S: playhouse_core::Supervision<Probe>>(
+    exec: &E,
+    world: &Arc<World>,
+    broker: &playhouse_broker::InMemoryBroker,
+    supervise: fn(HeldRestart) -> S,
+) -> (Keyed<u32, Probe>, Desk) {
+    let desk: Desk = Arc::default();
+    let (held_desk, held_world) = (desk.clone(), world.clone());
+    let keyed = spec(world)
+        .supervise(move |activation: Reactivation<u32, Probe>| {
+            supervise(HeldRestart {
+                desk: held_desk.clone(),
+                world: held_world.clone(),
+                key: *activation.key(),
+            })
+        })
+        .start(&System::with_broker(exec.clone(), broker.clone()));
+    keyed.tell(5, Msg::Panic).await.unwrap();
+    eventually(exec, "the crash", || world.stops().len() == 1).await;
+    // Queued for the next incarnation: the mailbox stays open while the supervision decides.
+    keyed.tell(5, Msg::Item(1)).await.unwrap();
+    keyed.tell(5, Msg::Item(2)).await.unwrap();
+    (keyed, desk)
+}
+
 /// A passivation on demand that comes while the key's actor is between two incarnations (its
 /// supervision still deciding, a backoff say) with messages queued: it waits for the restart,
 /// which handles them, then the activation ends as passivated. (It ended at once, the queue
@@ -1275,20 +1306,7 @@ impl playhouse_core::Supervision<Probe> for HeldRestart {
 async fn a_passivation_during_a_restart_waits_for_it<E: Executor>(exec: E) {
     let world = World::new();
     let broker = playhouse_broker::InMemoryBroker::new();
-    let desk: Arc<Mutex<(bool, Option<::std::task::Waker>)>> = Arc::default();
-    let (held_desk, held_world) = (desk.clone(), world.clone());
-    let keyed = spec(&world)
-        .supervise(move |activation: Reactivation<u32, Probe>| HeldRestart {
-            desk: held_desk.clone(),
-            world: held_world.clone(),
-            key: *activation.key(),
-        })
-        .start(&System::with_broker(exec.clone(), broker.clone()));
-    keyed.tell(5, Msg::Panic).await.unwrap();
-    eventually(&exec, "the crash", || world.stops().len() == 1).await;
-    // Queued for the next incarnation: the mailbox stays open while the supervision decides.
-    keyed.tell(5, Msg::Item(1)).await.unwrap();
-    keyed.tell(5, Msg::Item(2)).await.unwrap();
+    let (keyed, desk) = crashed_with_a_held_restart(&exec, &world, &broker, |held| held).await;
     assert!(keyed.passivate(&5));
     for _ in 0..20 {
         yield_now().await;
@@ -1917,21 +1935,8 @@ impl playhouse_core::Supervision<Probe> for PanicsWhenDrained {
 async fn a_drained_restart_is_reported_past_a_panicking_hook<E: Executor>(exec: E) {
     let world = World::new();
     let broker = playhouse_broker::InMemoryBroker::new();
-    let desk: Arc<Mutex<(bool, Option<::std::task::Waker>)>> = Arc::default();
-    let (held_desk, held_world) = (desk.clone(), world.clone());
-    let keyed = spec(&world)
-        .supervise(move |activation: Reactivation<u32, Probe>| {
-            PanicsWhenDrained(HeldRestart {
-                desk: held_desk.clone(),
-                world: held_world.clone(),
-                key: *activation.key(),
-            })
-        })
-        .start(&System::with_broker(exec.clone(), broker.clone()));
-    keyed.tell(5, Msg::Panic).await.unwrap();
-    eventually(&exec, "the crash", || world.stops().len() == 1).await;
-    keyed.tell(5, Msg::Item(1)).await.unwrap();
-    keyed.tell(5, Msg::Item(2)).await.unwrap();
+    let (_keyed, desk) =
+        crashed_with_a_held_restart(&exec, &world, &broker, PanicsWhenDrained).await;
     HeldRestart::release(&desk);
     eventually(&exec, "the drained restart reported", || {
         broker.dead_letters().get(DeadLetterKind::Drained) == 2

@@ -541,6 +541,128 @@ async fn a_stopping_actors_stream_is_not_pulled_again<E: Executor>(exec: E) {
     );
 }
 
+/// What [`StopsItself`]'s stream and its messages share.
+#[derive(Default)]
+struct Watch {
+    pulled: AtomicU32,
+    handled: AtomicU32,
+    /// Set by the handler as it stops the actor: from then on a [`Tail`] dropped (with its
+    /// message, discarded) waits for the forwarder to end.
+    stopping: AtomicBool,
+    handle: Mutex<Option<StreamHandle>>,
+}
+
+/// An endless stream 0, 1, 2, … of items that carry the [`Watch`].
+struct Watched(Arc<Watch>);
+
+impl Stream for Watched {
+    type Item = (u32, Arc<Watch>);
+    fn poll_next(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let n = self.0.pulled.fetch_add(1, Ordering::SeqCst);
+        Poll::Ready(Some((n, self.0.clone())))
+    }
+}
+
+/// Dropped after the stream's item (and its token) in a [`StopsItself`] message. Dropped with
+/// a message discarded by the actor's end, it holds that discard until the forwarder has ended:
+/// the forwarder, woken by the token, has then pulled again or not before the end is recorded
+/// (which cancels the stream), or two seconds have passed.
+struct Tail(Option<(u32, Arc<Watch>)>);
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        // Only the item queued as the actor stops (item 1), not one the forwarder itself drops.
+        let Some((1, watch)) = &self.0 else { return };
+        if !watch.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let handle = watch.handle.lock().unwrap().clone().expect("attached");
+        let deadline = ::std::time::Instant::now() + ::std::time::Duration::from_secs(2);
+        while handle.is_active() && ::std::time::Instant::now() < deadline {
+            ::std::thread::sleep(ms(1));
+        }
+    }
+}
+
+enum StopsItselfMsg {
+    Item(StreamMessage<(u32, Arc<Watch>)>, Tail),
+}
+
+impl From<StreamMessage<(u32, Arc<Watch>)>> for StopsItselfMsg {
+    fn from(m: StreamMessage<(u32, Arc<Watch>)>) -> Self {
+        let watch = match &m {
+            StreamMessage::Item(item) => Some((item.get().0, item.get().1.clone())),
+            _ => None,
+        };
+        StopsItselfMsg::Item(m, Tail(watch))
+    }
+}
+
+/// Takes its first item out (which lets the forwarder pull the next), waits until that next
+/// one is queued, then stops itself.
+struct StopsItself;
+
+impl Actor for StopsItself {
+    type Message = StopsItselfMsg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for StopsItself {
+    async fn handle(
+        &mut self,
+        msg: StopsItselfMsg,
+        ctx: &mut Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        let StopsItselfMsg::Item(message, tail) = msg;
+        drop(tail);
+        let StreamMessage::Item(item) = message else {
+            return Ok(());
+        };
+        let (_, watch) = item.into_inner();
+        watch.handled.fetch_add(1, Ordering::SeqCst);
+        let myself = ctx.myself();
+        while myself.mailbox_len() == 0 {
+            ctx.sleep(ms(1)).await;
+        }
+        watch.stopping.store(true, Ordering::SeqCst);
+        ctx.stop();
+        Ok(())
+    }
+}
+
+/// An actor that stops itself (not a stop asked from outside) with a stream's item queued: its
+/// end discards the item, which releases the stream, and the forwarder, woken, does not pull
+/// again, as the mailbox is closed: nothing is pulled that could only be dropped unreported.
+/// Every item pulled was handled or discarded (counted).
+async fn a_stream_is_not_pulled_once_its_actors_mailbox_closed<E: Executor>(exec: E) {
+    let watch = Arc::new(Watch::default());
+    let system = System::new(exec.clone());
+    let actor = system.spawn(StopsItself);
+    let handle = system.attach_stream(&actor, Watched(watch.clone()));
+    *watch.handle.lock().unwrap() = Some(handle.clone());
+    within(&exec, LONG, actor.wait()).await;
+    assert!(!handle.is_active());
+    assert_eq!(
+        (
+            watch.pulled.load(Ordering::SeqCst),
+            watch.handled.load(Ordering::SeqCst),
+            actor.discarded_count()
+        ),
+        (2, 1, 1),
+        "pulled, handled, discarded: an item pulled after the mailbox closed was lost"
+    );
+}
+
+/// On the std executor only: a [`Tail`] blocks the actor's thread while the forwarder runs on
+/// another. (Tokio's multi-thread runtime keeps the forwarder, woken from the actor's worker,
+/// in that worker's LIFO slot, where no other worker takes it while the thread is blocked.)
+mod closed_mailbox {
+    #[test]
+    fn std() {
+        crate::common::run_std(super::a_stream_is_not_pulled_once_its_actors_mailbox_closed)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Several streams
 

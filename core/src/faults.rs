@@ -101,6 +101,10 @@ pub enum Fault {
     /// After `stop_after_queue`, a crash with messages still queued ends the actor as after a
     /// plain stop: the supervision is not asked, and the queue is discarded.
     StopAfterQueueIgnored = 1 << 32,
+    /// A stream's forwarder looks only for a stop or kill asked for before it pulls, not at
+    /// the mailbox: the release of an item discarded by the actor's own end pulls the next
+    /// item, which can only be dropped.
+    StreamPullsPastClose = 1 << 33,
 }
 
 #[cfg(all(playhouse_loom, feature = "loom-faults"))]

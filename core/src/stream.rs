@@ -109,10 +109,12 @@ use crate::sync::{Arc, Mutex};
 ///   restarts.
 /// - When the actor ends, whatever the reason, every stream attached to it is cancelled before
 ///   [`ActorRef::wait`](crate::ActorRef::wait) resolves, and dropped promptly by its forwarder,
-///   even while pending. A stop or kill ends a forwarder too: it takes nothing more from the
-///   stream once one was asked for (it looks before each pull), and an item it pulled just as
-///   the mailbox closed, which it could not queue, is dropped (reply ports inside it resolve
-///   with [`NoReply::Stopped`]).
+///   even while pending. It takes nothing more from the stream once a stop or kill was asked
+///   for or the mailbox has closed (it looks before each pull): so the release of an item
+///   discarded by the actor's end does not pull another. An item it pulled just as the mailbox
+///   closed (the handler took the previous item out, then the actor ended while the forwarder
+///   was pulling), which it could not queue, is dropped (reply ports inside it resolve with
+///   [`NoReply::Stopped`]).
 /// - A stream does not keep its actor alive: the forwarder holds the actor's cell, not a
 ///   counted reference. When the last [`ActorRef`](crate::ActorRef) is dropped the actor ends as
 ///   usual, and its streams with it.
@@ -125,8 +127,8 @@ use crate::sync::{Arc, Mutex};
 /// Per stream: one allocation for its shared state and the forwarder's task (the executor's).
 /// Per item: no allocation, no box, no `dyn`; the item stays its own type inside the actor's
 /// message. The forwarder takes the stream's lock twice per item (to pull, and to push, inside
-/// the mailbox's lock) and the mailbox's lock once, and the token's release takes the stream's
-/// lock once.
+/// the mailbox's lock) and the mailbox's lock twice (to see that it is open before the pull,
+/// and to push), and the token's release takes the stream's lock once.
 ///
 ///
 /// # Example
@@ -456,10 +458,14 @@ where
                     return Poll::Pending;
                 }
             }
-            // A stop or kill was asked for: the mailbox is closed, so an item pulled now could
-            // only be dropped. Nothing more is taken from the stream (one atomic load; the end
-            // of the actor cancels the stream a moment later).
-            if cell.stop_was_requested() {
+            // The mailbox is closed (a stop or kill was asked for, or the actor is ending by
+            // itself), so an item pulled now could only be dropped. Nothing more is taken from
+            // the stream (the end of the actor cancels the stream a moment later). An actor
+            // that ends by itself closes its mailbox before it discards what is queued, this
+            // stream's item among them, whose release is what woke the forwarder: it sees the
+            // mailbox closed.
+            let past_close = crate::faults::enabled(crate::faults::Fault::StreamPullsPastClose);
+            if cell.stop_was_requested() || (!past_close && cell.queue.is_closed()) {
                 return Poll::Ready(Ok(Pulled::Cancelled));
             }
             match catch_unwind(AssertUnwindSafe(|| stream.as_mut().poll_next(cx))) {

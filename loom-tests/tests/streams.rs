@@ -22,3 +22,10 @@ fn cancel_racing_a_push_lets_nothing_in_after_it() {
 fn actor_end_drops_a_stream_attached_as_it_ends() {
     m::actor_end_drops_a_stream_attached_as_it_ends();
 }
+
+/// An actor that stops itself with an item queued: the release of the discarded item does not
+/// make the forwarder pull again.
+#[test]
+fn self_stop_pulls_nothing_once_the_mailbox_closed() {
+    m::self_stop_pulls_nothing_once_the_mailbox_closed();
+}

@@ -1,6 +1,7 @@
 //! Models of streams attached to actors: the handshake between the forwarder that pulls an item
 //! and pushes it into the mailbox and the handler whose release of the item lets the next one
-//! be pulled; a cancel racing a push; and an attach racing the actor's end.
+//! be pulled; a cancel racing a push; an attach racing the actor's end; and an actor that stops
+//! itself with an item queued.
 //!
 //! Thread 0 of a [`JoinExecutor`] runs the actor, thread 1 the stream's forwarder.
 
@@ -327,5 +328,115 @@ pub fn actor_end_drops_a_stream_attached_as_it_ends() {
             executor.join(1);
         }
         assert!(dropped.load(SeqCst), "the stream was not dropped");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// An actor that stops itself with an item queued
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct SelfStopShared {
+    /// Ids of the items the handler took, as a bitmask.
+    handled: AtomicU32,
+    /// Set when an item is dropped without the handler having taken it.
+    dropped_unhandled: AtomicBool,
+    /// Items the stream has yielded.
+    pulled: AtomicU32,
+    /// Set when the stream is pulled after an item was dropped unhandled.
+    pulled_after_discard: AtomicBool,
+}
+
+/// An item that notes, as it is dropped, whether the handler took it.
+struct Noted(u32, Arc<SelfStopShared>);
+
+impl Drop for Noted {
+    fn drop(&mut self) {
+        if self.1.handled.load(SeqCst) & (1 << self.0) == 0 {
+            self.1.dropped_unhandled.store(true, SeqCst);
+        }
+    }
+}
+
+/// Yields `Noted(0)`, `Noted(1)`, `Noted(2)`, then ends; notes a pull made after an item was
+/// dropped unhandled.
+struct NotedStream(Arc<SelfStopShared>);
+
+impl Stream for NotedStream {
+    type Item = Noted;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<Option<Noted>> {
+        let next = self.0.pulled.load(SeqCst);
+        if next == 3 {
+            return Poll::Ready(None);
+        }
+        // Noted, not asserted here: the forwarder contains a panic of the stream.
+        if self.0.dropped_unhandled.load(SeqCst) {
+            self.0.pulled_after_discard.store(true, SeqCst);
+        }
+        self.0.pulled.store(next + 1, SeqCst);
+        Poll::Ready(Some(Noted(next, self.0.clone())))
+    }
+}
+
+enum NotedMsg {
+    Items(StreamMessage<Noted>),
+}
+
+impl From<StreamMessage<Noted>> for NotedMsg {
+    fn from(m: StreamMessage<Noted>) -> Self {
+        NotedMsg::Items(m)
+    }
+}
+
+/// Takes its first item out (which lets the forwarder pull the next) and stops itself.
+struct StopsItself;
+
+impl Actor for StopsItself {
+    type Message = NotedMsg;
+    type Error = std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for StopsItself {
+    async fn handle(
+        &mut self,
+        msg: NotedMsg,
+        ctx: &mut Context<Self, V>,
+    ) -> Result<(), Self::Error> {
+        if let NotedMsg::Items(StreamMessage::Item(item)) = msg {
+            let noted = item.into_inner();
+            noted.1.handled.fetch_or(1 << noted.0, SeqCst);
+            ctx.stop();
+        }
+        Ok(())
+    }
+}
+
+/// An actor that stops itself (no stop asked from outside) after releasing its first item: the
+/// forwarder may pull the second and queue it before the end closes the mailbox, which then
+/// discards it, releasing the stream. The forwarder, woken by that release, takes nothing more
+/// from the stream: the mailbox is closed, and an item pulled then could only be dropped
+/// unreported (the stream notes such a pull). The forwarder ends either way (its thread is
+/// joined).
+pub fn self_stop_pulls_nothing_once_the_mailbox_closed() {
+    check(|| {
+        let shared = Arc::new(SelfStopShared::default());
+        let executor = JoinExecutor::new();
+        let system = System::new(executor.clone());
+        let actor = system.spawner(Unbounded).spawn(StopsItself);
+        let handle = system.attach_stream(&actor, NotedStream(shared.clone()));
+        assert!(matches!(block_on(actor.wait()), ExitReason::Normal));
+        // Thread 0 ran the actor, thread 1 the forwarder.
+        executor.join(1);
+        assert!(!handle.is_active(), "the stream outlived its actor");
+        assert!(
+            !shared.pulled_after_discard.load(SeqCst),
+            "an item was pulled after an item was discarded unhandled: its mailbox was closed"
+        );
+        let pulled = shared.pulled.load(SeqCst);
+        assert!(
+            (1..=2).contains(&pulled),
+            "{pulled} items pulled for one handled and at most one discarded"
+        );
     });
 }

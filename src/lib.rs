@@ -104,7 +104,7 @@ pub mod prelude {
         TopicPublisher, WeakActorRef, Wiring,
     };
     pub use playhouse_core::{Down, Exit, IncarnationEnd, Monitor, Observer};
-    pub use playhouse_core::{StreamHandle, StreamMessage, StreamOptions};
+    pub use playhouse_core::{StreamHandle, StreamMessage, StreamOptions, TimerHandle};
     #[cfg(feature = "smol")]
     pub use playhouse_executors::SmolExecutor;
     #[cfg(feature = "std")]

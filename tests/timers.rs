@@ -17,6 +17,7 @@ use futures::channel::oneshot;
 use playhouse::mailbox::{Block, Bounded, Reject};
 use playhouse::observer::Metrics;
 use playhouse::prelude::*;
+use playhouse::reply_port;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -457,7 +458,99 @@ async fn a_timer_due_while_stopped_runs_never_reaches_the_next_incarnation<E: Ex
     );
 }
 
+/// Puts an asker's reply port in a timer's message.
+struct Deferring;
+
+enum DeferMsg {
+    /// `run_later(delay, Answer(port))`; answers with the timer's handle.
+    Defer(Duration, Reply<u32>, Reply<TimerHandle>),
+    Answer(Reply<u32>),
+    /// Answers, then waits for the gate.
+    Hold(Reply<()>, oneshot::Receiver<()>),
+}
+
+impl Actor for Deferring {
+    type Message = DeferMsg;
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for Deferring {
+    async fn handle(
+        &mut self,
+        msg: DeferMsg,
+        ctx: &mut Context<Self, V>,
+    ) -> Result<(), Self::Error> {
+        match msg {
+            DeferMsg::Defer(delay, port, reply) => {
+                let _ = reply.send(ctx.run_later(delay, DeferMsg::Answer(port)));
+            }
+            DeferMsg::Answer(port) => {
+                let _ = port.send(1);
+            }
+            DeferMsg::Hold(busy, gate) => {
+                let _ = busy.send(());
+                let _ = gate.await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A reply port in a timer's message that never reaches the actor resolves as the actor's end
+/// says, not as a handler's drop: `Stopped` when the actor stops before the timer fires, and
+/// when the timer fires into a mailbox that closes while it waits for room; `Dropped` when the
+/// timer's own handle cancels it.
+async fn a_reply_port_in_an_undelivered_timer_message_says_why<E: Executor>(exec: E) {
+    let system = System::new(exec.clone());
+
+    let actor = system.spawn(Deferring);
+    let (port, answer) = reply_port();
+    within(
+        &exec,
+        LONG,
+        actor.ask(|r| DeferMsg::Defer(ms(3_600_000), port, r)),
+    )
+    .await
+    .expect("deferred");
+    actor.stop();
+    assert_eq!(within(&exec, LONG, answer).await, Err(NoReply::Stopped));
+
+    let actor = system.spawn(Deferring);
+    let (port, answer) = reply_port();
+    let timer = within(
+        &exec,
+        LONG,
+        actor.ask(|r| DeferMsg::Defer(ms(3_600_000), port, r)),
+    )
+    .await
+    .expect("deferred");
+    assert!(timer.cancel());
+    assert_eq!(within(&exec, LONG, answer).await, Err(NoReply::Dropped));
+
+    // A mailbox of one, held full: the timer's send waits for room until the stop.
+    let actor = system
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
+        .spawn(Deferring);
+    let (port, answer) = reply_port();
+    within(&exec, LONG, actor.ask(|r| DeferMsg::Defer(ms(1), port, r)))
+        .await
+        .expect("deferred");
+    let (open, gate) = oneshot::channel();
+    within(&exec, LONG, actor.ask(|r| DeferMsg::Hold(r, gate)))
+        .await
+        .expect("held");
+    let (filler, _) = reply_port();
+    within(&exec, LONG, actor.tell(DeferMsg::Answer(filler)))
+        .await
+        .expect("the mailbox's one place taken");
+    sleep(&exec, ms(20)).await; // the timer is due, and waits for room
+    actor.stop();
+    let _ = open.send(());
+    assert_eq!(within(&exec, LONG, answer).await, Err(NoReply::Stopped));
+}
+
 executor_tests!(
+    a_reply_port_in_an_undelivered_timer_message_says_why,
     a_timer_due_while_stopped_runs_never_reaches_the_next_incarnation,
     ticks_a_full_reject_mailbox_refuses_are_counted_and_the_interval_goes_on,
     a_one_shot_a_full_reject_mailbox_refuses_is_dropped_and_over,

@@ -368,7 +368,7 @@ impl<M, S: Strategy> ActorCell<M, S> {
             None => return,
         };
         for t in &timers {
-            t.cancel();
+            t.cancel_with_actor();
         }
     }
 

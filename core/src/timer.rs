@@ -7,15 +7,20 @@ use std::pin::pin;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::NoReply;
 use crate::cell::ActorCell;
 use crate::executor::Executor;
 use crate::exit::ExitReason;
 use crate::mailbox::OnFull;
 use crate::mailbox::Strategy;
+use crate::reply::with_drop_cause;
 use crate::sync::{Arc, Mutex};
 
 struct TimerState {
     cancelled: bool,
+    /// Cancelled because its incarnation (or the actor) ended, not by its handle: a message it
+    /// still holds is dropped as one the actor never handled ([`NoReply::Stopped`]).
+    ended_with_actor: bool,
     finished: bool,
     waker: Option<Waker>,
 }
@@ -36,11 +41,26 @@ pub struct TimerHandle {
 
 impl TimerHandle {
     /// Cancels the timer. Returns `true` if it was still active.
+    ///
+    /// The message it would have sent is dropped (by the timer's task, soon after): a reply
+    /// port inside resolves with [`NoReply::Dropped`], as one the handler dropped would. A
+    /// timer that ends with its incarnation (the actor stopped or restarted) drops it with
+    /// [`NoReply::Stopped`] instead.
     pub fn cancel(&self) -> bool {
+        self.cancel_because(false)
+    }
+
+    /// Cancels the timer as its incarnation ends.
+    pub(crate) fn cancel_with_actor(&self) -> bool {
+        self.cancel_because(true)
+    }
+
+    fn cancel_because(&self, ended_with_actor: bool) -> bool {
         let (was_active, waker) = {
             let mut st = self.shared.state.lock();
             let was_active = !st.cancelled && !st.finished;
             st.cancelled = true;
+            st.ended_with_actor |= ended_with_actor;
             (was_active, st.waker.take())
         };
         if let Some(w) = waker {
@@ -87,6 +107,7 @@ where
     let shared = Arc::new(TimerShared {
         state: Mutex::new(TimerState {
             cancelled: false,
+            ended_with_actor: false,
             finished: false,
             waker: None,
         }),
@@ -214,8 +235,17 @@ async fn run_timer<M, S, E, F>(
         }
         match sent {
             Some(Ok(())) => {}
-            // Cancelled while waiting for room, or the actor has stopped.
-            None | Some(Err(_)) => break,
+            // The actor has stopped: the message never reached it.
+            Some(Err(refused)) => {
+                with_drop_cause(NoReply::Stopped, || drop(refused));
+                break;
+            }
+            // Cancelled while waiting for room: the message (or the send holding it) is dropped
+            // as the cancel's cause says.
+            None => {
+                drop_undelivered(&shared, || drop((msg, send)));
+                break;
+            }
         }
         if !waited {
             // Due at once: one turn for the executor's other tasks first, so that a period
@@ -241,7 +271,20 @@ async fn run_timer<M, S, E, F>(
             None => break,
         }
     }
-    // `_finish` marks the timer finished.
+    // What `make` still holds (a `run_later`'s message, if it never fired) goes as the cancel's
+    // cause says; then `_finish` marks the timer finished.
+    drop_undelivered(&shared, || drop(make));
+}
+
+/// Runs `drop`, which drops a message the timer will never deliver, with reply ports inside
+/// resolving as [`NoReply::Stopped`] if the timer ended with its incarnation (plain drops,
+/// [`NoReply::Dropped`], if its handle cancelled it).
+fn drop_undelivered(shared: &TimerShared, drop: impl FnOnce()) {
+    if shared.state.lock().ended_with_actor {
+        with_drop_cause(NoReply::Stopped, drop);
+    } else {
+        drop();
+    }
 }
 
 /// The `run_interval` closure panicked: the closure is the actor's own code, so the actor ends

@@ -1,5 +1,6 @@
-//! The names a `#[message]` method cannot take: those of the methods of `ActorRef` (and of the
-//! trait `MessageTarget`), which every actor's helpers are called on.
+//! The names a `#[message]` method cannot take: those of the methods of `ActorRef` (its own, the
+//! trait `MessageTarget`'s, and those of the standard prelude's traits it implements), which
+//! every actor's helpers are called on.
 //!
 //! Rust calls a type's own method rather than a trait's of the same name, so the helper of a
 //! `#[message] fn stop` would never be reached as `door.stop()`: that call stops the actor,
@@ -67,6 +68,23 @@ pub(crate) const ACTOR_REF_METHODS: &[&str] = &[
 /// The methods of the trait `MessageTarget` that `ActorRef` has not.
 pub(crate) const TARGET_TRAIT_METHODS: &[&str] = &["within"];
 
+/// The methods of the standard prelude's traits that `ActorRef` has (it is `Clone` and
+/// `PartialEq`, and every type is `Into`, `TryInto` and, being `Clone`, `ToOwned`): always in
+/// scope, so a helper of the same name makes `actor.clone()` ambiguous, or loses to the trait
+/// (`actor.into()` takes `self` by value, found before the helper's `&self`) with an error that
+/// does not name the helper. Sorted. Methods of traits outside the prelude (`Hash::hash`,
+/// `Debug::fmt`) clash only where the trait is imported: those names stay free.
+pub(crate) const PRELUDE_TRAIT_METHODS: &[&str] = &[
+    "clone",
+    "clone_from",
+    "clone_into",
+    "eq",
+    "into",
+    "ne",
+    "to_owned",
+    "try_into",
+];
+
 /// Why a `#[message]` method cannot be named `method`, if it cannot.
 pub(crate) fn why_taken(method: &str) -> Option<String> {
     let why = if ACTOR_REF_METHODS.binary_search(&method).is_ok() {
@@ -78,6 +96,12 @@ pub(crate) fn why_taken(method: &str) -> Option<String> {
         format!(
             "the trait `MessageTarget` has a method `{method}`, which makes \
              `actor.{method}(..)` ambiguous"
+        )
+    } else if PRELUDE_TRAIT_METHODS.binary_search(&method).is_ok() {
+        format!(
+            "`ActorRef` has a method `{method}` from a trait of the standard prelude, which \
+             makes `actor.{method}(..)` ambiguous or calls that method instead of this \
+             message's helper"
         )
     } else {
         return None;
@@ -153,6 +177,10 @@ mod tests {
     fn the_lists_are_sorted_and_name_the_methods_of_actor_ref_and_message_target() {
         assert!(
             ACTOR_REF_METHODS.windows(2).all(|w| w[0] < w[1]),
+            "sorted, once each: it is binary-searched"
+        );
+        assert!(
+            super::PRELUDE_TRAIT_METHODS.windows(2).all(|w| w[0] < w[1]),
             "sorted, once each: it is binary-searched"
         );
         let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/src");

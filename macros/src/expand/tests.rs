@@ -348,9 +348,21 @@ fn names_must_not_clash() {
          ambiguous",
         "within",
     );
-    // A name that only starts like one, or that only a rarer target has (`Pool::refresh`), is
-    // free.
-    for free in ["stop_belt", "refresh", "key", "timeout"] {
+    // A method of a trait of the standard prelude: `actor.clone()` would be ambiguous, and
+    // `actor.into()` would convert the reference.
+    for taken in ["clone", "into", "eq", "to_owned"] {
+        assert_error(
+            &format!("impl A {{ #[message] fn {taken}(&self) -> u8 {{ 0 }} }}"),
+            &format!(
+                "cannot be named `{taken}`: `ActorRef` has a method `{taken}` from a trait of \
+                 the standard prelude"
+            ),
+            taken,
+        );
+    }
+    // A name that only starts like one, that only a rarer target has (`Pool::refresh`), or of a
+    // trait outside the prelude (`Hash::hash`), is free.
+    for free in ["stop_belt", "refresh", "key", "timeout", "hash", "fmt"] {
         let src = format!("impl A {{ #[message] fn {free}(&mut self) {{}} }}");
         let mut item: ItemImpl = syn::parse_str(&src).unwrap();
         assert!(model::take(&mut item, &default_crate()).is_ok(), "{free}");

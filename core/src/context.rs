@@ -325,6 +325,11 @@ impl<A: Actor, V: Env> Context<A, V> {
     /// [`ActorRef::dropped_count`](crate::ActorRef::dropped_count) and told to an observer as
     /// `Dropped` (the timer has nobody to hand it back to).
     ///
+    /// A message that never goes in is dropped by the timer: a reply port inside resolves with
+    /// [`NoReply::Stopped`](crate::NoReply::Stopped) when the incarnation or the actor ended
+    /// first, and with `NoReply::Dropped` when the handle's [`cancel`](TimerHandle::cancel)
+    /// stopped it.
+    ///
     /// # Panics
     ///
     /// If the executor cannot time, as a Tokio runtime built without `enable_time`: the timer's

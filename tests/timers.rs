@@ -467,6 +467,9 @@ enum DeferMsg {
     Answer(Reply<u32>),
     /// Answers, then waits for the gate.
     Hold(Reply<()>, oneshot::Receiver<()>),
+    /// `run_later(an hour, Answer(port))`, cancelled by its handle; then the actor stops itself
+    /// (before the timer's task can drop the message).
+    CancelThenStop(Reply<u32>),
 }
 
 impl Actor for Deferring {
@@ -491,6 +494,11 @@ impl<V: Env> Handler<V> for Deferring {
                 let _ = busy.send(());
                 let _ = gate.await;
             }
+            DeferMsg::CancelThenStop(port) => {
+                let timer = ctx.run_later(ms(3_600_000), DeferMsg::Answer(port));
+                assert!(timer.cancel());
+                ctx.stop();
+            }
         }
         Ok(())
     }
@@ -499,7 +507,7 @@ impl<V: Env> Handler<V> for Deferring {
 /// A reply port in a timer's message that never reaches the actor resolves as the actor's end
 /// says, not as a handler's drop: `Stopped` when the actor stops before the timer fires, and
 /// when the timer fires into a mailbox that closes while it waits for room; `Dropped` when the
-/// timer's own handle cancels it.
+/// timer's own handle cancels it, even if the actor ends before the timer's task has run.
 async fn a_reply_port_in_an_undelivered_timer_message_says_why<E: Executor>(exec: E) {
     let system = System::new(exec.clone());
 
@@ -525,6 +533,14 @@ async fn a_reply_port_in_an_undelivered_timer_message_says_why<E: Executor>(exec
     .await
     .expect("deferred");
     assert!(timer.cancel());
+    assert_eq!(within(&exec, LONG, answer).await, Err(NoReply::Dropped));
+
+    // The handle's cancel came first: the actor's end that follows does not change why.
+    let actor = system.spawn(Deferring);
+    let (port, answer) = reply_port();
+    within(&exec, LONG, actor.tell(DeferMsg::CancelThenStop(port)))
+        .await
+        .expect("told");
     assert_eq!(within(&exec, LONG, answer).await, Err(NoReply::Dropped));
 
     // A mailbox of one, held full: the timer's send waits for room until the stop.

@@ -162,6 +162,61 @@ fn the_shutdown_watch_ends_with_the_executor_and_its_timers() {
     }
 }
 
+/// Holds a reply port in a timer's message.
+struct Deferring;
+
+impl Actor for Deferring {
+    type Message = Deferred;
+    type Error = Infallible;
+}
+
+enum Deferred {
+    /// `run_later(an hour, Answer(port))`, answered once the timer is set.
+    Defer(Reply<u32>, Reply<()>),
+    Answer(Reply<u32>),
+}
+
+impl<V: playhouse_core::Env> playhouse_core::Handler<V> for Deferring {
+    async fn handle(
+        &mut self,
+        msg: Deferred,
+        ctx: &mut playhouse_core::Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        match msg {
+            Deferred::Defer(port, set) => {
+                ctx.run_later(Duration::from_secs(3_600), Deferred::Answer(port));
+                let _ = set.send(());
+            }
+            Deferred::Answer(port) => {
+                let _ = port.send(1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The runtime shuts down with a timer pending: the executor drops the timer's task with the
+/// actor's, and a reply port in the timer's message resolves as one queued in the mailbox
+/// would, `Stopped`.
+#[test]
+fn a_timers_message_dropped_with_its_runtime_says_the_actor_stopped() {
+    for (flavor, runtime) in runtimes() {
+        let (port, answer) = playhouse::reply_port();
+        let actor = runtime.block_on(async {
+            let actor = System::new(TokioExecutor::current()).spawn(Deferring);
+            actor.ask(|set| Deferred::Defer(port, set)).await.unwrap();
+            actor
+        });
+        drop(runtime);
+        assert_eq!(
+            finishes("the timer's port", answer),
+            Err(NoReply::Stopped),
+            "{flavor}"
+        );
+        assert!(!actor.is_alive(), "{flavor}");
+    }
+}
+
 /// A keyed actor whose factory (in the tests below) never finishes.
 struct Never;
 
@@ -209,7 +264,7 @@ fn a_keyed_send_after_the_runtime_shut_down_reports_instead_of_panicking() {
         );
         assert_eq!(
             err.to_string(),
-            "activating key 7 failed: the executor shut down before the factory finished",
+            "activating key 7 failed: the executor shut down before the activation's actor could start",
             "{flavor}"
         );
         assert_eq!(err.into_message(), Some(42), "{flavor}: handed back");
@@ -236,6 +291,12 @@ fn a_keyed_activation_after_the_runtime_shut_down_is_not_spawned() {
         assert!(
             cause.downcast_ref::<ExecutorShutDown>().is_some(),
             "{flavor}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "activating key 7 failed: the executor shut down before the activation's actor \
+             could start",
+            "{flavor}"
         );
         assert_eq!(err.into_message(), Some(42), "{flavor}: handed back");
         let stats = keyed.stats();

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::NoReply;
+use pin_project_lite::pin_project;
+
 use crate::cell::ActorCell;
 use crate::executor::Executor;
 use crate::exit::ExitReason;
@@ -44,7 +46,8 @@ impl TimerHandle {
     ///
     /// The message it would have sent is dropped (by the timer's task, soon after): a reply
     /// port inside resolves with [`NoReply::Dropped`], as one the handler dropped would. A
-    /// timer that ends with its incarnation (the actor stopped or restarted) drops it with
+    /// timer that ends with its incarnation (the actor stopped or restarted, or the runtime
+    /// shut down) without having been cancelled by its handle drops it with
     /// [`NoReply::Stopped`] instead.
     pub fn cancel(&self) -> bool {
         self.cancel_because(false)
@@ -59,8 +62,12 @@ impl TimerHandle {
         let (was_active, waker) = {
             let mut st = self.shared.state.lock();
             let was_active = !st.cancelled && !st.finished;
+            // The first cancel says why: a handle's cancel is not undone by the incarnation's
+            // end that follows before the timer's task has dropped the message.
+            if !st.cancelled {
+                st.ended_with_actor = ended_with_actor;
+            }
             st.cancelled = true;
-            st.ended_with_actor |= ended_with_actor;
             (was_active, st.waker.take())
         };
         if let Some(w) = waker {
@@ -117,16 +124,66 @@ where
         shared: shared.clone(),
     };
     let sleeper = executor.clone();
-    executor.spawn(run_timer(
-        cell,
-        sleeper,
-        shared,
-        first,
-        first_sleep,
-        period,
-        make,
-    ));
+    executor.spawn(TimerTask {
+        shared: shared.clone(),
+        run: Some(run_timer(
+            cell,
+            sleeper,
+            shared,
+            first,
+            first_sleep,
+            period,
+            make,
+        )),
+    });
     handle
+}
+
+pin_project! {
+    /// A timer's task as spawned. If the executor drops it unfinished (its runtime shut down,
+    /// dropping the actor's task too), the message the timer still holds is dropped as the
+    /// actor's end drops what is queued: reply ports inside resolve with
+    /// [`NoReply::Stopped`] (unless the timer's handle had cancelled it first).
+    struct TimerTask<F> {
+        shared: Arc<TimerShared>,
+        #[pin]
+        run: Option<F>,
+    }
+
+    impl<F> PinnedDrop for TimerTask<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut run = this.run;
+            if run.is_none() {
+                return;
+            }
+            let cancelled_by_handle = {
+                let st = this.shared.state.lock();
+                st.cancelled && !st.ended_with_actor
+            };
+            if cancelled_by_handle {
+                run.set(None);
+            } else {
+                with_drop_cause(NoReply::Stopped, || run.set(None));
+            }
+        }
+    }
+}
+
+impl<F: Future<Output = ()>> Future for TimerTask<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut run = self.project().run;
+        let Some(timer) = run.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        if timer.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        run.set(None);
+        Poll::Ready(())
+    }
 }
 
 /// Marks the timer finished however its task ends: it returned, the executor dropped it, or

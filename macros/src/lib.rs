@@ -377,8 +377,8 @@
 //!   of `MessageTarget` (`within`): Rust would call that method, not the helper, so
 //!   `door.stop()` would stop the actor rather than send `DoorMsg::Stop` (for `within`, the
 //!   call would be ambiguous wherever `MessageTarget` is in scope, as in generic code), or of
-//!   a trait of the standard prelude that `ActorRef` implements (`clone`, `clone_from`,
-//!   `clone_into`, `eq`, `ne`, `into`, `try_into`, `to_owned`): always in scope, so
+//!   a trait of the standard prelude that `ActorRef` implements (`clone`, `clone_into`,
+//!   `eq`, `ne`, `into`, `try_into`, `to_owned`): always in scope, so
 //!   `actor.clone()` would be ambiguous and `actor.into()` would convert the reference. Names
 //!   of traits outside the prelude (`hash`, `fmt`) stay free: call such a helper through its
 //!   trait where that trait is imported;

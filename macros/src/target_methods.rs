@@ -72,11 +72,11 @@ pub(crate) const TARGET_TRAIT_METHODS: &[&str] = &["within"];
 /// `PartialEq`, and every type is `Into`, `TryInto` and, being `Clone`, `ToOwned`): always in
 /// scope, so a helper of the same name makes `actor.clone()` ambiguous, or loses to the trait
 /// (`actor.into()` takes `self` by value, found before the helper's `&self`) with an error that
-/// does not name the helper. Sorted. Methods of traits outside the prelude (`Hash::hash`,
+/// does not name the helper. Sorted. (`Clone::clone_from` takes `&mut self`: the helper's
+/// `&self` is found first, so that name is free.) Methods of traits outside the prelude (`Hash::hash`,
 /// `Debug::fmt`) clash only where the trait is imported: those names stay free.
 pub(crate) const PRELUDE_TRAIT_METHODS: &[&str] = &[
     "clone",
-    "clone_from",
     "clone_into",
     "eq",
     "into",

@@ -577,7 +577,7 @@ pub struct ExecutorShutDown;
 
 impl fmt::Display for ExecutorShutDown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the executor shut down before the factory finished")
+        f.write_str("the executor shut down before the activation's actor could start")
     }
 }
 

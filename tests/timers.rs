@@ -565,6 +565,84 @@ async fn a_reply_port_in_an_undelivered_timer_message_says_why<E: Executor>(exec
     assert_eq!(within(&exec, LONG, answer).await, Err(NoReply::Stopped));
 }
 
+/// Arms a timer and fills its mailbox from a handler, then runs the smol executor inline in that
+/// handler (`SmolExecutor::block_on`).
+struct InlineRunner {
+    executor: SmolExecutor,
+    handled: Vec<&'static str>,
+}
+
+enum InlineMsg {
+    /// `run_later(1 ms, Note("timer"))`; fills the mailbox (`Note("fill")` to itself until it is
+    /// full); then runs the executor inline for 50 ms, while the timer comes due.
+    ArmFillRunInline,
+    Note(&'static str),
+    Handled(Reply<Vec<&'static str>>),
+}
+
+impl Actor for InlineRunner {
+    type Message = InlineMsg;
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for InlineRunner {
+    async fn handle(
+        &mut self,
+        msg: InlineMsg,
+        ctx: &mut Context<Self, V>,
+    ) -> Result<(), Self::Error> {
+        match msg {
+            InlineMsg::ArmFillRunInline => {
+                ctx.run_later(ms(1), InlineMsg::Note("timer"));
+                while ctx.notify(InlineMsg::Note("fill")).is_ok() {}
+                self.executor.block_on(async_io::Timer::after(ms(50)));
+            }
+            InlineMsg::Note(what) => self.handled.push(what),
+            InlineMsg::Handled(reply) => {
+                let _ = reply.send(self.handled.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A timer polled inline by the actor's own handler (smol's `block_on` runs the executor's
+/// tasks on the handler's thread) finds the actor's full `Block` mailbox: it cannot wait for
+/// room there, as only the handler's return makes room, and it does not drop the message either:
+/// it offers it again once polled elsewhere, and the message is handled after those that filled
+/// the mailbox. Nothing is dropped.
+#[test]
+fn a_timer_polled_inside_its_actors_handler_delivers_once_there_is_room() {
+    let executor = SmolExecutor::new(Arc::new(async_executor::Executor::new()));
+    let system = System::new(executor.clone());
+    let handled = executor.block_on(async {
+        let actor = system.spawn_with(
+            InlineRunner {
+                executor: executor.clone(),
+                handled: Vec::new(),
+            },
+            Bounded::<Block>::with_capacity(2).unwrap(),
+        );
+        actor.tell(InlineMsg::ArmFillRunInline).await.expect("told");
+        let mut handled = Vec::new();
+        for _ in 0..200 {
+            handled = actor.ask(InlineMsg::Handled).await.expect("asked");
+            if handled.last() == Some(&"timer") {
+                break;
+            }
+            async_io::Timer::after(ms(5)).await;
+        }
+        assert_eq!(actor.dropped_count(), 0, "the timer's message was dropped");
+        handled
+    });
+    let (timer, fills) = handled.split_last().expect("handled");
+    assert_eq!(*timer, "timer", "{handled:?}");
+    assert!(
+        !fills.is_empty() && fills.iter().all(|n| *n == "fill"),
+        "{handled:?}"
+    );
+}
+
 executor_tests!(
     a_reply_port_in_an_undelivered_timer_message_says_why,
     a_timer_due_while_stopped_runs_never_reaches_the_next_incarnation,

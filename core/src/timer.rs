@@ -7,7 +7,7 @@ use std::pin::{Pin, pin};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::NoReply;
+use crate::{NoReply, SendError};
 use pin_project_lite::pin_project;
 
 use crate::cell::ActorCell;
@@ -254,42 +254,66 @@ async fn run_timer<M, S, E, F>(
         // to, and an interval goes on with its next tick.
         let drops_when_full = S::ON_FULL == OnFull::Reject;
         let mut msg = Some(msg);
-        let mut send = None;
-        let mut overflowed = None;
-        let sent = poll_fn(|cx| {
-            let mut st = shared.state.lock();
-            if st.cancelled {
-                return Poll::Ready(None);
-            }
-            if crate::faults::enabled(crate::faults::Fault::TimerChecksCancelApart) {
-                drop(st);
-                st = shared.state.lock();
-            }
-            st.waker = Some(cx.waker().clone());
-            let polled = match (drops_when_full, msg.take()) {
-                (true, Some(msg)) => Poll::Ready(cell.queue.try_send_or_count(msg).map(|o| {
-                    overflowed = o;
-                })),
-                (_, msg) => {
-                    let send = send.get_or_insert_with(|| {
-                        cell.queue
-                            .send(msg.expect("the tick, taken by its one send"))
-                    });
-                    std::pin::Pin::new(send).poll(cx)
+        let sent = loop {
+            let mut send = None;
+            let mut overflowed = None;
+            let sent = poll_fn(|cx| {
+                let mut st = shared.state.lock();
+                if st.cancelled {
+                    return Poll::Ready(None);
                 }
-            };
-            if period.is_none() && polled.is_ready() {
-                // A one-shot timer whose message went in, was dropped or found the actor
-                // stopped is over: from here `cancel` reports `false`.
-                st.finished = true;
+                if crate::faults::enabled(crate::faults::Fault::TimerChecksCancelApart) {
+                    drop(st);
+                    st = shared.state.lock();
+                }
+                st.waker = Some(cx.waker().clone());
+                let polled = match (drops_when_full, msg.take()) {
+                    (true, Some(msg)) => Poll::Ready(cell.queue.try_send_or_count(msg).map(|o| {
+                        overflowed = o;
+                    })),
+                    (_, msg) => {
+                        let send = send.get_or_insert_with(|| {
+                            cell.queue
+                                .send(msg.expect("the tick, taken by its one send"))
+                        });
+                        std::pin::Pin::new(send).poll(cx)
+                    }
+                };
+                let retried = matches!(polled, Poll::Ready(Err(SendError::Full(_))));
+                if period.is_none() && polled.is_ready() && !retried {
+                    // A one-shot timer whose message went in, was dropped or found the actor
+                    // stopped is over: from here `cancel` reports `false`.
+                    st.finished = true;
+                }
+                polled.map(Some)
+            })
+            .await;
+            if let Some(tick) = overflowed.take() {
+                // Dropped outside the timer's lock: its drop and the observer are user code.
+                tick.drop_now();
             }
-            polled.map(Some)
-        })
-        .await;
-        if let Some(tick) = overflowed.take() {
-            // Dropped outside the timer's lock: its drop and the observer are user code.
-            tick.drop_now();
-        }
+            match sent {
+                // A full `Block` mailbox refused it without a wait: the timer's task was polled
+                // on the thread of the actor's own handler (an executor that runs its tasks
+                // inline, in a `block_on` the handler called), where the room could only come
+                // once the handler returns. Offered again after a pause, from wherever the
+                // executor polls the timer next (the cancel flag is checked each time).
+                Some(Err(SendError::Full(again))) => {
+                    msg = Some(again);
+                    let pause = executor.now().checked_add(Duration::from_millis(1));
+                    if let Some(pause) = pause {
+                        executor.sleep_until(pause).await;
+                    }
+                }
+                // Cancelled while waiting for room: the message (or the send holding it) is
+                // dropped as the cancel's cause says.
+                None => {
+                    drop_undelivered(&shared, || drop((msg.take(), send)));
+                    break None;
+                }
+                other => break other,
+            }
+        };
         match sent {
             Some(Ok(())) => {}
             // The actor has stopped: the message never reached it.
@@ -297,12 +321,7 @@ async fn run_timer<M, S, E, F>(
                 with_drop_cause(NoReply::Stopped, || drop(refused));
                 break;
             }
-            // Cancelled while waiting for room: the message (or the send holding it) is dropped
-            // as the cancel's cause says.
-            None => {
-                drop_undelivered(&shared, || drop((msg, send)));
-                break;
-            }
+            None => break,
         }
         if !waited {
             // Due at once: one turn for the executor's other tasks first, so that a period

@@ -65,6 +65,13 @@ use crate::std_timer::{StdSleep, TimerThread, drop_payload};
 /// tasks when it is dropped (a smol executor is held by its actors and is not dropped while
 /// one lives: see `SmolExecutor`). Actors that end (stop, kill, or the last
 /// strong `ActorRef` dropped) leave no such task.
+///
+/// # When the threads end
+///
+/// The pool's threads and the timer thread end when the last handle to the executor is
+/// dropped. Every actor spawned on it holds one, and so does every reference to such an actor,
+/// [`ActorRef`](playhouse_core::ActorRef) or `WeakActorRef`, even once the actor has ended: a
+/// program that keeps a reference to an ended actor keeps the threads too.
 #[derive(Clone)]
 pub struct StdExecutor {
     pool: ThreadPool,
@@ -94,10 +101,10 @@ impl StdExecutor {
     ///
     /// # Panics
     ///
-    /// When called from a task of this pool (an actor's handler or hook, or a task it
-    /// spawned): `futures::executor::block_on` refuses to run inside another executor of its
-    /// kind, so the handler panics (and its actor ends with `ExitReason::Panicked`) rather than
-    /// block one of the pool's threads.
+    /// When called from a thread of this pool or of any other `StdExecutor` (an actor's handler
+    /// or hook, or a task it spawned): `futures::executor::block_on` refuses to run inside
+    /// another executor of its kind, so the handler panics (and its actor ends with
+    /// `ExitReason::Panicked`) rather than block one of the pool's threads.
     pub fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
         futures_executor::block_on(future)
     }

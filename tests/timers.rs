@@ -643,6 +643,130 @@ fn a_timer_polled_inside_its_actors_handler_delivers_once_there_is_room() {
     );
 }
 
+/// An executor that polls its tasks only when asked, on the asking thread (as
+/// `SmolExecutor::block_on` runs smol's tasks inline), and whose sleeps are over at once, as the
+/// `Executor` trait's own example's are (it blocks the thread until the deadline instead).
+#[derive(Clone, Default)]
+struct InlineExecutor {
+    queue: Arc<::std::sync::Mutex<::std::collections::VecDeque<Arc<InlineTask>>>>,
+}
+
+type InlineFuture = ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ()> + Send>>;
+
+struct InlineTask {
+    future: ::std::sync::Mutex<Option<InlineFuture>>,
+    queue: Arc<::std::sync::Mutex<::std::collections::VecDeque<Arc<InlineTask>>>>,
+}
+
+impl ::std::task::Wake for InlineTask {
+    fn wake(self: Arc<Self>) {
+        let queue = self.queue.clone();
+        queue.lock().unwrap().push_back(self);
+    }
+}
+
+impl InlineExecutor {
+    /// Polls the queued tasks on this thread for `time` (a task being polled further up this
+    /// thread's stack is put back for later).
+    fn run_for(&self, time: Duration) {
+        let end = Instant::now() + time;
+        while Instant::now() < end {
+            let task = self.queue.lock().unwrap().pop_front();
+            let Some(task) = task else {
+                ::std::thread::sleep(ms(1));
+                continue;
+            };
+            let Ok(mut future) = task.future.try_lock() else {
+                self.queue.lock().unwrap().push_back(task.clone());
+                continue;
+            };
+            if let Some(running) = future.as_mut() {
+                let waker = ::std::task::Waker::from(task.clone());
+                let mut cx = ::std::task::Context::from_waker(&waker);
+                if running.as_mut().poll(&mut cx).is_ready() {
+                    *future = None;
+                }
+            }
+        }
+    }
+}
+
+impl Executor for InlineExecutor {
+    type Sleep = ::std::future::Ready<()>;
+
+    fn spawn<F: ::std::future::Future<Output = ()> + Send + 'static>(&self, future: F) {
+        let task = Arc::new(InlineTask {
+            future: ::std::sync::Mutex::new(Some(Box::pin(future))),
+            queue: self.queue.clone(),
+        });
+        self.queue.lock().unwrap().push_back(task);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        ::std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        ::std::future::ready(())
+    }
+}
+
+/// Arms a timer, fills its mailbox, then runs its [`InlineExecutor`] inline for 50 ms.
+struct RunsInline {
+    executor: InlineExecutor,
+    done: ::std::sync::mpsc::Sender<()>,
+}
+
+enum RunsInlineMsg {
+    Arm,
+    Note,
+}
+
+impl Actor for RunsInline {
+    type Message = RunsInlineMsg;
+    type Error = ::std::convert::Infallible;
+}
+
+impl<V: Env> Handler<V> for RunsInline {
+    async fn handle(
+        &mut self,
+        msg: RunsInlineMsg,
+        ctx: &mut Context<Self, V>,
+    ) -> Result<(), Self::Error> {
+        if let RunsInlineMsg::Arm = msg {
+            ctx.run_later(ms(1), RunsInlineMsg::Note);
+            while ctx.notify(RunsInlineMsg::Note).is_ok() {}
+            self.executor.run_for(ms(50));
+            let _ = self.done.send(());
+        }
+        Ok(())
+    }
+}
+
+/// The timer of the test above, on an executor whose sleeps are over at once: its offers again
+/// must still give the poll back between tries, or the handler running it inline would never
+/// return (and the room the timer waits for would never come).
+#[test]
+fn a_timer_retrying_inside_its_actors_handler_gives_the_poll_back() {
+    let executor = InlineExecutor::default();
+    let (done, handler_returned) = ::std::sync::mpsc::channel();
+    let actor = System::new(executor.clone()).spawn_with(
+        RunsInline {
+            executor: executor.clone(),
+            done,
+        },
+        Bounded::<Block>::with_capacity(2).unwrap(),
+    );
+    futures::executor::block_on(actor.tell(RunsInlineMsg::Arm)).expect("told");
+    let driver = executor.clone();
+    ::std::thread::spawn(move || {
+        loop {
+            driver.run_for(ms(10));
+        }
+    });
+    assert!(
+        handler_returned.recv_timeout(LONG).is_ok(),
+        "the handler never returned: the timer's retries held its poll"
+    );
+}
+
 executor_tests!(
     a_reply_port_in_an_undelivered_timer_message_says_why,
     a_timer_due_while_stopped_runs_never_reaches_the_next_incarnation,

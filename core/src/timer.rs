@@ -299,11 +299,20 @@ async fn run_timer<M, S, E, F>(
                 // once the handler returns. Offered again after a pause, from wherever the
                 // executor polls the timer next (the cancel flag is checked each time).
                 Some(Err(SendError::Full(again))) => {
+                    if executor.is_shut_down() {
+                        // Nothing will poll the timer outside the handler again.
+                        with_drop_cause(NoReply::Stopped, || drop(again));
+                        break None;
+                    }
                     msg = Some(again);
                     let pause = executor.now().checked_add(Duration::from_millis(1));
                     if let Some(pause) = pause {
                         executor.sleep_until(pause).await;
                     }
+                    // Back to the executor at least once per try, even where its sleep is
+                    // over at once: a poll that never returned would hold the handler that
+                    // runs it, and with it the room the message waits for.
+                    crate::yield_now().await;
                 }
                 // Cancelled while waiting for room: the message (or the send holding it) is
                 // dropped as the cancel's cause says.
@@ -316,8 +325,10 @@ async fn run_timer<M, S, E, F>(
         };
         match sent {
             Some(Ok(())) => {}
-            // The actor has stopped: the message never reached it.
+            // The actor has stopped: the message never reached it, and what `make` holds (an
+            // interval's closure) goes as the actor's end drops what was queued.
             Some(Err(refused)) => {
+                shared.state.lock().ended_with_actor = true;
                 with_drop_cause(NoReply::Stopped, || drop(refused));
                 break;
             }

@@ -213,7 +213,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
     /// # Errors
     ///
     /// [`KeyedError::ActivationFailed`] if the factory failed (the key stays inactive; its next
-    /// message tries again); [`KeyedError::Full`] under `Reject`; [`KeyedError::Stopped`] if
+    /// message tries again); [`KeyedError::Full`] under `Reject`, and under `Block` where the
+    /// send (or the hand-over of queued sends to a new activation) runs on the thread of that
+    /// activation's own handler, which could not make room while it waits (a send from the
+    /// handler itself, or a task polled inline inside it); [`KeyedError::Stopped`] if
     /// the new activation ended before it took the message (also when the executor dropped the
     /// new actor's task; one whose `started` hook fails most often has the message queued
     /// already, and discards it as an `ActorGone` dead letter: see there); [`KeyedError::Cancelled`] if the executor dropped the task of an

@@ -61,8 +61,9 @@ impl Default for PublishOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UndeliveredReason {
     /// Its mailbox was full and the publish did not wait: its strategy is `Reject`, or it is
-    /// `Block` and the publisher is that subscriber itself, publishing from its own handler
-    /// (only its return could make room).
+    /// `Block` and the publish runs on the thread of that subscriber's own handler (the
+    /// subscriber publishing, or a task an executor polls inline inside that handler, as
+    /// `SmolExecutor::block_on` called there does): only the handler's return could make room.
     Full,
     /// Its mailbox (`Block`) stayed full for the whole
     /// [`block_wait`](PublishOptions::block_wait).

@@ -364,6 +364,124 @@ async fn a_discarded_message_whose_drop_panics_keeps_the_actors_end<E: Executor>
     }
 }
 
+/// Counts its drop, then panics, even while another panic unwinds (two such drops in one
+/// unwinding would abort the process).
+struct Bomb(Arc<AtomicUsize>);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("bomb");
+    }
+}
+
+/// Holds its handler until a gate opens, then fails; forgets the bombs it handles.
+struct CarriesBombs;
+
+enum BombMsg {
+    Hold(Reply<()>, oneshot::Receiver<()>),
+    Carry(Bomb),
+    Ask(Reply<u32>),
+}
+
+impl Actor for CarriesBombs {
+    type Message = BombMsg;
+    type Error = TestError;
+}
+
+impl<V: Env> Handler<V> for CarriesBombs {
+    async fn handle(&mut self, msg: BombMsg, ctx: &mut Context<Self, V>) -> Result<(), TestError> {
+        match msg {
+            BombMsg::Hold(busy, gate) => {
+                let _ = busy.send(());
+                let _ = gate.await;
+                Err(FAIL)
+            }
+            BombMsg::Carry(bomb) => {
+                ::std::mem::forget(bomb);
+                Ok(())
+            }
+            BombMsg::Ask(reply) => {
+                let _ = reply.send(ctx.incarnation());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Three queued messages whose every drop panics, discarded together: by a kill, by the end of
+/// a failed incarnation, and by a drained restart. Each drop is contained on its own, so every
+/// one runs (the second did not while the first unwound, and then aborted the process), the
+/// actor ends with its own reason, and a drained restart goes on.
+async fn discarded_messages_whose_drops_all_panic_are_each_dropped<E: Executor>(exec: E) {
+    for end in ["kill", "failure", "drained restart"] {
+        let drops = counter();
+        let spawner =
+            System::new(exec.clone()).spawner(Bounded::<playhouse::mailbox::Block>::default());
+        let actor = match end {
+            "drained restart" => spawner.spawn_supervised(CarriesBombs, Drains(|| CarriesBombs)),
+            _ => spawner.spawn(CarriesBombs),
+        };
+        let (open, gate) = oneshot::channel::<()>();
+        within(&exec, LONG, actor.ask(|r| BombMsg::Hold(r, gate)))
+            .await
+            .expect("the actor took the Hold message");
+        for _ in 0..3 {
+            assert!(actor.try_tell(BombMsg::Carry(Bomb(drops.clone()))).is_ok());
+        }
+        match end {
+            "kill" => actor.kill(),
+            _ => drop(open),
+        }
+        if end == "drained restart" {
+            eventually(&exec, "the drain", || actor.discarded_count() == 3).await;
+            assert_eq!(count(&drops), 3, "{end}");
+            let incarnation = within(&exec, LONG, actor.ask(BombMsg::Ask)).await;
+            assert_eq!(incarnation.ok(), Some(2), "the restart went on");
+            actor.stop();
+        }
+        let reason = within(&exec, LONG, actor.wait()).await;
+        match end {
+            "kill" => assert!(matches!(reason, ExitReason::Killed), "{reason:?}"),
+            "failure" => assert_failed_with(&reason, &FAIL),
+            _ => assert!(matches!(reason, ExitReason::Shutdown(None)), "{reason:?}"),
+        }
+        assert_eq!(actor.discarded_count(), 3, "{end}");
+        assert_eq!(count(&drops), 3, "{end}: every bomb was dropped once");
+    }
+}
+
+/// A `DropOldest` send that pushes out a message whose drop panics returns `Ok`: its own
+/// message was queued, and the panic is someone else's. A `DropNewest` send whose own message
+/// is dropped returns `Ok` as well, as it does for any overflow. The observer counts the drop.
+async fn an_overflow_whose_drop_panics_does_not_reach_the_sender<E: Executor>(exec: E) {
+    async fn overflow<E: Executor, S: playhouse::mailbox::Strategy>(exec: &E, oldest: bool) {
+        let drops = counter();
+        let metrics = playhouse::observer::Metrics::new();
+        let actor = System::new(exec.clone())
+            .with_observer(metrics.clone())
+            .spawner(Bounded::<S>::with_capacity(1).unwrap())
+            .spawn(CarriesBombs);
+        let (open, gate) = oneshot::channel::<()>();
+        within(exec, LONG, actor.ask(|r| BombMsg::Hold(r, gate)))
+            .await
+            .expect("the actor took the Hold message");
+        assert!(actor.try_tell(BombMsg::Carry(Bomb(drops.clone()))).is_ok());
+        let sent = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| {
+            actor.try_tell(BombMsg::Carry(Bomb(drops.clone()))).is_ok()
+        }));
+        assert_eq!(sent.ok(), Some(true), "oldest: {oldest}");
+        assert_eq!(count(&drops), 1, "oldest: {oldest}");
+        assert_eq!(actor.dropped_count(), 1);
+        let observed = metrics.snapshot(actor.id()).expect("observed");
+        assert_eq!(observed.dropped, 1, "oldest: {oldest}");
+        drop(open);
+        let _ = within(exec, LONG, actor.wait()).await;
+    }
+    overflow::<E, playhouse::mailbox::DropOldest>(&exec, true).await;
+    overflow::<E, playhouse::mailbox::DropNewest>(&exec, false).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 9: a restart loop must not starve its executor.
 
@@ -515,6 +633,8 @@ executor_tests!(
     a_panicking_drop_between_incarnations_does_not_stop_the_restart,
     a_panicking_drop_in_a_cut_handler_keeps_the_kill_reason,
     a_discarded_message_whose_drop_panics_keeps_the_actors_end,
+    discarded_messages_whose_drops_all_panic_are_each_dropped,
+    an_overflow_whose_drop_panics_does_not_reach_the_sender,
     a_panicking_interval_closure_ends_the_timer_and_the_actor,
 );
 

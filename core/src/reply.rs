@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -120,6 +121,32 @@ pub(crate) fn with_drop_cause<R>(cause: NoReply, f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(DROP_CAUSE.with(|c| c.replace(Some(cause))));
     f()
+}
+
+/// Drops messages that the runtime discards or overflows, one at a time, with reply ports
+/// inside them reporting `cause`. A message's drop is user code: one that panics is contained
+/// here (the panic hook has reported it), so that the rest are still dropped, and a second
+/// panicking drop does not run while the first unwinds (which would abort the process). Whoever
+/// discards has counted and told the messages before: nothing else depends on their drops.
+pub(crate) fn drop_each_with_cause<T>(cause: NoReply, messages: impl IntoIterator<Item = T>) {
+    if !std::mem::needs_drop::<T>() {
+        return drop(messages.into_iter());
+    }
+    with_drop_cause(cause, || {
+        for msg in messages {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(msg))) {
+                forget_panic(payload);
+            }
+        }
+    })
+}
+
+/// Drops a caught panic's payload, whose own drop is user code too: a payload that panics in
+/// turn is leaked rather than unwound.
+pub(crate) fn forget_panic(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(inner);
+    }
 }
 
 /// `true` while the executor drops an actor's task on this thread ([`TaskDropBegins`]).

@@ -898,10 +898,10 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         };
         if !self.ctx.drained {
             let (rx, queue) = (&mut self.rx, &cell.queue);
-            // The discarded messages' drops are user code: one that panics must not skip the
-            // record of the end below, or the actor would never be reported ended. The rest
-            // of the backlog is still dropped as the panic leaves the discard. The observer
-            // is told before the first drop.
+            // The discarded messages' drops are user code, each contained in the discard
+            // (`drop_each_with_cause`). What else a panic could come from (a strategy's meta,
+            // a span) must not skip the record of the end below either, or the actor would
+            // never be reported ended. The observer is told before the first drop.
             let discarded = catch_unwind(AssertUnwindSafe(|| match rx {
                 RxOrReason::Receiving(rx) => rx.close_and_discard_telling(queue, told),
                 RxOrReason::Ended(_) => {

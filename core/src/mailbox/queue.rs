@@ -21,7 +21,7 @@ use super::strategy::{MessageMeta, OnFull, Strategy, Tally};
 use crate::cell::{LifeExtras, Phase, next_reading, observation_of, tell_observer};
 use crate::error::{NoReply, SendError};
 use crate::observer::{Observation, ObservedEvent};
-use crate::reply::with_drop_cause;
+use crate::reply::drop_each_with_cause;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard};
 use std::sync::Arc as StdArc;
@@ -428,19 +428,17 @@ impl<M, S: Strategy> Queue<M, S> {
                     0
                 };
                 drop(st);
-                let extra = more.len();
-                with_drop_cause(NoReply::Overflow, || {
-                    drop(oldest);
-                    drop(more);
-                });
+                // Told before the drops, which are user code: one that panics is contained
+                // (the sender's own message was queued), and the rest are still dropped.
                 if observed.is_some() {
                     let event = ObservedEvent::Enqueued { depth, reading };
                     tell_observer(observed.clone(), &event);
-                    for _ in 0..extra {
+                    for _ in 0..more.len() {
                         tell_observer(observed.clone(), &ObservedEvent::Dropped);
                     }
                 }
                 tell_observer(observed, &ObservedEvent::Dropped);
+                drop_each_with_cause(NoReply::Overflow, oldest.into_iter().chain(more));
                 Ok(())
             }
         }
@@ -788,11 +786,12 @@ pub(crate) struct Overflowed<M> {
 }
 
 impl<M> Overflowed<M> {
-    /// Drops the message (its reply ports resolve with `NoReply::Overflow`) and tells the
-    /// observer `Dropped`.
+    /// Tells the observer `Dropped`, then drops the message (its reply ports resolve with
+    /// `NoReply::Overflow`). The drop is user code: a panic in it is contained, as for every
+    /// message the mailbox drops, so the send that was counted returns as usual.
     pub(crate) fn drop_now(self) {
-        with_drop_cause(NoReply::Overflow, || drop(self.msg));
         tell_observer(self.observed, &ObservedEvent::Dropped);
+        drop_each_with_cause(NoReply::Overflow, [self.msg]);
     }
 }
 

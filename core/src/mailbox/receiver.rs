@@ -9,7 +9,7 @@ use super::priority::push_front_of_level;
 use super::queue::{Buffer, Queue, Queued, wake_all};
 use super::strategy::Strategy;
 use crate::error::NoReply;
-use crate::reply::with_drop_cause;
+use crate::reply::drop_each_with_cause;
 
 /// A message handed out, and whether it is a control message
 /// ([`Receiver::poll_recv_tagged`]).
@@ -242,7 +242,8 @@ impl<M, S: Strategy> Receiver<M, S> {
     /// Drops every message waiting (queued or in the batch), each exactly once and outside the
     /// lock, without closing the mailbox: reply ports inside them resolve with `cause`. They
     /// are added to the discarded count, and `told` gets how many before the first is dropped
-    /// (a drop is user code, and may panic). Returns how many.
+    /// (a drop is user code: one that panics is contained, and the rest are still dropped).
+    /// Returns how many.
     pub(crate) fn discard_backlog(
         &mut self,
         queue: &Queue<M, S>,
@@ -269,10 +270,7 @@ impl<M, S: Strategy> Receiver<M, S> {
         let n = rest.len() + batch.len();
         told(n);
         if n > 0 {
-            with_drop_cause(cause, || {
-                drop(batch);
-                drop(rest);
-            });
+            drop_each_with_cause(cause, batch.into_iter().chain(rest));
         }
         n
     }
@@ -314,7 +312,8 @@ impl<M, S: Strategy> Receiver<M, S> {
     }
 
     /// Closes the mailbox and drops every message still in it (queued or in the batch), each
-    /// exactly once, outside the lock. Reply ports inside them resolve with
+    /// exactly once, outside the lock, containing a panic in any one's drop (the rest are still
+    /// dropped). Reply ports inside them resolve with
     /// [`NoReply::Stopped`]. Returns how many were discarded; they are also added to the queue's
     /// discarded count.
     pub fn close_and_discard(&mut self, queue: &Queue<M, S>) -> usize {
@@ -322,7 +321,7 @@ impl<M, S: Strategy> Receiver<M, S> {
     }
 
     /// [`close_and_discard`](Self::close_and_discard), and `told` gets how many before the
-    /// first is dropped (a drop is user code, and may panic).
+    /// first is dropped.
     pub(crate) fn close_and_discard_telling(
         &mut self,
         queue: &Queue<M, S>,
@@ -349,10 +348,7 @@ impl<M, S: Strategy> Receiver<M, S> {
         let n = rest.len() + batch.len();
         told(n);
         if n > 0 {
-            with_drop_cause(NoReply::Stopped, || {
-                drop(batch);
-                drop(rest);
-            });
+            drop_each_with_cause(NoReply::Stopped, batch.into_iter().chain(rest));
         }
         n
     }

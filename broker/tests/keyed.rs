@@ -1945,7 +1945,180 @@ async fn a_drained_restart_is_reported_past_a_panicking_hook<E: Executor>(exec: 
     assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 0);
 }
 
+// ---------------------------------------------------------------------------------------------
+// A key's `Clone` and `Debug` are user code, and may panic.
+
+/// Which of a [`Touchy`] key's traits panic now.
+#[derive(Default)]
+struct Traps {
+    clone: AtomicBool,
+    debug: AtomicBool,
+}
+
+/// A key (by `id` alone) whose `Clone` or `Debug` panics while its trap is set.
+struct Touchy {
+    id: u32,
+    traps: Arc<Traps>,
+}
+
+impl Touchy {
+    fn new(id: u32, traps: &Arc<Traps>) -> Self {
+        Touchy {
+            id,
+            traps: traps.clone(),
+        }
+    }
+}
+
+impl Clone for Touchy {
+    fn clone(&self) -> Self {
+        assert!(!self.traps.clone.load(Ordering::SeqCst), "clone trap");
+        Touchy::new(self.id, &self.traps)
+    }
+}
+
+impl fmt::Debug for Touchy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        assert!(!self.traps.debug.load(Ordering::SeqCst), "debug trap");
+        write!(f, "Touchy({})", self.id)
+    }
+}
+
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Touchy {}
+
+impl ::std::hash::Hash for Touchy {
+    fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state)
+    }
+}
+
+/// Holds its handler on a gate, panics on `Boom`, answers `Ping`.
+struct Keeper;
+
+enum KeeperMsg {
+    Hold(Reply<()>, Shared<oneshot::Receiver<()>>),
+    Boom,
+    Note,
+    Ping(Reply<()>),
+}
+
+impl Actor for Keeper {
+    type Message = KeeperMsg;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Keeper {
+    async fn handle(&mut self, msg: KeeperMsg, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        match msg {
+            KeeperMsg::Hold(busy, gate) => {
+                let _ = busy.send(());
+                let _ = gate.await;
+            }
+            KeeperMsg::Boom => panic!("boom"),
+            KeeperMsg::Note => {}
+            KeeperMsg::Ping(reply) => {
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn keepers<E: Executor>(
+    exec: &E,
+    broker: &playhouse_broker::InMemoryBroker,
+) -> Keyed<Touchy, Keeper> {
+    KeyedSpec::from_fn(|_: &Touchy| Ok::<_, Infallible>(Keeper))
+        .start(&System::with_broker(exec.clone(), broker.clone()))
+}
+
+/// A crashed activation whose key's `Debug` panics (as its discards are reported) still
+/// leaves the table: it had stayed counted as active, holding the dead actor's entry.
+async fn a_crashed_activation_whose_keys_debug_panics_is_retired<E: Executor>(exec: E) {
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let keyed = keepers(&exec, &broker);
+    let traps = Arc::new(Traps::default());
+    let key = Touchy::new(13, &traps);
+    let (open, gate) = gate();
+    within(
+        &exec,
+        LONG,
+        keyed.ask(key.clone(), |busy| KeeperMsg::Hold(busy, gate)),
+    )
+    .await
+    .unwrap();
+    keyed.tell(key.clone(), KeeperMsg::Boom).await.unwrap();
+    keyed.tell(key.clone(), KeeperMsg::Note).await.unwrap();
+    traps.debug.store(true, Ordering::SeqCst);
+    let _ = open.send(());
+    eventually(&exec, "the crashed activation is retired", || {
+        keyed.active_count() == 0 && keyed.resident_count() == 0
+    })
+    .await;
+    assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 1);
+    traps.debug.store(false, Ordering::SeqCst);
+    within(&exec, LONG, keyed.ask(key.clone(), KeeperMsg::Ping))
+        .await
+        .expect("the key activates again");
+}
+
+/// A send whose key's `Clone` panics as it routes (to a new key, and to a key whose actor is
+/// passivating) gets the panic, and leaves the table as it was: the key's next send activates
+/// it. (The panic had left an entry waiting for an activation that never ran, and every later
+/// send to the key hung.)
+async fn a_send_whose_keys_clone_panics_leaves_the_key_usable<E: Executor>(exec: E) {
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let keyed = keepers(&exec, &broker);
+    let traps = Arc::new(Traps::default());
+    // A new key.
+    traps.clone.store(true, Ordering::SeqCst);
+    let sent = ::std::panic::AssertUnwindSafe(keyed.tell(Touchy::new(1, &traps), KeeperMsg::Note))
+        .catch_unwind()
+        .await;
+    assert!(sent.is_err(), "the sender's own clone panicked");
+    traps.clone.store(false, Ordering::SeqCst);
+    within(
+        &exec,
+        LONG,
+        keyed.ask(Touchy::new(1, &traps), KeeperMsg::Ping),
+    )
+    .await
+    .expect("the new key activates");
+    // A key whose actor is passivating: its mailbox is closed while its handler holds.
+    let (open, gate) = gate();
+    within(
+        &exec,
+        LONG,
+        keyed.ask(Touchy::new(2, &traps), |busy| KeeperMsg::Hold(busy, gate)),
+    )
+    .await
+    .unwrap();
+    assert!(keyed.passivate(&Touchy::new(2, &traps)));
+    traps.clone.store(true, Ordering::SeqCst);
+    let sent = ::std::panic::AssertUnwindSafe(keyed.tell(Touchy::new(2, &traps), KeeperMsg::Note))
+        .catch_unwind()
+        .await;
+    assert!(sent.is_err(), "the sender's own clone panicked");
+    traps.clone.store(false, Ordering::SeqCst);
+    let _ = open.send(());
+    within(
+        &exec,
+        LONG,
+        keyed.ask(Touchy::new(2, &traps), KeeperMsg::Ping),
+    )
+    .await
+    .expect("the key activates again");
+}
+
 executor_tests!(
+    a_crashed_activation_whose_keys_debug_panics_is_retired,
+    a_send_whose_keys_clone_panics_leaves_the_key_usable,
     a_drained_restart_is_reported_past_a_panicking_hook,
     activates_on_first_message,
     keeps_per_key_order,

@@ -29,6 +29,7 @@ use super::error::{
 use super::factory_scope::FactoryScope;
 use super::shared::{Counters, Shared};
 use super::spec::Key;
+use super::spec::key_text;
 use super::supervise::{Reactivation, ReactivationSource};
 
 impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
@@ -209,7 +210,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                             })
                             .on_drained(move |n| {
                                 reported.fetch_add(n as u64, Ordering::Relaxed);
-                                report(DeadLetterKind::Drained, &format!("{key:?}"), n as u64);
+                                report(DeadLetterKind::Drained, &key_text(&key), n as u64);
                             }),
                     )
                 }
@@ -243,7 +244,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
                 .discarded_count()
                 .saturating_sub(drained.load(Ordering::Relaxed));
             if discarded > 0 {
-                report(DeadLetterKind::ActorGone, &format!("{key:?}"), discarded);
+                report(DeadLetterKind::ActorGone, &key_text(&key), discarded);
             }
             if let Some(shared) = weak.upgrade() {
                 shared.retire(hash, id, this.dropped_count());
@@ -253,7 +254,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
     }
 
     fn key_text(&self) -> String {
-        format!("{:?}", self.key)
+        key_text(&self.key)
     }
 
     /// The factory failed: every waiting sender gets its message back with the cause, and the

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::spec::key_text;
 use playhouse_core::NoReply;
 
 /// Why an activation's factory failed, shared by every message that was waiting for it.
@@ -425,11 +426,11 @@ impl<M> Undelivered<M> {
         match self {
             Undelivered::Error(e) => KeyedAskError::NotDelivered(e),
             Undelivered::OwnKey(message) => KeyedAskError::Deadlock {
-                key: format!("{key:?}"),
+                key: key_text(&key),
                 message,
             },
             Undelivered::TimedOut(message) => KeyedAskError::Timeout {
-                key: format!("{key:?}"),
+                key: key_text(&key),
                 message,
             },
         }
@@ -441,11 +442,11 @@ impl<M> Undelivered<M> {
         match self {
             Undelivered::Error(e) => e,
             Undelivered::OwnKey(message) => KeyedError::Deadlock {
-                key: format!("{key:?}"),
+                key: key_text(&key),
                 message,
             },
             Undelivered::TimedOut(message) => KeyedError::Timeout {
-                key: format!("{key:?}"),
+                key: key_text(&key),
                 message,
             },
         }

@@ -18,6 +18,7 @@ use super::key_ref::KeyRef;
 use super::launch::Launch;
 use super::passivation::Sweeper;
 use super::shared::{Fast, Shared, Slow};
+use super::spec::key_text;
 use super::spec::{Key, KeyedSpec};
 use super::tell::Tell;
 
@@ -319,12 +320,12 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         match self.shared.route_fast(hash, key, msg, false, None) {
             Fast::Sent => Ok(()),
             Fast::Full(message) | Fast::Wait(_, message) => Err(KeyedError::Full {
-                key: format!("{key:?}"),
+                key: key_text(&key),
                 message,
             }),
             // (`Own` never: a send names no asker.)
             Fast::Inactive(message) | Fast::Own(message) => Err(KeyedError::Inactive {
-                key: format!("{key:?}"),
+                key: key_text(&key),
                 message,
             }),
         }
@@ -473,14 +474,14 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                 Ok(answer) => answer,
                 Err(_) => {
                     return Err(KeyedAskError::Timeout {
-                        key: format!("{key:?}"),
+                        key: key_text(&key),
                         message: None,
                     });
                 }
             },
         };
         answer.map_err(|reason| KeyedAskError::NoReply {
-            key: format!("{key:?}"),
+            key: key_text(&key),
             reason,
         })
     }
@@ -558,7 +559,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
         }
         match fast {
             Fast::Full(message) => Err(KeyedError::Full {
-                key: format!("{key:?}"),
+                key: key_text(&key),
                 message,
             }
             .into()),
@@ -585,7 +586,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                 Fast::Sent => return Ok(()),
                 Fast::Full(message) => {
                     return Err(KeyedError::Full {
-                        key: format!("{key:?}"),
+                        key: key_text(&key),
                         message,
                     }
                     .into());
@@ -603,7 +604,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                         Ok(()) => return Ok(()),
                         Err(SendTimeoutError::Full(message)) => {
                             return Err(KeyedError::Full {
-                                key: format!("{key:?}"),
+                                key: key_text(&key),
                                 message,
                             }
                             .into());
@@ -683,7 +684,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Keyed<K, A, MB> {
                         // The activation always answers; this is a task dropped without
                         // running its destructors.
                         Err(_) => Err(KeyedError::Cancelled {
-                            key: format!("{key:?}"),
+                            key: key_text(&key),
                             message: None,
                         }
                         .into()),
@@ -820,7 +821,7 @@ pub(crate) fn flatten<K: Key, M, T, E>(
     match answer {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(KeyedAskError::HandlerError {
-            key: format!("{key:?}"),
+            key: key_text(&key),
             error,
         }),
         Err(e) => Err(e.map_handler_error(|never| match never {})),

@@ -18,6 +18,7 @@ use super::error::{KeyedAskError, KeyedError};
 use super::handle::{Deadline, Keyed, flatten};
 use super::shared::{Fast, full_waits};
 use super::spec::Key;
+use super::spec::key_text;
 
 /// A handle on one key of a keyed set: it sends to that key as [`Keyed::tell`] does, but keeps
 /// a reference to the key's current activation, so that a send to an active key is the
@@ -247,7 +248,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
             Fast::Full(message) | Fast::Wait(_, message) => Err(self.full(message)),
             // (`Own` never: a send names no asker.)
             Fast::Inactive(message) | Fast::Own(message) => Err(KeyedError::Inactive {
-                key: format!("{:?}", self.key),
+                key: key_text(&self.key),
                 message,
             }),
         }
@@ -287,7 +288,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
                 .map_err(|e| e.into_ask_error(&self.key))?,
         }
         rx.await.map_err(|reason| KeyedAskError::NoReply {
-            key: format!("{:?}", self.key),
+            key: key_text(&self.key),
             reason,
         })
     }
@@ -336,7 +337,7 @@ impl<K: Key, A: Actor, MB: Mailbox> KeyRef<K, A, MB> {
 
     fn full(&self, message: A::Message) -> KeyedError<A::Message> {
         KeyedError::Full {
-            key: format!("{:?}", self.key),
+            key: key_text(&self.key),
             message,
         }
     }
@@ -406,7 +407,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for KeyRefTell<'_, K, A, MB> {
                     Cache::Sent => return Poll::Ready(Ok(())),
                     Cache::Fast(message, false) => {
                         return Poll::Ready(Err(KeyedError::Full {
-                            key: format!("{key:?}"),
+                            key: key_text(&key),
                             message,
                         }));
                     }
@@ -425,7 +426,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Future for KeyRefTell<'_, K, A, MB> {
                             }
                             Fast::Full(message) => {
                                 return Poll::Ready(Err(KeyedError::Full {
-                                    key: format!("{key:?}"),
+                                    key: key_text(&key),
                                     message,
                                 }));
                             }

@@ -227,7 +227,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
             return Slow::Activate(self.activation(hash, key.clone(), id, None), rx, id, false);
         }
         let mut replaced = None;
-        let (id, predecessor) = {
+        let (id, predecessor, owned) = {
             let mut guard = self.table.write(hash);
             let shard = &mut *guard;
             match shard.get_mut(hash, key) {
@@ -273,6 +273,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                             Err(SendError::Closed(m)) => (m, active.actor.downgrade()),
                         },
                     };
+                    // The key's clone is user code: made before the entry changes, so that a
+                    // clone that panics leaves the table as it was (an `Activating` entry
+                    // without its activation would hold the key's senders for ever).
+                    let owned = key.clone();
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                     let waiting = Waiting {
                         message: m,
@@ -287,9 +291,11 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                         shard.active = shard.active.saturating_sub(1);
                     }
                     replaced = Some(old);
-                    (id, Some(predecessor))
+                    (id, Some(predecessor), owned)
                 }
                 None => {
+                    // Both clones before the insertion (see above).
+                    let (stored, owned) = (key.clone(), key.clone());
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                     let waiting = Waiting {
                         message: msg,
@@ -299,10 +305,10 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                     };
                     shard.insert_new(
                         hash,
-                        key.clone(),
+                        stored,
                         Slot::Activating(Activating::new(id, waiting, None)),
                     );
-                    (id, None)
+                    (id, None, owned)
                 }
             }
         };
@@ -314,7 +320,7 @@ impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
                 .as_ref()
                 .is_some_and(|p| Some(p.id()) == ActorId::current());
         Slow::Activate(
-            self.activation(hash, key.clone(), id, predecessor),
+            self.activation(hash, owned, id, predecessor),
             rx,
             id,
             detached,

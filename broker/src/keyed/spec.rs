@@ -16,9 +16,31 @@ use super::supervise::{BoxedSupervision, ByRestart, Reactivation, SupervisionMak
 /// What a key must be: hashed and compared to find its activation, cloned into the activation
 /// task, printed (`Debug`) into errors, and shared between threads. Implemented for every type
 /// that is all of these (integers, `String`, `Uuid`, tuples of them, …).
+///
+/// These are your code, and a panic in one is handled so: a panic in `Hash`, `Eq` or `Clone`
+/// while a send routes comes out of that send (the table is left as it was, and the key's next
+/// send works); a `Debug` that panics where the set names the key (an error, a dead letter)
+/// gives a placeholder text instead.
 pub trait Key: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static {}
 
 impl<T: Hash + Eq + Clone + fmt::Debug + Send + Sync + 'static> Key for T {}
+
+/// A key as errors and dead letters name it: its `Debug` text. That is user code, and some of
+/// it runs on an activation's task or an exit watcher, where a panic would cut short the work
+/// around it (retiring the key's entry): a `Debug` that panics gives a placeholder instead.
+pub(crate) fn key_text<K: fmt::Debug>(key: &K) -> String {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    match catch_unwind(AssertUnwindSafe(|| format!("{key:?}"))) {
+        Ok(text) => text,
+        Err(payload) => {
+            // The payload's drop is user code too: one that panics in turn is leaked.
+            if let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(inner);
+            }
+            format!("<a {} whose Debug panicked>", std::any::type_name::<K>())
+        }
+    }
+}
 
 /// The factory, type-erased: called once per activation (the cold path).
 pub(crate) type Factory<K, A> = Arc<dyn Fn(&K) -> BoxFuture<Result<A, BoxError>> + Send + Sync>;

@@ -17,6 +17,7 @@ use super::error::KeyedError;
 use super::handle::{Deadline, Keyed};
 use super::shared::Fast;
 use super::spec::Key;
+use super::spec::key_text;
 
 /// The future of [`Keyed::tell`](super::Keyed::tell): resolves once the message is in the
 /// mailbox of the key's activation (activating the key first if need be), or with why not.
@@ -83,7 +84,7 @@ impl<'a, K: Key, A: Actor, MB: Mailbox> Tell<'a, K, A, MB> {
     #[inline(never)]
     fn full(key: &K, message: A::Message) -> KeyedError<A::Message> {
         KeyedError::Full {
-            key: format!("{key:?}"),
+            key: key_text(&key),
             message,
         }
     }

@@ -129,7 +129,9 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// the actor (converted into its message type), by the rules of the actor's own mailbox.
     /// An actor that ends is unsubscribed by itself. Each call makes a subscription of its own:
     /// an actor subscribed twice to a topic gets two copies of each message, until one of the
-    /// two ids is unsubscribed.
+    /// two ids is unsubscribed. The actor's `From<M>` (and `TryInto<M>`, which hands an
+    /// undelivered copy back) run on the publisher's thread: one that panics panics the
+    /// publish.
     ///
     /// # Errors
     ///

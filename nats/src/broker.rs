@@ -829,18 +829,29 @@ fn telling(e: &ConnectError) -> u8 {
 /// What a failed connect means for the user (`tls`: TLS was asked for, by the configuration or
 /// the URL).
 fn connect_error(e: &async_nats::ConnectError, tls: bool) -> ConnectError {
-    let detail = e.to_string();
-    match e.kind() {
-        async_nats::ConnectErrorKind::AuthorizationViolation
-        | async_nats::ConnectErrorKind::Authentication => ConnectError::NotAuthorized(detail),
-        async_nats::ConnectErrorKind::Tls => ConnectError::Tls(detail),
-        async_nats::ConnectErrorKind::ServerParse => ConnectError::InvalidConfig(detail),
-        _ if detail.contains("tls")
-            || detail.contains("TLS")
-            || detail.contains("certificate")
-            // rustls, reading a plaintext server's first bytes as a TLS record.
-            || (tls && detail.contains("InvalidContentType")) =>
-        {
+    classify_connect_error(e.kind(), e.to_string(), tls)
+}
+
+/// What a failed connection attempt was, from the client's kind and text. rustls's failures
+/// come as IO errors, named only in the text: a certificate the server refused arrives as an
+/// alert ("received fatal alert: BadCertificate"), and a plaintext server's first bytes, read
+/// as a TLS record, as "InvalidContentType".
+fn classify_connect_error(
+    kind: async_nats::ConnectErrorKind,
+    detail: String,
+    tls: bool,
+) -> ConnectError {
+    use async_nats::ConnectErrorKind as Kind;
+    let lower = detail.to_ascii_lowercase();
+    match kind {
+        Kind::AuthorizationViolation | Kind::Authentication => ConnectError::NotAuthorized(detail),
+        _ if tls && lower.contains("invalidcontenttype") => ConnectError::Tls(format!(
+            "the server does not offer TLS (it answered in plaintext; a loopback development \
+             server without TLS needs `NodeConfig::allow_plaintext()` and a nats:// URL): {detail}"
+        )),
+        Kind::Tls => ConnectError::Tls(detail),
+        Kind::ServerParse => ConnectError::InvalidConfig(detail),
+        _ if lower.contains("tls") || lower.contains("certificate") || lower.contains("alert") => {
             ConnectError::Tls(detail)
         }
         _ => ConnectError::Unreachable(detail),
@@ -1332,6 +1343,40 @@ impl<C: Codec> MessageBroker for NatsBroker<C> {
 
 #[cfg(test)]
 mod tests {
+    /// rustls's failures arrive as IO errors: a refused client certificate is a TLS failure,
+    /// not a server out of reach, and a plaintext server is named as such.
+    #[test]
+    fn tls_failures_reported_as_io_errors_are_tls_failures() {
+        use super::classify_connect_error as classify;
+        use crate::ConnectError;
+        use async_nats::ConnectErrorKind as Kind;
+        for refused in [
+            "IO error: received fatal alert: BadCertificate",
+            "IO error: received fatal alert: CertificateRequired",
+        ] {
+            let e = classify(Kind::Io, refused.to_owned(), true);
+            assert!(
+                matches!(&e, ConnectError::Tls(why) if why == refused),
+                "{e:?}"
+            );
+        }
+        let plaintext = "IO error: received corrupt message of type InvalidContentType";
+        let e = classify(Kind::Io, plaintext.to_owned(), true);
+        assert!(
+            matches!(&e, ConnectError::Tls(why) if why.contains("does not offer TLS")
+                && why.contains("allow_plaintext()") && why.ends_with(plaintext)),
+            "{e:?}"
+        );
+        let e = classify(Kind::Io, "Connection refused (os error 111)".into(), true);
+        assert!(matches!(e, ConnectError::Unreachable(_)), "{e:?}");
+        let e = classify(
+            Kind::AuthorizationViolation,
+            "authorization violation".into(),
+            true,
+        );
+        assert!(matches!(e, ConnectError::NotAuthorized(_)), "{e:?}");
+    }
+
     use super::{Link, LinkChange};
     use async_nats::Event;
 

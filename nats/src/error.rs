@@ -19,8 +19,9 @@ pub enum ConnectError {
     InvalidConfig(String),
     /// The server refused the credentials (or none were given and it requires some).
     NotAuthorized(String),
-    /// TLS failed: the server's certificate is not trusted, or TLS is required and the server
-    /// does not offer it.
+    /// TLS failed: the server's certificate is not trusted, the server refused this node's
+    /// client certificate (or its absence, under mutual TLS), or TLS is required and the
+    /// server does not offer it.
     Tls(String),
     /// The server could not be reached within the connect timeout.
     Unreachable(String),

@@ -36,6 +36,8 @@ executor_tests!(
     a_request_to_a_panicking_handler_is_no_reply,
     a_request_to_a_stopping_actor_is_handed_back_and_a_dead_letter,
     an_actor_requesting_itself_is_a_deadlock,
+    requests_racing_their_timeouts_balance_the_ledger,
+    an_answer_accepted_as_its_request_times_out_is_counted_late,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -701,4 +703,198 @@ fn request_types_are_send_and_sync() {
     send_sync::<RequestError<u64>>();
     send_sync::<DeadLetter>();
     send_sync::<playhouse::DeadLetterCounts>();
+}
+
+/// Spins for a few microseconds, then answers, counting the answers `respond` accepted.
+struct Racer(Arc<AtomicUsize>);
+
+enum R {
+    Double(u64, Request<u64>),
+}
+
+impl Actor for Racer {
+    type Message = R;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Racer {
+    async fn handle(
+        &mut self,
+        R::Double(n, request): R,
+        _: &mut Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        let start = ::std::time::Instant::now();
+        while start.elapsed() < Duration::from_micros(n % 200) {
+            ::std::hint::spin_loop();
+        }
+        if request.respond(n * 2).is_ok() {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// Requests whose timeouts race their answers, in real time (timeouts of 50 to 400 µs against
+/// answers of 0 to 200 µs, from four tasks at once). Whatever wins each race, the ledger
+/// balances: every answer `respond` accepted reached its requester or was counted late, and
+/// every request that timed out has its answer counted late. (The narrowest of these races,
+/// an answer accepted as its request times out, is made certain by
+/// `an_answer_accepted_as_its_request_times_out_is_counted_late`.) No timing is asserted.
+async fn requests_racing_their_timeouts_balance_the_ledger<E: Executor>(exec: E) {
+    const TASKS: u64 = 4;
+    const EACH: u64 = 250;
+    let system = System::new(exec.clone());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let racer = system.spawner(Unbounded).spawn(Racer(accepted.clone()));
+    system.broker().register("racer", &racer).unwrap();
+    let (answered, timed_out) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut done = Vec::new();
+    for task in 0..TASKS {
+        let (tx, rx) = oneshot::channel::<()>();
+        let (broker, answered, timed_out) =
+            (system.broker().clone(), answered.clone(), timed_out.clone());
+        exec.spawn(async move {
+            let mut seed = task * 7919 + 1;
+            for i in 0..EACH {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let n = task * 100_000 + i * 7 + (seed >> 33) % 200;
+                let timeout = Duration::from_micros(50 + (seed >> 40) % 350);
+                match broker
+                    .request::<Racer, Unbounded, _>("racer", |r| R::Double(n, r), timeout)
+                    .await
+                {
+                    Ok(v) => {
+                        assert_eq!(v, 2 * n);
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(RequestError::Timeout { unsent: None, .. }) => {
+                        timed_out.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            let _ = tx.send(());
+        });
+        done.push(rx);
+    }
+    for rx in done {
+        within(&exec, LONG, rx).await.expect("the requests ended");
+    }
+    racer.stop();
+    within(&exec, LONG, racer.wait()).await;
+    let (answered, timed_out) = (
+        answered.load(Ordering::SeqCst),
+        timed_out.load(Ordering::SeqCst),
+    );
+    assert_eq!(answered + timed_out, (TASKS * EACH) as usize);
+    let late = system.broker().late_replies() as usize;
+    assert_eq!(
+        (accepted.load(Ordering::SeqCst), late),
+        (answered, timed_out),
+        "(respond accepted, late replies) against (answered, timed out)"
+    );
+}
+
+/// What [`AnswersAsItTimesOut`] shares with its handler: the request held back, and the waker
+/// of the timer waiting for it.
+#[derive(Clone, Default)]
+struct HeldBack(Arc<Mutex<Slot>>);
+
+/// The request held back, and the waker of the timer waiting for it.
+type Slot = (Option<Request<u64>>, Option<::std::task::Waker>);
+
+/// An executor whose timers end only once a request is held back, and answer it as they end:
+/// the answer lands in the requester's port after the requester looked there, and before it
+/// sees its timer over, which is the race this executor makes certain.
+#[derive(Clone)]
+struct AnswersAsItTimesOut<E> {
+    inner: E,
+    held: HeldBack,
+}
+
+impl<E: Executor> Executor for AnswersAsItTimesOut<E> {
+    type Sleep = ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ()> + Send>>;
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: ::std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.spawn(future)
+    }
+
+    fn sleep_until(&self, _: ::std::time::Instant) -> Self::Sleep {
+        let held = self.held.clone();
+        Box::pin(::std::future::poll_fn(move |cx| {
+            let mut slot = held.0.lock().unwrap();
+            match slot.0.take() {
+                Some(request) => {
+                    assert_eq!(request.respond(42), Ok(()), "the port is still open");
+                    ::std::task::Poll::Ready(())
+                }
+                None => {
+                    slot.1 = Some(cx.waker().clone());
+                    ::std::task::Poll::Pending
+                }
+            }
+        }))
+    }
+}
+
+/// Holds each request back for the executor's timer to answer.
+struct HoldsBack(HeldBack);
+
+impl Actor for HoldsBack {
+    type Message = Request<u64>;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for HoldsBack {
+    async fn handle(
+        &mut self,
+        request: Request<u64>,
+        _: &mut Context<Self, V>,
+    ) -> Result<(), Infallible> {
+        let mut slot = (self.0).0.lock().unwrap();
+        slot.0 = Some(request);
+        if let Some(waker) = slot.1.take() {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+/// An answer that the port accepted (`respond` returned `Ok`) just as its request timed out
+/// reaches nobody, and is counted as a late reply all the same: the port dropped it unread.
+async fn an_answer_accepted_as_its_request_times_out_is_counted_late<E: Executor>(exec: E) {
+    let held = HeldBack::default();
+    let system = System::new(AnswersAsItTimesOut {
+        inner: exec.clone(),
+        held: held.clone(),
+    });
+    let seen = watch(&system);
+    let actor = system.spawner(Unbounded).spawn(HoldsBack(held));
+    system.broker().register("held", &actor).unwrap();
+    let asked = system.broker().request::<HoldsBack, Unbounded, _>(
+        "held",
+        |r| r,
+        Duration::from_secs(3600),
+    );
+    let id = match within(&exec, LONG, asked).await {
+        Err(RequestError::Timeout { id, unsent: None }) => id,
+        other => panic!("expected a timeout with the request delivered, got {other:?}"),
+    };
+    assert_eq!(system.broker().late_replies(), 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [DeadLetter {
+            kind: DeadLetterKind::LateReply,
+            target: "held".into(),
+            message_type: "u64",
+            correlation: Some(id),
+        }]
+    );
+    actor.stop();
+    within(&exec, LONG, actor.wait()).await;
 }

@@ -17,6 +17,13 @@
 //!   [`LateReply`](playhouse_core::DeadLetterKind::LateReply) there, on the answering actor's
 //!   thread. The target's name is copied into the request only while a dead-letter hook is
 //!   installed, since only a hook reads it.
+//! - **An answer that lands as the port closes is counted too.** The requester's port closes
+//!   by being dropped, and a one-shot channel cannot close and look for a value in one step: an
+//!   answer sent between the requester's last look and that drop is accepted (`respond` says
+//!   `Ok`) and dropped unread. So the answer travels as an
+//!   [`Answer`](playhouse_core::Answer), which carries the sink and counts itself late when it
+//!   is dropped with its value still in it ([`Request::counted`]). Its cost: the answer is a
+//!   little larger (the sink and the id ride with it), nothing more.
 //!
 //! # What it costs
 //!
@@ -68,12 +75,12 @@ where
     let target = dead.watched().then(|| Box::from(name));
     let asked = actor
         .ask_timeout(
-            |reply| make(Request::new(id, reply).report_late_to(sink, target)),
+            |reply| make(Request::counted(id, reply, sink, target)),
             timeout,
         )
         .await;
     match asked {
-        Ok(value) => Ok(value),
+        Ok(answer) => Ok(answer.into_value()),
         Err(AskError::Closed(m)) => {
             dead.record(
                 DeadLetterKind::ActorGone,

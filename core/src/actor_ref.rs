@@ -210,6 +210,13 @@ impl<A: Actor, MB: Mailbox> ActorRef<A, MB> {
     /// playhouse ships); whether an answer ever wins that race depends on the executor's
     /// scheduling.
     ///
+    /// An answer sent at the very moment the ask gives up may be accepted by the port (the
+    /// handler's [`Reply::send`] returns `Ok`) and dropped unread as the ask returns
+    /// `Timeout`: a one-shot port cannot close and look for a value in one step. A broker's
+    /// [`request`](crate::MessageBroker::request) counts such an answer as a late reply
+    /// ([`Request::counted`](crate::Request::counted)); here the answer's own `Drop` is the
+    /// only place that sees it.
+    ///
     /// # Errors
     ///
     /// As [`ask`](ActorRef::ask), plus `Timeout`.

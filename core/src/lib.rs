@@ -126,7 +126,7 @@ mod yield_now;
 pub use actor::{Actor, BoxError, Handler};
 pub use actor_ref::{ActorRef, IncarnationEnd, WeakActorRef};
 pub use broker::{
-    CorrelationId, DEFAULT_BLOCK_WAIT, DeadLetter, DeadLetterCounts, DeadLetterHookId,
+    Answer, CorrelationId, DEFAULT_BLOCK_WAIT, DeadLetter, DeadLetterCounts, DeadLetterHookId,
     DeadLetterKind, DeadLetterSink, LookupError, MessageBroker, PublishOptions, PublishReport,
     RegistryError, Request, RequestError, SubscriptionId, Topic, TopicError, TopicPublisher,
     Undelivered, UndeliveredReason,

@@ -23,7 +23,7 @@ mod topic_publisher;
 pub use dead_letter::{
     DeadLetter, DeadLetterCounts, DeadLetterHookId, DeadLetterKind, DeadLetterSink,
 };
-pub use request::{CorrelationId, Request, RequestError};
+pub use request::{Answer, CorrelationId, Request, RequestError};
 
 pub use publish::{
     DEFAULT_BLOCK_WAIT, PublishOptions, PublishReport, Undelivered, UndeliveredReason,
@@ -193,7 +193,8 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     /// scheduling. An answer given after the timeout
     /// passed reaches nobody: the broker counts it as a
     /// [`LateReply`](DeadLetterKind::LateReply) dead letter, and the handler's
-    /// [`Request::respond`] hands it back.
+    /// [`Request::respond`] hands it back (or, for one that landed as the requester gave up,
+    /// returns `Ok`: see [`Request::counted`]).
     ///
     /// The actor and mailbox types are named as for [`lookup`](MessageBroker::lookup):
     /// `broker.request::<Counter, Bounded, _>("counter", Msg::Get, timeout)`.

@@ -68,7 +68,9 @@ struct LateReplies {
 /// Every request has a port of its own, so an answer can only ever reach the request it was
 /// made for. An answer given after the requester stopped waiting (its timeout passed, or it gave
 /// up) reaches nobody: [`respond`](Request::respond) hands the value back, and the broker counts
-/// it as a [`LateReply`](DeadLetterKind::LateReply) dead letter. Dropping the request unanswered
+/// it as a [`LateReply`](DeadLetterKind::LateReply) dead letter. One that lands as the requester
+/// gives up may be accepted (`Ok`) and then dropped unread; a broker's request
+/// ([`counted`](Request::counted)) counts that one too. Dropping the request unanswered
 /// resolves the requester at once with [`RequestError::NoReply`], as dropping a `Reply` does.
 ///
 /// ```
@@ -95,19 +97,131 @@ struct LateReplies {
 /// ```
 pub struct Request<R> {
     id: CorrelationId,
-    reply: Reply<R>,
+    port: Port<R>,
     late: Option<LateReplies>,
+}
+
+/// The port a request's answer goes back through.
+enum Port<R> {
+    /// The answer itself ([`Request::new`]).
+    Plain(Reply<R>),
+    /// The answer wrapped in an [`Answer`] that counts itself late if it is dropped unread
+    /// ([`Request::counted`]).
+    Counted(Reply<Answer<R>>),
+}
+
+/// What the port of a [`Request::counted`] carries: the answer, and where it counts itself as
+/// a [`LateReply`](DeadLetterKind::LateReply) if the requester's port drops it unread.
+///
+/// A port whose requester gives up at the moment the answer arrives may have accepted the
+/// answer (`respond` returned `Ok`) and then dropped it as it closed: a one-shot channel
+/// cannot close and look for a value in one step. The answer's own drop is the only place
+/// that sees it, so it reports itself there. Its requester takes the value out with
+/// [`into_value`](Answer::into_value), and nothing is reported.
+pub struct Answer<R> {
+    /// `Some` until taken (or handed back to `respond`).
+    value: Option<R>,
+    /// Where it reports itself dropped unread, and as which request.
+    late: Option<(LateReplies, CorrelationId)>,
+}
+
+impl<R> Answer<R> {
+    /// The answer, taken out: nothing is reported.
+    pub fn into_value(mut self) -> R {
+        match self.value.take() {
+            Some(value) => value,
+            // Every `Answer` is made with its value, which only `into_value` and `respond`
+            // (on an `Answer` that never left it) take out.
+            None => unreachable!("an answer holds its value until it is taken"),
+        }
+    }
+}
+
+impl<R> Drop for Answer<R> {
+    fn drop(&mut self) {
+        if self.value.is_some()
+            && let Some((late, id)) = &self.late
+        {
+            late.report::<R>(*id);
+        }
+    }
+}
+
+impl<R> fmt::Debug for Answer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Answer")
+            .field("answers", &std::any::type_name::<R>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LateReplies {
+    /// Counts a late answer to request `id`.
+    fn report<R>(&self, id: CorrelationId) {
+        self.sink.dead_letter(
+            DeadLetterKind::LateReply,
+            self.target.as_deref().unwrap_or(""),
+            std::any::type_name::<R>(),
+            Some(id),
+        );
+    }
 }
 
 impl<R> Request<R> {
     /// A request named `id`, answered through `reply`. A late answer is handed back by
     /// [`respond`](Request::respond) and reported nowhere; a broker that counts late replies
-    /// adds its sink with [`report_late_to`](Request::report_late_to).
+    /// adds its sink with [`report_late_to`](Request::report_late_to), or makes the request
+    /// with [`counted`](Request::counted).
     pub fn new(id: CorrelationId, reply: Reply<R>) -> Self {
         Request {
             id,
-            reply,
+            port: Port::Plain(reply),
             late: None,
+        }
+    }
+
+    /// A request named `id` whose answer travels as an [`Answer`], reported to `sink` as a
+    /// [`LateReply`](DeadLetterKind::LateReply) dead letter (target `target`, or the empty
+    /// string) whenever it reaches nobody: handed back by [`respond`](Request::respond), as
+    /// with [`report_late_to`](Request::report_late_to), and also accepted by the port just as
+    /// its requester gave up, and dropped unread. For broker implementations: the requester
+    /// takes the value out with [`Answer::into_value`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use playhouse_core::{CorrelationId, DeadLetterKind, DeadLetterSink, Request, reply_port};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// struct Count(AtomicU32);
+    /// impl DeadLetterSink for Count {
+    ///     fn dead_letter(&self, kind: DeadLetterKind, _: &str, _: &'static str, _: Option<CorrelationId>) {
+    ///         assert_eq!(kind, DeadLetterKind::LateReply);
+    ///         self.0.fetch_add(1, Ordering::SeqCst);
+    ///     }
+    /// }
+    /// let late = Arc::new(Count(AtomicU32::new(0)));
+    ///
+    /// // Answered in time: the requester takes the value, nothing is counted.
+    /// let (reply, rx) = reply_port();
+    /// Request::counted(CorrelationId::next(), reply, late.clone(), None).respond(7).unwrap();
+    /// assert_eq!(futures::executor::block_on(rx).unwrap().into_value(), 7);
+    ///
+    /// // Accepted, then dropped unread by a requester giving up: counted.
+    /// let (reply, rx) = reply_port::<playhouse_core::Answer<u32>>();
+    /// Request::counted(CorrelationId::next(), reply, late.clone(), None).respond(8).unwrap();
+    /// drop(rx);
+    /// assert_eq!(late.0.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn counted(
+        id: CorrelationId,
+        reply: Reply<Answer<R>>,
+        sink: Arc<dyn DeadLetterSink>,
+        target: Option<Box<str>>,
+    ) -> Self {
+        Request {
+            id,
+            port: Port::Counted(reply),
+            late: Some(LateReplies { sink, target }),
         }
     }
 
@@ -137,23 +251,40 @@ impl<R> Request<R> {
     /// gave up); the broker then counts a [`LateReply`](DeadLetterKind::LateReply) dead letter.
     /// The value never reaches another request.
     pub fn respond(self, value: R) -> Result<(), R> {
-        let Request { id, reply, late } = self;
-        reply.send(value).inspect_err(|_| {
-            if let Some(late) = late {
-                late.sink.dead_letter(
-                    DeadLetterKind::LateReply,
-                    late.target.as_deref().unwrap_or(""),
-                    std::any::type_name::<R>(),
-                    Some(id),
-                );
+        let Request { id, port, late } = self;
+        match port {
+            Port::Plain(reply) => reply.send(value).inspect_err(|_| {
+                if let Some(late) = late {
+                    late.report::<R>(id);
+                }
+            }),
+            Port::Counted(reply) => {
+                let answer = Answer {
+                    value: Some(value),
+                    late: late.map(|late| (late, id)),
+                };
+                reply.send(answer).map_err(|mut answer| {
+                    // Counted here, once: the value is taken out before the answer drops.
+                    let value = answer.value.take();
+                    if let Some((late, id)) = &answer.late {
+                        late.report::<R>(*id);
+                    }
+                    match value {
+                        Some(value) => value,
+                        None => unreachable!("an answer holds its value until it is taken"),
+                    }
+                })
             }
-        })
+        }
     }
 
     /// `true` if the requester is no longer waiting for the answer: a handler may skip the
     /// work (an answer now would be a late reply).
     pub fn is_closed(&self) -> bool {
-        self.reply.is_closed()
+        match &self.port {
+            Port::Plain(reply) => reply.is_closed(),
+            Port::Counted(reply) => reply.is_closed(),
+        }
     }
 }
 

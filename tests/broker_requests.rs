@@ -736,8 +736,8 @@ impl<V: Env> Handler<V> for Racer {
 
 /// Requests whose timeouts race their answers, in real time (timeouts of 50 to 400 µs against
 /// answers of 0 to 200 µs, from four tasks at once). Whatever wins each race, the ledger
-/// balances: every answer `respond` accepted reached its requester or was counted late, and
-/// every request that timed out has its answer counted late. (The narrowest of these races,
+/// balances: every request that timed out has its answer counted late, and every answer
+/// `respond` accepted reached its requester or belongs to one of those. (The narrowest of these races,
 /// an answer accepted as its request times out, is made certain by
 /// `an_answer_accepted_as_its_request_times_out_is_counted_late`.) No timing is asserted.
 async fn requests_racing_their_timeouts_balance_the_ledger<E: Executor>(exec: E) {
@@ -789,11 +789,14 @@ async fn requests_racing_their_timeouts_balance_the_ledger<E: Executor>(exec: E)
         timed_out.load(Ordering::SeqCst),
     );
     assert_eq!(answered + timed_out, (TASKS * EACH) as usize);
+    // Each timed-out request's answer is counted late, whether `respond` found the port
+    // closed or the port accepted it as its requester gave up (then `accepted` counts it too).
     let late = system.broker().late_replies() as usize;
-    assert_eq!(
-        (accepted.load(Ordering::SeqCst), late),
-        (answered, timed_out),
-        "(respond accepted, late replies) against (answered, timed out)"
+    let accepted = accepted.load(Ordering::SeqCst);
+    assert_eq!(late, timed_out);
+    assert!(
+        (answered..=answered + timed_out).contains(&accepted),
+        "respond accepted {accepted}, answered {answered}, timed out {timed_out}"
     );
 }
 

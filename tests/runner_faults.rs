@@ -451,6 +451,29 @@ async fn discarded_messages_whose_drops_all_panic_are_each_dropped<E: Executor>(
     }
 }
 
+/// An expired message whose drop panics: contained as a discarded one is, so the actor goes on
+/// and answers the next ask (the panic had ended it).
+async fn an_expired_message_whose_drop_panics_leaves_the_actor_running<E: Executor>(exec: E) {
+    let drops = counter();
+    let actor = System::new(exec.clone())
+        .spawner(Bounded::<
+            playhouse::mailbox::Expiring<playhouse::mailbox::Block>,
+        >::default())
+        .spawn(CarriesBombs);
+    for _ in 0..2 {
+        actor
+            .tell_by(BombMsg::Carry(Bomb(drops.clone())), exec.now())
+            .await
+            .expect("room");
+    }
+    let incarnation = within(&exec, LONG, actor.ask(BombMsg::Ask)).await;
+    assert_eq!(incarnation.ok(), Some(1), "the actor answers, unrestarted");
+    assert_eq!((count(&drops), actor.expired_count()), (2, 2));
+    actor.stop();
+    let reason = within(&exec, LONG, actor.wait()).await;
+    assert!(matches!(reason, ExitReason::Shutdown(None)), "{reason:?}");
+}
+
 /// A `DropOldest` send that pushes out a message whose drop panics returns `Ok`: its own
 /// message was queued, and the panic is someone else's. A `DropNewest` send whose own message
 /// is dropped returns `Ok` as well, as it does for any overflow. The observer counts the drop.
@@ -635,6 +658,7 @@ executor_tests!(
     a_discarded_message_whose_drop_panics_keeps_the_actors_end,
     discarded_messages_whose_drops_all_panic_are_each_dropped,
     an_overflow_whose_drop_panics_does_not_reach_the_sender,
+    an_expired_message_whose_drop_panics_leaves_the_actor_running,
     a_panicking_interval_closure_ends_the_timer_and_the_actor,
 );
 

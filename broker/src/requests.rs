@@ -22,8 +22,8 @@
 //!   answer sent between the requester's last look and that drop is accepted (`respond` says
 //!   `Ok`) and dropped unread. So the answer travels as an
 //!   [`Answer`](playhouse_core::Answer), which carries the sink and counts itself late when it
-//!   is dropped with its value still in it ([`Request::counted`]). Its cost: the answer is a
-//!   little larger (the sink and the id ride with it), nothing more.
+//!   is dropped with its value still in it ([`Request::counted`]), on the requester's thread.
+//!   Its cost: the answer is a little larger (the sink and the id ride with it), nothing more.
 //!
 //! # What it costs
 //!

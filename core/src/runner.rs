@@ -26,8 +26,8 @@ use crate::exit::ExitReason;
 use crate::mailbox::{CallerSpan, Mailbox, MessageMeta, Queued, Receiver, Strategy};
 use crate::observer::ObservedEvent;
 use crate::reply::{
-    TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, dropping_a_task,
-    end_panicked_drop, with_drop_cause,
+    TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, drop_each_with_cause,
+    dropping_a_task, end_panicked_drop, with_drop_cause,
 };
 use crate::spawn::{Next, Supervision};
 
@@ -757,7 +757,8 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
         }
         // The asker's span first: an asker that hears `Expired` finds it released.
         caller.release();
-        with_drop_cause(NoReply::Expired, || drop(msg));
+        // The drop is user code: a panic in it is contained, as for a discarded message.
+        drop_each_with_cause(NoReply::Expired, [msg]);
     }
 
     /// Polls the supervision for what follows the incarnation that ended (its reason is in

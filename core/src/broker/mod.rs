@@ -245,7 +245,8 @@ pub trait MessageBroker: Clone + Send + Sync + 'static {
     );
 
     /// Calls `hook` with every dead letter from now on, on the thread that found it (the
-    /// sender's; for a late reply, the answering actor's). Several hooks may be installed; each
+    /// sender's; for a late reply, the answering actor's, or the requester's for an answer its
+    /// port accepted as it gave up). Several hooks may be installed; each
     /// sees every dead letter, in the order they were installed.
     ///
     /// A hook should be quick and must not block: it runs inside the send that failed. A hook

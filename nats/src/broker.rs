@@ -596,7 +596,14 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
         members_kv,
         members: Members::new(node.clone(), ttl),
         pending: Mutex::new(HashMap::new()),
-        next_correlation: AtomicU64::new(1),
+        // A random start: an earlier incarnation of this node listened on the same inbox,
+        // and an answer to one of its asks may still arrive. Counting from 1, that answer
+        // would be handed to this incarnation's ask of the same number; from a random point,
+        // the two incarnations' numbers meet with a chance of about one in 2^64 / asks.
+        next_correlation: AtomicU64::new(std::hash::BuildHasher::hash_one(
+            &std::hash::RandomState::new(),
+            &incarnation,
+        )),
         left: AtomicBool::new(false),
         gone: tokio::sync::watch::Sender::new(false),
         inbox_closed: AtomicBool::new(false),

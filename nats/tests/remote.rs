@@ -324,6 +324,47 @@ async fn an_ask_waiting_when_its_node_leaves_ends_at_once() {
     a.leave().await;
 }
 
+/// A node that comes back under its name (a new process, or a new connection of this one) never
+/// takes an answer meant for its earlier incarnation: both listen on the node's inbox, and the
+/// answers are told apart by their asks' correlation ids, which each incarnation starts at a
+/// random number. (They started at 1, so the earlier incarnation's late answer was handed to
+/// the new incarnation's first ask.)
+#[tokio::test]
+async fn an_answer_for_an_earlier_incarnation_of_a_node_never_reaches_the_next() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let (release, held) = futures::channel::oneshot::channel();
+    let counter = system(&a).spawn(Counter {
+        total: 0,
+        release: Some(held),
+    });
+    export_counter(&a, "counter", &counter).await;
+    a.remote::<HoldIt>("counter")
+        .ask::<()>(HoldIt, WAIT)
+        .await
+        .expect("held");
+    // The first incarnation of "b" asks, gives up, and leaves; its ask stays queued.
+    let first = node(&server, "b").await;
+    let gave_up = first
+        .remote::<Get>("counter")
+        .ask::<u64>(Get, Duration::from_millis(200))
+        .await;
+    assert!(matches!(gave_up, Err(RemoteError::Timeout)), "{gave_up:?}");
+    first.leave().await;
+    counter.tell(Msg::Add(5)).await.unwrap();
+    // The next incarnation asks behind them: its answer is 5; the earlier ask's, 0, comes first.
+    let next = node(&server, "b").await;
+    let asking = tokio::spawn(async move {
+        let answer = next.remote::<Get>("counter").ask::<u64>(Get, WAIT).await;
+        next.leave().await;
+        answer
+    });
+    eventually("the next ask queued", async || counter.mailbox_len() == 3).await;
+    let _ = release.send(());
+    assert_eq!(asking.await.expect("the asking task").ok(), Some(5));
+    a.leave().await;
+}
+
 #[tokio::test]
 async fn a_sharded_group_nobody_serves_is_not_found_once_the_timeout_passes() {
     let server = TestServer::start().expect("nats-server");

@@ -114,8 +114,12 @@ impl DeadLetters {
     pub(crate) fn add_hook(&self, hook: Hook) -> DeadLetterHookId {
         let id = DeadLetterHookId::from_u64(self.inner.next_hook.fetch_add(1, Ordering::Relaxed));
         let mut hooks = self.inner.hooks.write();
-        *hooks = hooks.iter().cloned().chain([(id, hook)]).collect();
+        let with = hooks.iter().cloned().chain([(id, hook)]).collect();
+        let old = std::mem::replace(&mut *hooks, with);
         self.inner.watched.store(true, Ordering::Release);
+        drop(hooks);
+        // The old list, after the lock (see `remove_hook`).
+        drop(old);
         id
     }
 
@@ -124,10 +128,15 @@ impl DeadLetters {
         if !hooks.iter().any(|(h, _)| *h == id) {
             return false;
         }
-        *hooks = hooks.iter().filter(|(h, _)| *h != id).cloned().collect();
+        let without = hooks.iter().filter(|(h, _)| *h != id).cloned().collect();
+        let old = std::mem::replace(&mut *hooks, without);
         self.inner
             .watched
             .store(!hooks.is_empty(), Ordering::Release);
+        drop(hooks);
+        // The removed hook is user code, dropped (with what it captured) after the lock: a
+        // captured value whose drop installs or removes a hook would wait on the lock for ever.
+        drop(old);
         true
     }
 }
@@ -215,6 +224,33 @@ mod tests {
         assert_eq!(counts.no_such_name, 1);
         assert_eq!(counts.late_replies, 1);
         assert_eq!(counts.total(), 2);
+    }
+
+    /// Installs and removes a hook when dropped.
+    struct Reenters(DeadLetters);
+
+    impl Drop for Reenters {
+        fn drop(&mut self) {
+            let id = self.0.add_hook(Arc::new(|_: &DeadLetter| {}));
+            self.0.remove_hook(id);
+        }
+    }
+
+    /// A removed hook is dropped after the lock: one whose captures use the hooks when dropped
+    /// deadlocked.
+    #[test]
+    fn a_removed_hook_is_dropped_outside_the_lock() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let dead = DeadLetters::default();
+            let captured = Reenters(dead.clone());
+            let id = dead.add_hook(Arc::new(move |_: &DeadLetter| {
+                let _ = &captured;
+            }));
+            let _ = done.send(dead.remove_hook(id));
+        });
+        let removed = finished.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(removed, Ok(true));
     }
 
     #[test]

@@ -2116,7 +2116,84 @@ async fn a_send_whose_keys_clone_panics_leaves_the_key_usable<E: Executor>(exec:
     .expect("the key activates again");
 }
 
+/// A message that counts its drop and then panics, unless its handler forgets it.
+struct Bomb(Arc<AtomicU32>);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("bomb");
+    }
+}
+
+/// Never made: its factory fails.
+struct Unmade;
+
+impl Actor for Unmade {
+    type Message = Bomb;
+    type Error = Infallible;
+}
+
+impl<V: Env> Handler<V> for Unmade {
+    async fn handle(&mut self, msg: Bomb, _: &mut Context<Self, V>) -> Result<(), Infallible> {
+        ::std::mem::forget(msg);
+        Ok(())
+    }
+}
+
+/// A failed activation hands each queued message back, or drops it as a dead letter if its
+/// sender has gone. Two such messages whose drops panic: each drop is contained, so every
+/// one is counted and the sender still waiting gets its message back. (The first panic had cut
+/// the answers short, and the second, while the first unwound, aborted the process.)
+async fn a_failed_activation_contains_the_drops_of_what_it_hands_back<E: Executor>(exec: E) {
+    let broker = playhouse_broker::InMemoryBroker::new();
+    let (open, gate) = gate();
+    let keyed: Keyed<u32, Unmade> = KeyedSpec::new(move |_: &u32| {
+        let gate = gate.clone();
+        async move {
+            let _ = gate.await;
+            Err::<Unmade, _>(TestError("no"))
+        }
+    })
+    .start(&System::with_broker(exec.clone(), broker.clone()));
+    let drops = Arc::new(AtomicU32::new(0));
+    // Two sends whose senders went away: their messages stay queued for the activation.
+    for _ in 0..2 {
+        assert!(keyed.tell(1, Bomb(drops.clone())).now_or_never().is_none());
+    }
+    let queued = Arc::new(AtomicBool::new(false));
+    let waiting = {
+        let (keyed, drops, queued) = (keyed.clone(), drops.clone(), queued.clone());
+        spawn(&exec, async move {
+            let mut send = ::std::pin::pin!(keyed.tell(1, Bomb(drops)));
+            assert!(futures::poll!(send.as_mut()).is_pending());
+            queued.store(true, Ordering::SeqCst);
+            match send.await {
+                Err(KeyedError::ActivationFailed { message, .. }) => {
+                    ::std::mem::forget(message);
+                    "handed back"
+                }
+                Err(e) => {
+                    ::std::mem::forget(e);
+                    "another error"
+                }
+                Ok(()) => "sent",
+            }
+        })
+    };
+    eventually(&exec, "the waiting send queued", || {
+        queued.load(Ordering::SeqCst)
+    })
+    .await;
+    let _ = open.send(());
+    assert_eq!(join(&exec, waiting).await, "handed back");
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert_eq!(broker.dead_letters().get(DeadLetterKind::ActorGone), 2);
+    assert_eq!(keyed.stats().activation_failures, 1);
+}
+
 executor_tests!(
+    a_failed_activation_contains_the_drops_of_what_it_hands_back,
     a_crashed_activation_whose_keys_debug_panics_is_retired,
     a_send_whose_keys_clone_panics_leaves_the_key_usable,
     a_drained_restart_is_reported_past_a_panicking_hook,

@@ -29,7 +29,7 @@ use super::error::{
 use super::factory_scope::FactoryScope;
 use super::shared::{Counters, Shared};
 use super::spec::Key;
-use super::spec::key_text;
+use super::spec::{drop_contained, key_text};
 use super::supervise::{Reactivation, ReactivationSource};
 
 impl<K: Key, A: Actor, MB: Mailbox> Shared<K, A, MB> {
@@ -131,14 +131,15 @@ struct Answer<M> {
 }
 
 impl<M> Answer<M> {
-    /// Answers the sender; `false` if the message was not delivered and its sender is no
-    /// longer waiting to hear it (a send that returned at once, see `Detached`, or one that
-    /// gave up): the caller reports it as a dead letter.
+    /// Answers the sender. Returns the outcome if the message was not delivered and its sender
+    /// is no longer waiting to hear it (a send that returned at once, see `Detached`, or one
+    /// that gave up): the caller reports it as a dead letter, then drops it (the message in it
+    /// is user code) with [`drop_contained`].
     #[must_use]
-    fn send(self) -> bool {
+    fn send(self) -> Option<Delivery<M>> {
         match self.reply.send(self.outcome) {
-            Ok(()) | Err(Ok(())) => true,
-            Err(Err(_)) => false,
+            Ok(()) | Err(Ok(())) => None,
+            Err(undelivered) => Some(undelivered),
         }
     }
 }
@@ -281,8 +282,11 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
     /// Answers a sender, and reports its message as a dead letter if it was not delivered
     /// and nobody is waiting to hear that.
     fn settle(&self, answer: Answer<A::Message>) {
-        if !answer.send() {
+        if let Some(undelivered) = answer.send() {
             self.shared.launch.report_discarded(&self.key_text(), 1);
+            // A message that panics as it drops must not cut the answers to the others short
+            // (nor abort the process, if a second one panics while the first unwinds).
+            drop_contained(undelivered);
         }
     }
 
@@ -345,7 +349,9 @@ impl<K: Key, A: Actor, MB: Mailbox> Guard<K, A, MB> {
         let mut woken = Vec::new();
         let finished = self.take_batch_or_finish_locked(actor, &mut refused, &mut woken);
         for Waiting { message, reply, .. } in refused {
-            let _ = reply.send(Err(Undelivered::OwnKey(message)));
+            if let Err(undelivered) = reply.send(Err(Undelivered::OwnKey(message))) {
+                drop_contained(undelivered);
+            }
         }
         for waiter in woken {
             let _ = waiter.send(());

@@ -33,12 +33,21 @@ pub(crate) fn key_text<K: fmt::Debug>(key: &K) -> String {
     match catch_unwind(AssertUnwindSafe(|| format!("{key:?}"))) {
         Ok(text) => text,
         Err(payload) => {
-            // The payload's drop is user code too: one that panics in turn is leaked.
-            if let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-                std::mem::forget(inner);
-            }
+            drop_contained(payload);
             format!("<a {} whose Debug panicked>", std::any::type_name::<K>())
         }
+    }
+}
+
+/// Drops `value`, whose drop is user code (a message, a panic's payload), containing a panic
+/// in it: the panic hook has reported it, and the work around the drop goes on. A payload of
+/// that panic that panics in turn as it drops is leaked.
+pub(crate) fn drop_contained<T>(value: T) {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value)))
+        && let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload)))
+    {
+        std::mem::forget(inner);
     }
 }
 

@@ -34,7 +34,8 @@ pub(crate) struct Address<C: Codec> {
     /// Where the receiving node sends the refusals of plain tells, and NATS its "no
     /// responders": this node's inbox, under the message type's number and the name.
     tell_reply: Subject,
-    /// This process's number for the message type (`inbox::type_index`).
+    /// This incarnation's number for the message type (`inbox::type_index`, offset by the
+    /// incarnation's `tell_base`).
     type_index: u64,
     /// Plain tells go without a reply subject (a lean reference).
     pub(crate) lean: bool,
@@ -53,8 +54,10 @@ impl<C: Codec> Address<C> {
         subject: String,
         message_type: &'static str,
     ) -> Self {
-        let index = inbox::type_index(message_type) as u64;
         let inner = &broker.inner;
+        let index = inner
+            .tell_base
+            .wrapping_add(inbox::type_index(message_type) as u64);
         let valid = is_token(name);
         // An invalid name's subjects are never used (every send is refused first): empty ones
         // keep what it would have been out of the reference.

@@ -75,6 +75,10 @@ pub(crate) struct Inner<C> {
     /// The asks waiting for an answer, by correlation id.
     pub(crate) pending: Mutex<HashMap<u64, oneshot::Sender<async_nats::Message>>>,
     pub(crate) next_correlation: AtomicU64,
+    /// Where this incarnation's numbers of plain-tell message types start (random; see
+    /// [`crate::inbox`]): a refusal of an earlier incarnation's tell, sent to the same inbox,
+    /// names a number this one does not use.
+    pub(crate) tell_base: u64,
     pub(crate) left: AtomicBool,
     /// Set once the node has finished leaving (`true` in it): a second `leave` waits for it.
     pub(crate) gone: tokio::sync::watch::Sender<bool>,
@@ -604,6 +608,13 @@ async fn connect<C: Codec>(config: NodeConfig, codec: C) -> Result<NatsBroker<C>
             &std::hash::RandomState::new(),
             &incarnation,
         )),
+        // 28 random bits: a lean tell carries its number in its header (a varint of 4 bytes
+        // at most), and an earlier incarnation's numbers land among this one's few with a
+        // chance of about one in 2^28 / types.
+        tell_base: std::hash::BuildHasher::hash_one(
+            &std::hash::RandomState::new(),
+            (&incarnation, "tells"),
+        ) & 0x0fff_ffff,
         left: AtomicBool::new(false),
         gone: tokio::sync::watch::Sender::new(false),
         inbox_closed: AtomicBool::new(false),

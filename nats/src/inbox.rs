@@ -3,8 +3,11 @@
 //!
 //! - `a.<correlation>`: the answer (or rejection) for one ask; handed to the waiting ask.
 //! - `t.<type index>.<name>`: a rejection of a plain tell of the type numbered `type index` in
-//!   this process, sent to `name`; recorded as a dead letter. NATS itself sends here, with
-//!   status 503 ("no responders"), when nobody served the name.
+//!   this process, offset by the incarnation's random `tell_base`, sent to `name`; recorded as
+//!   a dead letter. NATS itself sends here, with status 503 ("no responders"), when nobody
+//!   served the name. An earlier incarnation of the node (a process before this one, under the
+//!   same name) listened on the same inbox, and refusals of its tells may still arrive: its
+//!   numbers start elsewhere, so they name no type of this one's, and are dropped.
 
 use std::sync::{Mutex, Weak};
 
@@ -40,11 +43,15 @@ pub(crate) async fn serve<C: Codec>(weak: Weak<Inner<C>>, mut inbox: async_nats:
                 let Some((index, name)) = tail.split_once('.') else {
                     continue;
                 };
-                let message_type = index
-                    .parse::<usize>()
+                // Not this incarnation's (or not a number): not its dead letter.
+                let Some(message_type) = index
+                    .parse::<u64>()
                     .ok()
+                    .and_then(|n| usize::try_from(n.wrapping_sub(inner.tell_base)).ok())
                     .and_then(type_name)
-                    .unwrap_or("(unknown)");
+                else {
+                    continue;
+                };
                 let kind = if msg.status == Some(StatusCode::NO_RESPONDERS) {
                     DeadLetterKind::NoSuchName
                 } else {

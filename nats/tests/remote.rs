@@ -365,6 +365,49 @@ async fn an_answer_for_an_earlier_incarnation_of_a_node_never_reaches_the_next()
     a.leave().await;
 }
 
+/// The same for the refusals of plain tells: a refusal of a tell of the earlier incarnation,
+/// arriving after the next one connected, is not counted as a dead letter of the next one
+/// (the message types' numbers in the refusal subjects restarted at 0 with each process).
+#[tokio::test]
+async fn a_refusal_for_an_earlier_incarnation_of_a_node_is_not_its_successors_dead_letter() {
+    let server = TestServer::start().expect("nats-server");
+    let a = node(&server, "a").await;
+    let (release, held) = futures::channel::oneshot::channel();
+    let counter = system(&a)
+        .spawner(Bounded::<Block>::with_capacity(1).unwrap())
+        .spawn(Counter {
+            total: 0,
+            release: Some(held),
+        });
+    export_counter(&a, "slow", &counter).await;
+    let first = node(&server, "b").await;
+    first
+        .remote::<HoldIt>("slow")
+        .ask::<()>(HoldIt, WAIT)
+        .await
+        .expect("held");
+    // One tell fills the mailbox, the export waits for room with the next, and a tell of a
+    // type the export does not take waits behind it: its refusal comes once the counter goes on.
+    first.remote::<Add>("slow").tell(Add(1)).await.unwrap();
+    first.remote::<Add>("slow").tell(Add(2)).await.unwrap();
+    first.remote::<u32>("slow").tell(7).await.unwrap();
+    eventually("the mailbox full", async || counter.mailbox_len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first.leave().await;
+    let next = node(&server, "b").await;
+    let seen = dead_letters_of(&next);
+    let _ = release.send(());
+    eventually("the tells handled", async || {
+        a.remote::<Get>("slow").ask::<u64>(Get, WAIT).await.ok() == Some(3)
+    })
+    .await;
+    // The refusal has had its time to arrive (it was sent before the answer above).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*seen.lock().unwrap(), []);
+    next.leave().await;
+    a.leave().await;
+}
+
 #[tokio::test]
 async fn a_sharded_group_nobody_serves_is_not_found_once_the_timeout_passes() {
     let server = TestServer::start().expect("nats-server");

@@ -554,7 +554,10 @@ async fn a_discard_cut_by_a_panicking_drop_is_told_in_full<E: Executor>(exec: E)
     eventually(&exec, "the drain", || actor.discarded_count() == 2).await;
     assert_eq!(discards_told(&recording, actor.id()), [2]);
     // The panicking drop was contained: the restart went on.
-    actor.tell(GMsg::Plain).await.expect("the next incarnation takes messages");
+    actor
+        .tell(GMsg::Plain)
+        .await
+        .expect("the next incarnation takes messages");
     assert!(actor.is_alive());
     actor.stop();
     within(&exec, LONG, actor.wait()).await;

@@ -107,6 +107,10 @@ pub struct DropLog {
     /// that got them back.
     unhandled: AtomicU32,
     hook: Option<DropHook>,
+    /// The first check that failed inside a drop. The runtime contains a panic in a message's
+    /// drop (it is user code), so a failed check there is recorded, and every read of the log
+    /// fails with it.
+    failure: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for DropLog {
@@ -134,12 +138,35 @@ impl DropLog {
 
     /// Ids dropped after being handled.
     pub fn handled(&self) -> u32 {
+        self.check();
         self.handled.load(SeqCst)
     }
 
     /// Ids dropped without being handled.
     pub fn unhandled(&self) -> u32 {
+        self.check();
         self.unhandled.load(SeqCst)
+    }
+
+    /// Fails with the first check that failed inside a drop, if one did.
+    pub fn check(&self) {
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(failure) = failure {
+            panic!("{failure}");
+        }
+    }
+
+    /// Records a check that failed inside a drop (the first one wins), and fails the drop too.
+    fn fail(&self, failure: String) -> ! {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| failure.clone());
+        panic!("{failure}");
     }
 
     /// Asserts that exactly the ids in `all` were dropped, each exactly once.
@@ -195,9 +222,21 @@ impl Drop for Tracked {
             &self.log.unhandled
         };
         let before = mask.fetch_or(bit, SeqCst);
-        assert_eq!(before & bit, 0, "message {} dropped twice", self.id);
+        if before & bit != 0 {
+            self.log.fail(format!("message {} dropped twice", self.id));
+        }
         if let (false, Some(hook)) = (self.handled, &self.log.hook) {
-            hook(self.id);
+            let id = self.id;
+            if let Err(payload) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(id)))
+            {
+                let text = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_else(|| "a drop hook panicked".to_owned());
+                self.log.fail(text);
+            }
         }
     }
 }

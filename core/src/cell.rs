@@ -195,7 +195,7 @@ impl Default for LifeExtras {
 fn run_watcher(watcher: ExitWatcher, id: ActorId, reason: &ExitReason) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || watcher(id, reason))) {
         // A payload whose own drop panics must not escape either.
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        crate::reply::forget_panic(payload);
     }
 }
 

@@ -27,7 +27,7 @@ use crate::mailbox::{CallerSpan, Mailbox, MessageMeta, Queued, Receiver, Strateg
 use crate::observer::ObservedEvent;
 use crate::reply::{
     TaskDropBegins, TaskDropEnds, begin_cut_drop, begin_panicked_drop, drop_each_with_cause,
-    dropping_a_task, end_panicked_drop, with_drop_cause,
+    dropping_a_task, end_panicked_drop, forget_panic, with_drop_cause,
 };
 use crate::spawn::{Next, Supervision};
 
@@ -181,7 +181,7 @@ where
                 }
                 Ok(Next::End) => break task.rx.take_reason(),
                 Err(payload) => {
-                    drop_panic(payload);
+                    forget_panic(payload);
                     break ExitReason::Panicked(StdArc::from("the restart policy panicked"));
                 }
             }
@@ -339,13 +339,8 @@ fn started_outcome<E: Into<BoxError>, M, S: Strategy>(
 /// Tells the supervision that an incarnation started, containing a panic.
 fn tell_started<A, R: Supervision<A>>(restart: &mut R, actor: ActorId) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| restart.started(actor))) {
-        drop_panic(payload);
+        forget_panic(payload);
     }
-}
-
-/// Drops a caught panic's payload, containing a panic of its own drop.
-fn drop_panic(payload: Box<dyn Any + Send>) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
 }
 
 /// The reason for a panic that [`Guarded`] caught, once the panicked future is dropped
@@ -827,7 +822,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             }
             let actor = cell.id;
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| policy.drained(actor, n))) {
-                drop_panic(payload);
+                forget_panic(payload);
             }
         };
         match &mut self.rx {
@@ -910,7 +905,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
                 }
             }));
             if let Err(payload) = discarded {
-                drop_panic(payload);
+                forget_panic(payload);
             }
         }
         if self.ctx.observed() {
@@ -924,7 +919,7 @@ impl<A: Actor, V: Env, R: Supervision<A>> Finalizer<A, V, R> {
             let policy = &mut self.policy;
             let actor = self.ctx.cell.id;
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| policy.finished(actor, &told))) {
-                drop_panic(payload);
+                forget_panic(payload);
             }
         } else {
             self.ctx.cell.record_exit(reason);

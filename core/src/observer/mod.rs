@@ -400,7 +400,7 @@ impl Observation {
         };
         let observer = &self.observer;
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| observer.observe(&info, event))) {
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+            crate::reply::forget_panic(payload);
         }
     }
 }
